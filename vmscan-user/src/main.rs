@@ -1,0 +1,3 @@
+fn main() {
+    println!("{}", vmscan::EBPF_OBJECT.len());
+}
