@@ -1,2 +1,33 @@
 //! vmscan: eBPF observability for Linux page reclaim.
+//!
+//! `probe` loads and reads the kernel side, `model` computes (pure), `cmd`
+//! holds the subcommands that tie them to a terminal.
+pub mod cmd;
+pub mod model;
+pub mod probe;
+
+/// The eBPF object built by build.rs (vmscan-ebpf for bpfel-unknown-none).
 pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vmscan"));
+
+/// Process exit codes, documented in the README.
+pub mod exit {
+    pub const OK: i32 = 0;
+    /// A runtime failure (loading, reading, I/O).
+    pub const FAILURE: i32 = 1;
+    /// Bad command line (clap's own code).
+    pub const USAGE: i32 = 2;
+    /// Not enough privilege to load tracing programs.
+    pub const PRIVILEGE: i32 = 3;
+}
+
+/// The error a missing privilege becomes, so main can pick its exit code.
+#[derive(Debug)]
+pub struct PrivilegeError(pub String);
+
+impl std::fmt::Display for PrivilegeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PrivilegeError {}

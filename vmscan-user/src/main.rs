@@ -1,3 +1,103 @@
+//! The `vmscan` command line.
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use vmscan::{
+    PrivilegeError,
+    cmd::{self, stat::StatOptions},
+    exit,
+    probe::loader::LoadOptions,
+};
+
+/// eBPF observability for Linux page reclaim: what the kernel's lruvecs,
+/// kswapd and reclaimers are doing, counted in pages like /proc/vmstat.
+#[derive(Parser, Debug)]
+#[command(name = "vmscan", version, about, long_about = None)]
+struct Cli {
+    /// More diagnostics on stderr (-v: info, -vv: debug, including the eBPF
+    /// side's aya-log messages). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Do not use fentry/fexit even where the kernel allows it (kprobes only).
+    #[arg(long, global = true)]
+    no_fentry: bool,
+    /// Refresh interval of the live view, in seconds.
+    #[arg(long, default_value = "1", value_parser = parse_secs)]
+    interval: Duration,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show which hooks attach on this kernel (and how, or why not) and the
+    /// system facts that decide it.
+    Probes {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Count reclaim over a window: counters named as /proc/vmstat names them,
+    /// per node and in total, plus per-hook event and loss counts.
+    Stat {
+        /// Stop after this many seconds (default: run until Ctrl-C / SIGTERM).
+        #[arg(long, short, value_parser = parse_secs)]
+        duration: Option<Duration>,
+        /// Also print rates every this many seconds.
+        #[arg(long, short, value_parser = parse_secs)]
+        interval: Option<Duration>,
+        /// Machine-readable output (one object per interval, then the total).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Seconds as a positive decimal number ("2", "0.5").
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number of seconds (e.g. 5 or 0.5)"))?;
+    if !v.is_finite() || v <= 0.0 || v > 31_536_000.0 {
+        return Err(format!("`{s}` is out of range: give seconds > 0 and at most one year"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
 fn main() {
-    println!("{}", vmscan::EBPF_OBJECT.len());
+    let cli = Cli::parse();
+    let default = match cli.verbose {
+        0 => "warn,vmscan_ebpf=off",
+        1 => "info",
+        _ => "debug",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default)).init();
+    let load = LoadOptions { no_fentry: cli.no_fentry };
+
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vmscan: starting the runtime: {e}");
+            std::process::exit(exit::FAILURE);
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Some(Command::Probes { json }) => cmd::probes::run(json, load),
+            Some(Command::Stat { duration, interval, json }) => {
+                cmd::stat::run(StatOptions { duration, interval, json, load }).await
+            }
+            None => {
+                // The live view: rates every --interval until Ctrl-C, then the
+                // window's totals. (The terminal UI replaces this.)
+                cmd::stat::run(StatOptions { duration: None, interval: Some(cli.interval), json: false, load }).await
+            }
+        }
+    });
+    if let Err(e) = result {
+        if let Some(p) = e.downcast_ref::<PrivilegeError>() {
+            eprintln!("vmscan: {p}");
+            std::process::exit(exit::PRIVILEGE);
+        }
+        eprintln!("vmscan: {e:#}");
+        std::process::exit(exit::FAILURE);
+    }
 }

@@ -1,0 +1,89 @@
+//! `vmscan probes`: which hooks attach on this kernel, and how, and the
+//! system facts that decide it.
+
+use serde::Serialize;
+
+use crate::probe::{
+    loader::{self, HookStatus, LoadOptions},
+    system::{Cgroups, SystemInfo},
+};
+
+#[derive(Serialize)]
+struct Report<'a> {
+    system: &'a SystemInfo,
+    hooks: &'a [HookStatus],
+}
+
+pub fn run(json: bool, opts: LoadOptions) -> anyhow::Result<()> {
+    loader::check_privileges()?;
+    loader::raise_memlock();
+    let loaded = loader::load(opts)?;
+    if json {
+        let r = Report { system: &loaded.system, hooks: &loaded.hooks };
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        print!("{}", render(&loaded.system, &loaded.hooks));
+    }
+    Ok(())
+}
+
+/// The human-readable report (pure, for tests).
+pub fn render(s: &SystemInfo, hooks: &[HookStatus]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "kernel      {}", s.kernel);
+    let _ = writeln!(out, "btf         {}", if s.btf { "yes (/sys/kernel/btf/vmlinux)" } else { "no" });
+    let _ = writeln!(
+        out,
+        "tracefs     {}",
+        match &s.tracefs {
+            Ok(p) => p.clone(),
+            Err(e) => format!("unavailable: {e}"),
+        }
+    );
+    let nodes: Vec<String> = s.numa_nodes.iter().map(u32::to_string).collect();
+    let _ = writeln!(out, "numa nodes  {} ({})", s.numa_nodes.len(), nodes.join(","));
+    let cg = match &s.cgroups {
+        Cgroups::V1 { memory } => format!("v1 (memory controller at {memory})"),
+        Cgroups::V2 { root } => format!("v2 ({root})"),
+        Cgroups::Hybrid { memory, unified } => format!("hybrid (v1 memory at {memory}, v2 at {unified})"),
+        Cgroups::None => "no memory cgroup hierarchy mounted".into(),
+    };
+    let _ = writeln!(out, "cgroups     {cg}");
+    let mglru = match s.mglru {
+        None => "compiled out (classic active/inactive LRU)",
+        Some(true) => "enabled (lists are generations)",
+        Some(false) => "built in, disabled (classic active/inactive LRU)",
+    };
+    let _ = writeln!(out, "mglru       {mglru}");
+    let swap = if s.swap_devices == 0 {
+        "none".to_owned()
+    } else {
+        format!("{} MiB on {} device(s)", s.swap_kib / 1024, s.swap_devices)
+    };
+    let _ = writeln!(out, "swap        {swap}");
+    let _ = writeln!(out, "kprobes     {}", if s.kprobes { "available" } else { "not available (CONFIG_KPROBES off)" });
+    let _ = writeln!(out);
+    let attached = hooks.iter().filter(|h| h.attached()).count();
+    let _ = writeln!(out, "hooks: {attached} of {} attached", hooks.len());
+    let width = hooks.iter().map(|h| h.name.len()).max().unwrap_or(10);
+    for h in hooks {
+        match (&h.mechanism, &h.error) {
+            (Some(m), _) => {
+                let _ = writeln!(out, "  {:<width$}  attached ({m})", h.name);
+            }
+            (None, e) => {
+                let _ = writeln!(
+                    out,
+                    "  {:<width$}  unavailable: {}",
+                    h.name,
+                    e.as_deref().unwrap_or("not attempted")
+                );
+            }
+        }
+        for n in &h.notes {
+            let _ = writeln!(out, "  {:<width$}    note: {n}", "");
+        }
+    }
+    out
+}

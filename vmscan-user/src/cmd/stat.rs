@@ -1,0 +1,263 @@
+//! `vmscan stat`: counts reclaim over a window and prints counters named as
+//! /proc/vmstat names them, per node and in total, with per-hook event and
+//! loss counts.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::signal::unix::{SignalKind, signal};
+use vmscan_common::hook;
+
+use crate::{
+    model::{
+        counters::{self, Counters},
+        episodes::Episodes,
+        totals::Totals,
+    },
+    probe::{
+        loader::{self, HookStatus, LoadOptions},
+        read::{Events, Reader},
+        resolve,
+    },
+};
+
+#[derive(Clone, Copy, Debug)]
+pub struct StatOptions {
+    /// Stop after this long; None runs until SIGINT / SIGTERM.
+    pub duration: Option<Duration>,
+    /// Print a line (or a JSON object) every interval as well.
+    pub interval: Option<Duration>,
+    pub json: bool,
+    pub load: LoadOptions,
+}
+
+/// One hook's figures over the window.
+#[derive(Clone, Debug, Serialize)]
+pub struct HookCount {
+    pub name: String,
+    pub mechanism: Option<String>,
+    pub error: Option<String>,
+    /// Times the program ran (tracepoint hits), counted in-kernel per CPU.
+    pub events: u64,
+    /// Ring-buffer records that could not be reserved.
+    pub lost: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StatReport {
+    pub kernel: String,
+    pub window_secs: f64,
+    #[serde(flatten)]
+    pub counters: Counters,
+    pub hooks: Vec<HookCount>,
+    pub lost_total: u64,
+    pub episodes: Episodes,
+}
+
+pub fn hook_counts(hooks: &[HookStatus], d: &Totals) -> Vec<HookCount> {
+    let mut out = Vec::new();
+    for h in hooks {
+        let mut events = d.hits[h.id as usize];
+        let mut lost = d.lost[h.id as usize];
+        if h.id == hook::SHRINK_NODE {
+            lost += d.lost[hook::SHRINK_NODE_RET as usize];
+            events = events.max(d.hits[hook::SHRINK_NODE_RET as usize]);
+        }
+        out.push(HookCount {
+            name: h.name.clone(),
+            mechanism: h.mechanism.clone(),
+            error: h.error.clone(),
+            events,
+            lost,
+        });
+    }
+    out
+}
+
+pub fn report(kernel: &str, secs: f64, hooks: &[HookStatus], d: &Totals, episodes: Episodes) -> StatReport {
+    let hooks = hook_counts(hooks, d);
+    StatReport {
+        kernel: kernel.to_owned(),
+        window_secs: secs,
+        counters: counters::derive(d),
+        lost_total: d.lost.iter().sum(),
+        hooks,
+        episodes,
+    }
+}
+
+/// The human-readable table (pure, for tests).
+pub fn render(r: &StatReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let c = &r.counters;
+    let _ = writeln!(out, "vmscan stat: {:.1} s on kernel {} (pages)", r.window_secs, r.kernel);
+    let mut header = format!("{:<22}{:>12}", "counter", "total");
+    for n in &c.nodes {
+        let label = if n.node == vmscan_common::NODE_OVERFLOW { "node>=64".to_owned() } else { format!("node{}", n.node) };
+        let _ = write!(header, "{label:>12}");
+    }
+    let _ = writeln!(out, "{header}");
+    for (name, total) in c.vmstat.fields() {
+        let _ = write!(out, "{name:<22}{total:>12}");
+        for n in &c.nodes {
+            let v = match name {
+                "pgscan_kswapd" => Some(n.scanned.kswapd),
+                "pgscan_direct" => Some(n.scanned.direct + n.scanned.node),
+                "pgscan_khugepaged" => Some(n.scanned.khugepaged),
+                "pgscan_anon" => Some(n.scanned_anon),
+                "pgscan_file" => Some(n.scanned_file),
+                "pgsteal_kswapd" => Some(n.reclaimed.kswapd),
+                "pgsteal_direct" => Some(n.reclaimed.direct + n.reclaimed.node),
+                "pgsteal_khugepaged" => Some(n.reclaimed.khugepaged),
+                "pgsteal_anon" => Some(n.reclaimed_anon),
+                "pgsteal_file" => Some(n.reclaimed_file),
+                _ => None,
+            };
+            match v {
+                Some(v) => {
+                    let _ = write!(out, "{v:>12}");
+                }
+                None => {
+                    let _ = write!(out, "{:>12}", "-");
+                }
+            }
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out, "{:<22}{:>12}   (memcg limit reclaim; not in pgscan_direct)", "memcg scanned", c.memcg_scanned);
+    let _ = writeln!(out, "{:<22}{:>12}", "memcg reclaimed", c.memcg_reclaimed);
+    if c.other_scanned + c.other_reclaimed > 0 {
+        let _ = writeln!(
+            out,
+            "{:<22}{:>12}   (passes begun before vmscan attached)",
+            "unattributed scanned", c.other_scanned
+        );
+    }
+    if c.scanned_without_node > 0 {
+        let _ = writeln!(
+            out,
+            "{:<22}{:>12}   (isolated nothing: no node-carrying tracepoint)",
+            "scanned, node unknown", c.scanned_without_node
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{:<44}{:<18}{:>12}{:>8}", "hook", "attached", "events", "lost");
+    for h in &r.hooks {
+        let how = h.mechanism.clone().unwrap_or_else(|| "no".into());
+        let _ = writeln!(out, "{:<44}{:<18}{:>12}{:>8}", h.name, how, h.events, h.lost);
+    }
+    if r.lost_total > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} ring-buffer records lost: episode figures are incomplete (counters above are not affected)",
+            r.lost_total
+        );
+    }
+    out
+}
+
+pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
+    loader::check_privileges()?;
+    loader::raise_memlock();
+    let mut loaded = loader::load(opts.load)?;
+    super::start_ebpf_logger(&mut loaded.ebpf);
+    let reader = Reader::new(&mut loaded.ebpf)?;
+    let mut events = Events::new(&mut loaded.ebpf)?;
+    let attached = loaded.hooks.iter().filter(|h| h.attached()).count();
+    let unavailable: Vec<String> = loaded
+        .hooks
+        .iter()
+        .filter(|h| !h.attached())
+        .map(|h| format!("{} ({})", h.name, h.error.as_deref().unwrap_or("?")))
+        .collect();
+
+    let start_totals = reader.read()?;
+    let start = Instant::now();
+    let mut episodes = Episodes::default();
+    eprintln!("vmscan: attached {attached} of {} hooks", loaded.hooks.len());
+    for u in &unavailable {
+        eprintln!("vmscan: unavailable: {u}");
+    }
+    eprintln!(
+        "vmscan: counting{}",
+        match opts.duration {
+            Some(d) => format!(" for {:.1} s", d.as_secs_f64()),
+            None => " until Ctrl-C".into(),
+        }
+    );
+
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
+    let period = opts.interval.unwrap_or(Duration::from_secs(3600));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let mut last_totals = start_totals.clone();
+    let mut last_instant = Instant::now();
+    let mut buf = Vec::new();
+    loop {
+        tokio::select! {
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => break,
+            _ = tick.tick(), if opts.interval.is_some() => {
+                let now_totals = reader.read()?;
+                let secs = last_instant.elapsed().as_secs_f64();
+                let r = report(&loaded.system.kernel, secs, &loaded.hooks, &now_totals.since(&last_totals), Episodes::default());
+                if opts.json {
+                    println!("{}", serde_json::to_string(&r)?);
+                } else {
+                    print_interval(&r);
+                }
+                last_totals = now_totals;
+                last_instant = Instant::now();
+            }
+            res = events.drain_ready(&mut buf) => {
+                res?;
+                for e in buf.drain(..) {
+                    episodes.apply(&e);
+                }
+            }
+        }
+    }
+    let end_totals = reader.read()?;
+    events.drain_now(&mut buf);
+    for e in buf.drain(..) {
+        episodes.apply(&e);
+    }
+    let r = report(
+        &loaded.system.kernel,
+        start.elapsed().as_secs_f64(),
+        &loaded.hooks,
+        &end_totals.since(&start_totals),
+        episodes,
+    );
+    if opts.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        print!("{}", render(&r));
+    }
+    drop(loaded);
+    Ok(())
+}
+
+fn print_interval(r: &StatReport) {
+    let v = &r.counters.vmstat;
+    let per = |x: u64| x as f64 / r.window_secs.max(1e-9);
+    println!(
+        "{:>8.1}/s scanned (kswapd {:.0}, direct {:.0}, memcg {:.0})  {:>8.1}/s reclaimed (anon {:.0}, file {:.0})  lost {}",
+        per(v.pgscan_anon + v.pgscan_file),
+        per(v.pgscan_kswapd),
+        per(v.pgscan_direct),
+        per(r.counters.memcg_scanned),
+        per(v.pgsteal_anon + v.pgsteal_file),
+        per(v.pgsteal_anon),
+        per(v.pgsteal_file),
+        r.lost_total
+    );
+}
+
+/// Names of hooks for the tracepoint-event comparison in tests.
+pub fn tracepoint_name(id: u32) -> String {
+    resolve::hook_name(id)
+}

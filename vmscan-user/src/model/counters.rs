@@ -1,0 +1,315 @@
+//! Counters named as /proc/vmstat names them, derived from [`Totals`].
+//!
+//! Mirrors mm/vmscan.c (6.x): shrink_inactive_list() counts
+//! PGSCAN_{KSWAPD,DIRECT,KHUGEPAGED} (only `if (!cgroup_reclaim(sc))`) and
+//! PGSCAN_{ANON,FILE} (always) with the nr_scanned that isolate_lru_folios()
+//! returns, which is what mm_vmscan_lru_isolate reports for the inactive
+//! lists; PGSTEAL_* likewise with the nr_reclaimed of
+//! mm_vmscan_lru_shrink_inactive; shrink_active_list() counts PGREFILL with
+//! the nr_scanned of its isolation. PGACTIVATE is counted by folio_activate()
+//! (mm_lru_activate, in pages) and by shrink_folio_list()'s nr_activate.
+
+use serde::Serialize;
+use vmscan_common::{NODE_SLOTS, lru, reclaimer, shrink_index};
+
+use super::totals::Totals;
+
+/// Pages, split by who reclaimed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ByReclaimer {
+    pub kswapd: u64,
+    pub direct: u64,
+    pub memcg: u64,
+    pub node: u64,
+    pub khugepaged: u64,
+    pub other: u64,
+}
+
+impl ByReclaimer {
+    fn add(&mut self, rec: u32, v: u64) {
+        match rec {
+            reclaimer::KSWAPD => self.kswapd += v,
+            reclaimer::DIRECT => self.direct += v,
+            reclaimer::MEMCG => self.memcg += v,
+            reclaimer::NODE => self.node += v,
+            reclaimer::KHUGEPAGED => self.khugepaged += v,
+            _ => self.other += v,
+        }
+    }
+    pub fn total(&self) -> u64 {
+        self.kswapd + self.direct + self.memcg + self.node + self.khugepaged + self.other
+    }
+}
+
+/// The /proc/vmstat counters vmscan derives, in pages, over a window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Vmstat {
+    pub pgscan_kswapd: u64,
+    pub pgscan_direct: u64,
+    pub pgscan_khugepaged: u64,
+    pub pgscan_anon: u64,
+    pub pgscan_file: u64,
+    pub pgsteal_kswapd: u64,
+    pub pgsteal_direct: u64,
+    pub pgsteal_khugepaged: u64,
+    pub pgsteal_anon: u64,
+    pub pgsteal_file: u64,
+    pub pgrefill: u64,
+    pub pgactivate: u64,
+}
+
+impl Vmstat {
+    /// (name, value) pairs in /proc/vmstat order.
+    pub fn fields(&self) -> [(&'static str, u64); 12] {
+        [
+            ("pgscan_kswapd", self.pgscan_kswapd),
+            ("pgscan_direct", self.pgscan_direct),
+            ("pgscan_khugepaged", self.pgscan_khugepaged),
+            ("pgscan_anon", self.pgscan_anon),
+            ("pgscan_file", self.pgscan_file),
+            ("pgsteal_kswapd", self.pgsteal_kswapd),
+            ("pgsteal_direct", self.pgsteal_direct),
+            ("pgsteal_khugepaged", self.pgsteal_khugepaged),
+            ("pgsteal_anon", self.pgsteal_anon),
+            ("pgsteal_file", self.pgsteal_file),
+            ("pgrefill", self.pgrefill),
+            ("pgactivate", self.pgactivate),
+        ]
+    }
+}
+
+/// Per-node figures (pages), from the tracepoints that carry a node id.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NodeCounters {
+    pub node: u32,
+    /// From mm_vmscan_lru_shrink_inactive: passes that isolated something.
+    pub shrink_passes: u64,
+    pub scanned: ByReclaimer,
+    pub reclaimed: ByReclaimer,
+    pub scanned_anon: u64,
+    pub scanned_file: u64,
+    pub reclaimed_anon: u64,
+    pub reclaimed_file: u64,
+    pub dirty: u64,
+    pub writeback: u64,
+    pub congested: u64,
+    pub immediate: u64,
+    pub unmap_fail: u64,
+    pub activate_anon: u64,
+    pub activate_file: u64,
+    pub ref_keep: u64,
+    /// From mm_vmscan_lru_shrink_active.
+    pub refill_taken: u64,
+    pub deactivated: u64,
+    /// Pages entering each LRU list (mm_lru_insertion), in lru::NAMES order.
+    pub inserted: [u64; 5],
+    pub inserted_folios: u64,
+    /// Pages activated by folio_activate (mm_lru_activate): anon, file.
+    pub lru_activated_anon: u64,
+    pub lru_activated_file: u64,
+}
+
+impl NodeCounters {
+    fn is_empty(&self) -> bool {
+        self.shrink_passes == 0
+            && self.refill_taken == 0
+            && self.inserted_folios == 0
+            && self.lru_activated_anon + self.lru_activated_file == 0
+    }
+}
+
+/// Everything `vmscan stat` derives over one window.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    pub vmstat: Vmstat,
+    /// Memory-cgroup limit reclaim, which this kernel's global pgscan_direct /
+    /// pgsteal_direct leave out (cgroup_reclaim()); pgscan_anon/file include it.
+    pub memcg_scanned: u64,
+    pub memcg_reclaimed: u64,
+    /// Passes that vmscan could not attribute to a reclaimer (started before
+    /// it attached, or proactive reclaim): in pgscan_anon/file only.
+    pub other_scanned: u64,
+    pub other_reclaimed: u64,
+    /// Inactive-list scans that isolated nothing: the kernel counts them in
+    /// pgscan_* but fires no node-carrying tracepoint for them.
+    pub scanned_without_node: u64,
+    pub nodes: Vec<NodeCounters>,
+    /// Nodes at or above vmscan's per-node limit, folded together.
+    pub node_overflow: bool,
+}
+
+fn is_inactive(l: u32) -> bool {
+    l == lru::INACTIVE_ANON || l == lru::INACTIVE_FILE
+}
+
+/// Derives the counters of a window (`t` is a delta from [`Totals::since`]).
+pub fn derive(t: &Totals) -> Counters {
+    let mut c = Counters::default();
+    let v = &mut c.vmstat;
+    let mut scanned = ByReclaimer::default();
+    let mut refill = 0;
+    for rec in 0..reclaimer::COUNT {
+        for l in 0..lru::COUNT {
+            let a = &t.isolate[(rec * lru::COUNT + l) as usize];
+            if is_inactive(l) {
+                scanned.add(rec, a.scanned);
+                if l == lru::INACTIVE_ANON {
+                    v.pgscan_anon += a.scanned;
+                } else {
+                    v.pgscan_file += a.scanned;
+                }
+            } else if l != lru::UNEVICTABLE && rec != reclaimer::MEMCG {
+                refill += a.scanned;
+            }
+        }
+    }
+    v.pgrefill = refill;
+    v.pgscan_kswapd = scanned.kswapd;
+    // __node_reclaim is not cgroup reclaim and reclaimer_offset() calls it direct.
+    v.pgscan_direct = scanned.direct + scanned.node;
+    v.pgscan_khugepaged = scanned.khugepaged;
+    c.memcg_scanned = scanned.memcg;
+    c.other_scanned = scanned.other;
+
+    let mut reclaimed = ByReclaimer::default();
+    let mut node_scanned_total = 0;
+    let mut activations = 0;
+    for node in 0..NODE_SLOTS {
+        let mut n = NodeCounters { node, ..NodeCounters::default() };
+        for rec in 0..reclaimer::COUNT {
+            for file in 0..2u32 {
+                let a = &t.shrink_inactive[shrink_index(node, rec, file) as usize];
+                n.shrink_passes += a.passes;
+                n.scanned.add(rec, a.scanned);
+                n.reclaimed.add(rec, a.reclaimed);
+                reclaimed.add(rec, a.reclaimed);
+                if file == 1 {
+                    n.scanned_file += a.scanned;
+                    n.reclaimed_file += a.reclaimed;
+                    v.pgsteal_file += a.reclaimed;
+                } else {
+                    n.scanned_anon += a.scanned;
+                    n.reclaimed_anon += a.reclaimed;
+                    v.pgsteal_anon += a.reclaimed;
+                }
+                n.dirty += a.dirty;
+                n.writeback += a.writeback;
+                n.congested += a.congested;
+                n.immediate += a.immediate;
+                n.unmap_fail += a.unmap_fail;
+                n.activate_anon += a.activate_anon;
+                n.activate_file += a.activate_file;
+                n.ref_keep += a.ref_keep;
+                activations += a.activate_anon + a.activate_file;
+                let s = &t.shrink_active[shrink_index(node, rec, file) as usize];
+                n.refill_taken += s.taken;
+                n.deactivated += s.deactivated;
+            }
+        }
+        node_scanned_total += n.scanned.total();
+        for l in 0..lru::COUNT {
+            let ins = &t.lru_insert[(node * lru::COUNT + l) as usize];
+            n.inserted[l as usize] = ins.pages;
+            n.inserted_folios += ins.folios;
+        }
+        n.lru_activated_anon = t.lru_activate[(node * lru::COUNT + lru::ACTIVE_ANON) as usize].pages;
+        n.lru_activated_file = t.lru_activate[(node * lru::COUNT + lru::ACTIVE_FILE) as usize].pages;
+        activations += n.lru_activated_anon + n.lru_activated_file;
+        if !n.is_empty() || node == 0 {
+            if node == vmscan_common::NODE_OVERFLOW {
+                c.node_overflow = true;
+            }
+            c.nodes.push(n);
+        }
+    }
+    v.pgsteal_kswapd = reclaimed.kswapd;
+    v.pgsteal_direct = reclaimed.direct + reclaimed.node;
+    v.pgsteal_khugepaged = reclaimed.khugepaged;
+    v.pgactivate = activations;
+    c.memcg_reclaimed = reclaimed.memcg;
+    c.other_reclaimed = reclaimed.other;
+    c.scanned_without_node = (v.pgscan_anon + v.pgscan_file).saturating_sub(node_scanned_total);
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vmscan_common::{IsolateAgg, ShrinkInactiveAgg};
+
+    fn iso(t: &mut Totals, rec: u32, l: u32, scanned: u64, taken: u64) {
+        let a = &mut t.isolate[(rec * lru::COUNT + l) as usize];
+        a.events += 1;
+        a.scanned += scanned;
+        a.taken += taken;
+    }
+
+    fn shrink(t: &mut Totals, node: u32, rec: u32, file: u32, scanned: u64, reclaimed: u64) {
+        let a = &mut t.shrink_inactive[shrink_index(node, rec, file) as usize];
+        a.passes += 1;
+        a.scanned += scanned;
+        a.reclaimed += reclaimed;
+        a.activate_file += 1;
+    }
+
+    #[test]
+    fn vmstat_names_follow_the_kernels_accounting() {
+        let mut t = Totals::default();
+        iso(&mut t, reclaimer::KSWAPD, lru::INACTIVE_FILE, 100, 90);
+        shrink(&mut t, 0, reclaimer::KSWAPD, 1, 100, 80);
+        iso(&mut t, reclaimer::DIRECT, lru::INACTIVE_ANON, 32, 32);
+        shrink(&mut t, 1, reclaimer::DIRECT, 0, 32, 30);
+        iso(&mut t, reclaimer::NODE, lru::INACTIVE_FILE, 8, 8);
+        shrink(&mut t, 1, reclaimer::NODE, 1, 8, 8);
+        iso(&mut t, reclaimer::MEMCG, lru::INACTIVE_FILE, 64, 64);
+        shrink(&mut t, 0, reclaimer::MEMCG, 1, 64, 60);
+        // Scanned, nothing taken: no shrink_inactive tracepoint fires.
+        iso(&mut t, reclaimer::MEMCG, lru::INACTIVE_FILE, 5, 0);
+        iso(&mut t, reclaimer::KSWAPD, lru::ACTIVE_FILE, 40, 40);
+        iso(&mut t, reclaimer::MEMCG, lru::ACTIVE_FILE, 7, 7);
+        t.lru_activate[(0 * lru::COUNT + lru::ACTIVE_FILE) as usize].pages = 12;
+
+        let c = derive(&t);
+        let v = c.vmstat;
+        assert_eq!(v.pgscan_kswapd, 100);
+        assert_eq!(v.pgscan_direct, 40, "direct + node reclaim");
+        assert_eq!(v.pgscan_file, 100 + 8 + 64 + 5, "memcg included in pgscan_file");
+        assert_eq!(v.pgscan_anon, 32);
+        assert_eq!(v.pgsteal_kswapd, 80);
+        assert_eq!(v.pgsteal_direct, 38);
+        assert_eq!(v.pgsteal_file, 80 + 8 + 60);
+        assert_eq!(v.pgsteal_anon, 30);
+        assert_eq!(v.pgrefill, 40, "memcg refill left out like the kernel does");
+        assert_eq!(v.pgactivate, 12 + 4);
+        assert_eq!(c.memcg_scanned, 69);
+        assert_eq!(c.memcg_reclaimed, 60);
+        assert_eq!(c.scanned_without_node, 5);
+        assert_eq!(c.nodes.len(), 2);
+        assert_eq!(c.nodes[1].reclaimed.direct, 30);
+        assert_eq!(c.nodes[1].reclaimed.node, 8);
+        assert_eq!(c.nodes[0].scanned_file, 164);
+    }
+
+    #[test]
+    fn empty_window_still_shows_node_zero() {
+        let c = derive(&Totals::default());
+        assert_eq!(c.vmstat, Vmstat::default());
+        assert_eq!(c.nodes.len(), 1);
+        assert_eq!(c.nodes[0].node, 0);
+        assert!(!c.node_overflow);
+    }
+
+    #[test]
+    fn since_subtracts_and_clamps() {
+        let mut a = Totals::default();
+        let mut b = Totals::default();
+        a.isolate[3] = IsolateAgg { events: 5, requested: 1, scanned: 50, skipped: 0, taken: 40 };
+        b.isolate[3] = IsolateAgg { events: 2, requested: 1, scanned: 20, skipped: 0, taken: 10 };
+        a.shrink_inactive[0] = ShrinkInactiveAgg { passes: 1, ..Default::default() };
+        b.shrink_inactive[0] = ShrinkInactiveAgg { passes: 3, ..Default::default() };
+        let d = a.since(&b);
+        assert_eq!(d.isolate[3].scanned, 30);
+        assert_eq!(d.isolate[3].events, 3);
+        assert_eq!(d.shrink_inactive[0].passes, 0);
+    }
+}

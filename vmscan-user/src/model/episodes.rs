@@ -1,0 +1,126 @@
+//! Episode statistics from ring-buffer events: kswapd wakes and sleeps per
+//! node, reclaim episodes per reclaimer with their latency.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use vmscan_common::{Event, event, log2_bucket, reclaimer};
+
+/// Log2 histogram of microseconds: bucket i counts 2^(i-1) <= us < 2^i.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Log2Hist {
+    pub buckets: Vec<u64>,
+    pub count: u64,
+    pub max: u64,
+}
+
+impl Log2Hist {
+    pub fn record(&mut self, v: u64) {
+        let b = log2_bucket(v) as usize;
+        if self.buckets.len() <= b {
+            self.buckets.resize(b + 1, 0);
+        }
+        self.buckets[b] += 1;
+        self.count += 1;
+        self.max = self.max.max(v);
+    }
+
+    /// Upper edge (exclusive) of the bucket holding quantile q, or 0 when empty.
+    pub fn quantile_upper(&self, q: f64) -> u64 {
+        if self.count == 0 {
+            return 0;
+        }
+        let target = ((self.count as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= target {
+                return if i == 0 { 1 } else { 1u64 << i };
+            }
+        }
+        self.max
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ReclaimEpisodes {
+    pub episodes: u64,
+    pub reclaimed: u64,
+    pub latency_us: Log2Hist,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct KswapdNode {
+    pub wakes: u64,
+    pub sleeps: u64,
+    pub wakeups_requested: u64,
+}
+
+/// Aggregated episodes over a window.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Episodes {
+    pub events: u64,
+    pub kswapd: BTreeMap<i32, KswapdNode>,
+    pub reclaim: BTreeMap<String, ReclaimEpisodes>,
+    pub shrink_passes: u64,
+    pub throttled: u64,
+}
+
+impl Episodes {
+    pub fn apply(&mut self, e: &Event) {
+        self.events += 1;
+        match e.kind {
+            event::KSWAPD_WAKE => self.kswapd.entry(e.nid).or_default().wakes += 1,
+            event::KSWAPD_SLEEP => self.kswapd.entry(e.nid).or_default().sleeps += 1,
+            event::WAKEUP_KSWAPD => self.kswapd.entry(e.nid).or_default().wakeups_requested += 1,
+            event::RECLAIM_END => {
+                let name = reclaimer::NAMES.get(e.reclaimer as usize).copied().unwrap_or("other");
+                let r = self.reclaim.entry(name.to_owned()).or_default();
+                r.episodes += 1;
+                r.reclaimed += e.reclaimed;
+                r.latency_us.record(e.ts_ns.saturating_sub(e.start_ns) / 1000);
+            }
+            event::SHRINK_INACTIVE => self.shrink_passes += 1,
+            event::THROTTLED => self.throttled += 1,
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_edges_and_quantiles() {
+        let mut h = Log2Hist::default();
+        assert_eq!(h.quantile_upper(0.5), 0);
+        for v in [0, 1, 3, 3, 100] {
+            h.record(v);
+        }
+        assert_eq!(h.buckets, vec![1, 1, 2, 0, 0, 0, 0, 1]);
+        assert_eq!(h.count, 5);
+        assert_eq!(h.max, 100);
+        assert_eq!(h.quantile_upper(0.5), 4);
+        assert_eq!(h.quantile_upper(1.0), 128);
+    }
+
+    #[test]
+    fn reclaim_end_becomes_an_episode() {
+        let mut e = Episodes::default();
+        let ev = Event {
+            kind: event::RECLAIM_END,
+            reclaimer: reclaimer::MEMCG,
+            start_ns: 1_000_000,
+            ts_ns: 1_250_000,
+            reclaimed: 32,
+            ..Event::default()
+        };
+        e.apply(&ev);
+        e.apply(&Event { kind: event::KSWAPD_WAKE, nid: 1, ..Event::default() });
+        let r = &e.reclaim["memcg"];
+        assert_eq!((r.episodes, r.reclaimed, r.latency_us.max), (1, 32, 250));
+        assert_eq!(e.kswapd[&1].wakes, 1);
+        assert_eq!(e.events, 2);
+    }
+}

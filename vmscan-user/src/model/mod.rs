@@ -1,0 +1,6 @@
+//! Pure computation: aggregates and events in, figures out. Nothing here
+//! touches the kernel, /proc or the terminal, so every number vmscan prints
+//! can be tested from synthetic input.
+pub mod counters;
+pub mod episodes;
+pub mod totals;

@@ -1,0 +1,417 @@
+//! A small reader for the kernel's BTF (/sys/kernel/btf/vmlinux): struct
+//! member offsets (through anonymous unions and structs), enum values and
+//! type sizes. That is all vmscan needs to read kernel memory without CO-RE.
+//!
+//! Format: Documentation/bpf/btf.rst (header, type section, string section).
+
+use std::collections::HashMap;
+
+const BTF_MAGIC: u16 = 0xeb9f;
+
+const KIND_INT: u32 = 1;
+const KIND_PTR: u32 = 2;
+const KIND_ARRAY: u32 = 3;
+const KIND_STRUCT: u32 = 4;
+const KIND_UNION: u32 = 5;
+const KIND_ENUM: u32 = 6;
+const KIND_FWD: u32 = 7;
+const KIND_TYPEDEF: u32 = 8;
+const KIND_VOLATILE: u32 = 9;
+const KIND_CONST: u32 = 10;
+const KIND_RESTRICT: u32 = 11;
+const KIND_FUNC: u32 = 12;
+const KIND_FUNC_PROTO: u32 = 13;
+const KIND_VAR: u32 = 14;
+const KIND_DATASEC: u32 = 15;
+const KIND_FLOAT: u32 = 16;
+const KIND_DECL_TAG: u32 = 17;
+const KIND_TYPE_TAG: u32 = 18;
+const KIND_ENUM64: u32 = 19;
+
+#[derive(Clone, Debug)]
+struct Member {
+    name: u32,
+    type_id: u32,
+    /// Offset in bits from the start of the enclosing struct.
+    bit_offset: u32,
+}
+
+#[derive(Clone, Debug)]
+struct Type {
+    name: u32,
+    kind: u32,
+    /// size for INT/STRUCT/UNION/ENUM/FLOAT, referenced type for PTR/TYPEDEF/...
+    size_or_type: u32,
+    members: Vec<Member>,
+    enum_values: Vec<(u32, i64)>,
+    /// ARRAY: (element type, number of elements).
+    array: Option<(u32, u32)>,
+}
+
+/// Parsed BTF. Type ids start at 1 (0 is void).
+pub struct Btf {
+    types: Vec<Type>,
+    strings: Vec<u8>,
+    by_name: HashMap<String, Vec<u32>>,
+}
+
+fn rd_u32(b: &[u8], at: usize) -> Result<u32, String> {
+    b.get(at..at + 4)
+        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+        .ok_or_else(|| format!("BTF truncated at byte {at}"))
+}
+
+impl Btf {
+    /// Reads and parses /sys/kernel/btf/vmlinux (or another raw BTF file).
+    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
+        let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Self::parse(&data).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Parses raw little-endian BTF.
+    pub fn parse(data: &[u8]) -> Result<Self, String> {
+        if data.len() < 24 {
+            return Err("too short for a BTF header".into());
+        }
+        let magic = u16::from_le_bytes([data[0], data[1]]);
+        if magic != BTF_MAGIC {
+            return Err(format!("bad magic {magic:#x} (expected {BTF_MAGIC:#x}; big-endian BTF is not supported)"));
+        }
+        let hdr_len = rd_u32(data, 4)? as usize;
+        let type_off = rd_u32(data, 8)? as usize;
+        let type_len = rd_u32(data, 12)? as usize;
+        let str_off = rd_u32(data, 16)? as usize;
+        let str_len = rd_u32(data, 20)? as usize;
+        let tstart = hdr_len.checked_add(type_off).ok_or("type offset overflows")?;
+        let tend = tstart.checked_add(type_len).ok_or("type length overflows")?;
+        let sstart = hdr_len.checked_add(str_off).ok_or("string offset overflows")?;
+        let send = sstart.checked_add(str_len).ok_or("string length overflows")?;
+        let tsec = data.get(tstart..tend).ok_or("type section out of bounds")?;
+        let strings = data.get(sstart..send).ok_or("string section out of bounds")?.to_vec();
+
+        let mut types = vec![Type {
+            name: 0,
+            kind: 0,
+            size_or_type: 0,
+            members: vec![],
+            enum_values: vec![],
+            array: None,
+        }];
+        let mut at = 0usize;
+        while at < tsec.len() {
+            let name = rd_u32(tsec, at)?;
+            let info = rd_u32(tsec, at + 4)?;
+            let size_or_type = rd_u32(tsec, at + 8)?;
+            at += 12;
+            let vlen = (info & 0xffff) as usize;
+            let kind = (info >> 24) & 0x1f;
+            let kind_flag = info >> 31 == 1;
+            let mut t = Type { name, kind, size_or_type, members: vec![], enum_values: vec![], array: None };
+            match kind {
+                KIND_INT | KIND_VAR | KIND_DECL_TAG => at += 4,
+                KIND_PTR | KIND_FWD | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT
+                | KIND_FUNC | KIND_FLOAT | KIND_TYPE_TAG => {}
+                KIND_ARRAY => {
+                    t.array = Some((rd_u32(tsec, at)?, rd_u32(tsec, at + 8)?));
+                    at += 12;
+                }
+                KIND_STRUCT | KIND_UNION => {
+                    for _ in 0..vlen {
+                        let off = rd_u32(tsec, at + 8)?;
+                        t.members.push(Member {
+                            name: rd_u32(tsec, at)?,
+                            type_id: rd_u32(tsec, at + 4)?,
+                            // With kind_flag the top 8 bits are the bitfield size.
+                            bit_offset: if kind_flag { off & 0x00ff_ffff } else { off },
+                        });
+                        at += 12;
+                    }
+                }
+                KIND_ENUM => {
+                    for _ in 0..vlen {
+                        let v = rd_u32(tsec, at + 4)? as i32 as i64;
+                        t.enum_values.push((rd_u32(tsec, at)?, v));
+                        at += 8;
+                    }
+                }
+                KIND_ENUM64 => {
+                    for _ in 0..vlen {
+                        let lo = rd_u32(tsec, at + 4)? as u64;
+                        let hi = rd_u32(tsec, at + 8)? as u64;
+                        t.enum_values.push((rd_u32(tsec, at)?, (hi << 32 | lo) as i64));
+                        at += 12;
+                    }
+                }
+                KIND_FUNC_PROTO => at += 8 * vlen,
+                KIND_DATASEC => at += 12 * vlen,
+                other => return Err(format!("unknown BTF kind {other} at type {}", types.len())),
+            }
+            types.push(t);
+        }
+        if at != tsec.len() {
+            return Err("type section ends inside a type".into());
+        }
+        let mut btf = Self { types, strings, by_name: HashMap::new() };
+        for id in 1..btf.types.len() {
+            let name = btf.str_at(btf.types[id].name).to_owned();
+            if !name.is_empty() {
+                btf.by_name.entry(name).or_default().push(id as u32);
+            }
+        }
+        Ok(btf)
+    }
+
+    fn str_at(&self, off: u32) -> &str {
+        let s = self.strings.get(off as usize..).unwrap_or_default();
+        let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
+        std::str::from_utf8(&s[..end]).unwrap_or("")
+    }
+
+    fn ty(&self, id: u32) -> Option<&Type> {
+        self.types.get(id as usize)
+    }
+
+    /// Follows typedef / const / volatile / restrict / type_tag.
+    fn strip(&self, mut id: u32) -> u32 {
+        for _ in 0..32 {
+            match self.ty(id) {
+                Some(t)
+                    if matches!(
+                        t.kind,
+                        KIND_TYPEDEF | KIND_CONST | KIND_VOLATILE | KIND_RESTRICT | KIND_TYPE_TAG
+                    ) =>
+                {
+                    id = t.size_or_type
+                }
+                _ => break,
+            }
+        }
+        id
+    }
+
+    /// The struct (or union) called `name` with members (not a forward
+    /// declaration).
+    fn composite(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name)?.iter().copied().find(|&id| {
+            self.ty(id)
+                .is_some_and(|t| matches!(t.kind, KIND_STRUCT | KIND_UNION) && !t.members.is_empty())
+        })
+    }
+
+    /// Size in bytes of struct `name`.
+    pub fn struct_size(&self, name: &str) -> Option<u32> {
+        self.composite(name).and_then(|id| self.ty(id)).map(|t| t.size_or_type)
+    }
+
+    /// Byte offset of `member` in struct `strukt`, looking through anonymous
+    /// structs and unions (struct folio keeps its fields inside them).
+    pub fn member_offset(&self, strukt: &str, member: &str) -> Option<u32> {
+        let id = self.composite(strukt)?;
+        self.find_member(id, member, 0).map(|(bits, _)| bits / 8)
+    }
+
+    /// Byte offset and size in bytes of `member` in `strukt`.
+    pub fn member(&self, strukt: &str, member: &str) -> Option<(u32, u32)> {
+        let id = self.composite(strukt)?;
+        let (bits, ty) = self.find_member(id, member, 0)?;
+        Some((bits / 8, self.size_of(ty)?))
+    }
+
+    fn find_member(&self, id: u32, member: &str, depth: u32) -> Option<(u32, u32)> {
+        if depth > 8 {
+            return None;
+        }
+        let t = self.ty(id)?;
+        for m in &t.members {
+            if self.str_at(m.name) == member {
+                return Some((m.bit_offset, m.type_id));
+            }
+        }
+        for m in &t.members {
+            if m.name == 0 {
+                let inner = self.strip(m.type_id);
+                if let Some((bits, ty)) = self.find_member(inner, member, depth + 1) {
+                    return Some((m.bit_offset + bits, ty));
+                }
+            }
+        }
+        None
+    }
+
+    /// Size in bytes of a type.
+    pub fn size_of(&self, id: u32) -> Option<u32> {
+        let id = self.strip(id);
+        let t = self.ty(id)?;
+        match t.kind {
+            KIND_INT | KIND_STRUCT | KIND_UNION | KIND_ENUM | KIND_ENUM64 | KIND_FLOAT => {
+                Some(t.size_or_type)
+            }
+            KIND_PTR => Some(8),
+            KIND_ARRAY => {
+                let (elem, n) = t.array?;
+                self.size_of(elem)?.checked_mul(n)
+            }
+            _ => None,
+        }
+    }
+
+    /// Value of enumerator `name` (in any enum), e.g. "PG_active".
+    pub fn enum_value(&self, name: &str) -> Option<i64> {
+        self.types
+            .iter()
+            .filter(|t| matches!(t.kind, KIND_ENUM | KIND_ENUM64))
+            .flat_map(|t| t.enum_values.iter())
+            .find(|(n, _)| self.str_at(*n) == name)
+            .map(|&(_, v)| v)
+    }
+
+    /// True when a function called `name` exists (a candidate for fentry).
+    pub fn has_func(&self, name: &str) -> bool {
+        self.by_name
+            .get(name)
+            .is_some_and(|ids| ids.iter().any(|&id| self.ty(id).is_some_and(|t| t.kind == KIND_FUNC)))
+    }
+
+    pub fn type_count(&self) -> usize {
+        self.types.len() - 1
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Builds raw BTF from (name, kind, size_or_type, extra words).
+    pub(crate) struct Builder {
+        types: Vec<u8>,
+        strings: Vec<u8>,
+    }
+
+    impl Builder {
+        pub(crate) fn new() -> Self {
+            Self { types: vec![], strings: vec![0] }
+        }
+        pub(crate) fn s(&mut self, name: &str) -> u32 {
+            if name.is_empty() {
+                return 0;
+            }
+            let off = self.strings.len() as u32;
+            self.strings.extend_from_slice(name.as_bytes());
+            self.strings.push(0);
+            off
+        }
+        fn w(&mut self, v: u32) {
+            self.types.extend_from_slice(&v.to_le_bytes());
+        }
+        pub(crate) fn int(&mut self, name: &str, size: u32) {
+            let n = self.s(name);
+            self.w(n);
+            self.w(KIND_INT << 24);
+            self.w(size);
+            self.w(size * 8);
+        }
+        pub(crate) fn composite(&mut self, kind: u32, name: &str, size: u32, members: &[(&str, u32, u32)]) {
+            let n = self.s(name);
+            self.w(n);
+            self.w(kind << 24 | members.len() as u32);
+            self.w(size);
+            for &(m, ty, bits) in members {
+                let mn = self.s(m);
+                self.w(mn);
+                self.w(ty);
+                self.w(bits);
+            }
+        }
+        pub(crate) fn enumeration(&mut self, name: &str, values: &[(&str, i32)]) {
+            let n = self.s(name);
+            self.w(n);
+            self.w(KIND_ENUM << 24 | values.len() as u32);
+            self.w(4);
+            for &(v, val) in values {
+                let vn = self.s(v);
+                self.w(vn);
+                self.w(val as u32);
+            }
+        }
+        pub(crate) fn finish(self) -> Vec<u8> {
+            let mut out = Vec::new();
+            out.extend_from_slice(&BTF_MAGIC.to_le_bytes());
+            out.push(1);
+            out.push(0);
+            out.extend_from_slice(&24u32.to_le_bytes());
+            out.extend_from_slice(&0u32.to_le_bytes());
+            out.extend_from_slice(&(self.types.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(self.types.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(self.strings.len() as u32).to_le_bytes());
+            out.extend_from_slice(&self.types);
+            out.extend_from_slice(&self.strings);
+            out
+        }
+    }
+
+    /// A struct folio shaped like 6.18's: fields inside anonymous unions.
+    fn folio_like() -> Vec<u8> {
+        let mut b = Builder::new();
+        b.int("unsigned long", 8); // 1
+        b.int("unsigned int", 4); // 2
+        // 3: anon struct { flags; mapping@24 }
+        b.composite(KIND_STRUCT, "", 64, &[("flags", 1, 0), ("mapping", 1, 192)]);
+        // 4: anon union { struct 3 }
+        b.composite(KIND_UNION, "", 64, &[("", 3, 0)]);
+        // 5: anon struct { _flags_1; _nr_pages@56 }
+        b.composite(KIND_STRUCT, "", 64, &[("_flags_1", 1, 0), ("_nr_pages", 2, 448)]);
+        // 6: anon union { struct 5 }
+        b.composite(KIND_UNION, "", 64, &[("", 5, 0)]);
+        // 7: struct folio
+        b.composite(KIND_STRUCT, "folio", 128, &[("", 4, 0), ("", 6, 512)]);
+        b.enumeration("pageflags", &[("PG_locked", 0), ("PG_referenced", 2), ("PG_active", 8)]);
+        b.finish()
+    }
+
+    #[test]
+    fn member_offsets_through_anonymous_unions() {
+        let btf = Btf::parse(&folio_like()).unwrap();
+        assert_eq!(btf.member_offset("folio", "flags"), Some(0));
+        assert_eq!(btf.member_offset("folio", "mapping"), Some(24));
+        assert_eq!(btf.member_offset("folio", "_flags_1"), Some(64));
+        assert_eq!(btf.member("folio", "_nr_pages"), Some((120, 4)));
+        assert_eq!(btf.member_offset("folio", "absent"), None);
+        assert_eq!(btf.struct_size("folio"), Some(128));
+        assert_eq!(btf.enum_value("PG_active"), Some(8));
+        assert_eq!(btf.enum_value("PG_referenced"), Some(2));
+        assert_eq!(btf.enum_value("PG_nope"), None);
+    }
+
+    #[test]
+    fn rejects_garbage_without_panicking() {
+        assert!(Btf::parse(&[]).is_err());
+        assert!(Btf::parse(&[0u8; 64]).is_err());
+        let mut raw = folio_like();
+        raw.truncate(raw.len() - 20);
+        assert!(Btf::parse(&raw).is_err());
+        // Every truncation point fails cleanly or parses: never panics.
+        let raw = folio_like();
+        for n in 0..raw.len() {
+            let _ = Btf::parse(&raw[..n]);
+        }
+    }
+
+    #[test]
+    fn running_kernel_btf_has_what_vmscan_reads() {
+        let path = std::path::Path::new("/sys/kernel/btf/vmlinux");
+        if !path.exists() {
+            eprintln!("skipping: no /sys/kernel/btf/vmlinux on kernel {}", crate::probe::system::kernel_release());
+            return;
+        }
+        let btf = Btf::from_file(path).unwrap();
+        assert!(btf.type_count() > 10_000);
+        // Sizes the kernel's own ABI fixes, checked against BTF.
+        assert_eq!(btf.struct_size("list_head"), Some(16));
+        assert_eq!(btf.member_offset("list_head", "prev"), Some(8));
+        assert_eq!(btf.member("task_struct", "flags").map(|(_, s)| s), Some(4));
+        assert!(btf.member_offset("pglist_data", "node_id").is_some());
+        assert_eq!(btf.enum_value("LRU_INACTIVE_FILE"), Some(2));
+        assert!(btf.enum_value("PG_active").is_some());
+        assert!(btf.has_func("folio_mark_accessed") || btf.has_func("mark_page_accessed"));
+    }
+}

@@ -1,0 +1,284 @@
+//! Loads the embedded eBPF object with this kernel's offsets and attaches
+//! every hook the kernel allows, recording for each one how it attached or,
+//! in words a user can act on, why it did not. A hook that fails degrades its
+//! view; it never stops the others.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, anyhow};
+use aya::{
+    Ebpf, EbpfLoader,
+    programs::{FEntry, FExit, KProbe, ProgramError, TracePoint},
+};
+use serde::Serialize;
+use vmscan_common::Offsets;
+
+use super::{
+    btf::Btf,
+    resolve::{self, Attach, HOOKS},
+    system::{self, SystemInfo},
+};
+
+/// What happened to one hook.
+#[derive(Clone, Debug, Serialize)]
+pub struct HookStatus {
+    pub id: u32,
+    pub name: String,
+    /// "tracepoint", "fentry", "fentry+fexit", "kprobe", "kprobe+kretprobe".
+    pub mechanism: Option<String>,
+    /// Why it is not attached (None when attached).
+    pub error: Option<String>,
+    /// Notes on a hook that is attached but degraded.
+    pub notes: Vec<String>,
+}
+
+impl HookStatus {
+    pub fn attached(&self) -> bool {
+        self.mechanism.is_some()
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions {
+    /// Skip fentry/fexit even where the kernel allows them (tests the kprobe path).
+    pub no_fentry: bool,
+}
+
+/// The loaded object with its attached programs (links live as long as it).
+pub struct Loaded {
+    pub ebpf: Ebpf,
+    pub hooks: Vec<HookStatus>,
+    pub system: SystemInfo,
+    pub offsets: Offsets,
+}
+
+/// The errno behind an aya error, if there is one.
+fn errno_of(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if let Some(code) = io.raw_os_error() {
+                return Some(code);
+            }
+        }
+        cur = err.source();
+    }
+    None
+}
+
+/// One short line for a program error (the verifier log stays out of it).
+fn short(e: &ProgramError) -> String {
+    match errno_of(e) {
+        Some(libc::EPERM) => "refused with EPERM".into(),
+        Some(libc::ENOENT) => "not found (ENOENT)".into(),
+        Some(libc::EINVAL) => "rejected with EINVAL".into(),
+        // 524 is the kernel-internal ENOTSUPP, which bpf(2) can return.
+        Some(524) | Some(libc::EOPNOTSUPP) => "not supported by this kernel".into(),
+        Some(code) => format!("failed: {}", std::io::Error::from_raw_os_error(code)),
+        None => {
+            let s = e.to_string();
+            s.lines().next().unwrap_or("failed").chars().take(160).collect()
+        }
+    }
+}
+
+/// Resolves offsets, loads the object and attaches every hook.
+pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
+    let tracefs = system::ensure_tracefs();
+    let system = SystemInfo::gather(&tracefs);
+
+    let mut offsets = Offsets::unresolved();
+    let mut hooks: Vec<HookStatus> = HOOKS
+        .iter()
+        .map(|h| HookStatus { id: h.id, name: resolve::hook_name(h.id), mechanism: None, error: None, notes: vec![] })
+        .collect();
+
+    // Tracepoint fields from format files.
+    for (spec, st) in HOOKS.iter().zip(hooks.iter_mut()) {
+        if let Attach::Tracepoint { category, events, .. } = spec.attach {
+            let res = match &tracefs {
+                Ok(dir) => resolve::read_format(dir, category, events)
+                    .and_then(|(ev, f)| {
+                        st.name = format!("{category}:{ev}");
+                        resolve::resolve_tracepoint(spec.id, &f, &mut offsets)
+                    }),
+                Err(e) => Err(e.clone()),
+            };
+            if let Err(e) = res {
+                st.error = Some(e);
+            }
+        }
+    }
+
+    // Struct fields and flag bits from BTF.
+    let btf = match Btf::from_file(std::path::Path::new(system::BTF_VMLINUX)) {
+        Ok(b) => {
+            resolve::resolve_btf(&b, &mut offsets);
+            Some(b)
+        }
+        Err(e) => {
+            log::warn!("kernel BTF unavailable ({e}): hooks that read struct folio are disabled");
+            None
+        }
+    };
+    let zones = system::parse_zoneinfo(&std::fs::read_to_string("/proc/zoneinfo").unwrap_or_default());
+    if let Err(e) = resolve::resolve_nodes(&zones, &mut offsets) {
+        log::warn!("pfn to node table: {e}; pagemap events are counted on node 0");
+    }
+    for st in hooks.iter_mut().filter(|s| s.error.is_none()) {
+        if btf.is_none() && matches!(st.id, vmscan_common::hook::LRU_INSERTION | vmscan_common::hook::LRU_ACTIVATE) {
+            st.error = Some(format!("needs kernel BTF ({} missing) to size folios", system::BTF_VMLINUX));
+            continue;
+        }
+        if let Err(e) = resolve::btf_requirements(st.id, &offsets) {
+            st.error = Some(e);
+        }
+    }
+    if offsets.task_flags == vmscan_common::UNRESOLVED {
+        for st in hooks.iter_mut() {
+            if matches!(st.id, vmscan_common::hook::LRU_ISOLATE | vmscan_common::hook::SHRINK_INACTIVE) {
+                st.notes.push("task_struct.flags not in BTF: kswapd passes are counted as `other`".into());
+            }
+        }
+    }
+
+    let vmemmap = system::kallsyms_lookup("vmemmap_base").unwrap_or(0);
+    let page_struct = btf.as_ref().and_then(|b| b.struct_size("page")).unwrap_or(0) as u64;
+    if vmemmap == 0 || page_struct == 0 {
+        for st in hooks.iter_mut().filter(|s| s.id == vmscan_common::hook::MARK_ACCESSED) {
+            st.notes.push("vmemmap_base not readable in /proc/kallsyms: folio node unknown".into());
+        }
+    }
+
+    let mut ebpf = EbpfLoader::new()
+        .override_global("OFFSETS", &offsets, true)
+        .override_global("VMEMMAP_BASE_ADDR", &vmemmap, true)
+        .override_global("STRUCT_PAGE_SIZE", &page_struct, true)
+        .load(crate::EBPF_OBJECT)
+        .context("loading the vmscan eBPF object (maps and programs)")?;
+
+    let aya_btf = aya::Btf::from_sys_fs().ok();
+    for (spec, st) in HOOKS.iter().zip(hooks.iter_mut()) {
+        if st.error.is_some() {
+            continue;
+        }
+        match spec.attach {
+            Attach::Tracepoint { category, program, .. } => {
+                let event = st.name.split_once(':').map(|(_, e)| e.to_owned()).unwrap_or_default();
+                match attach_tracepoint(&mut ebpf, program, category, &event) {
+                    Ok(()) => st.mechanism = Some("tracepoint".into()),
+                    Err(e) => st.error = Some(e),
+                }
+            }
+            Attach::Function { functions, fentry, kprobe, exit } => {
+                let func = functions
+                    .iter()
+                    .find(|f| btf.as_ref().is_none_or(|b| b.has_func(f)))
+                    .copied()
+                    .unwrap_or(functions[0]);
+                st.name = func.to_owned();
+                let fentry_result = if opts.no_fentry {
+                    Err("fentry disabled by --no-fentry".to_owned())
+                } else {
+                    match &aya_btf {
+                        Some(b) => attach_fentry(&mut ebpf, fentry, exit.map(|e| e.0), func, b),
+                        None => Err("no kernel BTF for fentry".to_owned()),
+                    }
+                };
+                match fentry_result {
+                    Ok(m) => st.mechanism = Some(m),
+                    Err(fe) => {
+                        if !system.kprobes {
+                            st.error = Some(format!(
+                                "kernel built without CONFIG_KPROBES and fentry {fe}"
+                            ));
+                            continue;
+                        }
+                        match attach_kprobe(&mut ebpf, kprobe, exit.map(|e| e.1), func) {
+                            Ok(m) => {
+                                st.mechanism = Some(m);
+                                st.notes.push(format!("fentry {fe}; using kprobes"));
+                            }
+                            Err(ke) => st.error = Some(format!("fentry {fe}; kprobe {ke}")),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    Ok(Loaded { ebpf, hooks, system, offsets })
+}
+
+fn attach_tracepoint(ebpf: &mut Ebpf, program: &str, category: &str, event: &str) -> Result<(), String> {
+    let prog: &mut TracePoint = ebpf
+        .program_mut(program)
+        .ok_or_else(|| format!("program {program} missing from the eBPF object"))?
+        .try_into()
+        .map_err(|e: ProgramError| e.to_string())?;
+    prog.load().map_err(|e| format!("loading {program}: {}", short(&e)))?;
+    prog.attach(category, event).map_err(|e| format!("attaching {category}:{event}: {}", short(&e)))?;
+    Ok(())
+}
+
+fn attach_fentry(
+    ebpf: &mut Ebpf,
+    entry: &str,
+    exit: Option<&str>,
+    func: &str,
+    btf: &aya::Btf,
+) -> Result<String, String> {
+    {
+        let prog: &mut FEntry = ebpf
+            .program_mut(entry)
+            .ok_or_else(|| format!("program {entry} missing"))?
+            .try_into()
+            .map_err(|e: ProgramError| e.to_string())?;
+        prog.load(func, btf).map_err(|e| short(&e))?;
+        prog.attach().map_err(|e| short(&e))?;
+    }
+    let Some(exit) = exit else { return Ok("fentry".into()) };
+    let prog: &mut FExit = ebpf
+        .program_mut(exit)
+        .ok_or_else(|| format!("program {exit} missing"))?
+        .try_into()
+        .map_err(|e: ProgramError| e.to_string())?;
+    prog.load(func, btf).map_err(|e| format!("(fexit) {}", short(&e)))?;
+    prog.attach().map_err(|e| format!("(fexit) {}", short(&e)))?;
+    Ok("fentry+fexit".into())
+}
+
+fn attach_kprobe(ebpf: &mut Ebpf, entry: &str, exit: Option<&str>, func: &str) -> Result<String, String> {
+    for name in std::iter::once(entry).chain(exit) {
+        let prog: &mut KProbe = ebpf
+            .program_mut(name)
+            .ok_or_else(|| format!("program {name} missing"))?
+            .try_into()
+            .map_err(|e: ProgramError| e.to_string())?;
+        prog.load().map_err(|e| short(&e))?;
+        prog.attach(func, 0).map_err(|e| short(&e))?;
+    }
+    Ok(if exit.is_some() { "kprobe+kretprobe".into() } else { "kprobe".into() })
+}
+
+/// Raises RLIMIT_MEMLOCK for kernels that still charge BPF maps to it
+/// (before 5.11's memcg accounting).
+pub fn raise_memlock() {
+    let rlim = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: setrlimit reads a valid rlimit struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) } != 0 {
+        log::debug!("raising RLIMIT_MEMLOCK failed: {}", std::io::Error::last_os_error());
+    }
+}
+
+/// Exits early with a clear message when the process lacks privileges.
+pub fn check_privileges() -> anyhow::Result<()> {
+    match system::missing_privilege(system::effective_caps()) {
+        None => Ok(()),
+        Some(msg) => Err(anyhow!(crate::PrivilegeError(msg))),
+    }
+}
+
+pub fn tracefs_path() -> Option<PathBuf> {
+    system::ensure_tracefs().ok()
+}

@@ -1,0 +1,8 @@
+//! Everything that touches the kernel: system facts, offset resolution,
+//! loading and attaching, reading maps and the ring buffer.
+pub mod btf;
+pub mod format;
+pub mod loader;
+pub mod read;
+pub mod resolve;
+pub mod system;

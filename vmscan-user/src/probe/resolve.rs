@@ -1,0 +1,375 @@
+//! The hooks vmscan knows and how each one's offsets are resolved on the
+//! running kernel: tracepoint fields from format files, struct fields and
+//! flag bits from BTF. A hook whose fields cannot be resolved is reported
+//! unavailable with the reason; nothing is guessed.
+
+use std::path::Path;
+
+use vmscan_common::{Offsets, UNRESOLVED, hook};
+
+use super::{btf::Btf, format::Format, system};
+
+/// How a hook attaches.
+#[derive(Clone, Copy, Debug)]
+pub enum Attach {
+    /// A classic tracepoint; `events` lists the names it has had across
+    /// kernels (the first that exists is used).
+    Tracepoint { category: &'static str, events: &'static [&'static str], program: &'static str },
+    /// A kernel function: fentry preferred, kprobe as the fallback; `exit`
+    /// names the fexit / kretprobe programs when the hook needs the return.
+    Function {
+        functions: &'static [&'static str],
+        fentry: &'static str,
+        kprobe: &'static str,
+        exit: Option<(&'static str, &'static str)>,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct HookSpec {
+    pub id: u32,
+    pub attach: Attach,
+}
+
+const fn tp(id: u32, category: &'static str, events: &'static [&'static str], program: &'static str) -> HookSpec {
+    HookSpec { id, attach: Attach::Tracepoint { category, events, program } }
+}
+
+/// Every hook, in display order.
+pub const HOOKS: &[HookSpec] = &[
+    tp(hook::KSWAPD_WAKE, "vmscan", &["mm_vmscan_kswapd_wake"], "vmscan_kswapd_wake"),
+    tp(hook::KSWAPD_SLEEP, "vmscan", &["mm_vmscan_kswapd_sleep"], "vmscan_kswapd_sleep"),
+    tp(hook::WAKEUP_KSWAPD, "vmscan", &["mm_vmscan_wakeup_kswapd"], "vmscan_wakeup_kswapd"),
+    tp(hook::DIRECT_BEGIN, "vmscan", &["mm_vmscan_direct_reclaim_begin"], "vmscan_direct_reclaim_begin"),
+    tp(hook::DIRECT_END, "vmscan", &["mm_vmscan_direct_reclaim_end"], "vmscan_direct_reclaim_end"),
+    tp(hook::MEMCG_BEGIN, "vmscan", &["mm_vmscan_memcg_reclaim_begin"], "vmscan_memcg_reclaim_begin"),
+    tp(hook::MEMCG_END, "vmscan", &["mm_vmscan_memcg_reclaim_end"], "vmscan_memcg_reclaim_end"),
+    tp(hook::NODE_BEGIN, "vmscan", &["mm_vmscan_node_reclaim_begin"], "vmscan_node_reclaim_begin"),
+    tp(hook::NODE_END, "vmscan", &["mm_vmscan_node_reclaim_end"], "vmscan_node_reclaim_end"),
+    tp(hook::LRU_ISOLATE, "vmscan", &["mm_vmscan_lru_isolate"], "vmscan_lru_isolate"),
+    tp(hook::SHRINK_INACTIVE, "vmscan", &["mm_vmscan_lru_shrink_inactive"], "vmscan_lru_shrink_inactive"),
+    tp(hook::SHRINK_ACTIVE, "vmscan", &["mm_vmscan_lru_shrink_active"], "vmscan_lru_shrink_active"),
+    tp(hook::WRITE_FOLIO, "vmscan", &["mm_vmscan_write_folio", "mm_vmscan_writepage"], "vmscan_write_folio"),
+    tp(hook::THROTTLED, "vmscan", &["mm_vmscan_throttled"], "vmscan_throttled"),
+    tp(hook::LRU_INSERTION, "pagemap", &["mm_lru_insertion"], "pagemap_lru_insertion"),
+    tp(hook::LRU_ACTIVATE, "pagemap", &["mm_lru_activate"], "pagemap_lru_activate"),
+    HookSpec {
+        id: hook::MARK_ACCESSED,
+        attach: Attach::Function {
+            functions: &["folio_mark_accessed", "mark_page_accessed"],
+            fentry: "fentry_folio_mark_accessed",
+            kprobe: "kprobe_folio_mark_accessed",
+            exit: None,
+        },
+    },
+    HookSpec {
+        id: hook::ADD_LRU,
+        attach: Attach::Function {
+            functions: &["folio_add_lru"],
+            fentry: "fentry_folio_add_lru",
+            kprobe: "kprobe_folio_add_lru",
+            exit: None,
+        },
+    },
+    HookSpec {
+        id: hook::SHRINK_NODE,
+        attach: Attach::Function {
+            functions: &["shrink_node"],
+            fentry: "fentry_shrink_node",
+            kprobe: "kprobe_shrink_node",
+            exit: Some(("fexit_shrink_node", "kretprobe_shrink_node")),
+        },
+    },
+];
+
+/// Display name of a hook: "vmscan:mm_vmscan_kswapd_wake" or "folio_mark_accessed".
+pub fn hook_name(id: u32) -> String {
+    if id == hook::SHRINK_NODE_RET {
+        return "shrink_node (return)".into();
+    }
+    match HOOKS.iter().find(|h| h.id == id).map(|h| h.attach) {
+        Some(Attach::Tracepoint { category, events, .. }) => format!("{category}:{}", events[0]),
+        Some(Attach::Function { functions, .. }) => functions[0].to_owned(),
+        None => format!("hook {id}"),
+    }
+}
+
+/// Fills the offsets of tracepoint hook `id` from its format file.
+pub fn resolve_tracepoint(id: u32, f: &Format, o: &mut Offsets) -> Result<(), String> {
+    const INT: &[u32] = &[4];
+    const LONG: &[u32] = &[8];
+    const PTR: &[u32] = &[8];
+    match id {
+        hook::KSWAPD_WAKE => {
+            o.kswapd_wake_nid = f.offset("nid", INT)?;
+            o.kswapd_wake_zid = f.offset("zid", INT)?;
+            o.kswapd_wake_order = f.offset("order", INT)?;
+        }
+        hook::KSWAPD_SLEEP => o.kswapd_sleep_nid = f.offset("nid", INT)?,
+        hook::WAKEUP_KSWAPD => {
+            o.wakeup_nid = f.offset("nid", INT)?;
+            o.wakeup_zid = f.offset("zid", INT)?;
+            o.wakeup_order = f.offset("order", INT)?;
+            o.wakeup_gfp = f.offset("gfp_flags", LONG)?;
+        }
+        hook::DIRECT_BEGIN => {
+            o.direct_begin_order = f.offset("order", INT)?;
+            o.direct_begin_gfp = f.offset("gfp_flags", LONG)?;
+        }
+        hook::MEMCG_BEGIN => {
+            o.memcg_begin_order = f.offset("order", INT)?;
+            o.memcg_begin_gfp = f.offset("gfp_flags", LONG)?;
+        }
+        hook::NODE_BEGIN => {
+            o.node_begin_nid = f.offset("nid", INT)?;
+            o.node_begin_order = f.offset("order", INT)?;
+            o.node_begin_gfp = f.offset("gfp_flags", LONG)?;
+        }
+        hook::DIRECT_END => o.direct_end_reclaimed = f.offset("nr_reclaimed", LONG)?,
+        hook::MEMCG_END => o.memcg_end_reclaimed = f.offset("nr_reclaimed", LONG)?,
+        hook::NODE_END => o.node_end_reclaimed = f.offset("nr_reclaimed", LONG)?,
+        hook::LRU_ISOLATE => {
+            o.iso_requested = f.offset("nr_requested", LONG)?;
+            o.iso_scanned = f.offset("nr_scanned", LONG)?;
+            o.iso_skipped = f.offset("nr_skipped", LONG)?;
+            o.iso_taken = f.offset("nr_taken", LONG)?;
+            o.iso_lru = f.offset("lru", INT)?;
+        }
+        hook::SHRINK_INACTIVE => {
+            o.si_nid = f.offset("nid", INT)?;
+            o.si_scanned = f.offset("nr_scanned", LONG)?;
+            o.si_reclaimed = f.offset("nr_reclaimed", LONG)?;
+            o.si_dirty = f.offset("nr_dirty", LONG)?;
+            o.si_writeback = f.offset("nr_writeback", LONG)?;
+            o.si_congested = f.offset("nr_congested", LONG)?;
+            o.si_immediate = f.offset("nr_immediate", LONG)?;
+            o.si_activate0 = f.offset("nr_activate0", INT)?;
+            o.si_activate1 = f.offset("nr_activate1", INT)?;
+            o.si_ref_keep = f.offset("nr_ref_keep", LONG)?;
+            o.si_unmap_fail = f.offset("nr_unmap_fail", LONG)?;
+            o.si_priority = f.offset("priority", INT)?;
+            o.si_flags = f.offset("reclaim_flags", INT)?;
+        }
+        hook::SHRINK_ACTIVE => {
+            o.sa_nid = f.offset("nid", INT)?;
+            o.sa_taken = f.offset("nr_taken", LONG)?;
+            o.sa_active = f.offset("nr_active", LONG)?;
+            o.sa_deactivated = f.offset("nr_deactivated", LONG)?;
+            o.sa_referenced = f.offset("nr_referenced", LONG)?;
+            o.sa_priority = f.offset("priority", INT)?;
+            o.sa_flags = f.offset("reclaim_flags", INT)?;
+        }
+        hook::WRITE_FOLIO => {
+            o.wf_pfn = f.offset("pfn", LONG)?;
+            o.wf_flags = f.offset("reclaim_flags", INT)?;
+        }
+        hook::THROTTLED => {
+            o.thr_nid = f.offset("nid", INT)?;
+            o.thr_timeout = f.offset("usec_timeout", INT)?;
+            o.thr_delayed = f.offset("usec_delayed", INT)?;
+            o.thr_reason = f.offset("reason", INT)?;
+        }
+        hook::LRU_INSERTION => {
+            o.ins_folio = f.offset("folio", PTR)?;
+            o.ins_pfn = f.offset("pfn", LONG)?;
+            o.ins_lru = f.offset("lru", INT)?;
+        }
+        hook::LRU_ACTIVATE => {
+            o.act_folio = f.offset("folio", PTR)?;
+            o.act_pfn = f.offset("pfn", LONG)?;
+        }
+        other => return Err(format!("hook {other} is not a tracepoint")),
+    }
+    Ok(())
+}
+
+/// Fills struct offsets and flag bits from BTF. Each field that is absent stays
+/// UNRESOLVED; [`btf_requirements`] says which hooks that disables.
+pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
+    let get = |s: &str, m: &str| btf.member_offset(s, m).unwrap_or(UNRESOLVED);
+    o.folio_flags = btf.member_offset("folio", "flags").unwrap_or(UNRESOLVED);
+    // 6.12+: _nr_pages; 6.1..6.11: _folio_nr_pages; else the order byte of _flags_1.
+    o.folio_nr_pages = ["_nr_pages", "_folio_nr_pages"]
+        .iter()
+        .find_map(|m| btf.member("folio", m).filter(|&(_, size)| size == 4 || size == 8).map(|(o, _)| o))
+        .unwrap_or(UNRESOLVED);
+    o.folio_flags_1 = get("folio", "_flags_1");
+    o.folio_memcg_data = get("folio", "memcg_data");
+    o.task_flags = btf.member("task_struct", "flags").filter(|&(_, s)| s == 4).map_or(UNRESOLVED, |(o, _)| o);
+    o.pgdat_node_id = get("pglist_data", "node_id");
+    o.sc_nr_reclaimed = get("scan_control", "nr_reclaimed");
+    let bit = |n: &str| btf.enum_value(n).filter(|v| (0..64).contains(v)).map_or(UNRESOLVED, |v| v as u32);
+    o.pg_referenced = bit("PG_referenced");
+    o.pg_active = bit("PG_active");
+    o.pg_lru = bit("PG_lru");
+    o.pg_unevictable = bit("PG_unevictable");
+    o.pg_head = bit("PG_head");
+    o.pg_swapbacked = bit("PG_swapbacked");
+}
+
+/// Why a hook cannot run with these BTF-derived offsets, if it cannot.
+pub fn btf_requirements(id: u32, o: &Offsets) -> Result<(), String> {
+    let need = |ok: bool, what: &str| if ok { Ok(()) } else { Err(format!("{what} not found in kernel BTF")) };
+    let folio_size = o.folio_nr_pages != UNRESOLVED || o.folio_flags_1 != UNRESOLVED;
+    match id {
+        hook::LRU_INSERTION | hook::LRU_ACTIVATE => {
+            need(o.folio_flags != UNRESOLVED, "struct folio.flags")?;
+            need(o.pg_head != UNRESOLVED, "enum pageflags PG_head")?;
+            need(folio_size, "struct folio._nr_pages / _flags_1")?;
+            if id == hook::LRU_ACTIVATE {
+                need(o.pg_swapbacked != UNRESOLVED, "enum pageflags PG_swapbacked")?;
+            }
+            Ok(())
+        }
+        hook::MARK_ACCESSED => {
+            need(o.folio_flags != UNRESOLVED, "struct folio.flags")?;
+            for (v, n) in [
+                (o.pg_referenced, "PG_referenced"),
+                (o.pg_active, "PG_active"),
+                (o.pg_unevictable, "PG_unevictable"),
+                (o.pg_swapbacked, "PG_swapbacked"),
+                (o.pg_head, "PG_head"),
+            ] {
+                need(v != UNRESOLVED, &format!("enum pageflags {n}"))?;
+            }
+            need(o.task_flags != UNRESOLVED, "struct task_struct.flags")?;
+            need(folio_size, "struct folio._nr_pages / _flags_1")
+        }
+        hook::SHRINK_NODE => {
+            need(o.pgdat_node_id != UNRESOLVED, "struct pglist_data.node_id")?;
+            need(o.sc_nr_reclaimed != UNRESOLVED, "struct scan_control.nr_reclaimed")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Fills the pfn -> node table from /proc/zoneinfo.
+pub fn resolve_nodes(zones: &[system::Zone], o: &mut Offsets) -> Result<(), String> {
+    let starts = system::node_start_pfns(zones);
+    if starts.is_empty() {
+        return Err("no zone with memory in /proc/zoneinfo".into());
+    }
+    if starts.len() > o.node_start_pfn.len() {
+        return Err(format!(
+            "{} NUMA nodes with memory; vmscan maps pfns to at most {} nodes",
+            starts.len(),
+            o.node_start_pfn.len()
+        ));
+    }
+    o.nr_nodes = starts.len() as u32;
+    for (i, (pfn, node)) in starts.into_iter().enumerate() {
+        o.node_start_pfn[i] = pfn;
+        o.node_id[i] = node;
+    }
+    Ok(())
+}
+
+/// Reads the format file of a tracepoint hook, trying each of its names.
+pub fn read_format(tracefs: &Path, category: &str, events: &[&str]) -> Result<(String, Format), String> {
+    let mut last = String::new();
+    for ev in events {
+        let path = tracefs.join("events").join(category).join(ev).join("format");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                return Format::parse(&text)
+                    .map(|f| ((*ev).to_owned(), f))
+                    .map_err(|e| format!("{}: {e}", path.display()));
+            }
+            Err(e) => last = format!("tracepoint {category}:{ev} not found ({}: {e})", path.display()),
+        }
+    }
+    Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture_dir(kernel: &str) -> std::path::PathBuf {
+        // read_format wants <tracefs>/events/<category>/<event>/format; the
+        // fixtures are flat, so resolve through Format::parse directly.
+        std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/format")).join(kernel)
+    }
+
+    fn resolve_all(kernel: &str) -> Offsets {
+        let mut o = Offsets::unresolved();
+        for h in HOOKS {
+            if let Attach::Tracepoint { events, .. } = h.attach {
+                let text = events
+                    .iter()
+                    .find_map(|e| std::fs::read_to_string(fixture_dir(kernel).join(e)).ok())
+                    .unwrap_or_else(|| panic!("{kernel}: no fixture for {events:?}"));
+                let f = Format::parse(&text).unwrap();
+                resolve_tracepoint(h.id, &f, &mut o).unwrap_or_else(|e| panic!("{kernel}: {e}"));
+            }
+        }
+        o
+    }
+
+    #[test]
+    fn every_tracepoint_hook_resolves_on_every_fixture_kernel() {
+        for k in ["6.1", "6.12", "6.18"] {
+            let o = resolve_all(k);
+            assert_eq!(o.si_scanned, 16, "{k}");
+            assert_eq!(o.si_flags, 92, "{k}");
+            assert_eq!(o.ins_lru, 24, "{k}");
+            assert_eq!(o.wakeup_gfp, 24, "{k}");
+            assert_eq!(o.direct_end_reclaimed, 8, "{k}");
+        }
+        assert_eq!(resolve_all("6.1").iso_lru, 52);
+        assert_eq!(resolve_all("6.18").iso_lru, 48);
+    }
+
+    #[test]
+    fn a_moved_or_missing_field_is_an_error_not_a_guess() {
+        let text = std::fs::read_to_string(fixture_dir("6.18").join("mm_vmscan_lru_isolate")).unwrap();
+        let broken = text.replace("nr_taken", "nr_took");
+        let mut o = Offsets::unresolved();
+        let e = resolve_tracepoint(hook::LRU_ISOLATE, &Format::parse(&broken).unwrap(), &mut o).unwrap_err();
+        assert!(e.contains("nr_taken"), "{e}");
+        let widened = text.replace("int lru;\toffset:48;\tsize:4", "long lru;\toffset:48;\tsize:8");
+        let e = resolve_tracepoint(hook::LRU_ISOLATE, &Format::parse(&widened).unwrap(), &mut o).unwrap_err();
+        assert!(e.contains("size 8"), "{e}");
+    }
+
+    #[test]
+    fn node_table_from_zoneinfo() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/zoneinfo-2node")).unwrap();
+        let mut o = Offsets::unresolved();
+        resolve_nodes(&system::parse_zoneinfo(&text), &mut o).unwrap();
+        assert_eq!(o.nr_nodes, 2);
+        assert_eq!(&o.node_start_pfn[..2], &[1, 262_144]);
+        assert_eq!(&o.node_id[..2], &[0, 1]);
+        assert!(resolve_nodes(&[], &mut o).is_err());
+    }
+
+    #[test]
+    fn btf_requirements_name_the_missing_piece() {
+        let mut o = Offsets::unresolved();
+        let e = btf_requirements(hook::LRU_INSERTION, &o).unwrap_err();
+        assert!(e.contains("folio.flags"), "{e}");
+        o.folio_flags = 0;
+        o.pg_head = 6;
+        o.folio_flags_1 = 64;
+        assert!(btf_requirements(hook::LRU_INSERTION, &o).is_ok());
+        assert!(btf_requirements(hook::SHRINK_NODE, &o).unwrap_err().contains("node_id"));
+        assert!(btf_requirements(hook::KSWAPD_WAKE, &o).is_ok());
+    }
+
+    #[test]
+    fn running_kernel_btf_resolves_folio_and_flags() {
+        let p = std::path::Path::new(system::BTF_VMLINUX);
+        if !p.exists() {
+            eprintln!("skipping: no BTF on kernel {}", system::kernel_release());
+            return;
+        }
+        let btf = Btf::from_file(p).unwrap();
+        let mut o = Offsets::unresolved();
+        resolve_btf(&btf, &mut o);
+        for id in [hook::LRU_INSERTION, hook::LRU_ACTIVATE, hook::MARK_ACCESSED, hook::SHRINK_NODE] {
+            btf_requirements(id, &o).unwrap_or_else(|e| panic!("{}: {e}", hook_name(id)));
+        }
+        assert_eq!(o.folio_flags, 0, "folio.flags overlays page.flags at offset 0");
+        assert!(o.pg_active < 64 && o.pg_referenced < o.pg_active);
+    }
+}

@@ -1,0 +1,347 @@
+//! Facts about the running system that decide what vmscan can hook and how
+//! to read it: kernel release, BTF, tracefs, NUMA nodes, cgroups, MGLRU, swap,
+//! privileges. Parsers are pure functions over file text, tested on fixtures.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub const TRACEFS: &str = "/sys/kernel/tracing";
+pub const DEBUGFS_TRACING: &str = "/sys/kernel/debug/tracing";
+pub const BTF_VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Where tracefs is mounted, mounting it at /sys/kernel/tracing if needed.
+pub fn ensure_tracefs() -> Result<PathBuf, String> {
+    for dir in [TRACEFS, DEBUGFS_TRACING] {
+        if Path::new(dir).join("events").is_dir() {
+            return Ok(PathBuf::from(dir));
+        }
+    }
+    let target = std::ffi::CString::new(TRACEFS).map_err(|e| e.to_string())?;
+    let fstype = c"tracefs";
+    let source = c"nodev";
+    // SAFETY: all pointers are valid NUL-terminated strings for the call.
+    let rc = unsafe {
+        libc::mount(source.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null())
+    };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        return Err(format!(
+            "tracefs is not mounted and mounting it at {TRACEFS} failed: {err} \
+             (run as root, or: mount -t tracefs nodev {TRACEFS})"
+        ));
+    }
+    if Path::new(TRACEFS).join("events").is_dir() {
+        Ok(PathBuf::from(TRACEFS))
+    } else {
+        Err(format!("mounted tracefs at {TRACEFS} but it has no events/ directory"))
+    }
+}
+
+/// Parses a kernel cpu/node list such as "0-3,8,10-11".
+pub fn parse_range_list(s: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+                    if b >= a && b - a < 4096 {
+                        out.extend(a..=b);
+                    }
+                }
+            }
+            None => {
+                if let Ok(v) = part.parse() {
+                    out.push(v);
+                }
+            }
+        }
+    }
+    out
+}
+
+pub fn online_nodes() -> Vec<u32> {
+    std::fs::read_to_string("/sys/devices/system/node/online")
+        .map(|s| parse_range_list(&s))
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| vec![0])
+}
+
+/// Per-zone facts from /proc/zoneinfo.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Zone {
+    pub node: u32,
+    pub zone: String,
+    pub free: u64,
+    pub min: u64,
+    pub low: u64,
+    pub high: u64,
+    pub spanned: u64,
+    pub present: u64,
+    pub managed: u64,
+    pub start_pfn: u64,
+}
+
+/// Parses /proc/zoneinfo (the per-zone blocks; per-node vmstat lines are skipped).
+pub fn parse_zoneinfo(text: &str) -> Vec<Zone> {
+    let mut zones: Vec<Zone> = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("Node ") {
+            // "Node 0, zone   Normal"
+            if let Some((node, zone)) = rest.split_once(", zone") {
+                zones.push(Zone {
+                    node: node.trim().parse().unwrap_or(0),
+                    zone: zone.trim().to_owned(),
+                    ..Zone::default()
+                });
+            }
+            continue;
+        }
+        let Some(z) = zones.last_mut() else { continue };
+        let mut it = t.split_whitespace();
+        let (Some(key), Some(val)) = (it.next(), it.next()) else { continue };
+        let Ok(v) = val.parse::<u64>() else { continue };
+        match key {
+            "pages" if t.starts_with("pages free") => {
+                if let Some(Ok(free)) = it.next().map(str::parse::<u64>) {
+                    z.free = free;
+                }
+            }
+            "min" => z.min = v,
+            "low" => z.low = v,
+            "high" => z.high = v,
+            "spanned" => z.spanned = v,
+            "present" => z.present = v,
+            "managed" => z.managed = v,
+            "start_pfn:" => z.start_pfn = v,
+            _ => {}
+        }
+    }
+    zones
+}
+
+/// First pfn of every node with memory, ascending by pfn: (start_pfn, node).
+pub fn node_start_pfns(zones: &[Zone]) -> Vec<(u64, u32)> {
+    let mut starts: Vec<(u64, u32)> = Vec::new();
+    for z in zones.iter().filter(|z| z.spanned > 0) {
+        match starts.iter_mut().find(|(_, n)| *n == z.node) {
+            Some(s) => s.0 = s.0.min(z.start_pfn),
+            None => starts.push((z.start_pfn, z.node)),
+        }
+    }
+    starts.sort();
+    starts
+}
+
+/// Memory cgroup hierarchy in use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cgroups {
+    V1 { memory: String },
+    V2 { root: String },
+    Hybrid { memory: String, unified: String },
+    None,
+}
+
+/// Decides the cgroup layout from /proc/mounts text.
+pub fn parse_cgroups(mounts: &str) -> Cgroups {
+    let mut v1_memory = None;
+    let mut v2 = None;
+    for line in mounts.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 4 {
+            continue;
+        }
+        match f[2] {
+            "cgroup2" => v2 = Some(f[1].to_owned()),
+            "cgroup" if f[3].split(',').any(|o| o == "memory") => v1_memory = Some(f[1].to_owned()),
+            _ => {}
+        }
+    }
+    match (v1_memory, v2) {
+        (Some(memory), Some(unified)) => Cgroups::Hybrid { memory, unified },
+        (Some(memory), None) => Cgroups::V1 { memory },
+        (None, Some(root)) => Cgroups::V2 { root },
+        (None, None) => Cgroups::None,
+    }
+}
+
+/// MGLRU state from /sys/kernel/mm/lru_gen/enabled: None when compiled out.
+pub fn mglru_enabled() -> Option<bool> {
+    let s = std::fs::read_to_string("/sys/kernel/mm/lru_gen/enabled").ok()?;
+    let v = u32::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok()?;
+    Some(v & 1 != 0)
+}
+
+/// Total swap in KiB and the number of swap devices (/proc/swaps).
+pub fn swap_devices() -> (u64, usize) {
+    let text = std::fs::read_to_string("/proc/swaps").unwrap_or_default();
+    let mut total = 0;
+    let mut n = 0;
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() >= 3 {
+            total += f[2].parse::<u64>().unwrap_or(0);
+            n += 1;
+        }
+    }
+    (total, n)
+}
+
+/// The value of a symbol in /proc/kallsyms, or None when absent or hidden
+/// (kptr_restrict prints zeros to unprivileged readers).
+pub fn kallsyms_lookup(name: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
+    parse_kallsyms_symbol(&text, name)
+}
+
+pub fn parse_kallsyms_symbol(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let mut f = l.split_whitespace();
+        let addr = f.next()?;
+        let _kind = f.next()?;
+        (f.next()? == name).then(|| u64::from_str_radix(addr, 16).ok()).flatten().filter(|&a| a != 0)
+    })
+}
+
+/// Effective capabilities of this process (CapEff of /proc/self/status).
+pub fn effective_caps() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0)
+}
+
+pub const CAP_SYS_ADMIN: u32 = 21;
+pub const CAP_PERFMON: u32 = 38;
+pub const CAP_BPF: u32 = 39;
+
+/// What is missing to load and attach tracing programs, in words a user can
+/// act on; None when the process has enough.
+pub fn missing_privilege(caps: u64) -> Option<String> {
+    let has = |c: u32| caps & (1u64 << c) != 0;
+    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+        return None;
+    }
+    let mut missing = Vec::new();
+    if !has(CAP_BPF) {
+        missing.push("CAP_BPF");
+    }
+    if !has(CAP_PERFMON) {
+        missing.push("CAP_PERFMON");
+    }
+    Some(format!(
+        "vmscan needs root, or CAP_BPF and CAP_PERFMON (missing: {}); run it with sudo",
+        missing.join(", ")
+    ))
+}
+
+/// Everything `vmscan probes` reports about the system.
+#[derive(Clone, Debug, Serialize)]
+pub struct SystemInfo {
+    pub kernel: String,
+    pub btf: bool,
+    pub tracefs: Result<String, String>,
+    pub numa_nodes: Vec<u32>,
+    pub cgroups: Cgroups,
+    /// None: CONFIG_LRU_GEN compiled out.
+    pub mglru: Option<bool>,
+    pub swap_kib: u64,
+    pub swap_devices: usize,
+    pub page_size: u64,
+    pub kprobes: bool,
+}
+
+impl SystemInfo {
+    pub fn gather(tracefs: &Result<PathBuf, String>) -> Self {
+        let (swap_kib, swap_devices) = swap_devices();
+        Self {
+            kernel: kernel_release(),
+            btf: Path::new(BTF_VMLINUX).exists(),
+            tracefs: tracefs.as_ref().map(|p| p.display().to_string()).map_err(Clone::clone),
+            numa_nodes: online_nodes(),
+            cgroups: parse_cgroups(&std::fs::read_to_string("/proc/mounts").unwrap_or_default()),
+            mglru: mglru_enabled(),
+            swap_kib,
+            swap_devices,
+            // SAFETY: sysconf has no preconditions.
+            page_size: unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64,
+            kprobes: kprobes_available(tracefs.as_ref().ok()),
+        }
+    }
+}
+
+/// CONFIG_KPROBES leaves kprobe_events in tracefs and the kprobe PMU in sysfs.
+pub fn kprobes_available(tracefs: Option<&PathBuf>) -> bool {
+    Path::new("/sys/bus/event_source/devices/kprobe").exists()
+        || tracefs.is_some_and(|t| t.join("kprobe_events").exists())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_lists() {
+        assert_eq!(parse_range_list("0\n"), vec![0]);
+        assert_eq!(parse_range_list("0-2,5,7-8"), vec![0, 1, 2, 5, 7, 8]);
+        assert_eq!(parse_range_list(""), Vec::<u32>::new());
+        assert_eq!(parse_range_list("3-1,x"), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn zoneinfo_watermarks_and_node_starts() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/zoneinfo-2node"
+        ))
+        .unwrap();
+        let zones = parse_zoneinfo(&text);
+        let normal1: Vec<_> = zones.iter().filter(|z| z.node == 1 && z.zone == "Normal").collect();
+        assert_eq!(normal1.len(), 1);
+        let z = normal1[0];
+        assert_eq!((z.free, z.min, z.low, z.high), (120_000, 2_000, 2_500, 3_000));
+        assert_eq!(z.start_pfn, 262_144);
+        assert_eq!(node_start_pfns(&zones), vec![(1, 0), (262_144, 1)]);
+    }
+
+    #[test]
+    fn cgroup_layouts() {
+        let v1 = "cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0\n";
+        assert_eq!(parse_cgroups(v1), Cgroups::V1 { memory: "/sys/fs/cgroup/memory".into() });
+        let v2 = "cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid 0 0\n";
+        assert_eq!(parse_cgroups(v2), Cgroups::V2 { root: "/sys/fs/cgroup".into() });
+        let both = format!("{v1}cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n");
+        assert!(matches!(parse_cgroups(&both), Cgroups::Hybrid { .. }));
+        assert_eq!(parse_cgroups("proc /proc proc rw 0 0\n"), Cgroups::None);
+    }
+
+    #[test]
+    fn kallsyms_hidden_addresses_are_none() {
+        let text = "ffffffff82a0b000 D vmemmap_base\n0000000000000000 D page_offset_base\n";
+        assert_eq!(parse_kallsyms_symbol(text, "vmemmap_base"), Some(0xffffffff82a0b000));
+        assert_eq!(parse_kallsyms_symbol(text, "page_offset_base"), None);
+        assert_eq!(parse_kallsyms_symbol(text, "nope"), None);
+    }
+
+    #[test]
+    fn privileges() {
+        assert!(missing_privilege(1 << CAP_SYS_ADMIN).is_none());
+        assert!(missing_privilege(1 << CAP_BPF | 1 << CAP_PERFMON).is_none());
+        let m = missing_privilege(1 << CAP_BPF).unwrap();
+        assert!(m.contains("CAP_PERFMON") && !m.contains("CAP_BPF,"), "{m}");
+        assert!(missing_privilege(0).unwrap().contains("CAP_BPF, CAP_PERFMON"));
+    }
+}
