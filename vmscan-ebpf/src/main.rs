@@ -19,7 +19,7 @@ use aya_ebpf::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns,
         bpf_probe_read_kernel,
     },
-    macros::{fentry, fexit, kprobe, kretprobe, map, tracepoint},
+    macros::{fentry, fexit, kprobe, kretprobe, map},
     maps::{LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf, StackTrace},
     programs::{
         FEntryContext, FExitContext, ProbeContext, RetProbeContext, TracePointContext,
@@ -33,6 +33,26 @@ use vmscan_common::{
     UNRESOLVED, WRITE_SLOTS, event, hist, hook, log2_bucket, lru, outcome, reclaimer,
     shrink_index,
 };
+
+/// What a tracepoint program returns. A perf-event tracepoint program's
+/// return value filters the event for every other perf listener of that
+/// tracepoint (kernel/trace/trace_event_perf.c: perf_trace_run_bpf_submit
+/// drops it on 0), so vmscan returns 1 and never hides events from
+/// `perf stat` or other tools running beside it.
+const PASS_ON: u32 = 1;
+
+/// Entry point of a classic tracepoint program. aya-ebpf's #[tracepoint]
+/// macro discards the function's result and returns 0, which would filter
+/// the event out for every perf listener; this one returns what the body does.
+macro_rules! tracepoint {
+    ($name:ident, $body:ident) => {
+        #[unsafe(no_mangle)]
+        #[unsafe(link_section = "tracepoint")]
+        pub fn $name(ctx: *mut core::ffi::c_void) -> u32 {
+            $body(TracePointContext::new(ctx))
+        }
+    };
+}
 
 /// Filled in by the loader (EbpfLoader::override_global, must_exist).
 #[unsafe(no_mangle)]
@@ -286,11 +306,12 @@ const fn zero_event() -> Event {
 
 // ---------------------------------------------------------------- kswapd ---
 
-#[tracepoint]
-pub fn vmscan_kswapd_wake(ctx: TracePointContext) -> u32 {
+tracepoint!(vmscan_kswapd_wake, vmscan_kswapd_wake_impl);
+#[inline(always)]
+fn vmscan_kswapd_wake_impl(ctx: TracePointContext) -> u32 {
     hit(hook::KSWAPD_WAKE);
     let _ = try_kswapd_wake(&ctx);
-    0
+    PASS_ON
 }
 
 fn try_kswapd_wake(ctx: &TracePointContext) -> Result<(), i64> {
@@ -307,8 +328,9 @@ fn try_kswapd_wake(ctx: &TracePointContext) -> Result<(), i64> {
     Ok(())
 }
 
-#[tracepoint]
-pub fn vmscan_kswapd_sleep(ctx: TracePointContext) -> u32 {
+tracepoint!(vmscan_kswapd_sleep, vmscan_kswapd_sleep_impl);
+#[inline(always)]
+fn vmscan_kswapd_sleep_impl(ctx: TracePointContext) -> u32 {
     hit(hook::KSWAPD_SLEEP);
     if let Ok(nid) = tp::<i32>(&ctx, off!(kswapd_sleep_nid)) {
         emit(hook::KSWAPD_SLEEP, |e| {
@@ -317,14 +339,15 @@ pub fn vmscan_kswapd_sleep(ctx: TracePointContext) -> u32 {
             e.nid = nid;
         });
     }
-    0
+    PASS_ON
 }
 
-#[tracepoint]
-pub fn vmscan_wakeup_kswapd(ctx: TracePointContext) -> u32 {
+tracepoint!(vmscan_wakeup_kswapd, vmscan_wakeup_kswapd_impl);
+#[inline(always)]
+fn vmscan_wakeup_kswapd_impl(ctx: TracePointContext) -> u32 {
     hit(hook::WAKEUP_KSWAPD);
     let _ = try_wakeup_kswapd(&ctx);
-    0
+    PASS_ON
 }
 
 fn try_wakeup_kswapd(ctx: &TracePointContext) -> Result<(), i64> {
@@ -387,62 +410,69 @@ fn end(h: u32, reclaimed: u64) {
     });
 }
 
-#[tracepoint]
-pub fn vmscan_direct_reclaim_begin(ctx: TracePointContext) -> u32 {
+tracepoint!(vmscan_direct_reclaim_begin, vmscan_direct_reclaim_begin_impl);
+#[inline(always)]
+fn vmscan_direct_reclaim_begin_impl(ctx: TracePointContext) -> u32 {
     hit(hook::DIRECT_BEGIN);
     let order = tp::<i32>(&ctx, off!(direct_begin_order)).unwrap_or(-1);
     let gfp = tp::<u64>(&ctx, off!(direct_begin_gfp)).unwrap_or(0);
     begin(reclaimer::DIRECT, order, gfp, -1);
-    0
+    PASS_ON
 }
 
-#[tracepoint]
-pub fn vmscan_direct_reclaim_end(ctx: TracePointContext) -> u32 {
+tracepoint!(vmscan_direct_reclaim_end, vmscan_direct_reclaim_end_impl);
+#[inline(always)]
+fn vmscan_direct_reclaim_end_impl(ctx: TracePointContext) -> u32 {
     hit(hook::DIRECT_END);
     end(hook::DIRECT_END, tp::<u64>(&ctx, off!(direct_end_reclaimed)).unwrap_or(0));
-    0
+    PASS_ON
 }
 
-#[tracepoint]
-pub fn vmscan_memcg_reclaim_begin(ctx: TracePointContext) -> u32 {
+tracepoint!(vmscan_memcg_reclaim_begin, vmscan_memcg_reclaim_begin_impl);
+#[inline(always)]
+fn vmscan_memcg_reclaim_begin_impl(ctx: TracePointContext) -> u32 {
     hit(hook::MEMCG_BEGIN);
     let order = tp::<i32>(&ctx, off!(memcg_begin_order)).unwrap_or(-1);
     let gfp = tp::<u64>(&ctx, off!(memcg_begin_gfp)).unwrap_or(0);
     begin(reclaimer::MEMCG, order, gfp, -1);
-    0
+    PASS_ON
 }
 
-#[tracepoint]
-pub fn vmscan_memcg_reclaim_end(ctx: TracePointContext) -> u32 {
+tracepoint!(vmscan_memcg_reclaim_end, vmscan_memcg_reclaim_end_impl);
+#[inline(always)]
+fn vmscan_memcg_reclaim_end_impl(ctx: TracePointContext) -> u32 {
     hit(hook::MEMCG_END);
     end(hook::MEMCG_END, tp::<u64>(&ctx, off!(memcg_end_reclaimed)).unwrap_or(0));
-    0
+    PASS_ON
 }
 
-#[tracepoint]
-pub fn vmscan_node_reclaim_begin(ctx: TracePointContext) -> u32 {
+tracepoint!(vmscan_node_reclaim_begin, vmscan_node_reclaim_begin_impl);
+#[inline(always)]
+fn vmscan_node_reclaim_begin_impl(ctx: TracePointContext) -> u32 {
     hit(hook::NODE_BEGIN);
     let nid = tp::<i32>(&ctx, off!(node_begin_nid)).unwrap_or(-1);
     let order = tp::<i32>(&ctx, off!(node_begin_order)).unwrap_or(-1);
     let gfp = tp::<u64>(&ctx, off!(node_begin_gfp)).unwrap_or(0);
     begin(reclaimer::NODE, order, gfp, nid);
-    0
+    PASS_ON
 }
 
-#[tracepoint]
-pub fn vmscan_node_reclaim_end(ctx: TracePointContext) -> u32 {
+tracepoint!(vmscan_node_reclaim_end, vmscan_node_reclaim_end_impl);
+#[inline(always)]
+fn vmscan_node_reclaim_end_impl(ctx: TracePointContext) -> u32 {
     hit(hook::NODE_END);
     end(hook::NODE_END, tp::<u64>(&ctx, off!(node_end_reclaimed)).unwrap_or(0));
-    0
+    PASS_ON
 }
 
 // ------------------------------------------------ isolation and shrink ---
 
-#[tracepoint]
-pub fn vmscan_lru_isolate(ctx: TracePointContext) -> u32 {
+tracepoint!(vmscan_lru_isolate, vmscan_lru_isolate_impl);
+#[inline(always)]
+fn vmscan_lru_isolate_impl(ctx: TracePointContext) -> u32 {
     hit(hook::LRU_ISOLATE);
     let _ = try_lru_isolate(&ctx);
-    0
+    PASS_ON
 }
 
 fn try_lru_isolate(ctx: &TracePointContext) -> Result<(), i64> {
@@ -472,11 +502,12 @@ fn try_lru_isolate(ctx: &TracePointContext) -> Result<(), i64> {
 /// reclaim_flags: RECLAIM_WB_FILE is 0x2 (include/trace/events/vmscan.h).
 const RECLAIM_WB_FILE: i32 = 0x0002;
 
-#[tracepoint]
-pub fn vmscan_lru_shrink_inactive(ctx: TracePointContext) -> u32 {
+tracepoint!(vmscan_lru_shrink_inactive, vmscan_lru_shrink_inactive_impl);
+#[inline(always)]
+fn vmscan_lru_shrink_inactive_impl(ctx: TracePointContext) -> u32 {
     hit(hook::SHRINK_INACTIVE);
     let _ = try_shrink_inactive(&ctx);
-    0
+    PASS_ON
 }
 
 fn try_shrink_inactive(ctx: &TracePointContext) -> Result<(), i64> {
@@ -517,11 +548,12 @@ fn try_shrink_inactive(ctx: &TracePointContext) -> Result<(), i64> {
     Ok(())
 }
 
-#[tracepoint]
-pub fn vmscan_lru_shrink_active(ctx: TracePointContext) -> u32 {
+tracepoint!(vmscan_lru_shrink_active, vmscan_lru_shrink_active_impl);
+#[inline(always)]
+fn vmscan_lru_shrink_active_impl(ctx: TracePointContext) -> u32 {
     hit(hook::SHRINK_ACTIVE);
     let _ = try_shrink_active(&ctx);
-    0
+    PASS_ON
 }
 
 fn try_shrink_active(ctx: &TracePointContext) -> Result<(), i64> {
@@ -541,22 +573,24 @@ fn try_shrink_active(ctx: &TracePointContext) -> Result<(), i64> {
     Ok(())
 }
 
-#[tracepoint]
-pub fn vmscan_write_folio(ctx: TracePointContext) -> u32 {
+tracepoint!(vmscan_write_folio, vmscan_write_folio_impl);
+#[inline(always)]
+fn vmscan_write_folio_impl(ctx: TracePointContext) -> u32 {
     hit(hook::WRITE_FOLIO);
     if let Ok(flags) = tp::<i32>(&ctx, off!(wf_flags)) {
         let file = (flags & RECLAIM_WB_FILE != 0) as u32;
         let (rec, _) = current_reclaimer();
         bump(&WRITE_FOLIO, rec * 2 + file, 1);
     }
-    0
+    PASS_ON
 }
 
-#[tracepoint]
-pub fn vmscan_throttled(ctx: TracePointContext) -> u32 {
+tracepoint!(vmscan_throttled, vmscan_throttled_impl);
+#[inline(always)]
+fn vmscan_throttled_impl(ctx: TracePointContext) -> u32 {
     hit(hook::THROTTLED);
     let _ = try_throttled(&ctx);
-    0
+    PASS_ON
 }
 
 fn try_throttled(ctx: &TracePointContext) -> Result<(), i64> {
@@ -587,11 +621,12 @@ fn try_throttled(ctx: &TracePointContext) -> Result<(), i64> {
 
 // -------------------------------------------------------------- pagemap ---
 
-#[tracepoint]
-pub fn pagemap_lru_insertion(ctx: TracePointContext) -> u32 {
+tracepoint!(pagemap_lru_insertion, pagemap_lru_insertion_impl);
+#[inline(always)]
+fn pagemap_lru_insertion_impl(ctx: TracePointContext) -> u32 {
     hit(hook::LRU_INSERTION);
     let _ = try_lru_insertion(&ctx);
-    0
+    PASS_ON
 }
 
 fn try_lru_insertion(ctx: &TracePointContext) -> Result<(), i64> {
@@ -623,11 +658,12 @@ fn try_lru_insertion(ctx: &TracePointContext) -> Result<(), i64> {
     Ok(())
 }
 
-#[tracepoint]
-pub fn pagemap_lru_activate(ctx: TracePointContext) -> u32 {
+tracepoint!(pagemap_lru_activate, pagemap_lru_activate_impl);
+#[inline(always)]
+fn pagemap_lru_activate_impl(ctx: TracePointContext) -> u32 {
     hit(hook::LRU_ACTIVATE);
     let _ = try_lru_activate(&ctx);
-    0
+    PASS_ON
 }
 
 fn try_lru_activate(ctx: &TracePointContext) -> Result<(), i64> {

@@ -106,15 +106,14 @@ pub fn parse_zoneinfo(text: &str) -> Vec<Zone> {
             continue;
         }
         let Some(z) = zones.last_mut() else { continue };
+        if let Some(free) = t.strip_prefix("pages free") {
+            z.free = free.trim().parse().unwrap_or(0);
+            continue;
+        }
         let mut it = t.split_whitespace();
         let (Some(key), Some(val)) = (it.next(), it.next()) else { continue };
         let Ok(v) = val.parse::<u64>() else { continue };
         match key {
-            "pages" if t.starts_with("pages free") => {
-                if let Some(Ok(free)) = it.next().map(str::parse::<u64>) {
-                    z.free = free;
-                }
-            }
             "min" => z.min = v,
             "low" => z.low = v,
             "high" => z.high = v,
