@@ -1,1 +1,200 @@
-fn main() {}
+//! `cargo xtask`: set up the toolchain vmscan needs, build, run and test it.
+//!
+//! Every command first checks its prerequisites and installs what is
+//! missing (Debian packages, nightly rust-src, bpf-linker built against
+//! LLVM 22), saying what it installs, so the README's two commands work on a
+//! fresh machine.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "vmscan's development tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install what building vmscan needs (llvm-22-dev, rust-src, bpf-linker).
+    Setup {
+        /// Also install what the tests need (linux-perf).
+        #[arg(long)]
+        tests: bool,
+    },
+    /// Build vmscan (release) with its embedded eBPF object.
+    Build,
+    /// Build and run vmscan on this host (as root); arguments go to vmscan.
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run every test: unit tests, then the real-kernel tests (as root).
+    Test {
+        /// Extra arguments for the test binaries (e.g. a test name filter).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+const LLVM_BIN: &str = "/usr/lib/llvm-22/bin";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.command {
+        Cmd::Setup { tests } => setup(tests),
+        Cmd::Build => setup(false).and_then(|()| build()),
+        Cmd::Run { args } => setup(false).and_then(|()| build()).and_then(|()| run(&args)),
+        Cmd::Test { args } => setup(true).and_then(|()| test(&args)),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_owned()
+}
+
+fn say(msg: &str) {
+    eprintln!("xtask: {msg}");
+}
+
+fn status(cmd: &mut Command) -> anyhow::Result<()> {
+    let shown = format!("{cmd:?}");
+    let st = cmd.status().with_context(|| format!("running {shown}"))?;
+    if !st.success() {
+        bail!("{shown} failed: {st}");
+    }
+    Ok(())
+}
+
+fn works(cmd: &str, args: &[&str]) -> bool {
+    Command::new(cmd)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+fn dpkg_installed(pkg: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", pkg])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+}
+
+/// Installs Debian packages that are missing, with one `apt-get update` first.
+fn apt_install(pkgs: &[&str]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = pkgs.iter().copied().filter(|p| !dpkg_installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !works("apt-get", &["--version"]) {
+        bail!("missing packages {missing:?} and no apt-get to install them; install them by hand");
+    }
+    let sudo: &[&str] = if is_root() { &[] } else { &["sudo"] };
+    say(&format!("installing Debian packages: {} (apt-get)", missing.join(" ")));
+    let run = |args: &[&str]| {
+        let mut all: Vec<&str> = sudo.to_vec();
+        all.extend_from_slice(args);
+        let mut c = Command::new(all[0]);
+        c.args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive");
+        status(&mut c)
+    };
+    run(&["apt-get", "update", "-qq"])?;
+    let mut args = vec!["apt-get", "install", "-y", "-qq", "--no-install-recommends"];
+    args.extend(&missing);
+    run(&args)
+}
+
+fn cargo_bin_dir() -> PathBuf {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from("/root/.cargo"))
+        .join("bin")
+}
+
+fn setup(tests: bool) -> anyhow::Result<()> {
+    // 1. Nightly with rust-src builds the eBPF crate (-Z build-std=core).
+    let have_src = Command::new("rustup")
+        .args(["component", "list", "--toolchain", "nightly", "--installed"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with("rust-src")));
+    if !have_src {
+        say("installing rust-src for the nightly toolchain (rustup component add)");
+        status(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
+            .context("the eBPF crate needs a nightly toolchain with rust-src")?;
+    }
+    // 2. bpf-linker, built against LLVM 22 (rustc's LLVM).
+    let linker = cargo_bin_dir().join("bpf-linker");
+    if !works(linker.to_str().unwrap_or("bpf-linker"), &["--version"]) {
+        apt_install(&["llvm-22-dev"])?;
+        say("installing bpf-linker 0.13 built against LLVM 22 (cargo install, about a minute)");
+        let path = format!("{LLVM_BIN}:{}", std::env::var("PATH").unwrap_or_default());
+        status(
+            Command::new("cargo")
+                .args(["+stable", "install", "bpf-linker", "--version", "0.13.0"])
+                .args(["--no-default-features", "--features", "llvm-22"])
+                .env("PATH", path),
+        )?;
+    }
+    // 3. The tests compare vmscan with perf stat, and drop privileges with setpriv.
+    if tests {
+        apt_install(&["linux-perf", "util-linux"])?;
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    // bpf-linker lives in cargo's bin dir; make sure aya-build's nested cargo finds it.
+    let path = format!("{}:{}", cargo_bin_dir().display(), std::env::var("PATH").unwrap_or_default());
+    c.env("PATH", path);
+    c
+}
+
+fn build() -> anyhow::Result<()> {
+    status(cargo().args(["build", "--release", "-p", "vmscan-user"]))
+}
+
+fn run(args: &[String]) -> anyhow::Result<()> {
+    let bin = root().join("target/release/vmscan");
+    let mut c = if is_root() {
+        Command::new(&bin)
+    } else {
+        say("vmscan needs root to load eBPF programs: running it with sudo");
+        let mut c = Command::new("sudo");
+        c.arg(&bin);
+        c
+    };
+    c.args(args);
+    status(&mut c)
+}
+
+fn test(args: &[String]) -> anyhow::Result<()> {
+    if !is_root() {
+        say("not root: the real-kernel tests will skip and say so; run as root for the full suite");
+    }
+    // Unit tests first (fast, no kernel state), then the kernel tests one at a
+    // time: they share the page cache, cgroups and tracepoints.
+    status(cargo().args(["test", "--lib", "--bins", "--", "--test-threads=2"]).args(args))?;
+    status(cargo().args(["test", "--test", "*", "--", "--test-threads=1"]).args(args))
+}
