@@ -188,6 +188,19 @@ pub struct Offsets {
     pub pg_unevictable: u32,
     pub pg_head: u32,
     pub pg_swapbacked: u32,
+    // BTF: the memory cgroup of a task or folio, as its cgroup's kernfs id
+    // (the cgroup directory's inode number):
+    // task->cgroups->subsys[memory_cgrp_id]->cgroup->kn->id and
+    // ((struct mem_cgroup *)(folio->memcg_data & ~mask))->css.cgroup->kn->id
+    pub task_cgroups: u32,
+    pub css_set_subsys: u32,
+    pub memory_cgrp_id: u32,
+    pub css_cgroup: u32,
+    pub cgroup_kn: u32,
+    pub kn_id: u32,
+    pub memcg_css: u32,
+    /// (1 << number of MEMCG_DATA_* flag bits) - 1, from enum page_memcg_data_flags.
+    pub memcg_data_mask: u32,
     /// Number of entries used in `node_start_pfn` (1 on a single-node machine).
     pub nr_nodes: u32,
     pub _pad0: u32,
@@ -268,6 +281,14 @@ impl Offsets {
             pg_unevictable: UNRESOLVED,
             pg_head: UNRESOLVED,
             pg_swapbacked: UNRESOLVED,
+            task_cgroups: UNRESOLVED,
+            css_set_subsys: UNRESOLVED,
+            memory_cgrp_id: UNRESOLVED,
+            css_cgroup: UNRESOLVED,
+            cgroup_kn: UNRESOLVED,
+            kn_id: UNRESOLVED,
+            memcg_css: UNRESOLVED,
+            memcg_data_mask: UNRESOLVED,
             nr_nodes: 1,
             _pad0: 0,
             _pad1: 0,
@@ -346,6 +367,17 @@ pub const LRU_SLOTS: u32 = NODE_SLOTS * lru::COUNT;
 /// Reclaim-driven writeback (mm_vmscan_write_folio): folios, by reclaimer and
 /// anon(0)/file(1). The classic tracepoint carries only the pfn.
 pub const WRITE_SLOTS: u32 = reclaimer::COUNT * 2;
+
+/// Key of the per-memory-cgroup LRU insertion aggregate (a per-CPU hash).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MemcgLruKey {
+    /// kernfs id of the folio's memory cgroup (0: not charged / unknown).
+    pub cgroup_id: u64,
+    pub node: u32,
+    pub lru: u32,
+}
+pub const MEMCG_LRU_ENTRIES: u32 = 16384;
 
 /// mm_vmscan_throttled per (node, reason bit).
 #[repr(C)]
@@ -428,6 +460,9 @@ pub struct Event {
     pub priority: i32,
     pub flags: u32,
     pub comm: [u8; 16],
+    /// Memory cgroup (kernfs id = cgroup directory inode) of the task, for
+    /// reclaim episodes and kswapd wake-ups; 0 when unknown.
+    pub cgroup_id: u64,
 }
 
 #[cfg(feature = "user")]
@@ -452,9 +487,11 @@ mod pod {
     unsafe impl aya::Pod for AccessAgg {}
     // SAFETY: as above.
     unsafe impl aya::Pod for Event {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for MemcgLruKey {}
 }
 
-const _: () = assert!(core::mem::size_of::<Offsets>() == 70 * 4 + 16 * 8 + 16 * 4);
+const _: () = assert!(core::mem::size_of::<Offsets>() == 78 * 4 + 16 * 8 + 16 * 4);
 const _: () = assert!(core::mem::size_of::<IsolateAgg>() == 40);
 const _: () = assert!(core::mem::size_of::<ShrinkInactiveAgg>() == 11 * 8 + 16 * 8);
 const _: () = assert!(core::mem::size_of::<ShrinkActiveAgg>() == 40);
@@ -462,7 +499,8 @@ const _: () = assert!(core::mem::size_of::<FolioAgg>() == 16);
 const _: () = assert!(core::mem::size_of::<ThrottleAgg>() == 24);
 const _: () = assert!(core::mem::size_of::<AccessKey>() == 24);
 const _: () = assert!(core::mem::size_of::<AccessAgg>() == 16);
-const _: () = assert!(core::mem::size_of::<Event>() == 88);
+const _: () = assert!(core::mem::size_of::<MemcgLruKey>() == 16);
+const _: () = assert!(core::mem::size_of::<Event>() == 96);
 
 #[cfg(test)]
 mod tests {

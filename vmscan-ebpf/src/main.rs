@@ -27,7 +27,7 @@ use aya_ebpf::{
     },
 };
 use vmscan_common::{
-    AccessAgg, AccessKey, Event, FolioAgg, HIST_BUCKETS, HIST_SLOTS, ISOLATE_SLOTS, IsolateAgg,
+    AccessAgg, AccessKey, Event, MEMCG_LRU_ENTRIES, MemcgLruKey, FolioAgg, HIST_BUCKETS, HIST_SLOTS, ISOLATE_SLOTS, IsolateAgg,
     LRU_SLOTS, NODE_OVERFLOW, NODE_SLOTS, Offsets, PF_EXITING, PF_KSWAPD, SHRINK_SLOTS,
     ShrinkActiveAgg, ShrinkInactiveAgg, THROTTLE_REASONS, THROTTLE_SLOTS, ThrottleAgg,
     UNRESOLVED, WRITE_SLOTS, event, hist, hook, log2_bucket, lru, outcome, reclaimer,
@@ -101,6 +101,10 @@ static WRITE_FOLIO: PerCpuArray<u64> = PerCpuArray::with_max_entries(WRITE_SLOTS
 static THROTTLE: PerCpuArray<ThrottleAgg> = PerCpuArray::with_max_entries(THROTTLE_SLOTS, 0);
 #[map]
 static HIST: PerCpuArray<u64> = PerCpuArray::with_max_entries(HIST_SLOTS, 0);
+/// LRU insertions per (memory cgroup, node, list).
+#[map]
+static LRU_INSERT_MEMCG: PerCpuHashMap<MemcgLruKey, FolioAgg> =
+    PerCpuHashMap::with_max_entries(MEMCG_LRU_ENTRIES, 0);
 #[map]
 static ACCESS: PerCpuHashMap<AccessKey, AccessAgg> = PerCpuHashMap::with_max_entries(16384, 0);
 /// folio_add_lru callers by kernel stack id.
@@ -127,6 +131,7 @@ struct ReclaimCtx {
     gfp: u64,
     nid: i32,
     _pad: u32,
+    cgroup_id: u64,
 }
 
 #[repr(C)]
@@ -267,6 +272,48 @@ fn folio_node(folio: u64) -> u32 {
     pfn_node((folio - base) / page_size)
 }
 
+/// kernfs id of a memory cgroup's css: css->cgroup->kn->id.
+#[inline(always)]
+fn css_cgroup_id(css: u64) -> u64 {
+    let Ok(cgrp) = kread::<u64>(css, off!(css_cgroup)) else { return 0 };
+    let Ok(kn) = kread::<u64>(cgrp, off!(cgroup_kn)) else { return 0 };
+    kread::<u64>(kn, off!(kn_id)).unwrap_or(0)
+}
+
+/// Memory cgroup of the current task (task->cgroups->subsys[memory_cgrp_id]).
+#[inline(always)]
+fn current_memcg_id() -> u64 {
+    let id = off!(memory_cgrp_id);
+    let subsys = off!(css_set_subsys);
+    if id == UNRESOLVED || subsys == UNRESOLVED || id >= 64 {
+        return 0;
+    }
+    // SAFETY: the helper returns the current task_struct pointer.
+    let task = unsafe { bpf_get_current_task() };
+    let Ok(cset) = kread::<u64>(task, off!(task_cgroups)) else { return 0 };
+    let Ok(css) = kread::<u64>(cset, subsys + id * 8) else { return 0 };
+    css_cgroup_id(css)
+}
+
+/// Memory cgroup a folio is charged to (folio_memcg()), 0 when none.
+#[inline(always)]
+fn folio_memcg_id(folio: u64) -> u64 {
+    let mask = off!(memcg_data_mask);
+    if mask == UNRESOLVED {
+        return 0;
+    }
+    let Ok(data) = kread::<u64>(folio, off!(folio_memcg_data)) else { return 0 };
+    let memcg = data & !(mask as u64);
+    if memcg == 0 {
+        return 0;
+    }
+    let css = off!(memcg_css);
+    if css == UNRESOLVED {
+        return 0;
+    }
+    css_cgroup_id(memcg + css as u64)
+}
+
 #[inline(always)]
 fn emit(h: u32, fill: impl FnOnce(&mut Event)) {
     match EVENTS.reserve::<Event>(0) {
@@ -301,6 +348,7 @@ const fn zero_event() -> Event {
         priority: 0,
         flags: 0,
         comm: [0; 16],
+        cgroup_id: 0,
     }
 }
 
@@ -355,8 +403,10 @@ fn try_wakeup_kswapd(ctx: &TracePointContext) -> Result<(), i64> {
     let zid: i32 = tp(ctx, off!(wakeup_zid))?;
     let order: i32 = tp(ctx, off!(wakeup_order))?;
     let gfp: u64 = tp(ctx, off!(wakeup_gfp))?;
+    let cgroup_id = current_memcg_id();
     emit(hook::WAKEUP_KSWAPD, |e| {
         e.kind = event::WAKEUP_KSWAPD;
+        e.cgroup_id = cgroup_id;
         e.nid = nid;
         e.zid = zid;
         e.order = order;
@@ -386,6 +436,7 @@ fn begin(kind: u32, order: i32, gfp: u64, nid: i32) {
         gfp,
         nid,
         _pad: 0,
+        cgroup_id: current_memcg_id(),
     };
     let _ = RECLAIM_CTX.insert(&current_pid(), &ctx, 0);
 }
@@ -407,6 +458,7 @@ fn end(h: u32, reclaimed: u64) {
         e.gfp = c.gfp;
         e.nid = c.nid;
         e.reclaimed = reclaimed;
+        e.cgroup_id = c.cgroup_id;
     });
 }
 
@@ -644,6 +696,20 @@ fn try_lru_insertion(ctx: &TracePointContext) -> Result<(), i64> {
         let a = unsafe { &mut *a };
         a.folios += 1;
         a.pages += pages;
+    }
+    let key = MemcgLruKey { cgroup_id: folio_memcg_id(folio), node, lru: lru_id };
+    match LRU_INSERT_MEMCG.get_ptr_mut(&key) {
+        Some(a) => {
+            // SAFETY: per-CPU value of this CPU.
+            let a = unsafe { &mut *a };
+            a.folios += 1;
+            a.pages += pages;
+        }
+        None => {
+            if LRU_INSERT_MEMCG.insert(&key, &FolioAgg { folios: 1, pages }, 0).is_err() {
+                bump(&LOST, hook::LRU_INSERTION, 1);
+            }
+        }
     }
     // Per-CPU batch residency, when folio_add_lru is hooked (fentry/kprobe).
     // SAFETY: copied out at once.

@@ -38,6 +38,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run for a short window and print the model: lruvecs (node x memory
+    /// cgroup) with list sizes and drift, kswapd states, episodes, findings.
+    Snapshot {
+        /// Seconds to observe.
+        #[arg(long, short, default_value = "2", value_parser = parse_secs)]
+        duration: Duration,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Count reclaim over a window: counters named as /proc/vmstat names them,
     /// per node and in total, plus per-hook event and loss counts.
     Stat {
@@ -82,6 +92,7 @@ fn main() {
     let result = rt.block_on(async {
         match cli.command {
             Some(Command::Probes { json }) => cmd::probes::run(json, load),
+            Some(Command::Snapshot { duration, json }) => cmd::snapshot::run(duration, json, load).await,
             Some(Command::Stat { duration, interval, json }) => {
                 cmd::stat::run(StatOptions { duration, interval, json, load }).await
             }

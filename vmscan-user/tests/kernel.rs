@@ -144,3 +144,79 @@ fn bad_command_lines_name_the_value_and_exit_2() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+fn node_meminfo_pages(node: u32) -> [u64; 5] {
+    let text = std::fs::read_to_string(format!("/sys/devices/system/node/node{node}/meminfo")).expect("node meminfo");
+    let get = |k: &str| -> u64 {
+        text.lines()
+            .find_map(|l| {
+                let mut it = l.split_whitespace().skip(2);
+                (it.next()? == k).then(|| it.next()?.parse::<u64>().ok()).flatten()
+            })
+            .unwrap_or_else(|| panic!("{k} missing from node meminfo"))
+            / 4
+    };
+    [get("Inactive(anon):"), get("Active(anon):"), get("Inactive(file):"), get("Active(file):"), get("Unevictable:")]
+}
+
+#[test]
+fn snapshot_agrees_with_node_meminfo_and_memcg_numa_stat() {
+    if !require_root("snapshot_agrees_with_node_meminfo_and_memcg_numa_stat") {
+        return;
+    }
+    let file = uncached_file(512);
+    let cg = Memcg::new("vmscan-test-snap", 64 << 20);
+    let vmscan = Vmscan::start(&["snapshot", "--json", "--duration", "4"]);
+    let started = std::time::Instant::now();
+    let cmd = read_in_cgroup(&cg, &file);
+    let st = Command::new(&cmd[0]).args(&cmd[1..]).status().expect("workload");
+    assert!(st.success());
+    // The kernel's own view in the second of vmscan's last sample (it samples
+    // when --duration ends), read while vmscan still runs so that its own
+    // memory is counted on both sides.
+    std::thread::sleep(std::time::Duration::from_millis(3600).saturating_sub(started.elapsed()));
+    let node0 = node_meminfo_pages(0);
+    let numa = std::fs::read_to_string(cg.dir.join("memory.numa_stat")).expect("numa_stat");
+    let out = vmscan.finish();
+    let snap: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+
+    let n0 = snap["nodes"].as_array().expect("nodes").iter().find(|n| n["node"] == 0).expect("node 0 in snapshot");
+    let total: u64 = node0.iter().sum();
+    let tol = total / 50; // 2% of the node's LRU pages
+    for (i, l) in n0["lists"].as_array().expect("lists").iter().enumerate() {
+        let ours = l["pages"].as_u64().unwrap_or_else(|| panic!("{}: no size", l["name"]));
+        let diff = ours.abs_diff(node0[i]);
+        assert!(diff <= tol, "{}: vmscan {ours} vs node meminfo {} (tolerance {tol})", l["name"], node0[i]);
+    }
+
+    let name = format!("/{}", cg.dir.file_name().unwrap().to_string_lossy());
+    let lv = snap["lruvecs"]
+        .as_array()
+        .expect("lruvecs")
+        .iter()
+        .find(|l| l["memcg"] == name.as_str() && l["node"] == 0)
+        .unwrap_or_else(|| panic!("lruvec (node 0, {name}) missing"));
+    // memory.numa_stat: v1 "file=N N0=..." in pages, v2 "file N0=bytes".
+    let file_n0: u64 = numa
+        .lines()
+        .find(|l| l.starts_with("file=") || l.starts_with("file "))
+        .and_then(|l| l.split_whitespace().find_map(|p| p.strip_prefix("N0=")))
+        .and_then(|v| v.parse().ok())
+        .map(|v: u64| if numa.contains("file=") { v } else { v / 4096 })
+        .expect("file N0 in numa_stat");
+    let ours = lv["file"].as_u64().expect("file");
+    assert!(file_n0 > 1000, "the cgroup should hold page cache after the read, has {file_n0}");
+    assert!(ours.abs_diff(file_n0) <= file_n0 / 50 + 1, "memcg file pages: vmscan {ours} vs numa_stat {file_n0}");
+    let inserted_file = lv["inserted"][2].as_u64().expect("inserted") + lv["inserted"][3].as_u64().expect("inserted");
+    assert!(inserted_file >= 100_000, "the 512 MiB read inserts >= 100000 file pages charged to {name}, saw {inserted_file}");
+
+    let m = snap["memcgs"]
+        .as_array()
+        .expect("memcgs")
+        .iter()
+        .find(|m| m["path"] == name.as_str())
+        .unwrap_or_else(|| panic!("no memcg reclaim episodes for {name}: {}", snap["memcgs"]));
+    assert!(m["reclaim_episodes"].as_u64().unwrap() >= 10, "{m}");
+    assert!(m["reclaimed"].as_u64().unwrap() >= 50_000, "{m}");
+    assert!(m["latency_us"]["max"].as_u64().unwrap() > 0, "{m}");
+}

@@ -1,5 +1,6 @@
 //! Subcommands.
 pub mod probes;
+pub mod snapshot;
 pub mod stat;
 
 /// Starts draining aya-log records from the eBPF side into `log`.

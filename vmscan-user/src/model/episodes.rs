@@ -4,43 +4,9 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use vmscan_common::{Event, event, log2_bucket, reclaimer};
+use vmscan_common::{Event, event, reclaimer};
 
-/// Log2 histogram of microseconds: bucket i counts 2^(i-1) <= us < 2^i.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Log2Hist {
-    pub buckets: Vec<u64>,
-    pub count: u64,
-    pub max: u64,
-}
-
-impl Log2Hist {
-    pub fn record(&mut self, v: u64) {
-        let b = log2_bucket(v) as usize;
-        if self.buckets.len() <= b {
-            self.buckets.resize(b + 1, 0);
-        }
-        self.buckets[b] += 1;
-        self.count += 1;
-        self.max = self.max.max(v);
-    }
-
-    /// Upper edge (exclusive) of the bucket holding quantile q, or 0 when empty.
-    pub fn quantile_upper(&self, q: f64) -> u64 {
-        if self.count == 0 {
-            return 0;
-        }
-        let target = ((self.count as f64) * q).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (i, n) in self.buckets.iter().enumerate() {
-            seen += n;
-            if seen >= target {
-                return if i == 0 { 1 } else { 1u64 << i };
-            }
-        }
-        self.max
-    }
-}
+use super::hist::Log2Hist;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ReclaimEpisodes {
@@ -90,20 +56,6 @@ impl Episodes {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn histogram_edges_and_quantiles() {
-        let mut h = Log2Hist::default();
-        assert_eq!(h.quantile_upper(0.5), 0);
-        for v in [0, 1, 3, 3, 100] {
-            h.record(v);
-        }
-        assert_eq!(h.buckets, vec![1, 1, 2, 0, 0, 0, 0, 1]);
-        assert_eq!(h.count, 5);
-        assert_eq!(h.max, 100);
-        assert_eq!(h.quantile_upper(0.5), 4);
-        assert_eq!(h.quantile_upper(1.0), 128);
-    }
 
     #[test]
     fn reclaim_end_becomes_an_episode() {

@@ -3,4 +3,6 @@
 //! can be tested from synthetic input.
 pub mod counters;
 pub mod episodes;
+pub mod hist;
+pub mod lruvec;
 pub mod totals;

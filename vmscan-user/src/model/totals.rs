@@ -1,8 +1,10 @@
 //! [`Totals`]: the kernel side's aggregates summed over CPUs, and deltas
 //! between two readings.
 
+use std::collections::BTreeMap;
+
 use vmscan_common::{
-    FolioAgg, HIST_SLOTS, ISOLATE_SLOTS, IsolateAgg, LRU_SLOTS, SHRINK_SLOTS, ShrinkActiveAgg,
+    FolioAgg, MemcgLruKey, HIST_SLOTS, ISOLATE_SLOTS, IsolateAgg, LRU_SLOTS, SHRINK_SLOTS, ShrinkActiveAgg,
     ShrinkInactiveAgg, THROTTLE_SLOTS, ThrottleAgg, WRITE_SLOTS, hook,
 };
 
@@ -19,6 +21,8 @@ pub struct Totals {
     pub write_folio: Vec<u64>,
     pub throttle: Vec<ThrottleAgg>,
     pub hist: Vec<u64>,
+    /// LRU insertions per (memory cgroup, node, list).
+    pub memcg_insert: BTreeMap<MemcgLruKey, FolioAgg>,
 }
 
 impl Default for Totals {
@@ -34,6 +38,7 @@ impl Default for Totals {
             write_folio: vec![0; WRITE_SLOTS as usize],
             throttle: vec![ThrottleAgg::default(); THROTTLE_SLOTS as usize],
             hist: vec![0; HIST_SLOTS as usize],
+            memcg_insert: BTreeMap::new(),
         }
     }
 }
@@ -147,6 +152,49 @@ impl Totals {
                 usec_delayed: x.usec_delayed.saturating_sub(y.usec_delayed),
             }),
             hist: sub_u64(&self.hist, &earlier.hist),
+            memcg_insert: self
+                .memcg_insert
+                .iter()
+                .filter_map(|(k, v)| {
+                    let e = earlier.memcg_insert.get(k).copied().unwrap_or_default();
+                    let d = FolioAgg { folios: v.folios.saturating_sub(e.folios), pages: v.pages.saturating_sub(e.pages) };
+                    (d.folios > 0).then_some((*k, d))
+                })
+                .collect(),
+        }
+    }
+
+    /// Adds a delta (the inverse of [`Totals::since`]).
+    pub fn accumulate(&mut self, d: &Totals) {
+        fn addv(a: &mut [u64], b: &[u64]) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+        }
+        addv(&mut self.hits, &d.hits);
+        addv(&mut self.lost, &d.lost);
+        for (a, b) in self.isolate.iter_mut().zip(&d.isolate) {
+            add::isolate(a, b);
+        }
+        for (a, b) in self.shrink_inactive.iter_mut().zip(&d.shrink_inactive) {
+            add::shrink_inactive(a, b);
+        }
+        for (a, b) in self.shrink_active.iter_mut().zip(&d.shrink_active) {
+            add::shrink_active(a, b);
+        }
+        for (a, b) in self.lru_insert.iter_mut().zip(&d.lru_insert) {
+            add::folio(a, b);
+        }
+        for (a, b) in self.lru_activate.iter_mut().zip(&d.lru_activate) {
+            add::folio(a, b);
+        }
+        addv(&mut self.write_folio, &d.write_folio);
+        for (a, b) in self.throttle.iter_mut().zip(&d.throttle) {
+            add::throttle(a, b);
+        }
+        addv(&mut self.hist, &d.hist);
+        for (k, v) in &d.memcg_insert {
+            add::folio(self.memcg_insert.entry(*k).or_default(), v);
         }
     }
 }

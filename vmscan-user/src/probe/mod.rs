@@ -5,4 +5,6 @@ pub mod format;
 pub mod loader;
 pub mod read;
 pub mod resolve;
+pub mod sample;
+pub mod session;
 pub mod system;

@@ -4,9 +4,9 @@
 use anyhow::{Context as _, anyhow};
 use aya::{
     Ebpf, Pod,
-    maps::{MapData, PerCpuArray, RingBuf},
+    maps::{MapData, PerCpuArray, PerCpuHashMap, RingBuf},
 };
-use vmscan_common::{Event, FolioAgg, IsolateAgg, ShrinkActiveAgg, ShrinkInactiveAgg, ThrottleAgg};
+use vmscan_common::{Event, FolioAgg, MemcgLruKey, IsolateAgg, ShrinkActiveAgg, ShrinkInactiveAgg, ThrottleAgg};
 
 use crate::model::totals::Totals;
 
@@ -23,6 +23,7 @@ pub struct Reader {
     write_folio: PerCpuArray<MapData, u64>,
     throttle: PerCpuArray<MapData, ThrottleAgg>,
     hist: PerCpuArray<MapData, u64>,
+    memcg_insert: PerCpuHashMap<MapData, MemcgLruKey, FolioAgg>,
 }
 
 fn take<T: Pod>(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<PerCpuArray<MapData, T>> {
@@ -61,6 +62,10 @@ impl Reader {
             write_folio: take(ebpf, "WRITE_FOLIO")?,
             throttle: take(ebpf, "THROTTLE")?,
             hist: take(ebpf, "HIST")?,
+            memcg_insert: {
+                let map = ebpf.take_map("LRU_INSERT_MEMCG").ok_or_else(|| anyhow!("map LRU_INSERT_MEMCG missing"))?;
+                PerCpuHashMap::try_from(map).context("map LRU_INSERT_MEMCG")?
+            },
         })
     }
 
@@ -78,6 +83,20 @@ impl Reader {
             write_folio: sum_all(&self.write_folio, "WRITE_FOLIO", |a, b| *a += b)?,
             throttle: sum_all(&self.throttle, "THROTTLE", add::throttle)?,
             hist: sum_all(&self.hist, "HIST", |a, b| *a += b)?,
+            memcg_insert: {
+                let mut m = std::collections::BTreeMap::new();
+                for entry in self.memcg_insert.iter() {
+                    // A key deleted between listing and lookup is skipped (never
+                    // happens: vmscan never deletes; the map only grows).
+                    let Ok((k, values)) = entry else { continue };
+                    let mut acc = FolioAgg::default();
+                    for v in values.iter() {
+                        add::folio(&mut acc, v);
+                    }
+                    m.insert(k, acc);
+                }
+                m
+            },
         })
     }
 }

@@ -205,6 +205,17 @@ pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
     o.pg_unevictable = bit("PG_unevictable");
     o.pg_head = bit("PG_head");
     o.pg_swapbacked = bit("PG_swapbacked");
+    o.task_cgroups = get("task_struct", "cgroups");
+    o.css_set_subsys = get("css_set", "subsys");
+    o.memory_cgrp_id = btf.enum_value("memory_cgrp_id").filter(|v| (0..64).contains(v)).map_or(UNRESOLVED, |v| v as u32);
+    o.css_cgroup = get("cgroup_subsys_state", "cgroup");
+    o.cgroup_kn = get("cgroup", "kn");
+    o.kn_id = btf.member("kernfs_node", "id").filter(|&(_, s)| s == 8).map_or(UNRESOLVED, |(o, _)| o);
+    o.memcg_css = get("mem_cgroup", "css");
+    o.memcg_data_mask = btf
+        .enum_value("__NR_MEMCG_DATA_FLAGS")
+        .filter(|v| (1..=64).contains(v))
+        .map_or(UNRESOLVED, |v| (v - 1) as u32);
 }
 
 /// Why a hook cannot run with these BTF-derived offsets, if it cannot.

@@ -159,6 +159,14 @@ impl Vmscan {
         Self { child, stderr: rx }
     }
 
+    /// Waits for vmscan to finish by itself (--duration) and returns stdout.
+    pub fn finish(self) -> String {
+        let out = self.child.wait_with_output().expect("wait vmscan");
+        let rest: Vec<String> = self.stderr.try_iter().collect();
+        assert!(out.status.success(), "vmscan exited with {:?}; stderr: {rest:#?}", out.status);
+        String::from_utf8(out.stdout).expect("utf8 stdout")
+    }
+
     /// Sends SIGINT and returns stdout after a clean exit.
     pub fn stop(mut self) -> String {
         // SAFETY: kill with a pid we own.

@@ -1,0 +1,96 @@
+//! `vmscan snapshot`: run for a short window and print the model's snapshot.
+
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::{
+    model::lruvec::{KswapdState, Snapshot},
+    probe::{loader::LoadOptions, session::Session},
+};
+
+pub async fn run(duration: Duration, json: bool, load: LoadOptions) -> anyhow::Result<()> {
+    let mut s = Session::start(load)?;
+    eprintln!("vmscan: counting for {:.1} s", duration.as_secs_f64());
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let deadline = tokio::time::sleep(duration);
+    tokio::pin!(deadline);
+    let period = Duration::from_secs(1).min(duration);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => break,
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            _ = tick.tick() => { s.tick()?; }
+            r = s.pump_events() => { r?; }
+        }
+    }
+    s.pump_events_now();
+    s.tick()?;
+    let snap = s.model.snapshot();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&snap)?);
+    } else {
+        print!("{}", render(&snap));
+    }
+    Ok(())
+}
+
+/// Plain-text rendering (pure).
+pub fn render(s: &Snapshot) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let scheme = match s.mglru {
+        Some(true) => "MGLRU (generations)",
+        _ => "classic active/inactive LRU",
+    };
+    let _ = writeln!(o, "lruvecs: {} node(s) x {} memory cgroup(s); {scheme}", s.nodes.len(), {
+        let mut m: Vec<&str> = s.lruvecs.iter().map(|l| l.memcg.as_str()).collect();
+        m.sort();
+        m.dedup();
+        m.len()
+    });
+    for n in &s.nodes {
+        let ks = match n.kswapd.state {
+            KswapdState::Awake => format!("awake {:.1} s", n.kswapd_awake_secs),
+            KswapdState::Asleep => "asleep".into(),
+            KswapdState::Unknown => "no wake/sleep seen".into(),
+        };
+        let _ = writeln!(
+            o,
+            "\nnode {}: free {} pages (min {} low {} high {}), kswapd {ks}, {} episodes",
+            n.node, n.free, n.min, n.low, n.high, n.kswapd.episodes
+        );
+        for l in &n.lists {
+            let pages = l.pages.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
+            let drift = l.drift.map(|d| format!("{d:+}")).unwrap_or_else(|| "-".into());
+            let _ = writeln!(o, "  {:<14}{:>12} pages   drift {drift:>8}", l.name, pages);
+        }
+        let r = &n.rates;
+        let _ = writeln!(
+            o,
+            "  last {:.1} s: scanned {:.0}/s reclaimed {:.0}/s (kswapd {:.0}, direct {:.0}, memcg {:.0}), activated {:.0}/s by access, {:.0}/s by reclaim",
+            s.interval_secs, r.scanned, r.reclaimed, r.reclaimed_kswapd, r.reclaimed_direct, r.reclaimed_memcg,
+            r.activated_by_access, r.activated_by_reclaim
+        );
+    }
+    if !s.memcgs.is_empty() {
+        let _ = writeln!(o, "\nmemcg reclaim:");
+        for m in &s.memcgs {
+            let _ = writeln!(
+                o,
+                "  {:<40} {:>6} episodes {:>10} pages  p50 {} us  p99 {} us  max {} us",
+                m.path, m.reclaim_episodes, m.reclaimed, m.latency_us.p50, m.latency_us.p99, m.latency_us.max
+            );
+        }
+    }
+    for f in &s.findings {
+        let _ = writeln!(o, "\nFINDING {}: {}", f.kind, f.text);
+    }
+    for n in &s.notes {
+        let _ = writeln!(o, "note: {n}");
+    }
+    o
+}

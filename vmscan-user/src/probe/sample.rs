@@ -1,0 +1,276 @@
+//! Samples of the kernel's own view of the lruvecs: per-node LRU sizes
+//! (/sys/devices/system/node/node*/meminfo), per-zone free pages and
+//! watermarks (/proc/zoneinfo), and per memory cgroup x node sizes
+//! (memory.numa_stat, memory.stat; cgroup v1 and v2), swappiness.
+//!
+//! Parsers are pure functions over text; [`gather`] does the reading.
+
+use std::{
+    collections::BTreeMap,
+    os::unix::fs::MetadataExt as _,
+    path::{Path, PathBuf},
+};
+
+use serde::Serialize;
+
+use super::system::{self, Cgroups, Zone};
+
+/// The five LRU lists in lru::NAMES order, in pages.
+pub type Lists = [u64; 5];
+
+/// Parses a node meminfo file ("Node 0 Active(anon):  1004 kB") into lists, in pages.
+pub fn parse_node_meminfo(text: &str, page_kib: u64) -> Option<Lists> {
+    let mut l: [Option<u64>; 5] = [None; 5];
+    for line in text.lines() {
+        let mut it = line.split_whitespace();
+        let (Some(_node), Some(_id), Some(key), Some(val)) = (it.next(), it.next(), it.next(), it.next()) else {
+            continue;
+        };
+        let Ok(kib) = val.parse::<u64>() else { continue };
+        let slot = match key {
+            "Inactive(anon):" => 0,
+            "Active(anon):" => 1,
+            "Inactive(file):" => 2,
+            "Active(file):" => 3,
+            "Unevictable:" => 4,
+            _ => continue,
+        };
+        l[slot] = Some(kib / page_kib.max(1));
+    }
+    Some([l[0]?, l[1]?, l[2]?, l[3]?, l[4]?])
+}
+
+/// One memory cgroup's sizes on one node, in pages.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MemcgNode {
+    /// The five lists on this node when the kernel reports them per node
+    /// (cgroup v2 memory.numa_stat; or v1 on a single-node machine).
+    pub lists: Option<Lists>,
+    pub anon: u64,
+    pub file: u64,
+    pub unevictable: u64,
+}
+
+/// Parses memory.numa_stat. v1 lines are `file=72 N0=72` (pages, this
+/// cgroup only unless prefixed hierarchical_); v2 lines are
+/// `active_file N0=4096` (bytes).
+pub fn parse_numa_stat(text: &str, page_size: u64) -> BTreeMap<u32, MemcgNode> {
+    let mut out: BTreeMap<u32, MemcgNode> = BTreeMap::new();
+    let mut v2_lists: BTreeMap<u32, [Option<u64>; 5]> = BTreeMap::new();
+    for line in text.lines() {
+        let mut it = line.split_whitespace();
+        let Some(head) = it.next() else { continue };
+        let (key, v1) = match head.split_once('=') {
+            Some((k, _total)) => (k, true),
+            None => (head, false),
+        };
+        for part in it {
+            let Some((n, v)) = part.split_once('=') else { continue };
+            let (Some(node), Ok(val)) = (n.strip_prefix('N').and_then(|n| n.parse::<u32>().ok()), v.parse::<u64>())
+            else {
+                continue;
+            };
+            let pages = if v1 { val } else { val / page_size.max(1) };
+            let e = out.entry(node).or_default();
+            match key {
+                "anon" => e.anon = pages,
+                "file" => e.file = pages,
+                "unevictable" => {
+                    e.unevictable = pages;
+                    v2_lists.entry(node).or_default()[4] = Some(pages);
+                }
+                "inactive_anon" => v2_lists.entry(node).or_default()[0] = Some(pages),
+                "active_anon" => v2_lists.entry(node).or_default()[1] = Some(pages),
+                "inactive_file" => v2_lists.entry(node).or_default()[2] = Some(pages),
+                "active_file" => v2_lists.entry(node).or_default()[3] = Some(pages),
+                _ => {}
+            }
+        }
+    }
+    for (node, l) in v2_lists {
+        if let [Some(a), Some(b), Some(c), Some(d), Some(e)] = l {
+            out.entry(node).or_default().lists = Some([a, b, c, d, e]);
+        }
+    }
+    out
+}
+
+/// The five lists from memory.stat (this cgroup only, all nodes), in pages.
+/// v1 and v2 both name them inactive_anon ... unevictable, in bytes.
+pub fn parse_memory_stat_lists(text: &str, page_size: u64) -> Option<Lists> {
+    let mut l: [Option<u64>; 5] = [None; 5];
+    for line in text.lines() {
+        let mut it = line.split_whitespace();
+        let (Some(k), Some(v)) = (it.next(), it.next()) else { continue };
+        let Ok(v) = v.parse::<u64>() else { continue };
+        let slot = match k {
+            "inactive_anon" => 0,
+            "active_anon" => 1,
+            "inactive_file" => 2,
+            "active_file" => 3,
+            "unevictable" => 4,
+            _ => continue,
+        };
+        l[slot] = Some(v / page_size.max(1));
+    }
+    Some([l[0]?, l[1]?, l[2]?, l[3]?, l[4]?])
+}
+
+/// One memory cgroup as sampled.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MemcgSample {
+    /// Path relative to the memory hierarchy root ("/" for the root).
+    pub path: String,
+    /// kernfs id (the directory's inode number): what the eBPF side reports.
+    pub id: u64,
+    pub nodes: BTreeMap<u32, MemcgNode>,
+    /// Whole-cgroup five-list split (memory.stat), in pages.
+    pub lists: Option<Lists>,
+    pub swappiness: Option<u32>,
+}
+
+/// A sample of everything the model reconciles against.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Sample {
+    /// Monotonic time of the sample, nanoseconds (CLOCK_MONOTONIC, as bpf_ktime_get_ns).
+    pub ts_ns: u64,
+    pub nodes: BTreeMap<u32, Lists>,
+    pub zones: Vec<Zone>,
+    pub memcgs: Vec<MemcgSample>,
+    pub vm_swappiness: Option<u32>,
+    pub mglru: Option<bool>,
+}
+
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into a valid timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn read(p: &Path) -> Option<String> {
+    std::fs::read_to_string(p).ok()
+}
+
+/// The memory-cgroup hierarchy root, if any.
+pub fn memcg_root(cg: &Cgroups) -> Option<(PathBuf, bool)> {
+    match cg {
+        Cgroups::V1 { memory } | Cgroups::Hybrid { memory, .. } => Some((PathBuf::from(memory), true)),
+        Cgroups::V2 { root } => Some((PathBuf::from(root), false)),
+        Cgroups::None => None,
+    }
+}
+
+/// Walks the memory hierarchy (at most `limit` cgroups, breadth first).
+pub fn memcgs(root: &Path, v1: bool, page_size: u64, limit: usize) -> Vec<MemcgSample> {
+    let mut out = Vec::new();
+    let mut queue = std::collections::VecDeque::from([root.to_path_buf()]);
+    while let Some(dir) = queue.pop_front() {
+        if out.len() >= limit {
+            break;
+        }
+        let numa = read(&dir.join("memory.numa_stat"));
+        if numa.is_none() && dir != root {
+            continue;
+        }
+        let rel = dir.strip_prefix(root).map(|p| format!("/{}", p.display())).unwrap_or_else(|_| "/".into());
+        let id = std::fs::metadata(&dir).map(|m| m.ino()).unwrap_or(0);
+        let stat = read(&dir.join("memory.stat"));
+        let nodes = numa.map(|t| parse_numa_stat(&t, page_size)).unwrap_or_default();
+        let swappiness = if v1 {
+            read(&dir.join("memory.swappiness")).and_then(|s| s.trim().parse().ok())
+        } else {
+            None
+        };
+        let mut sample = MemcgSample {
+            path: if rel == "/" { rel } else { rel.trim_end_matches('/').to_owned() },
+            id,
+            lists: stat.as_deref().and_then(|s| parse_memory_stat_lists(s, page_size)),
+            nodes,
+            swappiness,
+        };
+        // v1 has no per-node list split; on a single node the cgroup's split is the node's.
+        if sample.nodes.len() == 1 {
+            if let Some(l) = sample.lists {
+                if let Some(n) = sample.nodes.values_mut().next() {
+                    n.lists.get_or_insert(l);
+                }
+            }
+        }
+        out.push(sample);
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            let mut subdirs: Vec<PathBuf> =
+                rd.filter_map(Result::ok).filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect();
+            subdirs.sort();
+            queue.extend(subdirs);
+        }
+    }
+    out
+}
+
+/// Reads a full sample.
+pub fn gather(cgroups: &Cgroups, page_size: u64, memcg_limit: usize) -> Sample {
+    let page_kib = (page_size / 1024).max(1);
+    let mut nodes = BTreeMap::new();
+    for n in system::online_nodes() {
+        let p = PathBuf::from(format!("/sys/devices/system/node/node{n}/meminfo"));
+        if let Some(l) = read(&p).and_then(|t| parse_node_meminfo(&t, page_kib)) {
+            nodes.insert(n, l);
+        }
+    }
+    let memcgs = memcg_root(cgroups)
+        .map(|(root, v1)| memcgs(&root, v1, page_size, memcg_limit))
+        .unwrap_or_default();
+    Sample {
+        ts_ns: monotonic_ns(),
+        nodes,
+        zones: system::parse_zoneinfo(&read(Path::new("/proc/zoneinfo")).unwrap_or_default()),
+        memcgs,
+        vm_swappiness: read(Path::new("/proc/sys/vm/swappiness")).and_then(|s| s.trim().parse().ok()),
+        mglru: system::mglru_enabled(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_meminfo_in_pages() {
+        let text = "Node 0 MemTotal:  6777036 kB\nNode 0 Active(anon):  1004 kB\nNode 0 Inactive(anon): 2772 kB\n\
+                    Node 0 Active(file): 36784 kB\nNode 0 Inactive(file): 105928 kB\nNode 0 Unevictable: 10440 kB\n";
+        assert_eq!(parse_node_meminfo(text, 4), Some([693, 251, 26482, 9196, 2610]));
+        assert_eq!(parse_node_meminfo("Node 0 MemTotal: 1 kB\n", 4), None);
+    }
+
+    #[test]
+    fn numa_stat_v1_pages() {
+        let text = "total=3056 N0=3000 N1=56\nfile=72 N0=70 N1=2\nanon=374 N0=374 N1=0\nunevictable=2610 N0=2556 N1=54\n\
+                    hierarchical_total=39138 N0=39138 N1=0\nhierarchical_file=35605 N0=35605 N1=0\n";
+        let m = parse_numa_stat(text, 4096);
+        assert_eq!(m[&0].file, 70);
+        assert_eq!(m[&1].file, 2, "hierarchical_ lines must not overwrite the local ones");
+        assert_eq!(m[&0].anon, 374);
+        assert_eq!(m[&1].unevictable, 54);
+        assert_eq!(m[&0].lists, None, "v1 has no per-node list split");
+    }
+
+    #[test]
+    fn numa_stat_v2_bytes() {
+        let text = "anon N0=8192 N1=4096\nfile N0=409600 N1=0\nkernel_stack N0=16384 N1=0\n\
+                    active_anon N0=4096 N1=0\ninactive_anon N0=4096 N1=4096\nactive_file N0=8192 N1=0\n\
+                    inactive_file N0=401408 N1=0\nunevictable N0=0 N1=0\n";
+        let m = parse_numa_stat(text, 4096);
+        assert_eq!(m[&0].lists, Some([1, 1, 98, 2, 0]));
+        assert_eq!(m[&1].lists, Some([1, 0, 0, 0, 0]));
+        assert_eq!(m[&0].file, 100);
+    }
+
+    #[test]
+    fn memory_stat_lists() {
+        let text = "cache 9318400\ninactive_anon 442368\nactive_anon 1089536\ninactive_file 24576\n\
+                    active_file 208896\nunevictable 10694656\ntotal_inactive_anon 2686976\n";
+        assert_eq!(parse_memory_stat_lists(text, 4096), Some([108, 266, 6, 51, 2611]));
+        assert_eq!(parse_memory_stat_lists("cache 1\n", 4096), None);
+    }
+}

@@ -1,0 +1,91 @@
+//! A live session: the loaded programs, their reader and ring buffer, and the
+//! sampler, feeding one [`Model`]. Every live command (snapshot, the live
+//! view, the exporter, the recorder) drives the model through this.
+
+use std::time::Instant;
+
+use vmscan_common::{Event, hook};
+
+use super::{
+    loader::{self, Loaded, LoadOptions},
+    read::{Events, Reader},
+    sample::{self, Sample},
+    system::Cgroups,
+};
+use crate::model::{lruvec::Model, totals::Totals};
+
+/// Cgroups the sampler walks at most per sample.
+pub const SAMPLE_MEMCG_LIMIT: usize = 2048;
+
+pub struct Session {
+    pub loaded: Loaded,
+    reader: Reader,
+    events: Events,
+    last: Totals,
+    last_at: Instant,
+    pub model: Model,
+    cgroups: Cgroups,
+    page_size: u64,
+    buf: Vec<Event>,
+}
+
+/// What one tick read from the kernel (what a recording stores).
+pub struct Tick {
+    pub delta: Totals,
+    pub secs: f64,
+    pub sample: Sample,
+}
+
+impl Session {
+    pub fn start(opts: LoadOptions) -> anyhow::Result<Self> {
+        loader::check_privileges()?;
+        loader::raise_memlock();
+        let mut loaded = loader::load(opts)?;
+        crate::cmd::start_ebpf_logger(&mut loaded.ebpf);
+        let reader = Reader::new(&mut loaded.ebpf)?;
+        let events = Events::new(&mut loaded.ebpf)?;
+        let mut model = Model::default();
+        let attached = |id: u32| loaded.hooks.iter().any(|h| h.id == id && h.attached());
+        model.set_hist_available("shrink_node", attached(hook::SHRINK_NODE));
+        model.set_hist_available("batch_residency", attached(hook::ADD_LRU));
+        let cgroups = loaded.system.cgroups.clone();
+        let page_size = loaded.system.page_size;
+        let first = sample::gather(&cgroups, page_size, SAMPLE_MEMCG_LIMIT);
+        model.apply_sample(&first);
+        let last = reader.read()?;
+        Ok(Self { loaded, reader, events, last, last_at: Instant::now(), model, cgroups, page_size, buf: Vec::new() })
+    }
+
+    /// Waits for ring-buffer records and applies them; returns them too.
+    pub async fn pump_events(&mut self) -> anyhow::Result<Vec<Event>> {
+        self.events.drain_ready(&mut self.buf).await?;
+        let out: Vec<Event> = self.buf.drain(..).collect();
+        for e in &out {
+            self.model.apply_event(e);
+        }
+        Ok(out)
+    }
+
+    /// Drains records without waiting.
+    pub fn pump_events_now(&mut self) -> Vec<Event> {
+        self.events.drain_now(&mut self.buf);
+        let out: Vec<Event> = self.buf.drain(..).collect();
+        for e in &out {
+            self.model.apply_event(e);
+        }
+        out
+    }
+
+    /// Reads the aggregates and a kernel sample, and applies both.
+    pub fn tick(&mut self) -> anyhow::Result<Tick> {
+        let now = self.reader.read()?;
+        let secs = self.last_at.elapsed().as_secs_f64();
+        self.last_at = Instant::now();
+        let delta = now.since(&self.last);
+        self.last = now;
+        let sample = sample::gather(&self.cgroups, self.page_size, SAMPLE_MEMCG_LIMIT);
+        self.model.apply_totals(&delta, sample.ts_ns, secs);
+        self.model.apply_sample(&sample);
+        Ok(Tick { delta, secs, sample })
+    }
+}
