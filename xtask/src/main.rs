@@ -35,6 +35,16 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run the benchmarks and print their figures as a Markdown table (also
+    /// written to bench/results.md).
+    Bench {
+        /// Which benchmark: "all" or "model".
+        #[arg(default_value = "all")]
+        which: String,
+        /// Shorter runs (under 5 minutes in all).
+        #[arg(long)]
+        quick: bool,
+    },
     /// Run every test: unit tests, then the real-kernel tests (as root).
     Test {
         /// Extra arguments for the test binaries (e.g. a test name filter).
@@ -52,6 +62,7 @@ fn main() -> ExitCode {
         Cmd::Build => setup(false).and_then(|()| build()),
         Cmd::Run { args } => setup(false).and_then(|()| build()).and_then(|()| run(&args)),
         Cmd::Test { args } => setup(true).and_then(|()| test(&args)),
+        Cmd::Bench { which, quick } => setup(false).and_then(|()| bench(&which, quick)),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -197,4 +208,45 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     // time: they share the page cache, cgroups and tracepoints.
     status(cargo().args(["test", "--lib", "--bins", "--", "--test-threads=2"]).args(args))?;
     status(cargo().args(["test", "--test", "*", "--", "--test-threads=1"]).args(args))
+}
+
+fn machine_description() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cpu}, {cores} cores, kernel {}", kernel.trim())
+}
+
+fn bench(which: &str, quick: bool) -> anyhow::Result<()> {
+    let known = ["all", "model"];
+    if !known.contains(&which) {
+        bail!("unknown benchmark `{which}`: expected one of {known:?}");
+    }
+    let mut rows = Vec::new();
+    if which == "all" || which == "model" {
+        let mut c = cargo();
+        c.args(["bench", "-p", "vmscan-user", "--bench", "model", "--"]);
+        if quick {
+            c.arg("--quick");
+        }
+        let out = c.output().context("running the model benchmark")?;
+        if !out.status.success() {
+            bail!("model benchmark failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        rows.extend(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with('|')).map(str::to_owned));
+    }
+    let table = format!(
+        "# vmscan benchmarks\n\nMachine: {}\n\n| measure | result |\n|---|---|\n{}\n",
+        machine_description(),
+        rows.join("\n")
+    );
+    print!("{table}");
+    let dir = root().join("bench");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("results.md"), &table)?;
+    say("wrote bench/results.md");
+    Ok(())
 }
