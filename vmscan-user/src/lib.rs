@@ -5,6 +5,7 @@
 pub mod cmd;
 pub mod model;
 pub mod probe;
+pub mod tui;
 
 /// The eBPF object built by build.rs (vmscan-ebpf for bpfel-unknown-none).
 pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vmscan"));

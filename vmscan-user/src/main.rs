@@ -22,7 +22,7 @@ struct Cli {
     /// Do not use fentry/fexit even where the kernel allows it (kprobes only).
     #[arg(long, global = true)]
     no_fentry: bool,
-    /// Refresh interval of the live view, in seconds.
+    /// Refresh interval of the terminal UI, in seconds.
     #[arg(long, default_value = "1", value_parser = parse_secs)]
     interval: Duration,
     #[command(subcommand)]
@@ -96,11 +96,7 @@ fn main() {
             Some(Command::Stat { duration, interval, json }) => {
                 cmd::stat::run(StatOptions { duration, interval, json, load }).await
             }
-            None => {
-                // The live view: rates every --interval until Ctrl-C, then the
-                // window's totals. (The terminal UI replaces this.)
-                cmd::stat::run(StatOptions { duration: None, interval: Some(cli.interval), json: false, load }).await
-            }
+            None => vmscan::tui::run_live(cli.interval, load).await,
         }
     });
     if let Err(e) = result {

@@ -166,9 +166,10 @@ fn setup(tests: bool) -> anyhow::Result<()> {
                 .env("PATH", path),
         )?;
     }
-    // 3. The tests compare vmscan with perf stat, and drop privileges with setpriv.
+    // 3. The tests compare vmscan with perf stat, drop privileges with
+    //    setpriv and drive the terminal UI in tmux.
     if tests {
-        apt_install(&["linux-perf", "util-linux"])?;
+        apt_install(&["linux-perf", "util-linux", "tmux"])?;
     }
     Ok(())
 }

@@ -76,7 +76,7 @@ pub struct Kswapd {
     pub direct_stalls_in_episode: u64,
     pub last_episode_us: u64,
     #[serde(skip)]
-    pending_wakeup: Option<WakeReason>,
+    pub(crate) pending_wakeup: Option<WakeReason>,
 }
 
 /// One direct-reclaim stall (an allocating task reclaiming for itself).
@@ -174,7 +174,33 @@ pub struct Snapshot {
     /// Counters since the model started (pages).
     pub totals: Counters,
     pub lost_total: u64,
+    /// folio_mark_accessed since start, by (outcome, exiting, file); the
+    /// per-stack split is in `access_stacks`.
+    pub access: Vec<AccessRow>,
+    /// Calls per kernel stack id (top 64), with the stack's symbols when known.
+    pub access_stacks: Vec<AccessStack>,
+    /// Program runs and lost records per hook id since start.
+    pub hook_events: Vec<u64>,
+    pub hook_lost: Vec<u64>,
     pub notes: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AccessRow {
+    pub outcome: &'static str,
+    pub exiting: bool,
+    pub file: bool,
+    pub calls: u64,
+    pub pages: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AccessStack {
+    pub stack_id: i32,
+    pub calls: u64,
+    pub exiting_calls: u64,
+    pub activated: u64,
+    pub frames: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -318,6 +344,11 @@ impl Model {
             last_sample: None,
             window_secs,
         }
+    }
+
+    /// Path of a memory cgroup by kernfs id, as last sampled.
+    pub fn memcg_path(&self, id: u64) -> Option<&str> {
+        self.memcg_paths.get(&id).map(String::as_str)
     }
 
     /// Marks histograms whose hooks are missing (shrink_node, batch residency).
@@ -578,6 +609,8 @@ impl Model {
             lost_total: self.totals.lost.iter().sum(),
             stalls: self.stalls.iter().rev().take(32).cloned().collect(),
             stalls_dropped: self.stalls_dropped,
+            hook_events: self.totals.hits.clone(),
+            hook_lost: self.totals.lost.clone(),
             ..Snapshot::default()
         };
         let zones = self.last_sample.as_ref().map(|s| s.zones.clone()).unwrap_or_default();
@@ -673,6 +706,35 @@ impl Model {
                 },
             );
         }
+        let mut rows: BTreeMap<(u32, u32, u32), (u64, u64)> = BTreeMap::new();
+        let mut stacks: BTreeMap<i32, AccessStack> = BTreeMap::new();
+        for (k, v) in &self.totals.access {
+            let r = rows.entry((k.outcome, k.exiting, k.file)).or_default();
+            r.0 += v.calls;
+            r.1 += v.pages;
+            let st = stacks.entry(k.stack_id).or_insert_with(|| AccessStack { stack_id: k.stack_id, ..Default::default() });
+            st.calls += v.calls;
+            if k.exiting != 0 {
+                st.exiting_calls += v.calls;
+            }
+            if k.outcome == vmscan_common::outcome::ACTIVATED {
+                st.activated += v.calls;
+            }
+        }
+        snap.access = rows
+            .into_iter()
+            .map(|((o, x, f), (calls, pages))| AccessRow {
+                outcome: vmscan_common::outcome::NAMES.get(o as usize).copied().unwrap_or("?"),
+                exiting: x != 0,
+                file: f != 0,
+                calls,
+                pages,
+            })
+            .collect();
+        let mut st: Vec<AccessStack> = stacks.into_values().collect();
+        st.sort_by(|a, b| b.calls.cmp(&a.calls));
+        st.truncate(64);
+        snap.access_stacks = st;
         snap.findings = findings(&snap);
         if snap.mglru == Some(true) {
             snap.notes.push(

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use vmscan_common::{
-    FolioAgg, MemcgLruKey, HIST_SLOTS, ISOLATE_SLOTS, IsolateAgg, LRU_SLOTS, SHRINK_SLOTS, ShrinkActiveAgg,
+    AccessAgg, AccessKey, FolioAgg, MemcgLruKey, HIST_SLOTS, ISOLATE_SLOTS, IsolateAgg, LRU_SLOTS, SHRINK_SLOTS, ShrinkActiveAgg,
     ShrinkInactiveAgg, THROTTLE_SLOTS, ThrottleAgg, WRITE_SLOTS, hook,
 };
 
@@ -23,6 +23,8 @@ pub struct Totals {
     pub hist: Vec<u64>,
     /// LRU insertions per (memory cgroup, node, list).
     pub memcg_insert: BTreeMap<MemcgLruKey, FolioAgg>,
+    /// folio_mark_accessed calls per (stack, node, outcome, file, exiting).
+    pub access: BTreeMap<AccessKey, AccessAgg>,
 }
 
 impl Default for Totals {
@@ -39,6 +41,7 @@ impl Default for Totals {
             throttle: vec![ThrottleAgg::default(); THROTTLE_SLOTS as usize],
             hist: vec![0; HIST_SLOTS as usize],
             memcg_insert: BTreeMap::new(),
+            access: BTreeMap::new(),
         }
     }
 }
@@ -161,6 +164,15 @@ impl Totals {
                     (d.folios > 0).then_some((*k, d))
                 })
                 .collect(),
+            access: self
+                .access
+                .iter()
+                .filter_map(|(k, v)| {
+                    let e = earlier.access.get(k).copied().unwrap_or_default();
+                    let d = AccessAgg { calls: v.calls.saturating_sub(e.calls), pages: v.pages.saturating_sub(e.pages) };
+                    (d.calls > 0).then_some((*k, d))
+                })
+                .collect(),
         }
     }
 
@@ -195,6 +207,11 @@ impl Totals {
         addv(&mut self.hist, &d.hist);
         for (k, v) in &d.memcg_insert {
             add::folio(self.memcg_insert.entry(*k).or_default(), v);
+        }
+        for (k, v) in &d.access {
+            let e = self.access.entry(*k).or_default();
+            e.calls += v.calls;
+            e.pages += v.pages;
         }
     }
 }

@@ -6,7 +6,7 @@ use aya::{
     Ebpf, Pod,
     maps::{MapData, PerCpuArray, PerCpuHashMap, RingBuf},
 };
-use vmscan_common::{Event, FolioAgg, MemcgLruKey, IsolateAgg, ShrinkActiveAgg, ShrinkInactiveAgg, ThrottleAgg};
+use vmscan_common::{AccessAgg, AccessKey, Event, FolioAgg, MemcgLruKey, IsolateAgg, ShrinkActiveAgg, ShrinkInactiveAgg, ThrottleAgg};
 
 use crate::model::totals::Totals;
 
@@ -24,6 +24,7 @@ pub struct Reader {
     throttle: PerCpuArray<MapData, ThrottleAgg>,
     hist: PerCpuArray<MapData, u64>,
     memcg_insert: PerCpuHashMap<MapData, MemcgLruKey, FolioAgg>,
+    access: PerCpuHashMap<MapData, AccessKey, AccessAgg>,
 }
 
 fn take<T: Pod>(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<PerCpuArray<MapData, T>> {
@@ -66,6 +67,10 @@ impl Reader {
                 let map = ebpf.take_map("LRU_INSERT_MEMCG").ok_or_else(|| anyhow!("map LRU_INSERT_MEMCG missing"))?;
                 PerCpuHashMap::try_from(map).context("map LRU_INSERT_MEMCG")?
             },
+            access: {
+                let map = ebpf.take_map("ACCESS").ok_or_else(|| anyhow!("map ACCESS missing"))?;
+                PerCpuHashMap::try_from(map).context("map ACCESS")?
+            },
         })
     }
 
@@ -92,6 +97,19 @@ impl Reader {
                     let mut acc = FolioAgg::default();
                     for v in values.iter() {
                         add::folio(&mut acc, v);
+                    }
+                    m.insert(k, acc);
+                }
+                m
+            },
+            access: {
+                let mut m = std::collections::BTreeMap::new();
+                for entry in self.access.iter() {
+                    let Ok((k, values)) = entry else { continue };
+                    let mut acc = AccessAgg::default();
+                    for v in values.iter() {
+                        acc.calls += v.calls;
+                        acc.pages += v.pages;
                     }
                     m.insert(k, acc);
                 }

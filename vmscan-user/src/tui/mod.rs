@@ -1,0 +1,118 @@
+//! The live terminal UI. `state` holds what the user chose and what the UI
+//! remembers between frames, `view` draws (no I/O), and this module runs the
+//! loop: input, ticks and data arrive as one [`UiEvent`] enum.
+
+pub mod state;
+pub mod text;
+pub mod view;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ratatui::{
+    Terminal,
+    backend::Backend,
+    crossterm::event::{self, Event as CtEvent, KeyEventKind},
+};
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    sync::mpsc,
+};
+
+use crate::probe::{loader::LoadOptions, session::Session};
+pub use state::{App, Tab};
+
+/// What the UI loop reacts to.
+pub enum UiEvent {
+    Key(event::KeyEvent),
+    Resize,
+    Tick,
+    Quit,
+}
+
+/// Restores the terminal when dropped (ratatui::try_init also installs a
+/// panic hook that restores it).
+struct Guard;
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// Runs the live UI on this host until the user quits.
+pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<()> {
+    // Load before touching the terminal, so errors print normally.
+    let mut session = Session::start(load)?;
+    let mut app = App::new(session.loaded.hooks.clone(), session.loaded.system.clone());
+    app.update(session.model.snapshot());
+
+    let mut terminal = ratatui::try_init().context("setting up the terminal")?;
+    let _guard = Guard;
+    let (tx, mut rx) = mpsc::channel::<UiEvent>(64);
+    spawn_input_thread(tx.clone());
+
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    draw(&mut terminal, &app)?;
+    loop {
+        let ev = tokio::select! {
+            Some(ev) = rx.recv() => ev,
+            _ = tick.tick() => UiEvent::Tick,
+            r = session.pump_events() => {
+                let evs = r?;
+                app.log_events(&evs, &session.model);
+                continue;
+            }
+            _ = sigterm.recv() => UiEvent::Quit,
+            _ = sigint.recv() => UiEvent::Quit,
+        };
+        match ev {
+            UiEvent::Quit => break,
+            UiEvent::Tick => {
+                session.tick()?;
+                if !app.paused {
+                    app.update(session.model.snapshot());
+                }
+            }
+            UiEvent::Resize => {}
+            UiEvent::Key(k) => {
+                if !app.handle_key(k) {
+                    break;
+                }
+            }
+        }
+        draw(&mut terminal, &app)?;
+    }
+    Ok(())
+}
+
+fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &App) -> anyhow::Result<()>
+where
+    B::Error: Send + Sync + 'static,
+{
+    terminal.draw(|f| view::render(f, app)).context("drawing the terminal UI")?;
+    Ok(())
+}
+
+/// Reads terminal input on a thread of its own (crossterm's read blocks).
+fn spawn_input_thread(tx: mpsc::Sender<UiEvent>) {
+    std::thread::spawn(move || {
+        loop {
+            let ev = match event::read() {
+                Ok(CtEvent::Key(k)) if k.kind == KeyEventKind::Press => UiEvent::Key(k),
+                Ok(CtEvent::Resize(_, _)) => UiEvent::Resize,
+                Ok(_) => continue,
+                Err(_) => UiEvent::Quit,
+            };
+            if tx.blocking_send(ev).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,255 @@
+//! Snapshot tests of every view on a fixed-size TestBackend: populated,
+//! empty, and with the function hooks unavailable, at 120x40 and 80x24, plus
+//! the too-small message.
+
+use std::collections::BTreeMap;
+
+use ratatui::{Terminal, backend::TestBackend};
+use vmscan_common::{Event, event, hook, reclaimer};
+
+use super::{App, Tab, view};
+use crate::{
+    model::{
+        hist::Log2Hist,
+        lruvec::{
+            AccessRow, AccessStack, Finding, HistSnap, IsolationSnap, KswapdState, ListSnap, LruvecSnap, MemcgSnap,
+            Model, NodeSnap, Rates, Snapshot, Stall, WakeReason, ZoneSnap,
+        },
+    },
+    probe::{
+        loader::HookStatus,
+        resolve,
+        system::{Cgroups, SystemInfo},
+    },
+};
+
+fn system() -> SystemInfo {
+    SystemInfo {
+        kernel: "6.18.0-test".into(),
+        btf: true,
+        tracefs: Ok("/sys/kernel/tracing".into()),
+        numa_nodes: vec![0, 1],
+        cgroups: Cgroups::V2 { root: "/sys/fs/cgroup".into() },
+        mglru: Some(false),
+        swap_kib: 0,
+        swap_devices: 0,
+        page_size: 4096,
+        kprobes: true,
+    }
+}
+
+fn hooks(functions_available: bool) -> Vec<HookStatus> {
+    resolve::HOOKS
+        .iter()
+        .map(|h| {
+            let function = matches!(h.attach, resolve::Attach::Function { .. });
+            let ok = !function || functions_available;
+            HookStatus {
+                id: h.id,
+                name: resolve::hook_name(h.id),
+                mechanism: ok.then(|| if function { "fentry".into() } else { "tracepoint".into() }),
+                error: (!ok).then(|| "kernel built without CONFIG_KPROBES and fentry refused with EPERM".into()),
+                notes: vec![],
+            }
+        })
+        .collect()
+}
+
+fn hist(values: &[u64]) -> HistSnap {
+    let mut h = Log2Hist::default();
+    for v in values {
+        h.record(*v);
+    }
+    HistSnap {
+        unit: "us",
+        cumulative_summary: h.summary(),
+        window_summary: h.summary(),
+        window: h.clone(),
+        cumulative: h,
+        available: true,
+    }
+}
+
+fn node(n: u32, awake: bool) -> NodeSnap {
+    let sizes = [12_000u64, 3_000, 250_000, 120_000, 2_600];
+    NodeSnap {
+        node: n,
+        lists: vmscan_common::lru::NAMES
+            .iter()
+            .zip(sizes)
+            .map(|(name, p)| ListSnap { name, pages: Some(p / (n as u64 + 1)), drift: Some(if n == 0 { -209 } else { 0 }) })
+            .collect(),
+        free: if n == 0 { 20_000 } else { 900_000 },
+        min: 16_894,
+        low: 21_116,
+        high: 25_338,
+        zones: vec![ZoneSnap { zone: "Normal".into(), free: if n == 0 { 20_000 } else { 900_000 }, min: 16_894, low: 21_116, high: 25_338 }],
+        rates: Rates {
+            inserted: [10.0, 0.0, 40_000.0, 5.0, 0.0],
+            activated_by_access: 15.0,
+            activated_by_reclaim: 3.0,
+            deactivated: 120.0,
+            scanned: if awake { 203_700.0 } else { 0.0 },
+            scanned_file: if awake { 203_700.0 } else { 0.0 },
+            reclaimed: if awake { 203_600.0 } else { 0.0 },
+            reclaimed_kswapd: if awake { 150_000.0 } else { 0.0 },
+            reclaimed_direct: if awake { 53_600.0 } else { 0.0 },
+            ref_keep: 5.0,
+            dirty: 12.0,
+            ..Rates::default()
+        },
+        kswapd: crate::model::lruvec::Kswapd {
+            state: if awake { KswapdState::Awake } else { KswapdState::Asleep },
+            wake_reason: awake.then(|| WakeReason { zid: 2, order: 0, gfp: 0xcc0, pid: 4242, comm: "java\x1b[2J".into(), cgroup_id: 7 }),
+            episodes: 12,
+            ..Default::default()
+        },
+        kswapd_awake_secs: if awake { 3.2 } else { 0.0 },
+        direct_stalls: 7,
+        balance: vec![(0, 100), (10, 300)],
+        priority: vec![0, 0, 0, 0, 0, 0, 72, 60, 30, 15, 18, 41, 613],
+    }
+}
+
+fn populated() -> Snapshot {
+    let mut histograms = BTreeMap::new();
+    histograms.insert("direct_reclaim".into(), hist(&[120, 300, 2_000, 9_000]));
+    histograms.insert("memcg_reclaim".into(), hist(&[50, 60, 70, 800, 1_500]));
+    histograms.insert("kswapd_episode".into(), hist(&[500_000, 1_000_000]));
+    histograms.insert("shrink_node".into(), hist(&[30, 40, 90]));
+    histograms.insert("batch_residency".into(), hist(&[1, 2, 3, 4]));
+    Snapshot {
+        ts_ns: 10_000_000_000,
+        interval_secs: 1.0,
+        mglru: Some(false),
+        vm_swappiness: Some(60),
+        nodes: vec![node(0, true), node(1, false)],
+        lruvecs: vec![
+            LruvecSnap { node: 0, memcg: "/".into(), memcg_id: 1, lists: Some([14, 360, 2, 49, 2611]), anon: 374, file: 51, unevictable: 2611, inserted: [0; 5] },
+            LruvecSnap {
+                node: 0,
+                memcg: "/system.slice/a-very-long-service-name-that-needs-truncation.service".into(),
+                memcg_id: 7,
+                lists: Some([8972, 4, 161_293, 120_345, 0]),
+                anon: 8976,
+                file: 281_638,
+                unevictable: 0,
+                inserted: [0, 0, 131_286, 0, 0],
+            },
+            LruvecSnap { node: 1, memcg: "/batch".into(), memcg_id: 9, lists: None, anon: 10, file: 20, unevictable: 0, inserted: [0; 5] },
+        ],
+        memcgs: vec![MemcgSnap {
+            path: "/system.slice/a-very-long-service-name-that-needs-truncation.service".into(),
+            id: 7,
+            swappiness: Some(60),
+            reclaim_episodes: 222,
+            reclaimed: 115_205,
+            latency_us: crate::model::hist::HistSummary { count: 222, p50: 2048, p99: 8192, max: 7000 },
+        }],
+        stalls: vec![Stall {
+            end_ns: 9_000_000_000,
+            pid: 4242,
+            comm: "cat\n".into(),
+            reclaimer: "memcg".into(),
+            cgroup_id: 7,
+            memcg: Some("/system.slice/app.service".into()),
+            latency_us: 2100,
+            reclaimed: 32,
+            order: 0,
+            nid: -1,
+        }],
+        isolation: vmscan_common::lru::NAMES
+            .iter()
+            .enumerate()
+            .map(|(i, l)| IsolationSnap { lru: l, events: 10 * i as u64, requested: 9233 * (i == 2) as u64, scanned: 318_500 * (i == 2) as u64, skipped: 0, taken: 318_500 * (i == 2) as u64 })
+            .collect(),
+        histograms,
+        findings: vec![Finding { kind: "numa_imbalance", text: "node 0 is reclaiming (kswapd0 awake 3.2 s, 203600 pages/s reclaimed) while node 1 has 900000 free pages, above its high watermark 25338".into() }],
+        access: vec![
+            AccessRow { outcome: "referenced", exiting: false, file: true, calls: 5000, pages: 5000 },
+            AccessRow { outcome: "activated", exiting: true, file: true, calls: 812, pages: 812 },
+        ],
+        access_stacks: vec![AccessStack {
+            stack_id: 3,
+            calls: 812,
+            exiting_calls: 812,
+            activated: 700,
+            frames: vec!["folio_mark_accessed".into(), "unmap_page_range".into(), "unmap_vmas".into(), "exit_mmap".into()],
+        }],
+        hook_events: (0..hook::COUNT as u64).map(|i| i * 100).collect(),
+        hook_lost: vec![0; hook::COUNT as usize],
+        ..Snapshot::default()
+    }
+}
+
+fn app(snap: Option<Snapshot>, functions_available: bool) -> App {
+    let mut a = App::new(hooks(functions_available), system());
+    if let Some(s) = snap {
+        a.update(s.clone());
+        a.update(s);
+        let m = Model::default();
+        let mut wake = Event { kind: event::KSWAPD_WAKE, ts_ns: 5_000_000_000, order: 0, zid: 2, ..Event::default() };
+        wake.nid = 0;
+        let stall = Event {
+            kind: event::RECLAIM_END,
+            reclaimer: reclaimer::DIRECT,
+            ts_ns: 6_000_000_000,
+            start_ns: 5_990_000_000,
+            pid: 99,
+            reclaimed: 64,
+            comm: *b"postgres\0\0\0\0\0\0\0\0",
+            ..Event::default()
+        };
+        a.log_events(&[wake, stall], &m);
+    }
+    a
+}
+
+fn screen(a: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
+    t.draw(|f| view::render(f, a)).expect("draw");
+    let buf = t.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        let line: String = (0..w).map(|x| buf[(x, y)].symbol().to_owned()).collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn every_view_in_every_state_and_size() {
+    for (state, snap, functions) in [("populated", Some(populated()), true), ("empty", None, true), ("unavailable", Some(populated()), false)] {
+        for tab in Tab::ALL {
+            for (w, h) in [(120, 40), (80, 24)] {
+                let mut a = app(snap.clone(), functions);
+                a.tab = tab;
+                let text = screen(&a, w, h);
+                assert!(!text.contains('\x1b'), "escape sequences must not reach the terminal");
+                insta::assert_snapshot!(format!("{}_{}_{}x{}", tab.title().to_lowercase(), state, w, h), text);
+            }
+        }
+    }
+}
+
+#[test]
+fn too_small_and_help_overlay() {
+    let a = app(Some(populated()), true);
+    insta::assert_snapshot!("too_small_79x24", screen(&a, 79, 24));
+    let mut a = app(Some(populated()), true);
+    a.help = true;
+    insta::assert_snapshot!("help_overlay_80x24", screen(&a, 80, 24));
+}
+
+#[test]
+fn unavailable_views_say_why_instead_of_zeros() {
+    let mut a = app(Some(populated()), false);
+    a.tab = Tab::Access;
+    let s = screen(&a, 120, 40);
+    assert!(s.contains("unavailable on this kernel"), "{s}");
+    assert!(s.contains("CONFIG_KPROBES"), "{s}");
+    a.tab = Tab::Latency;
+    let s = screen(&a, 120, 40);
+    assert!(s.contains("shrink_node pass is unavailable"), "{s}");
+}
