@@ -222,7 +222,7 @@ fn machine_description() -> String {
 }
 
 fn bench(which: &str, quick: bool) -> anyhow::Result<()> {
-    let known = ["all", "model"];
+    let known = ["all", "model", "tui"];
     if !known.contains(&which) {
         bail!("unknown benchmark `{which}`: expected one of {known:?}");
     }
@@ -239,6 +239,9 @@ fn bench(which: &str, quick: bool) -> anyhow::Result<()> {
         }
         rows.extend(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with('|')).map(str::to_owned));
     }
+    if which == "all" || which == "tui" {
+        rows.extend(bench_tui(quick)?);
+    }
     let table = format!(
         "# vmscan benchmarks\n\nMachine: {}\n\n| measure | result |\n|---|---|\n{}\n",
         machine_description(),
@@ -250,4 +253,65 @@ fn bench(which: &str, quick: bool) -> anyhow::Result<()> {
     std::fs::write(dir.join("results.md"), &table)?;
     say("wrote bench/results.md");
     Ok(())
+}
+
+fn proc_cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised comm: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Ok(f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+}
+
+fn proc_status_kib(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// CPU and memory of the terminal UI at the default interval on an idle
+/// system: the real binary in a 120x40 tmux pane.
+fn bench_tui(quick: bool) -> anyhow::Result<Vec<String>> {
+    if !is_root() {
+        say("skipping the TUI benchmark: it needs root");
+        return Ok(vec![]);
+    }
+    apt_install(&["tmux"])?;
+    build()?;
+    let bin = root().join("target/release/vmscan");
+    let session = format!("vmscan-bench-{}", std::process::id());
+    status(Command::new("tmux").args(["new-session", "-d", "-s", &session, "-x", "120", "-y", "40"]).arg(format!("exec {}", bin.display())))?;
+    let res = (|| -> anyhow::Result<Vec<String>> {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        let out = Command::new("tmux").args(["display", "-p", "-t", &session, "#{pane_pid}"]).output()?;
+        let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().context("pane pid")?;
+        let secs = if quick { 10 } else { 30 };
+        let t0 = proc_cpu_ticks(pid)?;
+        let start = std::time::Instant::now();
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+        let t1 = proc_cpu_ticks(pid)?;
+        let hz = clk_tck();
+        let cpu = (t1 - t0) as f64 / hz / start.elapsed().as_secs_f64() * 100.0;
+        Ok(vec![
+            format!("| TUI CPU, idle system, default 1 s interval | {cpu:.2}% of one core over {secs} s (target <= 2%) |"),
+            format!(
+                "| TUI memory | RSS {} KiB, peak {} KiB (target <= 40 MiB) |",
+                proc_status_kib(pid, "VmRSS:"),
+                proc_status_kib(pid, "VmHWM:")
+            ),
+        ])
+    })();
+    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+    res
+}
+
+/// sysconf(_SC_CLK_TCK) without a libc dependency: getconf prints it.
+fn clk_tck() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
 }

@@ -150,6 +150,20 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         }
     }
 
+    // Everything still needed from our BTF parse, so it can be freed before
+    // aya parses the same BTF for fentry (halves the start-up peak).
+    let present_funcs: Vec<&'static str> = HOOKS
+        .iter()
+        .flat_map(|h| match h.attach {
+            Attach::Function { functions, .. } => functions.to_vec(),
+            Attach::Tracepoint { .. } => vec![],
+        })
+        .filter(|f| btf.as_ref().is_none_or(|b| b.has_func(f)))
+        .collect();
+    drop(btf);
+    // SAFETY: malloc_trim only releases free memory.
+    unsafe { libc::malloc_trim(0) };
+
     let mut ebpf = EbpfLoader::new()
         .override_global("OFFSETS", &offsets, true)
         .override_global("VMEMMAP_BASE_ADDR", &vmemmap, true)
@@ -171,11 +185,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
                 }
             }
             Attach::Function { functions, fentry, kprobe, exit } => {
-                let func = functions
-                    .iter()
-                    .find(|f| btf.as_ref().is_none_or(|b| b.has_func(f)))
-                    .copied()
-                    .unwrap_or(functions[0]);
+                let func = functions.iter().find(|f| present_funcs.contains(f)).copied().unwrap_or(functions[0]);
                 st.name = func.to_owned();
                 let fentry_result = if opts.no_fentry {
                     Err("fentry disabled by --no-fentry".to_owned())
@@ -207,7 +217,6 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         }
     }
 
-    drop(btf);
     drop(aya_btf);
     // Parsing the kernel's BTF twice leaves tens of MiB of freed heap behind;
     // hand it back so the daemon's footprint is what it uses.
