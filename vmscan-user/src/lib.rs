@@ -3,6 +3,7 @@
 //! `probe` loads and reads the kernel side, `model` computes (pure), `cmd`
 //! holds the subcommands that tie them to a terminal.
 pub mod cmd;
+pub mod export;
 pub mod model;
 pub mod probe;
 pub mod tui;

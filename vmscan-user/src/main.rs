@@ -48,6 +48,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve OpenMetrics for Prometheus at http://LISTEN/metrics.
+    Export {
+        /// Address to listen on (loopback unless --allow-remote).
+        #[arg(long, default_value = cmd::export::DEFAULT_LISTEN)]
+        listen: std::net::SocketAddr,
+        /// Allow a non-loopback --listen address (prints a warning).
+        #[arg(long)]
+        allow_remote: bool,
+        /// Seconds between model updates.
+        #[arg(long, default_value = "1", value_parser = parse_secs)]
+        interval: Duration,
+        /// Memory cgroups labelled by name at most; the rest are summed as "other".
+        #[arg(long, default_value = "100", value_parser = clap::value_parser!(u32).range(1..=10000))]
+        max_memcgs: u32,
+        /// Turn on BPF run-time statistics while exporting (BPF_ENABLE_STATS)
+        /// to export vmscan's own per-program run time.
+        #[arg(long)]
+        bpf_stats: bool,
+    },
     /// Count reclaim over a window: counters named as /proc/vmstat names them,
     /// per node and in total, plus per-hook event and loss counts.
     Stat {
@@ -92,6 +111,17 @@ fn main() {
     let result = rt.block_on(async {
         match cli.command {
             Some(Command::Probes { json }) => cmd::probes::run(json, load),
+            Some(Command::Export { listen, allow_remote, interval, max_memcgs, bpf_stats }) => {
+                cmd::export::run(cmd::export::ExportOptions {
+                    listen,
+                    allow_remote,
+                    interval,
+                    max_memcgs: max_memcgs as usize,
+                    bpf_stats,
+                    load,
+                })
+                .await
+            }
             Some(Command::Snapshot { duration, json }) => cmd::snapshot::run(duration, json, load).await,
             Some(Command::Stat { duration, interval, json }) => {
                 cmd::stat::run(StatOptions { duration, interval, json, load }).await

@@ -169,7 +169,7 @@ fn setup(tests: bool) -> anyhow::Result<()> {
     // 3. The tests compare vmscan with perf stat, drop privileges with
     //    setpriv and drive the terminal UI in tmux.
     if tests {
-        apt_install(&["linux-perf", "util-linux", "tmux"])?;
+        apt_install(&["linux-perf", "util-linux", "tmux", "prometheus"])?;
     }
     Ok(())
 }

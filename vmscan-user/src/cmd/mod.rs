@@ -1,4 +1,5 @@
 //! Subcommands.
+pub mod export;
 pub mod probes;
 pub mod snapshot;
 pub mod stat;

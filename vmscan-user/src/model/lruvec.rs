@@ -346,6 +346,11 @@ impl Model {
         }
     }
 
+    /// Cumulative aggregates since the model started.
+    pub fn totals(&self) -> &Totals {
+        &self.totals
+    }
+
     /// Path of a memory cgroup by kernfs id, as last sampled.
     pub fn memcg_path(&self, id: u64) -> Option<&str> {
         self.memcg_paths.get(&id).map(String::as_str)

@@ -76,6 +76,19 @@ impl Session {
         out
     }
 
+    /// Run time and run count of every loaded vmscan program (non-zero only
+    /// while BPF stats are enabled).
+    pub fn bpf_stats(&self) -> Vec<(String, u64, u64)> {
+        self.loaded
+            .ebpf
+            .programs()
+            .filter_map(|(name, p)| {
+                let info = p.info().ok()?;
+                Some((name.to_owned(), info.run_time().as_nanos() as u64, info.run_count()))
+            })
+            .collect()
+    }
+
     /// Reads the aggregates and a kernel sample, and applies both.
     pub fn tick(&mut self) -> anyhow::Result<Tick> {
         let now = self.reader.read()?;

@@ -148,7 +148,11 @@ impl Vmscan {
             match rx.recv_timeout(Duration::from_secs(60)) {
                 Ok(line) => {
                     let counting = line.starts_with("vmscan: counting");
+                    let failed = line.starts_with("vmscan: ") && line.contains("refusing");
                     seen.push(line);
+                    if failed {
+                        panic!("vmscan refused to start: {seen:#?}");
+                    }
                     if counting {
                         break;
                     }

@@ -1,0 +1,113 @@
+//! `vmscan export`: serve OpenMetrics at /metrics for Prometheus.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::{
+    export::{
+        http,
+        metrics::{self, ExportState},
+    },
+    probe::{loader::LoadOptions, session::Session},
+};
+
+/// vmscan's documented default: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9436";
+
+pub struct ExportOptions {
+    pub listen: SocketAddr,
+    pub allow_remote: bool,
+    pub interval: Duration,
+    pub max_memcgs: usize,
+    pub bpf_stats: bool,
+    pub load: LoadOptions,
+}
+
+/// The exposure check, separate for tests: anything but loopback needs an
+/// explicit flag.
+pub fn check_listen(addr: &SocketAddr, allow_remote: bool) -> Result<Option<String>, String> {
+    if http::is_loopback(addr) {
+        return Ok(None);
+    }
+    if !allow_remote {
+        return Err(format!(
+            "refusing to listen on {addr}: not a loopback address, and /metrics shows this host's memory activity; pass --allow-remote to expose it"
+        ));
+    }
+    Ok(Some(format!("warning: serving /metrics on {addr}, reachable from other hosts")))
+}
+
+pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
+    if let Some(w) = check_listen(&o.listen, o.allow_remote).map_err(anyhow::Error::msg)? {
+        eprintln!("vmscan: {w}");
+    }
+    let mut session = Session::start(o.load)?;
+    // Keep BPF run-time statistics on while we run, if asked.
+    let _stats_fd = if o.bpf_stats {
+        Some(aya::sys::enable_stats(aya::sys::Stats::RunTime).context("enabling BPF run-time statistics (BPF_ENABLE_STATS)")?)
+    } else {
+        None
+    };
+    let stats_on = o.bpf_stats
+        || std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").is_ok_and(|s| s.trim() == "1");
+    let state = Arc::new(RwLock::new(ExportState {
+        hooks: session.loaded.hooks.clone(),
+        max_memcgs: o.max_memcgs,
+        bpf_stats_enabled: stats_on,
+        snap: session.model.snapshot(),
+        ..ExportState::default()
+    }));
+    let registry = Arc::new(metrics::registry(state.clone()));
+    let listener = tokio::net::TcpListener::bind(o.listen)
+        .await
+        .with_context(|| format!("listening on {} (is another exporter using the port? choose one with --listen)", o.listen))?;
+    let r = registry.clone();
+    let render: Arc<dyn Fn(bool) -> String + Send + Sync> = Arc::new(move |openmetrics| {
+        let om = metrics::render(&r).unwrap_or_else(|e| format!("# encoding failed: {e}\n# EOF\n"));
+        if openmetrics { om } else { metrics::to_prometheus_text(&om) }
+    });
+    tokio::spawn(http::serve(listener, render));
+    eprintln!("vmscan: counting; serving http://{}/metrics (Ctrl-C to stop)", o.listen);
+
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut tick = tokio::time::interval(o.interval);
+    loop {
+        tokio::select! {
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            _ = tick.tick() => {
+                session.tick()?;
+                let snap = session.model.snapshot();
+                let totals = session.model.totals().clone();
+                let stats = if stats_on { session.bpf_stats() } else { vec![] };
+                let mut st = match state.write() { Ok(g) => g, Err(p) => p.into_inner() };
+                st.snap = snap;
+                st.totals = totals;
+                st.bpf_stats = stats;
+            }
+            r = session.pump_events() => { r?; }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_without_the_flag() {
+        assert_eq!(check_listen(&"127.0.0.1:9436".parse().unwrap(), false), Ok(None));
+        assert_eq!(check_listen(&"[::1]:9436".parse().unwrap(), false), Ok(None));
+        let e = check_listen(&"0.0.0.0:9436".parse().unwrap(), false).unwrap_err();
+        assert!(e.contains("--allow-remote") && e.contains("0.0.0.0:9436"), "{e}");
+        assert!(check_listen(&"0.0.0.0:9436".parse().unwrap(), true).unwrap().unwrap().contains("warning"));
+    }
+}

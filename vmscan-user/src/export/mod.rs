@@ -1,0 +1,4 @@
+//! Ways out of vmscan besides the terminal: the Prometheus exporter,
+//! recordings, reports.
+pub mod http;
+pub mod metrics;
