@@ -67,6 +67,43 @@ enum Command {
         #[arg(long)]
         bpf_stats: bool,
     },
+    /// Record the event stream and kernel samples to a file, for replay and
+    /// reports elsewhere.
+    Record {
+        /// The recording to write (created with mode 0600).
+        #[arg(short, long)]
+        output: std::path::PathBuf,
+        /// Stop after this many seconds (default: until Ctrl-C / SIGTERM).
+        #[arg(long, short, value_parser = parse_secs)]
+        duration: Option<Duration>,
+        /// Seconds between samples of the aggregates and the kernel's sizes.
+        #[arg(long, default_value = "1", value_parser = parse_secs)]
+        interval: Duration,
+        /// Overwrite the output if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replay a recording: the terminal UI at --speed, or the final snapshot
+    /// as JSON.
+    Replay {
+        file: std::path::PathBuf,
+        /// Playback speed (2 = twice as fast).
+        #[arg(long, default_value = "1", value_parser = parse_speed)]
+        speed: f64,
+        /// Print the final snapshot as JSON instead of opening the UI.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Summarise a recording: counters, per-node kswapd and reclaim,
+    /// histograms with percentiles, findings.
+    Report {
+        file: std::path::PathBuf,
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+        /// Also write the histograms and per-node reclaim plots as SVG here.
+        #[arg(long)]
+        svg: Option<std::path::PathBuf>,
+    },
     /// Count reclaim over a window: counters named as /proc/vmstat names them,
     /// per node and in total, plus per-hook event and loss counts.
     Stat {
@@ -89,6 +126,15 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
         return Err(format!("`{s}` is out of range: give seconds > 0 and at most one year"));
     }
     Ok(Duration::from_secs_f64(v))
+}
+
+/// A replay speed factor (> 0).
+fn parse_speed(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a speed factor (e.g. 1, 2 or 0.5)"))?;
+    if !v.is_finite() || v <= 0.0 || v > 1e6 {
+        return Err(format!("`{s}` is out of range: give a factor > 0"));
+    }
+    Ok(v)
 }
 
 fn main() {
@@ -121,6 +167,35 @@ fn main() {
                     load,
                 })
                 .await
+            }
+            Some(Command::Record { output, duration, interval, force }) => {
+                cmd::record::run(cmd::record::RecordOptions { output, duration, interval, force, mode: 0o600, load }).await
+            }
+            Some(Command::Replay { file, speed, json }) => {
+                if json {
+                    cmd::replay::replay_json(&file)
+                } else {
+                    vmscan::tui::run_replay(&file, speed).await
+                }
+            }
+            Some(Command::Report { file, format, svg }) => {
+                let r = cmd::replay::replay_file(&file)?;
+                if format == "json" {
+                    println!("{}", serde_json::to_string_pretty(&serde_json::json!({
+                        "header": r.header, "records": r.records, "stopped": r.stopped, "snapshot": r.model.snapshot()
+                    }))?);
+                } else {
+                    print!("{}", cmd::replay::report_text(&r));
+                }
+                if let Some(dir) = svg {
+                    for p in cmd::replay::write_svgs(&r, &dir)? {
+                        eprintln!("vmscan: wrote {}", p.display());
+                    }
+                }
+                match r.stopped {
+                    Some(s) => Err(anyhow::anyhow!(s)),
+                    None => Ok(()),
+                }
             }
             Some(Command::Snapshot { duration, json }) => cmd::snapshot::run(duration, json, load).await,
             Some(Command::Stat { duration, interval, json }) => {

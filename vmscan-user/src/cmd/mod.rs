@@ -1,6 +1,8 @@
 //! Subcommands.
 pub mod export;
 pub mod probes;
+pub mod record;
+pub mod replay;
 pub mod snapshot;
 pub mod stat;
 

@@ -2,3 +2,4 @@
 //! recordings, reports.
 pub mod http;
 pub mod metrics;
+pub mod record;

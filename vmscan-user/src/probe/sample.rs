@@ -41,7 +41,7 @@ pub fn parse_node_meminfo(text: &str, page_kib: u64) -> Option<Lists> {
 }
 
 /// One memory cgroup's sizes on one node, in pages.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct MemcgNode {
     /// The five lists on this node when the kernel reports them per node
     /// (cgroup v2 memory.numa_stat; or v1 on a single-node machine).
@@ -117,7 +117,7 @@ pub fn parse_memory_stat_lists(text: &str, page_size: u64) -> Option<Lists> {
 }
 
 /// One memory cgroup as sampled.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct MemcgSample {
     /// Path relative to the memory hierarchy root ("/" for the root).
     pub path: String,
@@ -130,7 +130,7 @@ pub struct MemcgSample {
 }
 
 /// A sample of everything the model reconciles against.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Sample {
     /// Monotonic time of the sample, nanoseconds (CLOCK_MONOTONIC, as bpf_ktime_get_ns).
     pub ts_ns: u64,

@@ -75,7 +75,7 @@ pub fn online_nodes() -> Vec<u32> {
 }
 
 /// Per-zone facts from /proc/zoneinfo.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Zone {
     pub node: u32,
     pub zone: String,

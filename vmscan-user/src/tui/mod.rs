@@ -89,6 +89,103 @@ pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<(
     Ok(())
 }
 
+/// Replays a recording in the UI at `speed` (ticks are paced by their
+/// recorded interval), then keeps the final state on screen until q.
+pub async fn run_replay(path: &std::path::Path, speed: f64) -> anyhow::Result<()> {
+    use crate::{
+        export::record::{self, Record},
+        model::lruvec::Model,
+        probe::{loader::HookStatus, system::{Cgroups, SystemInfo}},
+    };
+    let mut reader = record::open(path)?;
+    let h = reader.header.clone();
+    let hooks = h
+        .hooks
+        .iter()
+        .map(|(id, name, mech)| HookStatus {
+            id: *id,
+            name: name.clone(),
+            mechanism: (!mech.is_empty()).then(|| mech.clone()),
+            error: mech.is_empty().then(|| "was not attached when this recording was made".to_owned()),
+            notes: vec![],
+        })
+        .collect();
+    let system = SystemInfo {
+        kernel: h.kernel.clone(),
+        btf: true,
+        tracefs: Ok(String::new()),
+        numa_nodes: h.numa_nodes.clone(),
+        cgroups: Cgroups::None,
+        mglru: None,
+        swap_kib: 0,
+        swap_devices: 0,
+        page_size: h.page_size,
+        kprobes: false,
+    };
+    let mut app = App::new(hooks, system);
+    let mut model = Model::default();
+    app.notice = Some(format!("replay of {} ({}) at {speed}x", crate::tui::text::fit(&path.display().to_string(), 40), h.hostname));
+    let mut terminal = ratatui::try_init().context("setting up the terminal")?;
+    let _guard = Guard;
+    let (tx, mut rx) = mpsc::channel::<UiEvent>(64);
+    spawn_input_thread(tx);
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut finished = false;
+    let mut wait = Duration::ZERO;
+    draw(&mut terminal, &app)?;
+    loop {
+        let ev = tokio::select! {
+            Some(ev) = rx.recv() => ev,
+            _ = tokio::time::sleep(wait), if !finished && !app.paused => UiEvent::Tick,
+            _ = sigterm.recv() => UiEvent::Quit,
+            _ = sigint.recv() => UiEvent::Quit,
+        };
+        match ev {
+            UiEvent::Quit => break,
+            UiEvent::Key(k) => {
+                if !app.handle_key(k) {
+                    break;
+                }
+            }
+            UiEvent::Resize => {}
+            UiEvent::Tick => {
+                // Apply records up to and including the next tick.
+                wait = Duration::ZERO;
+                loop {
+                    match reader.next_record() {
+                        Ok(Some(Record::Events(evs))) => {
+                            for e in &evs {
+                                model.apply_event(e);
+                            }
+                            app.log_events(&evs, &model);
+                        }
+                        Ok(Some(Record::Tick { secs, totals, sample })) => {
+                            model.apply_totals(&totals, sample.ts_ns, secs);
+                            model.apply_sample(&sample);
+                            app.update(model.snapshot());
+                            wait = Duration::from_secs_f64(secs / speed);
+                            break;
+                        }
+                        Ok(Some(Record::End { .. })) | Ok(None) => {
+                            finished = true;
+                            app.notice = Some("replay finished: press q to quit".into());
+                            break;
+                        }
+                        Err(e) => {
+                            finished = true;
+                            app.notice = Some(format!("replay stopped: {e}"));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        draw(&mut terminal, &app)?;
+    }
+    Ok(())
+}
+
 fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &App) -> anyhow::Result<()>
 where
     B::Error: Send + Sync + 'static,

@@ -105,6 +105,8 @@ pub struct App {
     pub log_dropped: u64,
     /// Direct stalls and memcg episodes at least this long go to the log.
     pub stall_threshold_us: u64,
+    /// A line for the header (replay position, end of a recording, ...).
+    pub notice: Option<String>,
 }
 
 impl App {
@@ -128,6 +130,7 @@ impl App {
             log: VecDeque::new(),
             log_dropped: 0,
             stall_threshold_us: 1000,
+            notice: None,
         }
     }
 

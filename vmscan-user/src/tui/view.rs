@@ -85,6 +85,9 @@ fn render_header(f: &mut Frame, app: &App, area: Rect) {
     if app.snap.lost_total > 0 {
         spans.push(Span::styled(format!("| {} lost: episode figures incomplete ", app.snap.lost_total), BAD));
     }
+    if let Some(n) = &app.notice {
+        spans.push(Span::styled(format!("| {} ", fit(n, 60)), WARN));
+    }
     if app.paused {
         spans.push(Span::styled("| PAUSED", WARN));
     }

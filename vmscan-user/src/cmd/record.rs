@@ -1,0 +1,98 @@
+//! `vmscan record`: write the event stream and kernel samples to a file.
+
+use std::{io::Write as _, path::PathBuf, time::Duration};
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::{
+    export::record::{Header, VERSION, Writer},
+    probe::{loader::LoadOptions, sample, session::Session},
+};
+
+pub struct RecordOptions {
+    pub output: PathBuf,
+    pub duration: Option<Duration>,
+    pub interval: Duration,
+    pub force: bool,
+    pub mode: u32,
+    pub load: LoadOptions,
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_owned()).unwrap_or_default()
+}
+
+fn is_tty(fd: i32) -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
+    let mut session = Session::start(o.load)?;
+    let header = Header {
+        format_version: VERSION,
+        vmscan_version: env!("CARGO_PKG_VERSION").into(),
+        kernel: session.loaded.system.kernel.clone(),
+        hostname: hostname(),
+        numa_nodes: session.loaded.system.numa_nodes.clone(),
+        page_size: session.loaded.system.page_size,
+        start_unix_secs: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+        start_monotonic_ns: sample::monotonic_ns(),
+        hooks: session
+            .loaded
+            .hooks
+            .iter()
+            .map(|h| (h.id, h.name.clone(), h.mechanism.clone().unwrap_or_default()))
+            .collect(),
+    };
+    let mut w = Writer::create(&o.output, &header, o.force, o.mode)?;
+    let progress = is_tty(2);
+    eprintln!("vmscan: counting; recording to {} (Ctrl-C to stop)", o.output.display());
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let deadline = o.duration.map(|d| tokio::time::Instant::now() + d);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + o.interval, o.interval);
+    let start = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => break,
+            _ = tick.tick() => {
+                let t = session.tick()?;
+                w.tick(t.secs, &t.delta, &t.sample)?;
+                if progress {
+                    let lost: u64 = session.model.totals().lost.iter().sum();
+                    eprint!(
+                        "\r\x1b[K{:>6.0} s  {} events  {:.1} MiB  {} lost",
+                        start.elapsed().as_secs_f64(),
+                        w.events,
+                        w.bytes as f64 / 1048576.0,
+                        lost
+                    );
+                    let _ = std::io::stderr().flush();
+                }
+            }
+            r = session.pump_events() => {
+                let evs = r?;
+                w.events(&evs)?;
+            }
+        }
+    }
+    let evs = session.pump_events_now();
+    w.events(&evs)?;
+    let t = session.tick()?;
+    w.tick(t.secs, &t.delta, &t.sample)?;
+    let lost: u64 = session.model.totals().lost.iter().sum();
+    let (records, events, bytes) = (w.records, w.events, w.bytes);
+    w.finish()?;
+    if progress {
+        eprintln!();
+    }
+    eprintln!(
+        "vmscan: wrote {} ({records} records, {events} events, {bytes} bytes, {lost} lost) in {:.1} s",
+        o.output.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
