@@ -22,6 +22,10 @@ struct Cli {
     /// Do not use fentry/fexit even where the kernel allows it (kprobes only).
     #[arg(long, global = true)]
     no_fentry: bool,
+    /// Episode ring-buffer size in KiB (power of two, >= page size; default
+    /// 4096). Smaller loses records sooner: for testing loss accounting.
+    #[arg(long, global = true, hide = true, value_parser = parse_ring_kib)]
+    ring_kib: Option<u32>,
     /// Refresh interval of the terminal UI, in seconds.
     #[arg(long, default_value = "1", value_parser = parse_secs)]
     interval: Duration,
@@ -128,6 +132,14 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(v))
 }
 
+fn parse_ring_kib(s: &str) -> Result<u32, String> {
+    let v: u32 = s.parse().map_err(|_| format!("`{s}` is not a size in KiB"))?;
+    if v < 4 || !v.is_power_of_two() || v > 1 << 20 {
+        return Err(format!("`{s}`: give a power of two from 4 to 1048576 KiB"));
+    }
+    Ok(v)
+}
+
 /// A replay speed factor (> 0).
 fn parse_speed(s: &str) -> Result<f64, String> {
     let v: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a speed factor (e.g. 1, 2 or 0.5)"))?;
@@ -145,7 +157,7 @@ fn main() {
         _ => "debug",
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default)).init();
-    let load = LoadOptions { no_fentry: cli.no_fentry };
+    let load = LoadOptions { no_fentry: cli.no_fentry, ring_bytes: cli.ring_kib.map(|k| k * 1024) };
 
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -67,6 +67,11 @@ pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(o.listen)
         .await
         .with_context(|| format!("listening on {} (is another exporter using the port? choose one with --listen)", o.listen))?;
+    if !o.bpf_stats {
+        // With --bpf-stats the BPF_ENABLE_STATS descriptor is all we need
+        // too, but keep the capability set simple: drop only without it.
+        session.drop_privileges();
+    }
     let r = registry.clone();
     let render: Arc<dyn Fn(bool) -> String + Send + Sync> = Arc::new(move |openmetrics| {
         let om = metrics::render(&r).unwrap_or_else(|e| format!("# encoding failed: {e}\n# EOF\n"));

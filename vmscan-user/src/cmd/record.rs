@@ -46,6 +46,7 @@ pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
             .collect(),
     };
     let mut w = Writer::create(&o.output, &header, o.force, o.mode)?;
+    session.drop_privileges();
     let progress = is_tty(2);
     eprintln!("vmscan: counting; recording to {} (Ctrl-C to stop)", o.output.display());
     let mut sigint = signal(SignalKind::interrupt())?;

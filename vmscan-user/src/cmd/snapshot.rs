@@ -11,6 +11,7 @@ use crate::{
 
 pub async fn run(duration: Duration, json: bool, load: LoadOptions) -> anyhow::Result<()> {
     let mut s = Session::start(load)?;
+    s.drop_privileges();
     eprintln!("vmscan: counting for {:.1} s", duration.as_secs_f64());
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;

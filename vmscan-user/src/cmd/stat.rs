@@ -164,6 +164,9 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
     super::start_ebpf_logger(&mut loaded.ebpf);
     let reader = Reader::new(&mut loaded.ebpf)?;
     let mut events = Events::new(&mut loaded.ebpf)?;
+    if let Err(e) = crate::probe::privs::drop_all() {
+        log::warn!("could not drop capabilities: {e}");
+    }
     let attached = loaded.hooks.iter().filter(|h| h.attached()).count();
     let unavailable: Vec<String> = loaded
         .hooks

@@ -42,6 +42,9 @@ impl HookStatus {
 pub struct LoadOptions {
     /// Skip fentry/fexit even where the kernel allows them (tests the kprobe path).
     pub no_fentry: bool,
+    /// Size of the episode ring buffer in bytes (a power of two, at least a
+    /// page); None keeps the compiled-in 4 MiB.
+    pub ring_bytes: Option<u32>,
 }
 
 /// The loaded object with its attached programs (links live as long as it).
@@ -164,7 +167,11 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     // SAFETY: malloc_trim only releases free memory.
     unsafe { libc::malloc_trim(0) };
 
-    let mut ebpf = EbpfLoader::new()
+    let mut loader = EbpfLoader::new();
+    if let Some(b) = opts.ring_bytes {
+        loader.map_max_entries("EVENTS", b);
+    }
+    let mut ebpf = loader
         .override_global("OFFSETS", &offsets, true)
         .override_global("VMEMMAP_BASE_ADDR", &vmemmap, true)
         .override_global("STRUCT_PAGE_SIZE", &page_struct, true)

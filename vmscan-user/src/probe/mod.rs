@@ -3,6 +3,7 @@
 pub mod btf;
 pub mod format;
 pub mod loader;
+pub mod privs;
 pub mod read;
 pub mod resolve;
 pub mod sample;

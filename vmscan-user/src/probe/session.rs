@@ -56,6 +56,14 @@ impl Session {
         Ok(Self { loaded, reader, events, last, last_at: Instant::now(), model, cgroups, page_size, buf: Vec::new() })
     }
 
+    /// Gives up every capability: call once the command has opened what it
+    /// writes (files, sockets). Failing to drop is logged, not fatal.
+    pub fn drop_privileges(&self) {
+        if let Err(e) = super::privs::drop_all() {
+            log::warn!("could not drop capabilities: {e}");
+        }
+    }
+
     /// Waits for ring-buffer records and applies them; returns them too.
     pub async fn pump_events(&mut self) -> anyhow::Result<Vec<Event>> {
         self.events.drain_ready(&mut self.buf).await?;

@@ -1,0 +1,130 @@
+//! Reliability on the real kernel: loss accounting under a storm, no
+//! program left behind after kill -9, two instances side by side, signals,
+//! capabilities dropped, memory cgroups churning.
+
+mod common;
+
+use std::{collections::BTreeSet, process::Command, time::Duration};
+
+use common::*;
+use serde_json::Value;
+
+fn our_program_ids() -> BTreeSet<u32> {
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter(|p| {
+            let n = p.name_as_str().unwrap_or("");
+            n.starts_with("vmscan_") || n.starts_with("pagemap_lru_")
+        })
+        .map(|p| p.id())
+        .collect()
+}
+
+#[test]
+fn kill_9_leaves_no_program_attached_and_signals_exit_cleanly() {
+    if !require_root("kill_9_leaves_no_program_attached_and_signals_exit_cleanly") {
+        return;
+    }
+    let before = our_program_ids();
+    let v = Vmscan::start(&["stat"]);
+    let during = our_program_ids();
+    assert!(during.len() >= before.len() + 14, "vmscan's programs should be loaded: {} before, {} during", before.len(), during.len());
+    let status = std::fs::read_to_string(format!("/proc/{}/status", v.child.id())).unwrap();
+    let cap = |k: &str| status.lines().find(|l| l.starts_with(k)).map(|l| l.split_whitespace().nth(1).unwrap().to_owned());
+    assert_eq!(cap("CapEff:").as_deref(), Some("0000000000000000"), "capabilities dropped after attach");
+    assert_eq!(cap("CapPrm:").as_deref(), Some("0000000000000000"));
+    let mut child = v.child;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    for _ in 0..50 {
+        if our_program_ids() == before {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(our_program_ids(), before, "no vmscan program may outlive a kill -9 (nothing is pinned)");
+
+    // SIGTERM: a clean exit with the report printed.
+    let v = Vmscan::start(&["stat", "--json"]);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(v.child.id() as i32, libc::SIGTERM) };
+    let out = v.child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let j: Value = serde_json::from_slice(&out.stdout).expect("report after SIGTERM");
+    assert!(j["vmstat"].is_object());
+    assert_eq!(our_program_ids(), before);
+}
+
+#[test]
+fn two_instances_count_the_same_independently() {
+    if !require_root("two_instances_count_the_same_independently") {
+        return;
+    }
+    let file = uncached_file(512);
+    let cg = Memcg::new("vmscan-test-two", 64 << 20);
+    let a = Vmscan::start(&["stat", "--json"]);
+    let b = Vmscan::start(&["stat", "--json"]);
+    let before = vmstat();
+    let cmd = read_in_cgroup(&cg, &file);
+    assert!(Command::new(&cmd[0]).args(&cmd[1..]).status().unwrap().success());
+    let after = vmstat();
+    let (ja, jb): (Value, Value) = (serde_json::from_str(&a.stop()).unwrap(), serde_json::from_str(&b.stop()).unwrap());
+    for key in ["pgscan_file", "pgsteal_file"] {
+        let d = delta(&before, &after, key);
+        assert_eq!(ja["vmstat"][key].as_u64(), Some(d), "first instance {key}");
+        assert_eq!(jb["vmstat"][key].as_u64(), Some(d), "second instance {key}");
+    }
+}
+
+#[test]
+fn ring_buffer_storm_counts_losses_and_keeps_exact_counters() {
+    if !require_root("ring_buffer_storm_counts_losses_and_keeps_exact_counters") {
+        return;
+    }
+    let file = uncached_file(512);
+    let cg = Memcg::new("vmscan-test-storm", 64 << 20);
+    // A one-page ring holds ~40 records: a memcg reclaim burst of hundreds of
+    // episodes and shrink passes overflows it.
+    let v = Vmscan::start(&["stat", "--json", "--ring-kib", "4"]);
+    let before = vmstat();
+    let cmd = read_in_cgroup(&cg, &file);
+    let perf = perf_stat(&["vmscan:mm_vmscan_lru_shrink_inactive".to_owned()], &cmd);
+    let after = vmstat();
+    let j: Value = serde_json::from_str(&v.stop()).unwrap();
+    let lost = j["lost_total"].as_u64().unwrap();
+    assert!(lost > 0, "a 4 KiB ring must overflow under this burst: {j}");
+    let si = j["hooks"].as_array().unwrap().iter().find(|h| h["name"] == "vmscan:mm_vmscan_lru_shrink_inactive").unwrap();
+    assert!(si["lost"].as_u64().unwrap() > 0, "losses are counted per hook");
+    assert_eq!(si["events"].as_u64(), perf.get("vmscan:mm_vmscan_lru_shrink_inactive").copied(), "events stay exact under loss");
+    assert_eq!(j["vmstat"]["pgsteal_file"].as_u64(), Some(delta(&before, &after, "pgsteal_file")), "counters do not depend on the ring");
+    let text = Command::new(bin()).args(["stat", "--duration", "0.2", "--ring-kib", "4"]).output().unwrap();
+    assert!(text.status.success());
+}
+
+#[test]
+fn cgroup_churn_during_a_snapshot() {
+    if !require_root("cgroup_churn_during_a_snapshot") {
+        return;
+    }
+    let v = Vmscan::start(&["snapshot", "--json", "--duration", "3"]);
+    let root = std::path::Path::new("/sys/fs/cgroup/memory");
+    let root = if root.exists() { root.to_path_buf() } else { std::path::PathBuf::from("/sys/fs/cgroup") };
+    for round in 0..3 {
+        let dirs: Vec<_> = (0..100).map(|i| root.join(format!("vmscan-churn-{round}-{i}"))).collect();
+        for d in &dirs {
+            std::fs::create_dir(d).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(400));
+        for d in &dirs {
+            std::fs::remove_dir(d).unwrap();
+        }
+    }
+    let keep = root.join("vmscan-churn-kept");
+    let _ = std::fs::create_dir(&keep);
+    let out = v.finish();
+    let j: Value = serde_json::from_str(&out).unwrap();
+    let names: BTreeSet<String> = j["lruvecs"].as_array().unwrap().iter().map(|l| l["memcg"].as_str().unwrap().to_owned()).collect();
+    assert!(!names.iter().any(|n| n.contains("vmscan-churn-0") || n.contains("vmscan-churn-1")), "deleted cgroups are forgotten: {names:?}");
+    assert!(names.contains("/vmscan-churn-kept"), "a cgroup that exists at the last sample is listed: {names:?}");
+    let _ = std::fs::remove_dir(&keep);
+}
