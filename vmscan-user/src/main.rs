@@ -26,6 +26,10 @@ struct Cli {
     /// 4096). Smaller loses records sooner: for testing loss accounting.
     #[arg(long, global = true, hide = true, value_parser = parse_ring_kib)]
     ring_kib: Option<u32>,
+    /// Wait this many milliseconds before each ring-buffer drain (a slow
+    /// consumer): for testing loss accounting.
+    #[arg(long, global = true, hide = true)]
+    drain_delay_ms: Option<u64>,
     /// Refresh interval of the terminal UI, in seconds.
     #[arg(long, default_value = "1", value_parser = parse_secs)]
     interval: Duration,
@@ -157,7 +161,9 @@ fn main() {
         _ => "debug",
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default)).init();
-    let load = LoadOptions { no_fentry: cli.no_fentry, ring_bytes: cli.ring_kib.map(|k| k * 1024) };
+    let load = LoadOptions { no_fentry: cli.no_fentry, ring_bytes: cli.ring_kib.map(|k| k * 1024),
+        drain_delay: cli.drain_delay_ms.map(Duration::from_millis),
+    };
 
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -83,9 +83,10 @@ fn ring_buffer_storm_counts_losses_and_keeps_exact_counters() {
     }
     let file = uncached_file(512);
     let cg = Memcg::new("vmscan-test-storm", 64 << 20);
-    // A one-page ring holds ~40 records: a memcg reclaim burst of hundreds of
-    // episodes and shrink passes overflows it.
-    let v = Vmscan::start(&["stat", "--json", "--ring-kib", "4"]);
+    // A one-page ring holds ~40 records; with a consumer that waits 100 ms
+    // before each drain (a loaded host), a memcg reclaim burst of hundreds
+    // of episodes and shrink passes overflows it.
+    let v = Vmscan::start(&["stat", "--json", "--ring-kib", "4", "--drain-delay-ms", "100"]);
     let before = vmstat();
     let cmd = read_in_cgroup(&cg, &file);
     let perf = perf_stat(&["vmscan:mm_vmscan_lru_shrink_inactive".to_owned()], &cmd);

@@ -163,7 +163,7 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
     let mut loaded = loader::load(opts.load)?;
     super::start_ebpf_logger(&mut loaded.ebpf);
     let reader = Reader::new(&mut loaded.ebpf)?;
-    let mut events = Events::new(&mut loaded.ebpf)?;
+    let mut events = Events::new(&mut loaded.ebpf, opts.load.drain_delay)?;
     if let Err(e) = crate::probe::privs::drop_all() {
         log::warn!("could not drop capabilities: {e}");
     }

@@ -45,6 +45,8 @@ pub struct LoadOptions {
     /// Size of the episode ring buffer in bytes (a power of two, at least a
     /// page); None keeps the compiled-in 4 MiB.
     pub ring_bytes: Option<u32>,
+    /// Test hook: a consumer that waits this long before each drain.
+    pub drain_delay: Option<std::time::Duration>,
 }
 
 /// The loaded object with its attached programs (links live as long as it).

@@ -122,21 +122,26 @@ impl Reader {
 /// The episode ring buffer.
 pub struct Events {
     ring: tokio::io::unix::AsyncFd<RingBuf<MapData>>,
+    /// Test hook: wait this long before each drain (a slow consumer).
+    delay: Option<std::time::Duration>,
 }
 
 impl Events {
-    pub fn new(ebpf: &mut Ebpf) -> anyhow::Result<Self> {
+    pub fn new(ebpf: &mut Ebpf, delay: Option<std::time::Duration>) -> anyhow::Result<Self> {
         let map = ebpf.take_map("EVENTS").ok_or_else(|| anyhow!("map EVENTS missing"))?;
         let ring = RingBuf::try_from(map).context("map EVENTS")?;
         // SAFETY: the RingBuf owns its map fd and returns the same open fd
         // for as long as it lives, which is as long as the AsyncFd.
         let ring = unsafe { tokio::io::unix::AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
             .map_err(|e| anyhow!("polling EVENTS: {}", e))?;
-        Ok(Self { ring })
+        Ok(Self { ring, delay })
     }
 
     /// Waits until records are ready, then drains them all into `out`.
     pub async fn drain_ready(&mut self, out: &mut Vec<Event>) -> anyhow::Result<()> {
+        if let Some(d) = self.delay {
+            tokio::time::sleep(d).await;
+        }
         let mut guard = self.ring.readable_mut().await.context("waiting on EVENTS")?;
         drain(guard.get_inner_mut(), out);
         guard.clear_ready();

@@ -43,7 +43,7 @@ impl Session {
         let mut loaded = loader::load(opts)?;
         crate::cmd::start_ebpf_logger(&mut loaded.ebpf);
         let reader = Reader::new(&mut loaded.ebpf)?;
-        let events = Events::new(&mut loaded.ebpf)?;
+        let events = Events::new(&mut loaded.ebpf, opts.drain_delay)?;
         let mut model = Model::default();
         let attached = |id: u32| loaded.hooks.iter().any(|h| h.id == id && h.attached());
         model.set_hist_available("shrink_node", attached(hook::SHRINK_NODE));
