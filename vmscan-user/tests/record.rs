@@ -47,9 +47,11 @@ fn replay_gives_the_same_totals_as_live_stat() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("truncated", bytes[..bytes.len() * 2 / 3].to_vec(), "truncated record at offset"),
         ("corrupt", {
+            // A byte inside the first record's payload (after its 5-byte
+            // kind + length), so the checksum, not the framing, catches it.
             let mut b = bytes.clone();
-            let i = b.len() / 2;
-            b[i] ^= 0xff;
+            let header_end = 16 + u32::from_le_bytes(b[12..16].try_into().unwrap()) as usize;
+            b[header_end + 9] ^= 0xff;
             b
         }, "corrupt record at offset"),
         ("newer", {
