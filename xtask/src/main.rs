@@ -13,6 +13,8 @@ use std::{
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 
+mod overhead;
+
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "vmscan's development tasks")]
 struct Cli {
@@ -38,13 +40,16 @@ enum Cmd {
     /// Run the benchmarks and print their figures as a Markdown table (also
     /// written to bench/results.md).
     Bench {
-        /// Which benchmark: "all" or "model".
+        /// Which benchmark: "all", "model", "tui" or "overhead".
         #[arg(default_value = "all")]
         which: String,
         /// Shorter runs (under 5 minutes in all).
         #[arg(long)]
         quick: bool,
     },
+    /// (internal) Map a file, touch every page, exit: the exit-path workload.
+    #[command(hide = true)]
+    MapTouch { file: PathBuf },
     /// Run every test: unit tests, then the real-kernel tests (as root).
     Test {
         /// Extra arguments for the test binaries (e.g. a test name filter).
@@ -63,6 +68,7 @@ fn main() -> ExitCode {
         Cmd::Run { args } => setup(false).and_then(|()| build()).and_then(|()| run(&args)),
         Cmd::Test { args } => setup(true).and_then(|()| test(&args)),
         Cmd::Bench { which, quick } => setup(false).and_then(|()| bench(&which, quick)),
+        Cmd::MapTouch { file } => overhead::map_touch(&file),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -73,7 +79,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_owned()
 }
 
@@ -222,7 +228,7 @@ fn machine_description() -> String {
 }
 
 fn bench(which: &str, quick: bool) -> anyhow::Result<()> {
-    let known = ["all", "model", "tui"];
+    let known = ["all", "model", "tui", "overhead"];
     if !known.contains(&which) {
         bail!("unknown benchmark `{which}`: expected one of {known:?}");
     }
@@ -242,11 +248,28 @@ fn bench(which: &str, quick: bool) -> anyhow::Result<()> {
     if which == "all" || which == "tui" {
         rows.extend(bench_tui(quick)?);
     }
-    let table = format!(
+    let mut overhead_rows = vec![];
+    if which == "all" || which == "overhead" {
+        if !is_root() {
+            say("skipping the overhead benchmark: it needs root");
+        } else {
+            apt_install(&["bpftrace", "bpftool", "linux-perf"])?;
+            build()?;
+            let bin = root().join("target/release/vmscan");
+            overhead_rows = overhead::run(&bin, &overhead::Sizes::new(quick))?;
+            rows.extend(overhead::program_costs(&bin)?);
+        }
+    }
+    let mut table = format!(
         "# vmscan benchmarks\n\nMachine: {}\n\n| measure | result |\n|---|---|\n{}\n",
         machine_description(),
         rows.join("\n")
     );
+    if !overhead_rows.is_empty() {
+        table.push_str("\n## Overhead, side by side (interleaved rounds, medians)\n\n");
+        table.push_str(&overhead_rows.join("\n"));
+        table.push('\n');
+    }
     print!("{table}");
     let dir = root().join("bench");
     std::fs::create_dir_all(&dir)?;
