@@ -187,7 +187,12 @@ fn start(config: &str, vmscan: &Path, tmp: &Path) -> anyhow::Result<Tracer> {
             match rx.recv_timeout(Duration::from_secs(60)) {
                 Ok(l) if l.contains(ready) => break,
                 Ok(_) => {}
-                Err(_) => bail!("{config} did not attach within 60 s"),
+                Err(_) => {
+                    // Never leave a tracer behind to distort later runs.
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    bail!("{config} did not attach within 60 s");
+                }
             }
         }
     }

@@ -77,6 +77,14 @@ pub fn render(s: &Snapshot) -> String {
             r.activated_by_access, r.activated_by_reclaim
         );
     }
+    let gens: Vec<_> = s.lruvecs.iter().filter_map(|l| l.generations.as_ref().map(|g| (l, g))).collect();
+    if !gens.is_empty() {
+        let _ = writeln!(o, "\nMGLRU generations (oldest first: gen age_ms anon file):");
+        for (l, g) in gens {
+            let list: Vec<String> = g.iter().map(|x| format!("{} {}ms {} {}", x.generation, x.age_ms, x.anon, x.file)).collect();
+            let _ = writeln!(o, "  node {} {:<30} {}", l.node, crate::tui::text::fit(&l.memcg, 30), list.join(" | "));
+        }
+    }
     if !s.memcgs.is_empty() {
         let _ = writeln!(o, "\nmemcg reclaim:");
         for m in &s.memcgs {

@@ -253,6 +253,8 @@ pub struct LruvecSnap {
     pub unevictable: u64,
     /// Pages inserted into each list since start (mm_lru_insertion, by folio memcg).
     pub inserted: [u64; 5],
+    /// MGLRU generations (oldest first) when MGLRU is on.
+    pub generations: Option<Vec<crate::probe::sample::Generation>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -667,6 +669,11 @@ impl Model {
                         file: mn.file,
                         unevictable: mn.unevictable,
                         inserted: inserted.get(&node).copied().unwrap_or([0; 5]),
+                        generations: s
+                            .lru_gen
+                            .iter()
+                            .find(|g| g.node == node && g.memcg == m.path)
+                            .map(|g| g.generations.clone()),
                     });
                 }
             }

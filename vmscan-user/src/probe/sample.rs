@@ -129,6 +129,62 @@ pub struct MemcgSample {
     pub swappiness: Option<u32>,
 }
 
+/// One MGLRU generation of a lruvec (/sys/kernel/debug/lru_gen).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Generation {
+    #[serde(rename = "gen")]
+    pub generation: u64,
+    pub age_ms: u64,
+    pub anon: u64,
+    pub file: u64,
+}
+
+/// The generations of one memcg x node (MGLRU).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct LruGen {
+    pub memcg_id: u64,
+    pub memcg: String,
+    pub node: u32,
+    pub generations: Vec<Generation>,
+}
+
+/// Parses /sys/kernel/debug/lru_gen (Documentation/admin-guide/mm/multigen_lru.rst):
+///
+/// ```text
+/// memcg  memcg_id  memcg_path
+///    node  node_id
+///        min_gen_nr  age_in_ms  nr_anon_pages  nr_file_pages
+///        ...
+/// ```
+/// Lines it does not understand are skipped; counts are pages.
+pub fn parse_lru_gen(text: &str) -> Vec<LruGen> {
+    let mut out: Vec<LruGen> = Vec::new();
+    let mut memcg: Option<(u64, String)> = None;
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match f.as_slice() {
+            ["memcg", id, rest @ ..] => {
+                memcg = id.parse().ok().map(|id| (id, rest.join(" ")));
+            }
+            ["node", id] => {
+                if let (Some((mid, path)), Ok(node)) = (&memcg, id.parse()) {
+                    out.push(LruGen { memcg_id: *mid, memcg: path.clone(), node, generations: vec![] });
+                }
+            }
+            [generation, age, anon, file, ..] => {
+                let num = |s: &str| s.trim_end_matches(',').parse::<u64>().ok();
+                if let (Some(l), Some(generation), Some(age_ms), Some(anon), Some(file)) =
+                    (out.last_mut(), num(generation), num(age), num(anon), num(file))
+                {
+                    l.generations.push(Generation { generation, age_ms, anon, file });
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// A sample of everything the model reconciles against.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Sample {
@@ -139,6 +195,10 @@ pub struct Sample {
     pub memcgs: Vec<MemcgSample>,
     pub vm_swappiness: Option<u32>,
     pub mglru: Option<bool>,
+    /// MGLRU generations per memcg x node, when MGLRU is on and debugfs is
+    /// mounted.
+    #[serde(default)]
+    pub lru_gen: Vec<LruGen>,
 }
 
 pub fn monotonic_ns() -> u64 {
@@ -221,13 +281,20 @@ pub fn gather(cgroups: &Cgroups, page_size: u64, memcg_limit: usize) -> Sample {
     let memcgs = memcg_root(cgroups)
         .map(|(root, v1)| memcgs(&root, v1, page_size, memcg_limit))
         .unwrap_or_default();
+    let mglru = system::mglru_enabled();
+    let lru_gen = if mglru == Some(true) {
+        read(Path::new("/sys/kernel/debug/lru_gen")).map(|t| parse_lru_gen(&t)).unwrap_or_default()
+    } else {
+        vec![]
+    };
     Sample {
+        lru_gen,
         ts_ns: monotonic_ns(),
         nodes,
         zones: system::parse_zoneinfo(&read(Path::new("/proc/zoneinfo")).unwrap_or_default()),
         memcgs,
         vm_swappiness: read(Path::new("/proc/sys/vm/swappiness")).and_then(|s| s.trim().parse().ok()),
-        mglru: system::mglru_enabled(),
+        mglru,
     }
 }
 
@@ -264,6 +331,23 @@ mod tests {
         assert_eq!(m[&0].lists, Some([1, 1, 98, 2, 0]));
         assert_eq!(m[&1].lists, Some([1, 0, 0, 0, 0]));
         assert_eq!(m[&0].file, 100);
+    }
+
+    #[test]
+    fn lru_gen_debugfs() {
+        let text = "memcg     1 /\n  node     0\n           3      5123      1024       2048\n           4       812         8        512\n\
+                    memcg    37 /system.slice/app.service\n  node     0\n           1     90000         0         77\n  node     1\n\
+                    garbage line\n";
+        let g = parse_lru_gen(text);
+        assert_eq!(g.len(), 3);
+        assert_eq!(g[0].memcg, "/");
+        assert_eq!(g[0].generations, vec![
+            Generation { generation: 3, age_ms: 5123, anon: 1024, file: 2048 },
+            Generation { generation: 4, age_ms: 812, anon: 8, file: 512 },
+        ]);
+        assert_eq!((g[1].memcg_id, g[1].memcg.as_str(), g[1].node), (37, "/system.slice/app.service", 0));
+        assert_eq!(g[2].node, 1);
+        assert!(g[2].generations.is_empty());
     }
 
     #[test]

@@ -125,7 +125,7 @@ fn populated() -> Snapshot {
         vm_swappiness: Some(60),
         nodes: vec![node(0, true), node(1, false)],
         lruvecs: vec![
-            LruvecSnap { node: 0, memcg: "/".into(), memcg_id: 1, lists: Some([14, 360, 2, 49, 2611]), anon: 374, file: 51, unevictable: 2611, inserted: [0; 5] },
+            LruvecSnap { node: 0, memcg: "/".into(), memcg_id: 1, lists: Some([14, 360, 2, 49, 2611]), anon: 374, file: 51, unevictable: 2611, inserted: [0; 5], generations: None },
             LruvecSnap {
                 node: 0,
                 memcg: "/system.slice/a-very-long-service-name-that-needs-truncation.service".into(),
@@ -135,8 +135,9 @@ fn populated() -> Snapshot {
                 file: 281_638,
                 unevictable: 0,
                 inserted: [0, 0, 131_286, 0, 0],
+                generations: None,
             },
-            LruvecSnap { node: 1, memcg: "/batch".into(), memcg_id: 9, lists: None, anon: 10, file: 20, unevictable: 0, inserted: [0; 5] },
+            LruvecSnap { node: 1, memcg: "/batch".into(), memcg_id: 9, lists: None, anon: 10, file: 20, unevictable: 0, inserted: [0; 5], generations: None },
         ],
         memcgs: vec![MemcgSnap {
             path: "/system.slice/a-very-long-service-name-that-needs-truncation.service".into(),
