@@ -63,6 +63,19 @@ static OFFSETS: Offsets = Offsets::unresolved();
 static VMEMMAP_BASE_ADDR: u64 = 0;
 #[unsafe(no_mangle)]
 static STRUCT_PAGE_SIZE: u64 = 0;
+/// Wake the consumer only once this many bytes are waiting (set by the
+/// loader to a quarter of the ring). Waking it for every record costs an
+/// irq_work and a wake-up per event (measured: shrink_inactive 5.4 us per
+/// run with a wake-up each, against 0.4 us for programs that emit nothing);
+/// userspace also drains at every refresh, so records wait at most one
+/// interval.
+#[unsafe(no_mangle)]
+static RING_WAKEUP_BYTES: u64 = 1 << 20;
+
+/// bpf_ringbuf_submit flags and bpf_ringbuf_query's BPF_RB_AVAIL_DATA.
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+const BPF_RB_AVAIL_DATA: u64 = 0;
 
 macro_rules! off {
     ($field:ident) => {
@@ -325,7 +338,12 @@ fn emit(h: u32, fill: impl FnOnce(&mut Event)) {
             ev.comm = bpf_get_current_comm().unwrap_or([0; 16]);
             fill(&mut ev);
             entry.write(ev);
-            entry.submit(0);
+            let flags = if EVENTS.query(BPF_RB_AVAIL_DATA) >= global_u64(&RING_WAKEUP_BYTES) {
+                BPF_RB_FORCE_WAKEUP
+            } else {
+                BPF_RB_NO_WAKEUP
+            };
+            entry.submit(flags);
         }
         None => bump(&LOST, h, 1),
     }

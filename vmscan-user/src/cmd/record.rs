@@ -61,6 +61,7 @@ pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
             _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => break,
             _ = tick.tick() => {
                 let t = session.tick()?;
+                w.events(&session.tick_events())?;
                 w.tick(t.secs, &t.delta, &t.sample)?;
                 if progress {
                     let lost: u64 = session.model.totals().lost.iter().sum();
@@ -83,6 +84,7 @@ pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
     let evs = session.pump_events_now();
     w.events(&evs)?;
     let t = session.tick()?;
+    w.events(&session.tick_events())?;
     w.tick(t.secs, &t.delta, &t.sample)?;
     let lost: u64 = session.model.totals().lost.iter().sum();
     let (records, events, bytes) = (w.records, w.events, w.bytes);

@@ -204,6 +204,10 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
             _ = sigterm.recv() => break,
             _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => break,
             _ = tick.tick(), if opts.interval.is_some() => {
+                events.drain_now(&mut buf);
+                for e in buf.drain(..) {
+                    episodes.apply(&e);
+                }
                 let now_totals = reader.read()?;
                 let secs = last_instant.elapsed().as_secs_f64();
                 let r = report(&loaded.system.kernel, secs, &loaded.hooks, &now_totals.since(&last_totals), Episodes::default());

@@ -169,14 +169,19 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     // SAFETY: malloc_trim only releases free memory.
     unsafe { libc::malloc_trim(0) };
 
+    if crate::EBPF_OBJECT.is_empty() {
+        anyhow::bail!("this vmscan was built with AYA_BUILD_SKIP=1 and carries no eBPF programs; rebuild it normally");
+    }
     let mut loader = EbpfLoader::new();
     if let Some(b) = opts.ring_bytes {
         loader.map_max_entries("EVENTS", b);
     }
+    let wakeup_bytes = (opts.ring_bytes.unwrap_or(4 << 20) / 4) as u64;
     let mut ebpf = loader
         .override_global("OFFSETS", &offsets, true)
         .override_global("VMEMMAP_BASE_ADDR", &vmemmap, true)
         .override_global("STRUCT_PAGE_SIZE", &page_struct, true)
+        .override_global("RING_WAKEUP_BYTES", &wakeup_bytes, true)
         .load(crate::EBPF_OBJECT)
         .context("loading the vmscan eBPF object (maps and programs)")?;
 

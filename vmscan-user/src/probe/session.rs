@@ -27,6 +27,8 @@ pub struct Session {
     cgroups: Cgroups,
     page_size: u64,
     buf: Vec<Event>,
+    /// Records drained by the last tick.
+    pending: Vec<Event>,
 }
 
 /// What one tick read from the kernel (what a recording stores).
@@ -53,7 +55,7 @@ impl Session {
         let first = sample::gather(&cgroups, page_size, SAMPLE_MEMCG_LIMIT);
         model.apply_sample(&first);
         let last = reader.read()?;
-        Ok(Self { loaded, reader, events, last, last_at: Instant::now(), model, cgroups, page_size, buf: Vec::new() })
+        Ok(Self { loaded, reader, events, last, last_at: Instant::now(), model, cgroups, page_size, buf: Vec::new(), pending: Vec::new() })
     }
 
     /// Gives up every capability: call once the command has opened what it
@@ -72,6 +74,11 @@ impl Session {
             self.model.apply_event(e);
         }
         Ok(out)
+    }
+
+    /// The records the last [`Session::tick`] drained (for recorders and logs).
+    pub fn tick_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.pending)
     }
 
     /// Drains records without waiting.
@@ -97,8 +104,11 @@ impl Session {
             .collect()
     }
 
-    /// Reads the aggregates and a kernel sample, and applies both.
+    /// Reads the aggregates and a kernel sample, and applies both. Records
+    /// waiting in the ring (the kernel wakes us only when it fills up) are
+    /// drained first: use [`Session::tick_events`] to see them.
     pub fn tick(&mut self) -> anyhow::Result<Tick> {
+        self.pending = self.pump_events_now();
         let now = self.reader.read()?;
         let secs = self.last_at.elapsed().as_secs_f64();
         self.last_at = Instant::now();

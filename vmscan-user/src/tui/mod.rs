@@ -74,6 +74,8 @@ pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<(
             UiEvent::Quit => break,
             UiEvent::Tick => {
                 session.tick()?;
+                let evs = session.tick_events();
+                app.log_events(&evs, &session.model);
                 if !app.paused {
                     app.update(session.model.snapshot());
                 }
