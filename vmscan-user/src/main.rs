@@ -90,6 +90,10 @@ enum Command {
         /// Overwrite the output if it exists.
         #[arg(long)]
         force: bool,
+        /// When started with sudo, write the file as the invoking user
+        /// (SUDO_UID/SUDO_GID) once the programs are attached.
+        #[arg(long)]
+        user: bool,
     },
     /// Replay a recording: the terminal UI at --speed, or the final snapshot
     /// as JSON.
@@ -186,8 +190,17 @@ fn main() {
                 })
                 .await
             }
-            Some(Command::Record { output, duration, interval, force }) => {
-                cmd::record::run(cmd::record::RecordOptions { output, duration, interval, force, mode: 0o600, load }).await
+            Some(Command::Record { output, duration, interval, force, user }) => {
+                cmd::record::run(cmd::record::RecordOptions {
+                    output,
+                    duration,
+                    interval,
+                    force,
+                    mode: 0o600,
+                    as_sudo_user: user,
+                    load,
+                })
+                .await
             }
             Some(Command::Replay { file, speed, json }) => {
                 if json {

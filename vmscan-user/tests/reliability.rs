@@ -129,3 +129,33 @@ fn cgroup_churn_during_a_snapshot() {
     assert!(names.contains("/vmscan-churn-kept"), "a cgroup that exists at the last sample is listed: {names:?}");
     let _ = std::fs::remove_dir(&keep);
 }
+
+#[test]
+fn record_as_the_sudo_user_writes_a_private_file_owned_by_them() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    if !require_root("record_as_the_sudo_user_writes_a_private_file_owned_by_them") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("vmscan-user-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = dir.join("as-nobody.vmscan");
+    let st = Command::new(bin())
+        .args(["record", "--user", "-d", "1", "-o"])
+        .arg(&out)
+        .env("SUDO_UID", "65534")
+        .env("SUDO_GID", "65534")
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let m = std::fs::metadata(&out).unwrap();
+    assert_eq!((m.uid(), m.gid()), (65534, 65534), "owned by the invoking user");
+    assert_eq!(m.permissions().mode() & 0o777, 0o600);
+    let r = Command::new(bin()).args(["replay", "--json"]).arg(&out).output().unwrap();
+    assert!(r.status.success(), "the file replays: {}", String::from_utf8_lossy(&r.stderr));
+    // Without sudo's variables --user refuses instead of guessing.
+    let bad = Command::new(bin()).args(["record", "--user", "-d", "1", "-o"]).arg(dir.join("x")).env_remove("SUDO_UID").output().unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("SUDO_UID"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

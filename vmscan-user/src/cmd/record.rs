@@ -15,7 +15,31 @@ pub struct RecordOptions {
     pub interval: Duration,
     pub force: bool,
     pub mode: u32,
+    /// Write the recording as the user who ran sudo (SUDO_UID / SUDO_GID).
+    pub as_sudo_user: bool,
     pub load: LoadOptions,
+}
+
+/// Becomes the user who invoked sudo: groups, gid, then uid (which also
+/// drops every capability). Errors when not started through sudo.
+fn become_sudo_user() -> anyhow::Result<(u32, u32)> {
+    let get = |k: &str| -> anyhow::Result<u32> {
+        std::env::var(k)
+            .map_err(|_| anyhow::anyhow!("--user needs vmscan started with sudo ({k} is not set)"))?
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{k} is not a number"))
+    };
+    let (uid, gid) = (get("SUDO_UID")?, get("SUDO_GID")?);
+    // SAFETY: plain syscalls changing this process's credentials, checked.
+    unsafe {
+        if libc::setgroups(0, std::ptr::null()) != 0
+            || libc::setresgid(gid, gid, gid) != 0
+            || libc::setresuid(uid, uid, uid) != 0
+        {
+            return Err(anyhow::anyhow!("switching to uid {uid} gid {gid}: {}", std::io::Error::last_os_error()));
+        }
+    }
+    Ok((uid, gid))
 }
 
 fn hostname() -> String {
@@ -45,6 +69,10 @@ pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
             .map(|h| (h.id, h.name.clone(), h.mechanism.clone().unwrap_or_default()))
             .collect(),
     };
+    if o.as_sudo_user {
+        let (uid, gid) = become_sudo_user()?;
+        eprintln!("vmscan: recording as uid {uid} gid {gid}");
+    }
     let mut w = Writer::create(&o.output, &header, o.force, o.mode)?;
     session.drop_privileges();
     let progress = is_tty(2);

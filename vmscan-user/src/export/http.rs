@@ -23,6 +23,33 @@ pub const MAX_REQUEST: usize = 8192;
 pub const MAX_CONNECTIONS: usize = 32;
 /// Time a client has to send its request line.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Requests answered per second at most (a burst of this many is allowed);
+/// more get 429. Prometheus scrapes once every few seconds.
+pub const MAX_RATE: f64 = 20.0;
+
+/// A token bucket: `take` is true while the rate is not exceeded.
+pub struct RateLimit {
+    tokens: f64,
+    last: std::time::Instant,
+    rate: f64,
+}
+
+impl RateLimit {
+    pub fn new(rate: f64) -> Self {
+        Self { tokens: rate, last: std::time::Instant::now(), rate }
+    }
+    pub fn take(&mut self, now: std::time::Instant) -> bool {
+        let dt = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + dt * self.rate).min(self.rate);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
 
 pub struct Response {
     pub status: u16,
@@ -78,12 +105,17 @@ fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         _ => "Error",
     }
 }
 
-async fn serve_one(mut sock: TcpStream, metrics: Arc<dyn Fn(bool) -> String + Send + Sync>) -> std::io::Result<()> {
+async fn serve_one(
+    mut sock: TcpStream,
+    metrics: Arc<dyn Fn(bool) -> String + Send + Sync>,
+    limit: Arc<std::sync::Mutex<RateLimit>>,
+) -> std::io::Result<()> {
     let mut buf = vec![0u8; MAX_REQUEST];
     let mut len = 0;
     let head = tokio::time::timeout(READ_TIMEOUT, async {
@@ -107,6 +139,9 @@ async fn serve_one(mut sock: TcpStream, metrics: Arc<dyn Fn(bool) -> String + Se
         Ok(Err(e)) => return Err(e),
         Ok(Ok(None)) => return Ok(()),
         Ok(Ok(Some(usize::MAX))) => Response { status: 431, content_type: "text/plain", body: "request too large\n".into(), allow: false },
+        Ok(Ok(Some(_))) if !limit.lock().map(|mut l| l.take(std::time::Instant::now())).unwrap_or(false) => {
+            Response { status: 429, content_type: "text/plain", body: "too many requests\n".into(), allow: false }
+        }
         Ok(Ok(Some(end))) => {
             let line = String::from_utf8_lossy(&buf[..end]).into_owned();
             let head_only = line.starts_with("HEAD ");
@@ -137,6 +172,7 @@ async fn serve_one(mut sock: TcpStream, metrics: Arc<dyn Fn(bool) -> String + Se
 /// Accepts connections forever.
 pub async fn serve(listener: TcpListener, metrics: Arc<dyn Fn(bool) -> String + Send + Sync>) {
     let active = Arc::new(AtomicUsize::new(0));
+    let limit = Arc::new(std::sync::Mutex::new(RateLimit::new(MAX_RATE)));
     loop {
         let Ok((sock, peer)) = listener.accept().await else { continue };
         if active.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
@@ -145,9 +181,9 @@ pub async fn serve(listener: TcpListener, metrics: Arc<dyn Fn(bool) -> String + 
             continue;
         }
         active.fetch_add(1, Ordering::Relaxed);
-        let (m, a) = (metrics.clone(), active.clone());
+        let (m, a, l) = (metrics.clone(), active.clone(), limit.clone());
         tokio::spawn(async move {
-            if let Err(e) = serve_one(sock, m).await {
+            if let Err(e) = serve_one(sock, m, l).await {
                 log::debug!("exporter: {peer}: {e}");
             }
             a.fetch_sub(1, Ordering::Relaxed);
@@ -163,6 +199,15 @@ pub fn is_loopback(addr: &SocketAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_bucket() {
+        let t0 = std::time::Instant::now();
+        let mut l = RateLimit::new(2.0);
+        assert!(l.take(t0) && l.take(t0));
+        assert!(!l.take(t0), "burst of 2 used up");
+        assert!(l.take(t0 + Duration::from_millis(600)), "refilled at 2/s");
+    }
 
     #[test]
     fn routes() {
@@ -196,5 +241,12 @@ mod tests {
         assert!(get(b"GET /x HTTP/1.1\r\n\r\n".to_vec()).await.starts_with("HTTP/1.1 404"));
         let huge = vec![b'A'; MAX_REQUEST + 10];
         assert!(get(huge).await.starts_with("HTTP/1.1 431"));
+        let mut limited = 0;
+        for _ in 0..(MAX_RATE as usize * 2) {
+            if get(b"GET /metrics HTTP/1.1\r\n\r\n".to_vec()).await.starts_with("HTTP/1.1 429") {
+                limited += 1;
+            }
+        }
+        assert!(limited > 0, "a burst of {} requests must hit the rate limit", MAX_RATE as usize * 2);
     }
 }
