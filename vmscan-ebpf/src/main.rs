@@ -768,10 +768,22 @@ fn try_lru_activate(ctx: &TracePointContext) -> Result<(), i64> {
 
 // ------------------------------------------- folio_mark_accessed (fentry/kprobe) ---
 
+/// Argument `n` of an fentry/fexit program as a plain number. Read through
+/// ctx directly the verifier types it as a BTF pointer (ptr_folio) and
+/// refuses the pointer arithmetic vmscan does (folio - vmemmap); copied
+/// with bpf_probe_read_kernel it is a scalar.
+#[inline(always)]
+fn fentry_arg(ctx: &impl aya_ebpf::EbpfContext, n: usize) -> u64 {
+    let p = (ctx.as_ptr() as *const u64).wrapping_add(n);
+    // SAFETY: fentry/fexit ctx is an array of u64 arguments; the helper
+    // copes with any address.
+    unsafe { bpf_probe_read_kernel(p) }.unwrap_or(0)
+}
+
 #[fentry(function = "folio_mark_accessed")]
 pub fn fentry_folio_mark_accessed(ctx: FEntryContext) -> u32 {
     hit(hook::MARK_ACCESSED);
-    let folio: u64 = ctx.arg(0);
+    let folio = fentry_arg(&ctx, 0);
     mark_accessed(&ctx, folio);
     0
 }
@@ -827,7 +839,7 @@ fn mark_accessed<C: StackIdContext>(ctx: &C, folio: u64) {
 #[fentry(function = "folio_add_lru")]
 pub fn fentry_folio_add_lru(ctx: FEntryContext) -> u32 {
     hit(hook::ADD_LRU);
-    let folio: u64 = ctx.arg(0);
+    let folio = fentry_arg(&ctx, 0);
     add_lru(&ctx, folio);
     0
 }
@@ -863,8 +875,8 @@ fn add_lru<C: StackIdContext>(ctx: &C, folio: u64) {
 #[fentry(function = "shrink_node")]
 pub fn fentry_shrink_node(ctx: FEntryContext) -> u32 {
     hit(hook::SHRINK_NODE);
-    let pgdat: u64 = ctx.arg(0);
-    let sc: u64 = ctx.arg(1);
+    let pgdat = fentry_arg(&ctx, 0);
+    let sc = fentry_arg(&ctx, 1);
     shrink_node_enter(pgdat, sc);
     0
 }

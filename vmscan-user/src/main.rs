@@ -116,6 +116,20 @@ enum Command {
         #[arg(long)]
         svg: Option<std::path::PathBuf>,
     },
+    /// (kernel lab) Read FILE with memory bound to NODE.
+    #[command(hide = true)]
+    LabRead {
+        #[arg(long)]
+        node: u32,
+        file: std::path::PathBuf,
+    },
+    /// (kernel lab) Map FILE, touch every page, exit.
+    #[command(hide = true)]
+    LabMap {
+        #[arg(long)]
+        advice: Option<String>,
+        file: std::path::PathBuf,
+    },
     /// Count reclaim over a window: counters named as /proc/vmstat names them,
     /// per node and in total, plus per-hook event and loss counts.
     Stat {
@@ -228,6 +242,8 @@ fn main() {
                     None => Ok(()),
                 }
             }
+            Some(Command::LabRead { node, file }) => cmd::lab::read_bound(node, &file),
+            Some(Command::LabMap { advice, file }) => cmd::lab::map_touch(&file, advice.as_deref()),
             Some(Command::Snapshot { duration, json }) => cmd::snapshot::run(duration, json, load).await,
             Some(Command::Stat { duration, interval, json }) => {
                 cmd::stat::run(StatOptions { duration, interval, json, load }).await

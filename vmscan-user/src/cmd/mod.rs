@@ -1,5 +1,6 @@
 //! Subcommands.
 pub mod export;
+pub mod lab;
 pub mod probes;
 pub mod record;
 pub mod replay;

@@ -166,8 +166,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         .filter(|f| btf.as_ref().is_none_or(|b| b.has_func(f)))
         .collect();
     drop(btf);
-    // SAFETY: malloc_trim only releases free memory.
-    unsafe { libc::malloc_trim(0) };
+    trim_heap();
 
     if crate::EBPF_OBJECT.is_empty() {
         anyhow::bail!("this vmscan was built with AYA_BUILD_SKIP=1 and carries no eBPF programs; rebuild it normally");
@@ -202,7 +201,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
                 let func = functions.iter().find(|f| present_funcs.contains(f)).copied().unwrap_or(functions[0]);
                 st.name = func.to_owned();
                 let fentry_result = if opts.no_fentry {
-                    Err("fentry disabled by --no-fentry".to_owned())
+                    Err("not tried (--no-fentry)".to_owned())
                 } else {
                     match &aya_btf {
                         Some(b) => attach_fentry(&mut ebpf, fentry, exit.map(|e| e.0), func, b),
@@ -234,8 +233,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     drop(aya_btf);
     // Parsing the kernel's BTF twice leaves tens of MiB of freed heap behind;
     // hand it back so the daemon's footprint is what it uses.
-    // SAFETY: malloc_trim only releases free memory.
-    unsafe { libc::malloc_trim(0) };
+    trim_heap();
     Ok(Loaded { ebpf, hooks, system, offsets })
 }
 
@@ -263,7 +261,10 @@ fn attach_fentry(
             .ok_or_else(|| format!("program {entry} missing"))?
             .try_into()
             .map_err(|e: ProgramError| e.to_string())?;
-        prog.load(func, btf).map_err(|e| short(&e))?;
+        prog.load(func, btf).map_err(|e| {
+            log::debug!("loading {entry} as fentry on {func}: {e:#?}");
+            short(&e)
+        })?;
         prog.attach().map_err(|e| short(&e))?;
     }
     let Some(exit) = exit else { return Ok("fentry".into()) };
@@ -288,6 +289,15 @@ fn attach_kprobe(ebpf: &mut Ebpf, entry: &str, exit: Option<&str>, func: &str) -
         prog.attach(func, 0).map_err(|e| short(&e))?;
     }
     Ok(if exit.is_some() { "kprobe+kretprobe".into() } else { "kprobe".into() })
+}
+
+/// Returns freed heap to the system (glibc; musl's allocator does so itself).
+fn trim_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Raises RLIMIT_MEMLOCK for kernels that still charge BPF maps to it
