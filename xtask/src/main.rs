@@ -13,6 +13,7 @@ use std::{
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 
+mod lab;
 mod overhead;
 
 #[derive(Parser)]
@@ -47,6 +48,20 @@ enum Cmd {
         #[arg(long)]
         quick: bool,
     },
+    /// Run vmscan's kernel tests on stock Debian kernels (6.1, 6.12) in QEMU:
+    /// hooks by fentry and kprobes, counters against /proc/vmstat, two NUMA
+    /// nodes, MGLRU, model agreement, exit-path marks.
+    Lab {
+        /// Only this kernel (6.1 or 6.12).
+        #[arg(long)]
+        kernel: Option<String>,
+        /// Only these scenarios (comma-separated: hooks,truth,numa,mglru,model,exit).
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Boot the kernel with vmscan inside and a shell on the console.
+        #[arg(long)]
+        shell: bool,
+    },
     /// (internal) Map a file, touch every page, exit: the exit-path workload.
     #[command(hide = true)]
     MapTouch { file: PathBuf },
@@ -69,6 +84,7 @@ fn main() -> ExitCode {
         Cmd::Test { args } => setup(true).and_then(|()| test(&args)),
         Cmd::Bench { which, quick } => setup(false).and_then(|()| bench(&which, quick)),
         Cmd::MapTouch { file } => overhead::map_touch(&file),
+        Cmd::Lab { kernel, scenario, shell } => setup(false).and_then(|()| lab::run(&lab::LabOptions { kernel, scenario, shell })),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -83,11 +99,11 @@ pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_owned()
 }
 
-fn say(msg: &str) {
+pub(crate) fn say(msg: &str) {
     eprintln!("xtask: {msg}");
 }
 
-fn status(cmd: &mut Command) -> anyhow::Result<()> {
+pub(crate) fn status(cmd: &mut Command) -> anyhow::Result<()> {
     let shown = format!("{cmd:?}");
     let st = cmd.status().with_context(|| format!("running {shown}"))?;
     if !st.success() {
@@ -117,7 +133,7 @@ fn dpkg_installed(pkg: &str) -> bool {
 }
 
 /// Installs Debian packages that are missing, with one `apt-get update` first.
-fn apt_install(pkgs: &[&str]) -> anyhow::Result<()> {
+pub(crate) fn apt_install(pkgs: &[&str]) -> anyhow::Result<()> {
     let missing: Vec<&str> = pkgs.iter().copied().filter(|p| !dpkg_installed(p)).collect();
     if missing.is_empty() {
         return Ok(());
@@ -180,7 +196,7 @@ fn setup(tests: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
     // bpf-linker lives in cargo's bin dir; make sure aya-build's nested cargo finds it.

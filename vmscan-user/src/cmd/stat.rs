@@ -74,12 +74,12 @@ pub fn hook_counts(hooks: &[HookStatus], d: &Totals) -> Vec<HookCount> {
     out
 }
 
-pub fn report(kernel: &str, secs: f64, hooks: &[HookStatus], d: &Totals, episodes: Episodes) -> StatReport {
+pub fn report(kernel: &str, secs: f64, hooks: &[HookStatus], d: &Totals, episodes: Episodes, mglru: bool) -> StatReport {
     let hooks = hook_counts(hooks, d);
     StatReport {
         kernel: kernel.to_owned(),
         window_secs: secs,
-        counters: counters::derive(d),
+        counters: counters::derive_with(d, mglru),
         lost_total: d.lost.iter().sum(),
         hooks,
         episodes,
@@ -175,6 +175,7 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
         .map(|h| format!("{} ({})", h.name, h.error.as_deref().unwrap_or("?")))
         .collect();
 
+    let mglru = loaded.system.mglru == Some(true);
     let start_totals = reader.read()?;
     let start = Instant::now();
     let mut episodes = Episodes::default();
@@ -210,7 +211,7 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
                 }
                 let now_totals = reader.read()?;
                 let secs = last_instant.elapsed().as_secs_f64();
-                let r = report(&loaded.system.kernel, secs, &loaded.hooks, &now_totals.since(&last_totals), Episodes::default());
+                let r = report(&loaded.system.kernel, secs, &loaded.hooks, &now_totals.since(&last_totals), Episodes::default(), mglru);
                 if opts.json {
                     println!("{}", serde_json::to_string(&r)?);
                 } else {
@@ -238,6 +239,7 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
         &loaded.hooks,
         &end_totals.since(&start_totals),
         episodes,
+        mglru,
     );
     if opts.json {
         println!("{}", serde_json::to_string_pretty(&r)?);

@@ -54,27 +54,29 @@ pub struct Vmstat {
     pub pgsteal_khugepaged: u64,
     pub pgsteal_anon: u64,
     pub pgsteal_file: u64,
-    pub pgrefill: u64,
+    /// None under MGLRU: its refill count ("sorted" folios) has no tracepoint.
+    pub pgrefill: Option<u64>,
     pub pgactivate: u64,
 }
 
 impl Vmstat {
-    /// (name, value) pairs in /proc/vmstat order.
-    pub fn fields(&self) -> [(&'static str, u64); 12] {
-        [
-            ("pgscan_kswapd", self.pgscan_kswapd),
-            ("pgscan_direct", self.pgscan_direct),
-            ("pgscan_khugepaged", self.pgscan_khugepaged),
-            ("pgscan_anon", self.pgscan_anon),
-            ("pgscan_file", self.pgscan_file),
-            ("pgsteal_kswapd", self.pgsteal_kswapd),
-            ("pgsteal_direct", self.pgsteal_direct),
-            ("pgsteal_khugepaged", self.pgsteal_khugepaged),
-            ("pgsteal_anon", self.pgsteal_anon),
-            ("pgsteal_file", self.pgsteal_file),
+    /// (name, value) pairs in /proc/vmstat order (underivable ones left out).
+    pub fn fields(&self) -> Vec<(&'static str, u64)> {
+        let all: [(&'static str, Option<u64>); 12] = [
+            ("pgscan_kswapd", Some(self.pgscan_kswapd)),
+            ("pgscan_direct", Some(self.pgscan_direct)),
+            ("pgscan_khugepaged", Some(self.pgscan_khugepaged)),
+            ("pgscan_anon", Some(self.pgscan_anon)),
+            ("pgscan_file", Some(self.pgscan_file)),
+            ("pgsteal_kswapd", Some(self.pgsteal_kswapd)),
+            ("pgsteal_direct", Some(self.pgsteal_direct)),
+            ("pgsteal_khugepaged", Some(self.pgsteal_khugepaged)),
+            ("pgsteal_anon", Some(self.pgsteal_anon)),
+            ("pgsteal_file", Some(self.pgsteal_file)),
             ("pgrefill", self.pgrefill),
-            ("pgactivate", self.pgactivate),
-        ]
+            ("pgactivate", Some(self.pgactivate)),
+        ];
+        all.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect()
     }
 }
 
@@ -142,8 +144,17 @@ fn is_inactive(l: u32) -> bool {
     l == lru::INACTIVE_ANON || l == lru::INACTIVE_FILE
 }
 
-/// Derives the counters of a window (`t` is a delta from [`Totals::since`]).
+/// Derives the counters of a window (`t` is a delta from [`Totals::since`])
+/// for the classic LRU.
 pub fn derive(t: &Totals) -> Counters {
+    derive_with(t, false)
+}
+
+/// As [`derive`]; with `mglru`, follow mm/vmscan.c's MGLRU accounting:
+/// scan_folios() counts PGSCAN_* with the folios it *isolated* (the
+/// tracepoint's nr_taken), not those it scanned, and its PGREFILL ("sorted")
+/// has no tracepoint.
+pub fn derive_with(t: &Totals, mglru: bool) -> Counters {
     let mut c = Counters::default();
     let v = &mut c.vmstat;
     let mut scanned = ByReclaimer::default();
@@ -152,18 +163,19 @@ pub fn derive(t: &Totals) -> Counters {
         for l in 0..lru::COUNT {
             let a = &t.isolate[(rec * lru::COUNT + l) as usize];
             if is_inactive(l) {
-                scanned.add(rec, a.scanned);
+                let n = if mglru { a.taken } else { a.scanned };
+                scanned.add(rec, n);
                 if l == lru::INACTIVE_ANON {
-                    v.pgscan_anon += a.scanned;
+                    v.pgscan_anon += n;
                 } else {
-                    v.pgscan_file += a.scanned;
+                    v.pgscan_file += n;
                 }
             } else if l != lru::UNEVICTABLE && rec != reclaimer::MEMCG {
                 refill += a.scanned;
             }
         }
     }
-    v.pgrefill = refill;
+    v.pgrefill = (!mglru).then_some(refill);
     v.pgscan_kswapd = scanned.kswapd;
     // __node_reclaim is not cgroup reclaim and reclaimer_offset() calls it direct.
     v.pgscan_direct = scanned.direct + scanned.node;
@@ -279,7 +291,7 @@ mod tests {
         assert_eq!(v.pgsteal_direct, 38);
         assert_eq!(v.pgsteal_file, 80 + 8 + 60);
         assert_eq!(v.pgsteal_anon, 30);
-        assert_eq!(v.pgrefill, 40, "memcg refill left out like the kernel does");
+        assert_eq!(v.pgrefill, Some(40), "memcg refill left out like the kernel does");
         assert_eq!(v.pgactivate, 12 + 4);
         assert_eq!(c.memcg_scanned, 69);
         assert_eq!(c.memcg_reclaimed, 60);
@@ -288,6 +300,18 @@ mod tests {
         assert_eq!(c.nodes[1].reclaimed.direct, 30);
         assert_eq!(c.nodes[1].reclaimed.node, 8);
         assert_eq!(c.nodes[0].scanned_file, 164);
+    }
+
+    #[test]
+    fn mglru_counts_isolated_folios_and_has_no_refill() {
+        let mut t = Totals::default();
+        iso(&mut t, reclaimer::KSWAPD, lru::INACTIVE_FILE, 100, 64);
+        let classic = derive(&t).vmstat;
+        let mglru = derive_with(&t, true).vmstat;
+        assert_eq!((classic.pgscan_file, classic.pgscan_kswapd), (100, 100));
+        assert_eq!((mglru.pgscan_file, mglru.pgscan_kswapd), (64, 64));
+        assert_eq!(mglru.pgrefill, None);
+        assert!(!mglru.fields().iter().any(|(k, _)| *k == "pgrefill"));
     }
 
     #[test]

@@ -183,6 +183,15 @@ pub struct Snapshot {
     pub hook_events: Vec<u64>,
     pub hook_lost: Vec<u64>,
     pub notes: Vec<String>,
+    /// Findings raised at any sample since start (newest last, bounded).
+    pub recent_findings: Vec<TimedFinding>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TimedFinding {
+    pub ts_ns: u64,
+    pub kind: &'static str,
+    pub text: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -308,7 +317,12 @@ pub struct Model {
     interval_secs: f64,
     last_sample: Option<Sample>,
     window_secs: u64,
+    recent_findings: VecDeque<TimedFinding>,
+    stack_frames: BTreeMap<i32, Vec<String>>,
 }
+
+/// Findings kept in the history.
+pub const MAX_FINDINGS: usize = 64;
 
 const HISTS: [(&str, &str); 5] = [
     ("direct_reclaim", "us"),
@@ -345,7 +359,14 @@ impl Model {
             interval_secs: 0.0,
             last_sample: None,
             window_secs,
+            recent_findings: VecDeque::new(),
+            stack_frames: BTreeMap::new(),
         }
+    }
+
+    /// Whether the last sample saw MGLRU on (its accounting differs).
+    pub fn mglru(&self) -> bool {
+        self.last_sample.as_ref().and_then(|s| s.mglru) == Some(true)
     }
 
     /// Cumulative aggregates since the model started.
@@ -395,7 +416,7 @@ impl Model {
         self.interval_secs = secs;
         self.totals.accumulate(d);
         let per = |v: u64| v as f64 / secs.max(1e-9);
-        let c = counters::derive(d);
+        let c = counters::derive_with(d, self.mglru());
         for nc in &c.nodes {
             let n = nc.node;
             let (mut act_anon, mut act_file, mut deact_anon, mut deact_file) = (0u64, 0u64, 0u64, 0u64);
@@ -603,6 +624,34 @@ impl Model {
         self.memcgs.retain(|id, m| live.contains(id) || m.episodes > 0 || *id == 0);
         self.memcg_paths.retain(|id, _| live.contains(id));
         self.last_sample = Some(s.clone());
+        // Findings hold at a sample (after the interval's flows): keep them.
+        for f in findings(&self.snapshot()) {
+            if self.recent_findings.len() >= MAX_FINDINGS {
+                self.recent_findings.pop_front();
+            }
+            self.recent_findings.push_back(TimedFinding { ts_ns: s.ts_ns, kind: f.kind, text: f.text });
+        }
+    }
+
+    /// Symbolized frames of a kernel stack id (innermost first).
+    pub fn set_stack_frames(&mut self, id: i32, frames: Vec<String>) {
+        if self.stack_frames.len() < 16384 {
+            self.stack_frames.insert(id, frames);
+        }
+    }
+
+    /// Stack ids seen in folio_mark_accessed aggregates without frames yet.
+    pub fn unsymbolized_stacks(&self) -> Vec<i32> {
+        let mut v: Vec<i32> = self
+            .totals
+            .access
+            .keys()
+            .map(|k| k.stack_id)
+            .filter(|id| *id >= 0 && !self.stack_frames.contains_key(id))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -612,7 +661,7 @@ impl Model {
             interval_secs: self.interval_secs,
             mglru: self.last_sample.as_ref().and_then(|s| s.mglru),
             vm_swappiness: self.last_sample.as_ref().and_then(|s| s.vm_swappiness),
-            totals: counters::derive(&self.totals),
+            totals: counters::derive_with(&self.totals, self.mglru()),
             lost_total: self.totals.lost.iter().sum(),
             stalls: self.stalls.iter().rev().take(32).cloned().collect(),
             stalls_dropped: self.stalls_dropped,
@@ -724,7 +773,11 @@ impl Model {
             let r = rows.entry((k.outcome, k.exiting, k.file)).or_default();
             r.0 += v.calls;
             r.1 += v.pages;
-            let st = stacks.entry(k.stack_id).or_insert_with(|| AccessStack { stack_id: k.stack_id, ..Default::default() });
+            let st = stacks.entry(k.stack_id).or_insert_with(|| AccessStack {
+                stack_id: k.stack_id,
+                frames: self.stack_frames.get(&k.stack_id).cloned().unwrap_or_default(),
+                ..Default::default()
+            });
             st.calls += v.calls;
             if k.exiting != 0 {
                 st.exiting_calls += v.calls;
@@ -748,6 +801,7 @@ impl Model {
         st.truncate(64);
         snap.access_stacks = st;
         snap.findings = findings(&snap);
+        snap.recent_findings = self.recent_findings.iter().cloned().collect();
         if snap.mglru == Some(true) {
             snap.notes.push(
                 "MGLRU is enabled: the kernel's lists are generations; active/inactive sizes are its approximation"

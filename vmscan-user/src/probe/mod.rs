@@ -8,4 +8,5 @@ pub mod read;
 pub mod resolve;
 pub mod sample;
 pub mod session;
+pub mod symbols;
 pub mod system;

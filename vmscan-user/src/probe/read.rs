@@ -4,7 +4,7 @@
 use anyhow::{Context as _, anyhow};
 use aya::{
     Ebpf, Pod,
-    maps::{MapData, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{MapData, PerCpuArray, PerCpuHashMap, RingBuf, StackTraceMap},
 };
 use vmscan_common::{AccessAgg, AccessKey, Event, FolioAgg, MemcgLruKey, IsolateAgg, ShrinkActiveAgg, ShrinkInactiveAgg, ThrottleAgg};
 
@@ -25,6 +25,7 @@ pub struct Reader {
     hist: PerCpuArray<MapData, u64>,
     memcg_insert: PerCpuHashMap<MapData, MemcgLruKey, FolioAgg>,
     access: PerCpuHashMap<MapData, AccessKey, AccessAgg>,
+    stacks: StackTraceMap<MapData>,
 }
 
 fn take<T: Pod>(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<PerCpuArray<MapData, T>> {
@@ -71,7 +72,17 @@ impl Reader {
                 let map = ebpf.take_map("ACCESS").ok_or_else(|| anyhow!("map ACCESS missing"))?;
                 PerCpuHashMap::try_from(map).context("map ACCESS")?
             },
+            stacks: {
+                let map = ebpf.take_map("STACKS").ok_or_else(|| anyhow!("map STACKS missing"))?;
+                StackTraceMap::try_from(map).context("map STACKS")?
+            },
         })
+    }
+
+    /// Instruction pointers of a kernel stack id (innermost first).
+    pub fn stack(&self, id: i32) -> Option<Vec<u64>> {
+        let id = u32::try_from(id).ok()?;
+        self.stacks.get(&id, 0).ok().map(|st| st.frames().iter().map(|f| f.ip).collect())
     }
 
     /// A consistent-enough snapshot: each slot is read once; counters only grow.

@@ -27,6 +27,9 @@ pub struct Session {
     cgroups: Cgroups,
     page_size: u64,
     buf: Vec<Event>,
+    /// Kernel symbols for folio_mark_accessed stacks (empty when that hook
+    /// is not attached).
+    kallsyms: super::symbols::Kallsyms,
     /// Records drained by the last tick.
     pending: Vec<Event>,
 }
@@ -55,7 +58,8 @@ impl Session {
         let first = sample::gather(&cgroups, page_size, SAMPLE_MEMCG_LIMIT);
         model.apply_sample(&first);
         let last = reader.read()?;
-        Ok(Self { loaded, reader, events, last, last_at: Instant::now(), model, cgroups, page_size, buf: Vec::new(), pending: Vec::new() })
+        let kallsyms = if attached(hook::MARK_ACCESSED) { super::symbols::Kallsyms::load() } else { Default::default() };
+        Ok(Self { loaded, reader, events, last, last_at: Instant::now(), model, cgroups, page_size, buf: Vec::new(), kallsyms, pending: Vec::new() })
     }
 
     /// Gives up every capability: call once the command has opened what it
@@ -116,6 +120,12 @@ impl Session {
         self.last = now;
         let sample = sample::gather(&self.cgroups, self.page_size, SAMPLE_MEMCG_LIMIT);
         self.model.apply_totals(&delta, sample.ts_ns, secs);
+        // Name new folio_mark_accessed stacks (bounded work per tick).
+        for id in self.model.unsymbolized_stacks().into_iter().take(256) {
+            if let Some(ips) = self.reader.stack(id) {
+                self.model.set_stack_frames(id, self.kallsyms.frames(&ips));
+            }
+        }
         self.model.apply_sample(&sample);
         Ok(Tick { delta, secs, sample })
     }

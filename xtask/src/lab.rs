@@ -1,0 +1,564 @@
+//! The kernel lab: vmscan's kernel tests on stock Debian kernels in QEMU
+//! (TCG), with two NUMA nodes, fentry and kprobes, MGLRU on 6.12.
+//!
+//! The host builds a static (musl) vmscan, fetches the kernel packages with
+//! apt-get download (cached under target/lab), extracts the uncompressed
+//! vmlinux (booted through its PVH entry), writes an initramfs of busybox,
+//! vmscan and an /init that runs the selected scenarios and prints their
+//! raw output between markers on the serial console; the host then checks
+//! the figures and prints a kernel x scenario table.
+
+use std::{
+    collections::BTreeMap,
+    io::Write as _,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use serde_json::Value;
+
+pub const SCENARIOS: [&str; 6] = ["hooks", "truth", "numa", "mglru", "model", "exit"];
+
+struct Kernel {
+    label: &'static str,
+    /// apt-cache search pattern for the package name.
+    pattern: &'static str,
+}
+
+const KERNELS: [Kernel; 2] = [
+    Kernel { label: "6.1", pattern: r"^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$" },
+    Kernel { label: "6.12", pattern: r"^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$" },
+];
+
+fn lab_dir() -> PathBuf {
+    crate::root().join("target/lab")
+}
+
+fn run_ok(cmd: &mut Command) -> anyhow::Result<String> {
+    let shown = format!("{cmd:?}");
+    let out = cmd.output().with_context(|| shown.clone())?;
+    if !out.status.success() {
+        bail!("{shown} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// apt options for a private configuration (backports, when the system's
+/// sources lack the kernel); empty for the system's own.
+fn private_apt() -> anyhow::Result<Vec<String>> {
+    let dir = lab_dir().join("apt");
+    let sources = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources").unwrap_or_default()
+        + &std::fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
+    // The first archive URI the machine is configured with (never a literal).
+    let uri = sources
+        .lines()
+        .find_map(|l| l.strip_prefix("URIs:").map(str::trim).map(str::to_owned).or_else(|| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.first() == Some(&"deb") && f.len() >= 3).then(|| f[1].to_owned())
+        }))
+        .context("no Debian archive URI in /etc/apt sources")?;
+    std::fs::create_dir_all(dir.join("lists/partial"))?;
+    std::fs::create_dir_all(dir.join("cache/archives/partial"))?;
+    std::fs::write(
+        dir.join("sources.list"),
+        format!("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {uri} bookworm-backports main\n"),
+    )?;
+    let opts = vec![
+        format!("-o=Dir::Etc::SourceList={}", dir.join("sources.list").display()),
+        "-o=Dir::Etc::SourceParts=/dev/null".to_owned(),
+        format!("-o=Dir::State::Lists={}", dir.join("lists").display()),
+        format!("-o=Dir::Cache={}", dir.join("cache").display()),
+    ];
+    crate::say("kernel lab: refreshing a private apt list for bookworm-backports");
+    run_ok(Command::new("apt-get").args(&opts).args(["update", "-qq"]))?;
+    Ok(opts)
+}
+
+fn find_package(pattern: &str, apt_opts: &[String]) -> anyhow::Result<Option<String>> {
+    let out = run_ok(Command::new("apt-cache").args(apt_opts).args(["search", "--names-only", pattern]))?;
+    let mut names: Vec<String> = out.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect();
+    // Highest version last: compare the dotted/dashed numbers.
+    names.sort_by_key(|n| n.split(|c: char| !c.is_ascii_digit()).filter_map(|x| x.parse::<u64>().ok()).collect::<Vec<_>>());
+    Ok(names.pop())
+}
+
+/// Downloads and unpacks a kernel; returns (vmlinux, unpacked root).
+fn fetch_kernel(k: &Kernel) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let dir = lab_dir().join(k.label);
+    let vmlinux = dir.join("vmlinux");
+    if vmlinux.exists() {
+        return Ok((vmlinux, dir.join("root")));
+    }
+    std::fs::create_dir_all(lab_dir().join("cache"))?;
+    let mut opts = vec![];
+    let mut pkg = find_package(k.pattern, &opts)?;
+    if pkg.is_none() {
+        opts = private_apt()?;
+        pkg = find_package(k.pattern, &opts)?;
+    }
+    let pkg = pkg.with_context(|| format!("no package matching {} in the configured Debian archives", k.pattern))?;
+    crate::say(&format!("kernel lab: downloading {pkg} (cached under target/lab/cache)"));
+    run_ok(Command::new("apt-get").args(&opts).args(["download", "-qq", &pkg]).current_dir(lab_dir().join("cache")))?;
+    let deb = std::fs::read_dir(lab_dir().join("cache"))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&format!("{pkg}_"))))
+        .context("downloaded package not found")?;
+    let root = dir.join("root");
+    std::fs::create_dir_all(&root)?;
+    run_ok(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
+    let vmlinuz = std::fs::read_dir(root.join("boot"))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
+        .context("no vmlinuz in the package")?;
+    extract_vmlinux(&vmlinuz, &vmlinux)?;
+    Ok((vmlinux, root))
+}
+
+/// Finds the compressed kernel inside a bzImage and decompresses it with xz
+/// or zstd; the uncompressed ELF boots through its PVH note, skipping the
+/// slow in-guest decompression under TCG.
+fn extract_vmlinux(vmlinuz: &Path, out: &Path) -> anyhow::Result<()> {
+    let data = std::fs::read(vmlinuz)?;
+    let candidates: [(&[u8], &str, &[&str]); 3] = [
+        (b"\xfd7zXZ\x00", "xz", &["-dc"]),
+        (b"\x28\xb5\x2f\xfd", "zstd", &["-dcq"]),
+        (b"\x1f\x8b\x08", "gzip", &["-dc"]),
+    ];
+    for (magic, tool, args) in candidates {
+        let mut at = 0;
+        while let Some(i) = data[at..].windows(magic.len()).position(|w| w == magic) {
+            let start = at + i;
+            let mut child = Command::new(tool)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .with_context(|| format!("{tool} (apt install xz-utils zstd)"))?;
+            let mut stdin = child.stdin.take().expect("stdin");
+            let payload = data[start..].to_vec();
+            let writer = std::thread::spawn(move || {
+                let _ = stdin.write_all(&payload);
+            });
+            let outp = child.wait_with_output()?;
+            let _ = writer.join();
+            if outp.stdout.starts_with(b"\x7fELF") {
+                std::fs::write(out, &outp.stdout)?;
+                return Ok(());
+            }
+            at = start + 1;
+        }
+    }
+    bail!("no compressed ELF kernel found in {}", vmlinuz.display())
+}
+
+const INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+mount -t tracefs nodev /sys/kernel/tracing; mount -t debugfs nodev /sys/kernel/debug
+mount -t bpf bpf /sys/fs/bpf; mount -t tmpfs tmpfs /tmp; mount -t cgroup2 none /sys/fs/cgroup
+mkdir -p /mnt; mount -t ext4 /dev/vda /mnt || echo "@@ERROR no disk"
+S=$(sed -n 's/.*vmscan.scenarios=\([^ ]*\).*/\1/p' /proc/cmdline)
+echo "@@KERNEL $(uname -r)"
+has() { case ",$S," in *",$1,"*) return 0;; esac; return 1; }
+block() { echo "@@BEGIN $1"; cat "$2"; echo "@@END $1"; }
+waitc() { i=0; while [ $i -lt 900 ]; do grep -q "vmscan: counting" "$1" 2>/dev/null && return 0; sleep 0.1; i=$((i+1)); done; echo "@@ERROR $1 never counted"; cat "$1"; }
+echo +memory > /sys/fs/cgroup/cgroup.subtree_control
+mkdir -p /sys/fs/cgroup/t; echo 32M > /sys/fs/cgroup/t/memory.max
+if has shell; then setsid cttyhack sh; poweroff -f; fi
+if has hooks; then
+  vmscan probes --json > /tmp/p1 2>&1; block probes-fentry /tmp/p1
+  vmscan --no-fentry probes --json > /tmp/p2 2>&1; block probes-kprobe /tmp/p2
+fi
+if has truth; then
+  dd if=/dev/zero of=/mnt/big bs=1M count=192 2>/dev/null; sync; echo 3 > /proc/sys/vm/drop_caches
+  vmscan stat --json > /tmp/fe.json 2> /tmp/fe.err & A=$!
+  vmscan --no-fentry stat --json > /tmp/kp.json 2> /tmp/kp.err & B=$!
+  waitc /tmp/fe.err; waitc /tmp/kp.err
+  cat /proc/vmstat > /tmp/v0
+  sh -c 'echo $$ > /sys/fs/cgroup/t/cgroup.procs; exec cat /mnt/big > /dev/null'
+  cat /proc/vmstat > /tmp/v1
+  kill -INT $A $B; wait $A; wait $B
+  block truth-fentry /tmp/fe.json; block truth-kprobe /tmp/kp.json
+  block vmstat-before /tmp/v0; block vmstat-after /tmp/v1
+fi
+if has numa || has mglru; then
+  dd if=/dev/zero of=/mnt/node bs=1M count=640 2>/dev/null; sync; echo 3 > /proc/sys/vm/drop_caches
+  vmscan snapshot --json -d 20 > /tmp/numa.json 2> /tmp/numa.err & A=$!
+  waitc /tmp/numa.err
+  vmscan lab-read --node 0 /mnt/node; vmscan lab-read --node 0 /mnt/node
+  kill -INT $A; wait $A
+  block numa /tmp/numa.json
+fi
+if has model; then
+  vmscan snapshot --json -d 2 > /tmp/m.json 2>/dev/null & A=$!
+  sleep 1.6; cat /sys/devices/system/node/node*/meminfo > /tmp/mi; wait $A
+  block model /tmp/m.json; block meminfo /tmp/mi
+fi
+if has exit; then
+  dd if=/dev/zero of=/mnt/small bs=1M count=8 2>/dev/null; sync
+  for mode in plain random; do
+    vmscan snapshot --json -d 60 > /tmp/x.json 2> /tmp/x.err & A=$!
+    waitc /tmp/x.err
+    i=0; while [ $i -lt 10 ]; do
+      if [ $mode = plain ]; then vmscan lab-map /mnt/small; else vmscan lab-map --advice random /mnt/small; fi
+      i=$((i+1)); done
+    kill -INT $A; wait $A
+    block exit-$mode /tmp/x.json
+  done
+fi
+echo "@@DONE"
+poweroff -f
+"#;
+
+fn initramfs(vmscan: &Path) -> anyhow::Result<PathBuf> {
+    let dir = lab_dir().join("initramfs");
+    let _ = std::fs::remove_dir_all(&dir);
+    for d in ["bin", "proc", "sys", "dev", "tmp", "mnt"] {
+        std::fs::create_dir_all(dir.join(d))?;
+    }
+    std::fs::copy("/bin/busybox", dir.join("bin/busybox")).context("busybox (apt install busybox-static)")?;
+    std::fs::copy(vmscan, dir.join("bin/vmscan"))?;
+    std::fs::write(dir.join("init"), INIT)?;
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(dir.join("init"), std::fs::Permissions::from_mode(0o755))?;
+    let out = lab_dir().join("initramfs.cpio");
+    let list = run_ok(Command::new("find").arg(".").current_dir(&dir))?;
+    let mut cpio = Command::new("cpio")
+        .args(["-o", "-H", "newc", "--quiet"])
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(&out)?)
+        .spawn()
+        .context("cpio")?;
+    cpio.stdin.take().expect("stdin").write_all(list.as_bytes())?;
+    if !cpio.wait()?.success() {
+        bail!("cpio failed");
+    }
+    Ok(out)
+}
+
+fn disk() -> anyhow::Result<PathBuf> {
+    let img = lab_dir().join("disk.img");
+    let f = std::fs::File::create(&img)?;
+    f.set_len(1400 << 20)?;
+    run_ok(Command::new("mkfs.ext4").args(["-F", "-q"]).arg(&img))?;
+    Ok(img)
+}
+
+fn boot(vmlinux: &Path, initrd: &Path, disk: &Path, scenarios: &str, log: &Path, interactive: bool) -> anyhow::Result<String> {
+    let mut c = Command::new("qemu-system-x86_64");
+    c.args(["-accel", "tcg,thread=multi", "-cpu", "max", "-m", "1024", "-smp", "2"])
+        .args(["-object", "memory-backend-ram,id=m0,size=512M", "-object", "memory-backend-ram,id=m1,size=512M"])
+        .args(["-numa", "node,nodeid=0,cpus=0,memdev=m0", "-numa", "node,nodeid=1,cpus=1,memdev=m1"])
+        .arg("-kernel")
+        .arg(vmlinux)
+        .arg("-initrd")
+        .arg(initrd)
+        .arg("-drive")
+        .arg(format!("file={},if=virtio,format=raw", disk.display()))
+        .args(["-append", &format!("console=ttyS0 quiet panic=-1 vmscan.scenarios={scenarios}")])
+        .args(["-nographic", "-no-reboot"]);
+    if interactive {
+        let st = c.status()?;
+        if !st.success() {
+            bail!("qemu: {st}");
+        }
+        return Ok(String::new());
+    }
+    let mut child = c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().context("qemu-system-x86_64")?;
+    let start = Instant::now();
+    let mut out = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out, &mut s);
+        s
+    });
+    loop {
+        if child.try_wait()?.is_some() {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(480) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let bytes = reader.join().unwrap_or_default();
+    std::fs::write(log, &bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).replace('\r', ""))
+}
+
+fn blocks(console: &str) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    let mut cur: Option<(String, String)> = None;
+    for line in console.lines() {
+        if let Some(name) = line.strip_prefix("@@BEGIN ") {
+            cur = Some((name.trim().to_owned(), String::new()));
+        } else if line.starts_with("@@END ") {
+            if let Some((n, body)) = cur.take() {
+                m.insert(n, body);
+            }
+        } else if let Some((_, body)) = cur.as_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    m
+}
+
+fn json(b: &BTreeMap<String, String>, name: &str) -> Result<Value, String> {
+    let text = b.get(name).ok_or_else(|| format!("no `{name}` output (see the console log)"))?;
+    let start = text.find('{').ok_or_else(|| format!("`{name}`: no JSON: {}", text.lines().last().unwrap_or("")))?;
+    serde_json::from_str(&text[start..]).map_err(|e| format!("`{name}`: {e}"))
+}
+
+fn vmstat(text: &str) -> BTreeMap<String, u64> {
+    text.lines().filter_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        Some((k.to_owned(), v.trim().parse().ok()?))
+    }).collect()
+}
+
+type Verdict = Result<String, String>;
+
+fn check_hooks(b: &BTreeMap<String, String>) -> Verdict {
+    let fe = json(b, "probes-fentry")?;
+    let kp = json(b, "probes-kprobe")?;
+    let mut notes = vec![];
+    for (name, j, want) in [("fentry", &fe, "fentry"), ("kprobe", &kp, "kprobe")] {
+        for h in j["hooks"].as_array().ok_or("no hooks")? {
+            let n = h["name"].as_str().unwrap_or("?");
+            let m = h["mechanism"].as_str().ok_or_else(|| format!("{name} run: {n} not attached: {}", h["error"]))?;
+            if !(n.contains(':') || m.starts_with(want)) {
+                return Err(format!("{name} run: {n} attached by {m}, expected {want}"));
+            }
+        }
+        notes.push(format!("{} hooks by {want}", j["hooks"].as_array().map_or(0, |a| a.len())));
+    }
+    Ok(notes.join(", "))
+}
+
+fn check_truth(b: &BTreeMap<String, String>) -> Verdict {
+    let fe = json(b, "truth-fentry")?;
+    let kp = json(b, "truth-kprobe")?;
+    let v0 = vmstat(b.get("vmstat-before").ok_or("no vmstat")?);
+    let v1 = vmstat(b.get("vmstat-after").ok_or("no vmstat")?);
+    let d = |k: &str| v1.get(k).copied().unwrap_or(0) - v0.get(k).copied().unwrap_or(0);
+    if d("pgsteal_file") < 10_000 {
+        return Err(format!("the workload reclaimed only {} pages", d("pgsteal_file")));
+    }
+    for k in ["pgscan_kswapd", "pgscan_direct", "pgscan_anon", "pgscan_file", "pgsteal_kswapd", "pgsteal_direct", "pgsteal_anon", "pgsteal_file"] {
+        for (name, j) in [("fentry", &fe), ("kprobe", &kp)] {
+            let ours = j["vmstat"][k].as_u64().unwrap_or(u64::MAX);
+            if ours != d(k) {
+                return Err(format!("{k}: vmscan ({name}) {ours} vs /proc/vmstat {}", d(k)));
+            }
+        }
+    }
+    let calls = |j: &Value, hook: &str| {
+        j["hooks"].as_array().and_then(|a| a.iter().find(|h| h["name"] == hook)).and_then(|h| h["events"].as_u64()).unwrap_or(0)
+    };
+    let (a, k) = (calls(&fe, "folio_mark_accessed"), calls(&kp, "folio_mark_accessed"));
+    if a == 0 || a != k {
+        return Err(format!("folio_mark_accessed calls: fentry {a} vs kprobe {k}"));
+    }
+    let (sa, sk) = (calls(&fe, "shrink_node"), calls(&kp, "shrink_node"));
+    if sa == 0 || sa != sk {
+        return Err(format!("shrink_node passes: fentry {sa} vs kprobe {sk}"));
+    }
+    Ok(format!("pgsteal_file {} = vmstat; mark_accessed {a} = {k}; shrink_node {sa} = {sk}", d("pgsteal_file")))
+}
+
+fn node<'a>(snap: &'a Value, n: u64) -> Option<&'a Value> {
+    snap["nodes"].as_array()?.iter().find(|x| x["node"] == n)
+}
+
+fn check_numa(b: &BTreeMap<String, String>) -> Verdict {
+    let s = json(b, "numa")?;
+    let (n0, n1) = (node(&s, 0).ok_or("no node 0")?, node(&s, 1).ok_or("no node 1")?);
+    let eps = |n: &Value| n["kswapd"]["episodes"].as_u64().unwrap_or(0) + (n["kswapd"]["state"] == "awake") as u64;
+    let rec = |i: u64| {
+        s["totals"]["nodes"].as_array().and_then(|a| a.iter().find(|x| x["node"] == i)).map_or(0, |x| x["reclaimed"]["kswapd"].as_u64().unwrap_or(0) + x["reclaimed"]["direct"].as_u64().unwrap_or(0))
+    };
+    if eps(n0) == 0 {
+        return Err(format!("kswapd0 never woke: {}", n0["kswapd"]));
+    }
+    if eps(n1) != 0 || rec(1) != 0 {
+        return Err(format!("node 1 reclaimed too: kswapd1 {} episodes, {} pages", eps(n1), rec(1)));
+    }
+    let found = s["recent_findings"].as_array().map_or(false, |f| f.iter().any(|x| x["kind"] == "numa_imbalance"));
+    if !found {
+        return Err("no numa_imbalance finding".into());
+    }
+    Ok(format!("kswapd0 {} episodes, node 0 reclaimed {} pages, node 1 none; imbalance raised", eps(n0), rec(0)))
+}
+
+fn check_mglru(b: &BTreeMap<String, String>, kernel: &str) -> Verdict {
+    let p = json(b, "probes-fentry").or_else(|_| json(b, "numa"))?;
+    let on = p["system"]["mglru"].as_bool().or_else(|| p["mglru"].as_bool());
+    let s = json(b, "numa")?;
+    let gens = s["lruvecs"].as_array().map_or(0, |a| a.iter().filter(|l| l["generations"].is_array()).count());
+    match (kernel, on) {
+        ("6.12", Some(true)) if gens > 0 => Ok(format!("MGLRU on; generations for {gens} lruvecs")),
+        ("6.1", Some(false)) | ("6.1", None) if gens == 0 => Ok("classic lists; no generations".into()),
+        _ => Err(format!("kernel {kernel}: mglru {on:?}, {gens} lruvecs with generations")),
+    }
+}
+
+fn check_model(b: &BTreeMap<String, String>) -> Verdict {
+    let s = json(b, "model")?;
+    let mi = b.get("meminfo").ok_or("no meminfo")?;
+    let mut worst = 0.0f64;
+    for n in s["nodes"].as_array().ok_or("no nodes")? {
+        let id = n["node"].as_u64().unwrap_or(0);
+        let get = |k: &str| -> u64 {
+            mi.lines()
+                .find_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    (f.len() >= 4 && f[1] == id.to_string() && f[2] == k).then(|| f[3].parse::<u64>().ok()).flatten()
+                })
+                .unwrap_or(0)
+                / 4
+        };
+        let kernel = [get("Inactive(anon):"), get("Active(anon):"), get("Inactive(file):"), get("Active(file):"), get("Unevictable:")];
+        let total: u64 = kernel.iter().sum::<u64>().max(1);
+        for (i, l) in n["lists"].as_array().ok_or("no lists")?.iter().enumerate() {
+            let ours = l["pages"].as_u64().unwrap_or(0);
+            let rel = ours.abs_diff(kernel[i]) as f64 / total as f64;
+            worst = worst.max(rel);
+            if rel > 0.02 {
+                return Err(format!("node {id} {}: vmscan {ours} vs meminfo {}", l["name"], kernel[i]));
+            }
+        }
+    }
+    Ok(format!("lists within {:.2}% of node meminfo", worst * 100.0))
+}
+
+fn check_exit(b: &BTreeMap<String, String>) -> Verdict {
+    let plain = json(b, "exit-plain")?;
+    let random = json(b, "exit-random")?;
+    let exiting = |s: &Value| -> (u64, u64) {
+        s["access"].as_array().map_or((0, 0), |a| {
+            a.iter().filter(|r| r["exiting"] == true && r["file"] == true).fold((0, 0), |(c, act), r| {
+                (c + r["calls"].as_u64().unwrap_or(0), act + if r["outcome"] == "activated" { r["calls"].as_u64().unwrap_or(0) } else { 0 })
+            })
+        })
+    };
+    let (pc, pa) = exiting(&plain);
+    let (rc, _) = exiting(&random);
+    // 10 runs x 2048 pages of an 8 MiB mapping.
+    if pc < 10_000 {
+        return Err(format!("only {pc} exit-time marks for 10 x 2048 touched pages"));
+    }
+    if rc * 10 > pc {
+        return Err(format!("MADV_RANDOM should remove exit-time marks: {rc} with it vs {pc} without"));
+    }
+    let stacks = plain["access_stacks"].as_array().cloned().unwrap_or_default();
+    let on_exit: u64 = stacks
+        .iter()
+        .filter(|s| {
+            let f = s["frames"].to_string();
+            (f.contains("unmap_page_range") || f.contains("zap_pte_range")) && f.contains("exit_mmap")
+        })
+        .map(|s| s["exiting_calls"].as_u64().unwrap_or(0))
+        .sum();
+    if on_exit * 10 < pc * 9 {
+        return Err(format!("{on_exit} of {pc} exit-time marks on an unmap_page_range/zap_pte_range + exit_mmap stack (< 90%)"));
+    }
+    Ok(format!("{pc} exit-time marks ({pa} activated), {:.0}% on unmap_page_range<-exit_mmap; with MADV_RANDOM {rc}", on_exit as f64 * 100.0 / pc as f64))
+}
+
+pub struct LabOptions {
+    pub kernel: Option<String>,
+    pub scenario: Option<String>,
+    pub shell: bool,
+}
+
+pub fn run(o: &LabOptions) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    crate::apt_install(&["qemu-system-x86", "busybox-static", "e2fsprogs", "cpio", "xz-utils", "zstd"])?;
+    let targets = run_ok(Command::new("rustup").args(["target", "list", "--installed"]))?;
+    if !targets.lines().any(|l| l.trim() == "x86_64-unknown-linux-musl") {
+        crate::say("installing the x86_64-unknown-linux-musl target (rustup) for a static vmscan");
+        run_ok(Command::new("rustup").args(["target", "add", "x86_64-unknown-linux-musl"]))?;
+    }
+    crate::status(crate::cargo().args(["build", "--release", "-p", "vmscan-user", "--target", "x86_64-unknown-linux-musl"]))?;
+    let vmscan = crate::root().join("target/x86_64-unknown-linux-musl/release/vmscan");
+    std::fs::create_dir_all(lab_dir())?;
+    let initrd = initramfs(&vmscan)?;
+
+    let kernels: Vec<&Kernel> = KERNELS.iter().filter(|k| o.kernel.as_deref().is_none_or(|w| w == k.label)).collect();
+    if kernels.is_empty() {
+        bail!("unknown kernel {:?}: expected one of 6.1, 6.12", o.kernel);
+    }
+    let scenarios: Vec<&str> = match &o.scenario {
+        Some(s) => s.split(',').map(str::trim).collect(),
+        None => SCENARIOS.to_vec(),
+    };
+    for s in &scenarios {
+        if !SCENARIOS.contains(s) {
+            bail!("unknown scenario `{s}`: expected one of {SCENARIOS:?}");
+        }
+    }
+    if o.shell {
+        let (vmlinux, _) = fetch_kernel(kernels[0])?;
+        crate::say("booting with a shell on the serial console (poweroff -f to leave)");
+        boot(&vmlinux, &initrd, &disk()?, "shell", &lab_dir().join("shell.log"), true)?;
+        return Ok(());
+    }
+    // The MGLRU check reads the probes and NUMA outputs.
+    let mut run_set: Vec<&str> = scenarios.clone();
+    if run_set.contains(&"mglru") {
+        run_set.extend(["hooks", "numa"]);
+    }
+    let mut rows = vec![];
+    let mut failed = false;
+    for k in &kernels {
+        let (vmlinux, _) = fetch_kernel(k)?;
+        let log = lab_dir().join(format!("console-{}.log", k.label));
+        crate::say(&format!("kernel lab: booting {} (console log: {})", k.label, log.display()));
+        let console = boot(&vmlinux, &initrd, &disk()?, &run_set.join(","), &log, false)?;
+        let release = console.lines().find_map(|l| l.strip_prefix("@@KERNEL ")).unwrap_or("?").trim().to_owned();
+        let b = blocks(&console);
+        let done = console.contains("@@DONE");
+        for s in &scenarios {
+            let v = if !done && b.is_empty() {
+                Err("the guest printed nothing (boot failed or timed out)".into())
+            } else {
+                match *s {
+                    "hooks" => check_hooks(&b),
+                    "truth" => check_truth(&b),
+                    "numa" => check_numa(&b),
+                    "mglru" => check_mglru(&b, k.label),
+                    "model" => check_model(&b),
+                    "exit" => check_exit(&b),
+                    _ => Err("unknown".into()),
+                }
+            };
+            let (res, detail) = match v {
+                Ok(d) => ("PASS", d),
+                Err(e) => {
+                    failed = true;
+                    ("FAIL", e)
+                }
+            };
+            println!("{res} {release} {s}: {detail}");
+            rows.push((release.clone(), s.to_string(), res, detail));
+        }
+    }
+    println!("\n| kernel | scenario | result | detail |\n|---|---|---|---|");
+    for (k, s, r, d) in &rows {
+        println!("| {k} | {s} | {r} | {d} |");
+    }
+    println!("\nkernel lab: {:.0} s in all", t0.elapsed().as_secs_f64());
+    if failed {
+        bail!("kernel lab: some scenarios failed (console logs under target/lab)");
+    }
+    Ok(())
+}
