@@ -317,7 +317,7 @@ mod tests {
     #[test]
     fn empty_window_still_shows_node_zero() {
         let c = derive(&Totals::default());
-        assert_eq!(c.vmstat, Vmstat::default());
+        assert_eq!(c.vmstat, Vmstat { pgrefill: Some(0), ..Vmstat::default() });
         assert_eq!(c.nodes.len(), 1);
         assert_eq!(c.nodes[0].node, 0);
         assert!(!c.node_overflow);
