@@ -80,6 +80,14 @@ pub mod hook {
     pub const SHRINK_NODE: u32 = 18;
     pub const SHRINK_NODE_RET: u32 = 19;
     pub const COUNT: u32 = 20;
+    /// Hit slots of the kprobe programs when they run beside fentry in
+    /// comparison mode (KPROBE_SHADOW): folio_mark_accessed, folio_add_lru,
+    /// shrink_node.
+    pub const SHADOW_MARK_ACCESSED: u32 = 20;
+    pub const SHADOW_ADD_LRU: u32 = 21;
+    pub const SHADOW_SHRINK_NODE: u32 = 22;
+    /// Size of the HITS and LOST arrays.
+    pub const SLOTS: u32 = 23;
 }
 
 /// Outcome of one folio_mark_accessed call, from the folio flags it saw

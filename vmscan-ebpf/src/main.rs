@@ -91,9 +91,13 @@ fn global_u64(v: &'static u64) -> u64 {
 }
 
 #[map]
-static HITS: PerCpuArray<u64> = PerCpuArray::with_max_entries(hook::COUNT, 0);
+static HITS: PerCpuArray<u64> = PerCpuArray::with_max_entries(hook::SLOTS, 0);
 #[map]
-static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(hook::COUNT, 0);
+static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(hook::SLOTS, 0);
+/// 1 when the kprobe programs run beside the fentry ones to compare the two
+/// mechanisms: they then only count their hits in the shadow slots.
+#[unsafe(no_mangle)]
+static KPROBE_SHADOW: u64 = 0;
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 22, 0);
 #[map]
@@ -790,6 +794,10 @@ pub fn fentry_folio_mark_accessed(ctx: FEntryContext) -> u32 {
 
 #[kprobe]
 pub fn kprobe_folio_mark_accessed(ctx: ProbeContext) -> u32 {
+    if global_u64(&KPROBE_SHADOW) != 0 {
+        hit(hook::SHADOW_MARK_ACCESSED);
+        return 0;
+    }
     hit(hook::MARK_ACCESSED);
     if let Some(folio) = ctx.arg::<u64>(0) {
         mark_accessed(&ctx, folio);
@@ -846,6 +854,10 @@ pub fn fentry_folio_add_lru(ctx: FEntryContext) -> u32 {
 
 #[kprobe]
 pub fn kprobe_folio_add_lru(ctx: ProbeContext) -> u32 {
+    if global_u64(&KPROBE_SHADOW) != 0 {
+        hit(hook::SHADOW_ADD_LRU);
+        return 0;
+    }
     hit(hook::ADD_LRU);
     if let Some(folio) = ctx.arg::<u64>(0) {
         add_lru(&ctx, folio);
@@ -890,6 +902,10 @@ pub fn fexit_shrink_node(_ctx: FExitContext) -> u32 {
 
 #[kprobe]
 pub fn kprobe_shrink_node(ctx: ProbeContext) -> u32 {
+    if global_u64(&KPROBE_SHADOW) != 0 {
+        hit(hook::SHADOW_SHRINK_NODE);
+        return 0;
+    }
     hit(hook::SHRINK_NODE);
     if let (Some(pgdat), Some(sc)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1)) {
         shrink_node_enter(pgdat, sc);
@@ -899,6 +915,9 @@ pub fn kprobe_shrink_node(ctx: ProbeContext) -> u32 {
 
 #[kretprobe]
 pub fn kretprobe_shrink_node(_ctx: RetProbeContext) -> u32 {
+    if global_u64(&KPROBE_SHADOW) != 0 {
+        return 0;
+    }
     hit(hook::SHRINK_NODE_RET);
     shrink_node_exit();
     0

@@ -30,6 +30,9 @@ struct Cli {
     /// consumer): for testing loss accounting.
     #[arg(long, global = true, hide = true)]
     drain_delay_ms: Option<u64>,
+    /// Attach kprobes beside fentry and report their hit counts (kernel lab).
+    #[arg(long, global = true, hide = true)]
+    compare_kprobes: bool,
     /// Refresh interval of the terminal UI, in seconds.
     #[arg(long, default_value = "1", value_parser = parse_secs)]
     interval: Duration,
@@ -181,6 +184,7 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default)).init();
     let load = LoadOptions { no_fentry: cli.no_fentry, ring_bytes: cli.ring_kib.map(|k| k * 1024),
         drain_delay: cli.drain_delay_ms.map(Duration::from_millis),
+        compare_kprobes: cli.compare_kprobes,
     };
 
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

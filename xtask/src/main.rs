@@ -230,7 +230,21 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     // Unit tests first (fast, no kernel state), then the kernel tests one at a
     // time: they share the page cache, cgroups and tracepoints.
     status(cargo().args(["test", "--lib", "--bins", "--", "--test-threads=2"]).args(args))?;
-    status(cargo().args(["test", "--test", "*", "--", "--test-threads=1"]).args(args))
+    status(cargo().args(["test", "--test", "*", "--", "--test-threads=1"]).args(args))?;
+    // The hooks and questions this kernel cannot exercise run in the lab.
+    if !args.is_empty() {
+        say("a test filter was given: skipping the kernel lab");
+        return Ok(());
+    }
+    if std::env::var_os("VMSCAN_SKIP_LAB").is_some() {
+        say("VMSCAN_SKIP_LAB is set: skipping the kernel lab (CI runs it)");
+        return Ok(());
+    }
+    if !is_root() {
+        say("skipping the kernel lab: it needs root (apt, drop_caches in the guest image build)");
+        return Ok(());
+    }
+    lab::run(&lab::LabOptions { kernel: None, scenario: None, shell: false })
 }
 
 fn machine_description() -> String {

@@ -45,6 +45,10 @@ pub struct HookCount {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct StatReport {
+    /// With --compare-kprobes: hits counted by the kprobe programs beside
+    /// fentry (folio_mark_accessed, folio_add_lru, shrink_node).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kprobe_shadow: Option<std::collections::BTreeMap<&'static str, u64>>,
     pub kernel: String,
     pub window_secs: f64,
     #[serde(flatten)]
@@ -76,7 +80,11 @@ pub fn hook_counts(hooks: &[HookStatus], d: &Totals) -> Vec<HookCount> {
 
 pub fn report(kernel: &str, secs: f64, hooks: &[HookStatus], d: &Totals, episodes: Episodes, mglru: bool) -> StatReport {
     let hooks = hook_counts(hooks, d);
+    let shadow = d.hits.get(hook::SHADOW_MARK_ACCESSED as usize..hook::SLOTS as usize).filter(|s| s.iter().any(|v| *v > 0)).map(|s| {
+        std::collections::BTreeMap::from([("folio_mark_accessed", s[0]), ("folio_add_lru", s[1]), ("shrink_node", s[2])])
+    });
     StatReport {
+        kprobe_shadow: shadow,
         kernel: kernel.to_owned(),
         window_secs: secs,
         counters: counters::derive_with(d, mglru),

@@ -159,18 +159,23 @@ impl<'a> Cur<'a> {
 
 fn get_sparse<T: Copy + Default>(c: &mut Cur, expect: usize) -> Result<Vec<T>, String> {
     let len = c.u32()? as usize;
-    if len != expect {
+    // A file from a vmscan with fewer slots (hooks added since) reads with
+    // the new slots at zero; more slots than this vmscan knows is an error.
+    if len > expect {
         return Err(format!("array of {len} slots where this vmscan has {expect}"));
     }
     let n = c.u32()? as usize;
     if n > len {
         return Err(format!("{n} non-zero slots in an array of {len}"));
     }
-    let mut v = vec![T::default(); len];
+    let mut v = vec![T::default(); expect];
     for _ in 0..n {
         let i = c.u32()? as usize;
         let x = c.pod::<T>()?;
-        *v.get_mut(i).ok_or_else(|| format!("slot {i} out of range {len}"))? = x;
+        if i >= len {
+            return Err(format!("slot {i} out of range {len}"));
+        }
+        v[i] = x;
     }
     Ok(v)
 }

@@ -30,8 +30,8 @@ pub struct Totals {
 impl Default for Totals {
     fn default() -> Self {
         Self {
-            hits: vec![0; hook::COUNT as usize],
-            lost: vec![0; hook::COUNT as usize],
+            hits: vec![0; hook::SLOTS as usize],
+            lost: vec![0; hook::SLOTS as usize],
             isolate: vec![IsolateAgg::default(); ISOLATE_SLOTS as usize],
             shrink_inactive: vec![ShrinkInactiveAgg::default(); SHRINK_SLOTS as usize],
             shrink_active: vec![ShrinkActiveAgg::default(); SHRINK_SLOTS as usize],

@@ -47,6 +47,9 @@ pub struct LoadOptions {
     pub ring_bytes: Option<u32>,
     /// Test hook: a consumer that waits this long before each drain.
     pub drain_delay: Option<std::time::Duration>,
+    /// Attach the kprobe programs beside fentry, counting only their hits
+    /// (hook::SHADOW_*): the two mechanisms compared in one window.
+    pub compare_kprobes: bool,
 }
 
 /// The loaded object with its attached programs (links live as long as it).
@@ -181,6 +184,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         .override_global("VMEMMAP_BASE_ADDR", &vmemmap, true)
         .override_global("STRUCT_PAGE_SIZE", &page_struct, true)
         .override_global("RING_WAKEUP_BYTES", &wakeup_bytes, true)
+        .override_global("KPROBE_SHADOW", &(opts.compare_kprobes as u64), true)
         .load(crate::EBPF_OBJECT)
         .context("loading the vmscan eBPF object (maps and programs)")?;
 
@@ -209,7 +213,15 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
                     }
                 };
                 match fentry_result {
-                    Ok(m) => st.mechanism = Some(m),
+                    Ok(m) => {
+                        st.mechanism = Some(m);
+                        if opts.compare_kprobes {
+                            match attach_kprobe(&mut ebpf, kprobe, None, func) {
+                                Ok(_) => st.notes.push("kprobe attached beside fentry (comparison)".into()),
+                                Err(e) => st.notes.push(format!("comparison kprobe failed: {e}")),
+                            }
+                        }
+                    }
                     Err(fe) => {
                         if !system.kprobes {
                             st.error = Some(format!(
