@@ -94,6 +94,13 @@ fn global_u64(v: &'static u64) -> u64 {
 static HITS: PerCpuArray<u64> = PerCpuArray::with_max_entries(hook::SLOTS, 0);
 #[map]
 static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(hook::SLOTS, 0);
+/// `vmscan access --pid / --comm`: only count folio_mark_accessed calls of
+/// this process (tgid; 0 = any) and of tasks with this comm (all zero = any).
+#[unsafe(no_mangle)]
+static FILTER_TGID: u64 = 0;
+#[unsafe(no_mangle)]
+static FILTER_COMM: [u8; 16] = [0; 16];
+
 /// 1 when the kprobe programs run beside the fentry ones to compare the two
 /// mechanisms: they then only count their hits in the shadow slots.
 #[unsafe(no_mangle)]
@@ -805,9 +812,29 @@ pub fn kprobe_folio_mark_accessed(ctx: ProbeContext) -> u32 {
     0
 }
 
+#[inline(always)]
+fn access_filtered_out() -> bool {
+    let tgid = global_u64(&FILTER_TGID);
+    if tgid != 0 && (bpf_get_current_pid_tgid() >> 32) != tgid {
+        return true;
+    }
+    // SAFETY: reading a plain static byte array.
+    let want: [u8; 16] = unsafe { read_volatile(addr_of!(FILTER_COMM)) };
+    if want[0] != 0 {
+        let comm = bpf_get_current_comm().unwrap_or([0; 16]);
+        if comm != want {
+            return true;
+        }
+    }
+    false
+}
+
 /// Classify one call by the folio flags it found (mm/swap.c: folio_mark_accessed).
 #[inline(always)]
 fn mark_accessed<C: StackIdContext>(ctx: &C, folio: u64) {
+    if access_filtered_out() {
+        return;
+    }
     let flags = folio_flags(folio);
     let result = if !bit(flags, off!(pg_referenced)) {
         outcome::REFERENCED

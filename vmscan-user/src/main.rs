@@ -133,6 +133,31 @@ enum Command {
         advice: Option<String>,
         file: std::path::PathBuf,
     },
+    /// Which kernel paths mark pages accessed (folio_mark_accessed): calls by
+    /// kernel stack, split by exiting/live task, file/anon, outcome and node;
+    /// needs fentry or kprobes.
+    Access {
+        /// Seconds to observe.
+        #[arg(long, short, default_value = "5", value_parser = parse_secs)]
+        duration: Duration,
+        /// Only tasks with this command name (as in /proc/PID/comm, up to 15 bytes).
+        #[arg(long)]
+        comm: Option<String>,
+        /// Only this process (thread group id).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        pid: Option<u32>,
+        /// Only calls made by exiting tasks (PF_EXITING).
+        #[arg(long)]
+        exiting_only: bool,
+        /// Stacks to show.
+        #[arg(long, default_value = "10")]
+        top: usize,
+        /// Folded stacks for flame graph tools.
+        #[arg(long, conflicts_with = "json")]
+        folded: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Count reclaim over a window: counters named as /proc/vmstat names them,
     /// per node and in total, plus per-hook event and loss counts.
     Stat {
@@ -182,7 +207,13 @@ fn main() {
         _ => "debug",
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default)).init();
-    let load = LoadOptions { no_fentry: cli.no_fentry, ring_bytes: cli.ring_kib.map(|k| k * 1024),
+    let (access_tgid, access_comm) = match &cli.command {
+        Some(Command::Access { pid, comm, .. }) => (pid.unwrap_or(0), comm.clone()),
+        _ => (0, None),
+    };
+    let load = LoadOptions {
+        access_tgid,
+        access_comm, no_fentry: cli.no_fentry, ring_bytes: cli.ring_kib.map(|k| k * 1024),
         drain_delay: cli.drain_delay_ms.map(Duration::from_millis),
         compare_kprobes: cli.compare_kprobes,
     };
@@ -245,6 +276,9 @@ fn main() {
                     Some(s) => Err(anyhow::anyhow!(s)),
                     None => Ok(()),
                 }
+            }
+            Some(Command::Access { duration, exiting_only, top, folded, json, .. }) => {
+                cmd::access::run(cmd::access::AccessOptions { duration, exiting_only, top, folded, json, load }).await
             }
             Some(Command::LabRead { node, file }) => cmd::lab::read_bound(node, &file),
             Some(Command::LabMap { advice, file }) => cmd::lab::map_touch(&file, advice.as_deref()),

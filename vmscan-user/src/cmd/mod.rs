@@ -1,4 +1,5 @@
 //! Subcommands.
+pub mod access;
 pub mod export;
 pub mod lab;
 pub mod probes;

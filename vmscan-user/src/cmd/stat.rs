@@ -21,7 +21,7 @@ use crate::{
     },
 };
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct StatOptions {
     /// Stop after this long; None runs until SIGINT / SIGTERM.
     pub duration: Option<Duration>,
@@ -168,7 +168,7 @@ pub fn render(r: &StatReport) -> String {
 pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
     loader::check_privileges()?;
     loader::raise_memlock();
-    let mut loaded = loader::load(opts.load)?;
+    let mut loaded = loader::load(opts.load.clone())?;
     super::start_ebpf_logger(&mut loaded.ebpf);
     let reader = Reader::new(&mut loaded.ebpf)?;
     let mut events = Events::new(&mut loaded.ebpf, opts.load.drain_delay)?;

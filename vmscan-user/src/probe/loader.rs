@@ -38,7 +38,7 @@ impl HookStatus {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct LoadOptions {
     /// Skip fentry/fexit even where the kernel allows them (tests the kprobe path).
     pub no_fentry: bool,
@@ -50,6 +50,9 @@ pub struct LoadOptions {
     /// Attach the kprobe programs beside fentry, counting only their hits
     /// (hook::SHADOW_*): the two mechanisms compared in one window.
     pub compare_kprobes: bool,
+    /// folio_mark_accessed filters (vmscan access --pid / --comm).
+    pub access_tgid: u32,
+    pub access_comm: Option<String>,
 }
 
 /// The loaded object with its attached programs (links live as long as it).
@@ -179,12 +182,20 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         loader.map_max_entries("EVENTS", b);
     }
     let wakeup_bytes = (opts.ring_bytes.unwrap_or(4 << 20) / 4) as u64;
+    // The kernel's comm is at most 15 bytes and NUL-padded to 16.
+    let mut comm_filter = [0u8; 16];
+    if let Some(c) = &opts.access_comm {
+        let b = c.as_bytes();
+        comm_filter[..b.len().min(15)].copy_from_slice(&b[..b.len().min(15)]);
+    }
     let mut ebpf = loader
         .override_global("OFFSETS", &offsets, true)
         .override_global("VMEMMAP_BASE_ADDR", &vmemmap, true)
         .override_global("STRUCT_PAGE_SIZE", &page_struct, true)
         .override_global("RING_WAKEUP_BYTES", &wakeup_bytes, true)
         .override_global("KPROBE_SHADOW", &(opts.compare_kprobes as u64), true)
+        .override_global("FILTER_TGID", &(opts.access_tgid as u64), true)
+        .override_global("FILTER_COMM", &comm_filter, true)
         .load(crate::EBPF_OBJECT)
         .context("loading the vmscan eBPF object (maps and programs)")?;
 

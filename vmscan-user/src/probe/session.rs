@@ -45,7 +45,7 @@ impl Session {
     pub fn start(opts: LoadOptions) -> anyhow::Result<Self> {
         loader::check_privileges()?;
         loader::raise_memlock();
-        let mut loaded = loader::load(opts)?;
+        let mut loaded = loader::load(opts.clone())?;
         crate::cmd::start_ebpf_logger(&mut loaded.ebpf);
         let reader = Reader::new(&mut loaded.ebpf)?;
         let events = Events::new(&mut loaded.ebpf, opts.drain_delay)?;
