@@ -39,8 +39,13 @@ impl Kallsyms {
     }
 
     /// Names a stack (innermost first); unknown frames as hex addresses.
+    /// vmscan's own frames (the BPF program and its fentry trampoline) are
+    /// left out: the stack starts at the hooked function.
     pub fn frames(&self, ips: &[u64]) -> Vec<String> {
-        ips.iter().map(|ip| self.name(*ip).map(str::to_owned).unwrap_or_else(|| format!("{ip:#x}"))).collect()
+        ips.iter()
+            .map(|ip| self.name(*ip).map(str::to_owned).unwrap_or_else(|| format!("{ip:#x}")))
+            .filter(|n| !n.starts_with("bpf_prog_") && !n.starts_with("bpf_trampoline_"))
+            .collect()
     }
 }
 
@@ -57,5 +62,7 @@ mod tests {
         assert_eq!(k.name(0xffffffff81200800), Some("exit_mmap"));
         assert_eq!(k.name(0xffffffff80000000), None);
         assert_eq!(k.frames(&[0xffffffff81200004, 0x10]), vec!["unmap_page_range".to_owned(), "0x10".to_owned()]);
+        let k = Kallsyms::parse("ffffffffa0000000 t bpf_prog_efa5_fentry_folio_mark_accessed\nffffffffa0001000 t bpf_trampoline_644\nffffffff81200000 T folio_mark_accessed\n");
+        assert_eq!(k.frames(&[0xffffffffa0000010, 0xffffffffa0001010, 0xffffffff81200010]), vec!["folio_mark_accessed".to_owned()]);
     }
 }
