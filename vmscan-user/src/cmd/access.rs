@@ -6,7 +6,6 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use serde::Serialize;
-use tokio::signal::unix::{SignalKind, signal};
 use vmscan_common::{hook, outcome};
 
 use crate::probe::{loader::LoadOptions, session::Session};
@@ -130,21 +129,7 @@ pub async fn run(o: AccessOptions) -> anyhow::Result<()> {
     s.drop_privileges();
     eprintln!("vmscan: counting for {:.1} s", o.duration.as_secs_f64());
     let start = std::time::Instant::now();
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let deadline = tokio::time::sleep(o.duration);
-    tokio::pin!(deadline);
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = &mut deadline => break,
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
-            _ = tick.tick() => { s.tick()?; }
-            r = s.pump_events() => { r?; }
-        }
-    }
-    s.tick()?;
+    s.run_for(o.duration).await?;
     let snap = s.model.snapshot();
     let names: BTreeMap<i32, Vec<String>> = snap.access_stacks.iter().map(|a| (a.stack_id, a.frames.clone())).collect();
     let stacks = build(&s.model.totals().access, &|id| names.get(&id).cloned().unwrap_or_default(), o.exiting_only);

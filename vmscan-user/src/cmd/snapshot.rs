@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     model::lruvec::{KswapdState, Snapshot},
@@ -13,23 +12,7 @@ pub async fn run(duration: Duration, json: bool, load: LoadOptions) -> anyhow::R
     let mut s = Session::start(load)?;
     s.drop_privileges();
     eprintln!("vmscan: counting for {:.1} s", duration.as_secs_f64());
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let deadline = tokio::time::sleep(duration);
-    tokio::pin!(deadline);
-    let period = Duration::from_secs(1).min(duration);
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    loop {
-        tokio::select! {
-            _ = &mut deadline => break,
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
-            _ = tick.tick() => { s.tick()?; }
-            r = s.pump_events() => { r?; }
-        }
-    }
-    s.pump_events_now();
-    s.tick()?;
+    s.run_for(duration).await?;
     let snap = s.model.snapshot();
     if json {
         println!("{}", serde_json::to_string_pretty(&snap)?);

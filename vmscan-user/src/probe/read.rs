@@ -51,6 +51,25 @@ fn sum_all<T: Pod + Default>(
         .collect()
 }
 
+/// Sums the per-CPU values of every key of a per-CPU hash. A key deleted
+/// between listing and lookup is skipped (vmscan never deletes: these maps
+/// only grow).
+fn sum_hash<K: Pod + Ord, V: Pod + Default>(
+    map: &PerCpuHashMap<MapData, K, V>,
+    add: impl Fn(&mut V, &V),
+) -> std::collections::BTreeMap<K, V> {
+    let mut m = std::collections::BTreeMap::new();
+    for entry in map.iter() {
+        let Ok((k, values)) = entry else { continue };
+        let mut acc = V::default();
+        for v in values.iter() {
+            add(&mut acc, v);
+        }
+        m.insert(k, acc);
+    }
+    m
+}
+
 impl Reader {
     pub fn new(ebpf: &mut Ebpf) -> anyhow::Result<Self> {
         Ok(Self {
@@ -99,33 +118,11 @@ impl Reader {
             write_folio: sum_all(&self.write_folio, "WRITE_FOLIO", |a, b| *a += b)?,
             throttle: sum_all(&self.throttle, "THROTTLE", add::throttle)?,
             hist: sum_all(&self.hist, "HIST", |a, b| *a += b)?,
-            memcg_insert: {
-                let mut m = std::collections::BTreeMap::new();
-                for entry in self.memcg_insert.iter() {
-                    // A key deleted between listing and lookup is skipped (never
-                    // happens: vmscan never deletes; the map only grows).
-                    let Ok((k, values)) = entry else { continue };
-                    let mut acc = FolioAgg::default();
-                    for v in values.iter() {
-                        add::folio(&mut acc, v);
-                    }
-                    m.insert(k, acc);
-                }
-                m
-            },
-            access: {
-                let mut m = std::collections::BTreeMap::new();
-                for entry in self.access.iter() {
-                    let Ok((k, values)) = entry else { continue };
-                    let mut acc = AccessAgg::default();
-                    for v in values.iter() {
-                        acc.calls += v.calls;
-                        acc.pages += v.pages;
-                    }
-                    m.insert(k, acc);
-                }
-                m
-            },
+            memcg_insert: sum_hash(&self.memcg_insert, add::folio),
+            access: sum_hash(&self.access, |a: &mut AccessAgg, b: &AccessAgg| {
+                a.calls += b.calls;
+                a.pages += b.pages;
+            }),
         })
     }
 }

@@ -62,6 +62,30 @@ impl Session {
         Ok(Self { loaded, reader, events, last, last_at: Instant::now(), model, cgroups, page_size, buf: Vec::new(), kallsyms, pending: Vec::new() })
     }
 
+    /// Feeds the model for `duration` (or until SIGINT / SIGTERM), ticking
+    /// every second, then drains and ticks once more so the model is current.
+    pub async fn run_for(&mut self, duration: std::time::Duration) -> anyhow::Result<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let deadline = tokio::time::sleep(duration);
+        tokio::pin!(deadline);
+        let period = std::time::Duration::from_secs(1).min(duration);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => break,
+                _ = sigint.recv() => break,
+                _ = sigterm.recv() => break,
+                _ = tick.tick() => { self.tick()?; }
+                r = self.pump_events() => { r?; }
+            }
+        }
+        self.pump_events_now();
+        self.tick()?;
+        Ok(())
+    }
+
     /// Gives up every capability: call once the command has opened what it
     /// writes (files, sockets). Failing to drop is logged, not fatal.
     pub fn drop_privileges(&self) {
