@@ -463,17 +463,20 @@ fn check_truth(b: &BTreeMap<String, String>) -> Verdict {
         j["hooks"].as_array().and_then(|a| a.iter().find(|h| h["name"] == hook)).and_then(|h| h["events"].as_u64()).unwrap_or(0)
     };
     // One process ran fentry and kprobes on the same functions over the
-    // same window (--compare-kprobes): their counts must be equal.
+    // same window (--compare-kprobes). They must agree, except that a
+    // kprobe program is skipped when another BPF program is already running
+    // on that CPU (bpf_prog_active: trace_call_bpf), which fentry programs
+    // are not: kprobes may only miss, and rarely (seen: 2-3 in 68,000).
     let shadow = |k: &str| fe["kprobe_shadow"][k].as_u64().unwrap_or(0);
     let mut same = vec![];
     for f in ["folio_mark_accessed", "folio_add_lru", "shrink_node"] {
         let (a, k) = (calls(&fe, f), shadow(f));
-        if a == 0 || a != k {
-            return Err(format!("{f}: fentry {a} vs kprobe {k} over the same window"));
+        if a == 0 || k > a || (a - k) * 10_000 > a {
+            return Err(format!("{f}: fentry {a} vs kprobe {k} over the same window (kprobes may miss at most 0.01%)"));
         }
-        same.push(format!("{f} {a}"));
+        same.push(if a == k { format!("{f} {a}") } else { format!("{f} {a} (kprobe {k}: {} skipped)", a - k) });
     }
-    Ok(format!("pgscan/pgsteal = /proc/vmstat (pgsteal_file {}) under fentry and kprobes; fentry = kprobe for {}", d("pgsteal_file"), same.join(", ")))
+    Ok(format!("pgscan/pgsteal = /proc/vmstat (pgsteal_file {}) under fentry and kprobes; fentry vs kprobe: {}", d("pgsteal_file"), same.join(", ")))
 }
 
 fn node<'a>(snap: &'a Value, n: u64) -> Option<&'a Value> {
