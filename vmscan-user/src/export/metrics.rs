@@ -128,7 +128,7 @@ pub fn encode_state(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
     let ty = |file: u32| if file == 1 { "file" } else { "anon" }.to_owned();
     let nodes: Vec<u32> = s.nodes.iter().map(|n| n.node).collect();
 
-    let (mut scanned, mut reclaimed, mut act_reclaim, mut deact) = (vec![], vec![], vec![], vec![]);
+    let (mut scanned, mut reclaimed, mut deact) = (vec![], vec![], vec![]);
     for &n in &nodes {
         for rec in 0..reclaimer::COUNT {
             for file in 0..2u32 {
@@ -140,7 +140,6 @@ pub fn encode_state(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
                 deact.push((labels, d.deactivated));
             }
         }
-        act_reclaim.push((vec![("node", node_label(n)), ("source", "reclaim".into()), ("type", "anon".into())], 0));
     }
     counter(enc, "vmscan_pages_scanned", "Pages scanned on the inactive lists by shrink passes that isolated pages (mm_vmscan_lru_shrink_inactive).", scanned)?;
     counter(enc, "vmscan_pages_reclaimed", "Pages reclaimed (mm_vmscan_lru_shrink_inactive nr_reclaimed).", reclaimed)?;
@@ -163,7 +162,6 @@ pub fn encode_state(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
         activated.push((vec![("node", nl.clone()), ("source", "reclaim".into()), ("type", "anon".into())], by_reclaim[0]));
         activated.push((vec![("node", nl), ("source", "reclaim".into()), ("type", "file".into())], by_reclaim[1]));
     }
-    let _ = act_reclaim;
     counter(enc, "vmscan_pages_activated", "Pages activated: source=access by folio_activate (mm_lru_activate), source=reclaim by shrink_folio_list's nr_activate.", activated)?;
 
     let mut written = vec![];
