@@ -61,12 +61,7 @@ pub struct StatReport {
 pub fn hook_counts(hooks: &[HookStatus], d: &Totals) -> Vec<HookCount> {
     let mut out = Vec::new();
     for h in hooks {
-        let mut events = d.hits[h.id as usize];
-        let mut lost = d.lost[h.id as usize];
-        if h.id == hook::SHRINK_NODE {
-            lost += d.lost[hook::SHRINK_NODE_RET as usize];
-            events = events.max(d.hits[hook::SHRINK_NODE_RET as usize]);
-        }
+        let (events, lost) = crate::model::totals::hook_figures(&d.hits, &d.lost, h.id);
         out.push(HookCount {
             name: h.name.clone(),
             mechanism: h.mechanism.clone(),

@@ -283,20 +283,23 @@ pub fn encode_state(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
     }
 
     // Self-health.
-    let hook_rows = |v: &[u64]| -> Vec<(Labels, u64)> {
-        st.hooks
-            .iter()
-            .map(|h| {
-                let mut x = v.get(h.id as usize).copied().unwrap_or(0);
-                if h.id == hook::SHRINK_NODE {
-                    x += v.get(hook::SHRINK_NODE_RET as usize).copied().unwrap_or(0);
-                }
-                (vec![("hook", label(&h.name))], x)
-            })
-            .collect()
-    };
-    counter(enc, "vmscan_events", "Times each vmscan program ran (counted in the kernel per CPU).", hook_rows(&s.hook_events))?;
-    counter(enc, "vmscan_lost_events", "Ring-buffer records (or map entries) vmscan could not store, per hook.", hook_rows(&s.hook_lost))?;
+    let figures: Vec<(Labels, (u64, u64))> = st
+        .hooks
+        .iter()
+        .map(|h| (vec![("hook", label(&h.name))], crate::model::totals::hook_figures(&s.hook_events, &s.hook_lost, h.id)))
+        .collect();
+    counter(
+        enc,
+        "vmscan_events",
+        "Times each hook ran (counted in the kernel per CPU; shrink_node: passes).",
+        figures.iter().map(|(l, (e, _))| (l.clone(), *e)).collect(),
+    )?;
+    counter(
+        enc,
+        "vmscan_lost_events",
+        "Ring-buffer records (or map entries) vmscan could not store, per hook.",
+        figures.into_iter().map(|(l, (_, lost))| (l, lost)).collect(),
+    )?;
     gauge(
         enc,
         "vmscan_hook_attached",

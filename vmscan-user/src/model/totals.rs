@@ -90,6 +90,19 @@ pub mod add {
     }
 }
 
+/// A hook's (events, lost) as every output shows them. shrink_node is two
+/// programs (entry and return): its events are passes, the larger of the two
+/// run counts, and its losses those of both.
+pub fn hook_figures(hits: &[u64], lost: &[u64], id: u32) -> (u64, u64) {
+    let at = |v: &[u64], i: u32| v.get(i as usize).copied().unwrap_or(0);
+    if id == hook::SHRINK_NODE {
+        let ret = hook::SHRINK_NODE_RET;
+        (at(hits, id).max(at(hits, ret)), at(lost, id) + at(lost, ret))
+    } else {
+        (at(hits, id), at(lost, id))
+    }
+}
+
 fn sub_u64(a: &[u64], b: &[u64]) -> Vec<u64> {
     a.iter().zip(b).map(|(x, y)| x.saturating_sub(*y)).collect()
 }

@@ -541,12 +541,7 @@ fn probes_view(f: &mut Frame, app: &App, area: Rect) {
                 Some(m) => (m.clone(), Style::new().fg(Color::Green)),
                 None => ("unavailable (below)".to_owned(), WARN),
             };
-            let mut events = app.snap.hook_events.get(id).copied().unwrap_or(0);
-            let mut lost = app.snap.hook_lost.get(id).copied().unwrap_or(0);
-            if h.id == hook::SHRINK_NODE {
-                lost += app.snap.hook_lost.get(hook::SHRINK_NODE_RET as usize).copied().unwrap_or(0);
-                events = events.max(app.snap.hook_events.get(hook::SHRINK_NODE_RET as usize).copied().unwrap_or(0));
-            }
+            let (events, lost) = crate::model::totals::hook_figures(&app.snap.hook_events, &app.snap.hook_lost, h.id);
             Row::new(vec![
                 Cell::from(fit(&h.name, 40)),
                 Cell::from(fit(&state, 200)).style(style),
