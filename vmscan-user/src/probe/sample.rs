@@ -18,26 +18,26 @@ use super::system::{self, Cgroups, Zone};
 /// The five LRU lists in lru::NAMES order, in pages.
 pub type Lists = [u64; 5];
 
-/// Parses a node meminfo file ("Node 0 Active(anon):  1004 kB") into lists, in pages.
-pub fn parse_node_meminfo(text: &str, page_kib: u64) -> Option<Lists> {
+/// The five lists from (key, value) pairs: `keys` names them in lru::NAMES
+/// order; values are divided by `unit` (page size in the values' unit).
+/// None unless all five are present.
+fn five_lists<'a>(pairs: impl Iterator<Item = (&'a str, u64)>, keys: [&str; 5], unit: u64) -> Option<Lists> {
     let mut l: [Option<u64>; 5] = [None; 5];
-    for line in text.lines() {
-        let mut it = line.split_whitespace();
-        let (Some(_node), Some(_id), Some(key), Some(val)) = (it.next(), it.next(), it.next(), it.next()) else {
-            continue;
-        };
-        let Ok(kib) = val.parse::<u64>() else { continue };
-        let slot = match key {
-            "Inactive(anon):" => 0,
-            "Active(anon):" => 1,
-            "Inactive(file):" => 2,
-            "Active(file):" => 3,
-            "Unevictable:" => 4,
-            _ => continue,
-        };
-        l[slot] = Some(kib / page_kib.max(1));
+    for (k, v) in pairs {
+        if let Some(slot) = keys.iter().position(|x| *x == k) {
+            l[slot] = Some(v / unit.max(1));
+        }
     }
     Some([l[0]?, l[1]?, l[2]?, l[3]?, l[4]?])
+}
+
+/// Parses a node meminfo file ("Node 0 Active(anon):  1004 kB") into lists, in pages.
+pub fn parse_node_meminfo(text: &str, page_kib: u64) -> Option<Lists> {
+    let pairs = text.lines().filter_map(|line| {
+        let mut it = line.split_whitespace().skip(2);
+        Some((it.next()?, it.next()?.parse::<u64>().ok()?))
+    });
+    five_lists(pairs, ["Inactive(anon):", "Active(anon):", "Inactive(file):", "Active(file):", "Unevictable:"], page_kib)
 }
 
 /// One memory cgroup's sizes on one node, in pages.
@@ -98,22 +98,11 @@ pub fn parse_numa_stat(text: &str, page_size: u64) -> BTreeMap<u32, MemcgNode> {
 /// The five lists from memory.stat (this cgroup only, all nodes), in pages.
 /// v1 and v2 both name them inactive_anon ... unevictable, in bytes.
 pub fn parse_memory_stat_lists(text: &str, page_size: u64) -> Option<Lists> {
-    let mut l: [Option<u64>; 5] = [None; 5];
-    for line in text.lines() {
+    let pairs = text.lines().filter_map(|line| {
         let mut it = line.split_whitespace();
-        let (Some(k), Some(v)) = (it.next(), it.next()) else { continue };
-        let Ok(v) = v.parse::<u64>() else { continue };
-        let slot = match k {
-            "inactive_anon" => 0,
-            "active_anon" => 1,
-            "inactive_file" => 2,
-            "active_file" => 3,
-            "unevictable" => 4,
-            _ => continue,
-        };
-        l[slot] = Some(v / page_size.max(1));
-    }
-    Some([l[0]?, l[1]?, l[2]?, l[3]?, l[4]?])
+        Some((it.next()?, it.next()?.parse::<u64>().ok()?))
+    });
+    five_lists(pairs, vmscan_common::lru::NAMES, page_size)
 }
 
 /// One memory cgroup as sampled.
