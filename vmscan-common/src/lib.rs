@@ -90,19 +90,28 @@ pub mod hook {
     pub const SLOTS: u32 = 23;
 }
 
-/// Outcome of one folio_mark_accessed call, from the folio flags it saw
-/// (mm/swap.c: folio_mark_accessed).
 pub mod outcome {
-    /// !PG_referenced -> PG_referenced.
+    //! Outcome of one folio_mark_accessed call, from the folio flags it saw.
+    //! The classic LRU (mm/swap.c: folio_mark_accessed) moves a folio
+    //! unreferenced -> referenced -> active. Under MGLRU the call only
+    //! raises the folio's reference tier (folio_inc_refs): PG_referenced,
+    //! then PG_workingset, then the LRU_REFS counter; generations change at
+    //! aging and eviction, never here.
+
+    /// !PG_referenced -> PG_referenced (both LRUs).
     pub const REFERENCED: u32 = 0;
-    /// PG_referenced && !PG_active on an LRU -> activated.
+    /// Classic: PG_referenced && !PG_active -> activated.
     pub const ACTIVATED: u32 = 1;
-    /// Already active (or referenced and not on an LRU): no list change.
+    /// Classic: already active: no list change.
     pub const NO_EFFECT: u32 = 2;
-    /// PG_unevictable: never activated.
+    /// PG_unevictable: never activated (both LRUs).
     pub const UNEVICTABLE: u32 = 3;
-    pub const COUNT: u32 = 4;
-    pub const NAMES: [&str; COUNT as usize] = ["referenced", "activated", "no_effect", "unevictable"];
+    /// MGLRU: PG_referenced -> PG_workingset (second tier).
+    pub const WORKINGSET: u32 = 4;
+    /// MGLRU: both set -> the LRU_REFS counter goes up (or is saturated).
+    pub const TIER_UP: u32 = 5;
+    pub const COUNT: u32 = 6;
+    pub const NAMES: [&str; COUNT as usize] = ["referenced", "activated", "no_effect", "unevictable", "workingset", "tier_up"];
 }
 
 /// Field offsets resolved at start-up and written into the eBPF object as the
@@ -196,6 +205,8 @@ pub struct Offsets {
     pub pg_unevictable: u32,
     pub pg_head: u32,
     pub pg_swapbacked: u32,
+    /// MGLRU's second reference tier (folio_inc_refs).
+    pub pg_workingset: u32,
     // BTF: the memory cgroup of a task or folio, as its cgroup's kernfs id
     // (the cgroup directory's inode number):
     // task->cgroups->subsys[memory_cgrp_id]->cgroup->kn->id and
@@ -212,7 +223,6 @@ pub struct Offsets {
     /// Number of entries used in `node_start_pfn` (1 on a single-node machine).
     pub nr_nodes: u32,
     pub _pad0: u32,
-    pub _pad1: u32,
     /// First pfn of each node, ascending, from /proc/zoneinfo: a pfn belongs to
     /// the last node whose start is <= pfn (pagemap events carry only a pfn).
     pub node_start_pfn: [u64; 16],
@@ -289,6 +299,7 @@ impl Offsets {
             pg_unevictable: UNRESOLVED,
             pg_head: UNRESOLVED,
             pg_swapbacked: UNRESOLVED,
+            pg_workingset: UNRESOLVED,
             task_cgroups: UNRESOLVED,
             css_set_subsys: UNRESOLVED,
             memory_cgrp_id: UNRESOLVED,
@@ -299,7 +310,6 @@ impl Offsets {
             memcg_data_mask: UNRESOLVED,
             nr_nodes: 1,
             _pad0: 0,
-            _pad1: 0,
             node_start_pfn: [0; 16],
             node_id: [0; 16],
         }

@@ -105,6 +105,10 @@ static FILTER_COMM: [u8; 16] = [0; 16];
 /// mechanisms: they then only count their hits in the shadow slots.
 #[unsafe(no_mangle)]
 static KPROBE_SHADOW: u64 = 0;
+/// 1 when MGLRU is on (/sys/kernel/mm/lru_gen/enabled at start-up): marks
+/// are then classified by reference tier, not activation.
+#[unsafe(no_mangle)]
+static MGLRU: u64 = 0;
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 22, 0);
 #[map]
@@ -339,7 +343,7 @@ fn folio_memcg_id(folio: u64) -> u64 {
 }
 
 #[inline(always)]
-fn emit(h: u32, fill: impl FnOnce(&mut Event)) {
+fn emit(h: u32, fill: impl FnOnce(&mut Event)) -> bool {
     match EVENTS.reserve::<Event>(0) {
         Some(mut entry) => {
             let mut ev = zero_event();
@@ -355,9 +359,46 @@ fn emit(h: u32, fill: impl FnOnce(&mut Event)) {
                 BPF_RB_NO_WAKEUP
             };
             entry.submit(flags);
+            true
         }
-        None => bump(&LOST, h, 1),
+        None => {
+            bump(&LOST, h, 1);
+            false
+        }
     }
+}
+
+// ------------------------------------------- synthetic storm (benchmark) ---
+
+/// `vmscan bench-ingest`: the generator process (STORM_TGID; 0 = off) calls
+/// getppid() in a loop and every call emits STORM_BATCH shrink-pass records
+/// through the same ring buffer and wake-up policy as the real hooks.
+/// Never attached outside that command.
+#[unsafe(no_mangle)]
+static STORM_TGID: u64 = 0;
+const STORM_BATCH: u32 = 16;
+/// [records submitted, reserves that failed (lost)].
+#[map]
+static STORM: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+
+tracepoint!(bench_storm, bench_storm_impl);
+#[inline(always)]
+fn bench_storm_impl(_ctx: TracePointContext) -> u32 {
+    let tgid = global_u64(&STORM_TGID);
+    if tgid == 0 || (bpf_get_current_pid_tgid() >> 32) != tgid {
+        return PASS_ON;
+    }
+    for i in 0..STORM_BATCH {
+        let ok = emit(hook::SHRINK_INACTIVE, |e| {
+            e.kind = hook::SHRINK_INACTIVE;
+            e.reclaimer = reclaimer::OTHER;
+            e.scanned = 32;
+            e.reclaimed = (i & 31) as u64;
+            e.priority = 12;
+        });
+        bump(&STORM, if ok { 0 } else { 1 }, 1);
+    }
+    PASS_ON
 }
 
 #[inline(always)]
@@ -829,14 +870,25 @@ fn access_filtered_out() -> bool {
     false
 }
 
-/// Classify one call by the folio flags it found (mm/swap.c: folio_mark_accessed).
+/// Classify one call by the folio flags it found (mm/swap.c:
+/// folio_mark_accessed; under MGLRU folio_inc_refs).
 #[inline(always)]
 fn mark_accessed<C: StackIdContext>(ctx: &C, folio: u64) {
     if access_filtered_out() {
         return;
     }
     let flags = folio_flags(folio);
-    let result = if !bit(flags, off!(pg_referenced)) {
+    let result = if global_u64(&MGLRU) != 0 {
+        if bit(flags, off!(pg_unevictable)) {
+            outcome::UNEVICTABLE
+        } else if !bit(flags, off!(pg_referenced)) {
+            outcome::REFERENCED
+        } else if !bit(flags, off!(pg_workingset)) {
+            outcome::WORKINGSET
+        } else {
+            outcome::TIER_UP
+        }
+    } else if !bit(flags, off!(pg_referenced)) {
         outcome::REFERENCED
     } else if bit(flags, off!(pg_unevictable)) {
         outcome::UNEVICTABLE

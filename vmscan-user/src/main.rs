@@ -133,6 +133,22 @@ enum Command {
         advice: Option<String>,
         file: std::path::PathBuf,
     },
+    /// (bench) Records drained per second under a synthetic kernel-side
+    /// storm, as one JSON line.
+    #[command(hide = true)]
+    BenchIngest {
+        #[arg(long, default_value = "5", value_parser = parse_secs)]
+        seconds: Duration,
+        /// Records per second the generator aims at (default: as fast as it can).
+        #[arg(long)]
+        rate: Option<f64>,
+    },
+    /// (bench) The storm generator bench-ingest starts.
+    #[command(hide = true)]
+    StormGenerator {
+        #[arg(long)]
+        rate: Option<f64>,
+    },
     /// Which kernel paths mark pages accessed (folio_mark_accessed): calls by
     /// kernel stack, split by exiting/live task, file/anon, outcome and node;
     /// needs fentry or kprobes.
@@ -216,6 +232,7 @@ fn main() {
         access_comm, no_fentry: cli.no_fentry, ring_bytes: cli.ring_kib.map(|k| k * 1024),
         drain_delay: cli.drain_delay_ms.map(Duration::from_millis),
         compare_kprobes: cli.compare_kprobes,
+        storm_tgid: 0,
     };
 
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -282,6 +299,8 @@ fn main() {
             }
             Some(Command::LabRead { node, file }) => cmd::lab::read_bound(node, &file),
             Some(Command::LabMap { advice, file }) => cmd::lab::map_touch(&file, advice.as_deref()),
+            Some(Command::BenchIngest { seconds, rate }) => cmd::lab::bench_ingest(seconds.as_secs_f64(), rate, load).await,
+            Some(Command::StormGenerator { rate }) => cmd::lab::storm_generate(rate),
             Some(Command::Snapshot { duration, json }) => cmd::snapshot::run(duration, json, load).await,
             Some(Command::Stat { duration, interval, json }) => {
                 cmd::stat::run(StatOptions { duration, interval, json, load }).await

@@ -102,6 +102,31 @@ fn ring_buffer_storm_counts_losses_and_keeps_exact_counters() {
     assert!(text.status.success());
 }
 
+fn ingest(args: &[&str]) -> Value {
+    let out = Command::new(bin()).args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn synthetic_storm_every_record_is_drained_or_counted_lost() {
+    if !require_root("synthetic_storm_every_record_is_drained_or_counted_lost") {
+        return;
+    }
+    // 2 M records/s from the kernel for 2 s through the default ring: all
+    // of them reach the model.
+    let j = ingest(&["bench-ingest", "--seconds", "2", "--rate", "2000000"]);
+    let sent = j["sent"].as_u64().unwrap();
+    assert!(sent > 2_000_000, "the storm ran: {j}");
+    assert_eq!(j["lost"].as_u64(), Some(0), "{j}");
+    assert_eq!(j["drained"].as_u64(), Some(sent), "every record sent is drained: {j}");
+    // A 64 KiB ring and a consumer that sleeps 50 ms before each drain
+    // overflow: the losses are counted and what was sent still arrives.
+    let j = ingest(&["--ring-kib", "64", "--drain-delay-ms", "50", "bench-ingest", "--seconds", "1", "--rate", "2000000"]);
+    assert!(j["lost"].as_u64().unwrap() > 0, "a 64 KiB ring must overflow: {j}");
+    assert_eq!(j["drained"], j["sent"], "{j}");
+}
+
 #[test]
 fn cgroup_churn_during_a_snapshot() {
     if !require_root("cgroup_churn_during_a_snapshot") {

@@ -39,6 +39,9 @@ pub struct StackRow {
 
 #[derive(Debug, Default, Serialize)]
 pub struct AccessReport {
+    /// "mglru" (outcomes are reference tiers: referenced, workingset,
+    /// tier_up) or "classic" (referenced, activated, no_effect).
+    pub lru: &'static str,
     pub window_secs: f64,
     pub total_calls: u64,
     pub stacks: Vec<StackRow>,
@@ -99,6 +102,12 @@ pub fn render(rep: &AccessReport, top: usize) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
     let _ = writeln!(o, "folio_mark_accessed over {:.1} s: {} calls", rep.window_secs, rep.total_calls);
+    if rep.lru == "mglru" {
+        let _ = writeln!(
+            o,
+            "MGLRU is on: a mark raises the folio's reference tier (referenced, then workingset, then tier_up); it never activates"
+        );
+    }
     for r in rep.stacks.iter().take(top) {
         let oc: Vec<String> = r.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let _ = writeln!(
@@ -134,6 +143,7 @@ pub async fn run(o: AccessOptions) -> anyhow::Result<()> {
     let names: BTreeMap<i32, Vec<String>> = snap.access_stacks.iter().map(|a| (a.stack_id, a.frames.clone())).collect();
     let stacks = build(&s.model.totals().access, &|id| names.get(&id).cloned().unwrap_or_default(), o.exiting_only);
     let rep = AccessReport {
+        lru: if crate::probe::system::mglru_enabled() == Some(true) { "mglru" } else { "classic" },
         window_secs: start.elapsed().as_secs_f64(),
         total_calls: stacks.iter().map(|r| r.calls).sum(),
         reclaim_nr_activate: snap.totals.nodes.iter().map(|n| n.activate_anon + n.activate_file).sum(),

@@ -58,3 +58,107 @@ pub fn map_touch(file: &Path, advice: Option<&str>) -> anyhow::Result<()> {
     // the mapping down, which is what the lab observes.
     Ok(())
 }
+
+/// (bench) The storm generator: getppid() in a loop, `rate` records per
+/// second at most (each call emits STORM_BATCH records once vmscan
+/// attaches its storm program to this process), until killed.
+pub fn storm_generate(rate: Option<f64>) -> anyhow::Result<()> {
+    const BATCH: f64 = 16.0; // STORM_BATCH in vmscan-ebpf
+    let start = std::time::Instant::now();
+    let mut calls = 0u64;
+    loop {
+        for _ in 0..256 {
+            // SAFETY: getppid has no preconditions.
+            unsafe { libc::getppid() };
+        }
+        calls += 256;
+        if let Some(r) = rate {
+            let due = calls as f64 * BATCH / r;
+            let now = start.elapsed().as_secs_f64();
+            if due > now {
+                std::thread::sleep(std::time::Duration::from_secs_f64(due - now));
+            }
+        }
+    }
+}
+
+/// What `vmscan bench-ingest` measured.
+#[derive(Debug, serde::Serialize)]
+pub struct IngestReport {
+    pub seconds: f64,
+    /// Records the kernel submitted to the ring buffer (all of the run).
+    pub sent: u64,
+    /// Reserves that failed because the ring was full.
+    pub lost: u64,
+    /// Storm records drained and applied to the model (all of the run:
+    /// equal to `sent` when nothing is lost).
+    pub drained: u64,
+    /// Drained per second within the timed window.
+    pub drained_per_sec: f64,
+    /// vmscan's own CPU time (the drain; the generator is another process)
+    /// over the window, as a fraction of one core.
+    pub cpu: f64,
+}
+
+fn storm_counts(ebpf: &aya::Ebpf) -> anyhow::Result<(u64, u64)> {
+    let m: aya::maps::PerCpuArray<_, u64> = aya::maps::PerCpuArray::try_from(ebpf.map("STORM").context("STORM map")?)?;
+    let sum = |i: u32| -> anyhow::Result<u64> { Ok(m.get(&i, 0)?.iter().sum()) };
+    Ok((sum(0)?, sum(1)?))
+}
+
+fn cpu_secs() -> f64 {
+    // SAFETY: getrusage fills the struct we pass.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// (bench) Ingest under a synthetic kernel-side storm: a generator process
+/// makes the storm program emit records; vmscan drains them through its
+/// usual path (ring buffer -> model) for `seconds`, then the generator stops
+/// and the ring is drained dry: drained must equal sent.
+pub async fn bench_ingest(seconds: f64, rate: Option<f64>, mut load: crate::probe::loader::LoadOptions) -> anyhow::Result<()> {
+    let mut generator = std::process::Command::new(std::env::current_exe()?);
+    generator.arg("storm-generator");
+    if let Some(r) = rate {
+        generator.arg("--rate").arg(r.to_string());
+    }
+    let mut child = generator.spawn().context("starting the storm generator")?;
+    load.storm_tgid = child.id();
+    let gen_pid = child.id();
+    let storm = |evs: Vec<vmscan_common::Event>| evs.iter().filter(|e| e.pid == gen_pid).count() as u64;
+    let res = async {
+        let mut s = crate::probe::session::Session::start(load)?;
+        // Everything the storm program ever sent is counted, from attach on.
+        let early = storm(s.pump_events_now());
+        let (t0, c0) = (std::time::Instant::now(), cpu_secs());
+        let mut drained = 0u64;
+        let deadline = tokio::time::sleep(std::time::Duration::from_secs_f64(seconds));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => break,
+                r = s.pump_events() => drained += storm(r?),
+            }
+        }
+        let (secs, cpu) = (t0.elapsed().as_secs_f64(), cpu_secs() - c0);
+        let _ = child.kill();
+        let _ = child.wait();
+        let late = storm(s.pump_events_now());
+        let (sent, lost) = storm_counts(&s.loaded.ebpf)?;
+        anyhow::Ok(IngestReport {
+            seconds: secs,
+            sent,
+            lost,
+            drained: early + drained + late,
+            drained_per_sec: drained as f64 / secs,
+            cpu: cpu / secs,
+        })
+    }
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    println!("{}", serde_json::to_string(&res?)?);
+    Ok(())
+}

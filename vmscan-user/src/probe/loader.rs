@@ -53,6 +53,9 @@ pub struct LoadOptions {
     /// folio_mark_accessed filters (vmscan access --pid / --comm).
     pub access_tgid: u32,
     pub access_comm: Option<String>,
+    /// `vmscan bench-ingest`: the process whose getppid() calls emit a
+    /// synthetic record storm (0 = none).
+    pub storm_tgid: u32,
 }
 
 /// The loaded object with its attached programs (links live as long as it).
@@ -182,6 +185,8 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         loader.map_max_entries("EVENTS", b);
     }
     let wakeup_bytes = (opts.ring_bytes.unwrap_or(4 << 20) / 4) as u64;
+    // Read once: a switch of MGLRU while vmscan runs is not followed.
+    let mglru = system::mglru_enabled() == Some(true);
     // The kernel's comm is at most 15 bytes and NUL-padded to 16.
     let mut comm_filter = [0u8; 16];
     if let Some(c) = &opts.access_comm {
@@ -194,8 +199,10 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         .override_global("STRUCT_PAGE_SIZE", &page_struct, true)
         .override_global("RING_WAKEUP_BYTES", &wakeup_bytes, true)
         .override_global("KPROBE_SHADOW", &(opts.compare_kprobes as u64), true)
+        .override_global("MGLRU", &(mglru as u64), true)
         .override_global("FILTER_TGID", &(opts.access_tgid as u64), true)
         .override_global("FILTER_COMM", &comm_filter, true)
+        .override_global("STORM_TGID", &(opts.storm_tgid as u64), true)
         .load(crate::EBPF_OBJECT)
         .context("loading the vmscan eBPF object (maps and programs)")?;
 
@@ -254,6 +261,10 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     }
 
     drop(aya_btf);
+    if opts.storm_tgid != 0 {
+        attach_tracepoint(&mut ebpf, "bench_storm", "syscalls", "sys_enter_getppid")
+            .map_err(|e| anyhow::anyhow!("attaching the synthetic storm to syscalls:sys_enter_getppid: {e}"))?;
+    }
     // Parsing the kernel's BTF twice leaves tens of MiB of freed heap behind;
     // hand it back so the daemon's footprint is what it uses.
     trim_heap();

@@ -205,6 +205,7 @@ pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
     o.pg_unevictable = bit("PG_unevictable");
     o.pg_head = bit("PG_head");
     o.pg_swapbacked = bit("PG_swapbacked");
+    o.pg_workingset = bit("PG_workingset");
     o.task_cgroups = get("task_struct", "cgroups");
     o.css_set_subsys = get("css_set", "subsys");
     o.memory_cgrp_id = btf.enum_value("memory_cgrp_id").filter(|v| (0..64).contains(v)).map_or(UNRESOLVED, |v| v as u32);
@@ -240,6 +241,7 @@ pub fn btf_requirements(id: u32, o: &Offsets) -> Result<(), String> {
                 (o.pg_unevictable, "PG_unevictable"),
                 (o.pg_swapbacked, "PG_swapbacked"),
                 (o.pg_head, "PG_head"),
+                (o.pg_workingset, "PG_workingset"),
             ] {
                 need(v != UNRESOLVED, &format!("enum pageflags {n}"))?;
             }
