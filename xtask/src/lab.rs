@@ -201,11 +201,10 @@ fn module_closure(root: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if let Some(n) = p.file_name().map(|n| n.to_string_lossy().into_owned()) {
-                if let Some(stem) = n.strip_suffix(".ko").or_else(|| n.strip_suffix(".ko.xz")) {
+            } else if let Some(n) = p.file_name().map(|n| n.to_string_lossy().into_owned())
+                && let Some(stem) = n.strip_suffix(".ko").or_else(|| n.strip_suffix(".ko.xz")) {
                     index.insert(stem.replace('-', "_"), p.clone());
                 }
-            }
         }
     }
     fn visit(
@@ -237,7 +236,7 @@ fn module_closure(root: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
                 .find(|e| e.file_name().to_string_lossy().starts_with("config-"))
                 .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
                 .unwrap_or_default();
-            if !cfg.lines().any(|l| l.ends_with("=y") && l.to_lowercase().contains(&m.replace('_', "_").to_lowercase())) {
+            if !cfg.lines().any(|l| l.ends_with("=y") && l.to_lowercase().contains(&m.to_lowercase())) {
                 crate::say(&format!("kernel lab: module {m} not found (assuming it is built in)"));
             }
         }
@@ -306,11 +305,22 @@ if has exit; then
     block exit-$mode /tmp/x-$mode.json
   done
 fi
+if has bench; then
+  # The host's bpftrace, perf and bpftool with their libraries, run in a
+  # chroot on a second disk; swap on zram for the anonymous workload.
+  mkdir -p /tools; mount -t ext4 /dev/vdb /tools || echo "@@ERROR no tools disk"
+  for d in proc sys dev mnt tmp; do mount -o rbind /$d /tools/$d; done
+  echo 384M > /sys/block/zram0/disksize && mkswap /dev/zram0 > /dev/null && swapon /dev/zram0
+  q=""; has quick && q="--quick"
+  # Progress goes to the console too (the host keeps a live log).
+  xtask guest-bench $q 2>&1 > /tmp/bench.md | tee /tmp/bench.err
+  block bench /tmp/bench.md; block bench-err /tmp/bench.err
+fi
 echo "@@DONE"
 poweroff -f
 "#;
 
-fn initramfs(vmscan: &Path, label: &str, kroot: &Path) -> anyhow::Result<PathBuf> {
+fn initramfs(vmscan: &Path, xtask: Option<&Path>, label: &str, kroot: &Path) -> anyhow::Result<PathBuf> {
     let dir = lab_dir().join(format!("initramfs-{label}"));
     let _ = std::fs::remove_dir_all(&dir);
     for d in ["bin", "proc", "sys", "dev", "tmp", "mnt", "modules"] {
@@ -321,6 +331,9 @@ fn initramfs(vmscan: &Path, label: &str, kroot: &Path) -> anyhow::Result<PathBuf
     }
     std::fs::copy("/bin/busybox", dir.join("bin/busybox")).context("busybox (apt install busybox-static)")?;
     std::fs::copy(vmscan, dir.join("bin/vmscan"))?;
+    if let Some(x) = xtask {
+        std::fs::copy(x, dir.join("bin/xtask"))?;
+    }
     std::fs::write(dir.join("init"), INIT)?;
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(dir.join("init"), std::fs::Permissions::from_mode(0o755))?;
@@ -348,7 +361,16 @@ fn disk() -> anyhow::Result<PathBuf> {
     Ok(img)
 }
 
-fn boot(vmlinux: &Path, initrd: &Path, disk: &Path, scenarios: &str, log: &Path, interactive: bool) -> anyhow::Result<String> {
+/// How a guest boots: the scenarios, an optional second disk (the bench's
+/// tools) and how long it may run.
+struct Boot<'a> {
+    scenarios: String,
+    tools: Option<&'a Path>,
+    limit: Duration,
+    interactive: bool,
+}
+
+fn boot(vmlinux: &Path, initrd: &Path, disk: &Path, b: &Boot, log: &Path) -> anyhow::Result<String> {
     let mut c = Command::new("qemu-system-x86_64");
     c.args(["-accel", "tcg,thread=multi", "-cpu", "max", "-m", "1024", "-smp", "2"])
         .args(["-object", "memory-backend-ram,id=m0,size=512M", "-object", "memory-backend-ram,id=m1,size=512M"])
@@ -358,10 +380,13 @@ fn boot(vmlinux: &Path, initrd: &Path, disk: &Path, scenarios: &str, log: &Path,
         .arg("-initrd")
         .arg(initrd)
         .arg("-drive")
-        .arg(format!("file={},if=virtio,format=raw", disk.display()))
-        .args(["-append", &format!("console=ttyS0 quiet panic=-1 vmscan.scenarios={scenarios}")])
+        .arg(format!("file={},if=virtio,format=raw", disk.display()));
+    if let Some(t) = b.tools {
+        c.arg("-drive").arg(format!("file={},if=virtio,format=raw", t.display()));
+    }
+    c.args(["-append", &format!("console=ttyS0 quiet panic=-1 vmscan.scenarios={}", b.scenarios)])
         .args(["-nographic", "-no-reboot"]);
-    if interactive {
+    if b.interactive {
         let st = c.status()?;
         if !st.success() {
             bail!("qemu: {st}");
@@ -371,16 +396,25 @@ fn boot(vmlinux: &Path, initrd: &Path, disk: &Path, scenarios: &str, log: &Path,
     let mut child = c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().context("qemu-system-x86_64")?;
     let start = Instant::now();
     let mut out = child.stdout.take().expect("stdout");
+    // The console log is written as the guest prints, to follow long runs.
+    let mut live = std::fs::File::create(log)?;
     let reader = std::thread::spawn(move || {
         let mut s = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut out, &mut s);
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut out, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            let _ = live.write_all(&buf[..n]);
+            s.extend_from_slice(&buf[..n]);
+        }
         s
     });
     loop {
         if child.try_wait()?.is_some() {
             break;
         }
-        if start.elapsed() > Duration::from_secs(480) {
+        if start.elapsed() > b.limit {
             let _ = child.kill();
             let _ = child.wait();
             break;
@@ -388,7 +422,6 @@ fn boot(vmlinux: &Path, initrd: &Path, disk: &Path, scenarios: &str, log: &Path,
         std::thread::sleep(Duration::from_millis(200));
     }
     let bytes = reader.join().unwrap_or_default();
-    std::fs::write(log, &bytes)?;
     Ok(String::from_utf8_lossy(&bytes).replace('\r', ""))
 }
 
@@ -479,7 +512,7 @@ fn check_truth(b: &BTreeMap<String, String>) -> Verdict {
     Ok(format!("pgscan/pgsteal = /proc/vmstat (pgsteal_file {}) under fentry and kprobes; fentry vs kprobe: {}", d("pgsteal_file"), same.join(", ")))
 }
 
-fn node<'a>(snap: &'a Value, n: u64) -> Option<&'a Value> {
+fn node(snap: &Value, n: u64) -> Option<&Value> {
     snap["nodes"].as_array()?.iter().find(|x| x["node"] == n)
 }
 
@@ -496,7 +529,7 @@ fn check_numa(b: &BTreeMap<String, String>) -> Verdict {
     if eps(n1) != 0 || rec(1) != 0 {
         return Err(format!("node 1 reclaimed too: kswapd1 {} episodes, {} pages", eps(n1), rec(1)));
     }
-    let found = s["recent_findings"].as_array().map_or(false, |f| f.iter().any(|x| x["kind"] == "numa_imbalance"));
+    let found = s["recent_findings"].as_array().is_some_and(|f| f.iter().any(|x| x["kind"] == "numa_imbalance"));
     if !found {
         return Err("no numa_imbalance finding".into());
     }
@@ -556,7 +589,8 @@ fn check_exit(b: &BTreeMap<String, String>) -> Verdict {
     // The process's own binary is mapped too and marked at exit as well, so
     // the file's share is what disappears under MADV_SEQUENTIAL.
     const EXPECTED: u64 = 10 * 8192;
-    let summary = |name: &str| -> Result<(u64, u64, u64), String> {
+    // (total, on the exit stack, activated, raised a tier under MGLRU, lru)
+    let summary = |name: &str| -> Result<(u64, u64, u64, u64, String), String> {
         let j = json(b, name)?;
         let stacks = j["stacks"].as_array().cloned().unwrap_or_default();
         let total = j["total_calls"].as_u64().unwrap_or(0);
@@ -568,23 +602,32 @@ fn check_exit(b: &BTreeMap<String, String>) -> Verdict {
             })
             .map(|s| s["calls"].as_u64().unwrap_or(0))
             .sum();
-        let activated: u64 = stacks.iter().map(|s| s["outcomes"]["activated"].as_u64().unwrap_or(0)).sum();
-        Ok((total, on_exit, activated))
+        let outcome = |o: &str| -> u64 { stacks.iter().map(|s| s["outcomes"][o].as_u64().unwrap_or(0)).sum() };
+        let tiers = outcome("workingset") + outcome("tier_up");
+        Ok((total, on_exit, outcome("activated"), tiers, j["lru"].as_str().unwrap_or("?").to_owned()))
     };
     let mut parts = vec![];
     let mut plain = 0;
     for mech in ["fentry", "kprobe"] {
-        let (total, on_exit, act) = summary(&format!("exit-{mech}"))?;
+        let (total, on_exit, act, tiers, lru) = summary(&format!("exit-{mech}"))?;
         if total < EXPECTED {
             return Err(format!("{mech}: only {total} exit-time marks for 10 x 8192 touched pages"));
         }
         if on_exit * 10 < total * 9 {
             return Err(format!("{mech}: {on_exit} of {total} exit-time marks on unmap_page_range/zap_pte_range + exit_mmap (< 90%)"));
         }
+        // Ten runs over the same pages: the later runs find them referenced.
+        // The classic LRU activates them; MGLRU raises their tier and never
+        // activates in folio_mark_accessed.
+        let effect = match lru.as_str() {
+            "mglru" if act == 0 && tiers > 0 => format!("MGLRU: {tiers} raised a tier, none activated"),
+            "classic" if tiers == 0 && act > 0 => format!("{act} activated"),
+            _ => return Err(format!("{mech}: {lru} LRU but {act} activated and {tiers} raised a tier")),
+        };
         plain = plain.max(total);
-        parts.push(format!("{mech}: {total} marks, {:.1}% on unmap_page_range<-...<-exit_mmap, {act} activated", on_exit as f64 * 100.0 / total as f64));
+        parts.push(format!("{mech}: {total} marks, {:.1}% on unmap_page_range<-...<-exit_mmap, {effect}", on_exit as f64 * 100.0 / total as f64));
     }
-    let (seq, _, _) = summary("exit-sequential")?;
+    let (seq, ..) = summary("exit-sequential")?;
     // The processes' own binary text is marked at exit whatever the file's
     // advice: none at all means the run was not observed.
     if seq < 1_000 {
@@ -600,6 +643,117 @@ fn check_exit(b: &BTreeMap<String, String>) -> Verdict {
     Ok(parts.join("; "))
 }
 
+/// Installs what the lab needs and builds static (musl) binaries of the
+/// given packages; returns their paths.
+fn prepare(packages: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
+    crate::apt_install(&["qemu-system-x86", "busybox-static", "e2fsprogs", "cpio", "xz-utils", "zstd"])?;
+    let targets = run_ok(Command::new("rustup").args(["target", "list", "--installed"]))?;
+    if !targets.lines().any(|l| l.trim() == "x86_64-unknown-linux-musl") {
+        crate::say("installing the x86_64-unknown-linux-musl target (rustup) for static guest binaries");
+        run_ok(Command::new("rustup").args(["target", "add", "x86_64-unknown-linux-musl"]))?;
+    }
+    let mut c = crate::cargo();
+    c.args(["build", "--release", "--target", "x86_64-unknown-linux-musl"]);
+    for p in packages {
+        c.args(["-p", p]);
+    }
+    crate::status(&mut c)?;
+    std::fs::create_dir_all(lab_dir())?;
+    Ok(packages
+        .iter()
+        .map(|p| crate::root().join("target/x86_64-unknown-linux-musl/release").join(if *p == "vmscan-user" { "vmscan" } else { p }))
+        .collect())
+}
+
+/// The shared libraries a dynamically linked binary loads, as ldd names them
+/// (the loader included).
+fn shared_libs(bin: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let out = run_ok(Command::new("ldd").arg(bin))?;
+    Ok(out
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let p = match l.split_once("=>") {
+                Some((_, r)) => r.split_whitespace().next()?,
+                None => l.split_whitespace().next()?,
+            };
+            p.starts_with('/').then(|| PathBuf::from(p))
+        })
+        .collect())
+}
+
+/// A disk image holding the host's bpftrace, perf and bpftool with every
+/// library they load, at their own paths (the guest chroots into it), and
+/// the bpftrace script for the guest's hooks.
+fn tools_image() -> anyhow::Result<PathBuf> {
+    crate::apt_install(&["bpftrace", "bpftool", "linux-perf"])?;
+    let dir = lab_dir().join("tools-root");
+    let _ = std::fs::remove_dir_all(&dir);
+    for d in ["proc", "sys", "dev", "mnt", "tmp", "bench"] {
+        std::fs::create_dir_all(dir.join(d))?;
+    }
+    let mut n = 0;
+    for bin in ["/usr/bin/bpftrace", "/usr/bin/perf", "/usr/sbin/bpftool"] {
+        let bin = Path::new(bin);
+        for f in std::iter::once(bin.to_owned()).chain(shared_libs(bin)?) {
+            let to = dir.join(f.strip_prefix("/")?);
+            std::fs::create_dir_all(to.parent().expect("parent"))?;
+            if !to.exists() {
+                std::fs::copy(&f, &to).with_context(|| f.display().to_string())?;
+                n += 1;
+            }
+        }
+    }
+    // bpftrace runs `sh -c "clang-14 -Wp,-v ..."` for include paths and
+    // crashes when there is no shell at all.
+    std::fs::create_dir_all(dir.join("bin"))?;
+    std::fs::copy("/bin/busybox", dir.join("bin/sh")).context("busybox (apt install busybox-static)")?;
+    let bench = crate::root().join("bench");
+    let script = std::fs::read_to_string(bench.join("vmscan.bt"))? + "\n" + &std::fs::read_to_string(bench.join("vmscan-fentry.bt"))?;
+    std::fs::write(dir.join("bench/vmscan-lab.bt"), script)?;
+    let bytes: u64 = run_ok(Command::new("du").args(["-sb"]).arg(&dir))?.split_whitespace().next().unwrap_or("0").parse()?;
+    let img = lab_dir().join("tools.img");
+    let _ = std::fs::remove_file(&img);
+    run_ok(Command::new("mkfs.ext4").args(["-F", "-q", "-d"]).arg(&dir).arg(&img).arg(format!("{}M", bytes / (1 << 20) + 64)))?;
+    crate::say(&format!("kernel lab: tools disk with bpftrace, perf, bpftool and {} files ({} MiB)", n, bytes >> 20));
+    Ok(img)
+}
+
+/// `cargo xtask bench lab`: the overhead benchmark inside the lab's guests,
+/// where the kernel takes fentry and kprobes. Returns (kernel, rows) each.
+pub fn bench(quick: bool, kernel: Option<&str>) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    let bins = prepare(&["vmscan-user", "xtask"])?;
+    let tools = tools_image()?;
+    let mut out = vec![];
+    for k in KERNELS.iter().filter(|k| kernel.is_none_or(|w| w == k.label)) {
+        let (vmlinux, kroot) = fetch_kernel(k)?;
+        let initrd = initramfs(&bins[0], Some(&bins[1]), k.label, &kroot)?;
+        let log = lab_dir().join(format!("console-bench-{}.log", k.label));
+        crate::say(&format!("kernel lab: benchmarking in {} (console log: {})", k.label, log.display()));
+        let b = Boot {
+            scenarios: if quick { "bench,quick".into() } else { "bench".into() },
+            tools: Some(&tools),
+            limit: Duration::from_secs(if quick { 1500 } else { 3600 }),
+            interactive: false,
+        };
+        let console = boot(&vmlinux, &initrd, &disk()?, &b, &log)?;
+        let release = console
+            .lines()
+            .find_map(|l| l.find("@@KERNEL ").map(|i| l[i + 9..].trim().to_owned()))
+            .unwrap_or_else(|| k.label.to_owned());
+        let bl = blocks(&console);
+        let rows: Vec<String> = bl.get("bench").map(|t| t.lines().map(str::to_owned).collect()).unwrap_or_default();
+        if rows.iter().all(|r| !r.starts_with('|')) {
+            bail!(
+                "the benchmark in {release} printed no table; it said: {}",
+                bl.get("bench-err").map(|e| e.trim()).unwrap_or("nothing (see the console log)")
+            );
+        }
+        out.push((release, rows));
+    }
+    Ok(out)
+}
+
 pub struct LabOptions {
     pub kernel: Option<String>,
     pub scenario: Option<String>,
@@ -608,15 +762,7 @@ pub struct LabOptions {
 
 pub fn run(o: &LabOptions) -> anyhow::Result<()> {
     let t0 = Instant::now();
-    crate::apt_install(&["qemu-system-x86", "busybox-static", "e2fsprogs", "cpio", "xz-utils", "zstd"])?;
-    let targets = run_ok(Command::new("rustup").args(["target", "list", "--installed"]))?;
-    if !targets.lines().any(|l| l.trim() == "x86_64-unknown-linux-musl") {
-        crate::say("installing the x86_64-unknown-linux-musl target (rustup) for a static vmscan");
-        run_ok(Command::new("rustup").args(["target", "add", "x86_64-unknown-linux-musl"]))?;
-    }
-    crate::status(crate::cargo().args(["build", "--release", "-p", "vmscan-user", "--target", "x86_64-unknown-linux-musl"]))?;
-    let vmscan = crate::root().join("target/x86_64-unknown-linux-musl/release/vmscan");
-    std::fs::create_dir_all(lab_dir())?;
+    let vmscan = prepare(&["vmscan-user"])?.remove(0);
 
     let kernels: Vec<&Kernel> = KERNELS.iter().filter(|k| o.kernel.as_deref().is_none_or(|w| w == k.label)).collect();
     if kernels.is_empty() {
@@ -633,9 +779,10 @@ pub fn run(o: &LabOptions) -> anyhow::Result<()> {
     }
     if o.shell {
         let (vmlinux, kroot) = fetch_kernel(kernels[0])?;
-        let initrd = initramfs(&vmscan, kernels[0].label, &kroot)?;
+        let initrd = initramfs(&vmscan, None, kernels[0].label, &kroot)?;
         crate::say("booting with a shell on the serial console (poweroff -f to leave)");
-        boot(&vmlinux, &initrd, &disk()?, "shell", &lab_dir().join("shell.log"), true)?;
+        let b = Boot { scenarios: "shell".into(), tools: None, limit: Duration::MAX, interactive: true };
+        boot(&vmlinux, &initrd, &disk()?, &b, &lab_dir().join("shell.log"))?;
         return Ok(());
     }
     // The MGLRU check reads the probes and NUMA outputs.
@@ -647,10 +794,11 @@ pub fn run(o: &LabOptions) -> anyhow::Result<()> {
     let mut failed = false;
     for k in &kernels {
         let (vmlinux, kroot) = fetch_kernel(k)?;
-        let initrd = initramfs(&vmscan, k.label, &kroot)?;
+        let initrd = initramfs(&vmscan, None, k.label, &kroot)?;
         let log = lab_dir().join(format!("console-{}.log", k.label));
         crate::say(&format!("kernel lab: booting {} (console log: {})", k.label, log.display()));
-        let mut console = boot(&vmlinux, &initrd, &disk()?, &run_set.join(","), &log, false)?;
+        let b = Boot { scenarios: run_set.join(","), tools: None, limit: Duration::from_secs(480), interactive: false };
+        let mut console = boot(&vmlinux, &initrd, &disk()?, &b, &log)?;
         if !console.contains("@@DONE") {
             // TCG guests have been seen to livelock while probes are
             // patched in under disk writeback (soft lockups of vmscan and
@@ -658,7 +806,7 @@ pub fn run(o: &LabOptions) -> anyhow::Result<()> {
             let why = if console.contains("soft lockup") { "soft lockup in the guest" } else { "no @@DONE" };
             crate::say(&format!("kernel lab: {} did not finish ({why}); booting it once more", k.label));
             let _ = std::fs::rename(&log, lab_dir().join(format!("console-{}-first-try.log", k.label)));
-            console = boot(&vmlinux, &initrd, &disk()?, &run_set.join(","), &log, false)?;
+            console = boot(&vmlinux, &initrd, &disk()?, &b, &log)?;
         }
         let release = console
             .lines()

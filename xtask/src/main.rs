@@ -41,12 +41,16 @@ enum Cmd {
     /// Run the benchmarks and print their figures as a Markdown table (also
     /// written to bench/results.md).
     Bench {
-        /// Which benchmark: "all", "model", "tui" or "overhead".
+        /// Which benchmark: "all", "model", "tui", "overhead" (this host) or
+        /// "lab" (overhead inside the kernel lab's guests, fentry and kprobes).
         #[arg(default_value = "all")]
         which: String,
-        /// Shorter runs (under 5 minutes in all).
+        /// Shorter runs (under 5 minutes in all; the lab is left out).
         #[arg(long)]
         quick: bool,
+        /// For "lab": only this guest kernel (6.1 or 6.12).
+        #[arg(long)]
+        kernel: Option<String>,
     },
     /// Run vmscan's kernel tests on stock Debian kernels (6.1, 6.12) in QEMU:
     /// hooks by fentry and kprobes, counters against /proc/vmstat, two NUMA
@@ -65,6 +69,15 @@ enum Cmd {
     /// (internal) Map a file, touch every page, exit: the exit-path workload.
     #[command(hide = true)]
     MapTouch { file: PathBuf },
+    /// (internal) Write MIB of anonymous memory PASSES times: the swap workload.
+    #[command(hide = true)]
+    AnonTouch { mib: usize, passes: usize },
+    /// (internal) The overhead benchmark inside a kernel lab guest.
+    #[command(hide = true)]
+    GuestBench {
+        #[arg(long)]
+        quick: bool,
+    },
     /// Run every test: unit tests, then the real-kernel tests (as root).
     Test {
         /// Extra arguments for the test binaries (e.g. a test name filter).
@@ -82,8 +95,10 @@ fn main() -> ExitCode {
         Cmd::Build => setup(false).and_then(|()| build()),
         Cmd::Run { args } => setup(false).and_then(|()| build()).and_then(|()| run(&args)),
         Cmd::Test { args } => setup(true).and_then(|()| test(&args)),
-        Cmd::Bench { which, quick } => setup(false).and_then(|()| bench(&which, quick)),
+        Cmd::Bench { which, quick, kernel } => setup(false).and_then(|()| bench(&which, quick, kernel.as_deref())),
         Cmd::MapTouch { file } => overhead::map_touch(&file),
+        Cmd::AnonTouch { mib, passes } => overhead::anon_touch(mib, passes),
+        Cmd::GuestBench { quick } => overhead::guest(quick),
         Cmd::Lab { kernel, scenario, shell } => setup(false).and_then(|()| lab::run(&lab::LabOptions { kernel, scenario, shell })),
     };
     match res {
@@ -257,8 +272,8 @@ fn machine_description() -> String {
     format!("{cpu}, {cores} cores, kernel {}", kernel.trim())
 }
 
-fn bench(which: &str, quick: bool) -> anyhow::Result<()> {
-    let known = ["all", "model", "tui", "overhead"];
+fn bench(which: &str, quick: bool, kernel: Option<&str>) -> anyhow::Result<()> {
+    let known = ["all", "model", "tui", "overhead", "lab"];
     if !known.contains(&which) {
         bail!("unknown benchmark `{which}`: expected one of {known:?}");
     }
@@ -278,16 +293,26 @@ fn bench(which: &str, quick: bool) -> anyhow::Result<()> {
     if which == "all" || which == "tui" {
         rows.extend(bench_tui(quick)?);
     }
-    let mut overhead_rows = vec![];
+    let (mut overhead_rows, mut cost_rows) = (vec![], vec![]);
     if which == "all" || which == "overhead" {
         if !is_root() {
             say("skipping the overhead benchmark: it needs root");
         } else {
             apt_install(&["bpftrace", "bpftool", "linux-perf"])?;
             build()?;
-            let bin = root().join("target/release/vmscan");
-            overhead_rows = overhead::run(&bin, &overhead::Sizes::new(quick))?;
-            rows.extend(overhead::program_costs(&bin)?);
+            let env = overhead::Env::host(&root().join("target/release/vmscan"));
+            let sizes = overhead::Sizes::new(quick);
+            overhead_rows = overhead::run(&env, &sizes)?;
+            cost_rows = overhead::program_costs(&env, &sizes)?;
+            rows.extend(overhead::ingest(&env.vmscan, quick)?);
+        }
+    }
+    let mut lab_rows = vec![];
+    if which == "lab" || (which == "all" && !quick) {
+        if !is_root() {
+            say("skipping the lab benchmark: it needs root");
+        } else {
+            lab_rows = lab::bench(quick, kernel)?;
         }
     }
     let mut table = format!(
@@ -300,10 +325,30 @@ fn bench(which: &str, quick: bool) -> anyhow::Result<()> {
         table.push_str(&overhead_rows.join("\n"));
         table.push('\n');
     }
-    print!("{table}");
+    if !cost_rows.is_empty() {
+        table.push_str("\n## In-kernel cost per event, vmscan and bpftrace attached together (kernel.bpf_stats_enabled)\n\n");
+        table.push_str(&cost_rows.join("\n"));
+        table.push('\n');
+    }
+    for (kernel, rows) in &lab_rows {
+        table.push_str(&format!(
+            "\n## Inside the kernel lab: guest kernel {kernel} (QEMU TCG, 2 vCPUs, 1 GiB; function hooks by fentry, and by kprobes in the --no-fentry row)\n\n"
+        ));
+        table.push_str(&rows.join("\n"));
+        table.push('\n');
+    }
     let dir = root().join("bench");
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("results.md"), &table)?;
+    let path = dir.join("results.md");
+    // Only the lab's sections were run: keep the host's part of the file.
+    if which == "lab" {
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        let host = old.split("\n## Inside the kernel lab").next().unwrap_or("").trim_end().to_owned();
+        let lab = table.split_once("\n## Inside the kernel lab").map(|(_, l)| format!("\n## Inside the kernel lab{l}")).unwrap_or_default();
+        table = format!("{host}\n{lab}");
+    }
+    print!("{table}");
+    std::fs::write(&path, &table)?;
     say("wrote bench/results.md");
     Ok(())
 }

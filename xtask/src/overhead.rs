@@ -1,10 +1,15 @@
 //! Overhead benchmark: workloads run with no tracing, with vmscan (stat and
-//! record), with bpftrace counting the same tracepoints (bench/vmscan.bt) and
-//! with `perf record` of the same events, interleaved in rounds (A B C D E,
+//! record), with bpftrace counting the same hooks (bench/*.bt) and with
+//! `perf record` of the same tracepoints, interleaved in rounds (A B C D E,
 //! A B C D E, ...) so that drift of a shared machine hits every
 //! configuration alike. Reports medians, spreads and ratios.
+//!
+//! The same code runs on this host and, as `xtask guest-bench`, inside the
+//! kernel lab's guest, where the kernel accepts fentry and kprobes: [`Env`]
+//! says which tracers and workloads a place has.
 
 use std::{
+    collections::{BTreeMap, BTreeSet},
     io::{BufRead as _, BufReader, Read as _, Write as _},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -13,24 +18,129 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
-const CONFIGS: [&str; 5] = ["none", "vmscan stat", "vmscan record", "bpftrace", "perf record"];
-const MEMCG: &str = "/sys/fs/cgroup/memory/vmscan-bench";
+/// One tracing configuration of the comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Config {
+    None,
+    VmscanStat,
+    /// vmscan stat with its function hooks on kprobes (lab guests only).
+    VmscanKprobes,
+    VmscanRecord,
+    Bpftrace,
+    Perf,
+}
+
+impl Config {
+    pub fn name(self) -> &'static str {
+        match self {
+            Config::None => "none",
+            Config::VmscanStat => "vmscan stat",
+            Config::VmscanKprobes => "vmscan --no-fentry stat",
+            Config::VmscanRecord => "vmscan record",
+            Config::Bpftrace => "bpftrace",
+            Config::Perf => "perf record",
+        }
+    }
+}
+
+/// Where the benchmark runs: its tracers, scripts and workloads.
+pub struct Env {
+    pub vmscan: PathBuf,
+    /// Command prefixes (a guest runs the host's binaries through their
+    /// own dynamic loader).
+    pub bpftrace: Vec<String>,
+    pub perf: Vec<String>,
+    pub bpftool: Vec<String>,
+    /// The bpftrace script doing vmscan's counting on the same hooks.
+    pub bt_script: PathBuf,
+    /// Where workload files are written (a real file system, not tmpfs).
+    pub dir: PathBuf,
+    pub configs: Vec<Config>,
+    /// Run the anonymous-pressure workload (needs swap).
+    pub swap: bool,
+}
+
+impl Env {
+    /// This host: the hooks it allows are tracepoints.
+    pub fn host(vmscan: &Path) -> Self {
+        Self {
+            vmscan: vmscan.to_owned(),
+            bpftrace: vec!["bpftrace".into()],
+            perf: vec!["perf".into()],
+            bpftool: vec!["bpftool".into()],
+            bt_script: crate::root().join("bench/vmscan.bt"),
+            dir: std::env::temp_dir().join("vmscan-bench"),
+            configs: vec![Config::None, Config::VmscanStat, Config::VmscanRecord, Config::Bpftrace, Config::Perf],
+            swap: swap_on(),
+        }
+    }
+}
+
+pub fn swap_on() -> bool {
+    std::fs::read_to_string("/proc/swaps").map(|s| s.lines().count() > 1).unwrap_or(false)
+}
 
 pub struct Sizes {
     pub rounds: usize,
     pub storm_passes: usize,
     pub storm_mib: usize,
+    pub stream_mib: usize,
     pub memcg_reads: usize,
+    pub anon_mib: usize,
+    pub anon_passes: usize,
     pub exit_procs: usize,
 }
 
 impl Sizes {
     pub fn new(quick: bool) -> Self {
         if quick {
-            Self { rounds: 5, storm_passes: 8, storm_mib: 256, memcg_reads: 1, exit_procs: 100 }
+            Self { rounds: 5, storm_passes: 8, storm_mib: 256, stream_mib: 512, memcg_reads: 1, anon_mib: 192, anon_passes: 2, exit_procs: 100 }
         } else {
-            Self { rounds: 7, storm_passes: 40, storm_mib: 512, memcg_reads: 3, exit_procs: 400 }
+            Self { rounds: 7, storm_passes: 40, storm_mib: 512, stream_mib: 512, memcg_reads: 3, anon_mib: 192, anon_passes: 4, exit_procs: 400 }
         }
+    }
+
+    /// Inside an emulated (TCG) guest everything runs 10-50 times slower.
+    pub fn guest(quick: bool) -> Self {
+        if quick {
+            Self { rounds: 5, storm_passes: 2, storm_mib: 64, stream_mib: 128, memcg_reads: 1, anon_mib: 96, anon_passes: 1, exit_procs: 10 }
+        } else {
+            Self { rounds: 5, storm_passes: 4, storm_mib: 64, stream_mib: 128, memcg_reads: 1, anon_mib: 96, anon_passes: 2, exit_procs: 20 }
+        }
+    }
+}
+
+/// A memory cgroup of 64 MiB for the reclaim workloads, cgroup v2 or v1.
+struct Memcg {
+    dir: PathBuf,
+}
+
+impl Memcg {
+    fn create() -> anyhow::Result<Self> {
+        let v2 = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").is_ok();
+        let (dir, limit) = if v2 {
+            let _ = std::fs::write("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
+            (PathBuf::from("/sys/fs/cgroup/vmscan-bench"), "memory.max")
+        } else {
+            (PathBuf::from("/sys/fs/cgroup/memory/vmscan-bench"), "memory.limit_in_bytes")
+        };
+        let _ = std::fs::create_dir(&dir);
+        std::fs::write(dir.join(limit), (64u64 << 20).to_string())
+            .with_context(|| format!("the reclaim workloads need a memory cgroup: writing {}", dir.join(limit).display()))?;
+        Ok(Self { dir })
+    }
+
+    /// A shell command line that moves itself into the cgroup and execs `cmd`.
+    fn exec(&self, cmd: &str) -> Command {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(format!("echo $$ > {}/cgroup.procs && exec {cmd}", self.dir.display()));
+        c
+    }
+}
+
+impl Drop for Memcg {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
     }
 }
 
@@ -72,21 +182,50 @@ fn storm(file: &Path, passes: usize) -> anyhow::Result<f64> {
 }
 
 /// (b) memcg reclaim: a 64 MiB cgroup streams an uncached file. MB/s.
-fn memcg_stream(file: &Path, reads: usize, mib: usize) -> anyhow::Result<f64> {
+fn memcg_stream(cg: &Memcg, file: &Path, reads: usize, mib: usize) -> anyhow::Result<f64> {
     let mut secs = 0.0;
     for _ in 0..reads {
         drop_caches();
         let t = Instant::now();
-        let st = Command::new("sh")
-            .arg("-c")
-            .arg(format!("echo $$ > {MEMCG}/cgroup.procs && exec cat {} > /dev/null", file.display()))
-            .status()?;
+        let st = cg.exec(&format!("cat {} > /dev/null", file.display())).status()?;
         if !st.success() {
             bail!("memcg workload failed: {st}");
         }
         secs += t.elapsed().as_secs_f64();
     }
     Ok((reads * mib) as f64 * 1.048576 / secs)
+}
+
+/// (c) anonymous pressure: a 64 MiB cgroup writes `mib` of anonymous memory
+/// `passes` times, so reclaim swaps it out and faults bring it back. MB/s.
+fn anon_pressure(cg: &Memcg, mib: usize, passes: usize) -> anyhow::Result<f64> {
+    let me = std::env::current_exe()?;
+    let t = Instant::now();
+    let st = cg.exec(&format!("{} anon-touch {mib} {passes}", me.display())).status()?;
+    if !st.success() {
+        bail!("anon-touch failed: {st}");
+    }
+    Ok((mib * passes) as f64 * 1.048576 / t.elapsed().as_secs_f64())
+}
+
+/// The `anon-touch` helper: map `mib` of anonymous memory and write every
+/// page `passes` times (a distinct word per page, so zram cannot fold pages).
+pub fn anon_touch(mib: usize, passes: usize) -> anyhow::Result<()> {
+    let len = mib << 20;
+    // SAFETY: a fresh private anonymous mapping.
+    let p = unsafe {
+        libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+    };
+    if p == libc::MAP_FAILED {
+        bail!("mmap: {}", std::io::Error::last_os_error());
+    }
+    for pass in 0..passes {
+        for (i, off) in (0..len).step_by(4096).enumerate() {
+            // SAFETY: off + 8 <= len, inside the mapping; aligned.
+            unsafe { *((p as *mut u8).add(off) as *mut u64) = (i ^ (pass << 40)) as u64 };
+        }
+    }
+    Ok(())
 }
 
 /// (d) short-lived processes mapping a file, touching it and exiting. procs/s.
@@ -128,43 +267,56 @@ struct Tracer {
     stderr: Option<std::thread::JoinHandle<String>>,
 }
 
+fn prefixed(prefix: &[String]) -> Command {
+    let mut c = Command::new(&prefix[0]);
+    c.args(&prefix[1..]);
+    c
+}
+
 /// Starts a configuration's tracer and waits until it is attached.
-fn start(config: &str, vmscan: &Path, tmp: &Path) -> anyhow::Result<Tracer> {
-    let rec = tmp.join("bench.vmscan");
+fn start(config: Config, env: &Env) -> anyhow::Result<Tracer> {
+    let rec = env.dir.join("bench.vmscan");
     let (mut cmd, ready): (Command, &str) = match config {
-        "none" => return Ok(Tracer { child: None, pid: 0, record: None, stderr: None }),
-        "vmscan stat" => {
-            let mut c = Command::new(vmscan);
+        Config::None => return Ok(Tracer { child: None, pid: 0, record: None, stderr: None }),
+        Config::VmscanStat | Config::VmscanKprobes => {
+            let mut c = Command::new(&env.vmscan);
+            if config == Config::VmscanKprobes {
+                c.arg("--no-fentry");
+            }
             c.arg("stat");
             (c, "vmscan: counting")
         }
-        "vmscan record" => {
+        Config::VmscanRecord => {
             let _ = std::fs::remove_file(&rec);
-            let mut c = Command::new(vmscan);
+            let mut c = Command::new(&env.vmscan);
             c.args(["record", "-o"]).arg(&rec);
             (c, "vmscan: counting")
         }
-        "bpftrace" => {
-            let mut c = Command::new("bpftrace");
-            c.arg(crate::root().join("bench/vmscan.bt"));
+        Config::Bpftrace => {
+            let mut c = prefixed(&env.bpftrace);
+            c.arg(&env.bt_script);
             (c, "Attaching")
         }
-        "perf record" => {
-            let mut c = Command::new("perf");
-            c.args(["record", "-q", "-a", "-e", "vmscan:*", "-e", "pagemap:*", "-o"]).arg(tmp.join("perf.data"));
+        Config::Perf => {
+            let mut c = prefixed(&env.perf);
+            c.args(["record", "-q", "-a", "-e", "vmscan:*", "-e", "pagemap:*", "-o"]).arg(env.dir.join("perf.data"));
             (c, "")
         }
-        other => bail!("unknown configuration {other}"),
     };
     // bpftrace says "Attaching N probes..." on stdout; vmscan on stderr.
-    let on_stdout = config == "bpftrace";
-    if on_stdout {
-        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
-    } else {
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-    }
-    let mut child = cmd.stdin(Stdio::null()).spawn().with_context(|| config.to_owned())?;
+    let on_stdout = config == Config::Bpftrace;
+    cmd.stdout(if on_stdout { Stdio::piped() } else { Stdio::null() }).stderr(Stdio::piped());
+    let mut child = cmd.stdin(Stdio::null()).spawn().with_context(|| config.name().to_owned())?;
     let pid = child.id();
+    // bpftrace's errors (its stderr) are kept to say why it did not attach.
+    let bt_err = on_stdout.then(|| {
+        let mut e = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = e.read_to_string(&mut s);
+            s
+        })
+    });
     let err: Box<dyn std::io::Read + Send> = if on_stdout {
         Box::new(child.stdout.take().expect("stdout"))
     } else {
@@ -183,24 +335,58 @@ fn start(config: &str, vmscan: &Path, tmp: &Path) -> anyhow::Result<Tracer> {
     if ready.is_empty() {
         std::thread::sleep(Duration::from_millis(1500));
     } else {
+        // bpftrace compiles its script with LLVM first: minutes in an
+        // emulated guest.
+        let deadline = Instant::now() + Duration::from_secs(300);
         loop {
-            match rx.recv_timeout(Duration::from_secs(60)) {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(l) if l.contains(ready) => break,
                 Ok(_) => {}
-                Err(_) => {
+                Err(e) => {
                     // Never leave a tracer behind to distort later runs.
                     let _ = child.kill();
-                    let _ = child.wait();
-                    bail!("{config} did not attach within 60 s");
+                    let st = child.wait();
+                    let mut said = handle.join().unwrap_or_default();
+                    if let Some(h) = bt_err {
+                        said.push_str(&h.join().unwrap_or_default());
+                    }
+                    let how = match e {
+                        std::sync::mpsc::RecvTimeoutError::Timeout => "did not attach within 300 s".to_owned(),
+                        std::sync::mpsc::RecvTimeoutError::Disconnected => format!("exited before attaching ({:?})", st.ok()),
+                    };
+                    bail!("{} {how}: {}", config.name(), said.trim());
                 }
             }
         }
     }
     // bpftrace prints "Attaching" before it finishes attaching.
-    if config == "bpftrace" {
-        std::thread::sleep(Duration::from_millis(500));
+    if config == Config::Bpftrace {
+        wait_attached(pid);
     }
-    Ok(Tracer { child: Some(child), pid, record: (config == "vmscan record").then_some(rec), stderr: Some(handle) })
+    Ok(Tracer { child: Some(child), pid, record: (config == Config::VmscanRecord).then_some(rec), stderr: Some(handle) })
+}
+
+/// Waits until a process stops opening BPF programs, maps, links and perf
+/// events (anonymous inodes) for a second (bpftrace prints
+/// "Attaching" before it attaches).
+fn wait_attached(pid: u32) {
+    let links = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| std::fs::read_link(e.path()).map(|l| l.to_string_lossy().contains("anon_inode")).unwrap_or(false))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let mut last = usize::MAX;
+    let mut stable = 0;
+    while stable < 5 {
+        std::thread::sleep(Duration::from_millis(200));
+        let n = links();
+        stable = if n == last { stable + 1 } else { 0 };
+        last = n;
+    }
 }
 
 fn peak_rss_kib(pid: u32) -> u64 {
@@ -234,34 +420,52 @@ fn spread(v: &[f64]) -> f64 {
     if m == 0.0 { 0.0 } else { (hi - lo) / m * 100.0 }
 }
 
-/// Runs the interleaved rounds; returns Markdown rows.
-pub fn run(vmscan: &Path, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
-    let tmp = std::env::temp_dir().join("vmscan-bench");
-    std::fs::create_dir_all(&tmp)?;
-    let cached = tmp.join("cached");
-    let big = tmp.join("uncached-512M");
-    let small = tmp.join("mapped-4M");
-    make_file(&cached, sizes.storm_mib)?;
-    make_file(&big, 512)?;
-    make_file(&small, 4)?;
-    let _ = std::fs::create_dir(MEMCG);
-    std::fs::write(format!("{MEMCG}/memory.limit_in_bytes"), (64u64 << 20).to_string())
-        .context("the memcg workload needs the cgroup v1 memory controller at /sys/fs/cgroup/memory")?;
+/// The workload files, made once.
+struct Files {
+    cached: PathBuf,
+    big: PathBuf,
+    small: PathBuf,
+}
 
-    let workloads = ["page-cache storm (MB/s)", "memcg reclaim stream (MB/s)", "short-lived mapping processes (procs/s)"];
-    let mut results: Vec<Vec<Vec<f64>>> = vec![vec![vec![]; CONFIGS.len()]; workloads.len()];
+fn files(env: &Env, sizes: &Sizes) -> anyhow::Result<Files> {
+    std::fs::create_dir_all(&env.dir)?;
+    let f = Files {
+        cached: env.dir.join(format!("cached-{}M", sizes.storm_mib)),
+        big: env.dir.join(format!("uncached-{}M", sizes.stream_mib)),
+        small: env.dir.join("mapped-4M"),
+    };
+    make_file(&f.cached, sizes.storm_mib)?;
+    make_file(&f.big, sizes.stream_mib)?;
+    make_file(&f.small, 4)?;
+    Ok(f)
+}
+
+/// Runs the interleaved rounds; returns Markdown rows.
+pub fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
+    let f = files(env, sizes)?;
+    let cg = Memcg::create()?;
+    let mut workloads = vec!["page-cache storm (MB/s)", "memcg reclaim stream (MB/s)"];
+    if env.swap {
+        workloads.push("anonymous pressure, swapping (MB/s)");
+    }
+    workloads.push("short-lived mapping processes (procs/s)");
+    let configs = &env.configs;
+    let mut results: Vec<Vec<Vec<f64>>> = vec![vec![vec![]; configs.len()]; workloads.len()];
     let mut rss = 0u64;
     let mut rec_bpe = Vec::new();
+    let t0 = Instant::now();
     for round in 0..sizes.rounds {
-        for (ci, config) in CONFIGS.iter().enumerate() {
-            eprint!("\rxtask: overhead round {}/{} {:<14}", round + 1, sizes.rounds, config);
+        for (ci, config) in configs.iter().enumerate() {
+            eprint!("\rxtask: overhead round {}/{} {:<24} ({:.0} s)", round + 1, sizes.rounds, config.name(), t0.elapsed().as_secs_f64());
             // Warm the cached file outside the traced window.
-            storm(&cached, 1)?;
-            let t = start(config, vmscan, &tmp)?;
-            let a = storm(&cached, sizes.storm_passes)?;
-            let b = memcg_stream(&big, sizes.memcg_reads, 512)?;
-            let c = exits(&small, sizes.exit_procs)?;
-            if *config == "vmscan stat" {
+            storm(&f.cached, 1)?;
+            let t = start(*config, env)?;
+            let mut got = vec![storm(&f.cached, sizes.storm_passes)?, memcg_stream(&cg, &f.big, sizes.memcg_reads, sizes.stream_mib)?];
+            if env.swap {
+                got.push(anon_pressure(&cg, sizes.anon_mib, sizes.anon_passes)?);
+            }
+            got.push(exits(&f.small, sizes.exit_procs)?);
+            if *config == Config::VmscanStat {
                 rss = rss.max(peak_rss_kib(t.pid));
             }
             let rec = t.record.clone();
@@ -270,41 +474,37 @@ pub fn run(vmscan: &Path, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
                 // "vmscan: wrote FILE (N records, E events, B bytes, ...)"
                 let ev = err.split(" events").next().and_then(|s| s.rsplit(' ').next()).and_then(|s| s.parse::<f64>().ok());
                 let by = std::fs::metadata(&r).map(|m| m.len() as f64).ok();
-                if let (Some(e), Some(b)) = (ev, by) {
-                    if e > 0.0 {
-                        rec_bpe.push(b / e);
-                    }
+                if let (Some(e), Some(b)) = (ev, by)
+                    && e > 0.0
+                {
+                    rec_bpe.push(b / e);
                 }
             }
-            results[0][ci].push(a);
-            results[1][ci].push(b);
-            results[2][ci].push(c);
+            for (wi, v) in got.into_iter().enumerate() {
+                results[wi][ci].push(v);
+            }
         }
     }
     eprintln!();
-    let _ = std::fs::remove_dir(MEMCG);
 
     let mut rows = vec!["| workload | configuration | median | spread | vs none | overhead |".to_owned(), "|---|---|---|---|---|---|".to_owned()];
     let mut summary = Vec::new();
+    let idx = |c: Config| configs.iter().position(|x| *x == c);
     for (wi, w) in workloads.iter().enumerate() {
         let base = median(&mut results[wi][0].clone());
-        let mut overheads = [0.0f64; 5];
-        for (ci, config) in CONFIGS.iter().enumerate() {
+        let mut overheads = vec![0.0f64; configs.len()];
+        for (ci, config) in configs.iter().enumerate() {
             let v = &results[wi][ci];
             let m = median(&mut v.clone());
             let ratio = if base > 0.0 { m / base } else { 0.0 };
             overheads[ci] = (1.0 - ratio) * 100.0;
-            rows.push(format!(
-                "| {w} | {config} | {m:.1} | {:.1}% | {ratio:.3} | {:+.2}% |",
-                spread(v),
-                overheads[ci]
-            ));
+            rows.push(format!("| {w} | {} | {m:.1} | {:.1}% | {ratio:.3} | {:+.2}% |", config.name(), spread(v), overheads[ci]));
         }
-        let bt = overheads[3];
-        let vs = overheads[1];
+        let (Some(vi), Some(bi)) = (idx(Config::VmscanStat), idx(Config::Bpftrace)) else { continue };
+        let (vs, bt) = (overheads[vi], overheads[bi]);
         // Half the larger run-to-run spread of the two compared series is
         // what this machine can resolve.
-        let noise = spread(&results[wi][0]).max(spread(&results[wi][3])) / 2.0;
+        let noise = spread(&results[wi][0]).max(spread(&results[wi][bi])) / 2.0;
         let rel = if bt <= noise {
             format!("not resolvable: bpftrace's overhead ({bt:+.1}%) is within the run-to-run noise (±{noise:.1}%); vmscan's is {vs:+.1}%")
         } else {
@@ -316,51 +516,192 @@ pub fn run(vmscan: &Path, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
     rows.push("| measure | result |".to_owned());
     rows.push("|---|---|".to_owned());
     rows.extend(summary);
-    rows.push(format!("| vmscan stat peak RSS during the runs | {} KiB (target <= 40 MiB) |", rss));
+    rows.push(format!("| vmscan stat peak RSS during the runs | {rss} KiB (target <= 40 MiB) |"));
     if !rec_bpe.is_empty() {
         rows.push(format!("| recording size on the real workloads | {:.0} bytes per episode event (ticks included) |", median(&mut rec_bpe)));
+    }
+    rows.push(format!("| time for {} rounds | {:.0} s |", sizes.rounds, t0.elapsed().as_secs_f64()));
+    Ok(rows)
+}
+
+/// A loaded BPF program's kernel statistics.
+#[derive(Clone, Debug)]
+struct Prog {
+    id: u64,
+    name: String,
+    run_time_ns: f64,
+    run_cnt: f64,
+}
+
+fn programs(env: &Env) -> anyhow::Result<Vec<Prog>> {
+    let out = prefixed(&env.bpftool).args(["prog", "show", "--json"]).output().context("bpftool (apt install bpftool)")?;
+    if !out.status.success() {
+        bail!("bpftool prog show: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("bpftool's JSON")?;
+    Ok(v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| Prog {
+                    id: p["id"].as_u64().unwrap_or(0),
+                    name: p["name"].as_str().unwrap_or("").to_owned(),
+                    run_time_ns: p["run_time_ns"].as_f64().unwrap_or(0.0),
+                    run_cnt: p["run_cnt"].as_f64().unwrap_or(0.0),
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The hook a program serves, named as the kernel names the event or
+/// function, cut to the 15 characters bpftrace's program names keep. Entry
+/// and return programs of one function share a key.
+fn hook_key(name: &str) -> String {
+    let n = ["fentry_", "fexit_", "kprobe_", "kretprobe_"].iter().fold(name, |n, p| n.strip_prefix(p).unwrap_or(n));
+    let n = if let Some(r) = n.strip_prefix("vmscan_") {
+        format!("mm_vmscan_{r}")
+    } else if let Some(r) = n.strip_prefix("pagemap_lru_") {
+        format!("mm_lru_{r}")
+    } else {
+        n.to_owned()
+    };
+    n.chars().take(15).collect()
+}
+
+/// Per-program run time per event from the kernel (kernel.bpf_stats_enabled)
+/// for vmscan stat and bpftrace attached to the same hooks at the same time,
+/// over one pass of each workload: both see the same events, so the ratio of
+/// their BPF time needs no noise allowance.
+pub fn program_costs(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
+    let f = files(env, sizes)?;
+    let cg = Memcg::create()?;
+    let old = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").unwrap_or_else(|_| "0".into());
+    std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "1").context("enabling kernel.bpf_stats_enabled")?;
+    let ids = |ps: &[Prog]| ps.iter().map(|p| p.id).collect::<BTreeSet<_>>();
+    let before = ids(&programs(env)?);
+    let v = start(Config::VmscanStat, env)?;
+    let with_v = ids(&programs(env)?);
+    let res = start(Config::Bpftrace, env).and_then(|b| {
+        let r = (|| -> anyhow::Result<(Vec<Prog>, Vec<Prog>)> {
+            // Counted from here: both attached, the same events for both.
+            let at_start = programs(env)?;
+            storm(&f.cached, sizes.storm_passes.min(4))?;
+            memcg_stream(&cg, &f.big, 1, sizes.stream_mib)?;
+            if env.swap {
+                anon_pressure(&cg, sizes.anon_mib, 1)?;
+            }
+            exits(&f.small, sizes.exit_procs)?;
+            Ok((at_start, programs(env)?))
+        })();
+        stop(b);
+        r
+    });
+    stop(v);
+    let _ = std::fs::write("/proc/sys/kernel/bpf_stats_enabled", old.trim());
+    let (at_start, at_end) = res?;
+    let base: BTreeMap<u64, &Prog> = at_start.iter().map(|p| (p.id, p)).collect();
+    let progs: Vec<Prog> = at_end
+        .iter()
+        .filter_map(|p| {
+            let b = base.get(&p.id)?;
+            Some(Prog { run_time_ns: p.run_time_ns - b.run_time_ns, run_cnt: p.run_cnt - b.run_cnt, ..p.clone() })
+        })
+        .collect();
+    // key -> (vmscan ns, vmscan runs, bpftrace ns, bpftrace runs)
+    let mut by: BTreeMap<String, [f64; 4]> = BTreeMap::new();
+    for p in progs.iter().filter(|p| !before.contains(&p.id) && p.run_cnt > 0.0) {
+        let e = by.entry(hook_key(&p.name)).or_default();
+        let side = if with_v.contains(&p.id) { 0 } else { 2 };
+        e[side] += p.run_time_ns;
+        e[side + 1] += p.run_cnt;
+    }
+    let mut rows = vec![
+        "| hook (entry and return programs together) | vmscan ns/event | bpftrace ns/event | events (vmscan / bpftrace) | vmscan / bpftrace |".to_owned(),
+        "|---|---|---|---|---|".to_owned(),
+    ];
+    let (mut vt, mut bt) = (0.0, 0.0);
+    let per = |ns: f64, n: f64| if n > 0.0 { format!("{:.0}", ns / n) } else { "-".into() };
+    for (k, [vn, vc, bn, bc]) in &by {
+        let ratio = if *vc > 0.0 && *bc > 0.0 {
+            vt += vn;
+            bt += bn;
+            format!("{:.2}", vn / bn)
+        } else {
+            "not on both".into()
+        };
+        rows.push(format!("| {k} | {} | {} | {vc:.0} / {bc:.0} | {ratio} |", per(*vn, *vc), per(*bn, *bc)));
+    }
+    if bt > 0.0 {
+        rows.push(format!(
+            "| all hooks on both | {:.1} ms | {:.1} ms | | {:.2} (target <= 0.5) |",
+            vt / 1e6,
+            bt / 1e6,
+            vt / bt
+        ));
     }
     Ok(rows)
 }
 
-/// Per-program run time per event from the kernel (BPF_ENABLE_STATS via the
-/// sysctl) while vmscan stat runs the memcg workload once.
-pub fn program_costs(vmscan: &Path) -> anyhow::Result<Vec<String>> {
-    let tmp = std::env::temp_dir().join("vmscan-bench");
-    std::fs::create_dir_all(&tmp)?;
-    let big = tmp.join("uncached-512M");
-    make_file(&big, 512)?;
-    let _ = std::fs::create_dir(MEMCG);
-    std::fs::write(format!("{MEMCG}/memory.limit_in_bytes"), (64u64 << 20).to_string())?;
-    let old = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").unwrap_or_else(|_| "0".into());
-    std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "1").context("enabling kernel.bpf_stats_enabled")?;
-    let t = start("vmscan stat", vmscan, &tmp)?;
-    let res = (|| -> anyhow::Result<Vec<String>> {
-        memcg_stream(&big, 1, 512)?;
-        let out = Command::new("bpftool").args(["prog", "show", "--json"]).output().context("bpftool (apt install bpftool)")?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let mut rows = vec![];
-        // Minimal JSON scan: objects with "name", "run_time_ns", "run_cnt".
-        for obj in text.split("},{") {
-            let field = |k: &str| -> Option<&str> {
-                let i = obj.find(&format!("\"{k}\":"))? + k.len() + 3;
-                let rest = &obj[i..];
-                let end = rest.find([',', '}']).unwrap_or(rest.len());
-                Some(rest[..end].trim_matches('"'))
-            };
-            let (Some(name), Some(rt), Some(rc)) = (field("name"), field("run_time_ns"), field("run_cnt")) else { continue };
-            if !(name.starts_with("vmscan_") || name.starts_with("pagemap_lru_")) {
-                continue;
-            }
-            let (rt, rc): (f64, f64) = (rt.parse().unwrap_or(0.0), rc.parse().unwrap_or(0.0));
-            if rc > 0.0 {
-                rows.push(format!("| BPF run time per event: {name} | {:.0} ns over {rc:.0} runs |", rt / rc));
-            }
+/// `xtask guest-bench`: inside a kernel lab guest. The host's bpftrace, perf
+/// and bpftool run in a chroot on the tools disk at /tools.
+pub fn guest(quick: bool) -> anyhow::Result<()> {
+    let chroot = |bin: &str| vec!["chroot".to_owned(), "/tools".to_owned(), bin.to_owned()];
+    let env = Env {
+        vmscan: PathBuf::from("/bin/vmscan"),
+        bpftrace: chroot("/usr/bin/bpftrace"),
+        perf: chroot("/usr/bin/perf"),
+        bpftool: chroot("/usr/sbin/bpftool"),
+        bt_script: PathBuf::from("/bench/vmscan-lab.bt"),
+        dir: PathBuf::from("/mnt/bench"),
+        configs: vec![Config::None, Config::VmscanStat, Config::VmscanKprobes, Config::Bpftrace, Config::Perf],
+        swap: swap_on(),
+    };
+    let sizes = Sizes::guest(quick);
+    eprintln!("xtask: per-event costs, vmscan and bpftrace together");
+    let mut rows = program_costs(&env, &sizes)?;
+    rows.push(String::new());
+    rows.extend(run(&env, &sizes)?);
+    println!("{}", rows.join("\n"));
+    Ok(())
+}
+
+/// Ingest under a synthetic kernel-side storm (`vmscan bench-ingest`): the
+/// rate vmscan drains at when the generator runs flat out, then a run paced
+/// at the 5 M records/s target, where nothing may be lost.
+pub fn ingest(vmscan: &Path, quick: bool) -> anyhow::Result<Vec<String>> {
+    let secs = if quick { "3" } else { "10" };
+    let run = |rate: Option<f64>| -> anyhow::Result<serde_json::Value> {
+        let mut c = Command::new(vmscan);
+        c.args(["bench-ingest", "--seconds", secs]);
+        if let Some(r) = rate {
+            c.arg("--rate").arg(r.to_string());
         }
-        Ok(rows)
-    })();
-    stop(t);
-    let _ = std::fs::write("/proc/sys/kernel/bpf_stats_enabled", old.trim());
-    let _ = std::fs::remove_dir(MEMCG);
-    res
+        let out = c.stderr(Stdio::inherit()).output().context("vmscan bench-ingest")?;
+        if !out.status.success() {
+            bail!("vmscan bench-ingest failed ({})", out.status);
+        }
+        serde_json::from_slice(&out.stdout).context("bench-ingest's JSON")
+    };
+    let row = |what: &str, v: &serde_json::Value| {
+        let f = |k: &str| v[k].as_f64().unwrap_or(0.0);
+        format!(
+            "| ring-buffer ingest, {what} | {:.2} M records/s drained into the model using {:.0}% of a core (about {:.0} M/s per core); {:.0} sent, {:.0} drained, {:.0} lost |",
+            f("drained_per_sec") / 1e6,
+            f("cpu") * 100.0,
+            if f("cpu") > 0.0 { f("drained_per_sec") / f("cpu") / 1e6 } else { 0.0 },
+            f("sent"),
+            f("drained"),
+            f("lost"),
+        )
+    };
+    eprintln!("xtask: ingest storm (flat out, then paced at 5 M/s)");
+    let flat = run(None)?;
+    let paced = run(Some(5e6))?;
+    let ok = paced["lost"].as_u64() == Some(0)
+        && paced["drained"] == paced["sent"]
+        && paced["drained_per_sec"].as_f64().unwrap_or(0.0) >= 4.95e6;
+    Ok(vec![
+        row("generator flat out", &flat),
+        row(&format!("generator paced at 5 M/s (target: >= 5 M/s, 0 lost: {})", if ok { "met" } else { "MISSED" }), &paced),
+    ])
 }
