@@ -19,7 +19,9 @@ use std::{
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 
-pub const SCENARIOS: [&str; 6] = ["hooks", "truth", "numa", "mglru", "model", "exit"];
+pub const SCENARIOS: [&str; 7] = ["hooks", "truth", "numa", "mglru", "model", "exit", "swap"];
+/// vm.swappiness values the swap scenario runs at.
+const SWAPPINESS: [u32; 3] = [0, 60, 200];
 
 struct Kernel {
     label: &'static str,
@@ -305,6 +307,25 @@ if has exit; then
     block exit-$mode /tmp/x-$mode.json
   done
 fi
+if has swap; then
+  # Anonymous reclaim with swap: shmem (swap-backed, on the anon LRU) and a
+  # file read in a 48 MiB cgroup (64 MiB of shmem cannot all stay), zram as
+  # swap, at three swappiness values.
+  echo 256M > /sys/block/zram0/disksize && mkswap /dev/zram0 > /dev/null && swapon /dev/zram0 || echo "@@ERROR no zram swap"
+  [ -e /mnt/big ] || { dd if=/dev/zero of=/mnt/big bs=1M count=192 2>/dev/null; sync; }
+  mkdir -p /sys/fs/cgroup/s; echo 48M > /sys/fs/cgroup/s/memory.max
+  for sw in 0 60 200; do
+    echo $sw > /proc/sys/vm/swappiness; echo 3 > /proc/sys/vm/drop_caches
+    vmscan stat --json > /tmp/sw$sw.json 2> /tmp/sw$sw.err & A=$!
+    waitc /tmp/sw$sw.err
+    cat /proc/vmstat > /tmp/sw$sw.v0
+    sh -c 'echo $$ > /sys/fs/cgroup/s/cgroup.procs; dd if=/dev/urandom of=/tmp/shm bs=1M count=64 2>/dev/null; cat /mnt/big > /dev/null; cat /mnt/big > /dev/null; rm /tmp/shm'
+    cat /proc/vmstat > /tmp/sw$sw.v1
+    kill -TERM $A; wait $A
+    block swap-$sw /tmp/sw$sw.json; block swap-$sw-before /tmp/sw$sw.v0; block swap-$sw-after /tmp/sw$sw.v1
+  done
+  swapoff /dev/zram0; echo 60 > /proc/sys/vm/swappiness
+fi
 if has bench; then
   # The host's bpftrace, perf and bpftool with their libraries, run in a
   # chroot on a second disk; swap on zram for the anonymous workload.
@@ -583,6 +604,44 @@ fn check_model(b: &BTreeMap<String, String>) -> Verdict {
     Ok(format!("lists within {:.2}% of node meminfo", worst * 100.0))
 }
 
+/// Anonymous reclaim with swap at vm.swappiness 0, 60 and 200: vmscan's
+/// anon and file scan/steal counters equal /proc/vmstat's in each run, anon
+/// reclaimed equals pswpout, swappiness 200 swaps, and it scans a larger
+/// anon share than swappiness 0.
+fn check_swap(b: &BTreeMap<String, String>) -> Verdict {
+    let mut parts = vec![];
+    let mut anon_share = vec![];
+    for sw in SWAPPINESS {
+        let j = json(b, &format!("swap-{sw}"))?;
+        let v0 = vmstat(b.get(&format!("swap-{sw}-before")).ok_or("no vmstat")?);
+        let v1 = vmstat(b.get(&format!("swap-{sw}-after")).ok_or("no vmstat")?);
+        let d = |k: &str| v1.get(k).copied().unwrap_or(0) - v0.get(k).copied().unwrap_or(0);
+        for k in ["pgscan_anon", "pgsteal_anon", "pgscan_file", "pgsteal_file"] {
+            let ours = j["vmstat"][k].as_u64().unwrap_or(u64::MAX);
+            if ours != d(k) {
+                return Err(format!("swappiness {sw}: {k}: vmscan {ours} vs /proc/vmstat {}", d(k)));
+            }
+        }
+        // Every anon page reclaimed here is shmem written to zram.
+        if d("pgsteal_anon") != d("pswpout") {
+            return Err(format!("swappiness {sw}: pgsteal_anon {} but pswpout {}", d("pgsteal_anon"), d("pswpout")));
+        }
+        let scanned = d("pgscan_anon") + d("pgscan_file");
+        if scanned == 0 {
+            return Err(format!("swappiness {sw}: the workload caused no reclaim"));
+        }
+        anon_share.push(d("pgscan_anon") as f64 / scanned as f64);
+        parts.push(format!("{sw}: anon {}/{} file {}/{} scanned/stolen, pswpout {}", d("pgscan_anon"), d("pgsteal_anon"), d("pgscan_file"), d("pgsteal_file"), d("pswpout")));
+        if sw == 200 && (d("pswpout") == 0 || d("pgsteal_anon") == 0) {
+            return Err(format!("swappiness 200 swapped nothing: {}", parts.join("; ")));
+        }
+    }
+    if anon_share[2] <= anon_share[0] {
+        return Err(format!("swappiness 200 scanned no larger anon share than 0: {}", parts.join("; ")));
+    }
+    Ok(format!("vmscan = /proc/vmstat and anon reclaimed = pswpout at swappiness {}", parts.join("; ")))
+}
+
 fn check_exit(b: &BTreeMap<String, String>) -> Verdict {
     // `vmscan access --exiting-only --comm vmscan` around 10 runs of a
     // process that maps a 32 MiB file (8192 pages), touches it and exits.
@@ -825,6 +884,7 @@ pub fn run(o: &LabOptions) -> anyhow::Result<()> {
                     "mglru" => check_mglru(&b, k.label),
                     "model" => check_model(&b),
                     "exit" => check_exit(&b),
+                    "swap" => check_swap(&b),
                     _ => Err("unknown".into()),
                 }
             };

@@ -59,7 +59,7 @@ enum Cmd {
         /// Only this kernel (6.1 or 6.12).
         #[arg(long)]
         kernel: Option<String>,
-        /// Only these scenarios (comma-separated: hooks,truth,numa,mglru,model,exit).
+        /// Only these scenarios (comma-separated: hooks,truth,numa,mglru,model,exit,swap).
         #[arg(long)]
         scenario: Option<String>,
         /// Boot the kernel with vmscan inside and a shell on the console.
