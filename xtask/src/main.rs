@@ -45,7 +45,8 @@ enum Cmd {
         /// "lab" (overhead inside the kernel lab's guests, fentry and kprobes).
         #[arg(default_value = "all")]
         which: String,
-        /// Shorter runs (under 5 minutes in all; the lab is left out).
+        /// Shorter runs (under 5 minutes in all; the lab is left out), written
+        /// to bench/results-quick.md.
         #[arg(long)]
         quick: bool,
         /// For "lab": only this guest kernel (6.1 or 6.12).
@@ -339,7 +340,8 @@ fn bench(which: &str, quick: bool, kernel: Option<&str>) -> anyhow::Result<()> {
     }
     let dir = root().join("bench");
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join("results.md");
+    // A quick run does not replace the full run's figures (and lab sections).
+    let path = dir.join(if quick { "results-quick.md" } else { "results.md" });
     // Only the lab's sections were run: keep the host's part of the file.
     if which == "lab" {
         let old = std::fs::read_to_string(&path).unwrap_or_default();
@@ -349,7 +351,7 @@ fn bench(which: &str, quick: bool, kernel: Option<&str>) -> anyhow::Result<()> {
     }
     print!("{table}");
     std::fs::write(&path, &table)?;
-    say("wrote bench/results.md");
+    say(&format!("wrote {}", path.display()));
     Ok(())
 }
 
