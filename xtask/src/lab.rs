@@ -520,15 +520,17 @@ fn check_truth(b: &BTreeMap<String, String>) -> Verdict {
     // same window (--compare-kprobes). They must agree, except that a
     // kprobe program is skipped when another BPF program is already running
     // on that CPU (bpf_prog_active: trace_call_bpf), which fentry programs
-    // are not: kprobes may only miss, and rarely (seen: 2-3 in 68,000).
+    // are not: kprobes may miss, rarely (seen: 2-3 in 68,000). And the two
+    // per-CPU counters are read one after the other while the guest keeps
+    // adding folios, so kprobes have also been seen 1 ahead (65071 vs 65070).
     let shadow = |k: &str| fe["kprobe_shadow"][k].as_u64().unwrap_or(0);
     let mut same = vec![];
     for f in ["folio_mark_accessed", "folio_add_lru", "shrink_node"] {
         let (a, k) = (calls(&fe, f), shadow(f));
-        if a == 0 || k > a || (a - k) * 10_000 > a {
-            return Err(format!("{f}: fentry {a} vs kprobe {k} over the same window (kprobes may miss at most 0.01%)"));
+        if a == 0 || a.abs_diff(k) * 10_000 > a {
+            return Err(format!("{f}: fentry {a} vs kprobe {k} over the same window (they may differ by at most 0.01%)"));
         }
-        same.push(if a == k { format!("{f} {a}") } else { format!("{f} {a} (kprobe {k}: {} skipped)", a - k) });
+        same.push(if a == k { format!("{f} {a}") } else { format!("{f} {a} (kprobe {k})") });
     }
     Ok(format!("pgscan/pgsteal = /proc/vmstat (pgsteal_file {}) under fentry and kprobes; fentry vs kprobe: {}", d("pgsteal_file"), same.join(", ")))
 }
