@@ -109,6 +109,11 @@ static KPROBE_SHADOW: u64 = 0;
 /// are then classified by reference tier, not activation.
 #[unsafe(no_mangle)]
 static MGLRU: u64 = 0;
+/// 1 when the kernel stacks of folio_mark_accessed calls are captured (the
+/// commands that show them); stat and export set 0 and skip the stack walk,
+/// the costliest part of that hook.
+#[unsafe(no_mangle)]
+static CAPTURE_STACKS: u64 = 1;
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 22, 0);
 #[map]
@@ -135,9 +140,6 @@ static LRU_INSERT_MEMCG: PerCpuHashMap<MemcgLruKey, FolioAgg> =
     PerCpuHashMap::with_max_entries(MEMCG_LRU_ENTRIES, 0);
 #[map]
 static ACCESS: PerCpuHashMap<AccessKey, AccessAgg> = PerCpuHashMap::with_max_entries(16384, 0);
-/// folio_add_lru callers by kernel stack id.
-#[map]
-static ADD_LRU_STACKS: PerCpuHashMap<i32, u64> = PerCpuHashMap::with_max_entries(4096, 0);
 #[map]
 static STACKS: StackTrace = StackTrace::with_max_entries(16384, 0);
 /// In-flight direct / memcg / node reclaim per task, keyed by pid.
@@ -853,6 +855,16 @@ pub fn kprobe_folio_mark_accessed(ctx: ProbeContext) -> u32 {
     0
 }
 
+/// The calling kernel stack's id in STACKS, or -1 when stacks are not
+/// captured (or the walk failed).
+#[inline(always)]
+fn stack_id<C: StackIdContext>(ctx: &C) -> i32 {
+    if global_u64(&CAPTURE_STACKS) == 0 {
+        return -1;
+    }
+    ctx.get_stackid(&STACKS, 0).map(|s| s as i32).unwrap_or(-1)
+}
+
 #[inline(always)]
 fn access_filtered_out() -> bool {
     let tgid = global_u64(&FILTER_TGID);
@@ -898,7 +910,7 @@ fn mark_accessed<C: StackIdContext>(ctx: &C, folio: u64) {
         outcome::NO_EFFECT
     };
     let key = AccessKey {
-        stack_id: ctx.get_stackid(&STACKS, 0).map(|s| s as i32).unwrap_or(-1),
+        stack_id: stack_id(ctx),
         node: folio_node(folio),
         outcome: result,
         file: (!bit(flags, off!(pg_swapbacked))) as u32,
@@ -927,7 +939,7 @@ fn mark_accessed<C: StackIdContext>(ctx: &C, folio: u64) {
 pub fn fentry_folio_add_lru(ctx: FEntryContext) -> u32 {
     hit(hook::ADD_LRU);
     let folio = fentry_arg(&ctx, 0);
-    add_lru(&ctx, folio);
+    add_lru(folio);
     0
 }
 
@@ -939,23 +951,13 @@ pub fn kprobe_folio_add_lru(ctx: ProbeContext) -> u32 {
     }
     hit(hook::ADD_LRU);
     if let Some(folio) = ctx.arg::<u64>(0) {
-        add_lru(&ctx, folio);
+        add_lru(folio);
     }
     0
 }
 
 #[inline(always)]
-fn add_lru<C: StackIdContext>(ctx: &C, folio: u64) {
-    let stack = ctx.get_stackid(&STACKS, 0).map(|s| s as i32).unwrap_or(-1);
-    match ADD_LRU_STACKS.get_ptr_mut(&stack) {
-        // SAFETY: per-CPU value of this CPU.
-        Some(c) => unsafe { *c += 1 },
-        None => {
-            if ADD_LRU_STACKS.insert(&stack, &1, 0).is_err() {
-                bump(&LOST, hook::ADD_LRU, 1);
-            }
-        }
-    }
+fn add_lru(folio: u64) {
     // SAFETY: the helper takes no arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     let _ = BATCH_START.insert(&folio, &now, 0);

@@ -233,6 +233,8 @@ fn main() {
         drain_delay: cli.drain_delay_ms.map(Duration::from_millis),
         compare_kprobes: cli.compare_kprobes,
         storm_tgid: 0,
+        // Only the commands that show kernel stacks pay for the walk.
+        no_stacks: matches!(cli.command, Some(Command::Stat { .. } | Command::Export { .. })),
     };
 
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

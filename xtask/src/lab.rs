@@ -772,6 +772,7 @@ fn tools_image() -> anyhow::Result<PathBuf> {
     let bench = crate::root().join("bench");
     let script = std::fs::read_to_string(bench.join("vmscan.bt"))? + "\n" + &std::fs::read_to_string(bench.join("vmscan-fentry.bt"))?;
     std::fs::write(dir.join("bench/vmscan-lab.bt"), script)?;
+    std::fs::copy(bench.join("access.bt"), dir.join("bench/access.bt"))?;
     let bytes: u64 = run_ok(Command::new("du").args(["-sb"]).arg(&dir))?.split_whitespace().next().unwrap_or("0").parse()?;
     let img = lab_dir().join("tools.img");
     let _ = std::fs::remove_file(&img);

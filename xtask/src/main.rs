@@ -304,7 +304,7 @@ fn bench(which: &str, quick: bool, kernel: Option<&str>) -> anyhow::Result<()> {
             let env = overhead::Env::host(&root().join("target/release/vmscan"));
             let sizes = overhead::Sizes::new(quick);
             overhead_rows = overhead::run(&env, &sizes)?;
-            cost_rows = overhead::program_costs(&env, &sizes)?;
+            cost_rows = overhead::program_costs(&env, &sizes, (overhead::Config::VmscanStat, overhead::Config::Bpftrace))?;
             rows.extend(overhead::ingest(&env.vmscan, quick)?);
         }
     }

@@ -26,7 +26,11 @@ pub enum Config {
     /// vmscan stat with its function hooks on kprobes (lab guests only).
     VmscanKprobes,
     VmscanRecord,
+    /// vmscan access: folio_mark_accessed by kernel stack (lab guests only).
+    VmscanAccess,
     Bpftrace,
+    /// bpftrace counting folio_mark_accessed by kernel stack (bench/access.bt).
+    BpftraceStacks,
     Perf,
 }
 
@@ -37,11 +41,17 @@ impl Config {
             Config::VmscanStat => "vmscan stat",
             Config::VmscanKprobes => "vmscan --no-fentry stat",
             Config::VmscanRecord => "vmscan record",
+            Config::VmscanAccess => "vmscan access",
             Config::Bpftrace => "bpftrace",
+            Config::BpftraceStacks => "bpftrace by stack",
             Config::Perf => "perf record",
         }
     }
 }
+
+/// The configurations compared with each other: vmscan and the bpftrace
+/// script doing the same counting.
+const PAIRS: [(Config, Config); 2] = [(Config::VmscanStat, Config::Bpftrace), (Config::VmscanAccess, Config::BpftraceStacks)];
 
 /// Where the benchmark runs: its tracers, scripts and workloads.
 pub struct Env {
@@ -51,8 +61,11 @@ pub struct Env {
     pub bpftrace: Vec<String>,
     pub perf: Vec<String>,
     pub bpftool: Vec<String>,
-    /// The bpftrace script doing vmscan's counting on the same hooks.
+    /// The bpftrace script doing vmscan stat's counting on the same hooks.
     pub bt_script: PathBuf,
+    /// The bpftrace script counting folio_mark_accessed by stack, as
+    /// `vmscan access` does.
+    pub bt_stacks: PathBuf,
     /// Where workload files are written (a real file system, not tmpfs).
     pub dir: PathBuf,
     pub configs: Vec<Config>,
@@ -69,6 +82,7 @@ impl Env {
             perf: vec!["perf".into()],
             bpftool: vec!["bpftool".into()],
             bt_script: crate::root().join("bench/vmscan.bt"),
+            bt_stacks: crate::root().join("bench/access.bt"),
             dir: std::env::temp_dir().join("vmscan-bench"),
             configs: vec![Config::None, Config::VmscanStat, Config::VmscanRecord, Config::Bpftrace, Config::Perf],
             swap: swap_on(),
@@ -286,15 +300,20 @@ fn start(config: Config, env: &Env) -> anyhow::Result<Tracer> {
             c.arg("stat");
             (c, "vmscan: counting")
         }
+        Config::VmscanAccess => {
+            let mut c = Command::new(&env.vmscan);
+            c.args(["access", "--duration", "86400"]);
+            (c, "vmscan: counting")
+        }
         Config::VmscanRecord => {
             let _ = std::fs::remove_file(&rec);
             let mut c = Command::new(&env.vmscan);
             c.args(["record", "-o"]).arg(&rec);
             (c, "vmscan: counting")
         }
-        Config::Bpftrace => {
+        Config::Bpftrace | Config::BpftraceStacks => {
             let mut c = prefixed(&env.bpftrace);
-            c.arg(&env.bt_script);
+            c.arg(if config == Config::Bpftrace { &env.bt_script } else { &env.bt_stacks });
             (c, "Attaching")
         }
         Config::Perf => {
@@ -304,7 +323,7 @@ fn start(config: Config, env: &Env) -> anyhow::Result<Tracer> {
         }
     };
     // bpftrace says "Attaching N probes..." on stdout; vmscan on stderr.
-    let on_stdout = config == Config::Bpftrace;
+    let on_stdout = matches!(config, Config::Bpftrace | Config::BpftraceStacks);
     cmd.stdout(if on_stdout { Stdio::piped() } else { Stdio::null() }).stderr(Stdio::piped());
     let mut child = cmd.stdin(Stdio::null()).spawn().with_context(|| config.name().to_owned())?;
     let pid = child.id();
@@ -360,7 +379,7 @@ fn start(config: Config, env: &Env) -> anyhow::Result<Tracer> {
         }
     }
     // bpftrace prints "Attaching" before it finishes attaching.
-    if config == Config::Bpftrace {
+    if on_stdout {
         wait_attached(pid);
     }
     Ok(Tracer { child: Some(child), pid, record: (config == Config::VmscanRecord).then_some(rec), stderr: Some(handle) })
@@ -500,17 +519,19 @@ pub fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
             overheads[ci] = (1.0 - ratio) * 100.0;
             rows.push(format!("| {w} | {} | {m:.1} | {:.1}% | {ratio:.3} | {:+.2}% |", config.name(), spread(v), overheads[ci]));
         }
-        let (Some(vi), Some(bi)) = (idx(Config::VmscanStat), idx(Config::Bpftrace)) else { continue };
-        let (vs, bt) = (overheads[vi], overheads[bi]);
-        // Half the larger run-to-run spread of the two compared series is
-        // what this machine can resolve.
-        let noise = spread(&results[wi][0]).max(spread(&results[wi][bi])) / 2.0;
-        let rel = if bt <= noise {
-            format!("not resolvable: bpftrace's overhead ({bt:+.1}%) is within the run-to-run noise (±{noise:.1}%); vmscan's is {vs:+.1}%")
-        } else {
-            format!("{:.2} (vmscan {vs:+.1}%, bpftrace {bt:+.1}%, noise ±{noise:.1}%)", vs / bt)
-        };
-        summary.push(format!("| {w}: vmscan stat overhead / bpftrace overhead | {rel} (target <= 0.5) |"));
+        for (v, b) in PAIRS {
+            let (Some(vi), Some(bi)) = (idx(v), idx(b)) else { continue };
+            let (vs, bt) = (overheads[vi], overheads[bi]);
+            // Half the larger run-to-run spread of the two compared series
+            // is what this machine can resolve.
+            let noise = spread(&results[wi][0]).max(spread(&results[wi][bi])) / 2.0;
+            let rel = if bt <= noise {
+                format!("not resolvable: {}'s overhead ({bt:+.1}%) is within the run-to-run noise (±{noise:.1}%); vmscan's is {vs:+.1}%", b.name())
+            } else {
+                format!("{:.2} (vmscan {vs:+.1}%, {} {bt:+.1}%, noise ±{noise:.1}%)", vs / bt, b.name())
+            };
+            summary.push(format!("| {w}: {} overhead / {} overhead | {rel} (target <= 0.5) |", v.name(), b.name()));
+        }
     }
     rows.push(String::new());
     rows.push("| measure | result |".to_owned());
@@ -572,16 +593,16 @@ fn hook_key(name: &str) -> String {
 /// for vmscan stat and bpftrace attached to the same hooks at the same time,
 /// over one pass of each workload: both see the same events, so the ratio of
 /// their BPF time needs no noise allowance.
-pub fn program_costs(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
+pub fn program_costs(env: &Env, sizes: &Sizes, (vcfg, bcfg): (Config, Config)) -> anyhow::Result<Vec<String>> {
     let f = files(env, sizes)?;
     let cg = Memcg::create()?;
     let old = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").unwrap_or_else(|_| "0".into());
     std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "1").context("enabling kernel.bpf_stats_enabled")?;
     let ids = |ps: &[Prog]| ps.iter().map(|p| p.id).collect::<BTreeSet<_>>();
     let before = ids(&programs(env)?);
-    let v = start(Config::VmscanStat, env)?;
+    let v = start(vcfg, env)?;
     let with_v = ids(&programs(env)?);
-    let res = start(Config::Bpftrace, env).and_then(|b| {
+    let res = start(bcfg, env).and_then(|b| {
         let r = (|| -> anyhow::Result<(Vec<Prog>, Vec<Prog>)> {
             // Counted from here: both attached, the same events for both.
             let at_start = programs(env)?;
@@ -616,7 +637,11 @@ pub fn program_costs(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
         e[side + 1] += p.run_cnt;
     }
     let mut rows = vec![
-        "| hook (entry and return programs together) | vmscan ns/event | bpftrace ns/event | events (vmscan / bpftrace) | vmscan / bpftrace |".to_owned(),
+        format!(
+            "| hook ({} and {}; all programs on one hook together) | vmscan ns per program run | bpftrace ns per program run | program runs (vmscan / bpftrace) | vmscan / bpftrace (BPF time) |",
+            vcfg.name(),
+            bcfg.name()
+        ),
         "|---|---|---|---|---|".to_owned(),
     ];
     let (mut vt, mut bt) = (0.0, 0.0);
@@ -652,14 +677,26 @@ pub fn guest(quick: bool) -> anyhow::Result<()> {
         perf: chroot("/usr/bin/perf"),
         bpftool: chroot("/usr/sbin/bpftool"),
         bt_script: PathBuf::from("/bench/vmscan-lab.bt"),
+        bt_stacks: PathBuf::from("/bench/access.bt"),
         dir: PathBuf::from("/mnt/bench"),
-        configs: vec![Config::None, Config::VmscanStat, Config::VmscanKprobes, Config::Bpftrace, Config::Perf],
+        configs: vec![
+            Config::None,
+            Config::VmscanStat,
+            Config::VmscanKprobes,
+            Config::Bpftrace,
+            Config::VmscanAccess,
+            Config::BpftraceStacks,
+            Config::Perf,
+        ],
         swap: swap_on(),
     };
     let sizes = Sizes::guest(quick);
-    eprintln!("xtask: per-event costs, vmscan and bpftrace together");
-    let mut rows = program_costs(&env, &sizes)?;
-    rows.push(String::new());
+    let mut rows = vec![];
+    for pair in PAIRS {
+        eprintln!("xtask: per-event costs, {} and {} together", pair.0.name(), pair.1.name());
+        rows.extend(program_costs(&env, &sizes, pair)?);
+        rows.push(String::new());
+    }
     rows.extend(run(&env, &sizes)?);
     println!("{}", rows.join("\n"));
     Ok(())

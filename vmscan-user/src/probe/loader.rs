@@ -53,6 +53,9 @@ pub struct LoadOptions {
     /// folio_mark_accessed filters (vmscan access --pid / --comm).
     pub access_tgid: u32,
     pub access_comm: Option<String>,
+    /// Skip the kernel stack walk of folio_mark_accessed (stat and export,
+    /// which never show stacks).
+    pub no_stacks: bool,
     /// `vmscan bench-ingest`: the process whose getppid() calls emit a
     /// synthetic record storm (0 = none).
     pub storm_tgid: u32,
@@ -200,6 +203,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         .override_global("RING_WAKEUP_BYTES", &wakeup_bytes, true)
         .override_global("KPROBE_SHADOW", &(opts.compare_kprobes as u64), true)
         .override_global("MGLRU", &(mglru as u64), true)
+        .override_global("CAPTURE_STACKS", &(!opts.no_stacks as u64), true)
         .override_global("FILTER_TGID", &(opts.access_tgid as u64), true)
         .override_global("FILTER_COMM", &comm_filter, true)
         .override_global("STORM_TGID", &(opts.storm_tgid as u64), true)
