@@ -453,6 +453,28 @@ fn boot(vmlinux: &Path, initrd: &Path, disk: &Path, b: &Boot, log: &Path) -> any
     Ok(String::from_utf8_lossy(&bytes).replace('\r', ""))
 }
 
+/// Boots a guest on a fresh disk; one that does not print @@DONE is booted
+/// once more (its first console log kept as `*-first-try.log`). TCG guests
+/// have been seen to livelock while probes are patched in under disk
+/// writeback (soft lockups of vmscan and jbd2), to Oops at boot on an int3
+/// in sched_clock_cpu, and to fall silent mid-benchmark, each once in many
+/// runs. Returns the console and the guest's kernel release.
+fn boot_finished(vmlinux: &Path, initrd: &Path, b: &Boot, log: &Path, label: &str) -> anyhow::Result<(String, String)> {
+    let mut console = boot(vmlinux, initrd, &disk()?, b, log)?;
+    if !console.contains("@@DONE") {
+        let why = if console.contains("soft lockup") { "soft lockup in the guest" } else { "no @@DONE" };
+        crate::say(&format!("kernel lab: {label} did not finish ({why}); booting it once more"));
+        let stem = log.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let _ = std::fs::rename(log, log.with_file_name(format!("{stem}-first-try.log")));
+        console = boot(vmlinux, initrd, &disk()?, b, log)?;
+    }
+    let release = console
+        .lines()
+        .find_map(|l| l.find("@@KERNEL ").map(|i| l[i + 9..].trim().to_owned()))
+        .unwrap_or_else(|| label.to_owned());
+    Ok((console, release))
+}
+
 fn blocks(console: &str) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
     let mut cur: Option<(String, String)> = None;
@@ -805,18 +827,7 @@ pub fn bench(quick: bool, kernel: Option<&str>) -> anyhow::Result<Vec<(String, V
             limit: Duration::from_secs(if quick { 1500 } else { 3600 }),
             interactive: false,
         };
-        let mut console = boot(&vmlinux, &initrd, &disk()?, &b, &log)?;
-        if !console.contains("@@DONE") {
-            // Seen once: a 6.12 guest printed nothing more after starting
-            // the first tracers. Boot once more, and say so.
-            crate::say(&format!("kernel lab: the {} benchmark did not finish; booting it once more", k.label));
-            let _ = std::fs::rename(&log, lab_dir().join(format!("console-bench-{}-first-try.log", k.label)));
-            console = boot(&vmlinux, &initrd, &disk()?, &b, &log)?;
-        }
-        let release = console
-            .lines()
-            .find_map(|l| l.find("@@KERNEL ").map(|i| l[i + 9..].trim().to_owned()))
-            .unwrap_or_else(|| k.label.to_owned());
+        let (console, release) = boot_finished(&vmlinux, &initrd, &b, &log, k.label)?;
         let bl = blocks(&console);
         let rows: Vec<String> = bl.get("bench").map(|t| t.lines().map(str::to_owned).collect()).unwrap_or_default();
         if rows.iter().all(|r| !r.starts_with('|')) {
@@ -874,20 +885,7 @@ pub fn run(o: &LabOptions) -> anyhow::Result<()> {
         let log = lab_dir().join(format!("console-{}.log", k.label));
         crate::say(&format!("kernel lab: booting {} (console log: {})", k.label, log.display()));
         let b = Boot { scenarios: run_set.join(","), tools: None, limit: Duration::from_secs(480), interactive: false };
-        let mut console = boot(&vmlinux, &initrd, &disk()?, &b, &log)?;
-        if !console.contains("@@DONE") {
-            // TCG guests have been seen to livelock while probes are
-            // patched in under disk writeback (soft lockups of vmscan and
-            // jbd2, once in many runs): boot once more, and say so.
-            let why = if console.contains("soft lockup") { "soft lockup in the guest" } else { "no @@DONE" };
-            crate::say(&format!("kernel lab: {} did not finish ({why}); booting it once more", k.label));
-            let _ = std::fs::rename(&log, lab_dir().join(format!("console-{}-first-try.log", k.label)));
-            console = boot(&vmlinux, &initrd, &disk()?, &b, &log)?;
-        }
-        let release = console
-            .lines()
-            .find_map(|l| l.find("@@KERNEL ").map(|i| l[i + 9..].trim().to_owned()))
-            .unwrap_or_else(|| k.label.to_owned());
+        let (console, release) = boot_finished(&vmlinux, &initrd, &b, &log, k.label)?;
         let b = blocks(&console);
         let done = console.contains("@@DONE");
         for s in &scenarios {
