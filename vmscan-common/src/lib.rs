@@ -14,6 +14,10 @@ pub const MAX_NODES: u32 = 64;
 pub const NODE_SLOTS: u32 = MAX_NODES + 1;
 pub const NODE_OVERFLOW: u32 = MAX_NODES;
 
+/// Records the synthetic storm program (`vmscan bench-ingest`) emits per
+/// getppid() call of its generator.
+pub const STORM_BATCH: u32 = 16;
+
 /// Value of an [`Offsets`] field that could not be resolved on this kernel.
 pub const UNRESOLVED: u32 = u32::MAX;
 

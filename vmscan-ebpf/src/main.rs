@@ -28,7 +28,7 @@ use aya_ebpf::{
 };
 use vmscan_common::{
     AccessAgg, AccessKey, Event, MEMCG_LRU_ENTRIES, MemcgLruKey, FolioAgg, HIST_BUCKETS, HIST_SLOTS, ISOLATE_SLOTS, IsolateAgg,
-    LRU_SLOTS, NODE_OVERFLOW, NODE_SLOTS, Offsets, PF_EXITING, PF_KSWAPD, SHRINK_SLOTS,
+    LRU_SLOTS, NODE_OVERFLOW, NODE_SLOTS, Offsets, PF_EXITING, PF_KSWAPD, SHRINK_SLOTS, STORM_BATCH,
     ShrinkActiveAgg, ShrinkInactiveAgg, THROTTLE_REASONS, THROTTLE_SLOTS, ThrottleAgg,
     UNRESOLVED, WRITE_SLOTS, event, hist, hook, log2_bucket, lru, outcome, reclaimer,
     shrink_index,
@@ -378,7 +378,6 @@ fn emit(h: u32, fill: impl FnOnce(&mut Event)) -> bool {
 /// Never attached outside that command.
 #[unsafe(no_mangle)]
 static STORM_TGID: u64 = 0;
-const STORM_BATCH: u32 = 16;
 /// [records submitted, reserves that failed (lost)].
 #[map]
 static STORM: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);

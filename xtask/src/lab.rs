@@ -525,23 +525,36 @@ fn check_hooks(b: &BTreeMap<String, String>) -> Verdict {
     Ok(notes.join(", "))
 }
 
+/// /proc/vmstat's counters' growth between two printed copies of it.
+fn vmstat_delta(b: &BTreeMap<String, String>, before: &str, after: &str) -> Result<BTreeMap<String, u64>, String> {
+    let v0 = vmstat(b.get(before).ok_or_else(|| format!("no `{before}` output"))?);
+    let v1 = vmstat(b.get(after).ok_or_else(|| format!("no `{after}` output"))?);
+    Ok(v1.iter().map(|(k, v)| (k.clone(), v - v0.get(k).copied().unwrap_or(0))).collect())
+}
+
+/// vmscan's counters (its JSON `vmstat` object) must equal the kernel's
+/// growth over the same window, key by key.
+fn same_as_vmstat(j: &Value, delta: &BTreeMap<String, u64>, keys: &[&str], who: &str) -> Result<(), String> {
+    for k in keys {
+        let (ours, kernel) = (j["vmstat"][*k].as_u64().unwrap_or(u64::MAX), delta.get(*k).copied().unwrap_or(0));
+        if ours != kernel {
+            return Err(format!("{who}: {k}: vmscan {ours} vs /proc/vmstat {kernel}"));
+        }
+    }
+    Ok(())
+}
+
 fn check_truth(b: &BTreeMap<String, String>) -> Verdict {
     let fe = json(b, "truth-fentry")?;
     let kp = json(b, "truth-kprobe")?;
-    let v0 = vmstat(b.get("vmstat-before").ok_or("no vmstat")?);
-    let v1 = vmstat(b.get("vmstat-after").ok_or("no vmstat")?);
-    let d = |k: &str| v1.get(k).copied().unwrap_or(0) - v0.get(k).copied().unwrap_or(0);
+    let delta = vmstat_delta(b, "vmstat-before", "vmstat-after")?;
+    let d = |k: &str| delta.get(k).copied().unwrap_or(0);
     if d("pgsteal_file") < 10_000 {
         return Err(format!("the workload reclaimed only {} pages", d("pgsteal_file")));
     }
-    for k in ["pgscan_kswapd", "pgscan_direct", "pgscan_anon", "pgscan_file", "pgsteal_kswapd", "pgsteal_direct", "pgsteal_anon", "pgsteal_file"] {
-        for (name, j) in [("fentry", &fe), ("kprobe", &kp)] {
-            let ours = j["vmstat"][k].as_u64().unwrap_or(u64::MAX);
-            if ours != d(k) {
-                return Err(format!("{k}: vmscan ({name}) {ours} vs /proc/vmstat {}", d(k)));
-            }
-        }
-    }
+    let keys = ["pgscan_kswapd", "pgscan_direct", "pgscan_anon", "pgscan_file", "pgsteal_kswapd", "pgsteal_direct", "pgsteal_anon", "pgsteal_file"];
+    same_as_vmstat(&fe, &delta, &keys, "fentry")?;
+    same_as_vmstat(&kp, &delta, &keys, "kprobe")?;
     let calls = |j: &Value, hook: &str| {
         j["hooks"].as_array().and_then(|a| a.iter().find(|h| h["name"] == hook)).and_then(|h| h["events"].as_u64()).unwrap_or(0)
     };
@@ -644,15 +657,9 @@ fn check_swap(b: &BTreeMap<String, String>) -> Verdict {
     let mut anon_share = vec![];
     for sw in SWAPPINESS {
         let j = json(b, &format!("swap-{sw}"))?;
-        let v0 = vmstat(b.get(&format!("swap-{sw}-before")).ok_or("no vmstat")?);
-        let v1 = vmstat(b.get(&format!("swap-{sw}-after")).ok_or("no vmstat")?);
-        let d = |k: &str| v1.get(k).copied().unwrap_or(0) - v0.get(k).copied().unwrap_or(0);
-        for k in ["pgscan_anon", "pgsteal_anon", "pgscan_file", "pgsteal_file"] {
-            let ours = j["vmstat"][k].as_u64().unwrap_or(u64::MAX);
-            if ours != d(k) {
-                return Err(format!("swappiness {sw}: {k}: vmscan {ours} vs /proc/vmstat {}", d(k)));
-            }
-        }
+        let delta = vmstat_delta(b, &format!("swap-{sw}-before"), &format!("swap-{sw}-after"))?;
+        let d = |k: &str| delta.get(k).copied().unwrap_or(0);
+        same_as_vmstat(&j, &delta, &["pgscan_anon", "pgsteal_anon", "pgscan_file", "pgsteal_file"], &format!("swappiness {sw}"))?;
         // Every anon page reclaimed here is shmem written to zram.
         if d("pgsteal_anon") != d("pswpout") {
             return Err(format!("swappiness {sw}: pgsteal_anon {} but pswpout {}", d("pgsteal_anon"), d("pswpout")));

@@ -94,6 +94,7 @@ pub fn swap_on() -> bool {
     std::fs::read_to_string("/proc/swaps").map(|s| s.lines().count() > 1).unwrap_or(false)
 }
 
+#[derive(Clone, Copy)]
 pub struct Sizes {
     pub rounds: usize,
     pub storm_passes: usize,
@@ -459,6 +460,17 @@ fn files(env: &Env, sizes: &Sizes) -> anyhow::Result<Files> {
     Ok(f)
 }
 
+/// One pass of every workload this place runs, in the order of
+/// [`run`]'s table: throughput of each.
+fn run_workloads(env: &Env, f: &Files, cg: &Memcg, sizes: &Sizes) -> anyhow::Result<Vec<f64>> {
+    let mut got = vec![storm(&f.cached, sizes.storm_passes)?, memcg_stream(cg, &f.big, sizes.memcg_reads, sizes.stream_mib)?];
+    if env.swap {
+        got.push(anon_pressure(cg, sizes.anon_mib, sizes.anon_passes)?);
+    }
+    got.push(exits(&f.small, sizes.exit_procs)?);
+    Ok(got)
+}
+
 /// Runs the interleaved rounds; returns Markdown rows.
 pub fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
     let f = files(env, sizes)?;
@@ -479,11 +491,7 @@ pub fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
             // Warm the cached file outside the traced window.
             storm(&f.cached, 1)?;
             let t = start(*config, env)?;
-            let mut got = vec![storm(&f.cached, sizes.storm_passes)?, memcg_stream(&cg, &f.big, sizes.memcg_reads, sizes.stream_mib)?];
-            if env.swap {
-                got.push(anon_pressure(&cg, sizes.anon_mib, sizes.anon_passes)?);
-            }
-            got.push(exits(&f.small, sizes.exit_procs)?);
+            let got = run_workloads(env, &f, &cg, sizes)?;
             if *config == Config::VmscanStat {
                 rss = rss.max(peak_rss_kib(t.pid));
             }
@@ -606,12 +614,7 @@ pub fn program_costs(env: &Env, sizes: &Sizes, (vcfg, bcfg): (Config, Config)) -
         let r = (|| -> anyhow::Result<(Vec<Prog>, Vec<Prog>)> {
             // Counted from here: both attached, the same events for both.
             let at_start = programs(env)?;
-            storm(&f.cached, sizes.storm_passes.min(4))?;
-            memcg_stream(&cg, &f.big, 1, sizes.stream_mib)?;
-            if env.swap {
-                anon_pressure(&cg, sizes.anon_mib, 1)?;
-            }
-            exits(&f.small, sizes.exit_procs)?;
+            run_workloads(env, &f, &cg, &Sizes { storm_passes: sizes.storm_passes.min(4), memcg_reads: 1, anon_passes: 1, ..*sizes })?;
             Ok((at_start, programs(env)?))
         })();
         stop(b);

@@ -63,7 +63,6 @@ pub fn map_touch(file: &Path, advice: Option<&str>) -> anyhow::Result<()> {
 /// second at most (each call emits STORM_BATCH records once vmscan
 /// attaches its storm program to this process), until killed.
 pub fn storm_generate(rate: Option<f64>) -> anyhow::Result<()> {
-    const BATCH: f64 = 16.0; // STORM_BATCH in vmscan-ebpf
     let start = std::time::Instant::now();
     let mut calls = 0u64;
     loop {
@@ -73,7 +72,7 @@ pub fn storm_generate(rate: Option<f64>) -> anyhow::Result<()> {
         }
         calls += 256;
         if let Some(r) = rate {
-            let due = calls as f64 * BATCH / r;
+            let due = calls as f64 * vmscan_common::STORM_BATCH as f64 / r;
             let now = start.elapsed().as_secs_f64();
             if due > now {
                 std::thread::sleep(std::time::Duration::from_secs_f64(due - now));
@@ -125,8 +124,8 @@ pub async fn bench_ingest(seconds: f64, rate: Option<f64>, mut load: crate::prob
         generator.arg("--rate").arg(r.to_string());
     }
     let mut child = generator.spawn().context("starting the storm generator")?;
-    load.storm_tgid = child.id();
     let gen_pid = child.id();
+    load.storm_tgid = gen_pid;
     let storm = |evs: Vec<vmscan_common::Event>| evs.iter().filter(|e| e.pid == gen_pid).count() as u64;
     let res = async {
         let mut s = crate::probe::session::Session::start(load)?;
