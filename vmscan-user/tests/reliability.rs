@@ -102,10 +102,17 @@ fn ring_buffer_storm_counts_losses_and_keeps_exact_counters() {
     assert!(text.status.success());
 }
 
-fn ingest(args: &[&str]) -> Value {
+/// None (after saying why) on a kernel without syscall tracepoints
+/// (CONFIG_FTRACE_SYSCALLS), where the storm cannot be attached.
+fn ingest(args: &[&str]) -> Option<Value> {
     let out = Command::new(bin()).args(args).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && err.contains("syscalls:sys_enter_getppid") {
+        eprintln!("skipping the synthetic storm: kernel {} has no syscall tracepoint to attach it to: {err}", kernel());
+        return None;
+    }
+    assert!(out.status.success(), "{args:?}: {err}");
+    Some(serde_json::from_slice(&out.stdout).unwrap())
 }
 
 #[test]
@@ -115,14 +122,15 @@ fn synthetic_storm_every_record_is_drained_or_counted_lost() {
     }
     // 2 M records/s from the kernel for 2 s through the default ring: all
     // of them reach the model.
-    let j = ingest(&["bench-ingest", "--seconds", "2", "--rate", "2000000"]);
+    let Some(j) = ingest(&["bench-ingest", "--seconds", "2", "--rate", "2000000"]) else { return };
     let sent = j["sent"].as_u64().unwrap();
     assert!(sent > 2_000_000, "the storm ran: {j}");
     assert_eq!(j["lost"].as_u64(), Some(0), "{j}");
     assert_eq!(j["drained"].as_u64(), Some(sent), "every record sent is drained: {j}");
     // A 64 KiB ring and a consumer that sleeps 50 ms before each drain
     // overflow: the losses are counted and what was sent still arrives.
-    let j = ingest(&["--ring-kib", "64", "--drain-delay-ms", "50", "bench-ingest", "--seconds", "1", "--rate", "2000000"]);
+    let j = ingest(&["--ring-kib", "64", "--drain-delay-ms", "50", "bench-ingest", "--seconds", "1", "--rate", "2000000"])
+        .expect("the storm attached a moment ago");
     assert!(j["lost"].as_u64().unwrap() > 0, "a 64 KiB ring must overflow: {j}");
     assert_eq!(j["drained"], j["sent"], "{j}");
 }
