@@ -525,11 +525,12 @@ fn check_hooks(b: &BTreeMap<String, String>) -> Verdict {
     Ok(notes.join(", "))
 }
 
-/// /proc/vmstat's counters' growth between two printed copies of it.
+/// /proc/vmstat's counters' growth between two printed copies of it. Gauges
+/// that fell (nr_free_pages, ...) are left out: they are not counters.
 fn vmstat_delta(b: &BTreeMap<String, String>, before: &str, after: &str) -> Result<BTreeMap<String, u64>, String> {
     let v0 = vmstat(b.get(before).ok_or_else(|| format!("no `{before}` output"))?);
     let v1 = vmstat(b.get(after).ok_or_else(|| format!("no `{after}` output"))?);
-    Ok(v1.iter().map(|(k, v)| (k.clone(), v - v0.get(k).copied().unwrap_or(0))).collect())
+    Ok(v1.iter().filter_map(|(k, v)| Some((k.clone(), v.checked_sub(v0.get(k).copied().unwrap_or(0))?))).collect())
 }
 
 /// vmscan's counters (its JSON `vmstat` object) must equal the kernel's
