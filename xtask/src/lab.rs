@@ -19,6 +19,8 @@ use std::{
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 
+use crate::sh::run_ok;
+
 pub const SCENARIOS: [&str; 7] = ["hooks", "truth", "numa", "mglru", "model", "exit", "swap"];
 /// vm.swappiness values the swap scenario runs at.
 const SWAPPINESS: [u32; 3] = [0, 60, 200];
@@ -35,16 +37,7 @@ const KERNELS: [Kernel; 2] = [
 ];
 
 fn lab_dir() -> PathBuf {
-    crate::root().join("target/lab")
-}
-
-fn run_ok(cmd: &mut Command) -> anyhow::Result<String> {
-    let shown = format!("{cmd:?}");
-    let out = cmd.output().with_context(|| shown.clone())?;
-    if !out.status.success() {
-        bail!("{shown} failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    crate::sh::root().join("target/lab")
 }
 
 /// apt options for a private configuration (backports, when the system's
@@ -73,7 +66,7 @@ fn private_apt() -> anyhow::Result<Vec<String>> {
         format!("-o=Dir::State::Lists={}", dir.join("lists").display()),
         format!("-o=Dir::Cache={}", dir.join("cache").display()),
     ];
-    crate::say("kernel lab: refreshing a private apt list for bookworm-backports");
+    crate::sh::say("kernel lab: refreshing a private apt list for bookworm-backports");
     run_ok(Command::new("apt-get").args(&opts).args(["update", "-qq"]))?;
     Ok(opts)
 }
@@ -101,7 +94,7 @@ fn fetch_kernel(k: &Kernel) -> anyhow::Result<(PathBuf, PathBuf)> {
         pkg = find_package(k.pattern, &opts)?;
     }
     let pkg = pkg.with_context(|| format!("no package matching {} in the configured Debian archives", k.pattern))?;
-    crate::say(&format!("kernel lab: downloading {pkg} (cached under target/lab/cache)"));
+    crate::sh::say(&format!("kernel lab: downloading {pkg} (cached under target/lab/cache)"));
     run_ok(Command::new("apt-get").args(&opts).args(["download", "-qq", &pkg]).current_dir(lab_dir().join("cache")))?;
     let deb = std::fs::read_dir(lab_dir().join("cache"))?
         .filter_map(Result::ok)
@@ -239,7 +232,7 @@ fn module_closure(root: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
                 .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
                 .unwrap_or_default();
             if !cfg.lines().any(|l| l.ends_with("=y") && l.to_lowercase().contains(&m.to_lowercase())) {
-                crate::say(&format!("kernel lab: module {m} not found (assuming it is built in)"));
+                crate::sh::say(&format!("kernel lab: module {m} not found (assuming it is built in)"));
             }
         }
     }
@@ -463,7 +456,7 @@ fn boot_finished(vmlinux: &Path, initrd: &Path, b: &Boot, log: &Path, label: &st
     let mut console = boot(vmlinux, initrd, &disk()?, b, log)?;
     if !console.contains("@@DONE") {
         let why = if console.contains("soft lockup") { "soft lockup in the guest" } else { "no @@DONE" };
-        crate::say(&format!("kernel lab: {label} did not finish ({why}); booting it once more"));
+        crate::sh::say(&format!("kernel lab: {label} did not finish ({why}); booting it once more"));
         let stem = log.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let _ = std::fs::rename(log, log.with_file_name(format!("{stem}-first-try.log")));
         console = boot(vmlinux, initrd, &disk()?, b, log)?;
@@ -744,22 +737,22 @@ fn check_exit(b: &BTreeMap<String, String>) -> Verdict {
 /// Installs what the lab needs and builds static (musl) binaries of the
 /// given packages; returns their paths.
 fn prepare(packages: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
-    crate::apt_install(&["qemu-system-x86", "busybox-static", "e2fsprogs", "cpio", "xz-utils", "zstd"])?;
+    crate::sh::apt_install(&["qemu-system-x86", "busybox-static", "e2fsprogs", "cpio", "xz-utils", "zstd"])?;
     let targets = run_ok(Command::new("rustup").args(["target", "list", "--installed"]))?;
     if !targets.lines().any(|l| l.trim() == "x86_64-unknown-linux-musl") {
-        crate::say("installing the x86_64-unknown-linux-musl target (rustup) for static guest binaries");
+        crate::sh::say("installing the x86_64-unknown-linux-musl target (rustup) for static guest binaries");
         run_ok(Command::new("rustup").args(["target", "add", "x86_64-unknown-linux-musl"]))?;
     }
-    let mut c = crate::cargo();
+    let mut c = crate::sh::cargo();
     c.args(["build", "--release", "--target", "x86_64-unknown-linux-musl"]);
     for p in packages {
         c.args(["-p", p]);
     }
-    crate::status(&mut c)?;
+    crate::sh::status(&mut c)?;
     std::fs::create_dir_all(lab_dir())?;
     Ok(packages
         .iter()
-        .map(|p| crate::root().join("target/x86_64-unknown-linux-musl/release").join(if *p == "vmscan-user" { "vmscan" } else { p }))
+        .map(|p| crate::sh::root().join("target/x86_64-unknown-linux-musl/release").join(if *p == "vmscan-user" { "vmscan" } else { p }))
         .collect())
 }
 
@@ -784,7 +777,7 @@ fn shared_libs(bin: &Path) -> anyhow::Result<Vec<PathBuf>> {
 /// library they load, at their own paths (the guest chroots into it), and
 /// the bpftrace script for the guest's hooks.
 fn tools_image() -> anyhow::Result<PathBuf> {
-    crate::apt_install(&["bpftrace", "bpftool", "linux-perf"])?;
+    crate::sh::apt_install(&["bpftrace", "bpftool", "linux-perf"])?;
     let dir = lab_dir().join("tools-root");
     let _ = std::fs::remove_dir_all(&dir);
     for d in ["proc", "sys", "dev", "mnt", "tmp", "bench"] {
@@ -806,7 +799,7 @@ fn tools_image() -> anyhow::Result<PathBuf> {
     // crashes when there is no shell at all.
     std::fs::create_dir_all(dir.join("bin"))?;
     std::fs::copy("/bin/busybox", dir.join("bin/sh")).context("busybox (apt install busybox-static)")?;
-    let bench = crate::root().join("bench");
+    let bench = crate::sh::root().join("bench");
     let script = std::fs::read_to_string(bench.join("vmscan.bt"))? + "\n" + &std::fs::read_to_string(bench.join("vmscan-fentry.bt"))?;
     std::fs::write(dir.join("bench/vmscan-lab.bt"), script)?;
     std::fs::copy(bench.join("access.bt"), dir.join("bench/access.bt"))?;
@@ -814,7 +807,7 @@ fn tools_image() -> anyhow::Result<PathBuf> {
     let img = lab_dir().join("tools.img");
     let _ = std::fs::remove_file(&img);
     run_ok(Command::new("mkfs.ext4").args(["-F", "-q", "-d"]).arg(&dir).arg(&img).arg(format!("{}M", bytes / (1 << 20) + 64)))?;
-    crate::say(&format!("kernel lab: tools disk with bpftrace, perf, bpftool and {} files ({} MiB)", n, bytes >> 20));
+    crate::sh::say(&format!("kernel lab: tools disk with bpftrace, perf, bpftool and {} files ({} MiB)", n, bytes >> 20));
     Ok(img)
 }
 
@@ -828,7 +821,7 @@ pub fn bench(quick: bool, kernel: Option<&str>) -> anyhow::Result<Vec<(String, V
         let (vmlinux, kroot) = fetch_kernel(k)?;
         let initrd = initramfs(&bins[0], Some(&bins[1]), k.label, &kroot)?;
         let log = lab_dir().join(format!("console-bench-{}.log", k.label));
-        crate::say(&format!("kernel lab: benchmarking in {} (console log: {})", k.label, log.display()));
+        crate::sh::say(&format!("kernel lab: benchmarking in {} (console log: {})", k.label, log.display()));
         let b = Boot {
             scenarios: if quick { "bench,quick".into() } else { "bench".into() },
             tools: Some(&tools),
@@ -875,7 +868,7 @@ pub fn run(o: &LabOptions) -> anyhow::Result<()> {
     if o.shell {
         let (vmlinux, kroot) = fetch_kernel(kernels[0])?;
         let initrd = initramfs(&vmscan, None, kernels[0].label, &kroot)?;
-        crate::say("booting with a shell on the serial console (poweroff -f to leave)");
+        crate::sh::say("booting with a shell on the serial console (poweroff -f to leave)");
         let b = Boot { scenarios: "shell".into(), tools: None, limit: Duration::MAX, interactive: true };
         boot(&vmlinux, &initrd, &disk()?, &b, &lab_dir().join("shell.log"))?;
         return Ok(());
@@ -891,7 +884,7 @@ pub fn run(o: &LabOptions) -> anyhow::Result<()> {
         let (vmlinux, kroot) = fetch_kernel(k)?;
         let initrd = initramfs(&vmscan, None, k.label, &kroot)?;
         let log = lab_dir().join(format!("console-{}.log", k.label));
-        crate::say(&format!("kernel lab: booting {} (console log: {})", k.label, log.display()));
+        crate::sh::say(&format!("kernel lab: booting {} (console log: {})", k.label, log.display()));
         let b = Boot { scenarios: run_set.join(","), tools: None, limit: Duration::from_secs(480), interactive: false };
         let (console, release) = boot_finished(&vmlinux, &initrd, &b, &log, k.label)?;
         let b = blocks(&console);
