@@ -1,0 +1,330 @@
+//! The host's side of the scenarios: the console's marked blocks, parsed,
+//! and a check per scenario that turns them into a verdict.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// The console's output by block name (`@@BEGIN name` ... `@@END name`).
+pub(super) type Blocks = BTreeMap<String, String>;
+/// A scenario's result: what it showed, or why it failed.
+pub(super) type Verdict = Result<String, String>;
+
+/// vm.swappiness values the swap scenario runs at.
+const SWAPPINESS: [u32; 3] = [0, 60, 200];
+
+/// The blocks the guest printed between its markers.
+pub(super) fn blocks(console: &str) -> Blocks {
+    let mut m = Blocks::new();
+    let mut cur: Option<(String, String)> = None;
+    for line in console.lines() {
+        if let Some(name) = line.strip_prefix("@@BEGIN ") {
+            cur = Some((name.trim().to_owned(), String::new()));
+        } else if line.starts_with("@@END ") {
+            if let Some((n, body)) = cur.take() {
+                m.insert(n, body);
+            }
+        } else if let Some((_, body)) = cur.as_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    m
+}
+
+fn json(b: &Blocks, name: &str) -> Result<Value, String> {
+    let text = b.get(name).ok_or_else(|| format!("no `{name}` output (see the console log)"))?;
+    let start = text.find('{').ok_or_else(|| format!("`{name}`: no JSON: {}", text.lines().last().unwrap_or("")))?;
+    serde_json::from_str(&text[start..]).map_err(|e| format!("`{name}`: {e}"))
+}
+
+fn vmstat(text: &str) -> BTreeMap<String, u64> {
+    text.lines().filter_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        Some((k.to_owned(), v.trim().parse().ok()?))
+    }).collect()
+}
+
+
+pub(super) fn hooks(b: &Blocks) -> Verdict {
+    let fe = json(b, "probes-fentry")?;
+    let kp = json(b, "probes-kprobe")?;
+    let mut notes = vec![];
+    for (name, j, want) in [("fentry", &fe, "fentry"), ("kprobe", &kp, "kprobe")] {
+        for h in j["hooks"].as_array().ok_or("no hooks")? {
+            let n = h["name"].as_str().unwrap_or("?");
+            let m = h["mechanism"].as_str().ok_or_else(|| format!("{name} run: {n} not attached: {}", h["error"]))?;
+            if !(n.contains(':') || m.starts_with(want)) {
+                return Err(format!("{name} run: {n} attached by {m}, expected {want}"));
+            }
+        }
+        notes.push(format!("{} hooks by {want}", j["hooks"].as_array().map_or(0, |a| a.len())));
+    }
+    Ok(notes.join(", "))
+}
+
+/// /proc/vmstat's counters' growth between two printed copies of it. Gauges
+/// that fell (nr_free_pages, ...) are left out: they are not counters.
+fn vmstat_delta(b: &Blocks, before: &str, after: &str) -> Result<BTreeMap<String, u64>, String> {
+    let v0 = vmstat(b.get(before).ok_or_else(|| format!("no `{before}` output"))?);
+    let v1 = vmstat(b.get(after).ok_or_else(|| format!("no `{after}` output"))?);
+    Ok(v1.iter().filter_map(|(k, v)| Some((k.clone(), v.checked_sub(v0.get(k).copied().unwrap_or(0))?))).collect())
+}
+
+/// vmscan's counters (its JSON `vmstat` object) must equal the kernel's
+/// growth over the same window, key by key.
+fn same_as_vmstat(j: &Value, delta: &BTreeMap<String, u64>, keys: &[&str], who: &str) -> Result<(), String> {
+    for k in keys {
+        let (ours, kernel) = (j["vmstat"][*k].as_u64().unwrap_or(u64::MAX), delta.get(*k).copied().unwrap_or(0));
+        if ours != kernel {
+            return Err(format!("{who}: {k}: vmscan {ours} vs /proc/vmstat {kernel}"));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn truth(b: &Blocks) -> Verdict {
+    let fe = json(b, "truth-fentry")?;
+    let kp = json(b, "truth-kprobe")?;
+    let delta = vmstat_delta(b, "vmstat-before", "vmstat-after")?;
+    let d = |k: &str| delta.get(k).copied().unwrap_or(0);
+    if d("pgsteal_file") < 10_000 {
+        return Err(format!("the workload reclaimed only {} pages", d("pgsteal_file")));
+    }
+    let keys = ["pgscan_kswapd", "pgscan_direct", "pgscan_anon", "pgscan_file", "pgsteal_kswapd", "pgsteal_direct", "pgsteal_anon", "pgsteal_file"];
+    same_as_vmstat(&fe, &delta, &keys, "fentry")?;
+    same_as_vmstat(&kp, &delta, &keys, "kprobe")?;
+    let calls = |j: &Value, hook: &str| {
+        j["hooks"].as_array().and_then(|a| a.iter().find(|h| h["name"] == hook)).and_then(|h| h["events"].as_u64()).unwrap_or(0)
+    };
+    // One process ran fentry and kprobes on the same functions over the
+    // same window (--compare-kprobes). They must agree, except that a
+    // kprobe program is skipped when another BPF program is already running
+    // on that CPU (bpf_prog_active: trace_call_bpf), which fentry programs
+    // are not: kprobes may miss, rarely (seen: 2-3 in 68,000). And the two
+    // per-CPU counters are read one after the other while the guest keeps
+    // adding folios, so kprobes have also been seen 1 ahead (65071 vs 65070).
+    let shadow = |k: &str| fe["kprobe_shadow"][k].as_u64().unwrap_or(0);
+    let mut same = vec![];
+    for f in ["folio_mark_accessed", "folio_add_lru", "shrink_node"] {
+        let (a, k) = (calls(&fe, f), shadow(f));
+        if a == 0 || a.abs_diff(k) * 10_000 > a {
+            return Err(format!("{f}: fentry {a} vs kprobe {k} over the same window (they may differ by at most 0.01%)"));
+        }
+        same.push(if a == k { format!("{f} {a}") } else { format!("{f} {a} (kprobe {k})") });
+    }
+    Ok(format!("pgscan/pgsteal = /proc/vmstat (pgsteal_file {}) under fentry and kprobes; fentry vs kprobe: {}", d("pgsteal_file"), same.join(", ")))
+}
+
+fn node(snap: &Value, n: u64) -> Option<&Value> {
+    snap["nodes"].as_array()?.iter().find(|x| x["node"] == n)
+}
+
+pub(super) fn numa(b: &Blocks) -> Verdict {
+    let s = json(b, "numa")?;
+    let (n0, n1) = (node(&s, 0).ok_or("no node 0")?, node(&s, 1).ok_or("no node 1")?);
+    let eps = |n: &Value| n["kswapd"]["episodes"].as_u64().unwrap_or(0) + (n["kswapd"]["state"] == "awake") as u64;
+    let rec = |i: u64| {
+        s["totals"]["nodes"].as_array().and_then(|a| a.iter().find(|x| x["node"] == i)).map_or(0, |x| x["reclaimed"]["kswapd"].as_u64().unwrap_or(0) + x["reclaimed"]["direct"].as_u64().unwrap_or(0))
+    };
+    if eps(n0) == 0 {
+        return Err(format!("kswapd0 never woke: {}", n0["kswapd"]));
+    }
+    if eps(n1) != 0 || rec(1) != 0 {
+        return Err(format!("node 1 reclaimed too: kswapd1 {} episodes, {} pages", eps(n1), rec(1)));
+    }
+    let found = s["recent_findings"].as_array().is_some_and(|f| f.iter().any(|x| x["kind"] == "numa_imbalance"));
+    if !found {
+        return Err("no numa_imbalance finding".into());
+    }
+    Ok(format!("kswapd0 {} episodes, node 0 reclaimed {} pages, node 1 none; imbalance raised", eps(n0), rec(0)))
+}
+
+pub(super) fn mglru(b: &Blocks, kernel: &str) -> Verdict {
+    let p = json(b, "probes-fentry").or_else(|_| json(b, "numa"))?;
+    let on = p["system"]["mglru"].as_bool().or_else(|| p["mglru"].as_bool());
+    let s = json(b, "numa")?;
+    let gens = s["lruvecs"].as_array().map_or(0, |a| a.iter().filter(|l| l["generations"].is_array()).count());
+    match (kernel, on) {
+        ("6.12", Some(true)) if gens > 0 => Ok(format!("MGLRU on; generations for {gens} lruvecs")),
+        ("6.1", Some(false)) | ("6.1", None) if gens == 0 => Ok("classic lists; no generations".into()),
+        _ => Err(format!("kernel {kernel}: mglru {on:?}, {gens} lruvecs with generations")),
+    }
+}
+
+pub(super) fn model(b: &Blocks) -> Verdict {
+    let s = json(b, "model")?;
+    let mi = b.get("meminfo").ok_or("no meminfo")?;
+    let mut worst = 0.0f64;
+    for n in s["nodes"].as_array().ok_or("no nodes")? {
+        let id = n["node"].as_u64().unwrap_or(0);
+        let get = |k: &str| -> u64 {
+            mi.lines()
+                .find_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    (f.len() >= 4 && f[1] == id.to_string() && f[2] == k).then(|| f[3].parse::<u64>().ok()).flatten()
+                })
+                .unwrap_or(0)
+                / 4
+        };
+        let kernel = [get("Inactive(anon):"), get("Active(anon):"), get("Inactive(file):"), get("Active(file):"), get("Unevictable:")];
+        let total: u64 = kernel.iter().sum::<u64>().max(1);
+        // 2% of the node's LRU pages, with a floor of 512 pages (2 MiB): a
+        // node that holds almost nothing (node 1 here, ~3500 LRU pages)
+        // moves by up to ~250 pages between the read and vmscan's sample 0.3 s
+        // later (per-CPU LRU batches draining, vmscan's own allocations on
+        // the CPU of that node; seen in CI runs).
+        let tol = (total / 50).max(512);
+        for (i, l) in n["lists"].as_array().ok_or("no lists")?.iter().enumerate() {
+            let ours = l["pages"].as_u64().unwrap_or(0);
+            let diff = ours.abs_diff(kernel[i]);
+            worst = worst.max(diff as f64 / total as f64);
+            if diff > tol {
+                return Err(format!("node {id} {}: vmscan {ours} vs meminfo {} (tolerance {tol} pages)", l["name"], kernel[i]));
+            }
+        }
+    }
+    Ok(format!("lists within {:.2}% of node meminfo", worst * 100.0))
+}
+
+/// Anonymous reclaim with swap at vm.swappiness 0, 60 and 200: vmscan's
+/// anon and file scan/steal counters equal /proc/vmstat's in each run, anon
+/// reclaimed equals pswpout, swappiness 200 swaps, and it scans a larger
+/// anon share than swappiness 0.
+pub(super) fn swap(b: &Blocks) -> Verdict {
+    let mut parts = vec![];
+    let mut anon_share = vec![];
+    for sw in SWAPPINESS {
+        let j = json(b, &format!("swap-{sw}"))?;
+        let delta = vmstat_delta(b, &format!("swap-{sw}-before"), &format!("swap-{sw}-after"))?;
+        let d = |k: &str| delta.get(k).copied().unwrap_or(0);
+        same_as_vmstat(&j, &delta, &["pgscan_anon", "pgsteal_anon", "pgscan_file", "pgsteal_file"], &format!("swappiness {sw}"))?;
+        // Every anon page reclaimed here is shmem written to zram.
+        if d("pgsteal_anon") != d("pswpout") {
+            return Err(format!("swappiness {sw}: pgsteal_anon {} but pswpout {}", d("pgsteal_anon"), d("pswpout")));
+        }
+        let scanned = d("pgscan_anon") + d("pgscan_file");
+        if scanned == 0 {
+            return Err(format!("swappiness {sw}: the workload caused no reclaim"));
+        }
+        anon_share.push(d("pgscan_anon") as f64 / scanned as f64);
+        parts.push(format!("{sw}: anon {}/{} file {}/{} scanned/stolen, pswpout {}", d("pgscan_anon"), d("pgsteal_anon"), d("pgscan_file"), d("pgsteal_file"), d("pswpout")));
+        if sw == 200 && (d("pswpout") == 0 || d("pgsteal_anon") == 0) {
+            return Err(format!("swappiness 200 swapped nothing: {}", parts.join("; ")));
+        }
+    }
+    if anon_share[2] <= anon_share[0] {
+        return Err(format!("swappiness 200 scanned no larger anon share than 0: {}", parts.join("; ")));
+    }
+    Ok(format!("vmscan = /proc/vmstat and anon reclaimed = pswpout at swappiness {}", parts.join("; ")))
+}
+
+pub(super) fn exit(b: &Blocks) -> Verdict {
+    // `vmscan access --exiting-only --comm vmscan` around 10 runs of a
+    // process that maps a 32 MiB file (8192 pages), touches it and exits.
+    // The process's own binary is mapped too and marked at exit as well, so
+    // the file's share is what disappears under MADV_SEQUENTIAL.
+    const EXPECTED: u64 = 10 * 8192;
+    // (total, on the exit stack, activated, raised a tier under MGLRU, lru)
+    let summary = |name: &str| -> Result<(u64, u64, u64, u64, String), String> {
+        let j = json(b, name)?;
+        let stacks = j["stacks"].as_array().cloned().unwrap_or_default();
+        let total = j["total_calls"].as_u64().unwrap_or(0);
+        let on_exit: u64 = stacks
+            .iter()
+            .filter(|s| {
+                let f = s["frames"].to_string();
+                (f.contains("unmap_page_range") || f.contains("zap_pte_range")) && f.contains("exit_mmap")
+            })
+            .map(|s| s["calls"].as_u64().unwrap_or(0))
+            .sum();
+        let outcome = |o: &str| -> u64 { stacks.iter().map(|s| s["outcomes"][o].as_u64().unwrap_or(0)).sum() };
+        let tiers = outcome("workingset") + outcome("tier_up");
+        Ok((total, on_exit, outcome("activated"), tiers, j["lru"].as_str().unwrap_or("?").to_owned()))
+    };
+    let mut parts = vec![];
+    let mut plain = 0;
+    for mech in ["fentry", "kprobe"] {
+        let (total, on_exit, act, tiers, lru) = summary(&format!("exit-{mech}"))?;
+        if total < EXPECTED {
+            return Err(format!("{mech}: only {total} exit-time marks for 10 x 8192 touched pages"));
+        }
+        if on_exit * 10 < total * 9 {
+            return Err(format!("{mech}: {on_exit} of {total} exit-time marks on unmap_page_range/zap_pte_range + exit_mmap (< 90%)"));
+        }
+        // Ten runs over the same pages: the later runs find them referenced.
+        // The classic LRU activates them; MGLRU raises their tier and never
+        // activates in folio_mark_accessed.
+        let effect = match lru.as_str() {
+            "mglru" if act == 0 && tiers > 0 => format!("MGLRU: {tiers} raised a tier, none activated"),
+            "classic" if tiers == 0 && act > 0 => format!("{act} activated"),
+            _ => return Err(format!("{mech}: {lru} LRU but {act} activated and {tiers} raised a tier")),
+        };
+        plain = plain.max(total);
+        parts.push(format!("{mech}: {total} marks, {:.1}% on unmap_page_range<-...<-exit_mmap, {effect}", on_exit as f64 * 100.0 / total as f64));
+    }
+    let (seq, ..) = summary("exit-sequential")?;
+    // The processes' own binary text is marked at exit whatever the file's
+    // advice: none at all means the run was not observed.
+    if seq < 1_000 {
+        return Err(format!("only {seq} exit-time marks in the MADV_SEQUENTIAL run: it was not observed"));
+    }
+    let gone = plain.saturating_sub(seq);
+    if gone * 10 < EXPECTED * 9 || gone * 10 > EXPECTED * 11 {
+        return Err(format!(
+            "MADV_SEQUENTIAL should remove the file's {EXPECTED} exit-time marks: {seq} with it vs {plain} without ({gone} gone)"
+        ));
+    }
+    parts.push(format!("with MADV_SEQUENTIAL {seq} ({gone} of the file's {EXPECTED} gone; the rest is the binary's own text)"));
+    Ok(parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_are_the_lines_between_markers() {
+        let console = "boot noise\n@@BEGIN a\n{\"x\": 1}\nsecond\n@@END a\nbetween\n@@BEGIN b\n@@END b\n@@BEGIN cut\nno end\n";
+        let b = blocks(console);
+        assert_eq!(b.get("a").map(String::as_str), Some("{\"x\": 1}\nsecond\n"));
+        assert_eq!(b.get("b").map(String::as_str), Some(""));
+        // A block the guest never closed (it hung or was killed) is left out.
+        assert_eq!(b.len(), 2);
+    }
+
+    #[test]
+    fn json_skips_what_comes_before_the_object() {
+        let b = blocks("@@BEGIN j\nvmscan: counting\n{\"n\": 7}\n@@END j\n@@BEGIN bad\noops\n@@END bad\n");
+        assert_eq!(json(&b, "j").unwrap()["n"], 7);
+        assert!(json(&b, "bad").unwrap_err().contains("no JSON: oops"));
+        assert!(json(&b, "missing").unwrap_err().contains("no `missing` output"));
+    }
+
+    #[test]
+    fn vmstat_delta_keeps_counters_that_grew_and_drops_gauges_that_fell() {
+        let b = blocks("@@BEGIN v0\npgsteal_file 100\nnr_free_pages 5000\npgscan_anon 7\n@@END v0\n@@BEGIN v1\npgsteal_file 350\nnr_free_pages 4000\npgscan_anon 7\npswpout 3\n@@END v1\n");
+        let d = vmstat_delta(&b, "v0", "v1").unwrap();
+        assert_eq!(d.get("pgsteal_file"), Some(&250));
+        assert_eq!(d.get("pgscan_anon"), Some(&0));
+        // Absent before: counted from zero.
+        assert_eq!(d.get("pswpout"), Some(&3));
+        assert_eq!(d.get("nr_free_pages"), None);
+        assert!(vmstat_delta(&b, "v0", "nope").is_err());
+    }
+
+    #[test]
+    fn same_as_vmstat_names_the_first_difference() {
+        let delta: BTreeMap<String, u64> = [("pgscan_file".to_owned(), 10), ("pgsteal_file".to_owned(), 4)].into();
+        let j: Value = serde_json::json!({"vmstat": {"pgscan_file": 10, "pgsteal_file": 5}});
+        assert!(same_as_vmstat(&j, &delta, &["pgscan_file"], "fentry").is_ok());
+        assert_eq!(same_as_vmstat(&j, &delta, &["pgscan_file", "pgsteal_file"], "fentry").unwrap_err(), "fentry: pgsteal_file: vmscan 5 vs /proc/vmstat 4");
+    }
+
+    #[test]
+    fn mglru_follows_the_kernel() {
+        let on = "@@BEGIN numa\n{\"mglru\": true, \"lruvecs\": [{\"generations\": []}]}\n@@END numa\n";
+        assert!(mglru(&blocks(on), "6.12").is_ok());
+        assert!(mglru(&blocks(on), "6.1").is_err());
+    }
+}

@@ -1,0 +1,93 @@
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+for m in /modules/*.ko; do [ -e "$m" ] && insmod "$m" 2>/dev/null; done
+mdev -s 2>/dev/null
+mount -t tracefs nodev /sys/kernel/tracing; mount -t debugfs nodev /sys/kernel/debug
+mount -t bpf bpf /sys/fs/bpf; mount -t tmpfs tmpfs /tmp; mount -t cgroup2 none /sys/fs/cgroup
+mkdir -p /mnt; mount -t ext4 /dev/vda /mnt || echo "@@ERROR no disk"
+S=$(sed -n 's/.*vmscan.scenarios=\([^ ]*\).*/\1/p' /proc/cmdline)
+echo "@@KERNEL $(uname -r)"
+has() { case ",$S," in *",$1,"*) return 0;; esac; return 1; }
+block() { echo "@@BEGIN $1"; cat "$2"; echo "@@END $1"; }
+# Background jobs of a non-interactive shell ignore SIGINT: stop vmscan with
+# SIGTERM. Every run writes its own files, so waitc never sees an older run.
+waitc() { i=0; while [ $i -lt 900 ]; do grep -q "vmscan: counting" "$1" 2>/dev/null && return 0; sleep 0.1; i=$((i+1)); done; echo "@@ERROR $1 never counted"; cat "$1"; }
+echo +memory > /sys/fs/cgroup/cgroup.subtree_control
+mkdir -p /sys/fs/cgroup/t; echo 32M > /sys/fs/cgroup/t/memory.max
+if has shell; then setsid cttyhack sh; poweroff -f; fi
+if has hooks; then
+  vmscan probes --json > /tmp/p1 2>&1; block probes-fentry /tmp/p1
+  vmscan --no-fentry probes --json > /tmp/p2 2>&1; block probes-kprobe /tmp/p2
+fi
+if has truth; then
+  dd if=/dev/zero of=/mnt/big bs=1M count=192 2>/dev/null; sync; echo 3 > /proc/sys/vm/drop_caches
+  vmscan --compare-kprobes stat --json > /tmp/fe.json 2> /tmp/fe.err & A=$!
+  waitc /tmp/fe.err
+  vmscan --no-fentry stat --json > /tmp/kp.json 2> /tmp/kp.err & B=$!
+  waitc /tmp/kp.err
+  cat /proc/vmstat > /tmp/v0
+  sh -c 'echo $$ > /sys/fs/cgroup/t/cgroup.procs; exec cat /mnt/big > /dev/null'
+  cat /proc/vmstat > /tmp/v1
+  kill -TERM $A $B; wait $A; wait $B
+  block truth-fentry /tmp/fe.json; block truth-kprobe /tmp/kp.json
+  block vmstat-before /tmp/v0; block vmstat-after /tmp/v1
+fi
+if has numa || has mglru; then
+  dd if=/dev/zero of=/mnt/node bs=1M count=640 2>/dev/null; sync; echo 3 > /proc/sys/vm/drop_caches
+  vmscan snapshot --json -d 20 > /tmp/numa.json 2> /tmp/numa.err & A=$!
+  waitc /tmp/numa.err
+  vmscan lab-read --node 0 /mnt/node; vmscan lab-read --node 0 /mnt/node
+  kill -TERM $A; wait $A
+  block numa /tmp/numa.json
+fi
+if has model; then
+  vmscan snapshot --json -d 3 > /tmp/m.json 2> /tmp/m.err & A=$!
+  waitc /tmp/m.err; sleep 2.7; cat /sys/devices/system/node/node*/meminfo > /tmp/mi; wait $A
+  block model /tmp/m.json; block meminfo /tmp/mi
+fi
+if has exit; then
+  dd if=/dev/zero of=/mnt/small bs=1M count=32 2>/dev/null; sync
+  for mode in fentry kprobe sequential; do
+    opt=""; [ $mode = kprobe ] && opt="--no-fentry"
+    vmscan $opt access --json --exiting-only --comm vmscan -d 120 > /tmp/x-$mode.json 2> /tmp/x-$mode.err & A=$!
+    waitc /tmp/x-$mode.err
+    i=0; while [ $i -lt 10 ]; do
+      if [ $mode = sequential ]; then vmscan lab-map --advice sequential /mnt/small; else vmscan lab-map /mnt/small; fi
+      i=$((i+1)); done
+    kill -TERM $A; wait $A
+    block exit-$mode /tmp/x-$mode.json
+  done
+fi
+if has swap; then
+  # Anonymous reclaim with swap: shmem (swap-backed, on the anon LRU) and a
+  # file read in a 48 MiB cgroup (64 MiB of shmem cannot all stay), zram as
+  # swap, at three swappiness values.
+  echo 256M > /sys/block/zram0/disksize && mkswap /dev/zram0 > /dev/null && swapon /dev/zram0 || echo "@@ERROR no zram swap"
+  [ -e /mnt/big ] || { dd if=/dev/zero of=/mnt/big bs=1M count=192 2>/dev/null; sync; }
+  mkdir -p /sys/fs/cgroup/s; echo 48M > /sys/fs/cgroup/s/memory.max
+  for sw in 0 60 200; do
+    echo $sw > /proc/sys/vm/swappiness; echo 3 > /proc/sys/vm/drop_caches
+    vmscan stat --json > /tmp/sw$sw.json 2> /tmp/sw$sw.err & A=$!
+    waitc /tmp/sw$sw.err
+    cat /proc/vmstat > /tmp/sw$sw.v0
+    sh -c 'echo $$ > /sys/fs/cgroup/s/cgroup.procs; dd if=/dev/urandom of=/tmp/shm bs=1M count=64 2>/dev/null; cat /mnt/big > /dev/null; cat /mnt/big > /dev/null; rm /tmp/shm'
+    cat /proc/vmstat > /tmp/sw$sw.v1
+    kill -TERM $A; wait $A
+    block swap-$sw /tmp/sw$sw.json; block swap-$sw-before /tmp/sw$sw.v0; block swap-$sw-after /tmp/sw$sw.v1
+  done
+  swapoff /dev/zram0; echo 60 > /proc/sys/vm/swappiness
+fi
+if has bench; then
+  # The host's bpftrace, perf and bpftool with their libraries, run in a
+  # chroot on a second disk; swap on zram for the anonymous workload.
+  mkdir -p /tools; mount -t ext4 /dev/vdb /tools || echo "@@ERROR no tools disk"
+  for d in proc sys dev mnt tmp; do mount -o rbind /$d /tools/$d; done
+  echo 384M > /sys/block/zram0/disksize && mkswap /dev/zram0 > /dev/null && swapon /dev/zram0
+  q=""; has quick && q="--quick"
+  # Progress goes to the console too (the host keeps a live log).
+  xtask guest-bench $q 2>&1 > /tmp/bench.md | tee /tmp/bench.err
+  block bench /tmp/bench.md; block bench-err /tmp/bench.err
+fi
+echo "@@DONE"
+poweroff -f

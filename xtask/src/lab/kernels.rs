@@ -1,0 +1,221 @@
+//! The guest kernels: stock Debian packages found with apt (the system's
+//! sources, else a private bookworm-backports list), downloaded once into
+//! target/lab, their vmlinux extracted and the modules the guest loads.
+
+use std::{
+    collections::BTreeMap,
+    io::Write as _,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use anyhow::{Context as _, bail};
+
+use super::lab_dir;
+use crate::sh::run_ok;
+
+pub(super) struct Kernel {
+    pub(super) label: &'static str,
+    /// apt-cache search pattern for the package name.
+    pub(super) pattern: &'static str,
+}
+
+pub(super) const KERNELS: [Kernel; 2] = [
+    Kernel { label: "6.1", pattern: r"^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$" },
+    Kernel { label: "6.12", pattern: r"^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$" },
+];
+
+/// apt options for a private configuration (backports, when the system's
+/// sources lack the kernel); empty for the system's own.
+fn private_apt() -> anyhow::Result<Vec<String>> {
+    let dir = lab_dir().join("apt");
+    let sources = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources").unwrap_or_default()
+        + &std::fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
+    // The first archive URI the machine is configured with (never a literal).
+    let uri = sources
+        .lines()
+        .find_map(|l| l.strip_prefix("URIs:").map(str::trim).map(str::to_owned).or_else(|| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.first() == Some(&"deb") && f.len() >= 3).then(|| f[1].to_owned())
+        }))
+        .context("no Debian archive URI in /etc/apt sources")?;
+    std::fs::create_dir_all(dir.join("lists/partial"))?;
+    std::fs::create_dir_all(dir.join("cache/archives/partial"))?;
+    std::fs::write(
+        dir.join("sources.list"),
+        format!("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {uri} bookworm-backports main\n"),
+    )?;
+    let opts = vec![
+        format!("-o=Dir::Etc::SourceList={}", dir.join("sources.list").display()),
+        "-o=Dir::Etc::SourceParts=/dev/null".to_owned(),
+        format!("-o=Dir::State::Lists={}", dir.join("lists").display()),
+        format!("-o=Dir::Cache={}", dir.join("cache").display()),
+    ];
+    crate::sh::say("kernel lab: refreshing a private apt list for bookworm-backports");
+    run_ok(Command::new("apt-get").args(&opts).args(["update", "-qq"]))?;
+    Ok(opts)
+}
+
+fn find_package(pattern: &str, apt_opts: &[String]) -> anyhow::Result<Option<String>> {
+    let out = run_ok(Command::new("apt-cache").args(apt_opts).args(["search", "--names-only", pattern]))?;
+    let mut names: Vec<String> = out.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect();
+    // Highest version last: compare the dotted/dashed numbers.
+    names.sort_by_key(|n| n.split(|c: char| !c.is_ascii_digit()).filter_map(|x| x.parse::<u64>().ok()).collect::<Vec<_>>());
+    Ok(names.pop())
+}
+
+/// Downloads and unpacks a kernel; returns (vmlinux, unpacked root).
+pub(super) fn fetch_kernel(k: &Kernel) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let dir = lab_dir().join(k.label);
+    let vmlinux = dir.join("vmlinux");
+    if vmlinux.exists() {
+        return Ok((vmlinux, dir.join("root")));
+    }
+    std::fs::create_dir_all(lab_dir().join("cache"))?;
+    let mut opts = vec![];
+    let mut pkg = find_package(k.pattern, &opts)?;
+    if pkg.is_none() {
+        opts = private_apt()?;
+        pkg = find_package(k.pattern, &opts)?;
+    }
+    let pkg = pkg.with_context(|| format!("no package matching {} in the configured Debian archives", k.pattern))?;
+    crate::sh::say(&format!("kernel lab: downloading {pkg} (cached under target/lab/cache)"));
+    run_ok(Command::new("apt-get").args(&opts).args(["download", "-qq", &pkg]).current_dir(lab_dir().join("cache")))?;
+    let deb = named(&lab_dir().join("cache"), &format!("{pkg}_"))?.context("downloaded package not found")?;
+    let root = dir.join("root");
+    std::fs::create_dir_all(&root)?;
+    run_ok(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
+    let vmlinuz = named(&root.join("boot"), "vmlinuz-")?.context("no vmlinuz in the package")?;
+    extract_vmlinux(&vmlinuz, &vmlinux)?;
+    Ok((vmlinux, root))
+}
+
+/// The first file in `dir` whose name starts with `prefix`.
+fn named(dir: &Path, prefix: &str) -> anyhow::Result<Option<PathBuf>> {
+    Ok(std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix))))
+}
+
+/// Finds the compressed kernel inside a bzImage and decompresses it with xz
+/// or zstd; the uncompressed ELF boots through its PVH note, skipping the
+/// slow in-guest decompression under TCG.
+fn extract_vmlinux(vmlinuz: &Path, out: &Path) -> anyhow::Result<()> {
+    let data = std::fs::read(vmlinuz)?;
+    let candidates: [(&[u8], &str, &[&str]); 3] = [
+        (b"\xfd7zXZ\x00", "xz", &["-dc"]),
+        (b"\x28\xb5\x2f\xfd", "zstd", &["-dcq"]),
+        (b"\x1f\x8b\x08", "gzip", &["-dc"]),
+    ];
+    for (magic, tool, args) in candidates {
+        let mut at = 0;
+        while let Some(i) = data[at..].windows(magic.len()).position(|w| w == magic) {
+            let start = at + i;
+            let mut child = Command::new(tool)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .with_context(|| format!("{tool} (apt install xz-utils zstd)"))?;
+            let mut stdin = child.stdin.take().expect("stdin");
+            let payload = data[start..].to_vec();
+            let writer = std::thread::spawn(move || {
+                let _ = stdin.write_all(&payload);
+            });
+            let outp = child.wait_with_output()?;
+            let _ = writer.join();
+            if outp.stdout.starts_with(b"\x7fELF") {
+                std::fs::write(out, &outp.stdout)?;
+                return Ok(());
+            }
+            at = start + 1;
+        }
+    }
+    bail!("no compressed ELF kernel found in {}", vmlinuz.display())
+}
+
+/// Modules the guest needs (Debian builds them as modules), loaded in
+/// dependency order by /init. Missing optional ones are skipped.
+const MODULES: [(&str, bool); 5] =
+    [("virtio_pci", false), ("virtio_blk", true), ("crc32c_generic", false), ("ext4", true), ("zram", false)];
+
+/// The `depends=` of a module's .modinfo (no depmod needed).
+fn module_depends(ko: &[u8]) -> Vec<String> {
+    let pat = b"depends=";
+    ko.windows(pat.len())
+        .position(|w| w == pat)
+        .map(|i| {
+            let rest = &ko[i + pat.len()..];
+            let end = rest.iter().position(|&b| b == 0).unwrap_or(0);
+            String::from_utf8_lossy(&rest[..end]).split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+        })
+        .unwrap_or_default()
+}
+
+fn read_module(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if path.extension().is_some_and(|e| e == "xz") {
+        let out = Command::new("xz").arg("-dc").arg(path).output().context("xz (apt install xz-utils)")?;
+        if !out.status.success() {
+            bail!("xz -dc {} failed", path.display());
+        }
+        Ok(out.stdout)
+    } else {
+        Ok(std::fs::read(path)?)
+    }
+}
+
+/// The wanted modules and their dependencies, dependencies first, as
+/// (name, uncompressed .ko).
+pub(super) fn module_closure(root: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let base = std::fs::read_dir(root.join("lib/modules"))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .next()
+        .context("no lib/modules in the kernel package")?;
+    let mut index: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut stack = vec![base.join("kernel")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)?.filter_map(Result::ok) {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Some(n) = p.file_name().map(|n| n.to_string_lossy().into_owned())
+                && let Some(stem) = n.strip_suffix(".ko").or_else(|| n.strip_suffix(".ko.xz")) {
+                    index.insert(stem.replace('-', "_"), p.clone());
+                }
+        }
+    }
+    fn visit(
+        name: &str,
+        index: &BTreeMap<String, PathBuf>,
+        done: &mut Vec<(String, Vec<u8>)>,
+        seen: &mut std::collections::BTreeSet<String>,
+    ) -> anyhow::Result<bool> {
+        let name = name.replace('-', "_");
+        if !seen.insert(name.clone()) {
+            return Ok(true);
+        }
+        let Some(path) = index.get(&name) else { return Ok(false) };
+        let ko = read_module(path)?;
+        for dep in module_depends(&ko) {
+            visit(&dep, index, done, seen)?;
+        }
+        done.push((name, ko));
+        Ok(true)
+    }
+    let mut done = vec![];
+    let mut seen = Default::default();
+    for (m, required) in MODULES {
+        // Built into the kernel when it is not a module: fine.
+        let found = visit(m, &index, &mut done, &mut seen)?;
+        if !found && required {
+            let cfg = named(&root.join("boot"), "config-")?.map(|p| std::fs::read_to_string(p).unwrap_or_default()).unwrap_or_default();
+            if !cfg.lines().any(|l| l.ends_with("=y") && l.to_lowercase().contains(&m.to_lowercase())) {
+                crate::sh::say(&format!("kernel lab: module {m} not found (assuming it is built in)"));
+            }
+        }
+    }
+    Ok(done)
+}

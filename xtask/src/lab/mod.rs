@@ -1,0 +1,240 @@
+//! The kernel lab: vmscan's kernel tests on stock Debian kernels in QEMU
+//! (TCG), with two NUMA nodes, fentry and kprobes, MGLRU on 6.12.
+//!
+//! The host builds a static (musl) vmscan, fetches the kernel packages with
+//! apt-get download (cached under target/lab), extracts the uncompressed
+//! vmlinux (booted through its PVH entry), writes an initramfs of busybox,
+//! vmscan and an /init that runs the selected scenarios and prints their
+//! raw output between markers on the serial console; the host then checks
+//! the figures and prints a kernel x scenario table.
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{anyhow, bail};
+
+use crate::sh::say;
+use checks::{Blocks, Verdict, blocks};
+use image::{disk, initramfs, prepare, tools_image};
+use kernels::{KERNELS, Kernel, fetch_kernel};
+use qemu::{Boot, boot, boot_finished};
+
+mod checks;
+mod image;
+mod kernels;
+mod qemu;
+
+/// A scenario of the lab: the guest runs its branch of init.sh when its name
+/// is on the kernel command line, the host judges what it printed. Adding
+/// one is an entry here and a branch in init.sh.
+struct Scenario {
+    name: &'static str,
+    /// Other scenarios whose output the check reads: the guest runs them too.
+    needs: &'static [&'static str],
+    /// Judges the console's blocks; the second argument is the kernel's label.
+    check: fn(&Blocks, &str) -> Verdict,
+}
+
+/// Every scenario, in the order `--scenario` defaults to and the table lists.
+static SCENARIOS: [Scenario; 7] = [
+    Scenario { name: "hooks", needs: &[], check: |b, _| checks::hooks(b) },
+    Scenario { name: "truth", needs: &[], check: |b, _| checks::truth(b) },
+    Scenario { name: "numa", needs: &[], check: |b, _| checks::numa(b) },
+    // The MGLRU check reads the probes and NUMA outputs.
+    Scenario { name: "mglru", needs: &["hooks", "numa"], check: checks::mglru },
+    Scenario { name: "model", needs: &[], check: |b, _| checks::model(b) },
+    Scenario { name: "exit", needs: &[], check: |b, _| checks::exit(b) },
+    Scenario { name: "swap", needs: &[], check: |b, _| checks::swap(b) },
+];
+
+/// How long one boot running the scenarios may take.
+const SCENARIOS_LIMIT: Duration = Duration::from_secs(480);
+/// How long one boot running the benchmark may take, in full and --quick.
+const BENCH_LIMIT: Duration = Duration::from_secs(3600);
+const QUICK_BENCH_LIMIT: Duration = Duration::from_secs(1500);
+
+fn lab_dir() -> PathBuf {
+    crate::sh::root().join("target/lab")
+}
+
+/// The kernels asked for (all of them when none is named).
+fn kernels(wanted: Option<&str>) -> Vec<&'static Kernel> {
+    KERNELS.iter().filter(|k| wanted.is_none_or(|w| w == k.label)).collect()
+}
+
+/// A kernel ready to boot: its vmlinux and an initramfs with vmscan (and
+/// xtask, for the benchmark) and the kernel's modules.
+fn guest(k: &Kernel, vmscan: &Path, xtask: Option<&Path>) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let (vmlinux, kroot) = fetch_kernel(k)?;
+    let initrd = initramfs(vmscan, xtask, k.label, &kroot)?;
+    Ok((vmlinux, initrd))
+}
+
+/// `cargo xtask bench lab`: the overhead benchmark inside the lab's guests,
+/// where the kernel takes fentry and kprobes. Returns (kernel, rows) each.
+pub fn bench(quick: bool, kernel: Option<&str>) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    let bins = prepare(&["vmscan-user", "xtask"])?;
+    let tools = tools_image()?;
+    let mut out = vec![];
+    for k in kernels(kernel) {
+        let (vmlinux, initrd) = guest(k, &bins[0], Some(&bins[1]))?;
+        let log = lab_dir().join(format!("console-bench-{}.log", k.label));
+        say(&format!("kernel lab: benchmarking in {} (console log: {})", k.label, log.display()));
+        let b = Boot {
+            scenarios: if quick { "bench,quick".into() } else { "bench".into() },
+            tools: Some(&tools),
+            limit: if quick { QUICK_BENCH_LIMIT } else { BENCH_LIMIT },
+            interactive: false,
+        };
+        let (console, release) = boot_finished(&vmlinux, &initrd, &b, &log, k.label)?;
+        let bl = blocks(&console);
+        let rows: Vec<String> = bl.get("bench").map(|t| t.lines().map(str::to_owned).collect()).unwrap_or_default();
+        if rows.iter().all(|r| !r.starts_with('|')) {
+            bail!(
+                "the benchmark in {release} printed no table; it said: {}",
+                bl.get("bench-err").map(|e| e.trim()).unwrap_or("nothing (see the console log)")
+            );
+        }
+        out.push((release, rows));
+    }
+    Ok(out)
+}
+
+pub struct LabOptions {
+    pub kernel: Option<String>,
+    pub scenario: Option<String>,
+    pub shell: bool,
+}
+
+/// One line of the kernel x scenario table.
+struct Row {
+    kernel: String,
+    scenario: &'static str,
+    result: &'static str,
+    detail: String,
+}
+
+pub fn run(o: &LabOptions) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let vmscan = prepare(&["vmscan-user"])?.remove(0);
+    let kernels = kernels(o.kernel.as_deref());
+    if kernels.is_empty() {
+        bail!("unknown kernel {:?}: expected one of 6.1, 6.12", o.kernel);
+    }
+    let scenarios = select(o.scenario.as_deref())?;
+    if o.shell {
+        return shell(&vmscan, kernels[0]);
+    }
+    let mut rows = vec![];
+    for k in kernels {
+        rows.extend(run_kernel(&vmscan, k, &scenarios)?);
+    }
+    print_table(&rows);
+    println!("\nkernel lab: {:.0} s in all", t0.elapsed().as_secs_f64());
+    if rows.iter().any(|r| r.result == "FAIL") {
+        bail!("kernel lab: some scenarios failed (console logs under target/lab)");
+    }
+    Ok(())
+}
+
+/// The scenarios named in `--scenario` (comma-separated), or all of them.
+fn select(wanted: Option<&str>) -> anyhow::Result<Vec<&'static Scenario>> {
+    let Some(wanted) = wanted else { return Ok(SCENARIOS.iter().collect()) };
+    wanted
+        .split(',')
+        .map(str::trim)
+        .map(|s| {
+            SCENARIOS.iter().find(|x| x.name == s).ok_or_else(|| {
+                let names: Vec<&str> = SCENARIOS.iter().map(|x| x.name).collect();
+                anyhow!("unknown scenario `{s}`: expected one of {names:?}")
+            })
+        })
+        .collect()
+}
+
+/// The guest's vmscan.scenarios=: the scenarios asked for, then those their
+/// checks read as well.
+fn guest_scenarios(scenarios: &[&Scenario]) -> String {
+    let mut names: Vec<&str> = scenarios.iter().map(|s| s.name).collect();
+    names.extend(scenarios.iter().flat_map(|s| s.needs.iter().copied()));
+    names.join(",")
+}
+
+/// `--shell`: boots the kernel with vmscan inside and a shell on the console.
+fn shell(vmscan: &Path, k: &Kernel) -> anyhow::Result<()> {
+    let (vmlinux, initrd) = guest(k, vmscan, None)?;
+    say("booting with a shell on the serial console (poweroff -f to leave)");
+    let b = Boot { scenarios: "shell".into(), tools: None, limit: Duration::MAX, interactive: true };
+    boot(&vmlinux, &initrd, &disk()?, &b, &lab_dir().join("shell.log"))?;
+    Ok(())
+}
+
+/// Boots one kernel with the scenarios and checks what it printed; prints a
+/// line per scenario as it goes.
+fn run_kernel(vmscan: &Path, k: &Kernel, scenarios: &[&Scenario]) -> anyhow::Result<Vec<Row>> {
+    let (vmlinux, initrd) = guest(k, vmscan, None)?;
+    let log = lab_dir().join(format!("console-{}.log", k.label));
+    say(&format!("kernel lab: booting {} (console log: {})", k.label, log.display()));
+    let b = Boot { scenarios: guest_scenarios(scenarios), tools: None, limit: SCENARIOS_LIMIT, interactive: false };
+    let (console, release) = boot_finished(&vmlinux, &initrd, &b, &log, k.label)?;
+    let b = blocks(&console);
+    let done = console.contains("@@DONE");
+    let rows = scenarios.iter().map(|s| {
+        let v = if !done && b.is_empty() {
+            Err("the guest printed nothing (boot failed or timed out)".into())
+        } else {
+            (s.check)(&b, k.label)
+        };
+        let (result, detail) = match v {
+            Ok(d) => ("PASS", d),
+            Err(e) => ("FAIL", e),
+        };
+        println!("{result} {release} {}: {detail}", s.name);
+        Row { kernel: release.clone(), scenario: s.name, result, detail }
+    });
+    Ok(rows.collect())
+}
+
+fn print_table(rows: &[Row]) {
+    println!("\n| kernel | scenario | result | detail |\n|---|---|---|---|");
+    for r in rows {
+        println!("| {} | {} | {} | {} |", r.kernel, r.scenario, r.result, r.detail);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_names_keep_their_order() {
+        let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["hooks", "truth", "numa", "mglru", "model", "exit", "swap"]);
+    }
+
+    #[test]
+    fn every_scenario_has_a_branch_in_init() {
+        let init = include_str!("init.sh");
+        for s in &SCENARIOS {
+            assert!(init.contains(&format!("has {}", s.name)), "no branch for {} in init.sh", s.name);
+        }
+    }
+
+    #[test]
+    fn selection_follows_the_option() {
+        let names = |v: Vec<&Scenario>| v.iter().map(|s| s.name).collect::<Vec<_>>();
+        assert_eq!(names(select(Some("truth, hooks")).unwrap()), ["truth", "hooks"]);
+        assert_eq!(names(select(None).unwrap()).len(), SCENARIOS.len());
+        let e = select(Some("hooks,nope")).err().unwrap().to_string();
+        assert!(e.starts_with("unknown scenario `nope`: expected one of [\"hooks\", \"truth\""), "{e}");
+    }
+
+    #[test]
+    fn the_guest_also_runs_what_a_check_reads() {
+        assert_eq!(guest_scenarios(&select(Some("mglru")).unwrap()), "mglru,hooks,numa");
+        assert_eq!(guest_scenarios(&select(Some("truth,exit")).unwrap()), "truth,exit");
+        assert_eq!(guest_scenarios(&select(None).unwrap()), "hooks,truth,numa,mglru,model,exit,swap,hooks,numa");
+    }
+}

@@ -1,0 +1,129 @@
+//! Booting a guest in QEMU (TCG, two NUMA nodes) and collecting its serial
+//! console, with a watchdog for a guest that falls silent and one more boot
+//! for a guest that does not finish.
+
+use std::{
+    io::Write as _,
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+
+use super::image::disk;
+
+/// The guest's memory, split evenly between its two NUMA nodes (one vCPU
+/// each).
+const GUEST_MIB: u64 = 1024;
+/// A guest silent this long has hung: the bench prints progress at least
+/// every few minutes, the scenarios finish well within that.
+const SILENCE_LIMIT: Duration = Duration::from_secs(600);
+/// How often the watchdog looks at the guest.
+const WATCH_INTERVAL: Duration = Duration::from_millis(200);
+
+/// How a guest boots: the scenarios, an optional second disk (the bench's
+/// tools) and how long it may run.
+pub(super) struct Boot<'a> {
+    pub(super) scenarios: String,
+    pub(super) tools: Option<&'a Path>,
+    pub(super) limit: Duration,
+    pub(super) interactive: bool,
+}
+
+/// Boots a guest; returns its console (nothing for an interactive boot).
+pub(super) fn boot(vmlinux: &Path, initrd: &Path, disk: &Path, b: &Boot, log: &Path) -> anyhow::Result<String> {
+    let mut c = qemu(vmlinux, initrd, disk, b);
+    if b.interactive {
+        let st = c.status()?;
+        if !st.success() {
+            bail!("qemu: {st}");
+        }
+        return Ok(String::new());
+    }
+    let child = c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().context("qemu-system-x86_64")?;
+    watch(child, b.limit, log)
+}
+
+/// The QEMU command line: TCG, two vCPUs on two NUMA nodes, the scratch
+/// disk (and the tools disk), the scenarios on the kernel command line.
+fn qemu(vmlinux: &Path, initrd: &Path, disk: &Path, b: &Boot) -> Command {
+    let mut c = Command::new("qemu-system-x86_64");
+    let node = format!("size={}M", GUEST_MIB / 2);
+    c.args(["-accel", "tcg,thread=multi", "-cpu", "max", "-m", &GUEST_MIB.to_string(), "-smp", "2"])
+        .args(["-object", &format!("memory-backend-ram,id=m0,{node}"), "-object", &format!("memory-backend-ram,id=m1,{node}")])
+        .args(["-numa", "node,nodeid=0,cpus=0,memdev=m0", "-numa", "node,nodeid=1,cpus=1,memdev=m1"])
+        .arg("-kernel")
+        .arg(vmlinux)
+        .arg("-initrd")
+        .arg(initrd)
+        .arg("-drive")
+        .arg(format!("file={},if=virtio,format=raw", disk.display()));
+    if let Some(t) = b.tools {
+        c.arg("-drive").arg(format!("file={},if=virtio,format=raw", t.display()));
+    }
+    c.args(["-append", &format!("console=ttyS0 quiet panic=-1 vmscan.scenarios={}", b.scenarios)])
+        .args(["-nographic", "-no-reboot"]);
+    c
+}
+
+/// Collects a running guest's console into `log` as it prints and returns
+/// it; kills the guest past `limit` or after [`SILENCE_LIMIT`] of silence.
+fn watch(mut child: Child, limit: Duration, log: &Path) -> anyhow::Result<String> {
+    let start = Instant::now();
+    let mut out = child.stdout.take().expect("stdout");
+    // The console log is written as the guest prints, to follow long runs.
+    let mut live = std::fs::File::create(log)?;
+    // When the guest last printed (ms since start), for the silence watchdog.
+    let last = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let heard = last.clone();
+    let reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut out, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            heard.store(start.elapsed().as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+            let _ = live.write_all(&buf[..n]);
+            s.extend_from_slice(&buf[..n]);
+        }
+        s
+    });
+    loop {
+        if child.try_wait()?.is_some() {
+            break;
+        }
+        let silent = start.elapsed().saturating_sub(Duration::from_millis(last.load(std::sync::atomic::Ordering::Relaxed)));
+        if start.elapsed() > limit || silent > SILENCE_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(WATCH_INTERVAL);
+    }
+    let bytes = reader.join().unwrap_or_default();
+    Ok(String::from_utf8_lossy(&bytes).replace('\r', ""))
+}
+
+/// Boots a guest on a fresh disk; one that does not print @@DONE is booted
+/// once more (its first console log kept as `*-first-try.log`). TCG guests
+/// have been seen to livelock while probes are patched in under disk
+/// writeback (soft lockups of vmscan and jbd2), to Oops at boot on an int3
+/// in sched_clock_cpu, and to fall silent mid-benchmark, each once in many
+/// runs. Returns the console and the guest's kernel release.
+pub(super) fn boot_finished(vmlinux: &Path, initrd: &Path, b: &Boot, log: &Path, label: &str) -> anyhow::Result<(String, String)> {
+    let mut console = boot(vmlinux, initrd, &disk()?, b, log)?;
+    if !console.contains("@@DONE") {
+        let why = if console.contains("soft lockup") { "soft lockup in the guest" } else { "no @@DONE" };
+        crate::sh::say(&format!("kernel lab: {label} did not finish ({why}); booting it once more"));
+        let stem = log.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let _ = std::fs::rename(log, log.with_file_name(format!("{stem}-first-try.log")));
+        console = boot(vmlinux, initrd, &disk()?, b, log)?;
+    }
+    let release = console
+        .lines()
+        .find_map(|l| l.find("@@KERNEL ").map(|i| l[i + 9..].trim().to_owned()))
+        .unwrap_or_else(|| label.to_owned());
+    Ok((console, release))
+}
