@@ -125,7 +125,11 @@ impl Sizes {
     }
 }
 
-/// A memory cgroup of 64 MiB for the reclaim workloads, cgroup v2 or v1.
+/// The memory limit of the reclaim workloads' cgroup.
+const MEMCG_LIMIT_MIB: u64 = 64;
+
+/// A memory cgroup of [`MEMCG_LIMIT_MIB`] for the reclaim workloads, cgroup
+/// v2 or v1.
 struct Memcg {
     dir: PathBuf,
 }
@@ -140,7 +144,7 @@ impl Memcg {
             (PathBuf::from("/sys/fs/cgroup/memory/vmscan-bench"), "memory.limit_in_bytes")
         };
         let _ = std::fs::create_dir(&dir);
-        std::fs::write(dir.join(limit), (64u64 << 20).to_string())
+        std::fs::write(dir.join(limit), (MEMCG_LIMIT_MIB << 20).to_string())
             .with_context(|| format!("the reclaim workloads need a memory cgroup: writing {}", dir.join(limit).display()))?;
         Ok(Self { dir })
     }
@@ -288,11 +292,59 @@ fn prefixed(prefix: &[String]) -> Command {
     c
 }
 
+/// How long a tracer may take to attach: bpftrace compiles its script with
+/// LLVM first, minutes in an emulated guest.
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(300);
+/// perf prints nothing when it is ready: it is given this long.
+const PERF_SETTLE: Duration = Duration::from_millis(1500);
+
 /// Starts a configuration's tracer and waits until it is attached.
 fn start(config: Config, env: &Env) -> anyhow::Result<Tracer> {
     let rec = env.dir.join("bench.vmscan");
-    let (mut cmd, ready): (Command, &str) = match config {
-        Config::None => return Ok(Tracer { child: None, pid: 0, record: None, stderr: None }),
+    let Some((mut cmd, ready)) = tracer_command(config, env, &rec) else {
+        return Ok(Tracer { child: None, pid: 0, record: None, stderr: None });
+    };
+    // bpftrace says "Attaching N probes..." on stdout; vmscan on stderr.
+    let on_stdout = matches!(config, Config::Bpftrace | Config::BpftraceStacks);
+    cmd.stdout(if on_stdout { Stdio::piped() } else { Stdio::null() }).stderr(Stdio::piped());
+    let mut child = cmd.stdin(Stdio::null()).spawn().with_context(|| config.name().to_owned())?;
+    let pid = child.id();
+    // bpftrace's errors (its stderr) are kept to say why it did not attach.
+    let bt_err = on_stdout.then(|| read_all(child.stderr.take().expect("stderr")));
+    let said: Box<dyn std::io::Read + Send> = if on_stdout {
+        Box::new(child.stdout.take().expect("stdout"))
+    } else {
+        Box::new(child.stderr.take().expect("stderr"))
+    };
+    let (rx, handle) = forward_lines(said);
+    if ready.is_empty() {
+        std::thread::sleep(PERF_SETTLE);
+    } else if let Err(e) = wait_for_line(&rx, ready) {
+        // Never leave a tracer behind to distort later runs.
+        let _ = child.kill();
+        let st = child.wait();
+        let mut said = handle.join().unwrap_or_default();
+        if let Some(h) = bt_err {
+            said.push_str(&h.join().unwrap_or_default());
+        }
+        let how = match e {
+            std::sync::mpsc::RecvTimeoutError::Timeout => format!("did not attach within {} s", ATTACH_TIMEOUT.as_secs()),
+            std::sync::mpsc::RecvTimeoutError::Disconnected => format!("exited before attaching ({:?})", st.ok()),
+        };
+        bail!("{} {how}: {}", config.name(), said.trim());
+    }
+    // bpftrace prints "Attaching" before it finishes attaching.
+    if on_stdout {
+        wait_attached(pid);
+    }
+    Ok(Tracer { child: Some(child), pid, record: (config == Config::VmscanRecord).then_some(rec), stderr: Some(handle) })
+}
+
+/// A configuration's tracer command and the line it prints once attached
+/// (empty: it prints none); `None` for no tracer.
+fn tracer_command(config: Config, env: &Env, rec: &Path) -> Option<(Command, &'static str)> {
+    Some(match config {
+        Config::None => return None,
         Config::VmscanStat | Config::VmscanKprobes => {
             let mut c = Command::new(&env.vmscan);
             if config == Config::VmscanKprobes {
@@ -307,9 +359,9 @@ fn start(config: Config, env: &Env) -> anyhow::Result<Tracer> {
             (c, "vmscan: counting")
         }
         Config::VmscanRecord => {
-            let _ = std::fs::remove_file(&rec);
+            let _ = std::fs::remove_file(rec);
             let mut c = Command::new(&env.vmscan);
-            c.args(["record", "-o"]).arg(&rec);
+            c.args(["record", "-o"]).arg(rec);
             (c, "vmscan: counting")
         }
         Config::Bpftrace | Config::BpftraceStacks => {
@@ -322,68 +374,42 @@ fn start(config: Config, env: &Env) -> anyhow::Result<Tracer> {
             c.args(["record", "-q", "-a", "-e", "vmscan:*", "-e", "pagemap:*", "-o"]).arg(env.dir.join("perf.data"));
             (c, "")
         }
-    };
-    // bpftrace says "Attaching N probes..." on stdout; vmscan on stderr.
-    let on_stdout = matches!(config, Config::Bpftrace | Config::BpftraceStacks);
-    cmd.stdout(if on_stdout { Stdio::piped() } else { Stdio::null() }).stderr(Stdio::piped());
-    let mut child = cmd.stdin(Stdio::null()).spawn().with_context(|| config.name().to_owned())?;
-    let pid = child.id();
-    // bpftrace's errors (its stderr) are kept to say why it did not attach.
-    let bt_err = on_stdout.then(|| {
-        let mut e = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = e.read_to_string(&mut s);
-            s
-        })
-    });
-    let err: Box<dyn std::io::Read + Send> = if on_stdout {
-        Box::new(child.stdout.take().expect("stdout"))
-    } else {
-        Box::new(child.stderr.take().expect("stderr"))
-    };
+    })
+}
+
+/// Reads a stream to its end on a thread of its own.
+fn read_all(mut r: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = r.read_to_string(&mut s);
+        s
+    })
+}
+
+/// Sends a stream's lines as they come and keeps them all (the thread's
+/// result).
+fn forward_lines(r: Box<dyn std::io::Read + Send>) -> (std::sync::mpsc::Receiver<String>, std::thread::JoinHandle<String>) {
     let (tx, rx) = std::sync::mpsc::channel();
     let handle = std::thread::spawn(move || {
         let mut all = String::new();
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
             let _ = tx.send(line.clone());
             all.push_str(&line);
             all.push('\n');
         }
         all
     });
-    if ready.is_empty() {
-        std::thread::sleep(Duration::from_millis(1500));
-    } else {
-        // bpftrace compiles its script with LLVM first: minutes in an
-        // emulated guest.
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(l) if l.contains(ready) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    // Never leave a tracer behind to distort later runs.
-                    let _ = child.kill();
-                    let st = child.wait();
-                    let mut said = handle.join().unwrap_or_default();
-                    if let Some(h) = bt_err {
-                        said.push_str(&h.join().unwrap_or_default());
-                    }
-                    let how = match e {
-                        std::sync::mpsc::RecvTimeoutError::Timeout => "did not attach within 300 s".to_owned(),
-                        std::sync::mpsc::RecvTimeoutError::Disconnected => format!("exited before attaching ({:?})", st.ok()),
-                    };
-                    bail!("{} {how}: {}", config.name(), said.trim());
-                }
-            }
+    (rx, handle)
+}
+
+/// Waits up to [`ATTACH_TIMEOUT`] for a line that contains `ready`.
+fn wait_for_line(rx: &std::sync::mpsc::Receiver<String>, ready: &str) -> Result<(), std::sync::mpsc::RecvTimeoutError> {
+    let deadline = Instant::now() + ATTACH_TIMEOUT;
+    loop {
+        if rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))?.contains(ready) {
+            return Ok(());
         }
     }
-    // bpftrace prints "Attaching" before it finishes attaching.
-    if on_stdout {
-        wait_attached(pid);
-    }
-    Ok(Tracer { child: Some(child), pid, record: (config == Config::VmscanRecord).then_some(rec), stderr: Some(handle) })
 }
 
 /// Waits until a process stops opening BPF programs, maps, links and perf
@@ -407,13 +433,6 @@ fn wait_attached(pid: u32) {
         stable = if n == last { stable + 1 } else { 0 };
         last = n;
     }
-}
-
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0)
 }
 
 /// Stops a tracer with SIGINT; returns its stderr.
@@ -471,19 +490,55 @@ fn run_workloads(env: &Env, f: &Files, cg: &Memcg, sizes: &Sizes) -> anyhow::Res
     Ok(got)
 }
 
-/// Runs the interleaved rounds; returns Markdown rows.
-pub fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
-    let f = files(env, sizes)?;
-    let cg = Memcg::create()?;
+/// The workloads of [`run_workloads`], in its order, as the table names them.
+fn workload_names(env: &Env) -> Vec<&'static str> {
     let mut workloads = vec!["page-cache storm (MB/s)", "memcg reclaim stream (MB/s)"];
     if env.swap {
         workloads.push("anonymous pressure, swapping (MB/s)");
     }
     workloads.push("short-lived mapping processes (procs/s)");
+    workloads
+}
+
+/// What the interleaved rounds measured.
+struct Measured {
+    /// Throughputs by workload, then configuration, one per round.
+    results: Vec<Vec<Vec<f64>>>,
+    /// vmscan stat's peak RSS (KiB).
+    rss: u64,
+    /// Recording bytes per event, one per vmscan record run.
+    rec_bpe: Vec<f64>,
+}
+
+/// Runs the interleaved rounds; returns Markdown rows.
+pub fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
+    let f = files(env, sizes)?;
+    let cg = Memcg::create()?;
+    let workloads = workload_names(env);
+    let t0 = Instant::now();
+    let mut m = rounds(env, sizes, &f, &cg, workloads.len())?;
+    let mut rows = vec!["| workload | configuration | median | spread | vs none | overhead |".to_owned(), "|---|---|---|---|---|---|".to_owned()];
+    let mut summary = Vec::new();
+    for (wi, w) in workloads.iter().enumerate() {
+        summary.extend(compare(w, &env.configs, &m.results[wi], &mut rows));
+    }
+    rows.push(String::new());
+    rows.push("| measure | result |".to_owned());
+    rows.push("|---|---|".to_owned());
+    rows.extend(summary);
+    rows.push(format!("| vmscan stat peak RSS during the runs | {} KiB (target <= 40 MiB) |", m.rss));
+    if !m.rec_bpe.is_empty() {
+        rows.push(format!("| recording size on the real workloads | {:.0} bytes per episode event (ticks included) |", median(&mut m.rec_bpe)));
+    }
+    rows.push(format!("| time for {} rounds | {:.0} s |", sizes.rounds, t0.elapsed().as_secs_f64()));
+    Ok(rows)
+}
+
+/// Every configuration in turn, each running every workload, `sizes.rounds`
+/// times over.
+fn rounds(env: &Env, sizes: &Sizes, f: &Files, cg: &Memcg, workloads: usize) -> anyhow::Result<Measured> {
     let configs = &env.configs;
-    let mut results: Vec<Vec<Vec<f64>>> = vec![vec![vec![]; configs.len()]; workloads.len()];
-    let mut rss = 0u64;
-    let mut rec_bpe = Vec::new();
+    let mut m = Measured { results: vec![vec![vec![]; configs.len()]; workloads], rss: 0, rec_bpe: Vec::new() };
     let t0 = Instant::now();
     for round in 0..sizes.rounds {
         for (ci, config) in configs.iter().enumerate() {
@@ -491,66 +546,61 @@ pub fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
             // Warm the cached file outside the traced window.
             storm(&f.cached, 1)?;
             let t = start(*config, env)?;
-            let got = run_workloads(env, &f, &cg, sizes)?;
+            let got = run_workloads(env, f, cg, sizes)?;
             if *config == Config::VmscanStat {
-                rss = rss.max(peak_rss_kib(t.pid));
+                m.rss = m.rss.max(crate::sh::proc_status_kib(t.pid, "VmHWM:"));
             }
             let rec = t.record.clone();
             let err = stop(t);
-            if let Some(r) = rec {
-                // "vmscan: wrote FILE (N records, E events, B bytes, ...)"
-                let ev = err.split(" events").next().and_then(|s| s.rsplit(' ').next()).and_then(|s| s.parse::<f64>().ok());
-                let by = std::fs::metadata(&r).map(|m| m.len() as f64).ok();
-                if let (Some(e), Some(b)) = (ev, by)
-                    && e > 0.0
-                {
-                    rec_bpe.push(b / e);
-                }
+            if let Some(bpe) = rec.and_then(|r| bytes_per_event(&err, &r)) {
+                m.rec_bpe.push(bpe);
             }
             for (wi, v) in got.into_iter().enumerate() {
-                results[wi][ci].push(v);
+                m.results[wi][ci].push(v);
             }
         }
     }
     eprintln!();
+    Ok(m)
+}
 
-    let mut rows = vec!["| workload | configuration | median | spread | vs none | overhead |".to_owned(), "|---|---|---|---|---|---|".to_owned()];
-    let mut summary = Vec::new();
+/// A recording's size per event, from vmscan record's closing line
+/// ("vmscan: wrote FILE (N records, E events, B bytes, ...)") and the file.
+fn bytes_per_event(said: &str, file: &Path) -> Option<f64> {
+    let ev = said.split(" events").next().and_then(|s| s.rsplit(' ').next()).and_then(|s| s.parse::<f64>().ok())?;
+    let by = std::fs::metadata(file).map(|m| m.len() as f64).ok()?;
+    (ev > 0.0).then(|| by / ev)
+}
+
+/// One workload's rows of the side-by-side table (pushed to `rows`, one per
+/// configuration, against the first, untraced one) and its vmscan-versus-
+/// bpftrace summary rows (returned).
+fn compare(w: &str, configs: &[Config], results: &[Vec<f64>], rows: &mut Vec<String>) -> Vec<String> {
     let idx = |c: Config| configs.iter().position(|x| *x == c);
-    for (wi, w) in workloads.iter().enumerate() {
-        let base = median(&mut results[wi][0].clone());
-        let mut overheads = vec![0.0f64; configs.len()];
-        for (ci, config) in configs.iter().enumerate() {
-            let v = &results[wi][ci];
-            let m = median(&mut v.clone());
-            let ratio = if base > 0.0 { m / base } else { 0.0 };
-            overheads[ci] = (1.0 - ratio) * 100.0;
-            rows.push(format!("| {w} | {} | {m:.1} | {:.1}% | {ratio:.3} | {:+.2}% |", config.name(), spread(v), overheads[ci]));
-        }
-        for (v, b) in PAIRS {
-            let (Some(vi), Some(bi)) = (idx(v), idx(b)) else { continue };
-            let (vs, bt) = (overheads[vi], overheads[bi]);
-            // Half the larger run-to-run spread of the two compared series
-            // is what this machine can resolve.
-            let noise = spread(&results[wi][0]).max(spread(&results[wi][bi])) / 2.0;
-            let rel = if bt <= noise {
-                format!("not resolvable: {}'s overhead ({bt:+.1}%) is within the run-to-run noise (±{noise:.1}%); vmscan's is {vs:+.1}%", b.name())
-            } else {
-                format!("{:.2} (vmscan {vs:+.1}%, {} {bt:+.1}%, noise ±{noise:.1}%)", vs / bt, b.name())
-            };
-            summary.push(format!("| {w}: {} overhead / {} overhead | {rel} (target <= 0.5) |", v.name(), b.name()));
-        }
+    let base = median(&mut results[0].clone());
+    let mut overheads = vec![0.0f64; configs.len()];
+    for (ci, config) in configs.iter().enumerate() {
+        let v = &results[ci];
+        let m = median(&mut v.clone());
+        let ratio = if base > 0.0 { m / base } else { 0.0 };
+        overheads[ci] = (1.0 - ratio) * 100.0;
+        rows.push(format!("| {w} | {} | {m:.1} | {:.1}% | {ratio:.3} | {:+.2}% |", config.name(), spread(v), overheads[ci]));
     }
-    rows.push(String::new());
-    rows.push("| measure | result |".to_owned());
-    rows.push("|---|---|".to_owned());
-    rows.extend(summary);
-    rows.push(format!("| vmscan stat peak RSS during the runs | {rss} KiB (target <= 40 MiB) |"));
-    if !rec_bpe.is_empty() {
-        rows.push(format!("| recording size on the real workloads | {:.0} bytes per episode event (ticks included) |", median(&mut rec_bpe)));
+    let mut summary = vec![];
+    for (v, b) in PAIRS {
+        let (Some(vi), Some(bi)) = (idx(v), idx(b)) else { continue };
+        let (vs, bt) = (overheads[vi], overheads[bi]);
+        // Half the larger run-to-run spread of the two compared series
+        // is what this machine can resolve.
+        let noise = spread(&results[0]).max(spread(&results[bi])) / 2.0;
+        let rel = if bt <= noise {
+            format!("not resolvable: {}'s overhead ({bt:+.1}%) is within the run-to-run noise (±{noise:.1}%); vmscan's is {vs:+.1}%", b.name())
+        } else {
+            format!("{:.2} (vmscan {vs:+.1}%, {} {bt:+.1}%, noise ±{noise:.1}%)", vs / bt, b.name())
+        };
+        summary.push(format!("| {w}: {} overhead / {} overhead | {rel} (target <= 0.5) |", v.name(), b.name()));
     }
-    rows.push(format!("| time for {} rounds | {:.0} s |", sizes.rounds, t0.elapsed().as_secs_f64()));
-    Ok(rows)
+    summary
 }
 
 /// A loaded BPF program's kernel statistics.
