@@ -1,7 +1,10 @@
 //! `cargo xtask bench`: runs the benchmarks and writes their figures as a
 //! Markdown table to bench/results.md (bench/results-quick.md for --quick).
 
-use std::process::Command;
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context as _, bail};
 
@@ -10,40 +13,31 @@ use crate::{
     sh::{apt_install, cargo, clk_tck, is_root, machine_description, proc_cpu_ticks, proc_status_kib, root, say, status},
 };
 
+/// Figures of this host's benchmarks.
+#[derive(Default)]
+struct HostFigures {
+    /// Rows of the main `| measure | result |` table.
+    rows: Vec<String>,
+    /// The overhead comparison's own table.
+    overhead: Vec<String>,
+    /// The per-event cost table.
+    costs: Vec<String>,
+}
+
 pub(crate) fn bench(which: &str, quick: bool, kernel: Option<&str>) -> anyhow::Result<()> {
     let known = ["all", "model", "tui", "overhead", "lab"];
     if !known.contains(&which) {
         bail!("unknown benchmark `{which}`: expected one of {known:?}");
     }
-    let mut rows = Vec::new();
+    let mut host = HostFigures::default();
     if which == "all" || which == "model" {
-        let mut c = cargo();
-        c.args(["bench", "-p", "vmscan-user", "--bench", "model", "--"]);
-        if quick {
-            c.arg("--quick");
-        }
-        let out = c.output().context("running the model benchmark")?;
-        if !out.status.success() {
-            bail!("model benchmark failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        rows.extend(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with('|')).map(str::to_owned));
+        host.rows.extend(bench_model(quick)?);
     }
     if which == "all" || which == "tui" {
-        rows.extend(bench_tui(quick)?);
+        host.rows.extend(bench_tui(quick)?);
     }
-    let (mut overhead_rows, mut cost_rows) = (vec![], vec![]);
     if which == "all" || which == "overhead" {
-        if !is_root() {
-            say("skipping the overhead benchmark: it needs root");
-        } else {
-            apt_install(&["bpftrace", "bpftool", "linux-perf"])?;
-            build()?;
-            let env = overhead::Env::host(&root().join("target/release/vmscan"));
-            let sizes = overhead::Sizes::new(quick);
-            overhead_rows = overhead::run(&env, &sizes)?;
-            cost_rows = overhead::program_costs(&env, &sizes, (overhead::Config::VmscanStat, overhead::Config::Bpftrace))?;
-            rows.extend(overhead::ingest(&env.vmscan, quick)?);
-        }
+        bench_overhead(quick, &mut host)?;
     }
     let mut lab_rows = vec![];
     if which == "lab" || (which == "all" && !quick) {
@@ -53,44 +47,98 @@ pub(crate) fn bench(which: &str, quick: bool, kernel: Option<&str>) -> anyhow::R
             lab_rows = lab::bench(quick, kernel)?;
         }
     }
+    let table = render(&host, &lab_rows);
+    write_results(which, quick, table)
+}
+
+/// The model benchmark's rows (cargo bench).
+fn bench_model(quick: bool) -> anyhow::Result<Vec<String>> {
+    let mut c = cargo();
+    c.args(["bench", "-p", "vmscan-user", "--bench", "model", "--"]);
+    if quick {
+        c.arg("--quick");
+    }
+    let out = c.output().context("running the model benchmark")?;
+    if !out.status.success() {
+        bail!("model benchmark failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with('|')).map(str::to_owned).collect())
+}
+
+/// The overhead comparison, per-event costs and ingest on this host.
+fn bench_overhead(quick: bool, host: &mut HostFigures) -> anyhow::Result<()> {
+    if !is_root() {
+        say("skipping the overhead benchmark: it needs root");
+        return Ok(());
+    }
+    apt_install(&["bpftrace", "bpftool", "linux-perf"])?;
+    build()?;
+    let env = overhead::Env::host(&root().join("target/release/vmscan"));
+    let sizes = overhead::Sizes::new(quick);
+    host.overhead = overhead::run(&env, &sizes)?;
+    host.costs = overhead::program_costs(&env, &sizes, (overhead::Config::VmscanStat, overhead::Config::Bpftrace))?;
+    host.rows.extend(overhead::ingest(&env.vmscan, quick)?);
+    Ok(())
+}
+
+/// The results file: the machine, the main table, then a section per
+/// further table.
+fn render(host: &HostFigures, lab_rows: &[(String, Vec<String>)]) -> String {
     let mut table = format!(
         "# vmscan benchmarks\n\nMachine: {}\n\n| measure | result |\n|---|---|\n{}\n",
         machine_description(),
-        rows.join("\n")
+        host.rows.join("\n")
     );
-    if !overhead_rows.is_empty() {
-        table.push_str("\n## Overhead, side by side (interleaved rounds, medians)\n\n");
-        table.push_str(&overhead_rows.join("\n"));
-        table.push('\n');
-    }
-    if !cost_rows.is_empty() {
-        table.push_str("\n## In-kernel cost per event, vmscan and bpftrace attached together (kernel.bpf_stats_enabled)\n\n");
-        table.push_str(&cost_rows.join("\n"));
-        table.push('\n');
-    }
-    for (kernel, rows) in &lab_rows {
-        table.push_str(&format!(
-            "\n## Inside the kernel lab: guest kernel {kernel} (QEMU TCG, 2 vCPUs, 1 GiB; function hooks by fentry, and by kprobes in the --no-fentry row)\n\n"
-        ));
+    let mut section = |title: &str, rows: &[String]| {
+        table.push_str(&format!("\n## {title}\n\n"));
         table.push_str(&rows.join("\n"));
         table.push('\n');
+    };
+    if !host.overhead.is_empty() {
+        section("Overhead, side by side (interleaved rounds, medians)", &host.overhead);
     }
+    if !host.costs.is_empty() {
+        section("In-kernel cost per event, vmscan and bpftrace attached together (kernel.bpf_stats_enabled)", &host.costs);
+    }
+    for (kernel, rows) in lab_rows {
+        section(
+            &format!("Inside the kernel lab: guest kernel {kernel} (QEMU TCG, 2 vCPUs, 1 GiB; function hooks by fentry, and by kprobes in the --no-fentry row)"),
+            rows,
+        );
+    }
+    table
+}
+
+/// Prints the table and writes it to bench/results.md (results-quick.md for
+/// a quick run, which does not replace the full run's figures).
+fn write_results(which: &str, quick: bool, mut table: String) -> anyhow::Result<()> {
     let dir = root().join("bench");
     std::fs::create_dir_all(&dir)?;
-    // A quick run does not replace the full run's figures (and lab sections).
     let path = dir.join(if quick { "results-quick.md" } else { "results.md" });
     // Only the lab's sections were run: keep the host's part of the file.
     if which == "lab" {
         let old = std::fs::read_to_string(&path).unwrap_or_default();
-        let host = old.split("\n## Inside the kernel lab").next().unwrap_or("").trim_end().to_owned();
-        let lab = table.split_once("\n## Inside the kernel lab").map(|(_, l)| format!("\n## Inside the kernel lab{l}")).unwrap_or_default();
-        table = format!("{host}\n{lab}");
+        table = keep_host_part(&old, &table);
     }
     print!("{table}");
     std::fs::write(&path, &table)?;
     say(&format!("wrote {}", path.display()));
     Ok(())
 }
+
+/// The host's part of an older results file with a new run's lab sections.
+fn keep_host_part(old: &str, table: &str) -> String {
+    let host = old.split("\n## Inside the kernel lab").next().unwrap_or("").trim_end().to_owned();
+    let lab = table.split_once("\n## Inside the kernel lab").map(|(_, l)| format!("\n## Inside the kernel lab{l}")).unwrap_or_default();
+    format!("{host}\n{lab}")
+}
+
+/// How long the TUI runs before it is measured (start-up, first frames).
+const TUI_WARM_UP: Duration = Duration::from_secs(3);
+/// How long the TUI's CPU time is measured over, in seconds, in full and
+/// --quick runs.
+const TUI_SECS: u64 = 30;
+const QUICK_TUI_SECS: u64 = 10;
 
 /// CPU and memory of the terminal UI at the default interval on an idle
 /// system: the real binary in a 120x40 tmux pane.
@@ -105,13 +153,13 @@ fn bench_tui(quick: bool) -> anyhow::Result<Vec<String>> {
     let session = format!("vmscan-bench-{}", std::process::id());
     status(Command::new("tmux").args(["new-session", "-d", "-s", &session, "-x", "120", "-y", "40"]).arg(format!("exec {}", bin.display())))?;
     let res = (|| -> anyhow::Result<Vec<String>> {
-        std::thread::sleep(std::time::Duration::from_secs(3));
+        std::thread::sleep(TUI_WARM_UP);
         let out = Command::new("tmux").args(["display", "-p", "-t", &session, "#{pane_pid}"]).output()?;
         let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().context("pane pid")?;
-        let secs = if quick { 10 } else { 30 };
+        let secs = if quick { QUICK_TUI_SECS } else { TUI_SECS };
         let t0 = proc_cpu_ticks(pid)?;
-        let start = std::time::Instant::now();
-        std::thread::sleep(std::time::Duration::from_secs(secs));
+        let start = Instant::now();
+        std::thread::sleep(Duration::from_secs(secs));
         let t1 = proc_cpu_ticks(pid)?;
         let hz = clk_tck();
         let cpu = (t1 - t0) as f64 / hz / start.elapsed().as_secs_f64() * 100.0;
@@ -126,4 +174,25 @@ fn bench_tui(quick: bool) -> anyhow::Result<Vec<String>> {
     })();
     let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep_host_part;
+
+    #[test]
+    fn a_lab_run_replaces_only_the_lab_sections() {
+        let old = "# vmscan benchmarks\n\n| a | 1 |\n\n## Inside the kernel lab: guest kernel 6.1 (old)\n\n| x | old |\n";
+        let new = "# vmscan benchmarks\n\n| measure | result |\n\n## Inside the kernel lab: guest kernel 6.12 (new)\n\n| y | new |\n";
+        assert_eq!(
+            keep_host_part(old, new),
+            "# vmscan benchmarks\n\n| a | 1 |\n\n## Inside the kernel lab: guest kernel 6.12 (new)\n\n| y | new |\n"
+        );
+    }
+
+    #[test]
+    fn a_lab_run_without_an_older_file_keeps_its_sections() {
+        let new = "# h\n\n## Inside the kernel lab: k\n\n| y |\n";
+        assert_eq!(keep_host_part("", new), "\n\n## Inside the kernel lab: k\n\n| y |\n");
+    }
 }
