@@ -83,7 +83,7 @@ enum Cmd {
         #[arg(long)]
         quick: bool,
     },
-    /// Run every test: unit tests, then the real-kernel tests (as root).
+    /// Run every test: clippy, unit tests, then the real-kernel tests (as root).
     Test {
         /// Extra arguments for the test binaries (e.g. a test name filter).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -169,7 +169,10 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     if !is_root() {
         say("not root: the real-kernel tests will skip and say so; run as root for the full suite");
     }
-    // Unit tests first (fast, no kernel state), then the kernel tests one at a
+    // Lint first: it is the quickest to fail. The default members only: the
+    // eBPF crate builds for the BPF target alone (vmscan-user embeds it).
+    status(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    // Unit tests (fast, no kernel state), then the kernel tests one at a
     // time: they share the page cache, cgroups and tracepoints.
     status(cargo().args(["test", "--lib", "--bins", "--", "--test-threads=2"]).args(args))?;
     status(cargo().args(["test", "--test", "*", "--", "--test-threads=1"]).args(args))?;
