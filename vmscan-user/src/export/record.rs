@@ -45,7 +45,7 @@ pub struct Header {
     pub start_unix_secs: f64,
     pub start_monotonic_ns: u64,
     /// Hook names and how they attached ("" when unavailable).
-    pub hooks: Vec<(u32, String, String)>,
+    pub hooks: Vec<(vmscan_common::HookId, String, String)>,
 }
 
 /// One decoded record.

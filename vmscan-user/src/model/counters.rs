@@ -329,11 +329,11 @@ mod tests {
         use vmscan_common::hook;
         let mut hits = vec![0u64; hook::SLOTS as usize];
         let mut lost = vec![0u64; hook::SLOTS as usize];
-        hits[hook::SHRINK_NODE as usize] = 10;
-        hits[hook::SHRINK_NODE_RET as usize] = 9;
-        lost[hook::SHRINK_NODE as usize] = 1;
-        lost[hook::SHRINK_NODE_RET as usize] = 2;
-        hits[hook::LRU_ISOLATE as usize] = 7;
+        hits[hook::SHRINK_NODE.slot() as usize] = 10;
+        hits[hook::SHRINK_NODE_RET.slot() as usize] = 9;
+        lost[hook::SHRINK_NODE.slot() as usize] = 1;
+        lost[hook::SHRINK_NODE_RET.slot() as usize] = 2;
+        hits[hook::LRU_ISOLATE.slot() as usize] = 7;
         assert_eq!(hook_figures(&hits, &lost, hook::SHRINK_NODE), (10, 3));
         assert_eq!(hook_figures(&hits, &lost, hook::LRU_ISOLATE), (7, 0));
         assert_eq!(hook_figures(&[], &[], hook::LRU_ISOLATE), (0, 0));

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use vmscan_common::{
+use vmscan_common::{HookId, 
     AccessAgg, AccessKey, FolioAgg, MemcgLruKey, HIST_SLOTS, ISOLATE_SLOTS, IsolateAgg, LRU_SLOTS, SHRINK_SLOTS, ShrinkActiveAgg,
     ShrinkInactiveAgg, THROTTLE_SLOTS, ThrottleAgg, WRITE_SLOTS, hook,
 };
@@ -93,8 +93,8 @@ pub mod add {
 /// A hook's (events, lost) as every output shows them. shrink_node is two
 /// programs (entry and return): its events are passes, the larger of the two
 /// run counts, and its losses those of both.
-pub fn hook_figures(hits: &[u64], lost: &[u64], id: u32) -> (u64, u64) {
-    let at = |v: &[u64], i: u32| v.get(i as usize).copied().unwrap_or(0);
+pub fn hook_figures(hits: &[u64], lost: &[u64], id: HookId) -> (u64, u64) {
+    let at = |v: &[u64], i: HookId| v.get(i.slot() as usize).copied().unwrap_or(0);
     if id == hook::SHRINK_NODE {
         let ret = hook::SHRINK_NODE_RET;
         (at(hits, id).max(at(hits, ret)), at(lost, id) + at(lost, ret))
