@@ -127,6 +127,7 @@ fn synthetic_storm_every_record_is_drained_or_counted_lost() {
     assert!(sent > 2_000_000, "the storm ran: {j}");
     assert_eq!(j["lost"].as_u64(), Some(0), "{j}");
     assert_eq!(j["drained"].as_u64(), Some(sent), "every record sent is drained: {j}");
+    assert_eq!(j["misread"].as_u64(), Some(0), "every record reads back as the shrink pass it is: {j}");
     // A 64 KiB ring and a consumer that sleeps 50 ms before each drain
     // overflow: the losses are counted and what was sent still arrives.
     let j = ingest(&["--ring-kib", "64", "--drain-delay-ms", "50", "bench-ingest", "--seconds", "1", "--rate", "2000000"])

@@ -92,11 +92,20 @@ pub struct IngestReport {
     /// Storm records drained and applied to the model (all of the run:
     /// equal to `sent` when nothing is lost).
     pub drained: u64,
+    /// Storm records that did not read back as the shrink pass the storm
+    /// program writes (kind SHRINK_INACTIVE, 32 pages scanned): 0 unless the
+    /// two sides disagree on the record.
+    pub misread: u64,
     /// Drained per second within the timed window.
     pub drained_per_sec: f64,
     /// vmscan's own CPU time (the drain; the generator is another process)
     /// over the window, as a fraction of one core.
     pub cpu: f64,
+}
+
+/// A record the storm program wrote, read as the shrink pass it stands for.
+fn is_storm_pass(e: &vmscan_common::Event) -> bool {
+    e.kind == vmscan_common::event::SHRINK_INACTIVE && e.scanned == 32 && e.reclaimer == vmscan_common::reclaimer::OTHER
 }
 
 fn storm_counts(ebpf: &aya::Ebpf) -> anyhow::Result<(u64, u64)> {
@@ -126,7 +135,13 @@ pub async fn bench_ingest(seconds: f64, rate: Option<f64>, mut load: crate::prob
     let mut child = generator.spawn().context("starting the storm generator")?;
     let gen_pid = child.id();
     load.storm_tgid = gen_pid;
-    let storm = |evs: Vec<vmscan_common::Event>| evs.iter().filter(|e| e.pid == gen_pid).count() as u64;
+    let misread = std::cell::Cell::new(0u64);
+    let storm = |evs: Vec<vmscan_common::Event>| {
+        let ours = evs.iter().filter(|e| e.pid == gen_pid);
+        let bad = ours.clone().filter(|e| !is_storm_pass(e)).count() as u64;
+        misread.set(misread.get() + bad);
+        ours.count() as u64
+    };
     let res = async {
         let mut s = crate::probe::session::Session::start(load)?;
         // Everything the storm program ever sent is counted, from attach on.
@@ -151,6 +166,7 @@ pub async fn bench_ingest(seconds: f64, rate: Option<f64>, mut load: crate::prob
             sent,
             lost,
             drained: early + drained + late,
+            misread: misread.get(),
             drained_per_sec: drained as f64 / secs,
             cpu: cpu / secs,
         })

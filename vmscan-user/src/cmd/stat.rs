@@ -75,7 +75,7 @@ pub fn hook_counts(hooks: &[HookStatus], d: &Totals) -> Vec<HookCount> {
 
 pub fn report(kernel: &str, secs: f64, hooks: &[HookStatus], d: &Totals, episodes: Episodes, mglru: bool) -> StatReport {
     let hooks = hook_counts(hooks, d);
-    let shadow = d.hits.get(hook::SHADOW_MARK_ACCESSED as usize..hook::SLOTS as usize).filter(|s| s.iter().any(|v| *v > 0)).map(|s| {
+    let shadow = d.hits.get(hook::SHADOW_MARK_ACCESSED.slot() as usize..hook::SLOTS as usize).filter(|s| s.iter().any(|v| *v > 0)).map(|s| {
         std::collections::BTreeMap::from([("folio_mark_accessed", s[0]), ("folio_add_lru", s[1]), ("shrink_node", s[2])])
     });
     StatReport {
@@ -270,6 +270,6 @@ fn print_interval(r: &StatReport) {
 }
 
 /// Names of hooks for the tracepoint-event comparison in tests.
-pub fn tracepoint_name(id: u32) -> String {
+pub fn tracepoint_name(id: vmscan_common::HookId) -> String {
     resolve::hook_name(id)
 }

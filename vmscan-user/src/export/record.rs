@@ -17,11 +17,14 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
-use vmscan_common::{
-    AccessAgg, AccessKey, Event, FolioAgg, IsolateAgg, MemcgLruKey, ShrinkActiveAgg, ShrinkInactiveAgg, ThrottleAgg,
-};
+use std::collections::BTreeMap;
 
-use crate::{model::totals::Totals, probe::sample::Sample};
+use vmscan_common::{Event, agg::Agg};
+
+use crate::{
+    model::totals::{Table, Totals, aggregates},
+    probe::sample::Sample,
+};
 
 pub const MAGIC: &[u8; 10] = b"VMSCANREC\n";
 pub const VERSION: u16 = 1;
@@ -45,7 +48,7 @@ pub struct Header {
     pub start_unix_secs: f64,
     pub start_monotonic_ns: u64,
     /// Hook names and how they attached ("" when unavailable).
-    pub hooks: Vec<(u32, String, String)>,
+    pub hooks: Vec<(vmscan_common::HookId, String, String)>,
 }
 
 /// One decoded record.
@@ -99,42 +102,101 @@ fn pod_read<T: Copy + Default>(b: &[u8]) -> Option<T> {
     Some(unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<T>()) })
 }
 
-/// Sparse: for each array, (count, then index + value for the non-zero slots).
-fn put_sparse<T: Copy + Default + PartialEq>(o: &mut Vec<u8>, v: &[T]) {
-    let zero = T::default();
-    let nz: Vec<(usize, &T)> = v.iter().enumerate().filter(|(_, x)| **x != zero).collect();
-    put_u32(o, v.len() as u32);
-    put_u32(o, nz.len() as u32);
-    for (i, x) in nz {
-        put_u32(o, i as u32);
-        o.extend_from_slice(pod_bytes(x));
+/// How one [`Totals`] table is written and read back in a tick record.
+/// Arrays are sparse: (slots, non-zero count, then index + value for each
+/// non-zero slot); hashes: (count, then key + value for each entry).
+trait RecordTable: Table {
+    fn put(&self, o: &mut Vec<u8>);
+    /// `expect` is this vmscan's slot count: a file from a vmscan with fewer
+    /// slots (hooks added since) reads with the new slots at zero; more
+    /// slots than this vmscan knows is an error.
+    fn get(c: &mut Cur, expect: u32) -> Result<Self, String>;
+}
+
+impl<T: Agg> RecordTable for Vec<T> {
+    fn put(&self, o: &mut Vec<u8>) {
+        let zero = T::default();
+        let nz: Vec<(usize, &T)> = self.iter().enumerate().filter(|(_, x)| **x != zero).collect();
+        put_u32(o, self.len() as u32);
+        put_u32(o, nz.len() as u32);
+        for (i, x) in nz {
+            put_u32(o, i as u32);
+            o.extend_from_slice(pod_bytes(x));
+        }
+    }
+    fn get(c: &mut Cur, expect: u32) -> Result<Self, String> {
+        let expect = expect as usize;
+        let len = c.u32()? as usize;
+        if len > expect {
+            return Err(format!("array of {len} slots where this vmscan has {expect}"));
+        }
+        let n = c.u32()? as usize;
+        if n > len {
+            return Err(format!("{n} non-zero slots in an array of {len}"));
+        }
+        let mut v = vec![T::default(); expect];
+        for _ in 0..n {
+            let i = c.u32()? as usize;
+            let x = c.pod::<T>()?;
+            if i >= len {
+                return Err(format!("slot {i} out of range {len}"));
+            }
+            v[i] = x;
+        }
+        Ok(v)
     }
 }
 
-fn put_map<K: Copy, V: Copy>(o: &mut Vec<u8>, m: &std::collections::BTreeMap<K, V>) {
-    put_u32(o, m.len() as u32);
-    for (k, v) in m {
-        o.extend_from_slice(pod_bytes(k));
-        o.extend_from_slice(pod_bytes(v));
+impl<K: Copy + Default + Ord, V: Agg> RecordTable for BTreeMap<K, V> {
+    fn put(&self, o: &mut Vec<u8>) {
+        put_u32(o, self.len() as u32);
+        for (k, v) in self {
+            o.extend_from_slice(pod_bytes(k));
+            o.extend_from_slice(pod_bytes(v));
+        }
+    }
+    fn get(c: &mut Cur, _expect: u32) -> Result<Self, String> {
+        let n = c.u32()? as usize;
+        let each = std::mem::size_of::<K>() + std::mem::size_of::<V>();
+        if n.saturating_mul(each) > c.b.len() - c.at {
+            return Err(format!("{n} map entries do not fit the record"));
+        }
+        let mut m = BTreeMap::new();
+        for _ in 0..n {
+            let k = c.pod::<K>()?;
+            let v = c.pod::<V>()?;
+            m.insert(k, v);
+        }
+        Ok(m)
     }
 }
 
-pub fn encode_totals(t: &Totals) -> Vec<u8> {
-    let mut o = Vec::new();
-    put_sparse(&mut o, &t.hits);
-    put_sparse(&mut o, &t.lost);
-    put_sparse(&mut o, &t.isolate);
-    put_sparse(&mut o, &t.shrink_inactive);
-    put_sparse(&mut o, &t.shrink_active);
-    put_sparse(&mut o, &t.lru_insert);
-    put_sparse(&mut o, &t.lru_activate);
-    put_sparse(&mut o, &t.write_folio);
-    put_sparse(&mut o, &t.throttle);
-    put_sparse(&mut o, &t.hist);
-    put_map(&mut o, &t.memcg_insert);
-    put_map(&mut o, &t.access);
-    o
+macro_rules! declare_codec {
+    ($( $(#[$doc:meta])* $f:ident : $ty:ty = $map:literal, $slots:expr; )*) => {
+        /// The totals of a tick record, table by table in the order of
+        /// [`aggregates!`](crate::model::totals).
+        pub fn encode_totals(t: &Totals) -> Vec<u8> {
+            let mut o = Vec::new();
+            $( RecordTable::put(&t.$f, &mut o); )*
+            o
+        }
+
+        /// Reads what [`encode_totals`] wrote. A record that ends before a
+        /// table (written by a vmscan that did not have it yet) leaves that
+        /// table and the ones after it empty.
+        pub fn decode_totals(b: &[u8]) -> Result<Totals, String> {
+            let mut c = Cur { b, at: 0 };
+            let t = Totals {
+                $( $f: if c.at == b.len() { Table::empty($slots) } else { <$ty as RecordTable>::get(&mut c, $slots)? }, )*
+            };
+            if c.at != b.len() {
+                return Err(format!("{} unexpected bytes after the totals", b.len() - c.at));
+            }
+            Ok(t)
+        }
+    };
 }
+aggregates!(declare_codec);
 
 struct Cur<'a> {
     b: &'a [u8],
@@ -155,67 +217,6 @@ impl<'a> Cur<'a> {
     fn pod<T: Copy + Default>(&mut self) -> Result<T, String> {
         pod_read(self.take(std::mem::size_of::<T>())?).ok_or_else(|| "short value".to_owned())
     }
-}
-
-fn get_sparse<T: Copy + Default>(c: &mut Cur, expect: usize) -> Result<Vec<T>, String> {
-    let len = c.u32()? as usize;
-    // A file from a vmscan with fewer slots (hooks added since) reads with
-    // the new slots at zero; more slots than this vmscan knows is an error.
-    if len > expect {
-        return Err(format!("array of {len} slots where this vmscan has {expect}"));
-    }
-    let n = c.u32()? as usize;
-    if n > len {
-        return Err(format!("{n} non-zero slots in an array of {len}"));
-    }
-    let mut v = vec![T::default(); expect];
-    for _ in 0..n {
-        let i = c.u32()? as usize;
-        let x = c.pod::<T>()?;
-        if i >= len {
-            return Err(format!("slot {i} out of range {len}"));
-        }
-        v[i] = x;
-    }
-    Ok(v)
-}
-
-fn get_map<K: Copy + Default + Ord, V: Copy + Default>(c: &mut Cur) -> Result<std::collections::BTreeMap<K, V>, String> {
-    let n = c.u32()? as usize;
-    let each = std::mem::size_of::<K>() + std::mem::size_of::<V>();
-    if n.saturating_mul(each) > c.b.len() - c.at {
-        return Err(format!("{n} map entries do not fit the record"));
-    }
-    let mut m = std::collections::BTreeMap::new();
-    for _ in 0..n {
-        let k = c.pod::<K>()?;
-        let v = c.pod::<V>()?;
-        m.insert(k, v);
-    }
-    Ok(m)
-}
-
-pub fn decode_totals(b: &[u8]) -> Result<Totals, String> {
-    let d = Totals::default();
-    let mut c = Cur { b, at: 0 };
-    let t = Totals {
-        hits: get_sparse::<u64>(&mut c, d.hits.len())?,
-        lost: get_sparse::<u64>(&mut c, d.lost.len())?,
-        isolate: get_sparse::<IsolateAgg>(&mut c, d.isolate.len())?,
-        shrink_inactive: get_sparse::<ShrinkInactiveAgg>(&mut c, d.shrink_inactive.len())?,
-        shrink_active: get_sparse::<ShrinkActiveAgg>(&mut c, d.shrink_active.len())?,
-        lru_insert: get_sparse::<FolioAgg>(&mut c, d.lru_insert.len())?,
-        lru_activate: get_sparse::<FolioAgg>(&mut c, d.lru_activate.len())?,
-        write_folio: get_sparse::<u64>(&mut c, d.write_folio.len())?,
-        throttle: get_sparse::<ThrottleAgg>(&mut c, d.throttle.len())?,
-        hist: get_sparse::<u64>(&mut c, d.hist.len())?,
-        memcg_insert: get_map::<MemcgLruKey, FolioAgg>(&mut c)?,
-        access: get_map::<AccessKey, AccessAgg>(&mut c)?,
-    };
-    if c.at != b.len() {
-        return Err(format!("{} unexpected bytes after the totals", b.len() - c.at));
-    }
-    Ok(t)
 }
 
 // ------------------------------------------------------------------- writer
@@ -432,7 +433,7 @@ pub fn open(path: &Path) -> anyhow::Result<Reader<std::io::BufReader<std::fs::Fi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vmscan_common::{event, shrink_index};
+    use vmscan_common::{FolioAgg, MemcgLruKey, event, shrink_index};
 
     fn sample_file() -> Vec<u8> {
         let header = Header { format_version: VERSION, kernel: "6.18".into(), page_size: 4096, ..Default::default() };

@@ -247,7 +247,6 @@ pub fn derive_with(t: &Totals, mglru: bool) -> Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vmscan_common::{IsolateAgg, ShrinkInactiveAgg};
 
     fn iso(t: &mut Totals, rec: u32, l: u32, scanned: u64, taken: u64) {
         let a = &mut t.isolate[(rec * lru::COUNT + l) as usize];
@@ -329,27 +328,13 @@ mod tests {
         use vmscan_common::hook;
         let mut hits = vec![0u64; hook::SLOTS as usize];
         let mut lost = vec![0u64; hook::SLOTS as usize];
-        hits[hook::SHRINK_NODE as usize] = 10;
-        hits[hook::SHRINK_NODE_RET as usize] = 9;
-        lost[hook::SHRINK_NODE as usize] = 1;
-        lost[hook::SHRINK_NODE_RET as usize] = 2;
-        hits[hook::LRU_ISOLATE as usize] = 7;
+        hits[hook::SHRINK_NODE.slot() as usize] = 10;
+        hits[hook::SHRINK_NODE_RET.slot() as usize] = 9;
+        lost[hook::SHRINK_NODE.slot() as usize] = 1;
+        lost[hook::SHRINK_NODE_RET.slot() as usize] = 2;
+        hits[hook::LRU_ISOLATE.slot() as usize] = 7;
         assert_eq!(hook_figures(&hits, &lost, hook::SHRINK_NODE), (10, 3));
         assert_eq!(hook_figures(&hits, &lost, hook::LRU_ISOLATE), (7, 0));
         assert_eq!(hook_figures(&[], &[], hook::LRU_ISOLATE), (0, 0));
-    }
-
-    #[test]
-    fn since_subtracts_and_clamps() {
-        let mut a = Totals::default();
-        let mut b = Totals::default();
-        a.isolate[3] = IsolateAgg { events: 5, requested: 1, scanned: 50, skipped: 0, taken: 40 };
-        b.isolate[3] = IsolateAgg { events: 2, requested: 1, scanned: 20, skipped: 0, taken: 10 };
-        a.shrink_inactive[0] = ShrinkInactiveAgg { passes: 1, ..Default::default() };
-        b.shrink_inactive[0] = ShrinkInactiveAgg { passes: 3, ..Default::default() };
-        let d = a.since(&b);
-        assert_eq!(d.isolate[3].scanned, 30);
-        assert_eq!(d.isolate[3].events, 3);
-        assert_eq!(d.shrink_inactive[0].passes, 0);
     }
 }

@@ -850,7 +850,7 @@ mod tests {
     use crate::probe::sample::{MemcgNode, MemcgSample};
     use vmscan_common::{FolioAgg, ShrinkActiveAgg, ShrinkInactiveAgg};
 
-    fn ev(kind: u32, nid: i32, ts_s: f64) -> Event {
+    fn ev(kind: vmscan_common::EventKind, nid: i32, ts_s: f64) -> Event {
         Event { kind, nid, ts_ns: (ts_s * 1e9) as u64, ..Event::default() }
     }
 

@@ -1,100 +1,127 @@
 //! [`Totals`]: the kernel side's aggregates summed over CPUs, and deltas
 //! between two readings.
+//!
+//! Every aggregate map is declared once, in [`aggregates!`]: its field of
+//! [`Totals`], its type, its map name in the eBPF object and its slot count.
+//! The reader (probe/read.rs) and the recording format (export/record.rs)
+//! are generated from the same list, in the same order; a new aggregate is
+//! one line at the end of it (older recordings then read it as empty).
 
 use std::collections::BTreeMap;
 
-use vmscan_common::{
-    AccessAgg, AccessKey, FolioAgg, MemcgLruKey, HIST_SLOTS, ISOLATE_SLOTS, IsolateAgg, LRU_SLOTS, SHRINK_SLOTS, ShrinkActiveAgg,
-    ShrinkInactiveAgg, THROTTLE_SLOTS, ThrottleAgg, WRITE_SLOTS, hook,
-};
+use vmscan_common::{HookId, agg::Field, hook};
 
-/// Monotonic totals since the programs were loaded, one entry per map slot.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Totals {
-    pub hits: Vec<u64>,
-    pub lost: Vec<u64>,
-    pub isolate: Vec<IsolateAgg>,
-    pub shrink_inactive: Vec<ShrinkInactiveAgg>,
-    pub shrink_active: Vec<ShrinkActiveAgg>,
-    pub lru_insert: Vec<FolioAgg>,
-    pub lru_activate: Vec<FolioAgg>,
-    pub write_folio: Vec<u64>,
-    pub throttle: Vec<ThrottleAgg>,
-    pub hist: Vec<u64>,
-    /// LRU insertions per (memory cgroup, node, list).
-    pub memcg_insert: BTreeMap<MemcgLruKey, FolioAgg>,
-    /// folio_mark_accessed calls per (stack, node, outcome, file, exiting).
-    pub access: BTreeMap<AccessKey, AccessAgg>,
+/// Calls `$m!` with the list of aggregate maps:
+/// `field: Type = "MAP_NAME", slots;` (slots is 0 for hashes).
+macro_rules! aggregates {
+    ($m:ident) => {
+        $m! {
+            /// Runs per hook (HITS).
+            hits: Vec<u64> = "HITS", ::vmscan_common::hook::SLOTS;
+            /// Ring-buffer reservations that failed, per hook (LOST).
+            lost: Vec<u64> = "LOST", ::vmscan_common::hook::SLOTS;
+            isolate: Vec<::vmscan_common::IsolateAgg> = "ISOLATE", ::vmscan_common::ISOLATE_SLOTS;
+            shrink_inactive: Vec<::vmscan_common::ShrinkInactiveAgg> = "SHRINK_INACTIVE", ::vmscan_common::SHRINK_SLOTS;
+            shrink_active: Vec<::vmscan_common::ShrinkActiveAgg> = "SHRINK_ACTIVE", ::vmscan_common::SHRINK_SLOTS;
+            lru_insert: Vec<::vmscan_common::FolioAgg> = "LRU_INSERT", ::vmscan_common::LRU_SLOTS;
+            lru_activate: Vec<::vmscan_common::FolioAgg> = "LRU_ACTIVATE", ::vmscan_common::LRU_SLOTS;
+            write_folio: Vec<u64> = "WRITE_FOLIO", ::vmscan_common::WRITE_SLOTS;
+            throttle: Vec<::vmscan_common::ThrottleAgg> = "THROTTLE", ::vmscan_common::THROTTLE_SLOTS;
+            hist: Vec<u64> = "HIST", ::vmscan_common::HIST_SLOTS;
+            /// LRU insertions per (memory cgroup, node, list).
+            memcg_insert: ::std::collections::BTreeMap<::vmscan_common::MemcgLruKey, ::vmscan_common::FolioAgg> = "LRU_INSERT_MEMCG", 0;
+            /// folio_mark_accessed calls per (stack, node, outcome, file, exiting).
+            access: ::std::collections::BTreeMap<::vmscan_common::AccessKey, ::vmscan_common::AccessAgg> = "ACCESS", 0;
+        }
+    };
+}
+pub(crate) use aggregates;
+
+/// A table of aggregates: a per-CPU array (one record per slot) or a
+/// per-CPU hash (one record per key), summed over CPUs.
+pub trait Table: Sized {
+    /// The table of a map with `slots` slots, all zero (hashes: empty).
+    fn empty(slots: u32) -> Self;
+    /// What happened between `earlier` and `self`, clamped at zero per field;
+    /// a hash keeps only keys that moved.
+    fn since(&self, earlier: &Self) -> Self;
+    /// Adds a delta (the inverse of `since`).
+    fn accumulate(&mut self, d: &Self);
 }
 
-impl Default for Totals {
-    fn default() -> Self {
-        Self {
-            hits: vec![0; hook::SLOTS as usize],
-            lost: vec![0; hook::SLOTS as usize],
-            isolate: vec![IsolateAgg::default(); ISOLATE_SLOTS as usize],
-            shrink_inactive: vec![ShrinkInactiveAgg::default(); SHRINK_SLOTS as usize],
-            shrink_active: vec![ShrinkActiveAgg::default(); SHRINK_SLOTS as usize],
-            lru_insert: vec![FolioAgg::default(); LRU_SLOTS as usize],
-            lru_activate: vec![FolioAgg::default(); LRU_SLOTS as usize],
-            write_folio: vec![0; WRITE_SLOTS as usize],
-            throttle: vec![ThrottleAgg::default(); THROTTLE_SLOTS as usize],
-            hist: vec![0; HIST_SLOTS as usize],
-            memcg_insert: BTreeMap::new(),
-            access: BTreeMap::new(),
+impl<T: Field + Default + PartialEq> Table for Vec<T> {
+    fn empty(slots: u32) -> Self {
+        vec![T::default(); slots as usize]
+    }
+    fn since(&self, earlier: &Self) -> Self {
+        self.iter().zip(earlier).map(|(x, y)| x.since(y)).collect()
+    }
+    fn accumulate(&mut self, d: &Self) {
+        for (a, b) in self.iter_mut().zip(d) {
+            a.add(b);
         }
     }
 }
 
-/// Field-wise addition (`add`) and subtraction (`sub`) of the records.
-pub mod add {
-    use super::*;
-    pub fn isolate(a: &mut IsolateAgg, b: &IsolateAgg) {
-        a.events += b.events;
-        a.requested += b.requested;
-        a.scanned += b.scanned;
-        a.skipped += b.skipped;
-        a.taken += b.taken;
+impl<K: Copy + Ord, V: Field + Default + PartialEq> Table for BTreeMap<K, V> {
+    fn empty(_slots: u32) -> Self {
+        BTreeMap::new()
     }
-    pub fn shrink_inactive(a: &mut ShrinkInactiveAgg, b: &ShrinkInactiveAgg) {
-        a.passes += b.passes;
-        a.scanned += b.scanned;
-        a.reclaimed += b.reclaimed;
-        a.dirty += b.dirty;
-        a.writeback += b.writeback;
-        a.congested += b.congested;
-        a.immediate += b.immediate;
-        a.activate_anon += b.activate_anon;
-        a.activate_file += b.activate_file;
-        a.ref_keep += b.ref_keep;
-        a.unmap_fail += b.unmap_fail;
-        for (x, y) in a.priority.iter_mut().zip(b.priority.iter()) {
-            *x += y;
+    fn since(&self, earlier: &Self) -> Self {
+        self.iter()
+            .filter_map(|(k, v)| {
+                let d = v.since(&earlier.get(k).copied().unwrap_or_default());
+                (d != V::default()).then_some((*k, d))
+            })
+            .collect()
+    }
+    fn accumulate(&mut self, d: &Self) {
+        for (k, v) in d {
+            self.entry(*k).or_default().add(v);
         }
     }
-    pub fn shrink_active(a: &mut ShrinkActiveAgg, b: &ShrinkActiveAgg) {
-        a.passes += b.passes;
-        a.taken += b.taken;
-        a.active += b.active;
-        a.deactivated += b.deactivated;
-        a.referenced += b.referenced;
-    }
-    pub fn folio(a: &mut FolioAgg, b: &FolioAgg) {
-        a.folios += b.folios;
-        a.pages += b.pages;
-    }
-    pub fn throttle(a: &mut ThrottleAgg, b: &ThrottleAgg) {
-        a.events += b.events;
-        a.usec_timeout += b.usec_timeout;
-        a.usec_delayed += b.usec_delayed;
-    }
 }
+
+macro_rules! declare_totals {
+    ($( $(#[$doc:meta])* $f:ident : $ty:ty = $map:literal, $slots:expr; )*) => {
+        /// Monotonic totals since the programs were loaded, one entry per
+        /// map slot (or key).
+        #[derive(Clone, Debug, PartialEq)]
+        pub struct Totals {
+            $( $(#[$doc])* pub $f: $ty, )*
+        }
+
+        impl Default for Totals {
+            fn default() -> Self {
+                Self { $( $f: Table::empty($slots), )* }
+            }
+        }
+
+        impl Totals {
+            /// What happened between `earlier` and `self`. Counters only
+            /// grow, so a negative difference (which would mean a bug or a
+            /// reload) clamps to 0.
+            pub fn since(&self, earlier: &Totals) -> Totals {
+                Totals { $( $f: Table::since(&self.$f, &earlier.$f), )* }
+            }
+
+            /// Adds a delta (the inverse of [`Totals::since`]).
+            pub fn accumulate(&mut self, d: &Totals) {
+                $( Table::accumulate(&mut self.$f, &d.$f); )*
+            }
+        }
+
+        /// Map names of the aggregates, in the list's order.
+        pub const MAP_NAMES: &[&str] = &[$( $map, )*];
+    };
+}
+aggregates!(declare_totals);
 
 /// A hook's (events, lost) as every output shows them. shrink_node is two
 /// programs (entry and return): its events are passes, the larger of the two
 /// run counts, and its losses those of both.
-pub fn hook_figures(hits: &[u64], lost: &[u64], id: u32) -> (u64, u64) {
-    let at = |v: &[u64], i: u32| v.get(i as usize).copied().unwrap_or(0);
+pub fn hook_figures(hits: &[u64], lost: &[u64], id: HookId) -> (u64, u64) {
+    let at = |v: &[u64], i: HookId| v.get(i.slot() as usize).copied().unwrap_or(0);
     if id == hook::SHRINK_NODE {
         let ret = hook::SHRINK_NODE_RET;
         (at(hits, id).max(at(hits, ret)), at(lost, id) + at(lost, ret))
@@ -103,128 +130,53 @@ pub fn hook_figures(hits: &[u64], lost: &[u64], id: u32) -> (u64, u64) {
     }
 }
 
-fn sub_u64(a: &[u64], b: &[u64]) -> Vec<u64> {
-    a.iter().zip(b).map(|(x, y)| x.saturating_sub(*y)).collect()
-}
+#[cfg(test)]
+mod tests {
+    use vmscan_common::{AccessAgg, AccessKey, FolioAgg, IsolateAgg, MemcgLruKey, ShrinkInactiveAgg};
 
-impl Totals {
-    /// What happened between `earlier` and `self`. Counters only grow, so a
-    /// negative difference (which would mean a bug or a reload) clamps to 0.
-    pub fn since(&self, earlier: &Totals) -> Totals {
-        macro_rules! each {
-            ($a:expr, $b:expr, |$x:ident, $y:ident| $body:expr) => {
-                $a.iter().zip($b.iter()).map(|($x, $y)| $body).collect()
-            };
-        }
-        Totals {
-            hits: sub_u64(&self.hits, &earlier.hits),
-            lost: sub_u64(&self.lost, &earlier.lost),
-            isolate: each!(self.isolate, earlier.isolate, |x, y| IsolateAgg {
-                events: x.events.saturating_sub(y.events),
-                requested: x.requested.saturating_sub(y.requested),
-                scanned: x.scanned.saturating_sub(y.scanned),
-                skipped: x.skipped.saturating_sub(y.skipped),
-                taken: x.taken.saturating_sub(y.taken),
-            }),
-            shrink_inactive: each!(self.shrink_inactive, earlier.shrink_inactive, |x, y| {
-                let mut p = [0u64; 16];
-                for (i, v) in p.iter_mut().enumerate() {
-                    *v = x.priority[i].saturating_sub(y.priority[i]);
-                }
-                ShrinkInactiveAgg {
-                    passes: x.passes.saturating_sub(y.passes),
-                    scanned: x.scanned.saturating_sub(y.scanned),
-                    reclaimed: x.reclaimed.saturating_sub(y.reclaimed),
-                    dirty: x.dirty.saturating_sub(y.dirty),
-                    writeback: x.writeback.saturating_sub(y.writeback),
-                    congested: x.congested.saturating_sub(y.congested),
-                    immediate: x.immediate.saturating_sub(y.immediate),
-                    activate_anon: x.activate_anon.saturating_sub(y.activate_anon),
-                    activate_file: x.activate_file.saturating_sub(y.activate_file),
-                    ref_keep: x.ref_keep.saturating_sub(y.ref_keep),
-                    unmap_fail: x.unmap_fail.saturating_sub(y.unmap_fail),
-                    priority: p,
-                }
-            }),
-            shrink_active: each!(self.shrink_active, earlier.shrink_active, |x, y| ShrinkActiveAgg {
-                passes: x.passes.saturating_sub(y.passes),
-                taken: x.taken.saturating_sub(y.taken),
-                active: x.active.saturating_sub(y.active),
-                deactivated: x.deactivated.saturating_sub(y.deactivated),
-                referenced: x.referenced.saturating_sub(y.referenced),
-            }),
-            lru_insert: each!(self.lru_insert, earlier.lru_insert, |x, y| FolioAgg {
-                folios: x.folios.saturating_sub(y.folios),
-                pages: x.pages.saturating_sub(y.pages),
-            }),
-            lru_activate: each!(self.lru_activate, earlier.lru_activate, |x, y| FolioAgg {
-                folios: x.folios.saturating_sub(y.folios),
-                pages: x.pages.saturating_sub(y.pages),
-            }),
-            write_folio: sub_u64(&self.write_folio, &earlier.write_folio),
-            throttle: each!(self.throttle, earlier.throttle, |x, y| ThrottleAgg {
-                events: x.events.saturating_sub(y.events),
-                usec_timeout: x.usec_timeout.saturating_sub(y.usec_timeout),
-                usec_delayed: x.usec_delayed.saturating_sub(y.usec_delayed),
-            }),
-            hist: sub_u64(&self.hist, &earlier.hist),
-            memcg_insert: self
-                .memcg_insert
-                .iter()
-                .filter_map(|(k, v)| {
-                    let e = earlier.memcg_insert.get(k).copied().unwrap_or_default();
-                    let d = FolioAgg { folios: v.folios.saturating_sub(e.folios), pages: v.pages.saturating_sub(e.pages) };
-                    (d.folios > 0).then_some((*k, d))
-                })
-                .collect(),
-            access: self
-                .access
-                .iter()
-                .filter_map(|(k, v)| {
-                    let e = earlier.access.get(k).copied().unwrap_or_default();
-                    let d = AccessAgg { calls: v.calls.saturating_sub(e.calls), pages: v.pages.saturating_sub(e.pages) };
-                    (d.calls > 0).then_some((*k, d))
-                })
-                .collect(),
-        }
+    use super::*;
+
+    #[test]
+    fn since_subtracts_clamps_and_drops_quiet_keys() {
+        let mut a = Totals::default();
+        let mut b = Totals::default();
+        a.isolate[3] = IsolateAgg { events: 5, requested: 1, scanned: 50, skipped: 0, taken: 40 };
+        b.isolate[3] = IsolateAgg { events: 2, requested: 1, scanned: 20, skipped: 0, taken: 10 };
+        a.shrink_inactive[0] = ShrinkInactiveAgg { passes: 1, ..Default::default() };
+        b.shrink_inactive[0] = ShrinkInactiveAgg { passes: 3, ..Default::default() };
+        let k1 = MemcgLruKey { cgroup_id: 1, node: 0, lru: 2 };
+        let k2 = MemcgLruKey { cgroup_id: 2, node: 0, lru: 2 };
+        a.memcg_insert.insert(k1, FolioAgg { folios: 3, pages: 9 });
+        a.memcg_insert.insert(k2, FolioAgg { folios: 1, pages: 1 });
+        b.memcg_insert.insert(k2, FolioAgg { folios: 1, pages: 1 });
+        let d = a.since(&b);
+        assert_eq!(d.isolate[3].scanned, 30);
+        assert_eq!(d.isolate[3].events, 3);
+        assert_eq!(d.shrink_inactive[0].passes, 0);
+        assert_eq!(d.memcg_insert.len(), 1, "a key that did not move is left out");
+        assert_eq!(d.memcg_insert[&k1], FolioAgg { folios: 3, pages: 9 });
     }
 
-    /// Adds a delta (the inverse of [`Totals::since`]).
-    pub fn accumulate(&mut self, d: &Totals) {
-        fn addv(a: &mut [u64], b: &[u64]) {
-            for (x, y) in a.iter_mut().zip(b) {
-                *x += y;
-            }
-        }
-        addv(&mut self.hits, &d.hits);
-        addv(&mut self.lost, &d.lost);
-        for (a, b) in self.isolate.iter_mut().zip(&d.isolate) {
-            add::isolate(a, b);
-        }
-        for (a, b) in self.shrink_inactive.iter_mut().zip(&d.shrink_inactive) {
-            add::shrink_inactive(a, b);
-        }
-        for (a, b) in self.shrink_active.iter_mut().zip(&d.shrink_active) {
-            add::shrink_active(a, b);
-        }
-        for (a, b) in self.lru_insert.iter_mut().zip(&d.lru_insert) {
-            add::folio(a, b);
-        }
-        for (a, b) in self.lru_activate.iter_mut().zip(&d.lru_activate) {
-            add::folio(a, b);
-        }
-        addv(&mut self.write_folio, &d.write_folio);
-        for (a, b) in self.throttle.iter_mut().zip(&d.throttle) {
-            add::throttle(a, b);
-        }
-        addv(&mut self.hist, &d.hist);
-        for (k, v) in &d.memcg_insert {
-            add::folio(self.memcg_insert.entry(*k).or_default(), v);
-        }
-        for (k, v) in &d.access {
-            let e = self.access.entry(*k).or_default();
-            e.calls += v.calls;
-            e.pages += v.pages;
-        }
+    #[test]
+    fn accumulate_is_the_inverse_of_since() {
+        let mut a = Totals::default();
+        a.hits[4] = 10;
+        a.hist[100] = 3;
+        a.access.insert(AccessKey { stack_id: 7, ..Default::default() }, AccessAgg { calls: 2, pages: 8 });
+        let mut b = a.clone();
+        b.hits[4] = 25;
+        b.access.insert(AccessKey { stack_id: 9, ..Default::default() }, AccessAgg { calls: 1, pages: 1 });
+        let mut sum = a.clone();
+        sum.accumulate(&b.since(&a));
+        assert_eq!(sum, b);
+    }
+
+    #[test]
+    fn every_map_has_a_name_and_its_slots() {
+        let t = Totals::default();
+        assert_eq!(MAP_NAMES.len(), 12);
+        assert_eq!(t.hits.len(), hook::SLOTS as usize);
+        assert_eq!(t.hist.len(), vmscan_common::HIST_SLOTS as usize);
+        assert!(t.access.is_empty());
     }
 }

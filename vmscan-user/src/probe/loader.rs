@@ -11,7 +11,7 @@ use aya::{
     programs::{FEntry, FExit, KProbe, ProgramError, TracePoint},
 };
 use serde::Serialize;
-use vmscan_common::Offsets;
+use vmscan_common::{HookId, Offsets};
 
 use super::{
     btf::Btf,
@@ -22,7 +22,7 @@ use super::{
 /// What happened to one hook.
 #[derive(Clone, Debug, Serialize)]
 pub struct HookStatus {
-    pub id: u32,
+    pub id: HookId,
     pub name: String,
     /// "tracepoint", "fentry", "fentry+fexit", "kprobe", "kprobe+kretprobe".
     pub mechanism: Option<String>,

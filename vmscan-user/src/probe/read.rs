@@ -6,96 +6,97 @@ use aya::{
     Ebpf, Pod,
     maps::{MapData, PerCpuArray, PerCpuHashMap, RingBuf, StackTraceMap},
 };
-use vmscan_common::{AccessAgg, AccessKey, Event, FolioAgg, MemcgLruKey, IsolateAgg, ShrinkActiveAgg, ShrinkInactiveAgg, ThrottleAgg};
+use std::collections::BTreeMap;
 
-use crate::model::totals::Totals;
+use vmscan_common::{Event, agg::Field};
 
-/// Owns the aggregate maps (taken out of the Ebpf object; the programs keep
-/// using them).
-pub struct Reader {
-    hits: PerCpuArray<MapData, u64>,
-    lost: PerCpuArray<MapData, u64>,
-    isolate: PerCpuArray<MapData, IsolateAgg>,
-    shrink_inactive: PerCpuArray<MapData, ShrinkInactiveAgg>,
-    shrink_active: PerCpuArray<MapData, ShrinkActiveAgg>,
-    lru_insert: PerCpuArray<MapData, FolioAgg>,
-    lru_activate: PerCpuArray<MapData, FolioAgg>,
-    write_folio: PerCpuArray<MapData, u64>,
-    throttle: PerCpuArray<MapData, ThrottleAgg>,
-    hist: PerCpuArray<MapData, u64>,
-    memcg_insert: PerCpuHashMap<MapData, MemcgLruKey, FolioAgg>,
-    access: PerCpuHashMap<MapData, AccessKey, AccessAgg>,
-    stacks: StackTraceMap<MapData>,
+use crate::model::totals::{Table, Totals, aggregates};
+
+/// A table of [`Totals`] read from its map: a per-CPU array or a per-CPU
+/// hash, summed over CPUs.
+pub trait ReadTable: Table {
+    type Map;
+    fn open(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<Self::Map>;
+    fn read(map: &Self::Map, name: &str) -> anyhow::Result<Self>;
 }
 
-fn take<T: Pod>(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<PerCpuArray<MapData, T>> {
-    let map = ebpf.take_map(name).ok_or_else(|| anyhow!("map {name} missing from the eBPF object"))?;
-    PerCpuArray::try_from(map).with_context(|| format!("map {name}"))
-}
-
-/// Sums every slot of a per-CPU array with `add`.
-fn sum_all<T: Pod + Default>(
-    map: &PerCpuArray<MapData, T>,
-    name: &str,
-    add: impl Fn(&mut T, &T),
-) -> anyhow::Result<Vec<T>> {
-    map.iter()
-        .map(|values| {
-            let values = values.with_context(|| format!("reading map {name}"))?;
-            let mut acc = T::default();
-            for v in values.iter() {
-                add(&mut acc, v);
-            }
-            Ok(acc)
-        })
-        .collect()
-}
-
-/// Sums the per-CPU values of every key of a per-CPU hash. A key deleted
-/// between listing and lookup is skipped (vmscan never deletes: these maps
-/// only grow).
-fn sum_hash<K: Pod + Ord, V: Pod + Default>(
-    map: &PerCpuHashMap<MapData, K, V>,
-    add: impl Fn(&mut V, &V),
-) -> std::collections::BTreeMap<K, V> {
-    let mut m = std::collections::BTreeMap::new();
-    for entry in map.iter() {
-        let Ok((k, values)) = entry else { continue };
-        let mut acc = V::default();
-        for v in values.iter() {
-            add(&mut acc, v);
-        }
-        m.insert(k, acc);
+impl<T: Pod + Field + Default + PartialEq> ReadTable for Vec<T> {
+    type Map = PerCpuArray<MapData, T>;
+    fn open(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<Self::Map> {
+        PerCpuArray::try_from(take_map(ebpf, name)?).with_context(|| format!("map {name}"))
     }
-    m
+    /// Each slot read once; counters only grow.
+    fn read(map: &Self::Map, name: &str) -> anyhow::Result<Self> {
+        map.iter()
+            .map(|values| {
+                let values = values.with_context(|| format!("reading map {name}"))?;
+                let mut acc = T::default();
+                for v in values.iter() {
+                    acc.add(v);
+                }
+                Ok(acc)
+            })
+            .collect()
+    }
+}
+
+impl<K: Pod + Ord, V: Pod + Field + Default + PartialEq> ReadTable for BTreeMap<K, V> {
+    type Map = PerCpuHashMap<MapData, K, V>;
+    fn open(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<Self::Map> {
+        PerCpuHashMap::try_from(take_map(ebpf, name)?).with_context(|| format!("map {name}"))
+    }
+    /// A key deleted between listing and lookup is skipped (vmscan never
+    /// deletes: these maps only grow).
+    fn read(map: &Self::Map, _name: &str) -> anyhow::Result<Self> {
+        let mut m = BTreeMap::new();
+        for entry in map.iter() {
+            let Ok((k, values)) = entry else { continue };
+            let mut acc = V::default();
+            for v in values.iter() {
+                acc.add(v);
+            }
+            m.insert(k, acc);
+        }
+        Ok(m)
+    }
+}
+
+fn take_map(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<aya::maps::Map> {
+    ebpf.take_map(name).ok_or_else(|| anyhow!("map {name} missing from the eBPF object"))
+}
+
+macro_rules! declare_maps {
+    ($( $(#[$doc:meta])* $f:ident : $ty:ty = $map:literal, $slots:expr; )*) => {
+        /// The aggregate maps, one per [`Totals`] field.
+        struct Maps {
+            $( $f: <$ty as ReadTable>::Map, )*
+        }
+
+        impl Maps {
+            fn open(ebpf: &mut Ebpf) -> anyhow::Result<Self> {
+                Ok(Self { $( $f: <$ty as ReadTable>::open(ebpf, $map)?, )* })
+            }
+
+            fn read(&self) -> anyhow::Result<Totals> {
+                Ok(Totals { $( $f: <$ty as ReadTable>::read(&self.$f, $map)?, )* })
+            }
+        }
+    };
+}
+aggregates!(declare_maps);
+
+/// Owns the aggregate maps and the stack map (taken out of the Ebpf object;
+/// the programs keep using them).
+pub struct Reader {
+    maps: Maps,
+    stacks: StackTraceMap<MapData>,
 }
 
 impl Reader {
     pub fn new(ebpf: &mut Ebpf) -> anyhow::Result<Self> {
-        Ok(Self {
-            hits: take(ebpf, "HITS")?,
-            lost: take(ebpf, "LOST")?,
-            isolate: take(ebpf, "ISOLATE")?,
-            shrink_inactive: take(ebpf, "SHRINK_INACTIVE")?,
-            shrink_active: take(ebpf, "SHRINK_ACTIVE")?,
-            lru_insert: take(ebpf, "LRU_INSERT")?,
-            lru_activate: take(ebpf, "LRU_ACTIVATE")?,
-            write_folio: take(ebpf, "WRITE_FOLIO")?,
-            throttle: take(ebpf, "THROTTLE")?,
-            hist: take(ebpf, "HIST")?,
-            memcg_insert: {
-                let map = ebpf.take_map("LRU_INSERT_MEMCG").ok_or_else(|| anyhow!("map LRU_INSERT_MEMCG missing"))?;
-                PerCpuHashMap::try_from(map).context("map LRU_INSERT_MEMCG")?
-            },
-            access: {
-                let map = ebpf.take_map("ACCESS").ok_or_else(|| anyhow!("map ACCESS missing"))?;
-                PerCpuHashMap::try_from(map).context("map ACCESS")?
-            },
-            stacks: {
-                let map = ebpf.take_map("STACKS").ok_or_else(|| anyhow!("map STACKS missing"))?;
-                StackTraceMap::try_from(map).context("map STACKS")?
-            },
-        })
+        let maps = Maps::open(ebpf)?;
+        let stacks = StackTraceMap::try_from(take_map(ebpf, "STACKS")?).context("map STACKS")?;
+        Ok(Self { maps, stacks })
     }
 
     /// Instruction pointers of a kernel stack id (innermost first).
@@ -106,24 +107,7 @@ impl Reader {
 
     /// A consistent-enough snapshot: each slot is read once; counters only grow.
     pub fn read(&self) -> anyhow::Result<Totals> {
-        use crate::model::totals::add;
-        Ok(Totals {
-            hits: sum_all(&self.hits, "HITS", |a, b| *a += b)?,
-            lost: sum_all(&self.lost, "LOST", |a, b| *a += b)?,
-            isolate: sum_all(&self.isolate, "ISOLATE", add::isolate)?,
-            shrink_inactive: sum_all(&self.shrink_inactive, "SHRINK_INACTIVE", add::shrink_inactive)?,
-            shrink_active: sum_all(&self.shrink_active, "SHRINK_ACTIVE", add::shrink_active)?,
-            lru_insert: sum_all(&self.lru_insert, "LRU_INSERT", add::folio)?,
-            lru_activate: sum_all(&self.lru_activate, "LRU_ACTIVATE", add::folio)?,
-            write_folio: sum_all(&self.write_folio, "WRITE_FOLIO", |a, b| *a += b)?,
-            throttle: sum_all(&self.throttle, "THROTTLE", add::throttle)?,
-            hist: sum_all(&self.hist, "HIST", |a, b| *a += b)?,
-            memcg_insert: sum_hash(&self.memcg_insert, add::folio),
-            access: sum_hash(&self.access, |a: &mut AccessAgg, b: &AccessAgg| {
-                a.calls += b.calls;
-                a.pages += b.pages;
-            }),
-        })
+        self.maps.read()
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use vmscan_common::{Offsets, UNRESOLVED, hook};
+use vmscan_common::{HookId, Offsets, UNRESOLVED, hook};
 
 use super::{btf::Btf, format::Format, system};
 
@@ -27,11 +27,11 @@ pub enum Attach {
 
 #[derive(Clone, Copy, Debug)]
 pub struct HookSpec {
-    pub id: u32,
+    pub id: HookId,
     pub attach: Attach,
 }
 
-const fn tp(id: u32, category: &'static str, events: &'static [&'static str], program: &'static str) -> HookSpec {
+const fn tp(id: HookId, category: &'static str, events: &'static [&'static str], program: &'static str) -> HookSpec {
     HookSpec { id, attach: Attach::Tracepoint { category, events, program } }
 }
 
@@ -83,19 +83,19 @@ pub const HOOKS: &[HookSpec] = &[
 ];
 
 /// Display name of a hook: "vmscan:mm_vmscan_kswapd_wake" or "folio_mark_accessed".
-pub fn hook_name(id: u32) -> String {
+pub fn hook_name(id: HookId) -> String {
     if id == hook::SHRINK_NODE_RET {
         return "shrink_node (return)".into();
     }
     match HOOKS.iter().find(|h| h.id == id).map(|h| h.attach) {
         Some(Attach::Tracepoint { category, events, .. }) => format!("{category}:{}", events[0]),
         Some(Attach::Function { functions, .. }) => functions[0].to_owned(),
-        None => format!("hook {id}"),
+        None => format!("hook {}", id.0),
     }
 }
 
 /// Fills the offsets of tracepoint hook `id` from its format file.
-pub fn resolve_tracepoint(id: u32, f: &Format, o: &mut Offsets) -> Result<(), String> {
+pub fn resolve_tracepoint(id: HookId, f: &Format, o: &mut Offsets) -> Result<(), String> {
     const INT: &[u32] = &[4];
     const LONG: &[u32] = &[8];
     const PTR: &[u32] = &[8];
@@ -220,7 +220,7 @@ pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
 }
 
 /// Why a hook cannot run with these BTF-derived offsets, if it cannot.
-pub fn btf_requirements(id: u32, o: &Offsets) -> Result<(), String> {
+pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
     let need = |ok: bool, what: &str| if ok { Ok(()) } else { Err(format!("{what} not found in kernel BTF")) };
     let folio_size = o.folio_nr_pages != UNRESOLVED || o.folio_flags_1 != UNRESOLVED;
     match id {

@@ -117,7 +117,7 @@ fn help_overlay(f: &mut Frame, area: Rect) {
     f.render_widget(Paragraph::new(text).block(Block::default().borders(Borders::ALL).title(" help ")), r);
 }
 
-fn unavailable(f: &mut Frame, area: Rect, app: &App, id: u32, what: &str) -> bool {
+fn unavailable(f: &mut Frame, area: Rect, app: &App, id: vmscan_common::HookId, what: &str) -> bool {
     let Some(h) = app.hooks.iter().find(|h| h.id == id) else { return false };
     if h.attached() {
         return false;
@@ -536,7 +536,7 @@ fn probes_view(f: &mut Frame, app: &App, area: Rect) {
         .hooks
         .iter()
         .map(|h| {
-            let id = h.id as usize;
+            let id = h.id.slot() as usize;
             let (state, style) = match &h.mechanism {
                 Some(m) => (m.clone(), Style::new().fg(Color::Green)),
                 None => ("unavailable (below)".to_owned(), WARN),

@@ -172,7 +172,7 @@ impl Vmscan {
     }
 
     /// Sends SIGINT and returns stdout after a clean exit.
-    pub fn stop(mut self) -> String {
+    pub fn stop(self) -> String {
         // SAFETY: kill with a pid we own.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         let out = self.child.wait_with_output().expect("wait vmscan");

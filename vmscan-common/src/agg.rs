@@ -1,0 +1,267 @@
+//! The per-CPU aggregates: each record declared once with [`aggregate!`],
+//! which yields the `#[repr(C)]` struct and its field-wise arithmetic
+//! ([`Agg`]); the slot count and index helper of every map sit beside it,
+//! so the eBPF programs and userspace compute the same slots.
+
+use crate::{
+    ids::{hist, lru, reclaimer},
+    MAX_NODES,
+};
+
+/// Slot used for node ids that do not fit ([`MAX_NODES`] - 1 is the last real one).
+pub const NODE_SLOTS: u32 = MAX_NODES + 1;
+pub const NODE_OVERFLOW: u32 = MAX_NODES;
+
+/// One counter field of an aggregate: a u64 or an array of them.
+pub trait Field: Copy {
+    fn add(&mut self, o: &Self);
+    /// `self - o`, clamped at 0 (counters only grow).
+    fn since(&self, o: &Self) -> Self;
+}
+
+impl Field for u64 {
+    #[inline(always)]
+    fn add(&mut self, o: &Self) {
+        *self += *o;
+    }
+    #[inline(always)]
+    fn since(&self, o: &Self) -> Self {
+        self.saturating_sub(*o)
+    }
+}
+
+impl<const N: usize> Field for [u64; N] {
+    fn add(&mut self, o: &Self) {
+        for (x, y) in self.iter_mut().zip(o.iter()) {
+            *x += *y;
+        }
+    }
+    fn since(&self, o: &Self) -> Self {
+        let mut d = [0u64; N];
+        for (i, v) in d.iter_mut().enumerate() {
+            *v = self[i].saturating_sub(o[i]);
+        }
+        d
+    }
+}
+
+/// A record summed over CPUs and differenced between readings.
+pub trait Agg: Field + Default + PartialEq {}
+impl<T: Field + Default + PartialEq> Agg for T {}
+
+/// Declares an aggregate record: a `#[repr(C)]` struct of u64 counters (or
+/// u64 arrays) with [`Field`] implemented field by field. Adding a field is
+/// one line here; its size assertion is beside the declaration.
+#[macro_export]
+macro_rules! aggregate {
+    ($(#[$m:meta])* pub struct $name:ident { $( $(#[$fm:meta])* pub $f:ident : $t:ty, )* }) => {
+        $(#[$m])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct $name { $( $(#[$fm])* pub $f: $t, )* }
+        impl $crate::agg::Field for $name {
+            #[inline(always)]
+            fn add(&mut self, o: &Self) {
+                $( $crate::agg::Field::add(&mut self.$f, &o.$f); )*
+            }
+            fn since(&self, o: &Self) -> Self {
+                Self { $( $f: $crate::agg::Field::since(&self.$f, &o.$f), )* }
+            }
+        }
+    };
+}
+
+aggregate! {
+    /// Per-(reclaimer, lru) isolation totals from mm_vmscan_lru_isolate.
+    /// Index: [`isolate_index`].
+    pub struct IsolateAgg {
+        pub events: u64,
+        pub requested: u64,
+        pub scanned: u64,
+        pub skipped: u64,
+        pub taken: u64,
+    }
+}
+pub const ISOLATE_SLOTS: u32 = reclaimer::COUNT * lru::COUNT;
+#[inline(always)]
+pub const fn isolate_index(reclaimer: u32, lru: u32) -> u32 {
+    reclaimer * lru::COUNT + lru
+}
+
+/// Scan priorities counted per pass: DEF_PRIORITY (12) down to 0; 13..15 unused.
+pub const PRIORITY_SLOTS: usize = 16;
+
+aggregate! {
+    /// Per-(node, reclaimer, file) totals from mm_vmscan_lru_shrink_inactive.
+    /// Index: [`shrink_index`].
+    pub struct ShrinkInactiveAgg {
+        pub passes: u64,
+        pub scanned: u64,
+        pub reclaimed: u64,
+        pub dirty: u64,
+        pub writeback: u64,
+        pub congested: u64,
+        pub immediate: u64,
+        pub activate_anon: u64,
+        pub activate_file: u64,
+        pub ref_keep: u64,
+        pub unmap_fail: u64,
+        /// Passes per scan priority.
+        pub priority: [u64; PRIORITY_SLOTS],
+    }
+}
+
+aggregate! {
+    /// Per-(node, reclaimer, file) totals from mm_vmscan_lru_shrink_active.
+    pub struct ShrinkActiveAgg {
+        pub passes: u64,
+        pub taken: u64,
+        pub active: u64,
+        pub deactivated: u64,
+        pub referenced: u64,
+    }
+}
+
+pub const SHRINK_SLOTS: u32 = NODE_SLOTS * reclaimer::COUNT * 2;
+#[inline(always)]
+pub const fn shrink_index(node: u32, reclaimer: u32, file: u32) -> u32 {
+    (node * reclaimer::COUNT + reclaimer) * 2 + file
+}
+
+aggregate! {
+    /// Folios (events) and pages entering an LRU list (mm_lru_insertion) or
+    /// activated (mm_lru_activate). Index: [`lru_index`]; activation uses
+    /// lru = the list it moves to (active_anon / active_file).
+    pub struct FolioAgg {
+        pub folios: u64,
+        pub pages: u64,
+    }
+}
+pub const LRU_SLOTS: u32 = NODE_SLOTS * lru::COUNT;
+#[inline(always)]
+pub const fn lru_index(node: u32, lru: u32) -> u32 {
+    node * lru::COUNT + lru
+}
+
+/// Reclaim-driven writeback (mm_vmscan_write_folio): folios, by reclaimer and
+/// anon(0)/file(1). The classic tracepoint carries only the pfn.
+pub const WRITE_SLOTS: u32 = reclaimer::COUNT * 2;
+#[inline(always)]
+pub const fn write_index(reclaimer: u32, file: u32) -> u32 {
+    reclaimer * 2 + file
+}
+
+aggregate! {
+    /// mm_vmscan_throttled per (node, reason bit). Index: [`throttle_index`].
+    pub struct ThrottleAgg {
+        pub events: u64,
+        pub usec_timeout: u64,
+        pub usec_delayed: u64,
+    }
+}
+pub const THROTTLE_REASONS: u32 = 8;
+pub const THROTTLE_SLOTS: u32 = NODE_SLOTS * THROTTLE_REASONS;
+#[inline(always)]
+pub const fn throttle_index(node: u32, reason: u32) -> u32 {
+    node * THROTTLE_REASONS + reason
+}
+
+/// Key of the per-memory-cgroup LRU insertion aggregate (a per-CPU hash).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MemcgLruKey {
+    /// kernfs id of the folio's memory cgroup (0: not charged / unknown).
+    pub cgroup_id: u64,
+    pub node: u32,
+    pub lru: u32,
+}
+pub const MEMCG_LRU_ENTRIES: u32 = 16384;
+
+/// Key of the folio_mark_accessed aggregate (a per-CPU hash).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccessKey {
+    pub stack_id: i32,
+    pub node: u32,
+    pub outcome: u32,
+    /// 1 when the folio is on a file LRU (!PG_swapbacked).
+    pub file: u32,
+    /// 1 when the calling task had PF_EXITING.
+    pub exiting: u32,
+    pub _pad: u32,
+}
+/// Entries of the folio_mark_accessed aggregate.
+pub const ACCESS_ENTRIES: u32 = 16384;
+/// Kernel stacks kept for folio_mark_accessed (the STACKS map).
+pub const STACK_ENTRIES: u32 = 16384;
+
+aggregate! {
+    pub struct AccessAgg {
+        pub calls: u64,
+        pub pages: u64,
+    }
+}
+
+/// Log2 histogram buckets: bucket i counts values v with 2^(i-1) <= v < 2^i
+/// (bucket 0 counts v == 0).
+pub const HIST_BUCKETS: u32 = 32;
+pub const HIST_SLOTS: u32 = hist::COUNT * NODE_SLOTS * HIST_BUCKETS;
+#[inline(always)]
+pub const fn hist_index(kind: u32, node: u32, bucket: u32) -> u32 {
+    (kind * NODE_SLOTS + node) * HIST_BUCKETS + bucket
+}
+#[inline(always)]
+pub const fn log2_bucket(v: u64) -> u32 {
+    let b = 64 - v.leading_zeros();
+    if b >= HIST_BUCKETS { HIST_BUCKETS - 1 } else { b }
+}
+
+const _: () = assert!(core::mem::size_of::<IsolateAgg>() == 40);
+const _: () = assert!(core::mem::size_of::<ShrinkInactiveAgg>() == 11 * 8 + PRIORITY_SLOTS * 8);
+const _: () = assert!(core::mem::size_of::<ShrinkActiveAgg>() == 40);
+const _: () = assert!(core::mem::size_of::<FolioAgg>() == 16);
+const _: () = assert!(core::mem::size_of::<ThrottleAgg>() == 24);
+const _: () = assert!(core::mem::size_of::<AccessKey>() == 24);
+const _: () = assert!(core::mem::size_of::<AccessAgg>() == 16);
+const _: () = assert!(core::mem::size_of::<MemcgLruKey>() == 16);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log2_buckets_have_the_documented_edges() {
+        assert_eq!(log2_bucket(0), 0);
+        assert_eq!(log2_bucket(1), 1);
+        assert_eq!(log2_bucket(2), 2);
+        assert_eq!(log2_bucket(3), 2);
+        assert_eq!(log2_bucket(4), 3);
+        assert_eq!(log2_bucket(u64::MAX), HIST_BUCKETS - 1);
+    }
+
+    #[test]
+    fn indexes_are_dense_and_in_bounds() {
+        assert_eq!(shrink_index(0, 0, 0), 0);
+        assert_eq!(shrink_index(0, 0, 1), 1);
+        assert_eq!(shrink_index(0, 1, 0), 2);
+        assert_eq!(shrink_index(NODE_OVERFLOW, reclaimer::COUNT - 1, 1), SHRINK_SLOTS - 1);
+        assert_eq!(isolate_index(reclaimer::COUNT - 1, lru::COUNT - 1), ISOLATE_SLOTS - 1);
+        assert_eq!(lru_index(NODE_OVERFLOW, lru::COUNT - 1), LRU_SLOTS - 1);
+        assert_eq!(write_index(reclaimer::COUNT - 1, 1), WRITE_SLOTS - 1);
+        assert_eq!(throttle_index(NODE_OVERFLOW, THROTTLE_REASONS - 1), THROTTLE_SLOTS - 1);
+        assert_eq!(hist_index(hist::COUNT - 1, NODE_OVERFLOW, HIST_BUCKETS - 1), HIST_SLOTS - 1);
+        assert_eq!(hist_index(1, 0, 0), NODE_SLOTS * HIST_BUCKETS);
+    }
+
+    #[test]
+    fn declared_aggregates_add_and_subtract_every_field() {
+        let mut a = ShrinkInactiveAgg { passes: 2, scanned: 64, ..Default::default() };
+        a.priority[12] = 2;
+        let mut b = a;
+        b.add(&a);
+        assert_eq!((b.passes, b.scanned, b.priority[12]), (4, 128, 4));
+        let d = b.since(&a);
+        assert_eq!(d, a);
+        assert_eq!(a.since(&b), ShrinkInactiveAgg::default(), "clamped at zero");
+    }
+}

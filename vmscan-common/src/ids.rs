@@ -1,0 +1,149 @@
+//! Identifiers both sides agree on: reclaimers, LRU lists, hooks, event
+//! kinds and folio_mark_accessed outcomes.
+//!
+//! Hook ids and event kinds are distinct types ([`HookId`], [`EventKind`]):
+//! a hook id where an event kind is meant does not compile.
+
+/// Index of a hook in the per-CPU `HITS` and `LOST` arrays.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize), serde(transparent))]
+pub struct HookId(pub u32);
+
+impl core::fmt::Display for HookId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl HookId {
+    /// The hook's slot in `HITS` / `LOST`.
+    #[inline(always)]
+    pub const fn slot(self) -> u32 {
+        self.0
+    }
+}
+
+/// Kind of an [`crate::Event`] record in the ring buffer.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventKind(pub u32);
+
+impl core::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Who is reclaiming, mirroring mm/vmscan.c: reclaimer_offset() and
+/// cgroup_reclaim(): /proc/vmstat's pgscan_direct excludes memcg limit reclaim
+/// on kernels that count it with `if (!cgroup_reclaim(sc))`.
+pub mod reclaimer {
+    pub const KSWAPD: u32 = 0;
+    /// try_to_free_pages (global direct reclaim, mm_vmscan_direct_reclaim_begin).
+    pub const DIRECT: u32 = 1;
+    /// try_to_free_mem_cgroup_pages (mm_vmscan_memcg_reclaim_begin).
+    pub const MEMCG: u32 = 2;
+    /// __node_reclaim (mm_vmscan_node_reclaim_begin); counted as direct by the kernel.
+    pub const NODE: u32 = 3;
+    /// Direct reclaim entered by khugepaged (pgscan_khugepaged).
+    pub const KHUGEPAGED: u32 = 4;
+    /// A pass seen outside any begin/end pair vmscan saw start (for example a
+    /// reclaim that began before vmscan attached, or proactive reclaim).
+    pub const OTHER: u32 = 5;
+    pub const COUNT: u32 = 6;
+    pub const NAMES: [&str; COUNT as usize] = ["kswapd", "direct", "memcg", "node", "khugepaged", "other"];
+}
+
+/// enum lru_list (include/linux/mmzone.h): the order is part of the kernel ABI
+/// of the pagemap tracepoints and has not changed since 2.6.28.
+pub mod lru {
+    pub const INACTIVE_ANON: u32 = 0;
+    pub const ACTIVE_ANON: u32 = 1;
+    pub const INACTIVE_FILE: u32 = 2;
+    pub const ACTIVE_FILE: u32 = 3;
+    pub const UNEVICTABLE: u32 = 4;
+    pub const COUNT: u32 = 5;
+    pub const NAMES: [&str; COUNT as usize] = ["inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable"];
+}
+
+/// Every hook vmscan knows.
+pub mod hook {
+    use super::HookId;
+    pub const KSWAPD_WAKE: HookId = HookId(0);
+    pub const KSWAPD_SLEEP: HookId = HookId(1);
+    pub const WAKEUP_KSWAPD: HookId = HookId(2);
+    pub const DIRECT_BEGIN: HookId = HookId(3);
+    pub const DIRECT_END: HookId = HookId(4);
+    pub const MEMCG_BEGIN: HookId = HookId(5);
+    pub const MEMCG_END: HookId = HookId(6);
+    pub const NODE_BEGIN: HookId = HookId(7);
+    pub const NODE_END: HookId = HookId(8);
+    pub const LRU_ISOLATE: HookId = HookId(9);
+    pub const SHRINK_INACTIVE: HookId = HookId(10);
+    pub const SHRINK_ACTIVE: HookId = HookId(11);
+    pub const WRITE_FOLIO: HookId = HookId(12);
+    pub const THROTTLED: HookId = HookId(13);
+    pub const LRU_INSERTION: HookId = HookId(14);
+    pub const LRU_ACTIVATE: HookId = HookId(15);
+    pub const MARK_ACCESSED: HookId = HookId(16);
+    pub const ADD_LRU: HookId = HookId(17);
+    pub const SHRINK_NODE: HookId = HookId(18);
+    pub const SHRINK_NODE_RET: HookId = HookId(19);
+    pub const COUNT: u32 = 20;
+    /// Hit slots of the kprobe programs when they run beside fentry in
+    /// comparison mode (KPROBE_SHADOW): folio_mark_accessed, folio_add_lru,
+    /// shrink_node.
+    pub const SHADOW_MARK_ACCESSED: HookId = HookId(20);
+    pub const SHADOW_ADD_LRU: HookId = HookId(21);
+    pub const SHADOW_SHRINK_NODE: HookId = HookId(22);
+    /// Size of the HITS and LOST arrays.
+    pub const SLOTS: u32 = 23;
+}
+
+/// Kinds of [`crate::Event`] records sent through the ring buffer.
+pub mod event {
+    use super::EventKind;
+    pub const KSWAPD_WAKE: EventKind = EventKind(1);
+    pub const KSWAPD_SLEEP: EventKind = EventKind(2);
+    pub const WAKEUP_KSWAPD: EventKind = EventKind(3);
+    /// A direct / memcg / node reclaim episode ended: `start_ns`..`end_ns`.
+    pub const RECLAIM_END: EventKind = EventKind(4);
+    pub const SHRINK_INACTIVE: EventKind = EventKind(5);
+    pub const SHRINK_NODE: EventKind = EventKind(6);
+    /// mm_vmscan_throttled: see [`crate::Event`] for where delay and timeout go.
+    pub const THROTTLED: EventKind = EventKind(7);
+}
+
+pub mod outcome {
+    //! Outcome of one folio_mark_accessed call, from the folio flags it saw.
+    //! The classic LRU (mm/swap.c: folio_mark_accessed) moves a folio
+    //! unreferenced -> referenced -> active. Under MGLRU the call only
+    //! raises the folio's reference tier (folio_inc_refs): PG_referenced,
+    //! then PG_workingset, then the LRU_REFS counter; generations change at
+    //! aging and eviction, never here.
+
+    /// !PG_referenced -> PG_referenced (both LRUs).
+    pub const REFERENCED: u32 = 0;
+    /// Classic: PG_referenced && !PG_active -> activated.
+    pub const ACTIVATED: u32 = 1;
+    /// Classic: already active: no list change.
+    pub const NO_EFFECT: u32 = 2;
+    /// PG_unevictable: never activated (both LRUs).
+    pub const UNEVICTABLE: u32 = 3;
+    /// MGLRU: PG_referenced -> PG_workingset (second tier).
+    pub const WORKINGSET: u32 = 4;
+    /// MGLRU: both set -> the LRU_REFS counter goes up (or is saturated).
+    pub const TIER_UP: u32 = 5;
+    pub const COUNT: u32 = 6;
+    pub const NAMES: [&str; COUNT as usize] = ["referenced", "activated", "no_effect", "unevictable", "workingset", "tier_up"];
+}
+
+/// Log2 histograms kept per node.
+pub mod hist {
+    /// shrink_node pass length in microseconds, per node.
+    pub const SHRINK_NODE_US: u32 = 0;
+    /// folio_add_lru -> LRU insertion residency in microseconds, per node.
+    pub const BATCH_RESIDENCY_US: u32 = 1;
+    pub const COUNT: u32 = 2;
+}

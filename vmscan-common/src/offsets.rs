@@ -1,0 +1,164 @@
+//! [`Offsets`]: field offsets resolved at start-up and written into the eBPF
+//! object as the `OFFSETS` global. Tracepoint fields come from tracefs
+//! format files, struct fields and flag bits from /sys/kernel/btf/vmlinux.
+//! [`UNRESOLVED`] marks a field that does not exist on this kernel; its hook
+//! is not attached.
+//!
+//! The field list is written once, in the [`offsets!`] invocation below: the
+//! struct, its all-unresolved default and its field names come from it.
+
+/// Value of an [`Offsets`] field that could not be resolved on this kernel.
+pub const UNRESOLVED: u32 = u32::MAX;
+
+/// Entries of the pfn -> node table (nodes with memory this table can place).
+pub const NODE_TABLE: usize = 16;
+
+macro_rules! offsets {
+    ($( $(#[$m:meta])* $f:ident, )*) => {
+        /// See the module documentation. The u32 offsets follow the node
+        /// table; `_pad` keeps the size a multiple of 8 with no implicit
+        /// padding whatever the number of offsets.
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct Offsets {
+            /// First pfn of each node, ascending, from /proc/zoneinfo: a pfn
+            /// belongs to the last node whose start is <= pfn (pagemap events
+            /// carry only a pfn).
+            pub node_start_pfn: [u64; NODE_TABLE],
+            pub node_id: [u32; NODE_TABLE],
+            /// Number of entries used in `node_start_pfn` (1 on a single-node machine).
+            pub nr_nodes: u32,
+            $( $(#[$m])* pub $f: u32, )*
+            pub _pad: [u32; OFFSET_PAD],
+        }
+
+        /// Names of the u32 offsets, in declaration order.
+        pub const OFFSET_NAMES: &[&str] = &[$( stringify!($f), )*];
+        const OFFSET_PAD: usize = (NODE_TABLE + 1 + OFFSET_NAMES.len()) % 2;
+
+        impl Offsets {
+            /// Every offset unresolved; one node starting at pfn 0.
+            pub const fn unresolved() -> Self {
+                Self {
+                    node_start_pfn: [0; NODE_TABLE],
+                    node_id: [0; NODE_TABLE],
+                    nr_nodes: 1,
+                    $( $f: UNRESOLVED, )*
+                    _pad: [0; OFFSET_PAD],
+                }
+            }
+
+            /// (name, value) of every u32 offset, in declaration order.
+            pub fn each(&self) -> [(&'static str, u32); OFFSET_NAMES.len()] {
+                [$( (stringify!($f), self.$f), )*]
+            }
+        }
+    };
+}
+
+offsets! {
+    // vmscan:mm_vmscan_kswapd_wake
+    kswapd_wake_nid,
+    kswapd_wake_zid,
+    kswapd_wake_order,
+    // vmscan:mm_vmscan_kswapd_sleep
+    kswapd_sleep_nid,
+    // vmscan:mm_vmscan_wakeup_kswapd
+    wakeup_nid,
+    wakeup_zid,
+    wakeup_order,
+    wakeup_gfp,
+    // vmscan:mm_vmscan_{direct,memcg}_reclaim_begin (same layout)
+    direct_begin_order,
+    direct_begin_gfp,
+    memcg_begin_order,
+    memcg_begin_gfp,
+    // vmscan:mm_vmscan_node_reclaim_begin
+    node_begin_nid,
+    node_begin_order,
+    node_begin_gfp,
+    // vmscan:mm_vmscan_*_reclaim_end
+    direct_end_reclaimed,
+    memcg_end_reclaimed,
+    node_end_reclaimed,
+    // vmscan:mm_vmscan_lru_isolate
+    iso_requested,
+    iso_scanned,
+    iso_skipped,
+    iso_taken,
+    iso_lru,
+    // vmscan:mm_vmscan_lru_shrink_inactive
+    si_nid,
+    si_scanned,
+    si_reclaimed,
+    si_dirty,
+    si_writeback,
+    si_congested,
+    si_immediate,
+    si_activate0,
+    si_activate1,
+    si_ref_keep,
+    si_unmap_fail,
+    si_priority,
+    si_flags,
+    // vmscan:mm_vmscan_lru_shrink_active
+    sa_nid,
+    sa_taken,
+    sa_active,
+    sa_deactivated,
+    sa_referenced,
+    sa_priority,
+    sa_flags,
+    // vmscan:mm_vmscan_write_folio
+    wf_pfn,
+    wf_flags,
+    // vmscan:mm_vmscan_throttled
+    thr_nid,
+    thr_timeout,
+    thr_delayed,
+    thr_reason,
+    // pagemap:mm_lru_insertion
+    ins_folio,
+    ins_pfn,
+    ins_lru,
+    // pagemap:mm_lru_activate
+    act_folio,
+    act_pfn,
+    // BTF: struct folio / struct task_struct / struct pglist_data / scan_control
+    folio_flags,
+    /// folio->_nr_pages (6.x: in the second page's union); UNRESOLVED falls back
+    /// to `folio_flags_1` (the order in its low byte).
+    folio_nr_pages,
+    folio_flags_1,
+    folio_memcg_data,
+    task_flags,
+    pgdat_node_id,
+    sc_nr_reclaimed,
+    // BTF: enum pageflags bit numbers
+    pg_referenced,
+    pg_active,
+    pg_lru,
+    pg_unevictable,
+    pg_head,
+    pg_swapbacked,
+    /// MGLRU's second reference tier (folio_inc_refs).
+    pg_workingset,
+    // BTF: the memory cgroup of a task or folio, as its cgroup's kernfs id
+    // (the cgroup directory's inode number):
+    // task->cgroups->subsys[memory_cgrp_id]->cgroup->kn->id and
+    // ((struct mem_cgroup *)(folio->memcg_data & ~mask))->css.cgroup->kn->id
+    task_cgroups,
+    css_set_subsys,
+    memory_cgrp_id,
+    css_cgroup,
+    cgroup_kn,
+    kn_id,
+    memcg_css,
+    /// (1 << number of MEMCG_DATA_* flag bits) - 1, from enum page_memcg_data_flags.
+    memcg_data_mask,
+}
+
+const _: () = assert!(
+    core::mem::size_of::<Offsets>() == NODE_TABLE * 8 + NODE_TABLE * 4 + 4 + OFFSET_NAMES.len() * 4 + OFFSET_PAD * 4
+);
+const _: () = assert!(core::mem::size_of::<Offsets>() % 8 == 0);

@@ -1,0 +1,58 @@
+//! Load-time globals: filled in by the loader (EbpfLoader::override_global,
+//! must_exist) before the programs are loaded.
+
+use core::ptr::read_volatile;
+
+use vmscan_common::Offsets;
+
+#[unsafe(no_mangle)]
+pub static OFFSETS: Offsets = Offsets::unresolved();
+/// Address of the kernel's `vmemmap_base` variable (from /proc/kallsyms) and
+/// sizeof(struct page) from BTF: turn a folio pointer into a pfn. 0 = unknown.
+#[unsafe(no_mangle)]
+pub static VMEMMAP_BASE_ADDR: u64 = 0;
+#[unsafe(no_mangle)]
+pub static STRUCT_PAGE_SIZE: u64 = 0;
+/// Wake the consumer only once this many bytes are waiting (set by the
+/// loader to a quarter of the ring). Waking it for every record costs an
+/// irq_work and a wake-up per event (measured: shrink_inactive 5.4 us per
+/// run with a wake-up each, against 0.4 us for programs that emit nothing);
+/// userspace also drains at every refresh, so records wait at most one
+/// interval.
+#[unsafe(no_mangle)]
+pub static RING_WAKEUP_BYTES: u64 = 1 << 20;
+/// `vmscan access --pid / --comm`: only count folio_mark_accessed calls of
+/// this process (tgid; 0 = any) and of tasks with this comm (all zero = any).
+#[unsafe(no_mangle)]
+pub static FILTER_TGID: u64 = 0;
+#[unsafe(no_mangle)]
+pub static FILTER_COMM: [u8; 16] = [0; 16];
+/// 1 when the kprobe programs run beside the fentry ones to compare the two
+/// mechanisms: they then only count their hits in the shadow slots.
+#[unsafe(no_mangle)]
+pub static KPROBE_SHADOW: u64 = 0;
+/// 1 when MGLRU is on (/sys/kernel/mm/lru_gen/enabled at start-up): marks
+/// are then classified by reference tier, not activation.
+#[unsafe(no_mangle)]
+pub static MGLRU: u64 = 0;
+/// 1 when the kernel stacks of folio_mark_accessed calls are captured (the
+/// commands that show them); stat and export set 0 and skip the stack walk,
+/// the costliest part of that hook.
+#[unsafe(no_mangle)]
+pub static CAPTURE_STACKS: u64 = 1;
+/// `vmscan bench-ingest`: the generator process (0 = off); see hooks::storm.
+#[unsafe(no_mangle)]
+pub static STORM_TGID: u64 = 0;
+
+/// Reads a u64 global as the loader left it.
+#[inline(always)]
+pub fn global_u64(v: &'static u64) -> u64 {
+    // SAFETY: reading a static of plain integer type.
+    unsafe { read_volatile(v) }
+}
+
+/// A flag global is set (non-zero).
+#[inline(always)]
+pub fn enabled(v: &'static u64) -> bool {
+    global_u64(v) != 0
+}

@@ -1,0 +1,20 @@
+//! One file per hook family. Each tracepoint is one `tracepoint!` line
+//! (program name, hook id, body); function hooks are fentry/fexit programs
+//! with kprobe fallbacks that share one body.
+pub mod access;
+pub mod add_lru;
+pub mod kswapd;
+pub mod pagemap;
+pub mod reclaim;
+pub mod shrink;
+pub mod shrink_node;
+pub mod storm;
+
+/// reclaim_flags: RECLAIM_WB_FILE is 0x2 (include/trace/events/vmscan.h).
+pub const RECLAIM_WB_FILE: i32 = 0x0002;
+
+/// 1 for a file-LRU pass by its reclaim_flags, 0 for anon.
+#[inline(always)]
+pub fn file_of(flags: i32) -> u32 {
+    (flags & RECLAIM_WB_FILE != 0) as u32
+}

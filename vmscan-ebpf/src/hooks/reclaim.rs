@@ -1,0 +1,116 @@
+//! Reclaim episodes (direct, memcg, node: begin/end pairs) and who is
+//! reclaiming right now, for the passes inside them.
+
+use aya_ebpf::{helpers::bpf_get_current_comm, programs::TracePointContext};
+use vmscan_common::{HookId, PF_KSWAPD, event, hook, reclaimer};
+
+use crate::{
+    emit::{emit, now_ns},
+    kernel::{current_memcg_id, current_pid, current_task_flags, tp},
+    maps::RECLAIM_CTX,
+};
+
+/// An open begin/end episode of one task.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ReclaimCtx {
+    kind: u32,
+    order: i32,
+    start_ns: u64,
+    gfp: u64,
+    nid: i32,
+    _pad: u32,
+    cgroup_id: u64,
+}
+
+/// Who is running this reclaim pass: an open begin/end episode of this task,
+/// else kswapd by PF_KSWAPD, else OTHER (mm/vmscan.c: reclaimer_offset).
+#[inline(always)]
+pub fn current_reclaimer() -> u32 {
+    // SAFETY: the value is copied out at once.
+    if let Some(c) = unsafe { RECLAIM_CTX.get(&current_pid()) } {
+        return c.kind;
+    }
+    if current_task_flags() & PF_KSWAPD != 0 {
+        return reclaimer::KSWAPD;
+    }
+    reclaimer::OTHER
+}
+
+#[inline(always)]
+fn begin(kind: u32, order: i32, gfp: u64, nid: i32) {
+    let mut kind = kind;
+    if kind == reclaimer::DIRECT {
+        // mm/vmscan.c: current_is_khugepaged() makes it pgscan_khugepaged.
+        if let Ok(comm) = bpf_get_current_comm() {
+            if comm.starts_with(b"khugepaged\0") {
+                kind = reclaimer::KHUGEPAGED;
+            }
+        }
+    }
+    let ctx = ReclaimCtx { kind, order, start_ns: now_ns(), gfp, nid, _pad: 0, cgroup_id: current_memcg_id() };
+    let _ = RECLAIM_CTX.insert(&current_pid(), &ctx, 0);
+}
+
+#[inline(always)]
+fn end(h: HookId, reclaimed: u64) {
+    let pid = current_pid();
+    // SAFETY: copied out before the entry is removed.
+    let Some(c) = (unsafe { RECLAIM_CTX.get(&pid) }).copied() else {
+        // The episode began before vmscan attached: no start time to report.
+        return;
+    };
+    let _ = RECLAIM_CTX.remove(&pid);
+    emit(h, event::RECLAIM_END, |e| {
+        e.reclaimer = c.kind;
+        e.start_ns = c.start_ns;
+        e.order = c.order;
+        e.gfp = c.gfp;
+        e.nid = c.nid;
+        e.reclaimed = reclaimed;
+        e.cgroup_id = c.cgroup_id;
+    });
+}
+
+tracepoint!(vmscan_direct_reclaim_begin, hook::DIRECT_BEGIN, try_direct_begin);
+fn try_direct_begin(ctx: &TracePointContext) -> Result<(), i64> {
+    let order = tp::<i32>(ctx, off!(direct_begin_order)).unwrap_or(-1);
+    let gfp = tp::<u64>(ctx, off!(direct_begin_gfp)).unwrap_or(0);
+    begin(reclaimer::DIRECT, order, gfp, -1);
+    Ok(())
+}
+
+tracepoint!(vmscan_direct_reclaim_end, hook::DIRECT_END, try_direct_end);
+fn try_direct_end(ctx: &TracePointContext) -> Result<(), i64> {
+    end(hook::DIRECT_END, tp::<u64>(ctx, off!(direct_end_reclaimed)).unwrap_or(0));
+    Ok(())
+}
+
+tracepoint!(vmscan_memcg_reclaim_begin, hook::MEMCG_BEGIN, try_memcg_begin);
+fn try_memcg_begin(ctx: &TracePointContext) -> Result<(), i64> {
+    let order = tp::<i32>(ctx, off!(memcg_begin_order)).unwrap_or(-1);
+    let gfp = tp::<u64>(ctx, off!(memcg_begin_gfp)).unwrap_or(0);
+    begin(reclaimer::MEMCG, order, gfp, -1);
+    Ok(())
+}
+
+tracepoint!(vmscan_memcg_reclaim_end, hook::MEMCG_END, try_memcg_end);
+fn try_memcg_end(ctx: &TracePointContext) -> Result<(), i64> {
+    end(hook::MEMCG_END, tp::<u64>(ctx, off!(memcg_end_reclaimed)).unwrap_or(0));
+    Ok(())
+}
+
+tracepoint!(vmscan_node_reclaim_begin, hook::NODE_BEGIN, try_node_begin);
+fn try_node_begin(ctx: &TracePointContext) -> Result<(), i64> {
+    let nid = tp::<i32>(ctx, off!(node_begin_nid)).unwrap_or(-1);
+    let order = tp::<i32>(ctx, off!(node_begin_order)).unwrap_or(-1);
+    let gfp = tp::<u64>(ctx, off!(node_begin_gfp)).unwrap_or(0);
+    begin(reclaimer::NODE, order, gfp, nid);
+    Ok(())
+}
+
+tracepoint!(vmscan_node_reclaim_end, hook::NODE_END, try_node_end);
+fn try_node_end(ctx: &TracePointContext) -> Result<(), i64> {
+    end(hook::NODE_END, tp::<u64>(ctx, off!(node_end_reclaimed)).unwrap_or(0));
+    Ok(())
+}

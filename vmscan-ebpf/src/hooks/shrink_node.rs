@@ -1,0 +1,97 @@
+//! shrink_node (fentry + fexit, kprobe + kretprobe fallback): per-node pass
+//! length and pages reclaimed in the pass (scan_control.nr_reclaimed before
+//! and after).
+
+use aya_ebpf::{
+    macros::{fentry, fexit, kprobe, kretprobe},
+    programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
+};
+use vmscan_common::{event, hist, hist_index, hook, log2_bucket};
+
+use super::reclaim::current_reclaimer;
+use crate::{
+    emit::{emit, now_ns},
+    globals::{KPROBE_SHADOW, enabled},
+    kernel::{current_pid, fentry_arg, kread, node_slot},
+    maps::{HIST, SHRINK_NODE_CTX, bump, hit},
+};
+
+/// State of one task's shrink_node call between entry and return.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ShrinkNodeCtx {
+    start_ns: u64,
+    sc: u64,
+    reclaimed_before: u64,
+    nid: u32,
+    reclaimer: u32,
+}
+
+#[fentry(function = "shrink_node")]
+pub fn fentry_shrink_node(ctx: FEntryContext) -> u32 {
+    hit(hook::SHRINK_NODE);
+    shrink_node_enter(fentry_arg(&ctx, 0), fentry_arg(&ctx, 1));
+    0
+}
+
+#[fexit(function = "shrink_node")]
+pub fn fexit_shrink_node(_ctx: FExitContext) -> u32 {
+    hit(hook::SHRINK_NODE_RET);
+    shrink_node_exit();
+    0
+}
+
+#[kprobe]
+pub fn kprobe_shrink_node(ctx: ProbeContext) -> u32 {
+    if enabled(&KPROBE_SHADOW) {
+        hit(hook::SHADOW_SHRINK_NODE);
+        return 0;
+    }
+    hit(hook::SHRINK_NODE);
+    if let (Some(pgdat), Some(sc)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1)) {
+        shrink_node_enter(pgdat, sc);
+    }
+    0
+}
+
+#[kretprobe]
+pub fn kretprobe_shrink_node(_ctx: RetProbeContext) -> u32 {
+    if enabled(&KPROBE_SHADOW) {
+        return 0;
+    }
+    hit(hook::SHRINK_NODE_RET);
+    shrink_node_exit();
+    0
+}
+
+#[inline(always)]
+fn shrink_node_enter(pgdat: u64, sc: u64) {
+    let nid = kread::<i32>(pgdat, off!(pgdat_node_id)).unwrap_or(-1);
+    let c = ShrinkNodeCtx {
+        start_ns: now_ns(),
+        sc,
+        reclaimed_before: kread::<u64>(sc, off!(sc_nr_reclaimed)).unwrap_or(0),
+        nid: node_slot(nid as i64),
+        reclaimer: current_reclaimer(),
+    };
+    let _ = SHRINK_NODE_CTX.insert(&current_pid(), &c, 0);
+}
+
+#[inline(always)]
+fn shrink_node_exit() {
+    let pid = current_pid();
+    // SAFETY: copied out before removal.
+    let Some(c) = (unsafe { SHRINK_NODE_CTX.get(&pid) }).copied() else {
+        return;
+    };
+    let _ = SHRINK_NODE_CTX.remove(&pid);
+    let us = now_ns().saturating_sub(c.start_ns) / 1000;
+    let after = kread::<u64>(c.sc, off!(sc_nr_reclaimed)).unwrap_or(c.reclaimed_before);
+    bump(&HIST, hist_index(hist::SHRINK_NODE_US, c.nid, log2_bucket(us)), 1);
+    emit(hook::SHRINK_NODE_RET, event::SHRINK_NODE, |e| {
+        e.reclaimer = c.reclaimer;
+        e.start_ns = c.start_ns;
+        e.nid = c.nid as i32;
+        e.reclaimed = after.saturating_sub(c.reclaimed_before);
+    });
+}

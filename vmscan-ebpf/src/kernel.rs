@@ -1,0 +1,185 @@
+//! Reads of kernel memory and of tracepoint records, all through offsets
+//! resolved by userspace: tracepoint fields, the current task, folios and
+//! their memory cgroups, NUMA nodes.
+
+use core::ptr::{addr_of, read_volatile};
+
+use aya_ebpf::{
+    EbpfContext,
+    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_kernel},
+    programs::TracePointContext,
+};
+use vmscan_common::{NODE_OVERFLOW, NODE_TABLE, UNRESOLVED};
+
+use crate::globals::{OFFSETS, STRUCT_PAGE_SIZE, VMEMMAP_BASE_ADDR, global_u64};
+
+/// A field of the tracepoint record at a format-file offset.
+#[inline(always)]
+pub fn tp<T>(ctx: &TracePointContext, off: u32) -> Result<T, i64> {
+    if off == UNRESOLVED {
+        return Err(-1);
+    }
+    // SAFETY: the offset comes from this kernel's format file for this event.
+    unsafe { ctx.read_at::<T>(off as usize) }.map_err(|e| e as i64)
+}
+
+/// A field of a kernel object at a BTF offset.
+#[inline(always)]
+pub fn kread<T>(base: u64, off: u32) -> Result<T, i64> {
+    if off == UNRESOLVED || base == 0 {
+        return Err(-1);
+    }
+    // SAFETY: bpf_probe_read_kernel copes with any address; the offset is
+    // from this kernel's BTF.
+    unsafe { bpf_probe_read_kernel((base + off as u64) as *const T) }.map_err(|e| e as i64)
+}
+
+/// Argument `n` of an fentry/fexit program as a plain number. Read through
+/// ctx directly the verifier types it as a BTF pointer (ptr_folio) and
+/// refuses the pointer arithmetic vmscan does (folio - vmemmap); copied
+/// with bpf_probe_read_kernel it is a scalar.
+#[inline(always)]
+pub fn fentry_arg(ctx: &impl EbpfContext, n: usize) -> u64 {
+    let p = (ctx.as_ptr() as *const u64).wrapping_add(n);
+    // SAFETY: fentry/fexit ctx is an array of u64 arguments; the helper
+    // copes with any address.
+    unsafe { bpf_probe_read_kernel(p) }.unwrap_or(0)
+}
+
+#[inline(always)]
+pub fn current_task() -> u64 {
+    // SAFETY: the helper returns the current task_struct pointer.
+    unsafe { bpf_get_current_task() }
+}
+
+#[inline(always)]
+pub fn current_task_flags() -> u32 {
+    kread::<u32>(current_task(), off!(task_flags)).unwrap_or(0)
+}
+
+#[inline(always)]
+pub fn current_pid() -> u32 {
+    bpf_get_current_pid_tgid() as u32
+}
+
+#[inline(always)]
+pub fn current_tgid() -> u64 {
+    bpf_get_current_pid_tgid() >> 32
+}
+
+/// The per-node slot of a node id ([`NODE_OVERFLOW`] when out of range).
+#[inline(always)]
+pub fn node_slot(nid: i64) -> u32 {
+    if nid < 0 || nid >= NODE_OVERFLOW as i64 { NODE_OVERFLOW } else { nid as u32 }
+}
+
+/// Node of a pfn from the node start table (ascending starts).
+#[inline(always)]
+pub fn pfn_node(pfn: u64) -> u32 {
+    let n = off!(nr_nodes);
+    let mut node = 0u32;
+    let mut i = 0usize;
+    while i < NODE_TABLE {
+        if i as u32 >= n {
+            break;
+        }
+        // SAFETY: i < NODE_TABLE, the array's length.
+        let start = unsafe { read_volatile(addr_of!(OFFSETS.node_start_pfn[i])) };
+        if pfn >= start {
+            // SAFETY: as above.
+            node = unsafe { read_volatile(addr_of!(OFFSETS.node_id[i])) };
+        }
+        i += 1;
+    }
+    node_slot(node as i64)
+}
+
+#[inline(always)]
+pub fn folio_flags(folio: u64) -> u64 {
+    kread::<u64>(folio, off!(folio_flags)).unwrap_or(0)
+}
+
+#[inline(always)]
+pub fn bit(flags: u64, b: u32) -> bool {
+    b < 64 && flags & (1u64 << b) != 0
+}
+
+/// folio_is_file_lru(): !PG_swapbacked.
+#[inline(always)]
+pub fn is_file(flags: u64) -> bool {
+    !bit(flags, off!(pg_swapbacked))
+}
+
+/// folio_nr_pages(): 1 for a small folio, else _nr_pages (or 1 << order).
+#[inline(always)]
+pub fn folio_pages(folio: u64, flags: u64) -> u64 {
+    if !bit(flags, off!(pg_head)) {
+        return 1;
+    }
+    if let Ok(n) = kread::<u32>(folio, off!(folio_nr_pages)) {
+        return n as u64;
+    }
+    match kread::<u64>(folio, off!(folio_flags_1)) {
+        Ok(f1) => 1u64 << (f1 & 0x1f),
+        Err(_) => 1,
+    }
+}
+
+/// Node of a folio, from its place in vmemmap.
+#[inline(always)]
+pub fn folio_node(folio: u64) -> u32 {
+    let base_addr = global_u64(&VMEMMAP_BASE_ADDR);
+    let page_size = global_u64(&STRUCT_PAGE_SIZE);
+    if base_addr == 0 || page_size == 0 {
+        return NODE_OVERFLOW;
+    }
+    // SAFETY: reading the kernel's vmemmap_base variable.
+    let base = match unsafe { bpf_probe_read_kernel(base_addr as *const u64) } {
+        Ok(b) => b,
+        Err(_) => return NODE_OVERFLOW,
+    };
+    if folio < base {
+        return NODE_OVERFLOW;
+    }
+    pfn_node((folio - base) / page_size)
+}
+
+/// kernfs id of a memory cgroup's css: css->cgroup->kn->id.
+#[inline(always)]
+fn css_cgroup_id(css: u64) -> u64 {
+    let Ok(cgrp) = kread::<u64>(css, off!(css_cgroup)) else { return 0 };
+    let Ok(kn) = kread::<u64>(cgrp, off!(cgroup_kn)) else { return 0 };
+    kread::<u64>(kn, off!(kn_id)).unwrap_or(0)
+}
+
+/// Memory cgroup of the current task (task->cgroups->subsys[memory_cgrp_id]).
+#[inline(always)]
+pub fn current_memcg_id() -> u64 {
+    let id = off!(memory_cgrp_id);
+    let subsys = off!(css_set_subsys);
+    if id == UNRESOLVED || subsys == UNRESOLVED || id >= 64 {
+        return 0;
+    }
+    let Ok(cset) = kread::<u64>(current_task(), off!(task_cgroups)) else { return 0 };
+    let Ok(css) = kread::<u64>(cset, subsys + id * 8) else { return 0 };
+    css_cgroup_id(css)
+}
+
+/// Memory cgroup a folio is charged to (folio_memcg()), 0 when none.
+#[inline(always)]
+pub fn folio_memcg_id(folio: u64) -> u64 {
+    let mask = off!(memcg_data_mask);
+    if mask == UNRESOLVED {
+        return 0;
+    }
+    let Ok(data) = kread::<u64>(folio, off!(folio_memcg_data)) else { return 0 };
+    let memcg = data & !(mask as u64);
+    if memcg == 0 {
+        return 0;
+    }
+    let css = off!(memcg_css);
+    if css == UNRESOLVED {
+        return 0;
+    }
+    css_cgroup_id(memcg + css as u64)
+}

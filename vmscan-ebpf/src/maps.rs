@@ -1,0 +1,99 @@
+//! Every map of the eBPF object. Slot counts and index helpers come from
+//! vmscan-common so that userspace reads the same slots.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf, StackTrace},
+};
+use vmscan_common::{
+    ACCESS_ENTRIES, AccessAgg, AccessKey, FolioAgg, HIST_SLOTS, HookId, ISOLATE_SLOTS, IsolateAgg, LRU_SLOTS,
+    MEMCG_LRU_ENTRIES, MemcgLruKey, RING_BYTES, SHRINK_SLOTS, STACK_ENTRIES, ShrinkActiveAgg, ShrinkInactiveAgg,
+    THROTTLE_SLOTS, ThrottleAgg, WRITE_SLOTS, agg::Field, hook,
+};
+
+use crate::hooks::{reclaim::ReclaimCtx, shrink_node::ShrinkNodeCtx};
+
+#[map]
+pub static HITS: PerCpuArray<u64> = PerCpuArray::with_max_entries(hook::SLOTS, 0);
+#[map]
+pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(hook::SLOTS, 0);
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
+#[map]
+pub static ISOLATE: PerCpuArray<IsolateAgg> = PerCpuArray::with_max_entries(ISOLATE_SLOTS, 0);
+#[map]
+pub static SHRINK_INACTIVE: PerCpuArray<ShrinkInactiveAgg> = PerCpuArray::with_max_entries(SHRINK_SLOTS, 0);
+#[map]
+pub static SHRINK_ACTIVE: PerCpuArray<ShrinkActiveAgg> = PerCpuArray::with_max_entries(SHRINK_SLOTS, 0);
+#[map]
+pub static LRU_INSERT: PerCpuArray<FolioAgg> = PerCpuArray::with_max_entries(LRU_SLOTS, 0);
+#[map]
+pub static LRU_ACTIVATE: PerCpuArray<FolioAgg> = PerCpuArray::with_max_entries(LRU_SLOTS, 0);
+#[map]
+pub static WRITE_FOLIO: PerCpuArray<u64> = PerCpuArray::with_max_entries(WRITE_SLOTS, 0);
+#[map]
+pub static THROTTLE: PerCpuArray<ThrottleAgg> = PerCpuArray::with_max_entries(THROTTLE_SLOTS, 0);
+#[map]
+pub static HIST: PerCpuArray<u64> = PerCpuArray::with_max_entries(HIST_SLOTS, 0);
+/// LRU insertions per (memory cgroup, node, list).
+#[map]
+pub static LRU_INSERT_MEMCG: PerCpuHashMap<MemcgLruKey, FolioAgg> = PerCpuHashMap::with_max_entries(MEMCG_LRU_ENTRIES, 0);
+#[map]
+pub static ACCESS: PerCpuHashMap<AccessKey, AccessAgg> = PerCpuHashMap::with_max_entries(ACCESS_ENTRIES, 0);
+#[map]
+pub static STACKS: StackTrace = StackTrace::with_max_entries(STACK_ENTRIES, 0);
+/// In-flight direct / memcg / node reclaim per task, keyed by pid.
+#[map]
+pub static RECLAIM_CTX: LruHashMap<u32, ReclaimCtx> = LruHashMap::with_max_entries(16384, 0);
+/// folio pointer -> folio_add_lru time, until mm_lru_insertion drains it.
+#[map]
+pub static BATCH_START: LruHashMap<u64, u64> = LruHashMap::with_max_entries(65536, 0);
+/// shrink_node entry state per task (fentry/kprobe -> fexit/kretprobe).
+#[map]
+pub static SHRINK_NODE_CTX: LruHashMap<u32, ShrinkNodeCtx> = LruHashMap::with_max_entries(4096, 0);
+/// Synthetic storm: [records submitted, reserves that failed (lost)].
+#[map]
+pub static STORM: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+
+/// Adds `by` to slot `idx` of a per-CPU u64 array.
+#[inline(always)]
+pub fn bump(map: &PerCpuArray<u64>, idx: u32, by: u64) {
+    if let Some(p) = map.get_ptr_mut(idx) {
+        // SAFETY: per-CPU slot owned by this CPU for the program's duration.
+        unsafe { *p += by };
+    }
+}
+
+/// Adds `v` to slot `idx` of a per-CPU aggregate array.
+#[inline(always)]
+pub fn add_at<T: Field>(map: &PerCpuArray<T>, idx: u32, v: &T) {
+    if let Some(p) = map.get_ptr_mut(idx) {
+        // SAFETY: per-CPU slot owned by this CPU for the program's duration.
+        unsafe { (*p).add(v) };
+    }
+}
+
+/// Adds `v` to `key` of a per-CPU hash, inserting it when new; a full map
+/// counts as a loss of hook `h`.
+#[inline(always)]
+pub fn add_keyed<K, T: Field>(map: &PerCpuHashMap<K, T>, key: &K, v: &T, h: HookId) {
+    match map.get_ptr_mut(key) {
+        // SAFETY: per-CPU value of this CPU.
+        Some(p) => unsafe { (*p).add(v) },
+        None => {
+            if map.insert(key, v, 0).is_err() {
+                lost(h);
+            }
+        }
+    }
+}
+
+#[inline(always)]
+pub fn hit(h: HookId) {
+    bump(&HITS, h.slot(), 1);
+}
+
+#[inline(always)]
+pub fn lost(h: HookId) {
+    bump(&LOST, h.slot(), 1);
+}
