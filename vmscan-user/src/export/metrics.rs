@@ -416,6 +416,93 @@ mod tests {
         assert!(text.contains("vmscan_lruvec_pages{node=\"0\",memcg=\"other\",lru=\"inactive_file\"} 30"), "{text}");
     }
 
+    /// A state that fills every family encode_state writes: two nodes (one the
+    /// overflow slot), named and folded memcgs, histograms measured and
+    /// bucketed in the kernel, folio_mark_accessed rows and BPF stats.
+    fn full_state() -> ExportState {
+        use crate::model::lruvec::{AccessRow, HistSnap, KswapdState, ListSnap, MemcgSnap};
+        let mut st = state();
+        for (k, n) in [0u32, NODE_OVERFLOW].into_iter().enumerate() {
+            let k = k as u64 + 1;
+            for rec in 0..reclaimer::COUNT {
+                for file in 0..2u32 {
+                    let i = shrink_index(n, rec, file) as usize;
+                    let v = k * 100 + u64::from(rec) * 10 + u64::from(file);
+                    let a = &mut st.totals.shrink_inactive[i];
+                    (a.scanned, a.reclaimed, a.activate_anon, a.activate_file) = (v + 7, v, v % 7, v % 5);
+                    st.totals.shrink_active[i].deactivated = v * 3;
+                }
+            }
+            for l in 0..lru::COUNT {
+                let i = (n * lru::COUNT + l) as usize;
+                st.totals.lru_insert[i].pages = k * 1000 + u64::from(l);
+                st.totals.lru_activate[i].pages = k * 50 + u64::from(l);
+            }
+            let mut node = NodeSnap { node: n, ..Default::default() };
+            node.lists = lru::NAMES.iter().enumerate().map(|(i, name)| ListSnap { name, pages: (i != 2).then_some(k * 10 + i as u64), ..Default::default() }).collect();
+            node.kswapd.episodes = k * 4;
+            if n == 0 {
+                node.kswapd.state = KswapdState::Awake;
+            }
+            if k == 1 {
+                st.snap.nodes[0] = node;
+            } else {
+                st.snap.nodes.push(node);
+            }
+        }
+        for (i, w) in st.totals.write_folio.iter_mut().enumerate() {
+            *w = i as u64 * 11;
+        }
+        st.snap.lruvecs.push(LruvecSnap { node: NODE_OVERFLOW, memcg: "/big".into(), lists: Some([900, 1, 2, 3, 4]), anon: 900, ..Default::default() });
+        st.snap.lruvecs.push(LruvecSnap { node: 0, memcg: "/nolists".into(), lists: None, anon: 1, ..Default::default() });
+        for (path, eps, rec) in [("/a", 3, 30), ("/b\\\"q", 5, 30), ("/c", 1, 10), ("/d", 2, 0)] {
+            st.snap.memcgs.push(MemcgSnap { path: path.into(), reclaim_episodes: eps, reclaimed: rec, ..Default::default() });
+        }
+        let mut measured = HistSnap { available: true, ..Default::default() };
+        for v in [0, 1, 3, 900, 70_000] {
+            measured.cumulative.record(v);
+        }
+        let mut bucketed = HistSnap { available: true, ..Default::default() };
+        bucketed.cumulative.add_bucket(0, 2);
+        bucketed.cumulative.add_bucket(4, 3);
+        bucketed.cumulative.add_bucket(12, 1);
+        let unavailable = HistSnap { available: false, cumulative: measured.cumulative.clone(), ..Default::default() };
+        st.snap.histograms.insert("direct_reclaim".into(), measured);
+        st.snap.histograms.insert("kswapd_episode".into(), bucketed);
+        st.snap.histograms.insert("memcg_reclaim".into(), HistSnap { available: true, ..Default::default() });
+        st.snap.histograms.insert("shrink_node".into(), unavailable);
+        st.snap.access = vec![
+            AccessRow { outcome: "activated", exiting: false, file: true, calls: 12, pages: 12 },
+            AccessRow { outcome: "referenced", exiting: true, file: false, calls: 3, pages: 3 },
+        ];
+        st.snap.hook_events = (0..hook::SLOTS as u64).map(|i| i * 10).collect();
+        st.snap.hook_lost = (0..hook::SLOTS as u64).map(|i| i % 3).collect();
+        let status = |id, name: &str, mechanism: Option<&str>| HookStatus { id, name: name.into(), mechanism: mechanism.map(Into::into), error: None, notes: vec![] };
+        st.hooks = vec![
+            status(hook::KSWAPD_WAKE, "kswapd_wake", Some("tracepoint")),
+            status(hook::MARK_ACCESSED, "folio_mark_accessed", Some("fentry")),
+            status(hook::SHRINK_NODE, "shrink_node", Some("fentry+fexit")),
+            status(hook::ADD_LRU, "folio_add_lru", None),
+        ];
+        st.bpf_stats_enabled = true;
+        st.bpf_stats = vec![("kswapd_wake".into(), 1_500, 3), ("shrink_\"node".into(), 2_000_000_123, 7)];
+        st
+    }
+
+    /// Pins the whole scrape text (OpenMetrics and the Prometheus 0.0.4
+    /// conversion), so the encoder's output stays byte for byte the same.
+    #[test]
+    fn full_scrape_text_is_stable() {
+        let om = render(&registry(Arc::new(RwLock::new(full_state())))).unwrap();
+        insta::assert_snapshot!("full_scrape_openmetrics", om);
+        insta::assert_snapshot!("full_scrape_prometheus", to_prometheus_text(&om));
+        let mut quiet = full_state();
+        quiet.hooks.retain(|h| h.id != hook::MARK_ACCESSED);
+        quiet.bpf_stats_enabled = false;
+        let om = render(&registry(Arc::new(RwLock::new(quiet)))).unwrap();
+        insta::assert_snapshot!("full_scrape_without_access_and_bpf_stats", om);
+    }
+
     #[test]
     fn histogram_buckets_are_exact_log2_edges() {
         let mut h = Log2Hist::default();
