@@ -217,26 +217,8 @@ fn parse_speed(s: &str) -> Result<f64, String> {
 
 fn main() {
     let cli = Cli::parse();
-    let default = match cli.verbose {
-        0 => "warn,vmscan_ebpf=off",
-        1 => "info",
-        _ => "debug",
-    };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default)).init();
-    let (access_tgid, access_comm) = match &cli.command {
-        Some(Command::Access { pid, comm, .. }) => (pid.unwrap_or(0), comm.clone()),
-        _ => (0, None),
-    };
-    let load = LoadOptions {
-        access_tgid,
-        access_comm, no_fentry: cli.no_fentry, ring_bytes: cli.ring_kib.map(|k| k * 1024),
-        drain_delay: cli.drain_delay_ms.map(Duration::from_millis),
-        compare_kprobes: cli.compare_kprobes,
-        storm_tgid: 0,
-        // Only the commands that show kernel stacks pay for the walk.
-        no_stacks: matches!(cli.command, Some(Command::Stat { .. } | Command::Export { .. })),
-    };
-
+    init_logging(cli.verbose);
+    let load = load_options(&cli);
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -244,72 +226,7 @@ fn main() {
             std::process::exit(exit::FAILURE);
         }
     };
-    let result = rt.block_on(async {
-        match cli.command {
-            Some(Command::Probes { json }) => cmd::probes::run(json, load),
-            Some(Command::Export { listen, allow_remote, interval, max_memcgs, bpf_stats }) => {
-                cmd::export::run(cmd::export::ExportOptions {
-                    listen,
-                    allow_remote,
-                    interval,
-                    max_memcgs: max_memcgs as usize,
-                    bpf_stats,
-                    load,
-                })
-                .await
-            }
-            Some(Command::Record { output, duration, interval, force, user }) => {
-                cmd::record::run(cmd::record::RecordOptions {
-                    output,
-                    duration,
-                    interval,
-                    force,
-                    mode: 0o600,
-                    as_sudo_user: user,
-                    load,
-                })
-                .await
-            }
-            Some(Command::Replay { file, speed, json }) => {
-                if json {
-                    cmd::replay::replay_json(&file)
-                } else {
-                    vmscan::tui::run_replay(&file, speed).await
-                }
-            }
-            Some(Command::Report { file, format, svg }) => {
-                let r = cmd::replay::replay_file(&file)?;
-                if format == "json" {
-                    println!("{}", serde_json::to_string_pretty(&serde_json::json!({
-                        "header": r.header, "records": r.records, "stopped": r.stopped, "snapshot": r.model.snapshot()
-                    }))?);
-                } else {
-                    print!("{}", cmd::replay::report_text(&r));
-                }
-                if let Some(dir) = svg {
-                    for p in cmd::replay::write_svgs(&r, &dir)? {
-                        eprintln!("vmscan: wrote {}", p.display());
-                    }
-                }
-                match r.stopped {
-                    Some(s) => Err(anyhow::anyhow!(s)),
-                    None => Ok(()),
-                }
-            }
-            Some(Command::Access { duration, exiting_only, top, folded, json, .. }) => {
-                cmd::access::run(cmd::access::AccessOptions { duration, exiting_only, top, folded, json, load }).await
-            }
-            Some(Command::LabRead { node, file }) => cmd::lab::read_bound(node, &file),
-            Some(Command::LabMap { advice, file }) => cmd::lab::map_touch(&file, advice.as_deref()),
-            Some(Command::BenchIngest { seconds, rate }) => cmd::lab::bench_ingest(seconds.as_secs_f64(), rate, load).await,
-            Some(Command::StormGenerator { rate }) => cmd::lab::storm_generate(rate),
-            Some(Command::Snapshot { duration, json }) => cmd::snapshot::run(duration, json, load).await,
-            Some(Command::Stat { duration, interval, json }) => {
-                cmd::stat::run(StatOptions { duration, interval, json, load }).await
-            }
-            None => vmscan::tui::run_live(cli.interval, load).await,
-        }
-    });
+    let result = rt.block_on(dispatch(cli.command, cli.interval, load));
     if let Err(e) = result {
         if let Some(p) = e.downcast_ref::<PrivilegeError>() {
             eprintln!("vmscan: {p}");
@@ -317,5 +234,103 @@ fn main() {
         }
         eprintln!("vmscan: {e:#}");
         std::process::exit(exit::FAILURE);
+    }
+}
+
+/// Logs warnings by default, more with each -v; RUST_LOG overrides.
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn,vmscan_ebpf=off",
+        1 => "info",
+        _ => "debug",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default)).init();
+}
+
+/// How the eBPF object is loaded, from the global flags and the command.
+fn load_options(cli: &Cli) -> LoadOptions {
+    let (access_tgid, access_comm) = match &cli.command {
+        Some(Command::Access { pid, comm, .. }) => (pid.unwrap_or(0), comm.clone()),
+        _ => (0, None),
+    };
+    LoadOptions {
+        access_tgid,
+        access_comm, no_fentry: cli.no_fentry, ring_bytes: cli.ring_kib.map(|k| k * 1024),
+        drain_delay: cli.drain_delay_ms.map(Duration::from_millis),
+        compare_kprobes: cli.compare_kprobes,
+        storm_tgid: 0,
+        // Only the commands that show kernel stacks pay for the walk.
+        no_stacks: matches!(cli.command, Some(Command::Stat { .. } | Command::Export { .. })),
+    }
+}
+
+/// Runs the command; no command is the live terminal UI.
+async fn dispatch(command: Option<Command>, tui_interval: Duration, load: LoadOptions) -> anyhow::Result<()> {
+    match command {
+        Some(Command::Probes { json }) => cmd::probes::run(json, load),
+        Some(Command::Export { listen, allow_remote, interval, max_memcgs, bpf_stats }) => {
+            cmd::export::run(cmd::export::ExportOptions {
+                listen,
+                allow_remote,
+                interval,
+                max_memcgs: max_memcgs as usize,
+                bpf_stats,
+                load,
+            })
+            .await
+        }
+        Some(Command::Record { output, duration, interval, force, user }) => {
+            cmd::record::run(cmd::record::RecordOptions {
+                output,
+                duration,
+                interval,
+                force,
+                mode: 0o600,
+                as_sudo_user: user,
+                load,
+            })
+            .await
+        }
+        Some(Command::Replay { file, speed, json }) => {
+            if json {
+                cmd::replay::replay_json(&file)
+            } else {
+                vmscan::tui::run_replay(&file, speed).await
+            }
+        }
+        Some(Command::Report { file, format, svg }) => report(&file, &format, svg.as_deref()),
+        Some(Command::Access { duration, exiting_only, top, folded, json, .. }) => {
+            cmd::access::run(cmd::access::AccessOptions { duration, exiting_only, top, folded, json, load }).await
+        }
+        Some(Command::LabRead { node, file }) => cmd::lab::read_bound(node, &file),
+        Some(Command::LabMap { advice, file }) => cmd::lab::map_touch(&file, advice.as_deref()),
+        Some(Command::BenchIngest { seconds, rate }) => cmd::lab::bench_ingest(seconds.as_secs_f64(), rate, load).await,
+        Some(Command::StormGenerator { rate }) => cmd::lab::storm_generate(rate),
+        Some(Command::Snapshot { duration, json }) => cmd::snapshot::run(duration, json, load).await,
+        Some(Command::Stat { duration, interval, json }) => {
+            cmd::stat::run(StatOptions { duration, interval, json, load }).await
+        }
+        None => vmscan::tui::run_live(tui_interval, load).await,
+    }
+}
+
+/// `vmscan report`: a recording's summary as text or JSON, plots as SVG.
+fn report(file: &std::path::Path, format: &str, svg: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let r = cmd::replay::replay_file(file)?;
+    if format == "json" {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
+            "header": r.header, "records": r.records, "stopped": r.stopped, "snapshot": r.model.snapshot()
+        }))?);
+    } else {
+        print!("{}", cmd::replay::report_text(&r));
+    }
+    if let Some(dir) = svg {
+        for p in cmd::replay::write_svgs(&r, dir)? {
+            eprintln!("vmscan: wrote {}", p.display());
+        }
+    }
+    match r.stopped {
+        Some(s) => Err(anyhow::anyhow!(s)),
+        None => Ok(()),
     }
 }

@@ -170,30 +170,73 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
     if let Err(e) = crate::probe::privs::drop_all() {
         log::warn!("could not drop capabilities: {e}");
     }
-    let attached = loaded.hooks.iter().filter(|h| h.attached()).count();
-    let unavailable: Vec<String> = loaded
-        .hooks
-        .iter()
-        .filter(|h| !h.attached())
-        .map(|h| format!("{} ({})", h.name, h.error.as_deref().unwrap_or("?")))
-        .collect();
-
-    let mglru = loaded.system.mglru == Some(true);
+    let w = Window { reader: &reader, kernel: &loaded.system.kernel, hooks: &loaded.hooks, mglru: loaded.system.mglru == Some(true) };
     let start_totals = reader.read()?;
     let start = Instant::now();
     let mut episodes = Episodes::default();
-    eprintln!("vmscan: attached {attached} of {} hooks", loaded.hooks.len());
-    for u in &unavailable {
-        eprintln!("vmscan: unavailable: {u}");
+    announce(&loaded.hooks, opts.duration);
+    count_until_stopped(&opts, &w, &mut events, &mut episodes, &start_totals).await?;
+
+    let end_totals = reader.read()?;
+    let mut buf = Vec::new();
+    events.drain_now(&mut buf);
+    apply_all(&mut episodes, &mut buf);
+    let r = w.report(start.elapsed().as_secs_f64(), &end_totals.since(&start_totals), episodes);
+    if opts.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        print!("{}", render(&r));
+    }
+    drop(loaded);
+    Ok(())
+}
+
+/// What a report over a window of the running session needs.
+struct Window<'a> {
+    reader: &'a Reader,
+    kernel: &'a str,
+    hooks: &'a [HookStatus],
+    mglru: bool,
+}
+
+impl Window<'_> {
+    fn report(&self, secs: f64, d: &Totals, episodes: Episodes) -> StatReport {
+        report(self.kernel, secs, self.hooks, d, episodes, self.mglru)
+    }
+}
+
+/// Says on stderr which hooks attached, which did not and why, and for how long it counts.
+fn announce(hooks: &[HookStatus], duration: Option<Duration>) {
+    let attached = hooks.iter().filter(|h| h.attached()).count();
+    eprintln!("vmscan: attached {attached} of {} hooks", hooks.len());
+    for h in hooks.iter().filter(|h| !h.attached()) {
+        eprintln!("vmscan: unavailable: {} ({})", h.name, h.error.as_deref().unwrap_or("?"));
     }
     eprintln!(
         "vmscan: counting{}",
-        match opts.duration {
+        match duration {
             Some(d) => format!(" for {:.1} s", d.as_secs_f64()),
             None => " until Ctrl-C".into(),
         }
     );
+}
 
+/// Feeds drained records to the episodes.
+fn apply_all(episodes: &mut Episodes, buf: &mut Vec<vmscan_common::Event>) {
+    for e in buf.drain(..) {
+        episodes.apply(&e);
+    }
+}
+
+/// Follows episodes until SIGINT, SIGTERM or the end of the duration,
+/// printing the counters of each interval when asked to.
+async fn count_until_stopped(
+    opts: &StatOptions,
+    w: &Window<'_>,
+    events: &mut Events,
+    episodes: &mut Episodes,
+    start_totals: &Totals,
+) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
@@ -209,12 +252,10 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
             _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => break,
             _ = tick.tick(), if opts.interval.is_some() => {
                 events.drain_now(&mut buf);
-                for e in buf.drain(..) {
-                    episodes.apply(&e);
-                }
-                let now_totals = reader.read()?;
+                apply_all(episodes, &mut buf);
+                let now_totals = w.reader.read()?;
                 let secs = last_instant.elapsed().as_secs_f64();
-                let r = report(&loaded.system.kernel, secs, &loaded.hooks, &now_totals.since(&last_totals), Episodes::default(), mglru);
+                let r = w.report(secs, &now_totals.since(&last_totals), Episodes::default());
                 if opts.json {
                     println!("{}", serde_json::to_string(&r)?);
                 } else {
@@ -225,31 +266,10 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
             }
             res = events.drain_ready(&mut buf) => {
                 res?;
-                for e in buf.drain(..) {
-                    episodes.apply(&e);
-                }
+                apply_all(episodes, &mut buf);
             }
         }
     }
-    let end_totals = reader.read()?;
-    events.drain_now(&mut buf);
-    for e in buf.drain(..) {
-        episodes.apply(&e);
-    }
-    let r = report(
-        &loaded.system.kernel,
-        start.elapsed().as_secs_f64(),
-        &loaded.hooks,
-        &end_totals.since(&start_totals),
-        episodes,
-        mglru,
-    );
-    if opts.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
-    } else {
-        print!("{}", render(&r));
-    }
-    drop(loaded);
     Ok(())
 }
 

@@ -2,18 +2,25 @@
 //! collector that encodes the latest snapshot at scrape time, so counters
 //! are the model's own monotonic totals, never re-counted.
 
-use std::sync::{Arc, RwLock};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{Arc, RwLock},
+};
 
 use prometheus_client::{
     collector::Collector,
-    encoding::{DescriptorEncoder, EncodeMetric as _},
+    encoding::{DescriptorEncoder, EncodeMetric},
     metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge},
     registry::Registry,
 };
 use vmscan_common::{NODE_OVERFLOW, hook, lru, reclaimer, shrink_index};
 
 use crate::{
-    model::{hist::Log2Hist, lruvec::Snapshot, totals::Totals},
+    model::{
+        hist::Log2Hist,
+        lruvec::{KswapdState, LruvecSnap, NodeSnap, Snapshot},
+        totals::{Totals, hook_figures},
+    },
     probe::loader::HookStatus,
 };
 
@@ -56,20 +63,26 @@ pub struct SnapshotCollector(pub Arc<RwLock<ExportState>>);
 
 type Labels = Vec<(&'static str, String)>;
 
-fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, rows: Vec<(Labels, u64)>) -> Result<(), std::fmt::Error> {
-    let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+/// Writes one metric family: its descriptor, then a sample per row.
+fn family<V, M: EncodeMetric>(
+    enc: &mut DescriptorEncoder,
+    (name, help, ty): (&str, &str, MetricType),
+    rows: Vec<(Labels, V)>,
+    metric: impl Fn(V) -> M,
+) -> Result<(), std::fmt::Error> {
+    let mut m = enc.encode_descriptor(name, help, None, ty)?;
     for (labels, v) in rows {
-        ConstCounter::new(v).encode(m.encode_family(&labels)?)?;
+        metric(v).encode(m.encode_family(&labels)?)?;
     }
     Ok(())
 }
 
+fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, rows: Vec<(Labels, u64)>) -> Result<(), std::fmt::Error> {
+    family(enc, (name, help, MetricType::Counter), rows, ConstCounter::new)
+}
+
 fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, rows: Vec<(Labels, i64)>) -> Result<(), std::fmt::Error> {
-    let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
-    for (labels, v) in rows {
-        ConstGauge::new(v).encode(m.encode_family(&labels)?)?;
-    }
-    Ok(())
+    family(enc, (name, help, MetricType::Gauge), rows, ConstGauge::new)
 }
 
 /// Buckets of a microsecond log2 histogram as (le seconds, count); bucket i
@@ -122,31 +135,57 @@ impl Collector for SnapshotCollector {
     }
 }
 
+/// Every family, in the order scrapes have always listed them.
 pub fn encode_state(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
-    let s = &st.snap;
-    let t = &st.totals;
-    let ty = |file: u32| if file == 1 { "file" } else { "anon" }.to_owned();
-    let nodes: Vec<u32> = s.nodes.iter().map(|n| n.node).collect();
+    encode_shrink(st, enc)?;
+    encode_activated(st, enc)?;
+    encode_writeback(&st.totals, enc)?;
+    encode_inserted(st, enc)?;
+    encode_lru_sizes(st, enc)?;
+    encode_kswapd(&st.snap, enc)?;
+    encode_memcg_episodes(st, enc)?;
+    encode_histograms(&st.snap, enc)?;
+    encode_access(st, enc)?;
+    encode_hook_health(st, enc)?;
+    if st.bpf_stats_enabled {
+        encode_bpf_stats(&st.bpf_stats, enc)?;
+    }
+    Ok(())
+}
 
-    let (mut scanned, mut reclaimed, mut deact) = (vec![], vec![], vec![]);
-    for &n in &nodes {
+fn folio_type(file: u32) -> String {
+    if file == 1 { "file" } else { "anon" }.to_owned()
+}
+
+/// Every (node, reclaimer, file) of the snapshot's nodes with its labels.
+fn shrink_slots(s: &Snapshot) -> Vec<(usize, Labels)> {
+    let mut out = vec![];
+    for n in s.nodes.iter().map(|n| n.node) {
         for rec in 0..reclaimer::COUNT {
             for file in 0..2u32 {
-                let a = &t.shrink_inactive[shrink_index(n, rec, file) as usize];
-                let labels = vec![("node", node_label(n)), ("reclaimer", reclaimer::NAMES[rec as usize].to_owned()), ("type", ty(file))];
-                scanned.push((labels.clone(), a.scanned));
-                reclaimed.push((labels.clone(), a.reclaimed));
-                let d = &t.shrink_active[shrink_index(n, rec, file) as usize];
-                deact.push((labels, d.deactivated));
+                let labels = vec![("node", node_label(n)), ("reclaimer", reclaimer::NAMES[rec as usize].to_owned()), ("type", folio_type(file))];
+                out.push((shrink_index(n, rec, file) as usize, labels));
             }
         }
     }
-    counter(enc, "vmscan_pages_scanned", "Pages scanned on the inactive lists by shrink passes that isolated pages (mm_vmscan_lru_shrink_inactive).", scanned)?;
-    counter(enc, "vmscan_pages_reclaimed", "Pages reclaimed (mm_vmscan_lru_shrink_inactive nr_reclaimed).", reclaimed)?;
-    counter(enc, "vmscan_pages_deactivated", "Pages moved from the active to the inactive list by reclaim (mm_vmscan_lru_shrink_active).", deact)?;
+    out
+}
 
+/// Pages scanned, reclaimed and deactivated by shrink passes.
+fn encode_shrink(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    let t = &st.totals;
+    let slots = shrink_slots(&st.snap);
+    let rows = |v: &dyn Fn(usize) -> u64| slots.iter().map(|(i, l)| (l.clone(), v(*i))).collect();
+    counter(enc, "vmscan_pages_scanned", "Pages scanned on the inactive lists by shrink passes that isolated pages (mm_vmscan_lru_shrink_inactive).", rows(&|i| t.shrink_inactive[i].scanned))?;
+    counter(enc, "vmscan_pages_reclaimed", "Pages reclaimed (mm_vmscan_lru_shrink_inactive nr_reclaimed).", rows(&|i| t.shrink_inactive[i].reclaimed))?;
+    counter(enc, "vmscan_pages_deactivated", "Pages moved from the active to the inactive list by reclaim (mm_vmscan_lru_shrink_active).", rows(&|i| t.shrink_active[i].deactivated))
+}
+
+/// Pages activated per node, by access (mm_lru_activate) and by reclaim.
+fn encode_activated(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    let t = &st.totals;
     let mut activated = vec![];
-    for n in &s.nodes {
+    for n in &st.snap.nodes {
         let nl = node_label(n.node);
         let mut by_reclaim = [0u64; 2];
         for rec in 0..reclaimer::COUNT {
@@ -157,32 +196,42 @@ pub fn encode_state(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
             }
         }
         let base = (n.node * lru::COUNT) as usize;
-        activated.push((vec![("node", nl.clone()), ("source", "access".into()), ("type", "anon".into())], t.lru_activate[base + lru::ACTIVE_ANON as usize].pages));
-        activated.push((vec![("node", nl.clone()), ("source", "access".into()), ("type", "file".into())], t.lru_activate[base + lru::ACTIVE_FILE as usize].pages));
-        activated.push((vec![("node", nl.clone()), ("source", "reclaim".into()), ("type", "anon".into())], by_reclaim[0]));
-        activated.push((vec![("node", nl), ("source", "reclaim".into()), ("type", "file".into())], by_reclaim[1]));
+        for (source, ty, pages) in [
+            ("access", "anon", t.lru_activate[base + lru::ACTIVE_ANON as usize].pages),
+            ("access", "file", t.lru_activate[base + lru::ACTIVE_FILE as usize].pages),
+            ("reclaim", "anon", by_reclaim[0]),
+            ("reclaim", "file", by_reclaim[1]),
+        ] {
+            activated.push((vec![("node", nl.clone()), ("source", source.into()), ("type", ty.into())], pages));
+        }
     }
-    counter(enc, "vmscan_pages_activated", "Pages activated: source=access by folio_activate (mm_lru_activate), source=reclaim by shrink_folio_list's nr_activate.", activated)?;
+    counter(enc, "vmscan_pages_activated", "Pages activated: source=access by folio_activate (mm_lru_activate), source=reclaim by shrink_folio_list's nr_activate.", activated)
+}
 
+fn encode_writeback(t: &Totals, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
     let mut written = vec![];
     for rec in 0..reclaimer::COUNT {
         for file in 0..2u32 {
-            written.push((vec![("reclaimer", reclaimer::NAMES[rec as usize].to_owned()), ("type", ty(file))], t.write_folio[(rec * 2 + file) as usize]));
+            written.push((vec![("reclaimer", reclaimer::NAMES[rec as usize].to_owned()), ("type", folio_type(file))], t.write_folio[(rec * 2 + file) as usize]));
         }
     }
-    counter(enc, "vmscan_reclaim_writeback_folios", "Folios written back by reclaim (mm_vmscan_write_folio).", written)?;
+    counter(enc, "vmscan_reclaim_writeback_folios", "Folios written back by reclaim (mm_vmscan_write_folio).", written)
+}
 
+fn encode_inserted(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
     let mut inserted = vec![];
-    for &n in &nodes {
+    for n in st.snap.nodes.iter().map(|n| n.node) {
         for l in 0..lru::COUNT {
-            inserted.push((vec![("node", node_label(n)), ("lru", lru::NAMES[l as usize].to_owned())], t.lru_insert[(n * lru::COUNT + l) as usize].pages));
+            inserted.push((vec![("node", node_label(n)), ("lru", lru::NAMES[l as usize].to_owned())], st.totals.lru_insert[(n * lru::COUNT + l) as usize].pages));
         }
     }
-    counter(enc, "vmscan_pages_inserted", "Pages added to an LRU list (pagemap:mm_lru_insertion).", inserted)?;
+    counter(enc, "vmscan_pages_inserted", "Pages added to an LRU list (pagemap:mm_lru_insertion).", inserted)
+}
 
-    // LRU sizes: per node, and per lruvec with bounded memcg labels.
+/// LRU sizes: per node, and per lruvec with bounded memcg labels.
+fn encode_lru_sizes(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
     let mut node_sizes = vec![];
-    for n in &s.nodes {
+    for n in &st.snap.nodes {
         for l in &n.lists {
             if let Some(p) = l.pages {
                 node_sizes.push((vec![("node", node_label(n.node)), ("lru", l.name.to_owned())], p as i64));
@@ -190,18 +239,33 @@ pub fn encode_state(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
         }
     }
     gauge(enc, "vmscan_node_lru_pages", "Pages on each LRU list of a node (node meminfo).", node_sizes)?;
+    gauge(
+        enc,
+        "vmscan_lruvec_pages",
+        "Pages on each LRU list of a lruvec (node x memory cgroup; memory.numa_stat / memory.stat). Cgroups beyond --max-memcgs are summed as memcg=\"other\".",
+        lruvec_rows(&st.snap.lruvecs, st.max_memcgs),
+    )
+}
 
+/// The `max` memory cgroups with the most pages over all nodes (ties by path).
+fn largest_memcgs(lruvecs: &[LruvecSnap], max: usize) -> BTreeSet<&str> {
     let mut by_size: Vec<(&str, u64)> = vec![];
-    for lv in &s.lruvecs {
+    for lv in lruvecs {
         match by_size.iter_mut().find(|(m, _)| *m == lv.memcg) {
             Some(e) => e.1 += lv.anon + lv.file + lv.unevictable,
             None => by_size.push((&lv.memcg, lv.anon + lv.file + lv.unevictable)),
         }
     }
     by_size.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let named: std::collections::BTreeSet<&str> = by_size.iter().take(st.max_memcgs).map(|(m, _)| *m).collect();
-    let mut lruvec: std::collections::BTreeMap<(u32, String, &str), u64> = Default::default();
-    for lv in &s.lruvecs {
+    by_size.iter().take(max).map(|(m, _)| *m).collect()
+}
+
+/// Pages per (node, memcg, list), the cgroups beyond the largest `max`
+/// summed as "other".
+fn lruvec_rows(lruvecs: &[LruvecSnap], max: usize) -> Vec<(Labels, i64)> {
+    let named = largest_memcgs(lruvecs, max);
+    let mut lruvec: BTreeMap<(u32, String, &str), u64> = Default::default();
+    for lv in lruvecs {
         let memcg = if named.contains(lv.memcg.as_str()) { label(&lv.memcg) } else { "other".to_owned() };
         for (i, name) in lru::NAMES.iter().enumerate() {
             let v = match lv.lists {
@@ -211,30 +275,30 @@ pub fn encode_state(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
             *lruvec.entry((lv.node, memcg.clone(), name)).or_default() += v;
         }
     }
-    gauge(
-        enc,
-        "vmscan_lruvec_pages",
-        "Pages on each LRU list of a lruvec (node x memory cgroup; memory.numa_stat / memory.stat). Cgroups beyond --max-memcgs are summed as memcg=\"other\".",
-        lruvec.into_iter().map(|((n, m, l), v)| (vec![("node", node_label(n)), ("memcg", m), ("lru", l.to_owned())], v as i64)).collect(),
-    )?;
+    lruvec.into_iter().map(|((n, m, l), v)| (vec![("node", node_label(n)), ("memcg", m), ("lru", l.to_owned())], v as i64)).collect()
+}
 
-    // kswapd.
+fn encode_kswapd(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    let awake = |n: &NodeSnap| n.kswapd.state == KswapdState::Awake;
     gauge(
         enc,
         "vmscan_kswapd_awake",
         "1 while the node's kswapd runs a reclaim episode.",
-        s.nodes.iter().map(|n| (vec![("node", node_label(n.node))], (n.kswapd.state == crate::model::lruvec::KswapdState::Awake) as i64)).collect(),
+        s.nodes.iter().map(|n| (vec![("node", node_label(n.node))], awake(n) as i64)).collect(),
     )?;
     counter(
         enc,
         "vmscan_kswapd_wakes",
         "kswapd wake-ups (mm_vmscan_kswapd_wake).",
-        s.nodes.iter().map(|n| (vec![("node", node_label(n.node))], n.kswapd.episodes + (n.kswapd.state == crate::model::lruvec::KswapdState::Awake) as u64)).collect(),
-    )?;
+        s.nodes.iter().map(|n| (vec![("node", node_label(n.node))], n.kswapd.episodes + awake(n) as u64)).collect(),
+    )
+}
 
-    // Memcg episodes.
-    let mut memcg_eps: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
-    let mut by_reclaimed: Vec<_> = s.memcgs.iter().collect();
+/// Memcg reclaim episodes and pages, the cgroups beyond the `max_memcgs`
+/// that reclaimed most summed as "other".
+fn encode_memcg_episodes(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    let mut memcg_eps: BTreeMap<String, (u64, u64)> = Default::default();
+    let mut by_reclaimed: Vec<_> = st.snap.memcgs.iter().collect();
     by_reclaimed.sort_by(|a, b| b.reclaimed.cmp(&a.reclaimed).then(a.path.cmp(&b.path)));
     for (i, m) in by_reclaimed.into_iter().enumerate() {
         let name = if i < st.max_memcgs { label(&m.path) } else { "other".into() };
@@ -243,50 +307,63 @@ pub fn encode_state(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
         e.1 += m.reclaimed;
     }
     counter(enc, "vmscan_memcg_reclaim_episodes", "Memory-cgroup reclaim episodes (mm_vmscan_memcg_reclaim_begin/end) by the reclaiming task's cgroup.", memcg_eps.iter().map(|(m, v)| (vec![("memcg", m.clone())], v.0)).collect())?;
-    counter(enc, "vmscan_memcg_reclaim_pages", "Pages reclaimed by memory-cgroup reclaim episodes.", memcg_eps.iter().map(|(m, v)| (vec![("memcg", m.clone())], v.1)).collect())?;
+    counter(enc, "vmscan_memcg_reclaim_pages", "Pages reclaimed by memory-cgroup reclaim episodes.", memcg_eps.iter().map(|(m, v)| (vec![("memcg", m.clone())], v.1)).collect())
+}
 
-    // Histograms.
-    for (key, name, help) in [
-        ("direct_reclaim", "vmscan_direct_reclaim_duration_seconds", "Direct reclaim episode latency (mm_vmscan_direct_reclaim_begin to _end)."),
-        ("memcg_reclaim", "vmscan_memcg_reclaim_duration_seconds", "Memory-cgroup reclaim episode latency."),
-        ("kswapd_episode", "vmscan_kswapd_episode_duration_seconds", "kswapd episode length (wake to sleep)."),
-        ("shrink_node", "vmscan_shrink_node_duration_seconds", "shrink_node pass length (fentry/fexit or kprobes)."),
-        ("batch_residency", "vmscan_batch_residency_seconds", "Time from folio_add_lru to the folio's LRU insertion (per-CPU batch residency)."),
-    ] {
-        if let Some(h) = s.histograms.get(key) {
-            if h.available {
-                histogram(enc, name, help, vec![(vec![], &h.cumulative)])?;
-            }
+/// The latency histograms: (snapshot key, metric name, help).
+const HISTOGRAMS: [(&str, &str, &str); 5] = [
+    ("direct_reclaim", "vmscan_direct_reclaim_duration_seconds", "Direct reclaim episode latency (mm_vmscan_direct_reclaim_begin to _end)."),
+    ("memcg_reclaim", "vmscan_memcg_reclaim_duration_seconds", "Memory-cgroup reclaim episode latency."),
+    ("kswapd_episode", "vmscan_kswapd_episode_duration_seconds", "kswapd episode length (wake to sleep)."),
+    ("shrink_node", "vmscan_shrink_node_duration_seconds", "shrink_node pass length (fentry/fexit or kprobes)."),
+    ("batch_residency", "vmscan_batch_residency_seconds", "Time from folio_add_lru to the folio's LRU insertion (per-CPU batch residency)."),
+];
+
+/// The histograms whose hooks are attached.
+fn encode_histograms(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    for (key, name, help) in HISTOGRAMS {
+        if let Some(h) = s.histograms.get(key)
+            && h.available
+        {
+            histogram(enc, name, help, vec![(vec![], &h.cumulative)])?;
         }
     }
+    Ok(())
+}
 
-    // folio_mark_accessed.
-    if st.hooks.iter().any(|h| h.id == hook::MARK_ACCESSED && h.attached()) {
-        counter(
-            enc,
-            "vmscan_folio_mark_accessed",
-            "folio_mark_accessed calls by outcome, calling task (exiting = PF_EXITING) and folio type.",
-            s.access
-                .iter()
-                .map(|a| {
-                    (
-                        vec![
-                            ("outcome", a.outcome.to_owned()),
-                            ("task", if a.exiting { "exiting" } else { "live" }.to_owned()),
-                            ("type", if a.file { "file" } else { "anon" }.to_owned()),
-                        ],
-                        a.calls,
-                    )
-                })
-                .collect(),
-        )?;
+/// folio_mark_accessed calls, when that hook is attached.
+fn encode_access(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    if !st.hooks.iter().any(|h| h.id == hook::MARK_ACCESSED && h.attached()) {
+        return Ok(());
     }
+    counter(
+        enc,
+        "vmscan_folio_mark_accessed",
+        "folio_mark_accessed calls by outcome, calling task (exiting = PF_EXITING) and folio type.",
+        st.snap
+            .access
+            .iter()
+            .map(|a| {
+                (
+                    vec![
+                        ("outcome", a.outcome.to_owned()),
+                        ("task", if a.exiting { "exiting" } else { "live" }.to_owned()),
+                        ("type", if a.file { "file" } else { "anon" }.to_owned()),
+                    ],
+                    a.calls,
+                )
+            })
+            .collect(),
+    )
+}
 
-    // Self-health.
+/// Self-health: per hook, its events, losses and whether it is attached.
+fn encode_hook_health(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    let s = &st.snap;
     let figures: Vec<(Labels, (u64, u64))> = st
         .hooks
         .iter()
-        .map(|h| (vec![("hook", label(&h.name))], crate::model::totals::hook_figures(&s.hook_events, &s.hook_lost, h.id)))
+        .map(|h| (vec![("hook", label(&h.name))], hook_figures(&s.hook_events, &s.hook_lost, h.id)))
         .collect();
     counter(
         enc,
@@ -305,16 +382,18 @@ pub fn encode_state(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
         "vmscan_hook_attached",
         "1 when the hook is attached.",
         st.hooks.iter().map(|h| (vec![("hook", label(&h.name)), ("mechanism", h.mechanism.clone().unwrap_or_else(|| "none".into()))], h.attached() as i64)).collect(),
+    )
+}
+
+/// Run time and runs per BPF program (BPF_ENABLE_STATS).
+fn encode_bpf_stats(stats: &[(String, u64, u64)], enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    family(
+        enc,
+        ("vmscan_bpf_run_time_seconds", "Time spent in each vmscan BPF program (BPF_ENABLE_STATS).", MetricType::Counter),
+        stats.iter().map(|(prog, ns, _)| (vec![("program", label(prog))], *ns as f64 * 1e-9)).collect(),
+        ConstCounter::new,
     )?;
-    if st.bpf_stats_enabled {
-        let mut m = enc.encode_descriptor("vmscan_bpf_run_time_seconds", "Time spent in each vmscan BPF program (BPF_ENABLE_STATS).", None, MetricType::Counter)?;
-        for (prog, ns, _) in &st.bpf_stats {
-            let l = vec![("program", label(prog))];
-            ConstCounter::new(*ns as f64 * 1e-9).encode(m.encode_family(&l)?)?;
-        }
-        counter(enc, "vmscan_bpf_runs", "Runs of each vmscan BPF program (BPF_ENABLE_STATS).", st.bpf_stats.iter().map(|(p, _, c)| (vec![("program", label(p))], *c)).collect())?;
-    }
-    Ok(())
+    counter(enc, "vmscan_bpf_runs", "Runs of each vmscan BPF program (BPF_ENABLE_STATS).", stats.iter().map(|(p, _, c)| (vec![("program", label(p))], *c)).collect())
 }
 
 /// A registry serving the state.
@@ -414,6 +493,93 @@ mod tests {
         assert!(memcgs.contains("other"));
         // other = cg0 + cg1 + cg2 inactive_file = 0 + 10 + 20
         assert!(text.contains("vmscan_lruvec_pages{node=\"0\",memcg=\"other\",lru=\"inactive_file\"} 30"), "{text}");
+    }
+
+    /// A state that fills every family encode_state writes: two nodes (one the
+    /// overflow slot), named and folded memcgs, histograms measured and
+    /// bucketed in the kernel, folio_mark_accessed rows and BPF stats.
+    fn full_state() -> ExportState {
+        use crate::model::lruvec::{AccessRow, HistSnap, KswapdState, ListSnap, MemcgSnap};
+        let mut st = state();
+        for (k, n) in [0u32, NODE_OVERFLOW].into_iter().enumerate() {
+            let k = k as u64 + 1;
+            for rec in 0..reclaimer::COUNT {
+                for file in 0..2u32 {
+                    let i = shrink_index(n, rec, file) as usize;
+                    let v = k * 100 + u64::from(rec) * 10 + u64::from(file);
+                    let a = &mut st.totals.shrink_inactive[i];
+                    (a.scanned, a.reclaimed, a.activate_anon, a.activate_file) = (v + 7, v, v % 7, v % 5);
+                    st.totals.shrink_active[i].deactivated = v * 3;
+                }
+            }
+            for l in 0..lru::COUNT {
+                let i = (n * lru::COUNT + l) as usize;
+                st.totals.lru_insert[i].pages = k * 1000 + u64::from(l);
+                st.totals.lru_activate[i].pages = k * 50 + u64::from(l);
+            }
+            let mut node = NodeSnap { node: n, ..Default::default() };
+            node.lists = lru::NAMES.iter().enumerate().map(|(i, name)| ListSnap { name, pages: (i != 2).then_some(k * 10 + i as u64), ..Default::default() }).collect();
+            node.kswapd.episodes = k * 4;
+            if n == 0 {
+                node.kswapd.state = KswapdState::Awake;
+            }
+            if k == 1 {
+                st.snap.nodes[0] = node;
+            } else {
+                st.snap.nodes.push(node);
+            }
+        }
+        for (i, w) in st.totals.write_folio.iter_mut().enumerate() {
+            *w = i as u64 * 11;
+        }
+        st.snap.lruvecs.push(LruvecSnap { node: NODE_OVERFLOW, memcg: "/big".into(), lists: Some([900, 1, 2, 3, 4]), anon: 900, ..Default::default() });
+        st.snap.lruvecs.push(LruvecSnap { node: 0, memcg: "/nolists".into(), lists: None, anon: 1, ..Default::default() });
+        for (path, eps, rec) in [("/a", 3, 30), ("/b\\\"q", 5, 30), ("/c", 1, 10), ("/d", 2, 0)] {
+            st.snap.memcgs.push(MemcgSnap { path: path.into(), reclaim_episodes: eps, reclaimed: rec, ..Default::default() });
+        }
+        let mut measured = HistSnap { available: true, ..Default::default() };
+        for v in [0, 1, 3, 900, 70_000] {
+            measured.cumulative.record(v);
+        }
+        let mut bucketed = HistSnap { available: true, ..Default::default() };
+        bucketed.cumulative.add_bucket(0, 2);
+        bucketed.cumulative.add_bucket(4, 3);
+        bucketed.cumulative.add_bucket(12, 1);
+        let unavailable = HistSnap { available: false, cumulative: measured.cumulative.clone(), ..Default::default() };
+        st.snap.histograms.insert("direct_reclaim".into(), measured);
+        st.snap.histograms.insert("kswapd_episode".into(), bucketed);
+        st.snap.histograms.insert("memcg_reclaim".into(), HistSnap { available: true, ..Default::default() });
+        st.snap.histograms.insert("shrink_node".into(), unavailable);
+        st.snap.access = vec![
+            AccessRow { outcome: "activated", exiting: false, file: true, calls: 12, pages: 12 },
+            AccessRow { outcome: "referenced", exiting: true, file: false, calls: 3, pages: 3 },
+        ];
+        st.snap.hook_events = (0..hook::SLOTS as u64).map(|i| i * 10).collect();
+        st.snap.hook_lost = (0..hook::SLOTS as u64).map(|i| i % 3).collect();
+        let status = |id, name: &str, mechanism: Option<&str>| HookStatus { id, name: name.into(), mechanism: mechanism.map(Into::into), error: None, notes: vec![] };
+        st.hooks = vec![
+            status(hook::KSWAPD_WAKE, "kswapd_wake", Some("tracepoint")),
+            status(hook::MARK_ACCESSED, "folio_mark_accessed", Some("fentry")),
+            status(hook::SHRINK_NODE, "shrink_node", Some("fentry+fexit")),
+            status(hook::ADD_LRU, "folio_add_lru", None),
+        ];
+        st.bpf_stats_enabled = true;
+        st.bpf_stats = vec![("kswapd_wake".into(), 1_500, 3), ("shrink_\"node".into(), 2_000_000_123, 7)];
+        st
+    }
+
+    /// Pins the whole scrape text (OpenMetrics and the Prometheus 0.0.4
+    /// conversion), so the encoder's output stays byte for byte the same.
+    #[test]
+    fn full_scrape_text_is_stable() {
+        let om = render(&registry(Arc::new(RwLock::new(full_state())))).unwrap();
+        insta::assert_snapshot!("full_scrape_openmetrics", om);
+        insta::assert_snapshot!("full_scrape_prometheus", to_prometheus_text(&om));
+        let mut quiet = full_state();
+        quiet.hooks.retain(|h| h.id != hook::MARK_ACCESSED);
+        quiet.bpf_stats_enabled = false;
+        let om = render(&registry(Arc::new(RwLock::new(quiet)))).unwrap();
+        insta::assert_snapshot!("full_scrape_without_access_and_bpf_stats", om);
     }
 
     #[test]

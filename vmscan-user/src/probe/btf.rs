@@ -61,6 +61,112 @@ fn rd_u32(b: &[u8], at: usize) -> Result<u32, String> {
         .ok_or_else(|| format!("BTF truncated at byte {at}"))
 }
 
+/// The type and string sections, checked against the header.
+fn sections(data: &[u8]) -> Result<(&[u8], &[u8]), String> {
+    if data.len() < 24 {
+        return Err("too short for a BTF header".into());
+    }
+    let magic = u16::from_le_bytes([data[0], data[1]]);
+    if magic != BTF_MAGIC {
+        return Err(format!("bad magic {magic:#x} (expected {BTF_MAGIC:#x}; big-endian BTF is not supported)"));
+    }
+    let hdr_len = rd_u32(data, 4)? as usize;
+    let type_off = rd_u32(data, 8)? as usize;
+    let type_len = rd_u32(data, 12)? as usize;
+    let str_off = rd_u32(data, 16)? as usize;
+    let str_len = rd_u32(data, 20)? as usize;
+    let tstart = hdr_len.checked_add(type_off).ok_or("type offset overflows")?;
+    let tend = tstart.checked_add(type_len).ok_or("type length overflows")?;
+    let sstart = hdr_len.checked_add(str_off).ok_or("string offset overflows")?;
+    let send = sstart.checked_add(str_len).ok_or("string length overflows")?;
+    let tsec = data.get(tstart..tend).ok_or("type section out of bounds")?;
+    let strings = data.get(sstart..send).ok_or("string section out of bounds")?;
+    Ok((tsec, strings))
+}
+
+/// Every type of the type section, after the void type 0.
+fn parse_types(tsec: &[u8]) -> Result<Vec<Type>, String> {
+    let mut types = vec![Type {
+        name: 0,
+        kind: 0,
+        size_or_type: 0,
+        members: vec![],
+        enum_values: vec![],
+        array: None,
+    }];
+    let mut at = 0usize;
+    while at < tsec.len() {
+        let t = parse_type(tsec, &mut at, types.len())?;
+        types.push(t);
+    }
+    if at != tsec.len() {
+        return Err("type section ends inside a type".into());
+    }
+    Ok(types)
+}
+
+/// The type at `at` (type id `id`), moving `at` past it and its trailing data.
+fn parse_type(tsec: &[u8], at: &mut usize, id: usize) -> Result<Type, String> {
+    let name = rd_u32(tsec, *at)?;
+    let info = rd_u32(tsec, *at + 4)?;
+    let size_or_type = rd_u32(tsec, *at + 8)?;
+    *at += 12;
+    let vlen = (info & 0xffff) as usize;
+    let kind = (info >> 24) & 0x1f;
+    let kind_flag = info >> 31 == 1;
+    let mut t = Type { name, kind, size_or_type, members: vec![], enum_values: vec![], array: None };
+    match kind {
+        KIND_INT | KIND_VAR | KIND_DECL_TAG => *at += 4,
+        KIND_PTR | KIND_FWD | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT
+        | KIND_FUNC | KIND_FLOAT | KIND_TYPE_TAG => {}
+        KIND_ARRAY => {
+            t.array = Some((rd_u32(tsec, *at)?, rd_u32(tsec, *at + 8)?));
+            *at += 12;
+        }
+        KIND_STRUCT | KIND_UNION => t.members = parse_members(tsec, at, vlen, kind_flag)?,
+        KIND_ENUM | KIND_ENUM64 => t.enum_values = parse_enum_values(tsec, at, vlen, kind == KIND_ENUM64)?,
+        KIND_FUNC_PROTO => *at += 8 * vlen,
+        KIND_DATASEC => *at += 12 * vlen,
+        other => return Err(format!("unknown BTF kind {other} at type {id}")),
+    }
+    Ok(t)
+}
+
+/// `vlen` struct or union members (btf_member, 12 bytes each).
+fn parse_members(tsec: &[u8], at: &mut usize, vlen: usize, kind_flag: bool) -> Result<Vec<Member>, String> {
+    let mut members = vec![];
+    for _ in 0..vlen {
+        let off = rd_u32(tsec, *at + 8)?;
+        members.push(Member {
+            name: rd_u32(tsec, *at)?,
+            type_id: rd_u32(tsec, *at + 4)?,
+            // With kind_flag the top 8 bits are the bitfield size.
+            bit_offset: if kind_flag { off & 0x00ff_ffff } else { off },
+        });
+        *at += 12;
+    }
+    Ok(members)
+}
+
+/// `vlen` enumerators: btf_enum (8 bytes, signed 32-bit value) or
+/// btf_enum64 (12 bytes, value in two 32-bit halves).
+fn parse_enum_values(tsec: &[u8], at: &mut usize, vlen: usize, wide: bool) -> Result<Vec<(u32, i64)>, String> {
+    let mut values = vec![];
+    for _ in 0..vlen {
+        if wide {
+            let lo = rd_u32(tsec, *at + 4)? as u64;
+            let hi = rd_u32(tsec, *at + 8)? as u64;
+            values.push((rd_u32(tsec, *at)?, (hi << 32 | lo) as i64));
+            *at += 12;
+        } else {
+            let v = rd_u32(tsec, *at + 4)? as i32 as i64;
+            values.push((rd_u32(tsec, *at)?, v));
+            *at += 8;
+        }
+    }
+    Ok(values)
+}
+
 impl Btf {
     /// Reads and parses /sys/kernel/btf/vmlinux (or another raw BTF file).
     pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
@@ -70,88 +176,9 @@ impl Btf {
 
     /// Parses raw little-endian BTF.
     pub fn parse(data: &[u8]) -> Result<Self, String> {
-        if data.len() < 24 {
-            return Err("too short for a BTF header".into());
-        }
-        let magic = u16::from_le_bytes([data[0], data[1]]);
-        if magic != BTF_MAGIC {
-            return Err(format!("bad magic {magic:#x} (expected {BTF_MAGIC:#x}; big-endian BTF is not supported)"));
-        }
-        let hdr_len = rd_u32(data, 4)? as usize;
-        let type_off = rd_u32(data, 8)? as usize;
-        let type_len = rd_u32(data, 12)? as usize;
-        let str_off = rd_u32(data, 16)? as usize;
-        let str_len = rd_u32(data, 20)? as usize;
-        let tstart = hdr_len.checked_add(type_off).ok_or("type offset overflows")?;
-        let tend = tstart.checked_add(type_len).ok_or("type length overflows")?;
-        let sstart = hdr_len.checked_add(str_off).ok_or("string offset overflows")?;
-        let send = sstart.checked_add(str_len).ok_or("string length overflows")?;
-        let tsec = data.get(tstart..tend).ok_or("type section out of bounds")?;
-        let strings = data.get(sstart..send).ok_or("string section out of bounds")?.to_vec();
-
-        let mut types = vec![Type {
-            name: 0,
-            kind: 0,
-            size_or_type: 0,
-            members: vec![],
-            enum_values: vec![],
-            array: None,
-        }];
-        let mut at = 0usize;
-        while at < tsec.len() {
-            let name = rd_u32(tsec, at)?;
-            let info = rd_u32(tsec, at + 4)?;
-            let size_or_type = rd_u32(tsec, at + 8)?;
-            at += 12;
-            let vlen = (info & 0xffff) as usize;
-            let kind = (info >> 24) & 0x1f;
-            let kind_flag = info >> 31 == 1;
-            let mut t = Type { name, kind, size_or_type, members: vec![], enum_values: vec![], array: None };
-            match kind {
-                KIND_INT | KIND_VAR | KIND_DECL_TAG => at += 4,
-                KIND_PTR | KIND_FWD | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT
-                | KIND_FUNC | KIND_FLOAT | KIND_TYPE_TAG => {}
-                KIND_ARRAY => {
-                    t.array = Some((rd_u32(tsec, at)?, rd_u32(tsec, at + 8)?));
-                    at += 12;
-                }
-                KIND_STRUCT | KIND_UNION => {
-                    for _ in 0..vlen {
-                        let off = rd_u32(tsec, at + 8)?;
-                        t.members.push(Member {
-                            name: rd_u32(tsec, at)?,
-                            type_id: rd_u32(tsec, at + 4)?,
-                            // With kind_flag the top 8 bits are the bitfield size.
-                            bit_offset: if kind_flag { off & 0x00ff_ffff } else { off },
-                        });
-                        at += 12;
-                    }
-                }
-                KIND_ENUM => {
-                    for _ in 0..vlen {
-                        let v = rd_u32(tsec, at + 4)? as i32 as i64;
-                        t.enum_values.push((rd_u32(tsec, at)?, v));
-                        at += 8;
-                    }
-                }
-                KIND_ENUM64 => {
-                    for _ in 0..vlen {
-                        let lo = rd_u32(tsec, at + 4)? as u64;
-                        let hi = rd_u32(tsec, at + 8)? as u64;
-                        t.enum_values.push((rd_u32(tsec, at)?, (hi << 32 | lo) as i64));
-                        at += 12;
-                    }
-                }
-                KIND_FUNC_PROTO => at += 8 * vlen,
-                KIND_DATASEC => at += 12 * vlen,
-                other => return Err(format!("unknown BTF kind {other} at type {}", types.len())),
-            }
-            types.push(t);
-        }
-        if at != tsec.len() {
-            return Err("type section ends inside a type".into());
-        }
-        let mut btf = Self { types, strings, by_name: HashMap::new() };
+        let (tsec, strings) = sections(data)?;
+        let types = parse_types(tsec)?;
+        let mut btf = Self { types, strings: strings.to_vec(), by_name: HashMap::new() };
         for id in 1..btf.types.len() {
             let name = btf.str_at(btf.types[id].name).to_owned();
             if !name.is_empty() {

@@ -73,10 +73,10 @@ pub struct Loaded {
 fn errno_of(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if let Some(code) = io.raw_os_error() {
-                return Some(code);
-            }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && let Some(code) = io.raw_os_error()
+        {
+            return Some(code);
         }
         cur = err.source();
     }
@@ -105,19 +105,49 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     let system = SystemInfo::gather(&tracefs);
 
     let mut offsets = Offsets::unresolved();
-    let mut hooks: Vec<HookStatus> = HOOKS
+    let mut hooks = initial_statuses();
+    resolve_tracepoints(&tracefs, &mut hooks, &mut offsets);
+    let btf = resolve_from_btf(&mut offsets);
+    resolve_node_table(&mut offsets);
+    check_btf_requirements(&mut hooks, &offsets, btf.is_some());
+    let (vmemmap, page_struct) = folio_node_inputs(btf.as_ref(), &mut hooks);
+
+    // Everything still needed from our BTF parse, so it can be freed before
+    // aya parses the same BTF for fentry (halves the start-up peak).
+    let present_funcs = present_functions(btf.as_ref());
+    drop(btf);
+    trim_heap();
+
+    let mut ebpf = load_object(&opts, &offsets, vmemmap, page_struct)?;
+    attach_hooks(&mut ebpf, &mut hooks, &opts, &system, &present_funcs);
+    if opts.storm_tgid != 0 {
+        attach_tracepoint(&mut ebpf, "bench_storm", "syscalls", "sys_enter_getppid")
+            .map_err(|e| anyhow::anyhow!("attaching the synthetic storm to syscalls:sys_enter_getppid: {e}"))?;
+    }
+    // Parsing the kernel's BTF twice leaves tens of MiB of freed heap behind;
+    // hand it back so the daemon's footprint is what it uses.
+    trim_heap();
+    Ok(Loaded { ebpf, hooks, system, offsets })
+}
+
+/// One status per hook, neither attached nor failed yet.
+fn initial_statuses() -> Vec<HookStatus> {
+    HOOKS
         .iter()
         .map(|h| HookStatus { id: h.id, name: resolve::hook_name(h.id), mechanism: None, error: None, notes: vec![] })
-        .collect();
+        .collect()
+}
 
-    // Tracepoint fields from format files.
+/// Tracepoint fields from format files; a tracepoint hook whose format cannot
+/// be read or resolved gets its error, and the event name found is kept.
+fn resolve_tracepoints(tracefs: &Result<PathBuf, String>, hooks: &mut [HookStatus], offsets: &mut Offsets) {
     for (spec, st) in HOOKS.iter().zip(hooks.iter_mut()) {
         if let Attach::Tracepoint { category, events, .. } = spec.attach {
-            let res = match &tracefs {
+            let res = match tracefs {
                 Ok(dir) => resolve::read_format(dir, category, events)
                     .and_then(|(ev, f)| {
                         st.name = format!("{category}:{ev}");
-                        resolve::resolve_tracepoint(spec.id, &f, &mut offsets)
+                        resolve::resolve_tracepoint(spec.id, &f, offsets)
                     }),
                 Err(e) => Err(e.clone()),
             };
@@ -126,28 +156,39 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
             }
         }
     }
+}
 
-    // Struct fields and flag bits from BTF.
-    let btf = match Btf::from_file(std::path::Path::new(system::BTF_VMLINUX)) {
+/// Struct fields and flag bits from BTF; the parsed BTF, if there is one.
+fn resolve_from_btf(offsets: &mut Offsets) -> Option<Btf> {
+    match Btf::from_file(std::path::Path::new(system::BTF_VMLINUX)) {
         Ok(b) => {
-            resolve::resolve_btf(&b, &mut offsets);
+            resolve::resolve_btf(&b, offsets);
             Some(b)
         }
         Err(e) => {
             log::warn!("kernel BTF unavailable ({e}): hooks that read struct folio are disabled");
             None
         }
-    };
+    }
+}
+
+/// The pfn to node table from /proc/zoneinfo.
+fn resolve_node_table(offsets: &mut Offsets) {
     let zones = system::parse_zoneinfo(&std::fs::read_to_string("/proc/zoneinfo").unwrap_or_default());
-    if let Err(e) = resolve::resolve_nodes(&zones, &mut offsets) {
+    if let Err(e) = resolve::resolve_nodes(&zones, offsets) {
         log::warn!("pfn to node table: {e}; pagemap events are counted on node 0");
     }
+}
+
+/// Fails the hooks whose BTF-derived fields are missing, and notes the ones
+/// that run degraded without task_struct.flags.
+fn check_btf_requirements(hooks: &mut [HookStatus], offsets: &Offsets, have_btf: bool) {
     for st in hooks.iter_mut().filter(|s| s.error.is_none()) {
-        if btf.is_none() && matches!(st.id, vmscan_common::hook::LRU_INSERTION | vmscan_common::hook::LRU_ACTIVATE) {
+        if !have_btf && matches!(st.id, vmscan_common::hook::LRU_INSERTION | vmscan_common::hook::LRU_ACTIVATE) {
             st.error = Some(format!("needs kernel BTF ({} missing) to size folios", system::BTF_VMLINUX));
             continue;
         }
-        if let Err(e) = resolve::btf_requirements(st.id, &offsets) {
+        if let Err(e) = resolve::btf_requirements(st.id, offsets) {
             st.error = Some(e);
         }
     }
@@ -158,28 +199,46 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
             }
         }
     }
+}
 
+/// (vmemmap_base, sizeof(struct page)) for folio_mark_accessed's node
+/// lookup; either is 0 when unknown, which that hook notes.
+fn folio_node_inputs(btf: Option<&Btf>, hooks: &mut [HookStatus]) -> (u64, u64) {
     let vmemmap = system::kallsyms_lookup("vmemmap_base").unwrap_or(0);
-    let page_struct = btf.as_ref().and_then(|b| b.struct_size("page")).unwrap_or(0) as u64;
+    let page_struct = btf.and_then(|b| b.struct_size("page")).unwrap_or(0) as u64;
     if vmemmap == 0 || page_struct == 0 {
         for st in hooks.iter_mut().filter(|s| s.id == vmscan_common::hook::MARK_ACCESSED) {
             st.notes.push("vmemmap_base not readable in /proc/kallsyms: folio node unknown".into());
         }
     }
+    (vmemmap, page_struct)
+}
 
-    // Everything still needed from our BTF parse, so it can be freed before
-    // aya parses the same BTF for fentry (halves the start-up peak).
-    let present_funcs: Vec<&'static str> = HOOKS
+/// The function hooks' kernel functions that BTF lists (all of them when
+/// there is no BTF to ask).
+fn present_functions(btf: Option<&Btf>) -> Vec<&'static str> {
+    HOOKS
         .iter()
         .flat_map(|h| match h.attach {
             Attach::Function { functions, .. } => functions.to_vec(),
             Attach::Tracepoint { .. } => vec![],
         })
-        .filter(|f| btf.as_ref().is_none_or(|b| b.has_func(f)))
-        .collect();
-    drop(btf);
-    trim_heap();
+        .filter(|f| btf.is_none_or(|b| b.has_func(f)))
+        .collect()
+}
 
+/// The kernel's comm is at most 15 bytes and NUL-padded to 16.
+fn comm_filter(comm: Option<&str>) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    if let Some(c) = comm {
+        let b = c.as_bytes();
+        out[..b.len().min(15)].copy_from_slice(&b[..b.len().min(15)]);
+    }
+    out
+}
+
+/// Loads the eBPF object with the resolved offsets and the options as globals.
+fn load_object(opts: &LoadOptions, offsets: &Offsets, vmemmap: u64, page_struct: u64) -> anyhow::Result<Ebpf> {
     if crate::EBPF_OBJECT.is_empty() {
         anyhow::bail!("this vmscan was built with AYA_BUILD_SKIP=1 and carries no eBPF programs; rebuild it normally");
     }
@@ -190,14 +249,9 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     let wakeup_bytes = (opts.ring_bytes.unwrap_or(4 << 20) / 4) as u64;
     // Read once: a switch of MGLRU while vmscan runs is not followed.
     let mglru = system::mglru_enabled() == Some(true);
-    // The kernel's comm is at most 15 bytes and NUL-padded to 16.
-    let mut comm_filter = [0u8; 16];
-    if let Some(c) = &opts.access_comm {
-        let b = c.as_bytes();
-        comm_filter[..b.len().min(15)].copy_from_slice(&b[..b.len().min(15)]);
-    }
-    let mut ebpf = loader
-        .override_global("OFFSETS", &offsets, true)
+    let comm_filter = comm_filter(opts.access_comm.as_deref());
+    loader
+        .override_global("OFFSETS", offsets, true)
         .override_global("VMEMMAP_BASE_ADDR", &vmemmap, true)
         .override_global("STRUCT_PAGE_SIZE", &page_struct, true)
         .override_global("RING_WAKEUP_BYTES", &wakeup_bytes, true)
@@ -208,8 +262,11 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         .override_global("FILTER_COMM", &comm_filter, true)
         .override_global("STORM_TGID", &(opts.storm_tgid as u64), true)
         .load(crate::EBPF_OBJECT)
-        .context("loading the vmscan eBPF object (maps and programs)")?;
+        .context("loading the vmscan eBPF object (maps and programs)")
+}
 
+/// Attaches every hook that nothing has failed yet, recording how or why not.
+fn attach_hooks(ebpf: &mut Ebpf, hooks: &mut [HookStatus], opts: &LoadOptions, system: &SystemInfo, present_funcs: &[&'static str]) {
     let aya_btf = aya::Btf::from_sys_fs().ok();
     for (spec, st) in HOOKS.iter().zip(hooks.iter_mut()) {
         if st.error.is_some() {
@@ -218,7 +275,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         match spec.attach {
             Attach::Tracepoint { category, program, .. } => {
                 let event = st.name.split_once(':').map(|(_, e)| e.to_owned()).unwrap_or_default();
-                match attach_tracepoint(&mut ebpf, program, category, &event) {
+                match attach_tracepoint(ebpf, program, category, &event) {
                     Ok(()) => st.mechanism = Some("tracepoint".into()),
                     Err(e) => st.error = Some(e),
                 }
@@ -226,53 +283,58 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
             Attach::Function { functions, fentry, kprobe, exit } => {
                 let func = functions.iter().find(|f| present_funcs.contains(f)).copied().unwrap_or(functions[0]);
                 st.name = func.to_owned();
-                let fentry_result = if opts.no_fentry {
-                    Err("not tried (--no-fentry)".to_owned())
-                } else {
-                    match &aya_btf {
-                        Some(b) => attach_fentry(&mut ebpf, fentry, exit.map(|e| e.0), func, b),
-                        None => Err("no kernel BTF for fentry".to_owned()),
-                    }
-                };
-                match fentry_result {
-                    Ok(m) => {
-                        st.mechanism = Some(m);
-                        if opts.compare_kprobes {
-                            match attach_kprobe(&mut ebpf, kprobe, None, func) {
-                                Ok(_) => st.notes.push("kprobe attached beside fentry (comparison)".into()),
-                                Err(e) => st.notes.push(format!("comparison kprobe failed: {e}")),
-                            }
-                        }
-                    }
-                    Err(fe) => {
-                        if !system.kprobes {
-                            st.error = Some(format!(
-                                "kernel built without CONFIG_KPROBES and fentry {fe}"
-                            ));
-                            continue;
-                        }
-                        match attach_kprobe(&mut ebpf, kprobe, exit.map(|e| e.1), func) {
-                            Ok(m) => {
-                                st.mechanism = Some(m);
-                                st.notes.push(format!("fentry {fe}; using kprobes"));
-                            }
-                            Err(ke) => st.error = Some(format!("fentry {fe}; kprobe {ke}")),
-                        }
-                    }
-                }
+                let programs = FunctionPrograms { func, fentry, kprobe, exit };
+                attach_function(ebpf, st, &programs, opts, system, aya_btf.as_ref());
             }
         }
     }
+}
 
-    drop(aya_btf);
-    if opts.storm_tgid != 0 {
-        attach_tracepoint(&mut ebpf, "bench_storm", "syscalls", "sys_enter_getppid")
-            .map_err(|e| anyhow::anyhow!("attaching the synthetic storm to syscalls:sys_enter_getppid: {e}"))?;
+/// A function hook's kernel function and the programs that can attach to it.
+struct FunctionPrograms<'a> {
+    func: &'a str,
+    fentry: &'a str,
+    kprobe: &'a str,
+    /// (fexit, kretprobe) when the hook needs the return.
+    exit: Option<(&'a str, &'a str)>,
+}
+
+/// fentry (with kprobes beside it when comparing), else kprobes.
+fn attach_function(ebpf: &mut Ebpf, st: &mut HookStatus, p: &FunctionPrograms, opts: &LoadOptions, system: &SystemInfo, aya_btf: Option<&aya::Btf>) {
+    let fentry_result = if opts.no_fentry {
+        Err("not tried (--no-fentry)".to_owned())
+    } else {
+        match aya_btf {
+            Some(b) => attach_fentry(ebpf, p.fentry, p.exit.map(|e| e.0), p.func, b),
+            None => Err("no kernel BTF for fentry".to_owned()),
+        }
+    };
+    match fentry_result {
+        Ok(m) => {
+            st.mechanism = Some(m);
+            if opts.compare_kprobes {
+                match attach_kprobe(ebpf, p.kprobe, None, p.func) {
+                    Ok(_) => st.notes.push("kprobe attached beside fentry (comparison)".into()),
+                    Err(e) => st.notes.push(format!("comparison kprobe failed: {e}")),
+                }
+            }
+        }
+        Err(fe) => {
+            if !system.kprobes {
+                st.error = Some(format!(
+                    "kernel built without CONFIG_KPROBES and fentry {fe}"
+                ));
+                return;
+            }
+            match attach_kprobe(ebpf, p.kprobe, p.exit.map(|e| e.1), p.func) {
+                Ok(m) => {
+                    st.mechanism = Some(m);
+                    st.notes.push(format!("fentry {fe}; using kprobes"));
+                }
+                Err(ke) => st.error = Some(format!("fentry {fe}; kprobe {ke}")),
+            }
+        }
     }
-    // Parsing the kernel's BTF twice leaves tens of MiB of freed heap behind;
-    // hand it back so the daemon's footprint is what it uses.
-    trim_heap();
-    Ok(Loaded { ebpf, hooks, system, offsets })
 }
 
 fn attach_tracepoint(ebpf: &mut Ebpf, program: &str, category: &str, event: &str) -> Result<(), String> {

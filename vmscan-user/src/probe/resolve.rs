@@ -96,91 +96,80 @@ pub fn hook_name(id: HookId) -> String {
 
 /// Fills the offsets of tracepoint hook `id` from its format file.
 pub fn resolve_tracepoint(id: HookId, f: &Format, o: &mut Offsets) -> Result<(), String> {
+    let fields = tracepoint_fields(id, o).ok_or_else(|| format!("hook {id} is not a tracepoint"))?;
+    for (slot, name, sizes) in fields {
+        *slot = f.offset(name, sizes)?;
+    }
+    Ok(())
+}
+
+/// A tracepoint field a hook reads: where its offset goes, its name in the
+/// format file, and the sizes it may have.
+type Field<'a> = (&'a mut u32, &'static str, &'static [u32]);
+
+/// The fields each tracepoint hook reads, in the order they are resolved;
+/// None for a hook that is not a tracepoint.
+fn tracepoint_fields(id: HookId, o: &mut Offsets) -> Option<Vec<Field<'_>>> {
     const INT: &[u32] = &[4];
     const LONG: &[u32] = &[8];
     const PTR: &[u32] = &[8];
-    match id {
-        hook::KSWAPD_WAKE => {
-            o.kswapd_wake_nid = f.offset("nid", INT)?;
-            o.kswapd_wake_zid = f.offset("zid", INT)?;
-            o.kswapd_wake_order = f.offset("order", INT)?;
-        }
-        hook::KSWAPD_SLEEP => o.kswapd_sleep_nid = f.offset("nid", INT)?,
-        hook::WAKEUP_KSWAPD => {
-            o.wakeup_nid = f.offset("nid", INT)?;
-            o.wakeup_zid = f.offset("zid", INT)?;
-            o.wakeup_order = f.offset("order", INT)?;
-            o.wakeup_gfp = f.offset("gfp_flags", LONG)?;
-        }
-        hook::DIRECT_BEGIN => {
-            o.direct_begin_order = f.offset("order", INT)?;
-            o.direct_begin_gfp = f.offset("gfp_flags", LONG)?;
-        }
-        hook::MEMCG_BEGIN => {
-            o.memcg_begin_order = f.offset("order", INT)?;
-            o.memcg_begin_gfp = f.offset("gfp_flags", LONG)?;
-        }
-        hook::NODE_BEGIN => {
-            o.node_begin_nid = f.offset("nid", INT)?;
-            o.node_begin_order = f.offset("order", INT)?;
-            o.node_begin_gfp = f.offset("gfp_flags", LONG)?;
-        }
-        hook::DIRECT_END => o.direct_end_reclaimed = f.offset("nr_reclaimed", LONG)?,
-        hook::MEMCG_END => o.memcg_end_reclaimed = f.offset("nr_reclaimed", LONG)?,
-        hook::NODE_END => o.node_end_reclaimed = f.offset("nr_reclaimed", LONG)?,
-        hook::LRU_ISOLATE => {
-            o.iso_requested = f.offset("nr_requested", LONG)?;
-            o.iso_scanned = f.offset("nr_scanned", LONG)?;
-            o.iso_skipped = f.offset("nr_skipped", LONG)?;
-            o.iso_taken = f.offset("nr_taken", LONG)?;
-            o.iso_lru = f.offset("lru", INT)?;
-        }
-        hook::SHRINK_INACTIVE => {
-            o.si_nid = f.offset("nid", INT)?;
-            o.si_scanned = f.offset("nr_scanned", LONG)?;
-            o.si_reclaimed = f.offset("nr_reclaimed", LONG)?;
-            o.si_dirty = f.offset("nr_dirty", LONG)?;
-            o.si_writeback = f.offset("nr_writeback", LONG)?;
-            o.si_congested = f.offset("nr_congested", LONG)?;
-            o.si_immediate = f.offset("nr_immediate", LONG)?;
-            o.si_activate0 = f.offset("nr_activate0", INT)?;
-            o.si_activate1 = f.offset("nr_activate1", INT)?;
-            o.si_ref_keep = f.offset("nr_ref_keep", LONG)?;
-            o.si_unmap_fail = f.offset("nr_unmap_fail", LONG)?;
-            o.si_priority = f.offset("priority", INT)?;
-            o.si_flags = f.offset("reclaim_flags", INT)?;
-        }
-        hook::SHRINK_ACTIVE => {
-            o.sa_nid = f.offset("nid", INT)?;
-            o.sa_taken = f.offset("nr_taken", LONG)?;
-            o.sa_active = f.offset("nr_active", LONG)?;
-            o.sa_deactivated = f.offset("nr_deactivated", LONG)?;
-            o.sa_referenced = f.offset("nr_referenced", LONG)?;
-            o.sa_priority = f.offset("priority", INT)?;
-            o.sa_flags = f.offset("reclaim_flags", INT)?;
-        }
-        hook::WRITE_FOLIO => {
-            o.wf_pfn = f.offset("pfn", LONG)?;
-            o.wf_flags = f.offset("reclaim_flags", INT)?;
-        }
-        hook::THROTTLED => {
-            o.thr_nid = f.offset("nid", INT)?;
-            o.thr_timeout = f.offset("usec_timeout", INT)?;
-            o.thr_delayed = f.offset("usec_delayed", INT)?;
-            o.thr_reason = f.offset("reason", INT)?;
-        }
-        hook::LRU_INSERTION => {
-            o.ins_folio = f.offset("folio", PTR)?;
-            o.ins_pfn = f.offset("pfn", LONG)?;
-            o.ins_lru = f.offset("lru", INT)?;
-        }
-        hook::LRU_ACTIVATE => {
-            o.act_folio = f.offset("folio", PTR)?;
-            o.act_pfn = f.offset("pfn", LONG)?;
-        }
-        other => return Err(format!("hook {other} is not a tracepoint")),
-    }
-    Ok(())
+    Some(match id {
+        hook::KSWAPD_WAKE => vec![(&mut o.kswapd_wake_nid, "nid", INT), (&mut o.kswapd_wake_zid, "zid", INT), (&mut o.kswapd_wake_order, "order", INT)],
+        hook::KSWAPD_SLEEP => vec![(&mut o.kswapd_sleep_nid, "nid", INT)],
+        hook::WAKEUP_KSWAPD => vec![
+            (&mut o.wakeup_nid, "nid", INT),
+            (&mut o.wakeup_zid, "zid", INT),
+            (&mut o.wakeup_order, "order", INT),
+            (&mut o.wakeup_gfp, "gfp_flags", LONG),
+        ],
+        hook::DIRECT_BEGIN => vec![(&mut o.direct_begin_order, "order", INT), (&mut o.direct_begin_gfp, "gfp_flags", LONG)],
+        hook::MEMCG_BEGIN => vec![(&mut o.memcg_begin_order, "order", INT), (&mut o.memcg_begin_gfp, "gfp_flags", LONG)],
+        hook::NODE_BEGIN => vec![(&mut o.node_begin_nid, "nid", INT), (&mut o.node_begin_order, "order", INT), (&mut o.node_begin_gfp, "gfp_flags", LONG)],
+        hook::DIRECT_END => vec![(&mut o.direct_end_reclaimed, "nr_reclaimed", LONG)],
+        hook::MEMCG_END => vec![(&mut o.memcg_end_reclaimed, "nr_reclaimed", LONG)],
+        hook::NODE_END => vec![(&mut o.node_end_reclaimed, "nr_reclaimed", LONG)],
+        hook::LRU_ISOLATE => vec![
+            (&mut o.iso_requested, "nr_requested", LONG),
+            (&mut o.iso_scanned, "nr_scanned", LONG),
+            (&mut o.iso_skipped, "nr_skipped", LONG),
+            (&mut o.iso_taken, "nr_taken", LONG),
+            (&mut o.iso_lru, "lru", INT),
+        ],
+        hook::SHRINK_INACTIVE => vec![
+            (&mut o.si_nid, "nid", INT),
+            (&mut o.si_scanned, "nr_scanned", LONG),
+            (&mut o.si_reclaimed, "nr_reclaimed", LONG),
+            (&mut o.si_dirty, "nr_dirty", LONG),
+            (&mut o.si_writeback, "nr_writeback", LONG),
+            (&mut o.si_congested, "nr_congested", LONG),
+            (&mut o.si_immediate, "nr_immediate", LONG),
+            (&mut o.si_activate0, "nr_activate0", INT),
+            (&mut o.si_activate1, "nr_activate1", INT),
+            (&mut o.si_ref_keep, "nr_ref_keep", LONG),
+            (&mut o.si_unmap_fail, "nr_unmap_fail", LONG),
+            (&mut o.si_priority, "priority", INT),
+            (&mut o.si_flags, "reclaim_flags", INT),
+        ],
+        hook::SHRINK_ACTIVE => vec![
+            (&mut o.sa_nid, "nid", INT),
+            (&mut o.sa_taken, "nr_taken", LONG),
+            (&mut o.sa_active, "nr_active", LONG),
+            (&mut o.sa_deactivated, "nr_deactivated", LONG),
+            (&mut o.sa_referenced, "nr_referenced", LONG),
+            (&mut o.sa_priority, "priority", INT),
+            (&mut o.sa_flags, "reclaim_flags", INT),
+        ],
+        hook::WRITE_FOLIO => vec![(&mut o.wf_pfn, "pfn", LONG), (&mut o.wf_flags, "reclaim_flags", INT)],
+        hook::THROTTLED => vec![
+            (&mut o.thr_nid, "nid", INT),
+            (&mut o.thr_timeout, "usec_timeout", INT),
+            (&mut o.thr_delayed, "usec_delayed", INT),
+            (&mut o.thr_reason, "reason", INT),
+        ],
+        hook::LRU_INSERTION => vec![(&mut o.ins_folio, "folio", PTR), (&mut o.ins_pfn, "pfn", LONG), (&mut o.ins_lru, "lru", INT)],
+        hook::LRU_ACTIVATE => vec![(&mut o.act_folio, "folio", PTR), (&mut o.act_pfn, "pfn", LONG)],
+        _ => return None,
+    })
 }
 
 /// Fills struct offsets and flag bits from BTF. Each field that is absent stays

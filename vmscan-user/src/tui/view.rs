@@ -94,25 +94,30 @@ fn render_header(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(Paragraph::new(Line::from(spans)), status_area);
 }
 
+/// The help overlay's keys and what each does.
+const HELP_KEYS: [(&str, &str); 9] = [
+    ("1..7, Tab, Shift-Tab", "switch view"),
+    ("q, Ctrl-C", "quit"),
+    ("p", "pause / resume updates"),
+    ("n", "cycle the node filter (all, 0, 1, ...)"),
+    ("c", "cycle the memory cgroup filter"),
+    ("s", "cycle the cgroup table's sort"),
+    ("/", "filter cgroups by text"),
+    ("w", "latency: last window / since start"),
+    ("?, Esc", "close this help"),
+];
+
 fn help_overlay(f: &mut Frame, area: Rect) {
     let w = 64.min(area.width);
     let h = 17.min(area.height);
     let r = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
-    let text = vec![
-        Line::styled("Keys", TITLE),
-        Line::raw("1..7, Tab, Shift-Tab  switch view"),
-        Line::raw("q, Ctrl-C             quit"),
-        Line::raw("p                     pause / resume updates"),
-        Line::raw("n                     cycle the node filter (all, 0, 1, ...)"),
-        Line::raw("c                     cycle the memory cgroup filter"),
-        Line::raw("s                     cycle the cgroup table's sort"),
-        Line::raw("/                     filter cgroups by text"),
-        Line::raw("w                     latency: last window / since start"),
-        Line::raw("?, Esc                close this help"),
+    let mut text = vec![Line::styled("Keys", TITLE)];
+    text.extend(HELP_KEYS.iter().map(|(keys, what)| Line::raw(format!("{keys:<22}{what}"))));
+    text.extend([
         Line::raw(""),
         Line::raw("Counts are pages, as in /proc/vmstat; rates are per second"),
         Line::raw("over the last refresh interval."),
-    ];
+    ]);
     f.render_widget(Clear, r);
     f.render_widget(Paragraph::new(text).block(Block::default().borders(Borders::ALL).title(" help ")), r);
 }
@@ -136,7 +141,7 @@ fn unavailable(f: &mut Frame, area: Rect, app: &App, id: vmscan_common::HookId, 
     true
 }
 
-fn filtered_nodes<'a>(app: &'a App) -> Vec<&'a NodeSnap> {
+fn filtered_nodes(app: &App) -> Vec<&NodeSnap> {
     app.snap.nodes.iter().filter(|n| app.node_filter.is_none_or(|f| f == n.node)).collect()
 }
 
@@ -171,6 +176,11 @@ fn kswapd_line(n: &NodeSnap) -> Span<'static> {
     }
 }
 
+/// `area` cut into `n` rows of equal height.
+fn even_rows(area: Rect, n: usize) -> std::rc::Rc<[Rect]> {
+    Layout::vertical(vec![Constraint::Ratio(1, n as u32); n]).split(area)
+}
+
 fn nodes_view(f: &mut Frame, app: &App, area: Rect) {
     let nodes = filtered_nodes(app);
     if nodes.is_empty() {
@@ -180,8 +190,7 @@ fn nodes_view(f: &mut Frame, app: &App, area: Rect) {
         );
         return;
     }
-    let constraints: Vec<Constraint> = nodes.iter().map(|_| Constraint::Ratio(1, nodes.len() as u32)).collect();
-    let rows = Layout::vertical(constraints).split(area);
+    let rows = even_rows(area, nodes.len());
     for (n, r) in nodes.iter().zip(rows.iter()) {
         node_panel(f, app, n, *r);
     }
@@ -196,10 +205,23 @@ fn node_panel(f: &mut Frame, app: &App, n: &NodeSnap, area: Rect) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let [left, right] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(inner);
+    let mut lines = list_lines(n, (left.width as usize).saturating_sub(34).max(4));
+    lines.extend(free_lines(n));
+    let room = (left.height as usize).saturating_sub(lines.len() + 1);
+    // Reclaim episodes are not per node (direct reclaim walks the zonelist):
+    // list them once, in the first panel shown.
+    let first = filtered_nodes(app).first().map(|x| x.node) == Some(n.node);
+    if first && room >= 2 && !app.snap.stalls.is_empty() {
+        lines.extend(stall_lines(app, room));
+    }
+    f.render_widget(Paragraph::new(lines), left);
+    f.render_widget(Paragraph::new(flow_lines(app, n)), right);
+}
+
+/// One line per LRU list: name, a bar of `bw` cells, pages, drift.
+fn list_lines(n: &NodeSnap, bw: usize) -> Vec<Line<'static>> {
     let max = n.lists.iter().filter_map(|l| l.pages).max().unwrap_or(0);
-    let bw = (left.width as usize).saturating_sub(34).max(4);
-    let mut lines: Vec<Line> = n
-        .lists
+    n.lists
         .iter()
         .map(|l| {
             let p = l.pages.unwrap_or(0);
@@ -211,7 +233,11 @@ fn node_panel(f: &mut Frame, app: &App, n: &NodeSnap, area: Rect) {
                 Span::styled(format!(" {drift:>8}"), DIM),
             ])
         })
-        .collect();
+        .collect()
+}
+
+/// The node's free pages against its watermarks, then each zone's.
+fn free_lines(n: &NodeSnap) -> Vec<Line<'static>> {
     let watermark = if n.high > 0 && n.free < n.min {
         Span::styled("below min", BAD)
     } else if n.high > 0 && n.free < n.low {
@@ -221,10 +247,10 @@ fn node_panel(f: &mut Frame, app: &App, n: &NodeSnap, area: Rect) {
     } else {
         Span::raw("above high")
     };
-    lines.push(Line::from(vec![
+    let mut lines = vec![Line::from(vec![
         Span::raw(format!("free {} (min {} low {} high {}) ", pages(n.free), pages(n.min), pages(n.low), pages(n.high))),
         watermark,
-    ]));
+    ])];
     for z in &n.zones {
         let mark = if z.free < z.min { " < min" } else if z.free < z.low { " < low" } else if z.free < z.high { " < high" } else { "" };
         lines.push(Line::styled(
@@ -232,32 +258,34 @@ fn node_panel(f: &mut Frame, app: &App, n: &NodeSnap, area: Rect) {
             DIM,
         ));
     }
-    let room = (left.height as usize).saturating_sub(lines.len() + 1);
-    // Reclaim episodes are not per node (direct reclaim walks the zonelist):
-    // list them once, in the first panel shown.
-    let first = filtered_nodes(app).first().map(|x| x.node) == Some(n.node);
-    if first && room >= 2 && !app.snap.stalls.is_empty() {
-        lines.push(Line::styled("recent reclaim episodes (newest first):", TITLE));
-        for st in app.snap.stalls.iter().take(room.saturating_sub(1)) {
-            let cg = st.memcg.as_deref().map(|m| fit(m, 24)).unwrap_or_default();
-            lines.push(Line::raw(format!(
-                "  {:<6} {:>7} us {:>5} pg {}[{}] {cg}",
-                st.reclaimer,
-                st.latency_us,
-                st.reclaimed,
-                fit(&st.comm, 16),
-                st.pid
-            )));
-        }
-    }
-    f.render_widget(Paragraph::new(lines), left);
+    lines
+}
 
+/// The newest reclaim episodes under a heading, `room` lines in all.
+fn stall_lines(app: &App, room: usize) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::styled("recent reclaim episodes (newest first):", TITLE)];
+    for st in app.snap.stalls.iter().take(room.saturating_sub(1)) {
+        let cg = st.memcg.as_deref().map(|m| fit(m, 24)).unwrap_or_default();
+        lines.push(Line::raw(format!(
+            "  {:<6} {:>7} us {:>5} pg {}[{}] {cg}",
+            st.reclaimer,
+            st.latency_us,
+            st.reclaimed,
+            fit(&st.comm, 16),
+            st.pid
+        )));
+    }
+    lines
+}
+
+/// The node's page flows per second, stalls and scan balance.
+fn flow_lines(app: &App, n: &NodeSnap) -> Vec<Line<'static>> {
     let r = &n.rates;
     let (anon, file): (u64, u64) = n.balance.iter().fold((0, 0), |(a, b), (x, y)| (a + x, b + y));
     let balance = if anon + file == 0 { "-".to_owned() } else { format!("{:.0}:{:.0}", 100.0 * anon as f64 / (anon + file) as f64, 100.0 * file as f64 / (anon + file) as f64) };
     let swp = app.snap.vm_swappiness.map(|s| s.to_string()).unwrap_or_else(|| "?".into());
     let ins: f64 = r.inserted.iter().sum();
-    let flows = vec![
+    vec![
         Line::from(format!("inserted  {:>7}/s  (active {}/s)", rate(ins), rate(r.inserted[lru::ACTIVE_ANON as usize] + r.inserted[lru::ACTIVE_FILE as usize]))),
         Line::from(format!("activated {:>7}/s by access, {}/s by reclaim", rate(r.activated_by_access), rate(r.activated_by_reclaim))),
         Line::from(format!("deactivated {:>5}/s", rate(r.deactivated))),
@@ -265,8 +293,7 @@ fn node_panel(f: &mut Frame, app: &App, n: &NodeSnap, area: Rect) {
         Line::from(format!("  kswapd {}/s direct {}/s memcg {}/s", rate(r.reclaimed_kswapd), rate(r.reclaimed_direct), rate(r.reclaimed_memcg))),
         Line::from(format!("direct stalls {}  kswapd episodes {}", n.direct_stalls, n.kswapd.episodes)),
         Line::from(format!("anon:file scanned {balance}  swappiness {swp}")),
-    ];
-    f.render_widget(Paragraph::new(flows), right);
+    ]
 }
 
 fn reclaim_view(f: &mut Frame, app: &App, area: Rect) {
@@ -275,40 +302,51 @@ fn reclaim_view(f: &mut Frame, app: &App, area: Rect) {
     if nodes.is_empty() {
         f.render_widget(Paragraph::new("No reclaim data yet.").block(Block::default().borders(Borders::ALL)), top);
     } else {
-        let constraints: Vec<Constraint> = nodes.iter().map(|_| Constraint::Ratio(1, nodes.len() as u32)).collect();
-        for (n, r) in nodes.iter().zip(Layout::vertical(constraints).split(top).iter()) {
-            let hist = app.history.get(&n.node);
-            let series = |g: fn(&super::state::NodePoint) -> f64| -> Vec<u64> {
-                hist.map(|h| h.iter().map(|p| g(p).round() as u64).collect()).unwrap_or_default()
-            };
-            let block = Block::default().borders(Borders::ALL).title(format!(
-                " node {}: scanned {}/s, reclaimed {}/s ",
-                n.node,
-                rate(n.rates.scanned),
-                rate(n.rates.reclaimed)
-            ));
-            let inner = block.inner(*r);
-            f.render_widget(block, *r);
-            let rows = Layout::vertical([Constraint::Ratio(1, 4); 4]).split(inner);
-            let spark = [
-                ("scan anon", series(|p| p.scanned_anon), Color::Magenta),
-                ("scan file", series(|p| p.scanned_file), Color::Blue),
-                ("rcl kswapd", series(|p| p.reclaimed_kswapd), Color::Green),
-                ("rcl dir+mcg", series(|p| p.reclaimed_direct), Color::Red),
-            ];
-            for ((label, data, color), row) in spark.iter().zip(rows.iter()) {
-                let [l, s] = Layout::horizontal([Constraint::Length(22), Constraint::Min(1)]).areas(*row);
-                let last = data.last().copied().unwrap_or(0);
-                f.render_widget(Paragraph::new(format!("{label:<11}{:>9}/s", pages(last))), l);
-                let w = s.width as usize;
-                let tail: Vec<u64> = data.iter().rev().take(w).rev().copied().collect();
-                f.render_widget(Sparkline::default().data(&tail).style(Style::new().fg(*color)), s);
-            }
+        for (n, r) in nodes.iter().zip(even_rows(top, nodes.len()).iter()) {
+            reclaim_sparklines(f, app, n, *r);
         }
     }
     let [left, mid, right] = Layout::horizontal([Constraint::Min(20), Constraint::Length(56), Constraint::Length(28)]).areas(bottom);
+    outcomes_panel(f, &nodes, left);
+    isolation_table(f, app, mid);
+    priority_panel(f, &nodes, right);
+}
+
+/// A node's scan and reclaim rates over the history, one sparkline each.
+fn reclaim_sparklines(f: &mut Frame, app: &App, n: &NodeSnap, area: Rect) {
+    let hist = app.history.get(&n.node);
+    let series = |g: fn(&super::state::NodePoint) -> f64| -> Vec<u64> {
+        hist.map(|h| h.iter().map(|p| g(p).round() as u64).collect()).unwrap_or_default()
+    };
+    let block = Block::default().borders(Borders::ALL).title(format!(
+        " node {}: scanned {}/s, reclaimed {}/s ",
+        n.node,
+        rate(n.rates.scanned),
+        rate(n.rates.reclaimed)
+    ));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let rows = Layout::vertical([Constraint::Ratio(1, 4); 4]).split(inner);
+    let spark = [
+        ("scan anon", series(|p| p.scanned_anon), Color::Magenta),
+        ("scan file", series(|p| p.scanned_file), Color::Blue),
+        ("rcl kswapd", series(|p| p.reclaimed_kswapd), Color::Green),
+        ("rcl dir+mcg", series(|p| p.reclaimed_direct), Color::Red),
+    ];
+    for ((label, data, color), row) in spark.iter().zip(rows.iter()) {
+        let [l, s] = Layout::horizontal([Constraint::Length(22), Constraint::Min(1)]).areas(*row);
+        let last = data.last().copied().unwrap_or(0);
+        f.render_widget(Paragraph::new(format!("{label:<11}{:>9}/s", pages(last))), l);
+        let w = s.width as usize;
+        let tail: Vec<u64> = data.iter().rev().take(w).rev().copied().collect();
+        f.render_widget(Sparkline::default().data(&tail).style(Style::new().fg(*color)), s);
+    }
+}
+
+/// shrink_inactive's outcome rates, a line per node.
+fn outcomes_panel(f: &mut Frame, nodes: &[&NodeSnap], area: Rect) {
     let mut dirty = vec![];
-    for n in &nodes {
+    for n in nodes {
         let r = &n.rates;
         dirty.push(Line::from(format!(
             "node {}: dirty {}/s writeback {}/s congested {}/s immediate {}/s unmap_fail {}/s ref_keep {}/s",
@@ -323,8 +361,12 @@ fn reclaim_view(f: &mut Frame, app: &App, area: Rect) {
     }
     f.render_widget(
         Paragraph::new(dirty).wrap(Wrap { trim: true }).block(Block::default().borders(Borders::ALL).title(" shrink_inactive outcomes ")),
-        left,
+        area,
     );
+}
+
+/// lru_isolate since start, a row per LRU list.
+fn isolation_table(f: &mut Frame, app: &App, area: Rect) {
     let iso_rows: Vec<Row> = app
         .snap
         .isolation
@@ -345,23 +387,28 @@ fn reclaim_view(f: &mut Frame, app: &App, area: Rect) {
         Table::new(iso_rows, [Constraint::Length(14), Constraint::Length(7), Constraint::Length(7), Constraint::Length(7), Constraint::Length(7), Constraint::Length(5)])
             .header(Row::new(vec!["isolation", "req", "scan", "skip", "taken", "eff"]).style(TITLE))
             .block(Block::default().borders(Borders::ALL).title(" lru_isolate since start ")),
-        mid,
+        area,
     );
-    let mut prio = vec![0u64; 13];
-    for n in &nodes {
+}
+
+/// Shrink passes per scan priority over the nodes shown: DEF_PRIORITY (12)
+/// always, and the used priorities below it, at most 7 lines.
+fn priority_panel(f: &mut Frame, nodes: &[&NodeSnap], area: Rect) {
+    let mut prio = [0u64; 13];
+    for n in nodes {
         for (p, v) in prio.iter_mut().zip(n.priority.iter()) {
             *p += v;
         }
     }
     let max = prio.iter().copied().max().unwrap_or(0);
-    let bw = (right.width as usize).saturating_sub(13).max(2);
+    let bw = (area.width as usize).saturating_sub(13).max(2);
     let lines: Vec<Line> = (0..13usize)
         .rev()
         .filter(|&p| prio[p] > 0 || p == 12)
         .take(7)
         .map(|p| Line::from(format!("{p:>2} {} {:>6}", bar(prio[p], max, bw), pages(prio[p]))))
         .collect();
-    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" priority ")), right);
+    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" priority ")), area);
 }
 
 fn hist_lines(h: &Log2Hist, width: usize, unit: &str) -> Vec<Line<'static>> {
@@ -391,10 +438,10 @@ fn latency_view(f: &mut Frame, app: &App, area: Rect) {
     let right = Layout::vertical([Constraint::Ratio(1, 2); 2]).split(cols[1]);
     let areas = [left[0], left[1], left[2], right[0], right[1]];
     for ((key, label, hook_id), r) in names.iter().zip(areas.iter()) {
-        if let Some(id) = hook_id {
-            if unavailable(f, *r, app, *id, label) {
-                continue;
-            }
+        if let Some(id) = hook_id
+            && unavailable(f, *r, app, *id, label)
+        {
+            continue;
         }
         let Some(h) = app.snap.histograms.get(*key) else {
             f.render_widget(Paragraph::new("no data").block(Block::default().borders(Borders::ALL).title(*label)), *r);
