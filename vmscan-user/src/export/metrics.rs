@@ -13,7 +13,7 @@ use prometheus_client::{
     metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge},
     registry::Registry,
 };
-use vmscan_common::{NODE_OVERFLOW, hook, lru, reclaimer, shrink_index};
+use vmscan_common::{NODE_OVERFLOW, hook, lru, lru_index, reclaimer, shrink_index, write_index};
 
 use crate::{
     model::{
@@ -195,10 +195,10 @@ fn encode_activated(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
                 by_reclaim[1] += a.activate_file;
             }
         }
-        let base = (n.node * lru::COUNT) as usize;
+        let access = |l: u32| t.lru_activate[lru_index(n.node, l) as usize].pages;
         for (source, ty, pages) in [
-            ("access", "anon", t.lru_activate[base + lru::ACTIVE_ANON as usize].pages),
-            ("access", "file", t.lru_activate[base + lru::ACTIVE_FILE as usize].pages),
+            ("access", "anon", access(lru::ACTIVE_ANON)),
+            ("access", "file", access(lru::ACTIVE_FILE)),
             ("reclaim", "anon", by_reclaim[0]),
             ("reclaim", "file", by_reclaim[1]),
         ] {
@@ -212,7 +212,7 @@ fn encode_writeback(t: &Totals, enc: &mut DescriptorEncoder) -> Result<(), std::
     let mut written = vec![];
     for rec in 0..reclaimer::COUNT {
         for file in 0..2u32 {
-            written.push((vec![("reclaimer", reclaimer::NAMES[rec as usize].to_owned()), ("type", folio_type(file))], t.write_folio[(rec * 2 + file) as usize]));
+            written.push((vec![("reclaimer", reclaimer::NAMES[rec as usize].to_owned()), ("type", folio_type(file))], t.write_folio[write_index(rec, file) as usize]));
         }
     }
     counter(enc, "vmscan_reclaim_writeback_folios", "Folios written back by reclaim (mm_vmscan_write_folio).", written)
@@ -222,7 +222,7 @@ fn encode_inserted(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), 
     let mut inserted = vec![];
     for n in st.snap.nodes.iter().map(|n| n.node) {
         for l in 0..lru::COUNT {
-            inserted.push((vec![("node", node_label(n)), ("lru", lru::NAMES[l as usize].to_owned())], st.totals.lru_insert[(n * lru::COUNT + l) as usize].pages));
+            inserted.push((vec![("node", node_label(n)), ("lru", lru::NAMES[l as usize].to_owned())], st.totals.lru_insert[lru_index(n, l) as usize].pages));
         }
     }
     counter(enc, "vmscan_pages_inserted", "Pages added to an LRU list (pagemap:mm_lru_insertion).", inserted)
@@ -513,7 +513,7 @@ mod tests {
                 }
             }
             for l in 0..lru::COUNT {
-                let i = (n * lru::COUNT + l) as usize;
+                let i = lru_index(n, l) as usize;
                 st.totals.lru_insert[i].pages = k * 1000 + u64::from(l);
                 st.totals.lru_activate[i].pages = k * 50 + u64::from(l);
             }

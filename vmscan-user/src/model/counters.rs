@@ -10,7 +10,7 @@
 //! (mm_lru_activate, in pages) and by shrink_folio_list()'s nr_activate.
 
 use serde::Serialize;
-use vmscan_common::{NODE_SLOTS, lru, reclaimer, shrink_index};
+use vmscan_common::{NODE_SLOTS, isolate_index, lru, lru_index, reclaimer, shrink_index};
 
 use super::totals::Totals;
 
@@ -161,7 +161,7 @@ pub fn derive_with(t: &Totals, mglru: bool) -> Counters {
     let mut refill = 0;
     for rec in 0..reclaimer::COUNT {
         for l in 0..lru::COUNT {
-            let a = &t.isolate[(rec * lru::COUNT + l) as usize];
+            let a = &t.isolate[isolate_index(rec, l) as usize];
             if is_inactive(l) {
                 let n = if mglru { a.taken } else { a.scanned };
                 scanned.add(rec, n);
@@ -220,12 +220,12 @@ pub fn derive_with(t: &Totals, mglru: bool) -> Counters {
         }
         node_scanned_total += n.scanned.total();
         for l in 0..lru::COUNT {
-            let ins = &t.lru_insert[(node * lru::COUNT + l) as usize];
+            let ins = &t.lru_insert[lru_index(node, l) as usize];
             n.inserted[l as usize] = ins.pages;
             n.inserted_folios += ins.folios;
         }
-        n.lru_activated_anon = t.lru_activate[(node * lru::COUNT + lru::ACTIVE_ANON) as usize].pages;
-        n.lru_activated_file = t.lru_activate[(node * lru::COUNT + lru::ACTIVE_FILE) as usize].pages;
+        n.lru_activated_anon = t.lru_activate[lru_index(node, lru::ACTIVE_ANON) as usize].pages;
+        n.lru_activated_file = t.lru_activate[lru_index(node, lru::ACTIVE_FILE) as usize].pages;
         activations += n.lru_activated_anon + n.lru_activated_file;
         if !n.is_empty() || node == 0 {
             if node == vmscan_common::NODE_OVERFLOW {
@@ -249,7 +249,7 @@ mod tests {
     use super::*;
 
     fn iso(t: &mut Totals, rec: u32, l: u32, scanned: u64, taken: u64) {
-        let a = &mut t.isolate[(rec * lru::COUNT + l) as usize];
+        let a = &mut t.isolate[isolate_index(rec, l) as usize];
         a.events += 1;
         a.scanned += scanned;
         a.taken += taken;
@@ -278,7 +278,7 @@ mod tests {
         iso(&mut t, reclaimer::MEMCG, lru::INACTIVE_FILE, 5, 0);
         iso(&mut t, reclaimer::KSWAPD, lru::ACTIVE_FILE, 40, 40);
         iso(&mut t, reclaimer::MEMCG, lru::ACTIVE_FILE, 7, 7);
-        t.lru_activate[(0 * lru::COUNT + lru::ACTIVE_FILE) as usize].pages = 12;
+        t.lru_activate[lru_index(0, lru::ACTIVE_FILE) as usize].pages = 12;
 
         let c = derive(&t);
         let v = c.vmstat;
