@@ -290,7 +290,7 @@ impl<W: Write> Writer<W> {
         if evs.is_empty() {
             return Ok(());
         }
-        let mut p = Vec::with_capacity(evs.len() * std::mem::size_of::<Event>());
+        let mut p = Vec::with_capacity(std::mem::size_of_val(evs));
         for e in evs {
             p.extend_from_slice(pod_bytes(e));
         }

@@ -199,10 +199,10 @@ pub fn perf_stat(events: &[String], cmd: &[String]) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     for line in text.lines() {
         let f: Vec<&str> = line.split(',').collect();
-        if f.len() >= 3 {
-            if let Ok(n) = f[0].parse::<u64>() {
-                counts.insert(f[2].to_owned(), n);
-            }
+        if f.len() >= 3
+            && let Ok(n) = f[0].parse::<u64>()
+        {
+            counts.insert(f[2].to_owned(), n);
         }
     }
     counts
