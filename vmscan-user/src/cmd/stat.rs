@@ -12,10 +12,11 @@ use crate::{
     model::{
         counters::{self, Counters},
         episodes::Episodes,
+        input::HookStatus,
         totals::Totals,
     },
     probe::{
-        loader::{self, HookStatus, LoadOptions},
+        loader::{self, LoadOptions},
         read::{Events, Reader},
         resolve,
     },

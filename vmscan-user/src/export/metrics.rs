@@ -12,10 +12,7 @@ use prometheus_client::{
 };
 use vmscan_common::{NODE_OVERFLOW, hook, lru, reclaimer, shrink_index};
 
-use crate::{
-    model::{hist::Log2Hist, lruvec::Snapshot, totals::Totals},
-    probe::loader::HookStatus,
-};
+use crate::model::{hist::Log2Hist, input::HookStatus, lruvec::Snapshot, totals::Totals};
 
 /// What the exporter serves; replaced whole at every tick.
 #[derive(Clone, Debug, Default)]

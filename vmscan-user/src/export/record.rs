@@ -21,7 +21,7 @@ use vmscan_common::{
     AccessAgg, AccessKey, Event, FolioAgg, IsolateAgg, MemcgLruKey, ShrinkActiveAgg, ShrinkInactiveAgg, ThrottleAgg,
 };
 
-use crate::{model::totals::Totals, probe::sample::Sample};
+use crate::model::{input::Sample, totals::Totals};
 
 pub const MAGIC: &[u8; 10] = b"VMSCANREC\n";
 pub const VERSION: u16 = 1;

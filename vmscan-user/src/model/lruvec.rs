@@ -26,7 +26,7 @@ use super::{
     hist::{HistSummary, Log2Hist, Windowed},
     totals::Totals,
 };
-use crate::probe::sample::{Lists, Sample};
+use super::input::{Generation, Lists, Sample};
 
 /// Bounds on what the model keeps, so memory stays bounded at any event rate.
 pub const MAX_STALLS: usize = 256;
@@ -263,7 +263,7 @@ pub struct LruvecSnap {
     /// Pages inserted into each list since start (mm_lru_insertion, by folio memcg).
     pub inserted: [u64; 5],
     /// MGLRU generations (oldest first) when MGLRU is on.
-    pub generations: Option<Vec<crate::probe::sample::Generation>>,
+    pub generations: Option<Vec<Generation>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -847,7 +847,7 @@ pub fn findings(s: &Snapshot) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::sample::{MemcgNode, MemcgSample};
+    use crate::model::input::{MemcgNode, MemcgSample, Zone};
     use vmscan_common::{FolioAgg, ShrinkActiveAgg, ShrinkInactiveAgg};
 
     fn ev(kind: u32, nid: i32, ts_s: f64) -> Event {
@@ -1005,7 +1005,6 @@ mod tests {
         let mut s = Sample::default();
         s.nodes.insert(0, [0; 5]);
         s.nodes.insert(1, [0; 5]);
-        use crate::probe::system::Zone;
         s.zones = vec![
             Zone { node: 0, zone: "Normal".into(), free: 100, min: 50, low: 80, high: 120, managed: 1000, ..Default::default() },
             Zone { node: 1, zone: "Normal".into(), free: 9000, min: 50, low: 80, high: 120, managed: 10000, ..Default::default() },

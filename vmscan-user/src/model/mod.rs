@@ -4,5 +4,6 @@
 pub mod counters;
 pub mod episodes;
 pub mod hist;
+pub mod input;
 pub mod lruvec;
 pub mod totals;

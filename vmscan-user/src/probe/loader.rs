@@ -10,7 +10,6 @@ use aya::{
     Ebpf, EbpfLoader,
     programs::{FEntry, FExit, KProbe, ProgramError, TracePoint},
 };
-use serde::Serialize;
 use vmscan_common::Offsets;
 
 use super::{
@@ -18,25 +17,7 @@ use super::{
     resolve::{self, Attach, HOOKS},
     system::{self, SystemInfo},
 };
-
-/// What happened to one hook.
-#[derive(Clone, Debug, Serialize)]
-pub struct HookStatus {
-    pub id: u32,
-    pub name: String,
-    /// "tracepoint", "fentry", "fentry+fexit", "kprobe", "kprobe+kretprobe".
-    pub mechanism: Option<String>,
-    /// Why it is not attached (None when attached).
-    pub error: Option<String>,
-    /// Notes on a hook that is attached but degraded.
-    pub notes: Vec<String>,
-}
-
-impl HookStatus {
-    pub fn attached(&self) -> bool {
-        self.mechanism.is_some()
-    }
-}
+use crate::model::input::HookStatus;
 
 #[derive(Clone, Debug, Default)]
 pub struct LoadOptions {

@@ -9,10 +9,10 @@ use vmscan_common::{Event, hook};
 use super::{
     loader::{self, Loaded, LoadOptions},
     read::{Events, Reader},
-    sample::{self, Sample},
+    sample,
     system::Cgroups,
 };
-use crate::model::{lruvec::Model, totals::Totals};
+use crate::model::{input::Sample, lruvec::Model, totals::Totals};
 
 /// Cgroups the sampler walks at most per sample.
 pub const SAMPLE_MEMCG_LIMIT: usize = 2048;

@@ -45,7 +45,7 @@ pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<(
     // Load before touching the terminal, so errors print normally.
     let mut session = Session::start(load)?;
     session.drop_privileges();
-    let mut app = App::new(session.loaded.hooks.clone(), session.loaded.system.clone());
+    let mut app = App::new(session.loaded.hooks.clone(), (&session.loaded.system).into());
     app.update(session.model.snapshot());
 
     let mut terminal = ratatui::try_init().context("setting up the terminal")?;
@@ -97,8 +97,10 @@ pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<(
 pub async fn run_replay(path: &std::path::Path, speed: f64) -> anyhow::Result<()> {
     use crate::{
         export::record::{self, Record},
-        model::lruvec::Model,
-        probe::{loader::HookStatus, system::{Cgroups, SystemInfo}},
+        model::{
+            input::{HookStatus, Host},
+            lruvec::Model,
+        },
     };
     let mut reader = record::open(path)?;
     let h = reader.header.clone();
@@ -113,18 +115,7 @@ pub async fn run_replay(path: &std::path::Path, speed: f64) -> anyhow::Result<()
             notes: vec![],
         })
         .collect();
-    let system = SystemInfo {
-        kernel: h.kernel.clone(),
-        btf: true,
-        tracefs: Ok(String::new()),
-        numa_nodes: h.numa_nodes.clone(),
-        cgroups: Cgroups::None,
-        mglru: None,
-        swap_kib: 0,
-        swap_devices: 0,
-        page_size: h.page_size,
-        kprobes: false,
-    };
+    let system = Host { kernel: h.kernel.clone(), numa_nodes: h.numa_nodes.clone(), btf: true, kprobes: false };
     let mut app = App::new(hooks, system);
     let mut model = Model::default();
     app.notice = Some(format!("replay of {} ({}) at {speed}x", crate::tui::text::fit(&path.display().to_string(), 40), h.hostname));

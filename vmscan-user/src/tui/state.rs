@@ -7,9 +7,9 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use vmscan_common::{Event, event, reclaimer};
 
 use super::text;
-use crate::{
-    model::lruvec::{Model, Snapshot},
-    probe::{loader::HookStatus, system::SystemInfo},
+use crate::model::{
+    input::{HookStatus, Host},
+    lruvec::{Model, Snapshot},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,7 +99,7 @@ pub struct App {
     /// Events per second per hook id over the last interval.
     pub hook_rates: Vec<f64>,
     pub hooks: Vec<HookStatus>,
-    pub system: SystemInfo,
+    pub system: Host,
     pub history: BTreeMap<u32, VecDeque<NodePoint>>,
     pub log: VecDeque<String>,
     pub log_dropped: u64,
@@ -110,7 +110,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(hooks: Vec<HookStatus>, system: SystemInfo) -> Self {
+    pub fn new(hooks: Vec<HookStatus>, system: Host) -> Self {
         Self {
             tab: Tab::Nodes,
             paused: false,
@@ -261,18 +261,7 @@ mod tests {
     }
 
     fn app() -> App {
-        let sys = crate::probe::system::SystemInfo {
-            kernel: "test".into(),
-            btf: true,
-            tracefs: Ok("/sys/kernel/tracing".into()),
-            numa_nodes: vec![0],
-            cgroups: crate::probe::system::Cgroups::None,
-            mglru: None,
-            swap_kib: 0,
-            swap_devices: 0,
-            page_size: 4096,
-            kprobes: false,
-        };
+        let sys = Host { kernel: "test".into(), numa_nodes: vec![0], btf: true, kprobes: false };
         App::new(vec![], sys)
     }
 

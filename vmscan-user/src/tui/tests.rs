@@ -11,31 +11,17 @@ use super::{App, Tab, view};
 use crate::{
     model::{
         hist::Log2Hist,
+        input::{HookStatus, Host},
         lruvec::{
             AccessRow, AccessStack, Finding, HistSnap, IsolationSnap, KswapdState, ListSnap, LruvecSnap, MemcgSnap,
             Model, NodeSnap, Rates, Snapshot, Stall, WakeReason, ZoneSnap,
         },
     },
-    probe::{
-        loader::HookStatus,
-        resolve,
-        system::{Cgroups, SystemInfo},
-    },
+    probe::resolve,
 };
 
-fn system() -> SystemInfo {
-    SystemInfo {
-        kernel: "6.18.0-test".into(),
-        btf: true,
-        tracefs: Ok("/sys/kernel/tracing".into()),
-        numa_nodes: vec![0, 1],
-        cgroups: Cgroups::V2 { root: "/sys/fs/cgroup".into() },
-        mglru: Some(false),
-        swap_kib: 0,
-        swap_devices: 0,
-        page_size: 4096,
-        kprobes: true,
-    }
+fn system() -> Host {
+    Host { kernel: "6.18.0-test".into(), numa_nodes: vec![0, 1], btf: true, kprobes: true }
 }
 
 fn hooks(functions_available: bool) -> Vec<HookStatus> {
