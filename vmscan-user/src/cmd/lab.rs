@@ -128,7 +128,7 @@ pub async fn bench_ingest(seconds: f64, rate: Option<f64>, mut load: crate::prob
     load.storm_tgid = gen_pid;
     let storm = |evs: Vec<vmscan_common::Event>| evs.iter().filter(|e| e.pid == gen_pid).count() as u64;
     let res = async {
-        let mut s = crate::probe::session::Session::start(load)?;
+        let mut s = crate::live::Session::start(load)?;
         // Everything the storm program ever sent is counted, from attach on.
         let early = storm(s.pump_events_now());
         let (t0, c0) = (std::time::Instant::now(), cpu_secs());

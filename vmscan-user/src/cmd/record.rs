@@ -6,7 +6,8 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     export::record::{Header, VERSION, Writer},
-    probe::{loader::LoadOptions, sample, session::Session},
+    live::Session,
+    probe::{loader::LoadOptions, sample},
 };
 
 pub struct RecordOptions {

@@ -157,7 +157,7 @@ pub fn report_text(r: &Replayed) -> String {
     if !s.memcgs.is_empty() {
         let _ = writeln!(o, "\nmemcg reclaim:");
         for m in &s.memcgs {
-            let _ = writeln!(o, "  {:<40} {:>6} episodes {:>10} pages p99 < {} us", crate::tui::text::fit(&m.path, 40), m.reclaim_episodes, m.reclaimed, m.latency_us.p99);
+            let _ = writeln!(o, "  {:<40} {:>6} episodes {:>10} pages p99 < {} us", crate::text::fit(&m.path, 40), m.reclaim_episodes, m.reclaimed, m.latency_us.p99);
         }
     }
     if !s.access_stacks.is_empty() {

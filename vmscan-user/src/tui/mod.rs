@@ -3,7 +3,6 @@
 //! loop: input, ticks and data arrive as one [`UiEvent`] enum.
 
 pub mod state;
-pub mod text;
 pub mod view;
 
 use std::time::Duration;
@@ -19,7 +18,7 @@ use tokio::{
     sync::mpsc,
 };
 
-use crate::probe::{loader::LoadOptions, session::Session};
+use crate::{live::Session, probe::loader::LoadOptions};
 pub use state::{App, Tab};
 
 /// What the UI loop reacts to.
@@ -118,7 +117,7 @@ pub async fn run_replay(path: &std::path::Path, speed: f64) -> anyhow::Result<()
     let system = Host { kernel: h.kernel.clone(), numa_nodes: h.numa_nodes.clone(), btf: true, kprobes: false };
     let mut app = App::new(hooks, system);
     let mut model = Model::default();
-    app.notice = Some(format!("replay of {} ({}) at {speed}x", crate::tui::text::fit(&path.display().to_string(), 40), h.hostname));
+    app.notice = Some(format!("replay of {} ({}) at {speed}x", crate::text::fit(&path.display().to_string(), 40), h.hostname));
     let mut terminal = ratatui::try_init().context("setting up the terminal")?;
     let _guard = Guard;
     let (tx, mut rx) = mpsc::channel::<UiEvent>(64);

@@ -6,10 +6,12 @@ use std::collections::{BTreeMap, VecDeque};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use vmscan_common::{Event, event, reclaimer};
 
-use super::text;
-use crate::model::{
-    input::{HookStatus, Host},
-    lruvec::{Model, Snapshot},
+use crate::{
+    model::{
+        input::{HookStatus, Host},
+        lruvec::{Model, Snapshot},
+    },
+    text,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

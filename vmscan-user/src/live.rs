@@ -1,18 +1,25 @@
 //! A live session: the loaded programs, their reader and ring buffer, and the
-//! sampler, feeding one [`Model`]. Every live command (snapshot, the live
-//! view, the exporter, the recorder) drives the model through this.
+//! sampler (all `probe`), feeding one [`Model`]. It sits above probe and
+//! model so neither imports the other's driver. Every live command
+//! (snapshot, the live view, the exporter, the recorder) drives the model
+//! through this.
 
 use std::time::Instant;
 
 use vmscan_common::{Event, hook};
 
-use super::{
-    loader::{self, Loaded, LoadOptions},
-    read::{Events, Reader},
-    sample,
-    system::Cgroups,
+use crate::{
+    model::{input::Sample, lruvec::Model, totals::Totals},
+    probe::{
+        loader::{self, LoadOptions, Loaded},
+        logger,
+        privs,
+        read::{Events, Reader},
+        sample,
+        symbols::Kallsyms,
+        system::Cgroups,
+    },
 };
-use crate::model::{input::Sample, lruvec::Model, totals::Totals};
 
 /// Cgroups the sampler walks at most per sample.
 pub const SAMPLE_MEMCG_LIMIT: usize = 2048;
@@ -29,7 +36,7 @@ pub struct Session {
     buf: Vec<Event>,
     /// Kernel symbols for folio_mark_accessed stacks (empty when that hook
     /// is not attached).
-    kallsyms: super::symbols::Kallsyms,
+    kallsyms: Kallsyms,
     /// Records drained by the last tick.
     pending: Vec<Event>,
 }
@@ -46,7 +53,7 @@ impl Session {
         loader::check_privileges()?;
         loader::raise_memlock();
         let mut loaded = loader::load(opts.clone())?;
-        crate::cmd::start_ebpf_logger(&mut loaded.ebpf);
+        logger::start_ebpf_logger(&mut loaded.ebpf);
         let reader = Reader::new(&mut loaded.ebpf)?;
         let events = Events::new(&mut loaded.ebpf, opts.drain_delay)?;
         let mut model = Model::default();
@@ -58,7 +65,7 @@ impl Session {
         let first = sample::gather(&cgroups, page_size, SAMPLE_MEMCG_LIMIT);
         model.apply_sample(&first);
         let last = reader.read()?;
-        let kallsyms = if attached(hook::MARK_ACCESSED) { super::symbols::Kallsyms::load() } else { Default::default() };
+        let kallsyms = if attached(hook::MARK_ACCESSED) { Kallsyms::load() } else { Default::default() };
         Ok(Self { loaded, reader, events, last, last_at: Instant::now(), model, cgroups, page_size, buf: Vec::new(), kallsyms, pending: Vec::new() })
     }
 
@@ -89,7 +96,7 @@ impl Session {
     /// Gives up every capability: call once the command has opened what it
     /// writes (files, sockets). Failing to drop is logged, not fatal.
     pub fn drop_privileges(&self) {
-        if let Err(e) = super::privs::drop_all() {
+        if let Err(e) = privs::drop_all() {
             log::warn!("could not drop capabilities: {e}");
         }
     }
