@@ -9,7 +9,12 @@ use std::time::Instant;
 use vmscan_common::{Event, hook};
 
 use crate::{
-    model::{input::Sample, lruvec::Model, totals::Totals},
+    model::{
+        event::{self, Decoded},
+        input::Sample,
+        lruvec::Model,
+        totals::Totals,
+    },
     probe::{
         loader::{self, LoadOptions, Loaded},
         logger,
@@ -23,6 +28,8 @@ use crate::{
 
 /// Cgroups the sampler walks at most per sample.
 pub const SAMPLE_MEMCG_LIMIT: usize = 2048;
+/// Kernel stacks symbolized at most per tick.
+pub const STACKS_PER_TICK: usize = 256;
 
 pub struct Session {
     pub loaded: Loaded,
@@ -38,7 +45,22 @@ pub struct Session {
     /// is not attached).
     kallsyms: Kallsyms,
     /// Records drained by the last tick.
-    pending: Vec<Event>,
+    pending: Drained,
+}
+
+/// Ring-buffer records as drained: raw (what a recording stores) and decoded
+/// once (what the model and the views read).
+#[derive(Default)]
+pub struct Drained {
+    pub events: Vec<Event>,
+    pub records: Vec<Decoded>,
+}
+
+impl Drained {
+    fn from_raw(events: Vec<Event>) -> Self {
+        let records = event::decode(&events);
+        Self { events, records }
+    }
 }
 
 /// What one tick read from the kernel (what a recording stores).
@@ -66,7 +88,7 @@ impl Session {
         model.apply_sample(&first);
         let last = reader.read()?;
         let kallsyms = if attached(hook::MARK_ACCESSED) { Kallsyms::load() } else { Default::default() };
-        Ok(Self { loaded, reader, events, last, last_at: Instant::now(), model, cgroups, page_size, buf: Vec::new(), kallsyms, pending: Vec::new() })
+        Ok(Self { loaded, reader, events, last, last_at: Instant::now(), model, cgroups, page_size, buf: Vec::new(), kallsyms, pending: Drained::default() })
     }
 
     /// Feeds the model for `duration` (or until SIGINT / SIGTERM), ticking
@@ -102,28 +124,28 @@ impl Session {
     }
 
     /// Waits for ring-buffer records and applies them; returns them too.
-    pub async fn pump_events(&mut self) -> anyhow::Result<Vec<Event>> {
+    pub async fn pump_events(&mut self) -> anyhow::Result<Drained> {
         self.events.drain_ready(&mut self.buf).await?;
-        let out: Vec<Event> = self.buf.drain(..).collect();
-        for e in &out {
-            self.model.apply_event(e);
-        }
+        let out = Drained::from_raw(self.buf.drain(..).collect());
+        self.model.apply_records(&out.records);
         Ok(out)
     }
 
     /// The records the last [`Session::tick`] drained (for recorders and logs).
-    pub fn tick_events(&mut self) -> Vec<Event> {
+    pub fn tick_events(&mut self) -> Drained {
         std::mem::take(&mut self.pending)
     }
 
-    /// Drains records without waiting.
-    pub fn pump_events_now(&mut self) -> Vec<Event> {
-        self.events.drain_now(&mut self.buf);
-        let out: Vec<Event> = self.buf.drain(..).collect();
-        for e in &out {
-            self.model.apply_event(e);
-        }
+    /// Drains records without waiting, and applies them.
+    pub fn pump_events_now(&mut self) -> Drained {
+        let out = self.drain_now();
+        self.model.apply_records(&out.records);
         out
+    }
+
+    fn drain_now(&mut self) -> Drained {
+        self.events.drain_now(&mut self.buf);
+        Drained::from_raw(self.buf.drain(..).collect())
     }
 
     /// Run time and run count of every loaded vmscan program (non-zero only
@@ -152,7 +174,7 @@ impl Session {
         let sample = sample::gather(&self.cgroups, self.page_size, SAMPLE_MEMCG_LIMIT);
         self.model.apply_totals(&delta, sample.ts_ns, secs);
         // Name new folio_mark_accessed stacks (bounded work per tick).
-        for id in self.model.unsymbolized_stacks().into_iter().take(256) {
+        for id in self.model.unsymbolized_stacks().into_iter().take(STACKS_PER_TICK) {
             if let Some(ips) = self.reader.stack(id) {
                 self.model.set_stack_frames(id, self.kallsyms.frames(&ips));
             }

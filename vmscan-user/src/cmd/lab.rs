@@ -130,7 +130,7 @@ pub async fn bench_ingest(seconds: f64, rate: Option<f64>, mut load: crate::prob
     let res = async {
         let mut s = crate::live::Session::start(load)?;
         // Everything the storm program ever sent is counted, from attach on.
-        let early = storm(s.pump_events_now());
+        let early = storm(s.pump_events_now().events);
         let (t0, c0) = (std::time::Instant::now(), cpu_secs());
         let mut drained = 0u64;
         let deadline = tokio::time::sleep(std::time::Duration::from_secs_f64(seconds));
@@ -138,13 +138,13 @@ pub async fn bench_ingest(seconds: f64, rate: Option<f64>, mut load: crate::prob
         loop {
             tokio::select! {
                 _ = &mut deadline => break,
-                r = s.pump_events() => drained += storm(r?),
+                r = s.pump_events() => drained += storm(r?.events),
             }
         }
         let (secs, cpu) = (t0.elapsed().as_secs_f64(), cpu_secs() - c0);
         let _ = child.kill();
         let _ = child.wait();
-        let late = storm(s.pump_events_now());
+        let late = storm(s.pump_events_now().events);
         let (sent, lost) = storm_counts(&s.loaded.ebpf)?;
         anyhow::Ok(IngestReport {
             seconds: secs,

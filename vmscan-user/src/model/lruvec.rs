@@ -17,12 +17,11 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
-use vmscan_common::{
-    Event, HIST_BUCKETS, NODE_OVERFLOW, NODE_SLOTS, event, hist, lru, reclaimer, shrink_index,
-};
+use vmscan_common::{Event, HIST_BUCKETS, NODE_OVERFLOW, NODE_SLOTS, hist, lru, reclaimer, shrink_index};
 
 use super::{
     counters::{self, Counters},
+    event::{self, Decoded, Episode},
     hist::{HistSummary, Log2Hist, Windowed},
     totals::Totals,
 };
@@ -338,11 +337,6 @@ impl Default for Model {
     }
 }
 
-fn comm_str(c: &[u8; 16]) -> String {
-    let end = c.iter().position(|&b| b == 0).unwrap_or(c.len());
-    String::from_utf8_lossy(&c[..end]).into_owned()
-}
-
 impl Model {
     pub fn new(window_secs: u64) -> Self {
         Self {
@@ -489,48 +483,60 @@ impl Model {
         }
     }
 
-    /// Applies one ring-buffer event.
+    /// Applies one raw ring-buffer record (decoding it).
     pub fn apply_event(&mut self, e: &Event) {
-        self.now_ns = self.now_ns.max(e.ts_ns);
-        let nid = if e.nid < 0 { NODE_OVERFLOW } else { e.nid as u32 };
-        match e.kind {
-            event::WAKEUP_KSWAPD => {
-                let k = &mut self.node(nid).kswapd;
+        self.apply_record(&Episode::try_from(e));
+    }
+
+    /// Applies decoded ring-buffer records in order.
+    pub fn apply_records(&mut self, records: &[Decoded]) {
+        for r in records {
+            self.apply_record(r);
+        }
+    }
+
+    /// Applies one decoded record; one of an unknown kind only moves the clock.
+    pub fn apply_record(&mut self, r: &Decoded) {
+        self.now_ns = self.now_ns.max(event::ts_ns(r));
+        if let Ok(e) = r {
+            self.apply_episode(e);
+        }
+    }
+
+    fn apply_episode(&mut self, e: &Episode) {
+        let node_of = |nid: i32| if nid < 0 { NODE_OVERFLOW } else { nid as u32 };
+        match e {
+            Episode::WakeupKswapd { nid, zid, order, gfp, pid, comm, cgroup_id, .. } => {
+                let k = &mut self.node(node_of(*nid)).kswapd;
                 k.wakeups_requested += 1;
-                k.pending_wakeup = Some(WakeReason {
-                    zid: e.zid,
-                    order: e.order,
-                    gfp: e.gfp,
-                    pid: e.pid,
-                    comm: comm_str(&e.comm),
-                    cgroup_id: e.cgroup_id,
-                });
+                k.pending_wakeup =
+                    Some(WakeReason { zid: *zid, order: *order, gfp: *gfp, pid: *pid, comm: comm.clone(), cgroup_id: *cgroup_id });
             }
-            event::KSWAPD_WAKE => {
-                let k = &mut self.node(nid).kswapd;
+            Episode::KswapdWake { ts_ns, nid, zid, order } => {
+                let k = &mut self.node(node_of(*nid)).kswapd;
                 if k.state == KswapdState::Awake {
                     k.wakes_while_awake += 1;
                 }
                 k.state = KswapdState::Awake;
-                k.since_ns = e.ts_ns;
-                k.wake_order = e.order;
-                k.wake_zid = e.zid;
+                k.since_ns = *ts_ns;
+                k.wake_order = *order;
+                k.wake_zid = *zid;
                 k.wake_reason = k.pending_wakeup.take();
                 k.reclaimed_in_episode = 0;
                 k.direct_stalls_in_episode = 0;
             }
-            event::KSWAPD_SLEEP => {
+            Episode::KswapdSleep { ts_ns, nid } => {
                 let (awake, since) = {
-                    let k = &self.node(nid).kswapd;
+                    let k = &self.node(node_of(*nid)).kswapd;
                     (k.state == KswapdState::Awake, k.since_ns)
                 };
-                let us = e.ts_ns.saturating_sub(since) / 1000;
+                let us = ts_ns.saturating_sub(since) / 1000;
                 if awake {
                     if let Some(h) = self.hists.get_mut("kswapd_episode") {
-                        h.record(e.ts_ns, us);
+                        h.record(*ts_ns, us);
                     }
                 }
-                let k = &mut self.node(nid).kswapd;
+                let k = &mut self.node(node_of(*nid)).kswapd;
                 if awake {
                     k.episodes += 1;
                     k.last_episode_us = us;
@@ -538,38 +544,37 @@ impl Model {
                     k.sleeps_without_wake += 1;
                 }
                 k.state = KswapdState::Asleep;
-                k.since_ns = e.ts_ns;
+                k.since_ns = *ts_ns;
             }
-            event::RECLAIM_END => {
-                let us = e.ts_ns.saturating_sub(e.start_ns) / 1000;
-                let name = reclaimer::NAMES.get(e.reclaimer as usize).copied().unwrap_or("other");
-                if e.reclaimer == reclaimer::MEMCG {
+            &Episode::ReclaimEnd { ts_ns, start_ns, reclaimer: rec, nid, order, pid, ref comm, cgroup_id, reclaimed } => {
+                let us = ts_ns.saturating_sub(start_ns) / 1000;
+                let name = reclaimer::NAMES.get(rec as usize).copied().unwrap_or("other");
+                if rec == reclaimer::MEMCG {
                     if let Some(h) = self.hists.get_mut("memcg_reclaim") {
-                        h.record(e.ts_ns, us);
+                        h.record(ts_ns, us);
                     }
-                    let window = self.window_secs;
-                    if let Some(m) = self.memcg(e.cgroup_id) {
+                    if let Some(m) = self.memcg(cgroup_id) {
                         m.episodes += 1;
-                        m.reclaimed += e.reclaimed;
-                        m.latency.record(e.ts_ns, us);
-                        let _ = window;
+                        m.reclaimed += reclaimed;
+                        m.latency.record(ts_ns, us);
                     }
                 } else {
                     if let Some(h) = self.hists.get_mut("direct_reclaim") {
-                        h.record(e.ts_ns, us);
+                        h.record(ts_ns, us);
                     }
                     // Direct reclaim walks the zonelist; count the stall on
                     // every node whose kswapd is awake, and on the node for
                     // node reclaim.
+                    let node = node_of(nid);
                     for (n, st) in self.nodes.iter_mut() {
                         if st.kswapd.state == KswapdState::Awake {
                             st.kswapd.direct_stalls_in_episode += 1;
                         }
-                        if e.reclaimer == reclaimer::NODE && *n == nid {
+                        if rec == reclaimer::NODE && *n == node {
                             st.direct_stalls += 1;
                         }
                     }
-                    if e.reclaimer != reclaimer::NODE {
+                    if rec != reclaimer::NODE {
                         for st in self.nodes.values_mut() {
                             st.direct_stalls += 1;
                         }
@@ -579,21 +584,21 @@ impl Model {
                     self.stalls.pop_front();
                     self.stalls_dropped += 1;
                 }
-                let memcg = self.memcg_paths.get(&e.cgroup_id).cloned();
+                let memcg = self.memcg_paths.get(&cgroup_id).cloned();
                 self.stalls.push_back(Stall {
-                    end_ns: e.ts_ns,
-                    pid: e.pid,
-                    comm: comm_str(&e.comm),
+                    end_ns: ts_ns,
+                    pid,
+                    comm: comm.clone(),
                     reclaimer: name.to_owned(),
-                    cgroup_id: e.cgroup_id,
+                    cgroup_id,
                     memcg,
                     latency_us: us,
-                    reclaimed: e.reclaimed,
-                    order: e.order,
-                    nid: e.nid,
+                    reclaimed,
+                    order,
+                    nid,
                 });
             }
-            _ => {}
+            Episode::ShrinkInactive { .. } | Episode::ShrinkNode { .. } | Episode::Throttled { .. } => {}
         }
     }
 
@@ -847,6 +852,7 @@ pub fn findings(s: &Snapshot) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vmscan_common::event;
     use crate::model::input::{MemcgNode, MemcgSample, Zone};
     use vmscan_common::{FolioAgg, ShrinkActiveAgg, ShrinkInactiveAgg};
 

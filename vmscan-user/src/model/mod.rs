@@ -3,6 +3,7 @@
 //! can be tested from synthetic input.
 pub mod counters;
 pub mod episodes;
+pub mod event;
 pub mod hist;
 pub mod input;
 pub mod lruvec;

@@ -62,8 +62,7 @@ pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<(
             Some(ev) = rx.recv() => ev,
             _ = tick.tick() => UiEvent::Tick,
             r = session.pump_events() => {
-                let evs = r?;
-                app.log_events(&evs, &session.model);
+                app.log_events(&r?.records, &session.model);
                 continue;
             }
             _ = sigterm.recv() => UiEvent::Quit,
@@ -73,8 +72,7 @@ pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<(
             UiEvent::Quit => break,
             UiEvent::Tick => {
                 session.tick()?;
-                let evs = session.tick_events();
-                app.log_events(&evs, &session.model);
+                app.log_events(&session.tick_events().records, &session.model);
                 if !app.paused {
                     app.update(session.model.snapshot());
                 }
@@ -148,10 +146,9 @@ pub async fn run_replay(path: &std::path::Path, speed: f64) -> anyhow::Result<()
                 loop {
                     match reader.next_record() {
                         Ok(Some(Record::Events(evs))) => {
-                            for e in &evs {
-                                model.apply_event(e);
-                            }
-                            app.log_events(&evs, &model);
+                            let records = crate::model::event::decode(&evs);
+                            model.apply_records(&records);
+                            app.log_events(&records, &model);
                         }
                         Ok(Some(Record::Tick { secs, totals, sample })) => {
                             model.apply_totals(&totals, sample.ts_ns, secs);

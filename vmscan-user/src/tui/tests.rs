@@ -187,7 +187,7 @@ fn app(snap: Option<Snapshot>, functions_available: bool) -> App {
             comm: *b"postgres\0\0\0\0\0\0\0\0",
             ..Event::default()
         };
-        a.log_events(&[wake, stall], &m);
+        a.log_events(&crate::model::event::decode(&[wake, stall]), &m);
     }
     a
 }
