@@ -9,7 +9,9 @@ use crate::{
     export::record::{self, Header, Record},
     model::{
         hist::Log2Hist,
-        lruvec::{KswapdState, Model, Snapshot},
+        kswapd::KswapdState,
+        lruvec::Model,
+        snapshot::Snapshot,
     },
 };
 

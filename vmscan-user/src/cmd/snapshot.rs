@@ -4,7 +4,7 @@ use std::time::Duration;
 
 
 use crate::{
-    model::lruvec::{KswapdState, Snapshot},
+    model::{kswapd::KswapdState, snapshot::Snapshot},
     live::Session,
     probe::loader::LoadOptions,
 };

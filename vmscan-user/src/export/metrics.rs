@@ -12,7 +12,7 @@ use prometheus_client::{
 };
 use vmscan_common::{NODE_OVERFLOW, hook, lru, reclaimer, shrink_index};
 
-use crate::model::{hist::Log2Hist, input::HookStatus, lruvec::Snapshot, totals::Totals};
+use crate::model::{hist::Log2Hist, input::HookStatus, snapshot::Snapshot, totals::Totals};
 
 /// What the exporter serves; replaced whole at every tick.
 #[derive(Clone, Debug, Default)]
@@ -362,7 +362,7 @@ pub fn to_prometheus_text(om: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::lruvec::{LruvecSnap, NodeSnap};
+    use crate::model::snapshot::{LruvecSnap, NodeSnap};
 
     #[test]
     fn prometheus_text_names_counters_with_total() {

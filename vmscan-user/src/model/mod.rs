@@ -4,7 +4,11 @@
 pub mod counters;
 pub mod episodes;
 pub mod event;
+pub mod findings;
+pub mod flows;
 pub mod hist;
 pub mod input;
+pub mod kswapd;
 pub mod lruvec;
+pub mod snapshot;
 pub mod totals;

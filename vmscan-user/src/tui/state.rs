@@ -10,7 +10,8 @@ use crate::{
     model::{
         event::{Decoded, Episode},
         input::{HookStatus, Host},
-        lruvec::{Model, Snapshot},
+        lruvec::Model,
+        snapshot::Snapshot,
     },
     text,
 };

@@ -12,9 +12,11 @@ use crate::{
     model::{
         hist::Log2Hist,
         input::{HookStatus, Host},
-        lruvec::{
-            AccessRow, AccessStack, Finding, HistSnap, IsolationSnap, KswapdState, ListSnap, LruvecSnap, MemcgSnap,
-            Model, NodeSnap, Rates, Snapshot, Stall, WakeReason, ZoneSnap,
+        kswapd::{Kswapd, KswapdState, WakeReason},
+        lruvec::Model,
+        snapshot::{
+            AccessRow, AccessStack, Finding, HistSnap, IsolationSnap, ListSnap, LruvecSnap, MemcgSnap, NodeSnap, Rates,
+            Snapshot, Stall, ZoneSnap,
         },
     },
     probe::resolve,
@@ -84,7 +86,7 @@ fn node(n: u32, awake: bool) -> NodeSnap {
             dirty: 12.0,
             ..Rates::default()
         },
-        kswapd: crate::model::lruvec::Kswapd {
+        kswapd: Kswapd {
             state: if awake { KswapdState::Awake } else { KswapdState::Asleep },
             wake_reason: awake.then(|| WakeReason { zid: 2, order: 0, gfp: 0xcc0, pid: 4242, comm: "java\x1b[2J".into(), cgroup_id: 7 }),
             episodes: 12,

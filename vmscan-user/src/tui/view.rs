@@ -14,7 +14,8 @@ use super::state::{App, Tab};
 use crate::{
     model::{
         hist::Log2Hist,
-        lruvec::{KswapdState, NodeSnap},
+        kswapd::KswapdState,
+        snapshot::NodeSnap,
     },
     text::{fit, micros, pages, rate},
 };
