@@ -165,21 +165,20 @@ impl Session {
     /// waiting in the ring (the kernel wakes us only when it fills up) are
     /// drained first: use [`Session::tick_events`] to see them.
     pub fn tick(&mut self) -> anyhow::Result<Tick> {
-        self.pending = self.pump_events_now();
+        self.pending = self.drain_now();
         let now = self.reader.read()?;
         let secs = self.last_at.elapsed().as_secs_f64();
         self.last_at = Instant::now();
         let delta = now.since(&self.last);
         self.last = now;
         let sample = sample::gather(&self.cgroups, self.page_size, SAMPLE_MEMCG_LIMIT);
-        self.model.apply_totals(&delta, sample.ts_ns, secs);
+        self.model.apply_tick(&self.pending.records, &delta, secs, &sample);
         // Name new folio_mark_accessed stacks (bounded work per tick).
         for id in self.model.unsymbolized_stacks().into_iter().take(STACKS_PER_TICK) {
             if let Some(ips) = self.reader.stack(id) {
                 self.model.set_stack_frames(id, self.kallsyms.frames(&ips));
             }
         }
-        self.model.apply_sample(&sample);
         Ok(Tick { delta, secs, sample })
     }
 }

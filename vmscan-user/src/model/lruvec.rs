@@ -173,6 +173,15 @@ impl Model {
         self.apply_memcg_insertions(d);
     }
 
+    /// Applies one recorded or live tick: the records drained before it, its
+    /// aggregate delta, then its kernel sample (the order a live session
+    /// reads them in).
+    pub fn apply_tick(&mut self, records: &[Decoded], delta: &Totals, secs: f64, sample: &Sample) {
+        self.apply_records(records);
+        self.apply_totals(delta, sample.ts_ns, secs);
+        self.apply_sample(sample);
+    }
+
     /// One node's list flows, scan balance, kswapd progress and rates.
     fn apply_node_flows(&mut self, d: &Totals, nc: &NodeCounters, ts_ns: u64, secs: f64) {
         let flows = Flows::of(d, nc);

@@ -18,7 +18,12 @@ use tokio::{
     sync::mpsc,
 };
 
-use crate::{live::Session, probe::loader::LoadOptions};
+use crate::{
+    live::Session,
+    model::lruvec::Model,
+    probe::loader::LoadOptions,
+    replay::{Replay, Step},
+};
 pub use state::{App, Tab};
 
 /// What the UI loop reacts to.
@@ -92,30 +97,11 @@ pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<(
 /// Replays a recording in the UI at `speed` (ticks are paced by their
 /// recorded interval), then keeps the final state on screen until q.
 pub async fn run_replay(path: &std::path::Path, speed: f64) -> anyhow::Result<()> {
-    use crate::{
-        export::record::{self, Record},
-        model::{
-            input::{HookStatus, Host},
-            lruvec::Model,
-        },
-    };
-    let mut reader = record::open(path)?;
-    let h = reader.header.clone();
-    let hooks = h
-        .hooks
-        .iter()
-        .map(|(id, name, mech)| HookStatus {
-            id: *id,
-            name: name.clone(),
-            mechanism: (!mech.is_empty()).then(|| mech.clone()),
-            error: mech.is_empty().then(|| "was not attached when this recording was made".to_owned()),
-            notes: vec![],
-        })
-        .collect();
-    let system = Host { kernel: h.kernel.clone(), numa_nodes: h.numa_nodes.clone(), btf: true, kprobes: false };
-    let mut app = App::new(hooks, system);
+    let mut replay = Replay::open(path)?;
+    let mut app = App::new(replay.hooks(), replay.host());
     let mut model = Model::default();
-    app.notice = Some(format!("replay of {} ({}) at {speed}x", crate::text::fit(&path.display().to_string(), 40), h.hostname));
+    let name = crate::text::fit(&path.display().to_string(), 40);
+    app.notice = Some(format!("replay of {name} ({}) at {speed}x", replay.header().hostname));
     let mut terminal = ratatui::try_init().context("setting up the terminal")?;
     let _guard = Guard;
     let (tx, mut rx) = mpsc::channel::<UiEvent>(64);
@@ -140,40 +126,39 @@ pub async fn run_replay(path: &std::path::Path, speed: f64) -> anyhow::Result<()
                 }
             }
             UiEvent::Resize => {}
-            UiEvent::Tick => {
-                // Apply records up to and including the next tick.
-                wait = Duration::ZERO;
-                loop {
-                    match reader.next_record() {
-                        Ok(Some(Record::Events(evs))) => {
-                            let records = crate::model::event::decode(&evs);
-                            model.apply_records(&records);
-                            app.log_events(&records, &model);
-                        }
-                        Ok(Some(Record::Tick { secs, totals, sample })) => {
-                            model.apply_totals(&totals, sample.ts_ns, secs);
-                            model.apply_sample(&sample);
-                            app.update(model.snapshot());
-                            wait = Duration::from_secs_f64(secs / speed);
-                            break;
-                        }
-                        Ok(Some(Record::End { .. })) | Ok(None) => {
-                            finished = true;
-                            app.notice = Some("replay finished: press q to quit".into());
-                            break;
-                        }
-                        Err(e) => {
-                            finished = true;
-                            app.notice = Some(format!("replay stopped: {e}"));
-                            break;
-                        }
-                    }
-                }
-            }
+            UiEvent::Tick => match replay_tick(&mut replay, &mut model, &mut app) {
+                Some(secs) => wait = Duration::from_secs_f64(secs / speed),
+                None => finished = true,
+            },
         }
         draw(&mut terminal, &app)?;
     }
     Ok(())
+}
+
+/// Applies the recording up to and including its next tick, logging its
+/// records; returns the tick's recorded interval, or None at the end.
+fn replay_tick(replay: &mut Replay, model: &mut Model, app: &mut App) -> Option<f64> {
+    match replay.next_tick() {
+        Step::Tick(t) => {
+            app.log_events(&t.records, model);
+            t.apply(model);
+            app.update(model.snapshot());
+            Some(t.secs)
+        }
+        Step::End { records, .. } => {
+            app.log_events(&records, model);
+            model.apply_records(&records);
+            app.notice = Some("replay finished: press q to quit".into());
+            None
+        }
+        Step::Stopped { error, records } => {
+            app.log_events(&records, model);
+            model.apply_records(&records);
+            app.notice = Some(format!("replay stopped: {error}"));
+            None
+        }
+    }
 }
 
 fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &App) -> anyhow::Result<()>
