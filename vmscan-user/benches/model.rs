@@ -3,10 +3,7 @@
 
 use std::time::Instant;
 
-use vmscan::{
-    model::{lruvec::Model, totals::Totals},
-    probe::sample::Sample,
-};
+use vmscan::model::{input::Sample, lruvec::Model, totals::Totals};
 use vmscan_common::{Event, event, reclaimer};
 
 fn events(n: usize, episodes_only: bool) -> Vec<Event> {

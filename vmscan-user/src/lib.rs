@@ -1,11 +1,16 @@
 //! vmscan: eBPF observability for Linux page reclaim.
 //!
-//! `probe` loads and reads the kernel side, `model` computes (pure), `cmd`
-//! holds the subcommands that tie them to a terminal.
+//! Data flows one way: the kernel -> `probe` (loads, reads and parses the
+//! kernel side into `model::input`) -> `model` (pure computation) -> the
+//! views (`tui`, `export`, `cmd`). `live` ties probe and model together for
+//! the live commands, `replay` a recording and the model; `text` holds the formatting every view shares.
 pub mod cmd;
 pub mod export;
+pub mod live;
 pub mod model;
 pub mod probe;
+pub mod replay;
+pub mod text;
 pub mod tui;
 
 /// The eBPF object built by build.rs (vmscan-ebpf for bpfel-unknown-none).

@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, time::Duration};
 use serde::Serialize;
 use vmscan_common::{hook, outcome};
 
-use crate::probe::{loader::LoadOptions, session::Session};
+use crate::{live::Session, probe::loader::LoadOptions};
 
 pub struct AccessOptions {
     pub duration: Duration,
@@ -116,7 +116,7 @@ pub fn render(rep: &AccessReport, top: usize) -> String {
             r.percent, r.calls, r.exiting, r.live, r.file, r.anon, oc.join(", ")
         );
         for f in &r.frames {
-            let _ = writeln!(o, "        {}", crate::tui::text::fit(f, 100));
+            let _ = writeln!(o, "        {}", crate::text::fit(f, 100));
         }
     }
     let _ = writeln!(

@@ -14,7 +14,8 @@ use crate::{
         http,
         metrics::{self, ExportState},
     },
-    probe::{loader::LoadOptions, session::Session},
+    live::Session,
+    probe::loader::LoadOptions,
 };
 
 /// vmscan's documented default: loopback only.

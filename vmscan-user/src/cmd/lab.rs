@@ -103,9 +103,14 @@ pub struct IngestReport {
     pub cpu: f64,
 }
 
-/// A record the storm program wrote, read as the shrink pass it stands for.
+/// A record the storm program wrote, decoded by the model as the shrink
+/// pass it stands for.
 fn is_storm_pass(e: &vmscan_common::Event) -> bool {
-    e.kind == vmscan_common::event::SHRINK_INACTIVE && e.scanned == 32 && e.reclaimer == vmscan_common::reclaimer::OTHER
+    use crate::model::event::Episode;
+    matches!(
+        Episode::try_from(e),
+        Ok(Episode::ShrinkInactive { scanned: 32, reclaimer: vmscan_common::reclaimer::OTHER, .. })
+    )
 }
 
 fn storm_counts(ebpf: &aya::Ebpf) -> anyhow::Result<(u64, u64)> {
@@ -143,9 +148,9 @@ pub async fn bench_ingest(seconds: f64, rate: Option<f64>, mut load: crate::prob
         ours.count() as u64
     };
     let res = async {
-        let mut s = crate::probe::session::Session::start(load)?;
+        let mut s = crate::live::Session::start(load)?;
         // Everything the storm program ever sent is counted, from attach on.
-        let early = storm(s.pump_events_now());
+        let early = storm(s.pump_events_now().events);
         let (t0, c0) = (std::time::Instant::now(), cpu_secs());
         let mut drained = 0u64;
         let deadline = tokio::time::sleep(std::time::Duration::from_secs_f64(seconds));
@@ -153,13 +158,13 @@ pub async fn bench_ingest(seconds: f64, rate: Option<f64>, mut load: crate::prob
         loop {
             tokio::select! {
                 _ = &mut deadline => break,
-                r = s.pump_events() => drained += storm(r?),
+                r = s.pump_events() => drained += storm(r?.events),
             }
         }
         let (secs, cpu) = (t0.elapsed().as_secs_f64(), cpu_secs() - c0);
         let _ = child.kill();
         let _ = child.wait();
-        let late = storm(s.pump_events_now());
+        let late = storm(s.pump_events_now().events);
         let (sent, lost) = storm_counts(&s.loaded.ebpf)?;
         anyhow::Ok(IngestReport {
             seconds: secs,

@@ -3,9 +3,12 @@
 
 use serde::Serialize;
 
-use crate::probe::{
-    loader::{self, HookStatus, LoadOptions},
-    system::{Cgroups, SystemInfo},
+use crate::{
+    model::input::HookStatus,
+    probe::{
+        loader::{self, LoadOptions},
+        system::{Cgroups, SystemInfo},
+    },
 };
 
 #[derive(Serialize)]

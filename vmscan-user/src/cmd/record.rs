@@ -6,7 +6,8 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     export::record::{Header, VERSION, Writer},
-    probe::{loader::LoadOptions, sample, session::Session},
+    live::Session,
+    probe::{loader::LoadOptions, sample},
 };
 
 pub struct RecordOptions {
@@ -89,7 +90,7 @@ pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
             _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => break,
             _ = tick.tick() => {
                 let t = session.tick()?;
-                w.events(&session.tick_events())?;
+                w.events(&session.tick_events().events)?;
                 w.tick(t.secs, &t.delta, &t.sample)?;
                 if progress {
                     let lost: u64 = session.model.totals().lost.iter().sum();
@@ -104,15 +105,13 @@ pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
                 }
             }
             r = session.pump_events() => {
-                let evs = r?;
-                w.events(&evs)?;
+                w.events(&r?.events)?;
             }
         }
     }
-    let evs = session.pump_events_now();
-    w.events(&evs)?;
+    w.events(&session.pump_events_now().events)?;
     let t = session.tick()?;
-    w.events(&session.tick_events())?;
+    w.events(&session.tick_events().events)?;
     w.tick(t.secs, &t.delta, &t.sample)?;
     let lost: u64 = session.model.totals().lost.iter().sum();
     let (records, events, bytes) = (w.records, w.events, w.bytes);

@@ -6,11 +6,14 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::{
-    export::record::{self, Header, Record},
+    export::record::Header,
     model::{
         hist::Log2Hist,
-        lruvec::{KswapdState, Model, Snapshot},
+        kswapd::KswapdState,
+        lruvec::Model,
+        snapshot::Snapshot,
     },
+    replay::{Replay, Step},
 };
 
 /// Per-node reclaim rate over time (for plots): (seconds since start, pages/s).
@@ -28,50 +31,44 @@ pub struct Replayed {
 
 /// Reads the whole file into a model (as fast as it can).
 pub fn replay_file(path: &Path) -> anyhow::Result<Replayed> {
-    let mut r = record::open(path)?;
+    let mut r = Replay::open(path)?;
     let mut model = Model::default();
     let mut out = Replayed {
-        header: r.header.clone(),
+        header: r.header().clone(),
         model: Model::default(),
         records: 0,
         clean_end: false,
         stopped: None,
         reclaim_series: Default::default(),
     };
-    let start = r.header.start_monotonic_ns;
+    let start = r.header().start_monotonic_ns;
     loop {
-        match r.next_record() {
-            Ok(Some(Record::Tick { secs, totals, sample })) => {
-                model.apply_totals(&totals, sample.ts_ns, secs);
-                model.apply_sample(&sample);
-                let t = sample.ts_ns.saturating_sub(start) as f64 / 1e9;
+        match r.next_tick() {
+            Step::Tick(t) => {
+                t.apply(&mut model);
+                let at = t.sample.ts_ns.saturating_sub(start) as f64 / 1e9;
                 for n in model.snapshot().nodes {
-                    out.reclaim_series.entry(n.node).or_default().push((t, n.rates.reclaimed));
+                    out.reclaim_series.entry(n.node).or_default().push((at, n.rates.reclaimed));
                 }
             }
-            Ok(Some(Record::Events(evs))) => {
-                for e in &evs {
-                    model.apply_event(e);
-                }
-            }
-            Ok(Some(Record::End { .. })) => {
-                out.clean_end = true;
-                out.records += 1;
+            Step::End { clean, records } => {
+                model.apply_records(&records);
+                out.clean_end = clean;
                 break;
             }
-            Ok(None) => break,
-            Err(e) => {
-                out.stopped = Some(format!("{}: {e}", path.display()));
+            Step::Stopped { error, records } => {
+                model.apply_records(&records);
+                out.stopped = Some(format!("{}: {error}", path.display()));
                 break;
             }
         }
-        out.records += 1;
     }
+    out.records = r.records;
     if !out.clean_end && out.stopped.is_none() {
         out.stopped = Some(format!(
             "{}: no end record at offset {}: the recording was not closed cleanly (replayed up to there)",
             path.display(),
-            r.offset
+            r.offset()
         ));
     }
     out.model = model;
@@ -157,7 +154,7 @@ pub fn report_text(r: &Replayed) -> String {
     if !s.memcgs.is_empty() {
         let _ = writeln!(o, "\nmemcg reclaim:");
         for m in &s.memcgs {
-            let _ = writeln!(o, "  {:<40} {:>6} episodes {:>10} pages p99 < {} us", crate::tui::text::fit(&m.path, 40), m.reclaim_episodes, m.reclaimed, m.latency_us.p99);
+            let _ = writeln!(o, "  {:<40} {:>6} episodes {:>10} pages p99 < {} us", crate::text::fit(&m.path, 40), m.reclaim_episodes, m.reclaimed, m.latency_us.p99);
         }
     }
     if !s.access_stacks.is_empty() {

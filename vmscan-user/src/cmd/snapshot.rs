@@ -4,8 +4,9 @@ use std::time::Duration;
 
 
 use crate::{
-    model::lruvec::{KswapdState, Snapshot},
-    probe::{loader::LoadOptions, session::Session},
+    model::{kswapd::KswapdState, snapshot::Snapshot},
+    live::Session,
+    probe::loader::LoadOptions,
 };
 
 pub async fn run(duration: Duration, json: bool, load: LoadOptions) -> anyhow::Result<()> {
@@ -65,7 +66,7 @@ pub fn render(s: &Snapshot) -> String {
         let _ = writeln!(o, "\nMGLRU generations (oldest first: gen age_ms anon file):");
         for (l, g) in gens {
             let list: Vec<String> = g.iter().map(|x| format!("{} {}ms {} {}", x.generation, x.age_ms, x.anon, x.file)).collect();
-            let _ = writeln!(o, "  node {} {:<30} {}", l.node, crate::tui::text::fit(&l.memcg, 30), list.join(" | "));
+            let _ = writeln!(o, "  node {} {:<30} {}", l.node, crate::text::fit(&l.memcg, 30), list.join(" | "));
         }
     }
     if !s.memcgs.is_empty() {

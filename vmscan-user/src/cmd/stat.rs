@@ -12,10 +12,11 @@ use crate::{
     model::{
         counters::{self, Counters},
         episodes::Episodes,
+        input::HookStatus,
         totals::Totals,
     },
     probe::{
-        loader::{self, HookStatus, LoadOptions},
+        loader::{self, LoadOptions},
         read::{Events, Reader},
         resolve,
     },
@@ -164,7 +165,7 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
     loader::check_privileges()?;
     loader::raise_memlock();
     let mut loaded = loader::load(opts.load.clone())?;
-    super::start_ebpf_logger(&mut loaded.ebpf);
+    crate::probe::logger::start_ebpf_logger(&mut loaded.ebpf);
     let reader = Reader::new(&mut loaded.ebpf)?;
     let mut events = Events::new(&mut loaded.ebpf, opts.load.drain_delay)?;
     if let Err(e) = crate::probe::privs::drop_all() {

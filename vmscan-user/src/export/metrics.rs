@@ -15,13 +15,12 @@ use prometheus_client::{
 };
 use vmscan_common::{NODE_OVERFLOW, hook, lru, lru_index, reclaimer, shrink_index, write_index};
 
-use crate::{
-    model::{
-        hist::Log2Hist,
-        lruvec::{KswapdState, LruvecSnap, NodeSnap, Snapshot},
-        totals::{Totals, hook_figures},
-    },
-    probe::loader::HookStatus,
+use crate::model::{
+    hist::Log2Hist,
+    input::HookStatus,
+    kswapd::KswapdState,
+    snapshot::{LruvecSnap, NodeSnap, Snapshot},
+    totals::{Totals, hook_figures},
 };
 
 /// What the exporter serves; replaced whole at every tick.
@@ -444,7 +443,7 @@ pub fn to_prometheus_text(om: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::lruvec::{LruvecSnap, NodeSnap};
+    use crate::model::snapshot::{LruvecSnap, NodeSnap};
 
     #[test]
     fn prometheus_text_names_counters_with_total() {
@@ -499,7 +498,7 @@ mod tests {
     /// overflow slot), named and folded memcgs, histograms measured and
     /// bucketed in the kernel, folio_mark_accessed rows and BPF stats.
     fn full_state() -> ExportState {
-        use crate::model::lruvec::{AccessRow, HistSnap, KswapdState, ListSnap, MemcgSnap};
+        use crate::model::snapshot::{AccessRow, HistSnap, ListSnap, MemcgSnap};
         let mut st = state();
         for (k, n) in [0u32, NODE_OVERFLOW].into_iter().enumerate() {
             let k = k as u64 + 1;

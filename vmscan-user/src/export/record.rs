@@ -21,9 +21,9 @@ use std::collections::BTreeMap;
 
 use vmscan_common::{Event, agg::Agg};
 
-use crate::{
-    model::totals::{Table, Totals, aggregates},
-    probe::sample::Sample,
+use crate::model::{
+    input::Sample,
+    totals::{Table, Totals, aggregates},
 };
 
 pub const MAGIC: &[u8; 10] = b"VMSCANREC\n";

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use vmscan_common::{Event, event, reclaimer};
+use vmscan_common::{Event, reclaimer};
 
-use super::hist::Log2Hist;
+use super::{event::Episode, hist::Log2Hist};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ReclaimEpisodes {
@@ -33,22 +33,29 @@ pub struct Episodes {
 }
 
 impl Episodes {
+    /// Counts one raw record (of any kind) and applies it when its kind is known.
     pub fn apply(&mut self, e: &Event) {
         self.events += 1;
-        match e.kind {
-            event::KSWAPD_WAKE => self.kswapd.entry(e.nid).or_default().wakes += 1,
-            event::KSWAPD_SLEEP => self.kswapd.entry(e.nid).or_default().sleeps += 1,
-            event::WAKEUP_KSWAPD => self.kswapd.entry(e.nid).or_default().wakeups_requested += 1,
-            event::RECLAIM_END => {
-                let name = reclaimer::NAMES.get(e.reclaimer as usize).copied().unwrap_or("other");
+        if let Ok(ep) = Episode::try_from(e) {
+            self.apply_episode(&ep);
+        }
+    }
+
+    fn apply_episode(&mut self, e: &Episode) {
+        match *e {
+            Episode::KswapdWake { nid, .. } => self.kswapd.entry(nid).or_default().wakes += 1,
+            Episode::KswapdSleep { nid, .. } => self.kswapd.entry(nid).or_default().sleeps += 1,
+            Episode::WakeupKswapd { nid, .. } => self.kswapd.entry(nid).or_default().wakeups_requested += 1,
+            Episode::ReclaimEnd { ts_ns, start_ns, reclaimer: rec, reclaimed, .. } => {
+                let name = reclaimer::NAMES.get(rec as usize).copied().unwrap_or("other");
                 let r = self.reclaim.entry(name.to_owned()).or_default();
                 r.episodes += 1;
-                r.reclaimed += e.reclaimed;
-                r.latency_us.record(e.ts_ns.saturating_sub(e.start_ns) / 1000);
+                r.reclaimed += reclaimed;
+                r.latency_us.record(ts_ns.saturating_sub(start_ns) / 1000);
             }
-            event::SHRINK_INACTIVE => self.shrink_passes += 1,
-            event::THROTTLED => self.throttled += 1,
-            _ => {}
+            Episode::ShrinkInactive { .. } => self.shrink_passes += 1,
+            Episode::Throttled { .. } => self.throttled += 1,
+            Episode::ShrinkNode { .. } => {}
         }
     }
 }
@@ -56,6 +63,7 @@ impl Episodes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vmscan_common::event;
 
     #[test]
     fn reclaim_end_becomes_an_episode() {

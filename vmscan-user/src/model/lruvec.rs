@@ -1,14 +1,8 @@
 //! The lruvec model: every node x memory cgroup with its five LRU lists,
-//! the flows between them, kswapd per node, reclaim episodes and stalls,
-//! histograms and findings. Pure and deterministic: aggregate deltas,
-//! events and samples in; [`Snapshot`]s out.
-//!
-//! Flows follow mm/vmscan.c and mm/swap.c:
-//! - mm_lru_insertion: a folio enters list `lru` (+pages there);
-//! - mm_lru_activate (folio_activate): inactive -> active of its type;
-//! - shrink_inactive_list: nr_reclaimed leave the inactive list, nr_activate
-//!   move to the active list, the rest go back where they were;
-//! - shrink_active_list: nr_deactivated move active -> inactive.
+//! the flows between them (see [`super::flows`]), kswapd per node (see
+//! [`super::kswapd`]), reclaim episodes and stalls, histograms and findings.
+//! Pure and deterministic: aggregate deltas, episodes and samples in;
+//! [`Snapshot`]s out.
 //!
 //! Frees outside reclaim (munmap, truncation, exit) have no LRU tracepoint,
 //! so the sizes the events predict drift from the kernel's; each sample
@@ -16,85 +10,34 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use serde::Serialize;
-use vmscan_common::{
-    Event, HIST_BUCKETS, NODE_OVERFLOW, NODE_SLOTS, event, hist, lru, reclaimer, shrink_index,
-};
+use vmscan_common::{Event, HIST_BUCKETS, NODE_OVERFLOW, NODE_SLOTS, hist, lru, reclaimer, shrink_index};
 
 use super::{
-    counters::{self, Counters},
-    hist::{HistSummary, Log2Hist, Windowed},
+    counters::{self, NodeCounters},
+    event::{self, Decoded, Episode},
+    findings::{self, MAX_FINDINGS},
+    flows::Flows,
+    hist::Windowed,
+    input::{Lists, Sample, Zone},
+    kswapd::{Kswapd, WakeReason},
+    snapshot::{
+        AccessRow, AccessStack, HistSnap, IsolationSnap, ListSnap, LruvecSnap, MemcgSnap, NodeSnap, PRIORITY_LEVELS, Rates,
+        SNAPSHOT_STALLS, Snapshot, Stall, TOP_ACCESS_STACKS, TimedFinding, ZoneSnap,
+    },
     totals::Totals,
 };
-use crate::probe::sample::{Lists, Sample};
 
 /// Bounds on what the model keeps, so memory stays bounded at any event rate.
 pub const MAX_STALLS: usize = 256;
 pub const MAX_MEMCGS: usize = 4096;
 pub const BALANCE_HISTORY: usize = 120;
 pub const DEFAULT_WINDOW_SECS: u64 = 10;
+/// Kernel stacks the model keeps symbolized frames for.
+pub const MAX_SYMBOLIZED_STACKS: usize = 16384;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct WakeReason {
-    pub zid: i32,
-    pub order: i32,
-    pub gfp: u64,
-    pub pid: u32,
-    pub comm: String,
-    pub cgroup_id: u64,
-}
+/// Still named by this path in `export::metrics::encode_state`.
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KswapdState {
-    /// Nothing seen yet.
-    #[default]
-    Unknown,
-    Asleep,
-    Awake,
-}
-
-/// kswapd of one node as a state machine over wake / sleep events.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Kswapd {
-    pub state: KswapdState,
-    pub since_ns: u64,
-    /// Why the running (or last) episode began: the last mm_vmscan_wakeup_kswapd
-    /// for this node before the wake, with the allocating task.
-    pub wake_reason: Option<WakeReason>,
-    pub wake_order: i32,
-    pub wake_zid: i32,
-    pub episodes: u64,
-    /// A sleep without a wake (vmscan attached mid-episode, or a lost record).
-    pub sleeps_without_wake: u64,
-    /// A wake while already awake (a lost sleep record).
-    pub wakes_while_awake: u64,
-    pub wakeups_requested: u64,
-    /// Pages kswapd reclaimed on this node since the episode began.
-    pub reclaimed_in_episode: u64,
-    /// Direct-reclaim stalls that ended while this kswapd was awake.
-    pub direct_stalls_in_episode: u64,
-    pub last_episode_us: u64,
-    #[serde(skip)]
-    pub(crate) pending_wakeup: Option<WakeReason>,
-}
-
-/// One direct-reclaim stall (an allocating task reclaiming for itself).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Stall {
-    pub end_ns: u64,
-    pub pid: u32,
-    pub comm: String,
-    pub reclaimer: String,
-    pub cgroup_id: u64,
-    pub memcg: Option<String>,
-    pub latency_us: u64,
-    pub reclaimed: u64,
-    pub order: i32,
-    pub nid: i32,
-}
-
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 struct NodeState {
     sampled: Option<Lists>,
     /// Sizes the events predict since the last sample (signed: frees are unseen).
@@ -107,45 +50,6 @@ struct NodeState {
     last_rates: Rates,
 }
 
-impl Default for NodeState {
-    fn default() -> Self {
-        Self {
-            sampled: None,
-            predicted: [0; 5],
-            drift: None,
-            kswapd: Kswapd::default(),
-            balance: VecDeque::new(),
-            direct_stalls: 0,
-            last_rates: Rates::default(),
-        }
-    }
-}
-
-/// Per-second flows of one node over the last interval (pages/s).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Rates {
-    pub inserted: [f64; 5],
-    /// folio_activate (mm_lru_activate), i.e. mark_page_accessed promotions
-    /// and other explicit activations.
-    pub activated_by_access: f64,
-    /// shrink_folio_list's nr_activate (folio_check_references said keep).
-    pub activated_by_reclaim: f64,
-    pub deactivated: f64,
-    pub scanned: f64,
-    pub scanned_anon: f64,
-    pub scanned_file: f64,
-    pub reclaimed: f64,
-    pub reclaimed_kswapd: f64,
-    pub reclaimed_direct: f64,
-    pub reclaimed_memcg: f64,
-    pub ref_keep: f64,
-    pub dirty: f64,
-    pub writeback: f64,
-    pub congested: f64,
-    pub immediate: f64,
-    pub unmap_fail: f64,
-}
-
 #[derive(Clone, Debug)]
 struct MemcgState {
     path: Option<String>,
@@ -154,153 +58,6 @@ struct MemcgState {
     latency: Windowed,
     swappiness: Option<u32>,
     inserted: BTreeMap<u32, [u64; 5]>,
-}
-
-/// What the model shows: plain data, shared by TUI, exporter, recorder and --json.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Snapshot {
-    pub ts_ns: u64,
-    pub interval_secs: f64,
-    pub mglru: Option<bool>,
-    pub vm_swappiness: Option<u32>,
-    pub nodes: Vec<NodeSnap>,
-    pub lruvecs: Vec<LruvecSnap>,
-    pub memcgs: Vec<MemcgSnap>,
-    pub stalls: Vec<Stall>,
-    pub stalls_dropped: u64,
-    pub isolation: Vec<IsolationSnap>,
-    pub histograms: BTreeMap<String, HistSnap>,
-    pub findings: Vec<Finding>,
-    /// Counters since the model started (pages).
-    pub totals: Counters,
-    pub lost_total: u64,
-    /// folio_mark_accessed since start, by (outcome, exiting, file); the
-    /// per-stack split is in `access_stacks`.
-    pub access: Vec<AccessRow>,
-    /// Calls per kernel stack id (top 64), with the stack's symbols when known.
-    pub access_stacks: Vec<AccessStack>,
-    /// Program runs and lost records per hook id since start.
-    pub hook_events: Vec<u64>,
-    pub hook_lost: Vec<u64>,
-    pub notes: Vec<String>,
-    /// Findings raised at any sample since start (newest last, bounded).
-    pub recent_findings: Vec<TimedFinding>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct TimedFinding {
-    pub ts_ns: u64,
-    pub kind: &'static str,
-    pub text: String,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct AccessRow {
-    pub outcome: &'static str,
-    pub exiting: bool,
-    pub file: bool,
-    pub calls: u64,
-    pub pages: u64,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct AccessStack {
-    pub stack_id: i32,
-    pub calls: u64,
-    pub exiting_calls: u64,
-    pub activated: u64,
-    pub frames: Vec<String>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct ListSnap {
-    pub name: &'static str,
-    /// The kernel's size at the last sample (pages).
-    pub pages: Option<u64>,
-    /// Predicted minus sampled at the last sample (pages).
-    pub drift: Option<i64>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct ZoneSnap {
-    pub zone: String,
-    pub free: u64,
-    pub min: u64,
-    pub low: u64,
-    pub high: u64,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct NodeSnap {
-    pub node: u32,
-    pub lists: Vec<ListSnap>,
-    pub free: u64,
-    pub min: u64,
-    pub low: u64,
-    pub high: u64,
-    pub zones: Vec<ZoneSnap>,
-    pub rates: Rates,
-    pub kswapd: Kswapd,
-    /// Seconds the current kswapd episode has run (0 when asleep).
-    pub kswapd_awake_secs: f64,
-    pub direct_stalls: u64,
-    /// Pages scanned anon / file over the last intervals (oldest first).
-    pub balance: Vec<(u64, u64)>,
-    /// Shrink passes by scan priority (index = priority), since start.
-    pub priority: Vec<u64>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct LruvecSnap {
-    pub node: u32,
-    pub memcg: String,
-    pub memcg_id: u64,
-    /// Five lists when the kernel reports them for this node and cgroup.
-    pub lists: Option<Lists>,
-    pub anon: u64,
-    pub file: u64,
-    pub unevictable: u64,
-    /// Pages inserted into each list since start (mm_lru_insertion, by folio memcg).
-    pub inserted: [u64; 5],
-    /// MGLRU generations (oldest first) when MGLRU is on.
-    pub generations: Option<Vec<crate::probe::sample::Generation>>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct MemcgSnap {
-    pub path: String,
-    pub id: u64,
-    pub swappiness: Option<u32>,
-    pub reclaim_episodes: u64,
-    pub reclaimed: u64,
-    pub latency_us: HistSummary,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct IsolationSnap {
-    pub lru: &'static str,
-    pub events: u64,
-    pub requested: u64,
-    pub scanned: u64,
-    pub skipped: u64,
-    pub taken: u64,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct HistSnap {
-    pub unit: &'static str,
-    pub cumulative: Log2Hist,
-    pub window: Log2Hist,
-    pub cumulative_summary: HistSummary,
-    pub window_summary: HistSummary,
-    /// False when the hook that feeds it is not attached.
-    pub available: bool,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub kind: &'static str,
-    pub text: String,
 }
 
 pub struct Model {
@@ -321,9 +78,6 @@ pub struct Model {
     stack_frames: BTreeMap<i32, Vec<String>>,
 }
 
-/// Findings kept in the history.
-pub const MAX_FINDINGS: usize = 64;
-
 const HISTS: [(&str, &str); 5] = [
     ("direct_reclaim", "us"),
     ("memcg_reclaim", "us"),
@@ -336,11 +90,6 @@ impl Default for Model {
     fn default() -> Self {
         Self::new(DEFAULT_WINDOW_SECS)
     }
-}
-
-fn comm_str(c: &[u8; 16]) -> String {
-    let end = c.iter().position(|&b| b == 0).unwrap_or(c.len());
-    String::from_utf8_lossy(&c[..end]).into_owned()
 }
 
 impl Model {
@@ -415,70 +164,54 @@ impl Model {
         self.now_ns = self.now_ns.max(ts_ns);
         self.interval_secs = secs;
         self.totals.accumulate(d);
-        let per = |v: u64| v as f64 / secs.max(1e-9);
         let c = counters::derive_with(d, self.mglru());
         for nc in &c.nodes {
-            let n = nc.node;
-            let (mut act_anon, mut act_file, mut deact_anon, mut deact_file) = (0u64, 0u64, 0u64, 0u64);
-            for rec in 0..reclaimer::COUNT {
-                for file in 0..2u32 {
-                    let s = &d.shrink_active[shrink_index(n, rec, file) as usize];
-                    if file == 1 {
-                        deact_file += s.deactivated;
-                    } else {
-                        deact_anon += s.deactivated;
-                    }
-                }
-            }
-            act_anon += nc.activate_anon + nc.lru_activated_anon;
-            act_file += nc.activate_file + nc.lru_activated_file;
-            let ins = nc.inserted;
-            let st = self.node(n);
-            let p = &mut st.predicted;
-            let i = |v: u64| v as i64;
-            p[lru::INACTIVE_ANON as usize] += i(ins[0]) - i(nc.reclaimed_anon) - i(act_anon) + i(deact_anon);
-            p[lru::ACTIVE_ANON as usize] += i(ins[1]) + i(act_anon) - i(deact_anon);
-            p[lru::INACTIVE_FILE as usize] += i(ins[2]) - i(nc.reclaimed_file) - i(act_file) + i(deact_file);
-            p[lru::ACTIVE_FILE as usize] += i(ins[3]) + i(act_file) - i(deact_file);
-            p[lru::UNEVICTABLE as usize] += i(ins[4]);
-            st.balance.push_back((ts_ns, nc.scanned_anon, nc.scanned_file));
-            while st.balance.len() > BALANCE_HISTORY {
-                st.balance.pop_front();
-            }
-            st.kswapd.reclaimed_in_episode += nc.reclaimed.kswapd;
-            st.last_rates = Rates {
-                inserted: ins.map(per),
-                activated_by_access: per(nc.lru_activated_anon + nc.lru_activated_file),
-                activated_by_reclaim: per(nc.activate_anon + nc.activate_file),
-                deactivated: per(deact_anon + deact_file),
-                scanned: per(nc.scanned.total()),
-                scanned_anon: per(nc.scanned_anon),
-                scanned_file: per(nc.scanned_file),
-                reclaimed: per(nc.reclaimed.total()),
-                reclaimed_kswapd: per(nc.reclaimed.kswapd),
-                reclaimed_direct: per(nc.reclaimed.direct + nc.reclaimed.node + nc.reclaimed.khugepaged),
-                reclaimed_memcg: per(nc.reclaimed.memcg),
-                ref_keep: per(nc.ref_keep),
-                dirty: per(nc.dirty),
-                writeback: per(nc.writeback),
-                congested: per(nc.congested),
-                immediate: per(nc.immediate),
-                unmap_fail: per(nc.unmap_fail),
-            };
+            self.apply_node_flows(d, nc, ts_ns, secs);
         }
-        // Kernel-side histograms (shrink_node passes, batch residency), per node.
+        self.apply_kernel_hists(d, ts_ns);
+        self.apply_memcg_insertions(d);
+    }
+
+    /// Applies one recorded or live tick: the records drained before it, its
+    /// aggregate delta, then its kernel sample (the order a live session
+    /// reads them in).
+    pub fn apply_tick(&mut self, records: &[Decoded], delta: &Totals, secs: f64, sample: &Sample) {
+        self.apply_records(records);
+        self.apply_totals(delta, sample.ts_ns, secs);
+        self.apply_sample(sample);
+    }
+
+    /// One node's list flows, scan balance, kswapd progress and rates.
+    fn apply_node_flows(&mut self, d: &Totals, nc: &NodeCounters, ts_ns: u64, secs: f64) {
+        let flows = Flows::of(d, nc);
+        let st = self.node(nc.node);
+        flows.predict(nc, &mut st.predicted);
+        st.balance.push_back((ts_ns, nc.scanned_anon, nc.scanned_file));
+        while st.balance.len() > BALANCE_HISTORY {
+            st.balance.pop_front();
+        }
+        st.kswapd.reclaimed_in_episode += nc.reclaimed.kswapd;
+        st.last_rates = flows.rates(nc, secs);
+    }
+
+    /// Kernel-side histograms (shrink_node passes, batch residency), per node.
+    fn apply_kernel_hists(&mut self, d: &Totals, ts_ns: u64) {
         for (kind, name) in [(hist::SHRINK_NODE_US, "shrink_node"), (hist::BATCH_RESIDENCY_US, "batch_residency")] {
             for node in 0..NODE_SLOTS {
                 for b in 0..HIST_BUCKETS {
                     let n = d.hist[((kind * NODE_SLOTS + node) * HIST_BUCKETS + b) as usize];
-                    if n > 0 {
-                        if let Some(h) = self.hists.get_mut(name) {
-                            h.add_bucket(ts_ns, b as usize, n);
-                        }
+                    if n > 0
+                        && let Some(h) = self.hists.get_mut(name)
+                    {
+                        h.add_bucket(ts_ns, b as usize, n);
                     }
                 }
             }
         }
+    }
+
+    /// Pages inserted per memory cgroup, node and list.
+    fn apply_memcg_insertions(&mut self, d: &Totals) {
         for (key, agg) in &d.memcg_insert {
             if let Some(m) = self.memcg(key.cgroup_id) {
                 let e = m.inserted.entry(key.node).or_insert([0; 5]);
@@ -489,111 +222,101 @@ impl Model {
         }
     }
 
-    /// Applies one ring-buffer event.
+    /// Applies one raw ring-buffer record (decoding it).
     pub fn apply_event(&mut self, e: &Event) {
-        self.now_ns = self.now_ns.max(e.ts_ns);
-        let nid = if e.nid < 0 { NODE_OVERFLOW } else { e.nid as u32 };
-        match e.kind {
-            event::WAKEUP_KSWAPD => {
-                let k = &mut self.node(nid).kswapd;
-                k.wakeups_requested += 1;
-                k.pending_wakeup = Some(WakeReason {
-                    zid: e.zid,
-                    order: e.order,
-                    gfp: e.gfp,
-                    pid: e.pid,
-                    comm: comm_str(&e.comm),
-                    cgroup_id: e.cgroup_id,
-                });
+        self.apply_record(&Episode::try_from(e));
+    }
+
+    /// Applies decoded ring-buffer records in order.
+    pub fn apply_records(&mut self, records: &[Decoded]) {
+        for r in records {
+            self.apply_record(r);
+        }
+    }
+
+    /// Applies one decoded record; one of an unknown kind only moves the clock.
+    pub fn apply_record(&mut self, r: &Decoded) {
+        self.now_ns = self.now_ns.max(event::ts_ns(r));
+        if let Ok(e) = r {
+            self.apply_episode(e);
+        }
+    }
+
+    fn apply_episode(&mut self, e: &Episode) {
+        match e {
+            Episode::WakeupKswapd { nid, zid, order, gfp, pid, comm, cgroup_id, .. } => {
+                let reason = WakeReason { zid: *zid, order: *order, gfp: *gfp, pid: *pid, comm: comm.clone(), cgroup_id: *cgroup_id };
+                self.node(node_of(*nid)).kswapd.wakeup_requested(reason);
             }
-            event::KSWAPD_WAKE => {
-                let k = &mut self.node(nid).kswapd;
-                if k.state == KswapdState::Awake {
-                    k.wakes_while_awake += 1;
+            Episode::KswapdWake { ts_ns, nid, zid, order } => self.node(node_of(*nid)).kswapd.wake(*ts_ns, *order, *zid),
+            Episode::KswapdSleep { ts_ns, nid } => {
+                if let Some(us) = self.node(node_of(*nid)).kswapd.sleep(*ts_ns) {
+                    self.record_hist("kswapd_episode", *ts_ns, us);
                 }
-                k.state = KswapdState::Awake;
-                k.since_ns = e.ts_ns;
-                k.wake_order = e.order;
-                k.wake_zid = e.zid;
-                k.wake_reason = k.pending_wakeup.take();
-                k.reclaimed_in_episode = 0;
-                k.direct_stalls_in_episode = 0;
             }
-            event::KSWAPD_SLEEP => {
-                let (awake, since) = {
-                    let k = &self.node(nid).kswapd;
-                    (k.state == KswapdState::Awake, k.since_ns)
-                };
-                let us = e.ts_ns.saturating_sub(since) / 1000;
-                if awake {
-                    if let Some(h) = self.hists.get_mut("kswapd_episode") {
-                        h.record(e.ts_ns, us);
-                    }
-                }
-                let k = &mut self.node(nid).kswapd;
-                if awake {
-                    k.episodes += 1;
-                    k.last_episode_us = us;
-                } else {
-                    k.sleeps_without_wake += 1;
-                }
-                k.state = KswapdState::Asleep;
-                k.since_ns = e.ts_ns;
+            Episode::ReclaimEnd { .. } => self.apply_reclaim_end(e),
+            Episode::ShrinkInactive { .. } | Episode::ShrinkNode { .. } | Episode::Throttled { .. } => {}
+        }
+    }
+
+    fn record_hist(&mut self, name: &str, ts_ns: u64, us: u64) {
+        if let Some(h) = self.hists.get_mut(name) {
+            h.record(ts_ns, us);
+        }
+    }
+
+    /// A direct, memcg or node reclaim episode ended: a stall.
+    fn apply_reclaim_end(&mut self, e: &Episode) {
+        let &Episode::ReclaimEnd { ts_ns, start_ns, reclaimer: rec, nid, order, pid, ref comm, cgroup_id, reclaimed } = e else {
+            return;
+        };
+        let us = ts_ns.saturating_sub(start_ns) / 1000;
+        if rec == reclaimer::MEMCG {
+            self.record_hist("memcg_reclaim", ts_ns, us);
+            if let Some(m) = self.memcg(cgroup_id) {
+                m.episodes += 1;
+                m.reclaimed += reclaimed;
+                m.latency.record(ts_ns, us);
             }
-            event::RECLAIM_END => {
-                let us = e.ts_ns.saturating_sub(e.start_ns) / 1000;
-                let name = reclaimer::NAMES.get(e.reclaimer as usize).copied().unwrap_or("other");
-                if e.reclaimer == reclaimer::MEMCG {
-                    if let Some(h) = self.hists.get_mut("memcg_reclaim") {
-                        h.record(e.ts_ns, us);
-                    }
-                    let window = self.window_secs;
-                    if let Some(m) = self.memcg(e.cgroup_id) {
-                        m.episodes += 1;
-                        m.reclaimed += e.reclaimed;
-                        m.latency.record(e.ts_ns, us);
-                        let _ = window;
-                    }
-                } else {
-                    if let Some(h) = self.hists.get_mut("direct_reclaim") {
-                        h.record(e.ts_ns, us);
-                    }
-                    // Direct reclaim walks the zonelist; count the stall on
-                    // every node whose kswapd is awake, and on the node for
-                    // node reclaim.
-                    for (n, st) in self.nodes.iter_mut() {
-                        if st.kswapd.state == KswapdState::Awake {
-                            st.kswapd.direct_stalls_in_episode += 1;
-                        }
-                        if e.reclaimer == reclaimer::NODE && *n == nid {
-                            st.direct_stalls += 1;
-                        }
-                    }
-                    if e.reclaimer != reclaimer::NODE {
-                        for st in self.nodes.values_mut() {
-                            st.direct_stalls += 1;
-                        }
-                    }
-                }
-                if self.stalls.len() >= MAX_STALLS {
-                    self.stalls.pop_front();
-                    self.stalls_dropped += 1;
-                }
-                let memcg = self.memcg_paths.get(&e.cgroup_id).cloned();
-                self.stalls.push_back(Stall {
-                    end_ns: e.ts_ns,
-                    pid: e.pid,
-                    comm: comm_str(&e.comm),
-                    reclaimer: name.to_owned(),
-                    cgroup_id: e.cgroup_id,
-                    memcg,
-                    latency_us: us,
-                    reclaimed: e.reclaimed,
-                    order: e.order,
-                    nid: e.nid,
-                });
+        } else {
+            self.record_hist("direct_reclaim", ts_ns, us);
+            self.count_direct_stall(rec, node_of(nid));
+        }
+        if self.stalls.len() >= MAX_STALLS {
+            self.stalls.pop_front();
+            self.stalls_dropped += 1;
+        }
+        let name = reclaimer::NAMES.get(rec as usize).copied().unwrap_or("other");
+        self.stalls.push_back(Stall {
+            end_ns: ts_ns,
+            pid,
+            comm: comm.clone(),
+            reclaimer: name.to_owned(),
+            cgroup_id,
+            memcg: self.memcg_paths.get(&cgroup_id).cloned(),
+            latency_us: us,
+            reclaimed,
+            order,
+            nid,
+        });
+    }
+
+    /// Direct reclaim walks the zonelist: count the stall on every node whose
+    /// kswapd is awake, and on the node for node reclaim (on every node for
+    /// the others).
+    fn count_direct_stall(&mut self, rec: u32, nid: u32) {
+        for (n, st) in self.nodes.iter_mut() {
+            if st.kswapd.is_awake() {
+                st.kswapd.direct_stalls_in_episode += 1;
             }
-            _ => {}
+            if rec == reclaimer::NODE && *n == nid {
+                st.direct_stalls += 1;
+            }
+        }
+        if rec != reclaimer::NODE {
+            for st in self.nodes.values_mut() {
+                st.direct_stalls += 1;
+            }
         }
     }
 
@@ -625,7 +348,8 @@ impl Model {
         self.memcg_paths.retain(|id, _| live.contains(id));
         self.last_sample = Some(s.clone());
         // Findings hold at a sample (after the interval's flows): keep them.
-        for f in findings(&self.snapshot()) {
+        // They read only the nodes, so only the nodes are built.
+        for f in findings::findings(&self.node_snaps()) {
             if self.recent_findings.len() >= MAX_FINDINGS {
                 self.recent_findings.pop_front();
             }
@@ -635,7 +359,7 @@ impl Model {
 
     /// Symbolized frames of a kernel stack id (innermost first).
     pub fn set_stack_frames(&mut self, id: i32, frames: Vec<String>) {
-        if self.stack_frames.len() < 16384 {
+        if self.stack_frames.len() < MAX_SYMBOLIZED_STACKS {
             self.stack_frames.insert(id, frames);
         }
     }
@@ -655,107 +379,136 @@ impl Model {
     }
 
     pub fn snapshot(&self) -> Snapshot {
-        let now = self.now_ns;
-        let mut snap = Snapshot {
-            ts_ns: now,
+        let nodes = self.node_snaps();
+        let (access, access_stacks) = self.access_snaps();
+        Snapshot {
+            ts_ns: self.now_ns,
             interval_secs: self.interval_secs,
             mglru: self.last_sample.as_ref().and_then(|s| s.mglru),
             vm_swappiness: self.last_sample.as_ref().and_then(|s| s.vm_swappiness),
+            findings: findings::findings(&nodes),
+            nodes,
+            lruvecs: self.lruvec_snaps(),
+            memcgs: self.memcg_snaps(),
+            stalls: self.stalls.iter().rev().take(SNAPSHOT_STALLS).cloned().collect(),
+            stalls_dropped: self.stalls_dropped,
+            isolation: self.isolation_snaps(),
+            histograms: self.hist_snaps(),
             totals: counters::derive_with(&self.totals, self.mglru()),
             lost_total: self.totals.lost.iter().sum(),
-            stalls: self.stalls.iter().rev().take(32).cloned().collect(),
-            stalls_dropped: self.stalls_dropped,
+            access,
+            access_stacks,
             hook_events: self.totals.hits.clone(),
             hook_lost: self.totals.lost.clone(),
-            ..Snapshot::default()
-        };
-        let zones = self.last_sample.as_ref().map(|s| s.zones.clone()).unwrap_or_default();
-        for (&n, st) in &self.nodes {
-            let mut ns = NodeSnap { node: n, ..NodeSnap::default() };
-            for (i, name) in lru::NAMES.iter().enumerate() {
-                ns.lists.push(ListSnap {
-                    name,
-                    pages: st.sampled.map(|l| l[i]),
-                    drift: st.drift.map(|d| d[i]),
+            notes: self.notes(),
+            recent_findings: self.recent_findings.iter().cloned().collect(),
+        }
+    }
+
+    fn node_snaps(&self) -> Vec<NodeSnap> {
+        let zones = self.last_sample.as_ref().map(|s| s.zones.as_slice()).unwrap_or_default();
+        self.nodes.iter().map(|(&n, st)| self.node_snap(n, st, zones)).collect()
+    }
+
+    fn node_snap(&self, n: u32, st: &NodeState, zones: &[Zone]) -> NodeSnap {
+        let mut ns = NodeSnap { node: n, ..NodeSnap::default() };
+        for (i, name) in lru::NAMES.iter().enumerate() {
+            ns.lists.push(ListSnap { name, pages: st.sampled.map(|l| l[i]), drift: st.drift.map(|d| d[i]) });
+        }
+        for z in zones.iter().filter(|z| z.node == n && z.managed > 0) {
+            ns.free += z.free;
+            ns.min += z.min;
+            ns.low += z.low;
+            ns.high += z.high;
+            ns.zones.push(ZoneSnap { zone: z.zone.clone(), free: z.free, min: z.min, low: z.low, high: z.high });
+        }
+        ns.rates = st.last_rates.clone();
+        ns.kswapd = st.kswapd.clone();
+        ns.kswapd_awake_secs = st.kswapd.awake_secs(self.now_ns);
+        ns.direct_stalls = st.direct_stalls;
+        ns.balance = st.balance.iter().map(|&(_, a, f)| (a, f)).collect();
+        ns.priority = self.priority_passes(n);
+        ns
+    }
+
+    /// Shrink passes of node `n` by scan priority, since start.
+    fn priority_passes(&self, n: u32) -> Vec<u64> {
+        let mut prio = vec![0u64; PRIORITY_LEVELS];
+        for rec in 0..reclaimer::COUNT {
+            for file in 0..2 {
+                let a = &self.totals.shrink_inactive[shrink_index(n, rec, file) as usize];
+                for (p, v) in prio.iter_mut().zip(a.priority.iter()) {
+                    *p += v;
+                }
+            }
+        }
+        prio
+    }
+
+    fn lruvec_snaps(&self) -> Vec<LruvecSnap> {
+        let mut out = Vec::new();
+        let Some(s) = &self.last_sample else { return out };
+        for m in &s.memcgs {
+            let inserted = self.memcgs.get(&m.id).map(|st| st.inserted.clone()).unwrap_or_default();
+            for (&node, mn) in &m.nodes {
+                out.push(LruvecSnap {
+                    node,
+                    memcg: m.path.clone(),
+                    memcg_id: m.id,
+                    lists: mn.lists,
+                    anon: mn.anon,
+                    file: mn.file,
+                    unevictable: mn.unevictable,
+                    inserted: inserted.get(&node).copied().unwrap_or([0; 5]),
+                    generations: s
+                        .lru_gen
+                        .iter()
+                        .find(|g| g.node == node && g.memcg == m.path)
+                        .map(|g| g.generations.clone()),
                 });
             }
-            for z in zones.iter().filter(|z| z.node == n && z.managed > 0) {
-                ns.free += z.free;
-                ns.min += z.min;
-                ns.low += z.low;
-                ns.high += z.high;
-                ns.zones.push(ZoneSnap { zone: z.zone.clone(), free: z.free, min: z.min, low: z.low, high: z.high });
-            }
-            ns.rates = st.last_rates.clone();
-            ns.kswapd = st.kswapd.clone();
-            if st.kswapd.state == KswapdState::Awake {
-                ns.kswapd_awake_secs = now.saturating_sub(st.kswapd.since_ns) as f64 / 1e9;
-            }
-            ns.direct_stalls = st.direct_stalls;
-            ns.balance = st.balance.iter().map(|&(_, a, f)| (a, f)).collect();
-            let mut prio = vec![0u64; 13];
-            for rec in 0..reclaimer::COUNT {
-                for file in 0..2 {
-                    let a = &self.totals.shrink_inactive[shrink_index(n, rec, file) as usize];
-                    for (p, v) in prio.iter_mut().zip(a.priority.iter()) {
-                        *p += v;
-                    }
-                }
-            }
-            ns.priority = prio;
-            snap.nodes.push(ns);
         }
-        if let Some(s) = &self.last_sample {
-            for m in &s.memcgs {
-                let inserted = self.memcgs.get(&m.id).map(|st| st.inserted.clone()).unwrap_or_default();
-                for (&node, mn) in &m.nodes {
-                    snap.lruvecs.push(LruvecSnap {
-                        node,
-                        memcg: m.path.clone(),
-                        memcg_id: m.id,
-                        lists: mn.lists,
-                        anon: mn.anon,
-                        file: mn.file,
-                        unevictable: mn.unevictable,
-                        inserted: inserted.get(&node).copied().unwrap_or([0; 5]),
-                        generations: s
-                            .lru_gen
-                            .iter()
-                            .find(|g| g.node == node && g.memcg == m.path)
-                            .map(|g| g.generations.clone()),
-                    });
-                }
-            }
-        }
-        for (&id, m) in &self.memcgs {
-            if m.episodes == 0 {
-                continue;
-            }
-            snap.memcgs.push(MemcgSnap {
+        out
+    }
+
+    fn memcg_snaps(&self) -> Vec<MemcgSnap> {
+        self.memcgs
+            .iter()
+            .filter(|(_, m)| m.episodes > 0)
+            .map(|(&id, m)| MemcgSnap {
                 path: m.path.clone().unwrap_or_else(|| format!("(cgroup id {id})")),
                 id,
                 swappiness: m.swappiness,
                 reclaim_episodes: m.episodes,
                 reclaimed: m.reclaimed,
                 latency_us: m.latency.cumulative.summary(),
-            });
-        }
-        for l in 0..lru::COUNT {
-            let mut iso = IsolationSnap { lru: lru::NAMES[l as usize], ..IsolationSnap::default() };
-            for rec in 0..reclaimer::COUNT {
-                let a = &self.totals.isolate[(rec * lru::COUNT + l) as usize];
-                iso.events += a.events;
-                iso.requested += a.requested;
-                iso.scanned += a.scanned;
-                iso.skipped += a.skipped;
-                iso.taken += a.taken;
-            }
-            snap.isolation.push(iso);
-        }
+            })
+            .collect()
+    }
+
+    fn isolation_snaps(&self) -> Vec<IsolationSnap> {
+        (0..lru::COUNT)
+            .map(|l| {
+                let mut iso = IsolationSnap { lru: lru::NAMES[l as usize], ..IsolationSnap::default() };
+                for rec in 0..reclaimer::COUNT {
+                    let a = &self.totals.isolate[(rec * lru::COUNT + l) as usize];
+                    iso.events += a.events;
+                    iso.requested += a.requested;
+                    iso.scanned += a.scanned;
+                    iso.skipped += a.skipped;
+                    iso.taken += a.taken;
+                }
+                iso
+            })
+            .collect()
+    }
+
+    fn hist_snaps(&self) -> BTreeMap<String, HistSnap> {
+        let mut out = BTreeMap::new();
         for (name, unit) in HISTS {
             let w = &self.hists[name];
-            let window = w.window(now);
-            snap.histograms.insert(
+            let window = w.window(self.now_ns);
+            out.insert(
                 name.to_owned(),
                 HistSnap {
                     unit,
@@ -767,6 +520,11 @@ impl Model {
                 },
             );
         }
+        out
+    }
+
+    /// folio_mark_accessed by (outcome, exiting, file), and the most called stacks.
+    fn access_snaps(&self) -> (Vec<AccessRow>, Vec<AccessStack>) {
         let mut rows: BTreeMap<(u32, u32, u32), (u64, u64)> = BTreeMap::new();
         let mut stacks: BTreeMap<i32, AccessStack> = BTreeMap::new();
         for (k, v) in &self.totals.access {
@@ -786,7 +544,7 @@ impl Model {
                 st.activated += v.calls;
             }
         }
-        snap.access = rows
+        let rows = rows
             .into_iter()
             .map(|((o, x, f), (calls, pages))| AccessRow {
                 outcome: vmscan_common::outcome::NAMES.get(o as usize).copied().unwrap_or("?"),
@@ -797,57 +555,37 @@ impl Model {
             })
             .collect();
         let mut st: Vec<AccessStack> = stacks.into_values().collect();
-        st.sort_by(|a, b| b.calls.cmp(&a.calls));
-        st.truncate(64);
-        snap.access_stacks = st;
-        snap.findings = findings(&snap);
-        snap.recent_findings = self.recent_findings.iter().cloned().collect();
-        if snap.mglru == Some(true) {
-            snap.notes.push(
+        st.sort_by_key(|s| std::cmp::Reverse(s.calls));
+        st.truncate(TOP_ACCESS_STACKS);
+        (rows, st)
+    }
+
+    fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.mglru() {
+            notes.push(
                 "MGLRU is enabled: the kernel's lists are generations; active/inactive sizes are its approximation"
                     .into(),
             );
         }
         if self.memcgs_dropped > 0 {
-            snap.notes.push(format!("{} memory cgroups beyond {MAX_MEMCGS} not tracked", self.memcgs_dropped));
+            notes.push(format!("{} memory cgroups beyond {MAX_MEMCGS} not tracked", self.memcgs_dropped));
         }
-        snap
+        notes
     }
 }
 
-/// NUMA imbalance: a node reclaiming while another sits above its high watermark.
-pub fn findings(s: &Snapshot) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for a in &s.nodes {
-        let reclaiming = a.kswapd.state == KswapdState::Awake || a.rates.reclaimed > 0.0;
-        if !reclaiming {
-            continue;
-        }
-        for b in &s.nodes {
-            if b.node == a.node || b.high == 0 || b.free <= b.high {
-                continue;
-            }
-            let how = if a.kswapd.state == KswapdState::Awake {
-                format!("kswapd{} awake {:.1} s", a.node, a.kswapd_awake_secs)
-            } else {
-                "kswapd asleep".to_owned()
-            };
-            out.push(Finding {
-                kind: "numa_imbalance",
-                text: format!(
-                    "node {} is reclaiming ({how}, {:.0} pages/s reclaimed) while node {} has {} free pages, above its high watermark {}",
-                    a.node, a.rates.reclaimed, b.node, b.free, b.high
-                ),
-            });
-        }
-    }
-    out
+/// The node slot of a record's node id (negative: unknown).
+fn node_of(nid: i32) -> u32 {
+    if nid < 0 { NODE_OVERFLOW } else { nid as u32 }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::sample::{MemcgNode, MemcgSample};
+    use crate::model::kswapd::KswapdState;
+    use vmscan_common::event;
+    use crate::model::input::{MemcgNode, MemcgSample, Zone};
     use vmscan_common::{FolioAgg, ShrinkActiveAgg, ShrinkInactiveAgg};
 
     fn ev(kind: vmscan_common::EventKind, nid: i32, ts_s: f64) -> Event {
@@ -1005,7 +743,6 @@ mod tests {
         let mut s = Sample::default();
         s.nodes.insert(0, [0; 5]);
         s.nodes.insert(1, [0; 5]);
-        use crate::probe::system::Zone;
         s.zones = vec![
             Zone { node: 0, zone: "Normal".into(), free: 100, min: 50, low: 80, high: 120, managed: 1000, ..Default::default() },
             Zone { node: 1, zone: "Normal".into(), free: 9000, min: 50, low: 80, high: 120, managed: 10000, ..Default::default() },

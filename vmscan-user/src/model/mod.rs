@@ -3,6 +3,12 @@
 //! can be tested from synthetic input.
 pub mod counters;
 pub mod episodes;
+pub mod event;
+pub mod findings;
+pub mod flows;
 pub mod hist;
+pub mod input;
+pub mod kswapd;
 pub mod lruvec;
+pub mod snapshot;
 pub mod totals;

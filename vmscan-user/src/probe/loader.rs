@@ -10,8 +10,7 @@ use aya::{
     Ebpf, EbpfLoader,
     programs::{FEntry, FExit, KProbe, ProgramError, TracePoint},
 };
-use serde::Serialize;
-use vmscan_common::{HookId, Offsets};
+use vmscan_common::Offsets;
 
 use super::{
     btf::Btf,
@@ -19,24 +18,7 @@ use super::{
     system::{self, SystemInfo},
 };
 
-/// What happened to one hook.
-#[derive(Clone, Debug, Serialize)]
-pub struct HookStatus {
-    pub id: HookId,
-    pub name: String,
-    /// "tracepoint", "fentry", "fentry+fexit", "kprobe", "kprobe+kretprobe".
-    pub mechanism: Option<String>,
-    /// Why it is not attached (None when attached).
-    pub error: Option<String>,
-    /// Notes on a hook that is attached but degraded.
-    pub notes: Vec<String>,
-}
-
-impl HookStatus {
-    pub fn attached(&self) -> bool {
-        self.mechanism.is_some()
-    }
-}
+use crate::model::input::HookStatus;
 
 #[derive(Clone, Debug, Default)]
 pub struct LoadOptions {

@@ -3,10 +3,10 @@
 pub mod btf;
 pub mod format;
 pub mod loader;
+pub mod logger;
 pub mod privs;
 pub mod read;
 pub mod resolve;
 pub mod sample;
-pub mod session;
 pub mod symbols;
 pub mod system;

@@ -11,12 +11,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use serde::Serialize;
-
-use super::system::{self, Cgroups, Zone};
-
-/// The five LRU lists in lru::NAMES order, in pages.
-pub type Lists = [u64; 5];
+use super::system::{self, Cgroups};
+use crate::model::input::{Generation, Lists, LruGen, MemcgNode, MemcgSample, Sample};
 
 /// The five lists from (key, value) pairs: `keys` names them in lru::NAMES
 /// order; values are divided by `unit` (page size in the values' unit).
@@ -38,17 +34,6 @@ pub fn parse_node_meminfo(text: &str, page_kib: u64) -> Option<Lists> {
         Some((it.next()?, it.next()?.parse::<u64>().ok()?))
     });
     five_lists(pairs, ["Inactive(anon):", "Active(anon):", "Inactive(file):", "Active(file):", "Unevictable:"], page_kib)
-}
-
-/// One memory cgroup's sizes on one node, in pages.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct MemcgNode {
-    /// The five lists on this node when the kernel reports them per node
-    /// (cgroup v2 memory.numa_stat; or v1 on a single-node machine).
-    pub lists: Option<Lists>,
-    pub anon: u64,
-    pub file: u64,
-    pub unevictable: u64,
 }
 
 /// Parses memory.numa_stat. v1 lines are `file=72 N0=72` (pages, this
@@ -105,38 +90,6 @@ pub fn parse_memory_stat_lists(text: &str, page_size: u64) -> Option<Lists> {
     five_lists(pairs, vmscan_common::lru::NAMES, page_size)
 }
 
-/// One memory cgroup as sampled.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct MemcgSample {
-    /// Path relative to the memory hierarchy root ("/" for the root).
-    pub path: String,
-    /// kernfs id (the directory's inode number): what the eBPF side reports.
-    pub id: u64,
-    pub nodes: BTreeMap<u32, MemcgNode>,
-    /// Whole-cgroup five-list split (memory.stat), in pages.
-    pub lists: Option<Lists>,
-    pub swappiness: Option<u32>,
-}
-
-/// One MGLRU generation of a lruvec (/sys/kernel/debug/lru_gen).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Generation {
-    #[serde(rename = "gen")]
-    pub generation: u64,
-    pub age_ms: u64,
-    pub anon: u64,
-    pub file: u64,
-}
-
-/// The generations of one memcg x node (MGLRU).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct LruGen {
-    pub memcg_id: u64,
-    pub memcg: String,
-    pub node: u32,
-    pub generations: Vec<Generation>,
-}
-
 /// Parses /sys/kernel/debug/lru_gen (Documentation/admin-guide/mm/multigen_lru.rst):
 ///
 /// ```text
@@ -172,22 +125,6 @@ pub fn parse_lru_gen(text: &str) -> Vec<LruGen> {
         }
     }
     out
-}
-
-/// A sample of everything the model reconciles against.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Sample {
-    /// Monotonic time of the sample, nanoseconds (CLOCK_MONOTONIC, as bpf_ktime_get_ns).
-    pub ts_ns: u64,
-    pub nodes: BTreeMap<u32, Lists>,
-    pub zones: Vec<Zone>,
-    pub memcgs: Vec<MemcgSample>,
-    pub vm_swappiness: Option<u32>,
-    pub mglru: Option<bool>,
-    /// MGLRU generations per memcg x node, when MGLRU is on and debugfs is
-    /// mounted.
-    #[serde(default)]
-    pub lru_gen: Vec<LruGen>,
 }
 
 pub fn monotonic_ns() -> u64 {

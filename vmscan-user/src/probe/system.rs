@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub use crate::model::input::Zone;
+use crate::model::input::Host;
+
 pub const TRACEFS: &str = "/sys/kernel/tracing";
 pub const DEBUGFS_TRACING: &str = "/sys/kernel/debug/tracing";
 pub const BTF_VMLINUX: &str = "/sys/kernel/btf/vmlinux";
@@ -72,21 +75,6 @@ pub fn online_nodes() -> Vec<u32> {
         .ok()
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| vec![0])
-}
-
-/// Per-zone facts from /proc/zoneinfo.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Zone {
-    pub node: u32,
-    pub zone: String,
-    pub free: u64,
-    pub min: u64,
-    pub low: u64,
-    pub high: u64,
-    pub spanned: u64,
-    pub present: u64,
-    pub managed: u64,
-    pub start_pfn: u64,
 }
 
 /// Parses /proc/zoneinfo (the per-zone blocks; per-node vmstat lines are skipped).
@@ -261,6 +249,12 @@ pub struct SystemInfo {
     pub swap_devices: usize,
     pub page_size: u64,
     pub kprobes: bool,
+}
+
+impl From<&SystemInfo> for Host {
+    fn from(s: &SystemInfo) -> Self {
+        Self { kernel: s.kernel.clone(), numa_nodes: s.numa_nodes.clone(), btf: s.btf, kprobes: s.kprobes }
+    }
 }
 
 impl SystemInfo {

@@ -3,7 +3,6 @@
 //! loop: input, ticks and data arrive as one [`UiEvent`] enum.
 
 pub mod state;
-pub mod text;
 pub mod view;
 
 use std::time::Duration;
@@ -19,7 +18,12 @@ use tokio::{
     sync::mpsc,
 };
 
-use crate::probe::{loader::LoadOptions, session::Session};
+use crate::{
+    live::Session,
+    model::lruvec::Model,
+    probe::loader::LoadOptions,
+    replay::{Replay, Step},
+};
 pub use state::{App, Tab};
 
 /// What the UI loop reacts to.
@@ -45,7 +49,7 @@ pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<(
     // Load before touching the terminal, so errors print normally.
     let mut session = Session::start(load)?;
     session.drop_privileges();
-    let mut app = App::new(session.loaded.hooks.clone(), session.loaded.system.clone());
+    let mut app = App::new(session.loaded.hooks.clone(), (&session.loaded.system).into());
     app.update(session.model.snapshot());
 
     let mut terminal = ratatui::try_init().context("setting up the terminal")?;
@@ -63,8 +67,7 @@ pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<(
             Some(ev) = rx.recv() => ev,
             _ = tick.tick() => UiEvent::Tick,
             r = session.pump_events() => {
-                let evs = r?;
-                app.log_events(&evs, &session.model);
+                app.log_events(&r?.records, &session.model);
                 continue;
             }
             _ = sigterm.recv() => UiEvent::Quit,
@@ -74,8 +77,7 @@ pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<(
             UiEvent::Quit => break,
             UiEvent::Tick => {
                 session.tick()?;
-                let evs = session.tick_events();
-                app.log_events(&evs, &session.model);
+                app.log_events(&session.tick_events().records, &session.model);
                 if !app.paused {
                     app.update(session.model.snapshot());
                 }
@@ -95,39 +97,11 @@ pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<(
 /// Replays a recording in the UI at `speed` (ticks are paced by their
 /// recorded interval), then keeps the final state on screen until q.
 pub async fn run_replay(path: &std::path::Path, speed: f64) -> anyhow::Result<()> {
-    use crate::{
-        export::record::{self, Record},
-        model::lruvec::Model,
-        probe::{loader::HookStatus, system::{Cgroups, SystemInfo}},
-    };
-    let mut reader = record::open(path)?;
-    let h = reader.header.clone();
-    let hooks = h
-        .hooks
-        .iter()
-        .map(|(id, name, mech)| HookStatus {
-            id: *id,
-            name: name.clone(),
-            mechanism: (!mech.is_empty()).then(|| mech.clone()),
-            error: mech.is_empty().then(|| "was not attached when this recording was made".to_owned()),
-            notes: vec![],
-        })
-        .collect();
-    let system = SystemInfo {
-        kernel: h.kernel.clone(),
-        btf: true,
-        tracefs: Ok(String::new()),
-        numa_nodes: h.numa_nodes.clone(),
-        cgroups: Cgroups::None,
-        mglru: None,
-        swap_kib: 0,
-        swap_devices: 0,
-        page_size: h.page_size,
-        kprobes: false,
-    };
-    let mut app = App::new(hooks, system);
+    let mut replay = Replay::open(path)?;
+    let mut app = App::new(replay.hooks(), replay.host());
     let mut model = Model::default();
-    app.notice = Some(format!("replay of {} ({}) at {speed}x", crate::tui::text::fit(&path.display().to_string(), 40), h.hostname));
+    let name = crate::text::fit(&path.display().to_string(), 40);
+    app.notice = Some(format!("replay of {name} ({}) at {speed}x", replay.header().hostname));
     let mut terminal = ratatui::try_init().context("setting up the terminal")?;
     let _guard = Guard;
     let (tx, mut rx) = mpsc::channel::<UiEvent>(64);
@@ -152,41 +126,39 @@ pub async fn run_replay(path: &std::path::Path, speed: f64) -> anyhow::Result<()
                 }
             }
             UiEvent::Resize => {}
-            UiEvent::Tick => {
-                // Apply records up to and including the next tick.
-                wait = Duration::ZERO;
-                loop {
-                    match reader.next_record() {
-                        Ok(Some(Record::Events(evs))) => {
-                            for e in &evs {
-                                model.apply_event(e);
-                            }
-                            app.log_events(&evs, &model);
-                        }
-                        Ok(Some(Record::Tick { secs, totals, sample })) => {
-                            model.apply_totals(&totals, sample.ts_ns, secs);
-                            model.apply_sample(&sample);
-                            app.update(model.snapshot());
-                            wait = Duration::from_secs_f64(secs / speed);
-                            break;
-                        }
-                        Ok(Some(Record::End { .. })) | Ok(None) => {
-                            finished = true;
-                            app.notice = Some("replay finished: press q to quit".into());
-                            break;
-                        }
-                        Err(e) => {
-                            finished = true;
-                            app.notice = Some(format!("replay stopped: {e}"));
-                            break;
-                        }
-                    }
-                }
-            }
+            UiEvent::Tick => match replay_tick(&mut replay, &mut model, &mut app) {
+                Some(secs) => wait = Duration::from_secs_f64(secs / speed),
+                None => finished = true,
+            },
         }
         draw(&mut terminal, &app)?;
     }
     Ok(())
+}
+
+/// Applies the recording up to and including its next tick, logging its
+/// records; returns the tick's recorded interval, or None at the end.
+fn replay_tick(replay: &mut Replay, model: &mut Model, app: &mut App) -> Option<f64> {
+    match replay.next_tick() {
+        Step::Tick(t) => {
+            app.log_events(&t.records, model);
+            t.apply(model);
+            app.update(model.snapshot());
+            Some(t.secs)
+        }
+        Step::End { records, .. } => {
+            app.log_events(&records, model);
+            model.apply_records(&records);
+            app.notice = Some("replay finished: press q to quit".into());
+            None
+        }
+        Step::Stopped { error, records } => {
+            app.log_events(&records, model);
+            model.apply_records(&records);
+            app.notice = Some(format!("replay stopped: {error}"));
+            None
+        }
+    }
 }
 
 fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &App) -> anyhow::Result<()>

@@ -4,12 +4,16 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use vmscan_common::{Event, event, reclaimer};
+use vmscan_common::reclaimer;
 
-use super::text;
 use crate::{
-    model::lruvec::{Model, Snapshot},
-    probe::{loader::HookStatus, system::SystemInfo},
+    model::{
+        event::{Decoded, Episode},
+        input::{HookStatus, Host},
+        lruvec::Model,
+        snapshot::Snapshot,
+    },
+    text,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,7 +103,7 @@ pub struct App {
     /// Events per second per hook id over the last interval.
     pub hook_rates: Vec<f64>,
     pub hooks: Vec<HookStatus>,
-    pub system: SystemInfo,
+    pub system: Host,
     pub history: BTreeMap<u32, VecDeque<NodePoint>>,
     pub log: VecDeque<String>,
     pub log_dropped: u64,
@@ -110,7 +114,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(hooks: Vec<HookStatus>, system: SystemInfo) -> Self {
+    pub fn new(hooks: Vec<HookStatus>, system: Host) -> Self {
         Self {
             tab: Tab::Nodes,
             paused: false,
@@ -167,34 +171,35 @@ impl App {
         self.log.push_back(line);
     }
 
-    /// Turns ring-buffer events into log lines (bounded; oldest dropped first).
-    pub fn log_events(&mut self, evs: &[Event], model: &Model) {
-        for e in evs {
-            let t = e.ts_ns as f64 / 1e9;
-            let comm = text::fit(&String::from_utf8_lossy(&e.comm[..e.comm.iter().position(|&b| b == 0).unwrap_or(16)]), 16);
-            let line = match e.kind {
-                event::KSWAPD_WAKE => Some(format!("{t:>12.3}  kswapd{} wake (order {}, zone {})", e.nid, e.order, e.zid)),
-                event::KSWAPD_SLEEP => Some(format!("{t:>12.3}  kswapd{} sleep", e.nid)),
-                event::RECLAIM_END => {
-                    let us = e.ts_ns.saturating_sub(e.start_ns) / 1000;
-                    (us >= self.stall_threshold_us).then(|| {
-                        let who = reclaimer::NAMES.get(e.reclaimer as usize).copied().unwrap_or("other");
-                        let cg = model.memcg_path(e.cgroup_id).map(|p| text::fit(p, 40)).unwrap_or_default();
-                        format!(
-                            "{t:>12.3}  {who} reclaim {us} us, {} pages, order {}: {comm}[{}] {cg}",
-                            e.reclaimed, e.order, e.pid
-                        )
-                    })
-                }
-                event::THROTTLED => Some(format!(
-                    "{t:>12.3}  throttled on node {} for {} us (reason {:#x}): {comm}[{}]",
-                    e.nid, e.scanned, e.flags, e.pid
-                )),
-                _ => None,
-            };
-            if let Some(l) = line {
+    /// Turns decoded ring-buffer records into log lines (bounded; oldest
+    /// dropped first).
+    pub fn log_events(&mut self, records: &[Decoded], model: &Model) {
+        for e in records.iter().flatten() {
+            if let Some(l) = self.log_line(e, model) {
                 self.push_log(l);
             }
+        }
+    }
+
+    fn log_line(&self, e: &Episode, model: &Model) -> Option<String> {
+        let t = e.ts_ns() as f64 / 1e9;
+        match e {
+            Episode::KswapdWake { nid, zid, order, .. } => Some(format!("{t:>12.3}  kswapd{nid} wake (order {order}, zone {zid})")),
+            Episode::KswapdSleep { nid, .. } => Some(format!("{t:>12.3}  kswapd{nid} sleep")),
+            Episode::ReclaimEnd { ts_ns, start_ns, reclaimer: rec, order, pid, comm, cgroup_id, reclaimed, .. } => {
+                let us = ts_ns.saturating_sub(*start_ns) / 1000;
+                (us >= self.stall_threshold_us).then(|| {
+                    let who = reclaimer::NAMES.get(*rec as usize).copied().unwrap_or("other");
+                    let cg = model.memcg_path(*cgroup_id).map(|p| text::fit(p, 40)).unwrap_or_default();
+                    let comm = text::fit(comm, 16);
+                    format!("{t:>12.3}  {who} reclaim {us} us, {reclaimed} pages, order {order}: {comm}[{pid}] {cg}")
+                })
+            }
+            Episode::Throttled { nid, pid, comm, reason, delay_us, .. } => Some(format!(
+                "{t:>12.3}  throttled on node {nid} for {delay_us} us (reason {reason:#x}): {}[{pid}]",
+                text::fit(comm, 16)
+            )),
+            _ => None,
         }
     }
 
@@ -255,24 +260,16 @@ impl App {
 mod tests {
     use super::*;
     use ratatui::crossterm::event::KeyEvent;
+    use vmscan_common::{Event, event};
+
+    use crate::model::event::decode;
 
     fn key(c: KeyCode) -> KeyEvent {
         KeyEvent::new(c, KeyModifiers::NONE)
     }
 
     fn app() -> App {
-        let sys = crate::probe::system::SystemInfo {
-            kernel: "test".into(),
-            btf: true,
-            tracefs: Ok("/sys/kernel/tracing".into()),
-            numa_nodes: vec![0],
-            cgroups: crate::probe::system::Cgroups::None,
-            mglru: None,
-            swap_kib: 0,
-            swap_devices: 0,
-            page_size: 4096,
-            kprobes: false,
-        };
+        let sys = Host { kernel: "test".into(), numa_nodes: vec![0], btf: true, kprobes: false };
         App::new(vec![], sys)
     }
 
@@ -302,7 +299,7 @@ mod tests {
         let evs: Vec<Event> = (0..(LOG_LINES + 7))
             .map(|i| Event { kind: event::KSWAPD_WAKE, ts_ns: i as u64, ..Event::default() })
             .collect();
-        a.log_events(&evs, &m);
+        a.log_events(&decode(&evs), &m);
         assert_eq!(a.log.len(), LOG_LINES);
         assert_eq!(a.log_dropped, 7);
     }

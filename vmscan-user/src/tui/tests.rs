@@ -11,31 +11,19 @@ use super::{App, Tab, view};
 use crate::{
     model::{
         hist::Log2Hist,
-        lruvec::{
-            AccessRow, AccessStack, Finding, HistSnap, IsolationSnap, KswapdState, ListSnap, LruvecSnap, MemcgSnap,
-            Model, NodeSnap, Rates, Snapshot, Stall, WakeReason, ZoneSnap,
+        input::{HookStatus, Host},
+        kswapd::{Kswapd, KswapdState, WakeReason},
+        lruvec::Model,
+        snapshot::{
+            AccessRow, AccessStack, Finding, HistSnap, IsolationSnap, ListSnap, LruvecSnap, MemcgSnap, NodeSnap, Rates,
+            Snapshot, Stall, ZoneSnap,
         },
     },
-    probe::{
-        loader::HookStatus,
-        resolve,
-        system::{Cgroups, SystemInfo},
-    },
+    probe::resolve,
 };
 
-fn system() -> SystemInfo {
-    SystemInfo {
-        kernel: "6.18.0-test".into(),
-        btf: true,
-        tracefs: Ok("/sys/kernel/tracing".into()),
-        numa_nodes: vec![0, 1],
-        cgroups: Cgroups::V2 { root: "/sys/fs/cgroup".into() },
-        mglru: Some(false),
-        swap_kib: 0,
-        swap_devices: 0,
-        page_size: 4096,
-        kprobes: true,
-    }
+fn system() -> Host {
+    Host { kernel: "6.18.0-test".into(), numa_nodes: vec![0, 1], btf: true, kprobes: true }
 }
 
 fn hooks(functions_available: bool) -> Vec<HookStatus> {
@@ -98,7 +86,7 @@ fn node(n: u32, awake: bool) -> NodeSnap {
             dirty: 12.0,
             ..Rates::default()
         },
-        kswapd: crate::model::lruvec::Kswapd {
+        kswapd: Kswapd {
             state: if awake { KswapdState::Awake } else { KswapdState::Asleep },
             wake_reason: awake.then(|| WakeReason { zid: 2, order: 0, gfp: 0xcc0, pid: 4242, comm: "java\x1b[2J".into(), cgroup_id: 7 }),
             episodes: 12,
@@ -201,7 +189,7 @@ fn app(snap: Option<Snapshot>, functions_available: bool) -> App {
             comm: *b"postgres\0\0\0\0\0\0\0\0",
             ..Event::default()
         };
-        a.log_events(&[wake, stall], &m);
+        a.log_events(&crate::model::event::decode(&[wake, stall]), &m);
     }
     a
 }

@@ -10,13 +10,14 @@ use ratatui::{
 };
 use vmscan_common::{hook, lru};
 
-use super::{
-    state::{App, Tab},
+use super::state::{App, Tab};
+use crate::{
+    model::{
+        hist::Log2Hist,
+        kswapd::KswapdState,
+        snapshot::NodeSnap,
+    },
     text::{fit, micros, pages, rate},
-};
-use crate::model::{
-    hist::Log2Hist,
-    lruvec::{KswapdState, NodeSnap},
 };
 
 pub const MIN_WIDTH: u16 = 80;

@@ -1,21 +1,35 @@
 //! A live session: the loaded programs, their reader and ring buffer, and the
-//! sampler, feeding one [`Model`]. Every live command (snapshot, the live
-//! view, the exporter, the recorder) drives the model through this.
+//! sampler (all `probe`), feeding one [`Model`]. It sits above probe and
+//! model so neither imports the other's driver. Every live command
+//! (snapshot, the live view, the exporter, the recorder) drives the model
+//! through this.
 
 use std::time::Instant;
 
 use vmscan_common::{Event, hook};
 
-use super::{
-    loader::{self, Loaded, LoadOptions},
-    read::{Events, Reader},
-    sample::{self, Sample},
-    system::Cgroups,
+use crate::{
+    model::{
+        event::{self, Decoded},
+        input::Sample,
+        lruvec::Model,
+        totals::Totals,
+    },
+    probe::{
+        loader::{self, LoadOptions, Loaded},
+        logger,
+        privs,
+        read::{Events, Reader},
+        sample,
+        symbols::Kallsyms,
+        system::Cgroups,
+    },
 };
-use crate::model::{lruvec::Model, totals::Totals};
 
 /// Cgroups the sampler walks at most per sample.
 pub const SAMPLE_MEMCG_LIMIT: usize = 2048;
+/// Kernel stacks symbolized at most per tick.
+pub const STACKS_PER_TICK: usize = 256;
 
 pub struct Session {
     pub loaded: Loaded,
@@ -29,9 +43,24 @@ pub struct Session {
     buf: Vec<Event>,
     /// Kernel symbols for folio_mark_accessed stacks (empty when that hook
     /// is not attached).
-    kallsyms: super::symbols::Kallsyms,
+    kallsyms: Kallsyms,
     /// Records drained by the last tick.
-    pending: Vec<Event>,
+    pending: Drained,
+}
+
+/// Ring-buffer records as drained: raw (what a recording stores) and decoded
+/// once (what the model and the views read).
+#[derive(Default)]
+pub struct Drained {
+    pub events: Vec<Event>,
+    pub records: Vec<Decoded>,
+}
+
+impl Drained {
+    fn from_raw(events: Vec<Event>) -> Self {
+        let records = event::decode(&events);
+        Self { events, records }
+    }
 }
 
 /// What one tick read from the kernel (what a recording stores).
@@ -46,7 +75,7 @@ impl Session {
         loader::check_privileges()?;
         loader::raise_memlock();
         let mut loaded = loader::load(opts.clone())?;
-        crate::cmd::start_ebpf_logger(&mut loaded.ebpf);
+        logger::start_ebpf_logger(&mut loaded.ebpf);
         let reader = Reader::new(&mut loaded.ebpf)?;
         let events = Events::new(&mut loaded.ebpf, opts.drain_delay)?;
         let mut model = Model::default();
@@ -58,8 +87,8 @@ impl Session {
         let first = sample::gather(&cgroups, page_size, SAMPLE_MEMCG_LIMIT);
         model.apply_sample(&first);
         let last = reader.read()?;
-        let kallsyms = if attached(hook::MARK_ACCESSED) { super::symbols::Kallsyms::load() } else { Default::default() };
-        Ok(Self { loaded, reader, events, last, last_at: Instant::now(), model, cgroups, page_size, buf: Vec::new(), kallsyms, pending: Vec::new() })
+        let kallsyms = if attached(hook::MARK_ACCESSED) { Kallsyms::load() } else { Default::default() };
+        Ok(Self { loaded, reader, events, last, last_at: Instant::now(), model, cgroups, page_size, buf: Vec::new(), kallsyms, pending: Drained::default() })
     }
 
     /// Feeds the model for `duration` (or until SIGINT / SIGTERM), ticking
@@ -89,34 +118,34 @@ impl Session {
     /// Gives up every capability: call once the command has opened what it
     /// writes (files, sockets). Failing to drop is logged, not fatal.
     pub fn drop_privileges(&self) {
-        if let Err(e) = super::privs::drop_all() {
+        if let Err(e) = privs::drop_all() {
             log::warn!("could not drop capabilities: {e}");
         }
     }
 
     /// Waits for ring-buffer records and applies them; returns them too.
-    pub async fn pump_events(&mut self) -> anyhow::Result<Vec<Event>> {
+    pub async fn pump_events(&mut self) -> anyhow::Result<Drained> {
         self.events.drain_ready(&mut self.buf).await?;
-        let out: Vec<Event> = self.buf.drain(..).collect();
-        for e in &out {
-            self.model.apply_event(e);
-        }
+        let out = Drained::from_raw(self.buf.drain(..).collect());
+        self.model.apply_records(&out.records);
         Ok(out)
     }
 
     /// The records the last [`Session::tick`] drained (for recorders and logs).
-    pub fn tick_events(&mut self) -> Vec<Event> {
+    pub fn tick_events(&mut self) -> Drained {
         std::mem::take(&mut self.pending)
     }
 
-    /// Drains records without waiting.
-    pub fn pump_events_now(&mut self) -> Vec<Event> {
-        self.events.drain_now(&mut self.buf);
-        let out: Vec<Event> = self.buf.drain(..).collect();
-        for e in &out {
-            self.model.apply_event(e);
-        }
+    /// Drains records without waiting, and applies them.
+    pub fn pump_events_now(&mut self) -> Drained {
+        let out = self.drain_now();
+        self.model.apply_records(&out.records);
         out
+    }
+
+    fn drain_now(&mut self) -> Drained {
+        self.events.drain_now(&mut self.buf);
+        Drained::from_raw(self.buf.drain(..).collect())
     }
 
     /// Run time and run count of every loaded vmscan program (non-zero only
@@ -136,21 +165,20 @@ impl Session {
     /// waiting in the ring (the kernel wakes us only when it fills up) are
     /// drained first: use [`Session::tick_events`] to see them.
     pub fn tick(&mut self) -> anyhow::Result<Tick> {
-        self.pending = self.pump_events_now();
+        self.pending = self.drain_now();
         let now = self.reader.read()?;
         let secs = self.last_at.elapsed().as_secs_f64();
         self.last_at = Instant::now();
         let delta = now.since(&self.last);
         self.last = now;
         let sample = sample::gather(&self.cgroups, self.page_size, SAMPLE_MEMCG_LIMIT);
-        self.model.apply_totals(&delta, sample.ts_ns, secs);
+        self.model.apply_tick(&self.pending.records, &delta, secs, &sample);
         // Name new folio_mark_accessed stacks (bounded work per tick).
-        for id in self.model.unsymbolized_stacks().into_iter().take(256) {
+        for id in self.model.unsymbolized_stacks().into_iter().take(STACKS_PER_TICK) {
             if let Some(ips) = self.reader.stack(id) {
                 self.model.set_stack_frames(id, self.kallsyms.frames(&ips));
             }
         }
-        self.model.apply_sample(&sample);
         Ok(Tick { delta, secs, sample })
     }
 }

@@ -1,0 +1,114 @@
+//! What the model takes in, as plain data: samples of the kernel's own view
+//! of the lruvecs (list sizes per node and memory cgroup, zones and their
+//! watermarks, MGLRU generations), what the host is, and what happened to
+//! each hook. `probe` reads the kernel into these; recordings store them, so
+//! their serde shapes are part of the recording format.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// The five LRU lists in lru::NAMES order, in pages.
+pub type Lists = [u64; 5];
+
+/// One memory cgroup's sizes on one node, in pages.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct MemcgNode {
+    /// The five lists on this node when the kernel reports them per node
+    /// (cgroup v2 memory.numa_stat; or v1 on a single-node machine).
+    pub lists: Option<Lists>,
+    pub anon: u64,
+    pub file: u64,
+    pub unevictable: u64,
+}
+
+/// One memory cgroup as sampled.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct MemcgSample {
+    /// Path relative to the memory hierarchy root ("/" for the root).
+    pub path: String,
+    /// kernfs id (the directory's inode number): what the eBPF side reports.
+    pub id: u64,
+    pub nodes: BTreeMap<u32, MemcgNode>,
+    /// Whole-cgroup five-list split (memory.stat), in pages.
+    pub lists: Option<Lists>,
+    pub swappiness: Option<u32>,
+}
+
+/// One MGLRU generation of a lruvec (/sys/kernel/debug/lru_gen).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Generation {
+    #[serde(rename = "gen")]
+    pub generation: u64,
+    pub age_ms: u64,
+    pub anon: u64,
+    pub file: u64,
+}
+
+/// The generations of one memcg x node (MGLRU).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct LruGen {
+    pub memcg_id: u64,
+    pub memcg: String,
+    pub node: u32,
+    pub generations: Vec<Generation>,
+}
+
+/// A sample of everything the model reconciles against.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Sample {
+    /// Monotonic time of the sample, nanoseconds (CLOCK_MONOTONIC, as bpf_ktime_get_ns).
+    pub ts_ns: u64,
+    pub nodes: BTreeMap<u32, Lists>,
+    pub zones: Vec<Zone>,
+    pub memcgs: Vec<MemcgSample>,
+    pub vm_swappiness: Option<u32>,
+    pub mglru: Option<bool>,
+    /// MGLRU generations per memcg x node, when MGLRU is on and debugfs is
+    /// mounted.
+    #[serde(default)]
+    pub lru_gen: Vec<LruGen>,
+}
+
+/// Per-zone facts from /proc/zoneinfo.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Zone {
+    pub node: u32,
+    pub zone: String,
+    pub free: u64,
+    pub min: u64,
+    pub low: u64,
+    pub high: u64,
+    pub spanned: u64,
+    pub present: u64,
+    pub managed: u64,
+    pub start_pfn: u64,
+}
+
+/// What happened to one hook.
+#[derive(Clone, Debug, Serialize)]
+pub struct HookStatus {
+    pub id: vmscan_common::HookId,
+    pub name: String,
+    /// "tracepoint", "fentry", "fentry+fexit", "kprobe", "kprobe+kretprobe".
+    pub mechanism: Option<String>,
+    /// Why it is not attached (None when attached).
+    pub error: Option<String>,
+    /// Notes on a hook that is attached but degraded.
+    pub notes: Vec<String>,
+}
+
+impl HookStatus {
+    pub fn attached(&self) -> bool {
+        self.mechanism.is_some()
+    }
+}
+
+/// What the views show about the host a model's data came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Host {
+    pub kernel: String,
+    pub numa_nodes: Vec<u32>,
+    pub btf: bool,
+    pub kprobes: bool,
+}

@@ -1,0 +1,214 @@
+//! What the model shows: plain data, shared by the terminal UI, the
+//! exporter, the recorder and --json. Nothing here computes; the model
+//! fills these in.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{
+    counters::Counters,
+    hist::{HistSummary, Log2Hist},
+    input::{Generation, Lists},
+    kswapd::Kswapd,
+};
+
+/// Direct-reclaim stalls a snapshot shows (the model keeps more).
+pub const SNAPSHOT_STALLS: usize = 32;
+/// folio_mark_accessed stacks a snapshot shows, by calls.
+pub const TOP_ACCESS_STACKS: usize = 64;
+/// The kernel's starting scan priority (DEF_PRIORITY in mm/vmscan.c); a
+/// pass at priority p scans 1/2^p of a list, 0 being the most desperate.
+pub const DEF_PRIORITY: usize = 12;
+/// Scan priorities 0..=DEF_PRIORITY.
+pub const PRIORITY_LEVELS: usize = DEF_PRIORITY + 1;
+
+/// One direct-reclaim stall (an allocating task reclaiming for itself).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stall {
+    pub end_ns: u64,
+    pub pid: u32,
+    pub comm: String,
+    pub reclaimer: String,
+    pub cgroup_id: u64,
+    pub memcg: Option<String>,
+    pub latency_us: u64,
+    pub reclaimed: u64,
+    pub order: i32,
+    pub nid: i32,
+}
+
+/// Per-second flows of one node over the last interval (pages/s).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Rates {
+    pub inserted: [f64; 5],
+    /// folio_activate (mm_lru_activate), i.e. mark_page_accessed promotions
+    /// and other explicit activations.
+    pub activated_by_access: f64,
+    /// shrink_folio_list's nr_activate (folio_check_references said keep).
+    pub activated_by_reclaim: f64,
+    pub deactivated: f64,
+    pub scanned: f64,
+    pub scanned_anon: f64,
+    pub scanned_file: f64,
+    pub reclaimed: f64,
+    pub reclaimed_kswapd: f64,
+    pub reclaimed_direct: f64,
+    pub reclaimed_memcg: f64,
+    pub ref_keep: f64,
+    pub dirty: f64,
+    pub writeback: f64,
+    pub congested: f64,
+    pub immediate: f64,
+    pub unmap_fail: f64,
+}
+
+/// What the model shows: plain data, shared by TUI, exporter, recorder and --json.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Snapshot {
+    pub ts_ns: u64,
+    pub interval_secs: f64,
+    pub mglru: Option<bool>,
+    pub vm_swappiness: Option<u32>,
+    pub nodes: Vec<NodeSnap>,
+    pub lruvecs: Vec<LruvecSnap>,
+    pub memcgs: Vec<MemcgSnap>,
+    /// The newest [`SNAPSHOT_STALLS`] direct-reclaim stalls, newest first.
+    pub stalls: Vec<Stall>,
+    pub stalls_dropped: u64,
+    pub isolation: Vec<IsolationSnap>,
+    pub histograms: BTreeMap<String, HistSnap>,
+    pub findings: Vec<Finding>,
+    /// Counters since the model started (pages).
+    pub totals: Counters,
+    pub lost_total: u64,
+    /// folio_mark_accessed since start, by (outcome, exiting, file); the
+    /// per-stack split is in `access_stacks`.
+    pub access: Vec<AccessRow>,
+    /// Calls per kernel stack id (the [`TOP_ACCESS_STACKS`] most called), with
+    /// the stack's symbols when known.
+    pub access_stacks: Vec<AccessStack>,
+    /// Program runs and lost records per hook id since start.
+    pub hook_events: Vec<u64>,
+    pub hook_lost: Vec<u64>,
+    pub notes: Vec<String>,
+    /// Findings raised at any sample since start (newest last, bounded).
+    pub recent_findings: Vec<TimedFinding>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TimedFinding {
+    pub ts_ns: u64,
+    pub kind: &'static str,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AccessRow {
+    pub outcome: &'static str,
+    pub exiting: bool,
+    pub file: bool,
+    pub calls: u64,
+    pub pages: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AccessStack {
+    pub stack_id: i32,
+    pub calls: u64,
+    pub exiting_calls: u64,
+    pub activated: u64,
+    pub frames: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ListSnap {
+    pub name: &'static str,
+    /// The kernel's size at the last sample (pages).
+    pub pages: Option<u64>,
+    /// Predicted minus sampled at the last sample (pages).
+    pub drift: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ZoneSnap {
+    pub zone: String,
+    pub free: u64,
+    pub min: u64,
+    pub low: u64,
+    pub high: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct NodeSnap {
+    pub node: u32,
+    pub lists: Vec<ListSnap>,
+    pub free: u64,
+    pub min: u64,
+    pub low: u64,
+    pub high: u64,
+    pub zones: Vec<ZoneSnap>,
+    pub rates: Rates,
+    pub kswapd: Kswapd,
+    /// Seconds the current kswapd episode has run (0 when asleep).
+    pub kswapd_awake_secs: f64,
+    pub direct_stalls: u64,
+    /// Pages scanned anon / file over the last intervals (oldest first).
+    pub balance: Vec<(u64, u64)>,
+    /// Shrink passes by scan priority (index = priority, [`PRIORITY_LEVELS`]
+    /// of them), since start.
+    pub priority: Vec<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LruvecSnap {
+    pub node: u32,
+    pub memcg: String,
+    pub memcg_id: u64,
+    /// Five lists when the kernel reports them for this node and cgroup.
+    pub lists: Option<Lists>,
+    pub anon: u64,
+    pub file: u64,
+    pub unevictable: u64,
+    /// Pages inserted into each list since start (mm_lru_insertion, by folio memcg).
+    pub inserted: [u64; 5],
+    /// MGLRU generations (oldest first) when MGLRU is on.
+    pub generations: Option<Vec<Generation>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct MemcgSnap {
+    pub path: String,
+    pub id: u64,
+    pub swappiness: Option<u32>,
+    pub reclaim_episodes: u64,
+    pub reclaimed: u64,
+    pub latency_us: HistSummary,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct IsolationSnap {
+    pub lru: &'static str,
+    pub events: u64,
+    pub requested: u64,
+    pub scanned: u64,
+    pub skipped: u64,
+    pub taken: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HistSnap {
+    pub unit: &'static str,
+    pub cumulative: Log2Hist,
+    pub window: Log2Hist,
+    pub cumulative_summary: HistSummary,
+    pub window_summary: HistSummary,
+    /// False when the hook that feeds it is not attached.
+    pub available: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub kind: &'static str,
+    pub text: String,
+}
