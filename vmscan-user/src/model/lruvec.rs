@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use vmscan_common::{Event, HIST_BUCKETS, NODE_OVERFLOW, NODE_SLOTS, hist, lru, reclaimer, shrink_index};
+use vmscan_common::{Event, HIST_BUCKETS, NODE_OVERFLOW, NODE_SLOTS, hist, hist_index, isolate_index, lru, reclaimer, shrink_index};
 
 use super::{
     counters::{self, NodeCounters},
@@ -199,7 +199,7 @@ impl Model {
         for (kind, name) in [(hist::SHRINK_NODE_US, "shrink_node"), (hist::BATCH_RESIDENCY_US, "batch_residency")] {
             for node in 0..NODE_SLOTS {
                 for b in 0..HIST_BUCKETS {
-                    let n = d.hist[((kind * NODE_SLOTS + node) * HIST_BUCKETS + b) as usize];
+                    let n = d.hist[hist_index(kind, node, b) as usize];
                     if n > 0
                         && let Some(h) = self.hists.get_mut(name)
                     {
@@ -491,7 +491,7 @@ impl Model {
             .map(|l| {
                 let mut iso = IsolationSnap { lru: lru::NAMES[l as usize], ..IsolationSnap::default() };
                 for rec in 0..reclaimer::COUNT {
-                    let a = &self.totals.isolate[(rec * lru::COUNT + l) as usize];
+                    let a = &self.totals.isolate[isolate_index(rec, l) as usize];
                     iso.events += a.events;
                     iso.requested += a.requested;
                     iso.scanned += a.scanned;
@@ -612,10 +612,10 @@ mod tests {
         for n in 0..nodes {
             for l in 0..lru::COUNT {
                 let pages = r.next(1000);
-                t.lru_insert[(n * lru::COUNT + l) as usize] = FolioAgg { folios: pages / 4, pages };
+                t.lru_insert[vmscan_common::lru_index(n, l) as usize] = FolioAgg { folios: pages / 4, pages };
             }
-            t.lru_activate[(n * lru::COUNT + lru::ACTIVE_FILE) as usize].pages = r.next(300);
-            t.lru_activate[(n * lru::COUNT + lru::ACTIVE_ANON) as usize].pages = r.next(300);
+            t.lru_activate[vmscan_common::lru_index(n, lru::ACTIVE_FILE) as usize].pages = r.next(300);
+            t.lru_activate[vmscan_common::lru_index(n, lru::ACTIVE_ANON) as usize].pages = r.next(300);
             for rec in 0..reclaimer::COUNT {
                 for file in 0..2 {
                     let i = shrink_index(n, rec, file) as usize;

@@ -19,7 +19,7 @@ pub const SNAPSHOT_STALLS: usize = 32;
 pub const TOP_ACCESS_STACKS: usize = 64;
 /// The kernel's starting scan priority (DEF_PRIORITY in mm/vmscan.c); a
 /// pass at priority p scans 1/2^p of a list, 0 being the most desperate.
-pub const DEF_PRIORITY: usize = 12;
+pub const DEF_PRIORITY: usize = vmscan_common::DEF_PRIORITY as usize;
 /// Scan priorities 0..=DEF_PRIORITY.
 pub const PRIORITY_LEVELS: usize = DEF_PRIORITY + 1;
 

@@ -176,12 +176,11 @@ pub fn memcgs(root: &Path, v1: bool, page_size: u64, limit: usize) -> Vec<MemcgS
             swappiness,
         };
         // v1 has no per-node list split; on a single node the cgroup's split is the node's.
-        if sample.nodes.len() == 1 {
-            if let Some(l) = sample.lists {
-                if let Some(n) = sample.nodes.values_mut().next() {
-                    n.lists.get_or_insert(l);
-                }
-            }
+        if sample.nodes.len() == 1
+            && let Some(l) = sample.lists
+            && let Some(n) = sample.nodes.values_mut().next()
+        {
+            n.lists.get_or_insert(l);
         }
         out.push(sample);
         if let Ok(rd) = std::fs::read_dir(&dir) {

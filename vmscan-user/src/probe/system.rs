@@ -53,10 +53,11 @@ pub fn parse_range_list(s: &str) -> Vec<u32> {
     for part in s.trim().split(',').filter(|p| !p.is_empty()) {
         match part.split_once('-') {
             Some((a, b)) => {
-                if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
-                    if b >= a && b - a < 4096 {
-                        out.extend(a..=b);
-                    }
+                if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>())
+                    && b >= a
+                    && b - a < 4096
+                {
+                    out.extend(a..=b);
                 }
             }
             None => {

@@ -15,7 +15,7 @@ use crate::{
     model::{
         hist::Log2Hist,
         kswapd::KswapdState,
-        snapshot::NodeSnap,
+        snapshot::{DEF_PRIORITY, NodeSnap, PRIORITY_LEVELS},
     },
     text::{fit, micros, pages, rate},
 };
@@ -395,7 +395,7 @@ fn isolation_table(f: &mut Frame, app: &App, area: Rect) {
 /// Shrink passes per scan priority over the nodes shown: DEF_PRIORITY (12)
 /// always, and the used priorities below it, at most 7 lines.
 fn priority_panel(f: &mut Frame, nodes: &[&NodeSnap], area: Rect) {
-    let mut prio = [0u64; 13];
+    let mut prio = [0u64; PRIORITY_LEVELS];
     for n in nodes {
         for (p, v) in prio.iter_mut().zip(n.priority.iter()) {
             *p += v;
@@ -403,9 +403,9 @@ fn priority_panel(f: &mut Frame, nodes: &[&NodeSnap], area: Rect) {
     }
     let max = prio.iter().copied().max().unwrap_or(0);
     let bw = (area.width as usize).saturating_sub(13).max(2);
-    let lines: Vec<Line> = (0..13usize)
+    let lines: Vec<Line> = (0..PRIORITY_LEVELS)
         .rev()
-        .filter(|&p| prio[p] > 0 || p == 12)
+        .filter(|&p| prio[p] > 0 || p == DEF_PRIORITY)
         .take(7)
         .map(|p| Line::from(format!("{p:>2} {} {:>6}", bar(prio[p], max, bw), pages(prio[p]))))
         .collect();
