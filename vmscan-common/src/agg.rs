@@ -123,9 +123,11 @@ aggregate! {
 }
 
 pub const SHRINK_SLOTS: u32 = NODE_SLOTS * reclaimer::COUNT * 2;
+/// Reclaimer-major, so that a new reclaimer adds slots at the end (the
+/// recording format's version 1 was node-major with six reclaimers).
 #[inline(always)]
 pub const fn shrink_index(node: u32, reclaimer: u32, file: u32) -> u32 {
-    (node * reclaimer::COUNT + reclaimer) * 2 + file
+    (reclaimer * NODE_SLOTS + node) * 2 + file
 }
 
 aggregate! {
@@ -243,7 +245,8 @@ mod tests {
     fn indexes_are_dense_and_in_bounds() {
         assert_eq!(shrink_index(0, 0, 0), 0);
         assert_eq!(shrink_index(0, 0, 1), 1);
-        assert_eq!(shrink_index(0, 1, 0), 2);
+        assert_eq!(shrink_index(1, 0, 0), 2);
+        assert_eq!(shrink_index(0, 1, 0), NODE_SLOTS * 2);
         assert_eq!(shrink_index(NODE_OVERFLOW, reclaimer::COUNT - 1, 1), SHRINK_SLOTS - 1);
         assert_eq!(isolate_index(reclaimer::COUNT - 1, lru::COUNT - 1), ISOLATE_SLOTS - 1);
         assert_eq!(lru_index(NODE_OVERFLOW, lru::COUNT - 1), LRU_SLOTS - 1);

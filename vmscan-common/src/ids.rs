@@ -46,17 +46,20 @@ pub mod reclaimer {
     pub const MEMCG: u32 = 2;
     /// __node_reclaim (mm_vmscan_node_reclaim_begin); counted as direct by the kernel.
     pub const NODE: u32 = 3;
-    /// Direct reclaim entered by khugepaged (pgscan_khugepaged).
+    /// Direct reclaim entered by khugepaged (pgscan_khugepaged on 6.2+; the
+    /// kernels before count it as direct).
     pub const KHUGEPAGED: u32 = 4;
     /// A pass seen outside any begin/end pair vmscan saw start (for example a
-    /// reclaim that began before vmscan attached, or proactive reclaim).
+    /// reclaim that began before vmscan attached).
     pub const OTHER: u32 = 5;
-    pub const COUNT: u32 = 6;
-    pub const NAMES: [&str; COUNT as usize] = ["kswapd", "direct", "memcg", "node", "khugepaged", "other"];
+    /// Proactive reclaim outside a memory cgroup (scan_control.proactive:
+    /// /sys/devices/system/node/nodeN/reclaim, MGLRU's debugfs): the kernel
+    /// counts it as pgscan_proactive on 6.16+, as direct before.
+    pub const PROACTIVE: u32 = 6;
+    pub const COUNT: u32 = 7;
+    pub const NAMES: [&str; COUNT as usize] = ["kswapd", "direct", "memcg", "node", "khugepaged", "other", "proactive"];
 }
 
-/// enum lru_list (include/linux/mmzone.h): the order is part of the kernel ABI
-/// of the pagemap tracepoints and has not changed since 2.6.28.
 pub mod lru {
     pub const INACTIVE_ANON: u32 = 0;
     pub const ACTIVE_ANON: u32 = 1;

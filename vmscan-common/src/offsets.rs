@@ -134,6 +134,14 @@ offsets! {
     task_flags,
     pgdat_node_id,
     sc_nr_reclaimed,
+    // BTF: who a reclaim pass runs for (mm/vmscan.c: reclaimer_offset()):
+    // current->reclaim_state points into the pass's scan_control.
+    task_reclaim_state,
+    sc_reclaim_state,
+    /// Byte of scan_control holding the `proactive` bitfield, and its bit.
+    sc_proactive_byte,
+    sc_proactive_bit,
+    sc_target_mem_cgroup,
     // BTF: enum pageflags bit numbers
     pg_referenced,
     pg_active,

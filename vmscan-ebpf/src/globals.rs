@@ -40,6 +40,11 @@ pub static MGLRU: u64 = 0;
 /// the costliest part of that hook.
 #[unsafe(no_mangle)]
 pub static CAPTURE_STACKS: u64 = 1;
+/// Address of the kernel's `khugepaged_thread` variable (mm/khugepaged.c,
+/// from /proc/kallsyms): khugepaged is told by identity, as
+/// current_is_khugepaged() does. 0 = unknown: then by its comm.
+#[unsafe(no_mangle)]
+pub static KHUGEPAGED_THREAD_ADDR: u64 = 0;
 /// `vmscan bench-ingest`: the generator process (0 = off); see hooks::storm.
 #[unsafe(no_mangle)]
 pub static STORM_TGID: u64 = 0;

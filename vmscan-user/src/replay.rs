@@ -76,6 +76,13 @@ impl Replay {
 
     /// The recording's host, as far as the recording tells (BTF is assumed,
     /// kprobes are not).
+    /// A model that counts as the recorded kernel did.
+    pub fn model(&self) -> Model {
+        let mut m = Model::default();
+        m.set_counting(self.header().counting.unwrap_or_default());
+        m
+    }
+
     pub fn host(&self) -> Host {
         let h = self.header();
         Host { kernel: h.kernel.clone(), numa_nodes: h.numa_nodes.clone(), btf: true, kprobes: false }

@@ -228,3 +228,43 @@ fn snapshot_agrees_with_node_meminfo_and_memcg_numa_stat() {
     assert!(m["reclaimed"].as_u64().unwrap() >= 50_000, "{m}");
     assert!(m["latency_us"]["max"].as_u64().unwrap() > 0, "{m}");
 }
+
+/// mm/vmscan.c: reclaimer_offset() counts a proactive scan_control as
+/// pgscan_proactive (6.16+); vmscan must too, and leave pgscan_direct alone.
+#[test]
+fn proactive_node_reclaim_is_counted_as_the_kernel_counts_it() {
+    if !require_root("proactive_node_reclaim_is_counted_as_the_kernel_counts_it") {
+        return;
+    }
+    let knob = std::path::Path::new("/sys/devices/system/node/node0/reclaim");
+    if !knob.exists() || !vmstat().contains_key("pgscan_proactive") {
+        eprintln!("skipping: kernel {} has no per-node proactive reclaim (node0/reclaim, pgscan_proactive: 6.17+)", kernel());
+        return;
+    }
+    let file = uncached_file(400);
+    let st = Command::new("cat").arg(&file).stdout(std::process::Stdio::null()).status().expect("cat");
+    assert!(st.success(), "caching {}", file.display());
+    let vmscan = Vmscan::start(&["stat", "--json"]);
+    let before = vmstat();
+    // EAGAIN when less than asked could be reclaimed: what was is counted.
+    let _ = std::fs::write(knob, "300M");
+    let after = vmstat();
+    let out = vmscan.stop();
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let v = &report["vmstat"];
+    let proactive = delta(&before, &after, "pgsteal_proactive");
+    assert!(proactive > 10_000, "node0/reclaim should reclaim > 40 MiB of page cache, reclaimed {proactive} pages");
+    for key in [
+        "pgscan_proactive",
+        "pgsteal_proactive",
+        "pgscan_direct",
+        "pgsteal_direct",
+        "pgscan_kswapd",
+        "pgsteal_kswapd",
+        "pgscan_file",
+        "pgsteal_file",
+    ] {
+        let ours = v[key].as_u64().unwrap_or_else(|| panic!("{key} missing: {v}"));
+        assert_eq!(ours, delta(&before, &after, key), "{key}: vmscan vs /proc/vmstat (kernel {})", kernel());
+    }
+}

@@ -2,11 +2,12 @@
 //! reclaiming right now, for the passes inside them.
 
 use aya_ebpf::{helpers::bpf_get_current_comm, programs::TracePointContext};
-use vmscan_common::{HookId, PF_KSWAPD, event, hook, reclaimer};
+use vmscan_common::{HookId, PF_KSWAPD, UNRESOLVED, event, hook, reclaimer};
 
 use crate::{
     emit::{emit, now_ns},
-    kernel::{current_memcg_id, current_pid, current_task_flags, tp},
+    globals::{KHUGEPAGED_THREAD_ADDR, global_u64},
+    kernel::{current_memcg_id, current_pid, current_task, current_task_flags, kread, tp},
     maps::RECLAIM_CTX,
 };
 
@@ -23,30 +24,70 @@ pub struct ReclaimCtx {
     cgroup_id: u64,
 }
 
-/// Who is running this reclaim pass: an open begin/end episode of this task,
-/// else kswapd by PF_KSWAPD, else OTHER (mm/vmscan.c: reclaimer_offset).
+/// Who is running this reclaim pass, as mm/vmscan.c: reclaimer_offset()
+/// and cgroup_reclaim() decide it: an open direct / memcg begin..end episode
+/// of this task, else kswapd by PF_KSWAPD, else a proactive scan_control,
+/// else the open node episode, else OTHER.
 #[inline(always)]
 pub fn current_reclaimer() -> u32 {
     // SAFETY: the value is copied out at once.
-    if let Some(c) = unsafe { RECLAIM_CTX.get(&current_pid()) } {
-        return c.kind;
+    let open = unsafe { RECLAIM_CTX.get(&current_pid()) }.map(|c| c.kind);
+    if let Some(k) = open {
+        if k != reclaimer::NODE {
+            return k;
+        }
     }
     if current_task_flags() & PF_KSWAPD != 0 {
         return reclaimer::KSWAPD;
     }
-    reclaimer::OTHER
+    match current_pass_proactive() {
+        Some(true) => reclaimer::PROACTIVE,
+        Some(false) => reclaimer::MEMCG,
+        None => open.unwrap_or(reclaimer::OTHER),
+    }
+}
+
+/// Some(true) when the current task's pass runs under a proactive
+/// scan_control outside any memory cgroup, Some(false) when proactive for a
+/// memory cgroup (cgroup_reclaim(): counted as memcg reclaim), None when not
+/// proactive or unknown. The scan_control is found through
+/// current->reclaim_state, which every reclaim entry point sets to
+/// &sc->reclaim_state (mm/vmscan.c: set_task_reclaim_state()).
+#[inline(always)]
+fn current_pass_proactive() -> Option<bool> {
+    let embed = off!(sc_reclaim_state);
+    let bit = off!(sc_proactive_bit);
+    if embed == UNRESOLVED || bit >= 8 {
+        return None;
+    }
+    let rs = kread::<u64>(current_task(), off!(task_reclaim_state)).ok()?;
+    if rs == 0 {
+        return None;
+    }
+    let sc = rs - embed as u64;
+    let byte = kread::<u8>(sc, off!(sc_proactive_byte)).ok()?;
+    if byte & (1u8 << bit) == 0 {
+        return None;
+    }
+    Some(kread::<u64>(sc, off!(sc_target_mem_cgroup)).ok()? == 0)
+}
+
+/// current_is_khugepaged(): the current task is `khugepaged_thread`; by comm
+/// where that symbol is not readable.
+#[inline(always)]
+fn current_is_khugepaged() -> bool {
+    let addr = global_u64(&KHUGEPAGED_THREAD_ADDR);
+    if addr != 0 {
+        return kread::<u64>(addr, 0).is_ok_and(|t| t == current_task());
+    }
+    bpf_get_current_comm().is_ok_and(|c| c.starts_with(b"khugepaged\0"))
 }
 
 #[inline(always)]
 fn begin(kind: u32, order: i32, gfp: u64, nid: i32) {
     let mut kind = kind;
-    if kind == reclaimer::DIRECT {
-        // mm/vmscan.c: current_is_khugepaged() makes it pgscan_khugepaged.
-        if let Ok(comm) = bpf_get_current_comm() {
-            if comm.starts_with(b"khugepaged\0") {
-                kind = reclaimer::KHUGEPAGED;
-            }
-        }
+    if kind == reclaimer::DIRECT && current_is_khugepaged() {
+        kind = reclaimer::KHUGEPAGED;
     }
     let ctx = ReclaimCtx { kind, order, start_ns: now_ns(), gfp, nid, _pad: 0, cgroup_id: current_memcg_id() };
     let _ = RECLAIM_CTX.insert(&current_pid(), &ctx, 0);

@@ -63,6 +63,7 @@ pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
         page_size: session.loaded.system.page_size,
         start_unix_secs: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
         start_monotonic_ns: sample::monotonic_ns(),
+        counting: Some(session.loaded.counting),
         hooks: session
             .loaded
             .hooks

@@ -32,7 +32,7 @@ pub struct Replayed {
 /// Reads the whole file into a model (as fast as it can).
 pub fn replay_file(path: &Path) -> anyhow::Result<Replayed> {
     let mut r = Replay::open(path)?;
-    let mut model = Model::default();
+    let mut model = r.model();
     let mut out = Replayed {
         header: r.header().clone(),
         model: Model::default(),

@@ -10,7 +10,7 @@ use vmscan_common::hook;
 
 use crate::{
     model::{
-        counters::{self, Counters},
+        counters::{self, Counters, Counting},
         episodes::Episodes,
         input::HookStatus,
         totals::Totals,
@@ -74,7 +74,7 @@ pub fn hook_counts(hooks: &[HookStatus], d: &Totals) -> Vec<HookCount> {
     out
 }
 
-pub fn report(kernel: &str, secs: f64, hooks: &[HookStatus], d: &Totals, episodes: Episodes, mglru: bool) -> StatReport {
+pub fn report(kernel: &str, secs: f64, hooks: &[HookStatus], d: &Totals, episodes: Episodes, counting: &Counting) -> StatReport {
     let hooks = hook_counts(hooks, d);
     let shadow = d.hits.get(hook::SHADOW_MARK_ACCESSED.slot() as usize..hook::SLOTS as usize).filter(|s| s.iter().any(|v| *v > 0)).map(|s| {
         std::collections::BTreeMap::from([("folio_mark_accessed", s[0]), ("folio_add_lru", s[1]), ("shrink_node", s[2])])
@@ -83,7 +83,7 @@ pub fn report(kernel: &str, secs: f64, hooks: &[HookStatus], d: &Totals, episode
         kprobe_shadow: shadow,
         kernel: kernel.to_owned(),
         window_secs: secs,
-        counters: counters::derive_with(d, mglru),
+        counters: counters::derive_with(d, counting),
         lost_total: d.lost.iter().sum(),
         hooks,
         episodes,
@@ -171,7 +171,7 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
     if let Err(e) = crate::probe::privs::drop_all() {
         log::warn!("could not drop capabilities: {e}");
     }
-    let w = Window { reader: &reader, kernel: &loaded.system.kernel, hooks: &loaded.hooks, mglru: loaded.system.mglru == Some(true) };
+    let w = Window { reader: &reader, kernel: &loaded.system.kernel, hooks: &loaded.hooks, counting: loaded.counting };
     let start_totals = reader.read()?;
     let start = Instant::now();
     let mut episodes = Episodes::default();
@@ -197,12 +197,12 @@ struct Window<'a> {
     reader: &'a Reader,
     kernel: &'a str,
     hooks: &'a [HookStatus],
-    mglru: bool,
+    counting: Counting,
 }
 
 impl Window<'_> {
     fn report(&self, secs: f64, d: &Totals, episodes: Episodes) -> StatReport {
-        report(self.kernel, secs, self.hooks, d, episodes, self.mglru)
+        report(self.kernel, secs, self.hooks, d, episodes, &self.counting)
     }
 }
 

@@ -27,7 +27,9 @@ use crate::model::{
 };
 
 pub const MAGIC: &[u8; 10] = b"VMSCANREC\n";
-pub const VERSION: u16 = 1;
+/// 2: per-(node, reclaimer) shrink slots are reclaimer-major and a seventh
+/// reclaimer (proactive) exists; version 1 files are read and re-indexed.
+pub const VERSION: u16 = 2;
 /// Largest header or record vmscan reads: a bound on allocation for bad input.
 pub const MAX_RECORD: u32 = 64 << 20;
 
@@ -49,6 +51,10 @@ pub struct Header {
     pub start_monotonic_ns: u64,
     /// Hook names and how they attached ("" when unavailable).
     pub hooks: Vec<(vmscan_common::HookId, String, String)>,
+    /// How the recorded kernel counts reclaim (absent in files made before
+    /// vmscan asked the kernel: the defaults of that time apply).
+    #[serde(default)]
+    pub counting: Option<crate::model::counters::Counting>,
 }
 
 /// One decoded record.
@@ -219,6 +225,31 @@ impl<'a> Cur<'a> {
     }
 }
 
+/// [`decode_totals`] for a file of format `version`.
+pub fn decode_totals_of(b: &[u8], version: u16) -> Result<Totals, String> {
+    let mut t = decode_totals(b)?;
+    if version == 1 {
+        t.shrink_inactive = shrink_from_v1(&t.shrink_inactive);
+        t.shrink_active = shrink_from_v1(&t.shrink_active);
+    }
+    Ok(t)
+}
+
+/// Version 1 kept per-(node, reclaimer, file) slots node-major with six
+/// reclaimers: `(node * 6 + reclaimer) * 2 + file`.
+fn shrink_from_v1<T: Agg>(v1: &[T]) -> Vec<T> {
+    const V1_RECLAIMERS: u32 = 6;
+    let mut out = vec![T::default(); vmscan_common::SHRINK_SLOTS as usize];
+    for (i, x) in v1.iter().enumerate().filter(|(_, x)| **x != T::default()) {
+        let i = i as u32;
+        let (file, rec, node) = (i % 2, (i / 2) % V1_RECLAIMERS, i / (2 * V1_RECLAIMERS));
+        if let Some(slot) = out.get_mut(vmscan_common::shrink_index(node, rec, file) as usize) {
+            *slot = *x;
+        }
+    }
+    out
+}
+
 // ------------------------------------------------------------------- writer
 
 pub struct Writer<W: Write> {
@@ -313,6 +344,8 @@ pub struct Reader<R: Read> {
     inp: R,
     pub offset: u64,
     pub header: Header,
+    /// The file's format version.
+    pub version: u16,
 }
 
 fn read_exact_or<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<bool, std::io::Error> {
@@ -355,7 +388,7 @@ impl<R: Read> Reader<R> {
         }
         let header: Header =
             serde_json::from_slice(&h).map_err(|e| ReadError::Corrupt { offset: 16, why: format!("header: {e}") })?;
-        Ok(Self { inp, offset: 16 + hlen as u64, header })
+        Ok(Self { inp, offset: 16 + hlen as u64, header, version })
     }
 
     /// The next record; Ok(None) at a clean end of file.
@@ -399,7 +432,7 @@ impl<R: Read> Reader<R> {
                 let mut c = Cur { b: body, at: 0 };
                 let secs = f64::from_le_bytes(c.take(8).map_err(corrupt)?.try_into().map_err(|_| corrupt("secs".into()))?);
                 let tl = c.u32().map_err(corrupt)? as usize;
-                let totals = decode_totals(c.take(tl).map_err(corrupt)?).map_err(corrupt)?;
+                let totals = decode_totals_of(c.take(tl).map_err(corrupt)?, self.version).map_err(corrupt)?;
                 let sample: Sample = serde_json::from_slice(&body[c.at..]).map_err(|e| corrupt(format!("sample: {e}")))?;
                 if !secs.is_finite() || secs < 0.0 {
                     return Err(corrupt(format!("interval {secs}")));
@@ -460,6 +493,23 @@ mod tests {
                 Err(e) => return (out, Some(e)),
             }
         }
+    }
+
+    #[test]
+    fn version_1_shrink_slots_are_reindexed() {
+        // Version 1: node-major, six reclaimers. Node 1, memcg (2), file.
+        let mut v1 = Totals::default();
+        let old = (6 + 2) * 2 + 1;
+        v1.shrink_inactive[old].reclaimed = 42;
+        v1.shrink_active[old].deactivated = 7;
+        let b = encode_totals(&v1);
+        let t = decode_totals_of(&b, 1).unwrap();
+        let new = shrink_index(1, vmscan_common::reclaimer::MEMCG, 1) as usize;
+        assert_ne!(old, new);
+        assert_eq!(t.shrink_inactive[new].reclaimed, 42);
+        assert_eq!(t.shrink_active[new].deactivated, 7);
+        assert_eq!(t.shrink_inactive.iter().filter(|a| a.reclaimed > 0).count(), 1);
+        assert_eq!(decode_totals_of(&b, VERSION).unwrap().shrink_inactive[old].reclaimed, 42, "current files are read as written");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! the nr_scanned of its isolation. PGACTIVATE is counted by folio_activate()
 //! (mm_lru_activate, in pages) and by shrink_folio_list()'s nr_activate.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use vmscan_common::{NODE_SLOTS, isolate_index, lru, lru_index, reclaimer, shrink_index};
 
 use super::totals::Totals;
@@ -23,6 +23,7 @@ pub struct ByReclaimer {
     pub node: u64,
     pub khugepaged: u64,
     pub other: u64,
+    pub proactive: u64,
 }
 
 impl ByReclaimer {
@@ -33,11 +34,31 @@ impl ByReclaimer {
             reclaimer::MEMCG => self.memcg += v,
             reclaimer::NODE => self.node += v,
             reclaimer::KHUGEPAGED => self.khugepaged += v,
+            reclaimer::PROACTIVE => self.proactive += v,
             _ => self.other += v,
         }
     }
     pub fn total(&self) -> u64 {
-        self.kswapd + self.direct + self.memcg + self.node + self.khugepaged + self.other
+        self.kswapd + self.direct + self.memcg + self.node + self.khugepaged + self.other + self.proactive
+    }
+}
+
+/// How the running kernel counts reclaim in /proc/vmstat, decided from its
+/// BTF (which items enum vm_event_item has), not from its version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counting {
+    /// MGLRU is on: scans count isolated folios, no pgrefill.
+    pub mglru: bool,
+    /// PGSCAN_KHUGEPAGED exists (6.2+); before, khugepaged's reclaim is direct.
+    pub khugepaged: bool,
+    /// PGSCAN_PROACTIVE exists (6.16+); before, proactive reclaim is direct.
+    pub proactive: bool,
+}
+
+impl Default for Counting {
+    /// What vmscan assumed before it asked the kernel (recordings made then).
+    fn default() -> Self {
+        Self { mglru: false, khugepaged: true, proactive: false }
     }
 }
 
@@ -46,12 +67,16 @@ impl ByReclaimer {
 pub struct Vmstat {
     pub pgscan_kswapd: u64,
     pub pgscan_direct: u64,
-    pub pgscan_khugepaged: u64,
+    /// None where the kernel has no such counter (before 6.2).
+    pub pgscan_khugepaged: Option<u64>,
+    /// None where the kernel has no such counter (before 6.16).
+    pub pgscan_proactive: Option<u64>,
     pub pgscan_anon: u64,
     pub pgscan_file: u64,
     pub pgsteal_kswapd: u64,
     pub pgsteal_direct: u64,
-    pub pgsteal_khugepaged: u64,
+    pub pgsteal_khugepaged: Option<u64>,
+    pub pgsteal_proactive: Option<u64>,
     pub pgsteal_anon: u64,
     pub pgsteal_file: u64,
     /// None under MGLRU: its refill count ("sorted" folios) has no tracepoint.
@@ -62,15 +87,17 @@ pub struct Vmstat {
 impl Vmstat {
     /// (name, value) pairs in /proc/vmstat order (underivable ones left out).
     pub fn fields(&self) -> Vec<(&'static str, u64)> {
-        let all: [(&'static str, Option<u64>); 12] = [
+        let all: [(&'static str, Option<u64>); 14] = [
             ("pgscan_kswapd", Some(self.pgscan_kswapd)),
             ("pgscan_direct", Some(self.pgscan_direct)),
-            ("pgscan_khugepaged", Some(self.pgscan_khugepaged)),
+            ("pgscan_khugepaged", self.pgscan_khugepaged),
+            ("pgscan_proactive", self.pgscan_proactive),
             ("pgscan_anon", Some(self.pgscan_anon)),
             ("pgscan_file", Some(self.pgscan_file)),
             ("pgsteal_kswapd", Some(self.pgsteal_kswapd)),
             ("pgsteal_direct", Some(self.pgsteal_direct)),
-            ("pgsteal_khugepaged", Some(self.pgsteal_khugepaged)),
+            ("pgsteal_khugepaged", self.pgsteal_khugepaged),
+            ("pgsteal_proactive", self.pgsteal_proactive),
             ("pgsteal_anon", Some(self.pgsteal_anon)),
             ("pgsteal_file", Some(self.pgsteal_file)),
             ("pgrefill", self.pgrefill),
@@ -145,16 +172,35 @@ fn is_inactive(l: u32) -> bool {
 }
 
 /// Derives the counters of a window (`t` is a delta from [`Totals::since`])
-/// for the classic LRU.
+/// for the classic LRU, counted as vmscan assumed before it asked the kernel.
 pub fn derive(t: &Totals) -> Counters {
-    derive_with(t, false)
+    derive_with(t, &Counting::default())
 }
 
-/// As [`derive`]; with `mglru`, follow mm/vmscan.c's MGLRU accounting:
-/// scan_folios() counts PGSCAN_* with the folios it *isolated* (the
-/// tracepoint's nr_taken), not those it scanned, and its PGREFILL ("sorted")
-/// has no tracepoint.
-pub fn derive_with(t: &Totals, mglru: bool) -> Counters {
+/// The per-reclaimer split of a window as `k` counts it: mm/vmscan.c:
+/// reclaimer_offset() has kswapd, direct, khugepaged (6.2+) and proactive
+/// (6.16+); a reclaimer the kernel does not split counts as direct, and so
+/// does __node_reclaim (not cgroup reclaim). Returns (kswapd, direct,
+/// khugepaged, proactive).
+fn split(b: &ByReclaimer, k: &Counting) -> (u64, u64, Option<u64>, Option<u64>) {
+    let mut direct = b.direct + b.node;
+    let khugepaged = k.khugepaged.then_some(b.khugepaged);
+    let proactive = k.proactive.then_some(b.proactive);
+    if !k.khugepaged {
+        direct += b.khugepaged;
+    }
+    if !k.proactive {
+        direct += b.proactive;
+    }
+    (b.kswapd, direct, khugepaged, proactive)
+}
+
+/// As [`derive`], counted as `k` says the kernel counts. Under MGLRU,
+/// mm/vmscan.c: scan_folios() counts PGSCAN_* with the folios it *isolated*
+/// (the tracepoint's nr_taken), not those it scanned, and its PGREFILL
+/// ("sorted") has no tracepoint.
+pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
+    let mglru = k.mglru;
     let mut c = Counters::default();
     let v = &mut c.vmstat;
     let mut scanned = ByReclaimer::default();
@@ -176,10 +222,7 @@ pub fn derive_with(t: &Totals, mglru: bool) -> Counters {
         }
     }
     v.pgrefill = (!mglru).then_some(refill);
-    v.pgscan_kswapd = scanned.kswapd;
-    // __node_reclaim is not cgroup reclaim and reclaimer_offset() calls it direct.
-    v.pgscan_direct = scanned.direct + scanned.node;
-    v.pgscan_khugepaged = scanned.khugepaged;
+    (v.pgscan_kswapd, v.pgscan_direct, v.pgscan_khugepaged, v.pgscan_proactive) = split(&scanned, k);
     c.memcg_scanned = scanned.memcg;
     c.other_scanned = scanned.other;
 
@@ -234,9 +277,7 @@ pub fn derive_with(t: &Totals, mglru: bool) -> Counters {
             c.nodes.push(n);
         }
     }
-    v.pgsteal_kswapd = reclaimed.kswapd;
-    v.pgsteal_direct = reclaimed.direct + reclaimed.node;
-    v.pgsteal_khugepaged = reclaimed.khugepaged;
+    (v.pgsteal_kswapd, v.pgsteal_direct, v.pgsteal_khugepaged, v.pgsteal_proactive) = split(&reclaimed, k);
     v.pgactivate = activations;
     c.memcg_reclaimed = reclaimed.memcg;
     c.other_reclaimed = reclaimed.other;
@@ -261,6 +302,28 @@ mod tests {
         a.scanned += scanned;
         a.reclaimed += reclaimed;
         a.activate_file += 1;
+    }
+
+    #[test]
+    fn khugepaged_and_proactive_are_split_only_where_the_kernel_splits_them() {
+        let mut t = Totals::default();
+        for (rec, n) in [(reclaimer::DIRECT, 10), (reclaimer::KHUGEPAGED, 3), (reclaimer::PROACTIVE, 500), (reclaimer::NODE, 2)] {
+            iso(&mut t, rec, lru::INACTIVE_FILE, n, n);
+            shrink(&mut t, 0, rec, 1, n, n - 1);
+        }
+        // 6.18: both items exist.
+        let v = derive_with(&t, &Counting { mglru: false, khugepaged: true, proactive: true }).vmstat;
+        assert_eq!((v.pgscan_direct, v.pgscan_khugepaged, v.pgscan_proactive), (12, Some(3), Some(500)));
+        assert_eq!((v.pgsteal_direct, v.pgsteal_khugepaged, v.pgsteal_proactive), (10, Some(2), Some(499)));
+        // 6.2..6.15: no PGSCAN_PROACTIVE, proactive reclaim counts as direct.
+        let v = derive_with(&t, &Counting { mglru: false, khugepaged: true, proactive: false }).vmstat;
+        assert_eq!((v.pgscan_direct, v.pgscan_khugepaged, v.pgscan_proactive), (512, Some(3), None));
+        // 6.1: neither.
+        let v = derive_with(&t, &Counting { mglru: false, khugepaged: false, proactive: false }).vmstat;
+        assert_eq!((v.pgscan_direct, v.pgscan_khugepaged), (515, None));
+        assert_eq!(v.pgsteal_direct, 9 + 2 + 499 + 1);
+        assert!(!v.fields().iter().any(|(k, _)| k.contains("khugepaged") || k.contains("proactive")));
+        assert_eq!(v.pgscan_file, 515, "every reclaimer is in pgscan_file");
     }
 
     #[test]
@@ -306,7 +369,7 @@ mod tests {
         let mut t = Totals::default();
         iso(&mut t, reclaimer::KSWAPD, lru::INACTIVE_FILE, 100, 64);
         let classic = derive(&t).vmstat;
-        let mglru = derive_with(&t, true).vmstat;
+        let mglru = derive_with(&t, &Counting { mglru: true, ..Counting::default() }).vmstat;
         assert_eq!((classic.pgscan_file, classic.pgscan_kswapd), (100, 100));
         assert_eq!((mglru.pgscan_file, mglru.pgscan_kswapd), (64, 64));
         assert_eq!(mglru.pgrefill, None);
@@ -316,7 +379,8 @@ mod tests {
     #[test]
     fn empty_window_still_shows_node_zero() {
         let c = derive(&Totals::default());
-        assert_eq!(c.vmstat, Vmstat { pgrefill: Some(0), ..Vmstat::default() });
+        let zero = Vmstat { pgrefill: Some(0), pgscan_khugepaged: Some(0), pgsteal_khugepaged: Some(0), ..Vmstat::default() };
+        assert_eq!(c.vmstat, zero);
         assert_eq!(c.nodes.len(), 1);
         assert_eq!(c.nodes[0].node, 0);
         assert!(!c.node_overflow);

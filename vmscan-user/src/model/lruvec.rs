@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, VecDeque};
 use vmscan_common::{Event, HIST_BUCKETS, NODE_OVERFLOW, NODE_SLOTS, hist, hist_index, isolate_index, lru, reclaimer, shrink_index};
 
 use super::{
-    counters::{self, NodeCounters},
+    counters::{self, Counting, NodeCounters},
     event::{self, Decoded, Episode},
     findings::{self, MAX_FINDINGS},
     flows::Flows,
@@ -76,6 +76,7 @@ pub struct Model {
     window_secs: u64,
     recent_findings: VecDeque<TimedFinding>,
     stack_frames: BTreeMap<i32, Vec<String>>,
+    counting: Counting,
 }
 
 const HISTS: [(&str, &str); 5] = [
@@ -110,10 +111,21 @@ impl Model {
             window_secs,
             recent_findings: VecDeque::new(),
             stack_frames: BTreeMap::new(),
+            counting: Counting::default(),
         }
     }
 
     /// Whether the last sample saw MGLRU on (its accounting differs).
+    /// Tells the model how the kernel its data comes from counts reclaim.
+    pub fn set_counting(&mut self, c: Counting) {
+        self.counting = c;
+    }
+
+    /// How the kernel counts, MGLRU as the last sample saw it.
+    pub fn counting(&self) -> Counting {
+        Counting { mglru: self.mglru(), ..self.counting }
+    }
+
     pub fn mglru(&self) -> bool {
         self.last_sample.as_ref().and_then(|s| s.mglru) == Some(true)
     }
@@ -164,7 +176,7 @@ impl Model {
         self.now_ns = self.now_ns.max(ts_ns);
         self.interval_secs = secs;
         self.totals.accumulate(d);
-        let c = counters::derive_with(d, self.mglru());
+        let c = counters::derive_with(d, &self.counting());
         for nc in &c.nodes {
             self.apply_node_flows(d, nc, ts_ns, secs);
         }
@@ -394,7 +406,7 @@ impl Model {
             stalls_dropped: self.stalls_dropped,
             isolation: self.isolation_snaps(),
             histograms: self.hist_snaps(),
-            totals: counters::derive_with(&self.totals, self.mglru()),
+            totals: counters::derive_with(&self.totals, &self.counting()),
             lost_total: self.totals.lost.iter().sum(),
             access,
             access_stacks,

@@ -237,6 +237,12 @@ impl Btf {
         self.find_member(id, member, 0).map(|(bits, _)| bits / 8)
     }
 
+    /// Bit offset of `member` (a bitfield, say) in struct `strukt`.
+    pub fn member_bit_offset(&self, strukt: &str, member: &str) -> Option<u32> {
+        let id = self.composite(strukt)?;
+        self.find_member(id, member, 0).map(|(bits, _)| bits)
+    }
+
     /// Byte offset and size in bytes of `member` in `strukt`.
     pub fn member(&self, strukt: &str, member: &str) -> Option<(u32, u32)> {
         let id = self.composite(strukt)?;

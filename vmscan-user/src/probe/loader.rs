@@ -18,7 +18,7 @@ use super::{
     system::{self, SystemInfo},
 };
 
-use crate::model::input::HookStatus;
+use crate::model::{counters::Counting, input::HookStatus};
 
 #[derive(Clone, Debug, Default)]
 pub struct LoadOptions {
@@ -49,6 +49,8 @@ pub struct Loaded {
     pub hooks: Vec<HookStatus>,
     pub system: SystemInfo,
     pub offsets: Offsets,
+    /// How this kernel counts reclaim (from its BTF).
+    pub counting: Counting,
 }
 
 /// The errno behind an aya error, if there is one.
@@ -93,6 +95,8 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     resolve_node_table(&mut offsets);
     check_btf_requirements(&mut hooks, &offsets, btf.is_some());
     let (vmemmap, page_struct) = folio_node_inputs(btf.as_ref(), &mut hooks);
+    let counting = counting_of(btf.as_ref(), &system);
+    let khugepaged = khugepaged_thread(&mut hooks);
 
     // Everything still needed from our BTF parse, so it can be freed before
     // aya parses the same BTF for fentry (halves the start-up peak).
@@ -100,7 +104,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     drop(btf);
     trim_heap();
 
-    let mut ebpf = load_object(&opts, &offsets, vmemmap, page_struct)?;
+    let mut ebpf = load_object(&opts, &offsets, &Addresses { vmemmap, page_struct, khugepaged })?;
     attach_hooks(&mut ebpf, &mut hooks, &opts, &system, &present_funcs);
     if opts.storm_tgid != 0 {
         attach_tracepoint(&mut ebpf, "bench_storm", "syscalls", "sys_enter_getppid")
@@ -109,7 +113,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     // Parsing the kernel's BTF twice leaves tens of MiB of freed heap behind;
     // hand it back so the daemon's footprint is what it uses.
     trim_heap();
-    Ok(Loaded { ebpf, hooks, system, offsets })
+    Ok(Loaded { ebpf, hooks, system, offsets, counting })
 }
 
 /// One status per hook, neither attached nor failed yet.
@@ -220,7 +224,42 @@ fn comm_filter(comm: Option<&str>) -> [u8; 16] {
 }
 
 /// Loads the eBPF object with the resolved offsets and the options as globals.
-fn load_object(opts: &LoadOptions, offsets: &Offsets, vmemmap: u64, page_struct: u64) -> anyhow::Result<Ebpf> {
+/// How the kernel counts reclaim, from the items its enum vm_event_item has
+/// (PGSCAN_KHUGEPAGED 6.2+, PGSCAN_PROACTIVE 6.16+). Without BTF, the
+/// counters in /proc/vmstat say the same.
+pub fn counting_of(btf: Option<&Btf>, system: &SystemInfo) -> Counting {
+    let has = |item: &str, name: &str| match btf {
+        Some(b) => b.enum_value(item).is_some(),
+        None => system::vmstat_has(name),
+    };
+    Counting {
+        mglru: system.mglru == Some(true),
+        khugepaged: has("PGSCAN_KHUGEPAGED", "pgscan_khugepaged"),
+        proactive: has("PGSCAN_PROACTIVE", "pgscan_proactive"),
+    }
+}
+
+/// Address of the kernel's `khugepaged_thread` (0 when /proc/kallsyms does
+/// not show it: khugepaged is then told by its comm, which the isolation
+/// hook notes).
+fn khugepaged_thread(hooks: &mut [HookStatus]) -> u64 {
+    let addr = system::kallsyms_lookup("khugepaged_thread").unwrap_or(0);
+    if addr == 0 {
+        for st in hooks.iter_mut().filter(|s| s.id == vmscan_common::hook::LRU_ISOLATE && s.error.is_none()) {
+            st.notes.push("khugepaged_thread not in /proc/kallsyms: khugepaged is told by its comm".into());
+        }
+    }
+    addr
+}
+
+/// Kernel addresses and sizes the programs need, 0 when unknown.
+struct Addresses {
+    vmemmap: u64,
+    page_struct: u64,
+    khugepaged: u64,
+}
+
+fn load_object(opts: &LoadOptions, offsets: &Offsets, a: &Addresses) -> anyhow::Result<Ebpf> {
     if crate::EBPF_OBJECT.is_empty() {
         anyhow::bail!("this vmscan was built with AYA_BUILD_SKIP=1 and carries no eBPF programs; rebuild it normally");
     }
@@ -228,14 +267,15 @@ fn load_object(opts: &LoadOptions, offsets: &Offsets, vmemmap: u64, page_struct:
     if let Some(b) = opts.ring_bytes {
         loader.map_max_entries("EVENTS", b);
     }
-    let wakeup_bytes = (opts.ring_bytes.unwrap_or(4 << 20) / 4) as u64;
+    let wakeup_bytes = (opts.ring_bytes.unwrap_or(vmscan_common::RING_BYTES) / 4) as u64;
     // Read once: a switch of MGLRU while vmscan runs is not followed.
     let mglru = system::mglru_enabled() == Some(true);
     let comm_filter = comm_filter(opts.access_comm.as_deref());
     loader
         .override_global("OFFSETS", offsets, true)
-        .override_global("VMEMMAP_BASE_ADDR", &vmemmap, true)
-        .override_global("STRUCT_PAGE_SIZE", &page_struct, true)
+        .override_global("VMEMMAP_BASE_ADDR", &a.vmemmap, true)
+        .override_global("STRUCT_PAGE_SIZE", &a.page_struct, true)
+        .override_global("KHUGEPAGED_THREAD_ADDR", &a.khugepaged, true)
         .override_global("RING_WAKEUP_BYTES", &wakeup_bytes, true)
         .override_global("KPROBE_SHADOW", &(opts.compare_kprobes as u64), true)
         .override_global("MGLRU", &(mglru as u64), true)

@@ -187,6 +187,12 @@ pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
     o.task_flags = btf.member("task_struct", "flags").filter(|&(_, s)| s == 4).map_or(UNRESOLVED, |(o, _)| o);
     o.pgdat_node_id = get("pglist_data", "node_id");
     o.sc_nr_reclaimed = get("scan_control", "nr_reclaimed");
+    o.task_reclaim_state = get("task_struct", "reclaim_state");
+    o.sc_reclaim_state = get("scan_control", "reclaim_state");
+    o.sc_target_mem_cgroup = get("scan_control", "target_mem_cgroup");
+    if let Some(bits) = btf.member_bit_offset("scan_control", "proactive") {
+        (o.sc_proactive_byte, o.sc_proactive_bit) = (bits / 8, bits % 8);
+    }
     let bit = |n: &str| btf.enum_value(n).filter(|v| (0..64).contains(v)).map_or(UNRESOLVED, |v| v as u32);
     o.pg_referenced = bit("PG_referenced");
     o.pg_active = bit("PG_active");
@@ -373,5 +379,11 @@ mod tests {
         }
         assert_eq!(o.folio_flags, 0, "folio.flags overlays page.flags at offset 0");
         assert!(o.pg_active < 64 && o.pg_referenced < o.pg_active);
+        // Who a pass runs for: current->reclaim_state -> scan_control.
+        assert_ne!(o.task_reclaim_state, UNRESOLVED);
+        assert_ne!(o.sc_target_mem_cgroup, UNRESOLVED);
+        if btf.enum_value("PGSCAN_PROACTIVE").is_some() {
+            assert!(o.sc_proactive_bit < 8 && o.sc_proactive_byte < btf.struct_size("scan_control").unwrap());
+        }
     }
 }

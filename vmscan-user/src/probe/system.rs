@@ -184,6 +184,11 @@ pub fn swap_devices() -> (u64, usize) {
     (total, n)
 }
 
+/// True when /proc/vmstat has a counter called `name`.
+pub fn vmstat_has(name: &str) -> bool {
+    std::fs::read_to_string("/proc/vmstat").is_ok_and(|t| t.lines().any(|l| l.split_whitespace().next() == Some(name)))
+}
+
 /// The value of a symbol in /proc/kallsyms, or None when absent or hidden
 /// (kptr_restrict prints zeros to unprivileged readers).
 pub fn kallsyms_lookup(name: &str) -> Option<u64> {

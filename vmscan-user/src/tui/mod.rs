@@ -99,7 +99,7 @@ pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<(
 pub async fn run_replay(path: &std::path::Path, speed: f64) -> anyhow::Result<()> {
     let mut replay = Replay::open(path)?;
     let mut app = App::new(replay.hooks(), replay.host());
-    let mut model = Model::default();
+    let mut model = replay.model();
     let name = crate::text::fit(&path.display().to_string(), 40);
     app.notice = Some(format!("replay of {name} ({}) at {speed}x", replay.header().hostname));
     let mut terminal = ratatui::try_init().context("setting up the terminal")?;
