@@ -267,4 +267,11 @@ fn proactive_node_reclaim_is_counted_as_the_kernel_counts_it() {
         let ours = v[key].as_u64().unwrap_or_else(|| panic!("{key} missing: {v}"));
         assert_eq!(ours, delta(&before, &after, key), "{key}: vmscan vs /proc/vmstat (kernel {})", kernel());
     }
+    // vmscan's own self-check, bracketed by its own reads of /proc/vmstat,
+    // agrees: every pgscan/pgsteal counter exact.
+    let checks = report["self_check"]["counters"].as_array().expect("self_check");
+    for c in checks.iter().filter(|c| c["counter"].as_str().is_some_and(|n| n.starts_with("pgscan") || n.starts_with("pgsteal"))) {
+        assert_eq!(c["divergence_pages"], 0, "self-check: {c}");
+    }
+    assert!(checks.iter().any(|c| c["counter"] == "pgscan_proactive"), "pgscan_proactive is checked: {checks:?}");
 }

@@ -11,6 +11,7 @@ use vmscan_common::hook;
 use crate::{
     model::{
         counters::{self, Counters, Counting},
+        selfcheck::{self, Bracket, SelfCheck},
         episodes::Episodes,
         input::HookStatus,
         totals::Totals,
@@ -57,6 +58,8 @@ pub struct StatReport {
     pub hooks: Vec<HookCount>,
     pub lost_total: u64,
     pub episodes: Episodes,
+    /// Each counter against /proc/vmstat over the same window.
+    pub self_check: SelfCheck,
 }
 
 pub fn hook_counts(hooks: &[HookStatus], d: &Totals) -> Vec<HookCount> {
@@ -87,6 +90,7 @@ pub fn report(kernel: &str, secs: f64, hooks: &[HookStatus], d: &Totals, episode
         lost_total: d.lost.iter().sum(),
         hooks,
         episodes,
+        self_check: SelfCheck::default(),
     }
 }
 
@@ -145,6 +149,9 @@ pub fn render(r: &StatReport) -> String {
             "scanned, node unknown", c.scanned_without_node
         );
     }
+    if r.self_check.checked > 0 {
+        let _ = write!(out, "\n{}", selfcheck::render(&r.self_check));
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "{:<44}{:<18}{:>12}{:>8}", "hook", "attached", "events", "lost");
     for h in &r.hooks {
@@ -172,17 +179,18 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
         log::warn!("could not drop capabilities: {e}");
     }
     let w = Window { reader: &reader, kernel: &loaded.system.kernel, hooks: &loaded.hooks, counting: loaded.counting };
-    let start_totals = reader.read()?;
+    let (start_totals, start_bracket) = w.read()?;
     let start = Instant::now();
     let mut episodes = Episodes::default();
     announce(&loaded.hooks, opts.duration);
-    count_until_stopped(&opts, &w, &mut events, &mut episodes, &start_totals).await?;
+    count_until_stopped(&opts, &w, &mut events, &mut episodes, (&start_totals, &start_bracket)).await?;
 
-    let end_totals = reader.read()?;
+    let (end_totals, end_bracket) = w.read()?;
     let mut buf = Vec::new();
     events.drain_now(&mut buf);
     apply_all(&mut episodes, &mut buf);
-    let r = w.report(start.elapsed().as_secs_f64(), &end_totals.since(&start_totals), episodes);
+    let mut r = w.report(start.elapsed().as_secs_f64(), &end_totals.since(&start_totals), episodes);
+    r.self_check = selfcheck::check(&r.counters.vmstat, &start_bracket, &end_bracket);
     if opts.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
@@ -201,6 +209,13 @@ struct Window<'a> {
 }
 
 impl Window<'_> {
+    /// The aggregates, with /proc/vmstat read just before and just after.
+    fn read(&self) -> anyhow::Result<(Totals, Bracket)> {
+        let before = crate::probe::system::read_vmstat();
+        let t = self.reader.read()?;
+        Ok((t, Bracket { before, after: crate::probe::system::read_vmstat() }))
+    }
+
     fn report(&self, secs: f64, d: &Totals, episodes: Episodes) -> StatReport {
         report(self.kernel, secs, self.hooks, d, episodes, &self.counting)
     }
@@ -236,7 +251,7 @@ async fn count_until_stopped(
     w: &Window<'_>,
     events: &mut Events,
     episodes: &mut Episodes,
-    start_totals: &Totals,
+    (start_totals, start_bracket): (&Totals, &Bracket),
 ) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -244,6 +259,7 @@ async fn count_until_stopped(
     let period = opts.interval.unwrap_or(Duration::from_secs(3600));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let mut last_totals = start_totals.clone();
+    let mut last_bracket = start_bracket.clone();
     let mut last_instant = Instant::now();
     let mut buf = Vec::new();
     loop {
@@ -254,15 +270,17 @@ async fn count_until_stopped(
             _ = tick.tick(), if opts.interval.is_some() => {
                 events.drain_now(&mut buf);
                 apply_all(episodes, &mut buf);
-                let now_totals = w.reader.read()?;
+                let (now_totals, now_bracket) = w.read()?;
                 let secs = last_instant.elapsed().as_secs_f64();
-                let r = w.report(secs, &now_totals.since(&last_totals), Episodes::default());
+                let mut r = w.report(secs, &now_totals.since(&last_totals), Episodes::default());
+                r.self_check = selfcheck::check(&r.counters.vmstat, &last_bracket, &now_bracket);
                 if opts.json {
                     println!("{}", serde_json::to_string(&r)?);
                 } else {
                     print_interval(&r);
                 }
                 last_totals = now_totals;
+                last_bracket = now_bracket;
                 last_instant = Instant::now();
             }
             res = events.drain_ready(&mut buf) => {

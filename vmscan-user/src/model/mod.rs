@@ -10,5 +10,6 @@ pub mod hist;
 pub mod input;
 pub mod kswapd;
 pub mod lruvec;
+pub mod selfcheck;
 pub mod snapshot;
 pub mod totals;

@@ -184,6 +184,17 @@ pub fn swap_devices() -> (u64, usize) {
     (total, n)
 }
 
+/// /proc/vmstat as name -> value (empty when unreadable).
+pub fn read_vmstat() -> std::collections::BTreeMap<String, u64> {
+    let text = std::fs::read_to_string("/proc/vmstat").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_owned(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
 /// True when /proc/vmstat has a counter called `name`.
 pub fn vmstat_has(name: &str) -> bool {
     std::fs::read_to_string("/proc/vmstat").is_ok_and(|t| t.lines().any(|l| l.split_whitespace().next() == Some(name)))
