@@ -200,16 +200,44 @@ fn split(b: &ByReclaimer, k: &Counting) -> (u64, u64, Option<u64>, Option<u64>) 
 /// (the tracepoint's nr_taken), not those it scanned, and its PGREFILL
 /// ("sorted") has no tracepoint.
 pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
-    let mglru = k.mglru;
     let mut c = Counters::default();
+    let scanned = derive_scans(t, k, &mut c.vmstat);
+    (c.vmstat.pgscan_kswapd, c.vmstat.pgscan_direct, c.vmstat.pgscan_khugepaged, c.vmstat.pgscan_proactive) = split(&scanned, k);
+    c.memcg_scanned = scanned.memcg;
+    c.other_scanned = scanned.other;
+
+    let mut reclaimed = ByReclaimer::default();
+    let mut node_scanned_total = 0;
+    for node in 0..NODE_SLOTS {
+        let n = node_counters(t, node, &mut reclaimed);
+        node_scanned_total += n.scanned.total();
+        let v = &mut c.vmstat;
+        v.pgsteal_anon += n.reclaimed_anon;
+        v.pgsteal_file += n.reclaimed_file;
+        v.pgactivate += n.activate_anon + n.activate_file + n.lru_activated_anon + n.lru_activated_file;
+        if !n.is_empty() || node == 0 {
+            c.node_overflow |= node == vmscan_common::NODE_OVERFLOW;
+            c.nodes.push(n);
+        }
+    }
     let v = &mut c.vmstat;
+    (v.pgsteal_kswapd, v.pgsteal_direct, v.pgsteal_khugepaged, v.pgsteal_proactive) = split(&reclaimed, k);
+    c.memcg_reclaimed = reclaimed.memcg;
+    c.other_reclaimed = reclaimed.other;
+    c.scanned_without_node = (v.pgscan_anon + v.pgscan_file).saturating_sub(node_scanned_total);
+    c
+}
+
+/// pgscan_anon/file and pgrefill from the isolations; returns the inactive
+/// scans by reclaimer.
+fn derive_scans(t: &Totals, k: &Counting, v: &mut Vmstat) -> ByReclaimer {
     let mut scanned = ByReclaimer::default();
     let mut refill = 0;
     for rec in 0..reclaimer::COUNT {
         for l in 0..lru::COUNT {
             let a = &t.isolate[isolate_index(rec, l) as usize];
             if is_inactive(l) {
-                let n = if mglru { a.taken } else { a.scanned };
+                let n = if k.mglru { a.taken } else { a.scanned };
                 scanned.add(rec, n);
                 if l == lru::INACTIVE_ANON {
                     v.pgscan_anon += n;
@@ -221,68 +249,48 @@ pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
             }
         }
     }
-    v.pgrefill = (!mglru).then_some(refill);
-    (v.pgscan_kswapd, v.pgscan_direct, v.pgscan_khugepaged, v.pgscan_proactive) = split(&scanned, k);
-    c.memcg_scanned = scanned.memcg;
-    c.other_scanned = scanned.other;
+    v.pgrefill = (!k.mglru).then_some(refill);
+    scanned
+}
 
-    let mut reclaimed = ByReclaimer::default();
-    let mut node_scanned_total = 0;
-    let mut activations = 0;
-    for node in 0..NODE_SLOTS {
-        let mut n = NodeCounters { node, ..NodeCounters::default() };
-        for rec in 0..reclaimer::COUNT {
-            for file in 0..2u32 {
-                let a = &t.shrink_inactive[shrink_index(node, rec, file) as usize];
-                n.shrink_passes += a.passes;
-                n.scanned.add(rec, a.scanned);
-                n.reclaimed.add(rec, a.reclaimed);
-                reclaimed.add(rec, a.reclaimed);
-                if file == 1 {
-                    n.scanned_file += a.scanned;
-                    n.reclaimed_file += a.reclaimed;
-                    v.pgsteal_file += a.reclaimed;
-                } else {
-                    n.scanned_anon += a.scanned;
-                    n.reclaimed_anon += a.reclaimed;
-                    v.pgsteal_anon += a.reclaimed;
-                }
-                n.dirty += a.dirty;
-                n.writeback += a.writeback;
-                n.congested += a.congested;
-                n.immediate += a.immediate;
-                n.unmap_fail += a.unmap_fail;
-                n.activate_anon += a.activate_anon;
-                n.activate_file += a.activate_file;
-                n.ref_keep += a.ref_keep;
-                activations += a.activate_anon + a.activate_file;
-                let s = &t.shrink_active[shrink_index(node, rec, file) as usize];
-                n.refill_taken += s.taken;
-                n.deactivated += s.deactivated;
+/// One node's figures; adds its reclaimed pages by reclaimer to `reclaimed`.
+fn node_counters(t: &Totals, node: u32, reclaimed: &mut ByReclaimer) -> NodeCounters {
+    let mut n = NodeCounters { node, ..NodeCounters::default() };
+    for rec in 0..reclaimer::COUNT {
+        for file in 0..2u32 {
+            let a = &t.shrink_inactive[shrink_index(node, rec, file) as usize];
+            n.shrink_passes += a.passes;
+            n.scanned.add(rec, a.scanned);
+            n.reclaimed.add(rec, a.reclaimed);
+            reclaimed.add(rec, a.reclaimed);
+            if file == 1 {
+                n.scanned_file += a.scanned;
+                n.reclaimed_file += a.reclaimed;
+            } else {
+                n.scanned_anon += a.scanned;
+                n.reclaimed_anon += a.reclaimed;
             }
-        }
-        node_scanned_total += n.scanned.total();
-        for l in 0..lru::COUNT {
-            let ins = &t.lru_insert[lru_index(node, l) as usize];
-            n.inserted[l as usize] = ins.pages;
-            n.inserted_folios += ins.folios;
-        }
-        n.lru_activated_anon = t.lru_activate[lru_index(node, lru::ACTIVE_ANON) as usize].pages;
-        n.lru_activated_file = t.lru_activate[lru_index(node, lru::ACTIVE_FILE) as usize].pages;
-        activations += n.lru_activated_anon + n.lru_activated_file;
-        if !n.is_empty() || node == 0 {
-            if node == vmscan_common::NODE_OVERFLOW {
-                c.node_overflow = true;
-            }
-            c.nodes.push(n);
+            n.dirty += a.dirty;
+            n.writeback += a.writeback;
+            n.congested += a.congested;
+            n.immediate += a.immediate;
+            n.unmap_fail += a.unmap_fail;
+            n.activate_anon += a.activate_anon;
+            n.activate_file += a.activate_file;
+            n.ref_keep += a.ref_keep;
+            let s = &t.shrink_active[shrink_index(node, rec, file) as usize];
+            n.refill_taken += s.taken;
+            n.deactivated += s.deactivated;
         }
     }
-    (v.pgsteal_kswapd, v.pgsteal_direct, v.pgsteal_khugepaged, v.pgsteal_proactive) = split(&reclaimed, k);
-    v.pgactivate = activations;
-    c.memcg_reclaimed = reclaimed.memcg;
-    c.other_reclaimed = reclaimed.other;
-    c.scanned_without_node = (v.pgscan_anon + v.pgscan_file).saturating_sub(node_scanned_total);
-    c
+    for l in 0..lru::COUNT {
+        let ins = &t.lru_insert[lru_index(node, l) as usize];
+        n.inserted[l as usize] = ins.pages;
+        n.inserted_folios += ins.folios;
+    }
+    n.lru_activated_anon = t.lru_activate[lru_index(node, lru::ACTIVE_ANON) as usize].pages;
+    n.lru_activated_file = t.lru_activate[lru_index(node, lru::ACTIVE_FILE) as usize].pages;
+    n
 }
 
 #[cfg(test)]
