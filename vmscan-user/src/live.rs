@@ -85,9 +85,10 @@ impl Session {
         model.set_hist_available("batch_residency", attached(hook::ADD_LRU));
         let cgroups = loaded.system.cgroups.clone();
         let page_size = loaded.system.page_size;
-        let first = sample::gather(&cgroups, page_size, SAMPLE_MEMCG_LIMIT);
+        let mut first = sample::gather(&cgroups, page_size, SAMPLE_MEMCG_LIMIT);
+        let (last, bracket) = reader.read_bracketed()?;
+        first.vmstat = Some(bracket);
         model.apply_sample(&first);
-        let last = reader.read()?;
         let kallsyms = if attached(hook::MARK_ACCESSED) { Kallsyms::load() } else { Default::default() };
         Ok(Self { loaded, reader, events, last, last_at: Instant::now(), model, cgroups, page_size, buf: Vec::new(), kallsyms, pending: Drained::default() })
     }
@@ -167,12 +168,13 @@ impl Session {
     /// drained first: use [`Session::tick_events`] to see them.
     pub fn tick(&mut self) -> anyhow::Result<Tick> {
         self.pending = self.drain_now();
-        let now = self.reader.read()?;
+        let (now, bracket) = self.reader.read_bracketed()?;
         let secs = self.last_at.elapsed().as_secs_f64();
         self.last_at = Instant::now();
         let delta = now.since(&self.last);
         self.last = now;
-        let sample = sample::gather(&self.cgroups, self.page_size, SAMPLE_MEMCG_LIMIT);
+        let mut sample = sample::gather(&self.cgroups, self.page_size, SAMPLE_MEMCG_LIMIT);
+        sample.vmstat = Some(bracket);
         self.model.apply_tick(&self.pending.records, &delta, secs, &sample);
         // Name new folio_mark_accessed stacks (bounded work per tick).
         for id in self.model.unsymbolized_stacks().into_iter().take(STACKS_PER_TICK) {

@@ -143,6 +143,14 @@ fn prometheus_scrapes_vmscan_and_counts_match_pgsteal() {
     promtool.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
     let out = promtool.wait_with_output().unwrap();
     assert!(out.status.success(), "promtool check metrics: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // The exporter's self-check: every pgscan/pgsteal counter equals
+    // /proc/vmstat's since vmscan started.
+    assert!(body.contains("vmscan_self_check_checked"), "self-check metrics present: {body}");
+    let diverging: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("vmscan_self_check_divergence_pages{counter=\"pgs") && !l.ends_with(" 0"))
+        .collect();
+    assert!(diverging.is_empty(), "self-check: {diverging:?}");
 
     assert!(raw(vport, "POST /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405"));
     assert!(raw(vport, "GET /admin HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));

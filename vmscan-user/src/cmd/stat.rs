@@ -211,9 +211,7 @@ struct Window<'a> {
 impl Window<'_> {
     /// The aggregates, with /proc/vmstat read just before and just after.
     fn read(&self) -> anyhow::Result<(Totals, Bracket)> {
-        let before = crate::probe::system::read_vmstat();
-        let t = self.reader.read()?;
-        Ok((t, Bracket { before, after: crate::probe::system::read_vmstat() }))
+        self.reader.read_bracketed()
     }
 
     fn report(&self, secs: f64, d: &Totals, episodes: Episodes) -> StatReport {

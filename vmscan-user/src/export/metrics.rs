@@ -146,6 +146,7 @@ pub fn encode_state(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
     encode_histograms(&st.snap, enc)?;
     encode_access(st, enc)?;
     encode_hook_health(st, enc)?;
+    encode_self_check(&st.snap, enc)?;
     if st.bpf_stats_enabled {
         encode_bpf_stats(&st.bpf_stats, enc)?;
     }
@@ -357,6 +358,23 @@ fn encode_access(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), st
 }
 
 /// Self-health: per hook, its events, losses and whether it is attached.
+/// vmscan's counters against /proc/vmstat since it started (only once a
+/// check has run): the divergence per counter and how many are exact.
+fn encode_self_check(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    let c = &s.self_check;
+    if c.checked == 0 {
+        return Ok(());
+    }
+    gauge(
+        enc,
+        "vmscan_self_check_divergence_pages",
+        "vmscan's count minus the kernel's (/proc/vmstat) since vmscan started, per counter; 0 when exact.",
+        c.counters.iter().map(|k| (vec![("counter", k.counter.to_owned())], k.divergence_pages)).collect(),
+    )?;
+    gauge(enc, "vmscan_self_check_exact", "Counters equal to the kernel's own since vmscan started.", vec![(vec![], c.exact as i64)])?;
+    gauge(enc, "vmscan_self_check_checked", "Counters vmscan checks against the kernel's own.", vec![(vec![], c.checked as i64)])
+}
+
 fn encode_hook_health(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
     let s = &st.snap;
     let figures: Vec<(Labels, (u64, u64))> = st

@@ -54,6 +54,20 @@ pub struct LruGen {
     pub generations: Vec<Generation>,
 }
 
+/// The kernel's reclaim counters (/proc/vmstat) read just before and just
+/// after one reading of the aggregates: the self-check's bracket.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Bracket {
+    pub before: BTreeMap<String, u64>,
+    pub after: BTreeMap<String, u64>,
+}
+
+/// Whether vmscan checks a /proc/vmstat counter against its own (the ones
+/// a [`Bracket`] keeps).
+pub fn self_checked(name: &str) -> bool {
+    name.starts_with("pgscan_") || name.starts_with("pgsteal_") || name == "pgrefill" || name == "pgactivate"
+}
+
 /// A sample of everything the model reconciles against.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Sample {
@@ -68,6 +82,10 @@ pub struct Sample {
     /// mounted.
     #[serde(default)]
     pub lru_gen: Vec<LruGen>,
+    /// /proc/vmstat around the aggregate reading this sample goes with
+    /// (absent in recordings made before vmscan checked itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vmstat: Option<Bracket>,
 }
 
 /// Per-zone facts from /proc/zoneinfo.

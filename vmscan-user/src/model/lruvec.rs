@@ -18,7 +18,8 @@ use super::{
     findings::{self, MAX_FINDINGS},
     flows::Flows,
     hist::Windowed,
-    input::{Lists, Sample, Zone},
+    input::{Bracket, Lists, Sample, Zone},
+    selfcheck::{self, SelfCheck},
     kswapd::{Kswapd, WakeReason},
     snapshot::{
         AccessRow, AccessStack, HistSnap, IsolationSnap, ListSnap, LruvecSnap, MemcgSnap, NodeSnap, PRIORITY_LEVELS, Rates,
@@ -77,6 +78,9 @@ pub struct Model {
     recent_findings: VecDeque<TimedFinding>,
     stack_frames: BTreeMap<i32, Vec<String>>,
     counting: Counting,
+    /// The self-check's start: the first /proc/vmstat bracket and the totals
+    /// then (zero live; after the first tick in a replay).
+    check_start: Option<(Bracket, Totals)>,
 }
 
 const HISTS: [(&str, &str); 5] = [
@@ -112,6 +116,7 @@ impl Model {
             recent_findings: VecDeque::new(),
             stack_frames: BTreeMap::new(),
             counting: Counting::default(),
+            check_start: None,
         }
     }
 
@@ -358,6 +363,11 @@ impl Model {
         let live: std::collections::BTreeSet<u64> = s.memcgs.iter().map(|m| m.id).collect();
         self.memcgs.retain(|id, m| live.contains(id) || m.episodes > 0 || *id == 0);
         self.memcg_paths.retain(|id, _| live.contains(id));
+        if self.check_start.is_none()
+            && let Some(b) = &s.vmstat
+        {
+            self.check_start = Some((b.clone(), self.totals.clone()));
+        }
         self.last_sample = Some(s.clone());
         // Findings hold at a sample (after the interval's flows): keep them.
         // They read only the nodes, so only the nodes are built.
@@ -414,6 +424,20 @@ impl Model {
             hook_lost: self.totals.lost.clone(),
             notes: self.notes(),
             recent_findings: self.recent_findings.iter().cloned().collect(),
+            self_check: self.self_check(),
+        }
+    }
+
+    /// Every derived counter against /proc/vmstat from the first bracketed
+    /// sample to the last (empty when the samples carry no brackets).
+    pub fn self_check(&self) -> SelfCheck {
+        let last = self.last_sample.as_ref().and_then(|s| s.vmstat.as_ref());
+        match (&self.check_start, last) {
+            (Some((start, base)), Some(last)) => {
+                let v = counters::derive_with(&self.totals.since(base), &self.counting()).vmstat;
+                selfcheck::check(&v, start, last)
+            }
+            _ => SelfCheck::default(),
         }
     }
 
@@ -766,5 +790,29 @@ mod tests {
         assert_eq!(snap.findings.len(), 1);
         assert!(snap.findings[0].text.contains("node 0 is reclaiming"), "{}", snap.findings[0].text);
         assert!(snap.findings[0].text.contains("node 1 has 9000 free pages"));
+    }
+
+    #[test]
+    fn self_check_runs_from_the_first_bracketed_sample() {
+        use crate::model::input::Bracket;
+        let vm = |steal: u64| BTreeMap::from([("pgsteal_file".to_owned(), steal), ("pgscan_file".to_owned(), steal)]);
+        let bracket = |a: u64, b: u64| Some(Bracket { before: vm(a), after: vm(b) });
+        let mut m = Model::default();
+        assert_eq!(m.self_check().checked, 0, "no bracket yet: nothing checked");
+        // Live: the first sample brackets the first reading (totals zero).
+        m.apply_sample(&Sample { vmstat: bracket(1000, 1000), ..sample(0.0, [0; 5]) });
+        let mut d = Totals::default();
+        d.shrink_inactive[shrink_index(0, reclaimer::KSWAPD, 1) as usize].reclaimed = 250;
+        d.isolate[isolate_index(reclaimer::KSWAPD, lru::INACTIVE_FILE) as usize].scanned = 250;
+        m.apply_tick(&[], &d, 1.0, &Sample { vmstat: bracket(1250, 1260), ..sample(1.0, [0; 5]) });
+        let c = m.self_check();
+        assert_eq!((c.checked, c.exact), (2, 2), "{c:?}");
+        // The kernel reaches 1280 and vmscan sees nothing more: 30 pages
+        // (1280 - 1000 - 250) it did not see.
+        m.apply_tick(&[], &Totals::default(), 1.0, &Sample { vmstat: bracket(1280, 1280), ..sample(2.0, [0; 5]) });
+        let c = m.self_check();
+        assert_eq!(c.exact, 0);
+        assert!(c.counters.iter().all(|k| k.divergence_pages == -30), "{c:?}");
+        assert_eq!(m.snapshot().self_check, c);
     }
 }

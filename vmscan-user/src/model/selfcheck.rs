@@ -12,14 +12,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub use super::input::Bracket;
 use super::counters::Vmstat;
-
-/// /proc/vmstat read just before and just after one reading of the aggregates.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Bracket {
-    pub before: BTreeMap<String, u64>,
-    pub after: BTreeMap<String, u64>,
-}
 
 /// One counter against the kernel's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -94,6 +94,8 @@ pub struct Snapshot {
     pub notes: Vec<String>,
     /// Findings raised at any sample since start (newest last, bounded).
     pub recent_findings: Vec<TimedFinding>,
+    /// vmscan's counters against /proc/vmstat since start.
+    pub self_check: super::selfcheck::SelfCheck,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

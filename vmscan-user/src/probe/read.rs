@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 
 use vmscan_common::{Event, agg::Field};
 
-use crate::model::totals::{Table, Totals, aggregates};
+use crate::model::{
+    input::Bracket,
+    totals::{Table, Totals, aggregates},
+};
 
 /// A table of [`Totals`] read from its map: a per-CPU array or a per-CPU
 /// hash, summed over CPUs.
@@ -108,6 +111,14 @@ impl Reader {
     /// A consistent-enough snapshot: each slot is read once; counters only grow.
     pub fn read(&self) -> anyhow::Result<Totals> {
         self.maps.read()
+    }
+
+    /// [`Reader::read`] with the checked /proc/vmstat counters read just
+    /// before and just after, for the self-check.
+    pub fn read_bracketed(&self) -> anyhow::Result<(Totals, Bracket)> {
+        let before = super::sample::checked_vmstat();
+        let t = self.maps.read()?;
+        Ok((t, Bracket { before, after: super::sample::checked_vmstat() }))
     }
 }
 

@@ -220,7 +220,15 @@ pub fn gather(cgroups: &Cgroups, page_size: u64, memcg_limit: usize) -> Sample {
         memcgs,
         vm_swappiness: read(Path::new("/proc/sys/vm/swappiness")).and_then(|s| s.trim().parse().ok()),
         mglru,
+        vmstat: None,
     }
+}
+
+/// The counters vmscan checks itself against, from /proc/vmstat.
+pub fn checked_vmstat() -> BTreeMap<String, u64> {
+    let mut m = system::read_vmstat();
+    m.retain(|k, _| crate::model::input::self_checked(k));
+    m
 }
 
 #[cfg(test)]

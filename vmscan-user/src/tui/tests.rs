@@ -242,3 +242,23 @@ fn unavailable_views_say_why_instead_of_zeros() {
     let s = screen(&a, 120, 40);
     assert!(s.contains("shrink_node pass is unavailable"), "{s}");
 }
+
+#[test]
+fn status_line_shows_the_self_check() {
+    use crate::model::selfcheck::{CounterCheck, SelfCheck};
+    let check = |divergence_pages| CounterCheck {
+        counter: "pgactivate",
+        vmscan: 100,
+        kernel_min: 100,
+        kernel_max: 100,
+        divergence_pages,
+        likely_cause: None,
+    };
+    let mut snap = populated();
+    snap.self_check = SelfCheck { checked: 1, exact: 1, counters: vec![check(0)] };
+    let s = screen(&app(Some(snap.clone()), true), 120, 40);
+    assert!(s.contains("counters exact 1/1"), "{s}");
+    snap.self_check = SelfCheck { checked: 1, exact: 0, counters: vec![check(-6148)] };
+    let s = screen(&app(Some(snap), true), 160, 40);
+    assert!(s.contains("1 of 1 counters diverge: pgactivate -6148 pages"), "{s}");
+}

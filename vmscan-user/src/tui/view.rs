@@ -15,6 +15,7 @@ use crate::{
     model::{
         hist::Log2Hist,
         kswapd::KswapdState,
+        selfcheck::SelfCheck,
         snapshot::{DEF_PRIORITY, NodeSnap, PRIORITY_LEVELS},
     },
     text::{fit, micros, pages, rate},
@@ -86,6 +87,9 @@ fn render_header(f: &mut Frame, app: &App, area: Rect) {
     if app.snap.lost_total > 0 {
         spans.push(Span::styled(format!("| {} lost: episode figures incomplete ", app.snap.lost_total), BAD));
     }
+    if let Some(s) = self_check_span(&app.snap.self_check) {
+        spans.push(s);
+    }
     if let Some(n) = &app.notice {
         spans.push(Span::styled(format!("| {} ", fit(n, 60)), WARN));
     }
@@ -93,6 +97,21 @@ fn render_header(f: &mut Frame, app: &App, area: Rect) {
         spans.push(Span::styled("| PAUSED", WARN));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), status_area);
+}
+
+/// The self-check in the status line: "counters exact 14/14", or the first
+/// divergent counter with its size; nothing before a check has run.
+fn self_check_span(c: &SelfCheck) -> Option<Span<'static>> {
+    if c.checked == 0 {
+        return None;
+    }
+    match c.counters.iter().find(|k| !k.exact()) {
+        None => Some(Span::styled(format!("| counters exact {}/{} ", c.exact, c.checked), DIM)),
+        Some(k) => Some(Span::styled(
+            format!("| {} of {} counters diverge: {} {:+} pages ", c.checked - c.exact, c.checked, k.counter, k.divergence_pages),
+            BAD,
+        )),
+    }
 }
 
 /// The help overlay's keys and what each does.
