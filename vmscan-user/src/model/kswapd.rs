@@ -1,6 +1,12 @@
 //! kswapd of one node as a state machine over its wake-up requests, wakes
-//! and sleeps. Tolerates lost records: a sleep without a wake and a wake
-//! while awake are counted, not trusted.
+//! and sleeps.
+//!
+//! mm/vmscan.c: kswapd() fires mm_vmscan_kswapd_wake before every
+//! balance_pgdat() pass, but mm_vmscan_kswapd_sleep only when
+//! kswapd_try_to_sleep() really sleeps: a wake while awake is the next pass
+//! of the same episode, not a lost record. An episode runs from the first
+//! wake after a sleep (or after nothing seen) to the next sleep. A sleep
+//! without a wake (vmscan attached mid-episode) is counted, not trusted.
 
 use serde::Serialize;
 
@@ -37,8 +43,10 @@ pub struct Kswapd {
     pub episodes: u64,
     /// A sleep without a wake (vmscan attached mid-episode, or a lost record).
     pub sleeps_without_wake: u64,
-    /// A wake while already awake (a lost sleep record).
-    pub wakes_while_awake: u64,
+    /// balance_pgdat() passes in the running (or last) episode.
+    pub passes_in_episode: u64,
+    /// balance_pgdat() passes since vmscan started.
+    pub passes: u64,
     pub wakeups_requested: u64,
     /// Pages kswapd reclaimed on this node since the episode began.
     pub reclaimed_in_episode: u64,
@@ -65,15 +73,19 @@ impl Kswapd {
         self.pending_wakeup = Some(reason);
     }
 
-    /// kswapd woke: a new episode begins.
+    /// kswapd starts a balance_pgdat() pass: a new episode when it was
+    /// asleep (or not seen yet), the next pass of the running one otherwise.
     pub fn wake(&mut self, ts_ns: u64, order: i32, zid: i32) {
-        if self.is_awake() {
-            self.wakes_while_awake += 1;
-        }
-        self.state = KswapdState::Awake;
-        self.since_ns = ts_ns;
+        self.passes += 1;
         self.wake_order = order;
         self.wake_zid = zid;
+        if self.is_awake() {
+            self.passes_in_episode += 1;
+            return;
+        }
+        self.passes_in_episode = 1;
+        self.state = KswapdState::Awake;
+        self.since_ns = ts_ns;
         self.wake_reason = self.pending_wakeup.take();
         self.reclaimed_in_episode = 0;
         self.direct_stalls_in_episode = 0;
@@ -117,16 +129,28 @@ mod tests {
     }
 
     #[test]
-    fn lost_records_are_counted_not_trusted() {
+    fn a_sleep_without_a_wake_is_counted_not_trusted() {
         let mut k = Kswapd::default();
         assert_eq!(k.sleep(S), None, "a sleep without a wake ends no episode");
         assert_eq!(k.sleeps_without_wake, 1);
-        k.wake(2 * S, 0, 0);
-        k.reclaimed_in_episode = 10;
-        k.wake(3 * S, 0, 0);
-        assert_eq!(k.wakes_while_awake, 1);
-        assert_eq!((k.since_ns, k.reclaimed_in_episode), (3 * S, 0), "the second wake starts over");
-        assert!(k.wake_reason.is_none());
         assert_eq!(k.episodes, 0);
+    }
+
+    #[test]
+    fn wakes_without_a_sleep_are_passes_of_one_episode() {
+        let mut k = Kswapd::default();
+        k.wakeup_requested(WakeReason { pid: 7, ..WakeReason::default() });
+        k.wake(2 * S, 0, 1);
+        k.reclaimed_in_episode = 10;
+        // balance_pgdat() returned and kswapd_try_to_sleep() did not sleep.
+        k.wake(3 * S, 2, 2);
+        k.wake(4 * S, 0, 2);
+        assert_eq!((k.since_ns, k.reclaimed_in_episode), (2 * S, 10), "one episode from the first wake");
+        assert_eq!((k.passes_in_episode, k.passes, k.wake_order), (3, 3, 0));
+        assert_eq!(k.wake_reason.as_ref().map(|r| r.pid), Some(7), "the episode keeps why it began");
+        assert_eq!(k.sleep(5 * S), Some(3_000_000));
+        assert_eq!(k.episodes, 1);
+        k.wake(6 * S, 0, 0);
+        assert_eq!((k.passes_in_episode, k.passes), (1, 4), "a new episode after the sleep");
     }
 }

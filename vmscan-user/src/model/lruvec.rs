@@ -725,7 +725,8 @@ mod tests {
         m.apply_event(&w);
         m.apply_event(&ev(event::KSWAPD_WAKE, 0, 2.0));
         m.apply_event(&ev(event::KSWAPD_SLEEP, 0, 2.5));
-        // Wake, then wake again without a sleep (a lost sleep record).
+        // Wake, then wake again without a sleep: a second balance_pgdat()
+        // pass of the same episode.
         m.apply_event(&ev(event::KSWAPD_WAKE, 0, 3.0));
         m.apply_event(&ev(event::KSWAPD_WAKE, 0, 4.0));
         let s = m.snapshot();
@@ -733,14 +734,14 @@ mod tests {
         assert_eq!(k.state, KswapdState::Awake);
         assert_eq!(k.episodes, 1);
         assert_eq!(k.sleeps_without_wake, 1);
-        assert_eq!(k.wakes_while_awake, 1);
+        assert_eq!(k.passes_in_episode, 2);
         assert_eq!(k.last_episode_us, 500_000);
         assert_eq!(k.wakeups_requested, 1);
         assert!(k.wake_reason.is_none(), "the pending wakeup was used by the first episode");
         assert_eq!(s.histograms["kswapd_episode"].cumulative.count, 1);
-        assert_eq!(s.nodes[0].kswapd_awake_secs, 0.0, "now is the wake itself");
+        assert_eq!(s.nodes[0].kswapd_awake_secs, 1.0, "awake since the first wake at 3.0");
         m.apply_event(&ev(event::KSWAPD_SLEEP, 0, 5.0));
-        assert_eq!(m.snapshot().nodes[0].kswapd.last_episode_us, 1_000_000);
+        assert_eq!(m.snapshot().nodes[0].kswapd.last_episode_us, 2_000_000, "one episode, 3.0 to 5.0");
     }
 
     #[test]
