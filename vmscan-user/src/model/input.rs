@@ -82,6 +82,10 @@ pub struct Sample {
     /// mounted.
     #[serde(default)]
     pub lru_gen: Vec<LruGen>,
+    /// Memory tier of each node (/sys/devices/virtual/memory_tiering: a
+    /// larger id is slower memory, a demotion target); empty without tiers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub memory_tiers: BTreeMap<u32, u32>,
     /// /proc/vmstat around the aggregate reading this sample goes with
     /// (absent in recordings made before vmscan checked itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -464,6 +464,7 @@ impl Model {
         ns.direct_stalls = st.direct_stalls;
         ns.balance = st.balance.iter().map(|&(_, a, f)| (a, f)).collect();
         ns.priority = self.priority_passes(n);
+        ns.memory_tier = self.last_sample.as_ref().and_then(|s| s.memory_tiers.get(&n).copied());
         ns
     }
 

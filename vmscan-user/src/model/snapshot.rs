@@ -160,6 +160,9 @@ pub struct NodeSnap {
     /// Shrink passes by scan priority (index = priority, [`PRIORITY_LEVELS`]
     /// of them), since start.
     pub priority: Vec<u64>,
+    /// The node's memory tier (a larger id is slower memory), when tiered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_tier: Option<u32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

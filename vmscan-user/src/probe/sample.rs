@@ -220,6 +220,7 @@ pub fn gather(cgroups: &Cgroups, page_size: u64, memcg_limit: usize) -> Sample {
         memcgs,
         vm_swappiness: read(Path::new("/proc/sys/vm/swappiness")).and_then(|s| s.trim().parse().ok()),
         mglru,
+        memory_tiers: system::memory_tiers(Path::new("/sys/devices/virtual/memory_tiering")),
         vmstat: None,
     }
 }

@@ -47,6 +47,22 @@ pub fn ensure_tracefs() -> Result<PathBuf, String> {
     }
 }
 
+/// Node -> memory tier id, from /sys/devices/virtual/memory_tiering/
+/// memory_tierN/nodelist (empty where the kernel has no memory tiers).
+pub fn memory_tiers(root: &std::path::Path) -> std::collections::BTreeMap<u32, u32> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir(root) else { return out };
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(tier) = name.strip_prefix("memory_tier").and_then(|t| t.parse::<u32>().ok()) else { continue };
+        let nodes = std::fs::read_to_string(e.path().join("nodelist")).unwrap_or_default();
+        for n in parse_range_list(&nodes) {
+            out.insert(n, tier);
+        }
+    }
+    out
+}
+
 /// Parses a kernel cpu/node list such as "0-3,8,10-11".
 pub fn parse_range_list(s: &str) -> Vec<u32> {
     let mut out = Vec::new();
