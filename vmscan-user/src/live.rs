@@ -4,13 +4,13 @@
 //! (snapshot, the live view, the exporter, the recorder) drives the model
 //! through this.
 
-use std::time::Instant;
+use std::{collections::BTreeSet, time::Instant};
 
 use vmscan_common::{Event, hook};
 
 use crate::{
     model::{
-        event::{self, Decoded},
+        event::{self, Decoded, Episode},
         input::Sample,
         lruvec::Model,
         totals::Totals,
@@ -21,13 +21,26 @@ use crate::{
         privs,
         read::{Events, Reader},
         sample,
+        memcgs::MemcgSampler,
         symbols::Kallsyms,
-        system::Cgroups,
     },
 };
 
+/// Memory cgroups with activity in an interval, by kernfs id: LRU
+/// insertions charged to them, or reclaim episodes that ended in them.
+fn active_memcgs(delta: &Totals, records: &[Decoded]) -> BTreeSet<u64> {
+    let mut ids: BTreeSet<u64> = delta.memcg_insert.keys().map(|k| k.cgroup_id).collect();
+    for r in records {
+        if let Ok(Episode::ReclaimEnd { cgroup_id, .. }) = r {
+            ids.insert(*cgroup_id);
+        }
+    }
+    ids.remove(&0);
+    ids
+}
+
 /// Cgroups the sampler walks at most per sample.
-pub const SAMPLE_MEMCG_LIMIT: usize = 2048;
+pub const SAMPLE_MEMCG_LIMIT: usize = 16384;
 /// Kernel stacks symbolized at most per tick.
 pub const STACKS_PER_TICK: usize = 256;
 
@@ -38,7 +51,8 @@ pub struct Session {
     last: Totals,
     last_at: Instant,
     pub model: Model,
-    cgroups: Cgroups,
+    /// None where the host has no memory cgroups.
+    memcgs: Option<MemcgSampler>,
     page_size: u64,
     buf: Vec<Event>,
     /// Kernel symbols for folio_mark_accessed stacks (empty when that hook
@@ -83,14 +97,15 @@ impl Session {
         let attached = |id: vmscan_common::HookId| loaded.hooks.iter().any(|h| h.id == id && h.attached());
         model.set_hist_available("shrink_node", attached(hook::SHRINK_NODE));
         model.set_hist_available("batch_residency", attached(hook::ADD_LRU));
-        let cgroups = loaded.system.cgroups.clone();
         let page_size = loaded.system.page_size;
-        let mut first = sample::gather(&cgroups, page_size, SAMPLE_MEMCG_LIMIT);
+        let mut memcgs = sample::memcg_root(&loaded.system.cgroups)
+            .map(|(root, v1)| MemcgSampler::new(&root, v1, page_size, SAMPLE_MEMCG_LIMIT));
+        let mut first = sample::gather(memcgs.as_mut().map(|m| m.sample(&BTreeSet::new())).unwrap_or_default(), page_size);
         let (last, bracket) = reader.read_bracketed()?;
         first.vmstat = Some(bracket);
         model.apply_sample(&first);
         let kallsyms = if attached(hook::MARK_ACCESSED) { Kallsyms::load() } else { Default::default() };
-        Ok(Self { loaded, reader, events, last, last_at: Instant::now(), model, cgroups, page_size, buf: Vec::new(), kallsyms, pending: Drained::default() })
+        Ok(Self { loaded, reader, events, last, last_at: Instant::now(), model, memcgs, page_size, buf: Vec::new(), kallsyms, pending: Drained::default() })
     }
 
     /// Feeds the model for `duration` (or until SIGINT / SIGTERM), ticking
@@ -173,7 +188,9 @@ impl Session {
         self.last_at = Instant::now();
         let delta = now.since(&self.last);
         self.last = now;
-        let mut sample = sample::gather(&self.cgroups, self.page_size, SAMPLE_MEMCG_LIMIT);
+        let active = active_memcgs(&delta, &self.pending.records);
+        let memcgs = self.memcgs.as_mut().map(|m| m.sample(&active)).unwrap_or_default();
+        let mut sample = sample::gather(memcgs, self.page_size);
         sample.vmstat = Some(bracket);
         self.model.apply_tick(&self.pending.records, &delta, secs, &sample);
         // Name new folio_mark_accessed stacks (bounded work per tick).

@@ -249,13 +249,11 @@ fn encode_lru_sizes(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
 
 /// The `max` memory cgroups with the most pages over all nodes (ties by path).
 fn largest_memcgs(lruvecs: &[LruvecSnap], max: usize) -> BTreeSet<&str> {
-    let mut by_size: Vec<(&str, u64)> = vec![];
+    let mut sizes: BTreeMap<&str, u64> = BTreeMap::new();
     for lv in lruvecs {
-        match by_size.iter_mut().find(|(m, _)| *m == lv.memcg) {
-            Some(e) => e.1 += lv.anon + lv.file + lv.unevictable,
-            None => by_size.push((&lv.memcg, lv.anon + lv.file + lv.unevictable)),
-        }
+        *sizes.entry(&lv.memcg).or_default() += lv.anon + lv.file + lv.unevictable;
     }
+    let mut by_size: Vec<(&str, u64)> = sizes.into_iter().collect();
     by_size.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     by_size.iter().take(max).map(|(m, _)| *m).collect()
 }

@@ -75,7 +75,16 @@ pub struct Sample {
     pub ts_ns: u64,
     pub nodes: BTreeMap<u32, Lists>,
     pub zones: Vec<Zone>,
+    /// The memory cgroups read for this sample: all of them, or with
+    /// `memcgs_partial` only those read again (the others keep the figures
+    /// of their last sample).
     pub memcgs: Vec<MemcgSample>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub memcgs_partial: bool,
+    /// kernfs ids of memory cgroups removed since the last sample (partial
+    /// samples only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub memcgs_gone: Vec<u64>,
     pub vm_swappiness: Option<u32>,
     pub mglru: Option<bool>,
     /// MGLRU generations per memcg x node, when MGLRU is on and debugfs is
@@ -133,4 +142,23 @@ pub struct Host {
     pub numa_nodes: Vec<u32>,
     pub btf: bool,
     pub kprobes: bool,
+}
+
+impl Sample {
+    /// This sample without its memory cgroups (the model keeps those apart).
+    pub fn without_memcgs(&self) -> Sample {
+        Sample {
+            ts_ns: self.ts_ns,
+            nodes: self.nodes.clone(),
+            zones: self.zones.clone(),
+            memcgs: Vec::new(),
+            memcgs_partial: self.memcgs_partial,
+            memcgs_gone: Vec::new(),
+            vm_swappiness: self.vm_swappiness,
+            mglru: self.mglru,
+            lru_gen: self.lru_gen.clone(),
+            memory_tiers: self.memory_tiers.clone(),
+            vmstat: self.vmstat.clone(),
+        }
+    }
 }

@@ -18,7 +18,7 @@ use super::{
     findings::{self, MAX_FINDINGS},
     flows::Flows,
     hist::Windowed,
-    input::{Bracket, Lists, Sample, Zone},
+    input::{Bracket, Lists, MemcgSample, Sample, Zone},
     selfcheck::{self, SelfCheck},
     kswapd::{Kswapd, WakeReason},
     snapshot::{
@@ -73,7 +73,10 @@ pub struct Model {
     totals: Totals,
     now_ns: u64,
     interval_secs: f64,
+    /// The last sample, less its memory cgroups (kept in `memcg_samples`).
     last_sample: Option<Sample>,
+    /// Every memory cgroup's last figures, by kernfs id.
+    memcg_samples: BTreeMap<u64, MemcgSample>,
     window_secs: u64,
     recent_findings: VecDeque<TimedFinding>,
     stack_frames: BTreeMap<i32, Vec<String>>,
@@ -112,6 +115,7 @@ impl Model {
             now_ns: 0,
             interval_secs: 0.0,
             last_sample: None,
+            memcg_samples: BTreeMap::new(),
             window_secs,
             recent_findings: VecDeque::new(),
             stack_frames: BTreeMap::new(),
@@ -352,23 +356,13 @@ impl Model {
             st.sampled = Some(*lists);
             st.predicted = lists.map(|v| v as i64);
         }
-        for m in &s.memcgs {
-            self.memcg_paths.insert(m.id, m.path.clone());
-            if let Some(state) = self.memcgs.get_mut(&m.id) {
-                state.path = Some(m.path.clone());
-                state.swappiness = m.swappiness;
-            }
-        }
-        // Forget cgroups that are gone and never reclaimed (bounded state).
-        let live: std::collections::BTreeSet<u64> = s.memcgs.iter().map(|m| m.id).collect();
-        self.memcgs.retain(|id, m| live.contains(id) || m.episodes > 0 || *id == 0);
-        self.memcg_paths.retain(|id, _| live.contains(id));
+        self.apply_memcg_samples(s);
         if self.check_start.is_none()
             && let Some(b) = &s.vmstat
         {
             self.check_start = Some((b.clone(), self.totals.clone()));
         }
-        self.last_sample = Some(s.clone());
+        self.last_sample = Some(s.without_memcgs());
         // Findings hold at a sample (after the interval's flows): keep them.
         // They read only the nodes, so only the nodes are built.
         for f in findings::findings(&self.node_snaps()) {
@@ -376,6 +370,33 @@ impl Model {
                 self.recent_findings.pop_front();
             }
             self.recent_findings.push_back(TimedFinding { ts_ns: s.ts_ns, kind: f.kind, text: f.text });
+        }
+    }
+
+    /// The memory cgroups of a sample: all of them, or (partial) those read
+    /// again and those removed.
+    fn apply_memcg_samples(&mut self, s: &Sample) {
+        if !s.memcgs_partial {
+            self.memcg_samples.clear();
+        }
+        for id in &s.memcgs_gone {
+            self.memcg_samples.remove(id);
+        }
+        for m in &s.memcgs {
+            if self.memcg_paths.get(&m.id) != Some(&m.path) {
+                self.memcg_paths.insert(m.id, m.path.clone());
+            }
+            if let Some(state) = self.memcgs.get_mut(&m.id) {
+                state.path = Some(m.path.clone());
+                state.swappiness = m.swappiness;
+            }
+            self.memcg_samples.insert(m.id, m.clone());
+        }
+        // Forget cgroups that are gone and never reclaimed (bounded state).
+        if !s.memcgs_partial || !s.memcgs_gone.is_empty() {
+            let live = &self.memcg_samples;
+            self.memcgs.retain(|id, m| live.contains_key(id) || m.episodes > 0 || *id == 0);
+            self.memcg_paths.retain(|id, _| live.contains_key(id));
         }
     }
 
@@ -485,7 +506,9 @@ impl Model {
     fn lruvec_snaps(&self) -> Vec<LruvecSnap> {
         let mut out = Vec::new();
         let Some(s) = &self.last_sample else { return out };
-        for m in &s.memcgs {
+        let mut by_path: Vec<&MemcgSample> = self.memcg_samples.values().collect();
+        by_path.sort_by(|a, b| a.path.cmp(&b.path));
+        for m in by_path {
             let inserted = self.memcgs.get(&m.id).map(|st| st.inserted.clone()).unwrap_or_default();
             for (&node, mn) in &m.nodes {
                 out.push(LruvecSnap {
@@ -816,5 +839,25 @@ mod tests {
         assert_eq!(c.exact, 0);
         assert!(c.counters.iter().all(|k| k.divergence_pages == -30), "{c:?}");
         assert_eq!(m.snapshot().self_check, c);
+    }
+
+    #[test]
+    fn partial_samples_keep_the_memcgs_not_read_again() {
+        let memcg = |id: u64, path: &str, anon: u64| MemcgSample {
+            path: path.into(),
+            id,
+            nodes: BTreeMap::from([(0, MemcgNode { lists: Some([anon, 0, 0, 0, 0]), anon, file: 0, unevictable: 0 })]),
+            ..MemcgSample::default()
+        };
+        let mut m = Model::default();
+        m.apply_sample(&Sample { memcgs: vec![memcg(1, "/", 10), memcg(2, "/a", 20), memcg(3, "/b", 30)], ..sample(0.0, [0; 5]) });
+        // Only /b read again; /a removed.
+        m.apply_sample(&Sample { memcgs: vec![memcg(3, "/b", 31)], memcgs_partial: true, memcgs_gone: vec![2], ..sample(1.0, [0; 5]) });
+        let lv: Vec<(String, u64)> = m.snapshot().lruvecs.iter().map(|l| (l.memcg.clone(), l.anon)).collect();
+        assert_eq!(lv, [("/".to_owned(), 10), ("/b".to_owned(), 31)]);
+        assert_eq!(m.memcg_path(2), None, "a removed memcg is forgotten");
+        // A full sample (every recording made before partial samples) replaces all.
+        m.apply_sample(&Sample { memcgs: vec![memcg(1, "/", 12)], ..sample(2.0, [0; 5]) });
+        assert_eq!(m.snapshot().lruvecs.len(), 1);
     }
 }

@@ -7,12 +7,11 @@
 
 use std::{
     collections::BTreeMap,
-    os::unix::fs::MetadataExt as _,
     path::{Path, PathBuf},
 };
 
 use super::system::{self, Cgroups};
-use crate::model::input::{Generation, Lists, LruGen, MemcgNode, MemcgSample, Sample};
+use crate::model::input::{Generation, Lists, LruGen, MemcgNode, Sample};
 
 /// The five lists from (key, value) pairs: `keys` names them in lru::NAMES
 /// order; values are divided by `unit` (page size in the values' unit).
@@ -147,54 +146,8 @@ pub fn memcg_root(cg: &Cgroups) -> Option<(PathBuf, bool)> {
     }
 }
 
-/// Walks the memory hierarchy (at most `limit` cgroups, breadth first).
-pub fn memcgs(root: &Path, v1: bool, page_size: u64, limit: usize) -> Vec<MemcgSample> {
-    let mut out = Vec::new();
-    let mut queue = std::collections::VecDeque::from([root.to_path_buf()]);
-    while let Some(dir) = queue.pop_front() {
-        if out.len() >= limit {
-            break;
-        }
-        let numa = read(&dir.join("memory.numa_stat"));
-        if numa.is_none() && dir != root {
-            continue;
-        }
-        let rel = dir.strip_prefix(root).map(|p| format!("/{}", p.display())).unwrap_or_else(|_| "/".into());
-        let id = std::fs::metadata(&dir).map(|m| m.ino()).unwrap_or(0);
-        let stat = read(&dir.join("memory.stat"));
-        let nodes = numa.map(|t| parse_numa_stat(&t, page_size)).unwrap_or_default();
-        let swappiness = if v1 {
-            read(&dir.join("memory.swappiness")).and_then(|s| s.trim().parse().ok())
-        } else {
-            None
-        };
-        let mut sample = MemcgSample {
-            path: if rel == "/" { rel } else { rel.trim_end_matches('/').to_owned() },
-            id,
-            lists: stat.as_deref().and_then(|s| parse_memory_stat_lists(s, page_size)),
-            nodes,
-            swappiness,
-        };
-        // v1 has no per-node list split; on a single node the cgroup's split is the node's.
-        if sample.nodes.len() == 1
-            && let Some(l) = sample.lists
-            && let Some(n) = sample.nodes.values_mut().next()
-        {
-            n.lists.get_or_insert(l);
-        }
-        out.push(sample);
-        if let Ok(rd) = std::fs::read_dir(&dir) {
-            let mut subdirs: Vec<PathBuf> =
-                rd.filter_map(Result::ok).filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect();
-            subdirs.sort();
-            queue.extend(subdirs);
-        }
-    }
-    out
-}
-
-/// Reads a full sample.
-pub fn gather(cgroups: &Cgroups, page_size: u64, memcg_limit: usize) -> Sample {
+/// Reads a full sample around `memcgs` (from a [`super::memcgs::MemcgSampler`]).
+pub fn gather(memcgs: super::memcgs::MemcgUpdate, page_size: u64) -> Sample {
     let page_kib = (page_size / 1024).max(1);
     let mut nodes = BTreeMap::new();
     for n in system::online_nodes() {
@@ -203,9 +156,6 @@ pub fn gather(cgroups: &Cgroups, page_size: u64, memcg_limit: usize) -> Sample {
             nodes.insert(n, l);
         }
     }
-    let memcgs = memcg_root(cgroups)
-        .map(|(root, v1)| memcgs(&root, v1, page_size, memcg_limit))
-        .unwrap_or_default();
     let mglru = system::mglru_enabled();
     let lru_gen = if mglru == Some(true) {
         read(Path::new("/sys/kernel/debug/lru_gen")).map(|t| parse_lru_gen(&t)).unwrap_or_default()
@@ -217,7 +167,9 @@ pub fn gather(cgroups: &Cgroups, page_size: u64, memcg_limit: usize) -> Sample {
         ts_ns: monotonic_ns(),
         nodes,
         zones: system::parse_zoneinfo(&read(Path::new("/proc/zoneinfo")).unwrap_or_default()),
-        memcgs,
+        memcgs: memcgs.memcgs,
+        memcgs_partial: memcgs.partial,
+        memcgs_gone: memcgs.gone,
         vm_swappiness: read(Path::new("/proc/sys/vm/swappiness")).and_then(|s| s.trim().parse().ok()),
         mglru,
         memory_tiers: system::memory_tiers(Path::new("/sys/devices/virtual/memory_tiering")),

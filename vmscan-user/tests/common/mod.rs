@@ -120,6 +120,25 @@ pub fn read_in_cgroup(cg: &Memcg, file: &Path) -> Vec<String> {
 pub struct Vmscan {
     pub child: Child,
     pub stderr: mpsc::Receiver<String>,
+    _guard: KillOnDrop,
+}
+
+/// Kills a vmscan child that a failing test did not stop, so that (say) an
+/// exporter does not outlive the test run.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let mut status = 0;
+        // SAFETY: waitpid and kill on our own child: WNOHANG returns 0 only
+        // while it runs unreaped, so the pid cannot belong to another process.
+        unsafe {
+            if libc::waitpid(self.0, &mut status, libc::WNOHANG) == 0 {
+                libc::kill(self.0, libc::SIGKILL);
+                libc::waitpid(self.0, &mut status, 0);
+            }
+        }
+    }
 }
 
 pub fn bin() -> &'static str {
@@ -160,7 +179,8 @@ impl Vmscan {
                 Err(e) => panic!("vmscan did not start counting ({e}); stderr so far: {seen:#?}"),
             }
         }
-        Self { child, stderr: rx }
+        let guard = KillOnDrop(child.id() as i32);
+        Self { child, stderr: rx, _guard: guard }
     }
 
     /// Waits for vmscan to finish by itself (--duration) and returns stdout.

@@ -1,0 +1,258 @@
+//! Memory cgroups sampled at a cost that does not grow with every cgroup
+//! every second.
+//!
+//! Reading one memcg's memory.stat / memory.numa_stat costs tens of
+//! microseconds, so reading thousands of them every interval would cost a
+//! large part of a core. The [`MemcgSampler`] keeps the last figures of
+//! every memcg and, at each sample, reads again only:
+//! - the memcgs active in the interval (LRU insertions or reclaim episodes
+//!   seen by the eBPF side, by kernfs id), and the root;
+//! - a rotating share of the quiet ones, so that each is read at least once
+//!   every [`REFRESH_SAMPLES`] samples;
+//! - new memcgs, found by walking the hierarchy every [`WALK_EVERY`] (sooner,
+//!   at most every [`MIN_REWALK`], when an active id is not known yet).
+//!
+//! Quiet memcgs' figures are therefore up to [`REFRESH_SAMPLES`] samples old;
+//! active ones are current. After the first (full) sample, a
+//! [`MemcgUpdate`] carries only what was read again and what was removed:
+//! the model keeps every memcg's last figures, and recordings stay small.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, VecDeque},
+    os::unix::fs::MetadataExt as _,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use super::sample::{parse_memory_stat_lists, parse_numa_stat};
+use crate::model::input::MemcgSample;
+
+/// Every quiet memcg is read again at least once in this many samples.
+pub const REFRESH_SAMPLES: u64 = 60;
+/// How often the hierarchy is walked for new and removed memcgs.
+pub const WALK_EVERY: Duration = Duration::from_secs(60);
+/// The soonest a walk repeats when an unknown memcg shows activity.
+pub const MIN_REWALK: Duration = Duration::from_secs(5);
+
+struct Known {
+    dir: PathBuf,
+    is_root: bool,
+    read_at: u64,
+}
+
+/// What one sample of the memory cgroups found.
+#[derive(Debug, Default)]
+pub struct MemcgUpdate {
+    /// The memcgs read this time.
+    pub memcgs: Vec<MemcgSample>,
+    /// false for the first sample (every memcg); true after it (the others
+    /// keep their last figures).
+    pub partial: bool,
+    /// kernfs ids of memcgs removed since the last sample.
+    pub gone: Vec<u64>,
+}
+
+/// See the module documentation.
+pub struct MemcgSampler {
+    root: PathBuf,
+    v1: bool,
+    page_size: u64,
+    limit: usize,
+    known: BTreeMap<u64, Known>,
+    /// Ids in walk order (breadth first, sorted by name): the output order.
+    order: Vec<u64>,
+    samples: u64,
+    last_walk: Option<Instant>,
+    /// Files read by the last [`MemcgSampler::sample`] (for tests and benchmarks).
+    pub last_reads: usize,
+}
+
+impl MemcgSampler {
+    /// A sampler of the hierarchy at `root` (v1: the memory controller's
+    /// mount), walking at most `limit` cgroups.
+    pub fn new(root: &Path, v1: bool, page_size: u64, limit: usize) -> Self {
+        Self {
+            root: root.to_path_buf(),
+            v1,
+            page_size,
+            limit,
+            known: BTreeMap::new(),
+            order: Vec::new(),
+            samples: 0,
+            last_walk: None,
+            last_reads: 0,
+        }
+    }
+
+    /// What changed, reading again only what the module documentation says;
+    /// `active` holds the kernfs ids with activity since the last call.
+    pub fn sample(&mut self, active: &BTreeSet<u64>) -> MemcgUpdate {
+        let partial = self.samples > 0;
+        self.samples += 1;
+        self.last_reads = 0;
+        let unknown_active = active.iter().any(|id| !self.known.contains_key(id));
+        let due = match self.last_walk {
+            None => true,
+            Some(t) => t.elapsed() >= WALK_EVERY || (unknown_active && t.elapsed() >= MIN_REWALK),
+        };
+        let mut read = BTreeMap::new();
+        let gone = if due { self.walk(&mut read) } else { vec![] };
+        self.refresh(active, &mut read);
+        let memcgs = self.order.iter().filter_map(|id| read.remove(id).flatten()).collect();
+        MemcgUpdate { memcgs, partial, gone }
+    }
+
+    /// Reads the active, the root and the quiet ones whose turn it is.
+    fn refresh(&mut self, active: &BTreeSet<u64>, read: &mut BTreeMap<u64, Option<MemcgSample>>) {
+        let quiet_budget = (self.known.len() as u64).div_ceil(REFRESH_SAMPLES) as usize;
+        let mut quiet: Vec<(u64, u64)> = Vec::new();
+        let mut now_ids = Vec::new();
+        for (&id, k) in &self.known {
+            if k.read_at == self.samples {
+                continue;
+            }
+            if active.contains(&id) || k.is_root {
+                now_ids.push(id);
+            } else {
+                quiet.push((k.read_at, id));
+            }
+        }
+        quiet.sort_unstable();
+        now_ids.extend(quiet.into_iter().take(quiet_budget).map(|(_, id)| id));
+        for id in now_ids {
+            let dir = self.known[&id].dir.clone();
+            read.insert(id, self.read_one(&dir, id));
+            if let Some(k) = self.known.get_mut(&id) {
+                k.read_at = self.samples;
+            }
+        }
+    }
+
+    /// Walks the hierarchy: new memcgs are read at once (into `read`),
+    /// removed ones dropped and returned.
+    fn walk(&mut self, read: &mut BTreeMap<u64, Option<MemcgSample>>) -> Vec<u64> {
+        self.last_walk = Some(Instant::now());
+        let mut seen = BTreeSet::new();
+        let mut order = Vec::new();
+        let mut queue = VecDeque::from([self.root.clone()]);
+        while let Some(dir) = queue.pop_front() {
+            if order.len() >= self.limit {
+                break;
+            }
+            let Ok(meta) = std::fs::metadata(&dir) else { continue };
+            let id = meta.ino();
+            if !self.known.contains_key(&id) {
+                read.insert(id, self.read_one(&dir, id));
+                let is_root = dir == self.root;
+                self.known.insert(id, Known { dir: dir.clone(), is_root, read_at: self.samples });
+            }
+            seen.insert(id);
+            order.push(id);
+            if let Ok(rd) = std::fs::read_dir(&dir) {
+                let mut subdirs: Vec<PathBuf> =
+                    rd.filter_map(Result::ok).filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect();
+                subdirs.sort();
+                queue.extend(subdirs);
+            }
+        }
+        let gone: Vec<u64> = self.known.keys().filter(|id| !seen.contains(id)).copied().collect();
+        self.known.retain(|id, _| seen.contains(id));
+        self.order = order;
+        gone
+    }
+
+    /// One memcg's figures, None when `dir` is not a memory cgroup.
+    fn read_one(&mut self, dir: &Path, id: u64) -> Option<MemcgSample> {
+        self.last_reads += 1;
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+        let numa = read("memory.numa_stat");
+        if numa.is_none() && dir != self.root {
+            return None;
+        }
+        let rel = dir.strip_prefix(&self.root).map(|p| format!("/{}", p.display())).unwrap_or_else(|_| "/".into());
+        let stat = read("memory.stat");
+        let swappiness = if self.v1 { read("memory.swappiness").and_then(|s| s.trim().parse().ok()) } else { None };
+        let mut sample = MemcgSample {
+            path: if rel == "/" { rel } else { rel.trim_end_matches('/').to_owned() },
+            id,
+            lists: stat.as_deref().and_then(|s| parse_memory_stat_lists(s, self.page_size)),
+            nodes: numa.map(|t| parse_numa_stat(&t, self.page_size)).unwrap_or_default(),
+            swappiness,
+        };
+        // v1 has no per-node list split; on a single node the cgroup's split is the node's.
+        if sample.nodes.len() == 1
+            && let Some(l) = sample.lists
+            && let Some(n) = sample.nodes.values_mut().next()
+        {
+            n.lists.get_or_insert(l);
+        }
+        Some(sample)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake v2 hierarchy of `n` memcgs under a temporary root.
+    fn tree(n: usize) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("vmscan-memcgs-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for i in 0..n {
+            let d = root.join(format!("cg{i:04}"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("memory.numa_stat"), format!("anon N0={}\nfile N0=0\n", 4096 * (i + 1))).unwrap();
+            std::fs::write(d.join("memory.stat"), "anon 4096\nfile 0\n").unwrap();
+        }
+        std::fs::write(root.join("memory.numa_stat"), "anon N0=0\n").unwrap();
+        root
+    }
+
+    fn inode(p: &Path) -> u64 {
+        std::fs::metadata(p).unwrap().ino()
+    }
+
+    #[test]
+    fn quiet_memcgs_are_read_in_turn_and_active_ones_every_time() {
+        let root = tree(600);
+        let mut s = MemcgSampler::new(&root, false, 4096, 10_000);
+        let first = s.sample(&BTreeSet::new());
+        assert_eq!((first.memcgs.len(), first.partial), (601, false), "the first sample is every memcg");
+        assert_eq!(s.last_reads, 601);
+        // Active: read every time; quiet: 601 / REFRESH_SAMPLES per sample.
+        let busy = inode(&root.join("cg0007"));
+        std::fs::write(root.join("cg0007/memory.numa_stat"), "anon N0=409600\n").unwrap();
+        let second = s.sample(&BTreeSet::from([busy]));
+        let budget = 601usize.div_ceil(REFRESH_SAMPLES as usize);
+        assert!(second.partial);
+        assert!(s.last_reads <= 2 + budget, "read {} memcgs", s.last_reads);
+        assert_eq!(second.memcgs.len(), s.last_reads, "only what was read");
+        let cg7 = second.memcgs.iter().find(|m| m.id == busy).expect("the active one is read");
+        assert_eq!(cg7.nodes[&0].anon, 100, "and current");
+        // Within REFRESH_SAMPLES samples every quiet one has been read again.
+        std::fs::write(root.join("cg0500/memory.numa_stat"), "anon N0=8192\n").unwrap();
+        let seen: Vec<MemcgSample> = (0..REFRESH_SAMPLES).flat_map(|_| s.sample(&BTreeSet::new()).memcgs).collect();
+        assert_eq!(seen.iter().find(|m| m.path == "/cg0500").expect("read in its turn").nodes[&0].anon, 2);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn removed_memcgs_go_and_new_active_ones_are_walked_for() {
+        let root = tree(3);
+        let mut s = MemcgSampler::new(&root, false, 4096, 10_000);
+        assert_eq!(s.sample(&BTreeSet::new()).memcgs.len(), 4);
+        let removed = inode(&root.join("cg0001"));
+        // Created first, so that it cannot take the removed one's inode.
+        std::fs::create_dir_all(root.join("new")).unwrap();
+        std::fs::write(root.join("new/memory.numa_stat"), "anon N0=4096\n").unwrap();
+        std::fs::remove_dir_all(root.join("cg0001")).unwrap();
+        // Not walked again yet.
+        assert!(s.sample(&BTreeSet::new()).gone.is_empty());
+        s.last_walk = Some(Instant::now() - MIN_REWALK);
+        let new = inode(&root.join("new"));
+        let u = s.sample(&BTreeSet::from([new]));
+        assert_eq!(u.gone, [removed], "an unknown active id makes the walk come early");
+        assert!(u.memcgs.iter().any(|m| m.id == new && m.path == "/new"));
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
