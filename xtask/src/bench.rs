@@ -8,6 +8,8 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
+mod memcgs;
+
 use crate::{
     build, lab, overhead,
     sh::{apt_install, cargo, clk_tck, is_root, machine_description, proc_cpu_ticks, proc_status_kib, root, say, status},
@@ -25,7 +27,7 @@ struct HostFigures {
 }
 
 pub(crate) fn bench(which: &str, quick: bool, kernel: Option<&str>) -> anyhow::Result<()> {
-    let known = ["all", "model", "tui", "overhead", "lab"];
+    let known = ["all", "model", "tui", "memcgs", "overhead", "lab"];
     if !known.contains(&which) {
         bail!("unknown benchmark `{which}`: expected one of {known:?}");
     }
@@ -35,6 +37,13 @@ pub(crate) fn bench(which: &str, quick: bool, kernel: Option<&str>) -> anyhow::R
     }
     if which == "all" || which == "tui" {
         host.rows.extend(bench_tui(quick)?);
+    }
+    if which == "all" || which == "memcgs" {
+        if is_root() {
+            host.rows.extend(memcgs::rows(quick)?);
+        } else {
+            say("skipping the memcg scaling benchmark: it needs root");
+        }
     }
     if which == "all" || which == "overhead" {
         bench_overhead(quick, &mut host)?;
@@ -110,11 +119,12 @@ fn render(host: &HostFigures, lab_rows: &[(String, Vec<String>)]) -> String {
 }
 
 /// Prints the table and writes it to bench/results.md (results-quick.md for
-/// a quick run, which does not replace the full run's figures).
+/// a quick run, which does not replace the full run's figures; a single host
+/// benchmark writes results-<name>.md and leaves the full run's file alone).
 fn write_results(which: &str, quick: bool, mut table: String) -> anyhow::Result<()> {
     let dir = root().join("bench");
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join(if quick { "results-quick.md" } else { "results.md" });
+    let path = dir.join(results_file(which, quick));
     // Only the lab's sections were run: keep the host's part of the file.
     if which == "lab" {
         let old = std::fs::read_to_string(&path).unwrap_or_default();
@@ -124,6 +134,15 @@ fn write_results(which: &str, quick: bool, mut table: String) -> anyhow::Result<
     std::fs::write(&path, &table)?;
     say(&format!("wrote {}", path.display()));
     Ok(())
+}
+
+/// Which file a run writes (see [`write_results`]).
+fn results_file(which: &str, quick: bool) -> String {
+    match (which, quick) {
+        (_, true) => "results-quick.md".into(),
+        ("all" | "lab", false) => "results.md".into(),
+        (one, false) => format!("results-{one}.md"),
+    }
 }
 
 /// The host's part of an older results file with a new run's lab sections.
@@ -178,7 +197,15 @@ fn bench_tui(quick: bool) -> anyhow::Result<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::keep_host_part;
+    use super::{keep_host_part, results_file};
+
+    #[test]
+    fn a_single_host_benchmark_does_not_replace_the_full_results() {
+        assert_eq!(results_file("all", false), "results.md");
+        assert_eq!(results_file("lab", false), "results.md");
+        assert_eq!(results_file("memcgs", false), "results-memcgs.md");
+        assert_eq!(results_file("memcgs", true), "results-quick.md");
+    }
 
     #[test]
     fn a_lab_run_replaces_only_the_lab_sections() {

@@ -45,7 +45,8 @@ enum Cmd {
     /// Run the benchmarks and print their figures as a Markdown table (also
     /// written to bench/results.md).
     Bench {
-        /// Which benchmark: "all", "model", "tui", "overhead" (this host) or
+        /// Which benchmark: "all", "model", "tui", "memcgs" (cost at 100 to
+        /// 10,000 memory cgroups), "overhead" (this host) or
         /// "lab" (overhead inside the kernel lab's guests, fentry and kprobes).
         #[arg(default_value = "all")]
         which: String,
