@@ -212,6 +212,26 @@ pub const HIST_SLOTS: u32 = hist::COUNT * NODE_SLOTS * HIST_BUCKETS;
 pub const fn hist_index(kind: u32, node: u32, bucket: u32) -> u32 {
     (kind * NODE_SLOTS + node) * HIST_BUCKETS + bucket
 }
+/// The node of a slot of each per-node map (the inverse of its index
+/// helper): userspace reads only the slots of nodes that exist.
+pub mod slot_node {
+    use super::{HIST_BUCKETS, NODE_SLOTS, THROTTLE_REASONS};
+    use crate::ids::lru;
+
+    pub const fn shrink(i: u32) -> u32 {
+        (i / 2) % NODE_SLOTS
+    }
+    pub const fn lru(i: u32) -> u32 {
+        i / lru::COUNT
+    }
+    pub const fn throttle(i: u32) -> u32 {
+        i / THROTTLE_REASONS
+    }
+    pub const fn hist(i: u32) -> u32 {
+        (i / HIST_BUCKETS) % NODE_SLOTS
+    }
+}
+
 #[inline(always)]
 pub const fn log2_bucket(v: u64) -> u32 {
     let b = 64 - v.leading_zeros();
@@ -254,6 +274,20 @@ mod tests {
         assert_eq!(throttle_index(NODE_OVERFLOW, THROTTLE_REASONS - 1), THROTTLE_SLOTS - 1);
         assert_eq!(hist_index(hist::COUNT - 1, NODE_OVERFLOW, HIST_BUCKETS - 1), HIST_SLOTS - 1);
         assert_eq!(hist_index(1, 0, 0), NODE_SLOTS * HIST_BUCKETS);
+    }
+
+    #[test]
+    fn every_slot_maps_back_to_its_node() {
+        for node in [0, 1, 7, NODE_OVERFLOW] {
+            for rec in 0..reclaimer::COUNT {
+                assert_eq!(slot_node::shrink(shrink_index(node, rec, 1)), node);
+            }
+            assert_eq!(slot_node::lru(lru_index(node, lru::ACTIVE_FILE)), node);
+            assert_eq!(slot_node::throttle(throttle_index(node, THROTTLE_REASONS - 1)), node);
+            for kind in 0..hist::COUNT {
+                assert_eq!(slot_node::hist(hist_index(kind, node, HIST_BUCKETS - 1)), node);
+            }
+        }
     }
 
     #[test]

@@ -178,7 +178,7 @@ impl<K: Copy + Default + Ord, V: Agg> RecordTable for BTreeMap<K, V> {
 }
 
 macro_rules! declare_codec {
-    ($( $(#[$doc:meta])* $f:ident : $ty:ty = $map:literal, $slots:expr; )*) => {
+    ($( $(#[$doc:meta])* $f:ident : $ty:ty = $map:literal, $slots:expr, $node:expr; )*) => {
         /// The totals of a tick record, table by table in the order of
         /// [`aggregates!`](crate::model::totals).
         pub fn encode_totals(t: &Totals) -> Vec<u8> {

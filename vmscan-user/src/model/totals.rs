@@ -12,26 +12,27 @@ use std::collections::BTreeMap;
 use vmscan_common::{HookId, agg::Field, hook};
 
 /// Calls `$m!` with the list of aggregate maps:
-/// `field: Type = "MAP_NAME", slots;` (slots is 0 for hashes).
+/// `field: Type = "MAP_NAME", slots, node of a slot;` (slots is 0 for
+/// hashes; the node function is None for maps not kept per node).
 macro_rules! aggregates {
     ($m:ident) => {
         $m! {
             /// Runs per hook (HITS).
-            hits: Vec<u64> = "HITS", ::vmscan_common::hook::SLOTS;
+            hits: Vec<u64> = "HITS", ::vmscan_common::hook::SLOTS, None;
             /// Ring-buffer reservations that failed, per hook (LOST).
-            lost: Vec<u64> = "LOST", ::vmscan_common::hook::SLOTS;
-            isolate: Vec<::vmscan_common::IsolateAgg> = "ISOLATE", ::vmscan_common::ISOLATE_SLOTS;
-            shrink_inactive: Vec<::vmscan_common::ShrinkInactiveAgg> = "SHRINK_INACTIVE", ::vmscan_common::SHRINK_SLOTS;
-            shrink_active: Vec<::vmscan_common::ShrinkActiveAgg> = "SHRINK_ACTIVE", ::vmscan_common::SHRINK_SLOTS;
-            lru_insert: Vec<::vmscan_common::FolioAgg> = "LRU_INSERT", ::vmscan_common::LRU_SLOTS;
-            lru_activate: Vec<::vmscan_common::FolioAgg> = "LRU_ACTIVATE", ::vmscan_common::LRU_SLOTS;
-            write_folio: Vec<u64> = "WRITE_FOLIO", ::vmscan_common::WRITE_SLOTS;
-            throttle: Vec<::vmscan_common::ThrottleAgg> = "THROTTLE", ::vmscan_common::THROTTLE_SLOTS;
-            hist: Vec<u64> = "HIST", ::vmscan_common::HIST_SLOTS;
+            lost: Vec<u64> = "LOST", ::vmscan_common::hook::SLOTS, None;
+            isolate: Vec<::vmscan_common::IsolateAgg> = "ISOLATE", ::vmscan_common::ISOLATE_SLOTS, None;
+            shrink_inactive: Vec<::vmscan_common::ShrinkInactiveAgg> = "SHRINK_INACTIVE", ::vmscan_common::SHRINK_SLOTS, Some(::vmscan_common::slot_node::shrink);
+            shrink_active: Vec<::vmscan_common::ShrinkActiveAgg> = "SHRINK_ACTIVE", ::vmscan_common::SHRINK_SLOTS, Some(::vmscan_common::slot_node::shrink);
+            lru_insert: Vec<::vmscan_common::FolioAgg> = "LRU_INSERT", ::vmscan_common::LRU_SLOTS, Some(::vmscan_common::slot_node::lru);
+            lru_activate: Vec<::vmscan_common::FolioAgg> = "LRU_ACTIVATE", ::vmscan_common::LRU_SLOTS, Some(::vmscan_common::slot_node::lru);
+            write_folio: Vec<u64> = "WRITE_FOLIO", ::vmscan_common::WRITE_SLOTS, None;
+            throttle: Vec<::vmscan_common::ThrottleAgg> = "THROTTLE", ::vmscan_common::THROTTLE_SLOTS, Some(::vmscan_common::slot_node::throttle);
+            hist: Vec<u64> = "HIST", ::vmscan_common::HIST_SLOTS, Some(::vmscan_common::slot_node::hist);
             /// LRU insertions per (memory cgroup, node, list).
-            memcg_insert: ::std::collections::BTreeMap<::vmscan_common::MemcgLruKey, ::vmscan_common::FolioAgg> = "LRU_INSERT_MEMCG", 0;
+            memcg_insert: ::std::collections::BTreeMap<::vmscan_common::MemcgLruKey, ::vmscan_common::FolioAgg> = "LRU_INSERT_MEMCG", 0, None;
             /// folio_mark_accessed calls per (stack, node, outcome, file, exiting).
-            access: ::std::collections::BTreeMap<::vmscan_common::AccessKey, ::vmscan_common::AccessAgg> = "ACCESS", 0;
+            access: ::std::collections::BTreeMap<::vmscan_common::AccessKey, ::vmscan_common::AccessAgg> = "ACCESS", 0, None;
         }
     };
 }
@@ -83,7 +84,7 @@ impl<K: Copy + Ord, V: Field + Default + PartialEq> Table for BTreeMap<K, V> {
 }
 
 macro_rules! declare_totals {
-    ($( $(#[$doc:meta])* $f:ident : $ty:ty = $map:literal, $slots:expr; )*) => {
+    ($( $(#[$doc:meta])* $f:ident : $ty:ty = $map:literal, $slots:expr, $node:expr; )*) => {
         /// Monotonic totals since the programs were loaded, one entry per
         /// map slot (or key).
         #[derive(Clone, Debug, PartialEq)]

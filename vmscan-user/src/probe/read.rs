@@ -20,7 +20,14 @@ use crate::model::{
 pub trait ReadTable: Table {
     type Map;
     fn open(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<Self::Map>;
-    fn read(map: &Self::Map, name: &str) -> anyhow::Result<Self>;
+    /// The table, reading only the slots `keep` accepts (hashes: every key).
+    fn read(map: &Self::Map, name: &str, keep: &dyn Fn(u32) -> bool) -> anyhow::Result<Self>;
+}
+
+/// Which slots of a map to read: every slot of a map not kept per node,
+/// else the slots of `nodes`.
+fn slot_filter(node_of: Option<fn(u32) -> u32>, nodes: &[u32]) -> impl Fn(u32) -> bool + '_ {
+    move |slot| node_of.is_none_or(|f| nodes.contains(&f(slot)))
 }
 
 impl<T: Pod + Field + Default + PartialEq> ReadTable for Vec<T> {
@@ -28,14 +35,16 @@ impl<T: Pod + Field + Default + PartialEq> ReadTable for Vec<T> {
     fn open(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<Self::Map> {
         PerCpuArray::try_from(take_map(ebpf, name)?).with_context(|| format!("map {name}"))
     }
-    /// Each slot read once; counters only grow.
-    fn read(map: &Self::Map, name: &str) -> anyhow::Result<Self> {
-        map.iter()
-            .map(|values| {
-                let values = values.with_context(|| format!("reading map {name}"))?;
+    /// Each kept slot read once (one lookup, all CPUs); counters only grow.
+    fn read(map: &Self::Map, name: &str, keep: &dyn Fn(u32) -> bool) -> anyhow::Result<Self> {
+        (0..map.len())
+            .map(|slot| {
                 let mut acc = T::default();
-                for v in values.iter() {
-                    acc.add(v);
+                if keep(slot) {
+                    let values = map.get(&slot, 0).with_context(|| format!("reading map {name} slot {slot}"))?;
+                    for v in values.iter() {
+                        acc.add(v);
+                    }
                 }
                 Ok(acc)
             })
@@ -50,7 +59,7 @@ impl<K: Pod + Ord, V: Pod + Field + Default + PartialEq> ReadTable for BTreeMap<
     }
     /// A key deleted between listing and lookup is skipped (vmscan never
     /// deletes: these maps only grow).
-    fn read(map: &Self::Map, _name: &str) -> anyhow::Result<Self> {
+    fn read(map: &Self::Map, _name: &str, _keep: &dyn Fn(u32) -> bool) -> anyhow::Result<Self> {
         let mut m = BTreeMap::new();
         for entry in map.iter() {
             let Ok((k, values)) = entry else { continue };
@@ -69,7 +78,7 @@ fn take_map(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<aya::maps::Map> {
 }
 
 macro_rules! declare_maps {
-    ($( $(#[$doc:meta])* $f:ident : $ty:ty = $map:literal, $slots:expr; )*) => {
+    ($( $(#[$doc:meta])* $f:ident : $ty:ty = $map:literal, $slots:expr, $node:expr; )*) => {
         /// The aggregate maps, one per [`Totals`] field.
         struct Maps {
             $( $f: <$ty as ReadTable>::Map, )*
@@ -80,13 +89,26 @@ macro_rules! declare_maps {
                 Ok(Self { $( $f: <$ty as ReadTable>::open(ebpf, $map)?, )* })
             }
 
-            fn read(&self) -> anyhow::Result<Totals> {
-                Ok(Totals { $( $f: <$ty as ReadTable>::read(&self.$f, $map)?, )* })
+            /// Reads every map; per-node maps only for `nodes` (the other
+            /// slots cannot have counted anything and stay zero).
+            fn read(&self, nodes: &[u32]) -> anyhow::Result<Totals> {
+                Ok(Totals { $( $f: <$ty as ReadTable>::read(&self.$f, $map, &slot_filter($node, nodes))?, )* })
             }
         }
     };
 }
 aggregates!(declare_maps);
+
+/// The nodes whose per-node slots are read: the online nodes (read again
+/// each time: hotplug) and the overflow slot. A machine with one node reads
+/// 2 of the 65 node slots of each per-node map, so a reading costs a few
+/// hundred map lookups instead of thousands, each copying every CPU's value.
+fn nodes_to_read() -> Vec<u32> {
+    let mut nodes = super::system::online_nodes();
+    nodes.retain(|&n| n < vmscan_common::NODE_OVERFLOW);
+    nodes.push(vmscan_common::NODE_OVERFLOW);
+    nodes
+}
 
 /// Owns the aggregate maps and the stack map (taken out of the Ebpf object;
 /// the programs keep using them).
@@ -110,14 +132,14 @@ impl Reader {
 
     /// A consistent-enough snapshot: each slot is read once; counters only grow.
     pub fn read(&self) -> anyhow::Result<Totals> {
-        self.maps.read()
+        self.maps.read(&nodes_to_read())
     }
 
     /// [`Reader::read`] with the checked /proc/vmstat counters read just
     /// before and just after, for the self-check.
     pub fn read_bracketed(&self) -> anyhow::Result<(Totals, Bracket)> {
         let before = super::sample::checked_vmstat();
-        let t = self.maps.read()?;
+        let t = self.maps.read(&nodes_to_read())?;
         Ok((t, Bracket { before, after: super::sample::checked_vmstat() }))
     }
 }
