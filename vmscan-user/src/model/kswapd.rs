@@ -2,9 +2,10 @@
 //! and sleeps. Tolerates lost records: a sleep without a wake and a wake
 //! while awake are counted, not trusted.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct WakeReason {
     pub zid: i32,
     pub order: i32,
@@ -14,7 +15,7 @@ pub struct WakeReason {
     pub cgroup_id: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KswapdState {
     /// Nothing seen yet.
@@ -25,7 +26,7 @@ pub enum KswapdState {
 }
 
 /// kswapd of one node as a state machine over wake / sleep events.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Kswapd {
     pub state: KswapdState,
     pub since_ns: u64,

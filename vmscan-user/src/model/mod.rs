@@ -7,6 +7,7 @@ pub mod event;
 pub mod findings;
 pub mod flows;
 pub mod hist;
+pub mod named;
 pub mod input;
 pub mod kswapd;
 pub mod lruvec;

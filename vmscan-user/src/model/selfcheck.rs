@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::counters::Vmstat;
@@ -22,7 +23,7 @@ pub struct Bracket {
 }
 
 /// One counter against the kernel's.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct CounterCheck {
     pub counter: &'static str,
     pub vmscan: u64,
@@ -41,7 +42,7 @@ impl CounterCheck {
 }
 
 /// Every derived counter the kernel also keeps, checked.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct SelfCheck {
     pub checked: usize,
     pub exact: usize,

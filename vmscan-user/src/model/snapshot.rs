@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{
@@ -24,7 +25,7 @@ pub const DEF_PRIORITY: usize = vmscan_common::DEF_PRIORITY as usize;
 pub const PRIORITY_LEVELS: usize = DEF_PRIORITY + 1;
 
 /// One direct-reclaim stall (an allocating task reclaiming for itself).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Stall {
     pub end_ns: u64,
     pub pid: u32,
@@ -39,8 +40,11 @@ pub struct Stall {
 }
 
 /// Per-second flows of one node over the last interval (pages/s).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct Rates {
+    /// Pages entering each list per second.
+    #[serde(serialize_with = "super::named::per_list")]
+    #[schemars(with = "super::named::PerList<f64>")]
     pub inserted: [f64; 5],
     /// folio_activate (mm_lru_activate), i.e. mark_page_accessed promotions
     /// and other explicit activations.
@@ -64,7 +68,7 @@ pub struct Rates {
 }
 
 /// What the model shows: plain data, shared by TUI, exporter, recorder and --json.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct Snapshot {
     pub ts_ns: u64,
     pub interval_secs: f64,
@@ -88,22 +92,25 @@ pub struct Snapshot {
     /// Calls per kernel stack id (the [`TOP_ACCESS_STACKS`] most called), with
     /// the stack's symbols when known.
     pub access_stacks: Vec<AccessStack>,
-    /// Program runs and lost records per hook id since start.
+    /// Program runs and lost records per hook id since start (in JSON by
+    /// hook name: the commands add them as `hooks`).
+    #[serde(skip)]
     pub hook_events: Vec<u64>,
+    #[serde(skip)]
     pub hook_lost: Vec<u64>,
     pub notes: Vec<String>,
     /// Findings raised at any sample since start (newest last, bounded).
     pub recent_findings: Vec<TimedFinding>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct TimedFinding {
     pub ts_ns: u64,
     pub kind: &'static str,
     pub text: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct AccessRow {
     pub outcome: &'static str,
     pub exiting: bool,
@@ -112,7 +119,7 @@ pub struct AccessRow {
     pub pages: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct AccessStack {
     pub stack_id: i32,
     pub calls: u64,
@@ -121,7 +128,7 @@ pub struct AccessStack {
     pub frames: Vec<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct ListSnap {
     pub name: &'static str,
     /// The kernel's size at the last sample (pages).
@@ -130,7 +137,7 @@ pub struct ListSnap {
     pub drift: Option<i64>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct ZoneSnap {
     pub zone: String,
     pub free: u64,
@@ -139,7 +146,7 @@ pub struct ZoneSnap {
     pub high: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct NodeSnap {
     pub node: u32,
     pub lists: Vec<ListSnap>,
@@ -154,13 +161,15 @@ pub struct NodeSnap {
     pub kswapd_awake_secs: f64,
     pub direct_stalls: u64,
     /// Pages scanned anon / file over the last intervals (oldest first).
+    #[serde(serialize_with = "super::named::anon_file")]
+    #[schemars(with = "Vec<super::named::AnonFile>")]
     pub balance: Vec<(u64, u64)>,
     /// Shrink passes by scan priority (index = priority, [`PRIORITY_LEVELS`]
     /// of them), since start.
     pub priority: Vec<u64>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct LruvecSnap {
     pub node: u32,
     pub memcg: String,
@@ -171,12 +180,14 @@ pub struct LruvecSnap {
     pub file: u64,
     pub unevictable: u64,
     /// Pages inserted into each list since start (mm_lru_insertion, by folio memcg).
+    #[serde(serialize_with = "super::named::per_list")]
+    #[schemars(with = "super::named::PerList<u64>")]
     pub inserted: [u64; 5],
     /// MGLRU generations (oldest first) when MGLRU is on.
     pub generations: Option<Vec<Generation>>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct MemcgSnap {
     pub path: String,
     pub id: u64,
@@ -186,7 +197,7 @@ pub struct MemcgSnap {
     pub latency_us: HistSummary,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct IsolationSnap {
     pub lru: &'static str,
     pub events: u64,
@@ -196,7 +207,7 @@ pub struct IsolationSnap {
     pub taken: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct HistSnap {
     pub unit: &'static str,
     pub cumulative: Log2Hist,
@@ -207,7 +218,7 @@ pub struct HistSnap {
     pub available: bool,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Finding {
     pub kind: &'static str,
     pub text: String,

@@ -3,6 +3,7 @@
 pub mod btf;
 pub mod format;
 pub mod loader;
+pub mod paths;
 pub mod logger;
 pub mod privs;
 pub mod read;

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 pub use crate::model::input::Zone;
@@ -130,7 +131,7 @@ pub fn node_start_pfns(zones: &[Zone]) -> Vec<(u64, u32)> {
 }
 
 /// Memory cgroup hierarchy in use.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Cgroups {
     V1 { memory: String },
@@ -253,7 +254,7 @@ pub fn missing_privilege(caps: u64) -> Option<String> {
 }
 
 /// Everything `vmscan probes` reports about the system.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct SystemInfo {
     pub kernel: String,
     pub btf: bool,
