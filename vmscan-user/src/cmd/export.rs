@@ -56,7 +56,7 @@ pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
         None
     };
     let stats_on = o.bpf_stats
-        || std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").is_ok_and(|s| s.trim() == "1");
+        || std::fs::read_to_string(crate::probe::paths::host("/proc/sys/kernel/bpf_stats_enabled")).is_ok_and(|s| s.trim() == "1");
     let state = Arc::new(RwLock::new(ExportState {
         hooks: session.loaded.hooks.clone(),
         max_memcgs: o.max_memcgs,

@@ -44,7 +44,7 @@ fn become_sudo_user() -> anyhow::Result<(u32, u32)> {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_owned()).unwrap_or_default()
+    std::fs::read_to_string(crate::probe::paths::host("/proc/sys/kernel/hostname")).map(|s| s.trim().to_owned()).unwrap_or_default()
 }
 
 fn is_tty(fd: i32) -> bool {

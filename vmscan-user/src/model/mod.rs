@@ -9,6 +9,7 @@ pub mod flows;
 pub mod hist;
 pub mod named;
 pub mod input;
+pub mod kube;
 pub mod kswapd;
 pub mod lruvec;
 pub mod selfcheck;

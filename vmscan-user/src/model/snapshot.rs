@@ -12,6 +12,7 @@ use super::{
     hist::{HistSummary, Log2Hist},
     input::{Generation, Lists},
     kswapd::Kswapd,
+    kube::KubePod,
 };
 
 /// Direct-reclaim stalls a snapshot shows (the model keeps more).
@@ -185,6 +186,8 @@ pub struct LruvecSnap {
     pub inserted: [u64; 5],
     /// MGLRU generations (oldest first) when MGLRU is on.
     pub generations: Option<Vec<Generation>>,
+    /// The Kubernetes pod and container, when the memory cgroup is one.
+    pub kube: Option<KubePod>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
@@ -195,6 +198,8 @@ pub struct MemcgSnap {
     pub reclaim_episodes: u64,
     pub reclaimed: u64,
     pub latency_us: HistSummary,
+    /// The Kubernetes pod and container, when the memory cgroup is one.
+    pub kube: Option<KubePod>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]

@@ -15,7 +15,7 @@ pub const DEBUGFS_TRACING: &str = "/sys/kernel/debug/tracing";
 pub const BTF_VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 
 pub fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+    std::fs::read_to_string(crate::probe::paths::host("/proc/sys/kernel/osrelease"))
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "unknown".into())
 }
@@ -72,7 +72,7 @@ pub fn parse_range_list(s: &str) -> Vec<u32> {
 }
 
 pub fn online_nodes() -> Vec<u32> {
-    std::fs::read_to_string("/sys/devices/system/node/online")
+    std::fs::read_to_string(crate::probe::paths::host("/sys/devices/system/node/online"))
         .map(|s| parse_range_list(&s))
         .ok()
         .filter(|v| !v.is_empty())
@@ -165,14 +165,14 @@ pub fn parse_cgroups(mounts: &str) -> Cgroups {
 
 /// MGLRU state from /sys/kernel/mm/lru_gen/enabled: None when compiled out.
 pub fn mglru_enabled() -> Option<bool> {
-    let s = std::fs::read_to_string("/sys/kernel/mm/lru_gen/enabled").ok()?;
+    let s = std::fs::read_to_string(crate::probe::paths::host("/sys/kernel/mm/lru_gen/enabled")).ok()?;
     let v = u32::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok()?;
     Some(v & 1 != 0)
 }
 
 /// Total swap in KiB and the number of swap devices (/proc/swaps).
 pub fn swap_devices() -> (u64, usize) {
-    let text = std::fs::read_to_string("/proc/swaps").unwrap_or_default();
+    let text = std::fs::read_to_string(crate::probe::paths::host("/proc/swaps")).unwrap_or_default();
     let mut total = 0;
     let mut n = 0;
     for line in text.lines().skip(1) {
@@ -187,7 +187,7 @@ pub fn swap_devices() -> (u64, usize) {
 
 /// /proc/vmstat as name -> value (empty when unreadable).
 pub fn read_vmstat() -> std::collections::BTreeMap<String, u64> {
-    let text = std::fs::read_to_string("/proc/vmstat").unwrap_or_default();
+    let text = std::fs::read_to_string(crate::probe::paths::host("/proc/vmstat")).unwrap_or_default();
     text.lines()
         .filter_map(|l| {
             let (k, v) = l.split_once(' ')?;
@@ -198,13 +198,13 @@ pub fn read_vmstat() -> std::collections::BTreeMap<String, u64> {
 
 /// True when /proc/vmstat has a counter called `name`.
 pub fn vmstat_has(name: &str) -> bool {
-    std::fs::read_to_string("/proc/vmstat").is_ok_and(|t| t.lines().any(|l| l.split_whitespace().next() == Some(name)))
+    std::fs::read_to_string(crate::probe::paths::host("/proc/vmstat")).is_ok_and(|t| t.lines().any(|l| l.split_whitespace().next() == Some(name)))
 }
 
 /// The value of a symbol in /proc/kallsyms, or None when absent or hidden
 /// (kptr_restrict prints zeros to unprivileged readers).
 pub fn kallsyms_lookup(name: &str) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
+    let text = std::fs::read_to_string(crate::probe::paths::host("/proc/kallsyms")).ok()?;
     parse_kallsyms_symbol(&text, name)
 }
 
@@ -283,7 +283,7 @@ impl SystemInfo {
             btf: Path::new(BTF_VMLINUX).exists(),
             tracefs: tracefs.as_ref().map(|p| p.display().to_string()).map_err(Clone::clone),
             numa_nodes: online_nodes(),
-            cgroups: parse_cgroups(&std::fs::read_to_string("/proc/mounts").unwrap_or_default()),
+            cgroups: parse_cgroups(&std::fs::read_to_string(crate::probe::paths::host("/proc/mounts")).unwrap_or_default()),
             mglru: mglru_enabled(),
             swap_kib,
             swap_devices,
@@ -296,7 +296,7 @@ impl SystemInfo {
 
 /// CONFIG_KPROBES leaves kprobe_events in tracefs and the kprobe PMU in sysfs.
 pub fn kprobes_available(tracefs: Option<&PathBuf>) -> bool {
-    Path::new("/sys/bus/event_source/devices/kprobe").exists()
+    crate::probe::paths::host("/sys/bus/event_source/devices/kprobe").exists()
         || tracefs.is_some_and(|t| t.join("kprobe_events").exists())
 }
 

@@ -113,7 +113,7 @@ fn populated() -> Snapshot {
         vm_swappiness: Some(60),
         nodes: vec![node(0, true), node(1, false)],
         lruvecs: vec![
-            LruvecSnap { node: 0, memcg: "/".into(), memcg_id: 1, lists: Some([14, 360, 2, 49, 2611]), anon: 374, file: 51, unevictable: 2611, inserted: [0; 5], generations: None },
+            LruvecSnap { node: 0, memcg: "/".into(), memcg_id: 1, lists: Some([14, 360, 2, 49, 2611]), anon: 374, file: 51, unevictable: 2611, inserted: [0; 5], generations: None, kube: None },
             LruvecSnap {
                 node: 0,
                 memcg: "/system.slice/a-very-long-service-name-that-needs-truncation.service".into(),
@@ -124,8 +124,9 @@ fn populated() -> Snapshot {
                 unevictable: 0,
                 inserted: [0, 0, 131_286, 0, 0],
                 generations: None,
+                kube: None,
             },
-            LruvecSnap { node: 1, memcg: "/batch".into(), memcg_id: 9, lists: None, anon: 10, file: 20, unevictable: 0, inserted: [0; 5], generations: None },
+            LruvecSnap { node: 1, memcg: "/batch".into(), memcg_id: 9, lists: None, anon: 10, file: 20, unevictable: 0, inserted: [0; 5], generations: None, kube: None },
         ],
         memcgs: vec![MemcgSnap {
             path: "/system.slice/a-very-long-service-name-that-needs-truncation.service".into(),
@@ -134,6 +135,7 @@ fn populated() -> Snapshot {
             reclaim_episodes: 222,
             reclaimed: 115_205,
             latency_us: crate::model::hist::HistSummary { count: 222, p50: 2048, p99: 8192, max: 7000 },
+            kube: None,
         }],
         stalls: vec![Stall {
             end_ns: 9_000_000_000,
