@@ -32,6 +32,12 @@ pub fn roots() -> &'static Roots {
     ROOTS.get_or_init(Roots::default)
 }
 
+/// The cgroup filesystem root when one other than /sys/fs/cgroup was given.
+pub fn cgroupfs_given() -> Option<&'static std::path::Path> {
+    let r = roots();
+    (r.cgroupfs != Roots::default().cgroupfs).then_some(r.cgroupfs.as_path())
+}
+
 /// `rel` under procfs ("vmstat" -> /proc/vmstat).
 pub fn proc(rel: &str) -> PathBuf {
     roots().procfs.join(rel.trim_start_matches('/'))

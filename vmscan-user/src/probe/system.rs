@@ -140,6 +140,25 @@ pub enum Cgroups {
     None,
 }
 
+/// The cgroup layout under a cgroup filesystem root given on the command
+/// line (--cgroupfs): in a container the mount table also lists the
+/// container's own cgroup mount, so the root is looked at instead.
+pub fn cgroups_at(root: &Path) -> Cgroups {
+    let path = |p: PathBuf| p.to_string_lossy().into_owned();
+    let (memory, unified) = (root.join("memory"), root.join("unified"));
+    if root.join("cgroup.controllers").exists() {
+        Cgroups::V2 { root: path(root.to_path_buf()) }
+    } else if memory.join("memory.limit_in_bytes").exists() {
+        if unified.join("cgroup.controllers").exists() {
+            Cgroups::Hybrid { memory: path(memory), unified: path(unified) }
+        } else {
+            Cgroups::V1 { memory: path(memory) }
+        }
+    } else {
+        Cgroups::None
+    }
+}
+
 /// Decides the cgroup layout from /proc/mounts text.
 pub fn parse_cgroups(mounts: &str) -> Cgroups {
     let mut v1_memory = None;
@@ -283,7 +302,10 @@ impl SystemInfo {
             btf: Path::new(BTF_VMLINUX).exists(),
             tracefs: tracefs.as_ref().map(|p| p.display().to_string()).map_err(Clone::clone),
             numa_nodes: online_nodes(),
-            cgroups: parse_cgroups(&std::fs::read_to_string(crate::probe::paths::host("/proc/mounts")).unwrap_or_default()),
+            cgroups: match crate::probe::paths::cgroupfs_given() {
+                Some(root) => cgroups_at(root),
+                None => parse_cgroups(&std::fs::read_to_string(crate::probe::paths::host("/proc/mounts")).unwrap_or_default()),
+            },
             mglru: mglru_enabled(),
             swap_kib,
             swap_devices,
@@ -303,6 +325,24 @@ pub fn kprobes_available(tracefs: Option<&PathBuf>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cgroup_layout_under_a_given_root() {
+        let root = std::env::temp_dir().join(format!("vmscan-cgroups-at-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let mk = |rel: &str, file: &str| {
+            std::fs::create_dir_all(root.join(rel)).unwrap();
+            std::fs::write(root.join(rel).join(file), "").unwrap();
+        };
+        assert_eq!(cgroups_at(&root), Cgroups::None);
+        mk("memory", "memory.limit_in_bytes");
+        assert_eq!(cgroups_at(&root), Cgroups::V1 { memory: format!("{}/memory", root.display()) });
+        mk("unified", "cgroup.controllers");
+        assert!(matches!(cgroups_at(&root), Cgroups::Hybrid { .. }));
+        mk("", "cgroup.controllers");
+        assert_eq!(cgroups_at(&root), Cgroups::V2 { root: root.display().to_string() });
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     #[test]
     fn range_lists() {
