@@ -367,13 +367,24 @@ async fn dispatch(command: Option<Command>, tui_interval: Duration, load: LoadOp
         }
         Some(Command::Completions { shell }) => {
             let mut buf = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "vmscan", &mut buf);
+            clap_complete::generate(shell, &mut visible_command(), "vmscan", &mut buf);
             vmscan::out::print(&String::from_utf8_lossy(&buf))
         }
         Some(Command::Man { dir }) => write_man_pages(&dir),
         Some(Command::Schema { dir }) => write_schemas(&dir),
         None => vmscan::tui::run_live(tui_interval, load).await,
     }
+}
+
+/// The command line without its hidden subcommands (lab, bench and these
+/// generators), which completions should not offer.
+fn visible_command() -> clap::Command {
+    let full = Cli::command();
+    clap::Command::new("vmscan")
+        .version(VERSION)
+        .about(full.get_about().cloned().unwrap_or_default())
+        .args(full.get_arguments().cloned())
+        .subcommands(full.get_subcommands().filter(|c| !c.is_hide_set()).cloned())
 }
 
 /// `vmscan man DIR`: vmscan.1 and one page per visible subcommand.
@@ -452,6 +463,14 @@ mod cli_tests {
             check(sub, &format!("vmscan {}", sub.get_name()));
         }
         assert!(missing.is_empty(), "without help text: {missing:?}");
+    }
+
+    #[test]
+    fn completions_offer_only_visible_subcommands() {
+        let c = visible_command();
+        let names: Vec<&str> = c.get_subcommands().map(|s| s.get_name()).collect();
+        assert!(names.contains(&"stat") && names.contains(&"export"), "{names:?}");
+        assert!(!names.iter().any(|n| ["storm-generator", "bench-ingest", "lab-read", "completions", "man", "schema"].contains(n)), "{names:?}");
     }
 
     #[test]

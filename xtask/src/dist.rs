@@ -2,7 +2,7 @@
 //! static (musl) vmscan with its shell completions, man pages, the exporter's
 //! systemd unit and settings, the Grafana dashboard, the JSON schemas and the
 //! Kubernetes manifest, as a tarball and a .deb under target/dist; with
-//! `--image` an OCI image of the binary alone (umoci, checked by skopeo);
+//! `--image` an OCI image of the binary alone (tar, gzip, checked by skopeo);
 //! with `--verify` the .deb installed into a fresh Debian chroot and tried.
 
 use std::{
@@ -178,47 +178,103 @@ fn tarball(stage: &Path, out: &Path) -> anyhow::Result<PathBuf> {
     Ok(tgz)
 }
 
-/// An OCI image holding the static binary alone, built by umoci from
-/// Debian's archive, checked with skopeo and also saved as a docker-archive
-/// tarball (`docker load` / `podman load` / `ctr import`).
+/// An OCI image holding the static binary alone, written as an OCI layout
+/// with GNU tar, gzip and sha256sum (umoci 0.4.7 in bookworm writes layers
+/// without tar padding and end blocks, which tar and runtimes refuse),
+/// checked with skopeo and also saved as a docker-archive tarball
+/// (`docker load` / `podman load`).
 fn image(bin: &Path, out: &Path) -> anyhow::Result<()> {
-    apt_install(&["umoci", "skopeo"])?;
+    apt_install(&["skopeo"])?;
     let layout = out.join("vmscan-oci");
     let _ = std::fs::remove_dir_all(&layout);
-    let image = format!("{}:{VERSION}", layout.display());
-    status(Command::new("umoci").args(["init", "--layout"]).arg(&layout))?;
-    status(Command::new("umoci").args(["new", "--image", &image]))?;
-    status(Command::new("umoci").args(["insert", "--image", &image]).arg(bin).arg("/usr/bin/vmscan"))?;
-    status(Command::new("umoci").args([
-        "config",
-        "--image",
-        &image,
-        "--os=linux",
-        "--architecture=amd64",
-        "--author=vmscan developers",
-        "--config.entrypoint=/usr/bin/vmscan",
-        "--config.cmd=export",
-        "--config.env=VMSCAN_LISTEN=0.0.0.0:9436",
-        "--config.env=VMSCAN_ALLOW_REMOTE=true",
-        "--config.exposedports=9436/tcp",
-        "--config.label=org.opencontainers.image.title=vmscan",
-        &format!("--config.label=org.opencontainers.image.version={VERSION}"),
-    ]))?;
-    let inspect = run_ok(Command::new("skopeo").args(["inspect", &format!("oci:{image}")]))?;
-    println!("{inspect}");
-    let config = run_ok(Command::new("skopeo").args(["inspect", "--config", &format!("oci:{image}")]))?;
-    println!("{config}");
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs)?;
+    let rootfs = out.join("image-root");
+    let _ = std::fs::remove_dir_all(&rootfs);
+    put(&rootfs, "usr/bin/vmscan", bin, 0o755)?;
+    let tar = out.join("layer.tar");
+    status(
+        Command::new("tar")
+            .args(["--owner=0", "--group=0", "--numeric-owner", "--sort=name", "--mtime=@0", "-cf"])
+            .arg(&tar)
+            .arg("-C")
+            .arg(&rootfs)
+            .arg("usr"),
+    )?;
+    let diff_id = sha256(&tar)?;
+    status(Command::new("gzip").args(["-9nf"]).arg(&tar))?;
+    let layer = blob(&blobs, &tar.with_extension("tar.gz"))?;
+    let config = blob_json(&blobs, &image_config(&diff_id))?;
+    let manifest = blob_json(
+        &blobs,
+        &serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1 },
+            "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer.0, "size": layer.1 }],
+        }),
+    )?;
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest.0, "size": manifest.1,
+            "annotations": { "org.opencontainers.image.ref.name": VERSION },
+        }],
+    });
+    std::fs::write(layout.join("index.json"), serde_json::to_string_pretty(&index)?)?;
+    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    check_image(&layout, out)
+}
+
+/// What the image runs: `vmscan export` on all addresses (a pod's network).
+fn image_config(diff_id: &str) -> serde_json::Value {
+    serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "author": "vmscan developers",
+        "config": {
+            "Entrypoint": ["/usr/bin/vmscan"],
+            "Cmd": ["export"],
+            "Env": ["VMSCAN_LISTEN=0.0.0.0:9436", "VMSCAN_ALLOW_REMOTE=true"],
+            "ExposedPorts": { "9436/tcp": {} },
+            "Labels": { "org.opencontainers.image.title": "vmscan", "org.opencontainers.image.version": VERSION },
+        },
+        "rootfs": { "type": "layers", "diff_ids": [diff_id] },
+        "history": [{ "created_by": "cargo xtask dist --image: /usr/bin/vmscan (static)" }],
+    })
+}
+
+fn sha256(path: &Path) -> anyhow::Result<String> {
+    let out = run_ok(Command::new("sha256sum").arg(path))?;
+    Ok(format!("sha256:{}", out.split_whitespace().next().context("sha256sum")?))
+}
+
+/// Moves `file` into the blobs as its digest; returns (digest, size).
+fn blob(blobs: &Path, file: &Path) -> anyhow::Result<(String, u64)> {
+    let digest = sha256(file)?;
+    let size = std::fs::metadata(file)?.len();
+    std::fs::rename(file, blobs.join(digest.trim_start_matches("sha256:")))?;
+    Ok((digest, size))
+}
+
+fn blob_json(blobs: &Path, v: &serde_json::Value) -> anyhow::Result<(String, u64)> {
+    let tmp = blobs.join("tmp.json");
+    std::fs::write(&tmp, serde_json::to_vec(v)?)?;
+    blob(blobs, &tmp)
+}
+
+/// skopeo reads the layout back; the layers are listed; a docker-archive is made.
+fn check_image(layout: &Path, out: &Path) -> anyhow::Result<()> {
+    let image = format!("oci:{}:{VERSION}", layout.display());
+    println!("{}", run_ok(Command::new("skopeo").args(["inspect", &image]))?);
+    println!("{}", run_ok(Command::new("skopeo").args(["inspect", "--config", &image]))?);
     say("the image's files, layer by layer:");
-    for layer in layers(&layout)? {
+    for layer in layers(layout)? {
         println!("{}", run_ok(Command::new("tar").arg("-tvzf").arg(&layer))?);
     }
     let archive = out.join(format!("vmscan-{VERSION}-image.tar"));
     let _ = std::fs::remove_file(&archive);
-    status(Command::new("skopeo").args([
-        "copy",
-        &format!("oci:{image}"),
-        &format!("docker-archive:{}:vmscan:{VERSION}", archive.display()),
-    ]))?;
+    status(Command::new("skopeo").args(["copy", &image, &format!("docker-archive:{}:vmscan:{VERSION}", archive.display())]))?;
     say(&format!("built {} (OCI layout) and {}", layout.display(), archive.display()));
     Ok(())
 }
@@ -273,7 +329,7 @@ fn verify_in(chroot: &Path) -> anyhow::Result<()> {
         bail!("man pages missing");
     }
     let comp = sh(
-        "source /usr/share/bash-completion/bash_completion && _completion_loader vmscan && \
+        "source /usr/share/bash-completion/bash_completion; _completion_loader vmscan; \
          COMP_WORDS=(vmscan st) COMP_CWORD=1 COMP_LINE='vmscan st' COMP_POINT=9 && _vmscan vmscan st vmscan && \
          echo \"completes: ${COMPREPLY[*]}\"",
     )?;
