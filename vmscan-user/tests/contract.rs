@@ -162,3 +162,30 @@ fn probes_strict_fails_exactly_when_a_hook_is_unavailable() {
     let plain = Command::new(bin()).arg("probes").output().expect("vmscan probes");
     assert!(plain.status.success());
 }
+
+#[test]
+fn replay_and_report_json_match_the_schema_and_close_quietly() {
+    if !require_root("replay_and_report_json_match_the_schema_and_close_quietly") {
+        return;
+    }
+    let rec = std::env::temp_dir().join(format!("vmscan-contract-{}.rec", std::process::id()));
+    let rec_s = rec.to_str().expect("path");
+    let out = Command::new(bin()).args(["record", "-o", rec_s, "-d", "1", "--force"]).output().expect("record");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (s, replay) = run_json(&["replay", "--json", rec_s]);
+    assert!(s.success());
+    let replay: Value = serde_json::from_str(&replay).expect("replay JSON");
+    assert_eq!(replay["type"], "replay");
+    assert_valid("replay.schema.json", &replay);
+    let (s, report) = run_json(&["report", "--format", "json", rec_s]);
+    assert!(s.success());
+    let report: Value = serde_json::from_str(&report).expect("report JSON");
+    assert_eq!(report["type"], "report");
+    assert_valid("replay.schema.json", &report);
+    let (s, csv) = run_json(&["report", "--format", "csv", rec_s]);
+    assert!(s.success());
+    assert!(csv.starts_with("table,name,node,value\n") && csv.lines().skip(1).all(|l| l.split(',').count() >= 4), "{csv}");
+    assert_quiet(&["report", "--format", "csv", rec_s], 0);
+    assert_quiet(&["replay", "--json", rec_s], 0);
+    let _ = std::fs::remove_file(&rec);
+}
