@@ -26,12 +26,12 @@ pub struct KubePod {
 }
 
 impl KubePod {
-    /// A short name for narrow columns: "pod 8d3b7a36 ctr 4f8c2d1e0b9a (burstable)".
+    /// A short name for narrow columns: "pod 8d3b7a36/4f8c2d1e0b9a burstable".
     pub fn short(&self) -> String {
         let uid: String = self.pod_uid.chars().take(8).collect();
         match &self.container_id {
-            Some(c) => format!("pod {uid} ctr {} ({})", &c[..c.len().min(12)], self.qos_class),
-            None => format!("pod {uid} ({})", self.qos_class),
+            Some(c) => format!("pod {uid}/{} {}", &c[..c.len().min(12)], self.qos_class),
+            None => format!("pod {uid} {}", self.qos_class),
         }
     }
 }
@@ -127,8 +127,8 @@ mod tests {
 
     #[test]
     fn short_names_fit_a_column() {
-        assert_eq!(pod("burstable", true).unwrap().short(), "pod 8d3b7a36 ctr 4f8c2d1e0b9a (burstable)");
-        assert_eq!(pod("guaranteed", false).unwrap().short(), "pod 8d3b7a36 (guaranteed)");
+        assert_eq!(pod("burstable", true).unwrap().short(), "pod 8d3b7a36/4f8c2d1e0b9a burstable");
+        assert_eq!(pod("guaranteed", false).unwrap().short(), "pod 8d3b7a36 guaranteed");
     }
 
     #[test]

@@ -244,3 +244,24 @@ fn unavailable_views_say_why_instead_of_zeros() {
     let s = screen(&a, 120, 40);
     assert!(s.contains("shrink_node pass is unavailable"), "{s}");
 }
+
+#[test]
+fn cgroups_view_names_kubernetes_pods() {
+    let mut snap = populated();
+    let path = "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod8d3b7a36_6e0f_4a8c_b7c0_1f2e3d4c5b6a.slice/cri-containerd-4f8c2d1e0b9a87654321fedcba0987654321fedcba0987654321fedcba098765.scope";
+    snap.lruvecs.push(LruvecSnap {
+        node: 0,
+        memcg: path.into(),
+        memcg_id: 42,
+        lists: Some([1, 2, 3, 4, 0]),
+        anon: 3,
+        file: 7,
+        kube: crate::model::kube::parse(path),
+        ..Default::default()
+    });
+    let mut a = app(Some(snap), true);
+    a.tab = Tab::Cgroups;
+    let s = screen(&a, 120, 40);
+    assert!(s.contains("pod 8d3b7a36/4f8c2d1e0b9a burstable"), "{s}");
+    assert!(!s.contains("kubepods-burstable-pod"), "the pod's short name replaces its path: {s}");
+}
