@@ -8,6 +8,7 @@ pub mod cmd;
 pub mod export;
 pub mod live;
 pub mod model;
+pub mod out;
 pub mod probe;
 pub mod replay;
 pub mod text;
@@ -25,6 +26,8 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// Not enough privilege to load tracing programs.
     pub const PRIVILEGE: i32 = 3;
+    /// `probes --strict`: a hook did not attach.
+    pub const HOOKS_UNAVAILABLE: i32 = 4;
 }
 
 /// The error a missing privilege becomes, so main can pick its exit code.

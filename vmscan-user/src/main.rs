@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use vmscan::{
     PrivilegeError,
     cmd::{self, stat::StatOptions},
@@ -13,7 +13,7 @@ use vmscan::{
 /// eBPF observability for Linux page reclaim: what the kernel's lruvecs,
 /// kswapd and reclaimers are doing, counted in pages like /proc/vmstat.
 #[derive(Parser, Debug)]
-#[command(name = "vmscan", version, about, long_about = None)]
+#[command(name = "vmscan", version = VERSION, about, long_about = None)]
 struct Cli {
     /// More diagnostics on stderr (-v: info, -vv: debug, including the eBPF
     /// side's aya-log messages). RUST_LOG overrides.
@@ -33,6 +33,15 @@ struct Cli {
     /// Attach kprobes beside fentry and report their hit counts (kernel lab).
     #[arg(long, global = true, hide = true)]
     compare_kprobes: bool,
+    /// Where procfs is (the host's, when running in a container).
+    #[arg(long, global = true, env = "VMSCAN_PROCFS", default_value = "/proc", value_name = "DIR")]
+    procfs: std::path::PathBuf,
+    /// Where sysfs is (the host's, when running in a container).
+    #[arg(long, global = true, env = "VMSCAN_SYSFS", default_value = "/sys", value_name = "DIR")]
+    sysfs: std::path::PathBuf,
+    /// Where the cgroup filesystem is (the host's, when running in a container).
+    #[arg(long, global = true, env = "VMSCAN_CGROUPFS", default_value = "/sys/fs/cgroup", value_name = "DIR")]
+    cgroupfs: std::path::PathBuf,
     /// Refresh interval of the terminal UI, in seconds.
     #[arg(long, default_value = "1", value_parser = parse_secs)]
     interval: Duration,
@@ -48,6 +57,9 @@ enum Command {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Exit with code 4 when any hook is unavailable (for health checks).
+        #[arg(long)]
+        strict: bool,
     },
     /// Run for a short window and print the model: lruvecs (node x memory
     /// cgroup) with list sizes and drift, kswapd states, episodes, findings.
@@ -62,20 +74,20 @@ enum Command {
     /// Serve OpenMetrics for Prometheus at http://LISTEN/metrics.
     Export {
         /// Address to listen on (loopback unless --allow-remote).
-        #[arg(long, default_value = cmd::export::DEFAULT_LISTEN)]
+        #[arg(long, env = "VMSCAN_LISTEN", default_value = cmd::export::DEFAULT_LISTEN)]
         listen: std::net::SocketAddr,
         /// Allow a non-loopback --listen address (prints a warning).
-        #[arg(long)]
+        #[arg(long, env = "VMSCAN_ALLOW_REMOTE")]
         allow_remote: bool,
         /// Seconds between model updates.
-        #[arg(long, default_value = "1", value_parser = parse_secs)]
+        #[arg(long, env = "VMSCAN_INTERVAL", default_value = "1", value_parser = parse_secs)]
         interval: Duration,
         /// Memory cgroups labelled by name at most; the rest are summed as "other".
-        #[arg(long, default_value = "100", value_parser = clap::value_parser!(u32).range(1..=10000))]
+        #[arg(long, env = "VMSCAN_MAX_MEMCGS", default_value = "100", value_parser = clap::value_parser!(u32).range(1..=10000))]
         max_memcgs: u32,
         /// Turn on BPF run-time statistics while exporting (BPF_ENABLE_STATS)
         /// to export vmscan's own per-program run time.
-        #[arg(long)]
+        #[arg(long, env = "VMSCAN_BPF_STATS")]
         bpf_stats: bool,
     },
     /// Record the event stream and kernel samples to a file, for replay and
@@ -101,6 +113,7 @@ enum Command {
     /// Replay a recording: the terminal UI at --speed, or the final snapshot
     /// as JSON.
     Replay {
+        /// The recording (made by `vmscan record`).
         file: std::path::PathBuf,
         /// Playback speed (2 = twice as fast).
         #[arg(long, default_value = "1", value_parser = parse_speed)]
@@ -112,8 +125,11 @@ enum Command {
     /// Summarise a recording: counters, per-node kswapd and reclaim,
     /// histograms with percentiles, findings.
     Report {
+        /// The recording (made by `vmscan record`).
         file: std::path::PathBuf,
-        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        /// text (for people), json (the snapshot, see schema/) or csv (the
+        /// tables, one row per figure: table,name,node,value).
+        #[arg(long, default_value = "text", value_parser = ["text", "json", "csv"])]
         format: String,
         /// Also write the histograms and per-node reclaim plots as SVG here.
         #[arg(long)]
@@ -171,6 +187,7 @@ enum Command {
         /// Folded stacks for flame graph tools.
         #[arg(long, conflicts_with = "json")]
         folded: bool,
+        /// Machine-readable output.
         #[arg(long)]
         json: bool,
     },
@@ -183,11 +200,33 @@ enum Command {
         /// Also print rates every this many seconds.
         #[arg(long, short, value_parser = parse_secs)]
         interval: Option<Duration>,
-        /// Machine-readable output (one object per interval, then the total).
+        /// Machine-readable output: with --interval JSON Lines (one object
+        /// per interval, then the total), else one document.
         #[arg(long)]
         json: bool,
     },
+    /// Shell completions on stdout (bash, zsh, fish, elvish, powershell).
+    #[command(hide = true)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Man pages, one per command, written into DIR.
+    #[command(hide = true)]
+    Man {
+        /// Where to write vmscan.1, vmscan-stat.1, ...
+        dir: std::path::PathBuf,
+    },
+    /// The JSON Schema files of every JSON output, written into DIR.
+    #[command(hide = true)]
+    Schema {
+        /// Where to write stat.schema.json, ...
+        dir: std::path::PathBuf,
+    },
 }
+
+/// `vmscan --version`: the package version and the git revision it was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("VMSCAN_GIT_REVISION"), ")");
 
 /// Seconds as a positive decimal number ("2", "0.5").
 fn parse_secs(s: &str) -> Result<Duration, String> {
@@ -218,22 +257,38 @@ fn parse_speed(s: &str) -> Result<f64, String> {
 fn main() {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    vmscan::probe::paths::set(vmscan::probe::paths::Roots {
+        procfs: cli.procfs.clone(),
+        sysfs: cli.sysfs.clone(),
+        cgroupfs: cli.cgroupfs.clone(),
+    });
     let load = load_options(&cli);
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("vmscan: starting the runtime: {e}");
+            vmscan::note!("vmscan: starting the runtime: {e}");
             std::process::exit(exit::FAILURE);
         }
     };
     let result = rt.block_on(dispatch(cli.command, cli.interval, load));
     if let Err(e) = result {
-        if let Some(p) = e.downcast_ref::<PrivilegeError>() {
-            eprintln!("vmscan: {p}");
-            std::process::exit(exit::PRIVILEGE);
-        }
-        eprintln!("vmscan: {e:#}");
-        std::process::exit(exit::FAILURE);
+        std::process::exit(exit_code(&e));
+    }
+}
+
+/// Says what went wrong (in one line) and picks the exit code.
+fn exit_code(e: &anyhow::Error) -> i32 {
+    if e.downcast_ref::<vmscan::out::OutputClosed>().is_some() {
+        // The reader went away (`| head`): nothing to say, nothing failed.
+        return exit::OK;
+    }
+    vmscan::note!("vmscan: {e:#}");
+    if e.downcast_ref::<PrivilegeError>().is_some() {
+        exit::PRIVILEGE
+    } else if e.downcast_ref::<cmd::probes::HooksUnavailable>().is_some() {
+        exit::HOOKS_UNAVAILABLE
+    } else {
+        exit::FAILURE
     }
 }
 
@@ -267,7 +322,7 @@ fn load_options(cli: &Cli) -> LoadOptions {
 /// Runs the command; no command is the live terminal UI.
 async fn dispatch(command: Option<Command>, tui_interval: Duration, load: LoadOptions) -> anyhow::Result<()> {
     match command {
-        Some(Command::Probes { json }) => cmd::probes::run(json, load),
+        Some(Command::Probes { json, strict }) => cmd::probes::run(json, strict, load),
         Some(Command::Export { listen, allow_remote, interval, max_memcgs, bpf_stats }) => {
             cmd::export::run(cmd::export::ExportOptions {
                 listen,
@@ -310,27 +365,120 @@ async fn dispatch(command: Option<Command>, tui_interval: Duration, load: LoadOp
         Some(Command::Stat { duration, interval, json }) => {
             cmd::stat::run(StatOptions { duration, interval, json, load }).await
         }
+        Some(Command::Completions { shell }) => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut visible_command(), "vmscan", &mut buf);
+            vmscan::out::print(&String::from_utf8_lossy(&buf))
+        }
+        Some(Command::Man { dir }) => write_man_pages(&dir),
+        Some(Command::Schema { dir }) => write_schemas(&dir),
         None => vmscan::tui::run_live(tui_interval, load).await,
     }
+}
+
+/// The command line without its hidden subcommands (lab, bench and these
+/// generators), which completions should not offer.
+fn visible_command() -> clap::Command {
+    let full = Cli::command();
+    clap::Command::new("vmscan")
+        .version(VERSION)
+        .about(full.get_about().cloned().unwrap_or_default())
+        .args(full.get_arguments().cloned())
+        .subcommands(full.get_subcommands().filter(|c| !c.is_hide_set()).cloned())
+}
+
+/// `vmscan man DIR`: vmscan.1 and one page per visible subcommand.
+fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let top = Cli::command().version(VERSION);
+    let mut pages = vec![("vmscan".to_owned(), top.clone())];
+    for sub in top.get_subcommands().filter(|c| !c.is_hide_set()) {
+        let name = format!("vmscan-{}", sub.get_name());
+        pages.push((name.clone(), sub.clone().name(name).version(VERSION)));
+    }
+    for (name, c) in pages {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(c).render(&mut buf)?;
+        let path = dir.join(format!("{name}.1"));
+        std::fs::write(&path, buf).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `vmscan schema DIR`: the JSON Schema files (as checked in under schema/).
+fn write_schemas(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for f in cmd::json::schemas() {
+        let path = dir.join(f.file);
+        std::fs::write(&path, cmd::json::schema_text(&f.schema)).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// `vmscan report`: a recording's summary as text or JSON, plots as SVG.
 fn report(file: &std::path::Path, format: &str, svg: Option<&std::path::Path>) -> anyhow::Result<()> {
     let r = cmd::replay::replay_file(file)?;
-    if format == "json" {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
-            "header": r.header, "records": r.records, "stopped": r.stopped, "snapshot": r.model.snapshot()
-        }))?);
-    } else {
-        print!("{}", cmd::replay::report_text(&r));
+    match format {
+        "json" => cmd::replay::ReplayJson::new(&r).print("report", &r.header.hostname)?,
+        "csv" => vmscan::out::print(&cmd::replay::report_csv(&r))?,
+        _ => vmscan::out::print(&cmd::replay::report_text(&r))?,
     }
     if let Some(dir) = svg {
         for p in cmd::replay::write_svgs(&r, dir)? {
-            eprintln!("vmscan: wrote {}", p.display());
+            vmscan::note!("vmscan: wrote {}", p.display());
         }
     }
     match r.stopped {
         Some(s) => Err(anyhow::anyhow!(s)),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod cli_tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_visible_flag_and_argument_says_what_it_does() {
+        let top = Cli::command();
+        let mut missing = Vec::new();
+        let mut check = |cmd: &clap::Command, path: &str| {
+            if cmd.get_about().is_none() && path != "vmscan" {
+                missing.push(format!("{path} (the command)"));
+            }
+            for a in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+                let id = a.get_id().as_str();
+                if a.get_help().is_none() && !matches!(id, "help" | "version") {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+        };
+        check(&top, "vmscan");
+        for sub in top.get_subcommands().filter(|c| !c.is_hide_set()) {
+            check(sub, &format!("vmscan {}", sub.get_name()));
+        }
+        assert!(missing.is_empty(), "without help text: {missing:?}");
+    }
+
+    #[test]
+    fn completions_offer_only_visible_subcommands() {
+        let c = visible_command();
+        let names: Vec<&str> = c.get_subcommands().map(|s| s.get_name()).collect();
+        assert!(names.contains(&"stat") && names.contains(&"export"), "{names:?}");
+        assert!(!names.iter().any(|n| ["storm-generator", "bench-ingest", "lab-read", "completions", "man", "schema"].contains(n)), "{names:?}");
+    }
+
+    #[test]
+    fn the_exporter_takes_its_flags_from_the_environment() {
+        let export = Cli::command();
+        let export = export.find_subcommand("export").expect("export");
+        for a in export.get_arguments().filter(|a| !a.is_global_set() && !matches!(a.get_id().as_str(), "help")) {
+            assert!(a.get_env().is_some(), "export --{} has no environment variable", a.get_id());
+        }
     }
 }

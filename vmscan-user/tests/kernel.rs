@@ -215,7 +215,7 @@ fn snapshot_agrees_with_node_meminfo_and_memcg_numa_stat() {
         ours + lo / 50 >= lo && ours <= hi + hi / 50,
         "memcg file pages: vmscan {ours} vs numa_stat {a} before and {b} after its last sample (2% tolerance)"
     );
-    let inserted_file = lv["inserted"][2].as_u64().expect("inserted") + lv["inserted"][3].as_u64().expect("inserted");
+    let inserted_file = lv["inserted"]["inactive_file"].as_u64().expect("inserted") + lv["inserted"]["active_file"].as_u64().expect("inserted");
     assert!(inserted_file >= 100_000, "the 512 MiB read inserts >= 100000 file pages charged to {name}, saw {inserted_file}");
 
     let m = snap["memcgs"]

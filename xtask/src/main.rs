@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 use crate::sh::{apt_install, cargo, cargo_bin_dir, is_root, root, say, status, works};
 
 mod bench;
+mod dist;
 mod lab;
 mod overhead;
 mod sh;
@@ -84,6 +85,17 @@ enum Cmd {
         #[arg(long)]
         quick: bool,
     },
+    /// Build what people install (target/dist): a static vmscan with
+    /// completions, man pages, the exporter's systemd unit, the dashboard,
+    /// schemas and manifests, as a tarball and a .deb.
+    Dist {
+        /// Also build the container image (the binary alone; umoci, skopeo).
+        #[arg(long)]
+        image: bool,
+        /// Install the .deb into a fresh Debian chroot and try it (debootstrap).
+        #[arg(long)]
+        verify: bool,
+    },
     /// Run every test: clippy, unit tests, then the real-kernel tests (as root).
     Test {
         /// Extra arguments for the test binaries (e.g. a test name filter).
@@ -101,6 +113,7 @@ fn main() -> ExitCode {
         Cmd::Build => setup(false).and_then(|()| build()),
         Cmd::Run { args } => setup(false).and_then(|()| build()).and_then(|()| run(&args)),
         Cmd::Test { args } => setup(true).and_then(|()| test(&args)),
+        Cmd::Dist { image, verify } => setup(false).and_then(|()| dist::run(&dist::DistOptions { image, verify })),
         Cmd::Bench { which, quick, kernel } => setup(false).and_then(|()| bench::bench(&which, quick, kernel.as_deref())),
         Cmd::MapTouch { file } => overhead::map_touch(&file),
         Cmd::AnonTouch { mib, passes } => overhead::anon_touch(mib, passes),

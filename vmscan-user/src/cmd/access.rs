@@ -5,6 +5,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use vmscan_common::{hook, outcome};
 
@@ -20,7 +21,7 @@ pub struct AccessOptions {
 }
 
 /// One kernel stack's calls, split every way the kernel side keys them.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
 pub struct StackRow {
     pub stack_id: i32,
     /// Innermost first, as the kernel records them.
@@ -37,7 +38,7 @@ pub struct StackRow {
     pub nodes: BTreeMap<u32, u64>,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, JsonSchema)]
 pub struct AccessReport {
     /// "mglru" (outcomes are reference tiers: referenced, workingset,
     /// tier_up) or "classic" (referenced, activated, no_effect).
@@ -136,7 +137,7 @@ pub async fn run(o: AccessOptions) -> anyhow::Result<()> {
         );
     }
     s.drop_privileges();
-    eprintln!("vmscan: counting for {:.1} s", o.duration.as_secs_f64());
+    crate::note!("vmscan: counting for {:.1} s", o.duration.as_secs_f64());
     let start = std::time::Instant::now();
     s.run_for(o.duration).await?;
     let snap = s.model.snapshot();
@@ -151,13 +152,12 @@ pub async fn run(o: AccessOptions) -> anyhow::Result<()> {
         stacks,
     };
     if o.json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
+        super::json::Envelope::new("access", rep).print_pretty()
     } else if o.folded {
-        print!("{}", folded(&rep.stacks));
+        crate::out::print(&folded(&rep.stacks))
     } else {
-        print!("{}", render(&rep, o.top));
+        crate::out::print(&render(&rep, o.top))
     }
-    Ok(())
 }
 
 #[cfg(test)]

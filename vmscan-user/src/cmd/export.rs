@@ -46,7 +46,7 @@ pub fn check_listen(addr: &SocketAddr, allow_remote: bool) -> Result<Option<Stri
 
 pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
     if let Some(w) = check_listen(&o.listen, o.allow_remote).map_err(anyhow::Error::msg)? {
-        eprintln!("vmscan: {w}");
+        crate::note!("vmscan: {w}");
     }
     let mut session = Session::start(o.load)?;
     // Keep BPF run-time statistics on while we run, if asked.
@@ -56,7 +56,7 @@ pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
         None
     };
     let stats_on = o.bpf_stats
-        || std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").is_ok_and(|s| s.trim() == "1");
+        || std::fs::read_to_string(crate::probe::paths::host("/proc/sys/kernel/bpf_stats_enabled")).is_ok_and(|s| s.trim() == "1");
     let state = Arc::new(RwLock::new(ExportState {
         hooks: session.loaded.hooks.clone(),
         max_memcgs: o.max_memcgs,
@@ -79,7 +79,7 @@ pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
         if openmetrics { om } else { metrics::to_prometheus_text(&om) }
     });
     tokio::spawn(http::serve(listener, render));
-    eprintln!("vmscan: counting; serving http://{}/metrics (Ctrl-C to stop)", o.listen);
+    crate::note!("vmscan: counting; serving http://{}/metrics (Ctrl-C to stop)", o.listen);
 
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;

@@ -179,6 +179,6 @@ pub async fn bench_ingest(seconds: f64, rate: Option<f64>, mut load: crate::prob
     .await;
     let _ = child.kill();
     let _ = child.wait();
-    println!("{}", serde_json::to_string(&res?)?);
+    crate::out::line(&serde_json::to_string(&res?)?)?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Subcommands.
 pub mod access;
 pub mod export;
+pub mod json;
 pub mod lab;
 pub mod probes;
 pub mod record;

@@ -1,6 +1,7 @@
 //! `vmscan probes`: which hooks attach on this kernel, and how, and the
 //! system facts that decide it.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::{
@@ -11,21 +12,41 @@ use crate::{
     },
 };
 
-#[derive(Serialize)]
-struct Report<'a> {
-    system: &'a SystemInfo,
-    hooks: &'a [HookStatus],
+/// `probes --json`.
+#[derive(Serialize, JsonSchema)]
+pub struct ProbesReport {
+    pub system: SystemInfo,
+    pub hooks: Vec<HookStatus>,
+    /// Hooks that attached, of `hooks`.
+    pub attached: usize,
 }
 
-pub fn run(json: bool, opts: LoadOptions) -> anyhow::Result<()> {
+/// Some hooks did not attach and `--strict` was given: exit code 4.
+#[derive(Debug)]
+pub struct HooksUnavailable(pub Vec<String>);
+
+impl std::fmt::Display for HooksUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "--strict: {} hook(s) unavailable: {}", self.0.len(), self.0.join(", "))
+    }
+}
+
+impl std::error::Error for HooksUnavailable {}
+
+pub fn run(json: bool, strict: bool, opts: LoadOptions) -> anyhow::Result<()> {
     loader::check_privileges()?;
     loader::raise_memlock();
     let loaded = loader::load(opts)?;
+    let missing: Vec<String> = loaded.hooks.iter().filter(|h| !h.attached()).map(|h| h.name.clone()).collect();
     if json {
-        let r = Report { system: &loaded.system, hooks: &loaded.hooks };
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        let attached = loaded.hooks.len() - missing.len();
+        let r = ProbesReport { system: loaded.system.clone(), hooks: loaded.hooks.clone(), attached };
+        super::json::Envelope::new("probes", r).print_pretty()?;
     } else {
-        print!("{}", render(&loaded.system, &loaded.hooks));
+        crate::out::print(&render(&loaded.system, &loaded.hooks))?;
+    }
+    if strict && !missing.is_empty() {
+        return Err(HooksUnavailable(missing).into());
     }
     Ok(())
 }

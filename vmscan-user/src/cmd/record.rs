@@ -44,7 +44,7 @@ fn become_sudo_user() -> anyhow::Result<(u32, u32)> {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_owned()).unwrap_or_default()
+    std::fs::read_to_string(crate::probe::paths::host("/proc/sys/kernel/hostname")).map(|s| s.trim().to_owned()).unwrap_or_default()
 }
 
 fn is_tty(fd: i32) -> bool {
@@ -73,12 +73,12 @@ pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
     };
     if o.as_sudo_user {
         let (uid, gid) = become_sudo_user()?;
-        eprintln!("vmscan: recording as uid {uid} gid {gid}");
+        crate::note!("vmscan: recording as uid {uid} gid {gid}");
     }
     let mut w = Writer::create(&o.output, &header, o.force, o.mode)?;
     session.drop_privileges();
     let progress = is_tty(2);
-    eprintln!("vmscan: counting; recording to {} (Ctrl-C to stop)", o.output.display());
+    crate::note!("vmscan: counting; recording to {} (Ctrl-C to stop)", o.output.display());
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let deadline = o.duration.map(|d| tokio::time::Instant::now() + d);
@@ -118,9 +118,9 @@ pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
     let (records, events, bytes) = (w.records, w.events, w.bytes);
     w.finish()?;
     if progress {
-        eprintln!();
+        crate::note!("");
     }
-    eprintln!(
+    crate::note!(
         "vmscan: wrote {} ({records} records, {events} events, {bytes} bytes, {lost} lost) in {:.1} s",
         o.output.display(),
         start.elapsed().as_secs_f64()

@@ -3,15 +3,16 @@
 
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::{json::Envelope, snapshot::SnapshotJson, stat::HookCount};
 use crate::{
     export::record::Header,
     model::{
         hist::Log2Hist,
         kswapd::KswapdState,
         lruvec::Model,
-        snapshot::Snapshot,
     },
     replay::{Replay, Step},
 };
@@ -75,20 +76,75 @@ pub fn replay_file(path: &Path) -> anyhow::Result<Replayed> {
     Ok(out)
 }
 
-#[derive(Serialize)]
-struct ReplayJson<'a> {
-    header: &'a Header,
-    records: u64,
-    stopped: &'a Option<String>,
-    snapshot: Snapshot,
+/// `replay --json` and `report --format json`: the recording's facts and
+/// its final snapshot.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ReplayJson {
+    pub recording: RecordingInfo,
+    /// Records read whole (the end record included).
+    pub records: u64,
+    /// Why reading stopped before a clean end (null after a clean end).
+    pub stopped: Option<String>,
+    pub snapshot: SnapshotJson,
+}
+
+/// What the recording's header says about where and how it was made.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RecordingInfo {
+    pub format_version: u16,
+    pub vmscan_version: String,
+    pub kernel: String,
+    pub numa_nodes: Vec<u32>,
+    pub page_size: u64,
+    /// Wall-clock start, Unix seconds.
+    pub start_unix_secs: f64,
+}
+
+impl ReplayJson {
+    pub fn new(r: &Replayed) -> Self {
+        let h = &r.header;
+        let snapshot = r.model.snapshot();
+        let hooks = h
+            .hooks
+            .iter()
+            .map(|(id, name, how)| {
+                let (events, lost) = crate::model::totals::hook_figures(&snapshot.hook_events, &snapshot.hook_lost, *id);
+                let attached = !how.is_empty();
+                HookCount {
+                    name: name.clone(),
+                    mechanism: attached.then(|| how.clone()),
+                    error: (!attached).then(|| "unavailable when recorded".to_owned()),
+                    events,
+                    lost,
+                }
+            })
+            .collect();
+        Self {
+            recording: RecordingInfo {
+                format_version: h.format_version,
+                vmscan_version: h.vmscan_version.clone(),
+                kernel: h.kernel.clone(),
+                numa_nodes: h.numa_nodes.clone(),
+                page_size: h.page_size,
+                start_unix_secs: h.start_unix_secs,
+            },
+            records: r.records,
+            stopped: r.stopped.clone(),
+            snapshot: SnapshotJson { snapshot, hooks },
+        }
+    }
+
+    /// Writes it as `kind` ("replay" or "report") for the recorded host.
+    pub fn print(self, kind: &str, host: &str) -> anyhow::Result<()> {
+        Envelope::for_host(kind, host.to_owned(), self).print_pretty()
+    }
 }
 
 /// `replay --json`: the final snapshot. Returns Err after printing it when
 /// the file was cut short or corrupt (the data up to there is still shown).
 pub fn replay_json(path: &Path) -> anyhow::Result<()> {
     let r = replay_file(path)?;
-    let j = ReplayJson { header: &r.header, records: r.records, stopped: &r.stopped, snapshot: r.model.snapshot() };
-    println!("{}", serde_json::to_string_pretty(&j)?);
+    ReplayJson::new(&r).print("replay", &r.header.hostname)?;
     match r.stopped {
         Some(s) => Err(anyhow::anyhow!(s)),
         None => Ok(()),
@@ -235,6 +291,54 @@ pub fn write_svgs(r: &Replayed, dir: &Path) -> anyhow::Result<Vec<std::path::Pat
         written.push(p);
     }
     Ok(written)
+}
+
+/// `report --format csv`: the report's tables as one CSV, one row per figure
+/// (`table,name,node,value`; node empty where a figure is not per node):
+/// counters, per-node kswapd and reclaim, histogram summaries, memcg reclaim.
+pub fn report_csv(r: &Replayed) -> String {
+    let s = r.model.snapshot();
+    let mut o = String::from("table,name,node,value\n");
+    let mut row = |table: &str, name: &str, node: Option<u32>, value: String| {
+        let node = node.map(|n| n.to_string()).unwrap_or_default();
+        o.push_str(&format!("{},{},{node},{value}\n", csv_field(table), csv_field(name)));
+    };
+    for (k, v) in s.totals.vmstat.fields() {
+        row("counters", k, None, v.to_string());
+    }
+    row("counters", "memcg_scanned", None, s.totals.memcg_scanned.to_string());
+    row("counters", "memcg_reclaimed", None, s.totals.memcg_reclaimed.to_string());
+    for n in &s.nodes {
+        row("kswapd", "episodes", Some(n.node), n.kswapd.episodes.to_string());
+        row("kswapd", "wakeups_requested", Some(n.node), n.kswapd.wakeups_requested.to_string());
+    }
+    for c in &s.totals.nodes {
+        let b = &c.reclaimed;
+        let by = [("kswapd", b.kswapd), ("direct", b.direct + b.node), ("memcg", b.memcg), ("khugepaged", b.khugepaged), ("proactive", b.proactive), ("other", b.other)];
+        for (who, v) in by {
+            row("reclaimed", who, Some(c.node), v.to_string());
+        }
+    }
+    for (name, h) in s.histograms.iter().filter(|(_, h)| h.available) {
+        let m = &h.cumulative_summary;
+        for (q, v) in [("count", m.count), ("p50", m.p50), ("p99", m.p99), ("max", m.max)] {
+            row("histogram", &format!("{name}.{q}_{}", if q == "count" { "n" } else { h.unit }), None, v.to_string());
+        }
+    }
+    for m in &s.memcgs {
+        row("memcg_reclaimed_pages", &m.path, None, m.reclaimed.to_string());
+        row("memcg_reclaim_episodes", &m.path, None, m.reclaim_episodes.to_string());
+    }
+    o
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
 }
 
 #[cfg(test)]

@@ -3,24 +3,39 @@
 use std::time::Duration;
 
 
+use schemars::JsonSchema;
+use serde::Serialize;
+
 use crate::{
-    model::{kswapd::KswapdState, snapshot::Snapshot},
+    cmd::{json::Envelope, stat::HookCount},
     live::Session,
+    model::{kswapd::KswapdState, snapshot::Snapshot},
     probe::loader::LoadOptions,
 };
+
+/// `snapshot --json` and `replay --json`: the model's snapshot with each
+/// hook's figures by name.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SnapshotJson {
+    #[serde(flatten)]
+    pub snapshot: Snapshot,
+    /// Every hook: how it attached (or why not), program runs and lost
+    /// records since start.
+    pub hooks: Vec<HookCount>,
+}
 
 pub async fn run(duration: Duration, json: bool, load: LoadOptions) -> anyhow::Result<()> {
     let mut s = Session::start(load)?;
     s.drop_privileges();
-    eprintln!("vmscan: counting for {:.1} s", duration.as_secs_f64());
+    crate::note!("vmscan: counting for {:.1} s", duration.as_secs_f64());
     s.run_for(duration).await?;
     let snap = s.model.snapshot();
     if json {
-        println!("{}", serde_json::to_string_pretty(&snap)?);
+        let hooks = super::stat::hook_rows(&s.loaded.hooks, &snap.hook_events, &snap.hook_lost);
+        Envelope::new("snapshot", SnapshotJson { snapshot: snap, hooks }).print_pretty()
     } else {
-        print!("{}", render(&snap));
+        crate::out::print(&render(&snap))
     }
-    Ok(())
 }
 
 /// Plain-text rendering (pure).

@@ -4,11 +4,13 @@
 
 use std::time::{Duration, Instant};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use tokio::signal::unix::{SignalKind, signal};
 use vmscan_common::hook;
 
 use crate::{
+    cmd::json::Envelope,
     model::{
         counters::{self, Counters, Counting},
         selfcheck::{self, Bracket, SelfCheck},
@@ -34,7 +36,7 @@ pub struct StatOptions {
 }
 
 /// One hook's figures over the window.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct HookCount {
     pub name: String,
     pub mechanism: Option<String>,
@@ -45,7 +47,7 @@ pub struct HookCount {
     pub lost: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct StatReport {
     /// With --compare-kprobes: hits counted by the kprobe programs beside
     /// fentry (folio_mark_accessed, folio_add_lru, shrink_node).
@@ -63,9 +65,14 @@ pub struct StatReport {
 }
 
 pub fn hook_counts(hooks: &[HookStatus], d: &Totals) -> Vec<HookCount> {
+    hook_rows(hooks, &d.hits, &d.lost)
+}
+
+/// Each hook's figures from per-hook-slot program runs and lost records.
+pub fn hook_rows(hooks: &[HookStatus], hits: &[u64], lost: &[u64]) -> Vec<HookCount> {
     let mut out = Vec::new();
     for h in hooks {
-        let (events, lost) = crate::model::totals::hook_figures(&d.hits, &d.lost, h.id);
+        let (events, lost) = crate::model::totals::hook_figures(hits, lost, h.id);
         out.push(HookCount {
             name: h.name.clone(),
             mechanism: h.mechanism.clone(),
@@ -191,10 +198,10 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
     apply_all(&mut episodes, &mut buf);
     let mut r = w.report(start.elapsed().as_secs_f64(), &end_totals.since(&start_totals), episodes);
     r.self_check = selfcheck::check(&r.counters.vmstat, &start_bracket, &end_bracket);
-    if opts.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
-    } else {
-        print!("{}", render(&r));
+    match (opts.json, opts.interval) {
+        (true, Some(_)) => Envelope::new("total", &r).print_line()?,
+        (true, None) => Envelope::new("total", &r).print_pretty()?,
+        (false, _) => crate::out::print(&render(&r))?,
     }
     drop(loaded);
     Ok(())
@@ -222,11 +229,11 @@ impl Window<'_> {
 /// Says on stderr which hooks attached, which did not and why, and for how long it counts.
 fn announce(hooks: &[HookStatus], duration: Option<Duration>) {
     let attached = hooks.iter().filter(|h| h.attached()).count();
-    eprintln!("vmscan: attached {attached} of {} hooks", hooks.len());
+    crate::note!("vmscan: attached {attached} of {} hooks", hooks.len());
     for h in hooks.iter().filter(|h| !h.attached()) {
-        eprintln!("vmscan: unavailable: {} ({})", h.name, h.error.as_deref().unwrap_or("?"));
+        crate::note!("vmscan: unavailable: {} ({})", h.name, h.error.as_deref().unwrap_or("?"));
     }
-    eprintln!(
+    crate::note!(
         "vmscan: counting{}",
         match duration {
             Some(d) => format!(" for {:.1} s", d.as_secs_f64()),
@@ -273,9 +280,9 @@ async fn count_until_stopped(
                 let mut r = w.report(secs, &now_totals.since(&last_totals), Episodes::default());
                 r.self_check = selfcheck::check(&r.counters.vmstat, &last_bracket, &now_bracket);
                 if opts.json {
-                    println!("{}", serde_json::to_string(&r)?);
+                    Envelope::new("interval", &r).print_line()?;
                 } else {
-                    print_interval(&r);
+                    print_interval(&r)?;
                 }
                 last_totals = now_totals;
                 last_bracket = now_bracket;
@@ -290,10 +297,10 @@ async fn count_until_stopped(
     Ok(())
 }
 
-fn print_interval(r: &StatReport) {
+fn print_interval(r: &StatReport) -> anyhow::Result<()> {
     let v = &r.counters.vmstat;
     let per = |x: u64| x as f64 / r.window_secs.max(1e-9);
-    println!(
+    crate::out::line(&format!(
         "{:>8.1}/s scanned (kswapd {:.0}, direct {:.0}, memcg {:.0})  {:>8.1}/s reclaimed (anon {:.0}, file {:.0})  lost {}",
         per(v.pgscan_anon + v.pgscan_file),
         per(v.pgscan_kswapd),
@@ -303,7 +310,7 @@ fn print_interval(r: &StatReport) {
         per(v.pgsteal_anon),
         per(v.pgsteal_file),
         r.lost_total
-    );
+    ))
 }
 
 /// Names of hooks for the tracepoint-event comparison in tests.

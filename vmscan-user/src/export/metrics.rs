@@ -244,6 +244,41 @@ fn encode_lru_sizes(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
         "vmscan_lruvec_pages",
         "Pages on each LRU list of a lruvec (node x memory cgroup; memory.numa_stat / memory.stat). Cgroups beyond --max-memcgs are summed as memcg=\"other\".",
         lruvec_rows(&st.snap.lruvecs, st.max_memcgs),
+    )?;
+    encode_kube_info(st, enc)
+}
+
+/// `vmscan_memcg_kubernetes_info{memcg, pod_uid, container_id, qos_class} 1`
+/// for every labelled memory cgroup that is a Kubernetes pod or container
+/// (parsed from its kubepods path): joined to the memcg series with
+/// `* on (memcg) group_left(pod_uid, container_id, qos_class)`.
+fn encode_kube_info(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    let named = largest_memcgs(&st.snap.lruvecs, st.max_memcgs);
+    let mut by_reclaimed: Vec<_> = st.snap.memcgs.iter().collect();
+    by_reclaimed.sort_by(|a, b| b.reclaimed.cmp(&a.reclaimed).then(a.path.cmp(&b.path)));
+    let lruvecs = st.snap.lruvecs.iter().filter(|l| named.contains(l.memcg.as_str())).map(|l| (&l.memcg, &l.kube));
+    let memcgs = by_reclaimed.into_iter().take(st.max_memcgs).map(|m| (&m.path, &m.kube));
+    let mut rows: BTreeMap<String, Labels> = BTreeMap::new();
+    for (path, kube) in lruvecs.chain(memcgs) {
+        if let Some(k) = kube {
+            rows.entry(label(path)).or_insert_with(|| {
+                vec![
+                    ("memcg", label(path)),
+                    ("pod_uid", k.pod_uid.clone()),
+                    ("container_id", k.container_id.clone().unwrap_or_default()),
+                    ("qos_class", k.qos_class.to_owned()),
+                ]
+            });
+        }
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    gauge(
+        enc,
+        "vmscan_memcg_kubernetes_info",
+        "Kubernetes pod UID, container id and QoS class of a memory cgroup, parsed from its kubepods path (1 per labelled cgroup).",
+        rows.into_values().map(|l| (l, 1)).collect(),
     )
 }
 

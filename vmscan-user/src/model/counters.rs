@@ -9,13 +9,14 @@
 //! the nr_scanned of its isolation. PGACTIVATE is counted by folio_activate()
 //! (mm_lru_activate, in pages) and by shrink_folio_list()'s nr_activate.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vmscan_common::{NODE_SLOTS, isolate_index, lru, lru_index, reclaimer, shrink_index};
 
 use super::totals::Totals;
 
 /// Pages, split by who reclaimed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ByReclaimer {
     pub kswapd: u64,
     pub direct: u64,
@@ -45,7 +46,7 @@ impl ByReclaimer {
 
 /// How the running kernel counts reclaim in /proc/vmstat, decided from its
 /// BTF (which items enum vm_event_item has), not from its version.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema, Deserialize)]
 pub struct Counting {
     /// MGLRU is on: scans count isolated folios, no pgrefill.
     pub mglru: bool,
@@ -63,7 +64,7 @@ impl Default for Counting {
 }
 
 /// The /proc/vmstat counters vmscan derives, in pages, over a window.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Vmstat {
     pub pgscan_kswapd: u64,
     pub pgscan_direct: u64,
@@ -108,7 +109,7 @@ impl Vmstat {
 }
 
 /// Per-node figures (pages), from the tracepoints that carry a node id.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct NodeCounters {
     pub node: u32,
     /// From mm_vmscan_lru_shrink_inactive: passes that isolated something.
@@ -130,7 +131,10 @@ pub struct NodeCounters {
     /// From mm_vmscan_lru_shrink_active.
     pub refill_taken: u64,
     pub deactivated: u64,
-    /// Pages entering each LRU list (mm_lru_insertion), in lru::NAMES order.
+    /// Pages entering each LRU list (mm_lru_insertion), in lru::NAMES order
+    /// (in JSON by list name).
+    #[serde(serialize_with = "super::named::per_list")]
+    #[schemars(with = "super::named::PerList<u64>")]
     pub inserted: [u64; 5],
     pub inserted_folios: u64,
     /// Pages activated by folio_activate (mm_lru_activate): anon, file.
@@ -148,7 +152,7 @@ impl NodeCounters {
 }
 
 /// Everything `vmscan stat` derives over one window.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Counters {
     pub vmstat: Vmstat,
     /// Memory-cgroup limit reclaim, which this kernel's global pgscan_direct /

@@ -3,19 +3,20 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use vmscan_common::{Event, reclaimer};
 
 use super::{event::Episode, hist::Log2Hist};
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ReclaimEpisodes {
     pub episodes: u64,
     pub reclaimed: u64,
     pub latency_us: Log2Hist,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct KswapdNode {
     pub wakes: u64,
     pub sleeps: u64,
@@ -23,7 +24,7 @@ pub struct KswapdNode {
 }
 
 /// Aggregated episodes over a window.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Episodes {
     pub events: u64,
     pub kswapd: BTreeMap<i32, KswapdNode>,

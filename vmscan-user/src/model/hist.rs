@@ -2,12 +2,13 @@
 
 use std::collections::VecDeque;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use vmscan_common::log2_bucket;
 
 /// Log2 histogram: bucket i counts values v with 2^(i-1) <= v < 2^i
 /// (bucket 0 counts v == 0), like vmscan_common::log2_bucket.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Log2Hist {
     pub buckets: Vec<u64>,
     pub count: u64,
@@ -84,7 +85,7 @@ impl Log2Hist {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct HistSummary {
     pub count: u64,
     /// Upper edges of the log2 buckets holding the quantiles.

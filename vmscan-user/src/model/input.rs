@@ -6,13 +6,14 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 /// The five LRU lists in lru::NAMES order, in pages.
 pub type Lists = [u64; 5];
 
 /// One memory cgroup's sizes on one node, in pages.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema, serde::Deserialize)]
 pub struct MemcgNode {
     /// The five lists on this node when the kernel reports them per node
     /// (cgroup v2 memory.numa_stat; or v1 on a single-node machine).
@@ -23,7 +24,7 @@ pub struct MemcgNode {
 }
 
 /// One memory cgroup as sampled.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema, serde::Deserialize)]
 pub struct MemcgSample {
     /// Path relative to the memory hierarchy root ("/" for the root).
     pub path: String,
@@ -36,7 +37,7 @@ pub struct MemcgSample {
 }
 
 /// One MGLRU generation of a lruvec (/sys/kernel/debug/lru_gen).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema, serde::Deserialize)]
 pub struct Generation {
     #[serde(rename = "gen")]
     pub generation: u64,
@@ -46,7 +47,7 @@ pub struct Generation {
 }
 
 /// The generations of one memcg x node (MGLRU).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema, serde::Deserialize)]
 pub struct LruGen {
     pub memcg_id: u64,
     pub memcg: String,
@@ -56,7 +57,7 @@ pub struct LruGen {
 
 /// The kernel's reclaim counters (/proc/vmstat) read just before and just
 /// after one reading of the aggregates: the self-check's bracket.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema, serde::Deserialize)]
 pub struct Bracket {
     pub before: BTreeMap<String, u64>,
     pub after: BTreeMap<String, u64>,
@@ -69,7 +70,7 @@ pub fn self_checked(name: &str) -> bool {
 }
 
 /// A sample of everything the model reconciles against.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema, serde::Deserialize)]
 pub struct Sample {
     /// Monotonic time of the sample, nanoseconds (CLOCK_MONOTONIC, as bpf_ktime_get_ns).
     pub ts_ns: u64,
@@ -102,7 +103,7 @@ pub struct Sample {
 }
 
 /// Per-zone facts from /proc/zoneinfo.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema, serde::Deserialize)]
 pub struct Zone {
     pub node: u32,
     pub zone: String,
@@ -117,8 +118,10 @@ pub struct Zone {
 }
 
 /// What happened to one hook.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct HookStatus {
+    /// vmscan's number for the hook (its slot in the per-hook counters).
+    #[schemars(with = "u32")]
     pub id: vmscan_common::HookId,
     pub name: String,
     /// "tracepoint", "fentry", "fentry+fexit", "kprobe", "kprobe+kretprobe".
@@ -136,7 +139,7 @@ impl HookStatus {
 }
 
 /// What the views show about the host a model's data came from.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Host {
     pub kernel: String,
     pub numa_nodes: Vec<u32>,

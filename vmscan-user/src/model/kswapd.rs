@@ -8,9 +8,10 @@
 //! wake after a sleep (or after nothing seen) to the next sleep. A sleep
 //! without a wake (vmscan attached mid-episode) is counted, not trusted.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct WakeReason {
     pub zid: i32,
     pub order: i32,
@@ -20,7 +21,7 @@ pub struct WakeReason {
     pub cgroup_id: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KswapdState {
     /// Nothing seen yet.
@@ -31,7 +32,7 @@ pub enum KswapdState {
 }
 
 /// kswapd of one node as a state machine over wake / sleep events.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Kswapd {
     pub state: KswapdState,
     pub since_ns: u64,

@@ -525,6 +525,7 @@ impl Model {
                         .iter()
                         .find(|g| g.node == node && g.memcg == m.path)
                         .map(|g| g.generations.clone()),
+                    kube: super::kube::parse(&m.path),
                 });
             }
         }
@@ -542,6 +543,7 @@ impl Model {
                 reclaim_episodes: m.episodes,
                 reclaimed: m.reclaimed,
                 latency_us: m.latency.cumulative.summary(),
+                kube: m.path.as_deref().and_then(super::kube::parse),
             })
             .collect()
     }

@@ -10,13 +10,14 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 pub use super::input::Bracket;
 use super::counters::Vmstat;
 
 /// One counter against the kernel's.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct CounterCheck {
     pub counter: &'static str,
     pub vmscan: u64,
@@ -35,7 +36,7 @@ impl CounterCheck {
 }
 
 /// Every derived counter the kernel also keeps, checked.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct SelfCheck {
     pub checked: usize,
     pub exact: usize,

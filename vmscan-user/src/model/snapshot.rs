@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{
@@ -11,6 +12,7 @@ use super::{
     hist::{HistSummary, Log2Hist},
     input::{Generation, Lists},
     kswapd::Kswapd,
+    kube::KubePod,
 };
 
 /// Direct-reclaim stalls a snapshot shows (the model keeps more).
@@ -24,7 +26,7 @@ pub const DEF_PRIORITY: usize = vmscan_common::DEF_PRIORITY as usize;
 pub const PRIORITY_LEVELS: usize = DEF_PRIORITY + 1;
 
 /// One direct-reclaim stall (an allocating task reclaiming for itself).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Stall {
     pub end_ns: u64,
     pub pid: u32,
@@ -39,8 +41,11 @@ pub struct Stall {
 }
 
 /// Per-second flows of one node over the last interval (pages/s).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct Rates {
+    /// Pages entering each list per second.
+    #[serde(serialize_with = "super::named::per_list")]
+    #[schemars(with = "super::named::PerList<f64>")]
     pub inserted: [f64; 5],
     /// folio_activate (mm_lru_activate), i.e. mark_page_accessed promotions
     /// and other explicit activations.
@@ -64,7 +69,7 @@ pub struct Rates {
 }
 
 /// What the model shows: plain data, shared by TUI, exporter, recorder and --json.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct Snapshot {
     pub ts_ns: u64,
     pub interval_secs: f64,
@@ -88,8 +93,11 @@ pub struct Snapshot {
     /// Calls per kernel stack id (the [`TOP_ACCESS_STACKS`] most called), with
     /// the stack's symbols when known.
     pub access_stacks: Vec<AccessStack>,
-    /// Program runs and lost records per hook id since start.
+    /// Program runs and lost records per hook id since start (in JSON by
+    /// hook name: the commands add them as `hooks`).
+    #[serde(skip)]
     pub hook_events: Vec<u64>,
+    #[serde(skip)]
     pub hook_lost: Vec<u64>,
     pub notes: Vec<String>,
     /// Findings raised at any sample since start (newest last, bounded).
@@ -98,14 +106,14 @@ pub struct Snapshot {
     pub self_check: super::selfcheck::SelfCheck,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct TimedFinding {
     pub ts_ns: u64,
     pub kind: &'static str,
     pub text: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct AccessRow {
     pub outcome: &'static str,
     pub exiting: bool,
@@ -114,7 +122,7 @@ pub struct AccessRow {
     pub pages: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct AccessStack {
     pub stack_id: i32,
     pub calls: u64,
@@ -123,7 +131,7 @@ pub struct AccessStack {
     pub frames: Vec<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct ListSnap {
     pub name: &'static str,
     /// The kernel's size at the last sample (pages).
@@ -132,7 +140,7 @@ pub struct ListSnap {
     pub drift: Option<i64>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct ZoneSnap {
     pub zone: String,
     pub free: u64,
@@ -141,7 +149,7 @@ pub struct ZoneSnap {
     pub high: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct NodeSnap {
     pub node: u32,
     pub lists: Vec<ListSnap>,
@@ -156,6 +164,8 @@ pub struct NodeSnap {
     pub kswapd_awake_secs: f64,
     pub direct_stalls: u64,
     /// Pages scanned anon / file over the last intervals (oldest first).
+    #[serde(serialize_with = "super::named::anon_file")]
+    #[schemars(with = "Vec<super::named::AnonFile>")]
     pub balance: Vec<(u64, u64)>,
     /// Shrink passes by scan priority (index = priority, [`PRIORITY_LEVELS`]
     /// of them), since start.
@@ -165,7 +175,7 @@ pub struct NodeSnap {
     pub memory_tier: Option<u32>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct LruvecSnap {
     pub node: u32,
     pub memcg: String,
@@ -176,12 +186,16 @@ pub struct LruvecSnap {
     pub file: u64,
     pub unevictable: u64,
     /// Pages inserted into each list since start (mm_lru_insertion, by folio memcg).
+    #[serde(serialize_with = "super::named::per_list")]
+    #[schemars(with = "super::named::PerList<u64>")]
     pub inserted: [u64; 5],
     /// MGLRU generations (oldest first) when MGLRU is on.
     pub generations: Option<Vec<Generation>>,
+    /// The Kubernetes pod and container, when the memory cgroup is one.
+    pub kube: Option<KubePod>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct MemcgSnap {
     pub path: String,
     pub id: u64,
@@ -189,9 +203,11 @@ pub struct MemcgSnap {
     pub reclaim_episodes: u64,
     pub reclaimed: u64,
     pub latency_us: HistSummary,
+    /// The Kubernetes pod and container, when the memory cgroup is one.
+    pub kube: Option<KubePod>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct IsolationSnap {
     pub lru: &'static str,
     pub events: u64,
@@ -201,7 +217,7 @@ pub struct IsolationSnap {
     pub taken: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct HistSnap {
     pub unit: &'static str,
     pub cumulative: Log2Hist,
@@ -212,7 +228,7 @@ pub struct HistSnap {
     pub available: bool,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Finding {
     pub kind: &'static str,
     pub text: String,

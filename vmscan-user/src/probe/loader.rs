@@ -160,7 +160,7 @@ fn resolve_from_btf(offsets: &mut Offsets) -> Option<Btf> {
 
 /// The pfn to node table from /proc/zoneinfo.
 fn resolve_node_table(offsets: &mut Offsets) {
-    let zones = system::parse_zoneinfo(&std::fs::read_to_string("/proc/zoneinfo").unwrap_or_default());
+    let zones = system::parse_zoneinfo(&std::fs::read_to_string(crate::probe::paths::host("/proc/zoneinfo")).unwrap_or_default());
     if let Err(e) = resolve::resolve_nodes(&zones, offsets) {
         log::warn!("pfn to node table: {e}; pagemap events are counted on node 0");
     }

@@ -4,6 +4,7 @@ pub mod btf;
 pub mod format;
 pub mod loader;
 pub mod memcgs;
+pub mod paths;
 pub mod logger;
 pub mod privs;
 pub mod read;

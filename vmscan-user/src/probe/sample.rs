@@ -140,8 +140,8 @@ fn read(p: &Path) -> Option<String> {
 /// The memory-cgroup hierarchy root, if any.
 pub fn memcg_root(cg: &Cgroups) -> Option<(PathBuf, bool)> {
     match cg {
-        Cgroups::V1 { memory } | Cgroups::Hybrid { memory, .. } => Some((PathBuf::from(memory), true)),
-        Cgroups::V2 { root } => Some((PathBuf::from(root), false)),
+        Cgroups::V1 { memory } | Cgroups::Hybrid { memory, .. } => Some((crate::probe::paths::host(memory), true)),
+        Cgroups::V2 { root } => Some((crate::probe::paths::host(root), false)),
         Cgroups::None => None,
     }
 }
@@ -151,14 +151,14 @@ pub fn gather(memcgs: super::memcgs::MemcgUpdate, page_size: u64) -> Sample {
     let page_kib = (page_size / 1024).max(1);
     let mut nodes = BTreeMap::new();
     for n in system::online_nodes() {
-        let p = PathBuf::from(format!("/sys/devices/system/node/node{n}/meminfo"));
+        let p = crate::probe::paths::host(&format!("/sys/devices/system/node/node{n}/meminfo"));
         if let Some(l) = read(&p).and_then(|t| parse_node_meminfo(&t, page_kib)) {
             nodes.insert(n, l);
         }
     }
     let mglru = system::mglru_enabled();
     let lru_gen = if mglru == Some(true) {
-        read(Path::new("/sys/kernel/debug/lru_gen")).map(|t| parse_lru_gen(&t)).unwrap_or_default()
+        read(&crate::probe::paths::host("/sys/kernel/debug/lru_gen")).map(|t| parse_lru_gen(&t)).unwrap_or_default()
     } else {
         vec![]
     };
@@ -166,13 +166,13 @@ pub fn gather(memcgs: super::memcgs::MemcgUpdate, page_size: u64) -> Sample {
         lru_gen,
         ts_ns: monotonic_ns(),
         nodes,
-        zones: system::parse_zoneinfo(&read(Path::new("/proc/zoneinfo")).unwrap_or_default()),
+        zones: system::parse_zoneinfo(&read(&crate::probe::paths::host("/proc/zoneinfo")).unwrap_or_default()),
         memcgs: memcgs.memcgs,
         memcgs_partial: memcgs.partial,
         memcgs_gone: memcgs.gone,
-        vm_swappiness: read(Path::new("/proc/sys/vm/swappiness")).and_then(|s| s.trim().parse().ok()),
+        vm_swappiness: read(&crate::probe::paths::host("/proc/sys/vm/swappiness")).and_then(|s| s.trim().parse().ok()),
         mglru,
-        memory_tiers: system::memory_tiers(Path::new("/sys/devices/virtual/memory_tiering")),
+        memory_tiers: system::memory_tiers(&crate::probe::paths::host("/sys/devices/virtual/memory_tiering")),
         vmstat: None,
     }
 }

@@ -10,7 +10,7 @@ pub struct Kallsyms {
 
 impl Kallsyms {
     pub fn load() -> Self {
-        Self::parse(&std::fs::read_to_string("/proc/kallsyms").unwrap_or_default())
+        Self::parse(&std::fs::read_to_string(crate::probe::paths::host("/proc/kallsyms")).unwrap_or_default())
     }
 
     pub fn parse(text: &str) -> Self {

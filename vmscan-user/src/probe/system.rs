@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 pub use crate::model::input::Zone;
@@ -14,7 +15,7 @@ pub const DEBUGFS_TRACING: &str = "/sys/kernel/debug/tracing";
 pub const BTF_VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 
 pub fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+    std::fs::read_to_string(crate::probe::paths::host("/proc/sys/kernel/osrelease"))
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "unknown".into())
 }
@@ -87,7 +88,7 @@ pub fn parse_range_list(s: &str) -> Vec<u32> {
 }
 
 pub fn online_nodes() -> Vec<u32> {
-    std::fs::read_to_string("/sys/devices/system/node/online")
+    std::fs::read_to_string(crate::probe::paths::host("/sys/devices/system/node/online"))
         .map(|s| parse_range_list(&s))
         .ok()
         .filter(|v| !v.is_empty())
@@ -146,13 +147,32 @@ pub fn node_start_pfns(zones: &[Zone]) -> Vec<(u64, u32)> {
 }
 
 /// Memory cgroup hierarchy in use.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Cgroups {
     V1 { memory: String },
     V2 { root: String },
     Hybrid { memory: String, unified: String },
     None,
+}
+
+/// The cgroup layout under a cgroup filesystem root given on the command
+/// line (--cgroupfs): in a container the mount table also lists the
+/// container's own cgroup mount, so the root is looked at instead.
+pub fn cgroups_at(root: &Path) -> Cgroups {
+    let path = |p: PathBuf| p.to_string_lossy().into_owned();
+    let (memory, unified) = (root.join("memory"), root.join("unified"));
+    if root.join("cgroup.controllers").exists() {
+        Cgroups::V2 { root: path(root.to_path_buf()) }
+    } else if memory.join("memory.limit_in_bytes").exists() {
+        if unified.join("cgroup.controllers").exists() {
+            Cgroups::Hybrid { memory: path(memory), unified: path(unified) }
+        } else {
+            Cgroups::V1 { memory: path(memory) }
+        }
+    } else {
+        Cgroups::None
+    }
 }
 
 /// Decides the cgroup layout from /proc/mounts text.
@@ -180,14 +200,14 @@ pub fn parse_cgroups(mounts: &str) -> Cgroups {
 
 /// MGLRU state from /sys/kernel/mm/lru_gen/enabled: None when compiled out.
 pub fn mglru_enabled() -> Option<bool> {
-    let s = std::fs::read_to_string("/sys/kernel/mm/lru_gen/enabled").ok()?;
+    let s = std::fs::read_to_string(crate::probe::paths::host("/sys/kernel/mm/lru_gen/enabled")).ok()?;
     let v = u32::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok()?;
     Some(v & 1 != 0)
 }
 
 /// Total swap in KiB and the number of swap devices (/proc/swaps).
 pub fn swap_devices() -> (u64, usize) {
-    let text = std::fs::read_to_string("/proc/swaps").unwrap_or_default();
+    let text = std::fs::read_to_string(crate::probe::paths::host("/proc/swaps")).unwrap_or_default();
     let mut total = 0;
     let mut n = 0;
     for line in text.lines().skip(1) {
@@ -202,7 +222,7 @@ pub fn swap_devices() -> (u64, usize) {
 
 /// /proc/vmstat as name -> value (empty when unreadable).
 pub fn read_vmstat() -> std::collections::BTreeMap<String, u64> {
-    let text = std::fs::read_to_string("/proc/vmstat").unwrap_or_default();
+    let text = std::fs::read_to_string(crate::probe::paths::host("/proc/vmstat")).unwrap_or_default();
     text.lines()
         .filter_map(|l| {
             let (k, v) = l.split_once(' ')?;
@@ -213,13 +233,13 @@ pub fn read_vmstat() -> std::collections::BTreeMap<String, u64> {
 
 /// True when /proc/vmstat has a counter called `name`.
 pub fn vmstat_has(name: &str) -> bool {
-    std::fs::read_to_string("/proc/vmstat").is_ok_and(|t| t.lines().any(|l| l.split_whitespace().next() == Some(name)))
+    std::fs::read_to_string(crate::probe::paths::host("/proc/vmstat")).is_ok_and(|t| t.lines().any(|l| l.split_whitespace().next() == Some(name)))
 }
 
 /// The value of a symbol in /proc/kallsyms, or None when absent or hidden
 /// (kptr_restrict prints zeros to unprivileged readers).
 pub fn kallsyms_lookup(name: &str) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
+    let text = std::fs::read_to_string(crate::probe::paths::host("/proc/kallsyms")).ok()?;
     parse_kallsyms_symbol(&text, name)
 }
 
@@ -269,7 +289,7 @@ pub fn missing_privilege(caps: u64) -> Option<String> {
 }
 
 /// Everything `vmscan probes` reports about the system.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct SystemInfo {
     pub kernel: String,
     pub btf: bool,
@@ -298,7 +318,10 @@ impl SystemInfo {
             btf: Path::new(BTF_VMLINUX).exists(),
             tracefs: tracefs.as_ref().map(|p| p.display().to_string()).map_err(Clone::clone),
             numa_nodes: online_nodes(),
-            cgroups: parse_cgroups(&std::fs::read_to_string("/proc/mounts").unwrap_or_default()),
+            cgroups: match crate::probe::paths::cgroupfs_given() {
+                Some(root) => cgroups_at(root),
+                None => parse_cgroups(&std::fs::read_to_string(crate::probe::paths::host("/proc/mounts")).unwrap_or_default()),
+            },
             mglru: mglru_enabled(),
             swap_kib,
             swap_devices,
@@ -311,13 +334,31 @@ impl SystemInfo {
 
 /// CONFIG_KPROBES leaves kprobe_events in tracefs and the kprobe PMU in sysfs.
 pub fn kprobes_available(tracefs: Option<&PathBuf>) -> bool {
-    Path::new("/sys/bus/event_source/devices/kprobe").exists()
+    crate::probe::paths::host("/sys/bus/event_source/devices/kprobe").exists()
         || tracefs.is_some_and(|t| t.join("kprobe_events").exists())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cgroup_layout_under_a_given_root() {
+        let root = std::env::temp_dir().join(format!("vmscan-cgroups-at-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let mk = |rel: &str, file: &str| {
+            std::fs::create_dir_all(root.join(rel)).unwrap();
+            std::fs::write(root.join(rel).join(file), "").unwrap();
+        };
+        assert_eq!(cgroups_at(&root), Cgroups::None);
+        mk("memory", "memory.limit_in_bytes");
+        assert_eq!(cgroups_at(&root), Cgroups::V1 { memory: format!("{}/memory", root.display()) });
+        mk("unified", "cgroup.controllers");
+        assert!(matches!(cgroups_at(&root), Cgroups::Hybrid { .. }));
+        mk("", "cgroup.controllers");
+        assert_eq!(cgroups_at(&root), Cgroups::V2 { root: root.display().to_string() });
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     #[test]
     fn range_lists() {

@@ -114,7 +114,7 @@ fn populated() -> Snapshot {
         vm_swappiness: Some(60),
         nodes: vec![node(0, true), node(1, false)],
         lruvecs: vec![
-            LruvecSnap { node: 0, memcg: "/".into(), memcg_id: 1, lists: Some([14, 360, 2, 49, 2611]), anon: 374, file: 51, unevictable: 2611, inserted: [0; 5], generations: None },
+            LruvecSnap { node: 0, memcg: "/".into(), memcg_id: 1, lists: Some([14, 360, 2, 49, 2611]), anon: 374, file: 51, unevictable: 2611, inserted: [0; 5], generations: None, kube: None },
             LruvecSnap {
                 node: 0,
                 memcg: "/system.slice/a-very-long-service-name-that-needs-truncation.service".into(),
@@ -125,8 +125,9 @@ fn populated() -> Snapshot {
                 unevictable: 0,
                 inserted: [0, 0, 131_286, 0, 0],
                 generations: None,
+                kube: None,
             },
-            LruvecSnap { node: 1, memcg: "/batch".into(), memcg_id: 9, lists: None, anon: 10, file: 20, unevictable: 0, inserted: [0; 5], generations: None },
+            LruvecSnap { node: 1, memcg: "/batch".into(), memcg_id: 9, lists: None, anon: 10, file: 20, unevictable: 0, inserted: [0; 5], generations: None, kube: None },
         ],
         memcgs: vec![MemcgSnap {
             path: "/system.slice/a-very-long-service-name-that-needs-truncation.service".into(),
@@ -135,6 +136,7 @@ fn populated() -> Snapshot {
             reclaim_episodes: 222,
             reclaimed: 115_205,
             latency_us: crate::model::hist::HistSummary { count: 222, p50: 2048, p99: 8192, max: 7000 },
+            kube: None,
         }],
         stalls: vec![Stall {
             end_ns: 9_000_000_000,
@@ -262,4 +264,25 @@ fn status_line_shows_the_self_check() {
     snap.self_check = SelfCheck { checked: 1, exact: 0, counters: vec![check(-6148)] };
     let s = screen(&app(Some(snap), true), 160, 40);
     assert!(s.contains("1 of 1 counters diverge: pgactivate -6148 pages"), "{s}");
+}
+
+#[test]
+fn cgroups_view_names_kubernetes_pods() {
+    let mut snap = populated();
+    let path = "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod8d3b7a36_6e0f_4a8c_b7c0_1f2e3d4c5b6a.slice/cri-containerd-4f8c2d1e0b9a87654321fedcba0987654321fedcba0987654321fedcba098765.scope";
+    snap.lruvecs.push(LruvecSnap {
+        node: 0,
+        memcg: path.into(),
+        memcg_id: 42,
+        lists: Some([1, 2, 3, 4, 0]),
+        anon: 3,
+        file: 7,
+        kube: crate::model::kube::parse(path),
+        ..Default::default()
+    });
+    let mut a = app(Some(snap), true);
+    a.tab = Tab::Cgroups;
+    let s = screen(&a, 120, 40);
+    assert!(s.contains("pod 8d3b7a36/4f8c2d1e0b9a burstable"), "{s}");
+    assert!(!s.contains("kubepods-burstable-pod"), "the pod's short name replaces its path: {s}");
 }

@@ -504,7 +504,8 @@ fn cgroups_view(f: &mut Frame, app: &App, area: Rect) {
                 Some(ls) => ls.iter().map(|v| pages(*v)).collect(),
                 None => vec!["?".into(), "?".into(), "?".into(), "?".into(), pages(l.unevictable)],
             };
-            let mut cells = vec![Cell::from(fit(&l.memcg, name_w)), Cell::from(l.node.to_string())];
+            let name = l.kube.as_ref().map_or_else(|| l.memcg.clone(), |k| k.short());
+            let mut cells = vec![Cell::from(fit(&name, name_w)), Cell::from(l.node.to_string())];
             cells.extend(lists.into_iter().map(Cell::from));
             cells.push(Cell::from(m.map_or("-".into(), |m| m.reclaim_episodes.to_string())));
             cells.push(Cell::from(m.map_or("-".into(), |m| pages(m.reclaimed))));
