@@ -193,3 +193,68 @@ fn record_as_the_sudo_user_writes_a_private_file_owned_by_them() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("SUDO_UID"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A full disk under `record`: one line naming the file and the cause, exit
+/// code 1, no panic; the recording replays up to its last complete record.
+#[test]
+fn record_on_a_full_disk_stops_with_one_line_and_stays_replayable() {
+    if !require_root("record_on_a_full_disk_stops_with_one_line_and_stays_replayable") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("vmscan-full-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=128k", "tmpfs"]).arg(&dir).status().unwrap();
+    assert!(mounted.success(), "mounting a small tmpfs");
+    let file = dir.join("r.vmscan");
+    let out = Command::new(bin())
+        .args(["record", "--interval", "0.1", "--duration", "60", "-o"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report = Command::new(bin()).arg("report").arg(&file).output().unwrap();
+    let _ = Command::new("umount").arg(&dir).status();
+    let _ = std::fs::remove_dir(&dir);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let last = err.lines().last().unwrap_or("");
+    assert!(last.contains("No space left on device") && last.contains("r.vmscan"), "one line naming the file and the cause: {err}");
+    let text = String::from_utf8_lossy(&report.stdout).into_owned() + &String::from_utf8_lossy(&report.stderr);
+    // report replays what is there and says where the file was cut short.
+    assert!(text.contains("records") && text.contains("truncated record"), "the recording replays: {text}");
+    assert!(!text.contains("panicked"), "{text}");
+}
+
+/// The TUI's terminal goes away (tmux kills its session: SIGHUP): vmscan
+/// exits by itself, without a panic.
+#[test]
+fn tui_exits_quietly_when_its_terminal_goes_away() {
+    if !require_root("tui_exits_quietly_when_its_terminal_goes_away") {
+        return;
+    }
+    let session = format!("vmscan-hup-{}", std::process::id());
+    let log = std::env::temp_dir().join(format!("{session}.err"));
+    let started = Command::new("tmux")
+        .args(["new-session", "-d", "-s", &session, "-x", "100", "-y", "30"])
+        .arg(format!("exec {} 2>{}", bin(), log.display()))
+        .status()
+        .expect("tmux (cargo xtask test installs it)");
+    assert!(started.success());
+    std::thread::sleep(Duration::from_secs(4));
+    let out = Command::new("tmux").args(["display", "-p", "-t", &session, "#{pane_pid}"]).output().unwrap();
+    let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("pane pid");
+    assert!(Command::new("tmux").args(["kill-session", "-t", &session]).status().unwrap().success());
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        // SAFETY: signal 0 only checks that the pid exists.
+        (unsafe { libc::kill(pid, 0) }) != 0
+    });
+    let err = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    if !gone {
+        // SAFETY: killing the pid we started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    assert!(gone, "vmscan still runs 5 s after its terminal went away; stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -76,6 +76,11 @@ pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
         crate::note!("vmscan: recording as uid {uid} gid {gid}");
     }
     let mut w = Writer::create(&o.output, &header, o.force, o.mode)?;
+    // A write that fails (a full disk) ends the recording with one line
+    // naming the file; what was written before replays.
+    let out_name = o.output.display().to_string();
+    let writing = |e: anyhow::Error| e.context(format!("writing {out_name} (it replays up to its last complete record)"));
+    let writing_io = |e: std::io::Error| writing(e.into());
     session.drop_privileges();
     let progress = is_tty(2);
     crate::note!("vmscan: counting; recording to {} (Ctrl-C to stop)", o.output.display());
@@ -91,8 +96,8 @@ pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
             _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => break,
             _ = tick.tick() => {
                 let t = session.tick()?;
-                w.events(&session.tick_events().events)?;
-                w.tick(t.secs, &t.delta, &t.sample)?;
+                w.events(&session.tick_events().events).map_err(writing_io)?;
+                w.tick(t.secs, &t.delta, &t.sample).map_err(writing)?;
                 if progress {
                     let lost: u64 = session.model.totals().lost.iter().sum();
                     eprint!(
@@ -106,17 +111,17 @@ pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
                 }
             }
             r = session.pump_events() => {
-                w.events(&r?.events)?;
+                w.events(&r?.events).map_err(writing_io)?;
             }
         }
     }
-    w.events(&session.pump_events_now().events)?;
+    w.events(&session.pump_events_now().events).map_err(writing_io)?;
     let t = session.tick()?;
-    w.events(&session.tick_events().events)?;
-    w.tick(t.secs, &t.delta, &t.sample)?;
+    w.events(&session.tick_events().events).map_err(writing_io)?;
+    w.tick(t.secs, &t.delta, &t.sample).map_err(writing)?;
     let lost: u64 = session.model.totals().lost.iter().sum();
     let (records, events, bytes) = (w.records, w.events, w.bytes);
-    w.finish()?;
+    w.finish().map_err(writing_io)?;
     if progress {
         crate::note!("");
     }
