@@ -168,6 +168,22 @@ pub const fn throttle_index(node: u32, reason: u32) -> u32 {
     node * THROTTLE_REASONS + reason
 }
 
+aggregate! {
+    /// reclaim_pages() per node (mm_vmscan_reclaim_pages): folios isolated
+    /// outside a reclaim pass (MADV_PAGEOUT, MADV_COLD's pageout, DAMON's
+    /// pageout) and put through shrink_folio_list(). The kernel counts its
+    /// activations in pgactivate, but not its pages in pgscan/pgsteal.
+    pub struct ReclaimPagesAgg {
+        pub events: u64,
+        pub scanned: u64,
+        pub reclaimed: u64,
+        pub activate_anon: u64,
+        pub activate_file: u64,
+    }
+}
+/// Index: the node.
+pub const RECLAIM_PAGES_SLOTS: u32 = NODE_SLOTS;
+
 /// Key of the per-memory-cgroup LRU insertion aggregate (a per-CPU hash).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -230,6 +246,9 @@ pub mod slot_node {
     pub const fn hist(i: u32) -> u32 {
         (i / HIST_BUCKETS) % NODE_SLOTS
     }
+    pub const fn node(i: u32) -> u32 {
+        i
+    }
 }
 
 #[inline(always)]
@@ -239,6 +258,7 @@ pub const fn log2_bucket(v: u64) -> u32 {
 }
 
 const _: () = assert!(core::mem::size_of::<IsolateAgg>() == 40);
+const _: () = assert!(core::mem::size_of::<ReclaimPagesAgg>() == 40);
 const _: () = assert!(core::mem::size_of::<ShrinkInactiveAgg>() == 11 * 8 + PRIORITY_SLOTS * 8);
 const _: () = assert!(core::mem::size_of::<ShrinkActiveAgg>() == 40);
 const _: () = assert!(core::mem::size_of::<FolioAgg>() == 16);

@@ -100,8 +100,10 @@ pub mod hook {
     pub const SHADOW_MARK_ACCESSED: HookId = HookId(20);
     pub const SHADOW_ADD_LRU: HookId = HookId(21);
     pub const SHADOW_SHRINK_NODE: HookId = HookId(22);
+    /// mm_vmscan_reclaim_pages: reclaim_pages() (MADV_PAGEOUT, DAMON).
+    pub const RECLAIM_PAGES: HookId = HookId(23);
     /// Size of the HITS and LOST arrays.
-    pub const SLOTS: u32 = 23;
+    pub const SLOTS: u32 = 24;
 }
 
 /// Kinds of [`crate::Event`] records sent through the ring buffer.

@@ -119,4 +119,6 @@ mod pod {
     unsafe impl aya::Pod for Event {}
     // SAFETY: as above.
     unsafe impl aya::Pod for MemcgLruKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for ReclaimPagesAgg {}
 }

@@ -117,6 +117,12 @@ offsets! {
     thr_timeout,
     thr_delayed,
     thr_reason,
+    // vmscan:mm_vmscan_reclaim_pages
+    rp_nid,
+    rp_scanned,
+    rp_reclaimed,
+    rp_activate0,
+    rp_activate1,
     // pagemap:mm_lru_insertion
     ins_folio,
     ins_pfn,

@@ -7,7 +7,7 @@ use aya_ebpf::{
 };
 use vmscan_common::{
     ACCESS_ENTRIES, AccessAgg, AccessKey, FolioAgg, HIST_SLOTS, HookId, ISOLATE_SLOTS, IsolateAgg, LRU_SLOTS,
-    MEMCG_LRU_ENTRIES, MemcgLruKey, RING_BYTES, SHRINK_SLOTS, STACK_ENTRIES, ShrinkActiveAgg, ShrinkInactiveAgg,
+    MEMCG_LRU_ENTRIES, MemcgLruKey, RECLAIM_PAGES_SLOTS, RING_BYTES, ReclaimPagesAgg, SHRINK_SLOTS, STACK_ENTRIES, ShrinkActiveAgg, ShrinkInactiveAgg,
     THROTTLE_SLOTS, ThrottleAgg, WRITE_SLOTS, agg::Field, hook,
 };
 
@@ -35,6 +35,8 @@ pub static WRITE_FOLIO: PerCpuArray<u64> = PerCpuArray::with_max_entries(WRITE_S
 pub static THROTTLE: PerCpuArray<ThrottleAgg> = PerCpuArray::with_max_entries(THROTTLE_SLOTS, 0);
 #[map]
 pub static HIST: PerCpuArray<u64> = PerCpuArray::with_max_entries(HIST_SLOTS, 0);
+#[map]
+pub static RECLAIM_PAGES: PerCpuArray<ReclaimPagesAgg> = PerCpuArray::with_max_entries(RECLAIM_PAGES_SLOTS, 0);
 /// LRU insertions per (memory cgroup, node, list).
 #[map]
 pub static LRU_INSERT_MEMCG: PerCpuHashMap<MemcgLruKey, FolioAgg> = PerCpuHashMap::with_max_entries(MEMCG_LRU_ENTRIES, 0);

@@ -275,3 +275,46 @@ fn proactive_node_reclaim_is_counted_as_the_kernel_counts_it() {
     }
     assert!(checks.iter().any(|c| c["counter"] == "pgscan_proactive"), "pgscan_proactive is checked: {checks:?}");
 }
+
+/// MADV_PAGEOUT goes through reclaim_pages(), outside any reclaim pass: the
+/// kernel counts its activations in pgactivate (shrink_folio_list) but its
+/// pages in no pgscan/pgsteal; vmscan must count the same.
+#[test]
+fn madv_pageout_activations_are_counted_in_pgactivate() {
+    if !require_root("madv_pageout_activations_are_counted_in_pgactivate") {
+        return;
+    }
+    if !std::path::Path::new("/sys/kernel/tracing/events/vmscan/mm_vmscan_reclaim_pages").exists() {
+        eprintln!("skipping: kernel {} has no vmscan:mm_vmscan_reclaim_pages (it came after 6.12)", kernel());
+        return;
+    }
+    let file = uncached_file(64);
+    let f = std::fs::File::open(&file).expect("open");
+    let len = 64usize << 20;
+    let vmscan = Vmscan::start(&["stat", "--json"]);
+    let before = vmstat();
+    // SAFETY: a private read-only mapping of a file we own, unmapped below;
+    // the reads stay inside it.
+    unsafe {
+        use std::os::fd::AsRawFd as _;
+        let p = libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, f.as_raw_fd(), 0);
+        assert_ne!(p, libc::MAP_FAILED, "mmap");
+        for _ in 0..2 {
+            for off in (0..len).step_by(4096) {
+                std::ptr::read_volatile((p as *const u8).add(off));
+            }
+        }
+        assert_eq!(libc::madvise(p, len, libc::MADV_PAGEOUT), 0, "madvise(MADV_PAGEOUT)");
+        libc::munmap(p, len);
+    }
+    let after = vmstat();
+    let out = vmscan.stop();
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let rp = &report["reclaim_pages"];
+    assert!(rp["scanned"].as_u64().unwrap_or(0) >= 10_000, "MADV_PAGEOUT of 64 MiB went through reclaim_pages: {rp}");
+    let v = &report["vmstat"];
+    for key in ["pgactivate", "pgscan_file", "pgsteal_file", "pgscan_direct"] {
+        let ours = v[key].as_u64().unwrap_or_else(|| panic!("{key} missing: {v}"));
+        assert_eq!(ours, delta(&before, &after, key), "{key}: vmscan vs /proc/vmstat (kernel {})", kernel());
+    }
+}

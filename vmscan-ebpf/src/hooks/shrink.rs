@@ -3,7 +3,7 @@
 
 use aya_ebpf::programs::TracePointContext;
 use vmscan_common::{
-    IsolateAgg, PRIORITY_SLOTS, THROTTLE_REASONS, ThrottleAgg, event, hook, isolate_index, log2_bucket, lru,
+    IsolateAgg, PRIORITY_SLOTS, ReclaimPagesAgg, THROTTLE_REASONS, ThrottleAgg, event, hook, isolate_index, log2_bucket, lru,
     shrink_index, throttle_index, write_index, ShrinkActiveAgg,
 };
 
@@ -11,7 +11,7 @@ use super::{file_of, reclaim::current_reclaimer};
 use crate::{
     emit::emit,
     kernel::{node_slot, tp},
-    maps::{ISOLATE, SHRINK_ACTIVE, SHRINK_INACTIVE, THROTTLE, WRITE_FOLIO, add_at, bump},
+    maps::{ISOLATE, RECLAIM_PAGES, SHRINK_ACTIVE, SHRINK_INACTIVE, THROTTLE, WRITE_FOLIO, add_at, bump},
 };
 
 tracepoint!(vmscan_lru_isolate, hook::LRU_ISOLATE, try_lru_isolate);
@@ -81,6 +81,20 @@ fn try_shrink_active(ctx: &TracePointContext) -> Result<(), i64> {
         referenced: tp::<u64>(ctx, off!(sa_referenced)).unwrap_or(0),
     };
     add_at(&SHRINK_ACTIVE, shrink_index(node_slot(nid as i64), current_reclaimer(), file_of(flags)), &a);
+    Ok(())
+}
+
+tracepoint!(vmscan_reclaim_pages, hook::RECLAIM_PAGES, try_reclaim_pages);
+fn try_reclaim_pages(ctx: &TracePointContext) -> Result<(), i64> {
+    let nid: i32 = tp(ctx, off!(rp_nid))?;
+    let a = ReclaimPagesAgg {
+        events: 1,
+        scanned: tp(ctx, off!(rp_scanned))?,
+        reclaimed: tp(ctx, off!(rp_reclaimed))?,
+        activate_anon: tp::<u32>(ctx, off!(rp_activate0))? as u64,
+        activate_file: tp::<u32>(ctx, off!(rp_activate1))? as u64,
+    };
+    add_at(&RECLAIM_PAGES, node_slot(nid as i64), &a);
     Ok(())
 }
 

@@ -149,6 +149,14 @@ pub fn render(r: &StatReport) -> String {
             "unattributed scanned", c.other_scanned
         );
     }
+    if c.reclaim_pages.calls > 0 {
+        let rp = &c.reclaim_pages;
+        let _ = writeln!(
+            out,
+            "{:<22}{:>12}   (reclaim_pages(): MADV_PAGEOUT, DAMON; {} reclaimed, {} activated, in pgactivate only)",
+            "pageout scanned", rp.scanned, rp.reclaimed, rp.activated
+        );
+    }
     if c.scanned_without_node > 0 {
         let _ = writeln!(
             out,

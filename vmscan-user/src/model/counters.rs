@@ -166,9 +166,21 @@ pub struct Counters {
     /// Inactive-list scans that isolated nothing: the kernel counts them in
     /// pgscan_* but fires no node-carrying tracepoint for them.
     pub scanned_without_node: u64,
+    /// reclaim_pages() outside reclaim passes (MADV_PAGEOUT, DAMON): its
+    /// activations are in pgactivate, its pages in no pgscan/pgsteal.
+    pub reclaim_pages: ReclaimPages,
     pub nodes: Vec<NodeCounters>,
     /// Nodes at or above vmscan's per-node limit, folded together.
     pub node_overflow: bool,
+}
+
+/// reclaim_pages() over a window (mm_vmscan_reclaim_pages), in pages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ReclaimPages {
+    pub calls: u64,
+    pub scanned: u64,
+    pub reclaimed: u64,
+    pub activated: u64,
 }
 
 fn is_inactive(l: u32) -> bool {
@@ -224,7 +236,16 @@ pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
             c.nodes.push(n);
         }
     }
+    for a in &t.reclaim_pages {
+        let rp = &mut c.reclaim_pages;
+        rp.calls += a.events;
+        rp.scanned += a.scanned;
+        rp.reclaimed += a.reclaimed;
+        rp.activated += a.activate_anon + a.activate_file;
+    }
     let v = &mut c.vmstat;
+    // shrink_folio_list() counts PGACTIVATE for reclaim_pages() too.
+    v.pgactivate += c.reclaim_pages.activated;
     (v.pgsteal_kswapd, v.pgsteal_direct, v.pgsteal_khugepaged, v.pgsteal_proactive) = split(&reclaimed, k);
     c.memcg_reclaimed = reclaimed.memcg;
     c.other_reclaimed = reclaimed.other;
@@ -314,6 +335,16 @@ mod tests {
         a.scanned += scanned;
         a.reclaimed += reclaimed;
         a.activate_file += 1;
+    }
+
+    #[test]
+    fn reclaim_pages_activations_are_in_pgactivate_and_its_pages_in_no_pgscan() {
+        let mut t = Totals::default();
+        t.reclaim_pages[0] = vmscan_common::ReclaimPagesAgg { events: 2, scanned: 512, reclaimed: 500, activate_anon: 3, activate_file: 9 };
+        let c = derive(&t);
+        assert_eq!(c.vmstat.pgactivate, 12);
+        assert_eq!((c.vmstat.pgscan_file, c.vmstat.pgsteal_file, c.vmstat.pgscan_direct), (0, 0, 0));
+        assert_eq!(c.reclaim_pages, ReclaimPages { calls: 2, scanned: 512, reclaimed: 500, activated: 12 });
     }
 
     #[test]

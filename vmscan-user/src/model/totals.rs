@@ -33,6 +33,8 @@ macro_rules! aggregates {
             memcg_insert: ::std::collections::BTreeMap<::vmscan_common::MemcgLruKey, ::vmscan_common::FolioAgg> = "LRU_INSERT_MEMCG", 0, None;
             /// folio_mark_accessed calls per (stack, node, outcome, file, exiting).
             access: ::std::collections::BTreeMap<::vmscan_common::AccessKey, ::vmscan_common::AccessAgg> = "ACCESS", 0, None;
+            /// reclaim_pages() per node (MADV_PAGEOUT, DAMON).
+            reclaim_pages: Vec<::vmscan_common::ReclaimPagesAgg> = "RECLAIM_PAGES", ::vmscan_common::RECLAIM_PAGES_SLOTS, Some(::vmscan_common::slot_node::node);
         }
     };
 }
@@ -175,7 +177,7 @@ mod tests {
     #[test]
     fn every_map_has_a_name_and_its_slots() {
         let t = Totals::default();
-        assert_eq!(MAP_NAMES.len(), 12);
+        assert_eq!(MAP_NAMES.len(), 13);
         assert_eq!(t.hits.len(), hook::SLOTS as usize);
         assert_eq!(t.hist.len(), vmscan_common::HIST_SLOTS as usize);
         assert!(t.access.is_empty());
