@@ -64,7 +64,7 @@ pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
         snap: session.model.snapshot(),
         ..ExportState::default()
     }));
-    let registry = Arc::new(metrics::registry(state.clone()));
+    let registry = Arc::new(metrics::exporter_registry(state.clone()));
     let listener = tokio::net::TcpListener::bind(o.listen)
         .await
         .with_context(|| format!("listening on {} (is another exporter using the port? choose one with --listen)", o.listen))?;
