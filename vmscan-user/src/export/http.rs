@@ -441,7 +441,8 @@ async fn write_response(sock: &mut TcpStream, resp: &Response) -> std::io::Resul
     sock.shutdown().await
 }
 
-type Render = Arc<dyn Fn(bool) -> String + Send + Sync>;
+/// Renders /metrics: true for OpenMetrics, false for the text format.
+pub type Render = Arc<dyn Fn(bool) -> String + Send + Sync>;
 
 fn plain(status: u16, body: &str) -> Response {
     Response { status, content_type: "text/plain", body: body.to_owned(), allow: false }
@@ -546,6 +547,26 @@ pub async fn serve(listener: TcpListener, metrics: Render) {
             _ = tick.tick() => lock(&shared).maybe_log(Instant::now()),
         }
     }
+}
+
+/// Serves on a thread of its own (with its own runtime), so a slow model
+/// update (walking hundreds of memory cgroups on a busy host) never delays
+/// a scrape. Threads inherit the caller's credentials: call it after
+/// dropping privileges.
+pub fn serve_on_thread(listener: TcpListener, metrics: Render) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let std_listener = listener.into_std()?;
+    std::thread::Builder::new().name("vmscan-http".into()).spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => return log::error!("exporter: starting the HTTP runtime: {e}"),
+        };
+        rt.block_on(async move {
+            match TcpListener::from_std(std_listener) {
+                Ok(l) => serve(l, metrics).await,
+                Err(e) => log::error!("exporter: {e}"),
+            }
+        });
+    })
 }
 
 /// Whether an address is loopback (binding anything else needs --allow-remote).
@@ -707,6 +728,22 @@ mod tests {
         // The rate limit is the peer's own: another peer is still answered.
         let other = get_from(addr, [127, 0, 0, 2], b"GET /metrics HTTP/1.1\r\n\r\n".to_vec()).await;
         assert!(other.starts_with("HTTP/1.1 200"), "{other}");
+    }
+
+    #[test]
+    fn a_blocked_caller_does_not_delay_scrapes() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let l = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = l.local_addr().unwrap();
+        let _t = rt.block_on(async { serve_on_thread(l, Arc::new(|_| "vmscan_up 1\n".to_owned())) }).unwrap();
+        // The caller's runtime is not polled from here on (as in a long
+        // model update); the scrape is answered all the same.
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        std::io::Write::write_all(&mut s, b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut s, &mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 200") && out.ends_with("vmscan_up 1\n"), "{out}");
     }
 
     #[tokio::test(flavor = "current_thread")]
