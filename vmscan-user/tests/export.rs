@@ -131,6 +131,23 @@ fn prometheus_scrapes_vmscan_and_counts_match_pgsteal() {
     let p99 = query(pport, "histogram_quantile(0.99, sum by (le) (rate(vmscan_memcg_reclaim_duration_seconds_bucket[1m])))", Some(t1));
     assert!(p99.is_finite() && p99 > 0.0, "memcg reclaim p99 = {p99}");
 
+    // vmscan's own figures, as Prometheus stored them.
+    let rss = query(pport, "process_resident_memory_bytes{job=\"vmscan\"}", Some(t1));
+    assert!(rss > 1e6 && rss < 1e9, "vmscan's resident memory {rss}");
+    assert!(query(pport, "process_open_fds{job=\"vmscan\"}", Some(t1)) >= 3.0);
+    let started = query(pport, "process_start_time_seconds{job=\"vmscan\"}", Some(t1));
+    assert!(started > t0 - 600.0 && started < t1, "start time {started} vs the test's {t0}");
+    assert!(query(pport, "rate(process_cpu_seconds_total{job=\"vmscan\"}[1m])", Some(t1)) >= 0.0);
+    let info = "count(vmscan_build_info{job=\"vmscan\",version!=\"\",revision!=\"\",kernel!=\"\"} == 1)";
+    assert_eq!(query(pport, info, Some(t1)), 1.0, "{info}");
+
+    // Prometheus's own Accept header gets OpenMetrics; a plain GET the
+    // text format 0.0.4.
+    let om = raw(vport, "GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\n\r\n");
+    assert!(om.contains("Content-Type: application/openmetrics-text; version=1.0.0") && om.trim_end().ends_with("# EOF"), "{om:.300}");
+    let text = raw(vport, "GET /metrics HTTP/1.1\r\nAccept: */*\r\n\r\n");
+    assert!(text.contains("Content-Type: text/plain; version=0.0.4") && !text.contains("# EOF"), "{text:.300}");
+
     let (status, body) = http_get(vport, "/metrics");
     assert_eq!(status, 200);
     let mut promtool = Command::new("promtool")

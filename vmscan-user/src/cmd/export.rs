@@ -64,7 +64,7 @@ pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
         snap: session.model.snapshot(),
         ..ExportState::default()
     }));
-    let registry = Arc::new(metrics::registry(state.clone()));
+    let registry = Arc::new(metrics::exporter_registry(state.clone()));
     let listener = tokio::net::TcpListener::bind(o.listen)
         .await
         .with_context(|| format!("listening on {} (is another exporter using the port? choose one with --listen)", o.listen))?;
@@ -78,7 +78,8 @@ pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
         let om = metrics::render(&r).unwrap_or_else(|e| format!("# encoding failed: {e}\n# EOF\n"));
         if openmetrics { om } else { metrics::to_prometheus_text(&om) }
     });
-    tokio::spawn(http::serve(listener, render));
+    // After dropping privileges: the server's thread inherits them.
+    http::serve_on_thread(listener, render).context("starting the HTTP server's thread")?;
     crate::note!("vmscan: counting; serving http://{}/metrics (Ctrl-C to stop)", o.listen);
 
     let mut sigint = signal(SignalKind::interrupt())?;

@@ -100,7 +100,9 @@ pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
                 w.tick(t.secs, &t.delta, &t.sample).map_err(writing)?;
                 if progress {
                     let lost: u64 = session.model.totals().lost.iter().sum();
-                    eprint!(
+                    // A terminal that went away must not end the recording.
+                    let _ = write!(
+                        std::io::stderr(),
                         "\r\x1b[K{:>6.0} s  {} events  {:.1} MiB  {} lost",
                         start.elapsed().as_secs_f64(),
                         w.events,

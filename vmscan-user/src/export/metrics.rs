@@ -453,6 +453,14 @@ pub fn registry(state: Arc<RwLock<ExportState>>) -> Registry {
     r
 }
 
+/// The exporter's registry: the state, then vmscan's own build info and
+/// process metrics.
+pub fn exporter_registry(state: Arc<RwLock<ExportState>>) -> Registry {
+    let mut r = registry(state);
+    r.register_collector(Box::new(super::process::SelfCollector(super::process::BuildInfo::current())));
+    r
+}
+
 /// The OpenMetrics text of the registry.
 pub fn render(r: &Registry) -> Result<String, std::fmt::Error> {
     let mut out = String::new();

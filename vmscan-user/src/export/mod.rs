@@ -2,4 +2,5 @@
 //! recordings, reports.
 pub mod http;
 pub mod metrics;
+pub mod process;
 pub mod record;

@@ -7,6 +7,9 @@
 use std::collections::HashMap;
 
 const BTF_MAGIC: u16 = 0xeb9f;
+/// Types one member lookup may look at (vmlinux's struct folio takes a
+/// few dozen).
+const MAX_VISITS: u32 = 4096;
 
 const KIND_INT: u32 = 1;
 const KIND_PTR: u32 = 2;
@@ -233,27 +236,33 @@ impl Btf {
     /// Byte offset of `member` in struct `strukt`, looking through anonymous
     /// structs and unions (struct folio keeps its fields inside them).
     pub fn member_offset(&self, strukt: &str, member: &str) -> Option<u32> {
-        let id = self.composite(strukt)?;
-        self.find_member(id, member, 0).map(|(bits, _)| bits / 8)
+        self.member_bit_offset(strukt, member).map(|bits| bits / 8)
     }
 
     /// Bit offset of `member` (a bitfield, say) in struct `strukt`.
     pub fn member_bit_offset(&self, strukt: &str, member: &str) -> Option<u32> {
         let id = self.composite(strukt)?;
-        self.find_member(id, member, 0).map(|(bits, _)| bits)
+        let mut visits = MAX_VISITS;
+        self.find_member(id, member, 0, &mut visits).map(|(bits, _)| bits)
     }
 
     /// Byte offset and size in bytes of `member` in `strukt`.
     pub fn member(&self, strukt: &str, member: &str) -> Option<(u32, u32)> {
         let id = self.composite(strukt)?;
-        let (bits, ty) = self.find_member(id, member, 0)?;
+        let mut visits = MAX_VISITS;
+        let (bits, ty) = self.find_member(id, member, 0, &mut visits)?;
         Some((bits / 8, self.size_of(ty)?))
     }
 
-    fn find_member(&self, id: u32, member: &str, depth: u32) -> Option<(u32, u32)> {
-        if depth > 8 {
+    /// Searches `id` and, depth first, its anonymous members. Damaged BTF
+    /// can nest a struct in itself many times over: `visits` bounds the
+    /// types looked at, `depth` the nesting, and offsets that overflow are
+    /// not found.
+    fn find_member(&self, id: u32, member: &str, depth: u32, visits: &mut u32) -> Option<(u32, u32)> {
+        if depth > 8 || *visits == 0 {
             return None;
         }
+        *visits -= 1;
         let t = self.ty(id)?;
         for m in &t.members {
             if self.str_at(m.name) == member {
@@ -263,8 +272,8 @@ impl Btf {
         for m in &t.members {
             if m.name == 0 {
                 let inner = self.strip(m.type_id);
-                if let Some((bits, ty)) = self.find_member(inner, member, depth + 1) {
-                    return Some((m.bit_offset + bits, ty));
+                if let Some((bits, ty)) = self.find_member(inner, member, depth + 1, visits) {
+                    return m.bit_offset.checked_add(bits).map(|b| (b, ty));
                 }
             }
         }
@@ -273,6 +282,12 @@ impl Btf {
 
     /// Size in bytes of a type.
     pub fn size_of(&self, id: u32) -> Option<u32> {
+        self.size_at_depth(id, 0)
+    }
+
+    /// Arrays of arrays nest at most 32 deep (an array of itself is no
+    /// size).
+    fn size_at_depth(&self, id: u32, depth: u32) -> Option<u32> {
         let id = self.strip(id);
         let t = self.ty(id)?;
         match t.kind {
@@ -280,9 +295,9 @@ impl Btf {
                 Some(t.size_or_type)
             }
             KIND_PTR => Some(8),
-            KIND_ARRAY => {
+            KIND_ARRAY if depth < 32 => {
                 let (elem, n) = t.array?;
-                self.size_of(elem)?.checked_mul(n)
+                self.size_at_depth(elem, depth + 1)?.checked_mul(n)
             }
             _ => None,
         }

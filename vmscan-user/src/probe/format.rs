@@ -90,12 +90,14 @@ fn parse_field(line: &str) -> Option<Field> {
         Some(i) => (&decl[..i], &decl[i..]),
         None => (decl, ""),
     };
-    let split = before_bracket.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
-    let name = &before_bracket[split + 1..];
+    // The separator may be any character, multi-byte ones included.
+    let (split, sep) = before_bracket.char_indices().rev().find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))?;
+    let name_at = split + sep.len_utf8();
+    let name = &before_bracket[name_at..];
     if name.is_empty() {
         return None;
     }
-    let c_type = format!("{}{}", before_bracket[..split + 1].trim(), array);
+    let c_type = format!("{}{}", before_bracket[..name_at].trim(), array);
     Some(Field { name: name.to_owned(), c_type, offset: offset?, size: size? , signed })
 }
 

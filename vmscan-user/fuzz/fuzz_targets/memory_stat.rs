@@ -1,0 +1,11 @@
+//! `parse_memory_stat_lists` on arbitrary text (lossily decoded, as the reader would see a
+//! damaged file), with a page size of 4 KiB and of 0.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../exercise.rs"]
+#[allow(dead_code)]
+mod exercise;
+
+fuzz_target!(|data: &[u8]| exercise::memory_stat(data));
