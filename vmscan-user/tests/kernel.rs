@@ -74,7 +74,10 @@ fn stat_matches_proc_vmstat_and_perf_stat_under_memcg_reclaim() {
             .and_then(|h| h["events"].as_u64())
             .unwrap_or_else(|| panic!("{e} missing from vmscan's report"));
         let theirs = *perf.get(e).unwrap_or_else(|| panic!("{e} missing from perf output {perf:?}"));
-        if e.starts_with("pagemap:") {
+        // pagemap events and reclaim_pages() (DAMON's pageout runs in the
+        // background) happen outside the workload too: vmscan's window
+        // holds perf's, so it sees at least as many.
+        if e.starts_with("pagemap:") || e.ends_with("mm_vmscan_reclaim_pages") {
             assert!(ours >= theirs, "{e}: vmscan {ours} < perf {theirs}");
         } else if lost == 0 {
             assert_eq!(ours, theirs, "{e}: vmscan vs perf stat");
