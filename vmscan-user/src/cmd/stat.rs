@@ -133,6 +133,9 @@ pub fn render(r: &StatReport) -> String {
         }
         let _ = writeln!(out);
     }
+    for (reason, names) in underivable_by_reason(c) {
+        let _ = writeln!(out, "not derivable on this kernel: {}\n  ({reason})", names.join(", "));
+    }
     let _ = writeln!(out, "{:<22}{:>12}   (memcg limit reclaim; not in pgscan_direct)", "memcg scanned", c.memcg_scanned);
     let _ = writeln!(out, "{:<22}{:>12}", "memcg reclaimed", c.memcg_reclaimed);
     if c.other_scanned + c.other_reclaimed > 0 {
@@ -292,8 +295,24 @@ async fn count_until_stopped(
     Ok(())
 }
 
+/// The counters vmscan cannot derive here, grouped by the reason.
+fn underivable_by_reason(c: &Counters) -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut out: Vec<(&'static str, Vec<&'static str>)> = vec![];
+    for (name, why) in &c.underivable {
+        match out.iter_mut().find(|(w, _)| w == why) {
+            Some((_, names)) => names.push(name),
+            None => out.push((why, vec![name])),
+        }
+    }
+    out
+}
+
 fn print_interval(r: &StatReport) {
     let v = &r.counters.vmstat;
+    if v.scan_steal_underivable {
+        println!("scanned/reclaimed not derivable: {}  lost {}", counters::NO_MGLRU_TRACEPOINTS, r.lost_total);
+        return;
+    }
     let per = |x: u64| x as f64 / r.window_secs.max(1e-9);
     println!(
         "{:>8.1}/s scanned (kswapd {:.0}, direct {:.0}, memcg {:.0})  {:>8.1}/s reclaimed (anon {:.0}, file {:.0})  lost {}",
