@@ -148,8 +148,17 @@ pub(super) fn truth(b: &Blocks) -> Verdict {
     let keys = ["pgscan_kswapd", "pgscan_direct", "pgscan_anon", "pgscan_file", "pgsteal_kswapd", "pgsteal_direct", "pgsteal_anon", "pgsteal_file"];
     let omitted = same_as_vmstat(&fe, &delta, &keys, "fentry")?;
     same_as_vmstat(&kp, &delta, &keys, "kprobe")?;
+    // Before folios (5.10) the first two are mark_page_accessed and
+    // lru_cache_add; the kprobe shadow keeps the hook's folio-era name.
+    fn names(f: &str) -> [&str; 2] {
+        match f {
+            "folio_mark_accessed" => [f, "mark_page_accessed"],
+            "folio_add_lru" => [f, "lru_cache_add"],
+            _ => [f, f],
+        }
+    }
     let calls = |j: &Value, hook: &str| {
-        j["hooks"].as_array().and_then(|a| a.iter().find(|h| h["name"] == hook)).and_then(|h| h["events"].as_u64()).unwrap_or(0)
+        j["hooks"].as_array().and_then(|a| a.iter().find(|h| names(hook).iter().any(|n| h["name"] == *n))).and_then(|h| h["events"].as_u64()).unwrap_or(0)
     };
     // One process ran fentry and kprobes on the same functions over the
     // same window (--compare-kprobes). They must agree, except that a
