@@ -111,12 +111,12 @@ pub fn render(r: &StatReport) -> String {
         for n in &c.nodes {
             let v = match name {
                 "pgscan_kswapd" => Some(n.scanned.kswapd),
-                "pgscan_direct" => Some(n.scanned.direct + n.scanned.node),
+                "pgscan_direct" => Some(n.scanned.direct + n.scanned.node + if c.memcg_in_direct { n.scanned.memcg } else { 0 }),
                 "pgscan_khugepaged" => Some(n.scanned.khugepaged),
                 "pgscan_anon" => Some(n.scanned_anon),
                 "pgscan_file" => Some(n.scanned_file),
                 "pgsteal_kswapd" => Some(n.reclaimed.kswapd),
-                "pgsteal_direct" => Some(n.reclaimed.direct + n.reclaimed.node),
+                "pgsteal_direct" => Some(n.reclaimed.direct + n.reclaimed.node + if c.memcg_in_direct { n.reclaimed.memcg } else { 0 }),
                 "pgsteal_khugepaged" => Some(n.reclaimed.khugepaged),
                 "pgsteal_anon" => Some(n.reclaimed_anon),
                 "pgsteal_file" => Some(n.reclaimed_file),
@@ -136,7 +136,8 @@ pub fn render(r: &StatReport) -> String {
     for (reason, names) in underivable_by_reason(c) {
         let _ = writeln!(out, "not derivable on this kernel: {}\n  ({reason})", names.join(", "));
     }
-    let _ = writeln!(out, "{:<22}{:>12}   (memcg limit reclaim; not in pgscan_direct)", "memcg scanned", c.memcg_scanned);
+    let note = if c.memcg_in_direct { "memcg limit reclaim; in pgscan_direct on this kernel" } else { "memcg limit reclaim; not in pgscan_direct" };
+    let _ = writeln!(out, "{:<22}{:>12}   ({note})", "memcg scanned", c.memcg_scanned);
     let _ = writeln!(out, "{:<22}{:>12}", "memcg reclaimed", c.memcg_reclaimed);
     if c.other_scanned + c.other_reclaimed > 0 {
         let _ = writeln!(

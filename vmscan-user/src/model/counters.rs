@@ -62,6 +62,13 @@ pub struct Counting {
     /// vmscan asked read as true (the kernels it then ran on had them).
     #[serde(default = "yes")]
     pub mglru_tracepoints: bool,
+    /// pgscan_* / pgsteal_* / pgrefill are per-node stats (enum
+    /// node_stat_item, 7.x), counted through the lruvec for every reclaim:
+    /// memory-cgroup limit reclaim is in the global pgscan_direct /
+    /// pgsteal_direct / pgrefill too (before, `if (!cgroup_reclaim(sc))`
+    /// kept it out).
+    #[serde(default)]
+    pub memcg_in_global: bool,
 }
 
 fn yes() -> bool {
@@ -71,7 +78,7 @@ fn yes() -> bool {
 impl Default for Counting {
     /// What vmscan assumed before it asked the kernel (recordings made then).
     fn default() -> Self {
-        Self { mglru: false, khugepaged: true, proactive: false, mglru_tracepoints: true }
+        Self { mglru: false, khugepaged: true, proactive: false, mglru_tracepoints: true, memcg_in_global: false }
     }
 }
 
@@ -223,9 +230,13 @@ pub struct Counters {
     /// (absent from `vmstat`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub underivable: BTreeMap<&'static str, &'static str>,
-    /// Memory-cgroup limit reclaim, which this kernel's global pgscan_direct /
-    /// pgsteal_direct leave out (cgroup_reclaim()); pgscan_anon/file include it.
+    /// Memory-cgroup limit reclaim, which the global pgscan_direct /
+    /// pgsteal_direct leave out (cgroup_reclaim()) unless `memcg_in_direct`;
+    /// pgscan_anon/file include it.
     pub memcg_scanned: u64,
+    /// This kernel counts memory-cgroup limit reclaim in pgscan_direct /
+    /// pgsteal_direct ([`Counting::memcg_in_global`]).
+    pub memcg_in_direct: bool,
     pub memcg_reclaimed: u64,
     /// Passes that vmscan could not attribute to a reclaimer (started before
     /// it attached, or proactive reclaim): in pgscan_anon/file only.
@@ -252,10 +263,14 @@ pub fn derive(t: &Totals) -> Counters {
 /// The per-reclaimer split of a window as `k` counts it: mm/vmscan.c:
 /// reclaimer_offset() has kswapd, direct, khugepaged (6.2+) and proactive
 /// (6.16+); a reclaimer the kernel does not split counts as direct, and so
-/// does __node_reclaim (not cgroup reclaim). Returns (kswapd, direct,
+/// does __node_reclaim, and cgroup limit reclaim where the kernel counts it
+/// globally ([`Counting::memcg_in_global`]). Returns (kswapd, direct,
 /// khugepaged, proactive).
 fn split(b: &ByReclaimer, k: &Counting) -> (u64, u64, Option<u64>, Option<u64>) {
     let mut direct = b.direct + b.node;
+    if k.memcg_in_global {
+        direct += b.memcg;
+    }
     let khugepaged = k.khugepaged.then_some(b.khugepaged);
     let proactive = k.proactive.then_some(b.proactive);
     if !k.khugepaged {
@@ -299,6 +314,7 @@ pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
     c.scanned_without_node = (v.pgscan_anon + v.pgscan_file).saturating_sub(node_scanned_total);
     v.scan_steal_underivable = k.mglru && !k.mglru_tracepoints;
     c.underivable = k.underivable();
+    c.memcg_in_direct = k.memcg_in_global;
     c
 }
 
@@ -318,7 +334,7 @@ fn derive_scans(t: &Totals, k: &Counting, v: &mut Vmstat) -> ByReclaimer {
                 } else {
                     v.pgscan_file += n;
                 }
-            } else if l != lru::UNEVICTABLE && rec != reclaimer::MEMCG {
+            } else if l != lru::UNEVICTABLE && (rec != reclaimer::MEMCG || k.memcg_in_global) {
                 refill += a.scanned;
             }
         }
@@ -394,14 +410,14 @@ mod tests {
             shrink(&mut t, 0, rec, 1, n, n - 1);
         }
         // 6.18: both items exist.
-        let v = derive_with(&t, &Counting { mglru: false, khugepaged: true, proactive: true, mglru_tracepoints: true }).vmstat;
+        let v = derive_with(&t, &Counting { mglru: false, khugepaged: true, proactive: true, mglru_tracepoints: true, memcg_in_global: false }).vmstat;
         assert_eq!((v.pgscan_direct, v.pgscan_khugepaged, v.pgscan_proactive), (12, Some(3), Some(500)));
         assert_eq!((v.pgsteal_direct, v.pgsteal_khugepaged, v.pgsteal_proactive), (10, Some(2), Some(499)));
         // 6.2..6.15: no PGSCAN_PROACTIVE, proactive reclaim counts as direct.
-        let v = derive_with(&t, &Counting { mglru: false, khugepaged: true, proactive: false, mglru_tracepoints: true }).vmstat;
+        let v = derive_with(&t, &Counting { mglru: false, khugepaged: true, proactive: false, mglru_tracepoints: true, memcg_in_global: false }).vmstat;
         assert_eq!((v.pgscan_direct, v.pgscan_khugepaged, v.pgscan_proactive), (512, Some(3), None));
         // 6.1: neither.
-        let v = derive_with(&t, &Counting { mglru: false, khugepaged: false, proactive: false, mglru_tracepoints: true }).vmstat;
+        let v = derive_with(&t, &Counting { mglru: false, khugepaged: false, proactive: false, mglru_tracepoints: true, memcg_in_global: false }).vmstat;
         assert_eq!((v.pgscan_direct, v.pgscan_khugepaged), (515, None));
         assert_eq!(v.pgsteal_direct, 9 + 2 + 499 + 1);
         assert!(!v.fields().iter().any(|(k, _)| k.contains("khugepaged") || k.contains("proactive")));
@@ -447,6 +463,25 @@ mod tests {
     }
 
     #[test]
+    fn per_node_counters_take_memcg_reclaim_into_direct() {
+        let mut t = Totals::default();
+        iso(&mut t, reclaimer::MEMCG, lru::INACTIVE_FILE, 64, 64);
+        shrink(&mut t, 0, reclaimer::MEMCG, 1, 64, 60);
+        iso(&mut t, reclaimer::MEMCG, lru::ACTIVE_FILE, 7, 7);
+        iso(&mut t, reclaimer::DIRECT, lru::INACTIVE_FILE, 10, 10);
+        shrink(&mut t, 0, reclaimer::DIRECT, 1, 10, 9);
+        // 6.x: cgroup reclaim stays out of the global direct counters.
+        let c = derive(&t);
+        assert_eq!((c.vmstat.pgscan_direct, c.vmstat.pgsteal_direct, c.vmstat.pgrefill), (10, 9, Some(0)));
+        assert!(!c.memcg_in_direct);
+        // 7.x (node_stat_item): it is direct reclaim like any other.
+        let c = derive_with(&t, &Counting { memcg_in_global: true, ..Counting::default() });
+        assert_eq!((c.vmstat.pgscan_direct, c.vmstat.pgsteal_direct, c.vmstat.pgrefill), (74, 69, Some(7)));
+        assert_eq!(c.vmstat.pgscan_file, 74, "pgscan_file had it all along");
+        assert!(c.memcg_in_direct);
+    }
+
+    #[test]
     fn mglru_counts_isolated_folios_and_has_no_refill() {
         let mut t = Totals::default();
         iso(&mut t, reclaimer::KSWAPD, lru::INACTIVE_FILE, 100, 64);
@@ -464,7 +499,7 @@ mod tests {
         // What 6.1 with MGLRU on shows: the classic path's few events (none
         // here) and nothing from MGLRU's eviction, while /proc/vmstat moves.
         iso(&mut t, reclaimer::KSWAPD, lru::INACTIVE_FILE, 0, 0);
-        let k = Counting { mglru: true, mglru_tracepoints: false, khugepaged: false, proactive: false };
+        let k = Counting { mglru: true, mglru_tracepoints: false, khugepaged: false, proactive: false, memcg_in_global: false };
         let c = derive_with(&t, &k);
         let names: Vec<&str> = c.vmstat.fields().iter().map(|(n, _)| *n).collect();
         assert_eq!(names, ["pgactivate"], "no pgscan/pgsteal zeros that look like truth");

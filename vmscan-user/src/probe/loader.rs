@@ -232,7 +232,9 @@ fn mglru_tracepoints(tracefs: &Result<PathBuf, String>) -> bool {
 }
 
 /// How the kernel counts reclaim, from the items its enum vm_event_item has
-/// (PGSCAN_KHUGEPAGED 6.2+, PGSCAN_PROACTIVE 6.16+). Without BTF, the
+/// (PGSCAN_KHUGEPAGED 6.2+, PGSCAN_PROACTIVE 6.16+) and which enum holds
+/// PGSCAN_DIRECT (node_stat_item in 7.x: cgroup reclaim counted globally;
+/// unknown without BTF, taken as not). Without BTF, the
 /// counters in /proc/vmstat say the same. `mglru_tracepoints` comes from the
 /// isolate tracepoint's format.
 pub fn counting_of(btf: Option<&Btf>, system: &SystemInfo, mglru_tracepoints: bool) -> Counting {
@@ -245,6 +247,8 @@ pub fn counting_of(btf: Option<&Btf>, system: &SystemInfo, mglru_tracepoints: bo
         khugepaged: has("PGSCAN_KHUGEPAGED", "pgscan_khugepaged"),
         proactive: has("PGSCAN_PROACTIVE", "pgscan_proactive"),
         mglru_tracepoints,
+        // 7.x moved the scan/steal items into enum node_stat_item.
+        memcg_in_global: btf.is_some_and(|b| b.enum_has("node_stat_item", "PGSCAN_DIRECT")),
     }
 }
 

@@ -167,12 +167,14 @@ pub(super) fn truth(b: &Blocks) -> Verdict {
     // are not: kprobes may miss, rarely (seen: 2-3 in 68,000). And the two
     // per-CPU counters are read one after the other while the guest keeps
     // adding folios, so kprobes have also been seen 1 ahead (65071 vs 65070).
+    // With MGLRU on 6.1 more programs run in reclaim, and kprobes missed 11
+    // of 63,851 folio_add_lru calls (0.017%): the bound is 0.05%.
     let shadow = |k: &str| fe["kprobe_shadow"][k].as_u64().unwrap_or(0);
     let mut same = vec![];
     for f in ["folio_mark_accessed", "folio_add_lru", "shrink_node"] {
         let (a, k) = (calls(&fe, f), shadow(f));
-        if a == 0 || a.abs_diff(k) * 10_000 > a {
-            return Err(format!("{f}: fentry {a} vs kprobe {k} over the same window (they may differ by at most 0.01%)"));
+        if a == 0 || a.abs_diff(k) * 2_000 > a {
+            return Err(format!("{f}: fentry {a} vs kprobe {k} over the same window (they may differ by at most 0.05%)"));
         }
         same.push(if a == k { format!("{f} {a}") } else { format!("{f} {a} (kprobe {k})") });
     }

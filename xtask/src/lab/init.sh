@@ -85,7 +85,10 @@ if has swap; then
   [ -e /mnt/big ] || { dd if=/dev/zero of=/mnt/big bs=1M count=192 2>/dev/null; sync; }
   mkdir -p $CG/s; echo 48M > $CG/s/$MAX
   for sw in 0 60 200; do
-    echo $sw > /proc/sys/vm/swappiness; echo 3 > /proc/sys/vm/drop_caches
+    # cgroup v1 reclaims a group at its own memory.swappiness (v2 and the
+    # root use vm.swappiness).
+    echo $sw > /proc/sys/vm/swappiness; [ -e $CG/s/memory.swappiness ] && echo $sw > $CG/s/memory.swappiness
+    echo 3 > /proc/sys/vm/drop_caches
     vmscan stat --json > /tmp/sw$sw.json 2> /tmp/sw$sw.err & A=$!
     waitc /tmp/sw$sw.err
     cat /proc/vmstat > /tmp/sw$sw.v0
