@@ -66,17 +66,17 @@ const ALL: &[&str] = &["hooks", "truth", "numa", "mglru", "model", "exit", "swap
 /// first, then the other one; 6.1 on cgroup v1 (Debian 12's hosts still
 /// run it; soft-limit reclaim exists only there).
 pub(super) static CONFIGS: [Config; 8] = [
-    cfg("5.10", "5.10", None, false, &["hooks", "truth"]),
+    cfg("5.10", "5.10", None, false, ALL),
     cfg("6.1", "6.1", Some(false), false, ALL),
-    // Its truth run's counters pass (pgscan/pgsteal left out with the
-    // reason), but fentry and kprobes have differed by 0.017% there.
-    cfg("6.1+mglru", "6.1", Some(true), false, &["hooks", "mglru"]),
-    cfg("6.1-cgv1", "6.1", Some(false), true, &[]),
+    cfg("6.1+mglru", "6.1", Some(true), false, ALL),
+    cfg("6.1-cgv1", "6.1", Some(false), true, ALL),
     cfg("6.12", "6.12", Some(true), false, ALL),
     cfg("6.12-classic", "6.12", Some(false), false, &[]),
-    // truth fails on 7.2: pgscan_direct counts what vmscan sees as memcg
-    // reclaim (the next issue's accounting); `cargo xtask lab` shows it.
-    cfg("7.2", "7.2", Some(true), false, &["hooks", "mglru"]),
+    // swap on 7.2 is slow under TCG: with MGLRU it took 5 minutes (its
+    // counters equal /proc/vmstat; 121 million anon pages scanned for 4706
+    // swapped at swappiness 200), with the classic LRU it outran the boot's
+    // 480 s. `cargo xtask lab` runs it; CI leaves it out.
+    cfg("7.2", "7.2", Some(true), false, &["hooks", "truth", "numa", "mglru", "model", "exit"]),
     cfg("7.2-classic", "7.2", Some(false), false, &[]),
 ];
 
