@@ -53,11 +53,12 @@ enum Cmd {
         /// to bench/results-quick.md.
         #[arg(long)]
         quick: bool,
-        /// For "lab": only this guest kernel (6.1 or 6.12).
+        /// For "lab": only this guest kernel (5.10, 6.1, 6.12 or 7.2; 6.1 and
+        /// 6.12 when none is named).
         #[arg(long)]
         kernel: Option<String>,
     },
-    /// Run vmscan's kernel tests on stock Debian kernels (6.1, 6.12) in QEMU:
+    /// Run vmscan's kernel tests on stock Debian kernels (5.10, 6.1, 6.12, 7.2) in QEMU:
     /// hooks by fentry and kprobes, counters against /proc/vmstat, two NUMA
     /// nodes, MGLRU, model agreement, exit-path marks.
     Lab {

@@ -207,7 +207,13 @@ pub(super) fn numa(b: &Blocks) -> Verdict {
     if !found {
         return Err("no numa_imbalance finding".into());
     }
-    Ok(format!("kswapd0 {} episodes, node 0 reclaimed {} pages, node 1 none; imbalance raised", eps(n0), rec(0)))
+    // Where vmscan cannot see reclaimed pages (MGLRU before 6.7) it says so
+    // instead of a zero.
+    let reclaimed = match s["totals"]["underivable"]["pgsteal_kswapd"].as_str() {
+        Some(why) => format!("node 0 reclaimed pages not derivable ({why})"),
+        None => format!("node 0 reclaimed {} pages, node 1 none", rec(0)),
+    };
+    Ok(format!("kswapd0 {} episodes, {reclaimed}; imbalance raised", eps(n0)))
 }
 
 /// vmscan sees the LRU the configuration switched to: MGLRU with
