@@ -38,7 +38,9 @@ fn try_wakeup_kswapd(ctx: &TracePointContext) -> Result<(), i64> {
     let nid: i32 = tp(ctx, off!(wakeup_nid))?;
     let zid: i32 = tp(ctx, off!(wakeup_zid))?;
     let order: i32 = tp(ctx, off!(wakeup_order))?;
-    let gfp: u64 = tp(ctx, off!(wakeup_gfp))?;
+    // A 4-byte gfp_t on older kernels (5.10), 8 bytes since: every gfp flag
+    // lies in the low 32 bits.
+    let gfp = tp::<u32>(ctx, off!(wakeup_gfp))? as u64;
     let cgroup_id = current_memcg_id();
     emit(hook::WAKEUP_KSWAPD, event::WAKEUP_KSWAPD, |e| {
         e.cgroup_id = cgroup_id;

@@ -116,7 +116,7 @@ fn end(h: HookId, reclaimed: u64) {
 tracepoint!(vmscan_direct_reclaim_begin, hook::DIRECT_BEGIN, try_direct_begin);
 fn try_direct_begin(ctx: &TracePointContext) -> Result<(), i64> {
     let order = tp::<i32>(ctx, off!(direct_begin_order)).unwrap_or(-1);
-    let gfp = tp::<u64>(ctx, off!(direct_begin_gfp)).unwrap_or(0);
+    let gfp = tp::<u32>(ctx, off!(direct_begin_gfp)).unwrap_or(0) as u64;
     begin(reclaimer::DIRECT, order, gfp, -1);
     Ok(())
 }
@@ -130,7 +130,7 @@ fn try_direct_end(ctx: &TracePointContext) -> Result<(), i64> {
 tracepoint!(vmscan_memcg_reclaim_begin, hook::MEMCG_BEGIN, try_memcg_begin);
 fn try_memcg_begin(ctx: &TracePointContext) -> Result<(), i64> {
     let order = tp::<i32>(ctx, off!(memcg_begin_order)).unwrap_or(-1);
-    let gfp = tp::<u64>(ctx, off!(memcg_begin_gfp)).unwrap_or(0);
+    let gfp = tp::<u32>(ctx, off!(memcg_begin_gfp)).unwrap_or(0) as u64;
     begin(reclaimer::MEMCG, order, gfp, -1);
     Ok(())
 }
@@ -145,7 +145,7 @@ tracepoint!(vmscan_node_reclaim_begin, hook::NODE_BEGIN, try_node_begin);
 fn try_node_begin(ctx: &TracePointContext) -> Result<(), i64> {
     let nid = tp::<i32>(ctx, off!(node_begin_nid)).unwrap_or(-1);
     let order = tp::<i32>(ctx, off!(node_begin_order)).unwrap_or(-1);
-    let gfp = tp::<u64>(ctx, off!(node_begin_gfp)).unwrap_or(0);
+    let gfp = tp::<u32>(ctx, off!(node_begin_gfp)).unwrap_or(0) as u64;
     begin(reclaimer::NODE, order, gfp, nid);
     Ok(())
 }

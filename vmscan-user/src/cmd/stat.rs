@@ -118,12 +118,12 @@ pub fn render(r: &StatReport) -> String {
         for n in &c.nodes {
             let v = match name {
                 "pgscan_kswapd" => Some(n.scanned.kswapd),
-                "pgscan_direct" => Some(n.scanned.direct + n.scanned.node),
+                "pgscan_direct" => Some(n.scanned.direct + n.scanned.node + if c.memcg_in_direct { n.scanned.memcg } else { 0 }),
                 "pgscan_khugepaged" => Some(n.scanned.khugepaged),
                 "pgscan_anon" => Some(n.scanned_anon),
                 "pgscan_file" => Some(n.scanned_file),
                 "pgsteal_kswapd" => Some(n.reclaimed.kswapd),
-                "pgsteal_direct" => Some(n.reclaimed.direct + n.reclaimed.node),
+                "pgsteal_direct" => Some(n.reclaimed.direct + n.reclaimed.node + if c.memcg_in_direct { n.reclaimed.memcg } else { 0 }),
                 "pgsteal_khugepaged" => Some(n.reclaimed.khugepaged),
                 "pgsteal_anon" => Some(n.reclaimed_anon),
                 "pgsteal_file" => Some(n.reclaimed_file),
@@ -140,7 +140,11 @@ pub fn render(r: &StatReport) -> String {
         }
         let _ = writeln!(out);
     }
-    let _ = writeln!(out, "{:<22}{:>12}   (memcg limit reclaim; not in pgscan_direct)", "memcg scanned", c.memcg_scanned);
+    for (reason, names) in underivable_by_reason(c) {
+        let _ = writeln!(out, "not derivable on this kernel: {}\n  ({reason})", names.join(", "));
+    }
+    let note = if c.memcg_in_direct { "memcg limit reclaim; in pgscan_direct on this kernel" } else { "memcg limit reclaim; not in pgscan_direct" };
+    let _ = writeln!(out, "{:<22}{:>12}   ({note})", "memcg scanned", c.memcg_scanned);
     let _ = writeln!(out, "{:<22}{:>12}", "memcg reclaimed", c.memcg_reclaimed);
     if c.other_scanned + c.other_reclaimed > 0 {
         let _ = writeln!(
@@ -305,8 +309,23 @@ async fn count_until_stopped(
     Ok(())
 }
 
+/// The counters vmscan cannot derive here, grouped by the reason.
+fn underivable_by_reason(c: &Counters) -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut out: Vec<(&'static str, Vec<&'static str>)> = vec![];
+    for (name, why) in &c.underivable {
+        match out.iter_mut().find(|(w, _)| w == why) {
+            Some((_, names)) => names.push(name),
+            None => out.push((why, vec![name])),
+        }
+    }
+    out
+}
+
 fn print_interval(r: &StatReport) -> anyhow::Result<()> {
     let v = &r.counters.vmstat;
+    if v.scan_steal_underivable {
+        return crate::out::line(&format!("scanned/reclaimed not derivable: {}  lost {}", counters::NO_MGLRU_TRACEPOINTS, r.lost_total));
+    }
     let per = |x: u64| x as f64 / r.window_secs.max(1e-9);
     crate::out::line(&format!(
         "{:>8.1}/s scanned (kswapd {:.0}, direct {:.0}, memcg {:.0})  {:>8.1}/s reclaimed (anon {:.0}, file {:.0})  lost {}",

@@ -9,8 +9,10 @@
 //! the nr_scanned of its isolation. PGACTIVATE is counted by folio_activate()
 //! (mm_lru_activate, in pages) and by shrink_folio_list()'s nr_activate.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, ser::SerializeMap as _};
 use vmscan_common::{NODE_SLOTS, isolate_index, lru, lru_index, reclaimer, shrink_index};
 
 use super::totals::Totals;
@@ -54,17 +56,73 @@ pub struct Counting {
     pub khugepaged: bool,
     /// PGSCAN_PROACTIVE exists (6.16+); before, proactive reclaim is direct.
     pub proactive: bool,
+    /// MGLRU's eviction (evict_folios/scan_folios) fires mm_vmscan_lru_isolate
+    /// and mm_vmscan_lru_shrink_inactive (6.7+). Before, MGLRU's scans and
+    /// steals reach /proc/vmstat through no tracepoint at all, so with MGLRU
+    /// on vmscan cannot derive pgscan_* / pgsteal_*. Recordings made before
+    /// vmscan asked read as true (the kernels it then ran on had them).
+    #[serde(default = "yes")]
+    pub mglru_tracepoints: bool,
+    /// pgscan_* / pgsteal_* / pgrefill are per-node stats (enum
+    /// node_stat_item, 7.x), counted through the lruvec for every reclaim:
+    /// memory-cgroup limit reclaim is in the global pgscan_direct /
+    /// pgsteal_direct / pgrefill too (before, `if (!cgroup_reclaim(sc))`
+    /// kept it out).
+    #[serde(default)]
+    pub memcg_in_global: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for Counting {
     /// What vmscan assumed before it asked the kernel (recordings made then).
     fn default() -> Self {
-        Self { mglru: false, khugepaged: true, proactive: false }
+        Self { mglru: false, khugepaged: true, proactive: false, mglru_tracepoints: true, memcg_in_global: false }
+    }
+}
+
+/// Why vmscan leaves out pgscan_* / pgsteal_* under MGLRU before 6.7.
+pub const NO_MGLRU_TRACEPOINTS: &str = "MGLRU before 6.7 fires no isolate/shrink tracepoints: its scans and steals are invisible to vmscan";
+/// Why vmscan leaves out pgrefill under MGLRU.
+pub const NO_MGLRU_REFILL: &str = "MGLRU's refill count (folios sorted into younger generations) has no tracepoint";
+
+/// The counters that derive from mm_vmscan_lru_isolate / lru_shrink_inactive.
+const SCAN_STEAL: [&str; 12] = [
+    "pgscan_kswapd",
+    "pgscan_direct",
+    "pgscan_khugepaged",
+    "pgscan_proactive",
+    "pgscan_anon",
+    "pgscan_file",
+    "pgsteal_kswapd",
+    "pgsteal_direct",
+    "pgsteal_khugepaged",
+    "pgsteal_proactive",
+    "pgsteal_anon",
+    "pgsteal_file",
+];
+
+impl Counting {
+    /// The counters this kernel, so configured, leaves vmscan no way to
+    /// derive, each with the reason.
+    pub fn underivable(&self) -> BTreeMap<&'static str, &'static str> {
+        let mut out = BTreeMap::new();
+        if self.mglru {
+            out.insert("pgrefill", NO_MGLRU_REFILL);
+            if !self.mglru_tracepoints {
+                out.extend(SCAN_STEAL.iter().map(|k| (*k, NO_MGLRU_TRACEPOINTS)));
+            }
+        }
+        out
     }
 }
 
 /// The /proc/vmstat counters vmscan derives, in pages, over a window.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+/// Serialized as the map of [`Vmstat::fields`]: an underivable counter is
+/// absent, never a zero.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Vmstat {
     pub pgscan_kswapd: u64,
     pub pgscan_direct: u64,
@@ -83,6 +141,35 @@ pub struct Vmstat {
     /// None under MGLRU: its refill count ("sorted" folios) has no tracepoint.
     pub pgrefill: Option<u64>,
     pub pgactivate: u64,
+    /// pgscan_* and pgsteal_* cannot be derived on this kernel
+    /// ([`Counting::mglru_tracepoints`]): left out of [`Vmstat::fields`].
+    pub scan_steal_underivable: bool,
+}
+
+impl Serialize for Vmstat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let f = self.fields();
+        let mut m = s.serialize_map(Some(f.len()))?;
+        for (k, v) in f {
+            m.serialize_entry(k, &v)?;
+        }
+        m.end()
+    }
+}
+
+impl JsonSchema for Vmstat {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Vmstat".into()
+    }
+
+    /// A map of /proc/vmstat names to pages: which names are there depends
+    /// on what this kernel lets vmscan derive.
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "additionalProperties": { "type": "integer", "minimum": 0 }
+        })
+    }
 }
 
 impl Vmstat {
@@ -104,7 +191,10 @@ impl Vmstat {
             ("pgrefill", self.pgrefill),
             ("pgactivate", Some(self.pgactivate)),
         ];
-        all.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect()
+        all.into_iter()
+            .filter(|(k, _)| !(self.scan_steal_underivable && SCAN_STEAL.contains(k)))
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect()
     }
 }
 
@@ -155,9 +245,17 @@ impl NodeCounters {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Counters {
     pub vmstat: Vmstat,
-    /// Memory-cgroup limit reclaim, which this kernel's global pgscan_direct /
-    /// pgsteal_direct leave out (cgroup_reclaim()); pgscan_anon/file include it.
+    /// Counters this kernel leaves vmscan no way to derive, with the reason
+    /// (absent from `vmstat`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub underivable: BTreeMap<&'static str, &'static str>,
+    /// Memory-cgroup limit reclaim, which the global pgscan_direct /
+    /// pgsteal_direct leave out (cgroup_reclaim()) unless `memcg_in_direct`;
+    /// pgscan_anon/file include it.
     pub memcg_scanned: u64,
+    /// This kernel counts memory-cgroup limit reclaim in pgscan_direct /
+    /// pgsteal_direct ([`Counting::memcg_in_global`]).
+    pub memcg_in_direct: bool,
     pub memcg_reclaimed: u64,
     /// Passes that vmscan could not attribute to a reclaimer (started before
     /// it attached, or proactive reclaim): in pgscan_anon/file only.
@@ -196,10 +294,14 @@ pub fn derive(t: &Totals) -> Counters {
 /// The per-reclaimer split of a window as `k` counts it: mm/vmscan.c:
 /// reclaimer_offset() has kswapd, direct, khugepaged (6.2+) and proactive
 /// (6.16+); a reclaimer the kernel does not split counts as direct, and so
-/// does __node_reclaim (not cgroup reclaim). Returns (kswapd, direct,
+/// does __node_reclaim, and cgroup limit reclaim where the kernel counts it
+/// globally ([`Counting::memcg_in_global`]). Returns (kswapd, direct,
 /// khugepaged, proactive).
 fn split(b: &ByReclaimer, k: &Counting) -> (u64, u64, Option<u64>, Option<u64>) {
     let mut direct = b.direct + b.node;
+    if k.memcg_in_global {
+        direct += b.memcg;
+    }
     let khugepaged = k.khugepaged.then_some(b.khugepaged);
     let proactive = k.proactive.then_some(b.proactive);
     if !k.khugepaged {
@@ -250,6 +352,9 @@ pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
     c.memcg_reclaimed = reclaimed.memcg;
     c.other_reclaimed = reclaimed.other;
     c.scanned_without_node = (v.pgscan_anon + v.pgscan_file).saturating_sub(node_scanned_total);
+    v.scan_steal_underivable = k.mglru && !k.mglru_tracepoints;
+    c.underivable = k.underivable();
+    c.memcg_in_direct = k.memcg_in_global;
     c
 }
 
@@ -269,7 +374,7 @@ fn derive_scans(t: &Totals, k: &Counting, v: &mut Vmstat) -> ByReclaimer {
                 } else {
                     v.pgscan_file += n;
                 }
-            } else if l != lru::UNEVICTABLE && rec != reclaimer::MEMCG {
+            } else if l != lru::UNEVICTABLE && (rec != reclaimer::MEMCG || k.memcg_in_global) {
                 refill += a.scanned;
             }
         }
@@ -355,14 +460,14 @@ mod tests {
             shrink(&mut t, 0, rec, 1, n, n - 1);
         }
         // 6.18: both items exist.
-        let v = derive_with(&t, &Counting { mglru: false, khugepaged: true, proactive: true }).vmstat;
+        let v = derive_with(&t, &Counting { mglru: false, khugepaged: true, proactive: true, mglru_tracepoints: true, memcg_in_global: false }).vmstat;
         assert_eq!((v.pgscan_direct, v.pgscan_khugepaged, v.pgscan_proactive), (12, Some(3), Some(500)));
         assert_eq!((v.pgsteal_direct, v.pgsteal_khugepaged, v.pgsteal_proactive), (10, Some(2), Some(499)));
         // 6.2..6.15: no PGSCAN_PROACTIVE, proactive reclaim counts as direct.
-        let v = derive_with(&t, &Counting { mglru: false, khugepaged: true, proactive: false }).vmstat;
+        let v = derive_with(&t, &Counting { mglru: false, khugepaged: true, proactive: false, mglru_tracepoints: true, memcg_in_global: false }).vmstat;
         assert_eq!((v.pgscan_direct, v.pgscan_khugepaged, v.pgscan_proactive), (512, Some(3), None));
         // 6.1: neither.
-        let v = derive_with(&t, &Counting { mglru: false, khugepaged: false, proactive: false }).vmstat;
+        let v = derive_with(&t, &Counting { mglru: false, khugepaged: false, proactive: false, mglru_tracepoints: true, memcg_in_global: false }).vmstat;
         assert_eq!((v.pgscan_direct, v.pgscan_khugepaged), (515, None));
         assert_eq!(v.pgsteal_direct, 9 + 2 + 499 + 1);
         assert!(!v.fields().iter().any(|(k, _)| k.contains("khugepaged") || k.contains("proactive")));
@@ -408,6 +513,25 @@ mod tests {
     }
 
     #[test]
+    fn per_node_counters_take_memcg_reclaim_into_direct() {
+        let mut t = Totals::default();
+        iso(&mut t, reclaimer::MEMCG, lru::INACTIVE_FILE, 64, 64);
+        shrink(&mut t, 0, reclaimer::MEMCG, 1, 64, 60);
+        iso(&mut t, reclaimer::MEMCG, lru::ACTIVE_FILE, 7, 7);
+        iso(&mut t, reclaimer::DIRECT, lru::INACTIVE_FILE, 10, 10);
+        shrink(&mut t, 0, reclaimer::DIRECT, 1, 10, 9);
+        // 6.x: cgroup reclaim stays out of the global direct counters.
+        let c = derive(&t);
+        assert_eq!((c.vmstat.pgscan_direct, c.vmstat.pgsteal_direct, c.vmstat.pgrefill), (10, 9, Some(0)));
+        assert!(!c.memcg_in_direct);
+        // 7.x (node_stat_item): it is direct reclaim like any other.
+        let c = derive_with(&t, &Counting { memcg_in_global: true, ..Counting::default() });
+        assert_eq!((c.vmstat.pgscan_direct, c.vmstat.pgsteal_direct, c.vmstat.pgrefill), (74, 69, Some(7)));
+        assert_eq!(c.vmstat.pgscan_file, 74, "pgscan_file had it all along");
+        assert!(c.memcg_in_direct);
+    }
+
+    #[test]
     fn mglru_counts_isolated_folios_and_has_no_refill() {
         let mut t = Totals::default();
         iso(&mut t, reclaimer::KSWAPD, lru::INACTIVE_FILE, 100, 64);
@@ -417,6 +541,31 @@ mod tests {
         assert_eq!((mglru.pgscan_file, mglru.pgscan_kswapd), (64, 64));
         assert_eq!(mglru.pgrefill, None);
         assert!(!mglru.fields().iter().any(|(k, _)| *k == "pgrefill"));
+    }
+
+    #[test]
+    fn mglru_before_its_tracepoints_leaves_scans_and_steals_out_with_the_reason() {
+        let mut t = Totals::default();
+        // What 6.1 with MGLRU on shows: the classic path's few events (none
+        // here) and nothing from MGLRU's eviction, while /proc/vmstat moves.
+        iso(&mut t, reclaimer::KSWAPD, lru::INACTIVE_FILE, 0, 0);
+        let k = Counting { mglru: true, mglru_tracepoints: false, khugepaged: false, proactive: false, memcg_in_global: false };
+        let c = derive_with(&t, &k);
+        let names: Vec<&str> = c.vmstat.fields().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["pgactivate"], "no pgscan/pgsteal zeros that look like truth");
+        assert_eq!(c.underivable.get("pgscan_file"), Some(&NO_MGLRU_TRACEPOINTS));
+        assert_eq!(c.underivable.get("pgsteal_kswapd"), Some(&NO_MGLRU_TRACEPOINTS));
+        assert_eq!(c.underivable.get("pgrefill"), Some(&NO_MGLRU_REFILL));
+        let j = serde_json::to_value(&c).unwrap();
+        assert!(j["vmstat"].get("pgscan_file").is_none(), "{j}");
+        assert_eq!(j["underivable"]["pgsteal_file"], NO_MGLRU_TRACEPOINTS);
+        // The same kernel with MGLRU off, or 6.7+ with it on: all derived.
+        for k in [Counting { mglru: false, ..k }, Counting { mglru_tracepoints: true, ..k }] {
+            let c = derive_with(&t, &k);
+            assert!(c.vmstat.fields().iter().any(|(n, _)| *n == "pgscan_file"), "{k:?}");
+            assert!(!c.underivable.contains_key("pgscan_file"));
+            assert!(serde_json::to_value(&c).unwrap()["vmstat"]["pgsteal_file"].is_u64());
+        }
     }
 
     #[test]

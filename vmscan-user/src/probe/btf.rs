@@ -313,6 +313,14 @@ impl Btf {
             .map(|&(_, v)| v)
     }
 
+    /// Whether `enum <enum_name>` has the enumerator `item`.
+    pub fn enum_has(&self, enum_name: &str, item: &str) -> bool {
+        self.types
+            .iter()
+            .filter(|t| matches!(t.kind, KIND_ENUM | KIND_ENUM64) && self.str_at(t.name) == enum_name)
+            .any(|t| t.enum_values.iter().any(|(n, _)| self.str_at(*n) == item))
+    }
+
     /// True when a function called `name` exists (a candidate for fentry).
     pub fn has_func(&self, name: &str) -> bool {
         self.by_name

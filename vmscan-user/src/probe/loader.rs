@@ -95,7 +95,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     resolve_node_table(&mut offsets);
     check_btf_requirements(&mut hooks, &offsets, btf.is_some());
     let (vmemmap, page_struct) = folio_node_inputs(btf.as_ref(), &mut hooks);
-    let counting = counting_of(btf.as_ref(), &system);
+    let counting = counting_of(btf.as_ref(), &system, mglru_tracepoints(&tracefs));
     let khugepaged = khugepaged_thread(&mut hooks);
 
     // Everything still needed from our BTF parse, so it can be freed before
@@ -223,11 +223,21 @@ fn comm_filter(comm: Option<&str>) -> [u8; 16] {
     out
 }
 
-/// Loads the eBPF object with the resolved offsets and the options as globals.
+/// Whether MGLRU's eviction fires the isolate/shrink tracepoints here (see
+/// [`resolve::mglru_fires_tracepoints`]); true when the format cannot be
+/// read (the isolation hook then reports itself unavailable).
+fn mglru_tracepoints(tracefs: &Result<PathBuf, String>) -> bool {
+    let Ok(dir) = tracefs else { return true };
+    resolve::read_format(dir, "vmscan", &["mm_vmscan_lru_isolate"]).map_or(true, |(_, f)| resolve::mglru_fires_tracepoints(&f))
+}
+
 /// How the kernel counts reclaim, from the items its enum vm_event_item has
-/// (PGSCAN_KHUGEPAGED 6.2+, PGSCAN_PROACTIVE 6.16+). Without BTF, the
-/// counters in /proc/vmstat say the same.
-pub fn counting_of(btf: Option<&Btf>, system: &SystemInfo) -> Counting {
+/// (PGSCAN_KHUGEPAGED 6.2+, PGSCAN_PROACTIVE 6.16+) and which enum holds
+/// PGSCAN_DIRECT (node_stat_item in 7.x: cgroup reclaim counted globally;
+/// unknown without BTF, taken as not). Without BTF, the
+/// counters in /proc/vmstat say the same. `mglru_tracepoints` comes from the
+/// isolate tracepoint's format.
+pub fn counting_of(btf: Option<&Btf>, system: &SystemInfo, mglru_tracepoints: bool) -> Counting {
     let has = |item: &str, name: &str| match btf {
         Some(b) => b.enum_value(item).is_some(),
         None => system::vmstat_has(name),
@@ -236,6 +246,9 @@ pub fn counting_of(btf: Option<&Btf>, system: &SystemInfo) -> Counting {
         mglru: system.mglru == Some(true),
         khugepaged: has("PGSCAN_KHUGEPAGED", "pgscan_khugepaged"),
         proactive: has("PGSCAN_PROACTIVE", "pgscan_proactive"),
+        mglru_tracepoints,
+        // 7.x moved the scan/steal items into enum node_stat_item.
+        memcg_in_global: btf.is_some_and(|b| b.enum_has("node_stat_item", "PGSCAN_DIRECT")),
     }
 }
 
@@ -259,6 +272,7 @@ struct Addresses {
     khugepaged: u64,
 }
 
+/// Loads the eBPF object with the resolved offsets and the options as globals.
 fn load_object(opts: &LoadOptions, offsets: &Offsets, a: &Addresses) -> anyhow::Result<Ebpf> {
     if crate::EBPF_OBJECT.is_empty() {
         anyhow::bail!("this vmscan was built with AYA_BUILD_SKIP=1 and carries no eBPF programs; rebuild it normally");

@@ -66,7 +66,8 @@ pub const HOOKS: &[HookSpec] = &[
     HookSpec {
         id: hook::ADD_LRU,
         attach: Attach::Function {
-            functions: &["folio_add_lru"],
+            // lru_cache_add(page) before 5.16.
+            functions: &["folio_add_lru", "lru_cache_add"],
             fentry: "fentry_folio_add_lru",
             kprobe: "kprobe_folio_add_lru",
             exit: None,
@@ -95,13 +96,32 @@ pub fn hook_name(id: HookId) -> String {
     }
 }
 
-/// Fills the offsets of tracepoint hook `id` from its format file.
+/// Fills the offsets of tracepoint hook `id` from its format file. A field
+/// named `a|b` is `a` where the kernel has it, else `b` (pagemap's `folio`
+/// was a `page` before 5.16: the same pointer to the head's struct page).
 pub fn resolve_tracepoint(id: HookId, f: &Format, o: &mut Offsets) -> Result<(), String> {
     let fields = tracepoint_fields(id, o).ok_or_else(|| format!("hook {id} is not a tracepoint"))?;
-    for (slot, name, sizes) in fields {
-        *slot = f.offset(name, sizes)?;
+    for (slot, names, sizes) in fields {
+        let mut res = Err(String::new());
+        for name in names.split('|') {
+            res = f.offset(name, sizes);
+            if res.is_ok() || f.fields.contains_key(name) {
+                break;
+            }
+        }
+        *slot = res?;
     }
     Ok(())
+}
+
+/// Whether MGLRU's eviction fires mm_vmscan_lru_isolate and
+/// lru_shrink_inactive on this kernel, from the isolate tracepoint's format:
+/// the 6.7 change that added those calls to scan_folios()/evict_folios()
+/// ("mm: multi-gen LRU: reuse some legacy trace events") dropped the
+/// `isolate_mode` field in the same commit, since MGLRU has no isolate mode.
+/// No BTF type changed with it, so the format file is the kernel's own word.
+pub fn mglru_fires_tracepoints(isolate: &Format) -> bool {
+    !isolate.fields.contains_key("isolate_mode")
 }
 
 /// A tracepoint field a hook reads: where its offset goes, its name in the
@@ -114,6 +134,9 @@ fn tracepoint_fields(id: HookId, o: &mut Offsets) -> Option<Vec<Field<'_>>> {
     const INT: &[u32] = &[4];
     const LONG: &[u32] = &[8];
     const PTR: &[u32] = &[8];
+    // gfp_t (unsigned int) on 5.10, unsigned long on 6.x: the programs
+    // read the low 32 bits, where every gfp flag lies (___GFP_LAST_BIT < 32).
+    const GFP: &[u32] = &[4, 8];
     Some(match id {
         hook::KSWAPD_WAKE => vec![(&mut o.kswapd_wake_nid, "nid", INT), (&mut o.kswapd_wake_zid, "zid", INT), (&mut o.kswapd_wake_order, "order", INT)],
         hook::KSWAPD_SLEEP => vec![(&mut o.kswapd_sleep_nid, "nid", INT)],
@@ -121,11 +144,11 @@ fn tracepoint_fields(id: HookId, o: &mut Offsets) -> Option<Vec<Field<'_>>> {
             (&mut o.wakeup_nid, "nid", INT),
             (&mut o.wakeup_zid, "zid", INT),
             (&mut o.wakeup_order, "order", INT),
-            (&mut o.wakeup_gfp, "gfp_flags", LONG),
+            (&mut o.wakeup_gfp, "gfp_flags", GFP),
         ],
-        hook::DIRECT_BEGIN => vec![(&mut o.direct_begin_order, "order", INT), (&mut o.direct_begin_gfp, "gfp_flags", LONG)],
-        hook::MEMCG_BEGIN => vec![(&mut o.memcg_begin_order, "order", INT), (&mut o.memcg_begin_gfp, "gfp_flags", LONG)],
-        hook::NODE_BEGIN => vec![(&mut o.node_begin_nid, "nid", INT), (&mut o.node_begin_order, "order", INT), (&mut o.node_begin_gfp, "gfp_flags", LONG)],
+        hook::DIRECT_BEGIN => vec![(&mut o.direct_begin_order, "order", INT), (&mut o.direct_begin_gfp, "gfp_flags", GFP)],
+        hook::MEMCG_BEGIN => vec![(&mut o.memcg_begin_order, "order", INT), (&mut o.memcg_begin_gfp, "gfp_flags", GFP)],
+        hook::NODE_BEGIN => vec![(&mut o.node_begin_nid, "nid", INT), (&mut o.node_begin_order, "order", INT), (&mut o.node_begin_gfp, "gfp_flags", GFP)],
         hook::DIRECT_END => vec![(&mut o.direct_end_reclaimed, "nr_reclaimed", LONG)],
         hook::MEMCG_END => vec![(&mut o.memcg_end_reclaimed, "nr_reclaimed", LONG)],
         hook::NODE_END => vec![(&mut o.node_end_reclaimed, "nr_reclaimed", LONG)],
@@ -174,8 +197,8 @@ fn tracepoint_fields(id: HookId, o: &mut Offsets) -> Option<Vec<Field<'_>>> {
             (&mut o.thr_delayed, "usec_delayed", INT),
             (&mut o.thr_reason, "reason", INT),
         ],
-        hook::LRU_INSERTION => vec![(&mut o.ins_folio, "folio", PTR), (&mut o.ins_pfn, "pfn", LONG), (&mut o.ins_lru, "lru", INT)],
-        hook::LRU_ACTIVATE => vec![(&mut o.act_folio, "folio", PTR), (&mut o.act_pfn, "pfn", LONG)],
+        hook::LRU_INSERTION => vec![(&mut o.ins_folio, "folio|page", PTR), (&mut o.ins_pfn, "pfn", LONG), (&mut o.ins_lru, "lru", INT)],
+        hook::LRU_ACTIVATE => vec![(&mut o.act_folio, "folio|page", PTR), (&mut o.act_pfn, "pfn", LONG)],
         _ => return None,
     })
 }
@@ -184,14 +207,11 @@ fn tracepoint_fields(id: HookId, o: &mut Offsets) -> Option<Vec<Field<'_>>> {
 /// UNRESOLVED; [`btf_requirements`] says which hooks that disables.
 pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
     let get = |s: &str, m: &str| btf.member_offset(s, m).unwrap_or(UNRESOLVED);
-    o.folio_flags = btf.member_offset("folio", "flags").unwrap_or(UNRESOLVED);
-    // 6.12+: _nr_pages; 6.1..6.11: _folio_nr_pages; else the order byte of _flags_1.
-    o.folio_nr_pages = ["_nr_pages", "_folio_nr_pages"]
-        .iter()
-        .find_map(|m| btf.member("folio", m).filter(|&(_, size)| size == 4 || size == 8).map(|(o, _)| o))
-        .unwrap_or(UNRESOLVED);
-    o.folio_flags_1 = get("folio", "_flags_1");
-    o.folio_memcg_data = get("folio", "memcg_data");
+    if btf.struct_size("folio").is_some() {
+        resolve_folio(btf, o);
+    } else {
+        resolve_page(btf, o);
+    }
     o.task_flags = btf.member("task_struct", "flags").filter(|&(_, s)| s == 4).map_or(UNRESOLVED, |(o, _)| o);
     o.pgdat_node_id = get("pglist_data", "node_id");
     o.sc_nr_reclaimed = get("scan_control", "nr_reclaimed");
@@ -216,10 +236,44 @@ pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
     o.cgroup_kn = get("cgroup", "kn");
     o.kn_id = btf.member("kernfs_node", "id").filter(|&(_, s)| s == 8).map_or(UNRESOLVED, |(o, _)| o);
     o.memcg_css = get("mem_cgroup", "css");
-    o.memcg_data_mask = btf
-        .enum_value("__NR_MEMCG_DATA_FLAGS")
-        .filter(|v| (1..=64).contains(v))
-        .map_or(UNRESOLVED, |v| (v - 1) as u32);
+    if o.memcg_data_mask == UNRESOLVED {
+        o.memcg_data_mask = btf
+            .enum_value("__NR_MEMCG_DATA_FLAGS")
+            .filter(|v| (1..=64).contains(v))
+            .map_or(UNRESOLVED, |v| (v - 1) as u32);
+    }
+}
+
+/// 5.16+: struct folio.
+fn resolve_folio(btf: &Btf, o: &mut Offsets) {
+    let get = |s: &str, m: &str| btf.member_offset(s, m).unwrap_or(UNRESOLVED);
+    o.folio_flags = get("folio", "flags");
+    // 6.12+: _nr_pages; 6.1..6.11: _folio_nr_pages; else the order byte of _flags_1.
+    o.folio_nr_pages = ["_nr_pages", "_folio_nr_pages"]
+        .iter()
+        .find_map(|m| btf.member("folio", m).filter(|&(_, size)| size == 4 || size == 8).map(|(o, _)| o))
+        .unwrap_or(UNRESOLVED);
+    o.folio_flags_1 = get("folio", "_flags_1");
+    o.folio_memcg_data = get("folio", "memcg_data");
+}
+
+/// Before 5.16 there are no folios: the hooks get the head struct page.
+/// Its flags are page->flags; a compound page's order is the u8
+/// compound_order in its first tail page (read where a folio's _flags_1
+/// is, the programs take the low bits); its memory cgroup is
+/// page->memcg_data (5.11+) or page->mem_cgroup (5.10), a pointer whose low
+/// bit tags an obj_cgroup vector (never on an LRU page).
+fn resolve_page(btf: &Btf, o: &mut Offsets) {
+    o.folio_flags = btf.member_offset("page", "flags").unwrap_or(UNRESOLVED);
+    o.folio_nr_pages = UNRESOLVED;
+    o.folio_flags_1 = match (btf.struct_size("page"), btf.member("page", "compound_order")) {
+        (Some(size), Some((off, 1))) => size + off,
+        _ => UNRESOLVED,
+    };
+    o.folio_memcg_data = ["memcg_data", "mem_cgroup"].iter().find_map(|m| btf.member_offset("page", m)).unwrap_or(UNRESOLVED);
+    if btf.enum_value("__NR_MEMCG_DATA_FLAGS").is_none() && btf.member_offset("page", "mem_cgroup").is_some() {
+        o.memcg_data_mask = 1;
+    }
 }
 
 /// Why a hook cannot run with these BTF-derived offsets, if it cannot.
@@ -228,16 +282,16 @@ pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
     let folio_size = o.folio_nr_pages != UNRESOLVED || o.folio_flags_1 != UNRESOLVED;
     match id {
         hook::LRU_INSERTION | hook::LRU_ACTIVATE => {
-            need(o.folio_flags != UNRESOLVED, "struct folio.flags")?;
+            need(o.folio_flags != UNRESOLVED, "struct folio.flags (page.flags)")?;
             need(o.pg_head != UNRESOLVED, "enum pageflags PG_head")?;
-            need(folio_size, "struct folio._nr_pages / _flags_1")?;
+            need(folio_size, "struct folio._nr_pages / _flags_1 (page.compound_order)")?;
             if id == hook::LRU_ACTIVATE {
                 need(o.pg_swapbacked != UNRESOLVED, "enum pageflags PG_swapbacked")?;
             }
             Ok(())
         }
         hook::MARK_ACCESSED => {
-            need(o.folio_flags != UNRESOLVED, "struct folio.flags")?;
+            need(o.folio_flags != UNRESOLVED, "struct folio.flags (page.flags)")?;
             for (v, n) in [
                 (o.pg_referenced, "PG_referenced"),
                 (o.pg_active, "PG_active"),
@@ -249,7 +303,7 @@ pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
                 need(v != UNRESOLVED, &format!("enum pageflags {n}"))?;
             }
             need(o.task_flags != UNRESOLVED, "struct task_struct.flags")?;
-            need(folio_size, "struct folio._nr_pages / _flags_1")
+            need(folio_size, "struct folio._nr_pages / _flags_1 (page.compound_order)")
         }
         hook::SHRINK_NODE => {
             need(o.pgdat_node_id != UNRESOLVED, "struct pglist_data.node_id")?;
@@ -301,22 +355,32 @@ pub fn read_format(tracefs: &Path, category: &str, events: &[&str]) -> Result<(S
 mod tests {
     use super::*;
 
+    /// Kernels whose tracefs format files are fixtures (captured in the lab's
+    /// guests, and 6.18 on the development host).
+    const FIXTURE_KERNELS: [&str; 5] = ["5.10", "6.1", "6.12", "6.18", "7.2"];
+
     fn fixture_dir(kernel: &str) -> std::path::PathBuf {
         // read_format wants <tracefs>/events/<category>/<event>/format; the
         // fixtures are flat, so resolve through Format::parse directly.
         std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/format")).join(kernel)
     }
 
-    /// Tracepoints a fixture kernel does not have (checked in its vmlinux:
-    /// mm_vmscan_reclaim_pages came after 6.12).
-    const ABSENT: &[(&str, HookId)] = &[("6.1", hook::RECLAIM_PAGES), ("6.12", hook::RECLAIM_PAGES)];
+    /// Tracepoints a fixture kernel does not have (its tracefs was captured
+    /// whole, so an absent file is an absent tracepoint; reclaim_pages is
+    /// in neither Debian 6.1 nor 6.12).
+    const ABSENT: &[(&str, &str)] = &[
+        ("5.10", "mm_vmscan_throttled"),
+        ("5.10", "mm_vmscan_reclaim_pages"),
+        ("6.1", "mm_vmscan_reclaim_pages"),
+        ("6.12", "mm_vmscan_reclaim_pages"),
+    ];
 
     fn resolve_all(kernel: &str) -> Offsets {
         let mut o = Offsets::unresolved();
         for h in HOOKS {
             if let Attach::Tracepoint { events, .. } = h.attach {
                 let text = events.iter().find_map(|e| std::fs::read_to_string(fixture_dir(kernel).join(e)).ok());
-                let absent = ABSENT.contains(&(kernel, h.id));
+                let absent = ABSENT.contains(&(kernel, events[0]));
                 assert_eq!(text.is_none(), absent, "{kernel}: fixture for {events:?} (listed absent: {absent})");
                 let Some(text) = text else { continue };
                 let f = Format::parse(&text).unwrap();
@@ -328,16 +392,31 @@ mod tests {
 
     #[test]
     fn every_tracepoint_hook_resolves_on_every_fixture_kernel() {
-        for k in ["6.1", "6.12", "6.18"] {
+        for k in FIXTURE_KERNELS {
             let o = resolve_all(k);
             assert_eq!(o.si_scanned, 16, "{k}");
             assert_eq!(o.si_flags, 92, "{k}");
             assert_eq!(o.ins_lru, 24, "{k}");
-            assert_eq!(o.wakeup_gfp, 24, "{k}");
+            assert_eq!(o.ins_folio, 8, "{k}: folio, or page before folios");
             assert_eq!(o.direct_end_reclaimed, 8, "{k}");
         }
         assert_eq!(resolve_all("6.1").iso_lru, 52);
         assert_eq!(resolve_all("6.18").iso_lru, 48);
+        // gfp_t was 4 bytes on 5.10 (the programs read the low 32 bits).
+        assert_eq!(resolve_all("5.10").wakeup_gfp, 20);
+        assert_eq!(resolve_all("6.1").wakeup_gfp, 24);
+        assert_eq!(resolve_all("5.10").thr_nid, UNRESOLVED, "5.10 has no mm_vmscan_throttled");
+    }
+
+    #[test]
+    fn mglru_tracepoints_are_told_from_the_isolate_format() {
+        let fires = |k: &str| {
+            let text = std::fs::read_to_string(fixture_dir(k).join("mm_vmscan_lru_isolate")).unwrap();
+            mglru_fires_tracepoints(&Format::parse(&text).unwrap())
+        };
+        assert!(!fires("6.1"), "6.1's MGLRU fires no isolate/shrink tracepoints");
+        assert!(!fires("5.10"));
+        assert!(fires("6.12") && fires("6.18") && fires("7.2"));
     }
 
     #[test]

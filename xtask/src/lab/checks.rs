@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::{Config, SKIP};
+
 /// The console's output by block name (`@@BEGIN name` ... `@@END name`).
 pub(super) type Blocks = BTreeMap<String, String>;
 /// A scenario's result: what it showed, or why it failed.
@@ -46,21 +48,59 @@ fn vmstat(text: &str) -> BTreeMap<String, u64> {
 }
 
 
-pub(super) fn hooks(b: &Blocks) -> Verdict {
+/// Hooks a kernel does not have, by the kernel's label: (kernel, hook as
+/// vmscan names it, why). Such a hook must be reported unavailable with an
+/// error that names what is missing; any other unavailable hook fails.
+const KERNEL_GAPS: &[(&str, &str, &str)] = &[
+    ("5.10", "vmscan:mm_vmscan_throttled", "5.10: no mm_vmscan_throttled (reclaim throttling tracepoint is 5.16+)"),
+];
+
+pub(super) fn hooks(b: &Blocks, c: &Config) -> Verdict {
     let fe = json(b, "probes-fentry")?;
     let kp = json(b, "probes-kprobe")?;
     let mut notes = vec![];
+    let mut gaps = vec![];
     for (name, j, want) in [("fentry", &fe, "fentry"), ("kprobe", &kp, "kprobe")] {
-        for h in j["hooks"].as_array().ok_or("no hooks")? {
+        let all = j["hooks"].as_array().ok_or("no hooks")?;
+        for h in all {
             let n = h["name"].as_str().unwrap_or("?");
-            let m = h["mechanism"].as_str().ok_or_else(|| format!("{name} run: {n} not attached: {}", h["error"]))?;
+            let Some(m) = h["mechanism"].as_str() else {
+                let gap = KERNEL_GAPS.iter().find(|(k, hook, _)| *k == c.kernel && *hook == n);
+                let err = h["error"].as_str().unwrap_or("");
+                match gap {
+                    // The error must say the tracepoint or function is absent.
+                    Some((_, _, why)) if err.contains("not found") => {
+                        if name == "fentry" {
+                            gaps.push(format!("{why}; vmscan says: {err}"));
+                        }
+                        continue;
+                    }
+                    _ => return Err(format!("{name} run: {n} not attached: {}", h["error"])),
+                }
+            };
             if !(n.contains(':') || m.starts_with(want)) {
                 return Err(format!("{name} run: {n} attached by {m}, expected {want}"));
             }
         }
-        notes.push(format!("{} hooks by {want}", j["hooks"].as_array().map_or(0, |a| a.len())));
+        let attached = all.iter().filter(|h| h["mechanism"].is_string()).count();
+        notes.push(format!("{attached} of {} hooks by {want}", all.len()));
+    }
+    if !gaps.is_empty() {
+        notes.push(format!("unavailable as expected: {}", gaps.join("; ")));
     }
     Ok(notes.join(", "))
+}
+
+/// Saves the tracepoint format files the guest printed (the `hooks`
+/// scenario's `format-<event>` blocks) under target/lab/formats/<kernel>/:
+/// the unit tests' fixtures are copied from there.
+pub(super) fn save_formats(b: &Blocks, kernel: &str) {
+    let dir = super::lab_dir().join("formats").join(kernel);
+    for (name, text) in b.iter().filter_map(|(k, v)| Some((k.strip_prefix("format-")?, v))) {
+        if std::fs::create_dir_all(&dir).is_ok() {
+            let _ = std::fs::write(dir.join(name), text);
+        }
+    }
 }
 
 /// /proc/vmstat's counters' growth between two printed copies of it. Gauges
@@ -72,15 +112,29 @@ fn vmstat_delta(b: &Blocks, before: &str, after: &str) -> Result<BTreeMap<String
 }
 
 /// vmscan's counters (its JSON `vmstat` object) must equal the kernel's
-/// growth over the same window, key by key.
-fn same_as_vmstat(j: &Value, delta: &BTreeMap<String, u64>, keys: &[&str], who: &str) -> Result<(), String> {
+/// growth over the same window, key by key; a counter vmscan leaves out must
+/// be listed in its `underivable` object with the reason, which is returned
+/// (the counters it could not derive and why; empty when all were there).
+fn same_as_vmstat(j: &Value, delta: &BTreeMap<String, u64>, keys: &[&str], who: &str) -> Result<String, String> {
+    let mut omitted = vec![];
     for k in keys {
-        let (ours, kernel) = (j["vmstat"][*k].as_u64().unwrap_or(u64::MAX), delta.get(*k).copied().unwrap_or(0));
+        let kernel = delta.get(*k).copied().unwrap_or(0);
+        let Some(ours) = j["vmstat"][*k].as_u64() else {
+            match j["underivable"][*k].as_str() {
+                Some(why) => {
+                    omitted.push((*k, why.to_owned()));
+                    continue;
+                }
+                None => return Err(format!("{who}: {k}: vmscan printed no figure and no reason (/proc/vmstat {kernel})")),
+            }
+        };
         if ours != kernel {
             return Err(format!("{who}: {k}: vmscan {ours} vs /proc/vmstat {kernel}"));
         }
     }
-    Ok(())
+    let Some((_, why)) = omitted.first() else { return Ok(String::new()) };
+    let names: Vec<&str> = omitted.iter().map(|(k, _)| *k).collect();
+    Ok(format!("vmscan leaves out {} ({why})", names.join(", ")))
 }
 
 pub(super) fn truth(b: &Blocks) -> Verdict {
@@ -92,10 +146,19 @@ pub(super) fn truth(b: &Blocks) -> Verdict {
         return Err(format!("the workload reclaimed only {} pages", d("pgsteal_file")));
     }
     let keys = ["pgscan_kswapd", "pgscan_direct", "pgscan_anon", "pgscan_file", "pgsteal_kswapd", "pgsteal_direct", "pgsteal_anon", "pgsteal_file"];
-    same_as_vmstat(&fe, &delta, &keys, "fentry")?;
+    let omitted = same_as_vmstat(&fe, &delta, &keys, "fentry")?;
     same_as_vmstat(&kp, &delta, &keys, "kprobe")?;
+    // Before folios (5.10) the first two are mark_page_accessed and
+    // lru_cache_add; the kprobe shadow keeps the hook's folio-era name.
+    fn names(f: &str) -> [&str; 2] {
+        match f {
+            "folio_mark_accessed" => [f, "mark_page_accessed"],
+            "folio_add_lru" => [f, "lru_cache_add"],
+            _ => [f, f],
+        }
+    }
     let calls = |j: &Value, hook: &str| {
-        j["hooks"].as_array().and_then(|a| a.iter().find(|h| h["name"] == hook)).and_then(|h| h["events"].as_u64()).unwrap_or(0)
+        j["hooks"].as_array().and_then(|a| a.iter().find(|h| names(hook).iter().any(|n| h["name"] == *n))).and_then(|h| h["events"].as_u64()).unwrap_or(0)
     };
     // One process ran fentry and kprobes on the same functions over the
     // same window (--compare-kprobes). They must agree, except that a
@@ -104,16 +167,23 @@ pub(super) fn truth(b: &Blocks) -> Verdict {
     // are not: kprobes may miss, rarely (seen: 2-3 in 68,000). And the two
     // per-CPU counters are read one after the other while the guest keeps
     // adding folios, so kprobes have also been seen 1 ahead (65071 vs 65070).
+    // With MGLRU on 6.1 more programs run in reclaim, and kprobes missed 11
+    // of 63,851 folio_add_lru calls (0.017%): the bound is 0.05%.
     let shadow = |k: &str| fe["kprobe_shadow"][k].as_u64().unwrap_or(0);
     let mut same = vec![];
     for f in ["folio_mark_accessed", "folio_add_lru", "shrink_node"] {
         let (a, k) = (calls(&fe, f), shadow(f));
-        if a == 0 || a.abs_diff(k) * 10_000 > a {
-            return Err(format!("{f}: fentry {a} vs kprobe {k} over the same window (they may differ by at most 0.01%)"));
+        if a == 0 || a.abs_diff(k) * 2_000 > a {
+            return Err(format!("{f}: fentry {a} vs kprobe {k} over the same window (they may differ by at most 0.05%)"));
         }
         same.push(if a == k { format!("{f} {a}") } else { format!("{f} {a} (kprobe {k})") });
     }
-    Ok(format!("pgscan/pgsteal = /proc/vmstat (pgsteal_file {}) under fentry and kprobes; fentry vs kprobe: {}", d("pgsteal_file"), same.join(", ")))
+    let counted = if omitted.is_empty() {
+        format!("pgscan/pgsteal = /proc/vmstat (pgsteal_file {}) under fentry and kprobes", d("pgsteal_file"))
+    } else {
+        format!("/proc/vmstat pgsteal_file {}: {omitted} under fentry and kprobes", d("pgsteal_file"))
+    };
+    Ok(format!("{counted}; fentry vs kprobe: {}", same.join(", ")))
 }
 
 fn node(snap: &Value, n: u64) -> Option<&Value> {
@@ -137,18 +207,27 @@ pub(super) fn numa(b: &Blocks) -> Verdict {
     if !found {
         return Err("no numa_imbalance finding".into());
     }
-    Ok(format!("kswapd0 {} episodes, node 0 reclaimed {} pages, node 1 none; imbalance raised", eps(n0), rec(0)))
+    // Where vmscan cannot see reclaimed pages (MGLRU before 6.7) it says so
+    // instead of a zero.
+    let reclaimed = match s["totals"]["underivable"]["pgsteal_kswapd"].as_str() {
+        Some(why) => format!("node 0 reclaimed pages not derivable ({why})"),
+        None => format!("node 0 reclaimed {} pages, node 1 none", rec(0)),
+    };
+    Ok(format!("kswapd0 {} episodes, {reclaimed}; imbalance raised", eps(n0)))
 }
 
-pub(super) fn mglru(b: &Blocks, kernel: &str) -> Verdict {
+/// vmscan sees the LRU the configuration switched to: MGLRU with
+/// generations, or the classic lists with none.
+pub(super) fn mglru(b: &Blocks, c: &Config) -> Verdict {
     let p = json(b, "probes-fentry").or_else(|_| json(b, "numa"))?;
     let on = p["system"]["mglru"].as_bool().or_else(|| p["mglru"].as_bool());
     let s = json(b, "numa")?;
     let gens = s["lruvecs"].as_array().map_or(0, |a| a.iter().filter(|l| l["generations"].is_array()).count());
-    match (kernel, on) {
-        ("6.12", Some(true)) if gens > 0 => Ok(format!("MGLRU on; generations for {gens} lruvecs")),
-        ("6.1", Some(false)) | ("6.1", None) if gens == 0 => Ok("classic lists; no generations".into()),
-        _ => Err(format!("kernel {kernel}: mglru {on:?}, {gens} lruvecs with generations")),
+    match (c.mglru, on) {
+        (Some(true), Some(true)) if gens > 0 => Ok(format!("MGLRU on; generations for {gens} lruvecs")),
+        (Some(false), Some(false)) if gens == 0 => Ok("MGLRU switched off: classic lists, no generations".into()),
+        (None, None | Some(false)) if gens == 0 => Ok(format!("{SKIP}{}: MGLRU not compiled in; classic lists, no generations", c.kernel)),
+        _ => Err(format!("{}: MGLRU wanted {:?}, vmscan saw {on:?} and {gens} lruvecs with generations", c.label, c.mglru)),
     }
 }
 
@@ -198,7 +277,10 @@ pub(super) fn swap(b: &Blocks) -> Verdict {
         let j = json(b, &format!("swap-{sw}"))?;
         let delta = vmstat_delta(b, &format!("swap-{sw}-before"), &format!("swap-{sw}-after"))?;
         let d = |k: &str| delta.get(k).copied().unwrap_or(0);
-        same_as_vmstat(&j, &delta, &["pgscan_anon", "pgsteal_anon", "pgscan_file", "pgsteal_file"], &format!("swappiness {sw}"))?;
+        let omitted = same_as_vmstat(&j, &delta, &["pgscan_anon", "pgsteal_anon", "pgscan_file", "pgsteal_file"], &format!("swappiness {sw}"))?;
+        if !omitted.is_empty() && !parts.iter().any(|p: &String| p == &omitted) {
+            parts.push(omitted.clone());
+        }
         // Every anon page reclaimed here is shmem written to zram.
         if d("pgsteal_anon") != d("pswpout") {
             return Err(format!("swappiness {sw}: pgsteal_anon {} but pswpout {}", d("pgsteal_anon"), d("pswpout")));
@@ -223,20 +305,25 @@ pub(super) fn exit(b: &Blocks) -> Verdict {
     // `vmscan access --exiting-only --comm vmscan` around 10 runs of a
     // process that maps a 32 MiB file (8192 pages), touches it and exits.
     // The process's own binary is mapped too and marked at exit as well, so
-    // the file's share is what disappears under MADV_SEQUENTIAL.
+    // the file's share is what disappears under MADV_SEQUENTIAL. Counted in
+    // pages: 7.2 caches the file in large folios (320 calls for 81,920
+    // pages) and marks each folio once.
     const EXPECTED: u64 = 10 * 8192;
-    // (total, on the exit stack, activated, raised a tier under MGLRU, lru)
+    // (pages, pages on the exit stack, activated, raised a tier under MGLRU, lru)
     let summary = |name: &str| -> Result<(u64, u64, u64, u64, String), String> {
         let j = json(b, name)?;
         let stacks = j["stacks"].as_array().cloned().unwrap_or_default();
-        let total = j["total_calls"].as_u64().unwrap_or(0);
+        let pages = |s: &Value| s["pages"].as_u64().unwrap_or(0);
+        let total: u64 = stacks.iter().map(pages).sum();
+        // The unmap walk: unmap_page_range/zap_pte_range up to 6.x,
+        // __zap_vma_range on 7.2 (the rest inlined into it).
         let on_exit: u64 = stacks
             .iter()
             .filter(|s| {
                 let f = s["frames"].to_string();
-                (f.contains("unmap_page_range") || f.contains("zap_pte_range")) && f.contains("exit_mmap")
+                (f.contains("unmap_page_range") || f.contains("zap_pte_range") || f.contains("__zap_vma_range")) && f.contains("exit_mmap")
             })
-            .map(|s| s["calls"].as_u64().unwrap_or(0))
+            .map(pages)
             .sum();
         let outcome = |o: &str| -> u64 { stacks.iter().map(|s| s["outcomes"][o].as_u64().unwrap_or(0)).sum() };
         let tiers = outcome("workingset") + outcome("tier_up");
@@ -247,10 +334,10 @@ pub(super) fn exit(b: &Blocks) -> Verdict {
     for mech in ["fentry", "kprobe"] {
         let (total, on_exit, act, tiers, lru) = summary(&format!("exit-{mech}"))?;
         if total < EXPECTED {
-            return Err(format!("{mech}: only {total} exit-time marks for 10 x 8192 touched pages"));
+            return Err(format!("{mech}: exit-time marks cover only {total} pages for 10 x 8192 touched pages"));
         }
         if on_exit * 10 < total * 9 {
-            return Err(format!("{mech}: {on_exit} of {total} exit-time marks on unmap_page_range/zap_pte_range + exit_mmap (< 90%)"));
+            return Err(format!("{mech}: {on_exit} of {total} exit-time marked pages on the unmap walk + exit_mmap (< 90%)"));
         }
         // Ten runs over the same pages: the later runs find them referenced.
         // The classic LRU activates them; MGLRU raises their tier and never
@@ -261,7 +348,7 @@ pub(super) fn exit(b: &Blocks) -> Verdict {
             _ => return Err(format!("{mech}: {lru} LRU but {act} activated and {tiers} raised a tier")),
         };
         plain = plain.max(total);
-        parts.push(format!("{mech}: {total} marks, {:.1}% on unmap_page_range<-...<-exit_mmap, {effect}", on_exit as f64 * 100.0 / total as f64));
+        parts.push(format!("{mech}: {total} pages marked, {:.1}% on the unmap walk<-...<-exit_mmap, {effect}", on_exit as f64 * 100.0 / total as f64));
     }
     let (seq, ..) = summary("exit-sequential")?;
     // The processes' own binary text is marked at exit whatever the file's
@@ -317,14 +404,23 @@ mod tests {
     fn same_as_vmstat_names_the_first_difference() {
         let delta: BTreeMap<String, u64> = [("pgscan_file".to_owned(), 10), ("pgsteal_file".to_owned(), 4)].into();
         let j: Value = serde_json::json!({"vmstat": {"pgscan_file": 10, "pgsteal_file": 5}});
-        assert!(same_as_vmstat(&j, &delta, &["pgscan_file"], "fentry").is_ok());
+        assert_eq!(same_as_vmstat(&j, &delta, &["pgscan_file"], "fentry").unwrap(), "");
         assert_eq!(same_as_vmstat(&j, &delta, &["pgscan_file", "pgsteal_file"], "fentry").unwrap_err(), "fentry: pgsteal_file: vmscan 5 vs /proc/vmstat 4");
+        // Left out with its reason: passes and says so; left out silently: fails.
+        let j: Value = serde_json::json!({"vmstat": {}, "underivable": {"pgscan_file": "no tracepoints"}});
+        assert_eq!(same_as_vmstat(&j, &delta, &["pgscan_file"], "fentry").unwrap(), "vmscan leaves out pgscan_file (no tracepoints)");
+        assert!(same_as_vmstat(&j, &delta, &["pgsteal_file"], "fentry").unwrap_err().contains("no figure and no reason"));
     }
 
     #[test]
     fn mglru_follows_the_kernel() {
         let on = "@@BEGIN numa\n{\"mglru\": true, \"lruvecs\": [{\"generations\": []}]}\n@@END numa\n";
-        assert!(mglru(&blocks(on), "6.12").is_ok());
-        assert!(mglru(&blocks(on), "6.1").is_err());
+        let cfg = |l: &str| super::super::CONFIGS.iter().find(|c| c.label == l).unwrap();
+        assert!(mglru(&blocks(on), cfg("6.12")).is_ok());
+        assert!(mglru(&blocks(on), cfg("6.1+mglru")).is_ok());
+        assert!(mglru(&blocks(on), cfg("6.1")).is_err());
+        let off = "@@BEGIN numa\n{\"mglru\": false, \"lruvecs\": [{}]}\n@@END numa\n";
+        assert!(mglru(&blocks(off), cfg("6.12-classic")).is_ok());
+        assert!(mglru(&blocks(off), cfg("5.10")).unwrap().starts_with(SKIP));
     }
 }

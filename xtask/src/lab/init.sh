@@ -4,7 +4,7 @@ mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 for m in /modules/*.ko; do [ -e "$m" ] && insmod "$m" 2>/dev/null; done
 mdev -s 2>/dev/null
 mount -t tracefs nodev /sys/kernel/tracing; mount -t debugfs nodev /sys/kernel/debug
-mount -t bpf bpf /sys/fs/bpf; mount -t tmpfs tmpfs /tmp; mount -t cgroup2 none /sys/fs/cgroup
+mount -t bpf bpf /sys/fs/bpf; mount -t tmpfs tmpfs /tmp
 mkdir -p /mnt; mount -t ext4 /dev/vda /mnt || echo "@@ERROR no disk"
 S=$(sed -n 's/.*vmscan.scenarios=\([^ ]*\).*/\1/p' /proc/cmdline)
 echo "@@KERNEL $(uname -r)"
@@ -13,10 +13,28 @@ block() { echo "@@BEGIN $1"; cat "$2"; echo "@@END $1"; }
 # Background jobs of a non-interactive shell ignore SIGINT: stop vmscan with
 # SIGTERM. Every run writes its own files, so waitc never sees an older run.
 waitc() { i=0; while [ $i -lt 900 ]; do grep -q "vmscan: counting" "$1" 2>/dev/null && return 0; sleep 0.1; i=$((i+1)); done; echo "@@ERROR $1 never counted"; cat "$1"; }
-echo +memory > /sys/fs/cgroup/cgroup.subtree_control
-mkdir -p /sys/fs/cgroup/t; echo 32M > /sys/fs/cgroup/t/memory.max
+# The configuration: the LRU (vmscan.lru=y|n switches MGLRU) and the
+# cgroup version (vmscan.cgroup=1 mounts the v1 memory controller; v2
+# otherwise). $CG is the memory hierarchy, $MAX its limit file.
+L=$(sed -n 's/.*vmscan.lru=\([yn]\).*/\1/p' /proc/cmdline)
+if [ -n "$L" ]; then echo $L > /sys/kernel/mm/lru_gen/enabled || echo "@@ERROR cannot switch MGLRU to $L"; fi
+echo "@@LRU $(cat /sys/kernel/mm/lru_gen/enabled 2>/dev/null || echo none)"
+if grep -q "vmscan.cgroup=1" /proc/cmdline; then
+  mount -t tmpfs cgroup /sys/fs/cgroup; mkdir -p /sys/fs/cgroup/memory
+  mount -t cgroup -o memory none /sys/fs/cgroup/memory || echo "@@ERROR no cgroup v1 memory controller"
+  CG=/sys/fs/cgroup/memory; MAX=memory.limit_in_bytes
+else
+  mount -t cgroup2 none /sys/fs/cgroup; echo +memory > /sys/fs/cgroup/cgroup.subtree_control
+  CG=/sys/fs/cgroup; MAX=memory.max
+fi
+echo "@@CGROUP $CG"
+mkdir -p $CG/t; echo 32M > $CG/t/$MAX
 if has shell; then setsid cttyhack sh; poweroff -f; fi
 if has hooks; then
+  # The tracepoints' format files as this kernel has them (the fixtures).
+  for f in /sys/kernel/tracing/events/vmscan/*/format /sys/kernel/tracing/events/pagemap/*/format; do
+    e=${f%/format}; block "format-${e##*/}" $f
+  done
   vmscan probes --json > /tmp/p1 2>&1; block probes-fentry /tmp/p1
   vmscan --no-fentry probes --json > /tmp/p2 2>&1; block probes-kprobe /tmp/p2
 fi
@@ -27,7 +45,7 @@ if has truth; then
   vmscan --no-fentry stat --json > /tmp/kp.json 2> /tmp/kp.err & B=$!
   waitc /tmp/kp.err
   cat /proc/vmstat > /tmp/v0
-  sh -c 'echo $$ > /sys/fs/cgroup/t/cgroup.procs; exec cat /mnt/big > /dev/null'
+  sh -c 'echo $$ > '$CG'/t/cgroup.procs; exec cat /mnt/big > /dev/null'
   cat /proc/vmstat > /tmp/v1
   kill -TERM $A $B; wait $A; wait $B
   block truth-fentry /tmp/fe.json; block truth-kprobe /tmp/kp.json
@@ -65,13 +83,16 @@ if has swap; then
   # swap, at three swappiness values.
   echo 256M > /sys/block/zram0/disksize && mkswap /dev/zram0 > /dev/null && swapon /dev/zram0 || echo "@@ERROR no zram swap"
   [ -e /mnt/big ] || { dd if=/dev/zero of=/mnt/big bs=1M count=192 2>/dev/null; sync; }
-  mkdir -p /sys/fs/cgroup/s; echo 48M > /sys/fs/cgroup/s/memory.max
+  mkdir -p $CG/s; echo 48M > $CG/s/$MAX
   for sw in 0 60 200; do
-    echo $sw > /proc/sys/vm/swappiness; echo 3 > /proc/sys/vm/drop_caches
+    # cgroup v1 reclaims a group at its own memory.swappiness (v2 and the
+    # root use vm.swappiness).
+    echo $sw > /proc/sys/vm/swappiness; [ -e $CG/s/memory.swappiness ] && echo $sw > $CG/s/memory.swappiness
+    echo 3 > /proc/sys/vm/drop_caches
     vmscan stat --json > /tmp/sw$sw.json 2> /tmp/sw$sw.err & A=$!
     waitc /tmp/sw$sw.err
     cat /proc/vmstat > /tmp/sw$sw.v0
-    sh -c 'echo $$ > /sys/fs/cgroup/s/cgroup.procs; dd if=/dev/urandom of=/tmp/shm bs=1M count=64 2>/dev/null; cat /mnt/big > /dev/null; cat /mnt/big > /dev/null; rm /tmp/shm'
+    sh -c 'echo $$ > '$CG'/s/cgroup.procs; dd if=/dev/urandom of=/tmp/shm bs=1M count=64 2>/dev/null; cat /mnt/big > /dev/null; cat /mnt/big > /dev/null; rm /tmp/shm'
     cat /proc/vmstat > /tmp/sw$sw.v1
     kill -TERM $A; wait $A
     block swap-$sw /tmp/sw$sw.json; block swap-$sw-before /tmp/sw$sw.v0; block swap-$sw-after /tmp/sw$sw.v1

@@ -1,6 +1,7 @@
 //! The guest kernels: stock Debian packages found with apt (the system's
-//! sources, else a private bookworm-backports list), downloaded once into
-//! target/lab, their vmlinux extracted and the modules the guest loads.
+//! sources, else a private list of the suites the lab boots: bullseye,
+//! bookworm-backports, sid), downloaded once into target/lab, their vmlinux
+//! extracted and the modules the guest loads.
 
 use std::{
     collections::BTreeMap,
@@ -16,14 +17,30 @@ use crate::sh::run_ok;
 
 pub(super) struct Kernel {
     pub(super) label: &'static str,
-    /// apt-cache search pattern for the package name.
+    /// apt-cache search pattern for the package with the kernel image (the
+    /// newest match is taken).
     pub(super) pattern: &'static str,
+    /// Packages of the same version unpacked beside it, named by replacing
+    /// the image package's prefix (sid splits 7.x into linux-binary-<ver>,
+    /// the image, and linux-modules-<ver>, xz-compressed modules).
+    pub(super) companions: &'static [(&'static str, &'static str)],
 }
 
-pub(super) const KERNELS: [Kernel; 2] = [
-    Kernel { label: "6.1", pattern: r"^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$" },
-    Kernel { label: "6.12", pattern: r"^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$" },
+pub(super) const KERNELS: [Kernel; 4] = [
+    // bullseye: /boot/vmlinuz and plain .ko files.
+    Kernel { label: "5.10", pattern: r"^linux-image-5\.10\.0-[0-9]+-amd64-unsigned$", companions: &[] },
+    Kernel { label: "6.1", pattern: r"^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$", companions: &[] },
+    Kernel { label: "6.12", pattern: r"^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$", companions: &[] },
+    // sid: no -unsigned package; /usr/lib/modules/<ver>/vmlinuz, no /boot/config.
+    Kernel {
+        label: "7.2",
+        pattern: r"^linux-binary-7\.2\.[0-9]+\+deb14-amd64$",
+        companions: &[("linux-binary-", "linux-modules-")],
+    },
 ];
+
+/// Suites of the private apt list (added to the machine's own archive URI).
+const PRIVATE_SUITES: [&str; 3] = ["bullseye", "bookworm-backports", "sid"];
 
 /// apt options for a private configuration (backports, when the system's
 /// sources lack the kernel); empty for the system's own.
@@ -41,17 +58,18 @@ fn private_apt() -> anyhow::Result<Vec<String>> {
         .context("no Debian archive URI in /etc/apt sources")?;
     std::fs::create_dir_all(dir.join("lists/partial"))?;
     std::fs::create_dir_all(dir.join("cache/archives/partial"))?;
-    std::fs::write(
-        dir.join("sources.list"),
-        format!("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {uri} bookworm-backports main\n"),
-    )?;
+    let list: String = PRIVATE_SUITES
+        .iter()
+        .map(|s| format!("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {uri} {s} main\n"))
+        .collect();
+    std::fs::write(dir.join("sources.list"), list)?;
     let opts = vec![
         format!("-o=Dir::Etc::SourceList={}", dir.join("sources.list").display()),
         "-o=Dir::Etc::SourceParts=/dev/null".to_owned(),
         format!("-o=Dir::State::Lists={}", dir.join("lists").display()),
         format!("-o=Dir::Cache={}", dir.join("cache").display()),
     ];
-    crate::sh::say("kernel lab: refreshing a private apt list for bookworm-backports");
+    crate::sh::say(&format!("kernel lab: refreshing a private apt list for {}", PRIVATE_SUITES.join(", ")));
     run_ok(Command::new("apt-get").args(&opts).args(["update", "-qq"]))?;
     Ok(opts)
 }
@@ -79,15 +97,41 @@ pub(super) fn fetch_kernel(k: &Kernel) -> anyhow::Result<(PathBuf, PathBuf)> {
         pkg = find_package(k.pattern, &opts)?;
     }
     let pkg = pkg.with_context(|| format!("no package matching {} in the configured Debian archives", k.pattern))?;
-    crate::sh::say(&format!("kernel lab: downloading {pkg} (cached under target/lab/cache)"));
-    run_ok(Command::new("apt-get").args(&opts).args(["download", "-qq", &pkg]).current_dir(lab_dir().join("cache")))?;
-    let deb = named(&lab_dir().join("cache"), &format!("{pkg}_"))?.context("downloaded package not found")?;
     let root = dir.join("root");
     std::fs::create_dir_all(&root)?;
-    run_ok(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
-    let vmlinuz = named(&root.join("boot"), "vmlinuz-")?.context("no vmlinuz in the package")?;
-    extract_vmlinux(&vmlinuz, &vmlinux)?;
+    let mut pkgs = vec![pkg.clone()];
+    pkgs.extend(k.companions.iter().map(|(from, to)| pkg.replacen(from, to, 1)));
+    for p in &pkgs {
+        crate::sh::say(&format!("kernel lab: downloading {p} (cached under target/lab/cache)"));
+        run_ok(Command::new("apt-get").args(&opts).args(["download", "-qq", p]).current_dir(lab_dir().join("cache")))?;
+        let deb = named(&lab_dir().join("cache"), &format!("{p}_"))?.context("downloaded package not found")?;
+        run_ok(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
+    }
+    extract_vmlinux(&vmlinuz_of(&root)?, &vmlinux)?;
     Ok((vmlinux, root))
+}
+
+/// The kernel image: /boot/vmlinuz-<ver> (up to 6.x) or
+/// /usr/lib/modules/<ver>/vmlinuz (sid's 7.x).
+fn vmlinuz_of(root: &Path) -> anyhow::Result<PathBuf> {
+    if root.join("boot").is_dir()
+        && let Some(p) = named(&root.join("boot"), "vmlinuz-")?
+    {
+        return Ok(p);
+    }
+    let base = modules_dir(root)?;
+    let p = base.join("vmlinuz");
+    if p.exists() { Ok(p) } else { bail!("no vmlinuz in the package (/boot or {})", base.display()) }
+}
+
+/// /lib/modules/<ver> or /usr/lib/modules/<ver> of an unpacked kernel.
+fn modules_dir(root: &Path) -> anyhow::Result<PathBuf> {
+    ["lib/modules", "usr/lib/modules"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(root.join(d)).ok())
+        .flat_map(|rd| rd.filter_map(Result::ok).map(|e| e.path()))
+        .find(|p| p.is_dir())
+        .context("no lib/modules or usr/lib/modules in the kernel package")
 }
 
 /// The first file in `dir` whose name starts with `prefix`.
@@ -169,11 +213,7 @@ fn read_module(path: &Path) -> anyhow::Result<Vec<u8>> {
 /// The wanted modules and their dependencies, dependencies first, as
 /// (name, uncompressed .ko).
 pub(super) fn module_closure(root: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    let base = std::fs::read_dir(root.join("lib/modules"))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .next()
-        .context("no lib/modules in the kernel package")?;
+    let base = modules_dir(root)?;
     let mut index: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut stack = vec![base.join("kernel")];
     while let Some(d) = stack.pop() {
@@ -211,7 +251,7 @@ pub(super) fn module_closure(root: &Path) -> anyhow::Result<Vec<(String, Vec<u8>
         // Built into the kernel when it is not a module: fine.
         let found = visit(m, &index, &mut done, &mut seen)?;
         if !found && required {
-            let cfg = named(&root.join("boot"), "config-")?.map(|p| std::fs::read_to_string(p).unwrap_or_default()).unwrap_or_default();
+            let cfg = named(&root.join("boot"), "config-").ok().flatten().map(|p| std::fs::read_to_string(p).unwrap_or_default()).unwrap_or_default();
             if !cfg.lines().any(|l| l.ends_with("=y") && l.to_lowercase().contains(&m.to_lowercase())) {
                 crate::sh::say(&format!("kernel lab: module {m} not found (assuming it is built in)"));
             }
