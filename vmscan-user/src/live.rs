@@ -128,6 +128,10 @@ impl Session {
             }
         }
         self.pump_events_now();
+        // The last sample lists every memory cgroup that exists now.
+        if let Some(m) = self.memcgs.as_mut() {
+            m.walk_next();
+        }
         self.tick()?;
         Ok(())
     }

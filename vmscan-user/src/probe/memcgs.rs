@@ -9,8 +9,12 @@
 //!   seen by the eBPF side, by kernfs id), and the root;
 //! - a rotating share of the quiet ones, so that each is read at least once
 //!   every [`REFRESH_SAMPLES`] samples;
-//! - new memcgs, found by walking the hierarchy every [`WALK_EVERY`] (sooner,
-//!   at most every [`MIN_REWALK`], when an active id is not known yet).
+//! - new memcgs, found by walking the hierarchy. A walk costs in proportion
+//!   to the number of cgroups, so it comes again after [`WALK_COST_FACTOR`]
+//!   times its own duration (at least every second on a host with few
+//!   cgroups, at most every [`WALK_EVERY`]), sooner (at most every
+//!   [`MIN_REWALK`]) when an active id is not known yet, and whenever a
+//!   caller asks for a complete sample ([`MemcgSampler::walk_next`]).
 //!
 //! Quiet memcgs' figures are therefore up to [`REFRESH_SAMPLES`] samples old;
 //! active ones are current. After the first (full) sample, a
@@ -31,6 +35,10 @@ use crate::model::input::MemcgSample;
 pub const REFRESH_SAMPLES: u64 = 60;
 /// How often the hierarchy is walked for new and removed memcgs.
 pub const WALK_EVERY: Duration = Duration::from_secs(60);
+/// The walk spends at most 1/WALK_COST_FACTOR of the time (0.5%).
+pub const WALK_COST_FACTOR: u32 = 200;
+/// The soonest a walk repeats on a host with few cgroups.
+pub const MIN_WALK_EVERY: Duration = Duration::from_secs(1);
 /// The soonest a walk repeats when an unknown memcg shows activity.
 pub const MIN_REWALK: Duration = Duration::from_secs(5);
 
@@ -63,6 +71,10 @@ pub struct MemcgSampler {
     order: Vec<u64>,
     samples: u64,
     last_walk: Option<Instant>,
+    /// How long the last walk took.
+    last_walk_cost: Duration,
+    /// The next sample walks whatever the time (a final, complete sample).
+    walk_next: bool,
     /// Files read by the last [`MemcgSampler::sample`] (for tests and benchmarks).
     pub last_reads: usize,
 }
@@ -80,8 +92,16 @@ impl MemcgSampler {
             order: Vec::new(),
             samples: 0,
             last_walk: None,
+            last_walk_cost: Duration::ZERO,
+            walk_next: false,
             last_reads: 0,
         }
+    }
+
+    /// Makes the next sample walk the hierarchy (for a final sample that
+    /// must list every memcg that exists).
+    pub fn walk_next(&mut self) {
+        self.walk_next = true;
     }
 
     /// What changed, reading again only what the module documentation says;
@@ -91,10 +111,12 @@ impl MemcgSampler {
         self.samples += 1;
         self.last_reads = 0;
         let unknown_active = active.iter().any(|id| !self.known.contains_key(id));
-        let due = match self.last_walk {
-            None => true,
-            Some(t) => t.elapsed() >= WALK_EVERY || (unknown_active && t.elapsed() >= MIN_REWALK),
-        };
+        let every = (self.last_walk_cost * WALK_COST_FACTOR).clamp(MIN_WALK_EVERY, WALK_EVERY);
+        let due = std::mem::take(&mut self.walk_next)
+            || match self.last_walk {
+                None => true,
+                Some(t) => t.elapsed() >= every || (unknown_active && t.elapsed() >= MIN_REWALK),
+            };
         let mut read = BTreeMap::new();
         let gone = if due { self.walk(&mut read) } else { vec![] };
         self.refresh(active, &mut read);
@@ -131,7 +153,8 @@ impl MemcgSampler {
     /// Walks the hierarchy: new memcgs are read at once (into `read`),
     /// removed ones dropped and returned.
     fn walk(&mut self, read: &mut BTreeMap<u64, Option<MemcgSample>>) -> Vec<u64> {
-        self.last_walk = Some(Instant::now());
+        let started = Instant::now();
+        self.last_walk = Some(started);
         let mut seen = BTreeSet::new();
         let mut order = Vec::new();
         let mut queue = VecDeque::from([self.root.clone()]);
@@ -155,6 +178,7 @@ impl MemcgSampler {
                 queue.extend(subdirs);
             }
         }
+        self.last_walk_cost = started.elapsed();
         let gone: Vec<u64> = self.known.keys().filter(|id| !seen.contains(id)).copied().collect();
         self.known.retain(|id, _| seen.contains(id));
         self.order = order;
@@ -246,13 +270,20 @@ mod tests {
         std::fs::create_dir_all(root.join("new")).unwrap();
         std::fs::write(root.join("new/memory.numa_stat"), "anon N0=4096\n").unwrap();
         std::fs::remove_dir_all(root.join("cg0001")).unwrap();
-        // Not walked again yet.
+        // Not walked again yet (a walk as costly as one on a big host).
+        s.last_walk_cost = WALK_EVERY;
         assert!(s.sample(&BTreeSet::new()).gone.is_empty());
         s.last_walk = Some(Instant::now() - MIN_REWALK);
         let new = inode(&root.join("new"));
         let u = s.sample(&BTreeSet::from([new]));
         assert_eq!(u.gone, [removed], "an unknown active id makes the walk come early");
         assert!(u.memcgs.iter().any(|m| m.id == new && m.path == "/new"));
+        // A final sample asks for a walk and gets one.
+        std::fs::create_dir_all(root.join("last")).unwrap();
+        std::fs::write(root.join("last/memory.numa_stat"), "anon N0=4096\n").unwrap();
+        s.last_walk_cost = WALK_EVERY;
+        s.walk_next();
+        assert!(s.sample(&BTreeSet::new()).memcgs.iter().any(|m| m.path == "/last"));
         let _ = std::fs::remove_dir_all(&root);
     }
 }
