@@ -53,6 +53,9 @@ fn vmstat(text: &str) -> BTreeMap<String, u64> {
 /// error that names what is missing; any other unavailable hook fails.
 const KERNEL_GAPS: &[(&str, &str, &str)] = &[
     ("5.10", "vmscan:mm_vmscan_throttled", "5.10: no mm_vmscan_throttled (reclaim throttling tracepoint is 5.16+)"),
+    ("5.10", "vmscan:mm_vmscan_reclaim_pages", "5.10: no mm_vmscan_reclaim_pages (pageout activations not seen)"),
+    ("6.1", "vmscan:mm_vmscan_reclaim_pages", "6.1: no mm_vmscan_reclaim_pages (pageout activations not seen)"),
+    ("6.12", "vmscan:mm_vmscan_reclaim_pages", "6.12: no mm_vmscan_reclaim_pages (pageout activations not seen)"),
 ];
 
 pub(super) fn hooks(b: &Blocks, c: &Config) -> Verdict {
