@@ -3,7 +3,7 @@
 
 use std::{
     process::Command,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use anyhow::{Context as _, bail};
@@ -12,7 +12,7 @@ mod memcgs;
 
 use crate::{
     build, lab, overhead,
-    sh::{apt_install, cargo, clk_tck, is_root, machine_description, proc_cpu_ticks, proc_status_kib, root, say, status},
+    sh::{apt_install, cargo, cpu_share, is_root, machine_description, proc_status_kib, root, say, status},
 };
 
 /// Figures of this host's benchmarks.
@@ -159,6 +159,22 @@ const TUI_WARM_UP: Duration = Duration::from_secs(3);
 const TUI_SECS: u64 = 30;
 const QUICK_TUI_SECS: u64 = 10;
 
+/// Runs the release vmscan's terminal UI in a 120x40 tmux pane, waits
+/// `warm_up`, then calls `f` with its pid; the session is killed after.
+fn with_tui<T>(warm_up: Duration, f: impl FnOnce(u32) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let bin = root().join("target/release/vmscan");
+    let session = format!("vmscan-bench-{}", std::process::id());
+    status(Command::new("tmux").args(["new-session", "-d", "-s", &session, "-x", "120", "-y", "40"]).arg(format!("exec {}", bin.display())))?;
+    let res = (|| {
+        std::thread::sleep(warm_up);
+        let out = Command::new("tmux").args(["display", "-p", "-t", &session, "#{pane_pid}"]).output()?;
+        let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().context("pane pid")?;
+        f(pid)
+    })();
+    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+    res
+}
+
 /// CPU and memory of the terminal UI at the default interval on an idle
 /// system: the real binary in a 120x40 tmux pane.
 fn bench_tui(quick: bool) -> anyhow::Result<Vec<String>> {
@@ -168,20 +184,9 @@ fn bench_tui(quick: bool) -> anyhow::Result<Vec<String>> {
     }
     apt_install(&["tmux"])?;
     build()?;
-    let bin = root().join("target/release/vmscan");
-    let session = format!("vmscan-bench-{}", std::process::id());
-    status(Command::new("tmux").args(["new-session", "-d", "-s", &session, "-x", "120", "-y", "40"]).arg(format!("exec {}", bin.display())))?;
-    let res = (|| -> anyhow::Result<Vec<String>> {
-        std::thread::sleep(TUI_WARM_UP);
-        let out = Command::new("tmux").args(["display", "-p", "-t", &session, "#{pane_pid}"]).output()?;
-        let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().context("pane pid")?;
+    with_tui(TUI_WARM_UP, |pid| {
         let secs = if quick { QUICK_TUI_SECS } else { TUI_SECS };
-        let t0 = proc_cpu_ticks(pid)?;
-        let start = Instant::now();
-        std::thread::sleep(Duration::from_secs(secs));
-        let t1 = proc_cpu_ticks(pid)?;
-        let hz = clk_tck();
-        let cpu = (t1 - t0) as f64 / hz / start.elapsed().as_secs_f64() * 100.0;
+        let cpu = cpu_share(pid, secs)?;
         Ok(vec![
             format!("| TUI CPU, idle system, default 1 s interval | {cpu:.2}% of one core over {secs} s (target <= 2%) |"),
             format!(
@@ -190,9 +195,7 @@ fn bench_tui(quick: bool) -> anyhow::Result<Vec<String>> {
                 proc_status_kib(pid, "VmHWM:")
             ),
         ])
-    })();
-    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
-    res
+    })
 }
 
 #[cfg(test)]

@@ -124,6 +124,15 @@ pub(crate) fn proc_cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     Ok(f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
 }
 
+/// The share of one core (in %) process `pid` uses over the next `secs`.
+pub(crate) fn cpu_share(pid: u32, secs: u64) -> anyhow::Result<f64> {
+    let t0 = proc_cpu_ticks(pid)?;
+    let start = std::time::Instant::now();
+    std::thread::sleep(std::time::Duration::from_secs(secs));
+    let t1 = proc_cpu_ticks(pid)?;
+    Ok((t1 - t0) as f64 / clk_tck() / start.elapsed().as_secs_f64() * 100.0)
+}
+
 /// A KiB figure of /proc/PID/status (`VmRSS:`, `VmHWM:`, ...); 0 if absent.
 pub(crate) fn proc_status_kib(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

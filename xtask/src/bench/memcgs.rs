@@ -14,7 +14,7 @@ use std::{
 
 use anyhow::Context as _;
 
-use crate::sh::{apt_install, clk_tck, proc_cpu_ticks, proc_status_kib, root, say, status};
+use crate::sh::{apt_install, cpu_share, proc_status_kib, root, say};
 
 const SIZES: [usize; 3] = [100, 1_000, 10_000];
 const QUICK_SIZES: [usize; 2] = [100, 1_000];
@@ -60,12 +60,7 @@ impl Drop for Memcgs {
 
 /// CPU share (% of one core) of `pid` over `secs`, and its peak RSS in KiB.
 fn cpu_and_peak(pid: u32, secs: u64) -> anyhow::Result<(f64, u64)> {
-    let t0 = proc_cpu_ticks(pid)?;
-    let start = Instant::now();
-    std::thread::sleep(Duration::from_secs(secs));
-    let t1 = proc_cpu_ticks(pid)?;
-    let cpu = (t1 - t0) as f64 / clk_tck() / start.elapsed().as_secs_f64() * 100.0;
-    Ok((cpu, proc_status_kib(pid, "VmHWM:")))
+    Ok((cpu_share(pid, secs)?, proc_status_kib(pid, "VmHWM:")))
 }
 
 /// Median time of a /metrics scrape, in milliseconds.
@@ -105,18 +100,11 @@ fn exporter(bin: &Path, n: usize, secs: u64) -> anyhow::Result<String> {
     res
 }
 
-fn tui(bin: &Path, n: usize, secs: u64) -> anyhow::Result<String> {
-    let session = format!("vmscan-bench-memcgs-{}", std::process::id());
-    status(Command::new("tmux").args(["new-session", "-d", "-s", &session, "-x", "120", "-y", "40"]).arg(format!("exec {}", bin.display())))?;
-    let res = (|| {
-        std::thread::sleep(WARM_UP);
-        let out = Command::new("tmux").args(["display", "-p", "-t", &session, "#{pane_pid}"]).output()?;
-        let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().context("pane pid")?;
+fn tui(n: usize, secs: u64) -> anyhow::Result<String> {
+    super::with_tui(WARM_UP, |pid| {
         let (cpu, peak) = cpu_and_peak(pid, secs)?;
-        anyhow::Ok(format!("| TUI at {n} memcgs, 1 s interval | {cpu:.2}% of one core over {secs} s, peak RSS {} MiB |", peak / 1024))
-    })();
-    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
-    res
+        Ok(format!("| TUI at {n} memcgs, 1 s interval | {cpu:.2}% of one core over {secs} s, peak RSS {} MiB |", peak / 1024))
+    })
 }
 
 /// The benchmark's rows, one exporter and one TUI row per size.
@@ -131,7 +119,7 @@ pub(crate) fn rows(quick: bool) -> anyhow::Result<Vec<String>> {
         say(&format!("memcg scaling: {n} memory cgroups"));
         let _cgs = Memcgs::make(n)?;
         out.push(exporter(&bin, n, secs)?);
-        out.push(tui(&bin, n, secs)?);
+        out.push(tui(n, secs)?);
     }
     Ok(out)
 }
