@@ -239,21 +239,22 @@ fn encode_lru_sizes(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
         }
     }
     gauge(enc, "vmscan_node_lru_pages", "Pages on each LRU list of a node (node meminfo).", node_sizes)?;
+    let named = largest_memcgs(&st.snap.lruvecs, st.max_memcgs);
     gauge(
         enc,
         "vmscan_lruvec_pages",
         "Pages on each LRU list of a lruvec (node x memory cgroup; memory.numa_stat / memory.stat). Cgroups beyond --max-memcgs are summed as memcg=\"other\".",
-        lruvec_rows(&st.snap.lruvecs, st.max_memcgs),
+        lruvec_rows(&st.snap.lruvecs, &named),
     )?;
-    encode_kube_info(st, enc)
+    encode_kube_info(st, &named, enc)
 }
 
 /// `vmscan_memcg_kubernetes_info{memcg, pod_uid, container_id, qos_class} 1`
 /// for every labelled memory cgroup that is a Kubernetes pod or container
 /// (parsed from its kubepods path): joined to the memcg series with
 /// `* on (memcg) group_left(pod_uid, container_id, qos_class)`.
-fn encode_kube_info(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
-    let named = largest_memcgs(&st.snap.lruvecs, st.max_memcgs);
+/// `named`: the memcgs labelled by name ([`largest_memcgs`]).
+fn encode_kube_info(st: &ExportState, named: &BTreeSet<&str>, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
     let mut by_reclaimed: Vec<_> = st.snap.memcgs.iter().collect();
     by_reclaimed.sort_by(|a, b| b.reclaimed.cmp(&a.reclaimed).then(a.path.cmp(&b.path)));
     let lruvecs = st.snap.lruvecs.iter().filter(|l| named.contains(l.memcg.as_str())).map(|l| (&l.memcg, &l.kube));
@@ -293,10 +294,8 @@ fn largest_memcgs(lruvecs: &[LruvecSnap], max: usize) -> BTreeSet<&str> {
     by_size.iter().take(max).map(|(m, _)| *m).collect()
 }
 
-/// Pages per (node, memcg, list), the cgroups beyond the largest `max`
-/// summed as "other".
-fn lruvec_rows(lruvecs: &[LruvecSnap], max: usize) -> Vec<(Labels, i64)> {
-    let named = largest_memcgs(lruvecs, max);
+/// Pages per (node, memcg, list), the cgroups not `named` summed as "other".
+fn lruvec_rows(lruvecs: &[LruvecSnap], named: &BTreeSet<&str>) -> Vec<(Labels, i64)> {
     let mut lruvec: BTreeMap<(u32, String, &str), u64> = Default::default();
     for lv in lruvecs {
         let memcg = if named.contains(lv.memcg.as_str()) { label(&lv.memcg) } else { "other".to_owned() };
