@@ -238,9 +238,10 @@ fn mglru_tracepoints(tracefs: &Result<PathBuf, String>) -> bool {
 /// counters in /proc/vmstat say the same. `mglru_tracepoints` comes from the
 /// isolate tracepoint's format.
 pub fn counting_of(btf: Option<&Btf>, system: &SystemInfo, mglru_tracepoints: bool) -> Counting {
+    let vmstat = if btf.is_none() { system::read_vmstat() } else { Default::default() };
     let has = |item: &str, name: &str| match btf {
         Some(b) => b.enum_value(item).is_some(),
-        None => system::vmstat_has(name),
+        None => vmstat.contains_key(name),
     };
     Counting {
         mglru: system.mglru == Some(true),

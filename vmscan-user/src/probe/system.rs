@@ -231,11 +231,6 @@ pub fn read_vmstat() -> std::collections::BTreeMap<String, u64> {
         .collect()
 }
 
-/// True when /proc/vmstat has a counter called `name`.
-pub fn vmstat_has(name: &str) -> bool {
-    std::fs::read_to_string(crate::probe::paths::host("/proc/vmstat")).is_ok_and(|t| t.lines().any(|l| l.split_whitespace().next() == Some(name)))
-}
-
 /// The value of a symbol in /proc/kallsyms, or None when absent or hidden
 /// (kptr_restrict prints zeros to unprivileged readers).
 pub fn kallsyms_lookup(name: &str) -> Option<u64> {
