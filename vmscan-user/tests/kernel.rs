@@ -40,7 +40,7 @@ fn stat_matches_proc_vmstat_and_perf_stat_under_memcg_reclaim() {
     let v = &report["vmstat"];
     let steal_file = delta(&before, &after, "pgsteal_file");
     assert!(steal_file > 50_000, "the workload should reclaim > 200 MiB of page cache, reclaimed {steal_file} pages");
-    for key in [
+    assert_equal_to_vmstat(v, &before, &after, &[
         "pgscan_kswapd",
         "pgscan_direct",
         "pgscan_anon",
@@ -50,10 +50,7 @@ fn stat_matches_proc_vmstat_and_perf_stat_under_memcg_reclaim() {
         "pgsteal_anon",
         "pgsteal_file",
         "pgrefill",
-    ] {
-        let ours = v[key].as_u64().unwrap_or_else(|| panic!("{key} missing: {v}"));
-        assert_eq!(ours, delta(&before, &after, key), "{key}: vmscan vs /proc/vmstat (kernel {})", kernel());
-    }
+    ]);
     // pgactivate has sources outside reclaim that never stop (mm_lru_activate):
     // vmscan's window contains /proc/vmstat's, so it sees at least as many.
     let act = v["pgactivate"].as_u64().expect("pgactivate");
@@ -257,7 +254,7 @@ fn proactive_node_reclaim_is_counted_as_the_kernel_counts_it() {
     let v = &report["vmstat"];
     let proactive = delta(&before, &after, "pgsteal_proactive");
     assert!(proactive > 10_000, "node0/reclaim should reclaim > 40 MiB of page cache, reclaimed {proactive} pages");
-    for key in [
+    assert_equal_to_vmstat(v, &before, &after, &[
         "pgscan_proactive",
         "pgsteal_proactive",
         "pgscan_direct",
@@ -266,10 +263,7 @@ fn proactive_node_reclaim_is_counted_as_the_kernel_counts_it() {
         "pgsteal_kswapd",
         "pgscan_file",
         "pgsteal_file",
-    ] {
-        let ours = v[key].as_u64().unwrap_or_else(|| panic!("{key} missing: {v}"));
-        assert_eq!(ours, delta(&before, &after, key), "{key}: vmscan vs /proc/vmstat (kernel {})", kernel());
-    }
+    ]);
     // vmscan's own self-check, bracketed by its own reads of /proc/vmstat,
     // agrees: every pgscan/pgsteal counter exact.
     let checks = report["self_check"]["counters"].as_array().expect("self_check");
@@ -316,8 +310,5 @@ fn madv_pageout_activations_are_counted_in_pgactivate() {
     let rp = &report["reclaim_pages"];
     assert!(rp["scanned"].as_u64().unwrap_or(0) >= 10_000, "MADV_PAGEOUT of 64 MiB went through reclaim_pages: {rp}");
     let v = &report["vmstat"];
-    for key in ["pgactivate", "pgscan_file", "pgsteal_file", "pgscan_direct"] {
-        let ours = v[key].as_u64().unwrap_or_else(|| panic!("{key} missing: {v}"));
-        assert_eq!(ours, delta(&before, &after, key), "{key}: vmscan vs /proc/vmstat (kernel {})", kernel());
-    }
+    assert_equal_to_vmstat(v, &before, &after, &["pgactivate", "pgscan_file", "pgsteal_file", "pgscan_direct"]);
 }

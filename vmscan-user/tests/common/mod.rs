@@ -40,6 +40,14 @@ pub fn vmstat() -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// Each of `keys` in vmscan's JSON `vmstat` equals /proc/vmstat's delta.
+pub fn assert_equal_to_vmstat(v: &serde_json::Value, before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>, keys: &[&str]) {
+    for key in keys {
+        let ours = v[key].as_u64().unwrap_or_else(|| panic!("{key} missing: {v}"));
+        assert_eq!(ours, delta(before, after, key), "{key}: vmscan vs /proc/vmstat (kernel {})", kernel());
+    }
+}
+
 pub fn delta(a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>, key: &str) -> u64 {
     b.get(key).copied().unwrap_or(0) - a.get(key).copied().unwrap_or(0)
 }
