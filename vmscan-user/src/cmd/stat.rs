@@ -198,13 +198,13 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
         log::warn!("could not drop capabilities: {e}");
     }
     let w = Window { reader: &reader, kernel: &loaded.system.kernel, hooks: &loaded.hooks, counting: loaded.counting };
-    let (start_totals, start_bracket) = w.read()?;
+    let (start_totals, start_bracket) = w.reader.read_bracketed()?;
     let start = Instant::now();
     let mut episodes = Episodes::default();
     announce(&loaded.hooks, opts.duration);
     count_until_stopped(&opts, &w, &mut events, &mut episodes, (&start_totals, &start_bracket)).await?;
 
-    let (end_totals, end_bracket) = w.read()?;
+    let (end_totals, end_bracket) = w.reader.read_bracketed()?;
     let mut buf = Vec::new();
     events.drain_now(&mut buf);
     apply_all(&mut episodes, &mut buf);
@@ -228,11 +228,6 @@ struct Window<'a> {
 }
 
 impl Window<'_> {
-    /// The aggregates, with /proc/vmstat read just before and just after.
-    fn read(&self) -> anyhow::Result<(Totals, Bracket)> {
-        self.reader.read_bracketed()
-    }
-
     fn report(&self, secs: f64, d: &Totals, episodes: Episodes) -> StatReport {
         report(self.kernel, secs, self.hooks, d, episodes, &self.counting)
     }
@@ -287,7 +282,7 @@ async fn count_until_stopped(
             _ = tick.tick(), if opts.interval.is_some() => {
                 events.drain_now(&mut buf);
                 apply_all(episodes, &mut buf);
-                let (now_totals, now_bracket) = w.read()?;
+                let (now_totals, now_bracket) = w.reader.read_bracketed()?;
                 let secs = last_instant.elapsed().as_secs_f64();
                 let mut r = w.report(secs, &now_totals.since(&last_totals), Episodes::default());
                 r.self_check = selfcheck::check(&r.counters.vmstat, &last_bracket, &now_bracket);

@@ -130,12 +130,8 @@ impl Reader {
         self.stacks.get(&id, 0).ok().map(|st| st.frames().iter().map(|f| f.ip).collect())
     }
 
-    /// A consistent-enough snapshot: each slot is read once; counters only grow.
-    pub fn read(&self) -> anyhow::Result<Totals> {
-        self.maps.read(&nodes_to_read())
-    }
-
-    /// [`Reader::read`] with the checked /proc/vmstat counters read just
+    /// A consistent-enough snapshot of the aggregates (each slot read once;
+    /// counters only grow), with the checked /proc/vmstat counters read just
     /// before and just after, for the self-check.
     pub fn read_bracketed(&self) -> anyhow::Result<(Totals, Bracket)> {
         let before = super::sample::checked_vmstat();
