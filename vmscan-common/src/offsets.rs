@@ -47,11 +47,6 @@ macro_rules! offsets {
                     _pad: [0; OFFSET_PAD],
                 }
             }
-
-            /// (name, value) of every u32 offset, in declaration order.
-            pub fn each(&self) -> [(&'static str, u32); OFFSET_NAMES.len()] {
-                [$( (stringify!($f), self.$f), )*]
-            }
         }
     };
 }
