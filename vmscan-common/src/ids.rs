@@ -93,7 +93,6 @@ pub mod hook {
     pub const ADD_LRU: HookId = HookId(17);
     pub const SHRINK_NODE: HookId = HookId(18);
     pub const SHRINK_NODE_RET: HookId = HookId(19);
-    pub const COUNT: u32 = 20;
     /// Hit slots of the kprobe programs when they run beside fentry in
     /// comparison mode (KPROBE_SHADOW): folio_mark_accessed, folio_add_lru,
     /// shrink_node.

@@ -168,8 +168,8 @@ fn populated() -> Snapshot {
             activated: 700,
             frames: vec!["folio_mark_accessed".into(), "unmap_page_range".into(), "unmap_vmas".into(), "exit_mmap".into()],
         }],
-        hook_events: (0..hook::COUNT as u64).map(|i| i * 100).collect(),
-        hook_lost: vec![0; hook::COUNT as usize],
+        hook_events: (0..hook::SLOTS as u64).map(|i| i * 100).collect(),
+        hook_lost: vec![0; hook::SLOTS as usize],
         ..Snapshot::default()
     }
 }
