@@ -19,6 +19,14 @@ fn main() -> anyhow::Result<()> {
         .no_deps()
         .exec()
         .context("cargo metadata")?;
+    // The eBPF object is built from vmscan-common's records and offsets too:
+    // aya-build watches only vmscan-ebpf, so a change to vmscan-common alone
+    // would otherwise leave a stale object beside new userspace layouts.
+    if let Some(common) = packages.iter().find(|p| p.name.as_str() == "vmscan-common")
+        && let Some(dir) = common.manifest_path.parent()
+    {
+        println!("cargo:rerun-if-changed={dir}");
+    }
     let ebpf = packages
         .into_iter()
         .find(|p| p.name.as_str() == "vmscan-ebpf")
