@@ -220,6 +220,119 @@ aggregate! {
     }
 }
 
+/// Key of the refault aggregate (workingset_refault, a per-CPU hash): the
+/// refaulting folio's memory cgroup and node, as the kernel counts
+/// workingset_refault_* in that folio's lruvec.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RefaultKey {
+    /// kernfs id of the folio's memory cgroup (0: not charged / unknown).
+    pub cgroup_id: u64,
+    pub node: u32,
+    /// 1 for the file LRU (workingset_refault_file), 0 for anon.
+    pub file: u32,
+}
+pub const REFAULT_ENTRIES: u32 = 16384;
+
+aggregate! {
+    /// Refaults of one [`RefaultKey`], in pages as /proc/vmstat counts them.
+    pub struct RefaultAgg {
+        /// Pages the kernel counts as refaulted (workingset_refault_*).
+        pub pages: u64,
+        /// Folios (workingset_refault calls counted).
+        pub folios: u64,
+        /// Pages the kernel activated (classic LRU: workingset_activate_*,
+        /// read from PG_active on return).
+        pub activated: u64,
+        /// Pages restored to the workingset (workingset_restore_*:
+        /// PG_workingset on return).
+        pub restored: u64,
+        /// Pages whose shadow names this cgroup and node, so the refault
+        /// distance was measured.
+        pub measured: u64,
+        /// Calls the kernel does not count (MGLRU: evicted from another
+        /// lruvec, or, on 6.1, generations ago).
+        pub uncounted: u64,
+    }
+}
+
+/// Key of the refault distance histogram: pages per (cgroup, file/anon,
+/// distance bucket; see [`distance_bucket`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RefaultDistKey {
+    pub cgroup_id: u64,
+    pub file: u32,
+    pub bucket: u32,
+}
+pub const REFAULT_DIST_ENTRIES: u32 = 16384;
+
+/// Key of the per-file refault aggregate (file LRU only): the inode and the
+/// refaulting cgroup.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RefaultFileKey {
+    pub ino: u64,
+    pub cgroup_id: u64,
+    /// The superblock's dev_t as the kernel keeps it (MAJOR << 20 | MINOR).
+    pub dev: u32,
+    pub _pad: u32,
+}
+pub const REFAULT_FILE_ENTRIES: u32 = 16384;
+
+/// Key of the per-task refault aggregate.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RefaultTaskKey {
+    pub cgroup_id: u64,
+    pub tgid: u32,
+    /// 1 for the file LRU.
+    pub file: u32,
+    pub comm: [u8; 16],
+}
+pub const REFAULT_TASK_ENTRIES: u32 = 8192;
+
+aggregate! {
+    /// Pages and folios: refaults per file, per task, per distance bucket.
+    pub struct PagesAgg {
+        pub pages: u64,
+        pub folios: u64,
+    }
+}
+
+/// Sub-buckets per power of two in the refault distance histogram.
+pub const DIST_SUB: u32 = 4;
+/// Distance buckets: one per value below 8, then four per power of two
+/// up to 2^44 pages (the last bucket is open).
+pub const DIST_BUCKETS: u32 = 8 + (44 - 3) * DIST_SUB;
+
+/// Bucket of a refault distance in pages: exact below 8, then a quarter
+/// octave each (values of k bits: 2^(k-1) * (1 + j/4) up to the next).
+#[inline(always)]
+pub const fn distance_bucket(v: u64) -> u32 {
+    if v < 8 {
+        return v as u32;
+    }
+    let bits = 64 - v.leading_zeros(); // 4..=64
+    let sub = ((v >> (bits - 3)) & 3) as u32;
+    let b = 8 + (bits - 4) * DIST_SUB + sub;
+    if b >= DIST_BUCKETS { DIST_BUCKETS - 1 } else { b }
+}
+
+/// Smallest and one past the largest distance in bucket `b` (the last
+/// bucket is open: its end is u64::MAX).
+pub const fn distance_bounds(b: u32) -> (u64, u64) {
+    if b < 8 {
+        return (b as u64, b as u64 + 1);
+    }
+    let b = if b >= DIST_BUCKETS { DIST_BUCKETS - 1 } else { b };
+    let k = (b - 8) / DIST_SUB + 3; // bits - 1
+    let j = ((b - 8) % DIST_SUB) as u64;
+    let base = 1u64 << k;
+    let lo = base + base / 4 * j;
+    if b == DIST_BUCKETS - 1 { (lo, u64::MAX) } else { (lo, lo + base / 4) }
+}
+
 /// Log2 histogram buckets: bucket i counts values v with 2^(i-1) <= v < 2^i
 /// (bucket 0 counts v == 0).
 pub const HIST_BUCKETS: u32 = 32;
@@ -266,10 +379,38 @@ const _: () = assert!(core::mem::size_of::<ThrottleAgg>() == 24);
 const _: () = assert!(core::mem::size_of::<AccessKey>() == 24);
 const _: () = assert!(core::mem::size_of::<AccessAgg>() == 16);
 const _: () = assert!(core::mem::size_of::<MemcgLruKey>() == 16);
+const _: () = assert!(core::mem::size_of::<RefaultKey>() == 16);
+const _: () = assert!(core::mem::size_of::<RefaultAgg>() == 48);
+const _: () = assert!(core::mem::size_of::<RefaultDistKey>() == 16);
+const _: () = assert!(core::mem::size_of::<RefaultFileKey>() == 24);
+const _: () = assert!(core::mem::size_of::<RefaultTaskKey>() == 32);
+const _: () = assert!(core::mem::size_of::<PagesAgg>() == 16);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distance_buckets_cover_every_value_once() {
+        // Every value falls in the bucket whose bounds hold it.
+        for v in (0u64..5000).chain([1 << 20, (1 << 20) + 1, 3 << 30, u64::MAX / 2]) {
+            let b = distance_bucket(v);
+            let (lo, hi) = distance_bounds(b);
+            assert!(lo <= v && (v < hi || hi == u64::MAX), "{v} in bucket {b} = [{lo}, {hi})");
+        }
+        // Quarter octaves: 1024..1279 | 1280..1535 | 1536..1791 | 1792..2047.
+        assert_eq!(distance_bounds(distance_bucket(1024)), (1024, 1280));
+        assert_eq!(distance_bounds(distance_bucket(1791)), (1536, 1792));
+        assert_eq!(distance_bucket(2048), distance_bucket(2047) + 1);
+        assert_eq!(distance_bucket(u64::MAX), DIST_BUCKETS - 1);
+        // Bucket order follows value order.
+        let mut last = 0;
+        for v in 0u64..100_000 {
+            let b = distance_bucket(v);
+            assert!(b >= last);
+            last = b;
+        }
+    }
 
     #[test]
     fn log2_buckets_have_the_documented_edges() {

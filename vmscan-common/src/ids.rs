@@ -101,8 +101,13 @@ pub mod hook {
     pub const SHADOW_SHRINK_NODE: HookId = HookId(22);
     /// mm_vmscan_reclaim_pages: reclaim_pages() (MADV_PAGEOUT, DAMON).
     pub const RECLAIM_PAGES: HookId = HookId(23);
+    /// workingset_refault entry and return (fentry/fexit, kprobe/kretprobe).
+    pub const REFAULT: HookId = HookId(24);
+    pub const REFAULT_RET: HookId = HookId(25);
+    /// Hit slot of the workingset_refault kprobe in comparison mode.
+    pub const SHADOW_REFAULT: HookId = HookId(26);
     /// Size of the HITS and LOST arrays.
-    pub const SLOTS: u32 = 24;
+    pub const SLOTS: u32 = 27;
 }
 
 /// Kinds of [`crate::Event`] records sent through the ring buffer.
@@ -150,4 +155,18 @@ pub mod hist {
     /// folio_add_lru -> LRU insertion residency in microseconds, per node.
     pub const BATCH_RESIDENCY_US: u32 = 1;
     pub const COUNT: u32 = 2;
+}
+
+/// How a kernel counts workingset_refault (mm/workingset.c), chosen by the
+/// loader from BTF and MGLRU's state.
+pub mod refault_rule {
+    /// Classic LRU: every call is counted in the folio's lruvec; the
+    /// distance is measured against the eviction lruvec's nonresident_age.
+    pub const CLASSIC: u64 = 0;
+    /// MGLRU, 6.2 and later (lru_gen_test_recent): counted when the shadow's
+    /// lruvec is the folio's.
+    pub const MGLRU_LRUVEC: u64 = 1;
+    /// MGLRU on 6.1: counted when memcg id and node match and the token's
+    /// generation is min_seq.
+    pub const MGLRU_MIN_SEQ: u64 = 2;
 }

@@ -121,4 +121,16 @@ mod pod {
     unsafe impl aya::Pod for MemcgLruKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for ReclaimPagesAgg {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for RefaultKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for RefaultAgg {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for RefaultDistKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for RefaultFileKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for RefaultTaskKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for PagesAgg {}
 }

@@ -165,6 +165,26 @@ offsets! {
     memcg_css,
     /// (1 << number of MEMCG_DATA_* flag bits) - 1, from enum page_memcg_data_flags.
     memcg_data_mask,
+    /// obj_cgroup.memcg where folio->memcg_data holds an obj_cgroup (7.x,
+    /// where LRU folios are reparented through objcgs); UNRESOLVED where it
+    /// holds the mem_cgroup itself.
+    objcg_memcg,
+    // BTF: workingset_refault (mm/workingset.c): the eviction lruvec of a
+    // shadow entry, mem_cgroup_lruvec(memcg, pgdat) =
+    // memcg->nodeinfo[nid]->lruvec, its clock (nonresident_age) and MGLRU's
+    // oldest generations (lrugen.min_seq[anon, file]); the memcg id the
+    // shadow stores (memcg->id.id); and a file folio's inode
+    // (folio->mapping->host: i_ino, i_sb->s_dev).
+    memcg_id,
+    memcg_nodeinfo,
+    mpn_lruvec,
+    lruvec_nonresident_age,
+    lruvec_min_seq,
+    folio_mapping,
+    mapping_host,
+    inode_ino,
+    inode_sb,
+    sb_dev,
 }
 
 const _: () = assert!(

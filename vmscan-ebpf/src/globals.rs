@@ -61,3 +61,30 @@ pub fn global_u64(v: &'static u64) -> u64 {
 pub fn enabled(v: &'static u64) -> bool {
     global_u64(v) != 0
 }
+
+/// How this kernel counts workingset_refault (set by the loader from BTF and
+/// MGLRU's state): see [`vmscan_common::refault_rule`].
+#[unsafe(no_mangle)]
+pub static REFAULT_RULE: u64 = 0;
+/// The shadow entry's layout (mm/workingset.c: pack_shadow): NODES_SHIFT and
+/// MEM_CGROUP_ID_SHIFT bits above the workingset bit, then the eviction
+/// clock masked by EVICTION_MASK, in buckets of 2^bucket_order pages.
+/// SHADOW_NODES_SHIFT = 64 (the default) means the layout is unknown: no
+/// distances and no MGLRU lruvec match.
+#[unsafe(no_mangle)]
+pub static SHADOW_NODES_SHIFT: u64 = 64;
+#[unsafe(no_mangle)]
+pub static SHADOW_MEMCG_SHIFT: u64 = 16;
+#[unsafe(no_mangle)]
+pub static EVICTION_MASK: u64 = 0;
+#[unsafe(no_mangle)]
+pub static BUCKET_ORDER: u64 = 0;
+/// MGLRU's LRU_REFS_WIDTH: the low bits of its eviction token (refs - 1).
+#[unsafe(no_mangle)]
+pub static LRU_REFS_WIDTH: u64 = 2;
+/// 5.10: workingset_refault counts one per call (inc_lruvec_state).
+#[unsafe(no_mangle)]
+pub static REFAULT_ONE_PER_CALL: u64 = 0;
+/// Whether anon refault distances use the same shadow clock as file ones.
+#[unsafe(no_mangle)]
+pub static ANON_DISTANCE: u64 = 1;

@@ -165,21 +165,35 @@ pub fn current_memcg_id() -> u64 {
     css_cgroup_id(css)
 }
 
-/// Memory cgroup a folio is charged to (folio_memcg()), 0 when none.
+/// The struct mem_cgroup a folio is charged to (folio_memcg()), 0 when none.
 #[inline(always)]
-pub fn folio_memcg_id(folio: u64) -> u64 {
+pub fn folio_memcg(folio: u64) -> u64 {
     let mask = off!(memcg_data_mask);
     if mask == UNRESOLVED {
         return 0;
     }
     let Ok(data) = kread::<u64>(folio, off!(folio_memcg_data)) else { return 0 };
-    let memcg = data & !(mask as u64);
-    if memcg == 0 {
-        return 0;
+    let ptr = data & !(mask as u64);
+    let objcg = off!(objcg_memcg);
+    if objcg == UNRESOLVED || ptr == 0 {
+        return ptr;
     }
+    // 7.x: an obj_cgroup; its memcg is obj_cgroup_memcg().
+    kread::<u64>(ptr, objcg).unwrap_or(0)
+}
+
+/// kernfs id of a struct mem_cgroup (0 for none).
+#[inline(always)]
+pub fn memcg_cgroup_id(memcg: u64) -> u64 {
     let css = off!(memcg_css);
-    if css == UNRESOLVED {
+    if memcg == 0 || css == UNRESOLVED {
         return 0;
     }
     css_cgroup_id(memcg + css as u64)
+}
+
+/// Memory cgroup a folio is charged to, as its kernfs id; 0 when none.
+#[inline(always)]
+pub fn folio_memcg_id(folio: u64) -> u64 {
+    memcg_cgroup_id(folio_memcg(folio))
 }

@@ -8,10 +8,11 @@ use aya_ebpf::{
 use vmscan_common::{
     ACCESS_ENTRIES, AccessAgg, AccessKey, FolioAgg, HIST_SLOTS, HookId, ISOLATE_SLOTS, IsolateAgg, LRU_SLOTS,
     MEMCG_LRU_ENTRIES, MemcgLruKey, RECLAIM_PAGES_SLOTS, RING_BYTES, ReclaimPagesAgg, SHRINK_SLOTS, STACK_ENTRIES, ShrinkActiveAgg, ShrinkInactiveAgg,
-    THROTTLE_SLOTS, ThrottleAgg, WRITE_SLOTS, agg::Field, hook,
+    THROTTLE_SLOTS, ThrottleAgg, WRITE_SLOTS, agg::Field, hook, PagesAgg, RefaultAgg, RefaultDistKey, RefaultFileKey, RefaultKey,
+    RefaultTaskKey, REFAULT_DIST_ENTRIES, REFAULT_ENTRIES, REFAULT_FILE_ENTRIES, REFAULT_TASK_ENTRIES,
 };
 
-use crate::hooks::{reclaim::ReclaimCtx, shrink_node::ShrinkNodeCtx};
+use crate::hooks::{reclaim::ReclaimCtx, refault::RefaultCtx, shrink_node::ShrinkNodeCtx};
 
 #[map]
 pub static HITS: PerCpuArray<u64> = PerCpuArray::with_max_entries(hook::SLOTS, 0);
@@ -53,6 +54,18 @@ pub static BATCH_START: LruHashMap<u64, u64> = LruHashMap::with_max_entries(6553
 /// shrink_node entry state per task (fentry/kprobe -> fexit/kretprobe).
 #[map]
 pub static SHRINK_NODE_CTX: LruHashMap<u32, ShrinkNodeCtx> = LruHashMap::with_max_entries(4096, 0);
+/// workingset_refault: refaults per (cgroup, node, file/anon), distance
+/// histogram per cgroup, per file, per task; entry -> return state per task.
+#[map]
+pub static REFAULT: PerCpuHashMap<RefaultKey, RefaultAgg> = PerCpuHashMap::with_max_entries(REFAULT_ENTRIES, 0);
+#[map]
+pub static REFAULT_DIST: PerCpuHashMap<RefaultDistKey, PagesAgg> = PerCpuHashMap::with_max_entries(REFAULT_DIST_ENTRIES, 0);
+#[map]
+pub static REFAULT_FILES: PerCpuHashMap<RefaultFileKey, PagesAgg> = PerCpuHashMap::with_max_entries(REFAULT_FILE_ENTRIES, 0);
+#[map]
+pub static REFAULT_TASKS: PerCpuHashMap<RefaultTaskKey, PagesAgg> = PerCpuHashMap::with_max_entries(REFAULT_TASK_ENTRIES, 0);
+#[map]
+pub static REFAULT_CTX: LruHashMap<u32, RefaultCtx> = LruHashMap::with_max_entries(4096, 0);
 /// Synthetic storm: [records submitted, reserves that failed (lost)].
 #[map]
 pub static STORM: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);

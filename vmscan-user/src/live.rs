@@ -30,6 +30,7 @@ use crate::{
 /// insertions charged to them, or reclaim episodes that ended in them.
 fn active_memcgs(delta: &Totals, records: &[Decoded]) -> BTreeSet<u64> {
     let mut ids: BTreeSet<u64> = delta.memcg_insert.keys().map(|k| k.cgroup_id).collect();
+    ids.extend(delta.refault.keys().map(|k| k.cgroup_id));
     for r in records {
         if let Ok(Episode::ReclaimEnd { cgroup_id, .. }) = r {
             ids.insert(*cgroup_id);
@@ -97,6 +98,10 @@ impl Session {
         let attached = |id: vmscan_common::HookId| loaded.hooks.iter().any(|h| h.id == id && h.attached());
         model.set_hist_available("shrink_node", attached(hook::SHRINK_NODE));
         model.set_hist_available("batch_residency", attached(hook::ADD_LRU));
+        let refault_error = loaded.hooks.iter().find(|h| h.id == hook::REFAULT && !h.attached()).map(|h| {
+            format!("workingset_refault not attached: {}", h.error.as_deref().unwrap_or("unknown reason"))
+        });
+        model.set_refaults(refault_error, loaded.refault.no_distance.clone(), loaded.system.page_size);
         let page_size = loaded.system.page_size;
         let mut memcgs = sample::memcg_root(&loaded.system.cgroups)
             .map(|(root, v1)| MemcgSampler::new(&root, v1, page_size, SAMPLE_MEMCG_LIMIT));
@@ -111,6 +116,11 @@ impl Session {
     /// Feeds the model for `duration` (or until SIGINT / SIGTERM), ticking
     /// every second, then drains and ticks once more so the model is current.
     pub async fn run_for(&mut self, duration: std::time::Duration) -> anyhow::Result<()> {
+        self.run_for_each(duration, |_| {}).await
+    }
+
+    /// [`Session::run_for`], calling `each` after every tick with its delta.
+    pub async fn run_for_each(&mut self, duration: std::time::Duration, mut each: impl FnMut(&Totals)) -> anyhow::Result<()> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
@@ -123,7 +133,7 @@ impl Session {
                 _ = &mut deadline => break,
                 _ = sigint.recv() => break,
                 _ = sigterm.recv() => break,
-                _ = tick.tick() => { self.tick()?; }
+                _ = tick.tick() => { let t = self.tick()?; each(&t.delta); }
                 r = self.pump_events() => { r?; }
             }
         }
@@ -132,7 +142,8 @@ impl Session {
         if let Some(m) = self.memcgs.as_mut() {
             m.walk_next();
         }
-        self.tick()?;
+        let t = self.tick()?;
+        each(&t.delta);
         Ok(())
     }
 

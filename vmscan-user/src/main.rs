@@ -159,6 +159,16 @@ enum Command {
         #[arg(long)]
         rate: Option<f64>,
     },
+    /// (lab) The extra memory a `vmscan refaults --json` file's what-if curve
+    /// says avoids PERCENT of a cgroup's refaults, in bytes.
+    #[command(hide = true)]
+    LabExtra {
+        #[arg(long)]
+        memcg: String,
+        #[arg(long, default_value = "90")]
+        percent: f64,
+        file: std::path::PathBuf,
+    },
     /// (bench) The storm generator bench-ingest starts.
     #[command(hide = true)]
     StormGenerator {
@@ -187,6 +197,26 @@ enum Command {
         /// Folded stacks for flame graph tools.
         #[arg(long, conflicts_with = "json")]
         folded: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Thrashing: which memory cgroups, files and tasks refault (read back
+    /// pages reclaim evicted), the kernel's verdicts, and per cgroup the
+    /// what-if curve: how much more memory would have avoided how many of
+    /// the refaults (from refault distances; classic LRU). Needs fentry or
+    /// kprobes on workingset_refault.
+    Refaults {
+        /// Seconds to observe (Ctrl-C / SIGTERM ends the window early).
+        #[arg(long, short, default_value = "10", value_parser = parse_secs)]
+        duration: Duration,
+        /// Only this memory cgroup (a path below the memory hierarchy's root,
+        /// e.g. /system.slice/nginx.service).
+        #[arg(long)]
+        memcg: Option<String>,
+        /// Rows to show per table.
+        #[arg(long, default_value = "10")]
+        top: usize,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -315,7 +345,7 @@ fn load_options(cli: &Cli) -> LoadOptions {
         compare_kprobes: cli.compare_kprobes,
         storm_tgid: 0,
         // Only the commands that show kernel stacks pay for the walk.
-        no_stacks: matches!(cli.command, Some(Command::Stat { .. } | Command::Export { .. })),
+        no_stacks: matches!(cli.command, Some(Command::Stat { .. } | Command::Export { .. } | Command::Refaults { .. })),
     }
 }
 
@@ -357,6 +387,10 @@ async fn dispatch(command: Option<Command>, tui_interval: Duration, load: LoadOp
         Some(Command::Access { duration, exiting_only, top, folded, json, .. }) => {
             cmd::access::run(cmd::access::AccessOptions { duration, exiting_only, top, folded, json, load }).await
         }
+        Some(Command::Refaults { duration, memcg, top, json }) => {
+            cmd::refaults::run(cmd::refaults::RefaultsOptions { duration, memcg, top, json, load }).await
+        }
+        Some(Command::LabExtra { memcg, percent, file }) => cmd::lab::extra_for(&file, &memcg, percent),
         Some(Command::LabRead { node, file }) => cmd::lab::read_bound(node, &file),
         Some(Command::LabMap { advice, file }) => cmd::lab::map_touch(&file, advice.as_deref()),
         Some(Command::BenchIngest { seconds, rate }) => cmd::lab::bench_ingest(seconds.as_secs_f64(), rate, load).await,

@@ -79,7 +79,11 @@ impl Replay {
     /// A model that counts as the recorded kernel did.
     pub fn model(&self) -> Model {
         let mut m = Model::default();
-        m.set_counting(self.header().counting.unwrap_or_default());
+        let h = self.header();
+        m.set_counting(h.counting.unwrap_or_default());
+        let refault = h.hooks.iter().any(|(id, _, mech)| *id == vmscan_common::hook::REFAULT && !mech.is_empty());
+        let unavailable = (!refault).then(|| "workingset_refault was not attached when this recording was made".to_owned());
+        m.set_refaults(unavailable, None, h.page_size);
         m
     }
 

@@ -6,6 +6,7 @@ pub mod add_lru;
 pub mod kswapd;
 pub mod pagemap;
 pub mod reclaim;
+pub mod refault;
 pub mod shrink;
 pub mod shrink_node;
 pub mod storm;

@@ -71,6 +71,7 @@ pub struct SchemaFile {
 
 /// Every output's schema, as the files under `schema/` hold them.
 pub fn schemas() -> Vec<SchemaFile> {
+    use crate::model::refaults::RefaultReport;
     use super::{access::AccessReport, probes::ProbesReport, replay::ReplayJson, snapshot::SnapshotJson, stat::StatReport};
     let titled = |file, title: &str, what: &str, mut schema: Schema| {
         schema.insert("title".into(), title.into());
@@ -95,6 +96,12 @@ pub fn schemas() -> Vec<SchemaFile> {
             "vmscan access --json",
             "folio_mark_accessed calls by kernel stack (type \"access\").",
             schemars::schema_for!(Envelope<AccessReport>),
+        ),
+        titled(
+            "refaults.schema.json",
+            "vmscan refaults --json",
+            "Refaults by memory cgroup, file and task, the kernel's verdicts, refault distance histograms and what-if curves (type \"refaults\").",
+            schemars::schema_for!(Envelope<RefaultReport>),
         ),
         titled(
             "probes.schema.json",

@@ -59,6 +59,24 @@ pub fn map_touch(file: &Path, advice: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The least extra memory (bytes) that vmscan's what-if curve says avoids
+/// `percent` of cgroup `memcg`'s refaults, from a `vmscan refaults --json`
+/// file; an error when the curve has no such point.
+pub fn extra_for(file: &Path, memcg: &str, percent: f64) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| file.display().to_string())?;
+    let start = text.find('{').context("no JSON object")?;
+    let v: serde_json::Value = serde_json::from_str(&text[start..])?;
+    let m = v["memcgs"].as_array().and_then(|a| a.iter().find(|m| m["path"] == memcg)).with_context(|| format!("no refaults of {memcg}"))?;
+    let curve = m["what_if"].as_array().context("no what-if curve")?;
+    let x = curve
+        .iter()
+        .find(|p| p["percent"].as_f64().unwrap_or(0.0) + 1e-9 >= percent)
+        .and_then(|p| p["extra_bytes"].as_u64())
+        .with_context(|| format!("no point of {memcg}'s curve reaches {percent}%"))?;
+    crate::out::line(&x.to_string())?;
+    Ok(())
+}
+
 /// (bench) The storm generator: getppid() in a loop, `rate` records per
 /// second at most (each call emits STORM_BATCH records once vmscan
 /// attaches its storm program to this process), until killed.

@@ -4,6 +4,7 @@ pub mod export;
 pub mod json;
 pub mod lab;
 pub mod probes;
+pub mod refaults;
 pub mod record;
 pub mod replay;
 pub mod snapshot;

@@ -145,6 +145,7 @@ pub fn encode_state(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
     encode_memcg_episodes(st, enc)?;
     encode_histograms(&st.snap, enc)?;
     encode_access(st, enc)?;
+    encode_refaults(st, enc)?;
     encode_hook_health(st, enc)?;
     encode_self_check(&st.snap, enc)?;
     if st.bpf_stats_enabled {
@@ -340,6 +341,77 @@ fn encode_memcg_episodes(st: &ExportState, enc: &mut DescriptorEncoder) -> Resul
     }
     counter(enc, "vmscan_memcg_reclaim_episodes", "Memory-cgroup reclaim episodes (mm_vmscan_memcg_reclaim_begin/end) by the reclaiming task's cgroup.", memcg_eps.iter().map(|(m, v)| (vec![("memcg", m.clone())], v.0)).collect())?;
     counter(enc, "vmscan_memcg_reclaim_pages", "Pages reclaimed by memory-cgroup reclaim episodes.", memcg_eps.iter().map(|(m, v)| (vec![("memcg", m.clone())], v.1)).collect())
+}
+
+/// Refaults (workingset_refault) per memory cgroup and type, the kernel's
+/// verdicts, the refault distance histogram per cgroup and the what-if
+/// points. Counters come from the cumulative aggregates; cgroups beyond
+/// `max_memcgs` (by refaulted pages) are summed as "other". Nothing is
+/// written when the hook is not attached (vmscan_hook_up says so).
+fn encode_refaults(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    let Some(rep) = st.snap.refaults.report.as_ref() else { return Ok(()) };
+    // Names: the largest cgroups by refaulted pages, the rest "other".
+    let mut by_pages: BTreeMap<u64, u64> = BTreeMap::new();
+    for (k, a) in &st.totals.refault {
+        *by_pages.entry(k.cgroup_id).or_default() += a.pages;
+    }
+    let mut order: Vec<(u64, u64)> = by_pages.into_iter().collect();
+    order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let paths: BTreeMap<u64, &str> = rep.memcgs.iter().filter_map(|m| Some((m.cgroup_id, m.path.as_deref()?))).collect();
+    let name = |id: u64| -> String {
+        match order.iter().position(|(i, _)| *i == id) {
+            Some(p) if p < st.max_memcgs => paths.get(&id).map_or_else(|| format!("id:{id}"), |p| label(p)),
+            _ => "other".into(),
+        }
+    };
+    let mut pages: BTreeMap<(String, String), [u64; 3]> = BTreeMap::new();
+    for (k, a) in &st.totals.refault {
+        let e = pages.entry((name(k.cgroup_id), folio_type(k.file))).or_default();
+        e[0] += a.pages;
+        e[1] += a.activated;
+        e[2] += a.restored;
+    }
+    let rows = |i: usize| pages.iter().map(|((m, t), v)| (vec![("memcg", m.clone()), ("type", t.clone())], v[i])).collect();
+    counter(enc, "vmscan_refault_pages", "Refaulted pages (workingset_refault, as /proc/vmstat workingset_refault_{anon,file} and memory.stat count them) by the refaulting cgroup.", rows(0))?;
+    if rep.activated_pages.is_some() {
+        counter(enc, "vmscan_refault_activated_pages", "Refaulted pages the kernel activated (workingset_activate_*; classic LRU).", rows(1))?;
+    }
+    counter(enc, "vmscan_refault_restored_pages", "Refaulted pages that were in the workingset when evicted (workingset_restore_*).", rows(2))?;
+    if rep.no_distance.is_some() {
+        return Ok(());
+    }
+    // Distances in octave buckets (le = 2^k pages), per named cgroup.
+    let mut hists: BTreeMap<String, (u64, u64, [u64; 45])> = BTreeMap::new();
+    for (k, a) in &st.totals.refault_dist {
+        let h = hists.entry(name(k.cgroup_id)).or_insert((0, 0, [0; 45]));
+        let (lo, _) = vmscan_common::distance_bounds(k.bucket);
+        let octave = (64 - lo.leading_zeros()) as usize; // lo < 2^octave
+        h.0 += a.pages;
+        h.1 += lo.saturating_mul(a.pages);
+        h.2[octave.min(44)] += a.pages;
+    }
+    let mut m = enc.encode_descriptor(
+        "vmscan_refault_distance_pages",
+        "Refault distance (mm/workingset.c: the eviction lruvec's nonresident_age since eviction) in pages, per refaulted page; the sum uses each bucket's lower edge.",
+        None,
+        MetricType::Histogram,
+    )?;
+    for (memcg, (count, sum, b)) in &hists {
+        let mut buckets: Vec<(f64, u64)> = b.iter().enumerate().map(|(i, n)| (((1u64 << i) - 1) as f64, *n)).collect();
+        buckets.push((f64::MAX, 0));
+        let labels: Labels = vec![("memcg", memcg.clone())];
+        let fam = m.encode_family(&labels)?;
+        fam_histogram(fam, *sum as f64, *count, &buckets)?;
+    }
+    let mut points = vec![];
+    for mc in rep.memcgs.iter().filter(|m| name(m.cgroup_id) != "other") {
+        for (pct, v) in [("50", mc.extra_for_50), ("90", mc.extra_for_90), ("99", mc.extra_for_99)] {
+            if let Some(bytes) = v {
+                points.push((vec![("memcg", name(mc.cgroup_id)), ("avoided_percent", pct.to_owned())], bytes as i64));
+            }
+        }
+    }
+    gauge(enc, "vmscan_refault_whatif_extra_bytes", "The least extra memory that would have avoided avoided_percent of the cgroup's measured refaults since start (from the refault distances).", points)
 }
 
 /// The latency histograms: (snapshot key, metric name, help).

@@ -84,6 +84,13 @@ pub struct Model {
     /// The self-check's start: the first /proc/vmstat bracket and the totals
     /// then (zero live; after the first tick in a replay).
     check_start: Option<(Bracket, Totals)>,
+    /// The first sample's time (the window of since-start figures).
+    first_ns: Option<u64>,
+    /// workingset_refault: None while attached, else why not; and why
+    /// distances are not measured, if they are not.
+    refault_unavailable: Option<String>,
+    refault_no_distance: Option<String>,
+    page_size: u64,
 }
 
 const HISTS: [(&str, &str); 5] = [
@@ -118,6 +125,10 @@ impl Model {
             memcg_samples: BTreeMap::new(),
             window_secs,
             recent_findings: VecDeque::new(),
+            first_ns: None,
+            refault_unavailable: None,
+            refault_no_distance: None,
+            page_size: 4096,
             stack_frames: BTreeMap::new(),
             counting: Counting::default(),
             check_start: None,
@@ -147,6 +158,43 @@ impl Model {
     /// Path of a memory cgroup by kernfs id, as last sampled.
     pub fn memcg_path(&self, id: u64) -> Option<&str> {
         self.memcg_paths.get(&id).map(String::as_str)
+    }
+
+    /// Whether refaults are seen (None: workingset_refault attached; else
+    /// why not) and why distances are not measured, if they are not.
+    pub fn set_refaults(&mut self, unavailable: Option<String>, no_distance: Option<String>, page_size: u64) {
+        self.refault_unavailable = unavailable;
+        self.refault_no_distance = no_distance;
+        self.page_size = page_size.max(1);
+    }
+
+    /// Refaults since the model started: cgroups by refaulted pages with
+    /// their curves, tasks (files stay unnamed here: naming them needs
+    /// /proc, which `vmscan refaults` reads).
+    fn refault_snap(&self) -> super::snapshot::RefaultsSnap {
+        use super::refaults::{RefaultInput, RefaultView, build};
+        if let Some(why) = &self.refault_unavailable {
+            return super::snapshot::RefaultsSnap { unavailable: Some(why.clone()), report: None };
+        }
+        let t = &self.totals;
+        let input = RefaultInput { refault: &t.refault, dist: &t.refault_dist, files: &t.refault_files, tasks: &t.refault_tasks };
+        let path = |id: u64| self.memcg_paths.get(&id).cloned();
+        let no_file = |_: u32, _: u64| None;
+        let secs = self.first_ns.map_or(0.0, |f| self.now_ns.saturating_sub(f) as f64 / 1e9);
+        let view = RefaultView {
+            window_secs: secs,
+            mglru: self.mglru(),
+            page_size: self.page_size,
+            no_distance: self.refault_no_distance.clone(),
+            memcg_path: &path,
+            file_path: &no_file,
+            only: None,
+        };
+        let mut r = build(&input, &view);
+        r.memcgs.truncate(super::snapshot::SNAPSHOT_REFAULT_ROWS);
+        r.files.truncate(super::snapshot::SNAPSHOT_REFAULT_ROWS);
+        r.tasks.truncate(super::snapshot::SNAPSHOT_REFAULT_ROWS);
+        super::snapshot::RefaultsSnap { unavailable: None, report: Some(r) }
     }
 
     /// Marks histograms whose hooks are missing (shrink_node, batch residency).
@@ -344,6 +392,7 @@ impl Model {
     /// Applies a kernel sample: measures drift, re-seeds the prediction.
     pub fn apply_sample(&mut self, s: &Sample) {
         self.now_ns = self.now_ns.max(s.ts_ns);
+        self.first_ns.get_or_insert(s.ts_ns);
         for (&n, lists) in &s.nodes {
             let st = self.node(n);
             if st.sampled.is_some() {
@@ -446,6 +495,7 @@ impl Model {
             notes: self.notes(),
             recent_findings: self.recent_findings.iter().cloned().collect(),
             self_check: self.self_check(),
+            refaults: self.refault_snap(),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod findings;
 pub mod flows;
 pub mod hist;
 pub mod named;
+pub mod refaults;
 pub mod input;
 pub mod kube;
 pub mod kswapd;

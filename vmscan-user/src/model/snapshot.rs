@@ -104,6 +104,26 @@ pub struct Snapshot {
     pub recent_findings: Vec<TimedFinding>,
     /// vmscan's counters against /proc/vmstat since start.
     pub self_check: super::selfcheck::SelfCheck,
+    /// Refaults since start (workingset_refault).
+    pub refaults: RefaultsSnap,
+}
+
+/// Rows of each refault table a snapshot keeps.
+pub const SNAPSHOT_REFAULT_ROWS: usize = 20;
+
+/// Refaults since start, or why they are not seen.
+#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
+pub struct RefaultsSnap {
+    /// Why workingset_refault is not hooked here (no fentry, no kprobes).
+    pub unavailable: Option<String>,
+    pub report: Option<super::refaults::RefaultReport>,
+}
+
+impl PartialEq for RefaultsSnap {
+    /// Compared by their JSON (the report holds floats and names).
+    fn eq(&self, o: &Self) -> bool {
+        serde_json::to_value(self).ok() == serde_json::to_value(o).ok()
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]

@@ -35,6 +35,14 @@ macro_rules! aggregates {
             access: ::std::collections::BTreeMap<::vmscan_common::AccessKey, ::vmscan_common::AccessAgg> = "ACCESS", 0, None;
             /// reclaim_pages() per node (MADV_PAGEOUT, DAMON).
             reclaim_pages: Vec<::vmscan_common::ReclaimPagesAgg> = "RECLAIM_PAGES", ::vmscan_common::RECLAIM_PAGES_SLOTS, Some(::vmscan_common::slot_node::node);
+            /// workingset_refault per (cgroup, node, file/anon).
+            refault: ::std::collections::BTreeMap<::vmscan_common::RefaultKey, ::vmscan_common::RefaultAgg> = "REFAULT", 0, None;
+            /// Refault distance histogram per (cgroup, file/anon, bucket).
+            refault_dist: ::std::collections::BTreeMap<::vmscan_common::RefaultDistKey, ::vmscan_common::PagesAgg> = "REFAULT_DIST", 0, None;
+            /// Refaults per (inode, cgroup).
+            refault_files: ::std::collections::BTreeMap<::vmscan_common::RefaultFileKey, ::vmscan_common::PagesAgg> = "REFAULT_FILES", 0, None;
+            /// Refaults per (cgroup, task, file/anon).
+            refault_tasks: ::std::collections::BTreeMap<::vmscan_common::RefaultTaskKey, ::vmscan_common::PagesAgg> = "REFAULT_TASKS", 0, None;
         }
     };
 }
@@ -125,8 +133,8 @@ aggregates!(declare_totals);
 /// run counts, and its losses those of both.
 pub fn hook_figures(hits: &[u64], lost: &[u64], id: HookId) -> (u64, u64) {
     let at = |v: &[u64], i: HookId| v.get(i.slot() as usize).copied().unwrap_or(0);
-    if id == hook::SHRINK_NODE {
-        let ret = hook::SHRINK_NODE_RET;
+    if id == hook::SHRINK_NODE || id == hook::REFAULT {
+        let ret = if id == hook::REFAULT { hook::REFAULT_RET } else { hook::SHRINK_NODE_RET };
         (at(hits, id).max(at(hits, ret)), at(lost, id) + at(lost, ret))
     } else {
         (at(hits, id), at(lost, id))
@@ -177,7 +185,7 @@ mod tests {
     #[test]
     fn every_map_has_a_name_and_its_slots() {
         let t = Totals::default();
-        assert_eq!(MAP_NAMES.len(), 13);
+        assert_eq!(MAP_NAMES.len(), 17);
         assert_eq!(t.hits.len(), hook::SLOTS as usize);
         assert_eq!(t.hist.len(), vmscan_common::HIST_SLOTS as usize);
         assert!(t.access.is_empty());

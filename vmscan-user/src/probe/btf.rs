@@ -246,6 +246,23 @@ impl Btf {
         self.find_member(id, member, 0, &mut visits).map(|(bits, _)| bits)
     }
 
+    /// Byte offset of a member path in `strukt` ("lrugen.min_seq": a member
+    /// of a member), following each member's type.
+    pub fn path_offset(&self, strukt: &str, path: &str) -> Option<u32> {
+        let mut id = self.composite(strukt)?;
+        let mut bits = 0u32;
+        let mut visits = MAX_VISITS;
+        let mut parts = path.split('.').peekable();
+        while let Some(part) = parts.next() {
+            let (b, ty) = self.find_member(id, part, 0, &mut visits)?;
+            bits = bits.checked_add(b)?;
+            if parts.peek().is_some() {
+                id = self.strip(ty);
+            }
+        }
+        Some(bits / 8)
+    }
+
     /// Byte offset and size in bytes of `member` in `strukt`.
     pub fn member(&self, strukt: &str, member: &str) -> Option<(u32, u32)> {
         let id = self.composite(strukt)?;

@@ -51,6 +51,8 @@ pub struct Loaded {
     pub offsets: Offsets,
     /// How this kernel counts reclaim (from its BTF).
     pub counting: Counting,
+    /// How this kernel packs shadow entries and counts refaults.
+    pub refault: resolve::RefaultLayout,
 }
 
 /// The errno behind an aya error, if there is one.
@@ -97,6 +99,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     let (vmemmap, page_struct) = folio_node_inputs(btf.as_ref(), &mut hooks);
     let counting = counting_of(btf.as_ref(), &system, mglru_tracepoints(&tracefs));
     let khugepaged = khugepaged_thread(&mut hooks);
+    let refault = refault_layout(btf.as_ref(), &offsets, &system, &mut hooks);
 
     // Everything still needed from our BTF parse, so it can be freed before
     // aya parses the same BTF for fentry (halves the start-up peak).
@@ -104,7 +107,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     drop(btf);
     trim_heap();
 
-    let mut ebpf = load_object(&opts, &offsets, &Addresses { vmemmap, page_struct, khugepaged })?;
+    let mut ebpf = load_object(&opts, &offsets, &Addresses { vmemmap, page_struct, khugepaged }, &refault)?;
     attach_hooks(&mut ebpf, &mut hooks, &opts, &system, &present_funcs);
     if opts.storm_tgid != 0 {
         attach_tracepoint(&mut ebpf, "bench_storm", "syscalls", "sys_enter_getppid")
@@ -113,7 +116,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     // Parsing the kernel's BTF twice leaves tens of MiB of freed heap behind;
     // hand it back so the daemon's footprint is what it uses.
     trim_heap();
-    Ok(Loaded { ebpf, hooks, system, offsets, counting })
+    Ok(Loaded { ebpf, hooks, system, offsets, counting, refault })
 }
 
 /// One status per hook, neither attached nor failed yet.
@@ -266,6 +269,34 @@ fn khugepaged_thread(hooks: &mut [HookStatus]) -> u64 {
     addr
 }
 
+/// The shadow layout and counting rule of workingset_refault. Under MGLRU
+/// the kernel's counting depends on the shadow's lruvec, so a layout that
+/// cannot be worked out fails the hook rather than print wrong counts.
+fn refault_layout(btf: Option<&Btf>, offsets: &Offsets, system: &SystemInfo, hooks: &mut [HookStatus]) -> resolve::RefaultLayout {
+    let mglru = system.mglru == Some(true);
+    let layout = match btf {
+        Some(b) => resolve::refault_layout(b, offsets, mglru, system::config_nodes_shift(), system::total_ram_pages(system.page_size)),
+        None => resolve::RefaultLayout { no_distance: Some("no kernel BTF".into()), ..Default::default() },
+    };
+    for st in hooks.iter_mut().filter(|s| s.id == vmscan_common::hook::REFAULT && s.error.is_none()) {
+        let unpackable = layout.nodes_shift.is_some()
+            && ![offsets.memcg_nodeinfo, offsets.mpn_lruvec, offsets.memcg_id].contains(&vmscan_common::UNRESOLVED)
+            && (layout.rule != vmscan_common::refault_rule::MGLRU_MIN_SEQ || offsets.lruvec_min_seq != vmscan_common::UNRESOLVED);
+        if mglru && !unpackable {
+            st.error = Some(
+                "MGLRU counts a refault only when the shadow's lruvec is the folio's, and this kernel's shadow entries cannot be unpacked \
+                 (NODES_SHIFT unknown, or mem_cgroup.nodeinfo / id / lruvec.lrugen missing from BTF)"
+                    .into(),
+            );
+        } else if let Some(why) = &layout.no_distance {
+            st.notes.push(format!("refault distances not measured: {why}"));
+        } else if !layout.anon_distance {
+            st.notes.push("anon refault distances not measured: this kernel keeps anon shadows in the swap table with their own clock width".into());
+        }
+    }
+    layout
+}
+
 /// Kernel addresses and sizes the programs need, 0 when unknown.
 struct Addresses {
     vmemmap: u64,
@@ -274,7 +305,7 @@ struct Addresses {
 }
 
 /// Loads the eBPF object with the resolved offsets and the options as globals.
-fn load_object(opts: &LoadOptions, offsets: &Offsets, a: &Addresses) -> anyhow::Result<Ebpf> {
+fn load_object(opts: &LoadOptions, offsets: &Offsets, a: &Addresses, r: &resolve::RefaultLayout) -> anyhow::Result<Ebpf> {
     if crate::EBPF_OBJECT.is_empty() {
         anyhow::bail!("this vmscan was built with AYA_BUILD_SKIP=1 and carries no eBPF programs; rebuild it normally");
     }
@@ -298,6 +329,13 @@ fn load_object(opts: &LoadOptions, offsets: &Offsets, a: &Addresses) -> anyhow::
         .override_global("FILTER_TGID", &(opts.access_tgid as u64), true)
         .override_global("FILTER_COMM", &comm_filter, true)
         .override_global("STORM_TGID", &(opts.storm_tgid as u64), true)
+        .override_global("REFAULT_RULE", &r.rule, true)
+        .override_global("SHADOW_NODES_SHIFT", &r.nodes_shift.map_or(64, u64::from), true)
+        .override_global("SHADOW_MEMCG_SHIFT", &u64::from(r.memcg_shift), true)
+        .override_global("EVICTION_MASK", &r.eviction_mask, true)
+        .override_global("BUCKET_ORDER", &u64::from(r.bucket_order), true)
+        .override_global("REFAULT_ONE_PER_CALL", &u64::from(r.one_per_call), true)
+        .override_global("ANON_DISTANCE", &u64::from(r.anon_distance), true)
         .load(crate::EBPF_OBJECT)
         .context("loading the vmscan eBPF object (maps and programs)")
 }

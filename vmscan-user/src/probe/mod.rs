@@ -1,6 +1,7 @@
 //! Everything that touches the kernel: system facts, offset resolution,
 //! loading and attaching, reading maps and the ring buffer.
 pub mod btf;
+pub mod files;
 pub mod format;
 pub mod loader;
 pub mod memcgs;

@@ -82,12 +82,24 @@ pub const HOOKS: &[HookSpec] = &[
             exit: Some(("fexit_shrink_node", "kretprobe_shrink_node")),
         },
     },
+    HookSpec {
+        id: hook::REFAULT,
+        attach: Attach::Function {
+            functions: &["workingset_refault"],
+            fentry: "fentry_workingset_refault",
+            kprobe: "kprobe_workingset_refault",
+            exit: Some(("fexit_workingset_refault", "kretprobe_workingset_refault")),
+        },
+    },
 ];
 
 /// Display name of a hook: "vmscan:mm_vmscan_kswapd_wake" or "folio_mark_accessed".
 pub fn hook_name(id: HookId) -> String {
     if id == hook::SHRINK_NODE_RET {
         return "shrink_node (return)".into();
+    }
+    if id == hook::REFAULT_RET {
+        return "workingset_refault (return)".into();
     }
     match HOOKS.iter().find(|h| h.id == id).map(|h| h.attach) {
         Some(Attach::Tracepoint { category, events, .. }) => format!("{category}:{}", events[0]),
@@ -236,6 +248,22 @@ pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
     o.cgroup_kn = get("cgroup", "kn");
     o.kn_id = btf.member("kernfs_node", "id").filter(|&(_, s)| s == 8).map_or(UNRESOLVED, |(o, _)| o);
     o.memcg_css = get("mem_cgroup", "css");
+    // 7.x reparents LRU folios through obj_cgroups (mm/memcontrol.c:
+    // reparent_memcg_lruvec_state_local, lru_gen_reparent_memcg), and
+    // folio->memcg_data then always holds an obj_cgroup (folio_memcg() =
+    // obj_cgroup_memcg(folio_objcg())).
+    if btf.has_func("reparent_memcg_lruvec_state_local") || btf.has_func("lru_gen_reparent_memcg") {
+        o.objcg_memcg = get("obj_cgroup", "memcg");
+    }
+    o.memcg_id = btf.path_offset("mem_cgroup", "id.id").unwrap_or(UNRESOLVED);
+    o.memcg_nodeinfo = get("mem_cgroup", "nodeinfo");
+    o.mpn_lruvec = get("mem_cgroup_per_node", "lruvec");
+    o.lruvec_nonresident_age = get("lruvec", "nonresident_age");
+    o.lruvec_min_seq = btf.path_offset("lruvec", "lrugen.min_seq").unwrap_or(UNRESOLVED);
+    o.mapping_host = get("address_space", "host");
+    o.inode_ino = btf.member("inode", "i_ino").filter(|&(_, s)| s == 8).map_or(UNRESOLVED, |(o, _)| o);
+    o.inode_sb = get("inode", "i_sb");
+    o.sb_dev = btf.member("super_block", "s_dev").filter(|&(_, s)| s == 4).map_or(UNRESOLVED, |(o, _)| o);
     if o.memcg_data_mask == UNRESOLVED {
         o.memcg_data_mask = btf
             .enum_value("__NR_MEMCG_DATA_FLAGS")
@@ -255,6 +283,7 @@ fn resolve_folio(btf: &Btf, o: &mut Offsets) {
         .unwrap_or(UNRESOLVED);
     o.folio_flags_1 = get("folio", "_flags_1");
     o.folio_memcg_data = get("folio", "memcg_data");
+    o.folio_mapping = get("folio", "mapping");
 }
 
 /// Before 5.16 there are no folios: the hooks get the head struct page.
@@ -271,6 +300,7 @@ fn resolve_page(btf: &Btf, o: &mut Offsets) {
         _ => UNRESOLVED,
     };
     o.folio_memcg_data = ["memcg_data", "mem_cgroup"].iter().find_map(|m| btf.member_offset("page", m)).unwrap_or(UNRESOLVED);
+    o.folio_mapping = btf.member_offset("page", "mapping").unwrap_or(UNRESOLVED);
     if btf.enum_value("__NR_MEMCG_DATA_FLAGS").is_none() && btf.member_offset("page", "mem_cgroup").is_some() {
         o.memcg_data_mask = 1;
     }
@@ -303,6 +333,13 @@ pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
                 need(v != UNRESOLVED, &format!("enum pageflags {n}"))?;
             }
             need(o.task_flags != UNRESOLVED, "struct task_struct.flags")?;
+            need(folio_size, "struct folio._nr_pages / _flags_1 (page.compound_order)")
+        }
+        hook::REFAULT => {
+            need(o.folio_flags != UNRESOLVED, "struct folio.flags (page.flags)")?;
+            for (v, n) in [(o.pg_active, "PG_active"), (o.pg_swapbacked, "PG_swapbacked"), (o.pg_head, "PG_head"), (o.pg_workingset, "PG_workingset")] {
+                need(v != UNRESOLVED, &format!("enum pageflags {n}"))?;
+            }
             need(folio_size, "struct folio._nr_pages / _flags_1 (page.compound_order)")
         }
         hook::SHRINK_NODE => {
@@ -354,6 +391,32 @@ pub fn read_format(tracefs: &Path, category: &str, events: &[&str]) -> Result<(S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refault_layout_follows_the_kernels_shadow_packing() {
+        let Ok(btf) = Btf::from_file(Path::new(system::BTF_VMLINUX)) else {
+            eprintln!("SKIP: no {} on this machine", system::BTF_VMLINUX);
+            return;
+        };
+        let mut o = Offsets::unresolved();
+        resolve_btf(&btf, &mut o);
+        assert_ne!(o.memcg_id, UNRESOLVED, "mem_cgroup.id.id through the nested path");
+        assert_ne!(o.lruvec_nonresident_age, UNRESOLVED);
+        // Debian's NODES_SHIFT=10: EVICTION_SHIFT = 1 + 1 + 10 + 16 = 28.
+        let l = refault_layout(&btf, &o, false, Some(10), 1 << 20);
+        assert_eq!((l.rule, l.nodes_shift, l.memcg_shift), (vmscan_common::refault_rule::CLASSIC, Some(10), 16));
+        assert_eq!(l.eviction_mask, u64::MAX >> 28);
+        assert_eq!(l.bucket_order, 0, "4 GiB of 4 KiB pages fits 36 clock bits");
+        assert_eq!(l.no_distance, None);
+        // 2^40 pages need 40 bits: the clock counts buckets of 2^4 pages.
+        assert_eq!(refault_layout(&btf, &o, false, Some(10), 1 << 40).bucket_order, 4);
+        let m = refault_layout(&btf, &o, true, Some(10), 1 << 20);
+        assert_ne!(m.rule, vmscan_common::refault_rule::CLASSIC);
+        assert!(m.no_distance.as_deref().is_some_and(|w| w.contains("MGLRU")));
+        assert_eq!(system::parse_config_int("CONFIG_NODES_SHIFT=6\n", "CONFIG_NODES_SHIFT"), Some(6));
+        assert_eq!(system::parse_config_int("# CONFIG_NUMA is not set\n", "CONFIG_NODES_SHIFT"), Some(0));
+        assert_eq!(system::parse_config_int("", "CONFIG_NODES_SHIFT"), None);
+    }
 
     /// Kernels whose tracefs format files are fixtures (captured in the lab's
     /// guests, and 6.18 on the development host).
@@ -477,4 +540,82 @@ mod tests {
             assert!(o.sc_proactive_bit < 8 && o.sc_proactive_byte < btf.struct_size("scan_control").unwrap());
         }
     }
+}
+
+/// How this kernel packs shadow entries and counts refaults
+/// (mm/workingset.c), as the workingset_refault hook needs them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct RefaultLayout {
+    /// vmscan_common::refault_rule.
+    pub rule: u64,
+    /// NODES_SHIFT and MEM_CGROUP_ID_SHIFT; None when this kernel's layout
+    /// could not be worked out (then neither distances nor MGLRU's lruvec
+    /// match are possible, and `why` says so).
+    pub nodes_shift: Option<u32>,
+    pub memcg_shift: u32,
+    /// ~0 >> EVICTION_SHIFT.
+    pub eviction_mask: u64,
+    /// workingset_init's bucket_order: the clock counts 2^bucket_order pages.
+    pub bucket_order: u32,
+    /// Why refault distances are not measured here, if they are not.
+    pub no_distance: Option<String>,
+    /// 5.10 (struct page): the kernel counts one per call
+    /// (inc_lruvec_state), whatever the page's size.
+    pub one_per_call: bool,
+    /// Whether anon (swap) refault distances are measured: 7.x keeps anon
+    /// shadows in the swap table with a narrower clock and its own
+    /// bucket_order, which vmscan does not decode.
+    pub anon_distance: bool,
+}
+
+/// Works out the shadow layout. `config_nodes_shift` is CONFIG_NODES_SHIFT
+/// from the kernel's config when it can be read; otherwise the size of
+/// nodemask_t gives MAX_NUMNODES when it is above 64 (Debian: 1024).
+/// `total_pages` is totalram_pages (MemTotal).
+pub fn refault_layout(btf: &Btf, o: &Offsets, mglru: bool, config_nodes_shift: Option<u32>, total_pages: u64) -> RefaultLayout {
+    use vmscan_common::refault_rule;
+    let nodes_shift = config_nodes_shift.or_else(|| {
+        // nodemask_t is a typedef of an unnamed struct: its size is read off a
+        // member of that type (MAX_NUMNODES bits, rounded up to longs).
+        let bytes = btf.member("task_struct", "mems_allowed").or_else(|| btf.member("mempolicy", "nodes"))?.1;
+        let bits = bytes * 8;
+        (bits > 64 && bits.is_power_of_two()).then(|| bits.trailing_zeros())
+    });
+    let memcg = btf.struct_size("mem_cgroup").is_some();
+    let memcg_shift = if memcg { 16 } else { 0 };
+    let rule = if !mglru {
+        refault_rule::CLASSIC
+    } else if btf.has_func("workingset_test_recent") {
+        refault_rule::MGLRU_LRUVEC
+    } else {
+        refault_rule::MGLRU_MIN_SEQ
+    };
+    let one_per_call = btf.struct_size("folio").is_none();
+    let anon_distance = !btf.has_func("swap_cache_alloc_folio") && !btf.has_func("__swap_cache_alloc");
+    let mut l = RefaultLayout { rule, nodes_shift, memcg_shift, one_per_call, anon_distance, ..Default::default() };
+    let Some(ns) = nodes_shift else {
+        l.no_distance = Some("NODES_SHIFT unknown (no kernel config and nodemask_t holds 64 nodes or fewer): the shadow entry cannot be unpacked".into());
+        return l;
+    };
+    let eviction_shift = 1 + 1 + ns + memcg_shift;
+    l.eviction_mask = u64::MAX >> eviction_shift;
+    let timestamp_bits = 64 - eviction_shift;
+    let max_order = 64 - total_pages.saturating_sub(1).leading_zeros();
+    l.bucket_order = max_order.saturating_sub(timestamp_bits);
+    let missing: Vec<&str> = [
+        (o.memcg_id, "mem_cgroup.id.id"),
+        (o.memcg_nodeinfo, "mem_cgroup.nodeinfo"),
+        (o.mpn_lruvec, "mem_cgroup_per_node.lruvec"),
+        (if mglru { o.lruvec_min_seq } else { o.lruvec_nonresident_age }, if mglru { "lruvec.lrugen.min_seq" } else { "lruvec.nonresident_age" }),
+    ]
+    .iter()
+    .filter(|(v, _)| *v == UNRESOLVED)
+    .map(|(_, n)| *n)
+    .collect();
+    if mglru {
+        l.no_distance = Some("MGLRU is on: a shadow entry holds a generation, not an eviction clock, so refault distances do not exist".into());
+    } else if !missing.is_empty() {
+        l.no_distance = Some(format!("{} not in kernel BTF", missing.join(", ")));
+    }
+    l
 }

@@ -333,6 +333,32 @@ pub fn kprobes_available(tracefs: Option<&PathBuf>) -> bool {
         || tracefs.is_some_and(|t| t.join("kprobe_events").exists())
 }
 
+/// CONFIG_NODES_SHIFT from the running kernel's config in /boot (None when
+/// that file is missing or does not say).
+pub fn config_nodes_shift() -> Option<u32> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    let text = std::fs::read_to_string(crate::probe::paths::host(&format!("/boot/config-{}", release.trim()))).ok()?;
+    parse_config_int(&text, "CONFIG_NODES_SHIFT").map(|v| v as u32)
+}
+
+/// CONFIG_NUMA off means NODES_SHIFT 0; otherwise the value of `name`.
+pub fn parse_config_int(text: &str, name: &str) -> Option<u64> {
+    if name == "CONFIG_NODES_SHIFT" && text.contains("# CONFIG_NUMA is not set") {
+        return Some(0);
+    }
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix('=')?.trim().parse().ok())
+}
+
+/// MemTotal in pages (totalram_pages).
+pub fn total_ram_pages(page_size: u64) -> u64 {
+    let text = std::fs::read_to_string(crate::probe::paths::host("/proc/meminfo")).unwrap_or_default();
+    let kib: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:")?.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    kib * 1024 / page_size.max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,12 +23,13 @@ pub enum Tab {
     Latency,
     Cgroups,
     Access,
+    Thrashing,
     Events,
     Probes,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 7] = [Tab::Nodes, Tab::Reclaim, Tab::Latency, Tab::Cgroups, Tab::Access, Tab::Events, Tab::Probes];
+    pub const ALL: [Tab; 8] = [Tab::Nodes, Tab::Reclaim, Tab::Latency, Tab::Cgroups, Tab::Access, Tab::Thrashing, Tab::Events, Tab::Probes];
     pub fn title(self) -> &'static str {
         match self {
             Tab::Nodes => "Nodes",
@@ -36,6 +37,7 @@ impl Tab {
             Tab::Latency => "Latency",
             Tab::Cgroups => "Cgroups",
             Tab::Access => "Access",
+            Tab::Thrashing => "Thrashing",
             Tab::Events => "Events",
             Tab::Probes => "Probes",
         }
@@ -249,7 +251,7 @@ impl App {
             }
             KeyCode::Tab => self.tab = Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()],
             KeyCode::BackTab => self.tab = Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()],
-            KeyCode::Char(c @ '1'..='7') => self.tab = Tab::ALL[(c as u8 - b'1') as usize],
+            KeyCode::Char(c @ '1'..='8') => self.tab = Tab::ALL[(c as u8 - b'1') as usize],
             _ => {}
         }
         true

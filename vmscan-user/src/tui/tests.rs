@@ -170,8 +170,38 @@ fn populated() -> Snapshot {
         }],
         hook_events: (0..hook::SLOTS as u64).map(|i| i * 100).collect(),
         hook_lost: vec![0; hook::SLOTS as usize],
+        refaults: refaults(),
         ..Snapshot::default()
     }
+}
+
+/// A thrashing cgroup: 36864 file pages refaulted at distances near 4000
+/// pages, and a quiet one; built by the model's own report builder.
+fn refaults() -> crate::model::snapshot::RefaultsSnap {
+    use std::collections::BTreeMap;
+    use vmscan_common::{PagesAgg, RefaultAgg, RefaultDistKey, RefaultKey, RefaultTaskKey, distance_bucket};
+    let mut refault = BTreeMap::new();
+    refault.insert(RefaultKey { cgroup_id: 7, node: 0, file: 1 }, RefaultAgg { pages: 36864, folios: 36864, activated: 1200, restored: 300, measured: 36864, uncounted: 0 });
+    refault.insert(RefaultKey { cgroup_id: 9, node: 1, file: 0 }, RefaultAgg { pages: 512, folios: 512, measured: 512, ..Default::default() });
+    let mut dist = BTreeMap::new();
+    dist.insert(RefaultDistKey { cgroup_id: 7, file: 1, bucket: distance_bucket(3500) }, PagesAgg { pages: 6000, folios: 6000 });
+    dist.insert(RefaultDistKey { cgroup_id: 7, file: 1, bucket: distance_bucket(4100) }, PagesAgg { pages: 30864, folios: 30864 });
+    let mut tasks = BTreeMap::new();
+    tasks.insert(RefaultTaskKey { cgroup_id: 7, tgid: 4242, file: 1, comm: *b"postgres\0\0\0\0\0\0\0\0" }, PagesAgg { pages: 36864, folios: 36864 });
+    let files = BTreeMap::new();
+    let input = crate::model::refaults::RefaultInput { refault: &refault, dist: &dist, files: &files, tasks: &tasks };
+    let names = |id: u64| Some(if id == 7 { "/system.slice/postgresql.service".to_owned() } else { "/user.slice".to_owned() });
+    let no_file = |_: u32, _: u64| None;
+    let view = crate::model::refaults::RefaultView {
+        window_secs: 60.0,
+        mglru: false,
+        page_size: 4096,
+        no_distance: None,
+        memcg_path: &names,
+        file_path: &no_file,
+        only: None,
+    };
+    crate::model::snapshot::RefaultsSnap { unavailable: None, report: Some(crate::model::refaults::build(&input, &view)) }
 }
 
 fn app(snap: Option<Snapshot>, functions_available: bool) -> App {
@@ -244,6 +274,29 @@ fn unavailable_views_say_why_instead_of_zeros() {
     a.tab = Tab::Latency;
     let s = screen(&a, 120, 40);
     assert!(s.contains("shrink_node pass is unavailable"), "{s}");
+    a.tab = Tab::Thrashing;
+    let s = screen(&a, 120, 40);
+    assert!(s.contains("workingset_refault) is unavailable") && !s.contains("36864"), "{s}");
+}
+
+#[test]
+fn thrashing_shows_the_curve_and_its_absence_under_mglru() {
+    let mut a = app(Some(populated()), true);
+    a.tab = Tab::Thrashing;
+    let s = screen(&a, 120, 40);
+    assert!(s.contains("+20.0 MiB: 100%"), "{s}");
+    let mut snap = populated();
+    if let Some(r) = snap.refaults.report.as_mut() {
+        r.no_distance = Some("MGLRU is on: a shadow entry holds a generation".into());
+        for m in &mut r.memcgs {
+            m.what_if.clear();
+            m.extra_for_90 = None;
+        }
+    }
+    let mut a = app(Some(snap), true);
+    a.tab = Tab::Thrashing;
+    let s = screen(&a, 120, 40);
+    assert!(s.contains("no what-if curve: MGLRU is on") && !s.contains("MiB: 100%"), "{s}");
 }
 
 #[test]

@@ -47,13 +47,14 @@ pub fn render(f: &mut Frame, app: &App) {
         Tab::Latency => latency_view(f, app, body),
         Tab::Cgroups => cgroups_view(f, app, body),
         Tab::Access => access_view(f, app, body),
+        Tab::Thrashing => thrashing_view(f, app, body),
         Tab::Events => events_view(f, app, body),
         Tab::Probes => probes_view(f, app, body),
     }
     let hints = if app.editing_filter {
         format!("filter: {}▏ (Enter to apply, Esc to close)", fit(&app.filter_text, 60))
     } else {
-        "q quit  p pause  1-7/Tab view  n node  c cgroup  s sort  / filter  w wndw  ? help".to_owned()
+        "q quit  p pause  1-8/Tab view  n node  c cgroup  s sort  / filter  w wndw  ? help".to_owned()
     };
     f.render_widget(Paragraph::new(hints).style(DIM), bottom);
     if app.help {
@@ -116,7 +117,7 @@ fn self_check_span(c: &SelfCheck) -> Option<Span<'static>> {
 
 /// The help overlay's keys and what each does.
 const HELP_KEYS: [(&str, &str); 9] = [
-    ("1..7, Tab, Shift-Tab", "switch view"),
+    ("1..8, Tab, Shift-Tab", "switch view"),
     ("q, Ctrl-C", "quit"),
     ("p", "pause / resume updates"),
     ("n", "cycle the node filter (all, 0, 1, ...)"),
@@ -580,6 +581,70 @@ fn access_view(f: &mut Frame, app: &App, area: Rect) {
         })
         .collect();
     f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" by kernel stack ")), bottom);
+}
+
+/// Refaults since start: cgroups by refaulted pages with the kernel's
+/// verdicts and the what-if curve, then tasks.
+fn thrashing_view(f: &mut Frame, app: &App, area: Rect) {
+    use crate::model::refaults::{curve_line, size};
+    if unavailable(f, area, app, hook::REFAULT, "Refault attribution (workingset_refault)") {
+        return;
+    }
+    let Some(rep) = app.snap.refaults.report.as_ref() else {
+        let why = app.snap.refaults.unavailable.clone().unwrap_or_else(|| "no refault data".into());
+        f.render_widget(Paragraph::new(Line::styled(why, WARN)).block(Block::default().borders(Borders::ALL)), area);
+        return;
+    };
+    let [top, bottom] = Layout::vertical([Constraint::Min(6), Constraint::Length(8)]).areas(area);
+    let mut rows: Vec<Row> = rep
+        .memcgs
+        .iter()
+        .map(|m| {
+            Row::new(vec![
+                Cell::from(fit(m.path.as_deref().unwrap_or("(unknown cgroup)"), 40)),
+                Cell::from(pages(m.file_pages)),
+                Cell::from(pages(m.anon_pages)),
+                Cell::from(format!("{:.0}", m.pages_per_sec)),
+                Cell::from(m.activated_pages.map_or("-".into(), pages)),
+                Cell::from(pages(m.restored_pages)),
+                Cell::from(m.extra_for_90.map_or("-".into(), |b| format!("+{}", size(b)))),
+            ])
+        })
+        .collect();
+    if rows.is_empty() {
+        rows.push(Row::new(vec![Cell::from("no refaults since start")]).style(DIM));
+    }
+    let title = format!(
+        " refaults since start ({} LRU): {} file + {} anon pages; +mem 90%: what would have avoided 90% of them ",
+        rep.lru, rep.file_pages, rep.anon_pages
+    );
+    f.render_widget(
+        Table::new(
+            rows,
+            [Constraint::Length(40), Constraint::Length(10), Constraint::Length(10), Constraint::Length(8), Constraint::Length(10), Constraint::Length(10), Constraint::Length(12)],
+        )
+        .header(Row::new(vec!["memory cgroup", "file", "anon", "pages/s", "activated", "restored", "+mem 90%"]).style(TITLE))
+        .block(Block::default().borders(Borders::ALL).title(title)),
+        top,
+    );
+    let mut lines: Vec<Line> = vec![];
+    if let Some(why) = &rep.no_distance {
+        lines.push(Line::styled(format!("no what-if curve: {}", fit(why, 200)), DIM));
+    }
+    for m in rep.memcgs.iter().filter(|m| !m.what_if.is_empty()).take(3) {
+        lines.push(Line::from(format!("{}: {}", fit(m.path.as_deref().unwrap_or("?"), 30), curve_line(m, 5))));
+    }
+    for t in rep.tasks.iter().take(bottom.height.saturating_sub(2 + lines.len() as u16) as usize) {
+        lines.push(Line::from(format!(
+            "{:>7} {:<16} {:>9} file {:>9} anon  {}",
+            t.pid,
+            t.comm,
+            t.file_pages,
+            t.anon_pages,
+            t.cgroup.as_deref().unwrap_or("?")
+        )));
+    }
+    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" what if, and the tasks that refault ")), bottom);
 }
 
 fn events_view(f: &mut Frame, app: &App, area: Rect) {

@@ -369,6 +369,130 @@ pub(super) fn exit(b: &Blocks) -> Verdict {
     Ok(parts.join("; "))
 }
 
+/// memory.stat's counters (a "key value" list like /proc/vmstat's).
+fn memcg_delta(b: &Blocks, before: &str, after: &str) -> Option<BTreeMap<String, u64>> {
+    vmstat_delta(b, before, after).ok().filter(|d| d.contains_key("workingset_refault_file"))
+}
+
+/// memory.stat may lag by what is not flushed yet: up to MEMCG_CHARGE_BATCH
+/// (64) updates per CPU before a flush is due (mm/memcontrol.c); the lab's
+/// guests have at most 4 CPUs.
+const MEMCG_STAT_SLACK: u64 = 64 * 4;
+
+/// vmscan's refault totals (file, anon, restored, activated where the
+/// LRU derives it) must equal /proc/vmstat's growth over the window.
+fn refault_totals(j: &Value, d: &BTreeMap<String, u64>, who: &str) -> Result<(), String> {
+    let v = |k: &str| d.get(k).copied().unwrap_or(0);
+    let mut pairs = vec![
+        ("file_pages", v("workingset_refault_file"), "workingset_refault_file"),
+        ("anon_pages", v("workingset_refault_anon"), "workingset_refault_anon"),
+        ("restored_pages", v("workingset_restore_file") + v("workingset_restore_anon"), "workingset_restore_*"),
+    ];
+    if j["lru"] != "mglru" {
+        pairs.push(("activated_pages", v("workingset_activate_file") + v("workingset_activate_anon"), "workingset_activate_*"));
+    } else if !j["activated_pages"].is_null() {
+        return Err(format!("{who}: MGLRU, yet activated_pages is {} (it is not derivable there)", j["activated_pages"]));
+    }
+    for (ours, want, kernel) in pairs {
+        if j[ours].as_u64() != Some(want) {
+            return Err(format!("{who}: vmscan {ours} {:?}, /proc/vmstat {kernel} grew {want}", j[ours].as_u64()));
+        }
+    }
+    Ok(())
+}
+
+/// Anon refaults: shmem swapped to zram and read back, in the cgroup.
+fn refault_anon(b: &Blocks) -> Verdict {
+    let j = json(b, "refault-anon")?;
+    let d = vmstat_delta(b, "refault-anon-before", "refault-anon-after")?;
+    refault_totals(&j, &d, "anon phase")?;
+    let anon = j["anon_pages"].as_u64().unwrap_or(0);
+    if anon == 0 {
+        return Err(format!("40 MiB of shmem read back twice in a 32 MiB cgroup refaulted no anon pages (pswpin grew {})", d.get("pswpin").copied().unwrap_or(0)));
+    }
+    let r = j["memcgs"].as_array().and_then(|a| a.iter().find(|m| m["path"] == "/r").cloned());
+    let r_anon = r.as_ref().and_then(|m| m["anon_pages"].as_u64()).unwrap_or(0);
+    let memcg = match memcg_delta(b, "refault-anon-memcg-before", "refault-anon-memcg-after") {
+        Some(m) => {
+            let k = m.get("workingset_refault_anon").copied().unwrap_or(0);
+            if r_anon.abs_diff(k) > MEMCG_STAT_SLACK {
+                return Err(format!("anon phase: vmscan /r refaulted {r_anon} anon pages, its memory.stat workingset_refault_anon grew {k}"));
+            }
+            format!("memory.stat {k}")
+        }
+        None => "no memory.stat workingset counters".into(),
+    };
+    Ok(format!(
+        "anon: {anon} anon + {} file pages refaulted = /proc/vmstat; /r {r_anon} ({memcg})",
+        j["file_pages"].as_u64().unwrap_or(0)
+    ))
+}
+
+/// Thrashing: vmscan's refaults against /proc/vmstat's workingset_* and the
+/// cgroup's memory.stat, then the what-if curve's prediction against a rerun
+/// with the limit raised by what it said avoids 90% of the refaults.
+pub(super) fn refault(b: &Blocks, c: &Config) -> Verdict {
+    let mut parts = vec![refault_anon(b)?];
+    let mut first: Option<(u64, Option<u64>)> = None;
+    for phase in [1, 2] {
+        let name = format!("refault-{phase}");
+        if phase == 2 && !b.contains_key(&name) {
+            break;
+        }
+        let j = json(b, &name)?;
+        let d = vmstat_delta(b, &format!("{name}-before"), &format!("{name}-after"))?;
+        let v = |k: &str| d.get(k).copied().unwrap_or(0);
+        let mglru = j["lru"] == "mglru";
+        refault_totals(&j, &d, &format!("phase {phase}"))?;
+        let memcgs = j["memcgs"].as_array().cloned().unwrap_or_default();
+        let r = memcgs.iter().find(|m| m["path"] == "/r");
+        let r_file = r.and_then(|m| m["file_pages"].as_u64()).unwrap_or(0);
+        // The cgroup's own counter, where its memory.stat has one (v2).
+        let memcg = memcg_delta(b, &format!("{name}-memcg-before"), &format!("{name}-memcg-after"));
+        let memcg_note = match &memcg {
+            Some(m) => {
+                let k = m.get("workingset_refault_file").copied().unwrap_or(0);
+                if r_file.abs_diff(k) > MEMCG_STAT_SLACK {
+                    return Err(format!("phase {phase}: vmscan /r refaulted {r_file} file pages, its memory.stat workingset_refault_file grew {k}"));
+                }
+                format!("memory.stat {k}")
+            }
+            None => "memory.stat has no workingset counters (cgroup v1)".into(),
+        };
+        let extra = r.and_then(|m| m["extra_for_90"].as_u64());
+        parts.push(format!(
+            "phase {phase}: {} file + {} anon pages refaulted = /proc/vmstat; /r {r_file} ({memcg_note})",
+            v("workingset_refault_file"),
+            v("workingset_refault_anon")
+        ));
+        if phase == 1 {
+            if r_file < 8192 {
+                return Err(format!("the 32 MiB cgroup reading 48 MiB four times refaulted only {r_file} pages: {}", parts.join("; ")));
+            }
+            if mglru || c.mglru == Some(true) {
+                let why = j["no_distance"].as_str().unwrap_or("");
+                if !why.contains("MGLRU") || r.is_some_and(|m| m["what_if"].as_array().is_some_and(|a| !a.is_empty())) {
+                    return Err(format!("MGLRU: expected no what-if curve and the reason, got no_distance {:?}", j["no_distance"]));
+                }
+                parts.push(format!("what-if: none under MGLRU, as vmscan says ({why})"));
+                return Ok(parts.join("; "));
+            }
+            let Some(x) = extra else { return Err(format!("classic LRU, yet no what-if point for 90% of /r's refaults: {}", parts.join("; "))) };
+            first = Some((r_file, Some(x)));
+        } else if let Some((before, Some(x))) = first {
+            let avoided = 100.0 * (1.0 - r_file as f64 / before as f64);
+            parts.push(format!("predicted: +{:.1} MiB avoids >= 90%; measured with the limit raised by it: {avoided:.1}% fewer refaults ({before} -> {r_file})", x as f64 / 1048576.0));
+            if avoided < 75.0 {
+                return Err(format!("the what-if curve's +{} bytes avoided only {avoided:.1}% (predicted >= 90%): {}", x, parts.join("; ")));
+            }
+        }
+    }
+    if c.mglru != Some(true) && first.is_some() && parts.len() < 4 {
+        return Err(format!("the second phase did not run (see the console): {}", parts.join("; ")));
+    }
+    Ok(parts.join("; "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

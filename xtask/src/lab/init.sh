@@ -99,6 +99,45 @@ if has swap; then
   done
   swapoff /dev/zram0; echo 60 > /proc/sys/vm/swappiness
 fi
+if has refault; then
+  # Thrashing: a 32 MiB cgroup reads a 48 MiB file four times on node 0 (every pass
+  # after the first refaults). Then its limit is raised by what vmscan's
+  # what-if curve says avoids 90% of the refaults, and the reads run again.
+  dd if=/dev/zero of=/mnt/thrash bs=1M count=48 2>/dev/null; sync
+  mkdir -p $CG/r; echo 32M > $CG/r/$MAX
+  # Anon refaults first: 40 MiB of shmem in the cgroup, swapped to zram and
+  # read back twice.
+  [ "$(cat /sys/block/zram0/disksize)" != 0 ] || echo 256M > /sys/block/zram0/disksize
+  mkswap /dev/zram0 > /dev/null; swapon /dev/zram0 || echo "@@ERROR no zram swap"
+  vmscan refaults --json -d 600 > /tmp/rfa.json 2> /tmp/rfa.err & A=$!
+  waitc /tmp/rfa.err
+  echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null; cat /proc/vmstat > /tmp/rfa.v0; cat $CG/r/memory.stat > /tmp/rfa.m0
+  sh -c 'echo $$ > '$CG'/r/cgroup.procs; dd if=/dev/urandom of=/tmp/shm bs=1M count=40 2>/dev/null; cat /tmp/shm > /dev/null; cat /tmp/shm > /dev/null; rm /tmp/shm'
+  echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null; cat /proc/vmstat > /tmp/rfa.v1; cat $CG/r/memory.stat > /tmp/rfa.m1
+  kill -TERM $A; wait $A
+  swapoff /dev/zram0
+  block refault-anon /tmp/rfa.json; block refault-anon-err /tmp/rfa.err
+  block refault-anon-before /tmp/rfa.v0; block refault-anon-after /tmp/rfa.v1
+  block refault-anon-memcg-before /tmp/rfa.m0; block refault-anon-memcg-after /tmp/rfa.m1
+  for phase in 1 2; do
+    if [ $phase = 1 ]; then echo 32M > $CG/r/$MAX; else
+      extra=$(vmscan lab-extra --memcg /r --percent 90 /tmp/rf1.json) || break
+      echo "@@EXTRA $extra"; echo $((33554432 + extra)) > $CG/r/$MAX
+    fi
+    echo 3 > /proc/sys/vm/drop_caches
+    vmscan refaults --json -d 600 > /tmp/rf$phase.json 2> /tmp/rf$phase.err & A=$!
+    waitc /tmp/rf$phase.err
+    # stat_refresh folds the per-CPU deltas into /proc/vmstat's node counters.
+    echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null; cat /proc/vmstat > /tmp/rf$phase.v0; cat $CG/r/memory.stat > /tmp/rf$phase.m0
+    # Bound to node 0: the kernel's refault clock is per node and cgroup.
+    sh -c 'echo $$ > '$CG'/r/cgroup.procs; exec 3< /mnt/thrash; for i in 1 2 3 4; do vmscan lab-read --node 0 /mnt/thrash; done'
+    echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null; cat /proc/vmstat > /tmp/rf$phase.v1; cat $CG/r/memory.stat > /tmp/rf$phase.m1
+    kill -TERM $A; wait $A
+    block refault-$phase /tmp/rf$phase.json; block refault-$phase-err /tmp/rf$phase.err
+    block refault-$phase-before /tmp/rf$phase.v0; block refault-$phase-after /tmp/rf$phase.v1
+    block refault-$phase-memcg-before /tmp/rf$phase.m0; block refault-$phase-memcg-after /tmp/rf$phase.m1
+  done
+fi
 if has bench; then
   # The host's bpftrace, perf and bpftool with their libraries, run in a
   # chroot on a second disk; swap on zram for the anonymous workload.

@@ -60,7 +60,7 @@ const fn cfg(label: &'static str, kernel: &'static str, mglru: Option<bool>, cgr
 }
 
 /// Every scenario, for the configurations CI runs in full.
-const ALL: &[&str] = &["hooks", "truth", "numa", "mglru", "model", "exit", "swap"];
+const ALL: &[&str] = &["hooks", "truth", "numa", "mglru", "model", "exit", "swap", "refault"];
 
 /// Every configuration, in table order: each kernel with its default LRU
 /// first, then the other one; 6.1 on cgroup v1 (Debian 12's hosts still
@@ -76,12 +76,12 @@ pub(super) static CONFIGS: [Config; 8] = [
     // counters equal /proc/vmstat; 121 million anon pages scanned for 4706
     // swapped at swappiness 200), with the classic LRU it outran the boot's
     // 480 s. `cargo xtask lab` runs it; CI leaves it out.
-    cfg("7.2", "7.2", Some(true), false, &["hooks", "truth", "numa", "mglru", "model", "exit"]),
+    cfg("7.2", "7.2", Some(true), false, &["hooks", "truth", "numa", "mglru", "model", "exit", "refault"]),
     cfg("7.2-classic", "7.2", Some(false), false, &[]),
 ];
 
 /// Every scenario, in the order `--scenario` defaults to and the table lists.
-static SCENARIOS: [Scenario; 7] = [
+static SCENARIOS: [Scenario; 8] = [
     Scenario { name: "hooks", needs: &[], check: checks::hooks },
     Scenario { name: "truth", needs: &[], check: |b, _| checks::truth(b) },
     Scenario { name: "numa", needs: &[], check: |b, _| checks::numa(b) },
@@ -90,6 +90,7 @@ static SCENARIOS: [Scenario; 7] = [
     Scenario { name: "model", needs: &[], check: |b, _| checks::model(b) },
     Scenario { name: "exit", needs: &[], check: |b, _| checks::exit(b) },
     Scenario { name: "swap", needs: &[], check: |b, _| checks::swap(b) },
+    Scenario { name: "refault", needs: &[], check: checks::refault },
 ];
 
 /// A verdict's detail that starts with this is a SKIP: the kernel lacks
@@ -310,7 +311,7 @@ mod tests {
     #[test]
     fn scenario_names_keep_their_order() {
         let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
-        assert_eq!(names, ["hooks", "truth", "numa", "mglru", "model", "exit", "swap"]);
+        assert_eq!(names, ["hooks", "truth", "numa", "mglru", "model", "exit", "swap", "refault"]);
     }
 
     #[test]
@@ -356,6 +357,6 @@ mod tests {
     fn the_guest_also_runs_what_a_check_reads() {
         assert_eq!(guest_scenarios(&select(Some("mglru")).unwrap()), "mglru,hooks,numa");
         assert_eq!(guest_scenarios(&select(Some("truth,exit")).unwrap()), "truth,exit");
-        assert_eq!(guest_scenarios(&select(None).unwrap()), "hooks,truth,numa,mglru,model,exit,swap,hooks,numa");
+        assert_eq!(guest_scenarios(&select(None).unwrap()), "hooks,truth,numa,mglru,model,exit,swap,refault,hooks,numa");
     }
 }

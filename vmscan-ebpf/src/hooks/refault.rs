@@ -1,0 +1,214 @@
+//! workingset_refault (fentry + fexit, kprobe + kretprobe fallback): every
+//! refault the kernel counts (mm/workingset.c), in pages, keyed by the
+//! refaulting folio's memory cgroup and node as /proc/vmstat and
+//! memory.stat count them; the refault distance (the eviction lruvec's
+//! nonresident_age now minus the clock stored in the shadow entry, in
+//! pages) as a histogram per cgroup; per file (inode) and per task; and on
+//! return the kernel's verdict from the folio's flags: activated (PG_active,
+//! classic LRU) and restored (PG_workingset).
+
+use aya_ebpf::{
+    helpers::bpf_get_current_comm,
+    macros::{fentry, fexit, kprobe, kretprobe},
+    programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
+};
+use vmscan_common::{
+    PagesAgg, RefaultAgg, RefaultDistKey, RefaultFileKey, RefaultKey, RefaultTaskKey, distance_bucket, hook, refault_rule,
+};
+
+use crate::{
+    globals::{ANON_DISTANCE, BUCKET_ORDER, EVICTION_MASK, KPROBE_SHADOW, LRU_REFS_WIDTH, REFAULT_ONE_PER_CALL, REFAULT_RULE, SHADOW_MEMCG_SHIFT, SHADOW_NODES_SHIFT, enabled, global_u64},
+    kernel::{bit, current_pid, current_tgid, fentry_arg, folio_flags, folio_memcg, folio_node, folio_pages, is_file, kread, memcg_cgroup_id},
+    maps::{REFAULT, REFAULT_CTX, REFAULT_DIST, REFAULT_FILES, REFAULT_TASKS, add_keyed, hit},
+};
+
+/// One task's workingset_refault call between entry and return.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct RefaultCtx {
+    folio: u64,
+    pages: u64,
+    key: RefaultKey,
+}
+
+#[fentry(function = "workingset_refault")]
+pub fn fentry_workingset_refault(ctx: FEntryContext) -> u32 {
+    hit(hook::REFAULT);
+    refault_enter(fentry_arg(&ctx, 0), fentry_arg(&ctx, 1));
+    0
+}
+
+#[fexit(function = "workingset_refault")]
+pub fn fexit_workingset_refault(_ctx: FExitContext) -> u32 {
+    hit(hook::REFAULT_RET);
+    refault_exit();
+    0
+}
+
+#[kprobe]
+pub fn kprobe_workingset_refault(ctx: ProbeContext) -> u32 {
+    if enabled(&KPROBE_SHADOW) {
+        hit(hook::SHADOW_REFAULT);
+        return 0;
+    }
+    hit(hook::REFAULT);
+    if let (Some(folio), Some(shadow)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1)) {
+        refault_enter(folio, shadow);
+    }
+    0
+}
+
+#[kretprobe]
+pub fn kretprobe_workingset_refault(_ctx: RetProbeContext) -> u32 {
+    if enabled(&KPROBE_SHADOW) {
+        return 0;
+    }
+    hit(hook::REFAULT_RET);
+    refault_exit();
+    0
+}
+
+/// A shadow entry unpacked (mm/workingset.c: unpack_shadow).
+struct Shadow {
+    memcg_id: u64,
+    nid: u64,
+    eviction: u64,
+}
+
+#[inline(always)]
+fn unpack(shadow: u64) -> Option<Shadow> {
+    let nodes = global_u64(&SHADOW_NODES_SHIFT);
+    let memcgs = global_u64(&SHADOW_MEMCG_SHIFT);
+    if nodes >= 32 || memcgs >= 32 || shadow & 1 == 0 {
+        return None;
+    }
+    // xa_to_value, then the workingset bit.
+    let v = shadow >> 2;
+    let nid = v & ((1u64 << nodes) - 1);
+    let v = v >> nodes;
+    let memcg_id = v & ((1u64 << memcgs) - 1);
+    Some(Shadow { memcg_id, nid, eviction: v >> memcgs })
+}
+
+/// mem_cgroup_lruvec(memcg, NODE_DATA(nid)) for a memcg that has one.
+#[inline(always)]
+fn memcg_lruvec(memcg: u64, nid: u64) -> u64 {
+    let nodeinfo = off!(memcg_nodeinfo);
+    if memcg == 0 || nodeinfo == vmscan_common::UNRESOLVED || nid >= 1024 {
+        return 0;
+    }
+    let Ok(pn) = kread::<u64>(memcg, nodeinfo + nid as u32 * 8) else { return 0 };
+    if pn == 0 || off!(mpn_lruvec) == vmscan_common::UNRESOLVED {
+        return 0;
+    }
+    pn + off!(mpn_lruvec) as u64
+}
+
+#[inline(always)]
+fn refault_enter(folio: u64, shadow: u64) {
+    let flags = folio_flags(folio);
+    let file = is_file(flags);
+    let pages = if enabled(&REFAULT_ONE_PER_CALL) { 1 } else { folio_pages(folio, flags) };
+    let node = folio_node(folio);
+    let memcg = folio_memcg(folio);
+    let key = RefaultKey { cgroup_id: memcg_cgroup_id(memcg), node, file: file as u32 };
+    let rule = global_u64(&REFAULT_RULE);
+
+    // The eviction lruvec, when the shadow names this folio's own cgroup
+    // (the usual case; a refault evicted from another cgroup has no
+    // measured distance). `same_node`: the shadow's node is the folio's.
+    let mut lruvec = 0u64;
+    let mut eviction = 0u64;
+    let mut same_node = false;
+    if let Some(s) = unpack(shadow) {
+        let own_id = kread::<u32>(memcg, off!(memcg_id)).map(|v| v as u64);
+        if own_id == Ok(s.memcg_id) {
+            lruvec = memcg_lruvec(memcg, s.nid);
+            eviction = s.eviction;
+            same_node = s.nid == node as u64;
+        }
+    }
+
+    let counted = match rule {
+        // MGLRU (6.2+): counted when the eviction lruvec is the folio's.
+        refault_rule::MGLRU_LRUVEC => lruvec != 0 && same_node,
+        // MGLRU (6.1): counted when memcg and node match and the token's
+        // generation is still the oldest one (min_seq).
+        refault_rule::MGLRU_MIN_SEQ => lruvec != 0 && same_node && token_is_current(lruvec, eviction, file),
+        _ => true,
+    };
+    if !counted {
+        add_keyed(&REFAULT, &key, &RefaultAgg { uncounted: 1, ..Default::default() }, hook::REFAULT);
+        return;
+    }
+    let measured = rule == refault_rule::CLASSIC && lruvec != 0 && (file || enabled(&ANON_DISTANCE));
+    let a = RefaultAgg { pages, folios: 1, measured: if measured { pages } else { 0 }, ..Default::default() };
+    add_keyed(&REFAULT, &key, &a, hook::REFAULT);
+    if measured {
+        // Refault distance (workingset_test_recent): the eviction clock is in
+        // buckets of 2^bucket_order pages, modulo EVICTION_MASK.
+        let mask = global_u64(&EVICTION_MASK);
+        let age = kread::<u64>(lruvec, off!(lruvec_nonresident_age)).unwrap_or(0);
+        let distance = age.wrapping_sub(eviction << (global_u64(&BUCKET_ORDER) & 63)) & mask;
+        let k = RefaultDistKey { cgroup_id: key.cgroup_id, file: key.file, bucket: distance_bucket(distance) };
+        add_keyed(&REFAULT_DIST, &k, &PagesAgg { pages, folios: 1 }, hook::REFAULT);
+    }
+    let one = PagesAgg { pages, folios: 1 };
+    if file && let Some(ino) = inode_of(folio) {
+        let k = RefaultFileKey { ino: ino.0, cgroup_id: key.cgroup_id, dev: ino.1, _pad: 0 };
+        add_keyed(&REFAULT_FILES, &k, &one, hook::REFAULT);
+    }
+    let t = RefaultTaskKey {
+        cgroup_id: key.cgroup_id,
+        tgid: current_tgid() as u32,
+        file: key.file,
+        comm: bpf_get_current_comm().unwrap_or([0; 16]),
+    };
+    add_keyed(&REFAULT_TASKS, &t, &one, hook::REFAULT);
+    let _ = REFAULT_CTX.insert(&current_pid(), &RefaultCtx { folio, pages, key }, 0);
+}
+
+/// 6.1 lru_gen_refault: (token >> LRU_REFS_WIDTH) must equal min_seq[type]
+/// masked to the token's width.
+#[inline(always)]
+fn token_is_current(lruvec: u64, token: u64, file: bool) -> bool {
+    let width = global_u64(&LRU_REFS_WIDTH) & 63;
+    let Ok(min_seq) = kread::<u64>(lruvec, off!(lruvec_min_seq) + if file { 8 } else { 0 }) else {
+        return false;
+    };
+    token >> width == min_seq & (global_u64(&EVICTION_MASK) >> width)
+}
+
+/// (i_ino, s_dev) of a file folio's inode: folio->mapping->host.
+#[inline(always)]
+fn inode_of(folio: u64) -> Option<(u64, u32)> {
+    let mapping = kread::<u64>(folio, off!(folio_mapping)).ok()?;
+    // An anon mapping has its low bit set (PAGE_MAPPING_ANON).
+    if mapping & 3 != 0 {
+        return None;
+    }
+    let host = kread::<u64>(mapping, off!(mapping_host)).ok()?;
+    let ino = kread::<u64>(host, off!(inode_ino)).ok()?;
+    let sb = kread::<u64>(host, off!(inode_sb)).ok()?;
+    let dev = kread::<u32>(sb, off!(sb_dev)).ok()?;
+    Some((ino, dev))
+}
+
+#[inline(always)]
+fn refault_exit() {
+    let pid = current_pid();
+    // SAFETY: copied out before removal.
+    let Some(c) = (unsafe { REFAULT_CTX.get(&pid) }).copied() else {
+        return;
+    };
+    let _ = REFAULT_CTX.remove(&pid);
+    let flags = folio_flags(c.folio);
+    let a = RefaultAgg {
+        activated: if bit(flags, off!(pg_active)) { c.pages } else { 0 },
+        restored: if bit(flags, off!(pg_workingset)) { c.pages } else { 0 },
+        ..Default::default()
+    };
+    if a.activated != 0 || a.restored != 0 {
+        add_keyed(&REFAULT, &c.key, &a, hook::REFAULT_RET);
+    }
+}
