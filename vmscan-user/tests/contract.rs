@@ -143,6 +143,37 @@ fn real_json_outputs_match_the_schema() {
 }
 
 #[test]
+fn refaults_reports_or_says_why_it_cannot_run() {
+    if !require_root("refaults_reports_or_says_why_it_cannot_run") {
+        return;
+    }
+    let out = Command::new(bin()).args(["refaults", "--json", "--duration", "1"]).output().expect("vmscan refaults");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    match out.status.code() {
+        Some(0) => {
+            let v: Value = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).expect("refaults JSON");
+            assert_valid("refaults.schema.json", &v);
+            // Distances are measured or their absence is explained.
+            assert!(v["no_distance"].is_string() || v["memcgs"].as_array().is_some(), "{v}");
+        }
+        Some(1) => {
+            // No hook: the error names it and where the plain counters are;
+            // no report of zeros is printed.
+            assert!(err.contains("workingset_refault is not attached") && err.contains("memory.stat"), "{err}");
+            assert!(out.stdout.is_empty(), "nothing on stdout when it cannot run");
+            eprintln!("refaults not run: workingset_refault unavailable on kernel {}", common::kernel());
+        }
+        _ => panic!("vmscan refaults: {}; stderr: {err}", out.status),
+    }
+    // A cgroup that does not exist is an error, whatever the kernel.
+    let bad = Command::new(bin()).args(["refaults", "--memcg", "/no/such/cgroup", "-d", "0.1"]).output().expect("vmscan");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{err}");
+    assert!(err.contains("/no/such/cgroup") || err.contains("workingset_refault is not attached"), "{err}");
+}
+
+#[test]
 fn probes_strict_fails_exactly_when_a_hook_is_unavailable() {
     if !require_root("probes_strict_fails_exactly_when_a_hook_is_unavailable") {
         return;

@@ -36,13 +36,6 @@ fn memcg_id(root: &std::path::Path, given: &str) -> anyhow::Result<(u64, String)
 
 pub async fn run(o: RefaultsOptions) -> anyhow::Result<()> {
     let mut s = Session::start(o.load)?;
-    if let Some(h) = s.loaded.hooks.iter().find(|h| h.id == hook::REFAULT && !h.attached()) {
-        anyhow::bail!(
-            "workingset_refault is not attached on this kernel: {} (vmscan refaults needs fentry or kprobes; \
-             per-cgroup refault counters without attribution are in memory.stat: workingset_refault_*)",
-            h.error.as_deref().unwrap_or("unknown reason")
-        );
-    }
     let only = match &o.memcg {
         None => None,
         Some(given) => {
@@ -50,6 +43,14 @@ pub async fn run(o: RefaultsOptions) -> anyhow::Result<()> {
             Some(memcg_id(&root, given)?)
         }
     };
+    if let Some(h) = s.loaded.hooks.iter().find(|h| h.id == hook::REFAULT && !h.attached()) {
+        anyhow::bail!(
+            "workingset_refault is not attached on this kernel: {} (vmscan refaults needs fentry or kprobes; \
+             per-cgroup refault counters without attribution are in memory.stat: workingset_refault_*)",
+            h.error.as_deref().unwrap_or("unknown reason")
+        );
+    }
+
     // No s.drop_privileges() here: naming a refaulting file means reading
     // /proc/PID/fd of other (root) processes, which a process with fewer
     // capabilities than its target may not do (ptrace access mode).
