@@ -88,3 +88,7 @@ pub static REFAULT_ONE_PER_CALL: u64 = 0;
 /// Whether anon refault distances use the same shadow clock as file ones.
 #[unsafe(no_mangle)]
 pub static ANON_DISTANCE: u64 = 1;
+/// 1 when refaults are also keyed per file and per task (the commands that
+/// show them); stat and export set 0 and skip those two maps.
+#[unsafe(no_mangle)]
+pub static REFAULT_DETAIL: u64 = 1;

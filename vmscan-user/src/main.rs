@@ -346,6 +346,8 @@ fn load_options(cli: &Cli) -> LoadOptions {
         storm_tgid: 0,
         // Only the commands that show kernel stacks pay for the walk.
         no_stacks: matches!(cli.command, Some(Command::Stat { .. } | Command::Export { .. } | Command::Refaults { .. })),
+        // Files and tasks that refault: shown by refaults, the TUI, report.
+        no_refault_detail: matches!(cli.command, Some(Command::Stat { .. } | Command::Export { .. })),
     }
 }
 

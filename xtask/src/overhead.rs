@@ -215,6 +215,20 @@ fn memcg_stream(cg: &Memcg, file: &Path, reads: usize, mib: usize) -> anyhow::Re
     Ok((reads * mib) as f64 * 1.048576 / secs)
 }
 
+/// (b') thrashing, for the per-event costs only: the cgroup reads the same
+/// uncached file twice without dropping caches between, so the second read
+/// refaults what the first one's reclaim evicted (workingset_refault).
+fn thrash(cg: &Memcg, file: &Path) -> anyhow::Result<()> {
+    drop_caches();
+    for _ in 0..2 {
+        let st = cg.exec(&format!("cat {} > /dev/null", file.display())).status()?;
+        if !st.success() {
+            bail!("thrash workload failed: {st}");
+        }
+    }
+    Ok(())
+}
+
 /// (c) anonymous pressure: a 64 MiB cgroup writes `mib` of anonymous memory
 /// `passes` times, so reclaim swaps it out and faults bring it back. MB/s.
 fn anon_pressure(cg: &Memcg, mib: usize, passes: usize) -> anyhow::Result<f64> {
@@ -665,6 +679,7 @@ pub fn program_costs(env: &Env, sizes: &Sizes, (vcfg, bcfg): (Config, Config)) -
             // Counted from here: both attached, the same events for both.
             let at_start = programs(env)?;
             run_workloads(env, &f, &cg, &Sizes { storm_passes: sizes.storm_passes.min(4), memcg_reads: 1, anon_passes: 1, ..*sizes })?;
+            thrash(&cg, &f.big)?;
             Ok((at_start, programs(env)?))
         })();
         stop(b);

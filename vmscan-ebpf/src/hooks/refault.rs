@@ -17,7 +17,7 @@ use vmscan_common::{
 };
 
 use crate::{
-    globals::{ANON_DISTANCE, BUCKET_ORDER, EVICTION_MASK, KPROBE_SHADOW, LRU_REFS_WIDTH, REFAULT_ONE_PER_CALL, REFAULT_RULE, SHADOW_MEMCG_SHIFT, SHADOW_NODES_SHIFT, enabled, global_u64},
+    globals::{ANON_DISTANCE, BUCKET_ORDER, EVICTION_MASK, KPROBE_SHADOW, LRU_REFS_WIDTH, REFAULT_DETAIL, REFAULT_ONE_PER_CALL, REFAULT_RULE, SHADOW_MEMCG_SHIFT, SHADOW_NODES_SHIFT, enabled, global_u64},
     kernel::{bit, current_pid, current_tgid, fentry_arg, folio_flags, folio_memcg, folio_node, folio_pages, is_file, kread, memcg_cgroup_id},
     maps::{REFAULT, REFAULT_CTX, REFAULT_DIST, REFAULT_FILES, REFAULT_TASKS, add_keyed, hit},
 };
@@ -153,6 +153,10 @@ fn refault_enter(folio: u64, shadow: u64) {
         let k = RefaultDistKey { cgroup_id: key.cgroup_id, file: key.file, bucket: distance_bucket(distance) };
         add_keyed(&REFAULT_DIST, &k, &PagesAgg { pages, folios: 1 }, hook::REFAULT);
     }
+    let _ = REFAULT_CTX.insert(&current_pid(), &RefaultCtx { folio, pages, key }, 0);
+    if !enabled(&REFAULT_DETAIL) {
+        return;
+    }
     let one = PagesAgg { pages, folios: 1 };
     if file && let Some(ino) = inode_of(folio) {
         let k = RefaultFileKey { ino: ino.0, cgroup_id: key.cgroup_id, dev: ino.1, _pad: 0 };
@@ -165,7 +169,6 @@ fn refault_enter(folio: u64, shadow: u64) {
         comm: bpf_get_current_comm().unwrap_or([0; 16]),
     };
     add_keyed(&REFAULT_TASKS, &t, &one, hook::REFAULT);
-    let _ = REFAULT_CTX.insert(&current_pid(), &RefaultCtx { folio, pages, key }, 0);
 }
 
 /// 6.1 lru_gen_refault: (token >> LRU_REFS_WIDTH) must equal min_seq[type]

@@ -219,6 +219,18 @@ pub fn report_text(r: &Replayed) -> String {
             let _ = writeln!(o, "  {:>8} calls ({} exiting) {}", st.calls, st.exiting_calls, if st.frames.is_empty() { format!("stack #{}", st.stack_id) } else { st.frames.join(" <- ") });
         }
     }
+    match (&s.refaults.report, &s.refaults.unavailable) {
+        (Some(rep), _) if !rep.memcgs.is_empty() => {
+            let _ = writeln!(o, "\n{}", crate::model::refaults::render(rep, 10).trim_end());
+        }
+        (Some(_), _) => {
+            let _ = writeln!(o, "\nrefaults: none recorded");
+        }
+        (None, Some(why)) => {
+            let _ = writeln!(o, "\nrefaults: not seen ({why})");
+        }
+        (None, None) => {}
+    }
     let _ = writeln!(o, "\nfindings:");
     if s.findings.is_empty() {
         let _ = writeln!(o, "  none");

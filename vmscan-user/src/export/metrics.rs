@@ -380,15 +380,18 @@ fn encode_refaults(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), 
     if rep.no_distance.is_some() {
         return Ok(());
     }
-    // Distances in octave buckets (le = 2^k pages), per named cgroup.
-    let mut hists: BTreeMap<String, (u64, u64, [u64; 45])> = BTreeMap::new();
+    // Distances in buckets of factor 4 (le = 4^k - 1 pages, up to 1 TiB of
+    // 4 KiB pages, then +Inf), per named cgroup: 16 series per cgroup.
+    const DIST_LE: usize = 15;
+    let mut hists: BTreeMap<String, (u64, u64, [u64; DIST_LE + 1])> = BTreeMap::new();
     for (k, a) in &st.totals.refault_dist {
-        let h = hists.entry(name(k.cgroup_id)).or_insert((0, 0, [0; 45]));
+        let h = hists.entry(name(k.cgroup_id)).or_insert((0, 0, [0; DIST_LE + 1]));
         let (lo, _) = vmscan_common::distance_bounds(k.bucket);
-        let octave = (64 - lo.leading_zeros()) as usize; // lo < 2^octave
+        // The bucket's values are below 2^octave, so below 4^ceil(octave/2).
+        let octave = (64 - lo.leading_zeros()) as usize;
         h.0 += a.pages;
         h.1 += lo.saturating_mul(a.pages);
-        h.2[octave.min(44)] += a.pages;
+        h.2[octave.div_ceil(2).min(DIST_LE)] += a.pages;
     }
     let mut m = enc.encode_descriptor(
         "vmscan_refault_distance_pages",
@@ -397,8 +400,8 @@ fn encode_refaults(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), 
         MetricType::Histogram,
     )?;
     for (memcg, (count, sum, b)) in &hists {
-        let mut buckets: Vec<(f64, u64)> = b.iter().enumerate().map(|(i, n)| (((1u64 << i) - 1) as f64, *n)).collect();
-        buckets.push((f64::MAX, 0));
+        let mut buckets: Vec<(f64, u64)> = b[..DIST_LE].iter().enumerate().map(|(k, n)| (((1u64 << (2 * k)) - 1) as f64, *n)).collect();
+        buckets.push((f64::MAX, b[DIST_LE]));
         let labels: Labels = vec![("memcg", memcg.clone())];
         let fam = m.encode_family(&labels)?;
         fam_histogram(fam, *sum as f64, *count, &buckets)?;
@@ -694,7 +697,27 @@ mod tests {
         ];
         st.bpf_stats_enabled = true;
         st.bpf_stats = vec![("kswapd_wake".into(), 1_500, 3), ("shrink_\"node".into(), 2_000_000_123, 7)];
+        refaults(&mut st);
         st
+    }
+
+    /// Two refaulting cgroups and one beyond --max-memcgs (folded into
+    /// "other"), with distances for the first.
+    fn refaults(st: &mut ExportState) {
+        use crate::model::refaults::{RefaultInput, RefaultView, build};
+        use vmscan_common::{PagesAgg, RefaultAgg, RefaultDistKey, RefaultKey, distance_bucket};
+        for (id, file, pages) in [(7u64, 1u32, 36864u64), (7, 0, 100), (8, 1, 50), (9, 1, 10)] {
+            st.totals.refault.insert(RefaultKey { cgroup_id: id, node: 0, file }, RefaultAgg { pages, folios: pages, activated: pages / 2, restored: pages / 4, measured: pages, uncounted: 0 });
+        }
+        for (d, pages) in [(4100u64, 30000u64), (900, 6864)] {
+            st.totals.refault_dist.insert(RefaultDistKey { cgroup_id: 7, file: 1, bucket: distance_bucket(d) }, PagesAgg { pages, folios: pages });
+        }
+        let t = &st.totals;
+        let input = RefaultInput { refault: &t.refault, dist: &t.refault_dist, files: &t.refault_files, tasks: &t.refault_tasks };
+        let names = |id: u64| Some(format!("/cg{id}"));
+        let none = |_: u32, _: u64| None;
+        let view = RefaultView { window_secs: 10.0, mglru: false, page_size: 4096, no_distance: None, memcg_path: &names, file_path: &none, only: None };
+        st.snap.refaults = crate::model::snapshot::RefaultsSnap { unavailable: None, report: Some(build(&input, &view)) };
     }
 
     /// Pins the whole scrape text (OpenMetrics and the Prometheus 0.0.4

@@ -38,6 +38,9 @@ pub struct LoadOptions {
     /// Skip the kernel stack walk of folio_mark_accessed (stat and export,
     /// which never show stacks).
     pub no_stacks: bool,
+    /// Skip keying refaults per file and per task (stat and export, which
+    /// never show them).
+    pub no_refault_detail: bool,
     /// `vmscan bench-ingest`: the process whose getppid() calls emit a
     /// synthetic record storm (0 = none).
     pub storm_tgid: u32,
@@ -330,6 +333,7 @@ fn load_object(opts: &LoadOptions, offsets: &Offsets, a: &Addresses, r: &resolve
         .override_global("FILTER_COMM", &comm_filter, true)
         .override_global("STORM_TGID", &(opts.storm_tgid as u64), true)
         .override_global("REFAULT_RULE", &r.rule, true)
+        .override_global("REFAULT_DETAIL", &(!opts.no_refault_detail as u64), true)
         .override_global("SHADOW_NODES_SHIFT", &r.nodes_shift.map_or(64, u64::from), true)
         .override_global("SHADOW_MEMCG_SHIFT", &u64::from(r.memcg_shift), true)
         .override_global("EVICTION_MASK", &r.eviction_mask, true)
