@@ -192,6 +192,26 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     status(&mut c)
 }
 
+/// Two minutes of `cargo xtask soak` (export, record and the TUI under
+/// cgroup churn, reclaim bursts and scrapes): the long-run checks (bounds,
+/// no upward trend, every scrape answered, the recording replays) on every
+/// CI run. VMSCAN_SKIP_SOAK=1 skips it.
+fn short_soak() -> anyhow::Result<()> {
+    if std::env::var_os("VMSCAN_SKIP_SOAK").is_some() {
+        say("VMSCAN_SKIP_SOAK is set: skipping the short soak");
+        return Ok(());
+    }
+    if !is_root() {
+        say("skipping the short soak: it needs root");
+        return Ok(());
+    }
+    if !std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
+        say("skipping the short soak: it drives cgroup v1 memory cgroups and /sys/fs/cgroup/memory is not mounted here");
+        return Ok(());
+    }
+    soak::run(2.0)
+}
+
 fn test(args: &[String]) -> anyhow::Result<()> {
     if !is_root() {
         say("not root: the real-kernel tests will skip and say so; run as root for the full suite");
@@ -209,6 +229,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         say("a test filter was given: skipping the kernel lab");
         return Ok(());
     }
+    short_soak()?;
     if std::env::var_os("VMSCAN_SKIP_LAB").is_some() {
         say("VMSCAN_SKIP_LAB is set: skipping the kernel lab (CI runs it)");
         return Ok(());

@@ -19,9 +19,39 @@ pub fn read_bound(node: u32, file: &Path) -> anyhow::Result<()> {
     if rc != 0 {
         bail!("set_mempolicy(MPOL_BIND, node {node}): {}", std::io::Error::last_os_error());
     }
+    // Run on the node's CPUs too: the kernel's own allocations for the file
+    // (page cache xarray nodes, which hold the shadow entries refaults
+    // need) come from the CPU's slabs, which may sit on another node.
+    pin_to_node_cpus(node)?;
     let mut f = std::fs::File::open(file).with_context(|| file.display().to_string())?;
     let mut buf = vec![0u8; 1 << 20];
     while f.read(&mut buf)? > 0 {}
+    Ok(())
+}
+
+/// sched_setaffinity to the CPUs /sys/devices/system/node/nodeN/cpulist
+/// names (none listed: left as is).
+fn pin_to_node_cpus(node: u32) -> anyhow::Result<()> {
+    let list = std::fs::read_to_string(format!("/sys/devices/system/node/node{node}/cpulist")).unwrap_or_default();
+    let mut cpus = vec![];
+    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (usize, usize) = (a.parse()?, b.parse()?);
+        cpus.extend(a..=b);
+    }
+    if cpus.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for c in cpus {
+        // SAFETY: as above; CPU_SET ignores CPUs beyond the set's size.
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    // SAFETY: sched_setaffinity reads the set we pass for this thread.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) } != 0 {
+        bail!("sched_setaffinity to node {node}'s CPUs ({}): {}", list.trim(), std::io::Error::last_os_error());
+    }
     Ok(())
 }
 

@@ -507,6 +507,41 @@ pub(super) fn refault(b: &Blocks, c: &Config) -> Verdict {
     Ok(parts.join("; "))
 }
 
+/// CPU hotplug: cpu1 offline during one reclaiming read and online again
+/// during the next, under vmscan stat: the counters still equal
+/// /proc/vmstat (the kernel folds an offline CPU's events into another's;
+/// vmscan's per-CPU maps keep the offline CPU's slots) and vmscan says
+/// nothing went wrong.
+pub(super) fn hotplug(b: &Blocks) -> Verdict {
+    let states = b.get("hotplug-states").ok_or("no `hotplug-states` output (see the console)")?;
+    let lines: Vec<&str> = states.lines().collect();
+    if lines.len() != 2 || !lines[0].starts_with("cpu1 0 ") || !lines[1].starts_with("cpu1 1 ") {
+        return Err(format!("cpu1 did not go offline and back: {states:?}"));
+    }
+    let j = json(b, "hotplug")?;
+    let err = b.get("hotplug-err").map(String::as_str).unwrap_or("");
+    // Its start-up lines (hooks attached, unavailable) are expected; an
+    // error, a warning or a loss after "counting" is not.
+    let after = err.split_once("vmscan: counting").map_or(err, |(_, rest)| rest);
+    let said = |w: &str| after.lines().find(|l| l.to_lowercase().contains(w));
+    if let Some(bad) = ["error", "warn", "lost", "panicked", "failed"].into_iter().find_map(said) {
+        return Err(format!("vmscan said: {bad}"));
+    }
+    let delta = vmstat_delta(b, "hotplug-before", "hotplug-after")?;
+    let d = |k: &str| delta.get(k).copied().unwrap_or(0);
+    if d("pgsteal_file") < 10_000 {
+        return Err(format!("the reads reclaimed only {} pages", d("pgsteal_file")));
+    }
+    let keys = ["pgscan_kswapd", "pgscan_direct", "pgscan_anon", "pgscan_file", "pgsteal_kswapd", "pgsteal_direct", "pgsteal_anon", "pgsteal_file"];
+    let omitted = same_as_vmstat(&j, &delta, &keys, "hotplug")?;
+    let lost: u64 = j["hooks"].as_array().map(|a| a.iter().filter_map(|h| h["lost"].as_u64()).sum()).unwrap_or(0);
+    if lost > 0 {
+        return Err(format!("{lost} events lost across the hotplug"));
+    }
+    let counted = if omitted.is_empty() { "pgscan/pgsteal = /proc/vmstat".to_owned() } else { omitted };
+    Ok(format!("cpu1 offline then online during reclaim ({}); {counted} (pgsteal_file {}), nothing lost", lines[1].trim_start_matches("cpu1 1 "), d("pgsteal_file")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
