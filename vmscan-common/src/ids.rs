@@ -106,8 +106,12 @@ pub mod hook {
     pub const REFAULT_RET: HookId = HookId(25);
     /// Hit slot of the workingset_refault kprobe in comparison mode.
     pub const SHADOW_REFAULT: HookId = HookId(26);
+    /// mm_vmscan_memcg_softlimit_reclaim_begin/end: cgroup v1 soft-limit
+    /// reclaim (mem_cgroup_shrink_node) inside kswapd or direct reclaim.
+    pub const SOFTLIMIT_BEGIN: HookId = HookId(27);
+    pub const SOFTLIMIT_END: HookId = HookId(28);
     /// Size of the HITS and LOST arrays.
-    pub const SLOTS: u32 = 27;
+    pub const SLOTS: u32 = 29;
 }
 
 /// Kinds of [`crate::Event`] records sent through the ring buffer.

@@ -92,3 +92,9 @@ pub static ANON_DISTANCE: u64 = 1;
 /// show them); stat and export set 0 and skip those two maps.
 #[unsafe(no_mangle)]
 pub static REFAULT_DETAIL: u64 = 1;
+/// 1 where the kernel keeps cgroup reclaim out of pgscan_kswapd/direct
+/// (cgroup_reclaim(sc) skips them before 7.x): a soft-limit pass is then
+/// counted as memcg reclaim; 0 where cgroup reclaim is counted by who runs
+/// it (7.x), so the pass keeps kswapd's or direct's label.
+#[unsafe(no_mangle)]
+pub static SOFTLIMIT_AS_MEMCG: u64 = 1;

@@ -6,9 +6,9 @@ use vmscan_common::{HookId, PF_KSWAPD, UNRESOLVED, event, hook, reclaimer};
 
 use crate::{
     emit::{emit, now_ns},
-    globals::{KHUGEPAGED_THREAD_ADDR, global_u64},
+    globals::{KHUGEPAGED_THREAD_ADDR, SOFTLIMIT_AS_MEMCG, enabled, global_u64},
     kernel::{current_memcg_id, current_pid, current_task, current_task_flags, kread, tp},
-    maps::RECLAIM_CTX,
+    maps::{RECLAIM_CTX, SOFTLIMIT_CTX},
 };
 
 /// An open begin/end episode of one task.
@@ -25,11 +25,17 @@ pub struct ReclaimCtx {
 }
 
 /// Who is running this reclaim pass, as mm/vmscan.c: reclaimer_offset()
-/// and cgroup_reclaim() decide it: an open direct / memcg begin..end episode
+/// and cgroup_reclaim() decide it: a cgroup v1 soft-limit pass (its own
+/// scan_control targets a memcg: memcg reclaim where the kernel keeps that
+/// out of kswapd/direct), else an open direct / memcg begin..end episode
 /// of this task, else kswapd by PF_KSWAPD, else a proactive scan_control,
 /// else the open node episode, else OTHER.
 #[inline(always)]
 pub fn current_reclaimer() -> u32 {
+    // SAFETY: only the key's presence is read.
+    if enabled(&SOFTLIMIT_AS_MEMCG) && unsafe { SOFTLIMIT_CTX.get(&current_pid()) }.is_some() {
+        return reclaimer::MEMCG;
+    }
     // SAFETY: the value is copied out at once.
     let open = unsafe { RECLAIM_CTX.get(&current_pid()) }.map(|c| c.kind);
     if let Some(k) = open {
@@ -153,5 +159,20 @@ fn try_node_begin(ctx: &TracePointContext) -> Result<(), i64> {
 tracepoint!(vmscan_node_reclaim_end, hook::NODE_END, try_node_end);
 fn try_node_end(ctx: &TracePointContext) -> Result<(), i64> {
     end(hook::NODE_END, tp::<u64>(ctx, off!(node_end_reclaimed)).unwrap_or(0));
+    Ok(())
+}
+
+// Soft-limit reclaim (cgroup v1, mem_cgroup_shrink_node): a pass nested in
+// kswapd's or a direct reclaimer's own, with a scan_control of its own that
+// targets the memcg; current->reclaim_state still points at the outer one.
+tracepoint!(vmscan_memcg_softlimit_reclaim_begin, hook::SOFTLIMIT_BEGIN, try_softlimit_begin);
+fn try_softlimit_begin(_ctx: &TracePointContext) -> Result<(), i64> {
+    let _ = SOFTLIMIT_CTX.insert(&current_pid(), &now_ns(), 0);
+    Ok(())
+}
+
+tracepoint!(vmscan_memcg_softlimit_reclaim_end, hook::SOFTLIMIT_END, try_softlimit_end);
+fn try_softlimit_end(_ctx: &TracePointContext) -> Result<(), i64> {
+    let _ = SOFTLIMIT_CTX.remove(&current_pid());
     Ok(())
 }

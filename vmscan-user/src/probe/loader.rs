@@ -110,7 +110,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     drop(btf);
     trim_heap();
 
-    let mut ebpf = load_object(&opts, &offsets, &Addresses { vmemmap, page_struct, khugepaged }, &refault)?;
+    let mut ebpf = load_object(&opts, &offsets, &Addresses { vmemmap, page_struct, khugepaged, softlimit_as_memcg: !counting.memcg_in_global }, &refault)?;
     attach_hooks(&mut ebpf, &mut hooks, &opts, &system, &present_funcs);
     if opts.storm_tgid != 0 {
         attach_tracepoint(&mut ebpf, "bench_storm", "syscalls", "sys_enter_getppid")
@@ -305,6 +305,9 @@ struct Addresses {
     vmemmap: u64,
     page_struct: u64,
     khugepaged: u64,
+    /// Whether a soft-limit pass counts as memcg reclaim here (see
+    /// SOFTLIMIT_AS_MEMCG in the eBPF object).
+    softlimit_as_memcg: bool,
 }
 
 /// Loads the eBPF object with the resolved offsets and the options as globals.
@@ -325,6 +328,7 @@ fn load_object(opts: &LoadOptions, offsets: &Offsets, a: &Addresses, r: &resolve
         .override_global("VMEMMAP_BASE_ADDR", &a.vmemmap, true)
         .override_global("STRUCT_PAGE_SIZE", &a.page_struct, true)
         .override_global("KHUGEPAGED_THREAD_ADDR", &a.khugepaged, true)
+        .override_global("SOFTLIMIT_AS_MEMCG", &(a.softlimit_as_memcg as u64), true)
         .override_global("RING_WAKEUP_BYTES", &wakeup_bytes, true)
         .override_global("KPROBE_SHADOW", &(opts.compare_kprobes as u64), true)
         .override_global("MGLRU", &(mglru as u64), true)

@@ -44,6 +44,8 @@ pub const HOOKS: &[HookSpec] = &[
     tp(hook::DIRECT_END, "vmscan", &["mm_vmscan_direct_reclaim_end"], "vmscan_direct_reclaim_end"),
     tp(hook::MEMCG_BEGIN, "vmscan", &["mm_vmscan_memcg_reclaim_begin"], "vmscan_memcg_reclaim_begin"),
     tp(hook::MEMCG_END, "vmscan", &["mm_vmscan_memcg_reclaim_end"], "vmscan_memcg_reclaim_end"),
+    tp(hook::SOFTLIMIT_BEGIN, "vmscan", &["mm_vmscan_memcg_softlimit_reclaim_begin"], "vmscan_memcg_softlimit_reclaim_begin"),
+    tp(hook::SOFTLIMIT_END, "vmscan", &["mm_vmscan_memcg_softlimit_reclaim_end"], "vmscan_memcg_softlimit_reclaim_end"),
     tp(hook::NODE_BEGIN, "vmscan", &["mm_vmscan_node_reclaim_begin"], "vmscan_node_reclaim_begin"),
     tp(hook::NODE_END, "vmscan", &["mm_vmscan_node_reclaim_end"], "vmscan_node_reclaim_end"),
     tp(hook::LRU_ISOLATE, "vmscan", &["mm_vmscan_lru_isolate"], "vmscan_lru_isolate"),
@@ -160,6 +162,8 @@ fn tracepoint_fields(id: HookId, o: &mut Offsets) -> Option<Vec<Field<'_>>> {
         ],
         hook::DIRECT_BEGIN => vec![(&mut o.direct_begin_order, "order", INT), (&mut o.direct_begin_gfp, "gfp_flags", GFP)],
         hook::MEMCG_BEGIN => vec![(&mut o.memcg_begin_order, "order", INT), (&mut o.memcg_begin_gfp, "gfp_flags", GFP)],
+        // Only where the pass begins and ends matters.
+        hook::SOFTLIMIT_BEGIN | hook::SOFTLIMIT_END => vec![],
         hook::NODE_BEGIN => vec![(&mut o.node_begin_nid, "nid", INT), (&mut o.node_begin_order, "order", INT), (&mut o.node_begin_gfp, "gfp_flags", GFP)],
         hook::DIRECT_END => vec![(&mut o.direct_end_reclaimed, "nr_reclaimed", LONG)],
         hook::MEMCG_END => vec![(&mut o.memcg_end_reclaimed, "nr_reclaimed", LONG)],

@@ -507,6 +507,35 @@ pub(super) fn refault(b: &Blocks, c: &Config) -> Verdict {
     Ok(parts.join("; "))
 }
 
+/// cgroup v1 soft-limit reclaim inside kswapd: the passes must have run,
+/// and pgscan/pgsteal (kswapd's above all: the kernel keeps the soft-limit
+/// passes out of it) equal /proc/vmstat.
+pub(super) fn softlimit(b: &Blocks, c: &Config) -> Verdict {
+    if !c.cgroup_v1 {
+        return Ok(format!("{SKIP}cgroup v2 has no soft limit (the 6.1-cgv1 configuration runs this)"));
+    }
+    let j = json(b, "softlimit")?;
+    let passes = j["hooks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|h| h["name"] == "vmscan:mm_vmscan_memcg_softlimit_reclaim_begin"))
+        .and_then(|h| h["events"].as_u64())
+        .unwrap_or(0);
+    let delta = vmstat_delta(b, "softlimit-before", "softlimit-after")?;
+    let d = |k: &str| delta.get(k).copied().unwrap_or(0);
+    if passes == 0 {
+        return Err(format!("soft-limit reclaim never ran (pgscan_kswapd grew {}): the scenario did not exercise it", d("pgscan_kswapd")));
+    }
+    let keys = ["pgscan_kswapd", "pgscan_direct", "pgscan_anon", "pgscan_file", "pgsteal_kswapd", "pgsteal_direct", "pgsteal_anon", "pgsteal_file"];
+    let omitted = same_as_vmstat(&j, &delta, &keys, "soft limit")?;
+    let soft = d("pgscan_file") + d("pgscan_anon") - d("pgscan_kswapd") - d("pgscan_direct");
+    let counted = if omitted.is_empty() { "pgscan/pgsteal = /proc/vmstat".to_owned() } else { omitted };
+    Ok(format!(
+        "{passes} soft-limit passes; {counted}: pgscan_kswapd {}, pgscan_file {} (the {soft} pages between them are the soft-limit and other cgroup passes, kept out of kswapd's as the kernel does)",
+        d("pgscan_kswapd"),
+        d("pgscan_file")
+    ))
+}
+
 /// CPU hotplug: cpu1 offline during one reclaiming read and online again
 /// during the next, under vmscan stat: the counters still equal
 /// /proc/vmstat (the kernel folds an offline CPU's events into another's;

@@ -149,6 +149,27 @@ if has refault; then
   block refault-anon-before /tmp/rfa.v0; block refault-anon-after /tmp/rfa.v1
   block refault-anon-memcg-before /tmp/rfa.m0; block refault-anon-memcg-after /tmp/rfa.m1
 fi
+if has softlimit; then
+  if [ "$MAX" = memory.limit_in_bytes ]; then
+    # Soft-limit reclaim (cgroup v1 only): /sl holds 256 MiB of page cache on
+    # node 0, over its 16 MiB soft limit; then the root cgroup reads 640 MiB
+    # on node 0 twice and kswapd0 reclaims, soft-limit excess first.
+    mkdir -p $CG/sl; echo 16M > $CG/sl/memory.soft_limit_in_bytes
+    dd if=/dev/zero of=/mnt/sl bs=1M count=256 2>/dev/null
+    [ -e /mnt/node ] || dd if=/dev/zero of=/mnt/node bs=1M count=640 2>/dev/null
+    sync; echo 3 > /proc/sys/vm/drop_caches
+    sh -c 'echo $$ > '$CG'/sl/cgroup.procs; exec vmscan lab-read --node 0 /mnt/sl'
+    vmscan stat --json > /tmp/sl.json 2> /tmp/sl.err & A=$!
+    waitc /tmp/sl.err
+    cat /proc/vmstat > /tmp/sl.v0
+    vmscan lab-read --node 0 /mnt/node; vmscan lab-read --node 0 /mnt/node
+    cat /proc/vmstat > /tmp/sl.v1
+    kill -TERM $A; wait $A
+    block softlimit /tmp/sl.json; block softlimit-before /tmp/sl.v0; block softlimit-after /tmp/sl.v1
+  else
+    echo "@@BEGIN softlimit-none"; echo "cgroup v2 has no soft limit"; echo "@@END softlimit-none"
+  fi
+fi
 if has hotplug; then
   # CPU hotplug under reclaim: cpu1 goes offline during one cgroup read of
   # the file and comes back during a second, while vmscan stat counts.

@@ -60,7 +60,7 @@ const fn cfg(label: &'static str, kernel: &'static str, mglru: Option<bool>, cgr
 }
 
 /// Every scenario, for the configurations CI runs in full.
-const ALL: &[&str] = &["hooks", "truth", "numa", "mglru", "model", "exit", "swap", "refault", "hotplug"];
+const ALL: &[&str] = &["hooks", "truth", "numa", "mglru", "model", "exit", "swap", "refault", "softlimit", "hotplug"];
 
 /// Every configuration, in table order: each kernel with its default LRU
 /// first, then the other one; 6.1 on cgroup v1 (Debian 12's hosts still
@@ -81,7 +81,7 @@ pub(super) static CONFIGS: [Config; 8] = [
 ];
 
 /// Every scenario, in the order `--scenario` defaults to and the table lists.
-static SCENARIOS: [Scenario; 9] = [
+static SCENARIOS: [Scenario; 10] = [
     Scenario { name: "hooks", needs: &[], check: checks::hooks },
     Scenario { name: "truth", needs: &[], check: |b, _| checks::truth(b) },
     Scenario { name: "numa", needs: &[], check: |b, _| checks::numa(b) },
@@ -91,6 +91,7 @@ static SCENARIOS: [Scenario; 9] = [
     Scenario { name: "exit", needs: &[], check: |b, _| checks::exit(b) },
     Scenario { name: "swap", needs: &[], check: |b, _| checks::swap(b) },
     Scenario { name: "refault", needs: &[], check: checks::refault },
+    Scenario { name: "softlimit", needs: &[], check: checks::softlimit },
     Scenario { name: "hotplug", needs: &[], check: |b, _| checks::hotplug(b) },
 ];
 
@@ -312,7 +313,7 @@ mod tests {
     #[test]
     fn scenario_names_keep_their_order() {
         let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
-        assert_eq!(names, ["hooks", "truth", "numa", "mglru", "model", "exit", "swap", "refault", "hotplug"]);
+        assert_eq!(names, ["hooks", "truth", "numa", "mglru", "model", "exit", "swap", "refault", "softlimit", "hotplug"]);
     }
 
     #[test]
@@ -358,6 +359,6 @@ mod tests {
     fn the_guest_also_runs_what_a_check_reads() {
         assert_eq!(guest_scenarios(&select(Some("mglru")).unwrap()), "mglru,hooks,numa");
         assert_eq!(guest_scenarios(&select(Some("truth,exit")).unwrap()), "truth,exit");
-        assert_eq!(guest_scenarios(&select(None).unwrap()), "hooks,truth,numa,mglru,model,exit,swap,refault,hotplug,hooks,numa");
+        assert_eq!(guest_scenarios(&select(None).unwrap()), "hooks,truth,numa,mglru,model,exit,swap,refault,softlimit,hotplug,hooks,numa");
     }
 }
