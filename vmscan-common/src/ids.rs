@@ -138,7 +138,8 @@ pub mod outcome {
 
     /// !PG_referenced -> PG_referenced (both LRUs).
     pub const REFERENCED: u32 = 0;
-    /// Classic: PG_referenced && !PG_active -> activated.
+    /// Classic: PG_referenced && !PG_active on an LRU (PG_lru) -> queued for
+    /// activation (folio_activate; pgactivate when the batch drains).
     pub const ACTIVATED: u32 = 1;
     /// Classic: already active: no list change.
     pub const NO_EFFECT: u32 = 2;
@@ -148,8 +149,14 @@ pub mod outcome {
     pub const WORKINGSET: u32 = 4;
     /// MGLRU: both set -> the LRU_REFS counter goes up (or is saturated).
     pub const TIER_UP: u32 = 5;
-    pub const COUNT: u32 = 6;
-    pub const NAMES: [&str; COUNT as usize] = ["referenced", "activated", "no_effect", "unevictable", "workingset", "tier_up"];
+    /// Classic: PG_referenced && !PG_active but not on an LRU (!PG_lru: in a
+    /// per-CPU batch, or isolated): PG_referenced is cleared, and the folio
+    /// is activated only if it sits in the calling CPU's lru_add batch
+    /// (__lru_cache_activate_folio), where it later shows as an insertion
+    /// into an active list, never as pgactivate.
+    pub const ACTIVATE_OFF_LRU: u32 = 6;
+    pub const COUNT: u32 = 7;
+    pub const NAMES: [&str; COUNT as usize] = ["referenced", "activated", "no_effect", "unevictable", "workingset", "tier_up", "activate_off_lru"];
 }
 
 /// Log2 histograms kept per node.

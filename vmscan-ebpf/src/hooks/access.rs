@@ -77,7 +77,7 @@ fn classify(flags: u64) -> u32 {
     } else if bit(flags, off!(pg_unevictable)) {
         outcome::UNEVICTABLE
     } else if !bit(flags, off!(pg_active)) {
-        outcome::ACTIVATED
+        if bit(flags, off!(pg_lru)) { outcome::ACTIVATED } else { outcome::ACTIVATE_OFF_LRU }
     } else {
         outcome::NO_EFFECT
     }

@@ -33,7 +33,8 @@ pub struct StackRow {
     pub live: u64,
     pub file: u64,
     pub anon: u64,
-    /// By outcome: referenced, activated, no_effect, unevictable.
+    /// By outcome: referenced, activated, activate_off_lru, no_effect,
+    /// unevictable (classic); referenced, workingset, tier_up (MGLRU).
     pub outcomes: BTreeMap<&'static str, u64>,
     pub nodes: BTreeMap<u32, u64>,
 }
@@ -171,17 +172,19 @@ mod tests {
         let k = |stack_id, outcome, file, exiting| AccessKey { stack_id, node: 0, outcome, file, exiting, _pad: 0 };
         m.insert(k(1, outcome::ACTIVATED, 1, 1), AccessAgg { calls: 90, pages: 90 });
         m.insert(k(1, outcome::REFERENCED, 1, 1), AccessAgg { calls: 10, pages: 10 });
+        m.insert(k(1, outcome::ACTIVATE_OFF_LRU, 1, 1), AccessAgg { calls: 5, pages: 5 });
         m.insert(k(2, outcome::REFERENCED, 0, 0), AccessAgg { calls: 300, pages: 300 });
         let frames = |id: i32| if id == 1 { vec!["folio_mark_accessed".into(), "unmap_page_range".into(), "exit_mmap".into()] } else { vec![] };
         let all = build(&m, &frames, false);
         assert_eq!(all[0].stack_id, 2);
-        assert_eq!(all[1].calls, 100);
+        assert_eq!(all[1].calls, 105);
         assert_eq!(all[1].outcomes["activated"], 90);
-        assert!((all[0].percent - 75.0).abs() < 1e-9);
+        assert_eq!(all[1].outcomes["activate_off_lru"], 5, "kept apart from activations pgactivate will count");
+        assert!((all[0].percent - 100.0 * 300.0 / 405.0).abs() < 1e-9);
         let exiting = build(&m, &frames, true);
         assert_eq!(exiting.len(), 1);
-        assert_eq!(exiting[0].exiting, 100);
-        assert_eq!(folded(&exiting), "exit_mmap;unmap_page_range;folio_mark_accessed 100\n");
+        assert_eq!(exiting[0].exiting, 105);
+        assert_eq!(folded(&exiting), "exit_mmap;unmap_page_range;folio_mark_accessed 105\n");
         assert_eq!(folded(&all[..1]), "[unknown stack] 300\n");
     }
 }

@@ -329,6 +329,7 @@ pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
             for (v, n) in [
                 (o.pg_referenced, "PG_referenced"),
                 (o.pg_active, "PG_active"),
+                (o.pg_lru, "PG_lru"),
                 (o.pg_unevictable, "PG_unevictable"),
                 (o.pg_swapbacked, "PG_swapbacked"),
                 (o.pg_head, "PG_head"),

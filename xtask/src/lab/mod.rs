@@ -99,8 +99,13 @@ static SCENARIOS: [Scenario; 10] = [
 /// what the scenario needs, and the rest of the detail says what.
 pub(super) const SKIP: &str = "SKIP: ";
 
-/// How long one boot running the scenarios may take.
+/// How long one boot running the scenarios may take (VMSCAN_LAB_LIMIT_SECS
+/// overrides it, for a slow configuration such as 7.2-classic's swap).
 const SCENARIOS_LIMIT: Duration = Duration::from_secs(480);
+
+fn scenarios_limit() -> Duration {
+    std::env::var("VMSCAN_LAB_LIMIT_SECS").ok().and_then(|v| v.parse().ok()).map_or(SCENARIOS_LIMIT, Duration::from_secs)
+}
 /// How long one boot running the benchmark may take, in full and --quick.
 const BENCH_LIMIT: Duration = Duration::from_secs(3600);
 const QUICK_BENCH_LIMIT: Duration = Duration::from_secs(1500);
@@ -272,7 +277,7 @@ fn run_config(vmscan: &Path, c: &Config, scenarios: &[&Scenario]) -> anyhow::Res
     let (vmlinux, initrd) = guest(kernel_of(c), vmscan, None)?;
     let log = lab_dir().join(format!("console-{}.log", c.label));
     say(&format!("kernel lab: booting {} (console log: {})", c.label, log.display()));
-    let b = Boot { scenarios: format!("{}{}", guest_scenarios(scenarios), settings(c)), tools: None, limit: SCENARIOS_LIMIT, interactive: false };
+    let b = Boot { scenarios: format!("{}{}", guest_scenarios(scenarios), settings(c)), tools: None, limit: scenarios_limit(), interactive: false };
     let (console, release) = boot_finished(&vmlinux, &initrd, &b, &log, c.label)?;
     let b = blocks(&console);
     checks::save_formats(&b, c.kernel);
