@@ -110,8 +110,12 @@ pub mod hook {
     /// reclaim (mem_cgroup_shrink_node) inside kswapd or direct reclaim.
     pub const SOFTLIMIT_BEGIN: HookId = HookId(27);
     pub const SOFTLIMIT_END: HookId = HookId(28);
+    /// try_to_free_mem_cgroup_pages (fentry, kprobe fallback): the memory
+    /// cgroup the kernel reclaims (mem_over_limit, possibly an ancestor of
+    /// the charging task's; memory.reclaim's target, not the writer's).
+    pub const MEMCG_TARGET: HookId = HookId(29);
     /// Size of the HITS and LOST arrays.
-    pub const SLOTS: u32 = 29;
+    pub const SLOTS: u32 = 30;
 }
 
 /// Kinds of [`crate::Event`] records sent through the ring buffer.

@@ -40,6 +40,10 @@ pub const DEF_PRIORITY: i32 = 12;
 pub const PF_EXITING: u32 = 0x0000_0004;
 pub const PF_KSWAPD: u32 = 0x0002_0000;
 
+/// [`Event::flags`] of a memcg reclaim episode whose `cgroup_id` is
+/// try_to_free_mem_cgroup_pages' own argument.
+pub const RECLAIM_TARGET: u32 = 1;
+
 /// One episode record (ring buffer). Fields not used by a kind are zero.
 ///
 /// THROTTLED records (mm_vmscan_throttled) carry the delay actually waited in
@@ -62,6 +66,8 @@ pub struct Event {
     pub reclaimed: u64,
     pub scanned: u64,
     pub priority: i32,
+    /// Reclaim episodes: [`RECLAIM_TARGET`] when `cgroup_id` is the memory
+    /// cgroup the kernel reclaimed, not the task's.
     pub flags: u32,
     pub comm: [u8; 16],
     /// Memory cgroup (kernfs id = cgroup directory inode) of the task, for

@@ -48,6 +48,10 @@ pub static STACKS: StackTrace = StackTrace::with_max_entries(STACK_ENTRIES, 0);
 /// In-flight direct / memcg / node reclaim per task, keyed by pid.
 #[map]
 pub static RECLAIM_CTX: LruHashMap<u32, ReclaimCtx> = LruHashMap::with_max_entries(16384, 0);
+/// The memory cgroup try_to_free_mem_cgroup_pages was called for, per task
+/// (kernfs id), until the memcg reclaim episode that follows begins.
+#[map]
+pub static MEMCG_TARGET: LruHashMap<u32, u64> = LruHashMap::with_max_entries(4096, 0);
 /// Tasks inside a cgroup v1 soft-limit pass (pid -> its start), nested in
 /// their kswapd or direct reclaim (which keep their RECLAIM_CTX slot).
 #[map]

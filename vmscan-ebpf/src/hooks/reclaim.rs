@@ -1,14 +1,18 @@
 //! Reclaim episodes (direct, memcg, node: begin/end pairs) and who is
 //! reclaiming right now, for the passes inside them.
 
-use aya_ebpf::{helpers::bpf_get_current_comm, programs::TracePointContext};
-use vmscan_common::{HookId, PF_KSWAPD, UNRESOLVED, event, hook, reclaimer};
+use aya_ebpf::{
+    helpers::bpf_get_current_comm,
+    macros::{fentry, kprobe},
+    programs::{FEntryContext, ProbeContext, TracePointContext},
+};
+use vmscan_common::{HookId, PF_KSWAPD, RECLAIM_TARGET, UNRESOLVED, event, hook, reclaimer};
 
 use crate::{
     emit::{emit, now_ns},
     globals::{KHUGEPAGED_THREAD_ADDR, SOFTLIMIT_AS_MEMCG, enabled, global_u64},
-    kernel::{current_memcg_id, current_pid, current_task, current_task_flags, kread, tp},
-    maps::{RECLAIM_CTX, SOFTLIMIT_CTX},
+    kernel::{current_memcg_id, current_pid, current_task, current_task_flags, fentry_arg, kread, memcg_cgroup_id, tp},
+    maps::{MEMCG_TARGET, RECLAIM_CTX, SOFTLIMIT_CTX, hit},
 };
 
 /// An open begin/end episode of one task.
@@ -20,7 +24,8 @@ pub struct ReclaimCtx {
     start_ns: u64,
     gfp: u64,
     nid: i32,
-    _pad: u32,
+    /// Event flags: RECLAIM_TARGET when cgroup_id is the reclaimed memcg.
+    flags: u32,
     cgroup_id: u64,
 }
 
@@ -95,8 +100,19 @@ fn begin(kind: u32, order: i32, gfp: u64, nid: i32) {
     if kind == reclaimer::DIRECT && current_is_khugepaged() {
         kind = reclaimer::KHUGEPAGED;
     }
-    let ctx = ReclaimCtx { kind, order, start_ns: now_ns(), gfp, nid, _pad: 0, cgroup_id: current_memcg_id() };
-    let _ = RECLAIM_CTX.insert(&current_pid(), &ctx, 0);
+    let pid = current_pid();
+    let (mut cgroup_id, mut flags) = (current_memcg_id(), 0);
+    if kind == reclaimer::MEMCG {
+        // SAFETY: copied out at once.
+        if let Some(t) = unsafe { MEMCG_TARGET.get(&pid) }.copied() {
+            let _ = MEMCG_TARGET.remove(&pid);
+            if t != 0 {
+                (cgroup_id, flags) = (t, RECLAIM_TARGET);
+            }
+        }
+    }
+    let ctx = ReclaimCtx { kind, order, start_ns: now_ns(), gfp, nid, flags, cgroup_id };
+    let _ = RECLAIM_CTX.insert(&pid, &ctx, 0);
 }
 
 #[inline(always)]
@@ -116,7 +132,32 @@ fn end(h: HookId, reclaimed: u64) {
         e.nid = c.nid;
         e.reclaimed = reclaimed;
         e.cgroup_id = c.cgroup_id;
+        e.flags = c.flags;
     });
+}
+
+// try_to_free_mem_cgroup_pages(memcg, ...): the cgroup the kernel reclaims,
+// for the memcg reclaim episode it begins next (its begin tracepoint has no
+// memcg argument).
+#[fentry(function = "try_to_free_mem_cgroup_pages")]
+pub fn fentry_try_to_free_mem_cgroup_pages(ctx: FEntryContext) -> u32 {
+    hit(hook::MEMCG_TARGET);
+    memcg_target(fentry_arg(&ctx, 0));
+    0
+}
+
+#[kprobe]
+pub fn kprobe_try_to_free_mem_cgroup_pages(ctx: ProbeContext) -> u32 {
+    hit(hook::MEMCG_TARGET);
+    if let Some(memcg) = ctx.arg::<u64>(0) {
+        memcg_target(memcg);
+    }
+    0
+}
+
+#[inline(always)]
+fn memcg_target(memcg: u64) {
+    let _ = MEMCG_TARGET.insert(&current_pid(), &memcg_cgroup_id(memcg), 0);
 }
 
 tracepoint!(vmscan_direct_reclaim_begin, hook::DIRECT_BEGIN, try_direct_begin);

@@ -339,7 +339,7 @@ fn encode_memcg_episodes(st: &ExportState, enc: &mut DescriptorEncoder) -> Resul
         e.0 += m.reclaim_episodes;
         e.1 += m.reclaimed;
     }
-    counter(enc, "vmscan_memcg_reclaim_episodes", "Memory-cgroup reclaim episodes (mm_vmscan_memcg_reclaim_begin/end) by the reclaiming task's cgroup.", memcg_eps.iter().map(|(m, v)| (vec![("memcg", m.clone())], v.0)).collect())?;
+    counter(enc, "vmscan_memcg_reclaim_episodes", "Memory-cgroup reclaim episodes (mm_vmscan_memcg_reclaim_begin/end) by the cgroup the kernel reclaimed (try_to_free_mem_cgroup_pages' argument; by the reclaiming task's cgroup where that function cannot be hooked, see vmscan_hook_up).", memcg_eps.iter().map(|(m, v)| (vec![("memcg", m.clone())], v.0)).collect())?;
     counter(enc, "vmscan_memcg_reclaim_pages", "Pages reclaimed by memory-cgroup reclaim episodes.", memcg_eps.iter().map(|(m, v)| (vec![("memcg", m.clone())], v.1)).collect())
 }
 

@@ -27,6 +27,9 @@ pub enum Episode {
         pid: u32,
         comm: String,
         cgroup_id: u64,
+        /// `cgroup_id` is the memcg the kernel reclaimed
+        /// (try_to_free_mem_cgroup_pages' argument), not the task's.
+        target: bool,
         reclaimed: u64,
     },
     /// One shrink_inactive_list pass.
@@ -88,6 +91,7 @@ impl TryFrom<&Event> for Episode {
                 pid: e.pid,
                 comm: comm_str(&e.comm),
                 cgroup_id: e.cgroup_id,
+                target: e.flags & vmscan_common::RECLAIM_TARGET != 0,
                 reclaimed: e.reclaimed,
             },
             event::SHRINK_INACTIVE => Episode::ShrinkInactive {

@@ -55,6 +55,9 @@ struct NodeState {
 struct MemcgState {
     path: Option<String>,
     episodes: u64,
+    /// Episodes named by the reclaiming task's cgroup (the reclaimed one
+    /// could not be read).
+    episodes_by_task: u64,
     reclaimed: u64,
     latency: Windowed,
     swappiness: Option<u32>,
@@ -218,6 +221,7 @@ impl Model {
                 MemcgState {
                     path,
                     episodes: 0,
+                    episodes_by_task: 0,
                     reclaimed: 0,
                     latency: Windowed::new(self.window_secs),
                     swappiness: None,
@@ -336,7 +340,7 @@ impl Model {
 
     /// A direct, memcg or node reclaim episode ended: a stall.
     fn apply_reclaim_end(&mut self, e: &Episode) {
-        let &Episode::ReclaimEnd { ts_ns, start_ns, reclaimer: rec, nid, order, pid, ref comm, cgroup_id, reclaimed } = e else {
+        let &Episode::ReclaimEnd { ts_ns, start_ns, reclaimer: rec, nid, order, pid, ref comm, cgroup_id, target, reclaimed } = e else {
             return;
         };
         let us = ts_ns.saturating_sub(start_ns) / 1000;
@@ -344,6 +348,7 @@ impl Model {
             self.record_hist("memcg_reclaim", ts_ns, us);
             if let Some(m) = self.memcg(cgroup_id) {
                 m.episodes += 1;
+                m.episodes_by_task += u64::from(!target);
                 m.reclaimed += reclaimed;
                 m.latency.record(ts_ns, us);
             }
@@ -591,6 +596,7 @@ impl Model {
                 id,
                 swappiness: m.swappiness,
                 reclaim_episodes: m.episodes,
+                episodes_named_by_task: m.episodes_by_task,
                 reclaimed: m.reclaimed,
                 latency_us: m.latency.cumulative.summary(),
                 kube: m.path.as_deref().and_then(super::kube::parse),
@@ -838,12 +844,15 @@ mod tests {
             e.reclaimer = reclaimer::MEMCG;
             e.cgroup_id = 77;
             e.reclaimed = 32;
+            // The first ten named by the reclaimed cgroup itself.
+            e.flags = if i < 10 { vmscan_common::RECLAIM_TARGET } else { 0 };
             m.apply_event(&e);
         }
         let s = m.snapshot();
         assert_eq!(s.memcgs.len(), 1);
         assert_eq!(s.memcgs[0].path, "/app");
         assert_eq!(s.memcgs[0].reclaim_episodes, MAX_STALLS as u64 + 10);
+        assert_eq!(s.memcgs[0].episodes_named_by_task, MAX_STALLS as u64, "the rest fell back to the task's cgroup");
         assert_eq!(s.memcgs[0].latency_us.p50, 2048);
         assert_eq!(s.stalls_dropped, 10);
         assert_eq!(s.stalls[0].memcg.as_deref(), Some("/app"));

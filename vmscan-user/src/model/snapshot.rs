@@ -221,6 +221,11 @@ pub struct MemcgSnap {
     pub id: u64,
     pub swappiness: Option<u32>,
     pub reclaim_episodes: u64,
+    /// Of those, episodes named by the reclaiming task's cgroup, because the
+    /// cgroup the kernel reclaimed (try_to_free_mem_cgroup_pages' argument,
+    /// possibly an ancestor, or memory.reclaim's target) could not be read
+    /// on this kernel (no fentry or kprobes).
+    pub episodes_named_by_task: u64,
     pub reclaimed: u64,
     pub latency_us: HistSummary,
     /// The Kubernetes pod and container, when the memory cgroup is one.

@@ -85,6 +85,15 @@ pub const HOOKS: &[HookSpec] = &[
         },
     },
     HookSpec {
+        id: hook::MEMCG_TARGET,
+        attach: Attach::Function {
+            functions: &["try_to_free_mem_cgroup_pages"],
+            fentry: "fentry_try_to_free_mem_cgroup_pages",
+            kprobe: "kprobe_try_to_free_mem_cgroup_pages",
+            exit: None,
+        },
+    },
+    HookSpec {
         id: hook::REFAULT,
         attach: Attach::Function {
             functions: &["workingset_refault"],

@@ -134,6 +134,7 @@ fn populated() -> Snapshot {
             id: 7,
             swappiness: Some(60),
             reclaim_episodes: 222,
+            episodes_named_by_task: 0,
             reclaimed: 115_205,
             latency_us: crate::model::hist::HistSummary { count: 222, p50: 2048, p99: 8192, max: 7000 },
             kube: None,

@@ -186,7 +186,27 @@ pub(super) fn truth(b: &Blocks) -> Verdict {
     } else {
         format!("/proc/vmstat pgsteal_file {}: {omitted} under fentry and kprobes", d("pgsteal_file"))
     };
-    Ok(format!("{counted}; fentry vs kprobe: {}", same.join(", ")))
+    let memcg = memcg_truth(b, &fe, omitted.is_empty())?;
+    Ok(format!("{counted}; {memcg}; fentry vs kprobe: {}", same.join(", ")))
+}
+
+/// The truth workload runs in /t alone, so its memcg limit reclaim is all
+/// the memcg reclaim there is: vmscan's memcg_scanned / memcg_reclaimed must
+/// equal /t's memory.stat pgscan / pgsteal (cgroup v2; v1's memory.stat has
+/// neither), within what the kernel may not have flushed.
+fn memcg_truth(b: &Blocks, j: &Value, derivable: bool) -> Result<String, String> {
+    let Some(m) = vmstat_delta(b, "memstat-before", "memstat-after").ok().filter(|m| m.contains_key("pgscan")) else {
+        return Ok("memory.stat has no pgscan (cgroup v1)".into());
+    };
+    if !derivable {
+        return Ok("memcg scans not derivable here either".into());
+    }
+    let (scan, steal) = (m.get("pgscan").copied().unwrap_or(0), m.get("pgsteal").copied().unwrap_or(0));
+    let (ours_scan, ours_steal) = (j["memcg_scanned"].as_u64().unwrap_or(0), j["memcg_reclaimed"].as_u64().unwrap_or(0));
+    if ours_scan.abs_diff(scan) > MEMCG_STAT_SLACK || ours_steal.abs_diff(steal) > MEMCG_STAT_SLACK {
+        return Err(format!("/t: vmscan memcg_scanned {ours_scan} / memcg_reclaimed {ours_steal}, its memory.stat pgscan {scan} / pgsteal {steal}"));
+    }
+    Ok(format!("/t memory.stat pgscan {scan} / pgsteal {steal} = vmscan's memcg reclaim {ours_scan} / {ours_steal}"))
 }
 
 fn node(snap: &Value, n: u64) -> Option<&Value> {
@@ -401,6 +421,20 @@ fn refault_totals(j: &Value, d: &BTreeMap<String, u64>, who: &str) -> Result<(),
     Ok(())
 }
 
+/// vmscan's figure for /r against the growth of `key` in its memory.stat
+/// over block `name`'s window (`<name>-memcg-before/after`), within what the
+/// kernel may not have flushed; a note when memory.stat has no such counter.
+fn same_as_memory_stat(b: &Blocks, name: &str, key: &str, ours: u64) -> Result<String, String> {
+    let Some(m) = memcg_delta(b, &format!("{name}-memcg-before"), &format!("{name}-memcg-after")) else {
+        return Ok("memory.stat has no workingset counters".into());
+    };
+    let k = m.get(key).copied().unwrap_or(0);
+    if ours.abs_diff(k) > MEMCG_STAT_SLACK {
+        return Err(format!("{name}: vmscan /r {ours} pages, its memory.stat {key} grew {k}"));
+    }
+    Ok(format!("memory.stat {k}"))
+}
+
 /// Anon refaults: shmem swapped to zram and read back, in the cgroup.
 fn refault_anon(b: &Blocks) -> Verdict {
     let j = json(b, "refault-anon")?;
@@ -412,16 +446,7 @@ fn refault_anon(b: &Blocks) -> Verdict {
     }
     let r = j["memcgs"].as_array().and_then(|a| a.iter().find(|m| m["path"] == "/r").cloned());
     let r_anon = r.as_ref().and_then(|m| m["anon_pages"].as_u64()).unwrap_or(0);
-    let memcg = match memcg_delta(b, "refault-anon-memcg-before", "refault-anon-memcg-after") {
-        Some(m) => {
-            let k = m.get("workingset_refault_anon").copied().unwrap_or(0);
-            if r_anon.abs_diff(k) > MEMCG_STAT_SLACK {
-                return Err(format!("anon phase: vmscan /r refaulted {r_anon} anon pages, its memory.stat workingset_refault_anon grew {k}"));
-            }
-            format!("memory.stat {k}")
-        }
-        None => "no memory.stat workingset counters".into(),
-    };
+    let memcg = same_as_memory_stat(b, "refault-anon", "workingset_refault_anon", r_anon)?;
     Ok(format!(
         "anon: {anon} anon + {} file pages refaulted = /proc/vmstat; /r {r_anon} ({memcg})",
         j["file_pages"].as_u64().unwrap_or(0)
@@ -448,18 +473,7 @@ pub(super) fn refault(b: &Blocks, c: &Config) -> Verdict {
         let memcgs = j["memcgs"].as_array().cloned().unwrap_or_default();
         let r = memcgs.iter().find(|m| m["path"] == "/r");
         let r_file = r.and_then(|m| m["file_pages"].as_u64()).unwrap_or(0);
-        // The cgroup's own counter, where its memory.stat has one (v2).
-        let memcg = memcg_delta(b, &format!("{name}-memcg-before"), &format!("{name}-memcg-after"));
-        let memcg_note = match &memcg {
-            Some(m) => {
-                let k = m.get("workingset_refault_file").copied().unwrap_or(0);
-                if r_file.abs_diff(k) > MEMCG_STAT_SLACK {
-                    return Err(format!("phase {phase}: vmscan /r refaulted {r_file} file pages, its memory.stat workingset_refault_file grew {k}"));
-                }
-                format!("memory.stat {k}")
-            }
-            None => "memory.stat has no workingset counters (cgroup v1)".into(),
-        };
+        let memcg_note = same_as_memory_stat(b, &name, "workingset_refault_file", r_file)?;
         let extra = r.and_then(|m| m["extra_for_90"].as_u64());
         parts.push(format!(
             "phase {phase}: {} file + {} anon pages refaulted = /proc/vmstat; /r {r_file} ({memcg_note})",
@@ -505,6 +519,21 @@ pub(super) fn refault(b: &Blocks, c: &Config) -> Verdict {
         return Err(format!("the reruns did not all run (see the console): {}", parts.join("; ")));
     }
     Ok(parts.join("; "))
+}
+
+/// Reclaim of an ancestor: a task in /p/c charges past /p's limit; the
+/// memcg episodes must name /p (the cgroup the kernel reclaims), none
+/// /p/c, and none may have fallen back to the task's cgroup.
+pub(super) fn ancestor(b: &Blocks) -> Verdict {
+    let j = json(b, "ancestor")?;
+    let memcgs = j["memcgs"].as_array().ok_or("no memcgs in the snapshot")?;
+    let get = |p: &str, k: &str| memcgs.iter().find(|m| m["path"] == p).and_then(|m| m[k].as_u64()).unwrap_or(0);
+    let (parent, child) = (get("/p", "reclaim_episodes"), get("/p/c", "reclaim_episodes"));
+    let fallback = get("/p", "episodes_named_by_task") + get("/p/c", "episodes_named_by_task");
+    if parent == 0 || child != 0 || fallback != 0 {
+        return Err(format!("memcg episodes: /p {parent}, /p/c {child} ({fallback} named by the task's cgroup); expected all on /p"));
+    }
+    Ok(format!("{parent} memcg reclaim episodes named /p (the cgroup reclaimed), none the task's /p/c; {} pages reclaimed", get("/p", "reclaimed")))
 }
 
 /// cgroup v1 soft-limit reclaim inside kswapd: the passes must have run,

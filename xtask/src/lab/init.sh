@@ -44,12 +44,13 @@ if has truth; then
   waitc /tmp/fe.err
   vmscan --no-fentry stat --json > /tmp/kp.json 2> /tmp/kp.err & B=$!
   waitc /tmp/kp.err
-  cat /proc/vmstat > /tmp/v0
+  cat /proc/vmstat > /tmp/v0; cat $CG/t/memory.stat > /tmp/m0
   sh -c 'echo $$ > '$CG'/t/cgroup.procs; exec cat /mnt/big > /dev/null'
-  cat /proc/vmstat > /tmp/v1
+  cat /proc/vmstat > /tmp/v1; cat $CG/t/memory.stat > /tmp/m1
   kill -TERM $A $B; wait $A; wait $B
   block truth-fentry /tmp/fe.json; block truth-kprobe /tmp/kp.json
   block vmstat-before /tmp/v0; block vmstat-after /tmp/v1
+  block memstat-before /tmp/m0; block memstat-after /tmp/m1
 fi
 if has numa || has mglru; then
   dd if=/dev/zero of=/mnt/node bs=1M count=640 2>/dev/null; sync; echo 3 > /proc/sys/vm/drop_caches
@@ -148,6 +149,21 @@ if has refault; then
   block refault-anon /tmp/rfa.json; block refault-anon-err /tmp/rfa.err
   block refault-anon-before /tmp/rfa.v0; block refault-anon-after /tmp/rfa.v1
   block refault-anon-memcg-before /tmp/rfa.m0; block refault-anon-memcg-after /tmp/rfa.m1
+fi
+if has ancestor; then
+  # Reclaim of an ancestor: /p has the limit, the reading task sits in /p/c
+  # (v2: the child has its own memory controller). The kernel reclaims /p
+  # (mem_over_limit); vmscan must name /p, not the task's /p/c.
+  mkdir -p $CG/p; echo 32M > $CG/p/$MAX
+  [ -e $CG/p/cgroup.subtree_control ] && echo +memory > $CG/p/cgroup.subtree_control
+  mkdir -p $CG/p/c
+  [ -e /mnt/big ] || { dd if=/dev/zero of=/mnt/big bs=1M count=192 2>/dev/null; sync; }
+  echo 3 > /proc/sys/vm/drop_caches
+  vmscan snapshot --json -d 600 > /tmp/an.json 2> /tmp/an.err & A=$!
+  waitc /tmp/an.err
+  sh -c 'echo $$ > '$CG'/p/c/cgroup.procs; exec cat /mnt/big > /dev/null'
+  sleep 1.2; kill -TERM $A; wait $A
+  block ancestor /tmp/an.json
 fi
 if has softlimit; then
   if [ "$MAX" = memory.limit_in_bytes ]; then
