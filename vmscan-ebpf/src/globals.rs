@@ -79,9 +79,6 @@ pub static SHADOW_MEMCG_SHIFT: u64 = 16;
 pub static EVICTION_MASK: u64 = 0;
 #[unsafe(no_mangle)]
 pub static BUCKET_ORDER: u64 = 0;
-/// MGLRU's LRU_REFS_WIDTH: the low bits of its eviction token (refs - 1).
-#[unsafe(no_mangle)]
-pub static LRU_REFS_WIDTH: u64 = 2;
 /// 5.10: workingset_refault counts one per call (inc_lruvec_state).
 #[unsafe(no_mangle)]
 pub static REFAULT_ONE_PER_CALL: u64 = 0;

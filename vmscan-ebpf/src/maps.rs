@@ -52,10 +52,10 @@ pub static RECLAIM_CTX: LruHashMap<u32, ReclaimCtx> = LruHashMap::with_max_entri
 /// (kernfs id), until the memcg reclaim episode that follows begins.
 #[map]
 pub static MEMCG_TARGET: LruHashMap<u32, u64> = LruHashMap::with_max_entries(4096, 0);
-/// Tasks inside a cgroup v1 soft-limit pass (pid -> its start), nested in
+/// Tasks inside a cgroup v1 soft-limit pass (the key's presence), nested in
 /// their kswapd or direct reclaim (which keep their RECLAIM_CTX slot).
 #[map]
-pub static SOFTLIMIT_CTX: LruHashMap<u32, u64> = LruHashMap::with_max_entries(4096, 0);
+pub static SOFTLIMIT_CTX: LruHashMap<u32, u8> = LruHashMap::with_max_entries(4096, 0);
 /// folio pointer -> folio_add_lru time, until mm_lru_insertion drains it.
 #[map]
 pub static BATCH_START: LruHashMap<u64, u64> = LruHashMap::with_max_entries(65536, 0);

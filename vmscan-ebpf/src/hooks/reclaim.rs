@@ -208,7 +208,7 @@ fn try_node_end(ctx: &TracePointContext) -> Result<(), i64> {
 // targets the memcg; current->reclaim_state still points at the outer one.
 tracepoint!(vmscan_memcg_softlimit_reclaim_begin, hook::SOFTLIMIT_BEGIN, try_softlimit_begin);
 fn try_softlimit_begin(_ctx: &TracePointContext) -> Result<(), i64> {
-    let _ = SOFTLIMIT_CTX.insert(&current_pid(), &now_ns(), 0);
+    let _ = SOFTLIMIT_CTX.insert(&current_pid(), &1, 0);
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use vmscan_common::{
 };
 
 use crate::{
-    globals::{ANON_DISTANCE, BUCKET_ORDER, EVICTION_MASK, KPROBE_SHADOW, LRU_REFS_WIDTH, REFAULT_DETAIL, REFAULT_ONE_PER_CALL, REFAULT_RULE, SHADOW_MEMCG_SHIFT, SHADOW_NODES_SHIFT, enabled, global_u64},
+    globals::{ANON_DISTANCE, BUCKET_ORDER, EVICTION_MASK, KPROBE_SHADOW, REFAULT_DETAIL, REFAULT_ONE_PER_CALL, REFAULT_RULE, SHADOW_MEMCG_SHIFT, SHADOW_NODES_SHIFT, enabled, global_u64},
     kernel::{bit, current_pid, current_tgid, fentry_arg, folio_flags, folio_memcg, folio_node, folio_pages, is_file, kread, memcg_cgroup_id},
     maps::{REFAULT, REFAULT_CTX, REFAULT_DIST, REFAULT_FILES, REFAULT_TASKS, add_keyed, hit},
 };
@@ -171,11 +171,16 @@ fn refault_enter(folio: u64, shadow: u64) {
     add_keyed(&REFAULT_TASKS, &t, &one, hook::REFAULT);
 }
 
+/// MGLRU's LRU_REFS_WIDTH: the low bits of its eviction token (refs - 1).
+/// min(2, the page flags' spare bits): 2 on Debian's amd64 configuration (a
+/// macro, not in BTF; the lab's 6.1+mglru counts equal /proc/vmstat with it).
+const LRU_REFS_WIDTH: u64 = 2;
+
 /// 6.1 lru_gen_refault: (token >> LRU_REFS_WIDTH) must equal min_seq[type]
 /// masked to the token's width.
 #[inline(always)]
 fn token_is_current(lruvec: u64, token: u64, file: bool) -> bool {
-    let width = global_u64(&LRU_REFS_WIDTH) & 63;
+    let width = LRU_REFS_WIDTH;
     let Ok(min_seq) = kread::<u64>(lruvec, off!(lruvec_min_seq) + if file { 8 } else { 0 }) else {
         return false;
     };

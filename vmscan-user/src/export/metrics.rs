@@ -358,12 +358,13 @@ fn encode_refaults(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), 
     let mut order: Vec<(u64, u64)> = by_pages.into_iter().collect();
     order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let paths: BTreeMap<u64, &str> = rep.memcgs.iter().filter_map(|m| Some((m.cgroup_id, m.path.as_deref()?))).collect();
-    let name = |id: u64| -> String {
-        match order.iter().position(|(i, _)| *i == id) {
-            Some(p) if p < st.max_memcgs => paths.get(&id).map_or_else(|| format!("id:{id}"), |p| label(p)),
-            _ => "other".into(),
-        }
-    };
+    // The label of each named cgroup, looked up once per key below.
+    let named: BTreeMap<u64, String> = order
+        .iter()
+        .take(st.max_memcgs)
+        .map(|&(id, _)| (id, paths.get(&id).map_or_else(|| format!("id:{id}"), |p| label(p))))
+        .collect();
+    let name = |id: u64| -> String { named.get(&id).cloned().unwrap_or_else(|| "other".into()) };
     let mut pages: BTreeMap<(String, String), [u64; 3]> = BTreeMap::new();
     for (k, a) in &st.totals.refault {
         let e = pages.entry((name(k.cgroup_id), folio_type(k.file))).or_default();

@@ -276,21 +276,17 @@ fn khugepaged_thread(hooks: &mut [HookStatus]) -> u64 {
 /// the kernel's counting depends on the shadow's lruvec, so a layout that
 /// cannot be worked out fails the hook rather than print wrong counts.
 fn refault_layout(btf: Option<&Btf>, offsets: &Offsets, system: &SystemInfo, hooks: &mut [HookStatus]) -> resolve::RefaultLayout {
-    let mglru = system.mglru == Some(true);
     let layout = match btf {
-        Some(b) => resolve::refault_layout(b, offsets, mglru, system::config_nodes_shift(), system::total_ram_pages(system.page_size)),
-        None => resolve::RefaultLayout { no_distance: Some("no kernel BTF".into()), ..Default::default() },
+        Some(b) => resolve::refault_layout(b, offsets, system.mglru == Some(true), system::config_nodes_shift(&system.kernel), system::total_ram_pages(system.page_size)),
+        None => resolve::RefaultLayout {
+            no_distance: Some("no kernel BTF".into()),
+            no_counts: (system.mglru == Some(true)).then(|| "MGLRU counts a refault only when the shadow's lruvec is the folio's, and there is no kernel BTF to unpack the shadow".into()),
+            ..Default::default()
+        },
     };
     for st in hooks.iter_mut().filter(|s| s.id == vmscan_common::hook::REFAULT && s.error.is_none()) {
-        let unpackable = layout.nodes_shift.is_some()
-            && ![offsets.memcg_nodeinfo, offsets.mpn_lruvec, offsets.memcg_id].contains(&vmscan_common::UNRESOLVED)
-            && (layout.rule != vmscan_common::refault_rule::MGLRU_MIN_SEQ || offsets.lruvec_min_seq != vmscan_common::UNRESOLVED);
-        if mglru && !unpackable {
-            st.error = Some(
-                "MGLRU counts a refault only when the shadow's lruvec is the folio's, and this kernel's shadow entries cannot be unpacked \
-                 (NODES_SHIFT unknown, or mem_cgroup.nodeinfo / id / lruvec.lrugen missing from BTF)"
-                    .into(),
-            );
+        if let Some(why) = &layout.no_counts {
+            st.error = Some(why.clone());
         } else if let Some(why) = &layout.no_distance {
             st.notes.push(format!("refault distances not measured: {why}"));
         } else if !layout.anon_distance {

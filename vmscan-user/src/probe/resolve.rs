@@ -427,6 +427,15 @@ mod tests {
         let m = refault_layout(&btf, &o, true, Some(10), 1 << 20);
         assert_ne!(m.rule, vmscan_common::refault_rule::CLASSIC);
         assert!(m.no_distance.as_deref().is_some_and(|w| w.contains("MGLRU")));
+        assert_eq!(m.no_counts, None, "this BTF unpacks shadows");
+        // Without NODES_SHIFT (no config, and a nodemask_t of 64 nodes or
+        // fewer, as here), MGLRU's counting rule cannot be applied: the hook
+        // must fail rather than count; the classic LRU only loses distances.
+        let c = refault_layout(&btf, &o, false, None, 1 << 20);
+        if c.nodes_shift.is_none() {
+            assert!(refault_layout(&btf, &o, true, None, 1 << 20).no_counts.is_some_and(|w| w.contains("NODES_SHIFT")));
+            assert!(c.no_counts.is_none() && c.no_distance.is_some_and(|w| w.contains("NODES_SHIFT")));
+        }
         assert_eq!(system::parse_config_int("CONFIG_NODES_SHIFT=6\n", "CONFIG_NODES_SHIFT"), Some(6));
         assert_eq!(system::parse_config_int("# CONFIG_NUMA is not set\n", "CONFIG_NODES_SHIFT"), Some(0));
         assert_eq!(system::parse_config_int("", "CONFIG_NODES_SHIFT"), None);
@@ -573,6 +582,10 @@ pub struct RefaultLayout {
     pub bucket_order: u32,
     /// Why refault distances are not measured here, if they are not.
     pub no_distance: Option<String>,
+    /// Why refaults cannot be counted as this kernel counts them, if they
+    /// cannot: MGLRU counts one only when the shadow's lruvec is the
+    /// folio's, which needs the shadow unpacked.
+    pub no_counts: Option<String>,
     /// 5.10 (struct page): the kernel counts one per call
     /// (inc_lruvec_state), whatever the page's size.
     pub one_per_call: bool,
@@ -607,29 +620,32 @@ pub fn refault_layout(btf: &Btf, o: &Offsets, mglru: bool, config_nodes_shift: O
     let one_per_call = btf.struct_size("folio").is_none();
     let anon_distance = !btf.has_func("swap_cache_alloc_folio") && !btf.has_func("__swap_cache_alloc");
     let mut l = RefaultLayout { rule, nodes_shift, memcg_shift, one_per_call, anon_distance, ..Default::default() };
-    let Some(ns) = nodes_shift else {
-        l.no_distance = Some("NODES_SHIFT unknown (no kernel config and nodemask_t holds 64 nodes or fewer): the shadow entry cannot be unpacked".into());
-        return l;
+    // What unpacking a shadow into its eviction lruvec needs, and what the
+    // rule then reads there: the clock (classic) or min_seq (6.1's MGLRU).
+    let mut needed = vec![(o.memcg_id, "mem_cgroup.id.id"), (o.memcg_nodeinfo, "mem_cgroup.nodeinfo"), (o.mpn_lruvec, "mem_cgroup_per_node.lruvec")];
+    match rule {
+        refault_rule::CLASSIC => needed.push((o.lruvec_nonresident_age, "lruvec.nonresident_age")),
+        refault_rule::MGLRU_MIN_SEQ => needed.push((o.lruvec_min_seq, "lruvec.lrugen.min_seq")),
+        _ => {}
+    }
+    let missing: Vec<&str> = needed.iter().filter(|(v, _)| *v == UNRESOLVED).map(|(_, n)| *n).collect();
+    let unpack_gap = match nodes_shift {
+        None => Some("NODES_SHIFT unknown (no kernel config and nodemask_t holds 64 nodes or fewer): the shadow entry cannot be unpacked".to_owned()),
+        Some(_) if !missing.is_empty() => Some(format!("{} not in kernel BTF", missing.join(", "))),
+        Some(_) => None,
     };
-    let eviction_shift = 1 + 1 + ns + memcg_shift;
-    l.eviction_mask = u64::MAX >> eviction_shift;
-    let timestamp_bits = 64 - eviction_shift;
-    let max_order = 64 - total_pages.saturating_sub(1).leading_zeros();
-    l.bucket_order = max_order.saturating_sub(timestamp_bits);
-    let missing: Vec<&str> = [
-        (o.memcg_id, "mem_cgroup.id.id"),
-        (o.memcg_nodeinfo, "mem_cgroup.nodeinfo"),
-        (o.mpn_lruvec, "mem_cgroup_per_node.lruvec"),
-        (if mglru { o.lruvec_min_seq } else { o.lruvec_nonresident_age }, if mglru { "lruvec.lrugen.min_seq" } else { "lruvec.nonresident_age" }),
-    ]
-    .iter()
-    .filter(|(v, _)| *v == UNRESOLVED)
-    .map(|(_, n)| *n)
-    .collect();
+    if let Some(ns) = nodes_shift {
+        let eviction_shift = 1 + 1 + ns + memcg_shift;
+        l.eviction_mask = u64::MAX >> eviction_shift;
+        let timestamp_bits = 64 - eviction_shift;
+        let max_order = 64 - total_pages.saturating_sub(1).leading_zeros();
+        l.bucket_order = max_order.saturating_sub(timestamp_bits);
+    }
     if mglru {
+        l.no_counts = unpack_gap.map(|why| format!("MGLRU counts a refault only when the shadow's lruvec is the folio's, and {why}"));
         l.no_distance = Some("MGLRU is on: a shadow entry holds a generation, not an eviction clock, so refault distances do not exist".into());
-    } else if !missing.is_empty() {
-        l.no_distance = Some(format!("{} not in kernel BTF", missing.join(", ")));
+    } else {
+        l.no_distance = unpack_gap;
     }
     l
 }

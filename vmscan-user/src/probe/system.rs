@@ -333,11 +333,10 @@ pub fn kprobes_available(tracefs: Option<&PathBuf>) -> bool {
         || tracefs.is_some_and(|t| t.join("kprobe_events").exists())
 }
 
-/// CONFIG_NODES_SHIFT from the running kernel's config in /boot (None when
+/// CONFIG_NODES_SHIFT from kernel `release`'s config in /boot (None when
 /// that file is missing or does not say).
-pub fn config_nodes_shift() -> Option<u32> {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
-    let text = std::fs::read_to_string(crate::probe::paths::host(&format!("/boot/config-{}", release.trim()))).ok()?;
+pub fn config_nodes_shift(release: &str) -> Option<u32> {
+    let text = std::fs::read_to_string(crate::probe::paths::host(&format!("/boot/config-{release}"))).ok()?;
     parse_config_int(&text, "CONFIG_NODES_SHIFT").map(|v| v as u32)
 }
 
