@@ -10,6 +10,40 @@
 /// Value of an [`Offsets`] field that could not be resolved on this kernel.
 pub const UNRESOLVED: u32 = u32::MAX;
 
+/// Tracepoint fields read as the tracepoint's arguments (tp_btf / raw_tp
+/// programs, whose context is the TP_PROTO arguments as u64s) are encoded in
+/// the `ARG_OFFSETS` copy of [`Offsets`]: [`ARG`] | index << 16, read as the
+/// argument's low bytes; with [`ARG_DEREF`] the argument is a pointer and
+/// the field is read at the low 16 bits' offset from it (reclaim_stat's
+/// counters; [`ARG_U32`] when 4 bytes wide); with [`ARG_FILE_FLAG`] the argument is the `file` bool the
+/// tracepoint turns into reclaim_flags (trace_reclaim_flags()).
+/// [`DERIVED`] marks a field the program works out from the hook's folio
+/// (its node, its list, whether it is file-backed), as the tracepoint's own
+/// TP_fast_assign does.
+pub const ARG: u32 = 1 << 30;
+pub const ARG_DEREF: u32 = 1 << 29;
+pub const ARG_FILE_FLAG: u32 = 1 << 28;
+pub const DERIVED: u32 = 1 << 27;
+/// With ARG_DEREF: a 4-byte counter (reclaim_stat's `unsigned`) that the
+/// record widens to unsigned long: read as u32.
+pub const ARG_U32: u32 = 1 << 26;
+
+/// Argument `i` of a tracepoint, read as a scalar.
+pub const fn arg(i: u32) -> u32 {
+    ARG | (i & 0xff) << 16
+}
+
+/// The field at `off` of the struct argument `i` points to.
+pub const fn arg_deref(i: u32, off: u32) -> u32 {
+    arg(i) | ARG_DEREF | (off & 0xffff)
+}
+
+/// include/trace/events/vmscan.h: RECLAIM_WB_ANON/FILE/ASYNC, the bits
+/// trace_reclaim_flags(file) sets for a shrink pass's reclaim_flags.
+pub const RECLAIM_WB_ANON: u32 = 0x0001;
+pub const RECLAIM_WB_FILE: u32 = 0x0002;
+pub const RECLAIM_WB_ASYNC: u32 = 0x0008;
+
 /// Entries of the pfn -> node table (nodes with memory this table can place).
 pub const NODE_TABLE: usize = 16;
 
@@ -104,8 +138,8 @@ offsets! {
     sa_referenced,
     sa_priority,
     sa_flags,
-    // vmscan:mm_vmscan_write_folio
-    wf_pfn,
+    // vmscan:mm_vmscan_write_folio (wf_folio: as an argument only)
+    wf_folio,
     wf_flags,
     // vmscan:mm_vmscan_throttled
     thr_nid,

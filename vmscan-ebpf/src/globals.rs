@@ -7,6 +7,10 @@ use vmscan_common::Offsets;
 
 #[unsafe(no_mangle)]
 pub static OFFSETS: Offsets = Offsets::unresolved();
+/// Tracepoint fields as tp_btf / raw_tp arguments (vmscan_common::ARG);
+/// only the tracepoint fields are used, struct fields stay in `OFFSETS`.
+#[unsafe(no_mangle)]
+pub static ARG_OFFSETS: Offsets = Offsets::unresolved();
 /// Address of the kernel's `vmemmap_base` variable (from /proc/kallsyms) and
 /// sizeof(struct page) from BTF: turn a folio pointer into a pfn. 0 = unknown.
 #[unsafe(no_mangle)]

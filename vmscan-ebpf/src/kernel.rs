@@ -1,26 +1,91 @@
-//! Reads of kernel memory and of tracepoint records, all through offsets
-//! resolved by userspace: tracepoint fields, the current task, folios and
-//! their memory cgroups, NUMA nodes.
+//! Reads of kernel memory and of tracepoints, all through offsets resolved
+//! by userspace: tracepoint fields (record or arguments), the current task,
+//! folios and their memory cgroups, NUMA nodes.
 
-use core::ptr::{addr_of, read_volatile};
+use core::{
+    ffi::c_void,
+    ptr::{addr_of, read_volatile},
+};
 
 use aya_ebpf::{
     EbpfContext,
     helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_kernel},
     programs::TracePointContext,
 };
-use vmscan_common::{NODE_OVERFLOW, NODE_TABLE, UNRESOLVED};
+use vmscan_common::{
+    ARG, ARG_DEREF, ARG_FILE_FLAG, ARG_U32, DERIVED, NODE_OVERFLOW, NODE_TABLE, RECLAIM_WB_ANON, RECLAIM_WB_ASYNC, RECLAIM_WB_FILE,
+    UNRESOLVED,
+};
 
 use crate::globals::{OFFSETS, STRUCT_PAGE_SIZE, VMEMMAP_BASE_ADDR, global_u64};
 
-/// A field of the tracepoint record at a format-file offset.
-#[inline(always)]
-pub fn tp<T>(ctx: &TracePointContext, off: u32) -> Result<T, i64> {
-    if off == UNRESOLVED {
-        return Err(-1);
+/// The context of a tracepoint program: the trace record (classic) or the
+/// tracepoint's arguments as an array of u64 (tp_btf, raw_tp).
+pub struct Tp {
+    ctx: TracePointContext,
+    args: bool,
+}
+
+impl Tp {
+    #[inline(always)]
+    pub fn record(ctx: *mut c_void) -> Self {
+        Self { ctx: TracePointContext::new(ctx), args: false }
     }
-    // SAFETY: the offset comes from this kernel's format file for this event.
-    unsafe { ctx.read_at::<T>(off as usize) }.map_err(|e| e as i64)
+
+    #[inline(always)]
+    pub fn args(ctx: *mut c_void) -> Self {
+        Self { ctx: TracePointContext::new(ctx), args: true }
+    }
+
+    #[inline(always)]
+    pub fn is_args(&self) -> bool {
+        self.args
+    }
+
+    /// A field by its encoded place: a format-file offset into the record,
+    /// or an argument (vmscan_common::ARG), possibly behind a pointer.
+    #[inline(always)]
+    pub fn field<T>(&self, off: u32) -> Result<T, i64> {
+        if off == UNRESOLVED || off & DERIVED != 0 {
+            return Err(-1);
+        }
+        if off & ARG == 0 {
+            // SAFETY: the offset comes from this kernel's format file for
+            // this event; bpf_probe_read copes with any address.
+            return unsafe { self.ctx.read_at::<T>(off as usize) }.map_err(|e| e as i64);
+        }
+        let slot = (((off >> 16) & 0xff) * 8) as usize;
+        if off & ARG_DEREF != 0 {
+            // SAFETY: as above; the argument is a pointer by the BTF prototype.
+            let p = unsafe { self.ctx.read_at::<u64>(slot) }.map_err(|e| e as i64)?;
+            return kread::<T>(p, off & 0xffff);
+        }
+        // Arguments are u64 slots; a narrower one is in the low bytes.
+        // SAFETY: as above.
+        unsafe { self.ctx.read_at::<T>(slot) }.map_err(|e| e as i64)
+    }
+
+    /// A counter the record holds as unsigned long: 8 bytes, or 4 where the
+    /// argument's struct keeps it as `unsigned` (vmscan_common::ARG_U32).
+    #[inline(always)]
+    pub fn count(&self, off: u32) -> Result<u64, i64> {
+        if off != UNRESOLVED && off & ARG != 0 && off & ARG_U32 != 0 {
+            return self.field::<u32>(off).map(u64::from);
+        }
+        self.field::<u64>(off)
+    }
+
+    /// reclaim_flags: read from the record, or made from the `file`
+    /// argument as trace_reclaim_flags() makes it.
+    #[inline(always)]
+    pub fn reclaim_flags(&self, off: u32) -> Result<i32, i64> {
+        if off != UNRESOLVED && off & ARG != 0 && off & ARG_FILE_FLAG != 0 {
+            let file: u32 = self.field(off & !ARG_FILE_FLAG)?;
+            let kind = if file != 0 { RECLAIM_WB_FILE } else { RECLAIM_WB_ANON };
+            return Ok((kind | RECLAIM_WB_ASYNC) as i32);
+        }
+        self.field(off)
+    }
 }
 
 /// A field of a kernel object at a BTF offset.
@@ -125,9 +190,14 @@ pub fn folio_pages(folio: u64, flags: u64) -> u64 {
     }
 }
 
-/// Node of a folio, from its place in vmemmap.
+/// Node of a folio, from its place in vmemmap (the only node where there
+/// is one).
 #[inline(always)]
 pub fn folio_node(folio: u64) -> u32 {
+    // One node with memory: every folio is on it, vmemmap or not.
+    if off!(nr_nodes) <= 1 {
+        return pfn_node(0);
+    }
     let base_addr = global_u64(&VMEMMAP_BASE_ADDR);
     let page_size = global_u64(&STRUCT_PAGE_SIZE);
     if base_addr == 0 || page_size == 0 {

@@ -23,20 +23,80 @@
 /// `perf stat` or other tools running beside it.
 const PASS_ON: u32 = 1;
 
-/// Entry point of a classic tracepoint program for hook `$hook`: counts the
-/// hit, runs `$body` (`fn(&TracePointContext) -> Result<(), i64>`) and
-/// returns [`PASS_ON`]. aya-ebpf's #[tracepoint] macro discards the
-/// function's result and returns 0, which would filter the event out for
-/// every perf listener.
+/// Entry points of tracepoint hook `$hook`, all sharing `$body`
+/// (`fn(&Tp) -> Result<(), i64>`): a BTF-enabled raw tracepoint (tp_btf,
+/// section `tp_btf`, exported as `btf_$name`), a raw tracepoint (`raw_$name`)
+/// and a classic perf-event tracepoint (`$name`). The first two get the
+/// tracepoint's own arguments and skip the kernel's filling of the trace
+/// record; their fields come from `ARG_OFFSETS`. The loader attaches one of
+/// the three. Each counts the hit; the classic one returns [`PASS_ON`]:
+/// aya-ebpf's #[tracepoint] macro discards the function's result and
+/// returns 0, which would filter the event out for every perf listener.
 macro_rules! tracepoint {
     ($name:ident, $hook:expr, $body:path) => {
-        #[unsafe(no_mangle)]
-        #[unsafe(link_section = "tracepoint")]
-        pub fn $name(ctx: *mut core::ffi::c_void) -> u32 {
-            $crate::maps::hit($hook);
-            let _ = $body(&aya_ebpf::programs::TracePointContext::new(ctx));
-            $crate::PASS_ON
+        #[allow(non_snake_case)]
+        mod $name {
+            use super::*;
+
+            #[unsafe(export_name = stringify!($name))]
+            #[unsafe(link_section = "tracepoint")]
+            fn classic(ctx: *mut core::ffi::c_void) -> u32 {
+                $crate::maps::hit($hook);
+                let _ = $body(&$crate::kernel::Tp::record(ctx));
+                $crate::PASS_ON
+            }
+
+            #[unsafe(export_name = concat!("btf_", stringify!($name)))]
+            #[unsafe(link_section = "tp_btf")]
+            fn btf(ctx: *mut core::ffi::c_void) -> u32 {
+                $crate::maps::hit($hook);
+                let _ = $body(&$crate::kernel::Tp::args(ctx));
+                0
+            }
+
+            #[unsafe(export_name = concat!("raw_", stringify!($name)))]
+            #[unsafe(link_section = "raw_tp")]
+            fn raw(ctx: *mut core::ffi::c_void) -> u32 {
+                $crate::maps::hit($hook);
+                let _ = $body(&$crate::kernel::Tp::args(ctx));
+                0
+            }
         }
+    };
+}
+
+/// Where tracepoint field `$f` is for the mechanism `$ctx` runs under: in
+/// `ARG_OFFSETS` (tp_btf / raw_tp arguments) or `OFFSETS` (the record).
+macro_rules! place {
+    ($ctx:expr, $f:ident) => {
+        if $ctx.is_args() {
+            // SAFETY: as for off!.
+            unsafe { core::ptr::read_volatile(core::ptr::addr_of!($crate::globals::ARG_OFFSETS.$f)) }
+        } else {
+            off!($f)
+        }
+    };
+}
+
+/// A tracepoint field: `field!(ctx, name)` or `field!(ctx, name: T)` reads
+/// it from the record or the arguments, as the program attached.
+macro_rules! field {
+    ($ctx:expr, $f:ident : u64) => {
+        $ctx.count(place!($ctx, $f))
+    };
+    ($ctx:expr, $f:ident) => {
+        $ctx.field(place!($ctx, $f))
+    };
+    ($ctx:expr, $f:ident : $t:ty) => {
+        $ctx.field::<$t>(place!($ctx, $f))
+    };
+}
+
+/// Whether a tracepoint field is derived from the hook's folio (see
+/// vmscan_common::DERIVED) for the mechanism `$ctx` runs under.
+macro_rules! derived {
+    ($ctx:expr, $f:ident) => {
+        $ctx.is_args() && place!($ctx, $f) == vmscan_common::DERIVED
     };
 }
 

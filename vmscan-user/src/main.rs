@@ -22,6 +22,11 @@ struct Cli {
     /// Do not use fentry/fexit even where the kernel allows it (kprobes only).
     #[arg(long, global = true)]
     no_fentry: bool,
+    /// How tracepoint hooks attach: auto (tp_btf, else raw_tp, else the
+    /// classic perf-event tracepoint), or only the one named.
+    #[arg(long, global = true, default_value = "auto", value_name = "MECHANISM",
+          value_parser = ["auto", "tp_btf", "raw_tp", "tracepoint"])]
+    tracepoints: String,
     /// Episode ring-buffer size in KiB (power of two, >= page size; default
     /// 4096). Smaller loses records sooner: for testing loss accounting.
     #[arg(long, global = true, hide = true, value_parser = parse_ring_kib)]
@@ -344,6 +349,7 @@ fn load_options(cli: &Cli) -> LoadOptions {
         drain_delay: cli.drain_delay_ms.map(Duration::from_millis),
         compare_kprobes: cli.compare_kprobes,
         storm_tgid: 0,
+        tracepoints: cli.tracepoints.parse().unwrap_or_default(),
         // Only the commands that show kernel stacks pay for the walk.
         no_stacks: matches!(cli.command, Some(Command::Stat { .. } | Command::Export { .. } | Command::Refaults { .. })),
         // Files and tasks that refault: shown by refaults, the TUI, report.

@@ -9,23 +9,46 @@ use std::process::Command;
 use common::*;
 use serde_json::Value;
 
+// The same truth under each way a tracepoint hook can attach: tp_btf and
+// raw_tp read the tracepoint's arguments (and derive what TP_fast_assign
+// derives), the classic tracepoint reads the record.
 #[test]
 fn stat_matches_proc_vmstat_and_perf_stat_under_memcg_reclaim() {
-    if !require_root("stat_matches_proc_vmstat_and_perf_stat_under_memcg_reclaim") {
+    stat_matches_proc_vmstat("auto");
+}
+
+#[test]
+fn stat_matches_proc_vmstat_with_raw_tracepoints() {
+    stat_matches_proc_vmstat("raw_tp");
+}
+
+#[test]
+fn stat_matches_proc_vmstat_with_classic_tracepoints() {
+    stat_matches_proc_vmstat("tracepoint");
+}
+
+fn stat_matches_proc_vmstat(mechanism: &str) {
+    if !require_root(&format!("stat_matches_proc_vmstat ({mechanism})")) {
         return;
     }
     let file = uncached_file(512);
     let cg = Memcg::new("vmscan-test-stat", 64 << 20);
-    let vmscan = Vmscan::start(&["stat", "--json"]);
+    let vmscan = Vmscan::start(&["--tracepoints", mechanism, "stat", "--json"]);
 
     // Ask vmscan which tracepoints it attached, so perf counts the same ones.
-    let probes = Command::new(bin()).args(["probes", "--json"]).output().expect("vmscan probes");
+    let probes = Command::new(bin()).args(["--tracepoints", mechanism, "probes", "--json"]).output().expect("vmscan probes");
     let probes: Value = serde_json::from_slice(&probes.stdout).expect("probes json");
-    let events: Vec<String> = probes["hooks"]
-        .as_array()
-        .expect("hooks")
+    let tracepoint = |h: &&Value| h["name"].as_str().is_some_and(|n| n.starts_with("vmscan:") || n.starts_with("pagemap:"));
+    let hooks = probes["hooks"].as_array().expect("hooks");
+    if mechanism != "auto" {
+        for h in hooks.iter().filter(tracepoint) {
+            assert_eq!(h["mechanism"], mechanism, "forced mechanism not used: {h}");
+        }
+    }
+    let events: Vec<String> = hooks
         .iter()
-        .filter(|h| h["mechanism"] == "tracepoint")
+        .filter(tracepoint)
+        .filter(|h| !h["mechanism"].is_null())
         .map(|h| h["name"].as_str().expect("name").to_owned())
         .collect();
     assert!(events.len() >= 14, "expected every vmscan/pagemap tracepoint attached, got {events:?}");
@@ -99,10 +122,12 @@ fn probes_reports_every_tracepoint_and_why_functions_are_missing() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let r: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(r["system"]["kernel"], kernel());
+    // tp_btf needs kernel BTF (5.5+); without it the classic tracepoint.
+    let expected = if std::path::Path::new("/sys/kernel/btf/vmlinux").exists() { "tp_btf" } else { "tracepoint" };
     for h in r["hooks"].as_array().expect("hooks") {
         let name = h["name"].as_str().expect("name");
         if name.starts_with("vmscan:") || name.starts_with("pagemap:") {
-            assert_eq!(h["mechanism"], "tracepoint", "{name}: {h}");
+            assert_eq!(h["mechanism"], expected, "{name}: {h}");
         } else if h["mechanism"].is_null() {
             // Unavailable: the reason must say what the kernel refused.
             let why = h["error"].as_str().unwrap_or("");

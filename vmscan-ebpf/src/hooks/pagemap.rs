@@ -1,31 +1,42 @@
 //! pagemap:mm_lru_insertion and mm_lru_activate: folios entering a list, per
 //! node, list and memory cgroup; the per-CPU batch residency they end.
 
-use aya_ebpf::programs::TracePointContext;
 use vmscan_common::{FolioAgg, MemcgLruKey, hist, hist_index, hook, log2_bucket, lru, lru_index};
 
 use crate::{
     emit::now_ns,
-    kernel::{folio_flags, folio_memcg_id, folio_pages, is_file, pfn_node, tp},
+    kernel::{Tp, bit, folio_flags, folio_memcg_id, folio_node, folio_pages, is_file, pfn_node},
     maps::{BATCH_START, HIST, LRU_ACTIVATE, LRU_INSERT, LRU_INSERT_MEMCG, add_at, add_keyed, bump},
 };
 
 tracepoint!(pagemap_lru_insertion, hook::LRU_INSERTION, try_lru_insertion);
-fn try_lru_insertion(ctx: &TracePointContext) -> Result<(), i64> {
-    let folio: u64 = tp(ctx, off!(ins_folio))?;
-    let pfn: u64 = tp(ctx, off!(ins_pfn))?;
-    let lru_id: u32 = tp(ctx, off!(ins_lru))?;
+#[inline(always)]
+fn try_lru_insertion(ctx: &Tp) -> Result<(), i64> {
+    let folio: u64 = field!(ctx, ins_folio)?;
+    let flags = folio_flags(folio);
+    let lru_id: u32 = if derived!(ctx, ins_lru) { folio_lru_list(flags) } else { field!(ctx, ins_lru)? };
     if lru_id >= lru::COUNT {
         aya_log_ebpf::warn!(ctx, "mm_lru_insertion: lru {} is not a known list", lru_id);
         return Err(-1);
     }
-    let node = pfn_node(pfn);
-    let a = FolioAgg { folios: 1, pages: folio_pages(folio, folio_flags(folio)) };
+    let node = if derived!(ctx, ins_pfn) { folio_node(folio) } else { pfn_node(field!(ctx, ins_pfn)?) };
+    let a = FolioAgg { folios: 1, pages: folio_pages(folio, flags) };
     add_at(&LRU_INSERT, lru_index(node, lru_id), &a);
     let key = MemcgLruKey { cgroup_id: folio_memcg_id(folio), node, lru: lru_id };
     add_keyed(&LRU_INSERT_MEMCG, &key, &a, hook::LRU_INSERTION);
     batch_residency(folio, node);
     Ok(())
+}
+
+/// folio_lru_list(): the list a folio goes on, from its flags, as
+/// mm_lru_insertion's TP_fast_assign works it out for the record.
+#[inline(always)]
+fn folio_lru_list(flags: u64) -> u32 {
+    if bit(flags, off!(pg_unevictable)) {
+        return lru::UNEVICTABLE;
+    }
+    let base = if is_file(flags) { lru::INACTIVE_FILE } else { lru::INACTIVE_ANON };
+    if bit(flags, off!(pg_active)) { base + lru::ACTIVE_ANON - lru::INACTIVE_ANON } else { base }
 }
 
 /// Per-CPU batch residency, when folio_add_lru is hooked (fentry/kprobe).
@@ -40,12 +51,13 @@ fn batch_residency(folio: u64, node: u32) {
 }
 
 tracepoint!(pagemap_lru_activate, hook::LRU_ACTIVATE, try_lru_activate);
-fn try_lru_activate(ctx: &TracePointContext) -> Result<(), i64> {
-    let folio: u64 = tp(ctx, off!(act_folio))?;
-    let pfn: u64 = tp(ctx, off!(act_pfn))?;
+#[inline(always)]
+fn try_lru_activate(ctx: &Tp) -> Result<(), i64> {
+    let folio: u64 = field!(ctx, act_folio)?;
     let flags = folio_flags(folio);
+    let node = if derived!(ctx, act_pfn) { folio_node(folio) } else { pfn_node(field!(ctx, act_pfn)?) };
     let list = if is_file(flags) { lru::ACTIVE_FILE } else { lru::ACTIVE_ANON };
     let a = FolioAgg { folios: 1, pages: folio_pages(folio, flags) };
-    add_at(&LRU_ACTIVATE, lru_index(pfn_node(pfn), list), &a);
+    add_at(&LRU_ACTIVATE, lru_index(node, list), &a);
     Ok(())
 }

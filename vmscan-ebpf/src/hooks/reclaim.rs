@@ -4,14 +4,14 @@
 use aya_ebpf::{
     helpers::bpf_get_current_comm,
     macros::{fentry, kprobe},
-    programs::{FEntryContext, ProbeContext, TracePointContext},
+    programs::{FEntryContext, ProbeContext},
 };
 use vmscan_common::{HookId, PF_KSWAPD, RECLAIM_TARGET, UNRESOLVED, event, hook, reclaimer};
 
 use crate::{
     emit::{emit, now_ns},
     globals::{KHUGEPAGED_THREAD_ADDR, SOFTLIMIT_AS_MEMCG, enabled, global_u64},
-    kernel::{current_memcg_id, current_pid, current_task, current_task_flags, fentry_arg, kread, memcg_cgroup_id, tp},
+    kernel::{Tp, current_memcg_id, current_pid, current_task, current_task_flags, fentry_arg, kread, memcg_cgroup_id},
     maps::{MEMCG_TARGET, RECLAIM_CTX, SOFTLIMIT_CTX, hit},
 };
 
@@ -161,45 +161,51 @@ fn memcg_target(memcg: u64) {
 }
 
 tracepoint!(vmscan_direct_reclaim_begin, hook::DIRECT_BEGIN, try_direct_begin);
-fn try_direct_begin(ctx: &TracePointContext) -> Result<(), i64> {
-    let order = tp::<i32>(ctx, off!(direct_begin_order)).unwrap_or(-1);
-    let gfp = tp::<u32>(ctx, off!(direct_begin_gfp)).unwrap_or(0) as u64;
+#[inline(always)]
+fn try_direct_begin(ctx: &Tp) -> Result<(), i64> {
+    let order = field!(ctx, direct_begin_order: i32).unwrap_or(-1);
+    let gfp = field!(ctx, direct_begin_gfp: u32).unwrap_or(0) as u64;
     begin(reclaimer::DIRECT, order, gfp, -1);
     Ok(())
 }
 
 tracepoint!(vmscan_direct_reclaim_end, hook::DIRECT_END, try_direct_end);
-fn try_direct_end(ctx: &TracePointContext) -> Result<(), i64> {
-    end(hook::DIRECT_END, tp::<u64>(ctx, off!(direct_end_reclaimed)).unwrap_or(0));
+#[inline(always)]
+fn try_direct_end(ctx: &Tp) -> Result<(), i64> {
+    end(hook::DIRECT_END, field!(ctx, direct_end_reclaimed: u64).unwrap_or(0));
     Ok(())
 }
 
 tracepoint!(vmscan_memcg_reclaim_begin, hook::MEMCG_BEGIN, try_memcg_begin);
-fn try_memcg_begin(ctx: &TracePointContext) -> Result<(), i64> {
-    let order = tp::<i32>(ctx, off!(memcg_begin_order)).unwrap_or(-1);
-    let gfp = tp::<u32>(ctx, off!(memcg_begin_gfp)).unwrap_or(0) as u64;
+#[inline(always)]
+fn try_memcg_begin(ctx: &Tp) -> Result<(), i64> {
+    let order = field!(ctx, memcg_begin_order: i32).unwrap_or(-1);
+    let gfp = field!(ctx, memcg_begin_gfp: u32).unwrap_or(0) as u64;
     begin(reclaimer::MEMCG, order, gfp, -1);
     Ok(())
 }
 
 tracepoint!(vmscan_memcg_reclaim_end, hook::MEMCG_END, try_memcg_end);
-fn try_memcg_end(ctx: &TracePointContext) -> Result<(), i64> {
-    end(hook::MEMCG_END, tp::<u64>(ctx, off!(memcg_end_reclaimed)).unwrap_or(0));
+#[inline(always)]
+fn try_memcg_end(ctx: &Tp) -> Result<(), i64> {
+    end(hook::MEMCG_END, field!(ctx, memcg_end_reclaimed: u64).unwrap_or(0));
     Ok(())
 }
 
 tracepoint!(vmscan_node_reclaim_begin, hook::NODE_BEGIN, try_node_begin);
-fn try_node_begin(ctx: &TracePointContext) -> Result<(), i64> {
-    let nid = tp::<i32>(ctx, off!(node_begin_nid)).unwrap_or(-1);
-    let order = tp::<i32>(ctx, off!(node_begin_order)).unwrap_or(-1);
-    let gfp = tp::<u32>(ctx, off!(node_begin_gfp)).unwrap_or(0) as u64;
+#[inline(always)]
+fn try_node_begin(ctx: &Tp) -> Result<(), i64> {
+    let nid = field!(ctx, node_begin_nid: i32).unwrap_or(-1);
+    let order = field!(ctx, node_begin_order: i32).unwrap_or(-1);
+    let gfp = field!(ctx, node_begin_gfp: u32).unwrap_or(0) as u64;
     begin(reclaimer::NODE, order, gfp, nid);
     Ok(())
 }
 
 tracepoint!(vmscan_node_reclaim_end, hook::NODE_END, try_node_end);
-fn try_node_end(ctx: &TracePointContext) -> Result<(), i64> {
-    end(hook::NODE_END, tp::<u64>(ctx, off!(node_end_reclaimed)).unwrap_or(0));
+#[inline(always)]
+fn try_node_end(ctx: &Tp) -> Result<(), i64> {
+    end(hook::NODE_END, field!(ctx, node_end_reclaimed: u64).unwrap_or(0));
     Ok(())
 }
 
@@ -207,13 +213,15 @@ fn try_node_end(ctx: &TracePointContext) -> Result<(), i64> {
 // kswapd's or a direct reclaimer's own, with a scan_control of its own that
 // targets the memcg; current->reclaim_state still points at the outer one.
 tracepoint!(vmscan_memcg_softlimit_reclaim_begin, hook::SOFTLIMIT_BEGIN, try_softlimit_begin);
-fn try_softlimit_begin(_ctx: &TracePointContext) -> Result<(), i64> {
+#[inline(always)]
+fn try_softlimit_begin(_ctx: &Tp) -> Result<(), i64> {
     let _ = SOFTLIMIT_CTX.insert(&current_pid(), &1, 0);
     Ok(())
 }
 
 tracepoint!(vmscan_memcg_softlimit_reclaim_end, hook::SOFTLIMIT_END, try_softlimit_end);
-fn try_softlimit_end(_ctx: &TracePointContext) -> Result<(), i64> {
+#[inline(always)]
+fn try_softlimit_end(_ctx: &Tp) -> Result<(), i64> {
     let _ = SOFTLIMIT_CTX.remove(&current_pid());
     Ok(())
 }

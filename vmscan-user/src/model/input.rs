@@ -124,7 +124,8 @@ pub struct HookStatus {
     #[schemars(with = "u32")]
     pub id: vmscan_common::HookId,
     pub name: String,
-    /// "tracepoint", "fentry", "fentry+fexit", "kprobe", "kprobe+kretprobe".
+    /// "tp_btf", "raw_tp", "tracepoint", "fentry", "fentry+fexit", "kprobe",
+    /// "kprobe+kretprobe".
     pub mechanism: Option<String>,
     /// Why it is not attached (None when attached).
     pub error: Option<String>,

@@ -39,6 +39,17 @@ struct Member {
     bit_offset: u32,
 }
 
+/// An argument of a tracepoint (its TP_PROTO, without the leading
+/// `void *__data` of the raw tracepoint's typedef).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TpArg {
+    pub name: String,
+    /// Size in bytes (8 for a pointer).
+    pub size: u32,
+    /// The struct a pointer argument points to (`reclaim_stat`).
+    pub pointee: Option<String>,
+}
+
 #[derive(Clone, Debug)]
 struct Type {
     name: u32,
@@ -128,7 +139,13 @@ fn parse_type(tsec: &[u8], at: &mut usize, id: usize) -> Result<Type, String> {
         }
         KIND_STRUCT | KIND_UNION => t.members = parse_members(tsec, at, vlen, kind_flag)?,
         KIND_ENUM | KIND_ENUM64 => t.enum_values = parse_enum_values(tsec, at, vlen, kind == KIND_ENUM64)?,
-        KIND_FUNC_PROTO => *at += 8 * vlen,
+        // Parameters (name, type) kept as members at offset 0.
+        KIND_FUNC_PROTO => {
+            for _ in 0..vlen {
+                t.members.push(Member { name: rd_u32(tsec, *at)?, type_id: rd_u32(tsec, *at + 4)?, bit_offset: 0 });
+                *at += 8;
+            }
+        }
         KIND_DATASEC => *at += 12 * vlen,
         other => return Err(format!("unknown BTF kind {other} at type {id}")),
     }
@@ -345,6 +362,51 @@ impl Btf {
             .is_some_and(|ids| ids.iter().any(|&id| self.ty(id).is_some_and(|t| t.kind == KIND_FUNC)))
     }
 
+    /// The arguments of tracepoint `event` as tp_btf and raw_tp programs get
+    /// them. Their types come from the `btf_trace_<event>` typedef, which
+    /// has no parameter names; the names come from the event class's
+    /// `__bpf_trace_<class>` function (`event` itself or one of `classes`),
+    /// taken only where its parameter types are the typedef's.
+    pub fn tracepoint_args(&self, event: &str, classes: &[&str]) -> Result<Vec<TpArg>, String> {
+        let typedef = format!("btf_trace_{event}");
+        let proto = self
+            .by_name
+            .get(&typedef)
+            .and_then(|ids| ids.iter().copied().find(|&id| self.ty(id).is_some_and(|t| t.kind == KIND_TYPEDEF)))
+            .and_then(|id| self.ty(self.strip(id)))
+            .filter(|t| t.kind == KIND_PTR)
+            .and_then(|t| self.ty(self.strip(t.size_or_type)))
+            .filter(|t| t.kind == KIND_FUNC_PROTO)
+            .ok_or_else(|| format!("{typedef} not in kernel BTF"))?;
+        let types: Vec<u32> = proto.members.iter().map(|m| self.strip(m.type_id)).collect();
+        for class in std::iter::once(event).chain(classes.iter().copied()) {
+            let func = format!("__bpf_trace_{class}");
+            let Some(ids) = self.by_name.get(&func) else { continue };
+            for &id in ids {
+                let Some(f) = self.ty(id).filter(|t| t.kind == KIND_FUNC) else { continue };
+                let Some(fp) = self.ty(f.size_or_type).filter(|t| t.kind == KIND_FUNC_PROTO) else { continue };
+                if fp.members.len() != types.len() || fp.members.iter().zip(&types).any(|(m, &t)| self.strip(m.type_id) != t) {
+                    continue;
+                }
+                return fp.members.iter().skip(1).map(|m| self.tp_arg(m)).collect();
+            }
+        }
+        Err(format!("no __bpf_trace_ function in kernel BTF names the arguments of {event}"))
+    }
+
+    fn tp_arg(&self, m: &Member) -> Result<TpArg, String> {
+        let name = self.str_at(m.name).to_owned();
+        let size = self.size_of(m.type_id).ok_or_else(|| format!("argument {name} has no size in BTF"))?;
+        let pointee = self
+            .ty(self.strip(m.type_id))
+            .filter(|t| t.kind == KIND_PTR)
+            .and_then(|t| self.ty(self.strip(t.size_or_type)))
+            .filter(|t| matches!(t.kind, KIND_STRUCT | KIND_UNION | KIND_FWD))
+            .map(|t| self.str_at(t.name).to_owned())
+            .filter(|n| !n.is_empty());
+        Ok(TpArg { name, size, pointee })
+    }
+
     pub fn type_count(&self) -> usize {
         self.types.len() - 1
     }
@@ -455,6 +517,68 @@ pub(crate) mod tests {
         assert_eq!(btf.enum_value("PG_nope"), None);
     }
 
+    impl Builder {
+        /// A FUNC_PROTO returning void with (name, type) parameters.
+        pub(crate) fn proto(&mut self, params: &[(&str, u32)]) {
+            self.w(0);
+            self.w(KIND_FUNC_PROTO << 24 | params.len() as u32);
+            self.w(0);
+            for &(n, ty) in params {
+                let s = self.s(n);
+                self.w(s);
+                self.w(ty);
+            }
+        }
+        /// A type that refers to another (PTR, TYPEDEF, FUNC).
+        pub(crate) fn refer(&mut self, kind: u32, name: &str, to: u32) {
+            let n = self.s(name);
+            self.w(n);
+            self.w(kind << 24);
+            self.w(to);
+        }
+    }
+
+    /// mm_vmscan_lru_shrink_inactive's raw tracepoint typedef and event
+    /// function, shaped like a 6.x kernel's.
+    fn tracepoint_like(names: bool) -> Vec<u8> {
+        let mut b = Builder::new();
+        b.int("int", 4); // 1
+        b.int("unsigned long", 8); // 2
+        b.refer(KIND_PTR, "", 0); // 3: void *
+        b.composite(KIND_STRUCT, "reclaim_stat", 8, &[("nr_dirty", 2, 0)]); // 4
+        b.refer(KIND_PTR, "", 4); // 5: struct reclaim_stat *
+        let unnamed = [("", 3), ("", 1), ("", 2), ("", 2), ("", 5), ("", 1), ("", 1)];
+        b.proto(&unnamed); // 6
+        b.refer(KIND_PTR, "", 6); // 7
+        b.refer(KIND_TYPEDEF, "btf_trace_mm_vmscan_lru_shrink_inactive", 7); // 8
+        let named = [("__data", 3), ("nid", 1), ("nr_scanned", 2), ("nr_reclaimed", 2), ("stat", 5), ("priority", 1), ("file", 1)];
+        // 9: a class function whose types differ (must not be taken).
+        b.proto(&named[..6]);
+        b.refer(KIND_FUNC, "__bpf_trace_mm_vmscan_lru_shrink_inactive_template", 9); // 10
+        if names {
+            b.proto(&named); // 11
+            b.refer(KIND_FUNC, "__bpf_trace_mm_vmscan_lru_shrink_inactive", 11); // 12
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn tracepoint_arguments_by_name_and_type() {
+        let btf = Btf::parse(&tracepoint_like(true)).unwrap();
+        let args = btf.tracepoint_args("mm_vmscan_lru_shrink_inactive", &["mm_vmscan_lru_shrink_inactive_template"]).unwrap();
+        let names: Vec<_> = args.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["nid", "nr_scanned", "nr_reclaimed", "stat", "priority", "file"]);
+        assert_eq!(args[0].size, 4);
+        assert_eq!(args[1].size, 8);
+        assert_eq!(args[3].pointee.as_deref(), Some("reclaim_stat"));
+        assert_eq!(args[1].pointee, None);
+        assert!(btf.tracepoint_args("mm_vmscan_nope", &[]).unwrap_err().contains("btf_trace_mm_vmscan_nope"));
+        // Only a class function with other parameter types: no names.
+        let btf = Btf::parse(&tracepoint_like(false)).unwrap();
+        let err = btf.tracepoint_args("mm_vmscan_lru_shrink_inactive", &["mm_vmscan_lru_shrink_inactive_template"]).unwrap_err();
+        assert!(err.contains("__bpf_trace_"), "{err}");
+    }
+
     #[test]
     fn rejects_garbage_without_panicking() {
         assert!(Btf::parse(&[]).is_err());
@@ -486,5 +610,7 @@ pub(crate) mod tests {
         assert_eq!(btf.enum_value("LRU_INACTIVE_FILE"), Some(2));
         assert!(btf.enum_value("PG_active").is_some());
         assert!(btf.has_func("folio_mark_accessed") || btf.has_func("mark_page_accessed"));
+        let args = btf.tracepoint_args("mm_vmscan_lru_isolate", &[]).unwrap();
+        assert!(args.iter().any(|a| a.name == "nr_taken" && a.size == 8), "{args:?}");
     }
 }

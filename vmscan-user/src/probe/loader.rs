@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, anyhow};
 use aya::{
     Ebpf, EbpfLoader,
-    programs::{FEntry, FExit, KProbe, ProgramError, TracePoint},
+    programs::{BtfTracePoint, FEntry, FExit, KProbe, ProgramError, RawTracePoint, TracePoint},
 };
 use vmscan_common::Offsets;
 
@@ -44,6 +44,35 @@ pub struct LoadOptions {
     /// `vmscan bench-ingest`: the process whose getppid() calls emit a
     /// synthetic record storm (0 = none).
     pub storm_tgid: u32,
+    /// How tracepoint hooks attach (auto: tp_btf, else raw_tp, else the
+    /// classic tracepoint).
+    pub tracepoints: TpMechanism,
+}
+
+/// How a tracepoint hook's program attaches. tp_btf and raw_tp get the
+/// tracepoint's arguments and skip the kernel's filling of the trace record
+/// that a classic (perf-event) tracepoint program reads from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TpMechanism {
+    /// tp_btf where the kernel allows it, else raw_tp, else the classic one.
+    #[default]
+    Auto,
+    TpBtf,
+    RawTp,
+    Tracepoint,
+}
+
+impl std::str::FromStr for TpMechanism {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "tp_btf" | "tp-btf" => Ok(Self::TpBtf),
+            "raw_tp" | "raw-tp" => Ok(Self::RawTp),
+            "tracepoint" => Ok(Self::Tracepoint),
+            _ => Err(format!("`{s}` is not a tracepoint mechanism (auto, tp_btf, raw_tp, tracepoint)")),
+        }
+    }
 }
 
 /// The loaded object with its attached programs (links live as long as it).
@@ -99,7 +128,9 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     let btf = resolve_from_btf(&mut offsets);
     resolve_node_table(&mut offsets);
     check_btf_requirements(&mut hooks, &offsets, btf.is_some());
-    let (vmemmap, page_struct) = folio_node_inputs(btf.as_ref(), &mut hooks);
+    let (vmemmap, page_struct) = folio_node_inputs(btf.as_ref(), &mut hooks, offsets.nr_nodes);
+    let folio_node = (vmemmap != 0 && page_struct != 0) || offsets.nr_nodes <= 1;
+    let (arg_offsets, tp_args) = resolve_tracepoint_args(btf.as_ref(), folio_node);
     let counting = counting_of(btf.as_ref(), &system, mglru_tracepoints(&tracefs));
     let khugepaged = khugepaged_thread(&mut hooks);
     let refault = refault_layout(btf.as_ref(), &offsets, &system, &mut hooks);
@@ -110,8 +141,8 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     drop(btf);
     trim_heap();
 
-    let mut ebpf = load_object(&opts, &offsets, &Addresses { vmemmap, page_struct, khugepaged, softlimit_as_memcg: !counting.memcg_in_global }, &refault)?;
-    attach_hooks(&mut ebpf, &mut hooks, &opts, &system, &present_funcs);
+    let mut ebpf = load_object(&opts, &offsets, &arg_offsets, &Addresses { vmemmap, page_struct, khugepaged, softlimit_as_memcg: !counting.memcg_in_global }, &refault)?;
+    attach_hooks(&mut ebpf, &mut hooks, &tp_args, &opts, &system, &present_funcs);
     if opts.storm_tgid != 0 {
         attach_tracepoint(&mut ebpf, "bench_storm", "syscalls", "sys_enter_getppid")
             .map_err(|e| anyhow::anyhow!("attaching the synthetic storm to syscalls:sys_enter_getppid: {e}"))?;
@@ -148,6 +179,34 @@ fn resolve_tracepoints(tracefs: &Result<PathBuf, String>, hooks: &mut [HookStatu
             }
         }
     }
+}
+
+/// Where each tracepoint hook's fields are among its event's arguments, for
+/// tp_btf and raw_tp: the `ARG_OFFSETS` global and, per hook (in HOOKS
+/// order), the event whose arguments they are or why there are none.
+fn resolve_tracepoint_args(btf: Option<&Btf>, folio_node: bool) -> (Offsets, Vec<Result<&'static str, String>>) {
+    let mut o = Offsets::unresolved();
+    let per_hook = HOOKS
+        .iter()
+        .map(|spec| {
+            let Attach::Tracepoint { events, .. } = spec.attach else { return Err("not a tracepoint".into()) };
+            let btf = btf.ok_or("no kernel BTF")?;
+            let mut why = String::new();
+            for &event in events {
+                let classes = resolve::event_classes(event);
+                let classes: Vec<&str> = classes.iter().map(String::as_str).collect();
+                match btf.tracepoint_args(event, &classes) {
+                    Ok(args) => {
+                        resolve::resolve_tracepoint_args(spec.id, &args, btf, folio_node, &mut o)?;
+                        return Ok(event);
+                    }
+                    Err(e) => why = e,
+                }
+            }
+            Err(why)
+        })
+        .collect();
+    (o, per_hook)
 }
 
 /// Struct fields and flag bits from BTF; the parsed BTF, if there is one.
@@ -195,10 +254,11 @@ fn check_btf_requirements(hooks: &mut [HookStatus], offsets: &Offsets, have_btf:
 
 /// (vmemmap_base, sizeof(struct page)) for folio_mark_accessed's node
 /// lookup; either is 0 when unknown, which that hook notes.
-fn folio_node_inputs(btf: Option<&Btf>, hooks: &mut [HookStatus]) -> (u64, u64) {
+fn folio_node_inputs(btf: Option<&Btf>, hooks: &mut [HookStatus], nr_nodes: u32) -> (u64, u64) {
     let vmemmap = system::kallsyms_lookup("vmemmap_base").unwrap_or(0);
     let page_struct = btf.and_then(|b| b.struct_size("page")).unwrap_or(0) as u64;
-    if vmemmap == 0 || page_struct == 0 {
+    // With one node every folio is on it (see kernel::folio_node).
+    if (vmemmap == 0 || page_struct == 0) && nr_nodes > 1 {
         for st in hooks.iter_mut().filter(|s| s.id == vmscan_common::hook::MARK_ACCESSED) {
             st.notes.push("vmemmap_base not readable in /proc/kallsyms: folio node unknown".into());
         }
@@ -307,7 +367,7 @@ struct Addresses {
 }
 
 /// Loads the eBPF object with the resolved offsets and the options as globals.
-fn load_object(opts: &LoadOptions, offsets: &Offsets, a: &Addresses, r: &resolve::RefaultLayout) -> anyhow::Result<Ebpf> {
+fn load_object(opts: &LoadOptions, offsets: &Offsets, arg_offsets: &Offsets, a: &Addresses, r: &resolve::RefaultLayout) -> anyhow::Result<Ebpf> {
     if crate::EBPF_OBJECT.is_empty() {
         anyhow::bail!("this vmscan was built with AYA_BUILD_SKIP=1 and carries no eBPF programs; rebuild it normally");
     }
@@ -321,6 +381,7 @@ fn load_object(opts: &LoadOptions, offsets: &Offsets, a: &Addresses, r: &resolve
     let comm_filter = comm_filter(opts.access_comm.as_deref());
     loader
         .override_global("OFFSETS", offsets, true)
+        .override_global("ARG_OFFSETS", arg_offsets, true)
         .override_global("VMEMMAP_BASE_ADDR", &a.vmemmap, true)
         .override_global("STRUCT_PAGE_SIZE", &a.page_struct, true)
         .override_global("KHUGEPAGED_THREAD_ADDR", &a.khugepaged, true)
@@ -345,19 +406,24 @@ fn load_object(opts: &LoadOptions, offsets: &Offsets, a: &Addresses, r: &resolve
 }
 
 /// Attaches every hook that nothing has failed yet, recording how or why not.
-fn attach_hooks(ebpf: &mut Ebpf, hooks: &mut [HookStatus], opts: &LoadOptions, system: &SystemInfo, present_funcs: &[&'static str]) {
+fn attach_hooks(
+    ebpf: &mut Ebpf,
+    hooks: &mut [HookStatus],
+    tp_args: &[Result<&'static str, String>],
+    opts: &LoadOptions,
+    system: &SystemInfo,
+    present_funcs: &[&'static str],
+) {
     let aya_btf = aya::Btf::from_sys_fs().ok();
-    for (spec, st) in HOOKS.iter().zip(hooks.iter_mut()) {
+    for ((spec, st), args) in HOOKS.iter().zip(hooks.iter_mut()).zip(tp_args) {
         if st.error.is_some() {
             continue;
         }
         match spec.attach {
             Attach::Tracepoint { category, program, .. } => {
                 let event = st.name.split_once(':').map(|(_, e)| e.to_owned()).unwrap_or_default();
-                match attach_tracepoint(ebpf, program, category, &event) {
-                    Ok(()) => st.mechanism = Some("tracepoint".into()),
-                    Err(e) => st.error = Some(e),
-                }
+                let t = TracepointPrograms { category, event: &event, program, args };
+                attach_tracepoint_hook(ebpf, st, &t, opts.tracepoints, aya_btf.as_ref());
             }
             Attach::Function { functions, fentry, kprobe, exit } => {
                 let func = functions.iter().find(|f| present_funcs.contains(f)).copied().unwrap_or(functions[0]);
@@ -414,6 +480,93 @@ fn attach_function(ebpf: &mut Ebpf, st: &mut HookStatus, p: &FunctionPrograms, o
             }
         }
     }
+}
+
+/// A tracepoint hook's event and programs, and where its arguments are.
+struct TracepointPrograms<'a> {
+    category: &'a str,
+    /// The event from its format file ("" when that could not be read).
+    event: &'a str,
+    /// The classic program; `btf_<program>` and `raw_<program>` take the
+    /// arguments.
+    program: &'a str,
+    /// The event whose arguments ARG_OFFSETS resolved, or why none.
+    args: &'a Result<&'static str, String>,
+}
+
+/// tp_btf, else raw_tp, else the classic tracepoint (or the one `forced`);
+/// the reason a preferred mechanism was passed over becomes a note.
+fn attach_tracepoint_hook(ebpf: &mut Ebpf, st: &mut HookStatus, t: &TracepointPrograms, forced: TpMechanism, btf: Option<&aya::Btf>) {
+    use TpMechanism::*;
+    let order: &[TpMechanism] = match forced {
+        Auto => &[TpBtf, RawTp, Tracepoint],
+        one => std::slice::from_ref(match one {
+            TpBtf => &TpBtf,
+            RawTp => &RawTp,
+            _ => &Tracepoint,
+        }),
+    };
+    let mut passed_over = vec![];
+    for &m in order {
+        let res = match (m, t.args) {
+            (Tracepoint, _) => attach_tracepoint(ebpf, t.program, t.category, t.event).map(|()| "tracepoint"),
+            (_, Err(why)) => Err(format!("its arguments: {why}")),
+            (TpBtf, Ok(event)) => match btf {
+                Some(b) => attach_btf_tracepoint(ebpf, &format!("btf_{}", t.program), event, b).map(|()| "tp_btf"),
+                None => Err("kernel BTF unreadable by aya".into()),
+            },
+            (_, Ok(event)) => attach_raw_tracepoint(ebpf, &format!("raw_{}", t.program), event).map(|()| "raw_tp"),
+        };
+        match res {
+            Ok(name) => {
+                st.mechanism = Some(name.into());
+                // Passing over tp_btf for raw_tp is worth a note; for the
+                // classic tracepoint, the reason each faster one failed.
+                if forced == Auto && !passed_over.is_empty() {
+                    st.notes.push(format!("{}; using {name}", passed_over.join("; ")));
+                }
+                return;
+            }
+            Err(e) => passed_over.push(format!("{} {e}", mechanism_name(m))),
+        }
+    }
+    st.error = Some(passed_over.join("; "));
+}
+
+fn mechanism_name(m: TpMechanism) -> &'static str {
+    match m {
+        TpMechanism::TpBtf => "tp_btf",
+        TpMechanism::RawTp => "raw_tp",
+        TpMechanism::Tracepoint | TpMechanism::Auto => "tracepoint",
+    }
+}
+
+fn attach_btf_tracepoint(ebpf: &mut Ebpf, program: &str, event: &str, btf: &aya::Btf) -> Result<(), String> {
+    let prog: &mut BtfTracePoint = ebpf
+        .program_mut(program)
+        .ok_or_else(|| format!("program {program} missing from the eBPF object"))?
+        .try_into()
+        .map_err(|e: ProgramError| e.to_string())?;
+    prog.load(event, btf).map_err(|e| {
+        log::debug!("loading {program} as tp_btf on {event}: {e:#?}");
+        short(&e)
+    })?;
+    prog.attach().map_err(|e| short(&e))?;
+    Ok(())
+}
+
+fn attach_raw_tracepoint(ebpf: &mut Ebpf, program: &str, event: &str) -> Result<(), String> {
+    let prog: &mut RawTracePoint = ebpf
+        .program_mut(program)
+        .ok_or_else(|| format!("program {program} missing from the eBPF object"))?
+        .try_into()
+        .map_err(|e: ProgramError| e.to_string())?;
+    prog.load().map_err(|e| {
+        log::debug!("loading {program} as raw_tp: {e:#?}");
+        short(&e)
+    })?;
+    prog.attach(event).map_err(|e| short(&e))?;
+    Ok(())
 }
 
 fn attach_tracepoint(ebpf: &mut Ebpf, program: &str, category: &str, event: &str) -> Result<(), String> {

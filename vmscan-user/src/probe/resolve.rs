@@ -7,7 +7,11 @@ use std::path::Path;
 
 use vmscan_common::{HookId, Offsets, UNRESOLVED, hook};
 
-use super::{btf::Btf, format::Format, system};
+use super::{
+    btf::{Btf, TpArg},
+    format::Format,
+    system,
+};
 
 /// How a hook attaches.
 #[derive(Clone, Copy, Debug)]
@@ -137,6 +141,82 @@ pub fn resolve_tracepoint(id: HookId, f: &Format, o: &mut Offsets) -> Result<(),
     Ok(())
 }
 
+/// Event classes whose `__bpf_trace_` function may name `event`'s
+/// arguments besides its own (include/trace/events/vmscan.h declares the
+/// reclaim begin/end events through two templates).
+pub fn event_classes(event: &str) -> Vec<String> {
+    let mut v = vec![format!("{event}_template")];
+    if event.ends_with("_reclaim_begin") {
+        v.push("mm_vmscan_direct_reclaim_begin_template".into());
+    }
+    if event.ends_with("_reclaim_end") {
+        v.push("mm_vmscan_direct_reclaim_end_template".into());
+    }
+    v
+}
+
+/// Fills the `ARG_OFFSETS` places of tracepoint hook `id` from the event's
+/// arguments (tp_btf / raw_tp): a field is the argument of its name, a
+/// counter of the `struct reclaim_stat *` argument, or derived from the
+/// folio argument as TP_fast_assign derives it (its pfn, its list, its
+/// reclaim_flags; the `file` argument for a shrink pass's reclaim_flags).
+/// `folio_node` says whether a folio's node can be worked out (one node, or
+/// vmemmap_base and sizeof(struct page) known): pagemap's pfn needs it.
+pub fn resolve_tracepoint_args(id: HookId, args: &[TpArg], btf: &Btf, folio_node: bool, o: &mut Offsets) -> Result<(), String> {
+    let folio = args.iter().position(|a| matches!(a.name.as_str(), "folio" | "page") && a.pointee.is_some());
+    let fields = tracepoint_fields(id, o).ok_or_else(|| format!("hook {id} is not a tracepoint"))?;
+    for (slot, names, sizes) in fields {
+        *slot = arg_place(names, sizes, args, btf, folio, folio_node)?;
+    }
+    if id == hook::WRITE_FOLIO {
+        o.wf_folio = folio.map(|i| vmscan_common::arg(i as u32)).ok_or("no folio argument")?;
+    }
+    Ok(())
+}
+
+/// Where one record field is among the arguments (see
+/// [`resolve_tracepoint_args`]).
+fn arg_place(names: &str, sizes: &[u32], args: &[TpArg], btf: &Btf, folio: Option<usize>, folio_node: bool) -> Result<u32, String> {
+    use vmscan_common::{ARG_FILE_FLAG, ARG_U32, DERIVED, arg, arg_deref};
+    for name in names.split('|') {
+        if let Some(i) = args.iter().position(|a| a.name == name) {
+            let size = args[i].size;
+            return if sizes.contains(&size) {
+                Ok(arg(i as u32))
+            } else {
+                Err(format!("argument {name} is {size} bytes, not {sizes:?}"))
+            };
+        }
+    }
+    let name = names.split('|').next().unwrap_or(names);
+    if let Some(i) = args.iter().position(|a| a.pointee.as_deref() == Some("reclaim_stat")) {
+        // nr_activate0/1 are reclaim_stat.nr_activate[ANON_AND_FILE].
+        let (member, index) = match name.strip_prefix("nr_activate") {
+            Some(n @ ("0" | "1")) => ("nr_activate", n.parse::<u32>().unwrap_or(0)),
+            _ => (name, 0),
+        };
+        if let Some((off, size)) = btf.member("reclaim_stat", member) {
+            let size = if member == "nr_activate" { size / 2 } else { size };
+            let place = arg_deref(i as u32, off + index * size);
+            if off + (index + 1) * size > 0xffff {
+                return Err(format!("reclaim_stat.{member} beyond what an argument place can hold"));
+            }
+            return match size {
+                _ if sizes.contains(&size) => Ok(place),
+                4 if sizes.contains(&8) => Ok(place | ARG_U32),
+                _ => Err(format!("reclaim_stat.{member} is {size} bytes, not {sizes:?}")),
+            };
+        }
+    }
+    match (name, folio) {
+        ("reclaim_flags", _) if let Some(i) = args.iter().position(|a| a.name == "file" && a.size == 4) => Ok(arg(i as u32) | ARG_FILE_FLAG),
+        ("reclaim_flags" | "lru", Some(_)) => Ok(DERIVED),
+        ("pfn", Some(_)) if folio_node => Ok(DERIVED),
+        ("pfn", Some(_)) => Err("the folio's node needs vmemmap_base from /proc/kallsyms on a machine with several nodes".into()),
+        _ => Err(format!("no argument gives the record's {name}")),
+    }
+}
+
 /// Whether MGLRU's eviction fires mm_vmscan_lru_isolate and
 /// lru_shrink_inactive on this kernel, from the isolate tracepoint's format:
 /// the 6.7 change that added those calls to scan_folios()/evict_folios()
@@ -215,7 +295,7 @@ fn tracepoint_fields(id: HookId, o: &mut Offsets) -> Option<Vec<Field<'_>>> {
             (&mut o.sa_priority, "priority", INT),
             (&mut o.sa_flags, "reclaim_flags", INT),
         ],
-        hook::WRITE_FOLIO => vec![(&mut o.wf_pfn, "pfn", LONG), (&mut o.wf_flags, "reclaim_flags", INT)],
+        hook::WRITE_FOLIO => vec![(&mut o.wf_flags, "reclaim_flags", INT)],
         hook::THROTTLED => vec![
             (&mut o.thr_nid, "nid", INT),
             (&mut o.thr_timeout, "usec_timeout", INT),

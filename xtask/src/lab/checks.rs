@@ -149,8 +149,21 @@ pub(super) fn truth(b: &Blocks) -> Verdict {
         return Err(format!("the workload reclaimed only {} pages", d("pgsteal_file")));
     }
     let keys = ["pgscan_kswapd", "pgscan_direct", "pgscan_anon", "pgscan_file", "pgsteal_kswapd", "pgsteal_direct", "pgsteal_anon", "pgsteal_file"];
-    let omitted = same_as_vmstat(&fe, &delta, &keys, "fentry")?;
-    same_as_vmstat(&kp, &delta, &keys, "kprobe")?;
+    let raw = json(b, "truth-raw")?;
+    // Every tracepoint hook by the mechanism each run asked for (every lab
+    // kernel has BTF, so the default is tp_btf).
+    for (j, want) in [(&fe, "tp_btf"), (&kp, "tracepoint"), (&raw, "raw_tp")] {
+        for h in j["hooks"].as_array().ok_or("no hooks")? {
+            let n = h["name"].as_str().unwrap_or("?");
+            let m = h["mechanism"].as_str();
+            if n.contains(':') && m.is_some() && m != Some(want) {
+                return Err(format!("{n} attached by {m:?} in the {want} run"));
+            }
+        }
+    }
+    let omitted = same_as_vmstat(&fe, &delta, &keys, "fentry + tp_btf")?;
+    same_as_vmstat(&kp, &delta, &keys, "kprobe + classic tracepoints")?;
+    same_as_vmstat(&raw, &delta, &keys, "raw_tp")?;
     // Before folios (5.10) the first two are mark_page_accessed and
     // lru_cache_add; the kprobe shadow keeps the hook's folio-era name.
     fn names(f: &str) -> [&str; 2] {
@@ -182,9 +195,9 @@ pub(super) fn truth(b: &Blocks) -> Verdict {
         same.push(if a == k { format!("{f} {a}") } else { format!("{f} {a} (kprobe {k})") });
     }
     let counted = if omitted.is_empty() {
-        format!("pgscan/pgsteal = /proc/vmstat (pgsteal_file {}) under fentry and kprobes", d("pgsteal_file"))
+        format!("pgscan/pgsteal = /proc/vmstat (pgsteal_file {}) under fentry+tp_btf, kprobes+tracepoints and raw_tp", d("pgsteal_file"))
     } else {
-        format!("/proc/vmstat pgsteal_file {}: {omitted} under fentry and kprobes", d("pgsteal_file"))
+        format!("/proc/vmstat pgsteal_file {}: {omitted} under fentry+tp_btf, kprobes+tracepoints and raw_tp", d("pgsteal_file"))
     };
     let memcg = memcg_truth(b, &fe, omitted.is_empty())?;
     Ok(format!("{counted}; {memcg}; fentry vs kprobe: {}", same.join(", ")))

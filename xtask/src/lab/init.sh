@@ -42,13 +42,17 @@ if has truth; then
   dd if=/dev/zero of=/mnt/big bs=1M count=192 2>/dev/null; sync; echo 3 > /proc/sys/vm/drop_caches
   vmscan --compare-kprobes stat --json > /tmp/fe.json 2> /tmp/fe.err & A=$!
   waitc /tmp/fe.err
-  vmscan --no-fentry stat --json > /tmp/kp.json 2> /tmp/kp.err & B=$!
+  # The same window through each tracepoint mechanism: tp_btf (the
+  # default) beside fentry, the classic tracepoint beside kprobes, raw_tp.
+  vmscan --no-fentry --tracepoints tracepoint stat --json > /tmp/kp.json 2> /tmp/kp.err & B=$!
   waitc /tmp/kp.err
+  vmscan --tracepoints raw_tp stat --json > /tmp/raw.json 2> /tmp/raw.err & C=$!
+  waitc /tmp/raw.err
   cat /proc/vmstat > /tmp/v0; cat $CG/t/memory.stat > /tmp/m0
   sh -c 'echo $$ > '$CG'/t/cgroup.procs; exec cat /mnt/big > /dev/null'
   cat /proc/vmstat > /tmp/v1; cat $CG/t/memory.stat > /tmp/m1
-  kill -TERM $A $B; wait $A; wait $B
-  block truth-fentry /tmp/fe.json; block truth-kprobe /tmp/kp.json
+  kill -TERM $A $B $C; wait $A; wait $B; wait $C
+  block truth-fentry /tmp/fe.json; block truth-kprobe /tmp/kp.json; block truth-raw /tmp/raw.json
   block vmstat-before /tmp/v0; block vmstat-after /tmp/v1
   block memstat-before /tmp/m0; block memstat-after /tmp/m1
 fi
