@@ -46,13 +46,20 @@ impl Tp {
     /// or an argument (vmscan_common::ARG), possibly behind a pointer.
     #[inline(always)]
     pub fn field<T>(&self, off: u32) -> Result<T, i64> {
-        if off == UNRESOLVED || off & DERIVED != 0 {
+        if off == UNRESOLVED {
             return Err(-1);
         }
-        if off & ARG == 0 {
+        // Decided by the entry point (a constant once inlined), so a classic
+        // program is the plain record read it always was: 5.10's verifier
+        // refuses some of what LLVM makes of the extra branches (a stack
+        // slot reloaded on a path that never stored it).
+        if !self.args {
             // SAFETY: the offset comes from this kernel's format file for
             // this event; bpf_probe_read copes with any address.
             return unsafe { self.ctx.read_at::<T>(off as usize) }.map_err(|e| e as i64);
+        }
+        if off & ARG == 0 || off & DERIVED != 0 {
+            return Err(-1);
         }
         let slot = (((off >> 16) & 0xff) * 8) as usize;
         if off & ARG_DEREF != 0 {
@@ -69,7 +76,7 @@ impl Tp {
     /// argument's struct keeps it as `unsigned` (vmscan_common::ARG_U32).
     #[inline(always)]
     pub fn count(&self, off: u32) -> Result<u64, i64> {
-        if off != UNRESOLVED && off & ARG != 0 && off & ARG_U32 != 0 {
+        if self.args && off != UNRESOLVED && off & ARG_U32 != 0 {
             return self.field::<u32>(off).map(u64::from);
         }
         self.field::<u64>(off)
@@ -79,7 +86,7 @@ impl Tp {
     /// argument as trace_reclaim_flags() makes it.
     #[inline(always)]
     pub fn reclaim_flags(&self, off: u32) -> Result<i32, i64> {
-        if off != UNRESOLVED && off & ARG != 0 && off & ARG_FILE_FLAG != 0 {
+        if self.args && off != UNRESOLVED && off & ARG_FILE_FLAG != 0 {
             let file: u32 = self.field(off & !ARG_FILE_FLAG)?;
             let kind = if file != 0 { RECLAIM_WB_FILE } else { RECLAIM_WB_ANON };
             return Ok((kind | RECLAIM_WB_ASYNC) as i32);

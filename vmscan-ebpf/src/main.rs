@@ -33,33 +33,44 @@ const PASS_ON: u32 = 1;
 /// aya-ebpf's #[tracepoint] macro discards the function's result and
 /// returns 0, which would filter the event out for every perf listener.
 macro_rules! tracepoint {
-    ($name:ident, $hook:expr, $body:path) => {
+    ($name:ident, $hook:expr, $body:ident) => {
+        // One module per hook and one per mechanism: the three functions
+        // share the hook's name, which BTF and `bpftool prog show` give the
+        // program whichever way it attached; the ELF symbols differ.
         #[allow(non_snake_case)]
         mod $name {
+            #[allow(unused_imports)]
             use super::*;
+            const HOOK: vmscan_common::HookId = $hook;
 
-            #[unsafe(export_name = stringify!($name))]
-            #[unsafe(link_section = "tracepoint")]
-            fn classic(ctx: *mut core::ffi::c_void) -> u32 {
-                $crate::maps::hit($hook);
-                let _ = $body(&$crate::kernel::Tp::record(ctx));
-                $crate::PASS_ON
+            pub mod classic {
+                #[unsafe(export_name = stringify!($name))]
+                #[unsafe(link_section = "tracepoint")]
+                fn $name(ctx: *mut core::ffi::c_void) -> u32 {
+                    $crate::maps::hit(super::HOOK);
+                    let _ = super::super::$body(&$crate::kernel::Tp::record(ctx));
+                    $crate::PASS_ON
+                }
             }
 
-            #[unsafe(export_name = concat!("btf_", stringify!($name)))]
-            #[unsafe(link_section = "tp_btf")]
-            fn btf(ctx: *mut core::ffi::c_void) -> u32 {
-                $crate::maps::hit($hook);
-                let _ = $body(&$crate::kernel::Tp::args(ctx));
-                0
+            pub mod btf {
+                #[unsafe(export_name = concat!("btf_", stringify!($name)))]
+                #[unsafe(link_section = "tp_btf")]
+                fn $name(ctx: *mut core::ffi::c_void) -> u32 {
+                    $crate::maps::hit(super::HOOK);
+                    let _ = super::super::$body(&$crate::kernel::Tp::args(ctx));
+                    0
+                }
             }
 
-            #[unsafe(export_name = concat!("raw_", stringify!($name)))]
-            #[unsafe(link_section = "raw_tp")]
-            fn raw(ctx: *mut core::ffi::c_void) -> u32 {
-                $crate::maps::hit($hook);
-                let _ = $body(&$crate::kernel::Tp::args(ctx));
-                0
+            pub mod raw {
+                #[unsafe(export_name = concat!("raw_", stringify!($name)))]
+                #[unsafe(link_section = "raw_tp")]
+                fn $name(ctx: *mut core::ffi::c_void) -> u32 {
+                    $crate::maps::hit(super::HOOK);
+                    let _ = super::super::$body(&$crate::kernel::Tp::args(ctx));
+                    0
+                }
             }
         }
     };

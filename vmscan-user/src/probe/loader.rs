@@ -575,7 +575,10 @@ fn attach_tracepoint(ebpf: &mut Ebpf, program: &str, category: &str, event: &str
         .ok_or_else(|| format!("program {program} missing from the eBPF object"))?
         .try_into()
         .map_err(|e: ProgramError| e.to_string())?;
-    prog.load().map_err(|e| format!("loading {program}: {}", short(&e)))?;
+    prog.load().map_err(|e| {
+        log::debug!("loading {program} as a tracepoint: {e:#?}");
+        format!("loading {program}: {}", short(&e))
+    })?;
     prog.attach(category, event).map_err(|e| format!("attaching {category}:{event}: {}", short(&e)))?;
     Ok(())
 }

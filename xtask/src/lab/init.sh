@@ -37,17 +37,20 @@ if has hooks; then
   done
   vmscan probes --json > /tmp/p1 2>&1; block probes-fentry /tmp/p1
   vmscan --no-fentry probes --json > /tmp/p2 2>&1; block probes-kprobe /tmp/p2
+  RUST_LOG=vmscan=debug vmscan probes > /tmp/p3 2>&1; block probes-debug /tmp/p3
 fi
 if has truth; then
   dd if=/dev/zero of=/mnt/big bs=1M count=192 2>/dev/null; sync; echo 3 > /proc/sys/vm/drop_caches
-  vmscan --compare-kprobes stat --json > /tmp/fe.json 2> /tmp/fe.err & A=$!
-  waitc /tmp/fe.err
   # The same window through each tracepoint mechanism: tp_btf (the
   # default) beside fentry, the classic tracepoint beside kprobes, raw_tp.
+  # The fentry/kprobe comparison starts last: another instance starting up
+  # (loading its programs) can make kprobes miss.
   vmscan --no-fentry --tracepoints tracepoint stat --json > /tmp/kp.json 2> /tmp/kp.err & B=$!
   waitc /tmp/kp.err
   vmscan --tracepoints raw_tp stat --json > /tmp/raw.json 2> /tmp/raw.err & C=$!
   waitc /tmp/raw.err
+  vmscan --compare-kprobes stat --json > /tmp/fe.json 2> /tmp/fe.err & A=$!
+  waitc /tmp/fe.err
   cat /proc/vmstat > /tmp/v0; cat $CG/t/memory.stat > /tmp/m0
   sh -c 'echo $$ > '$CG'/t/cgroup.procs; exec cat /mnt/big > /dev/null'
   cat /proc/vmstat > /tmp/v1; cat $CG/t/memory.stat > /tmp/m1

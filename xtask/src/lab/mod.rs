@@ -87,7 +87,7 @@ pub(super) static CONFIGS: [Config; 8] = [
 /// Every scenario, in the order `--scenario` defaults to and the table lists.
 static SCENARIOS: [Scenario; 11] = [
     Scenario { name: "hooks", needs: &[], check: checks::hooks },
-    Scenario { name: "truth", needs: &[], check: |b, _| checks::truth(b) },
+    Scenario { name: "truth", needs: &[], check: checks::truth },
     Scenario { name: "numa", needs: &[], check: |b, _| checks::numa(b) },
     // The MGLRU check reads the probes and NUMA outputs.
     Scenario { name: "mglru", needs: &["hooks", "numa"], check: checks::mglru },
