@@ -185,3 +185,8 @@ pub mod refault_rule {
     /// generation is min_seq.
     pub const MGLRU_MIN_SEQ: u64 = 2;
 }
+
+/// Slots of the RUNTIME array map (flags userspace sets after attaching).
+pub const RUNTIME_SLOTS: u32 = 1;
+/// RUNTIME slot: folio_add_lru is hooked (batch residency is measured).
+pub const RUNTIME_BATCH: u32 = 0;

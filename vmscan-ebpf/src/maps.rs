@@ -3,7 +3,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf, StackTrace},
+    maps::{Array, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf, StackTrace},
 };
 use vmscan_common::{
     ACCESS_ENTRIES, AccessAgg, AccessKey, FolioAgg, HIST_SLOTS, HookId, ISOLATE_SLOTS, IsolateAgg, LRU_SLOTS,
@@ -14,6 +14,11 @@ use vmscan_common::{
 
 use crate::hooks::{reclaim::ReclaimCtx, refault::RefaultCtx, shrink_node::ShrinkNodeCtx};
 
+/// Set by userspace once the hooks are attached: slot [`RUNTIME_BATCH`] is
+/// 1 when folio_add_lru is hooked (LRU insertions then end a batch
+/// residency; otherwise they skip that lookup).
+#[map]
+pub static RUNTIME: Array<u64> = Array::with_max_entries(vmscan_common::RUNTIME_SLOTS, 0);
 #[map]
 pub static HITS: PerCpuArray<u64> = PerCpuArray::with_max_entries(hook::SLOTS, 0);
 #[map]
@@ -119,4 +124,10 @@ pub fn hit(h: HookId) {
 #[inline(always)]
 pub fn lost(h: HookId) {
     bump(&LOST, h.slot(), 1);
+}
+
+/// A RUNTIME flag userspace set after attaching.
+#[inline(always)]
+pub fn runtime(slot: u32) -> bool {
+    RUNTIME.get(slot).is_some_and(|v| *v != 0)
 }

@@ -24,6 +24,8 @@ struct HostFigures {
     overhead: Vec<String>,
     /// The per-event cost table.
     costs: Vec<String>,
+    /// The whole cost per event (trigger loop).
+    trigger: Vec<String>,
 }
 
 pub(crate) fn bench(which: &str, quick: bool, kernel: Option<&str>) -> anyhow::Result<()> {
@@ -85,7 +87,11 @@ fn bench_overhead(quick: bool, host: &mut HostFigures) -> anyhow::Result<()> {
     let env = overhead::Env::host(&root().join("target/release/vmscan"));
     let sizes = overhead::Sizes::new(quick);
     host.overhead = overhead::run(&env, &sizes)?;
-    host.costs = overhead::program_costs(&env, &sizes, (overhead::Config::VmscanStat, overhead::Config::Bpftrace))?;
+    for pair in &overhead::PAIRS[..2] {
+        host.costs.extend(overhead::program_costs(&env, &sizes, *pair)?);
+        host.costs.push(String::new());
+    }
+    host.trigger = overhead::trigger_costs(&env, &sizes)?;
     host.rows.extend(overhead::ingest(&env.vmscan, quick)?);
     Ok(())
 }
@@ -108,6 +114,9 @@ fn render(host: &HostFigures, lab_rows: &[(String, Vec<String>)]) -> String {
     }
     if !host.costs.is_empty() {
         section("In-kernel cost per event, vmscan and bpftrace attached together (kernel.bpf_stats_enabled)", &host.costs);
+    }
+    if !host.trigger.is_empty() {
+        section("Whole cost per event: a trigger loop's CPU time with each tracer attached, less the untraced loop's", &host.trigger);
     }
     for (kernel, rows) in lab_rows {
         section(

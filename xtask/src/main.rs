@@ -82,6 +82,10 @@ enum Cmd {
     /// (internal) Write MIB of anonymous memory PASSES times: the swap workload.
     #[command(hide = true)]
     AnonTouch { mib: usize, passes: usize },
+    /// (internal) Fault in MIB of anonymous memory PASSES times, print the
+    /// CPU ns and pages: the benchmark's trigger loop.
+    #[command(hide = true)]
+    LruStorm { mib: usize, passes: usize },
     /// (internal) The overhead benchmark inside a kernel lab guest.
     #[command(hide = true)]
     GuestBench {
@@ -130,6 +134,7 @@ fn main() -> ExitCode {
         Cmd::Bench { which, quick, kernel } => setup(false).and_then(|()| bench::bench(&which, quick, kernel.as_deref())),
         Cmd::MapTouch { file } => overhead::map_touch(&file),
         Cmd::AnonTouch { mib, passes } => overhead::anon_touch(mib, passes),
+        Cmd::LruStorm { mib, passes } => overhead::lru_storm(mib, passes),
         Cmd::GuestBench { quick } => overhead::guest(quick),
         Cmd::Lab { kernel, scenario, shell } => setup(false).and_then(|()| lab::run(&lab::LabOptions { ci: false, kernel, scenario, shell })),
     };

@@ -22,7 +22,12 @@ use anyhow::{Context as _, bail};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Config {
     None,
+    /// vmscan stat as it attaches by default (tracepoints by tp_btf where
+    /// BTF names their arguments).
     VmscanStat,
+    /// vmscan stat with its tracepoints forced to classic perf-event
+    /// tracepoints (--tracepoints tracepoint).
+    VmscanClassic,
     /// vmscan stat with its function hooks on kprobes (lab guests only).
     VmscanKprobes,
     VmscanRecord,
@@ -39,6 +44,7 @@ impl Config {
         match self {
             Config::None => "none",
             Config::VmscanStat => "vmscan stat",
+            Config::VmscanClassic => "vmscan stat --tracepoints tracepoint",
             Config::VmscanKprobes => "vmscan --no-fentry stat",
             Config::VmscanRecord => "vmscan record",
             Config::VmscanAccess => "vmscan access",
@@ -51,7 +57,8 @@ impl Config {
 
 /// The configurations compared with each other: vmscan and the bpftrace
 /// script doing the same counting.
-const PAIRS: [(Config, Config); 2] = [(Config::VmscanStat, Config::Bpftrace), (Config::VmscanAccess, Config::BpftraceStacks)];
+pub const PAIRS: [(Config, Config); 3] =
+    [(Config::VmscanStat, Config::Bpftrace), (Config::VmscanClassic, Config::Bpftrace), (Config::VmscanAccess, Config::BpftraceStacks)];
 
 /// Where the benchmark runs: its tracers, scripts and workloads.
 pub struct Env {
@@ -84,7 +91,7 @@ impl Env {
             bt_script: crate::sh::root().join("bench/vmscan.bt"),
             bt_stacks: crate::sh::root().join("bench/access.bt"),
             dir: std::env::temp_dir().join("vmscan-bench"),
-            configs: vec![Config::None, Config::VmscanStat, Config::VmscanRecord, Config::Bpftrace, Config::Perf],
+            configs: vec![Config::None, Config::VmscanStat, Config::VmscanClassic, Config::VmscanRecord, Config::Bpftrace, Config::Perf],
             swap: swap_on(),
         }
     }
@@ -104,23 +111,28 @@ pub struct Sizes {
     pub anon_mib: usize,
     pub anon_passes: usize,
     pub exit_procs: usize,
+    /// The trigger loop: rounds, and MiB of anonymous memory faulted in
+    /// `trigger_passes` times a round.
+    pub trigger_rounds: usize,
+    pub trigger_mib: usize,
+    pub trigger_passes: usize,
 }
 
 impl Sizes {
     pub fn new(quick: bool) -> Self {
         if quick {
-            Self { rounds: 5, storm_passes: 8, storm_mib: 256, stream_mib: 512, memcg_reads: 1, anon_mib: 192, anon_passes: 2, exit_procs: 100 }
+            Self { rounds: 5, storm_passes: 8, storm_mib: 256, stream_mib: 512, memcg_reads: 1, anon_mib: 192, anon_passes: 2, exit_procs: 100, trigger_rounds: 9, trigger_mib: 128, trigger_passes: 4 }
         } else {
-            Self { rounds: 7, storm_passes: 40, storm_mib: 512, stream_mib: 512, memcg_reads: 3, anon_mib: 192, anon_passes: 4, exit_procs: 400 }
+            Self { rounds: 7, storm_passes: 40, storm_mib: 512, stream_mib: 512, memcg_reads: 3, anon_mib: 192, anon_passes: 4, exit_procs: 400, trigger_rounds: 15, trigger_mib: 256, trigger_passes: 4 }
         }
     }
 
     /// Inside an emulated (TCG) guest everything runs 10-50 times slower.
     pub fn guest(quick: bool) -> Self {
         if quick {
-            Self { rounds: 5, storm_passes: 2, storm_mib: 64, stream_mib: 128, memcg_reads: 1, anon_mib: 96, anon_passes: 1, exit_procs: 10 }
+            Self { rounds: 5, storm_passes: 2, storm_mib: 64, stream_mib: 128, memcg_reads: 1, anon_mib: 96, anon_passes: 1, exit_procs: 10, trigger_rounds: 5, trigger_mib: 32, trigger_passes: 2 }
         } else {
-            Self { rounds: 5, storm_passes: 4, storm_mib: 64, stream_mib: 128, memcg_reads: 1, anon_mib: 96, anon_passes: 2, exit_procs: 20 }
+            Self { rounds: 5, storm_passes: 4, storm_mib: 64, stream_mib: 128, memcg_reads: 1, anon_mib: 96, anon_passes: 2, exit_procs: 20, trigger_rounds: 7, trigger_mib: 32, trigger_passes: 4 }
         }
     }
 }
@@ -261,6 +273,110 @@ pub fn anon_touch(mib: usize, passes: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `lru-storm` helper, the trigger loop: fault in `mib` of anonymous
+/// memory (no huge pages: one folio, one LRU insertion, per page) and unmap
+/// it, `passes` times. Prints the CPU time the loop took (this thread's,
+/// user and system: the hooks run in its faults) and the pages faulted.
+pub fn lru_storm(mib: usize, passes: usize) -> anyhow::Result<()> {
+    let len = mib << 20;
+    let cpu = || {
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: getrusage fills the struct it is given.
+        unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+        let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
+        ns(ru.ru_utime) + ns(ru.ru_stime)
+    };
+    let t0 = cpu();
+    for _ in 0..passes {
+        // SAFETY: a fresh private anonymous mapping, unmapped below.
+        let p = unsafe {
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        };
+        if p == libc::MAP_FAILED {
+            bail!("mmap: {}", std::io::Error::last_os_error());
+        }
+        // SAFETY: the mapping just made.
+        unsafe { libc::madvise(p, len, libc::MADV_NOHUGEPAGE) };
+        for off in (0..len).step_by(4096) {
+            // SAFETY: off < len, inside the mapping.
+            unsafe { *(p as *mut u8).add(off) = 1 };
+        }
+        // SAFETY: unmapping what was mapped above.
+        unsafe { libc::munmap(p, len) };
+    }
+    println!("{} {}", cpu() - t0, passes * len / 4096);
+    Ok(())
+}
+
+/// One trigger-loop run: (CPU ns, pages) as `lru-storm` printed them.
+fn trigger_once(sizes: &Sizes) -> anyhow::Result<(f64, f64)> {
+    let out = Command::new(std::env::current_exe()?)
+        .args(["lru-storm", &sizes.trigger_mib.to_string(), &sizes.trigger_passes.to_string()])
+        .output()
+        .context("lru-storm")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text.split_whitespace().map(|w| w.parse::<f64>().ok());
+    match (out.status.success(), it.next().flatten(), it.next().flatten()) {
+        (true, Some(ns), Some(pages)) if pages > 0.0 => Ok((ns, pages)),
+        _ => bail!("lru-storm failed ({}): {}{}", out.status, text, String::from_utf8_lossy(&out.stderr)),
+    }
+}
+
+/// The whole cost per event, attach mechanism included (what BPF run-time
+/// statistics leave out): the trigger loop's CPU time per LRU insertion
+/// with each tracer attached, minus the untraced loop's, interleaved in
+/// rounds like [`run`]. Every tracer hooks mm_lru_insertion (and, where
+/// the kernel allows function hooks, folio_add_lru): each pays for all it
+/// attaches to on that path.
+pub fn trigger_costs(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
+    let configs: Vec<Config> = [Config::None, Config::VmscanStat, Config::VmscanClassic, Config::Bpftrace, Config::Perf]
+        .into_iter()
+        .filter(|c| env.configs.contains(c))
+        .collect();
+    let mut per_page = vec![vec![]; configs.len()];
+    let t0 = Instant::now();
+    for round in 0..sizes.trigger_rounds {
+        for (ci, config) in configs.iter().enumerate() {
+            eprint!("\rxtask: trigger loop round {}/{} {:<36} ({:.0} s)", round + 1, sizes.trigger_rounds, config.name(), t0.elapsed().as_secs_f64());
+            let t = start(*config, env)?;
+            let got = trigger_once(sizes);
+            stop(t);
+            let (ns, pages) = got?;
+            per_page[ci].push(ns / pages);
+        }
+    }
+    eprintln!();
+    let base = median(&mut per_page[0].clone());
+    let mut rows = vec![
+        format!(
+            "| configuration (trigger loop: {} MiB of anonymous memory faulted in and unmapped {} times, one LRU insertion a page; {} rounds) | CPU ns per page (median) | spread | added per event |",
+            sizes.trigger_mib, sizes.trigger_passes, sizes.trigger_rounds
+        ),
+        "|---|---|---|---|".to_owned(),
+    ];
+    let mut added = vec![0.0; configs.len()];
+    for (ci, c) in configs.iter().enumerate() {
+        let m = median(&mut per_page[ci].clone());
+        added[ci] = m - base;
+        let add = if ci == 0 { "-".to_owned() } else { format!("{:+.0} ns", added[ci]) };
+        rows.push(format!("| {} | {m:.0} | {:.1}% | {add} |", c.name(), spread(&per_page[ci])));
+    }
+    let noise = spread(&per_page[0]) / 100.0 * base / 2.0;
+    let idx = |c: Config| configs.iter().position(|x| *x == c);
+    for (v, b) in [(Config::VmscanStat, Config::Bpftrace), (Config::VmscanClassic, Config::Bpftrace), (Config::VmscanStat, Config::VmscanClassic)] {
+        let (Some(vi), Some(bi)) = (idx(v), idx(b)) else { continue };
+        let (a, c) = (added[vi], added[bi]);
+        let verdict = if c <= noise {
+            format!("not resolvable: {}'s added cost ({c:+.0} ns) is within the untraced loop's noise (±{noise:.0} ns)", b.name())
+        } else {
+            format!("{:.2} ({a:+.0} ns / {c:+.0} ns; noise ±{noise:.0} ns)", a / c)
+        };
+        let target = if b == Config::Bpftrace { " (target <= 0.5)" } else { "" };
+        rows.push(format!("| whole cost per event: {} / {} | {verdict}{target} | | |", v.name(), b.name()));
+    }
+    Ok(rows)
+}
+
 /// (d) short-lived processes mapping a file, touching it and exiting. procs/s.
 fn exits(file: &Path, procs: usize) -> anyhow::Result<f64> {
     let me = std::env::current_exe()?;
@@ -359,10 +475,13 @@ fn start(config: Config, env: &Env) -> anyhow::Result<Tracer> {
 fn tracer_command(config: Config, env: &Env, rec: &Path) -> Option<(Command, &'static str)> {
     Some(match config {
         Config::None => return None,
-        Config::VmscanStat | Config::VmscanKprobes => {
+        Config::VmscanStat | Config::VmscanKprobes | Config::VmscanClassic => {
             let mut c = Command::new(&env.vmscan);
             if config == Config::VmscanKprobes {
                 c.arg("--no-fentry");
+            }
+            if config == Config::VmscanClassic {
+                c.args(["--tracepoints", "tracepoint"]);
             }
             c.arg("stat");
             (c, "vmscan: counting")
@@ -750,6 +869,7 @@ pub fn guest(quick: bool) -> anyhow::Result<()> {
         configs: vec![
             Config::None,
             Config::VmscanStat,
+            Config::VmscanClassic,
             Config::VmscanKprobes,
             Config::Bpftrace,
             Config::VmscanAccess,
@@ -765,6 +885,9 @@ pub fn guest(quick: bool) -> anyhow::Result<()> {
         rows.extend(program_costs(&env, &sizes, pair)?);
         rows.push(String::new());
     }
+    eprintln!("xtask: whole cost per event (trigger loop)");
+    rows.extend(trigger_costs(&env, &sizes)?);
+    rows.push(String::new());
     rows.extend(run(&env, &sizes)?);
     println!("{}", rows.join("\n"));
     Ok(())

@@ -1,12 +1,13 @@
 //! pagemap:mm_lru_insertion and mm_lru_activate: folios entering a list, per
 //! node, list and memory cgroup; the per-CPU batch residency they end.
 
-use vmscan_common::{FolioAgg, MemcgLruKey, hist, hist_index, hook, log2_bucket, lru, lru_index};
+use vmscan_common::{FolioAgg, MemcgLruKey, RUNTIME_BATCH, hist, hist_index, hook, log2_bucket, lru, lru_index};
 
 use crate::{
     emit::now_ns,
     kernel::{Tp, bit, folio_flags, folio_memcg_id, folio_node, folio_pages, is_file, pfn_node},
-    maps::{BATCH_START, HIST, LRU_ACTIVATE, LRU_INSERT, LRU_INSERT_MEMCG, add_at, add_keyed, bump},
+    globals::{MEMCG_INSERTIONS, enabled},
+    maps::{BATCH_START, HIST, LRU_ACTIVATE, LRU_INSERT, LRU_INSERT_MEMCG, add_at, add_keyed, bump, runtime},
 };
 
 tracepoint!(pagemap_lru_insertion, hook::LRU_INSERTION, try_lru_insertion);
@@ -22,9 +23,13 @@ fn try_lru_insertion(ctx: &Tp) -> Result<(), i64> {
     let node = if derived!(ctx, ins_pfn) { folio_node(folio) } else { pfn_node(field!(ctx, ins_pfn)?) };
     let a = FolioAgg { folios: 1, pages: folio_pages(folio, flags) };
     add_at(&LRU_INSERT, lru_index(node, lru_id), &a);
-    let key = MemcgLruKey { cgroup_id: folio_memcg_id(folio), node, lru: lru_id };
-    add_keyed(&LRU_INSERT_MEMCG, &key, &a, hook::LRU_INSERTION);
-    batch_residency(folio, node);
+    if enabled(&MEMCG_INSERTIONS) {
+        let key = MemcgLruKey { cgroup_id: folio_memcg_id(folio), node, lru: lru_id };
+        add_keyed(&LRU_INSERT_MEMCG, &key, &a, hook::LRU_INSERTION);
+    }
+    if runtime(RUNTIME_BATCH) {
+        batch_residency(folio, node);
+    }
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use vmscan_common::{
 use super::{RECLAIM_WB_FILE, file_of, reclaim::current_reclaimer};
 use crate::{
     emit::emit,
+    globals::{EMIT_SHRINK_PASSES, enabled},
     kernel::{Tp, folio_flags, is_file, node_slot},
     maps::{ISOLATE, RECLAIM_PAGES, SHRINK_ACTIVE, SHRINK_INACTIVE, THROTTLE, WRITE_FOLIO, add_at, bump},
 };
@@ -58,6 +59,9 @@ fn try_shrink_inactive(ctx: &Tp) -> Result<(), i64> {
         a.ref_keep += field!(ctx, si_ref_keep: u64).unwrap_or(0);
         a.unmap_fail += field!(ctx, si_unmap_fail: u64).unwrap_or(0);
         a.priority[(priority as usize) & (PRIORITY_SLOTS - 1)] += 1;
+    }
+    if !enabled(&EMIT_SHRINK_PASSES) {
+        return Ok(());
     }
     emit(hook::SHRINK_INACTIVE, event::SHRINK_INACTIVE, |e| {
         e.reclaimer = rec;

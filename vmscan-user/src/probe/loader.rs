@@ -47,6 +47,12 @@ pub struct LoadOptions {
     /// How tracepoint hooks attach (auto: tp_btf, else raw_tp, else the
     /// classic tracepoint).
     pub tracepoints: TpMechanism,
+    /// Skip counting LRU insertions per memory cgroup (stat, which models
+    /// no lruvecs): the insertion hook then resolves no folio's memcg.
+    pub no_memcg_insertions: bool,
+    /// Skip the ring-buffer record of each inactive-list shrink pass (every
+    /// command but record: the per-CPU aggregates count the passes).
+    pub no_shrink_passes: bool,
 }
 
 /// How a tracepoint hook's program attaches. tp_btf and raw_tp get the
@@ -143,6 +149,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
 
     let mut ebpf = load_object(&opts, &offsets, &arg_offsets, &Addresses { vmemmap, page_struct, khugepaged, softlimit_as_memcg: !counting.memcg_in_global }, &refault)?;
     attach_hooks(&mut ebpf, &mut hooks, &tp_args, &opts, &system, &present_funcs);
+    set_runtime_flags(&mut ebpf, &hooks);
     if opts.storm_tgid != 0 {
         attach_tracepoint(&mut ebpf, "bench_storm", "syscalls", "sys_enter_getppid")
             .map_err(|e| anyhow::anyhow!("attaching the synthetic storm to syscalls:sys_enter_getppid: {e}"))?;
@@ -390,6 +397,8 @@ fn load_object(opts: &LoadOptions, offsets: &Offsets, arg_offsets: &Offsets, a: 
         .override_global("KPROBE_SHADOW", &(opts.compare_kprobes as u64), true)
         .override_global("MGLRU", &(mglru as u64), true)
         .override_global("CAPTURE_STACKS", &(!opts.no_stacks as u64), true)
+        .override_global("MEMCG_INSERTIONS", &(!opts.no_memcg_insertions as u64), true)
+        .override_global("EMIT_SHRINK_PASSES", &(!opts.no_shrink_passes as u64), true)
         .override_global("FILTER_TGID", &(opts.access_tgid as u64), true)
         .override_global("FILTER_COMM", &comm_filter, true)
         .override_global("STORM_TGID", &(opts.storm_tgid as u64), true)
@@ -479,6 +488,20 @@ fn attach_function(ebpf: &mut Ebpf, st: &mut HookStatus, p: &FunctionPrograms, o
                 Err(ke) => st.error = Some(format!("fentry {fe}; kprobe {ke}")),
             }
         }
+    }
+}
+
+/// Flags the programs read once the hooks are attached (the RUNTIME map):
+/// LRU insertions look up a batch start only where folio_add_lru is hooked.
+fn set_runtime_flags(ebpf: &mut Ebpf, hooks: &[HookStatus]) {
+    let add_lru = hooks.iter().any(|h| h.id == vmscan_common::hook::ADD_LRU && h.mechanism.is_some());
+    let res = ebpf
+        .map_mut("RUNTIME")
+        .ok_or_else(|| "no RUNTIME map".to_owned())
+        .and_then(|m| aya::maps::Array::<_, u64>::try_from(m).map_err(|e| e.to_string()))
+        .and_then(|mut a| a.set(vmscan_common::RUNTIME_BATCH, u64::from(add_lru), 0).map_err(|e| e.to_string()));
+    if let Err(e) = res {
+        log::warn!("setting the programs' runtime flags: {e}; batch residency is not measured");
     }
 }
 
