@@ -40,6 +40,9 @@ fn active_memcgs(delta: &Totals, records: &[Decoded]) -> BTreeSet<u64> {
     ids
 }
 
+/// Records the drain buffer keeps room for between drains.
+const DRAIN_BUF_KEEP: usize = 1024;
+
 /// Cgroups the sampler walks at most per sample.
 pub const SAMPLE_MEMCG_LIMIT: usize = 16384;
 /// Kernel stacks symbolized at most per tick.
@@ -158,7 +161,7 @@ impl Session {
     /// Waits for ring-buffer records and applies them; returns them too.
     pub async fn pump_events(&mut self) -> anyhow::Result<Drained> {
         self.events.drain_ready(&mut self.buf).await?;
-        let out = Drained::from_raw(self.buf.drain(..).collect());
+        let out = Drained::from_raw(self.take_buf());
         self.model.apply_records(&out.records);
         Ok(out)
     }
@@ -177,7 +180,16 @@ impl Session {
 
     fn drain_now(&mut self) -> Drained {
         self.events.drain_now(&mut self.buf);
-        Drained::from_raw(self.buf.drain(..).collect())
+        Drained::from_raw(self.take_buf())
+    }
+
+    /// The drained records, leaving the buffer small: a full ring is 4 MiB
+    /// of records, which a busy burst drains at once and which should not
+    /// stay allocated between bursts.
+    fn take_buf(&mut self) -> Vec<Event> {
+        let out = self.buf.drain(..).collect();
+        self.buf.shrink_to(DRAIN_BUF_KEEP);
+        out
     }
 
     /// Run time and run count of every loaded vmscan program (non-zero only

@@ -69,7 +69,8 @@ enum Cmd {
         /// configuration (6.1+mglru, 6.1-cgv1, 6.12-classic, 7.2-classic); comma-separated.
         #[arg(long)]
         kernel: Option<String>,
-        /// Only these scenarios (comma-separated: hooks,truth,numa,mglru,model,exit,swap).
+        /// Only these scenarios (comma-separated: hooks,truth,numa,mglru,model,exit,swap,
+        /// refault,ancestor,softlimit,hotplug,rss).
         #[arg(long)]
         scenario: Option<String>,
         /// Boot the kernel with vmscan inside and a shell on the console.

@@ -4,8 +4,6 @@
 //!
 //! Format: Documentation/bpf/btf.rst (header, type section, string section).
 
-use std::collections::HashMap;
-
 const BTF_MAGIC: u16 = 0xeb9f;
 /// Types one member lookup may look at (vmlinux's struct folio takes a
 /// few dozen).
@@ -50,23 +48,30 @@ pub struct TpArg {
     pub pointee: Option<String>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Type {
     name: u32,
     kind: u32,
     /// size for INT/STRUCT/UNION/ENUM/FLOAT, referenced type for PTR/TYPEDEF/...
     size_or_type: u32,
-    members: Vec<Member>,
-    enum_values: Vec<(u32, i64)>,
-    /// ARRAY: (element type, number of elements).
-    array: Option<(u32, u32)>,
+    /// STRUCT/UNION/FUNC_PROTO: its members (parameters) in `Btf::members`;
+    /// ENUM/ENUM64: its values in `Btf::enum_values`; ARRAY: (element type,
+    /// number of elements).
+    first: u32,
+    len: u32,
 }
 
-/// Parsed BTF. Type ids start at 1 (0 is void).
+/// Parsed BTF. Type ids start at 1 (0 is void). Members, parameters and
+/// enumerators of all types live in two flat arrays and names are offsets
+/// into the string section: vmlinux's BTF (150,000 types) parses into a
+/// few MiB, which sets vmscan's start-up peak.
 pub struct Btf {
     types: Vec<Type>,
+    members: Vec<Member>,
+    enum_values: Vec<(u32, i64)>,
     strings: Vec<u8>,
-    by_name: HashMap<String, Vec<u32>>,
+    /// Ids of the named types, sorted by name.
+    by_name: Vec<u32>,
 }
 
 fn rd_u32(b: &[u8], at: usize) -> Result<u32, String> {
@@ -98,29 +103,31 @@ fn sections(data: &[u8]) -> Result<(&[u8], &[u8]), String> {
     Ok((tsec, strings))
 }
 
-/// Every type of the type section, after the void type 0.
-fn parse_types(tsec: &[u8]) -> Result<Vec<Type>, String> {
-    let mut types = vec![Type {
-        name: 0,
-        kind: 0,
-        size_or_type: 0,
-        members: vec![],
-        enum_values: vec![],
-        array: None,
-    }];
+/// The type section parsed: every type after the void type 0, with the
+/// flat member and enumerator arrays they index.
+struct Parsed {
+    types: Vec<Type>,
+    members: Vec<Member>,
+    enum_values: Vec<(u32, i64)>,
+}
+
+fn parse_types(tsec: &[u8]) -> Result<Parsed, String> {
+    let mut p = Parsed { types: vec![Type { name: 0, kind: 0, size_or_type: 0, first: 0, len: 0 }], members: vec![], enum_values: vec![] };
     let mut at = 0usize;
     while at < tsec.len() {
-        let t = parse_type(tsec, &mut at, types.len())?;
-        types.push(t);
+        let id = p.types.len();
+        let t = parse_type(tsec, &mut at, id, &mut p)?;
+        p.types.push(t);
     }
     if at != tsec.len() {
         return Err("type section ends inside a type".into());
     }
-    Ok(types)
+    Ok(p)
 }
 
-/// The type at `at` (type id `id`), moving `at` past it and its trailing data.
-fn parse_type(tsec: &[u8], at: &mut usize, id: usize) -> Result<Type, String> {
+/// The type at `at` (type id `id`), moving `at` past it and its trailing
+/// data, which goes to `p`'s member and enumerator arrays.
+fn parse_type(tsec: &[u8], at: &mut usize, id: usize, p: &mut Parsed) -> Result<Type, String> {
     let name = rd_u32(tsec, *at)?;
     let info = rd_u32(tsec, *at + 4)?;
     let size_or_type = rd_u32(tsec, *at + 8)?;
@@ -128,23 +135,34 @@ fn parse_type(tsec: &[u8], at: &mut usize, id: usize) -> Result<Type, String> {
     let vlen = (info & 0xffff) as usize;
     let kind = (info >> 24) & 0x1f;
     let kind_flag = info >> 31 == 1;
-    let mut t = Type { name, kind, size_or_type, members: vec![], enum_values: vec![], array: None };
+    let mut t = Type { name, kind, size_or_type, first: 0, len: 0 };
+    let idx = |n: usize| u32::try_from(n).map_err(|_| "BTF too large".to_owned());
     match kind {
         KIND_INT | KIND_VAR | KIND_DECL_TAG => *at += 4,
         KIND_PTR | KIND_FWD | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT
         | KIND_FUNC | KIND_FLOAT | KIND_TYPE_TAG => {}
         KIND_ARRAY => {
-            t.array = Some((rd_u32(tsec, *at)?, rd_u32(tsec, *at + 8)?));
+            (t.first, t.len) = (rd_u32(tsec, *at)?, rd_u32(tsec, *at + 8)?);
             *at += 12;
         }
-        KIND_STRUCT | KIND_UNION => t.members = parse_members(tsec, at, vlen, kind_flag)?,
-        KIND_ENUM | KIND_ENUM64 => t.enum_values = parse_enum_values(tsec, at, vlen, kind == KIND_ENUM64)?,
+        KIND_STRUCT | KIND_UNION => {
+            t.first = idx(p.members.len())?;
+            parse_members(tsec, at, vlen, kind_flag, &mut p.members)?;
+            t.len = vlen as u32;
+        }
+        KIND_ENUM | KIND_ENUM64 => {
+            t.first = idx(p.enum_values.len())?;
+            parse_enum_values(tsec, at, vlen, kind == KIND_ENUM64, &mut p.enum_values)?;
+            t.len = vlen as u32;
+        }
         // Parameters (name, type) kept as members at offset 0.
         KIND_FUNC_PROTO => {
+            t.first = idx(p.members.len())?;
             for _ in 0..vlen {
-                t.members.push(Member { name: rd_u32(tsec, *at)?, type_id: rd_u32(tsec, *at + 4)?, bit_offset: 0 });
+                p.members.push(Member { name: rd_u32(tsec, *at)?, type_id: rd_u32(tsec, *at + 4)?, bit_offset: 0 });
                 *at += 8;
             }
+            t.len = vlen as u32;
         }
         KIND_DATASEC => *at += 12 * vlen,
         other => return Err(format!("unknown BTF kind {other} at type {id}")),
@@ -153,11 +171,10 @@ fn parse_type(tsec: &[u8], at: &mut usize, id: usize) -> Result<Type, String> {
 }
 
 /// `vlen` struct or union members (btf_member, 12 bytes each).
-fn parse_members(tsec: &[u8], at: &mut usize, vlen: usize, kind_flag: bool) -> Result<Vec<Member>, String> {
-    let mut members = vec![];
+fn parse_members(tsec: &[u8], at: &mut usize, vlen: usize, kind_flag: bool, out: &mut Vec<Member>) -> Result<(), String> {
     for _ in 0..vlen {
         let off = rd_u32(tsec, *at + 8)?;
-        members.push(Member {
+        out.push(Member {
             name: rd_u32(tsec, *at)?,
             type_id: rd_u32(tsec, *at + 4)?,
             // With kind_flag the top 8 bits are the bitfield size.
@@ -165,26 +182,25 @@ fn parse_members(tsec: &[u8], at: &mut usize, vlen: usize, kind_flag: bool) -> R
         });
         *at += 12;
     }
-    Ok(members)
+    Ok(())
 }
 
 /// `vlen` enumerators: btf_enum (8 bytes, signed 32-bit value) or
 /// btf_enum64 (12 bytes, value in two 32-bit halves).
-fn parse_enum_values(tsec: &[u8], at: &mut usize, vlen: usize, wide: bool) -> Result<Vec<(u32, i64)>, String> {
-    let mut values = vec![];
+fn parse_enum_values(tsec: &[u8], at: &mut usize, vlen: usize, wide: bool, out: &mut Vec<(u32, i64)>) -> Result<(), String> {
     for _ in 0..vlen {
         if wide {
             let lo = rd_u32(tsec, *at + 4)? as u64;
             let hi = rd_u32(tsec, *at + 8)? as u64;
-            values.push((rd_u32(tsec, *at)?, (hi << 32 | lo) as i64));
+            out.push((rd_u32(tsec, *at)?, (hi << 32 | lo) as i64));
             *at += 12;
         } else {
             let v = rd_u32(tsec, *at + 4)? as i32 as i64;
-            values.push((rd_u32(tsec, *at)?, v));
+            out.push((rd_u32(tsec, *at)?, v));
             *at += 8;
         }
     }
-    Ok(values)
+    Ok(())
 }
 
 impl Btf {
@@ -197,15 +213,40 @@ impl Btf {
     /// Parses raw little-endian BTF.
     pub fn parse(data: &[u8]) -> Result<Self, String> {
         let (tsec, strings) = sections(data)?;
-        let types = parse_types(tsec)?;
-        let mut btf = Self { types, strings: strings.to_vec(), by_name: HashMap::new() };
-        for id in 1..btf.types.len() {
-            let name = btf.str_at(btf.types[id].name).to_owned();
-            if !name.is_empty() {
-                btf.by_name.entry(name).or_default().push(id as u32);
-            }
-        }
+        let Parsed { types, members, enum_values } = parse_types(tsec)?;
+        let mut btf = Self { types, members, enum_values, strings: strings.to_vec(), by_name: vec![] };
+        let mut by_name: Vec<u32> = (1..btf.types.len() as u32).filter(|&id| btf.types[id as usize].name != 0).collect();
+        by_name.sort_unstable_by(|&a, &b| btf.name_of(a).cmp(btf.name_of(b)));
+        btf.by_name = by_name;
         Ok(btf)
+    }
+
+    fn name_of(&self, id: u32) -> &str {
+        self.ty(id).map_or("", |t| self.str_at(t.name))
+    }
+
+    /// The ids of the types called `name`.
+    fn named(&self, name: &str) -> &[u32] {
+        let lo = self.by_name.partition_point(|&id| self.name_of(id) < name);
+        let hi = lo + self.by_name[lo..].partition_point(|&id| self.name_of(id) == name);
+        &self.by_name[lo..hi]
+    }
+
+    /// A struct's or union's members, a function prototype's parameters.
+    fn members_of(&self, t: &Type) -> &[Member] {
+        if matches!(t.kind, KIND_STRUCT | KIND_UNION | KIND_FUNC_PROTO) {
+            self.members.get(t.first as usize..(t.first as usize + t.len as usize)).unwrap_or_default()
+        } else {
+            &[]
+        }
+    }
+
+    fn enum_values_of(&self, t: &Type) -> &[(u32, i64)] {
+        if matches!(t.kind, KIND_ENUM | KIND_ENUM64) {
+            self.enum_values.get(t.first as usize..(t.first as usize + t.len as usize)).unwrap_or_default()
+        } else {
+            &[]
+        }
     }
 
     fn str_at(&self, off: u32) -> &str {
@@ -239,9 +280,9 @@ impl Btf {
     /// The struct (or union) called `name` with members (not a forward
     /// declaration).
     fn composite(&self, name: &str) -> Option<u32> {
-        self.by_name.get(name)?.iter().copied().find(|&id| {
+        self.named(name).iter().copied().find(|&id| {
             self.ty(id)
-                .is_some_and(|t| matches!(t.kind, KIND_STRUCT | KIND_UNION) && !t.members.is_empty())
+                .is_some_and(|t| matches!(t.kind, KIND_STRUCT | KIND_UNION) && t.len > 0)
         })
     }
 
@@ -298,12 +339,12 @@ impl Btf {
         }
         *visits -= 1;
         let t = self.ty(id)?;
-        for m in &t.members {
+        for m in self.members_of(t) {
             if self.str_at(m.name) == member {
                 return Some((m.bit_offset, m.type_id));
             }
         }
-        for m in &t.members {
+        for m in self.members_of(t) {
             if m.name == 0 {
                 let inner = self.strip(m.type_id);
                 if let Some((bits, ty)) = self.find_member(inner, member, depth + 1, visits) {
@@ -330,8 +371,7 @@ impl Btf {
             }
             KIND_PTR => Some(8),
             KIND_ARRAY if depth < 32 => {
-                let (elem, n) = t.array?;
-                self.size_at_depth(elem, depth + 1)?.checked_mul(n)
+                self.size_at_depth(t.first, depth + 1)?.checked_mul(t.len)
             }
             _ => None,
         }
@@ -342,7 +382,7 @@ impl Btf {
         self.types
             .iter()
             .filter(|t| matches!(t.kind, KIND_ENUM | KIND_ENUM64))
-            .flat_map(|t| t.enum_values.iter())
+            .flat_map(|t| self.enum_values_of(t).iter())
             .find(|(n, _)| self.str_at(*n) == name)
             .map(|&(_, v)| v)
     }
@@ -352,14 +392,12 @@ impl Btf {
         self.types
             .iter()
             .filter(|t| matches!(t.kind, KIND_ENUM | KIND_ENUM64) && self.str_at(t.name) == enum_name)
-            .any(|t| t.enum_values.iter().any(|(n, _)| self.str_at(*n) == item))
+            .any(|t| self.enum_values_of(t).iter().any(|(n, _)| self.str_at(*n) == item))
     }
 
     /// True when a function called `name` exists (a candidate for fentry).
     pub fn has_func(&self, name: &str) -> bool {
-        self.by_name
-            .get(name)
-            .is_some_and(|ids| ids.iter().any(|&id| self.ty(id).is_some_and(|t| t.kind == KIND_FUNC)))
+        self.named(name).iter().any(|&id| self.ty(id).is_some_and(|t| t.kind == KIND_FUNC))
     }
 
     /// The arguments of tracepoint `event` as tp_btf and raw_tp programs get
@@ -370,25 +408,26 @@ impl Btf {
     pub fn tracepoint_args(&self, event: &str, classes: &[&str]) -> Result<Vec<TpArg>, String> {
         let typedef = format!("btf_trace_{event}");
         let proto = self
-            .by_name
-            .get(&typedef)
-            .and_then(|ids| ids.iter().copied().find(|&id| self.ty(id).is_some_and(|t| t.kind == KIND_TYPEDEF)))
+            .named(&typedef)
+            .iter()
+            .copied()
+            .find(|&id| self.ty(id).is_some_and(|t| t.kind == KIND_TYPEDEF))
             .and_then(|id| self.ty(self.strip(id)))
             .filter(|t| t.kind == KIND_PTR)
             .and_then(|t| self.ty(self.strip(t.size_or_type)))
             .filter(|t| t.kind == KIND_FUNC_PROTO)
             .ok_or_else(|| format!("{typedef} not in kernel BTF"))?;
-        let types: Vec<u32> = proto.members.iter().map(|m| self.strip(m.type_id)).collect();
+        let types: Vec<u32> = self.members_of(proto).iter().map(|m| self.strip(m.type_id)).collect();
         for class in std::iter::once(event).chain(classes.iter().copied()) {
             let func = format!("__bpf_trace_{class}");
-            let Some(ids) = self.by_name.get(&func) else { continue };
-            for &id in ids {
+            for &id in self.named(&func) {
                 let Some(f) = self.ty(id).filter(|t| t.kind == KIND_FUNC) else { continue };
                 let Some(fp) = self.ty(f.size_or_type).filter(|t| t.kind == KIND_FUNC_PROTO) else { continue };
-                if fp.members.len() != types.len() || fp.members.iter().zip(&types).any(|(m, &t)| self.strip(m.type_id) != t) {
+                let params = self.members_of(fp);
+                if params.len() != types.len() || params.iter().zip(&types).any(|(m, &t)| self.strip(m.type_id) != t) {
                     continue;
                 }
-                return fp.members.iter().skip(1).map(|m| self.tp_arg(m)).collect();
+                return params.iter().skip(1).map(|m| self.tp_arg(m)).collect();
             }
         }
         Err(format!("no __bpf_trace_ function in kernel BTF names the arguments of {event}"))

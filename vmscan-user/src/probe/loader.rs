@@ -123,6 +123,15 @@ fn short(e: &ProgramError) -> String {
     }
 }
 
+/// Logs (debug) the process's resident and peak memory at a start-up step.
+fn mem_step(step: &str) {
+    if log::log_enabled!(log::Level::Debug) {
+        let st = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let kib = |k: &str| st.lines().find(|l| l.starts_with(k)).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("?").to_owned();
+        log::debug!("memory after {step}: VmRSS {} KiB, VmHWM {} KiB", kib("VmRSS:"), kib("VmHWM:"));
+    }
+}
+
 /// Resolves offsets, loads the object and attaches every hook.
 pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     let tracefs = system::ensure_tracefs();
@@ -131,7 +140,9 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     let mut offsets = Offsets::unresolved();
     let mut hooks = initial_statuses();
     resolve_tracepoints(&tracefs, &mut hooks, &mut offsets);
+    mem_step("system facts and format files");
     let btf = resolve_from_btf(&mut offsets);
+    mem_step("parsing BTF");
     resolve_node_table(&mut offsets);
     check_btf_requirements(&mut hooks, &offsets, btf.is_some());
     let (vmemmap, page_struct) = folio_node_inputs(btf.as_ref(), &mut hooks, offsets.nr_nodes);
@@ -147,9 +158,12 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     drop(btf);
     trim_heap();
 
+    mem_step("dropping BTF");
     let mut ebpf = load_object(&opts, &offsets, &arg_offsets, &Addresses { vmemmap, page_struct, khugepaged, softlimit_as_memcg: !counting.memcg_in_global }, &refault)?;
+    mem_step("loading the object");
     attach_hooks(&mut ebpf, &mut hooks, &tp_args, &opts, &system, &present_funcs);
     set_runtime_flags(&mut ebpf, &hooks);
+    mem_step("attaching");
     if opts.storm_tgid != 0 {
         attach_tracepoint(&mut ebpf, "bench_storm", "syscalls", "sys_enter_getppid")
             .map_err(|e| anyhow::anyhow!("attaching the synthetic storm to syscalls:sys_enter_getppid: {e}"))?;
@@ -378,7 +392,12 @@ fn load_object(opts: &LoadOptions, offsets: &Offsets, arg_offsets: &Offsets, a: 
     if crate::EBPF_OBJECT.is_empty() {
         anyhow::bail!("this vmscan was built with AYA_BUILD_SKIP=1 and carries no eBPF programs; rebuild it normally");
     }
+    // EbpfLoader::new() parses the kernel's BTF (about 20 MiB for vmlinux);
+    // the programs carry no CO-RE relocations (every offset is a global),
+    // so it is dropped before the object is loaded, not kept beside it.
     let mut loader = EbpfLoader::new();
+    loader.btf(None);
+    trim_heap();
     if let Some(b) = opts.ring_bytes {
         loader.map_max_entries("EVENTS", b);
     }

@@ -647,6 +647,55 @@ pub(super) fn hotplug(b: &Blocks) -> Verdict {
     Ok(format!("cpu1 offline then online during reclaim ({}); {counted} (pgsteal_file {}), nothing lost", lines[1].trim_start_matches("cpu1 1 "), d("pgsteal_file")))
 }
 
+/// Peak RSS the rss scenario may show for `vmscan stat` (the cost issue's
+/// target), and for the exporter, which also holds a burst of drained ring
+/// records (up to the 4 MiB ring, raw and decoded) and its HTTP server.
+const RSS_LIMIT_KIB: u64 = 32 * 1024;
+const EXPORT_RSS_LIMIT_KIB: u64 = 40 * 1024;
+
+/// Number of CPUs in a cpulist ("0-255", "0,2-3").
+fn cpulist_len(s: &str) -> u32 {
+    s.trim()
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('-') {
+            Some((a, b)) => b.trim().parse::<u32>().unwrap_or(0).saturating_sub(a.trim().parse().unwrap_or(0)) + 1,
+            None => 1,
+        })
+        .sum()
+}
+
+/// Peak RSS of `vmscan stat` and `vmscan export` and the exporter's CPU per
+/// one-second interval, with this boot's possible CPUs; the peaks must stay
+/// within [`RSS_LIMIT_KIB`] and [`EXPORT_RSS_LIMIT_KIB`].
+pub(super) fn rss(b: &Blocks, _c: &Config) -> Verdict {
+    let possible = cpulist_len(b.get("possible").ok_or("no `possible` output")?);
+    let hwm = |k: &str| -> Result<u64, String> {
+        b.get(k).and_then(|t| t.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).ok_or_else(|| format!("no VmHWM in `{k}`"))
+    };
+    let (stat, export) = (hwm("rss-stat")?, hwm("rss-export")?);
+    // utime + stime (fields 14 and 15 of /proc/PID/stat, after the comm).
+    let ticks = |k: &str| -> Result<u64, String> {
+        let t = b.get(k).ok_or_else(|| format!("no `{k}`"))?;
+        let rest = t.rsplit_once(')').map(|(_, r)| r).ok_or("bad stat")?;
+        // state is field 3: utime and stime are the 12th and 13th after ')'.
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let n = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).ok_or("bad stat");
+        Ok(n(11)? + n(12)?)
+    };
+    // USER_HZ ticks (10 ms) over 10 one-second intervals.
+    let cpu_ms = (ticks("rss-export-cpu1")?.saturating_sub(ticks("rss-export-cpu0")?)) as f64 * 10.0 / 10.0;
+    let figures = format!(
+        "{possible} possible CPUs: peak RSS vmscan stat {:.1} MiB, vmscan export {:.1} MiB; the exporter's CPU {cpu_ms:.0} ms per 1 s interval (under TCG)",
+        stat as f64 / 1024.0,
+        export as f64 / 1024.0
+    );
+    if stat > RSS_LIMIT_KIB || export > EXPORT_RSS_LIMIT_KIB {
+        return Err(format!("{figures}: above the {} MiB target (the exporter's: {} MiB)", RSS_LIMIT_KIB / 1024, EXPORT_RSS_LIMIT_KIB / 1024));
+    }
+    Ok(figures)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -703,5 +752,13 @@ mod tests {
         let off = "@@BEGIN numa\n{\"mglru\": false, \"lruvecs\": [{}]}\n@@END numa\n";
         assert!(mglru(&blocks(off), cfg("6.12-classic")).is_ok());
         assert!(mglru(&blocks(off), cfg("5.10")).unwrap().starts_with(SKIP));
+    }
+
+    #[test]
+    fn cpulists_count_their_cpus() {
+        assert_eq!(super::cpulist_len("0-1\n"), 2);
+        assert_eq!(super::cpulist_len("0-255"), 256);
+        assert_eq!(super::cpulist_len("0,2-3,7"), 4);
+        assert_eq!(super::cpulist_len(""), 0);
     }
 }

@@ -196,6 +196,29 @@ if has softlimit; then
     echo "@@BEGIN softlimit-none"; echo "cgroup v2 has no soft limit"; echo "@@END softlimit-none"
   fi
 fi
+if has rss; then
+  # Memory and per-interval read cost with this boot's possible CPUs: the
+  # exporter reads every map each second; stat's peak is its start-up. One
+  # at a time: attaching while another instance's trampolines run is
+  # text patching that TCG has been seen to trip over (an int3 oops).
+  cat /sys/devices/system/cpu/possible > /tmp/possible
+  [ -e /mnt/big ] || { dd if=/dev/zero of=/mnt/big bs=1M count=192 2>/dev/null; sync; }
+  echo 3 > /proc/sys/vm/drop_caches
+  vmscan stat --json > /tmp/rs.json 2> /tmp/rs.err & A=$!
+  waitc /tmp/rs.err
+  sh -c 'echo $$ > '$CG'/t/cgroup.procs; exec cat /mnt/big > /dev/null'
+  grep VmHWM /proc/$A/status > /tmp/rs.hwm
+  kill -TERM $A; wait $A
+  echo 3 > /proc/sys/vm/drop_caches
+  vmscan export --listen 127.0.0.1:9465 > /tmp/re.out 2> /tmp/re.err & B=$!
+  waitc /tmp/re.err
+  sh -c 'echo $$ > '$CG'/t/cgroup.procs; exec cat /mnt/big > /dev/null'
+  sleep 2; cat /proc/$B/stat > /tmp/re.stat0; sleep 10; cat /proc/$B/stat > /tmp/re.stat1
+  grep VmHWM /proc/$B/status > /tmp/re.hwm
+  kill -TERM $B; wait $B
+  block possible /tmp/possible; block rss-stat /tmp/rs.hwm; block rss-export /tmp/re.hwm
+  block rss-export-cpu0 /tmp/re.stat0; block rss-export-cpu1 /tmp/re.stat1
+fi
 if has hotplug; then
   # CPU hotplug under reclaim: cpu1 goes offline during one cgroup read of
   # the file and comes back during a second, while vmscan stat counts.
