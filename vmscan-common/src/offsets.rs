@@ -28,6 +28,10 @@ pub const DERIVED: u32 = 1 << 27;
 /// record widens to unsigned long: read as u32.
 pub const ARG_U32: u32 = 1 << 26;
 
+/// Arguments a tp_btf / raw_tp program copies (and so can read): the most
+/// any hooked tracepoint has (mm_vmscan_lru_isolate before 6.7: 8).
+pub const TP_ARGS: usize = 8;
+
 /// Argument `i` of a tracepoint, read as a scalar.
 pub const fn arg(i: u32) -> u32 {
     ARG | (i & 0xff) << 16

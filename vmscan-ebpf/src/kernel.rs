@@ -13,7 +13,7 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use vmscan_common::{
-    ARG, ARG_DEREF, ARG_FILE_FLAG, ARG_U32, DERIVED, NODE_OVERFLOW, NODE_TABLE, RECLAIM_WB_ANON, RECLAIM_WB_ASYNC, RECLAIM_WB_FILE,
+    ARG, ARG_DEREF, ARG_FILE_FLAG, ARG_U32, TP_ARGS, DERIVED, NODE_OVERFLOW, NODE_TABLE, RECLAIM_WB_ANON, RECLAIM_WB_ASYNC, RECLAIM_WB_FILE,
     UNRESOLVED,
 };
 
@@ -24,17 +24,24 @@ use crate::globals::{OFFSETS, STRUCT_PAGE_SIZE, VMEMMAP_BASE_ADDR, global_u64};
 pub struct Tp {
     ctx: TracePointContext,
     args: bool,
+    /// tp_btf / raw_tp: the first TP_ARGS arguments, copied with one helper
+    /// call (a field read from the context would be one call each).
+    a: [u64; TP_ARGS],
 }
 
 impl Tp {
     #[inline(always)]
     pub fn record(ctx: *mut c_void) -> Self {
-        Self { ctx: TracePointContext::new(ctx), args: false }
+        Self { ctx: TracePointContext::new(ctx), args: false, a: [0; TP_ARGS] }
     }
 
+    /// The arguments past a tracepoint's last lie on the kernel stack that
+    /// holds them (bpf_trace_run's array): copied too, never read.
     #[inline(always)]
     pub fn args(ctx: *mut c_void) -> Self {
-        Self { ctx: TracePointContext::new(ctx), args: true }
+        // SAFETY: the helper copes with any address.
+        let a = unsafe { bpf_probe_read_kernel(ctx as *const [u64; TP_ARGS]) }.unwrap_or([0; TP_ARGS]);
+        Self { ctx: TracePointContext::new(ctx), args: true, a }
     }
 
     #[inline(always)]
@@ -61,15 +68,19 @@ impl Tp {
         if off & ARG == 0 || off & DERIVED != 0 {
             return Err(-1);
         }
-        let slot = (((off >> 16) & 0xff) * 8) as usize;
+        let i = ((off >> 16) & 0xff) as usize;
+        if i >= TP_ARGS || core::mem::size_of::<T>() > 8 {
+            return Err(-1);
+        }
+        let v = self.a[i];
         if off & ARG_DEREF != 0 {
-            // SAFETY: as above; the argument is a pointer by the BTF prototype.
-            let p = unsafe { self.ctx.read_at::<u64>(slot) }.map_err(|e| e as i64)?;
-            return kread::<T>(p, off & 0xffff);
+            // The argument is a pointer by the BTF prototype.
+            return kread::<T>(v, off & 0xffff);
         }
         // Arguments are u64 slots; a narrower one is in the low bytes.
-        // SAFETY: as above.
-        unsafe { self.ctx.read_at::<T>(slot) }.map_err(|e| e as i64)
+        // SAFETY: T is at most 8 bytes (checked above), read from the start
+        // of a u64 (little-endian: its low bytes).
+        Ok(unsafe { core::mem::transmute_copy::<u64, T>(&v) })
     }
 
     /// A counter the record holds as unsigned long: 8 bytes, or 4 where the

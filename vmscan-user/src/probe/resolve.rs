@@ -163,6 +163,9 @@ pub fn event_classes(event: &str) -> Vec<String> {
 /// `folio_node` says whether a folio's node can be worked out (one node, or
 /// vmemmap_base and sizeof(struct page) known): pagemap's pfn needs it.
 pub fn resolve_tracepoint_args(id: HookId, args: &[TpArg], btf: &Btf, folio_node: bool, o: &mut Offsets) -> Result<(), String> {
+    // The programs copy the first TP_ARGS arguments; a field only a later
+    // one gives is not found.
+    let args = &args[..args.len().min(vmscan_common::TP_ARGS)];
     let folio = args.iter().position(|a| matches!(a.name.as_str(), "folio" | "page") && a.pointee.is_some());
     let fields = tracepoint_fields(id, o).ok_or_else(|| format!("hook {id} is not a tracepoint"))?;
     for (slot, names, sizes) in fields {
