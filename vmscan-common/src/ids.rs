@@ -187,6 +187,9 @@ pub mod refault_rule {
 }
 
 /// Slots of the RUNTIME array map (flags userspace sets after attaching).
-pub const RUNTIME_SLOTS: u32 = 1;
+pub const RUNTIME_SLOTS: u32 = 2;
 /// RUNTIME slot: folio_add_lru is hooked (batch residency is measured).
 pub const RUNTIME_BATCH: u32 = 0;
+/// RUNTIME slot: try_to_free_mem_cgroup_pages is hooked (memcg reclaim
+/// episodes look up the memcg it named).
+pub const RUNTIME_MEMCG_TARGET: u32 = 1;

@@ -14,9 +14,9 @@ use vmscan_common::{
 
 use crate::hooks::{reclaim::ReclaimCtx, refault::RefaultCtx, shrink_node::ShrinkNodeCtx};
 
-/// Set by userspace once the hooks are attached: slot [`RUNTIME_BATCH`] is
-/// 1 when folio_add_lru is hooked (LRU insertions then end a batch
-/// residency; otherwise they skip that lookup).
+/// Set by userspace once the hooks are attached (vmscan_common::RUNTIME_*):
+/// a hook's lookups that only another hook's data can satisfy are skipped
+/// where that hook is not attached.
 #[map]
 pub static RUNTIME: Array<u64> = Array::with_max_entries(vmscan_common::RUNTIME_SLOTS, 0);
 #[map]

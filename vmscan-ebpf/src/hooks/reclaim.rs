@@ -6,13 +6,13 @@ use aya_ebpf::{
     macros::{fentry, kprobe},
     programs::{FEntryContext, ProbeContext},
 };
-use vmscan_common::{HookId, PF_KSWAPD, RECLAIM_TARGET, UNRESOLVED, event, hook, reclaimer};
+use vmscan_common::{HookId, PF_KSWAPD, RECLAIM_TARGET, RUNTIME_MEMCG_TARGET, UNRESOLVED, event, hook, reclaimer};
 
 use crate::{
     emit::{emit, now_ns},
     globals::{KHUGEPAGED_THREAD_ADDR, SOFTLIMIT_AS_MEMCG, enabled, global_u64},
     kernel::{Tp, current_memcg_id, current_pid, current_task, current_task_flags, fentry_arg, kread, memcg_cgroup_id},
-    maps::{MEMCG_TARGET, RECLAIM_CTX, SOFTLIMIT_CTX, hit},
+    maps::{MEMCG_TARGET, RECLAIM_CTX, SOFTLIMIT_CTX, hit, runtime},
 };
 
 /// An open begin/end episode of one task.
@@ -102,7 +102,7 @@ fn begin(kind: u32, order: i32, gfp: u64, nid: i32) {
     }
     let pid = current_pid();
     let (mut cgroup_id, mut flags) = (current_memcg_id(), 0);
-    if kind == reclaimer::MEMCG {
+    if kind == reclaimer::MEMCG && runtime(RUNTIME_MEMCG_TARGET) {
         // SAFETY: copied out at once.
         if let Some(t) = unsafe { MEMCG_TARGET.get(&pid) }.copied() {
             let _ = MEMCG_TARGET.remove(&pid);

@@ -511,16 +511,20 @@ fn attach_function(ebpf: &mut Ebpf, st: &mut HookStatus, p: &FunctionPrograms, o
 }
 
 /// Flags the programs read once the hooks are attached (the RUNTIME map):
-/// LRU insertions look up a batch start only where folio_add_lru is hooked.
+/// LRU insertions look up a batch start only where folio_add_lru is hooked,
+/// memcg reclaim episodes the reclaimed memcg only where
+/// try_to_free_mem_cgroup_pages is.
 fn set_runtime_flags(ebpf: &mut Ebpf, hooks: &[HookStatus]) {
-    let add_lru = hooks.iter().any(|h| h.id == vmscan_common::hook::ADD_LRU && h.mechanism.is_some());
+    use vmscan_common::{RUNTIME_BATCH, RUNTIME_MEMCG_TARGET, hook};
+    let attached = |id| u64::from(hooks.iter().any(|h| h.id == id && h.mechanism.is_some()));
+    let flags = [(RUNTIME_BATCH, attached(hook::ADD_LRU)), (RUNTIME_MEMCG_TARGET, attached(hook::MEMCG_TARGET))];
     let res = ebpf
         .map_mut("RUNTIME")
         .ok_or_else(|| "no RUNTIME map".to_owned())
         .and_then(|m| aya::maps::Array::<_, u64>::try_from(m).map_err(|e| e.to_string()))
-        .and_then(|mut a| a.set(vmscan_common::RUNTIME_BATCH, u64::from(add_lru), 0).map_err(|e| e.to_string()));
+        .and_then(|mut a| flags.iter().try_for_each(|&(slot, v)| a.set(slot, v, 0).map_err(|e| e.to_string())));
     if let Err(e) = res {
-        log::warn!("setting the programs' runtime flags: {e}; batch residency is not measured");
+        log::warn!("setting the programs' runtime flags: {e}; batch residency and reclaimed memcgs are not measured");
     }
 }
 
