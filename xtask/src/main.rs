@@ -70,7 +70,7 @@ enum Cmd {
         #[arg(long)]
         kernel: Option<String>,
         /// Only these scenarios (comma-separated: hooks,truth,numa,mglru,model,exit,swap,
-        /// refault,ancestor,softlimit,hotplug,rss).
+        /// refault,ancestor,softlimit,hotplug,proactive,rss).
         #[arg(long)]
         scenario: Option<String>,
         /// Boot the kernel with vmscan inside and a shell on the console.

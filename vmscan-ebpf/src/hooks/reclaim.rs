@@ -33,17 +33,24 @@ pub struct ReclaimCtx {
 /// and cgroup_reclaim() decide it: a cgroup v1 soft-limit pass (its own
 /// scan_control targets a memcg: memcg reclaim where the kernel keeps that
 /// out of kswapd/direct), else an open direct / memcg begin..end episode
-/// of this task, else kswapd by PF_KSWAPD, else a proactive scan_control,
-/// else the open node episode, else OTHER.
+/// of this task (a proactive memcg one counts as proactive on 7.x), else
+/// kswapd by PF_KSWAPD, else a proactive scan_control, else the open node
+/// episode, else OTHER.
 #[inline(always)]
 pub fn current_reclaimer() -> u32 {
     // SAFETY: only the key's presence is read.
-    if enabled(&SOFTLIMIT_AS_MEMCG) && unsafe { SOFTLIMIT_CTX.get(&current_pid()) }.is_some() {
+    if cgroup_reclaim_apart() && unsafe { SOFTLIMIT_CTX.get(&current_pid()) }.is_some() {
         return reclaimer::MEMCG;
     }
     // SAFETY: the value is copied out at once.
     let open = unsafe { RECLAIM_CTX.get(&current_pid()) }.map(|c| c.kind);
     if let Some(k) = open {
+        // Where cgroup reclaim is counted by who runs it (7.x), a proactive
+        // memcg pass (memory.reclaim) counts as proactive: reclaimer_offset()
+        // looks at sc->proactive before falling back to direct.
+        if k == reclaimer::MEMCG && !cgroup_reclaim_apart() && current_pass_proactive().is_some() {
+            return reclaimer::PROACTIVE;
+        }
         if k != reclaimer::NODE {
             return k;
         }
@@ -53,9 +60,18 @@ pub fn current_reclaimer() -> u32 {
     }
     match current_pass_proactive() {
         Some(true) => reclaimer::PROACTIVE,
+        Some(false) if !cgroup_reclaim_apart() => reclaimer::PROACTIVE,
         Some(false) => reclaimer::MEMCG,
         None => open.unwrap_or(reclaimer::OTHER),
     }
+}
+
+/// Whether the kernel keeps cgroup reclaim out of its reclaimer counters
+/// (cgroup_reclaim(sc) before 7.x); set by the loader from BTF (see
+/// SOFTLIMIT_AS_MEMCG).
+#[inline(always)]
+fn cgroup_reclaim_apart() -> bool {
+    enabled(&SOFTLIMIT_AS_MEMCG)
 }
 
 /// Some(true) when the current task's pass runs under a proactive

@@ -50,7 +50,9 @@ fn likely_cause(counter: &str, short: bool) -> &'static str {
             "activations outside the hooked paths: reclaim_pages() (MADV_PAGEOUT, DAMON; mm_vmscan_reclaim_pages is not hooked) or CMA's clean-page reclaim (no tracepoint)"
         }
         (_, true) => "a reclaim path whose tracepoints do not fire on this kernel (or hooks not attached)",
-        (_, false) => "pages counted under another reclaimer than the kernel's (a path counted differently on this kernel)",
+        (_, false) => {
+            "pages counted under another reclaimer than the kernel's (a path counted differently on this kernel), or, where the kernel keeps the counter per node (7.x pgscan/pgsteal), per-CPU deltas /proc/vmstat had not folded in yet"
+        }
     }
 }
 

@@ -647,6 +647,41 @@ pub(super) fn hotplug(b: &Blocks) -> Verdict {
     Ok(format!("cpu1 offline then online during reclaim ({}); {counted} (pgsteal_file {}), nothing lost", lines[1].trim_start_matches("cpu1 1 "), d("pgsteal_file")))
 }
 
+/// Proactive reclaim (memory.reclaim, a node's reclaim file): every
+/// pgscan/pgsteal counter vmscan derives equals /proc/vmstat's growth, the
+/// proactive ones too where the kernel keeps them (6.16+), and vmscan's own
+/// self-check says exact. SKIP where the kernel has neither path.
+pub(super) fn proactive(b: &Blocks) -> Verdict {
+    let paths: Vec<&str> = b.get("proactive-paths").map(|t| t.lines().map(str::trim).filter(|l| !l.is_empty()).collect()).unwrap_or_default();
+    if paths.is_empty() {
+        return Ok(format!("{SKIP}no memory.reclaim (cgroup v2, 5.19+) and no node reclaim file (6.16+) here"));
+    }
+    let j = json(b, "proactive")?;
+    let delta = vmstat_delta(b, "proactive-before", "proactive-after")?;
+    let d = |k: &str| delta.get(k).copied().unwrap_or(0);
+    if d("pgsteal_file") < 2_000 {
+        return Err(format!("proactive reclaim ({}) reclaimed only {} file pages", paths.join(", "), d("pgsteal_file")));
+    }
+    let mut keys = vec!["pgscan_kswapd", "pgscan_direct", "pgscan_anon", "pgscan_file", "pgsteal_kswapd", "pgsteal_direct", "pgsteal_anon", "pgsteal_file"];
+    let counted_apart = delta.contains_key("pgscan_proactive");
+    if counted_apart {
+        keys.extend(["pgscan_proactive", "pgsteal_proactive"]);
+    }
+    let omitted = same_as_vmstat(&j, &delta, &keys, "proactive")?;
+    let sc = &j["self_check"];
+    let (checked, exact) = (sc["checked"].as_u64().unwrap_or(0), sc["exact"].as_u64().unwrap_or(0));
+    if checked == 0 || exact != checked {
+        return Err(format!("self-check: {exact} of {checked} counters exact: {}", sc["counters"]));
+    }
+    let how = if counted_apart {
+        format!("pgscan_proactive {} / pgsteal_proactive {}", d("pgscan_proactive"), d("pgsteal_proactive"))
+    } else {
+        format!("kept out of pgscan_direct ({}) as cgroup reclaim; pgscan_file {}", d("pgscan_direct"), d("pgscan_file"))
+    };
+    let counted = if omitted.is_empty() { "pgscan/pgsteal = /proc/vmstat".to_owned() } else { omitted };
+    Ok(format!("{}: {counted}: {how}; self-check {exact} of {checked} exact", paths.join(" and ")))
+}
+
 /// Peak RSS the rss scenario may show for `vmscan stat` (the cost issue's
 /// target), and for the exporter, which also holds a burst of drained ring
 /// records (up to the 4 MiB ring, raw and decoded) and its HTTP server.

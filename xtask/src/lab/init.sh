@@ -10,6 +10,10 @@ S=$(sed -n 's/.*vmscan.scenarios=\([^ ]*\).*/\1/p' /proc/cmdline)
 echo "@@KERNEL $(uname -r)"
 has() { case ",$S," in *",$1,"*) return 0;; esac; return 1; }
 block() { echo "@@BEGIN $1"; cat "$2"; echo "@@END $1"; }
+# /proc/vmstat with every CPU's pending deltas folded in first: node stats
+# (7.x keeps pgscan/pgsteal per node) reach it only when a CPU's delta
+# passes its threshold, so an unfolded read can lag what vmscan counted.
+vmstat() { echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null; cat /proc/vmstat; }
 # Background jobs of a non-interactive shell ignore SIGINT: stop vmscan with
 # SIGTERM. Every run writes its own files, so waitc never sees an older run.
 waitc() { i=0; while [ $i -lt 900 ]; do grep -q "vmscan: counting" "$1" 2>/dev/null && return 0; sleep 0.1; i=$((i+1)); done; echo "@@ERROR $1 never counted"; cat "$1"; }
@@ -51,9 +55,9 @@ if has truth; then
   waitc /tmp/raw.err
   vmscan --compare-kprobes stat --json > /tmp/fe.json 2> /tmp/fe.err & A=$!
   waitc /tmp/fe.err
-  cat /proc/vmstat > /tmp/v0; cat $CG/t/memory.stat > /tmp/m0
+  vmstat > /tmp/v0; cat $CG/t/memory.stat > /tmp/m0
   sh -c 'echo $$ > '$CG'/t/cgroup.procs; exec cat /mnt/big > /dev/null'
-  cat /proc/vmstat > /tmp/v1; cat $CG/t/memory.stat > /tmp/m1
+  vmstat > /tmp/v1; cat $CG/t/memory.stat > /tmp/m1
   kill -TERM $A $B $C; wait $A; wait $B; wait $C
   block truth-fentry /tmp/fe.json; block truth-kprobe /tmp/kp.json; block truth-raw /tmp/raw.json
   block vmstat-before /tmp/v0; block vmstat-after /tmp/v1
@@ -99,9 +103,9 @@ if has swap; then
     echo 3 > /proc/sys/vm/drop_caches
     vmscan stat --json > /tmp/sw$sw.json 2> /tmp/sw$sw.err & A=$!
     waitc /tmp/sw$sw.err
-    cat /proc/vmstat > /tmp/sw$sw.v0
+    vmstat > /tmp/sw$sw.v0
     sh -c 'echo $$ > '$CG'/s/cgroup.procs; dd if=/dev/urandom of=/tmp/shm bs=1M count=64 2>/dev/null; cat /mnt/big > /dev/null; cat /mnt/big > /dev/null; rm /tmp/shm'
-    cat /proc/vmstat > /tmp/sw$sw.v1
+    vmstat > /tmp/sw$sw.v1
     kill -TERM $A; wait $A
     block swap-$sw /tmp/sw$sw.json; block swap-$sw-before /tmp/sw$sw.v0; block swap-$sw-after /tmp/sw$sw.v1
   done
@@ -133,10 +137,10 @@ if has refault; then
     vmscan refaults --json -d 600 > /tmp/rf$phase.json 2> /tmp/rf$phase.err & A=$!
     waitc /tmp/rf$phase.err
     # stat_refresh folds the per-CPU deltas into /proc/vmstat's node counters.
-    echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null; cat /proc/vmstat > /tmp/rf$phase.v0; cat $CG/r/memory.stat > /tmp/rf$phase.m0
+    echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null; vmstat > /tmp/rf$phase.v0; cat $CG/r/memory.stat > /tmp/rf$phase.m0
     # Bound to node 0: the kernel's refault clock is per node and cgroup.
     sh -c 'echo $$ > '$CG'/r/cgroup.procs; exec 3< /mnt/thrash; for i in 1 2 3 4; do vmscan lab-read --node 0 /mnt/thrash; done'
-    echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null; cat /proc/vmstat > /tmp/rf$phase.v1; cat $CG/r/memory.stat > /tmp/rf$phase.m1
+    echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null; vmstat > /tmp/rf$phase.v1; cat $CG/r/memory.stat > /tmp/rf$phase.m1
     kill -TERM $A; wait $A
     block refault-$phase /tmp/rf$phase.json; block refault-$phase-err /tmp/rf$phase.err
     block refault-$phase-before /tmp/rf$phase.v0; block refault-$phase-after /tmp/rf$phase.v1
@@ -151,9 +155,9 @@ if has refault; then
   echo 32M > $CG/r/$MAX; echo 3 > /proc/sys/vm/drop_caches
   vmscan refaults --json -d 600 > /tmp/rfa.json 2> /tmp/rfa.err & A=$!
   waitc /tmp/rfa.err
-  echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null; cat /proc/vmstat > /tmp/rfa.v0; cat $CG/r/memory.stat > /tmp/rfa.m0
+  echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null; vmstat > /tmp/rfa.v0; cat $CG/r/memory.stat > /tmp/rfa.m0
   sh -c 'echo $$ > '$CG'/r/cgroup.procs; dd if=/dev/urandom of=/tmp/shm bs=1M count=40 2>/dev/null; cat /tmp/shm > /dev/null; cat /tmp/shm > /dev/null; rm /tmp/shm'
-  echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null; cat /proc/vmstat > /tmp/rfa.v1; cat $CG/r/memory.stat > /tmp/rfa.m1
+  echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null; vmstat > /tmp/rfa.v1; cat $CG/r/memory.stat > /tmp/rfa.m1
   kill -TERM $A; wait $A
   swapoff /dev/zram0
   block refault-anon /tmp/rfa.json; block refault-anon-err /tmp/rfa.err
@@ -187,14 +191,33 @@ if has softlimit; then
     sh -c 'echo $$ > '$CG'/sl/cgroup.procs; exec vmscan lab-read --node 0 /mnt/sl'
     vmscan stat --json > /tmp/sl.json 2> /tmp/sl.err & A=$!
     waitc /tmp/sl.err
-    cat /proc/vmstat > /tmp/sl.v0
+    vmstat > /tmp/sl.v0
     vmscan lab-read --node 0 /mnt/node; vmscan lab-read --node 0 /mnt/node
-    cat /proc/vmstat > /tmp/sl.v1
+    vmstat > /tmp/sl.v1
     kill -TERM $A; wait $A
     block softlimit /tmp/sl.json; block softlimit-before /tmp/sl.v0; block softlimit-after /tmp/sl.v1
   else
     echo "@@BEGIN softlimit-none"; echo "cgroup v2 has no soft limit"; echo "@@END softlimit-none"
   fi
+fi
+if has proactive; then
+  # Proactive reclaim, where the kernel has it: a cgroup's memory.reclaim
+  # (cgroup v2, 5.19+) and a node's sysfs reclaim file (6.16+), each asked
+  # for 32 MiB of the 192 MiB of page cache /pr holds, under vmscan stat.
+  [ -e /mnt/big ] || { dd if=/dev/zero of=/mnt/big bs=1M count=192 2>/dev/null; sync; }
+  echo 3 > /proc/sys/vm/drop_caches
+  mkdir -p $CG/pr
+  sh -c 'echo $$ > '$CG'/pr/cgroup.procs; exec cat /mnt/big > /dev/null'
+  : > /tmp/pr.paths
+  vmscan stat --json > /tmp/pr.json 2> /tmp/pr.err & A=$!
+  waitc /tmp/pr.err
+  vmstat > /tmp/pr.v0
+  if [ -e $CG/pr/memory.reclaim ]; then echo 32M > $CG/pr/memory.reclaim 2>/dev/null; echo memory.reclaim >> /tmp/pr.paths; fi
+  if [ -e /sys/devices/system/node/node0/reclaim ]; then echo 32M > /sys/devices/system/node/node0/reclaim 2>/dev/null; echo node-reclaim >> /tmp/pr.paths; fi
+  vmstat > /tmp/pr.v1
+  kill -TERM $A; wait $A
+  block proactive /tmp/pr.json; block proactive-paths /tmp/pr.paths
+  block proactive-before /tmp/pr.v0; block proactive-after /tmp/pr.v1
 fi
 if has rss; then
   # Memory and per-interval read cost with this boot's possible CPUs: the
@@ -226,7 +249,7 @@ if has hotplug; then
   echo 3 > /proc/sys/vm/drop_caches
   vmscan stat --json > /tmp/hp.json 2> /tmp/hp.err & A=$!
   waitc /tmp/hp.err
-  cat /proc/vmstat > /tmp/hp.v0
+  vmstat > /tmp/hp.v0
   : > /tmp/hp.states
   for step in 0 1; do
     sh -c 'echo $$ > '$CG'/t/cgroup.procs; exec cat /mnt/big > /dev/null' & W=$!
@@ -235,7 +258,7 @@ if has hotplug; then
     wait $W
     echo 3 > /proc/sys/vm/drop_caches
   done
-  cat /proc/vmstat > /tmp/hp.v1
+  vmstat > /tmp/hp.v1
   kill -TERM $A; wait $A
   block hotplug /tmp/hp.json; block hotplug-err /tmp/hp.err; block hotplug-states /tmp/hp.states
   block hotplug-before /tmp/hp.v0; block hotplug-after /tmp/hp.v1

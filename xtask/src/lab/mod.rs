@@ -62,7 +62,7 @@ const fn cfg(label: &'static str, kernel: &'static str, mglru: Option<bool>, cgr
 }
 
 /// Every scenario, for the configurations CI runs in full.
-const ALL: &[&str] = &["hooks", "truth", "numa", "mglru", "model", "exit", "swap", "refault", "ancestor", "softlimit", "hotplug", "rss"];
+const ALL: &[&str] = &["hooks", "truth", "numa", "mglru", "model", "exit", "swap", "refault", "ancestor", "softlimit", "hotplug", "proactive", "rss"];
 
 /// Every configuration, in table order: each kernel with its default LRU
 /// first, then the other one; 6.1 on cgroup v1 (Debian 12's hosts still
@@ -85,7 +85,7 @@ pub(super) static CONFIGS: [Config; 8] = [
 ];
 
 /// Every scenario, in the order `--scenario` defaults to and the table lists.
-static SCENARIOS: [Scenario; 12] = [
+static SCENARIOS: [Scenario; 13] = [
     Scenario { name: "hooks", needs: &[], check: checks::hooks },
     Scenario { name: "truth", needs: &[], check: checks::truth },
     Scenario { name: "numa", needs: &[], check: |b, _| checks::numa(b) },
@@ -98,6 +98,7 @@ static SCENARIOS: [Scenario; 12] = [
     Scenario { name: "ancestor", needs: &[], check: |b, _| checks::ancestor(b) },
     Scenario { name: "softlimit", needs: &[], check: checks::softlimit },
     Scenario { name: "hotplug", needs: &[], check: |b, _| checks::hotplug(b) },
+    Scenario { name: "proactive", needs: &[], check: |b, _| checks::proactive(b) },
     Scenario { name: "rss", needs: &[], check: checks::rss },
 ];
 
@@ -324,7 +325,7 @@ mod tests {
     #[test]
     fn scenario_names_keep_their_order() {
         let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
-        assert_eq!(names, ["hooks", "truth", "numa", "mglru", "model", "exit", "swap", "refault", "ancestor", "softlimit", "hotplug", "rss"]);
+        assert_eq!(names, ["hooks", "truth", "numa", "mglru", "model", "exit", "swap", "refault", "ancestor", "softlimit", "hotplug", "proactive", "rss"]);
     }
 
     #[test]
@@ -370,6 +371,6 @@ mod tests {
     fn the_guest_also_runs_what_a_check_reads() {
         assert_eq!(guest_scenarios(&select(Some("mglru")).unwrap()), "mglru,hooks,numa");
         assert_eq!(guest_scenarios(&select(Some("truth,exit")).unwrap()), "truth,exit");
-        assert_eq!(guest_scenarios(&select(None).unwrap()), "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,rss,hooks,numa");
+        assert_eq!(guest_scenarios(&select(None).unwrap()), "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,rss,hooks,numa");
     }
 }
