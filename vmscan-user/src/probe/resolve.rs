@@ -646,6 +646,50 @@ mod tests {
             assert!(o.sc_proactive_bit < 8 && o.sc_proactive_byte < btf.struct_size("scan_control").unwrap());
         }
     }
+
+    fn arg(name: &str, size: u32, pointee: Option<&str>) -> TpArg {
+        TpArg { name: name.into(), size, pointee: pointee.map(Into::into) }
+    }
+
+    /// Where each record field is among a tracepoint's arguments, on the
+    /// running kernel's reclaim_stat: by name, behind the stat pointer
+    /// (4-byte counters widened), reclaim_flags from `file`, and what the
+    /// record derives from a folio; a size that does not fit is an error.
+    #[test]
+    fn tracepoint_fields_map_to_arguments() {
+        use vmscan_common::{ARG_DEREF, ARG_FILE_FLAG, ARG_U32, DERIVED, arg as a};
+        let Ok(btf) = Btf::from_file(Path::new(system::BTF_VMLINUX)) else {
+            eprintln!("SKIP: no {} on this machine", system::BTF_VMLINUX);
+            return;
+        };
+        let shrink = [arg("nid", 4, None), arg("nr_scanned", 8, None), arg("nr_reclaimed", 8, None), arg("stat", 8, Some("reclaim_stat")), arg("priority", 4, None), arg("file", 4, None)];
+        let mut o = Offsets::unresolved();
+        resolve_tracepoint_args(hook::SHRINK_INACTIVE, &shrink, &btf, true, &mut o).unwrap();
+        assert_eq!((o.si_nid, o.si_scanned, o.si_reclaimed, o.si_priority), (a(0), a(1), a(2), a(4)));
+        assert_eq!(o.si_flags, a(5) | ARG_FILE_FLAG);
+        let (dirty, size) = btf.member("reclaim_stat", "nr_dirty").unwrap();
+        assert_eq!(o.si_dirty & !ARG_U32, vmscan_common::arg_deref(3, dirty));
+        assert_eq!(o.si_dirty & ARG_U32 != 0, size == 4, "a 4-byte counter is widened");
+        let (act, act_size) = btf.member("reclaim_stat", "nr_activate").unwrap();
+        assert_eq!(o.si_activate1, vmscan_common::arg_deref(3, act + act_size / 2), "nr_activate[1]");
+        assert_ne!(o.si_activate0 & ARG_DEREF, 0);
+
+        // 6.x pagemap: only the folio; list and node derived from it.
+        let mut o = Offsets::unresolved();
+        resolve_tracepoint_args(hook::LRU_INSERTION, &[arg("folio", 8, Some("folio"))], &btf, true, &mut o).unwrap();
+        assert_eq!((o.ins_folio, o.ins_pfn, o.ins_lru), (a(0), DERIVED, DERIVED));
+        // Several nodes and no vmemmap_base: the node cannot be derived.
+        let err = resolve_tracepoint_args(hook::LRU_INSERTION, &[arg("folio", 8, Some("folio"))], &btf, false, &mut o).unwrap_err();
+        assert!(err.contains("vmemmap_base"), "{err}");
+        // 5.10 pagemap: the list is an argument.
+        resolve_tracepoint_args(hook::LRU_INSERTION, &[arg("page", 8, Some("page")), arg("lru", 4, None)], &btf, true, &mut o).unwrap();
+        assert_eq!(o.ins_lru, a(1));
+        // An argument of another size than the record's field fails.
+        let err = resolve_tracepoint_args(hook::KSWAPD_SLEEP, &[arg("nid", 8, None)], &btf, true, &mut o).unwrap_err();
+        assert!(err.contains("nid"), "{err}");
+        // A field no argument gives fails.
+        assert!(resolve_tracepoint_args(hook::KSWAPD_WAKE, &[arg("nid", 4, None)], &btf, true, &mut o).is_err());
+    }
 }
 
 /// How this kernel packs shadow entries and counts refaults
