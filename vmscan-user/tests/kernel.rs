@@ -111,6 +111,10 @@ fn stat_matches_proc_vmstat(mechanism: &str) {
     }
     let isolate = perf["vmscan:mm_vmscan_lru_isolate"];
     assert!(isolate > 50, "the workload should run many shrink passes, perf saw {isolate}");
+    // stat counts shrink passes from the aggregates, not ring records.
+    let passes = report["episodes"]["shrink_passes"].as_u64().expect("episodes.shrink_passes");
+    let perf_passes = perf["vmscan:mm_vmscan_lru_shrink_inactive"];
+    assert!(passes >= perf_passes && perf_passes > 0, "shrink passes: vmscan {passes}, perf stat {perf_passes}");
 }
 
 #[test]

@@ -84,8 +84,12 @@ pub fn hook_rows(hooks: &[HookStatus], hits: &[u64], lost: &[u64]) -> Vec<HookCo
     out
 }
 
-pub fn report(kernel: &str, secs: f64, hooks: &[HookStatus], d: &Totals, episodes: Episodes, counting: &Counting) -> StatReport {
+pub fn report(kernel: &str, secs: f64, hooks: &[HookStatus], d: &Totals, mut episodes: Episodes, counting: &Counting) -> StatReport {
     let hooks = hook_counts(hooks, d);
+    // stat takes no shrink-pass records from the ring (only `record` keeps
+    // them): the passes come from the per-CPU aggregates, which count every
+    // one whether or not the ring has room.
+    episodes.shrink_passes = d.shrink_inactive.iter().map(|a| a.passes).sum();
     let shadow = d.hits.get(hook::SHADOW_MARK_ACCESSED.slot() as usize..hook::SLOTS as usize).filter(|s| s.iter().any(|v| *v > 0)).map(|s| {
         std::collections::BTreeMap::from([("folio_mark_accessed", s[0]), ("folio_add_lru", s[1]), ("shrink_node", s[2])])
     });
