@@ -99,11 +99,18 @@ impl Tp {
     pub fn reclaim_flags(&self, off: u32) -> Result<i32, i64> {
         if self.args && off != UNRESOLVED && off & ARG_FILE_FLAG != 0 {
             let file: u32 = self.field(off & !ARG_FILE_FLAG)?;
-            let kind = if file != 0 { RECLAIM_WB_FILE } else { RECLAIM_WB_ANON };
-            return Ok((kind | RECLAIM_WB_ASYNC) as i32);
+            return Ok(trace_reclaim_flags(file != 0));
         }
         self.field(off)
     }
+}
+
+/// include/trace/events/vmscan.h: trace_reclaim_flags(file), a shrink
+/// pass's or a written folio's reclaim_flags.
+#[inline(always)]
+pub fn trace_reclaim_flags(file: bool) -> i32 {
+    let kind = if file { RECLAIM_WB_FILE } else { RECLAIM_WB_ANON };
+    (kind | RECLAIM_WB_ASYNC) as i32
 }
 
 /// A field of a kernel object at a BTF offset.

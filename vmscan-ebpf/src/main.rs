@@ -43,34 +43,24 @@ macro_rules! tracepoint {
             use super::*;
             const HOOK: vmscan_common::HookId = $hook;
 
-            pub mod classic {
-                #[unsafe(export_name = stringify!($name))]
-                #[unsafe(link_section = "tracepoint")]
-                fn $name(ctx: *mut core::ffi::c_void) -> u32 {
-                    $crate::maps::hit(super::HOOK);
-                    let _ = super::super::$body(&$crate::kernel::Tp::record(ctx));
-                    $crate::PASS_ON
-                }
-            }
+            tracepoint_entry!(classic, $name, stringify!($name), "tracepoint", record, $crate::PASS_ON, $body);
+            tracepoint_entry!(btf, $name, concat!("btf_", stringify!($name)), "tp_btf", args, 0, $body);
+            tracepoint_entry!(raw, $name, concat!("raw_", stringify!($name)), "raw_tp", args, 0, $body);
+        }
+    };
+}
 
-            pub mod btf {
-                #[unsafe(export_name = concat!("btf_", stringify!($name)))]
-                #[unsafe(link_section = "tp_btf")]
-                fn $name(ctx: *mut core::ffi::c_void) -> u32 {
-                    $crate::maps::hit(super::HOOK);
-                    let _ = super::super::$body(&$crate::kernel::Tp::args(ctx));
-                    0
-                }
-            }
-
-            pub mod raw {
-                #[unsafe(export_name = concat!("raw_", stringify!($name)))]
-                #[unsafe(link_section = "raw_tp")]
-                fn $name(ctx: *mut core::ffi::c_void) -> u32 {
-                    $crate::maps::hit(super::HOOK);
-                    let _ = super::super::$body(&$crate::kernel::Tp::args(ctx));
-                    0
-                }
+/// One entry point of [`tracepoint!`]: module `$m`, ELF symbol `$symbol` in
+/// section `$section`, its context made by `Tp::$ctx`, returning `$ret`.
+macro_rules! tracepoint_entry {
+    ($m:ident, $name:ident, $symbol:expr, $section:literal, $ctx:ident, $ret:expr, $body:ident) => {
+        pub mod $m {
+            #[unsafe(export_name = $symbol)]
+            #[unsafe(link_section = $section)]
+            fn $name(ctx: *mut core::ffi::c_void) -> u32 {
+                $crate::maps::hit(super::HOOK);
+                let _ = super::super::$body(&$crate::kernel::Tp::$ctx(ctx));
+                $ret
             }
         }
     };

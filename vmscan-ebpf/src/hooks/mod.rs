@@ -11,11 +11,8 @@ pub mod shrink;
 pub mod shrink_node;
 pub mod storm;
 
-/// reclaim_flags: RECLAIM_WB_FILE is 0x2 (include/trace/events/vmscan.h).
-pub const RECLAIM_WB_FILE: i32 = 0x0002;
-
 /// 1 for a file-LRU pass by its reclaim_flags, 0 for anon.
 #[inline(always)]
 pub fn file_of(flags: i32) -> u32 {
-    (flags & RECLAIM_WB_FILE != 0) as u32
+    (flags as u32 & vmscan_common::RECLAIM_WB_FILE != 0) as u32
 }

@@ -6,11 +6,11 @@ use vmscan_common::{
     shrink_index, throttle_index, write_index, ShrinkActiveAgg,
 };
 
-use super::{RECLAIM_WB_FILE, file_of, reclaim::current_reclaimer};
+use super::{file_of, reclaim::current_reclaimer};
 use crate::{
     emit::emit,
     globals::{EMIT_SHRINK_PASSES, enabled},
-    kernel::{Tp, folio_flags, is_file, node_slot},
+    kernel::{Tp, folio_flags, is_file, node_slot, trace_reclaim_flags},
     maps::{ISOLATE, RECLAIM_PAGES, SHRINK_ACTIVE, SHRINK_INACTIVE, THROTTLE, WRITE_FOLIO, add_at, bump},
 };
 
@@ -109,11 +109,10 @@ tracepoint!(vmscan_write_folio, hook::WRITE_FOLIO, try_write_folio);
 #[inline(always)]
 fn try_write_folio(ctx: &Tp) -> Result<(), i64> {
     // As an argument, write_folio has only the folio: reclaim_flags is
-    // trace_reclaim_flags(folio_is_file_lru(folio)), whose file bit is all
-    // this hook reads.
+    // trace_reclaim_flags(folio_is_file_lru(folio)).
     let flags: i32 = if derived!(ctx, wf_flags) {
         let folio: u64 = field!(ctx, wf_folio)?;
-        if is_file(folio_flags(folio)) { RECLAIM_WB_FILE } else { 0 }
+        trace_reclaim_flags(is_file(folio_flags(folio)))
     } else {
         ctx.reclaim_flags(place!(ctx, wf_flags))?
     };

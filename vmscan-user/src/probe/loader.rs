@@ -546,25 +546,24 @@ fn attach_tracepoint_hook(ebpf: &mut Ebpf, st: &mut HookStatus, t: &TracepointPr
     use TpMechanism::*;
     let order: &[TpMechanism] = match forced {
         Auto => &[TpBtf, RawTp, Tracepoint],
-        one => std::slice::from_ref(match one {
-            TpBtf => &TpBtf,
-            RawTp => &RawTp,
-            _ => &Tracepoint,
-        }),
+        TpBtf => &[TpBtf],
+        RawTp => &[RawTp],
+        Tracepoint => &[Tracepoint],
     };
     let mut passed_over = vec![];
     for &m in order {
         let res = match (m, t.args) {
-            (Tracepoint, _) => attach_tracepoint(ebpf, t.program, t.category, t.event).map(|()| "tracepoint"),
+            (Tracepoint, _) => attach_tracepoint(ebpf, t.program, t.category, t.event),
             (_, Err(why)) => Err(format!("its arguments: {why}")),
             (TpBtf, Ok(event)) => match btf {
-                Some(b) => attach_btf_tracepoint(ebpf, &format!("btf_{}", t.program), event, b).map(|()| "tp_btf"),
+                Some(b) => attach_btf_tracepoint(ebpf, &format!("btf_{}", t.program), event, b),
                 None => Err("kernel BTF unreadable by aya".into()),
             },
-            (_, Ok(event)) => attach_raw_tracepoint(ebpf, &format!("raw_{}", t.program), event).map(|()| "raw_tp"),
+            (_, Ok(event)) => attach_raw_tracepoint(ebpf, &format!("raw_{}", t.program), event),
         };
         match res {
-            Ok(name) => {
+            Ok(()) => {
+                let name = mechanism_name(m);
                 st.mechanism = Some(name.into());
                 // Passing over tp_btf for raw_tp is worth a note; for the
                 // classic tracepoint, the reason each faster one failed.
@@ -587,12 +586,19 @@ fn mechanism_name(m: TpMechanism) -> &'static str {
     }
 }
 
-fn attach_btf_tracepoint(ebpf: &mut Ebpf, program: &str, event: &str, btf: &aya::Btf) -> Result<(), String> {
-    let prog: &mut BtfTracePoint = ebpf
-        .program_mut(program)
-        .ok_or_else(|| format!("program {program} missing from the eBPF object"))?
+/// Program `name` of the object as the program type `P` it must be.
+fn typed_program<'a, P>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut P, String>
+where
+    &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
+{
+    ebpf.program_mut(name)
+        .ok_or_else(|| format!("program {name} missing from the eBPF object"))?
         .try_into()
-        .map_err(|e: ProgramError| e.to_string())?;
+        .map_err(|e: ProgramError| e.to_string())
+}
+
+fn attach_btf_tracepoint(ebpf: &mut Ebpf, program: &str, event: &str, btf: &aya::Btf) -> Result<(), String> {
+    let prog: &mut BtfTracePoint = typed_program(ebpf, program)?;
     prog.load(event, btf).map_err(|e| {
         log::debug!("loading {program} as tp_btf on {event}: {e:#?}");
         short(&e)
@@ -602,11 +608,7 @@ fn attach_btf_tracepoint(ebpf: &mut Ebpf, program: &str, event: &str, btf: &aya:
 }
 
 fn attach_raw_tracepoint(ebpf: &mut Ebpf, program: &str, event: &str) -> Result<(), String> {
-    let prog: &mut RawTracePoint = ebpf
-        .program_mut(program)
-        .ok_or_else(|| format!("program {program} missing from the eBPF object"))?
-        .try_into()
-        .map_err(|e: ProgramError| e.to_string())?;
+    let prog: &mut RawTracePoint = typed_program(ebpf, program)?;
     prog.load().map_err(|e| {
         log::debug!("loading {program} as raw_tp: {e:#?}");
         short(&e)
@@ -616,11 +618,7 @@ fn attach_raw_tracepoint(ebpf: &mut Ebpf, program: &str, event: &str) -> Result<
 }
 
 fn attach_tracepoint(ebpf: &mut Ebpf, program: &str, category: &str, event: &str) -> Result<(), String> {
-    let prog: &mut TracePoint = ebpf
-        .program_mut(program)
-        .ok_or_else(|| format!("program {program} missing from the eBPF object"))?
-        .try_into()
-        .map_err(|e: ProgramError| e.to_string())?;
+    let prog: &mut TracePoint = typed_program(ebpf, program)?;
     prog.load().map_err(|e| {
         log::debug!("loading {program} as a tracepoint: {e:#?}");
         format!("loading {program}: {}", short(&e))
@@ -637,11 +635,7 @@ fn attach_fentry(
     btf: &aya::Btf,
 ) -> Result<String, String> {
     {
-        let prog: &mut FEntry = ebpf
-            .program_mut(entry)
-            .ok_or_else(|| format!("program {entry} missing"))?
-            .try_into()
-            .map_err(|e: ProgramError| e.to_string())?;
+        let prog: &mut FEntry = typed_program(ebpf, entry)?;
         prog.load(func, btf).map_err(|e| {
             log::debug!("loading {entry} as fentry on {func}: {e:#?}");
             short(&e)
@@ -649,11 +643,7 @@ fn attach_fentry(
         prog.attach().map_err(|e| short(&e))?;
     }
     let Some(exit) = exit else { return Ok("fentry".into()) };
-    let prog: &mut FExit = ebpf
-        .program_mut(exit)
-        .ok_or_else(|| format!("program {exit} missing"))?
-        .try_into()
-        .map_err(|e: ProgramError| e.to_string())?;
+    let prog: &mut FExit = typed_program(ebpf, exit)?;
     prog.load(func, btf).map_err(|e| format!("(fexit) {}", short(&e)))?;
     prog.attach().map_err(|e| format!("(fexit) {}", short(&e)))?;
     Ok("fentry+fexit".into())
@@ -661,11 +651,7 @@ fn attach_fentry(
 
 fn attach_kprobe(ebpf: &mut Ebpf, entry: &str, exit: Option<&str>, func: &str) -> Result<String, String> {
     for name in std::iter::once(entry).chain(exit) {
-        let prog: &mut KProbe = ebpf
-            .program_mut(name)
-            .ok_or_else(|| format!("program {name} missing"))?
-            .try_into()
-            .map_err(|e: ProgramError| e.to_string())?;
+        let prog: &mut KProbe = typed_program(ebpf, name)?;
         prog.load().map_err(|e| short(&e))?;
         prog.attach(func, 0).map_err(|e| short(&e))?;
     }
