@@ -253,17 +253,23 @@ fn anon_pressure(cg: &Memcg, mib: usize, passes: usize) -> anyhow::Result<f64> {
     Ok((mib * passes) as f64 * 1.048576 / t.elapsed().as_secs_f64())
 }
 
-/// The `anon-touch` helper: map `mib` of anonymous memory and write every
-/// page `passes` times (a distinct word per page, so zram cannot fold pages).
-pub fn anon_touch(mib: usize, passes: usize) -> anyhow::Result<()> {
-    let len = mib << 20;
-    // SAFETY: a fresh private anonymous mapping.
+/// A fresh private anonymous read-write mapping of `len` bytes.
+fn map_anon(len: usize) -> anyhow::Result<*mut libc::c_void> {
+    // SAFETY: a new mapping, overlapping nothing of ours.
     let p = unsafe {
         libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
     };
     if p == libc::MAP_FAILED {
         bail!("mmap: {}", std::io::Error::last_os_error());
     }
+    Ok(p)
+}
+
+/// The `anon-touch` helper: map `mib` of anonymous memory and write every
+/// page `passes` times (a distinct word per page, so zram cannot fold pages).
+pub fn anon_touch(mib: usize, passes: usize) -> anyhow::Result<()> {
+    let len = mib << 20;
+    let p = map_anon(len)?;
     for pass in 0..passes {
         for (i, off) in (0..len).step_by(4096).enumerate() {
             // SAFETY: off + 8 <= len, inside the mapping; aligned.
@@ -288,13 +294,7 @@ pub fn lru_storm(mib: usize, passes: usize) -> anyhow::Result<()> {
     };
     let t0 = cpu();
     for _ in 0..passes {
-        // SAFETY: a fresh private anonymous mapping, unmapped below.
-        let p = unsafe {
-            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
-        };
-        if p == libc::MAP_FAILED {
-            bail!("mmap: {}", std::io::Error::last_os_error());
-        }
+        let p = map_anon(len)?;
         // SAFETY: the mapping just made.
         unsafe { libc::madvise(p, len, libc::MADV_NOHUGEPAGE) };
         for off in (0..len).step_by(4096) {

@@ -118,10 +118,15 @@ pub(crate) fn machine_description() -> String {
 /// A process's CPU time (user + system) in clock ticks.
 pub(crate) fn proc_cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    Ok(stat_cpu_ticks(&stat).unwrap_or(0))
+}
+
+/// utime + stime of a /proc/PID/stat line, in clock ticks.
+pub(crate) fn stat_cpu_ticks(stat: &str) -> Option<u64> {
     // Fields after the parenthesised comm: state is field 3, utime 14, stime 15.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let rest = stat.rsplit_once(')')?.1;
     let f: Vec<&str> = rest.split_whitespace().collect();
-    Ok(f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
 /// The share of one core (in %) process `pid` uses over the next `secs`.

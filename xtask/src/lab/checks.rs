@@ -703,21 +703,13 @@ fn cpulist_len(s: &str) -> u32 {
 /// Peak RSS of `vmscan stat` and `vmscan export` and the exporter's CPU per
 /// one-second interval, with this boot's possible CPUs; the peaks must stay
 /// within [`RSS_LIMIT_KIB`] and [`EXPORT_RSS_LIMIT_KIB`].
-pub(super) fn rss(b: &Blocks, _c: &Config) -> Verdict {
+pub(super) fn rss(b: &Blocks) -> Verdict {
     let possible = cpulist_len(b.get("possible").ok_or("no `possible` output")?);
     let hwm = |k: &str| -> Result<u64, String> {
         b.get(k).and_then(|t| t.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).ok_or_else(|| format!("no VmHWM in `{k}`"))
     };
     let (stat, export) = (hwm("rss-stat")?, hwm("rss-export")?);
-    // utime + stime (fields 14 and 15 of /proc/PID/stat, after the comm).
-    let ticks = |k: &str| -> Result<u64, String> {
-        let t = b.get(k).ok_or_else(|| format!("no `{k}`"))?;
-        let rest = t.rsplit_once(')').map(|(_, r)| r).ok_or("bad stat")?;
-        // state is field 3: utime and stime are the 12th and 13th after ')'.
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let n = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).ok_or("bad stat");
-        Ok(n(11)? + n(12)?)
-    };
+    let ticks = |k: &str| b.get(k).and_then(|t| crate::sh::stat_cpu_ticks(t)).ok_or_else(|| format!("no /proc/PID/stat in `{k}`"));
     // USER_HZ ticks (10 ms) over 10 one-second intervals.
     let cpu_ms = (ticks("rss-export-cpu1")?.saturating_sub(ticks("rss-export-cpu0")?)) as f64 * 10.0 / 10.0;
     let figures = format!(

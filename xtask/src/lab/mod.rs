@@ -99,7 +99,7 @@ static SCENARIOS: [Scenario; 13] = [
     Scenario { name: "softlimit", needs: &[], check: checks::softlimit },
     Scenario { name: "hotplug", needs: &[], check: |b, _| checks::hotplug(b) },
     Scenario { name: "proactive", needs: &[], check: |b, _| checks::proactive(b) },
-    Scenario { name: "rss", needs: &[], check: checks::rss },
+    Scenario { name: "rss", needs: &[], check: |b, _| checks::rss(b) },
 ];
 
 /// A verdict's detail that starts with this is a SKIP: the kernel lacks
