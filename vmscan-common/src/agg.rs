@@ -206,7 +206,9 @@ pub struct AccessKey {
     pub file: u32,
     /// 1 when the calling task had PF_EXITING.
     pub exiting: u32,
-    pub _pad: u32,
+    /// Whether the caller was inside exit_mmap ([`crate::teardown`]; 0,
+    /// unknown, in recordings made before the tag).
+    pub teardown: u32,
 }
 /// Entries of the folio_mark_accessed aggregate.
 pub const ACCESS_ENTRIES: u32 = 16384;

@@ -114,8 +114,23 @@ pub mod hook {
     /// cgroup the kernel reclaims (mem_over_limit, possibly an ancestor of
     /// the charging task's; memory.reclaim's target, not the writer's).
     pub const MEMCG_TARGET: HookId = HookId(29);
+    /// exit_mmap entry and return (fentry/fexit, kprobe/kretprobe): the
+    /// page-table teardown context of folio_mark_accessed calls.
+    pub const TEARDOWN: HookId = HookId(30);
+    pub const TEARDOWN_RET: HookId = HookId(31);
     /// Size of the HITS and LOST arrays.
-    pub const SLOTS: u32 = 30;
+    pub const SLOTS: u32 = 32;
+
+    /// The return program's hook of a function hook with one (shrink_node,
+    /// workingset_refault, exit_mmap).
+    pub const fn return_of(id: HookId) -> Option<HookId> {
+        match id {
+            SHRINK_NODE => Some(SHRINK_NODE_RET),
+            REFAULT => Some(REFAULT_RET),
+            TEARDOWN => Some(TEARDOWN_RET),
+            _ => None,
+        }
+    }
 }
 
 /// Kinds of [`crate::Event`] records sent through the ring buffer.
@@ -187,9 +202,21 @@ pub mod refault_rule {
 }
 
 /// Slots of the RUNTIME array map (flags userspace sets after attaching).
-pub const RUNTIME_SLOTS: u32 = 2;
+pub const RUNTIME_SLOTS: u32 = 3;
 /// RUNTIME slot: folio_add_lru is hooked (batch residency is measured).
 pub const RUNTIME_BATCH: u32 = 0;
 /// RUNTIME slot: try_to_free_mem_cgroup_pages is hooked (memcg reclaim
 /// episodes look up the memcg it named).
 pub const RUNTIME_MEMCG_TARGET: u32 = 1;
+/// RUNTIME slot: exit_mmap is hooked (folio_mark_accessed tags teardown).
+pub const RUNTIME_TEARDOWN: u32 = 2;
+
+/// folio_mark_accessed's teardown tag ([`crate::AccessKey::teardown`]).
+pub mod teardown {
+    /// exit_mmap is not hooked (or a recording made before the tag).
+    pub const UNKNOWN: u32 = 0;
+    /// The caller was not inside exit_mmap.
+    pub const OUTSIDE: u32 = 1;
+    /// The caller was inside exit_mmap: the mm's page-table teardown.
+    pub const INSIDE: u32 = 2;
+}

@@ -61,6 +61,9 @@ pub static MEMCG_TARGET: LruHashMap<u32, u64> = LruHashMap::with_max_entries(409
 /// their kswapd or direct reclaim (which keep their RECLAIM_CTX slot).
 #[map]
 pub static SOFTLIMIT_CTX: LruHashMap<u32, u8> = LruHashMap::with_max_entries(4096, 0);
+/// Tasks inside exit_mmap (pid -> 1), for folio_mark_accessed's teardown tag.
+#[map]
+pub static TEARDOWN: LruHashMap<u32, u8> = LruHashMap::with_max_entries(4096, 0);
 /// folio pointer -> folio_add_lru time, until mm_lru_insertion drains it.
 #[map]
 pub static BATCH_START: LruHashMap<u64, u64> = LruHashMap::with_max_entries(65536, 0);

@@ -147,12 +147,17 @@ enum Command {
         node: u32,
         file: std::path::PathBuf,
     },
-    /// (kernel lab) Map FILE, touch every page, exit.
+    /// (kernel lab) Map FILE, touch every page, exit (or exec PROGRAM with
+    /// ARGS: the old address space is then torn down by a live task).
     #[command(hide = true)]
     LabMap {
         #[arg(long)]
         advice: Option<String>,
+        #[arg(long)]
+        exec: Option<std::path::PathBuf>,
         file: std::path::PathBuf,
+        #[arg(last = true)]
+        args: Vec<String>,
     },
     /// (bench) Records drained per second under a synthetic kernel-side
     /// storm, as one JSON line.
@@ -196,6 +201,11 @@ enum Command {
         /// Only calls made by exiting tasks (PF_EXITING).
         #[arg(long)]
         exiting_only: bool,
+        /// Only calls from inside exit_mmap: an address space's page-table
+        /// teardown, whoever runs it (exit, execve's old mm, a last mmput).
+        /// Needs exit_mmap hooked (fentry or kprobes).
+        #[arg(long)]
+        teardown_only: bool,
         /// Stacks to show.
         #[arg(long, default_value = "10")]
         top: usize,
@@ -396,15 +406,17 @@ async fn dispatch(command: Option<Command>, tui_interval: Duration, load: LoadOp
             }
         }
         Some(Command::Report { file, format, svg }) => report(&file, &format, svg.as_deref()),
-        Some(Command::Access { duration, exiting_only, top, folded, json, .. }) => {
-            cmd::access::run(cmd::access::AccessOptions { duration, exiting_only, top, folded, json, load }).await
+        Some(Command::Access { duration, exiting_only, teardown_only, top, folded, json, .. }) => {
+            cmd::access::run(cmd::access::AccessOptions { duration, exiting_only, teardown_only, top, folded, json, load }).await
         }
         Some(Command::Refaults { duration, memcg, top, json }) => {
             cmd::refaults::run(cmd::refaults::RefaultsOptions { duration, memcg, top, json, load }).await
         }
         Some(Command::LabExtra { memcg, percent, file }) => cmd::lab::extra_for(&file, &memcg, percent),
         Some(Command::LabRead { node, file }) => cmd::lab::read_bound(node, &file),
-        Some(Command::LabMap { advice, file }) => cmd::lab::map_touch(&file, advice.as_deref()),
+        Some(Command::LabMap { advice, exec, file, args }) => {
+            cmd::lab::map_touch(&file, advice.as_deref(), exec.as_deref().map(|p| (p, args.as_slice())))
+        }
         Some(Command::BenchIngest { seconds, rate }) => cmd::lab::bench_ingest(seconds.as_secs_f64(), rate, load).await,
         Some(Command::StormGenerator { rate }) => cmd::lab::storm_generate(rate),
         Some(Command::Snapshot { duration, json }) => cmd::snapshot::run(duration, json, load).await,

@@ -95,7 +95,7 @@ fn mark_accessed<C: StackIdContext>(ctx: &C, folio: u64) {
         outcome: classify(flags),
         file: is_file(flags) as u32,
         exiting: (current_task_flags() & PF_EXITING != 0) as u32,
-        _pad: 0,
+        teardown: super::teardown::teardown_state(),
     };
     let a = AccessAgg { calls: 1, pages: folio_pages(folio, flags) };
     add_keyed(&ACCESS, &key, &a, hook::MARK_ACCESSED);

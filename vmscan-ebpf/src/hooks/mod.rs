@@ -10,6 +10,7 @@ pub mod refault;
 pub mod shrink;
 pub mod shrink_node;
 pub mod storm;
+pub mod teardown;
 
 /// 1 for a file-LRU pass by its reclaim_flags, 0 for anon.
 #[inline(always)]

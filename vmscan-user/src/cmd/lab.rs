@@ -58,7 +58,7 @@ fn pin_to_node_cpus(node: u32) -> anyhow::Result<()> {
 /// Maps `file`, reads one byte per page (setting the young bits), and
 /// returns; with `advice` = "random" or "sequential" the mapping gets that
 /// madvise first (which clears VM recency: no exit-time marks).
-pub fn map_touch(file: &Path, advice: Option<&str>) -> anyhow::Result<()> {
+pub fn map_touch(file: &Path, advice: Option<&str>, exec: Option<(&Path, &[String])>) -> anyhow::Result<()> {
     let f = std::fs::File::open(file).with_context(|| file.display().to_string())?;
     let len = f.metadata()?.len() as usize;
     // SAFETY: a private read-only mapping of a file we hold open.
@@ -84,6 +84,13 @@ pub fn map_touch(file: &Path, advice: Option<&str>) -> anyhow::Result<()> {
         sum = sum.wrapping_add(unsafe { std::ptr::read_volatile((p as *const u8).add(off)) } as u64);
     }
     std::hint::black_box(sum);
+    if let Some((program, args)) = exec {
+        // execve drops this address space (exec_mmap -> mmput -> exit_mmap)
+        // in this task, which is not exiting.
+        use std::os::unix::process::CommandExt as _;
+        let e = std::process::Command::new(program).args(args).exec();
+        bail!("exec {}: {e}", program.display());
+    }
     // Exit without munmap: the exit path (exit_mmap -> zap_pte_range) tears
     // the mapping down, which is what the lab observes.
     Ok(())

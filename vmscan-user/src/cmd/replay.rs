@@ -216,7 +216,8 @@ pub fn report_text(r: &Replayed) -> String {
     if !s.access_stacks.is_empty() {
         let _ = writeln!(o, "\ntop folio_mark_accessed stacks:");
         for st in s.access_stacks.iter().take(10) {
-            let _ = writeln!(o, "  {:>8} calls ({} exiting) {}", st.calls, st.exiting_calls, if st.frames.is_empty() { format!("stack #{}", st.stack_id) } else { st.frames.join(" <- ") });
+            let teardown = st.teardown_calls.map(|t| format!("{t} in exit_mmap, ")).unwrap_or_default();
+            let _ = writeln!(o, "  {:>8} calls ({teardown}{} exiting) {}", st.calls, st.exiting_calls, if st.frames.is_empty() { format!("stack #{}", st.stack_id) } else { st.frames.join(" <- ") });
         }
     }
     match (&s.refaults.report, &s.refaults.unavailable) {

@@ -447,7 +447,7 @@ fn encode_access(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), st
     counter(
         enc,
         "vmscan_folio_mark_accessed",
-        "folio_mark_accessed calls by outcome, calling task (exiting = PF_EXITING) and folio type.",
+        "folio_mark_accessed calls by outcome, calling task (exiting = PF_EXITING), page-table teardown (inside exit_mmap: yes, no, unknown where exit_mmap is not hooked) and folio type.",
         st.snap
             .access
             .iter()
@@ -456,6 +456,7 @@ fn encode_access(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), st
                     vec![
                         ("outcome", a.outcome.to_owned()),
                         ("task", if a.exiting { "exiting" } else { "live" }.to_owned()),
+                        ("teardown", match a.teardown { Some(true) => "yes", Some(false) => "no", None => "unknown" }.to_owned()),
                         ("type", if a.file { "file" } else { "anon" }.to_owned()),
                     ],
                     a.calls,
@@ -684,8 +685,8 @@ mod tests {
         st.snap.histograms.insert("memcg_reclaim".into(), HistSnap { available: true, ..Default::default() });
         st.snap.histograms.insert("shrink_node".into(), unavailable);
         st.snap.access = vec![
-            AccessRow { outcome: "activated", exiting: false, file: true, calls: 12, pages: 12 },
-            AccessRow { outcome: "referenced", exiting: true, file: false, calls: 3, pages: 3 },
+            AccessRow { outcome: "activated", exiting: false, teardown: Some(false), file: true, calls: 12, pages: 12 },
+            AccessRow { outcome: "referenced", exiting: true, teardown: Some(true), file: false, calls: 3, pages: 3 },
         ];
         st.snap.hook_events = (0..hook::SLOTS as u64).map(|i| i * 10).collect();
         st.snap.hook_lost = (0..hook::SLOTS as u64).map(|i| i % 3).collect();

@@ -641,12 +641,13 @@ impl Model {
         out
     }
 
-    /// folio_mark_accessed by (outcome, exiting, file), and the most called stacks.
+    /// folio_mark_accessed by (outcome, exiting, teardown, file), and the
+    /// most called stacks.
     fn access_snaps(&self) -> (Vec<AccessRow>, Vec<AccessStack>) {
-        let mut rows: BTreeMap<(u32, u32, u32), (u64, u64)> = BTreeMap::new();
+        let mut rows: BTreeMap<(u32, u32, u32, u32), (u64, u64)> = BTreeMap::new();
         let mut stacks: BTreeMap<i32, AccessStack> = BTreeMap::new();
         for (k, v) in &self.totals.access {
-            let r = rows.entry((k.outcome, k.exiting, k.file)).or_default();
+            let r = rows.entry((k.outcome, k.exiting, k.teardown, k.file)).or_default();
             r.0 += v.calls;
             r.1 += v.pages;
             let st = stacks.entry(k.stack_id).or_insert_with(|| AccessStack {
@@ -658,15 +659,19 @@ impl Model {
             if k.exiting != 0 {
                 st.exiting_calls += v.calls;
             }
+            if let Some(inside) = teardown(k.teardown) {
+                *st.teardown_calls.get_or_insert(0) += if inside { v.calls } else { 0 };
+            }
             if k.outcome == vmscan_common::outcome::ACTIVATED {
                 st.activated += v.calls;
             }
         }
         let rows = rows
             .into_iter()
-            .map(|((o, x, f), (calls, pages))| AccessRow {
+            .map(|((o, x, t, f), (calls, pages))| AccessRow {
                 outcome: vmscan_common::outcome::NAMES.get(o as usize).copied().unwrap_or("?"),
                 exiting: x != 0,
+                teardown: teardown(t),
                 file: f != 0,
                 calls,
                 pages,
@@ -696,6 +701,16 @@ impl Model {
 /// The node slot of a record's node id (negative: unknown).
 fn node_of(nid: i32) -> u32 {
     if nid < 0 { NODE_OVERFLOW } else { nid as u32 }
+}
+
+/// A folio_mark_accessed key's teardown tag: whether the call came from
+/// inside exit_mmap, or None where that was not observed.
+pub fn teardown(tag: u32) -> Option<bool> {
+    match tag {
+        vmscan_common::teardown::INSIDE => Some(true),
+        vmscan_common::teardown::OUTSIDE => Some(false),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -136,7 +136,11 @@ pub struct TimedFinding {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct AccessRow {
     pub outcome: &'static str,
+    /// The calling task had PF_EXITING.
     pub exiting: bool,
+    /// The call came from inside exit_mmap (the address space's page-table
+    /// teardown); null where exit_mmap is not hooked.
+    pub teardown: Option<bool>,
     pub file: bool,
     pub calls: u64,
     pub pages: u64,
@@ -147,6 +151,8 @@ pub struct AccessStack {
     pub stack_id: i32,
     pub calls: u64,
     pub exiting_calls: u64,
+    /// Calls from inside exit_mmap; null where exit_mmap is not hooked.
+    pub teardown_calls: Option<u64>,
     pub activated: u64,
     pub frames: Vec<String>,
 }

@@ -128,16 +128,15 @@ macro_rules! declare_totals {
 }
 aggregates!(declare_totals);
 
-/// A hook's (events, lost) as every output shows them. shrink_node is two
-/// programs (entry and return): its events are passes, the larger of the two
-/// run counts, and its losses those of both.
+/// A hook's (events, lost) as every output shows them. A function hook with
+/// a return program (shrink_node, workingset_refault, exit_mmap) is two
+/// programs: its events are calls, the larger of the two run counts, and its
+/// losses those of both.
 pub fn hook_figures(hits: &[u64], lost: &[u64], id: HookId) -> (u64, u64) {
     let at = |v: &[u64], i: HookId| v.get(i.slot() as usize).copied().unwrap_or(0);
-    if id == hook::SHRINK_NODE || id == hook::REFAULT {
-        let ret = if id == hook::REFAULT { hook::REFAULT_RET } else { hook::SHRINK_NODE_RET };
-        (at(hits, id).max(at(hits, ret)), at(lost, id) + at(lost, ret))
-    } else {
-        (at(hits, id), at(lost, id))
+    match hook::return_of(id) {
+        Some(ret) => (at(hits, id).max(at(hits, ret)), at(lost, id) + at(lost, ret)),
+        None => (at(hits, id), at(lost, id)),
     }
 }
 

@@ -515,16 +515,20 @@ fn attach_function(ebpf: &mut Ebpf, st: &mut HookStatus, p: &FunctionPrograms, o
 /// memcg reclaim episodes the reclaimed memcg only where
 /// try_to_free_mem_cgroup_pages is.
 fn set_runtime_flags(ebpf: &mut Ebpf, hooks: &[HookStatus]) {
-    use vmscan_common::{RUNTIME_BATCH, RUNTIME_MEMCG_TARGET, hook};
+    use vmscan_common::{RUNTIME_BATCH, RUNTIME_MEMCG_TARGET, RUNTIME_TEARDOWN, hook};
     let attached = |id| u64::from(hooks.iter().any(|h| h.id == id && h.mechanism.is_some()));
-    let flags = [(RUNTIME_BATCH, attached(hook::ADD_LRU)), (RUNTIME_MEMCG_TARGET, attached(hook::MEMCG_TARGET))];
+    let flags = [
+        (RUNTIME_BATCH, attached(hook::ADD_LRU)),
+        (RUNTIME_MEMCG_TARGET, attached(hook::MEMCG_TARGET)),
+        (RUNTIME_TEARDOWN, attached(hook::TEARDOWN)),
+    ];
     let res = ebpf
         .map_mut("RUNTIME")
         .ok_or_else(|| "no RUNTIME map".to_owned())
         .and_then(|m| aya::maps::Array::<_, u64>::try_from(m).map_err(|e| e.to_string()))
         .and_then(|mut a| flags.iter().try_for_each(|&(slot, v)| a.set(slot, v, 0).map_err(|e| e.to_string())));
     if let Err(e) = res {
-        log::warn!("setting the programs' runtime flags: {e}; batch residency and reclaimed memcgs are not measured");
+        log::warn!("setting the programs' runtime flags: {e}; batch residency, reclaimed memcgs and the teardown tag are not measured");
     }
 }
 

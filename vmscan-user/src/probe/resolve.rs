@@ -98,6 +98,15 @@ pub const HOOKS: &[HookSpec] = &[
         },
     },
     HookSpec {
+        id: hook::TEARDOWN,
+        attach: Attach::Function {
+            functions: &["exit_mmap"],
+            fentry: "fentry_exit_mmap",
+            kprobe: "kprobe_exit_mmap",
+            exit: Some(("fexit_exit_mmap", "kretprobe_exit_mmap")),
+        },
+    },
+    HookSpec {
         id: hook::REFAULT,
         attach: Attach::Function {
             functions: &["workingset_refault"],
@@ -110,11 +119,8 @@ pub const HOOKS: &[HookSpec] = &[
 
 /// Display name of a hook: "vmscan:mm_vmscan_kswapd_wake" or "folio_mark_accessed".
 pub fn hook_name(id: HookId) -> String {
-    if id == hook::SHRINK_NODE_RET {
-        return "shrink_node (return)".into();
-    }
-    if id == hook::REFAULT_RET {
-        return "workingset_refault (return)".into();
+    if let Some(entry) = HOOKS.iter().map(|h| h.id).find(|&e| hook::return_of(e) == Some(id)) {
+        return format!("{} (return)", hook_name(entry));
     }
     match HOOKS.iter().find(|h| h.id == id).map(|h| h.attach) {
         Some(Attach::Tracepoint { category, events, .. }) => format!("{category}:{}", events[0]),

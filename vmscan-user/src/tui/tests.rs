@@ -159,13 +159,14 @@ fn populated() -> Snapshot {
         histograms,
         findings: vec![Finding { kind: "numa_imbalance", text: "node 0 is reclaiming (kswapd0 awake 3.2 s, 203600 pages/s reclaimed) while node 1 has 900000 free pages, above its high watermark 25338".into() }],
         access: vec![
-            AccessRow { outcome: "referenced", exiting: false, file: true, calls: 5000, pages: 5000 },
-            AccessRow { outcome: "activated", exiting: true, file: true, calls: 812, pages: 812 },
+            AccessRow { outcome: "referenced", exiting: false, teardown: Some(false), file: true, calls: 5000, pages: 5000 },
+            AccessRow { outcome: "activated", exiting: true, teardown: Some(true), file: true, calls: 812, pages: 812 },
         ],
         access_stacks: vec![AccessStack {
             stack_id: 3,
             calls: 812,
             exiting_calls: 812,
+            teardown_calls: Some(812),
             activated: 700,
             frames: vec!["folio_mark_accessed".into(), "unmap_page_range".into(), "unmap_vmas".into(), "exit_mmap".into()],
         }],

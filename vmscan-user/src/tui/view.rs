@@ -556,6 +556,11 @@ fn access_view(f: &mut Frame, app: &App, area: Rect) {
             Row::new(vec![
                 Cell::from(a.outcome),
                 Cell::from(if a.exiting { "exiting" } else { "live" }),
+                Cell::from(match a.teardown {
+                    Some(true) => "exit_mmap",
+                    Some(false) => "-",
+                    None => "?",
+                }),
                 Cell::from(if a.file { "file" } else { "anon" }),
                 Cell::from(pages(a.calls)),
                 Cell::from(pages(a.pages)),
@@ -563,8 +568,11 @@ fn access_view(f: &mut Frame, app: &App, area: Rect) {
         })
         .collect();
     f.render_widget(
-        Table::new(rows, [Constraint::Length(12), Constraint::Length(8), Constraint::Length(6), Constraint::Length(9), Constraint::Length(9)])
-            .header(Row::new(vec!["outcome", "task", "type", "calls", "pages"]).style(TITLE))
+        Table::new(
+            rows,
+            [Constraint::Length(12), Constraint::Length(8), Constraint::Length(9), Constraint::Length(6), Constraint::Length(9), Constraint::Length(9)],
+        )
+        .header(Row::new(vec!["outcome", "task", "teardown", "type", "calls", "pages"]).style(TITLE))
             .block(Block::default().borders(Borders::ALL).title(" folio_mark_accessed since start ")),
         top,
     );
@@ -577,7 +585,8 @@ fn access_view(f: &mut Frame, app: &App, area: Rect) {
         .map(|s| {
             let frames = if s.frames.is_empty() { format!("stack #{}", s.stack_id) } else { s.frames.join(" <- ") };
             let pct = if total == 0 { 0.0 } else { 100.0 * s.calls as f64 / total as f64 };
-            Line::from(format!("{pct:>5.1}% {:>8} ({} exiting, {} activated) {}", s.calls, s.exiting_calls, s.activated, fit(&frames, 200)))
+            let teardown = s.teardown_calls.map(|t| format!("{t} in exit_mmap, ")).unwrap_or_default();
+            Line::from(format!("{pct:>5.1}% {:>8} ({teardown}{} exiting, {} activated) {}", s.calls, s.exiting_calls, s.activated, fit(&frames, 200)))
         })
         .collect();
     f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" by kernel stack ")), bottom);

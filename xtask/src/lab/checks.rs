@@ -389,6 +389,24 @@ pub(super) fn exit(b: &Blocks) -> Verdict {
         // becomes pgactivate.
         Ok((total, on_exit, outcome("activated") + outcome("activate_off_lru"), tiers, j["lru"].as_str().unwrap_or("?").to_owned()))
     };
+    // The teardown tag (exit_mmap hooked) against the kernel stack, per
+    // stack: every call of a stack through exit_mmap is tagged, none other.
+    let tags_agree = |name: &str| -> Result<u64, String> {
+        let j = json(b, name)?;
+        if j["teardown_hooked"] != true {
+            return Err(format!("{name}: exit_mmap not hooked"));
+        }
+        let mut tagged = 0;
+        for s in j["stacks"].as_array().into_iter().flatten().filter(|s| s["stack_id"].as_i64().unwrap_or(-1) >= 0) {
+            let (calls, teardown) = (s["calls"].as_u64().unwrap_or(0), s["teardown"].as_u64());
+            let through = s["frames"].to_string().contains("exit_mmap");
+            if teardown != Some(if through { calls } else { 0 }) {
+                return Err(format!("{name}: a stack {} exit_mmap with {calls} calls has {teardown:?} tagged teardown: {}", if through { "through" } else { "outside" }, s["frames"]));
+            }
+            tagged += teardown.unwrap_or(0);
+        }
+        Ok(tagged)
+    };
     let mut parts = vec![];
     let mut plain = 0;
     for mech in ["fentry", "kprobe"] {
@@ -408,8 +426,35 @@ pub(super) fn exit(b: &Blocks) -> Verdict {
             _ => return Err(format!("{mech}: {lru} LRU but {act} activated and {tiers} raised a tier")),
         };
         plain = plain.max(total);
-        parts.push(format!("{mech}: {total} pages marked, {:.1}% on the unmap walk<-...<-exit_mmap, {effect}", on_exit as f64 * 100.0 / total as f64));
+        let tagged = tags_agree(&format!("exit-{mech}"))?;
+        parts.push(format!(
+            "{mech}: {total} pages marked, {:.1}% on the unmap walk<-...<-exit_mmap, {effect}, teardown tag = stack on all {tagged} calls",
+            on_exit as f64 * 100.0 / total as f64
+        ));
     }
+    // execve drops the old address space in a live task: the calls under
+    // execve are inside exit_mmap (--teardown-only keeps only those) and
+    // none is by an exiting task, so PF_EXITING would miss them all. (The
+    // new image's own exit is teardown by an exiting task. Up to 6.x the
+    // old mm goes before the task takes the new name; 7.2 renames it first,
+    // so the shell's old mm counts under "vmscan" there too.)
+    let tagged = tags_agree("exit-exec")?;
+    let j = json(b, "exit-exec")?;
+    let execve: Vec<&Value> = j["stacks"].as_array().into_iter().flatten().filter(|s| s["frames"].to_string().contains("execve")).collect();
+    let sum = |k: &str| -> u64 { execve.iter().map(|s| s[k].as_u64().unwrap_or(0)).sum() };
+    if sum("pages") < EXPECTED || sum("exiting") != 0 || sum("live") != sum("calls") {
+        return Err(format!(
+            "exec: {} pages marked inside exit_mmap under execve for {EXPECTED} touched, {} calls by exiting tasks, {} by live ones",
+            sum("pages"),
+            sum("exiting"),
+            sum("live")
+        ));
+    }
+    parts.push(format!(
+        "exec: {} pages marked in the old mm's teardown under execve ({} calls, all by a live task: PF_EXITING would miss them; {tagged} tagged calls in all)",
+        sum("pages"),
+        sum("calls")
+    ));
     let (seq, ..) = summary("exit-sequential")?;
     // The processes' own binary text is marked at exit whatever the file's
     // advice: none at all means the run was not observed.

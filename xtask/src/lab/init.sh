@@ -78,12 +78,20 @@ if has model; then
 fi
 if has exit; then
   dd if=/dev/zero of=/mnt/small bs=1M count=32 2>/dev/null; sync
-  for mode in fentry kprobe sequential; do
+  # exec: each run execs `vmscan --version` after touching the file, so its
+  # old address space is torn down by a live task (the new image's exit is
+  # teardown by an exiting one); the report keeps calls inside exit_mmap.
+  for mode in fentry kprobe sequential exec; do
     opt=""; [ $mode = kprobe ] && opt="--no-fentry"
-    vmscan $opt access --json --exiting-only --comm vmscan -d 120 > /tmp/x-$mode.json 2> /tmp/x-$mode.err & A=$!
+    only="--exiting-only"; [ $mode = exec ] && only="--teardown-only"
+    vmscan $opt access --json $only --comm vmscan -d 120 > /tmp/x-$mode.json 2> /tmp/x-$mode.err & A=$!
     waitc /tmp/x-$mode.err
     i=0; while [ $i -lt 10 ]; do
-      if [ $mode = sequential ]; then vmscan lab-map --advice sequential /mnt/small; else vmscan lab-map /mnt/small; fi
+      case $mode in
+        sequential) vmscan lab-map --advice sequential /mnt/small;;
+        exec) vmscan lab-map --exec /bin/vmscan /mnt/small -- --version > /dev/null;;
+        *) vmscan lab-map /mnt/small;;
+      esac
       i=$((i+1)); done
     kill -TERM $A; wait $A
     block exit-$mode /tmp/x-$mode.json
