@@ -65,8 +65,7 @@ pub fn render(s: &Snapshot) -> String {
         );
         for l in &n.lists {
             let pages = l.pages.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
-            let drift = l.drift.map(|d| format!("{d:+}")).unwrap_or_else(|| "-".into());
-            let _ = writeln!(o, "  {:<14}{:>12} pages   drift {drift:>8}", l.name, pages);
+            let _ = writeln!(o, "  {:<14}{:>12} pages   drift {:>8}", l.name, pages, l.drift_text());
         }
         let r = &n.rates;
         let _ = writeln!(

@@ -213,7 +213,7 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
     events.drain_now(&mut buf);
     apply_all(&mut episodes, &mut buf);
     let mut r = w.report(start.elapsed().as_secs_f64(), &end_totals.since(&start_totals), episodes);
-    r.self_check = selfcheck::check(&r.counters.vmstat, &start_bracket, &end_bracket);
+    r.self_check = selfcheck::check(&r.counters.vmstat, &start_bracket, &end_bracket, &slack(&w.counting));
     match (opts.json, opts.interval) {
         (true, Some(_)) => Envelope::new("total", &r).print_line()?,
         (true, None) => Envelope::new("total", &r).print_pretty()?,
@@ -289,7 +289,7 @@ async fn count_until_stopped(
                 let (now_totals, now_bracket) = w.reader.read_bracketed()?;
                 let secs = last_instant.elapsed().as_secs_f64();
                 let mut r = w.report(secs, &now_totals.since(&last_totals), Episodes::default());
-                r.self_check = selfcheck::check(&r.counters.vmstat, &last_bracket, &now_bracket);
+                r.self_check = selfcheck::check(&r.counters.vmstat, &last_bracket, &now_bracket, &slack(&w.counting));
                 if opts.json {
                     Envelope::new("interval", &r).print_line()?;
                 } else {
@@ -342,4 +342,15 @@ fn print_interval(r: &StatReport) -> anyhow::Result<()> {
 /// Names of hooks for the tracepoint-event comparison in tests.
 pub fn tracepoint_name(id: vmscan_common::HookId) -> String {
     resolve::hook_name(id)
+}
+
+/// Each counter's slack for the self-check: /proc/zoneinfo's per-CPU
+/// thresholds, read only where the kernel keeps pgscan/pgsteal as node
+/// counters.
+fn slack(counting: &crate::model::counters::Counting) -> impl Fn(&str) -> u64 + use<> {
+    let node_slack = counting.memcg_in_global.then(|| {
+        let text = std::fs::read_to_string(crate::probe::paths::host("/proc/zoneinfo")).unwrap_or_default();
+        crate::model::input::global_stat_slack(&crate::probe::system::parse_zoneinfo(&text))
+    });
+    selfcheck::slack_for(counting, node_slack.flatten())
 }

@@ -115,6 +115,29 @@ pub struct Zone {
     pub present: u64,
     pub managed: u64,
     pub start_pfn: u64,
+    /// The largest per-CPU "vm stats threshold" listed for the zone: a CPU
+    /// folds its pending delta of a counter into the shared one only past
+    /// it (0 in recordings made before vmscan read it).
+    #[serde(default)]
+    pub stat_threshold: u64,
+    /// CPUs with a pageset listed for the zone (the online ones).
+    #[serde(default)]
+    pub cpus: u64,
+}
+
+/// The most a node's counters (node_stat_item: LRU sizes, and 7.x's
+/// pgscan/pgsteal) can differ from what /proc and sysfs show, in pages: what
+/// every CPU may hold back (CPUs x the node's per-CPU threshold, the largest
+/// of its zones'). None where zoneinfo gave no thresholds.
+pub fn node_stat_slack(zones: &[Zone], node: u32) -> Option<u64> {
+    zones.iter().filter(|z| z.node == node && z.stat_threshold > 0).map(|z| z.cpus * z.stat_threshold).max()
+}
+
+/// [`node_stat_slack`] summed over nodes: the slack of a node counter's
+/// machine-wide figure in /proc/vmstat.
+pub fn global_stat_slack(zones: &[Zone]) -> Option<u64> {
+    let nodes: std::collections::BTreeSet<u32> = zones.iter().map(|z| z.node).collect();
+    nodes.into_iter().map(|n| node_stat_slack(zones, n)).sum()
 }
 
 /// What happened to one hook.

@@ -510,8 +510,10 @@ impl Model {
         let last = self.last_sample.as_ref().and_then(|s| s.vmstat.as_ref());
         match (&self.check_start, last) {
             (Some((start, base)), Some(last)) => {
-                let v = counters::derive_with(&self.totals.since(base), &self.counting()).vmstat;
-                selfcheck::check(&v, start, last)
+                let counting = self.counting();
+                let v = counters::derive_with(&self.totals.since(base), &counting).vmstat;
+                let zones = self.last_sample.as_ref().map(|s| s.zones.as_slice()).unwrap_or_default();
+                selfcheck::check(&v, start, last, &selfcheck::slack_for(&counting, super::input::global_stat_slack(zones)))
             }
             _ => SelfCheck::default(),
         }
@@ -525,7 +527,12 @@ impl Model {
     fn node_snap(&self, n: u32, st: &NodeState, zones: &[Zone]) -> NodeSnap {
         let mut ns = NodeSnap { node: n, ..NodeSnap::default() };
         for (i, name) in lru::NAMES.iter().enumerate() {
-            ns.lists.push(ListSnap { name, pages: st.sampled.map(|l| l[i]), drift: st.drift.map(|d| d[i]) });
+            ns.lists.push(ListSnap {
+                name,
+                pages: st.sampled.map(|l| l[i]),
+                drift: st.drift.map(|d| d[i]),
+                drift_noise: super::input::node_stat_slack(zones, n).map(|s| 2 * s),
+            });
         }
         for z in zones.iter().filter(|z| z.node == n && z.managed > 0) {
             ns.free += z.free;
@@ -806,6 +813,23 @@ mod tests {
         let drift: Vec<Option<i64>> = s.nodes[0].lists.iter().map(|l| l.drift).collect();
         assert_eq!(drift, vec![Some(0), Some(0), Some(8), Some(0), Some(0)]);
         assert_eq!(s.nodes[0].lists[2].pages, Some(1000));
+        // No thresholds sampled: the drift is shown bare.
+        assert_eq!((s.nodes[0].lists[2].drift_noise, s.nodes[0].lists[2].drift_text()), (None, "+8".to_owned()));
+        // 2 CPUs x threshold 2 per read, twice over a drift: 8 pages is noise;
+        // 9 is not.
+        let zone = Zone { node: 0, zone: "Normal".into(), managed: 1000, stat_threshold: 2, cpus: 2, ..Default::default() };
+        let mut z = sample(2.0, [100, 100, 1000, 1002, 10]);
+        z.zones = vec![zone.clone()];
+        m.apply_totals(&d, 2_000_000_000, 1.0);
+        m.apply_sample(&z);
+        let l = &m.snapshot().nodes[0].lists[2];
+        assert_eq!((l.drift, l.drift_noise, l.drift_text()), (Some(8), Some(8), "~0 (±8)".to_owned()));
+        m.apply_totals(&Totals { lru_insert: { let mut v = d.lru_insert.clone(); v[lru::INACTIVE_FILE as usize].pages = 41; v }, ..d.clone() }, 3_000_000_000, 1.0);
+        let mut z = sample(3.0, [100, 100, 1000, 1004, 10]);
+        z.zones = vec![zone];
+        m.apply_sample(&z);
+        let l = &m.snapshot().nodes[0].lists[2];
+        assert_eq!((l.drift, l.drift_text()), (Some(9), "+9 (±8)".to_owned()));
         assert_eq!(s.nodes[0].kswapd.reclaimed_in_episode, 30);
     }
 

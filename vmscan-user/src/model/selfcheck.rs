@@ -7,6 +7,15 @@
 //! reading to before the last) and `kernel_max` (before the first to after
 //! the last). A counter is exact when vmscan's figure lies in that range;
 //! anything else is a divergence, shown in pages with its likely cause.
+//!
+//! Event counters (vm_event_item) are summed over every CPU when
+//! /proc/vmstat is read, so they are exact to the page. Node counters
+//! (node_stat_item: 7.x's pgscan/pgsteal/pgrefill) reach /proc/vmstat only
+//! when a CPU's pending delta passes its threshold: a reading can lag by up
+//! to CPUs x threshold per node (the counter's *slack*, from
+//! /proc/zoneinfo). vmscan does not force the fold (writing
+//! vm/stat_refresh runs work on every CPU, too dear every interval on a big
+//! machine); it widens the kernel's range by the slack instead and says so.
 
 use std::collections::BTreeMap;
 
@@ -23,8 +32,18 @@ pub struct CounterCheck {
     pub vmscan: u64,
     pub kernel_min: u64,
     pub kernel_max: u64,
-    /// vmscan minus the nearest end of the kernel's range: 0 when exact.
+    /// Pages /proc/vmstat may not show yet: a node counter's unfolded
+    /// per-CPU deltas (CPUs x stat threshold, summed over nodes). 0 for
+    /// event counters, which are summed over CPUs when read.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub slack_pages: u64,
+    /// vmscan minus the nearest end of the kernel's range, widened by the
+    /// slack at the top (a lagging read shows less than the kernel
+    /// counted): 0 when exact.
     pub divergence_pages: i64,
+    /// Exact only within the slack: outside the kernel's range as read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub within_slack: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub likely_cause: Option<&'static str>,
 }
@@ -40,6 +59,8 @@ impl CounterCheck {
 pub struct SelfCheck {
     pub checked: usize,
     pub exact: usize,
+    /// Of the exact ones, those exact only within their slack.
+    pub within_slack: usize,
     pub counters: Vec<CounterCheck>,
 }
 
@@ -56,9 +77,14 @@ fn likely_cause(counter: &str, short: bool) -> &'static str {
     }
 }
 
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
 /// Compares `v` (vmscan's counters over the window from `start` to `end`)
 /// with the kernel's. Counters the kernel does not keep are left out.
-pub fn check(v: &Vmstat, start: &Bracket, end: &Bracket) -> SelfCheck {
+/// `slack` gives each counter's (0 for event counters).
+pub fn check(v: &Vmstat, start: &Bracket, end: &Bracket, slack: &dyn Fn(&str) -> u64) -> SelfCheck {
     let mut out = SelfCheck::default();
     for (name, ours) in v.fields() {
         let get = |m: &BTreeMap<String, u64>| m.get(name).copied();
@@ -66,30 +92,54 @@ pub fn check(v: &Vmstat, start: &Bracket, end: &Bracket) -> SelfCheck {
             continue;
         };
         let (min, max) = (e0.saturating_sub(s1), e1.saturating_sub(s0));
-        let divergence = if ours < min {
-            ours as i64 - min as i64
-        } else if ours > max {
-            ours as i64 - max as i64
+        let slack = slack(name);
+        // The counter only grows and a reading lags by at most `slack`: the
+        // window's true delta lies within `slack` of the range either way
+        // (the start read low by up to it, or the end read low).
+        let (lo, hi) = (min.saturating_sub(slack), max + slack);
+        let divergence = if ours < lo {
+            ours as i64 - lo as i64
+        } else if ours > hi {
+            ours as i64 - hi as i64
         } else {
             0
         };
+        let within_slack = divergence == 0 && !(min..=max).contains(&ours);
         out.checked += 1;
         out.exact += usize::from(divergence == 0);
+        out.within_slack += usize::from(within_slack);
         out.counters.push(CounterCheck {
             counter: name,
             vmscan: ours,
             kernel_min: min,
             kernel_max: max,
+            slack_pages: slack,
             divergence_pages: divergence,
+            within_slack,
             likely_cause: (divergence != 0).then(|| likely_cause(name, divergence < 0)),
         });
     }
     out
 }
 
+/// The slack of each counter under `counting`: node counters (7.x's
+/// pgscan_*, pgsteal_*, pgrefill) get `node_slack`, event counters 0.
+pub fn slack_for(counting: &super::counters::Counting, node_slack: Option<u64>) -> impl Fn(&str) -> u64 + use<> {
+    let pages = if counting.memcg_in_global { node_slack.unwrap_or(0) } else { 0 };
+    move |name: &str| if name.starts_with("pgscan_") || name.starts_with("pgsteal_") || name == "pgrefill" { pages } else { 0 }
+}
+
 /// One line per divergent counter (or that all are exact), for text output.
 pub fn render(c: &SelfCheck) -> String {
-    let mut s = format!("self-check: {} of {} counters equal /proc/vmstat over the window\n", c.exact, c.checked);
+    let mut s = format!("self-check: {} of {} counters equal /proc/vmstat over the window", c.exact, c.checked);
+    if c.within_slack > 0 {
+        let most = c.counters.iter().filter(|k| k.within_slack).map(|k| k.slack_pages).max().unwrap_or(0);
+        s.push_str(&format!(
+            " ({} within the per-CPU slack of the kernel's node counters, up to {most} pages: deltas /proc/vmstat had not folded in)",
+            c.within_slack
+        ));
+    }
+    s.push('\n');
     for k in c.counters.iter().filter(|k| !k.exact()) {
         let range = if k.kernel_min == k.kernel_max { k.kernel_min.to_string() } else { format!("{}..{}", k.kernel_min, k.kernel_max) };
         s.push_str(&format!(
@@ -120,18 +170,43 @@ mod tests {
         let start = Bracket { before: vm(&[("pgsteal_file", 100), ("pgactivate", 0)]), after: vm(&[("pgsteal_file", 110), ("pgactivate", 0)]) };
         let end = Bracket { before: vm(&[("pgsteal_file", 1100), ("pgactivate", 500)]), after: vm(&[("pgsteal_file", 1120), ("pgactivate", 500)]) };
         let v = Vmstat { pgsteal_file: 1000, pgactivate: 480, ..Vmstat::default() };
-        let c = check(&v, &start, &end);
+        let c = check(&v, &start, &end, &|_| 0);
         let get = |n: &str| c.counters.iter().find(|k| k.counter == n).unwrap().clone();
         assert!(get("pgsteal_file").exact());
         assert_eq!((get("pgsteal_file").kernel_min, get("pgsteal_file").kernel_max), (990, 1020));
         assert_eq!(get("pgactivate").divergence_pages, -20);
         assert!(get("pgactivate").likely_cause.unwrap().contains("reclaim_pages"));
-        let over = check(&Vmstat { pgsteal_file: 1030, ..v }, &start, &end);
+        let over = check(&Vmstat { pgsteal_file: 1030, ..v }, &start, &end, &|_| 0);
         assert_eq!(over.counters.iter().find(|k| k.counter == "pgsteal_file").unwrap().divergence_pages, 10);
         // Counters the kernel does not keep are not checked.
         assert_eq!(c.checked, 2);
         assert_eq!(c.exact, 1);
         assert!(render(&c).contains("1 of 2 counters"));
         assert!(render(&c).contains("pgactivate"));
+    }
+
+    #[test]
+    fn node_counters_are_exact_within_their_per_cpu_slack_and_no_further() {
+        use crate::model::counters::Counting;
+        // 7.x: pgsteal_file is a node counter; a 2-CPU node with threshold
+        // 24 can hold back 48 pages.
+        let start = Bracket { before: vm(&[("pgsteal_file", 100), ("pgactivate", 0)]), after: vm(&[("pgsteal_file", 100), ("pgactivate", 0)]) };
+        let end = Bracket { before: vm(&[("pgsteal_file", 1100), ("pgactivate", 7)]), after: vm(&[("pgsteal_file", 1100), ("pgactivate", 7)]) };
+        let seven = Counting { memcg_in_global: true, ..Counting::default() };
+        let slack = slack_for(&seven, Some(48));
+        assert_eq!((slack("pgsteal_file"), slack("pgscan_kswapd"), slack("pgrefill"), slack("pgactivate")), (48, 48, 48, 0));
+        let at = |ours: u64, act: u64| check(&Vmstat { pgsteal_file: ours, pgactivate: act, ..Vmstat::default() }, &start, &end, &slack);
+        let get = |c: &SelfCheck, n: &str| c.counters.iter().find(|k| k.counter == n).unwrap().clone();
+        let ahead = at(1040, 7);
+        assert!(get(&ahead, "pgsteal_file").exact() && get(&ahead, "pgsteal_file").within_slack);
+        assert_eq!((ahead.exact, ahead.within_slack), (2, 1));
+        assert!(render(&ahead).contains("1 within the per-CPU slack"), "{}", render(&ahead));
+        assert_eq!(get(&at(1049, 7), "pgsteal_file").divergence_pages, 1, "one page past the slack diverges");
+        assert_eq!(get(&at(951, 7), "pgsteal_file").divergence_pages, -1);
+        assert_eq!(get(&at(1000, 8), "pgactivate").divergence_pages, 1, "event counters get no slack");
+        assert!(!get(&at(1000, 7), "pgsteal_file").within_slack);
+        // Before 7.x the same counters are event counters: no slack.
+        let six = slack_for(&Counting::default(), Some(48));
+        assert_eq!(six("pgsteal_file"), 0);
     }
 }

@@ -162,8 +162,28 @@ pub struct ListSnap {
     pub name: &'static str,
     /// The kernel's size at the last sample (pages).
     pub pages: Option<u64>,
-    /// Predicted minus sampled at the last sample (pages).
+    /// Predicted minus sampled at the last sample (pages): what the
+    /// hooks did not see (frees outside reclaim, untraced moves), plus the
+    /// kernel's own counter noise.
     pub drift: Option<i64>,
+    /// The kernel's counter noise on `drift`: each node meminfo read can be
+    /// off by what CPUs hold back (CPUs x stat threshold), twice over a
+    /// drift. Drift within it is no evidence of anything unseen. None where
+    /// zoneinfo gave no thresholds.
+    pub drift_noise: Option<u64>,
+}
+
+impl ListSnap {
+    /// The drift as a residual against its noise: "~0 (±N)" inside it,
+    /// "+D (±N)" outside, "-" before a second sample.
+    pub fn drift_text(&self) -> String {
+        match (self.drift, self.drift_noise) {
+            (None, _) => "-".into(),
+            (Some(d), Some(n)) if d.unsigned_abs() <= n => format!("~0 (±{n})"),
+            (Some(d), Some(n)) => format!("{d:+} (±{n})"),
+            (Some(d), None) => format!("{d:+}"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]

@@ -116,6 +116,14 @@ pub fn parse_zoneinfo(text: &str) -> Vec<Zone> {
             z.free = free.trim().parse().unwrap_or(0);
             continue;
         }
+        if let Some(th) = t.strip_prefix("vm stats threshold:") {
+            z.stat_threshold = z.stat_threshold.max(th.trim().parse().unwrap_or(0));
+            continue;
+        }
+        if t.starts_with("cpu:") {
+            z.cpus += 1;
+            continue;
+        }
         let mut it = t.split_whitespace();
         let (Some(key), Some(val)) = (it.next(), it.next()) else { continue };
         let Ok(v) = val.parse::<u64>() else { continue };
@@ -402,6 +410,13 @@ mod tests {
         assert_eq!((z.free, z.min, z.low, z.high), (120_000, 2_000, 2_500, 3_000));
         assert_eq!(z.start_pfn, 262_144);
         assert_eq!(node_start_pfns(&zones), vec![(1, 0), (262_144, 1)]);
+        // Per-CPU slack of node counters: CPUs x the largest zone threshold.
+        use crate::model::input::{global_stat_slack, node_stat_slack};
+        let th: Vec<(u32, &str, u64, u64)> = zones.iter().map(|z| (z.node, z.zone.as_str(), z.stat_threshold, z.cpus)).collect();
+        assert!(th.contains(&(0, "DMA", 4, 2)) && th.contains(&(0, "DMA32", 24, 2)), "{th:?}");
+        assert_eq!(node_stat_slack(&zones, 0), Some(48));
+        assert_eq!(global_stat_slack(&zones), node_stat_slack(&zones, 0).zip(node_stat_slack(&zones, 1)).map(|(a, b)| a + b));
+        assert_eq!(node_stat_slack(&zones, 7), None);
     }
 
     #[test]

@@ -65,7 +65,7 @@ fn node(n: u32, awake: bool) -> NodeSnap {
         lists: vmscan_common::lru::NAMES
             .iter()
             .zip(sizes)
-            .map(|(name, p)| ListSnap { name, pages: Some(p / (n as u64 + 1)), drift: Some(if n == 0 { -209 } else { 0 }) })
+            .map(|(name, p)| ListSnap { name, pages: Some(p / (n as u64 + 1)), drift: Some(if n == 0 { -209 } else { 0 }), drift_noise: Some(96) })
             .collect(),
         free: if n == 0 { 20_000 } else { 900_000 },
         min: 16_894,
@@ -309,14 +309,16 @@ fn status_line_shows_the_self_check() {
         vmscan: 100,
         kernel_min: 100,
         kernel_max: 100,
+        slack_pages: 0,
         divergence_pages,
+        within_slack: false,
         likely_cause: None,
     };
     let mut snap = populated();
-    snap.self_check = SelfCheck { checked: 1, exact: 1, counters: vec![check(0)] };
+    snap.self_check = SelfCheck { checked: 1, exact: 1, within_slack: 0, counters: vec![check(0)] };
     let s = screen(&app(Some(snap.clone()), true), 120, 40);
     assert!(s.contains("counters exact 1/1"), "{s}");
-    snap.self_check = SelfCheck { checked: 1, exact: 0, counters: vec![check(-6148)] };
+    snap.self_check = SelfCheck { checked: 1, exact: 0, within_slack: 0, counters: vec![check(-6148)] };
     let s = screen(&app(Some(snap), true), 160, 40);
     assert!(s.contains("1 of 1 counters diverge: pgactivate -6148 pages"), "{s}");
 }

@@ -246,7 +246,12 @@ fn list_lines(n: &NodeSnap, bw: usize) -> Vec<Line<'static>> {
         .iter()
         .map(|l| {
             let p = l.pages.unwrap_or(0);
-            let drift = l.drift.map(|d| format!("{d:+}")).unwrap_or_else(|| "-".into());
+            // The residual only: inside the kernel's counter noise it is ~0.
+            let drift = match (l.drift, l.drift_noise) {
+                (Some(d), Some(n)) if d.unsigned_abs() <= n => "~0".into(),
+                (Some(d), _) => format!("{d:+}"),
+                (None, _) => "-".into(),
+            };
             Line::from(vec![
                 Span::raw(format!("{:<14}", l.name)),
                 Span::styled(bar(p, max, bw), Style::new().fg(Color::Green)),

@@ -291,6 +291,7 @@ pub(super) fn model(b: &Blocks) -> Verdict {
     let s = json(b, "model")?;
     let mi = b.get("meminfo").ok_or("no meminfo")?;
     let mut worst = 0.0f64;
+    let mut residuals = vec![];
     for n in s["nodes"].as_array().ok_or("no nodes")? {
         let id = n["node"].as_u64().unwrap_or(0);
         let get = |k: &str| -> u64 {
@@ -311,6 +312,12 @@ pub(super) fn model(b: &Blocks) -> Verdict {
         // the CPU of that node; seen in CI runs).
         let tol = (total / 50).max(512);
         for (i, l) in n["lists"].as_array().ok_or("no lists")?.iter().enumerate() {
+            // Drift is shown against the kernel's per-CPU counter noise,
+            // from zoneinfo's thresholds: 2 x CPUs x threshold, never 0.
+            let noise = l["drift_noise"].as_u64().filter(|&n| n > 0).ok_or_else(|| format!("node {id} {}: no drift noise floor ({})", l["name"], l["drift_noise"]))?;
+            if let Some(d) = l["drift"].as_i64() {
+                residuals.push(if d.unsigned_abs() <= noise { format!("~0 (±{noise})") } else { format!("{d:+} (±{noise})") });
+            }
             let ours = l["pages"].as_u64().unwrap_or(0);
             let diff = ours.abs_diff(kernel[i]);
             worst = worst.max(diff as f64 / total as f64);
@@ -319,7 +326,7 @@ pub(super) fn model(b: &Blocks) -> Verdict {
             }
         }
     }
-    Ok(format!("lists within {:.2}% of node meminfo", worst * 100.0))
+    Ok(format!("lists within {:.2}% of node meminfo; drift residuals {}", worst * 100.0, residuals.join(" ")))
 }
 
 /// Anonymous reclaim with swap at vm.swappiness 0, 60 and 200: vmscan's
