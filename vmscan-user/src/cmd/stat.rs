@@ -345,10 +345,10 @@ pub fn tracepoint_name(id: vmscan_common::HookId) -> String {
 }
 
 /// Each counter's slack for the self-check: /proc/zoneinfo's per-CPU
-/// thresholds, read only where the kernel keeps pgscan/pgsteal as node
-/// counters.
+/// thresholds, read only where a checked counter is a node counter (7.x's
+/// pgscan/pgsteal, the workingset ones).
 fn slack(counting: &crate::model::counters::Counting) -> impl Fn(&str) -> u64 + use<> {
-    let node_slack = counting.memcg_in_global.then(|| {
+    let node_slack = (counting.memcg_in_global || counting.refaults).then(|| {
         let text = std::fs::read_to_string(crate::probe::paths::host("/proc/zoneinfo")).unwrap_or_default();
         crate::model::input::global_stat_slack(&crate::probe::system::parse_zoneinfo(&text))
     });

@@ -70,6 +70,12 @@ pub struct Counting {
     /// kept it out).
     #[serde(default)]
     pub memcg_in_global: bool,
+    /// workingset_refault is hooked (fentry/fexit or kprobes): the
+    /// workingset_refault/activate/restore counters are derived. Not a
+    /// property of the kernel's counting, but of what vmscan sees; false in
+    /// recordings made before vmscan derived them.
+    #[serde(default)]
+    pub refaults: bool,
 }
 
 fn yes() -> bool {
@@ -79,7 +85,7 @@ fn yes() -> bool {
 impl Default for Counting {
     /// What vmscan assumed before it asked the kernel (recordings made then).
     fn default() -> Self {
-        Self { mglru: false, khugepaged: true, proactive: false, mglru_tracepoints: true, memcg_in_global: false }
+        Self { mglru: false, khugepaged: true, proactive: false, mglru_tracepoints: true, memcg_in_global: false, refaults: false }
     }
 }
 
@@ -141,6 +147,17 @@ pub struct Vmstat {
     /// None under MGLRU: its refill count ("sorted" folios) has no tracepoint.
     pub pgrefill: Option<u64>,
     pub pgactivate: u64,
+    /// From workingset_refault (None where it is not hooked): pages read
+    /// back after reclaim evicted them, per LRU type.
+    pub workingset_refault_anon: Option<u64>,
+    pub workingset_refault_file: Option<u64>,
+    /// ... of which the kernel activated (classic LRU: PG_active on return;
+    /// None under MGLRU, which counts these by reference tiers).
+    pub workingset_activate_anon: Option<u64>,
+    pub workingset_activate_file: Option<u64>,
+    /// ... of which were restored to the workingset (PG_workingset on return).
+    pub workingset_restore_anon: Option<u64>,
+    pub workingset_restore_file: Option<u64>,
     /// pgscan_* and pgsteal_* cannot be derived on this kernel
     /// ([`Counting::mglru_tracepoints`]): left out of [`Vmstat::fields`].
     pub scan_steal_underivable: bool,
@@ -175,7 +192,7 @@ impl JsonSchema for Vmstat {
 impl Vmstat {
     /// (name, value) pairs in /proc/vmstat order (underivable ones left out).
     pub fn fields(&self) -> Vec<(&'static str, u64)> {
-        let all: [(&'static str, Option<u64>); 14] = [
+        let all: [(&'static str, Option<u64>); 20] = [
             ("pgscan_kswapd", Some(self.pgscan_kswapd)),
             ("pgscan_direct", Some(self.pgscan_direct)),
             ("pgscan_khugepaged", self.pgscan_khugepaged),
@@ -190,6 +207,12 @@ impl Vmstat {
             ("pgsteal_file", Some(self.pgsteal_file)),
             ("pgrefill", self.pgrefill),
             ("pgactivate", Some(self.pgactivate)),
+            ("workingset_refault_anon", self.workingset_refault_anon),
+            ("workingset_refault_file", self.workingset_refault_file),
+            ("workingset_activate_anon", self.workingset_activate_anon),
+            ("workingset_activate_file", self.workingset_activate_file),
+            ("workingset_restore_anon", self.workingset_restore_anon),
+            ("workingset_restore_file", self.workingset_restore_file),
         ];
         all.into_iter()
             .filter(|(k, _)| !(self.scan_steal_underivable && SCAN_STEAL.contains(k)))
@@ -345,6 +368,21 @@ pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
         rp.reclaimed += a.reclaimed;
         rp.activated += a.activate_anon + a.activate_file;
     }
+    if k.refaults {
+        let v = &mut c.vmstat;
+        let (mut refault, mut activate, mut restore) = ([0u64; 2], [0u64; 2], [0u64; 2]);
+        for (key, a) in &t.refault {
+            let i = usize::from(key.file != 0);
+            refault[i] += a.pages;
+            activate[i] += a.activated;
+            restore[i] += a.restored;
+        }
+        (v.workingset_refault_anon, v.workingset_refault_file) = (Some(refault[0]), Some(refault[1]));
+        (v.workingset_restore_anon, v.workingset_restore_file) = (Some(restore[0]), Some(restore[1]));
+        if !k.mglru {
+            (v.workingset_activate_anon, v.workingset_activate_file) = (Some(activate[0]), Some(activate[1]));
+        }
+    }
     let v = &mut c.vmstat;
     // shrink_folio_list() counts PGACTIVATE for reclaim_pages() too.
     v.pgactivate += c.reclaim_pages.activated;
@@ -460,14 +498,14 @@ mod tests {
             shrink(&mut t, 0, rec, 1, n, n - 1);
         }
         // 6.18: both items exist.
-        let v = derive_with(&t, &Counting { mglru: false, khugepaged: true, proactive: true, mglru_tracepoints: true, memcg_in_global: false }).vmstat;
+        let v = derive_with(&t, &Counting { mglru: false, khugepaged: true, proactive: true, mglru_tracepoints: true, memcg_in_global: false, refaults: false }).vmstat;
         assert_eq!((v.pgscan_direct, v.pgscan_khugepaged, v.pgscan_proactive), (12, Some(3), Some(500)));
         assert_eq!((v.pgsteal_direct, v.pgsteal_khugepaged, v.pgsteal_proactive), (10, Some(2), Some(499)));
         // 6.2..6.15: no PGSCAN_PROACTIVE, proactive reclaim counts as direct.
-        let v = derive_with(&t, &Counting { mglru: false, khugepaged: true, proactive: false, mglru_tracepoints: true, memcg_in_global: false }).vmstat;
+        let v = derive_with(&t, &Counting { mglru: false, khugepaged: true, proactive: false, mglru_tracepoints: true, memcg_in_global: false, refaults: false }).vmstat;
         assert_eq!((v.pgscan_direct, v.pgscan_khugepaged, v.pgscan_proactive), (512, Some(3), None));
         // 6.1: neither.
-        let v = derive_with(&t, &Counting { mglru: false, khugepaged: false, proactive: false, mglru_tracepoints: true, memcg_in_global: false }).vmstat;
+        let v = derive_with(&t, &Counting { mglru: false, khugepaged: false, proactive: false, mglru_tracepoints: true, memcg_in_global: false, refaults: false }).vmstat;
         assert_eq!((v.pgscan_direct, v.pgscan_khugepaged), (515, None));
         assert_eq!(v.pgsteal_direct, 9 + 2 + 499 + 1);
         assert!(!v.fields().iter().any(|(k, _)| k.contains("khugepaged") || k.contains("proactive")));
@@ -549,7 +587,7 @@ mod tests {
         // What 6.1 with MGLRU on shows: the classic path's few events (none
         // here) and nothing from MGLRU's eviction, while /proc/vmstat moves.
         iso(&mut t, reclaimer::KSWAPD, lru::INACTIVE_FILE, 0, 0);
-        let k = Counting { mglru: true, mglru_tracepoints: false, khugepaged: false, proactive: false, memcg_in_global: false };
+        let k = Counting { mglru: true, mglru_tracepoints: false, khugepaged: false, proactive: false, memcg_in_global: false, refaults: false };
         let c = derive_with(&t, &k);
         let names: Vec<&str> = c.vmstat.fields().iter().map(|(n, _)| *n).collect();
         assert_eq!(names, ["pgactivate"], "no pgscan/pgsteal zeros that look like truth");
@@ -566,6 +604,27 @@ mod tests {
             assert!(!c.underivable.contains_key("pgscan_file"));
             assert!(serde_json::to_value(&c).unwrap()["vmstat"]["pgsteal_file"].is_u64());
         }
+    }
+
+    #[test]
+    fn refault_counters_only_where_hooked_and_no_activations_under_mglru() {
+        use vmscan_common::{RefaultAgg, RefaultKey};
+        let mut t = Totals::default();
+        let key = |cgroup_id, file| RefaultKey { cgroup_id, node: 0, file };
+        t.refault.insert(key(5, 1), RefaultAgg { pages: 300, folios: 200, activated: 40, restored: 7, ..Default::default() });
+        t.refault.insert(key(9, 1), RefaultAgg { pages: 20, folios: 20, activated: 2, restored: 1, ..Default::default() });
+        t.refault.insert(key(5, 0), RefaultAgg { pages: 11, folios: 11, activated: 3, restored: 0, uncounted: 4, ..Default::default() });
+        let not_hooked = derive_with(&t, &Counting::default()).vmstat;
+        assert!(not_hooked.fields().iter().all(|(k, _)| !k.starts_with("workingset_")), "no zeros where the hook is missing");
+        let classic = derive_with(&t, &Counting { refaults: true, ..Counting::default() }).vmstat.fields();
+        let get = |f: &[(&str, u64)], k: &str| f.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+        assert_eq!(get(&classic, "workingset_refault_file"), Some(320));
+        assert_eq!(get(&classic, "workingset_refault_anon"), Some(11));
+        assert_eq!(get(&classic, "workingset_activate_file"), Some(42));
+        assert_eq!(get(&classic, "workingset_restore_file"), Some(8));
+        assert_eq!(get(&classic, "workingset_restore_anon"), Some(0));
+        let mglru = derive_with(&t, &Counting { refaults: true, mglru: true, ..Counting::default() }).vmstat.fields();
+        assert_eq!((get(&mglru, "workingset_activate_file"), get(&mglru, "workingset_refault_file")), (None, Some(320)));
     }
 
     #[test]

@@ -66,7 +66,11 @@ pub struct Bracket {
 /// Whether vmscan checks a /proc/vmstat counter against its own (the ones
 /// a [`Bracket`] keeps).
 pub fn self_checked(name: &str) -> bool {
-    name.starts_with("pgscan_") || name.starts_with("pgsteal_") || name == "pgrefill" || name == "pgactivate"
+    name.starts_with("pgscan_")
+        || name.starts_with("pgsteal_")
+        || name == "pgrefill"
+        || name == "pgactivate"
+        || ["workingset_refault_", "workingset_activate_", "workingset_restore_"].iter().any(|p| name.starts_with(p))
 }
 
 /// A sample of everything the model reconciles against.

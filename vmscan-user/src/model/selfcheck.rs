@@ -70,6 +70,9 @@ fn likely_cause(counter: &str, short: bool) -> &'static str {
         ("pgactivate", true) => {
             "activations outside the hooked paths: reclaim_pages() (MADV_PAGEOUT, DAMON; mm_vmscan_reclaim_pages is not hooked) or CMA's clean-page reclaim (no tracepoint)"
         }
+        (c, true) if c.starts_with("workingset_") => {
+            "refaults workingset_refault's return probe missed (kretprobe instances exhausted) or its programs did not run"
+        }
         (_, true) => "a reclaim path whose tracepoints do not fire on this kernel (or hooks not attached)",
         (_, false) => {
             "pages counted under another reclaimer than the kernel's (a path counted differently on this kernel), or, where the kernel keeps the counter per node (7.x pgscan/pgsteal), per-CPU deltas /proc/vmstat had not folded in yet"
@@ -122,11 +125,17 @@ pub fn check(v: &Vmstat, start: &Bracket, end: &Bracket, slack: &dyn Fn(&str) ->
     out
 }
 
-/// The slack of each counter under `counting`: node counters (7.x's
-/// pgscan_*, pgsteal_*, pgrefill) get `node_slack`, event counters 0.
+/// The slack of each counter under `counting`: node counters get
+/// `node_slack` (workingset_* on every kernel, and 7.x's pgscan_*,
+/// pgsteal_*, pgrefill), event counters 0.
 pub fn slack_for(counting: &super::counters::Counting, node_slack: Option<u64>) -> impl Fn(&str) -> u64 + use<> {
-    let pages = if counting.memcg_in_global { node_slack.unwrap_or(0) } else { 0 };
-    move |name: &str| if name.starts_with("pgscan_") || name.starts_with("pgsteal_") || name == "pgrefill" { pages } else { 0 }
+    let pages = node_slack.unwrap_or(0);
+    let scans = counting.memcg_in_global;
+    move |name: &str| {
+        let node_counter = name.starts_with("workingset_")
+            || (scans && (name.starts_with("pgscan_") || name.starts_with("pgsteal_") || name == "pgrefill"));
+        if node_counter { pages } else { 0 }
+    }
 }
 
 /// One line per divergent counter (or that all are exact), for text output.
@@ -205,8 +214,9 @@ mod tests {
         assert_eq!(get(&at(951, 7), "pgsteal_file").divergence_pages, -1);
         assert_eq!(get(&at(1000, 8), "pgactivate").divergence_pages, 1, "event counters get no slack");
         assert!(!get(&at(1000, 7), "pgsteal_file").within_slack);
-        // Before 7.x the same counters are event counters: no slack.
+        // Before 7.x the same counters are event counters: no slack. The
+        // workingset ones are node counters everywhere.
         let six = slack_for(&Counting::default(), Some(48));
-        assert_eq!(six("pgsteal_file"), 0);
+        assert_eq!((six("pgsteal_file"), six("workingset_refault_file")), (0, 48));
     }
 }

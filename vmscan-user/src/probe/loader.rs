@@ -148,7 +148,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     let (vmemmap, page_struct) = folio_node_inputs(btf.as_ref(), &mut hooks, offsets.nr_nodes);
     let folio_node = (vmemmap != 0 && page_struct != 0) || offsets.nr_nodes <= 1;
     let (arg_offsets, tp_args) = resolve_tracepoint_args(btf.as_ref(), folio_node);
-    let counting = counting_of(btf.as_ref(), &system, mglru_tracepoints(&tracefs));
+    let mut counting = counting_of(btf.as_ref(), &system, mglru_tracepoints(&tracefs));
     let khugepaged = khugepaged_thread(&mut hooks);
     let refault = refault_layout(btf.as_ref(), &offsets, &system, &mut hooks);
 
@@ -163,6 +163,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     mem_step("loading the object");
     attach_hooks(&mut ebpf, &mut hooks, &tp_args, &opts, &system, &present_funcs);
     set_runtime_flags(&mut ebpf, &hooks);
+    counting.refaults = hooks.iter().any(|h| h.id == vmscan_common::hook::REFAULT && h.attached());
     mem_step("attaching");
     if opts.storm_tgid != 0 {
         attach_tracepoint(&mut ebpf, "bench_storm", "syscalls", "sys_enter_getppid")
@@ -337,6 +338,8 @@ pub fn counting_of(btf: Option<&Btf>, system: &SystemInfo, mglru_tracepoints: bo
         mglru_tracepoints,
         // 7.x moved the scan/steal items into enum node_stat_item.
         memcg_in_global: btf.is_some_and(|b| b.enum_has("node_stat_item", "PGSCAN_DIRECT")),
+        // Set once the hooks are attached.
+        refaults: false,
     }
 }
 

@@ -524,6 +524,30 @@ fn same_as_memory_stat(b: &Blocks, name: &str, key: &str, ours: u64) -> Result<S
     Ok(format!("memory.stat {k}"))
 }
 
+/// `vmscan stat` beside phase 1: its running self-check covers the
+/// workingset counters (node counters: exact within the per-CPU slack) and
+/// finds them all exact.
+fn refault_self_check(b: &Blocks) -> Verdict {
+    let j = json(b, "refault-stat")?;
+    let sc = &j["self_check"];
+    let counters = sc["counters"].as_array().cloned().unwrap_or_default();
+    let ws: Vec<&Value> = counters.iter().filter(|c| c["counter"].as_str().is_some_and(|n| n.starts_with("workingset_"))).collect();
+    let file = ws.iter().find(|c| c["counter"] == "workingset_refault_file").ok_or_else(|| format!("stat's self-check has no workingset_refault_file: {}", sc))?;
+    if file["vmscan"].as_u64().unwrap_or(0) < THRASH_REREADS / 9 {
+        return Err(format!("stat saw only {} file refaults", file["vmscan"]));
+    }
+    if let Some(bad) = ws.iter().find(|c| c["divergence_pages"] != 0) {
+        return Err(format!("stat's self-check: {bad}"));
+    }
+    let slack: Vec<String> = ws.iter().filter(|c| c["within_slack"] == true).map(|c| c["counter"].as_str().unwrap_or("?").to_owned()).collect();
+    Ok(format!(
+        "stat's self-check: {} workingset counters exact (refault_file {}){}",
+        ws.len(),
+        file["vmscan"],
+        if slack.is_empty() { String::new() } else { format!(", {} within the per-CPU slack", slack.join(", ")) }
+    ))
+}
+
 /// Anon refaults: shmem swapped to zram and read back, in the cgroup.
 fn refault_anon(b: &Blocks) -> Verdict {
     let j = json(b, "refault-anon")?;
@@ -574,6 +598,7 @@ pub(super) fn refault(b: &Blocks, c: &Config) -> Verdict {
             v("workingset_refault_anon")
         ));
         if phase == 1 {
+            parts.push(refault_self_check(b)?);
             // At least a ninth of the re-reads: enough to draw a curve from,
             // allowing for shadows the shrinker takes (5.10: down to 5,696).
             if r_file < THRASH_REREADS / 9 {
