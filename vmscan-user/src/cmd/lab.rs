@@ -96,6 +96,30 @@ pub fn map_touch(file: &Path, advice: Option<&str>, exec: Option<(&Path, &[Strin
     Ok(())
 }
 
+/// Writes `mib` MiB of private anonymous memory, then asks MADV_PAGEOUT for
+/// all of it: reclaim_pages() (no reclaim pass around it). Without swap it
+/// cannot page anything out and activates every page (pgactivate).
+pub fn pageout_anon(mib: usize) -> anyhow::Result<()> {
+    let len = mib << 20;
+    // SAFETY: a fresh private anonymous mapping, unmapped below.
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
+    if p == libc::MAP_FAILED {
+        bail!("mmap {mib} MiB: {}", std::io::Error::last_os_error());
+    }
+    for off in (0..len).step_by(4096) {
+        // SAFETY: off < len, inside the writable mapping.
+        unsafe { std::ptr::write_volatile((p as *mut u8).add(off), 1) };
+    }
+    // SAFETY: advising and then unmapping our own mapping.
+    let r = unsafe { libc::madvise(p, len, libc::MADV_PAGEOUT) };
+    let e = std::io::Error::last_os_error();
+    unsafe { libc::munmap(p, len) };
+    if r != 0 {
+        bail!("madvise(MADV_PAGEOUT): {e}");
+    }
+    Ok(())
+}
+
 /// The least extra memory (bytes) that vmscan's what-if curve says avoids
 /// `percent` of cgroup `memcg`'s refaults, from a `vmscan refaults --json`
 /// file; an error when the curve has no such point.

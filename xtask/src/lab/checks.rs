@@ -759,6 +759,44 @@ pub(super) fn proactive(b: &Blocks) -> Verdict {
     Ok(format!("{}: {counted}: {how}; self-check {exact} of {checked} exact", paths.join(" and ")))
 }
 
+/// MADV_PAGEOUT of 64 MiB of anonymous memory with swap off: reclaim_pages()
+/// activates every page. Where mm_vmscan_reclaim_pages is hooked (7.x),
+/// pgactivate equals /proc/vmstat and the self-check is exact; elsewhere the
+/// self-check must report pgactivate short by those activations and name
+/// reclaim_pages as the likely cause, with every other counter exact.
+pub(super) fn pageout(b: &Blocks) -> Verdict {
+    const PAGES: u64 = 64 * 256;
+    let j = json(b, "pageout")?;
+    let delta = vmstat_delta(b, "pageout-before", "pageout-after")?;
+    let act = delta.get("pgactivate").copied().unwrap_or(0);
+    if act < PAGES * 9 / 10 {
+        return Err(format!("MADV_PAGEOUT of {PAGES} anonymous pages without swap activated only {act} (/proc/vmstat pgactivate)"));
+    }
+    let hooked = j["hooks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|h| h["name"].as_str().is_some_and(|n| n.ends_with("mm_vmscan_reclaim_pages")) && !h["mechanism"].is_null());
+    let sc = &j["self_check"];
+    let counters = sc["counters"].as_array().cloned().unwrap_or_default();
+    let pa = counters.iter().find(|c| c["counter"] == "pgactivate").ok_or_else(|| format!("no pgactivate in the self-check: {sc}"))?;
+    let others_exact = counters.iter().filter(|c| c["counter"] != "pgactivate").all(|c| c["divergence_pages"] == 0);
+    if hooked {
+        same_as_vmstat(&j, &delta, &["pgactivate"], "pageout")?;
+        let by_rp = j["reclaim_pages"]["activated"].as_u64().unwrap_or(0);
+        if pa["divergence_pages"] != 0 || !others_exact || by_rp < PAGES * 9 / 10 {
+            return Err(format!("reclaim_pages hooked: {by_rp} activations through it; self-check {sc}"));
+        }
+        return Ok(format!("mm_vmscan_reclaim_pages hooked: pgactivate {act} = /proc/vmstat ({by_rp} through reclaim_pages); self-check exact"));
+    }
+    let div = pa["divergence_pages"].as_i64().unwrap_or(0);
+    let cause = pa["likely_cause"].as_str().unwrap_or("");
+    if div > -((PAGES * 9 / 10) as i64) || !cause.contains("reclaim_pages") || !others_exact {
+        return Err(format!("no mm_vmscan_reclaim_pages: the self-check should name {act} missed activations; it says {pa} (others exact: {others_exact})"));
+    }
+    Ok(format!("no mm_vmscan_reclaim_pages here: the self-check reports pgactivate {div:+} pages ({act} activations by MADV_PAGEOUT) and names reclaim_pages; every other counter exact"))
+}
+
 /// Peak RSS the rss scenario may show for `vmscan stat` (the cost issue's
 /// target), and for the exporter, which also holds a burst of drained ring
 /// records (up to the 4 MiB ring, raw and decoded) and its HTTP server.

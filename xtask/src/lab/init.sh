@@ -232,6 +232,20 @@ if has proactive; then
   block proactive /tmp/pr.json; block proactive-paths /tmp/pr.paths
   block proactive-before /tmp/pr.v0; block proactive-after /tmp/pr.v1
 fi
+if has pageout; then
+  # MADV_PAGEOUT of 64 MiB of anonymous memory with swap off: reclaim_pages()
+  # (outside any reclaim pass) cannot swap it out and activates every page.
+  # Its activations reach vmscan only through mm_vmscan_reclaim_pages (7.x):
+  # elsewhere the self-check must name the divergence.
+  swapoff -a 2>/dev/null
+  vmscan stat --json > /tmp/po.json 2> /tmp/po.err & A=$!
+  waitc /tmp/po.err
+  vmstat > /tmp/po.v0
+  vmscan lab-pageout 64 || echo "@@ERROR lab-pageout failed"
+  vmstat > /tmp/po.v1
+  kill -TERM $A; wait $A
+  block pageout /tmp/po.json; block pageout-before /tmp/po.v0; block pageout-after /tmp/po.v1
+fi
 if has rss; then
   # Memory and per-interval read cost with this boot's possible CPUs: the
   # exporter reads every map each second; stat's peak is its start-up. One
