@@ -143,6 +143,10 @@ enum Command {
     /// (kernel lab) Write MIB of anonymous memory, then MADV_PAGEOUT it.
     #[command(hide = true)]
     LabPageout { mib: usize },
+    /// (kernel lab) Write MIB of anonymous memory in transparent huge pages,
+    /// twice over.
+    #[command(hide = true)]
+    LabThp { mib: usize },
     /// (kernel lab) Read FILE with memory bound to NODE.
     #[command(hide = true)]
     LabRead {
@@ -418,6 +422,7 @@ async fn dispatch(command: Option<Command>, tui_interval: Duration, load: LoadOp
         Some(Command::LabExtra { memcg, percent, file }) => cmd::lab::extra_for(&file, &memcg, percent),
         Some(Command::LabRead { node, file }) => cmd::lab::read_bound(node, &file),
         Some(Command::LabPageout { mib }) => cmd::lab::pageout_anon(mib),
+        Some(Command::LabThp { mib }) => cmd::lab::touch_thp(mib),
         Some(Command::LabMap { advice, exec, file, args }) => {
             cmd::lab::map_touch(&file, advice.as_deref(), exec.as_deref().map(|p| (p, args.as_slice())))
         }

@@ -120,6 +120,33 @@ pub fn pageout_anon(mib: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Maps `mib` MiB of anonymous memory aligned to 2 MiB, asks for huge pages
+/// (MADV_HUGEPAGE) and writes every page twice over: in a cgroup smaller
+/// than that, reclaim meets large folios (swapped whole or split).
+pub fn touch_thp(mib: usize) -> anyhow::Result<()> {
+    const HUGE: usize = 2 << 20;
+    let len = mib << 20;
+    // SAFETY: a fresh private anonymous mapping with room to align, unmapped below.
+    let raw = unsafe { libc::mmap(std::ptr::null_mut(), len + HUGE, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
+    if raw == libc::MAP_FAILED {
+        bail!("mmap {mib} MiB: {}", std::io::Error::last_os_error());
+    }
+    let p = ((raw as usize + HUGE - 1) & !(HUGE - 1)) as *mut u8;
+    // SAFETY: advising a range inside our mapping.
+    if unsafe { libc::madvise(p.cast(), len, libc::MADV_HUGEPAGE) } != 0 {
+        bail!("madvise(MADV_HUGEPAGE): {}", std::io::Error::last_os_error());
+    }
+    for round in 1..=2u8 {
+        for off in (0..len).step_by(4096) {
+            // SAFETY: off < len, inside the aligned part of the mapping.
+            unsafe { std::ptr::write_volatile(p.add(off), round) };
+        }
+    }
+    // SAFETY: unmapping our own mapping.
+    unsafe { libc::munmap(raw, len + HUGE) };
+    Ok(())
+}
+
 /// The least extra memory (bytes) that vmscan's what-if curve says avoids
 /// `percent` of cgroup `memcg`'s refaults, from a `vmscan refaults --json`
 /// file; an error when the curve has no such point.

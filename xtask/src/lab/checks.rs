@@ -759,6 +759,35 @@ pub(super) fn proactive(b: &Blocks) -> Verdict {
     Ok(format!("{}: {counted}: {how}; self-check {exact} of {checked} exact", paths.join(" and ")))
 }
 
+/// Large folios through reclaim: transparent huge pages in a cgroup half
+/// their size, swapped to zram. THPs must have been faulted in and met
+/// reclaim (swapped out whole or split); every pgscan/pgsteal counter
+/// vmscan derives equals /proc/vmstat (the tracepoints count pages, not
+/// folios) and its self-check is exact.
+pub(super) fn thp(b: &Blocks) -> Verdict {
+    let Ok(j) = json(b, "thp") else {
+        return Ok(format!("{SKIP}no transparent huge pages on this kernel"));
+    };
+    let delta = vmstat_delta(b, "thp-before", "thp-after")?;
+    let d = |k: &str| delta.get(k).copied().unwrap_or(0);
+    let (faulted, swapped, split) = (d("thp_fault_alloc"), d("thp_swpout"), d("thp_split_page"));
+    if faulted < 8 || swapped + split == 0 || d("pgsteal_anon") < 4096 {
+        return Err(format!(
+            "THP did not meet reclaim: {faulted} faulted, {swapped} swapped out whole, {split} split, pgsteal_anon {}",
+            d("pgsteal_anon")
+        ));
+    }
+    let keys = ["pgscan_kswapd", "pgscan_direct", "pgscan_anon", "pgscan_file", "pgsteal_kswapd", "pgsteal_direct", "pgsteal_anon", "pgsteal_file"];
+    let omitted = same_as_vmstat(&j, &delta, &keys, "thp")?;
+    let sc = &j["self_check"];
+    let (checked, exact) = (sc["checked"].as_u64().unwrap_or(0), sc["exact"].as_u64().unwrap_or(0));
+    if checked == 0 || exact != checked {
+        return Err(format!("self-check: {exact} of {checked} counters exact: {}", sc["counters"]));
+    }
+    let counted = if omitted.is_empty() { format!("pgscan_anon {} / pgsteal_anon {} = /proc/vmstat", d("pgscan_anon"), d("pgsteal_anon")) } else { omitted };
+    Ok(format!("{faulted} THPs faulted, {swapped} swapped out whole, {split} split: {counted}; self-check {exact} of {checked} exact"))
+}
+
 /// MADV_PAGEOUT of 64 MiB of anonymous memory with swap off: reclaim_pages()
 /// activates every page. Where mm_vmscan_reclaim_pages is hooked (7.x),
 /// pgactivate equals /proc/vmstat and the self-check is exact; elsewhere the

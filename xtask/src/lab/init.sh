@@ -232,6 +232,24 @@ if has proactive; then
   block proactive /tmp/pr.json; block proactive-paths /tmp/pr.paths
   block proactive-before /tmp/pr.v0; block proactive-after /tmp/pr.v1
 fi
+if has thp; then
+  # Large folios through reclaim: 64 MiB of anonymous memory in transparent
+  # huge pages, written twice in a 32 MiB cgroup, zram as swap.
+  if [ -e /sys/kernel/mm/transparent_hugepage/enabled ]; then
+    echo madvise > /sys/kernel/mm/transparent_hugepage/enabled
+    [ "$(cat /sys/block/zram0/disksize)" != 0 ] || echo 256M > /sys/block/zram0/disksize
+    mkswap /dev/zram0 > /dev/null; swapon /dev/zram0 || echo "@@ERROR no zram swap"
+    mkdir -p $CG/thp; echo 32M > $CG/thp/$MAX
+    vmscan stat --json > /tmp/thp.json 2> /tmp/thp.err & A=$!
+    waitc /tmp/thp.err
+    vmstat > /tmp/thp.v0
+    sh -c 'echo $$ > '$CG'/thp/cgroup.procs; exec vmscan lab-thp 64' || echo "@@ERROR lab-thp failed"
+    vmstat > /tmp/thp.v1
+    kill -TERM $A; wait $A
+    swapoff /dev/zram0
+    block thp /tmp/thp.json; block thp-before /tmp/thp.v0; block thp-after /tmp/thp.v1
+  fi
+fi
 if has pageout; then
   # MADV_PAGEOUT of 64 MiB of anonymous memory with swap off: reclaim_pages()
   # (outside any reclaim pass) cannot swap it out and activates every page.

@@ -62,7 +62,7 @@ const fn cfg(label: &'static str, kernel: &'static str, mglru: Option<bool>, cgr
 }
 
 /// Every scenario, for the configurations CI runs in full.
-const ALL: &[&str] = &["hooks", "truth", "numa", "mglru", "model", "exit", "swap", "refault", "ancestor", "softlimit", "hotplug", "proactive", "pageout", "rss"];
+const ALL: &[&str] = &["hooks", "truth", "numa", "mglru", "model", "exit", "swap", "refault", "ancestor", "softlimit", "hotplug", "proactive", "thp", "pageout", "rss"];
 
 /// Every configuration, in table order: each kernel with its default LRU
 /// first, then the other one; 6.1 on cgroup v1 (Debian 12's hosts still
@@ -78,14 +78,14 @@ pub(super) static CONFIGS: [Config; 8] = [
     // counters equal /proc/vmstat; 121 million anon pages scanned for 4706
     // swapped at swappiness 200), with the classic LRU 13 minutes (below).
     // `cargo xtask lab` runs it; CI leaves it out.
-    cfg("7.2", "7.2", Some(true), false, &["hooks", "truth", "numa", "mglru", "model", "exit", "refault", "ancestor", "hotplug", "pageout"]),
+    cfg("7.2", "7.2", Some(true), false, &["hooks", "truth", "numa", "mglru", "model", "exit", "refault", "ancestor", "hotplug", "thp", "pageout"]),
     // Its swap scenario alone took 780 s under TCG (704 million anon pages
     // scanned at swappiness 200 for 4688 swapped out; counters = /proc/vmstat).
     Config { limit: Duration::from_secs(1500), ..cfg("7.2-classic", "7.2", Some(false), false, &[]) },
 ];
 
 /// Every scenario, in the order `--scenario` defaults to and the table lists.
-static SCENARIOS: [Scenario; 14] = [
+static SCENARIOS: [Scenario; 15] = [
     Scenario { name: "hooks", needs: &[], check: checks::hooks },
     Scenario { name: "truth", needs: &[], check: checks::truth },
     Scenario { name: "numa", needs: &[], check: |b, _| checks::numa(b) },
@@ -99,6 +99,7 @@ static SCENARIOS: [Scenario; 14] = [
     Scenario { name: "softlimit", needs: &[], check: checks::softlimit },
     Scenario { name: "hotplug", needs: &[], check: |b, _| checks::hotplug(b) },
     Scenario { name: "proactive", needs: &[], check: |b, _| checks::proactive(b) },
+    Scenario { name: "thp", needs: &[], check: |b, _| checks::thp(b) },
     Scenario { name: "pageout", needs: &[], check: |b, _| checks::pageout(b) },
     Scenario { name: "rss", needs: &[], check: |b, _| checks::rss(b) },
 ];
@@ -326,7 +327,7 @@ mod tests {
     #[test]
     fn scenario_names_keep_their_order() {
         let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
-        assert_eq!(names, ["hooks", "truth", "numa", "mglru", "model", "exit", "swap", "refault", "ancestor", "softlimit", "hotplug", "proactive", "pageout", "rss"]);
+        assert_eq!(names, ["hooks", "truth", "numa", "mglru", "model", "exit", "swap", "refault", "ancestor", "softlimit", "hotplug", "proactive", "thp", "pageout", "rss"]);
     }
 
     #[test]
@@ -372,6 +373,6 @@ mod tests {
     fn the_guest_also_runs_what_a_check_reads() {
         assert_eq!(guest_scenarios(&select(Some("mglru")).unwrap()), "mglru,hooks,numa");
         assert_eq!(guest_scenarios(&select(Some("truth,exit")).unwrap()), "truth,exit");
-        assert_eq!(guest_scenarios(&select(None).unwrap()), "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,pageout,rss,hooks,numa");
+        assert_eq!(guest_scenarios(&select(None).unwrap()), "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,thp,pageout,rss,hooks,numa");
     }
 }
