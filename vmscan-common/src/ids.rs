@@ -118,16 +118,20 @@ pub mod hook {
     /// page-table teardown context of folio_mark_accessed calls.
     pub const TEARDOWN: HookId = HookId(30);
     pub const TEARDOWN_RET: HookId = HookId(31);
+    /// folio_mark_accessed's return (fexit, kretprobe): under MGLRU the
+    /// outcome is what the call changed.
+    pub const MARK_ACCESSED_RET: HookId = HookId(32);
     /// Size of the HITS and LOST arrays.
-    pub const SLOTS: u32 = 32;
+    pub const SLOTS: u32 = 33;
 
     /// The return program's hook of a function hook with one (shrink_node,
-    /// workingset_refault, exit_mmap).
+    /// workingset_refault, exit_mmap, folio_mark_accessed).
     pub const fn return_of(id: HookId) -> Option<HookId> {
         match id {
             SHRINK_NODE => Some(SHRINK_NODE_RET),
             REFAULT => Some(REFAULT_RET),
             TEARDOWN => Some(TEARDOWN_RET),
+            MARK_ACCESSED => Some(MARK_ACCESSED_RET),
             _ => None,
         }
     }
@@ -148,25 +152,32 @@ pub mod event {
 }
 
 pub mod outcome {
-    //! Outcome of one folio_mark_accessed call, from the folio flags it saw.
-    //! The classic LRU (mm/swap.c: folio_mark_accessed) moves a folio
-    //! unreferenced -> referenced -> active. Under MGLRU the call only
-    //! raises the folio's reference tier (folio_inc_refs): PG_referenced,
-    //! then PG_workingset, then the LRU_REFS counter; generations change at
-    //! aging and eviction, never here.
+    //! Outcome of one folio_mark_accessed call. The classic LRU
+    //! (mm/swap.c: folio_mark_accessed) moves a folio unreferenced ->
+    //! referenced -> active, decided from the flags the call finds. Under
+    //! MGLRU the call only raises the folio's reference tier, and how has
+    //! changed: folio_inc_refs (6.1-6.13) sets PG_referenced, then
+    //! PG_workingset, then counts up LRU_REFS; lru_gen_inc_refs (6.14+)
+    //! sets PG_referenced, counts up LRU_REFS, then sets PG_workingset once
+    //! it saturates, and returns early for some folios. So under MGLRU the
+    //! outcome is what the call changed: the flags before (entry) against
+    //! the flags after (return). Generations change at aging and eviction,
+    //! never here.
 
     /// !PG_referenced -> PG_referenced (both LRUs).
     pub const REFERENCED: u32 = 0;
     /// Classic: PG_referenced && !PG_active on an LRU (PG_lru) -> queued for
     /// activation (folio_activate; pgactivate when the batch drains).
     pub const ACTIVATED: u32 = 1;
-    /// Classic: already active: no list change.
+    /// Classic: already active: no list change. MGLRU: the call changed no
+    /// reference bit (the tier saturated, or the kernel returned early).
     pub const NO_EFFECT: u32 = 2;
     /// PG_unevictable: never activated (both LRUs).
     pub const UNEVICTABLE: u32 = 3;
-    /// MGLRU: PG_referenced -> PG_workingset (second tier).
+    /// MGLRU: the call set PG_workingset.
     pub const WORKINGSET: u32 = 4;
-    /// MGLRU: both set -> the LRU_REFS counter goes up (or is saturated).
+    /// MGLRU: the call raised the LRU_REFS counter (flag bits above the
+    /// page flags changed, PG_referenced and PG_workingset did not).
     pub const TIER_UP: u32 = 5;
     /// Classic: PG_referenced && !PG_active but not on an LRU (!PG_lru: in a
     /// per-CPU batch, or isolated): PG_referenced is cleared, and the folio
@@ -202,7 +213,7 @@ pub mod refault_rule {
 }
 
 /// Slots of the RUNTIME array map (flags userspace sets after attaching).
-pub const RUNTIME_SLOTS: u32 = 3;
+pub const RUNTIME_SLOTS: u32 = 4;
 /// RUNTIME slot: folio_add_lru is hooked (batch residency is measured).
 pub const RUNTIME_BATCH: u32 = 0;
 /// RUNTIME slot: try_to_free_mem_cgroup_pages is hooked (memcg reclaim
@@ -210,6 +221,9 @@ pub const RUNTIME_BATCH: u32 = 0;
 pub const RUNTIME_MEMCG_TARGET: u32 = 1;
 /// RUNTIME slot: exit_mmap is hooked (folio_mark_accessed tags teardown).
 pub const RUNTIME_TEARDOWN: u32 = 2;
+/// RUNTIME slot: MGLRU is on and folio_mark_accessed's return is hooked:
+/// outcomes come from the flags before and after the call.
+pub const RUNTIME_ACCESS_RETURN: u32 = 3;
 
 /// folio_mark_accessed's teardown tag ([`crate::AccessKey::teardown`]).
 pub mod teardown {

@@ -190,6 +190,9 @@ offsets! {
     pg_swapbacked,
     /// MGLRU's second reference tier (folio_inc_refs).
     pg_workingset,
+    /// __NR_PAGEFLAGS: bits at and above it hold, among others, MGLRU's
+    /// LRU_REFS counter.
+    nr_pageflags,
     // BTF: the memory cgroup of a task or folio, as its cgroup's kernfs id
     // (the cgroup directory's inode number):
     // task->cgroups->subsys[memory_cgrp_id]->cgroup->kn->id and

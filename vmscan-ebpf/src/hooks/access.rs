@@ -1,27 +1,47 @@
-//! folio_mark_accessed (fentry, kprobe fallback): each call classified by the
-//! folio flags it found, per kernel stack, node, file/anon and whether the
-//! caller is exiting (mm/swap.c: folio_mark_accessed; under MGLRU
-//! folio_inc_refs).
+//! folio_mark_accessed (fentry + fexit, kprobe + kretprobe fallback): each
+//! call classified per kernel stack, node, file/anon, whether the caller is
+//! exiting and whether it is inside exit_mmap (mm/swap.c:
+//! folio_mark_accessed). The classic LRU's outcome follows from the flags
+//! the call finds; MGLRU's is what the call changed (see
+//! [`vmscan_common::outcome`]): the entry keeps the flags, the return
+//! compares.
 
 use core::ptr::{addr_of, read_volatile};
 
 use aya_ebpf::{
     helpers::bpf_get_current_comm,
-    macros::{fentry, kprobe},
-    programs::{FEntryContext, ProbeContext, tracing::StackIdContext},
+    macros::{fentry, fexit, kprobe, kretprobe},
+    programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext, tracing::StackIdContext},
 };
-use vmscan_common::{AccessAgg, AccessKey, PF_EXITING, hook, outcome};
+use vmscan_common::{AccessAgg, AccessKey, PF_EXITING, RUNTIME_ACCESS_RETURN, hook, outcome};
 
 use crate::{
     globals::{CAPTURE_STACKS, FILTER_COMM, FILTER_TGID, KPROBE_SHADOW, MGLRU, enabled, global_u64},
-    kernel::{bit, current_task_flags, current_tgid, fentry_arg, folio_flags, folio_node, folio_pages, is_file},
-    maps::{ACCESS, STACKS, add_keyed, hit},
+    kernel::{bit, current_pid, current_task_flags, current_tgid, fentry_arg, folio_flags, folio_node, folio_pages, is_file},
+    maps::{ACCESS, ACCESS_CTX, STACKS, add_keyed, hit, runtime},
 };
+
+/// One MGLRU call between entry and return: its key (outcome still to
+/// decide), the folio, its flags at entry and its pages.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct AccessCtx {
+    key: AccessKey,
+    folio: u64,
+    flags: u64,
+    pages: u64,
+}
 
 #[fentry(function = "folio_mark_accessed")]
 pub fn fentry_folio_mark_accessed(ctx: FEntryContext) -> u32 {
     hit(hook::MARK_ACCESSED);
     mark_accessed(&ctx, fentry_arg(&ctx, 0));
+    0
+}
+
+#[fexit(function = "folio_mark_accessed")]
+pub fn fexit_folio_mark_accessed(_ctx: FExitContext) -> u32 {
+    mark_accessed_return();
     0
 }
 
@@ -35,6 +55,15 @@ pub fn kprobe_folio_mark_accessed(ctx: ProbeContext) -> u32 {
     if let Some(folio) = ctx.arg::<u64>(0) {
         mark_accessed(&ctx, folio);
     }
+    0
+}
+
+#[kretprobe]
+pub fn kretprobe_folio_mark_accessed(_ctx: RetProbeContext) -> u32 {
+    if enabled(&KPROBE_SHADOW) {
+        return 0;
+    }
+    mark_accessed_return();
     0
 }
 
@@ -59,7 +88,26 @@ fn filtered_out() -> bool {
     want[0] != 0 && bpf_get_current_comm().unwrap_or([0; 16]) != want
 }
 
-/// What the call does to a folio with these flags.
+/// MGLRU: what the call changed, from the folio's flags before and after.
+#[inline(always)]
+fn classify_change(before: u64, after: u64) -> u32 {
+    let set = |b: u32| !bit(before, b) && bit(after, b);
+    let high = off!(nr_pageflags);
+    if bit(before, off!(pg_unevictable)) {
+        outcome::UNEVICTABLE
+    } else if set(off!(pg_referenced)) {
+        outcome::REFERENCED
+    } else if set(off!(pg_workingset)) {
+        outcome::WORKINGSET
+    } else if high < 64 && (before ^ after) >> high != 0 {
+        outcome::TIER_UP
+    } else {
+        outcome::NO_EFFECT
+    }
+}
+
+/// What the call does to a folio with these flags (classic LRU; MGLRU
+/// without its return hooked: the 6.1-6.13 order).
 #[inline(always)]
 fn classify(flags: u64) -> u32 {
     if enabled(&MGLRU) {
@@ -89,7 +137,7 @@ fn mark_accessed<C: StackIdContext>(ctx: &C, folio: u64) {
         return;
     }
     let flags = folio_flags(folio);
-    let key = AccessKey {
+    let mut key = AccessKey {
         stack_id: stack_id(ctx),
         node: folio_node(folio),
         outcome: classify(flags),
@@ -97,6 +145,29 @@ fn mark_accessed<C: StackIdContext>(ctx: &C, folio: u64) {
         exiting: (current_task_flags() & PF_EXITING != 0) as u32,
         teardown: super::teardown::teardown_state(),
     };
-    let a = AccessAgg { calls: 1, pages: folio_pages(folio, flags) };
-    add_keyed(&ACCESS, &key, &a, hook::MARK_ACCESSED);
+    let pages = folio_pages(folio, flags);
+    if runtime(RUNTIME_ACCESS_RETURN) {
+        // Decided at return, from what the call changed.
+        key.outcome = outcome::NO_EFFECT;
+        let c = AccessCtx { key, folio, flags, pages };
+        let _ = ACCESS_CTX.insert(&current_pid(), &c, 0);
+        return;
+    }
+    add_keyed(&ACCESS, &key, &AccessAgg { calls: 1, pages }, hook::MARK_ACCESSED);
+}
+
+#[inline(always)]
+fn mark_accessed_return() {
+    if !runtime(RUNTIME_ACCESS_RETURN) {
+        return;
+    }
+    hit(hook::MARK_ACCESSED_RET);
+    let pid = current_pid();
+    // SAFETY: copied out before removal.
+    let Some(mut c) = (unsafe { ACCESS_CTX.get(&pid) }).copied() else {
+        return;
+    };
+    let _ = ACCESS_CTX.remove(&pid);
+    c.key.outcome = classify_change(c.flags, folio_flags(c.folio));
+    add_keyed(&ACCESS, &c.key, &AccessAgg { calls: 1, pages: c.pages }, hook::MARK_ACCESSED);
 }

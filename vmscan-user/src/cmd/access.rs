@@ -41,7 +41,7 @@ pub struct StackRow {
     pub file: u64,
     pub anon: u64,
     /// By outcome: referenced, activated, activate_off_lru, no_effect,
-    /// unevictable (classic); referenced, workingset, tier_up (MGLRU).
+    /// unevictable (classic); referenced, workingset, tier_up, no_effect (MGLRU).
     pub outcomes: BTreeMap<&'static str, u64>,
     pub nodes: BTreeMap<u32, u64>,
 }
@@ -129,7 +129,7 @@ pub fn render(rep: &AccessReport, top: usize) -> String {
     if rep.lru == "mglru" {
         let _ = writeln!(
             o,
-            "MGLRU is on: a mark raises the folio's reference tier (referenced, then workingset, then tier_up); it never activates"
+            "MGLRU is on: a mark raises the folio's reference tier (referenced, workingset, tier_up: what the call changed; no_effect once saturated); it never activates"
         );
     }
     if !rep.teardown_hooked {

@@ -162,7 +162,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     let mut ebpf = load_object(&opts, &offsets, &arg_offsets, &Addresses { vmemmap, page_struct, khugepaged, softlimit_as_memcg: !counting.memcg_in_global }, &refault)?;
     mem_step("loading the object");
     attach_hooks(&mut ebpf, &mut hooks, &tp_args, &opts, &system, &present_funcs);
-    set_runtime_flags(&mut ebpf, &hooks);
+    set_runtime_flags(&mut ebpf, &hooks, system.mglru == Some(true));
     counting.refaults = hooks.iter().any(|h| h.id == vmscan_common::hook::REFAULT && h.attached());
     mem_step("attaching");
     if opts.storm_tgid != 0 {
@@ -517,13 +517,16 @@ fn attach_function(ebpf: &mut Ebpf, st: &mut HookStatus, p: &FunctionPrograms, o
 /// LRU insertions look up a batch start only where folio_add_lru is hooked,
 /// memcg reclaim episodes the reclaimed memcg only where
 /// try_to_free_mem_cgroup_pages is.
-fn set_runtime_flags(ebpf: &mut Ebpf, hooks: &[HookStatus]) {
-    use vmscan_common::{RUNTIME_BATCH, RUNTIME_MEMCG_TARGET, RUNTIME_TEARDOWN, hook};
+fn set_runtime_flags(ebpf: &mut Ebpf, hooks: &[HookStatus], mglru: bool) {
+    use vmscan_common::{RUNTIME_ACCESS_RETURN, RUNTIME_BATCH, RUNTIME_MEMCG_TARGET, RUNTIME_TEARDOWN, hook};
     let attached = |id| u64::from(hooks.iter().any(|h| h.id == id && h.mechanism.is_some()));
     let flags = [
         (RUNTIME_BATCH, attached(hook::ADD_LRU)),
         (RUNTIME_MEMCG_TARGET, attached(hook::MEMCG_TARGET)),
         (RUNTIME_TEARDOWN, attached(hook::TEARDOWN)),
+        // The return program is attached with the entry one (fentry+fexit,
+        // kprobe+kretprobe); it classifies only under MGLRU.
+        (RUNTIME_ACCESS_RETURN, u64::from(mglru) & attached(hook::MARK_ACCESSED)),
     ];
     let res = ebpf
         .map_mut("RUNTIME")

@@ -66,7 +66,7 @@ pub const HOOKS: &[HookSpec] = &[
             functions: &["folio_mark_accessed", "mark_page_accessed"],
             fentry: "fentry_folio_mark_accessed",
             kprobe: "kprobe_folio_mark_accessed",
-            exit: None,
+            exit: Some(("fexit_folio_mark_accessed", "kretprobe_folio_mark_accessed")),
         },
     },
     HookSpec {
@@ -343,6 +343,7 @@ pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
     o.pg_head = bit("PG_head");
     o.pg_swapbacked = bit("PG_swapbacked");
     o.pg_workingset = bit("PG_workingset");
+    o.nr_pageflags = bit("__NR_PAGEFLAGS");
     o.task_cgroups = get("task_struct", "cgroups");
     o.css_set_subsys = get("css_set", "subsys");
     o.memory_cgrp_id = btf.enum_value("memory_cgrp_id").filter(|v| (0..64).contains(v)).map_or(UNRESOLVED, |v| v as u32);
@@ -432,6 +433,7 @@ pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
                 (o.pg_swapbacked, "PG_swapbacked"),
                 (o.pg_head, "PG_head"),
                 (o.pg_workingset, "PG_workingset"),
+                (o.nr_pageflags, "__NR_PAGEFLAGS"),
             ] {
                 need(v != UNRESOLVED, &format!("enum pageflags {n}"))?;
             }
