@@ -145,7 +145,7 @@ pub fn render(r: &StatReport) -> String {
         let _ = writeln!(out);
     }
     for (reason, names) in underivable_by_reason(c) {
-        let _ = writeln!(out, "not derivable on this kernel: {}\n  ({reason})", names.join(", "));
+        let _ = writeln!(out, "not derived here: {}\n  ({reason})", names.join(", "));
     }
     let note = if c.memcg_in_direct { "memcg limit reclaim; in pgscan_direct on this kernel" } else { "memcg limit reclaim; not in pgscan_direct" };
     let _ = writeln!(out, "{:<22}{:>12}   ({note})", "memcg scanned", c.memcg_scanned);

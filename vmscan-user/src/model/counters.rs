@@ -91,6 +91,15 @@ impl Default for Counting {
 
 /// Why vmscan leaves out pgscan_* / pgsteal_* under MGLRU before 6.7.
 pub const NO_MGLRU_TRACEPOINTS: &str = "MGLRU before 6.7 fires no isolate/shrink tracepoints: its scans and steals are invisible to vmscan";
+/// Why vmscan never derives pgdeactivate.
+pub const NO_DEACTIVATE: &str = "deactivations outside reclaim (MADV_COLD, invalidated page cache) happen in per-CPU batches with no tracepoint; reclaim's own (shrink_active_list) are each node's `deactivated` flow";
+/// Why vmscan never derives pgdemote_*.
+pub const NO_DEMOTE: &str = "demotion to a slower memory tier is not hooked (mm_migrate_pages with reason MR_DEMOTION would give its pages; no lab machine has a memory tier to prove it on); demoted pages are inside pgsteal_* where the kernel counts them as reclaimed";
+/// Why vmscan leaves out the workingset counters where workingset_refault
+/// is not hooked.
+pub const NO_REFAULT_HOOK: &str = "workingset_refault is not hooked here (needs fentry or kprobes)";
+/// Why vmscan leaves out workingset_activate_* under MGLRU.
+pub const NO_MGLRU_ACTIVATE: &str = "MGLRU counts refault activations by reference tier, which workingset_refault's return does not show";
 /// Why vmscan leaves out pgrefill under MGLRU.
 pub const NO_MGLRU_REFILL: &str = "MGLRU's refill count (folios sorted into younger generations) has no tracepoint";
 
@@ -114,7 +123,19 @@ impl Counting {
     /// The counters this kernel, so configured, leaves vmscan no way to
     /// derive, each with the reason.
     pub fn underivable(&self) -> BTreeMap<&'static str, &'static str> {
-        let mut out = BTreeMap::new();
+        let mut out = BTreeMap::from([
+            ("pgdeactivate", NO_DEACTIVATE),
+            ("pgdemote_*", NO_DEMOTE),
+        ]);
+        if !self.refaults {
+            out.extend([
+                ("workingset_refault_*", NO_REFAULT_HOOK),
+                ("workingset_activate_*", NO_REFAULT_HOOK),
+                ("workingset_restore_*", NO_REFAULT_HOOK),
+            ]);
+        } else if self.mglru {
+            out.insert("workingset_activate_*", NO_MGLRU_ACTIVATE);
+        }
         if self.mglru {
             out.insert("pgrefill", NO_MGLRU_REFILL);
             if !self.mglru_tracepoints {
