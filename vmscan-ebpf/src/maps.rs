@@ -67,6 +67,10 @@ pub static TEARDOWN: LruHashMap<u32, u8> = LruHashMap::with_max_entries(4096, 0)
 /// folio_mark_accessed entry -> return state per task (MGLRU).
 #[map]
 pub static ACCESS_CTX: LruHashMap<u32, crate::hooks::access::AccessCtx> = LruHashMap::with_max_entries(4096, 0);
+/// MGLRU: pages a task's isolations took, until its next shrink_inactive
+/// event names their node.
+#[map]
+pub static MGLRU_ISOLATED: LruHashMap<u32, u64> = LruHashMap::with_max_entries(4096, 0);
 /// folio pointer -> folio_add_lru time, until mm_lru_insertion drains it.
 #[map]
 pub static BATCH_START: LruHashMap<u64, u64> = LruHashMap::with_max_entries(65536, 0);

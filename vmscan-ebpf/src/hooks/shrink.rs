@@ -9,9 +9,9 @@ use vmscan_common::{
 use super::{file_of, reclaim::current_reclaimer};
 use crate::{
     emit::emit,
-    globals::{EMIT_SHRINK_PASSES, enabled},
-    kernel::{Tp, folio_flags, is_file, node_slot, trace_reclaim_flags},
-    maps::{ISOLATE, RECLAIM_PAGES, SHRINK_ACTIVE, SHRINK_INACTIVE, THROTTLE, WRITE_FOLIO, add_at, bump},
+    globals::{EMIT_SHRINK_PASSES, MGLRU, enabled},
+    kernel::{Tp, current_pid, folio_flags, is_file, node_slot, trace_reclaim_flags},
+    maps::{ISOLATE, MGLRU_ISOLATED, RECLAIM_PAGES, SHRINK_ACTIVE, SHRINK_INACTIVE, THROTTLE, WRITE_FOLIO, add_at, bump},
 };
 
 tracepoint!(vmscan_lru_isolate, hook::LRU_ISOLATE, try_lru_isolate);
@@ -30,6 +30,16 @@ fn try_lru_isolate(ctx: &Tp) -> Result<(), i64> {
         taken: field!(ctx, iso_taken)?,
     };
     add_at(&ISOLATE, isolate_index(current_reclaimer(), lru_id as u32), &a);
+    if enabled(&MGLRU) {
+        // MGLRU's eviction (evict_folios) reports the node only in the
+        // shrink_inactive event that follows, and its nr_scanned counts
+        // sorted folios too and repeats on each retry: the node's scanning
+        // is what this isolation took (what pgscan counts), carried over.
+        let pid = current_pid();
+        // SAFETY: copied out before the update.
+        let before = unsafe { MGLRU_ISOLATED.get(&pid) }.copied().unwrap_or(0);
+        let _ = MGLRU_ISOLATED.insert(&pid, &(before + a.taken), 0);
+    }
     Ok(())
 }
 
@@ -39,7 +49,17 @@ fn try_shrink_inactive(ctx: &Tp) -> Result<(), i64> {
     let nid: i32 = field!(ctx, si_nid)?;
     let flags: i32 = ctx.reclaim_flags(place!(ctx, si_flags))?;
     let priority: i32 = field!(ctx, si_priority)?;
-    let scanned: u64 = field!(ctx, si_scanned)?;
+    let scanned: u64 = if enabled(&MGLRU) {
+        // What this task's isolations took since its last pass (0 on a
+        // retry of the same folios).
+        let pid = current_pid();
+        // SAFETY: copied out before removal.
+        let taken = unsafe { MGLRU_ISOLATED.get(&pid) }.copied().unwrap_or(0);
+        let _ = MGLRU_ISOLATED.remove(&pid);
+        taken
+    } else {
+        field!(ctx, si_scanned)?
+    };
     let reclaimed: u64 = field!(ctx, si_reclaimed)?;
     let rec = current_reclaimer();
     let idx = shrink_index(node_slot(nid as i64), rec, file_of(flags));

@@ -459,6 +459,12 @@ fn attach_hooks(
             Attach::Function { functions, fentry, kprobe, exit } => {
                 let func = functions.iter().find(|f| present_funcs.contains(f)).copied().unwrap_or(functions[0]);
                 st.name = func.to_owned();
+                // folio_mark_accessed's return is needed only under MGLRU
+                // (outcomes from what the call changed). Elsewhere it would
+                // be pure cost, and on 5.10 a kretprobe hides the callers
+                // from the entry program's stack walk (kretprobe_trampoline
+                // before 5.15's unwinder fix).
+                let exit = exit.filter(|_| spec.id != vmscan_common::hook::MARK_ACCESSED || system.mglru == Some(true));
                 let programs = FunctionPrograms { func, fentry, kprobe, exit };
                 attach_function(ebpf, st, &programs, opts, system, aya_btf.as_ref());
             }

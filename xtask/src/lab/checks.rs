@@ -179,6 +179,22 @@ pub(super) fn truth(b: &Blocks, c: &Config) -> Verdict {
             return Err(format!("{n} tracepoint hooks attached by raw_tp, where BTF names no arguments"));
         }
     }
+    // Under MGLRU a node's scanning is the pages isolated from it (what
+    // pgscan counts), not the shrink event's nr_scanned (sorted folios
+    // included, repeated on retries): the nodes add up to pgscan.
+    let mut node_scans = String::new();
+    if c.mglru == Some(true) && fe["vmstat"]["pgscan_file"].is_u64() {
+        let sum = |j: &Value| -> u64 {
+            j["nodes"].as_array().into_iter().flatten().map(|n| n["scanned_anon"].as_u64().unwrap_or(0) + n["scanned_file"].as_u64().unwrap_or(0)).sum()
+        };
+        let want = d("pgscan_anon") + d("pgscan_file");
+        for (j, who) in [(&fe, "tp_btf"), (&kp, "classic")] {
+            if sum(j) != want {
+                return Err(format!("MGLRU, {who}: the nodes' scanned pages add up to {}, pgscan_anon + pgscan_file grew {want}", sum(j)));
+            }
+        }
+        node_scans = format!("; MGLRU: nodes' scanned pages add up to pgscan ({want})");
+    }
     // Before folios (5.10) the first two are mark_page_accessed and
     // lru_cache_add; the kprobe shadow keeps the hook's folio-era name.
     fn names(f: &str) -> [&str; 2] {
@@ -220,7 +236,7 @@ pub(super) fn truth(b: &Blocks, c: &Config) -> Verdict {
         format!("/proc/vmstat pgsteal_file {}: {omitted} under {mechanisms}", d("pgsteal_file"))
     };
     let memcg = memcg_truth(b, &fe, omitted.is_empty())?;
-    Ok(format!("{counted}; {memcg}; fentry vs kprobe: {}", same.join(", ")))
+    Ok(format!("{counted}{node_scans}; {memcg}; fentry vs kprobe: {}", same.join(", ")))
 }
 
 /// The truth workload runs in /t alone, so its memcg limit reclaim is all

@@ -84,6 +84,9 @@ if has exit; then
   for mode in fentry kprobe sequential exec; do
     opt=""; [ $mode = kprobe ] && opt="--no-fentry"
     only="--exiting-only"; [ $mode = exec ] && only="--teardown-only"
+    # Each mode starts from the file's pages unreferenced (they leave the
+    # page cache once no process maps them): MGLRU's tiers rise the same way.
+    sync; echo 3 > /proc/sys/vm/drop_caches
     vmscan $opt access --json $only --comm vmscan -d 120 > /tmp/x-$mode.json 2> /tmp/x-$mode.err & A=$!
     waitc /tmp/x-$mode.err
     i=0; while [ $i -lt 10 ]; do
