@@ -35,14 +35,12 @@ pub struct CounterCheck {
     /// Pages /proc/vmstat may not show yet: a node counter's unfolded
     /// per-CPU deltas (CPUs x stat threshold, summed over nodes). 0 for
     /// event counters, which are summed over CPUs when read.
-    #[serde(skip_serializing_if = "is_zero")]
     pub slack_pages: u64,
     /// vmscan minus the nearest end of the kernel's range, widened by the
     /// slack at the top (a lagging read shows less than the kernel
     /// counted): 0 when exact.
     pub divergence_pages: i64,
     /// Exact only within the slack: outside the kernel's range as read.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub within_slack: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub likely_cause: Option<&'static str>,
@@ -78,10 +76,6 @@ fn likely_cause(counter: &str, short: bool) -> &'static str {
             "pages counted under another reclaimer than the kernel's (a path counted differently on this kernel), or, where the kernel keeps the counter per node (7.x pgscan/pgsteal), per-CPU deltas /proc/vmstat had not folded in yet"
         }
     }
-}
-
-fn is_zero(v: &u64) -> bool {
-    *v == 0
 }
 
 /// Compares `v` (vmscan's counters over the window from `start` to `end`)
