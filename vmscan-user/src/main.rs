@@ -371,6 +371,8 @@ fn load_options(cli: &Cli) -> LoadOptions {
         no_stacks: matches!(cli.command, Some(Command::Stat { .. } | Command::Export { .. } | Command::Refaults { .. })),
         // Files and tasks that refault: shown by refaults, the TUI, report.
         no_refault_detail: matches!(cli.command, Some(Command::Stat { .. } | Command::Export { .. })),
+        // folio_mark_accessed's outcomes and teardown tag: stat shows neither.
+        no_access_detail: matches!(cli.command, Some(Command::Stat { .. })),
         // Per-memcg insertions feed the lruvec model, which stat never shows.
         no_memcg_insertions: matches!(cli.command, Some(Command::Stat { .. })),
         // Shrink-pass records are kept only in recordings.
