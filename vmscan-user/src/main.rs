@@ -373,6 +373,8 @@ fn load_options(cli: &Cli) -> LoadOptions {
         no_refault_detail: matches!(cli.command, Some(Command::Stat { .. } | Command::Export { .. })),
         // folio_mark_accessed's outcomes and teardown tag: stat shows neither.
         no_access_detail: matches!(cli.command, Some(Command::Stat { .. })),
+        // MGLRU outcomes from what the call changed: `access` only.
+        access_return: matches!(cli.command, Some(Command::Access { .. })),
         // Per-memcg insertions feed the lruvec model, which stat never shows.
         no_memcg_insertions: matches!(cli.command, Some(Command::Stat { .. })),
         // Shrink-pass records are kept only in recordings.

@@ -45,6 +45,12 @@ pub struct LoadOptions {
     /// shows none): its return program under MGLRU and the teardown tag's
     /// lookup on every call.
     pub no_access_detail: bool,
+    /// Attach folio_mark_accessed's return program under MGLRU (`vmscan
+    /// access` only): outcomes from what the call changed. Elsewhere MGLRU
+    /// outcomes come from the entry flags (6.1-6.13's order). A fentry+fexit
+    /// trampoline on this hottest of hooks crashed TCG lab guests while
+    /// attaching (a NULL call from unmap_page_range, twice in one CI run).
+    pub access_return: bool,
     /// `vmscan bench-ingest`: the process whose getppid() calls emit a
     /// synthetic record storm (0 = none).
     pub storm_tgid: u32,
@@ -166,7 +172,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     let mut ebpf = load_object(&opts, &offsets, &arg_offsets, &Addresses { vmemmap, page_struct, khugepaged, softlimit_as_memcg: !counting.memcg_in_global }, &refault)?;
     mem_step("loading the object");
     attach_hooks(&mut ebpf, &mut hooks, &tp_args, &opts, &system, &present_funcs);
-    set_runtime_flags(&mut ebpf, &hooks, system.mglru == Some(true), opts.no_access_detail);
+    set_runtime_flags(&mut ebpf, &hooks, system.mglru == Some(true) && opts.access_return, opts.no_access_detail);
     counting.refaults = hooks.iter().any(|h| h.id == vmscan_common::hook::REFAULT && h.attached());
     mem_step("attaching");
     if opts.storm_tgid != 0 {
@@ -468,7 +474,7 @@ fn attach_hooks(
                 // be pure cost, and on 5.10 a kretprobe hides the callers
                 // from the entry program's stack walk (kretprobe_trampoline
                 // before 5.15's unwinder fix).
-                let exit = exit.filter(|_| spec.id != vmscan_common::hook::MARK_ACCESSED || (system.mglru == Some(true) && !opts.no_access_detail));
+                let exit = exit.filter(|_| spec.id != vmscan_common::hook::MARK_ACCESSED || (system.mglru == Some(true) && opts.access_return));
                 let programs = FunctionPrograms { func, fentry, kprobe, exit };
                 attach_function(ebpf, st, &programs, opts, system, aya_btf.as_ref());
             }
@@ -527,7 +533,7 @@ fn attach_function(ebpf: &mut Ebpf, st: &mut HookStatus, p: &FunctionPrograms, o
 /// LRU insertions look up a batch start only where folio_add_lru is hooked,
 /// memcg reclaim episodes the reclaimed memcg only where
 /// try_to_free_mem_cgroup_pages is.
-fn set_runtime_flags(ebpf: &mut Ebpf, hooks: &[HookStatus], mglru: bool, no_access_detail: bool) {
+fn set_runtime_flags(ebpf: &mut Ebpf, hooks: &[HookStatus], access_return: bool, no_access_detail: bool) {
     use vmscan_common::{RUNTIME_ACCESS_RETURN, RUNTIME_BATCH, RUNTIME_MEMCG_TARGET, RUNTIME_TEARDOWN, hook};
     let attached = |id| u64::from(hooks.iter().any(|h| h.id == id && h.mechanism.is_some()));
     let flags = [
@@ -535,8 +541,8 @@ fn set_runtime_flags(ebpf: &mut Ebpf, hooks: &[HookStatus], mglru: bool, no_acce
         (RUNTIME_MEMCG_TARGET, attached(hook::MEMCG_TARGET)),
         (RUNTIME_TEARDOWN, u64::from(!no_access_detail) & attached(hook::TEARDOWN)),
         // The return program is attached with the entry one (fentry+fexit,
-        // kprobe+kretprobe) under MGLRU, unless the command shows no outcomes.
-        (RUNTIME_ACCESS_RETURN, u64::from(mglru && !no_access_detail) & attached(hook::MARK_ACCESSED)),
+        // kprobe+kretprobe) under MGLRU, for `vmscan access` only (see LoadOptions::access_return).
+        (RUNTIME_ACCESS_RETURN, u64::from(access_return) & attached(hook::MARK_ACCESSED)),
     ];
     let res = ebpf
         .map_mut("RUNTIME")
