@@ -172,7 +172,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     let mut ebpf = load_object(&opts, &offsets, &arg_offsets, &Addresses { vmemmap, page_struct, khugepaged, softlimit_as_memcg: !counting.memcg_in_global }, &refault)?;
     mem_step("loading the object");
     attach_hooks(&mut ebpf, &mut hooks, &tp_args, &opts, &system, &present_funcs);
-    set_runtime_flags(&mut ebpf, &hooks, system.mglru == Some(true) && opts.access_return, opts.no_access_detail);
+    set_runtime_flags(&mut ebpf, &hooks, opts.no_access_detail);
     counting.refaults = hooks.iter().any(|h| h.id == vmscan_common::hook::REFAULT && h.attached());
     mem_step("attaching");
     if opts.storm_tgid != 0 {
@@ -469,17 +469,29 @@ fn attach_hooks(
             Attach::Function { functions, fentry, kprobe, exit } => {
                 let func = functions.iter().find(|f| present_funcs.contains(f)).copied().unwrap_or(functions[0]);
                 st.name = func.to_owned();
-                // folio_mark_accessed's return is needed only under MGLRU
-                // (outcomes from what the call changed). Elsewhere it would
-                // be pure cost, and on 5.10 a kretprobe hides the callers
-                // from the entry program's stack walk (kretprobe_trampoline
-                // before 5.15's unwinder fix).
-                let exit = exit.filter(|_| spec.id != vmscan_common::hook::MARK_ACCESSED || (system.mglru == Some(true) && opts.access_return));
+                let exit = exit.filter(|e| exit_wanted(e.when, opts, system)).map(|e| (e.fexit, e.kretprobe));
                 let programs = FunctionPrograms { func, fentry, kprobe, exit };
                 attach_function(ebpf, st, &programs, opts, system, aya_btf.as_ref());
             }
         }
     }
+}
+
+/// Whether a function hook's return program is attached, by its `when`.
+fn exit_wanted(when: resolve::ExitWhen, opts: &LoadOptions, system: &SystemInfo) -> bool {
+    match when {
+        resolve::ExitWhen::Always => true,
+        resolve::ExitWhen::MglruOutcomes => system.mglru == Some(true) && opts.access_return,
+    }
+}
+
+/// A function hook's mechanism with its return program.
+const FENTRY_FEXIT: &str = "fentry+fexit";
+const KPROBE_KRETPROBE: &str = "kprobe+kretprobe";
+
+/// Whether a function hook's mechanism includes its return program.
+fn return_attached(mechanism: &str) -> bool {
+    mechanism == FENTRY_FEXIT || mechanism == KPROBE_KRETPROBE
 }
 
 /// A function hook's kernel function and the programs that can attach to it.
@@ -533,16 +545,17 @@ fn attach_function(ebpf: &mut Ebpf, st: &mut HookStatus, p: &FunctionPrograms, o
 /// LRU insertions look up a batch start only where folio_add_lru is hooked,
 /// memcg reclaim episodes the reclaimed memcg only where
 /// try_to_free_mem_cgroup_pages is.
-fn set_runtime_flags(ebpf: &mut Ebpf, hooks: &[HookStatus], access_return: bool, no_access_detail: bool) {
+fn set_runtime_flags(ebpf: &mut Ebpf, hooks: &[HookStatus], no_access_detail: bool) {
     use vmscan_common::{RUNTIME_ACCESS_RETURN, RUNTIME_BATCH, RUNTIME_MEMCG_TARGET, RUNTIME_TEARDOWN, hook};
     let attached = |id| u64::from(hooks.iter().any(|h| h.id == id && h.mechanism.is_some()));
+    let returned = |id| u64::from(hooks.iter().any(|h| h.id == id && h.mechanism.as_deref().is_some_and(return_attached)));
     let flags = [
         (RUNTIME_BATCH, attached(hook::ADD_LRU)),
         (RUNTIME_MEMCG_TARGET, attached(hook::MEMCG_TARGET)),
         (RUNTIME_TEARDOWN, u64::from(!no_access_detail) & attached(hook::TEARDOWN)),
-        // The return program is attached with the entry one (fentry+fexit,
-        // kprobe+kretprobe) under MGLRU, for `vmscan access` only (see LoadOptions::access_return).
-        (RUNTIME_ACCESS_RETURN, u64::from(access_return) & attached(hook::MARK_ACCESSED)),
+        // Whatever decided it (ExitWhen), the entry program leaves the
+        // outcome to the return program exactly where that attached.
+        (RUNTIME_ACCESS_RETURN, returned(hook::MARK_ACCESSED)),
     ];
     let res = ebpf
         .map_mut("RUNTIME")
@@ -672,7 +685,7 @@ fn attach_fentry(
     let prog: &mut FExit = typed_program(ebpf, exit)?;
     prog.load(func, btf).map_err(|e| format!("(fexit) {}", short(&e)))?;
     prog.attach().map_err(|e| format!("(fexit) {}", short(&e)))?;
-    Ok("fentry+fexit".into())
+    Ok(FENTRY_FEXIT.into())
 }
 
 fn attach_kprobe(ebpf: &mut Ebpf, entry: &str, exit: Option<&str>, func: &str) -> Result<String, String> {
@@ -681,7 +694,7 @@ fn attach_kprobe(ebpf: &mut Ebpf, entry: &str, exit: Option<&str>, func: &str) -
         prog.load().map_err(|e| short(&e))?;
         prog.attach(func, 0).map_err(|e| short(&e))?;
     }
-    Ok(if exit.is_some() { "kprobe+kretprobe".into() } else { "kprobe".into() })
+    Ok(if exit.is_some() { KPROBE_KRETPROBE.into() } else { "kprobe".into() })
 }
 
 /// Returns freed heap to the system (glibc; musl's allocator does so itself).

@@ -25,8 +25,35 @@ pub enum Attach {
         functions: &'static [&'static str],
         fentry: &'static str,
         kprobe: &'static str,
-        exit: Option<(&'static str, &'static str)>,
+        exit: Option<Exit>,
     },
+}
+
+/// A function hook's return programs and when they are attached.
+#[derive(Clone, Copy, Debug)]
+pub struct Exit {
+    pub fexit: &'static str,
+    pub kretprobe: &'static str,
+    pub when: ExitWhen,
+}
+
+/// When a function hook's return program is attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitWhen {
+    /// With the entry program, wherever it attaches.
+    Always,
+    /// Only under MGLRU and only for a command that shows access outcomes
+    /// from what the call changed (`vmscan access`). On the classic LRU the
+    /// entry flags decide the outcome, so a return program would be pure
+    /// cost, and on 5.10 a kretprobe hides the callers from the entry
+    /// program's stack walk (kretprobe_trampoline before 5.15's unwinder
+    /// fix). A fentry+fexit trampoline on this hottest of hooks also crashed
+    /// TCG lab guests while attaching, so other commands go without it.
+    MglruOutcomes,
+}
+
+const fn exit(fexit: &'static str, kretprobe: &'static str) -> Option<Exit> {
+    Some(Exit { fexit, kretprobe, when: ExitWhen::Always })
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -66,7 +93,11 @@ pub const HOOKS: &[HookSpec] = &[
             functions: &["folio_mark_accessed", "mark_page_accessed"],
             fentry: "fentry_folio_mark_accessed",
             kprobe: "kprobe_folio_mark_accessed",
-            exit: Some(("fexit_folio_mark_accessed", "kretprobe_folio_mark_accessed")),
+            exit: Some(Exit {
+                fexit: "fexit_folio_mark_accessed",
+                kretprobe: "kretprobe_folio_mark_accessed",
+                when: ExitWhen::MglruOutcomes,
+            }),
         },
     },
     HookSpec {
@@ -85,7 +116,7 @@ pub const HOOKS: &[HookSpec] = &[
             functions: &["shrink_node"],
             fentry: "fentry_shrink_node",
             kprobe: "kprobe_shrink_node",
-            exit: Some(("fexit_shrink_node", "kretprobe_shrink_node")),
+            exit: exit("fexit_shrink_node", "kretprobe_shrink_node"),
         },
     },
     HookSpec {
@@ -103,7 +134,7 @@ pub const HOOKS: &[HookSpec] = &[
             functions: &["exit_mmap"],
             fentry: "fentry_exit_mmap",
             kprobe: "kprobe_exit_mmap",
-            exit: Some(("fexit_exit_mmap", "kretprobe_exit_mmap")),
+            exit: exit("fexit_exit_mmap", "kretprobe_exit_mmap"),
         },
     },
     HookSpec {
@@ -112,7 +143,7 @@ pub const HOOKS: &[HookSpec] = &[
             functions: &["workingset_refault"],
             fentry: "fentry_workingset_refault",
             kprobe: "kprobe_workingset_refault",
-            exit: Some(("fexit_workingset_refault", "kretprobe_workingset_refault")),
+            exit: exit("fexit_workingset_refault", "kretprobe_workingset_refault"),
         },
     },
 ];
