@@ -71,9 +71,32 @@ pub static ACCESS_CTX: LruHashMap<u32, crate::hooks::access::AccessCtx> = LruHas
 /// event names their node.
 #[map]
 pub static MGLRU_ISOLATED: LruHashMap<u32, u64> = LruHashMap::with_max_entries(4096, 0);
-/// folio pointer -> folio_add_lru time, until mm_lru_insertion drains it.
+/// Entries of [`BatchRing`]: more than a per-CPU LRU-add batch holds
+/// (PAGEVEC_SIZE 15, FOLIO_BATCH_SIZE 15 or 31).
+pub const BATCH_RING: u32 = 64;
+
+/// One CPU's folios waiting in its LRU-add batch, oldest first, with when
+/// each entered. folio_add_lru appends; mm_lru_insertion, which drains that
+/// CPU's batch in the order it was filled and on the same CPU (the batch
+/// is per CPU, drained locally or by per-CPU work), finds the folio from
+/// the oldest end, usually at once. A per-CPU array slot costs no hashing
+/// or locking, where a hash keyed by folio cost an insert, a lookup and a
+/// delete per folio. A folio moved to another CPU's batch (the task
+/// migrated between the hook and the batch's lock) or drained remotely (a
+/// CPU going offline) gets no sample; the older entries it passes over are
+/// dropped when a later one matches.
+#[repr(C)]
+pub struct BatchRing {
+    pub folio: [u64; BATCH_RING as usize],
+    pub start: [u64; BATCH_RING as usize],
+    /// Appends so far (the next entry is `head % BATCH_RING`).
+    pub head: u32,
+    /// The oldest entry still waiting.
+    pub tail: u32,
+}
+
 #[map]
-pub static BATCH_START: LruHashMap<u64, u64> = LruHashMap::with_max_entries(65536, 0);
+pub static BATCH: PerCpuArray<BatchRing> = PerCpuArray::with_max_entries(1, 0);
 /// shrink_node entry state per task (fentry/kprobe -> fexit/kretprobe).
 #[map]
 pub static SHRINK_NODE_CTX: LruHashMap<u32, ShrinkNodeCtx> = LruHashMap::with_max_entries(4096, 0);
