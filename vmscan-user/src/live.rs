@@ -112,7 +112,8 @@ impl Session {
         let (last, bracket) = reader.read_bracketed()?;
         first.vmstat = Some(bracket);
         model.apply_sample(&first);
-        let kallsyms = if attached(hook::MARK_ACCESSED) { Kallsyms::load() } else { Default::default() };
+        // Only stacks need names (not stat's or the exporter's counts).
+        let kallsyms = if attached(hook::MARK_ACCESSED) && !opts.no_stacks { Kallsyms::load() } else { Default::default() };
         Ok(Self { loaded, reader, events, last, last_at: Instant::now(), model, memcgs, page_size, buf: Vec::new(), kallsyms, pending: Drained::default() })
     }
 

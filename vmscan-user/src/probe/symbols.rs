@@ -2,30 +2,55 @@
 //! stacks (read once, while vmscan still has the privilege to see
 //! addresses).
 
-/// Text symbols sorted by address.
+use std::io::BufRead;
+
+/// Text symbols sorted by address, their names packed in one string: a
+/// distribution kernel has 100,000-200,000 of them (5-10 MB of
+/// /proc/kallsyms), which one string per name and the whole file read at
+/// once made the largest part of the terminal UI's peak memory.
 #[derive(Default)]
 pub struct Kallsyms {
-    syms: Vec<(u64, String)>,
+    /// (address, start of the name in `names`, its length).
+    syms: Vec<(u64, u32, u32)>,
+    names: String,
 }
 
 impl Kallsyms {
+    /// Reads /proc/kallsyms line by line (empty when it cannot be read).
     pub fn load() -> Self {
-        Self::parse(&std::fs::read_to_string(crate::probe::paths::host("/proc/kallsyms")).unwrap_or_default())
+        match std::fs::File::open(crate::probe::paths::host("/proc/kallsyms")) {
+            Ok(f) => Self::read(std::io::BufReader::with_capacity(64 * 1024, f)),
+            Err(_) => Self::default(),
+        }
     }
 
     pub fn parse(text: &str) -> Self {
-        let mut syms: Vec<(u64, String)> = text
-            .lines()
-            .filter_map(|l| {
-                let mut f = l.split_whitespace();
-                let addr = u64::from_str_radix(f.next()?, 16).ok()?;
-                let kind = f.next()?;
-                let name = f.next()?;
-                (addr != 0 && matches!(kind, "t" | "T" | "w" | "W")).then(|| (addr, name.to_owned()))
-            })
-            .collect();
-        syms.sort_unstable();
-        Self { syms }
+        Self::read(text.as_bytes())
+    }
+
+    fn read(mut r: impl BufRead) -> Self {
+        let mut k = Self::default();
+        let mut line = String::new();
+        while r.read_line(&mut line).is_ok_and(|n| n > 0) {
+            k.push_line(&line);
+            line.clear();
+        }
+        k.syms.sort_unstable_by_key(|s| s.0);
+        k.syms.shrink_to_fit();
+        k.names.shrink_to_fit();
+        k
+    }
+
+    fn push_line(&mut self, l: &str) {
+        let mut f = l.split_whitespace();
+        let (Some(addr), Some(kind), Some(name)) = (f.next(), f.next(), f.next()) else { return };
+        let Ok(addr) = u64::from_str_radix(addr, 16) else { return };
+        if addr == 0 || !matches!(kind, "t" | "T" | "w" | "W") {
+            return;
+        }
+        let (Ok(start), Ok(len)) = (u32::try_from(self.names.len()), u32::try_from(name.len())) else { return };
+        self.names.push_str(name);
+        self.syms.push((addr, start, len));
     }
 
     pub fn is_empty(&self) -> bool {
@@ -34,8 +59,9 @@ impl Kallsyms {
 
     /// The function containing `ip` (the last symbol at or below it).
     pub fn name(&self, ip: u64) -> Option<&str> {
-        let i = self.syms.partition_point(|(a, _)| *a <= ip);
-        (i > 0).then(|| self.syms[i - 1].1.as_str())
+        let i = self.syms.partition_point(|s| s.0 <= ip);
+        let (_, start, len) = *self.syms.get(i.checked_sub(1)?)?;
+        self.names.get(start as usize..(start + len) as usize)
     }
 
     /// Names a stack (innermost first); unknown frames as hex addresses.

@@ -241,13 +241,18 @@ pub fn read_vmstat() -> std::collections::BTreeMap<String, u64> {
 
 /// The value of a symbol in /proc/kallsyms, or None when absent or hidden
 /// (kptr_restrict prints zeros to unprivileged readers).
+/// Read line by line: the file is several megabytes.
 pub fn kallsyms_lookup(name: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(crate::probe::paths::host("/proc/kallsyms")).ok()?;
-    parse_kallsyms_symbol(&text, name)
+    let f = std::fs::File::open(crate::probe::paths::host("/proc/kallsyms")).ok()?;
+    kallsyms_symbol(std::io::BufReader::with_capacity(64 * 1024, f), name)
 }
 
 pub fn parse_kallsyms_symbol(text: &str, name: &str) -> Option<u64> {
-    text.lines().find_map(|l| {
+    kallsyms_symbol(text.as_bytes(), name)
+}
+
+fn kallsyms_symbol(r: impl std::io::BufRead, name: &str) -> Option<u64> {
+    r.lines().map_while(Result::ok).find_map(|l| {
         let mut f = l.split_whitespace();
         let addr = f.next()?;
         let _kind = f.next()?;
