@@ -184,6 +184,12 @@ aggregate! {
 /// Index: the node.
 pub const RECLAIM_PAGES_SLOTS: u32 = NODE_SLOTS;
 
+/// Pages demoted to a slower memory tier (mm_migrate_pages, MR_DEMOTION),
+/// by the reclaimer the kernel's reclaimer_offset() names: index
+/// reclaimer::KSWAPD, KHUGEPAGED, PROACTIVE or DIRECT (everything else,
+/// memory-cgroup reclaim included: pgdemote_* leave no reclaim out).
+pub const DEMOTE_SLOTS: u32 = crate::ids::reclaimer::COUNT;
+
 /// Key of the per-memory-cgroup LRU insertion aggregate (a per-CPU hash).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -121,8 +121,11 @@ pub mod hook {
     /// folio_mark_accessed's return (fexit, kretprobe): under MGLRU the
     /// outcome is what the call changed.
     pub const MARK_ACCESSED_RET: HookId = HookId(32);
+    /// migrate:mm_migrate_pages: pages demoted to a slower memory tier
+    /// (reason MR_DEMOTION, from reclaim's demote_folio_list()).
+    pub const MIGRATE_PAGES: HookId = HookId(33);
     /// Size of the HITS and LOST arrays.
-    pub const SLOTS: u32 = 33;
+    pub const SLOTS: u32 = 34;
 
     /// The return program's hook of a function hook with one (shrink_node,
     /// workingset_refault, exit_mmap, folio_mark_accessed).

@@ -156,6 +156,11 @@ offsets! {
     rp_reclaimed,
     rp_activate0,
     rp_activate1,
+    // migrate:mm_migrate_pages
+    mp_succeeded,
+    mp_reason,
+    /// BTF: enum migrate_reason's MR_DEMOTION (UNRESOLVED: no demotion).
+    mr_demotion,
     // pagemap:mm_lru_insertion
     ins_folio,
     ins_pfn,

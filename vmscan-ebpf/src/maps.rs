@@ -43,6 +43,9 @@ pub static THROTTLE: PerCpuArray<ThrottleAgg> = PerCpuArray::with_max_entries(TH
 pub static HIST: PerCpuArray<u64> = PerCpuArray::with_max_entries(HIST_SLOTS, 0);
 #[map]
 pub static RECLAIM_PAGES: PerCpuArray<ReclaimPagesAgg> = PerCpuArray::with_max_entries(RECLAIM_PAGES_SLOTS, 0);
+/// Pages demoted per reclaimer (vmscan_common::DEMOTE_SLOTS).
+#[map]
+pub static DEMOTE: PerCpuArray<u64> = PerCpuArray::with_max_entries(vmscan_common::DEMOTE_SLOTS, 0);
 /// LRU insertions per (memory cgroup, node, list).
 #[map]
 pub static LRU_INSERT_MEMCG: PerCpuHashMap<MemcgLruKey, FolioAgg> = PerCpuHashMap::with_max_entries(MEMCG_LRU_ENTRIES, 0);

@@ -81,7 +81,7 @@ fn cgroup_reclaim_apart() -> bool {
 /// current->reclaim_state, which every reclaim entry point sets to
 /// &sc->reclaim_state (mm/vmscan.c: set_task_reclaim_state()).
 #[inline(always)]
-fn current_pass_proactive() -> Option<bool> {
+pub fn current_pass_proactive() -> Option<bool> {
     let embed = off!(sc_reclaim_state);
     let bit = off!(sc_proactive_bit);
     if embed == UNRESOLVED || bit >= 8 {
@@ -102,7 +102,7 @@ fn current_pass_proactive() -> Option<bool> {
 /// current_is_khugepaged(): the current task is `khugepaged_thread`; by comm
 /// where that symbol is not readable.
 #[inline(always)]
-fn current_is_khugepaged() -> bool {
+pub fn current_is_khugepaged() -> bool {
     let addr = global_u64(&KHUGEPAGED_THREAD_ADDR);
     if addr != 0 {
         return kread::<u64>(addr, 0).is_ok_and(|t| t == current_task());

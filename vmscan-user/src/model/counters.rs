@@ -76,6 +76,15 @@ pub struct Counting {
     /// recordings made before vmscan derived them.
     #[serde(default)]
     pub refaults: bool,
+    /// mm_migrate_pages is hooked on a kernel with demotion (MR_DEMOTION):
+    /// pgdemote_* are derived. False in recordings made before.
+    #[serde(default)]
+    pub demote: bool,
+    /// pgdemote_* are per-node stats (enum node_stat_item, counted through
+    /// the lruvec since 6.10): /proc/vmstat may lag by the per-CPU slack.
+    /// Before, vm events (exact).
+    #[serde(default)]
+    pub demote_node_stat: bool,
 }
 
 fn yes() -> bool {
@@ -85,7 +94,16 @@ fn yes() -> bool {
 impl Default for Counting {
     /// What vmscan assumed before it asked the kernel (recordings made then).
     fn default() -> Self {
-        Self { mglru: false, khugepaged: true, proactive: false, mglru_tracepoints: true, memcg_in_global: false, refaults: false }
+        Self {
+            mglru: false,
+            khugepaged: true,
+            proactive: false,
+            mglru_tracepoints: true,
+            memcg_in_global: false,
+            refaults: false,
+            demote: false,
+            demote_node_stat: false,
+        }
     }
 }
 
@@ -93,8 +111,8 @@ impl Default for Counting {
 pub const NO_MGLRU_TRACEPOINTS: &str = "MGLRU before 6.7 fires no isolate/shrink tracepoints: its scans and steals are invisible to vmscan";
 /// Why vmscan never derives pgdeactivate.
 pub const NO_DEACTIVATE: &str = "deactivations outside reclaim (MADV_COLD, invalidated page cache) happen in per-CPU batches with no tracepoint; reclaim's own (shrink_active_list) are each node's `deactivated` flow";
-/// Why vmscan never derives pgdemote_*.
-pub const NO_DEMOTE: &str = "demotion to a slower memory tier is not hooked (mm_migrate_pages with reason MR_DEMOTION would give its pages; no lab machine has a memory tier to prove it on); demoted pages are inside pgsteal_* where the kernel counts them as reclaimed";
+/// Why vmscan leaves out pgdemote_* where mm_migrate_pages is not hooked.
+pub const NO_DEMOTE: &str = "migrate:mm_migrate_pages is not hooked here, or this kernel has no demotion to a memory tier (MR_DEMOTION is 5.15+)";
 /// Why vmscan leaves out the workingset counters where workingset_refault
 /// is not hooked.
 pub const NO_REFAULT_HOOK: &str = "workingset_refault is not hooked here (needs fentry or kprobes)";
@@ -123,10 +141,10 @@ impl Counting {
     /// The counters this kernel, so configured, leaves vmscan no way to
     /// derive, each with the reason.
     pub fn underivable(&self) -> BTreeMap<&'static str, &'static str> {
-        let mut out = BTreeMap::from([
-            ("pgdeactivate", NO_DEACTIVATE),
-            ("pgdemote_*", NO_DEMOTE),
-        ]);
+        let mut out = BTreeMap::from([("pgdeactivate", NO_DEACTIVATE)]);
+        if !self.demote {
+            out.insert("pgdemote_*", NO_DEMOTE);
+        }
         if !self.refaults {
             out.extend([
                 ("workingset_refault_*", NO_REFAULT_HOOK),
@@ -165,6 +183,14 @@ pub struct Vmstat {
     pub pgsteal_proactive: Option<u64>,
     pub pgsteal_anon: u64,
     pub pgsteal_file: u64,
+    /// From mm_migrate_pages (reason MR_DEMOTION), None where it is not
+    /// hooked or the kernel lacks the counter: pages reclaim moved to a
+    /// slower memory tier, by reclaimer (all reclaim, memory-cgroup limit
+    /// reclaim included).
+    pub pgdemote_kswapd: Option<u64>,
+    pub pgdemote_direct: Option<u64>,
+    pub pgdemote_khugepaged: Option<u64>,
+    pub pgdemote_proactive: Option<u64>,
     /// None under MGLRU: its refill count ("sorted" folios) has no tracepoint.
     pub pgrefill: Option<u64>,
     pub pgactivate: u64,
@@ -213,7 +239,7 @@ impl JsonSchema for Vmstat {
 impl Vmstat {
     /// (name, value) pairs in /proc/vmstat order (underivable ones left out).
     pub fn fields(&self) -> Vec<(&'static str, u64)> {
-        let all: [(&'static str, Option<u64>); 20] = [
+        let all: [(&'static str, Option<u64>); 24] = [
             ("pgscan_kswapd", Some(self.pgscan_kswapd)),
             ("pgscan_direct", Some(self.pgscan_direct)),
             ("pgscan_khugepaged", self.pgscan_khugepaged),
@@ -226,6 +252,10 @@ impl Vmstat {
             ("pgsteal_proactive", self.pgsteal_proactive),
             ("pgsteal_anon", Some(self.pgsteal_anon)),
             ("pgsteal_file", Some(self.pgsteal_file)),
+            ("pgdemote_kswapd", self.pgdemote_kswapd),
+            ("pgdemote_direct", self.pgdemote_direct),
+            ("pgdemote_khugepaged", self.pgdemote_khugepaged),
+            ("pgdemote_proactive", self.pgdemote_proactive),
             ("pgrefill", self.pgrefill),
             ("pgactivate", Some(self.pgactivate)),
             ("workingset_refault_anon", self.workingset_refault_anon),
@@ -408,6 +438,16 @@ pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
     // shrink_folio_list() counts PGACTIVATE for reclaim_pages() too.
     v.pgactivate += c.reclaim_pages.activated;
     (v.pgsteal_kswapd, v.pgsteal_direct, v.pgsteal_khugepaged, v.pgsteal_proactive) = split(&reclaimed, k);
+    if k.demote {
+        // Only the kswapd, direct, khugepaged and proactive slots count:
+        // reclaimer_offset() names no other.
+        let mut demoted = ByReclaimer::default();
+        for (rec, &pages) in t.demote.iter().enumerate() {
+            demoted.add(rec as u32, pages);
+        }
+        let (kswapd, direct, khugepaged, proactive) = split(&demoted, k);
+        (v.pgdemote_kswapd, v.pgdemote_direct, v.pgdemote_khugepaged, v.pgdemote_proactive) = (Some(kswapd), Some(direct), khugepaged, proactive);
+    }
     c.memcg_reclaimed = reclaimed.memcg;
     c.other_reclaimed = reclaimed.other;
     c.scanned_without_node = (v.pgscan_anon + v.pgscan_file).saturating_sub(node_scanned_total);
@@ -512,6 +552,26 @@ mod tests {
     }
 
     #[test]
+    fn demoted_pages_are_counted_by_reclaimer_only_where_demotion_is_hooked() {
+        let mut t = Totals::default();
+        for (rec, n) in [(reclaimer::KSWAPD, 5), (reclaimer::DIRECT, 7), (reclaimer::KHUGEPAGED, 2), (reclaimer::PROACTIVE, 3)] {
+            t.demote[rec as usize] = n;
+        }
+        let off = derive_with(&t, &Counting::default());
+        assert_eq!(off.vmstat.pgdemote_direct, None);
+        assert!(off.underivable.contains_key("pgdemote_*"));
+        assert!(!off.vmstat.fields().iter().any(|(k, _)| k.starts_with("pgdemote")), "never a zero that looks like truth");
+        // 6.1: kswapd or direct.
+        let v = derive_with(&t, &Counting { demote: true, khugepaged: false, ..Counting::default() }).vmstat;
+        assert_eq!((v.pgdemote_kswapd, v.pgdemote_direct, v.pgdemote_khugepaged, v.pgdemote_proactive), (Some(5), Some(12), None, None));
+        // 6.16+: all four.
+        let c = derive_with(&t, &Counting { demote: true, proactive: true, ..Counting::default() });
+        let v = c.vmstat;
+        assert_eq!((v.pgdemote_kswapd, v.pgdemote_direct, v.pgdemote_khugepaged, v.pgdemote_proactive), (Some(5), Some(7), Some(2), Some(3)));
+        assert!(!c.underivable.contains_key("pgdemote_*"));
+    }
+
+    #[test]
     fn khugepaged_and_proactive_are_split_only_where_the_kernel_splits_them() {
         let mut t = Totals::default();
         for (rec, n) in [(reclaimer::DIRECT, 10), (reclaimer::KHUGEPAGED, 3), (reclaimer::PROACTIVE, 500), (reclaimer::NODE, 2)] {
@@ -519,14 +579,14 @@ mod tests {
             shrink(&mut t, 0, rec, 1, n, n - 1);
         }
         // 6.18: both items exist.
-        let v = derive_with(&t, &Counting { mglru: false, khugepaged: true, proactive: true, mglru_tracepoints: true, memcg_in_global: false, refaults: false }).vmstat;
+        let v = derive_with(&t, &Counting { mglru: false, khugepaged: true, proactive: true, mglru_tracepoints: true, memcg_in_global: false, refaults: false, demote: false, demote_node_stat: false }).vmstat;
         assert_eq!((v.pgscan_direct, v.pgscan_khugepaged, v.pgscan_proactive), (12, Some(3), Some(500)));
         assert_eq!((v.pgsteal_direct, v.pgsteal_khugepaged, v.pgsteal_proactive), (10, Some(2), Some(499)));
         // 6.2..6.15: no PGSCAN_PROACTIVE, proactive reclaim counts as direct.
-        let v = derive_with(&t, &Counting { mglru: false, khugepaged: true, proactive: false, mglru_tracepoints: true, memcg_in_global: false, refaults: false }).vmstat;
+        let v = derive_with(&t, &Counting { mglru: false, khugepaged: true, proactive: false, mglru_tracepoints: true, memcg_in_global: false, refaults: false, demote: false, demote_node_stat: false }).vmstat;
         assert_eq!((v.pgscan_direct, v.pgscan_khugepaged, v.pgscan_proactive), (512, Some(3), None));
         // 6.1: neither.
-        let v = derive_with(&t, &Counting { mglru: false, khugepaged: false, proactive: false, mglru_tracepoints: true, memcg_in_global: false, refaults: false }).vmstat;
+        let v = derive_with(&t, &Counting { mglru: false, khugepaged: false, proactive: false, mglru_tracepoints: true, memcg_in_global: false, refaults: false, demote: false, demote_node_stat: false }).vmstat;
         assert_eq!((v.pgscan_direct, v.pgscan_khugepaged), (515, None));
         assert_eq!(v.pgsteal_direct, 9 + 2 + 499 + 1);
         assert!(!v.fields().iter().any(|(k, _)| k.contains("khugepaged") || k.contains("proactive")));
@@ -608,7 +668,7 @@ mod tests {
         // What 6.1 with MGLRU on shows: the classic path's few events (none
         // here) and nothing from MGLRU's eviction, while /proc/vmstat moves.
         iso(&mut t, reclaimer::KSWAPD, lru::INACTIVE_FILE, 0, 0);
-        let k = Counting { mglru: true, mglru_tracepoints: false, khugepaged: false, proactive: false, memcg_in_global: false, refaults: false };
+        let k = Counting { mglru: true, mglru_tracepoints: false, khugepaged: false, proactive: false, memcg_in_global: false, refaults: false, demote: false, demote_node_stat: false };
         let c = derive_with(&t, &k);
         let names: Vec<&str> = c.vmstat.fields().iter().map(|(n, _)| *n).collect();
         assert_eq!(names, ["pgactivate"], "no pgscan/pgsteal zeros that look like truth");

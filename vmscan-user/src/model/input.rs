@@ -70,6 +70,7 @@ pub fn self_checked(name: &str) -> bool {
         || name.starts_with("pgsteal_")
         || name == "pgrefill"
         || name == "pgactivate"
+        || name.starts_with("pgdemote_")
         || ["workingset_refault_", "workingset_activate_", "workingset_restore_"].iter().any(|p| name.starts_with(p))
 }
 

@@ -125,9 +125,11 @@ pub fn check(v: &Vmstat, start: &Bracket, end: &Bracket, slack: &dyn Fn(&str) ->
 pub fn slack_for(counting: &super::counters::Counting, node_slack: Option<u64>) -> impl Fn(&str) -> u64 + use<> {
     let pages = node_slack.unwrap_or(0);
     let scans = counting.memcg_in_global;
+    let demote = counting.demote_node_stat;
     move |name: &str| {
         let node_counter = name.starts_with("workingset_")
-            || (scans && (name.starts_with("pgscan_") || name.starts_with("pgsteal_") || name == "pgrefill"));
+            || (scans && (name.starts_with("pgscan_") || name.starts_with("pgsteal_") || name == "pgrefill"))
+            || (demote && name.starts_with("pgdemote_"));
         if node_counter { pages } else { 0 }
     }
 }

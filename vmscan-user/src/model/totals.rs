@@ -43,6 +43,8 @@ macro_rules! aggregates {
             refault_files: ::std::collections::BTreeMap<::vmscan_common::RefaultFileKey, ::vmscan_common::PagesAgg> = "REFAULT_FILES", 0, None;
             /// Refaults per (cgroup, task, file/anon).
             refault_tasks: ::std::collections::BTreeMap<::vmscan_common::RefaultTaskKey, ::vmscan_common::PagesAgg> = "REFAULT_TASKS", 0, None;
+            /// Pages demoted to a slower memory tier, per reclaimer.
+            demote: Vec<u64> = "DEMOTE", ::vmscan_common::DEMOTE_SLOTS, None;
         }
     };
 }
@@ -184,7 +186,7 @@ mod tests {
     #[test]
     fn every_map_has_a_name_and_its_slots() {
         let t = Totals::default();
-        assert_eq!(MAP_NAMES.len(), 17);
+        assert_eq!(MAP_NAMES.len(), 18);
         assert_eq!(t.hits.len(), hook::SLOTS as usize);
         assert_eq!(t.hist.len(), vmscan_common::HIST_SLOTS as usize);
         assert!(t.access.is_empty());

@@ -174,6 +174,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     attach_hooks(&mut ebpf, &mut hooks, &tp_args, &opts, &system, &present_funcs);
     set_runtime_flags(&mut ebpf, &hooks, opts.no_access_detail);
     counting.refaults = hooks.iter().any(|h| h.id == vmscan_common::hook::REFAULT && h.attached());
+    counting.demote = hooks.iter().any(|h| h.id == vmscan_common::hook::MIGRATE_PAGES && h.attached());
     mem_step("attaching");
     if opts.storm_tgid != 0 {
         attach_tracepoint(&mut ebpf, "bench_storm", "syscalls", "sys_enter_getppid")
@@ -350,6 +351,8 @@ pub fn counting_of(btf: Option<&Btf>, system: &SystemInfo, mglru_tracepoints: bo
         memcg_in_global: btf.is_some_and(|b| b.enum_has("node_stat_item", "PGSCAN_DIRECT")),
         // Set once the hooks are attached.
         refaults: false,
+        demote: false,
+        demote_node_stat: btf.is_some_and(|b| b.enum_has("node_stat_item", "PGDEMOTE_KSWAPD")),
     }
 }
 

@@ -85,6 +85,7 @@ pub const HOOKS: &[HookSpec] = &[
     tp(hook::WRITE_FOLIO, "vmscan", &["mm_vmscan_write_folio", "mm_vmscan_writepage"], "vmscan_write_folio"),
     tp(hook::THROTTLED, "vmscan", &["mm_vmscan_throttled"], "vmscan_throttled"),
     tp(hook::RECLAIM_PAGES, "vmscan", &["mm_vmscan_reclaim_pages"], "vmscan_reclaim_pages"),
+    tp(hook::MIGRATE_PAGES, "migrate", &["mm_migrate_pages"], "migrate_mm_migrate_pages"),
     tp(hook::LRU_INSERTION, "pagemap", &["mm_lru_insertion"], "pagemap_lru_insertion"),
     tp(hook::LRU_ACTIVATE, "pagemap", &["mm_lru_activate"], "pagemap_lru_activate"),
     HookSpec {
@@ -304,6 +305,7 @@ fn tracepoint_fields(id: HookId, o: &mut Offsets) -> Option<Vec<Field<'_>>> {
             (&mut o.iso_taken, "nr_taken", LONG),
             (&mut o.iso_lru, "lru", INT),
         ],
+        hook::MIGRATE_PAGES => vec![(&mut o.mp_succeeded, "succeeded", LONG), (&mut o.mp_reason, "reason", INT)],
         hook::RECLAIM_PAGES => vec![
             (&mut o.rp_nid, "nid", INT),
             (&mut o.rp_scanned, "nr_scanned", LONG),
@@ -378,6 +380,8 @@ pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
     o.task_cgroups = get("task_struct", "cgroups");
     o.css_set_subsys = get("css_set", "subsys");
     o.memory_cgrp_id = btf.enum_value("memory_cgrp_id").filter(|v| (0..64).contains(v)).map_or(UNRESOLVED, |v| v as u32);
+    // Demotion (5.15+): migrate_pages() for it carries this reason.
+    o.mr_demotion = btf.enum_value("MR_DEMOTION").filter(|v| (0..64).contains(v)).map_or(UNRESOLVED, |v| v as u32);
     o.css_cgroup = get("cgroup_subsys_state", "cgroup");
     o.cgroup_kn = get("cgroup", "kn");
     o.kn_id = btf.member("kernfs_node", "id").filter(|&(_, s)| s == 8).map_or(UNRESOLVED, |(o, _)| o);
@@ -478,6 +482,8 @@ pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
             }
             need(folio_size, "struct folio._nr_pages / _flags_1 (page.compound_order)")
         }
+        // Without it the hook could only count nothing: no demotion (5.15+).
+        hook::MIGRATE_PAGES => need(o.mr_demotion != UNRESOLVED, "enum migrate_reason MR_DEMOTION (demotion to a memory tier, 5.15+)"),
         hook::SHRINK_NODE => {
             need(o.pgdat_node_id != UNRESOLVED, "struct pglist_data.node_id")?;
             need(o.sc_nr_reclaimed != UNRESOLVED, "struct scan_control.nr_reclaimed")
@@ -607,7 +613,11 @@ mod tests {
             assert_eq!(o.ins_lru, 24, "{k}");
             assert_eq!(o.ins_folio, 8, "{k}: folio, or page before folios");
             assert_eq!(o.direct_end_reclaimed, 8, "{k}");
+            assert_eq!(o.mp_succeeded, 8, "{k}");
         }
+        // mm_migrate_pages gained large_folio_split before mode and reason.
+        assert_eq!(resolve_all("5.10").mp_reason, 52);
+        assert_eq!(resolve_all("6.18").mp_reason, 60);
         assert_eq!(resolve_all("6.1").iso_lru, 52);
         assert_eq!(resolve_all("6.18").iso_lru, 48);
         // gfp_t was 4 bytes on 5.10 (the programs read the low 32 bits).
