@@ -70,12 +70,17 @@ enum Cmd {
         #[arg(long)]
         kernel: Option<String>,
         /// Only these scenarios (comma-separated: hooks,truth,numa,mglru,model,exit,swap,
-        /// refault,ancestor,softlimit,hotplug,proactive,rss).
+        /// refault,ancestor,softlimit,hotplug,proactive,thp,pageout,rss).
         #[arg(long)]
         scenario: Option<String>,
         /// Boot the kernel with vmscan inside and a shell on the console.
         #[arg(long)]
         shell: bool,
+        /// Boot each configuration once per count with `possible_cpus=N`
+        /// (comma-separated, e.g. 2,16,64,256): the rss scenario's memory
+        /// and read cost per possible CPU. Kernels before 6.9 honour it.
+        #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=8192))]
+        possible_cpus: Vec<u32>,
     },
     /// (internal) Map a file, touch every page, exit: the exit-path workload.
     #[command(hide = true)]
@@ -137,7 +142,9 @@ fn main() -> ExitCode {
         Cmd::AnonTouch { mib, passes } => overhead::anon_touch(mib, passes),
         Cmd::LruStorm { mib, passes } => overhead::lru_storm(mib, passes),
         Cmd::GuestBench { quick } => overhead::guest(quick),
-        Cmd::Lab { kernel, scenario, shell } => setup(false).and_then(|()| lab::run(&lab::LabOptions { ci: false, kernel, scenario, shell })),
+        Cmd::Lab { kernel, scenario, shell, possible_cpus } => {
+            setup(false).and_then(|()| lab::run(&lab::LabOptions { ci: false, kernel, scenario, shell, possible_cpus }))
+        }
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -245,5 +252,5 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         return Ok(());
     }
     // CI's fixed subset of the matrix; `cargo xtask lab` runs all of it.
-    lab::run(&lab::LabOptions { ci: true, kernel: None, scenario: None, shell: false })
+    lab::run(&lab::LabOptions { ci: true, kernel: None, scenario: None, shell: false, possible_cpus: vec![] })
 }

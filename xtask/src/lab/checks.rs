@@ -56,6 +56,7 @@ const KERNEL_GAPS: &[(&str, &str, &str)] = &[
     ("5.10", "vmscan:mm_vmscan_reclaim_pages", "5.10: no mm_vmscan_reclaim_pages (pageout activations not seen)"),
     ("6.1", "vmscan:mm_vmscan_reclaim_pages", "6.1: no mm_vmscan_reclaim_pages (pageout activations not seen)"),
     ("6.12", "vmscan:mm_vmscan_reclaim_pages", "6.12: no mm_vmscan_reclaim_pages (pageout activations not seen)"),
+    ("5.10", "migrate:mm_migrate_pages", "5.10: no demotion (MR_DEMOTION is 5.15+)"),
 ];
 
 pub(super) fn hooks(b: &Blocks, c: &Config) -> Verdict {
@@ -342,7 +343,28 @@ pub(super) fn model(b: &Blocks) -> Verdict {
             }
         }
     }
-    Ok(format!("lists within {:.2}% of node meminfo; drift residuals {}", worst * 100.0, residuals.join(" ")))
+    let batch = batch_residency(&s)?;
+    Ok(format!("lists within {:.2}% of node meminfo; drift residuals {}{batch}", worst * 100.0, residuals.join(" ")))
+}
+
+/// Where folio_add_lru is hooked, nearly every folio inserted into an LRU in
+/// the window has its batch residency measured: its add was seen on the
+/// CPU that drained it. Those added before vmscan attached (or moved to
+/// another CPU's batch) have none, a few per window. Fails if the per-CPU
+/// ring loses its place (too few) or counts a folio twice (too many).
+fn batch_residency(s: &Value) -> Result<String, String> {
+    let h = &s["histograms"]["batch_residency"];
+    if h["available"] != Value::Bool(true) {
+        return Ok(String::new());
+    }
+    let measured = h["window"]["count"].as_u64().ok_or("batch_residency: no window count")?;
+    let inserted: u64 = s["totals"]["nodes"].as_array().ok_or("no totals.nodes")?.iter().filter_map(|n| n["inserted_folios"].as_u64()).sum();
+    // The maps are read one after another: an insertion between the two
+    // reads lands in one window's histogram and the next one's count.
+    if measured > inserted + inserted / 100 + 16 || measured * 10 < inserted * 9 {
+        return Err(format!("batch residency measured for {measured} folios, but {inserted} were inserted (want 90-101%)"));
+    }
+    Ok(format!("; batch residency for {measured} of {inserted} folios inserted"))
 }
 
 /// Anonymous reclaim with swap at vm.swappiness 0, 60 and 200: vmscan's
@@ -854,6 +876,49 @@ pub(super) fn pageout(b: &Blocks) -> Verdict {
 const RSS_LIMIT_KIB: u64 = 32 * 1024;
 const EXPORT_RSS_LIMIT_KIB: u64 = 40 * 1024;
 
+/// Memory-cgroup reclaim above a slower memory tier (node 2: soft-reserved
+/// RAM that dax_hmem and kmem online in a tier of its own): where the
+/// kernel demotes (5.15+), vmscan's pgdemote_* and pgscan/pgsteal equal
+/// /proc/vmstat's growth and its self-check finds every counter exact (or
+/// within the per-CPU slack it states). Where the kernel has no demotion,
+/// vmscan must list pgdemote_* as not derived, with its reason.
+pub(super) fn demote(b: &Blocks) -> Verdict {
+    let j = json(b, "demote")?;
+    let delta = vmstat_delta(b, "demote-before", "demote-after")?;
+    // "memory_tier4: 0-1; memory_tier22: 2" from the setup's listing.
+    let tier = || {
+        b.get("demote-setup").map_or(String::new(), |s| {
+            s.lines().filter_map(|l| l.split_once("memory_tiering/").map(|(_, t)| t.replace(": ", " nodes "))).collect::<Vec<_>>().join(", ")
+        })
+    };
+    let kernel: Vec<&str> = delta.keys().map(String::as_str).filter(|k| k.starts_with("pgdemote_")).collect();
+    if kernel.is_empty() {
+        let why = j["underivable"]["pgdemote_*"].as_str().ok_or("no pgdemote_* in /proc/vmstat, and vmscan gives no reason for leaving them out")?;
+        return Ok(format!("{SKIP}no demotion on this kernel (no pgdemote_* in /proc/vmstat); vmscan says: {why}"));
+    }
+    let demoted: u64 = kernel.iter().map(|k| delta[*k]).sum();
+    if demoted < 1024 {
+        let err = b.get("demote-err").map_or("", |s| s.trim()).replace('\n', "; ");
+        return Err(format!("the kernel demoted {demoted} pages; tiers: {}; errors: {err}", tier()));
+    }
+    // pgdemote_* must be there; pgscan/pgsteal may be left out with their
+    // reason (6.1 under MGLRU).
+    let missing = same_as_vmstat(&j, &delta, &kernel, "demote")?;
+    if !missing.is_empty() {
+        return Err(missing);
+    }
+    let omitted = same_as_vmstat(&j, &delta, &["pgscan_anon", "pgscan_file", "pgsteal_anon", "pgsteal_file"], "demote")?;
+    let sc = &j["self_check"];
+    let (checked, exact) = (sc["checked"].as_u64().unwrap_or(0), sc["exact"].as_u64().unwrap_or(0));
+    let demote_checked = sc["counters"].as_array().into_iter().flatten().filter(|c| c["counter"].as_str().is_some_and(|n| n.starts_with("pgdemote_"))).count();
+    if checked == 0 || exact != checked || demote_checked != kernel.len() {
+        return Err(format!("self-check: {exact} of {checked} counters exact ({demote_checked} pgdemote_* checked): {}", sc["counters"]));
+    }
+    let figures: Vec<String> = kernel.iter().filter(|k| delta[**k] > 0).map(|k| format!("{k} {}", delta[*k])).collect();
+    let omitted = if omitted.is_empty() { String::new() } else { format!("; {omitted}") };
+    Ok(format!("{} = /proc/vmstat (tiers: {}); self-check {exact} of {checked} exact{omitted}", figures.join(", "), tier()))
+}
+
 /// Number of CPUs in a cpulist ("0-255", "0,2-3").
 fn cpulist_len(s: &str) -> u32 {
     s.trim()
@@ -866,24 +931,36 @@ fn cpulist_len(s: &str) -> u32 {
         .sum()
 }
 
-/// Peak RSS of `vmscan stat` and `vmscan export` and the exporter's CPU per
-/// one-second interval, with this boot's possible CPUs; the peaks must stay
-/// within [`RSS_LIMIT_KIB`] and [`EXPORT_RSS_LIMIT_KIB`].
+/// Peak RSS of `vmscan stat`, `vmscan export` and the terminal UI, and the
+/// exporter's and the UI's CPU per one-second interval, with this boot's
+/// possible CPUs; the peaks must stay within [`RSS_LIMIT_KIB`] (stat, the
+/// UI) and [`EXPORT_RSS_LIMIT_KIB`]. A boot asked for `possible_cpus=N`
+/// that got another count is a SKIP: the kernel sized its CPUs from the
+/// firmware's table (6.9+ ignores the parameter).
 pub(super) fn rss(b: &Blocks) -> Verdict {
     let possible = cpulist_len(b.get("possible").ok_or("no `possible` output")?);
+    if let Some(wanted) = b.get("possible-wanted").and_then(|w| w.trim().parse::<u32>().ok())
+        && wanted != possible
+    {
+        return Ok(format!("{SKIP}asked for possible_cpus={wanted}, the kernel has {possible} possible CPUs (it ignores the parameter)"));
+    }
     let hwm = |k: &str| -> Result<u64, String> {
         b.get(k).and_then(|t| t.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).ok_or_else(|| format!("no VmHWM in `{k}`"))
     };
-    let (stat, export) = (hwm("rss-stat")?, hwm("rss-export")?);
     let ticks = |k: &str| b.get(k).and_then(|t| crate::sh::stat_cpu_ticks(t)).ok_or_else(|| format!("no /proc/PID/stat in `{k}`"));
-    // USER_HZ ticks (10 ms) over 10 one-second intervals.
-    let cpu_ms = (ticks("rss-export-cpu1")?.saturating_sub(ticks("rss-export-cpu0")?)) as f64 * 10.0 / 10.0;
+    // USER_HZ ticks (10 ms) over 10 one-second intervals: ms per interval.
+    let cpu_ms = |k: &str| -> Result<f64, String> { Ok(ticks(&format!("{k}-cpu1"))?.saturating_sub(ticks(&format!("{k}-cpu0"))?) as f64 * 10.0 / 10.0) };
+    let (stat, export) = (hwm("rss-stat")?, hwm("rss-export")?);
+    let tui = hwm("rss-tui").map_err(|e| format!("{e}: the terminal UI did not run on ttyS1 ({})", b.get("rss-tui-err").map_or("", |t| t.trim())))?;
     let figures = format!(
-        "{possible} possible CPUs: peak RSS vmscan stat {:.1} MiB, vmscan export {:.1} MiB; the exporter's CPU {cpu_ms:.0} ms per 1 s interval (under TCG)",
+        "{possible} possible CPUs: peak RSS vmscan stat {:.1} MiB, TUI {:.1} MiB, vmscan export {:.1} MiB; CPU per 1 s interval (TCG): TUI {:.0} ms, exporter {:.0} ms",
         stat as f64 / 1024.0,
-        export as f64 / 1024.0
+        tui as f64 / 1024.0,
+        export as f64 / 1024.0,
+        cpu_ms("rss-tui")?,
+        cpu_ms("rss-export")?,
     );
-    if stat > RSS_LIMIT_KIB || export > EXPORT_RSS_LIMIT_KIB {
+    if stat > RSS_LIMIT_KIB || tui > RSS_LIMIT_KIB || export > EXPORT_RSS_LIMIT_KIB {
         return Err(format!("{figures}: above the {} MiB target (the exporter's: {} MiB)", RSS_LIMIT_KIB / 1024, EXPORT_RSS_LIMIT_KIB / 1024));
     }
     Ok(figures)

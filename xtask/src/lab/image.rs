@@ -25,11 +25,14 @@ const TOOLS_SLACK_MIB: u64 = 64;
 pub(super) fn initramfs(vmscan: &Path, xtask: Option<&Path>, label: &str, kroot: &Path) -> anyhow::Result<PathBuf> {
     let dir = lab_dir().join(format!("initramfs-{label}"));
     let _ = std::fs::remove_dir_all(&dir);
-    for d in ["bin", "proc", "sys", "dev", "tmp", "mnt", "modules"] {
+    for d in ["bin", "proc", "sys", "dev", "tmp", "mnt", "modules", "modules/dax"] {
         std::fs::create_dir_all(dir.join(d))?;
     }
-    for (i, (name, ko)) in module_closure(kroot)?.into_iter().enumerate() {
+    for (i, (name, ko)) in module_closure(kroot, &super::kernels::MODULES)?.into_iter().enumerate() {
         std::fs::write(dir.join(format!("modules/{i:02}-{name}.ko")), ko)?;
+    }
+    for (i, (name, ko)) in module_closure(kroot, &super::kernels::DAX_MODULES)?.into_iter().enumerate() {
+        std::fs::write(dir.join(format!("modules/dax/{i:02}-{name}.ko")), ko)?;
     }
     std::fs::copy("/bin/busybox", dir.join("bin/busybox")).context("busybox (apt install busybox-static)")?;
     std::fs::copy(vmscan, dir.join("bin/vmscan"))?;

@@ -36,7 +36,7 @@ mkdir -p $CG/t; echo 32M > $CG/t/$MAX
 if has shell; then setsid cttyhack sh; poweroff -f; fi
 if has hooks; then
   # The tracepoints' format files as this kernel has them (the fixtures).
-  for f in /sys/kernel/tracing/events/vmscan/*/format /sys/kernel/tracing/events/pagemap/*/format; do
+  for f in /sys/kernel/tracing/events/vmscan/*/format /sys/kernel/tracing/events/pagemap/*/format /sys/kernel/tracing/events/migrate/mm_migrate_pages/format; do
     e=${f%/format}; block "format-${e##*/}" $f
   done
   vmscan probes --json > /tmp/p1 2>&1; block probes-fentry /tmp/p1
@@ -287,8 +287,31 @@ if has rss; then
   sleep 2; cat /proc/$B/stat > /tmp/re.stat0; sleep 10; cat /proc/$B/stat > /tmp/re.stat1
   grep VmHWM /proc/$B/status > /tmp/re.hwm
   kill -TERM $B; wait $B
-  block possible /tmp/possible; block rss-stat /tmp/rs.hwm; block rss-export /tmp/re.hwm
+  # The terminal UI on ttyS1 (a real serial terminal whose output QEMU
+  # discards), sized like a workstation's: its own session, so ttyS1 is its
+  # controlling terminal. It prints nothing when attached: wait until its
+  # attachments (bpf links, perf events) stop growing.
+  : > /tmp/rt.hwm; : > /tmp/rt.stat0; : > /tmp/rt.stat1
+  if stty -F /dev/ttyS1 rows 50 cols 160 2> /tmp/rt.err; then
+    echo 3 > /proc/sys/vm/drop_caches
+    setsid sh -c 'exec vmscan < /dev/ttyS1 > /dev/ttyS1 2> /tmp/rt.err' & C=$!
+    i=0; n=-1
+    while [ $i -lt 180 ]; do
+      m=$(ls -l /proc/$C/fd 2>/dev/null | grep -c -e bpf_link -e perf_event)
+      [ "$m" -gt 10 ] && [ "$m" = "$n" ] && break
+      n=$m; sleep 1; i=$((i+1))
+    done
+    sh -c 'echo $$ > '$CG'/t/cgroup.procs; exec cat /mnt/big > /dev/null'
+    sleep 2; cat /proc/$C/stat > /tmp/rt.stat0; sleep 10; cat /proc/$C/stat > /tmp/rt.stat1
+    grep VmHWM /proc/$C/status > /tmp/rt.hwm
+    kill -TERM $C; wait $C
+  fi
+  sed -n 's/.*possible_cpus=\([0-9]*\).*/\1/p' /proc/cmdline > /tmp/possible.wanted
+  block possible /tmp/possible; block possible-wanted /tmp/possible.wanted
+  block rss-stat /tmp/rs.hwm; block rss-export /tmp/re.hwm
   block rss-export-cpu0 /tmp/re.stat0; block rss-export-cpu1 /tmp/re.stat1
+  block rss-tui /tmp/rt.hwm; block rss-tui-err /tmp/rt.err
+  block rss-tui-cpu0 /tmp/rt.stat0; block rss-tui-cpu1 /tmp/rt.stat1
 fi
 if has hotplug; then
   # CPU hotplug under reclaim: cpu1 goes offline during one cgroup read of
@@ -310,6 +333,35 @@ if has hotplug; then
   kill -TERM $A; wait $A
   block hotplug /tmp/hp.json; block hotplug-err /tmp/hp.err; block hotplug-states /tmp/hp.states
   block hotplug-before /tmp/hp.v0; block hotplug-after /tmp/hp.v1
+fi
+if has demote; then
+  # A memory node in a lower tier: node 2's memory is soft-reserved on the
+  # command line (memmap=...%...+0xefffffff), dax_hmem makes it a device
+  # DAX, kmem onlines it as system RAM in the slow tier, then demotion on.
+  # Last of the scenarios: the others see the two nodes they expect.
+  echo online_movable > /sys/devices/system/memory/auto_online_blocks 2>> /tmp/dm.err
+  for m in /modules/dax/*.ko; do insmod "$m" 2>> /tmp/dm.err; done
+  sleep 1
+  D=$(ls /sys/bus/dax/devices 2>/dev/null | head -1)
+  { echo "dax device: $D"; grep -i "soft reserved" /proc/iomem; dmesg | grep -i -E "hmem|dax|demotion" | tail -8; } > /tmp/dm.setup 2>&1
+  if [ -n "$D" ]; then
+    echo $D > /sys/bus/dax/drivers/device_dax/unbind 2>> /tmp/dm.err
+    echo $D > /sys/bus/dax/drivers/kmem/new_id 2>> /tmp/dm.err
+    [ -e /sys/bus/dax/drivers/kmem/$D ] || echo $D > /sys/bus/dax/drivers/kmem/bind 2>> /tmp/dm.err
+  fi
+  echo 1 > /sys/kernel/mm/numa/demotion_enabled 2>> /tmp/dm.err
+  { echo "online: $(cat /sys/devices/system/node/online)"; for t in /sys/devices/virtual/memory_tiering/memory_tier*; do echo "$t: $(cat $t/nodelist)"; done
+    grep MemTotal /sys/devices/system/node/node*/meminfo; } >> /tmp/dm.setup 2>&1
+  [ -e /mnt/big ] || { dd if=/dev/zero of=/mnt/big bs=1M count=192 2>/dev/null; sync; }
+  echo 3 > /proc/sys/vm/drop_caches
+  vmscan stat --json > /tmp/dm.json 2> /tmp/dm.serr & A=$!
+  waitc /tmp/dm.serr
+  vmstat > /tmp/dm.v0
+  sh -c 'echo $$ > '$CG'/t/cgroup.procs; exec cat /mnt/big > /dev/null'
+  vmstat > /tmp/dm.v1
+  kill -TERM $A; wait $A
+  block demote-setup /tmp/dm.setup; block demote-err /tmp/dm.err
+  block demote /tmp/dm.json; block demote-before /tmp/dm.v0; block demote-after /tmp/dm.v1
 fi
 if has bench; then
   # The host's bpftrace, perf and bpftool with their libraries, run in a

@@ -182,8 +182,12 @@ fn extract_vmlinux(vmlinuz: &Path, out: &Path) -> anyhow::Result<()> {
 
 /// Modules the guest needs (Debian builds them as modules), loaded in
 /// dependency order by /init. Missing optional ones are skipped.
-const MODULES: [(&str, bool); 5] =
+pub(super) const MODULES: [(&str, bool); 5] =
     [("virtio_pci", false), ("virtio_blk", true), ("crc32c_generic", false), ("ext4", true), ("zram", false)];
+
+/// Modules the demote scenario loads (device DAX onlined as system RAM: a
+/// memory node in a lower tier), none of them at boot.
+pub(super) const DAX_MODULES: [(&str, bool); 3] = [("dax_hmem", false), ("device_dax", false), ("kmem", false)];
 
 /// The `depends=` of a module's .modinfo (no depmod needed).
 fn module_depends(ko: &[u8]) -> Vec<String> {
@@ -212,7 +216,7 @@ fn read_module(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 /// The wanted modules and their dependencies, dependencies first, as
 /// (name, uncompressed .ko).
-pub(super) fn module_closure(root: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+pub(super) fn module_closure(root: &Path, modules: &[(&str, bool)]) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let base = modules_dir(root)?;
     let mut index: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut stack = vec![base.join("kernel")];
@@ -247,7 +251,7 @@ pub(super) fn module_closure(root: &Path) -> anyhow::Result<Vec<(String, Vec<u8>
     }
     let mut done = vec![];
     let mut seen = Default::default();
-    for (m, required) in MODULES {
+    for &(m, required) in modules {
         // Built into the kernel when it is not a module: fine.
         let found = visit(m, &index, &mut done, &mut seen)?;
         if !found && required {

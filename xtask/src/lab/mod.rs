@@ -62,7 +62,7 @@ const fn cfg(label: &'static str, kernel: &'static str, mglru: Option<bool>, cgr
 }
 
 /// Every scenario, for the configurations CI runs in full.
-const ALL: &[&str] = &["hooks", "truth", "numa", "mglru", "model", "exit", "swap", "refault", "ancestor", "softlimit", "hotplug", "proactive", "thp", "pageout", "rss"];
+const ALL: &[&str] = &["hooks", "truth", "numa", "mglru", "model", "exit", "swap", "refault", "ancestor", "softlimit", "hotplug", "proactive", "thp", "pageout", "rss", "demote"];
 
 /// Every configuration, in table order: each kernel with its default LRU
 /// first, then the other one; 6.1 on cgroup v1 (Debian 12's hosts still
@@ -78,14 +78,14 @@ pub(super) static CONFIGS: [Config; 8] = [
     // counters equal /proc/vmstat; 121 million anon pages scanned for 4706
     // swapped at swappiness 200), with the classic LRU 13 minutes (below).
     // `cargo xtask lab` runs it; CI leaves it out.
-    cfg("7.2", "7.2", Some(true), false, &["hooks", "truth", "numa", "mglru", "model", "exit", "refault", "ancestor", "hotplug", "thp", "pageout"]),
+    cfg("7.2", "7.2", Some(true), false, &["hooks", "truth", "numa", "mglru", "model", "exit", "refault", "ancestor", "hotplug", "thp", "pageout", "demote"]),
     // Its swap scenario alone took 780 s under TCG (704 million anon pages
     // scanned at swappiness 200 for 4688 swapped out; counters = /proc/vmstat).
     Config { limit: Duration::from_secs(1500), ..cfg("7.2-classic", "7.2", Some(false), false, &[]) },
 ];
 
 /// Every scenario, in the order `--scenario` defaults to and the table lists.
-static SCENARIOS: [Scenario; 15] = [
+static SCENARIOS: [Scenario; 16] = [
     Scenario { name: "hooks", needs: &[], check: checks::hooks },
     Scenario { name: "truth", needs: &[], check: checks::truth },
     Scenario { name: "numa", needs: &[], check: |b, _| checks::numa(b) },
@@ -102,6 +102,7 @@ static SCENARIOS: [Scenario; 15] = [
     Scenario { name: "thp", needs: &[], check: |b, _| checks::thp(b) },
     Scenario { name: "pageout", needs: &[], check: |b, _| checks::pageout(b) },
     Scenario { name: "rss", needs: &[], check: |b, _| checks::rss(b) },
+    Scenario { name: "demote", needs: &[], check: |b, _| checks::demote(b) },
 ];
 
 /// A verdict's detail that starts with this is a SKIP: the kernel lacks
@@ -176,6 +177,8 @@ pub fn bench(quick: bool, kernel: Option<&str>) -> anyhow::Result<Vec<(String, V
             tools: Some(&tools),
             limit: if quick { QUICK_BENCH_LIMIT } else { BENCH_LIMIT },
             interactive: false,
+            append: String::new(),
+            tier_node: false,
         };
         let (console, release) = boot_finished(&vmlinux, &initrd, &b, &log, k.label)?;
         let bl = blocks(&console);
@@ -197,6 +200,9 @@ pub struct LabOptions {
     pub kernel: Option<String>,
     pub scenario: Option<String>,
     pub shell: bool,
+    /// Boot each configuration once per count with `possible_cpus=N` (the
+    /// rss scenario's per-CPU figures); empty: the guest's own two.
+    pub possible_cpus: Vec<u32>,
 }
 
 /// One line of the kernel x scenario table.
@@ -218,8 +224,14 @@ pub fn run(o: &LabOptions) -> anyhow::Result<()> {
     let mut rows = vec![];
     for c in configs {
         let mine: Vec<&Scenario> = if o.ci { scenarios.iter().copied().filter(|s| c.ci.contains(&s.name)).collect() } else { scenarios.clone() };
-        if !mine.is_empty() {
-            rows.extend(run_config(&vmscan, c, &mine)?);
+        if mine.is_empty() {
+            continue;
+        }
+        if o.possible_cpus.is_empty() {
+            rows.extend(run_config(&vmscan, c, &mine, None)?);
+        }
+        for &n in &o.possible_cpus {
+            rows.extend(run_config(&vmscan, c, &mine, Some(n))?);
         }
     }
     print_table(&rows);
@@ -274,24 +286,30 @@ fn settings(c: &Config) -> String {
 fn shell(vmscan: &Path, c: &Config) -> anyhow::Result<()> {
     let (vmlinux, initrd) = guest(kernel_of(c), vmscan, None)?;
     say("booting with a shell on the serial console (poweroff -f to leave)");
-    let b = Boot { scenarios: format!("shell{}", settings(c)), tools: None, limit: Duration::MAX, interactive: true };
+    let b = Boot { scenarios: format!("shell{}", settings(c)), tools: None, limit: Duration::MAX, interactive: true, append: String::new(), tier_node: false };
     boot(&vmlinux, &initrd, &disk()?, &b, &lab_dir().join("shell.log"))?;
     Ok(())
 }
 
-/// Boots one configuration with the scenarios and checks what it printed;
-/// prints a line per scenario as it goes.
-fn run_config(vmscan: &Path, c: &Config, scenarios: &[&Scenario]) -> anyhow::Result<Vec<Row>> {
+/// Boots one configuration with the scenarios (and `possible_cpus=N`) and
+/// checks what it printed; prints a line per scenario as it goes.
+fn run_config(vmscan: &Path, c: &Config, scenarios: &[&Scenario], possible: Option<u32>) -> anyhow::Result<Vec<Row>> {
     let t0 = Instant::now();
     let (vmlinux, initrd) = guest(kernel_of(c), vmscan, None)?;
-    let log = lab_dir().join(format!("console-{}.log", c.label));
-    say(&format!("kernel lab: booting {} (console log: {})", c.label, log.display()));
-    let b = Boot { scenarios: format!("{}{}", guest_scenarios(scenarios), settings(c)), tools: None, limit: scenarios_limit(c), interactive: false };
+    let cpus = possible.map(|n| format!("-{n}cpus")).unwrap_or_default();
+    let log = lab_dir().join(format!("console-{}{cpus}.log", c.label));
+    say(&format!("kernel lab: booting {}{cpus} (console log: {})", c.label, log.display()));
+    let append = possible.map(|n| format!(" possible_cpus={n}")).unwrap_or_default();
+    let tier_node = scenarios.iter().any(|s| s.name == "demote");
+    let b = Boot { scenarios: format!("{}{}", guest_scenarios(scenarios), settings(c)), tools: None, limit: scenarios_limit(c), interactive: false, append, tier_node };
     let (console, release) = boot_finished(&vmlinux, &initrd, &b, &log, c.label)?;
     let b = blocks(&console);
     checks::save_formats(&b, c.kernel);
     let done = console.contains("@@DONE");
-    let name = format!("{} ({release})", c.label);
+    let name = match possible {
+        Some(n) => format!("{} ({release}, possible_cpus={n})", c.label),
+        None => format!("{} ({release})", c.label),
+    };
     let rows = scenarios.iter().map(|s| {
         let v = if !done && b.is_empty() {
             Err("the guest printed nothing (boot failed or timed out)".into())
@@ -327,7 +345,7 @@ mod tests {
     #[test]
     fn scenario_names_keep_their_order() {
         let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
-        assert_eq!(names, ["hooks", "truth", "numa", "mglru", "model", "exit", "swap", "refault", "ancestor", "softlimit", "hotplug", "proactive", "thp", "pageout", "rss"]);
+        assert_eq!(names, ["hooks", "truth", "numa", "mglru", "model", "exit", "swap", "refault", "ancestor", "softlimit", "hotplug", "proactive", "thp", "pageout", "rss", "demote"]);
     }
 
     #[test]
@@ -373,6 +391,6 @@ mod tests {
     fn the_guest_also_runs_what_a_check_reads() {
         assert_eq!(guest_scenarios(&select(Some("mglru")).unwrap()), "mglru,hooks,numa");
         assert_eq!(guest_scenarios(&select(Some("truth,exit")).unwrap()), "truth,exit");
-        assert_eq!(guest_scenarios(&select(None).unwrap()), "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,thp,pageout,rss,hooks,numa");
+        assert_eq!(guest_scenarios(&select(None).unwrap()), "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,thp,pageout,rss,demote,hooks,numa");
     }
 }

@@ -29,7 +29,15 @@ pub(super) struct Boot<'a> {
     pub(super) tools: Option<&'a Path>,
     pub(super) limit: Duration,
     pub(super) interactive: bool,
+    /// More kernel command-line parameters (`possible_cpus=N`).
+    pub(super) append: String,
+    /// A third NUMA node without CPUs whose memory the kernel sees as soft
+    /// reserved, for the demote scenario to online as a slower tier.
+    pub(super) tier_node: bool,
 }
+
+/// The tier node's memory, after the two nodes' [`GUEST_MIB`].
+const TIER_MIB: u64 = 256;
 
 /// Boots a guest; returns its console (nothing for an interactive boot).
 pub(super) fn boot(vmlinux: &Path, initrd: &Path, disk: &Path, b: &Boot, log: &Path) -> anyhow::Result<String> {
@@ -50,9 +58,24 @@ pub(super) fn boot(vmlinux: &Path, initrd: &Path, disk: &Path, b: &Boot, log: &P
 fn qemu(vmlinux: &Path, initrd: &Path, disk: &Path, b: &Boot) -> Command {
     let mut c = Command::new("qemu-system-x86_64");
     let node = format!("size={}M", GUEST_MIB / 2);
-    c.args(["-accel", "tcg,thread=multi", "-cpu", "max", "-m", &GUEST_MIB.to_string(), "-smp", "2"])
+    let total = GUEST_MIB + if b.tier_node { TIER_MIB } else { 0 };
+    c.args(["-accel", "tcg,thread=multi", "-cpu", "max", "-m", &total.to_string(), "-smp", "2"])
         .args(["-object", &format!("memory-backend-ram,id=m0,{node}"), "-object", &format!("memory-backend-ram,id=m1,{node}")])
-        .args(["-numa", "node,nodeid=0,cpus=0,memdev=m0", "-numa", "node,nodeid=1,cpus=1,memdev=m1"])
+        .args(["-numa", "node,nodeid=0,cpus=0,memdev=m0", "-numa", "node,nodeid=1,cpus=1,memdev=m1"]);
+    // Node 2 follows the others in the physical map (below 4 GiB): the
+    // kernel is told its RAM is soft reserved (E820 type 0xefffffff), which
+    // dax_hmem turns into a device DAX instead of boot memory. The range
+    // must be 2 MiB-aligned (dax_hmem refuses it otherwise), and the
+    // firmware keeps its ACPI tables in the node's last pages: the 2 MiB
+    // holding them are reserved, so that node 2 has no memory at boot and
+    // kmem's becomes a tier of its own.
+    let mut append = b.append.clone();
+    if b.tier_node {
+        c.args(["-object", &format!("memory-backend-ram,id=m2,size={TIER_MIB}M"), "-numa", "node,nodeid=2,memdev=m2"]);
+        let last = GUEST_MIB + TIER_MIB - 2;
+        append.push_str(&format!(" memmap={}M%{GUEST_MIB}M-1+0xefffffff memmap=2M${last}M", TIER_MIB - 2));
+    }
+    c
         .arg("-kernel")
         .arg(vmlinux)
         .arg("-initrd")
@@ -62,7 +85,10 @@ fn qemu(vmlinux: &Path, initrd: &Path, disk: &Path, b: &Boot) -> Command {
     if let Some(t) = b.tools {
         c.arg("-drive").arg(format!("file={},if=virtio,format=raw", t.display()));
     }
-    c.args(["-append", &format!("console=ttyS0 quiet panic=-1 vmscan.scenarios={}", b.scenarios)])
+    c.args(["-append", &format!("console=ttyS0 quiet panic=-1 vmscan.scenarios={}{append}", b.scenarios)])
+        // ttyS0 is the console; ttyS1, whose output goes nowhere, is a real
+        // terminal for the TUI in the rss scenario.
+        .args(["-serial", "mon:stdio", "-serial", "null"])
         .args(["-nographic", "-no-reboot"]);
     c
 }
