@@ -44,6 +44,10 @@ pub static MGLRU: u64 = 0;
 /// the costliest part of that hook.
 #[unsafe(no_mangle)]
 pub static CAPTURE_STACKS: u64 = 1;
+/// 0 when no consumer shows folio_mark_accessed's outcomes (stat, which
+/// shows only how often it ran): each call is then counted and nothing more.
+#[unsafe(no_mangle)]
+pub static ACCESS_OUTCOMES: u64 = 1;
 /// Address of the kernel's `khugepaged_thread` variable (mm/khugepaged.c,
 /// from /proc/kallsyms): khugepaged is told by identity, as
 /// current_is_khugepaged() does. 0 = unknown: then by its comm.

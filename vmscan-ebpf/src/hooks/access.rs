@@ -16,7 +16,7 @@ use aya_ebpf::{
 use vmscan_common::{AccessAgg, AccessKey, PF_EXITING, RUNTIME_ACCESS_RETURN, hook, outcome};
 
 use crate::{
-    globals::{CAPTURE_STACKS, FILTER_COMM, FILTER_TGID, KPROBE_SHADOW, MGLRU, enabled, global_u64},
+    globals::{ACCESS_OUTCOMES, CAPTURE_STACKS, FILTER_COMM, FILTER_TGID, KPROBE_SHADOW, MGLRU, enabled, global_u64},
     kernel::{bit, current_pid, current_task_flags, current_tgid, fentry_arg, folio_flags, folio_node, folio_pages, is_file},
     maps::{ACCESS, ACCESS_CTX, STACKS, add_keyed, hit, runtime},
 };
@@ -133,7 +133,7 @@ fn classify(flags: u64) -> u32 {
 
 #[inline(always)]
 fn mark_accessed<C: StackIdContext>(ctx: &C, folio: u64) {
-    if filtered_out() {
+    if !enabled(&ACCESS_OUTCOMES) || filtered_out() {
         return;
     }
     let flags = folio_flags(folio);

@@ -42,8 +42,9 @@ pub struct LoadOptions {
     /// never show them).
     pub no_refault_detail: bool,
     /// Skip what only folio_mark_accessed's outcomes need (stat, which
-    /// shows none): its return program under MGLRU and the teardown tag's
-    /// lookup on every call.
+    /// shows none, only how often it ran): the classification and its
+    /// per-CPU hash update on every call, the teardown tag's lookup and,
+    /// under MGLRU, the return program.
     pub no_access_detail: bool,
     /// Attach folio_mark_accessed's return program under MGLRU (`vmscan
     /// access` only): outcomes from what the call changed. Elsewhere MGLRU
@@ -432,6 +433,7 @@ fn load_object(opts: &LoadOptions, offsets: &Offsets, arg_offsets: &Offsets, a: 
         .override_global("KPROBE_SHADOW", &(opts.compare_kprobes as u64), true)
         .override_global("MGLRU", &(mglru as u64), true)
         .override_global("CAPTURE_STACKS", &(!opts.no_stacks as u64), true)
+        .override_global("ACCESS_OUTCOMES", &(!opts.no_access_detail as u64), true)
         .override_global("MEMCG_INSERTIONS", &(!opts.no_memcg_insertions as u64), true)
         .override_global("EMIT_SHRINK_PASSES", &(!opts.no_shrink_passes as u64), true)
         .override_global("FILTER_TGID", &(opts.access_tgid as u64), true)
