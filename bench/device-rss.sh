@@ -47,3 +47,4 @@ hwm = [l for l in open(f"/proc/{pid}/status") if l.startswith("VmHWM")][0].strip
 print(f"tui cpu ms per 1 s interval: {(t1-t0)*10/10:.0f}; {hwm}; drew {n} bytes")
 os.kill(pid, signal.SIGTERM); drain(2)
 PY
+rm -f $F; rmdir $CG 2>/dev/null
