@@ -29,6 +29,28 @@ pub struct Tp {
     a: [u64; TP_ARGS],
 }
 
+/// Words of a [`DerefBlock`]: struct reclaim_stat is 13 `unsigned` on 7.x.
+const BLOCK_WORDS: usize = 16;
+/// [`DerefBlock::arg`] of a block that holds nothing.
+const NO_BLOCK: u32 = u32::MAX;
+
+/// The start of a struct behind a tracepoint's pointer argument `arg`.
+pub struct DerefBlock {
+    arg: u32,
+    words: [u32; BLOCK_WORDS],
+}
+
+/// The word of `block` that field `off` (behind the block's pointer
+/// argument, 4-byte aligned, within it) is.
+#[inline(always)]
+fn word_in(b: &DerefBlock, off: u32) -> Option<u32> {
+    if b.arg == NO_BLOCK || off == UNRESOLVED || off & (ARG | ARG_DEREF | DERIVED) != ARG | ARG_DEREF || (off >> 16) & 0xff != b.arg {
+        return None;
+    }
+    let byte = (off & 0xffff) as usize;
+    (byte % 4 == 0 && byte < BLOCK_WORDS * 4).then(|| b.words[(byte / 4) & (BLOCK_WORDS - 1)])
+}
+
 impl Tp {
     #[inline(always)]
     pub fn record(ctx: *mut c_void) -> Self {
@@ -81,6 +103,45 @@ impl Tp {
         // SAFETY: T is at most 8 bytes (checked above), read from the start
         // of a u64 (little-endian: its low bytes).
         Ok(unsafe { core::mem::transmute_copy::<u64, T>(&v) })
+    }
+
+    /// tp_btf / raw_tp: the first 64 bytes behind the pointer argument that
+    /// field `off` is read through (mm_vmscan_lru_shrink_inactive's `stat`),
+    /// copied with one helper call; an empty block for a record, another
+    /// field or a failed read. (Always fully written: an Option of it left
+    /// bytes LLVM copied uninitialised, which the verifier refuses.)
+    #[inline(always)]
+    pub fn deref_block(&self, off: u32) -> DerefBlock {
+        let mut b = DerefBlock { arg: NO_BLOCK, words: [0; BLOCK_WORDS] };
+        if !self.args || off == UNRESOLVED || off & ARG == 0 || off & ARG_DEREF == 0 || off & DERIVED != 0 {
+            return b;
+        }
+        let arg = (off >> 16) & 0xff;
+        let Some(&base) = self.a.get(arg as usize) else { return b };
+        if let Ok(words) = kread::<[u32; BLOCK_WORDS]>(base, 0) {
+            b.words = words;
+            b.arg = arg;
+        }
+        b
+    }
+
+    /// As [`Tp::count`], from `block` where the counter is a 4-byte one in
+    /// it (no helper call), else read on its own.
+    #[inline(always)]
+    pub fn count_in(&self, block: &DerefBlock, off: u32) -> Result<u64, i64> {
+        if off != UNRESOLVED && off & ARG_U32 != 0 && let Some(w) = word_in(block, off) {
+            return Ok(u64::from(w));
+        }
+        self.count(off)
+    }
+
+    /// A 4-byte field behind the pointer, from `block` where it lies in it.
+    #[inline(always)]
+    pub fn u32_in(&self, block: &DerefBlock, off: u32) -> Result<u32, i64> {
+        match word_in(block, off) {
+            Some(w) => Ok(w),
+            None => self.field::<u32>(off),
+        }
     }
 
     /// A counter the record holds as unsigned long: 8 bytes, or 4 where the

@@ -67,17 +67,21 @@ fn try_shrink_inactive(ctx: &Tp) -> Result<(), i64> {
         // SAFETY: per-CPU slot owned by this CPU for the program's duration.
         // Updated in place: the priority histogram takes one slot a pass.
         let a = unsafe { &mut *a };
+        // tp_btf / raw_tp: the pass's reclaim_stat in one read, not one
+        // helper call per counter.
+        let stat = ctx.deref_block(place!(ctx, si_dirty));
+        let count = |off: u32| ctx.count_in(&stat, off).unwrap_or(0);
         a.passes += 1;
         a.scanned += scanned;
         a.reclaimed += reclaimed;
-        a.dirty += field!(ctx, si_dirty: u64).unwrap_or(0);
-        a.writeback += field!(ctx, si_writeback: u64).unwrap_or(0);
-        a.congested += field!(ctx, si_congested: u64).unwrap_or(0);
-        a.immediate += field!(ctx, si_immediate: u64).unwrap_or(0);
-        a.activate_anon += field!(ctx, si_activate0: u32).unwrap_or(0) as u64;
-        a.activate_file += field!(ctx, si_activate1: u32).unwrap_or(0) as u64;
-        a.ref_keep += field!(ctx, si_ref_keep: u64).unwrap_or(0);
-        a.unmap_fail += field!(ctx, si_unmap_fail: u64).unwrap_or(0);
+        a.dirty += count(place!(ctx, si_dirty));
+        a.writeback += count(place!(ctx, si_writeback));
+        a.congested += count(place!(ctx, si_congested));
+        a.immediate += count(place!(ctx, si_immediate));
+        a.activate_anon += u64::from(ctx.u32_in(&stat, place!(ctx, si_activate0)).unwrap_or(0));
+        a.activate_file += u64::from(ctx.u32_in(&stat, place!(ctx, si_activate1)).unwrap_or(0));
+        a.ref_keep += count(place!(ctx, si_ref_keep));
+        a.unmap_fail += count(place!(ctx, si_unmap_fail));
         a.priority[(priority as usize) & (PRIORITY_SLOTS - 1)] += 1;
     }
     if !enabled(&EMIT_SHRINK_PASSES) {
