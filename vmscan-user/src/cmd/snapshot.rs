@@ -67,6 +67,10 @@ pub fn render(s: &Snapshot) -> String {
             let pages = l.pages.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
             let _ = writeln!(o, "  {:<14}{:>12} pages   drift {:>8}", l.name, pages, l.drift_text());
         }
+        if !n.type_drift.is_empty() {
+            let by: Vec<String> = n.type_drift.iter().map(|t| format!("{} {}", t.name, t.drift_text())).collect();
+            let _ = writeln!(o, "  drift by type (MGLRU ages pages between the lists unseen): {}", by.join(", "));
+        }
         let r = &n.rates;
         let _ = writeln!(
             o,

@@ -23,7 +23,7 @@ use super::{
     kswapd::{Kswapd, WakeReason},
     snapshot::{
         AccessRow, AccessStack, HistSnap, IsolationSnap, ListSnap, LruvecSnap, MemcgSnap, NodeSnap, PRIORITY_LEVELS, Rates,
-        SNAPSHOT_STALLS, Snapshot, Stall, TOP_ACCESS_STACKS, TimedFinding, ZoneSnap,
+        SNAPSHOT_STALLS, Snapshot, Stall, TOP_ACCESS_STACKS, TimedFinding, TypeDrift, ZoneSnap,
     },
     totals::Totals,
 };
@@ -45,6 +45,9 @@ struct NodeState {
     predicted: [i64; 5],
     /// Predicted minus sampled at the last sample.
     drift: Option<[i64; 5]>,
+    /// The last sample was taken under MGLRU: only the types' totals
+    /// (inactive + active) of `drift` mean anything.
+    drift_by_type: bool,
     kswapd: Kswapd,
     balance: VecDeque<(u64, u64, u64)>,
     direct_stalls: u64,
@@ -406,6 +409,7 @@ impl Model {
                     d[i] = st.predicted[i] - lists[i] as i64;
                 }
                 st.drift = Some(d);
+                st.drift_by_type = s.mglru == Some(true);
             }
             st.sampled = Some(*lists);
             st.predicted = lists.map(|v| v as i64);
@@ -526,13 +530,16 @@ impl Model {
 
     fn node_snap(&self, n: u32, st: &NodeState, zones: &[Zone]) -> NodeSnap {
         let mut ns = NodeSnap { node: n, ..NodeSnap::default() };
+        let noise = super::input::node_stat_slack(zones, n).map(|s| 2 * s);
         for (i, name) in lru::NAMES.iter().enumerate() {
-            ns.lists.push(ListSnap {
-                name,
-                pages: st.sampled.map(|l| l[i]),
-                drift: st.drift.map(|d| d[i]),
-                drift_noise: super::input::node_stat_slack(zones, n).map(|s| 2 * s),
-            });
+            let per_type = st.drift_by_type && i as u32 != lru::UNEVICTABLE;
+            ns.lists.push(ListSnap { name, pages: st.sampled.map(|l| l[i]), drift: st.drift.filter(|_| !per_type).map(|d| d[i]), drift_noise: noise });
+        }
+        if st.drift_by_type {
+            for (name, inactive, active) in [("anon", lru::INACTIVE_ANON, lru::ACTIVE_ANON), ("file", lru::INACTIVE_FILE, lru::ACTIVE_FILE)] {
+                let drift = st.drift.map(|d| d[inactive as usize] + d[active as usize]);
+                ns.type_drift.push(TypeDrift { name, drift, drift_noise: noise.map(|n| 2 * n) });
+            }
         }
         for z in zones.iter().filter(|z| z.node == n && z.managed > 0) {
             ns.free += z.free;
@@ -694,7 +701,7 @@ impl Model {
         let mut notes = Vec::new();
         if self.mglru() {
             notes.push(
-                "MGLRU is enabled: the kernel's lists are generations; active/inactive sizes are its approximation"
+                "MGLRU is enabled: the kernel's lists are generations; active/inactive sizes are its approximation, which aging changes with no event, so drift is shown per type (anon, file), not per list"
                     .into(),
             );
         }
@@ -831,6 +838,31 @@ mod tests {
         let l = &m.snapshot().nodes[0].lists[2];
         assert_eq!((l.drift, l.drift_text()), (Some(9), "+9 (±8)".to_owned()));
         assert_eq!(s.nodes[0].kswapd.reclaimed_in_episode, 30);
+    }
+
+    #[test]
+    fn under_mglru_drift_is_per_type_not_per_list() {
+        let mut m = Model::default();
+        let mglru = |t: f64, l: [u64; 5]| Sample { mglru: Some(true), ..sample(t, l) };
+        m.apply_sample(&mglru(0.0, [100, 100, 1000, 1000, 10]));
+        let mut d = Totals::default();
+        d.lru_insert[lru::INACTIVE_FILE as usize] = FolioAgg { folios: 10, pages: 40 };
+        m.apply_totals(&d, 1_000_000_000, 1.0);
+        // Aging moved 300 file pages from the active to the inactive
+        // approximation unseen, and 5 file pages were freed unseen.
+        m.apply_sample(&mglru(1.0, [100, 100, 1335, 700, 10]));
+        let s = m.snapshot();
+        let n = &s.nodes[0];
+        assert!(n.lists[..4].iter().all(|l| l.drift.is_none()), "no per-list drift under MGLRU: {:?}", n.lists);
+        assert_eq!(n.lists[4].drift, Some(0), "unevictable is no generation");
+        let by: Vec<(&str, Option<i64>)> = n.type_drift.iter().map(|t| (t.name, t.drift)).collect();
+        assert_eq!(by, vec![("anon", Some(0)), ("file", Some(5))]);
+        assert!(s.notes.iter().any(|t| t.contains("per type")));
+        // The classic LRU keeps per-list drift and no type drift.
+        let mut c = Model::default();
+        c.apply_sample(&sample(0.0, [100, 100, 1000, 1000, 10]));
+        c.apply_sample(&sample(1.0, [100, 100, 1000, 1000, 10]));
+        assert!(c.snapshot().nodes[0].type_drift.is_empty());
     }
 
     #[test]

@@ -175,14 +175,36 @@ pub struct ListSnap {
 
 impl ListSnap {
     /// The drift as a residual against its noise: "~0 (±N)" inside it,
-    /// "+D (±N)" outside, "-" before a second sample.
+    /// "+D (±N)" outside, "-" before a second sample (and under MGLRU for
+    /// the active/inactive lists: see [`NodeSnap::type_drift`]).
     pub fn drift_text(&self) -> String {
-        match (self.drift, self.drift_noise) {
-            (None, _) => "-".into(),
-            (Some(d), Some(n)) if d.unsigned_abs() <= n => format!("~0 (±{n})"),
-            (Some(d), Some(n)) => format!("{d:+} (±{n})"),
-            (Some(d), None) => format!("{d:+}"),
-        }
+        drift_text(self.drift, self.drift_noise)
+    }
+}
+
+fn drift_text(drift: Option<i64>, noise: Option<u64>) -> String {
+    match (drift, noise) {
+        (None, _) => "-".into(),
+        (Some(d), Some(n)) if d.unsigned_abs() <= n => format!("~0 (±{n})"),
+        (Some(d), Some(n)) => format!("{d:+} (±{n})"),
+        (Some(d), None) => format!("{d:+}"),
+    }
+}
+
+/// Drift of one LRU type's lists together (anon: inactive + active).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
+pub struct TypeDrift {
+    /// "anon" or "file".
+    pub name: &'static str,
+    /// Predicted minus sampled, both lists together (pages).
+    pub drift: Option<i64>,
+    /// The kernel's counter noise on it: two lists' worth.
+    pub drift_noise: Option<u64>,
+}
+
+impl TypeDrift {
+    pub fn drift_text(&self) -> String {
+        drift_text(self.drift, self.drift_noise)
     }
 }
 
@@ -219,6 +241,11 @@ pub struct NodeSnap {
     /// The node's memory tier (a larger id is slower memory), when tiered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_tier: Option<u32>,
+    /// Under MGLRU, drift per LRU type (anon, file) instead of per list:
+    /// aging moves pages between the kernel's active/inactive approximation
+    /// of its generations with no event, so only a type's total can be
+    /// predicted. Empty on the classic LRU, where each list has its drift.
+    pub type_drift: Vec<TypeDrift>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]

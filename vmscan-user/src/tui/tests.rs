@@ -97,6 +97,7 @@ fn node(n: u32, awake: bool) -> NodeSnap {
         balance: vec![(0, 100), (10, 300)],
         priority: vec![0, 0, 0, 0, 0, 0, 72, 60, 30, 15, 18, 41, 613],
         memory_tier: None,
+        type_drift: vec![],
     }
 }
 

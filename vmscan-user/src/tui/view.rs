@@ -247,9 +247,17 @@ fn list_lines(n: &NodeSnap, bw: usize) -> Vec<Line<'static>> {
         .map(|l| {
             let p = l.pages.unwrap_or(0);
             // The residual only: inside the kernel's counter noise it is ~0.
-            let drift = match (l.drift, l.drift_noise) {
-                (Some(d), Some(n)) if d.unsigned_abs() <= n => "~0".into(),
-                (Some(d), _) => format!("{d:+}"),
+            // Under MGLRU a type's two lists share one drift, on the
+            // inactive row ("Σ": both lists together).
+            let typed = n.type_drift.iter().find(|t| l.name == format!("inactive_{}", t.name));
+            let (drift, noise, sum) = match typed {
+                Some(t) => (t.drift, t.drift_noise, "Σ"),
+                None => (l.drift, l.drift_noise, ""),
+            };
+            let drift = match (drift, noise) {
+                (Some(d), Some(n)) if d.unsigned_abs() <= n => format!("{sum}~0"),
+                (Some(d), _) => format!("{sum}{d:+}"),
+                (None, _) if !n.type_drift.is_empty() && l.name.starts_with("active_") => "Σ↑".into(),
                 (None, _) => "-".into(),
             };
             Line::from(vec![

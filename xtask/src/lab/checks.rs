@@ -328,12 +328,22 @@ pub(super) fn model(b: &Blocks) -> Verdict {
         // later (per-CPU LRU batches draining, vmscan's own allocations on
         // the CPU of that node; seen in CI runs).
         let tol = (total / 50).max(512);
+        // Under MGLRU: one drift per type (aging moves pages between the
+        // lists unseen), each with its noise floor.
+        for t in n["type_drift"].as_array().into_iter().flatten() {
+            let noise = t["drift_noise"].as_u64().filter(|&n| n > 0).ok_or_else(|| format!("node {id} {}: no drift noise floor", t["name"]))?;
+            let d = t["drift"].as_i64().ok_or_else(|| format!("node {id} {}: no drift by type", t["name"]))?;
+            let name = t["name"].as_str().unwrap_or("?");
+            residuals.push(if d.unsigned_abs() <= noise { format!("{name} ~0 (±{noise})") } else { format!("{name} {d:+} (±{noise})") });
+        }
         for (i, l) in n["lists"].as_array().ok_or("no lists")?.iter().enumerate() {
             // Drift is shown against the kernel's per-CPU counter noise,
             // from zoneinfo's thresholds: 2 x CPUs x threshold, never 0.
             let noise = l["drift_noise"].as_u64().filter(|&n| n > 0).ok_or_else(|| format!("node {id} {}: no drift noise floor ({})", l["name"], l["drift_noise"]))?;
             if let Some(d) = l["drift"].as_i64() {
                 residuals.push(if d.unsigned_abs() <= noise { format!("~0 (±{noise})") } else { format!("{d:+} (±{noise})") });
+            } else if n["type_drift"].as_array().is_none_or(|t| t.is_empty()) {
+                return Err(format!("node {id} {}: no drift, and no drift by type", l["name"]));
             }
             let ours = l["pages"].as_u64().unwrap_or(0);
             let diff = ours.abs_diff(kernel[i]);
