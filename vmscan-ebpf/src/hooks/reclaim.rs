@@ -33,7 +33,8 @@ pub struct ReclaimCtx {
 /// and cgroup_reclaim() decide it: a cgroup v1 soft-limit pass (its own
 /// scan_control targets a memcg: memcg reclaim where the kernel keeps that
 /// out of kswapd/direct), else an open direct / memcg begin..end episode
-/// of this task (a proactive memcg one counts as proactive on 7.x), else
+/// of this task (on 7.x a memcg one by khugepaged counts as khugepaged, a
+/// proactive one as proactive), else
 /// kswapd by PF_KSWAPD, else a proactive scan_control, else the open node
 /// episode, else OTHER.
 #[inline(always)]
@@ -45,11 +46,17 @@ pub fn current_reclaimer() -> u32 {
     // SAFETY: the value is copied out at once.
     let open = unsafe { RECLAIM_CTX.get(&current_pid()) }.map(|c| c.kind);
     if let Some(k) = open {
-        // Where cgroup reclaim is counted by who runs it (7.x), a proactive
-        // memcg pass (memory.reclaim) counts as proactive: reclaimer_offset()
-        // looks at sc->proactive before falling back to direct.
-        if k == reclaimer::MEMCG && !cgroup_reclaim_apart() && current_pass_proactive().is_some() {
-            return reclaimer::PROACTIVE;
+        // Where cgroup reclaim is counted by who runs it (7.x),
+        // reclaimer_offset() names khugepaged for its charges' reclaim (a
+        // THP collapse into a full cgroup) and proactive for a proactive
+        // memcg pass (memory.reclaim) before falling back to direct.
+        if k == reclaimer::MEMCG && !cgroup_reclaim_apart() {
+            if current_is_khugepaged() {
+                return reclaimer::KHUGEPAGED;
+            }
+            if current_pass_proactive().is_some() {
+                return reclaimer::PROACTIVE;
+            }
         }
         if k != reclaimer::NODE {
             return k;
