@@ -98,6 +98,45 @@ pub struct BatchRing {
     pub tail: u32,
 }
 
+impl BatchRing {
+    /// Appends `folio`, entered at `now`; when full, over the oldest.
+    #[inline(always)]
+    pub fn push(&mut self, folio: u64, now: u64) {
+        let i = (self.head & (BATCH_RING - 1)) as usize;
+        self.folio[i] = folio;
+        self.start[i] = now;
+        self.head = self.head.wrapping_add(1);
+        if self.head.wrapping_sub(self.tail) > BATCH_RING {
+            self.tail = self.head.wrapping_sub(BATCH_RING);
+        }
+    }
+
+    /// When `folio` entered, searched from the oldest entry; it and every
+    /// older one leave the ring. None when it is not there.
+    #[inline(always)]
+    pub fn take(&mut self, folio: u64) -> Option<u64> {
+        let waiting = self.head.wrapping_sub(self.tail);
+        let mut k = 0;
+        while k < BATCH_RING && k < waiting {
+            let pos = self.tail.wrapping_add(k);
+            let i = (pos & (BATCH_RING - 1)) as usize;
+            if self.folio[i] == folio {
+                self.tail = pos.wrapping_add(1);
+                return Some(self.start[i]);
+            }
+            k += 1;
+        }
+        None
+    }
+}
+
+/// This CPU's [`BatchRing`].
+#[inline(always)]
+pub fn batch_ring() -> Option<&'static mut BatchRing> {
+    // SAFETY: this CPU's slot, for the program's duration.
+    BATCH.get_ptr_mut(0).map(|r| unsafe { &mut *r })
+}
+
 #[map]
 pub static BATCH: PerCpuArray<BatchRing> = PerCpuArray::with_max_entries(1, 0);
 /// shrink_node entry state per task (fentry/kprobe -> fexit/kretprobe).

@@ -11,7 +11,7 @@ use crate::{
     emit::now_ns,
     globals::{KPROBE_SHADOW, enabled},
     kernel::fentry_arg,
-    maps::{BATCH, BATCH_RING, hit},
+    maps::{batch_ring, hit},
 };
 
 #[fentry(function = "folio_add_lru")]
@@ -36,15 +36,7 @@ pub fn kprobe_folio_add_lru(ctx: ProbeContext) -> u32 {
 
 #[inline(always)]
 fn add_lru(folio: u64) {
-    let Some(r) = BATCH.get_ptr_mut(0) else { return };
-    // SAFETY: this CPU's slot, for the program's duration.
-    let r = unsafe { &mut *r };
-    let i = (r.head & (BATCH_RING - 1)) as usize;
-    r.folio[i] = folio;
-    r.start[i] = now_ns();
-    r.head = r.head.wrapping_add(1);
-    // Full: the oldest entry is overwritten.
-    if r.head.wrapping_sub(r.tail) > BATCH_RING {
-        r.tail = r.head.wrapping_sub(BATCH_RING);
+    if let Some(r) = batch_ring() {
+        r.push(folio, now_ns());
     }
 }

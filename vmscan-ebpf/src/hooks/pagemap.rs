@@ -7,7 +7,7 @@ use crate::{
     emit::now_ns,
     kernel::{Tp, bit, folio_flags, folio_memcg_id, folio_node, folio_pages, is_file, pfn_node},
     globals::{MEMCG_INSERTIONS, enabled},
-    maps::{BATCH, BATCH_RING, HIST, LRU_ACTIVATE, LRU_INSERT, LRU_INSERT_MEMCG, add_at, add_keyed, bump, runtime},
+    maps::{HIST, LRU_ACTIVATE, LRU_INSERT, LRU_INSERT_MEMCG, add_at, add_keyed, batch_ring, bump, runtime},
 };
 
 tracepoint!(pagemap_lru_insertion, hook::LRU_INSERTION, try_lru_insertion);
@@ -49,21 +49,9 @@ fn folio_lru_list(flags: u64) -> u32 {
 /// the oldest.
 #[inline(always)]
 fn batch_residency(folio: u64, node: u32) {
-    let Some(r) = BATCH.get_ptr_mut(0) else { return };
-    // SAFETY: this CPU's slot, for the program's duration.
-    let r = unsafe { &mut *r };
-    let waiting = r.head.wrapping_sub(r.tail);
-    let mut k = 0;
-    while k < BATCH_RING && k < waiting {
-        let pos = r.tail.wrapping_add(k);
-        let i = (pos & (BATCH_RING - 1)) as usize;
-        if r.folio[i] == folio {
-            r.tail = pos.wrapping_add(1);
-            let us = now_ns().saturating_sub(r.start[i]) / 1000;
-            bump(&HIST, hist_index(hist::BATCH_RESIDENCY_US, node, log2_bucket(us)), 1);
-            return;
-        }
-        k += 1;
+    if let Some(start) = batch_ring().and_then(|r| r.take(folio)) {
+        let us = now_ns().saturating_sub(start) / 1000;
+        bump(&HIST, hist_index(hist::BATCH_RESIDENCY_US, node, log2_bucket(us)), 1);
     }
 }
 

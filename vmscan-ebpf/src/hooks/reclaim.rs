@@ -51,11 +51,9 @@ pub fn current_reclaimer() -> u32 {
         // THP collapse into a full cgroup) and proactive for a proactive
         // memcg pass (memory.reclaim) before falling back to direct.
         if k == reclaimer::MEMCG && !cgroup_reclaim_apart() {
-            if current_is_khugepaged() {
-                return reclaimer::KHUGEPAGED;
-            }
-            if current_pass_proactive().is_some() {
-                return reclaimer::PROACTIVE;
+            let by = reclaimer_offset();
+            if by == reclaimer::KHUGEPAGED || by == reclaimer::PROACTIVE {
+                return by;
             }
         }
         if k != reclaimer::NODE {
@@ -70,6 +68,23 @@ pub fn current_reclaimer() -> u32 {
         Some(false) if !cgroup_reclaim_apart() => reclaimer::PROACTIVE,
         Some(false) => reclaimer::MEMCG,
         None => open.unwrap_or(reclaimer::OTHER),
+    }
+}
+
+/// mm/vmscan.c: reclaimer_offset(): kswapd, khugepaged, a proactive
+/// scan_control, else direct; by the task alone. The kernels without the
+/// khugepaged / proactive items count those as direct (userspace folds
+/// them).
+#[inline(always)]
+pub fn reclaimer_offset() -> u32 {
+    if current_task_flags() & PF_KSWAPD != 0 {
+        reclaimer::KSWAPD
+    } else if current_is_khugepaged() {
+        reclaimer::KHUGEPAGED
+    } else if current_pass_proactive().is_some() {
+        reclaimer::PROACTIVE
+    } else {
+        reclaimer::DIRECT
     }
 }
 
@@ -88,7 +103,7 @@ fn cgroup_reclaim_apart() -> bool {
 /// current->reclaim_state, which every reclaim entry point sets to
 /// &sc->reclaim_state (mm/vmscan.c: set_task_reclaim_state()).
 #[inline(always)]
-pub fn current_pass_proactive() -> Option<bool> {
+fn current_pass_proactive() -> Option<bool> {
     let embed = off!(sc_reclaim_state);
     let bit = off!(sc_proactive_bit);
     if embed == UNRESOLVED || bit >= 8 {
@@ -109,7 +124,7 @@ pub fn current_pass_proactive() -> Option<bool> {
 /// current_is_khugepaged(): the current task is `khugepaged_thread`; by comm
 /// where that symbol is not readable.
 #[inline(always)]
-pub fn current_is_khugepaged() -> bool {
+fn current_is_khugepaged() -> bool {
     let addr = global_u64(&KHUGEPAGED_THREAD_ADDR);
     if addr != 0 {
         return kread::<u64>(addr, 0).is_ok_and(|t| t == current_task());
