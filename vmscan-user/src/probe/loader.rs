@@ -156,11 +156,12 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     mem_step("parsing BTF");
     resolve_node_table(&mut offsets);
     check_btf_requirements(&mut hooks, &offsets, btf.is_some());
-    let (vmemmap, page_struct) = folio_node_inputs(btf.as_ref(), &mut hooks, offsets.nr_nodes);
+    let [vmemmap, khugepaged] = system::kallsyms_lookup(["vmemmap_base", "khugepaged_thread"]);
+    let (vmemmap, page_struct) = folio_node_inputs(btf.as_ref(), &mut hooks, offsets.nr_nodes, vmemmap);
     let folio_node = (vmemmap != 0 && page_struct != 0) || offsets.nr_nodes <= 1;
     let (arg_offsets, tp_args) = resolve_tracepoint_args(btf.as_ref(), folio_node);
     let mut counting = counting_of(btf.as_ref(), &system, mglru_tracepoints(&tracefs));
-    let khugepaged = khugepaged_thread(&mut hooks);
+    let khugepaged = khugepaged_thread(&mut hooks, khugepaged);
     let refault = refault_layout(btf.as_ref(), &offsets, &system, &mut hooks);
 
     // Everything still needed from our BTF parse, so it can be freed before
@@ -173,7 +174,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     let mut ebpf = load_object(&opts, &offsets, &arg_offsets, &Addresses { vmemmap, page_struct, khugepaged, softlimit_as_memcg: !counting.memcg_in_global }, &refault)?;
     mem_step("loading the object");
     attach_hooks(&mut ebpf, &mut hooks, &tp_args, &opts, &system, &present_funcs);
-    set_runtime_flags(&mut ebpf, &hooks, opts.no_access_detail);
+    set_runtime_flags(&mut ebpf, &hooks);
     counting.refaults = hooks.iter().any(|h| h.id == vmscan_common::hook::REFAULT && h.attached());
     counting.demote = hooks.iter().any(|h| h.id == vmscan_common::hook::MIGRATE_PAGES && h.attached());
     mem_step("attaching");
@@ -288,8 +289,7 @@ fn check_btf_requirements(hooks: &mut [HookStatus], offsets: &Offsets, have_btf:
 
 /// (vmemmap_base, sizeof(struct page)) for folio_mark_accessed's node
 /// lookup; either is 0 when unknown, which that hook notes.
-fn folio_node_inputs(btf: Option<&Btf>, hooks: &mut [HookStatus], nr_nodes: u32) -> (u64, u64) {
-    let vmemmap = system::kallsyms_lookup("vmemmap_base").unwrap_or(0);
+fn folio_node_inputs(btf: Option<&Btf>, hooks: &mut [HookStatus], nr_nodes: u32, vmemmap: u64) -> (u64, u64) {
     let page_struct = btf.and_then(|b| b.struct_size("page")).unwrap_or(0) as u64;
     // With one node every folio is on it (see kernel::folio_node).
     if (vmemmap == 0 || page_struct == 0) && nr_nodes > 1 {
@@ -360,8 +360,7 @@ pub fn counting_of(btf: Option<&Btf>, system: &SystemInfo, mglru_tracepoints: bo
 /// Address of the kernel's `khugepaged_thread` (0 when /proc/kallsyms does
 /// not show it: khugepaged is then told by its comm, which the isolation
 /// hook notes).
-fn khugepaged_thread(hooks: &mut [HookStatus]) -> u64 {
-    let addr = system::kallsyms_lookup("khugepaged_thread").unwrap_or(0);
+fn khugepaged_thread(hooks: &mut [HookStatus], addr: u64) -> u64 {
     if addr == 0 {
         for st in hooks.iter_mut().filter(|s| s.id == vmscan_common::hook::LRU_ISOLATE && s.error.is_none()) {
             st.notes.push("khugepaged_thread not in /proc/kallsyms: khugepaged is told by its comm".into());
@@ -550,14 +549,15 @@ fn attach_function(ebpf: &mut Ebpf, st: &mut HookStatus, p: &FunctionPrograms, o
 /// LRU insertions look up a batch start only where folio_add_lru is hooked,
 /// memcg reclaim episodes the reclaimed memcg only where
 /// try_to_free_mem_cgroup_pages is.
-fn set_runtime_flags(ebpf: &mut Ebpf, hooks: &[HookStatus], no_access_detail: bool) {
+fn set_runtime_flags(ebpf: &mut Ebpf, hooks: &[HookStatus]) {
     use vmscan_common::{RUNTIME_ACCESS_RETURN, RUNTIME_BATCH, RUNTIME_MEMCG_TARGET, RUNTIME_TEARDOWN, hook};
     let attached = |id| u64::from(hooks.iter().any(|h| h.id == id && h.mechanism.is_some()));
     let returned = |id| u64::from(hooks.iter().any(|h| h.id == id && h.mechanism.as_deref().is_some_and(return_attached)));
     let flags = [
         (RUNTIME_BATCH, attached(hook::ADD_LRU)),
         (RUNTIME_MEMCG_TARGET, attached(hook::MEMCG_TARGET)),
-        (RUNTIME_TEARDOWN, u64::from(!no_access_detail) & attached(hook::TEARDOWN)),
+        // Read only where the outcomes are (ACCESS_OUTCOMES, off for stat).
+        (RUNTIME_TEARDOWN, attached(hook::TEARDOWN)),
         // Whatever decided it (ExitWhen), the entry program leaves the
         // outcome to the return program exactly where that attached.
         (RUNTIME_ACCESS_RETURN, returned(hook::MARK_ACCESSED)),

@@ -239,25 +239,37 @@ pub fn read_vmstat() -> std::collections::BTreeMap<String, u64> {
         .collect()
 }
 
-/// The value of a symbol in /proc/kallsyms, or None when absent or hidden
-/// (kptr_restrict prints zeros to unprivileged readers).
-/// Read line by line: the file is several megabytes.
-pub fn kallsyms_lookup(name: &str) -> Option<u64> {
-    let f = std::fs::File::open(crate::probe::paths::host("/proc/kallsyms")).ok()?;
-    kallsyms_symbol(std::io::BufReader::with_capacity(64 * 1024, f), name)
+/// The values of symbols in /proc/kallsyms, in one pass over the file
+/// (several megabytes, which the kernel formats on each read), read line by
+/// line; 0 for one absent or hidden (kptr_restrict prints zeros to
+/// unprivileged readers).
+pub fn kallsyms_lookup<const N: usize>(names: [&str; N]) -> [u64; N] {
+    match std::fs::File::open(crate::probe::paths::host("/proc/kallsyms")) {
+        Ok(f) => kallsyms_symbols(std::io::BufReader::with_capacity(64 * 1024, f), names),
+        Err(_) => [0; N],
+    }
 }
 
 pub fn parse_kallsyms_symbol(text: &str, name: &str) -> Option<u64> {
-    kallsyms_symbol(text.as_bytes(), name)
+    let [addr] = kallsyms_symbols(text.as_bytes(), [name]);
+    (addr != 0).then_some(addr)
 }
 
-fn kallsyms_symbol(r: impl std::io::BufRead, name: &str) -> Option<u64> {
-    r.lines().map_while(Result::ok).find_map(|l| {
+/// The first non-zero address of each name; stops once all are found.
+fn kallsyms_symbols<const N: usize>(r: impl std::io::BufRead, names: [&str; N]) -> [u64; N] {
+    let mut out = [0; N];
+    for l in r.lines().map_while(Result::ok) {
         let mut f = l.split_whitespace();
-        let addr = f.next()?;
-        let _kind = f.next()?;
-        (f.next()? == name).then(|| u64::from_str_radix(addr, 16).ok()).flatten().filter(|&a| a != 0)
-    })
+        let (Some(addr), Some(_kind), Some(name)) = (f.next(), f.next(), f.next()) else { continue };
+        let Some(i) = names.iter().position(|n| *n == name) else { continue };
+        if out[i] == 0 {
+            out[i] = u64::from_str_radix(addr, 16).unwrap_or(0);
+            if out.iter().all(|&a| a != 0) {
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// Effective capabilities of this process (CapEff of /proc/self/status).
@@ -441,6 +453,10 @@ mod tests {
         assert_eq!(parse_kallsyms_symbol(text, "vmemmap_base"), Some(0xffffffff82a0b000));
         assert_eq!(parse_kallsyms_symbol(text, "page_offset_base"), None);
         assert_eq!(parse_kallsyms_symbol(text, "nope"), None);
+        // Several names in one pass; a hidden (zero) entry does not hide a
+        // later real one.
+        let text = "0000000000000000 D khugepaged_thread\nffffffff82a0b000 D vmemmap_base\nffffffff83000000 b khugepaged_thread\n";
+        assert_eq!(kallsyms_symbols(text.as_bytes(), ["vmemmap_base", "khugepaged_thread", "nope"]), [0xffffffff82a0b000, 0xffffffff83000000, 0]);
     }
 
     #[test]

@@ -249,7 +249,7 @@ fn list_lines(n: &NodeSnap, bw: usize) -> Vec<Line<'static>> {
             // The residual only: inside the kernel's counter noise it is ~0.
             // Under MGLRU a type's two lists share one drift, on the
             // inactive row ("Σ": both lists together).
-            let typed = n.type_drift.iter().find(|t| l.name == format!("inactive_{}", t.name));
+            let typed = n.type_drift.iter().find(|t| l.name.strip_prefix("inactive_") == Some(t.name));
             let (drift, noise, sum) = match typed {
                 Some(t) => (t.drift, t.drift_noise, "Σ"),
                 None => (l.drift, l.drift_noise, ""),
