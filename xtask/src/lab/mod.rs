@@ -37,6 +37,9 @@ struct Scenario {
     needs: &'static [&'static str],
     /// Judges the console's blocks for the configuration booted.
     check: fn(&Blocks, &Config) -> Verdict,
+    /// The guest needs the CPU-less third node that can be onlined as a
+    /// slower memory tier (see qemu::Boot::tier_node).
+    tier_node: bool,
 }
 
 /// A kernel booted in one configuration: its LRU and its cgroup version.
@@ -86,23 +89,23 @@ pub(super) static CONFIGS: [Config; 8] = [
 
 /// Every scenario, in the order `--scenario` defaults to and the table lists.
 static SCENARIOS: [Scenario; 16] = [
-    Scenario { name: "hooks", needs: &[], check: checks::hooks },
-    Scenario { name: "truth", needs: &[], check: checks::truth },
-    Scenario { name: "numa", needs: &[], check: |b, _| checks::numa(b) },
+    Scenario { name: "hooks", needs: &[], check: checks::hooks, tier_node: false },
+    Scenario { name: "truth", needs: &[], check: checks::truth, tier_node: false },
+    Scenario { name: "numa", needs: &[], check: |b, _| checks::numa(b), tier_node: false },
     // The MGLRU check reads the probes and NUMA outputs.
-    Scenario { name: "mglru", needs: &["hooks", "numa"], check: checks::mglru },
-    Scenario { name: "model", needs: &[], check: |b, _| checks::model(b) },
-    Scenario { name: "exit", needs: &[], check: |b, _| checks::exit(b) },
-    Scenario { name: "swap", needs: &[], check: |b, _| checks::swap(b) },
-    Scenario { name: "refault", needs: &[], check: checks::refault },
-    Scenario { name: "ancestor", needs: &[], check: |b, _| checks::ancestor(b) },
-    Scenario { name: "softlimit", needs: &[], check: checks::softlimit },
-    Scenario { name: "hotplug", needs: &[], check: |b, _| checks::hotplug(b) },
-    Scenario { name: "proactive", needs: &[], check: |b, _| checks::proactive(b) },
-    Scenario { name: "thp", needs: &[], check: |b, _| checks::thp(b) },
-    Scenario { name: "pageout", needs: &[], check: |b, _| checks::pageout(b) },
-    Scenario { name: "rss", needs: &[], check: |b, _| checks::rss(b) },
-    Scenario { name: "demote", needs: &[], check: |b, _| checks::demote(b) },
+    Scenario { name: "mglru", needs: &["hooks", "numa"], check: checks::mglru, tier_node: false },
+    Scenario { name: "model", needs: &[], check: |b, _| checks::model(b), tier_node: false },
+    Scenario { name: "exit", needs: &[], check: |b, _| checks::exit(b), tier_node: false },
+    Scenario { name: "swap", needs: &[], check: |b, _| checks::swap(b), tier_node: false },
+    Scenario { name: "refault", needs: &[], check: checks::refault, tier_node: false },
+    Scenario { name: "ancestor", needs: &[], check: |b, _| checks::ancestor(b), tier_node: false },
+    Scenario { name: "softlimit", needs: &[], check: checks::softlimit, tier_node: false },
+    Scenario { name: "hotplug", needs: &[], check: |b, _| checks::hotplug(b), tier_node: false },
+    Scenario { name: "proactive", needs: &[], check: |b, _| checks::proactive(b), tier_node: false },
+    Scenario { name: "thp", needs: &[], check: |b, _| checks::thp(b), tier_node: false },
+    Scenario { name: "pageout", needs: &[], check: |b, _| checks::pageout(b), tier_node: false },
+    Scenario { name: "rss", needs: &[], check: |b, _| checks::rss(b), tier_node: false },
+    Scenario { name: "demote", needs: &[], check: |b, _| checks::demote(b), tier_node: true },
 ];
 
 /// A verdict's detail that starts with this is a SKIP: the kernel lacks
@@ -300,7 +303,7 @@ fn run_config(vmscan: &Path, c: &Config, scenarios: &[&Scenario], possible: Opti
     let log = lab_dir().join(format!("console-{}{cpus}.log", c.label));
     say(&format!("kernel lab: booting {}{cpus} (console log: {})", c.label, log.display()));
     let append = possible.map(|n| format!(" possible_cpus={n}")).unwrap_or_default();
-    let tier_node = scenarios.iter().any(|s| s.name == "demote");
+    let tier_node = scenarios.iter().any(|s| s.tier_node);
     let b = Boot { scenarios: format!("{}{}", guest_scenarios(scenarios), settings(c)), tools: None, limit: scenarios_limit(c), interactive: false, append, tier_node };
     let (console, release) = boot_finished(&vmlinux, &initrd, &b, &log, c.label)?;
     let b = blocks(&console);
