@@ -36,7 +36,11 @@ fn main() -> anyhow::Result<()> {
         .parent()
         .ok_or_else(|| anyhow!("no parent for {}", ebpf.manifest_path))?;
     aya_build::build_ebpf(
-        [Package { name: ebpf.name.as_str(), root_dir: root_dir.as_str(), ..Default::default() }],
+        [Package {
+            name: ebpf.name.as_str(),
+            root_dir: root_dir.as_str(),
+            ..Default::default()
+        }],
         Toolchain::default(),
     )
 }
@@ -59,14 +63,16 @@ fn git_revision() {
             println!("cargo:rerun-if-changed={path}");
         }
     }
-    let rev = std::env::var("VMSCAN_GIT_REVISION").ok().filter(|r| !r.is_empty()).unwrap_or_else(|| {
-        match git(&["rev-parse", "--short=12", "HEAD"]) {
+    let rev = std::env::var("VMSCAN_GIT_REVISION")
+        .ok()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| match git(&["rev-parse", "--short=12", "HEAD"]) {
             Some(r) if !r.is_empty() => {
-                let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+                let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                    .is_some_and(|s| !s.is_empty());
                 if dirty { format!("{r}-dirty") } else { r }
             }
             _ => "unknown".to_owned(),
-        }
-    });
+        });
     println!("cargo:rustc-env=VMSCAN_GIT_REVISION={rev}");
 }

@@ -4,8 +4,8 @@
 //! so the eBPF programs and userspace compute the same slots.
 
 use crate::{
-    ids::{hist, lru, reclaimer},
     MAX_NODES,
+    ids::{hist, lru, reclaimer},
 };
 
 /// Slot used for node ids that do not fit ([`MAX_NODES`] - 1 is the last real one).
@@ -324,7 +324,11 @@ pub const fn distance_bucket(v: u64) -> u32 {
     let bits = 64 - v.leading_zeros(); // 4..=64
     let sub = ((v >> (bits - 3)) & 3) as u32;
     let b = 8 + (bits - 4) * DIST_SUB + sub;
-    if b >= DIST_BUCKETS { DIST_BUCKETS - 1 } else { b }
+    if b >= DIST_BUCKETS {
+        DIST_BUCKETS - 1
+    } else {
+        b
+    }
 }
 
 /// Smallest and one past the largest distance in bucket `b` (the last
@@ -333,12 +337,20 @@ pub const fn distance_bounds(b: u32) -> (u64, u64) {
     if b < 8 {
         return (b as u64, b as u64 + 1);
     }
-    let b = if b >= DIST_BUCKETS { DIST_BUCKETS - 1 } else { b };
+    let b = if b >= DIST_BUCKETS {
+        DIST_BUCKETS - 1
+    } else {
+        b
+    };
     let k = (b - 8) / DIST_SUB + 3; // bits - 1
     let j = ((b - 8) % DIST_SUB) as u64;
     let base = 1u64 << k;
     let lo = base + base / 4 * j;
-    if b == DIST_BUCKETS - 1 { (lo, u64::MAX) } else { (lo, lo + base / 4) }
+    if b == DIST_BUCKETS - 1 {
+        (lo, u64::MAX)
+    } else {
+        (lo, lo + base / 4)
+    }
 }
 
 /// Log2 histogram buckets: bucket i counts values v with 2^(i-1) <= v < 2^i
@@ -375,7 +387,11 @@ pub mod slot_node {
 #[inline(always)]
 pub const fn log2_bucket(v: u64) -> u32 {
     let b = 64 - v.leading_zeros();
-    if b >= HIST_BUCKETS { HIST_BUCKETS - 1 } else { b }
+    if b >= HIST_BUCKETS {
+        HIST_BUCKETS - 1
+    } else {
+        b
+    }
 }
 
 const _: () = assert!(core::mem::size_of::<IsolateAgg>() == 40);
@@ -404,7 +420,10 @@ mod tests {
         for v in (0u64..5000).chain([1 << 20, (1 << 20) + 1, 3 << 30, u64::MAX / 2]) {
             let b = distance_bucket(v);
             let (lo, hi) = distance_bounds(b);
-            assert!(lo <= v && (v < hi || hi == u64::MAX), "{v} in bucket {b} = [{lo}, {hi})");
+            assert!(
+                lo <= v && (v < hi || hi == u64::MAX),
+                "{v} in bucket {b} = [{lo}, {hi})"
+            );
         }
         // Quarter octaves: 1024..1279 | 1280..1535 | 1536..1791 | 1792..2047.
         assert_eq!(distance_bounds(distance_bucket(1024)), (1024, 1280));
@@ -436,12 +455,24 @@ mod tests {
         assert_eq!(shrink_index(0, 0, 1), 1);
         assert_eq!(shrink_index(1, 0, 0), 2);
         assert_eq!(shrink_index(0, 1, 0), NODE_SLOTS * 2);
-        assert_eq!(shrink_index(NODE_OVERFLOW, reclaimer::COUNT - 1, 1), SHRINK_SLOTS - 1);
-        assert_eq!(isolate_index(reclaimer::COUNT - 1, lru::COUNT - 1), ISOLATE_SLOTS - 1);
+        assert_eq!(
+            shrink_index(NODE_OVERFLOW, reclaimer::COUNT - 1, 1),
+            SHRINK_SLOTS - 1
+        );
+        assert_eq!(
+            isolate_index(reclaimer::COUNT - 1, lru::COUNT - 1),
+            ISOLATE_SLOTS - 1
+        );
         assert_eq!(lru_index(NODE_OVERFLOW, lru::COUNT - 1), LRU_SLOTS - 1);
         assert_eq!(write_index(reclaimer::COUNT - 1, 1), WRITE_SLOTS - 1);
-        assert_eq!(throttle_index(NODE_OVERFLOW, THROTTLE_REASONS - 1), THROTTLE_SLOTS - 1);
-        assert_eq!(hist_index(hist::COUNT - 1, NODE_OVERFLOW, HIST_BUCKETS - 1), HIST_SLOTS - 1);
+        assert_eq!(
+            throttle_index(NODE_OVERFLOW, THROTTLE_REASONS - 1),
+            THROTTLE_SLOTS - 1
+        );
+        assert_eq!(
+            hist_index(hist::COUNT - 1, NODE_OVERFLOW, HIST_BUCKETS - 1),
+            HIST_SLOTS - 1
+        );
         assert_eq!(hist_index(1, 0, 0), NODE_SLOTS * HIST_BUCKETS);
     }
 
@@ -452,16 +483,26 @@ mod tests {
                 assert_eq!(slot_node::shrink(shrink_index(node, rec, 1)), node);
             }
             assert_eq!(slot_node::lru(lru_index(node, lru::ACTIVE_FILE)), node);
-            assert_eq!(slot_node::throttle(throttle_index(node, THROTTLE_REASONS - 1)), node);
+            assert_eq!(
+                slot_node::throttle(throttle_index(node, THROTTLE_REASONS - 1)),
+                node
+            );
             for kind in 0..hist::COUNT {
-                assert_eq!(slot_node::hist(hist_index(kind, node, HIST_BUCKETS - 1)), node);
+                assert_eq!(
+                    slot_node::hist(hist_index(kind, node, HIST_BUCKETS - 1)),
+                    node
+                );
             }
         }
     }
 
     #[test]
     fn declared_aggregates_add_and_subtract_every_field() {
-        let mut a = ShrinkInactiveAgg { passes: 2, scanned: 64, ..Default::default() };
+        let mut a = ShrinkInactiveAgg {
+            passes: 2,
+            scanned: 64,
+            ..Default::default()
+        };
         a.priority[12] = 2;
         let mut b = a;
         b.add(&a);

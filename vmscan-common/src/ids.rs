@@ -7,7 +7,11 @@
 /// Index of a hook in the per-CPU `HITS` and `LOST` arrays.
 #[repr(transparent)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize), serde(transparent))]
+#[cfg_attr(
+    feature = "user",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct HookId(pub u32);
 
 impl core::fmt::Display for HookId {
@@ -57,7 +61,15 @@ pub mod reclaimer {
     /// counts it as pgscan_proactive on 6.16+, as direct before.
     pub const PROACTIVE: u32 = 6;
     pub const COUNT: u32 = 7;
-    pub const NAMES: [&str; COUNT as usize] = ["kswapd", "direct", "memcg", "node", "khugepaged", "other", "proactive"];
+    pub const NAMES: [&str; COUNT as usize] = [
+        "kswapd",
+        "direct",
+        "memcg",
+        "node",
+        "khugepaged",
+        "other",
+        "proactive",
+    ];
 }
 
 pub mod lru {
@@ -67,7 +79,13 @@ pub mod lru {
     pub const ACTIVE_FILE: u32 = 3;
     pub const UNEVICTABLE: u32 = 4;
     pub const COUNT: u32 = 5;
-    pub const NAMES: [&str; COUNT as usize] = ["inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable"];
+    pub const NAMES: [&str; COUNT as usize] = [
+        "inactive_anon",
+        "active_anon",
+        "inactive_file",
+        "active_file",
+        "unevictable",
+    ];
 }
 
 /// Every hook vmscan knows.
@@ -189,7 +207,15 @@ pub mod outcome {
     /// into an active list, never as pgactivate.
     pub const ACTIVATE_OFF_LRU: u32 = 6;
     pub const COUNT: u32 = 7;
-    pub const NAMES: [&str; COUNT as usize] = ["referenced", "activated", "no_effect", "unevictable", "workingset", "tier_up", "activate_off_lru"];
+    pub const NAMES: [&str; COUNT as usize] = [
+        "referenced",
+        "activated",
+        "no_effect",
+        "unevictable",
+        "workingset",
+        "tier_up",
+        "activate_off_lru",
+    ];
 }
 
 /// Log2 histograms kept per node.

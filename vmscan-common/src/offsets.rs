@@ -234,6 +234,7 @@ offsets! {
 }
 
 const _: () = assert!(
-    core::mem::size_of::<Offsets>() == NODE_TABLE * 8 + NODE_TABLE * 4 + 4 + OFFSET_NAMES.len() * 4 + OFFSET_PAD * 4
+    core::mem::size_of::<Offsets>()
+        == NODE_TABLE * 8 + NODE_TABLE * 4 + 4 + OFFSET_NAMES.len() * 4 + OFFSET_PAD * 4
 );
 const _: () = assert!(core::mem::size_of::<Offsets>().is_multiple_of(8));

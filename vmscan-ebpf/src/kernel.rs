@@ -13,8 +13,8 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use vmscan_common::{
-    ARG, ARG_DEREF, ARG_FILE_FLAG, ARG_U32, TP_ARGS, DERIVED, NODE_OVERFLOW, NODE_TABLE, RECLAIM_WB_ANON, RECLAIM_WB_ASYNC, RECLAIM_WB_FILE,
-    UNRESOLVED,
+    ARG, ARG_DEREF, ARG_FILE_FLAG, ARG_U32, DERIVED, NODE_OVERFLOW, NODE_TABLE, RECLAIM_WB_ANON,
+    RECLAIM_WB_ASYNC, RECLAIM_WB_FILE, TP_ARGS, UNRESOLVED,
 };
 
 use crate::globals::{OFFSETS, STRUCT_PAGE_SIZE, VMEMMAP_BASE_ADDR, global_u64};
@@ -44,7 +44,11 @@ pub struct DerefBlock {
 /// argument, 4-byte aligned, within it) is.
 #[inline(always)]
 fn word_in(b: &DerefBlock, off: u32) -> Option<u32> {
-    if b.arg == NO_BLOCK || off == UNRESOLVED || off & (ARG | ARG_DEREF | DERIVED) != ARG | ARG_DEREF || (off >> 16) & 0xff != b.arg {
+    if b.arg == NO_BLOCK
+        || off == UNRESOLVED
+        || off & (ARG | ARG_DEREF | DERIVED) != ARG | ARG_DEREF
+        || (off >> 16) & 0xff != b.arg
+    {
         return None;
     }
     let byte = (off & 0xffff) as usize;
@@ -54,7 +58,11 @@ fn word_in(b: &DerefBlock, off: u32) -> Option<u32> {
 impl Tp {
     #[inline(always)]
     pub fn record(ctx: *mut c_void) -> Self {
-        Self { ctx: TracePointContext::new(ctx), args: false, a: [0; TP_ARGS] }
+        Self {
+            ctx: TracePointContext::new(ctx),
+            args: false,
+            a: [0; TP_ARGS],
+        }
     }
 
     /// The arguments past a tracepoint's last lie on the kernel stack that
@@ -62,8 +70,13 @@ impl Tp {
     #[inline(always)]
     pub fn args(ctx: *mut c_void) -> Self {
         // SAFETY: the helper copes with any address.
-        let a = unsafe { bpf_probe_read_kernel(ctx as *const [u64; TP_ARGS]) }.unwrap_or([0; TP_ARGS]);
-        Self { ctx: TracePointContext::new(ctx), args: true, a }
+        let a =
+            unsafe { bpf_probe_read_kernel(ctx as *const [u64; TP_ARGS]) }.unwrap_or([0; TP_ARGS]);
+        Self {
+            ctx: TracePointContext::new(ctx),
+            args: true,
+            a,
+        }
     }
 
     #[inline(always)]
@@ -112,12 +125,22 @@ impl Tp {
     /// bytes LLVM copied uninitialised, which the verifier refuses.)
     #[inline(always)]
     pub fn deref_block(&self, off: u32) -> DerefBlock {
-        let mut b = DerefBlock { arg: NO_BLOCK, words: [0; BLOCK_WORDS] };
-        if !self.args || off == UNRESOLVED || off & ARG == 0 || off & ARG_DEREF == 0 || off & DERIVED != 0 {
+        let mut b = DerefBlock {
+            arg: NO_BLOCK,
+            words: [0; BLOCK_WORDS],
+        };
+        if !self.args
+            || off == UNRESOLVED
+            || off & ARG == 0
+            || off & ARG_DEREF == 0
+            || off & DERIVED != 0
+        {
             return b;
         }
         let arg = (off >> 16) & 0xff;
-        let Some(&base) = self.a.get(arg as usize) else { return b };
+        let Some(&base) = self.a.get(arg as usize) else {
+            return b;
+        };
         if let Ok(words) = kread::<[u32; BLOCK_WORDS]>(base, 0) {
             b.words = words;
             b.arg = arg;
@@ -129,7 +152,10 @@ impl Tp {
     /// it (no helper call), else read on its own.
     #[inline(always)]
     pub fn count_in(&self, block: &DerefBlock, off: u32) -> Result<u64, i64> {
-        if off != UNRESOLVED && off & ARG_U32 != 0 && let Some(w) = word_in(block, off) {
+        if off != UNRESOLVED
+            && off & ARG_U32 != 0
+            && let Some(w) = word_in(block, off)
+        {
             return Ok(u64::from(w));
         }
         self.count(off)
@@ -170,7 +196,11 @@ impl Tp {
 /// pass's or a written folio's reclaim_flags.
 #[inline(always)]
 pub fn trace_reclaim_flags(file: bool) -> i32 {
-    let kind = if file { RECLAIM_WB_FILE } else { RECLAIM_WB_ANON };
+    let kind = if file {
+        RECLAIM_WB_FILE
+    } else {
+        RECLAIM_WB_ANON
+    };
     (kind | RECLAIM_WB_ASYNC) as i32
 }
 
@@ -221,7 +251,11 @@ pub fn current_tgid() -> u64 {
 /// The per-node slot of a node id ([`NODE_OVERFLOW`] when out of range).
 #[inline(always)]
 pub fn node_slot(nid: i64) -> u32 {
-    if nid < 0 || nid >= NODE_OVERFLOW as i64 { NODE_OVERFLOW } else { nid as u32 }
+    if nid < 0 || nid >= NODE_OVERFLOW as i64 {
+        NODE_OVERFLOW
+    } else {
+        nid as u32
+    }
 }
 
 /// Node of a pfn from the node start table (ascending starts).
@@ -303,8 +337,12 @@ pub fn folio_node(folio: u64) -> u32 {
 /// kernfs id of a memory cgroup's css: css->cgroup->kn->id.
 #[inline(always)]
 fn css_cgroup_id(css: u64) -> u64 {
-    let Ok(cgrp) = kread::<u64>(css, off!(css_cgroup)) else { return 0 };
-    let Ok(kn) = kread::<u64>(cgrp, off!(cgroup_kn)) else { return 0 };
+    let Ok(cgrp) = kread::<u64>(css, off!(css_cgroup)) else {
+        return 0;
+    };
+    let Ok(kn) = kread::<u64>(cgrp, off!(cgroup_kn)) else {
+        return 0;
+    };
     kread::<u64>(kn, off!(kn_id)).unwrap_or(0)
 }
 
@@ -316,8 +354,12 @@ pub fn current_memcg_id() -> u64 {
     if id == UNRESOLVED || subsys == UNRESOLVED || id >= 64 {
         return 0;
     }
-    let Ok(cset) = kread::<u64>(current_task(), off!(task_cgroups)) else { return 0 };
-    let Ok(css) = kread::<u64>(cset, subsys + id * 8) else { return 0 };
+    let Ok(cset) = kread::<u64>(current_task(), off!(task_cgroups)) else {
+        return 0;
+    };
+    let Ok(css) = kread::<u64>(cset, subsys + id * 8) else {
+        return 0;
+    };
     css_cgroup_id(css)
 }
 
@@ -328,7 +370,9 @@ pub fn folio_memcg(folio: u64) -> u64 {
     if mask == UNRESOLVED {
         return 0;
     }
-    let Ok(data) = kread::<u64>(folio, off!(folio_memcg_data)) else { return 0 };
+    let Ok(data) = kread::<u64>(folio, off!(folio_memcg_data)) else {
+        return 0;
+    };
     let ptr = data & !(mask as u64);
     let objcg = off!(objcg_memcg);
     if objcg == UNRESOLVED || ptr == 0 {

@@ -43,9 +43,33 @@ macro_rules! tracepoint {
             use super::*;
             const HOOK: vmscan_common::HookId = $hook;
 
-            tracepoint_entry!(classic, $name, stringify!($name), "tracepoint", record, $crate::PASS_ON, $body);
-            tracepoint_entry!(btf, $name, concat!("btf_", stringify!($name)), "tp_btf", args, 0, $body);
-            tracepoint_entry!(raw, $name, concat!("raw_", stringify!($name)), "raw_tp", args, 0, $body);
+            tracepoint_entry!(
+                classic,
+                $name,
+                stringify!($name),
+                "tracepoint",
+                record,
+                $crate::PASS_ON,
+                $body
+            );
+            tracepoint_entry!(
+                btf,
+                $name,
+                concat!("btf_", stringify!($name)),
+                "tp_btf",
+                args,
+                0,
+                $body
+            );
+            tracepoint_entry!(
+                raw,
+                $name,
+                concat!("raw_", stringify!($name)),
+                "raw_tp",
+                args,
+                0,
+                $body
+            );
         }
     };
 }
@@ -72,7 +96,9 @@ macro_rules! place {
     ($ctx:expr, $f:ident) => {
         if $ctx.is_args() {
             // SAFETY: as for off!.
-            unsafe { core::ptr::read_volatile(core::ptr::addr_of!($crate::globals::ARG_OFFSETS.$f)) }
+            unsafe {
+                core::ptr::read_volatile(core::ptr::addr_of!($crate::globals::ARG_OFFSETS.$f))
+            }
         } else {
             off!($f)
         }

@@ -6,10 +6,12 @@ use aya_ebpf::{
     maps::{Array, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf, StackTrace},
 };
 use vmscan_common::{
-    ACCESS_ENTRIES, AccessAgg, AccessKey, FolioAgg, HIST_SLOTS, HookId, ISOLATE_SLOTS, IsolateAgg, LRU_SLOTS,
-    MEMCG_LRU_ENTRIES, MemcgLruKey, RECLAIM_PAGES_SLOTS, RING_BYTES, ReclaimPagesAgg, SHRINK_SLOTS, STACK_ENTRIES, ShrinkActiveAgg, ShrinkInactiveAgg,
-    THROTTLE_SLOTS, ThrottleAgg, WRITE_SLOTS, agg::Field, hook, PagesAgg, RefaultAgg, RefaultDistKey, RefaultFileKey, RefaultKey,
-    RefaultTaskKey, REFAULT_DIST_ENTRIES, REFAULT_ENTRIES, REFAULT_FILE_ENTRIES, REFAULT_TASK_ENTRIES,
+    ACCESS_ENTRIES, AccessAgg, AccessKey, FolioAgg, HIST_SLOTS, HookId, ISOLATE_SLOTS, IsolateAgg,
+    LRU_SLOTS, MEMCG_LRU_ENTRIES, MemcgLruKey, PagesAgg, RECLAIM_PAGES_SLOTS, REFAULT_DIST_ENTRIES,
+    REFAULT_ENTRIES, REFAULT_FILE_ENTRIES, REFAULT_TASK_ENTRIES, RING_BYTES, ReclaimPagesAgg,
+    RefaultAgg, RefaultDistKey, RefaultFileKey, RefaultKey, RefaultTaskKey, SHRINK_SLOTS,
+    STACK_ENTRIES, ShrinkActiveAgg, ShrinkInactiveAgg, THROTTLE_SLOTS, ThrottleAgg, WRITE_SLOTS,
+    agg::Field, hook,
 };
 
 use crate::hooks::{reclaim::ReclaimCtx, refault::RefaultCtx, shrink_node::ShrinkNodeCtx};
@@ -28,9 +30,11 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
 #[map]
 pub static ISOLATE: PerCpuArray<IsolateAgg> = PerCpuArray::with_max_entries(ISOLATE_SLOTS, 0);
 #[map]
-pub static SHRINK_INACTIVE: PerCpuArray<ShrinkInactiveAgg> = PerCpuArray::with_max_entries(SHRINK_SLOTS, 0);
+pub static SHRINK_INACTIVE: PerCpuArray<ShrinkInactiveAgg> =
+    PerCpuArray::with_max_entries(SHRINK_SLOTS, 0);
 #[map]
-pub static SHRINK_ACTIVE: PerCpuArray<ShrinkActiveAgg> = PerCpuArray::with_max_entries(SHRINK_SLOTS, 0);
+pub static SHRINK_ACTIVE: PerCpuArray<ShrinkActiveAgg> =
+    PerCpuArray::with_max_entries(SHRINK_SLOTS, 0);
 #[map]
 pub static LRU_INSERT: PerCpuArray<FolioAgg> = PerCpuArray::with_max_entries(LRU_SLOTS, 0);
 #[map]
@@ -42,15 +46,18 @@ pub static THROTTLE: PerCpuArray<ThrottleAgg> = PerCpuArray::with_max_entries(TH
 #[map]
 pub static HIST: PerCpuArray<u64> = PerCpuArray::with_max_entries(HIST_SLOTS, 0);
 #[map]
-pub static RECLAIM_PAGES: PerCpuArray<ReclaimPagesAgg> = PerCpuArray::with_max_entries(RECLAIM_PAGES_SLOTS, 0);
+pub static RECLAIM_PAGES: PerCpuArray<ReclaimPagesAgg> =
+    PerCpuArray::with_max_entries(RECLAIM_PAGES_SLOTS, 0);
 /// Pages demoted per reclaimer (vmscan_common::DEMOTE_SLOTS).
 #[map]
 pub static DEMOTE: PerCpuArray<u64> = PerCpuArray::with_max_entries(vmscan_common::DEMOTE_SLOTS, 0);
 /// LRU insertions per (memory cgroup, node, list).
 #[map]
-pub static LRU_INSERT_MEMCG: PerCpuHashMap<MemcgLruKey, FolioAgg> = PerCpuHashMap::with_max_entries(MEMCG_LRU_ENTRIES, 0);
+pub static LRU_INSERT_MEMCG: PerCpuHashMap<MemcgLruKey, FolioAgg> =
+    PerCpuHashMap::with_max_entries(MEMCG_LRU_ENTRIES, 0);
 #[map]
-pub static ACCESS: PerCpuHashMap<AccessKey, AccessAgg> = PerCpuHashMap::with_max_entries(ACCESS_ENTRIES, 0);
+pub static ACCESS: PerCpuHashMap<AccessKey, AccessAgg> =
+    PerCpuHashMap::with_max_entries(ACCESS_ENTRIES, 0);
 #[map]
 pub static STACKS: StackTrace = StackTrace::with_max_entries(STACK_ENTRIES, 0);
 /// In-flight direct / memcg / node reclaim per task, keyed by pid.
@@ -69,7 +76,8 @@ pub static SOFTLIMIT_CTX: LruHashMap<u32, u8> = LruHashMap::with_max_entries(409
 pub static TEARDOWN: LruHashMap<u32, u8> = LruHashMap::with_max_entries(4096, 0);
 /// folio_mark_accessed entry -> return state per task (MGLRU).
 #[map]
-pub static ACCESS_CTX: LruHashMap<u32, crate::hooks::access::AccessCtx> = LruHashMap::with_max_entries(4096, 0);
+pub static ACCESS_CTX: LruHashMap<u32, crate::hooks::access::AccessCtx> =
+    LruHashMap::with_max_entries(4096, 0);
 /// MGLRU: pages a task's isolations took, until its next shrink_inactive
 /// event names their node.
 #[map]
@@ -145,13 +153,17 @@ pub static SHRINK_NODE_CTX: LruHashMap<u32, ShrinkNodeCtx> = LruHashMap::with_ma
 /// workingset_refault: refaults per (cgroup, node, file/anon), distance
 /// histogram per cgroup, per file, per task; entry -> return state per task.
 #[map]
-pub static REFAULT: PerCpuHashMap<RefaultKey, RefaultAgg> = PerCpuHashMap::with_max_entries(REFAULT_ENTRIES, 0);
+pub static REFAULT: PerCpuHashMap<RefaultKey, RefaultAgg> =
+    PerCpuHashMap::with_max_entries(REFAULT_ENTRIES, 0);
 #[map]
-pub static REFAULT_DIST: PerCpuHashMap<RefaultDistKey, PagesAgg> = PerCpuHashMap::with_max_entries(REFAULT_DIST_ENTRIES, 0);
+pub static REFAULT_DIST: PerCpuHashMap<RefaultDistKey, PagesAgg> =
+    PerCpuHashMap::with_max_entries(REFAULT_DIST_ENTRIES, 0);
 #[map]
-pub static REFAULT_FILES: PerCpuHashMap<RefaultFileKey, PagesAgg> = PerCpuHashMap::with_max_entries(REFAULT_FILE_ENTRIES, 0);
+pub static REFAULT_FILES: PerCpuHashMap<RefaultFileKey, PagesAgg> =
+    PerCpuHashMap::with_max_entries(REFAULT_FILE_ENTRIES, 0);
 #[map]
-pub static REFAULT_TASKS: PerCpuHashMap<RefaultTaskKey, PagesAgg> = PerCpuHashMap::with_max_entries(REFAULT_TASK_ENTRIES, 0);
+pub static REFAULT_TASKS: PerCpuHashMap<RefaultTaskKey, PagesAgg> =
+    PerCpuHashMap::with_max_entries(REFAULT_TASK_ENTRIES, 0);
 #[map]
 pub static REFAULT_CTX: LruHashMap<u32, RefaultCtx> = LruHashMap::with_max_entries(4096, 0);
 /// Synthetic storm: [records submitted, reserves that failed (lost)].

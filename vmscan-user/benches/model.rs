@@ -12,7 +12,11 @@ fn events(n: usize, episodes_only: bool) -> Vec<Event> {
     (0..n)
         .map(|i| {
             let ts_ns = 1_000_000_000 + i as u64 * 1_000;
-            let mut e = Event { ts_ns, nid: (i % 2) as i32, ..Event::default() };
+            let mut e = Event {
+                ts_ns,
+                nid: (i % 2) as i32,
+                ..Event::default()
+            };
             match if episodes_only { i % 2 } else { i % 20 } {
                 0 => {
                     e.kind = event::RECLAIM_END;
@@ -85,7 +89,10 @@ fn main() {
     w.finish().expect("finish").sync_all().expect("sync");
     let rec_rate = n as f64 / t.elapsed().as_secs_f64();
     let _ = std::fs::remove_file(&path);
-    println!("| recording writer (to a file, fsync at the end) | {:.1} M events/s on one core, {bytes_per_event:.1} bytes per event (incl. ticks and framing) |", rec_rate / 1e6);
+    println!(
+        "| recording writer (to a file, fsync at the end) | {:.1} M events/s on one core, {bytes_per_event:.1} bytes per event (incl. ticks and framing) |",
+        rec_rate / 1e6
+    );
     let snap_t = Instant::now();
     let snap = model.snapshot();
     let snap_us = snap_t.elapsed().as_secs_f64() * 1e6;
@@ -98,5 +105,9 @@ fn main() {
         rates[1] / 1e6
     );
     println!("| model apply_totals | {tick_us:.1} us per interval delta |");
-    println!("| model snapshot | {snap_us:.0} us ({} stalls kept, {} dropped) |", snap.stalls.len(), snap.stalls_dropped);
+    println!(
+        "| model snapshot | {snap_us:.0} us ({} stalls kept, {} dropped) |",
+        snap.stalls.len(),
+        snap.stalls_dropped
+    );
 }

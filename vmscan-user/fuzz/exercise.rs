@@ -11,8 +11,24 @@ use vmscan::probe::{
     system::{node_start_pfns, parse_kallsyms_symbol, parse_zoneinfo},
 };
 
-const STRUCTS: [&str; 6] = ["folio", "page", "task_struct", "mem_cgroup", "scan_control", "kernfs_node"];
-const MEMBERS: [&str; 8] = ["flags", "lru", "memcg_data", "mapping", "id", "proactive", "memory_cgrp_id", "mm"];
+const STRUCTS: [&str; 6] = [
+    "folio",
+    "page",
+    "task_struct",
+    "mem_cgroup",
+    "scan_control",
+    "kernfs_node",
+];
+const MEMBERS: [&str; 8] = [
+    "flags",
+    "lru",
+    "memcg_data",
+    "mapping",
+    "id",
+    "proactive",
+    "memory_cgrp_id",
+    "mm",
+];
 
 /// The BTF parser, then every kind of query vmscan makes of it.
 pub fn btf(data: &[u8]) {
@@ -28,7 +44,12 @@ pub fn btf(data: &[u8]) {
     for id in 0..(btf.type_count() as u32 + 2).min(256) {
         let _ = btf.size_of(id);
     }
-    for e in ["PG_active", "PGSCAN_PROACTIVE", "__NR_MEMCG_DATA_FLAGS", "memory_cgrp_id"] {
+    for e in [
+        "PG_active",
+        "PGSCAN_PROACTIVE",
+        "__NR_MEMCG_DATA_FLAGS",
+        "memory_cgrp_id",
+    ] {
         let _ = btf.enum_value(e);
     }
     let _ = btf.has_func("shrink_node");
@@ -36,7 +57,9 @@ pub fn btf(data: &[u8]) {
 
 /// A tracefs format file, then field lookups.
 pub fn tracefs_format(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let Ok(f) = Format::parse(text) else { return };
     for name in ["nr_scanned", "nid", "order", "pfn", "comm"] {
         let _ = f.offset(name, &[4, 8]);

@@ -18,10 +18,10 @@ use crate::{
     probe::{
         loader::{self, LoadOptions, Loaded},
         logger,
+        memcgs::MemcgSampler,
         privs,
         read::{Events, Reader},
         sample,
-        memcgs::MemcgSampler,
         symbols::Kallsyms,
     },
 };
@@ -98,23 +98,57 @@ impl Session {
         let events = Events::new(&mut loaded.ebpf, opts.drain_delay)?;
         let mut model = Model::default();
         model.set_counting(loaded.counting);
-        let attached = |id: vmscan_common::HookId| loaded.hooks.iter().any(|h| h.id == id && h.attached());
+        let attached =
+            |id: vmscan_common::HookId| loaded.hooks.iter().any(|h| h.id == id && h.attached());
         model.set_hist_available("shrink_node", attached(hook::SHRINK_NODE));
         model.set_hist_available("batch_residency", attached(hook::ADD_LRU));
-        let refault_error = loaded.hooks.iter().find(|h| h.id == hook::REFAULT && !h.attached()).map(|h| {
-            format!("workingset_refault not attached: {}", h.error.as_deref().unwrap_or("unknown reason"))
-        });
-        model.set_refaults(refault_error, loaded.refault.no_distance.clone(), loaded.system.page_size);
+        let refault_error = loaded
+            .hooks
+            .iter()
+            .find(|h| h.id == hook::REFAULT && !h.attached())
+            .map(|h| {
+                format!(
+                    "workingset_refault not attached: {}",
+                    h.error.as_deref().unwrap_or("unknown reason")
+                )
+            });
+        model.set_refaults(
+            refault_error,
+            loaded.refault.no_distance.clone(),
+            loaded.system.page_size,
+        );
         let page_size = loaded.system.page_size;
         let mut memcgs = sample::memcg_root(&loaded.system.cgroups)
             .map(|(root, v1)| MemcgSampler::new(&root, v1, page_size, SAMPLE_MEMCG_LIMIT));
-        let mut first = sample::gather(memcgs.as_mut().map(|m| m.sample(&BTreeSet::new())).unwrap_or_default(), page_size);
+        let mut first = sample::gather(
+            memcgs
+                .as_mut()
+                .map(|m| m.sample(&BTreeSet::new()))
+                .unwrap_or_default(),
+            page_size,
+        );
         let (last, bracket) = reader.read_bracketed()?;
         first.vmstat = Some(bracket);
         model.apply_sample(&first);
         // Only stacks need names (not stat's or the exporter's counts).
-        let kallsyms = if attached(hook::MARK_ACCESSED) && !opts.no_stacks { Kallsyms::load() } else { Default::default() };
-        Ok(Self { loaded, reader, events, last, last_at: Instant::now(), model, memcgs, page_size, buf: Vec::new(), kallsyms, pending: Drained::default() })
+        let kallsyms = if attached(hook::MARK_ACCESSED) && !opts.no_stacks {
+            Kallsyms::load()
+        } else {
+            Default::default()
+        };
+        Ok(Self {
+            loaded,
+            reader,
+            events,
+            last,
+            last_at: Instant::now(),
+            model,
+            memcgs,
+            page_size,
+            buf: Vec::new(),
+            kallsyms,
+            pending: Drained::default(),
+        })
     }
 
     /// Feeds the model for `duration` (or until SIGINT / SIGTERM), ticking
@@ -124,7 +158,11 @@ impl Session {
     }
 
     /// [`Session::run_for`], calling `each` after every tick with its delta.
-    pub async fn run_for_each(&mut self, duration: std::time::Duration, mut each: impl FnMut(&Totals)) -> anyhow::Result<()> {
+    pub async fn run_for_each(
+        &mut self,
+        duration: std::time::Duration,
+        mut each: impl FnMut(&Totals),
+    ) -> anyhow::Result<()> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
@@ -201,7 +239,11 @@ impl Session {
             .programs()
             .filter_map(|(name, p)| {
                 let info = p.info().ok()?;
-                Some((name.to_owned(), info.run_time().as_nanos() as u64, info.run_count()))
+                Some((
+                    name.to_owned(),
+                    info.run_time().as_nanos() as u64,
+                    info.run_count(),
+                ))
             })
             .collect()
     }
@@ -217,16 +259,30 @@ impl Session {
         let delta = now.since(&self.last);
         self.last = now;
         let active = active_memcgs(&delta, &self.pending.records);
-        let memcgs = self.memcgs.as_mut().map(|m| m.sample(&active)).unwrap_or_default();
+        let memcgs = self
+            .memcgs
+            .as_mut()
+            .map(|m| m.sample(&active))
+            .unwrap_or_default();
         let mut sample = sample::gather(memcgs, self.page_size);
         sample.vmstat = Some(bracket);
-        self.model.apply_tick(&self.pending.records, &delta, secs, &sample);
+        self.model
+            .apply_tick(&self.pending.records, &delta, secs, &sample);
         // Name new folio_mark_accessed stacks (bounded work per tick).
-        for id in self.model.unsymbolized_stacks().into_iter().take(STACKS_PER_TICK) {
+        for id in self
+            .model
+            .unsymbolized_stacks()
+            .into_iter()
+            .take(STACKS_PER_TICK)
+        {
             if let Some(ips) = self.reader.stack(id) {
                 self.model.set_stack_frames(id, self.kallsyms.frames(&ips));
             }
         }
-        Ok(Tick { delta, secs, sample })
+        Ok(Tick {
+            delta,
+            secs,
+            sample,
+        })
     }
 }

@@ -39,13 +39,31 @@ struct Cli {
     #[arg(long, global = true, hide = true)]
     compare_kprobes: bool,
     /// Where procfs is (the host's, when running in a container).
-    #[arg(long, global = true, env = "VMSCAN_PROCFS", default_value = "/proc", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "VMSCAN_PROCFS",
+        default_value = "/proc",
+        value_name = "DIR"
+    )]
     procfs: std::path::PathBuf,
     /// Where sysfs is (the host's, when running in a container).
-    #[arg(long, global = true, env = "VMSCAN_SYSFS", default_value = "/sys", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "VMSCAN_SYSFS",
+        default_value = "/sys",
+        value_name = "DIR"
+    )]
     sysfs: std::path::PathBuf,
     /// Where the cgroup filesystem is (the host's, when running in a container).
-    #[arg(long, global = true, env = "VMSCAN_CGROUPFS", default_value = "/sys/fs/cgroup", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "VMSCAN_CGROUPFS",
+        default_value = "/sys/fs/cgroup",
+        value_name = "DIR"
+    )]
     cgroupfs: std::path::PathBuf,
     /// Refresh interval of the terminal UI, in seconds.
     #[arg(long, default_value = "1", value_parser = parse_secs)]
@@ -278,19 +296,31 @@ enum Command {
 }
 
 /// `vmscan --version`: the package version and the git revision it was built from.
-const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("VMSCAN_GIT_REVISION"), ")");
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("VMSCAN_GIT_REVISION"),
+    ")"
+);
 
 /// Seconds as a positive decimal number ("2", "0.5").
 fn parse_secs(s: &str) -> Result<Duration, String> {
-    let v: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number of seconds (e.g. 5 or 0.5)"))?;
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds (e.g. 5 or 0.5)"))?;
     if !v.is_finite() || v <= 0.0 || v > 31_536_000.0 {
-        return Err(format!("`{s}` is out of range: give seconds > 0 and at most one year"));
+        return Err(format!(
+            "`{s}` is out of range: give seconds > 0 and at most one year"
+        ));
     }
     Ok(Duration::from_secs_f64(v))
 }
 
 fn parse_ring_kib(s: &str) -> Result<u32, String> {
-    let v: u32 = s.parse().map_err(|_| format!("`{s}` is not a size in KiB"))?;
+    let v: u32 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size in KiB"))?;
     if v < 4 || !v.is_power_of_two() || v > 1 << 20 {
         return Err(format!("`{s}`: give a power of two from 4 to 1048576 KiB"));
     }
@@ -299,7 +329,10 @@ fn parse_ring_kib(s: &str) -> Result<u32, String> {
 
 /// A replay speed factor (> 0).
 fn parse_speed(s: &str) -> Result<f64, String> {
-    let v: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a speed factor (e.g. 1, 2 or 0.5)"))?;
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a speed factor (e.g. 1, 2 or 0.5)"))?;
     if !v.is_finite() || v <= 0.0 || v > 1e6 {
         return Err(format!("`{s}` is out of range: give a factor > 0"));
     }
@@ -315,7 +348,10 @@ fn main() {
         cgroupfs: cli.cgroupfs.clone(),
     });
     let load = load_options(&cli);
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             vmscan::note!("vmscan: starting the runtime: {e}");
@@ -362,15 +398,23 @@ fn load_options(cli: &Cli) -> LoadOptions {
     };
     LoadOptions {
         access_tgid,
-        access_comm, no_fentry: cli.no_fentry, ring_bytes: cli.ring_kib.map(|k| k * 1024),
+        access_comm,
+        no_fentry: cli.no_fentry,
+        ring_bytes: cli.ring_kib.map(|k| k * 1024),
         drain_delay: cli.drain_delay_ms.map(Duration::from_millis),
         compare_kprobes: cli.compare_kprobes,
         storm_tgid: 0,
         tracepoints: cli.tracepoints.parse().unwrap_or_default(),
         // Only the commands that show kernel stacks pay for the walk.
-        no_stacks: matches!(cli.command, Some(Command::Stat { .. } | Command::Export { .. } | Command::Refaults { .. })),
+        no_stacks: matches!(
+            cli.command,
+            Some(Command::Stat { .. } | Command::Export { .. } | Command::Refaults { .. })
+        ),
         // Files and tasks that refault: shown by refaults, the TUI, report.
-        no_refault_detail: matches!(cli.command, Some(Command::Stat { .. } | Command::Export { .. })),
+        no_refault_detail: matches!(
+            cli.command,
+            Some(Command::Stat { .. } | Command::Export { .. })
+        ),
         // folio_mark_accessed's outcomes and teardown tag: stat shows neither.
         no_access_detail: matches!(cli.command, Some(Command::Stat { .. })),
         // MGLRU outcomes from what the call changed: `access` only.
@@ -383,10 +427,20 @@ fn load_options(cli: &Cli) -> LoadOptions {
 }
 
 /// Runs the command; no command is the live terminal UI.
-async fn dispatch(command: Option<Command>, tui_interval: Duration, load: LoadOptions) -> anyhow::Result<()> {
+async fn dispatch(
+    command: Option<Command>,
+    tui_interval: Duration,
+    load: LoadOptions,
+) -> anyhow::Result<()> {
     match command {
         Some(Command::Probes { json, strict }) => cmd::probes::run(json, strict, load),
-        Some(Command::Export { listen, allow_remote, interval, max_memcgs, bpf_stats }) => {
+        Some(Command::Export {
+            listen,
+            allow_remote,
+            interval,
+            max_memcgs,
+            bpf_stats,
+        }) => {
             cmd::export::run(cmd::export::ExportOptions {
                 listen,
                 allow_remote,
@@ -397,7 +451,13 @@ async fn dispatch(command: Option<Command>, tui_interval: Duration, load: LoadOp
             })
             .await
         }
-        Some(Command::Record { output, duration, interval, force, user }) => {
+        Some(Command::Record {
+            output,
+            duration,
+            interval,
+            force,
+            user,
+        }) => {
             cmd::record::run(cmd::record::RecordOptions {
                 output,
                 duration,
@@ -417,24 +477,78 @@ async fn dispatch(command: Option<Command>, tui_interval: Duration, load: LoadOp
             }
         }
         Some(Command::Report { file, format, svg }) => report(&file, &format, svg.as_deref()),
-        Some(Command::Access { duration, exiting_only, teardown_only, top, folded, json, .. }) => {
-            cmd::access::run(cmd::access::AccessOptions { duration, exiting_only, teardown_only, top, folded, json, load }).await
+        Some(Command::Access {
+            duration,
+            exiting_only,
+            teardown_only,
+            top,
+            folded,
+            json,
+            ..
+        }) => {
+            cmd::access::run(cmd::access::AccessOptions {
+                duration,
+                exiting_only,
+                teardown_only,
+                top,
+                folded,
+                json,
+                load,
+            })
+            .await
         }
-        Some(Command::Refaults { duration, memcg, top, json }) => {
-            cmd::refaults::run(cmd::refaults::RefaultsOptions { duration, memcg, top, json, load }).await
+        Some(Command::Refaults {
+            duration,
+            memcg,
+            top,
+            json,
+        }) => {
+            cmd::refaults::run(cmd::refaults::RefaultsOptions {
+                duration,
+                memcg,
+                top,
+                json,
+                load,
+            })
+            .await
         }
-        Some(Command::LabExtra { memcg, percent, file }) => cmd::lab::extra_for(&file, &memcg, percent),
+        Some(Command::LabExtra {
+            memcg,
+            percent,
+            file,
+        }) => cmd::lab::extra_for(&file, &memcg, percent),
         Some(Command::LabRead { node, file }) => cmd::lab::read_bound(node, &file),
         Some(Command::LabPageout { mib }) => cmd::lab::pageout_anon(mib),
         Some(Command::LabThp { mib }) => cmd::lab::touch_thp(mib),
-        Some(Command::LabMap { advice, exec, file, args }) => {
-            cmd::lab::map_touch(&file, advice.as_deref(), exec.as_deref().map(|p| (p, args.as_slice())))
+        Some(Command::LabMap {
+            advice,
+            exec,
+            file,
+            args,
+        }) => cmd::lab::map_touch(
+            &file,
+            advice.as_deref(),
+            exec.as_deref().map(|p| (p, args.as_slice())),
+        ),
+        Some(Command::BenchIngest { seconds, rate }) => {
+            cmd::lab::bench_ingest(seconds.as_secs_f64(), rate, load).await
         }
-        Some(Command::BenchIngest { seconds, rate }) => cmd::lab::bench_ingest(seconds.as_secs_f64(), rate, load).await,
         Some(Command::StormGenerator { rate }) => cmd::lab::storm_generate(rate),
-        Some(Command::Snapshot { duration, json }) => cmd::snapshot::run(duration, json, load).await,
-        Some(Command::Stat { duration, interval, json }) => {
-            cmd::stat::run(StatOptions { duration, interval, json, load }).await
+        Some(Command::Snapshot { duration, json }) => {
+            cmd::snapshot::run(duration, json, load).await
+        }
+        Some(Command::Stat {
+            duration,
+            interval,
+            json,
+        }) => {
+            cmd::stat::run(StatOptions {
+                duration,
+                interval,
+                json,
+                load,
+            })
+            .await
         }
         Some(Command::Completions { shell }) => {
             let mut buf = Vec::new();
@@ -471,7 +585,8 @@ fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
         let mut buf = Vec::new();
         clap_mangen::Man::new(c).render(&mut buf)?;
         let path = dir.join(format!("{name}.1"));
-        std::fs::write(&path, buf).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        std::fs::write(&path, buf)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
     }
     Ok(())
 }
@@ -481,13 +596,18 @@ fn write_schemas(dir: &std::path::Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     for f in cmd::json::schemas() {
         let path = dir.join(f.file);
-        std::fs::write(&path, cmd::json::schema_text(&f.schema)).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        std::fs::write(&path, cmd::json::schema_text(&f.schema))
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
     }
     Ok(())
 }
 
 /// `vmscan report`: a recording's summary as text or JSON, plots as SVG.
-fn report(file: &std::path::Path, format: &str, svg: Option<&std::path::Path>) -> anyhow::Result<()> {
+fn report(
+    file: &std::path::Path,
+    format: &str,
+    svg: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     let r = cmd::replay::replay_file(file)?;
     match format {
         "json" => cmd::replay::ReplayJson::new(&r).print("report", &r.header.hostname)?,
@@ -540,16 +660,37 @@ mod cli_tests {
     fn completions_offer_only_visible_subcommands() {
         let c = visible_command();
         let names: Vec<&str> = c.get_subcommands().map(|s| s.get_name()).collect();
-        assert!(names.contains(&"stat") && names.contains(&"export"), "{names:?}");
-        assert!(!names.iter().any(|n| ["storm-generator", "bench-ingest", "lab-read", "completions", "man", "schema"].contains(n)), "{names:?}");
+        assert!(
+            names.contains(&"stat") && names.contains(&"export"),
+            "{names:?}"
+        );
+        assert!(
+            !names.iter().any(|n| [
+                "storm-generator",
+                "bench-ingest",
+                "lab-read",
+                "completions",
+                "man",
+                "schema"
+            ]
+            .contains(n)),
+            "{names:?}"
+        );
     }
 
     #[test]
     fn the_exporter_takes_its_flags_from_the_environment() {
         let export = Cli::command();
         let export = export.find_subcommand("export").expect("export");
-        for a in export.get_arguments().filter(|a| !a.is_global_set() && !matches!(a.get_id().as_str(), "help")) {
-            assert!(a.get_env().is_some(), "export --{} has no environment variable", a.get_id());
+        for a in export
+            .get_arguments()
+            .filter(|a| !a.is_global_set() && !matches!(a.get_id().as_str(), "help"))
+        {
+            assert!(
+                a.get_env().is_some(),
+                "export --{} has no environment variable",
+                a.get_id()
+            );
         }
     }
 }

@@ -33,7 +33,9 @@ pub fn line(s: &str) -> anyhow::Result<()> {
 
 /// Writes `s` to `w` and flushes it, a broken pipe becoming [`OutputClosed`].
 pub fn write_to(w: &mut dyn Write, s: &str) -> anyhow::Result<()> {
-    w.write_all(s.as_bytes()).and_then(|()| w.flush()).map_err(classify)
+    w.write_all(s.as_bytes())
+        .and_then(|()| w.flush())
+        .map_err(classify)
 }
 
 fn classify(e: io::Error) -> anyhow::Error {
@@ -76,6 +78,9 @@ mod tests {
         assert!(e.downcast_ref::<OutputClosed>().is_some());
         let e = write_to(&mut Broken(io::ErrorKind::StorageFull), "x").unwrap_err();
         assert!(e.downcast_ref::<OutputClosed>().is_none());
-        assert!(e.to_string().starts_with("writing to standard output:"), "{e}");
+        assert!(
+            e.to_string().starts_with("writing to standard output:"),
+            "{e}"
+        );
     }
 }

@@ -34,9 +34,15 @@ pub enum Step {
     Tick(RecordedTick),
     /// The recording ended (`clean`: with an end record); `records` came
     /// after the last tick.
-    End { clean: bool, records: Vec<Decoded> },
+    End {
+        clean: bool,
+        records: Vec<Decoded>,
+    },
     /// Reading stopped at a cut or corrupt record; `records` came before it.
-    Stopped { error: ReadError, records: Vec<Decoded> },
+    Stopped {
+        error: ReadError,
+        records: Vec<Decoded>,
+    },
 }
 
 pub struct Replay {
@@ -47,7 +53,10 @@ pub struct Replay {
 
 impl Replay {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        Ok(Self { reader: record::open(path)?, records: 0 })
+        Ok(Self {
+            reader: record::open(path)?,
+            records: 0,
+        })
     }
 
     pub fn header(&self) -> &Header {
@@ -68,7 +77,9 @@ impl Replay {
                 id: *id,
                 name: name.clone(),
                 mechanism: (!mech.is_empty()).then(|| mech.clone()),
-                error: mech.is_empty().then(|| "was not attached when this recording was made".to_owned()),
+                error: mech
+                    .is_empty()
+                    .then(|| "was not attached when this recording was made".to_owned()),
                 notes: vec![],
             })
             .collect()
@@ -81,15 +92,24 @@ impl Replay {
         let mut m = Model::default();
         let h = self.header();
         m.set_counting(h.counting.unwrap_or_default());
-        let refault = h.hooks.iter().any(|(id, _, mech)| *id == vmscan_common::hook::REFAULT && !mech.is_empty());
-        let unavailable = (!refault).then(|| "workingset_refault was not attached when this recording was made".to_owned());
+        let refault = h
+            .hooks
+            .iter()
+            .any(|(id, _, mech)| *id == vmscan_common::hook::REFAULT && !mech.is_empty());
+        let unavailable = (!refault)
+            .then(|| "workingset_refault was not attached when this recording was made".to_owned());
         m.set_refaults(unavailable, None, h.page_size);
         m
     }
 
     pub fn host(&self) -> Host {
         let h = self.header();
-        Host { kernel: h.kernel.clone(), numa_nodes: h.numa_nodes.clone(), btf: true, kprobes: false }
+        Host {
+            kernel: h.kernel.clone(),
+            numa_nodes: h.numa_nodes.clone(),
+            btf: true,
+            kprobes: false,
+        }
     }
 
     /// Reads records up to and including the next tick.
@@ -102,11 +122,30 @@ impl Replay {
             }
             match next {
                 Ok(Some(Record::Events(evs))) => records.extend(event::decode(&evs)),
-                Ok(Some(Record::Tick { secs, totals, sample })) => {
-                    return Step::Tick(RecordedTick { records, secs, totals, sample });
+                Ok(Some(Record::Tick {
+                    secs,
+                    totals,
+                    sample,
+                })) => {
+                    return Step::Tick(RecordedTick {
+                        records,
+                        secs,
+                        totals,
+                        sample,
+                    });
                 }
-                Ok(Some(Record::End { .. })) => return Step::End { clean: true, records },
-                Ok(None) => return Step::End { clean: false, records },
+                Ok(Some(Record::End { .. })) => {
+                    return Step::End {
+                        clean: true,
+                        records,
+                    };
+                }
+                Ok(None) => {
+                    return Step::End {
+                        clean: false,
+                        records,
+                    };
+                }
                 Err(error) => return Step::Stopped { error, records },
             }
         }

@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 
 /// Top-level modules each module must not import from.
 const RULES: &[(&str, &[&str])] = &[
-    ("model", &["probe", "tui", "export", "cmd", "live", "replay"]),
+    (
+        "model",
+        &["probe", "tui", "export", "cmd", "live", "replay"],
+    ),
     ("probe", &["tui", "export", "cmd", "live", "replay"]),
     ("tui", &["export", "cmd"]),
     ("export", &["tui", "cmd"]),
@@ -26,7 +29,10 @@ struct Import {
 /// The module path of a source file relative to src/ ("model/mod.rs" is
 /// `model`, "model/lruvec.rs" is `model::lruvec`, "lib.rs" the root).
 fn module_path(rel: &Path) -> Vec<String> {
-    let mut parts: Vec<String> = rel.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let mut parts: Vec<String> = rel
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
     let file = parts.pop().unwrap_or_default();
     let stem = file.trim_end_matches(".rs");
     if !matches!(stem, "mod" | "lib" | "main") {
@@ -92,7 +98,9 @@ fn strip_comments(src: &str) -> String {
 }
 
 fn ident_at(s: &str, at: usize) -> &str {
-    let end = s[at..].find(|c: char| !(c.is_alphanumeric() || c == '_')).map_or(s.len(), |e| at + e);
+    let end = s[at..]
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .map_or(s.len(), |e| at + e);
     &s[at..end]
 }
 
@@ -135,8 +143,15 @@ fn imports(src: &str, module: &[String]) -> Vec<Import> {
     let mut i = 0;
     while i < s.len() {
         let rest = &s[i..];
-        let boundary = i == 0 || !s[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':');
-        let start = if rest.starts_with("crate::") { Some(0) } else if rest.starts_with("super::") { Some(1) } else { None };
+        let boundary =
+            i == 0 || !s[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':');
+        let start = if rest.starts_with("crate::") {
+            Some(0)
+        } else if rest.starts_with("super::") {
+            Some(1)
+        } else {
+            None
+        };
         let (Some(kind), true) = (start, boundary) else {
             i += rest.chars().next().map_or(1, char::len_utf8);
             continue;
@@ -155,7 +170,10 @@ fn imports(src: &str, module: &[String]) -> Vec<Import> {
         };
         for (pos, name) in names {
             let top = base.first().cloned().unwrap_or(name);
-            out.push(Import { line: line_of(pos), top });
+            out.push(Import {
+                line: line_of(pos),
+                top,
+            });
         }
         i = at.max(i + 1);
     }
@@ -182,7 +200,10 @@ fn violations(src_dir: &Path) -> Vec<String> {
     for f in files {
         let rel = f.strip_prefix(src_dir).expect("under src");
         let module = module_path(rel);
-        let Some((_, forbidden)) = RULES.iter().find(|(m, _)| module.first().map(String::as_str) == Some(*m)) else {
+        let Some((_, forbidden)) = RULES
+            .iter()
+            .find(|(m, _)| module.first().map(String::as_str) == Some(*m))
+        else {
             continue;
         };
         let text = std::fs::read_to_string(&f).expect("read source");
@@ -205,7 +226,11 @@ fn violations(src_dir: &Path) -> Vec<String> {
 fn modules_import_only_in_the_direction_data_flows() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let bad = violations(&src);
-    assert!(bad.is_empty(), "imports against the data flow:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "imports against the data flow:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -216,10 +241,28 @@ fn the_scanner_sees_every_form_of_import() {
                // use crate::tui::App; in a comment\n\
                fn f() { super::super::export::go(); let s = \"crate::cmd\"; }\n\
                use super::super::{cmd::x, model::y};\n";
-    let tops: Vec<(usize, String)> = imports(src, &model).into_iter().map(|i| (i.line, i.top)).collect();
-    let want = [(1, "model"), (1, "model"), (3, "model"), (4, "probe"), (7, "export"), (8, "cmd"), (8, "model")];
+    let tops: Vec<(usize, String)> = imports(src, &model)
+        .into_iter()
+        .map(|i| (i.line, i.top))
+        .collect();
+    let want = [
+        (1, "model"),
+        (1, "model"),
+        (3, "model"),
+        (4, "probe"),
+        (7, "export"),
+        (8, "cmd"),
+        (8, "model"),
+    ];
     assert_eq!(tops, want.map(|(l, t)| (l, t.to_owned())).to_vec());
     assert_eq!(module_path(Path::new("model/mod.rs")), vec!["model"]);
     let from_mod = imports("use super::export::record;", &["tui".to_owned()]);
-    assert_eq!(from_mod, vec![Import { line: 1, top: "export".into() }], "super:: of tui/mod.rs is the crate root");
+    assert_eq!(
+        from_mod,
+        vec![Import {
+            line: 1,
+            top: "export".into()
+        }],
+        "super:: of tui/mod.rs is the crate root"
+    );
 }

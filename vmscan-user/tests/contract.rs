@@ -41,14 +41,26 @@ fn closed_early(args: &[&str], keep: usize) -> (ExitStatus, String) {
         std::thread::sleep(Duration::from_millis(50));
     };
     let mut err = String::new();
-    child.stderr.take().expect("stderr").read_to_string(&mut err).expect("stderr");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("stderr");
     (status, err)
 }
 
 fn assert_quiet(args: &[&str], keep: usize) {
     let (status, err) = closed_early(args, keep);
-    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "vmscan {args:?}: {err}");
-    assert_eq!(status.code(), Some(0), "vmscan {args:?} after its reader went away: {status}; stderr: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "vmscan {args:?}: {err}"
+    );
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "vmscan {args:?} after its reader went away: {status}; stderr: {err}"
+    );
 }
 
 #[test]
@@ -56,7 +68,10 @@ fn output_into_a_closed_pipe_ends_quietly() {
     if !require_root("output_into_a_closed_pipe_ends_quietly") {
         return;
     }
-    assert_quiet(&["stat", "--json", "--interval", "0.1", "--duration", "10"], 10);
+    assert_quiet(
+        &["stat", "--json", "--interval", "0.1", "--duration", "10"],
+        10,
+    );
     assert_quiet(&["stat", "--interval", "0.1", "--duration", "10"], 10);
     assert_quiet(&["snapshot", "--json", "--duration", "0.5"], 0);
     assert_quiet(&["snapshot", "--duration", "0.5"], 0);
@@ -70,25 +85,37 @@ fn access_into_a_closed_pipe_ends_quietly_or_says_why_it_cannot_run() {
     if !require_root("access_into_a_closed_pipe_ends_quietly_or_says_why_it_cannot_run") {
         return;
     }
-    for args in [&["access", "--folded", "--duration", "0.5"][..], &["access", "--json", "--duration", "0.5"][..]] {
+    for args in [
+        &["access", "--folded", "--duration", "0.5"][..],
+        &["access", "--json", "--duration", "0.5"][..],
+    ] {
         let (status, err) = closed_early(args, 0);
         assert!(!err.contains("panicked"), "vmscan {args:?}: {err}");
         match status.code() {
             Some(0) => {}
-            Some(1) => assert!(err.contains("folio_mark_accessed is not attached"), "vmscan {args:?}: {err}"),
+            Some(1) => assert!(
+                err.contains("folio_mark_accessed is not attached"),
+                "vmscan {args:?}: {err}"
+            ),
             _ => panic!("vmscan {args:?}: {status}; stderr: {err}"),
         }
     }
 }
 
 fn validator(file: &str) -> jsonschema::Validator {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema").join(file);
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("schema file")).expect("schema JSON");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../schema")
+        .join(file);
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("schema file"))
+        .expect("schema JSON");
     jsonschema::validator_for(&schema).expect("a JSON Schema")
 }
 
 fn assert_valid(file: &str, v: &Value) {
-    let errors: Vec<String> = validator(file).iter_errors(v).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    let errors: Vec<String> = validator(file)
+        .iter_errors(v)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
     assert!(errors.is_empty(), "{file}: {errors:#?}\n{v:#}");
     assert_eq!(v["schema_version"], 1, "{file}");
 }
@@ -112,7 +139,10 @@ fn real_json_outputs_match_the_schema() {
 
     let (s, out) = run_json(&["stat", "--json", "--interval", "0.3", "--duration", "1.1"]);
     assert!(s.success());
-    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
     assert!(lines.len() >= 3, "{out}");
     let (last, intervals) = lines.split_last().expect("lines");
     assert_eq!(last["type"], "total");
@@ -138,7 +168,10 @@ fn real_json_outputs_match_the_schema() {
         assert_valid("access.schema.json", &access);
     } else {
         // Validate the shape with an empty report: the hook is missing here.
-        eprintln!("access --json not run: folio_mark_accessed unavailable on kernel {}", common::kernel());
+        eprintln!(
+            "access --json not run: folio_mark_accessed unavailable on kernel {}",
+            common::kernel()
+        );
     }
 }
 
@@ -147,30 +180,52 @@ fn refaults_reports_or_says_why_it_cannot_run() {
     if !require_root("refaults_reports_or_says_why_it_cannot_run") {
         return;
     }
-    let out = Command::new(bin()).args(["refaults", "--json", "--duration", "1"]).output().expect("vmscan refaults");
+    let out = Command::new(bin())
+        .args(["refaults", "--json", "--duration", "1"])
+        .output()
+        .expect("vmscan refaults");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
     match out.status.code() {
         Some(0) => {
-            let v: Value = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).expect("refaults JSON");
+            let v: Value =
+                serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).expect("refaults JSON");
             assert_valid("refaults.schema.json", &v);
             // Distances are measured or their absence is explained.
-            assert!(v["no_distance"].is_string() || v["memcgs"].as_array().is_some(), "{v}");
+            assert!(
+                v["no_distance"].is_string() || v["memcgs"].as_array().is_some(),
+                "{v}"
+            );
         }
         Some(1) => {
             // No hook: the error names it and where the plain counters are;
             // no report of zeros is printed.
-            assert!(err.contains("workingset_refault is not attached") && err.contains("memory.stat"), "{err}");
-            assert!(out.stdout.is_empty(), "nothing on stdout when it cannot run");
-            eprintln!("refaults not run: workingset_refault unavailable on kernel {}", common::kernel());
+            assert!(
+                err.contains("workingset_refault is not attached") && err.contains("memory.stat"),
+                "{err}"
+            );
+            assert!(
+                out.stdout.is_empty(),
+                "nothing on stdout when it cannot run"
+            );
+            eprintln!(
+                "refaults not run: workingset_refault unavailable on kernel {}",
+                common::kernel()
+            );
         }
         _ => panic!("vmscan refaults: {}; stderr: {err}", out.status),
     }
     // A cgroup that does not exist is an error, whatever the kernel.
-    let bad = Command::new(bin()).args(["refaults", "--memcg", "/no/such/cgroup", "-d", "0.1"]).output().expect("vmscan");
+    let bad = Command::new(bin())
+        .args(["refaults", "--memcg", "/no/such/cgroup", "-d", "0.1"])
+        .output()
+        .expect("vmscan");
     let err = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(1), "{err}");
-    assert!(err.contains("/no/such/cgroup") || err.contains("workingset_refault is not attached"), "{err}");
+    assert!(
+        err.contains("/no/such/cgroup") || err.contains("workingset_refault is not attached"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -182,15 +237,24 @@ fn probes_strict_fails_exactly_when_a_hook_is_unavailable() {
     let v: Value = serde_json::from_str(&out).expect("probes JSON");
     let all = v["hooks"].as_array().expect("hooks").len() as u64;
     let attached = v["attached"].as_u64().expect("attached");
-    let strict = Command::new(bin()).args(["probes", "--strict"]).output().expect("vmscan probes --strict");
+    let strict = Command::new(bin())
+        .args(["probes", "--strict"])
+        .output()
+        .expect("vmscan probes --strict");
     let err = String::from_utf8_lossy(&strict.stderr);
     if attached < all {
         assert_eq!(strict.status.code(), Some(4), "{err}");
-        assert!(err.contains("--strict:") && err.contains("unavailable"), "{err}");
+        assert!(
+            err.contains("--strict:") && err.contains("unavailable"),
+            "{err}"
+        );
     } else {
         assert_eq!(strict.status.code(), Some(0), "{err}");
     }
-    let plain = Command::new(bin()).arg("probes").output().expect("vmscan probes");
+    let plain = Command::new(bin())
+        .arg("probes")
+        .output()
+        .expect("vmscan probes");
     assert!(plain.status.success());
 }
 
@@ -201,8 +265,15 @@ fn replay_and_report_json_match_the_schema_and_close_quietly() {
     }
     let rec = std::env::temp_dir().join(format!("vmscan-contract-{}.rec", std::process::id()));
     let rec_s = rec.to_str().expect("path");
-    let out = Command::new(bin()).args(["record", "-o", rec_s, "-d", "1", "--force"]).output().expect("record");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin())
+        .args(["record", "-o", rec_s, "-d", "1", "--force"])
+        .output()
+        .expect("record");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (s, replay) = run_json(&["replay", "--json", rec_s]);
     assert!(s.success());
     let replay: Value = serde_json::from_str(&replay).expect("replay JSON");
@@ -215,7 +286,11 @@ fn replay_and_report_json_match_the_schema_and_close_quietly() {
     assert_valid("replay.schema.json", &report);
     let (s, csv) = run_json(&["report", "--format", "csv", rec_s]);
     assert!(s.success());
-    assert!(csv.starts_with("table,name,node,value\n") && csv.lines().skip(1).all(|l| l.split(',').count() >= 4), "{csv}");
+    assert!(
+        csv.starts_with("table,name,node,value\n")
+            && csv.lines().skip(1).all(|l| l.split(',').count() >= 4),
+        "{csv}"
+    );
     assert_quiet(&["report", "--format", "csv", rec_s], 0);
     assert_quiet(&["replay", "--json", rec_s], 0);
     let _ = std::fs::remove_file(&rec);

@@ -28,7 +28,11 @@ const SLOW: usize = 32;
 const DEADLINE: Duration = Duration::from_secs(1);
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// One flooding connection, kept open (reconnecting when the server closes
@@ -43,7 +47,8 @@ fn flood(addr: SocketAddr, byte_every: Option<Duration>, stop: Arc<AtomicBool>) 
             continue;
         };
         connects += 1;
-        s.set_read_timeout(Some(byte_every.unwrap_or(Duration::from_millis(500)))).unwrap();
+        s.set_read_timeout(Some(byte_every.unwrap_or(Duration::from_millis(500))))
+            .unwrap();
         let mut sent = 0;
         let mut buf = [0u8; 4096];
         while !stop.load(Ordering::Relaxed) {
@@ -71,15 +76,28 @@ fn flood(addr: SocketAddr, byte_every: Option<Duration>, stop: Arc<AtomicBool>) 
 /// One scrape from `from`: (latency, answered with 200 and metrics).
 fn scrape(addr: SocketAddr, from: std::net::Ipv4Addr) -> (Duration, bool) {
     let t0 = Instant::now();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let ok = rt.block_on(async {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let sock = tokio::net::TcpSocket::new_v4().ok()?;
         sock.bind(SocketAddr::from((from, 0))).ok()?;
-        let mut s = tokio::time::timeout(Duration::from_secs(3), sock.connect(addr)).await.ok()?.ok()?;
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/plain;version=0.0.4\r\n\r\n").await.ok()?;
+        let mut s = tokio::time::timeout(Duration::from_secs(3), sock.connect(addr))
+            .await
+            .ok()?
+            .ok()?;
+        s.write_all(
+            b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/plain;version=0.0.4\r\n\r\n",
+        )
+        .await
+        .ok()?;
         let mut out = Vec::new();
-        tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut out)).await.ok()?.ok()?;
+        tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut out))
+            .await
+            .ok()?
+            .ok()?;
         let text = String::from_utf8_lossy(&out);
         Some(text.starts_with("HTTP/1.1 200") && text.contains("vmscan_events_total"))
     });
@@ -91,8 +109,14 @@ fn scrapes_answer_within_a_second_under_idle_and_slow_floods() {
     if !require_root("scrapes_answer_within_a_second_under_idle_and_slow_floods") {
         return;
     }
-    let secs: u64 = std::env::var("VMSCAN_FLOOD_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
-    let from = std::env::var("VMSCAN_FLOOD_SCRAPER").ok().and_then(|s| s.parse().ok()).unwrap_or([127, 0, 0, 2].into());
+    let secs: u64 = std::env::var("VMSCAN_FLOOD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let from = std::env::var("VMSCAN_FLOOD_SCRAPER")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or([127, 0, 0, 2].into());
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let vmscan = Vmscan::start(&["export", "--listen", &listen]);
@@ -101,7 +125,8 @@ fn scrapes_answer_within_a_second_under_idle_and_slow_floods() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut floods = Vec::new();
     for i in 0..IDLE + SLOW {
-        let every = (i >= IDLE).then(|| Duration::from_millis(1000 + 2000 * (i - IDLE) as u64 / SLOW as u64));
+        let every = (i >= IDLE)
+            .then(|| Duration::from_millis(1000 + 2000 * (i - IDLE) as u64 / SLOW as u64));
         let stop = stop.clone();
         floods.push(std::thread::spawn(move || flood(addr, every, stop)));
     }
@@ -141,8 +166,14 @@ fn scrapes_answer_within_a_second_under_idle_and_slow_floods() {
         eprintln!("  log: {l}");
     }
     assert!(n >= secs as usize * 5, "scraped only {n} times in {secs} s");
-    assert_eq!(late, 0, "every scrape must answer 200 within {DEADLINE:?}: {answered}/{n} answered, worst {worst:?}");
-    assert!(connects > IDLE + SLOW, "the flood should have been pushed out and reconnected ({connects} connects)");
+    assert_eq!(
+        late, 0,
+        "every scrape must answer 200 within {DEADLINE:?}: {answered}/{n} answered, worst {worst:?}"
+    );
+    assert!(
+        connects > IDLE + SLOW,
+        "the flood should have been pushed out and reconnected ({connects} connects)"
+    );
     assert!(exporter_lines >= 1, "the limits should be logged: {log:#?}");
     assert!(
         exporter_lines <= 2 + secs as usize / 5,

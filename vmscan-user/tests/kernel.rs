@@ -36,9 +36,16 @@ fn stat_matches_proc_vmstat(mechanism: &str) {
     let vmscan = Vmscan::start(&["--tracepoints", mechanism, "stat", "--json"]);
 
     // Ask vmscan which tracepoints it attached, so perf counts the same ones.
-    let probes = Command::new(bin()).args(["--tracepoints", mechanism, "probes", "--json"]).output().expect("vmscan probes");
+    let probes = Command::new(bin())
+        .args(["--tracepoints", mechanism, "probes", "--json"])
+        .output()
+        .expect("vmscan probes");
     let probes: Value = serde_json::from_slice(&probes.stdout).expect("probes json");
-    let tracepoint = |h: &&Value| h["name"].as_str().is_some_and(|n| n.starts_with("vmscan:") || n.starts_with("pagemap:"));
+    let tracepoint = |h: &&Value| {
+        h["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("vmscan:") || n.starts_with("pagemap:"))
+    };
     let hooks = probes["hooks"].as_array().expect("hooks");
     if mechanism != "auto" {
         for h in hooks.iter().filter(tracepoint) {
@@ -51,7 +58,10 @@ fn stat_matches_proc_vmstat(mechanism: &str) {
         .filter(|h| !h["mechanism"].is_null())
         .map(|h| h["name"].as_str().expect("name").to_owned())
         .collect();
-    assert!(events.len() >= 14, "expected every vmscan/pagemap tracepoint attached, got {events:?}");
+    assert!(
+        events.len() >= 14,
+        "expected every vmscan/pagemap tracepoint attached, got {events:?}"
+    );
 
     let before = vmstat();
     let perf = perf_stat(&events, &read_in_cgroup(&cg, &file));
@@ -62,22 +72,33 @@ fn stat_matches_proc_vmstat(mechanism: &str) {
 
     let v = &report["vmstat"];
     let steal_file = delta(&before, &after, "pgsteal_file");
-    assert!(steal_file > 50_000, "the workload should reclaim > 200 MiB of page cache, reclaimed {steal_file} pages");
-    assert_equal_to_vmstat(v, &before, &after, &[
-        "pgscan_kswapd",
-        "pgscan_direct",
-        "pgscan_anon",
-        "pgscan_file",
-        "pgsteal_kswapd",
-        "pgsteal_direct",
-        "pgsteal_anon",
-        "pgsteal_file",
-        "pgrefill",
-    ]);
+    assert!(
+        steal_file > 50_000,
+        "the workload should reclaim > 200 MiB of page cache, reclaimed {steal_file} pages"
+    );
+    assert_equal_to_vmstat(
+        v,
+        &before,
+        &after,
+        &[
+            "pgscan_kswapd",
+            "pgscan_direct",
+            "pgscan_anon",
+            "pgscan_file",
+            "pgsteal_kswapd",
+            "pgsteal_direct",
+            "pgsteal_anon",
+            "pgsteal_file",
+            "pgrefill",
+        ],
+    );
     // pgactivate has sources outside reclaim that never stop (mm_lru_activate):
     // vmscan's window contains /proc/vmstat's, so it sees at least as many.
     let act = v["pgactivate"].as_u64().expect("pgactivate");
-    assert!(act >= delta(&before, &after, "pgactivate"), "pgactivate {act} < /proc/vmstat delta");
+    assert!(
+        act >= delta(&before, &after, "pgactivate"),
+        "pgactivate {act} < /proc/vmstat delta"
+    );
     assert_eq!(
         report["memcg_reclaimed"].as_u64(),
         Some(steal_file),
@@ -93,7 +114,9 @@ fn stat_matches_proc_vmstat(mechanism: &str) {
             .find(|h| h["name"] == e.as_str())
             .and_then(|h| h["events"].as_u64())
             .unwrap_or_else(|| panic!("{e} missing from vmscan's report"));
-        let theirs = *perf.get(e).unwrap_or_else(|| panic!("{e} missing from perf output {perf:?}"));
+        let theirs = *perf
+            .get(e)
+            .unwrap_or_else(|| panic!("{e} missing from perf output {perf:?}"));
         // pagemap events and reclaim_pages() (DAMON's pageout runs in the
         // background) happen outside the workload too: vmscan's window
         // holds perf's, so it sees at least as many.
@@ -105,16 +128,29 @@ fn stat_matches_proc_vmstat(mechanism: &str) {
         }
     }
     if lost == 0 {
-        assert!(compared >= 12, "compared only {compared} vmscan tracepoints");
+        assert!(
+            compared >= 12,
+            "compared only {compared} vmscan tracepoints"
+        );
     } else {
-        eprintln!("note: {lost} ring-buffer records lost; event counts compared only as lower bounds");
+        eprintln!(
+            "note: {lost} ring-buffer records lost; event counts compared only as lower bounds"
+        );
     }
     let isolate = perf["vmscan:mm_vmscan_lru_isolate"];
-    assert!(isolate > 50, "the workload should run many shrink passes, perf saw {isolate}");
+    assert!(
+        isolate > 50,
+        "the workload should run many shrink passes, perf saw {isolate}"
+    );
     // stat counts shrink passes from the aggregates, not ring records.
-    let passes = report["episodes"]["shrink_passes"].as_u64().expect("episodes.shrink_passes");
+    let passes = report["episodes"]["shrink_passes"]
+        .as_u64()
+        .expect("episodes.shrink_passes");
     let perf_passes = perf["vmscan:mm_vmscan_lru_shrink_inactive"];
-    assert!(passes >= perf_passes && perf_passes > 0, "shrink passes: vmscan {passes}, perf stat {perf_passes}");
+    assert!(
+        passes >= perf_passes && perf_passes > 0,
+        "shrink passes: vmscan {passes}, perf stat {perf_passes}"
+    );
 }
 
 #[test]
@@ -122,12 +158,23 @@ fn probes_reports_every_tracepoint_and_why_functions_are_missing() {
     if !require_root("probes_reports_every_tracepoint_and_why_functions_are_missing") {
         return;
     }
-    let out = Command::new(bin()).args(["probes", "--json"]).output().expect("vmscan probes");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin())
+        .args(["probes", "--json"])
+        .output()
+        .expect("vmscan probes");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(r["system"]["kernel"], kernel());
     // tp_btf needs kernel BTF (5.5+); without it the classic tracepoint.
-    let expected = if std::path::Path::new("/sys/kernel/btf/vmlinux").exists() { "tp_btf" } else { "tracepoint" };
+    let expected = if std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        "tp_btf"
+    } else {
+        "tracepoint"
+    };
     for h in r["hooks"].as_array().expect("hooks") {
         let name = h["name"].as_str().expect("name");
         if name.starts_with("vmscan:") || name.starts_with("pagemap:") {
@@ -135,12 +182,21 @@ fn probes_reports_every_tracepoint_and_why_functions_are_missing() {
         } else if h["mechanism"].is_null() {
             // Unavailable: the reason must say what the kernel refused.
             let why = h["error"].as_str().unwrap_or("");
-            assert!(why.contains("fentry") && (why.contains("kprobe") || why.contains("KPROBES")), "{name}: {why}");
+            assert!(
+                why.contains("fentry") && (why.contains("kprobe") || why.contains("KPROBES")),
+                "{name}: {why}"
+            );
         }
     }
-    let text = Command::new(bin()).arg("probes").output().expect("vmscan probes");
+    let text = Command::new(bin())
+        .arg("probes")
+        .output()
+        .expect("vmscan probes");
     let text = String::from_utf8(text.stdout).expect("utf8");
-    assert!(text.contains("hooks:") && text.contains("vmscan:mm_vmscan_lru_shrink_inactive"), "{text}");
+    assert!(
+        text.contains("hooks:") && text.contains("vmscan:mm_vmscan_lru_shrink_inactive"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -149,7 +205,13 @@ fn without_privileges_one_line_and_exit_code_3() {
         return;
     }
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--",
+        ])
         .args([bin(), "stat", "--duration", "1"])
         .output()
         .expect("setpriv");
@@ -175,17 +237,26 @@ fn bad_command_lines_name_the_value_and_exit_2() {
 }
 
 fn node_meminfo_pages(node: u32) -> [u64; 5] {
-    let text = std::fs::read_to_string(format!("/sys/devices/system/node/node{node}/meminfo")).expect("node meminfo");
+    let text = std::fs::read_to_string(format!("/sys/devices/system/node/node{node}/meminfo"))
+        .expect("node meminfo");
     let get = |k: &str| -> u64 {
         text.lines()
             .find_map(|l| {
                 let mut it = l.split_whitespace().skip(2);
-                (it.next()? == k).then(|| it.next()?.parse::<u64>().ok()).flatten()
+                (it.next()? == k)
+                    .then(|| it.next()?.parse::<u64>().ok())
+                    .flatten()
             })
             .unwrap_or_else(|| panic!("{k} missing from node meminfo"))
             / 4
     };
-    [get("Inactive(anon):"), get("Active(anon):"), get("Inactive(file):"), get("Active(file):"), get("Unevictable:")]
+    [
+        get("Inactive(anon):"),
+        get("Active(anon):"),
+        get("Inactive(file):"),
+        get("Active(file):"),
+        get("Unevictable:"),
+    ]
 }
 
 #[test]
@@ -198,7 +269,10 @@ fn snapshot_agrees_with_node_meminfo_and_memcg_numa_stat() {
     let vmscan = Vmscan::start(&["snapshot", "--json", "--duration", "4"]);
     let started = std::time::Instant::now();
     let cmd = read_in_cgroup(&cg, &file);
-    let st = Command::new(&cmd[0]).args(&cmd[1..]).status().expect("workload");
+    let st = Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .status()
+        .expect("workload");
     assert!(st.success());
     // The kernel's own view in the second of vmscan's last sample (it samples
     // when --duration ends), read while vmscan still runs so that its own
@@ -210,13 +284,25 @@ fn snapshot_agrees_with_node_meminfo_and_memcg_numa_stat() {
     let numa_after = std::fs::read_to_string(cg.dir.join("memory.numa_stat")).expect("numa_stat");
     let snap: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
 
-    let n0 = snap["nodes"].as_array().expect("nodes").iter().find(|n| n["node"] == 0).expect("node 0 in snapshot");
+    let n0 = snap["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["node"] == 0)
+        .expect("node 0 in snapshot");
     let total: u64 = node0.iter().sum();
     let tol = total / 50; // 2% of the node's LRU pages
     for (i, l) in n0["lists"].as_array().expect("lists").iter().enumerate() {
-        let ours = l["pages"].as_u64().unwrap_or_else(|| panic!("{}: no size", l["name"]));
+        let ours = l["pages"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{}: no size", l["name"]));
         let diff = ours.abs_diff(node0[i]);
-        assert!(diff <= tol, "{}: vmscan {ours} vs node meminfo {} (tolerance {tol})", l["name"], node0[i]);
+        assert!(
+            diff <= tol,
+            "{}: vmscan {ours} vs node meminfo {} (tolerance {tol})",
+            l["name"],
+            node0[i]
+        );
     }
 
     let name = format!("/{}", cg.dir.file_name().unwrap().to_string_lossy());
@@ -239,13 +325,20 @@ fn snapshot_agrees_with_node_meminfo_and_memcg_numa_stat() {
     let (a, b) = (file_n0(&numa), file_n0(&numa_after));
     let (lo, hi) = (a.min(b), a.max(b));
     let ours = lv["file"].as_u64().expect("file");
-    assert!(lo > 1000, "the cgroup should hold page cache after the read, has {lo}");
+    assert!(
+        lo > 1000,
+        "the cgroup should hold page cache after the read, has {lo}"
+    );
     assert!(
         ours + lo / 50 >= lo && ours <= hi + hi / 50,
         "memcg file pages: vmscan {ours} vs numa_stat {a} before and {b} after its last sample (2% tolerance)"
     );
-    let inserted_file = lv["inserted"]["inactive_file"].as_u64().expect("inserted") + lv["inserted"]["active_file"].as_u64().expect("inserted");
-    assert!(inserted_file >= 100_000, "the 512 MiB read inserts >= 100000 file pages charged to {name}, saw {inserted_file}");
+    let inserted_file = lv["inserted"]["inactive_file"].as_u64().expect("inserted")
+        + lv["inserted"]["active_file"].as_u64().expect("inserted");
+    assert!(
+        inserted_file >= 100_000,
+        "the 512 MiB read inserts >= 100000 file pages charged to {name}, saw {inserted_file}"
+    );
 
     let m = snap["memcgs"]
         .as_array()
@@ -267,11 +360,18 @@ fn proactive_node_reclaim_is_counted_as_the_kernel_counts_it() {
     }
     let knob = std::path::Path::new("/sys/devices/system/node/node0/reclaim");
     if !knob.exists() || !vmstat().contains_key("pgscan_proactive") {
-        eprintln!("skipping: kernel {} has no per-node proactive reclaim (node0/reclaim, pgscan_proactive: 6.17+)", kernel());
+        eprintln!(
+            "skipping: kernel {} has no per-node proactive reclaim (node0/reclaim, pgscan_proactive: 6.17+)",
+            kernel()
+        );
         return;
     }
     let file = uncached_file(400);
-    let st = Command::new("cat").arg(&file).stdout(std::process::Stdio::null()).status().expect("cat");
+    let st = Command::new("cat")
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("cat");
     assert!(st.success(), "caching {}", file.display());
     let vmscan = Vmscan::start(&["stat", "--json"]);
     let before = vmstat();
@@ -282,24 +382,41 @@ fn proactive_node_reclaim_is_counted_as_the_kernel_counts_it() {
     let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     let v = &report["vmstat"];
     let proactive = delta(&before, &after, "pgsteal_proactive");
-    assert!(proactive > 10_000, "node0/reclaim should reclaim > 40 MiB of page cache, reclaimed {proactive} pages");
-    assert_equal_to_vmstat(v, &before, &after, &[
-        "pgscan_proactive",
-        "pgsteal_proactive",
-        "pgscan_direct",
-        "pgsteal_direct",
-        "pgscan_kswapd",
-        "pgsteal_kswapd",
-        "pgscan_file",
-        "pgsteal_file",
-    ]);
+    assert!(
+        proactive > 10_000,
+        "node0/reclaim should reclaim > 40 MiB of page cache, reclaimed {proactive} pages"
+    );
+    assert_equal_to_vmstat(
+        v,
+        &before,
+        &after,
+        &[
+            "pgscan_proactive",
+            "pgsteal_proactive",
+            "pgscan_direct",
+            "pgsteal_direct",
+            "pgscan_kswapd",
+            "pgsteal_kswapd",
+            "pgscan_file",
+            "pgsteal_file",
+        ],
+    );
     // vmscan's own self-check, bracketed by its own reads of /proc/vmstat,
     // agrees: every pgscan/pgsteal counter exact.
-    let checks = report["self_check"]["counters"].as_array().expect("self_check");
-    for c in checks.iter().filter(|c| c["counter"].as_str().is_some_and(|n| n.starts_with("pgscan") || n.starts_with("pgsteal"))) {
+    let checks = report["self_check"]["counters"]
+        .as_array()
+        .expect("self_check");
+    for c in checks.iter().filter(|c| {
+        c["counter"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("pgscan") || n.starts_with("pgsteal"))
+    }) {
         assert_eq!(c["divergence_pages"], 0, "self-check: {c}");
     }
-    assert!(checks.iter().any(|c| c["counter"] == "pgscan_proactive"), "pgscan_proactive is checked: {checks:?}");
+    assert!(
+        checks.iter().any(|c| c["counter"] == "pgscan_proactive"),
+        "pgscan_proactive is checked: {checks:?}"
+    );
 }
 
 /// MADV_PAGEOUT goes through reclaim_pages(), outside any reclaim pass: the
@@ -311,7 +428,10 @@ fn madv_pageout_activations_are_counted_in_pgactivate() {
         return;
     }
     if !std::path::Path::new("/sys/kernel/tracing/events/vmscan/mm_vmscan_reclaim_pages").exists() {
-        eprintln!("skipping: kernel {} has no vmscan:mm_vmscan_reclaim_pages (it came after 6.12)", kernel());
+        eprintln!(
+            "skipping: kernel {} has no vmscan:mm_vmscan_reclaim_pages (it came after 6.12)",
+            kernel()
+        );
         return;
     }
     let file = uncached_file(64);
@@ -323,21 +443,40 @@ fn madv_pageout_activations_are_counted_in_pgactivate() {
     // the reads stay inside it.
     unsafe {
         use std::os::fd::AsRawFd as _;
-        let p = libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, f.as_raw_fd(), 0);
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            f.as_raw_fd(),
+            0,
+        );
         assert_ne!(p, libc::MAP_FAILED, "mmap");
         for _ in 0..2 {
             for off in (0..len).step_by(4096) {
                 std::ptr::read_volatile((p as *const u8).add(off));
             }
         }
-        assert_eq!(libc::madvise(p, len, libc::MADV_PAGEOUT), 0, "madvise(MADV_PAGEOUT)");
+        assert_eq!(
+            libc::madvise(p, len, libc::MADV_PAGEOUT),
+            0,
+            "madvise(MADV_PAGEOUT)"
+        );
         libc::munmap(p, len);
     }
     let after = vmstat();
     let out = vmscan.stop();
     let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     let rp = &report["reclaim_pages"];
-    assert!(rp["scanned"].as_u64().unwrap_or(0) >= 10_000, "MADV_PAGEOUT of 64 MiB went through reclaim_pages: {rp}");
+    assert!(
+        rp["scanned"].as_u64().unwrap_or(0) >= 10_000,
+        "MADV_PAGEOUT of 64 MiB went through reclaim_pages: {rp}"
+    );
     let v = &report["vmstat"];
-    assert_equal_to_vmstat(v, &before, &after, &["pgactivate", "pgscan_file", "pgsteal_file", "pgscan_direct"]);
+    assert_equal_to_vmstat(
+        v,
+        &before,
+        &after,
+        &["pgactivate", "pgscan_file", "pgsteal_file", "pgscan_direct"],
+    );
 }

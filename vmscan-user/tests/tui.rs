@@ -8,7 +8,10 @@ use std::{process::Command, time::Duration};
 use common::*;
 
 fn tmux(args: &[&str]) -> String {
-    let out = Command::new("tmux").args(args).output().expect("tmux (cargo xtask test installs it)");
+    let out = Command::new("tmux")
+        .args(args)
+        .output()
+        .expect("tmux (cargo xtask test installs it)");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -28,7 +31,11 @@ fn wait_for(session: &str, needle: &str, secs: u64) -> String {
 fn figure_after(screen: &str, label: &str) -> Option<f64> {
     screen.lines().find_map(|l| {
         let rest = &l[l.find(label)? + label.len()..];
-        let tok = rest.split_whitespace().next()?.trim_end_matches(',').trim_end_matches("/s");
+        let tok = rest
+            .split_whitespace()
+            .next()?
+            .trim_end_matches(',')
+            .trim_end_matches("/s");
         let (num, mult) = match tok.strip_suffix('K') {
             Some(n) => (n, 1e3),
             None => match tok.strip_suffix('M') {
@@ -50,8 +57,22 @@ fn live_tui_shows_reclaim_and_restores_the_terminal() {
     let _ = std::fs::remove_file(&status);
     let file = uncached_file(512);
     let cg = Memcg::new("vmscan-test-tui", 64 << 20);
-    let cmd = format!("{} --interval 0.5; echo $? > {}; sleep 600", bin(), status.display());
-    tmux(&["new-session", "-d", "-s", &session, "-x", "120", "-y", "40", &cmd]);
+    let cmd = format!(
+        "{} --interval 0.5; echo $? > {}; sleep 600",
+        bin(),
+        status.display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &cmd,
+    ]);
     let _kill = scopeguard(&session);
     wait_for(&session, "1 Nodes", 30);
 
@@ -59,13 +80,25 @@ fn live_tui_shows_reclaim_and_restores_the_terminal() {
     let read = read_in_cgroup(&cg, &file);
     let mut workload = Command::new(&read[0])
         .arg("-c")
-        .arg(format!("for i in $(seq 40); do {}; echo 3 > /proc/sys/vm/drop_caches; done", read[2].replace("exec ", "")))
+        .arg(format!(
+            "for i in $(seq 40); do {}; echo 3 > /proc/sys/vm/drop_caches; done",
+            read[2].replace("exec ", "")
+        ))
         .spawn()
         .expect("workload");
     std::thread::sleep(Duration::from_millis(1500));
     let nodes = wait_for(&session, "node 0", 10);
-    for list in ["inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable"] {
-        assert!(nodes.contains(list), "{list} missing from the Nodes view:\n{nodes}");
+    for list in [
+        "inactive_anon",
+        "active_anon",
+        "inactive_file",
+        "active_file",
+        "unevictable",
+    ] {
+        assert!(
+            nodes.contains(list),
+            "{list} missing from the Nodes view:\n{nodes}"
+        );
     }
     let mut reclaimed = figure_after(&nodes, "reclaimed").unwrap_or(0.0);
     for _ in 0..20 {
@@ -73,9 +106,13 @@ fn live_tui_shows_reclaim_and_restores_the_terminal() {
             break;
         }
         std::thread::sleep(Duration::from_millis(250));
-        reclaimed = figure_after(&tmux(&["capture-pane", "-p", "-t", &session]), "reclaimed").unwrap_or(0.0);
+        reclaimed = figure_after(&tmux(&["capture-pane", "-p", "-t", &session]), "reclaimed")
+            .unwrap_or(0.0);
     }
-    assert!(reclaimed > 0.0, "no reclaim figure on the Nodes view:\n{nodes}");
+    assert!(
+        reclaimed > 0.0,
+        "no reclaim figure on the Nodes view:\n{nodes}"
+    );
 
     tmux(&["send-keys", "-t", &session, "2"]);
     let mut scanned = 0.0;
@@ -88,12 +125,19 @@ fn live_tui_shows_reclaim_and_restores_the_terminal() {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    assert!(scanned > 0.0, "no scan figure on the Reclaim view:\n{screen}");
+    assert!(
+        scanned > 0.0,
+        "no scan figure on the Reclaim view:\n{screen}"
+    );
     assert!(screen.contains("lru_isolate since start"), "{screen}");
     let _ = workload.kill();
     let _ = workload.wait();
 
-    assert_eq!(tmux(&["display", "-p", "-t", &session, "#{alternate_on}"]).trim(), "1", "the UI runs on the alternate screen");
+    assert_eq!(
+        tmux(&["display", "-p", "-t", &session, "#{alternate_on}"]).trim(),
+        "1",
+        "the UI runs on the alternate screen"
+    );
     tmux(&["send-keys", "-t", &session, "q"]);
     for _ in 0..50 {
         if status.exists() {
@@ -103,13 +147,19 @@ fn live_tui_shows_reclaim_and_restores_the_terminal() {
     }
     let code = std::fs::read_to_string(&status).expect("vmscan exited and its status was written");
     assert_eq!(code.trim(), "0", "exit status");
-    assert_eq!(tmux(&["display", "-p", "-t", &session, "#{alternate_on}"]).trim(), "0", "terminal left the alternate screen");
+    assert_eq!(
+        tmux(&["display", "-p", "-t", &session, "#{alternate_on}"]).trim(),
+        "0",
+        "terminal left the alternate screen"
+    );
 }
 
 struct Kill(String);
 impl Drop for Kill {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.0]).status();
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .status();
     }
 }
 fn scopeguard(s: &str) -> Kill {

@@ -1,10 +1,7 @@
 //! `cargo xtask bench`: runs the benchmarks and writes their figures as a
 //! Markdown table to bench/results.md (bench/results-quick.md for --quick).
 
-use std::{
-    process::Command,
-    time::Duration,
-};
+use std::{process::Command, time::Duration};
 
 use anyhow::{Context as _, bail};
 
@@ -12,7 +9,10 @@ mod memcgs;
 
 use crate::{
     build, lab, overhead,
-    sh::{apt_install, cargo, cpu_share, is_root, machine_description, proc_status_kib, root, say, status},
+    sh::{
+        apt_install, cargo, cpu_share, is_root, machine_description, proc_status_kib, root, say,
+        status,
+    },
 };
 
 /// Figures of this host's benchmarks.
@@ -71,9 +71,16 @@ fn bench_model(quick: bool) -> anyhow::Result<Vec<String>> {
     }
     let out = c.output().context("running the model benchmark")?;
     if !out.status.success() {
-        bail!("model benchmark failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "model benchmark failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    Ok(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with('|')).map(str::to_owned).collect())
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .map(str::to_owned)
+        .collect())
 }
 
 /// The overhead comparison, per-event costs and ingest on this host.
@@ -88,7 +95,8 @@ fn bench_overhead(quick: bool, host: &mut HostFigures) -> anyhow::Result<()> {
     let sizes = overhead::Sizes::new(quick);
     host.overhead = overhead::run(&env, &sizes)?;
     for pair in &overhead::PAIRS[..2] {
-        host.costs.extend(overhead::program_costs(&env, &sizes, *pair)?);
+        host.costs
+            .extend(overhead::program_costs(&env, &sizes, *pair)?);
         host.costs.push(String::new());
     }
     host.trigger = overhead::trigger_costs(&env, &sizes)?;
@@ -110,17 +118,28 @@ fn render(host: &HostFigures, lab_rows: &[(String, Vec<String>)]) -> String {
         table.push('\n');
     };
     if !host.overhead.is_empty() {
-        section("Overhead, side by side (interleaved rounds, medians)", &host.overhead);
+        section(
+            "Overhead, side by side (interleaved rounds, medians)",
+            &host.overhead,
+        );
     }
     if !host.costs.is_empty() {
-        section("In-kernel cost per event, vmscan and bpftrace attached together (kernel.bpf_stats_enabled)", &host.costs);
+        section(
+            "In-kernel cost per event, vmscan and bpftrace attached together (kernel.bpf_stats_enabled)",
+            &host.costs,
+        );
     }
     if !host.trigger.is_empty() {
-        section("Whole cost per event: a trigger loop's CPU time with each tracer attached, less the untraced loop's", &host.trigger);
+        section(
+            "Whole cost per event: a trigger loop's CPU time with each tracer attached, less the untraced loop's",
+            &host.trigger,
+        );
     }
     for (kernel, rows) in lab_rows {
         section(
-            &format!("Inside the kernel lab: guest kernel {kernel} (QEMU TCG, 2 vCPUs, 1 GiB; function hooks by fentry, and by kprobes in the --no-fentry row)"),
+            &format!(
+                "Inside the kernel lab: guest kernel {kernel} (QEMU TCG, 2 vCPUs, 1 GiB; function hooks by fentry, and by kprobes in the --no-fentry row)"
+            ),
             rows,
         );
     }
@@ -156,8 +175,16 @@ fn results_file(which: &str, quick: bool) -> String {
 
 /// The host's part of an older results file with a new run's lab sections.
 fn keep_host_part(old: &str, table: &str) -> String {
-    let host = old.split("\n## Inside the kernel lab").next().unwrap_or("").trim_end().to_owned();
-    let lab = table.split_once("\n## Inside the kernel lab").map(|(_, l)| format!("\n## Inside the kernel lab{l}")).unwrap_or_default();
+    let host = old
+        .split("\n## Inside the kernel lab")
+        .next()
+        .unwrap_or("")
+        .trim_end()
+        .to_owned();
+    let lab = table
+        .split_once("\n## Inside the kernel lab")
+        .map(|(_, l)| format!("\n## Inside the kernel lab{l}"))
+        .unwrap_or_default();
     format!("{host}\n{lab}")
 }
 
@@ -173,14 +200,25 @@ const QUICK_TUI_SECS: u64 = 10;
 fn with_tui<T>(warm_up: Duration, f: impl FnOnce(u32) -> anyhow::Result<T>) -> anyhow::Result<T> {
     let bin = root().join("target/release/vmscan");
     let session = format!("vmscan-bench-{}", std::process::id());
-    status(Command::new("tmux").args(["new-session", "-d", "-s", &session, "-x", "120", "-y", "40"]).arg(format!("exec {}", bin.display())))?;
+    status(
+        Command::new("tmux")
+            .args(["new-session", "-d", "-s", &session, "-x", "120", "-y", "40"])
+            .arg(format!("exec {}", bin.display())),
+    )?;
     let res = (|| {
         std::thread::sleep(warm_up);
-        let out = Command::new("tmux").args(["display", "-p", "-t", &session, "#{pane_pid}"]).output()?;
-        let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().context("pane pid")?;
+        let out = Command::new("tmux")
+            .args(["display", "-p", "-t", &session, "#{pane_pid}"])
+            .output()?;
+        let pid: u32 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .context("pane pid")?;
         f(pid)
     })();
-    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+    let _ = Command::new("tmux")
+        .args(["kill-session", "-t", &session])
+        .status();
     res
 }
 
@@ -197,7 +235,9 @@ fn bench_tui(quick: bool) -> anyhow::Result<Vec<String>> {
         let secs = if quick { QUICK_TUI_SECS } else { TUI_SECS };
         let cpu = cpu_share(pid, secs)?;
         Ok(vec![
-            format!("| TUI CPU, idle system, default 1 s interval | {cpu:.2}% of one core over {secs} s (target <= 2%) |"),
+            format!(
+                "| TUI CPU, idle system, default 1 s interval | {cpu:.2}% of one core over {secs} s (target <= 2%) |"
+            ),
             format!(
                 "| TUI memory | RSS {} KiB, peak {} KiB (target <= 40 MiB) |",
                 proc_status_kib(pid, "VmRSS:"),
@@ -232,6 +272,9 @@ mod tests {
     #[test]
     fn a_lab_run_without_an_older_file_keeps_its_sections() {
         let new = "# h\n\n## Inside the kernel lab: k\n\n| y |\n";
-        assert_eq!(keep_host_part("", new), "\n\n## Inside the kernel lab: k\n\n| y |\n");
+        assert_eq!(
+            keep_host_part("", new),
+            "\n\n## Inside the kernel lab: k\n\n| y |\n"
+        );
     }
 }

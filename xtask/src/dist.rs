@@ -31,7 +31,12 @@ pub fn run(o: &DistOptions) -> anyhow::Result<()> {
     let stage = out.join("deb-root");
     stage_deb(&bin, &stage)?;
     let deb = out.join(format!("vmscan_{VERSION}_amd64.deb"));
-    status(Command::new("dpkg-deb").args(["--root-owner-group", "-Zxz", "--build"]).arg(&stage).arg(&deb))?;
+    status(
+        Command::new("dpkg-deb")
+            .args(["--root-owner-group", "-Zxz", "--build"])
+            .arg(&stage)
+            .arg(&deb),
+    )?;
     say(&format!("built {}", deb.display()));
     let tarball = tarball(&stage, &out)?;
     say(&format!("built {}", tarball.display()));
@@ -48,10 +53,19 @@ pub fn run(o: &DistOptions) -> anyhow::Result<()> {
 fn build_static() -> anyhow::Result<PathBuf> {
     let targets = run_ok(Command::new("rustup").args(["target", "list", "--installed"]))?;
     if !targets.lines().any(|l| l.trim() == TARGET) {
-        say(&format!("installing the {TARGET} target (rustup) for a static binary"));
+        say(&format!(
+            "installing the {TARGET} target (rustup) for a static binary"
+        ));
         status(Command::new("rustup").args(["target", "add", TARGET]))?;
     }
-    status(cargo().args(["build", "--release", "--target", TARGET, "-p", "vmscan-user"]))?;
+    status(cargo().args([
+        "build",
+        "--release",
+        "--target",
+        TARGET,
+        "-p",
+        "vmscan-user",
+    ]))?;
     let bin = root().join("target").join(TARGET).join("release/vmscan");
     let out = root().join("target/dist/vmscan");
     std::fs::create_dir_all(root().join("target/dist"))?;
@@ -94,22 +108,61 @@ fn stage_deb(bin: &Path, stage: &Path) -> anyhow::Result<()> {
         ("zsh", "usr/share/zsh/vendor-completions/_vmscan"),
         ("fish", "usr/share/fish/vendor_completions.d/vmscan.fish"),
     ] {
-        put_text(stage, rel, &run_ok(Command::new(bin).args(["completions", shell]))?, 0o644)?;
+        put_text(
+            stage,
+            rel,
+            &run_ok(Command::new(bin).args(["completions", shell]))?,
+            0o644,
+        )?;
     }
     let man = stage.join("usr/share/man/man1");
     std::fs::create_dir_all(&man)?;
     status(Command::new(bin).arg("man").arg(&man))?;
-    status(Command::new("sh").arg("-c").arg("gzip -9n -- *.1").current_dir(&man))?;
-    put(stage, &format!("usr/lib/systemd/system/{UNIT}"), &src.join("dist").join(UNIT), 0o644)?;
-    put(stage, "etc/default/vmscan-exporter", &src.join("dist/vmscan-exporter.default"), 0o644)?;
-    put(stage, "usr/share/vmscan/dashboards/vmscan-grafana.json", &src.join("dashboards/vmscan-grafana.json"), 0o644)?;
-    put(stage, "usr/share/vmscan/kubernetes/vmscan.yaml", &src.join("deploy/kubernetes/vmscan.yaml"), 0o644)?;
+    status(
+        Command::new("sh")
+            .arg("-c")
+            .arg("gzip -9n -- *.1")
+            .current_dir(&man),
+    )?;
+    put(
+        stage,
+        &format!("usr/lib/systemd/system/{UNIT}"),
+        &src.join("dist").join(UNIT),
+        0o644,
+    )?;
+    put(
+        stage,
+        "etc/default/vmscan-exporter",
+        &src.join("dist/vmscan-exporter.default"),
+        0o644,
+    )?;
+    put(
+        stage,
+        "usr/share/vmscan/dashboards/vmscan-grafana.json",
+        &src.join("dashboards/vmscan-grafana.json"),
+        0o644,
+    )?;
+    put(
+        stage,
+        "usr/share/vmscan/kubernetes/vmscan.yaml",
+        &src.join("deploy/kubernetes/vmscan.yaml"),
+        0o644,
+    )?;
     for e in std::fs::read_dir(src.join("schema"))? {
         let p = e?.path();
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
         put(stage, &format!("usr/share/vmscan/schema/{name}"), &p, 0o644)?;
     }
-    put(stage, "usr/share/doc/vmscan/README.md", &src.join("README.md"), 0o644)?;
+    put(
+        stage,
+        "usr/share/doc/vmscan/README.md",
+        &src.join("README.md"),
+        0o644,
+    )?;
     put_text(stage, "usr/share/doc/vmscan/copyright", COPYRIGHT, 0o644)?;
     control(stage)
 }
@@ -118,11 +171,15 @@ const COPYRIGHT: &str = "Format: https://www.debian.org/doc/packaging-manuals/co
 Upstream-Name: vmscan\n\nFiles: *\nCopyright: the vmscan developers\nLicense: MIT or Apache-2.0\n";
 
 fn control(stage: &Path) -> anyhow::Result<()> {
-    let size_kib = run_ok(Command::new("du").args(["-sk", "--exclude=DEBIAN"]).arg(stage))?
-        .split_whitespace()
-        .next()
-        .unwrap_or("0")
-        .to_owned();
+    let size_kib = run_ok(
+        Command::new("du")
+            .args(["-sk", "--exclude=DEBIAN"])
+            .arg(stage),
+    )?
+    .split_whitespace()
+    .next()
+    .unwrap_or("0")
+    .to_owned();
     let control = format!(
         "Package: vmscan\nVersion: {VERSION}\nArchitecture: amd64\nMaintainer: vmscan developers <vmscan@example.invalid>\n\
 Installed-Size: {size_kib}\nSection: admin\nPriority: optional\nHomepage: https://example.invalid/vmscan\n\
@@ -133,14 +190,21 @@ vmscan hooks the kernel's reclaim tracepoints and rebuilds what every lruvec\n \
 Static binary; needs a kernel with BTF and root or CAP_BPF + CAP_PERFMON.\n"
     );
     put_text(stage, "DEBIAN/control", &control, 0o644)?;
-    put_text(stage, "DEBIAN/conffiles", "/etc/default/vmscan-exporter\n", 0o644)?;
+    put_text(
+        stage,
+        "DEBIAN/conffiles",
+        "/etc/default/vmscan-exporter\n",
+        0o644,
+    )?;
     let reload = "#!/bin/sh\nset -e\nif [ -d /run/systemd/system ]; then systemctl daemon-reload >/dev/null || true; fi\n";
     put_text(stage, "DEBIAN/postinst", reload, 0o755)?;
     put_text(stage, "DEBIAN/postrm", reload, 0o755)?;
     put_text(
         stage,
         "DEBIAN/prerm",
-        &format!("#!/bin/sh\nset -e\nif [ -d /run/systemd/system ] && [ \"$1\" = remove ]; then systemctl stop {UNIT} >/dev/null 2>&1 || true; fi\n"),
+        &format!(
+            "#!/bin/sh\nset -e\nif [ -d /run/systemd/system ] && [ \"$1\" = remove ]; then systemctl stop {UNIT} >/dev/null 2>&1 || true; fi\n"
+        ),
         0o755,
     )
 }
@@ -152,24 +216,68 @@ fn tarball(stage: &Path, out: &Path) -> anyhow::Result<PathBuf> {
     let _ = std::fs::remove_dir_all(&dir);
     let s = |rel: &str| stage.join(rel);
     put(&dir, "vmscan", &s("usr/bin/vmscan"), 0o755)?;
-    put(&dir, "completions/vmscan.bash", &s("usr/share/bash-completion/completions/vmscan"), 0o644)?;
-    put(&dir, "completions/_vmscan", &s("usr/share/zsh/vendor-completions/_vmscan"), 0o644)?;
-    put(&dir, "completions/vmscan.fish", &s("usr/share/fish/vendor_completions.d/vmscan.fish"), 0o644)?;
-    put(&dir, &format!("systemd/{UNIT}"), &s(&format!("usr/lib/systemd/system/{UNIT}")), 0o644)?;
-    put(&dir, "systemd/vmscan-exporter.default", &s("etc/default/vmscan-exporter"), 0o644)?;
-    put(&dir, "README.md", &s("usr/share/doc/vmscan/README.md"), 0o644)?;
+    put(
+        &dir,
+        "completions/vmscan.bash",
+        &s("usr/share/bash-completion/completions/vmscan"),
+        0o644,
+    )?;
+    put(
+        &dir,
+        "completions/_vmscan",
+        &s("usr/share/zsh/vendor-completions/_vmscan"),
+        0o644,
+    )?;
+    put(
+        &dir,
+        "completions/vmscan.fish",
+        &s("usr/share/fish/vendor_completions.d/vmscan.fish"),
+        0o644,
+    )?;
+    put(
+        &dir,
+        &format!("systemd/{UNIT}"),
+        &s(&format!("usr/lib/systemd/system/{UNIT}")),
+        0o644,
+    )?;
+    put(
+        &dir,
+        "systemd/vmscan-exporter.default",
+        &s("etc/default/vmscan-exporter"),
+        0o644,
+    )?;
+    put(
+        &dir,
+        "README.md",
+        &s("usr/share/doc/vmscan/README.md"),
+        0o644,
+    )?;
     for sub in ["man/man1", "dashboards", "schema", "kubernetes"] {
-        let from = if sub == "man/man1" { s("usr/share/man/man1") } else { s(&format!("usr/share/vmscan/{sub}")) };
+        let from = if sub == "man/man1" {
+            s("usr/share/man/man1")
+        } else {
+            s(&format!("usr/share/vmscan/{sub}"))
+        };
         for e in std::fs::read_dir(&from)? {
             let p = e?.path();
-            let file = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+            let file = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_owned();
             put(&dir, &format!("{sub}/{file}"), &p, 0o644)?;
         }
     }
     let tgz = out.join(format!("{name}.tar.gz"));
     status(
         Command::new("tar")
-            .args(["--owner=0", "--group=0", "--numeric-owner", "--sort=name", "-czf"])
+            .args([
+                "--owner=0",
+                "--group=0",
+                "--numeric-owner",
+                "--sort=name",
+                "-czf",
+            ])
             .arg(&tgz)
             .arg("-C")
             .arg(out)
@@ -195,7 +303,14 @@ fn image(bin: &Path, out: &Path) -> anyhow::Result<()> {
     let tar = out.join("layer.tar");
     status(
         Command::new("tar")
-            .args(["--owner=0", "--group=0", "--numeric-owner", "--sort=name", "--mtime=@0", "-cf"])
+            .args([
+                "--owner=0",
+                "--group=0",
+                "--numeric-owner",
+                "--sort=name",
+                "--mtime=@0",
+                "-cf",
+            ])
             .arg(&tar)
             .arg("-C")
             .arg(&rootfs)
@@ -221,8 +336,14 @@ fn image(bin: &Path, out: &Path) -> anyhow::Result<()> {
             "annotations": { "org.opencontainers.image.ref.name": VERSION },
         }],
     });
-    std::fs::write(layout.join("index.json"), serde_json::to_string_pretty(&index)?)?;
-    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_string_pretty(&index)?,
+    )?;
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
     check_image(&layout, out)
 }
 
@@ -246,7 +367,10 @@ fn image_config(diff_id: &str) -> serde_json::Value {
 
 fn sha256(path: &Path) -> anyhow::Result<String> {
     let out = run_ok(Command::new("sha256sum").arg(path))?;
-    Ok(format!("sha256:{}", out.split_whitespace().next().context("sha256sum")?))
+    Ok(format!(
+        "sha256:{}",
+        out.split_whitespace().next().context("sha256sum")?
+    ))
 }
 
 /// Moves `file` into the blobs as its digest; returns (digest, size).
@@ -266,26 +390,54 @@ fn blob_json(blobs: &Path, v: &serde_json::Value) -> anyhow::Result<(String, u64
 /// skopeo reads the layout back; the layers are listed; a docker-archive is made.
 fn check_image(layout: &Path, out: &Path) -> anyhow::Result<()> {
     let image = format!("oci:{}:{VERSION}", layout.display());
-    println!("{}", run_ok(Command::new("skopeo").args(["inspect", &image]))?);
-    println!("{}", run_ok(Command::new("skopeo").args(["inspect", "--config", &image]))?);
+    println!(
+        "{}",
+        run_ok(Command::new("skopeo").args(["inspect", &image]))?
+    );
+    println!(
+        "{}",
+        run_ok(Command::new("skopeo").args(["inspect", "--config", &image]))?
+    );
     say("the image's files, layer by layer:");
     for layer in layers(layout)? {
         println!("{}", run_ok(Command::new("tar").arg("-tvzf").arg(&layer))?);
     }
     let archive = out.join(format!("vmscan-{VERSION}-image.tar"));
     let _ = std::fs::remove_file(&archive);
-    status(Command::new("skopeo").args(["copy", &image, &format!("docker-archive:{}:vmscan:{VERSION}", archive.display())]))?;
-    say(&format!("built {} (OCI layout) and {}", layout.display(), archive.display()));
+    status(Command::new("skopeo").args([
+        "copy",
+        &image,
+        &format!("docker-archive:{}:vmscan:{VERSION}", archive.display()),
+    ]))?;
+    say(&format!(
+        "built {} (OCI layout) and {}",
+        layout.display(),
+        archive.display()
+    ));
     Ok(())
 }
 
 /// The layer blobs of the layout's only manifest.
 fn layers(layout: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let blob = |digest: &str| layout.join("blobs/sha256").join(digest.trim_start_matches("sha256:"));
-    let index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(layout.join("index.json"))?)?;
-    let manifest = index["manifests"][0]["digest"].as_str().context("no manifest in index.json")?;
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(blob(manifest))?)?;
-    Ok(manifest["layers"].as_array().context("no layers")?.iter().filter_map(|l| l["digest"].as_str()).map(blob).collect())
+    let blob = |digest: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(layout.join("index.json"))?)?;
+    let manifest = index["manifests"][0]["digest"]
+        .as_str()
+        .context("no manifest in index.json")?;
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(blob(manifest))?)?;
+    Ok(manifest["layers"]
+        .as_array()
+        .context("no layers")?
+        .iter()
+        .filter_map(|l| l["digest"].as_str())
+        .map(blob)
+        .collect())
 }
 
 /// Installs the .deb into a fresh Debian chroot (debootstrap, cached under
@@ -295,18 +447,28 @@ fn layers(layout: &Path) -> anyhow::Result<Vec<PathBuf>> {
 fn verify(deb: &Path, chroot: &Path) -> anyhow::Result<()> {
     apt_install(&["debootstrap"])?;
     if !chroot.join("usr/bin/systemd-analyze").exists() {
-        say("debootstrap: a minimal Debian bookworm with man-db, bash-completion and systemd (a few minutes, once)");
+        say(
+            "debootstrap: a minimal Debian bookworm with man-db, bash-completion and systemd (a few minutes, once)",
+        );
         let _ = std::fs::remove_dir_all(chroot);
         status(
             Command::new("debootstrap")
-                .args(["--variant=minbase", "--include=man-db,bash-completion,systemd", "bookworm"])
+                .args([
+                    "--variant=minbase",
+                    "--include=man-db,bash-completion,systemd",
+                    "bookworm",
+                ])
                 .arg(chroot)
                 .arg("http://deb.debian.org/debian"),
         )?;
     }
     std::fs::copy(deb, chroot.join("tmp/vmscan.deb"))?;
     let proc = chroot.join("proc");
-    status(Command::new("mount").args(["-t", "proc", "proc"]).arg(&proc))?;
+    status(
+        Command::new("mount")
+            .args(["-t", "proc", "proc"])
+            .arg(&proc),
+    )?;
     let res = verify_in(chroot);
     let _ = status(Command::new("umount").arg(&proc));
     res
@@ -315,7 +477,11 @@ fn verify(deb: &Path, chroot: &Path) -> anyhow::Result<()> {
 fn verify_in(chroot: &Path) -> anyhow::Result<()> {
     let sh = |script: &str| -> anyhow::Result<String> {
         say(&format!("chroot: {script}"));
-        let out = run_ok(Command::new("chroot").arg(chroot).args(["/bin/bash", "-c", script]))?;
+        let out = run_ok(
+            Command::new("chroot")
+                .arg(chroot)
+                .args(["/bin/bash", "-c", script]),
+        )?;
         print!("{out}");
         Ok(out)
     };
@@ -336,9 +502,15 @@ fn verify_in(chroot: &Path) -> anyhow::Result<()> {
     if comp.trim() != "completes: stat" {
         bail!("bash completion of `vmscan st`: {comp}");
     }
-    sh(&format!("systemd-analyze verify /usr/lib/systemd/system/{UNIT} && echo 'systemd-analyze verify: ok'"))?;
-    sh(&format!("systemd-analyze security --offline=true /usr/lib/systemd/system/{UNIT} | tail -1"))?;
-    sh("dpkg -r vmscan && test ! -e /usr/bin/vmscan && test ! -e /usr/lib/systemd/system/vmscan-exporter.service && echo 'removed cleanly'")?;
+    sh(&format!(
+        "systemd-analyze verify /usr/lib/systemd/system/{UNIT} && echo 'systemd-analyze verify: ok'"
+    ))?;
+    sh(&format!(
+        "systemd-analyze security --offline=true /usr/lib/systemd/system/{UNIT} | tail -1"
+    ))?;
+    sh(
+        "dpkg -r vmscan && test ! -e /usr/bin/vmscan && test ! -e /usr/lib/systemd/system/vmscan-exporter.service && echo 'removed cleanly'",
+    )?;
     say("the .deb installs, runs, documents, completes and verifies in a fresh Debian chroot");
     Ok(())
 }

@@ -133,18 +133,37 @@ fn main() -> ExitCode {
     let res = match cli.command {
         Cmd::Setup { tests } => setup(tests),
         Cmd::Build => setup(false).and_then(|()| build()),
-        Cmd::Run { args } => setup(false).and_then(|()| build()).and_then(|()| run(&args)),
+        Cmd::Run { args } => setup(false)
+            .and_then(|()| build())
+            .and_then(|()| run(&args)),
         Cmd::Soak { minutes } => setup(false).and_then(|()| soak::run(minutes)),
         Cmd::Test { args } => setup(true).and_then(|()| test(&args)),
-        Cmd::Dist { image, verify } => setup(false).and_then(|()| dist::run(&dist::DistOptions { image, verify })),
-        Cmd::Bench { which, quick, kernel } => setup(false).and_then(|()| bench::bench(&which, quick, kernel.as_deref())),
+        Cmd::Dist { image, verify } => {
+            setup(false).and_then(|()| dist::run(&dist::DistOptions { image, verify }))
+        }
+        Cmd::Bench {
+            which,
+            quick,
+            kernel,
+        } => setup(false).and_then(|()| bench::bench(&which, quick, kernel.as_deref())),
         Cmd::MapTouch { file } => overhead::map_touch(&file),
         Cmd::AnonTouch { mib, passes } => overhead::anon_touch(mib, passes),
         Cmd::LruStorm { mib, passes } => overhead::lru_storm(mib, passes),
         Cmd::GuestBench { quick } => overhead::guest(quick),
-        Cmd::Lab { kernel, scenario, shell, possible_cpus } => {
-            setup(false).and_then(|()| lab::run(&lab::LabOptions { ci: false, kernel, scenario, shell, possible_cpus }))
-        }
+        Cmd::Lab {
+            kernel,
+            scenario,
+            shell,
+            possible_cpus,
+        } => setup(false).and_then(|()| {
+            lab::run(&lab::LabOptions {
+                ci: false,
+                kernel,
+                scenario,
+                shell,
+                possible_cpus,
+            })
+        }),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -160,11 +179,21 @@ fn setup(tests: bool) -> anyhow::Result<()> {
     let have_src = Command::new("rustup")
         .args(["component", "list", "--toolchain", "nightly", "--installed"])
         .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with("rust-src")));
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.starts_with("rust-src"))
+        });
     if !have_src {
         say("installing rust-src for the nightly toolchain (rustup component add)");
-        status(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
-            .context("the eBPF crate needs a nightly toolchain with rust-src")?;
+        status(Command::new("rustup").args([
+            "component",
+            "add",
+            "rust-src",
+            "--toolchain",
+            "nightly",
+        ]))
+        .context("the eBPF crate needs a nightly toolchain with rust-src")?;
     }
     // 2. bpf-linker, built against LLVM 22 (rustc's LLVM).
     let linker = cargo_bin_dir().join("bpf-linker");
@@ -219,7 +248,9 @@ fn short_soak() -> anyhow::Result<()> {
         return Ok(());
     }
     if !std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
-        say("skipping the short soak: it drives cgroup v1 memory cgroups and /sys/fs/cgroup/memory is not mounted here");
+        say(
+            "skipping the short soak: it drives cgroup v1 memory cgroups and /sys/fs/cgroup/memory is not mounted here",
+        );
         return Ok(());
     }
     soak::run(2.0)
@@ -234,9 +265,18 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     status(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
     // Unit tests (fast, no kernel state), then the kernel tests one at a
     // time: they share the page cache, cgroups and tracepoints.
-    status(cargo().args(["test", "--lib", "--bins", "--", "--test-threads=2"]).args(args))?;
+    status(
+        cargo()
+            .args(["test", "--lib", "--bins", "--", "--test-threads=2"])
+            .args(args),
+    )?;
     // The exporter flood test scrapes for 30 s by default; 10 s tells as much here.
-    status(cargo().args(["test", "--test", "*", "--", "--test-threads=1"]).args(args).env("VMSCAN_FLOOD_SECS", "10"))?;
+    status(
+        cargo()
+            .args(["test", "--test", "*", "--", "--test-threads=1"])
+            .args(args)
+            .env("VMSCAN_FLOOD_SECS", "10"),
+    )?;
     // The hooks and questions this kernel cannot exercise run in the lab.
     if !args.is_empty() {
         say("a test filter was given: skipping the kernel lab");
@@ -252,5 +292,11 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         return Ok(());
     }
     // CI's fixed subset of the matrix; `cargo xtask lab` runs all of it.
-    lab::run(&lab::LabOptions { ci: true, kernel: None, scenario: None, shell: false, possible_cpus: vec![] })
+    lab::run(&lab::LabOptions {
+        ci: true,
+        kernel: None,
+        scenario: None,
+        shell: false,
+        possible_cpus: vec![],
+    })
 }

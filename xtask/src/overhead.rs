@@ -57,8 +57,11 @@ impl Config {
 
 /// The configurations compared with each other: vmscan and the bpftrace
 /// script doing the same counting.
-pub const PAIRS: [(Config, Config); 3] =
-    [(Config::VmscanStat, Config::Bpftrace), (Config::VmscanClassic, Config::Bpftrace), (Config::VmscanAccess, Config::BpftraceStacks)];
+pub const PAIRS: [(Config, Config); 3] = [
+    (Config::VmscanStat, Config::Bpftrace),
+    (Config::VmscanClassic, Config::Bpftrace),
+    (Config::VmscanAccess, Config::BpftraceStacks),
+];
 
 /// Where the benchmark runs: its tracers, scripts and workloads.
 pub struct Env {
@@ -91,14 +94,23 @@ impl Env {
             bt_script: crate::sh::root().join("bench/vmscan.bt"),
             bt_stacks: crate::sh::root().join("bench/access.bt"),
             dir: std::env::temp_dir().join("vmscan-bench"),
-            configs: vec![Config::None, Config::VmscanStat, Config::VmscanClassic, Config::VmscanRecord, Config::Bpftrace, Config::Perf],
+            configs: vec![
+                Config::None,
+                Config::VmscanStat,
+                Config::VmscanClassic,
+                Config::VmscanRecord,
+                Config::Bpftrace,
+                Config::Perf,
+            ],
             swap: swap_on(),
         }
     }
 }
 
 pub fn swap_on() -> bool {
-    std::fs::read_to_string("/proc/swaps").map(|s| s.lines().count() > 1).unwrap_or(false)
+    std::fs::read_to_string("/proc/swaps")
+        .map(|s| s.lines().count() > 1)
+        .unwrap_or(false)
 }
 
 #[derive(Clone, Copy)]
@@ -121,18 +133,66 @@ pub struct Sizes {
 impl Sizes {
     pub fn new(quick: bool) -> Self {
         if quick {
-            Self { rounds: 5, storm_passes: 8, storm_mib: 256, stream_mib: 512, memcg_reads: 1, anon_mib: 192, anon_passes: 2, exit_procs: 100, trigger_rounds: 9, trigger_mib: 128, trigger_passes: 4 }
+            Self {
+                rounds: 5,
+                storm_passes: 8,
+                storm_mib: 256,
+                stream_mib: 512,
+                memcg_reads: 1,
+                anon_mib: 192,
+                anon_passes: 2,
+                exit_procs: 100,
+                trigger_rounds: 9,
+                trigger_mib: 128,
+                trigger_passes: 4,
+            }
         } else {
-            Self { rounds: 7, storm_passes: 40, storm_mib: 512, stream_mib: 512, memcg_reads: 3, anon_mib: 192, anon_passes: 4, exit_procs: 400, trigger_rounds: 15, trigger_mib: 256, trigger_passes: 4 }
+            Self {
+                rounds: 7,
+                storm_passes: 40,
+                storm_mib: 512,
+                stream_mib: 512,
+                memcg_reads: 3,
+                anon_mib: 192,
+                anon_passes: 4,
+                exit_procs: 400,
+                trigger_rounds: 15,
+                trigger_mib: 256,
+                trigger_passes: 4,
+            }
         }
     }
 
     /// Inside an emulated (TCG) guest everything runs 10-50 times slower.
     pub fn guest(quick: bool) -> Self {
         if quick {
-            Self { rounds: 5, storm_passes: 2, storm_mib: 64, stream_mib: 128, memcg_reads: 1, anon_mib: 96, anon_passes: 1, exit_procs: 10, trigger_rounds: 5, trigger_mib: 32, trigger_passes: 2 }
+            Self {
+                rounds: 5,
+                storm_passes: 2,
+                storm_mib: 64,
+                stream_mib: 128,
+                memcg_reads: 1,
+                anon_mib: 96,
+                anon_passes: 1,
+                exit_procs: 10,
+                trigger_rounds: 5,
+                trigger_mib: 32,
+                trigger_passes: 2,
+            }
         } else {
-            Self { rounds: 5, storm_passes: 4, storm_mib: 64, stream_mib: 128, memcg_reads: 1, anon_mib: 96, anon_passes: 2, exit_procs: 20, trigger_rounds: 7, trigger_mib: 32, trigger_passes: 4 }
+            Self {
+                rounds: 5,
+                storm_passes: 4,
+                storm_mib: 64,
+                stream_mib: 128,
+                memcg_reads: 1,
+                anon_mib: 96,
+                anon_passes: 2,
+                exit_procs: 20,
+                trigger_rounds: 7,
+                trigger_mib: 32,
+                trigger_passes: 4,
+            }
         }
     }
 }
@@ -153,18 +213,30 @@ impl Memcg {
             let _ = std::fs::write("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
             (PathBuf::from("/sys/fs/cgroup/vmscan-bench"), "memory.max")
         } else {
-            (PathBuf::from("/sys/fs/cgroup/memory/vmscan-bench"), "memory.limit_in_bytes")
+            (
+                PathBuf::from("/sys/fs/cgroup/memory/vmscan-bench"),
+                "memory.limit_in_bytes",
+            )
         };
         let _ = std::fs::create_dir(&dir);
-        std::fs::write(dir.join(limit), (MEMCG_LIMIT_MIB << 20).to_string())
-            .with_context(|| format!("the reclaim workloads need a memory cgroup: writing {}", dir.join(limit).display()))?;
+        std::fs::write(dir.join(limit), (MEMCG_LIMIT_MIB << 20).to_string()).with_context(
+            || {
+                format!(
+                    "the reclaim workloads need a memory cgroup: writing {}",
+                    dir.join(limit).display()
+                )
+            },
+        )?;
         Ok(Self { dir })
     }
 
     /// A shell command line that moves itself into the cgroup and execs `cmd`.
     fn exec(&self, cmd: &str) -> Command {
         let mut c = Command::new("sh");
-        c.arg("-c").arg(format!("echo $$ > {}/cgroup.procs && exec {cmd}", self.dir.display()));
+        c.arg("-c").arg(format!(
+            "echo $$ > {}/cgroup.procs && exec {cmd}",
+            self.dir.display()
+        ));
         c
     }
 }
@@ -182,7 +254,10 @@ fn drop_caches() {
 }
 
 fn make_file(path: &Path, mib: usize) -> anyhow::Result<()> {
-    if std::fs::metadata(path).map(|m| m.len() == (mib as u64) << 20).unwrap_or(false) {
+    if std::fs::metadata(path)
+        .map(|m| m.len() == (mib as u64) << 20)
+        .unwrap_or(false)
+    {
         return Ok(());
     }
     let mut f = std::fs::File::create(path).with_context(|| path.display().to_string())?;
@@ -218,7 +293,9 @@ fn memcg_stream(cg: &Memcg, file: &Path, reads: usize, mib: usize) -> anyhow::Re
     for _ in 0..reads {
         drop_caches();
         let t = Instant::now();
-        let st = cg.exec(&format!("cat {} > /dev/null", file.display())).status()?;
+        let st = cg
+            .exec(&format!("cat {} > /dev/null", file.display()))
+            .status()?;
         if !st.success() {
             bail!("memcg workload failed: {st}");
         }
@@ -233,7 +310,9 @@ fn memcg_stream(cg: &Memcg, file: &Path, reads: usize, mib: usize) -> anyhow::Re
 fn thrash(cg: &Memcg, file: &Path) -> anyhow::Result<()> {
     drop_caches();
     for _ in 0..2 {
-        let st = cg.exec(&format!("cat {} > /dev/null", file.display())).status()?;
+        let st = cg
+            .exec(&format!("cat {} > /dev/null", file.display()))
+            .status()?;
         if !st.success() {
             bail!("thrash workload failed: {st}");
         }
@@ -246,7 +325,9 @@ fn thrash(cg: &Memcg, file: &Path) -> anyhow::Result<()> {
 fn anon_pressure(cg: &Memcg, mib: usize, passes: usize) -> anyhow::Result<f64> {
     let me = std::env::current_exe()?;
     let t = Instant::now();
-    let st = cg.exec(&format!("{} anon-touch {mib} {passes}", me.display())).status()?;
+    let st = cg
+        .exec(&format!("{} anon-touch {mib} {passes}", me.display()))
+        .status()?;
     if !st.success() {
         bail!("anon-touch failed: {st}");
     }
@@ -257,7 +338,14 @@ fn anon_pressure(cg: &Memcg, mib: usize, passes: usize) -> anyhow::Result<f64> {
 fn map_anon(len: usize) -> anyhow::Result<*mut libc::c_void> {
     // SAFETY: a new mapping, overlapping nothing of ours.
     let p = unsafe {
-        libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
     };
     if p == libc::MAP_FAILED {
         bail!("mmap: {}", std::io::Error::last_os_error());
@@ -311,14 +399,27 @@ pub fn lru_storm(mib: usize, passes: usize) -> anyhow::Result<()> {
 /// One trigger-loop run: (CPU ns, pages) as `lru-storm` printed them.
 fn trigger_once(sizes: &Sizes) -> anyhow::Result<(f64, f64)> {
     let out = Command::new(std::env::current_exe()?)
-        .args(["lru-storm", &sizes.trigger_mib.to_string(), &sizes.trigger_passes.to_string()])
+        .args([
+            "lru-storm",
+            &sizes.trigger_mib.to_string(),
+            &sizes.trigger_passes.to_string(),
+        ])
         .output()
         .context("lru-storm")?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut it = text.split_whitespace().map(|w| w.parse::<f64>().ok());
-    match (out.status.success(), it.next().flatten(), it.next().flatten()) {
+    match (
+        out.status.success(),
+        it.next().flatten(),
+        it.next().flatten(),
+    ) {
         (true, Some(ns), Some(pages)) if pages > 0.0 => Ok((ns, pages)),
-        _ => bail!("lru-storm failed ({}): {}{}", out.status, text, String::from_utf8_lossy(&out.stderr)),
+        _ => bail!(
+            "lru-storm failed ({}): {}{}",
+            out.status,
+            text,
+            String::from_utf8_lossy(&out.stderr)
+        ),
     }
 }
 
@@ -329,15 +430,27 @@ fn trigger_once(sizes: &Sizes) -> anyhow::Result<(f64, f64)> {
 /// the kernel allows function hooks, folio_add_lru): each pays for all it
 /// attaches to on that path.
 pub fn trigger_costs(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
-    let configs: Vec<Config> = [Config::None, Config::VmscanStat, Config::VmscanClassic, Config::Bpftrace, Config::Perf]
-        .into_iter()
-        .filter(|c| env.configs.contains(c))
-        .collect();
+    let configs: Vec<Config> = [
+        Config::None,
+        Config::VmscanStat,
+        Config::VmscanClassic,
+        Config::Bpftrace,
+        Config::Perf,
+    ]
+    .into_iter()
+    .filter(|c| env.configs.contains(c))
+    .collect();
     let mut per_page = vec![vec![]; configs.len()];
     let t0 = Instant::now();
     for round in 0..sizes.trigger_rounds {
         for (ci, config) in configs.iter().enumerate() {
-            eprint!("\rxtask: trigger loop round {}/{} {:<36} ({:.0} s)", round + 1, sizes.trigger_rounds, config.name(), t0.elapsed().as_secs_f64());
+            eprint!(
+                "\rxtask: trigger loop round {}/{} {:<36} ({:.0} s)",
+                round + 1,
+                sizes.trigger_rounds,
+                config.name(),
+                t0.elapsed().as_secs_f64()
+            );
             let t = start(*config, env)?;
             let got = trigger_once(sizes);
             stop(t);
@@ -358,21 +471,49 @@ pub fn trigger_costs(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
     for (ci, c) in configs.iter().enumerate() {
         let m = median(&mut per_page[ci].clone());
         added[ci] = m - base;
-        let add = if ci == 0 { "-".to_owned() } else { format!("{:+.0} ns", added[ci]) };
-        rows.push(format!("| {} | {m:.0} | {:.1}% | {add} |", c.name(), spread(&per_page[ci])));
+        let add = if ci == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:+.0} ns", added[ci])
+        };
+        rows.push(format!(
+            "| {} | {m:.0} | {:.1}% | {add} |",
+            c.name(),
+            spread(&per_page[ci])
+        ));
     }
     let noise = spread(&per_page[0]) / 100.0 * base / 2.0;
     let idx = |c: Config| configs.iter().position(|x| *x == c);
-    for (v, b) in [(Config::VmscanStat, Config::Bpftrace), (Config::VmscanClassic, Config::Bpftrace), (Config::VmscanStat, Config::VmscanClassic)] {
-        let (Some(vi), Some(bi)) = (idx(v), idx(b)) else { continue };
+    for (v, b) in [
+        (Config::VmscanStat, Config::Bpftrace),
+        (Config::VmscanClassic, Config::Bpftrace),
+        (Config::VmscanStat, Config::VmscanClassic),
+    ] {
+        let (Some(vi), Some(bi)) = (idx(v), idx(b)) else {
+            continue;
+        };
         let (a, c) = (added[vi], added[bi]);
         let verdict = if c <= noise {
-            format!("not resolvable: {}'s added cost ({c:+.0} ns) is within the untraced loop's noise (±{noise:.0} ns)", b.name())
+            format!(
+                "not resolvable: {}'s added cost ({c:+.0} ns) is within the untraced loop's noise (±{noise:.0} ns)",
+                b.name()
+            )
         } else {
-            format!("{:.2} ({a:+.0} ns / {c:+.0} ns; noise ±{noise:.0} ns)", a / c)
+            format!(
+                "{:.2} ({a:+.0} ns / {c:+.0} ns; noise ±{noise:.0} ns)",
+                a / c
+            )
         };
-        let target = if b == Config::Bpftrace { " (target <= 0.5)" } else { "" };
-        rows.push(format!("| whole cost per event: {} / {} | {verdict}{target} | | |", v.name(), b.name()));
+        let target = if b == Config::Bpftrace {
+            " (target <= 0.5)"
+        } else {
+            ""
+        };
+        rows.push(format!(
+            "| whole cost per event: {} / {} | {verdict}{target} | | |",
+            v.name(),
+            b.name()
+        ));
     }
     Ok(rows)
 }
@@ -396,7 +537,16 @@ pub fn map_touch(file: &Path) -> anyhow::Result<()> {
     let f = std::fs::File::open(file)?;
     let len = f.metadata()?.len() as usize;
     // SAFETY: a private read-only mapping of a file we hold open.
-    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, f.as_raw_fd(), 0) };
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            f.as_raw_fd(),
+            0,
+        )
+    };
     if p == libc::MAP_FAILED {
         bail!("mmap: {}", std::io::Error::last_os_error());
     }
@@ -432,12 +582,25 @@ const PERF_SETTLE: Duration = Duration::from_millis(1500);
 fn start(config: Config, env: &Env) -> anyhow::Result<Tracer> {
     let rec = env.dir.join("bench.vmscan");
     let Some((mut cmd, ready)) = tracer_command(config, env, &rec) else {
-        return Ok(Tracer { child: None, pid: 0, record: None, stderr: None });
+        return Ok(Tracer {
+            child: None,
+            pid: 0,
+            record: None,
+            stderr: None,
+        });
     };
     // bpftrace says "Attaching N probes..." on stdout; vmscan on stderr.
     let on_stdout = matches!(config, Config::Bpftrace | Config::BpftraceStacks);
-    cmd.stdout(if on_stdout { Stdio::piped() } else { Stdio::null() }).stderr(Stdio::piped());
-    let mut child = cmd.stdin(Stdio::null()).spawn().with_context(|| config.name().to_owned())?;
+    cmd.stdout(if on_stdout {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .spawn()
+        .with_context(|| config.name().to_owned())?;
     let pid = child.id();
     // bpftrace's errors (its stderr) are kept to say why it did not attach.
     let bt_err = on_stdout.then(|| read_all(child.stderr.take().expect("stderr")));
@@ -458,8 +621,12 @@ fn start(config: Config, env: &Env) -> anyhow::Result<Tracer> {
             said.push_str(&h.join().unwrap_or_default());
         }
         let how = match e {
-            std::sync::mpsc::RecvTimeoutError::Timeout => format!("did not attach within {} s", ATTACH_TIMEOUT.as_secs()),
-            std::sync::mpsc::RecvTimeoutError::Disconnected => format!("exited before attaching ({:?})", st.ok()),
+            std::sync::mpsc::RecvTimeoutError::Timeout => {
+                format!("did not attach within {} s", ATTACH_TIMEOUT.as_secs())
+            }
+            std::sync::mpsc::RecvTimeoutError::Disconnected => {
+                format!("exited before attaching ({:?})", st.ok())
+            }
         };
         bail!("{} {how}: {}", config.name(), said.trim());
     }
@@ -467,7 +634,12 @@ fn start(config: Config, env: &Env) -> anyhow::Result<Tracer> {
     if on_stdout {
         wait_attached(pid);
     }
-    Ok(Tracer { child: Some(child), pid, record: (config == Config::VmscanRecord).then_some(rec), stderr: Some(handle) })
+    Ok(Tracer {
+        child: Some(child),
+        pid,
+        record: (config == Config::VmscanRecord).then_some(rec),
+        stderr: Some(handle),
+    })
 }
 
 /// A configuration's tracer command and the line it prints once attached
@@ -499,12 +671,26 @@ fn tracer_command(config: Config, env: &Env, rec: &Path) -> Option<(Command, &'s
         }
         Config::Bpftrace | Config::BpftraceStacks => {
             let mut c = prefixed(&env.bpftrace);
-            c.arg(if config == Config::Bpftrace { &env.bt_script } else { &env.bt_stacks });
+            c.arg(if config == Config::Bpftrace {
+                &env.bt_script
+            } else {
+                &env.bt_stacks
+            });
             (c, "Attaching")
         }
         Config::Perf => {
             let mut c = prefixed(&env.perf);
-            c.args(["record", "-q", "-a", "-e", "vmscan:*", "-e", "pagemap:*", "-o"]).arg(env.dir.join("perf.data"));
+            c.args([
+                "record",
+                "-q",
+                "-a",
+                "-e",
+                "vmscan:*",
+                "-e",
+                "pagemap:*",
+                "-o",
+            ])
+            .arg(env.dir.join("perf.data"));
             (c, "")
         }
     })
@@ -521,7 +707,12 @@ fn read_all(mut r: impl std::io::Read + Send + 'static) -> std::thread::JoinHand
 
 /// Sends a stream's lines as they come and keeps them all (the thread's
 /// result).
-fn forward_lines(r: Box<dyn std::io::Read + Send>) -> (std::sync::mpsc::Receiver<String>, std::thread::JoinHandle<String>) {
+fn forward_lines(
+    r: Box<dyn std::io::Read + Send>,
+) -> (
+    std::sync::mpsc::Receiver<String>,
+    std::thread::JoinHandle<String>,
+) {
     let (tx, rx) = std::sync::mpsc::channel();
     let handle = std::thread::spawn(move || {
         let mut all = String::new();
@@ -536,10 +727,16 @@ fn forward_lines(r: Box<dyn std::io::Read + Send>) -> (std::sync::mpsc::Receiver
 }
 
 /// Waits up to [`ATTACH_TIMEOUT`] for a line that contains `ready`.
-fn wait_for_line(rx: &std::sync::mpsc::Receiver<String>, ready: &str) -> Result<(), std::sync::mpsc::RecvTimeoutError> {
+fn wait_for_line(
+    rx: &std::sync::mpsc::Receiver<String>,
+    ready: &str,
+) -> Result<(), std::sync::mpsc::RecvTimeoutError> {
     let deadline = Instant::now() + ATTACH_TIMEOUT;
     loop {
-        if rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))?.contains(ready) {
+        if rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))?
+            .contains(ready)
+        {
             return Ok(());
         }
     }
@@ -553,7 +750,11 @@ fn wait_attached(pid: u32) {
         std::fs::read_dir(format!("/proc/{pid}/fd"))
             .map(|d| {
                 d.filter_map(Result::ok)
-                    .filter(|e| std::fs::read_link(e.path()).map(|l| l.to_string_lossy().contains("anon_inode")).unwrap_or(false))
+                    .filter(|e| {
+                        std::fs::read_link(e.path())
+                            .map(|l| l.to_string_lossy().contains("anon_inode"))
+                            .unwrap_or(false)
+                    })
                     .count()
             })
             .unwrap_or(0)
@@ -575,7 +776,10 @@ fn stop(mut t: Tracer) -> String {
         unsafe { libc::kill(c.id() as i32, libc::SIGINT) };
         let _ = c.wait();
     }
-    t.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default()
+    t.stderr
+        .take()
+        .and_then(|h| h.join().ok())
+        .unwrap_or_default()
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -584,7 +788,9 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn spread(v: &[f64]) -> f64 {
-    let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(l, h), x| (l.min(*x), h.max(*x)));
+    let (lo, hi) = v
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), x| (l.min(*x), h.max(*x)));
     let m = {
         let mut c = v.to_vec();
         median(&mut c)
@@ -615,7 +821,10 @@ fn files(env: &Env, sizes: &Sizes) -> anyhow::Result<Files> {
 /// One pass of every workload this place runs, in the order of
 /// [`run`]'s table: throughput of each.
 fn run_workloads(env: &Env, f: &Files, cg: &Memcg, sizes: &Sizes) -> anyhow::Result<Vec<f64>> {
-    let mut got = vec![storm(&f.cached, sizes.storm_passes)?, memcg_stream(cg, &f.big, sizes.memcg_reads, sizes.stream_mib)?];
+    let mut got = vec![
+        storm(&f.cached, sizes.storm_passes)?,
+        memcg_stream(cg, &f.big, sizes.memcg_reads, sizes.stream_mib)?,
+    ];
     if env.swap {
         got.push(anon_pressure(cg, sizes.anon_mib, sizes.anon_passes)?);
     }
@@ -650,7 +859,10 @@ pub fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
     let workloads = workload_names(env);
     let t0 = Instant::now();
     let mut m = rounds(env, sizes, &f, &cg, workloads.len())?;
-    let mut rows = vec!["| workload | configuration | median | spread | vs none | overhead |".to_owned(), "|---|---|---|---|---|---|".to_owned()];
+    let mut rows = vec![
+        "| workload | configuration | median | spread | vs none | overhead |".to_owned(),
+        "|---|---|---|---|---|---|".to_owned(),
+    ];
     let mut summary = Vec::new();
     for (wi, w) in workloads.iter().enumerate() {
         summary.extend(compare(w, &env.configs, &m.results[wi], &mut rows));
@@ -659,23 +871,46 @@ pub fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
     rows.push("| measure | result |".to_owned());
     rows.push("|---|---|".to_owned());
     rows.extend(summary);
-    rows.push(format!("| vmscan stat peak RSS during the runs | {} KiB (target <= 40 MiB) |", m.rss));
+    rows.push(format!(
+        "| vmscan stat peak RSS during the runs | {} KiB (target <= 40 MiB) |",
+        m.rss
+    ));
     if !m.rec_bpe.is_empty() {
         rows.push(format!("| recording size on the real workloads | {:.0} bytes per episode event (ticks included) |", median(&mut m.rec_bpe)));
     }
-    rows.push(format!("| time for {} rounds | {:.0} s |", sizes.rounds, t0.elapsed().as_secs_f64()));
+    rows.push(format!(
+        "| time for {} rounds | {:.0} s |",
+        sizes.rounds,
+        t0.elapsed().as_secs_f64()
+    ));
     Ok(rows)
 }
 
 /// Every configuration in turn, each running every workload, `sizes.rounds`
 /// times over.
-fn rounds(env: &Env, sizes: &Sizes, f: &Files, cg: &Memcg, workloads: usize) -> anyhow::Result<Measured> {
+fn rounds(
+    env: &Env,
+    sizes: &Sizes,
+    f: &Files,
+    cg: &Memcg,
+    workloads: usize,
+) -> anyhow::Result<Measured> {
     let configs = &env.configs;
-    let mut m = Measured { results: vec![vec![vec![]; configs.len()]; workloads], rss: 0, rec_bpe: Vec::new() };
+    let mut m = Measured {
+        results: vec![vec![vec![]; configs.len()]; workloads],
+        rss: 0,
+        rec_bpe: Vec::new(),
+    };
     let t0 = Instant::now();
     for round in 0..sizes.rounds {
         for (ci, config) in configs.iter().enumerate() {
-            eprint!("\rxtask: overhead round {}/{} {:<24} ({:.0} s)", round + 1, sizes.rounds, config.name(), t0.elapsed().as_secs_f64());
+            eprint!(
+                "\rxtask: overhead round {}/{} {:<24} ({:.0} s)",
+                round + 1,
+                sizes.rounds,
+                config.name(),
+                t0.elapsed().as_secs_f64()
+            );
             // Warm the cached file outside the traced window.
             storm(&f.cached, 1)?;
             let t = start(*config, env)?;
@@ -700,7 +935,11 @@ fn rounds(env: &Env, sizes: &Sizes, f: &Files, cg: &Memcg, workloads: usize) -> 
 /// A recording's size per event, from vmscan record's closing line
 /// ("vmscan: wrote FILE (N records, E events, B bytes, ...)") and the file.
 fn bytes_per_event(said: &str, file: &Path) -> Option<f64> {
-    let ev = said.split(" events").next().and_then(|s| s.rsplit(' ').next()).and_then(|s| s.parse::<f64>().ok())?;
+    let ev = said
+        .split(" events")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|s| s.parse::<f64>().ok())?;
     let by = std::fs::metadata(file).map(|m| m.len() as f64).ok()?;
     (ev > 0.0).then(|| by / ev)
 }
@@ -708,7 +947,12 @@ fn bytes_per_event(said: &str, file: &Path) -> Option<f64> {
 /// One workload's rows of the side-by-side table (pushed to `rows`, one per
 /// configuration, against the first, untraced one) and its vmscan-versus-
 /// bpftrace summary rows (returned).
-fn compare(w: &str, configs: &[Config], results: &[Vec<f64>], rows: &mut Vec<String>) -> Vec<String> {
+fn compare(
+    w: &str,
+    configs: &[Config],
+    results: &[Vec<f64>],
+    rows: &mut Vec<String>,
+) -> Vec<String> {
     let idx = |c: Config| configs.iter().position(|x| *x == c);
     let base = median(&mut results[0].clone());
     let mut overheads = vec![0.0f64; configs.len()];
@@ -717,21 +961,39 @@ fn compare(w: &str, configs: &[Config], results: &[Vec<f64>], rows: &mut Vec<Str
         let m = median(&mut v.clone());
         let ratio = if base > 0.0 { m / base } else { 0.0 };
         overheads[ci] = (1.0 - ratio) * 100.0;
-        rows.push(format!("| {w} | {} | {m:.1} | {:.1}% | {ratio:.3} | {:+.2}% |", config.name(), spread(v), overheads[ci]));
+        rows.push(format!(
+            "| {w} | {} | {m:.1} | {:.1}% | {ratio:.3} | {:+.2}% |",
+            config.name(),
+            spread(v),
+            overheads[ci]
+        ));
     }
     let mut summary = vec![];
     for (v, b) in PAIRS {
-        let (Some(vi), Some(bi)) = (idx(v), idx(b)) else { continue };
+        let (Some(vi), Some(bi)) = (idx(v), idx(b)) else {
+            continue;
+        };
         let (vs, bt) = (overheads[vi], overheads[bi]);
         // Half the larger run-to-run spread of the two compared series
         // is what this machine can resolve.
         let noise = spread(&results[0]).max(spread(&results[bi])) / 2.0;
         let rel = if bt <= noise {
-            format!("not resolvable: {}'s overhead ({bt:+.1}%) is within the run-to-run noise (±{noise:.1}%); vmscan's is {vs:+.1}%", b.name())
+            format!(
+                "not resolvable: {}'s overhead ({bt:+.1}%) is within the run-to-run noise (±{noise:.1}%); vmscan's is {vs:+.1}%",
+                b.name()
+            )
         } else {
-            format!("{:.2} (vmscan {vs:+.1}%, {} {bt:+.1}%, noise ±{noise:.1}%)", vs / bt, b.name())
+            format!(
+                "{:.2} (vmscan {vs:+.1}%, {} {bt:+.1}%, noise ±{noise:.1}%)",
+                vs / bt,
+                b.name()
+            )
         };
-        summary.push(format!("| {w}: {} overhead / {} overhead | {rel} (target <= 0.5) |", v.name(), b.name()));
+        summary.push(format!(
+            "| {w}: {} overhead / {} overhead | {rel} (target <= 0.5) |",
+            v.name(),
+            b.name()
+        ));
     }
     summary
 }
@@ -746,9 +1008,15 @@ struct Prog {
 }
 
 fn programs(env: &Env) -> anyhow::Result<Vec<Prog>> {
-    let out = prefixed(&env.bpftool).args(["prog", "show", "--json"]).output().context("bpftool (apt install bpftool)")?;
+    let out = prefixed(&env.bpftool)
+        .args(["prog", "show", "--json"])
+        .output()
+        .context("bpftool (apt install bpftool)")?;
     if !out.status.success() {
-        bail!("bpftool prog show: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "bpftool prog show: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("bpftool's JSON")?;
     Ok(v.as_array()
@@ -769,7 +1037,9 @@ fn programs(env: &Env) -> anyhow::Result<Vec<Prog>> {
 /// function, cut to the 15 characters bpftrace's program names keep. Entry
 /// and return programs of one function share a key.
 fn hook_key(name: &str) -> String {
-    let n = ["fentry_", "fexit_", "kprobe_", "kretprobe_"].iter().fold(name, |n, p| n.strip_prefix(p).unwrap_or(n));
+    let n = ["fentry_", "fexit_", "kprobe_", "kretprobe_"]
+        .iter()
+        .fold(name, |n, p| n.strip_prefix(p).unwrap_or(n));
     let n = if let Some(r) = n.strip_prefix("vmscan_") {
         format!("mm_vmscan_{r}")
     } else if let Some(r) = n.strip_prefix("pagemap_lru_") {
@@ -784,11 +1054,17 @@ fn hook_key(name: &str) -> String {
 /// for vmscan stat and bpftrace attached to the same hooks at the same time,
 /// over one pass of each workload: both see the same events, so the ratio of
 /// their BPF time needs no noise allowance.
-pub fn program_costs(env: &Env, sizes: &Sizes, (vcfg, bcfg): (Config, Config)) -> anyhow::Result<Vec<String>> {
+pub fn program_costs(
+    env: &Env,
+    sizes: &Sizes,
+    (vcfg, bcfg): (Config, Config),
+) -> anyhow::Result<Vec<String>> {
     let f = files(env, sizes)?;
     let cg = Memcg::create()?;
-    let old = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").unwrap_or_else(|_| "0".into());
-    std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "1").context("enabling kernel.bpf_stats_enabled")?;
+    let old = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
+        .unwrap_or_else(|_| "0".into());
+    std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "1")
+        .context("enabling kernel.bpf_stats_enabled")?;
     let ids = |ps: &[Prog]| ps.iter().map(|p| p.id).collect::<BTreeSet<_>>();
     let before = ids(&programs(env)?);
     let v = start(vcfg, env)?;
@@ -797,7 +1073,17 @@ pub fn program_costs(env: &Env, sizes: &Sizes, (vcfg, bcfg): (Config, Config)) -
         let r = (|| -> anyhow::Result<(Vec<Prog>, Vec<Prog>)> {
             // Counted from here: both attached, the same events for both.
             let at_start = programs(env)?;
-            run_workloads(env, &f, &cg, &Sizes { storm_passes: sizes.storm_passes.min(4), memcg_reads: 1, anon_passes: 1, ..*sizes })?;
+            run_workloads(
+                env,
+                &f,
+                &cg,
+                &Sizes {
+                    storm_passes: sizes.storm_passes.min(4),
+                    memcg_reads: 1,
+                    anon_passes: 1,
+                    ..*sizes
+                },
+            )?;
             thrash(&cg, &f.big)?;
             Ok((at_start, programs(env)?))
         })();
@@ -812,12 +1098,19 @@ pub fn program_costs(env: &Env, sizes: &Sizes, (vcfg, bcfg): (Config, Config)) -
         .iter()
         .filter_map(|p| {
             let b = base.get(&p.id)?;
-            Some(Prog { run_time_ns: p.run_time_ns - b.run_time_ns, run_cnt: p.run_cnt - b.run_cnt, ..p.clone() })
+            Some(Prog {
+                run_time_ns: p.run_time_ns - b.run_time_ns,
+                run_cnt: p.run_cnt - b.run_cnt,
+                ..p.clone()
+            })
         })
         .collect();
     // key -> (vmscan ns, vmscan runs, bpftrace ns, bpftrace runs)
     let mut by: BTreeMap<String, [f64; 4]> = BTreeMap::new();
-    for p in progs.iter().filter(|p| !before.contains(&p.id) && p.run_cnt > 0.0) {
+    for p in progs
+        .iter()
+        .filter(|p| !before.contains(&p.id) && p.run_cnt > 0.0)
+    {
         let e = by.entry(hook_key(&p.name)).or_default();
         let side = if with_v.contains(&p.id) { 0 } else { 2 };
         e[side] += p.run_time_ns;
@@ -832,7 +1125,13 @@ pub fn program_costs(env: &Env, sizes: &Sizes, (vcfg, bcfg): (Config, Config)) -
         "|---|---|---|---|---|".to_owned(),
     ];
     let (mut vt, mut bt) = (0.0, 0.0);
-    let per = |ns: f64, n: f64| if n > 0.0 { format!("{:.0}", ns / n) } else { "-".into() };
+    let per = |ns: f64, n: f64| {
+        if n > 0.0 {
+            format!("{:.0}", ns / n)
+        } else {
+            "-".into()
+        }
+    };
     for (k, [vn, vc, bn, bc]) in &by {
         let ratio = if *vc > 0.0 && *bc > 0.0 {
             vt += vn;
@@ -841,7 +1140,11 @@ pub fn program_costs(env: &Env, sizes: &Sizes, (vcfg, bcfg): (Config, Config)) -
         } else {
             "not on both".into()
         };
-        rows.push(format!("| {k} | {} | {} | {vc:.0} / {bc:.0} | {ratio} |", per(*vn, *vc), per(*bn, *bc)));
+        rows.push(format!(
+            "| {k} | {} | {} | {vc:.0} / {bc:.0} | {ratio} |",
+            per(*vn, *vc),
+            per(*bn, *bc)
+        ));
     }
     if bt > 0.0 {
         rows.push(format!(
@@ -881,7 +1184,11 @@ pub fn guest(quick: bool) -> anyhow::Result<()> {
     let sizes = Sizes::guest(quick);
     let mut rows = vec![];
     for pair in PAIRS {
-        eprintln!("xtask: per-event costs, {} and {} together", pair.0.name(), pair.1.name());
+        eprintln!(
+            "xtask: per-event costs, {} and {} together",
+            pair.0.name(),
+            pair.1.name()
+        );
         rows.extend(program_costs(&env, &sizes, pair)?);
         rows.push(String::new());
     }
@@ -904,7 +1211,10 @@ pub fn ingest(vmscan: &Path, quick: bool) -> anyhow::Result<Vec<String>> {
         if let Some(r) = rate {
             c.arg("--rate").arg(r.to_string());
         }
-        let out = c.stderr(Stdio::inherit()).output().context("vmscan bench-ingest")?;
+        let out = c
+            .stderr(Stdio::inherit())
+            .output()
+            .context("vmscan bench-ingest")?;
         if !out.status.success() {
             bail!("vmscan bench-ingest failed ({})", out.status);
         }
@@ -916,7 +1226,11 @@ pub fn ingest(vmscan: &Path, quick: bool) -> anyhow::Result<Vec<String>> {
             "| ring-buffer ingest, {what} | {:.2} M records/s drained into the model using {:.0}% of a core (about {:.0} M/s per core); {:.0} sent, {:.0} drained, {:.0} lost |",
             f("drained_per_sec") / 1e6,
             f("cpu") * 100.0,
-            if f("cpu") > 0.0 { f("drained_per_sec") / f("cpu") / 1e6 } else { 0.0 },
+            if f("cpu") > 0.0 {
+                f("drained_per_sec") / f("cpu") / 1e6
+            } else {
+                0.0
+            },
             f("sent"),
             f("drained"),
             f("lost"),
@@ -935,6 +1249,9 @@ pub fn ingest(vmscan: &Path, quick: bool) -> anyhow::Result<Vec<String>> {
     Ok(vec![
         row("generator flat out", &flat),
         row("generator paced at 5 M/s", &paced),
-        format!("| ring-buffer ingest target (>= 5 M records/s, 0 lost) | {verdict}: {:.2} M/s with 0 lost |", best / 1e6),
+        format!(
+            "| ring-buffer ingest target (>= 5 M records/s, 0 lost) | {verdict}: {:.2} M/s with 0 lost |",
+            best / 1e6
+        ),
     ])
 }

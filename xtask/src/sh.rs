@@ -9,7 +9,10 @@ use anyhow::{Context as _, bail};
 
 /// The workspace root.
 pub(crate) fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_owned()
 }
 
 /// A progress or status line on stderr.
@@ -50,7 +53,10 @@ pub(crate) fn works(cmd: &str, args: &[&str]) -> bool {
 
 /// Whether xtask runs as root.
 pub(crate) fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
 
 /// Whether a Debian package is installed.
@@ -63,7 +69,11 @@ pub(crate) fn dpkg_installed(pkg: &str) -> bool {
 
 /// Installs Debian packages that are missing, with one `apt-get update` first.
 pub(crate) fn apt_install(pkgs: &[&str]) -> anyhow::Result<()> {
-    let missing: Vec<&str> = pkgs.iter().copied().filter(|p| !dpkg_installed(p)).collect();
+    let missing: Vec<&str> = pkgs
+        .iter()
+        .copied()
+        .filter(|p| !dpkg_installed(p))
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -71,7 +81,10 @@ pub(crate) fn apt_install(pkgs: &[&str]) -> anyhow::Result<()> {
         bail!("missing packages {missing:?} and no apt-get to install them; install them by hand");
     }
     let sudo: &[&str] = if is_root() { &[] } else { &["sudo"] };
-    say(&format!("installing Debian packages: {} (apt-get)", missing.join(" ")));
+    say(&format!(
+        "installing Debian packages: {} (apt-get)",
+        missing.join(" ")
+    ));
     let run = |args: &[&str]| {
         let mut all: Vec<&str> = sudo.to_vec();
         all.extend_from_slice(args);
@@ -99,7 +112,11 @@ pub(crate) fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
     // bpf-linker lives in cargo's bin dir; make sure aya-build's nested cargo finds it.
-    let path = format!("{}:{}", cargo_bin_dir().display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        cargo_bin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     c.env("PATH", path);
     c
 }
@@ -108,9 +125,15 @@ pub(crate) fn cargo() -> Command {
 pub(crate) fn machine_description() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!("{cpu}, {cores} cores, kernel {}", kernel.trim())
 }
@@ -142,7 +165,11 @@ pub(crate) fn cpu_share(pid: u32, secs: u64) -> anyhow::Result<f64> {
 pub(crate) fn proc_status_kib(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 

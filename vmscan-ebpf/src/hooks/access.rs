@@ -11,13 +11,21 @@ use core::ptr::{addr_of, read_volatile};
 use aya_ebpf::{
     helpers::bpf_get_current_comm,
     macros::{fentry, fexit, kprobe, kretprobe},
-    programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext, tracing::StackIdContext},
+    programs::{
+        FEntryContext, FExitContext, ProbeContext, RetProbeContext, tracing::StackIdContext,
+    },
 };
 use vmscan_common::{AccessAgg, AccessKey, PF_EXITING, RUNTIME_ACCESS_RETURN, hook, outcome};
 
 use crate::{
-    globals::{ACCESS_OUTCOMES, CAPTURE_STACKS, FILTER_COMM, FILTER_TGID, KPROBE_SHADOW, MGLRU, enabled, global_u64},
-    kernel::{bit, current_pid, current_task_flags, current_tgid, fentry_arg, folio_flags, folio_node, folio_pages, is_file},
+    globals::{
+        ACCESS_OUTCOMES, CAPTURE_STACKS, FILTER_COMM, FILTER_TGID, KPROBE_SHADOW, MGLRU, enabled,
+        global_u64,
+    },
+    kernel::{
+        bit, current_pid, current_task_flags, current_tgid, fentry_arg, folio_flags, folio_node,
+        folio_pages, is_file,
+    },
     maps::{ACCESS, ACCESS_CTX, STACKS, add_keyed, hit, runtime},
 };
 
@@ -125,7 +133,11 @@ fn classify(flags: u64) -> u32 {
     } else if bit(flags, off!(pg_unevictable)) {
         outcome::UNEVICTABLE
     } else if !bit(flags, off!(pg_active)) {
-        if bit(flags, off!(pg_lru)) { outcome::ACTIVATED } else { outcome::ACTIVATE_OFF_LRU }
+        if bit(flags, off!(pg_lru)) {
+            outcome::ACTIVATED
+        } else {
+            outcome::ACTIVATE_OFF_LRU
+        }
     } else {
         outcome::NO_EFFECT
     }
@@ -149,11 +161,21 @@ fn mark_accessed<C: StackIdContext>(ctx: &C, folio: u64) {
     if runtime(RUNTIME_ACCESS_RETURN) {
         // Decided at return, from what the call changed.
         key.outcome = outcome::NO_EFFECT;
-        let c = AccessCtx { key, folio, flags, pages };
+        let c = AccessCtx {
+            key,
+            folio,
+            flags,
+            pages,
+        };
         let _ = ACCESS_CTX.insert(&current_pid(), &c, 0);
         return;
     }
-    add_keyed(&ACCESS, &key, &AccessAgg { calls: 1, pages }, hook::MARK_ACCESSED);
+    add_keyed(
+        &ACCESS,
+        &key,
+        &AccessAgg { calls: 1, pages },
+        hook::MARK_ACCESSED,
+    );
 }
 
 #[inline(always)]
@@ -169,5 +191,13 @@ fn mark_accessed_return() {
     };
     let _ = ACCESS_CTX.remove(&pid);
     c.key.outcome = classify_change(c.flags, folio_flags(c.folio));
-    add_keyed(&ACCESS, &c.key, &AccessAgg { calls: 1, pages: c.pages }, hook::MARK_ACCESSED);
+    add_keyed(
+        &ACCESS,
+        &c.key,
+        &AccessAgg {
+            calls: 1,
+            pages: c.pages,
+        },
+        hook::MARK_ACCESSED,
+    );
 }

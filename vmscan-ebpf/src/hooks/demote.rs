@@ -10,7 +10,11 @@ use crate::{
     maps::{DEMOTE, bump},
 };
 
-tracepoint!(migrate_mm_migrate_pages, hook::MIGRATE_PAGES, try_migrate_pages);
+tracepoint!(
+    migrate_mm_migrate_pages,
+    hook::MIGRATE_PAGES,
+    try_migrate_pages
+);
 #[inline(always)]
 fn try_migrate_pages(ctx: &Tp) -> Result<(), i64> {
     let demotion = off!(mr_demotion);

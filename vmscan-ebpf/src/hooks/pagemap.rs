@@ -1,30 +1,54 @@
 //! pagemap:mm_lru_insertion and mm_lru_activate: folios entering a list, per
 //! node, list and memory cgroup; the per-CPU batch residency they end.
 
-use vmscan_common::{FolioAgg, MemcgLruKey, RUNTIME_BATCH, hist, hist_index, hook, log2_bucket, lru, lru_index};
+use vmscan_common::{
+    FolioAgg, MemcgLruKey, RUNTIME_BATCH, hist, hist_index, hook, log2_bucket, lru, lru_index,
+};
 
 use crate::{
     emit::now_ns,
-    kernel::{Tp, bit, folio_flags, folio_memcg_id, folio_node, folio_pages, is_file, pfn_node},
     globals::{MEMCG_INSERTIONS, enabled},
-    maps::{HIST, LRU_ACTIVATE, LRU_INSERT, LRU_INSERT_MEMCG, add_at, add_keyed, batch_ring, bump, runtime},
+    kernel::{Tp, bit, folio_flags, folio_memcg_id, folio_node, folio_pages, is_file, pfn_node},
+    maps::{
+        HIST, LRU_ACTIVATE, LRU_INSERT, LRU_INSERT_MEMCG, add_at, add_keyed, batch_ring, bump,
+        runtime,
+    },
 };
 
-tracepoint!(pagemap_lru_insertion, hook::LRU_INSERTION, try_lru_insertion);
+tracepoint!(
+    pagemap_lru_insertion,
+    hook::LRU_INSERTION,
+    try_lru_insertion
+);
 #[inline(always)]
 fn try_lru_insertion(ctx: &Tp) -> Result<(), i64> {
     let folio: u64 = field!(ctx, ins_folio)?;
     let flags = folio_flags(folio);
-    let lru_id: u32 = if derived!(ctx, ins_lru) { folio_lru_list(flags) } else { field!(ctx, ins_lru)? };
+    let lru_id: u32 = if derived!(ctx, ins_lru) {
+        folio_lru_list(flags)
+    } else {
+        field!(ctx, ins_lru)?
+    };
     if lru_id >= lru::COUNT {
         aya_log_ebpf::warn!(ctx, "mm_lru_insertion: lru {} is not a known list", lru_id);
         return Err(-1);
     }
-    let node = if derived!(ctx, ins_pfn) { folio_node(folio) } else { pfn_node(field!(ctx, ins_pfn)?) };
-    let a = FolioAgg { folios: 1, pages: folio_pages(folio, flags) };
+    let node = if derived!(ctx, ins_pfn) {
+        folio_node(folio)
+    } else {
+        pfn_node(field!(ctx, ins_pfn)?)
+    };
+    let a = FolioAgg {
+        folios: 1,
+        pages: folio_pages(folio, flags),
+    };
     add_at(&LRU_INSERT, lru_index(node, lru_id), &a);
     if enabled(&MEMCG_INSERTIONS) {
-        let key = MemcgLruKey { cgroup_id: folio_memcg_id(folio), node, lru: lru_id };
+        let key = MemcgLruKey {
+            cgroup_id: folio_memcg_id(folio),
+            node,
+            lru: lru_id,
+        };
         add_keyed(&LRU_INSERT_MEMCG, &key, &a, hook::LRU_INSERTION);
     }
     if runtime(RUNTIME_BATCH) {
@@ -40,8 +64,16 @@ fn folio_lru_list(flags: u64) -> u32 {
     if bit(flags, off!(pg_unevictable)) {
         return lru::UNEVICTABLE;
     }
-    let base = if is_file(flags) { lru::INACTIVE_FILE } else { lru::INACTIVE_ANON };
-    if bit(flags, off!(pg_active)) { base + lru::ACTIVE_ANON - lru::INACTIVE_ANON } else { base }
+    let base = if is_file(flags) {
+        lru::INACTIVE_FILE
+    } else {
+        lru::INACTIVE_ANON
+    };
+    if bit(flags, off!(pg_active)) {
+        base + lru::ACTIVE_ANON - lru::INACTIVE_ANON
+    } else {
+        base
+    }
 }
 
 /// Per-CPU batch residency, when folio_add_lru is hooked (fentry/kprobe):
@@ -51,7 +83,11 @@ fn folio_lru_list(flags: u64) -> u32 {
 fn batch_residency(folio: u64, node: u32) {
     if let Some(start) = batch_ring().and_then(|r| r.take(folio)) {
         let us = now_ns().saturating_sub(start) / 1000;
-        bump(&HIST, hist_index(hist::BATCH_RESIDENCY_US, node, log2_bucket(us)), 1);
+        bump(
+            &HIST,
+            hist_index(hist::BATCH_RESIDENCY_US, node, log2_bucket(us)),
+            1,
+        );
     }
 }
 
@@ -60,9 +96,20 @@ tracepoint!(pagemap_lru_activate, hook::LRU_ACTIVATE, try_lru_activate);
 fn try_lru_activate(ctx: &Tp) -> Result<(), i64> {
     let folio: u64 = field!(ctx, act_folio)?;
     let flags = folio_flags(folio);
-    let node = if derived!(ctx, act_pfn) { folio_node(folio) } else { pfn_node(field!(ctx, act_pfn)?) };
-    let list = if is_file(flags) { lru::ACTIVE_FILE } else { lru::ACTIVE_ANON };
-    let a = FolioAgg { folios: 1, pages: folio_pages(folio, flags) };
+    let node = if derived!(ctx, act_pfn) {
+        folio_node(folio)
+    } else {
+        pfn_node(field!(ctx, act_pfn)?)
+    };
+    let list = if is_file(flags) {
+        lru::ACTIVE_FILE
+    } else {
+        lru::ACTIVE_ANON
+    };
+    let a = FolioAgg {
+        folios: 1,
+        pages: folio_pages(folio, flags),
+    };
     add_at(&LRU_ACTIVATE, lru_index(node, list), &a);
     Ok(())
 }

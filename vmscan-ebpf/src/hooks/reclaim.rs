@@ -6,12 +6,17 @@ use aya_ebpf::{
     macros::{fentry, kprobe},
     programs::{FEntryContext, ProbeContext},
 };
-use vmscan_common::{HookId, PF_KSWAPD, RECLAIM_TARGET, RUNTIME_MEMCG_TARGET, UNRESOLVED, event, hook, reclaimer};
+use vmscan_common::{
+    HookId, PF_KSWAPD, RECLAIM_TARGET, RUNTIME_MEMCG_TARGET, UNRESOLVED, event, hook, reclaimer,
+};
 
 use crate::{
     emit::{emit, now_ns},
     globals::{KHUGEPAGED_THREAD_ADDR, SOFTLIMIT_AS_MEMCG, enabled, global_u64},
-    kernel::{Tp, current_memcg_id, current_pid, current_task, current_task_flags, fentry_arg, kread, memcg_cgroup_id},
+    kernel::{
+        Tp, current_memcg_id, current_pid, current_task, current_task_flags, fentry_arg, kread,
+        memcg_cgroup_id,
+    },
     maps::{MEMCG_TARGET, RECLAIM_CTX, SOFTLIMIT_CTX, hit, runtime},
 };
 
@@ -149,7 +154,15 @@ fn begin(kind: u32, order: i32, gfp: u64, nid: i32) {
             }
         }
     }
-    let ctx = ReclaimCtx { kind, order, start_ns: now_ns(), gfp, nid, flags, cgroup_id };
+    let ctx = ReclaimCtx {
+        kind,
+        order,
+        start_ns: now_ns(),
+        gfp,
+        nid,
+        flags,
+        cgroup_id,
+    };
     let _ = RECLAIM_CTX.insert(&pid, &ctx, 0);
 }
 
@@ -198,7 +211,11 @@ fn memcg_target(memcg: u64) {
     let _ = MEMCG_TARGET.insert(&current_pid(), &memcg_cgroup_id(memcg), 0);
 }
 
-tracepoint!(vmscan_direct_reclaim_begin, hook::DIRECT_BEGIN, try_direct_begin);
+tracepoint!(
+    vmscan_direct_reclaim_begin,
+    hook::DIRECT_BEGIN,
+    try_direct_begin
+);
 #[inline(always)]
 fn try_direct_begin(ctx: &Tp) -> Result<(), i64> {
     let order = field!(ctx, direct_begin_order: i32).unwrap_or(-1);
@@ -210,11 +227,18 @@ fn try_direct_begin(ctx: &Tp) -> Result<(), i64> {
 tracepoint!(vmscan_direct_reclaim_end, hook::DIRECT_END, try_direct_end);
 #[inline(always)]
 fn try_direct_end(ctx: &Tp) -> Result<(), i64> {
-    end(hook::DIRECT_END, field!(ctx, direct_end_reclaimed: u64).unwrap_or(0));
+    end(
+        hook::DIRECT_END,
+        field!(ctx, direct_end_reclaimed: u64).unwrap_or(0),
+    );
     Ok(())
 }
 
-tracepoint!(vmscan_memcg_reclaim_begin, hook::MEMCG_BEGIN, try_memcg_begin);
+tracepoint!(
+    vmscan_memcg_reclaim_begin,
+    hook::MEMCG_BEGIN,
+    try_memcg_begin
+);
 #[inline(always)]
 fn try_memcg_begin(ctx: &Tp) -> Result<(), i64> {
     let order = field!(ctx, memcg_begin_order: i32).unwrap_or(-1);
@@ -226,7 +250,10 @@ fn try_memcg_begin(ctx: &Tp) -> Result<(), i64> {
 tracepoint!(vmscan_memcg_reclaim_end, hook::MEMCG_END, try_memcg_end);
 #[inline(always)]
 fn try_memcg_end(ctx: &Tp) -> Result<(), i64> {
-    end(hook::MEMCG_END, field!(ctx, memcg_end_reclaimed: u64).unwrap_or(0));
+    end(
+        hook::MEMCG_END,
+        field!(ctx, memcg_end_reclaimed: u64).unwrap_or(0),
+    );
     Ok(())
 }
 
@@ -243,21 +270,32 @@ fn try_node_begin(ctx: &Tp) -> Result<(), i64> {
 tracepoint!(vmscan_node_reclaim_end, hook::NODE_END, try_node_end);
 #[inline(always)]
 fn try_node_end(ctx: &Tp) -> Result<(), i64> {
-    end(hook::NODE_END, field!(ctx, node_end_reclaimed: u64).unwrap_or(0));
+    end(
+        hook::NODE_END,
+        field!(ctx, node_end_reclaimed: u64).unwrap_or(0),
+    );
     Ok(())
 }
 
 // Soft-limit reclaim (cgroup v1, mem_cgroup_shrink_node): a pass nested in
 // kswapd's or a direct reclaimer's own, with a scan_control of its own that
 // targets the memcg; current->reclaim_state still points at the outer one.
-tracepoint!(vmscan_memcg_softlimit_reclaim_begin, hook::SOFTLIMIT_BEGIN, try_softlimit_begin);
+tracepoint!(
+    vmscan_memcg_softlimit_reclaim_begin,
+    hook::SOFTLIMIT_BEGIN,
+    try_softlimit_begin
+);
 #[inline(always)]
 fn try_softlimit_begin(_ctx: &Tp) -> Result<(), i64> {
     let _ = SOFTLIMIT_CTX.insert(&current_pid(), &1, 0);
     Ok(())
 }
 
-tracepoint!(vmscan_memcg_softlimit_reclaim_end, hook::SOFTLIMIT_END, try_softlimit_end);
+tracepoint!(
+    vmscan_memcg_softlimit_reclaim_end,
+    hook::SOFTLIMIT_END,
+    try_softlimit_end
+);
 #[inline(always)]
 fn try_softlimit_end(_ctx: &Tp) -> Result<(), i64> {
     let _ = SOFTLIMIT_CTX.remove(&current_pid());

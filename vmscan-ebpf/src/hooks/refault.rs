@@ -13,12 +13,20 @@ use aya_ebpf::{
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
 use vmscan_common::{
-    PagesAgg, RefaultAgg, RefaultDistKey, RefaultFileKey, RefaultKey, RefaultTaskKey, distance_bucket, hook, refault_rule,
+    PagesAgg, RefaultAgg, RefaultDistKey, RefaultFileKey, RefaultKey, RefaultTaskKey,
+    distance_bucket, hook, refault_rule,
 };
 
 use crate::{
-    globals::{ANON_DISTANCE, BUCKET_ORDER, EVICTION_MASK, KPROBE_SHADOW, REFAULT_DETAIL, REFAULT_ONE_PER_CALL, REFAULT_RULE, SHADOW_MEMCG_SHIFT, SHADOW_NODES_SHIFT, enabled, global_u64},
-    kernel::{bit, current_pid, current_tgid, fentry_arg, folio_flags, folio_memcg, folio_node, folio_pages, is_file, kread, memcg_cgroup_id},
+    globals::{
+        ANON_DISTANCE, BUCKET_ORDER, EVICTION_MASK, KPROBE_SHADOW, REFAULT_DETAIL,
+        REFAULT_ONE_PER_CALL, REFAULT_RULE, SHADOW_MEMCG_SHIFT, SHADOW_NODES_SHIFT, enabled,
+        global_u64,
+    },
+    kernel::{
+        bit, current_pid, current_tgid, fentry_arg, folio_flags, folio_memcg, folio_node,
+        folio_pages, is_file, kread, memcg_cgroup_id,
+    },
     maps::{REFAULT, REFAULT_CTX, REFAULT_DIST, REFAULT_FILES, REFAULT_TASKS, add_keyed, hit},
 };
 
@@ -87,7 +95,11 @@ fn unpack(shadow: u64) -> Option<Shadow> {
     let nid = v & ((1u64 << nodes) - 1);
     let v = v >> nodes;
     let memcg_id = v & ((1u64 << memcgs) - 1);
-    Some(Shadow { memcg_id, nid, eviction: v >> memcgs })
+    Some(Shadow {
+        memcg_id,
+        nid,
+        eviction: v >> memcgs,
+    })
 }
 
 /// mem_cgroup_lruvec(memcg, NODE_DATA(nid)) for a memcg that has one.
@@ -97,7 +109,9 @@ fn memcg_lruvec(memcg: u64, nid: u64) -> u64 {
     if memcg == 0 || nodeinfo == vmscan_common::UNRESOLVED || nid >= 1024 {
         return 0;
     }
-    let Ok(pn) = kread::<u64>(memcg, nodeinfo + nid as u32 * 8) else { return 0 };
+    let Ok(pn) = kread::<u64>(memcg, nodeinfo + nid as u32 * 8) else {
+        return 0;
+    };
     if pn == 0 || off!(mpn_lruvec) == vmscan_common::UNRESOLVED {
         return 0;
     }
@@ -108,10 +122,18 @@ fn memcg_lruvec(memcg: u64, nid: u64) -> u64 {
 fn refault_enter(folio: u64, shadow: u64) {
     let flags = folio_flags(folio);
     let file = is_file(flags);
-    let pages = if enabled(&REFAULT_ONE_PER_CALL) { 1 } else { folio_pages(folio, flags) };
+    let pages = if enabled(&REFAULT_ONE_PER_CALL) {
+        1
+    } else {
+        folio_pages(folio, flags)
+    };
     let node = folio_node(folio);
     let memcg = folio_memcg(folio);
-    let key = RefaultKey { cgroup_id: memcg_cgroup_id(memcg), node, file: file as u32 };
+    let key = RefaultKey {
+        cgroup_id: memcg_cgroup_id(memcg),
+        node,
+        file: file as u32,
+    };
     let rule = global_u64(&REFAULT_RULE);
 
     // The eviction lruvec, when the shadow names this folio's own cgroup
@@ -134,15 +156,31 @@ fn refault_enter(folio: u64, shadow: u64) {
         refault_rule::MGLRU_LRUVEC => lruvec != 0 && same_node,
         // MGLRU (6.1): counted when memcg and node match and the token's
         // generation is still the oldest one (min_seq).
-        refault_rule::MGLRU_MIN_SEQ => lruvec != 0 && same_node && token_is_current(lruvec, eviction, file),
+        refault_rule::MGLRU_MIN_SEQ => {
+            lruvec != 0 && same_node && token_is_current(lruvec, eviction, file)
+        }
         _ => true,
     };
     if !counted {
-        add_keyed(&REFAULT, &key, &RefaultAgg { uncounted: 1, ..Default::default() }, hook::REFAULT);
+        add_keyed(
+            &REFAULT,
+            &key,
+            &RefaultAgg {
+                uncounted: 1,
+                ..Default::default()
+            },
+            hook::REFAULT,
+        );
         return;
     }
-    let measured = rule == refault_rule::CLASSIC && lruvec != 0 && (file || enabled(&ANON_DISTANCE));
-    let a = RefaultAgg { pages, folios: 1, measured: if measured { pages } else { 0 }, ..Default::default() };
+    let measured =
+        rule == refault_rule::CLASSIC && lruvec != 0 && (file || enabled(&ANON_DISTANCE));
+    let a = RefaultAgg {
+        pages,
+        folios: 1,
+        measured: if measured { pages } else { 0 },
+        ..Default::default()
+    };
     add_keyed(&REFAULT, &key, &a, hook::REFAULT);
     if measured {
         // Refault distance (workingset_test_recent): the eviction clock is in
@@ -150,8 +188,17 @@ fn refault_enter(folio: u64, shadow: u64) {
         let mask = global_u64(&EVICTION_MASK);
         let age = kread::<u64>(lruvec, off!(lruvec_nonresident_age)).unwrap_or(0);
         let distance = age.wrapping_sub(eviction << (global_u64(&BUCKET_ORDER) & 63)) & mask;
-        let k = RefaultDistKey { cgroup_id: key.cgroup_id, file: key.file, bucket: distance_bucket(distance) };
-        add_keyed(&REFAULT_DIST, &k, &PagesAgg { pages, folios: 1 }, hook::REFAULT);
+        let k = RefaultDistKey {
+            cgroup_id: key.cgroup_id,
+            file: key.file,
+            bucket: distance_bucket(distance),
+        };
+        add_keyed(
+            &REFAULT_DIST,
+            &k,
+            &PagesAgg { pages, folios: 1 },
+            hook::REFAULT,
+        );
     }
     let _ = REFAULT_CTX.insert(&current_pid(), &RefaultCtx { folio, pages, key }, 0);
     if !enabled(&REFAULT_DETAIL) {
@@ -159,7 +206,12 @@ fn refault_enter(folio: u64, shadow: u64) {
     }
     let one = PagesAgg { pages, folios: 1 };
     if file && let Some(ino) = inode_of(folio) {
-        let k = RefaultFileKey { ino: ino.0, cgroup_id: key.cgroup_id, dev: ino.1, _pad: 0 };
+        let k = RefaultFileKey {
+            ino: ino.0,
+            cgroup_id: key.cgroup_id,
+            dev: ino.1,
+            _pad: 0,
+        };
         add_keyed(&REFAULT_FILES, &k, &one, hook::REFAULT);
     }
     let t = RefaultTaskKey {
@@ -212,8 +264,16 @@ fn refault_exit() {
     let _ = REFAULT_CTX.remove(&pid);
     let flags = folio_flags(c.folio);
     let a = RefaultAgg {
-        activated: if bit(flags, off!(pg_active)) { c.pages } else { 0 },
-        restored: if bit(flags, off!(pg_workingset)) { c.pages } else { 0 },
+        activated: if bit(flags, off!(pg_active)) {
+            c.pages
+        } else {
+            0
+        },
+        restored: if bit(flags, off!(pg_workingset)) {
+            c.pages
+        } else {
+            0
+        },
         ..Default::default()
     };
     if a.activated != 0 || a.restored != 0 {

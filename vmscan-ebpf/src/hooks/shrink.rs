@@ -2,8 +2,8 @@
 //! active list shrinks, reclaim-driven writeback and throttling.
 
 use vmscan_common::{
-    IsolateAgg, PRIORITY_SLOTS, ReclaimPagesAgg, THROTTLE_REASONS, ThrottleAgg, event, hook, isolate_index, log2_bucket, lru,
-    shrink_index, throttle_index, write_index, ShrinkActiveAgg,
+    IsolateAgg, PRIORITY_SLOTS, ReclaimPagesAgg, ShrinkActiveAgg, THROTTLE_REASONS, ThrottleAgg,
+    event, hook, isolate_index, log2_bucket, lru, shrink_index, throttle_index, write_index,
 };
 
 use super::{file_of, reclaim::current_reclaimer};
@@ -11,7 +11,10 @@ use crate::{
     emit::emit,
     globals::{EMIT_SHRINK_PASSES, MGLRU, enabled},
     kernel::{Tp, current_pid, folio_flags, is_file, node_slot, trace_reclaim_flags},
-    maps::{ISOLATE, MGLRU_ISOLATED, RECLAIM_PAGES, SHRINK_ACTIVE, SHRINK_INACTIVE, THROTTLE, WRITE_FOLIO, add_at, bump},
+    maps::{
+        ISOLATE, MGLRU_ISOLATED, RECLAIM_PAGES, SHRINK_ACTIVE, SHRINK_INACTIVE, THROTTLE,
+        WRITE_FOLIO, add_at, bump,
+    },
 };
 
 tracepoint!(vmscan_lru_isolate, hook::LRU_ISOLATE, try_lru_isolate);
@@ -19,7 +22,11 @@ tracepoint!(vmscan_lru_isolate, hook::LRU_ISOLATE, try_lru_isolate);
 fn try_lru_isolate(ctx: &Tp) -> Result<(), i64> {
     let lru_id: i32 = field!(ctx, iso_lru)?;
     if lru_id < 0 || lru_id as u32 >= lru::COUNT {
-        aya_log_ebpf::warn!(ctx, "mm_vmscan_lru_isolate: lru {} is not a known list", lru_id);
+        aya_log_ebpf::warn!(
+            ctx,
+            "mm_vmscan_lru_isolate: lru {} is not a known list",
+            lru_id
+        );
         return Err(-1);
     }
     let a = IsolateAgg {
@@ -29,7 +36,11 @@ fn try_lru_isolate(ctx: &Tp) -> Result<(), i64> {
         skipped: field!(ctx, iso_skipped)?,
         taken: field!(ctx, iso_taken)?,
     };
-    add_at(&ISOLATE, isolate_index(current_reclaimer(), lru_id as u32), &a);
+    add_at(
+        &ISOLATE,
+        isolate_index(current_reclaimer(), lru_id as u32),
+        &a,
+    );
     if enabled(&MGLRU) {
         // MGLRU's eviction (evict_folios) reports the node only in the
         // shrink_inactive event that follows, and its nr_scanned counts
@@ -43,7 +54,11 @@ fn try_lru_isolate(ctx: &Tp) -> Result<(), i64> {
     Ok(())
 }
 
-tracepoint!(vmscan_lru_shrink_inactive, hook::SHRINK_INACTIVE, try_shrink_inactive);
+tracepoint!(
+    vmscan_lru_shrink_inactive,
+    hook::SHRINK_INACTIVE,
+    try_shrink_inactive
+);
 #[inline(always)]
 fn try_shrink_inactive(ctx: &Tp) -> Result<(), i64> {
     let nid: i32 = field!(ctx, si_nid)?;
@@ -98,7 +113,11 @@ fn try_shrink_inactive(ctx: &Tp) -> Result<(), i64> {
     Ok(())
 }
 
-tracepoint!(vmscan_lru_shrink_active, hook::SHRINK_ACTIVE, try_shrink_active);
+tracepoint!(
+    vmscan_lru_shrink_active,
+    hook::SHRINK_ACTIVE,
+    try_shrink_active
+);
 #[inline(always)]
 fn try_shrink_active(ctx: &Tp) -> Result<(), i64> {
     let nid: i32 = field!(ctx, sa_nid)?;
@@ -110,7 +129,11 @@ fn try_shrink_active(ctx: &Tp) -> Result<(), i64> {
         deactivated: field!(ctx, sa_deactivated: u64).unwrap_or(0),
         referenced: field!(ctx, sa_referenced: u64).unwrap_or(0),
     };
-    add_at(&SHRINK_ACTIVE, shrink_index(node_slot(nid as i64), current_reclaimer(), file_of(flags)), &a);
+    add_at(
+        &SHRINK_ACTIVE,
+        shrink_index(node_slot(nid as i64), current_reclaimer(), file_of(flags)),
+        &a,
+    );
     Ok(())
 }
 
@@ -140,7 +163,11 @@ fn try_write_folio(ctx: &Tp) -> Result<(), i64> {
     } else {
         ctx.reclaim_flags(place!(ctx, wf_flags))?
     };
-    bump(&WRITE_FOLIO, write_index(current_reclaimer(), file_of(flags)), 1);
+    bump(
+        &WRITE_FOLIO,
+        write_index(current_reclaimer(), file_of(flags)),
+        1,
+    );
     Ok(())
 }
 
@@ -153,8 +180,16 @@ fn try_throttled(ctx: &Tp) -> Result<(), i64> {
     let delayed = field!(ctx, thr_delayed: i32)?.max(0) as u64;
     // reason is 1 << enum vmscan_throttle_state.
     let r = log2_bucket(reason as u32 as u64).saturating_sub(1);
-    let r = if r >= THROTTLE_REASONS { THROTTLE_REASONS - 1 } else { r };
-    let a = ThrottleAgg { events: 1, usec_timeout: timeout, usec_delayed: delayed };
+    let r = if r >= THROTTLE_REASONS {
+        THROTTLE_REASONS - 1
+    } else {
+        r
+    };
+    let a = ThrottleAgg {
+        events: 1,
+        usec_timeout: timeout,
+        usec_delayed: delayed,
+    };
     add_at(&THROTTLE, throttle_index(node_slot(nid as i64), r), &a);
     // See vmscan_common::Event: delay in `scanned`, timeout in `reclaimed`.
     emit(hook::THROTTLED, event::THROTTLED, |e| {

@@ -87,7 +87,11 @@ fn shrink_node_exit() {
     let _ = SHRINK_NODE_CTX.remove(&pid);
     let us = now_ns().saturating_sub(c.start_ns) / 1000;
     let after = kread::<u64>(c.sc, off!(sc_nr_reclaimed)).unwrap_or(c.reclaimed_before);
-    bump(&HIST, hist_index(hist::SHRINK_NODE_US, c.nid, log2_bucket(us)), 1);
+    bump(
+        &HIST,
+        hist_index(hist::SHRINK_NODE_US, c.nid, log2_bucket(us)),
+        1,
+    );
     emit(hook::SHRINK_NODE_RET, event::SHRINK_NODE, |e| {
         e.reclaimer = c.reclaimer;
         e.start_ns = c.start_ns;

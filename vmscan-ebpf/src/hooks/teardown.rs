@@ -64,5 +64,9 @@ pub fn teardown_state() -> u32 {
         return teardown::UNKNOWN;
     }
     // SAFETY: a presence check; the value is not read.
-    if unsafe { TEARDOWN.get(&current_pid()) }.is_some() { teardown::INSIDE } else { teardown::OUTSIDE }
+    if unsafe { TEARDOWN.get(&current_pid()) }.is_some() {
+        teardown::INSIDE
+    } else {
+        teardown::OUTSIDE
+    }
 }

@@ -41,7 +41,9 @@ pub fn check_listen(addr: &SocketAddr, allow_remote: bool) -> Result<Option<Stri
             "refusing to listen on {addr}: not a loopback address, and /metrics shows this host's memory activity; pass --allow-remote to expose it"
         ));
     }
-    Ok(Some(format!("warning: serving /metrics on {addr}, reachable from other hosts")))
+    Ok(Some(format!(
+        "warning: serving /metrics on {addr}, reachable from other hosts"
+    )))
 }
 
 pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
@@ -51,12 +53,18 @@ pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
     let mut session = Session::start(o.load)?;
     // Keep BPF run-time statistics on while we run, if asked.
     let _stats_fd = if o.bpf_stats {
-        Some(aya::sys::enable_stats(aya::sys::Stats::RunTime).context("enabling BPF run-time statistics (BPF_ENABLE_STATS)")?)
+        Some(
+            aya::sys::enable_stats(aya::sys::Stats::RunTime)
+                .context("enabling BPF run-time statistics (BPF_ENABLE_STATS)")?,
+        )
     } else {
         None
     };
     let stats_on = o.bpf_stats
-        || std::fs::read_to_string(crate::probe::paths::host("/proc/sys/kernel/bpf_stats_enabled")).is_ok_and(|s| s.trim() == "1");
+        || std::fs::read_to_string(crate::probe::paths::host(
+            "/proc/sys/kernel/bpf_stats_enabled",
+        ))
+        .is_ok_and(|s| s.trim() == "1");
     let state = Arc::new(RwLock::new(ExportState {
         hooks: session.loaded.hooks.clone(),
         max_memcgs: o.max_memcgs,
@@ -67,7 +75,12 @@ pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
     let registry = Arc::new(metrics::exporter_registry(state.clone()));
     let listener = tokio::net::TcpListener::bind(o.listen)
         .await
-        .with_context(|| format!("listening on {} (is another exporter using the port? choose one with --listen)", o.listen))?;
+        .with_context(|| {
+            format!(
+                "listening on {} (is another exporter using the port? choose one with --listen)",
+                o.listen
+            )
+        })?;
     if !o.bpf_stats {
         // With --bpf-stats the BPF_ENABLE_STATS descriptor is all we need
         // too, but keep the capability set simple: drop only without it.
@@ -76,11 +89,18 @@ pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
     let r = registry.clone();
     let render: Arc<dyn Fn(bool) -> String + Send + Sync> = Arc::new(move |openmetrics| {
         let om = metrics::render(&r).unwrap_or_else(|e| format!("# encoding failed: {e}\n# EOF\n"));
-        if openmetrics { om } else { metrics::to_prometheus_text(&om) }
+        if openmetrics {
+            om
+        } else {
+            metrics::to_prometheus_text(&om)
+        }
     });
     // After dropping privileges: the server's thread inherits them.
     http::serve_on_thread(listener, render).context("starting the HTTP server's thread")?;
-    crate::note!("vmscan: counting; serving http://{}/metrics (Ctrl-C to stop)", o.listen);
+    crate::note!(
+        "vmscan: counting; serving http://{}/metrics (Ctrl-C to stop)",
+        o.listen
+    );
 
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -111,10 +131,24 @@ mod tests {
 
     #[test]
     fn only_loopback_without_the_flag() {
-        assert_eq!(check_listen(&"127.0.0.1:9436".parse().unwrap(), false), Ok(None));
-        assert_eq!(check_listen(&"[::1]:9436".parse().unwrap(), false), Ok(None));
+        assert_eq!(
+            check_listen(&"127.0.0.1:9436".parse().unwrap(), false),
+            Ok(None)
+        );
+        assert_eq!(
+            check_listen(&"[::1]:9436".parse().unwrap(), false),
+            Ok(None)
+        );
         let e = check_listen(&"0.0.0.0:9436".parse().unwrap(), false).unwrap_err();
-        assert!(e.contains("--allow-remote") && e.contains("0.0.0.0:9436"), "{e}");
-        assert!(check_listen(&"0.0.0.0:9436".parse().unwrap(), true).unwrap().unwrap().contains("warning"));
+        assert!(
+            e.contains("--allow-remote") && e.contains("0.0.0.0:9436"),
+            "{e}"
+        );
+        assert!(
+            check_listen(&"0.0.0.0:9436".parse().unwrap(), true)
+                .unwrap()
+                .unwrap()
+                .contains("warning")
+        );
     }
 }

@@ -71,11 +71,17 @@ pub struct SchemaFile {
 
 /// Every output's schema, as the files under `schema/` hold them.
 pub fn schemas() -> Vec<SchemaFile> {
+    use super::{
+        access::AccessReport, probes::ProbesReport, replay::ReplayJson, snapshot::SnapshotJson,
+        stat::StatReport,
+    };
     use crate::model::refaults::RefaultReport;
-    use super::{access::AccessReport, probes::ProbesReport, replay::ReplayJson, snapshot::SnapshotJson, stat::StatReport};
     let titled = |file, title: &str, what: &str, mut schema: Schema| {
         schema.insert("title".into(), title.into());
-        schema.insert("description".into(), format!("{what} Every object carries schema_version {SCHEMA_VERSION}.").into());
+        schema.insert(
+            "description".into(),
+            format!("{what} Every object carries schema_version {SCHEMA_VERSION}.").into(),
+        );
         SchemaFile { file, schema }
     };
     vec![
@@ -129,7 +135,11 @@ pub fn schema_text(s: &Schema) -> String {
 mod tests {
     use super::*;
     use crate::{
-        cmd::{access::AccessReport, snapshot::SnapshotJson, stat::{self, StatReport}},
+        cmd::{
+            access::AccessReport,
+            snapshot::SnapshotJson,
+            stat::{self, StatReport},
+        },
         model::{
             counters::Counting,
             episodes::Episodes,
@@ -145,16 +155,23 @@ mod tests {
 
     /// Checks `v` against the checked-in schema `file`, listing every error.
     fn assert_valid(file: &str, v: &serde_json::Value) {
-        let text = std::fs::read_to_string(schema_dir().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let text = std::fs::read_to_string(schema_dir().join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
         let schema: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
         let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
-        let errors: Vec<String> = validator.iter_errors(v).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(v)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
         assert!(errors.is_empty(), "{file}: {errors:#?}");
     }
 
     /// An envelope with a fixed time and host, so snapshots are stable.
     fn fixed<T>(kind: &str, body: T) -> Envelope<T> {
-        Envelope { timestamp: "2026-01-01T00:00:00.000Z".into(), ..Envelope::for_host(kind, "node-a".into(), body) }
+        Envelope {
+            timestamp: "2026-01-01T00:00:00.000Z".into(),
+            ..Envelope::for_host(kind, "node-a".into(), body)
+        }
     }
 
     fn hooks() -> Vec<HookStatus> {
@@ -167,22 +184,48 @@ mod tests {
         };
         vec![
             h(0, "vmscan:mm_vmscan_kswapd_wake", Some("tracepoint"), None),
-            h(3, "folio_mark_accessed", None, Some("kernel built without CONFIG_KPROBES")),
+            h(
+                3,
+                "folio_mark_accessed",
+                None,
+                Some("kernel built without CONFIG_KPROBES"),
+            ),
         ]
     }
 
     fn stat_report() -> StatReport {
-        stat::report("6.18.0", 2.0, &hooks(), &Totals::default(), Episodes::default(), &Counting::default())
+        stat::report(
+            "6.18.0",
+            2.0,
+            &hooks(),
+            &Totals::default(),
+            Episodes::default(),
+            &Counting::default(),
+        )
     }
 
     fn snapshot() -> SnapshotJson {
         let snapshot = Snapshot {
             interval_secs: 1.0,
-            nodes: vec![NodeSnap { node: 0, balance: vec![(3, 5)], priority: vec![0; 13], ..Default::default() }],
-            lruvecs: vec![LruvecSnap { node: 0, memcg: "/".into(), memcg_id: 1, inserted: [1, 2, 3, 4, 5], ..Default::default() }],
+            nodes: vec![NodeSnap {
+                node: 0,
+                balance: vec![(3, 5)],
+                priority: vec![0; 13],
+                ..Default::default()
+            }],
+            lruvecs: vec![LruvecSnap {
+                node: 0,
+                memcg: "/".into(),
+                memcg_id: 1,
+                inserted: [1, 2, 3, 4, 5],
+                ..Default::default()
+            }],
             ..Default::default()
         };
-        SnapshotJson { hooks: stat::hook_rows(&hooks(), &[7, 0, 0, 0], &[1, 0, 0, 0]), snapshot }
+        SnapshotJson {
+            hooks: stat::hook_rows(&hooks(), &[7, 0, 0, 0], &[1, 0, 0, 0]),
+            snapshot,
+        }
     }
 
     #[test]
@@ -211,7 +254,10 @@ mod tests {
     fn snapshot_json_names_lists_and_hooks() {
         let v = serde_json::to_value(fixed("snapshot", snapshot())).unwrap();
         assert_eq!(v["lruvecs"][0]["inserted"]["active_file"], 4);
-        assert_eq!(v["nodes"][0]["balance"][0], serde_json::json!({"anon": 3, "file": 5}));
+        assert_eq!(
+            v["nodes"][0]["balance"][0],
+            serde_json::json!({"anon": 3, "file": 5})
+        );
         assert_eq!(v["hooks"][0]["events"], 7);
         assert!(v.get("hook_events").is_none());
         assert_valid("snapshot.schema.json", &v);
@@ -220,7 +266,14 @@ mod tests {
 
     #[test]
     fn access_json_matches_the_schema() {
-        let v = serde_json::to_value(fixed("access", AccessReport { lru: "classic", ..Default::default() })).unwrap();
+        let v = serde_json::to_value(fixed(
+            "access",
+            AccessReport {
+                lru: "classic",
+                ..Default::default()
+            },
+        ))
+        .unwrap();
         assert_valid("access.schema.json", &v);
         insta::assert_json_snapshot!("access_json", v);
     }

@@ -15,9 +15,19 @@ pub fn read_bound(node: u32, file: &Path) -> anyhow::Result<()> {
     }
     let mask: u64 = 1 << node;
     // SAFETY: set_mempolicy reads a one-word node mask of 64 bits.
-    let rc = unsafe { libc::syscall(libc::SYS_set_mempolicy, MPOL_BIND, &mask as *const u64, 64u64) };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_set_mempolicy,
+            MPOL_BIND,
+            &mask as *const u64,
+            64u64,
+        )
+    };
     if rc != 0 {
-        bail!("set_mempolicy(MPOL_BIND, node {node}): {}", std::io::Error::last_os_error());
+        bail!(
+            "set_mempolicy(MPOL_BIND, node {node}): {}",
+            std::io::Error::last_os_error()
+        );
     }
     // Run on the node's CPUs too: the kernel's own allocations for the file
     // (page cache xarray nodes, which hold the shadow entries refaults
@@ -32,7 +42,8 @@ pub fn read_bound(node: u32, file: &Path) -> anyhow::Result<()> {
 /// sched_setaffinity to the CPUs /sys/devices/system/node/nodeN/cpulist
 /// names (none listed: left as is).
 fn pin_to_node_cpus(node: u32) -> anyhow::Result<()> {
-    let list = std::fs::read_to_string(format!("/sys/devices/system/node/node{node}/cpulist")).unwrap_or_default();
+    let list = std::fs::read_to_string(format!("/sys/devices/system/node/node{node}/cpulist"))
+        .unwrap_or_default();
     let mut cpus = vec![];
     for part in list.trim().split(',').filter(|p| !p.is_empty()) {
         let (a, b) = part.split_once('-').unwrap_or((part, part));
@@ -50,7 +61,11 @@ fn pin_to_node_cpus(node: u32) -> anyhow::Result<()> {
     }
     // SAFETY: sched_setaffinity reads the set we pass for this thread.
     if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) } != 0 {
-        bail!("sched_setaffinity to node {node}'s CPUs ({}): {}", list.trim(), std::io::Error::last_os_error());
+        bail!(
+            "sched_setaffinity to node {node}'s CPUs ({}): {}",
+            list.trim(),
+            std::io::Error::last_os_error()
+        );
     }
     Ok(())
 }
@@ -58,13 +73,30 @@ fn pin_to_node_cpus(node: u32) -> anyhow::Result<()> {
 /// Maps `file`, reads one byte per page (setting the young bits), and
 /// returns; with `advice` = "random" or "sequential" the mapping gets that
 /// madvise first (which clears VM recency: no exit-time marks).
-pub fn map_touch(file: &Path, advice: Option<&str>, exec: Option<(&Path, &[String])>) -> anyhow::Result<()> {
+pub fn map_touch(
+    file: &Path,
+    advice: Option<&str>,
+    exec: Option<(&Path, &[String])>,
+) -> anyhow::Result<()> {
     let f = std::fs::File::open(file).with_context(|| file.display().to_string())?;
     let len = f.metadata()?.len() as usize;
     // SAFETY: a private read-only mapping of a file we hold open.
-    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, f.as_raw_fd(), 0) };
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            f.as_raw_fd(),
+            0,
+        )
+    };
     if p == libc::MAP_FAILED {
-        bail!("mmap {}: {}", file.display(), std::io::Error::last_os_error());
+        bail!(
+            "mmap {}: {}",
+            file.display(),
+            std::io::Error::last_os_error()
+        );
     }
     let adv = match advice {
         None => None,
@@ -81,7 +113,8 @@ pub fn map_touch(file: &Path, advice: Option<&str>, exec: Option<(&Path, &[Strin
     let mut sum = 0u64;
     for off in (0..len).step_by(4096) {
         // SAFETY: off < len, inside the mapping.
-        sum = sum.wrapping_add(unsafe { std::ptr::read_volatile((p as *const u8).add(off)) } as u64);
+        sum =
+            sum.wrapping_add(unsafe { std::ptr::read_volatile((p as *const u8).add(off)) } as u64);
     }
     std::hint::black_box(sum);
     if let Some((program, args)) = exec {
@@ -102,7 +135,16 @@ pub fn map_touch(file: &Path, advice: Option<&str>, exec: Option<(&Path, &[Strin
 pub fn pageout_anon(mib: usize) -> anyhow::Result<()> {
     let len = mib << 20;
     // SAFETY: a fresh private anonymous mapping, unmapped below.
-    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
     if p == libc::MAP_FAILED {
         bail!("mmap {mib} MiB: {}", std::io::Error::last_os_error());
     }
@@ -127,14 +169,26 @@ pub fn touch_thp(mib: usize) -> anyhow::Result<()> {
     const HUGE: usize = 2 << 20;
     let len = mib << 20;
     // SAFETY: a fresh private anonymous mapping with room to align, unmapped below.
-    let raw = unsafe { libc::mmap(std::ptr::null_mut(), len + HUGE, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
+    let raw = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len + HUGE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
     if raw == libc::MAP_FAILED {
         bail!("mmap {mib} MiB: {}", std::io::Error::last_os_error());
     }
     let p = ((raw as usize + HUGE - 1) & !(HUGE - 1)) as *mut u8;
     // SAFETY: advising a range inside our mapping.
     if unsafe { libc::madvise(p.cast(), len, libc::MADV_HUGEPAGE) } != 0 {
-        bail!("madvise(MADV_HUGEPAGE): {}", std::io::Error::last_os_error());
+        bail!(
+            "madvise(MADV_HUGEPAGE): {}",
+            std::io::Error::last_os_error()
+        );
     }
     for round in 1..=2u8 {
         for off in (0..len).step_by(4096) {
@@ -154,7 +208,10 @@ pub fn extra_for(file: &Path, memcg: &str, percent: f64) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(file).with_context(|| file.display().to_string())?;
     let start = text.find('{').context("no JSON object")?;
     let v: serde_json::Value = serde_json::from_str(&text[start..])?;
-    let m = v["memcgs"].as_array().and_then(|a| a.iter().find(|m| m["path"] == memcg)).with_context(|| format!("no refaults of {memcg}"))?;
+    let m = v["memcgs"]
+        .as_array()
+        .and_then(|a| a.iter().find(|m| m["path"] == memcg))
+        .with_context(|| format!("no refaults of {memcg}"))?;
     let curve = m["what_if"].as_array().context("no what-if curve")?;
     let x = curve
         .iter()
@@ -215,12 +272,17 @@ fn is_storm_pass(e: &vmscan_common::Event) -> bool {
     use crate::model::event::Episode;
     matches!(
         Episode::try_from(e),
-        Ok(Episode::ShrinkInactive { scanned: 32, reclaimer: vmscan_common::reclaimer::OTHER, .. })
+        Ok(Episode::ShrinkInactive {
+            scanned: 32,
+            reclaimer: vmscan_common::reclaimer::OTHER,
+            ..
+        })
     )
 }
 
 fn storm_counts(ebpf: &aya::Ebpf) -> anyhow::Result<(u64, u64)> {
-    let m: aya::maps::PerCpuArray<_, u64> = aya::maps::PerCpuArray::try_from(ebpf.map("STORM").context("STORM map")?)?;
+    let m: aya::maps::PerCpuArray<_, u64> =
+        aya::maps::PerCpuArray::try_from(ebpf.map("STORM").context("STORM map")?)?;
     let sum = |i: u32| -> anyhow::Result<u64> { Ok(m.get(&i, 0)?.iter().sum()) };
     Ok((sum(0)?, sum(1)?))
 }
@@ -237,7 +299,11 @@ fn cpu_secs() -> f64 {
 /// makes the storm program emit records; vmscan drains them through its
 /// usual path (ring buffer -> model) for `seconds`, then the generator stops
 /// and the ring is drained dry: drained must equal sent.
-pub async fn bench_ingest(seconds: f64, rate: Option<f64>, mut load: crate::probe::loader::LoadOptions) -> anyhow::Result<()> {
+pub async fn bench_ingest(
+    seconds: f64,
+    rate: Option<f64>,
+    mut load: crate::probe::loader::LoadOptions,
+) -> anyhow::Result<()> {
     let mut generator = std::process::Command::new(std::env::current_exe()?);
     generator.arg("storm-generator");
     if let Some(r) = rate {

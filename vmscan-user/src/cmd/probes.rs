@@ -27,7 +27,12 @@ pub struct HooksUnavailable(pub Vec<String>);
 
 impl std::fmt::Display for HooksUnavailable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "--strict: {} hook(s) unavailable: {}", self.0.len(), self.0.join(", "))
+        write!(
+            f,
+            "--strict: {} hook(s) unavailable: {}",
+            self.0.len(),
+            self.0.join(", ")
+        )
     }
 }
 
@@ -37,10 +42,19 @@ pub fn run(json: bool, strict: bool, opts: LoadOptions) -> anyhow::Result<()> {
     loader::check_privileges()?;
     loader::raise_memlock();
     let loaded = loader::load(opts)?;
-    let missing: Vec<String> = loaded.hooks.iter().filter(|h| !h.attached()).map(|h| h.name.clone()).collect();
+    let missing: Vec<String> = loaded
+        .hooks
+        .iter()
+        .filter(|h| !h.attached())
+        .map(|h| h.name.clone())
+        .collect();
     if json {
         let attached = loaded.hooks.len() - missing.len();
-        let r = ProbesReport { system: loaded.system.clone(), hooks: loaded.hooks.clone(), attached };
+        let r = ProbesReport {
+            system: loaded.system.clone(),
+            hooks: loaded.hooks.clone(),
+            attached,
+        };
         super::json::Envelope::new("probes", r).print_pretty()?;
     } else {
         crate::out::print(&render(&loaded.system, &loaded.hooks))?;
@@ -56,7 +70,15 @@ pub fn render(s: &SystemInfo, hooks: &[HookStatus]) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let _ = writeln!(out, "kernel      {}", s.kernel);
-    let _ = writeln!(out, "btf         {}", if s.btf { "yes (/sys/kernel/btf/vmlinux)" } else { "no" });
+    let _ = writeln!(
+        out,
+        "btf         {}",
+        if s.btf {
+            "yes (/sys/kernel/btf/vmlinux)"
+        } else {
+            "no"
+        }
+    );
     let _ = writeln!(
         out,
         "tracefs     {}",
@@ -66,11 +88,18 @@ pub fn render(s: &SystemInfo, hooks: &[HookStatus]) -> String {
         }
     );
     let nodes: Vec<String> = s.numa_nodes.iter().map(u32::to_string).collect();
-    let _ = writeln!(out, "numa nodes  {} ({})", s.numa_nodes.len(), nodes.join(","));
+    let _ = writeln!(
+        out,
+        "numa nodes  {} ({})",
+        s.numa_nodes.len(),
+        nodes.join(",")
+    );
     let cg = match &s.cgroups {
         Cgroups::V1 { memory } => format!("v1 (memory controller at {memory})"),
         Cgroups::V2 { root } => format!("v2 ({root})"),
-        Cgroups::Hybrid { memory, unified } => format!("hybrid (v1 memory at {memory}, v2 at {unified})"),
+        Cgroups::Hybrid { memory, unified } => {
+            format!("hybrid (v1 memory at {memory}, v2 at {unified})")
+        }
         Cgroups::None => "no memory cgroup hierarchy mounted".into(),
     };
     let _ = writeln!(out, "cgroups     {cg}");
@@ -86,7 +115,15 @@ pub fn render(s: &SystemInfo, hooks: &[HookStatus]) -> String {
         format!("{} MiB on {} device(s)", s.swap_kib / 1024, s.swap_devices)
     };
     let _ = writeln!(out, "swap        {swap}");
-    let _ = writeln!(out, "kprobes     {}", if s.kprobes { "available" } else { "not available (CONFIG_KPROBES off)" });
+    let _ = writeln!(
+        out,
+        "kprobes     {}",
+        if s.kprobes {
+            "available"
+        } else {
+            "not available (CONFIG_KPROBES off)"
+        }
+    );
     let _ = writeln!(out);
     let attached = hooks.iter().filter(|h| h.attached()).count();
     let _ = writeln!(out, "hooks: {attached} of {} attached", hooks.len());

@@ -37,14 +37,19 @@ fn become_sudo_user() -> anyhow::Result<(u32, u32)> {
             || libc::setresgid(gid, gid, gid) != 0
             || libc::setresuid(uid, uid, uid) != 0
         {
-            return Err(anyhow::anyhow!("switching to uid {uid} gid {gid}: {}", std::io::Error::last_os_error()));
+            return Err(anyhow::anyhow!(
+                "switching to uid {uid} gid {gid}: {}",
+                std::io::Error::last_os_error()
+            ));
         }
     }
     Ok((uid, gid))
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string(crate::probe::paths::host("/proc/sys/kernel/hostname")).map(|s| s.trim().to_owned()).unwrap_or_default()
+    std::fs::read_to_string(crate::probe::paths::host("/proc/sys/kernel/hostname"))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
 }
 
 fn is_tty(fd: i32) -> bool {
@@ -61,14 +66,23 @@ pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
         hostname: hostname(),
         numa_nodes: session.loaded.system.numa_nodes.clone(),
         page_size: session.loaded.system.page_size,
-        start_unix_secs: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+        start_unix_secs: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0),
         start_monotonic_ns: sample::monotonic_ns(),
         counting: Some(session.loaded.counting),
         hooks: session
             .loaded
             .hooks
             .iter()
-            .map(|h| (h.id, h.name.clone(), h.mechanism.clone().unwrap_or_default()))
+            .map(|h| {
+                (
+                    h.id,
+                    h.name.clone(),
+                    h.mechanism.clone().unwrap_or_default(),
+                )
+            })
             .collect(),
     };
     if o.as_sudo_user {
@@ -79,11 +93,18 @@ pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
     // A write that fails (a full disk) ends the recording with one line
     // naming the file; what was written before replays.
     let out_name = o.output.display().to_string();
-    let writing = |e: anyhow::Error| e.context(format!("writing {out_name} (it replays up to its last complete record)"));
+    let writing = |e: anyhow::Error| {
+        e.context(format!(
+            "writing {out_name} (it replays up to its last complete record)"
+        ))
+    };
     let writing_io = |e: std::io::Error| writing(e.into());
     session.drop_privileges();
     let progress = is_tty(2);
-    crate::note!("vmscan: counting; recording to {} (Ctrl-C to stop)", o.output.display());
+    crate::note!(
+        "vmscan: counting; recording to {} (Ctrl-C to stop)",
+        o.output.display()
+    );
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let deadline = o.duration.map(|d| tokio::time::Instant::now() + d);
@@ -117,9 +138,11 @@ pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
             }
         }
     }
-    w.events(&session.pump_events_now().events).map_err(writing_io)?;
+    w.events(&session.pump_events_now().events)
+        .map_err(writing_io)?;
     let t = session.tick()?;
-    w.events(&session.tick_events().events).map_err(writing_io)?;
+    w.events(&session.tick_events().events)
+        .map_err(writing_io)?;
     w.tick(t.secs, &t.delta, &t.sample).map_err(writing)?;
     let lost: u64 = session.model.totals().lost.iter().sum();
     let (records, events, bytes) = (w.records, w.events, w.bytes);

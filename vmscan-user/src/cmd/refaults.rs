@@ -25,12 +25,23 @@ pub struct RefaultsOptions {
 /// hierarchy's root ("/", "/system.slice", or a full /sys/fs/cgroup path).
 fn memcg_id(root: &std::path::Path, given: &str) -> anyhow::Result<(u64, String)> {
     let p = PathBuf::from(given);
-    let full = if p.starts_with(root) { p } else { root.join(given.trim_start_matches('/')) };
-    let md = std::fs::metadata(&full).with_context(|| format!("memory cgroup {given}: {} not found", full.display()))?;
+    let full = if p.starts_with(root) {
+        p
+    } else {
+        root.join(given.trim_start_matches('/'))
+    };
+    let md = std::fs::metadata(&full)
+        .with_context(|| format!("memory cgroup {given}: {} not found", full.display()))?;
     if !md.is_dir() {
-        anyhow::bail!("memory cgroup {given}: {} is not a cgroup directory", full.display());
+        anyhow::bail!(
+            "memory cgroup {given}: {} is not a cgroup directory",
+            full.display()
+        );
     }
-    let rel = full.strip_prefix(root).map(|r| format!("/{}", r.display())).unwrap_or_else(|_| given.to_owned());
+    let rel = full
+        .strip_prefix(root)
+        .map(|r| format!("/{}", r.display()))
+        .unwrap_or_else(|_| given.to_owned());
     Ok((md.ino(), rel))
 }
 
@@ -39,11 +50,17 @@ pub async fn run(o: RefaultsOptions) -> anyhow::Result<()> {
     let only = match &o.memcg {
         None => None,
         Some(given) => {
-            let (root, _) = sample::memcg_root(&s.loaded.system.cgroups).context("no memory cgroup hierarchy is mounted")?;
+            let (root, _) = sample::memcg_root(&s.loaded.system.cgroups)
+                .context("no memory cgroup hierarchy is mounted")?;
             Some(memcg_id(&root, given)?)
         }
     };
-    if let Some(h) = s.loaded.hooks.iter().find(|h| h.id == hook::REFAULT && !h.attached()) {
+    if let Some(h) = s
+        .loaded
+        .hooks
+        .iter()
+        .find(|h| h.id == hook::REFAULT && !h.attached())
+    {
         anyhow::bail!(
             "workingset_refault is not attached on this kernel: {} (vmscan refaults needs fentry or kprobes; \
              per-cgroup refault counters without attribution are in memory.stat: workingset_refault_*)",
@@ -63,7 +80,12 @@ pub async fn run(o: RefaultsOptions) -> anyhow::Result<()> {
     })
     .await?;
     let t = s.model.totals();
-    let input = RefaultInput { refault: &t.refault, dist: &t.refault_dist, files: &t.refault_files, tasks: &t.refault_tasks };
+    let input = RefaultInput {
+        refault: &t.refault,
+        dist: &t.refault_dist,
+        files: &t.refault_files,
+        tasks: &t.refault_tasks,
+    };
     let model = &s.model;
     let memcg_path = |id: u64| model.memcg_path(id).map(str::to_owned);
     let file_path = |dev: u32, ino: u64| names.get(dev, ino);

@@ -9,11 +9,7 @@ use serde::Serialize;
 use super::{json::Envelope, snapshot::SnapshotJson, stat::HookCount};
 use crate::{
     export::record::Header,
-    model::{
-        hist::Log2Hist,
-        kswapd::KswapdState,
-        lruvec::Model,
-    },
+    model::{hist::Log2Hist, kswapd::KswapdState, lruvec::Model},
     replay::{Replay, Step},
 };
 
@@ -49,7 +45,10 @@ pub fn replay_file(path: &Path) -> anyhow::Result<Replayed> {
                 t.apply(&mut model);
                 let at = t.sample.ts_ns.saturating_sub(start) as f64 / 1e9;
                 for n in model.snapshot().nodes {
-                    out.reclaim_series.entry(n.node).or_default().push((at, n.rates.reclaimed));
+                    out.reclaim_series
+                        .entry(n.node)
+                        .or_default()
+                        .push((at, n.rates.reclaimed));
                 }
             }
             Step::End { clean, records } => {
@@ -108,7 +107,11 @@ impl ReplayJson {
             .hooks
             .iter()
             .map(|(id, name, how)| {
-                let (events, lost) = crate::model::totals::hook_figures(&snapshot.hook_events, &snapshot.hook_lost, *id);
+                let (events, lost) = crate::model::totals::hook_figures(
+                    &snapshot.hook_events,
+                    &snapshot.hook_lost,
+                    *id,
+                );
                 let attached = !how.is_empty();
                 HookCount {
                     name: name.clone(),
@@ -155,7 +158,11 @@ fn hist_text(name: &str, h: &Log2Hist) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
     let s = h.summary();
-    let _ = writeln!(o, "{name}: {} episodes, p50 < {} us, p99 < {} us, max {} us", s.count, s.p50, s.p99, s.max);
+    let _ = writeln!(
+        o,
+        "{name}: {} episodes, p50 < {} us, p99 < {} us, max {} us",
+        s.count, s.p50, s.p99, s.max
+    );
     let max = h.buckets.iter().copied().max().unwrap_or(0);
     for (i, n) in h.buckets.iter().enumerate() {
         if *n == 0 {
@@ -163,7 +170,11 @@ fn hist_text(name: &str, h: &Log2Hist) -> String {
         }
         let lo = if i == 0 { 0 } else { 1u64 << (i - 1) };
         let hi = (1u64 << i).saturating_sub(1);
-        let w = if max == 0 { 0 } else { (*n as f64 / max as f64 * 40.0).round() as usize };
+        let w = if max == 0 {
+            0
+        } else {
+            (*n as f64 / max as f64 * 40.0).round() as usize
+        };
         let _ = writeln!(o, "  {lo:>10} - {hi:<10} us |{:<40}| {n}", "#".repeat(w));
     }
     o
@@ -175,12 +186,27 @@ pub fn report_text(r: &Replayed) -> String {
     let s = r.model.snapshot();
     let mut o = String::new();
     let h = &r.header;
-    let _ = writeln!(o, "vmscan report: host {} kernel {} ({} records{})", h.hostname, h.kernel, r.records, if r.clean_end { "" } else { ", not closed cleanly" });
+    let _ = writeln!(
+        o,
+        "vmscan report: host {} kernel {} ({} records{})",
+        h.hostname,
+        h.kernel,
+        r.records,
+        if r.clean_end {
+            ""
+        } else {
+            ", not closed cleanly"
+        }
+    );
     let _ = writeln!(o, "\ncounters (pages, named as /proc/vmstat names them):");
     for (k, v) in s.totals.vmstat.fields() {
         let _ = writeln!(o, "  {k:<20}{v:>12}");
     }
-    let _ = writeln!(o, "  {:<20}{:>12}  (memcg limit reclaim)", "memcg reclaimed", s.totals.memcg_reclaimed);
+    let _ = writeln!(
+        o,
+        "  {:<20}{:>12}  (memcg limit reclaim)",
+        "memcg reclaimed", s.totals.memcg_reclaimed
+    );
     let _ = writeln!(o, "\nper node:");
     for n in &s.nodes {
         let nc = s.totals.nodes.iter().find(|c| c.node == n.node);
@@ -210,19 +236,43 @@ pub fn report_text(r: &Replayed) -> String {
     if !s.memcgs.is_empty() {
         let _ = writeln!(o, "\nmemcg reclaim:");
         for m in &s.memcgs {
-            let _ = writeln!(o, "  {:<40} {:>6} episodes {:>10} pages p99 < {} us", crate::text::fit(&m.path, 40), m.reclaim_episodes, m.reclaimed, m.latency_us.p99);
+            let _ = writeln!(
+                o,
+                "  {:<40} {:>6} episodes {:>10} pages p99 < {} us",
+                crate::text::fit(&m.path, 40),
+                m.reclaim_episodes,
+                m.reclaimed,
+                m.latency_us.p99
+            );
         }
     }
     if !s.access_stacks.is_empty() {
         let _ = writeln!(o, "\ntop folio_mark_accessed stacks:");
         for st in s.access_stacks.iter().take(10) {
-            let teardown = st.teardown_calls.map(|t| format!("{t} in exit_mmap, ")).unwrap_or_default();
-            let _ = writeln!(o, "  {:>8} calls ({teardown}{} exiting) {}", st.calls, st.exiting_calls, if st.frames.is_empty() { format!("stack #{}", st.stack_id) } else { st.frames.join(" <- ") });
+            let teardown = st
+                .teardown_calls
+                .map(|t| format!("{t} in exit_mmap, "))
+                .unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "  {:>8} calls ({teardown}{} exiting) {}",
+                st.calls,
+                st.exiting_calls,
+                if st.frames.is_empty() {
+                    format!("stack #{}", st.stack_id)
+                } else {
+                    st.frames.join(" <- ")
+                }
+            );
         }
     }
     match (&s.refaults.report, &s.refaults.unavailable) {
         (Some(rep), _) if !rep.memcgs.is_empty() => {
-            let _ = writeln!(o, "\n{}", crate::model::refaults::render(rep, 10).trim_end());
+            let _ = writeln!(
+                o,
+                "\n{}",
+                crate::model::refaults::render(rep, 10).trim_end()
+            );
         }
         (Some(_), _) => {
             let _ = writeln!(o, "\nrefaults: none recorded");
@@ -249,13 +299,28 @@ fn svg_bars(title: &str, labels: &[String], values: &[f64], unit: &str) -> Strin
     let w = 60 + 40 * values.len().max(1);
     let h = 320;
     let max = values.iter().copied().fold(0.0, f64::max).max(1e-9);
-    let mut s = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"10\">\n<text x=\"10\" y=\"16\" font-size=\"13\">{}</text>\n", xml(title));
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"10\">\n<text x=\"10\" y=\"16\" font-size=\"13\">{}</text>\n",
+        xml(title)
+    );
     for (i, (l, v)) in labels.iter().zip(values).enumerate() {
         let bh = (v / max * 220.0).round();
         let x = 50 + i * 40;
-        s += &format!("<rect x=\"{x}\" y=\"{}\" width=\"30\" height=\"{bh}\" fill=\"#4477aa\"/>\n", 260.0 - bh);
-        s += &format!("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{v}</text>\n", x + 15, 255.0 - bh);
-        s += &format!("<text x=\"{}\" y=\"275\" text-anchor=\"end\" transform=\"rotate(-45 {} 275)\">{}</text>\n", x + 15, x + 15, xml(l));
+        s += &format!(
+            "<rect x=\"{x}\" y=\"{}\" width=\"30\" height=\"{bh}\" fill=\"#4477aa\"/>\n",
+            260.0 - bh
+        );
+        s += &format!(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{v}</text>\n",
+            x + 15,
+            255.0 - bh
+        );
+        s += &format!(
+            "<text x=\"{}\" y=\"275\" text-anchor=\"end\" transform=\"rotate(-45 {} 275)\">{}</text>\n",
+            x + 15,
+            x + 15,
+            xml(l)
+        );
     }
     s += &format!("<text x=\"10\" y=\"310\">{}</text>\n</svg>\n", xml(unit));
     s
@@ -267,7 +332,13 @@ fn svg_line(title: &str, series: &Series) -> String {
     let vmax = series.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-9);
     let pts: Vec<String> = series
         .iter()
-        .map(|(t, v)| format!("{:.1},{:.1}", 50.0 + t / tmax * (w - 70.0), h - 30.0 - v / vmax * (h - 60.0)))
+        .map(|(t, v)| {
+            format!(
+                "{:.1},{:.1}",
+                50.0 + t / tmax * (w - 70.0),
+                h - 30.0 - v / vmax * (h - 60.0)
+            )
+        })
         .collect();
     format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"10\">\n<text x=\"10\" y=\"16\" font-size=\"13\">{}</text>\n<polyline fill=\"none\" stroke=\"#aa3377\" stroke-width=\"1.5\" points=\"{}\"/>\n<text x=\"50\" y=\"{}\">0 s</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{tmax:.0} s</text><text x=\"5\" y=\"35\">{vmax:.0} pages/s</text>\n</svg>\n",
@@ -280,7 +351,10 @@ fn svg_line(title: &str, series: &Series) -> String {
 }
 
 fn xml(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Writes the histograms and per-node reclaim plots as SVG files into `dir`.
@@ -292,15 +366,28 @@ pub fn write_svgs(r: &Replayed, dir: &Path) -> anyhow::Result<Vec<std::path::Pat
         if !hs.available || hs.cumulative.count == 0 {
             continue;
         }
-        let labels: Vec<String> = (0..hs.cumulative.buckets.len()).map(|i| format!("<{}us", 1u64 << i)).collect();
+        let labels: Vec<String> = (0..hs.cumulative.buckets.len())
+            .map(|i| format!("<{}us", 1u64 << i))
+            .collect();
         let values: Vec<f64> = hs.cumulative.buckets.iter().map(|&n| n as f64).collect();
         let p = dir.join(format!("{name}.svg"));
-        std::fs::write(&p, svg_bars(&format!("{name} latency (count per log2 bucket)"), &labels, &values, "microseconds"))?;
+        std::fs::write(
+            &p,
+            svg_bars(
+                &format!("{name} latency (count per log2 bucket)"),
+                &labels,
+                &values,
+                "microseconds",
+            ),
+        )?;
         written.push(p);
     }
     for (node, series) in &r.reclaim_series {
         let p = dir.join(format!("node{node}_reclaim.svg"));
-        std::fs::write(&p, svg_line(&format!("node {node}: pages reclaimed per second"), series))?;
+        std::fs::write(
+            &p,
+            svg_line(&format!("node {node}: pages reclaimed per second"), series),
+        )?;
         written.push(p);
     }
     Ok(written)
@@ -314,33 +401,84 @@ pub fn report_csv(r: &Replayed) -> String {
     let mut o = String::from("table,name,node,value\n");
     let mut row = |table: &str, name: &str, node: Option<u32>, value: String| {
         let node = node.map(|n| n.to_string()).unwrap_or_default();
-        o.push_str(&format!("{},{},{node},{value}\n", csv_field(table), csv_field(name)));
+        o.push_str(&format!(
+            "{},{},{node},{value}\n",
+            csv_field(table),
+            csv_field(name)
+        ));
     };
     for (k, v) in s.totals.vmstat.fields() {
         row("counters", k, None, v.to_string());
     }
-    row("counters", "memcg_scanned", None, s.totals.memcg_scanned.to_string());
-    row("counters", "memcg_reclaimed", None, s.totals.memcg_reclaimed.to_string());
+    row(
+        "counters",
+        "memcg_scanned",
+        None,
+        s.totals.memcg_scanned.to_string(),
+    );
+    row(
+        "counters",
+        "memcg_reclaimed",
+        None,
+        s.totals.memcg_reclaimed.to_string(),
+    );
     for n in &s.nodes {
-        row("kswapd", "episodes", Some(n.node), n.kswapd.episodes.to_string());
-        row("kswapd", "wakeups_requested", Some(n.node), n.kswapd.wakeups_requested.to_string());
+        row(
+            "kswapd",
+            "episodes",
+            Some(n.node),
+            n.kswapd.episodes.to_string(),
+        );
+        row(
+            "kswapd",
+            "wakeups_requested",
+            Some(n.node),
+            n.kswapd.wakeups_requested.to_string(),
+        );
     }
     for c in &s.totals.nodes {
         let b = &c.reclaimed;
-        let by = [("kswapd", b.kswapd), ("direct", b.direct + b.node), ("memcg", b.memcg), ("khugepaged", b.khugepaged), ("proactive", b.proactive), ("other", b.other)];
+        let by = [
+            ("kswapd", b.kswapd),
+            ("direct", b.direct + b.node),
+            ("memcg", b.memcg),
+            ("khugepaged", b.khugepaged),
+            ("proactive", b.proactive),
+            ("other", b.other),
+        ];
         for (who, v) in by {
             row("reclaimed", who, Some(c.node), v.to_string());
         }
     }
     for (name, h) in s.histograms.iter().filter(|(_, h)| h.available) {
         let m = &h.cumulative_summary;
-        for (q, v) in [("count", m.count), ("p50", m.p50), ("p99", m.p99), ("max", m.max)] {
-            row("histogram", &format!("{name}.{q}_{}", if q == "count" { "n" } else { h.unit }), None, v.to_string());
+        for (q, v) in [
+            ("count", m.count),
+            ("p50", m.p50),
+            ("p99", m.p99),
+            ("max", m.max),
+        ] {
+            row(
+                "histogram",
+                &format!("{name}.{q}_{}", if q == "count" { "n" } else { h.unit }),
+                None,
+                v.to_string(),
+            );
         }
     }
     for m in &s.memcgs {
-        row("memcg_reclaimed_pages", &m.path, None, m.reclaimed.to_string());
-        row("memcg_reclaim_episodes", &m.path, None, m.reclaim_episodes.to_string());
+        row(
+            "memcg_reclaimed_pages",
+            &m.path,
+            None,
+            m.reclaimed.to_string(),
+        );
+        row(
+            "memcg_reclaim_episodes",
+            &m.path,
+            None,
+            m.reclaim_episodes.to_string(),
+        );
     }
     o
 }

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -32,7 +31,14 @@ pub async fn run(duration: Duration, json: bool, load: LoadOptions) -> anyhow::R
     let snap = s.model.snapshot();
     if json {
         let hooks = super::stat::hook_rows(&s.loaded.hooks, &snap.hook_events, &snap.hook_lost);
-        Envelope::new("snapshot", SnapshotJson { snapshot: snap, hooks }).print_pretty()
+        Envelope::new(
+            "snapshot",
+            SnapshotJson {
+                snapshot: snap,
+                hooks,
+            },
+        )
+        .print_pretty()
     } else {
         crate::out::print(&render(&snap))
     }
@@ -46,12 +52,17 @@ pub fn render(s: &Snapshot) -> String {
         Some(true) => "MGLRU (generations)",
         _ => "classic active/inactive LRU",
     };
-    let _ = writeln!(o, "lruvecs: {} node(s) x {} memory cgroup(s); {scheme}", s.nodes.len(), {
-        let mut m: Vec<&str> = s.lruvecs.iter().map(|l| l.memcg.as_str()).collect();
-        m.sort();
-        m.dedup();
-        m.len()
-    });
+    let _ = writeln!(
+        o,
+        "lruvecs: {} node(s) x {} memory cgroup(s); {scheme}",
+        s.nodes.len(),
+        {
+            let mut m: Vec<&str> = s.lruvecs.iter().map(|l| l.memcg.as_str()).collect();
+            m.sort();
+            m.dedup();
+            m.len()
+        }
+    );
     for n in &s.nodes {
         let ks = match n.kswapd.state {
             KswapdState::Awake => format!("awake {:.1} s", n.kswapd_awake_secs),
@@ -65,26 +76,62 @@ pub fn render(s: &Snapshot) -> String {
         );
         for l in &n.lists {
             let pages = l.pages.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
-            let _ = writeln!(o, "  {:<14}{:>12} pages   drift {:>8}", l.name, pages, l.drift_text());
+            let _ = writeln!(
+                o,
+                "  {:<14}{:>12} pages   drift {:>8}",
+                l.name,
+                pages,
+                l.drift_text()
+            );
         }
         if !n.type_drift.is_empty() {
-            let by: Vec<String> = n.type_drift.iter().map(|t| format!("{} {}", t.name, t.drift_text())).collect();
-            let _ = writeln!(o, "  drift by type (MGLRU ages pages between the lists unseen): {}", by.join(", "));
+            let by: Vec<String> = n
+                .type_drift
+                .iter()
+                .map(|t| format!("{} {}", t.name, t.drift_text()))
+                .collect();
+            let _ = writeln!(
+                o,
+                "  drift by type (MGLRU ages pages between the lists unseen): {}",
+                by.join(", ")
+            );
         }
         let r = &n.rates;
         let _ = writeln!(
             o,
             "  last {:.1} s: scanned {:.0}/s reclaimed {:.0}/s (kswapd {:.0}, direct {:.0}, memcg {:.0}), activated {:.0}/s by access, {:.0}/s by reclaim",
-            s.interval_secs, r.scanned, r.reclaimed, r.reclaimed_kswapd, r.reclaimed_direct, r.reclaimed_memcg,
-            r.activated_by_access, r.activated_by_reclaim
+            s.interval_secs,
+            r.scanned,
+            r.reclaimed,
+            r.reclaimed_kswapd,
+            r.reclaimed_direct,
+            r.reclaimed_memcg,
+            r.activated_by_access,
+            r.activated_by_reclaim
         );
     }
-    let gens: Vec<_> = s.lruvecs.iter().filter_map(|l| l.generations.as_ref().map(|g| (l, g))).collect();
+    let gens: Vec<_> = s
+        .lruvecs
+        .iter()
+        .filter_map(|l| l.generations.as_ref().map(|g| (l, g)))
+        .collect();
     if !gens.is_empty() {
-        let _ = writeln!(o, "\nMGLRU generations (oldest first: gen age_ms anon file):");
+        let _ = writeln!(
+            o,
+            "\nMGLRU generations (oldest first: gen age_ms anon file):"
+        );
         for (l, g) in gens {
-            let list: Vec<String> = g.iter().map(|x| format!("{} {}ms {} {}", x.generation, x.age_ms, x.anon, x.file)).collect();
-            let _ = writeln!(o, "  node {} {:<30} {}", l.node, crate::text::fit(&l.memcg, 30), list.join(" | "));
+            let list: Vec<String> = g
+                .iter()
+                .map(|x| format!("{} {}ms {} {}", x.generation, x.age_ms, x.anon, x.file))
+                .collect();
+            let _ = writeln!(
+                o,
+                "  node {} {:<30} {}",
+                l.node,
+                crate::text::fit(&l.memcg, 30),
+                list.join(" | ")
+            );
         }
     }
     if !s.memcgs.is_empty() {
@@ -93,7 +140,12 @@ pub fn render(s: &Snapshot) -> String {
             let _ = writeln!(
                 o,
                 "  {:<40} {:>6} episodes {:>10} pages  p50 {} us  p99 {} us  max {} us",
-                m.path, m.reclaim_episodes, m.reclaimed, m.latency_us.p50, m.latency_us.p99, m.latency_us.max
+                m.path,
+                m.reclaim_episodes,
+                m.reclaimed,
+                m.latency_us.p50,
+                m.latency_us.p99,
+                m.latency_us.max
             );
         }
     }

@@ -13,9 +13,9 @@ use crate::{
     cmd::json::Envelope,
     model::{
         counters::{self, Counters, Counting},
-        selfcheck::{self, Bracket, SelfCheck},
         episodes::Episodes,
         input::HookStatus,
+        selfcheck::{self, Bracket, SelfCheck},
         totals::Totals,
     },
     probe::{
@@ -84,15 +84,30 @@ pub fn hook_rows(hooks: &[HookStatus], hits: &[u64], lost: &[u64]) -> Vec<HookCo
     out
 }
 
-pub fn report(kernel: &str, secs: f64, hooks: &[HookStatus], d: &Totals, mut episodes: Episodes, counting: &Counting) -> StatReport {
+pub fn report(
+    kernel: &str,
+    secs: f64,
+    hooks: &[HookStatus],
+    d: &Totals,
+    mut episodes: Episodes,
+    counting: &Counting,
+) -> StatReport {
     let hooks = hook_counts(hooks, d);
     // stat takes no shrink-pass records from the ring (only `record` keeps
     // them): the passes come from the per-CPU aggregates, which count every
     // one whether or not the ring has room.
     episodes.shrink_passes = d.shrink_inactive.iter().map(|a| a.passes).sum();
-    let shadow = d.hits.get(hook::SHADOW_MARK_ACCESSED.slot() as usize..hook::SLOTS as usize).filter(|s| s.iter().any(|v| *v > 0)).map(|s| {
-        std::collections::BTreeMap::from([("folio_mark_accessed", s[0]), ("folio_add_lru", s[1]), ("shrink_node", s[2])])
-    });
+    let shadow = d
+        .hits
+        .get(hook::SHADOW_MARK_ACCESSED.slot() as usize..hook::SLOTS as usize)
+        .filter(|s| s.iter().any(|v| *v > 0))
+        .map(|s| {
+            std::collections::BTreeMap::from([
+                ("folio_mark_accessed", s[0]),
+                ("folio_add_lru", s[1]),
+                ("shrink_node", s[2]),
+            ])
+        });
     StatReport {
         kprobe_shadow: shadow,
         kernel: kernel.to_owned(),
@@ -110,10 +125,18 @@ pub fn render(r: &StatReport) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let c = &r.counters;
-    let _ = writeln!(out, "vmscan stat: {:.1} s on kernel {} (pages)", r.window_secs, r.kernel);
+    let _ = writeln!(
+        out,
+        "vmscan stat: {:.1} s on kernel {} (pages)",
+        r.window_secs, r.kernel
+    );
     let mut header = format!("{:<22}{:>12}", "counter", "total");
     for n in &c.nodes {
-        let label = if n.node == vmscan_common::NODE_OVERFLOW { "node>=64".to_owned() } else { format!("node{}", n.node) };
+        let label = if n.node == vmscan_common::NODE_OVERFLOW {
+            "node>=64".to_owned()
+        } else {
+            format!("node{}", n.node)
+        };
         let _ = write!(header, "{label:>12}");
     }
     let _ = writeln!(out, "{header}");
@@ -122,12 +145,28 @@ pub fn render(r: &StatReport) -> String {
         for n in &c.nodes {
             let v = match name {
                 "pgscan_kswapd" => Some(n.scanned.kswapd),
-                "pgscan_direct" => Some(n.scanned.direct + n.scanned.node + if c.memcg_in_direct { n.scanned.memcg } else { 0 }),
+                "pgscan_direct" => Some(
+                    n.scanned.direct
+                        + n.scanned.node
+                        + if c.memcg_in_direct {
+                            n.scanned.memcg
+                        } else {
+                            0
+                        },
+                ),
                 "pgscan_khugepaged" => Some(n.scanned.khugepaged),
                 "pgscan_anon" => Some(n.scanned_anon),
                 "pgscan_file" => Some(n.scanned_file),
                 "pgsteal_kswapd" => Some(n.reclaimed.kswapd),
-                "pgsteal_direct" => Some(n.reclaimed.direct + n.reclaimed.node + if c.memcg_in_direct { n.reclaimed.memcg } else { 0 }),
+                "pgsteal_direct" => Some(
+                    n.reclaimed.direct
+                        + n.reclaimed.node
+                        + if c.memcg_in_direct {
+                            n.reclaimed.memcg
+                        } else {
+                            0
+                        },
+                ),
                 "pgsteal_khugepaged" => Some(n.reclaimed.khugepaged),
                 "pgsteal_anon" => Some(n.reclaimed_anon),
                 "pgsteal_file" => Some(n.reclaimed_file),
@@ -147,8 +186,16 @@ pub fn render(r: &StatReport) -> String {
     for (reason, names) in underivable_by_reason(c) {
         let _ = writeln!(out, "not derived here: {}\n  ({reason})", names.join(", "));
     }
-    let note = if c.memcg_in_direct { "memcg limit reclaim; in pgscan_direct on this kernel" } else { "memcg limit reclaim; not in pgscan_direct" };
-    let _ = writeln!(out, "{:<22}{:>12}   ({note})", "memcg scanned", c.memcg_scanned);
+    let note = if c.memcg_in_direct {
+        "memcg limit reclaim; in pgscan_direct on this kernel"
+    } else {
+        "memcg limit reclaim; not in pgscan_direct"
+    };
+    let _ = writeln!(
+        out,
+        "{:<22}{:>12}   ({note})",
+        "memcg scanned", c.memcg_scanned
+    );
     let _ = writeln!(out, "{:<22}{:>12}", "memcg reclaimed", c.memcg_reclaimed);
     if c.other_scanned + c.other_reclaimed > 0 {
         let _ = writeln!(
@@ -176,10 +223,18 @@ pub fn render(r: &StatReport) -> String {
         let _ = write!(out, "\n{}", selfcheck::render(&r.self_check));
     }
     let _ = writeln!(out);
-    let _ = writeln!(out, "{:<44}{:<18}{:>12}{:>8}", "hook", "attached", "events", "lost");
+    let _ = writeln!(
+        out,
+        "{:<44}{:<18}{:>12}{:>8}",
+        "hook", "attached", "events", "lost"
+    );
     for h in &r.hooks {
         let how = h.mechanism.clone().unwrap_or_else(|| "no".into());
-        let _ = writeln!(out, "{:<44}{:<18}{:>12}{:>8}", h.name, how, h.events, h.lost);
+        let _ = writeln!(
+            out,
+            "{:<44}{:<18}{:>12}{:>8}",
+            h.name, how, h.events, h.lost
+        );
     }
     if r.lost_total > 0 {
         let _ = writeln!(
@@ -201,19 +256,40 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
     if let Err(e) = crate::probe::privs::drop_all() {
         log::warn!("could not drop capabilities: {e}");
     }
-    let w = Window { reader: &reader, kernel: &loaded.system.kernel, hooks: &loaded.hooks, counting: loaded.counting };
+    let w = Window {
+        reader: &reader,
+        kernel: &loaded.system.kernel,
+        hooks: &loaded.hooks,
+        counting: loaded.counting,
+    };
     let (start_totals, start_bracket) = w.reader.read_bracketed()?;
     let start = Instant::now();
     let mut episodes = Episodes::default();
     announce(&loaded.hooks, opts.duration);
-    count_until_stopped(&opts, &w, &mut events, &mut episodes, (&start_totals, &start_bracket)).await?;
+    count_until_stopped(
+        &opts,
+        &w,
+        &mut events,
+        &mut episodes,
+        (&start_totals, &start_bracket),
+    )
+    .await?;
 
     let (end_totals, end_bracket) = w.reader.read_bracketed()?;
     let mut buf = Vec::new();
     events.drain_now(&mut buf);
     apply_all(&mut episodes, &mut buf);
-    let mut r = w.report(start.elapsed().as_secs_f64(), &end_totals.since(&start_totals), episodes);
-    r.self_check = selfcheck::check(&r.counters.vmstat, &start_bracket, &end_bracket, &slack(&w.counting));
+    let mut r = w.report(
+        start.elapsed().as_secs_f64(),
+        &end_totals.since(&start_totals),
+        episodes,
+    );
+    r.self_check = selfcheck::check(
+        &r.counters.vmstat,
+        &start_bracket,
+        &end_bracket,
+        &slack(&w.counting),
+    );
     match (opts.json, opts.interval) {
         (true, Some(_)) => Envelope::new("total", &r).print_line()?,
         (true, None) => Envelope::new("total", &r).print_pretty()?,
@@ -242,7 +318,11 @@ fn announce(hooks: &[HookStatus], duration: Option<Duration>) {
     let attached = hooks.iter().filter(|h| h.attached()).count();
     crate::note!("vmscan: attached {attached} of {} hooks", hooks.len());
     for h in hooks.iter().filter(|h| !h.attached()) {
-        crate::note!("vmscan: unavailable: {} ({})", h.name, h.error.as_deref().unwrap_or("?"));
+        crate::note!(
+            "vmscan: unavailable: {} ({})",
+            h.name,
+            h.error.as_deref().unwrap_or("?")
+        );
     }
     crate::note!(
         "vmscan: counting{}",
@@ -323,7 +403,11 @@ fn underivable_by_reason(c: &Counters) -> Vec<(&'static str, Vec<&'static str>)>
 fn print_interval(r: &StatReport) -> anyhow::Result<()> {
     let v = &r.counters.vmstat;
     if v.scan_steal_underivable {
-        return crate::out::line(&format!("scanned/reclaimed not derivable: {}  lost {}", counters::NO_MGLRU_TRACEPOINTS, r.lost_total));
+        return crate::out::line(&format!(
+            "scanned/reclaimed not derivable: {}  lost {}",
+            counters::NO_MGLRU_TRACEPOINTS,
+            r.lost_total
+        ));
     }
     let per = |x: u64| x as f64 / r.window_secs.max(1e-9);
     crate::out::line(&format!(
@@ -349,7 +433,8 @@ pub fn tracepoint_name(id: vmscan_common::HookId) -> String {
 /// pgscan/pgsteal, the workingset ones).
 fn slack(counting: &crate::model::counters::Counting) -> impl Fn(&str) -> u64 + use<> {
     let node_slack = (counting.memcg_in_global || counting.refaults).then(|| {
-        let text = std::fs::read_to_string(crate::probe::paths::host("/proc/zoneinfo")).unwrap_or_default();
+        let text = std::fs::read_to_string(crate::probe::paths::host("/proc/zoneinfo"))
+            .unwrap_or_default();
         crate::model::input::global_stat_slack(&crate::probe::system::parse_zoneinfo(&text))
     });
     selfcheck::slack_for(counting, node_slack.flatten())

@@ -50,7 +50,11 @@ pub struct RateLimit {
 
 impl RateLimit {
     pub fn new(rate: f64) -> Self {
-        Self { tokens: rate, last: Instant::now(), rate }
+        Self {
+            tokens: rate,
+            last: Instant::now(),
+            rate,
+        }
     }
     pub fn take(&mut self, now: Instant) -> bool {
         let dt = now.saturating_duration_since(self.last).as_secs_f64();
@@ -96,7 +100,10 @@ pub enum Limit {
 pub enum Admission {
     /// Serve it as connection `id`; `evicted` names the connection closed
     /// to make room (and which limit it was).
-    Admit { id: u64, evicted: Option<(Limit, Option<AbortHandle>)> },
+    Admit {
+        id: u64,
+        evicted: Option<(Limit, Option<AbortHandle>)>,
+    },
     /// Every connection of the limit is already answering a request.
     Refuse(Limit),
 }
@@ -111,7 +118,12 @@ pub struct Conns {
 
 impl Conns {
     pub fn new(max: usize, per_peer: usize) -> Self {
-        Self { map: HashMap::new(), next: 0, max, per_peer }
+        Self {
+            map: HashMap::new(),
+            next: 0,
+            max,
+            per_peer,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -132,8 +144,12 @@ impl Conns {
     fn victim(&self, peer: IpAddr) -> Result<Option<(u64, Limit)>, Limit> {
         let reading = || self.map.iter().filter(|(_, c)| c.reading);
         if self.count(peer) >= self.per_peer {
-            let oldest = reading().filter(|(_, c)| c.peer == peer).min_by_key(|(id, c)| (c.since, **id));
-            return oldest.map(|(id, _)| Some((*id, Limit::PerPeer))).ok_or(Limit::PerPeer);
+            let oldest = reading()
+                .filter(|(_, c)| c.peer == peer)
+                .min_by_key(|(id, c)| (c.since, **id));
+            return oldest
+                .map(|(id, _)| Some((*id, Limit::PerPeer)))
+                .ok_or(Limit::PerPeer);
         }
         if self.map.len() < self.max {
             return Ok(None);
@@ -142,8 +158,10 @@ impl Conns {
         for c in self.map.values() {
             *held.entry(c.peer).or_default() += 1;
         }
-        let pick = reading().max_by_key(|(id, c)| (held[&c.peer], std::cmp::Reverse((c.since, **id))));
-        pick.map(|(id, _)| Some((*id, Limit::Total))).ok_or(Limit::Total)
+        let pick =
+            reading().max_by_key(|(id, c)| (held[&c.peer], std::cmp::Reverse((c.since, **id))));
+        pick.map(|(id, _)| Some((*id, Limit::Total)))
+            .ok_or(Limit::Total)
     }
 
     /// Admits a connection from `peer` (a `peer_key`), closing one to make
@@ -155,7 +173,15 @@ impl Conns {
         };
         let id = self.next;
         self.next += 1;
-        self.map.insert(id, Conn { peer, since: now, reading: true, abort: None });
+        self.map.insert(
+            id,
+            Conn {
+                peer,
+                since: now,
+                reading: true,
+                abort: None,
+            },
+        );
         Admission::Admit { id, evicted }
     }
 
@@ -206,7 +232,12 @@ impl Tally {
 
     /// One line for the log.
     pub fn summary(&self, over: Duration) -> String {
-        let (top, n) = self.by_peer.iter().max_by_key(|(p, n)| (**n, std::cmp::Reverse(**p))).map(|(p, n)| (*p, *n)).unwrap_or((IpAddr::from([0, 0, 0, 0]), 0));
+        let (top, n) = self
+            .by_peer
+            .iter()
+            .max_by_key(|(p, n)| (**n, std::cmp::Reverse(**p)))
+            .map(|(p, n)| (*p, *n))
+            .unwrap_or((IpAddr::from([0, 0, 0, 0]), 0));
         format!(
             "exporter: in {:.0} s, {} connections closed to make room ({} at the limit of {MAX_PER_PEER} per peer, {} with all {MAX_CONNECTIONS} taken), {} refused, {} sent no request within {} s, {} over {MAX_RATE} requests/s; most from {top} ({n})",
             over.as_secs_f64(),
@@ -246,12 +277,16 @@ impl Shared {
         if self.rates.len() >= MAX_PEERS_TRACKED && !self.rates.contains_key(&peer) {
             // A bucket idle for a second is full again: forgetting it
             // changes nothing.
-            self.rates.retain(|_, r| now.saturating_duration_since(r.last) < Duration::from_secs(1));
+            self.rates
+                .retain(|_, r| now.saturating_duration_since(r.last) < Duration::from_secs(1));
             if self.rates.len() >= MAX_PEERS_TRACKED {
                 self.rates.clear();
             }
         }
-        self.rates.entry(peer).or_insert_with(|| RateLimit::new(MAX_RATE)).take(now)
+        self.rates
+            .entry(peer)
+            .or_insert_with(|| RateLimit::new(MAX_RATE))
+            .take(now)
     }
 
     /// Counts one event and logs if it is time to.
@@ -265,10 +300,18 @@ impl Shared {
 
     /// Logs the tally when there is one and the last line is old enough.
     fn maybe_log(&mut self, now: Instant) {
-        if self.tally.events() == 0 || self.last_log.is_some_and(|t| now.saturating_duration_since(t) < LOG_EVERY) {
+        if self.tally.events() == 0
+            || self
+                .last_log
+                .is_some_and(|t| now.saturating_duration_since(t) < LOG_EVERY)
+        {
             return;
         }
-        log::warn!("{}", self.tally.summary(now.saturating_duration_since(self.since)));
+        log::warn!(
+            "{}",
+            self.tally
+                .summary(now.saturating_duration_since(self.since))
+        );
         self.tally = Tally::default();
         self.since = now;
         self.last_log = Some(now);
@@ -302,10 +345,18 @@ pub fn wants_openmetrics(accept: &str) -> bool {
         let media = parts.next().unwrap_or("").to_ascii_lowercase();
         let (mut q, mut version) = (1.0f32, None);
         for p in parts {
-            let Some((k, v)) = p.split_once('=') else { continue };
+            let Some((k, v)) = p.split_once('=') else {
+                continue;
+            };
             let v = v.trim().trim_matches('"');
             match k.trim().to_ascii_lowercase().as_str() {
-                "q" => q = v.parse().ok().filter(|q: &f32| q.is_finite()).unwrap_or(0.0),
+                "q" => {
+                    q = v
+                        .parse()
+                        .ok()
+                        .filter(|q: &f32| q.is_finite())
+                        .unwrap_or(0.0)
+                }
                 "version" => version = Some(v.to_owned()),
                 _ => {}
             }
@@ -328,12 +379,22 @@ pub fn wants_openmetrics(accept: &str) -> bool {
 /// Accept header. `metrics` gets true for OpenMetrics (asked for by Accept,
 /// or by `/metrics?format=openmetrics`), false for the Prometheus text
 /// format 0.0.4 (the default).
-pub fn route(request_line: &str, accept: Option<&str>, metrics: impl FnOnce(bool) -> String) -> Response {
+pub fn route(
+    request_line: &str,
+    accept: Option<&str>,
+    metrics: impl FnOnce(bool) -> String,
+) -> Response {
     let mut parts = request_line.split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let openmetrics = query.split('&').any(|kv| kv == "format=openmetrics") || accept.is_some_and(wants_openmetrics);
-    let text = |status, body: &str| Response { status, content_type: "text/plain; charset=utf-8", body: body.to_owned(), allow: false };
+    let openmetrics = query.split('&').any(|kv| kv == "format=openmetrics")
+        || accept.is_some_and(wants_openmetrics);
+    let text = |status, body: &str| Response {
+        status,
+        content_type: "text/plain; charset=utf-8",
+        body: body.to_owned(),
+        allow: false,
+    };
     if method.is_empty() || target.is_empty() {
         return text(400, "bad request\n");
     }
@@ -353,7 +414,16 @@ pub fn route(request_line: &str, accept: Option<&str>, metrics: impl FnOnce(bool
             allow: false,
         };
     }
-    Response { status: 200, content_type: if openmetrics { OPENMETRICS } else { TEXT_FORMAT }, body: metrics(openmetrics), allow: false }
+    Response {
+        status: 200,
+        content_type: if openmetrics {
+            OPENMETRICS
+        } else {
+            TEXT_FORMAT
+        },
+        body: metrics(openmetrics),
+        allow: false,
+    }
 }
 
 /// A request head: the request line and the Accept header (several joined
@@ -374,7 +444,10 @@ pub fn parse_head(bytes: &[u8]) -> Head {
         .filter(|(name, _)| name.trim().eq_ignore_ascii_case("accept"))
         .map(|(_, v)| v.trim())
         .collect();
-    Head { request_line, accept: (!accepts.is_empty()).then(|| accepts.join(",")) }
+    Head {
+        request_line,
+        accept: (!accepts.is_empty()).then(|| accepts.join(",")),
+    }
 }
 
 /// Where the head ends (the index of its blank line), if it has.
@@ -445,10 +518,21 @@ async fn write_response(sock: &mut TcpStream, resp: &Response) -> std::io::Resul
 pub type Render = Arc<dyn Fn(bool) -> String + Send + Sync>;
 
 fn plain(status: u16, body: &str) -> Response {
-    Response { status, content_type: "text/plain", body: body.to_owned(), allow: false }
+    Response {
+        status,
+        content_type: "text/plain",
+        body: body.to_owned(),
+        allow: false,
+    }
 }
 
-async fn serve_one(mut sock: TcpStream, peer: IpAddr, id: u64, shared: Arc<Mutex<Shared>>, metrics: Render) -> std::io::Result<()> {
+async fn serve_one(
+    mut sock: TcpStream,
+    peer: IpAddr,
+    id: u64,
+    shared: Arc<Mutex<Shared>>,
+    metrics: Render,
+) -> std::io::Result<()> {
     let resp = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut sock)).await {
         Err(_) => {
             lock(&shared).note(peer, |t| &mut t.timed_out, Instant::now());
@@ -510,7 +594,15 @@ fn accept_one(sock: TcpStream, addr: SocketAddr, shared: &Arc<Mutex<Shared>>, me
                 if let Some(h) = abort {
                     h.abort();
                 }
-                s.note(peer, if limit == Limit::PerPeer { |t| &mut t.pushed_per_peer } else { |t| &mut t.pushed_total }, now);
+                s.note(
+                    peer,
+                    if limit == Limit::PerPeer {
+                        |t| &mut t.pushed_per_peer
+                    } else {
+                        |t| &mut t.pushed_total
+                    },
+                    now,
+                );
             }
             let (sh, m) = (shared.clone(), metrics.clone());
             let task = tokio::spawn(async move {
@@ -553,20 +645,28 @@ pub async fn serve(listener: TcpListener, metrics: Render) {
 /// update (walking hundreds of memory cgroups on a busy host) never delays
 /// a scrape. Threads inherit the caller's credentials: call it after
 /// dropping privileges.
-pub fn serve_on_thread(listener: TcpListener, metrics: Render) -> std::io::Result<std::thread::JoinHandle<()>> {
+pub fn serve_on_thread(
+    listener: TcpListener,
+    metrics: Render,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     let std_listener = listener.into_std()?;
-    std::thread::Builder::new().name("vmscan-http".into()).spawn(move || {
-        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(rt) => rt,
-            Err(e) => return log::error!("exporter: starting the HTTP runtime: {e}"),
-        };
-        rt.block_on(async move {
-            match TcpListener::from_std(std_listener) {
-                Ok(l) => serve(l, metrics).await,
-                Err(e) => log::error!("exporter: {e}"),
-            }
-        });
-    })
+    std::thread::Builder::new()
+        .name("vmscan-http".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return log::error!("exporter: starting the HTTP runtime: {e}"),
+            };
+            rt.block_on(async move {
+                match TcpListener::from_std(std_listener) {
+                    Ok(l) => serve(l, metrics).await,
+                    Err(e) => log::error!("exporter: {e}"),
+                }
+            });
+        })
 }
 
 /// Whether an address is loopback (binding anything else needs --allow-remote).
@@ -592,34 +692,75 @@ mod tests {
 
     #[test]
     fn accept_header_picks_the_format() {
-        assert!(wants_openmetrics(PROMETHEUS_2), "Prometheus 2 asks for OpenMetrics first");
+        assert!(
+            wants_openmetrics(PROMETHEUS_2),
+            "Prometheus 2 asks for OpenMetrics first"
+        );
         assert!(wants_openmetrics(PROMETHEUS_3), "Prometheus 3 too");
         assert!(!wants_openmetrics("*/*"), "curl gets text");
         assert!(!wants_openmetrics(""));
         assert!(!wants_openmetrics("text/plain;version=0.0.4"));
-        assert!(!wants_openmetrics("application/json"), "nothing servable asked: text");
-        assert!(wants_openmetrics("Application/OpenMetrics-Text"), "media types are case-insensitive");
-        assert!(!wants_openmetrics("text/plain;q=0.9, application/openmetrics-text;q=0.5"), "higher q wins");
-        assert!(wants_openmetrics("text/plain;q=0.5, application/openmetrics-text;q=0.9"));
-        assert!(!wants_openmetrics("text/plain, application/openmetrics-text"), "the first on a tie");
-        assert!(!wants_openmetrics("application/openmetrics-text;q=0, */*"), "q=0 means not acceptable");
-        assert!(!wants_openmetrics("application/openmetrics-text;version=2.0.0, text/plain;q=0.1"), "a version vmscan does not write");
-        assert!(!wants_openmetrics("application/openmetrics-text;q=nan"), "a broken q counts as 0");
+        assert!(
+            !wants_openmetrics("application/json"),
+            "nothing servable asked: text"
+        );
+        assert!(
+            wants_openmetrics("Application/OpenMetrics-Text"),
+            "media types are case-insensitive"
+        );
+        assert!(
+            !wants_openmetrics("text/plain;q=0.9, application/openmetrics-text;q=0.5"),
+            "higher q wins"
+        );
+        assert!(wants_openmetrics(
+            "text/plain;q=0.5, application/openmetrics-text;q=0.9"
+        ));
+        assert!(
+            !wants_openmetrics("text/plain, application/openmetrics-text"),
+            "the first on a tie"
+        );
+        assert!(
+            !wants_openmetrics("application/openmetrics-text;q=0, */*"),
+            "q=0 means not acceptable"
+        );
+        assert!(
+            !wants_openmetrics("application/openmetrics-text;version=2.0.0, text/plain;q=0.1"),
+            "a version vmscan does not write"
+        );
+        assert!(
+            !wants_openmetrics("application/openmetrics-text;q=nan"),
+            "a broken q counts as 0"
+        );
     }
 
     #[test]
     fn routes() {
-        let m = |om: bool| if om { "om".to_owned() } else { "text".to_owned() };
+        let m = |om: bool| {
+            if om {
+                "om".to_owned()
+            } else {
+                "text".to_owned()
+            }
+        };
         assert_eq!(route("GET /metrics HTTP/1.1", None, m).status, 200);
         let r = route("GET /metrics HTTP/1.1", None, m);
         assert_eq!((r.body.as_str(), r.content_type), ("text", TEXT_FORMAT));
         let r = route("GET /metrics HTTP/1.1", Some(PROMETHEUS_2), m);
         assert_eq!((r.body.as_str(), r.content_type), ("om", OPENMETRICS));
         assert_eq!(route("GET /metrics HTTP/1.1", Some("*/*"), m).body, "text");
-        assert_eq!(route("GET /metrics?format=openmetrics HTTP/1.1", None, m).body, "om");
+        assert_eq!(
+            route("GET /metrics?format=openmetrics HTTP/1.1", None, m).body,
+            "om"
+        );
         assert_eq!(route("GET /metrics?x=1 HTTP/1.1", None, m).status, 200);
-        assert_eq!(route("GET / HTTP/1.1", None, |_| unreachable!()).status, 200);
-        assert_eq!(route("GET /etc/passwd HTTP/1.1", None, |_| unreachable!()).status, 404);
+        assert_eq!(
+            route("GET / HTTP/1.1", None, |_| unreachable!()).status,
+            200
+        );
+        assert_eq!(
+            route("GET /etc/passwd HTTP/1.1", None, |_| unreachable!()).status,
+            404
+        );
         let r = route("POST /metrics HTTP/1.1", None, |_| unreachable!());
         assert_eq!((r.status, r.allow), (405, true));
         assert_eq!(route("", None, |_| unreachable!()).status, 400);
@@ -627,22 +768,48 @@ mod tests {
 
     #[test]
     fn heads_parse_and_end() {
-        let h = parse_head(b"GET /metrics HTTP/1.1\r\nHost: x\r\nACCEPT:  text/plain \r\naccept: */*");
-        assert_eq!(h, Head { request_line: "GET /metrics HTTP/1.1".into(), accept: Some("text/plain,*/*".into()) });
+        let h =
+            parse_head(b"GET /metrics HTTP/1.1\r\nHost: x\r\nACCEPT:  text/plain \r\naccept: */*");
+        assert_eq!(
+            h,
+            Head {
+                request_line: "GET /metrics HTTP/1.1".into(),
+                accept: Some("text/plain,*/*".into())
+            }
+        );
         assert_eq!(parse_head(b"GET / HTTP/1.0").accept, None);
-        assert_eq!(parse_head(b"GET / HTTP/1.0\nX-Accept: a").accept, None, "only the Accept header");
+        assert_eq!(
+            parse_head(b"GET / HTTP/1.0\nX-Accept: a").accept,
+            None,
+            "only the Accept header"
+        );
         assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), Some(23));
         assert_eq!(head_end(b"GET / HTTP/1.0\n\n"), Some(14));
-        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: x\r\n"), None, "the blank line is still to come");
+        assert_eq!(
+            head_end(b"GET / HTTP/1.1\r\nHost: x\r\n"),
+            None,
+            "the blank line is still to come"
+        );
     }
 
     #[test]
     fn peers_are_addresses_or_ipv6_64s() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(peer_key(ip("192.0.2.7")), ip("192.0.2.7"));
-        assert_eq!(peer_key(ip("::ffff:192.0.2.7")), ip("192.0.2.7"), "IPv4-mapped is the IPv4 peer");
-        assert_eq!(peer_key(ip("2001:db8:1:2:aaaa::1")), peer_key(ip("2001:db8:1:2:bbbb::9")), "one /64, one peer");
-        assert_ne!(peer_key(ip("2001:db8:1:2::1")), peer_key(ip("2001:db8:1:3::1")));
+        assert_eq!(
+            peer_key(ip("::ffff:192.0.2.7")),
+            ip("192.0.2.7"),
+            "IPv4-mapped is the IPv4 peer"
+        );
+        assert_eq!(
+            peer_key(ip("2001:db8:1:2:aaaa::1")),
+            peer_key(ip("2001:db8:1:2:bbbb::9")),
+            "one /64, one peer"
+        );
+        assert_ne!(
+            peer_key(ip("2001:db8:1:2::1")),
+            peer_key(ip("2001:db8:1:3::1"))
+        );
     }
 
     fn admitted(a: Admission) -> (u64, Option<Limit>) {
@@ -654,7 +821,11 @@ mod tests {
 
     #[test]
     fn a_newcomer_pushes_out_the_oldest_idle_connection_of_the_biggest_holder() {
-        let (flood, other, scraper) = ([127, 0, 0, 1].into(), [127, 0, 0, 3].into(), [127, 0, 0, 2].into());
+        let (flood, other, scraper) = (
+            [127, 0, 0, 1].into(),
+            [127, 0, 0, 3].into(),
+            [127, 0, 0, 2].into(),
+        );
         let t0 = Instant::now();
         let at = |ms| t0 + Duration::from_millis(ms);
         let mut c = Conns::new(4, 3);
@@ -670,14 +841,23 @@ mod tests {
         c.answering(ids[1]);
         let (s, why) = admitted(c.admit(scraper, at(12)));
         assert_eq!(why, Some(Limit::Total));
-        assert!(c.map.contains_key(&ids[1]), "a connection being answered stays");
-        assert!(!c.map.contains_key(&ids[2]), "the flood's oldest still-reading connection went");
+        assert!(
+            c.map.contains_key(&ids[1]),
+            "a connection being answered stays"
+        );
+        assert!(
+            !c.map.contains_key(&ids[2]),
+            "the flood's oldest still-reading connection went"
+        );
         assert!(c.map.contains_key(&o) && c.map.contains_key(&s));
         // When every connection is being answered, a newcomer waits its turn.
         for id in c.map.keys().copied().collect::<Vec<_>>() {
             c.answering(id);
         }
-        assert!(matches!(c.admit([127, 0, 0, 9].into(), at(13)), Admission::Refuse(Limit::Total)));
+        assert!(matches!(
+            c.admit([127, 0, 0, 9].into(), at(13)),
+            Admission::Refuse(Limit::Total)
+        ));
         c.done(o);
         assert_eq!(admitted(c.admit([127, 0, 0, 9].into(), at(14))).1, None);
     }
@@ -690,8 +870,15 @@ mod tests {
         }
         t.note([127, 0, 0, 2].into(), |t| &mut t.timed_out);
         let line = t.summary(Duration::from_secs(10));
-        assert!(line.contains("5 connections closed to make room (5 at the limit of 8 per peer"), "{line}");
-        assert!(line.contains("1 sent no request within 2 s") && line.ends_with("most from 127.0.0.1 (5)"), "{line}");
+        assert!(
+            line.contains("5 connections closed to make room (5 at the limit of 8 per peer"),
+            "{line}"
+        );
+        assert!(
+            line.contains("1 sent no request within 2 s")
+                && line.ends_with("most from 127.0.0.1 (5)"),
+            "{line}"
+        );
         assert_eq!(t.events(), 6);
     }
 
@@ -709,33 +896,78 @@ mod tests {
     async fn serves_real_sockets_with_limits() {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
-        tokio::spawn(serve(l, Arc::new(|om| if om { "vmscan_up 1\n# EOF\n" } else { "vmscan_up 1\n" }.to_owned())));
+        tokio::spawn(serve(
+            l,
+            Arc::new(|om| {
+                if om {
+                    "vmscan_up 1\n# EOF\n"
+                } else {
+                    "vmscan_up 1\n"
+                }
+                .to_owned()
+            }),
+        ));
         let get = |req: &[u8]| get_from(addr, [127, 0, 0, 1], req.to_vec());
         let ok = get(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
-        assert!(ok.starts_with("HTTP/1.1 200 OK") && ok.contains(TEXT_FORMAT) && ok.ends_with("vmscan_up 1\n"), "{ok}");
-        let om = get(format!("GET /metrics HTTP/1.1\r\nAccept: {PROMETHEUS_2}\r\n\r\n").as_bytes()).await;
+        assert!(
+            ok.starts_with("HTTP/1.1 200 OK")
+                && ok.contains(TEXT_FORMAT)
+                && ok.ends_with("vmscan_up 1\n"),
+            "{ok}"
+        );
+        let om = get(format!("GET /metrics HTTP/1.1\r\nAccept: {PROMETHEUS_2}\r\n\r\n").as_bytes())
+            .await;
         assert!(om.contains(OPENMETRICS) && om.ends_with("# EOF\n"), "{om}");
-        assert!(get(b"DELETE /metrics HTTP/1.1\r\n\r\n").await.starts_with("HTTP/1.1 405"));
-        assert!(get(b"GET /x HTTP/1.1\r\n\r\n").await.starts_with("HTTP/1.1 404"));
-        assert!(get(&vec![b'A'; MAX_REQUEST + 10]).await.starts_with("HTTP/1.1 431"));
+        assert!(
+            get(b"DELETE /metrics HTTP/1.1\r\n\r\n")
+                .await
+                .starts_with("HTTP/1.1 405")
+        );
+        assert!(
+            get(b"GET /x HTTP/1.1\r\n\r\n")
+                .await
+                .starts_with("HTTP/1.1 404")
+        );
+        assert!(
+            get(&vec![b'A'; MAX_REQUEST + 10])
+                .await
+                .starts_with("HTTP/1.1 431")
+        );
         let mut limited = 0;
         for _ in 0..(MAX_RATE as usize * 2) {
-            if get(b"GET /metrics HTTP/1.1\r\n\r\n").await.starts_with("HTTP/1.1 429") {
+            if get(b"GET /metrics HTTP/1.1\r\n\r\n")
+                .await
+                .starts_with("HTTP/1.1 429")
+            {
                 limited += 1;
             }
         }
-        assert!(limited > 0, "a burst of {} requests must hit the rate limit", MAX_RATE as usize * 2);
+        assert!(
+            limited > 0,
+            "a burst of {} requests must hit the rate limit",
+            MAX_RATE as usize * 2
+        );
         // The rate limit is the peer's own: another peer is still answered.
-        let other = get_from(addr, [127, 0, 0, 2], b"GET /metrics HTTP/1.1\r\n\r\n".to_vec()).await;
+        let other = get_from(
+            addr,
+            [127, 0, 0, 2],
+            b"GET /metrics HTTP/1.1\r\n\r\n".to_vec(),
+        )
+        .await;
         assert!(other.starts_with("HTTP/1.1 200"), "{other}");
     }
 
     #[test]
     fn a_blocked_caller_does_not_delay_scrapes() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let l = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = l.local_addr().unwrap();
-        let _t = rt.block_on(async { serve_on_thread(l, Arc::new(|_| "vmscan_up 1\n".to_owned())) }).unwrap();
+        let _t = rt
+            .block_on(async { serve_on_thread(l, Arc::new(|_| "vmscan_up 1\n".to_owned())) })
+            .unwrap();
         // The caller's runtime is not polled from here on (as in a long
         // model update); the scrape is answered all the same.
         let mut s = std::net::TcpStream::connect(addr).unwrap();
@@ -743,7 +975,10 @@ mod tests {
         std::io::Write::write_all(&mut s, b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
         let mut out = String::new();
         std::io::Read::read_to_string(&mut s, &mut out).unwrap();
-        assert!(out.starts_with("HTTP/1.1 200") && out.ends_with("vmscan_up 1\n"), "{out}");
+        assert!(
+            out.starts_with("HTTP/1.1 200") && out.ends_with("vmscan_up 1\n"),
+            "{out}"
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -755,18 +990,33 @@ mod tests {
         for i in 0..(MAX_CONNECTIONS + 8) {
             // Five peers of eight: together they fill every slot.
             let sock = tokio::net::TcpSocket::new_v4().unwrap();
-            sock.bind(SocketAddr::from(([127, 0, 1, (i % 5) as u8 + 1], 0))).unwrap();
+            sock.bind(SocketAddr::from(([127, 0, 1, (i % 5) as u8 + 1], 0)))
+                .unwrap();
             idle.push(sock.connect(addr).await.unwrap());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
         let t0 = Instant::now();
-        let r = tokio::time::timeout(Duration::from_secs(1), get_from(addr, [127, 0, 0, 2], b"GET /metrics HTTP/1.1\r\n\r\n".to_vec())).await;
-        assert!(r.as_ref().is_ok_and(|r| r.starts_with("HTTP/1.1 200")), "{r:?} after {:?}", t0.elapsed());
+        let r = tokio::time::timeout(
+            Duration::from_secs(1),
+            get_from(
+                addr,
+                [127, 0, 0, 2],
+                b"GET /metrics HTTP/1.1\r\n\r\n".to_vec(),
+            ),
+        )
+        .await;
+        assert!(
+            r.as_ref().is_ok_and(|r| r.starts_with("HTTP/1.1 200")),
+            "{r:?} after {:?}",
+            t0.elapsed()
+        );
         // The idle ones beyond the limits were closed.
         let mut closed = 0;
         for s in &mut idle {
             let mut b = [0u8; 1];
-            if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(Duration::from_millis(5), s.read(&mut b)).await {
+            if let Ok(Ok(0) | Err(_)) =
+                tokio::time::timeout(Duration::from_millis(5), s.read(&mut b)).await
+            {
                 closed += 1;
             }
         }

@@ -54,7 +54,11 @@ pub fn label(v: &str) -> String {
 }
 
 fn node_label(n: u32) -> String {
-    if n == NODE_OVERFLOW { "overflow".into() } else { n.to_string() }
+    if n == NODE_OVERFLOW {
+        "overflow".into()
+    } else {
+        n.to_string()
+    }
 }
 
 #[derive(Debug)]
@@ -76,11 +80,26 @@ fn family<V, M: EncodeMetric>(
     Ok(())
 }
 
-fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, rows: Vec<(Labels, u64)>) -> Result<(), std::fmt::Error> {
-    family(enc, (name, help, MetricType::Counter), rows, ConstCounter::new)
+fn counter(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: Vec<(Labels, u64)>,
+) -> Result<(), std::fmt::Error> {
+    family(
+        enc,
+        (name, help, MetricType::Counter),
+        rows,
+        ConstCounter::new,
+    )
 }
 
-fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, rows: Vec<(Labels, i64)>) -> Result<(), std::fmt::Error> {
+fn gauge(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: Vec<(Labels, i64)>,
+) -> Result<(), std::fmt::Error> {
     family(enc, (name, help, MetricType::Gauge), rows, ConstGauge::new)
 }
 
@@ -88,7 +107,12 @@ fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, rows: Vec<(Labels,
 /// holds integer microseconds up to 2^i - 1, so le = (2^i - 1) us exactly.
 fn buckets(h: &Log2Hist) -> Vec<(f64, u64)> {
     let mut out: Vec<(f64, u64)> = (0..32usize)
-        .map(|i| (((1u64 << i) - 1) as f64 * 1e-6, h.buckets.get(i).copied().unwrap_or(0)))
+        .map(|i| {
+            (
+                ((1u64 << i) - 1) as f64 * 1e-6,
+                h.buckets.get(i).copied().unwrap_or(0),
+            )
+        })
         .collect();
     out.push((f64::MAX, 0));
     out
@@ -107,7 +131,11 @@ fn histogram(
         let sum_us = if h.sum > 0 || h.count == 0 {
             h.sum
         } else {
-            h.buckets.iter().enumerate().map(|(i, n)| if i == 0 { 0 } else { n << (i - 1) }).sum()
+            h.buckets
+                .iter()
+                .enumerate()
+                .map(|(i, n)| if i == 0 { 0 } else { n << (i - 1) })
+                .sum()
         };
         let fam = m.encode_family(&labels)?;
         fam_histogram(fam, sum_us as f64 * 1e-6, h.count, &buckets(h))?;
@@ -164,7 +192,11 @@ fn shrink_slots(s: &Snapshot) -> Vec<(usize, Labels)> {
     for n in s.nodes.iter().map(|n| n.node) {
         for rec in 0..reclaimer::COUNT {
             for file in 0..2u32 {
-                let labels = vec![("node", node_label(n)), ("reclaimer", reclaimer::NAMES[rec as usize].to_owned()), ("type", folio_type(file))];
+                let labels = vec![
+                    ("node", node_label(n)),
+                    ("reclaimer", reclaimer::NAMES[rec as usize].to_owned()),
+                    ("type", folio_type(file)),
+                ];
                 out.push((shrink_index(n, rec, file) as usize, labels));
             }
         }
@@ -177,9 +209,24 @@ fn encode_shrink(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), st
     let t = &st.totals;
     let slots = shrink_slots(&st.snap);
     let rows = |v: &dyn Fn(usize) -> u64| slots.iter().map(|(i, l)| (l.clone(), v(*i))).collect();
-    counter(enc, "vmscan_pages_scanned", "Pages scanned on the inactive lists by shrink passes that isolated pages (mm_vmscan_lru_shrink_inactive).", rows(&|i| t.shrink_inactive[i].scanned))?;
-    counter(enc, "vmscan_pages_reclaimed", "Pages reclaimed (mm_vmscan_lru_shrink_inactive nr_reclaimed).", rows(&|i| t.shrink_inactive[i].reclaimed))?;
-    counter(enc, "vmscan_pages_deactivated", "Pages moved from the active to the inactive list by reclaim (mm_vmscan_lru_shrink_active).", rows(&|i| t.shrink_active[i].deactivated))
+    counter(
+        enc,
+        "vmscan_pages_scanned",
+        "Pages scanned on the inactive lists by shrink passes that isolated pages (mm_vmscan_lru_shrink_inactive).",
+        rows(&|i| t.shrink_inactive[i].scanned),
+    )?;
+    counter(
+        enc,
+        "vmscan_pages_reclaimed",
+        "Pages reclaimed (mm_vmscan_lru_shrink_inactive nr_reclaimed).",
+        rows(&|i| t.shrink_inactive[i].reclaimed),
+    )?;
+    counter(
+        enc,
+        "vmscan_pages_deactivated",
+        "Pages moved from the active to the inactive list by reclaim (mm_vmscan_lru_shrink_active).",
+        rows(&|i| t.shrink_active[i].deactivated),
+    )
 }
 
 /// Pages activated per node, by access (mm_lru_activate) and by reclaim.
@@ -203,30 +250,64 @@ fn encode_activated(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
             ("reclaim", "anon", by_reclaim[0]),
             ("reclaim", "file", by_reclaim[1]),
         ] {
-            activated.push((vec![("node", nl.clone()), ("source", source.into()), ("type", ty.into())], pages));
+            activated.push((
+                vec![
+                    ("node", nl.clone()),
+                    ("source", source.into()),
+                    ("type", ty.into()),
+                ],
+                pages,
+            ));
         }
     }
-    counter(enc, "vmscan_pages_activated", "Pages activated: source=access by folio_activate (mm_lru_activate), source=reclaim by shrink_folio_list's nr_activate.", activated)
+    counter(
+        enc,
+        "vmscan_pages_activated",
+        "Pages activated: source=access by folio_activate (mm_lru_activate), source=reclaim by shrink_folio_list's nr_activate.",
+        activated,
+    )
 }
 
 fn encode_writeback(t: &Totals, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
     let mut written = vec![];
     for rec in 0..reclaimer::COUNT {
         for file in 0..2u32 {
-            written.push((vec![("reclaimer", reclaimer::NAMES[rec as usize].to_owned()), ("type", folio_type(file))], t.write_folio[write_index(rec, file) as usize]));
+            written.push((
+                vec![
+                    ("reclaimer", reclaimer::NAMES[rec as usize].to_owned()),
+                    ("type", folio_type(file)),
+                ],
+                t.write_folio[write_index(rec, file) as usize],
+            ));
         }
     }
-    counter(enc, "vmscan_reclaim_writeback_folios", "Folios written back by reclaim (mm_vmscan_write_folio).", written)
+    counter(
+        enc,
+        "vmscan_reclaim_writeback_folios",
+        "Folios written back by reclaim (mm_vmscan_write_folio).",
+        written,
+    )
 }
 
 fn encode_inserted(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
     let mut inserted = vec![];
     for n in st.snap.nodes.iter().map(|n| n.node) {
         for l in 0..lru::COUNT {
-            inserted.push((vec![("node", node_label(n)), ("lru", lru::NAMES[l as usize].to_owned())], st.totals.lru_insert[lru_index(n, l) as usize].pages));
+            inserted.push((
+                vec![
+                    ("node", node_label(n)),
+                    ("lru", lru::NAMES[l as usize].to_owned()),
+                ],
+                st.totals.lru_insert[lru_index(n, l) as usize].pages,
+            ));
         }
     }
-    counter(enc, "vmscan_pages_inserted", "Pages added to an LRU list (pagemap:mm_lru_insertion).", inserted)
+    counter(
+        enc,
+        "vmscan_pages_inserted",
+        "Pages added to an LRU list (pagemap:mm_lru_insertion).",
+        inserted,
+    )
 }
 
 /// LRU sizes: per node, and per lruvec with bounded memcg labels.
@@ -235,11 +316,19 @@ fn encode_lru_sizes(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
     for n in &st.snap.nodes {
         for l in &n.lists {
             if let Some(p) = l.pages {
-                node_sizes.push((vec![("node", node_label(n.node)), ("lru", l.name.to_owned())], p as i64));
+                node_sizes.push((
+                    vec![("node", node_label(n.node)), ("lru", l.name.to_owned())],
+                    p as i64,
+                ));
             }
         }
     }
-    gauge(enc, "vmscan_node_lru_pages", "Pages on each LRU list of a node (node meminfo).", node_sizes)?;
+    gauge(
+        enc,
+        "vmscan_node_lru_pages",
+        "Pages on each LRU list of a node (node meminfo).",
+        node_sizes,
+    )?;
     let named = largest_memcgs(&st.snap.lruvecs, st.max_memcgs);
     gauge(
         enc,
@@ -255,11 +344,23 @@ fn encode_lru_sizes(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
 /// (parsed from its kubepods path): joined to the memcg series with
 /// `* on (memcg) group_left(pod_uid, container_id, qos_class)`.
 /// `named`: the memcgs labelled by name ([`largest_memcgs`]).
-fn encode_kube_info(st: &ExportState, named: &BTreeSet<&str>, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+fn encode_kube_info(
+    st: &ExportState,
+    named: &BTreeSet<&str>,
+    enc: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
     let mut by_reclaimed: Vec<_> = st.snap.memcgs.iter().collect();
     by_reclaimed.sort_by(|a, b| b.reclaimed.cmp(&a.reclaimed).then(a.path.cmp(&b.path)));
-    let lruvecs = st.snap.lruvecs.iter().filter(|l| named.contains(l.memcg.as_str())).map(|l| (&l.memcg, &l.kube));
-    let memcgs = by_reclaimed.into_iter().take(st.max_memcgs).map(|m| (&m.path, &m.kube));
+    let lruvecs = st
+        .snap
+        .lruvecs
+        .iter()
+        .filter(|l| named.contains(l.memcg.as_str()))
+        .map(|l| (&l.memcg, &l.kube));
+    let memcgs = by_reclaimed
+        .into_iter()
+        .take(st.max_memcgs)
+        .map(|m| (&m.path, &m.kube));
     let mut rows: BTreeMap<String, Labels> = BTreeMap::new();
     for (path, kube) in lruvecs.chain(memcgs) {
         if let Some(k) = kube {
@@ -299,7 +400,11 @@ fn largest_memcgs(lruvecs: &[LruvecSnap], max: usize) -> BTreeSet<&str> {
 fn lruvec_rows(lruvecs: &[LruvecSnap], named: &BTreeSet<&str>) -> Vec<(Labels, i64)> {
     let mut lruvec: BTreeMap<(u32, String, &str), u64> = Default::default();
     for lv in lruvecs {
-        let memcg = if named.contains(lv.memcg.as_str()) { label(&lv.memcg) } else { "other".to_owned() };
+        let memcg = if named.contains(lv.memcg.as_str()) {
+            label(&lv.memcg)
+        } else {
+            "other".to_owned()
+        };
         for (i, name) in lru::NAMES.iter().enumerate() {
             let v = match lv.lists {
                 Some(l) => l[i],
@@ -308,7 +413,15 @@ fn lruvec_rows(lruvecs: &[LruvecSnap], named: &BTreeSet<&str>) -> Vec<(Labels, i
             *lruvec.entry((lv.node, memcg.clone(), name)).or_default() += v;
         }
     }
-    lruvec.into_iter().map(|((n, m, l), v)| (vec![("node", node_label(n)), ("memcg", m), ("lru", l.to_owned())], v as i64)).collect()
+    lruvec
+        .into_iter()
+        .map(|((n, m, l), v)| {
+            (
+                vec![("node", node_label(n)), ("memcg", m), ("lru", l.to_owned())],
+                v as i64,
+            )
+        })
+        .collect()
 }
 
 fn encode_kswapd(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -317,30 +430,64 @@ fn encode_kswapd(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std::f
         enc,
         "vmscan_kswapd_awake",
         "1 while the node's kswapd runs a reclaim episode.",
-        s.nodes.iter().map(|n| (vec![("node", node_label(n.node))], awake(n) as i64)).collect(),
+        s.nodes
+            .iter()
+            .map(|n| (vec![("node", node_label(n.node))], awake(n) as i64))
+            .collect(),
     )?;
     counter(
         enc,
         "vmscan_kswapd_wakes",
         "kswapd wake-ups (mm_vmscan_kswapd_wake).",
-        s.nodes.iter().map(|n| (vec![("node", node_label(n.node))], n.kswapd.episodes + awake(n) as u64)).collect(),
+        s.nodes
+            .iter()
+            .map(|n| {
+                (
+                    vec![("node", node_label(n.node))],
+                    n.kswapd.episodes + awake(n) as u64,
+                )
+            })
+            .collect(),
     )
 }
 
 /// Memcg reclaim episodes and pages, the cgroups beyond the `max_memcgs`
 /// that reclaimed most summed as "other".
-fn encode_memcg_episodes(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+fn encode_memcg_episodes(
+    st: &ExportState,
+    enc: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
     let mut memcg_eps: BTreeMap<String, (u64, u64)> = Default::default();
     let mut by_reclaimed: Vec<_> = st.snap.memcgs.iter().collect();
     by_reclaimed.sort_by(|a, b| b.reclaimed.cmp(&a.reclaimed).then(a.path.cmp(&b.path)));
     for (i, m) in by_reclaimed.into_iter().enumerate() {
-        let name = if i < st.max_memcgs { label(&m.path) } else { "other".into() };
+        let name = if i < st.max_memcgs {
+            label(&m.path)
+        } else {
+            "other".into()
+        };
         let e = memcg_eps.entry(name).or_default();
         e.0 += m.reclaim_episodes;
         e.1 += m.reclaimed;
     }
-    counter(enc, "vmscan_memcg_reclaim_episodes", "Memory-cgroup reclaim episodes (mm_vmscan_memcg_reclaim_begin/end) by the cgroup the kernel reclaimed (try_to_free_mem_cgroup_pages' argument; by the reclaiming task's cgroup where that function cannot be hooked, see vmscan_hook_up).", memcg_eps.iter().map(|(m, v)| (vec![("memcg", m.clone())], v.0)).collect())?;
-    counter(enc, "vmscan_memcg_reclaim_pages", "Pages reclaimed by memory-cgroup reclaim episodes.", memcg_eps.iter().map(|(m, v)| (vec![("memcg", m.clone())], v.1)).collect())
+    counter(
+        enc,
+        "vmscan_memcg_reclaim_episodes",
+        "Memory-cgroup reclaim episodes (mm_vmscan_memcg_reclaim_begin/end) by the cgroup the kernel reclaimed (try_to_free_mem_cgroup_pages' argument; by the reclaiming task's cgroup where that function cannot be hooked, see vmscan_hook_up).",
+        memcg_eps
+            .iter()
+            .map(|(m, v)| (vec![("memcg", m.clone())], v.0))
+            .collect(),
+    )?;
+    counter(
+        enc,
+        "vmscan_memcg_reclaim_pages",
+        "Pages reclaimed by memory-cgroup reclaim episodes.",
+        memcg_eps
+            .iter()
+            .map(|(m, v)| (vec![("memcg", m.clone())], v.1))
+            .collect(),
+    )
 }
 
 /// Refaults (workingset_refault) per memory cgroup and type, the kernel's
@@ -349,7 +496,9 @@ fn encode_memcg_episodes(st: &ExportState, enc: &mut DescriptorEncoder) -> Resul
 /// `max_memcgs` (by refaulted pages) are summed as "other". Nothing is
 /// written when the hook is not attached (vmscan_hook_up says so).
 fn encode_refaults(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
-    let Some(rep) = st.snap.refaults.report.as_ref() else { return Ok(()) };
+    let Some(rep) = st.snap.refaults.report.as_ref() else {
+        return Ok(());
+    };
     // Names: the largest cgroups by refaulted pages, the rest "other".
     let mut by_pages: BTreeMap<u64, u64> = BTreeMap::new();
     for (k, a) in &st.totals.refault {
@@ -357,27 +506,60 @@ fn encode_refaults(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), 
     }
     let mut order: Vec<(u64, u64)> = by_pages.into_iter().collect();
     order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let paths: BTreeMap<u64, &str> = rep.memcgs.iter().filter_map(|m| Some((m.cgroup_id, m.path.as_deref()?))).collect();
+    let paths: BTreeMap<u64, &str> = rep
+        .memcgs
+        .iter()
+        .filter_map(|m| Some((m.cgroup_id, m.path.as_deref()?)))
+        .collect();
     // The label of each named cgroup, looked up once per key below.
     let named: BTreeMap<u64, String> = order
         .iter()
         .take(st.max_memcgs)
-        .map(|&(id, _)| (id, paths.get(&id).map_or_else(|| format!("id:{id}"), |p| label(p))))
+        .map(|&(id, _)| {
+            (
+                id,
+                paths
+                    .get(&id)
+                    .map_or_else(|| format!("id:{id}"), |p| label(p)),
+            )
+        })
         .collect();
     let name = |id: u64| -> String { named.get(&id).cloned().unwrap_or_else(|| "other".into()) };
     let mut pages: BTreeMap<(String, String), [u64; 3]> = BTreeMap::new();
     for (k, a) in &st.totals.refault {
-        let e = pages.entry((name(k.cgroup_id), folio_type(k.file))).or_default();
+        let e = pages
+            .entry((name(k.cgroup_id), folio_type(k.file)))
+            .or_default();
         e[0] += a.pages;
         e[1] += a.activated;
         e[2] += a.restored;
     }
-    let rows = |i: usize| pages.iter().map(|((m, t), v)| (vec![("memcg", m.clone()), ("type", t.clone())], v[i])).collect();
-    counter(enc, "vmscan_refault_pages", "Refaulted pages (workingset_refault, as /proc/vmstat workingset_refault_{anon,file} and memory.stat count them) by the refaulting cgroup.", rows(0))?;
+    let rows = |i: usize| {
+        pages
+            .iter()
+            .map(|((m, t), v)| (vec![("memcg", m.clone()), ("type", t.clone())], v[i]))
+            .collect()
+    };
+    counter(
+        enc,
+        "vmscan_refault_pages",
+        "Refaulted pages (workingset_refault, as /proc/vmstat workingset_refault_{anon,file} and memory.stat count them) by the refaulting cgroup.",
+        rows(0),
+    )?;
     if rep.activated_pages.is_some() {
-        counter(enc, "vmscan_refault_activated_pages", "Refaulted pages the kernel activated (workingset_activate_*; classic LRU).", rows(1))?;
+        counter(
+            enc,
+            "vmscan_refault_activated_pages",
+            "Refaulted pages the kernel activated (workingset_activate_*; classic LRU).",
+            rows(1),
+        )?;
     }
-    counter(enc, "vmscan_refault_restored_pages", "Refaulted pages that were in the workingset when evicted (workingset_restore_*).", rows(2))?;
+    counter(
+        enc,
+        "vmscan_refault_restored_pages",
+        "Refaulted pages that were in the workingset when evicted (workingset_restore_*).",
+        rows(2),
+    )?;
     if rep.no_distance.is_some() {
         return Ok(());
     }
@@ -386,7 +568,9 @@ fn encode_refaults(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), 
     const DIST_LE: usize = 15;
     let mut hists: BTreeMap<String, (u64, u64, [u64; DIST_LE + 1])> = BTreeMap::new();
     for (k, a) in &st.totals.refault_dist {
-        let h = hists.entry(name(k.cgroup_id)).or_insert((0, 0, [0; DIST_LE + 1]));
+        let h = hists
+            .entry(name(k.cgroup_id))
+            .or_insert((0, 0, [0; DIST_LE + 1]));
         let (lo, _) = vmscan_common::distance_bounds(k.bucket);
         // The bucket's values are below 2^octave, so below 4^ceil(octave/2).
         let octave = (64 - lo.leading_zeros()) as usize;
@@ -401,7 +585,11 @@ fn encode_refaults(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), 
         MetricType::Histogram,
     )?;
     for (memcg, (count, sum, b)) in &hists {
-        let mut buckets: Vec<(f64, u64)> = b[..DIST_LE].iter().enumerate().map(|(k, n)| (((1u64 << (2 * k)) - 1) as f64, *n)).collect();
+        let mut buckets: Vec<(f64, u64)> = b[..DIST_LE]
+            .iter()
+            .enumerate()
+            .map(|(k, n)| (((1u64 << (2 * k)) - 1) as f64, *n))
+            .collect();
         buckets.push((f64::MAX, b[DIST_LE]));
         let labels: Labels = vec![("memcg", memcg.clone())];
         let fam = m.encode_family(&labels)?;
@@ -409,22 +597,57 @@ fn encode_refaults(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), 
     }
     let mut points = vec![];
     for mc in rep.memcgs.iter().filter(|m| name(m.cgroup_id) != "other") {
-        for (pct, v) in [("50", mc.extra_for_50), ("90", mc.extra_for_90), ("99", mc.extra_for_99)] {
+        for (pct, v) in [
+            ("50", mc.extra_for_50),
+            ("90", mc.extra_for_90),
+            ("99", mc.extra_for_99),
+        ] {
             if let Some(bytes) = v {
-                points.push((vec![("memcg", name(mc.cgroup_id)), ("avoided_percent", pct.to_owned())], bytes as i64));
+                points.push((
+                    vec![
+                        ("memcg", name(mc.cgroup_id)),
+                        ("avoided_percent", pct.to_owned()),
+                    ],
+                    bytes as i64,
+                ));
             }
         }
     }
-    gauge(enc, "vmscan_refault_whatif_extra_bytes", "The least extra memory that would have avoided avoided_percent of the cgroup's measured refaults since start (from the refault distances).", points)
+    gauge(
+        enc,
+        "vmscan_refault_whatif_extra_bytes",
+        "The least extra memory that would have avoided avoided_percent of the cgroup's measured refaults since start (from the refault distances).",
+        points,
+    )
 }
 
 /// The latency histograms: (snapshot key, metric name, help).
 const HISTOGRAMS: [(&str, &str, &str); 5] = [
-    ("direct_reclaim", "vmscan_direct_reclaim_duration_seconds", "Direct reclaim episode latency (mm_vmscan_direct_reclaim_begin to _end)."),
-    ("memcg_reclaim", "vmscan_memcg_reclaim_duration_seconds", "Memory-cgroup reclaim episode latency."),
-    ("kswapd_episode", "vmscan_kswapd_episode_duration_seconds", "kswapd episode length (wake to sleep)."),
-    ("shrink_node", "vmscan_shrink_node_duration_seconds", "shrink_node pass length (fentry/fexit or kprobes)."),
-    ("batch_residency", "vmscan_batch_residency_seconds", "Time from folio_add_lru to the folio's LRU insertion (per-CPU batch residency)."),
+    (
+        "direct_reclaim",
+        "vmscan_direct_reclaim_duration_seconds",
+        "Direct reclaim episode latency (mm_vmscan_direct_reclaim_begin to _end).",
+    ),
+    (
+        "memcg_reclaim",
+        "vmscan_memcg_reclaim_duration_seconds",
+        "Memory-cgroup reclaim episode latency.",
+    ),
+    (
+        "kswapd_episode",
+        "vmscan_kswapd_episode_duration_seconds",
+        "kswapd episode length (wake to sleep).",
+    ),
+    (
+        "shrink_node",
+        "vmscan_shrink_node_duration_seconds",
+        "shrink_node pass length (fentry/fexit or kprobes).",
+    ),
+    (
+        "batch_residency",
+        "vmscan_batch_residency_seconds",
+        "Time from folio_add_lru to the folio's LRU insertion (per-CPU batch residency).",
+    ),
 ];
 
 /// The histograms whose hooks are attached.
@@ -441,7 +664,11 @@ fn encode_histograms(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), st
 
 /// folio_mark_accessed calls, when that hook is attached.
 fn encode_access(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
-    if !st.hooks.iter().any(|h| h.id == hook::MARK_ACCESSED && h.attached()) {
+    if !st
+        .hooks
+        .iter()
+        .any(|h| h.id == hook::MARK_ACCESSED && h.attached())
+    {
         return Ok(());
     }
     counter(
@@ -455,8 +682,19 @@ fn encode_access(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), st
                 (
                     vec![
                         ("outcome", a.outcome.to_owned()),
-                        ("task", if a.exiting { "exiting" } else { "live" }.to_owned()),
-                        ("teardown", match a.teardown { Some(true) => "yes", Some(false) => "no", None => "unknown" }.to_owned()),
+                        (
+                            "task",
+                            if a.exiting { "exiting" } else { "live" }.to_owned(),
+                        ),
+                        (
+                            "teardown",
+                            match a.teardown {
+                                Some(true) => "yes",
+                                Some(false) => "no",
+                                None => "unknown",
+                            }
+                            .to_owned(),
+                        ),
                         ("type", if a.file { "file" } else { "anon" }.to_owned()),
                     ],
                     a.calls,
@@ -478,18 +716,39 @@ fn encode_self_check(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), st
         enc,
         "vmscan_self_check_divergence_pages",
         "vmscan's count minus the kernel's (/proc/vmstat) since vmscan started, per counter; 0 when exact.",
-        c.counters.iter().map(|k| (vec![("counter", k.counter.to_owned())], k.divergence_pages)).collect(),
+        c.counters
+            .iter()
+            .map(|k| (vec![("counter", k.counter.to_owned())], k.divergence_pages))
+            .collect(),
     )?;
-    gauge(enc, "vmscan_self_check_exact", "Counters equal to the kernel's own since vmscan started.", vec![(vec![], c.exact as i64)])?;
-    gauge(enc, "vmscan_self_check_checked", "Counters vmscan checks against the kernel's own.", vec![(vec![], c.checked as i64)])
+    gauge(
+        enc,
+        "vmscan_self_check_exact",
+        "Counters equal to the kernel's own since vmscan started.",
+        vec![(vec![], c.exact as i64)],
+    )?;
+    gauge(
+        enc,
+        "vmscan_self_check_checked",
+        "Counters vmscan checks against the kernel's own.",
+        vec![(vec![], c.checked as i64)],
+    )
 }
 
-fn encode_hook_health(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+fn encode_hook_health(
+    st: &ExportState,
+    enc: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
     let s = &st.snap;
     let figures: Vec<(Labels, (u64, u64))> = st
         .hooks
         .iter()
-        .map(|h| (vec![("hook", label(&h.name))], hook_figures(&s.hook_events, &s.hook_lost, h.id)))
+        .map(|h| {
+            (
+                vec![("hook", label(&h.name))],
+                hook_figures(&s.hook_events, &s.hook_lost, h.id),
+            )
+        })
         .collect();
     counter(
         enc,
@@ -501,25 +760,60 @@ fn encode_hook_health(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(
         enc,
         "vmscan_lost_events",
         "Ring-buffer records (or map entries) vmscan could not store, per hook.",
-        figures.into_iter().map(|(l, (_, lost))| (l, lost)).collect(),
+        figures
+            .into_iter()
+            .map(|(l, (_, lost))| (l, lost))
+            .collect(),
     )?;
     gauge(
         enc,
         "vmscan_hook_attached",
         "1 when the hook is attached.",
-        st.hooks.iter().map(|h| (vec![("hook", label(&h.name)), ("mechanism", h.mechanism.clone().unwrap_or_else(|| "none".into()))], h.attached() as i64)).collect(),
+        st.hooks
+            .iter()
+            .map(|h| {
+                (
+                    vec![
+                        ("hook", label(&h.name)),
+                        (
+                            "mechanism",
+                            h.mechanism.clone().unwrap_or_else(|| "none".into()),
+                        ),
+                    ],
+                    h.attached() as i64,
+                )
+            })
+            .collect(),
     )
 }
 
 /// Run time and runs per BPF program (BPF_ENABLE_STATS).
-fn encode_bpf_stats(stats: &[(String, u64, u64)], enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+fn encode_bpf_stats(
+    stats: &[(String, u64, u64)],
+    enc: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
     family(
         enc,
-        ("vmscan_bpf_run_time_seconds", "Time spent in each vmscan BPF program (BPF_ENABLE_STATS).", MetricType::Counter),
-        stats.iter().map(|(prog, ns, _)| (vec![("program", label(prog))], *ns as f64 * 1e-9)).collect(),
+        (
+            "vmscan_bpf_run_time_seconds",
+            "Time spent in each vmscan BPF program (BPF_ENABLE_STATS).",
+            MetricType::Counter,
+        ),
+        stats
+            .iter()
+            .map(|(prog, ns, _)| (vec![("program", label(prog))], *ns as f64 * 1e-9))
+            .collect(),
         ConstCounter::new,
     )?;
-    counter(enc, "vmscan_bpf_runs", "Runs of each vmscan BPF program (BPF_ENABLE_STATS).", stats.iter().map(|(p, _, c)| (vec![("program", label(p))], *c)).collect())
+    counter(
+        enc,
+        "vmscan_bpf_runs",
+        "Runs of each vmscan BPF program (BPF_ENABLE_STATS).",
+        stats
+            .iter()
+            .map(|(p, _, c)| (vec![("program", label(p))], *c))
+            .collect(),
+    )
 }
 
 /// A registry serving the state.
@@ -533,7 +827,9 @@ pub fn registry(state: Arc<RwLock<ExportState>>) -> Registry {
 /// process metrics.
 pub fn exporter_registry(state: Arc<RwLock<ExportState>>) -> Registry {
     let mut r = registry(state);
-    r.register_collector(Box::new(super::process::SelfCollector(super::process::BuildInfo::current())));
+    r.register_collector(Box::new(super::process::SelfCollector(
+        super::process::BuildInfo::current(),
+    )));
     r
 }
 
@@ -561,7 +857,11 @@ pub fn to_prometheus_text(om: &str) -> String {
         }
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, ty) = rest.split_once(' ').unwrap_or((rest, "untyped"));
-            let full = if ty == "counter" && !name.ends_with("_total") { format!("{name}_total") } else { name.to_owned() };
+            let full = if ty == "counter" && !name.ends_with("_total") {
+                format!("{name}_total")
+            } else {
+                name.to_owned()
+            };
             if let Some(h) = help.take() {
                 let text = h.split_once(' ').map(|(_, t)| t).unwrap_or("");
                 out.push_str(&format!("# HELP {full} {text}\n"));
@@ -584,14 +884,23 @@ mod tests {
     fn prometheus_text_names_counters_with_total() {
         let om = "# HELP a Pages.\n# TYPE a counter\na_total{x=\"1\"} 3\n# HELP g G.\n# TYPE g gauge\ng 1\n# EOF\n";
         let t = to_prometheus_text(om);
-        assert_eq!(t, "# HELP a_total Pages.\n# TYPE a_total counter\na_total{x=\"1\"} 3\n# HELP g G.\n# TYPE g gauge\ng 1\n");
+        assert_eq!(
+            t,
+            "# HELP a_total Pages.\n# TYPE a_total counter\na_total{x=\"1\"} 3\n# HELP g G.\n# TYPE g gauge\ng 1\n"
+        );
     }
 
     fn state() -> ExportState {
         let mut totals = Totals::default();
         totals.shrink_inactive[shrink_index(0, reclaimer::MEMCG, 1) as usize].reclaimed = 115_205;
         totals.shrink_inactive[shrink_index(0, reclaimer::MEMCG, 1) as usize].scanned = 115_213;
-        let mut snap = Snapshot { nodes: vec![NodeSnap { node: 0, ..Default::default() }], ..Default::default() };
+        let mut snap = Snapshot {
+            nodes: vec![NodeSnap {
+                node: 0,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
         for i in 0..5u64 {
             snap.lruvecs.push(LruvecSnap {
                 node: 0,
@@ -603,15 +912,31 @@ mod tests {
                 ..Default::default()
             });
         }
-        ExportState { snap, totals, hooks: vec![], max_memcgs: 2, ..Default::default() }
+        ExportState {
+            snap,
+            totals,
+            hooks: vec![],
+            max_memcgs: 2,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn counters_are_the_models_totals_and_labels_are_escaped() {
         let text = render(&registry(Arc::new(RwLock::new(state())))).unwrap();
-        assert!(text.contains("vmscan_pages_reclaimed_total{node=\"0\",reclaimer=\"memcg\",type=\"file\"} 115205"), "{text}");
-        assert!(text.contains("vmscan_pages_scanned_total{node=\"0\",reclaimer=\"memcg\",type=\"file\"} 115213"));
-        assert!(text.contains("memcg=\"/cg4\\\"x\\\\y\\n\""), "quotes, backslashes, newlines escaped: {text}");
+        assert!(
+            text.contains(
+                "vmscan_pages_reclaimed_total{node=\"0\",reclaimer=\"memcg\",type=\"file\"} 115205"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            "vmscan_pages_scanned_total{node=\"0\",reclaimer=\"memcg\",type=\"file\"} 115213"
+        ));
+        assert!(
+            text.contains("memcg=\"/cg4\\\"x\\\\y\\n\""),
+            "quotes, backslashes, newlines escaped: {text}"
+        );
         assert!(text.trim_end().ends_with("# EOF"));
     }
 
@@ -626,7 +951,12 @@ mod tests {
         assert_eq!(memcgs.len(), 3, "2 named + other: {memcgs:?}");
         assert!(memcgs.contains("other"));
         // other = cg0 + cg1 + cg2 inactive_file = 0 + 10 + 20
-        assert!(text.contains("vmscan_lruvec_pages{node=\"0\",memcg=\"other\",lru=\"inactive_file\"} 30"), "{text}");
+        assert!(
+            text.contains(
+                "vmscan_lruvec_pages{node=\"0\",memcg=\"other\",lru=\"inactive_file\"} 30"
+            ),
+            "{text}"
+        );
     }
 
     /// A state that fills every family encode_state writes: two nodes (one the
@@ -642,7 +972,8 @@ mod tests {
                     let i = shrink_index(n, rec, file) as usize;
                     let v = k * 100 + u64::from(rec) * 10 + u64::from(file);
                     let a = &mut st.totals.shrink_inactive[i];
-                    (a.scanned, a.reclaimed, a.activate_anon, a.activate_file) = (v + 7, v, v % 7, v % 5);
+                    (a.scanned, a.reclaimed, a.activate_anon, a.activate_file) =
+                        (v + 7, v, v % 7, v % 5);
                     st.totals.shrink_active[i].deactivated = v * 3;
                 }
             }
@@ -651,8 +982,19 @@ mod tests {
                 st.totals.lru_insert[i].pages = k * 1000 + u64::from(l);
                 st.totals.lru_activate[i].pages = k * 50 + u64::from(l);
             }
-            let mut node = NodeSnap { node: n, ..Default::default() };
-            node.lists = lru::NAMES.iter().enumerate().map(|(i, name)| ListSnap { name, pages: (i != 2).then_some(k * 10 + i as u64), ..Default::default() }).collect();
+            let mut node = NodeSnap {
+                node: n,
+                ..Default::default()
+            };
+            node.lists = lru::NAMES
+                .iter()
+                .enumerate()
+                .map(|(i, name)| ListSnap {
+                    name,
+                    pages: (i != 2).then_some(k * 10 + i as u64),
+                    ..Default::default()
+                })
+                .collect();
             node.kswapd.episodes = k * 4;
             if n == 0 {
                 node.kswapd.state = KswapdState::Awake;
@@ -666,31 +1008,89 @@ mod tests {
         for (i, w) in st.totals.write_folio.iter_mut().enumerate() {
             *w = i as u64 * 11;
         }
-        st.snap.lruvecs.push(LruvecSnap { node: NODE_OVERFLOW, memcg: "/big".into(), lists: Some([900, 1, 2, 3, 4]), anon: 900, ..Default::default() });
-        st.snap.lruvecs.push(LruvecSnap { node: 0, memcg: "/nolists".into(), lists: None, anon: 1, ..Default::default() });
-        for (path, eps, rec) in [("/a", 3, 30), ("/b\\\"q", 5, 30), ("/c", 1, 10), ("/d", 2, 0)] {
-            st.snap.memcgs.push(MemcgSnap { path: path.into(), reclaim_episodes: eps, reclaimed: rec, ..Default::default() });
+        st.snap.lruvecs.push(LruvecSnap {
+            node: NODE_OVERFLOW,
+            memcg: "/big".into(),
+            lists: Some([900, 1, 2, 3, 4]),
+            anon: 900,
+            ..Default::default()
+        });
+        st.snap.lruvecs.push(LruvecSnap {
+            node: 0,
+            memcg: "/nolists".into(),
+            lists: None,
+            anon: 1,
+            ..Default::default()
+        });
+        for (path, eps, rec) in [
+            ("/a", 3, 30),
+            ("/b\\\"q", 5, 30),
+            ("/c", 1, 10),
+            ("/d", 2, 0),
+        ] {
+            st.snap.memcgs.push(MemcgSnap {
+                path: path.into(),
+                reclaim_episodes: eps,
+                reclaimed: rec,
+                ..Default::default()
+            });
         }
-        let mut measured = HistSnap { available: true, ..Default::default() };
+        let mut measured = HistSnap {
+            available: true,
+            ..Default::default()
+        };
         for v in [0, 1, 3, 900, 70_000] {
             measured.cumulative.record(v);
         }
-        let mut bucketed = HistSnap { available: true, ..Default::default() };
+        let mut bucketed = HistSnap {
+            available: true,
+            ..Default::default()
+        };
         bucketed.cumulative.add_bucket(0, 2);
         bucketed.cumulative.add_bucket(4, 3);
         bucketed.cumulative.add_bucket(12, 1);
-        let unavailable = HistSnap { available: false, cumulative: measured.cumulative.clone(), ..Default::default() };
+        let unavailable = HistSnap {
+            available: false,
+            cumulative: measured.cumulative.clone(),
+            ..Default::default()
+        };
         st.snap.histograms.insert("direct_reclaim".into(), measured);
         st.snap.histograms.insert("kswapd_episode".into(), bucketed);
-        st.snap.histograms.insert("memcg_reclaim".into(), HistSnap { available: true, ..Default::default() });
+        st.snap.histograms.insert(
+            "memcg_reclaim".into(),
+            HistSnap {
+                available: true,
+                ..Default::default()
+            },
+        );
         st.snap.histograms.insert("shrink_node".into(), unavailable);
         st.snap.access = vec![
-            AccessRow { outcome: "activated", exiting: false, teardown: Some(false), file: true, calls: 12, pages: 12 },
-            AccessRow { outcome: "referenced", exiting: true, teardown: Some(true), file: false, calls: 3, pages: 3 },
+            AccessRow {
+                outcome: "activated",
+                exiting: false,
+                teardown: Some(false),
+                file: true,
+                calls: 12,
+                pages: 12,
+            },
+            AccessRow {
+                outcome: "referenced",
+                exiting: true,
+                teardown: Some(true),
+                file: false,
+                calls: 3,
+                pages: 3,
+            },
         ];
         st.snap.hook_events = (0..hook::SLOTS as u64).map(|i| i * 10).collect();
         st.snap.hook_lost = (0..hook::SLOTS as u64).map(|i| i % 3).collect();
-        let status = |id, name: &str, mechanism: Option<&str>| HookStatus { id, name: name.into(), mechanism: mechanism.map(Into::into), error: None, notes: vec![] };
+        let status = |id, name: &str, mechanism: Option<&str>| HookStatus {
+            id,
+            name: name.into(),
+            mechanism: mechanism.map(Into::into),
+            error: None,
+            notes: vec![],
+        };
         st.hooks = vec![
             status(hook::KSWAPD_WAKE, "kswapd_wake", Some("tracepoint")),
             status(hook::MARK_ACCESSED, "folio_mark_accessed", Some("fentry")),
@@ -698,7 +1098,10 @@ mod tests {
             status(hook::ADD_LRU, "folio_add_lru", None),
         ];
         st.bpf_stats_enabled = true;
-        st.bpf_stats = vec![("kswapd_wake".into(), 1_500, 3), ("shrink_\"node".into(), 2_000_000_123, 7)];
+        st.bpf_stats = vec![
+            ("kswapd_wake".into(), 1_500, 3),
+            ("shrink_\"node".into(), 2_000_000_123, 7),
+        ];
         refaults(&mut st);
         st
     }
@@ -709,17 +1112,57 @@ mod tests {
         use crate::model::refaults::{RefaultInput, RefaultView, build};
         use vmscan_common::{PagesAgg, RefaultAgg, RefaultDistKey, RefaultKey, distance_bucket};
         for (id, file, pages) in [(7u64, 1u32, 36864u64), (7, 0, 100), (8, 1, 50), (9, 1, 10)] {
-            st.totals.refault.insert(RefaultKey { cgroup_id: id, node: 0, file }, RefaultAgg { pages, folios: pages, activated: pages / 2, restored: pages / 4, measured: pages, uncounted: 0 });
+            st.totals.refault.insert(
+                RefaultKey {
+                    cgroup_id: id,
+                    node: 0,
+                    file,
+                },
+                RefaultAgg {
+                    pages,
+                    folios: pages,
+                    activated: pages / 2,
+                    restored: pages / 4,
+                    measured: pages,
+                    uncounted: 0,
+                },
+            );
         }
         for (d, pages) in [(4100u64, 30000u64), (900, 6864)] {
-            st.totals.refault_dist.insert(RefaultDistKey { cgroup_id: 7, file: 1, bucket: distance_bucket(d) }, PagesAgg { pages, folios: pages });
+            st.totals.refault_dist.insert(
+                RefaultDistKey {
+                    cgroup_id: 7,
+                    file: 1,
+                    bucket: distance_bucket(d),
+                },
+                PagesAgg {
+                    pages,
+                    folios: pages,
+                },
+            );
         }
         let t = &st.totals;
-        let input = RefaultInput { refault: &t.refault, dist: &t.refault_dist, files: &t.refault_files, tasks: &t.refault_tasks };
+        let input = RefaultInput {
+            refault: &t.refault,
+            dist: &t.refault_dist,
+            files: &t.refault_files,
+            tasks: &t.refault_tasks,
+        };
         let names = |id: u64| Some(format!("/cg{id}"));
         let none = |_: u32, _: u64| None;
-        let view = RefaultView { window_secs: 10.0, mglru: false, page_size: 4096, no_distance: None, memcg_path: &names, file_path: &none, only: None };
-        st.snap.refaults = crate::model::snapshot::RefaultsSnap { unavailable: None, report: Some(build(&input, &view)) };
+        let view = RefaultView {
+            window_secs: 10.0,
+            mglru: false,
+            page_size: 4096,
+            no_distance: None,
+            memcg_path: &names,
+            file_path: &none,
+            only: None,
+        };
+        st.snap.refaults = crate::model::snapshot::RefaultsSnap {
+            unavailable: None,
+            report: Some(build(&input, &view)),
+        };
     }
 
     /// Pins the whole scrape text (OpenMetrics and the Prometheus 0.0.4

@@ -60,9 +60,15 @@ pub struct Header {
 /// One decoded record.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Record {
-    Tick { secs: f64, totals: Box<Totals>, sample: Box<Sample> },
+    Tick {
+        secs: f64,
+        totals: Box<Totals>,
+        sample: Box<Sample>,
+    },
     Events(Vec<Event>),
-    End { records: u64 },
+    End {
+        records: u64,
+    },
 }
 
 /// Why reading stopped early.
@@ -79,8 +85,14 @@ impl std::fmt::Display for ReadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::NotARecording => write!(f, "not a vmscan recording (bad magic at offset 0)"),
-            Self::NewerVersion(v) => write!(f, "recording format version {v} is newer than this vmscan reads ({VERSION}); upgrade vmscan"),
-            Self::Truncated { offset } => write!(f, "truncated record at offset {offset}: the file was cut short (replayed up to there)"),
+            Self::NewerVersion(v) => write!(
+                f,
+                "recording format version {v} is newer than this vmscan reads ({VERSION}); upgrade vmscan"
+            ),
+            Self::Truncated { offset } => write!(
+                f,
+                "truncated record at offset {offset}: the file was cut short (replayed up to there)"
+            ),
             Self::Corrupt { offset, why } => write!(f, "corrupt record at offset {offset}: {why}"),
             Self::Io(e) => write!(f, "{e}"),
         }
@@ -122,7 +134,11 @@ trait RecordTable: Table {
 impl<T: Agg> RecordTable for Vec<T> {
     fn put(&self, o: &mut Vec<u8>) {
         let zero = T::default();
-        let nz: Vec<(usize, &T)> = self.iter().enumerate().filter(|(_, x)| **x != zero).collect();
+        let nz: Vec<(usize, &T)> = self
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| **x != zero)
+            .collect();
         put_u32(o, self.len() as u32);
         put_u32(o, nz.len() as u32);
         for (i, x) in nz {
@@ -134,7 +150,9 @@ impl<T: Agg> RecordTable for Vec<T> {
         let expect = expect as usize;
         let len = c.u32()? as usize;
         if len > expect {
-            return Err(format!("array of {len} slots where this vmscan has {expect}"));
+            return Err(format!(
+                "array of {len} slots where this vmscan has {expect}"
+            ));
         }
         let n = c.u32()? as usize;
         if n > len {
@@ -211,7 +229,11 @@ struct Cur<'a> {
 
 impl<'a> Cur<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.b.len()).ok_or("record ends inside a field")?;
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.b.len())
+            .ok_or("record ends inside a field")?;
         let s = &self.b[self.at..end];
         self.at = end;
         Ok(s)
@@ -272,7 +294,9 @@ impl Writer<std::fs::File> {
             o.create_new(true);
         }
         let f = o.open(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => anyhow::anyhow!("{} exists; pass --force to overwrite it", path.display()),
+            std::io::ErrorKind::AlreadyExists => {
+                anyhow::anyhow!("{} exists; pass --force to overwrite it", path.display())
+            }
             _ => anyhow::anyhow!("creating {}: {e}", path.display()),
         })?;
         Writer::new(f, header)
@@ -287,7 +311,12 @@ impl<W: Write> Writer<W> {
         out.write_all(&VERSION.to_le_bytes())?;
         out.write_all(&(h.len() as u32).to_le_bytes())?;
         out.write_all(&h)?;
-        Ok(Self { out, bytes: (MAGIC.len() + 6 + h.len()) as u64, records: 0, events: 0 })
+        Ok(Self {
+            out,
+            bytes: (MAGIC.len() + 6 + h.len()) as u64,
+            records: 0,
+            events: 0,
+        })
     }
 
     fn record(&mut self, kind: u8, payload: &[u8]) -> std::io::Result<()> {
@@ -376,19 +405,32 @@ impl<R: Read> Reader<R> {
             return Err(ReadError::NewerVersion(version));
         }
         if version == 0 {
-            return Err(ReadError::Corrupt { offset: 10, why: "format version 0".into() });
+            return Err(ReadError::Corrupt {
+                offset: 10,
+                why: "format version 0".into(),
+            });
         }
         let hlen = u32::from_le_bytes([v[2], v[3], v[4], v[5]]);
         if hlen > MAX_RECORD {
-            return Err(ReadError::Corrupt { offset: 12, why: format!("header length {hlen} is over {MAX_RECORD}") });
+            return Err(ReadError::Corrupt {
+                offset: 12,
+                why: format!("header length {hlen} is over {MAX_RECORD}"),
+            });
         }
         let mut h = vec![0u8; hlen as usize];
         if !read_exact_or(&mut inp, &mut h).map_err(|e| ReadError::Io(e.to_string()))? && hlen > 0 {
             return Err(ReadError::Truncated { offset: 16 });
         }
-        let header: Header =
-            serde_json::from_slice(&h).map_err(|e| ReadError::Corrupt { offset: 16, why: format!("header: {e}") })?;
-        Ok(Self { inp, offset: 16 + hlen as u64, header, version })
+        let header: Header = serde_json::from_slice(&h).map_err(|e| ReadError::Corrupt {
+            offset: 16,
+            why: format!("header: {e}"),
+        })?;
+        Ok(Self {
+            inp,
+            offset: 16 + hlen as u64,
+            header,
+            version,
+        })
     }
 
     /// The next record; Ok(None) at a clean end of file.
@@ -407,10 +449,16 @@ impl<R: Read> Reader<R> {
         let kind = head[0];
         let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
         if !(KIND_TICK..=KIND_END).contains(&kind) {
-            return Err(ReadError::Corrupt { offset: at, why: format!("unknown record kind {kind}") });
+            return Err(ReadError::Corrupt {
+                offset: at,
+                why: format!("unknown record kind {kind}"),
+            });
         }
         if len > MAX_RECORD {
-            return Err(ReadError::Corrupt { offset: at, why: format!("record length {len} is over {MAX_RECORD}") });
+            return Err(ReadError::Corrupt {
+                offset: at,
+                why: format!("record length {len} is over {MAX_RECORD}"),
+            });
         }
         let mut payload = vec![0u8; len as usize + 4];
         match read_exact_or(&mut self.inp, &mut payload) {
@@ -423,32 +471,55 @@ impl<R: Read> Reader<R> {
         h.update(&head);
         h.update(body);
         if h.finalize().to_le_bytes() != crc {
-            return Err(ReadError::Corrupt { offset: at, why: "checksum mismatch".into() });
+            return Err(ReadError::Corrupt {
+                offset: at,
+                why: "checksum mismatch".into(),
+            });
         }
         self.offset += 9 + len as u64;
         let corrupt = |why: String| ReadError::Corrupt { offset: at, why };
         Ok(Some(match kind {
             KIND_TICK => {
                 let mut c = Cur { b: body, at: 0 };
-                let secs = f64::from_le_bytes(c.take(8).map_err(corrupt)?.try_into().map_err(|_| corrupt("secs".into()))?);
+                let secs = f64::from_le_bytes(
+                    c.take(8)
+                        .map_err(corrupt)?
+                        .try_into()
+                        .map_err(|_| corrupt("secs".into()))?,
+                );
                 let tl = c.u32().map_err(corrupt)? as usize;
-                let totals = decode_totals_of(c.take(tl).map_err(corrupt)?, self.version).map_err(corrupt)?;
-                let sample: Sample = serde_json::from_slice(&body[c.at..]).map_err(|e| corrupt(format!("sample: {e}")))?;
+                let totals = decode_totals_of(c.take(tl).map_err(corrupt)?, self.version)
+                    .map_err(corrupt)?;
+                let sample: Sample = serde_json::from_slice(&body[c.at..])
+                    .map_err(|e| corrupt(format!("sample: {e}")))?;
                 if !secs.is_finite() || secs < 0.0 {
                     return Err(corrupt(format!("interval {secs}")));
                 }
-                Record::Tick { secs, totals: Box::new(totals), sample: Box::new(sample) }
+                Record::Tick {
+                    secs,
+                    totals: Box::new(totals),
+                    sample: Box::new(sample),
+                }
             }
             KIND_EVENTS => {
                 let sz = std::mem::size_of::<Event>();
                 if body.len() % sz != 0 {
-                    return Err(corrupt(format!("{} bytes is not a whole number of events", body.len())));
+                    return Err(corrupt(format!(
+                        "{} bytes is not a whole number of events",
+                        body.len()
+                    )));
                 }
-                Record::Events(body.chunks_exact(sz).filter_map(pod_read::<Event>).collect())
+                Record::Events(
+                    body.chunks_exact(sz)
+                        .filter_map(pod_read::<Event>)
+                        .collect(),
+                )
             }
             _ => {
                 let n: [u8; 8] = body.try_into().map_err(|_| corrupt("end record".into()))?;
-                Record::End { records: u64::from_le_bytes(n) }
+                Record::End {
+                    records: u64::from_le_bytes(n),
+                }
             }
         }))
     }
@@ -469,14 +540,43 @@ mod tests {
     use vmscan_common::{FolioAgg, MemcgLruKey, event, shrink_index};
 
     fn sample_file() -> Vec<u8> {
-        let header = Header { format_version: VERSION, kernel: "6.18".into(), page_size: 4096, ..Default::default() };
+        let header = Header {
+            format_version: VERSION,
+            kernel: "6.18".into(),
+            page_size: 4096,
+            ..Default::default()
+        };
         let mut w = Writer::new(Vec::new(), &header).unwrap();
         let mut t = Totals::default();
         t.hits[3] = 7;
         t.shrink_inactive[shrink_index(0, 2, 1) as usize].reclaimed = 115_205;
-        t.memcg_insert.insert(MemcgLruKey { cgroup_id: 9, node: 0, lru: 2 }, FolioAgg { folios: 1, pages: 4 });
-        w.tick(1.0, &t, &Sample { ts_ns: 5, ..Default::default() }).unwrap();
-        w.events(&[Event { kind: event::KSWAPD_WAKE, nid: 1, ts_ns: 6, ..Default::default() }]).unwrap();
+        t.memcg_insert.insert(
+            MemcgLruKey {
+                cgroup_id: 9,
+                node: 0,
+                lru: 2,
+            },
+            FolioAgg {
+                folios: 1,
+                pages: 4,
+            },
+        );
+        w.tick(
+            1.0,
+            &t,
+            &Sample {
+                ts_ns: 5,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        w.events(&[Event {
+            kind: event::KSWAPD_WAKE,
+            nid: 1,
+            ts_ns: 6,
+            ..Default::default()
+        }])
+        .unwrap();
         w.finish().unwrap()
     }
 
@@ -508,8 +608,15 @@ mod tests {
         assert_ne!(old, new);
         assert_eq!(t.shrink_inactive[new].reclaimed, 42);
         assert_eq!(t.shrink_active[new].deactivated, 7);
-        assert_eq!(t.shrink_inactive.iter().filter(|a| a.reclaimed > 0).count(), 1);
-        assert_eq!(decode_totals_of(&b, VERSION).unwrap().shrink_inactive[old].reclaimed, 42, "current files are read as written");
+        assert_eq!(
+            t.shrink_inactive.iter().filter(|a| a.reclaimed > 0).count(),
+            1
+        );
+        assert_eq!(
+            decode_totals_of(&b, VERSION).unwrap().shrink_inactive[old].reclaimed,
+            42,
+            "current files are read as written"
+        );
     }
 
     #[test]
@@ -518,10 +625,17 @@ mod tests {
         assert_eq!(err, None);
         assert_eq!(recs.len(), 3);
         match &recs[0] {
-            Record::Tick { secs, totals, sample } => {
+            Record::Tick {
+                secs,
+                totals,
+                sample,
+            } => {
                 assert_eq!(*secs, 1.0);
                 assert_eq!(totals.hits[3], 7);
-                assert_eq!(totals.shrink_inactive[shrink_index(0, 2, 1) as usize].reclaimed, 115_205);
+                assert_eq!(
+                    totals.shrink_inactive[shrink_index(0, 2, 1) as usize].reclaimed,
+                    115_205
+                );
                 assert_eq!(totals.memcg_insert.len(), 1);
                 assert_eq!(sample.ts_ns, 5);
             }
@@ -540,11 +654,19 @@ mod tests {
             if cut < 10 {
                 assert_eq!(err, Some(ReadError::NotARecording), "cut {cut}");
             } else if cut < header_end {
-                assert!(matches!(err, Some(ReadError::Truncated { .. }) | Some(ReadError::Corrupt { .. })), "cut {cut}: {err:?}");
+                assert!(
+                    matches!(
+                        err,
+                        Some(ReadError::Truncated { .. }) | Some(ReadError::Corrupt { .. })
+                    ),
+                    "cut {cut}: {err:?}"
+                );
             } else {
                 match err {
                     None => assert!(cut == header_end || recs.len() <= 3),
-                    Some(ReadError::Truncated { offset }) => assert!(offset as usize >= header_end && offset as usize <= cut),
+                    Some(ReadError::Truncated { offset }) => {
+                        assert!(offset as usize >= header_end && offset as usize <= cut)
+                    }
                     Some(e) => panic!("cut {cut}: {e}"),
                 }
             }
@@ -595,13 +717,19 @@ mod tests {
         f[header_end + 20] ^= 0x55;
         let (recs, err) = read_all(&f);
         assert!(recs.is_empty());
-        assert!(matches!(err, Some(ReadError::Corrupt { offset, .. }) if offset as usize == header_end), "{err:?}");
+        assert!(
+            matches!(err, Some(ReadError::Corrupt { offset, .. }) if offset as usize == header_end),
+            "{err:?}"
+        );
         let mut newer = sample_file();
         newer[10] = 9;
         assert_eq!(read_all(&newer).1, Some(ReadError::NewerVersion(9)));
         let mut huge = sample_file();
         huge[header_end + 1..header_end + 5].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(matches!(read_all(&huge).1, Some(ReadError::Corrupt { .. })));
-        assert_eq!(read_all(b"hello world, not vmscan").1, Some(ReadError::NotARecording));
+        assert_eq!(
+            read_all(b"hello world, not vmscan").1,
+            Some(ReadError::NotARecording)
+        );
     }
 }

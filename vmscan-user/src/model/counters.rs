@@ -42,7 +42,13 @@ impl ByReclaimer {
         }
     }
     pub fn total(&self) -> u64 {
-        self.kswapd + self.direct + self.memcg + self.node + self.khugepaged + self.other + self.proactive
+        self.kswapd
+            + self.direct
+            + self.memcg
+            + self.node
+            + self.khugepaged
+            + self.other
+            + self.proactive
     }
 }
 
@@ -119,7 +125,8 @@ pub const NO_REFAULT_HOOK: &str = "workingset_refault is not hooked here (needs 
 /// Why vmscan leaves out workingset_activate_* under MGLRU.
 pub const NO_MGLRU_ACTIVATE: &str = "MGLRU counts refault activations by reference tier, which workingset_refault's return does not show";
 /// Why vmscan leaves out pgrefill under MGLRU.
-pub const NO_MGLRU_REFILL: &str = "MGLRU's refill count (folios sorted into younger generations) has no tracepoint";
+pub const NO_MGLRU_REFILL: &str =
+    "MGLRU's refill count (folios sorted into younger generations) has no tracepoint";
 
 /// The counters that derive from mm_vmscan_lru_isolate / lru_shrink_inactive.
 const SCAN_STEAL: [&str; 12] = [
@@ -394,7 +401,12 @@ fn split(b: &ByReclaimer, k: &Counting) -> (u64, u64, Option<u64>, Option<u64>) 
 pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
     let mut c = Counters::default();
     let scanned = derive_scans(t, k, &mut c.vmstat);
-    (c.vmstat.pgscan_kswapd, c.vmstat.pgscan_direct, c.vmstat.pgscan_khugepaged, c.vmstat.pgscan_proactive) = split(&scanned, k);
+    (
+        c.vmstat.pgscan_kswapd,
+        c.vmstat.pgscan_direct,
+        c.vmstat.pgscan_khugepaged,
+        c.vmstat.pgscan_proactive,
+    ) = split(&scanned, k);
     c.memcg_scanned = scanned.memcg;
     c.other_scanned = scanned.other;
 
@@ -406,7 +418,8 @@ pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
         let v = &mut c.vmstat;
         v.pgsteal_anon += n.reclaimed_anon;
         v.pgsteal_file += n.reclaimed_file;
-        v.pgactivate += n.activate_anon + n.activate_file + n.lru_activated_anon + n.lru_activated_file;
+        v.pgactivate +=
+            n.activate_anon + n.activate_file + n.lru_activated_anon + n.lru_activated_file;
         if !n.is_empty() || node == 0 {
             c.node_overflow |= node == vmscan_common::NODE_OVERFLOW;
             c.nodes.push(n);
@@ -428,16 +441,24 @@ pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
             activate[i] += a.activated;
             restore[i] += a.restored;
         }
-        (v.workingset_refault_anon, v.workingset_refault_file) = (Some(refault[0]), Some(refault[1]));
-        (v.workingset_restore_anon, v.workingset_restore_file) = (Some(restore[0]), Some(restore[1]));
+        (v.workingset_refault_anon, v.workingset_refault_file) =
+            (Some(refault[0]), Some(refault[1]));
+        (v.workingset_restore_anon, v.workingset_restore_file) =
+            (Some(restore[0]), Some(restore[1]));
         if !k.mglru {
-            (v.workingset_activate_anon, v.workingset_activate_file) = (Some(activate[0]), Some(activate[1]));
+            (v.workingset_activate_anon, v.workingset_activate_file) =
+                (Some(activate[0]), Some(activate[1]));
         }
     }
     let v = &mut c.vmstat;
     // shrink_folio_list() counts PGACTIVATE for reclaim_pages() too.
     v.pgactivate += c.reclaim_pages.activated;
-    (v.pgsteal_kswapd, v.pgsteal_direct, v.pgsteal_khugepaged, v.pgsteal_proactive) = split(&reclaimed, k);
+    (
+        v.pgsteal_kswapd,
+        v.pgsteal_direct,
+        v.pgsteal_khugepaged,
+        v.pgsteal_proactive,
+    ) = split(&reclaimed, k);
     if k.demote {
         // Only the kswapd, direct, khugepaged and proactive slots count:
         // reclaimer_offset() names no other.
@@ -446,7 +467,12 @@ pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
             demoted.add(rec as u32, pages);
         }
         let (kswapd, direct, khugepaged, proactive) = split(&demoted, k);
-        (v.pgdemote_kswapd, v.pgdemote_direct, v.pgdemote_khugepaged, v.pgdemote_proactive) = (Some(kswapd), Some(direct), khugepaged, proactive);
+        (
+            v.pgdemote_kswapd,
+            v.pgdemote_direct,
+            v.pgdemote_khugepaged,
+            v.pgdemote_proactive,
+        ) = (Some(kswapd), Some(direct), khugepaged, proactive);
     }
     c.memcg_reclaimed = reclaimed.memcg;
     c.other_reclaimed = reclaimed.other;
@@ -484,7 +510,10 @@ fn derive_scans(t: &Totals, k: &Counting, v: &mut Vmstat) -> ByReclaimer {
 
 /// One node's figures; adds its reclaimed pages by reclaimer to `reclaimed`.
 fn node_counters(t: &Totals, node: u32, reclaimed: &mut ByReclaimer) -> NodeCounters {
-    let mut n = NodeCounters { node, ..NodeCounters::default() };
+    let mut n = NodeCounters {
+        node,
+        ..NodeCounters::default()
+    };
     for rec in 0..reclaimer::COUNT {
         for file in 0..2u32 {
             let a = &t.shrink_inactive[shrink_index(node, rec, file) as usize];
@@ -544,52 +573,172 @@ mod tests {
     #[test]
     fn reclaim_pages_activations_are_in_pgactivate_and_its_pages_in_no_pgscan() {
         let mut t = Totals::default();
-        t.reclaim_pages[0] = vmscan_common::ReclaimPagesAgg { events: 2, scanned: 512, reclaimed: 500, activate_anon: 3, activate_file: 9 };
+        t.reclaim_pages[0] = vmscan_common::ReclaimPagesAgg {
+            events: 2,
+            scanned: 512,
+            reclaimed: 500,
+            activate_anon: 3,
+            activate_file: 9,
+        };
         let c = derive(&t);
         assert_eq!(c.vmstat.pgactivate, 12);
-        assert_eq!((c.vmstat.pgscan_file, c.vmstat.pgsteal_file, c.vmstat.pgscan_direct), (0, 0, 0));
-        assert_eq!(c.reclaim_pages, ReclaimPages { calls: 2, scanned: 512, reclaimed: 500, activated: 12 });
+        assert_eq!(
+            (
+                c.vmstat.pgscan_file,
+                c.vmstat.pgsteal_file,
+                c.vmstat.pgscan_direct
+            ),
+            (0, 0, 0)
+        );
+        assert_eq!(
+            c.reclaim_pages,
+            ReclaimPages {
+                calls: 2,
+                scanned: 512,
+                reclaimed: 500,
+                activated: 12
+            }
+        );
     }
 
     #[test]
     fn demoted_pages_are_counted_by_reclaimer_only_where_demotion_is_hooked() {
         let mut t = Totals::default();
-        for (rec, n) in [(reclaimer::KSWAPD, 5), (reclaimer::DIRECT, 7), (reclaimer::KHUGEPAGED, 2), (reclaimer::PROACTIVE, 3)] {
+        for (rec, n) in [
+            (reclaimer::KSWAPD, 5),
+            (reclaimer::DIRECT, 7),
+            (reclaimer::KHUGEPAGED, 2),
+            (reclaimer::PROACTIVE, 3),
+        ] {
             t.demote[rec as usize] = n;
         }
         let off = derive_with(&t, &Counting::default());
         assert_eq!(off.vmstat.pgdemote_direct, None);
         assert!(off.underivable.contains_key("pgdemote_*"));
-        assert!(!off.vmstat.fields().iter().any(|(k, _)| k.starts_with("pgdemote")), "never a zero that looks like truth");
+        assert!(
+            !off.vmstat
+                .fields()
+                .iter()
+                .any(|(k, _)| k.starts_with("pgdemote")),
+            "never a zero that looks like truth"
+        );
         // 6.1: kswapd or direct.
-        let v = derive_with(&t, &Counting { demote: true, khugepaged: false, ..Counting::default() }).vmstat;
-        assert_eq!((v.pgdemote_kswapd, v.pgdemote_direct, v.pgdemote_khugepaged, v.pgdemote_proactive), (Some(5), Some(12), None, None));
+        let v = derive_with(
+            &t,
+            &Counting {
+                demote: true,
+                khugepaged: false,
+                ..Counting::default()
+            },
+        )
+        .vmstat;
+        assert_eq!(
+            (
+                v.pgdemote_kswapd,
+                v.pgdemote_direct,
+                v.pgdemote_khugepaged,
+                v.pgdemote_proactive
+            ),
+            (Some(5), Some(12), None, None)
+        );
         // 6.16+: all four.
-        let c = derive_with(&t, &Counting { demote: true, proactive: true, ..Counting::default() });
+        let c = derive_with(
+            &t,
+            &Counting {
+                demote: true,
+                proactive: true,
+                ..Counting::default()
+            },
+        );
         let v = c.vmstat;
-        assert_eq!((v.pgdemote_kswapd, v.pgdemote_direct, v.pgdemote_khugepaged, v.pgdemote_proactive), (Some(5), Some(7), Some(2), Some(3)));
+        assert_eq!(
+            (
+                v.pgdemote_kswapd,
+                v.pgdemote_direct,
+                v.pgdemote_khugepaged,
+                v.pgdemote_proactive
+            ),
+            (Some(5), Some(7), Some(2), Some(3))
+        );
         assert!(!c.underivable.contains_key("pgdemote_*"));
     }
 
     #[test]
     fn khugepaged_and_proactive_are_split_only_where_the_kernel_splits_them() {
         let mut t = Totals::default();
-        for (rec, n) in [(reclaimer::DIRECT, 10), (reclaimer::KHUGEPAGED, 3), (reclaimer::PROACTIVE, 500), (reclaimer::NODE, 2)] {
+        for (rec, n) in [
+            (reclaimer::DIRECT, 10),
+            (reclaimer::KHUGEPAGED, 3),
+            (reclaimer::PROACTIVE, 500),
+            (reclaimer::NODE, 2),
+        ] {
             iso(&mut t, rec, lru::INACTIVE_FILE, n, n);
             shrink(&mut t, 0, rec, 1, n, n - 1);
         }
         // 6.18: both items exist.
-        let v = derive_with(&t, &Counting { mglru: false, khugepaged: true, proactive: true, mglru_tracepoints: true, memcg_in_global: false, refaults: false, demote: false, demote_node_stat: false }).vmstat;
-        assert_eq!((v.pgscan_direct, v.pgscan_khugepaged, v.pgscan_proactive), (12, Some(3), Some(500)));
-        assert_eq!((v.pgsteal_direct, v.pgsteal_khugepaged, v.pgsteal_proactive), (10, Some(2), Some(499)));
+        let v = derive_with(
+            &t,
+            &Counting {
+                mglru: false,
+                khugepaged: true,
+                proactive: true,
+                mglru_tracepoints: true,
+                memcg_in_global: false,
+                refaults: false,
+                demote: false,
+                demote_node_stat: false,
+            },
+        )
+        .vmstat;
+        assert_eq!(
+            (v.pgscan_direct, v.pgscan_khugepaged, v.pgscan_proactive),
+            (12, Some(3), Some(500))
+        );
+        assert_eq!(
+            (v.pgsteal_direct, v.pgsteal_khugepaged, v.pgsteal_proactive),
+            (10, Some(2), Some(499))
+        );
         // 6.2..6.15: no PGSCAN_PROACTIVE, proactive reclaim counts as direct.
-        let v = derive_with(&t, &Counting { mglru: false, khugepaged: true, proactive: false, mglru_tracepoints: true, memcg_in_global: false, refaults: false, demote: false, demote_node_stat: false }).vmstat;
-        assert_eq!((v.pgscan_direct, v.pgscan_khugepaged, v.pgscan_proactive), (512, Some(3), None));
+        let v = derive_with(
+            &t,
+            &Counting {
+                mglru: false,
+                khugepaged: true,
+                proactive: false,
+                mglru_tracepoints: true,
+                memcg_in_global: false,
+                refaults: false,
+                demote: false,
+                demote_node_stat: false,
+            },
+        )
+        .vmstat;
+        assert_eq!(
+            (v.pgscan_direct, v.pgscan_khugepaged, v.pgscan_proactive),
+            (512, Some(3), None)
+        );
         // 6.1: neither.
-        let v = derive_with(&t, &Counting { mglru: false, khugepaged: false, proactive: false, mglru_tracepoints: true, memcg_in_global: false, refaults: false, demote: false, demote_node_stat: false }).vmstat;
+        let v = derive_with(
+            &t,
+            &Counting {
+                mglru: false,
+                khugepaged: false,
+                proactive: false,
+                mglru_tracepoints: true,
+                memcg_in_global: false,
+                refaults: false,
+                demote: false,
+                demote_node_stat: false,
+            },
+        )
+        .vmstat;
         assert_eq!((v.pgscan_direct, v.pgscan_khugepaged), (515, None));
         assert_eq!(v.pgsteal_direct, 9 + 2 + 499 + 1);
-        assert!(!v.fields().iter().any(|(k, _)| k.contains("khugepaged") || k.contains("proactive")));
+        assert!(
+            !v.fields()
+                .iter()
+                .any(|(k, _)| k.contains("khugepaged") || k.contains("proactive"))
+        );
         assert_eq!(v.pgscan_file, 515, "every reclaimer is in pgscan_file");
     }
 
@@ -614,13 +763,21 @@ mod tests {
         let v = c.vmstat;
         assert_eq!(v.pgscan_kswapd, 100);
         assert_eq!(v.pgscan_direct, 40, "direct + node reclaim");
-        assert_eq!(v.pgscan_file, 100 + 8 + 64 + 5, "memcg included in pgscan_file");
+        assert_eq!(
+            v.pgscan_file,
+            100 + 8 + 64 + 5,
+            "memcg included in pgscan_file"
+        );
         assert_eq!(v.pgscan_anon, 32);
         assert_eq!(v.pgsteal_kswapd, 80);
         assert_eq!(v.pgsteal_direct, 38);
         assert_eq!(v.pgsteal_file, 80 + 8 + 60);
         assert_eq!(v.pgsteal_anon, 30);
-        assert_eq!(v.pgrefill, Some(40), "memcg refill left out like the kernel does");
+        assert_eq!(
+            v.pgrefill,
+            Some(40),
+            "memcg refill left out like the kernel does"
+        );
         assert_eq!(v.pgactivate, 12 + 4);
         assert_eq!(c.memcg_scanned, 69);
         assert_eq!(c.memcg_reclaimed, 60);
@@ -641,11 +798,31 @@ mod tests {
         shrink(&mut t, 0, reclaimer::DIRECT, 1, 10, 9);
         // 6.x: cgroup reclaim stays out of the global direct counters.
         let c = derive(&t);
-        assert_eq!((c.vmstat.pgscan_direct, c.vmstat.pgsteal_direct, c.vmstat.pgrefill), (10, 9, Some(0)));
+        assert_eq!(
+            (
+                c.vmstat.pgscan_direct,
+                c.vmstat.pgsteal_direct,
+                c.vmstat.pgrefill
+            ),
+            (10, 9, Some(0))
+        );
         assert!(!c.memcg_in_direct);
         // 7.x (node_stat_item): it is direct reclaim like any other.
-        let c = derive_with(&t, &Counting { memcg_in_global: true, ..Counting::default() });
-        assert_eq!((c.vmstat.pgscan_direct, c.vmstat.pgsteal_direct, c.vmstat.pgrefill), (74, 69, Some(7)));
+        let c = derive_with(
+            &t,
+            &Counting {
+                memcg_in_global: true,
+                ..Counting::default()
+            },
+        );
+        assert_eq!(
+            (
+                c.vmstat.pgscan_direct,
+                c.vmstat.pgsteal_direct,
+                c.vmstat.pgrefill
+            ),
+            (74, 69, Some(7))
+        );
         assert_eq!(c.vmstat.pgscan_file, 74, "pgscan_file had it all along");
         assert!(c.memcg_in_direct);
     }
@@ -655,7 +832,14 @@ mod tests {
         let mut t = Totals::default();
         iso(&mut t, reclaimer::KSWAPD, lru::INACTIVE_FILE, 100, 64);
         let classic = derive(&t).vmstat;
-        let mglru = derive_with(&t, &Counting { mglru: true, ..Counting::default() }).vmstat;
+        let mglru = derive_with(
+            &t,
+            &Counting {
+                mglru: true,
+                ..Counting::default()
+            },
+        )
+        .vmstat;
         assert_eq!((classic.pgscan_file, classic.pgscan_kswapd), (100, 100));
         assert_eq!((mglru.pgscan_file, mglru.pgscan_kswapd), (64, 64));
         assert_eq!(mglru.pgrefill, None);
@@ -668,20 +852,48 @@ mod tests {
         // What 6.1 with MGLRU on shows: the classic path's few events (none
         // here) and nothing from MGLRU's eviction, while /proc/vmstat moves.
         iso(&mut t, reclaimer::KSWAPD, lru::INACTIVE_FILE, 0, 0);
-        let k = Counting { mglru: true, mglru_tracepoints: false, khugepaged: false, proactive: false, memcg_in_global: false, refaults: false, demote: false, demote_node_stat: false };
+        let k = Counting {
+            mglru: true,
+            mglru_tracepoints: false,
+            khugepaged: false,
+            proactive: false,
+            memcg_in_global: false,
+            refaults: false,
+            demote: false,
+            demote_node_stat: false,
+        };
         let c = derive_with(&t, &k);
         let names: Vec<&str> = c.vmstat.fields().iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, ["pgactivate"], "no pgscan/pgsteal zeros that look like truth");
-        assert_eq!(c.underivable.get("pgscan_file"), Some(&NO_MGLRU_TRACEPOINTS));
-        assert_eq!(c.underivable.get("pgsteal_kswapd"), Some(&NO_MGLRU_TRACEPOINTS));
+        assert_eq!(
+            names,
+            ["pgactivate"],
+            "no pgscan/pgsteal zeros that look like truth"
+        );
+        assert_eq!(
+            c.underivable.get("pgscan_file"),
+            Some(&NO_MGLRU_TRACEPOINTS)
+        );
+        assert_eq!(
+            c.underivable.get("pgsteal_kswapd"),
+            Some(&NO_MGLRU_TRACEPOINTS)
+        );
         assert_eq!(c.underivable.get("pgrefill"), Some(&NO_MGLRU_REFILL));
         let j = serde_json::to_value(&c).unwrap();
         assert!(j["vmstat"].get("pgscan_file").is_none(), "{j}");
         assert_eq!(j["underivable"]["pgsteal_file"], NO_MGLRU_TRACEPOINTS);
         // The same kernel with MGLRU off, or 6.7+ with it on: all derived.
-        for k in [Counting { mglru: false, ..k }, Counting { mglru_tracepoints: true, ..k }] {
+        for k in [
+            Counting { mglru: false, ..k },
+            Counting {
+                mglru_tracepoints: true,
+                ..k
+            },
+        ] {
             let c = derive_with(&t, &k);
-            assert!(c.vmstat.fields().iter().any(|(n, _)| *n == "pgscan_file"), "{k:?}");
+            assert!(
+                c.vmstat.fields().iter().any(|(n, _)| *n == "pgscan_file"),
+                "{k:?}"
+            );
             assert!(!c.underivable.contains_key("pgscan_file"));
             assert!(serde_json::to_value(&c).unwrap()["vmstat"]["pgsteal_file"].is_u64());
         }
@@ -691,27 +903,93 @@ mod tests {
     fn refault_counters_only_where_hooked_and_no_activations_under_mglru() {
         use vmscan_common::{RefaultAgg, RefaultKey};
         let mut t = Totals::default();
-        let key = |cgroup_id, file| RefaultKey { cgroup_id, node: 0, file };
-        t.refault.insert(key(5, 1), RefaultAgg { pages: 300, folios: 200, activated: 40, restored: 7, ..Default::default() });
-        t.refault.insert(key(9, 1), RefaultAgg { pages: 20, folios: 20, activated: 2, restored: 1, ..Default::default() });
-        t.refault.insert(key(5, 0), RefaultAgg { pages: 11, folios: 11, activated: 3, restored: 0, uncounted: 4, ..Default::default() });
+        let key = |cgroup_id, file| RefaultKey {
+            cgroup_id,
+            node: 0,
+            file,
+        };
+        t.refault.insert(
+            key(5, 1),
+            RefaultAgg {
+                pages: 300,
+                folios: 200,
+                activated: 40,
+                restored: 7,
+                ..Default::default()
+            },
+        );
+        t.refault.insert(
+            key(9, 1),
+            RefaultAgg {
+                pages: 20,
+                folios: 20,
+                activated: 2,
+                restored: 1,
+                ..Default::default()
+            },
+        );
+        t.refault.insert(
+            key(5, 0),
+            RefaultAgg {
+                pages: 11,
+                folios: 11,
+                activated: 3,
+                restored: 0,
+                uncounted: 4,
+                ..Default::default()
+            },
+        );
         let not_hooked = derive_with(&t, &Counting::default()).vmstat;
-        assert!(not_hooked.fields().iter().all(|(k, _)| !k.starts_with("workingset_")), "no zeros where the hook is missing");
-        let classic = derive_with(&t, &Counting { refaults: true, ..Counting::default() }).vmstat.fields();
+        assert!(
+            not_hooked
+                .fields()
+                .iter()
+                .all(|(k, _)| !k.starts_with("workingset_")),
+            "no zeros where the hook is missing"
+        );
+        let classic = derive_with(
+            &t,
+            &Counting {
+                refaults: true,
+                ..Counting::default()
+            },
+        )
+        .vmstat
+        .fields();
         let get = |f: &[(&str, u64)], k: &str| f.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
         assert_eq!(get(&classic, "workingset_refault_file"), Some(320));
         assert_eq!(get(&classic, "workingset_refault_anon"), Some(11));
         assert_eq!(get(&classic, "workingset_activate_file"), Some(42));
         assert_eq!(get(&classic, "workingset_restore_file"), Some(8));
         assert_eq!(get(&classic, "workingset_restore_anon"), Some(0));
-        let mglru = derive_with(&t, &Counting { refaults: true, mglru: true, ..Counting::default() }).vmstat.fields();
-        assert_eq!((get(&mglru, "workingset_activate_file"), get(&mglru, "workingset_refault_file")), (None, Some(320)));
+        let mglru = derive_with(
+            &t,
+            &Counting {
+                refaults: true,
+                mglru: true,
+                ..Counting::default()
+            },
+        )
+        .vmstat
+        .fields();
+        assert_eq!(
+            (
+                get(&mglru, "workingset_activate_file"),
+                get(&mglru, "workingset_refault_file")
+            ),
+            (None, Some(320))
+        );
     }
 
     #[test]
     fn empty_window_still_shows_node_zero() {
         let c = derive(&Totals::default());
-        let zero = Vmstat { pgrefill: Some(0), pgscan_khugepaged: Some(0), pgsteal_khugepaged: Some(0), ..Vmstat::default() };
+        let zero = Vmstat {
+            pgrefill: Some(0),
+            pgscan_khugepaged: Some(0),
+            pgsteal_khugepaged: Some(0),
+            ..Vmstat::default()
+        };
         assert_eq!(c.vmstat, zero);
         assert_eq!(c.nodes.len(), 1);
         assert_eq!(c.nodes[0].node, 0);

@@ -46,9 +46,20 @@ impl Episodes {
         match *e {
             Episode::KswapdWake { nid, .. } => self.kswapd.entry(nid).or_default().wakes += 1,
             Episode::KswapdSleep { nid, .. } => self.kswapd.entry(nid).or_default().sleeps += 1,
-            Episode::WakeupKswapd { nid, .. } => self.kswapd.entry(nid).or_default().wakeups_requested += 1,
-            Episode::ReclaimEnd { ts_ns, start_ns, reclaimer: rec, reclaimed, .. } => {
-                let name = reclaimer::NAMES.get(rec as usize).copied().unwrap_or("other");
+            Episode::WakeupKswapd { nid, .. } => {
+                self.kswapd.entry(nid).or_default().wakeups_requested += 1
+            }
+            Episode::ReclaimEnd {
+                ts_ns,
+                start_ns,
+                reclaimer: rec,
+                reclaimed,
+                ..
+            } => {
+                let name = reclaimer::NAMES
+                    .get(rec as usize)
+                    .copied()
+                    .unwrap_or("other");
                 let r = self.reclaim.entry(name.to_owned()).or_default();
                 r.episodes += 1;
                 r.reclaimed += reclaimed;
@@ -78,7 +89,11 @@ mod tests {
             ..Event::default()
         };
         e.apply(&ev);
-        e.apply(&Event { kind: event::KSWAPD_WAKE, nid: 1, ..Event::default() });
+        e.apply(&Event {
+            kind: event::KSWAPD_WAKE,
+            nid: 1,
+            ..Event::default()
+        });
         let r = &e.reclaim["memcg"];
         assert_eq!((r.episodes, r.reclaimed, r.latency_us.max), (1, 32, 250));
         assert_eq!(e.kswapd[&1].wakes, 1);

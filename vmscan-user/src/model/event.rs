@@ -11,11 +11,25 @@ use vmscan_common::{Event, event};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Episode {
     /// kswapd of `nid` woke (mm_vmscan_kswapd_wake).
-    KswapdWake { ts_ns: u64, nid: i32, zid: i32, order: i32 },
+    KswapdWake {
+        ts_ns: u64,
+        nid: i32,
+        zid: i32,
+        order: i32,
+    },
     /// kswapd of `nid` went to sleep (mm_vmscan_kswapd_sleep).
     KswapdSleep { ts_ns: u64, nid: i32 },
     /// An allocation asked kswapd of `nid` to run (mm_vmscan_wakeup_kswapd).
-    WakeupKswapd { ts_ns: u64, nid: i32, zid: i32, order: i32, gfp: u64, pid: u32, comm: String, cgroup_id: u64 },
+    WakeupKswapd {
+        ts_ns: u64,
+        nid: i32,
+        zid: i32,
+        order: i32,
+        gfp: u64,
+        pid: u32,
+        comm: String,
+        cgroup_id: u64,
+    },
     /// A direct, memcg or node reclaim episode ended.
     ReclaimEnd {
         ts_ns: u64,
@@ -33,11 +47,33 @@ pub enum Episode {
         reclaimed: u64,
     },
     /// One shrink_inactive_list pass.
-    ShrinkInactive { ts_ns: u64, reclaimer: u32, nid: i32, scanned: u64, reclaimed: u64, priority: i32, flags: u32 },
+    ShrinkInactive {
+        ts_ns: u64,
+        reclaimer: u32,
+        nid: i32,
+        scanned: u64,
+        reclaimed: u64,
+        priority: i32,
+        flags: u32,
+    },
     /// One shrink_node pass ended.
-    ShrinkNode { ts_ns: u64, start_ns: u64, reclaimer: u32, nid: i32, reclaimed: u64 },
+    ShrinkNode {
+        ts_ns: u64,
+        start_ns: u64,
+        reclaimer: u32,
+        nid: i32,
+        reclaimed: u64,
+    },
     /// A task was throttled in reclaim (mm_vmscan_throttled).
-    Throttled { ts_ns: u64, nid: i32, pid: u32, comm: String, reason: u32, delay_us: u64, timeout_us: u64 },
+    Throttled {
+        ts_ns: u64,
+        nid: i32,
+        pid: u32,
+        comm: String,
+        reason: u32,
+        delay_us: u64,
+        timeout_us: u64,
+    },
 }
 
 /// A record of a kind this build does not know; its time still counts.
@@ -49,7 +85,11 @@ pub struct UnknownKind {
 
 impl std::fmt::Display for UnknownKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "unknown ring-buffer record kind {} at {} ns", self.kind, self.ts_ns)
+        write!(
+            f,
+            "unknown ring-buffer record kind {} at {} ns",
+            self.kind, self.ts_ns
+        )
     }
 }
 
@@ -70,7 +110,12 @@ impl TryFrom<&Event> for Episode {
     fn try_from(e: &Event) -> Result<Self, UnknownKind> {
         let ts_ns = e.ts_ns;
         Ok(match e.kind {
-            event::KSWAPD_WAKE => Episode::KswapdWake { ts_ns, nid: e.nid, zid: e.zid, order: e.order },
+            event::KSWAPD_WAKE => Episode::KswapdWake {
+                ts_ns,
+                nid: e.nid,
+                zid: e.zid,
+                order: e.order,
+            },
             event::KSWAPD_SLEEP => Episode::KswapdSleep { ts_ns, nid: e.nid },
             event::WAKEUP_KSWAPD => Episode::WakeupKswapd {
                 ts_ns,
@@ -103,9 +148,13 @@ impl TryFrom<&Event> for Episode {
                 priority: e.priority,
                 flags: e.flags,
             },
-            event::SHRINK_NODE => {
-                Episode::ShrinkNode { ts_ns, start_ns: e.start_ns, reclaimer: e.reclaimer, nid: e.nid, reclaimed: e.reclaimed }
-            }
+            event::SHRINK_NODE => Episode::ShrinkNode {
+                ts_ns,
+                start_ns: e.start_ns,
+                reclaimer: e.reclaimer,
+                nid: e.nid,
+                reclaimed: e.reclaimed,
+            },
             // The eBPF side stores the delay in `scanned` and the timeout in
             // `reclaimed` (both microseconds), the reason in `flags`.
             event::THROTTLED => Episode::Throttled {
@@ -156,12 +205,29 @@ mod tests {
 
     #[test]
     fn throttled_fields_mean_delay_and_timeout() {
-        let mut e = Event { kind: event::THROTTLED, ts_ns: 7, nid: 1, pid: 42, flags: 0x4, scanned: 1500, reclaimed: 100_000, ..Event::default() };
+        let mut e = Event {
+            kind: event::THROTTLED,
+            ts_ns: 7,
+            nid: 1,
+            pid: 42,
+            flags: 0x4,
+            scanned: 1500,
+            reclaimed: 100_000,
+            ..Event::default()
+        };
         e.comm[..4].copy_from_slice(b"java");
         let d = Episode::try_from(&e).unwrap();
         assert_eq!(
             d,
-            Episode::Throttled { ts_ns: 7, nid: 1, pid: 42, comm: "java".into(), reason: 0x4, delay_us: 1500, timeout_us: 100_000 }
+            Episode::Throttled {
+                ts_ns: 7,
+                nid: 1,
+                pid: 42,
+                comm: "java".into(),
+                reason: 0x4,
+                delay_us: 1500,
+                timeout_us: 100_000
+            }
         );
     }
 
@@ -178,11 +244,23 @@ mod tests {
             reclaimed: 32,
             ..Event::default()
         };
-        let Ok(Episode::ReclaimEnd { start_ns, reclaimer: r, nid, order, cgroup_id, reclaimed, comm, .. }) = Episode::try_from(&e)
+        let Ok(Episode::ReclaimEnd {
+            start_ns,
+            reclaimer: r,
+            nid,
+            order,
+            cgroup_id,
+            reclaimed,
+            comm,
+            ..
+        }) = Episode::try_from(&e)
         else {
             panic!("not a reclaim end");
         };
-        assert_eq!((start_ns, r, nid, order, cgroup_id, reclaimed), (1_000, reclaimer::MEMCG, -1, 2, 77, 32));
+        assert_eq!(
+            (start_ns, r, nid, order, cgroup_id, reclaimed),
+            (1_000, reclaimer::MEMCG, -1, 2, 77, 32)
+        );
         assert_eq!(comm, "");
     }
 
@@ -197,7 +275,11 @@ mod tests {
             event::SHRINK_NODE,
             event::THROTTLED,
         ] {
-            let d = Episode::try_from(&Event { kind, ts_ns: 99, ..Event::default() });
+            let d = Episode::try_from(&Event {
+                kind,
+                ts_ns: 99,
+                ..Event::default()
+            });
             assert_eq!(d.map(|e| e.ts_ns()), Ok(99), "kind {kind}");
         }
     }
@@ -207,11 +289,38 @@ mod tests {
         // Kind 10 is what bench_storm once wrote (the hook id of
         // SHRINK_INACTIVE where its event kind, 5, was meant).
         let bad = vmscan_common::EventKind(10);
-        let e = Event { kind: bad, ts_ns: 5, ..Event::default() };
+        let e = Event {
+            kind: bad,
+            ts_ns: 5,
+            ..Event::default()
+        };
         let d = Episode::try_from(&e);
-        assert_eq!(d, Err(UnknownKind { kind: bad, ts_ns: 5 }));
+        assert_eq!(
+            d,
+            Err(UnknownKind {
+                kind: bad,
+                ts_ns: 5
+            })
+        );
         assert_eq!(ts_ns(&d), 5);
-        assert_eq!(decode(&[e, Event { kind: event::KSWAPD_SLEEP, nid: 3, ..Event::default() }]).len(), 2);
-        assert!(Episode::try_from(&Event { kind: vmscan_common::EventKind(0), ..Event::default() }).is_err());
+        assert_eq!(
+            decode(&[
+                e,
+                Event {
+                    kind: event::KSWAPD_SLEEP,
+                    nid: 3,
+                    ..Event::default()
+                }
+            ])
+            .len(),
+            2
+        );
+        assert!(
+            Episode::try_from(&Event {
+                kind: vmscan_common::EventKind(0),
+                ..Event::default()
+            })
+            .is_err()
+        );
     }
 }

@@ -55,20 +55,65 @@ mod tests {
     use crate::model::snapshot::Rates;
 
     fn node(n: u32, free: u64, high: u64, rates: Rates, tier: Option<u32>) -> NodeSnap {
-        NodeSnap { node: n, free, high, rates, memory_tier: tier, ..NodeSnap::default() }
+        NodeSnap {
+            node: n,
+            free,
+            high,
+            rates,
+            memory_tier: tier,
+            ..NodeSnap::default()
+        }
     }
 
     #[test]
     fn only_global_reclaim_outside_demotion_targets_is_an_imbalance() {
-        let busy = Rates { reclaimed: 500.0, reclaimed_kswapd: 300.0, reclaimed_direct: 200.0, ..Rates::default() };
-        let memcg_only = Rates { reclaimed: 500.0, reclaimed_memcg: 500.0, ..Rates::default() };
+        let busy = Rates {
+            reclaimed: 500.0,
+            reclaimed_kswapd: 300.0,
+            reclaimed_direct: 200.0,
+            ..Rates::default()
+        };
+        let memcg_only = Rates {
+            reclaimed: 500.0,
+            reclaimed_memcg: 500.0,
+            ..Rates::default()
+        };
         let idle = Rates::default();
-        let f = numa_imbalance(&[node(0, 10, 100, busy.clone(), None), node(1, 5000, 100, idle.clone(), None)]);
+        let f = numa_imbalance(&[
+            node(0, 10, 100, busy.clone(), None),
+            node(1, 5000, 100, idle.clone(), None),
+        ]);
         assert_eq!(f.len(), 1);
-        assert!(f[0].text.contains("500 pages/s reclaimed by kswapd and direct reclaim"), "{}", f[0].text);
-        assert!(numa_imbalance(&[node(0, 10, 100, memcg_only, None), node(1, 5000, 100, idle.clone(), None)]).is_empty(), "a memcg at its limit is not a NUMA imbalance");
+        assert!(
+            f[0].text
+                .contains("500 pages/s reclaimed by kswapd and direct reclaim"),
+            "{}",
+            f[0].text
+        );
+        assert!(
+            numa_imbalance(&[
+                node(0, 10, 100, memcg_only, None),
+                node(1, 5000, 100, idle.clone(), None)
+            ])
+            .is_empty(),
+            "a memcg at its limit is not a NUMA imbalance"
+        );
         // Node 1 is node 0's demotion target (slower tier): expected to be free.
-        assert!(numa_imbalance(&[node(0, 10, 100, busy.clone(), Some(1)), node(1, 5000, 100, idle.clone(), Some(4))]).is_empty());
-        assert_eq!(numa_imbalance(&[node(0, 10, 100, busy, Some(4)), node(1, 5000, 100, idle, Some(1))]).len(), 1, "a faster tier sitting free is still one");
+        assert!(
+            numa_imbalance(&[
+                node(0, 10, 100, busy.clone(), Some(1)),
+                node(1, 5000, 100, idle.clone(), Some(4))
+            ])
+            .is_empty()
+        );
+        assert_eq!(
+            numa_imbalance(&[
+                node(0, 10, 100, busy, Some(4)),
+                node(1, 5000, 100, idle, Some(1))
+            ])
+            .len(),
+            1,
+            "a faster tier sitting free is still one"
+        );
     }
 }

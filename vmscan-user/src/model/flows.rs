@@ -48,11 +48,17 @@ impl Flows {
     pub fn predict(&self, nc: &NodeCounters, p: &mut [i64; 5]) {
         let i = |v: u64| v as i64;
         let ins = nc.inserted;
-        let (act_anon, act_file, deact_anon, deact_file) =
-            (self.activated_anon, self.activated_file, self.deactivated_anon, self.deactivated_file);
-        p[lru::INACTIVE_ANON as usize] += i(ins[0]) - i(nc.reclaimed_anon) - i(act_anon) + i(deact_anon);
+        let (act_anon, act_file, deact_anon, deact_file) = (
+            self.activated_anon,
+            self.activated_file,
+            self.deactivated_anon,
+            self.deactivated_file,
+        );
+        p[lru::INACTIVE_ANON as usize] +=
+            i(ins[0]) - i(nc.reclaimed_anon) - i(act_anon) + i(deact_anon);
         p[lru::ACTIVE_ANON as usize] += i(ins[1]) + i(act_anon) - i(deact_anon);
-        p[lru::INACTIVE_FILE as usize] += i(ins[2]) - i(nc.reclaimed_file) - i(act_file) + i(deact_file);
+        p[lru::INACTIVE_FILE as usize] +=
+            i(ins[2]) - i(nc.reclaimed_file) - i(act_file) + i(deact_file);
         p[lru::ACTIVE_FILE as usize] += i(ins[3]) + i(act_file) - i(deact_file);
         p[lru::UNEVICTABLE as usize] += i(ins[4]);
     }
@@ -70,7 +76,9 @@ impl Flows {
             scanned_file: per(nc.scanned_file),
             reclaimed: per(nc.reclaimed.total()),
             reclaimed_kswapd: per(nc.reclaimed.kswapd),
-            reclaimed_direct: per(nc.reclaimed.direct + nc.reclaimed.node + nc.reclaimed.khugepaged),
+            reclaimed_direct: per(nc.reclaimed.direct
+                + nc.reclaimed.node
+                + nc.reclaimed.khugepaged),
             reclaimed_memcg: per(nc.reclaimed.memcg),
             ref_keep: per(nc.ref_keep),
             dirty: per(nc.dirty),
@@ -88,11 +96,19 @@ mod tests {
 
     #[test]
     fn activation_and_deactivation_move_pages_within_a_type() {
-        let nc = NodeCounters { activate_file: 5, lru_activated_file: 3, reclaimed_file: 10, ..NodeCounters::default() };
+        let nc = NodeCounters {
+            activate_file: 5,
+            lru_activated_file: 3,
+            reclaimed_file: 10,
+            ..NodeCounters::default()
+        };
         let mut d = Totals::default();
         d.shrink_active[shrink_index(0, reclaimer::KSWAPD, 1) as usize].deactivated = 4;
         let f = Flows::of(&d, &nc);
-        assert_eq!((f.activated_file, f.deactivated_file, f.deactivated_anon), (8, 4, 0));
+        assert_eq!(
+            (f.activated_file, f.deactivated_file, f.deactivated_anon),
+            (8, 4, 0)
+        );
         let mut p = [100; 5];
         f.predict(&nc, &mut p);
         assert_eq!(p, [100, 100, 100 - 10 - 8 + 4, 100 + 8 - 4, 100]);

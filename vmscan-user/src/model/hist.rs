@@ -105,7 +105,11 @@ pub struct Windowed {
 
 impl Windowed {
     pub fn new(window_secs: u64) -> Self {
-        Self { cumulative: Log2Hist::default(), slices: VecDeque::new(), window_secs: window_secs.max(1) }
+        Self {
+            cumulative: Log2Hist::default(),
+            slices: VecDeque::new(),
+            window_secs: window_secs.max(1),
+        }
     }
 
     fn slice(&mut self, ts_ns: u64) -> &mut Log2Hist {
@@ -169,7 +173,11 @@ mod tests {
         w.record(20_000_000_000, 7);
         assert_eq!(w.cumulative.count, 3);
         assert_eq!(w.window(20_000_000_000).count, 1);
-        assert_eq!(w.window(14_000_000_000).count, 1, "5 s is within 10 s of 14 s; 1 s is not");
+        assert_eq!(
+            w.window(14_000_000_000).count,
+            1,
+            "5 s is within 10 s of 14 s; 1 s is not"
+        );
         assert!(w.slices.len() <= 10);
     }
 }

@@ -71,7 +71,13 @@ pub fn self_checked(name: &str) -> bool {
         || name == "pgrefill"
         || name == "pgactivate"
         || name.starts_with("pgdemote_")
-        || ["workingset_refault_", "workingset_activate_", "workingset_restore_"].iter().any(|p| name.starts_with(p))
+        || [
+            "workingset_refault_",
+            "workingset_activate_",
+            "workingset_restore_",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
 }
 
 /// A sample of everything the model reconciles against.
@@ -135,7 +141,11 @@ pub struct Zone {
 /// every CPU may hold back (CPUs x the node's per-CPU threshold, the largest
 /// of its zones'). None where zoneinfo gave no thresholds.
 pub fn node_stat_slack(zones: &[Zone], node: u32) -> Option<u64> {
-    zones.iter().filter(|z| z.node == node && z.stat_threshold > 0).map(|z| z.cpus * z.stat_threshold).max()
+    zones
+        .iter()
+        .filter(|z| z.node == node && z.stat_threshold > 0)
+        .map(|z| z.cpus * z.stat_threshold)
+        .max()
 }
 
 /// [`node_stat_slack`] summed over nodes: the slack of a node counter's

@@ -65,7 +65,11 @@ impl Kswapd {
 
     /// Seconds the running episode has lasted at `now_ns` (0 when not awake).
     pub fn awake_secs(&self, now_ns: u64) -> f64 {
-        if self.is_awake() { now_ns.saturating_sub(self.since_ns) as f64 / 1e9 } else { 0.0 }
+        if self.is_awake() {
+            now_ns.saturating_sub(self.since_ns) as f64 / 1e9
+        } else {
+            0.0
+        }
     }
 
     /// An allocation asked for kswapd: remembered as the reason of the next wake.
@@ -119,13 +123,21 @@ mod tests {
     fn an_episode_runs_from_wake_to_sleep_with_its_reason() {
         let mut k = Kswapd::default();
         assert_eq!(k.state, KswapdState::Unknown);
-        k.wakeup_requested(WakeReason { order: 3, pid: 42, comm: "java".into(), ..WakeReason::default() });
+        k.wakeup_requested(WakeReason {
+            order: 3,
+            pid: 42,
+            comm: "java".into(),
+            ..WakeReason::default()
+        });
         k.wake(2 * S, 3, 2);
         assert!(k.is_awake());
         assert_eq!(k.awake_secs(3 * S), 1.0);
         assert_eq!(k.wake_reason.as_ref().map(|r| r.pid), Some(42));
         assert_eq!(k.sleep(2 * S + S / 2), Some(500_000));
-        assert_eq!((k.episodes, k.last_episode_us, k.wakeups_requested), (1, 500_000, 1));
+        assert_eq!(
+            (k.episodes, k.last_episode_us, k.wakeups_requested),
+            (1, 500_000, 1)
+        );
         assert_eq!(k.awake_secs(3 * S), 0.0, "asleep");
     }
 
@@ -140,18 +152,33 @@ mod tests {
     #[test]
     fn wakes_without_a_sleep_are_passes_of_one_episode() {
         let mut k = Kswapd::default();
-        k.wakeup_requested(WakeReason { pid: 7, ..WakeReason::default() });
+        k.wakeup_requested(WakeReason {
+            pid: 7,
+            ..WakeReason::default()
+        });
         k.wake(2 * S, 0, 1);
         k.reclaimed_in_episode = 10;
         // balance_pgdat() returned and kswapd_try_to_sleep() did not sleep.
         k.wake(3 * S, 2, 2);
         k.wake(4 * S, 0, 2);
-        assert_eq!((k.since_ns, k.reclaimed_in_episode), (2 * S, 10), "one episode from the first wake");
+        assert_eq!(
+            (k.since_ns, k.reclaimed_in_episode),
+            (2 * S, 10),
+            "one episode from the first wake"
+        );
         assert_eq!((k.passes_in_episode, k.passes, k.wake_order), (3, 3, 0));
-        assert_eq!(k.wake_reason.as_ref().map(|r| r.pid), Some(7), "the episode keeps why it began");
+        assert_eq!(
+            k.wake_reason.as_ref().map(|r| r.pid),
+            Some(7),
+            "the episode keeps why it began"
+        );
         assert_eq!(k.sleep(5 * S), Some(3_000_000));
         assert_eq!(k.episodes, 1);
         k.wake(6 * S, 0, 0);
-        assert_eq!((k.passes_in_episode, k.passes), (1, 4), "a new episode after the sleep");
+        assert_eq!(
+            (k.passes_in_episode, k.passes),
+            (1, 4),
+            "a new episode after the sleep"
+        );
     }
 }

@@ -39,7 +39,9 @@ impl KubePod {
 /// Parses a memory cgroup's path; None when it is not under kubepods.
 pub fn parse(path: &str) -> Option<KubePod> {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    let top = parts.iter().position(|p| *p == "kubepods" || *p == "kubepods.slice")?;
+    let top = parts
+        .iter()
+        .position(|p| *p == "kubepods" || *p == "kubepods.slice")?;
     let mut rest = parts[top + 1..].iter().copied();
     let mut next = rest.next()?;
     let qos = match qos_of(next) {
@@ -51,12 +53,19 @@ pub fn parse(path: &str) -> Option<KubePod> {
     };
     let pod_uid = pod_uid(next)?;
     let container_id = rest.next().and_then(container_id);
-    Some(KubePod { pod_uid, container_id, qos_class: qos })
+    Some(KubePod {
+        pod_uid,
+        container_id,
+        qos_class: qos,
+    })
 }
 
 /// `burstable`, `kubepods-burstable.slice`: the QoS level, if this is one.
 fn qos_of(part: &str) -> Option<&'static str> {
-    let name = part.strip_prefix("kubepods-").and_then(|p| p.strip_suffix(".slice")).unwrap_or(part);
+    let name = part
+        .strip_prefix("kubepods-")
+        .and_then(|p| p.strip_suffix(".slice"))
+        .unwrap_or(part);
     match name {
         "burstable" => Some("burstable"),
         "besteffort" => Some("besteffort"),
@@ -93,50 +102,96 @@ mod tests {
     const CID: &str = "4f8c2d1e0b9a87654321fedcba0987654321fedcba0987654321fedcba098765";
 
     fn pod(qos: &'static str, container: bool) -> Option<KubePod> {
-        Some(KubePod { pod_uid: UID.into(), container_id: container.then(|| CID.into()), qos_class: qos })
+        Some(KubePod {
+            pod_uid: UID.into(),
+            container_id: container.then(|| CID.into()),
+            qos_class: qos,
+        })
     }
 
     #[test]
     fn cgroupfs_driver_v1_and_v2() {
         // v2: relative to the unified root; v1: relative to the memory hierarchy (same shape).
-        assert_eq!(parse(&format!("/kubepods/burstable/pod{UID}/{CID}")), pod("burstable", true));
-        assert_eq!(parse(&format!("/kubepods/besteffort/pod{UID}")), pod("besteffort", false));
-        assert_eq!(parse(&format!("/kubepods/pod{UID}/{CID}")), pod("guaranteed", true));
+        assert_eq!(
+            parse(&format!("/kubepods/burstable/pod{UID}/{CID}")),
+            pod("burstable", true)
+        );
+        assert_eq!(
+            parse(&format!("/kubepods/besteffort/pod{UID}")),
+            pod("besteffort", false)
+        );
+        assert_eq!(
+            parse(&format!("/kubepods/pod{UID}/{CID}")),
+            pod("guaranteed", true)
+        );
         // A kubelet nested in another cgroup (kind, k3s) only adds a prefix.
-        assert_eq!(parse(&format!("/kubelet/kubepods/burstable/pod{UID}/{CID}")), pod("burstable", true));
+        assert_eq!(
+            parse(&format!("/kubelet/kubepods/burstable/pod{UID}/{CID}")),
+            pod("burstable", true)
+        );
     }
 
     #[test]
     fn systemd_driver_v1_and_v2() {
         let u = UID.replace('-', "_");
         assert_eq!(
-            parse(&format!("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{u}.slice/cri-containerd-{CID}.scope")),
+            parse(&format!(
+                "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{u}.slice/cri-containerd-{CID}.scope"
+            )),
             pod("burstable", true)
         );
         assert_eq!(
-            parse(&format!("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{u}.slice/docker-{CID}.scope")),
+            parse(&format!(
+                "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{u}.slice/docker-{CID}.scope"
+            )),
             pod("besteffort", true)
         );
-        assert_eq!(parse(&format!("/kubepods.slice/kubepods-pod{u}.slice/crio-{CID}.scope")), pod("guaranteed", true));
-        assert_eq!(parse(&format!("/kubepods.slice/kubepods-pod{u}.slice")), pod("guaranteed", false));
         assert_eq!(
-            parse(&format!("/kubelet.slice/kubelet-kubepods.slice/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{u}.slice/cri-containerd-{CID}.scope")),
+            parse(&format!(
+                "/kubepods.slice/kubepods-pod{u}.slice/crio-{CID}.scope"
+            )),
+            pod("guaranteed", true)
+        );
+        assert_eq!(
+            parse(&format!("/kubepods.slice/kubepods-pod{u}.slice")),
+            pod("guaranteed", false)
+        );
+        assert_eq!(
+            parse(&format!(
+                "/kubelet.slice/kubelet-kubepods.slice/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{u}.slice/cri-containerd-{CID}.scope"
+            )),
             pod("burstable", true)
         );
     }
 
     #[test]
     fn short_names_fit_a_column() {
-        assert_eq!(pod("burstable", true).unwrap().short(), "pod 8d3b7a36/4f8c2d1e0b9a burstable");
-        assert_eq!(pod("guaranteed", false).unwrap().short(), "pod 8d3b7a36 guaranteed");
+        assert_eq!(
+            pod("burstable", true).unwrap().short(),
+            "pod 8d3b7a36/4f8c2d1e0b9a burstable"
+        );
+        assert_eq!(
+            pod("guaranteed", false).unwrap().short(),
+            "pod 8d3b7a36 guaranteed"
+        );
     }
 
     #[test]
     fn everything_else_is_not_a_pod() {
-        for p in ["/", "/system.slice/kubelet.service", "/kubepods", "/kubepods/burstable", "/kubepods.slice/kubepods-burstable.slice", "/user.slice/pod1234"] {
+        for p in [
+            "/",
+            "/system.slice/kubelet.service",
+            "/kubepods",
+            "/kubepods/burstable",
+            "/kubepods.slice/kubepods-burstable.slice",
+            "/user.slice/pod1234",
+        ] {
             assert_eq!(parse(p), None, "{p}");
         }
         // A container directory that is not an id (the pause container's sandbox names vary) is left out.
-        assert_eq!(parse(&format!("/kubepods/pod{UID}/not-an-id")), pod("guaranteed", false));
+        assert_eq!(
+            parse(&format!("/kubepods/pod{UID}/not-an-id")),
+            pod("guaranteed", false)
+        );
     }
 }

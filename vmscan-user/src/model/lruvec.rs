@@ -10,7 +10,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use vmscan_common::{Event, HIST_BUCKETS, NODE_OVERFLOW, NODE_SLOTS, hist, hist_index, isolate_index, lru, reclaimer, shrink_index};
+use vmscan_common::{
+    Event, HIST_BUCKETS, NODE_OVERFLOW, NODE_SLOTS, hist, hist_index, isolate_index, lru,
+    reclaimer, shrink_index,
+};
 
 use super::{
     counters::{self, Counting, NodeCounters},
@@ -19,11 +22,12 @@ use super::{
     flows::Flows,
     hist::Windowed,
     input::{Bracket, Lists, MemcgSample, Sample, Zone},
-    selfcheck::{self, SelfCheck},
     kswapd::{Kswapd, WakeReason},
+    selfcheck::{self, SelfCheck},
     snapshot::{
-        AccessRow, AccessStack, HistSnap, IsolationSnap, ListSnap, LruvecSnap, MemcgSnap, NodeSnap, PRIORITY_LEVELS, Rates,
-        SNAPSHOT_STALLS, Snapshot, Stall, TOP_ACCESS_STACKS, TimedFinding, TypeDrift, ZoneSnap,
+        AccessRow, AccessStack, HistSnap, IsolationSnap, ListSnap, LruvecSnap, MemcgSnap, NodeSnap,
+        PRIORITY_LEVELS, Rates, SNAPSHOT_STALLS, Snapshot, Stall, TOP_ACCESS_STACKS, TimedFinding,
+        TypeDrift, ZoneSnap,
     },
     totals::Totals,
 };
@@ -122,7 +126,10 @@ impl Model {
             memcgs_dropped: 0,
             stalls: VecDeque::new(),
             stalls_dropped: 0,
-            hists: HISTS.iter().map(|(n, _)| (*n, Windowed::new(window_secs))).collect(),
+            hists: HISTS
+                .iter()
+                .map(|(n, _)| (*n, Windowed::new(window_secs)))
+                .collect(),
             hist_available: HISTS.iter().map(|(n, _)| (*n, true)).collect(),
             totals: Totals::default(),
             now_ns: 0,
@@ -149,7 +156,10 @@ impl Model {
 
     /// How the kernel counts, MGLRU as the last sample saw it.
     pub fn counting(&self) -> Counting {
-        Counting { mglru: self.mglru(), ..self.counting }
+        Counting {
+            mglru: self.mglru(),
+            ..self.counting
+        }
     }
 
     pub fn mglru(&self) -> bool {
@@ -168,7 +178,12 @@ impl Model {
 
     /// Whether refaults are seen (None: workingset_refault attached; else
     /// why not) and why distances are not measured, if they are not.
-    pub fn set_refaults(&mut self, unavailable: Option<String>, no_distance: Option<String>, page_size: u64) {
+    pub fn set_refaults(
+        &mut self,
+        unavailable: Option<String>,
+        no_distance: Option<String>,
+        page_size: u64,
+    ) {
         self.refault_unavailable = unavailable;
         self.refault_no_distance = no_distance;
         self.page_size = page_size.max(1);
@@ -180,13 +195,23 @@ impl Model {
     fn refault_snap(&self) -> super::snapshot::RefaultsSnap {
         use super::refaults::{RefaultInput, RefaultView, build};
         if let Some(why) = &self.refault_unavailable {
-            return super::snapshot::RefaultsSnap { unavailable: Some(why.clone()), report: None };
+            return super::snapshot::RefaultsSnap {
+                unavailable: Some(why.clone()),
+                report: None,
+            };
         }
         let t = &self.totals;
-        let input = RefaultInput { refault: &t.refault, dist: &t.refault_dist, files: &t.refault_files, tasks: &t.refault_tasks };
+        let input = RefaultInput {
+            refault: &t.refault,
+            dist: &t.refault_dist,
+            files: &t.refault_files,
+            tasks: &t.refault_tasks,
+        };
         let path = |id: u64| self.memcg_paths.get(&id).cloned();
         let no_file = |_: u32, _: u64| None;
-        let secs = self.first_ns.map_or(0.0, |f| self.now_ns.saturating_sub(f) as f64 / 1e9);
+        let secs = self
+            .first_ns
+            .map_or(0.0, |f| self.now_ns.saturating_sub(f) as f64 / 1e9);
         let view = RefaultView {
             window_secs: secs,
             mglru: self.mglru(),
@@ -200,7 +225,10 @@ impl Model {
         r.memcgs.truncate(super::snapshot::SNAPSHOT_REFAULT_ROWS);
         r.files.truncate(super::snapshot::SNAPSHOT_REFAULT_ROWS);
         r.tasks.truncate(super::snapshot::SNAPSHOT_REFAULT_ROWS);
-        super::snapshot::RefaultsSnap { unavailable: None, report: Some(r) }
+        super::snapshot::RefaultsSnap {
+            unavailable: None,
+            report: Some(r),
+        }
     }
 
     /// Marks histograms whose hooks are missing (shrink_node, batch residency).
@@ -262,7 +290,8 @@ impl Model {
         let flows = Flows::of(d, nc);
         let st = self.node(nc.node);
         flows.predict(nc, &mut st.predicted);
-        st.balance.push_back((ts_ns, nc.scanned_anon, nc.scanned_file));
+        st.balance
+            .push_back((ts_ns, nc.scanned_anon, nc.scanned_file));
         while st.balance.len() > BALANCE_HISTORY {
             st.balance.pop_front();
         }
@@ -272,7 +301,10 @@ impl Model {
 
     /// Kernel-side histograms (shrink_node passes, batch residency), per node.
     fn apply_kernel_hists(&mut self, d: &Totals, ts_ns: u64) {
-        for (kind, name) in [(hist::SHRINK_NODE_US, "shrink_node"), (hist::BATCH_RESIDENCY_US, "batch_residency")] {
+        for (kind, name) in [
+            (hist::SHRINK_NODE_US, "shrink_node"),
+            (hist::BATCH_RESIDENCY_US, "batch_residency"),
+        ] {
             for node in 0..NODE_SLOTS {
                 for b in 0..HIST_BUCKETS {
                     let n = d.hist[hist_index(kind, node, b) as usize];
@@ -320,18 +352,41 @@ impl Model {
 
     fn apply_episode(&mut self, e: &Episode) {
         match e {
-            Episode::WakeupKswapd { nid, zid, order, gfp, pid, comm, cgroup_id, .. } => {
-                let reason = WakeReason { zid: *zid, order: *order, gfp: *gfp, pid: *pid, comm: comm.clone(), cgroup_id: *cgroup_id };
+            Episode::WakeupKswapd {
+                nid,
+                zid,
+                order,
+                gfp,
+                pid,
+                comm,
+                cgroup_id,
+                ..
+            } => {
+                let reason = WakeReason {
+                    zid: *zid,
+                    order: *order,
+                    gfp: *gfp,
+                    pid: *pid,
+                    comm: comm.clone(),
+                    cgroup_id: *cgroup_id,
+                };
                 self.node(node_of(*nid)).kswapd.wakeup_requested(reason);
             }
-            Episode::KswapdWake { ts_ns, nid, zid, order } => self.node(node_of(*nid)).kswapd.wake(*ts_ns, *order, *zid),
+            Episode::KswapdWake {
+                ts_ns,
+                nid,
+                zid,
+                order,
+            } => self.node(node_of(*nid)).kswapd.wake(*ts_ns, *order, *zid),
             Episode::KswapdSleep { ts_ns, nid } => {
                 if let Some(us) = self.node(node_of(*nid)).kswapd.sleep(*ts_ns) {
                     self.record_hist("kswapd_episode", *ts_ns, us);
                 }
             }
             Episode::ReclaimEnd { .. } => self.apply_reclaim_end(e),
-            Episode::ShrinkInactive { .. } | Episode::ShrinkNode { .. } | Episode::Throttled { .. } => {}
+            Episode::ShrinkInactive { .. }
+            | Episode::ShrinkNode { .. }
+            | Episode::Throttled { .. } => {}
         }
     }
 
@@ -343,7 +398,19 @@ impl Model {
 
     /// A direct, memcg or node reclaim episode ended: a stall.
     fn apply_reclaim_end(&mut self, e: &Episode) {
-        let &Episode::ReclaimEnd { ts_ns, start_ns, reclaimer: rec, nid, order, pid, ref comm, cgroup_id, target, reclaimed } = e else {
+        let &Episode::ReclaimEnd {
+            ts_ns,
+            start_ns,
+            reclaimer: rec,
+            nid,
+            order,
+            pid,
+            ref comm,
+            cgroup_id,
+            target,
+            reclaimed,
+        } = e
+        else {
             return;
         };
         let us = ts_ns.saturating_sub(start_ns) / 1000;
@@ -363,7 +430,10 @@ impl Model {
             self.stalls.pop_front();
             self.stalls_dropped += 1;
         }
-        let name = reclaimer::NAMES.get(rec as usize).copied().unwrap_or("other");
+        let name = reclaimer::NAMES
+            .get(rec as usize)
+            .copied()
+            .unwrap_or("other");
         self.stalls.push_back(Stall {
             end_ns: ts_ns,
             pid,
@@ -427,7 +497,11 @@ impl Model {
             if self.recent_findings.len() >= MAX_FINDINGS {
                 self.recent_findings.pop_front();
             }
-            self.recent_findings.push_back(TimedFinding { ts_ns: s.ts_ns, kind: f.kind, text: f.text });
+            self.recent_findings.push_back(TimedFinding {
+                ts_ns: s.ts_ns,
+                kind: f.kind,
+                text: f.text,
+            });
         }
     }
 
@@ -453,7 +527,8 @@ impl Model {
         // Forget cgroups that are gone and never reclaimed (bounded state).
         if !s.memcgs_partial || !s.memcgs_gone.is_empty() {
             let live = &self.memcg_samples;
-            self.memcgs.retain(|id, m| live.contains_key(id) || m.episodes > 0 || *id == 0);
+            self.memcgs
+                .retain(|id, m| live.contains_key(id) || m.episodes > 0 || *id == 0);
             self.memcg_paths.retain(|id, _| live.contains_key(id));
         }
     }
@@ -491,7 +566,13 @@ impl Model {
             nodes,
             lruvecs: self.lruvec_snaps(),
             memcgs: self.memcg_snaps(),
-            stalls: self.stalls.iter().rev().take(SNAPSHOT_STALLS).cloned().collect(),
+            stalls: self
+                .stalls
+                .iter()
+                .rev()
+                .take(SNAPSHOT_STALLS)
+                .cloned()
+                .collect(),
             stalls_dropped: self.stalls_dropped,
             isolation: self.isolation_snaps(),
             histograms: self.hist_snaps(),
@@ -516,29 +597,60 @@ impl Model {
             (Some((start, base)), Some(last)) => {
                 let counting = self.counting();
                 let v = counters::derive_with(&self.totals.since(base), &counting).vmstat;
-                let zones = self.last_sample.as_ref().map(|s| s.zones.as_slice()).unwrap_or_default();
-                selfcheck::check(&v, start, last, &selfcheck::slack_for(&counting, super::input::global_stat_slack(zones)))
+                let zones = self
+                    .last_sample
+                    .as_ref()
+                    .map(|s| s.zones.as_slice())
+                    .unwrap_or_default();
+                selfcheck::check(
+                    &v,
+                    start,
+                    last,
+                    &selfcheck::slack_for(&counting, super::input::global_stat_slack(zones)),
+                )
             }
             _ => SelfCheck::default(),
         }
     }
 
     fn node_snaps(&self) -> Vec<NodeSnap> {
-        let zones = self.last_sample.as_ref().map(|s| s.zones.as_slice()).unwrap_or_default();
-        self.nodes.iter().map(|(&n, st)| self.node_snap(n, st, zones)).collect()
+        let zones = self
+            .last_sample
+            .as_ref()
+            .map(|s| s.zones.as_slice())
+            .unwrap_or_default();
+        self.nodes
+            .iter()
+            .map(|(&n, st)| self.node_snap(n, st, zones))
+            .collect()
     }
 
     fn node_snap(&self, n: u32, st: &NodeState, zones: &[Zone]) -> NodeSnap {
-        let mut ns = NodeSnap { node: n, ..NodeSnap::default() };
+        let mut ns = NodeSnap {
+            node: n,
+            ..NodeSnap::default()
+        };
         let noise = super::input::node_stat_slack(zones, n).map(|s| 2 * s);
         for (i, name) in lru::NAMES.iter().enumerate() {
             let per_type = st.drift_by_type && i as u32 != lru::UNEVICTABLE;
-            ns.lists.push(ListSnap { name, pages: st.sampled.map(|l| l[i]), drift: st.drift.filter(|_| !per_type).map(|d| d[i]), drift_noise: noise });
+            ns.lists.push(ListSnap {
+                name,
+                pages: st.sampled.map(|l| l[i]),
+                drift: st.drift.filter(|_| !per_type).map(|d| d[i]),
+                drift_noise: noise,
+            });
         }
         if st.drift_by_type {
-            for (name, inactive, active) in [("anon", lru::INACTIVE_ANON, lru::ACTIVE_ANON), ("file", lru::INACTIVE_FILE, lru::ACTIVE_FILE)] {
+            for (name, inactive, active) in [
+                ("anon", lru::INACTIVE_ANON, lru::ACTIVE_ANON),
+                ("file", lru::INACTIVE_FILE, lru::ACTIVE_FILE),
+            ] {
                 let drift = st.drift.map(|d| d[inactive as usize] + d[active as usize]);
-                ns.type_drift.push(TypeDrift { name, drift, drift_noise: noise.map(|n| 2 * n) });
+                ns.type_drift.push(TypeDrift {
+                    name,
+                    drift,
+                    drift_noise: noise.map(|n| 2 * n),
+                });
             }
         }
         for z in zones.iter().filter(|z| z.node == n && z.managed > 0) {
@@ -546,7 +658,13 @@ impl Model {
             ns.min += z.min;
             ns.low += z.low;
             ns.high += z.high;
-            ns.zones.push(ZoneSnap { zone: z.zone.clone(), free: z.free, min: z.min, low: z.low, high: z.high });
+            ns.zones.push(ZoneSnap {
+                zone: z.zone.clone(),
+                free: z.free,
+                min: z.min,
+                low: z.low,
+                high: z.high,
+            });
         }
         ns.rates = st.last_rates.clone();
         ns.kswapd = st.kswapd.clone();
@@ -554,7 +672,10 @@ impl Model {
         ns.direct_stalls = st.direct_stalls;
         ns.balance = st.balance.iter().map(|&(_, a, f)| (a, f)).collect();
         ns.priority = self.priority_passes(n);
-        ns.memory_tier = self.last_sample.as_ref().and_then(|s| s.memory_tiers.get(&n).copied());
+        ns.memory_tier = self
+            .last_sample
+            .as_ref()
+            .and_then(|s| s.memory_tiers.get(&n).copied());
         ns
     }
 
@@ -574,11 +695,17 @@ impl Model {
 
     fn lruvec_snaps(&self) -> Vec<LruvecSnap> {
         let mut out = Vec::new();
-        let Some(s) = &self.last_sample else { return out };
+        let Some(s) = &self.last_sample else {
+            return out;
+        };
         let mut by_path: Vec<&MemcgSample> = self.memcg_samples.values().collect();
         by_path.sort_by(|a, b| a.path.cmp(&b.path));
         for m in by_path {
-            let inserted = self.memcgs.get(&m.id).map(|st| st.inserted.clone()).unwrap_or_default();
+            let inserted = self
+                .memcgs
+                .get(&m.id)
+                .map(|st| st.inserted.clone())
+                .unwrap_or_default();
             for (&node, mn) in &m.nodes {
                 out.push(LruvecSnap {
                     node,
@@ -606,7 +733,10 @@ impl Model {
             .iter()
             .filter(|(_, m)| m.episodes > 0)
             .map(|(&id, m)| MemcgSnap {
-                path: m.path.clone().unwrap_or_else(|| format!("(cgroup id {id})")),
+                path: m
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| format!("(cgroup id {id})")),
                 id,
                 swappiness: m.swappiness,
                 reclaim_episodes: m.episodes,
@@ -621,7 +751,10 @@ impl Model {
     fn isolation_snaps(&self) -> Vec<IsolationSnap> {
         (0..lru::COUNT)
             .map(|l| {
-                let mut iso = IsolationSnap { lru: lru::NAMES[l as usize], ..IsolationSnap::default() };
+                let mut iso = IsolationSnap {
+                    lru: lru::NAMES[l as usize],
+                    ..IsolationSnap::default()
+                };
                 for rec in 0..reclaimer::COUNT {
                     let a = &self.totals.isolate[isolate_index(rec, l) as usize];
                     iso.events += a.events;
@@ -661,12 +794,18 @@ impl Model {
         let mut rows: BTreeMap<(u32, u32, u32, u32), (u64, u64)> = BTreeMap::new();
         let mut stacks: BTreeMap<i32, AccessStack> = BTreeMap::new();
         for (k, v) in &self.totals.access {
-            let r = rows.entry((k.outcome, k.exiting, k.teardown, k.file)).or_default();
+            let r = rows
+                .entry((k.outcome, k.exiting, k.teardown, k.file))
+                .or_default();
             r.0 += v.calls;
             r.1 += v.pages;
             let st = stacks.entry(k.stack_id).or_insert_with(|| AccessStack {
                 stack_id: k.stack_id,
-                frames: self.stack_frames.get(&k.stack_id).cloned().unwrap_or_default(),
+                frames: self
+                    .stack_frames
+                    .get(&k.stack_id)
+                    .cloned()
+                    .unwrap_or_default(),
                 ..Default::default()
             });
             st.calls += v.calls;
@@ -683,7 +822,10 @@ impl Model {
         let rows = rows
             .into_iter()
             .map(|((o, x, t, f), (calls, pages))| AccessRow {
-                outcome: vmscan_common::outcome::NAMES.get(o as usize).copied().unwrap_or("?"),
+                outcome: vmscan_common::outcome::NAMES
+                    .get(o as usize)
+                    .copied()
+                    .unwrap_or("?"),
                 exiting: x != 0,
                 teardown: teardown(t),
                 file: f != 0,
@@ -706,7 +848,10 @@ impl Model {
             );
         }
         if self.memcgs_dropped > 0 {
-            notes.push(format!("{} memory cgroups beyond {MAX_MEMCGS} not tracked", self.memcgs_dropped));
+            notes.push(format!(
+                "{} memory cgroups beyond {MAX_MEMCGS} not tracked",
+                self.memcgs_dropped
+            ));
         }
         notes
     }
@@ -730,17 +875,26 @@ pub fn teardown(tag: u32) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::input::{MemcgNode, MemcgSample, Zone};
     use crate::model::kswapd::KswapdState;
     use vmscan_common::event;
-    use crate::model::input::{MemcgNode, MemcgSample, Zone};
     use vmscan_common::{FolioAgg, ShrinkActiveAgg, ShrinkInactiveAgg};
 
     fn ev(kind: vmscan_common::EventKind, nid: i32, ts_s: f64) -> Event {
-        Event { kind, nid, ts_ns: (ts_s * 1e9) as u64, ..Event::default() }
+        Event {
+            kind,
+            nid,
+            ts_ns: (ts_s * 1e9) as u64,
+            ..Event::default()
+        }
     }
 
     fn sample(ts_s: f64, lists: Lists) -> Sample {
-        Sample { ts_ns: (ts_s * 1e9) as u64, nodes: BTreeMap::from([(0, lists)]), ..Sample::default() }
+        Sample {
+            ts_ns: (ts_s * 1e9) as u64,
+            nodes: BTreeMap::from([(0, lists)]),
+            ..Sample::default()
+        }
     }
 
     /// xorshift64*: deterministic pseudo-random input for property tests.
@@ -759,10 +913,15 @@ mod tests {
         for n in 0..nodes {
             for l in 0..lru::COUNT {
                 let pages = r.next(1000);
-                t.lru_insert[vmscan_common::lru_index(n, l) as usize] = FolioAgg { folios: pages / 4, pages };
+                t.lru_insert[vmscan_common::lru_index(n, l) as usize] = FolioAgg {
+                    folios: pages / 4,
+                    pages,
+                };
             }
-            t.lru_activate[vmscan_common::lru_index(n, lru::ACTIVE_FILE) as usize].pages = r.next(300);
-            t.lru_activate[vmscan_common::lru_index(n, lru::ACTIVE_ANON) as usize].pages = r.next(300);
+            t.lru_activate[vmscan_common::lru_index(n, lru::ACTIVE_FILE) as usize].pages =
+                r.next(300);
+            t.lru_activate[vmscan_common::lru_index(n, lru::ACTIVE_ANON) as usize].pages =
+                r.next(300);
             for rec in 0..reclaimer::COUNT {
                 for file in 0..2 {
                     let i = shrink_index(n, rec, file) as usize;
@@ -775,7 +934,11 @@ mod tests {
                         activate_file: r.next(50),
                         ..ShrinkInactiveAgg::default()
                     };
-                    t.shrink_active[i] = ShrinkActiveAgg { passes: 1, deactivated: r.next(200), ..Default::default() };
+                    t.shrink_active[i] = ShrinkActiveAgg {
+                        passes: 1,
+                        deactivated: r.next(200),
+                        ..Default::default()
+                    };
                 }
             }
         }
@@ -787,7 +950,13 @@ mod tests {
         let mut r = Rng(0x9e37_79b9_7f4a_7c15);
         for round in 0..200 {
             let mut m = Model::default();
-            let start = [r.next(1 << 20), r.next(1 << 20), r.next(1 << 20), r.next(1 << 20), r.next(1 << 10)];
+            let start = [
+                r.next(1 << 20),
+                r.next(1 << 20),
+                r.next(1 << 20),
+                r.next(1 << 20),
+                r.next(1 << 10),
+            ];
             m.apply_sample(&sample(0.0, start));
             let d = random_flows(&mut r, 1);
             m.apply_totals(&d, 1_000_000_000, 1.0);
@@ -797,11 +966,19 @@ mod tests {
             let reclaimed = (n.reclaimed_anon + n.reclaimed_file) as i64;
             let predicted: i64 = m.nodes[&0].predicted.iter().sum();
             let before: i64 = start.iter().sum::<u64>() as i64;
-            assert_eq!(predicted - before, inserted - reclaimed, "round {round}: only insertion and reclaim change the total");
+            assert_eq!(
+                predicted - before,
+                inserted - reclaimed,
+                "round {round}: only insertion and reclaim change the total"
+            );
             // Moves between anon lists stay in anon, file in file.
             let p = m.nodes[&0].predicted;
             let anon_change = p[0] + p[1] - (start[0] + start[1]) as i64;
-            assert_eq!(anon_change, (n.inserted[0] + n.inserted[1]) as i64 - n.reclaimed_anon as i64, "round {round}");
+            assert_eq!(
+                anon_change,
+                (n.inserted[0] + n.inserted[1]) as i64 - n.reclaimed_anon as i64,
+                "round {round}"
+            );
         }
     }
 
@@ -810,9 +987,17 @@ mod tests {
         let mut m = Model::default();
         m.apply_sample(&sample(0.0, [100, 100, 1000, 1000, 10]));
         let mut d = Totals::default();
-        d.lru_insert[lru::INACTIVE_FILE as usize] = FolioAgg { folios: 10, pages: 40 };
-        d.shrink_inactive[shrink_index(0, reclaimer::KSWAPD, 1) as usize] =
-            ShrinkInactiveAgg { passes: 1, scanned: 32, reclaimed: 30, activate_file: 2, ..Default::default() };
+        d.lru_insert[lru::INACTIVE_FILE as usize] = FolioAgg {
+            folios: 10,
+            pages: 40,
+        };
+        d.shrink_inactive[shrink_index(0, reclaimer::KSWAPD, 1) as usize] = ShrinkInactiveAgg {
+            passes: 1,
+            scanned: 32,
+            reclaimed: 30,
+            activate_file: 2,
+            ..Default::default()
+        };
         m.apply_totals(&d, 1_000_000_000, 1.0);
         // predicted inactive_file = 1000 + 40 - 30 - 2 = 1008, active_file = 1002
         m.apply_sample(&sample(1.0, [100, 100, 1000, 1002, 10]));
@@ -821,17 +1006,44 @@ mod tests {
         assert_eq!(drift, vec![Some(0), Some(0), Some(8), Some(0), Some(0)]);
         assert_eq!(s.nodes[0].lists[2].pages, Some(1000));
         // No thresholds sampled: the drift is shown bare.
-        assert_eq!((s.nodes[0].lists[2].drift_noise, s.nodes[0].lists[2].drift_text()), (None, "+8".to_owned()));
+        assert_eq!(
+            (
+                s.nodes[0].lists[2].drift_noise,
+                s.nodes[0].lists[2].drift_text()
+            ),
+            (None, "+8".to_owned())
+        );
         // 2 CPUs x threshold 2 per read, twice over a drift: 8 pages is noise;
         // 9 is not.
-        let zone = Zone { node: 0, zone: "Normal".into(), managed: 1000, stat_threshold: 2, cpus: 2, ..Default::default() };
+        let zone = Zone {
+            node: 0,
+            zone: "Normal".into(),
+            managed: 1000,
+            stat_threshold: 2,
+            cpus: 2,
+            ..Default::default()
+        };
         let mut z = sample(2.0, [100, 100, 1000, 1002, 10]);
         z.zones = vec![zone.clone()];
         m.apply_totals(&d, 2_000_000_000, 1.0);
         m.apply_sample(&z);
         let l = &m.snapshot().nodes[0].lists[2];
-        assert_eq!((l.drift, l.drift_noise, l.drift_text()), (Some(8), Some(8), "~0 (±8)".to_owned()));
-        m.apply_totals(&Totals { lru_insert: { let mut v = d.lru_insert.clone(); v[lru::INACTIVE_FILE as usize].pages = 41; v }, ..d.clone() }, 3_000_000_000, 1.0);
+        assert_eq!(
+            (l.drift, l.drift_noise, l.drift_text()),
+            (Some(8), Some(8), "~0 (±8)".to_owned())
+        );
+        m.apply_totals(
+            &Totals {
+                lru_insert: {
+                    let mut v = d.lru_insert.clone();
+                    v[lru::INACTIVE_FILE as usize].pages = 41;
+                    v
+                },
+                ..d.clone()
+            },
+            3_000_000_000,
+            1.0,
+        );
         let mut z = sample(3.0, [100, 100, 1000, 1004, 10]);
         z.zones = vec![zone];
         m.apply_sample(&z);
@@ -843,17 +1055,27 @@ mod tests {
     #[test]
     fn under_mglru_drift_is_per_type_not_per_list() {
         let mut m = Model::default();
-        let mglru = |t: f64, l: [u64; 5]| Sample { mglru: Some(true), ..sample(t, l) };
+        let mglru = |t: f64, l: [u64; 5]| Sample {
+            mglru: Some(true),
+            ..sample(t, l)
+        };
         m.apply_sample(&mglru(0.0, [100, 100, 1000, 1000, 10]));
         let mut d = Totals::default();
-        d.lru_insert[lru::INACTIVE_FILE as usize] = FolioAgg { folios: 10, pages: 40 };
+        d.lru_insert[lru::INACTIVE_FILE as usize] = FolioAgg {
+            folios: 10,
+            pages: 40,
+        };
         m.apply_totals(&d, 1_000_000_000, 1.0);
         // Aging moved 300 file pages from the active to the inactive
         // approximation unseen, and 5 file pages were freed unseen.
         m.apply_sample(&mglru(1.0, [100, 100, 1335, 700, 10]));
         let s = m.snapshot();
         let n = &s.nodes[0];
-        assert!(n.lists[..4].iter().all(|l| l.drift.is_none()), "no per-list drift under MGLRU: {:?}", n.lists);
+        assert!(
+            n.lists[..4].iter().all(|l| l.drift.is_none()),
+            "no per-list drift under MGLRU: {:?}",
+            n.lists
+        );
         assert_eq!(n.lists[4].drift, Some(0), "unevictable is no generation");
         let by: Vec<(&str, Option<i64>)> = n.type_drift.iter().map(|t| (t.name, t.drift)).collect();
         assert_eq!(by, vec![("anon", Some(0)), ("file", Some(5))]);
@@ -890,11 +1112,21 @@ mod tests {
         assert_eq!(k.passes_in_episode, 2);
         assert_eq!(k.last_episode_us, 500_000);
         assert_eq!(k.wakeups_requested, 1);
-        assert!(k.wake_reason.is_none(), "the pending wakeup was used by the first episode");
+        assert!(
+            k.wake_reason.is_none(),
+            "the pending wakeup was used by the first episode"
+        );
         assert_eq!(s.histograms["kswapd_episode"].cumulative.count, 1);
-        assert_eq!(s.nodes[0].kswapd_awake_secs, 1.0, "awake since the first wake at 3.0");
+        assert_eq!(
+            s.nodes[0].kswapd_awake_secs, 1.0,
+            "awake since the first wake at 3.0"
+        );
         m.apply_event(&ev(event::KSWAPD_SLEEP, 0, 5.0));
-        assert_eq!(m.snapshot().nodes[0].kswapd.last_episode_us, 2_000_000, "one episode, 3.0 to 5.0");
+        assert_eq!(
+            m.snapshot().nodes[0].kswapd.last_episode_us,
+            2_000_000,
+            "one episode, 3.0 to 5.0"
+        );
     }
 
     #[test]
@@ -904,7 +1136,13 @@ mod tests {
             memcgs: vec![MemcgSample {
                 path: "/app".into(),
                 id: 77,
-                nodes: BTreeMap::from([(0, MemcgNode { file: 10, ..Default::default() })]),
+                nodes: BTreeMap::from([(
+                    0,
+                    MemcgNode {
+                        file: 10,
+                        ..Default::default()
+                    },
+                )]),
                 ..Default::default()
             }],
             ..Default::default()
@@ -916,14 +1154,21 @@ mod tests {
             e.cgroup_id = 77;
             e.reclaimed = 32;
             // The first ten named by the reclaimed cgroup itself.
-            e.flags = if i < 10 { vmscan_common::RECLAIM_TARGET } else { 0 };
+            e.flags = if i < 10 {
+                vmscan_common::RECLAIM_TARGET
+            } else {
+                0
+            };
             m.apply_event(&e);
         }
         let s = m.snapshot();
         assert_eq!(s.memcgs.len(), 1);
         assert_eq!(s.memcgs[0].path, "/app");
         assert_eq!(s.memcgs[0].reclaim_episodes, MAX_STALLS as u64 + 10);
-        assert_eq!(s.memcgs[0].episodes_named_by_task, MAX_STALLS as u64, "the rest fell back to the task's cgroup");
+        assert_eq!(
+            s.memcgs[0].episodes_named_by_task, MAX_STALLS as u64,
+            "the rest fell back to the task's cgroup"
+        );
         assert_eq!(s.memcgs[0].latency_us.p50, 2048);
         assert_eq!(s.stalls_dropped, 10);
         assert_eq!(s.stalls[0].memcg.as_deref(), Some("/app"));
@@ -937,39 +1182,93 @@ mod tests {
         s.nodes.insert(0, [0; 5]);
         s.nodes.insert(1, [0; 5]);
         s.zones = vec![
-            Zone { node: 0, zone: "Normal".into(), free: 100, min: 50, low: 80, high: 120, managed: 1000, ..Default::default() },
-            Zone { node: 1, zone: "Normal".into(), free: 9000, min: 50, low: 80, high: 120, managed: 10000, ..Default::default() },
+            Zone {
+                node: 0,
+                zone: "Normal".into(),
+                free: 100,
+                min: 50,
+                low: 80,
+                high: 120,
+                managed: 1000,
+                ..Default::default()
+            },
+            Zone {
+                node: 1,
+                zone: "Normal".into(),
+                free: 9000,
+                min: 50,
+                low: 80,
+                high: 120,
+                managed: 10000,
+                ..Default::default()
+            },
         ];
         m.apply_sample(&s);
         assert!(m.snapshot().findings.is_empty(), "nobody is reclaiming");
         m.apply_event(&ev(event::KSWAPD_WAKE, 0, 1.0));
         let snap = m.snapshot();
         assert_eq!(snap.findings.len(), 1);
-        assert!(snap.findings[0].text.contains("node 0 is reclaiming"), "{}", snap.findings[0].text);
+        assert!(
+            snap.findings[0].text.contains("node 0 is reclaiming"),
+            "{}",
+            snap.findings[0].text
+        );
         assert!(snap.findings[0].text.contains("node 1 has 9000 free pages"));
     }
 
     #[test]
     fn self_check_runs_from_the_first_bracketed_sample() {
         use crate::model::input::Bracket;
-        let vm = |steal: u64| BTreeMap::from([("pgsteal_file".to_owned(), steal), ("pgscan_file".to_owned(), steal)]);
-        let bracket = |a: u64, b: u64| Some(Bracket { before: vm(a), after: vm(b) });
+        let vm = |steal: u64| {
+            BTreeMap::from([
+                ("pgsteal_file".to_owned(), steal),
+                ("pgscan_file".to_owned(), steal),
+            ])
+        };
+        let bracket = |a: u64, b: u64| {
+            Some(Bracket {
+                before: vm(a),
+                after: vm(b),
+            })
+        };
         let mut m = Model::default();
         assert_eq!(m.self_check().checked, 0, "no bracket yet: nothing checked");
         // Live: the first sample brackets the first reading (totals zero).
-        m.apply_sample(&Sample { vmstat: bracket(1000, 1000), ..sample(0.0, [0; 5]) });
+        m.apply_sample(&Sample {
+            vmstat: bracket(1000, 1000),
+            ..sample(0.0, [0; 5])
+        });
         let mut d = Totals::default();
         d.shrink_inactive[shrink_index(0, reclaimer::KSWAPD, 1) as usize].reclaimed = 250;
         d.isolate[isolate_index(reclaimer::KSWAPD, lru::INACTIVE_FILE) as usize].scanned = 250;
-        m.apply_tick(&[], &d, 1.0, &Sample { vmstat: bracket(1250, 1260), ..sample(1.0, [0; 5]) });
+        m.apply_tick(
+            &[],
+            &d,
+            1.0,
+            &Sample {
+                vmstat: bracket(1250, 1260),
+                ..sample(1.0, [0; 5])
+            },
+        );
         let c = m.self_check();
         assert_eq!((c.checked, c.exact), (2, 2), "{c:?}");
         // The kernel reaches 1280 and vmscan sees nothing more: 30 pages
         // (1280 - 1000 - 250) it did not see.
-        m.apply_tick(&[], &Totals::default(), 1.0, &Sample { vmstat: bracket(1280, 1280), ..sample(2.0, [0; 5]) });
+        m.apply_tick(
+            &[],
+            &Totals::default(),
+            1.0,
+            &Sample {
+                vmstat: bracket(1280, 1280),
+                ..sample(2.0, [0; 5])
+            },
+        );
         let c = m.self_check();
         assert_eq!(c.exact, 0);
-        assert!(c.counters.iter().all(|k| k.divergence_pages == -30), "{c:?}");
+        assert!(
+            c.counters.iter().all(|k| k.divergence_pages == -30),
+            "{c:?}"
+        );
         assert_eq!(m.snapshot().self_check, c);
     }
 
@@ -978,18 +1277,42 @@ mod tests {
         let memcg = |id: u64, path: &str, anon: u64| MemcgSample {
             path: path.into(),
             id,
-            nodes: BTreeMap::from([(0, MemcgNode { lists: Some([anon, 0, 0, 0, 0]), anon, file: 0, unevictable: 0 })]),
+            nodes: BTreeMap::from([(
+                0,
+                MemcgNode {
+                    lists: Some([anon, 0, 0, 0, 0]),
+                    anon,
+                    file: 0,
+                    unevictable: 0,
+                },
+            )]),
             ..MemcgSample::default()
         };
         let mut m = Model::default();
-        m.apply_sample(&Sample { memcgs: vec![memcg(1, "/", 10), memcg(2, "/a", 20), memcg(3, "/b", 30)], ..sample(0.0, [0; 5]) });
+        m.apply_sample(&Sample {
+            memcgs: vec![memcg(1, "/", 10), memcg(2, "/a", 20), memcg(3, "/b", 30)],
+            ..sample(0.0, [0; 5])
+        });
         // Only /b read again; /a removed.
-        m.apply_sample(&Sample { memcgs: vec![memcg(3, "/b", 31)], memcgs_partial: true, memcgs_gone: vec![2], ..sample(1.0, [0; 5]) });
-        let lv: Vec<(String, u64)> = m.snapshot().lruvecs.iter().map(|l| (l.memcg.clone(), l.anon)).collect();
+        m.apply_sample(&Sample {
+            memcgs: vec![memcg(3, "/b", 31)],
+            memcgs_partial: true,
+            memcgs_gone: vec![2],
+            ..sample(1.0, [0; 5])
+        });
+        let lv: Vec<(String, u64)> = m
+            .snapshot()
+            .lruvecs
+            .iter()
+            .map(|l| (l.memcg.clone(), l.anon))
+            .collect();
         assert_eq!(lv, [("/".to_owned(), 10), ("/b".to_owned(), 31)]);
         assert_eq!(m.memcg_path(2), None, "a removed memcg is forgotten");
         // A full sample (every recording made before partial samples) replaces all.
-        m.apply_sample(&Sample { memcgs: vec![memcg(1, "/", 12)], ..sample(2.0, [0; 5]) });
+        m.apply_sample(&Sample {
+            memcgs: vec![memcg(1, "/", 12)],
+            ..sample(2.0, [0; 5])
+        });
         assert_eq!(m.snapshot().lruvecs.len(), 1);
     }
 }

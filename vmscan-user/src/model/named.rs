@@ -17,7 +17,13 @@ pub struct PerList<T> {
 impl<T: Copy> PerList<T> {
     /// From an array in `lru::NAMES` order.
     pub fn from_array(a: &[T; 5]) -> Self {
-        Self { inactive_anon: a[0], active_anon: a[1], inactive_file: a[2], active_file: a[3], unevictable: a[4] }
+        Self {
+            inactive_anon: a[0],
+            active_anon: a[1],
+            inactive_file: a[2],
+            active_file: a[3],
+            unevictable: a[4],
+        }
     }
 }
 

@@ -14,7 +14,10 @@ use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::Serialize;
-use vmscan_common::{PagesAgg, RefaultAgg, RefaultDistKey, RefaultFileKey, RefaultKey, RefaultTaskKey, distance_bounds};
+use vmscan_common::{
+    PagesAgg, RefaultAgg, RefaultDistKey, RefaultFileKey, RefaultKey, RefaultTaskKey,
+    distance_bounds,
+};
 
 /// One point of a what-if curve: with `extra_bytes` more memory, the
 /// cgroup would have avoided `avoided_pages` of the refaults whose distance
@@ -55,7 +58,11 @@ pub fn what_if(hist: &BTreeMap<u32, u64>, page_size: u64) -> Vec<WhatIfPoint> {
         if hi == u64::MAX {
             break;
         }
-        out.push(WhatIfPoint { extra_bytes: hi.saturating_mul(page_size), avoided_pages: acc, percent: 100.0 * acc as f64 / total as f64 });
+        out.push(WhatIfPoint {
+            extra_bytes: hi.saturating_mul(page_size),
+            avoided_pages: acc,
+            percent: 100.0 * acc as f64 / total as f64,
+        });
     }
     out
 }
@@ -63,7 +70,10 @@ pub fn what_if(hist: &BTreeMap<u32, u64>, page_size: u64) -> Vec<WhatIfPoint> {
 /// The least extra memory that avoids at least `percent` of the measured
 /// refaults, from a curve (None if no point reaches it).
 pub fn extra_for(curve: &[WhatIfPoint], percent: f64) -> Option<u64> {
-    curve.iter().find(|p| p.percent + 1e-9 >= percent).map(|p| p.extra_bytes)
+    curve
+        .iter()
+        .find(|p| p.percent + 1e-9 >= percent)
+        .map(|p| p.extra_bytes)
 }
 
 /// One memory cgroup's refaults over the window.
@@ -201,7 +211,11 @@ pub fn build(input: &RefaultInput, v: &RefaultView) -> RefaultReport {
             activated_pages: (!v.mglru).then_some(0),
             ..Default::default()
         });
-        if k.file != 0 { m.file_pages += a.pages } else { m.anon_pages += a.pages }
+        if k.file != 0 {
+            m.file_pages += a.pages
+        } else {
+            m.anon_pages += a.pages
+        }
         if let Some(x) = m.activated_pages.as_mut() {
             *x += a.activated;
         }
@@ -214,18 +228,30 @@ pub fn build(input: &RefaultInput, v: &RefaultView) -> RefaultReport {
     let mut hists: BTreeMap<u64, BTreeMap<u32, u64>> = BTreeMap::new();
     for (k, a) in input.dist {
         if keep(k.cgroup_id) {
-            *hists.entry(k.cgroup_id).or_default().entry(k.bucket).or_default() += a.pages;
+            *hists
+                .entry(k.cgroup_id)
+                .or_default()
+                .entry(k.bucket)
+                .or_default() += a.pages;
         }
     }
     for m in memcgs.values_mut() {
-        m.pages_per_sec = if v.window_secs > 0.0 { m.pages() as f64 / v.window_secs } else { 0.0 };
+        m.pages_per_sec = if v.window_secs > 0.0 {
+            m.pages() as f64 / v.window_secs
+        } else {
+            0.0
+        };
         if let Some(h) = hists.get(&m.cgroup_id) {
             m.histogram = h
                 .iter()
                 .filter(|(_, p)| **p > 0)
                 .map(|(&b, &pages)| {
                     let (lo, hi) = distance_bounds(b);
-                    DistanceBucket { lo_pages: lo, hi_pages: (hi != u64::MAX).then_some(hi), pages }
+                    DistanceBucket {
+                        lo_pages: lo,
+                        hi_pages: (hi != u64::MAX).then_some(hi),
+                        pages,
+                    }
                 })
                 .collect();
             m.what_if = what_if(h, v.page_size);
@@ -240,8 +266,15 @@ pub fn build(input: &RefaultInput, v: &RefaultView) -> RefaultReport {
             *t += x;
         }
     }
-    rep.memcgs = memcgs.into_values().filter(|m| m.pages() > 0 || !m.histogram.is_empty()).collect();
-    rep.memcgs.sort_by(|a, b| b.pages().cmp(&a.pages()).then(a.cgroup_id.cmp(&b.cgroup_id)));
+    rep.memcgs = memcgs
+        .into_values()
+        .filter(|m| m.pages() > 0 || !m.histogram.is_empty())
+        .collect();
+    rep.memcgs.sort_by(|a, b| {
+        b.pages()
+            .cmp(&a.pages())
+            .then(a.cgroup_id.cmp(&b.cgroup_id))
+    });
 
     let mut files: Vec<FileRefaults> = input
         .files
@@ -261,23 +294,37 @@ pub fn build(input: &RefaultInput, v: &RefaultView) -> RefaultReport {
 
     let mut tasks: BTreeMap<(u32, [u8; 16], u64), TaskRefaults> = BTreeMap::new();
     for (k, a) in input.tasks.iter().filter(|(k, _)| keep(k.cgroup_id)) {
-        let t = tasks.entry((k.tgid, k.comm, k.cgroup_id)).or_insert_with(|| TaskRefaults {
-            pid: k.tgid,
-            comm: comm(&k.comm),
-            cgroup: (v.memcg_path)(k.cgroup_id),
-            ..Default::default()
-        });
-        if k.file != 0 { t.file_pages += a.pages } else { t.anon_pages += a.pages }
+        let t = tasks
+            .entry((k.tgid, k.comm, k.cgroup_id))
+            .or_insert_with(|| TaskRefaults {
+                pid: k.tgid,
+                comm: comm(&k.comm),
+                cgroup: (v.memcg_path)(k.cgroup_id),
+                ..Default::default()
+            });
+        if k.file != 0 {
+            t.file_pages += a.pages
+        } else {
+            t.anon_pages += a.pages
+        }
     }
     let mut tasks: Vec<TaskRefaults> = tasks.into_values().collect();
-    tasks.sort_by(|a, b| (b.file_pages + b.anon_pages).cmp(&(a.file_pages + a.anon_pages)).then(a.pid.cmp(&b.pid)));
+    tasks.sort_by(|a, b| {
+        (b.file_pages + b.anon_pages)
+            .cmp(&(a.file_pages + a.anon_pages))
+            .then(a.pid.cmp(&b.pid))
+    });
     rep.tasks = tasks;
     rep
 }
 
 /// Bytes as MiB with one decimal, or KiB below a MiB.
 pub fn size(bytes: u64) -> String {
-    if bytes >= 1 << 20 { format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64) } else { format!("{} KiB", bytes >> 10) }
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+    } else {
+        format!("{} KiB", bytes >> 10)
+    }
 }
 
 /// The curve as a line: "+64.0 MiB: 41%, +128.0 MiB: 88%"; at most `n`
@@ -286,13 +333,18 @@ pub fn curve_line(m: &MemcgRefaults, n: usize) -> String {
     if m.what_if.is_empty() {
         return String::new();
     }
-    let marks: Vec<u64> = [m.extra_for_50, m.extra_for_90, m.extra_for_99].into_iter().flatten().collect();
+    let marks: Vec<u64> = [m.extra_for_50, m.extra_for_90, m.extra_for_99]
+        .into_iter()
+        .flatten()
+        .collect();
     let step = (m.what_if.len() / n.max(1)).max(1);
     let pts: Vec<&WhatIfPoint> = m
         .what_if
         .iter()
         .enumerate()
-        .filter(|(i, p)| i % step == step - 1 || marks.contains(&p.extra_bytes) || *i == m.what_if.len() - 1)
+        .filter(|(i, p)| {
+            i % step == step - 1 || marks.contains(&p.extra_bytes) || *i == m.what_if.len() - 1
+        })
         .map(|(_, p)| p)
         .collect();
     let mut seen = std::collections::BTreeSet::new();
@@ -307,14 +359,20 @@ pub fn curve_line(m: &MemcgRefaults, n: usize) -> String {
 pub fn render(rep: &RefaultReport, top: usize) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
-    let act = rep.activated_pages.map_or("not derivable under MGLRU".to_owned(), |a| a.to_string());
+    let act = rep
+        .activated_pages
+        .map_or("not derivable under MGLRU".to_owned(), |a| a.to_string());
     let _ = writeln!(
         o,
         "refaults over {:.1} s ({} LRU): {} file + {} anon pages; activated {}, restored {}",
         rep.window_secs, rep.lru, rep.file_pages, rep.anon_pages, act, rep.restored_pages
     );
     if rep.uncounted_calls > 0 {
-        let _ = writeln!(o, "  {} workingset_refault calls the kernel did not count (MGLRU: evicted from another lruvec or generation)", rep.uncounted_calls);
+        let _ = writeln!(
+            o,
+            "  {} workingset_refault calls the kernel did not count (MGLRU: evicted from another lruvec or generation)",
+            rep.uncounted_calls
+        );
     }
     if let Some(why) = &rep.no_distance {
         let _ = writeln!(o, "  no refault distances or what-if curve: {why}");
@@ -336,15 +394,33 @@ pub fn render(rep: &RefaultReport, top: usize) -> String {
             m.restored_pages
         );
         if !m.what_if.is_empty() {
-            let pct = if m.pages() > 0 { 100.0 * m.measured_pages as f64 / m.pages() as f64 } else { 0.0 };
-            let _ = writeln!(o, "      what if it had more memory ({:.0}% of its refaults measured): {}", pct, curve_line(m, 6));
+            let pct = if m.pages() > 0 {
+                100.0 * m.measured_pages as f64 / m.pages() as f64
+            } else {
+                0.0
+            };
+            let _ = writeln!(
+                o,
+                "      what if it had more memory ({:.0}% of its refaults measured): {}",
+                pct,
+                curve_line(m, 6)
+            );
         }
     }
     if !rep.files.is_empty() {
         let _ = writeln!(o, "\nfiles by refaulted pages:");
         for f in rep.files.iter().take(top) {
-            let name = f.path.clone().unwrap_or_else(|| format!("(inode {} on {})", f.ino, f.dev));
-            let _ = writeln!(o, "  {:>9} pages  {}  [{}]", f.pages, crate::text::fit(&name, 70), f.cgroup.as_deref().unwrap_or("?"));
+            let name = f
+                .path
+                .clone()
+                .unwrap_or_else(|| format!("(inode {} on {})", f.ino, f.dev));
+            let _ = writeln!(
+                o,
+                "  {:>9} pages  {}  [{}]",
+                f.pages,
+                crate::text::fit(&name, 70),
+                f.cgroup.as_deref().unwrap_or("?")
+            );
         }
     }
     if !rep.tasks.is_empty() {
@@ -391,34 +467,137 @@ mod tests {
     #[test]
     fn the_report_splits_by_cgroup_file_and_task() {
         let mut refault = BTreeMap::new();
-        refault.insert(RefaultKey { cgroup_id: 7, node: 0, file: 1 }, RefaultAgg { pages: 90, folios: 90, activated: 30, restored: 10, measured: 80, uncounted: 0 });
-        refault.insert(RefaultKey { cgroup_id: 7, node: 1, file: 0 }, RefaultAgg { pages: 10, folios: 10, activated: 0, restored: 0, measured: 10, uncounted: 2 });
-        refault.insert(RefaultKey { cgroup_id: 9, node: 0, file: 1 }, RefaultAgg { pages: 5, folios: 5, ..Default::default() });
+        refault.insert(
+            RefaultKey {
+                cgroup_id: 7,
+                node: 0,
+                file: 1,
+            },
+            RefaultAgg {
+                pages: 90,
+                folios: 90,
+                activated: 30,
+                restored: 10,
+                measured: 80,
+                uncounted: 0,
+            },
+        );
+        refault.insert(
+            RefaultKey {
+                cgroup_id: 7,
+                node: 1,
+                file: 0,
+            },
+            RefaultAgg {
+                pages: 10,
+                folios: 10,
+                activated: 0,
+                restored: 0,
+                measured: 10,
+                uncounted: 2,
+            },
+        );
+        refault.insert(
+            RefaultKey {
+                cgroup_id: 9,
+                node: 0,
+                file: 1,
+            },
+            RefaultAgg {
+                pages: 5,
+                folios: 5,
+                ..Default::default()
+            },
+        );
         let mut dist = BTreeMap::new();
-        dist.insert(RefaultDistKey { cgroup_id: 7, file: 1, bucket: distance_bucket(2000) }, PagesAgg { pages: 90, folios: 90 });
+        dist.insert(
+            RefaultDistKey {
+                cgroup_id: 7,
+                file: 1,
+                bucket: distance_bucket(2000),
+            },
+            PagesAgg {
+                pages: 90,
+                folios: 90,
+            },
+        );
         let mut files = BTreeMap::new();
-        files.insert(RefaultFileKey { ino: 12, cgroup_id: 7, dev: (8 << 20) | 1, _pad: 0 }, PagesAgg { pages: 90, folios: 90 });
+        files.insert(
+            RefaultFileKey {
+                ino: 12,
+                cgroup_id: 7,
+                dev: (8 << 20) | 1,
+                _pad: 0,
+            },
+            PagesAgg {
+                pages: 90,
+                folios: 90,
+            },
+        );
         let mut tasks = BTreeMap::new();
         let mut c = [0u8; 16];
         c[..3].copy_from_slice(b"cat");
-        tasks.insert(RefaultTaskKey { cgroup_id: 7, tgid: 42, file: 1, comm: c }, PagesAgg { pages: 90, folios: 90 });
-        let input = RefaultInput { refault: &refault, dist: &dist, files: &files, tasks: &tasks };
+        tasks.insert(
+            RefaultTaskKey {
+                cgroup_id: 7,
+                tgid: 42,
+                file: 1,
+                comm: c,
+            },
+            PagesAgg {
+                pages: 90,
+                folios: 90,
+            },
+        );
+        let input = RefaultInput {
+            refault: &refault,
+            dist: &dist,
+            files: &files,
+            tasks: &tasks,
+        };
         let names = |id: u64| (id == 7).then(|| "/t".to_owned());
         let path = |_: u32, ino: u64| (ino == 12).then(|| "/mnt/f".to_owned());
-        let v = |mglru, only| RefaultView { window_secs: 10.0, mglru, page_size: 4096, no_distance: None, memcg_path: &names, file_path: &path, only };
+        let v = |mglru, only| RefaultView {
+            window_secs: 10.0,
+            mglru,
+            page_size: 4096,
+            no_distance: None,
+            memcg_path: &names,
+            file_path: &path,
+            only,
+        };
         let r = build(&input, &v(false, None));
-        assert_eq!((r.file_pages, r.anon_pages, r.activated_pages, r.restored_pages, r.uncounted_calls), (95, 10, Some(30), 10, 2));
+        assert_eq!(
+            (
+                r.file_pages,
+                r.anon_pages,
+                r.activated_pages,
+                r.restored_pages,
+                r.uncounted_calls
+            ),
+            (95, 10, Some(30), 10, 2)
+        );
         assert_eq!(r.memcgs[0].path.as_deref(), Some("/t"));
         assert_eq!(r.memcgs[0].nodes, BTreeMap::from([(0, 90), (1, 10)]));
         assert!((r.memcgs[0].pages_per_sec - 10.0).abs() < 1e-9);
         assert_eq!(r.memcgs[0].extra_for_90, Some(2048 * 4096));
         assert_eq!(r.files[0].dev, "8:1");
         assert_eq!(r.files[0].path.as_deref(), Some("/mnt/f"));
-        assert_eq!((r.tasks[0].pid, r.tasks[0].comm.as_str(), r.tasks[0].file_pages), (42, "cat", 90));
+        assert_eq!(
+            (
+                r.tasks[0].pid,
+                r.tasks[0].comm.as_str(),
+                r.tasks[0].file_pages
+            ),
+            (42, "cat", 90)
+        );
         let text = render(&r, 10);
         assert!(text.contains("+8.0 MiB: 100%"), "{text}");
         let only = build(&input, &v(false, Some(9)));
-        assert_eq!((only.memcgs.len(), only.file_pages, only.files.len()), (1, 5, 0));
+        assert_eq!(
+            (only.memcgs.len(), only.file_pages, only.files.len()),
+            (1, 5, 0)
+        );
         let mglru = build(&input, &v(true, None));
         assert_eq!(mglru.activated_pages, None);
         assert!(render(&mglru, 10).contains("not derivable under MGLRU"));

@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-pub use super::input::Bracket;
 use super::counters::Vmstat;
+pub use super::input::Bracket;
 
 /// One counter against the kernel's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
@@ -71,7 +71,9 @@ fn likely_cause(counter: &str, short: bool) -> &'static str {
         (c, true) if c.starts_with("workingset_") => {
             "refaults workingset_refault's return probe missed (kretprobe instances exhausted) or its programs did not run"
         }
-        (_, true) => "a reclaim path whose tracepoints do not fire on this kernel (or hooks not attached)",
+        (_, true) => {
+            "a reclaim path whose tracepoints do not fire on this kernel (or hooks not attached)"
+        }
         (_, false) => {
             "pages counted under another reclaimer than the kernel's (a path counted differently on this kernel), or, where the kernel keeps the counter per node (7.x pgscan/pgsteal), per-CPU deltas /proc/vmstat had not folded in yet"
         }
@@ -85,7 +87,12 @@ pub fn check(v: &Vmstat, start: &Bracket, end: &Bracket, slack: &dyn Fn(&str) ->
     let mut out = SelfCheck::default();
     for (name, ours) in v.fields() {
         let get = |m: &BTreeMap<String, u64>| m.get(name).copied();
-        let (Some(s0), Some(s1), Some(e0), Some(e1)) = (get(&start.before), get(&start.after), get(&end.before), get(&end.after)) else {
+        let (Some(s0), Some(s1), Some(e0), Some(e1)) = (
+            get(&start.before),
+            get(&start.after),
+            get(&end.before),
+            get(&end.after),
+        ) else {
             continue;
         };
         let (min, max) = (e0.saturating_sub(s1), e1.saturating_sub(s0));
@@ -122,13 +129,19 @@ pub fn check(v: &Vmstat, start: &Bracket, end: &Bracket, slack: &dyn Fn(&str) ->
 /// The slack of each counter under `counting`: node counters get
 /// `node_slack` (workingset_* on every kernel, and 7.x's pgscan_*,
 /// pgsteal_*, pgrefill), event counters 0.
-pub fn slack_for(counting: &super::counters::Counting, node_slack: Option<u64>) -> impl Fn(&str) -> u64 + use<> {
+pub fn slack_for(
+    counting: &super::counters::Counting,
+    node_slack: Option<u64>,
+) -> impl Fn(&str) -> u64 + use<> {
     let pages = node_slack.unwrap_or(0);
     let scans = counting.memcg_in_global;
     let demote = counting.demote_node_stat;
     move |name: &str| {
         let node_counter = name.starts_with("workingset_")
-            || (scans && (name.starts_with("pgscan_") || name.starts_with("pgsteal_") || name == "pgrefill"))
+            || (scans
+                && (name.starts_with("pgscan_")
+                    || name.starts_with("pgsteal_")
+                    || name == "pgrefill"))
             || (demote && name.starts_with("pgdemote_"));
         if node_counter { pages } else { 0 }
     }
@@ -136,9 +149,18 @@ pub fn slack_for(counting: &super::counters::Counting, node_slack: Option<u64>) 
 
 /// One line per divergent counter (or that all are exact), for text output.
 pub fn render(c: &SelfCheck) -> String {
-    let mut s = format!("self-check: {} of {} counters equal /proc/vmstat over the window", c.exact, c.checked);
+    let mut s = format!(
+        "self-check: {} of {} counters equal /proc/vmstat over the window",
+        c.exact, c.checked
+    );
     if c.within_slack > 0 {
-        let most = c.counters.iter().filter(|k| k.within_slack).map(|k| k.slack_pages).max().unwrap_or(0);
+        let most = c
+            .counters
+            .iter()
+            .filter(|k| k.within_slack)
+            .map(|k| k.slack_pages)
+            .max()
+            .unwrap_or(0);
         s.push_str(&format!(
             " ({} within the per-CPU slack of the kernel's node counters, up to {most} pages: deltas /proc/vmstat had not folded in)",
             c.within_slack
@@ -146,7 +168,11 @@ pub fn render(c: &SelfCheck) -> String {
     }
     s.push('\n');
     for k in c.counters.iter().filter(|k| !k.exact()) {
-        let range = if k.kernel_min == k.kernel_max { k.kernel_min.to_string() } else { format!("{}..{}", k.kernel_min, k.kernel_max) };
+        let range = if k.kernel_min == k.kernel_max {
+            k.kernel_min.to_string()
+        } else {
+            format!("{}..{}", k.kernel_min, k.kernel_max)
+        };
         s.push_str(&format!(
             "  {:<20} vmscan {} kernel {} ({:+} pages): {}\n",
             k.counter,
@@ -172,17 +198,53 @@ mod tests {
         // pgsteal_file moved 100 -> 1100 while the first reading ran up to
         // 110, and 1100 -> 1120 during the last: the kernel's window delta
         // is 990..1020.
-        let start = Bracket { before: vm(&[("pgsteal_file", 100), ("pgactivate", 0)]), after: vm(&[("pgsteal_file", 110), ("pgactivate", 0)]) };
-        let end = Bracket { before: vm(&[("pgsteal_file", 1100), ("pgactivate", 500)]), after: vm(&[("pgsteal_file", 1120), ("pgactivate", 500)]) };
-        let v = Vmstat { pgsteal_file: 1000, pgactivate: 480, ..Vmstat::default() };
+        let start = Bracket {
+            before: vm(&[("pgsteal_file", 100), ("pgactivate", 0)]),
+            after: vm(&[("pgsteal_file", 110), ("pgactivate", 0)]),
+        };
+        let end = Bracket {
+            before: vm(&[("pgsteal_file", 1100), ("pgactivate", 500)]),
+            after: vm(&[("pgsteal_file", 1120), ("pgactivate", 500)]),
+        };
+        let v = Vmstat {
+            pgsteal_file: 1000,
+            pgactivate: 480,
+            ..Vmstat::default()
+        };
         let c = check(&v, &start, &end, &|_| 0);
         let get = |n: &str| c.counters.iter().find(|k| k.counter == n).unwrap().clone();
         assert!(get("pgsteal_file").exact());
-        assert_eq!((get("pgsteal_file").kernel_min, get("pgsteal_file").kernel_max), (990, 1020));
+        assert_eq!(
+            (
+                get("pgsteal_file").kernel_min,
+                get("pgsteal_file").kernel_max
+            ),
+            (990, 1020)
+        );
         assert_eq!(get("pgactivate").divergence_pages, -20);
-        assert!(get("pgactivate").likely_cause.unwrap().contains("reclaim_pages"));
-        let over = check(&Vmstat { pgsteal_file: 1030, ..v }, &start, &end, &|_| 0);
-        assert_eq!(over.counters.iter().find(|k| k.counter == "pgsteal_file").unwrap().divergence_pages, 10);
+        assert!(
+            get("pgactivate")
+                .likely_cause
+                .unwrap()
+                .contains("reclaim_pages")
+        );
+        let over = check(
+            &Vmstat {
+                pgsteal_file: 1030,
+                ..v
+            },
+            &start,
+            &end,
+            &|_| 0,
+        );
+        assert_eq!(
+            over.counters
+                .iter()
+                .find(|k| k.counter == "pgsteal_file")
+                .unwrap()
+                .divergence_pages,
+            10
+        );
         // Counters the kernel does not keep are not checked.
         assert_eq!(c.checked, 2);
         assert_eq!(c.exact, 1);
@@ -195,24 +257,68 @@ mod tests {
         use crate::model::counters::Counting;
         // 7.x: pgsteal_file is a node counter; a 2-CPU node with threshold
         // 24 can hold back 48 pages.
-        let start = Bracket { before: vm(&[("pgsteal_file", 100), ("pgactivate", 0)]), after: vm(&[("pgsteal_file", 100), ("pgactivate", 0)]) };
-        let end = Bracket { before: vm(&[("pgsteal_file", 1100), ("pgactivate", 7)]), after: vm(&[("pgsteal_file", 1100), ("pgactivate", 7)]) };
-        let seven = Counting { memcg_in_global: true, ..Counting::default() };
+        let start = Bracket {
+            before: vm(&[("pgsteal_file", 100), ("pgactivate", 0)]),
+            after: vm(&[("pgsteal_file", 100), ("pgactivate", 0)]),
+        };
+        let end = Bracket {
+            before: vm(&[("pgsteal_file", 1100), ("pgactivate", 7)]),
+            after: vm(&[("pgsteal_file", 1100), ("pgactivate", 7)]),
+        };
+        let seven = Counting {
+            memcg_in_global: true,
+            ..Counting::default()
+        };
         let slack = slack_for(&seven, Some(48));
-        assert_eq!((slack("pgsteal_file"), slack("pgscan_kswapd"), slack("pgrefill"), slack("pgactivate")), (48, 48, 48, 0));
-        let at = |ours: u64, act: u64| check(&Vmstat { pgsteal_file: ours, pgactivate: act, ..Vmstat::default() }, &start, &end, &slack);
-        let get = |c: &SelfCheck, n: &str| c.counters.iter().find(|k| k.counter == n).unwrap().clone();
+        assert_eq!(
+            (
+                slack("pgsteal_file"),
+                slack("pgscan_kswapd"),
+                slack("pgrefill"),
+                slack("pgactivate")
+            ),
+            (48, 48, 48, 0)
+        );
+        let at = |ours: u64, act: u64| {
+            check(
+                &Vmstat {
+                    pgsteal_file: ours,
+                    pgactivate: act,
+                    ..Vmstat::default()
+                },
+                &start,
+                &end,
+                &slack,
+            )
+        };
+        let get =
+            |c: &SelfCheck, n: &str| c.counters.iter().find(|k| k.counter == n).unwrap().clone();
         let ahead = at(1040, 7);
         assert!(get(&ahead, "pgsteal_file").exact() && get(&ahead, "pgsteal_file").within_slack);
         assert_eq!((ahead.exact, ahead.within_slack), (2, 1));
-        assert!(render(&ahead).contains("1 within the per-CPU slack"), "{}", render(&ahead));
-        assert_eq!(get(&at(1049, 7), "pgsteal_file").divergence_pages, 1, "one page past the slack diverges");
+        assert!(
+            render(&ahead).contains("1 within the per-CPU slack"),
+            "{}",
+            render(&ahead)
+        );
+        assert_eq!(
+            get(&at(1049, 7), "pgsteal_file").divergence_pages,
+            1,
+            "one page past the slack diverges"
+        );
         assert_eq!(get(&at(951, 7), "pgsteal_file").divergence_pages, -1);
-        assert_eq!(get(&at(1000, 8), "pgactivate").divergence_pages, 1, "event counters get no slack");
+        assert_eq!(
+            get(&at(1000, 8), "pgactivate").divergence_pages,
+            1,
+            "event counters get no slack"
+        );
         assert!(!get(&at(1000, 7), "pgsteal_file").within_slack);
         // Before 7.x the same counters are event counters: no slack. The
         // workingset ones are node counters everywhere.
         let six = slack_for(&Counting::default(), Some(48));
-        assert_eq!((six("pgsteal_file"), six("workingset_refault_file")), (0, 48));
+        assert_eq!(
+            (six("pgsteal_file"), six("workingset_refault_file")),
+            (0, 48)
+        );
     }
 }

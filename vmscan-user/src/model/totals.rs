@@ -137,14 +137,19 @@ aggregates!(declare_totals);
 pub fn hook_figures(hits: &[u64], lost: &[u64], id: HookId) -> (u64, u64) {
     let at = |v: &[u64], i: HookId| v.get(i.slot() as usize).copied().unwrap_or(0);
     match hook::return_of(id) {
-        Some(ret) => (at(hits, id).max(at(hits, ret)), at(lost, id) + at(lost, ret)),
+        Some(ret) => (
+            at(hits, id).max(at(hits, ret)),
+            at(lost, id) + at(lost, ret),
+        ),
         None => (at(hits, id), at(lost, id)),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use vmscan_common::{AccessAgg, AccessKey, FolioAgg, IsolateAgg, MemcgLruKey, ShrinkInactiveAgg};
+    use vmscan_common::{
+        AccessAgg, AccessKey, FolioAgg, IsolateAgg, MemcgLruKey, ShrinkInactiveAgg,
+    };
 
     use super::*;
 
@@ -152,21 +157,75 @@ mod tests {
     fn since_subtracts_clamps_and_drops_quiet_keys() {
         let mut a = Totals::default();
         let mut b = Totals::default();
-        a.isolate[3] = IsolateAgg { events: 5, requested: 1, scanned: 50, skipped: 0, taken: 40 };
-        b.isolate[3] = IsolateAgg { events: 2, requested: 1, scanned: 20, skipped: 0, taken: 10 };
-        a.shrink_inactive[0] = ShrinkInactiveAgg { passes: 1, ..Default::default() };
-        b.shrink_inactive[0] = ShrinkInactiveAgg { passes: 3, ..Default::default() };
-        let k1 = MemcgLruKey { cgroup_id: 1, node: 0, lru: 2 };
-        let k2 = MemcgLruKey { cgroup_id: 2, node: 0, lru: 2 };
-        a.memcg_insert.insert(k1, FolioAgg { folios: 3, pages: 9 });
-        a.memcg_insert.insert(k2, FolioAgg { folios: 1, pages: 1 });
-        b.memcg_insert.insert(k2, FolioAgg { folios: 1, pages: 1 });
+        a.isolate[3] = IsolateAgg {
+            events: 5,
+            requested: 1,
+            scanned: 50,
+            skipped: 0,
+            taken: 40,
+        };
+        b.isolate[3] = IsolateAgg {
+            events: 2,
+            requested: 1,
+            scanned: 20,
+            skipped: 0,
+            taken: 10,
+        };
+        a.shrink_inactive[0] = ShrinkInactiveAgg {
+            passes: 1,
+            ..Default::default()
+        };
+        b.shrink_inactive[0] = ShrinkInactiveAgg {
+            passes: 3,
+            ..Default::default()
+        };
+        let k1 = MemcgLruKey {
+            cgroup_id: 1,
+            node: 0,
+            lru: 2,
+        };
+        let k2 = MemcgLruKey {
+            cgroup_id: 2,
+            node: 0,
+            lru: 2,
+        };
+        a.memcg_insert.insert(
+            k1,
+            FolioAgg {
+                folios: 3,
+                pages: 9,
+            },
+        );
+        a.memcg_insert.insert(
+            k2,
+            FolioAgg {
+                folios: 1,
+                pages: 1,
+            },
+        );
+        b.memcg_insert.insert(
+            k2,
+            FolioAgg {
+                folios: 1,
+                pages: 1,
+            },
+        );
         let d = a.since(&b);
         assert_eq!(d.isolate[3].scanned, 30);
         assert_eq!(d.isolate[3].events, 3);
         assert_eq!(d.shrink_inactive[0].passes, 0);
-        assert_eq!(d.memcg_insert.len(), 1, "a key that did not move is left out");
-        assert_eq!(d.memcg_insert[&k1], FolioAgg { folios: 3, pages: 9 });
+        assert_eq!(
+            d.memcg_insert.len(),
+            1,
+            "a key that did not move is left out"
+        );
+        assert_eq!(
+            d.memcg_insert[&k1],
+            FolioAgg {
+                folios: 3,
+                pages: 9
+            }
+        );
     }
 
     #[test]
@@ -174,10 +233,22 @@ mod tests {
         let mut a = Totals::default();
         a.hits[4] = 10;
         a.hist[100] = 3;
-        a.access.insert(AccessKey { stack_id: 7, ..Default::default() }, AccessAgg { calls: 2, pages: 8 });
+        a.access.insert(
+            AccessKey {
+                stack_id: 7,
+                ..Default::default()
+            },
+            AccessAgg { calls: 2, pages: 8 },
+        );
         let mut b = a.clone();
         b.hits[4] = 25;
-        b.access.insert(AccessKey { stack_id: 9, ..Default::default() }, AccessAgg { calls: 1, pages: 1 });
+        b.access.insert(
+            AccessKey {
+                stack_id: 9,
+                ..Default::default()
+            },
+            AccessAgg { calls: 1, pages: 1 },
+        );
         let mut sum = a.clone();
         sum.accumulate(&b.since(&a));
         assert_eq!(sum, b);

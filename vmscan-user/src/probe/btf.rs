@@ -87,19 +87,31 @@ fn sections(data: &[u8]) -> Result<(&[u8], &[u8]), String> {
     }
     let magic = u16::from_le_bytes([data[0], data[1]]);
     if magic != BTF_MAGIC {
-        return Err(format!("bad magic {magic:#x} (expected {BTF_MAGIC:#x}; big-endian BTF is not supported)"));
+        return Err(format!(
+            "bad magic {magic:#x} (expected {BTF_MAGIC:#x}; big-endian BTF is not supported)"
+        ));
     }
     let hdr_len = rd_u32(data, 4)? as usize;
     let type_off = rd_u32(data, 8)? as usize;
     let type_len = rd_u32(data, 12)? as usize;
     let str_off = rd_u32(data, 16)? as usize;
     let str_len = rd_u32(data, 20)? as usize;
-    let tstart = hdr_len.checked_add(type_off).ok_or("type offset overflows")?;
-    let tend = tstart.checked_add(type_len).ok_or("type length overflows")?;
-    let sstart = hdr_len.checked_add(str_off).ok_or("string offset overflows")?;
-    let send = sstart.checked_add(str_len).ok_or("string length overflows")?;
+    let tstart = hdr_len
+        .checked_add(type_off)
+        .ok_or("type offset overflows")?;
+    let tend = tstart
+        .checked_add(type_len)
+        .ok_or("type length overflows")?;
+    let sstart = hdr_len
+        .checked_add(str_off)
+        .ok_or("string offset overflows")?;
+    let send = sstart
+        .checked_add(str_len)
+        .ok_or("string length overflows")?;
     let tsec = data.get(tstart..tend).ok_or("type section out of bounds")?;
-    let strings = data.get(sstart..send).ok_or("string section out of bounds")?;
+    let strings = data
+        .get(sstart..send)
+        .ok_or("string section out of bounds")?;
     Ok((tsec, strings))
 }
 
@@ -112,7 +124,17 @@ struct Parsed {
 }
 
 fn parse_types(tsec: &[u8]) -> Result<Parsed, String> {
-    let mut p = Parsed { types: vec![Type { name: 0, kind: 0, size_or_type: 0, first: 0, len: 0 }], members: vec![], enum_values: vec![] };
+    let mut p = Parsed {
+        types: vec![Type {
+            name: 0,
+            kind: 0,
+            size_or_type: 0,
+            first: 0,
+            len: 0,
+        }],
+        members: vec![],
+        enum_values: vec![],
+    };
     let mut at = 0usize;
     while at < tsec.len() {
         let id = p.types.len();
@@ -135,7 +157,13 @@ fn parse_type(tsec: &[u8], at: &mut usize, id: usize, p: &mut Parsed) -> Result<
     let vlen = (info & 0xffff) as usize;
     let kind = (info >> 24) & 0x1f;
     let kind_flag = info >> 31 == 1;
-    let mut t = Type { name, kind, size_or_type, first: 0, len: 0 };
+    let mut t = Type {
+        name,
+        kind,
+        size_or_type,
+        first: 0,
+        len: 0,
+    };
     let idx = |n: usize| u32::try_from(n).map_err(|_| "BTF too large".to_owned());
     match kind {
         KIND_INT | KIND_VAR | KIND_DECL_TAG => *at += 4,
@@ -159,7 +187,11 @@ fn parse_type(tsec: &[u8], at: &mut usize, id: usize, p: &mut Parsed) -> Result<
         KIND_FUNC_PROTO => {
             t.first = idx(p.members.len())?;
             for _ in 0..vlen {
-                p.members.push(Member { name: rd_u32(tsec, *at)?, type_id: rd_u32(tsec, *at + 4)?, bit_offset: 0 });
+                p.members.push(Member {
+                    name: rd_u32(tsec, *at)?,
+                    type_id: rd_u32(tsec, *at + 4)?,
+                    bit_offset: 0,
+                });
                 *at += 8;
             }
             t.len = vlen as u32;
@@ -171,7 +203,13 @@ fn parse_type(tsec: &[u8], at: &mut usize, id: usize, p: &mut Parsed) -> Result<
 }
 
 /// `vlen` struct or union members (btf_member, 12 bytes each).
-fn parse_members(tsec: &[u8], at: &mut usize, vlen: usize, kind_flag: bool, out: &mut Vec<Member>) -> Result<(), String> {
+fn parse_members(
+    tsec: &[u8],
+    at: &mut usize,
+    vlen: usize,
+    kind_flag: bool,
+    out: &mut Vec<Member>,
+) -> Result<(), String> {
     for _ in 0..vlen {
         let off = rd_u32(tsec, *at + 8)?;
         out.push(Member {
@@ -187,7 +225,13 @@ fn parse_members(tsec: &[u8], at: &mut usize, vlen: usize, kind_flag: bool, out:
 
 /// `vlen` enumerators: btf_enum (8 bytes, signed 32-bit value) or
 /// btf_enum64 (12 bytes, value in two 32-bit halves).
-fn parse_enum_values(tsec: &[u8], at: &mut usize, vlen: usize, wide: bool, out: &mut Vec<(u32, i64)>) -> Result<(), String> {
+fn parse_enum_values(
+    tsec: &[u8],
+    at: &mut usize,
+    vlen: usize,
+    wide: bool,
+    out: &mut Vec<(u32, i64)>,
+) -> Result<(), String> {
     for _ in 0..vlen {
         if wide {
             let lo = rd_u32(tsec, *at + 4)? as u64;
@@ -213,9 +257,21 @@ impl Btf {
     /// Parses raw little-endian BTF.
     pub fn parse(data: &[u8]) -> Result<Self, String> {
         let (tsec, strings) = sections(data)?;
-        let Parsed { types, members, enum_values } = parse_types(tsec)?;
-        let mut btf = Self { types, members, enum_values, strings: strings.to_vec(), by_name: vec![] };
-        let mut by_name: Vec<u32> = (1..btf.types.len() as u32).filter(|&id| btf.types[id as usize].name != 0).collect();
+        let Parsed {
+            types,
+            members,
+            enum_values,
+        } = parse_types(tsec)?;
+        let mut btf = Self {
+            types,
+            members,
+            enum_values,
+            strings: strings.to_vec(),
+            by_name: vec![],
+        };
+        let mut by_name: Vec<u32> = (1..btf.types.len() as u32)
+            .filter(|&id| btf.types[id as usize].name != 0)
+            .collect();
         by_name.sort_unstable_by(|&a, &b| btf.name_of(a).cmp(btf.name_of(b)));
         btf.by_name = by_name;
         Ok(btf)
@@ -235,7 +291,9 @@ impl Btf {
     /// A struct's or union's members, a function prototype's parameters.
     fn members_of(&self, t: &Type) -> &[Member] {
         if matches!(t.kind, KIND_STRUCT | KIND_UNION | KIND_FUNC_PROTO) {
-            self.members.get(t.first as usize..(t.first as usize + t.len as usize)).unwrap_or_default()
+            self.members
+                .get(t.first as usize..(t.first as usize + t.len as usize))
+                .unwrap_or_default()
         } else {
             &[]
         }
@@ -243,7 +301,9 @@ impl Btf {
 
     fn enum_values_of(&self, t: &Type) -> &[(u32, i64)] {
         if matches!(t.kind, KIND_ENUM | KIND_ENUM64) {
-            self.enum_values.get(t.first as usize..(t.first as usize + t.len as usize)).unwrap_or_default()
+            self.enum_values
+                .get(t.first as usize..(t.first as usize + t.len as usize))
+                .unwrap_or_default()
         } else {
             &[]
         }
@@ -288,7 +348,9 @@ impl Btf {
 
     /// Size in bytes of struct `name`.
     pub fn struct_size(&self, name: &str) -> Option<u32> {
-        self.composite(name).and_then(|id| self.ty(id)).map(|t| t.size_or_type)
+        self.composite(name)
+            .and_then(|id| self.ty(id))
+            .map(|t| t.size_or_type)
     }
 
     /// Byte offset of `member` in struct `strukt`, looking through anonymous
@@ -301,7 +363,8 @@ impl Btf {
     pub fn member_bit_offset(&self, strukt: &str, member: &str) -> Option<u32> {
         let id = self.composite(strukt)?;
         let mut visits = MAX_VISITS;
-        self.find_member(id, member, 0, &mut visits).map(|(bits, _)| bits)
+        self.find_member(id, member, 0, &mut visits)
+            .map(|(bits, _)| bits)
     }
 
     /// Byte offset of a member path in `strukt` ("lrugen.min_seq": a member
@@ -333,7 +396,13 @@ impl Btf {
     /// can nest a struct in itself many times over: `visits` bounds the
     /// types looked at, `depth` the nesting, and offsets that overflow are
     /// not found.
-    fn find_member(&self, id: u32, member: &str, depth: u32, visits: &mut u32) -> Option<(u32, u32)> {
+    fn find_member(
+        &self,
+        id: u32,
+        member: &str,
+        depth: u32,
+        visits: &mut u32,
+    ) -> Option<(u32, u32)> {
         if depth > 8 || *visits == 0 {
             return None;
         }
@@ -370,9 +439,7 @@ impl Btf {
                 Some(t.size_or_type)
             }
             KIND_PTR => Some(8),
-            KIND_ARRAY if depth < 32 => {
-                self.size_at_depth(t.first, depth + 1)?.checked_mul(t.len)
-            }
+            KIND_ARRAY if depth < 32 => self.size_at_depth(t.first, depth + 1)?.checked_mul(t.len),
             _ => None,
         }
     }
@@ -391,13 +458,21 @@ impl Btf {
     pub fn enum_has(&self, enum_name: &str, item: &str) -> bool {
         self.types
             .iter()
-            .filter(|t| matches!(t.kind, KIND_ENUM | KIND_ENUM64) && self.str_at(t.name) == enum_name)
-            .any(|t| self.enum_values_of(t).iter().any(|(n, _)| self.str_at(*n) == item))
+            .filter(|t| {
+                matches!(t.kind, KIND_ENUM | KIND_ENUM64) && self.str_at(t.name) == enum_name
+            })
+            .any(|t| {
+                self.enum_values_of(t)
+                    .iter()
+                    .any(|(n, _)| self.str_at(*n) == item)
+            })
     }
 
     /// True when a function called `name` exists (a candidate for fentry).
     pub fn has_func(&self, name: &str) -> bool {
-        self.named(name).iter().any(|&id| self.ty(id).is_some_and(|t| t.kind == KIND_FUNC))
+        self.named(name)
+            .iter()
+            .any(|&id| self.ty(id).is_some_and(|t| t.kind == KIND_FUNC))
     }
 
     /// The arguments of tracepoint `event` as tp_btf and raw_tp programs get
@@ -417,25 +492,45 @@ impl Btf {
             .and_then(|t| self.ty(self.strip(t.size_or_type)))
             .filter(|t| t.kind == KIND_FUNC_PROTO)
             .ok_or_else(|| format!("{typedef} not in kernel BTF"))?;
-        let types: Vec<u32> = self.members_of(proto).iter().map(|m| self.strip(m.type_id)).collect();
+        let types: Vec<u32> = self
+            .members_of(proto)
+            .iter()
+            .map(|m| self.strip(m.type_id))
+            .collect();
         for class in std::iter::once(event).chain(classes.iter().copied()) {
             let func = format!("__bpf_trace_{class}");
             for &id in self.named(&func) {
-                let Some(f) = self.ty(id).filter(|t| t.kind == KIND_FUNC) else { continue };
-                let Some(fp) = self.ty(f.size_or_type).filter(|t| t.kind == KIND_FUNC_PROTO) else { continue };
+                let Some(f) = self.ty(id).filter(|t| t.kind == KIND_FUNC) else {
+                    continue;
+                };
+                let Some(fp) = self
+                    .ty(f.size_or_type)
+                    .filter(|t| t.kind == KIND_FUNC_PROTO)
+                else {
+                    continue;
+                };
                 let params = self.members_of(fp);
-                if params.len() != types.len() || params.iter().zip(&types).any(|(m, &t)| self.strip(m.type_id) != t) {
+                if params.len() != types.len()
+                    || params
+                        .iter()
+                        .zip(&types)
+                        .any(|(m, &t)| self.strip(m.type_id) != t)
+                {
                     continue;
                 }
                 return params.iter().skip(1).map(|m| self.tp_arg(m)).collect();
             }
         }
-        Err(format!("no __bpf_trace_ function in kernel BTF names the arguments of {event}"))
+        Err(format!(
+            "no __bpf_trace_ function in kernel BTF names the arguments of {event}"
+        ))
     }
 
     fn tp_arg(&self, m: &Member) -> Result<TpArg, String> {
         let name = self.str_at(m.name).to_owned();
-        let size = self.size_of(m.type_id).ok_or_else(|| format!("argument {name} has no size in BTF"))?;
+        let size = self
+            .size_of(m.type_id)
+            .ok_or_else(|| format!("argument {name} has no size in BTF"))?;
         let pointee = self
             .ty(self.strip(m.type_id))
             .filter(|t| t.kind == KIND_PTR)
@@ -443,7 +538,11 @@ impl Btf {
             .filter(|t| matches!(t.kind, KIND_STRUCT | KIND_UNION | KIND_FWD))
             .map(|t| self.str_at(t.name).to_owned())
             .filter(|n| !n.is_empty());
-        Ok(TpArg { name, size, pointee })
+        Ok(TpArg {
+            name,
+            size,
+            pointee,
+        })
     }
 
     pub fn type_count(&self) -> usize {
@@ -463,7 +562,10 @@ pub(crate) mod tests {
 
     impl Builder {
         pub(crate) fn new() -> Self {
-            Self { types: vec![], strings: vec![0] }
+            Self {
+                types: vec![],
+                strings: vec![0],
+            }
         }
         pub(crate) fn s(&mut self, name: &str) -> u32 {
             if name.is_empty() {
@@ -484,7 +586,13 @@ pub(crate) mod tests {
             self.w(size);
             self.w(size * 8);
         }
-        pub(crate) fn composite(&mut self, kind: u32, name: &str, size: u32, members: &[(&str, u32, u32)]) {
+        pub(crate) fn composite(
+            &mut self,
+            kind: u32,
+            name: &str,
+            size: u32,
+            members: &[(&str, u32, u32)],
+        ) {
             let n = self.s(name);
             self.w(n);
             self.w(kind << 24 | members.len() as u32);
@@ -533,12 +641,20 @@ pub(crate) mod tests {
         // 4: anon union { struct 3 }
         b.composite(KIND_UNION, "", 64, &[("", 3, 0)]);
         // 5: anon struct { _flags_1; _nr_pages@56 }
-        b.composite(KIND_STRUCT, "", 64, &[("_flags_1", 1, 0), ("_nr_pages", 2, 448)]);
+        b.composite(
+            KIND_STRUCT,
+            "",
+            64,
+            &[("_flags_1", 1, 0), ("_nr_pages", 2, 448)],
+        );
         // 6: anon union { struct 5 }
         b.composite(KIND_UNION, "", 64, &[("", 5, 0)]);
         // 7: struct folio
         b.composite(KIND_STRUCT, "folio", 128, &[("", 4, 0), ("", 6, 512)]);
-        b.enumeration("pageflags", &[("PG_locked", 0), ("PG_referenced", 2), ("PG_active", 8)]);
+        b.enumeration(
+            "pageflags",
+            &[("PG_locked", 0), ("PG_referenced", 2), ("PG_active", 8)],
+        );
         b.finish()
     }
 
@@ -586,14 +702,34 @@ pub(crate) mod tests {
         b.refer(KIND_PTR, "", 0); // 3: void *
         b.composite(KIND_STRUCT, "reclaim_stat", 8, &[("nr_dirty", 2, 0)]); // 4
         b.refer(KIND_PTR, "", 4); // 5: struct reclaim_stat *
-        let unnamed = [("", 3), ("", 1), ("", 2), ("", 2), ("", 5), ("", 1), ("", 1)];
+        let unnamed = [
+            ("", 3),
+            ("", 1),
+            ("", 2),
+            ("", 2),
+            ("", 5),
+            ("", 1),
+            ("", 1),
+        ];
         b.proto(&unnamed); // 6
         b.refer(KIND_PTR, "", 6); // 7
         b.refer(KIND_TYPEDEF, "btf_trace_mm_vmscan_lru_shrink_inactive", 7); // 8
-        let named = [("__data", 3), ("nid", 1), ("nr_scanned", 2), ("nr_reclaimed", 2), ("stat", 5), ("priority", 1), ("file", 1)];
+        let named = [
+            ("__data", 3),
+            ("nid", 1),
+            ("nr_scanned", 2),
+            ("nr_reclaimed", 2),
+            ("stat", 5),
+            ("priority", 1),
+            ("file", 1),
+        ];
         // 9: a class function whose types differ (must not be taken).
         b.proto(&named[..6]);
-        b.refer(KIND_FUNC, "__bpf_trace_mm_vmscan_lru_shrink_inactive_template", 9); // 10
+        b.refer(
+            KIND_FUNC,
+            "__bpf_trace_mm_vmscan_lru_shrink_inactive_template",
+            9,
+        ); // 10
         if names {
             b.proto(&named); // 11
             b.refer(KIND_FUNC, "__bpf_trace_mm_vmscan_lru_shrink_inactive", 11); // 12
@@ -604,17 +740,41 @@ pub(crate) mod tests {
     #[test]
     fn tracepoint_arguments_by_name_and_type() {
         let btf = Btf::parse(&tracepoint_like(true)).unwrap();
-        let args = btf.tracepoint_args("mm_vmscan_lru_shrink_inactive", &["mm_vmscan_lru_shrink_inactive_template"]).unwrap();
+        let args = btf
+            .tracepoint_args(
+                "mm_vmscan_lru_shrink_inactive",
+                &["mm_vmscan_lru_shrink_inactive_template"],
+            )
+            .unwrap();
         let names: Vec<_> = args.iter().map(|a| a.name.as_str()).collect();
-        assert_eq!(names, ["nid", "nr_scanned", "nr_reclaimed", "stat", "priority", "file"]);
+        assert_eq!(
+            names,
+            [
+                "nid",
+                "nr_scanned",
+                "nr_reclaimed",
+                "stat",
+                "priority",
+                "file"
+            ]
+        );
         assert_eq!(args[0].size, 4);
         assert_eq!(args[1].size, 8);
         assert_eq!(args[3].pointee.as_deref(), Some("reclaim_stat"));
         assert_eq!(args[1].pointee, None);
-        assert!(btf.tracepoint_args("mm_vmscan_nope", &[]).unwrap_err().contains("btf_trace_mm_vmscan_nope"));
+        assert!(
+            btf.tracepoint_args("mm_vmscan_nope", &[])
+                .unwrap_err()
+                .contains("btf_trace_mm_vmscan_nope")
+        );
         // Only a class function with other parameter types: no names.
         let btf = Btf::parse(&tracepoint_like(false)).unwrap();
-        let err = btf.tracepoint_args("mm_vmscan_lru_shrink_inactive", &["mm_vmscan_lru_shrink_inactive_template"]).unwrap_err();
+        let err = btf
+            .tracepoint_args(
+                "mm_vmscan_lru_shrink_inactive",
+                &["mm_vmscan_lru_shrink_inactive_template"],
+            )
+            .unwrap_err();
         assert!(err.contains("__bpf_trace_"), "{err}");
     }
 
@@ -636,7 +796,10 @@ pub(crate) mod tests {
     fn running_kernel_btf_has_what_vmscan_reads() {
         let path = std::path::Path::new("/sys/kernel/btf/vmlinux");
         if !path.exists() {
-            eprintln!("skipping: no /sys/kernel/btf/vmlinux on kernel {}", crate::probe::system::kernel_release());
+            eprintln!(
+                "skipping: no /sys/kernel/btf/vmlinux on kernel {}",
+                crate::probe::system::kernel_release()
+            );
             return;
         }
         let btf = Btf::from_file(path).unwrap();
@@ -650,6 +813,9 @@ pub(crate) mod tests {
         assert!(btf.enum_value("PG_active").is_some());
         assert!(btf.has_func("folio_mark_accessed") || btf.has_func("mark_page_accessed"));
         let args = btf.tracepoint_args("mm_vmscan_lru_isolate", &[]).unwrap();
-        assert!(args.iter().any(|a| a.name == "nr_taken" && a.size == 8), "{args:?}");
+        assert!(
+            args.iter().any(|a| a.name == "nr_taken" && a.size == 8),
+            "{args:?}"
+        );
     }
 }

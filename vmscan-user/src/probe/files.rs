@@ -31,27 +31,40 @@ impl FileNames {
     /// Looks for the `wanted` pairs not named yet in every process's open
     /// files and mappings; returns how many it named.
     pub fn resolve(&mut self, wanted: impl IntoIterator<Item = (u32, u64)>) -> usize {
-        let mut missing: std::collections::BTreeSet<(u32, u64)> = wanted.into_iter().filter(|k| !self.names.contains_key(k)).collect();
+        let mut missing: std::collections::BTreeSet<(u32, u64)> = wanted
+            .into_iter()
+            .filter(|k| !self.names.contains_key(k))
+            .collect();
         if missing.is_empty() {
             return 0;
         }
         let before = missing.len();
-        let Ok(procs) = std::fs::read_dir(crate::probe::paths::proc("")) else { return 0 };
+        let Ok(procs) = std::fs::read_dir(crate::probe::paths::proc("")) else {
+            return 0;
+        };
         for p in procs.flatten() {
             if missing.is_empty() {
                 break;
             }
-            if !p.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            if !p
+                .file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+            {
                 continue;
             }
             if let Ok(fds) = std::fs::read_dir(p.path().join("fd")) {
                 for fd in fds.flatten() {
-                    let Ok(md) = std::fs::metadata(fd.path()) else { continue };
+                    let Ok(md) = std::fs::metadata(fd.path()) else {
+                        continue;
+                    };
                     let key = (kernel_dev(md.dev()), md.ino());
                     if missing.remove(&key)
                         && let Ok(target) = std::fs::read_link(fd.path())
                     {
-                        self.names.insert(key, target.to_string_lossy().into_owned());
+                        self.names
+                            .insert(key, target.to_string_lossy().into_owned());
                     }
                 }
             }
@@ -61,7 +74,9 @@ impl FileNames {
                     if f.len() < 6 {
                         continue;
                     }
-                    let (Some(dev), Ok(ino)) = (maps_dev(f[3]), f[4].parse::<u64>()) else { continue };
+                    let (Some(dev), Ok(ino)) = (maps_dev(f[3]), f[4].parse::<u64>()) else {
+                        continue;
+                    };
                     if ino != 0 && missing.remove(&(dev, ino)) {
                         self.names.insert((dev, ino), f[5].trim().to_owned());
                     }
@@ -86,7 +101,10 @@ mod tests {
         let key = (kernel_dev(md.dev()), md.ino());
         let mut names = FileNames::default();
         assert_eq!(names.resolve([key, (1, 1)]), 1);
-        assert_eq!(names.get(key.0, key.1).as_deref(), Some(path.to_str().unwrap()));
+        assert_eq!(
+            names.get(key.0, key.1).as_deref(),
+            Some(path.to_str().unwrap())
+        );
         assert_eq!(names.get(1, 1), None);
         drop(f);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -91,14 +91,23 @@ fn parse_field(line: &str) -> Option<Field> {
         None => (decl, ""),
     };
     // The separator may be any character, multi-byte ones included.
-    let (split, sep) = before_bracket.char_indices().rev().find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))?;
+    let (split, sep) = before_bracket
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))?;
     let name_at = split + sep.len_utf8();
     let name = &before_bracket[name_at..];
     if name.is_empty() {
         return None;
     }
     let c_type = format!("{}{}", before_bracket[..name_at].trim(), array);
-    Some(Field { name: name.to_owned(), c_type, offset: offset?, size: size? , signed })
+    Some(Field {
+        name: name.to_owned(),
+        c_type,
+        offset: offset?,
+        size: size?,
+        signed,
+    })
 }
 
 #[cfg(test)]
@@ -160,7 +169,8 @@ mod tests {
 
     #[test]
     fn array_fields_and_garbage() {
-        let text = "name: x\nID: 7\nformat:\n\tfield:char comm[16];\toffset:8;\tsize:16;\tsigned:1;\n";
+        let text =
+            "name: x\nID: 7\nformat:\n\tfield:char comm[16];\toffset:8;\tsize:16;\tsigned:1;\n";
         let f = Format::parse(text).unwrap();
         assert_eq!(f.id, Some(7));
         assert_eq!(f.fields["comm"].c_type, "char[16]");

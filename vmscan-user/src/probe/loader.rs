@@ -87,7 +87,9 @@ impl std::str::FromStr for TpMechanism {
             "tp_btf" | "tp-btf" => Ok(Self::TpBtf),
             "raw_tp" | "raw-tp" => Ok(Self::RawTp),
             "tracepoint" => Ok(Self::Tracepoint),
-            _ => Err(format!("`{s}` is not a tracepoint mechanism (auto, tp_btf, raw_tp, tracepoint)")),
+            _ => Err(format!(
+                "`{s}` is not a tracepoint mechanism (auto, tp_btf, raw_tp, tracepoint)"
+            )),
         }
     }
 }
@@ -129,7 +131,12 @@ fn short(e: &ProgramError) -> String {
         Some(code) => format!("failed: {}", std::io::Error::from_raw_os_error(code)),
         None => {
             let s = e.to_string();
-            s.lines().next().unwrap_or("failed").chars().take(160).collect()
+            s.lines()
+                .next()
+                .unwrap_or("failed")
+                .chars()
+                .take(160)
+                .collect()
         }
     }
 }
@@ -138,8 +145,18 @@ fn short(e: &ProgramError) -> String {
 fn mem_step(step: &str) {
     if log::log_enabled!(log::Level::Debug) {
         let st = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let kib = |k: &str| st.lines().find(|l| l.starts_with(k)).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("?").to_owned();
-        log::debug!("memory after {step}: VmRSS {} KiB, VmHWM {} KiB", kib("VmRSS:"), kib("VmHWM:"));
+        let kib = |k: &str| {
+            st.lines()
+                .find(|l| l.starts_with(k))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .unwrap_or("?")
+                .to_owned()
+        };
+        log::debug!(
+            "memory after {step}: VmRSS {} KiB, VmHWM {} KiB",
+            kib("VmRSS:"),
+            kib("VmHWM:")
+        );
     }
 }
 
@@ -157,7 +174,8 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     resolve_node_table(&mut offsets);
     check_btf_requirements(&mut hooks, &offsets, btf.is_some());
     let [vmemmap, khugepaged] = system::kallsyms_lookup(["vmemmap_base", "khugepaged_thread"]);
-    let (vmemmap, page_struct) = folio_node_inputs(btf.as_ref(), &mut hooks, offsets.nr_nodes, vmemmap);
+    let (vmemmap, page_struct) =
+        folio_node_inputs(btf.as_ref(), &mut hooks, offsets.nr_nodes, vmemmap);
     let folio_node = (vmemmap != 0 && page_struct != 0) || offsets.nr_nodes <= 1;
     let (arg_offsets, tp_args) = resolve_tracepoint_args(btf.as_ref(), folio_node);
     let mut counting = counting_of(btf.as_ref(), &system, mglru_tracepoints(&tracefs));
@@ -171,42 +189,84 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     trim_heap();
 
     mem_step("dropping BTF");
-    let mut ebpf = load_object(&opts, &offsets, &arg_offsets, &Addresses { vmemmap, page_struct, khugepaged, softlimit_as_memcg: !counting.memcg_in_global }, &refault)?;
+    let mut ebpf = load_object(
+        &opts,
+        &offsets,
+        &arg_offsets,
+        &Addresses {
+            vmemmap,
+            page_struct,
+            khugepaged,
+            softlimit_as_memcg: !counting.memcg_in_global,
+        },
+        &refault,
+    )?;
     mem_step("loading the object");
-    attach_hooks(&mut ebpf, &mut hooks, &tp_args, &opts, &system, &present_funcs);
+    attach_hooks(
+        &mut ebpf,
+        &mut hooks,
+        &tp_args,
+        &opts,
+        &system,
+        &present_funcs,
+    );
     set_runtime_flags(&mut ebpf, &hooks);
-    counting.refaults = hooks.iter().any(|h| h.id == vmscan_common::hook::REFAULT && h.attached());
-    counting.demote = hooks.iter().any(|h| h.id == vmscan_common::hook::MIGRATE_PAGES && h.attached());
+    counting.refaults = hooks
+        .iter()
+        .any(|h| h.id == vmscan_common::hook::REFAULT && h.attached());
+    counting.demote = hooks
+        .iter()
+        .any(|h| h.id == vmscan_common::hook::MIGRATE_PAGES && h.attached());
     mem_step("attaching");
     if opts.storm_tgid != 0 {
-        attach_tracepoint(&mut ebpf, "bench_storm", "syscalls", "sys_enter_getppid")
-            .map_err(|e| anyhow::anyhow!("attaching the synthetic storm to syscalls:sys_enter_getppid: {e}"))?;
+        attach_tracepoint(&mut ebpf, "bench_storm", "syscalls", "sys_enter_getppid").map_err(
+            |e| anyhow::anyhow!("attaching the synthetic storm to syscalls:sys_enter_getppid: {e}"),
+        )?;
     }
     // Parsing the kernel's BTF twice leaves tens of MiB of freed heap behind;
     // hand it back so the daemon's footprint is what it uses.
     trim_heap();
-    Ok(Loaded { ebpf, hooks, system, offsets, counting, refault })
+    Ok(Loaded {
+        ebpf,
+        hooks,
+        system,
+        offsets,
+        counting,
+        refault,
+    })
 }
 
 /// One status per hook, neither attached nor failed yet.
 fn initial_statuses() -> Vec<HookStatus> {
     HOOKS
         .iter()
-        .map(|h| HookStatus { id: h.id, name: resolve::hook_name(h.id), mechanism: None, error: None, notes: vec![] })
+        .map(|h| HookStatus {
+            id: h.id,
+            name: resolve::hook_name(h.id),
+            mechanism: None,
+            error: None,
+            notes: vec![],
+        })
         .collect()
 }
 
 /// Tracepoint fields from format files; a tracepoint hook whose format cannot
 /// be read or resolved gets its error, and the event name found is kept.
-fn resolve_tracepoints(tracefs: &Result<PathBuf, String>, hooks: &mut [HookStatus], offsets: &mut Offsets) {
+fn resolve_tracepoints(
+    tracefs: &Result<PathBuf, String>,
+    hooks: &mut [HookStatus],
+    offsets: &mut Offsets,
+) {
     for (spec, st) in HOOKS.iter().zip(hooks.iter_mut()) {
-        if let Attach::Tracepoint { category, events, .. } = spec.attach {
+        if let Attach::Tracepoint {
+            category, events, ..
+        } = spec.attach
+        {
             let res = match tracefs {
-                Ok(dir) => resolve::read_format(dir, category, events)
-                    .and_then(|(ev, f)| {
-                        st.name = format!("{category}:{ev}");
-                        resolve::resolve_tracepoint(spec.id, &f, offsets)
-                    }),
+                Ok(dir) => resolve::read_format(dir, category, events).and_then(|(ev, f)| {
+                    st.name = format!("{category}:{ev}");
+                    resolve::resolve_tracepoint(spec.id, &f, offsets)
+                }),
                 Err(e) => Err(e.clone()),
             };
             if let Err(e) = res {
@@ -219,12 +279,17 @@ fn resolve_tracepoints(tracefs: &Result<PathBuf, String>, hooks: &mut [HookStatu
 /// Where each tracepoint hook's fields are among its event's arguments, for
 /// tp_btf and raw_tp: the `ARG_OFFSETS` global and, per hook (in HOOKS
 /// order), the event whose arguments they are or why there are none.
-fn resolve_tracepoint_args(btf: Option<&Btf>, folio_node: bool) -> (Offsets, Vec<Result<&'static str, String>>) {
+fn resolve_tracepoint_args(
+    btf: Option<&Btf>,
+    folio_node: bool,
+) -> (Offsets, Vec<Result<&'static str, String>>) {
     let mut o = Offsets::unresolved();
     let per_hook = HOOKS
         .iter()
         .map(|spec| {
-            let Attach::Tracepoint { events, .. } = spec.attach else { return Err("not a tracepoint".into()) };
+            let Attach::Tracepoint { events, .. } = spec.attach else {
+                return Err("not a tracepoint".into());
+            };
             let btf = btf.ok_or("no kernel BTF")?;
             let mut why = String::new();
             for &event in events {
@@ -260,7 +325,9 @@ fn resolve_from_btf(offsets: &mut Offsets) -> Option<Btf> {
 
 /// The pfn to node table from /proc/zoneinfo.
 fn resolve_node_table(offsets: &mut Offsets) {
-    let zones = system::parse_zoneinfo(&std::fs::read_to_string(crate::probe::paths::host("/proc/zoneinfo")).unwrap_or_default());
+    let zones = system::parse_zoneinfo(
+        &std::fs::read_to_string(crate::probe::paths::host("/proc/zoneinfo")).unwrap_or_default(),
+    );
     if let Err(e) = resolve::resolve_nodes(&zones, offsets) {
         log::warn!("pfn to node table: {e}; pagemap events are counted on node 0");
     }
@@ -270,8 +337,16 @@ fn resolve_node_table(offsets: &mut Offsets) {
 /// that run degraded without task_struct.flags.
 fn check_btf_requirements(hooks: &mut [HookStatus], offsets: &Offsets, have_btf: bool) {
     for st in hooks.iter_mut().filter(|s| s.error.is_none()) {
-        if !have_btf && matches!(st.id, vmscan_common::hook::LRU_INSERTION | vmscan_common::hook::LRU_ACTIVATE) {
-            st.error = Some(format!("needs kernel BTF ({} missing) to size folios", system::BTF_VMLINUX));
+        if !have_btf
+            && matches!(
+                st.id,
+                vmscan_common::hook::LRU_INSERTION | vmscan_common::hook::LRU_ACTIVATE
+            )
+        {
+            st.error = Some(format!(
+                "needs kernel BTF ({} missing) to size folios",
+                system::BTF_VMLINUX
+            ));
             continue;
         }
         if let Err(e) = resolve::btf_requirements(st.id, offsets) {
@@ -280,8 +355,13 @@ fn check_btf_requirements(hooks: &mut [HookStatus], offsets: &Offsets, have_btf:
     }
     if offsets.task_flags == vmscan_common::UNRESOLVED {
         for st in hooks.iter_mut() {
-            if matches!(st.id, vmscan_common::hook::LRU_ISOLATE | vmscan_common::hook::SHRINK_INACTIVE) {
-                st.notes.push("task_struct.flags not in BTF: kswapd passes are counted as `other`".into());
+            if matches!(
+                st.id,
+                vmscan_common::hook::LRU_ISOLATE | vmscan_common::hook::SHRINK_INACTIVE
+            ) {
+                st.notes.push(
+                    "task_struct.flags not in BTF: kswapd passes are counted as `other`".into(),
+                );
             }
         }
     }
@@ -289,12 +369,21 @@ fn check_btf_requirements(hooks: &mut [HookStatus], offsets: &Offsets, have_btf:
 
 /// (vmemmap_base, sizeof(struct page)) for folio_mark_accessed's node
 /// lookup; either is 0 when unknown, which that hook notes.
-fn folio_node_inputs(btf: Option<&Btf>, hooks: &mut [HookStatus], nr_nodes: u32, vmemmap: u64) -> (u64, u64) {
+fn folio_node_inputs(
+    btf: Option<&Btf>,
+    hooks: &mut [HookStatus],
+    nr_nodes: u32,
+    vmemmap: u64,
+) -> (u64, u64) {
     let page_struct = btf.and_then(|b| b.struct_size("page")).unwrap_or(0) as u64;
     // With one node every folio is on it (see kernel::folio_node).
     if (vmemmap == 0 || page_struct == 0) && nr_nodes > 1 {
-        for st in hooks.iter_mut().filter(|s| s.id == vmscan_common::hook::MARK_ACCESSED) {
-            st.notes.push("vmemmap_base not readable in /proc/kallsyms: folio node unknown".into());
+        for st in hooks
+            .iter_mut()
+            .filter(|s| s.id == vmscan_common::hook::MARK_ACCESSED)
+        {
+            st.notes
+                .push("vmemmap_base not readable in /proc/kallsyms: folio node unknown".into());
         }
     }
     (vmemmap, page_struct)
@@ -328,7 +417,8 @@ fn comm_filter(comm: Option<&str>) -> [u8; 16] {
 /// read (the isolation hook then reports itself unavailable).
 fn mglru_tracepoints(tracefs: &Result<PathBuf, String>) -> bool {
     let Ok(dir) = tracefs else { return true };
-    resolve::read_format(dir, "vmscan", &["mm_vmscan_lru_isolate"]).map_or(true, |(_, f)| resolve::mglru_fires_tracepoints(&f))
+    resolve::read_format(dir, "vmscan", &["mm_vmscan_lru_isolate"])
+        .map_or(true, |(_, f)| resolve::mglru_fires_tracepoints(&f))
 }
 
 /// How the kernel counts reclaim, from the items its enum vm_event_item has
@@ -338,7 +428,11 @@ fn mglru_tracepoints(tracefs: &Result<PathBuf, String>) -> bool {
 /// counters in /proc/vmstat say the same. `mglru_tracepoints` comes from the
 /// isolate tracepoint's format.
 pub fn counting_of(btf: Option<&Btf>, system: &SystemInfo, mglru_tracepoints: bool) -> Counting {
-    let vmstat = if btf.is_none() { system::read_vmstat() } else { Default::default() };
+    let vmstat = if btf.is_none() {
+        system::read_vmstat()
+    } else {
+        Default::default()
+    };
     let has = |item: &str, name: &str| match btf {
         Some(b) => b.enum_value(item).is_some(),
         None => vmstat.contains_key(name),
@@ -362,8 +456,13 @@ pub fn counting_of(btf: Option<&Btf>, system: &SystemInfo, mglru_tracepoints: bo
 /// hook notes).
 fn khugepaged_thread(hooks: &mut [HookStatus], addr: u64) -> u64 {
     if addr == 0 {
-        for st in hooks.iter_mut().filter(|s| s.id == vmscan_common::hook::LRU_ISOLATE && s.error.is_none()) {
-            st.notes.push("khugepaged_thread not in /proc/kallsyms: khugepaged is told by its comm".into());
+        for st in hooks
+            .iter_mut()
+            .filter(|s| s.id == vmscan_common::hook::LRU_ISOLATE && s.error.is_none())
+        {
+            st.notes.push(
+                "khugepaged_thread not in /proc/kallsyms: khugepaged is told by its comm".into(),
+            );
         }
     }
     addr
@@ -372,7 +471,12 @@ fn khugepaged_thread(hooks: &mut [HookStatus], addr: u64) -> u64 {
 /// The shadow layout and counting rule of workingset_refault. Under MGLRU
 /// the kernel's counting depends on the shadow's lruvec, so a layout that
 /// cannot be worked out fails the hook rather than print wrong counts.
-fn refault_layout(btf: Option<&Btf>, offsets: &Offsets, system: &SystemInfo, hooks: &mut [HookStatus]) -> resolve::RefaultLayout {
+fn refault_layout(
+    btf: Option<&Btf>,
+    offsets: &Offsets,
+    system: &SystemInfo,
+    hooks: &mut [HookStatus],
+) -> resolve::RefaultLayout {
     let layout = match btf {
         Some(b) => resolve::refault_layout(b, offsets, system.mglru == Some(true), system::config_nodes_shift(&system.kernel), system::total_ram_pages(system.page_size)),
         None => resolve::RefaultLayout {
@@ -381,11 +485,15 @@ fn refault_layout(btf: Option<&Btf>, offsets: &Offsets, system: &SystemInfo, hoo
             ..Default::default()
         },
     };
-    for st in hooks.iter_mut().filter(|s| s.id == vmscan_common::hook::REFAULT && s.error.is_none()) {
+    for st in hooks
+        .iter_mut()
+        .filter(|s| s.id == vmscan_common::hook::REFAULT && s.error.is_none())
+    {
         if let Some(why) = &layout.no_counts {
             st.error = Some(why.clone());
         } else if let Some(why) = &layout.no_distance {
-            st.notes.push(format!("refault distances not measured: {why}"));
+            st.notes
+                .push(format!("refault distances not measured: {why}"));
         } else if !layout.anon_distance {
             st.notes.push("anon refault distances not measured: this kernel keeps anon shadows in the swap table with their own clock width".into());
         }
@@ -404,9 +512,17 @@ struct Addresses {
 }
 
 /// Loads the eBPF object with the resolved offsets and the options as globals.
-fn load_object(opts: &LoadOptions, offsets: &Offsets, arg_offsets: &Offsets, a: &Addresses, r: &resolve::RefaultLayout) -> anyhow::Result<Ebpf> {
+fn load_object(
+    opts: &LoadOptions,
+    offsets: &Offsets,
+    arg_offsets: &Offsets,
+    a: &Addresses,
+    r: &resolve::RefaultLayout,
+) -> anyhow::Result<Ebpf> {
     if crate::EBPF_OBJECT.is_empty() {
-        anyhow::bail!("this vmscan was built with AYA_BUILD_SKIP=1 and carries no eBPF programs; rebuild it normally");
+        anyhow::bail!(
+            "this vmscan was built with AYA_BUILD_SKIP=1 and carries no eBPF programs; rebuild it normally"
+        );
     }
     // EbpfLoader::new() parses the kernel's BTF (about 20 MiB for vmlinux);
     // the programs carry no CO-RE relocations (every offset is a global),
@@ -433,14 +549,22 @@ fn load_object(opts: &LoadOptions, offsets: &Offsets, arg_offsets: &Offsets, a: 
         .override_global("MGLRU", &(mglru as u64), true)
         .override_global("CAPTURE_STACKS", &(!opts.no_stacks as u64), true)
         .override_global("ACCESS_OUTCOMES", &(!opts.no_access_detail as u64), true)
-        .override_global("MEMCG_INSERTIONS", &(!opts.no_memcg_insertions as u64), true)
+        .override_global(
+            "MEMCG_INSERTIONS",
+            &(!opts.no_memcg_insertions as u64),
+            true,
+        )
         .override_global("EMIT_SHRINK_PASSES", &(!opts.no_shrink_passes as u64), true)
         .override_global("FILTER_TGID", &(opts.access_tgid as u64), true)
         .override_global("FILTER_COMM", &comm_filter, true)
         .override_global("STORM_TGID", &(opts.storm_tgid as u64), true)
         .override_global("REFAULT_RULE", &r.rule, true)
         .override_global("REFAULT_DETAIL", &(!opts.no_refault_detail as u64), true)
-        .override_global("SHADOW_NODES_SHIFT", &r.nodes_shift.map_or(64, u64::from), true)
+        .override_global(
+            "SHADOW_NODES_SHIFT",
+            &r.nodes_shift.map_or(64, u64::from),
+            true,
+        )
         .override_global("SHADOW_MEMCG_SHIFT", &u64::from(r.memcg_shift), true)
         .override_global("EVICTION_MASK", &r.eviction_mask, true)
         .override_global("BUCKET_ORDER", &u64::from(r.bucket_order), true)
@@ -465,16 +589,43 @@ fn attach_hooks(
             continue;
         }
         match spec.attach {
-            Attach::Tracepoint { category, program, .. } => {
-                let event = st.name.split_once(':').map(|(_, e)| e.to_owned()).unwrap_or_default();
-                let t = TracepointPrograms { category, event: &event, program, args };
+            Attach::Tracepoint {
+                category, program, ..
+            } => {
+                let event = st
+                    .name
+                    .split_once(':')
+                    .map(|(_, e)| e.to_owned())
+                    .unwrap_or_default();
+                let t = TracepointPrograms {
+                    category,
+                    event: &event,
+                    program,
+                    args,
+                };
                 attach_tracepoint_hook(ebpf, st, &t, opts.tracepoints, aya_btf.as_ref());
             }
-            Attach::Function { functions, fentry, kprobe, exit } => {
-                let func = functions.iter().find(|f| present_funcs.contains(f)).copied().unwrap_or(functions[0]);
+            Attach::Function {
+                functions,
+                fentry,
+                kprobe,
+                exit,
+            } => {
+                let func = functions
+                    .iter()
+                    .find(|f| present_funcs.contains(f))
+                    .copied()
+                    .unwrap_or(functions[0]);
                 st.name = func.to_owned();
-                let exit = exit.filter(|e| exit_wanted(e.when, opts, system)).map(|e| (e.fexit, e.kretprobe));
-                let programs = FunctionPrograms { func, fentry, kprobe, exit };
+                let exit = exit
+                    .filter(|e| exit_wanted(e.when, opts, system))
+                    .map(|e| (e.fexit, e.kretprobe));
+                let programs = FunctionPrograms {
+                    func,
+                    fentry,
+                    kprobe,
+                    exit,
+                };
                 attach_function(ebpf, st, &programs, opts, system, aya_btf.as_ref());
             }
         }
@@ -508,7 +659,14 @@ struct FunctionPrograms<'a> {
 }
 
 /// fentry (with kprobes beside it when comparing), else kprobes.
-fn attach_function(ebpf: &mut Ebpf, st: &mut HookStatus, p: &FunctionPrograms, opts: &LoadOptions, system: &SystemInfo, aya_btf: Option<&aya::Btf>) {
+fn attach_function(
+    ebpf: &mut Ebpf,
+    st: &mut HookStatus,
+    p: &FunctionPrograms,
+    opts: &LoadOptions,
+    system: &SystemInfo,
+    aya_btf: Option<&aya::Btf>,
+) {
     let fentry_result = if opts.no_fentry {
         Err("not tried (--no-fentry)".to_owned())
     } else {
@@ -522,7 +680,9 @@ fn attach_function(ebpf: &mut Ebpf, st: &mut HookStatus, p: &FunctionPrograms, o
             st.mechanism = Some(m);
             if opts.compare_kprobes {
                 match attach_kprobe(ebpf, p.kprobe, None, p.func) {
-                    Ok(_) => st.notes.push("kprobe attached beside fentry (comparison)".into()),
+                    Ok(_) => st
+                        .notes
+                        .push("kprobe attached beside fentry (comparison)".into()),
                     Err(e) => st.notes.push(format!("comparison kprobe failed: {e}")),
                 }
             }
@@ -550,9 +710,17 @@ fn attach_function(ebpf: &mut Ebpf, st: &mut HookStatus, p: &FunctionPrograms, o
 /// memcg reclaim episodes the reclaimed memcg only where
 /// try_to_free_mem_cgroup_pages is.
 fn set_runtime_flags(ebpf: &mut Ebpf, hooks: &[HookStatus]) {
-    use vmscan_common::{RUNTIME_ACCESS_RETURN, RUNTIME_BATCH, RUNTIME_MEMCG_TARGET, RUNTIME_TEARDOWN, hook};
+    use vmscan_common::{
+        RUNTIME_ACCESS_RETURN, RUNTIME_BATCH, RUNTIME_MEMCG_TARGET, RUNTIME_TEARDOWN, hook,
+    };
     let attached = |id| u64::from(hooks.iter().any(|h| h.id == id && h.mechanism.is_some()));
-    let returned = |id| u64::from(hooks.iter().any(|h| h.id == id && h.mechanism.as_deref().is_some_and(return_attached)));
+    let returned = |id| {
+        u64::from(
+            hooks
+                .iter()
+                .any(|h| h.id == id && h.mechanism.as_deref().is_some_and(return_attached)),
+        )
+    };
     let flags = [
         (RUNTIME_BATCH, attached(hook::ADD_LRU)),
         (RUNTIME_MEMCG_TARGET, attached(hook::MEMCG_TARGET)),
@@ -566,9 +734,15 @@ fn set_runtime_flags(ebpf: &mut Ebpf, hooks: &[HookStatus]) {
         .map_mut("RUNTIME")
         .ok_or_else(|| "no RUNTIME map".to_owned())
         .and_then(|m| aya::maps::Array::<_, u64>::try_from(m).map_err(|e| e.to_string()))
-        .and_then(|mut a| flags.iter().try_for_each(|&(slot, v)| a.set(slot, v, 0).map_err(|e| e.to_string())));
+        .and_then(|mut a| {
+            flags
+                .iter()
+                .try_for_each(|&(slot, v)| a.set(slot, v, 0).map_err(|e| e.to_string()))
+        });
     if let Err(e) = res {
-        log::warn!("setting the programs' runtime flags: {e}; batch residency, reclaimed memcgs and the teardown tag are not measured");
+        log::warn!(
+            "setting the programs' runtime flags: {e}; batch residency, reclaimed memcgs and the teardown tag are not measured"
+        );
     }
 }
 
@@ -586,7 +760,13 @@ struct TracepointPrograms<'a> {
 
 /// tp_btf, else raw_tp, else the classic tracepoint (or the one `forced`);
 /// the reason a preferred mechanism was passed over becomes a note.
-fn attach_tracepoint_hook(ebpf: &mut Ebpf, st: &mut HookStatus, t: &TracepointPrograms, forced: TpMechanism, btf: Option<&aya::Btf>) {
+fn attach_tracepoint_hook(
+    ebpf: &mut Ebpf,
+    st: &mut HookStatus,
+    t: &TracepointPrograms,
+    forced: TpMechanism,
+    btf: Option<&aya::Btf>,
+) {
     use TpMechanism::*;
     let order: &[TpMechanism] = match forced {
         Auto => &[TpBtf, RawTp, Tracepoint],
@@ -612,7 +792,8 @@ fn attach_tracepoint_hook(ebpf: &mut Ebpf, st: &mut HookStatus, t: &TracepointPr
                 // Passing over tp_btf for raw_tp is worth a note; for the
                 // classic tracepoint, the reason each faster one failed.
                 if forced == Auto && !passed_over.is_empty() {
-                    st.notes.push(format!("{}; using {name}", passed_over.join("; ")));
+                    st.notes
+                        .push(format!("{}; using {name}", passed_over.join("; ")));
                 }
                 return;
             }
@@ -641,7 +822,12 @@ where
         .map_err(|e: ProgramError| e.to_string())
 }
 
-fn attach_btf_tracepoint(ebpf: &mut Ebpf, program: &str, event: &str, btf: &aya::Btf) -> Result<(), String> {
+fn attach_btf_tracepoint(
+    ebpf: &mut Ebpf,
+    program: &str,
+    event: &str,
+    btf: &aya::Btf,
+) -> Result<(), String> {
     let prog: &mut BtfTracePoint = typed_program(ebpf, program)?;
     prog.load(event, btf).map_err(|e| {
         log::debug!("loading {program} as tp_btf on {event}: {e:#?}");
@@ -661,13 +847,19 @@ fn attach_raw_tracepoint(ebpf: &mut Ebpf, program: &str, event: &str) -> Result<
     Ok(())
 }
 
-fn attach_tracepoint(ebpf: &mut Ebpf, program: &str, category: &str, event: &str) -> Result<(), String> {
+fn attach_tracepoint(
+    ebpf: &mut Ebpf,
+    program: &str,
+    category: &str,
+    event: &str,
+) -> Result<(), String> {
     let prog: &mut TracePoint = typed_program(ebpf, program)?;
     prog.load().map_err(|e| {
         log::debug!("loading {program} as a tracepoint: {e:#?}");
         format!("loading {program}: {}", short(&e))
     })?;
-    prog.attach(category, event).map_err(|e| format!("attaching {category}:{event}: {}", short(&e)))?;
+    prog.attach(category, event)
+        .map_err(|e| format!("attaching {category}:{event}: {}", short(&e)))?;
     Ok(())
 }
 
@@ -686,20 +878,33 @@ fn attach_fentry(
         })?;
         prog.attach().map_err(|e| short(&e))?;
     }
-    let Some(exit) = exit else { return Ok("fentry".into()) };
+    let Some(exit) = exit else {
+        return Ok("fentry".into());
+    };
     let prog: &mut FExit = typed_program(ebpf, exit)?;
-    prog.load(func, btf).map_err(|e| format!("(fexit) {}", short(&e)))?;
-    prog.attach().map_err(|e| format!("(fexit) {}", short(&e)))?;
+    prog.load(func, btf)
+        .map_err(|e| format!("(fexit) {}", short(&e)))?;
+    prog.attach()
+        .map_err(|e| format!("(fexit) {}", short(&e)))?;
     Ok(FENTRY_FEXIT.into())
 }
 
-fn attach_kprobe(ebpf: &mut Ebpf, entry: &str, exit: Option<&str>, func: &str) -> Result<String, String> {
+fn attach_kprobe(
+    ebpf: &mut Ebpf,
+    entry: &str,
+    exit: Option<&str>,
+    func: &str,
+) -> Result<String, String> {
     for name in std::iter::once(entry).chain(exit) {
         let prog: &mut KProbe = typed_program(ebpf, name)?;
         prog.load().map_err(|e| short(&e))?;
         prog.attach(func, 0).map_err(|e| short(&e))?;
     }
-    Ok(if exit.is_some() { KPROBE_KRETPROBE.into() } else { "kprobe".into() })
+    Ok(if exit.is_some() {
+        KPROBE_KRETPROBE.into()
+    } else {
+        "kprobe".into()
+    })
 }
 
 /// Returns freed heap to the system (glibc; musl's allocator does so itself).
@@ -714,10 +919,16 @@ fn trim_heap() {
 /// Raises RLIMIT_MEMLOCK for kernels that still charge BPF maps to it
 /// (before 5.11's memcg accounting).
 pub fn raise_memlock() {
-    let rlim = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    let rlim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
     // SAFETY: setrlimit reads a valid rlimit struct.
     if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) } != 0 {
-        log::debug!("raising RLIMIT_MEMLOCK failed: {}", std::io::Error::last_os_error());
+        log::debug!(
+            "raising RLIMIT_MEMLOCK failed: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 

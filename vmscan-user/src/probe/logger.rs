@@ -10,7 +10,9 @@ pub fn start_ebpf_logger(ebpf: &mut aya::Ebpf) {
             Ok(mut fd) => {
                 tokio::spawn(async move {
                     loop {
-                        let Ok(mut guard) = fd.readable_mut().await else { break };
+                        let Ok(mut guard) = fd.readable_mut().await else {
+                            break;
+                        };
                         guard.get_inner_mut().flush();
                         guard.clear_ready();
                     }

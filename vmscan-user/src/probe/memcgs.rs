@@ -120,8 +120,16 @@ impl MemcgSampler {
         let mut read = BTreeMap::new();
         let gone = if due { self.walk(&mut read) } else { vec![] };
         self.refresh(active, &mut read);
-        let memcgs = self.order.iter().filter_map(|id| read.remove(id).flatten()).collect();
-        MemcgUpdate { memcgs, partial, gone }
+        let memcgs = self
+            .order
+            .iter()
+            .filter_map(|id| read.remove(id).flatten())
+            .collect();
+        MemcgUpdate {
+            memcgs,
+            partial,
+            gone,
+        }
     }
 
     /// Reads the active, the root and the quiet ones whose turn it is.
@@ -162,24 +170,41 @@ impl MemcgSampler {
             if order.len() >= self.limit {
                 break;
             }
-            let Ok(meta) = std::fs::metadata(&dir) else { continue };
+            let Ok(meta) = std::fs::metadata(&dir) else {
+                continue;
+            };
             let id = meta.ino();
             if !self.known.contains_key(&id) {
                 read.insert(id, self.read_one(&dir, id));
                 let is_root = dir == self.root;
-                self.known.insert(id, Known { dir: dir.clone(), is_root, read_at: self.samples });
+                self.known.insert(
+                    id,
+                    Known {
+                        dir: dir.clone(),
+                        is_root,
+                        read_at: self.samples,
+                    },
+                );
             }
             seen.insert(id);
             order.push(id);
             if let Ok(rd) = std::fs::read_dir(&dir) {
-                let mut subdirs: Vec<PathBuf> =
-                    rd.filter_map(Result::ok).filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect();
+                let mut subdirs: Vec<PathBuf> = rd
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path())
+                    .collect();
                 subdirs.sort();
                 queue.extend(subdirs);
             }
         }
         self.last_walk_cost = started.elapsed();
-        let gone: Vec<u64> = self.known.keys().filter(|id| !seen.contains(id)).copied().collect();
+        let gone: Vec<u64> = self
+            .known
+            .keys()
+            .filter(|id| !seen.contains(id))
+            .copied()
+            .collect();
         self.known.retain(|id, _| seen.contains(id));
         self.order = order;
         gone
@@ -193,14 +218,29 @@ impl MemcgSampler {
         if numa.is_none() && dir != self.root {
             return None;
         }
-        let rel = dir.strip_prefix(&self.root).map(|p| format!("/{}", p.display())).unwrap_or_else(|_| "/".into());
+        let rel = dir
+            .strip_prefix(&self.root)
+            .map(|p| format!("/{}", p.display()))
+            .unwrap_or_else(|_| "/".into());
         let stat = read("memory.stat");
-        let swappiness = if self.v1 { read("memory.swappiness").and_then(|s| s.trim().parse().ok()) } else { None };
+        let swappiness = if self.v1 {
+            read("memory.swappiness").and_then(|s| s.trim().parse().ok())
+        } else {
+            None
+        };
         let mut sample = MemcgSample {
-            path: if rel == "/" { rel } else { rel.trim_end_matches('/').to_owned() },
+            path: if rel == "/" {
+                rel
+            } else {
+                rel.trim_end_matches('/').to_owned()
+            },
             id,
-            lists: stat.as_deref().and_then(|s| parse_memory_stat_lists(s, self.page_size)),
-            nodes: numa.map(|t| parse_numa_stat(&t, self.page_size)).unwrap_or_default(),
+            lists: stat
+                .as_deref()
+                .and_then(|s| parse_memory_stat_lists(s, self.page_size)),
+            nodes: numa
+                .map(|t| parse_numa_stat(&t, self.page_size))
+                .unwrap_or_default(),
             swappiness,
         };
         // v1 has no per-node list split; on a single node the cgroup's split is the node's.
@@ -225,7 +265,11 @@ mod tests {
         for i in 0..n {
             let d = root.join(format!("cg{i:04}"));
             std::fs::create_dir_all(&d).unwrap();
-            std::fs::write(d.join("memory.numa_stat"), format!("anon N0={}\nfile N0=0\n", 4096 * (i + 1))).unwrap();
+            std::fs::write(
+                d.join("memory.numa_stat"),
+                format!("anon N0={}\nfile N0=0\n", 4096 * (i + 1)),
+            )
+            .unwrap();
             std::fs::write(d.join("memory.stat"), "anon 4096\nfile 0\n").unwrap();
         }
         std::fs::write(root.join("memory.numa_stat"), "anon N0=0\n").unwrap();
@@ -241,7 +285,11 @@ mod tests {
         let root = tree(600);
         let mut s = MemcgSampler::new(&root, false, 4096, 10_000);
         let first = s.sample(&BTreeSet::new());
-        assert_eq!((first.memcgs.len(), first.partial), (601, false), "the first sample is every memcg");
+        assert_eq!(
+            (first.memcgs.len(), first.partial),
+            (601, false),
+            "the first sample is every memcg"
+        );
         assert_eq!(s.last_reads, 601);
         // Active: read every time; quiet: 601 / REFRESH_SAMPLES per sample.
         let busy = inode(&root.join("cg0007"));
@@ -251,12 +299,25 @@ mod tests {
         assert!(second.partial);
         assert!(s.last_reads <= 2 + budget, "read {} memcgs", s.last_reads);
         assert_eq!(second.memcgs.len(), s.last_reads, "only what was read");
-        let cg7 = second.memcgs.iter().find(|m| m.id == busy).expect("the active one is read");
+        let cg7 = second
+            .memcgs
+            .iter()
+            .find(|m| m.id == busy)
+            .expect("the active one is read");
         assert_eq!(cg7.nodes[&0].anon, 100, "and current");
         // Within REFRESH_SAMPLES samples every quiet one has been read again.
         std::fs::write(root.join("cg0500/memory.numa_stat"), "anon N0=8192\n").unwrap();
-        let seen: Vec<MemcgSample> = (0..REFRESH_SAMPLES).flat_map(|_| s.sample(&BTreeSet::new()).memcgs).collect();
-        assert_eq!(seen.iter().find(|m| m.path == "/cg0500").expect("read in its turn").nodes[&0].anon, 2);
+        let seen: Vec<MemcgSample> = (0..REFRESH_SAMPLES)
+            .flat_map(|_| s.sample(&BTreeSet::new()).memcgs)
+            .collect();
+        assert_eq!(
+            seen.iter()
+                .find(|m| m.path == "/cg0500")
+                .expect("read in its turn")
+                .nodes[&0]
+                .anon,
+            2
+        );
         let _ = std::fs::remove_dir_all(&root);
     }
 
@@ -276,14 +337,23 @@ mod tests {
         s.last_walk = Some(Instant::now() - MIN_REWALK);
         let new = inode(&root.join("new"));
         let u = s.sample(&BTreeSet::from([new]));
-        assert_eq!(u.gone, [removed], "an unknown active id makes the walk come early");
+        assert_eq!(
+            u.gone,
+            [removed],
+            "an unknown active id makes the walk come early"
+        );
         assert!(u.memcgs.iter().any(|m| m.id == new && m.path == "/new"));
         // A final sample asks for a walk and gets one.
         std::fs::create_dir_all(root.join("last")).unwrap();
         std::fs::write(root.join("last/memory.numa_stat"), "anon N0=4096\n").unwrap();
         s.last_walk_cost = WALK_EVERY;
         s.walk_next();
-        assert!(s.sample(&BTreeSet::new()).memcgs.iter().any(|m| m.path == "/last"));
+        assert!(
+            s.sample(&BTreeSet::new())
+                .memcgs
+                .iter()
+                .any(|m| m.path == "/last")
+        );
         let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -15,7 +15,11 @@ pub struct Roots {
 
 impl Default for Roots {
     fn default() -> Self {
-        Self { procfs: "/proc".into(), sysfs: "/sys".into(), cgroupfs: "/sys/fs/cgroup".into() }
+        Self {
+            procfs: "/proc".into(),
+            sysfs: "/sys".into(),
+            cgroupfs: "/sys/fs/cgroup".into(),
+        }
     }
 }
 
@@ -76,8 +80,14 @@ mod tests {
         let r = Roots::default();
         assert_eq!(r.procfs.join("vmstat"), PathBuf::from("/proc/vmstat"));
         assert_eq!(proc("/vmstat"), PathBuf::from("/proc/vmstat"));
-        assert_eq!(host("/sys/fs/cgroup/memory.stat"), PathBuf::from("/sys/fs/cgroup/memory.stat"));
-        assert_eq!(host("/sys/kernel/btf/vmlinux"), PathBuf::from("/sys/kernel/btf/vmlinux"));
+        assert_eq!(
+            host("/sys/fs/cgroup/memory.stat"),
+            PathBuf::from("/sys/fs/cgroup/memory.stat")
+        );
+        assert_eq!(
+            host("/sys/kernel/btf/vmlinux"),
+            PathBuf::from("/sys/kernel/btf/vmlinux")
+        );
         assert_eq!(host("/dev/null"), PathBuf::from("/dev/null"));
     }
 }

@@ -16,7 +16,9 @@ pub fn drop_all() -> std::io::Result<()> {
     if !bpf_needs_capability() {
         return set_caps([0, 0], [0, 0]);
     }
-    log::info!("this kernel checks CAP_BPF on every bpf() call (kernel.unprivileged_bpf_disabled): keeping CAP_BPF alone");
+    log::info!(
+        "this kernel checks CAP_BPF on every bpf() call (kernel.unprivileged_bpf_disabled): keeping CAP_BPF alone"
+    );
     set_caps([0, bpf], [0, bpf])
 }
 
@@ -48,14 +50,23 @@ fn set_caps(effective: [u32; 2], permitted: [u32; 2]) -> std::io::Result<()> {
         inheritable: u32,
     }
     const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-    let mut hdr = Header { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let mut hdr = Header {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
     let mut data = [Data::default(); 2];
     for ((d, e), p) in data.iter_mut().zip(effective).zip(permitted) {
         (d.effective, d.permitted) = (e, p);
     }
     // SAFETY: prctl with these constant arguments only changes this process.
     unsafe {
-        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        );
         libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     }
     // SAFETY: capset reads a valid header and two data structs (version 3).
@@ -87,6 +98,9 @@ mod tests {
         let mut status = 0;
         // SAFETY: waiting for our own child.
         unsafe { libc::waitpid(pid, &mut status, 0) };
-        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child could not drop capabilities");
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "child could not drop capabilities"
+        );
     }
 }

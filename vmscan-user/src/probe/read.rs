@@ -41,7 +41,9 @@ impl<T: Pod + Field + Default + PartialEq> ReadTable for Vec<T> {
             .map(|slot| {
                 let mut acc = T::default();
                 if keep(slot) {
-                    let values = map.get(&slot, 0).with_context(|| format!("reading map {name} slot {slot}"))?;
+                    let values = map
+                        .get(&slot, 0)
+                        .with_context(|| format!("reading map {name} slot {slot}"))?;
                     for v in values.iter() {
                         acc.add(v);
                     }
@@ -74,7 +76,8 @@ impl<K: Pod + Ord, V: Pod + Field + Default + PartialEq> ReadTable for BTreeMap<
 }
 
 fn take_map(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<aya::maps::Map> {
-    ebpf.take_map(name).ok_or_else(|| anyhow!("map {name} missing from the eBPF object"))
+    ebpf.take_map(name)
+        .ok_or_else(|| anyhow!("map {name} missing from the eBPF object"))
 }
 
 macro_rules! declare_maps {
@@ -127,7 +130,10 @@ impl Reader {
     /// Instruction pointers of a kernel stack id (innermost first).
     pub fn stack(&self, id: i32) -> Option<Vec<u64>> {
         let id = u32::try_from(id).ok()?;
-        self.stacks.get(&id, 0).ok().map(|st| st.frames().iter().map(|f| f.ip).collect())
+        self.stacks
+            .get(&id, 0)
+            .ok()
+            .map(|st| st.frames().iter().map(|f| f.ip).collect())
     }
 
     /// A consistent-enough snapshot of the aggregates (each slot read once;
@@ -136,7 +142,13 @@ impl Reader {
     pub fn read_bracketed(&self) -> anyhow::Result<(Totals, Bracket)> {
         let before = super::sample::checked_vmstat();
         let t = self.maps.read(&nodes_to_read())?;
-        Ok((t, Bracket { before, after: super::sample::checked_vmstat() }))
+        Ok((
+            t,
+            Bracket {
+                before,
+                after: super::sample::checked_vmstat(),
+            },
+        ))
     }
 }
 
@@ -149,12 +161,16 @@ pub struct Events {
 
 impl Events {
     pub fn new(ebpf: &mut Ebpf, delay: Option<std::time::Duration>) -> anyhow::Result<Self> {
-        let map = ebpf.take_map("EVENTS").ok_or_else(|| anyhow!("map EVENTS missing"))?;
+        let map = ebpf
+            .take_map("EVENTS")
+            .ok_or_else(|| anyhow!("map EVENTS missing"))?;
         let ring = RingBuf::try_from(map).context("map EVENTS")?;
         // SAFETY: the RingBuf owns its map fd and returns the same open fd
         // for as long as it lives, which is as long as the AsyncFd.
-        let ring = unsafe { tokio::io::unix::AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
-            .map_err(|e| anyhow!("polling EVENTS: {}", e))?;
+        let ring = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE)
+        }
+        .map_err(|e| anyhow!("polling EVENTS: {}", e))?;
         Ok(Self { ring, delay })
     }
 
@@ -163,7 +179,11 @@ impl Events {
         if let Some(d) = self.delay {
             tokio::time::sleep(d).await;
         }
-        let mut guard = self.ring.readable_mut().await.context("waiting on EVENTS")?;
+        let mut guard = self
+            .ring
+            .readable_mut()
+            .await
+            .context("waiting on EVENTS")?;
         drain(guard.get_inner_mut(), out);
         guard.clear_ready();
         Ok(())

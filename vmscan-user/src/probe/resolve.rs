@@ -18,7 +18,11 @@ use super::{
 pub enum Attach {
     /// A classic tracepoint; `events` lists the names it has had across
     /// kernels (the first that exists is used).
-    Tracepoint { category: &'static str, events: &'static [&'static str], program: &'static str },
+    Tracepoint {
+        category: &'static str,
+        events: &'static [&'static str],
+        program: &'static str,
+    },
     /// A kernel function: fentry preferred, kprobe as the fallback; `exit`
     /// names the fexit / kretprobe programs when the hook needs the return.
     Function {
@@ -53,7 +57,11 @@ pub enum ExitWhen {
 }
 
 const fn exit(fexit: &'static str, kretprobe: &'static str) -> Option<Exit> {
-    Some(Exit { fexit, kretprobe, when: ExitWhen::Always })
+    Some(Exit {
+        fexit,
+        kretprobe,
+        when: ExitWhen::Always,
+    })
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -62,32 +70,144 @@ pub struct HookSpec {
     pub attach: Attach,
 }
 
-const fn tp(id: HookId, category: &'static str, events: &'static [&'static str], program: &'static str) -> HookSpec {
-    HookSpec { id, attach: Attach::Tracepoint { category, events, program } }
+const fn tp(
+    id: HookId,
+    category: &'static str,
+    events: &'static [&'static str],
+    program: &'static str,
+) -> HookSpec {
+    HookSpec {
+        id,
+        attach: Attach::Tracepoint {
+            category,
+            events,
+            program,
+        },
+    }
 }
 
 /// Every hook, in display order.
 pub const HOOKS: &[HookSpec] = &[
-    tp(hook::KSWAPD_WAKE, "vmscan", &["mm_vmscan_kswapd_wake"], "vmscan_kswapd_wake"),
-    tp(hook::KSWAPD_SLEEP, "vmscan", &["mm_vmscan_kswapd_sleep"], "vmscan_kswapd_sleep"),
-    tp(hook::WAKEUP_KSWAPD, "vmscan", &["mm_vmscan_wakeup_kswapd"], "vmscan_wakeup_kswapd"),
-    tp(hook::DIRECT_BEGIN, "vmscan", &["mm_vmscan_direct_reclaim_begin"], "vmscan_direct_reclaim_begin"),
-    tp(hook::DIRECT_END, "vmscan", &["mm_vmscan_direct_reclaim_end"], "vmscan_direct_reclaim_end"),
-    tp(hook::MEMCG_BEGIN, "vmscan", &["mm_vmscan_memcg_reclaim_begin"], "vmscan_memcg_reclaim_begin"),
-    tp(hook::MEMCG_END, "vmscan", &["mm_vmscan_memcg_reclaim_end"], "vmscan_memcg_reclaim_end"),
-    tp(hook::SOFTLIMIT_BEGIN, "vmscan", &["mm_vmscan_memcg_softlimit_reclaim_begin"], "vmscan_memcg_softlimit_reclaim_begin"),
-    tp(hook::SOFTLIMIT_END, "vmscan", &["mm_vmscan_memcg_softlimit_reclaim_end"], "vmscan_memcg_softlimit_reclaim_end"),
-    tp(hook::NODE_BEGIN, "vmscan", &["mm_vmscan_node_reclaim_begin"], "vmscan_node_reclaim_begin"),
-    tp(hook::NODE_END, "vmscan", &["mm_vmscan_node_reclaim_end"], "vmscan_node_reclaim_end"),
-    tp(hook::LRU_ISOLATE, "vmscan", &["mm_vmscan_lru_isolate"], "vmscan_lru_isolate"),
-    tp(hook::SHRINK_INACTIVE, "vmscan", &["mm_vmscan_lru_shrink_inactive"], "vmscan_lru_shrink_inactive"),
-    tp(hook::SHRINK_ACTIVE, "vmscan", &["mm_vmscan_lru_shrink_active"], "vmscan_lru_shrink_active"),
-    tp(hook::WRITE_FOLIO, "vmscan", &["mm_vmscan_write_folio", "mm_vmscan_writepage"], "vmscan_write_folio"),
-    tp(hook::THROTTLED, "vmscan", &["mm_vmscan_throttled"], "vmscan_throttled"),
-    tp(hook::RECLAIM_PAGES, "vmscan", &["mm_vmscan_reclaim_pages"], "vmscan_reclaim_pages"),
-    tp(hook::MIGRATE_PAGES, "migrate", &["mm_migrate_pages"], "migrate_mm_migrate_pages"),
-    tp(hook::LRU_INSERTION, "pagemap", &["mm_lru_insertion"], "pagemap_lru_insertion"),
-    tp(hook::LRU_ACTIVATE, "pagemap", &["mm_lru_activate"], "pagemap_lru_activate"),
+    tp(
+        hook::KSWAPD_WAKE,
+        "vmscan",
+        &["mm_vmscan_kswapd_wake"],
+        "vmscan_kswapd_wake",
+    ),
+    tp(
+        hook::KSWAPD_SLEEP,
+        "vmscan",
+        &["mm_vmscan_kswapd_sleep"],
+        "vmscan_kswapd_sleep",
+    ),
+    tp(
+        hook::WAKEUP_KSWAPD,
+        "vmscan",
+        &["mm_vmscan_wakeup_kswapd"],
+        "vmscan_wakeup_kswapd",
+    ),
+    tp(
+        hook::DIRECT_BEGIN,
+        "vmscan",
+        &["mm_vmscan_direct_reclaim_begin"],
+        "vmscan_direct_reclaim_begin",
+    ),
+    tp(
+        hook::DIRECT_END,
+        "vmscan",
+        &["mm_vmscan_direct_reclaim_end"],
+        "vmscan_direct_reclaim_end",
+    ),
+    tp(
+        hook::MEMCG_BEGIN,
+        "vmscan",
+        &["mm_vmscan_memcg_reclaim_begin"],
+        "vmscan_memcg_reclaim_begin",
+    ),
+    tp(
+        hook::MEMCG_END,
+        "vmscan",
+        &["mm_vmscan_memcg_reclaim_end"],
+        "vmscan_memcg_reclaim_end",
+    ),
+    tp(
+        hook::SOFTLIMIT_BEGIN,
+        "vmscan",
+        &["mm_vmscan_memcg_softlimit_reclaim_begin"],
+        "vmscan_memcg_softlimit_reclaim_begin",
+    ),
+    tp(
+        hook::SOFTLIMIT_END,
+        "vmscan",
+        &["mm_vmscan_memcg_softlimit_reclaim_end"],
+        "vmscan_memcg_softlimit_reclaim_end",
+    ),
+    tp(
+        hook::NODE_BEGIN,
+        "vmscan",
+        &["mm_vmscan_node_reclaim_begin"],
+        "vmscan_node_reclaim_begin",
+    ),
+    tp(
+        hook::NODE_END,
+        "vmscan",
+        &["mm_vmscan_node_reclaim_end"],
+        "vmscan_node_reclaim_end",
+    ),
+    tp(
+        hook::LRU_ISOLATE,
+        "vmscan",
+        &["mm_vmscan_lru_isolate"],
+        "vmscan_lru_isolate",
+    ),
+    tp(
+        hook::SHRINK_INACTIVE,
+        "vmscan",
+        &["mm_vmscan_lru_shrink_inactive"],
+        "vmscan_lru_shrink_inactive",
+    ),
+    tp(
+        hook::SHRINK_ACTIVE,
+        "vmscan",
+        &["mm_vmscan_lru_shrink_active"],
+        "vmscan_lru_shrink_active",
+    ),
+    tp(
+        hook::WRITE_FOLIO,
+        "vmscan",
+        &["mm_vmscan_write_folio", "mm_vmscan_writepage"],
+        "vmscan_write_folio",
+    ),
+    tp(
+        hook::THROTTLED,
+        "vmscan",
+        &["mm_vmscan_throttled"],
+        "vmscan_throttled",
+    ),
+    tp(
+        hook::RECLAIM_PAGES,
+        "vmscan",
+        &["mm_vmscan_reclaim_pages"],
+        "vmscan_reclaim_pages",
+    ),
+    tp(
+        hook::MIGRATE_PAGES,
+        "migrate",
+        &["mm_migrate_pages"],
+        "migrate_mm_migrate_pages",
+    ),
+    tp(
+        hook::LRU_INSERTION,
+        "pagemap",
+        &["mm_lru_insertion"],
+        "pagemap_lru_insertion",
+    ),
+    tp(
+        hook::LRU_ACTIVATE,
+        "pagemap",
+        &["mm_lru_activate"],
+        "pagemap_lru_activate",
+    ),
     HookSpec {
         id: hook::MARK_ACCESSED,
         attach: Attach::Function {
@@ -151,11 +271,17 @@ pub const HOOKS: &[HookSpec] = &[
 
 /// Display name of a hook: "vmscan:mm_vmscan_kswapd_wake" or "folio_mark_accessed".
 pub fn hook_name(id: HookId) -> String {
-    if let Some(entry) = HOOKS.iter().map(|h| h.id).find(|&e| hook::return_of(e) == Some(id)) {
+    if let Some(entry) = HOOKS
+        .iter()
+        .map(|h| h.id)
+        .find(|&e| hook::return_of(e) == Some(id))
+    {
         return format!("{} (return)", hook_name(entry));
     }
     match HOOKS.iter().find(|h| h.id == id).map(|h| h.attach) {
-        Some(Attach::Tracepoint { category, events, .. }) => format!("{category}:{}", events[0]),
+        Some(Attach::Tracepoint {
+            category, events, ..
+        }) => format!("{category}:{}", events[0]),
         Some(Attach::Function { functions, .. }) => functions[0].to_owned(),
         None => format!("hook {}", id.0),
     }
@@ -165,7 +291,8 @@ pub fn hook_name(id: HookId) -> String {
 /// named `a|b` is `a` where the kernel has it, else `b` (pagemap's `folio`
 /// was a `page` before 5.16: the same pointer to the head's struct page).
 pub fn resolve_tracepoint(id: HookId, f: &Format, o: &mut Offsets) -> Result<(), String> {
-    let fields = tracepoint_fields(id, o).ok_or_else(|| format!("hook {id} is not a tracepoint"))?;
+    let fields =
+        tracepoint_fields(id, o).ok_or_else(|| format!("hook {id} is not a tracepoint"))?;
     for (slot, names, sizes) in fields {
         let mut res = Err(String::new());
         for name in names.split('|') {
@@ -200,24 +327,42 @@ pub fn event_classes(event: &str) -> Vec<String> {
 /// reclaim_flags; the `file` argument for a shrink pass's reclaim_flags).
 /// `folio_node` says whether a folio's node can be worked out (one node, or
 /// vmemmap_base and sizeof(struct page) known): pagemap's pfn needs it.
-pub fn resolve_tracepoint_args(id: HookId, args: &[TpArg], btf: &Btf, folio_node: bool, o: &mut Offsets) -> Result<(), String> {
+pub fn resolve_tracepoint_args(
+    id: HookId,
+    args: &[TpArg],
+    btf: &Btf,
+    folio_node: bool,
+    o: &mut Offsets,
+) -> Result<(), String> {
     // The programs copy the first TP_ARGS arguments; a field only a later
     // one gives is not found.
     let args = &args[..args.len().min(vmscan_common::TP_ARGS)];
-    let folio = args.iter().position(|a| matches!(a.name.as_str(), "folio" | "page") && a.pointee.is_some());
-    let fields = tracepoint_fields(id, o).ok_or_else(|| format!("hook {id} is not a tracepoint"))?;
+    let folio = args
+        .iter()
+        .position(|a| matches!(a.name.as_str(), "folio" | "page") && a.pointee.is_some());
+    let fields =
+        tracepoint_fields(id, o).ok_or_else(|| format!("hook {id} is not a tracepoint"))?;
     for (slot, names, sizes) in fields {
         *slot = arg_place(names, sizes, args, btf, folio, folio_node)?;
     }
     if id == hook::WRITE_FOLIO {
-        o.wf_folio = folio.map(|i| vmscan_common::arg(i as u32)).ok_or("no folio argument")?;
+        o.wf_folio = folio
+            .map(|i| vmscan_common::arg(i as u32))
+            .ok_or("no folio argument")?;
     }
     Ok(())
 }
 
 /// Where one record field is among the arguments (see
 /// [`resolve_tracepoint_args`]).
-fn arg_place(names: &str, sizes: &[u32], args: &[TpArg], btf: &Btf, folio: Option<usize>, folio_node: bool) -> Result<u32, String> {
+fn arg_place(
+    names: &str,
+    sizes: &[u32],
+    args: &[TpArg],
+    btf: &Btf,
+    folio: Option<usize>,
+    folio_node: bool,
+) -> Result<u32, String> {
     use vmscan_common::{ARG_FILE_FLAG, ARG_U32, DERIVED, arg, arg_deref};
     for name in names.split('|') {
         if let Some(i) = args.iter().position(|a| a.name == name) {
@@ -230,22 +375,33 @@ fn arg_place(names: &str, sizes: &[u32], args: &[TpArg], btf: &Btf, folio: Optio
         }
     }
     let name = names.split('|').next().unwrap_or(names);
-    if let Some(i) = args.iter().position(|a| a.pointee.as_deref() == Some("reclaim_stat")) {
+    if let Some(i) = args
+        .iter()
+        .position(|a| a.pointee.as_deref() == Some("reclaim_stat"))
+    {
         // nr_activate0/1 are reclaim_stat.nr_activate[ANON_AND_FILE].
         let (member, index) = match name.strip_prefix("nr_activate") {
             Some(n @ ("0" | "1")) => ("nr_activate", n.parse::<u32>().unwrap_or(0)),
             _ => (name, 0),
         };
         if let Some((off, size)) = btf.member("reclaim_stat", member) {
-            let size = if member == "nr_activate" { size / 2 } else { size };
+            let size = if member == "nr_activate" {
+                size / 2
+            } else {
+                size
+            };
             let place = arg_deref(i as u32, off + index * size);
             if off + (index + 1) * size > 0xffff {
-                return Err(format!("reclaim_stat.{member} beyond what an argument place can hold"));
+                return Err(format!(
+                    "reclaim_stat.{member} beyond what an argument place can hold"
+                ));
             }
             return match size {
                 _ if sizes.contains(&size) => Ok(place),
                 4 if sizes.contains(&8) => Ok(place | ARG_U32),
-                _ => Err(format!("reclaim_stat.{member} is {size} bytes, not {sizes:?}")),
+                _ => Err(format!(
+                    "reclaim_stat.{member} is {size} bytes, not {sizes:?}"
+                )),
             };
         }
     }
@@ -282,7 +438,11 @@ fn tracepoint_fields(id: HookId, o: &mut Offsets) -> Option<Vec<Field<'_>>> {
     // read the low 32 bits, where every gfp flag lies (___GFP_LAST_BIT < 32).
     const GFP: &[u32] = &[4, 8];
     Some(match id {
-        hook::KSWAPD_WAKE => vec![(&mut o.kswapd_wake_nid, "nid", INT), (&mut o.kswapd_wake_zid, "zid", INT), (&mut o.kswapd_wake_order, "order", INT)],
+        hook::KSWAPD_WAKE => vec![
+            (&mut o.kswapd_wake_nid, "nid", INT),
+            (&mut o.kswapd_wake_zid, "zid", INT),
+            (&mut o.kswapd_wake_order, "order", INT),
+        ],
         hook::KSWAPD_SLEEP => vec![(&mut o.kswapd_sleep_nid, "nid", INT)],
         hook::WAKEUP_KSWAPD => vec![
             (&mut o.wakeup_nid, "nid", INT),
@@ -290,11 +450,21 @@ fn tracepoint_fields(id: HookId, o: &mut Offsets) -> Option<Vec<Field<'_>>> {
             (&mut o.wakeup_order, "order", INT),
             (&mut o.wakeup_gfp, "gfp_flags", GFP),
         ],
-        hook::DIRECT_BEGIN => vec![(&mut o.direct_begin_order, "order", INT), (&mut o.direct_begin_gfp, "gfp_flags", GFP)],
-        hook::MEMCG_BEGIN => vec![(&mut o.memcg_begin_order, "order", INT), (&mut o.memcg_begin_gfp, "gfp_flags", GFP)],
+        hook::DIRECT_BEGIN => vec![
+            (&mut o.direct_begin_order, "order", INT),
+            (&mut o.direct_begin_gfp, "gfp_flags", GFP),
+        ],
+        hook::MEMCG_BEGIN => vec![
+            (&mut o.memcg_begin_order, "order", INT),
+            (&mut o.memcg_begin_gfp, "gfp_flags", GFP),
+        ],
         // Only where the pass begins and ends matters.
         hook::SOFTLIMIT_BEGIN | hook::SOFTLIMIT_END => vec![],
-        hook::NODE_BEGIN => vec![(&mut o.node_begin_nid, "nid", INT), (&mut o.node_begin_order, "order", INT), (&mut o.node_begin_gfp, "gfp_flags", GFP)],
+        hook::NODE_BEGIN => vec![
+            (&mut o.node_begin_nid, "nid", INT),
+            (&mut o.node_begin_order, "order", INT),
+            (&mut o.node_begin_gfp, "gfp_flags", GFP),
+        ],
         hook::DIRECT_END => vec![(&mut o.direct_end_reclaimed, "nr_reclaimed", LONG)],
         hook::MEMCG_END => vec![(&mut o.memcg_end_reclaimed, "nr_reclaimed", LONG)],
         hook::NODE_END => vec![(&mut o.node_end_reclaimed, "nr_reclaimed", LONG)],
@@ -305,7 +475,10 @@ fn tracepoint_fields(id: HookId, o: &mut Offsets) -> Option<Vec<Field<'_>>> {
             (&mut o.iso_taken, "nr_taken", LONG),
             (&mut o.iso_lru, "lru", INT),
         ],
-        hook::MIGRATE_PAGES => vec![(&mut o.mp_succeeded, "succeeded", LONG), (&mut o.mp_reason, "reason", INT)],
+        hook::MIGRATE_PAGES => vec![
+            (&mut o.mp_succeeded, "succeeded", LONG),
+            (&mut o.mp_reason, "reason", INT),
+        ],
         hook::RECLAIM_PAGES => vec![
             (&mut o.rp_nid, "nid", INT),
             (&mut o.rp_scanned, "nr_scanned", LONG),
@@ -344,8 +517,15 @@ fn tracepoint_fields(id: HookId, o: &mut Offsets) -> Option<Vec<Field<'_>>> {
             (&mut o.thr_delayed, "usec_delayed", INT),
             (&mut o.thr_reason, "reason", INT),
         ],
-        hook::LRU_INSERTION => vec![(&mut o.ins_folio, "folio|page", PTR), (&mut o.ins_pfn, "pfn", LONG), (&mut o.ins_lru, "lru", INT)],
-        hook::LRU_ACTIVATE => vec![(&mut o.act_folio, "folio|page", PTR), (&mut o.act_pfn, "pfn", LONG)],
+        hook::LRU_INSERTION => vec![
+            (&mut o.ins_folio, "folio|page", PTR),
+            (&mut o.ins_pfn, "pfn", LONG),
+            (&mut o.ins_lru, "lru", INT),
+        ],
+        hook::LRU_ACTIVATE => vec![
+            (&mut o.act_folio, "folio|page", PTR),
+            (&mut o.act_pfn, "pfn", LONG),
+        ],
         _ => return None,
     })
 }
@@ -359,7 +539,10 @@ pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
     } else {
         resolve_page(btf, o);
     }
-    o.task_flags = btf.member("task_struct", "flags").filter(|&(_, s)| s == 4).map_or(UNRESOLVED, |(o, _)| o);
+    o.task_flags = btf
+        .member("task_struct", "flags")
+        .filter(|&(_, s)| s == 4)
+        .map_or(UNRESOLVED, |(o, _)| o);
     o.pgdat_node_id = get("pglist_data", "node_id");
     o.sc_nr_reclaimed = get("scan_control", "nr_reclaimed");
     o.task_reclaim_state = get("task_struct", "reclaim_state");
@@ -368,7 +551,11 @@ pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
     if let Some(bits) = btf.member_bit_offset("scan_control", "proactive") {
         (o.sc_proactive_byte, o.sc_proactive_bit) = (bits / 8, bits % 8);
     }
-    let bit = |n: &str| btf.enum_value(n).filter(|v| (0..64).contains(v)).map_or(UNRESOLVED, |v| v as u32);
+    let bit = |n: &str| {
+        btf.enum_value(n)
+            .filter(|v| (0..64).contains(v))
+            .map_or(UNRESOLVED, |v| v as u32)
+    };
     o.pg_referenced = bit("PG_referenced");
     o.pg_active = bit("PG_active");
     o.pg_lru = bit("PG_lru");
@@ -379,12 +566,21 @@ pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
     o.nr_pageflags = bit("__NR_PAGEFLAGS");
     o.task_cgroups = get("task_struct", "cgroups");
     o.css_set_subsys = get("css_set", "subsys");
-    o.memory_cgrp_id = btf.enum_value("memory_cgrp_id").filter(|v| (0..64).contains(v)).map_or(UNRESOLVED, |v| v as u32);
+    o.memory_cgrp_id = btf
+        .enum_value("memory_cgrp_id")
+        .filter(|v| (0..64).contains(v))
+        .map_or(UNRESOLVED, |v| v as u32);
     // Demotion (5.15+): migrate_pages() for it carries this reason.
-    o.mr_demotion = btf.enum_value("MR_DEMOTION").filter(|v| (0..64).contains(v)).map_or(UNRESOLVED, |v| v as u32);
+    o.mr_demotion = btf
+        .enum_value("MR_DEMOTION")
+        .filter(|v| (0..64).contains(v))
+        .map_or(UNRESOLVED, |v| v as u32);
     o.css_cgroup = get("cgroup_subsys_state", "cgroup");
     o.cgroup_kn = get("cgroup", "kn");
-    o.kn_id = btf.member("kernfs_node", "id").filter(|&(_, s)| s == 8).map_or(UNRESOLVED, |(o, _)| o);
+    o.kn_id = btf
+        .member("kernfs_node", "id")
+        .filter(|&(_, s)| s == 8)
+        .map_or(UNRESOLVED, |(o, _)| o);
     o.memcg_css = get("mem_cgroup", "css");
     // 7.x reparents LRU folios through obj_cgroups (mm/memcontrol.c:
     // reparent_memcg_lruvec_state_local, lru_gen_reparent_memcg), and
@@ -397,11 +593,19 @@ pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
     o.memcg_nodeinfo = get("mem_cgroup", "nodeinfo");
     o.mpn_lruvec = get("mem_cgroup_per_node", "lruvec");
     o.lruvec_nonresident_age = get("lruvec", "nonresident_age");
-    o.lruvec_min_seq = btf.path_offset("lruvec", "lrugen.min_seq").unwrap_or(UNRESOLVED);
+    o.lruvec_min_seq = btf
+        .path_offset("lruvec", "lrugen.min_seq")
+        .unwrap_or(UNRESOLVED);
     o.mapping_host = get("address_space", "host");
-    o.inode_ino = btf.member("inode", "i_ino").filter(|&(_, s)| s == 8).map_or(UNRESOLVED, |(o, _)| o);
+    o.inode_ino = btf
+        .member("inode", "i_ino")
+        .filter(|&(_, s)| s == 8)
+        .map_or(UNRESOLVED, |(o, _)| o);
     o.inode_sb = get("inode", "i_sb");
-    o.sb_dev = btf.member("super_block", "s_dev").filter(|&(_, s)| s == 4).map_or(UNRESOLVED, |(o, _)| o);
+    o.sb_dev = btf
+        .member("super_block", "s_dev")
+        .filter(|&(_, s)| s == 4)
+        .map_or(UNRESOLVED, |(o, _)| o);
     if o.memcg_data_mask == UNRESOLVED {
         o.memcg_data_mask = btf
             .enum_value("__NR_MEMCG_DATA_FLAGS")
@@ -417,7 +621,11 @@ fn resolve_folio(btf: &Btf, o: &mut Offsets) {
     // 6.12+: _nr_pages; 6.1..6.11: _folio_nr_pages; else the order byte of _flags_1.
     o.folio_nr_pages = ["_nr_pages", "_folio_nr_pages"]
         .iter()
-        .find_map(|m| btf.member("folio", m).filter(|&(_, size)| size == 4 || size == 8).map(|(o, _)| o))
+        .find_map(|m| {
+            btf.member("folio", m)
+                .filter(|&(_, size)| size == 4 || size == 8)
+                .map(|(o, _)| o)
+        })
         .unwrap_or(UNRESOLVED);
     o.folio_flags_1 = get("folio", "_flags_1");
     o.folio_memcg_data = get("folio", "memcg_data");
@@ -433,33 +641,59 @@ fn resolve_folio(btf: &Btf, o: &mut Offsets) {
 fn resolve_page(btf: &Btf, o: &mut Offsets) {
     o.folio_flags = btf.member_offset("page", "flags").unwrap_or(UNRESOLVED);
     o.folio_nr_pages = UNRESOLVED;
-    o.folio_flags_1 = match (btf.struct_size("page"), btf.member("page", "compound_order")) {
+    o.folio_flags_1 = match (
+        btf.struct_size("page"),
+        btf.member("page", "compound_order"),
+    ) {
         (Some(size), Some((off, 1))) => size + off,
         _ => UNRESOLVED,
     };
-    o.folio_memcg_data = ["memcg_data", "mem_cgroup"].iter().find_map(|m| btf.member_offset("page", m)).unwrap_or(UNRESOLVED);
+    o.folio_memcg_data = ["memcg_data", "mem_cgroup"]
+        .iter()
+        .find_map(|m| btf.member_offset("page", m))
+        .unwrap_or(UNRESOLVED);
     o.folio_mapping = btf.member_offset("page", "mapping").unwrap_or(UNRESOLVED);
-    if btf.enum_value("__NR_MEMCG_DATA_FLAGS").is_none() && btf.member_offset("page", "mem_cgroup").is_some() {
+    if btf.enum_value("__NR_MEMCG_DATA_FLAGS").is_none()
+        && btf.member_offset("page", "mem_cgroup").is_some()
+    {
         o.memcg_data_mask = 1;
     }
 }
 
 /// Why a hook cannot run with these BTF-derived offsets, if it cannot.
 pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
-    let need = |ok: bool, what: &str| if ok { Ok(()) } else { Err(format!("{what} not found in kernel BTF")) };
+    let need = |ok: bool, what: &str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{what} not found in kernel BTF"))
+        }
+    };
     let folio_size = o.folio_nr_pages != UNRESOLVED || o.folio_flags_1 != UNRESOLVED;
     match id {
         hook::LRU_INSERTION | hook::LRU_ACTIVATE => {
-            need(o.folio_flags != UNRESOLVED, "struct folio.flags (page.flags)")?;
+            need(
+                o.folio_flags != UNRESOLVED,
+                "struct folio.flags (page.flags)",
+            )?;
             need(o.pg_head != UNRESOLVED, "enum pageflags PG_head")?;
-            need(folio_size, "struct folio._nr_pages / _flags_1 (page.compound_order)")?;
+            need(
+                folio_size,
+                "struct folio._nr_pages / _flags_1 (page.compound_order)",
+            )?;
             if id == hook::LRU_ACTIVATE {
-                need(o.pg_swapbacked != UNRESOLVED, "enum pageflags PG_swapbacked")?;
+                need(
+                    o.pg_swapbacked != UNRESOLVED,
+                    "enum pageflags PG_swapbacked",
+                )?;
             }
             Ok(())
         }
         hook::MARK_ACCESSED => {
-            need(o.folio_flags != UNRESOLVED, "struct folio.flags (page.flags)")?;
+            need(
+                o.folio_flags != UNRESOLVED,
+                "struct folio.flags (page.flags)",
+            )?;
             for (v, n) in [
                 (o.pg_referenced, "PG_referenced"),
                 (o.pg_active, "PG_active"),
@@ -473,20 +707,40 @@ pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
                 need(v != UNRESOLVED, &format!("enum pageflags {n}"))?;
             }
             need(o.task_flags != UNRESOLVED, "struct task_struct.flags")?;
-            need(folio_size, "struct folio._nr_pages / _flags_1 (page.compound_order)")
+            need(
+                folio_size,
+                "struct folio._nr_pages / _flags_1 (page.compound_order)",
+            )
         }
         hook::REFAULT => {
-            need(o.folio_flags != UNRESOLVED, "struct folio.flags (page.flags)")?;
-            for (v, n) in [(o.pg_active, "PG_active"), (o.pg_swapbacked, "PG_swapbacked"), (o.pg_head, "PG_head"), (o.pg_workingset, "PG_workingset")] {
+            need(
+                o.folio_flags != UNRESOLVED,
+                "struct folio.flags (page.flags)",
+            )?;
+            for (v, n) in [
+                (o.pg_active, "PG_active"),
+                (o.pg_swapbacked, "PG_swapbacked"),
+                (o.pg_head, "PG_head"),
+                (o.pg_workingset, "PG_workingset"),
+            ] {
                 need(v != UNRESOLVED, &format!("enum pageflags {n}"))?;
             }
-            need(folio_size, "struct folio._nr_pages / _flags_1 (page.compound_order)")
+            need(
+                folio_size,
+                "struct folio._nr_pages / _flags_1 (page.compound_order)",
+            )
         }
         // Without it the hook could only count nothing: no demotion (5.15+).
-        hook::MIGRATE_PAGES => need(o.mr_demotion != UNRESOLVED, "enum migrate_reason MR_DEMOTION (demotion to a memory tier, 5.15+)"),
+        hook::MIGRATE_PAGES => need(
+            o.mr_demotion != UNRESOLVED,
+            "enum migrate_reason MR_DEMOTION (demotion to a memory tier, 5.15+)",
+        ),
         hook::SHRINK_NODE => {
             need(o.pgdat_node_id != UNRESOLVED, "struct pglist_data.node_id")?;
-            need(o.sc_nr_reclaimed != UNRESOLVED, "struct scan_control.nr_reclaimed")
+            need(
+                o.sc_nr_reclaimed != UNRESOLVED,
+                "struct scan_control.nr_reclaimed",
+            )
         }
         _ => Ok(()),
     }
@@ -514,17 +768,30 @@ pub fn resolve_nodes(zones: &[system::Zone], o: &mut Offsets) -> Result<(), Stri
 }
 
 /// Reads the format file of a tracepoint hook, trying each of its names.
-pub fn read_format(tracefs: &Path, category: &str, events: &[&str]) -> Result<(String, Format), String> {
+pub fn read_format(
+    tracefs: &Path,
+    category: &str,
+    events: &[&str],
+) -> Result<(String, Format), String> {
     let mut last = String::new();
     for ev in events {
-        let path = tracefs.join("events").join(category).join(ev).join("format");
+        let path = tracefs
+            .join("events")
+            .join(category)
+            .join(ev)
+            .join("format");
         match std::fs::read_to_string(&path) {
             Ok(text) => {
                 return Format::parse(&text)
                     .map(|f| ((*ev).to_owned(), f))
                     .map_err(|e| format!("{}: {e}", path.display()));
             }
-            Err(e) => last = format!("tracepoint {category}:{ev} not found ({}: {e})", path.display()),
+            Err(e) => {
+                last = format!(
+                    "tracepoint {category}:{ev} not found ({}: {e})",
+                    path.display()
+                )
+            }
         }
     }
     Err(last)
@@ -542,30 +809,55 @@ mod tests {
         };
         let mut o = Offsets::unresolved();
         resolve_btf(&btf, &mut o);
-        assert_ne!(o.memcg_id, UNRESOLVED, "mem_cgroup.id.id through the nested path");
+        assert_ne!(
+            o.memcg_id, UNRESOLVED,
+            "mem_cgroup.id.id through the nested path"
+        );
         assert_ne!(o.lruvec_nonresident_age, UNRESOLVED);
         // Debian's NODES_SHIFT=10: EVICTION_SHIFT = 1 + 1 + 10 + 16 = 28.
         let l = refault_layout(&btf, &o, false, Some(10), 1 << 20);
-        assert_eq!((l.rule, l.nodes_shift, l.memcg_shift), (vmscan_common::refault_rule::CLASSIC, Some(10), 16));
+        assert_eq!(
+            (l.rule, l.nodes_shift, l.memcg_shift),
+            (vmscan_common::refault_rule::CLASSIC, Some(10), 16)
+        );
         assert_eq!(l.eviction_mask, u64::MAX >> 28);
         assert_eq!(l.bucket_order, 0, "4 GiB of 4 KiB pages fits 36 clock bits");
         assert_eq!(l.no_distance, None);
         // 2^40 pages need 40 bits: the clock counts buckets of 2^4 pages.
-        assert_eq!(refault_layout(&btf, &o, false, Some(10), 1 << 40).bucket_order, 4);
+        assert_eq!(
+            refault_layout(&btf, &o, false, Some(10), 1 << 40).bucket_order,
+            4
+        );
         let m = refault_layout(&btf, &o, true, Some(10), 1 << 20);
         assert_ne!(m.rule, vmscan_common::refault_rule::CLASSIC);
-        assert!(m.no_distance.as_deref().is_some_and(|w| w.contains("MGLRU")));
+        assert!(
+            m.no_distance
+                .as_deref()
+                .is_some_and(|w| w.contains("MGLRU"))
+        );
         assert_eq!(m.no_counts, None, "this BTF unpacks shadows");
         // Without NODES_SHIFT (no config, and a nodemask_t of 64 nodes or
         // fewer, as here), MGLRU's counting rule cannot be applied: the hook
         // must fail rather than count; the classic LRU only loses distances.
         let c = refault_layout(&btf, &o, false, None, 1 << 20);
         if c.nodes_shift.is_none() {
-            assert!(refault_layout(&btf, &o, true, None, 1 << 20).no_counts.is_some_and(|w| w.contains("NODES_SHIFT")));
-            assert!(c.no_counts.is_none() && c.no_distance.is_some_and(|w| w.contains("NODES_SHIFT")));
+            assert!(
+                refault_layout(&btf, &o, true, None, 1 << 20)
+                    .no_counts
+                    .is_some_and(|w| w.contains("NODES_SHIFT"))
+            );
+            assert!(
+                c.no_counts.is_none() && c.no_distance.is_some_and(|w| w.contains("NODES_SHIFT"))
+            );
         }
-        assert_eq!(system::parse_config_int("CONFIG_NODES_SHIFT=6\n", "CONFIG_NODES_SHIFT"), Some(6));
-        assert_eq!(system::parse_config_int("# CONFIG_NUMA is not set\n", "CONFIG_NODES_SHIFT"), Some(0));
+        assert_eq!(
+            system::parse_config_int("CONFIG_NODES_SHIFT=6\n", "CONFIG_NODES_SHIFT"),
+            Some(6)
+        );
+        assert_eq!(
+            system::parse_config_int("# CONFIG_NUMA is not set\n", "CONFIG_NODES_SHIFT"),
+            Some(0)
+        );
         assert_eq!(system::parse_config_int("", "CONFIG_NODES_SHIFT"), None);
     }
 
@@ -576,7 +868,11 @@ mod tests {
     fn fixture_dir(kernel: &str) -> std::path::PathBuf {
         // read_format wants <tracefs>/events/<category>/<event>/format; the
         // fixtures are flat, so resolve through Format::parse directly.
-        std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/format")).join(kernel)
+        std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/format"
+        ))
+        .join(kernel)
     }
 
     /// Tracepoints a fixture kernel does not have (its tracefs was captured
@@ -593,9 +889,15 @@ mod tests {
         let mut o = Offsets::unresolved();
         for h in HOOKS {
             if let Attach::Tracepoint { events, .. } = h.attach {
-                let text = events.iter().find_map(|e| std::fs::read_to_string(fixture_dir(kernel).join(e)).ok());
+                let text = events
+                    .iter()
+                    .find_map(|e| std::fs::read_to_string(fixture_dir(kernel).join(e)).ok());
                 let absent = ABSENT.contains(&(kernel, events[0]));
-                assert_eq!(text.is_none(), absent, "{kernel}: fixture for {events:?} (listed absent: {absent})");
+                assert_eq!(
+                    text.is_none(),
+                    absent,
+                    "{kernel}: fixture for {events:?} (listed absent: {absent})"
+                );
                 let Some(text) = text else { continue };
                 let f = Format::parse(&text).unwrap();
                 resolve_tracepoint(h.id, &f, &mut o).unwrap_or_else(|e| panic!("{kernel}: {e}"));
@@ -623,35 +925,53 @@ mod tests {
         // gfp_t was 4 bytes on 5.10 (the programs read the low 32 bits).
         assert_eq!(resolve_all("5.10").wakeup_gfp, 20);
         assert_eq!(resolve_all("6.1").wakeup_gfp, 24);
-        assert_eq!(resolve_all("5.10").thr_nid, UNRESOLVED, "5.10 has no mm_vmscan_throttled");
+        assert_eq!(
+            resolve_all("5.10").thr_nid,
+            UNRESOLVED,
+            "5.10 has no mm_vmscan_throttled"
+        );
     }
 
     #[test]
     fn mglru_tracepoints_are_told_from_the_isolate_format() {
         let fires = |k: &str| {
-            let text = std::fs::read_to_string(fixture_dir(k).join("mm_vmscan_lru_isolate")).unwrap();
+            let text =
+                std::fs::read_to_string(fixture_dir(k).join("mm_vmscan_lru_isolate")).unwrap();
             mglru_fires_tracepoints(&Format::parse(&text).unwrap())
         };
-        assert!(!fires("6.1"), "6.1's MGLRU fires no isolate/shrink tracepoints");
+        assert!(
+            !fires("6.1"),
+            "6.1's MGLRU fires no isolate/shrink tracepoints"
+        );
         assert!(!fires("5.10"));
         assert!(fires("6.12") && fires("6.18") && fires("7.2"));
     }
 
     #[test]
     fn a_moved_or_missing_field_is_an_error_not_a_guess() {
-        let text = std::fs::read_to_string(fixture_dir("6.18").join("mm_vmscan_lru_isolate")).unwrap();
+        let text =
+            std::fs::read_to_string(fixture_dir("6.18").join("mm_vmscan_lru_isolate")).unwrap();
         let broken = text.replace("nr_taken", "nr_took");
         let mut o = Offsets::unresolved();
-        let e = resolve_tracepoint(hook::LRU_ISOLATE, &Format::parse(&broken).unwrap(), &mut o).unwrap_err();
+        let e = resolve_tracepoint(hook::LRU_ISOLATE, &Format::parse(&broken).unwrap(), &mut o)
+            .unwrap_err();
         assert!(e.contains("nr_taken"), "{e}");
-        let widened = text.replace("int lru;\toffset:48;\tsize:4", "long lru;\toffset:48;\tsize:8");
-        let e = resolve_tracepoint(hook::LRU_ISOLATE, &Format::parse(&widened).unwrap(), &mut o).unwrap_err();
+        let widened = text.replace(
+            "int lru;\toffset:48;\tsize:4",
+            "long lru;\toffset:48;\tsize:8",
+        );
+        let e = resolve_tracepoint(hook::LRU_ISOLATE, &Format::parse(&widened).unwrap(), &mut o)
+            .unwrap_err();
         assert!(e.contains("size 8"), "{e}");
     }
 
     #[test]
     fn node_table_from_zoneinfo() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/zoneinfo-2node")).unwrap();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/zoneinfo-2node"
+        ))
+        .unwrap();
         let mut o = Offsets::unresolved();
         resolve_nodes(&system::parse_zoneinfo(&text), &mut o).unwrap();
         assert_eq!(o.nr_nodes, 2);
@@ -669,7 +989,11 @@ mod tests {
         o.pg_head = 6;
         o.folio_flags_1 = 64;
         assert!(btf_requirements(hook::LRU_INSERTION, &o).is_ok());
-        assert!(btf_requirements(hook::SHRINK_NODE, &o).unwrap_err().contains("node_id"));
+        assert!(
+            btf_requirements(hook::SHRINK_NODE, &o)
+                .unwrap_err()
+                .contains("node_id")
+        );
         assert!(btf_requirements(hook::KSWAPD_WAKE, &o).is_ok());
     }
 
@@ -683,21 +1007,36 @@ mod tests {
         let btf = Btf::from_file(p).unwrap();
         let mut o = Offsets::unresolved();
         resolve_btf(&btf, &mut o);
-        for id in [hook::LRU_INSERTION, hook::LRU_ACTIVATE, hook::MARK_ACCESSED, hook::SHRINK_NODE] {
+        for id in [
+            hook::LRU_INSERTION,
+            hook::LRU_ACTIVATE,
+            hook::MARK_ACCESSED,
+            hook::SHRINK_NODE,
+        ] {
             btf_requirements(id, &o).unwrap_or_else(|e| panic!("{}: {e}", hook_name(id)));
         }
-        assert_eq!(o.folio_flags, 0, "folio.flags overlays page.flags at offset 0");
+        assert_eq!(
+            o.folio_flags, 0,
+            "folio.flags overlays page.flags at offset 0"
+        );
         assert!(o.pg_active < 64 && o.pg_referenced < o.pg_active);
         // Who a pass runs for: current->reclaim_state -> scan_control.
         assert_ne!(o.task_reclaim_state, UNRESOLVED);
         assert_ne!(o.sc_target_mem_cgroup, UNRESOLVED);
         if btf.enum_value("PGSCAN_PROACTIVE").is_some() {
-            assert!(o.sc_proactive_bit < 8 && o.sc_proactive_byte < btf.struct_size("scan_control").unwrap());
+            assert!(
+                o.sc_proactive_bit < 8
+                    && o.sc_proactive_byte < btf.struct_size("scan_control").unwrap()
+            );
         }
     }
 
     fn arg(name: &str, size: u32, pointee: Option<&str>) -> TpArg {
-        TpArg { name: name.into(), size, pointee: pointee.map(Into::into) }
+        TpArg {
+            name: name.into(),
+            size,
+            pointee: pointee.map(Into::into),
+        }
     }
 
     /// Where each record field is among a tracepoint's arguments, on the
@@ -711,33 +1050,91 @@ mod tests {
             eprintln!("SKIP: no {} on this machine", system::BTF_VMLINUX);
             return;
         };
-        let shrink = [arg("nid", 4, None), arg("nr_scanned", 8, None), arg("nr_reclaimed", 8, None), arg("stat", 8, Some("reclaim_stat")), arg("priority", 4, None), arg("file", 4, None)];
+        let shrink = [
+            arg("nid", 4, None),
+            arg("nr_scanned", 8, None),
+            arg("nr_reclaimed", 8, None),
+            arg("stat", 8, Some("reclaim_stat")),
+            arg("priority", 4, None),
+            arg("file", 4, None),
+        ];
         let mut o = Offsets::unresolved();
         resolve_tracepoint_args(hook::SHRINK_INACTIVE, &shrink, &btf, true, &mut o).unwrap();
-        assert_eq!((o.si_nid, o.si_scanned, o.si_reclaimed, o.si_priority), (a(0), a(1), a(2), a(4)));
+        assert_eq!(
+            (o.si_nid, o.si_scanned, o.si_reclaimed, o.si_priority),
+            (a(0), a(1), a(2), a(4))
+        );
         assert_eq!(o.si_flags, a(5) | ARG_FILE_FLAG);
         let (dirty, size) = btf.member("reclaim_stat", "nr_dirty").unwrap();
         assert_eq!(o.si_dirty & !ARG_U32, vmscan_common::arg_deref(3, dirty));
-        assert_eq!(o.si_dirty & ARG_U32 != 0, size == 4, "a 4-byte counter is widened");
+        assert_eq!(
+            o.si_dirty & ARG_U32 != 0,
+            size == 4,
+            "a 4-byte counter is widened"
+        );
         let (act, act_size) = btf.member("reclaim_stat", "nr_activate").unwrap();
-        assert_eq!(o.si_activate1, vmscan_common::arg_deref(3, act + act_size / 2), "nr_activate[1]");
+        assert_eq!(
+            o.si_activate1,
+            vmscan_common::arg_deref(3, act + act_size / 2),
+            "nr_activate[1]"
+        );
         assert_ne!(o.si_activate0 & ARG_DEREF, 0);
 
         // 6.x pagemap: only the folio; list and node derived from it.
         let mut o = Offsets::unresolved();
-        resolve_tracepoint_args(hook::LRU_INSERTION, &[arg("folio", 8, Some("folio"))], &btf, true, &mut o).unwrap();
-        assert_eq!((o.ins_folio, o.ins_pfn, o.ins_lru), (a(0), DERIVED, DERIVED));
+        resolve_tracepoint_args(
+            hook::LRU_INSERTION,
+            &[arg("folio", 8, Some("folio"))],
+            &btf,
+            true,
+            &mut o,
+        )
+        .unwrap();
+        assert_eq!(
+            (o.ins_folio, o.ins_pfn, o.ins_lru),
+            (a(0), DERIVED, DERIVED)
+        );
         // Several nodes and no vmemmap_base: the node cannot be derived.
-        let err = resolve_tracepoint_args(hook::LRU_INSERTION, &[arg("folio", 8, Some("folio"))], &btf, false, &mut o).unwrap_err();
+        let err = resolve_tracepoint_args(
+            hook::LRU_INSERTION,
+            &[arg("folio", 8, Some("folio"))],
+            &btf,
+            false,
+            &mut o,
+        )
+        .unwrap_err();
         assert!(err.contains("vmemmap_base"), "{err}");
         // 5.10 pagemap: the list is an argument.
-        resolve_tracepoint_args(hook::LRU_INSERTION, &[arg("page", 8, Some("page")), arg("lru", 4, None)], &btf, true, &mut o).unwrap();
+        resolve_tracepoint_args(
+            hook::LRU_INSERTION,
+            &[arg("page", 8, Some("page")), arg("lru", 4, None)],
+            &btf,
+            true,
+            &mut o,
+        )
+        .unwrap();
         assert_eq!(o.ins_lru, a(1));
         // An argument of another size than the record's field fails.
-        let err = resolve_tracepoint_args(hook::KSWAPD_SLEEP, &[arg("nid", 8, None)], &btf, true, &mut o).unwrap_err();
+        let err = resolve_tracepoint_args(
+            hook::KSWAPD_SLEEP,
+            &[arg("nid", 8, None)],
+            &btf,
+            true,
+            &mut o,
+        )
+        .unwrap_err();
         assert!(err.contains("nid"), "{err}");
         // A field no argument gives fails.
-        assert!(resolve_tracepoint_args(hook::KSWAPD_WAKE, &[arg("nid", 4, None)], &btf, true, &mut o).is_err());
+        assert!(
+            resolve_tracepoint_args(
+                hook::KSWAPD_WAKE,
+                &[arg("nid", 4, None)],
+                &btf,
+                true,
+                &mut o
+            )
+            .is_err()
+        );
     }
 }
 
@@ -775,12 +1172,21 @@ pub struct RefaultLayout {
 /// from the kernel's config when it can be read; otherwise the size of
 /// nodemask_t gives MAX_NUMNODES when it is above 64 (Debian: 1024).
 /// `total_pages` is totalram_pages (MemTotal).
-pub fn refault_layout(btf: &Btf, o: &Offsets, mglru: bool, config_nodes_shift: Option<u32>, total_pages: u64) -> RefaultLayout {
+pub fn refault_layout(
+    btf: &Btf,
+    o: &Offsets,
+    mglru: bool,
+    config_nodes_shift: Option<u32>,
+    total_pages: u64,
+) -> RefaultLayout {
     use vmscan_common::refault_rule;
     let nodes_shift = config_nodes_shift.or_else(|| {
         // nodemask_t is a typedef of an unnamed struct: its size is read off a
         // member of that type (MAX_NUMNODES bits, rounded up to longs).
-        let bytes = btf.member("task_struct", "mems_allowed").or_else(|| btf.member("mempolicy", "nodes"))?.1;
+        let bytes = btf
+            .member("task_struct", "mems_allowed")
+            .or_else(|| btf.member("mempolicy", "nodes"))?
+            .1;
         let bits = bytes * 8;
         (bits > 64 && bits.is_power_of_two()).then(|| bits.trailing_zeros())
     });
@@ -794,17 +1200,33 @@ pub fn refault_layout(btf: &Btf, o: &Offsets, mglru: bool, config_nodes_shift: O
         refault_rule::MGLRU_MIN_SEQ
     };
     let one_per_call = btf.struct_size("folio").is_none();
-    let anon_distance = !btf.has_func("swap_cache_alloc_folio") && !btf.has_func("__swap_cache_alloc");
-    let mut l = RefaultLayout { rule, nodes_shift, memcg_shift, one_per_call, anon_distance, ..Default::default() };
+    let anon_distance =
+        !btf.has_func("swap_cache_alloc_folio") && !btf.has_func("__swap_cache_alloc");
+    let mut l = RefaultLayout {
+        rule,
+        nodes_shift,
+        memcg_shift,
+        one_per_call,
+        anon_distance,
+        ..Default::default()
+    };
     // What unpacking a shadow into its eviction lruvec needs, and what the
     // rule then reads there: the clock (classic) or min_seq (6.1's MGLRU).
-    let mut needed = vec![(o.memcg_id, "mem_cgroup.id.id"), (o.memcg_nodeinfo, "mem_cgroup.nodeinfo"), (o.mpn_lruvec, "mem_cgroup_per_node.lruvec")];
+    let mut needed = vec![
+        (o.memcg_id, "mem_cgroup.id.id"),
+        (o.memcg_nodeinfo, "mem_cgroup.nodeinfo"),
+        (o.mpn_lruvec, "mem_cgroup_per_node.lruvec"),
+    ];
     match rule {
         refault_rule::CLASSIC => needed.push((o.lruvec_nonresident_age, "lruvec.nonresident_age")),
         refault_rule::MGLRU_MIN_SEQ => needed.push((o.lruvec_min_seq, "lruvec.lrugen.min_seq")),
         _ => {}
     }
-    let missing: Vec<&str> = needed.iter().filter(|(v, _)| *v == UNRESOLVED).map(|(_, n)| *n).collect();
+    let missing: Vec<&str> = needed
+        .iter()
+        .filter(|(v, _)| *v == UNRESOLVED)
+        .map(|(_, n)| *n)
+        .collect();
     let unpack_gap = match nodes_shift {
         None => Some("NODES_SHIFT unknown (no kernel config and nodemask_t holds 64 nodes or fewer): the shadow entry cannot be unpacked".to_owned()),
         Some(_) if !missing.is_empty() => Some(format!("{} not in kernel BTF", missing.join(", "))),
@@ -818,7 +1240,11 @@ pub fn refault_layout(btf: &Btf, o: &Offsets, mglru: bool, config_nodes_shift: O
         l.bucket_order = max_order.saturating_sub(timestamp_bits);
     }
     if mglru {
-        l.no_counts = unpack_gap.map(|why| format!("MGLRU counts a refault only when the shadow's lruvec is the folio's, and {why}"));
+        l.no_counts = unpack_gap.map(|why| {
+            format!(
+                "MGLRU counts a refault only when the shadow's lruvec is the folio's, and {why}"
+            )
+        });
         l.no_distance = Some("MGLRU is on: a shadow entry holds a generation, not an eviction clock, so refault distances do not exist".into());
     } else {
         l.no_distance = unpack_gap;

@@ -16,7 +16,11 @@ use crate::model::input::{Generation, Lists, LruGen, MemcgNode, Sample};
 /// The five lists from (key, value) pairs: `keys` names them in lru::NAMES
 /// order; values are divided by `unit` (page size in the values' unit).
 /// None unless all five are present.
-fn five_lists<'a>(pairs: impl Iterator<Item = (&'a str, u64)>, keys: [&str; 5], unit: u64) -> Option<Lists> {
+fn five_lists<'a>(
+    pairs: impl Iterator<Item = (&'a str, u64)>,
+    keys: [&str; 5],
+    unit: u64,
+) -> Option<Lists> {
     let mut l: [Option<u64>; 5] = [None; 5];
     for (k, v) in pairs {
         if let Some(slot) = keys.iter().position(|x| *x == k) {
@@ -32,7 +36,17 @@ pub fn parse_node_meminfo(text: &str, page_kib: u64) -> Option<Lists> {
         let mut it = line.split_whitespace().skip(2);
         Some((it.next()?, it.next()?.parse::<u64>().ok()?))
     });
-    five_lists(pairs, ["Inactive(anon):", "Active(anon):", "Inactive(file):", "Active(file):", "Unevictable:"], page_kib)
+    five_lists(
+        pairs,
+        [
+            "Inactive(anon):",
+            "Active(anon):",
+            "Inactive(file):",
+            "Active(file):",
+            "Unevictable:",
+        ],
+        page_kib,
+    )
 }
 
 /// Parses memory.numa_stat. v1 lines are `file=72 N0=72` (pages, this
@@ -49,9 +63,13 @@ pub fn parse_numa_stat(text: &str, page_size: u64) -> BTreeMap<u32, MemcgNode> {
             None => (head, false),
         };
         for part in it {
-            let Some((n, v)) = part.split_once('=') else { continue };
-            let (Some(node), Ok(val)) = (n.strip_prefix('N').and_then(|n| n.parse::<u32>().ok()), v.parse::<u64>())
-            else {
+            let Some((n, v)) = part.split_once('=') else {
+                continue;
+            };
+            let (Some(node), Ok(val)) = (
+                n.strip_prefix('N').and_then(|n| n.parse::<u32>().ok()),
+                v.parse::<u64>(),
+            ) else {
                 continue;
             };
             let pages = if v1 { val } else { val / page_size.max(1) };
@@ -109,15 +127,29 @@ pub fn parse_lru_gen(text: &str) -> Vec<LruGen> {
             }
             ["node", id] => {
                 if let (Some((mid, path)), Ok(node)) = (&memcg, id.parse()) {
-                    out.push(LruGen { memcg_id: *mid, memcg: path.clone(), node, generations: vec![] });
+                    out.push(LruGen {
+                        memcg_id: *mid,
+                        memcg: path.clone(),
+                        node,
+                        generations: vec![],
+                    });
                 }
             }
             [generation, age, anon, file, ..] => {
                 let num = |s: &str| s.trim_end_matches(',').parse::<u64>().ok();
-                if let (Some(l), Some(generation), Some(age_ms), Some(anon), Some(file)) =
-                    (out.last_mut(), num(generation), num(age), num(anon), num(file))
-                {
-                    l.generations.push(Generation { generation, age_ms, anon, file });
+                if let (Some(l), Some(generation), Some(age_ms), Some(anon), Some(file)) = (
+                    out.last_mut(),
+                    num(generation),
+                    num(age),
+                    num(anon),
+                    num(file),
+                ) {
+                    l.generations.push(Generation {
+                        generation,
+                        age_ms,
+                        anon,
+                        file,
+                    });
                 }
             }
             _ => {}
@@ -127,7 +159,10 @@ pub fn parse_lru_gen(text: &str) -> Vec<LruGen> {
 }
 
 pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes into a valid timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -140,7 +175,9 @@ fn read(p: &Path) -> Option<String> {
 /// The memory-cgroup hierarchy root, if any.
 pub fn memcg_root(cg: &Cgroups) -> Option<(PathBuf, bool)> {
     match cg {
-        Cgroups::V1 { memory } | Cgroups::Hybrid { memory, .. } => Some((crate::probe::paths::host(memory), true)),
+        Cgroups::V1 { memory } | Cgroups::Hybrid { memory, .. } => {
+            Some((crate::probe::paths::host(memory), true))
+        }
         Cgroups::V2 { root } => Some((crate::probe::paths::host(root), false)),
         Cgroups::None => None,
     }
@@ -158,7 +195,9 @@ pub fn gather(memcgs: super::memcgs::MemcgUpdate, page_size: u64) -> Sample {
     }
     let mglru = system::mglru_enabled();
     let lru_gen = if mglru == Some(true) {
-        read(&crate::probe::paths::host("/sys/kernel/debug/lru_gen")).map(|t| parse_lru_gen(&t)).unwrap_or_default()
+        read(&crate::probe::paths::host("/sys/kernel/debug/lru_gen"))
+            .map(|t| parse_lru_gen(&t))
+            .unwrap_or_default()
     } else {
         vec![]
     };
@@ -166,13 +205,18 @@ pub fn gather(memcgs: super::memcgs::MemcgUpdate, page_size: u64) -> Sample {
         lru_gen,
         ts_ns: monotonic_ns(),
         nodes,
-        zones: system::parse_zoneinfo(&read(&crate::probe::paths::host("/proc/zoneinfo")).unwrap_or_default()),
+        zones: system::parse_zoneinfo(
+            &read(&crate::probe::paths::host("/proc/zoneinfo")).unwrap_or_default(),
+        ),
         memcgs: memcgs.memcgs,
         memcgs_partial: memcgs.partial,
         memcgs_gone: memcgs.gone,
-        vm_swappiness: read(&crate::probe::paths::host("/proc/sys/vm/swappiness")).and_then(|s| s.trim().parse().ok()),
+        vm_swappiness: read(&crate::probe::paths::host("/proc/sys/vm/swappiness"))
+            .and_then(|s| s.trim().parse().ok()),
         mglru,
-        memory_tiers: system::memory_tiers(&crate::probe::paths::host("/sys/devices/virtual/memory_tiering")),
+        memory_tiers: system::memory_tiers(&crate::probe::paths::host(
+            "/sys/devices/virtual/memory_tiering",
+        )),
         vmstat: None,
     }
 }
@@ -192,7 +236,10 @@ mod tests {
     fn node_meminfo_in_pages() {
         let text = "Node 0 MemTotal:  6777036 kB\nNode 0 Active(anon):  1004 kB\nNode 0 Inactive(anon): 2772 kB\n\
                     Node 0 Active(file): 36784 kB\nNode 0 Inactive(file): 105928 kB\nNode 0 Unevictable: 10440 kB\n";
-        assert_eq!(parse_node_meminfo(text, 4), Some([693, 251, 26482, 9196, 2610]));
+        assert_eq!(
+            parse_node_meminfo(text, 4),
+            Some([693, 251, 26482, 9196, 2610])
+        );
         assert_eq!(parse_node_meminfo("Node 0 MemTotal: 1 kB\n", 4), None);
     }
 
@@ -202,7 +249,10 @@ mod tests {
                     hierarchical_total=39138 N0=39138 N1=0\nhierarchical_file=35605 N0=35605 N1=0\n";
         let m = parse_numa_stat(text, 4096);
         assert_eq!(m[&0].file, 70);
-        assert_eq!(m[&1].file, 2, "hierarchical_ lines must not overwrite the local ones");
+        assert_eq!(
+            m[&1].file, 2,
+            "hierarchical_ lines must not overwrite the local ones"
+        );
         assert_eq!(m[&0].anon, 374);
         assert_eq!(m[&1].unevictable, 54);
         assert_eq!(m[&0].lists, None, "v1 has no per-node list split");
@@ -227,11 +277,27 @@ mod tests {
         let g = parse_lru_gen(text);
         assert_eq!(g.len(), 3);
         assert_eq!(g[0].memcg, "/");
-        assert_eq!(g[0].generations, vec![
-            Generation { generation: 3, age_ms: 5123, anon: 1024, file: 2048 },
-            Generation { generation: 4, age_ms: 812, anon: 8, file: 512 },
-        ]);
-        assert_eq!((g[1].memcg_id, g[1].memcg.as_str(), g[1].node), (37, "/system.slice/app.service", 0));
+        assert_eq!(
+            g[0].generations,
+            vec![
+                Generation {
+                    generation: 3,
+                    age_ms: 5123,
+                    anon: 1024,
+                    file: 2048
+                },
+                Generation {
+                    generation: 4,
+                    age_ms: 812,
+                    anon: 8,
+                    file: 512
+                },
+            ]
+        );
+        assert_eq!(
+            (g[1].memcg_id, g[1].memcg.as_str(), g[1].node),
+            (37, "/system.slice/app.service", 0)
+        );
         assert_eq!(g[2].node, 1);
         assert!(g[2].generations.is_empty());
     }
@@ -240,7 +306,10 @@ mod tests {
     fn memory_stat_lists() {
         let text = "cache 9318400\ninactive_anon 442368\nactive_anon 1089536\ninactive_file 24576\n\
                     active_file 208896\nunevictable 10694656\ntotal_inactive_anon 2686976\n";
-        assert_eq!(parse_memory_stat_lists(text, 4096), Some([108, 266, 6, 51, 2611]));
+        assert_eq!(
+            parse_memory_stat_lists(text, 4096),
+            Some([108, 266, 6, 51, 2611])
+        );
         assert_eq!(parse_memory_stat_lists("cache 1\n", 4096), None);
     }
 }

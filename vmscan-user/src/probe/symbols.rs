@@ -43,12 +43,19 @@ impl Kallsyms {
 
     fn push_line(&mut self, l: &str) {
         let mut f = l.split_whitespace();
-        let (Some(addr), Some(kind), Some(name)) = (f.next(), f.next(), f.next()) else { return };
-        let Ok(addr) = u64::from_str_radix(addr, 16) else { return };
+        let (Some(addr), Some(kind), Some(name)) = (f.next(), f.next(), f.next()) else {
+            return;
+        };
+        let Ok(addr) = u64::from_str_radix(addr, 16) else {
+            return;
+        };
         if addr == 0 || !matches!(kind, "t" | "T" | "w" | "W") {
             return;
         }
-        let (Ok(start), Ok(len)) = (u32::try_from(self.names.len()), u32::try_from(name.len())) else { return };
+        let (Ok(start), Ok(len)) = (u32::try_from(self.names.len()), u32::try_from(name.len()))
+        else {
+            return;
+        };
         self.names.push_str(name);
         self.syms.push((addr, start, len));
     }
@@ -69,7 +76,11 @@ impl Kallsyms {
     /// left out: the stack starts at the hooked function.
     pub fn frames(&self, ips: &[u64]) -> Vec<String> {
         ips.iter()
-            .map(|ip| self.name(*ip).map(str::to_owned).unwrap_or_else(|| format!("{ip:#x}")))
+            .map(|ip| {
+                self.name(*ip)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("{ip:#x}"))
+            })
             .filter(|n| !n.starts_with("bpf_prog_") && !n.starts_with("bpf_trampoline_"))
             .collect()
     }
@@ -87,8 +98,16 @@ mod tests {
         assert_eq!(k.name(0xffffffff81200010), Some("unmap_page_range"));
         assert_eq!(k.name(0xffffffff81200800), Some("exit_mmap"));
         assert_eq!(k.name(0xffffffff80000000), None);
-        assert_eq!(k.frames(&[0xffffffff81200004, 0x10]), vec!["unmap_page_range".to_owned(), "0x10".to_owned()]);
-        let k = Kallsyms::parse("ffffffffa0000000 t bpf_prog_efa5_fentry_folio_mark_accessed\nffffffffa0001000 t bpf_trampoline_644\nffffffff81200000 T folio_mark_accessed\n");
-        assert_eq!(k.frames(&[0xffffffffa0000010, 0xffffffffa0001010, 0xffffffff81200010]), vec!["folio_mark_accessed".to_owned()]);
+        assert_eq!(
+            k.frames(&[0xffffffff81200004, 0x10]),
+            vec!["unmap_page_range".to_owned(), "0x10".to_owned()]
+        );
+        let k = Kallsyms::parse(
+            "ffffffffa0000000 t bpf_prog_efa5_fentry_folio_mark_accessed\nffffffffa0001000 t bpf_trampoline_644\nffffffff81200000 T folio_mark_accessed\n",
+        );
+        assert_eq!(
+            k.frames(&[0xffffffffa0000010, 0xffffffffa0001010, 0xffffffff81200010]),
+            vec!["folio_mark_accessed".to_owned()]
+        );
     }
 }

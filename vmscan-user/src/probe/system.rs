@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-pub use crate::model::input::Zone;
 use crate::model::input::Host;
+pub use crate::model::input::Zone;
 
 pub const TRACEFS: &str = "/sys/kernel/tracing";
 pub const DEBUGFS_TRACING: &str = "/sys/kernel/debug/tracing";
@@ -32,7 +32,13 @@ pub fn ensure_tracefs() -> Result<PathBuf, String> {
     let source = c"nodev";
     // SAFETY: all pointers are valid NUL-terminated strings for the call.
     let rc = unsafe {
-        libc::mount(source.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null())
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
     };
     if rc != 0 {
         let err = std::io::Error::last_os_error();
@@ -44,7 +50,9 @@ pub fn ensure_tracefs() -> Result<PathBuf, String> {
     if Path::new(TRACEFS).join("events").is_dir() {
         Ok(PathBuf::from(TRACEFS))
     } else {
-        Err(format!("mounted tracefs at {TRACEFS} but it has no events/ directory"))
+        Err(format!(
+            "mounted tracefs at {TRACEFS} but it has no events/ directory"
+        ))
     }
 }
 
@@ -52,10 +60,17 @@ pub fn ensure_tracefs() -> Result<PathBuf, String> {
 /// memory_tierN/nodelist (empty where the kernel has no memory tiers).
 pub fn memory_tiers(root: &std::path::Path) -> std::collections::BTreeMap<u32, u32> {
     let mut out = std::collections::BTreeMap::new();
-    let Ok(dir) = std::fs::read_dir(root) else { return out };
+    let Ok(dir) = std::fs::read_dir(root) else {
+        return out;
+    };
     for e in dir.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(tier) = name.strip_prefix("memory_tier").and_then(|t| t.parse::<u32>().ok()) else { continue };
+        let Some(tier) = name
+            .strip_prefix("memory_tier")
+            .and_then(|t| t.parse::<u32>().ok())
+        else {
+            continue;
+        };
         let nodes = std::fs::read_to_string(e.path().join("nodelist")).unwrap_or_default();
         for n in parse_range_list(&nodes) {
             out.insert(n, tier);
@@ -125,7 +140,9 @@ pub fn parse_zoneinfo(text: &str) -> Vec<Zone> {
             continue;
         }
         let mut it = t.split_whitespace();
-        let (Some(key), Some(val)) = (it.next(), it.next()) else { continue };
+        let (Some(key), Some(val)) = (it.next(), it.next()) else {
+            continue;
+        };
         let Ok(v) = val.parse::<u64>() else { continue };
         match key {
             "min" => z.min = v,
@@ -171,12 +188,19 @@ pub fn cgroups_at(root: &Path) -> Cgroups {
     let path = |p: PathBuf| p.to_string_lossy().into_owned();
     let (memory, unified) = (root.join("memory"), root.join("unified"));
     if root.join("cgroup.controllers").exists() {
-        Cgroups::V2 { root: path(root.to_path_buf()) }
+        Cgroups::V2 {
+            root: path(root.to_path_buf()),
+        }
     } else if memory.join("memory.limit_in_bytes").exists() {
         if unified.join("cgroup.controllers").exists() {
-            Cgroups::Hybrid { memory: path(memory), unified: path(unified) }
+            Cgroups::Hybrid {
+                memory: path(memory),
+                unified: path(unified),
+            }
         } else {
-            Cgroups::V1 { memory: path(memory) }
+            Cgroups::V1 {
+                memory: path(memory),
+            }
         }
     } else {
         Cgroups::None
@@ -208,14 +232,16 @@ pub fn parse_cgroups(mounts: &str) -> Cgroups {
 
 /// MGLRU state from /sys/kernel/mm/lru_gen/enabled: None when compiled out.
 pub fn mglru_enabled() -> Option<bool> {
-    let s = std::fs::read_to_string(crate::probe::paths::host("/sys/kernel/mm/lru_gen/enabled")).ok()?;
+    let s = std::fs::read_to_string(crate::probe::paths::host("/sys/kernel/mm/lru_gen/enabled"))
+        .ok()?;
     let v = u32::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok()?;
     Some(v & 1 != 0)
 }
 
 /// Total swap in KiB and the number of swap devices (/proc/swaps).
 pub fn swap_devices() -> (u64, usize) {
-    let text = std::fs::read_to_string(crate::probe::paths::host("/proc/swaps")).unwrap_or_default();
+    let text =
+        std::fs::read_to_string(crate::probe::paths::host("/proc/swaps")).unwrap_or_default();
     let mut total = 0;
     let mut n = 0;
     for line in text.lines().skip(1) {
@@ -230,7 +256,8 @@ pub fn swap_devices() -> (u64, usize) {
 
 /// /proc/vmstat as name -> value (empty when unreadable).
 pub fn read_vmstat() -> std::collections::BTreeMap<String, u64> {
-    let text = std::fs::read_to_string(crate::probe::paths::host("/proc/vmstat")).unwrap_or_default();
+    let text =
+        std::fs::read_to_string(crate::probe::paths::host("/proc/vmstat")).unwrap_or_default();
     text.lines()
         .filter_map(|l| {
             let (k, v) = l.split_once(' ')?;
@@ -260,8 +287,12 @@ fn kallsyms_symbols<const N: usize>(r: impl std::io::BufRead, names: [&str; N]) 
     let mut out = [0; N];
     for l in r.lines().map_while(Result::ok) {
         let mut f = l.split_whitespace();
-        let (Some(addr), Some(_kind), Some(name)) = (f.next(), f.next(), f.next()) else { continue };
-        let Some(i) = names.iter().position(|n| *n == name) else { continue };
+        let (Some(addr), Some(_kind), Some(name)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let Some(i) = names.iter().position(|n| *n == name) else {
+            continue;
+        };
         if out[i] == 0 {
             out[i] = u64::from_str_radix(addr, 16).unwrap_or(0);
             if out.iter().all(|&a| a != 0) {
@@ -326,7 +357,12 @@ pub struct SystemInfo {
 
 impl From<&SystemInfo> for Host {
     fn from(s: &SystemInfo) -> Self {
-        Self { kernel: s.kernel.clone(), numa_nodes: s.numa_nodes.clone(), btf: s.btf, kprobes: s.kprobes }
+        Self {
+            kernel: s.kernel.clone(),
+            numa_nodes: s.numa_nodes.clone(),
+            btf: s.btf,
+            kprobes: s.kprobes,
+        }
     }
 }
 
@@ -336,11 +372,17 @@ impl SystemInfo {
         Self {
             kernel: kernel_release(),
             btf: Path::new(BTF_VMLINUX).exists(),
-            tracefs: tracefs.as_ref().map(|p| p.display().to_string()).map_err(Clone::clone),
+            tracefs: tracefs
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .map_err(Clone::clone),
             numa_nodes: online_nodes(),
             cgroups: match crate::probe::paths::cgroupfs_given() {
                 Some(root) => cgroups_at(root),
-                None => parse_cgroups(&std::fs::read_to_string(crate::probe::paths::host("/proc/mounts")).unwrap_or_default()),
+                None => parse_cgroups(
+                    &std::fs::read_to_string(crate::probe::paths::host("/proc/mounts"))
+                        .unwrap_or_default(),
+                ),
             },
             mglru: mglru_enabled(),
             swap_kib,
@@ -361,7 +403,10 @@ pub fn kprobes_available(tracefs: Option<&PathBuf>) -> bool {
 /// CONFIG_NODES_SHIFT from kernel `release`'s config in /boot (None when
 /// that file is missing or does not say).
 pub fn config_nodes_shift(release: &str) -> Option<u32> {
-    let text = std::fs::read_to_string(crate::probe::paths::host(&format!("/boot/config-{release}"))).ok()?;
+    let text = std::fs::read_to_string(crate::probe::paths::host(&format!(
+        "/boot/config-{release}"
+    )))
+    .ok()?;
     parse_config_int(&text, "CONFIG_NODES_SHIFT").map(|v| v as u32)
 }
 
@@ -370,15 +415,24 @@ pub fn parse_config_int(text: &str, name: &str) -> Option<u64> {
     if name == "CONFIG_NODES_SHIFT" && text.contains("# CONFIG_NUMA is not set") {
         return Some(0);
     }
-    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix('=')?.trim().parse().ok())
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix('=')?.trim().parse().ok())
 }
 
 /// MemTotal in pages (totalram_pages).
 pub fn total_ram_pages(page_size: u64) -> u64 {
-    let text = std::fs::read_to_string(crate::probe::paths::host("/proc/meminfo")).unwrap_or_default();
+    let text =
+        std::fs::read_to_string(crate::probe::paths::host("/proc/meminfo")).unwrap_or_default();
     let kib: u64 = text
         .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:")?.trim().trim_end_matches("kB").trim().parse().ok())
+        .find_map(|l| {
+            l.strip_prefix("MemTotal:")?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or(0);
     kib * 1024 / page_size.max(1)
 }
@@ -397,11 +451,21 @@ mod tests {
         };
         assert_eq!(cgroups_at(&root), Cgroups::None);
         mk("memory", "memory.limit_in_bytes");
-        assert_eq!(cgroups_at(&root), Cgroups::V1 { memory: format!("{}/memory", root.display()) });
+        assert_eq!(
+            cgroups_at(&root),
+            Cgroups::V1 {
+                memory: format!("{}/memory", root.display())
+            }
+        );
         mk("unified", "cgroup.controllers");
         assert!(matches!(cgroups_at(&root), Cgroups::Hybrid { .. }));
         mk("", "cgroup.controllers");
-        assert_eq!(cgroups_at(&root), Cgroups::V2 { root: root.display().to_string() });
+        assert_eq!(
+            cgroups_at(&root),
+            Cgroups::V2 {
+                root: root.display().to_string()
+            }
+        );
         let _ = std::fs::remove_dir_all(&root);
     }
 
@@ -421,27 +485,54 @@ mod tests {
         ))
         .unwrap();
         let zones = parse_zoneinfo(&text);
-        let normal1: Vec<_> = zones.iter().filter(|z| z.node == 1 && z.zone == "Normal").collect();
+        let normal1: Vec<_> = zones
+            .iter()
+            .filter(|z| z.node == 1 && z.zone == "Normal")
+            .collect();
         assert_eq!(normal1.len(), 1);
         let z = normal1[0];
-        assert_eq!((z.free, z.min, z.low, z.high), (120_000, 2_000, 2_500, 3_000));
+        assert_eq!(
+            (z.free, z.min, z.low, z.high),
+            (120_000, 2_000, 2_500, 3_000)
+        );
         assert_eq!(z.start_pfn, 262_144);
         assert_eq!(node_start_pfns(&zones), vec![(1, 0), (262_144, 1)]);
         // Per-CPU slack of node counters: CPUs x the largest zone threshold.
         use crate::model::input::{global_stat_slack, node_stat_slack};
-        let th: Vec<(u32, &str, u64, u64)> = zones.iter().map(|z| (z.node, z.zone.as_str(), z.stat_threshold, z.cpus)).collect();
-        assert!(th.contains(&(0, "DMA", 4, 2)) && th.contains(&(0, "DMA32", 24, 2)), "{th:?}");
+        let th: Vec<(u32, &str, u64, u64)> = zones
+            .iter()
+            .map(|z| (z.node, z.zone.as_str(), z.stat_threshold, z.cpus))
+            .collect();
+        assert!(
+            th.contains(&(0, "DMA", 4, 2)) && th.contains(&(0, "DMA32", 24, 2)),
+            "{th:?}"
+        );
         assert_eq!(node_stat_slack(&zones, 0), Some(48));
-        assert_eq!(global_stat_slack(&zones), node_stat_slack(&zones, 0).zip(node_stat_slack(&zones, 1)).map(|(a, b)| a + b));
+        assert_eq!(
+            global_stat_slack(&zones),
+            node_stat_slack(&zones, 0)
+                .zip(node_stat_slack(&zones, 1))
+                .map(|(a, b)| a + b)
+        );
         assert_eq!(node_stat_slack(&zones, 7), None);
     }
 
     #[test]
     fn cgroup_layouts() {
         let v1 = "cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0\n";
-        assert_eq!(parse_cgroups(v1), Cgroups::V1 { memory: "/sys/fs/cgroup/memory".into() });
+        assert_eq!(
+            parse_cgroups(v1),
+            Cgroups::V1 {
+                memory: "/sys/fs/cgroup/memory".into()
+            }
+        );
         let v2 = "cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid 0 0\n";
-        assert_eq!(parse_cgroups(v2), Cgroups::V2 { root: "/sys/fs/cgroup".into() });
+        assert_eq!(
+            parse_cgroups(v2),
+            Cgroups::V2 {
+                root: "/sys/fs/cgroup".into()
+            }
+        );
         let both = format!("{v1}cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n");
         assert!(matches!(parse_cgroups(&both), Cgroups::Hybrid { .. }));
         assert_eq!(parse_cgroups("proc /proc proc rw 0 0\n"), Cgroups::None);
@@ -450,13 +541,22 @@ mod tests {
     #[test]
     fn kallsyms_hidden_addresses_are_none() {
         let text = "ffffffff82a0b000 D vmemmap_base\n0000000000000000 D page_offset_base\n";
-        assert_eq!(parse_kallsyms_symbol(text, "vmemmap_base"), Some(0xffffffff82a0b000));
+        assert_eq!(
+            parse_kallsyms_symbol(text, "vmemmap_base"),
+            Some(0xffffffff82a0b000)
+        );
         assert_eq!(parse_kallsyms_symbol(text, "page_offset_base"), None);
         assert_eq!(parse_kallsyms_symbol(text, "nope"), None);
         // Several names in one pass; a hidden (zero) entry does not hide a
         // later real one.
         let text = "0000000000000000 D khugepaged_thread\nffffffff82a0b000 D vmemmap_base\nffffffff83000000 b khugepaged_thread\n";
-        assert_eq!(kallsyms_symbols(text.as_bytes(), ["vmemmap_base", "khugepaged_thread", "nope"]), [0xffffffff82a0b000, 0xffffffff83000000, 0]);
+        assert_eq!(
+            kallsyms_symbols(
+                text.as_bytes(),
+                ["vmemmap_base", "khugepaged_thread", "nope"]
+            ),
+            [0xffffffff82a0b000, 0xffffffff83000000, 0]
+        );
     }
 
     #[test]
@@ -465,6 +565,10 @@ mod tests {
         assert!(missing_privilege(1 << CAP_BPF | 1 << CAP_PERFMON).is_none());
         let m = missing_privilege(1 << CAP_BPF).unwrap();
         assert!(m.contains("CAP_PERFMON") && !m.contains("CAP_BPF,"), "{m}");
-        assert!(missing_privilege(0).unwrap().contains("CAP_BPF, CAP_PERFMON"));
+        assert!(
+            missing_privilege(0)
+                .unwrap()
+                .contains("CAP_BPF, CAP_PERFMON")
+        );
     }
 }

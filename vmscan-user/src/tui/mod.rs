@@ -49,7 +49,10 @@ pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<(
     // Load before touching the terminal, so errors print normally.
     let mut session = Session::start(load)?;
     session.drop_privileges();
-    let mut app = App::new(session.loaded.hooks.clone(), (&session.loaded.system).into());
+    let mut app = App::new(
+        session.loaded.hooks.clone(),
+        (&session.loaded.system).into(),
+    );
     app.update(session.model.snapshot());
 
     let mut terminal = ratatui::try_init().context("setting up the terminal")?;
@@ -101,7 +104,10 @@ pub async fn run_replay(path: &std::path::Path, speed: f64) -> anyhow::Result<()
     let mut app = App::new(replay.hooks(), replay.host());
     let mut model = replay.model();
     let name = crate::text::fit(&path.display().to_string(), 40);
-    app.notice = Some(format!("replay of {name} ({}) at {speed}x", replay.header().hostname));
+    app.notice = Some(format!(
+        "replay of {name} ({}) at {speed}x",
+        replay.header().hostname
+    ));
     let mut terminal = ratatui::try_init().context("setting up the terminal")?;
     let _guard = Guard;
     let (tx, mut rx) = mpsc::channel::<UiEvent>(64);
@@ -165,7 +171,9 @@ fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &App) -> anyhow::Result<()>
 where
     B::Error: Send + Sync + 'static,
 {
-    terminal.draw(|f| view::render(f, app)).context("drawing the terminal UI")?;
+    terminal
+        .draw(|f| view::render(f, app))
+        .context("drawing the terminal UI")?;
     Ok(())
 }
 

@@ -29,7 +29,16 @@ pub enum Tab {
 }
 
 impl Tab {
-    pub const ALL: [Tab; 8] = [Tab::Nodes, Tab::Reclaim, Tab::Latency, Tab::Cgroups, Tab::Access, Tab::Thrashing, Tab::Events, Tab::Probes];
+    pub const ALL: [Tab; 8] = [
+        Tab::Nodes,
+        Tab::Reclaim,
+        Tab::Latency,
+        Tab::Cgroups,
+        Tab::Access,
+        Tab::Thrashing,
+        Tab::Events,
+        Tab::Probes,
+    ];
     pub fn title(self) -> &'static str {
         match self {
             Tab::Nodes => "Nodes",
@@ -146,7 +155,11 @@ impl App {
             .hook_events
             .iter()
             .enumerate()
-            .map(|(i, &v)| self.prev_hook_events.get(i).map_or(0.0, |&p| v.saturating_sub(p) as f64 / secs))
+            .map(|(i, &v)| {
+                self.prev_hook_events
+                    .get(i)
+                    .map_or(0.0, |&p| v.saturating_sub(p) as f64 / secs)
+            })
             .collect();
         self.prev_hook_events = snap.hook_events.clone();
         for n in &snap.nodes {
@@ -186,9 +199,23 @@ impl App {
     fn log_line(&self, e: &Episode, model: &Model) -> Option<String> {
         let t = e.ts_ns() as f64 / 1e9;
         match e {
-            Episode::KswapdWake { nid, zid, order, .. } => Some(format!("{t:>12.3}  kswapd{nid} wake (order {order}, zone {zid})")),
+            Episode::KswapdWake {
+                nid, zid, order, ..
+            } => Some(format!(
+                "{t:>12.3}  kswapd{nid} wake (order {order}, zone {zid})"
+            )),
             Episode::KswapdSleep { nid, .. } => Some(format!("{t:>12.3}  kswapd{nid} sleep")),
-            Episode::ReclaimEnd { ts_ns, start_ns, reclaimer: rec, order, pid, comm, cgroup_id, reclaimed, .. } => {
+            Episode::ReclaimEnd {
+                ts_ns,
+                start_ns,
+                reclaimer: rec,
+                order,
+                pid,
+                comm,
+                cgroup_id,
+                reclaimed,
+                ..
+            } => {
                 let us = ts_ns.saturating_sub(*start_ns) / 1000;
                 (us >= self.stall_threshold_us).then(|| {
                     let who = reclaimer::NAMES.get(*rec as usize).copied().unwrap_or("other");
@@ -197,7 +224,14 @@ impl App {
                     format!("{t:>12.3}  {who} reclaim {us} us, {reclaimed} pages, order {order}: {comm}[{pid}] {cg}")
                 })
             }
-            Episode::Throttled { nid, pid, comm, reason, delay_us, .. } => Some(format!(
+            Episode::Throttled {
+                nid,
+                pid,
+                comm,
+                reason,
+                delay_us,
+                ..
+            } => Some(format!(
                 "{t:>12.3}  throttled on node {nid} for {delay_us} us (reason {reason:#x}): {}[{pid}]",
                 text::fit(comm, 16)
             )),
@@ -217,7 +251,9 @@ impl App {
                 KeyCode::Backspace => {
                     self.filter_text.pop();
                 }
-                KeyCode::Char(c) if !c.is_control() && self.filter_text.len() < 64 => self.filter_text.push(c),
+                KeyCode::Char(c) if !c.is_control() && self.filter_text.len() < 64 => {
+                    self.filter_text.push(c)
+                }
                 _ => {}
             }
             return true;
@@ -237,20 +273,29 @@ impl App {
                 let nodes = self.nodes();
                 self.node_filter = match self.node_filter {
                     None => nodes.first().copied(),
-                    Some(cur) => nodes.iter().position(|&n| n == cur).and_then(|i| nodes.get(i + 1).copied()),
+                    Some(cur) => nodes
+                        .iter()
+                        .position(|&n| n == cur)
+                        .and_then(|i| nodes.get(i + 1).copied()),
                 };
             }
             KeyCode::Char('c') => {
-                let mut names: Vec<String> = self.snap.lruvecs.iter().map(|l| l.memcg.clone()).collect();
+                let mut names: Vec<String> =
+                    self.snap.lruvecs.iter().map(|l| l.memcg.clone()).collect();
                 names.sort();
                 names.dedup();
                 self.cgroup_filter = match &self.cgroup_filter {
                     None => names.first().cloned(),
-                    Some(cur) => names.iter().position(|n| n == cur).and_then(|i| names.get(i + 1).cloned()),
+                    Some(cur) => names
+                        .iter()
+                        .position(|n| n == cur)
+                        .and_then(|i| names.get(i + 1).cloned()),
                 };
             }
             KeyCode::Tab => self.tab = Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()],
-            KeyCode::BackTab => self.tab = Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()],
+            KeyCode::BackTab => {
+                self.tab = Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()]
+            }
             KeyCode::Char(c @ '1'..='8') => self.tab = Tab::ALL[(c as u8 - b'1') as usize],
             _ => {}
         }
@@ -271,7 +316,12 @@ mod tests {
     }
 
     fn app() -> App {
-        let sys = Host { kernel: "test".into(), numa_nodes: vec![0], btf: true, kprobes: false };
+        let sys = Host {
+            kernel: "test".into(),
+            numa_nodes: vec![0],
+            btf: true,
+            kprobes: false,
+        };
         App::new(vec![], sys)
     }
 
@@ -299,7 +349,11 @@ mod tests {
         let mut a = app();
         let m = Model::default();
         let evs: Vec<Event> = (0..(LOG_LINES + 7))
-            .map(|i| Event { kind: event::KSWAPD_WAKE, ts_ns: i as u64, ..Event::default() })
+            .map(|i| Event {
+                kind: event::KSWAPD_WAKE,
+                ts_ns: i as u64,
+                ..Event::default()
+            })
             .collect();
         a.log_events(&decode(&evs), &m);
         assert_eq!(a.log.len(), LOG_LINES);

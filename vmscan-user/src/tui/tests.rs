@@ -15,15 +15,20 @@ use crate::{
         kswapd::{Kswapd, KswapdState, WakeReason},
         lruvec::Model,
         snapshot::{
-            AccessRow, AccessStack, Finding, HistSnap, IsolationSnap, ListSnap, LruvecSnap, MemcgSnap, NodeSnap, Rates,
-            Snapshot, Stall, ZoneSnap,
+            AccessRow, AccessStack, Finding, HistSnap, IsolationSnap, ListSnap, LruvecSnap,
+            MemcgSnap, NodeSnap, Rates, Snapshot, Stall, ZoneSnap,
         },
     },
     probe::resolve,
 };
 
 fn system() -> Host {
-    Host { kernel: "6.18.0-test".into(), numa_nodes: vec![0, 1], btf: true, kprobes: true }
+    Host {
+        kernel: "6.18.0-test".into(),
+        numa_nodes: vec![0, 1],
+        btf: true,
+        kprobes: true,
+    }
 }
 
 fn hooks(functions_available: bool) -> Vec<HookStatus> {
@@ -35,8 +40,16 @@ fn hooks(functions_available: bool) -> Vec<HookStatus> {
             HookStatus {
                 id: h.id,
                 name: resolve::hook_name(h.id),
-                mechanism: ok.then(|| if function { "fentry".into() } else { "tracepoint".into() }),
-                error: (!ok).then(|| "kernel built without CONFIG_KPROBES and fentry refused with EPERM".into()),
+                mechanism: ok.then(|| {
+                    if function {
+                        "fentry".into()
+                    } else {
+                        "tracepoint".into()
+                    }
+                }),
+                error: (!ok).then(|| {
+                    "kernel built without CONFIG_KPROBES and fentry refused with EPERM".into()
+                }),
                 notes: vec![],
             }
         })
@@ -65,13 +78,24 @@ fn node(n: u32, awake: bool) -> NodeSnap {
         lists: vmscan_common::lru::NAMES
             .iter()
             .zip(sizes)
-            .map(|(name, p)| ListSnap { name, pages: Some(p / (n as u64 + 1)), drift: Some(if n == 0 { -209 } else { 0 }), drift_noise: Some(96) })
+            .map(|(name, p)| ListSnap {
+                name,
+                pages: Some(p / (n as u64 + 1)),
+                drift: Some(if n == 0 { -209 } else { 0 }),
+                drift_noise: Some(96),
+            })
             .collect(),
         free: if n == 0 { 20_000 } else { 900_000 },
         min: 16_894,
         low: 21_116,
         high: 25_338,
-        zones: vec![ZoneSnap { zone: "Normal".into(), free: if n == 0 { 20_000 } else { 900_000 }, min: 16_894, low: 21_116, high: 25_338 }],
+        zones: vec![ZoneSnap {
+            zone: "Normal".into(),
+            free: if n == 0 { 20_000 } else { 900_000 },
+            min: 16_894,
+            low: 21_116,
+            high: 25_338,
+        }],
         rates: Rates {
             inserted: [10.0, 0.0, 40_000.0, 5.0, 0.0],
             activated_by_access: 15.0,
@@ -87,8 +111,19 @@ fn node(n: u32, awake: bool) -> NodeSnap {
             ..Rates::default()
         },
         kswapd: Kswapd {
-            state: if awake { KswapdState::Awake } else { KswapdState::Asleep },
-            wake_reason: awake.then(|| WakeReason { zid: 2, order: 0, gfp: 0xcc0, pid: 4242, comm: "java\x1b[2J".into(), cgroup_id: 7 }),
+            state: if awake {
+                KswapdState::Awake
+            } else {
+                KswapdState::Asleep
+            },
+            wake_reason: awake.then(|| WakeReason {
+                zid: 2,
+                order: 0,
+                gfp: 0xcc0,
+                pid: 4242,
+                comm: "java\x1b[2J".into(),
+                cgroup_id: 7,
+            }),
             episodes: 12,
             ..Default::default()
         },
@@ -182,18 +217,88 @@ fn populated() -> Snapshot {
 /// pages, and a quiet one; built by the model's own report builder.
 fn refaults() -> crate::model::snapshot::RefaultsSnap {
     use std::collections::BTreeMap;
-    use vmscan_common::{PagesAgg, RefaultAgg, RefaultDistKey, RefaultKey, RefaultTaskKey, distance_bucket};
+    use vmscan_common::{
+        PagesAgg, RefaultAgg, RefaultDistKey, RefaultKey, RefaultTaskKey, distance_bucket,
+    };
     let mut refault = BTreeMap::new();
-    refault.insert(RefaultKey { cgroup_id: 7, node: 0, file: 1 }, RefaultAgg { pages: 36864, folios: 36864, activated: 1200, restored: 300, measured: 36864, uncounted: 0 });
-    refault.insert(RefaultKey { cgroup_id: 9, node: 1, file: 0 }, RefaultAgg { pages: 512, folios: 512, measured: 512, ..Default::default() });
+    refault.insert(
+        RefaultKey {
+            cgroup_id: 7,
+            node: 0,
+            file: 1,
+        },
+        RefaultAgg {
+            pages: 36864,
+            folios: 36864,
+            activated: 1200,
+            restored: 300,
+            measured: 36864,
+            uncounted: 0,
+        },
+    );
+    refault.insert(
+        RefaultKey {
+            cgroup_id: 9,
+            node: 1,
+            file: 0,
+        },
+        RefaultAgg {
+            pages: 512,
+            folios: 512,
+            measured: 512,
+            ..Default::default()
+        },
+    );
     let mut dist = BTreeMap::new();
-    dist.insert(RefaultDistKey { cgroup_id: 7, file: 1, bucket: distance_bucket(3500) }, PagesAgg { pages: 6000, folios: 6000 });
-    dist.insert(RefaultDistKey { cgroup_id: 7, file: 1, bucket: distance_bucket(4100) }, PagesAgg { pages: 30864, folios: 30864 });
+    dist.insert(
+        RefaultDistKey {
+            cgroup_id: 7,
+            file: 1,
+            bucket: distance_bucket(3500),
+        },
+        PagesAgg {
+            pages: 6000,
+            folios: 6000,
+        },
+    );
+    dist.insert(
+        RefaultDistKey {
+            cgroup_id: 7,
+            file: 1,
+            bucket: distance_bucket(4100),
+        },
+        PagesAgg {
+            pages: 30864,
+            folios: 30864,
+        },
+    );
     let mut tasks = BTreeMap::new();
-    tasks.insert(RefaultTaskKey { cgroup_id: 7, tgid: 4242, file: 1, comm: *b"postgres\0\0\0\0\0\0\0\0" }, PagesAgg { pages: 36864, folios: 36864 });
+    tasks.insert(
+        RefaultTaskKey {
+            cgroup_id: 7,
+            tgid: 4242,
+            file: 1,
+            comm: *b"postgres\0\0\0\0\0\0\0\0",
+        },
+        PagesAgg {
+            pages: 36864,
+            folios: 36864,
+        },
+    );
     let files = BTreeMap::new();
-    let input = crate::model::refaults::RefaultInput { refault: &refault, dist: &dist, files: &files, tasks: &tasks };
-    let names = |id: u64| Some(if id == 7 { "/system.slice/postgresql.service".to_owned() } else { "/user.slice".to_owned() });
+    let input = crate::model::refaults::RefaultInput {
+        refault: &refault,
+        dist: &dist,
+        files: &files,
+        tasks: &tasks,
+    };
+    let names = |id: u64| {
+        Some(if id == 7 {
+            "/system.slice/postgresql.service".to_owned()
+        } else {
+            "/user.slice".to_owned()
+        })
+    };
     let no_file = |_: u32, _: u64| None;
     let view = crate::model::refaults::RefaultView {
         window_secs: 60.0,
@@ -204,7 +309,10 @@ fn refaults() -> crate::model::snapshot::RefaultsSnap {
         file_path: &no_file,
         only: None,
     };
-    crate::model::snapshot::RefaultsSnap { unavailable: None, report: Some(crate::model::refaults::build(&input, &view)) }
+    crate::model::snapshot::RefaultsSnap {
+        unavailable: None,
+        report: Some(crate::model::refaults::build(&input, &view)),
+    }
 }
 
 fn app(snap: Option<Snapshot>, functions_available: bool) -> App {
@@ -213,7 +321,13 @@ fn app(snap: Option<Snapshot>, functions_available: bool) -> App {
         a.update(s.clone());
         a.update(s);
         let m = Model::default();
-        let mut wake = Event { kind: event::KSWAPD_WAKE, ts_ns: 5_000_000_000, order: 0, zid: 2, ..Event::default() };
+        let mut wake = Event {
+            kind: event::KSWAPD_WAKE,
+            ts_ns: 5_000_000_000,
+            order: 0,
+            zid: 2,
+            ..Event::default()
+        };
         wake.nid = 0;
         let stall = Event {
             kind: event::RECLAIM_END,
@@ -245,14 +359,24 @@ fn screen(a: &App, w: u16, h: u16) -> String {
 
 #[test]
 fn every_view_in_every_state_and_size() {
-    for (state, snap, functions) in [("populated", Some(populated()), true), ("empty", None, true), ("unavailable", Some(populated()), false)] {
+    for (state, snap, functions) in [
+        ("populated", Some(populated()), true),
+        ("empty", None, true),
+        ("unavailable", Some(populated()), false),
+    ] {
         for tab in Tab::ALL {
             for (w, h) in [(120, 40), (80, 24)] {
                 let mut a = app(snap.clone(), functions);
                 a.tab = tab;
                 let text = screen(&a, w, h);
-                assert!(!text.contains('\x1b'), "escape sequences must not reach the terminal");
-                insta::assert_snapshot!(format!("{}_{}_{}x{}", tab.title().to_lowercase(), state, w, h), text);
+                assert!(
+                    !text.contains('\x1b'),
+                    "escape sequences must not reach the terminal"
+                );
+                insta::assert_snapshot!(
+                    format!("{}_{}_{}x{}", tab.title().to_lowercase(), state, w, h),
+                    text
+                );
             }
         }
     }
@@ -279,7 +403,10 @@ fn unavailable_views_say_why_instead_of_zeros() {
     assert!(s.contains("shrink_node pass is unavailable"), "{s}");
     a.tab = Tab::Thrashing;
     let s = screen(&a, 120, 40);
-    assert!(s.contains("workingset_refault) is unavailable") && !s.contains("36864"), "{s}");
+    assert!(
+        s.contains("workingset_refault) is unavailable") && !s.contains("36864"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -299,7 +426,10 @@ fn thrashing_shows_the_curve_and_its_absence_under_mglru() {
     let mut a = app(Some(snap), true);
     a.tab = Tab::Thrashing;
     let s = screen(&a, 120, 40);
-    assert!(s.contains("no what-if curve: MGLRU is on") && !s.contains("MiB: 100%"), "{s}");
+    assert!(
+        s.contains("no what-if curve: MGLRU is on") && !s.contains("MiB: 100%"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -316,12 +446,25 @@ fn status_line_shows_the_self_check() {
         likely_cause: None,
     };
     let mut snap = populated();
-    snap.self_check = SelfCheck { checked: 1, exact: 1, within_slack: 0, counters: vec![check(0)] };
+    snap.self_check = SelfCheck {
+        checked: 1,
+        exact: 1,
+        within_slack: 0,
+        counters: vec![check(0)],
+    };
     let s = screen(&app(Some(snap.clone()), true), 120, 40);
     assert!(s.contains("counters exact 1/1"), "{s}");
-    snap.self_check = SelfCheck { checked: 1, exact: 0, within_slack: 0, counters: vec![check(-6148)] };
+    snap.self_check = SelfCheck {
+        checked: 1,
+        exact: 0,
+        within_slack: 0,
+        counters: vec![check(-6148)],
+    };
     let s = screen(&app(Some(snap), true), 160, 40);
-    assert!(s.contains("1 of 1 counters diverge: pgactivate -6148 pages"), "{s}");
+    assert!(
+        s.contains("1 of 1 counters diverge: pgactivate -6148 pages"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -342,5 +485,8 @@ fn cgroups_view_names_kubernetes_pods() {
     a.tab = Tab::Cgroups;
     let s = screen(&a, 120, 40);
     assert!(s.contains("pod 8d3b7a36/4f8c2d1e0b9a burstable"), "{s}");
-    assert!(!s.contains("kubepods-burstable-pod"), "the pod's short name replaces its path: {s}");
+    assert!(
+        !s.contains("kubepods-burstable-pod"),
+        "the pod's short name replaces its path: {s}"
+    );
 }

@@ -39,7 +39,12 @@ pub fn render(f: &mut Frame, app: &App) {
         f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
         return;
     }
-    let [top, body, bottom] = Layout::vertical([Constraint::Length(2), Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    let [top, body, bottom] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
     render_header(f, app, top);
     match app.tab {
         Tab::Nodes => nodes_view(f, app, body),
@@ -52,9 +57,13 @@ pub fn render(f: &mut Frame, app: &App) {
         Tab::Probes => probes_view(f, app, body),
     }
     let hints = if app.editing_filter {
-        format!("filter: {}▏ (Enter to apply, Esc to close)", fit(&app.filter_text, 60))
+        format!(
+            "filter: {}▏ (Enter to apply, Esc to close)",
+            fit(&app.filter_text, 60)
+        )
     } else {
-        "q quit  p pause  1-8/Tab view  n node  c cgroup  s sort  / filter  w wndw  ? help".to_owned()
+        "q quit  p pause  1-8/Tab view  n node  c cgroup  s sort  / filter  w wndw  ? help"
+            .to_owned()
     };
     f.render_widget(Paragraph::new(hints).style(DIM), bottom);
     if app.help {
@@ -63,14 +72,24 @@ pub fn render(f: &mut Frame, app: &App) {
 }
 
 fn render_header(f: &mut Frame, app: &App, area: Rect) {
-    let [tabs_area, status_area] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
-    let titles: Vec<Line> = Tab::ALL.iter().enumerate().map(|(i, t)| Line::from(format!("{} {}", i + 1, t.title()))).collect();
+    let [tabs_area, status_area] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
+    let titles: Vec<Line> = Tab::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Line::from(format!("{} {}", i + 1, t.title())))
+        .collect();
     let selected = Tab::ALL.iter().position(|t| *t == app.tab).unwrap_or(0);
     f.render_widget(
-        Tabs::new(titles).select(selected).highlight_style(Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)),
+        Tabs::new(titles)
+            .select(selected)
+            .highlight_style(Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)),
         tabs_area,
     );
-    let mut spans = vec![Span::styled("vmscan ", TITLE), Span::raw(format!("kernel {} ", fit(&app.system.kernel, 30)))];
+    let mut spans = vec![
+        Span::styled("vmscan ", TITLE),
+        Span::raw(format!("kernel {} ", fit(&app.system.kernel, 30))),
+    ];
     let scheme = match app.snap.mglru {
         Some(true) => "MGLRU",
         _ => "classic LRU",
@@ -86,7 +105,13 @@ fn render_header(f: &mut Frame, app: &App, area: Rect) {
         spans.push(Span::raw(format!("| /{} ", fit(&app.filter_text, 16))));
     }
     if app.snap.lost_total > 0 {
-        spans.push(Span::styled(format!("| {} lost: episode figures incomplete ", app.snap.lost_total), BAD));
+        spans.push(Span::styled(
+            format!(
+                "| {} lost: episode figures incomplete ",
+                app.snap.lost_total
+            ),
+            BAD,
+        ));
     }
     if let Some(s) = self_check_span(&app.snap.self_check) {
         spans.push(s);
@@ -107,9 +132,18 @@ fn self_check_span(c: &SelfCheck) -> Option<Span<'static>> {
         return None;
     }
     match c.counters.iter().find(|k| !k.exact()) {
-        None => Some(Span::styled(format!("| counters exact {}/{} ", c.exact, c.checked), DIM)),
+        None => Some(Span::styled(
+            format!("| counters exact {}/{} ", c.exact, c.checked),
+            DIM,
+        )),
         Some(k) => Some(Span::styled(
-            format!("| {} of {} counters diverge: {} {:+} pages ", c.checked - c.exact, c.checked, k.counter, k.divergence_pages),
+            format!(
+                "| {} of {} counters diverge: {} {:+} pages ",
+                c.checked - c.exact,
+                c.checked,
+                k.counter,
+                k.divergence_pages
+            ),
             BAD,
         )),
     }
@@ -131,20 +165,40 @@ const HELP_KEYS: [(&str, &str); 9] = [
 fn help_overlay(f: &mut Frame, area: Rect) {
     let w = 64.min(area.width);
     let h = 17.min(area.height);
-    let r = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
+    let r = Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    };
     let mut text = vec![Line::styled("Keys", TITLE)];
-    text.extend(HELP_KEYS.iter().map(|(keys, what)| Line::raw(format!("{keys:<22}{what}"))));
+    text.extend(
+        HELP_KEYS
+            .iter()
+            .map(|(keys, what)| Line::raw(format!("{keys:<22}{what}"))),
+    );
     text.extend([
         Line::raw(""),
         Line::raw("Counts are pages, as in /proc/vmstat; rates are per second"),
         Line::raw("over the last refresh interval."),
     ]);
     f.render_widget(Clear, r);
-    f.render_widget(Paragraph::new(text).block(Block::default().borders(Borders::ALL).title(" help ")), r);
+    f.render_widget(
+        Paragraph::new(text).block(Block::default().borders(Borders::ALL).title(" help ")),
+        r,
+    );
 }
 
-fn unavailable(f: &mut Frame, area: Rect, app: &App, id: vmscan_common::HookId, what: &str) -> bool {
-    let Some(h) = app.hooks.iter().find(|h| h.id == id) else { return false };
+fn unavailable(
+    f: &mut Frame,
+    area: Rect,
+    app: &App,
+    id: vmscan_common::HookId,
+    what: &str,
+) -> bool {
+    let Some(h) = app.hooks.iter().find(|h| h.id == id) else {
+        return false;
+    };
     if h.attached() {
         return false;
     }
@@ -154,7 +208,10 @@ fn unavailable(f: &mut Frame, area: Rect, app: &App, id: vmscan_common::HookId, 
         Line::raw(""),
         Line::raw(format!("hook {}: {}", h.name, fit(why, 300))),
         Line::raw(""),
-        Line::styled("This view shows no zeros in its place: run vmscan on a kernel with fentry or kprobes.", DIM),
+        Line::styled(
+            "This view shows no zeros in its place: run vmscan on a kernel with fentry or kprobes.",
+            DIM,
+        ),
     ])
     .wrap(Wrap { trim: true })
     .block(Block::default().borders(Borders::ALL));
@@ -163,7 +220,11 @@ fn unavailable(f: &mut Frame, area: Rect, app: &App, id: vmscan_common::HookId, 
 }
 
 fn filtered_nodes(app: &App) -> Vec<&NodeSnap> {
-    app.snap.nodes.iter().filter(|n| app.node_filter.is_none_or(|f| f == n.node)).collect()
+    app.snap
+        .nodes
+        .iter()
+        .filter(|n| app.node_filter.is_none_or(|f| f == n.node))
+        .collect()
 }
 
 fn bar(v: u64, max: u64, width: usize) -> String {
@@ -188,9 +249,20 @@ fn kswapd_line(n: &NodeSnap) -> Span<'static> {
                 .kswapd
                 .wake_reason
                 .as_ref()
-                .map(|w| format!(", woken by {}[{}] order {} zone {}", fit(&w.comm, 16), w.pid, w.order, w.zid))
+                .map(|w| {
+                    format!(
+                        ", woken by {}[{}] order {} zone {}",
+                        fit(&w.comm, 16),
+                        w.pid,
+                        w.order,
+                        w.zid
+                    )
+                })
                 .unwrap_or_default();
-            Span::styled(format!("kswapd{} AWAKE {:.1} s{why}", n.node, n.kswapd_awake_secs), WARN)
+            Span::styled(
+                format!("kswapd{} AWAKE {:.1} s{why}", n.node, n.kswapd_awake_secs),
+                WARN,
+            )
         }
         KswapdState::Asleep => Span::raw(format!("kswapd{} asleep", n.node)),
         KswapdState::Unknown => Span::styled(format!("kswapd{} no wake/sleep seen", n.node), DIM),
@@ -206,7 +278,8 @@ fn nodes_view(f: &mut Frame, app: &App, area: Rect) {
     let nodes = filtered_nodes(app);
     if nodes.is_empty() {
         f.render_widget(
-            Paragraph::new("No node sampled yet (waiting for the first interval).").block(Block::default().borders(Borders::ALL)),
+            Paragraph::new("No node sampled yet (waiting for the first interval).")
+                .block(Block::default().borders(Borders::ALL)),
             area,
         );
         return;
@@ -218,14 +291,29 @@ fn nodes_view(f: &mut Frame, app: &App, area: Rect) {
 }
 
 fn node_panel(f: &mut Frame, app: &App, n: &NodeSnap, area: Rect) {
-    let mut title = vec![Span::styled(format!(" node {} ", n.node), TITLE), kswapd_line(n), Span::raw(" ")];
-    for finding in app.snap.findings.iter().filter(|x| x.text.starts_with(&format!("node {} ", n.node))) {
-        title.push(Span::styled(format!("! {} ", finding.kind.replace('_', " ")), BAD));
+    let mut title = vec![
+        Span::styled(format!(" node {} ", n.node), TITLE),
+        kswapd_line(n),
+        Span::raw(" "),
+    ];
+    for finding in app
+        .snap
+        .findings
+        .iter()
+        .filter(|x| x.text.starts_with(&format!("node {} ", n.node)))
+    {
+        title.push(Span::styled(
+            format!("! {} ", finding.kind.replace('_', " ")),
+            BAD,
+        ));
     }
-    let block = Block::default().borders(Borders::ALL).title(Line::from(title));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Line::from(title));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let [left, right] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(inner);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(inner);
     let mut lines = list_lines(n, (left.width as usize).saturating_sub(34).max(4));
     lines.extend(free_lines(n));
     let room = (left.height as usize).saturating_sub(lines.len() + 1);
@@ -249,7 +337,10 @@ fn list_lines(n: &NodeSnap, bw: usize) -> Vec<Line<'static>> {
             // The residual only: inside the kernel's counter noise it is ~0.
             // Under MGLRU a type's two lists share one drift, on the
             // inactive row ("Σ": both lists together).
-            let typed = n.type_drift.iter().find(|t| l.name.strip_prefix("inactive_") == Some(t.name));
+            let typed = n
+                .type_drift
+                .iter()
+                .find(|t| l.name.strip_prefix("inactive_") == Some(t.name));
             let (drift, noise, sum) = match typed {
                 Some(t) => (t.drift, t.drift_noise, "Σ"),
                 None => (l.drift, l.drift_noise, ""),
@@ -257,7 +348,9 @@ fn list_lines(n: &NodeSnap, bw: usize) -> Vec<Line<'static>> {
             let drift = match (drift, noise) {
                 (Some(d), Some(n)) if d.unsigned_abs() <= n => format!("{sum}~0"),
                 (Some(d), _) => format!("{sum}{d:+}"),
-                (None, _) if !n.type_drift.is_empty() && l.name.starts_with("active_") => "Σ↑".into(),
+                (None, _) if !n.type_drift.is_empty() && l.name.starts_with("active_") => {
+                    "Σ↑".into()
+                }
                 (None, _) => "-".into(),
             };
             Line::from(vec![
@@ -282,13 +375,34 @@ fn free_lines(n: &NodeSnap) -> Vec<Line<'static>> {
         Span::raw("above high")
     };
     let mut lines = vec![Line::from(vec![
-        Span::raw(format!("free {} (min {} low {} high {}) ", pages(n.free), pages(n.min), pages(n.low), pages(n.high))),
+        Span::raw(format!(
+            "free {} (min {} low {} high {}) ",
+            pages(n.free),
+            pages(n.min),
+            pages(n.low),
+            pages(n.high)
+        )),
         watermark,
     ])];
     for z in &n.zones {
-        let mark = if z.free < z.min { " < min" } else if z.free < z.low { " < low" } else if z.free < z.high { " < high" } else { "" };
+        let mark = if z.free < z.min {
+            " < min"
+        } else if z.free < z.low {
+            " < low"
+        } else if z.free < z.high {
+            " < high"
+        } else {
+            ""
+        };
         lines.push(Line::styled(
-            format!("  {:<7} free {} min {} low {} high {}{mark}", fit(&z.zone, 7), pages(z.free), pages(z.min), pages(z.low), pages(z.high)),
+            format!(
+                "  {:<7} free {} min {} low {} high {}{mark}",
+                fit(&z.zone, 7),
+                pages(z.free),
+                pages(z.min),
+                pages(z.low),
+                pages(z.high)
+            ),
             DIM,
         ));
     }
@@ -297,7 +411,10 @@ fn free_lines(n: &NodeSnap) -> Vec<Line<'static>> {
 
 /// The newest reclaim episodes under a heading, `room` lines in all.
 fn stall_lines(app: &App, room: usize) -> Vec<Line<'static>> {
-    let mut lines = vec![Line::styled("recent reclaim episodes (newest first):", TITLE)];
+    let mut lines = vec![Line::styled(
+        "recent reclaim episodes (newest first):",
+        TITLE,
+    )];
     for st in app.snap.stalls.iter().take(room.saturating_sub(1)) {
         let cg = st.memcg.as_deref().map(|m| fit(m, 24)).unwrap_or_default();
         lines.push(Line::raw(format!(
@@ -315,17 +432,52 @@ fn stall_lines(app: &App, room: usize) -> Vec<Line<'static>> {
 /// The node's page flows per second, stalls and scan balance.
 fn flow_lines(app: &App, n: &NodeSnap) -> Vec<Line<'static>> {
     let r = &n.rates;
-    let (anon, file): (u64, u64) = n.balance.iter().fold((0, 0), |(a, b), (x, y)| (a + x, b + y));
-    let balance = if anon + file == 0 { "-".to_owned() } else { format!("{:.0}:{:.0}", 100.0 * anon as f64 / (anon + file) as f64, 100.0 * file as f64 / (anon + file) as f64) };
-    let swp = app.snap.vm_swappiness.map(|s| s.to_string()).unwrap_or_else(|| "?".into());
+    let (anon, file): (u64, u64) = n
+        .balance
+        .iter()
+        .fold((0, 0), |(a, b), (x, y)| (a + x, b + y));
+    let balance = if anon + file == 0 {
+        "-".to_owned()
+    } else {
+        format!(
+            "{:.0}:{:.0}",
+            100.0 * anon as f64 / (anon + file) as f64,
+            100.0 * file as f64 / (anon + file) as f64
+        )
+    };
+    let swp = app
+        .snap
+        .vm_swappiness
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "?".into());
     let ins: f64 = r.inserted.iter().sum();
     vec![
-        Line::from(format!("inserted  {:>7}/s  (active {}/s)", rate(ins), rate(r.inserted[lru::ACTIVE_ANON as usize] + r.inserted[lru::ACTIVE_FILE as usize]))),
-        Line::from(format!("activated {:>7}/s by access, {}/s by reclaim", rate(r.activated_by_access), rate(r.activated_by_reclaim))),
+        Line::from(format!(
+            "inserted  {:>7}/s  (active {}/s)",
+            rate(ins),
+            rate(r.inserted[lru::ACTIVE_ANON as usize] + r.inserted[lru::ACTIVE_FILE as usize])
+        )),
+        Line::from(format!(
+            "activated {:>7}/s by access, {}/s by reclaim",
+            rate(r.activated_by_access),
+            rate(r.activated_by_reclaim)
+        )),
         Line::from(format!("deactivated {:>5}/s", rate(r.deactivated))),
-        Line::from(format!("scanned   {:>7}/s  reclaimed {}/s", rate(r.scanned), rate(r.reclaimed))),
-        Line::from(format!("  kswapd {}/s direct {}/s memcg {}/s", rate(r.reclaimed_kswapd), rate(r.reclaimed_direct), rate(r.reclaimed_memcg))),
-        Line::from(format!("direct stalls {}  kswapd episodes {}", n.direct_stalls, n.kswapd.episodes)),
+        Line::from(format!(
+            "scanned   {:>7}/s  reclaimed {}/s",
+            rate(r.scanned),
+            rate(r.reclaimed)
+        )),
+        Line::from(format!(
+            "  kswapd {}/s direct {}/s memcg {}/s",
+            rate(r.reclaimed_kswapd),
+            rate(r.reclaimed_direct),
+            rate(r.reclaimed_memcg)
+        )),
+        Line::from(format!(
+            "direct stalls {}  kswapd episodes {}",
+            n.direct_stalls, n.kswapd.episodes
+        )),
         Line::from(format!("anon:file scanned {balance}  swappiness {swp}")),
     ]
 }
@@ -334,13 +486,21 @@ fn reclaim_view(f: &mut Frame, app: &App, area: Rect) {
     let nodes = filtered_nodes(app);
     let [top, bottom] = Layout::vertical([Constraint::Min(8), Constraint::Length(9)]).areas(area);
     if nodes.is_empty() {
-        f.render_widget(Paragraph::new("No reclaim data yet.").block(Block::default().borders(Borders::ALL)), top);
+        f.render_widget(
+            Paragraph::new("No reclaim data yet.").block(Block::default().borders(Borders::ALL)),
+            top,
+        );
     } else {
         for (n, r) in nodes.iter().zip(even_rows(top, nodes.len()).iter()) {
             reclaim_sparklines(f, app, n, *r);
         }
     }
-    let [left, mid, right] = Layout::horizontal([Constraint::Min(20), Constraint::Length(56), Constraint::Length(28)]).areas(bottom);
+    let [left, mid, right] = Layout::horizontal([
+        Constraint::Min(20),
+        Constraint::Length(56),
+        Constraint::Length(28),
+    ])
+    .areas(bottom);
     outcomes_panel(f, &nodes, left);
     isolation_table(f, app, mid);
     priority_panel(f, &nodes, right);
@@ -350,7 +510,8 @@ fn reclaim_view(f: &mut Frame, app: &App, area: Rect) {
 fn reclaim_sparklines(f: &mut Frame, app: &App, n: &NodeSnap, area: Rect) {
     let hist = app.history.get(&n.node);
     let series = |g: fn(&super::state::NodePoint) -> f64| -> Vec<u64> {
-        hist.map(|h| h.iter().map(|p| g(p).round() as u64).collect()).unwrap_or_default()
+        hist.map(|h| h.iter().map(|p| g(p).round() as u64).collect())
+            .unwrap_or_default()
     };
     let block = Block::default().borders(Borders::ALL).title(format!(
         " node {}: scanned {}/s, reclaimed {}/s ",
@@ -370,10 +531,18 @@ fn reclaim_sparklines(f: &mut Frame, app: &App, n: &NodeSnap, area: Rect) {
     for ((label, data, color), row) in spark.iter().zip(rows.iter()) {
         let [l, s] = Layout::horizontal([Constraint::Length(22), Constraint::Min(1)]).areas(*row);
         let last = data.last().copied().unwrap_or(0);
-        f.render_widget(Paragraph::new(format!("{label:<11}{:>9}/s", pages(last))), l);
+        f.render_widget(
+            Paragraph::new(format!("{label:<11}{:>9}/s", pages(last))),
+            l,
+        );
         let w = s.width as usize;
         let tail: Vec<u64> = data.iter().rev().take(w).rev().copied().collect();
-        f.render_widget(Sparkline::default().data(&tail).style(Style::new().fg(*color)), s);
+        f.render_widget(
+            Sparkline::default()
+                .data(&tail)
+                .style(Style::new().fg(*color)),
+            s,
+        );
     }
 }
 
@@ -394,7 +563,11 @@ fn outcomes_panel(f: &mut Frame, nodes: &[&NodeSnap], area: Rect) {
         )));
     }
     f.render_widget(
-        Paragraph::new(dirty).wrap(Wrap { trim: true }).block(Block::default().borders(Borders::ALL).title(" shrink_inactive outcomes ")),
+        Paragraph::new(dirty).wrap(Wrap { trim: true }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" shrink_inactive outcomes "),
+        ),
         area,
     );
 }
@@ -406,7 +579,11 @@ fn isolation_table(f: &mut Frame, app: &App, area: Rect) {
         .isolation
         .iter()
         .map(|i| {
-            let eff = if i.scanned == 0 { "-".to_owned() } else { format!("{:.0}%", 100.0 * i.taken as f64 / i.scanned as f64) };
+            let eff = if i.scanned == 0 {
+                "-".to_owned()
+            } else {
+                format!("{:.0}%", 100.0 * i.taken as f64 / i.scanned as f64)
+            };
             Row::new(vec![
                 Cell::from(i.lru),
                 Cell::from(pages(i.requested)),
@@ -418,9 +595,23 @@ fn isolation_table(f: &mut Frame, app: &App, area: Rect) {
         })
         .collect();
     f.render_widget(
-        Table::new(iso_rows, [Constraint::Length(14), Constraint::Length(7), Constraint::Length(7), Constraint::Length(7), Constraint::Length(7), Constraint::Length(5)])
-            .header(Row::new(vec!["isolation", "req", "scan", "skip", "taken", "eff"]).style(TITLE))
-            .block(Block::default().borders(Borders::ALL).title(" lru_isolate since start ")),
+        Table::new(
+            iso_rows,
+            [
+                Constraint::Length(14),
+                Constraint::Length(7),
+                Constraint::Length(7),
+                Constraint::Length(7),
+                Constraint::Length(7),
+                Constraint::Length(5),
+            ],
+        )
+        .header(Row::new(vec!["isolation", "req", "scan", "skip", "taken", "eff"]).style(TITLE))
+        .block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" lru_isolate since start "),
+        ),
         area,
     );
 }
@@ -440,9 +631,18 @@ fn priority_panel(f: &mut Frame, nodes: &[&NodeSnap], area: Rect) {
         .rev()
         .filter(|&p| prio[p] > 0 || p == DEF_PRIORITY)
         .take(7)
-        .map(|p| Line::from(format!("{p:>2} {} {:>6}", bar(prio[p], max, bw), pages(prio[p]))))
+        .map(|p| {
+            Line::from(format!(
+                "{p:>2} {} {:>6}",
+                bar(prio[p], max, bw),
+                pages(prio[p])
+            ))
+        })
         .collect();
-    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" priority ")), area);
+    f.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" priority ")),
+        area,
+    );
 }
 
 fn hist_lines(h: &Log2Hist, width: usize, unit: &str) -> Vec<Line<'static>> {
@@ -453,8 +653,15 @@ fn hist_lines(h: &Log2Hist, width: usize, unit: &str) -> Vec<Line<'static>> {
         .map(|b| {
             let lo = if b == 0 { 0 } else { 1u64 << (b - 1) };
             let n = h.buckets.get(b).copied().unwrap_or(0);
-            let label = if unit == "us" { micros(lo) } else { format!("{}{unit}", pages(lo)) };
-            Line::from(format!("{label:>8} {} {n}", bar(n, max, width.saturating_sub(22).max(4))))
+            let label = if unit == "us" {
+                micros(lo)
+            } else {
+                format!("{}{unit}", pages(lo))
+            };
+            Line::from(format!(
+                "{label:>8} {} {n}",
+                bar(n, max, width.saturating_sub(22).max(4))
+            ))
         })
         .collect()
 }
@@ -465,7 +672,11 @@ fn latency_view(f: &mut Frame, app: &App, area: Rect) {
         ("memcg_reclaim", "memcg reclaim", None),
         ("kswapd_episode", "kswapd episode", None),
         ("shrink_node", "shrink_node pass", Some(hook::SHRINK_NODE)),
-        ("batch_residency", "per-CPU batch residency", Some(hook::ADD_LRU)),
+        (
+            "batch_residency",
+            "per-CPU batch residency",
+            Some(hook::ADD_LRU),
+        ),
     ];
     let cols = Layout::horizontal([Constraint::Ratio(1, 2); 2]).split(area);
     let left = Layout::vertical([Constraint::Ratio(1, 3); 3]).split(cols[0]);
@@ -478,13 +689,34 @@ fn latency_view(f: &mut Frame, app: &App, area: Rect) {
             continue;
         }
         let Some(h) = app.snap.histograms.get(*key) else {
-            f.render_widget(Paragraph::new("no data").block(Block::default().borders(Borders::ALL).title(*label)), *r);
+            f.render_widget(
+                Paragraph::new("no data")
+                    .block(Block::default().borders(Borders::ALL).title(*label)),
+                *r,
+            );
             continue;
         };
-        let (data, s, which) = if app.windowed { (&h.window, h.window_summary, "last 10 s") } else { (&h.cumulative, h.cumulative_summary, "since start") };
-        let title = format!(" {label} ({which}): n={} p50<{} p99<{} max {} ", s.count, micros(s.p50), micros(s.p99), micros(s.max));
-        let body = if s.count == 0 { vec![Line::styled("no episodes in this window", DIM)] } else { hist_lines(data, r.width as usize, h.unit) };
-        f.render_widget(Paragraph::new(body).block(Block::default().borders(Borders::ALL).title(title)), *r);
+        let (data, s, which) = if app.windowed {
+            (&h.window, h.window_summary, "last 10 s")
+        } else {
+            (&h.cumulative, h.cumulative_summary, "since start")
+        };
+        let title = format!(
+            " {label} ({which}): n={} p50<{} p99<{} max {} ",
+            s.count,
+            micros(s.p50),
+            micros(s.p99),
+            micros(s.max)
+        );
+        let body = if s.count == 0 {
+            vec![Line::styled("no episodes in this window", DIM)]
+        } else {
+            hist_lines(data, r.width as usize, h.unit)
+        };
+        f.render_widget(
+            Paragraph::new(body).block(Block::default().borders(Borders::ALL).title(title)),
+            *r,
+        );
     }
 }
 
@@ -504,10 +736,18 @@ fn cgroups_view(f: &mut Frame, app: &App, area: Rect) {
         })
         .collect();
     rows.sort_by(|(a, am), (b, bm)| match app.sort {
-        CgroupSort::Reclaimed => bm.map_or(0, |m| m.reclaimed).cmp(&am.map_or(0, |m| m.reclaimed)),
-        CgroupSort::Episodes => bm.map_or(0, |m| m.reclaim_episodes).cmp(&am.map_or(0, |m| m.reclaim_episodes)),
-        CgroupSort::Latency => bm.map_or(0, |m| m.latency_us.p99).cmp(&am.map_or(0, |m| m.latency_us.p99)),
-        CgroupSort::Size => (b.anon + b.file + b.unevictable).cmp(&(a.anon + a.file + a.unevictable)),
+        CgroupSort::Reclaimed => bm
+            .map_or(0, |m| m.reclaimed)
+            .cmp(&am.map_or(0, |m| m.reclaimed)),
+        CgroupSort::Episodes => bm
+            .map_or(0, |m| m.reclaim_episodes)
+            .cmp(&am.map_or(0, |m| m.reclaim_episodes)),
+        CgroupSort::Latency => bm
+            .map_or(0, |m| m.latency_us.p99)
+            .cmp(&am.map_or(0, |m| m.latency_us.p99)),
+        CgroupSort::Size => {
+            (b.anon + b.file + b.unevictable).cmp(&(a.anon + a.file + a.unevictable))
+        }
         CgroupSort::Name => a.memcg.cmp(&b.memcg),
     });
     let name_w = (area.width as usize).saturating_sub(78).max(12);
@@ -516,14 +756,30 @@ fn cgroups_view(f: &mut Frame, app: &App, area: Rect) {
         .map(|(l, m)| {
             let lists: Vec<String> = match l.lists {
                 Some(ls) => ls.iter().map(|v| pages(*v)).collect(),
-                None => vec!["?".into(), "?".into(), "?".into(), "?".into(), pages(l.unevictable)],
+                None => vec![
+                    "?".into(),
+                    "?".into(),
+                    "?".into(),
+                    "?".into(),
+                    pages(l.unevictable),
+                ],
             };
-            let name = l.kube.as_ref().map_or_else(|| l.memcg.clone(), |k| k.short());
-            let mut cells = vec![Cell::from(fit(&name, name_w)), Cell::from(l.node.to_string())];
+            let name = l
+                .kube
+                .as_ref()
+                .map_or_else(|| l.memcg.clone(), |k| k.short());
+            let mut cells = vec![
+                Cell::from(fit(&name, name_w)),
+                Cell::from(l.node.to_string()),
+            ];
             cells.extend(lists.into_iter().map(Cell::from));
-            cells.push(Cell::from(m.map_or("-".into(), |m| m.reclaim_episodes.to_string())));
+            cells.push(Cell::from(
+                m.map_or("-".into(), |m| m.reclaim_episodes.to_string()),
+            ));
             cells.push(Cell::from(m.map_or("-".into(), |m| pages(m.reclaimed))));
-            cells.push(Cell::from(m.map_or("-".into(), |m| format!("<{}", micros(m.latency_us.p99)))));
+            cells.push(Cell::from(
+                m.map_or("-".into(), |m| format!("<{}", micros(m.latency_us.p99))),
+            ));
             Row::new(cells)
         })
         .collect();
@@ -540,24 +796,45 @@ fn cgroups_view(f: &mut Frame, app: &App, area: Rect) {
         Constraint::Length(9),
         Constraint::Length(9),
     ];
-    let title = format!(" memory cgroups x nodes (sorted by {}; pages) ", app.sort.name());
+    let title = format!(
+        " memory cgroups x nodes (sorted by {}; pages) ",
+        app.sort.name()
+    );
     f.render_widget(
         Table::new(table_rows, widths)
             .header(
-                Row::new(vec!["memcg", "node", "inact_an", "act_anon", "inact_fi", "act_file", "unevict", "episodes", "reclaimd", "p99"])
-                    .style(TITLE),
+                Row::new(vec![
+                    "memcg", "node", "inact_an", "act_anon", "inact_fi", "act_file", "unevict",
+                    "episodes", "reclaimd", "p99",
+                ])
+                .style(TITLE),
             )
             .block(Block::default().borders(Borders::ALL).title(title)),
         area,
     );
     if empty {
-        let inner = Rect { x: area.x + 2, y: area.y + 2, width: area.width.saturating_sub(4), height: 1 };
-        f.render_widget(Paragraph::new("No memory cgroup matches (or no memory cgroup hierarchy is mounted).").style(DIM), inner);
+        let inner = Rect {
+            x: area.x + 2,
+            y: area.y + 2,
+            width: area.width.saturating_sub(4),
+            height: 1,
+        };
+        f.render_widget(
+            Paragraph::new("No memory cgroup matches (or no memory cgroup hierarchy is mounted).")
+                .style(DIM),
+            inner,
+        );
     }
 }
 
 fn access_view(f: &mut Frame, app: &App, area: Rect) {
-    if unavailable(f, area, app, hook::MARK_ACCESSED, "folio_mark_accessed attribution") {
+    if unavailable(
+        f,
+        area,
+        app,
+        hook::MARK_ACCESSED,
+        "folio_mark_accessed attribution",
+    ) {
         return;
     }
     let [top, bottom] = Layout::vertical([Constraint::Length(12), Constraint::Min(3)]).areas(area);
@@ -583,10 +860,26 @@ fn access_view(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(
         Table::new(
             rows,
-            [Constraint::Length(12), Constraint::Length(8), Constraint::Length(9), Constraint::Length(6), Constraint::Length(9), Constraint::Length(9)],
+            [
+                Constraint::Length(12),
+                Constraint::Length(8),
+                Constraint::Length(9),
+                Constraint::Length(6),
+                Constraint::Length(9),
+                Constraint::Length(9),
+            ],
         )
-        .header(Row::new(vec!["outcome", "task", "teardown", "type", "calls", "pages"]).style(TITLE))
-            .block(Block::default().borders(Borders::ALL).title(" folio_mark_accessed since start ")),
+        .header(
+            Row::new(vec![
+                "outcome", "task", "teardown", "type", "calls", "pages",
+            ])
+            .style(TITLE),
+        )
+        .block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" folio_mark_accessed since start "),
+        ),
         top,
     );
     let total: u64 = app.snap.access_stacks.iter().map(|s| s.calls).sum();
@@ -596,25 +889,63 @@ fn access_view(f: &mut Frame, app: &App, area: Rect) {
         .iter()
         .take(bottom.height.saturating_sub(2) as usize)
         .map(|s| {
-            let frames = if s.frames.is_empty() { format!("stack #{}", s.stack_id) } else { s.frames.join(" <- ") };
-            let pct = if total == 0 { 0.0 } else { 100.0 * s.calls as f64 / total as f64 };
-            let teardown = s.teardown_calls.map(|t| format!("{t} in exit_mmap, ")).unwrap_or_default();
-            Line::from(format!("{pct:>5.1}% {:>8} ({teardown}{} exiting, {} activated) {}", s.calls, s.exiting_calls, s.activated, fit(&frames, 200)))
+            let frames = if s.frames.is_empty() {
+                format!("stack #{}", s.stack_id)
+            } else {
+                s.frames.join(" <- ")
+            };
+            let pct = if total == 0 {
+                0.0
+            } else {
+                100.0 * s.calls as f64 / total as f64
+            };
+            let teardown = s
+                .teardown_calls
+                .map(|t| format!("{t} in exit_mmap, "))
+                .unwrap_or_default();
+            Line::from(format!(
+                "{pct:>5.1}% {:>8} ({teardown}{} exiting, {} activated) {}",
+                s.calls,
+                s.exiting_calls,
+                s.activated,
+                fit(&frames, 200)
+            ))
         })
         .collect();
-    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" by kernel stack ")), bottom);
+    f.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" by kernel stack "),
+        ),
+        bottom,
+    );
 }
 
 /// Refaults since start: cgroups by refaulted pages with the kernel's
 /// verdicts and the what-if curve, then tasks.
 fn thrashing_view(f: &mut Frame, app: &App, area: Rect) {
     use crate::model::refaults::{curve_line, size};
-    if unavailable(f, area, app, hook::REFAULT, "Refault attribution (workingset_refault)") {
+    if unavailable(
+        f,
+        area,
+        app,
+        hook::REFAULT,
+        "Refault attribution (workingset_refault)",
+    ) {
         return;
     }
     let Some(rep) = app.snap.refaults.report.as_ref() else {
-        let why = app.snap.refaults.unavailable.clone().unwrap_or_else(|| "no refault data".into());
-        f.render_widget(Paragraph::new(Line::styled(why, WARN)).block(Block::default().borders(Borders::ALL)), area);
+        let why = app
+            .snap
+            .refaults
+            .unavailable
+            .clone()
+            .unwrap_or_else(|| "no refault data".into());
+        f.render_widget(
+            Paragraph::new(Line::styled(why, WARN)).block(Block::default().borders(Borders::ALL)),
+            area,
+        );
         return;
     };
     let [top, bottom] = Layout::vertical([Constraint::Min(6), Constraint::Length(8)]).areas(area);
@@ -629,7 +960,10 @@ fn thrashing_view(f: &mut Frame, app: &App, area: Rect) {
                 Cell::from(format!("{:.0}", m.pages_per_sec)),
                 Cell::from(m.activated_pages.map_or("-".into(), pages)),
                 Cell::from(pages(m.restored_pages)),
-                Cell::from(m.extra_for_90.map_or("-".into(), |b| format!("+{}", size(b)))),
+                Cell::from(
+                    m.extra_for_90
+                        .map_or("-".into(), |b| format!("+{}", size(b))),
+                ),
             ])
         })
         .collect();
@@ -643,20 +977,50 @@ fn thrashing_view(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(
         Table::new(
             rows,
-            [Constraint::Length(40), Constraint::Length(10), Constraint::Length(10), Constraint::Length(8), Constraint::Length(10), Constraint::Length(10), Constraint::Length(12)],
+            [
+                Constraint::Length(40),
+                Constraint::Length(10),
+                Constraint::Length(10),
+                Constraint::Length(8),
+                Constraint::Length(10),
+                Constraint::Length(10),
+                Constraint::Length(12),
+            ],
         )
-        .header(Row::new(vec!["memory cgroup", "file", "anon", "pages/s", "activated", "restored", "+mem 90%"]).style(TITLE))
+        .header(
+            Row::new(vec![
+                "memory cgroup",
+                "file",
+                "anon",
+                "pages/s",
+                "activated",
+                "restored",
+                "+mem 90%",
+            ])
+            .style(TITLE),
+        )
         .block(Block::default().borders(Borders::ALL).title(title)),
         top,
     );
     let mut lines: Vec<Line> = vec![];
     if let Some(why) = &rep.no_distance {
-        lines.push(Line::styled(format!("no what-if curve: {}", fit(why, 200)), DIM));
+        lines.push(Line::styled(
+            format!("no what-if curve: {}", fit(why, 200)),
+            DIM,
+        ));
     }
     for m in rep.memcgs.iter().filter(|m| !m.what_if.is_empty()).take(3) {
-        lines.push(Line::from(format!("{}: {}", fit(m.path.as_deref().unwrap_or("?"), 30), curve_line(m, 5))));
+        lines.push(Line::from(format!(
+            "{}: {}",
+            fit(m.path.as_deref().unwrap_or("?"), 30),
+            curve_line(m, 5)
+        )));
     }
-    for t in rep.tasks.iter().take(bottom.height.saturating_sub(2 + lines.len() as u16) as usize) {
+    for t in rep
+        .tasks
+        .iter()
+        .take(bottom.height.saturating_sub(2 + lines.len() as u16) as usize)
+    {
         lines.push(Line::from(format!(
             "{:>7} {:<16} {:>9} file {:>9} anon  {}",
             t.pid,
@@ -666,12 +1030,26 @@ fn thrashing_view(f: &mut Frame, app: &App, area: Rect) {
             t.cgroup.as_deref().unwrap_or("?")
         )));
     }
-    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" what if, and the tasks that refault ")), bottom);
+    f.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" what if, and the tasks that refault "),
+        ),
+        bottom,
+    );
 }
 
 fn events_view(f: &mut Frame, app: &App, area: Rect) {
     let h = area.height.saturating_sub(2) as usize;
-    let mut lines: Vec<Line> = app.log.iter().rev().take(h).rev().map(|l| Line::raw(fit(l, 400))).collect();
+    let mut lines: Vec<Line> = app
+        .log
+        .iter()
+        .rev()
+        .take(h)
+        .rev()
+        .map(|l| Line::raw(fit(l, 400)))
+        .collect();
     if lines.is_empty() {
         lines.push(Line::styled(
             format!("No kswapd wake/sleep, direct stall or memcg episode over {} us, or throttling, yet.", app.stall_threshold_us),
@@ -683,7 +1061,10 @@ fn events_view(f: &mut Frame, app: &App, area: Rect) {
     } else {
         " events (newest last) ".to_owned()
     };
-    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)), area);
+    f.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)),
+        area,
+    );
 }
 
 fn probes_view(f: &mut Frame, app: &App, area: Rect) {
@@ -696,7 +1077,11 @@ fn probes_view(f: &mut Frame, app: &App, area: Rect) {
                 Some(m) => (m.clone(), Style::new().fg(Color::Green)),
                 None => ("unavailable (below)".to_owned(), WARN),
             };
-            let (events, lost) = crate::model::totals::hook_figures(&app.snap.hook_events, &app.snap.hook_lost, h.id);
+            let (events, lost) = crate::model::totals::hook_figures(
+                &app.snap.hook_events,
+                &app.snap.hook_lost,
+                h.id,
+            );
             Row::new(vec![
                 Cell::from(fit(&h.name, 40)),
                 Cell::from(fit(&state, 200)).style(style),
@@ -710,27 +1095,55 @@ fn probes_view(f: &mut Frame, app: &App, area: Rect) {
         .hooks
         .iter()
         .filter(|h| !h.attached())
-        .map(|h| Line::from(format!("{}: {}", fit(&h.name, 40), fit(h.error.as_deref().unwrap_or("not attached"), 300))))
-        .chain(app.hooks.iter().flat_map(|h| h.notes.iter().map(move |n| Line::styled(format!("{}: {}", fit(&h.name, 40), fit(n, 300)), DIM))))
+        .map(|h| {
+            Line::from(format!(
+                "{}: {}",
+                fit(&h.name, 40),
+                fit(h.error.as_deref().unwrap_or("not attached"), 300)
+            ))
+        })
+        .chain(app.hooks.iter().flat_map(|h| {
+            h.notes
+                .iter()
+                .map(move |n| Line::styled(format!("{}: {}", fit(&h.name, 40), fit(n, 300)), DIM))
+        }))
         .collect();
-    let reasons_h = if reasons.is_empty() { 0 } else { (reasons.len() as u16 + 2).min(area.height / 2) };
-    let [area, reasons_area] = Layout::vertical([Constraint::Min(3), Constraint::Length(reasons_h)]).areas(area);
+    let reasons_h = if reasons.is_empty() {
+        0
+    } else {
+        (reasons.len() as u16 + 2).min(area.height / 2)
+    };
+    let [area, reasons_area] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(reasons_h)]).areas(area);
     if reasons_h > 0 {
         f.render_widget(
-            Paragraph::new(reasons).wrap(Wrap { trim: true }).block(Block::default().borders(Borders::ALL).title(" why not attached ")),
+            Paragraph::new(reasons).wrap(Wrap { trim: true }).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" why not attached "),
+            ),
             reasons_area,
         );
     }
     f.render_widget(
-        Table::new(rows, [Constraint::Length(38), Constraint::Min(20), Constraint::Length(9), Constraint::Length(9), Constraint::Length(6)])
-            .header(Row::new(vec!["hook", "attached", "events/s", "events", "lost"]).style(TITLE))
-            .block(Block::default().borders(Borders::ALL).title(format!(
-                " probes: kernel {}, {} NUMA node(s), BTF {}, kprobes {} ",
-                fit(&app.system.kernel, 30),
-                app.system.numa_nodes.len(),
-                if app.system.btf { "yes" } else { "no" },
-                if app.system.kprobes { "yes" } else { "no" }
-            ))),
+        Table::new(
+            rows,
+            [
+                Constraint::Length(38),
+                Constraint::Min(20),
+                Constraint::Length(9),
+                Constraint::Length(9),
+                Constraint::Length(6),
+            ],
+        )
+        .header(Row::new(vec!["hook", "attached", "events/s", "events", "lost"]).style(TITLE))
+        .block(Block::default().borders(Borders::ALL).title(format!(
+            " probes: kernel {}, {} NUMA node(s), BTF {}, kprobes {} ",
+            fit(&app.system.kernel, 30),
+            app.system.numa_nodes.len(),
+            if app.system.btf { "yes" } else { "no" },
+            if app.system.kprobes { "yes" } else { "no" }
+        ))),
         area,
     );
 }

@@ -12,7 +12,10 @@ use std::{
 };
 
 pub fn kernel() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned()
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
 }
 
 pub fn is_root() -> bool {
@@ -25,7 +28,10 @@ pub fn require_root(test: &str) -> bool {
     if is_root() {
         return true;
     }
-    eprintln!("skipping {test}: needs root to load eBPF programs, kernel {}", kernel());
+    eprintln!(
+        "skipping {test}: needs root to load eBPF programs, kernel {}",
+        kernel()
+    );
     false
 }
 
@@ -41,10 +47,22 @@ pub fn vmstat() -> BTreeMap<String, u64> {
 }
 
 /// Each of `keys` in vmscan's JSON `vmstat` equals /proc/vmstat's delta.
-pub fn assert_equal_to_vmstat(v: &serde_json::Value, before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>, keys: &[&str]) {
+pub fn assert_equal_to_vmstat(
+    v: &serde_json::Value,
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+    keys: &[&str],
+) {
     for key in keys {
-        let ours = v[key].as_u64().unwrap_or_else(|| panic!("{key} missing: {v}"));
-        assert_eq!(ours, delta(before, after, key), "{key}: vmscan vs /proc/vmstat (kernel {})", kernel());
+        let ours = v[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key} missing: {v}"));
+        assert_eq!(
+            ours,
+            delta(before, after, key),
+            "{key}: vmscan vs /proc/vmstat (kernel {})",
+            kernel()
+        );
     }
 }
 
@@ -64,19 +82,29 @@ impl Memcg {
         let v2 = Path::new("/sys/fs/cgroup");
         let (dir, limit_file, procs) = if v1.join("memory.limit_in_bytes").exists() {
             let d = v1.join(name);
-            (d.clone(), d.join("memory.limit_in_bytes"), d.join("cgroup.procs"))
+            (
+                d.clone(),
+                d.join("memory.limit_in_bytes"),
+                d.join("cgroup.procs"),
+            )
         } else if v2.join("cgroup.controllers").exists() {
-            let ctl = std::fs::read_to_string(v2.join("cgroup.subtree_control")).unwrap_or_default();
+            let ctl =
+                std::fs::read_to_string(v2.join("cgroup.subtree_control")).unwrap_or_default();
             if !ctl.contains("memory") {
-                std::fs::write(v2.join("cgroup.subtree_control"), "+memory").expect("enable memory controller");
+                std::fs::write(v2.join("cgroup.subtree_control"), "+memory")
+                    .expect("enable memory controller");
             }
             let d = v2.join(name);
             (d.clone(), d.join("memory.max"), d.join("cgroup.procs"))
         } else {
-            panic!("no memory cgroup hierarchy (v1 memory controller or v2) on kernel {}", kernel());
+            panic!(
+                "no memory cgroup hierarchy (v1 memory controller or v2) on kernel {}",
+                kernel()
+            );
         };
         let _ = std::fs::create_dir(&dir);
-        std::fs::write(&limit_file, limit.to_string()).unwrap_or_else(|e| panic!("{}: {e}", limit_file.display()));
+        std::fs::write(&limit_file, limit.to_string())
+            .unwrap_or_else(|e| panic!("{}: {e}", limit_file.display()));
         Self { dir, procs }
     }
 }
@@ -94,9 +122,13 @@ impl Drop for Memcg {
 
 /// A file of `mib` MiB that is not in the page cache.
 pub fn uncached_file(mib: usize) -> PathBuf {
-    let dir = std::env::var_os("CARGO_TARGET_TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let dir = std::env::var_os("CARGO_TARGET_TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
     let path = dir.join(format!("vmscan-workload-{mib}M"));
-    let ok = std::fs::metadata(&path).map(|m| m.len() == (mib as u64) << 20).unwrap_or(false);
+    let ok = std::fs::metadata(&path)
+        .map(|m| m.len() == (mib as u64) << 20)
+        .unwrap_or(false);
     if !ok {
         let chunk = vec![0x5au8; 1 << 20];
         let mut f = std::fs::File::create(&path).expect("create workload file");
@@ -120,7 +152,11 @@ pub fn read_in_cgroup(cg: &Memcg, file: &Path) -> Vec<String> {
     vec![
         "sh".into(),
         "-c".into(),
-        format!("echo $$ > {} && exec cat {} > /dev/null", cg.procs.display(), file.display()),
+        format!(
+            "echo $$ > {} && exec cat {} > /dev/null",
+            cg.procs.display(),
+            file.display()
+        ),
     ]
 }
 
@@ -188,14 +224,22 @@ impl Vmscan {
             }
         }
         let guard = KillOnDrop(child.id() as i32);
-        Self { child, stderr: rx, _guard: guard }
+        Self {
+            child,
+            stderr: rx,
+            _guard: guard,
+        }
     }
 
     /// Waits for vmscan to finish by itself (--duration) and returns stdout.
     pub fn finish(self) -> String {
         let out = self.child.wait_with_output().expect("wait vmscan");
         let rest: Vec<String> = self.stderr.try_iter().collect();
-        assert!(out.status.success(), "vmscan exited with {:?}; stderr: {rest:#?}", out.status);
+        assert!(
+            out.status.success(),
+            "vmscan exited with {:?}; stderr: {rest:#?}",
+            out.status
+        );
         String::from_utf8(out.stdout).expect("utf8 stdout")
     }
 
@@ -205,7 +249,11 @@ impl Vmscan {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         let out = self.child.wait_with_output().expect("wait vmscan");
         let rest: Vec<String> = self.stderr.try_iter().collect();
-        assert!(out.status.success(), "vmscan exited with {:?}; stderr: {rest:#?}", out.status);
+        assert!(
+            out.status.success(),
+            "vmscan exited with {:?}; stderr: {rest:#?}",
+            out.status
+        );
         String::from_utf8(out.stdout).expect("utf8 stdout")
     }
 }

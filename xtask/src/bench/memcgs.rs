@@ -38,10 +38,12 @@ impl Memcgs {
             let p = PathBuf::from("/sys/fs/cgroup/vmscan-bench-memcgs");
             let _ = std::fs::write("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
             std::fs::create_dir_all(&p)?;
-            std::fs::write(p.join("cgroup.subtree_control"), "+memory").context("enabling the memory controller")?;
+            std::fs::write(p.join("cgroup.subtree_control"), "+memory")
+                .context("enabling the memory controller")?;
             p
         };
-        std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(&parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
         for i in 0..n {
             std::fs::create_dir_all(parent.join(format!("cg{i}")))?;
         }
@@ -103,7 +105,10 @@ fn exporter(bin: &Path, n: usize, secs: u64) -> anyhow::Result<String> {
 fn tui(n: usize, secs: u64) -> anyhow::Result<String> {
     super::with_tui(WARM_UP, |pid| {
         let (cpu, peak) = cpu_and_peak(pid, secs)?;
-        Ok(format!("| TUI at {n} memcgs, 1 s interval | {cpu:.2}% of one core over {secs} s, peak RSS {} MiB |", peak / 1024))
+        Ok(format!(
+            "| TUI at {n} memcgs, 1 s interval | {cpu:.2}% of one core over {secs} s, peak RSS {} MiB |",
+            peak / 1024
+        ))
     })
 }
 

@@ -22,19 +22,40 @@ const DISK_MIB: u64 = 1400;
 /// Free room on the tools disk beyond its files (ext4's own structures).
 const TOOLS_SLACK_MIB: u64 = 64;
 
-pub(super) fn initramfs(vmscan: &Path, xtask: Option<&Path>, label: &str, kroot: &Path) -> anyhow::Result<PathBuf> {
+pub(super) fn initramfs(
+    vmscan: &Path,
+    xtask: Option<&Path>,
+    label: &str,
+    kroot: &Path,
+) -> anyhow::Result<PathBuf> {
     let dir = lab_dir().join(format!("initramfs-{label}"));
     let _ = std::fs::remove_dir_all(&dir);
-    for d in ["bin", "proc", "sys", "dev", "tmp", "mnt", "modules", "modules/dax"] {
+    for d in [
+        "bin",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "mnt",
+        "modules",
+        "modules/dax",
+    ] {
         std::fs::create_dir_all(dir.join(d))?;
     }
-    for (i, (name, ko)) in module_closure(kroot, &super::kernels::MODULES)?.into_iter().enumerate() {
+    for (i, (name, ko)) in module_closure(kroot, &super::kernels::MODULES)?
+        .into_iter()
+        .enumerate()
+    {
         std::fs::write(dir.join(format!("modules/{i:02}-{name}.ko")), ko)?;
     }
-    for (i, (name, ko)) in module_closure(kroot, &super::kernels::DAX_MODULES)?.into_iter().enumerate() {
+    for (i, (name, ko)) in module_closure(kroot, &super::kernels::DAX_MODULES)?
+        .into_iter()
+        .enumerate()
+    {
         std::fs::write(dir.join(format!("modules/dax/{i:02}-{name}.ko")), ko)?;
     }
-    std::fs::copy("/bin/busybox", dir.join("bin/busybox")).context("busybox (apt install busybox-static)")?;
+    std::fs::copy("/bin/busybox", dir.join("bin/busybox"))
+        .context("busybox (apt install busybox-static)")?;
     std::fs::copy(vmscan, dir.join("bin/vmscan"))?;
     if let Some(x) = xtask {
         std::fs::copy(x, dir.join("bin/xtask"))?;
@@ -51,7 +72,10 @@ pub(super) fn initramfs(vmscan: &Path, xtask: Option<&Path>, label: &str, kroot:
         .stdout(std::fs::File::create(&out)?)
         .spawn()
         .context("cpio")?;
-    cpio.stdin.take().expect("stdin").write_all(list.as_bytes())?;
+    cpio.stdin
+        .take()
+        .expect("stdin")
+        .write_all(list.as_bytes())?;
     if !cpio.wait()?.success() {
         bail!("cpio failed");
     }
@@ -69,14 +93,31 @@ pub(super) fn disk() -> anyhow::Result<PathBuf> {
 /// Installs what the lab needs and builds static (musl) binaries of the
 /// given packages; returns their paths.
 pub(super) fn prepare(packages: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
-    crate::sh::apt_install(&["qemu-system-x86", "busybox-static", "e2fsprogs", "cpio", "xz-utils", "zstd"])?;
+    crate::sh::apt_install(&[
+        "qemu-system-x86",
+        "busybox-static",
+        "e2fsprogs",
+        "cpio",
+        "xz-utils",
+        "zstd",
+    ])?;
     let targets = run_ok(Command::new("rustup").args(["target", "list", "--installed"]))?;
-    if !targets.lines().any(|l| l.trim() == "x86_64-unknown-linux-musl") {
-        crate::sh::say("installing the x86_64-unknown-linux-musl target (rustup) for static guest binaries");
+    if !targets
+        .lines()
+        .any(|l| l.trim() == "x86_64-unknown-linux-musl")
+    {
+        crate::sh::say(
+            "installing the x86_64-unknown-linux-musl target (rustup) for static guest binaries",
+        );
         run_ok(Command::new("rustup").args(["target", "add", "x86_64-unknown-linux-musl"]))?;
     }
     let mut c = crate::sh::cargo();
-    c.args(["build", "--release", "--target", "x86_64-unknown-linux-musl"]);
+    c.args([
+        "build",
+        "--release",
+        "--target",
+        "x86_64-unknown-linux-musl",
+    ]);
     for p in packages {
         c.args(["-p", p]);
     }
@@ -84,7 +125,11 @@ pub(super) fn prepare(packages: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(lab_dir())?;
     Ok(packages
         .iter()
-        .map(|p| crate::sh::root().join("target/x86_64-unknown-linux-musl/release").join(if *p == "vmscan-user" { "vmscan" } else { p }))
+        .map(|p| {
+            crate::sh::root()
+                .join("target/x86_64-unknown-linux-musl/release")
+                .join(if *p == "vmscan-user" { "vmscan" } else { p })
+        })
         .collect())
 }
 
@@ -130,15 +175,32 @@ pub(super) fn tools_image() -> anyhow::Result<PathBuf> {
     // bpftrace runs `sh -c "clang-14 -Wp,-v ..."` for include paths and
     // crashes when there is no shell at all.
     std::fs::create_dir_all(dir.join("bin"))?;
-    std::fs::copy("/bin/busybox", dir.join("bin/sh")).context("busybox (apt install busybox-static)")?;
+    std::fs::copy("/bin/busybox", dir.join("bin/sh"))
+        .context("busybox (apt install busybox-static)")?;
     let bench = crate::sh::root().join("bench");
-    let script = std::fs::read_to_string(bench.join("vmscan.bt"))? + "\n" + &std::fs::read_to_string(bench.join("vmscan-fentry.bt"))?;
+    let script = std::fs::read_to_string(bench.join("vmscan.bt"))?
+        + "\n"
+        + &std::fs::read_to_string(bench.join("vmscan-fentry.bt"))?;
     std::fs::write(dir.join("bench/vmscan-lab.bt"), script)?;
     std::fs::copy(bench.join("access.bt"), dir.join("bench/access.bt"))?;
-    let bytes: u64 = run_ok(Command::new("du").args(["-sb"]).arg(&dir))?.split_whitespace().next().unwrap_or("0").parse()?;
+    let bytes: u64 = run_ok(Command::new("du").args(["-sb"]).arg(&dir))?
+        .split_whitespace()
+        .next()
+        .unwrap_or("0")
+        .parse()?;
     let img = lab_dir().join("tools.img");
     let _ = std::fs::remove_file(&img);
-    run_ok(Command::new("mkfs.ext4").args(["-F", "-q", "-d"]).arg(&dir).arg(&img).arg(format!("{}M", bytes / (1 << 20) + TOOLS_SLACK_MIB)))?;
-    crate::sh::say(&format!("kernel lab: tools disk with bpftrace, perf, bpftool and {} files ({} MiB)", n, bytes >> 20));
+    run_ok(
+        Command::new("mkfs.ext4")
+            .args(["-F", "-q", "-d"])
+            .arg(&dir)
+            .arg(&img)
+            .arg(format!("{}M", bytes / (1 << 20) + TOOLS_SLACK_MIB)),
+    )?;
+    crate::sh::say(&format!(
+        "kernel lab: tools disk with bpftrace, perf, bpftool and {} files ({} MiB)",
+        n,
+        bytes >> 20
+    ));
     Ok(img)
 }

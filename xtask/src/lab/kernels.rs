@@ -28,9 +28,21 @@ pub(super) struct Kernel {
 
 pub(super) const KERNELS: [Kernel; 4] = [
     // bullseye: /boot/vmlinuz and plain .ko files.
-    Kernel { label: "5.10", pattern: r"^linux-image-5\.10\.0-[0-9]+-amd64-unsigned$", companions: &[] },
-    Kernel { label: "6.1", pattern: r"^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$", companions: &[] },
-    Kernel { label: "6.12", pattern: r"^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$", companions: &[] },
+    Kernel {
+        label: "5.10",
+        pattern: r"^linux-image-5\.10\.0-[0-9]+-amd64-unsigned$",
+        companions: &[],
+    },
+    Kernel {
+        label: "6.1",
+        pattern: r"^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$",
+        companions: &[],
+    },
+    Kernel {
+        label: "6.12",
+        pattern: r"^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$",
+        companions: &[],
+    },
     // sid: no -unsigned package; /usr/lib/modules/<ver>/vmlinuz, no /boot/config.
     Kernel {
         label: "7.2",
@@ -46,39 +58,68 @@ const PRIVATE_SUITES: [&str; 3] = ["bullseye", "bookworm-backports", "sid"];
 /// sources lack the kernel); empty for the system's own.
 fn private_apt() -> anyhow::Result<Vec<String>> {
     let dir = lab_dir().join("apt");
-    let sources = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources").unwrap_or_default()
+    let sources = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources")
+        .unwrap_or_default()
         + &std::fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
     // The first archive URI the machine is configured with (never a literal).
     let uri = sources
         .lines()
-        .find_map(|l| l.strip_prefix("URIs:").map(str::trim).map(str::to_owned).or_else(|| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.first() == Some(&"deb") && f.len() >= 3).then(|| f[1].to_owned())
-        }))
+        .find_map(|l| {
+            l.strip_prefix("URIs:")
+                .map(str::trim)
+                .map(str::to_owned)
+                .or_else(|| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    (f.first() == Some(&"deb") && f.len() >= 3).then(|| f[1].to_owned())
+                })
+        })
         .context("no Debian archive URI in /etc/apt sources")?;
     std::fs::create_dir_all(dir.join("lists/partial"))?;
     std::fs::create_dir_all(dir.join("cache/archives/partial"))?;
     let list: String = PRIVATE_SUITES
         .iter()
-        .map(|s| format!("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {uri} {s} main\n"))
+        .map(|s| {
+            format!(
+                "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {uri} {s} main\n"
+            )
+        })
         .collect();
     std::fs::write(dir.join("sources.list"), list)?;
     let opts = vec![
-        format!("-o=Dir::Etc::SourceList={}", dir.join("sources.list").display()),
+        format!(
+            "-o=Dir::Etc::SourceList={}",
+            dir.join("sources.list").display()
+        ),
         "-o=Dir::Etc::SourceParts=/dev/null".to_owned(),
         format!("-o=Dir::State::Lists={}", dir.join("lists").display()),
         format!("-o=Dir::Cache={}", dir.join("cache").display()),
     ];
-    crate::sh::say(&format!("kernel lab: refreshing a private apt list for {}", PRIVATE_SUITES.join(", ")));
+    crate::sh::say(&format!(
+        "kernel lab: refreshing a private apt list for {}",
+        PRIVATE_SUITES.join(", ")
+    ));
     run_ok(Command::new("apt-get").args(&opts).args(["update", "-qq"]))?;
     Ok(opts)
 }
 
 fn find_package(pattern: &str, apt_opts: &[String]) -> anyhow::Result<Option<String>> {
-    let out = run_ok(Command::new("apt-cache").args(apt_opts).args(["search", "--names-only", pattern]))?;
-    let mut names: Vec<String> = out.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect();
+    let out =
+        run_ok(
+            Command::new("apt-cache")
+                .args(apt_opts)
+                .args(["search", "--names-only", pattern]),
+        )?;
+    let mut names: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect();
     // Highest version last: compare the dotted/dashed numbers.
-    names.sort_by_key(|n| n.split(|c: char| !c.is_ascii_digit()).filter_map(|x| x.parse::<u64>().ok()).collect::<Vec<_>>());
+    names.sort_by_key(|n| {
+        n.split(|c: char| !c.is_ascii_digit())
+            .filter_map(|x| x.parse::<u64>().ok())
+            .collect::<Vec<_>>()
+    });
     Ok(names.pop())
 }
 
@@ -96,15 +137,32 @@ pub(super) fn fetch_kernel(k: &Kernel) -> anyhow::Result<(PathBuf, PathBuf)> {
         opts = private_apt()?;
         pkg = find_package(k.pattern, &opts)?;
     }
-    let pkg = pkg.with_context(|| format!("no package matching {} in the configured Debian archives", k.pattern))?;
+    let pkg = pkg.with_context(|| {
+        format!(
+            "no package matching {} in the configured Debian archives",
+            k.pattern
+        )
+    })?;
     let root = dir.join("root");
     std::fs::create_dir_all(&root)?;
     let mut pkgs = vec![pkg.clone()];
-    pkgs.extend(k.companions.iter().map(|(from, to)| pkg.replacen(from, to, 1)));
+    pkgs.extend(
+        k.companions
+            .iter()
+            .map(|(from, to)| pkg.replacen(from, to, 1)),
+    );
     for p in &pkgs {
-        crate::sh::say(&format!("kernel lab: downloading {p} (cached under target/lab/cache)"));
-        run_ok(Command::new("apt-get").args(&opts).args(["download", "-qq", p]).current_dir(lab_dir().join("cache")))?;
-        let deb = named(&lab_dir().join("cache"), &format!("{p}_"))?.context("downloaded package not found")?;
+        crate::sh::say(&format!(
+            "kernel lab: downloading {p} (cached under target/lab/cache)"
+        ));
+        run_ok(
+            Command::new("apt-get")
+                .args(&opts)
+                .args(["download", "-qq", p])
+                .current_dir(lab_dir().join("cache")),
+        )?;
+        let deb = named(&lab_dir().join("cache"), &format!("{p}_"))?
+            .context("downloaded package not found")?;
         run_ok(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
     }
     extract_vmlinux(&vmlinuz_of(&root)?, &vmlinux)?;
@@ -121,7 +179,11 @@ fn vmlinuz_of(root: &Path) -> anyhow::Result<PathBuf> {
     }
     let base = modules_dir(root)?;
     let p = base.join("vmlinuz");
-    if p.exists() { Ok(p) } else { bail!("no vmlinuz in the package (/boot or {})", base.display()) }
+    if p.exists() {
+        Ok(p)
+    } else {
+        bail!("no vmlinuz in the package (/boot or {})", base.display())
+    }
 }
 
 /// /lib/modules/<ver> or /usr/lib/modules/<ver> of an unpacked kernel.
@@ -139,7 +201,10 @@ fn named(dir: &Path, prefix: &str) -> anyhow::Result<Option<PathBuf>> {
     Ok(std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix))))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        }))
 }
 
 /// Finds the compressed kernel inside a bzImage and decompresses it with xz
@@ -182,12 +247,18 @@ fn extract_vmlinux(vmlinuz: &Path, out: &Path) -> anyhow::Result<()> {
 
 /// Modules the guest needs (Debian builds them as modules), loaded in
 /// dependency order by /init. Missing optional ones are skipped.
-pub(super) const MODULES: [(&str, bool); 5] =
-    [("virtio_pci", false), ("virtio_blk", true), ("crc32c_generic", false), ("ext4", true), ("zram", false)];
+pub(super) const MODULES: [(&str, bool); 5] = [
+    ("virtio_pci", false),
+    ("virtio_blk", true),
+    ("crc32c_generic", false),
+    ("ext4", true),
+    ("zram", false),
+];
 
 /// Modules the demote scenario loads (device DAX onlined as system RAM: a
 /// memory node in a lower tier), none of them at boot.
-pub(super) const DAX_MODULES: [(&str, bool); 3] = [("dax_hmem", false), ("device_dax", false), ("kmem", false)];
+pub(super) const DAX_MODULES: [(&str, bool); 3] =
+    [("dax_hmem", false), ("device_dax", false), ("kmem", false)];
 
 /// The `depends=` of a module's .modinfo (no depmod needed).
 fn module_depends(ko: &[u8]) -> Vec<String> {
@@ -197,14 +268,22 @@ fn module_depends(ko: &[u8]) -> Vec<String> {
         .map(|i| {
             let rest = &ko[i + pat.len()..];
             let end = rest.iter().position(|&b| b == 0).unwrap_or(0);
-            String::from_utf8_lossy(&rest[..end]).split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+            String::from_utf8_lossy(&rest[..end])
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
         })
         .unwrap_or_default()
 }
 
 fn read_module(path: &Path) -> anyhow::Result<Vec<u8>> {
     if path.extension().is_some_and(|e| e == "xz") {
-        let out = Command::new("xz").arg("-dc").arg(path).output().context("xz (apt install xz-utils)")?;
+        let out = Command::new("xz")
+            .arg("-dc")
+            .arg(path)
+            .output()
+            .context("xz (apt install xz-utils)")?;
         if !out.status.success() {
             bail!("xz -dc {} failed", path.display());
         }
@@ -216,7 +295,10 @@ fn read_module(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 /// The wanted modules and their dependencies, dependencies first, as
 /// (name, uncompressed .ko).
-pub(super) fn module_closure(root: &Path, modules: &[(&str, bool)]) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+pub(super) fn module_closure(
+    root: &Path,
+    modules: &[(&str, bool)],
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let base = modules_dir(root)?;
     let mut index: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut stack = vec![base.join("kernel")];
@@ -226,9 +308,10 @@ pub(super) fn module_closure(root: &Path, modules: &[(&str, bool)]) -> anyhow::R
             if p.is_dir() {
                 stack.push(p);
             } else if let Some(n) = p.file_name().map(|n| n.to_string_lossy().into_owned())
-                && let Some(stem) = n.strip_suffix(".ko").or_else(|| n.strip_suffix(".ko.xz")) {
-                    index.insert(stem.replace('-', "_"), p.clone());
-                }
+                && let Some(stem) = n.strip_suffix(".ko").or_else(|| n.strip_suffix(".ko.xz"))
+            {
+                index.insert(stem.replace('-', "_"), p.clone());
+            }
         }
     }
     fn visit(
@@ -241,7 +324,9 @@ pub(super) fn module_closure(root: &Path, modules: &[(&str, bool)]) -> anyhow::R
         if !seen.insert(name.clone()) {
             return Ok(true);
         }
-        let Some(path) = index.get(&name) else { return Ok(false) };
+        let Some(path) = index.get(&name) else {
+            return Ok(false);
+        };
         let ko = read_module(path)?;
         for dep in module_depends(&ko) {
             visit(&dep, index, done, seen)?;
@@ -255,9 +340,18 @@ pub(super) fn module_closure(root: &Path, modules: &[(&str, bool)]) -> anyhow::R
         // Built into the kernel when it is not a module: fine.
         let found = visit(m, &index, &mut done, &mut seen)?;
         if !found && required {
-            let cfg = named(&root.join("boot"), "config-").ok().flatten().map(|p| std::fs::read_to_string(p).unwrap_or_default()).unwrap_or_default();
-            if !cfg.lines().any(|l| l.ends_with("=y") && l.to_lowercase().contains(&m.to_lowercase())) {
-                crate::sh::say(&format!("kernel lab: module {m} not found (assuming it is built in)"));
+            let cfg = named(&root.join("boot"), "config-")
+                .ok()
+                .flatten()
+                .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+                .unwrap_or_default();
+            if !cfg
+                .lines()
+                .any(|l| l.ends_with("=y") && l.to_lowercase().contains(&m.to_lowercase()))
+            {
+                crate::sh::say(&format!(
+                    "kernel lab: module {m} not found (assuming it is built in)"
+                ));
             }
         }
     }

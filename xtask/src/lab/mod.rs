@@ -60,12 +60,42 @@ pub(super) struct Config {
     pub(super) limit: Duration,
 }
 
-const fn cfg(label: &'static str, kernel: &'static str, mglru: Option<bool>, cgroup_v1: bool, ci: &'static [&'static str]) -> Config {
-    Config { label, kernel, mglru, cgroup_v1, ci, limit: SCENARIOS_LIMIT }
+const fn cfg(
+    label: &'static str,
+    kernel: &'static str,
+    mglru: Option<bool>,
+    cgroup_v1: bool,
+    ci: &'static [&'static str],
+) -> Config {
+    Config {
+        label,
+        kernel,
+        mglru,
+        cgroup_v1,
+        ci,
+        limit: SCENARIOS_LIMIT,
+    }
 }
 
 /// Every scenario, for the configurations CI runs in full.
-const ALL: &[&str] = &["hooks", "truth", "numa", "mglru", "model", "exit", "swap", "refault", "ancestor", "softlimit", "hotplug", "proactive", "thp", "pageout", "rss", "demote"];
+const ALL: &[&str] = &[
+    "hooks",
+    "truth",
+    "numa",
+    "mglru",
+    "model",
+    "exit",
+    "swap",
+    "refault",
+    "ancestor",
+    "softlimit",
+    "hotplug",
+    "proactive",
+    "thp",
+    "pageout",
+    "rss",
+    "demote",
+];
 
 /// Every configuration, in table order: each kernel with its default LRU
 /// first, then the other one; 6.1 on cgroup v1 (Debian 12's hosts still
@@ -81,31 +111,123 @@ pub(super) static CONFIGS: [Config; 8] = [
     // counters equal /proc/vmstat; 121 million anon pages scanned for 4706
     // swapped at swappiness 200), with the classic LRU 13 minutes (below).
     // `cargo xtask lab` runs it; CI leaves it out.
-    cfg("7.2", "7.2", Some(true), false, &["hooks", "truth", "numa", "mglru", "model", "exit", "refault", "ancestor", "hotplug", "thp", "pageout", "demote"]),
+    cfg(
+        "7.2",
+        "7.2",
+        Some(true),
+        false,
+        &[
+            "hooks", "truth", "numa", "mglru", "model", "exit", "refault", "ancestor", "hotplug",
+            "thp", "pageout", "demote",
+        ],
+    ),
     // Its swap scenario alone took 780 s under TCG (704 million anon pages
     // scanned at swappiness 200 for 4688 swapped out; counters = /proc/vmstat).
-    Config { limit: Duration::from_secs(1500), ..cfg("7.2-classic", "7.2", Some(false), false, &[]) },
+    Config {
+        limit: Duration::from_secs(1500),
+        ..cfg("7.2-classic", "7.2", Some(false), false, &[])
+    },
 ];
 
 /// Every scenario, in the order `--scenario` defaults to and the table lists.
 static SCENARIOS: [Scenario; 16] = [
-    Scenario { name: "hooks", needs: &[], check: checks::hooks, tier_node: false },
-    Scenario { name: "truth", needs: &[], check: checks::truth, tier_node: false },
-    Scenario { name: "numa", needs: &[], check: |b, _| checks::numa(b), tier_node: false },
+    Scenario {
+        name: "hooks",
+        needs: &[],
+        check: checks::hooks,
+        tier_node: false,
+    },
+    Scenario {
+        name: "truth",
+        needs: &[],
+        check: checks::truth,
+        tier_node: false,
+    },
+    Scenario {
+        name: "numa",
+        needs: &[],
+        check: |b, _| checks::numa(b),
+        tier_node: false,
+    },
     // The MGLRU check reads the probes and NUMA outputs.
-    Scenario { name: "mglru", needs: &["hooks", "numa"], check: checks::mglru, tier_node: false },
-    Scenario { name: "model", needs: &[], check: |b, _| checks::model(b), tier_node: false },
-    Scenario { name: "exit", needs: &[], check: |b, _| checks::exit(b), tier_node: false },
-    Scenario { name: "swap", needs: &[], check: |b, _| checks::swap(b), tier_node: false },
-    Scenario { name: "refault", needs: &[], check: checks::refault, tier_node: false },
-    Scenario { name: "ancestor", needs: &[], check: |b, _| checks::ancestor(b), tier_node: false },
-    Scenario { name: "softlimit", needs: &[], check: checks::softlimit, tier_node: false },
-    Scenario { name: "hotplug", needs: &[], check: |b, _| checks::hotplug(b), tier_node: false },
-    Scenario { name: "proactive", needs: &[], check: |b, _| checks::proactive(b), tier_node: false },
-    Scenario { name: "thp", needs: &[], check: |b, _| checks::thp(b), tier_node: false },
-    Scenario { name: "pageout", needs: &[], check: |b, _| checks::pageout(b), tier_node: false },
-    Scenario { name: "rss", needs: &[], check: |b, _| checks::rss(b), tier_node: false },
-    Scenario { name: "demote", needs: &[], check: |b, _| checks::demote(b), tier_node: true },
+    Scenario {
+        name: "mglru",
+        needs: &["hooks", "numa"],
+        check: checks::mglru,
+        tier_node: false,
+    },
+    Scenario {
+        name: "model",
+        needs: &[],
+        check: |b, _| checks::model(b),
+        tier_node: false,
+    },
+    Scenario {
+        name: "exit",
+        needs: &[],
+        check: |b, _| checks::exit(b),
+        tier_node: false,
+    },
+    Scenario {
+        name: "swap",
+        needs: &[],
+        check: |b, _| checks::swap(b),
+        tier_node: false,
+    },
+    Scenario {
+        name: "refault",
+        needs: &[],
+        check: checks::refault,
+        tier_node: false,
+    },
+    Scenario {
+        name: "ancestor",
+        needs: &[],
+        check: |b, _| checks::ancestor(b),
+        tier_node: false,
+    },
+    Scenario {
+        name: "softlimit",
+        needs: &[],
+        check: checks::softlimit,
+        tier_node: false,
+    },
+    Scenario {
+        name: "hotplug",
+        needs: &[],
+        check: |b, _| checks::hotplug(b),
+        tier_node: false,
+    },
+    Scenario {
+        name: "proactive",
+        needs: &[],
+        check: |b, _| checks::proactive(b),
+        tier_node: false,
+    },
+    Scenario {
+        name: "thp",
+        needs: &[],
+        check: |b, _| checks::thp(b),
+        tier_node: false,
+    },
+    Scenario {
+        name: "pageout",
+        needs: &[],
+        check: |b, _| checks::pageout(b),
+        tier_node: false,
+    },
+    Scenario {
+        name: "rss",
+        needs: &[],
+        check: |b, _| checks::rss(b),
+        tier_node: false,
+    },
+    Scenario {
+        name: "demote",
+        needs: &[],
+        check: |b, _| checks::demote(b),
+        tier_node: true,
+    },
 ];
 
 /// A verdict's detail that starts with this is a SKIP: the kernel lacks
@@ -117,7 +239,10 @@ pub(super) const SKIP: &str = "SKIP: ";
 const SCENARIOS_LIMIT: Duration = Duration::from_secs(480);
 
 fn scenarios_limit(c: &Config) -> Duration {
-    std::env::var("VMSCAN_LAB_LIMIT_SECS").ok().and_then(|v| v.parse().ok()).map_or(c.limit, Duration::from_secs)
+    std::env::var("VMSCAN_LAB_LIMIT_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(c.limit, Duration::from_secs)
 }
 /// How long one boot running the benchmark may take, in full and --quick.
 const BENCH_LIMIT: Duration = Duration::from_secs(3600);
@@ -133,17 +258,25 @@ const BENCH_KERNELS: [&str; 2] = ["6.1", "6.12"];
 
 /// The benchmark's kernels: the one asked for, else [`BENCH_KERNELS`].
 fn kernels(wanted: Option<&str>) -> Vec<&'static Kernel> {
-    KERNELS.iter().filter(|k| wanted.map_or(BENCH_KERNELS.contains(&k.label), |w| w == k.label)).collect()
+    KERNELS
+        .iter()
+        .filter(|k| wanted.map_or(BENCH_KERNELS.contains(&k.label), |w| w == k.label))
+        .collect()
 }
 
 /// The configurations asked for: `--kernel 6.1` names every configuration
 /// of that kernel, `--kernel 6.1+mglru` one (comma-separated lists too);
 /// all of them when none is named.
 fn configs(wanted: Option<&str>) -> anyhow::Result<Vec<&'static Config>> {
-    let Some(wanted) = wanted else { return Ok(CONFIGS.iter().collect()) };
+    let Some(wanted) = wanted else {
+        return Ok(CONFIGS.iter().collect());
+    };
     let mut out: Vec<&'static Config> = vec![];
     for w in wanted.split(',').map(str::trim) {
-        let found: Vec<&Config> = CONFIGS.iter().filter(|c| c.label == w || c.kernel == w).collect();
+        let found: Vec<&Config> = CONFIGS
+            .iter()
+            .filter(|c| c.label == w || c.kernel == w)
+            .collect();
         if found.is_empty() {
             let names: Vec<&str> = CONFIGS.iter().map(|c| c.label).collect();
             bail!("unknown kernel {w:?}: expected one of {names:?}");
@@ -174,22 +307,39 @@ pub fn bench(quick: bool, kernel: Option<&str>) -> anyhow::Result<Vec<(String, V
     for k in kernels(kernel) {
         let (vmlinux, initrd) = guest(k, &bins[0], Some(&bins[1]))?;
         let log = lab_dir().join(format!("console-bench-{}.log", k.label));
-        say(&format!("kernel lab: benchmarking in {} (console log: {})", k.label, log.display()));
+        say(&format!(
+            "kernel lab: benchmarking in {} (console log: {})",
+            k.label,
+            log.display()
+        ));
         let b = Boot {
-            scenarios: if quick { "bench,quick".into() } else { "bench".into() },
+            scenarios: if quick {
+                "bench,quick".into()
+            } else {
+                "bench".into()
+            },
             tools: Some(&tools),
-            limit: if quick { QUICK_BENCH_LIMIT } else { BENCH_LIMIT },
+            limit: if quick {
+                QUICK_BENCH_LIMIT
+            } else {
+                BENCH_LIMIT
+            },
             interactive: false,
             append: String::new(),
             tier_node: false,
         };
         let (console, release) = boot_finished(&vmlinux, &initrd, &b, &log, k.label)?;
         let bl = blocks(&console);
-        let rows: Vec<String> = bl.get("bench").map(|t| t.lines().map(str::to_owned).collect()).unwrap_or_default();
+        let rows: Vec<String> = bl
+            .get("bench")
+            .map(|t| t.lines().map(str::to_owned).collect())
+            .unwrap_or_default();
         if rows.iter().all(|r| !r.starts_with('|')) {
             bail!(
                 "the benchmark in {release} printed no table; it said: {}",
-                bl.get("bench-err").map(|e| e.trim()).unwrap_or("nothing (see the console log)")
+                bl.get("bench-err")
+                    .map(|e| e.trim())
+                    .unwrap_or("nothing (see the console log)")
             );
         }
         out.push((release, rows));
@@ -226,7 +376,15 @@ pub fn run(o: &LabOptions) -> anyhow::Result<()> {
     }
     let mut rows = vec![];
     for c in configs {
-        let mine: Vec<&Scenario> = if o.ci { scenarios.iter().copied().filter(|s| c.ci.contains(&s.name)).collect() } else { scenarios.clone() };
+        let mine: Vec<&Scenario> = if o.ci {
+            scenarios
+                .iter()
+                .copied()
+                .filter(|s| c.ci.contains(&s.name))
+                .collect()
+        } else {
+            scenarios.clone()
+        };
         if mine.is_empty() {
             continue;
         }
@@ -239,8 +397,14 @@ pub fn run(o: &LabOptions) -> anyhow::Result<()> {
     }
     print_table(&rows);
     println!("\nkernel lab: {:.0} s in all", t0.elapsed().as_secs_f64());
-    let (pass, skip) = (rows.iter().filter(|r| r.result == "PASS").count(), rows.iter().filter(|r| r.result == "SKIP").count());
-    println!("kernel lab: {pass} PASS, {skip} SKIP, {} FAIL", rows.len() - pass - skip);
+    let (pass, skip) = (
+        rows.iter().filter(|r| r.result == "PASS").count(),
+        rows.iter().filter(|r| r.result == "SKIP").count(),
+    );
+    println!(
+        "kernel lab: {pass} PASS, {skip} SKIP, {} FAIL",
+        rows.len() - pass - skip
+    );
     if rows.iter().any(|r| r.result == "FAIL") {
         bail!("kernel lab: some scenarios failed (console logs under target/lab)");
     }
@@ -249,7 +413,9 @@ pub fn run(o: &LabOptions) -> anyhow::Result<()> {
 
 /// The scenarios named in `--scenario` (comma-separated), or all of them.
 fn select(wanted: Option<&str>) -> anyhow::Result<Vec<&'static Scenario>> {
-    let Some(wanted) = wanted else { return Ok(SCENARIOS.iter().collect()) };
+    let Some(wanted) = wanted else {
+        return Ok(SCENARIOS.iter().collect());
+    };
     wanted
         .split(',')
         .map(str::trim)
@@ -271,7 +437,10 @@ fn guest_scenarios(scenarios: &[&Scenario]) -> String {
 }
 
 fn kernel_of(c: &Config) -> &'static Kernel {
-    KERNELS.iter().find(|k| k.label == c.kernel).expect("every configuration names a kernel of KERNELS")
+    KERNELS
+        .iter()
+        .find(|k| k.label == c.kernel)
+        .expect("every configuration names a kernel of KERNELS")
 }
 
 /// The guest's settings on its command line: the LRU to switch to and the
@@ -289,22 +458,53 @@ fn settings(c: &Config) -> String {
 fn shell(vmscan: &Path, c: &Config) -> anyhow::Result<()> {
     let (vmlinux, initrd) = guest(kernel_of(c), vmscan, None)?;
     say("booting with a shell on the serial console (poweroff -f to leave)");
-    let b = Boot { scenarios: format!("shell{}", settings(c)), tools: None, limit: Duration::MAX, interactive: true, append: String::new(), tier_node: false };
-    boot(&vmlinux, &initrd, &disk()?, &b, &lab_dir().join("shell.log"))?;
+    let b = Boot {
+        scenarios: format!("shell{}", settings(c)),
+        tools: None,
+        limit: Duration::MAX,
+        interactive: true,
+        append: String::new(),
+        tier_node: false,
+    };
+    boot(
+        &vmlinux,
+        &initrd,
+        &disk()?,
+        &b,
+        &lab_dir().join("shell.log"),
+    )?;
     Ok(())
 }
 
 /// Boots one configuration with the scenarios (and `possible_cpus=N`) and
 /// checks what it printed; prints a line per scenario as it goes.
-fn run_config(vmscan: &Path, c: &Config, scenarios: &[&Scenario], possible: Option<u32>) -> anyhow::Result<Vec<Row>> {
+fn run_config(
+    vmscan: &Path,
+    c: &Config,
+    scenarios: &[&Scenario],
+    possible: Option<u32>,
+) -> anyhow::Result<Vec<Row>> {
     let t0 = Instant::now();
     let (vmlinux, initrd) = guest(kernel_of(c), vmscan, None)?;
     let cpus = possible.map(|n| format!("-{n}cpus")).unwrap_or_default();
     let log = lab_dir().join(format!("console-{}{cpus}.log", c.label));
-    say(&format!("kernel lab: booting {}{cpus} (console log: {})", c.label, log.display()));
-    let append = possible.map(|n| format!(" possible_cpus={n}")).unwrap_or_default();
+    say(&format!(
+        "kernel lab: booting {}{cpus} (console log: {})",
+        c.label,
+        log.display()
+    ));
+    let append = possible
+        .map(|n| format!(" possible_cpus={n}"))
+        .unwrap_or_default();
     let tier_node = scenarios.iter().any(|s| s.tier_node);
-    let b = Boot { scenarios: format!("{}{}", guest_scenarios(scenarios), settings(c)), tools: None, limit: scenarios_limit(c), interactive: false, append, tier_node };
+    let b = Boot {
+        scenarios: format!("{}{}", guest_scenarios(scenarios), settings(c)),
+        tools: None,
+        limit: scenarios_limit(c),
+        interactive: false,
+        append,
+        tier_node,
+    };
     let (console, release) = boot_finished(&vmlinux, &initrd, &b, &log, c.label)?;
     let b = blocks(&console);
     checks::save_formats(&b, c.kernel);
@@ -327,17 +527,29 @@ fn run_config(vmscan: &Path, c: &Config, scenarios: &[&Scenario], possible: Opti
             Err(e) => ("FAIL", e),
         };
         println!("{result} {name} {}: {detail}", s.name);
-        Row { kernel: name.clone(), scenario: s.name, result, detail }
+        Row {
+            kernel: name.clone(),
+            scenario: s.name,
+            result,
+            detail,
+        }
     });
     let rows = rows.collect();
-    say(&format!("kernel lab: {} took {:.0} s", c.label, t0.elapsed().as_secs_f64()));
+    say(&format!(
+        "kernel lab: {} took {:.0} s",
+        c.label,
+        t0.elapsed().as_secs_f64()
+    ));
     Ok(rows)
 }
 
 fn print_table(rows: &[Row]) {
     println!("\n| kernel | scenario | result | detail |\n|---|---|---|---|");
     for r in rows {
-        println!("| {} | {} | {} | {} |", r.kernel, r.scenario, r.result, r.detail);
+        println!(
+            "| {} | {} | {} | {} |",
+            r.kernel, r.scenario, r.result, r.detail
+        );
     }
 }
 
@@ -348,41 +560,100 @@ mod tests {
     #[test]
     fn scenario_names_keep_their_order() {
         let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
-        assert_eq!(names, ["hooks", "truth", "numa", "mglru", "model", "exit", "swap", "refault", "ancestor", "softlimit", "hotplug", "proactive", "thp", "pageout", "rss", "demote"]);
+        assert_eq!(
+            names,
+            [
+                "hooks",
+                "truth",
+                "numa",
+                "mglru",
+                "model",
+                "exit",
+                "swap",
+                "refault",
+                "ancestor",
+                "softlimit",
+                "hotplug",
+                "proactive",
+                "thp",
+                "pageout",
+                "rss",
+                "demote"
+            ]
+        );
     }
 
     #[test]
     fn every_scenario_has_a_branch_in_init() {
         let init = include_str!("init.sh");
         for s in &SCENARIOS {
-            assert!(init.contains(&format!("has {}", s.name)), "no branch for {} in init.sh", s.name);
+            assert!(
+                init.contains(&format!("has {}", s.name)),
+                "no branch for {} in init.sh",
+                s.name
+            );
         }
     }
 
     #[test]
     fn selection_follows_the_option() {
         let names = |v: Vec<&Scenario>| v.iter().map(|s| s.name).collect::<Vec<_>>();
-        assert_eq!(names(select(Some("truth, hooks")).unwrap()), ["truth", "hooks"]);
+        assert_eq!(
+            names(select(Some("truth, hooks")).unwrap()),
+            ["truth", "hooks"]
+        );
         assert_eq!(names(select(None).unwrap()).len(), SCENARIOS.len());
         let e = select(Some("hooks,nope")).err().unwrap().to_string();
-        assert!(e.starts_with("unknown scenario `nope`: expected one of [\"hooks\", \"truth\""), "{e}");
+        assert!(
+            e.starts_with("unknown scenario `nope`: expected one of [\"hooks\", \"truth\""),
+            "{e}"
+        );
     }
 
     #[test]
     fn configurations_cover_every_kernel_and_both_lrus() {
         for k in &KERNELS {
-            assert!(CONFIGS.iter().any(|c| c.kernel == k.label), "no configuration boots {}", k.label);
-            let lrus: Vec<Option<bool>> = CONFIGS.iter().filter(|c| c.kernel == k.label).map(|c| c.mglru).collect();
-            assert!(lrus == [None] || (lrus.contains(&Some(true)) && lrus.contains(&Some(false))), "{}: {lrus:?}", k.label);
+            assert!(
+                CONFIGS.iter().any(|c| c.kernel == k.label),
+                "no configuration boots {}",
+                k.label
+            );
+            let lrus: Vec<Option<bool>> = CONFIGS
+                .iter()
+                .filter(|c| c.kernel == k.label)
+                .map(|c| c.mglru)
+                .collect();
+            assert!(
+                lrus == [None] || (lrus.contains(&Some(true)) && lrus.contains(&Some(false))),
+                "{}: {lrus:?}",
+                k.label
+            );
         }
         assert!(CONFIGS.iter().any(|c| c.cgroup_v1));
         for k in &KERNELS {
-            assert!(CONFIGS.iter().any(|c| c.kernel == k.label && !c.ci.is_empty()), "CI never boots {}", k.label);
+            assert!(
+                CONFIGS
+                    .iter()
+                    .any(|c| c.kernel == k.label && !c.ci.is_empty()),
+                "CI never boots {}",
+                k.label
+            );
         }
         for c in &CONFIGS {
-            assert!(c.ci.iter().all(|n| SCENARIOS.iter().any(|s| s.name == *n)), "{}: {:?}", c.label, c.ci);
+            assert!(
+                c.ci.iter().all(|n| SCENARIOS.iter().any(|s| s.name == *n)),
+                "{}: {:?}",
+                c.label,
+                c.ci
+            );
         }
-        let labels = |w| configs(Some(w)).unwrap().iter().map(|c| c.label).collect::<Vec<_>>();
+        let labels = |w| {
+            configs(Some(w))
+                .unwrap()
+                .iter()
+                .map(|c| c.label)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(labels("6.1"), ["6.1", "6.1+mglru", "6.1-cgv1"]);
         assert_eq!(labels("6.12-classic,5.10"), ["6.12-classic", "5.10"]);
         assert!(configs(Some("4.19")).is_err());
@@ -392,8 +663,17 @@ mod tests {
 
     #[test]
     fn the_guest_also_runs_what_a_check_reads() {
-        assert_eq!(guest_scenarios(&select(Some("mglru")).unwrap()), "mglru,hooks,numa");
-        assert_eq!(guest_scenarios(&select(Some("truth,exit")).unwrap()), "truth,exit");
-        assert_eq!(guest_scenarios(&select(None).unwrap()), "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,thp,pageout,rss,demote,hooks,numa");
+        assert_eq!(
+            guest_scenarios(&select(Some("mglru")).unwrap()),
+            "mglru,hooks,numa"
+        );
+        assert_eq!(
+            guest_scenarios(&select(Some("truth,exit")).unwrap()),
+            "truth,exit"
+        );
+        assert_eq!(
+            guest_scenarios(&select(None).unwrap()),
+            "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,thp,pageout,rss,demote,hooks,numa"
+        );
     }
 }

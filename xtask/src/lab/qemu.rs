@@ -40,7 +40,13 @@ pub(super) struct Boot<'a> {
 const TIER_MIB: u64 = 256;
 
 /// Boots a guest; returns its console (nothing for an interactive boot).
-pub(super) fn boot(vmlinux: &Path, initrd: &Path, disk: &Path, b: &Boot, log: &Path) -> anyhow::Result<String> {
+pub(super) fn boot(
+    vmlinux: &Path,
+    initrd: &Path,
+    disk: &Path,
+    b: &Boot,
+    log: &Path,
+) -> anyhow::Result<String> {
     let mut c = qemu(vmlinux, initrd, disk, b);
     if b.interactive {
         let st = c.status()?;
@@ -49,7 +55,12 @@ pub(super) fn boot(vmlinux: &Path, initrd: &Path, disk: &Path, b: &Boot, log: &P
         }
         return Ok(String::new());
     }
-    let child = c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().context("qemu-system-x86_64")?;
+    let child = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("qemu-system-x86_64")?;
     watch(child, b.limit, log)
 }
 
@@ -59,9 +70,28 @@ fn qemu(vmlinux: &Path, initrd: &Path, disk: &Path, b: &Boot) -> Command {
     let mut c = Command::new("qemu-system-x86_64");
     let node = format!("size={}M", GUEST_MIB / 2);
     let total = GUEST_MIB + if b.tier_node { TIER_MIB } else { 0 };
-    c.args(["-accel", "tcg,thread=multi", "-cpu", "max", "-m", &total.to_string(), "-smp", "2"])
-        .args(["-object", &format!("memory-backend-ram,id=m0,{node}"), "-object", &format!("memory-backend-ram,id=m1,{node}")])
-        .args(["-numa", "node,nodeid=0,cpus=0,memdev=m0", "-numa", "node,nodeid=1,cpus=1,memdev=m1"]);
+    c.args([
+        "-accel",
+        "tcg,thread=multi",
+        "-cpu",
+        "max",
+        "-m",
+        &total.to_string(),
+        "-smp",
+        "2",
+    ])
+    .args([
+        "-object",
+        &format!("memory-backend-ram,id=m0,{node}"),
+        "-object",
+        &format!("memory-backend-ram,id=m1,{node}"),
+    ])
+    .args([
+        "-numa",
+        "node,nodeid=0,cpus=0,memdev=m0",
+        "-numa",
+        "node,nodeid=1,cpus=1,memdev=m1",
+    ]);
     // Node 2 follows the others in the physical map (below 4 GiB): the
     // kernel is told its RAM is soft reserved (E820 type 0xefffffff), which
     // dax_hmem turns into a device DAX instead of boot memory. The range
@@ -71,25 +101,39 @@ fn qemu(vmlinux: &Path, initrd: &Path, disk: &Path, b: &Boot) -> Command {
     // kmem's becomes a tier of its own.
     let mut append = b.append.clone();
     if b.tier_node {
-        c.args(["-object", &format!("memory-backend-ram,id=m2,size={TIER_MIB}M"), "-numa", "node,nodeid=2,memdev=m2"]);
+        c.args([
+            "-object",
+            &format!("memory-backend-ram,id=m2,size={TIER_MIB}M"),
+            "-numa",
+            "node,nodeid=2,memdev=m2",
+        ]);
         let last = GUEST_MIB + TIER_MIB - 2;
-        append.push_str(&format!(" memmap={}M%{GUEST_MIB}M-1+0xefffffff memmap=2M${last}M", TIER_MIB - 2));
+        append.push_str(&format!(
+            " memmap={}M%{GUEST_MIB}M-1+0xefffffff memmap=2M${last}M",
+            TIER_MIB - 2
+        ));
     }
-    c
-        .arg("-kernel")
+    c.arg("-kernel")
         .arg(vmlinux)
         .arg("-initrd")
         .arg(initrd)
         .arg("-drive")
         .arg(format!("file={},if=virtio,format=raw", disk.display()));
     if let Some(t) = b.tools {
-        c.arg("-drive").arg(format!("file={},if=virtio,format=raw", t.display()));
+        c.arg("-drive")
+            .arg(format!("file={},if=virtio,format=raw", t.display()));
     }
-    c.args(["-append", &format!("console=ttyS0 quiet panic=-1 vmscan.scenarios={}{append}", b.scenarios)])
-        // ttyS0 is the console; ttyS1, whose output goes nowhere, is a real
-        // terminal for the TUI in the rss scenario.
-        .args(["-serial", "mon:stdio", "-serial", "null"])
-        .args(["-nographic", "-no-reboot"]);
+    c.args([
+        "-append",
+        &format!(
+            "console=ttyS0 quiet panic=-1 vmscan.scenarios={}{append}",
+            b.scenarios
+        ),
+    ])
+    // ttyS0 is the console; ttyS1, whose output goes nowhere, is a real
+    // terminal for the TUI in the rss scenario.
+    .args(["-serial", "mon:stdio", "-serial", "null"])
+    .args(["-nographic", "-no-reboot"]);
     c
 }
 
@@ -110,7 +154,10 @@ fn watch(mut child: Child, limit: Duration, log: &Path) -> anyhow::Result<String
             if n == 0 {
                 break;
             }
-            heard.store(start.elapsed().as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+            heard.store(
+                start.elapsed().as_millis() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
             let _ = live.write_all(&buf[..n]);
             s.extend_from_slice(&buf[..n]);
         }
@@ -120,7 +167,9 @@ fn watch(mut child: Child, limit: Duration, log: &Path) -> anyhow::Result<String
         if child.try_wait()?.is_some() {
             break;
         }
-        let silent = start.elapsed().saturating_sub(Duration::from_millis(last.load(std::sync::atomic::Ordering::Relaxed)));
+        let silent = start.elapsed().saturating_sub(Duration::from_millis(
+            last.load(std::sync::atomic::Ordering::Relaxed),
+        ));
         if start.elapsed() > limit || silent > SILENCE_LIMIT {
             let _ = child.kill();
             let _ = child.wait();
@@ -138,12 +187,27 @@ fn watch(mut child: Child, limit: Duration, log: &Path) -> anyhow::Result<String
 /// writeback (soft lockups of vmscan and jbd2), to Oops at boot on an int3
 /// in sched_clock_cpu, and to fall silent mid-benchmark, each once in many
 /// runs. Returns the console and the guest's kernel release.
-pub(super) fn boot_finished(vmlinux: &Path, initrd: &Path, b: &Boot, log: &Path, label: &str) -> anyhow::Result<(String, String)> {
+pub(super) fn boot_finished(
+    vmlinux: &Path,
+    initrd: &Path,
+    b: &Boot,
+    log: &Path,
+    label: &str,
+) -> anyhow::Result<(String, String)> {
     let mut console = boot(vmlinux, initrd, &disk()?, b, log)?;
     if !console.contains("@@DONE") {
-        let why = if console.contains("soft lockup") { "soft lockup in the guest" } else { "no @@DONE" };
-        crate::sh::say(&format!("kernel lab: {label} did not finish ({why}); booting it once more"));
-        let stem = log.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let why = if console.contains("soft lockup") {
+            "soft lockup in the guest"
+        } else {
+            "no @@DONE"
+        };
+        crate::sh::say(&format!(
+            "kernel lab: {label} did not finish ({why}); booting it once more"
+        ));
+        let stem = log
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let _ = std::fs::rename(log, log.with_file_name(format!("{stem}-first-try.log")));
         console = boot(vmlinux, initrd, &disk()?, b, log)?;
     }
