@@ -190,6 +190,24 @@ pub const RECLAIM_PAGES_SLOTS: u32 = NODE_SLOTS;
 /// memory-cgroup reclaim included: pgdemote_* leave no reclaim out).
 pub const DEMOTE_SLOTS: u32 = crate::ids::reclaimer::COUNT;
 
+aggregate! {
+    /// Reclaim episodes (begin..end pairs) that ended, per reclaimer: what
+    /// `vmscan stat` shows of them, counted in the kernel so that stat takes
+    /// no ring-buffer record per episode (the others still do: their views
+    /// name each episode's memory cgroup and task).
+    pub struct EpisodeAgg {
+        pub episodes: u64,
+        /// nr_reclaimed of the end tracepoints, summed.
+        pub reclaimed: u64,
+        /// Latency (end - begin) in microseconds, summed.
+        pub latency_sum_us: u64,
+        /// Latency in microseconds, by log2_bucket().
+        pub latency_us: [u64; HIST_BUCKETS as usize],
+    }
+}
+/// Index: the episode's reclaimer (vmscan_common::reclaimer).
+pub const EPISODE_SLOTS: u32 = crate::ids::reclaimer::COUNT;
+
 /// Key of the per-memory-cgroup LRU insertion aggregate (a per-CPU hash).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -396,6 +414,7 @@ pub const fn log2_bucket(v: u64) -> u32 {
 
 const _: () = assert!(core::mem::size_of::<IsolateAgg>() == 40);
 const _: () = assert!(core::mem::size_of::<ReclaimPagesAgg>() == 40);
+const _: () = assert!(core::mem::size_of::<EpisodeAgg>() == (3 + HIST_BUCKETS as usize) * 8);
 const _: () = assert!(core::mem::size_of::<ShrinkInactiveAgg>() == 11 * 8 + PRIORITY_SLOTS * 8);
 const _: () = assert!(core::mem::size_of::<ShrinkActiveAgg>() == 40);
 const _: () = assert!(core::mem::size_of::<FolioAgg>() == 16);

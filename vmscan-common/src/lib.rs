@@ -128,6 +128,8 @@ mod pod {
     // SAFETY: as above.
     unsafe impl aya::Pod for ReclaimPagesAgg {}
     // SAFETY: as above.
+    unsafe impl aya::Pod for EpisodeAgg {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for RefaultKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for RefaultAgg {}

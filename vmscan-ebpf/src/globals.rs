@@ -112,3 +112,9 @@ pub static MEMCG_INSERTIONS: u64 = 1;
 /// use the per-CPU aggregates and set 0.
 #[unsafe(no_mangle)]
 pub static EMIT_SHRINK_PASSES: u64 = 1;
+/// 1 when each ended reclaim episode also goes to the ring buffer as a
+/// record (the commands whose views name its memory cgroup and task); stat
+/// sets 0: it shows only the per-reclaimer aggregate (EPISODES), so the
+/// episode skips resolving the task's memcg and the record.
+#[unsafe(no_mangle)]
+pub static EMIT_EPISODES: u64 = 1;

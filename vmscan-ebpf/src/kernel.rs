@@ -69,9 +69,19 @@ impl Tp {
     /// holds them (bpf_trace_run's array): copied too, never read.
     #[inline(always)]
     pub fn args(ctx: *mut c_void) -> Self {
-        // SAFETY: the helper copes with any address.
-        let a =
-            unsafe { bpf_probe_read_kernel(ctx as *const [u64; TP_ARGS]) }.unwrap_or([0; TP_ARGS]);
+        let mut a = core::mem::MaybeUninit::<[u64; TP_ARGS]>::uninit();
+        // SAFETY: the helper copes with any source address, writes exactly
+        // `size` bytes to `a` and zeroes them where the read fails, so `a`
+        // is initialized either way. Read in place: no copy of the words
+        // through a Result.
+        let a = unsafe {
+            aya_ebpf::helpers::generated::bpf_probe_read_kernel(
+                a.as_mut_ptr() as *mut c_void,
+                core::mem::size_of::<[u64; TP_ARGS]>() as u32,
+                ctx as *const c_void,
+            );
+            a.assume_init()
+        };
         Self {
             ctx: TracePointContext::new(ctx),
             args: true,

@@ -3,15 +3,15 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf, StackTrace},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf, StackTrace},
 };
 use vmscan_common::{
-    ACCESS_ENTRIES, AccessAgg, AccessKey, FolioAgg, HIST_SLOTS, HookId, ISOLATE_SLOTS, IsolateAgg,
-    LRU_SLOTS, MEMCG_LRU_ENTRIES, MemcgLruKey, PagesAgg, RECLAIM_PAGES_SLOTS, REFAULT_DIST_ENTRIES,
-    REFAULT_ENTRIES, REFAULT_FILE_ENTRIES, REFAULT_TASK_ENTRIES, RING_BYTES, ReclaimPagesAgg,
-    RefaultAgg, RefaultDistKey, RefaultFileKey, RefaultKey, RefaultTaskKey, SHRINK_SLOTS,
-    STACK_ENTRIES, ShrinkActiveAgg, ShrinkInactiveAgg, THROTTLE_SLOTS, ThrottleAgg, WRITE_SLOTS,
-    agg::Field, hook,
+    ACCESS_ENTRIES, AccessAgg, AccessKey, EpisodeAgg, FolioAgg, HIST_SLOTS, HookId, ISOLATE_SLOTS,
+    IsolateAgg, LRU_SLOTS, MEMCG_LRU_ENTRIES, MemcgLruKey, PagesAgg, RECLAIM_PAGES_SLOTS,
+    REFAULT_DIST_ENTRIES, REFAULT_ENTRIES, REFAULT_FILE_ENTRIES, REFAULT_TASK_ENTRIES, RING_BYTES,
+    ReclaimPagesAgg, RefaultAgg, RefaultDistKey, RefaultFileKey, RefaultKey, RefaultTaskKey,
+    SHRINK_SLOTS, STACK_ENTRIES, ShrinkActiveAgg, ShrinkInactiveAgg, THROTTLE_SLOTS, ThrottleAgg,
+    WRITE_SLOTS, agg::Field, hook,
 };
 
 use crate::hooks::{reclaim::ReclaimCtx, refault::RefaultCtx, shrink_node::ShrinkNodeCtx};
@@ -51,6 +51,10 @@ pub static RECLAIM_PAGES: PerCpuArray<ReclaimPagesAgg> =
 /// Pages demoted per reclaimer (vmscan_common::DEMOTE_SLOTS).
 #[map]
 pub static DEMOTE: PerCpuArray<u64> = PerCpuArray::with_max_entries(vmscan_common::DEMOTE_SLOTS, 0);
+/// Ended reclaim episodes per reclaimer (vmscan_common::EPISODE_SLOTS).
+#[map]
+pub static EPISODES: PerCpuArray<EpisodeAgg> =
+    PerCpuArray::with_max_entries(vmscan_common::EPISODE_SLOTS, 0);
 /// LRU insertions per (memory cgroup, node, list).
 #[map]
 pub static LRU_INSERT_MEMCG: PerCpuHashMap<MemcgLruKey, FolioAgg> =
@@ -60,9 +64,12 @@ pub static ACCESS: PerCpuHashMap<AccessKey, AccessAgg> =
     PerCpuHashMap::with_max_entries(ACCESS_ENTRIES, 0);
 #[map]
 pub static STACKS: StackTrace = StackTrace::with_max_entries(STACK_ENTRIES, 0);
-/// In-flight direct / memcg / node reclaim per task, keyed by pid.
+/// In-flight direct / memcg / node reclaim per task, keyed by pid. A plain
+/// hash, not an LRU one (cheaper to update): every begin is followed by its
+/// end, which removes the entry, so nothing is left to evict; a full table
+/// is counted as a loss.
 #[map]
-pub static RECLAIM_CTX: LruHashMap<u32, ReclaimCtx> = LruHashMap::with_max_entries(16384, 0);
+pub static RECLAIM_CTX: HashMap<u32, ReclaimCtx> = HashMap::with_max_entries(16384, 0);
 /// The memory cgroup try_to_free_mem_cgroup_pages was called for, per task
 /// (kernfs id), until the memcg reclaim episode that follows begins.
 #[map]
@@ -71,6 +78,12 @@ pub static MEMCG_TARGET: LruHashMap<u32, u64> = LruHashMap::with_max_entries(409
 /// their kswapd or direct reclaim (which keep their RECLAIM_CTX slot).
 #[map]
 pub static SOFTLIMIT_CTX: LruHashMap<u32, u8> = LruHashMap::with_max_entries(4096, 0);
+/// 1 once any soft-limit pass has begun (never reset): until then the
+/// reclaim hooks skip looking up SOFTLIMIT_CTX. A plain store of 1, so
+/// passes beginning on several CPUs at once need no atomic operation; the
+/// task whose pass began sees it after any migration.
+#[map]
+pub static SOFTLIMIT_SEEN: Array<u64> = Array::with_max_entries(1, 0);
 /// Tasks inside exit_mmap (pid -> 1), for folio_mark_accessed's teardown tag.
 #[map]
 pub static TEARDOWN: LruHashMap<u32, u8> = LruHashMap::with_max_entries(4096, 0);

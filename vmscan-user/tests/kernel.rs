@@ -151,6 +151,27 @@ fn stat_matches_proc_vmstat(mechanism: &str) {
         passes >= perf_passes && perf_passes > 0,
         "shrink passes: vmscan {passes}, perf stat {perf_passes}"
     );
+    // And the reclaim episodes from the kernel's per-reclaimer aggregate:
+    // at least perf's ends (its window lies inside vmscan's), at most the
+    // end hook's runs (an episode begun before vmscan attached has no start).
+    let memcg = &report["episodes"]["reclaim"]["memcg"];
+    let episodes = memcg["episodes"].as_u64().unwrap_or(0);
+    let perf_ends = perf["vmscan:mm_vmscan_memcg_reclaim_end"];
+    let end_runs = hooks
+        .iter()
+        .find(|h| h["name"] == "vmscan:mm_vmscan_memcg_reclaim_end")
+        .and_then(|h| h["events"].as_u64())
+        .unwrap_or(0);
+    assert!(
+        perf_ends > 0 && episodes >= perf_ends && episodes <= end_runs,
+        "memcg episodes: vmscan {episodes}, perf stat {perf_ends} ends, end hook {end_runs} runs"
+    );
+    assert_eq!(
+        memcg["latency_us"]["count"].as_u64(),
+        Some(episodes),
+        "{memcg}"
+    );
+    assert!(memcg["reclaimed"].as_u64().unwrap_or(0) > 0, "{memcg}");
 }
 
 #[test]

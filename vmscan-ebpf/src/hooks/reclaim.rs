@@ -7,17 +7,20 @@ use aya_ebpf::{
     programs::{FEntryContext, ProbeContext},
 };
 use vmscan_common::{
-    HookId, PF_KSWAPD, RECLAIM_TARGET, RUNTIME_MEMCG_TARGET, UNRESOLVED, event, hook, reclaimer,
+    HookId, PF_KSWAPD, RECLAIM_TARGET, RUNTIME_MEMCG_TARGET, UNRESOLVED, event, hook, log2_bucket,
+    reclaimer,
 };
 
 use crate::{
     emit::{emit, now_ns},
-    globals::{KHUGEPAGED_THREAD_ADDR, SOFTLIMIT_AS_MEMCG, enabled, global_u64},
+    globals::{EMIT_EPISODES, KHUGEPAGED_THREAD_ADDR, SOFTLIMIT_AS_MEMCG, enabled, global_u64},
     kernel::{
         Tp, current_memcg_id, current_pid, current_task, current_task_flags, fentry_arg, kread,
         memcg_cgroup_id,
     },
-    maps::{MEMCG_TARGET, RECLAIM_CTX, SOFTLIMIT_CTX, hit, runtime},
+    maps::{
+        EPISODES, MEMCG_TARGET, RECLAIM_CTX, SOFTLIMIT_CTX, SOFTLIMIT_SEEN, hit, lost, runtime,
+    },
 };
 
 /// An open begin/end episode of one task.
@@ -37,16 +40,24 @@ pub struct ReclaimCtx {
 /// Who is running this reclaim pass, as mm/vmscan.c: reclaimer_offset()
 /// and cgroup_reclaim() decide it: a cgroup v1 soft-limit pass (its own
 /// scan_control targets a memcg: memcg reclaim where the kernel keeps that
-/// out of kswapd/direct), else an open direct / memcg begin..end episode
-/// of this task (on 7.x a memcg one by khugepaged counts as khugepaged, a
-/// proactive one as proactive), else
-/// kswapd by PF_KSWAPD, else a proactive scan_control, else the open node
-/// episode, else OTHER.
+/// out of kswapd/direct), else kswapd by PF_KSWAPD, else an open direct /
+/// memcg begin..end episode of this task (on 7.x a memcg one by khugepaged
+/// counts as khugepaged, a proactive one as proactive), else a proactive
+/// scan_control, else the open node episode, else OTHER.
 #[inline(always)]
 pub fn current_reclaimer() -> u32 {
     // SAFETY: only the key's presence is read.
-    if cgroup_reclaim_apart() && unsafe { SOFTLIMIT_CTX.get(&current_pid()) }.is_some() {
+    if cgroup_reclaim_apart()
+        && SOFTLIMIT_SEEN.get(0).is_some_and(|s| *s != 0)
+        && unsafe { SOFTLIMIT_CTX.get(&current_pid()) }.is_some()
+    {
         return reclaimer::MEMCG;
+    }
+    // kswapd opens no episode of its own (PF_MEMALLOC: it neither enters
+    // direct reclaim nor reclaims for a memcg charge), so its passes need
+    // no lookup.
+    if current_task_flags() & PF_KSWAPD != 0 {
+        return reclaimer::KSWAPD;
     }
     // SAFETY: the value is copied out at once.
     let open = unsafe { RECLAIM_CTX.get(&current_pid()) }.map(|c| c.kind);
@@ -64,9 +75,6 @@ pub fn current_reclaimer() -> u32 {
         if k != reclaimer::NODE {
             return k;
         }
-    }
-    if current_task_flags() & PF_KSWAPD != 0 {
-        return reclaimer::KSWAPD;
     }
     match current_pass_proactive() {
         Some(true) => reclaimer::PROACTIVE,
@@ -138,14 +146,16 @@ fn current_is_khugepaged() -> bool {
 }
 
 #[inline(always)]
-fn begin(kind: u32, order: i32, gfp: u64, nid: i32) {
+fn begin(h: HookId, kind: u32, order: i32, gfp: u64, nid: i32) {
     let mut kind = kind;
     if kind == reclaimer::DIRECT && current_is_khugepaged() {
         kind = reclaimer::KHUGEPAGED;
     }
     let pid = current_pid();
-    let (mut cgroup_id, mut flags) = (current_memcg_id(), 0);
-    if kind == reclaimer::MEMCG && runtime(RUNTIME_MEMCG_TARGET) {
+    // Without the record (stat) nothing reads the episode's memcg.
+    let records = enabled(&EMIT_EPISODES);
+    let (mut cgroup_id, mut flags) = (if records { current_memcg_id() } else { 0 }, 0);
+    if records && kind == reclaimer::MEMCG && runtime(RUNTIME_MEMCG_TARGET) {
         // SAFETY: copied out at once.
         if let Some(t) = unsafe { MEMCG_TARGET.get(&pid) }.copied() {
             let _ = MEMCG_TARGET.remove(&pid);
@@ -163,7 +173,11 @@ fn begin(kind: u32, order: i32, gfp: u64, nid: i32) {
         flags,
         cgroup_id,
     };
-    let _ = RECLAIM_CTX.insert(&pid, &ctx, 0);
+    // A full table (more reclaiming tasks at once than it holds) loses
+    // this episode, counted as the begin hook's loss.
+    if RECLAIM_CTX.insert(&pid, &ctx, 0).is_err() {
+        lost(h);
+    }
 }
 
 #[inline(always)]
@@ -175,6 +189,23 @@ fn end(h: HookId, reclaimed: u64) {
         return;
     };
     let _ = RECLAIM_CTX.remove(&pid);
+    let end_ns = now_ns();
+    if let Some(a) = EPISODES.get_ptr_mut(c.kind) {
+        let us = end_ns.saturating_sub(c.start_ns) / 1000;
+        // SAFETY: per-CPU slot owned by this CPU for the program's duration;
+        // the bucket index is below HIST_BUCKETS by log2_bucket().
+        unsafe {
+            (*a).episodes += 1;
+            (*a).reclaimed += reclaimed;
+            (*a).latency_sum_us += us;
+            if let Some(b) = (*a).latency_us.get_mut(log2_bucket(us) as usize) {
+                *b += 1;
+            }
+        }
+    }
+    if !enabled(&EMIT_EPISODES) {
+        return;
+    }
     emit(h, event::RECLAIM_END, |e| {
         e.reclaimer = c.kind;
         e.start_ns = c.start_ns;
@@ -208,6 +239,10 @@ pub fn kprobe_try_to_free_mem_cgroup_pages(ctx: ProbeContext) -> u32 {
 
 #[inline(always)]
 fn memcg_target(memcg: u64) {
+    // Only episode records name the memcg (see begin()).
+    if !enabled(&EMIT_EPISODES) {
+        return;
+    }
     let _ = MEMCG_TARGET.insert(&current_pid(), &memcg_cgroup_id(memcg), 0);
 }
 
@@ -220,7 +255,7 @@ tracepoint!(
 fn try_direct_begin(ctx: &Tp) -> Result<(), i64> {
     let order = field!(ctx, direct_begin_order: i32).unwrap_or(-1);
     let gfp = field!(ctx, direct_begin_gfp: u32).unwrap_or(0) as u64;
-    begin(reclaimer::DIRECT, order, gfp, -1);
+    begin(hook::DIRECT_BEGIN, reclaimer::DIRECT, order, gfp, -1);
     Ok(())
 }
 
@@ -243,7 +278,7 @@ tracepoint!(
 fn try_memcg_begin(ctx: &Tp) -> Result<(), i64> {
     let order = field!(ctx, memcg_begin_order: i32).unwrap_or(-1);
     let gfp = field!(ctx, memcg_begin_gfp: u32).unwrap_or(0) as u64;
-    begin(reclaimer::MEMCG, order, gfp, -1);
+    begin(hook::MEMCG_BEGIN, reclaimer::MEMCG, order, gfp, -1);
     Ok(())
 }
 
@@ -263,7 +298,7 @@ fn try_node_begin(ctx: &Tp) -> Result<(), i64> {
     let nid = field!(ctx, node_begin_nid: i32).unwrap_or(-1);
     let order = field!(ctx, node_begin_order: i32).unwrap_or(-1);
     let gfp = field!(ctx, node_begin_gfp: u32).unwrap_or(0) as u64;
-    begin(reclaimer::NODE, order, gfp, nid);
+    begin(hook::NODE_BEGIN, reclaimer::NODE, order, gfp, nid);
     Ok(())
 }
 
@@ -288,6 +323,10 @@ tracepoint!(
 #[inline(always)]
 fn try_softlimit_begin(_ctx: &Tp) -> Result<(), i64> {
     let _ = SOFTLIMIT_CTX.insert(&current_pid(), &1, 0);
+    if let Some(seen) = SOFTLIMIT_SEEN.get_ptr_mut(0) {
+        // SAFETY: a slot of an array map; every writer stores the same 1.
+        unsafe { core::ptr::write_volatile(seen, 1) };
+    }
     Ok(())
 }
 

@@ -97,6 +97,9 @@ pub fn report(
     // them): the passes come from the per-CPU aggregates, which count every
     // one whether or not the ring has room.
     episodes.shrink_passes = d.shrink_inactive.iter().map(|a| a.passes).sum();
+    // Nor reclaim episode records: those come from the per-CPU aggregate,
+    // which no full ring can leave incomplete.
+    episodes.reclaim = crate::model::episodes::reclaim_from(&d.reclaim_episodes);
     let shadow = d
         .hits
         .get(hook::SHADOW_MARK_ACCESSED.slot() as usize..hook::SLOTS as usize)
@@ -219,6 +222,17 @@ pub fn render(r: &StatReport) -> String {
             "scanned, node unknown", c.scanned_without_node
         );
     }
+    for (who, e) in &r.episodes.reclaim {
+        let _ = writeln!(
+            out,
+            "{:<22}{:>12}   ({} pages reclaimed; latency p50 <{}, p99 <{})",
+            format!("{who} episodes"),
+            e.episodes,
+            e.reclaimed,
+            crate::text::micros(e.latency_us.quantile_upper(0.5)),
+            crate::text::micros(e.latency_us.quantile_upper(0.99)),
+        );
+    }
     if r.self_check.checked > 0 {
         let _ = write!(out, "\n{}", selfcheck::render(&r.self_check));
     }
@@ -239,7 +253,7 @@ pub fn render(r: &StatReport) -> String {
     if r.lost_total > 0 {
         let _ = writeln!(
             out,
-            "\n{} ring-buffer records lost: episode figures are incomplete (counters above are not affected)",
+            "\n{} ring-buffer records lost: kswapd wake and sleep figures are incomplete (counters and reclaim episodes above are not affected)",
             r.lost_total
         );
     }
@@ -438,4 +452,44 @@ fn slack(counting: &crate::model::counters::Counting) -> impl Fn(&str) -> u64 + 
         crate::model::input::global_stat_slack(&crate::probe::system::parse_zoneinfo(&text))
     });
     selfcheck::slack_for(counting, node_slack.flatten())
+}
+
+#[cfg(test)]
+mod tests {
+    use vmscan_common::{EpisodeAgg, log2_bucket, reclaimer};
+
+    use super::*;
+
+    #[test]
+    fn reclaim_episodes_come_from_the_kernel_aggregate() {
+        let mut d = Totals::default();
+        let a = &mut d.reclaim_episodes[reclaimer::MEMCG as usize];
+        *a = EpisodeAgg {
+            episodes: 4,
+            reclaimed: 128,
+            latency_sum_us: 4 * 700,
+            ..EpisodeAgg::default()
+        };
+        a.latency_us[log2_bucket(700) as usize] = 4;
+        // A record of another reclaimer: not how stat counts episodes.
+        let mut ring = Episodes::default();
+        ring.apply(&vmscan_common::Event {
+            kind: vmscan_common::event::RECLAIM_END,
+            reclaimer: reclaimer::DIRECT,
+            ..Default::default()
+        });
+        let r = report("6.18.0", 1.0, &[], &d, ring, &Counting::default());
+        assert_eq!(r.episodes.reclaim.keys().collect::<Vec<_>>(), ["memcg"]);
+        let text = render(&r);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("memcg episodes"))
+            .unwrap_or_default();
+        assert!(
+            line.contains(" 4 ")
+                && line.contains("128 pages reclaimed")
+                && line.contains("p99 <1.0ms"),
+            "{text}"
+        );
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::Serialize;
-use vmscan_common::{Event, reclaimer};
+use vmscan_common::{EpisodeAgg, Event, reclaimer};
 
 use super::{event::Episode, hist::Log2Hist};
 
@@ -31,6 +31,25 @@ pub struct Episodes {
     pub reclaim: BTreeMap<String, ReclaimEpisodes>,
     pub shrink_passes: u64,
     pub throttled: u64,
+}
+
+/// Reclaim episodes per reclaimer name from the kernel's per-CPU aggregate
+/// (EPISODES, one slot per reclaimer), as [`Episodes::apply`] makes them
+/// from records; max is the upper edge of the highest bucket.
+pub fn reclaim_from(aggs: &[EpisodeAgg]) -> BTreeMap<String, ReclaimEpisodes> {
+    aggs.iter()
+        .enumerate()
+        .filter(|(_, a)| a.episodes > 0)
+        .map(|(i, a)| {
+            let name = reclaimer::NAMES.get(i).copied().unwrap_or("other");
+            let r = ReclaimEpisodes {
+                episodes: a.episodes,
+                reclaimed: a.reclaimed,
+                latency_us: Log2Hist::from_buckets(&a.latency_us, a.latency_sum_us),
+            };
+            (name.to_owned(), r)
+        })
+        .collect()
 }
 
 impl Episodes {
@@ -98,5 +117,41 @@ mod tests {
         assert_eq!((r.episodes, r.reclaimed, r.latency_us.max), (1, 32, 250));
         assert_eq!(e.kswapd[&1].wakes, 1);
         assert_eq!(e.events, 2);
+    }
+
+    #[test]
+    fn the_kernel_aggregate_gives_the_same_episodes_as_records() {
+        // Three direct episodes of 250, 300 and 5,000 us, as records and as
+        // the kernel counts them.
+        let mut from_records = Episodes::default();
+        let mut agg = vec![EpisodeAgg::default(); reclaimer::COUNT as usize];
+        for (us, reclaimed) in [(250u64, 32u64), (300, 0), (5_000, 96)] {
+            from_records.apply(&Event {
+                kind: event::RECLAIM_END,
+                reclaimer: reclaimer::DIRECT,
+                start_ns: 1_000_000,
+                ts_ns: 1_000_000 + us * 1000,
+                reclaimed,
+                ..Event::default()
+            });
+            let a = &mut agg[reclaimer::DIRECT as usize];
+            a.episodes += 1;
+            a.reclaimed += reclaimed;
+            a.latency_sum_us += us;
+            a.latency_us[vmscan_common::log2_bucket(us) as usize] += 1;
+        }
+        let from_kernel = reclaim_from(&agg);
+        assert_eq!(from_kernel.keys().collect::<Vec<_>>(), ["direct"]);
+        let (k, r) = (&from_kernel["direct"], &from_records.reclaim["direct"]);
+        assert_eq!((k.episodes, k.reclaimed), (3, 128));
+        assert_eq!((k.episodes, k.reclaimed), (r.episodes, r.reclaimed));
+        assert_eq!(k.latency_us.buckets, r.latency_us.buckets);
+        assert_eq!((k.latency_us.count, k.latency_us.sum), (3, 5_550));
+        assert_eq!(
+            k.latency_us.quantile_upper(0.99),
+            r.latency_us.quantile_upper(0.99)
+        );
+        // Max known only by bucket: its upper edge (5,000 us lies in 4096..8191).
+        assert_eq!((k.latency_us.max, r.latency_us.max), (8191, 5_000));
     }
 }

@@ -45,6 +45,17 @@ impl Log2Hist {
         }
     }
 
+    /// A histogram known by bucket counts and the values' sum (a kernel
+    /// aggregate); max is the upper edge of the highest bucket.
+    pub fn from_buckets(buckets: &[u64], sum: u64) -> Self {
+        let mut h = Log2Hist::default();
+        for (b, n) in buckets.iter().enumerate() {
+            h.add_bucket(b, *n);
+        }
+        h.sum = sum;
+        h
+    }
+
     pub fn merge(&mut self, o: &Log2Hist) {
         for (i, n) in o.buckets.iter().enumerate() {
             if *n > 0 {

@@ -45,6 +45,8 @@ macro_rules! aggregates {
             refault_tasks: ::std::collections::BTreeMap<::vmscan_common::RefaultTaskKey, ::vmscan_common::PagesAgg> = "REFAULT_TASKS", 0, None;
             /// Pages demoted to a slower memory tier, per reclaimer.
             demote: Vec<u64> = "DEMOTE", ::vmscan_common::DEMOTE_SLOTS, None;
+            /// Ended reclaim episodes per reclaimer.
+            reclaim_episodes: Vec<::vmscan_common::EpisodeAgg> = "EPISODES", ::vmscan_common::EPISODE_SLOTS, None;
         }
     };
 }
@@ -257,7 +259,8 @@ mod tests {
     #[test]
     fn every_map_has_a_name_and_its_slots() {
         let t = Totals::default();
-        assert_eq!(MAP_NAMES.len(), 18);
+        assert_eq!(MAP_NAMES.len(), 19);
+        assert_eq!(t.reclaim_episodes.len(), vmscan_common::EPISODE_SLOTS as usize);
         assert_eq!(t.hits.len(), hook::SLOTS as usize);
         assert_eq!(t.hist.len(), vmscan_common::HIST_SLOTS as usize);
         assert!(t.access.is_empty());

@@ -64,6 +64,10 @@ pub struct LoadOptions {
     /// Skip the ring-buffer record of each inactive-list shrink pass (every
     /// command but record: the per-CPU aggregates count the passes).
     pub no_shrink_passes: bool,
+    /// Skip the ring-buffer record of each ended reclaim episode, and the
+    /// memcg it names (stat, which shows episodes per reclaimer from the
+    /// per-CPU aggregate).
+    pub no_episode_records: bool,
 }
 
 /// How a tracepoint hook's program attaches. tp_btf and raw_tp get the
@@ -555,6 +559,7 @@ fn load_object(
             true,
         )
         .override_global("EMIT_SHRINK_PASSES", &(!opts.no_shrink_passes as u64), true)
+        .override_global("EMIT_EPISODES", &(!opts.no_episode_records as u64), true)
         .override_global("FILTER_TGID", &(opts.access_tgid as u64), true)
         .override_global("FILTER_COMM", &comm_filter, true)
         .override_global("STORM_TGID", &(opts.storm_tgid as u64), true)
