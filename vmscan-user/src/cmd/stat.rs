@@ -332,11 +332,15 @@ fn announce(hooks: &[HookStatus], duration: Option<Duration>) {
     let attached = hooks.iter().filter(|h| h.attached()).count();
     crate::note!("vmscan: attached {attached} of {} hooks", hooks.len());
     for h in hooks.iter().filter(|h| !h.attached()) {
-        crate::note!(
-            "vmscan: unavailable: {} ({})",
-            h.name,
-            h.error.as_deref().unwrap_or("?")
-        );
+        let why = h.error.as_deref().unwrap_or("?");
+        match why.strip_prefix(loader::NOT_ATTACHED_BY_COMMAND) {
+            Some(rest) => crate::note!(
+                "vmscan: skipped: {} ({}, which stat does not show)",
+                h.name,
+                rest.trim_start_matches(": ")
+            ),
+            None => crate::note!("vmscan: unavailable: {} ({why})", h.name),
+        }
     }
     crate::note!(
         "vmscan: counting{}",

@@ -260,7 +260,10 @@ mod tests {
     fn every_map_has_a_name_and_its_slots() {
         let t = Totals::default();
         assert_eq!(MAP_NAMES.len(), 19);
-        assert_eq!(t.reclaim_episodes.len(), vmscan_common::EPISODE_SLOTS as usize);
+        assert_eq!(
+            t.reclaim_episodes.len(),
+            vmscan_common::EPISODE_SLOTS as usize
+        );
         assert_eq!(t.hits.len(), hook::SLOTS as usize);
         assert_eq!(t.hist.len(), vmscan_common::HIST_SLOTS as usize);
         assert!(t.access.is_empty());

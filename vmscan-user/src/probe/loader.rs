@@ -590,6 +590,11 @@ fn attach_hooks(
 ) {
     let aya_btf = aya::Btf::from_sys_fs().ok();
     for ((spec, st), args) in HOOKS.iter().zip(hooks.iter_mut()).zip(tp_args) {
+        if st.error.is_none()
+            && let Some(why) = not_needed(spec.id, opts)
+        {
+            st.error = Some(format!("{NOT_ATTACHED_BY_COMMAND}: {why}"));
+        }
         if st.error.is_some() {
             continue;
         }
@@ -634,6 +639,27 @@ fn attach_hooks(
                 attach_function(ebpf, st, &programs, opts, system, aya_btf.as_ref());
             }
         }
+    }
+}
+
+/// The start of a hook's error where the command leaves it unattached
+/// because nothing it shows uses the hook (not because the kernel lacks it).
+pub const NOT_ATTACHED_BY_COMMAND: &str = "not attached by this command";
+
+/// Why the command these options are for has no use for hook `id`, if it
+/// has none: each such hook runs on every call of its kernel function.
+fn not_needed(id: vmscan_common::HookId, opts: &LoadOptions) -> Option<&'static str> {
+    use vmscan_common::hook;
+    match id {
+        // exit_mmap only tags folio_mark_accessed's outcomes as teardown.
+        hook::TEARDOWN if opts.no_access_detail => {
+            Some("only used to tag access outcomes as page-table teardown")
+        }
+        // try_to_free_mem_cgroup_pages only names a memcg episode's cgroup.
+        hook::MEMCG_TARGET if opts.no_episode_records => {
+            Some("only used to name each memcg reclaim episode's cgroup")
+        }
+        _ => None,
     }
 }
 
@@ -947,4 +973,35 @@ pub fn check_privileges() -> anyhow::Result<()> {
 
 pub fn tracefs_path() -> Option<PathBuf> {
     system::ensure_tracefs().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use vmscan_common::hook;
+
+    use super::*;
+
+    #[test]
+    fn a_command_skips_only_the_hooks_it_has_no_use_for() {
+        // stat's options (main.rs): no access detail, no episode records.
+        let stat = LoadOptions {
+            no_access_detail: true,
+            no_episode_records: true,
+            ..LoadOptions::default()
+        };
+        for id in [hook::TEARDOWN, hook::MEMCG_TARGET] {
+            assert!(not_needed(id, &stat).is_some(), "{id}");
+            assert_eq!(not_needed(id, &LoadOptions::default()), None, "{id}");
+        }
+        // Every hook stat's counters or self-check read stays.
+        for id in [
+            hook::ADD_LRU,
+            hook::MARK_ACCESSED,
+            hook::SHRINK_NODE,
+            hook::REFAULT,
+            hook::MEMCG_BEGIN,
+        ] {
+            assert_eq!(not_needed(id, &stat), None, "{id}");
+        }
+    }
 }
