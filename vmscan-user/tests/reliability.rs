@@ -128,42 +128,61 @@ fn ring_buffer_storm_counts_losses_and_keeps_exact_counters() {
     let cg = Memcg::new("vmscan-test-storm", 64 << 20);
     // A one-page ring holds ~40 records; with a consumer that waits 100 ms
     // before each drain (a loaded host), a memcg reclaim burst of hundreds
-    // of episodes (one record each) overflows it.
-    let v = Vmscan::start(&[
-        "stat",
-        "--json",
-        "--ring-kib",
-        "4",
-        "--drain-delay-ms",
-        "100",
-    ]);
+    // of episodes (one record each, for the model's views) overflows it.
+    let tiny = ["--json", "--ring-kib", "4", "--drain-delay-ms", "100"];
+    let model = Vmscan::start(&[&["snapshot", "-d", "600"][..], &tiny[..]].concat());
+    // stat takes its episodes from the per-CPU aggregate: the same tiny
+    // ring loses none of them.
+    let stat = Vmscan::start(&[&["stat"][..], &tiny[..]].concat());
     let before = vmstat();
     let cmd = read_in_cgroup(&cg, &file);
     let hook = "vmscan:mm_vmscan_memcg_reclaim_end";
     let perf = perf_stat(&[hook.to_owned()], &cmd);
     let after = vmstat();
-    let j: Value = serde_json::from_str(&v.stop()).unwrap();
+    let j: Value = serde_json::from_str(&model.stop()).unwrap();
+    let js: Value = serde_json::from_str(&stat.stop()).unwrap();
+    let ends = perf.get(hook).copied().unwrap_or(0);
     let lost = j["lost_total"].as_u64().unwrap();
     assert!(lost > 0, "a 4 KiB ring must overflow under this burst: {j}");
-    let h = j["hooks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["name"] == hook)
-        .unwrap();
+    let find = |j: &Value| {
+        j["hooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == hook)
+            .cloned()
+            .unwrap()
+    };
+    let h = find(&j);
     assert!(
         h["lost"].as_u64().unwrap() > 0,
         "losses are counted per hook"
     );
     assert_eq!(
         h["events"].as_u64(),
-        perf.get(hook).copied(),
+        Some(ends),
         "events stay exact under loss"
     );
     assert_eq!(
-        j["vmstat"]["pgsteal_file"].as_u64(),
+        j["totals"]["vmstat"]["pgsteal_file"].as_u64(),
         Some(delta(&before, &after, "pgsteal_file")),
         "counters do not depend on the ring"
+    );
+    let hs = find(&js);
+    assert_eq!(
+        (hs["events"].as_u64(), hs["lost"].as_u64()),
+        (Some(ends), Some(0)),
+        "stat sends no record per episode"
+    );
+    assert_eq!(
+        js["episodes"]["reclaim"]["memcg"]["episodes"].as_u64(),
+        Some(ends),
+        "stat's episodes come from the aggregate, whatever the ring does: {}",
+        js["episodes"]
+    );
+    assert_eq!(
+        js["vmstat"]["pgsteal_file"].as_u64(),
+        Some(delta(&before, &after, "pgsteal_file"))
     );
     let text = Command::new(bin())
         .args(["stat", "--duration", "0.2", "--ring-kib", "4"])
