@@ -165,6 +165,17 @@ enum Command {
     /// twice over.
     #[command(hide = true)]
     LabThp { mib: usize },
+    /// (kernel lab) Fault MIB of anonymous memory in small pages, read
+    /// FILE (filling the memory cgroup with page cache), then ask for huge
+    /// pages and wait up to SECS for khugepaged to collapse them.
+    #[command(hide = true)]
+    LabCollapse {
+        mib: usize,
+        #[arg(long)]
+        fill: std::path::PathBuf,
+        #[arg(long, default_value = "60")]
+        secs: u64,
+    },
     /// (kernel lab) Read FILE with memory bound to NODE.
     #[command(hide = true)]
     LabRead {
@@ -522,6 +533,7 @@ async fn dispatch(
         Some(Command::LabRead { node, file }) => cmd::lab::read_bound(node, &file),
         Some(Command::LabPageout { mib }) => cmd::lab::pageout_anon(mib),
         Some(Command::LabThp { mib }) => cmd::lab::touch_thp(mib),
+        Some(Command::LabCollapse { mib, fill, secs }) => cmd::lab::collapse(mib, &fill, secs),
         Some(Command::LabMap {
             advice,
             exec,

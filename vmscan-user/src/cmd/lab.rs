@@ -201,6 +201,67 @@ pub fn touch_thp(mib: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// khugepaged collapsing into a full memory cgroup: `mib` MiB of anonymous
+/// memory faulted in small pages (MADV_NOHUGEPAGE), then `fill` read whole
+/// (the cgroup's limit is then full of page cache), then MADV_HUGEPAGE, which
+/// hands the range to khugepaged. Each huge page it makes is charged to the
+/// cgroup first, so khugepaged reclaims there itself. Waits up to `secs` for
+/// the range to be collapsed and prints how much was.
+pub fn collapse(mib: usize, fill: &Path, secs: u64) -> anyhow::Result<()> {
+    const HUGE: usize = 2 << 20;
+    let len = mib << 20;
+    if len == 0 || !len.is_multiple_of(HUGE) {
+        bail!("{mib} MiB: a positive multiple of 2 MiB");
+    }
+    // SAFETY: a fresh private anonymous mapping with room to align, unmapped below.
+    let raw = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len + HUGE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if raw == libc::MAP_FAILED {
+        bail!("mmap {mib} MiB: {}", std::io::Error::last_os_error());
+    }
+    let p = ((raw as usize + HUGE - 1) & !(HUGE - 1)) as *mut u8;
+    let advise = |advice: i32, name: &str| -> anyhow::Result<()> {
+        // SAFETY: advising a range inside our mapping.
+        if unsafe { libc::madvise(p.cast(), len, advice) } != 0 {
+            bail!("madvise({name}): {}", std::io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    advise(libc::MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE")?;
+    for off in (0..len).step_by(4096) {
+        // SAFETY: off < len, inside the aligned part of the mapping.
+        unsafe { std::ptr::write_volatile(p.add(off), 1) };
+    }
+    let mut f = std::fs::File::open(fill).with_context(|| fill.display().to_string())?;
+    let mut buf = vec![0u8; 1 << 20];
+    while f.read(&mut buf)? > 0 {}
+    advise(libc::MADV_HUGEPAGE, "MADV_HUGEPAGE")?;
+    let huge_kib = || -> u64 {
+        std::fs::read_to_string("/proc/self/smaps_rollup")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("AnonHugePages:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while huge_kib() < (len >> 10) as u64 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    println!("collapsed {} of {} KiB", huge_kib(), len >> 10);
+    // SAFETY: unmapping our own mapping.
+    unsafe { libc::munmap(raw, len + HUGE) };
+    Ok(())
+}
+
 /// The least extra memory (bytes) that vmscan's what-if curve says avoids
 /// `percent` of cgroup `memcg`'s refaults, from a `vmscan refaults --json`
 /// file; an error when the curve has no such point.

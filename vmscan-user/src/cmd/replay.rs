@@ -205,7 +205,10 @@ pub fn report_text(r: &Replayed) -> String {
     let _ = writeln!(
         o,
         "  {:<20}{:>12}  (memcg limit reclaim)",
-        "memcg reclaimed", s.totals.memcg_reclaimed
+        "memcg reclaimed",
+        s.totals
+            .memcg_reclaimed
+            .map_or("-".to_owned(), |v| v.to_string())
     );
     let _ = writeln!(o, "\nper node:");
     for n in &s.nodes {
@@ -414,13 +417,17 @@ pub fn report_csv(r: &Replayed) -> String {
         "counters",
         "memcg_scanned",
         None,
-        s.totals.memcg_scanned.to_string(),
+        s.totals
+            .memcg_scanned
+            .map_or(String::new(), |v| v.to_string()),
     );
     row(
         "counters",
         "memcg_reclaimed",
         None,
-        s.totals.memcg_reclaimed.to_string(),
+        s.totals
+            .memcg_reclaimed
+            .map_or(String::new(), |v| v.to_string()),
     );
     for n in &s.nodes {
         row(

@@ -194,12 +194,19 @@ pub fn render(r: &StatReport) -> String {
     } else {
         "memcg limit reclaim; not in pgscan_direct"
     };
+    let shown = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
     let _ = writeln!(
         out,
         "{:<22}{:>12}   ({note})",
-        "memcg scanned", c.memcg_scanned
+        "memcg scanned",
+        shown(c.memcg_scanned)
     );
-    let _ = writeln!(out, "{:<22}{:>12}", "memcg reclaimed", c.memcg_reclaimed);
+    let _ = writeln!(
+        out,
+        "{:<22}{:>12}",
+        "memcg reclaimed",
+        shown(c.memcg_reclaimed)
+    );
     if c.other_scanned + c.other_reclaimed > 0 {
         let _ = writeln!(
             out,
@@ -433,7 +440,7 @@ fn print_interval(r: &StatReport) -> anyhow::Result<()> {
         per(v.pgscan_anon + v.pgscan_file),
         per(v.pgscan_kswapd),
         per(v.pgscan_direct),
-        per(r.counters.memcg_scanned),
+        per(r.counters.memcg_scanned.unwrap_or(0)),
         per(v.pgsteal_anon + v.pgsteal_file),
         per(v.pgsteal_anon),
         per(v.pgsteal_file),

@@ -332,12 +332,14 @@ pub struct Counters {
     pub underivable: BTreeMap<&'static str, &'static str>,
     /// Memory-cgroup limit reclaim, which the global pgscan_direct /
     /// pgsteal_direct leave out (cgroup_reclaim()) unless `memcg_in_direct`;
-    /// pgscan_anon/file include it.
-    pub memcg_scanned: u64,
+    /// pgscan_anon/file include it. None where the kernel's reclaim passes
+    /// cannot be seen (MGLRU before 6.7, like pgscan_*): never a zero.
+    pub memcg_scanned: Option<u64>,
     /// This kernel counts memory-cgroup limit reclaim in pgscan_direct /
     /// pgsteal_direct ([`Counting::memcg_in_global`]).
     pub memcg_in_direct: bool,
-    pub memcg_reclaimed: u64,
+    /// As memcg_scanned, for the pages reclaimed.
+    pub memcg_reclaimed: Option<u64>,
     /// Passes that vmscan could not attribute to a reclaimer (started before
     /// it attached, or proactive reclaim): in pgscan_anon/file only.
     pub other_scanned: u64,
@@ -407,7 +409,8 @@ pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
         c.vmstat.pgscan_khugepaged,
         c.vmstat.pgscan_proactive,
     ) = split(&scanned, k);
-    c.memcg_scanned = scanned.memcg;
+    let passes_seen = !k.mglru || k.mglru_tracepoints;
+    c.memcg_scanned = passes_seen.then_some(scanned.memcg);
     c.other_scanned = scanned.other;
 
     let mut reclaimed = ByReclaimer::default();
@@ -474,7 +477,7 @@ pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
             v.pgdemote_proactive,
         ) = (Some(kswapd), Some(direct), khugepaged, proactive);
     }
-    c.memcg_reclaimed = reclaimed.memcg;
+    c.memcg_reclaimed = passes_seen.then_some(reclaimed.memcg);
     c.other_reclaimed = reclaimed.other;
     c.scanned_without_node = (v.pgscan_anon + v.pgscan_file).saturating_sub(node_scanned_total);
     v.scan_steal_underivable = k.mglru && !k.mglru_tracepoints;
@@ -779,8 +782,8 @@ mod tests {
             "memcg refill left out like the kernel does"
         );
         assert_eq!(v.pgactivate, 12 + 4);
-        assert_eq!(c.memcg_scanned, 69);
-        assert_eq!(c.memcg_reclaimed, 60);
+        assert_eq!(c.memcg_scanned, Some(69));
+        assert_eq!(c.memcg_reclaimed, Some(60));
         assert_eq!(c.scanned_without_node, 5);
         assert_eq!(c.nodes.len(), 2);
         assert_eq!(c.nodes[1].reclaimed.direct, 30);
@@ -881,6 +884,9 @@ mod tests {
         let j = serde_json::to_value(&c).unwrap();
         assert!(j["vmstat"].get("pgscan_file").is_none(), "{j}");
         assert_eq!(j["underivable"]["pgsteal_file"], NO_MGLRU_TRACEPOINTS);
+        // Nor memcg reclaim zeros: no figure.
+        assert_eq!((c.memcg_scanned, c.memcg_reclaimed), (None, None));
+        assert!(j["memcg_scanned"].is_null(), "{j}");
         // The same kernel with MGLRU off, or 6.7+ with it on: all derived.
         for k in [
             Counting { mglru: false, ..k },
@@ -896,6 +902,7 @@ mod tests {
             );
             assert!(!c.underivable.contains_key("pgscan_file"));
             assert!(serde_json::to_value(&c).unwrap()["vmstat"]["pgsteal_file"].is_u64());
+            assert_eq!(c.memcg_scanned, Some(0), "{k:?}");
         }
     }
 

@@ -359,7 +359,14 @@ fn memcg_truth(b: &Blocks, j: &Value, derivable: bool) -> Result<String, String>
         return Ok("memory.stat has no pgscan (cgroup v1)".into());
     };
     if !derivable {
-        return Ok("memcg scans not derivable here either".into());
+        // Not a zero that looks like truth: no figure at all.
+        if !j["memcg_scanned"].is_null() || !j["memcg_reclaimed"].is_null() {
+            return Err(format!(
+                "memcg scans are not derivable here, yet vmscan printed memcg_scanned {} / memcg_reclaimed {}",
+                j["memcg_scanned"], j["memcg_reclaimed"]
+            ));
+        }
+        return Ok("memcg scans not derivable here either (vmscan prints none)".into());
     }
     let (scan, steal) = (
         m.get("pgscan").copied().unwrap_or(0),
@@ -1335,6 +1342,83 @@ pub(super) fn thp(b: &Blocks) -> Verdict {
     };
     Ok(format!(
         "{faulted} THPs faulted, {swapped} swapped out whole, {split} split: {counted}; self-check {exact} of {checked} exact"
+    ))
+}
+
+/// khugepaged collapsing into a full memory cgroup (init.sh `collapse`): it
+/// made huge pages; every counter equals /proc/vmstat, with khugepaged's
+/// reclaim in the cgroup where the kernel counts it (where memcg reclaim
+/// counts by who reclaims, 7.x: pgscan/pgsteal_khugepaged, which must then
+/// have grown; before, outside every reclaimer counter); the self-check is
+/// exact.
+pub(super) fn collapse(b: &Blocks) -> Verdict {
+    let Ok(j) = json(b, "collapse") else {
+        return Ok(format!("{SKIP}no khugepaged on this kernel"));
+    };
+    let delta = vmstat_delta(b, "collapse-before", "collapse-after")?;
+    let d = |k: &str| delta.get(k).copied().unwrap_or(0);
+    let out = b.get("collapse-out").map_or("", |s| s.trim());
+    let made = d("thp_collapse_alloc");
+    if made == 0 {
+        return Err(format!(
+            "khugepaged made no huge page ({out}; thp_collapse_alloc_failed {})",
+            d("thp_collapse_alloc_failed")
+        ));
+    }
+    let mut keys = vec![
+        "pgscan_kswapd",
+        "pgscan_direct",
+        "pgscan_anon",
+        "pgscan_file",
+        "pgsteal_kswapd",
+        "pgsteal_direct",
+        "pgsteal_anon",
+        "pgsteal_file",
+    ];
+    let kernel_splits = b
+        .get("collapse-after")
+        .is_some_and(|v| v.lines().any(|l| l.starts_with("pgscan_khugepaged ")));
+    if kernel_splits {
+        keys.extend(["pgscan_khugepaged", "pgsteal_khugepaged"]);
+    }
+    let omitted = same_as_vmstat(&j, &delta, &keys, "collapse")?;
+    let by_khugepaged = d("pgscan_khugepaged");
+    let where_counted = if j["memcg_in_direct"] == true {
+        if by_khugepaged == 0 {
+            return Err(format!(
+                "this kernel counts memcg reclaim by who reclaims, yet pgscan_khugepaged did not grow: khugepaged did not reclaim for its {made} huge pages ({out})"
+            ));
+        }
+        format!(
+            "khugepaged's reclaim in the cgroup: pgscan_khugepaged {by_khugepaged} / pgsteal_khugepaged {} = /proc/vmstat",
+            d("pgsteal_khugepaged")
+        )
+    } else {
+        format!(
+            "khugepaged's reclaim in the cgroup kept out of the reclaimer counters as the kernel keeps it (memcg reclaim: {})",
+            j["memcg_scanned"]
+                .as_u64()
+                .map_or("not derived here".to_owned(), |n| format!("{n} pages"))
+        )
+    };
+    let sc = &j["self_check"];
+    let (checked, exact) = (
+        sc["checked"].as_u64().unwrap_or(0),
+        sc["exact"].as_u64().unwrap_or(0),
+    );
+    if checked == 0 || exact != checked {
+        return Err(format!(
+            "self-check: {exact} of {checked} counters exact: {}",
+            sc["counters"]
+        ));
+    }
+    let also = if omitted.is_empty() {
+        String::new()
+    } else {
+        format!("; {omitted}")
+    };
+    Ok(format!(
+        "{made} huge pages made by khugepaged ({out}); {where_counted}{also}; self-check {exact} of {checked} exact"
     ))
 }
 

@@ -253,6 +253,33 @@ if has thp; then
     block thp /tmp/thp.json; block thp-before /tmp/thp.v0; block thp-after /tmp/thp.v1
   fi
 fi
+if has collapse; then
+  # khugepaged collapsing into a full memory cgroup: 16 MiB of anonymous
+  # memory in small pages, the rest of the 32 MiB cgroup filled with page
+  # cache, then MADV_HUGEPAGE. khugepaged charges each huge page it makes to
+  # the cgroup first and reclaims there itself: 7.x counts that as
+  # pgscan/pgsteal_khugepaged (reclaimer_offset(): who reclaims), the
+  # kernels before keep it out of every reclaimer counter (cgroup reclaim).
+  T=/sys/kernel/mm/transparent_hugepage
+  if [ -e $T/khugepaged/scan_sleep_millisecs ]; then
+    echo madvise > $T/enabled
+    echo 10 > $T/khugepaged/scan_sleep_millisecs; echo 10 > $T/khugepaged/alloc_sleep_millisecs
+    echo 4096 > $T/khugepaged/pages_to_scan
+    [ -e /mnt/big ] || { dd if=/dev/zero of=/mnt/big bs=1M count=192 2>/dev/null; sync; }
+    echo 3 > /proc/sys/vm/drop_caches
+    mkdir -p $CG/kh; echo 32M > $CG/kh/$MAX
+    vmscan stat --json > /tmp/kh.json 2> /tmp/kh.err & A=$!
+    waitc /tmp/kh.err
+    vmstat > /tmp/kh.v0
+    sh -c 'echo $$ > '$CG'/kh/cgroup.procs; exec vmscan lab-collapse 16 --fill /mnt/big --secs 60' > /tmp/kh.out 2>&1 || echo "@@ERROR lab-collapse failed"
+    vmstat > /tmp/kh.v1
+    kill -TERM $A; wait $A
+    echo 10000 > $T/khugepaged/scan_sleep_millisecs; echo 60000 > $T/khugepaged/alloc_sleep_millisecs
+    echo 4096 > $T/khugepaged/pages_to_scan
+    block collapse /tmp/kh.json; block collapse-out /tmp/kh.out
+    block collapse-before /tmp/kh.v0; block collapse-after /tmp/kh.v1
+  fi
+fi
 if has pageout; then
   # MADV_PAGEOUT of 64 MiB of anonymous memory with swap off: reclaim_pages()
   # (outside any reclaim pass) cannot swap it out and activates every page.

@@ -92,6 +92,7 @@ const ALL: &[&str] = &[
     "hotplug",
     "proactive",
     "thp",
+    "collapse",
     "pageout",
     "rss",
     "demote",
@@ -118,7 +119,7 @@ pub(super) static CONFIGS: [Config; 8] = [
         false,
         &[
             "hooks", "truth", "numa", "mglru", "model", "exit", "refault", "ancestor", "hotplug",
-            "thp", "pageout", "demote",
+            "thp", "collapse", "pageout", "demote",
         ],
     ),
     // Its swap scenario alone took 780 s under TCG (704 million anon pages
@@ -130,7 +131,7 @@ pub(super) static CONFIGS: [Config; 8] = [
 ];
 
 /// Every scenario, in the order `--scenario` defaults to and the table lists.
-static SCENARIOS: [Scenario; 16] = [
+static SCENARIOS: [Scenario; 17] = [
     Scenario {
         name: "hooks",
         needs: &[],
@@ -208,6 +209,12 @@ static SCENARIOS: [Scenario; 16] = [
         name: "thp",
         needs: &[],
         check: |b, _| checks::thp(b),
+        tier_node: false,
+    },
+    Scenario {
+        name: "collapse",
+        needs: &[],
+        check: |b, _| checks::collapse(b),
         tier_node: false,
     },
     Scenario {
@@ -576,6 +583,7 @@ mod tests {
                 "hotplug",
                 "proactive",
                 "thp",
+                "collapse",
                 "pageout",
                 "rss",
                 "demote"
@@ -673,7 +681,7 @@ mod tests {
         );
         assert_eq!(
             guest_scenarios(&select(None).unwrap()),
-            "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,thp,pageout,rss,demote,hooks,numa"
+            "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,thp,collapse,pageout,rss,demote,hooks,numa"
         );
     }
 }
