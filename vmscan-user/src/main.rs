@@ -434,6 +434,8 @@ fn load_options(cli: &Cli) -> LoadOptions {
         no_memcg_insertions: matches!(cli.command, Some(Command::Stat { .. })),
         // Shrink-pass records are kept only in recordings.
         no_shrink_passes: !matches!(cli.command, Some(Command::Record { .. })),
+        // Batch residency feeds the lruvec model, which stat never shows.
+        no_batch_residency: matches!(cli.command, Some(Command::Stat { .. })),
         // stat's episodes come from the per-CPU aggregate.
         no_episode_records: matches!(cli.command, Some(Command::Stat { .. })),
     }

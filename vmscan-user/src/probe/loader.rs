@@ -64,6 +64,9 @@ pub struct LoadOptions {
     /// Skip the ring-buffer record of each inactive-list shrink pass (every
     /// command but record: the per-CPU aggregates count the passes).
     pub no_shrink_passes: bool,
+    /// Skip folio_add_lru (stat, which shows no batch residency), unless
+    /// comparing kprobes with fentry on it.
+    pub no_batch_residency: bool,
     /// Skip the ring-buffer record of each ended reclaim episode, and the
     /// memcg it names (stat, which shows episodes per reclaimer from the
     /// per-CPU aggregate).
@@ -655,6 +658,11 @@ fn not_needed(id: vmscan_common::HookId, opts: &LoadOptions) -> Option<&'static 
         hook::TEARDOWN if opts.no_access_detail => {
             Some("only used to tag access outcomes as page-table teardown")
         }
+        // folio_add_lru (on every LRU add) only starts each folio's batch
+        // residency; --compare-kprobes compares its calls by both mechanisms.
+        hook::ADD_LRU if opts.no_batch_residency && !opts.compare_kprobes => {
+            Some("only used to time each folio's stay in its CPU's LRU-add batch")
+        }
         // try_to_free_mem_cgroup_pages only names a memcg episode's cgroup.
         hook::MEMCG_TARGET if opts.no_episode_records => {
             Some("only used to name each memcg reclaim episode's cgroup")
@@ -983,19 +991,26 @@ mod tests {
 
     #[test]
     fn a_command_skips_only_the_hooks_it_has_no_use_for() {
-        // stat's options (main.rs): no access detail, no episode records.
+        // stat's options (main.rs): no access detail, no episode records,
+        // no batch residency.
         let stat = LoadOptions {
             no_access_detail: true,
             no_episode_records: true,
+            no_batch_residency: true,
             ..LoadOptions::default()
         };
-        for id in [hook::TEARDOWN, hook::MEMCG_TARGET] {
+        for id in [hook::TEARDOWN, hook::MEMCG_TARGET, hook::ADD_LRU] {
             assert!(not_needed(id, &stat).is_some(), "{id}");
             assert_eq!(not_needed(id, &LoadOptions::default()), None, "{id}");
         }
+        // Comparing mechanisms keeps folio_add_lru (the lab's truth check).
+        let compare = LoadOptions {
+            compare_kprobes: true,
+            ..stat.clone()
+        };
+        assert_eq!(not_needed(hook::ADD_LRU, &compare), None);
         // Every hook stat's counters or self-check read stays.
         for id in [
-            hook::ADD_LRU,
             hook::MARK_ACCESSED,
             hook::SHRINK_NODE,
             hook::REFAULT,
