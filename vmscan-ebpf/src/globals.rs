@@ -97,6 +97,12 @@ pub static ANON_DISTANCE: u64 = 1;
 /// show them); stat and export set 0 and skip those two maps.
 #[unsafe(no_mangle)]
 pub static REFAULT_DETAIL: u64 = 1;
+/// 1 when refaults are keyed by memory cgroup and their distances measured
+/// (every command but stat, which shows only the kernel's counters): stat
+/// sets 0, and on the classic LRU a refault then needs neither the folio's
+/// memcg nor its shadow entry unpacked.
+#[unsafe(no_mangle)]
+pub static REFAULT_BY_MEMCG: u64 = 1;
 /// 1 where the kernel keeps cgroup reclaim out of pgscan_kswapd/direct
 /// (cgroup_reclaim(sc) skips them before 7.x): a soft-limit pass is then
 /// counted as memcg reclaim; 0 where cgroup reclaim is counted by who runs

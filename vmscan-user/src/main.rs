@@ -434,6 +434,8 @@ fn load_options(cli: &Cli) -> LoadOptions {
         no_memcg_insertions: matches!(cli.command, Some(Command::Stat { .. })),
         // Shrink-pass records are kept only in recordings.
         no_shrink_passes: !matches!(cli.command, Some(Command::Record { .. })),
+        // Refaults per memcg and their distances: stat shows neither.
+        no_refault_by_memcg: matches!(cli.command, Some(Command::Stat { .. })),
         // Batch residency feeds the lruvec model, which stat never shows.
         no_batch_residency: matches!(cli.command, Some(Command::Stat { .. })),
         // stat's episodes come from the per-CPU aggregate.

@@ -19,9 +19,9 @@ use vmscan_common::{
 
 use crate::{
     globals::{
-        ANON_DISTANCE, BUCKET_ORDER, EVICTION_MASK, KPROBE_SHADOW, REFAULT_DETAIL,
-        REFAULT_ONE_PER_CALL, REFAULT_RULE, SHADOW_MEMCG_SHIFT, SHADOW_NODES_SHIFT, enabled,
-        global_u64,
+        ANON_DISTANCE, BUCKET_ORDER, EVICTION_MASK, KPROBE_SHADOW, REFAULT_BY_MEMCG,
+        REFAULT_DETAIL, REFAULT_ONE_PER_CALL, REFAULT_RULE, SHADOW_MEMCG_SHIFT, SHADOW_NODES_SHIFT,
+        enabled, global_u64,
     },
     kernel::{
         bit, current_pid, current_tgid, fentry_arg, folio_flags, folio_memcg, folio_node,
@@ -128,13 +128,17 @@ fn refault_enter(folio: u64, shadow: u64) {
         folio_pages(folio, flags)
     };
     let node = folio_node(folio);
-    let memcg = folio_memcg(folio);
+    let rule = global_u64(&REFAULT_RULE);
+    // The folio's memcg keys the refault and, under MGLRU, decides whether
+    // the kernel counts it; stat on the classic LRU needs it for neither.
+    let by_memcg = enabled(&REFAULT_BY_MEMCG);
+    let need_memcg = by_memcg || rule != refault_rule::CLASSIC;
+    let memcg = if need_memcg { folio_memcg(folio) } else { 0 };
     let key = RefaultKey {
-        cgroup_id: memcg_cgroup_id(memcg),
+        cgroup_id: if by_memcg { memcg_cgroup_id(memcg) } else { 0 },
         node,
         file: file as u32,
     };
-    let rule = global_u64(&REFAULT_RULE);
 
     // The eviction lruvec, when the shadow names this folio's own cgroup
     // (the usual case; a refault evicted from another cgroup has no
@@ -142,7 +146,7 @@ fn refault_enter(folio: u64, shadow: u64) {
     let mut lruvec = 0u64;
     let mut eviction = 0u64;
     let mut same_node = false;
-    if let Some(s) = unpack(shadow) {
+    if let Some(s) = unpack(shadow).filter(|_| need_memcg) {
         let own_id = kread::<u32>(memcg, off!(memcg_id)).map(|v| v as u64);
         if own_id == Ok(s.memcg_id) {
             lruvec = memcg_lruvec(memcg, s.nid);
@@ -173,8 +177,10 @@ fn refault_enter(folio: u64, shadow: u64) {
         );
         return;
     }
-    let measured =
-        rule == refault_rule::CLASSIC && lruvec != 0 && (file || enabled(&ANON_DISTANCE));
+    let measured = by_memcg
+        && rule == refault_rule::CLASSIC
+        && lruvec != 0
+        && (file || enabled(&ANON_DISTANCE));
     let a = RefaultAgg {
         pages,
         folios: 1,

@@ -64,6 +64,9 @@ pub struct LoadOptions {
     /// Skip the ring-buffer record of each inactive-list shrink pass (every
     /// command but record: the per-CPU aggregates count the passes).
     pub no_shrink_passes: bool,
+    /// Skip keying refaults by memory cgroup and measuring their distances
+    /// (stat, which shows only the kernel's workingset counters).
+    pub no_refault_by_memcg: bool,
     /// Skip folio_add_lru (stat, which shows no batch residency), unless
     /// comparing kprobes with fentry on it.
     pub no_batch_residency: bool,
@@ -568,6 +571,11 @@ fn load_object(
         .override_global("STORM_TGID", &(opts.storm_tgid as u64), true)
         .override_global("REFAULT_RULE", &r.rule, true)
         .override_global("REFAULT_DETAIL", &(!opts.no_refault_detail as u64), true)
+        .override_global(
+            "REFAULT_BY_MEMCG",
+            &(!opts.no_refault_by_memcg as u64),
+            true,
+        )
         .override_global(
             "SHADOW_NODES_SHIFT",
             &r.nodes_shift.map_or(64, u64::from),
