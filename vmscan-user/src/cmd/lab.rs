@@ -162,13 +162,15 @@ pub fn pageout_anon(mib: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Maps `mib` MiB of anonymous memory aligned to 2 MiB, asks for huge pages
-/// (MADV_HUGEPAGE) and writes every page twice over: in a cgroup smaller
-/// than that, reclaim meets large folios (swapped whole or split).
-pub fn touch_thp(mib: usize) -> anyhow::Result<()> {
-    const HUGE: usize = 2 << 20;
-    let len = mib << 20;
-    // SAFETY: a fresh private anonymous mapping with room to align, unmapped below.
+/// A huge page (PMD size on x86-64).
+const HUGE: usize = 2 << 20;
+
+/// A private anonymous mapping of `len` bytes plus 2 MiB: (the mapping, for
+/// munmap of `len` + 2 MiB, and its first 2 MiB-aligned address, with `len`
+/// bytes behind it).
+fn map_aligned(len: usize) -> anyhow::Result<(*mut libc::c_void, *mut u8)> {
+    // SAFETY: a fresh private anonymous mapping with room to align; the
+    // callers unmap it.
     let raw = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
@@ -180,9 +182,21 @@ pub fn touch_thp(mib: usize) -> anyhow::Result<()> {
         )
     };
     if raw == libc::MAP_FAILED {
-        bail!("mmap {mib} MiB: {}", std::io::Error::last_os_error());
+        bail!(
+            "mmap {} MiB: {}",
+            len >> 20,
+            std::io::Error::last_os_error()
+        );
     }
-    let p = ((raw as usize + HUGE - 1) & !(HUGE - 1)) as *mut u8;
+    Ok((raw, ((raw as usize + HUGE - 1) & !(HUGE - 1)) as *mut u8))
+}
+
+/// Maps `mib` MiB of anonymous memory aligned to 2 MiB, asks for huge pages
+/// (MADV_HUGEPAGE) and writes every page twice over: in a cgroup smaller
+/// than that, reclaim meets large folios (swapped whole or split).
+pub fn touch_thp(mib: usize) -> anyhow::Result<()> {
+    let len = mib << 20;
+    let (raw, p) = map_aligned(len)?;
     // SAFETY: advising a range inside our mapping.
     if unsafe { libc::madvise(p.cast(), len, libc::MADV_HUGEPAGE) } != 0 {
         bail!(
@@ -208,26 +222,11 @@ pub fn touch_thp(mib: usize) -> anyhow::Result<()> {
 /// cgroup first, so khugepaged reclaims there itself. Waits up to `secs` for
 /// the range to be collapsed and prints how much was.
 pub fn collapse(mib: usize, fill: &Path, secs: u64) -> anyhow::Result<()> {
-    const HUGE: usize = 2 << 20;
     let len = mib << 20;
     if len == 0 || !len.is_multiple_of(HUGE) {
         bail!("{mib} MiB: a positive multiple of 2 MiB");
     }
-    // SAFETY: a fresh private anonymous mapping with room to align, unmapped below.
-    let raw = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len + HUGE,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if raw == libc::MAP_FAILED {
-        bail!("mmap {mib} MiB: {}", std::io::Error::last_os_error());
-    }
-    let p = ((raw as usize + HUGE - 1) & !(HUGE - 1)) as *mut u8;
+    let (raw, p) = map_aligned(len)?;
     let advise = |advice: i32, name: &str| -> anyhow::Result<()> {
         // SAFETY: advising a range inside our mapping.
         if unsafe { libc::madvise(p.cast(), len, advice) } != 0 {

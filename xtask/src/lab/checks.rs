@@ -1256,17 +1256,7 @@ pub(super) fn proactive(b: &Blocks) -> Verdict {
         keys.extend(["pgscan_proactive", "pgsteal_proactive"]);
     }
     let omitted = same_as_vmstat(&j, &delta, &keys, "proactive")?;
-    let sc = &j["self_check"];
-    let (checked, exact) = (
-        sc["checked"].as_u64().unwrap_or(0),
-        sc["exact"].as_u64().unwrap_or(0),
-    );
-    if checked == 0 || exact != checked {
-        return Err(format!(
-            "self-check: {exact} of {checked} counters exact: {}",
-            sc["counters"]
-        ));
-    }
+    let (exact, checked) = self_check_all_exact(&j)?;
     let how = if counted_apart {
         format!(
             "pgscan_proactive {} / pgsteal_proactive {}",
@@ -1320,17 +1310,7 @@ pub(super) fn thp(b: &Blocks) -> Verdict {
         "pgsteal_file",
     ];
     let omitted = same_as_vmstat(&j, &delta, &keys, "thp")?;
-    let sc = &j["self_check"];
-    let (checked, exact) = (
-        sc["checked"].as_u64().unwrap_or(0),
-        sc["exact"].as_u64().unwrap_or(0),
-    );
-    if checked == 0 || exact != checked {
-        return Err(format!(
-            "self-check: {exact} of {checked} counters exact: {}",
-            sc["counters"]
-        ));
-    }
+    let (exact, checked) = self_check_all_exact(&j)?;
     let counted = if omitted.is_empty() {
         format!(
             "pgscan_anon {} / pgsteal_anon {} = /proc/vmstat",
@@ -1343,6 +1323,23 @@ pub(super) fn thp(b: &Blocks) -> Verdict {
     Ok(format!(
         "{faulted} THPs faulted, {swapped} swapped out whole, {split} split: {counted}; self-check {exact} of {checked} exact"
     ))
+}
+
+/// The stat report's self-check: (exact, checked) when it checked counters
+/// and found every one exact, else the error with the counters.
+fn self_check_all_exact(j: &Value) -> Result<(u64, u64), String> {
+    let sc = &j["self_check"];
+    let (checked, exact) = (
+        sc["checked"].as_u64().unwrap_or(0),
+        sc["exact"].as_u64().unwrap_or(0),
+    );
+    if checked == 0 || exact != checked {
+        return Err(format!(
+            "self-check: {exact} of {checked} counters exact: {}",
+            sc["counters"]
+        ));
+    }
+    Ok((exact, checked))
 }
 
 /// khugepaged collapsing into a full memory cgroup (init.sh `collapse`): it
@@ -1401,17 +1398,7 @@ pub(super) fn collapse(b: &Blocks) -> Verdict {
                 .map_or("not derived here".to_owned(), |n| format!("{n} pages"))
         )
     };
-    let sc = &j["self_check"];
-    let (checked, exact) = (
-        sc["checked"].as_u64().unwrap_or(0),
-        sc["exact"].as_u64().unwrap_or(0),
-    );
-    if checked == 0 || exact != checked {
-        return Err(format!(
-            "self-check: {exact} of {checked} counters exact: {}",
-            sc["counters"]
-        ));
-    }
+    let (exact, checked) = self_check_all_exact(&j)?;
     let also = if omitted.is_empty() {
         String::new()
     } else {
