@@ -207,16 +207,7 @@ pub(super) fn truth(b: &Blocks, c: &Config) -> Verdict {
             d("pgsteal_file")
         ));
     }
-    let keys = [
-        "pgscan_kswapd",
-        "pgscan_direct",
-        "pgscan_anon",
-        "pgscan_file",
-        "pgsteal_kswapd",
-        "pgsteal_direct",
-        "pgsteal_anon",
-        "pgsteal_file",
-    ];
+    let keys = SCAN_STEAL;
     let raw = json(b, "truth-raw")?;
     let args = !NO_TRACEPOINT_ARGS.contains(&c.kernel);
     // Every tracepoint hook by the mechanism each run asked for: the default
@@ -1128,16 +1119,7 @@ pub(super) fn softlimit(b: &Blocks, c: &Config) -> Verdict {
             d("pgscan_kswapd")
         ));
     }
-    let keys = [
-        "pgscan_kswapd",
-        "pgscan_direct",
-        "pgscan_anon",
-        "pgscan_file",
-        "pgsteal_kswapd",
-        "pgsteal_direct",
-        "pgsteal_anon",
-        "pgsteal_file",
-    ];
+    let keys = SCAN_STEAL;
     let omitted = same_as_vmstat(&j, &delta, &keys, "soft limit")?;
     let soft = d("pgscan_file") + d("pgscan_anon") - d("pgscan_kswapd") - d("pgscan_direct");
     let counted = if omitted.is_empty() {
@@ -1187,16 +1169,7 @@ pub(super) fn hotplug(b: &Blocks) -> Verdict {
             d("pgsteal_file")
         ));
     }
-    let keys = [
-        "pgscan_kswapd",
-        "pgscan_direct",
-        "pgscan_anon",
-        "pgscan_file",
-        "pgsteal_kswapd",
-        "pgsteal_direct",
-        "pgsteal_anon",
-        "pgsteal_file",
-    ];
+    let keys = SCAN_STEAL;
     let omitted = same_as_vmstat(&j, &delta, &keys, "hotplug")?;
     let lost: u64 = j["hooks"]
         .as_array()
@@ -1241,16 +1214,7 @@ pub(super) fn proactive(b: &Blocks) -> Verdict {
             d("pgsteal_file")
         ));
     }
-    let mut keys = vec![
-        "pgscan_kswapd",
-        "pgscan_direct",
-        "pgscan_anon",
-        "pgscan_file",
-        "pgsteal_kswapd",
-        "pgsteal_direct",
-        "pgsteal_anon",
-        "pgsteal_file",
-    ];
+    let mut keys = SCAN_STEAL.to_vec();
     let counted_apart = delta.contains_key("pgscan_proactive");
     if counted_apart {
         keys.extend(["pgscan_proactive", "pgsteal_proactive"]);
@@ -1299,16 +1263,7 @@ pub(super) fn thp(b: &Blocks) -> Verdict {
             d("pgsteal_anon")
         ));
     }
-    let keys = [
-        "pgscan_kswapd",
-        "pgscan_direct",
-        "pgscan_anon",
-        "pgscan_file",
-        "pgsteal_kswapd",
-        "pgsteal_direct",
-        "pgsteal_anon",
-        "pgsteal_file",
-    ];
+    let keys = SCAN_STEAL;
     let omitted = same_as_vmstat(&j, &delta, &keys, "thp")?;
     let (exact, checked) = self_check_all_exact(&j)?;
     let counted = if omitted.is_empty() {
@@ -1324,6 +1279,20 @@ pub(super) fn thp(b: &Blocks) -> Verdict {
         "{faulted} THPs faulted, {swapped} swapped out whole, {split} split: {counted}; self-check {exact} of {checked} exact"
     ))
 }
+
+/// The pgscan/pgsteal counters every reclaim scenario compares with
+/// /proc/vmstat (the khugepaged and proactive ones only where a kernel has
+/// them).
+const SCAN_STEAL: [&str; 8] = [
+    "pgscan_kswapd",
+    "pgscan_direct",
+    "pgscan_anon",
+    "pgscan_file",
+    "pgsteal_kswapd",
+    "pgsteal_direct",
+    "pgsteal_anon",
+    "pgsteal_file",
+];
 
 /// The stat report's self-check: (exact, checked) when it checked counters
 /// and found every one exact, else the error with the counters.
@@ -1362,16 +1331,7 @@ pub(super) fn collapse(b: &Blocks) -> Verdict {
             d("thp_collapse_alloc_failed")
         ));
     }
-    let mut keys = vec![
-        "pgscan_kswapd",
-        "pgscan_direct",
-        "pgscan_anon",
-        "pgscan_file",
-        "pgsteal_kswapd",
-        "pgsteal_direct",
-        "pgsteal_anon",
-        "pgsteal_file",
-    ];
+    let mut keys = SCAN_STEAL.to_vec();
     let kernel_splits = b
         .get("collapse-after")
         .is_some_and(|v| v.lines().any(|l| l.starts_with("pgscan_khugepaged ")));
