@@ -289,6 +289,28 @@ pub fn pfn_node(pfn: u64) -> u32 {
     node_slot(node as i64)
 }
 
+/// tp_btf only: the flags of the folio that is the tracepoint's first
+/// argument, where `place` (the field's ARG_OFFSETS entry) says it is that
+/// argument itself and this kernel's BTF puts the flags at the start of
+/// struct folio. Two plain loads and no helper call: a tp_btf context holds
+/// the kernel's typed pointers, and a load through one at a constant offset
+/// is a fault-safe PROBE_MEM load. None where it does not apply.
+#[inline(always)]
+pub fn btf_arg0_folio_flags(ctx: *mut c_void, place: u32) -> Option<u64> {
+    if place != ARG || off!(folio_flags) != 0 {
+        return None;
+    }
+    // SAFETY: a tp_btf context is the array of the tracepoint's arguments;
+    // the verifier types argument 0 by the tracepoint's prototype.
+    let folio = unsafe { read_volatile(ctx as *const u64) };
+    if folio == 0 {
+        return None;
+    }
+    // SAFETY: the verifier makes this load through a typed kernel pointer a
+    // PROBE_MEM load, which cannot fault; offset 0 is `flags` (checked).
+    Some(unsafe { read_volatile(folio as *const u64) })
+}
+
 #[inline(always)]
 pub fn folio_flags(folio: u64) -> u64 {
     kread::<u64>(folio, off!(folio_flags)).unwrap_or(0)

@@ -34,6 +34,13 @@ const PASS_ON: u32 = 1;
 /// returns 0, which would filter the event out for every perf listener.
 macro_rules! tracepoint {
     ($name:ident, $hook:expr, $body:ident) => {
+        tracepoint!($name, $hook, $body, fast = never_fast);
+    };
+    // `$fast(ctx)` runs first under tp_btf only, where the context's
+    // pointer arguments are the kernel's typed pointers: a load through one
+    // at a constant offset needs no helper call. It returns whether it
+    // handled the event; when not, `$body` runs as under raw_tp.
+    ($name:ident, $hook:expr, $body:ident, fast = $fast:ident) => {
         // One module per hook and one per mechanism: the three functions
         // share the hook's name, which BTF and `bpftool prog show` give the
         // program whichever way it attached; the ELF symbols differ.
@@ -41,6 +48,8 @@ macro_rules! tracepoint {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
+            #[allow(unused_imports)]
+            use $crate::never_fast;
             const HOOK: vmscan_common::HookId = $hook;
 
             tracepoint_entry!(
@@ -52,15 +61,17 @@ macro_rules! tracepoint {
                 $crate::PASS_ON,
                 $body
             );
-            tracepoint_entry!(
-                btf,
-                $name,
-                concat!("btf_", stringify!($name)),
-                "tp_btf",
-                args,
-                0,
-                $body
-            );
+            pub mod btf {
+                #[unsafe(export_name = concat!("btf_", stringify!($name)))]
+                #[unsafe(link_section = "tp_btf")]
+                fn $name(ctx: *mut core::ffi::c_void) -> u32 {
+                    $crate::maps::hit(super::HOOK);
+                    if !super::$fast(ctx) {
+                        let _ = super::super::$body(&$crate::kernel::Tp::args(ctx));
+                    }
+                    0
+                }
+            }
             tracepoint_entry!(
                 raw,
                 $name,
@@ -72,6 +83,12 @@ macro_rules! tracepoint {
             );
         }
     };
+}
+
+/// The `fast` of a [`tracepoint!`] without one.
+#[inline(always)]
+pub fn never_fast(_ctx: *mut core::ffi::c_void) -> bool {
+    false
 }
 
 /// One entry point of [`tracepoint!`]: module `$m`, ELF symbol `$symbol` in

@@ -137,6 +137,39 @@ fn stat_matches_proc_vmstat(mechanism: &str) {
             "note: {lost} ring-buffer records lost; event counts compared only as lower bounds"
         );
     }
+    // Every mm_lru_insertion run counts exactly one folio on one list,
+    // whichever path the program took (tp_btf counts a small folio from its
+    // flags alone): the folios over all lists are the hook's runs, up to
+    // the insertions between the two maps' last reads (the machine keeps
+    // inserting): within 1%, where a path that missed or double-counted
+    // the workload's file folios would be off by 10,000 or more.
+    let hook_runs = |name: &str| {
+        hooks
+            .iter()
+            .find(|h| h["name"] == name)
+            .and_then(|h| h["events"].as_u64())
+            .unwrap_or(0)
+    };
+    let nodes = report["nodes"].as_array().expect("nodes");
+    let sum = |f: &dyn Fn(&serde_json::Value) -> u64| nodes.iter().map(f).sum::<u64>();
+    let folios = sum(&|n| n["inserted_folios"].as_u64().expect("inserted_folios"));
+    let file_pages = sum(&|n| {
+        n["inserted"]["inactive_file"].as_u64().unwrap_or(0)
+            + n["inserted"]["active_file"].as_u64().unwrap_or(0)
+    });
+    let runs = hook_runs("pagemap:mm_lru_insertion");
+    assert!(
+        folios.abs_diff(runs) <= runs / 100,
+        "inserted folios {folios} vs mm_lru_insertion's runs {runs}"
+    );
+    assert!(
+        folios >= perf["pagemap:mm_lru_insertion"],
+        "inserted folios {folios} < perf stat's insertions {perf:?}"
+    );
+    assert!(
+        file_pages >= 10_000,
+        "reading the file inserts file pages: saw {file_pages}"
+    );
     let isolate = perf["vmscan:mm_vmscan_lru_isolate"];
     assert!(
         isolate > 50,
@@ -157,11 +190,7 @@ fn stat_matches_proc_vmstat(mechanism: &str) {
     let memcg = &report["episodes"]["reclaim"]["memcg"];
     let episodes = memcg["episodes"].as_u64().unwrap_or(0);
     let perf_ends = perf["vmscan:mm_vmscan_memcg_reclaim_end"];
-    let end_runs = hooks
-        .iter()
-        .find(|h| h["name"] == "vmscan:mm_vmscan_memcg_reclaim_end")
-        .and_then(|h| h["events"].as_u64())
-        .unwrap_or(0);
+    let end_runs = hook_runs("vmscan:mm_vmscan_memcg_reclaim_end");
     assert!(
         perf_ends > 0 && episodes >= perf_ends && episodes <= end_runs,
         "memcg episodes: vmscan {episodes}, perf stat {perf_ends} ends, end hook {end_runs} runs"

@@ -1,14 +1,24 @@
 //! pagemap:mm_lru_insertion and mm_lru_activate: folios entering a list, per
 //! node, list and memory cgroup; the per-CPU batch residency they end.
 
+use core::{
+    ffi::c_void,
+    ptr::{addr_of, read_volatile},
+};
+
+use aya_ebpf::maps::PerCpuArray;
 use vmscan_common::{
-    FolioAgg, MemcgLruKey, RUNTIME_BATCH, hist, hist_index, hook, log2_bucket, lru, lru_index,
+    DERIVED, FolioAgg, MemcgLruKey, RUNTIME_BATCH, hist, hist_index, hook, log2_bucket, lru,
+    lru_index,
 };
 
 use crate::{
     emit::now_ns,
-    globals::{MEMCG_INSERTIONS, enabled},
-    kernel::{Tp, bit, folio_flags, folio_memcg_id, folio_node, folio_pages, is_file, pfn_node},
+    globals::{ARG_OFFSETS, MEMCG_INSERTIONS, enabled},
+    kernel::{
+        Tp, bit, btf_arg0_folio_flags, folio_flags, folio_memcg_id, folio_node, folio_pages,
+        is_file, pfn_node,
+    },
     maps::{
         HIST, LRU_ACTIVATE, LRU_INSERT, LRU_INSERT_MEMCG, add_at, add_keyed, batch_ring, bump,
         runtime,
@@ -18,8 +28,53 @@ use crate::{
 tracepoint!(
     pagemap_lru_insertion,
     hook::LRU_INSERTION,
-    try_lru_insertion
+    try_lru_insertion,
+    fast = btf_lru_insertion
 );
+
+/// tp_btf: a small folio on a one-node machine, counted from its flags
+/// alone where nothing else is wanted (stat: no per-memcg insertions, no
+/// batch residency): no helper call.
+#[inline(always)]
+fn btf_lru_insertion(ctx: *mut c_void) -> bool {
+    // SAFETY: as for place!.
+    let (lru_place, pfn_place) = unsafe {
+        (
+            read_volatile(addr_of!(ARG_OFFSETS.ins_lru)),
+            read_volatile(addr_of!(ARG_OFFSETS.ins_pfn)),
+        )
+    };
+    if lru_place != DERIVED
+        || pfn_place != DERIVED
+        || off!(nr_nodes) > 1
+        || enabled(&MEMCG_INSERTIONS)
+        || runtime(RUNTIME_BATCH)
+    {
+        return false;
+    }
+    // SAFETY: as for place!.
+    let place = unsafe { read_volatile(addr_of!(ARG_OFFSETS.ins_folio)) };
+    let Some(flags) = btf_arg0_folio_flags(ctx, place) else {
+        return false;
+    };
+    small_folio_on_one_node(&LRU_INSERT, flags, folio_lru_list(flags))
+}
+
+/// Counts one small folio on `list` of the only node; false for a large
+/// folio (its size is behind the pointer: the general path reads it) or an
+/// unknown list.
+#[inline(always)]
+fn small_folio_on_one_node(map: &PerCpuArray<FolioAgg>, flags: u64, list: u32) -> bool {
+    if bit(flags, off!(pg_head)) || list >= lru::COUNT {
+        return false;
+    }
+    let a = FolioAgg {
+        folios: 1,
+        pages: 1,
+    };
+    add_at(map, lru_index(pfn_node(0), list), &a);
+    true
+}
 #[inline(always)]
 fn try_lru_insertion(ctx: &Tp) -> Result<(), i64> {
     let folio: u64 = field!(ctx, ins_folio)?;
@@ -91,7 +146,38 @@ fn batch_residency(folio: u64, node: u32) {
     }
 }
 
-tracepoint!(pagemap_lru_activate, hook::LRU_ACTIVATE, try_lru_activate);
+tracepoint!(
+    pagemap_lru_activate,
+    hook::LRU_ACTIVATE,
+    try_lru_activate,
+    fast = btf_lru_activate
+);
+
+/// tp_btf: as [`btf_lru_insertion`].
+#[inline(always)]
+fn btf_lru_activate(ctx: *mut c_void) -> bool {
+    // SAFETY: as for place!.
+    let pfn_place = unsafe { read_volatile(addr_of!(ARG_OFFSETS.act_pfn)) };
+    if pfn_place != DERIVED || off!(nr_nodes) > 1 {
+        return false;
+    }
+    // SAFETY: as for place!.
+    let place = unsafe { read_volatile(addr_of!(ARG_OFFSETS.act_folio)) };
+    let Some(flags) = btf_arg0_folio_flags(ctx, place) else {
+        return false;
+    };
+    small_folio_on_one_node(&LRU_ACTIVATE, flags, active_list(flags))
+}
+
+/// The active list of a folio's type.
+#[inline(always)]
+fn active_list(flags: u64) -> u32 {
+    if is_file(flags) {
+        lru::ACTIVE_FILE
+    } else {
+        lru::ACTIVE_ANON
+    }
+}
 #[inline(always)]
 fn try_lru_activate(ctx: &Tp) -> Result<(), i64> {
     let folio: u64 = field!(ctx, act_folio)?;
@@ -101,11 +187,7 @@ fn try_lru_activate(ctx: &Tp) -> Result<(), i64> {
     } else {
         pfn_node(field!(ctx, act_pfn)?)
     };
-    let list = if is_file(flags) {
-        lru::ACTIVE_FILE
-    } else {
-        lru::ACTIVE_ANON
-    };
+    let list = active_list(flags);
     let a = FolioAgg {
         folios: 1,
         pages: folio_pages(folio, flags),

@@ -155,7 +155,8 @@ fn begin(h: HookId, kind: u32, order: i32, gfp: u64, nid: i32) {
     // Without the record (stat) nothing reads the episode's memcg.
     let records = enabled(&EMIT_EPISODES);
     let (mut cgroup_id, mut flags) = (if records { current_memcg_id() } else { 0 }, 0);
-    if records && kind == reclaimer::MEMCG && runtime(RUNTIME_MEMCG_TARGET) {
+    // MEMCG_TARGET is attached only where episode records are sent.
+    if kind == reclaimer::MEMCG && runtime(RUNTIME_MEMCG_TARGET) {
         // SAFETY: copied out at once.
         if let Some(t) = unsafe { MEMCG_TARGET.get(&pid) }.copied() {
             let _ = MEMCG_TARGET.remove(&pid);
@@ -239,10 +240,6 @@ pub fn kprobe_try_to_free_mem_cgroup_pages(ctx: ProbeContext) -> u32 {
 
 #[inline(always)]
 fn memcg_target(memcg: u64) {
-    // Only episode records name the memcg (see begin()).
-    if !enabled(&EMIT_EPISODES) {
-        return;
-    }
     let _ = MEMCG_TARGET.insert(&current_pid(), &memcg_cgroup_id(memcg), 0);
 }
 
