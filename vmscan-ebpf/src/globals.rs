@@ -113,9 +113,9 @@ pub static SOFTLIMIT_AS_MEMCG: u64 = 1;
 /// that model lruvecs); stat sets 0 and skips resolving each folio's memcg.
 #[unsafe(no_mangle)]
 pub static MEMCG_INSERTIONS: u64 = 1;
-/// 1 when every inactive-list shrink pass also goes to the ring buffer as a
-/// record (`record`, whose recordings keep them); the other commands only
-/// use the per-CPU aggregates and set 0.
+/// 1 when every inactive-list shrink pass and shrink_node pass also goes to
+/// the ring buffer as a record (`record`, whose recordings keep them); the
+/// other commands only use the per-CPU aggregates and set 0.
 #[unsafe(no_mangle)]
 pub static EMIT_SHRINK_PASSES: u64 = 1;
 /// 1 when each ended reclaim episode also goes to the ring buffer as a

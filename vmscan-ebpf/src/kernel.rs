@@ -17,7 +17,10 @@ use vmscan_common::{
     RECLAIM_WB_ASYNC, RECLAIM_WB_FILE, TP_ARGS, UNRESOLVED,
 };
 
-use crate::globals::{OFFSETS, STRUCT_PAGE_SIZE, VMEMMAP_BASE_ADDR, global_u64};
+use crate::{
+    globals::{OFFSETS, STRUCT_PAGE_SIZE, VMEMMAP_BASE_ADDR, global_u64},
+    maps::VMEMMAP_BASE_SEEN,
+};
 
 /// The context of a tracepoint program: the trace record (classic) or the
 /// tracepoint's arguments as an array of u64 (tp_btf, raw_tp).
@@ -350,20 +353,44 @@ pub fn folio_node(folio: u64) -> u32 {
     if off!(nr_nodes) <= 1 {
         return pfn_node(0);
     }
-    let base_addr = global_u64(&VMEMMAP_BASE_ADDR);
     let page_size = global_u64(&STRUCT_PAGE_SIZE);
-    if base_addr == 0 || page_size == 0 {
+    let Some(base) = vmemmap_base() else {
         return NODE_OVERFLOW;
-    }
-    // SAFETY: reading the kernel's vmemmap_base variable.
-    let base = match unsafe { bpf_probe_read_kernel(base_addr as *const u64) } {
-        Ok(b) => b,
-        Err(_) => return NODE_OVERFLOW,
     };
-    if folio < base {
+    if page_size == 0 || folio < base {
         return NODE_OVERFLOW;
     }
     pfn_node((folio - base) / page_size)
+}
+
+/// The kernel's vmemmap_base: read once, then from VMEMMAP_BASE_SEEN.
+#[inline(always)]
+fn vmemmap_base() -> Option<u64> {
+    let seen = VMEMMAP_BASE_SEEN.get_ptr_mut(0)?;
+    // SAFETY: the map's one slot; a u64 store of the same value from any CPU.
+    let cached = unsafe { read_volatile(seen) };
+    if cached != 0 {
+        return Some(cached);
+    }
+    let base_addr = global_u64(&VMEMMAP_BASE_ADDR);
+    if base_addr == 0 {
+        return None;
+    }
+    // SAFETY: reading the kernel's vmemmap_base variable.
+    let base = unsafe { bpf_probe_read_kernel(base_addr as *const u64) }.ok()?;
+    if base != 0 {
+        // SAFETY: as above.
+        unsafe { core::ptr::write_volatile(seen, base) };
+    }
+    Some(base)
+}
+
+/// tp_btf only: argument 0 as a plain number (loaded from the context it
+/// would be a typed pointer, on which the verifier refuses arithmetic).
+#[inline(always)]
+pub fn btf_arg0_scalar(ctx: *mut c_void) -> u64 {
+    // SAFETY: the helper copes with any address.
+    unsafe { bpf_probe_read_kernel(ctx as *const u64) }.unwrap_or(0)
 }
 
 /// kernfs id of a memory cgroup's css: css->cgroup->kn->id.

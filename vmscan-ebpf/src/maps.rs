@@ -84,6 +84,11 @@ pub static SOFTLIMIT_CTX: LruHashMap<u32, u8> = LruHashMap::with_max_entries(409
 /// task whose pass began sees it after any migration.
 #[map]
 pub static SOFTLIMIT_SEEN: Array<u64> = Array::with_max_entries(1, 0);
+/// The kernel's vmemmap_base once read (0 until then): it is set at boot
+/// and never changes, so the node of a folio costs no helper call for it
+/// after the first. A plain store of the same value from any CPU.
+#[map]
+pub static VMEMMAP_BASE_SEEN: Array<u64> = Array::with_max_entries(1, 0);
 /// Tasks inside exit_mmap (pid -> 1), for folio_mark_accessed's teardown tag.
 #[map]
 pub static TEARDOWN: LruHashMap<u32, u8> = LruHashMap::with_max_entries(4096, 0);

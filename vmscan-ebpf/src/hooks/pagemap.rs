@@ -16,8 +16,8 @@ use crate::{
     emit::now_ns,
     globals::{ARG_OFFSETS, MEMCG_INSERTIONS, enabled},
     kernel::{
-        Tp, bit, btf_arg0_folio_flags, folio_flags, folio_memcg_id, folio_node, folio_pages,
-        is_file, pfn_node,
+        Tp, bit, btf_arg0_folio_flags, btf_arg0_scalar, folio_flags, folio_memcg_id, folio_node,
+        folio_pages, is_file, pfn_node,
     },
     maps::{
         HIST, LRU_ACTIVATE, LRU_INSERT, LRU_INSERT_MEMCG, add_at, add_keyed, batch_ring, bump,
@@ -32,9 +32,9 @@ tracepoint!(
     fast = btf_lru_insertion
 );
 
-/// tp_btf: a small folio on a one-node machine, counted from its flags
-/// alone where nothing else is wanted (stat: no per-memcg insertions, no
-/// batch residency): no helper call.
+/// tp_btf: a small folio counted from its flags alone where nothing else is
+/// wanted (stat: no per-memcg insertions, no batch residency): no helper
+/// call on a one-node machine, one (the folio's address) on others.
 #[inline(always)]
 fn btf_lru_insertion(ctx: *mut c_void) -> bool {
     // SAFETY: as for place!.
@@ -46,7 +46,6 @@ fn btf_lru_insertion(ctx: *mut c_void) -> bool {
     };
     if lru_place != DERIVED
         || pfn_place != DERIVED
-        || off!(nr_nodes) > 1
         || enabled(&MEMCG_INSERTIONS)
         || runtime(RUNTIME_BATCH)
     {
@@ -57,22 +56,27 @@ fn btf_lru_insertion(ctx: *mut c_void) -> bool {
     let Some(flags) = btf_arg0_folio_flags(ctx, place) else {
         return false;
     };
-    small_folio_on_one_node(&LRU_INSERT, flags, folio_lru_list(flags))
+    small_folio(&LRU_INSERT, ctx, flags, folio_lru_list(flags))
 }
 
-/// Counts one small folio on `list` of the only node; false for a large
-/// folio (its size is behind the pointer: the general path reads it) or an
-/// unknown list.
+/// tp_btf: counts one small folio (argument 0, whose flags are `flags`) on
+/// `list` of its node; false for a large folio (its size is behind the
+/// pointer: the general path reads it) or an unknown list.
 #[inline(always)]
-fn small_folio_on_one_node(map: &PerCpuArray<FolioAgg>, flags: u64, list: u32) -> bool {
+fn small_folio(map: &PerCpuArray<FolioAgg>, ctx: *mut c_void, flags: u64, list: u32) -> bool {
     if bit(flags, off!(pg_head)) || list >= lru::COUNT {
         return false;
     }
+    let node = if off!(nr_nodes) <= 1 {
+        pfn_node(0)
+    } else {
+        folio_node(btf_arg0_scalar(ctx))
+    };
     let a = FolioAgg {
         folios: 1,
         pages: 1,
     };
-    add_at(map, lru_index(pfn_node(0), list), &a);
+    add_at(map, lru_index(node, list), &a);
     true
 }
 #[inline(always)]
@@ -158,7 +162,7 @@ tracepoint!(
 fn btf_lru_activate(ctx: *mut c_void) -> bool {
     // SAFETY: as for place!.
     let pfn_place = unsafe { read_volatile(addr_of!(ARG_OFFSETS.act_pfn)) };
-    if pfn_place != DERIVED || off!(nr_nodes) > 1 {
+    if pfn_place != DERIVED {
         return false;
     }
     // SAFETY: as for place!.
@@ -166,7 +170,7 @@ fn btf_lru_activate(ctx: *mut c_void) -> bool {
     let Some(flags) = btf_arg0_folio_flags(ctx, place) else {
         return false;
     };
-    small_folio_on_one_node(&LRU_ACTIVATE, flags, active_list(flags))
+    small_folio(&LRU_ACTIVATE, ctx, flags, active_list(flags))
 }
 
 /// The active list of a folio's type.

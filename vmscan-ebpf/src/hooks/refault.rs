@@ -42,14 +42,22 @@ pub struct RefaultCtx {
 #[fentry(function = "workingset_refault")]
 pub fn fentry_workingset_refault(ctx: FEntryContext) -> u32 {
     hit(hook::REFAULT);
-    refault_enter(fentry_arg(&ctx, 0), fentry_arg(&ctx, 1));
+    refault_enter(fentry_arg(&ctx, 0), fentry_arg(&ctx, 1), true);
     0
 }
 
 #[fexit(function = "workingset_refault")]
-pub fn fexit_workingset_refault(_ctx: FExitContext) -> u32 {
+pub fn fexit_workingset_refault(ctx: FExitContext) -> u32 {
     hit(hook::REFAULT_RET);
-    refault_exit();
+    if global_u64(&REFAULT_RULE) == refault_rule::CLASSIC {
+        // The classic rule counts every refault, and fexit sees the call's
+        // arguments: the verdict is keyed again from the folio, with no
+        // per-call state kept from entry.
+        let folio = fentry_arg(&ctx, 0);
+        refault_verdict(folio, folio_flags(folio), None);
+    } else {
+        refault_exit();
+    }
     0
 }
 
@@ -61,7 +69,7 @@ pub fn kprobe_workingset_refault(ctx: ProbeContext) -> u32 {
     }
     hit(hook::REFAULT);
     if let (Some(folio), Some(shadow)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1)) {
-        refault_enter(folio, shadow);
+        refault_enter(folio, shadow, false);
     }
     0
 }
@@ -118,27 +126,47 @@ fn memcg_lruvec(memcg: u64, nid: u64) -> u64 {
     pn + off!(mpn_lruvec) as u64
 }
 
+/// The pages a refault of `folio` counts.
 #[inline(always)]
-fn refault_enter(folio: u64, shadow: u64) {
-    let flags = folio_flags(folio);
-    let file = is_file(flags);
-    let pages = if enabled(&REFAULT_ONE_PER_CALL) {
+fn refault_pages(folio: u64, flags: u64) -> u64 {
+    if enabled(&REFAULT_ONE_PER_CALL) {
         1
     } else {
         folio_pages(folio, flags)
+    }
+}
+
+/// The REFAULT key of a refault of `folio` whose memcg is `memcg` (read
+/// here when None and the key names it).
+#[inline(always)]
+fn refault_key(folio: u64, flags: u64, memcg: Option<u64>) -> RefaultKey {
+    let cgroup_id = if enabled(&REFAULT_BY_MEMCG) {
+        memcg_cgroup_id(memcg.unwrap_or_else(|| folio_memcg(folio)))
+    } else {
+        0
     };
-    let node = folio_node(folio);
+    RefaultKey {
+        cgroup_id,
+        node: folio_node(folio),
+        file: is_file(flags) as u32,
+    }
+}
+
+/// `by_args`: the return program reads the call's arguments (fexit), so
+/// under the classic rule no per-call state is kept for it.
+#[inline(always)]
+fn refault_enter(folio: u64, shadow: u64, by_args: bool) {
+    let flags = folio_flags(folio);
+    let file = is_file(flags);
+    let pages = refault_pages(folio, flags);
     let rule = global_u64(&REFAULT_RULE);
     // The folio's memcg keys the refault and, under MGLRU, decides whether
     // the kernel counts it; stat on the classic LRU needs it for neither.
     let by_memcg = enabled(&REFAULT_BY_MEMCG);
     let need_memcg = by_memcg || rule != refault_rule::CLASSIC;
     let memcg = if need_memcg { folio_memcg(folio) } else { 0 };
-    let key = RefaultKey {
-        cgroup_id: if by_memcg { memcg_cgroup_id(memcg) } else { 0 },
-        node,
-        file: file as u32,
-    };
+    let key = refault_key(folio, flags, Some(memcg));
+    let node = key.node;
 
     // The eviction lruvec, when the shadow names this folio's own cgroup
     // (the usual case; a refault evicted from another cgroup has no
@@ -206,7 +234,9 @@ fn refault_enter(folio: u64, shadow: u64) {
             hook::REFAULT,
         );
     }
-    let _ = REFAULT_CTX.insert(&current_pid(), &RefaultCtx { folio, pages, key }, 0);
+    if !(by_args && rule == refault_rule::CLASSIC) {
+        let _ = REFAULT_CTX.insert(&current_pid(), &RefaultCtx { folio, pages, key }, 0);
+    }
     if !enabled(&REFAULT_DETAIL) {
         return;
     }
@@ -268,21 +298,25 @@ fn refault_exit() {
         return;
     };
     let _ = REFAULT_CTX.remove(&pid);
-    let flags = folio_flags(c.folio);
+    refault_verdict(c.folio, folio_flags(c.folio), Some((c.pages, c.key)));
+}
+
+/// The kernel's verdict on a refault, from the folio's flags on return:
+/// activated (PG_active) and restored (PG_workingset), under the entry's
+/// pages and key, or ones worked out again from the folio.
+#[inline(always)]
+fn refault_verdict(folio: u64, flags: u64, entry: Option<(u64, RefaultKey)>) {
+    let activated = bit(flags, off!(pg_active));
+    let restored = bit(flags, off!(pg_workingset));
+    if !activated && !restored {
+        return;
+    }
+    let (pages, key) =
+        entry.unwrap_or_else(|| (refault_pages(folio, flags), refault_key(folio, flags, None)));
     let a = RefaultAgg {
-        activated: if bit(flags, off!(pg_active)) {
-            c.pages
-        } else {
-            0
-        },
-        restored: if bit(flags, off!(pg_workingset)) {
-            c.pages
-        } else {
-            0
-        },
+        activated: if activated { pages } else { 0 },
+        restored: if restored { pages } else { 0 },
         ..Default::default()
     };
-    if a.activated != 0 || a.restored != 0 {
-        add_keyed(&REFAULT, &c.key, &a, hook::REFAULT_RET);
-    }
+    add_keyed(&REFAULT, &key, &a, hook::REFAULT_RET);
 }

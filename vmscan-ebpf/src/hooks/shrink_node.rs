@@ -11,7 +11,7 @@ use vmscan_common::{event, hist, hist_index, hook, log2_bucket};
 use super::reclaim::current_reclaimer;
 use crate::{
     emit::{emit, now_ns},
-    globals::{KPROBE_SHADOW, enabled},
+    globals::{EMIT_SHRINK_PASSES, KPROBE_SHADOW, enabled},
     kernel::{current_pid, fentry_arg, kread, node_slot},
     maps::{HIST, SHRINK_NODE_CTX, bump, hit},
 };
@@ -67,12 +67,19 @@ pub fn kretprobe_shrink_node(_ctx: RetProbeContext) -> u32 {
 #[inline(always)]
 fn shrink_node_enter(pgdat: u64, sc: u64) {
     let nid = kread::<i32>(pgdat, off!(pgdat_node_id)).unwrap_or(-1);
+    // Only the pass's record (`record`) carries who reclaimed and how much:
+    // the other commands keep just the node's pass-length histogram.
+    let records = enabled(&EMIT_SHRINK_PASSES);
     let c = ShrinkNodeCtx {
         start_ns: now_ns(),
         sc,
-        reclaimed_before: kread::<u64>(sc, off!(sc_nr_reclaimed)).unwrap_or(0),
+        reclaimed_before: if records {
+            kread::<u64>(sc, off!(sc_nr_reclaimed)).unwrap_or(0)
+        } else {
+            0
+        },
         nid: node_slot(nid as i64),
-        reclaimer: current_reclaimer(),
+        reclaimer: if records { current_reclaimer() } else { 0 },
     };
     let _ = SHRINK_NODE_CTX.insert(&current_pid(), &c, 0);
 }
@@ -86,12 +93,15 @@ fn shrink_node_exit() {
     };
     let _ = SHRINK_NODE_CTX.remove(&pid);
     let us = now_ns().saturating_sub(c.start_ns) / 1000;
-    let after = kread::<u64>(c.sc, off!(sc_nr_reclaimed)).unwrap_or(c.reclaimed_before);
     bump(
         &HIST,
         hist_index(hist::SHRINK_NODE_US, c.nid, log2_bucket(us)),
         1,
     );
+    if !enabled(&EMIT_SHRINK_PASSES) {
+        return;
+    }
+    let after = kread::<u64>(c.sc, off!(sc_nr_reclaimed)).unwrap_or(c.reclaimed_before);
     emit(hook::SHRINK_NODE_RET, event::SHRINK_NODE, |e| {
         e.reclaimer = c.reclaimer;
         e.start_ns = c.start_ns;

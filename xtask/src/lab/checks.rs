@@ -422,9 +422,38 @@ pub(super) fn numa(b: &Blocks) -> Verdict {
         Some(why) => format!("node 0 reclaimed pages not derivable ({why})"),
         None => format!("node 0 reclaimed {} pages, node 1 none", rec(0)),
     };
+    let inserted = node_insertions(&json(b, "numa-stat")?)?;
     Ok(format!(
-        "kswapd0 {} episodes, {reclaimed}; imbalance raised",
+        "kswapd0 {} episodes, {reclaimed}; imbalance raised; {inserted}",
         eps(n0)
+    ))
+}
+
+/// The 640 MiB file read from disk onto node 0 (by memory policy) while
+/// `vmscan stat` ran: stat puts each page's LRU insertion on the folio's
+/// node (tp_btf works the node out from the folio's address, the classic
+/// tracepoint from its pfn): at least the file's 163,840 pages on node 0's
+/// file lists, and node 1 nearly none.
+fn node_insertions(stat: &Value) -> Result<String, String> {
+    const FILE_PAGES: u64 = 640 * 256;
+    let file = |n: u64| {
+        stat["nodes"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["node"] == n))
+            .map(|x| {
+                x["inserted"]["inactive_file"].as_u64().unwrap_or(0)
+                    + x["inserted"]["active_file"].as_u64().unwrap_or(0)
+            })
+            .ok_or_else(|| format!("stat has no node {n}"))
+    };
+    let (n0, n1) = (file(0)?, file(1)?);
+    if n0 < FILE_PAGES || n1 * 20 > n0 {
+        return Err(format!(
+            "stat's file insertions: node 0 {n0} (the read inserts at least {FILE_PAGES}), node 1 {n1} (should be under 5% of node 0's)"
+        ));
+    }
+    Ok(format!(
+        "stat: file pages inserted on node 0 {n0}, node 1 {n1}"
     ))
 }
 
@@ -1606,6 +1635,21 @@ pub(super) fn rss(b: &Blocks) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stat_must_put_the_read_on_node_0() {
+        let stat = |n0: u64, n1: u64| {
+            serde_json::json!({"nodes": [
+                {"node": 0, "inserted": {"inactive_file": n0, "active_file": 0}},
+                {"node": 1, "inserted": {"inactive_file": n1 / 2, "active_file": n1 - n1 / 2}},
+            ]})
+        };
+        assert!(node_insertions(&stat(200_000, 300)).is_ok());
+        // Short of the file's pages, or the pages put on the wrong node.
+        assert!(node_insertions(&stat(100_000, 300)).is_err());
+        assert!(node_insertions(&stat(200_000, 100_000)).is_err());
+        assert!(node_insertions(&serde_json::json!({"nodes": []})).is_err());
+    }
 
     #[test]
     fn blocks_are_the_lines_between_markers() {

@@ -66,10 +66,11 @@ fi
 if has numa || has mglru; then
   dd if=/dev/zero of=/mnt/node bs=1M count=640 2>/dev/null; sync; echo 3 > /proc/sys/vm/drop_caches
   vmscan snapshot --json -d 20 > /tmp/numa.json 2> /tmp/numa.err & A=$!
-  waitc /tmp/numa.err
+  vmscan stat --json > /tmp/numa-stat.json 2> /tmp/numa-stat.err & B=$!
+  waitc /tmp/numa.err; waitc /tmp/numa-stat.err
   vmscan lab-read --node 0 /mnt/node; vmscan lab-read --node 0 /mnt/node
-  kill -TERM $A; wait $A
-  block numa /tmp/numa.json
+  kill -TERM $A $B; wait $A; wait $B
+  block numa /tmp/numa.json; block numa-stat /tmp/numa-stat.json
 fi
 if has model; then
   vmscan snapshot --json -d 3 > /tmp/m.json 2> /tmp/m.err & A=$!
