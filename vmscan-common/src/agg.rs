@@ -259,6 +259,19 @@ pub struct RefaultKey {
     pub file: u32,
 }
 pub const REFAULT_ENTRIES: u32 = 16384;
+/// Slots of REFAULT_NODE: (node, file/anon), the node overflow slot included.
+pub const REFAULT_NODE_SLOTS: u32 = (NODE_OVERFLOW + 1) * 2;
+
+/// The REFAULT_NODE slot of refaults on `node` (file: 1 for the file LRU).
+#[inline(always)]
+pub const fn refault_node_index(node: u32, file: u32) -> u32 {
+    let node = if node > NODE_OVERFLOW {
+        NODE_OVERFLOW
+    } else {
+        node
+    };
+    node * 2 + (file & 1)
+}
 
 aggregate! {
     /// Refaults of one [`RefaultKey`], in pages as /proc/vmstat counts them.

@@ -173,6 +173,12 @@ pub static SHRINK_NODE_CTX: LruHashMap<u32, ShrinkNodeCtx> = LruHashMap::with_ma
 #[map]
 pub static REFAULT: PerCpuHashMap<RefaultKey, RefaultAgg> =
     PerCpuHashMap::with_max_entries(REFAULT_ENTRIES, 0);
+/// Refaults per (node, file/anon) where nothing names cgroups (stat): the
+/// REFAULT hash's entries with cgroup id 0, without hashing; userspace
+/// folds them into those (probe/read.rs).
+#[map]
+pub static REFAULT_NODE: PerCpuArray<RefaultAgg> =
+    PerCpuArray::with_max_entries(vmscan_common::REFAULT_NODE_SLOTS, 0);
 #[map]
 pub static REFAULT_DIST: PerCpuHashMap<RefaultDistKey, PagesAgg> =
     PerCpuHashMap::with_max_entries(REFAULT_DIST_ENTRIES, 0);

@@ -13,8 +13,8 @@ use aya_ebpf::{
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
 use vmscan_common::{
-    PagesAgg, RefaultAgg, RefaultDistKey, RefaultFileKey, RefaultKey, RefaultTaskKey,
-    distance_bucket, hook, refault_rule,
+    HookId, PagesAgg, RefaultAgg, RefaultDistKey, RefaultFileKey, RefaultKey, RefaultTaskKey,
+    distance_bucket, hook, refault_node_index, refault_rule,
 };
 
 use crate::{
@@ -27,7 +27,10 @@ use crate::{
         bit, current_pid, current_tgid, fentry_arg, folio_flags, folio_memcg, folio_node,
         folio_pages, is_file, kread, memcg_cgroup_id,
     },
-    maps::{REFAULT, REFAULT_CTX, REFAULT_DIST, REFAULT_FILES, REFAULT_TASKS, add_keyed, hit},
+    maps::{
+        REFAULT, REFAULT_CTX, REFAULT_DIST, REFAULT_FILES, REFAULT_NODE, REFAULT_TASKS, add_at,
+        add_keyed, hit,
+    },
 };
 
 /// One task's workingset_refault call between entry and return.
@@ -49,14 +52,33 @@ pub fn fentry_workingset_refault(ctx: FEntryContext) -> u32 {
 #[fexit(function = "workingset_refault")]
 pub fn fexit_workingset_refault(ctx: FExitContext) -> u32 {
     hit(hook::REFAULT_RET);
-    if global_u64(&REFAULT_RULE) == refault_rule::CLASSIC {
-        // The classic rule counts every refault, and fexit sees the call's
-        // arguments: the verdict is keyed again from the folio, with no
-        // per-call state kept from entry.
-        let folio = fentry_arg(&ctx, 0);
-        refault_verdict(folio, folio_flags(folio), None);
-    } else {
+    let rule = global_u64(&REFAULT_RULE);
+    if !judged_again(rule) {
         refault_exit();
+        return 0;
+    }
+    // fexit sees the call's arguments: the verdict is judged and keyed
+    // again from them, with no per-call state kept from entry, and only
+    // where the folio's flags show one.
+    let folio = fentry_arg(&ctx, 0);
+    let flags = folio_flags(folio);
+    if !has_verdict(flags) {
+        return 0;
+    }
+    let j = if rule == refault_rule::CLASSIC {
+        // Every refault counts; the key needs no shadow.
+        Judged {
+            key: refault_key(folio, flags, None),
+            pages: refault_pages(folio, flags),
+            counted: true,
+            lruvec: 0,
+            eviction: 0,
+        }
+    } else {
+        judge(folio, fentry_arg(&ctx, 1), flags, rule)
+    };
+    if j.counted {
+        refault_verdict(flags, j.pages, &j.key);
     }
     0
 }
@@ -152,25 +174,30 @@ fn refault_key(folio: u64, flags: u64, memcg: Option<u64>) -> RefaultKey {
     }
 }
 
-/// `by_args`: the return program reads the call's arguments (fexit), so
-/// under the classic rule no per-call state is kept for it.
+/// What workingset_refault(folio, shadow) counts, as the running kernel's
+/// rule decides it.
+struct Judged {
+    key: RefaultKey,
+    pages: u64,
+    counted: bool,
+    /// The eviction lruvec, when the shadow names this folio's own cgroup
+    /// (the usual case; a refault evicted from another cgroup has no
+    /// measured distance), and the shadow's eviction clock.
+    lruvec: u64,
+    eviction: u64,
+}
+
 #[inline(always)]
-fn refault_enter(folio: u64, shadow: u64, by_args: bool) {
-    let flags = folio_flags(folio);
+fn judge(folio: u64, shadow: u64, flags: u64, rule: u64) -> Judged {
     let file = is_file(flags);
     let pages = refault_pages(folio, flags);
-    let rule = global_u64(&REFAULT_RULE);
     // The folio's memcg keys the refault and, under MGLRU, decides whether
     // the kernel counts it; stat on the classic LRU needs it for neither.
-    let by_memcg = enabled(&REFAULT_BY_MEMCG);
-    let need_memcg = by_memcg || rule != refault_rule::CLASSIC;
+    let need_memcg = enabled(&REFAULT_BY_MEMCG) || rule != refault_rule::CLASSIC;
     let memcg = if need_memcg { folio_memcg(folio) } else { 0 };
     let key = refault_key(folio, flags, Some(memcg));
-    let node = key.node;
 
-    // The eviction lruvec, when the shadow names this folio's own cgroup
-    // (the usual case; a refault evicted from another cgroup has no
-    // measured distance). `same_node`: the shadow's node is the folio's.
+    // `same_node`: the shadow's node is the folio's.
     let mut lruvec = 0u64;
     let mut eviction = 0u64;
     let mut same_node = false;
@@ -179,10 +206,9 @@ fn refault_enter(folio: u64, shadow: u64, by_args: bool) {
         if own_id == Ok(s.memcg_id) {
             lruvec = memcg_lruvec(memcg, s.nid);
             eviction = s.eviction;
-            same_node = s.nid == node as u64;
+            same_node = s.nid == key.node as u64;
         }
     }
-
     let counted = match rule {
         // MGLRU (6.2+): counted when the eviction lruvec is the folio's.
         refault_rule::MGLRU_LRUVEC => lruvec != 0 && same_node,
@@ -193,9 +219,53 @@ fn refault_enter(folio: u64, shadow: u64, by_args: bool) {
         }
         _ => true,
     };
+    Judged {
+        key,
+        pages,
+        counted,
+        lruvec,
+        eviction,
+    }
+}
+
+/// Whether the return program judges the call again from its arguments
+/// (fexit under a rule that the call itself cannot change: the classic
+/// one, and 6.2+ MGLRU's, which compares memcg ids and nodes) instead of
+/// taking the entry's judgement from REFAULT_CTX. 6.1's MGLRU rule reads
+/// min_seq, which may move during the call.
+#[inline(always)]
+fn judged_again(rule: u64) -> bool {
+    rule != refault_rule::MGLRU_MIN_SEQ
+}
+
+/// Adds to the refaults under `key`: per memory cgroup in the REFAULT hash
+/// where a view names cgroups, else (stat) per node and type in the
+/// REFAULT_NODE array, a lookup with no hashing.
+#[inline(always)]
+fn add_refault(key: &RefaultKey, a: &RefaultAgg, h: HookId) {
+    if enabled(&REFAULT_BY_MEMCG) {
+        add_keyed(&REFAULT, key, a, h);
+    } else {
+        add_at(&REFAULT_NODE, refault_node_index(key.node, key.file), a);
+    }
+}
+
+/// `by_args`: the return program reads the call's arguments (fexit).
+#[inline(always)]
+fn refault_enter(folio: u64, shadow: u64, by_args: bool) {
+    let flags = folio_flags(folio);
+    let file = is_file(flags);
+    let rule = global_u64(&REFAULT_RULE);
+    let by_memcg = enabled(&REFAULT_BY_MEMCG);
+    let Judged {
+        key,
+        pages,
+        counted,
+        lruvec,
+        eviction,
+    } = judge(folio, shadow, flags, rule);
     if !counted {
-        add_keyed(
-            &REFAULT,
+        add_refault(
             &key,
             &RefaultAgg {
                 uncounted: 1,
@@ -215,7 +285,7 @@ fn refault_enter(folio: u64, shadow: u64, by_args: bool) {
         measured: if measured { pages } else { 0 },
         ..Default::default()
     };
-    add_keyed(&REFAULT, &key, &a, hook::REFAULT);
+    add_refault(&key, &a, hook::REFAULT);
     if measured {
         // Refault distance (workingset_test_recent): the eviction clock is in
         // buckets of 2^bucket_order pages, modulo EVICTION_MASK.
@@ -234,7 +304,7 @@ fn refault_enter(folio: u64, shadow: u64, by_args: bool) {
             hook::REFAULT,
         );
     }
-    if !(by_args && rule == refault_rule::CLASSIC) {
+    if !(by_args && judged_again(rule)) {
         let _ = REFAULT_CTX.insert(&current_pid(), &RefaultCtx { folio, pages, key }, 0);
     }
     if !enabled(&REFAULT_DETAIL) {
@@ -298,25 +368,35 @@ fn refault_exit() {
         return;
     };
     let _ = REFAULT_CTX.remove(&pid);
-    refault_verdict(c.folio, folio_flags(c.folio), Some((c.pages, c.key)));
+    refault_verdict(folio_flags(c.folio), c.pages, &c.key);
 }
 
-/// The kernel's verdict on a refault, from the folio's flags on return:
-/// activated (PG_active) and restored (PG_workingset), under the entry's
-/// pages and key, or ones worked out again from the folio.
+/// Whether the folio's flags on return hold a verdict.
 #[inline(always)]
-fn refault_verdict(folio: u64, flags: u64, entry: Option<(u64, RefaultKey)>) {
-    let activated = bit(flags, off!(pg_active));
-    let restored = bit(flags, off!(pg_workingset));
-    if !activated && !restored {
+fn has_verdict(flags: u64) -> bool {
+    bit(flags, off!(pg_active)) || bit(flags, off!(pg_workingset))
+}
+
+/// The kernel's verdict on a refault of `pages` under `key`, from the
+/// folio's flags on return: activated (PG_active) and restored
+/// (PG_workingset).
+#[inline(always)]
+fn refault_verdict(flags: u64, pages: u64, key: &RefaultKey) {
+    if !has_verdict(flags) {
         return;
     }
-    let (pages, key) =
-        entry.unwrap_or_else(|| (refault_pages(folio, flags), refault_key(folio, flags, None)));
     let a = RefaultAgg {
-        activated: if activated { pages } else { 0 },
-        restored: if restored { pages } else { 0 },
+        activated: if bit(flags, off!(pg_active)) {
+            pages
+        } else {
+            0
+        },
+        restored: if bit(flags, off!(pg_workingset)) {
+            pages
+        } else {
+            0
+        },
         ..Default::default()
     };
-    add_keyed(&REFAULT, &key, &a, hook::REFAULT_RET);
+    add_refault(key, &a, hook::REFAULT_RET);
 }

@@ -8,7 +8,7 @@ use aya::{
 };
 use std::collections::BTreeMap;
 
-use vmscan_common::{Event, agg::Field};
+use vmscan_common::{Event, RefaultAgg, RefaultKey, agg::Field};
 
 use crate::model::{
     input::Bracket,
@@ -117,14 +117,22 @@ fn nodes_to_read() -> Vec<u32> {
 /// the programs keep using them).
 pub struct Reader {
     maps: Maps,
+    /// Refaults per (node, file/anon) where nothing names cgroups: folded
+    /// into [`Totals::refault`] under cgroup id 0.
+    refault_node: PerCpuArray<MapData, RefaultAgg>,
     stacks: StackTraceMap<MapData>,
 }
 
 impl Reader {
     pub fn new(ebpf: &mut Ebpf) -> anyhow::Result<Self> {
         let maps = Maps::open(ebpf)?;
+        let refault_node = <Vec<RefaultAgg> as ReadTable>::open(ebpf, "REFAULT_NODE")?;
         let stacks = StackTraceMap::try_from(take_map(ebpf, "STACKS")?).context("map STACKS")?;
-        Ok(Self { maps, stacks })
+        Ok(Self {
+            maps,
+            refault_node,
+            stacks,
+        })
     }
 
     /// Instruction pointers of a kernel stack id (innermost first).
@@ -141,7 +149,13 @@ impl Reader {
     /// before and just after, for the self-check.
     pub fn read_bracketed(&self) -> anyhow::Result<(Totals, Bracket)> {
         let before = super::sample::checked_vmstat();
-        let t = self.maps.read(&nodes_to_read())?;
+        let nodes = nodes_to_read();
+        let mut t = self.maps.read(&nodes)?;
+        let by_node =
+            <Vec<RefaultAgg> as ReadTable>::read(&self.refault_node, "REFAULT_NODE", &|slot| {
+                nodes.contains(&(slot / 2))
+            })?;
+        fold_refault_nodes(&mut t.refault, &by_node);
         Ok((
             t,
             Bracket {
@@ -149,6 +163,22 @@ impl Reader {
                 after: super::sample::checked_vmstat(),
             },
         ))
+    }
+}
+
+/// Adds REFAULT_NODE's slots (node * 2 + file) to the refaults under
+/// cgroup id 0. Each only grows, so the sum does too.
+fn fold_refault_nodes(refault: &mut BTreeMap<RefaultKey, RefaultAgg>, by_node: &[RefaultAgg]) {
+    for (slot, a) in (0u32..).zip(by_node) {
+        if *a == RefaultAgg::default() {
+            continue;
+        }
+        let key = RefaultKey {
+            cgroup_id: 0,
+            node: slot / 2,
+            file: slot % 2,
+        };
+        refault.entry(key).or_default().add(a);
     }
 }
 
@@ -202,5 +232,46 @@ fn drain(ring: &mut RingBuf<MapData>, out: &mut Vec<Event>) {
             // read_unaligned copes with any alignment.
             out.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<Event>()) });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vmscan_common::refault_node_index;
+
+    #[test]
+    fn refaults_by_node_fold_into_cgroup_zero() {
+        let mut by_node = vec![RefaultAgg::default(); vmscan_common::REFAULT_NODE_SLOTS as usize];
+        by_node[refault_node_index(1, 1) as usize] = RefaultAgg {
+            pages: 5,
+            folios: 4,
+            ..Default::default()
+        };
+        by_node[refault_node_index(0, 0) as usize].activated = 2;
+        let mut refault = BTreeMap::new();
+        let k = |node, file| RefaultKey {
+            cgroup_id: 0,
+            node,
+            file,
+        };
+        // An entry the hash already holds is added to, not replaced.
+        refault.insert(
+            k(1, 1),
+            RefaultAgg {
+                pages: 1,
+                folios: 1,
+                ..Default::default()
+            },
+        );
+        fold_refault_nodes(&mut refault, &by_node);
+        assert_eq!(refault.len(), 2);
+        assert_eq!((refault[&k(1, 1)].pages, refault[&k(1, 1)].folios), (6, 5));
+        assert_eq!(refault[&k(0, 0)].activated, 2);
+        // A node past the table goes to the overflow slot.
+        assert_eq!(
+            refault_node_index(1000, 1),
+            vmscan_common::NODE_OVERFLOW * 2 + 1
+        );
     }
 }
