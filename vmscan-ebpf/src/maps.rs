@@ -97,7 +97,8 @@ pub static TEARDOWN: LruHashMap<u32, u8> = LruHashMap::with_max_entries(4096, 0)
 pub static ACCESS_CTX: LruHashMap<u32, crate::hooks::access::AccessCtx> =
     LruHashMap::with_max_entries(4096, 0);
 /// MGLRU: pages a task's isolations took, until its next shrink_inactive
-/// event names their node.
+/// event names their node (and zeroes the entry, which stays: the LRU
+/// evicts the entries of tasks that stopped reclaiming).
 #[map]
 pub static MGLRU_ISOLATED: LruHashMap<u32, u64> = LruHashMap::with_max_entries(4096, 0);
 /// Entries of [`BatchRing`]: more than a per-CPU LRU-add batch holds

@@ -43,7 +43,8 @@ pub struct AccessCtx {
 #[fentry(function = "folio_mark_accessed")]
 pub fn fentry_folio_mark_accessed(ctx: FEntryContext) -> u32 {
     hit(hook::MARK_ACCESSED);
-    mark_accessed(&ctx, fentry_arg(&ctx, 0));
+    // The folio is read only where outcomes are kept: stat counts calls.
+    mark_accessed(&ctx, || fentry_arg(&ctx, 0));
     0
 }
 
@@ -61,7 +62,7 @@ pub fn kprobe_folio_mark_accessed(ctx: ProbeContext) -> u32 {
     }
     hit(hook::MARK_ACCESSED);
     if let Some(folio) = ctx.arg::<u64>(0) {
-        mark_accessed(&ctx, folio);
+        mark_accessed(&ctx, || folio);
     }
     0
 }
@@ -144,10 +145,11 @@ fn classify(flags: u64) -> u32 {
 }
 
 #[inline(always)]
-fn mark_accessed<C: StackIdContext>(ctx: &C, folio: u64) {
+fn mark_accessed<C: StackIdContext>(ctx: &C, folio: impl FnOnce() -> u64) {
     if !enabled(&ACCESS_OUTCOMES) || filtered_out() {
         return;
     }
+    let folio = folio();
     let flags = folio_flags(folio);
     let mut key = AccessKey {
         stack_id: stack_id(ctx),

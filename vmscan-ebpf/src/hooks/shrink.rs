@@ -46,10 +46,16 @@ fn try_lru_isolate(ctx: &Tp) -> Result<(), i64> {
         // shrink_inactive event that follows, and its nr_scanned counts
         // sorted folios too and repeats on each retry: the node's scanning
         // is what this isolation took (what pgscan counts), carried over.
+        // The task's entry stays (shrink_inactive zeroes it): an update in
+        // place, not an insert, after its first pass.
         let pid = current_pid();
-        // SAFETY: copied out before the update.
-        let before = unsafe { MGLRU_ISOLATED.get(&pid) }.copied().unwrap_or(0);
-        let _ = MGLRU_ISOLATED.insert(&pid, &(before + a.taken), 0);
+        match MGLRU_ISOLATED.get_ptr_mut(&pid) {
+            // SAFETY: this task's own entry; only it writes it.
+            Some(p) => unsafe { *p += a.taken },
+            None => {
+                let _ = MGLRU_ISOLATED.insert(&pid, &a.taken, 0);
+            }
+        }
     }
     Ok(())
 }
@@ -67,11 +73,12 @@ fn try_shrink_inactive(ctx: &Tp) -> Result<(), i64> {
     let scanned: u64 = if enabled(&MGLRU) {
         // What this task's isolations took since its last pass (0 on a
         // retry of the same folios).
-        let pid = current_pid();
-        // SAFETY: copied out before removal.
-        let taken = unsafe { MGLRU_ISOLATED.get(&pid) }.copied().unwrap_or(0);
-        let _ = MGLRU_ISOLATED.remove(&pid);
-        taken
+        match MGLRU_ISOLATED.get_ptr_mut(&current_pid()) {
+            // SAFETY: this task's own entry; only it writes it. Zeroed, not
+            // removed, for the next pass's isolations.
+            Some(p) => unsafe { core::mem::replace(&mut *p, 0) },
+            None => 0,
+        }
     } else {
         field!(ctx, si_scanned)?
     };
