@@ -30,7 +30,7 @@ pub struct ShrinkNodeCtx {
 #[fentry(function = "shrink_node")]
 pub fn fentry_shrink_node(ctx: FEntryContext) -> u32 {
     hit(hook::SHRINK_NODE);
-    shrink_node_enter(fentry_arg(&ctx, 0), fentry_arg(&ctx, 1));
+    shrink_node_enter(fentry_arg(&ctx, 0), || fentry_arg(&ctx, 1));
     0
 }
 
@@ -49,7 +49,7 @@ pub fn kprobe_shrink_node(ctx: ProbeContext) -> u32 {
     }
     hit(hook::SHRINK_NODE);
     if let (Some(pgdat), Some(sc)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1)) {
-        shrink_node_enter(pgdat, sc);
+        shrink_node_enter(pgdat, || sc);
     }
     0
 }
@@ -64,12 +64,14 @@ pub fn kretprobe_shrink_node(_ctx: RetProbeContext) -> u32 {
     0
 }
 
+/// `sc` is read only where the pass's record is sent.
 #[inline(always)]
-fn shrink_node_enter(pgdat: u64, sc: u64) {
+fn shrink_node_enter(pgdat: u64, sc: impl FnOnce() -> u64) {
     let nid = kread::<i32>(pgdat, off!(pgdat_node_id)).unwrap_or(-1);
     // Only the pass's record (`record`) carries who reclaimed and how much:
     // the other commands keep just the node's pass-length histogram.
     let records = enabled(&EMIT_SHRINK_PASSES);
+    let sc = if records { sc() } else { 0 };
     let c = ShrinkNodeCtx {
         start_ns: now_ns(),
         sc,
@@ -81,17 +83,35 @@ fn shrink_node_enter(pgdat: u64, sc: u64) {
         nid: node_slot(nid as i64),
         reclaimer: if records { current_reclaimer() } else { 0 },
     };
-    let _ = SHRINK_NODE_CTX.insert(&current_pid(), &c, 0);
+    // The task's entry stays between passes (its start_ns zeroed at
+    // return): written in place, not inserted, after its first pass. The
+    // LRU evicts the entries of tasks that stopped reclaiming.
+    let pid = current_pid();
+    match SHRINK_NODE_CTX.get_ptr_mut(&pid) {
+        // SAFETY: this task's own entry; only it writes it.
+        Some(p) => unsafe { *p = c },
+        None => {
+            let _ = SHRINK_NODE_CTX.insert(&pid, &c, 0);
+        }
+    }
 }
 
 #[inline(always)]
 fn shrink_node_exit() {
-    let pid = current_pid();
-    // SAFETY: copied out before removal.
-    let Some(c) = (unsafe { SHRINK_NODE_CTX.get(&pid) }).copied() else {
+    let Some(p) = SHRINK_NODE_CTX.get_ptr_mut(&current_pid()) else {
         return;
     };
-    let _ = SHRINK_NODE_CTX.remove(&pid);
+    // SAFETY: this task's own entry; only it writes it. A zero start: no
+    // pass open (it began before vmscan attached).
+    let c = unsafe { core::mem::replace(&mut (*p).start_ns, 0) };
+    if c == 0 {
+        return;
+    }
+    // SAFETY: as above.
+    let c = ShrinkNodeCtx {
+        start_ns: c,
+        ..unsafe { *p }
+    };
     let us = now_ns().saturating_sub(c.start_ns) / 1000;
     bump(
         &HIST,
