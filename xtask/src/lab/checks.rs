@@ -299,14 +299,16 @@ pub(super) fn truth(b: &Blocks, c: &Config) -> Verdict {
     // per-CPU counters are read one after the other while the guest keeps
     // adding folios, so kprobes have also been seen 1 ahead (65071 vs 65070).
     // With MGLRU on 6.1 more programs run in reclaim, and kprobes missed 11
-    // of 63,851 folio_add_lru calls (0.017%): the bound is 0.05%.
+    // of 63,851 folio_add_lru calls (0.017%), and on 7.2 12 of 13,244
+    // folio_mark_accessed calls (0.09%): the bound is 0.05% or 16 calls,
+    // whichever is more, kprobes behind; 2 ahead.
     let shadow = |k: &str| fe["kprobe_shadow"][k].as_u64().unwrap_or(0);
     let mut same = vec![];
     for f in ["folio_mark_accessed", "folio_add_lru", "shrink_node"] {
         let (a, k) = (calls(&fe, f), shadow(f));
-        if a == 0 || a.abs_diff(k) * 2_000 > a {
+        if !kprobe_agrees(a, k) {
             return Err(format!(
-                "{f}: fentry {a} vs kprobe {k} over the same window (they may differ by at most 0.05%)"
+                "{f}: fentry {a} vs kprobe {k} over the same window (kprobes may miss at most 0.05% or 16 calls, and be at most 2 ahead)"
             ));
         }
         same.push(if a == k {
@@ -904,6 +906,13 @@ fn same_as_memory_stat(b: &Blocks, name: &str, key: &str, ours: u64) -> Result<S
         ));
     }
     Ok(format!("memory.stat {k}"))
+}
+
+/// Whether a kprobe's count `k` agrees with fentry's `a` over the same
+/// window (see truth()): kprobes miss rarely and may be read a little
+/// later.
+fn kprobe_agrees(a: u64, k: u64) -> bool {
+    a > 0 && k <= a + 2 && a.saturating_sub(k) <= (a / 2_000).max(16)
 }
 
 /// `vmscan stat` beside phase 1: its running self-check covers the
@@ -1643,6 +1652,19 @@ pub(super) fn rss(b: &Blocks) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kprobes_may_miss_a_few_calls_only() {
+        assert!(kprobe_agrees(13_244, 13_232));
+        assert!(kprobe_agrees(65_071, 65_070));
+        assert!(kprobe_agrees(63_851, 63_840));
+        assert!(kprobe_agrees(65_070, 65_071));
+        // Far behind, ahead by more than a read's lag, or nothing counted.
+        assert!(!kprobe_agrees(13_244, 13_200));
+        assert!(!kprobe_agrees(200_000, 199_800));
+        assert!(!kprobe_agrees(1_000, 1_010));
+        assert!(!kprobe_agrees(0, 0));
+    }
 
     #[test]
     fn refault_self_check_needs_refaults_and_exactness() {
