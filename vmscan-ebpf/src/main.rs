@@ -112,13 +112,19 @@ macro_rules! tracepoint_entry {
 macro_rules! place {
     ($ctx:expr, $f:ident) => {
         if $ctx.is_args() {
-            // SAFETY: as for off!.
-            unsafe {
-                core::ptr::read_volatile(core::ptr::addr_of!($crate::globals::ARG_OFFSETS.$f))
-            }
+            arg_place!($f)
         } else {
             off!($f)
         }
+    };
+}
+
+/// Where tracepoint field `$f` is among a tp_btf / raw_tp program's
+/// arguments (`ARG_OFFSETS`).
+macro_rules! arg_place {
+    ($f:ident) => {
+        // SAFETY: as for off!.
+        unsafe { core::ptr::read_volatile(core::ptr::addr_of!($crate::globals::ARG_OFFSETS.$f)) }
     };
 }
 

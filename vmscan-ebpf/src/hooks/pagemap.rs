@@ -1,10 +1,7 @@
 //! pagemap:mm_lru_insertion and mm_lru_activate: folios entering a list, per
 //! node, list and memory cgroup; the per-CPU batch residency they end.
 
-use core::{
-    ffi::c_void,
-    ptr::{addr_of, read_volatile},
-};
+use core::ffi::c_void;
 
 use aya_ebpf::maps::PerCpuArray;
 use vmscan_common::{
@@ -14,7 +11,7 @@ use vmscan_common::{
 
 use crate::{
     emit::now_ns,
-    globals::{ARG_OFFSETS, MEMCG_INSERTIONS, enabled},
+    globals::{MEMCG_INSERTIONS, enabled},
     kernel::{
         Tp, bit, btf_arg0_folio_flags, btf_arg0_scalar, folio_flags, folio_memcg_id, folio_node,
         folio_pages, is_file, pfn_node,
@@ -37,33 +34,38 @@ tracepoint!(
 /// call on a one-node machine, one (the folio's address) on others.
 #[inline(always)]
 fn btf_lru_insertion(ctx: *mut c_void) -> bool {
-    // SAFETY: as for place!.
-    let (lru_place, pfn_place) = unsafe {
-        (
-            read_volatile(addr_of!(ARG_OFFSETS.ins_lru)),
-            read_volatile(addr_of!(ARG_OFFSETS.ins_pfn)),
-        )
-    };
-    if lru_place != DERIVED
-        || pfn_place != DERIVED
-        || enabled(&MEMCG_INSERTIONS)
-        || runtime(RUNTIME_BATCH)
-    {
+    if arg_place!(ins_lru) != DERIVED || enabled(&MEMCG_INSERTIONS) || runtime(RUNTIME_BATCH) {
         return false;
     }
-    // SAFETY: as for place!.
-    let place = unsafe { read_volatile(addr_of!(ARG_OFFSETS.ins_folio)) };
-    let Some(flags) = btf_arg0_folio_flags(ctx, place) else {
-        return false;
-    };
-    small_folio(&LRU_INSERT, ctx, flags, folio_lru_list(flags))
+    btf_small_folio(
+        &LRU_INSERT,
+        ctx,
+        arg_place!(ins_folio),
+        arg_place!(ins_pfn),
+        folio_lru_list,
+    )
 }
 
-/// tp_btf: counts one small folio (argument 0, whose flags are `flags`) on
-/// `list` of its node; false for a large folio (its size is behind the
-/// pointer: the general path reads it) or an unknown list.
+/// tp_btf: counts one small folio, the tracepoint's argument 0 (its place
+/// `folio_place`), on the list `list_of` its flags, on its node; false
+/// where the tracepoint carries the pfn (not derived from the folio), for a
+/// large folio (its size is behind the pointer: the general path reads it)
+/// or an unknown list.
 #[inline(always)]
-fn small_folio(map: &PerCpuArray<FolioAgg>, ctx: *mut c_void, flags: u64, list: u32) -> bool {
+fn btf_small_folio(
+    map: &PerCpuArray<FolioAgg>,
+    ctx: *mut c_void,
+    folio_place: u32,
+    pfn_place: u32,
+    list_of: fn(u64) -> u32,
+) -> bool {
+    if pfn_place != DERIVED {
+        return false;
+    }
+    let Some(flags) = btf_arg0_folio_flags(ctx, folio_place) else {
+        return false;
+    };
+    let list = list_of(flags);
     if bit(flags, off!(pg_head)) || list >= lru::COUNT {
         return false;
     }
@@ -79,6 +81,7 @@ fn small_folio(map: &PerCpuArray<FolioAgg>, ctx: *mut c_void, flags: u64, list: 
     add_at(map, lru_index(node, list), &a);
     true
 }
+
 #[inline(always)]
 fn try_lru_insertion(ctx: &Tp) -> Result<(), i64> {
     let folio: u64 = field!(ctx, ins_folio)?;
@@ -160,17 +163,13 @@ tracepoint!(
 /// tp_btf: as [`btf_lru_insertion`].
 #[inline(always)]
 fn btf_lru_activate(ctx: *mut c_void) -> bool {
-    // SAFETY: as for place!.
-    let pfn_place = unsafe { read_volatile(addr_of!(ARG_OFFSETS.act_pfn)) };
-    if pfn_place != DERIVED {
-        return false;
-    }
-    // SAFETY: as for place!.
-    let place = unsafe { read_volatile(addr_of!(ARG_OFFSETS.act_folio)) };
-    let Some(flags) = btf_arg0_folio_flags(ctx, place) else {
-        return false;
-    };
-    small_folio(&LRU_ACTIVATE, ctx, flags, active_list(flags))
+    btf_small_folio(
+        &LRU_ACTIVATE,
+        ctx,
+        arg_place!(act_folio),
+        arg_place!(act_pfn),
+        active_list,
+    )
 }
 
 /// The active list of a folio's type.

@@ -101,17 +101,14 @@ fn shrink_node_exit() {
     let Some(p) = SHRINK_NODE_CTX.get_ptr_mut(&current_pid()) else {
         return;
     };
-    // SAFETY: this task's own entry; only it writes it. A zero start: no
-    // pass open (it began before vmscan attached).
-    let c = unsafe { core::mem::replace(&mut (*p).start_ns, 0) };
-    if c == 0 {
+    // SAFETY: this task's own entry; only it writes it.
+    let c = unsafe { *p };
+    // A zero start: no pass open (it began before vmscan attached).
+    if c.start_ns == 0 {
         return;
     }
     // SAFETY: as above.
-    let c = ShrinkNodeCtx {
-        start_ns: c,
-        ..unsafe { *p }
-    };
+    unsafe { (*p).start_ns = 0 };
     let us = now_ns().saturating_sub(c.start_ns) / 1000;
     bump(
         &HIST,
