@@ -242,7 +242,7 @@ pub mod refault_rule {
 }
 
 /// Slots of the RUNTIME array map (flags userspace sets after attaching).
-pub const RUNTIME_SLOTS: u32 = 4;
+pub const RUNTIME_SLOTS: u32 = 5;
 /// RUNTIME slot: folio_add_lru is hooked (batch residency is measured).
 pub const RUNTIME_BATCH: u32 = 0;
 /// RUNTIME slot: try_to_free_mem_cgroup_pages is hooked (memcg reclaim
@@ -253,6 +253,11 @@ pub const RUNTIME_TEARDOWN: u32 = 2;
 /// RUNTIME slot: MGLRU is on and folio_mark_accessed's return is hooked:
 /// outcomes come from the flags before and after the call.
 pub const RUNTIME_ACCESS_RETURN: u32 = 3;
+/// RUNTIME slot: shrink_node is hooked by fentry and fexit, which miss no
+/// call: the passes inside one (isolation, list shrinks, writes) take who
+/// reclaims from the task's open shrink_node entry instead of working it
+/// out on every event.
+pub const RUNTIME_PASS_CACHE: u32 = 4;
 
 /// folio_mark_accessed's teardown tag ([`crate::AccessKey::teardown`]).
 pub mod teardown {

@@ -3,7 +3,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf, StackTrace},
+    maps::{Array, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf, StackTrace},
 };
 use vmscan_common::{
     ACCESS_ENTRIES, AccessAgg, AccessKey, EpisodeAgg, FolioAgg, HIST_SLOTS, HookId, ISOLATE_SLOTS,
@@ -64,12 +64,13 @@ pub static ACCESS: PerCpuHashMap<AccessKey, AccessAgg> =
     PerCpuHashMap::with_max_entries(ACCESS_ENTRIES, 0);
 #[map]
 pub static STACKS: StackTrace = StackTrace::with_max_entries(STACK_ENTRIES, 0);
-/// In-flight direct / memcg / node reclaim per task, keyed by pid. A plain
-/// hash, not an LRU one (cheaper to update): every begin is followed by its
-/// end, which removes the entry, so nothing is left to evict; a full table
-/// is counted as a loss.
+/// Direct / memcg / node reclaim per task, keyed by pid: the open episode,
+/// or none where start_ns is 0. A task's entry stays between episodes
+/// (written in place, no insert and delete per episode); the LRU evicts the
+/// entries of tasks that stopped reclaiming first, so an open episode is
+/// lost only when more than 16,384 other tasks began one since.
 #[map]
-pub static RECLAIM_CTX: HashMap<u32, ReclaimCtx> = HashMap::with_max_entries(16384, 0);
+pub static RECLAIM_CTX: LruHashMap<u32, ReclaimCtx> = LruHashMap::with_max_entries(16384, 0);
 /// The memory cgroup try_to_free_mem_cgroup_pages was called for, per task
 /// (kernfs id), until the memcg reclaim episode that follows begins.
 #[map]

@@ -11,6 +11,7 @@ use vmscan_common::{
     reclaimer,
 };
 
+use super::shrink_node::{ShrinkNodeCtx, UNSET, open_pass};
 use crate::{
     emit::{emit, now_ns},
     globals::{EMIT_EPISODES, KHUGEPAGED_THREAD_ADDR, SOFTLIMIT_AS_MEMCG, enabled, global_u64},
@@ -37,6 +38,29 @@ pub struct ReclaimCtx {
     cgroup_id: u64,
 }
 
+/// Who is running this reclaim pass ([`reclaimer_now`]), taken from the
+/// task's open shrink_node call where there is one: worked out on the
+/// call's first pass and kept in its entry for the rest.
+#[inline(always)]
+pub fn current_reclaimer() -> u32 {
+    reclaimer_in(open_pass())
+}
+
+/// [`current_reclaimer`] for a caller that already looked up the open call.
+#[inline(always)]
+pub fn reclaimer_in(pass: Option<*mut ShrinkNodeCtx>) -> u32 {
+    let Some(p) = pass else {
+        return reclaimer_now();
+    };
+    // SAFETY: this task's own entry; only it writes it.
+    unsafe {
+        if (*p).reclaimer == UNSET {
+            (*p).reclaimer = reclaimer_now();
+        }
+        (*p).reclaimer
+    }
+}
+
 /// Who is running this reclaim pass, as mm/vmscan.c: reclaimer_offset()
 /// and cgroup_reclaim() decide it: a cgroup v1 soft-limit pass (its own
 /// scan_control targets a memcg: memcg reclaim where the kernel keeps that
@@ -45,7 +69,7 @@ pub struct ReclaimCtx {
 /// counts as khugepaged, a proactive one as proactive), else a proactive
 /// scan_control, else the open node episode, else OTHER.
 #[inline(always)]
-pub fn current_reclaimer() -> u32 {
+pub fn reclaimer_now() -> u32 {
     // SAFETY: only the key's presence is read.
     if cgroup_reclaim_apart()
         && SOFTLIMIT_SEEN.get(0).is_some_and(|s| *s != 0)
@@ -59,8 +83,11 @@ pub fn current_reclaimer() -> u32 {
     if current_task_flags() & PF_KSWAPD != 0 {
         return reclaimer::KSWAPD;
     }
-    // SAFETY: the value is copied out at once.
-    let open = unsafe { RECLAIM_CTX.get(&current_pid()) }.map(|c| c.kind);
+    // SAFETY: the value is copied out at once. A zero start: the task's
+    // kept entry, with no episode open.
+    let open = unsafe { RECLAIM_CTX.get(&current_pid()) }
+        .filter(|c| c.start_ns != 0)
+        .map(|c| c.kind);
     if let Some(k) = open {
         // Where cgroup reclaim is counted by who runs it (7.x),
         // reclaimer_offset() names khugepaged for its charges' reclaim (a
@@ -174,22 +201,33 @@ fn begin(h: HookId, kind: u32, order: i32, gfp: u64, nid: i32) {
         flags,
         cgroup_id,
     };
-    // A full table (more reclaiming tasks at once than it holds) loses
-    // this episode, counted as the begin hook's loss.
-    if RECLAIM_CTX.insert(&pid, &ctx, 0).is_err() {
-        lost(h);
+    // The task's entry stays between episodes (its start_ns zeroed at the
+    // end): written in place, not inserted, after its first episode.
+    match RECLAIM_CTX.get_ptr_mut(&pid) {
+        // SAFETY: this task's own entry; only it writes it.
+        Some(p) => unsafe { *p = ctx },
+        None => {
+            if RECLAIM_CTX.insert(&pid, &ctx, 0).is_err() {
+                lost(h);
+            }
+        }
     }
 }
 
 #[inline(always)]
 fn end(h: HookId, reclaimed: u64) {
-    let pid = current_pid();
-    // SAFETY: copied out before the entry is removed.
-    let Some(c) = (unsafe { RECLAIM_CTX.get(&pid) }).copied() else {
+    let Some(p) = RECLAIM_CTX.get_ptr_mut(&current_pid()) else {
         // The episode began before vmscan attached: no start time to report.
         return;
     };
-    let _ = RECLAIM_CTX.remove(&pid);
+    // SAFETY: this task's own entry; only it writes it.
+    let c = unsafe { *p };
+    if c.start_ns == 0 {
+        // No episode open: as above, or its begin was missed.
+        return;
+    }
+    // SAFETY: as above.
+    unsafe { (*p).start_ns = 0 };
     let end_ns = now_ns();
     if let Some(a) = EPISODES.get_ptr_mut(c.kind) {
         let us = end_ns.saturating_sub(c.start_ns) / 1000;

@@ -6,7 +6,11 @@ use vmscan_common::{
     event, hook, isolate_index, log2_bucket, lru, shrink_index, throttle_index, write_index,
 };
 
-use super::{file_of, reclaim::current_reclaimer};
+use super::{
+    file_of,
+    reclaim::{current_reclaimer, reclaimer_in},
+    shrink_node::open_pass,
+};
 use crate::{
     emit::emit,
     globals::{EMIT_SHRINK_PASSES, MGLRU, enabled},
@@ -36,18 +40,26 @@ fn try_lru_isolate(ctx: &Tp) -> Result<(), i64> {
         skipped: field!(ctx, iso_skipped)?,
         taken: field!(ctx, iso_taken)?,
     };
+    let pass = open_pass();
     add_at(
         &ISOLATE,
-        isolate_index(current_reclaimer(), lru_id as u32),
+        isolate_index(reclaimer_in(pass), lru_id as u32),
         &a,
     );
     if enabled(&MGLRU) {
         // MGLRU's eviction (evict_folios) reports the node only in the
         // shrink_inactive event that follows, and its nr_scanned counts
         // sorted folios too and repeats on each retry: the node's scanning
-        // is what this isolation took (what pgscan counts), carried over.
-        // The task's entry stays (shrink_inactive zeroes it): an update in
+        // is what this isolation took (what pgscan counts), carried over,
+        // in the open shrink_node call's entry (evict_folios isolates and
+        // shrinks inside one call), else in MGLRU_ISOLATED. The task's
+        // entry there stays (shrink_inactive zeroes it): an update in
         // place, not an insert, after its first pass.
+        if let Some(p) = pass {
+            // SAFETY: this task's own entry; only it writes it.
+            unsafe { (*p).isolated += a.taken };
+            return Ok(());
+        }
         let pid = current_pid();
         match MGLRU_ISOLATED.get_ptr_mut(&pid) {
             // SAFETY: this task's own entry; only it writes it.
@@ -70,10 +82,17 @@ fn try_shrink_inactive(ctx: &Tp) -> Result<(), i64> {
     let nid: i32 = field!(ctx, si_nid)?;
     let flags: i32 = ctx.reclaim_flags(place!(ctx, si_flags))?;
     let priority: i32 = field!(ctx, si_priority)?;
+    let pass = open_pass();
     let scanned: u64 = if enabled(&MGLRU) {
         // What this task's isolations took since its last pass (0 on a
-        // retry of the same folios).
-        match MGLRU_ISOLATED.get_ptr_mut(&current_pid()) {
+        // retry of the same folios): in the open shrink_node call's entry,
+        // else in MGLRU_ISOLATED (see try_lru_isolate).
+        let carried = match pass {
+            // SAFETY: a field of this task's own entry.
+            Some(p) => Some(unsafe { core::ptr::addr_of_mut!((*p).isolated) }),
+            None => MGLRU_ISOLATED.get_ptr_mut(&current_pid()),
+        };
+        match carried {
             // SAFETY: this task's own entry; only it writes it. Zeroed, not
             // removed, for the next pass's isolations.
             Some(p) => unsafe { core::mem::replace(&mut *p, 0) },
@@ -83,7 +102,7 @@ fn try_shrink_inactive(ctx: &Tp) -> Result<(), i64> {
         field!(ctx, si_scanned)?
     };
     let reclaimed: u64 = field!(ctx, si_reclaimed)?;
-    let rec = current_reclaimer();
+    let rec = reclaimer_in(pass);
     let idx = shrink_index(node_slot(nid as i64), rec, file_of(flags));
     if let Some(a) = SHRINK_INACTIVE.get_ptr_mut(idx) {
         // SAFETY: per-CPU slot owned by this CPU for the program's duration.

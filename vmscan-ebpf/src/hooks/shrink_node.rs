@@ -6,14 +6,14 @@ use aya_ebpf::{
     macros::{fentry, fexit, kprobe, kretprobe},
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
-use vmscan_common::{event, hist, hist_index, hook, log2_bucket};
+use vmscan_common::{RUNTIME_PASS_CACHE, event, hist, hist_index, hook, log2_bucket};
 
-use super::reclaim::current_reclaimer;
+use super::reclaim::reclaimer_now;
 use crate::{
     emit::{emit, now_ns},
     globals::{EMIT_SHRINK_PASSES, KPROBE_SHADOW, enabled},
     kernel::{current_pid, fentry_arg, kread, node_slot},
-    maps::{HIST, SHRINK_NODE_CTX, bump, hit},
+    maps::{HIST, SHRINK_NODE_CTX, bump, hit, runtime},
 };
 
 /// State of one task's shrink_node call between entry and return.
@@ -23,8 +23,32 @@ pub struct ShrinkNodeCtx {
     start_ns: u64,
     sc: u64,
     reclaimed_before: u64,
+    /// MGLRU: pages this call's isolations took, until the shrink_inactive
+    /// event that names their node (see MGLRU_ISOLATED, which holds them
+    /// for passes outside shrink_node).
+    pub isolated: u64,
     nid: u32,
-    reclaimer: u32,
+    /// Who reclaims in this call, [`UNSET`] until a pass inside it asks.
+    pub reclaimer: u32,
+}
+
+/// [`ShrinkNodeCtx::reclaimer`] not worked out yet.
+pub const UNSET: u32 = u32::MAX;
+
+/// The current task's shrink_node call, where one is open and
+/// RUNTIME_PASS_CACHE says the entry is kept exactly (fentry and fexit).
+/// Nothing inside one shrink_node call changes who reclaims: the reclaim
+/// episode around it, PF_KSWAPD, khugepaged and the scan_control are fixed
+/// for the call, reclaim does not nest (PF_MEMALLOC), and soft-limit passes
+/// (mem_cgroup_shrink_node) run beside shrink_node, not inside it.
+#[inline(always)]
+pub fn open_pass() -> Option<*mut ShrinkNodeCtx> {
+    if !runtime(RUNTIME_PASS_CACHE) {
+        return None;
+    }
+    let p = SHRINK_NODE_CTX.get_ptr_mut(&current_pid())?;
+    // SAFETY: this task's own entry; only it writes it.
+    (unsafe { (*p).start_ns } != 0).then_some(p)
 }
 
 #[fentry(function = "shrink_node")]
@@ -80,8 +104,9 @@ fn shrink_node_enter(pgdat: u64, sc: impl FnOnce() -> u64) {
         } else {
             0
         },
+        isolated: 0,
         nid: node_slot(nid as i64),
-        reclaimer: if records { current_reclaimer() } else { 0 },
+        reclaimer: if records { reclaimer_now() } else { UNSET },
     };
     // The task's entry stays between passes (its start_ns zeroed at
     // return): written in place, not inserted, after its first pass. The

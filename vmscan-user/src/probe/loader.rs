@@ -758,7 +758,8 @@ fn attach_function(
 /// try_to_free_mem_cgroup_pages is.
 fn set_runtime_flags(ebpf: &mut Ebpf, hooks: &[HookStatus]) {
     use vmscan_common::{
-        RUNTIME_ACCESS_RETURN, RUNTIME_BATCH, RUNTIME_MEMCG_TARGET, RUNTIME_TEARDOWN, hook,
+        RUNTIME_ACCESS_RETURN, RUNTIME_BATCH, RUNTIME_MEMCG_TARGET, RUNTIME_PASS_CACHE,
+        RUNTIME_TEARDOWN, hook,
     };
     let attached = |id| u64::from(hooks.iter().any(|h| h.id == id && h.mechanism.is_some()));
     let returned = |id| {
@@ -776,6 +777,15 @@ fn set_runtime_flags(ebpf: &mut Ebpf, hooks: &[HookStatus]) {
         // Whatever decided it (ExitWhen), the entry program leaves the
         // outcome to the return program exactly where that attached.
         (RUNTIME_ACCESS_RETURN, returned(hook::MARK_ACCESSED)),
+        // Not by kprobes: a kretprobe that misses a return would leave the
+        // entry open, and the task's later passes outside shrink_node
+        // would take its reclaimer.
+        (
+            RUNTIME_PASS_CACHE,
+            u64::from(hooks.iter().any(|h| {
+                h.id == hook::SHRINK_NODE && h.mechanism.as_deref() == Some(FENTRY_FEXIT)
+            })),
+        ),
     ];
     let res = ebpf
         .map_mut("RUNTIME")
