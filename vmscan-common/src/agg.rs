@@ -190,6 +190,9 @@ pub const RECLAIM_PAGES_SLOTS: u32 = NODE_SLOTS;
 /// memory-cgroup reclaim included: pgdemote_* leave no reclaim out).
 pub const DEMOTE_SLOTS: u32 = crate::ids::reclaimer::COUNT;
 
+/// Pages MADV_FREE moved to the inactive file list (pglazyfree): one slot.
+pub const LAZYFREE_SLOTS: u32 = 1;
+
 aggregate! {
     /// Reclaim episodes (begin..end pairs) that ended, per reclaimer: what
     /// `vmscan stat` shows of them, counted in the kernel so that stat takes

@@ -142,8 +142,12 @@ pub mod hook {
     /// migrate:mm_migrate_pages: pages demoted to a slower memory tier
     /// (reason MR_DEMOTION, from reclaim's demote_folio_list()).
     pub const MIGRATE_PAGES: HookId = HookId(33);
+    /// lru_lazyfree (lru_lazyfree_fn before 6.11; fentry, kprobe fallback):
+    /// MADV_FREE's per-CPU batch moving anonymous folios to the inactive
+    /// file list, counted as the kernel counts pglazyfree.
+    pub const LAZYFREE: HookId = HookId(34);
     /// Size of the HITS and LOST arrays.
-    pub const SLOTS: u32 = 34;
+    pub const SLOTS: u32 = 35;
 
     /// The return program's hook of a function hook with one (shrink_node,
     /// workingset_refault, exit_mmap, folio_mark_accessed).

@@ -161,6 +161,12 @@ offsets! {
     mp_reason,
     /// BTF: enum migrate_reason's MR_DEMOTION (UNRESOLVED: no demotion).
     mr_demotion,
+    // BTF: lru_lazyfree(lruvec, folio) (6.1+; _fn before 6.11), or
+    // lru_lazyfree_fn(page, lruvec, arg) (5.10, which checks PG_lru itself):
+    /// The folio's (page's) argument number.
+    lazyfree_folio_arg,
+    /// 1 where the function tests PG_lru itself (its callers do not).
+    lazyfree_checks_lru,
     // pagemap:mm_lru_insertion
     ins_folio,
     ins_pfn,
@@ -193,6 +199,8 @@ offsets! {
     pg_unevictable,
     pg_head,
     pg_swapbacked,
+    /// PG_swapcache (an alias of PG_owner_priv_1; set only with PG_swapbacked).
+    pg_swapcache,
     /// MGLRU's second reference tier (folio_inc_refs).
     pg_workingset,
     /// __NR_PAGEFLAGS: bits at and above it hold, among others, MGLRU's

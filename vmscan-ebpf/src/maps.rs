@@ -51,6 +51,10 @@ pub static RECLAIM_PAGES: PerCpuArray<ReclaimPagesAgg> =
 /// Pages demoted per reclaimer (vmscan_common::DEMOTE_SLOTS).
 #[map]
 pub static DEMOTE: PerCpuArray<u64> = PerCpuArray::with_max_entries(vmscan_common::DEMOTE_SLOTS, 0);
+/// Pages MADV_FREE moved to the inactive file list (pglazyfree).
+#[map]
+pub static LAZYFREE: PerCpuArray<u64> =
+    PerCpuArray::with_max_entries(vmscan_common::LAZYFREE_SLOTS, 0);
 /// Ended reclaim episodes per reclaimer (vmscan_common::EPISODE_SLOTS).
 #[map]
 pub static EPISODES: PerCpuArray<EpisodeAgg> =

@@ -161,6 +161,10 @@ enum Command {
     /// (kernel lab) Write MIB of anonymous memory, then MADV_PAGEOUT it.
     #[command(hide = true)]
     LabPageout { mib: usize },
+    /// (kernel lab) Write MIB of anonymous memory in small pages and MIB in
+    /// transparent huge pages, then MADV_FREE both, pinned to CPU 0.
+    #[command(hide = true)]
+    LabLazyfree { mib: usize },
     /// (kernel lab) Write MIB of anonymous memory in transparent huge pages,
     /// twice over.
     #[command(hide = true)]
@@ -536,6 +540,7 @@ async fn dispatch(
         }) => cmd::lab::extra_for(&file, &memcg, percent),
         Some(Command::LabRead { node, file }) => cmd::lab::read_bound(node, &file),
         Some(Command::LabPageout { mib }) => cmd::lab::pageout_anon(mib),
+        Some(Command::LabLazyfree { mib }) => cmd::lab::lazyfree_anon(mib),
         Some(Command::LabThp { mib }) => cmd::lab::touch_thp(mib),
         Some(Command::LabCollapse { mib, fill, secs }) => cmd::lab::collapse(mib, &fill, secs),
         Some(Command::LabMap {

@@ -5,6 +5,7 @@ pub mod access;
 pub mod add_lru;
 pub mod demote;
 pub mod kswapd;
+pub mod lazyfree;
 pub mod pagemap;
 pub mod reclaim;
 pub mod refault;

@@ -165,6 +165,63 @@ pub fn pageout_anon(mib: usize) -> anyhow::Result<()> {
 /// A huge page (PMD size on x86-64).
 const HUGE: usize = 2 << 20;
 
+/// MADV_FREE of `mib` MiB of anonymous memory in small pages
+/// (MADV_NOHUGEPAGE) and `mib` MiB asked for in transparent huge pages
+/// (MADV_HUGEPAGE), each written first: the kernel's lazyfree batch moves
+/// every folio to the inactive file list and counts pglazyfree. Pinned to
+/// CPU 0, so the munmaps at the end (lru_add_drain) leave no folio waiting
+/// in another CPU's batch. Prints the huge pages the second range got.
+pub fn lazyfree_anon(mib: usize) -> anyhow::Result<()> {
+    let len = mib << 20;
+    if len == 0 || !len.is_multiple_of(HUGE) {
+        bail!("{mib} MiB: a positive multiple of 2 MiB");
+    }
+    // SAFETY: a zeroed cpu_set_t with CPU 0 set, for this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            bail!("pinning to CPU 0: {}", std::io::Error::last_os_error());
+        }
+    }
+    let mut huge_kib = 0;
+    let mut maps = vec![];
+    for (advice, name) in [
+        (libc::MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE"),
+        (libc::MADV_HUGEPAGE, "MADV_HUGEPAGE"),
+    ] {
+        let (raw, p) = map_aligned(len)?;
+        maps.push(raw);
+        let advise = |advice: i32, name: &str| -> anyhow::Result<()> {
+            // SAFETY: advising a range inside our mapping.
+            if unsafe { libc::madvise(p.cast(), len, advice) } != 0 {
+                bail!("madvise({name}): {}", std::io::Error::last_os_error());
+            }
+            Ok(())
+        };
+        advise(advice, name)?;
+        for off in (0..len).step_by(4096) {
+            // SAFETY: off < len, inside the aligned part of the mapping.
+            unsafe { std::ptr::write_volatile(p.add(off), 1) };
+        }
+        if advice == libc::MADV_HUGEPAGE {
+            huge_kib = std::fs::read_to_string("/proc/self/smaps_rollup")
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| l.strip_prefix("AnonHugePages:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+        advise(libc::MADV_FREE, "MADV_FREE")?;
+    }
+    for raw in maps {
+        // SAFETY: unmapping our own mappings (map_aligned's length).
+        unsafe { libc::munmap(raw, len + HUGE) };
+    }
+    println!("{} KiB in huge pages", huge_kib);
+    Ok(())
+}
+
 /// A private anonymous mapping of `len` bytes plus 2 MiB: (the mapping, for
 /// munmap of `len` + 2 MiB, and its first 2 MiB-aligned address, with `len`
 /// bytes behind it).

@@ -91,6 +91,10 @@ pub struct Counting {
     /// Before, vm events (exact).
     #[serde(default)]
     pub demote_node_stat: bool,
+    /// lru_lazyfree is hooked (fentry or kprobes): pglazyfree is derived.
+    /// False in recordings made before.
+    #[serde(default)]
+    pub lazyfree: bool,
 }
 
 fn yes() -> bool {
@@ -109,6 +113,7 @@ impl Default for Counting {
             refaults: false,
             demote: false,
             demote_node_stat: false,
+            lazyfree: false,
         }
     }
 }
@@ -119,6 +124,8 @@ pub const NO_MGLRU_TRACEPOINTS: &str = "MGLRU before 6.7 fires no isolate/shrink
 pub const NO_DEACTIVATE: &str = "deactivations outside reclaim (MADV_COLD, invalidated page cache) happen in per-CPU batches with no tracepoint; reclaim's own (shrink_active_list) are each node's `deactivated` flow";
 /// Why vmscan leaves out pgdemote_* where mm_migrate_pages is not hooked.
 pub const NO_DEMOTE: &str = "migrate:mm_migrate_pages is not hooked here, or this kernel has no demotion to a memory tier (MR_DEMOTION is 5.15+)";
+/// Why vmscan leaves out pglazyfree where lru_lazyfree is not hooked.
+pub const NO_LAZYFREE_HOOK: &str = "lru_lazyfree (MADV_FREE's per-CPU batch, no tracepoint) is not hooked here (needs fentry or kprobes)";
 /// Why vmscan leaves out the workingset counters where workingset_refault
 /// is not hooked.
 pub const NO_REFAULT_HOOK: &str = "workingset_refault is not hooked here (needs fentry or kprobes)";
@@ -151,6 +158,9 @@ impl Counting {
         let mut out = BTreeMap::from([("pgdeactivate", NO_DEACTIVATE)]);
         if !self.demote {
             out.insert("pgdemote_*", NO_DEMOTE);
+        }
+        if !self.lazyfree {
+            out.insert("pglazyfree", NO_LAZYFREE_HOOK);
         }
         if !self.refaults {
             out.extend([
@@ -201,6 +211,9 @@ pub struct Vmstat {
     /// None under MGLRU: its refill count ("sorted" folios) has no tracepoint.
     pub pgrefill: Option<u64>,
     pub pgactivate: u64,
+    /// From lru_lazyfree (None where it is not hooked): anonymous pages
+    /// MADV_FREE moved to the inactive file list.
+    pub pglazyfree: Option<u64>,
     /// From workingset_refault (None where it is not hooked): pages read
     /// back after reclaim evicted them, per LRU type.
     pub workingset_refault_anon: Option<u64>,
@@ -246,7 +259,7 @@ impl JsonSchema for Vmstat {
 impl Vmstat {
     /// (name, value) pairs in /proc/vmstat order (underivable ones left out).
     pub fn fields(&self) -> Vec<(&'static str, u64)> {
-        let all: [(&'static str, Option<u64>); 24] = [
+        let all: [(&'static str, Option<u64>); 25] = [
             ("pgscan_kswapd", Some(self.pgscan_kswapd)),
             ("pgscan_direct", Some(self.pgscan_direct)),
             ("pgscan_khugepaged", self.pgscan_khugepaged),
@@ -265,6 +278,7 @@ impl Vmstat {
             ("pgdemote_proactive", self.pgdemote_proactive),
             ("pgrefill", self.pgrefill),
             ("pgactivate", Some(self.pgactivate)),
+            ("pglazyfree", self.pglazyfree),
             ("workingset_refault_anon", self.workingset_refault_anon),
             ("workingset_refault_file", self.workingset_refault_file),
             ("workingset_activate_anon", self.workingset_activate_anon),
@@ -477,6 +491,7 @@ pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
             v.pgdemote_proactive,
         ) = (Some(kswapd), Some(direct), khugepaged, proactive);
     }
+    v.pglazyfree = k.lazyfree.then(|| t.lazyfree.iter().sum());
     c.memcg_reclaimed = passes_seen.then_some(reclaimed.memcg);
     c.other_reclaimed = reclaimed.other;
     c.scanned_without_node = (v.pgscan_anon + v.pgscan_file).saturating_sub(node_scanned_total);
@@ -605,6 +620,29 @@ mod tests {
     }
 
     #[test]
+    fn lazyfree_pages_are_counted_only_where_lru_lazyfree_is_hooked() {
+        let mut t = Totals::default();
+        t.lazyfree[0] = 513;
+        let off = derive_with(&t, &Counting::default());
+        assert_eq!(off.vmstat.pglazyfree, None);
+        assert!(off.underivable.contains_key("pglazyfree"));
+        assert!(
+            !off.vmstat.fields().iter().any(|(k, _)| *k == "pglazyfree"),
+            "never a zero that looks like truth"
+        );
+        let on = derive_with(
+            &t,
+            &Counting {
+                lazyfree: true,
+                ..Counting::default()
+            },
+        );
+        assert_eq!(on.vmstat.pglazyfree, Some(513));
+        assert!(!on.underivable.contains_key("pglazyfree"));
+        assert!(on.vmstat.fields().contains(&("pglazyfree", 513)));
+    }
+
+    #[test]
     fn demoted_pages_are_counted_by_reclaimer_only_where_demotion_is_hooked() {
         let mut t = Totals::default();
         for (rec, n) in [
@@ -690,6 +728,7 @@ mod tests {
                 refaults: false,
                 demote: false,
                 demote_node_stat: false,
+                lazyfree: false,
             },
         )
         .vmstat;
@@ -713,6 +752,7 @@ mod tests {
                 refaults: false,
                 demote: false,
                 demote_node_stat: false,
+                lazyfree: false,
             },
         )
         .vmstat;
@@ -732,6 +772,7 @@ mod tests {
                 refaults: false,
                 demote: false,
                 demote_node_stat: false,
+                lazyfree: false,
             },
         )
         .vmstat;
@@ -864,6 +905,7 @@ mod tests {
             refaults: false,
             demote: false,
             demote_node_stat: false,
+            lazyfree: false,
         };
         let c = derive_with(&t, &k);
         let names: Vec<&str> = c.vmstat.fields().iter().map(|(n, _)| *n).collect();

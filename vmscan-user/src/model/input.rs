@@ -71,6 +71,7 @@ pub fn self_checked(name: &str) -> bool {
         || name == "pgrefill"
         || name == "pgactivate"
         || name.starts_with("pgdemote_")
+        || name == "pglazyfree"
         || [
             "workingset_refault_",
             "workingset_activate_",

@@ -45,6 +45,8 @@ macro_rules! aggregates {
             refault_tasks: ::std::collections::BTreeMap<::vmscan_common::RefaultTaskKey, ::vmscan_common::PagesAgg> = "REFAULT_TASKS", 0, None;
             /// Pages demoted to a slower memory tier, per reclaimer.
             demote: Vec<u64> = "DEMOTE", ::vmscan_common::DEMOTE_SLOTS, None;
+            /// Pages MADV_FREE moved to the inactive file list (pglazyfree).
+            lazyfree: Vec<u64> = "LAZYFREE", ::vmscan_common::LAZYFREE_SLOTS, None;
             /// Ended reclaim episodes per reclaimer.
             reclaim_episodes: Vec<::vmscan_common::EpisodeAgg> = "EPISODES", ::vmscan_common::EPISODE_SLOTS, None;
         }
@@ -259,7 +261,7 @@ mod tests {
     #[test]
     fn every_map_has_a_name_and_its_slots() {
         let t = Totals::default();
-        assert_eq!(MAP_NAMES.len(), 19);
+        assert_eq!(MAP_NAMES.len(), 20);
         assert_eq!(
             t.reclaim_episodes.len(),
             vmscan_common::EPISODE_SLOTS as usize

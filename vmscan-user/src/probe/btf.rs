@@ -468,6 +468,22 @@ impl Btf {
             })
     }
 
+    /// The parameter names of function `name` (a FUNC), in order.
+    pub fn func_params(&self, name: &str) -> Option<Vec<String>> {
+        self.named(name).iter().find_map(|&id| {
+            let f = self.ty(id).filter(|t| t.kind == KIND_FUNC)?;
+            let proto = self
+                .ty(f.size_or_type)
+                .filter(|t| t.kind == KIND_FUNC_PROTO)?;
+            Some(
+                self.members_of(proto)
+                    .iter()
+                    .map(|m| self.str_at(m.name).to_owned())
+                    .collect(),
+            )
+        })
+    }
+
     /// True when a function called `name` exists (a candidate for fentry).
     pub fn has_func(&self, name: &str) -> bool {
         self.named(name)
@@ -691,6 +707,26 @@ pub(crate) mod tests {
             self.w(kind << 24);
             self.w(to);
         }
+    }
+
+    #[test]
+    fn function_parameters_by_name() {
+        let mut b = Builder::new();
+        b.int("long", 8); // 1
+        b.refer(KIND_PTR, "", 0); // 2
+        b.proto(&[("lruvec", 2), ("folio", 2)]); // 3
+        b.refer(KIND_FUNC, "lru_lazyfree", 3); // 4
+        b.proto(&[("page", 2), ("lruvec", 2), ("arg", 2)]); // 5
+        b.refer(KIND_FUNC, "lru_lazyfree_fn", 5); // 6
+        b.refer(KIND_TYPEDEF, "not_a_func", 3); // 7
+        let btf = Btf::parse(&b.finish()).unwrap();
+        assert_eq!(
+            btf.func_params("lru_lazyfree"),
+            Some(vec!["lruvec".to_owned(), "folio".to_owned()])
+        );
+        assert_eq!(btf.func_params("lru_lazyfree_fn").map(|p| p.len()), Some(3));
+        assert_eq!(btf.func_params("not_a_func"), None);
+        assert_eq!(btf.func_params("absent"), None);
     }
 
     /// mm_vmscan_lru_shrink_inactive's raw tracepoint typedef and event

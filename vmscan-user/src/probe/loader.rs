@@ -224,6 +224,9 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     counting.refaults = hooks
         .iter()
         .any(|h| h.id == vmscan_common::hook::REFAULT && h.attached());
+    counting.lazyfree = hooks
+        .iter()
+        .any(|h| h.id == vmscan_common::hook::LAZYFREE && h.attached());
     counting.demote = hooks
         .iter()
         .any(|h| h.id == vmscan_common::hook::MIGRATE_PAGES && h.attached());
@@ -458,6 +461,7 @@ pub fn counting_of(btf: Option<&Btf>, system: &SystemInfo, mglru_tracepoints: bo
         refaults: false,
         demote: false,
         demote_node_stat: btf.is_some_and(|b| b.enum_has("node_stat_item", "PGDEMOTE_KSWAPD")),
+        lazyfree: false,
     }
 }
 

@@ -259,6 +259,15 @@ pub const HOOKS: &[HookSpec] = &[
         },
     },
     HookSpec {
+        id: hook::LAZYFREE,
+        attach: Attach::Function {
+            functions: LAZYFREE_FUNCTIONS,
+            fentry: "fentry_lru_lazyfree",
+            kprobe: "kprobe_lru_lazyfree",
+            exit: None,
+        },
+    },
+    HookSpec {
         id: hook::REFAULT,
         attach: Attach::Function {
             functions: &["workingset_refault"],
@@ -562,6 +571,7 @@ pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
     o.pg_unevictable = bit("PG_unevictable");
     o.pg_head = bit("PG_head");
     o.pg_swapbacked = bit("PG_swapbacked");
+    o.pg_swapcache = bit("PG_swapcache");
     o.pg_workingset = bit("PG_workingset");
     o.nr_pageflags = bit("__NR_PAGEFLAGS");
     o.task_cgroups = get("task_struct", "cgroups");
@@ -575,6 +585,7 @@ pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
         .enum_value("MR_DEMOTION")
         .filter(|v| (0..64).contains(v))
         .map_or(UNRESOLVED, |v| v as u32);
+    resolve_lazyfree(btf, o);
     o.css_cgroup = get("cgroup_subsys_state", "cgroup");
     o.cgroup_kn = get("cgroup", "kn");
     o.kn_id = btf
@@ -660,6 +671,28 @@ fn resolve_page(btf: &Btf, o: &mut Offsets) {
     }
 }
 
+/// lru_lazyfree's folio argument, by name: (lruvec, folio) on 6.1+, where
+/// the callers clear PG_lru before the call; (page, lruvec, arg) on 5.10,
+/// where the function tests PG_lru itself. Unresolved when neither.
+fn resolve_lazyfree(btf: &Btf, o: &mut Offsets) {
+    let Some(params) = LAZYFREE_FUNCTIONS.iter().find_map(|f| btf.func_params(f)) else {
+        return;
+    };
+    let Some(i) = params.iter().position(|p| p == "folio" || p == "page") else {
+        return;
+    };
+    if i > 1 {
+        return;
+    }
+    o.lazyfree_folio_arg = i as u32;
+    // The (page, lruvec, void *arg) form of 5.10: its move functions
+    // test PageLRU; from 5.11 their callers test-and-clear it.
+    o.lazyfree_checks_lru = u32::from(params.len() == 3 && params[0] == "page");
+}
+
+/// lru_lazyfree's names: 6.11+, then before.
+const LAZYFREE_FUNCTIONS: &[&str] = &["lru_lazyfree", "lru_lazyfree_fn"];
+
 /// Why a hook cannot run with these BTF-derived offsets, if it cannot.
 pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
     let need = |ok: bool, what: &str| {
@@ -735,6 +768,29 @@ pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
             o.mr_demotion != UNRESOLVED,
             "enum migrate_reason MR_DEMOTION (demotion to a memory tier, 5.15+)",
         ),
+        hook::LAZYFREE => {
+            need(
+                o.lazyfree_folio_arg != UNRESOLVED,
+                "lru_lazyfree(lruvec, folio) / lru_lazyfree_fn(page, ...) parameters",
+            )?;
+            need(
+                o.folio_flags != UNRESOLVED && o.folio_mapping != UNRESOLVED,
+                "struct folio.flags and .mapping (page's)",
+            )?;
+            for (v, n) in [
+                (o.pg_lru, "PG_lru"),
+                (o.pg_unevictable, "PG_unevictable"),
+                (o.pg_swapbacked, "PG_swapbacked"),
+                (o.pg_swapcache, "PG_swapcache"),
+                (o.pg_head, "PG_head"),
+            ] {
+                need(v != UNRESOLVED, &format!("enum pageflags {n}"))?;
+            }
+            need(
+                folio_size,
+                "struct folio._nr_pages / _flags_1 (page.compound_order)",
+            )
+        }
         hook::SHRINK_NODE => {
             need(o.pgdat_node_id != UNRESOLVED, "struct pglist_data.node_id")?;
             need(

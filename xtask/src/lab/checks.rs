@@ -1415,6 +1415,65 @@ pub(super) fn collapse(b: &Blocks) -> Verdict {
     ))
 }
 
+/// MADV_FREE of 16 MiB of anonymous memory in small pages and 16 MiB in huge
+/// pages (init.sh `lazyfree`), once with lru_lazyfree hooked by fentry and
+/// once by kprobe: pglazyfree, which only lru_lazyfree counts (no
+/// tracepoint), equals /proc/vmstat and covers every page written (a huge
+/// page as its 512); the self-check is exact.
+pub(super) fn lazyfree(b: &Blocks) -> Verdict {
+    let fentry = lazyfree_by(b, "fentry")?;
+    let kprobe = lazyfree_by(b, "kprobe")?;
+    Ok(format!("by fentry: {fentry}; by kprobe: {kprobe}"))
+}
+
+fn lazyfree_by(b: &Blocks, m: &str) -> Verdict {
+    const PAGES: u64 = 2 * 16 * 256;
+    let j = json(b, &format!("lazyfree-{m}")).map_err(|e| {
+        let err = b.get(format!("lazyfree-{m}-err").as_str());
+        format!("{e}; its stderr: {}", err.map_or("(none)", |s| s.trim()))
+    })?;
+    let delta = vmstat_delta(
+        b,
+        &format!("lazyfree-{m}-before"),
+        &format!("lazyfree-{m}-after"),
+    )?;
+    let kernel = delta.get("pglazyfree").copied().unwrap_or(0);
+    let out = b
+        .get(format!("lazyfree-{m}-out").as_str())
+        .map_or("", |s| s.trim());
+    if kernel < PAGES {
+        return Err(format!(
+            "MADV_FREE of {PAGES} written anonymous pages: /proc/vmstat pglazyfree grew only {kernel} ({out})"
+        ));
+    }
+    let Some(ours) = j["vmstat"]["pglazyfree"].as_u64() else {
+        return Err(format!(
+            "vmscan derived no pglazyfree (/proc/vmstat {kernel}): {}",
+            j["underivable"]["pglazyfree"]
+        ));
+    };
+    if ours != kernel {
+        return Err(format!(
+            "pglazyfree: vmscan {ours} vs /proc/vmstat {kernel} ({out})"
+        ));
+    }
+    let (exact, checked) = self_check_all_exact(&j)?;
+    let lf = j["self_check"]["counters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["counter"] == "pglazyfree");
+    if !lf {
+        return Err(format!(
+            "pglazyfree not in the self-check: {}",
+            j["self_check"]
+        ));
+    }
+    Ok(format!(
+        "pglazyfree {ours} = /proc/vmstat ({PAGES} pages written, {out}); self-check {exact} of {checked} exact"
+    ))
+}
+
 /// MADV_PAGEOUT of 64 MiB of anonymous memory with swap off: reclaim_pages()
 /// activates every page. Where mm_vmscan_reclaim_pages is hooked (7.x),
 /// pgactivate equals /proc/vmstat and the self-check is exact; elsewhere the

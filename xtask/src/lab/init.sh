@@ -295,6 +295,28 @@ if has pageout; then
   kill -TERM $A; wait $A
   block pageout /tmp/po.json; block pageout-before /tmp/po.v0; block pageout-after /tmp/po.v1
 fi
+if has lazyfree; then
+  # MADV_FREE of 16 MiB of anonymous memory in small pages and 16 MiB in
+  # transparent huge pages: the lazyfree batch (lru_lazyfree, no
+  # tracepoint) counts pglazyfree per page, 512 for a huge page.
+  # Once by fentry, once by kprobe.
+  T=/sys/kernel/mm/transparent_hugepage/enabled
+  [ -e $T ] && echo madvise > $T
+  for m in fentry kprobe; do
+    F=; [ $m = kprobe ] && F=--no-fentry
+    # Files of their own per run: the background job truncates its
+    # redirections only once it runs, after waitc may have read the last.
+    vmscan $F stat --json > /tmp/lf-$m.json 2> /tmp/lf-$m.err & A=$!
+    waitc /tmp/lf-$m.err
+    vmstat > /tmp/lf-$m.v0
+    vmscan lab-lazyfree 16 > /tmp/lf-$m.out 2>&1 || echo "@@ERROR lab-lazyfree failed: $(cat /tmp/lf-$m.out)"
+    vmstat > /tmp/lf-$m.v1
+    kill -TERM $A; wait $A
+    block lazyfree-$m /tmp/lf-$m.json; block lazyfree-$m-before /tmp/lf-$m.v0
+    block lazyfree-$m-after /tmp/lf-$m.v1; block lazyfree-$m-out /tmp/lf-$m.out
+    block lazyfree-$m-err /tmp/lf-$m.err
+  done
+fi
 if has rss; then
   # Memory and per-interval read cost with this boot's possible CPUs: the
   # exporter reads every map each second; stat's peak is its start-up. One

@@ -94,6 +94,7 @@ const ALL: &[&str] = &[
     "thp",
     "collapse",
     "pageout",
+    "lazyfree",
     "rss",
     "demote",
 ];
@@ -119,7 +120,7 @@ pub(super) static CONFIGS: [Config; 8] = [
         false,
         &[
             "hooks", "truth", "numa", "mglru", "model", "exit", "refault", "ancestor", "hotplug",
-            "thp", "collapse", "pageout", "demote",
+            "thp", "collapse", "pageout", "lazyfree", "demote",
         ],
     ),
     // Its swap scenario alone took 780 s under TCG (704 million anon pages
@@ -131,7 +132,7 @@ pub(super) static CONFIGS: [Config; 8] = [
 ];
 
 /// Every scenario, in the order `--scenario` defaults to and the table lists.
-static SCENARIOS: [Scenario; 17] = [
+static SCENARIOS: [Scenario; 18] = [
     Scenario {
         name: "hooks",
         needs: &[],
@@ -221,6 +222,12 @@ static SCENARIOS: [Scenario; 17] = [
         name: "pageout",
         needs: &[],
         check: |b, _| checks::pageout(b),
+        tier_node: false,
+    },
+    Scenario {
+        name: "lazyfree",
+        needs: &[],
+        check: |b, _| checks::lazyfree(b),
         tier_node: false,
     },
     Scenario {
@@ -585,6 +592,7 @@ mod tests {
                 "thp",
                 "collapse",
                 "pageout",
+                "lazyfree",
                 "rss",
                 "demote"
             ]
@@ -681,7 +689,7 @@ mod tests {
         );
         assert_eq!(
             guest_scenarios(&select(None).unwrap()),
-            "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,thp,collapse,pageout,rss,demote,hooks,numa"
+            "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,thp,collapse,pageout,lazyfree,rss,demote,hooks,numa"
         );
     }
 }

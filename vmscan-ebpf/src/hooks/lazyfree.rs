@@ -1,0 +1,75 @@
+//! lru_lazyfree (fentry, kprobe fallback): MADV_FREE's per-CPU batch moves
+//! a clean anonymous folio to the inactive file list, where reclaim frees
+//! it without swapping. The kernel counts pglazyfree there and nowhere
+//! else; no tracepoint fires.
+//!
+//! mm/swap.c: lru_lazyfree() (lru_lazyfree_fn() before 6.11) moves and
+//! counts folio_nr_pages() pages when the folio is anonymous, swap-backed,
+//! not in the swap cache and evictable; 5.10's lru_lazyfree_fn(page,
+//! lruvec, arg) also requires PG_lru, which later kernels' callers clear
+//! before the call (the folio is theirs for it). The folio is off every
+//! list and under the lruvec lock at the call, so its flags are what the
+//! function tests.
+
+use aya_ebpf::{
+    macros::{fentry, kprobe},
+    programs::{FEntryContext, ProbeContext},
+};
+use vmscan_common::hook;
+
+use crate::{
+    globals::{KPROBE_SHADOW, enabled},
+    kernel::{bit, fentry_arg, folio_flags, folio_pages, kread},
+    maps::{LAZYFREE, bump, hit},
+};
+
+#[fentry(function = "lru_lazyfree")]
+pub fn fentry_lru_lazyfree(ctx: FEntryContext) -> u32 {
+    hit(hook::LAZYFREE);
+    let folio = if off!(lazyfree_folio_arg) == 0 {
+        fentry_arg(&ctx, 0)
+    } else {
+        fentry_arg(&ctx, 1)
+    };
+    lazyfree(folio);
+    0
+}
+
+#[kprobe]
+pub fn kprobe_lru_lazyfree(ctx: ProbeContext) -> u32 {
+    // Beside fentry (comparing mechanisms) it would count twice.
+    if enabled(&KPROBE_SHADOW) {
+        return 0;
+    }
+    hit(hook::LAZYFREE);
+    // Both registers are read, each at its fixed place, and the argument
+    // is picked from the values by a mask: choosing the register by the
+    // run-time argument number made the compiler load through a computed
+    // context offset, which verifiers before 7.x refuse (EACCES).
+    let (Some(a0), Some(a1)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1)) else {
+        return 0;
+    };
+    // All ones for argument 1, zero for argument 0 (resolve_lazyfree
+    // allows no other).
+    let second = u64::from(off!(lazyfree_folio_arg)).wrapping_neg();
+    lazyfree((a0 & !second) | (a1 & second));
+    0
+}
+
+/// PAGE_MAPPING_ANON: the low bit of folio->mapping.
+const MAPPING_ANON: u64 = 1;
+
+#[inline(always)]
+fn lazyfree(folio: u64) {
+    let flags = folio_flags(folio);
+    if off!(lazyfree_checks_lru) == 1 && !bit(flags, off!(pg_lru)) {
+        return;
+    }
+    let anon = kread::<u64>(folio, off!(folio_mapping)).is_ok_and(|m| m & MAPPING_ANON != 0);
+    // folio_test_swapcache(): PG_swapbacked and PG_swapcache.
+    let swapbacked = bit(flags, off!(pg_swapbacked));
+    if !anon || !swapbacked || bit(flags, off!(pg_swapcache)) || bit(flags, off!(pg_unevictable)) {
+        return;
+    }
+    bump(&LAZYFREE, 0, folio_pages(folio, flags));
+}
