@@ -702,32 +702,27 @@ pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
             Err(format!("{what} not found in kernel BTF"))
         }
     };
-    let folio_size = o.folio_nr_pages != UNRESOLVED || o.folio_flags_1 != UNRESOLVED;
-    match id {
-        hook::LRU_INSERTION | hook::LRU_ACTIVATE => {
-            need(
-                o.folio_flags != UNRESOLVED,
-                "struct folio.flags (page.flags)",
-            )?;
-            need(o.pg_head != UNRESOLVED, "enum pageflags PG_head")?;
-            need(
-                folio_size,
-                "struct folio._nr_pages / _flags_1 (page.compound_order)",
-            )?;
-            if id == hook::LRU_ACTIVATE {
-                need(
-                    o.pg_swapbacked != UNRESOLVED,
-                    "enum pageflags PG_swapbacked",
-                )?;
-            }
-            Ok(())
+    // A folio's flags, these page flags and its size (large folios count
+    // as all their pages).
+    let folio = |bits: &[(u32, &str)]| -> Result<(), String> {
+        need(
+            o.folio_flags != UNRESOLVED,
+            "struct folio.flags (page.flags)",
+        )?;
+        for &(v, n) in bits {
+            need(v != UNRESOLVED, &format!("enum pageflags {n}"))?;
         }
+        need(
+            o.folio_nr_pages != UNRESOLVED || o.folio_flags_1 != UNRESOLVED,
+            "struct folio._nr_pages / _flags_1 (page.compound_order)",
+        )
+    };
+    match id {
+        hook::LRU_INSERTION => folio(&[(o.pg_head, "PG_head")]),
+        hook::LRU_ACTIVATE => folio(&[(o.pg_head, "PG_head"), (o.pg_swapbacked, "PG_swapbacked")]),
         hook::MARK_ACCESSED => {
-            need(
-                o.folio_flags != UNRESOLVED,
-                "struct folio.flags (page.flags)",
-            )?;
-            for (v, n) in [
+            need(o.task_flags != UNRESOLVED, "struct task_struct.flags")?;
+            folio(&[
                 (o.pg_referenced, "PG_referenced"),
                 (o.pg_active, "PG_active"),
                 (o.pg_lru, "PG_lru"),
@@ -736,33 +731,14 @@ pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
                 (o.pg_head, "PG_head"),
                 (o.pg_workingset, "PG_workingset"),
                 (o.nr_pageflags, "__NR_PAGEFLAGS"),
-            ] {
-                need(v != UNRESOLVED, &format!("enum pageflags {n}"))?;
-            }
-            need(o.task_flags != UNRESOLVED, "struct task_struct.flags")?;
-            need(
-                folio_size,
-                "struct folio._nr_pages / _flags_1 (page.compound_order)",
-            )
+            ])
         }
-        hook::REFAULT => {
-            need(
-                o.folio_flags != UNRESOLVED,
-                "struct folio.flags (page.flags)",
-            )?;
-            for (v, n) in [
-                (o.pg_active, "PG_active"),
-                (o.pg_swapbacked, "PG_swapbacked"),
-                (o.pg_head, "PG_head"),
-                (o.pg_workingset, "PG_workingset"),
-            ] {
-                need(v != UNRESOLVED, &format!("enum pageflags {n}"))?;
-            }
-            need(
-                folio_size,
-                "struct folio._nr_pages / _flags_1 (page.compound_order)",
-            )
-        }
+        hook::REFAULT => folio(&[
+            (o.pg_active, "PG_active"),
+            (o.pg_swapbacked, "PG_swapbacked"),
+            (o.pg_head, "PG_head"),
+            (o.pg_workingset, "PG_workingset"),
+        ]),
         // Without it the hook could only count nothing: no demotion (5.15+).
         hook::MIGRATE_PAGES => need(
             o.mr_demotion != UNRESOLVED,
@@ -774,22 +750,16 @@ pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
                 "lru_lazyfree(lruvec, folio) / lru_lazyfree_fn(page, ...) parameters",
             )?;
             need(
-                o.folio_flags != UNRESOLVED && o.folio_mapping != UNRESOLVED,
-                "struct folio.flags and .mapping (page's)",
+                o.folio_mapping != UNRESOLVED,
+                "struct folio.mapping (page.mapping)",
             )?;
-            for (v, n) in [
+            folio(&[
                 (o.pg_lru, "PG_lru"),
                 (o.pg_unevictable, "PG_unevictable"),
                 (o.pg_swapbacked, "PG_swapbacked"),
                 (o.pg_swapcache, "PG_swapcache"),
                 (o.pg_head, "PG_head"),
-            ] {
-                need(v != UNRESOLVED, &format!("enum pageflags {n}"))?;
-            }
-            need(
-                folio_size,
-                "struct folio._nr_pages / _flags_1 (page.compound_order)",
-            )
+            ])
         }
         hook::SHRINK_NODE => {
             need(o.pgdat_node_id != UNRESOLVED, "struct pglist_data.node_id")?;
@@ -1067,9 +1037,16 @@ mod tests {
             hook::LRU_INSERTION,
             hook::LRU_ACTIVATE,
             hook::MARK_ACCESSED,
+            hook::REFAULT,
+            hook::LAZYFREE,
             hook::SHRINK_NODE,
         ] {
             btf_requirements(id, &o).unwrap_or_else(|e| panic!("{}: {e}", hook_name(id)));
+        }
+        // 6.1+: lru_lazyfree[_fn](lruvec, folio), PG_lru cleared by the
+        // callers (the host runs 6.18).
+        if btf.has_func("lru_lazyfree") {
+            assert_eq!((o.lazyfree_folio_arg, o.lazyfree_checks_lru), (1, 0));
         }
         assert_eq!(
             o.folio_flags, 0,
