@@ -257,10 +257,13 @@ pub const RUNTIME_TEARDOWN: u32 = 2;
 /// RUNTIME slot: MGLRU is on and folio_mark_accessed's return is hooked:
 /// outcomes come from the flags before and after the call.
 pub const RUNTIME_ACCESS_RETURN: u32 = 3;
-/// RUNTIME slot: shrink_node is hooked by fentry and fexit, which miss no
-/// call: the passes inside one (isolation, list shrinks, writes) take who
+/// RUNTIME slot: shrink_node is hooked by fentry and fexit (both attached
+/// when this is set; no kretprobe that can run out of instances): the
+/// passes inside one call (isolation, list shrinks, writes) take who
 /// reclaims from the task's open shrink_node entry instead of working it
-/// out on every event.
+/// out on every event. Entries opened before it was set are not used, and
+/// episode beginnings close a task's entry, so a skipped fexit cannot leave
+/// a stale one in use.
 pub const RUNTIME_PASS_CACHE: u32 = 4;
 
 /// folio_mark_accessed's teardown tag ([`crate::AccessKey::teardown`]).

@@ -70,9 +70,12 @@ pub static ACCESS: PerCpuHashMap<AccessKey, AccessAgg> =
 pub static STACKS: StackTrace = StackTrace::with_max_entries(STACK_ENTRIES, 0);
 /// Direct / memcg / node reclaim per task, keyed by pid: the open episode,
 /// or none where start_ns is 0. A task's entry stays between episodes
-/// (written in place, no insert and delete per episode); the LRU evicts the
-/// entries of tasks that stopped reclaiming first, so an open episode is
-/// lost only when more than 16,384 other tasks began one since.
+/// (written in place, no insert and delete per episode). When the LRU must
+/// make room it evicts entries not referenced lately first: those of tasks
+/// that stopped reclaiming; an open episode's entry is referenced at its
+/// begin and by each of its passes. (The kernel's common LRU keeps up to
+/// 128 free entries per CPU, so on machines with more than 128 CPUs it
+/// starts evicting before the map is full.)
 #[map]
 pub static RECLAIM_CTX: LruHashMap<u32, ReclaimCtx> = LruHashMap::with_max_entries(16384, 0);
 /// The memory cgroup try_to_free_mem_cgroup_pages was called for, per task

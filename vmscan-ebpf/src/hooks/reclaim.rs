@@ -11,7 +11,7 @@ use vmscan_common::{
     reclaimer,
 };
 
-use super::shrink_node::{ShrinkNodeCtx, UNSET, open_pass};
+use super::shrink_node::{ShrinkNodeCtx, UNSET, close_pass, open_pass};
 use crate::{
     emit::{emit, now_ns},
     globals::{EMIT_EPISODES, KHUGEPAGED_THREAD_ADDR, SOFTLIMIT_AS_MEMCG, enabled, global_u64},
@@ -174,6 +174,7 @@ fn current_is_khugepaged() -> bool {
 
 #[inline(always)]
 fn begin(h: HookId, kind: u32, order: i32, gfp: u64, nid: i32) {
+    close_pass();
     let mut kind = kind;
     if kind == reclaimer::DIRECT && current_is_khugepaged() {
         kind = reclaimer::KHUGEPAGED;
@@ -357,6 +358,7 @@ tracepoint!(
 );
 #[inline(always)]
 fn try_softlimit_begin(_ctx: &Tp) -> Result<(), i64> {
+    close_pass();
     let _ = SOFTLIMIT_CTX.insert(&current_pid(), &1, 0);
     if let Some(seen) = SOFTLIMIT_SEEN.get_ptr_mut(0) {
         // SAFETY: a slot of an array map; every writer stores the same 1.

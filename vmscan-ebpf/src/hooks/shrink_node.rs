@@ -30,17 +30,23 @@ pub struct ShrinkNodeCtx {
     nid: u32,
     /// Who reclaims in this call, [`UNSET`] until a pass inside it asks.
     pub reclaimer: u32,
+    /// 1 where the call began with RUNTIME_PASS_CACHE set, so with its
+    /// fexit attached: an entry opened before (vmscan starting up) may never
+    /// see its return, and is never read as an open call.
+    cached: u32,
 }
 
 /// [`ShrinkNodeCtx::reclaimer`] not worked out yet.
 pub const UNSET: u32 = u32::MAX;
 
-/// The current task's shrink_node call, where one is open and
-/// RUNTIME_PASS_CACHE says the entry is kept exactly (fentry and fexit).
-/// Nothing inside one shrink_node call changes who reclaims: the reclaim
-/// episode around it, PF_KSWAPD, khugepaged and the scan_control are fixed
-/// for the call, reclaim does not nest (PF_MEMALLOC), and soft-limit passes
-/// (mem_cgroup_shrink_node) run beside shrink_node, not inside it.
+/// The current task's shrink_node call, where one is open, began after
+/// RUNTIME_PASS_CACHE was set (shrink_node hooked by fentry and fexit, both
+/// attached) and no episode boundary has closed it since (see
+/// [`close_pass`]). Nothing inside one shrink_node call changes who
+/// reclaims: the reclaim episode around it, PF_KSWAPD, khugepaged and the
+/// scan_control are fixed for the call, reclaim does not nest
+/// (PF_MEMALLOC), and soft-limit passes (mem_cgroup_shrink_node) run beside
+/// shrink_node, not inside it.
 #[inline(always)]
 pub fn open_pass() -> Option<*mut ShrinkNodeCtx> {
     if !runtime(RUNTIME_PASS_CACHE) {
@@ -48,7 +54,24 @@ pub fn open_pass() -> Option<*mut ShrinkNodeCtx> {
     }
     let p = SHRINK_NODE_CTX.get_ptr_mut(&current_pid())?;
     // SAFETY: this task's own entry; only it writes it.
-    (unsafe { (*p).start_ns } != 0).then_some(p)
+    (unsafe { (*p).start_ns != 0 && (*p).cached != 0 }).then_some(p)
+}
+
+/// Closes the task's shrink_node entry at a point no shrink_node call can
+/// be open at (a reclaim episode or soft-limit pass beginning: reclaim does
+/// not nest, and soft-limit passes run beside shrink_node). An fexit the
+/// trampoline skipped (its program busy on this CPU) would otherwise leave
+/// the entry open, and this task's passes outside shrink_node would take
+/// its reclaimer.
+#[inline(always)]
+pub fn close_pass() {
+    if !runtime(RUNTIME_PASS_CACHE) {
+        return;
+    }
+    if let Some(p) = SHRINK_NODE_CTX.get_ptr_mut(&current_pid()) {
+        // SAFETY: this task's own entry; only it writes it.
+        unsafe { (*p).start_ns = 0 };
+    }
 }
 
 #[fentry(function = "shrink_node")]
@@ -107,6 +130,7 @@ fn shrink_node_enter(pgdat: u64, sc: impl FnOnce() -> u64) {
         isolated: 0,
         nid: node_slot(nid as i64),
         reclaimer: if records { reclaimer_now() } else { UNSET },
+        cached: u32::from(runtime(RUNTIME_PASS_CACHE)),
     };
     // The task's entry stays between passes (its start_ns zeroed at
     // return): written in place, not inserted, after its first pass. The
