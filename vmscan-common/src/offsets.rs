@@ -161,8 +161,9 @@ offsets! {
     mp_reason,
     /// BTF: enum migrate_reason's MR_DEMOTION (UNRESOLVED: no demotion).
     mr_demotion,
-    // BTF: lru_lazyfree(lruvec, folio) (6.1+; _fn before 6.11), or
-    // lru_lazyfree_fn(page, lruvec, arg) (5.10, which checks PG_lru itself):
+    // BTF: lru_lazyfree(lruvec, folio) (6.1+; _fn before 6.11),
+    // lru_lazyfree_fn(page, lruvec) (5.11-6.0) or lru_lazyfree_fn(page,
+    // lruvec, arg) (5.10, the only one that checks PG_lru itself):
     /// The folio's (page's) argument number.
     lazyfree_folio_arg,
     /// 1 where the function tests PG_lru itself (its callers do not).

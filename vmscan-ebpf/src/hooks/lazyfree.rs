@@ -7,9 +7,10 @@
 //! counts folio_nr_pages() pages when the folio is anonymous, swap-backed,
 //! not in the swap cache and evictable; 5.10's lru_lazyfree_fn(page,
 //! lruvec, arg) also requires PG_lru, which later kernels' callers clear
-//! before the call (the folio is theirs for it). The folio is off every
-//! list and under the lruvec lock at the call, so its flags are what the
-//! function tests.
+//! before the call (test-and-clear: the folio is theirs for it). The folio
+//! is still on its list at entry, under the lruvec lock, and no other LRU
+//! operation can take it meanwhile, so its flags are what the function
+//! tests.
 
 use aya_ebpf::{
     macros::{fentry, kprobe},

@@ -10,7 +10,7 @@ const BTF_MAGIC: u16 = 0xeb9f;
 const MAX_VISITS: u32 = 4096;
 
 const KIND_INT: u32 = 1;
-const KIND_PTR: u32 = 2;
+pub(crate) const KIND_PTR: u32 = 2;
 const KIND_ARRAY: u32 = 3;
 const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
@@ -20,7 +20,7 @@ const KIND_TYPEDEF: u32 = 8;
 const KIND_VOLATILE: u32 = 9;
 const KIND_CONST: u32 = 10;
 const KIND_RESTRICT: u32 = 11;
-const KIND_FUNC: u32 = 12;
+pub(crate) const KIND_FUNC: u32 = 12;
 const KIND_FUNC_PROTO: u32 = 13;
 const KIND_VAR: u32 = 14;
 const KIND_DATASEC: u32 = 15;

@@ -1007,6 +1007,33 @@ mod tests {
     }
 
     #[test]
+    fn lazyfree_argument_by_kernel_form() {
+        use crate::probe::btf::{KIND_FUNC, KIND_PTR, tests::Builder};
+        let form = |name: &str, params: &[&str]| {
+            let mut b = Builder::new();
+            b.refer(KIND_PTR, "", 0); // 1
+            let p: Vec<(&str, u32)> = params.iter().map(|&n| (n, 1)).collect();
+            b.proto(&p); // 2
+            b.refer(KIND_FUNC, name, 2); // 3
+            let btf = Btf::parse(&b.finish()).unwrap();
+            let mut o = Offsets::unresolved();
+            resolve_lazyfree(&btf, &mut o);
+            (o.lazyfree_folio_arg, o.lazyfree_checks_lru)
+        };
+        // 6.11+, and 6.1-6.10's _fn with the same parameters.
+        assert_eq!(form("lru_lazyfree", &["lruvec", "folio"]), (1, 0));
+        assert_eq!(form("lru_lazyfree_fn", &["lruvec", "folio"]), (1, 0));
+        // 5.11-6.0: the page first, PG_lru tested by the callers.
+        assert_eq!(form("lru_lazyfree_fn", &["page", "lruvec"]), (0, 0));
+        // 5.10: the page first and an unused arg; PG_lru tested inside.
+        assert_eq!(form("lru_lazyfree_fn", &["page", "lruvec", "arg"]), (0, 1));
+        // Unknown shapes leave the hook unresolved.
+        assert_eq!(form("lru_lazyfree", &["lruvec"]).0, UNRESOLVED);
+        assert_eq!(form("lru_lazyfree", &["a", "b", "folio"]).0, UNRESOLVED);
+        assert_eq!(form("other_fn", &["lruvec", "folio"]).0, UNRESOLVED);
+    }
+
+    #[test]
     fn btf_requirements_name_the_missing_piece() {
         let mut o = Offsets::unresolved();
         let e = btf_requirements(hook::LRU_INSERTION, &o).unwrap_err();

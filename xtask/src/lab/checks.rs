@@ -1441,6 +1441,29 @@ fn lazyfree_by(b: &Blocks, m: &str) -> Verdict {
     let out = b
         .get(format!("lazyfree-{m}-out").as_str())
         .map_or("", |s| s.trim());
+    // The run used the mechanism it is named for (the hook is named after
+    // the function it attached to: lru_lazyfree_fn before 6.11).
+    let mechanism = j["hooks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|h| h["name"] == "lru_lazyfree" || h["name"] == "lru_lazyfree_fn")
+        .and_then(|h| h["mechanism"].as_str())
+        .unwrap_or("none");
+    if mechanism != m {
+        return Err(format!("lru_lazyfree attached by {mechanism}, not {m}"));
+    }
+    // Huge pages count as their 512: the second range must have had some.
+    let huge_kib: u64 = out
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    if huge_kib == 0 {
+        return Err(format!(
+            "the huge-page range got no huge page ({out}): large folios untested"
+        ));
+    }
     if kernel < PAGES {
         return Err(format!(
             "MADV_FREE of {PAGES} written anonymous pages: /proc/vmstat pglazyfree grew only {kernel} ({out})"
