@@ -246,6 +246,22 @@ pub fn lost(h: HookId) {
     bump(&LOST, h.slot(), 1);
 }
 
+/// Sets a task's entry of a per-task LRU hash (keyed by pid) that keeps its
+/// entries between uses: written in place where it exists, inserted the
+/// first time. Only the task itself writes its entry. False when the
+/// insert failed.
+#[inline(always)]
+pub fn set_task_entry<V: Copy>(map: &LruHashMap<u32, V>, pid: u32, v: &V) -> bool {
+    match map.get_ptr_mut(&pid) {
+        // SAFETY: this task's own entry; only it writes it.
+        Some(p) => {
+            unsafe { *p = *v };
+            true
+        }
+        None => map.insert(&pid, v, 0).is_ok(),
+    }
+}
+
 /// A RUNTIME flag userspace set after attaching.
 #[inline(always)]
 pub fn runtime(slot: u32) -> bool {

@@ -21,6 +21,7 @@ use crate::{
     },
     maps::{
         EPISODES, MEMCG_TARGET, RECLAIM_CTX, SOFTLIMIT_CTX, SOFTLIMIT_SEEN, hit, lost, runtime,
+        set_task_entry,
     },
 };
 
@@ -204,14 +205,8 @@ fn begin(h: HookId, kind: u32, order: i32, gfp: u64, nid: i32) {
     };
     // The task's entry stays between episodes (its start_ns zeroed at the
     // end): written in place, not inserted, after its first episode.
-    match RECLAIM_CTX.get_ptr_mut(&pid) {
-        // SAFETY: this task's own entry; only it writes it.
-        Some(p) => unsafe { *p = ctx },
-        None => {
-            if RECLAIM_CTX.insert(&pid, &ctx, 0).is_err() {
-                lost(h);
-            }
-        }
+    if !set_task_entry(&RECLAIM_CTX, pid, &ctx) {
+        lost(h);
     }
 }
 

@@ -13,7 +13,7 @@ use crate::{
     emit::{emit, now_ns},
     globals::{EMIT_SHRINK_PASSES, KPROBE_SHADOW, enabled},
     kernel::{current_pid, fentry_arg, kread, node_slot},
-    maps::{HIST, SHRINK_NODE_CTX, bump, hit, runtime},
+    maps::{HIST, SHRINK_NODE_CTX, bump, hit, runtime, set_task_entry},
 };
 
 /// State of one task's shrink_node call between entry and return.
@@ -135,14 +135,7 @@ fn shrink_node_enter(pgdat: u64, sc: impl FnOnce() -> u64) {
     // The task's entry stays between passes (its start_ns zeroed at
     // return): written in place, not inserted, after its first pass. The
     // LRU evicts the entries of tasks that stopped reclaiming.
-    let pid = current_pid();
-    match SHRINK_NODE_CTX.get_ptr_mut(&pid) {
-        // SAFETY: this task's own entry; only it writes it.
-        Some(p) => unsafe { *p = c },
-        None => {
-            let _ = SHRINK_NODE_CTX.insert(&pid, &c, 0);
-        }
-    }
+    let _ = set_task_entry(&SHRINK_NODE_CTX, current_pid(), &c);
 }
 
 #[inline(always)]
