@@ -193,6 +193,19 @@ pub const DEMOTE_SLOTS: u32 = crate::ids::reclaimer::COUNT;
 /// Pages MADV_FREE moved to the inactive file list (pglazyfree): one slot.
 pub const LAZYFREE_SLOTS: u32 = 1;
 
+/// Pages deactivated outside reclaim (pgdeactivate's other sources than
+/// shrink_active_list), by batch: index [`deactivate::COLD`] or
+/// [`deactivate::FILE`].
+pub const DEACTIVATE_SLOTS: u32 = 2;
+
+/// Slots of the DEACTIVATE aggregate.
+pub mod deactivate {
+    /// lru_deactivate: MADV_COLD, DAMON's deprioritising.
+    pub const COLD: u32 = 0;
+    /// lru_deactivate_file: page cache that invalidation could not drop.
+    pub const FILE: u32 = 1;
+}
+
 aggregate! {
     /// Reclaim episodes (begin..end pairs) that ended, per reclaimer: what
     /// `vmscan stat` shows of them, counted in the kernel so that stat takes

@@ -146,17 +146,29 @@ pub mod hook {
     /// MADV_FREE's per-CPU batch moving anonymous folios to the inactive
     /// file list, counted as the kernel counts pglazyfree.
     pub const LAZYFREE: HookId = HookId(34);
+    /// lru_deactivate (lru_deactivate_fn before 6.11; fentry, kprobe
+    /// fallback): MADV_COLD's (and DAMON's) per-CPU batch moving folios to
+    /// the inactive list, counted as the kernel counts pgdeactivate there.
+    pub const DEACTIVATE: HookId = HookId(35);
+    /// lru_deactivate_file (lru_deactivate_file_fn before 6.11) entry and
+    /// return (fentry/fexit, kprobe/kretprobe): the batch of page-cache
+    /// folios that invalidation (POSIX_FADV_DONTNEED, drop_caches) could not
+    /// drop; pgdeactivate counts those the call took off the active list.
+    pub const DEACTIVATE_FILE: HookId = HookId(36);
+    pub const DEACTIVATE_FILE_RET: HookId = HookId(37);
     /// Size of the HITS and LOST arrays.
-    pub const SLOTS: u32 = 35;
+    pub const SLOTS: u32 = 38;
 
     /// The return program's hook of a function hook with one (shrink_node,
-    /// workingset_refault, exit_mmap, folio_mark_accessed).
+    /// workingset_refault, exit_mmap, folio_mark_accessed,
+    /// lru_deactivate_file).
     pub const fn return_of(id: HookId) -> Option<HookId> {
         match id {
             SHRINK_NODE => Some(SHRINK_NODE_RET),
             REFAULT => Some(REFAULT_RET),
             TEARDOWN => Some(TEARDOWN_RET),
             MARK_ACCESSED => Some(MARK_ACCESSED_RET),
+            DEACTIVATE_FILE => Some(DEACTIVATE_FILE_RET),
             _ => None,
         }
     }

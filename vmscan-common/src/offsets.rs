@@ -161,13 +161,17 @@ offsets! {
     mp_reason,
     /// BTF: enum migrate_reason's MR_DEMOTION (UNRESOLVED: no demotion).
     mr_demotion,
-    // BTF: lru_lazyfree(lruvec, folio) (6.1+; _fn before 6.11),
-    // lru_lazyfree_fn(page, lruvec) (5.11-6.0) or lru_lazyfree_fn(page,
-    // lruvec, arg) (5.10, the only one that checks PG_lru itself):
-    /// The folio's (page's) argument number.
+    // BTF: the per-CPU batches' move functions, e.g. lru_lazyfree(lruvec,
+    // folio) (6.1+; _fn before 6.11), lru_lazyfree_fn(page, lruvec)
+    // (5.11-6.0) or lru_lazyfree_fn(page, lruvec, arg) (5.10, the only
+    // form that checks PG_lru itself). The folio's (page's) argument
+    // number of lru_lazyfree, lru_deactivate and lru_deactivate_file:
     lazyfree_folio_arg,
-    /// 1 where the function tests PG_lru itself (its callers do not).
-    lazyfree_checks_lru,
+    deactivate_folio_arg,
+    deactivate_file_folio_arg,
+    /// 1 where the move functions test PG_lru themselves (5.10; later their
+    /// callers test-and-clear it).
+    move_fn_checks_lru,
     // pagemap:mm_lru_insertion
     ins_folio,
     ins_pfn,

@@ -10,7 +10,7 @@ use core::{
 use aya_ebpf::{
     EbpfContext,
     helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_kernel},
-    programs::TracePointContext,
+    programs::{ProbeContext, TracePointContext},
 };
 use vmscan_common::{
     ARG, ARG_DEREF, ARG_FILE_FLAG, ARG_U32, DERIVED, NODE_OVERFLOW, NODE_TABLE, RECLAIM_WB_ANON,
@@ -238,6 +238,29 @@ pub fn fentry_arg(ctx: &impl EbpfContext, n: usize) -> u64 {
     // SAFETY: fentry/fexit ctx is an array of u64 arguments; the helper
     // copes with any address.
     unsafe { bpf_probe_read_kernel(p) }.unwrap_or(0)
+}
+
+/// Argument 0 or 1 (`n`) of an fentry/fexit program (see [`fentry_arg`]).
+#[inline(always)]
+pub fn fentry_arg01(ctx: &impl EbpfContext, n: u32) -> u64 {
+    if n == 0 {
+        fentry_arg(ctx, 0)
+    } else {
+        fentry_arg(ctx, 1)
+    }
+}
+
+/// Argument 0 or 1 (`n`) of a kprobe program. Both registers are read,
+/// each at its fixed place, and the argument is picked from the values by a
+/// mask: choosing the register by the run-time argument number made the
+/// compiler load through a computed context offset, which verifiers before
+/// 7.x refuse (EACCES).
+#[inline(always)]
+pub fn probe_arg01(ctx: &ProbeContext, n: u32) -> Option<u64> {
+    let (a0, a1) = (ctx.arg::<u64>(0)?, ctx.arg::<u64>(1)?);
+    // All ones for argument 1, zero for argument 0.
+    let second = u64::from(n != 0).wrapping_neg();
+    Some((a0 & !second) | (a1 & second))
 }
 
 #[inline(always)]

@@ -55,6 +55,16 @@ pub static DEMOTE: PerCpuArray<u64> = PerCpuArray::with_max_entries(vmscan_commo
 #[map]
 pub static LAZYFREE: PerCpuArray<u64> =
     PerCpuArray::with_max_entries(vmscan_common::LAZYFREE_SLOTS, 0);
+/// Pages deactivated by the per-CPU batches outside reclaim
+/// (vmscan_common::deactivate slots).
+#[map]
+pub static DEACTIVATE: PerCpuArray<u64> =
+    PerCpuArray::with_max_entries(vmscan_common::DEACTIVATE_SLOTS, 0);
+/// lru_deactivate_file's call in progress on this CPU, from entry to return:
+/// [folio, its flags at entry]; folio 0 when none. The caller holds the
+/// lruvec lock with interrupts off across the call, so one slot a CPU.
+#[map]
+pub static DEACTIVATE_FILE_CALL: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(1, 0);
 /// Ended reclaim episodes per reclaimer (vmscan_common::EPISODE_SLOTS).
 #[map]
 pub static EPISODES: PerCpuArray<EpisodeAgg> =

@@ -165,6 +165,11 @@ enum Command {
     /// transparent huge pages, then MADV_FREE both, pinned to CPU 0.
     #[command(hide = true)]
     LabLazyfree { mib: usize },
+    /// (kernel lab) In DIR, pinned to CPU 0: a MIB file read until active,
+    /// mapped and MADV_COLD'ed; a second one made active and dirty, half
+    /// of it mapped, then POSIX_FADV_DONTNEED'ed.
+    #[command(hide = true)]
+    LabDeactivate { mib: usize, dir: std::path::PathBuf },
     /// (kernel lab) Write MIB of anonymous memory in transparent huge pages,
     /// twice over.
     #[command(hide = true)]
@@ -541,6 +546,7 @@ async fn dispatch(
         Some(Command::LabRead { node, file }) => cmd::lab::read_bound(node, &file),
         Some(Command::LabPageout { mib }) => cmd::lab::pageout_anon(mib),
         Some(Command::LabLazyfree { mib }) => cmd::lab::lazyfree_anon(mib),
+        Some(Command::LabDeactivate { mib, dir }) => cmd::lab::deactivate(mib, &dir),
         Some(Command::LabThp { mib }) => cmd::lab::touch_thp(mib),
         Some(Command::LabCollapse { mib, fill, secs }) => cmd::lab::collapse(mib, &fill, secs),
         Some(Command::LabMap {

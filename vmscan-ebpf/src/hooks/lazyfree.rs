@@ -20,19 +20,14 @@ use vmscan_common::hook;
 
 use crate::{
     globals::{KPROBE_SHADOW, enabled},
-    kernel::{bit, fentry_arg, folio_flags, folio_pages, kread},
+    kernel::{bit, fentry_arg01, folio_flags, folio_pages, kread, probe_arg01},
     maps::{LAZYFREE, bump, hit},
 };
 
 #[fentry(function = "lru_lazyfree")]
 pub fn fentry_lru_lazyfree(ctx: FEntryContext) -> u32 {
     hit(hook::LAZYFREE);
-    let folio = if off!(lazyfree_folio_arg) == 0 {
-        fentry_arg(&ctx, 0)
-    } else {
-        fentry_arg(&ctx, 1)
-    };
-    lazyfree(folio);
+    lazyfree(fentry_arg01(&ctx, off!(lazyfree_folio_arg)));
     0
 }
 
@@ -43,17 +38,9 @@ pub fn kprobe_lru_lazyfree(ctx: ProbeContext) -> u32 {
         return 0;
     }
     hit(hook::LAZYFREE);
-    // Both registers are read, each at its fixed place, and the argument
-    // is picked from the values by a mask: choosing the register by the
-    // run-time argument number made the compiler load through a computed
-    // context offset, which verifiers before 7.x refuse (EACCES).
-    let (Some(a0), Some(a1)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1)) else {
-        return 0;
-    };
-    // All ones for argument 1, zero for argument 0 (resolve_lazyfree
-    // allows no other).
-    let second = u64::from(off!(lazyfree_folio_arg)).wrapping_neg();
-    lazyfree((a0 & !second) | (a1 & second));
+    if let Some(folio) = probe_arg01(&ctx, off!(lazyfree_folio_arg)) {
+        lazyfree(folio);
+    }
     0
 }
 
@@ -63,7 +50,7 @@ const MAPPING_ANON: u64 = 1;
 #[inline(always)]
 fn lazyfree(folio: u64) {
     let flags = folio_flags(folio);
-    if off!(lazyfree_checks_lru) == 1 && !bit(flags, off!(pg_lru)) {
+    if off!(move_fn_checks_lru) == 1 && !bit(flags, off!(pg_lru)) {
         return;
     }
     let anon = kread::<u64>(folio, off!(folio_mapping)).is_ok_and(|m| m & MAPPING_ANON != 0);

@@ -176,14 +176,7 @@ pub fn lazyfree_anon(mib: usize) -> anyhow::Result<()> {
     if len == 0 || !len.is_multiple_of(HUGE) {
         bail!("{mib} MiB: a positive multiple of 2 MiB");
     }
-    // SAFETY: a zeroed cpu_set_t with CPU 0 set, for this thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(0, &mut set);
-        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            bail!("pinning to CPU 0: {}", std::io::Error::last_os_error());
-        }
-    }
+    pin_to_cpu0()?;
     let mut huge_kib = 0;
     let mut maps = vec![];
     for (advice, name) in [
@@ -219,6 +212,128 @@ pub fn lazyfree_anon(mib: usize) -> anyhow::Result<()> {
         unsafe { libc::munmap(raw, len + HUGE) };
     }
     println!("{} KiB in huge pages", huge_kib);
+    Ok(())
+}
+
+/// Pins this thread to CPU 0: the per-CPU LRU batches it fills are then all
+/// CPU 0's, and its own munmaps (lru_add_drain) drain them.
+fn pin_to_cpu0() -> anyhow::Result<()> {
+    // SAFETY: a zeroed cpu_set_t with CPU 0 set, for this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            bail!("pinning to CPU 0: {}", std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The deactivation batches, pinned to CPU 0, in `dir` (a disk file
+/// system: tmpfs ignores POSIX_FADV_DONTNEED):
+/// - `cold`: a `mib` MiB file written, synced and read three times (the
+///   second read activates each folio on the classic LRU), mapped shared,
+///   every page touched, then MADV_COLD (lru_deactivate: every active
+///   folio, every folio under MGLRU);
+/// - `inval`: a `mib` MiB file written, read three times and written again
+///   (active and dirty), its first half mapped and touched, then
+///   POSIX_FADV_DONTNEED: invalidation cannot drop the dirty or
+///   under-writeback folios, so lru_deactivate_file gets them and counts
+///   the unmapped active ones (the mapped half returns early).
+///
+/// The munmaps at the end drain CPU 0's batches. Prints the pages of each.
+pub fn deactivate(mib: usize, dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::FileExt as _;
+    let len = mib << 20;
+    if len == 0 {
+        bail!("{mib} MiB: a positive size");
+    }
+    pin_to_cpu0()?;
+    let chunk = vec![0x5a_u8; 1 << 20];
+    let fill = |f: &std::fs::File| -> anyhow::Result<()> {
+        for off in (0..len).step_by(chunk.len()) {
+            f.write_all_at(&chunk, off as u64)?;
+        }
+        Ok(())
+    };
+    let read3 = |f: &std::fs::File| -> anyhow::Result<()> {
+        let mut buf = vec![0u8; 1 << 20];
+        for _ in 0..3 {
+            for off in (0..len).step_by(buf.len()) {
+                f.read_exact_at(&mut buf, off as u64)?;
+            }
+        }
+        Ok(())
+    };
+    let open = |name: &str| -> anyhow::Result<std::fs::File> {
+        let p = dir.join(name);
+        let _ = std::fs::remove_file(&p);
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&p)
+            .with_context(|| format!("creating {}", p.display()))
+    };
+    // A shared read-only mapping of the first `bytes` of `f`, every page
+    // touched (mapped); unmapped by the caller.
+    let map = |f: &std::fs::File, bytes: usize| -> anyhow::Result<*mut u8> {
+        // SAFETY: a fresh shared mapping of our own file; unmapped below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                f.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            bail!("mmap: {}", std::io::Error::last_os_error());
+        }
+        let p = p.cast::<u8>();
+        for off in (0..bytes).step_by(4096) {
+            // SAFETY: off < bytes, inside the mapping.
+            unsafe { std::ptr::read_volatile(p.add(off)) };
+        }
+        Ok(p)
+    };
+
+    let cold = open("cold")?;
+    fill(&cold)?;
+    cold.sync_all()?;
+    read3(&cold)?;
+    let p = map(&cold, len)?;
+    // SAFETY: advising our own mapping.
+    if unsafe { libc::madvise(p.cast(), len, libc::MADV_COLD) } != 0 {
+        bail!("madvise(MADV_COLD): {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: unmapping our own mapping.
+    unsafe { libc::munmap(p.cast(), len) };
+
+    let inval = open("inval")?;
+    fill(&inval)?;
+    read3(&inval)?;
+    fill(&inval)?;
+    let half = len / 2;
+    let p = map(&inval, half)?;
+    // SAFETY: a plain advice call on our own descriptor.
+    let rc = unsafe { libc::posix_fadvise(inval.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if rc != 0 {
+        bail!(
+            "posix_fadvise(DONTNEED): {}",
+            std::io::Error::from_raw_os_error(rc)
+        );
+    }
+    // SAFETY: unmapping our own mapping.
+    unsafe { libc::munmap(p.cast(), half) };
+    println!(
+        "cold {} pages, inval {} pages ({} mapped)",
+        len / 4096,
+        len / 4096,
+        half / 4096
+    );
     Ok(())
 }
 

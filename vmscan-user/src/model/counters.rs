@@ -95,6 +95,11 @@ pub struct Counting {
     /// False in recordings made before.
     #[serde(default)]
     pub lazyfree: bool,
+    /// lru_deactivate and lru_deactivate_file are both hooked (fentry or
+    /// kprobes): pgdeactivate is derived where MGLRU is off. False in
+    /// recordings made before.
+    #[serde(default)]
+    pub deactivate: bool,
 }
 
 fn yes() -> bool {
@@ -114,14 +119,18 @@ impl Default for Counting {
             demote: false,
             demote_node_stat: false,
             lazyfree: false,
+            deactivate: false,
         }
     }
 }
 
 /// Why vmscan leaves out pgscan_* / pgsteal_* under MGLRU before 6.7.
 pub const NO_MGLRU_TRACEPOINTS: &str = "MGLRU before 6.7 fires no isolate/shrink tracepoints: its scans and steals are invisible to vmscan";
-/// Why vmscan never derives pgdeactivate.
-pub const NO_DEACTIVATE: &str = "deactivations outside reclaim (MADV_COLD, invalidated page cache) happen in per-CPU batches with no tracepoint; reclaim's own (shrink_active_list) are each node's `deactivated` flow";
+/// Why vmscan leaves out pgdeactivate where the deactivation batches are
+/// not hooked.
+pub const NO_DEACTIVATE_HOOK: &str = "lru_deactivate / lru_deactivate_file (the per-CPU batches of MADV_COLD and of invalidated page cache, no tracepoint) are not hooked here (needs fentry or kprobes); reclaim's own deactivations (shrink_active_list) are each node's `deactivated` flow";
+/// Why vmscan leaves out pgdeactivate under MGLRU.
+pub const NO_MGLRU_DEACTIVATE: &str = "under MGLRU, whether the kernel counts an invalidated page-cache folio it moves to the oldest generation depends on a 2025 change (mm/mglru: optimize deactivation; 6.14, backported to some stable series) that neither BTF nor the version shows";
 /// Why vmscan leaves out pgdemote_* where mm_migrate_pages is not hooked.
 pub const NO_DEMOTE: &str = "migrate:mm_migrate_pages is not hooked here, or this kernel has no demotion to a memory tier (MR_DEMOTION is 5.15+)";
 /// Why vmscan leaves out pglazyfree where lru_lazyfree is not hooked.
@@ -155,7 +164,12 @@ impl Counting {
     /// The counters this kernel, so configured, leaves vmscan no way to
     /// derive, each with the reason.
     pub fn underivable(&self) -> BTreeMap<&'static str, &'static str> {
-        let mut out = BTreeMap::from([("pgdeactivate", NO_DEACTIVATE)]);
+        let mut out = BTreeMap::new();
+        if !self.deactivate {
+            out.insert("pgdeactivate", NO_DEACTIVATE_HOOK);
+        } else if self.mglru {
+            out.insert("pgdeactivate", NO_MGLRU_DEACTIVATE);
+        }
         if !self.demote {
             out.insert("pgdemote_*", NO_DEMOTE);
         }
@@ -214,6 +228,11 @@ pub struct Vmstat {
     /// From lru_lazyfree (None where it is not hooked): anonymous pages
     /// MADV_FREE moved to the inactive file list.
     pub pglazyfree: Option<u64>,
+    /// Reclaim's deactivations (mm_vmscan_lru_shrink_active) and those of
+    /// the MADV_COLD and invalidation batches (lru_deactivate,
+    /// lru_deactivate_file): None where those are not hooked, and under
+    /// MGLRU.
+    pub pgdeactivate: Option<u64>,
     /// From workingset_refault (None where it is not hooked): pages read
     /// back after reclaim evicted them, per LRU type.
     pub workingset_refault_anon: Option<u64>,
@@ -259,7 +278,7 @@ impl JsonSchema for Vmstat {
 impl Vmstat {
     /// (name, value) pairs in /proc/vmstat order (underivable ones left out).
     pub fn fields(&self) -> Vec<(&'static str, u64)> {
-        let all: [(&'static str, Option<u64>); 25] = [
+        let all: [(&'static str, Option<u64>); 26] = [
             ("pgscan_kswapd", Some(self.pgscan_kswapd)),
             ("pgscan_direct", Some(self.pgscan_direct)),
             ("pgscan_khugepaged", self.pgscan_khugepaged),
@@ -279,6 +298,7 @@ impl Vmstat {
             ("pgrefill", self.pgrefill),
             ("pgactivate", Some(self.pgactivate)),
             ("pglazyfree", self.pglazyfree),
+            ("pgdeactivate", self.pgdeactivate),
             ("workingset_refault_anon", self.workingset_refault_anon),
             ("workingset_refault_file", self.workingset_refault_file),
             ("workingset_activate_anon", self.workingset_activate_anon),
@@ -492,6 +512,10 @@ pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
         ) = (Some(kswapd), Some(direct), khugepaged, proactive);
     }
     v.pglazyfree = k.lazyfree.then(|| t.lazyfree.iter().sum());
+    v.pgdeactivate = (k.deactivate && !k.mglru).then(|| {
+        t.shrink_active.iter().map(|s| s.deactivated).sum::<u64>()
+            + t.deactivate.iter().sum::<u64>()
+    });
     c.memcg_reclaimed = passes_seen.then_some(reclaimed.memcg);
     c.other_reclaimed = reclaimed.other;
     c.scanned_without_node = (v.pgscan_anon + v.pgscan_file).saturating_sub(node_scanned_total);
@@ -643,6 +667,44 @@ mod tests {
     }
 
     #[test]
+    fn deactivations_add_reclaim_and_the_batches_where_both_are_hooked() {
+        let mut t = Totals::default();
+        t.deactivate[vmscan_common::deactivate::COLD as usize] = 512;
+        t.deactivate[vmscan_common::deactivate::FILE as usize] = 7;
+        t.shrink_active[shrink_index(0, reclaimer::KSWAPD, 1) as usize].deactivated = 30;
+        t.shrink_active[shrink_index(1, reclaimer::MEMCG, 0) as usize].deactivated = 4;
+        let off = derive_with(&t, &Counting::default());
+        assert_eq!(off.vmstat.pgdeactivate, None);
+        assert_eq!(off.underivable["pgdeactivate"], NO_DEACTIVATE_HOOK);
+        assert!(
+            !off.vmstat
+                .fields()
+                .iter()
+                .any(|(k, _)| *k == "pgdeactivate"),
+            "never a zero that looks like truth"
+        );
+        let hooked = Counting {
+            deactivate: true,
+            ..Counting::default()
+        };
+        let on = derive_with(&t, &hooked);
+        assert_eq!(on.vmstat.pgdeactivate, Some(512 + 7 + 30 + 4));
+        assert!(!on.underivable.contains_key("pgdeactivate"));
+        assert!(on.vmstat.fields().contains(&("pgdeactivate", 553)));
+        // MGLRU: which invalidated folios count depends on a kernel change
+        // neither BTF nor the version shows.
+        let mglru = derive_with(
+            &t,
+            &Counting {
+                mglru: true,
+                ..hooked
+            },
+        );
+        assert_eq!(mglru.vmstat.pgdeactivate, None);
+        assert_eq!(mglru.underivable["pgdeactivate"], NO_MGLRU_DEACTIVATE);
+    }
+
+    #[test]
     fn demoted_pages_are_counted_by_reclaimer_only_where_demotion_is_hooked() {
         let mut t = Totals::default();
         for (rec, n) in [
@@ -729,6 +791,7 @@ mod tests {
                 demote: false,
                 demote_node_stat: false,
                 lazyfree: false,
+                deactivate: false,
             },
         )
         .vmstat;
@@ -753,6 +816,7 @@ mod tests {
                 demote: false,
                 demote_node_stat: false,
                 lazyfree: false,
+                deactivate: false,
             },
         )
         .vmstat;
@@ -773,6 +837,7 @@ mod tests {
                 demote: false,
                 demote_node_stat: false,
                 lazyfree: false,
+                deactivate: false,
             },
         )
         .vmstat;
@@ -906,6 +971,7 @@ mod tests {
             demote: false,
             demote_node_stat: false,
             lazyfree: false,
+            deactivate: false,
         };
         let c = derive_with(&t, &k);
         let names: Vec<&str> = c.vmstat.fields().iter().map(|(n, _)| *n).collect();

@@ -72,6 +72,7 @@ pub fn self_checked(name: &str) -> bool {
         || name == "pgactivate"
         || name.starts_with("pgdemote_")
         || name == "pglazyfree"
+        || name == "pgdeactivate"
         || [
             "workingset_refault_",
             "workingset_activate_",

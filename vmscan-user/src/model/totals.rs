@@ -47,6 +47,9 @@ macro_rules! aggregates {
             demote: Vec<u64> = "DEMOTE", ::vmscan_common::DEMOTE_SLOTS, None;
             /// Pages MADV_FREE moved to the inactive file list (pglazyfree).
             lazyfree: Vec<u64> = "LAZYFREE", ::vmscan_common::LAZYFREE_SLOTS, None;
+            /// Pages deactivated by the MADV_COLD and invalidation batches
+            /// (vmscan_common::deactivate slots).
+            deactivate: Vec<u64> = "DEACTIVATE", ::vmscan_common::DEACTIVATE_SLOTS, None;
             /// Ended reclaim episodes per reclaimer.
             reclaim_episodes: Vec<::vmscan_common::EpisodeAgg> = "EPISODES", ::vmscan_common::EPISODE_SLOTS, None;
         }
@@ -261,7 +264,7 @@ mod tests {
     #[test]
     fn every_map_has_a_name_and_its_slots() {
         let t = Totals::default();
-        assert_eq!(MAP_NAMES.len(), 20);
+        assert_eq!(MAP_NAMES.len(), 21);
         assert_eq!(
             t.reclaim_episodes.len(),
             vmscan_common::EPISODE_SLOTS as usize

@@ -227,6 +227,12 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     counting.lazyfree = hooks
         .iter()
         .any(|h| h.id == vmscan_common::hook::LAZYFREE && h.attached());
+    counting.deactivate = [
+        vmscan_common::hook::DEACTIVATE,
+        vmscan_common::hook::DEACTIVATE_FILE,
+    ]
+    .iter()
+    .all(|&id| hooks.iter().any(|h| h.id == id && h.attached()));
     counting.demote = hooks
         .iter()
         .any(|h| h.id == vmscan_common::hook::MIGRATE_PAGES && h.attached());
@@ -462,6 +468,7 @@ pub fn counting_of(btf: Option<&Btf>, system: &SystemInfo, mglru_tracepoints: bo
         demote: false,
         demote_node_stat: btf.is_some_and(|b| b.enum_has("node_stat_item", "PGDEMOTE_KSWAPD")),
         lazyfree: false,
+        deactivate: false,
     }
 }
 

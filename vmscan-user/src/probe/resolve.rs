@@ -268,6 +268,24 @@ pub const HOOKS: &[HookSpec] = &[
         },
     },
     HookSpec {
+        id: hook::DEACTIVATE,
+        attach: Attach::Function {
+            functions: DEACTIVATE_FUNCTIONS,
+            fentry: "fentry_lru_deactivate",
+            kprobe: "kprobe_lru_deactivate",
+            exit: None,
+        },
+    },
+    HookSpec {
+        id: hook::DEACTIVATE_FILE,
+        attach: Attach::Function {
+            functions: DEACTIVATE_FILE_FUNCTIONS,
+            fentry: "fentry_lru_deactivate_file",
+            kprobe: "kprobe_lru_deactivate_file",
+            exit: exit("fexit_lru_deactivate_file", "kretprobe_lru_deactivate_file"),
+        },
+    },
+    HookSpec {
         id: hook::REFAULT,
         attach: Attach::Function {
             functions: &["workingset_refault"],
@@ -585,7 +603,7 @@ pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
         .enum_value("MR_DEMOTION")
         .filter(|v| (0..64).contains(v))
         .map_or(UNRESOLVED, |v| v as u32);
-    resolve_lazyfree(btf, o);
+    resolve_move_fns(btf, o);
     o.css_cgroup = get("cgroup_subsys_state", "cgroup");
     o.cgroup_kn = get("cgroup", "kn");
     o.kn_id = btf
@@ -671,27 +689,44 @@ fn resolve_page(btf: &Btf, o: &mut Offsets) {
     }
 }
 
-/// lru_lazyfree's folio argument, by name: (lruvec, folio) on 6.1+, where
-/// the callers clear PG_lru before the call; (page, lruvec, arg) on 5.10,
-/// where the function tests PG_lru itself. Unresolved when neither.
-fn resolve_lazyfree(btf: &Btf, o: &mut Offsets) {
-    let Some(params) = LAZYFREE_FUNCTIONS.iter().find_map(|f| btf.func_params(f)) else {
-        return;
-    };
-    let Some(i) = params.iter().position(|p| p == "folio" || p == "page") else {
-        return;
-    };
+/// The folio argument of a per-CPU batch's move function (the first of
+/// `names` in BTF), by name: (lruvec, folio) on 6.1+, (page, lruvec) on
+/// 5.11-6.0, (page, lruvec, arg) on 5.10. None for any other shape. With
+/// it: whether the function tests PG_lru itself (5.10's form; from 5.11
+/// the callers test-and-clear it).
+fn move_fn_arg(btf: &Btf, names: &[&str]) -> Option<(u32, bool)> {
+    let params = names.iter().find_map(|f| btf.func_params(f))?;
+    let i = params.iter().position(|p| p == "folio" || p == "page")?;
     if i > 1 {
-        return;
+        return None;
     }
-    o.lazyfree_folio_arg = i as u32;
-    // The (page, lruvec, void *arg) form of 5.10: its move functions
-    // test PageLRU; from 5.11 their callers test-and-clear it.
-    o.lazyfree_checks_lru = u32::from(params.len() == 3 && params[0] == "page");
+    Some((i as u32, params.len() == 3 && params[0] == "page"))
 }
 
-/// lru_lazyfree's names: 6.11+, then before.
+/// lru_lazyfree's, lru_deactivate's and lru_deactivate_file's folio
+/// arguments, and whether they test PG_lru themselves (all or none: one
+/// convention per kernel). Unresolved where a function is not found.
+fn resolve_move_fns(btf: &Btf, o: &mut Offsets) {
+    let mut checks_lru = None;
+    for (names, arg) in [
+        (LAZYFREE_FUNCTIONS, &mut o.lazyfree_folio_arg),
+        (DEACTIVATE_FUNCTIONS, &mut o.deactivate_folio_arg),
+        (DEACTIVATE_FILE_FUNCTIONS, &mut o.deactivate_file_folio_arg),
+    ] {
+        if let Some((i, checks)) = move_fn_arg(btf, names) {
+            *arg = i;
+            checks_lru = checks_lru.or(Some(checks));
+        }
+    }
+    if let Some(c) = checks_lru {
+        o.move_fn_checks_lru = u32::from(c);
+    }
+}
+
+/// The move functions' names: 6.11+, then before.
 const LAZYFREE_FUNCTIONS: &[&str] = &["lru_lazyfree", "lru_lazyfree_fn"];
+const DEACTIVATE_FUNCTIONS: &[&str] = &["lru_deactivate", "lru_deactivate_fn"];
+const DEACTIVATE_FILE_FUNCTIONS: &[&str] = &["lru_deactivate_file", "lru_deactivate_file_fn"];
 
 /// Why a hook cannot run with these BTF-derived offsets, if it cannot.
 pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
@@ -758,6 +793,29 @@ pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
                 (o.pg_unevictable, "PG_unevictable"),
                 (o.pg_swapbacked, "PG_swapbacked"),
                 (o.pg_swapcache, "PG_swapcache"),
+                (o.pg_head, "PG_head"),
+            ])
+        }
+        hook::DEACTIVATE => {
+            need(
+                o.deactivate_folio_arg != UNRESOLVED,
+                "lru_deactivate(lruvec, folio) / lru_deactivate_fn(page, ...) parameters",
+            )?;
+            folio(&[
+                (o.pg_lru, "PG_lru"),
+                (o.pg_active, "PG_active"),
+                (o.pg_unevictable, "PG_unevictable"),
+                (o.pg_head, "PG_head"),
+            ])
+        }
+        hook::DEACTIVATE_FILE => {
+            need(
+                o.deactivate_file_folio_arg != UNRESOLVED,
+                "lru_deactivate_file(lruvec, folio) / lru_deactivate_file_fn(page, ...) parameters",
+            )?;
+            folio(&[
+                (o.pg_active, "PG_active"),
+                (o.pg_unevictable, "PG_unevictable"),
                 (o.pg_head, "PG_head"),
             ])
         }
@@ -1007,7 +1065,7 @@ mod tests {
     }
 
     #[test]
-    fn lazyfree_argument_by_kernel_form() {
+    fn move_fn_argument_by_kernel_form() {
         use crate::probe::btf::{KIND_FUNC, KIND_PTR, tests::Builder};
         let form = |name: &str, params: &[&str]| {
             let mut b = Builder::new();
@@ -1017,20 +1075,40 @@ mod tests {
             b.refer(KIND_FUNC, name, 2); // 3
             let btf = Btf::parse(&b.finish()).unwrap();
             let mut o = Offsets::unresolved();
-            resolve_lazyfree(&btf, &mut o);
-            (o.lazyfree_folio_arg, o.lazyfree_checks_lru)
+            resolve_move_fns(&btf, &mut o);
+            (
+                o.lazyfree_folio_arg,
+                o.deactivate_folio_arg,
+                o.deactivate_file_folio_arg,
+                o.move_fn_checks_lru,
+            )
         };
+        let u = UNRESOLVED;
         // 6.11+, and 6.1-6.10's _fn with the same parameters.
-        assert_eq!(form("lru_lazyfree", &["lruvec", "folio"]), (1, 0));
-        assert_eq!(form("lru_lazyfree_fn", &["lruvec", "folio"]), (1, 0));
+        assert_eq!(form("lru_lazyfree", &["lruvec", "folio"]), (1, u, u, 0));
+        assert_eq!(form("lru_lazyfree_fn", &["lruvec", "folio"]), (1, u, u, 0));
+        assert_eq!(form("lru_deactivate", &["lruvec", "folio"]), (u, 1, u, 0));
+        assert_eq!(
+            form("lru_deactivate_file_fn", &["lruvec", "folio"]),
+            (u, u, 1, 0)
+        );
         // 5.11-6.0: the page first, PG_lru tested by the callers.
-        assert_eq!(form("lru_lazyfree_fn", &["page", "lruvec"]), (0, 0));
+        assert_eq!(form("lru_lazyfree_fn", &["page", "lruvec"]), (0, u, u, 0));
         // 5.10: the page first and an unused arg; PG_lru tested inside.
-        assert_eq!(form("lru_lazyfree_fn", &["page", "lruvec", "arg"]), (0, 1));
+        assert_eq!(
+            form("lru_lazyfree_fn", &["page", "lruvec", "arg"]),
+            (0, u, u, 1)
+        );
+        assert_eq!(
+            form("lru_deactivate_fn", &["page", "lruvec", "arg"]),
+            (u, 0, u, 1)
+        );
         // Unknown shapes leave the hook unresolved.
-        assert_eq!(form("lru_lazyfree", &["lruvec"]).0, UNRESOLVED);
-        assert_eq!(form("lru_lazyfree", &["a", "b", "folio"]).0, UNRESOLVED);
-        assert_eq!(form("other_fn", &["lruvec", "folio"]).0, UNRESOLVED);
+        assert_eq!(form("lru_lazyfree", &["lruvec"]).0, u);
+        assert_eq!(form("lru_lazyfree", &["a", "b", "folio"]).0, u);
+        assert_eq!(form("other_fn", &["lruvec", "folio"]), (u, u, u, u));
+        // lru_deactivate is not lru_deactivate_file's prefix match.
+        assert_eq!(form("lru_deactivate_file", &["lruvec", "folio"]).1, u);
     }
 
     #[test]
@@ -1066,6 +1144,8 @@ mod tests {
             hook::MARK_ACCESSED,
             hook::REFAULT,
             hook::LAZYFREE,
+            hook::DEACTIVATE,
+            hook::DEACTIVATE_FILE,
             hook::SHRINK_NODE,
         ] {
             btf_requirements(id, &o).unwrap_or_else(|e| panic!("{}: {e}", hook_name(id)));
@@ -1073,7 +1153,11 @@ mod tests {
         // 6.1+: lru_lazyfree[_fn](lruvec, folio), PG_lru cleared by the
         // callers (the host runs 6.18).
         if btf.has_func("lru_lazyfree") {
-            assert_eq!((o.lazyfree_folio_arg, o.lazyfree_checks_lru), (1, 0));
+            assert_eq!((o.lazyfree_folio_arg, o.move_fn_checks_lru), (1, 0));
+            assert_eq!(
+                (o.deactivate_folio_arg, o.deactivate_file_folio_arg),
+                (1, 1)
+            );
         }
         assert_eq!(
             o.folio_flags, 0,

@@ -1497,6 +1497,99 @@ fn lazyfree_by(b: &Blocks, m: &str) -> Verdict {
     ))
 }
 
+/// The deactivation batches (init.sh `deactivate`), once with lru_deactivate
+/// and lru_deactivate_file hooked by fentry and once by kprobe: MADV_COLD of
+/// a mapped 16 MiB file made active, and POSIX_FADV_DONTNEED of a 16 MiB
+/// file made active and dirty, half of it mapped. On the classic LRU,
+/// pgdeactivate equals /proc/vmstat, the MADV_COLD file's pages at least,
+/// and the self-check is exact. Under MGLRU vmscan must print no
+/// pgdeactivate and say why.
+pub(super) fn deactivate(b: &Blocks) -> Verdict {
+    // lru_gen/enabled's core bit (0x0001); "none" where MGLRU is not built.
+    let mglru = b
+        .get("deactivate-lrugen")
+        .map(|s| s.trim())
+        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        .is_some_and(|v| v & 1 != 0);
+    let fentry = deactivate_by(b, "fentry", mglru)?;
+    let kprobe = deactivate_by(b, "kprobe", mglru)?;
+    Ok(format!("by fentry: {fentry}; by kprobe: {kprobe}"))
+}
+
+fn deactivate_by(b: &Blocks, m: &str, mglru: bool) -> Verdict {
+    const COLD_PAGES: u64 = 16 * 256;
+    let j = json(b, &format!("deactivate-{m}")).map_err(|e| {
+        let err = b.get(format!("deactivate-{m}-err").as_str());
+        format!("{e}; its stderr: {}", err.map_or("(none)", |s| s.trim()))
+    })?;
+    let delta = vmstat_delta(
+        b,
+        &format!("deactivate-{m}-before"),
+        &format!("deactivate-{m}-after"),
+    )?;
+    let kernel = delta.get("pgdeactivate").copied().unwrap_or(0);
+    let out = b
+        .get(format!("deactivate-{m}-out").as_str())
+        .map_or("", |s| s.trim());
+    // Both batches attached by the mechanism the run is named for (the
+    // hooks are named after the functions: _fn before 6.11).
+    for f in ["lru_deactivate", "lru_deactivate_file"] {
+        let mechanism = j["hooks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|h| h["name"] == f || h["name"] == format!("{f}_fn"))
+            .and_then(|h| h["mechanism"].as_str())
+            .unwrap_or("none");
+        if mechanism != m {
+            return Err(format!("{f} attached by {mechanism}, not {m}"));
+        }
+    }
+    let ours = j["vmstat"]["pgdeactivate"].as_u64();
+    let why = j["underivable"]["pgdeactivate"].as_str().unwrap_or("");
+    if mglru {
+        if ours.is_some() || !why.contains("MGLRU") {
+            return Err(format!(
+                "MGLRU is on: pgdeactivate must be underivable, with the reason; vmscan printed {ours:?} ({why:?}; /proc/vmstat {kernel})"
+            ));
+        }
+        return Ok(format!(
+            "MGLRU: pgdeactivate underivable, as it should be (/proc/vmstat {kernel}; {out})"
+        ));
+    }
+    // Classic LRU: every page of the MADV_COLD file was active.
+    if kernel < COLD_PAGES {
+        return Err(format!(
+            "MADV_COLD of {COLD_PAGES} active mapped pages: /proc/vmstat pgdeactivate grew only {kernel} ({out})"
+        ));
+    }
+    let Some(ours) = ours else {
+        return Err(format!(
+            "vmscan derived no pgdeactivate (/proc/vmstat {kernel}): {why}"
+        ));
+    };
+    if ours != kernel {
+        return Err(format!(
+            "pgdeactivate: vmscan {ours} vs /proc/vmstat {kernel} ({out})"
+        ));
+    }
+    let (exact, checked) = self_check_all_exact(&j)?;
+    let listed = j["self_check"]["counters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["counter"] == "pgdeactivate");
+    if !listed {
+        return Err(format!(
+            "pgdeactivate not in the self-check: {}",
+            j["self_check"]
+        ));
+    }
+    Ok(format!(
+        "pgdeactivate {ours} = /proc/vmstat ({out}); self-check {exact} of {checked} exact"
+    ))
+}
+
 /// MADV_PAGEOUT of 64 MiB of anonymous memory with swap off: reclaim_pages()
 /// activates every page. Where mm_vmscan_reclaim_pages is hooked (7.x),
 /// pgactivate equals /proc/vmstat and the self-check is exact; elsewhere the
@@ -1746,6 +1839,51 @@ mod tests {
         assert!(!kprobe_agrees(200_000, 199_800));
         assert!(!kprobe_agrees(1_000, 1_010));
         assert!(!kprobe_agrees(0, 0));
+    }
+
+    #[test]
+    fn deactivate_needs_equality_on_the_classic_lru_and_a_reason_under_mglru() {
+        // Both runs alike: vmscan's figure (None: underivable, with `why`)
+        // against /proc/vmstat's growth.
+        let console = |lrugen: &str, ours: Option<u64>, kernel: u64, why: &str| {
+            let mut c = format!("@@BEGIN deactivate-lrugen\n{lrugen}\n@@END deactivate-lrugen\n");
+            for m in ["fentry", "kprobe"] {
+                let hook = |n: &str| serde_json::json!({"name": n, "mechanism": m});
+                let mut j = serde_json::json!({
+                    "hooks": [hook("lru_deactivate_fn"), hook("lru_deactivate_file")],
+                    "vmstat": {}, "underivable": {},
+                    "self_check": {"checked": 1, "exact": 1,
+                        "counters": [{"counter": "pgdeactivate", "divergence_pages": 0}]},
+                });
+                match ours {
+                    Some(v) => j["vmstat"]["pgdeactivate"] = v.into(),
+                    None => j["underivable"]["pgdeactivate"] = why.into(),
+                }
+                for (name, text) in [
+                    (format!("deactivate-{m}"), j.to_string()),
+                    (format!("deactivate-{m}-before"), "pgdeactivate 100".into()),
+                    (
+                        format!("deactivate-{m}-after"),
+                        format!("pgdeactivate {}", 100 + kernel),
+                    ),
+                    (format!("deactivate-{m}-out"), "cold 4096 pages".into()),
+                ] {
+                    c += &format!("@@BEGIN {name}\n{text}\n@@END {name}\n");
+                }
+            }
+            c
+        };
+        let ok = deactivate(&blocks(&console("0x0000", Some(6000), 6000, ""))).expect("exact");
+        assert!(ok.contains("pgdeactivate 6000 = /proc/vmstat"), "{ok}");
+        // Classic: off by one, too few deactivations, or no figure at all.
+        assert!(deactivate(&blocks(&console("none", Some(6001), 6000, ""))).is_err());
+        assert!(deactivate(&blocks(&console("0x0000", Some(100), 100, ""))).is_err());
+        assert!(deactivate(&blocks(&console("0x0000", None, 6000, "MGLRU"))).is_err());
+        // MGLRU: no figure, and the reason says why; a figure is wrong.
+        let ok =
+            deactivate(&blocks(&console("0x0007", None, 3, "under MGLRU, ..."))).expect("mglru");
+        assert!(ok.contains("underivable"), "{ok}");
+        assert!(deactivate(&blocks(&console("0x0001", Some(3), 3, ""))).is_err());
     }
 
     #[test]

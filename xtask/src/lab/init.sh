@@ -317,6 +317,27 @@ if has lazyfree; then
     block lazyfree-$m-err /tmp/lf-$m.err
   done
 fi
+if has deactivate; then
+  # The deactivation batches, which fire no tracepoint: MADV_COLD of a
+  # mapped 16 MiB file made active (lru_deactivate), and
+  # POSIX_FADV_DONTNEED of a 16 MiB file made active and dirty, half of it
+  # mapped (lru_deactivate_file). Once by fentry, once by kprobe.
+  cat /sys/kernel/mm/lru_gen/enabled > /tmp/dx.lrugen 2>/dev/null || echo none > /tmp/dx.lrugen
+  block deactivate-lrugen /tmp/dx.lrugen
+  for m in fentry kprobe; do
+    F=; [ $m = kprobe ] && F=--no-fentry
+    vmscan $F stat --json > /tmp/dx-$m.json 2> /tmp/dx-$m.err & A=$!
+    waitc /tmp/dx-$m.err
+    vmstat > /tmp/dx-$m.v0
+    vmscan lab-deactivate 16 /mnt > /tmp/dx-$m.out 2>&1 || echo "@@ERROR lab-deactivate failed: $(cat /tmp/dx-$m.out)"
+    vmstat > /tmp/dx-$m.v1
+    kill -TERM $A; wait $A
+    rm -f /mnt/cold /mnt/inval
+    block deactivate-$m /tmp/dx-$m.json; block deactivate-$m-before /tmp/dx-$m.v0
+    block deactivate-$m-after /tmp/dx-$m.v1; block deactivate-$m-out /tmp/dx-$m.out
+    block deactivate-$m-err /tmp/dx-$m.err
+  done
+fi
 if has rss; then
   # Memory and per-interval read cost with this boot's possible CPUs: the
   # exporter reads every map each second; stat's peak is its start-up. One

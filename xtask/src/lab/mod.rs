@@ -95,6 +95,7 @@ const ALL: &[&str] = &[
     "collapse",
     "pageout",
     "lazyfree",
+    "deactivate",
     "rss",
     "demote",
 ];
@@ -119,8 +120,21 @@ pub(super) static CONFIGS: [Config; 8] = [
         Some(true),
         false,
         &[
-            "hooks", "truth", "numa", "mglru", "model", "exit", "refault", "ancestor", "hotplug",
-            "thp", "collapse", "pageout", "lazyfree", "demote",
+            "hooks",
+            "truth",
+            "numa",
+            "mglru",
+            "model",
+            "exit",
+            "refault",
+            "ancestor",
+            "hotplug",
+            "thp",
+            "collapse",
+            "pageout",
+            "lazyfree",
+            "deactivate",
+            "demote",
         ],
     ),
     // Its swap scenario alone took 780 s under TCG (704 million anon pages
@@ -132,7 +146,7 @@ pub(super) static CONFIGS: [Config; 8] = [
 ];
 
 /// Every scenario, in the order `--scenario` defaults to and the table lists.
-static SCENARIOS: [Scenario; 18] = [
+static SCENARIOS: [Scenario; 19] = [
     Scenario {
         name: "hooks",
         needs: &[],
@@ -228,6 +242,12 @@ static SCENARIOS: [Scenario; 18] = [
         name: "lazyfree",
         needs: &[],
         check: |b, _| checks::lazyfree(b),
+        tier_node: false,
+    },
+    Scenario {
+        name: "deactivate",
+        needs: &[],
+        check: |b, _| checks::deactivate(b),
         tier_node: false,
     },
     Scenario {
@@ -593,6 +613,7 @@ mod tests {
                 "collapse",
                 "pageout",
                 "lazyfree",
+                "deactivate",
                 "rss",
                 "demote"
             ]
@@ -689,7 +710,7 @@ mod tests {
         );
         assert_eq!(
             guest_scenarios(&select(None).unwrap()),
-            "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,thp,collapse,pageout,lazyfree,rss,demote,hooks,numa"
+            "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,thp,collapse,pageout,lazyfree,deactivate,rss,demote,hooks,numa"
         );
     }
 }
