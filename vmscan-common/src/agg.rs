@@ -255,6 +255,42 @@ pub const ACCESS_ENTRIES: u32 = 16384;
 /// Kernel stacks kept for folio_mark_accessed (the STACKS map).
 pub const STACK_ENTRIES: u32 = 16384;
 
+/// Entries the per-task LRU hashes (keyed by pid) are built with; the
+/// loader adds [`task_map_reserve`] for the machine (see [`TASK_MAPS`]).
+pub const TASK_ENTRIES: u32 = 4096;
+/// RECLAIM_CTX's, whose entries stay between a task's episodes.
+pub const RECLAIM_CTX_ENTRIES: u32 = 16384;
+/// Free entries the kernel's common BPF LRU parks on each CPU
+/// (kernel/bpf/bpf_lru_list.c, LOCAL_FREE_TARGET). A CPU that finds its
+/// own list empty takes that many from the global free list, and evicts
+/// live entries to make them up when the global list has fewer, however
+/// many sit free on the other CPUs' lists.
+pub const LRU_LOCAL_FREE: u32 = 128;
+
+/// Entries a per-task LRU hash needs on a machine with `possible_cpus`
+/// CPUs so that `base` live entries never make the kernel evict: every
+/// CPU's parked free entries, and one more CPU's worth in the global list.
+pub const fn task_map_entries(base: u32, possible_cpus: u32) -> u32 {
+    base.saturating_add(task_map_reserve(possible_cpus))
+}
+
+/// What [`task_map_entries`] adds to a map's base.
+pub const fn task_map_reserve(possible_cpus: u32) -> u32 {
+    LRU_LOCAL_FREE.saturating_mul(possible_cpus.saturating_add(1))
+}
+
+/// The per-task LRU hashes and their base entries, by map name.
+pub const TASK_MAPS: [(&str, u32); 8] = [
+    ("RECLAIM_CTX", RECLAIM_CTX_ENTRIES),
+    ("MEMCG_TARGET", TASK_ENTRIES),
+    ("SOFTLIMIT_CTX", TASK_ENTRIES),
+    ("TEARDOWN", TASK_ENTRIES),
+    ("ACCESS_CTX", TASK_ENTRIES),
+    ("MGLRU_ISOLATED", TASK_ENTRIES),
+    ("SHRINK_NODE_CTX", TASK_ENTRIES),
+    ("REFAULT_CTX", TASK_ENTRIES),
+];
+
 aggregate! {
     pub struct AccessAgg {
         pub calls: u64,
@@ -461,6 +497,23 @@ const _: () = assert!(core::mem::size_of::<PagesAgg>() == 16);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn task_maps_keep_their_base_free_of_every_cpus_parked_entries() {
+        // 2 CPUs: 3 x 128 more than the base.
+        assert_eq!(task_map_entries(TASK_ENTRIES, 2), 4096 + 384);
+        // 256 CPUs: the parked entries alone would have filled the old
+        // fixed sizes twice over.
+        for (_, base) in TASK_MAPS {
+            let n = task_map_entries(base, 256);
+            assert!(n - LRU_LOCAL_FREE * 256 >= base + LRU_LOCAL_FREE, "{n}");
+        }
+        assert_eq!(task_map_entries(u32::MAX - 1, 4096), u32::MAX);
+        // Every name once.
+        for (i, (a, _)) in TASK_MAPS.iter().enumerate() {
+            assert!(TASK_MAPS[i + 1..].iter().all(|(b, _)| a != b), "{a} twice");
+        }
+    }
 
     #[test]
     fn distance_buckets_cover_every_value_once() {

@@ -7,11 +7,11 @@ use aya_ebpf::{
 };
 use vmscan_common::{
     ACCESS_ENTRIES, AccessAgg, AccessKey, EpisodeAgg, FolioAgg, HIST_SLOTS, HookId, ISOLATE_SLOTS,
-    IsolateAgg, LRU_SLOTS, MEMCG_LRU_ENTRIES, MemcgLruKey, PagesAgg, RECLAIM_PAGES_SLOTS,
-    REFAULT_DIST_ENTRIES, REFAULT_ENTRIES, REFAULT_FILE_ENTRIES, REFAULT_TASK_ENTRIES, RING_BYTES,
-    ReclaimPagesAgg, RefaultAgg, RefaultDistKey, RefaultFileKey, RefaultKey, RefaultTaskKey,
-    SHRINK_SLOTS, STACK_ENTRIES, ShrinkActiveAgg, ShrinkInactiveAgg, THROTTLE_SLOTS, ThrottleAgg,
-    WRITE_SLOTS, agg::Field, hook,
+    IsolateAgg, LRU_SLOTS, MEMCG_LRU_ENTRIES, MemcgLruKey, PagesAgg, RECLAIM_CTX_ENTRIES,
+    RECLAIM_PAGES_SLOTS, REFAULT_DIST_ENTRIES, REFAULT_ENTRIES, REFAULT_FILE_ENTRIES,
+    REFAULT_TASK_ENTRIES, RING_BYTES, ReclaimPagesAgg, RefaultAgg, RefaultDistKey, RefaultFileKey,
+    RefaultKey, RefaultTaskKey, SHRINK_SLOTS, STACK_ENTRIES, ShrinkActiveAgg, ShrinkInactiveAgg,
+    TASK_ENTRIES, THROTTLE_SLOTS, ThrottleAgg, WRITE_SLOTS, agg::Field, hook,
 };
 
 use crate::hooks::{reclaim::ReclaimCtx, refault::RefaultCtx, shrink_node::ShrinkNodeCtx};
@@ -83,19 +83,21 @@ pub static STACKS: StackTrace = StackTrace::with_max_entries(STACK_ENTRIES, 0);
 /// (written in place, no insert and delete per episode). When the LRU must
 /// make room it evicts entries not referenced lately first: those of tasks
 /// that stopped reclaiming; an open episode's entry is referenced at its
-/// begin and by each of its passes. (The kernel's common LRU keeps up to
-/// 128 free entries per CPU, so on machines with more than 128 CPUs it
-/// starts evicting before the map is full.)
+/// begin and by each of its passes. The loader sizes this map and the
+/// other per-task LRU hashes (vmscan_common::TASK_MAPS) for the machine's
+/// CPUs: the kernel's LRU parks free entries on each CPU and evicts live
+/// ones when its global free list runs short.
 #[map]
-pub static RECLAIM_CTX: LruHashMap<u32, ReclaimCtx> = LruHashMap::with_max_entries(16384, 0);
+pub static RECLAIM_CTX: LruHashMap<u32, ReclaimCtx> =
+    LruHashMap::with_max_entries(RECLAIM_CTX_ENTRIES, 0);
 /// The memory cgroup try_to_free_mem_cgroup_pages was called for, per task
 /// (kernfs id), until the memcg reclaim episode that follows begins.
 #[map]
-pub static MEMCG_TARGET: LruHashMap<u32, u64> = LruHashMap::with_max_entries(4096, 0);
+pub static MEMCG_TARGET: LruHashMap<u32, u64> = LruHashMap::with_max_entries(TASK_ENTRIES, 0);
 /// Tasks inside a cgroup v1 soft-limit pass (the key's presence), nested in
 /// their kswapd or direct reclaim (which keep their RECLAIM_CTX slot).
 #[map]
-pub static SOFTLIMIT_CTX: LruHashMap<u32, u8> = LruHashMap::with_max_entries(4096, 0);
+pub static SOFTLIMIT_CTX: LruHashMap<u32, u8> = LruHashMap::with_max_entries(TASK_ENTRIES, 0);
 /// 1 once any soft-limit pass has begun (never reset): until then the
 /// reclaim hooks skip looking up SOFTLIMIT_CTX. A plain store of 1, so
 /// passes beginning on several CPUs at once need no atomic operation; the
@@ -109,16 +111,16 @@ pub static SOFTLIMIT_SEEN: Array<u64> = Array::with_max_entries(1, 0);
 pub static VMEMMAP_BASE_SEEN: Array<u64> = Array::with_max_entries(1, 0);
 /// Tasks inside exit_mmap (pid -> 1), for folio_mark_accessed's teardown tag.
 #[map]
-pub static TEARDOWN: LruHashMap<u32, u8> = LruHashMap::with_max_entries(4096, 0);
+pub static TEARDOWN: LruHashMap<u32, u8> = LruHashMap::with_max_entries(TASK_ENTRIES, 0);
 /// folio_mark_accessed entry -> return state per task (MGLRU).
 #[map]
 pub static ACCESS_CTX: LruHashMap<u32, crate::hooks::access::AccessCtx> =
-    LruHashMap::with_max_entries(4096, 0);
+    LruHashMap::with_max_entries(TASK_ENTRIES, 0);
 /// MGLRU: pages a task's isolations took, until its next shrink_inactive
 /// event names their node (and zeroes the entry, which stays: the LRU
 /// evicts the entries of tasks that stopped reclaiming).
 #[map]
-pub static MGLRU_ISOLATED: LruHashMap<u32, u64> = LruHashMap::with_max_entries(4096, 0);
+pub static MGLRU_ISOLATED: LruHashMap<u32, u64> = LruHashMap::with_max_entries(TASK_ENTRIES, 0);
 /// Entries of [`BatchRing`]: more than a per-CPU LRU-add batch holds
 /// (PAGEVEC_SIZE 15, FOLIO_BATCH_SIZE 15 or 31).
 pub const BATCH_RING: u32 = 64;
@@ -186,7 +188,8 @@ pub fn batch_ring() -> Option<&'static mut BatchRing> {
 pub static BATCH: PerCpuArray<BatchRing> = PerCpuArray::with_max_entries(1, 0);
 /// shrink_node entry state per task (fentry/kprobe -> fexit/kretprobe).
 #[map]
-pub static SHRINK_NODE_CTX: LruHashMap<u32, ShrinkNodeCtx> = LruHashMap::with_max_entries(4096, 0);
+pub static SHRINK_NODE_CTX: LruHashMap<u32, ShrinkNodeCtx> =
+    LruHashMap::with_max_entries(TASK_ENTRIES, 0);
 /// workingset_refault: refaults per (cgroup, node, file/anon), distance
 /// histogram per cgroup, per file, per task; entry -> return state per task.
 #[map]
@@ -208,7 +211,7 @@ pub static REFAULT_FILES: PerCpuHashMap<RefaultFileKey, PagesAgg> =
 pub static REFAULT_TASKS: PerCpuHashMap<RefaultTaskKey, PagesAgg> =
     PerCpuHashMap::with_max_entries(REFAULT_TASK_ENTRIES, 0);
 #[map]
-pub static REFAULT_CTX: LruHashMap<u32, RefaultCtx> = LruHashMap::with_max_entries(4096, 0);
+pub static REFAULT_CTX: LruHashMap<u32, RefaultCtx> = LruHashMap::with_max_entries(TASK_ENTRIES, 0);
 /// Synthetic storm: [records submitted, reserves that failed (lost)].
 #[map]
 pub static STORM: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);

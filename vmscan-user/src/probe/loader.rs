@@ -212,6 +212,12 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         &refault,
     )?;
     mem_step("loading the object");
+    if let Some((name, _)) = vmscan_common::TASK_MAPS
+        .iter()
+        .find(|(name, _)| ebpf.map(name).is_none())
+    {
+        anyhow::bail!("the eBPF object has no map {name} (vmscan_common::TASK_MAPS names it)");
+    }
     attach_hooks(
         &mut ebpf,
         &mut hooks,
@@ -422,6 +428,15 @@ fn present_functions(btf: Option<&Btf>) -> Vec<&'static str> {
 }
 
 /// The kernel's comm is at most 15 bytes and NUL-padded to 16.
+/// The machine's possible CPUs (the per-CPU maps' width): aya's reading of
+/// /sys/devices/system/cpu/possible, else the CPUs this process may use.
+fn possible_cpus() -> u32 {
+    aya::util::nr_cpus()
+        .ok()
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .map_or(1, |n| n as u32)
+}
+
 fn comm_filter(comm: Option<&str>) -> [u8; 16] {
     let mut out = [0u8; 16];
     if let Some(c) = comm {
@@ -553,6 +568,13 @@ fn load_object(
     trim_heap();
     if let Some(b) = opts.ring_bytes {
         loader.map_max_entries("EVENTS", b);
+    }
+    // The per-task LRU hashes, sized so that the kernel's per-CPU free
+    // lists cannot make it evict a live entry (an open episode, a shrink_node
+    // call) before the base is reached.
+    let cpus = possible_cpus();
+    for (name, base) in vmscan_common::TASK_MAPS {
+        loader.map_max_entries(name, vmscan_common::task_map_entries(base, cpus));
     }
     let wakeup_bytes = (opts.ring_bytes.unwrap_or(vmscan_common::RING_BYTES) / 4) as u64;
     // Read once: a switch of MGLRU while vmscan runs is not followed.
