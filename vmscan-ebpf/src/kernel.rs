@@ -257,9 +257,13 @@ pub fn fentry_arg01(ctx: &impl EbpfContext, n: u32) -> u64 {
 /// 7.x refuse (EACCES).
 #[inline(always)]
 pub fn probe_arg01(ctx: &ProbeContext, n: u32) -> Option<u64> {
-    let (a0, a1) = (ctx.arg::<u64>(0)?, ctx.arg::<u64>(1)?);
-    // All ones for argument 1, zero for argument 0.
-    let second = u64::from(n != 0).wrapping_neg();
+    let (Some(a0), Some(a1)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1)) else {
+        return None;
+    };
+    // All ones for argument 1, zero for argument 0 (the resolver allows no
+    // other). Spelled as negation, not as a comparison, which the compiler
+    // turned back into a choice of register (5.10's verifier: EACCES).
+    let second = u64::from(n).wrapping_neg();
     Some((a0 & !second) | (a1 & second))
 }
 

@@ -166,8 +166,8 @@ enum Command {
     #[command(hide = true)]
     LabLazyfree { mib: usize },
     /// (kernel lab) In DIR, pinned to CPU 0: a MIB file read until active,
-    /// mapped and MADV_COLD'ed; a second one made active and dirty, half
-    /// of it mapped, then POSIX_FADV_DONTNEED'ed.
+    /// mapped and MADV_COLD'ed; a second one made active, half of it mapped
+    /// and half held by pipes, then POSIX_FADV_DONTNEED'ed.
     #[command(hide = true)]
     LabDeactivate { mib: usize, dir: std::path::PathBuf },
     /// (kernel lab) Write MIB of anonymous memory in transparent huge pages,

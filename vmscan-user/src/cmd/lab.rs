@@ -235,11 +235,13 @@ fn pin_to_cpu0() -> anyhow::Result<()> {
 ///   second read activates each folio on the classic LRU), mapped shared,
 ///   every page touched, then MADV_COLD (lru_deactivate: every active
 ///   folio, every folio under MGLRU);
-/// - `inval`: a `mib` MiB file written, read three times and written again
-///   (active and dirty), its first half mapped and touched, then
-///   POSIX_FADV_DONTNEED: invalidation cannot drop the dirty or
-///   under-writeback folios, so lru_deactivate_file gets them and counts
-///   the unmapped active ones (the mapped half returns early).
+/// - `inval`: a `mib` MiB file written, synced and read three times
+///   (active, clean), its first half mapped and touched, its second half
+///   spliced into pipes (which hold a reference to each folio), then
+///   POSIX_FADV_DONTNEED: invalidation cannot drop a mapped or referenced
+///   folio, so lru_deactivate_file gets both halves and counts the second
+///   (the mapped half returns early). Synced first because 6.x's
+///   invalidation passes over folios under writeback.
 ///
 /// The munmaps at the end drain CPU 0's batches. Prints the pages of each.
 pub fn deactivate(mib: usize, dir: &Path) -> anyhow::Result<()> {
@@ -314,10 +316,11 @@ pub fn deactivate(mib: usize, dir: &Path) -> anyhow::Result<()> {
 
     let inval = open("inval")?;
     fill(&inval)?;
+    inval.sync_all()?;
     read3(&inval)?;
-    fill(&inval)?;
     let half = len / 2;
     let p = map(&inval, half)?;
+    let pipes = pin_in_pipes(&inval, half as u64, (len - half) as u64)?;
     // SAFETY: a plain advice call on our own descriptor.
     let rc = unsafe { libc::posix_fadvise(inval.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
     if rc != 0 {
@@ -328,13 +331,70 @@ pub fn deactivate(mib: usize, dir: &Path) -> anyhow::Result<()> {
     }
     // SAFETY: unmapping our own mapping.
     unsafe { libc::munmap(p.cast(), half) };
+    drop(pipes);
     println!(
-        "cold {} pages, inval {} pages ({} mapped)",
+        "cold {} pages, inval {} pages ({} mapped, {} in pipes)",
         len / 4096,
         len / 4096,
-        half / 4096
+        half / 4096,
+        (len - half) / 4096
     );
     Ok(())
+}
+
+/// Splices `len` bytes of `f` from `off` into pipes of 1 MiB, which then
+/// hold a reference to each page-cache folio until they are dropped.
+fn pin_in_pipes(f: &std::fs::File, off: u64, len: u64) -> anyhow::Result<Vec<[std::fs::File; 2]>> {
+    use std::os::fd::FromRawFd as _;
+    const PIPE: u64 = 1 << 20;
+    let mut pipes = vec![];
+    let mut at = off;
+    while at < off + len {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two descriptors into the array.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            bail!("pipe2: {}", std::io::Error::last_os_error());
+        }
+        // SAFETY: two fresh descriptors we own from here on.
+        let pair = unsafe {
+            [
+                std::fs::File::from_raw_fd(fds[0]),
+                std::fs::File::from_raw_fd(fds[1]),
+            ]
+        };
+        // SAFETY: a plain fcntl on our own pipe.
+        if unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, PIPE as libc::c_int) } < 0 {
+            bail!("F_SETPIPE_SZ 1 MiB: {}", std::io::Error::last_os_error());
+        }
+        let end = (at + PIPE).min(off + len);
+        while at < end {
+            let mut from = at as libc::loff_t;
+            // SAFETY: splicing from our file into our pipe.
+            let n = unsafe {
+                libc::splice(
+                    f.as_raw_fd(),
+                    &mut from,
+                    fds[1],
+                    std::ptr::null_mut(),
+                    (end - at) as usize,
+                    libc::SPLICE_F_NONBLOCK,
+                )
+            };
+            if n <= 0 {
+                bail!(
+                    "splice at {at}: {}",
+                    if n == 0 {
+                        "end of file".to_owned()
+                    } else {
+                        std::io::Error::last_os_error().to_string()
+                    }
+                );
+            }
+            at += n as u64;
+        }
+        pipes.push(pair);
+    }
+    Ok(pipes)
 }
 
 /// A private anonymous mapping of `len` bytes plus 2 MiB: (the mapping, for
