@@ -46,6 +46,9 @@ pub fn check_listen(addr: &SocketAddr, allow_remote: bool) -> Result<Option<Stri
     )))
 }
 
+/// The longest a scrape waits for a fresh snapshot.
+const SCRAPE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
     if let Some(w) = check_listen(&o.listen, o.allow_remote).map_err(anyhow::Error::msg)? {
         crate::note!("vmscan: {w}");
@@ -86,8 +89,18 @@ pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
         // too, but keep the capability set simple: drop only without it.
         session.drop_privileges();
     }
+    // A scrape asks the loop below for a snapshot of the model as its last
+    // interval left it, and waits for it: building one costs in proportion
+    // to the lruvecs (10,000 memcgs: most of the exporter's own work), so it
+    // is built per scrape, not per interval. Were the loop busy past
+    // SCRAPE_WAIT, the scrape renders the snapshot it last got.
+    let (want_tx, mut want_rx) = tokio::sync::mpsc::channel::<std::sync::mpsc::SyncSender<()>>(8);
     let r = registry.clone();
     let render: Arc<dyn Fn(bool) -> String + Send + Sync> = Arc::new(move |openmetrics| {
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel(1);
+        if want_tx.try_send(done_tx).is_ok() {
+            let _ = done_rx.recv_timeout(SCRAPE_WAIT);
+        }
         let om = metrics::render(&r).unwrap_or_else(|e| format!("# encoding failed: {e}\n# EOF\n"));
         if openmetrics {
             om
@@ -109,15 +122,18 @@ pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
         tokio::select! {
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
-            _ = tick.tick() => {
-                session.tick()?;
+            _ = tick.tick() => { session.tick()?; }
+            Some(done) = want_rx.recv() => {
                 let snap = session.model.snapshot();
                 let totals = session.model.totals().clone();
                 let stats = if stats_on { session.bpf_stats() } else { vec![] };
-                let mut st = match state.write() { Ok(g) => g, Err(p) => p.into_inner() };
-                st.snap = snap;
-                st.totals = totals;
-                st.bpf_stats = stats;
+                {
+                    let mut st = match state.write() { Ok(g) => g, Err(p) => p.into_inner() };
+                    st.snap = snap;
+                    st.totals = totals;
+                    st.bpf_stats = stats;
+                }
+                let _ = done.try_send(());
             }
             r = session.pump_events() => { r?; }
         }
