@@ -1428,31 +1428,9 @@ pub(super) fn lazyfree(b: &Blocks) -> Verdict {
 
 fn lazyfree_by(b: &Blocks, m: &str) -> Verdict {
     const PAGES: u64 = 2 * 16 * 256;
-    let j = json(b, &format!("lazyfree-{m}")).map_err(|e| {
-        let err = b.get(format!("lazyfree-{m}-err").as_str());
-        format!("{e}; its stderr: {}", err.map_or("(none)", |s| s.trim()))
-    })?;
-    let delta = vmstat_delta(
-        b,
-        &format!("lazyfree-{m}-before"),
-        &format!("lazyfree-{m}-after"),
-    )?;
-    let kernel = delta.get("pglazyfree").copied().unwrap_or(0);
-    let out = b
-        .get(format!("lazyfree-{m}-out").as_str())
-        .map_or("", |s| s.trim());
-    // The run used the mechanism it is named for (the hook is named after
-    // the function it attached to: lru_lazyfree_fn before 6.11).
-    let mechanism = j["hooks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|h| h["name"] == "lru_lazyfree" || h["name"] == "lru_lazyfree_fn")
-        .and_then(|h| h["mechanism"].as_str())
-        .unwrap_or("none");
-    if mechanism != m {
-        return Err(format!("lru_lazyfree attached by {mechanism}, not {m}"));
-    }
+    let run = StatRun::read(b, &format!("lazyfree-{m}"), "pglazyfree")?;
+    let out = run.out;
+    run.attached_by(&["lru_lazyfree"], m)?;
     // Huge pages count as their 512: the second range must have had some.
     let huge_kib: u64 = out
         .split_whitespace()
@@ -1464,37 +1442,101 @@ fn lazyfree_by(b: &Blocks, m: &str) -> Verdict {
             "the huge-page range got no huge page ({out}): large folios untested"
         ));
     }
-    if kernel < PAGES {
+    if run.kernel < PAGES {
         return Err(format!(
-            "MADV_FREE of {PAGES} written anonymous pages: /proc/vmstat pglazyfree grew only {kernel} ({out})"
+            "MADV_FREE of {PAGES} written anonymous pages: /proc/vmstat pglazyfree grew only {} ({out})",
+            run.kernel
         ));
     }
-    let Some(ours) = j["vmstat"]["pglazyfree"].as_u64() else {
-        return Err(format!(
-            "vmscan derived no pglazyfree (/proc/vmstat {kernel}): {}",
-            j["underivable"]["pglazyfree"]
-        ));
-    };
-    if ours != kernel {
-        return Err(format!(
-            "pglazyfree: vmscan {ours} vs /proc/vmstat {kernel} ({out})"
-        ));
+    Ok(format!("{} ({PAGES} pages written)", run.exact()?))
+}
+
+/// One `vmscan stat --json` run around a workload (init.sh's blocks NAME,
+/// NAME-err, NAME-before, NAME-after, NAME-out) and one counter of it.
+struct StatRun<'a> {
+    j: Value,
+    counter: &'static str,
+    /// /proc/vmstat's growth of the counter over the workload.
+    kernel: u64,
+    /// What the workload printed.
+    out: &'a str,
+}
+
+impl<'a> StatRun<'a> {
+    fn read(b: &'a Blocks, name: &str, counter: &'static str) -> Result<Self, String> {
+        let j = json(b, name).map_err(|e| {
+            let err = b.get(format!("{name}-err").as_str());
+            format!("{e}; its stderr: {}", err.map_or("(none)", |s| s.trim()))
+        })?;
+        let delta = vmstat_delta(b, &format!("{name}-before"), &format!("{name}-after"))?;
+        Ok(Self {
+            j,
+            counter,
+            kernel: delta.get(counter).copied().unwrap_or(0),
+            out: b
+                .get(format!("{name}-out").as_str())
+                .map_or("", |s| s.trim()),
+        })
     }
-    let (exact, checked) = self_check_all_exact(&j)?;
-    let lf = j["self_check"]["counters"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["counter"] == "pglazyfree");
-    if !lf {
-        return Err(format!(
-            "pglazyfree not in the self-check: {}",
-            j["self_check"]
-        ));
+
+    /// Each function hook attached by mechanism `m`, under its name or its
+    /// _fn name (before 6.11); one with a return program as "m+...".
+    fn attached_by(&self, functions: &[&str], m: &str) -> Result<(), String> {
+        for f in functions {
+            let mechanism = self.j["hooks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|h| h["name"] == *f || h["name"] == format!("{f}_fn"))
+                .and_then(|h| h["mechanism"].as_str())
+                .unwrap_or("none");
+            if mechanism.split('+').next() != Some(m) {
+                return Err(format!("{f} attached by {mechanism}, not {m}"));
+            }
+        }
+        Ok(())
     }
-    Ok(format!(
-        "pglazyfree {ours} = /proc/vmstat ({PAGES} pages written, {out}); self-check {exact} of {checked} exact"
-    ))
+
+    /// The counter as vmscan derived it (None: listed as underivable) and
+    /// the reason it gives where it did not.
+    fn ours(&self) -> (Option<u64>, &str) {
+        (
+            self.j["vmstat"][self.counter].as_u64(),
+            self.j["underivable"][self.counter].as_str().unwrap_or(""),
+        )
+    }
+
+    /// vmscan derived the counter, equal to /proc/vmstat's growth, and the
+    /// self-check, exact, covered it.
+    fn exact(&self) -> Verdict {
+        let (c, kernel, out) = (self.counter, self.kernel, self.out);
+        let (ours, why) = self.ours();
+        let Some(ours) = ours else {
+            return Err(format!(
+                "vmscan derived no {c} (/proc/vmstat {kernel}): {why}"
+            ));
+        };
+        if ours != kernel {
+            return Err(format!(
+                "{c}: vmscan {ours} vs /proc/vmstat {kernel} ({out})"
+            ));
+        }
+        let (exact, checked) = self_check_all_exact(&self.j)?;
+        let listed = self.j["self_check"]["counters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|x| x["counter"] == c);
+        if !listed {
+            return Err(format!(
+                "{c} not in the self-check: {}",
+                self.j["self_check"]
+            ));
+        }
+        Ok(format!(
+            "{c} {ours} = /proc/vmstat ({out}); self-check {exact} of {checked} exact"
+        ))
+    }
 }
 
 /// The deactivation batches (init.sh `deactivate`), once with lru_deactivate
@@ -1520,38 +1562,11 @@ pub(super) fn deactivate(b: &Blocks) -> Verdict {
 fn deactivate_by(b: &Blocks, m: &str, mglru: bool) -> Verdict {
     // MADV_COLD's file, and the invalidated file's half held by pipes.
     const PAGES: u64 = 16 * 256 + 8 * 256;
-    let j = json(b, &format!("deactivate-{m}")).map_err(|e| {
-        let err = b.get(format!("deactivate-{m}-err").as_str());
-        format!("{e}; its stderr: {}", err.map_or("(none)", |s| s.trim()))
-    })?;
-    let delta = vmstat_delta(
-        b,
-        &format!("deactivate-{m}-before"),
-        &format!("deactivate-{m}-after"),
-    )?;
-    let kernel = delta.get("pgdeactivate").copied().unwrap_or(0);
-    let out = b
-        .get(format!("deactivate-{m}-out").as_str())
-        .map_or("", |s| s.trim());
-    // Both batches attached by the mechanism the run is named for (the
-    // hooks are named after the functions: _fn before 6.11).
-    for f in ["lru_deactivate", "lru_deactivate_file"] {
-        let mechanism = j["hooks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|h| h["name"] == f || h["name"] == format!("{f}_fn"))
-            .and_then(|h| h["mechanism"].as_str())
-            .unwrap_or("none");
-        // lru_deactivate_file's return too: "fentry+fexit",
-        // "kprobe+kretprobe".
-        if mechanism.split('+').next() != Some(m) {
-            return Err(format!("{f} attached by {mechanism}, not {m}"));
-        }
-    }
-    let ours = j["vmstat"]["pgdeactivate"].as_u64();
-    let why = j["underivable"]["pgdeactivate"].as_str().unwrap_or("");
+    let run = StatRun::read(b, &format!("deactivate-{m}"), "pgdeactivate")?;
+    let (kernel, out) = (run.kernel, run.out);
+    run.attached_by(&["lru_deactivate", "lru_deactivate_file"], m)?;
     if mglru {
+        let (ours, why) = run.ours();
         if ours.is_some() || !why.contains("MGLRU") {
             return Err(format!(
                 "MGLRU is on: pgdeactivate must be underivable, with the reason; vmscan printed {ours:?} ({why:?}; /proc/vmstat {kernel})"
@@ -1567,31 +1582,7 @@ fn deactivate_by(b: &Blocks, m: &str, mglru: bool) -> Verdict {
             "MADV_COLD and invalidation of {PAGES} active unmapped pages: /proc/vmstat pgdeactivate grew only {kernel} ({out})"
         ));
     }
-    let Some(ours) = ours else {
-        return Err(format!(
-            "vmscan derived no pgdeactivate (/proc/vmstat {kernel}): {why}"
-        ));
-    };
-    if ours != kernel {
-        return Err(format!(
-            "pgdeactivate: vmscan {ours} vs /proc/vmstat {kernel} ({out})"
-        ));
-    }
-    let (exact, checked) = self_check_all_exact(&j)?;
-    let listed = j["self_check"]["counters"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["counter"] == "pgdeactivate");
-    if !listed {
-        return Err(format!(
-            "pgdeactivate not in the self-check: {}",
-            j["self_check"]
-        ));
-    }
-    Ok(format!(
-        "pgdeactivate {ours} = /proc/vmstat ({out}); self-check {exact} of {checked} exact"
-    ))
+    run.exact()
 }
 
 /// MADV_PAGEOUT of 64 MiB of anonymous memory with swap off: reclaim_pages()
