@@ -46,8 +46,9 @@ pub fn check_listen(addr: &SocketAddr, allow_remote: bool) -> Result<Option<Stri
     )))
 }
 
-/// The longest a scrape waits for a fresh snapshot.
-const SCRAPE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// The longest a scrape waits for a fresh snapshot (the HTTP thread waits
+/// with it).
+const SCRAPE_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
     if let Some(w) = check_listen(&o.listen, o.allow_remote).map_err(anyhow::Error::msg)? {
@@ -92,8 +93,10 @@ pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
     // A scrape asks the loop below for a snapshot of the model as its last
     // interval left it, and waits for it: building one costs in proportion
     // to the lruvecs (10,000 memcgs: most of the exporter's own work), so it
-    // is built per scrape, not per interval. Were the loop busy past
-    // SCRAPE_WAIT, the scrape renders the snapshot it last got.
+    // is built when a scrape wants it, at most once an interval, not every
+    // interval. Were the loop busy past SCRAPE_WAIT (a long interval's read
+    // on a loaded host), the scrape renders the snapshot it last got rather
+    // than hold the HTTP thread.
     let (want_tx, mut want_rx) = tokio::sync::mpsc::channel::<std::sync::mpsc::SyncSender<()>>(8);
     let r = registry.clone();
     let render: Arc<dyn Fn(bool) -> String + Send + Sync> = Arc::new(move |openmetrics| {
@@ -118,16 +121,23 @@ pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut tick = tokio::time::interval(o.interval);
+    // Intervals read so far, and the one the state's snapshot is of.
+    let (mut ticks, mut snapped) = (0u64, None);
     loop {
         tokio::select! {
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
-            _ = tick.tick() => { session.tick()?; }
+            _ = tick.tick() => {
+                session.tick()?;
+                ticks += 1;
+            }
             Some(done) = want_rx.recv() => {
-                let snap = session.model.snapshot();
-                let totals = session.model.totals().clone();
-                let stats = if stats_on { session.bpf_stats() } else { vec![] };
-                {
+                // One build an interval, however many scrapes ask.
+                if snapped != Some(ticks) {
+                    snapped = Some(ticks);
+                    let snap = session.model.snapshot();
+                    let totals = session.model.totals().clone();
+                    let stats = if stats_on { session.bpf_stats() } else { vec![] };
                     let mut st = match state.write() { Ok(g) => g, Err(p) => p.into_inner() };
                     st.snap = snap;
                     st.totals = totals;

@@ -642,8 +642,9 @@ pub async fn serve(listener: TcpListener, metrics: Render) {
 }
 
 /// Serves on a thread of its own (with its own runtime), so a slow model
-/// update (walking hundreds of memory cgroups on a busy host) never delays
-/// a scrape. Threads inherit the caller's credentials: call it after
+/// update (walking hundreds of memory cgroups on a busy host) delays a
+/// scrape by at most the time `vmscan export` lets its render wait for a
+/// fresh snapshot. Threads inherit the caller's credentials: call it after
 /// dropping privileges.
 pub fn serve_on_thread(
     listener: TcpListener,
