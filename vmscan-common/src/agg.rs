@@ -260,11 +260,12 @@ pub const STACK_ENTRIES: u32 = 16384;
 pub const TASK_ENTRIES: u32 = 4096;
 /// RECLAIM_CTX's, whose entries stay between a task's episodes.
 pub const RECLAIM_CTX_ENTRIES: u32 = 16384;
-/// Free entries the kernel's common BPF LRU parks on each CPU
-/// (kernel/bpf/bpf_lru_list.c, LOCAL_FREE_TARGET). A CPU that finds its
-/// own list empty takes that many from the global free list, and evicts
-/// live entries to make them up when the global list has fewer, however
-/// many sit free on the other CPUs' lists.
+/// Free entries the kernel's common BPF LRU parks on each CPU at most
+/// (kernel/bpf/bpf_lru_list.c: LOCAL_FREE_TARGET; from 6.16 a per-map
+/// target_free clamped to 1..=128). A CPU that finds its own list empty
+/// takes that many from the global free list, and evicts live entries to
+/// make them up when the global list has fewer, however many sit free on
+/// the other CPUs' lists.
 pub const LRU_LOCAL_FREE: u32 = 128;
 
 /// Entries a per-task LRU hash needs on a machine with `possible_cpus`

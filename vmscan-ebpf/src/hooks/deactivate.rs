@@ -22,7 +22,9 @@
 //!
 //! The caller holds the lruvec lock with interrupts off across each call,
 //! so no other LRU operation changes the folio meanwhile and no second call
-//! runs on this CPU.
+//! runs on this CPU. (On PREEMPT_RT that lock leaves interrupts on; calls
+//! are still kept apart by the per-CPU batch lock, except a dead CPU's
+//! batch drained during hotplug, where a count can be lost, not added.)
 
 use aya_ebpf::{
     macros::{fentry, fexit, kprobe, kretprobe},

@@ -128,7 +128,7 @@ impl Default for Counting {
 pub const NO_MGLRU_TRACEPOINTS: &str = "MGLRU before 6.7 fires no isolate/shrink tracepoints: its scans and steals are invisible to vmscan";
 /// Why vmscan leaves out pgdeactivate where the deactivation batches are
 /// not hooked.
-pub const NO_DEACTIVATE_HOOK: &str = "lru_deactivate / lru_deactivate_file (the per-CPU batches of MADV_COLD and of invalidated page cache, no tracepoint) are not hooked here (needs fentry or kprobes); reclaim's own deactivations (shrink_active_list) are each node's `deactivated` flow";
+pub const NO_DEACTIVATE_HOOK: &str = "lru_deactivate and lru_deactivate_file (the per-CPU batches of MADV_COLD and of invalidated page cache, no tracepoint) are not both hooked here (they need fentry or kprobes; `vmscan probes` says why); reclaim's own deactivations (shrink_active_list) are each node's `deactivated` flow";
 /// Why vmscan leaves out pgdeactivate under MGLRU.
 pub const NO_MGLRU_DEACTIVATE: &str = "under MGLRU, whether the kernel counts an invalidated page-cache folio it moves to the oldest generation depends on a 2025 change (mm/mglru: optimize deactivation; 6.14, backported to some stable series) that neither BTF nor the version shows";
 /// Why vmscan leaves out pgdemote_* where mm_migrate_pages is not hooked.

@@ -427,16 +427,15 @@ fn present_functions(btf: Option<&Btf>) -> Vec<&'static str> {
         .collect()
 }
 
-/// The kernel's comm is at most 15 bytes and NUL-padded to 16.
 /// The machine's possible CPUs (the per-CPU maps' width): aya's reading of
-/// /sys/devices/system/cpu/possible, else the CPUs this process may use.
+/// /sys/devices/system/cpu/possible. Where that cannot be read, 1024 CPUs,
+/// not the CPUs this process may use (a cpuset would undercount them): a
+/// larger map, never an evicting one.
 fn possible_cpus() -> u32 {
-    aya::util::nr_cpus()
-        .ok()
-        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
-        .map_or(1, |n| n as u32)
+    aya::util::nr_cpus().map_or(1024, |n| n as u32)
 }
 
+/// The kernel's comm is at most 15 bytes and NUL-padded to 16.
 fn comm_filter(comm: Option<&str>) -> [u8; 16] {
     let mut out = [0u8; 16];
     if let Some(c) = comm {

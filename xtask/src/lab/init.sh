@@ -320,8 +320,8 @@ fi
 if has deactivate; then
   # The deactivation batches, which fire no tracepoint: MADV_COLD of a
   # mapped 16 MiB file made active (lru_deactivate), and
-  # POSIX_FADV_DONTNEED of a 16 MiB file made active and dirty, half of it
-  # mapped (lru_deactivate_file). Once by fentry, once by kprobe.
+  # POSIX_FADV_DONTNEED of a 16 MiB file made active, half of it mapped and
+  # half held by pipes (lru_deactivate_file). Once by fentry, once by kprobe.
   cat /sys/kernel/mm/lru_gen/enabled > /tmp/dx.lrugen 2>/dev/null || echo none > /tmp/dx.lrugen
   block deactivate-lrugen /tmp/dx.lrugen
   for m in fentry kprobe; do
