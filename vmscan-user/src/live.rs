@@ -98,8 +98,7 @@ impl Session {
         let events = Events::new(&mut loaded.ebpf, opts.drain_delay)?;
         let mut model = Model::default();
         model.set_counting(loaded.counting);
-        let attached =
-            |id: vmscan_common::HookId| loaded.hooks.iter().any(|h| h.id == id && h.attached());
+        let attached = |id| crate::model::input::hook_attached(&loaded.hooks, id);
         model.set_hist_available("shrink_node", attached(hook::SHRINK_NODE));
         model.set_hist_available("batch_residency", attached(hook::ADD_LRU));
         let refault_error = loaded

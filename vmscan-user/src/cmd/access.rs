@@ -207,11 +207,7 @@ pub async fn run(o: AccessOptions) -> anyhow::Result<()> {
             h.error.as_deref().unwrap_or("unknown reason")
         );
     }
-    let teardown_hooked = s
-        .loaded
-        .hooks
-        .iter()
-        .any(|h| h.id == hook::TEARDOWN && h.attached());
+    let teardown_hooked = crate::model::input::hook_attached(&s.loaded.hooks, hook::TEARDOWN);
     if o.teardown_only && !teardown_hooked {
         let why = s
             .loaded

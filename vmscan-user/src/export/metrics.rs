@@ -664,11 +664,7 @@ fn encode_histograms(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), st
 
 /// folio_mark_accessed calls, when that hook is attached.
 fn encode_access(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
-    if !st
-        .hooks
-        .iter()
-        .any(|h| h.id == hook::MARK_ACCESSED && h.attached())
-    {
+    if !crate::model::input::hook_attached(&st.hooks, hook::MARK_ACCESSED) {
         return Ok(());
     }
     counter(

@@ -179,6 +179,11 @@ impl HookStatus {
     }
 }
 
+/// Whether hook `id` is attached, by any mechanism, among `hooks`.
+pub fn hook_attached(hooks: &[HookStatus], id: vmscan_common::HookId) -> bool {
+    hooks.iter().any(|h| h.id == id && h.attached())
+}
+
 /// What the views show about the host a model's data came from.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Host {

@@ -18,7 +18,10 @@ use super::{
     system::{self, SystemInfo},
 };
 
-use crate::model::{counters::Counting, input::HookStatus};
+use crate::model::{
+    counters::Counting,
+    input::{HookStatus, hook_attached},
+};
 
 #[derive(Clone, Debug, Default)]
 pub struct LoadOptions {
@@ -227,21 +230,14 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         &present_funcs,
     );
     set_runtime_flags(&mut ebpf, &hooks);
-    counting.refaults = hooks
-        .iter()
-        .any(|h| h.id == vmscan_common::hook::REFAULT && h.attached());
-    counting.lazyfree = hooks
-        .iter()
-        .any(|h| h.id == vmscan_common::hook::LAZYFREE && h.attached());
-    counting.deactivate = [
-        vmscan_common::hook::DEACTIVATE,
-        vmscan_common::hook::DEACTIVATE_FILE,
-    ]
-    .iter()
-    .all(|&id| hooks.iter().any(|h| h.id == id && h.attached()));
-    counting.demote = hooks
-        .iter()
-        .any(|h| h.id == vmscan_common::hook::MIGRATE_PAGES && h.attached());
+    {
+        use vmscan_common::hook::{DEACTIVATE, DEACTIVATE_FILE, LAZYFREE, MIGRATE_PAGES, REFAULT};
+        let attached = |id| hook_attached(&hooks, id);
+        counting.refaults = attached(REFAULT);
+        counting.lazyfree = attached(LAZYFREE);
+        counting.deactivate = attached(DEACTIVATE) && attached(DEACTIVATE_FILE);
+        counting.demote = attached(MIGRATE_PAGES);
+    }
     mem_step("attaching");
     if opts.storm_tgid != 0 {
         attach_tracepoint(&mut ebpf, "bench_storm", "syscalls", "sys_enter_getppid").map_err(
