@@ -80,24 +80,9 @@ pub fn map_touch(
 ) -> anyhow::Result<()> {
     let f = std::fs::File::open(file).with_context(|| file.display().to_string())?;
     let len = f.metadata()?.len() as usize;
-    // SAFETY: a private read-only mapping of a file we hold open.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ,
-            libc::MAP_SHARED,
-            f.as_raw_fd(),
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        bail!(
-            "mmap {}: {}",
-            file.display(),
-            std::io::Error::last_os_error()
-        );
-    }
+    let p = map_shared(&f, len)
+        .map_err(|e| anyhow::anyhow!("mmap {}: {e}", file.display()))?
+        .cast::<libc::c_void>();
     let adv = match advice {
         None => None,
         Some("random") => Some(libc::MADV_RANDOM),
@@ -280,21 +265,7 @@ pub fn deactivate(mib: usize, dir: &Path) -> anyhow::Result<()> {
     // A shared read-only mapping of the first `bytes` of `f`, every page
     // touched (mapped); unmapped by the caller.
     let map = |f: &std::fs::File, bytes: usize| -> anyhow::Result<*mut u8> {
-        // SAFETY: a fresh shared mapping of our own file; unmapped below.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ,
-                libc::MAP_SHARED,
-                f.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            bail!("mmap: {}", std::io::Error::last_os_error());
-        }
-        let p = p.cast::<u8>();
+        let p = map_shared(f, bytes).map_err(|e| anyhow::anyhow!("mmap: {e}"))?;
         for off in (0..bytes).step_by(4096) {
             // SAFETY: off < bytes, inside the mapping.
             unsafe { std::ptr::read_volatile(p.add(off)) };
@@ -340,6 +311,27 @@ pub fn deactivate(mib: usize, dir: &Path) -> anyhow::Result<()> {
         (len - half) / 4096
     );
     Ok(())
+}
+
+/// A shared read-only mapping of the first `len` bytes of `f`; the caller
+/// unmaps it.
+fn map_shared(f: &std::fs::File, len: usize) -> std::io::Result<*mut u8> {
+    // SAFETY: a fresh shared read-only mapping of a file the caller holds
+    // open; the caller unmaps it.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            f.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(p.cast())
 }
 
 /// Splices `len` bytes of `f` from `off` into pipes of 1 MiB, which then
