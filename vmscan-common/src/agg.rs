@@ -190,15 +190,28 @@ pub const RECLAIM_PAGES_SLOTS: u32 = NODE_SLOTS;
 /// memory-cgroup reclaim included: pgdemote_* leave no reclaim out).
 pub const DEMOTE_SLOTS: u32 = crate::ids::reclaimer::COUNT;
 
-/// Pages MADV_FREE moved to the inactive file list (pglazyfree): one slot.
-pub const LAZYFREE_SLOTS: u32 = 1;
+/// Pages MADV_FREE moved to the inactive file list (pglazyfree), by node
+/// and the anonymous list they left: index [`lazyfree_index`].
+pub const LAZYFREE_SLOTS: u32 = NODE_SLOTS * 2;
+/// The LAZYFREE slot of pages on `node` that left the active anon list
+/// (`active` 1) or the inactive one (0).
+#[inline(always)]
+pub const fn lazyfree_index(node: u32, active: u32) -> u32 {
+    node * 2 + active
+}
 
 /// Pages deactivated outside reclaim (pgdeactivate's other sources than
-/// shrink_active_list), by batch: index [`deactivate::COLD`] or
-/// [`deactivate::FILE`].
-pub const DEACTIVATE_SLOTS: u32 = 2;
+/// shrink_active_list), by batch ([`deactivate::COLD`] or
+/// [`deactivate::FILE`]), node and type: index [`deactivate_index`].
+pub const DEACTIVATE_SLOTS: u32 = 2 * NODE_SLOTS * 2;
+/// The DEACTIVATE slot of `batch`'s pages on `node` of type `file` (1: the
+/// file LRU): each moved from its type's active list to the inactive one.
+#[inline(always)]
+pub const fn deactivate_index(batch: u32, node: u32, file: u32) -> u32 {
+    (batch * NODE_SLOTS + node) * 2 + file
+}
 
-/// Slots of the DEACTIVATE aggregate.
+/// The batches of the DEACTIVATE aggregate.
 pub mod deactivate {
     /// lru_deactivate: MADV_COLD, DAMON's deprioritising.
     pub const COLD: u32 = 0;
@@ -465,6 +478,14 @@ pub mod slot_node {
     }
     pub const fn node(i: u32) -> u32 {
         i
+    }
+    /// LAZYFREE: two slots a node.
+    pub const fn lazyfree(i: u32) -> u32 {
+        i / 2
+    }
+    /// DEACTIVATE: batch-major, two slots a node.
+    pub const fn deactivate(i: u32) -> u32 {
+        (i / 2) % NODE_SLOTS
     }
 }
 

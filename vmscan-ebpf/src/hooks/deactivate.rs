@@ -30,11 +30,11 @@ use aya_ebpf::{
     macros::{fentry, fexit, kprobe, kretprobe},
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
-use vmscan_common::{deactivate, hook};
+use vmscan_common::{deactivate, deactivate_index, hook};
 
 use crate::{
     globals::{KPROBE_SHADOW, MGLRU, enabled},
-    kernel::{bit, fentry_arg01, folio_flags, folio_pages, probe_arg01},
+    kernel::{bit, fentry_arg01, folio_flags, folio_node, folio_pages, is_file, probe_arg01},
     maps::{DEACTIVATE, DEACTIVATE_FILE_CALL, bump, hit},
 };
 
@@ -108,7 +108,19 @@ fn cold(folio: u64) {
     if !bit(flags, off!(pg_active)) && !enabled(&MGLRU) {
         return;
     }
-    bump(&DEACTIVATE, deactivate::COLD, folio_pages(folio, flags));
+    moved(deactivate::COLD, folio, flags);
+}
+
+/// Counts `folio`'s pages (its `flags` as the batch found them) as `batch`
+/// moved them, on its node and type: from the active list to the inactive
+/// one (under MGLRU, towards the oldest generation).
+#[inline(always)]
+fn moved(batch: u32, folio: u64, flags: u64) {
+    bump(
+        &DEACTIVATE,
+        deactivate_index(batch, folio_node(folio), u32::from(is_file(flags))),
+        folio_pages(folio, flags),
+    );
 }
 
 /// Keeps an active, evictable folio for the return: only those can count.
@@ -143,9 +155,5 @@ fn file_leave(folio: Option<u64>) {
     if bit(flags, off!(pg_active)) {
         return;
     }
-    bump(
-        &DEACTIVATE,
-        deactivate::FILE,
-        folio_pages(kept, entry_flags),
-    );
+    moved(deactivate::FILE, kept, entry_flags);
 }

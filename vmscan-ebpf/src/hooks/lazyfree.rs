@@ -16,11 +16,11 @@ use aya_ebpf::{
     macros::{fentry, kprobe},
     programs::{FEntryContext, ProbeContext},
 };
-use vmscan_common::hook;
+use vmscan_common::{hook, lazyfree_index};
 
 use crate::{
     globals::{KPROBE_SHADOW, enabled},
-    kernel::{bit, fentry_arg01, folio_flags, folio_pages, kread, probe_arg01},
+    kernel::{bit, fentry_arg01, folio_flags, folio_node, folio_pages, kread, probe_arg01},
     maps::{LAZYFREE, bump, hit},
 };
 
@@ -59,5 +59,12 @@ fn lazyfree(folio: u64) {
     if !anon || !swapbacked || bit(flags, off!(pg_swapcache)) || bit(flags, off!(pg_unevictable)) {
         return;
     }
-    bump(&LAZYFREE, 0, folio_pages(folio, flags));
+    // Off its anon list (active or inactive), onto its node's inactive
+    // file list.
+    let from_active = u32::from(bit(flags, off!(pg_active)));
+    bump(
+        &LAZYFREE,
+        lazyfree_index(folio_node(folio), from_active),
+        folio_pages(folio, flags),
+    );
 }

@@ -9,26 +9,7 @@ use anyhow::{Context as _, bail};
 /// set_mempolicy(MPOL_BIND, {node}) for this task, then read `file` so its
 /// page cache is allocated on `node`.
 pub fn read_bound(node: u32, file: &Path) -> anyhow::Result<()> {
-    const MPOL_BIND: i32 = 2;
-    if node >= 64 {
-        bail!("node {node}: at most 63");
-    }
-    let mask: u64 = 1 << node;
-    // SAFETY: set_mempolicy reads a one-word node mask of 64 bits.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_set_mempolicy,
-            MPOL_BIND,
-            &mask as *const u64,
-            64u64,
-        )
-    };
-    if rc != 0 {
-        bail!(
-            "set_mempolicy(MPOL_BIND, node {node}): {}",
-            std::io::Error::last_os_error()
-        );
-    }
+    bind_memory(Some(node))?;
     // Run on the node's CPUs too: the kernel's own allocations for the file
     // (page cache xarray nodes, which hold the shadow entries refaults
     // need) come from the CPU's slabs, which may sit on another node.
@@ -37,6 +18,93 @@ pub fn read_bound(node: u32, file: &Path) -> anyhow::Result<()> {
     let mut buf = vec![0u8; 1 << 20];
     while f.read(&mut buf)? > 0 {}
     Ok(())
+}
+
+/// set_mempolicy(MPOL_BIND, {node}) for this task, or back to the default
+/// policy (None).
+fn bind_memory(node: Option<u32>) -> anyhow::Result<()> {
+    const MPOL_DEFAULT: i32 = 0;
+    const MPOL_BIND: i32 = 2;
+    let (mode, mask) = match node {
+        Some(n) if n >= 64 => bail!("node {n}: at most 63"),
+        Some(n) => (MPOL_BIND, 1u64 << n),
+        None => (MPOL_DEFAULT, 0),
+    };
+    // SAFETY: set_mempolicy reads a one-word node mask of 64 bits (none
+    // for MPOL_DEFAULT).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_set_mempolicy,
+            mode,
+            if node.is_some() {
+                &mask as *const u64
+            } else {
+                std::ptr::null()
+            },
+            if node.is_some() { 64u64 } else { 0 },
+        )
+    };
+    if rc != 0 {
+        bail!(
+            "set_mempolicy({}): {}",
+            node.map_or("MPOL_DEFAULT".to_owned(), |n| format!(
+                "MPOL_BIND, node {n}"
+            )),
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
+
+/// Pages per node of the `len` bytes mapped at `p`, every page present
+/// (move_pages(2) with no target nodes only reports where each page is).
+fn pages_by_node(p: *const u8, len: usize) -> anyhow::Result<std::collections::BTreeMap<i32, u64>> {
+    // SAFETY: addresses inside the caller's mapping; move_pages only reads them.
+    let pages: Vec<*const libc::c_void> = (0..len)
+        .step_by(4096)
+        .map(|o| unsafe { p.add(o) }.cast())
+        .collect();
+    let mut status = vec![0i32; pages.len()];
+    // SAFETY: move_pages reads `pages` and writes one status per page.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_pages,
+            0,
+            pages.len() as libc::c_ulong,
+            pages.as_ptr(),
+            std::ptr::null::<i32>(),
+            status.as_mut_ptr(),
+            0,
+        )
+    };
+    if rc != 0 {
+        bail!("move_pages (query): {}", std::io::Error::last_os_error());
+    }
+    let mut by = std::collections::BTreeMap::new();
+    for s in status {
+        if s < 0 {
+            bail!(
+                "move_pages (query): a page not present: {}",
+                std::io::Error::from_raw_os_error(-s)
+            );
+        }
+        *by.entry(s).or_insert(0) += 1;
+    }
+    Ok(by)
+}
+
+/// "0=N 1=M": pages per node, summed over `maps`.
+fn by_node_text(maps: &[std::collections::BTreeMap<i32, u64>]) -> String {
+    let mut all = std::collections::BTreeMap::new();
+    for m in maps {
+        for (n, p) in m {
+            *all.entry(*n).or_insert(0u64) += p;
+        }
+    }
+    all.iter()
+        .map(|(n, p)| format!("{n}={p}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// sched_setaffinity to the CPUs /sys/devices/system/node/nodeN/cpulist
@@ -155,7 +223,8 @@ const HUGE: usize = 2 << 20;
 /// (MADV_HUGEPAGE), each written first: the kernel's lazyfree batch moves
 /// every folio to the inactive file list and counts pglazyfree. Pinned to
 /// CPU 0, so the munmaps at the end (lru_add_drain) leave no folio waiting
-/// in another CPU's batch. Prints the huge pages the second range got.
+/// in another CPU's batch. Prints the huge pages the second range got, and
+/// the pages per node (`lazyfree by node: 0=N`, from move_pages(2)).
 pub fn lazyfree_anon(mib: usize) -> anyhow::Result<()> {
     let len = mib << 20;
     if len == 0 || !len.is_multiple_of(HUGE) {
@@ -164,6 +233,7 @@ pub fn lazyfree_anon(mib: usize) -> anyhow::Result<()> {
     pin_to_cpu0()?;
     let mut huge_kib = 0;
     let mut maps = vec![];
+    let mut nodes = vec![];
     for (advice, name) in [
         (libc::MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE"),
         (libc::MADV_HUGEPAGE, "MADV_HUGEPAGE"),
@@ -190,6 +260,7 @@ pub fn lazyfree_anon(mib: usize) -> anyhow::Result<()> {
                 .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
                 .unwrap_or(0);
         }
+        nodes.push(pages_by_node(p, len)?);
         advise(libc::MADV_FREE, "MADV_FREE")?;
     }
     for raw in maps {
@@ -197,6 +268,7 @@ pub fn lazyfree_anon(mib: usize) -> anyhow::Result<()> {
         unsafe { libc::munmap(raw, len + HUGE) };
     }
     println!("{} KiB in huge pages", huge_kib);
+    println!("lazyfree by node: {}", by_node_text(&nodes));
     Ok(())
 }
 
@@ -228,7 +300,11 @@ fn pin_to_cpu0() -> anyhow::Result<()> {
 ///   (the mapped half returns early). Synced first because 6.x's
 ///   invalidation passes over folios under writeback.
 ///
-/// The munmaps at the end drain CPU 0's batches. Prints the pages of each.
+/// Where a node 1 takes memory (the lab's two nodes), `cold`'s page cache
+/// is bound to node 1 and `inval`'s to node 0, so that vmscan's per-node
+/// figures are tested. The munmaps at the end drain CPU 0's batches. Prints
+/// the pages of each, and the pages the kernel should count as deactivated
+/// per node (`deactivated by node: 0=N 1=M`, from move_pages(2)).
 pub fn deactivate(mib: usize, dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::FileExt as _;
     let len = mib << 20;
@@ -273,11 +349,16 @@ pub fn deactivate(mib: usize, dir: &Path) -> anyhow::Result<()> {
         Ok(p)
     };
 
+    // A failed bind (one node, or node 1 without memory) leaves the policy
+    // as it was.
+    let two_nodes = bind_memory(Some(1)).is_ok();
     let cold = open("cold")?;
     fill(&cold)?;
     cold.sync_all()?;
     read3(&cold)?;
+    bind_memory(two_nodes.then_some(0))?;
     let p = map(&cold, len)?;
+    let cold_nodes = pages_by_node(p, len)?;
     // SAFETY: advising our own mapping.
     if unsafe { libc::madvise(p.cast(), len, libc::MADV_COLD) } != 0 {
         bail!("madvise(MADV_COLD): {}", std::io::Error::last_os_error());
@@ -289,8 +370,16 @@ pub fn deactivate(mib: usize, dir: &Path) -> anyhow::Result<()> {
     fill(&inval)?;
     inval.sync_all()?;
     read3(&inval)?;
+    bind_memory(None)?;
     let half = len / 2;
-    let p = map(&inval, half)?;
+    // Mapped whole to find the nodes of the half the pipes will hold, which
+    // is then unmapped (its folios stay active).
+    let p = map(&inval, len)?;
+    // SAFETY: half < len, inside the mapping.
+    let tail = unsafe { p.add(half) };
+    let pinned_nodes = pages_by_node(tail, len - half)?;
+    // SAFETY: unmapping the second half of our own mapping.
+    unsafe { libc::munmap(tail.cast(), len - half) };
     let pipes = pin_in_pipes(&inval, half as u64, (len - half) as u64)?;
     // SAFETY: a plain advice call on our own descriptor.
     let rc = unsafe { libc::posix_fadvise(inval.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
@@ -309,6 +398,10 @@ pub fn deactivate(mib: usize, dir: &Path) -> anyhow::Result<()> {
         len / 4096,
         half / 4096,
         (len - half) / 4096
+    );
+    println!(
+        "deactivated by node: {}",
+        by_node_text(&[cold_nodes, pinned_nodes])
     );
     Ok(())
 }

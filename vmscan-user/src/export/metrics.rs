@@ -13,7 +13,10 @@ use prometheus_client::{
     metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge},
     registry::Registry,
 };
-use vmscan_common::{NODE_OVERFLOW, hook, lru, lru_index, reclaimer, shrink_index, write_index};
+use vmscan_common::{
+    NODE_OVERFLOW, deactivate, deactivate_index, hook, lazyfree_index, lru, lru_index, reclaimer,
+    shrink_index, write_index,
+};
 
 use crate::model::{
     hist::Log2Hist,
@@ -166,6 +169,7 @@ impl Collector for SnapshotCollector {
 pub fn encode_state(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
     encode_shrink(st, enc)?;
     encode_activated(st, enc)?;
+    encode_moved_outside_reclaim(st, enc)?;
     encode_writeback(&st.totals, enc)?;
     encode_inserted(st, enc)?;
     encode_lru_sizes(st, enc)?;
@@ -265,6 +269,68 @@ fn encode_activated(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
         "vmscan_pages_activated",
         "Pages activated: source=access by folio_activate (mm_lru_activate), source=reclaim by shrink_folio_list's nr_activate.",
         activated,
+    )
+}
+
+/// Pages the per-CPU batches outside reclaim moved between lists, per node:
+/// MADV_COLD / DAMON (lru_deactivate) and invalidation (lru_deactivate_file)
+/// from a type's active list to its inactive one, MADV_FREE (lru_lazyfree)
+/// from an anon list to the inactive file list. A node has rows only where
+/// its figures are derived (hooked; the deactivations not under MGLRU).
+fn encode_moved_outside_reclaim(
+    st: &ExportState,
+    enc: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    let t = &st.totals;
+    let at = |v: &[u64], i: u32| v.get(i as usize).copied().unwrap_or(0);
+    let mut rows = vec![];
+    for n in &st.snap.nodes {
+        let nl = node_label(n.node);
+        let mut row = |by: &str, from: &str, to: &str, pages: u64| {
+            rows.push((
+                vec![
+                    ("node", nl.clone()),
+                    ("by", by.to_owned()),
+                    ("from", from.to_owned()),
+                    ("to", to.to_owned()),
+                ],
+                pages,
+            ));
+        };
+        if n.rates.deactivated_by_batches.is_some() {
+            for (batch, by) in [
+                (deactivate::COLD, "lru_deactivate"),
+                (deactivate::FILE, "lru_deactivate_file"),
+            ] {
+                for (file, from, to) in [
+                    (0, "active_anon", "inactive_anon"),
+                    (1, "active_file", "inactive_file"),
+                ] {
+                    row(
+                        by,
+                        from,
+                        to,
+                        at(&t.deactivate, deactivate_index(batch, n.node, file)),
+                    );
+                }
+            }
+        }
+        if n.rates.lazyfree.is_some() {
+            for (active, from) in [(0, "inactive_anon"), (1, "active_anon")] {
+                row(
+                    "lru_lazyfree",
+                    from,
+                    "inactive_file",
+                    at(&t.lazyfree, lazyfree_index(n.node, active)),
+                );
+            }
+        }
+    }
+    counter(
+        enc,
+        "vmscan_pages_moved_outside_reclaim",
+        "Pages moved between LRU lists by the per-CPU batches outside reclaim that fire no tracepoint: lru_deactivate (MADV_COLD, DAMON), lru_deactivate_file (invalidation that could not drop the folio), lru_lazyfree (MADV_FREE). Rows only where derived: the hooks attached (fentry or kprobes), the deactivations not under MGLRU.",
+        rows,
     )
 }
 
@@ -994,7 +1060,14 @@ mod tests {
             node.kswapd.episodes = k * 4;
             if n == 0 {
                 node.kswapd.state = KswapdState::Awake;
+                // The batches outside reclaim: derived on node 0 only.
+                node.rates.deactivated_by_batches = Some(0.0);
+                node.rates.lazyfree = Some(0.0);
             }
+            for (b, file) in [(deactivate::COLD, 0), (deactivate::FILE, 1)] {
+                st.totals.deactivate[deactivate_index(b, n, file) as usize] = k * 70 + u64::from(b);
+            }
+            st.totals.lazyfree[lazyfree_index(n, 1) as usize] = k * 9;
             if k == 1 {
                 st.snap.nodes[0] = node;
             } else {

@@ -29,7 +29,10 @@ use crate::model::{
 pub const MAGIC: &[u8; 10] = b"VMSCANREC\n";
 /// 2: per-(node, reclaimer) shrink slots are reclaimer-major and a seventh
 /// reclaimer (proactive) exists; version 1 files are read and re-indexed.
-pub const VERSION: u16 = 2;
+/// 3: LAZYFREE and DEACTIVATE are kept per node (and list or type); older
+/// files' totals of them are read into the node-overflow slot (node not
+/// known).
+pub const VERSION: u16 = 3;
 /// Largest header or record vmscan reads: a bound on allocation for bad input.
 pub const MAX_RECORD: u32 = 64 << 20;
 
@@ -254,7 +257,24 @@ pub fn decode_totals_of(b: &[u8], version: u16) -> Result<Totals, String> {
         t.shrink_inactive = shrink_from_v1(&t.shrink_inactive);
         t.shrink_active = shrink_from_v1(&t.shrink_active);
     }
+    if version <= 2 {
+        batches_from_v2(&mut t);
+    }
     Ok(t)
+}
+
+/// Version 2 kept LAZYFREE as one slot and DEACTIVATE as one slot a batch,
+/// with no node: each total goes to the node-overflow slot (its pages still
+/// count in pglazyfree / pgdeactivate; no node's list flows take them). The
+/// type of a deactivated page was not kept either: counted as file.
+fn batches_from_v2(t: &mut Totals) {
+    use vmscan_common::{NODE_OVERFLOW, deactivate, deactivate_index, lazyfree_index};
+    let lazy = std::mem::take(&mut t.lazyfree[0]);
+    t.lazyfree[lazyfree_index(NODE_OVERFLOW, 0) as usize] += lazy;
+    for batch in [deactivate::COLD, deactivate::FILE] {
+        let pages = std::mem::take(&mut t.deactivate[batch as usize]);
+        t.deactivate[deactivate_index(batch, NODE_OVERFLOW, 1) as usize] += pages;
+    }
 }
 
 /// Version 1 kept per-(node, reclaimer, file) slots node-major with six
@@ -617,6 +637,34 @@ mod tests {
             42,
             "current files are read as written"
         );
+    }
+
+    #[test]
+    fn version_2_batch_totals_go_to_the_overflow_node() {
+        use vmscan_common::{NODE_OVERFLOW, deactivate, deactivate_index, lazyfree_index};
+        // Version 2 wrote LAZYFREE with 1 slot and DEACTIVATE with 2 (batch).
+        let v2 = Totals {
+            lazyfree: vec![513],
+            deactivate: vec![4096, 2048],
+            ..Totals::default()
+        };
+        let b = encode_totals(&v2);
+        let t = decode_totals_of(&b, 2).unwrap();
+        assert_eq!(t.lazyfree.len(), vmscan_common::LAZYFREE_SLOTS as usize);
+        assert_eq!(t.lazyfree[lazyfree_index(NODE_OVERFLOW, 0) as usize], 513);
+        assert_eq!(t.lazyfree.iter().sum::<u64>(), 513);
+        assert_eq!(
+            t.deactivate[deactivate_index(deactivate::COLD, NODE_OVERFLOW, 1) as usize],
+            4096
+        );
+        assert_eq!(
+            t.deactivate[deactivate_index(deactivate::FILE, NODE_OVERFLOW, 1) as usize],
+            2048
+        );
+        assert_eq!(t.deactivate.iter().sum::<u64>(), 6144);
+        // A current file's slot 0 is node 0's.
+        let now = decode_totals_of(&b, VERSION).unwrap();
+        assert_eq!(now.lazyfree[lazyfree_index(0, 0) as usize], 513);
     }
 
     #[test]

@@ -13,7 +13,10 @@ use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, ser::SerializeMap as _};
-use vmscan_common::{NODE_SLOTS, isolate_index, lru, lru_index, reclaimer, shrink_index};
+use vmscan_common::{
+    NODE_SLOTS, deactivate, deactivate_index, isolate_index, lazyfree_index, lru, lru_index,
+    reclaimer, shrink_index,
+};
 
 use super::totals::Totals;
 
@@ -345,6 +348,21 @@ pub struct NodeCounters {
     /// Pages activated by folio_activate (mm_lru_activate): anon, file.
     pub lru_activated_anon: u64,
     pub lru_activated_file: u64,
+    /// Pages the MADV_COLD and invalidation batches (lru_deactivate,
+    /// lru_deactivate_file: no tracepoint) moved from the active list to
+    /// the inactive one of their type, anon and file. Absent where
+    /// pgdeactivate is (the batches not hooked; MGLRU).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_deactivated_anon: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_deactivated_file: Option<u64>,
+    /// Pages MADV_FREE's batch (lru_lazyfree: no tracepoint) moved from the
+    /// inactive and from the active anon list to the inactive file list.
+    /// Absent where pglazyfree is (not hooked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lazyfree_from_inactive: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lazyfree_from_active: Option<u64>,
 }
 
 impl NodeCounters {
@@ -353,6 +371,14 @@ impl NodeCounters {
             && self.refill_taken == 0
             && self.inserted_folios == 0
             && self.lru_activated_anon + self.lru_activated_file == 0
+            && [
+                self.batch_deactivated_anon,
+                self.batch_deactivated_file,
+                self.lazyfree_from_inactive,
+                self.lazyfree_from_active,
+            ]
+            .iter()
+            .all(|v| v.unwrap_or(0) == 0)
     }
 }
 
@@ -450,7 +476,7 @@ pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
     let mut reclaimed = ByReclaimer::default();
     let mut node_scanned_total = 0;
     for node in 0..NODE_SLOTS {
-        let n = node_counters(t, node, &mut reclaimed);
+        let n = node_counters(t, k, node, &mut reclaimed);
         node_scanned_total += n.scanned.total();
         let v = &mut c.vmstat;
         v.pgsteal_anon += n.reclaimed_anon;
@@ -551,7 +577,7 @@ fn derive_scans(t: &Totals, k: &Counting, v: &mut Vmstat) -> ByReclaimer {
 }
 
 /// One node's figures; adds its reclaimed pages by reclaimer to `reclaimed`.
-fn node_counters(t: &Totals, node: u32, reclaimed: &mut ByReclaimer) -> NodeCounters {
+fn node_counters(t: &Totals, k: &Counting, node: u32, reclaimed: &mut ByReclaimer) -> NodeCounters {
     let mut n = NodeCounters {
         node,
         ..NodeCounters::default()
@@ -590,6 +616,22 @@ fn node_counters(t: &Totals, node: u32, reclaimed: &mut ByReclaimer) -> NodeCoun
     }
     n.lru_activated_anon = t.lru_activate[lru_index(node, lru::ACTIVE_ANON) as usize].pages;
     n.lru_activated_file = t.lru_activate[lru_index(node, lru::ACTIVE_FILE) as usize].pages;
+    let at = |v: &[u64], i: u32| v.get(i as usize).copied().unwrap_or(0);
+    if k.deactivate && !k.mglru {
+        let batches = |file| {
+            [deactivate::COLD, deactivate::FILE]
+                .map(|b| at(&t.deactivate, deactivate_index(b, node, file)))
+                .iter()
+                .sum()
+        };
+        (n.batch_deactivated_anon, n.batch_deactivated_file) = (Some(batches(0)), Some(batches(1)));
+    }
+    if k.lazyfree {
+        (n.lazyfree_from_inactive, n.lazyfree_from_active) = (
+            Some(at(&t.lazyfree, lazyfree_index(node, 0))),
+            Some(at(&t.lazyfree, lazyfree_index(node, 1))),
+        );
+    }
     n
 }
 
@@ -646,9 +688,15 @@ mod tests {
     #[test]
     fn lazyfree_pages_are_counted_only_where_lru_lazyfree_is_hooked() {
         let mut t = Totals::default();
-        t.lazyfree[0] = 513;
+        t.lazyfree[lazyfree_index(0, 0) as usize] = 500;
+        t.lazyfree[lazyfree_index(1, 1) as usize] = 13;
         let off = derive_with(&t, &Counting::default());
         assert_eq!(off.vmstat.pglazyfree, None);
+        assert!(
+            off.nodes
+                .iter()
+                .all(|n| n.lazyfree_from_inactive.is_none() && n.lazyfree_from_active.is_none())
+        );
         assert!(off.underivable.contains_key("pglazyfree"));
         assert!(
             !off.vmstat.fields().iter().any(|(k, _)| *k == "pglazyfree"),
@@ -664,13 +712,24 @@ mod tests {
         assert_eq!(on.vmstat.pglazyfree, Some(513));
         assert!(!on.underivable.contains_key("pglazyfree"));
         assert!(on.vmstat.fields().contains(&("pglazyfree", 513)));
+        // Per node, by the anon list the pages left.
+        let by_node: Vec<_> = on
+            .nodes
+            .iter()
+            .map(|n| (n.node, n.lazyfree_from_inactive, n.lazyfree_from_active))
+            .collect();
+        assert_eq!(
+            by_node,
+            vec![(0, Some(500), Some(0)), (1, Some(0), Some(13))]
+        );
     }
 
     #[test]
     fn deactivations_add_reclaim_and_the_batches_where_both_are_hooked() {
         let mut t = Totals::default();
-        t.deactivate[vmscan_common::deactivate::COLD as usize] = 512;
-        t.deactivate[vmscan_common::deactivate::FILE as usize] = 7;
+        t.deactivate[deactivate_index(deactivate::COLD, 0, 1) as usize] = 500;
+        t.deactivate[deactivate_index(deactivate::COLD, 1, 0) as usize] = 12;
+        t.deactivate[deactivate_index(deactivate::FILE, 1, 1) as usize] = 7;
         t.shrink_active[shrink_index(0, reclaimer::KSWAPD, 1) as usize].deactivated = 30;
         t.shrink_active[shrink_index(1, reclaimer::MEMCG, 0) as usize].deactivated = 4;
         let off = derive_with(&t, &Counting::default());
@@ -691,6 +750,24 @@ mod tests {
         assert_eq!(on.vmstat.pgdeactivate, Some(512 + 7 + 30 + 4));
         assert!(!on.underivable.contains_key("pgdeactivate"));
         assert!(on.vmstat.fields().contains(&("pgdeactivate", 553)));
+        // The batches' moves per node and type (reclaim's own are each
+        // node's `deactivated`).
+        let by_node: Vec<_> = on
+            .nodes
+            .iter()
+            .map(|n| {
+                (
+                    n.node,
+                    n.batch_deactivated_anon,
+                    n.batch_deactivated_file,
+                    n.deactivated,
+                )
+            })
+            .collect();
+        assert_eq!(
+            by_node,
+            vec![(0, Some(0), Some(500), 30), (1, Some(12), Some(7), 4)]
+        );
         // MGLRU: which invalidated folios count depends on a kernel change
         // neither BTF nor the version shows.
         let mglru = derive_with(
@@ -702,6 +779,12 @@ mod tests {
         );
         assert_eq!(mglru.vmstat.pgdeactivate, None);
         assert_eq!(mglru.underivable["pgdeactivate"], NO_MGLRU_DEACTIVATE);
+        assert!(
+            mglru
+                .nodes
+                .iter()
+                .all(|n| n.batch_deactivated_file.is_none())
+        );
     }
 
     #[test]

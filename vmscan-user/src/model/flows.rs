@@ -4,7 +4,11 @@
 //! - mm_lru_activate (folio_activate): inactive -> active of its type;
 //! - shrink_inactive_list: nr_reclaimed leave the inactive list, nr_activate
 //!   move to the active list, the rest go back where they were;
-//! - shrink_active_list: nr_deactivated move active -> inactive.
+//! - shrink_active_list: nr_deactivated move active -> inactive;
+//! - the MADV_COLD and invalidation batches (lru_deactivate,
+//!   lru_deactivate_file, where hooked): active -> inactive of the type;
+//! - MADV_FREE's batch (lru_lazyfree, where hooked): anon (inactive or
+//!   active) -> inactive file.
 //!
 //! From them: the list sizes the events predict, and per-second rates.
 
@@ -19,6 +23,12 @@ pub struct Flows {
     pub activated_file: u64,
     pub deactivated_anon: u64,
     pub deactivated_file: u64,
+    /// Of which the batches outside reclaim moved (the rest: reclaim's
+    /// shrink_active_list).
+    pub batch_deactivated: u64,
+    /// MADV_FREE: inactive anon -> inactive file, active anon -> inactive file.
+    pub lazyfree_from_inactive: u64,
+    pub lazyfree_from_active: u64,
 }
 
 impl Flows {
@@ -35,16 +45,24 @@ impl Flows {
                 }
             }
         }
+        let (batch_anon, batch_file) = (
+            nc.batch_deactivated_anon.unwrap_or(0),
+            nc.batch_deactivated_file.unwrap_or(0),
+        );
         Self {
             activated_anon: nc.activate_anon + nc.lru_activated_anon,
             activated_file: nc.activate_file + nc.lru_activated_file,
-            deactivated_anon,
-            deactivated_file,
+            deactivated_anon: deactivated_anon + batch_anon,
+            deactivated_file: deactivated_file + batch_file,
+            batch_deactivated: batch_anon + batch_file,
+            lazyfree_from_inactive: nc.lazyfree_from_inactive.unwrap_or(0),
+            lazyfree_from_active: nc.lazyfree_from_active.unwrap_or(0),
         }
     }
 
     /// Moves the predicted list sizes `p` by these flows, the insertions and
-    /// the reclaim of `nc`. Pages only move within their type.
+    /// the reclaim of `nc`. Pages move within their type, except MADV_FREE's
+    /// (anon -> file: the kernel clears PG_swapbacked).
     pub fn predict(&self, nc: &NodeCounters, p: &mut [i64; 5]) {
         let i = |v: u64| v as i64;
         let ins = nc.inserted;
@@ -54,11 +72,13 @@ impl Flows {
             self.deactivated_anon,
             self.deactivated_file,
         );
+        let (lazy_inactive, lazy_active) = (self.lazyfree_from_inactive, self.lazyfree_from_active);
         p[lru::INACTIVE_ANON as usize] +=
-            i(ins[0]) - i(nc.reclaimed_anon) - i(act_anon) + i(deact_anon);
-        p[lru::ACTIVE_ANON as usize] += i(ins[1]) + i(act_anon) - i(deact_anon);
-        p[lru::INACTIVE_FILE as usize] +=
-            i(ins[2]) - i(nc.reclaimed_file) - i(act_file) + i(deact_file);
+            i(ins[0]) - i(nc.reclaimed_anon) - i(act_anon) + i(deact_anon) - i(lazy_inactive);
+        p[lru::ACTIVE_ANON as usize] += i(ins[1]) + i(act_anon) - i(deact_anon) - i(lazy_active);
+        p[lru::INACTIVE_FILE as usize] += i(ins[2]) - i(nc.reclaimed_file) - i(act_file)
+            + i(deact_file)
+            + i(lazy_inactive + lazy_active);
         p[lru::ACTIVE_FILE as usize] += i(ins[3]) + i(act_file) - i(deact_file);
         p[lru::UNEVICTABLE as usize] += i(ins[4]);
     }
@@ -71,6 +91,14 @@ impl Flows {
             activated_by_access: per(nc.lru_activated_anon + nc.lru_activated_file),
             activated_by_reclaim: per(nc.activate_anon + nc.activate_file),
             deactivated: per(self.deactivated_anon + self.deactivated_file),
+            deactivated_by_batches: nc
+                .batch_deactivated_file
+                .is_some()
+                .then(|| per(self.batch_deactivated)),
+            lazyfree: nc
+                .lazyfree_from_inactive
+                .is_some()
+                .then(|| per(self.lazyfree_from_inactive + self.lazyfree_from_active)),
             scanned: per(nc.scanned.total()),
             scanned_anon: per(nc.scanned_anon),
             scanned_file: per(nc.scanned_file),
@@ -113,5 +141,47 @@ mod tests {
         f.predict(&nc, &mut p);
         assert_eq!(p, [100, 100, 100 - 10 - 8 + 4, 100 + 8 - 4, 100]);
         assert_eq!(f.rates(&nc, 2.0).deactivated, 2.0);
+    }
+
+    #[test]
+    fn the_batches_outside_reclaim_move_pages_too() {
+        // MADV_COLD / invalidation: active -> inactive of the type; MADV_FREE:
+        // anon (from either list) -> inactive file.
+        let nc = NodeCounters {
+            batch_deactivated_anon: Some(6),
+            batch_deactivated_file: Some(50),
+            lazyfree_from_inactive: Some(20),
+            lazyfree_from_active: Some(3),
+            ..NodeCounters::default()
+        };
+        let mut d = Totals::default();
+        d.shrink_active[shrink_index(0, reclaimer::DIRECT, 1) as usize].deactivated = 4;
+        let f = Flows::of(&d, &nc);
+        assert_eq!(
+            (f.deactivated_anon, f.deactivated_file, f.batch_deactivated),
+            (6, 54, 56)
+        );
+        let mut p = [100; 5];
+        f.predict(&nc, &mut p);
+        assert_eq!(p, [100 + 6 - 20, 100 - 6 - 3, 100 + 54 + 23, 100 - 54, 100]);
+        assert_eq!(
+            p.iter().sum::<i64>(),
+            500,
+            "moves neither add nor remove pages"
+        );
+        let r = f.rates(&nc, 2.0);
+        assert_eq!(
+            (r.deactivated, r.deactivated_by_batches, r.lazyfree),
+            (30.0, Some(28.0), Some(11.5))
+        );
+        // Not hooked (None): no move is assumed.
+        let none = Flows::of(&Totals::default(), &NodeCounters::default());
+        assert_eq!(none, Flows::default());
+        let r = none.rates(&NodeCounters::default(), 1.0);
+        assert_eq!(
+            (r.deactivated_by_batches, r.lazyfree),
+            (None, None),
+            "not hooked: no rate"
+        );
     }
 }

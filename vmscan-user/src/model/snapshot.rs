@@ -52,7 +52,16 @@ pub struct Rates {
     pub activated_by_access: f64,
     /// shrink_folio_list's nr_activate (folio_check_references said keep).
     pub activated_by_reclaim: f64,
+    /// Active -> inactive: reclaim's shrink_active_list and the batches
+    /// outside it (where hooked).
     pub deactivated: f64,
+    /// Of `deactivated`, what the MADV_COLD and invalidation batches moved;
+    /// absent where they are not hooked, and under MGLRU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deactivated_by_batches: Option<f64>,
+    /// MADV_FREE: anon -> inactive file; absent where not hooked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lazyfree: Option<f64>,
     pub scanned: f64,
     pub scanned_anon: f64,
     pub scanned_file: f64,

@@ -45,11 +45,12 @@ macro_rules! aggregates {
             refault_tasks: ::std::collections::BTreeMap<::vmscan_common::RefaultTaskKey, ::vmscan_common::PagesAgg> = "REFAULT_TASKS", 0, None;
             /// Pages demoted to a slower memory tier, per reclaimer.
             demote: Vec<u64> = "DEMOTE", ::vmscan_common::DEMOTE_SLOTS, None;
-            /// Pages MADV_FREE moved to the inactive file list (pglazyfree).
-            lazyfree: Vec<u64> = "LAZYFREE", ::vmscan_common::LAZYFREE_SLOTS, None;
-            /// Pages deactivated by the MADV_COLD and invalidation batches
-            /// (vmscan_common::deactivate slots).
-            deactivate: Vec<u64> = "DEACTIVATE", ::vmscan_common::DEACTIVATE_SLOTS, None;
+            /// Pages MADV_FREE moved to the inactive file list (pglazyfree),
+            /// per node and the anon list they left (lazyfree_index).
+            lazyfree: Vec<u64> = "LAZYFREE", ::vmscan_common::LAZYFREE_SLOTS, Some(::vmscan_common::slot_node::lazyfree);
+            /// Pages deactivated by the MADV_COLD and invalidation batches,
+            /// per batch, node and type (deactivate_index).
+            deactivate: Vec<u64> = "DEACTIVATE", ::vmscan_common::DEACTIVATE_SLOTS, Some(::vmscan_common::slot_node::deactivate);
             /// Ended reclaim episodes per reclaimer.
             reclaim_episodes: Vec<::vmscan_common::EpisodeAgg> = "EPISODES", ::vmscan_common::EPISODE_SLOTS, None;
         }

@@ -16,7 +16,7 @@ use crate::{
         hist::Log2Hist,
         kswapd::KswapdState,
         selfcheck::SelfCheck,
-        snapshot::{DEF_PRIORITY, NodeSnap, PRIORITY_LEVELS},
+        snapshot::{DEF_PRIORITY, NodeSnap, PRIORITY_LEVELS, Rates},
     },
     text::{fit, micros, pages, rate},
 };
@@ -429,6 +429,19 @@ fn stall_lines(app: &App, room: usize) -> Vec<Line<'static>> {
     lines
 }
 
+/// Active -> inactive per second; the batches outside reclaim (MADV_COLD,
+/// invalidation) and MADV_FREE's anon -> file moves where they moved pages.
+fn deactivated_line(r: &Rates) -> String {
+    let mut s = format!("deactivated {:>5}/s", rate(r.deactivated));
+    if let Some(b) = r.deactivated_by_batches.filter(|&b| b > 0.0) {
+        s += &format!(" ({}/s by MADV_COLD, invalidation)", rate(b));
+    }
+    if let Some(l) = r.lazyfree.filter(|&l| l > 0.0) {
+        s += &format!("  lazyfree {}/s", rate(l));
+    }
+    s
+}
+
 /// The node's page flows per second, stalls and scan balance.
 fn flow_lines(app: &App, n: &NodeSnap) -> Vec<Line<'static>> {
     let r = &n.rates;
@@ -462,7 +475,7 @@ fn flow_lines(app: &App, n: &NodeSnap) -> Vec<Line<'static>> {
             rate(r.activated_by_access),
             rate(r.activated_by_reclaim)
         )),
-        Line::from(format!("deactivated {:>5}/s", rate(r.deactivated))),
+        Line::from(deactivated_line(r)),
         Line::from(format!(
             "scanned   {:>7}/s  reclaimed {}/s",
             rate(r.scanned),

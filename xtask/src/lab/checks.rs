@@ -1429,7 +1429,7 @@ pub(super) fn lazyfree(b: &Blocks) -> Verdict {
 fn lazyfree_by(b: &Blocks, m: &str) -> Verdict {
     const PAGES: u64 = 2 * 16 * 256;
     let run = StatRun::read(b, &format!("lazyfree-{m}"), "pglazyfree")?;
-    let out = run.out;
+    let out = &run.out;
     run.attached_by(&["lru_lazyfree"], m)?;
     // Huge pages count as their 512: the second range must have had some.
     let huge_kib: u64 = out
@@ -1448,22 +1448,29 @@ fn lazyfree_by(b: &Blocks, m: &str) -> Verdict {
             run.kernel
         ));
     }
-    Ok(format!("{} ({PAGES} pages written)", run.exact()?))
+    let exact = run.exact()?;
+    let nodes = run.per_node(
+        "lazyfree by node:",
+        &["lazyfree_from_inactive", "lazyfree_from_active"],
+        &[],
+    )?;
+    Ok(format!("{exact} ({PAGES} pages written); {nodes}"))
 }
 
 /// One `vmscan stat --json` run around a workload (init.sh's blocks NAME,
 /// NAME-err, NAME-before, NAME-after, NAME-out) and one counter of it.
-struct StatRun<'a> {
+struct StatRun {
     j: Value,
     counter: &'static str,
     /// /proc/vmstat's growth of the counter over the workload.
     kernel: u64,
-    /// What the workload printed.
-    out: &'a str,
+    /// What the workload printed, its lines joined by "; " (the table's
+    /// rows are one line).
+    out: String,
 }
 
-impl<'a> StatRun<'a> {
-    fn read(b: &'a Blocks, name: &str, counter: &'static str) -> Result<Self, String> {
+impl StatRun {
+    fn read(b: &Blocks, name: &str, counter: &'static str) -> Result<Self, String> {
         let j = json(b, name).map_err(|e| {
             let err = b.get(format!("{name}-err").as_str());
             format!("{e}; its stderr: {}", err.map_or("(none)", |s| s.trim()))
@@ -1475,7 +1482,10 @@ impl<'a> StatRun<'a> {
             kernel: delta.get(counter).copied().unwrap_or(0),
             out: b
                 .get(format!("{name}-out").as_str())
-                .map_or("", |s| s.trim()),
+                .map_or("", |s| s.trim())
+                .lines()
+                .collect::<Vec<_>>()
+                .join("; "),
         })
     }
 
@@ -1509,7 +1519,7 @@ impl<'a> StatRun<'a> {
     /// vmscan derived the counter, equal to /proc/vmstat's growth, and the
     /// self-check, exact, covered it.
     fn exact(&self) -> Verdict {
-        let (c, kernel, out) = (self.counter, self.kernel, self.out);
+        let (c, kernel, out) = (self.counter, self.kernel, &self.out);
         let (ours, why) = self.ours();
         let Some(ours) = ours else {
             return Err(format!(
@@ -1546,6 +1556,65 @@ impl<'a> StatRun<'a> {
             "{c} {ours} = /proc/vmstat{also} ({out}); self-check {exact} of {checked} exact"
         ))
     }
+
+    /// The counter per node: each node's `moved` fields (stat's `nodes`,
+    /// summed) hold at least the pages the workload reported on that node
+    /// (its output line `prefix` "0=N 1=M", from move_pages(2)), and every
+    /// node's `moved` and `rest` fields add up to the counter.
+    fn per_node(&self, prefix: &str, moved: &[&str], rest: &[&str]) -> Verdict {
+        let c = self.counter;
+        let want: Vec<(u64, u64)> = self
+            .out
+            .split("; ")
+            .find_map(|l| l.strip_prefix(prefix))
+            .ok_or_else(|| format!("the workload printed no \"{prefix}\" line: {}", self.out))?
+            .split_whitespace()
+            .map(|kv| {
+                kv.split_once('=')
+                    .and_then(|(n, p)| Some((n.parse().ok()?, p.parse().ok()?)))
+                    .ok_or_else(|| format!("{prefix} {kv}: not node=pages"))
+            })
+            .collect::<Result<_, _>>()?;
+        let nodes = self.j["nodes"].as_array().ok_or("stat printed no nodes")?;
+        let sum = |n: &Value, fields: &[&str]| -> Result<u64, String> {
+            fields.iter().try_fold(0, |acc, f| {
+                n[*f]
+                    .as_u64()
+                    .map(|v| acc + v)
+                    .ok_or_else(|| format!("node {} has no {f}: {n}", n["node"]))
+            })
+        };
+        let mut total = 0;
+        for n in nodes {
+            total += sum(n, moved)? + sum(n, rest)?;
+        }
+        let ours = self
+            .ours()
+            .0
+            .ok_or_else(|| format!("vmscan derived no {c}"))?;
+        if total != ours {
+            return Err(format!(
+                "{c} {ours}, but the nodes' {moved:?} and {rest:?} add up to {total}"
+            ));
+        }
+        let mut seen = vec![];
+        for (node, pages) in want {
+            let n = nodes.iter().find(|n| n["node"] == node).ok_or_else(|| {
+                format!("the workload moved {pages} pages on node {node}; stat has no node {node}")
+            })?;
+            let got = sum(n, moved)?;
+            if got < pages {
+                return Err(format!(
+                    "node {node}: the workload moved {pages} pages there; vmscan's {moved:?} {got}"
+                ));
+            }
+            seen.push(format!("node {node} {got} (workload {pages})"));
+        }
+        Ok(format!(
+            "per node: {}; the nodes add up to {c}",
+            seen.join(", ")
+        ))
+    }
 }
 
 /// The deactivation batches (init.sh `deactivate`), once with lru_deactivate
@@ -1572,10 +1641,19 @@ fn deactivate_by(b: &Blocks, m: &str, mglru: bool) -> Verdict {
     // MADV_COLD's file, and the invalidated file's half held by pipes.
     const PAGES: u64 = 16 * 256 + 8 * 256;
     let run = StatRun::read(b, &format!("deactivate-{m}"), "pgdeactivate")?;
-    let (kernel, out) = (run.kernel, run.out);
+    let (kernel, out) = (run.kernel, &run.out);
     run.attached_by(&["lru_deactivate", "lru_deactivate_file"], m)?;
     if mglru {
         let (ours, why) = run.ours();
+        let per_node = run.j["nodes"].as_array().into_iter().flatten().any(|n| {
+            !n["batch_deactivated_file"].is_null() || !n["batch_deactivated_anon"].is_null()
+        });
+        if per_node {
+            return Err(format!(
+                "MGLRU is on: no node may show batch deactivations; stat printed {}",
+                run.j["nodes"]
+            ));
+        }
         if ours.is_some() || !why.contains("MGLRU") {
             return Err(format!(
                 "MGLRU is on: pgdeactivate must be underivable, with the reason; vmscan printed {ours:?} ({why:?}; /proc/vmstat {kernel})"
@@ -1591,7 +1669,15 @@ fn deactivate_by(b: &Blocks, m: &str, mglru: bool) -> Verdict {
             "MADV_COLD and invalidation of {PAGES} active unmapped pages: /proc/vmstat pgdeactivate grew only {kernel} ({out})"
         ));
     }
-    run.exact()
+    let exact = run.exact()?;
+    // Page cache: active file -> inactive file, on each file's node (the
+    // lab's two: MADV_COLD's file on node 1, the invalidated one on node 0).
+    let nodes = run.per_node(
+        "deactivated by node:",
+        &["batch_deactivated_file"],
+        &["batch_deactivated_anon", "deactivated"],
+    )?;
+    Ok(format!("{exact}; {nodes}"))
 }
 
 /// MADV_PAGEOUT of 64 MiB of anonymous memory with swap off: reclaim_pages()
@@ -1849,36 +1935,58 @@ mod tests {
     fn deactivate_needs_equality_on_the_classic_lru_and_a_reason_under_mglru() {
         // Both runs alike: vmscan's figure (None: underivable, with `why`)
         // against /proc/vmstat's growth.
+        // Nodes 0 and 1 as stat prints them: the batches' file pages on
+        // each, and reclaim's own deactivations on node 0.
+        let nodes = |n0: u64, n1: u64, reclaim: u64| {
+            serde_json::json!([
+                {"node": 0, "batch_deactivated_file": n0, "batch_deactivated_anon": 0, "deactivated": reclaim},
+                {"node": 1, "batch_deactivated_file": n1, "batch_deactivated_anon": 0, "deactivated": 0},
+            ])
+        };
+        let console_with =
+            |lrugen: &str, ours: Option<u64>, kernel: u64, why: &str, nodes: serde_json::Value| {
+                let mut c =
+                    format!("@@BEGIN deactivate-lrugen\n{lrugen}\n@@END deactivate-lrugen\n");
+                for m in ["fentry", "kprobe"] {
+                    let ret = if m == "fentry" { "fexit" } else { "kretprobe" };
+                    let hook = |n: &str, m: String| serde_json::json!({"name": n, "mechanism": m});
+                    let mut j = serde_json::json!({
+                        "hooks": [hook("lru_deactivate_fn", m.into()),
+                            hook("lru_deactivate_file", format!("{m}+{ret}"))],
+                        "vmstat": {}, "underivable": {}, "nodes": nodes,
+                        "self_check": {"checked": 1, "exact": 1,
+                            "counters": [{"counter": "pgdeactivate", "vmscan": ours.unwrap_or(0),
+                                "divergence_pages": 0}]},
+                    });
+                    match ours {
+                        Some(v) => j["vmstat"]["pgdeactivate"] = v.into(),
+                        None => j["underivable"]["pgdeactivate"] = why.into(),
+                    }
+                    for (name, text) in [
+                        (format!("deactivate-{m}"), j.to_string()),
+                        (format!("deactivate-{m}-before"), "pgdeactivate 100".into()),
+                        (
+                            format!("deactivate-{m}-after"),
+                            format!("pgdeactivate {}", 100 + kernel),
+                        ),
+                        (
+                            format!("deactivate-{m}-out"),
+                            "cold 4096 pages\ndeactivated by node: 0=2048 1=4096".into(),
+                        ),
+                    ] {
+                        c += &format!("@@BEGIN {name}\n{text}\n@@END {name}\n");
+                    }
+                }
+                c
+            };
+        // Nodes that add up to vmscan's figure, the workload's pages on
+        // theirs (any more from reclaim), or none under MGLRU.
         let console = |lrugen: &str, ours: Option<u64>, kernel: u64, why: &str| {
-            let mut c = format!("@@BEGIN deactivate-lrugen\n{lrugen}\n@@END deactivate-lrugen\n");
-            for m in ["fentry", "kprobe"] {
-                let ret = if m == "fentry" { "fexit" } else { "kretprobe" };
-                let hook = |n: &str, m: String| serde_json::json!({"name": n, "mechanism": m});
-                let mut j = serde_json::json!({
-                    "hooks": [hook("lru_deactivate_fn", m.into()),
-                        hook("lru_deactivate_file", format!("{m}+{ret}"))],
-                    "vmstat": {}, "underivable": {},
-                    "self_check": {"checked": 1, "exact": 1,
-                        "counters": [{"counter": "pgdeactivate", "vmscan": ours.unwrap_or(0),
-                            "divergence_pages": 0}]},
-                });
-                match ours {
-                    Some(v) => j["vmstat"]["pgdeactivate"] = v.into(),
-                    None => j["underivable"]["pgdeactivate"] = why.into(),
-                }
-                for (name, text) in [
-                    (format!("deactivate-{m}"), j.to_string()),
-                    (format!("deactivate-{m}-before"), "pgdeactivate 100".into()),
-                    (
-                        format!("deactivate-{m}-after"),
-                        format!("pgdeactivate {}", 100 + kernel),
-                    ),
-                    (format!("deactivate-{m}-out"), "cold 4096 pages".into()),
-                ] {
-                    c += &format!("@@BEGIN {name}\n{text}\n@@END {name}\n");
-                }
-            }
-            c
+            let n = match ours {
+                Some(v) => nodes(2048, 4096, v.saturating_sub(6144)),
+                None => serde_json::json!([{"node": 0, "deactivated": 0}]),
+            };
+            console_with(lrugen, ours, kernel, why, n)
         };
         let ok = deactivate(&blocks(&console("0x0000", Some(6144), 6144, ""))).expect("exact");
         assert!(ok.contains("pgdeactivate 6144 = /proc/vmstat"), "{ok}");
@@ -1898,6 +2006,21 @@ mod tests {
             deactivate(&blocks(&console("0x0007", None, 3, "under MGLRU, ..."))).expect("mglru");
         assert!(ok.contains("underivable"), "{ok}");
         assert!(deactivate(&blocks(&console("0x0001", Some(3), 3, ""))).is_err());
+        // Per node: node 1's file counted on node 0, or nodes that do not
+        // add up to the counter.
+        let ok = deactivate(&blocks(&console("0x0000", Some(6144), 6144, ""))).unwrap();
+        assert!(ok.contains("node 1 4096 (workload 4096)"), "{ok}");
+        let c = console_with("0x0000", Some(6144), 6144, "", nodes(6144, 0, 0));
+        assert!(deactivate(&blocks(&c)).unwrap_err().contains("node 1"));
+        let c = console_with("0x0000", Some(6144), 6144, "", nodes(2048, 4000, 0));
+        assert!(
+            deactivate(&blocks(&c))
+                .unwrap_err()
+                .contains("add up to 6048")
+        );
+        // MGLRU: no node shows batch deactivations.
+        let c = console_with("0x0007", None, 3, "under MGLRU", nodes(0, 0, 0));
+        assert!(deactivate(&blocks(&c)).unwrap_err().contains("no node"));
     }
 
     #[test]
