@@ -1914,9 +1914,155 @@ pub(super) fn rss(b: &Blocks) -> Verdict {
     Ok(figures)
 }
 
+/// Memory cgroups the `memcgs` scenario makes, in turn.
+const MEMCG_SIZES: [u64; 3] = [100, 1_000, 10_000];
+/// How much more a 1 s interval may cost at 10,000 memcgs than at 100: the
+/// host's exporter takes 2.9x (1.00% / 0.35%); reading every memcg's files
+/// every interval (the cost issue's 55 us per memcg) would be about 100x.
+const MEMCG_GROWTH_LIMIT: f64 = 10.0;
+
+/// The exporter's and the terminal UI's CPU per 1 s interval (TCG: the
+/// ratios between sizes matter, not the figures), peak RSS and the
+/// exporter's scrape time with 100, 1,000 and 10,000 memory cgroups, each
+/// charged a page. Cost at 10,000 at most [`MEMCG_GROWTH_LIMIT`] times the
+/// cost at 100, for both programs.
+pub(super) fn memcgs(b: &Blocks) -> Verdict {
+    let ticks = |k: &str| {
+        b.get(k)
+            .and_then(|t| crate::sh::stat_cpu_ticks(t))
+            .ok_or_else(|| format!("no /proc/PID/stat in `{k}`"))
+    };
+    // USER_HZ ticks (10 ms) over 20 one-second intervals: ms per interval.
+    let cpu_ms = |k: &str| -> Result<f64, String> {
+        Ok(
+            ticks(&format!("{k}-cpu1"))?.saturating_sub(ticks(&format!("{k}-cpu0"))?) as f64 * 10.0
+                / 20.0,
+        )
+    };
+    let hwm_mib = |k: &str| -> Result<f64, String> {
+        b.get(k)
+            .and_then(|t| t.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .map(|kib| kib / 1024.0)
+            .ok_or_else(|| format!("no VmHWM in `{k}`"))
+    };
+    let mut rows = vec![];
+    let mut cost = vec![];
+    for n in MEMCG_SIZES {
+        let made = b
+            .get(format!("memcgs-{n}-made").as_str())
+            .map_or("", |s| s.trim());
+        if made
+            .split_whitespace()
+            .next()
+            .and_then(|m| m.parse::<u64>().ok())
+            != Some(n)
+        {
+            return Err(format!("{n} memcgs wanted: {made:?}"));
+        }
+        let export = cpu_ms(&format!("memcgs-{n}-export")).map_err(|e| {
+            let err = b.get(format!("memcgs-{n}-export-err").as_str());
+            format!("{e}: {}", err.map_or("", |s| s.trim()))
+        })?;
+        let tui = cpu_ms(&format!("memcgs-{n}-tui")).map_err(|e| {
+            let err = b.get(format!("memcgs-{n}-tui-err").as_str());
+            format!(
+                "{e}: the terminal UI did not run: {}",
+                err.map_or("", |s| s.trim())
+            )
+        })?;
+        let scrape = scrape_ms(
+            b.get(format!("memcgs-{n}-export-scrape").as_str())
+                .map_or("", String::as_str),
+        )
+        .ok_or_else(|| format!("no scrape times at {n} memcgs"))?;
+        rows.push(format!(
+            "{n} memcgs ({made}): exporter {export:.0} ms, TUI {tui:.0} ms per interval; scrape {scrape:.0} ms; peak RSS exporter {:.1} MiB, TUI {:.1} MiB",
+            hwm_mib(&format!("memcgs-{n}-export-hwm"))?,
+            hwm_mib(&format!("memcgs-{n}-tui-hwm"))?,
+        ));
+        cost.push((export, tui));
+    }
+    let (first, last) = (cost[0], cost[cost.len() - 1]);
+    // A tick's resolution (10 ms over 20 intervals) is the floor.
+    let growth = |a: f64, b: f64| b / a.max(0.5);
+    let (ge, gt) = (growth(first.0, last.0), growth(first.1, last.1));
+    let summary = format!(
+        "{}; 10,000 vs 100: exporter {ge:.1}x, TUI {gt:.1}x (at most {MEMCG_GROWTH_LIMIT}x)",
+        rows.join("; ")
+    );
+    if ge > MEMCG_GROWTH_LIMIT || gt > MEMCG_GROWTH_LIMIT {
+        return Err(summary);
+    }
+    Ok(summary)
+}
+
+/// The median of busybox `time`'s "real" lines (`real\t0m 0.05s`), in ms.
+fn scrape_ms(times: &str) -> Option<f64> {
+    let mut ms: Vec<f64> = times
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("real"))
+        .filter_map(|t| {
+            let (m, s) = t.trim().split_once('m')?;
+            Some(
+                m.trim().parse::<f64>().ok()? * 60e3
+                    + s.trim().trim_end_matches('s').parse::<f64>().ok()? * 1e3,
+            )
+        })
+        .collect();
+    if ms.is_empty() {
+        return None;
+    }
+    ms.sort_by(f64::total_cmp);
+    Some(ms[ms.len() / 2])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memcg_costs_must_not_grow_with_every_memcg() {
+        let stat = |ticks: u64| format!("1 (vmscan) S 0 0 0 0 0 0 0 0 0 0 {ticks} 0 0 0");
+        let console = |export10k: u64| {
+            let mut c = String::new();
+            for (n, e1) in [(100, 110), (1_000, 120), (10_000, 100 + export10k)] {
+                for (name, text) in [
+                    (
+                        format!("memcgs-{n}-made"),
+                        format!("{n} memcgs made in 3 s"),
+                    ),
+                    (format!("memcgs-{n}-export-cpu0"), stat(100)),
+                    (format!("memcgs-{n}-export-cpu1"), stat(e1)),
+                    (format!("memcgs-{n}-tui-cpu0"), stat(0)),
+                    (format!("memcgs-{n}-tui-cpu1"), stat(20)),
+                    (format!("memcgs-{n}-export-hwm"), "VmHWM: 20480 kB".into()),
+                    (format!("memcgs-{n}-tui-hwm"), "VmHWM: 30720 kB".into()),
+                    (
+                        format!("memcgs-{n}-export-scrape"),
+                        "real\t0m 0.05s\nuser\t0m 0.00s\nreal\t0m 1.20s\nreal\t0m 0.07s".into(),
+                    ),
+                ] {
+                    c += &format!("@@BEGIN {name}\n{text}\n@@END {name}\n");
+                }
+            }
+            c
+        };
+        // 10 ticks over 20 s at 100: 5 ms an interval; 40 ticks at 10,000: 20 ms.
+        let ok = memcgs(&blocks(&console(40))).expect("4x");
+        assert!(ok.contains("exporter 4.0x"), "{ok}");
+        assert!(ok.contains("scrape 70 ms"), "{ok}");
+        assert!(ok.contains("peak RSS exporter 20.0 MiB"), "{ok}");
+        // Every memcg read every interval: far past the limit.
+        assert!(memcgs(&blocks(&console(500))).is_err());
+        // Fewer memcgs than asked for.
+        let short = console(40).replace("10000 memcgs made", "9000 memcgs made");
+        assert!(
+            memcgs(&blocks(&short))
+                .unwrap_err()
+                .contains("10000 memcgs wanted")
+        );
+    }
 
     #[test]
     fn kprobes_may_miss_a_few_calls_only() {

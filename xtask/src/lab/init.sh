@@ -384,6 +384,47 @@ if has rss; then
   block rss-tui /tmp/rt.hwm; block rss-tui-err /tmp/rt.err
   block rss-tui-cpu0 /tmp/rt.stat0; block rss-tui-cpu1 /tmp/rt.stat1
 fi
+if has memcgs; then
+  # What the exporter and the terminal UI cost per 1 s interval as memory
+  # cgroups grow (100, 1,000, 10,000), on this configuration's cgroup
+  # version. Each memcg is charged one page of page cache: one shell moves
+  # itself into each and writes a small file (no fork per memcg). One
+  # program at a time, as in rss.
+  P=$CG/mc; mkdir -p $P /mnt/mc
+  [ "$MAX" = memory.max ] && echo +memory > $P/cgroup.subtree_control
+  have=0
+  for n in 100 1000 10000; do
+    t0=$(cut -d. -f1 /proc/uptime)
+    sh -c 'i='$have'; while [ $i -lt '$n' ]; do mkdir '$P'/c$i && echo $$ > '$P'/c$i/cgroup.procs && echo x > /mnt/mc/f$i || exit 1; i=$((i+1)); done' || echo "@@ERROR memcgs: making $n memcgs failed"
+    have=$n
+    echo "$(ls $P | grep -c '^c') memcgs made in $(( $(cut -d. -f1 /proc/uptime) - t0 )) s; MemAvailable $(grep MemAvailable /proc/meminfo | tr -s ' ' | cut -d' ' -f2) kB" > /tmp/mc-$n.made
+    vmscan export --listen 127.0.0.1:9465 > /dev/null 2> /tmp/mce-$n.err & B=$!
+    waitc /tmp/mce-$n.err
+    sleep 4; cat /proc/$B/stat > /tmp/mce-$n.stat0; sleep 20; cat /proc/$B/stat > /tmp/mce-$n.stat1
+    for k in 1 2 3 4 5; do time wget -q -O /dev/null http://127.0.0.1:9465/metrics; done 2> /tmp/mce-$n.scrape
+    grep VmHWM /proc/$B/status > /tmp/mce-$n.hwm
+    kill -TERM $B; wait $B
+    : > /tmp/mct-$n.stat0; : > /tmp/mct-$n.stat1; : > /tmp/mct-$n.hwm
+    if stty -F /dev/ttyS1 rows 50 cols 160 2> /tmp/mct-$n.err; then
+      setsid sh -c 'exec vmscan < /dev/ttyS1 > /dev/ttyS1 2> /tmp/mct-'$n'.err' & C=$!
+      i=0; m0=-1
+      while [ $i -lt 180 ]; do
+        m=$(ls -l /proc/$C/fd 2>/dev/null | grep -c -e bpf_link -e perf_event)
+        [ "$m" -gt 10 ] && [ "$m" = "$m0" ] && break
+        m0=$m; sleep 1; i=$((i+1))
+      done
+      sleep 4; cat /proc/$C/stat > /tmp/mct-$n.stat0; sleep 20; cat /proc/$C/stat > /tmp/mct-$n.stat1
+      grep VmHWM /proc/$C/status > /tmp/mct-$n.hwm
+      kill -TERM $C; wait $C
+    fi
+    block memcgs-$n-made /tmp/mc-$n.made
+    block memcgs-$n-export-err /tmp/mce-$n.err; block memcgs-$n-export-hwm /tmp/mce-$n.hwm
+    block memcgs-$n-export-cpu0 /tmp/mce-$n.stat0; block memcgs-$n-export-cpu1 /tmp/mce-$n.stat1
+    block memcgs-$n-export-scrape /tmp/mce-$n.scrape
+    block memcgs-$n-tui-err /tmp/mct-$n.err; block memcgs-$n-tui-hwm /tmp/mct-$n.hwm
+    block memcgs-$n-tui-cpu0 /tmp/mct-$n.stat0; block memcgs-$n-tui-cpu1 /tmp/mct-$n.stat1
+  done
+fi
 if has hotplug; then
   # CPU hotplug under reclaim: cpu1 goes offline during one cgroup read of
   # the file and comes back during a second, while vmscan stat counts.
