@@ -719,7 +719,7 @@ mod tests {
         );
         assert_eq!(
             guest_scenarios(&select(None).unwrap()),
-            "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,thp,collapse,pageout,lazyfree,deactivate,rss,demote,hooks,numa"
+            "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,thp,collapse,pageout,lazyfree,deactivate,rss,memcgs,demote,hooks,numa"
         );
     }
 }
