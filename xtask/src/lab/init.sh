@@ -397,7 +397,7 @@ if has memcgs; then
     t0=$(cut -d. -f1 /proc/uptime)
     sh -c 'i='$have'; while [ $i -lt '$n' ]; do mkdir '$P'/c$i && echo $$ > '$P'/c$i/cgroup.procs && echo x > /mnt/mc/f$i || exit 1; i=$((i+1)); done' || echo "@@ERROR memcgs: making $n memcgs failed"
     have=$n
-    echo "$(ls $P | grep -c '^c') memcgs made in $(( $(cut -d. -f1 /proc/uptime) - t0 )) s; MemAvailable $(grep MemAvailable /proc/meminfo | tr -s ' ' | cut -d' ' -f2) kB" > /tmp/mc-$n.made
+    echo "$(ls $P | grep -c '^c[0-9]') memcgs made in $(( $(cut -d. -f1 /proc/uptime) - t0 )) s; MemAvailable $(grep MemAvailable /proc/meminfo | tr -s ' ' | cut -d' ' -f2) kB" > /tmp/mc-$n.made
     vmscan export --listen 127.0.0.1:9465 > /dev/null 2> /tmp/mce-$n.err & B=$!
     waitc /tmp/mce-$n.err
     sleep 4; cat /proc/$B/stat > /tmp/mce-$n.stat0; sleep 20; cat /proc/$B/stat > /tmp/mce-$n.stat1
