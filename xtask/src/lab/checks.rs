@@ -1971,11 +1971,11 @@ pub(super) fn memcgs(b: &Blocks) -> Verdict {
                 err.map_or("", |s| s.trim())
             )
         })?;
-        let scrape = scrape_ms(
-            b.get(format!("memcgs-{n}-export-scrape").as_str())
-                .map_or("", String::as_str),
-        )
-        .ok_or_else(|| format!("no scrape times at {n} memcgs"))?;
+        let times = b
+            .get(format!("memcgs-{n}-export-scrape").as_str())
+            .map_or("", String::as_str);
+        let scrape = scrape_ms(times)
+            .ok_or_else(|| format!("no scrape timed at {n} memcgs: {}", times.trim()))?;
         rows.push(format!(
             "{n} memcgs ({made}): exporter {export:.0} ms, TUI {tui:.0} ms per interval; scrape {scrape:.0} ms; peak RSS exporter {:.1} MiB, TUI {:.1} MiB",
             hwm_mib(&format!("memcgs-{n}-export-hwm"))?,
@@ -1997,8 +1997,13 @@ pub(super) fn memcgs(b: &Blocks) -> Verdict {
     Ok(summary)
 }
 
-/// The median of busybox `time`'s "real" lines (`real\t0m 0.05s`), in ms.
+/// The median of busybox `time`'s "real" lines (`real\t0m 0.05s`), in ms;
+/// None where a scrape failed (busybox `time` says "Command exited with
+/// non-zero status") or none was timed.
 fn scrape_ms(times: &str) -> Option<f64> {
+    if times.contains("non-zero status") {
+        return None;
+    }
     let mut ms: Vec<f64> = times
         .lines()
         .filter_map(|l| l.trim().strip_prefix("real"))
@@ -2055,6 +2060,16 @@ mod tests {
         assert!(ok.contains("peak RSS exporter 20.0 MiB"), "{ok}");
         // Every memcg read every interval: far past the limit.
         assert!(memcgs(&blocks(&console(500))).is_err());
+        // A scrape that failed is no time.
+        let failed = console(40).replace(
+            "real\t0m 0.05s",
+            "wget: can't connect\nCommand exited with non-zero status 1\nreal\t0m 0.00s",
+        );
+        assert!(
+            memcgs(&blocks(&failed))
+                .unwrap_err()
+                .contains("no scrape timed")
+        );
         // Fewer memcgs than asked for.
         let short = console(40).replace("10000 memcgs made", "9000 memcgs made");
         assert!(

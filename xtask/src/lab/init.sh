@@ -390,6 +390,8 @@ if has memcgs; then
   # version. Each memcg is charged one page of page cache: one shell moves
   # itself into each and writes a small file (no fork per memcg). One
   # program at a time, as in rss.
+  # The guest's loopback is down until brought up (scrapes go to it).
+  ifconfig lo 127.0.0.1 up 2>/dev/null || ip link set lo up
   P=$CG/mc; mkdir -p $P /mnt/mc
   [ "$MAX" = memory.max ] && echo +memory > $P/cgroup.subtree_control
   have=0
