@@ -390,6 +390,9 @@ if has memcgs; then
   # version. Each memcg is charged one page of page cache: one shell moves
   # itself into each and writes a small file (no fork per memcg). One
   # program at a time, as in rss.
+  # /proc/PID/stat every 5 s for 60 s from the moment the program counts:
+  # its start-up (the first sample reads every memcg) and its steady state.
+  cpu_series() { k=0; : > $2; while [ $k -le 12 ]; do cat /proc/$1/stat >> $2; sleep 5; k=$((k+1)); done; }
   # The guest's loopback is down until brought up (scrapes go to it).
   ifconfig lo 127.0.0.1 up 2>/dev/null || ip link set lo up
   P=$CG/mc; mkdir -p $P /mnt/mc
@@ -402,11 +405,11 @@ if has memcgs; then
     echo "$(ls $P | grep -c '^c[0-9]') memcgs made in $(( $(cut -d. -f1 /proc/uptime) - t0 )) s; MemAvailable $(grep MemAvailable /proc/meminfo | tr -s ' ' | cut -d' ' -f2) kB" > /tmp/mc-$n.made
     vmscan export --listen 127.0.0.1:9465 > /dev/null 2> /tmp/mce-$n.err & B=$!
     waitc /tmp/mce-$n.err
-    sleep 4; cat /proc/$B/stat > /tmp/mce-$n.stat0; sleep 20; cat /proc/$B/stat > /tmp/mce-$n.stat1
+    cpu_series $B /tmp/mce-$n.cpu
     for k in 1 2 3 4 5; do time wget -q -O /dev/null http://127.0.0.1:9465/metrics; done 2> /tmp/mce-$n.scrape
     grep VmHWM /proc/$B/status > /tmp/mce-$n.hwm
     kill -TERM $B; wait $B
-    : > /tmp/mct-$n.stat0; : > /tmp/mct-$n.stat1; : > /tmp/mct-$n.hwm
+    : > /tmp/mct-$n.cpu; : > /tmp/mct-$n.hwm
     if stty -F /dev/ttyS1 rows 50 cols 160 2> /tmp/mct-$n.err; then
       setsid sh -c 'exec vmscan < /dev/ttyS1 > /dev/ttyS1 2> /tmp/mct-'$n'.err' & C=$!
       i=0; m0=-1
@@ -415,16 +418,16 @@ if has memcgs; then
         [ "$m" -gt 10 ] && [ "$m" = "$m0" ] && break
         m0=$m; sleep 1; i=$((i+1))
       done
-      sleep 4; cat /proc/$C/stat > /tmp/mct-$n.stat0; sleep 20; cat /proc/$C/stat > /tmp/mct-$n.stat1
+      cpu_series $C /tmp/mct-$n.cpu
       grep VmHWM /proc/$C/status > /tmp/mct-$n.hwm
       kill -TERM $C; wait $C
     fi
     block memcgs-$n-made /tmp/mc-$n.made
     block memcgs-$n-export-err /tmp/mce-$n.err; block memcgs-$n-export-hwm /tmp/mce-$n.hwm
-    block memcgs-$n-export-cpu0 /tmp/mce-$n.stat0; block memcgs-$n-export-cpu1 /tmp/mce-$n.stat1
+    block memcgs-$n-export-cpu /tmp/mce-$n.cpu
     block memcgs-$n-export-scrape /tmp/mce-$n.scrape
     block memcgs-$n-tui-err /tmp/mct-$n.err; block memcgs-$n-tui-hwm /tmp/mct-$n.hwm
-    block memcgs-$n-tui-cpu0 /tmp/mct-$n.stat0; block memcgs-$n-tui-cpu1 /tmp/mct-$n.stat1
+    block memcgs-$n-tui-cpu /tmp/mct-$n.cpu
   done
 fi
 if has hotplug; then
