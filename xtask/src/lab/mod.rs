@@ -280,6 +280,9 @@ pub(super) const SKIP: &str = "SKIP: ";
 /// configuration says otherwise (VMSCAN_LAB_LIMIT_SECS overrides both).
 const SCENARIOS_LIMIT: Duration = Duration::from_secs(480);
 
+/// What the memcgs scenario adds to a boot's limit.
+const MEMCGS_EXTRA: Duration = Duration::from_secs(900);
+
 fn scenarios_limit(c: &Config) -> Duration {
     std::env::var("VMSCAN_LAB_LIMIT_SECS")
         .ok()
@@ -542,7 +545,13 @@ fn run_config(
     let b = Boot {
         scenarios: format!("{}{}", guest_scenarios(scenarios), settings(c)),
         tools: None,
-        limit: scenarios_limit(c),
+        // memcgs measures for about 10 minutes under TCG on its own.
+        limit: scenarios_limit(c)
+            + if scenarios.iter().any(|s| s.name == "memcgs") {
+                MEMCGS_EXTRA
+            } else {
+                Duration::ZERO
+            },
         interactive: false,
         append,
         tier_node,
