@@ -282,7 +282,6 @@ fn encode_moved_outside_reclaim(
     enc: &mut DescriptorEncoder,
 ) -> Result<(), std::fmt::Error> {
     let t = &st.totals;
-    let at = |v: &[u64], i: u32| v.get(i as usize).copied().unwrap_or(0);
     let mut rows = vec![];
     for n in &st.snap.nodes {
         let nl = node_label(n.node);
@@ -310,7 +309,7 @@ fn encode_moved_outside_reclaim(
                         by,
                         from,
                         to,
-                        at(&t.deactivate, deactivate_index(batch, n.node, file)),
+                        t.deactivate[deactivate_index(batch, n.node, file) as usize],
                     );
                 }
             }
@@ -321,7 +320,7 @@ fn encode_moved_outside_reclaim(
                     "lru_lazyfree",
                     from,
                     "inactive_file",
-                    at(&t.lazyfree, lazyfree_index(n.node, active)),
+                    t.lazyfree[lazyfree_index(n.node, active) as usize],
                 );
             }
         }

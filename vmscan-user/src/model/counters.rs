@@ -616,11 +616,10 @@ fn node_counters(t: &Totals, k: &Counting, node: u32, reclaimed: &mut ByReclaime
     }
     n.lru_activated_anon = t.lru_activate[lru_index(node, lru::ACTIVE_ANON) as usize].pages;
     n.lru_activated_file = t.lru_activate[lru_index(node, lru::ACTIVE_FILE) as usize].pages;
-    let at = |v: &[u64], i: u32| v.get(i as usize).copied().unwrap_or(0);
     if k.deactivate && !k.mglru {
         let batches = |file| {
             [deactivate::COLD, deactivate::FILE]
-                .map(|b| at(&t.deactivate, deactivate_index(b, node, file)))
+                .map(|b| t.deactivate[deactivate_index(b, node, file) as usize])
                 .iter()
                 .sum()
         };
@@ -628,8 +627,8 @@ fn node_counters(t: &Totals, k: &Counting, node: u32, reclaimed: &mut ByReclaime
     }
     if k.lazyfree {
         (n.lazyfree_from_inactive, n.lazyfree_from_active) = (
-            Some(at(&t.lazyfree, lazyfree_index(node, 0))),
-            Some(at(&t.lazyfree, lazyfree_index(node, 1))),
+            Some(t.lazyfree[lazyfree_index(node, 0) as usize]),
+            Some(t.lazyfree[lazyfree_index(node, 1) as usize]),
         );
     }
     n

@@ -1871,12 +1871,7 @@ pub(super) fn rss(b: &Blocks) -> Verdict {
             "{SKIP}asked for possible_cpus={wanted}, the kernel has {possible} possible CPUs (it ignores the parameter)"
         ));
     }
-    let hwm = |k: &str| -> Result<u64, String> {
-        b.get(k)
-            .and_then(|t| t.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| format!("no VmHWM in `{k}`"))
-    };
+    let hwm = |k: &str| vmhwm_kib(b, k);
     let ticks = |k: &str| {
         b.get(k)
             .and_then(|t| crate::sh::stat_cpu_ticks(t))
@@ -1914,6 +1909,14 @@ pub(super) fn rss(b: &Blocks) -> Verdict {
     Ok(figures)
 }
 
+/// The peak RSS (KiB) in block `k`, a `grep VmHWM /proc/PID/status` line.
+fn vmhwm_kib(b: &Blocks, k: &str) -> Result<u64, String> {
+    b.get(k)
+        .and_then(|t| t.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("no VmHWM in `{k}`"))
+}
+
 /// Memory cgroups the `memcgs` scenario makes, in turn.
 const MEMCG_SIZES: [u64; 3] = [100, 1_000, 10_000];
 /// How much more a 1 s interval may cost at 10,000 memcgs than at 100: the
@@ -1941,13 +1944,7 @@ pub(super) fn memcgs(b: &Blocks) -> Verdict {
         let ms = |a: usize, z: usize| ticks[z].saturating_sub(ticks[a]) as f64 * 10.0;
         Ok((ms(8, 12) / 20.0, ms(0, 8)))
     };
-    let hwm_mib = |k: &str| -> Result<f64, String> {
-        b.get(k)
-            .and_then(|t| t.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .map(|kib| kib / 1024.0)
-            .ok_or_else(|| format!("no VmHWM in `{k}`"))
-    };
+    let hwm_mib = |k: &str| vmhwm_kib(b, k).map(|kib| kib as f64 / 1024.0);
     let mut rows = vec![];
     let mut cost = vec![];
     for n in MEMCG_SIZES {
