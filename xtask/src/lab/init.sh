@@ -17,6 +17,19 @@ vmstat() { echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null; cat /proc/vmstat; }
 # Background jobs of a non-interactive shell ignore SIGINT: stop vmscan with
 # SIGTERM. Every run writes its own files, so waitc never sees an older run.
 waitc() { i=0; while [ $i -lt 900 ]; do grep -q "vmscan: counting" "$1" 2>/dev/null && return 0; sleep 0.1; i=$((i+1)); done; echo "@@ERROR $1 never counted"; cat "$1"; }
+# The terminal UI on ttyS1 (a real serial terminal whose output QEMU
+# discards; the caller sizes it), in its own session so that ttyS1 is its
+# controlling terminal, stderr to $1; its pid in C. It prints nothing when
+# attached: wait until its attachments (bpf links, perf events) stop growing.
+start_tui() {
+  setsid sh -c 'exec vmscan < /dev/ttyS1 > /dev/ttyS1 2> '$1 & C=$!
+  t=0; was=-1
+  while [ $t -lt 180 ]; do
+    now=$(ls -l /proc/$C/fd 2>/dev/null | grep -c -e bpf_link -e perf_event)
+    [ "$now" -gt 10 ] && [ "$now" = "$was" ] && break
+    was=$now; sleep 1; t=$((t+1))
+  done
+}
 # The configuration: the LRU (vmscan.lru=y|n switches MGLRU) and the
 # cgroup version (vmscan.cgroup=1 mounts the v1 memory controller; v2
 # otherwise). $CG is the memory hierarchy, $MAX its limit file.
@@ -358,20 +371,11 @@ if has rss; then
   sleep 2; cat /proc/$B/stat > /tmp/re.stat0; sleep 10; cat /proc/$B/stat > /tmp/re.stat1
   grep VmHWM /proc/$B/status > /tmp/re.hwm
   kill -TERM $B; wait $B
-  # The terminal UI on ttyS1 (a real serial terminal whose output QEMU
-  # discards), sized like a workstation's: its own session, so ttyS1 is its
-  # controlling terminal. It prints nothing when attached: wait until its
-  # attachments (bpf links, perf events) stop growing.
+  # The terminal UI, sized like a workstation's (start_tui).
   : > /tmp/rt.hwm; : > /tmp/rt.stat0; : > /tmp/rt.stat1
   if stty -F /dev/ttyS1 rows 50 cols 160 2> /tmp/rt.err; then
     echo 3 > /proc/sys/vm/drop_caches
-    setsid sh -c 'exec vmscan < /dev/ttyS1 > /dev/ttyS1 2> /tmp/rt.err' & C=$!
-    i=0; n=-1
-    while [ $i -lt 180 ]; do
-      m=$(ls -l /proc/$C/fd 2>/dev/null | grep -c -e bpf_link -e perf_event)
-      [ "$m" -gt 10 ] && [ "$m" = "$n" ] && break
-      n=$m; sleep 1; i=$((i+1))
-    done
+    start_tui /tmp/rt.err
     sh -c 'echo $$ > '$CG'/t/cgroup.procs; exec cat /mnt/big > /dev/null'
     sleep 2; cat /proc/$C/stat > /tmp/rt.stat0; sleep 10; cat /proc/$C/stat > /tmp/rt.stat1
     grep VmHWM /proc/$C/status > /tmp/rt.hwm
@@ -411,13 +415,7 @@ if has memcgs; then
     kill -TERM $B; wait $B
     : > /tmp/mct-$n.cpu; : > /tmp/mct-$n.hwm
     if stty -F /dev/ttyS1 rows 50 cols 160 2> /tmp/mct-$n.err; then
-      setsid sh -c 'exec vmscan < /dev/ttyS1 > /dev/ttyS1 2> /tmp/mct-'$n'.err' & C=$!
-      i=0; m0=-1
-      while [ $i -lt 180 ]; do
-        m=$(ls -l /proc/$C/fd 2>/dev/null | grep -c -e bpf_link -e perf_event)
-        [ "$m" -gt 10 ] && [ "$m" = "$m0" ] && break
-        m0=$m; sleep 1; i=$((i+1))
-      done
+      start_tui /tmp/mct-$n.err
       cpu_series $C /tmp/mct-$n.cpu
       grep VmHWM /proc/$C/status > /tmp/mct-$n.hwm
       kill -TERM $C; wait $C
