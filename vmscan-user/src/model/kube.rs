@@ -38,6 +38,11 @@ impl KubePod {
 
 /// Parses a memory cgroup's path; None when it is not under kubepods.
 pub fn parse(path: &str) -> Option<KubePod> {
+    // Most paths on most hosts: no allocation for them (snapshots parse
+    // every memcg's path).
+    if !path.contains("kubepods") {
+        return None;
+    }
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     let top = parts
         .iter()

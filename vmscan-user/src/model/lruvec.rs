@@ -8,7 +8,7 @@
 //! so the sizes the events predict drift from the kernel's; each sample
 //! measures that drift and re-seeds the prediction.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use vmscan_common::{
     Event, HIST_BUCKETS, NODE_OVERFLOW, NODE_SLOTS, hist, hist_index, isolate_index, lru,
@@ -21,7 +21,7 @@ use super::{
     findings::{self, MAX_FINDINGS},
     flows::Flows,
     hist::Windowed,
-    input::{Bracket, Lists, MemcgSample, Sample, Zone},
+    input::{Bracket, Lists, LruGen, MemcgSample, Sample, Zone},
     kswapd::{Kswapd, WakeReason},
     selfcheck::{self, SelfCheck},
     snapshot::{
@@ -555,6 +555,13 @@ impl Model {
     }
 
     pub fn snapshot(&self) -> Snapshot {
+        self.snapshot_with(true)
+    }
+
+    /// A snapshot, with the per-lruvec table only if `lruvecs` (else empty):
+    /// with thousands of memory cgroups the table is most of a snapshot's
+    /// cost, and a view that does not show it need not build it.
+    pub fn snapshot_with(&self, lruvecs: bool) -> Snapshot {
         let nodes = self.node_snaps();
         let (access, access_stacks) = self.access_snaps();
         Snapshot {
@@ -564,7 +571,7 @@ impl Model {
             vm_swappiness: self.last_sample.as_ref().and_then(|s| s.vm_swappiness),
             findings: findings::findings(&nodes),
             nodes,
-            lruvecs: self.lruvec_snaps(),
+            lruvecs: if lruvecs { self.lruvecs() } else { vec![] },
             memcgs: self.memcg_snaps(),
             stalls: self
                 .stalls
@@ -693,19 +700,24 @@ impl Model {
         prio
     }
 
-    fn lruvec_snaps(&self) -> Vec<LruvecSnap> {
+    /// Every lruvec (memory cgroup x node) as last sampled, by memcg path:
+    /// the snapshot's `lruvecs`. O(n log n) in the memcgs.
+    pub fn lruvecs(&self) -> Vec<LruvecSnap> {
         let mut out = Vec::new();
         let Some(s) = &self.last_sample else {
             return out;
         };
+        let generations: HashMap<(u32, &str), &LruGen> = s
+            .lru_gen
+            .iter()
+            .map(|g| ((g.node, g.memcg.as_str()), g))
+            .collect();
         let mut by_path: Vec<&MemcgSample> = self.memcg_samples.values().collect();
-        by_path.sort_by(|a, b| a.path.cmp(&b.path));
+        by_path.sort_unstable_by(|a, b| a.path.cmp(&b.path).then(a.id.cmp(&b.id)));
+        out.reserve(by_path.len());
         for m in by_path {
-            let inserted = self
-                .memcgs
-                .get(&m.id)
-                .map(|st| st.inserted.clone())
-                .unwrap_or_default();
+            let inserted = self.memcgs.get(&m.id).map(|st| &st.inserted);
+            let kube = super::kube::parse(&m.path);
             for (&node, mn) in &m.nodes {
                 out.push(LruvecSnap {
                     node,
@@ -715,13 +727,14 @@ impl Model {
                     anon: mn.anon,
                     file: mn.file,
                     unevictable: mn.unevictable,
-                    inserted: inserted.get(&node).copied().unwrap_or([0; 5]),
-                    generations: s
-                        .lru_gen
-                        .iter()
-                        .find(|g| g.node == node && g.memcg == m.path)
+                    inserted: inserted
+                        .and_then(|i| i.get(&node))
+                        .copied()
+                        .unwrap_or([0; 5]),
+                    generations: generations
+                        .get(&(node, m.path.as_str()))
                         .map(|g| g.generations.clone()),
-                    kube: super::kube::parse(&m.path),
+                    kube: kube.clone(),
                 });
             }
         }
@@ -1314,5 +1327,73 @@ mod tests {
             ..sample(2.0, [0; 5])
         });
         assert_eq!(m.snapshot().lruvecs.len(), 1);
+    }
+
+    #[test]
+    fn lruvecs_carry_their_own_generations_and_are_built_on_request() {
+        use super::super::input::{Generation, LruGen, MemcgNode};
+        let node = |anon| MemcgNode {
+            lists: Some([anon, 0, 0, 0, 0]),
+            anon,
+            file: 0,
+            unevictable: 0,
+        };
+        let memcg = |id: u64, path: &str| MemcgSample {
+            path: path.into(),
+            id,
+            nodes: BTreeMap::from([(0, node(id)), (1, node(10 * id))]),
+            ..MemcgSample::default()
+        };
+        let generation = |g: u64| Generation {
+            generation: g,
+            age_ms: 0,
+            anon: 0,
+            file: 0,
+        };
+        let gens = |path: &str, node: u32, g: u64| LruGen {
+            memcg_id: 0,
+            memcg: path.into(),
+            node,
+            generations: vec![generation(g)],
+        };
+        let mut m = Model::default();
+        m.apply_sample(&Sample {
+            memcgs: vec![memcg(3, "/b"), memcg(2, "/a")],
+            lru_gen: vec![gens("/b", 1, 7), gens("/a", 0, 4), gens("/b", 0, 5)],
+            mglru: Some(true),
+            ..sample(0.0, [0; 5])
+        });
+        let all = m.lruvecs();
+        let got: Vec<_> = all
+            .iter()
+            .map(|l| {
+                (
+                    l.memcg.as_str(),
+                    l.node,
+                    l.anon,
+                    l.generations.as_ref().map(|g| g[0].generation),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/a", 0, 2, Some(4)),
+                ("/a", 1, 20, None),
+                ("/b", 0, 3, Some(5)),
+                ("/b", 1, 30, Some(7)),
+            ]
+        );
+        assert_eq!(m.snapshot().lruvecs, all);
+        let lite = m.snapshot_with(false);
+        assert!(lite.lruvecs.is_empty());
+        assert_eq!(
+            Snapshot {
+                lruvecs: m.lruvecs(),
+                ..lite
+            },
+            m.snapshot(),
+            "only the table is left out"
+        );
     }
 }

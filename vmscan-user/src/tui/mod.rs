@@ -53,7 +53,7 @@ pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<(
         session.loaded.hooks.clone(),
         (&session.loaded.system).into(),
     );
-    app.update(session.model.snapshot());
+    app.update_from(&session.model);
 
     let mut terminal = ratatui::try_init().context("setting up the terminal")?;
     let _guard = Guard;
@@ -82,12 +82,12 @@ pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<(
                 session.tick()?;
                 app.log_events(&session.tick_events().records, &session.model);
                 if !app.paused {
-                    app.update(session.model.snapshot());
+                    app.update_from(&session.model);
                 }
             }
             UiEvent::Resize => {}
             UiEvent::Key(k) => {
-                if !app.handle_key(k) {
+                if !handle_key(&mut app, &session.model, k) {
                     break;
                 }
             }
@@ -127,7 +127,7 @@ pub async fn run_replay(path: &std::path::Path, speed: f64) -> anyhow::Result<()
         match ev {
             UiEvent::Quit => break,
             UiEvent::Key(k) => {
-                if !app.handle_key(k) {
+                if !handle_key(&mut app, &model, k) {
                     break;
                 }
             }
@@ -149,7 +149,7 @@ fn replay_tick(replay: &mut Replay, model: &mut Model, app: &mut App) -> Option<
         Step::Tick(t) => {
             app.log_events(&t.records, model);
             t.apply(model);
-            app.update(model.snapshot());
+            app.update_from(model);
             Some(t.secs)
         }
         Step::End { records, .. } => {
@@ -165,6 +165,20 @@ fn replay_tick(replay: &mut Replay, model: &mut Model, app: &mut App) -> Option<
             None
         }
     }
+}
+
+/// Hands a key to the app; returns false to quit. The lruvec table, built
+/// only while shown, is filled in first where the key reads it and after
+/// where the key switched to a view that shows it.
+fn handle_key(app: &mut App, model: &Model, k: event::KeyEvent) -> bool {
+    if app.key_reads_lruvecs(&k) {
+        app.fill_lruvecs(model);
+    }
+    let go_on = app.handle_key(k);
+    if app.shows_lruvecs() {
+        app.fill_lruvecs(model);
+    }
+    go_on
 }
 
 fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &App) -> anyhow::Result<()>

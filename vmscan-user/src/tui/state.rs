@@ -122,6 +122,9 @@ pub struct App {
     pub stall_threshold_us: u64,
     /// A line for the header (replay position, end of a recording, ...).
     pub notice: Option<String>,
+    /// Whether `snap.lruvecs` is filled in: it is built only while a view
+    /// reads it (see [`App::update_from`]).
+    lruvecs_filled: bool,
 }
 
 impl App {
@@ -146,6 +149,37 @@ impl App {
             log_dropped: 0,
             stall_threshold_us: 1000,
             notice: None,
+            lruvecs_filled: false,
+        }
+    }
+
+    /// Whether the view on screen reads the lruvec table (memcg x node).
+    pub fn shows_lruvecs(&self) -> bool {
+        self.tab == Tab::Cgroups
+    }
+
+    /// Whether handling `k` reads the lruvec table (the memcg filter cycles
+    /// through its names, from any tab).
+    pub fn key_reads_lruvecs(&self, k: &KeyEvent) -> bool {
+        !self.editing_filter && k.code == KeyCode::Char('c') && k.modifiers.is_empty()
+    }
+
+    /// Takes the model's state as of its last interval: a snapshot with the
+    /// lruvec table only while the view shows it. With 10,000 memory cgroups
+    /// the table is most of a snapshot's cost, and the live view would pay
+    /// it every interval on tabs that never read it.
+    pub fn update_from(&mut self, model: &Model) {
+        let lruvecs = self.shows_lruvecs();
+        self.update(model.snapshot_with(lruvecs));
+        self.lruvecs_filled = lruvecs;
+    }
+
+    /// Fills in the lruvec table if the snapshot was taken without it (on
+    /// switching to a view that reads it, between intervals).
+    pub fn fill_lruvecs(&mut self, model: &Model) {
+        if !self.lruvecs_filled {
+            self.snap.lruvecs = model.lruvecs();
+            self.lruvecs_filled = true;
         }
     }
 
@@ -176,6 +210,7 @@ impl App {
             }
         }
         self.snap = snap;
+        self.lruvecs_filled = true;
     }
 
     fn push_log(&mut self, line: String) {

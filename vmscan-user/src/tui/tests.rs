@@ -490,3 +490,89 @@ fn cgroups_view_names_kubernetes_pods() {
         "the pod's short name replaces its path: {s}"
     );
 }
+
+#[test]
+fn the_lruvec_table_is_built_only_while_shown_or_read() {
+    use crate::model::input::{MemcgNode, MemcgSample, Sample};
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let memcg = |id: u64, path: &str| MemcgSample {
+        path: path.into(),
+        id,
+        nodes: BTreeMap::from([(
+            0,
+            MemcgNode {
+                lists: Some([id, 0, 0, 0, 0]),
+                anon: id,
+                file: 0,
+                unevictable: 0,
+            },
+        )]),
+        ..MemcgSample::default()
+    };
+    let mut m = Model::default();
+    m.apply_sample(&Sample {
+        memcgs: vec![memcg(1, "/"), memcg(2, "/a"), memcg(3, "/b")],
+        ..Sample::default()
+    });
+    let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+    let mut a = App::new(hooks(true), system());
+    a.update_from(&m);
+    assert!(a.snap.lruvecs.is_empty(), "the Nodes tab does not read it");
+    // The memcg filter reads the names from any tab.
+    assert!(super::handle_key(&mut a, &m, key('c')));
+    assert_eq!(a.cgroup_filter.as_deref(), Some("/"));
+    assert_eq!(a.snap.lruvecs.len(), 3);
+    a.update_from(&m);
+    assert!(
+        a.snap.lruvecs.is_empty(),
+        "the next interval leaves it out again"
+    );
+    assert!(super::handle_key(&mut a, &m, key('c')));
+    assert_eq!(a.cgroup_filter.as_deref(), Some("/a"), "the cycle goes on");
+    a.cgroup_filter = None;
+    // Switching to the Cgroups tab builds it at once, and every interval after.
+    assert!(super::handle_key(&mut a, &m, key('4')));
+    assert_eq!(a.tab, Tab::Cgroups);
+    assert_eq!(a.snap.lruvecs.len(), 3);
+    let s = screen(&a, 120, 40);
+    assert!(s.contains("/b") && s.contains("/a"), "{s}");
+    a.update_from(&m);
+    assert_eq!(a.snap.lruvecs.len(), 3);
+    // Typing a filter is not cycling it.
+    assert!(super::handle_key(&mut a, &m, key('1')));
+    a.update_from(&m);
+    a.editing_filter = true;
+    assert!(super::handle_key(&mut a, &m, key('c')));
+    assert!(a.snap.lruvecs.is_empty());
+    assert_eq!(a.filter_text, "c");
+}
+
+#[test]
+fn cgroups_view_formats_only_the_rows_that_fit() {
+    let mut snap = populated();
+    snap.lruvecs = (0..500u64)
+        .map(|i| LruvecSnap {
+            node: 0,
+            memcg: format!("/cg{i:03}"),
+            memcg_id: 1000 + i,
+            lists: Some([i, 0, 0, 0, 0]),
+            anon: i,
+            ..Default::default()
+        })
+        .collect();
+    let mut a = app(Some(snap), true);
+    a.tab = Tab::Cgroups;
+    a.sort = super::state::CgroupSort::Size;
+    let s = screen(&a, 120, 40);
+    // The largest first; the title says how many of how many are shown.
+    assert!(s.contains("/cg499") && s.contains("/cg498"), "{s}");
+    assert!(!s.contains("/cg000"), "{s}");
+    let shown = s.lines().filter(|l| l.contains("/cg")).count();
+    assert!(
+        s.contains(&format!("top {shown} of 500, sorted by size")),
+        "{shown} rows: {s}"
+    );
+    a.filter_text = "cg00".into();
+    let s = screen(&a, 120, 40);
+    assert!(s.contains("(sorted by size") && s.contains("/cg009"), "{s}");
+}

@@ -736,6 +736,8 @@ fn latency_view(f: &mut Frame, app: &App, area: Rect) {
 fn cgroups_view(f: &mut Frame, app: &App, area: Rect) {
     use super::state::CgroupSort;
     let filt = app.filter_text.to_lowercase();
+    let by_id: std::collections::HashMap<u64, &crate::model::snapshot::MemcgSnap> =
+        app.snap.memcgs.iter().map(|m| (m.id, m)).collect();
     let mut rows: Vec<_> = app
         .snap
         .lruvecs
@@ -743,10 +745,7 @@ fn cgroups_view(f: &mut Frame, app: &App, area: Rect) {
         .filter(|l| app.node_filter.is_none_or(|n| n == l.node))
         .filter(|l| app.cgroup_filter.as_ref().is_none_or(|c| *c == l.memcg))
         .filter(|l| filt.is_empty() || l.memcg.to_lowercase().contains(&filt))
-        .map(|l| {
-            let m = app.snap.memcgs.iter().find(|m| m.id == l.memcg_id);
-            (l, m)
-        })
+        .map(|l| (l, by_id.get(&l.memcg_id).copied()))
         .collect();
     rows.sort_by(|(a, am), (b, bm)| match app.sort {
         CgroupSort::Reclaimed => bm
@@ -764,8 +763,13 @@ fn cgroups_view(f: &mut Frame, app: &App, area: Rect) {
         CgroupSort::Name => a.memcg.cmp(&b.memcg),
     });
     let name_w = (area.width as usize).saturating_sub(78).max(12);
+    // Rows past the bottom are never drawn: format only those that fit
+    // (borders and header take three lines).
+    let fit_rows = (area.height as usize).saturating_sub(3);
+    let matching = rows.len();
     let table_rows: Vec<Row> = rows
         .iter()
+        .take(fit_rows)
         .map(|(l, m)| {
             let lists: Vec<String> = match l.lists {
                 Some(ls) => ls.iter().map(|v| pages(*v)).collect(),
@@ -809,8 +813,13 @@ fn cgroups_view(f: &mut Frame, app: &App, area: Rect) {
         Constraint::Length(9),
         Constraint::Length(9),
     ];
+    let shown = if matching > fit_rows {
+        format!("top {fit_rows} of {matching}, ")
+    } else {
+        String::new()
+    };
     let title = format!(
-        " memory cgroups x nodes (sorted by {}; pages) ",
+        " memory cgroups x nodes ({shown}sorted by {}; pages) ",
         app.sort.name()
     );
     f.render_widget(
