@@ -8,7 +8,10 @@
 //! - the memcgs active in the interval (LRU insertions or reclaim episodes
 //!   seen by the eBPF side, by kernfs id), and the root;
 //! - a rotating share of the quiet ones, so that each is read at least once
-//!   every [`REFRESH_SAMPLES`] samples;
+//!   every [`REFRESH_SAMPLES`] samples, but never more than
+//!   [`QUIET_READS_MAX`] of them a sample: past 3,000 memcgs a quiet one
+//!   waits longer (n / 50 samples: 200 at 10,000), so that reading them
+//!   costs the same at 10,000 memcgs as at 3,000;
 //! - new memcgs, found by walking the hierarchy. A walk costs in proportion
 //!   to the number of cgroups, so it comes again after [`WALK_COST_FACTOR`]
 //!   times its own duration (at least every second on a host with few
@@ -16,8 +19,15 @@
 //!   [`MIN_REWALK`]) when an active id is not known yet, and whenever a
 //!   caller asks for a complete sample ([`MemcgSampler::walk_next`]).
 //!
-//! Quiet memcgs' figures are therefore up to [`REFRESH_SAMPLES`] samples old;
-//! active ones are current. After the first (full) sample, a
+//! Quiet memcgs' figures are therefore up to
+//! [`MemcgSampler::refresh_every`] samples old; active ones are current.
+//!
+//! Each read is as cheap as the files allow: cgroup v2's memory.numa_stat
+//! has every node's five lists, whose sum is the memcg's split, so
+//! memory.stat is read only where it lacks them (v1); v1's
+//! memory.swappiness is read when a memcg is found or active, not when a
+//! quiet one is read in its turn (a quiet memcg reclaims nothing, and its
+//! swappiness shows only beside its reclaim). After the first (full) sample, a
 //! [`MemcgUpdate`] carries only what was read again and what was removed:
 //! the model keeps every memcg's last figures, and recordings stay small.
 
@@ -29,10 +39,13 @@ use std::{
 };
 
 use super::sample::{parse_memory_stat_lists, parse_numa_stat};
-use crate::model::input::MemcgSample;
+use crate::model::input::{Lists, MemcgSample};
 
-/// Every quiet memcg is read again at least once in this many samples.
+/// Every quiet memcg is read again at least once in this many samples (up to
+/// REFRESH_SAMPLES x QUIET_READS_MAX memcgs).
 pub const REFRESH_SAMPLES: u64 = 60;
+/// Quiet memcgs read again per sample at most.
+pub const QUIET_READS_MAX: usize = 50;
 /// How often the hierarchy is walked for new and removed memcgs.
 pub const WALK_EVERY: Duration = Duration::from_secs(60);
 /// The walk spends at most 1/WALK_COST_FACTOR of the time (0.5%).
@@ -46,6 +59,8 @@ struct Known {
     dir: PathBuf,
     is_root: bool,
     read_at: u64,
+    /// v1's memory.swappiness as last read.
+    swappiness: Option<u32>,
 }
 
 /// What one sample of the memory cgroups found.
@@ -98,6 +113,13 @@ impl MemcgSampler {
         }
     }
 
+    /// Samples a quiet memcg waits at most to be read again:
+    /// [`REFRESH_SAMPLES`], or more past REFRESH_SAMPLES x
+    /// [`QUIET_READS_MAX`] memcgs.
+    pub fn refresh_every(&self) -> u64 {
+        refresh_every(self.known.len())
+    }
+
     /// Makes the next sample walk the hierarchy (for a final sample that
     /// must list every memcg that exists).
     pub fn walk_next(&mut self) {
@@ -134,7 +156,8 @@ impl MemcgSampler {
 
     /// Reads the active, the root and the quiet ones whose turn it is.
     fn refresh(&mut self, active: &BTreeSet<u64>, read: &mut BTreeMap<u64, Option<MemcgSample>>) {
-        let quiet_budget = (self.known.len() as u64).div_ceil(REFRESH_SAMPLES) as usize;
+        let n = self.known.len() as u64;
+        let quiet_budget = n.div_ceil(refresh_every(self.known.len())) as usize;
         let mut quiet: Vec<(u64, u64)> = Vec::new();
         let mut now_ids = Vec::new();
         for (&id, k) in &self.known {
@@ -147,14 +170,25 @@ impl MemcgSampler {
                 quiet.push((k.read_at, id));
             }
         }
-        quiet.sort_unstable();
-        now_ids.extend(quiet.into_iter().take(quiet_budget).map(|(_, id)| id));
-        for id in now_ids {
-            let dir = self.known[&id].dir.clone();
-            read.insert(id, self.read_one(&dir, id));
+        // The oldest first; only the budget's worth need be in order.
+        if quiet.len() > quiet_budget && quiet_budget > 0 {
+            quiet.select_nth_unstable(quiet_budget - 1);
+        }
+        quiet.truncate(quiet_budget);
+        let now = now_ids.len();
+        now_ids.extend(quiet.into_iter().map(|(_, id)| id));
+        for (i, id) in now_ids.into_iter().enumerate() {
+            let (dir, swappiness) = {
+                let k = &self.known[&id];
+                // Active ones and the root read it again; quiet ones keep it.
+                (k.dir.clone(), (i >= now).then_some(k.swappiness))
+            };
+            let m = self.read_one(&dir, id, swappiness);
             if let Some(k) = self.known.get_mut(&id) {
                 k.read_at = self.samples;
+                k.swappiness = m.as_ref().and_then(|m| m.swappiness);
             }
+            read.insert(id, m);
         }
     }
 
@@ -175,7 +209,7 @@ impl MemcgSampler {
             };
             let id = meta.ino();
             if !self.known.contains_key(&id) {
-                read.insert(id, self.read_one(&dir, id));
+                let m = self.read_one(&dir, id, None);
                 let is_root = dir == self.root;
                 self.known.insert(
                     id,
@@ -183,11 +217,20 @@ impl MemcgSampler {
                         dir: dir.clone(),
                         is_root,
                         read_at: self.samples,
+                        swappiness: m.as_ref().and_then(|m| m.swappiness),
                     },
                 );
+                read.insert(id, m);
             }
             seen.insert(id);
             order.push(id);
+            // A directory's link count is 2 plus its subdirectories (kernfs
+            // keeps it so; 1 where a filesystem does not count): a leaf
+            // cgroup, most of them, needs no listing of its ~30 files. At
+            // 10,000 memcgs that is most of the walk's cost.
+            if meta.nlink() == 2 {
+                continue;
+            }
             if let Ok(rd) = std::fs::read_dir(&dir) {
                 let mut subdirs: Vec<PathBuf> = rd
                     .filter_map(Result::ok)
@@ -210,8 +253,14 @@ impl MemcgSampler {
         gone
     }
 
-    /// One memcg's figures, None when `dir` is not a memory cgroup.
-    fn read_one(&mut self, dir: &Path, id: u64) -> Option<MemcgSample> {
+    /// One memcg's figures, None when `dir` is not a memory cgroup. v1's
+    /// swappiness is read unless `swappiness` gives it (Some: as last read).
+    fn read_one(
+        &mut self,
+        dir: &Path,
+        id: u64,
+        swappiness: Option<Option<u32>>,
+    ) -> Option<MemcgSample> {
         self.last_reads += 1;
         let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
         let numa = read("memory.numa_stat");
@@ -222,11 +271,20 @@ impl MemcgSampler {
             .strip_prefix(&self.root)
             .map(|p| format!("/{}", p.display()))
             .unwrap_or_else(|_| "/".into());
-        let stat = read("memory.stat");
-        let swappiness = if self.v1 {
-            read("memory.swappiness").and_then(|s| s.trim().parse().ok())
-        } else {
-            None
+        let nodes = numa
+            .map(|t| parse_numa_stat(&t, self.page_size))
+            .unwrap_or_default();
+        // v2: every node's five lists are there; their sum is the split.
+        let lists = match nodes_lists_sum(&nodes) {
+            Some(l) => Some(l),
+            None => read("memory.stat")
+                .as_deref()
+                .and_then(|s| parse_memory_stat_lists(s, self.page_size)),
+        };
+        let swappiness = match swappiness {
+            _ if !self.v1 => None,
+            Some(known) => known,
+            None => read("memory.swappiness").and_then(|s| s.trim().parse().ok()),
         };
         let mut sample = MemcgSample {
             path: if rel == "/" {
@@ -235,12 +293,8 @@ impl MemcgSampler {
                 rel.trim_end_matches('/').to_owned()
             },
             id,
-            lists: stat
-                .as_deref()
-                .and_then(|s| parse_memory_stat_lists(s, self.page_size)),
-            nodes: numa
-                .map(|t| parse_numa_stat(&t, self.page_size))
-                .unwrap_or_default(),
+            lists,
+            nodes,
             swappiness,
         };
         // v1 has no per-node list split; on a single node the cgroup's split is the node's.
@@ -252,6 +306,26 @@ impl MemcgSampler {
         }
         Some(sample)
     }
+}
+
+/// See [`MemcgSampler::refresh_every`].
+fn refresh_every(memcgs: usize) -> u64 {
+    REFRESH_SAMPLES.max((memcgs as u64).div_ceil(QUIET_READS_MAX as u64))
+}
+
+/// The sum of every node's five lists, where every node has them (v2's
+/// memory.numa_stat), else None.
+fn nodes_lists_sum(nodes: &BTreeMap<u32, crate::model::input::MemcgNode>) -> Option<Lists> {
+    if nodes.is_empty() {
+        return None;
+    }
+    let mut sum: Lists = [0; 5];
+    for n in nodes.values() {
+        for (s, v) in sum.iter_mut().zip(n.lists?) {
+            *s += v;
+        }
+    }
+    Some(sum)
 }
 
 #[cfg(test)]
@@ -354,6 +428,100 @@ mod tests {
                 .iter()
                 .any(|m| m.path == "/last")
         );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn past_3000_memcgs_quiet_ones_wait_longer_and_reads_stay_bounded() {
+        assert_eq!(refresh_every(600), REFRESH_SAMPLES);
+        assert_eq!(refresh_every(3_000), REFRESH_SAMPLES);
+        assert_eq!(refresh_every(10_000), 200);
+        let root = tree(3_200);
+        let mut s = MemcgSampler::new(&root, false, 4096, 10_000);
+        assert_eq!(s.sample(&BTreeSet::new()).memcgs.len(), 3_201);
+        assert_eq!(s.refresh_every(), 65);
+        s.sample(&BTreeSet::new());
+        assert_eq!(s.last_reads, 1 + QUIET_READS_MAX, "the root and the budget");
+        // Every one is read again within refresh_every samples, none twice.
+        let mut seen = BTreeMap::<u64, usize>::new();
+        for _ in 1..s.refresh_every() {
+            for m in s.sample(&BTreeSet::new()).memcgs {
+                *seen.entry(m.id).or_default() += 1;
+            }
+        }
+        let root_id = inode(&root);
+        seen.remove(&root_id);
+        assert!(seen.len() >= 3_200 - QUIET_READS_MAX, "{}", seen.len());
+        assert!(seen.values().all(|&n| n == 1), "oldest first");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn reads_skip_what_they_do_not_need() {
+        // v2: numa_stat's per-node lists are the split; memory.stat (here
+        // deliberately different) is not read.
+        let root = tree(1);
+        let cg = root.join("cg0000");
+        std::fs::write(
+            cg.join("memory.numa_stat"),
+            "anon N0=8192 N1=4096\nfile N0=4096 N1=0\n\
+             inactive_anon N0=4096 N1=4096\nactive_anon N0=4096 N1=0\n\
+             inactive_file N0=4096 N1=0\nactive_file N0=0 N1=0\nunevictable N0=0 N1=0\n",
+        )
+        .unwrap();
+        let mut s = MemcgSampler::new(&root, false, 4096, 10);
+        let first = s.sample(&BTreeSet::new());
+        let m = first.memcgs.iter().find(|m| m.path == "/cg0000").unwrap();
+        assert_eq!(m.lists, Some([2, 1, 1, 0, 0]));
+        assert_eq!(m.nodes[&1].lists, Some([1, 0, 0, 0, 0]));
+        // Without the lists (v1's numa_stat), memory.stat gives the split.
+        std::fs::write(cg.join("memory.numa_stat"), "anon N0=4096\nfile N0=0\n").unwrap();
+        std::fs::write(
+            cg.join("memory.stat"),
+            "inactive_anon 4096\nactive_anon 8192\ninactive_file 0\nactive_file 0\nunevictable 0\n",
+        )
+        .unwrap();
+        let id = inode(&cg);
+        let u = s.sample(&BTreeSet::from([id]));
+        let m = u.memcgs.iter().find(|m| m.id == id).expect("active: read");
+        assert_eq!(m.lists, Some([1, 2, 0, 0, 0]));
+        let _ = std::fs::remove_dir_all(&root);
+
+        // v1: swappiness is read when a memcg is found or active, kept when
+        // a quiet one is read in its turn.
+        let root = tree(1);
+        let cg = root.join("cg0000");
+        std::fs::write(cg.join("memory.swappiness"), "60\n").unwrap();
+        let id = inode(&cg);
+        let mut s = MemcgSampler::new(&root, true, 4096, 10);
+        let swappiness =
+            |u: MemcgUpdate| u.memcgs.iter().find(|m| m.id == id).map(|m| m.swappiness);
+        assert_eq!(swappiness(s.sample(&BTreeSet::new())), Some(Some(60)));
+        std::fs::write(cg.join("memory.swappiness"), "10\n").unwrap();
+        let quiet = (0..REFRESH_SAMPLES)
+            .find_map(|_| swappiness(s.sample(&BTreeSet::new())))
+            .expect("read in its turn");
+        assert_eq!(quiet, Some(60), "kept");
+        assert_eq!(swappiness(s.sample(&BTreeSet::from([id]))), Some(Some(10)));
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn the_walk_finds_nested_memcgs_and_lists_only_directories_with_children() {
+        let root = tree(2);
+        let nested = root.join("cg0001/a/b");
+        std::fs::create_dir_all(&nested).unwrap();
+        for d in [root.join("cg0001/a"), nested.clone()] {
+            std::fs::write(d.join("memory.numa_stat"), "anon N0=4096\n").unwrap();
+        }
+        let mut s = MemcgSampler::new(&root, false, 4096, 10);
+        let paths: Vec<String> = s
+            .sample(&BTreeSet::new())
+            .memcgs
+            .into_iter()
+            .map(|m| m.path)
+            .collect();
+        assert_eq!(paths, ["/", "/cg0000", "/cg0001", "/cg0001/a", "/cg0001/a/b"]);
         let _ = std::fs::remove_dir_all(&root);
     }
 }
