@@ -57,6 +57,7 @@ pub struct Session {
     pub model: Model,
     /// None where the host has no memory cgroups.
     memcgs: Option<MemcgSampler>,
+    lru_gen: sample::LruGenSchedule,
     page_size: u64,
     buf: Vec<Event>,
     /// Kernel symbols for folio_mark_accessed stacks (empty when that hook
@@ -119,12 +120,14 @@ impl Session {
         let page_size = loaded.system.page_size;
         let mut memcgs = sample::memcg_root(&loaded.system.cgroups)
             .map(|(root, v1)| MemcgSampler::new(&root, v1, page_size, SAMPLE_MEMCG_LIMIT));
+        let mut lru_gen = sample::LruGenSchedule::default();
         let mut first = sample::gather(
             memcgs
                 .as_mut()
                 .map(|m| m.sample(&BTreeSet::new()))
                 .unwrap_or_default(),
             page_size,
+            &mut lru_gen,
         );
         let (last, bracket) = reader.read_bracketed()?;
         first.vmstat = Some(bracket);
@@ -143,6 +146,7 @@ impl Session {
             last_at: Instant::now(),
             model,
             memcgs,
+            lru_gen,
             page_size,
             buf: Vec::new(),
             kallsyms,
@@ -179,10 +183,12 @@ impl Session {
             }
         }
         self.pump_events_now();
-        // The last sample lists every memory cgroup that exists now.
+        // The last sample lists every memory cgroup that exists now, and
+        // their generations as they are now.
         if let Some(m) = self.memcgs.as_mut() {
             m.walk_next();
         }
+        self.lru_gen.force_next();
         let t = self.tick()?;
         each(&t.delta);
         Ok(())
@@ -263,7 +269,7 @@ impl Session {
             .as_mut()
             .map(|m| m.sample(&active))
             .unwrap_or_default();
-        let mut sample = sample::gather(memcgs, self.page_size);
+        let mut sample = sample::gather(memcgs, self.page_size, &mut self.lru_gen);
         sample.vmstat = Some(bracket);
         self.model
             .apply_tick(&self.pending.records, &delta, secs, &sample);

@@ -105,6 +105,10 @@ pub struct Sample {
     /// mounted.
     #[serde(default)]
     pub lru_gen: Vec<LruGen>,
+    /// This sample did not read the generations (with many memcgs they are
+    /// read only every so often): the last sample's stand.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lru_gen_unread: bool,
     /// Memory tier of each node (/sys/devices/virtual/memory_tiering: a
     /// larger id is slower memory, a demotion target); empty without tiers.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -206,6 +210,7 @@ impl Sample {
             vm_swappiness: self.vm_swappiness,
             mglru: self.mglru,
             lru_gen: self.lru_gen.clone(),
+            lru_gen_unread: self.lru_gen_unread,
             memory_tiers: self.memory_tiers.clone(),
             vmstat: self.vmstat.clone(),
         }

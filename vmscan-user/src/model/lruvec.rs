@@ -490,7 +490,13 @@ impl Model {
         {
             self.check_start = Some((b.clone(), self.totals.clone()));
         }
-        self.last_sample = Some(s.without_memcgs());
+        let mut kept = s.without_memcgs();
+        if s.lru_gen_unread
+            && let Some(last) = self.last_sample.as_mut()
+        {
+            kept.lru_gen = std::mem::take(&mut last.lru_gen);
+        }
+        self.last_sample = Some(kept);
         // Findings hold at a sample (after the interval's flows): keep them.
         // They read only the nodes, so only the nodes are built.
         for f in findings::findings(&self.node_snaps()) {
@@ -1385,6 +1391,29 @@ mod tests {
             ]
         );
         assert_eq!(m.snapshot().lruvecs, all);
+        // A sample that did not read the generations keeps the last ones;
+        // the next one read replaces them.
+        m.apply_sample(&Sample {
+            memcgs: vec![],
+            memcgs_partial: true,
+            lru_gen_unread: true,
+            mglru: Some(true),
+            ..sample(1.0, [0; 5])
+        });
+        assert_eq!(m.lruvecs(), all);
+        m.apply_sample(&Sample {
+            memcgs: vec![],
+            memcgs_partial: true,
+            lru_gen: vec![gens("/a", 1, 9)],
+            mglru: Some(true),
+            ..sample(2.0, [0; 5])
+        });
+        let read: Vec<_> = m
+            .lruvecs()
+            .iter()
+            .map(|l| l.generations.as_ref().map(|g| g[0].generation))
+            .collect();
+        assert_eq!(read, [None, Some(9), None, None]);
         let lite = m.snapshot_with(false);
         assert!(lite.lruvecs.is_empty());
         assert_eq!(

@@ -183,8 +183,63 @@ pub fn memcg_root(cg: &Cgroups) -> Option<(PathBuf, bool)> {
     }
 }
 
-/// Reads a full sample around `memcgs` (from a [`super::memcgs::MemcgSampler`]).
-pub fn gather(memcgs: super::memcgs::MemcgUpdate, page_size: u64) -> Sample {
+/// When /sys/kernel/debug/lru_gen is read. It lists every memcg x node's
+/// generations, and the kernel walks every memcg to print it: with
+/// thousands of memcgs, reading it every interval would be a per-memcg cost
+/// every second. So, as the memcg walk: it is read again after
+/// [`LRU_GEN_COST_FACTOR`] times its own last read's duration (at most
+/// 0.5% of the time), at least every [`LRU_GEN_MIN_EVERY`] and at most
+/// every [`LRU_GEN_MAX_EVERY`], and whenever a complete sample is asked for.
+#[derive(Debug, Default)]
+pub struct LruGenSchedule {
+    last: Option<std::time::Instant>,
+    cost: std::time::Duration,
+    force: bool,
+}
+
+pub const LRU_GEN_COST_FACTOR: u32 = 200;
+pub const LRU_GEN_MIN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+pub const LRU_GEN_MAX_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl LruGenSchedule {
+    /// The next sample reads it, whatever the time (a final sample).
+    pub fn force_next(&mut self) {
+        self.force = true;
+    }
+
+    fn due(&self) -> bool {
+        let every = (self.cost * LRU_GEN_COST_FACTOR).clamp(LRU_GEN_MIN_EVERY, LRU_GEN_MAX_EVERY);
+        self.force || self.last.is_none_or(|t| t.elapsed() >= every)
+    }
+
+    /// The generations when due (empty without MGLRU), else None: the last
+    /// read stands.
+    fn read(&mut self, mglru: Option<bool>) -> Option<Vec<LruGen>> {
+        if mglru != Some(true) {
+            self.last = None;
+            return Some(vec![]);
+        }
+        if !self.due() {
+            return None;
+        }
+        let started = std::time::Instant::now();
+        let out = read(&crate::probe::paths::host("/sys/kernel/debug/lru_gen"))
+            .map(|t| parse_lru_gen(&t))
+            .unwrap_or_default();
+        self.cost = started.elapsed();
+        self.last = Some(started);
+        self.force = false;
+        Some(out)
+    }
+}
+
+/// Reads a full sample around `memcgs` (from a [`super::memcgs::MemcgSampler`]),
+/// with MGLRU's generations when `lru_gen` says they are due.
+pub fn gather(
+    memcgs: super::memcgs::MemcgUpdate,
+    page_size: u64,
+    lru_gen: &mut LruGenSchedule,
+) -> Sample {
     let page_kib = (page_size / 1024).max(1);
     let mut nodes = BTreeMap::new();
     for n in system::online_nodes() {
@@ -194,15 +249,10 @@ pub fn gather(memcgs: super::memcgs::MemcgUpdate, page_size: u64) -> Sample {
         }
     }
     let mglru = system::mglru_enabled();
-    let lru_gen = if mglru == Some(true) {
-        read(&crate::probe::paths::host("/sys/kernel/debug/lru_gen"))
-            .map(|t| parse_lru_gen(&t))
-            .unwrap_or_default()
-    } else {
-        vec![]
-    };
+    let generations = lru_gen.read(mglru);
     Sample {
-        lru_gen,
+        lru_gen_unread: generations.is_none(),
+        lru_gen: generations.unwrap_or_default(),
         ts_ns: monotonic_ns(),
         nodes,
         zones: system::parse_zoneinfo(
@@ -231,6 +281,30 @@ pub fn checked_vmstat() -> BTreeMap<String, u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lru_gen_is_read_again_after_200_times_its_cost() {
+        let mut g = LruGenSchedule::default();
+        assert!(g.due(), "the first sample reads it");
+        assert_eq!(g.read(Some(false)), Some(vec![]), "without MGLRU: none");
+        assert_eq!(g.read(None), Some(vec![]));
+        let now = std::time::Instant::now();
+        g.last = Some(now);
+        g.cost = std::time::Duration::from_millis(50);
+        assert!(!g.due(), "read 10 s after a 50 ms read");
+        assert_eq!(g.read(Some(true)), None, "not due: the last read stands");
+        g.last = Some(now - std::time::Duration::from_secs(10));
+        assert!(g.due());
+        g.last = Some(now);
+        g.cost = std::time::Duration::from_secs(1);
+        g.last = Some(now - LRU_GEN_MAX_EVERY);
+        assert!(g.due(), "at least every minute");
+        g.last = Some(now);
+        g.cost = std::time::Duration::ZERO;
+        assert!(!g.due(), "at most every second");
+        g.force_next();
+        assert!(g.due(), "a final sample reads it");
+    }
 
     #[test]
     fn node_meminfo_in_pages() {
