@@ -3,7 +3,7 @@
 //! are the model's own monotonic totals, never re-counted.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::{Arc, RwLock},
 };
 
@@ -411,7 +411,7 @@ fn encode_lru_sizes(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
 /// `named`: the memcgs labelled by name ([`largest_memcgs`]).
 fn encode_kube_info(
     st: &ExportState,
-    named: &BTreeSet<&str>,
+    named: &HashSet<&str>,
     enc: &mut DescriptorEncoder,
 ) -> Result<(), std::fmt::Error> {
     let mut by_reclaimed: Vec<_> = st.snap.memcgs.iter().collect();
@@ -450,36 +450,43 @@ fn encode_kube_info(
     )
 }
 
-/// The `max` memory cgroups with the most pages over all nodes (ties by path).
-fn largest_memcgs(lruvecs: &[LruvecSnap], max: usize) -> BTreeSet<&str> {
-    let mut sizes: BTreeMap<&str, u64> = BTreeMap::new();
+/// The `max` memory cgroups with the most pages over all nodes (ties by
+/// path). Linear in the lruvecs but for the `max` kept: a scrape with
+/// 10,000 memcgs does this once.
+fn largest_memcgs(lruvecs: &[LruvecSnap], max: usize) -> HashSet<&str> {
+    let mut sizes: HashMap<&str, u64> = HashMap::with_capacity(lruvecs.len());
     for lv in lruvecs {
         *sizes.entry(&lv.memcg).or_default() += lv.anon + lv.file + lv.unevictable;
     }
     let mut by_size: Vec<(&str, u64)> = sizes.into_iter().collect();
-    by_size.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    by_size.iter().take(max).map(|(m, _)| *m).collect()
+    let order = |a: &(&str, u64), b: &(&str, u64)| b.1.cmp(&a.1).then(a.0.cmp(b.0));
+    if max > 0 && by_size.len() > max {
+        by_size.select_nth_unstable_by(max - 1, order);
+    }
+    by_size.truncate(max);
+    by_size.into_iter().map(|(m, _)| m).collect()
 }
 
 /// Pages per (node, memcg, list), the cgroups not `named` summed as "other".
-fn lruvec_rows(lruvecs: &[LruvecSnap], named: &BTreeSet<&str>) -> Vec<(Labels, i64)> {
-    let mut lruvec: BTreeMap<(u32, String, &str), u64> = Default::default();
+fn lruvec_rows(lruvecs: &[LruvecSnap], named: &HashSet<&str>) -> Vec<(Labels, i64)> {
+    let mut lruvec: HashMap<(u32, &str, &str), u64> = Default::default();
     for lv in lruvecs {
+        let Some(lists) = lv.lists else { continue };
         let memcg = if named.contains(lv.memcg.as_str()) {
-            label(&lv.memcg)
+            lv.memcg.as_str()
         } else {
-            "other".to_owned()
+            "other"
         };
         for (i, name) in lru::NAMES.iter().enumerate() {
-            let v = match lv.lists {
-                Some(l) => l[i],
-                None => continue,
-            };
-            *lruvec.entry((lv.node, memcg.clone(), name)).or_default() += v;
+            *lruvec.entry((lv.node, memcg, name)).or_default() += lists[i];
         }
     }
-    lruvec
+    let mut rows: Vec<((u32, String, &str), u64)> = lruvec
         .into_iter()
+        .map(|((n, m, l), v)| ((n, label(m), l), v))
+        .collect();
+    rows.sort_unstable();
+    rows.into_iter()
         .map(|((n, m, l), v)| {
             (
                 vec![("node", node_label(n)), ("memcg", m), ("lru", l.to_owned())],
