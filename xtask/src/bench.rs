@@ -198,6 +198,16 @@ const QUICK_TUI_SECS: u64 = 10;
 /// Runs the release vmscan's terminal UI in a 120x40 tmux pane, waits
 /// `warm_up`, then calls `f` with its pid; the session is killed after.
 fn with_tui<T>(warm_up: Duration, f: impl FnOnce(u32) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    with_tui_keys(warm_up, "", f)
+}
+
+/// [`with_tui`], typing `keys` into the UI once it is up (e.g. "4": the
+/// Cgroups tab), then warming up again before `f`.
+fn with_tui_keys<T>(
+    warm_up: Duration,
+    keys: &str,
+    f: impl FnOnce(u32) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let bin = root().join("target/release/vmscan");
     let session = format!("vmscan-bench-{}", std::process::id());
     status(
@@ -207,6 +217,10 @@ fn with_tui<T>(warm_up: Duration, f: impl FnOnce(u32) -> anyhow::Result<T>) -> a
     )?;
     let res = (|| {
         std::thread::sleep(warm_up);
+        if !keys.is_empty() {
+            status(Command::new("tmux").args(["send-keys", "-t", &session, keys]))?;
+            std::thread::sleep(warm_up);
+        }
         let out = Command::new("tmux")
             .args(["display", "-p", "-t", &session, "#{pane_pid}"])
             .output()?;

@@ -1,7 +1,9 @@
 //! `cargo xtask bench memcgs`: what vmscan costs as the number of memory
 //! cgroups grows. For each size, that many memcgs are made under one parent
-//! (cgroup v1's memory controller where mounted, else v2), then `vmscan
-//! export` and the TUI run in turn at the default 1 s interval: CPU share,
+//! (cgroup v1's memory controller where mounted, else v2), each charged one
+//! page of page cache (as the lab's `memcgs` scenario does), then `vmscan
+//! export` and the TUI (on its default tab, then on the Cgroups tab, which
+//! shows every memcg) run in turn at the default 1 s interval: CPU share,
 //! peak RSS and the exporter's scrape time.
 
 use std::{
@@ -23,10 +25,12 @@ const SECS: u64 = 20;
 const QUICK_SECS: u64 = 10;
 const SCRAPES: usize = 5;
 
-/// Many empty memcgs under one parent, removed on drop.
+/// Many memcgs under one parent, each charged a page; removed on drop.
 struct Memcgs {
     parent: PathBuf,
     n: usize,
+    /// The charged files (removed before the memcgs).
+    files: PathBuf,
 }
 
 impl Memcgs {
@@ -47,12 +51,26 @@ impl Memcgs {
         for i in 0..n {
             std::fs::create_dir_all(parent.join(format!("cg{i}")))?;
         }
-        Ok(Self { parent, n })
+        // One shell moves itself into each memcg in turn and writes a small
+        // file there: a page of page cache charged to each, no fork per memcg.
+        let files =
+            std::env::temp_dir().join(format!("vmscan-bench-memcgs-{}", std::process::id()));
+        std::fs::create_dir_all(&files)?;
+        let script = format!(
+            "i=0; while [ $i -lt {n} ]; do echo $$ > {p}/cg$i/cgroup.procs && echo x > {f}/f$i || exit 1; i=$((i+1)); done; echo $$ > {p}/../cgroup.procs",
+            p = parent.display(),
+            f = files.display()
+        );
+        let charged = Command::new("sh").args(["-c", &script]).status()?;
+        let me = Self { parent, n, files };
+        anyhow::ensure!(charged.success(), "charging a page to each memcg failed");
+        Ok(me)
     }
 }
 
 impl Drop for Memcgs {
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.files);
         for i in 0..self.n {
             let _ = std::fs::remove_dir(self.parent.join(format!("cg{i}")));
         }
@@ -102,11 +120,13 @@ fn exporter(bin: &Path, n: usize, secs: u64) -> anyhow::Result<String> {
     res
 }
 
-fn tui(n: usize, secs: u64) -> anyhow::Result<String> {
-    super::with_tui(WARM_UP, |pid| {
+/// The TUI on its default tab (keys "") or another ("4": Cgroups).
+fn tui(n: usize, secs: u64, keys: &str) -> anyhow::Result<String> {
+    let tab = if keys.is_empty() { "" } else { ", Cgroups tab" };
+    super::with_tui_keys(WARM_UP, keys, |pid| {
         let (cpu, peak) = cpu_and_peak(pid, secs)?;
         Ok(format!(
-            "| TUI at {n} memcgs, 1 s interval | {cpu:.2}% of one core over {secs} s, peak RSS {} MiB |",
+            "| TUI at {n} memcgs{tab}, 1 s interval | {cpu:.2}% of one core over {secs} s, peak RSS {} MiB |",
             peak / 1024
         ))
     })
@@ -124,7 +144,8 @@ pub(crate) fn rows(quick: bool) -> anyhow::Result<Vec<String>> {
         say(&format!("memcg scaling: {n} memory cgroups"));
         let _cgs = Memcgs::make(n)?;
         out.push(exporter(&bin, n, secs)?);
-        out.push(tui(n, secs)?);
+        out.push(tui(n, secs, "")?);
+        out.push(tui(n, secs, "4")?);
     }
     Ok(out)
 }
