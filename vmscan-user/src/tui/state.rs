@@ -158,10 +158,13 @@ impl App {
         self.tab == Tab::Cgroups
     }
 
-    /// Whether handling `k` reads the lruvec table (the memcg filter cycles
-    /// through its names, from any tab).
+    /// Whether handling `k` reads the lruvec table: the memcg filter cycles
+    /// through its names, from any tab; pausing keeps the table of the
+    /// snapshot on screen (filled later, it would be newer than the rest).
     pub fn key_reads_lruvecs(&self, k: &KeyEvent) -> bool {
-        !self.editing_filter && k.code == KeyCode::Char('c') && k.modifiers.is_empty()
+        !self.editing_filter
+            && !k.modifiers.contains(KeyModifiers::CONTROL)
+            && (k.code == KeyCode::Char('c') || (k.code == KeyCode::Char('p') && !self.paused))
     }
 
     /// Takes the model's state as of its last interval: a snapshot with the

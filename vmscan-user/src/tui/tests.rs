@@ -545,6 +545,26 @@ fn the_lruvec_table_is_built_only_while_shown_or_read() {
     assert!(super::handle_key(&mut a, &m, key('c')));
     assert!(a.snap.lruvecs.is_empty());
     assert_eq!(a.filter_text, "c");
+    a.editing_filter = false;
+    a.filter_text.clear();
+    // Paused, the table shown later is the paused snapshot's, not newer.
+    assert!(super::handle_key(&mut a, &m, key('p')));
+    assert!(a.paused);
+    assert_eq!(a.snap.lruvecs.len(), 3, "filled on pausing");
+    m.apply_sample(&Sample {
+        memcgs: vec![
+            memcg(1, "/"),
+            memcg(2, "/a"),
+            memcg(3, "/b"),
+            memcg(4, "/c"),
+        ],
+        ..Sample::default()
+    });
+    assert!(super::handle_key(&mut a, &m, key('4')));
+    assert_eq!(a.snap.lruvecs.len(), 3, "the paused one");
+    assert!(super::handle_key(&mut a, &m, key('p')));
+    a.update_from(&m);
+    assert_eq!(a.snap.lruvecs.len(), 4, "unpaused: current again");
 }
 
 #[test]
@@ -569,7 +589,7 @@ fn cgroups_view_formats_only_the_rows_that_fit() {
     assert!(!s.contains("/cg000"), "{s}");
     let shown = s.lines().filter(|l| l.contains("/cg")).count();
     assert!(
-        s.contains(&format!("top {shown} of 500, sorted by size")),
+        s.contains(&format!("{shown} of 500 rows, sorted by size")),
         "{shown} rows: {s}"
     );
     a.filter_text = "cg00".into();

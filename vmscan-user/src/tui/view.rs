@@ -800,7 +800,7 @@ fn cgroups_view(f: &mut Frame, app: &App, area: Rect) {
             Row::new(cells)
         })
         .collect();
-    let empty = table_rows.is_empty();
+    let empty = matching == 0;
     let widths = [
         Constraint::Min(12),
         Constraint::Length(4),
@@ -814,7 +814,7 @@ fn cgroups_view(f: &mut Frame, app: &App, area: Rect) {
         Constraint::Length(9),
     ];
     let shown = if matching > fit_rows {
-        format!("top {fit_rows} of {matching}, ")
+        format!("{fit_rows} of {matching} rows, ")
     } else {
         String::new()
     };
