@@ -183,15 +183,31 @@ impl Session {
             }
         }
         self.pump_events_now();
-        // The last sample lists every memory cgroup that exists now, and
-        // their generations as they are now.
+        self.complete_next();
+        let t = self.tick()?;
+        each(&t.delta);
+        Ok(())
+    }
+
+    /// Makes the next tick's sample list every memory cgroup that exists
+    /// then (a walk) and read MGLRU's generations whatever their schedule:
+    /// for a run's last sample.
+    pub fn complete_next(&mut self) {
         if let Some(m) = self.memcgs.as_mut() {
             m.walk_next();
         }
         self.lru_gen.force_next();
-        let t = self.tick()?;
-        each(&t.delta);
-        Ok(())
+    }
+
+    /// Makes the next tick's sample complete: every memory cgroup read
+    /// (not only the active ones and the quiet ones in turn) and the
+    /// generations read. A recording's first tick, which replays without
+    /// the sample the session started from.
+    pub fn full_next(&mut self) {
+        if let Some(m) = self.memcgs.as_mut() {
+            m.full_next();
+        }
+        self.lru_gen.force_next();
     }
 
     /// Gives up every capability: call once the command has opened what it

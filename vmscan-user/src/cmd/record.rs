@@ -110,6 +110,9 @@ pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
     let deadline = o.duration.map(|d| tokio::time::Instant::now() + d);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + o.interval, o.interval);
     let start = std::time::Instant::now();
+    // The first recorded sample carries every memcg and the generations; the
+    // one the session started from is not in the file.
+    session.full_next();
     loop {
         tokio::select! {
             _ = sigint.recv() => break,
@@ -140,6 +143,7 @@ pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
     }
     w.events(&session.pump_events_now().events)
         .map_err(writing_io)?;
+    session.complete_next();
     let t = session.tick()?;
     w.events(&session.tick_events().events)
         .map_err(writing_io)?;

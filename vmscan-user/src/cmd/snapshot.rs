@@ -116,9 +116,13 @@ pub fn render(s: &Snapshot) -> String {
         .filter_map(|l| l.generations.as_ref().map(|g| (l, g)))
         .collect();
     if !gens.is_empty() {
+        let read = match s.lru_gen_read_secs_ago {
+            Some(ago) if ago >= 0.5 => format!(", read {ago:.0} s before this snapshot"),
+            _ => String::new(),
+        };
         let _ = writeln!(
             o,
-            "\nMGLRU generations (oldest first: gen age_ms anon file):"
+            "\nMGLRU generations (oldest first: gen age_ms anon file{read}):"
         );
         for (l, g) in gens {
             let list: Vec<String> = g

@@ -85,6 +85,8 @@ pub struct Model {
     interval_secs: f64,
     /// The last sample, less its memory cgroups (kept in `memcg_samples`).
     last_sample: Option<Sample>,
+    /// When the generations in `last_sample` were read (a sample's ts_ns).
+    lru_gen_ts_ns: u64,
     /// Every memory cgroup's last figures, by kernfs id.
     memcg_samples: BTreeMap<u64, MemcgSample>,
     window_secs: u64,
@@ -135,6 +137,7 @@ impl Model {
             now_ns: 0,
             interval_secs: 0.0,
             last_sample: None,
+            lru_gen_ts_ns: 0,
             memcg_samples: BTreeMap::new(),
             window_secs,
             recent_findings: VecDeque::new(),
@@ -495,6 +498,8 @@ impl Model {
             && let Some(last) = self.last_sample.as_mut()
         {
             kept.lru_gen = std::mem::take(&mut last.lru_gen);
+        } else if !s.lru_gen_unread {
+            self.lru_gen_ts_ns = s.ts_ns;
         }
         self.last_sample = Some(kept);
         // Findings hold at a sample (after the interval's flows): keep them.
@@ -575,6 +580,11 @@ impl Model {
             interval_secs: self.interval_secs,
             mglru: self.last_sample.as_ref().and_then(|s| s.mglru),
             vm_swappiness: self.last_sample.as_ref().and_then(|s| s.vm_swappiness),
+            lru_gen_read_secs_ago: self
+                .last_sample
+                .as_ref()
+                .filter(|s| !s.lru_gen.is_empty())
+                .map(|_| self.now_ns.saturating_sub(self.lru_gen_ts_ns) as f64 / 1e9),
             findings: findings::findings(&nodes),
             nodes,
             lruvecs: if lruvecs { self.lruvecs() } else { vec![] },
@@ -1401,6 +1411,7 @@ mod tests {
             ..sample(1.0, [0; 5])
         });
         assert_eq!(m.lruvecs(), all);
+        assert_eq!(m.snapshot().lru_gen_read_secs_ago, Some(1.0));
         m.apply_sample(&Sample {
             memcgs: vec![],
             memcgs_partial: true,

@@ -84,6 +84,12 @@ pub struct Snapshot {
     pub interval_secs: f64,
     pub mglru: Option<bool>,
     pub vm_swappiness: Option<u32>,
+    /// How long before this snapshot MGLRU's generations (the lruvecs'
+    /// `generations`) were read: their ages are as of then. With many
+    /// memcgs debugfs's lru_gen is read only every so often. None without
+    /// generations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lru_gen_read_secs_ago: Option<f64>,
     pub nodes: Vec<NodeSnap>,
     pub lruvecs: Vec<LruvecSnap>,
     pub memcgs: Vec<MemcgSnap>,

@@ -90,6 +90,8 @@ pub struct MemcgSampler {
     last_walk_cost: Duration,
     /// The next sample walks whatever the time (a final, complete sample).
     walk_next: bool,
+    /// The next sample reads every memcg (a recording's first).
+    full_next: bool,
     /// Files read by the last [`MemcgSampler::sample`] (for tests and benchmarks).
     pub last_reads: usize,
 }
@@ -109,6 +111,7 @@ impl MemcgSampler {
             last_walk: None,
             last_walk_cost: Duration::ZERO,
             walk_next: false,
+            full_next: false,
             last_reads: 0,
         }
     }
@@ -126,10 +129,19 @@ impl MemcgSampler {
         self.walk_next = true;
     }
 
+    /// Makes the next sample complete: walked, every memcg read, not
+    /// partial (a recording's first sample, which replays without the
+    /// figures the session started from).
+    pub fn full_next(&mut self) {
+        self.walk_next = true;
+        self.full_next = true;
+    }
+
     /// What changed, reading again only what the module documentation says;
     /// `active` holds the kernfs ids with activity since the last call.
     pub fn sample(&mut self, active: &BTreeSet<u64>) -> MemcgUpdate {
-        let partial = self.samples > 0;
+        let full = std::mem::take(&mut self.full_next);
+        let partial = self.samples > 0 && !full;
         self.samples += 1;
         self.last_reads = 0;
         let unknown_active = active.iter().any(|id| !self.known.contains_key(id));
@@ -141,7 +153,7 @@ impl MemcgSampler {
             };
         let mut read = BTreeMap::new();
         let gone = if due { self.walk(&mut read) } else { vec![] };
-        self.refresh(active, &mut read);
+        self.refresh(active, full, &mut read);
         let memcgs = self
             .order
             .iter()
@@ -154,10 +166,20 @@ impl MemcgSampler {
         }
     }
 
-    /// Reads the active, the root and the quiet ones whose turn it is.
-    fn refresh(&mut self, active: &BTreeSet<u64>, read: &mut BTreeMap<u64, Option<MemcgSample>>) {
+    /// Reads the active, the root and the quiet ones whose turn it is (all
+    /// of them if `all`).
+    fn refresh(
+        &mut self,
+        active: &BTreeSet<u64>,
+        all: bool,
+        read: &mut BTreeMap<u64, Option<MemcgSample>>,
+    ) {
         let n = self.known.len() as u64;
-        let quiet_budget = n.div_ceil(refresh_every(self.known.len())) as usize;
+        let quiet_budget = if all {
+            self.known.len()
+        } else {
+            n.div_ceil(refresh_every(self.known.len())) as usize
+        };
         let mut quiet: Vec<(u64, u64)> = Vec::new();
         let mut now_ids = Vec::new();
         for (&id, k) in &self.known {
@@ -180,8 +202,10 @@ impl MemcgSampler {
         for (i, id) in now_ids.into_iter().enumerate() {
             let (dir, swappiness) = {
                 let k = &self.known[&id];
-                // Active ones and the root read it again; quiet ones keep it.
-                (k.dir.clone(), (i >= now).then_some(k.swappiness))
+                // Active ones and the root read it again; quiet ones keep
+                // it, unless it could not be read before.
+                let keep = i >= now && k.swappiness.is_some();
+                (k.dir.clone(), keep.then_some(k.swappiness))
             };
             let m = self.read_one(&dir, id, swappiness);
             if let Some(k) = self.known.get_mut(&id) {
@@ -507,7 +531,7 @@ mod tests {
     }
 
     #[test]
-    fn the_walk_finds_nested_memcgs_and_lists_only_directories_with_children() {
+    fn the_walk_finds_nested_memcgs_and_a_full_sample_reads_all() {
         let root = tree(2);
         let nested = root.join("cg0001/a/b");
         std::fs::create_dir_all(&nested).unwrap();
@@ -521,7 +545,17 @@ mod tests {
             .into_iter()
             .map(|m| m.path)
             .collect();
-        assert_eq!(paths, ["/", "/cg0000", "/cg0001", "/cg0001/a", "/cg0001/a/b"]);
+        assert_eq!(
+            paths,
+            ["/", "/cg0000", "/cg0001", "/cg0001/a", "/cg0001/a/b"]
+        );
+        // Later samples are partial; one asked to be full reads every memcg.
+        assert!(s.sample(&BTreeSet::new()).partial);
+        s.full_next();
+        let full = s.sample(&BTreeSet::new());
+        assert!(!full.partial);
+        assert_eq!((full.memcgs.len(), s.last_reads), (5, 5));
+        assert!(s.sample(&BTreeSet::new()).partial, "once");
         let _ = std::fs::remove_dir_all(&root);
     }
 }

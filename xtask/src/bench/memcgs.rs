@@ -57,7 +57,7 @@ impl Memcgs {
             std::env::temp_dir().join(format!("vmscan-bench-memcgs-{}", std::process::id()));
         std::fs::create_dir_all(&files)?;
         let script = format!(
-            "i=0; while [ $i -lt {n} ]; do echo $$ > {p}/cg$i/cgroup.procs && echo x > {f}/f$i || exit 1; i=$((i+1)); done; echo $$ > {p}/../cgroup.procs",
+            "i=0; while [ $i -lt {n} ]; do echo $$ > {p}/cg$i/cgroup.procs && echo x > {f}/f$i || exit 1; i=$((i+1)); done",
             p = parent.display(),
             f = files.display()
         );
