@@ -128,3 +128,82 @@ fn replay_gives_the_same_totals_as_live_stat() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Many quiet memcgs: a session reads them in turn (at most 50 a sample),
+/// so a recording whose first tick were partial would replay without most
+/// of them. The first recorded sample reads every one.
+#[test]
+fn a_recording_replays_every_memcg_from_its_first_tick() {
+    if !require_root("a_recording_replays_every_memcg_from_its_first_tick") {
+        return;
+    }
+    const N: usize = 300;
+    let parent = Memcg::new("vmscan-test-record-many", 1 << 30);
+    let v2 = parent.dir.join("cgroup.subtree_control").exists();
+    if v2 {
+        std::fs::write(parent.dir.join("cgroup.subtree_control"), "+memory")
+            .expect("enable the memory controller below the parent");
+    }
+    struct Children(Vec<std::path::PathBuf>);
+    impl Drop for Children {
+        fn drop(&mut self) {
+            for d in &self.0 {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+    }
+    let children = Children(
+        (0..N)
+            .map(|i| {
+                let d = parent.dir.join(format!("q{i:03}"));
+                std::fs::create_dir_all(&d).expect("make a memcg");
+                d
+            })
+            .collect(),
+    );
+    let dir = std::env::temp_dir().join(format!("vmscan-rec-many-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rec = dir.join("many.vmscan");
+    let out = Command::new(bin())
+        .args(["record", "--force", "-d", "3", "-o"])
+        .arg(&rec)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(bin())
+        .args(["replay", "--json"])
+        .arg(&rec)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replay: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let name = parent
+        .dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let replayed: std::collections::BTreeSet<String> = replay["snapshot"]["lruvecs"]
+        .as_array()
+        .expect("lruvecs")
+        .iter()
+        .filter_map(|l| l["memcg"].as_str())
+        .filter(|p| p.starts_with(&format!("/{name}/q")))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        replayed.len(),
+        N,
+        "every quiet memcg replays, not only those read in their turn"
+    );
+    drop(children);
+    let _ = std::fs::remove_dir_all(&dir);
+}
