@@ -129,6 +129,8 @@ impl Default for Counting {
 
 /// Why vmscan leaves out pgscan_* / pgsteal_* under MGLRU before 6.7.
 pub const NO_MGLRU_TRACEPOINTS: &str = "MGLRU before 6.7 fires no isolate/shrink tracepoints: its scans and steals are invisible to vmscan";
+/// Why vmscan leaves out pgactivate under MGLRU before 6.7.
+pub const NO_MGLRU_RECLAIM_ACTIVATE: &str = "MGLRU before 6.7 fires no mm_vmscan_lru_shrink_inactive, whose nr_activate carries the activations of its eviction (shrink_folio_list's PGACTIVATE): pgactivate would miss them whenever MGLRU evicts";
 /// Why vmscan leaves out pgdeactivate where the deactivation batches are
 /// not hooked.
 pub const NO_DEACTIVATE_HOOK: &str = "lru_deactivate and lru_deactivate_file (the per-CPU batches of MADV_COLD and of invalidated page cache, no tracepoint) are not both hooked here (they need fentry or kprobes; `vmscan probes` says why); reclaim's own deactivations (shrink_active_list) are each node's `deactivated` flow";
@@ -192,6 +194,7 @@ impl Counting {
             out.insert("pgrefill", NO_MGLRU_REFILL);
             if !self.mglru_tracepoints {
                 out.extend(SCAN_STEAL.iter().map(|k| (*k, NO_MGLRU_TRACEPOINTS)));
+                out.insert("pgactivate", NO_MGLRU_RECLAIM_ACTIVATE);
             }
         }
         out
@@ -310,7 +313,9 @@ impl Vmstat {
             ("workingset_restore_file", self.workingset_restore_file),
         ];
         all.into_iter()
-            .filter(|(k, _)| !(self.scan_steal_underivable && SCAN_STEAL.contains(k)))
+            .filter(|(k, _)| {
+                !(self.scan_steal_underivable && (SCAN_STEAL.contains(k) || *k == "pgactivate"))
+            })
             .filter_map(|(k, v)| v.map(|v| (k, v)))
             .collect()
     }
@@ -1057,10 +1062,13 @@ mod tests {
         };
         let c = derive_with(&t, &k);
         let names: Vec<&str> = c.vmstat.fields().iter().map(|(n, _)| *n).collect();
+        assert!(
+            names.is_empty(),
+            "no pgscan/pgsteal zeros that look like truth, nor a pgactivate short of eviction's activations: {names:?}"
+        );
         assert_eq!(
-            names,
-            ["pgactivate"],
-            "no pgscan/pgsteal zeros that look like truth"
+            c.underivable.get("pgactivate"),
+            Some(&NO_MGLRU_RECLAIM_ACTIVATE)
         );
         assert_eq!(
             c.underivable.get("pgscan_file"),
@@ -1091,7 +1099,9 @@ mod tests {
                 "{k:?}"
             );
             assert!(!c.underivable.contains_key("pgscan_file"));
+            assert!(!c.underivable.contains_key("pgactivate"));
             assert!(serde_json::to_value(&c).unwrap()["vmstat"]["pgsteal_file"].is_u64());
+            assert!(serde_json::to_value(&c).unwrap()["vmstat"]["pgactivate"].is_u64());
             assert_eq!(c.memcg_scanned, Some(0), "{k:?}");
         }
     }
