@@ -37,17 +37,7 @@ fn replay_gives_the_same_totals_as_live_stat() {
 
     let mode = std::fs::metadata(&rec).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "recordings are private by default");
-    let out = Command::new(bin())
-        .args(["replay", "--json"])
-        .arg(&rec)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let replay: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let replay: Value = serde_json::from_slice(&vmscan_ok(&["replay", "--json"], &rec)).unwrap();
     let replayed = &replay["snapshot"]["totals"]["vmstat"];
     for key in [
         "pgscan_kswapd",
@@ -164,27 +154,8 @@ fn a_recording_replays_every_memcg_from_its_first_tick() {
     let dir = std::env::temp_dir().join(format!("vmscan-rec-many-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let rec = dir.join("many.vmscan");
-    let out = Command::new(bin())
-        .args(["record", "--force", "-d", "3", "-o"])
-        .arg(&rec)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = Command::new(bin())
-        .args(["replay", "--json"])
-        .arg(&rec)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let replay: Value = serde_json::from_slice(&out.stdout).unwrap();
+    vmscan_ok(&["record", "--force", "-d", "3", "-o"], &rec);
+    let replay: Value = serde_json::from_slice(&vmscan_ok(&["replay", "--json"], &rec)).unwrap();
     let name = parent
         .dir
         .file_name()

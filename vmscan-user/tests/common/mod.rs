@@ -185,6 +185,23 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Runs vmscan with `args` and then `path`, which must succeed; its stdout.
+#[allow(dead_code)] // not every test file uses it
+pub fn vmscan_ok(args: &[&str], path: &Path) -> Vec<u8> {
+    let out = std::process::Command::new(bin())
+        .args(args)
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "vmscan {args:?} {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_vmscan")
 }
