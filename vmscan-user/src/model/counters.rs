@@ -230,7 +230,9 @@ pub struct Vmstat {
     pub pgdemote_proactive: Option<u64>,
     /// None under MGLRU: its refill count ("sorted" folios) has no tracepoint.
     pub pgrefill: Option<u64>,
-    pub pgactivate: u64,
+    /// None under MGLRU before 6.7: its eviction's activations have no
+    /// tracepoint ([`NO_MGLRU_RECLAIM_ACTIVATE`]).
+    pub pgactivate: Option<u64>,
     /// From lru_lazyfree (None where it is not hooked): anonymous pages
     /// MADV_FREE moved to the inactive file list.
     pub pglazyfree: Option<u64>,
@@ -302,7 +304,7 @@ impl Vmstat {
             ("pgdemote_khugepaged", self.pgdemote_khugepaged),
             ("pgdemote_proactive", self.pgdemote_proactive),
             ("pgrefill", self.pgrefill),
-            ("pgactivate", Some(self.pgactivate)),
+            ("pgactivate", self.pgactivate),
             ("pglazyfree", self.pglazyfree),
             ("pgdeactivate", self.pgdeactivate),
             ("workingset_refault_anon", self.workingset_refault_anon),
@@ -313,9 +315,7 @@ impl Vmstat {
             ("workingset_restore_file", self.workingset_restore_file),
         ];
         all.into_iter()
-            .filter(|(k, _)| {
-                !(self.scan_steal_underivable && (SCAN_STEAL.contains(k) || *k == "pgactivate"))
-            })
+            .filter(|(k, _)| !(self.scan_steal_underivable && SCAN_STEAL.contains(k)))
             .filter_map(|(k, v)| v.map(|v| (k, v)))
             .collect()
     }
@@ -480,13 +480,14 @@ pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
 
     let mut reclaimed = ByReclaimer::default();
     let mut node_scanned_total = 0;
+    let mut activated = 0;
     for node in 0..NODE_SLOTS {
         let n = node_counters(t, k, node, &mut reclaimed);
         node_scanned_total += n.scanned.total();
         let v = &mut c.vmstat;
         v.pgsteal_anon += n.reclaimed_anon;
         v.pgsteal_file += n.reclaimed_file;
-        v.pgactivate +=
+        activated +=
             n.activate_anon + n.activate_file + n.lru_activated_anon + n.lru_activated_file;
         if !n.is_empty() || node == 0 {
             c.node_overflow |= node == vmscan_common::NODE_OVERFLOW;
@@ -520,7 +521,8 @@ pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
     }
     let v = &mut c.vmstat;
     // shrink_folio_list() counts PGACTIVATE for reclaim_pages() too.
-    v.pgactivate += c.reclaim_pages.activated;
+    v.pgactivate =
+        (!k.mglru || k.mglru_tracepoints).then_some(activated + c.reclaim_pages.activated);
     (
         v.pgsteal_kswapd,
         v.pgsteal_direct,
@@ -669,7 +671,7 @@ mod tests {
             activate_file: 9,
         };
         let c = derive(&t);
-        assert_eq!(c.vmstat.pgactivate, 12);
+        assert_eq!(c.vmstat.pgactivate, Some(12));
         assert_eq!(
             (
                 c.vmstat.pgscan_file,
@@ -974,7 +976,7 @@ mod tests {
             Some(40),
             "memcg refill left out like the kernel does"
         );
-        assert_eq!(v.pgactivate, 12 + 4);
+        assert_eq!(v.pgactivate, Some(12 + 4));
         assert_eq!(c.memcg_scanned, Some(69));
         assert_eq!(c.memcg_reclaimed, Some(60));
         assert_eq!(c.scanned_without_node, 5);
@@ -1193,6 +1195,7 @@ mod tests {
         let c = derive(&Totals::default());
         let zero = Vmstat {
             pgrefill: Some(0),
+            pgactivate: Some(0),
             pgscan_khugepaged: Some(0),
             pgsteal_khugepaged: Some(0),
             ..Vmstat::default()

@@ -494,12 +494,10 @@ impl Model {
             self.check_start = Some((b.clone(), self.totals.clone()));
         }
         let mut kept = s.without_memcgs();
-        if s.lru_gen_unread
-            && let Some(last) = self.last_sample.as_mut()
-        {
-            kept.lru_gen = std::mem::take(&mut last.lru_gen);
-        } else if !s.lru_gen_unread {
+        if !s.lru_gen_unread {
             self.lru_gen_ts_ns = s.ts_ns;
+        } else if let Some(last) = self.last_sample.as_mut() {
+            kept.lru_gen = std::mem::take(&mut last.lru_gen);
         }
         self.last_sample = Some(kept);
         // Findings hold at a sample (after the interval's flows): keep them.

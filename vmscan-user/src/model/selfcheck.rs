@@ -208,7 +208,7 @@ mod tests {
         };
         let v = Vmstat {
             pgsteal_file: 1000,
-            pgactivate: 480,
+            pgactivate: Some(480),
             ..Vmstat::default()
         };
         let c = check(&v, &start, &end, &|_| 0);
@@ -283,7 +283,7 @@ mod tests {
             check(
                 &Vmstat {
                     pgsteal_file: ours,
-                    pgactivate: act,
+                    pgactivate: Some(act),
                     ..Vmstat::default()
                 },
                 &start,

@@ -92,7 +92,7 @@ pub struct MemcgSampler {
     walk_next: bool,
     /// The next sample reads every memcg (a recording's first).
     full_next: bool,
-    /// Files read by the last [`MemcgSampler::sample`] (for tests and benchmarks).
+    /// Memcgs read by the last [`MemcgSampler::sample`] (for tests and benchmarks).
     pub last_reads: usize,
 }
 
