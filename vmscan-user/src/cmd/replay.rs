@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{json::Envelope, snapshot::SnapshotJson, stat::HookCount};
 use crate::{
     export::record::Header,
-    model::{hist::Log2Hist, kswapd::KswapdState, lruvec::Model},
+    model::{hist::Log2Hist, kswapd::KswapdState, lruvec::Model, named::Derives as _},
     replay::{Replay, Step},
 };
 
@@ -45,6 +45,9 @@ pub fn replay_file(path: &Path) -> anyhow::Result<Replayed> {
                 t.apply(&mut model);
                 let at = t.sample.ts_ns.saturating_sub(start) as f64 / 1e9;
                 for n in model.snapshot().nodes {
+                    if !n.rates.derives("reclaimed") {
+                        continue;
+                    }
                     out.reclaim_series
                         .entry(n.node)
                         .or_default()
@@ -218,16 +221,23 @@ pub fn report_text(r: &Replayed) -> String {
             KswapdState::Asleep => "asleep at the end",
             KswapdState::Unknown => "no wake/sleep recorded",
         };
+        let reclaimed = match nc {
+            Some(c) if !c.derives("reclaimed") => format!(
+                "reclaimed n/a ({})",
+                c.why_not("reclaimed").unwrap_or_default()
+            ),
+            _ => format!(
+                "reclaimed {} pages (kswapd {}, direct {}, memcg {})",
+                nc.map_or(0, |c| c.reclaimed.total()),
+                nc.map_or(0, |c| c.reclaimed.kswapd),
+                nc.map_or(0, |c| c.reclaimed.direct + c.reclaimed.node),
+                nc.map_or(0, |c| c.reclaimed.memcg),
+            ),
+        };
         let _ = writeln!(
             o,
-            "  node {}: kswapd {} episodes ({ks}), {} wake-ups requested; reclaimed {} pages (kswapd {}, direct {}, memcg {})",
-            n.node,
-            n.kswapd.episodes,
-            n.kswapd.wakeups_requested,
-            nc.map_or(0, |c| c.reclaimed.total()),
-            nc.map_or(0, |c| c.reclaimed.kswapd),
-            nc.map_or(0, |c| c.reclaimed.direct + c.reclaimed.node),
-            nc.map_or(0, |c| c.reclaimed.memcg),
+            "  node {}: kswapd {} episodes ({ks}), {} wake-ups requested; {reclaimed}",
+            n.node, n.kswapd.episodes, n.kswapd.wakeups_requested,
         );
     }
     let _ = writeln!(o, "\nlatency histograms:");
@@ -443,7 +453,7 @@ pub fn report_csv(r: &Replayed) -> String {
             n.kswapd.wakeups_requested.to_string(),
         );
     }
-    for c in &s.totals.nodes {
+    for c in s.totals.nodes.iter().filter(|c| c.derives("reclaimed")) {
         let b = &c.reclaimed;
         let by = [
             ("kswapd", b.kswapd),

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::{
     cmd::{json::Envelope, stat::HookCount},
     live::Session,
-    model::{kswapd::KswapdState, snapshot::Snapshot},
+    model::{kswapd::KswapdState, named::Derives as _, snapshot::Snapshot},
     probe::loader::LoadOptions,
 };
 
@@ -97,6 +97,14 @@ pub fn render(s: &Snapshot) -> String {
             );
         }
         let r = &n.rates;
+        if let Some(why) = r.why_not("scanned") {
+            let _ = writeln!(
+                o,
+                "  last {:.1} s: activated {:.0}/s by access; scanned, reclaimed and activated by reclaim not derivable ({why})",
+                s.interval_secs, r.activated_by_access
+            );
+            continue;
+        }
         let _ = writeln!(
             o,
             "  last {:.1} s: scanned {:.0}/s reclaimed {:.0}/s (kswapd {:.0}, direct {:.0}, memcg {:.0}), activated {:.0}/s by access, {:.0}/s by reclaim",

@@ -22,6 +22,7 @@ use crate::model::{
     hist::Log2Hist,
     input::HookStatus,
     kswapd::KswapdState,
+    named::Derives as _,
     snapshot::{LruvecSnap, NodeSnap, Snapshot},
     totals::{Totals, hook_figures},
 };
@@ -190,10 +191,17 @@ fn folio_type(file: u32) -> String {
     if file == 1 { "file" } else { "anon" }.to_owned()
 }
 
-/// Every (node, reclaimer, file) of the snapshot's nodes with its labels.
-fn shrink_slots(s: &Snapshot) -> Vec<(usize, Labels)> {
+/// Every (node, reclaimer, file) of the snapshot's nodes with its labels,
+/// on the nodes where the rate named `field` is derived (none under MGLRU
+/// before 6.7 for the shrink passes' figures: no rows, not zeros).
+fn shrink_slots(s: &Snapshot, field: &str) -> Vec<(usize, Labels)> {
     let mut out = vec![];
-    for n in s.nodes.iter().map(|n| n.node) {
+    for n in s
+        .nodes
+        .iter()
+        .filter(|n| n.rates.derives(field))
+        .map(|n| n.node)
+    {
         for rec in 0..reclaimer::COUNT {
             for file in 0..2u32 {
                 let labels = vec![
@@ -211,25 +219,29 @@ fn shrink_slots(s: &Snapshot) -> Vec<(usize, Labels)> {
 /// Pages scanned, reclaimed and deactivated by shrink passes.
 fn encode_shrink(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
     let t = &st.totals;
-    let slots = shrink_slots(&st.snap);
-    let rows = |v: &dyn Fn(usize) -> u64| slots.iter().map(|(i, l)| (l.clone(), v(*i))).collect();
+    let rows = |field: &str, v: &dyn Fn(usize) -> u64| {
+        shrink_slots(&st.snap, field)
+            .into_iter()
+            .map(|(i, l)| (l, v(i)))
+            .collect()
+    };
     counter(
         enc,
         "vmscan_pages_scanned",
-        "Pages scanned on the inactive lists by shrink passes that isolated pages (mm_vmscan_lru_shrink_inactive).",
-        rows(&|i| t.shrink_inactive[i].scanned),
+        "Pages scanned on the inactive lists by shrink passes that isolated pages (mm_vmscan_lru_shrink_inactive); no rows where this kernel fires no such tracepoint (vmscan_counter_underivable).",
+        rows("scanned", &|i| t.shrink_inactive[i].scanned),
     )?;
     counter(
         enc,
         "vmscan_pages_reclaimed",
-        "Pages reclaimed (mm_vmscan_lru_shrink_inactive nr_reclaimed).",
-        rows(&|i| t.shrink_inactive[i].reclaimed),
+        "Pages reclaimed (mm_vmscan_lru_shrink_inactive nr_reclaimed); no rows where this kernel fires no such tracepoint.",
+        rows("reclaimed", &|i| t.shrink_inactive[i].reclaimed),
     )?;
     counter(
         enc,
         "vmscan_pages_deactivated",
-        "Pages moved from the active to the inactive list by reclaim (mm_vmscan_lru_shrink_active).",
-        rows(&|i| t.shrink_active[i].deactivated),
+        "Pages moved from the active to the inactive list by reclaim (mm_vmscan_lru_shrink_active); no rows under MGLRU, which has no active list to shrink.",
+        rows("deactivated", &|i| t.shrink_active[i].deactivated),
     )
 }
 
@@ -248,12 +260,18 @@ fn encode_activated(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
             }
         }
         let access = |l: u32| t.lru_activate[lru_index(n.node, l) as usize].pages;
-        for (source, ty, pages) in [
+        let rows = [
             ("access", "anon", access(lru::ACTIVE_ANON)),
             ("access", "file", access(lru::ACTIVE_FILE)),
             ("reclaim", "anon", by_reclaim[0]),
             ("reclaim", "file", by_reclaim[1]),
-        ] {
+        ];
+        let derived = if n.rates.derives("activated_by_reclaim") {
+            4
+        } else {
+            2
+        };
+        for (source, ty, pages) in rows.into_iter().take(derived) {
             activated.push((
                 vec![
                     ("node", nl.clone()),
@@ -776,6 +794,23 @@ fn encode_access(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), st
 /// vmscan's counters against /proc/vmstat since it started (only once a
 /// check has run): the divergence per counter and how many are exact.
 fn encode_self_check(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    if !s.totals.underivable.is_empty() {
+        gauge(
+            enc,
+            "vmscan_counter_underivable",
+            "1 for each /proc/vmstat counter this kernel gives vmscan no way to derive, with the reason: vmscan exports no figure for it rather than a zero.",
+            s.totals
+                .underivable
+                .iter()
+                .map(|(k, why)| {
+                    (
+                        vec![("counter", (*k).to_owned()), ("reason", (*why).to_owned())],
+                        1,
+                    )
+                })
+                .collect(),
+        )?;
+    }
     let c = &s.self_check;
     if c.checked == 0 {
         return Ok(());
@@ -1252,6 +1287,56 @@ mod tests {
         quiet.bpf_stats_enabled = false;
         let om = render(&registry(Arc::new(RwLock::new(quiet)))).unwrap();
         insta::assert_snapshot!("full_scrape_without_access_and_bpf_stats", om);
+    }
+
+    #[test]
+    fn mglru_before_6_7_exports_no_shrink_pass_rows_and_says_why() {
+        use crate::model::{
+            counters::{Counting, NO_MGLRU_TRACEPOINTS},
+            snapshot::{RATE_PASS_FIELDS, RATE_REFILL_FIELDS},
+        };
+        let k = Counting {
+            mglru: true,
+            mglru_tracepoints: false,
+            ..Counting::default()
+        };
+        let mut st = full_state();
+        for n in &mut st.snap.nodes {
+            n.rates.not_derived = k.node_not_derived(&RATE_PASS_FIELDS, &RATE_REFILL_FIELDS);
+        }
+        st.snap.totals.underivable = k.underivable();
+        let om = render(&registry(Arc::new(RwLock::new(st)))).unwrap();
+        let rows = |prefix: &str| om.lines().filter(|l| l.starts_with(prefix)).count();
+        for gone in [
+            "vmscan_pages_scanned_total{",
+            "vmscan_pages_reclaimed_total{",
+            "vmscan_pages_deactivated_total{",
+        ] {
+            assert_eq!(rows(gone), 0, "{gone}\n{om}");
+        }
+        let activated: Vec<&str> = om
+            .lines()
+            .filter(|l| l.starts_with("vmscan_pages_activated_total{"))
+            .collect();
+        assert!(
+            !activated.is_empty() && activated.iter().all(|l| l.contains("source=\"access\"")),
+            "{activated:?}"
+        );
+        let why = om
+            .lines()
+            .find(|l| l.starts_with("vmscan_counter_underivable{counter=\"pgscan_file\""))
+            .unwrap_or_default();
+        assert!(
+            why.contains(NO_MGLRU_TRACEPOINTS) && why.ends_with(" 1"),
+            "{om}"
+        );
+        // The classic LRU: rows for every node, no underivable family.
+        let classic = render(&registry(Arc::new(RwLock::new(full_state())))).unwrap();
+        assert!(
+            classic.contains("vmscan_pages_scanned_total{")
+                && !classic.contains("# TYPE vmscan_counter_underivable"),
+            "{classic}"
+        );
     }
 
     #[test]

@@ -18,7 +18,10 @@ use vmscan_common::{
     reclaimer, shrink_index,
 };
 
-use super::totals::Totals;
+use super::{
+    named::{Derives, NotDerived},
+    totals::Totals,
+};
 
 /// Pages, split by who reclaimed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
@@ -149,6 +152,31 @@ pub const NO_MGLRU_ACTIVATE: &str = "MGLRU counts refault activations by referen
 pub const NO_MGLRU_REFILL: &str =
     "MGLRU's refill count (folios sorted into younger generations) has no tracepoint";
 
+/// Why a node's shrink_active_list figures are left out under MGLRU.
+pub const NO_MGLRU_ACTIVE_LIST: &str = "MGLRU never runs shrink_active_list (mm_vmscan_lru_shrink_active): it ages folios into younger generations instead, which has no tracepoint";
+
+/// [`NodeCounters`]' figures from reclaim's shrink passes
+/// (mm_vmscan_lru_shrink_inactive), by JSON name.
+pub const NODE_PASS_FIELDS: [&str; 15] = [
+    "shrink_passes",
+    "scanned",
+    "reclaimed",
+    "scanned_anon",
+    "scanned_file",
+    "reclaimed_anon",
+    "reclaimed_file",
+    "dirty",
+    "writeback",
+    "congested",
+    "immediate",
+    "unmap_fail",
+    "activate_anon",
+    "activate_file",
+    "ref_keep",
+];
+/// [`NodeCounters`]' figures from mm_vmscan_lru_shrink_active.
+pub const NODE_REFILL_FIELDS: [&str; 2] = ["refill_taken", "deactivated"];
+
 /// The counters that derive from mm_vmscan_lru_isolate / lru_shrink_inactive.
 const SCAN_STEAL: [&str; 12] = [
     "pgscan_kswapd",
@@ -196,6 +224,31 @@ impl Counting {
                 out.extend(SCAN_STEAL.iter().map(|k| (*k, NO_MGLRU_TRACEPOINTS)));
                 out.insert("pgactivate", NO_MGLRU_RECLAIM_ACTIVATE);
             }
+        }
+        out
+    }
+
+    /// A node's figures this kernel leaves underivable, given their JSON
+    /// names: those of reclaim's shrink passes (`passes`) under MGLRU before
+    /// 6.7, which fires no mm_vmscan_lru_shrink_inactive; those of
+    /// shrink_active_list (`refill`) under MGLRU, which never runs it.
+    pub fn node_not_derived(
+        &self,
+        passes: &[&'static str],
+        refill: &[&'static str],
+    ) -> Vec<NotDerived> {
+        let mut out = vec![];
+        if self.mglru && !self.mglru_tracepoints {
+            out.push(NotDerived {
+                fields: passes.to_vec(),
+                reason: NO_MGLRU_TRACEPOINTS,
+            });
+        }
+        if self.mglru {
+            out.push(NotDerived {
+                fields: refill.to_vec(),
+                reason: NO_MGLRU_ACTIVE_LIST,
+            });
         }
         out
     }
@@ -322,7 +375,10 @@ impl Vmstat {
 }
 
 /// Per-node figures (pages), from the tracepoints that carry a node id.
+/// Those the kernel gives no way to derive are in `not_derived` and left
+/// out of the JSON.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(transform = node_counters_schema)]
 pub struct NodeCounters {
     pub node: u32,
     /// From mm_vmscan_lru_shrink_inactive: passes that isolated something.
@@ -368,6 +424,20 @@ pub struct NodeCounters {
     pub lazyfree_from_inactive: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lazyfree_from_active: Option<u64>,
+    /// The figures above this kernel leaves underivable, with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_derived: Vec<NotDerived>,
+}
+
+fn node_counters_schema(schema: &mut schemars::Schema) {
+    super::named::optional(schema, &NODE_PASS_FIELDS);
+    super::named::optional(schema, &NODE_REFILL_FIELDS);
+}
+
+impl Derives for NodeCounters {
+    fn not_derived(&self) -> &[NotDerived] {
+        &self.not_derived
+    }
 }
 
 impl NodeCounters {
@@ -415,6 +485,7 @@ pub struct Counters {
     /// reclaim_pages() outside reclaim passes (MADV_PAGEOUT, DAMON): its
     /// activations are in pgactivate, its pages in no pgscan/pgsteal.
     pub reclaim_pages: ReclaimPages,
+    #[serde(serialize_with = "super::named::each_derived")]
     pub nodes: Vec<NodeCounters>,
     /// Nodes at or above vmscan's per-node limit, folded together.
     pub node_overflow: bool,
@@ -587,6 +658,7 @@ fn derive_scans(t: &Totals, k: &Counting, v: &mut Vmstat) -> ByReclaimer {
 fn node_counters(t: &Totals, k: &Counting, node: u32, reclaimed: &mut ByReclaimer) -> NodeCounters {
     let mut n = NodeCounters {
         node,
+        not_derived: k.node_not_derived(&NODE_PASS_FIELDS, &NODE_REFILL_FIELDS),
         ..NodeCounters::default()
     };
     for rec in 0..reclaimer::COUNT {

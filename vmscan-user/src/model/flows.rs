@@ -14,7 +14,11 @@
 
 use vmscan_common::{lru, reclaimer, shrink_index};
 
-use super::{counters::NodeCounters, snapshot::Rates, totals::Totals};
+use super::{
+    counters::{Counting, NodeCounters},
+    snapshot::{RATE_PASS_FIELDS, RATE_REFILL_FIELDS, Rates},
+    totals::Totals,
+};
 
 /// Pages one node moved between active and inactive over an interval.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -83,8 +87,9 @@ impl Flows {
         p[lru::UNEVICTABLE as usize] += i(ins[4]);
     }
 
-    /// The interval's figures of `nc` per second.
-    pub fn rates(&self, nc: &NodeCounters, secs: f64) -> Rates {
+    /// The interval's figures of `nc` per second, those `k`'s kernel leaves
+    /// underivable named in `not_derived`.
+    pub fn rates(&self, nc: &NodeCounters, secs: f64, k: &Counting) -> Rates {
         let per = |v: u64| v as f64 / secs.max(1e-9);
         Rates {
             inserted: nc.inserted.map(per),
@@ -114,6 +119,7 @@ impl Flows {
             congested: per(nc.congested),
             immediate: per(nc.immediate),
             unmap_fail: per(nc.unmap_fail),
+            not_derived: k.node_not_derived(&RATE_PASS_FIELDS, &RATE_REFILL_FIELDS),
         }
     }
 }
@@ -140,7 +146,7 @@ mod tests {
         let mut p = [100; 5];
         f.predict(&nc, &mut p);
         assert_eq!(p, [100, 100, 100 - 10 - 8 + 4, 100 + 8 - 4, 100]);
-        assert_eq!(f.rates(&nc, 2.0).deactivated, 2.0);
+        assert_eq!(f.rates(&nc, 2.0, &Counting::default()).deactivated, 2.0);
     }
 
     #[test]
@@ -169,7 +175,7 @@ mod tests {
             500,
             "moves neither add nor remove pages"
         );
-        let r = f.rates(&nc, 2.0);
+        let r = f.rates(&nc, 2.0, &Counting::default());
         assert_eq!(
             (r.deactivated, r.deactivated_by_batches, r.lazyfree),
             (30.0, Some(28.0), Some(11.5))
@@ -177,7 +183,7 @@ mod tests {
         // Not hooked (None): no move is assumed.
         let none = Flows::of(&Totals::default(), &NodeCounters::default());
         assert_eq!(none, Flows::default());
-        let r = none.rates(&NodeCounters::default(), 1.0);
+        let r = none.rates(&NodeCounters::default(), 1.0, &Counting::default());
         assert_eq!(
             (r.deactivated_by_batches, r.lazyfree),
             (None, None),

@@ -23,6 +23,7 @@ use super::{
     hist::Windowed,
     input::{Bracket, Lists, LruGen, MemcgSample, Sample, Zone},
     kswapd::{Kswapd, WakeReason},
+    named::Derives as _,
     selfcheck::{self, SelfCheck},
     snapshot::{
         AccessRow, AccessStack, HistSnap, IsolationSnap, ListSnap, LruvecSnap, MemcgSnap, NodeSnap,
@@ -291,6 +292,7 @@ impl Model {
     /// One node's list flows, scan balance, kswapd progress and rates.
     fn apply_node_flows(&mut self, d: &Totals, nc: &NodeCounters, ts_ns: u64, secs: f64) {
         let flows = Flows::of(d, nc);
+        let counting = self.counting();
         let st = self.node(nc.node);
         flows.predict(nc, &mut st.predicted);
         st.balance
@@ -299,7 +301,7 @@ impl Model {
             st.balance.pop_front();
         }
         st.kswapd.reclaimed_in_episode += nc.reclaimed.kswapd;
-        st.last_rates = flows.rates(nc, secs);
+        st.last_rates = flows.rates(nc, secs, &counting);
     }
 
     /// Kernel-side histograms (shrink_node passes, batch residency), per node.
@@ -666,7 +668,11 @@ impl Model {
                 ("anon", lru::INACTIVE_ANON, lru::ACTIVE_ANON),
                 ("file", lru::INACTIVE_FILE, lru::ACTIVE_FILE),
             ] {
-                let drift = st.drift.map(|d| d[inactive as usize] + d[active as usize]);
+                // Unseen evictions (MGLRU before 6.7) would show as drift.
+                let drift = st
+                    .drift
+                    .filter(|_| st.last_rates.derives("reclaimed"))
+                    .map(|d| d[inactive as usize] + d[active as usize]);
                 ns.type_drift.push(TypeDrift {
                     name,
                     drift,
@@ -1112,6 +1118,103 @@ mod tests {
         c.apply_sample(&sample(0.0, [100, 100, 1000, 1000, 10]));
         c.apply_sample(&sample(1.0, [100, 100, 1000, 1000, 10]));
         assert!(c.snapshot().nodes[0].type_drift.is_empty());
+    }
+
+    #[test]
+    fn mglru_before_6_7_shows_no_shrink_pass_figures_rather_than_zeros() {
+        // MGLRU before 6.7 evicts with no shrink-pass tracepoint: the node's
+        // scan/reclaim rates, outcomes, balance and priorities, and the type
+        // drift (unseen evictions would look like drift) are left out.
+        let mut m = Model::default();
+        m.set_counting(Counting {
+            mglru: true,
+            mglru_tracepoints: false,
+            ..Counting::default()
+        });
+        let mglru = |t: f64, l: [u64; 5]| Sample {
+            mglru: Some(true),
+            ..sample(t, l)
+        };
+        m.apply_sample(&mglru(0.0, [100, 100, 1000, 1000, 10]));
+        let mut d = Totals::default();
+        d.lru_insert[lru::INACTIVE_FILE as usize] = FolioAgg {
+            folios: 10,
+            pages: 40,
+        };
+        m.apply_totals(&d, 1_000_000_000, 1.0);
+        m.apply_sample(&mglru(1.0, [100, 100, 800, 1000, 10]));
+        let s = m.snapshot();
+        let n = &s.nodes[0];
+        assert!(
+            n.type_drift.iter().all(|t| t.drift.is_none()),
+            "{:?}",
+            n.type_drift
+        );
+        assert_eq!(
+            n.rates.why_not("scanned"),
+            Some(counters::NO_MGLRU_TRACEPOINTS)
+        );
+        assert_eq!(
+            n.rates.why_not("deactivated"),
+            Some(counters::NO_MGLRU_ACTIVE_LIST)
+        );
+        assert!(n.rates.derives("activated_by_access"));
+        let j = serde_json::to_value(&s).unwrap();
+        let node = &j["nodes"][0];
+        for gone in ["balance", "priority"] {
+            assert!(node.get(gone).is_none(), "{gone}: {node}");
+        }
+        for gone in [
+            "scanned",
+            "reclaimed",
+            "activated_by_reclaim",
+            "dirty",
+            "deactivated",
+        ] {
+            assert!(
+                node["rates"].get(gone).is_none(),
+                "{gone}: {}",
+                node["rates"]
+            );
+        }
+        assert_eq!(node["rates"]["inserted"]["inactive_file"], 40.0);
+        assert_eq!(
+            node["rates"]["not_derived"][0]["reason"],
+            counters::NO_MGLRU_TRACEPOINTS
+        );
+        let totals = &j["totals"]["nodes"][0];
+        for gone in [
+            "scanned",
+            "reclaimed",
+            "shrink_passes",
+            "activate_file",
+            "refill_taken",
+        ] {
+            assert!(totals.get(gone).is_none(), "{gone}: {totals}");
+        }
+        assert_eq!(totals["inserted_folios"], 10);
+        // With MGLRU's tracepoints (6.7+) the passes are seen; only
+        // shrink_active_list's figures stay out.
+        let mut m = Model::default();
+        m.set_counting(Counting {
+            mglru: true,
+            ..Counting::default()
+        });
+        m.apply_sample(&mglru(0.0, [100, 100, 1000, 1000, 10]));
+        m.apply_totals(&d, 1_000_000_000, 1.0);
+        let j = serde_json::to_value(m.snapshot()).unwrap();
+        let rates = &j["nodes"][0]["rates"];
+        assert_eq!(rates["scanned"], 0.0, "{rates}");
+        assert!(rates.get("deactivated").is_none(), "{rates}");
+        assert!(j["nodes"][0].get("priority").is_some());
+        // The classic LRU derives them all and says nothing.
+        let mut c = Model::default();
+        c.apply_sample(&sample(0.0, [100, 100, 1000, 1000, 10]));
+        c.apply_totals(&d, 1_000_000_000, 1.0);
+        let j = serde_json::to_value(c.snapshot()).unwrap();
+        assert!(j["nodes"][0]["rates"].get("not_derived").is_none());
+        assert_eq!(j["nodes"][0]["rates"]["deactivated"], 0.0);
+        assert_eq!(j["totals"]["nodes"][0]["refill_taken"], 0);
     }
 
     #[test]

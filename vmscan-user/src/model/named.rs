@@ -44,6 +44,81 @@ pub fn anon_file<S: Serializer>(v: &[(u64, u64)], s: S) -> Result<S::Ok, S::Erro
     s.collect_seq(v.iter().map(|&(anon, file)| AnonFile { anon, file }))
 }
 
+/// Figures of a node this kernel gives vmscan no way to derive (their
+/// tracepoint never fires here), with the reason: left out of the JSON,
+/// never shown as zeros.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct NotDerived {
+    /// The JSON names of the figures left out.
+    pub fields: Vec<&'static str>,
+    pub reason: &'static str,
+}
+
+/// A value with figures the kernel may leave underivable.
+pub trait Derives {
+    /// Which figures are not derived, and why.
+    fn not_derived(&self) -> &[NotDerived];
+
+    /// The JSON names left out of the value's JSON.
+    fn not_derived_fields(&self) -> Vec<&'static str> {
+        self.not_derived()
+            .iter()
+            .flat_map(|n| n.fields.iter().copied())
+            .collect()
+    }
+
+    /// Whether the figure named `field` is derived here.
+    fn derives(&self, field: &str) -> bool {
+        self.why_not(field).is_none()
+    }
+
+    /// The reason the figure named `field` is not derived, if it is not.
+    fn why_not(&self, field: &str) -> Option<&'static str> {
+        self.not_derived()
+            .iter()
+            .find(|n| n.fields.contains(&field))
+            .map(|n| n.reason)
+    }
+}
+
+/// The JSON of `v` without the fields it cannot derive.
+fn without_not_derived<T: Serialize + Derives, E: serde::ser::Error>(
+    v: &T,
+) -> Result<serde_json::Value, E> {
+    let mut j = serde_json::to_value(v).map_err(E::custom)?;
+    if let Some(m) = j.as_object_mut() {
+        for f in v.not_derived_fields() {
+            m.remove(f);
+        }
+    }
+    Ok(j)
+}
+
+/// serde `serialize_with` for one value that may not derive some fields.
+pub fn derived<T: Serialize + Derives, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    without_not_derived::<T, S::Error>(v)?.serialize(s)
+}
+
+/// serde `serialize_with` for a sequence of such values.
+pub fn each_derived<T: Serialize + Derives, S: Serializer>(
+    v: &[T],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let items = v
+        .iter()
+        .map(without_not_derived::<T, S::Error>)
+        .collect::<Result<Vec<_>, _>>()?;
+    items.serialize(s)
+}
+
+/// Marks `fields` of an object schema optional (a schemars transform's
+/// body): a kernel may leave them underivable.
+pub fn optional(schema: &mut schemars::Schema, fields: &[&str]) {
+    if let Some(req) = schema.get_mut("required").and_then(|r| r.as_array_mut()) {
+        req.retain(|f| !f.as_str().is_some_and(|f| fields.contains(&f)));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

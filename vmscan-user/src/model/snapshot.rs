@@ -13,6 +13,7 @@ use super::{
     input::{Generation, Lists},
     kswapd::Kswapd,
     kube::KubePod,
+    named::{Derives, NotDerived},
 };
 
 /// Direct-reclaim stalls a snapshot shows (the model keeps more).
@@ -40,8 +41,35 @@ pub struct Stall {
     pub nid: i32,
 }
 
-/// Per-second flows of one node over the last interval (pages/s).
+/// [`Rates`]' figures from reclaim's shrink passes
+/// (mm_vmscan_lru_shrink_inactive), by JSON name.
+pub const RATE_PASS_FIELDS: [&str; 14] = [
+    "activated_by_reclaim",
+    "scanned",
+    "scanned_anon",
+    "scanned_file",
+    "reclaimed",
+    "reclaimed_kswapd",
+    "reclaimed_direct",
+    "reclaimed_memcg",
+    "ref_keep",
+    "dirty",
+    "writeback",
+    "congested",
+    "immediate",
+    "unmap_fail",
+];
+/// [`Rates`]' figures that need shrink_active_list, where the batches
+/// outside reclaim are not derived either.
+pub const RATE_REFILL_FIELDS: [&str; 1] = ["deactivated"];
+/// [`NodeSnap`]'s figures from the shrink passes.
+const NODE_SNAP_PASS_FIELDS: [&str; 2] = ["balance", "priority"];
+
+/// Per-second flows of one node over the last interval (pages/s). Those
+/// the kernel gives no way to derive are in `not_derived` and left out of
+/// the JSON.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
+#[schemars(transform = rates_schema)]
 pub struct Rates {
     /// Pages entering each list per second.
     #[serde(serialize_with = "super::named::per_list")]
@@ -75,6 +103,20 @@ pub struct Rates {
     pub congested: f64,
     pub immediate: f64,
     pub unmap_fail: f64,
+    /// The figures above this kernel leaves underivable, with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_derived: Vec<NotDerived>,
+}
+
+fn rates_schema(schema: &mut schemars::Schema) {
+    super::named::optional(schema, &RATE_PASS_FIELDS);
+    super::named::optional(schema, &RATE_REFILL_FIELDS);
+}
+
+impl Derives for Rates {
+    fn not_derived(&self) -> &[NotDerived] {
+        &self.not_derived
+    }
 }
 
 /// What the model shows: plain data, shared by TUI, exporter, recorder and --json.
@@ -90,6 +132,7 @@ pub struct Snapshot {
     /// generations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lru_gen_read_secs_ago: Option<f64>,
+    #[serde(serialize_with = "super::named::each_derived")]
     pub nodes: Vec<NodeSnap>,
     pub lruvecs: Vec<LruvecSnap>,
     pub memcgs: Vec<MemcgSnap>,
@@ -232,7 +275,10 @@ pub struct ZoneSnap {
     pub high: u64,
 }
 
+/// One NUMA node. `balance` and `priority` come from the shrink passes and
+/// are left out where `rates.not_derived` says those are not seen.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
+#[schemars(transform = node_snap_schema)]
 pub struct NodeSnap {
     pub node: u32,
     pub lists: Vec<ListSnap>,
@@ -241,6 +287,7 @@ pub struct NodeSnap {
     pub low: u64,
     pub high: u64,
     pub zones: Vec<ZoneSnap>,
+    #[serde(serialize_with = "super::named::derived")]
     pub rates: Rates,
     pub kswapd: Kswapd,
     /// Seconds the current kswapd episode has run (0 when asleep).
@@ -261,6 +308,26 @@ pub struct NodeSnap {
     /// of its generations with no event, so only a type's total can be
     /// predicted. Empty on the classic LRU, where each list has its drift.
     pub type_drift: Vec<TypeDrift>,
+}
+
+fn node_snap_schema(schema: &mut schemars::Schema) {
+    super::named::optional(schema, &NODE_SNAP_PASS_FIELDS);
+}
+
+impl Derives for NodeSnap {
+    /// Its rates' (the node's own `balance` and `priority` go with their
+    /// shrink-pass figures).
+    fn not_derived(&self) -> &[NotDerived] {
+        &self.rates.not_derived
+    }
+
+    fn not_derived_fields(&self) -> Vec<&'static str> {
+        if self.rates.derives("scanned") {
+            vec![]
+        } else {
+            NODE_SNAP_PASS_FIELDS.to_vec()
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]

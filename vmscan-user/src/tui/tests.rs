@@ -410,6 +410,42 @@ fn unavailable_views_say_why_instead_of_zeros() {
 }
 
 #[test]
+fn mglru_before_6_7_shows_no_scan_or_reclaim_rates_rather_than_zeros() {
+    use crate::model::counters::{Counting, NO_MGLRU_TRACEPOINTS};
+    use crate::model::snapshot::{RATE_PASS_FIELDS, RATE_REFILL_FIELDS};
+    let k = Counting {
+        mglru: true,
+        mglru_tracepoints: false,
+        ..Counting::default()
+    };
+    let mut snap = populated();
+    for n in &mut snap.nodes {
+        n.rates.not_derived = k.node_not_derived(&RATE_PASS_FIELDS, &RATE_REFILL_FIELDS);
+    }
+    let mut a = app(Some(snap), true);
+    let s = screen(&a, 160, 50);
+    assert!(
+        s.contains("scanned, reclaimed: not derivable here")
+            && s.contains("by reclaim n/a")
+            && !s.contains("reclaimed 0/s"),
+        "{s}"
+    );
+    a.tab = Tab::Reclaim;
+    let s = screen(&a, 160, 50);
+    assert!(
+        s.contains("scanned, reclaimed n/a") && s.contains(&NO_MGLRU_TRACEPOINTS[..40]),
+        "{s}"
+    );
+    // The classic LRU shows the rates.
+    let a = app(Some(populated()), true);
+    let s = screen(&a, 160, 50);
+    assert!(
+        s.contains("/s by reclaim") && !s.contains("not derivable"),
+        "{s}"
+    );
+}
+
+#[test]
 fn thrashing_shows_the_curve_and_its_absence_under_mglru() {
     let mut a = app(Some(populated()), true);
     a.tab = Tab::Thrashing;

@@ -15,6 +15,7 @@ use crate::{
     model::{
         hist::Log2Hist,
         kswapd::KswapdState,
+        named::Derives as _,
         selfcheck::SelfCheck,
         snapshot::{DEF_PRIORITY, NodeSnap, PRIORITY_LEVELS, Rates},
     },
@@ -432,7 +433,11 @@ fn stall_lines(app: &App, room: usize) -> Vec<Line<'static>> {
 /// Active -> inactive per second; the batches outside reclaim (MADV_COLD,
 /// invalidation) and MADV_FREE's anon -> file moves where they moved pages.
 fn deactivated_line(r: &Rates) -> String {
-    let mut s = format!("deactivated {:>5}/s", rate(r.deactivated));
+    let mut s = if r.derives("deactivated") {
+        format!("deactivated {:>5}/s", rate(r.deactivated))
+    } else {
+        "deactivated     n/a (MGLRU ages generations unseen)".to_owned()
+    };
     if let Some(b) = r.deactivated_by_batches.filter(|&b| b > 0.0) {
         s += &format!(" ({}/s by MADV_COLD, invalidation)", rate(b));
     }
@@ -464,12 +469,32 @@ fn flow_lines(app: &App, n: &NodeSnap) -> Vec<Line<'static>> {
         .map(|s| s.to_string())
         .unwrap_or_else(|| "?".into());
     let ins: f64 = r.inserted.iter().sum();
+    let inserted = Line::from(format!(
+        "inserted  {:>7}/s  (active {}/s)",
+        rate(ins),
+        rate(r.inserted[lru::ACTIVE_ANON as usize] + r.inserted[lru::ACTIVE_FILE as usize])
+    ));
+    let stalls = Line::from(format!(
+        "direct stalls {}  kswapd episodes {}",
+        n.direct_stalls, n.kswapd.episodes
+    ));
+    if let Some(why) = r.why_not("scanned") {
+        // MGLRU before 6.7: no shrink-pass tracepoint, so no zeros either.
+        return vec![
+            inserted,
+            Line::from(format!(
+                "activated {:>7}/s by access, by reclaim n/a",
+                rate(r.activated_by_access)
+            )),
+            Line::from(deactivated_line(r)),
+            Line::styled("scanned, reclaimed: not derivable here", WARN),
+            Line::styled(format!("  ({why})"), DIM),
+            stalls,
+            Line::from(format!("swappiness {swp}")),
+        ];
+    }
     vec![
-        Line::from(format!(
-            "inserted  {:>7}/s  (active {}/s)",
-            rate(ins),
-            rate(r.inserted[lru::ACTIVE_ANON as usize] + r.inserted[lru::ACTIVE_FILE as usize])
-        )),
+        inserted,
         Line::from(format!(
             "activated {:>7}/s by access, {}/s by reclaim",
             rate(r.activated_by_access),
@@ -487,10 +512,7 @@ fn flow_lines(app: &App, n: &NodeSnap) -> Vec<Line<'static>> {
             rate(r.reclaimed_direct),
             rate(r.reclaimed_memcg)
         )),
-        Line::from(format!(
-            "direct stalls {}  kswapd episodes {}",
-            n.direct_stalls, n.kswapd.episodes
-        )),
+        stalls,
         Line::from(format!("anon:file scanned {balance}  swappiness {swp}")),
     ]
 }
@@ -521,6 +543,21 @@ fn reclaim_view(f: &mut Frame, app: &App, area: Rect) {
 
 /// A node's scan and reclaim rates over the history, one sparkline each.
 fn reclaim_sparklines(f: &mut Frame, app: &App, n: &NodeSnap, area: Rect) {
+    if let Some(why) = n.rates.why_not("scanned") {
+        f.render_widget(
+            Paragraph::new(format!(
+                "Scan and reclaim rates are not derivable here: {why}."
+            ))
+            .wrap(Wrap { trim: true })
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(format!(" node {}: scanned, reclaimed n/a ", n.node)),
+            ),
+            area,
+        );
+        return;
+    }
     let hist = app.history.get(&n.node);
     let series = |g: fn(&super::state::NodePoint) -> f64| -> Vec<u64> {
         hist.map(|h| h.iter().map(|p| g(p).round() as u64).collect())
@@ -564,6 +601,13 @@ fn outcomes_panel(f: &mut Frame, nodes: &[&NodeSnap], area: Rect) {
     let mut dirty = vec![];
     for n in nodes {
         let r = &n.rates;
+        if !r.derives("dirty") {
+            dirty.push(Line::from(format!(
+                "node {}: n/a (no shrink-pass tracepoint)",
+                n.node
+            )));
+            continue;
+        }
         dirty.push(Line::from(format!(
             "node {}: dirty {}/s writeback {}/s congested {}/s immediate {}/s unmap_fail {}/s ref_keep {}/s",
             n.node,
@@ -633,6 +677,15 @@ fn isolation_table(f: &mut Frame, app: &App, area: Rect) {
 /// always, and the used priorities below it, at most 7 lines.
 fn priority_panel(f: &mut Frame, nodes: &[&NodeSnap], area: Rect) {
     let mut prio = [0u64; PRIORITY_LEVELS];
+    if nodes.iter().any(|n| !n.rates.derives("scanned")) {
+        f.render_widget(
+            Paragraph::new("n/a: no shrink-pass tracepoint")
+                .wrap(Wrap { trim: true })
+                .block(Block::default().borders(Borders::ALL).title(" priority ")),
+            area,
+        );
+        return;
+    }
     for n in nodes {
         for (p, v) in prio.iter_mut().zip(n.priority.iter()) {
             *p += v;

@@ -471,9 +471,10 @@ pub(super) fn mglru(b: &Blocks, c: &Config) -> Verdict {
         a.iter().filter(|l| l["generations"].is_array()).count()
     });
     match (c.mglru, on) {
-        (Some(true), Some(true)) if gens > 0 => {
-            Ok(format!("MGLRU on; generations for {gens} lruvecs"))
-        }
+        (Some(true), Some(true)) if gens > 0 => Ok(format!(
+            "MGLRU on; generations for {gens} lruvecs; {}",
+            mglru_node_figures(&s)?
+        )),
         (Some(false), Some(false)) if gens == 0 => {
             Ok("MGLRU switched off: classic lists, no generations".into())
         }
@@ -486,6 +487,60 @@ pub(super) fn mglru(b: &Blocks, c: &Config) -> Verdict {
             c.label, c.mglru
         )),
     }
+}
+
+/// Under MGLRU a snapshot's nodes show no figure the kernel gives no way to
+/// derive, as a zero or otherwise: none of shrink_active_list's (MGLRU never
+/// runs it), and before 6.7 (no MGLRU reclaim tracepoints: pgscan_* are
+/// underivable) none of the shrink passes'; each left-out group names why.
+fn mglru_node_figures(s: &Value) -> Verdict {
+    let passes_seen = s["totals"]["underivable"].get("pgscan_file").is_none();
+    let nodes = s["nodes"].as_array().ok_or("the snapshot has no nodes")?;
+    for n in nodes {
+        let r = &n["rates"];
+        let why: Vec<&str> = r["not_derived"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g["reason"].as_str())
+            .collect();
+        let shown = |f: &str| !r[f].is_null();
+        if shown("deactivated") || !why.iter().any(|w| w.contains("shrink_active_list")) {
+            return Err(format!(
+                "MGLRU: node {} shows reclaim's deactivations or does not say why not: {r}",
+                n["node"]
+            ));
+        }
+        let passes_shown = shown("scanned") && shown("reclaimed") && !n["priority"].is_null();
+        let passes_hidden = !shown("scanned")
+            && !shown("reclaimed")
+            && !shown("activated_by_reclaim")
+            && n["priority"].is_null()
+            && why.iter().any(|w| w.contains("MGLRU before 6.7"));
+        if passes_seen != passes_shown || passes_seen == passes_hidden {
+            return Err(format!(
+                "MGLRU with{} reclaim tracepoints: node {} should {} its scan/reclaim rates: {n}",
+                if passes_seen { "" } else { "out" },
+                n["node"],
+                if passes_seen {
+                    "show"
+                } else {
+                    "leave out, with the reason,"
+                }
+            ));
+        }
+    }
+    Ok(if passes_seen {
+        format!(
+            "{} nodes show scan/reclaim rates, no deactivations",
+            nodes.len()
+        )
+    } else {
+        format!(
+            "{} nodes leave scan/reclaim rates and deactivations out, with the reason (no MGLRU reclaim tracepoints)",
+            nodes.len()
+        )
+    })
 }
 
 pub(super) fn model(b: &Blocks) -> Verdict {
@@ -2326,12 +2381,48 @@ mod tests {
 
     #[test]
     fn mglru_follows_the_kernel() {
-        let on =
-            "@@BEGIN numa\n{\"mglru\": true, \"lruvecs\": [{\"generations\": []}]}\n@@END numa\n";
+        let active =
+            r#"{"fields": ["deactivated"], "reason": "MGLRU never runs shrink_active_list"}"#;
+        let passes = r#"{"fields": ["scanned"], "reason": "MGLRU before 6.7 fires no isolate/shrink tracepoints"}"#;
+        let numa = |underivable: &str, node: &str| {
+            format!(
+                "@@BEGIN numa\n{{\"mglru\": true, \"lruvecs\": [{{\"generations\": []}}], \"totals\": {{\"underivable\": {{{underivable}}}}}, \"nodes\": [{node}]}}\n@@END numa\n"
+            )
+        };
+        // 6.7+: the passes are seen; shrink_active_list's figures are out.
+        let on = numa(
+            "",
+            &format!(
+                r#"{{"node": 0, "priority": [1], "rates": {{"scanned": 2.0, "reclaimed": 1.0, "not_derived": [{active}]}}}}"#
+            ),
+        );
         let cfg = |l: &str| super::super::CONFIGS.iter().find(|c| c.label == l).unwrap();
-        assert!(mglru(&blocks(on), cfg("6.12")).is_ok());
-        assert!(mglru(&blocks(on), cfg("6.1+mglru")).is_ok());
-        assert!(mglru(&blocks(on), cfg("6.1")).is_err());
+        assert!(mglru(&blocks(&on), cfg("6.12")).is_ok());
+        assert!(mglru(&blocks(&on), cfg("6.1")).is_err());
+        // Before 6.7: the passes' figures are out too, with the reason.
+        let before = |rates: &str| {
+            numa(
+                r#""pgscan_file": "MGLRU before 6.7""#,
+                &format!(
+                    r#"{{"node": 0, "rates": {{{rates}"not_derived": [{passes}, {active}]}}}}"#
+                ),
+            )
+        };
+        assert!(mglru(&blocks(&before("")), cfg("6.1+mglru")).is_ok());
+        let zeros = before(r#""scanned": 0.0, "reclaimed": 0.0, "#);
+        assert!(
+            mglru(&blocks(&zeros), cfg("6.1+mglru")).is_err(),
+            "zeros shown"
+        );
+        assert!(mglru(&blocks(&on), cfg("6.1+mglru")).is_ok());
+        let silent = numa(
+            r#""pgscan_file": "MGLRU before 6.7""#,
+            &format!(r#"{{"node": 0, "rates": {{"not_derived": [{active}]}}}}"#),
+        );
+        assert!(
+            mglru(&blocks(&silent), cfg("6.1+mglru")).is_err(),
+            "no reason given"
+        );
         let off = "@@BEGIN numa\n{\"mglru\": false, \"lruvecs\": [{}]}\n@@END numa\n";
         assert!(mglru(&blocks(off), cfg("6.12-classic")).is_ok());
         assert!(mglru(&blocks(off), cfg("5.10")).unwrap().starts_with(SKIP));
