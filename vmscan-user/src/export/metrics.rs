@@ -228,7 +228,7 @@ fn encode_shrink(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(), st
     counter(
         enc,
         "vmscan_pages_scanned",
-        "Pages scanned on the inactive lists by shrink passes that isolated pages (mm_vmscan_lru_shrink_inactive); no rows where this kernel fires no such tracepoint (vmscan_counter_underivable).",
+        "Pages scanned on the inactive lists by shrink passes that isolated pages (mm_vmscan_lru_shrink_inactive); no rows where this kernel fires no such tracepoint (vmscan_vmstat_not_derived).",
         rows("scanned", &|i| t.shrink_inactive[i].scanned),
     )?;
     counter(
@@ -797,7 +797,7 @@ fn encode_self_check(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), st
     if !s.totals.underivable.is_empty() {
         gauge(
             enc,
-            "vmscan_counter_underivable",
+            "vmscan_vmstat_not_derived",
             "1 for each /proc/vmstat counter this kernel gives vmscan no way to derive, with the reason: vmscan exports no figure for it rather than a zero.",
             s.totals
                 .underivable
@@ -1324,7 +1324,7 @@ mod tests {
         );
         let why = om
             .lines()
-            .find(|l| l.starts_with("vmscan_counter_underivable{counter=\"pgscan_file\""))
+            .find(|l| l.starts_with("vmscan_vmstat_not_derived{counter=\"pgscan_file\""))
             .unwrap_or_default();
         assert!(
             why.contains(NO_MGLRU_TRACEPOINTS) && why.ends_with(" 1"),
@@ -1334,7 +1334,7 @@ mod tests {
         let classic = render(&registry(Arc::new(RwLock::new(full_state())))).unwrap();
         assert!(
             classic.contains("vmscan_pages_scanned_total{")
-                && !classic.contains("# TYPE vmscan_counter_underivable"),
+                && !classic.contains("# TYPE vmscan_vmstat_not_derived"),
             "{classic}"
         );
     }

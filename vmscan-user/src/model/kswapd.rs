@@ -33,6 +33,7 @@ pub enum KswapdState {
 
 /// kswapd of one node as a state machine over wake / sleep events.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(transform = kswapd_schema)]
 pub struct Kswapd {
     pub state: KswapdState,
     pub since_ns: u64,
@@ -56,6 +57,12 @@ pub struct Kswapd {
     pub last_episode_us: u64,
     #[serde(skip)]
     pub(crate) pending_wakeup: Option<WakeReason>,
+}
+
+/// `reclaimed_in_episode` comes from the shrink passes, which a kernel may
+/// not show (a node's `rates.not_derived` says so).
+fn kswapd_schema(schema: &mut schemars::Schema) {
+    super::named::optional(schema, &["reclaimed_in_episode"]);
 }
 
 impl Kswapd {

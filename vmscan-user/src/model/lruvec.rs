@@ -1164,6 +1164,11 @@ mod tests {
         for gone in ["balance", "priority"] {
             assert!(node.get(gone).is_none(), "{gone}: {node}");
         }
+        assert!(
+            node["kswapd"].get("reclaimed_in_episode").is_none(),
+            "{node}"
+        );
+        assert!(node["kswapd"].get("episodes").is_some(), "{node}");
         for gone in [
             "scanned",
             "reclaimed",

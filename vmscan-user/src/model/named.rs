@@ -59,7 +59,8 @@ pub trait Derives {
     /// Which figures are not derived, and why.
     fn not_derived(&self) -> &[NotDerived];
 
-    /// The JSON names left out of the value's JSON.
+    /// The JSON names left out of the value's JSON ("a.b" for field b of
+    /// the object in field a).
     fn not_derived_fields(&self) -> Vec<&'static str> {
         self.not_derived()
             .iter()
@@ -86,9 +87,14 @@ fn without_not_derived<T: Serialize + Derives, E: serde::ser::Error>(
     v: &T,
 ) -> Result<serde_json::Value, E> {
     let mut j = serde_json::to_value(v).map_err(E::custom)?;
-    if let Some(m) = j.as_object_mut() {
-        for f in v.not_derived_fields() {
-            m.remove(f);
+    for f in v.not_derived_fields() {
+        // "a.b": field b of the object in field a.
+        let (parent, last) = match f.rsplit_once('.') {
+            Some((p, last)) => (p.split('.').try_fold(&mut j, |o, k| o.get_mut(k)), last),
+            None => (Some(&mut j), f),
+        };
+        if let Some(m) = parent.and_then(|p| p.as_object_mut()) {
+            m.remove(last);
         }
     }
     Ok(j)

@@ -63,7 +63,7 @@ pub const RATE_PASS_FIELDS: [&str; 14] = [
 /// outside reclaim are not derived either.
 pub const RATE_REFILL_FIELDS: [&str; 1] = ["deactivated"];
 /// [`NodeSnap`]'s figures from the shrink passes.
-const NODE_SNAP_PASS_FIELDS: [&str; 2] = ["balance", "priority"];
+const NODE_SNAP_PASS_FIELDS: [&str; 3] = ["balance", "priority", "kswapd.reclaimed_in_episode"];
 
 /// Per-second flows of one node over the last interval (pages/s). Those
 /// the kernel gives no way to derive are in `not_derived` and left out of
