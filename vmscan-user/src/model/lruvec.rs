@@ -1085,9 +1085,11 @@ mod tests {
         assert_eq!(s.nodes[0].kswapd.reclaimed_in_episode, 30);
     }
 
-    #[test]
-    fn under_mglru_drift_is_per_type_not_per_list() {
+    /// One MGLRU interval counted as `k` says: lists [100, 100, 1000, 1000,
+    /// 10], 40 pages inserted into the inactive file list, then `after`.
+    fn mglru_interval(k: Counting, after: [u64; 5]) -> Snapshot {
         let mut m = Model::default();
+        m.set_counting(k);
         let mglru = |t: f64, l: [u64; 5]| Sample {
             mglru: Some(true),
             ..sample(t, l)
@@ -1099,10 +1101,19 @@ mod tests {
             pages: 40,
         };
         m.apply_totals(&d, 1_000_000_000, 1.0);
+        m.apply_sample(&mglru(1.0, after));
+        m.snapshot()
+    }
+
+    #[test]
+    fn under_mglru_drift_is_per_type_not_per_list() {
         // Aging moved 300 file pages from the active to the inactive
         // approximation unseen, and 5 file pages were freed unseen.
-        m.apply_sample(&mglru(1.0, [100, 100, 1335, 700, 10]));
-        let s = m.snapshot();
+        let mglru = Counting {
+            mglru: true,
+            ..Counting::default()
+        };
+        let s = mglru_interval(mglru, [100, 100, 1335, 700, 10]);
         let n = &s.nodes[0];
         assert!(
             n.lists[..4].iter().all(|l| l.drift.is_none()),
@@ -1125,25 +1136,12 @@ mod tests {
         // MGLRU before 6.7 evicts with no shrink-pass tracepoint: the node's
         // scan/reclaim rates, outcomes, balance and priorities, and the type
         // drift (unseen evictions would look like drift) are left out.
-        let mut m = Model::default();
-        m.set_counting(Counting {
+        let before_6_7 = Counting {
             mglru: true,
             mglru_tracepoints: false,
             ..Counting::default()
-        });
-        let mglru = |t: f64, l: [u64; 5]| Sample {
-            mglru: Some(true),
-            ..sample(t, l)
         };
-        m.apply_sample(&mglru(0.0, [100, 100, 1000, 1000, 10]));
-        let mut d = Totals::default();
-        d.lru_insert[lru::INACTIVE_FILE as usize] = FolioAgg {
-            folios: 10,
-            pages: 40,
-        };
-        m.apply_totals(&d, 1_000_000_000, 1.0);
-        m.apply_sample(&mglru(1.0, [100, 100, 800, 1000, 10]));
-        let s = m.snapshot();
+        let s = mglru_interval(before_6_7, [100, 100, 800, 1000, 10]);
         let n = &s.nodes[0];
         assert!(
             n.type_drift.iter().all(|t| t.drift.is_none()),
@@ -1200,14 +1198,11 @@ mod tests {
         assert_eq!(totals["inserted_folios"], 10);
         // With MGLRU's tracepoints (6.7+) the passes are seen; only
         // shrink_active_list's figures stay out.
-        let mut m = Model::default();
-        m.set_counting(Counting {
+        let k = Counting {
             mglru: true,
             ..Counting::default()
-        });
-        m.apply_sample(&mglru(0.0, [100, 100, 1000, 1000, 10]));
-        m.apply_totals(&d, 1_000_000_000, 1.0);
-        let j = serde_json::to_value(m.snapshot()).unwrap();
+        };
+        let j = serde_json::to_value(mglru_interval(k, [100, 100, 1000, 1000, 10])).unwrap();
         let rates = &j["nodes"][0]["rates"];
         assert_eq!(rates["scanned"], 0.0, "{rates}");
         assert!(rates.get("deactivated").is_none(), "{rates}");
@@ -1215,7 +1210,7 @@ mod tests {
         // The classic LRU derives them all and says nothing.
         let mut c = Model::default();
         c.apply_sample(&sample(0.0, [100, 100, 1000, 1000, 10]));
-        c.apply_totals(&d, 1_000_000_000, 1.0);
+        c.apply_totals(&Totals::default(), 1_000_000_000, 1.0);
         let j = serde_json::to_value(c.snapshot()).unwrap();
         assert!(j["nodes"][0]["rates"].get("not_derived").is_none());
         assert_eq!(j["nodes"][0]["rates"]["deactivated"], 0.0);
