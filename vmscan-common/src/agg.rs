@@ -294,8 +294,9 @@ pub const fn task_map_reserve(possible_cpus: u32) -> u32 {
 }
 
 /// The per-task LRU hashes and their base entries, by map name.
-pub const TASK_MAPS: [(&str, u32); 8] = [
+pub const TASK_MAPS: [(&str, u32); 9] = [
     ("RECLAIM_CTX", RECLAIM_CTX_ENTRIES),
+    ("EVICT_CTX", TASK_ENTRIES),
     ("MEMCG_TARGET", TASK_ENTRIES),
     ("SOFTLIMIT_CTX", TASK_ENTRIES),
     ("TEARDOWN", TASK_ENTRIES),

@@ -156,12 +156,23 @@ pub mod hook {
     /// drop; pgdeactivate counts those the call took off the active list.
     pub const DEACTIVATE_FILE: HookId = HookId(36);
     pub const DEACTIVATE_FILE_RET: HookId = HookId(37);
+    /// MGLRU's eviction before 6.7, which fires no isolate/shrink
+    /// tracepoint (fentry/fexit, kprobe/kretprobe; attached only there):
+    /// evict_folios brackets one eviction, isolate_folios' return names
+    /// the pages it took (what pgscan counts), shrink_folio_list's return
+    /// and reclaim_stat a pass inside it (pgsteal, pgactivate).
+    pub const EVICT_FOLIOS: HookId = HookId(38);
+    pub const EVICT_FOLIOS_RET: HookId = HookId(39);
+    pub const ISOLATE_FOLIOS: HookId = HookId(40);
+    pub const ISOLATE_FOLIOS_RET: HookId = HookId(41);
+    pub const SHRINK_FOLIO_LIST: HookId = HookId(42);
+    pub const SHRINK_FOLIO_LIST_RET: HookId = HookId(43);
     /// Size of the HITS and LOST arrays.
-    pub const SLOTS: u32 = 38;
+    pub const SLOTS: u32 = 44;
 
     /// The return program's hook of a function hook with one (shrink_node,
     /// workingset_refault, exit_mmap, folio_mark_accessed,
-    /// lru_deactivate_file).
+    /// lru_deactivate_file, MGLRU's eviction before 6.7).
     pub const fn return_of(id: HookId) -> Option<HookId> {
         match id {
             SHRINK_NODE => Some(SHRINK_NODE_RET),
@@ -169,6 +180,9 @@ pub mod hook {
             TEARDOWN => Some(TEARDOWN_RET),
             MARK_ACCESSED => Some(MARK_ACCESSED_RET),
             DEACTIVATE_FILE => Some(DEACTIVATE_FILE_RET),
+            EVICT_FOLIOS => Some(EVICT_FOLIOS_RET),
+            ISOLATE_FOLIOS => Some(ISOLATE_FOLIOS_RET),
+            SHRINK_FOLIO_LIST => Some(SHRINK_FOLIO_LIST_RET),
             _ => None,
         }
     }

@@ -189,6 +189,23 @@ offsets! {
     task_flags,
     pgdat_node_id,
     sc_nr_reclaimed,
+    /// scan_control.priority (an s8).
+    sc_priority,
+    /// folio.lru (page.lru): a folio on a list_head of folios.
+    folio_lru,
+    // BTF: struct reclaim_stat's 4-byte counters (shrink_folio_list's
+    // `stat`, read where MGLRU before 6.7 fires no shrink tracepoint);
+    // rs_activate is nr_activate[0], [1] follows it.
+    rs_dirty,
+    rs_writeback,
+    rs_congested,
+    rs_immediate,
+    rs_activate,
+    rs_ref_keep,
+    rs_unmap_fail,
+    /// 1 where evict_folios, isolate_folios and shrink_folio_list take the
+    /// parameters the MGLRU eviction hooks read (6.1-6.6's).
+    evict_fns,
     // BTF: who a reclaim pass runs for (mm/vmscan.c: reclaimer_offset()):
     // current->reclaim_state points into the pass's scan_control.
     task_reclaim_state,

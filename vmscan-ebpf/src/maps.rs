@@ -186,6 +186,11 @@ pub fn batch_ring() -> Option<&'static mut BatchRing> {
 
 #[map]
 pub static BATCH: PerCpuArray<BatchRing> = PerCpuArray::with_max_entries(1, 0);
+/// MGLRU's eviction before 6.7 in progress per task (evict_folios entry
+/// to return).
+#[map]
+pub static EVICT_CTX: LruHashMap<u32, crate::hooks::evict::EvictCtx> =
+    LruHashMap::with_max_entries(TASK_ENTRIES, 0);
 /// shrink_node entry state per task (fentry/kprobe -> fexit/kretprobe).
 #[map]
 pub static SHRINK_NODE_CTX: LruHashMap<u32, ShrinkNodeCtx> =

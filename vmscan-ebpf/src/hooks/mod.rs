@@ -5,6 +5,7 @@ pub mod access;
 pub mod add_lru;
 pub mod deactivate;
 pub mod demote;
+pub mod evict;
 pub mod kswapd;
 pub mod lazyfree;
 pub mod pagemap;

@@ -103,40 +103,75 @@ fn try_shrink_inactive(ctx: &Tp) -> Result<(), i64> {
     };
     let reclaimed: u64 = field!(ctx, si_reclaimed)?;
     let rec = reclaimer_in(pass);
+    // tp_btf / raw_tp: the pass's reclaim_stat in one read, not one helper
+    // call per counter.
+    let stat = ctx.deref_block(place!(ctx, si_dirty));
+    let count = |off: u32| ctx.count_in(&stat, off).unwrap_or(0);
+    let f = PassFigures {
+        scanned,
+        reclaimed,
+        dirty: count(place!(ctx, si_dirty)),
+        writeback: count(place!(ctx, si_writeback)),
+        congested: count(place!(ctx, si_congested)),
+        immediate: count(place!(ctx, si_immediate)),
+        activate_anon: u64::from(ctx.u32_in(&stat, place!(ctx, si_activate0)).unwrap_or(0)),
+        activate_file: u64::from(ctx.u32_in(&stat, place!(ctx, si_activate1)).unwrap_or(0)),
+        ref_keep: count(place!(ctx, si_ref_keep)),
+        unmap_fail: count(place!(ctx, si_unmap_fail)),
+    };
+    count_pass(nid, rec, flags, priority, &f);
+    Ok(())
+}
+
+/// One shrink pass's figures (mm_vmscan_lru_shrink_inactive's, or MGLRU's
+/// shrink_folio_list before 6.7 fired that tracepoint).
+pub struct PassFigures {
+    pub scanned: u64,
+    pub reclaimed: u64,
+    pub dirty: u64,
+    pub writeback: u64,
+    pub congested: u64,
+    pub immediate: u64,
+    pub activate_anon: u64,
+    pub activate_file: u64,
+    pub ref_keep: u64,
+    pub unmap_fail: u64,
+}
+
+/// Adds a pass on node `nid` by reclaimer `rec` (`flags`: its
+/// reclaim_flags) to SHRINK_INACTIVE, and sends its record where episodes
+/// are wanted.
+#[inline(always)]
+pub fn count_pass(nid: i32, rec: u32, flags: i32, priority: i32, f: &PassFigures) {
     let idx = shrink_index(node_slot(nid as i64), rec, file_of(flags));
     if let Some(a) = SHRINK_INACTIVE.get_ptr_mut(idx) {
         // SAFETY: per-CPU slot owned by this CPU for the program's duration.
         // Updated in place: the priority histogram takes one slot a pass.
         let a = unsafe { &mut *a };
-        // tp_btf / raw_tp: the pass's reclaim_stat in one read, not one
-        // helper call per counter.
-        let stat = ctx.deref_block(place!(ctx, si_dirty));
-        let count = |off: u32| ctx.count_in(&stat, off).unwrap_or(0);
         a.passes += 1;
-        a.scanned += scanned;
-        a.reclaimed += reclaimed;
-        a.dirty += count(place!(ctx, si_dirty));
-        a.writeback += count(place!(ctx, si_writeback));
-        a.congested += count(place!(ctx, si_congested));
-        a.immediate += count(place!(ctx, si_immediate));
-        a.activate_anon += u64::from(ctx.u32_in(&stat, place!(ctx, si_activate0)).unwrap_or(0));
-        a.activate_file += u64::from(ctx.u32_in(&stat, place!(ctx, si_activate1)).unwrap_or(0));
-        a.ref_keep += count(place!(ctx, si_ref_keep));
-        a.unmap_fail += count(place!(ctx, si_unmap_fail));
+        a.scanned += f.scanned;
+        a.reclaimed += f.reclaimed;
+        a.dirty += f.dirty;
+        a.writeback += f.writeback;
+        a.congested += f.congested;
+        a.immediate += f.immediate;
+        a.activate_anon += f.activate_anon;
+        a.activate_file += f.activate_file;
+        a.ref_keep += f.ref_keep;
+        a.unmap_fail += f.unmap_fail;
         a.priority[(priority as usize) & (PRIORITY_SLOTS - 1)] += 1;
     }
     if !enabled(&EMIT_SHRINK_PASSES) {
-        return Ok(());
+        return;
     }
     emit(hook::SHRINK_INACTIVE, event::SHRINK_INACTIVE, |e| {
         e.reclaimer = rec;
         e.nid = nid;
-        e.scanned = scanned;
-        e.reclaimed = reclaimed;
+        e.scanned = f.scanned;
+        e.reclaimed = f.reclaimed;
         e.priority = priority;
         e.flags = flags as u32;
     });
-    Ok(())
 }
 
 tracepoint!(

@@ -45,7 +45,7 @@ pub fn run(json: bool, strict: bool, opts: LoadOptions) -> anyhow::Result<()> {
     let missing: Vec<String> = loaded
         .hooks
         .iter()
-        .filter(|h| !h.attached())
+        .filter(|h| !h.attached() && not_needed(h).is_none())
         .map(|h| h.name.clone())
         .collect();
     if json {
@@ -133,6 +133,9 @@ pub fn render(s: &SystemInfo, hooks: &[HookStatus]) -> String {
             (Some(m), _) => {
                 let _ = writeln!(out, "  {:<width$}  attached ({m})", h.name);
             }
+            (None, _) if let Some(why) = not_needed(h) => {
+                let _ = writeln!(out, "  {:<width$}  not needed: {why}", h.name);
+            }
             (None, e) => {
                 let _ = writeln!(
                     out,
@@ -147,4 +150,58 @@ pub fn render(s: &SystemInfo, hooks: &[HookStatus]) -> String {
         }
     }
     out
+}
+
+/// Why this kernel has no use for an unattached hook, if that is why.
+fn not_needed(h: &HookStatus) -> Option<&str> {
+    h.error
+        .as_deref()?
+        .strip_prefix(loader::NOT_NEEDED_HERE)
+        .map(|w| w.trim_start_matches(": "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hook_this_kernel_has_no_use_for_is_not_needed_not_unavailable() {
+        let status = |name: &str, error: Option<String>| HookStatus {
+            id: vmscan_common::hook::EVICT_FOLIOS,
+            name: name.into(),
+            mechanism: None,
+            error,
+            notes: vec![],
+        };
+        let hooks = [
+            status(
+                "evict_folios",
+                Some(format!(
+                    "{}: this kernel has no MGLRU",
+                    loader::NOT_NEEDED_HERE
+                )),
+            ),
+            status("lru_lazyfree", Some("fentry refused with EPERM".into())),
+        ];
+        assert_eq!(not_needed(&hooks[0]), Some("this kernel has no MGLRU"));
+        assert_eq!(not_needed(&hooks[1]), None);
+        let system = SystemInfo {
+            kernel: "6.18.0-test".into(),
+            btf: true,
+            tracefs: Ok("/sys/kernel/tracing".into()),
+            numa_nodes: vec![0],
+            cgroups: Cgroups::None,
+            mglru: None,
+            swap_kib: 0,
+            swap_devices: 0,
+            page_size: 4096,
+            kprobes: false,
+        };
+        let text = render(&system, &hooks);
+        assert!(
+            text.contains("evict_folios  not needed: this kernel has no MGLRU")
+                && text.contains("lru_lazyfree  unavailable: fentry refused"),
+            "{text}"
+        );
+    }
 }

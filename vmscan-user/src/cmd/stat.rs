@@ -340,13 +340,20 @@ fn announce(hooks: &[HookStatus], duration: Option<Duration>) {
     crate::note!("vmscan: attached {attached} of {} hooks", hooks.len());
     for h in hooks.iter().filter(|h| !h.attached()) {
         let why = h.error.as_deref().unwrap_or("?");
-        match why.strip_prefix(loader::NOT_ATTACHED_BY_COMMAND) {
-            Some(rest) => crate::note!(
+        if let Some(rest) = why.strip_prefix(loader::NOT_ATTACHED_BY_COMMAND) {
+            crate::note!(
                 "vmscan: skipped: {} ({}, which stat does not show)",
                 h.name,
                 rest.trim_start_matches(": ")
-            ),
-            None => crate::note!("vmscan: unavailable: {} ({why})", h.name),
+            );
+        } else if let Some(rest) = why.strip_prefix(loader::NOT_NEEDED_HERE) {
+            crate::note!(
+                "vmscan: not needed: {} ({})",
+                h.name,
+                rest.trim_start_matches(": ")
+            );
+        } else {
+            crate::note!("vmscan: unavailable: {} ({why})", h.name);
         }
     }
     crate::note!(

@@ -75,6 +75,12 @@ pub struct Counting {
     /// vmscan asked read as true (the kernels it then ran on had them).
     #[serde(default = "yes")]
     pub mglru_tracepoints: bool,
+    /// Where they are not (MGLRU before 6.7), evict_folios, isolate_folios
+    /// and shrink_folio_list are hooked, each with its return (fentry/fexit
+    /// or kprobes): they stand in for those tracepoints. False in recordings
+    /// made before.
+    #[serde(default)]
+    pub mglru_evict_hooks: bool,
     /// pgscan_* / pgsteal_* / pgrefill are per-node stats (enum
     /// node_stat_item, 7.x), counted through the lruvec for every reclaim:
     /// memory-cgroup limit reclaim is in the global pgscan_direct /
@@ -126,14 +132,15 @@ impl Default for Counting {
             demote_node_stat: false,
             lazyfree: false,
             deactivate: false,
+            mglru_evict_hooks: false,
         }
     }
 }
 
 /// Why vmscan leaves out pgscan_* / pgsteal_* under MGLRU before 6.7.
-pub const NO_MGLRU_TRACEPOINTS: &str = "MGLRU before 6.7 fires no isolate/shrink tracepoints: its scans and steals are invisible to vmscan";
+pub const NO_MGLRU_TRACEPOINTS: &str = "MGLRU before 6.7 fires no isolate/shrink tracepoints, and its eviction's functions (evict_folios, isolate_folios, shrink_folio_list) are not hooked here (they need fentry or kprobes; `vmscan probes` says why): its scans and steals are invisible to vmscan";
 /// Why vmscan leaves out pgactivate under MGLRU before 6.7.
-pub const NO_MGLRU_RECLAIM_ACTIVATE: &str = "MGLRU before 6.7 fires no mm_vmscan_lru_shrink_inactive, whose nr_activate carries the activations of its eviction (shrink_folio_list's PGACTIVATE): pgactivate would miss them whenever MGLRU evicts";
+pub const NO_MGLRU_RECLAIM_ACTIVATE: &str = "MGLRU before 6.7 fires no mm_vmscan_lru_shrink_inactive, whose nr_activate carries the activations of its eviction (shrink_folio_list's PGACTIVATE), and shrink_folio_list is not hooked here: pgactivate would miss them whenever MGLRU evicts";
 /// Why vmscan leaves out pgdeactivate where the deactivation batches are
 /// not hooked.
 pub const NO_DEACTIVATE_HOOK: &str = "lru_deactivate and lru_deactivate_file (the per-CPU batches of MADV_COLD and of invalidated page cache, no tracepoint) are not both hooked here (they need fentry or kprobes; `vmscan probes` says why); reclaim's own deactivations (shrink_active_list) are each node's `deactivated` flow";
@@ -194,6 +201,13 @@ const SCAN_STEAL: [&str; 12] = [
 ];
 
 impl Counting {
+    /// Whether vmscan sees reclaim's shrink passes (their isolations,
+    /// reclaims and activations): on the classic LRU, under MGLRU 6.7+ by
+    /// the tracepoints, before by hooking the eviction's functions.
+    pub fn passes_seen(&self) -> bool {
+        !self.mglru || self.mglru_tracepoints || self.mglru_evict_hooks
+    }
+
     /// The counters this kernel, so configured, leaves vmscan no way to
     /// derive, each with the reason.
     pub fn underivable(&self) -> BTreeMap<&'static str, &'static str> {
@@ -220,7 +234,7 @@ impl Counting {
         }
         if self.mglru {
             out.insert("pgrefill", NO_MGLRU_REFILL);
-            if !self.mglru_tracepoints {
+            if !self.passes_seen() {
                 out.extend(SCAN_STEAL.iter().map(|k| (*k, NO_MGLRU_TRACEPOINTS)));
                 out.insert("pgactivate", NO_MGLRU_RECLAIM_ACTIVATE);
             }
@@ -238,7 +252,7 @@ impl Counting {
         refill: &[&'static str],
     ) -> Vec<NotDerived> {
         let mut out = vec![];
-        if self.mglru && !self.mglru_tracepoints {
+        if !self.passes_seen() {
             out.push(NotDerived {
                 fields: passes.to_vec(),
                 reason: NO_MGLRU_TRACEPOINTS,
@@ -545,7 +559,7 @@ pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
         c.vmstat.pgscan_khugepaged,
         c.vmstat.pgscan_proactive,
     ) = split(&scanned, k);
-    let passes_seen = !k.mglru || k.mglru_tracepoints;
+    let passes_seen = k.passes_seen();
     c.memcg_scanned = passes_seen.then_some(scanned.memcg);
     c.other_scanned = scanned.other;
 
@@ -592,8 +606,9 @@ pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
     }
     let v = &mut c.vmstat;
     // shrink_folio_list() counts PGACTIVATE for reclaim_pages() too.
-    v.pgactivate =
-        (!k.mglru || k.mglru_tracepoints).then_some(activated + c.reclaim_pages.activated);
+    v.pgactivate = k
+        .passes_seen()
+        .then_some(activated + c.reclaim_pages.activated);
     (
         v.pgsteal_kswapd,
         v.pgsteal_direct,
@@ -623,7 +638,7 @@ pub fn derive_with(t: &Totals, k: &Counting) -> Counters {
     c.memcg_reclaimed = passes_seen.then_some(reclaimed.memcg);
     c.other_reclaimed = reclaimed.other;
     c.scanned_without_node = (v.pgscan_anon + v.pgscan_file).saturating_sub(node_scanned_total);
-    v.scan_steal_underivable = k.mglru && !k.mglru_tracepoints;
+    v.scan_steal_underivable = !k.passes_seen();
     c.underivable = k.underivable();
     c.memcg_in_direct = k.memcg_in_global;
     c
@@ -953,6 +968,7 @@ mod tests {
                 demote_node_stat: false,
                 lazyfree: false,
                 deactivate: false,
+                mglru_evict_hooks: false,
             },
         )
         .vmstat;
@@ -978,6 +994,7 @@ mod tests {
                 demote_node_stat: false,
                 lazyfree: false,
                 deactivate: false,
+                mglru_evict_hooks: false,
             },
         )
         .vmstat;
@@ -999,6 +1016,7 @@ mod tests {
                 demote_node_stat: false,
                 lazyfree: false,
                 deactivate: false,
+                mglru_evict_hooks: false,
             },
         )
         .vmstat;
@@ -1133,6 +1151,7 @@ mod tests {
             demote_node_stat: false,
             lazyfree: false,
             deactivate: false,
+            mglru_evict_hooks: false,
         };
         let c = derive_with(&t, &k);
         let names: Vec<&str> = c.vmstat.fields().iter().map(|(n, _)| *n).collect();
@@ -1164,6 +1183,11 @@ mod tests {
             Counting { mglru: false, ..k },
             Counting {
                 mglru_tracepoints: true,
+                ..k
+            },
+            // Before 6.7 with evict_folios & co. hooked.
+            Counting {
+                mglru_evict_hooks: true,
                 ..k
             },
         ] {

@@ -782,10 +782,14 @@ impl Model {
     }
 
     fn isolation_snaps(&self) -> Vec<IsolationSnap> {
+        let k = self.counting();
+        // MGLRU before 6.7: isolate_folios' return, which has no skipped.
+        let skipped_seen = !k.mglru || k.mglru_tracepoints;
         (0..lru::COUNT)
             .map(|l| {
                 let mut iso = IsolationSnap {
                     lru: lru::NAMES[l as usize],
+                    skipped: skipped_seen.then_some(0),
                     ..IsolationSnap::default()
                 };
                 for rec in 0..reclaimer::COUNT {
@@ -793,8 +797,10 @@ impl Model {
                     iso.events += a.events;
                     iso.requested += a.requested;
                     iso.scanned += a.scanned;
-                    iso.skipped += a.skipped;
                     iso.taken += a.taken;
+                    if let Some(s) = iso.skipped.as_mut() {
+                        *s += a.skipped;
+                    }
                 }
                 iso
             })

@@ -373,7 +373,10 @@ pub struct IsolationSnap {
     pub events: u64,
     pub requested: u64,
     pub scanned: u64,
-    pub skipped: u64,
+    /// None where isolation is seen through MGLRU's isolate_folios (before
+    /// 6.7), whose inlined scan_folios keeps the skipped pages to itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<u64>,
     pub taken: u64,
 }
 

@@ -221,6 +221,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     {
         anyhow::bail!("the eBPF object has no map {name} (vmscan_common::TASK_MAPS names it)");
     }
+    not_needed_here(&mut hooks, system.mglru, counting.mglru_tracepoints);
     attach_hooks(
         &mut ebpf,
         &mut hooks,
@@ -231,8 +232,19 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     );
     set_runtime_flags(&mut ebpf, &hooks);
     {
-        use vmscan_common::hook::{DEACTIVATE, DEACTIVATE_FILE, LAZYFREE, MIGRATE_PAGES, REFAULT};
+        use vmscan_common::hook::{
+            DEACTIVATE, DEACTIVATE_FILE, EVICT_FOLIOS, ISOLATE_FOLIOS, LAZYFREE, MIGRATE_PAGES,
+            REFAULT, SHRINK_FOLIO_LIST,
+        };
         let attached = |id| hook_attached(&hooks, id);
+        // Each with its return: the three make one eviction.
+        counting.mglru_evict_hooks = [EVICT_FOLIOS, ISOLATE_FOLIOS, SHRINK_FOLIO_LIST]
+            .iter()
+            .all(|&id| {
+                hooks
+                    .iter()
+                    .any(|h| h.id == id && h.mechanism.as_deref().is_some_and(return_attached))
+            });
         counting.refaults = attached(REFAULT);
         counting.lazyfree = attached(LAZYFREE);
         counting.deactivate = attached(DEACTIVATE) && attached(DEACTIVATE_FILE);
@@ -479,6 +491,7 @@ pub fn counting_of(btf: Option<&Btf>, system: &SystemInfo, mglru_tracepoints: bo
         demote_node_stat: btf.is_some_and(|b| b.enum_has("node_stat_item", "PGDEMOTE_KSWAPD")),
         lazyfree: false,
         deactivate: false,
+        mglru_evict_hooks: false,
     }
 }
 
@@ -684,6 +697,31 @@ fn attach_hooks(
 /// The start of a hook's error where the command leaves it unattached
 /// because nothing it shows uses the hook (not because the kernel lacks it).
 pub const NOT_ATTACHED_BY_COMMAND: &str = "not attached by this command";
+/// The start of a hook's error where this kernel has no use for it: it
+/// would count what a tracepoint already counts here.
+pub const NOT_NEEDED_HERE: &str = "not needed on this kernel";
+
+/// MGLRU's eviction hooks (evict_folios, isolate_folios,
+/// shrink_folio_list) stand in for the isolate/shrink tracepoints that
+/// MGLRU before 6.7 does not fire: elsewhere they would count its passes
+/// twice, or have nothing to count.
+/// `mglru`: None where MGLRU is compiled out.
+fn not_needed_here(hooks: &mut [HookStatus], mglru: Option<bool>, mglru_tracepoints: bool) {
+    use vmscan_common::hook::{EVICT_FOLIOS, ISOLATE_FOLIOS, SHRINK_FOLIO_LIST};
+    let why = match (mglru, mglru_tracepoints) {
+        (None, _) => "this kernel has no MGLRU",
+        (_, true) => {
+            "MGLRU's eviction fires mm_vmscan_lru_isolate and lru_shrink_inactive here (6.7+), which count it"
+        }
+        _ => return,
+    };
+    for st in hooks
+        .iter_mut()
+        .filter(|h| [EVICT_FOLIOS, ISOLATE_FOLIOS, SHRINK_FOLIO_LIST].contains(&h.id))
+    {
+        st.error = Some(format!("{NOT_NEEDED_HERE}: {why}"));
+    }
+}
 
 /// Why the command these options are for has no use for hook `id`, if it
 /// has none: each such hook runs on every call of its kernel function.
@@ -1063,6 +1101,42 @@ mod tests {
             hook::MEMCG_BEGIN,
         ] {
             assert_eq!(not_needed(id, &stat), None, "{id}");
+        }
+    }
+
+    #[test]
+    fn mglru_eviction_hooks_only_where_mglru_fires_no_tracepoints() {
+        let evict = [
+            hook::EVICT_FOLIOS,
+            hook::ISOLATE_FOLIOS,
+            hook::SHRINK_FOLIO_LIST,
+        ];
+        let errors = |mglru, tracepoints| {
+            let mut hooks = initial_statuses();
+            not_needed_here(&mut hooks, mglru, tracepoints);
+            let mut out = vec![];
+            for h in &hooks {
+                let e = h.error.clone();
+                if evict.contains(&h.id) {
+                    out.push(e);
+                } else {
+                    assert_eq!(e, None, "{}: only the eviction hooks", h.name);
+                }
+            }
+            assert_eq!(out.len(), 3);
+            out
+        };
+        // 6.1-6.6 with MGLRU compiled in, on or off (it can be switched on
+        // while vmscan runs): hooked.
+        for on in [true, false] {
+            assert!(errors(Some(on), false).iter().all(Option::is_none));
+        }
+        // 6.7+ (they would count its passes twice) and no MGLRU at all.
+        for (mglru, tp, why) in [(Some(true), true, "6.7+"), (None, false, "no MGLRU")] {
+            for e in errors(mglru, tp) {
+                let e = e.unwrap_or_default();
+                assert!(e.starts_with(NOT_NEEDED_HERE) && e.contains(why), "{e}");
+            }
         }
     }
 }

@@ -286,6 +286,33 @@ pub const HOOKS: &[HookSpec] = &[
         },
     },
     HookSpec {
+        id: hook::EVICT_FOLIOS,
+        attach: Attach::Function {
+            functions: &["evict_folios"],
+            fentry: "fentry_evict_folios",
+            kprobe: "kprobe_evict_folios",
+            exit: exit("fexit_evict_folios", "kretprobe_evict_folios"),
+        },
+    },
+    HookSpec {
+        id: hook::ISOLATE_FOLIOS,
+        attach: Attach::Function {
+            functions: &["isolate_folios"],
+            fentry: "fentry_isolate_folios",
+            kprobe: "kprobe_isolate_folios",
+            exit: exit("fexit_isolate_folios", "kretprobe_isolate_folios"),
+        },
+    },
+    HookSpec {
+        id: hook::SHRINK_FOLIO_LIST,
+        attach: Attach::Function {
+            functions: &["shrink_folio_list"],
+            fentry: "fentry_shrink_folio_list",
+            kprobe: "kprobe_shrink_folio_list",
+            exit: exit("fexit_shrink_folio_list", "kretprobe_shrink_folio_list"),
+        },
+    },
+    HookSpec {
         id: hook::REFAULT,
         attach: Attach::Function {
             functions: &["workingset_refault"],
@@ -572,6 +599,7 @@ pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
         .map_or(UNRESOLVED, |(o, _)| o);
     o.pgdat_node_id = get("pglist_data", "node_id");
     o.sc_nr_reclaimed = get("scan_control", "nr_reclaimed");
+    resolve_evict(btf, o);
     o.task_reclaim_state = get("task_struct", "reclaim_state");
     o.sc_reclaim_state = get("scan_control", "reclaim_state");
     o.sc_target_mem_cgroup = get("scan_control", "target_mem_cgroup");
@@ -723,6 +751,42 @@ fn resolve_move_fns(btf: &Btf, o: &mut Offsets) {
     }
 }
 
+/// What the MGLRU eviction hooks (before 6.7) read: the three functions'
+/// parameters as 6.1-6.6 have them, scan_control.priority (s8), the
+/// folio's list_head and reclaim_stat's 4-byte counters.
+fn resolve_evict(btf: &Btf, o: &mut Offsets) {
+    let params = |f: &str| btf.func_params(f).unwrap_or_default();
+    let evict = params("evict_folios");
+    o.evict_fns = u32::from(
+        evict.len() >= 3
+            && evict[..2] == ["lruvec", "sc"]
+            && params("isolate_folios") == ["lruvec", "sc", "swappiness", "type_scanned", "list"]
+            && params("shrink_folio_list")
+                == ["folio_list", "pgdat", "sc", "stat", "ignore_references"],
+    );
+    o.sc_priority = btf
+        .member("scan_control", "priority")
+        .filter(|&(_, size)| size == 1)
+        .map_or(UNRESOLVED, |(off, _)| off);
+    o.folio_lru = ["folio", "page"]
+        .iter()
+        .find_map(|s| btf.member_offset(s, "lru"))
+        .unwrap_or(UNRESOLVED);
+    // Within the 16 words the programs read of it.
+    let counter = |m: &str| {
+        btf.member("reclaim_stat", m)
+            .filter(|&(off, size)| (size == 4 || (m == "nr_activate" && size == 8)) && off < 60)
+            .map_or(UNRESOLVED, |(off, _)| off)
+    };
+    o.rs_dirty = counter("nr_dirty");
+    o.rs_writeback = counter("nr_writeback");
+    o.rs_congested = counter("nr_congested");
+    o.rs_immediate = counter("nr_immediate");
+    o.rs_activate = counter("nr_activate");
+    o.rs_ref_keep = counter("nr_ref_keep");
+    o.rs_unmap_fail = counter("nr_unmap_fail");
+}
+
 /// The move functions' names: 6.11+, then before.
 const LAZYFREE_FUNCTIONS: &[&str] = &["lru_lazyfree", "lru_lazyfree_fn"];
 const DEACTIVATE_FUNCTIONS: &[&str] = &["lru_deactivate", "lru_deactivate_fn"];
@@ -818,6 +882,33 @@ pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
                 (o.pg_unevictable, "PG_unevictable"),
                 (o.pg_head, "PG_head"),
             ])
+        }
+        hook::EVICT_FOLIOS | hook::ISOLATE_FOLIOS | hook::SHRINK_FOLIO_LIST => {
+            need(
+                o.evict_fns == 1,
+                "evict_folios(lruvec, sc, ...), isolate_folios(lruvec, sc, swappiness, type_scanned, list) and shrink_folio_list(folio_list, pgdat, sc, stat, ignore_references) (6.1-6.6)",
+            )?;
+            need(o.pgdat_node_id != UNRESOLVED, "struct pglist_data.node_id")?;
+            need(
+                o.sc_priority != UNRESOLVED,
+                "struct scan_control.priority (s8)",
+            )?;
+            need(o.folio_lru != UNRESOLVED, "struct folio.lru")?;
+            for (v, m) in [
+                (o.rs_dirty, "nr_dirty"),
+                (o.rs_writeback, "nr_writeback"),
+                (o.rs_congested, "nr_congested"),
+                (o.rs_immediate, "nr_immediate"),
+                (o.rs_activate, "nr_activate"),
+                (o.rs_ref_keep, "nr_ref_keep"),
+                (o.rs_unmap_fail, "nr_unmap_fail"),
+            ] {
+                need(
+                    v != UNRESOLVED,
+                    &format!("struct reclaim_stat.{m} (4 bytes)"),
+                )?;
+            }
+            folio(&[(o.pg_head, "PG_head")])
         }
         hook::SHRINK_NODE => {
             need(o.pgdat_node_id != UNRESOLVED, "struct pglist_data.node_id")?;

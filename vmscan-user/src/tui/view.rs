@@ -645,7 +645,7 @@ fn isolation_table(f: &mut Frame, app: &App, area: Rect) {
                 Cell::from(i.lru),
                 Cell::from(pages(i.requested)),
                 Cell::from(pages(i.scanned)),
-                Cell::from(pages(i.skipped)),
+                Cell::from(i.skipped.map_or("-".to_owned(), pages)),
                 Cell::from(pages(i.taken)),
                 Cell::from(eff),
             ])
