@@ -158,17 +158,17 @@ pub mod hook {
     pub const DEACTIVATE_FILE_RET: HookId = HookId(37);
     /// MGLRU's eviction before 6.7, which fires no isolate/shrink
     /// tracepoint (fentry/fexit, kprobe/kretprobe; attached only there):
-    /// evict_folios brackets one eviction, isolate_folios' return names
-    /// the pages it took (what pgscan counts), shrink_folio_list's return
-    /// and reclaim_stat a pass inside it (pgsteal, pgactivate).
+    /// evict_folios brackets one eviction; its first shrink_folio_list
+    /// finds the isolated folios on its list (what pgscan counts), and each
+    /// pass's return and reclaim_stat give pgsteal and pgactivate.
+    /// shrink_folio_list's calls outside reclaim also stand in for
+    /// mm_vmscan_reclaim_pages where that is missing.
     pub const EVICT_FOLIOS: HookId = HookId(38);
     pub const EVICT_FOLIOS_RET: HookId = HookId(39);
-    pub const ISOLATE_FOLIOS: HookId = HookId(40);
-    pub const ISOLATE_FOLIOS_RET: HookId = HookId(41);
-    pub const SHRINK_FOLIO_LIST: HookId = HookId(42);
-    pub const SHRINK_FOLIO_LIST_RET: HookId = HookId(43);
+    pub const SHRINK_FOLIO_LIST: HookId = HookId(40);
+    pub const SHRINK_FOLIO_LIST_RET: HookId = HookId(41);
     /// Size of the HITS and LOST arrays.
-    pub const SLOTS: u32 = 44;
+    pub const SLOTS: u32 = 42;
 
     /// The return program's hook of a function hook with one (shrink_node,
     /// workingset_refault, exit_mmap, folio_mark_accessed,
@@ -181,7 +181,6 @@ pub mod hook {
             MARK_ACCESSED => Some(MARK_ACCESSED_RET),
             DEACTIVATE_FILE => Some(DEACTIVATE_FILE_RET),
             EVICT_FOLIOS => Some(EVICT_FOLIOS_RET),
-            ISOLATE_FOLIOS => Some(ISOLATE_FOLIOS_RET),
             SHRINK_FOLIO_LIST => Some(SHRINK_FOLIO_LIST_RET),
             _ => None,
         }
@@ -272,7 +271,7 @@ pub mod refault_rule {
 }
 
 /// Slots of the RUNTIME array map (flags userspace sets after attaching).
-pub const RUNTIME_SLOTS: u32 = 5;
+pub const RUNTIME_SLOTS: u32 = 6;
 /// RUNTIME slot: folio_add_lru is hooked (batch residency is measured).
 pub const RUNTIME_BATCH: u32 = 0;
 /// RUNTIME slot: try_to_free_mem_cgroup_pages is hooked (memcg reclaim
@@ -291,6 +290,11 @@ pub const RUNTIME_ACCESS_RETURN: u32 = 3;
 /// episode beginnings close a task's entry, so a skipped fexit cannot leave
 /// a stale one in use.
 pub const RUNTIME_PASS_CACHE: u32 = 4;
+/// RUNTIME slot: shrink_folio_list is hooked with its return and
+/// vmscan:mm_vmscan_reclaim_pages is not: its calls outside reclaim
+/// (reclaim_pages' MADV_PAGEOUT / DAMON, CMA's clean-page reclaim: no
+/// current->reclaim_state) fill RECLAIM_PAGES as the tracepoint would.
+pub const RUNTIME_PAGEOUT: u32 = 5;
 
 /// folio_mark_accessed's teardown tag ([`crate::AccessKey::teardown`]).
 pub mod teardown {

@@ -189,6 +189,7 @@ offsets! {
     task_flags,
     pgdat_node_id,
     sc_nr_reclaimed,
+    sc_nr_scanned,
     /// scan_control.priority (an s8).
     sc_priority,
     /// folio.lru (page.lru): a folio on a list_head of folios.
@@ -203,9 +204,12 @@ offsets! {
     rs_activate,
     rs_ref_keep,
     rs_unmap_fail,
-    /// 1 where evict_folios, isolate_folios and shrink_folio_list take the
-    /// parameters the MGLRU eviction hooks read (6.1-6.6's).
+    /// 1 where evict_folios takes (lruvec, sc, ...), as the MGLRU eviction
+    /// hook reads it (6.1-6.6's).
     evict_fns,
+    /// 1 where shrink_folio_list takes (folio_list, pgdat, sc, stat,
+    /// ignore_references).
+    shrink_fn,
     // BTF: who a reclaim pass runs for (mm/vmscan.c: reclaimer_offset()):
     // current->reclaim_state points into the pass's scan_control.
     task_reclaim_state,

@@ -1,29 +1,36 @@
 //! MGLRU's eviction before 6.7, which fires no mm_vmscan_lru_isolate or
 //! lru_shrink_inactive (fentry/fexit, kprobe/kretprobe fallback; userspace
 //! attaches these only where those tracepoints are missing). mm/vmscan.c
-//! 6.1-6.6:
-//! - evict_folios(lruvec, sc, ...) brackets one eviction;
-//! - isolate_folios(lruvec, sc, swappiness, &type, list) puts one type's
-//!   folios on `list` (scan_folios, inlined, counts PGSCAN_* and
-//!   PGSCAN_ANON/FILE with those pages: at most 64 folios, it stops once it
-//!   holds 64 pages);
-//! - shrink_folio_list(list, pgdat, sc, stat, false) runs once, and once
-//!   more on the folios worth retrying; each pass counts PGSTEAL_* and
-//!   PGSTEAL_ANON/FILE with its return, and PGACTIVATE with
-//!   stat->nr_activate.
+//! 6.1-6.6: evict_folios(lruvec, sc, ...) isolates one type's folios onto a
+//! list (isolate_folios, under the lruvec lock with interrupts off; the
+//! inlined scan_folios counts PGSCAN_* and PGSCAN_ANON/FILE with the pages
+//! it put there: at most 64 folios, it stops once it holds 64 pages), then
+//! runs shrink_folio_list(list, pgdat, sc, stat, false) once, and once more
+//! on the folios worth retrying; each pass counts PGSTEAL_* and
+//! PGSTEAL_ANON/FILE with its return, and PGACTIVATE with
+//! stat->nr_activate.
 //!
-//! They fill the aggregates the tracepoints fill on 6.7+: ISOLATE (the
-//! pages taken, by reclaimer and list) and SHRINK_INACTIVE (by node,
+//! evict_folios brackets the eviction; the first shrink_folio_list inside
+//! it finds the isolated folios still on its list (pages and type, read
+//! with interrupts on, not inside the lock), and each pass's return gives
+//! what it reclaimed. They fill the aggregates the tracepoints fill on
+//! 6.7+: ISOLATE (the pages taken, by reclaimer and list; what the
+//! isolation scanned or skipped is not seen) and SHRINK_INACTIVE (by node,
 //! reclaimer and type; the first pass carries the isolation's pages, a
-//! retry none). shrink_folio_list calls outside an eviction (reclaim_pages,
-//! CMA's clean-page reclaim) are not counted: their pages are in no
-//! pgscan/pgsteal. Each program runs once per batch of up to 64 folios.
+//! retry none). Each program runs once per batch of up to 64 folios.
+//!
+//! shrink_folio_list has a second use, wherever mm_vmscan_reclaim_pages
+//! (7.x) is missing (RUNTIME_PAGEOUT): its calls outside reclaim (no
+//! current->reclaim_state: reclaim_pages' MADV_PAGEOUT and DAMON, CMA's
+//! clean-page reclaim) count PGACTIVATE and no pgscan/pgsteal; they fill
+//! RECLAIM_PAGES as that tracepoint does (node, pages scanned and
+//! reclaimed, activations).
 
 use aya_ebpf::{
     macros::{fentry, fexit, kprobe, kretprobe},
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
-use vmscan_common::{IsolateAgg, hook, isolate_index, lru};
+use vmscan_common::{IsolateAgg, RUNTIME_PAGEOUT, ReclaimPagesAgg, hook, isolate_index, lru};
 
 use super::{
     reclaim::current_reclaimer,
@@ -31,8 +38,11 @@ use super::{
 };
 use crate::{
     globals::{KPROBE_SHADOW, enabled},
-    kernel::{current_pid, fentry_arg, folio_flags, folio_pages, kread, trace_reclaim_flags},
-    maps::{EVICT_CTX, ISOLATE, add_at, hit, lost, set_task_entry},
+    kernel::{
+        current_pid, current_task, fentry_arg, folio_flags, folio_pages, is_file, kread, node_slot,
+        trace_reclaim_flags,
+    },
+    maps::{EVICT_CTX, ISOLATE, RECLAIM_PAGES, add_at, hit, lost, runtime, set_task_entry},
 };
 
 /// One task's eviction in progress (evict_folios entry to return).
@@ -42,23 +52,21 @@ pub struct EvictCtx {
     /// The eviction's scan_control: a shrink_folio_list with another is
     /// not its pass.
     sc: u64,
-    /// isolate_folios' `type_scanned` and `list`, from its entry.
-    type_ptr: u64,
-    list: u64,
+    /// Passes seen in this eviction.
+    passes: u64,
     /// The pass in progress: shrink_folio_list's pgdat and stat (0 when
     /// none is).
     pgdat: u64,
     stat: u64,
     /// Pages isolated and not yet carried by a pass.
     isolated: u64,
-    /// 1 when the isolated type is file (LRU_GEN_FILE).
+    /// 1 when the isolated type is file (folio_is_file_lru).
     file: u32,
-    _pad: u32,
+    /// 1 for a shrink_folio_list call outside reclaim (no eviction around
+    /// it), counted as reclaim_pages'.
+    pageout: u32,
 }
 
-/// include/linux/mmzone.h: MAX_LRU_BATCH (MIN_LRU_BATCH * 64, MIN_LRU_BATCH
-/// being BITS_PER_LONG), what the 6.7+ tracepoint reports as requested.
-const MAX_LRU_BATCH: u64 = 64 * 64;
 /// Folios an isolation list is walked for: scan_folios stops once it holds
 /// 64 pages, so at most 64 folios (more means a list not understood).
 const LIST_WALK: u32 = 80;
@@ -67,13 +75,12 @@ const LIST_WALK: u32 = 80;
 fn evict_enter(sc: u64) {
     let e = EvictCtx {
         sc,
-        type_ptr: 0,
-        list: 0,
+        passes: 0,
         pgdat: 0,
         stat: 0,
         isolated: 0,
         file: 0,
-        _pad: 0,
+        pageout: 0,
     };
     if !set_task_entry(&EVICT_CTX, current_pid(), &e) {
         lost(hook::EVICT_FOLIOS);
@@ -85,70 +92,79 @@ fn evict_leave() {
     let _ = EVICT_CTX.remove(&current_pid());
 }
 
+/// The isolation's folios on `list` at its first pass: their pages (what
+/// the kernel counted as scanned) and type, counted in ISOLATE.
 #[inline(always)]
-fn isolate_enter(type_ptr: u64, list: u64) {
-    if let Some(e) = EVICT_CTX.get_ptr_mut(&current_pid()) {
-        // SAFETY: this task's own entry; only it writes it.
-        unsafe {
-            (*e).type_ptr = type_ptr;
-            (*e).list = list;
-        }
-    }
-}
-
-/// isolate_folios returned `scanned` (sorted, isolated and skipped pages):
-/// the pages on its list are what the kernel counted as scanned.
-#[inline(always)]
-fn isolate_leave(scanned: i64) {
-    let Some(e) = EVICT_CTX.get_ptr_mut(&current_pid()) else {
-        return;
-    };
-    // SAFETY: this task's own entry; only it writes it.
-    let e = unsafe { &mut *e };
-    let head = e.list;
-    let Ok(file) = kread::<i32>(e.type_ptr, 0) else {
-        lost(hook::ISOLATE_FOLIOS);
-        return;
-    };
+fn isolated(e: &mut EvictCtx, list: u64) {
     let mut pages = 0u64;
-    let mut cur = kread::<u64>(head, 0).unwrap_or(head);
+    let mut file = None;
+    let mut cur = kread::<u64>(list, 0).unwrap_or(list);
     let mut walked = 0u32;
-    while cur != head && cur != 0 && walked < LIST_WALK {
+    while cur != list && cur != 0 && walked < LIST_WALK {
         let folio = cur.wrapping_sub(u64::from(off!(folio_lru)));
-        pages += folio_pages(folio, folio_flags(folio));
+        let flags = folio_flags(folio);
+        file.get_or_insert(is_file(flags));
+        pages += folio_pages(folio, flags);
         cur = kread::<u64>(cur, 0).unwrap_or(0);
         walked += 1;
     }
-    if cur != head {
-        lost(hook::ISOLATE_FOLIOS);
+    let Some(file) = file.filter(|_| cur == list) else {
+        lost(hook::SHRINK_FOLIO_LIST);
         return;
-    }
-    e.isolated += pages;
-    e.file = u32::from(file == 1);
-    let list = if file == 1 {
+    };
+    e.isolated = pages;
+    e.file = u32::from(file);
+    let lru = if file {
         lru::INACTIVE_FILE
     } else {
         lru::INACTIVE_ANON
     };
     let a = IsolateAgg {
         events: 1,
-        requested: MAX_LRU_BATCH,
-        scanned: scanned.max(0) as u64,
+        requested: 0,
+        scanned: 0,
         skipped: 0,
         taken: pages,
     };
-    add_at(&ISOLATE, isolate_index(current_reclaimer(), list), &a);
+    add_at(&ISOLATE, isolate_index(current_reclaimer(), lru), &a);
 }
 
 #[inline(always)]
-fn pass_enter(pgdat: u64, sc: u64, stat: u64) {
-    if let Some(e) = EVICT_CTX.get_ptr_mut(&current_pid()) {
+fn pass_enter(list: u64, pgdat: u64, sc: u64, stat: u64) {
+    let pid = current_pid();
+    if let Some(e) = EVICT_CTX.get_ptr_mut(&pid) {
         // SAFETY: this task's own entry; only it writes it.
-        unsafe {
-            if (*e).sc == sc {
-                (*e).pgdat = pgdat;
-                (*e).stat = stat;
+        let e = unsafe { &mut *e };
+        // An eviction's entry; a pageout entry left by a missed return is
+        // replaced below.
+        if e.pageout == 0 {
+            if e.sc == sc {
+                if e.passes == 0 {
+                    isolated(e, list);
+                }
+                e.passes += 1;
+                e.pgdat = pgdat;
+                e.stat = stat;
             }
+            return;
+        }
+    }
+    // Outside reclaim: every reclaim entry point sets reclaim_state
+    // (set_task_reclaim_state()), reclaim_pages and CMA's do not.
+    if runtime(RUNTIME_PAGEOUT)
+        && kread::<u64>(current_task(), off!(task_reclaim_state)).is_ok_and(|rs| rs == 0)
+    {
+        let e = EvictCtx {
+            sc,
+            passes: 0,
+            pgdat,
+            stat,
+            isolated: 0,
+            file: 0,
+            pageout: 1,
+        };
+        if !set_task_entry(&EVICT_CTX, pid, &e) {
+            lost(hook::SHRINK_FOLIO_LIST);
         }
     }
 }
@@ -165,6 +181,21 @@ fn pass_leave(reclaimed: u64) {
         return;
     }
     let nid = kread::<i32>(e.pgdat, off!(pgdat_node_id)).unwrap_or(-1);
+    if e.pageout == 1 {
+        // As mm_vmscan_reclaim_pages reports it (7.x reclaim_folio_list):
+        // the call's sc.nr_scanned, its return and its activations.
+        let stat = kread::<[u32; 2]>(e.stat, off!(rs_activate)).unwrap_or([0; 2]);
+        let a = ReclaimPagesAgg {
+            events: 1,
+            scanned: kread::<u64>(e.sc, off!(sc_nr_scanned)).unwrap_or(0),
+            reclaimed,
+            activate_anon: u64::from(stat[0]),
+            activate_file: u64::from(stat[1]),
+        };
+        add_at(&RECLAIM_PAGES, node_slot(i64::from(nid)), &a);
+        let _ = EVICT_CTX.remove(&current_pid());
+        return;
+    }
     let priority = i32::from(kread::<i8>(e.sc, off!(sc_priority)).unwrap_or(0));
     let w = kread::<[u32; 16]>(e.stat, 0).unwrap_or([0; 16]);
     let word = |off: u32| -> u64 {
@@ -206,25 +237,11 @@ pub fn fexit_evict_folios(_ctx: FExitContext) -> u32 {
     0
 }
 
-#[fentry(function = "isolate_folios")]
-pub fn fentry_isolate_folios(ctx: FEntryContext) -> u32 {
-    hit(hook::ISOLATE_FOLIOS);
-    isolate_enter(fentry_arg(&ctx, 3), fentry_arg(&ctx, 4));
-    0
-}
-
-#[fexit(function = "isolate_folios")]
-pub fn fexit_isolate_folios(ctx: FExitContext) -> u32 {
-    hit(hook::ISOLATE_FOLIOS_RET);
-    // After the five arguments, the return value (int).
-    isolate_leave(i64::from(fentry_arg(&ctx, 5) as i32));
-    0
-}
-
 #[fentry(function = "shrink_folio_list")]
 pub fn fentry_shrink_folio_list(ctx: FEntryContext) -> u32 {
     hit(hook::SHRINK_FOLIO_LIST);
     pass_enter(
+        fentry_arg(&ctx, 0),
         fentry_arg(&ctx, 1),
         fentry_arg(&ctx, 2),
         fentry_arg(&ctx, 3),
@@ -265,35 +282,13 @@ pub fn kretprobe_evict_folios(_ctx: RetProbeContext) -> u32 {
 }
 
 #[kprobe]
-pub fn kprobe_isolate_folios(ctx: ProbeContext) -> u32 {
-    if enabled(&KPROBE_SHADOW) {
-        return 0;
-    }
-    hit(hook::ISOLATE_FOLIOS);
-    isolate_enter(
-        ctx.arg::<u64>(3).unwrap_or(0),
-        ctx.arg::<u64>(4).unwrap_or(0),
-    );
-    0
-}
-
-#[kretprobe]
-pub fn kretprobe_isolate_folios(ctx: RetProbeContext) -> u32 {
-    if enabled(&KPROBE_SHADOW) {
-        return 0;
-    }
-    hit(hook::ISOLATE_FOLIOS_RET);
-    isolate_leave(i64::from(ctx.ret::<i32>()));
-    0
-}
-
-#[kprobe]
 pub fn kprobe_shrink_folio_list(ctx: ProbeContext) -> u32 {
     if enabled(&KPROBE_SHADOW) {
         return 0;
     }
     hit(hook::SHRINK_FOLIO_LIST);
     pass_enter(
+        ctx.arg::<u64>(0).unwrap_or(0),
         ctx.arg::<u64>(1).unwrap_or(0),
         ctx.arg::<u64>(2).unwrap_or(0),
         ctx.arg::<u64>(3).unwrap_or(0),

@@ -75,8 +75,8 @@ pub struct Counting {
     /// vmscan asked read as true (the kernels it then ran on had them).
     #[serde(default = "yes")]
     pub mglru_tracepoints: bool,
-    /// Where they are not (MGLRU before 6.7), evict_folios, isolate_folios
-    /// and shrink_folio_list are hooked, each with its return (fentry/fexit
+    /// Where they are not (MGLRU before 6.7), evict_folios and
+    /// shrink_folio_list are hooked, each with its return (fentry/fexit
     /// or kprobes): they stand in for those tracepoints. False in recordings
     /// made before.
     #[serde(default)]
@@ -138,7 +138,7 @@ impl Default for Counting {
 }
 
 /// Why vmscan leaves out pgscan_* / pgsteal_* under MGLRU before 6.7.
-pub const NO_MGLRU_TRACEPOINTS: &str = "MGLRU before 6.7 fires no isolate/shrink tracepoints, and its eviction's functions (evict_folios, isolate_folios, shrink_folio_list) are not hooked here (they need fentry or kprobes; `vmscan probes` says why): its scans and steals are invisible to vmscan";
+pub const NO_MGLRU_TRACEPOINTS: &str = "MGLRU before 6.7 fires no isolate/shrink tracepoints, and its eviction's functions (evict_folios, shrink_folio_list) are not hooked here (they need fentry or kprobes; `vmscan probes` says why): its scans and steals are invisible to vmscan";
 /// Why vmscan leaves out pgactivate under MGLRU before 6.7.
 pub const NO_MGLRU_RECLAIM_ACTIVATE: &str = "MGLRU before 6.7 fires no mm_vmscan_lru_shrink_inactive, whose nr_activate carries the activations of its eviction (shrink_folio_list's PGACTIVATE), and shrink_folio_list is not hooked here: pgactivate would miss them whenever MGLRU evicts";
 /// Why vmscan leaves out pgdeactivate where the deactivation batches are

@@ -783,23 +783,29 @@ impl Model {
 
     fn isolation_snaps(&self) -> Vec<IsolationSnap> {
         let k = self.counting();
-        // MGLRU before 6.7: isolate_folios' return, which has no skipped.
-        let skipped_seen = !k.mglru || k.mglru_tracepoints;
+        // MGLRU before 6.7: only the folios taken are seen.
+        let seen = (!k.mglru || k.mglru_tracepoints).then_some(0);
         (0..lru::COUNT)
             .map(|l| {
                 let mut iso = IsolationSnap {
                     lru: lru::NAMES[l as usize],
-                    skipped: skipped_seen.then_some(0),
+                    requested: seen,
+                    scanned: seen,
+                    skipped: seen,
                     ..IsolationSnap::default()
                 };
                 for rec in 0..reclaimer::COUNT {
                     let a = &self.totals.isolate[isolate_index(rec, l) as usize];
                     iso.events += a.events;
-                    iso.requested += a.requested;
-                    iso.scanned += a.scanned;
                     iso.taken += a.taken;
-                    if let Some(s) = iso.skipped.as_mut() {
-                        *s += a.skipped;
+                    for (sum, v) in [
+                        (&mut iso.requested, a.requested),
+                        (&mut iso.scanned, a.scanned),
+                        (&mut iso.skipped, a.skipped),
+                    ] {
+                        if let Some(s) = sum.as_mut() {
+                            *s += v;
+                        }
                     }
                 }
                 iso

@@ -371,10 +371,13 @@ pub struct MemcgSnap {
 pub struct IsolationSnap {
     pub lru: &'static str,
     pub events: u64,
-    pub requested: u64,
-    pub scanned: u64,
-    /// None where isolation is seen through MGLRU's isolate_folios (before
-    /// 6.7), whose inlined scan_folios keeps the skipped pages to itself.
+    /// These three are None where MGLRU's isolation is seen only by the
+    /// folios it took (before 6.7, through evict_folios and
+    /// shrink_folio_list: the inlined scan_folios keeps them to itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scanned: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<u64>,
     pub taken: u64,

@@ -221,7 +221,15 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     {
         anyhow::bail!("the eBPF object has no map {name} (vmscan_common::TASK_MAPS names it)");
     }
-    not_needed_here(&mut hooks, system.mglru, counting.mglru_tracepoints);
+    let reclaim_pages_tp = hooks
+        .iter()
+        .any(|h| h.id == vmscan_common::hook::RECLAIM_PAGES && h.error.is_none());
+    not_needed_here(
+        &mut hooks,
+        system.mglru,
+        counting.mglru_tracepoints,
+        reclaim_pages_tp,
+    );
     attach_hooks(
         &mut ebpf,
         &mut hooks,
@@ -233,18 +241,16 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     set_runtime_flags(&mut ebpf, &hooks);
     {
         use vmscan_common::hook::{
-            DEACTIVATE, DEACTIVATE_FILE, EVICT_FOLIOS, ISOLATE_FOLIOS, LAZYFREE, MIGRATE_PAGES,
-            REFAULT, SHRINK_FOLIO_LIST,
+            DEACTIVATE, DEACTIVATE_FILE, EVICT_FOLIOS, LAZYFREE, MIGRATE_PAGES, REFAULT,
+            SHRINK_FOLIO_LIST,
         };
         let attached = |id| hook_attached(&hooks, id);
-        // Each with its return: the three make one eviction.
-        counting.mglru_evict_hooks = [EVICT_FOLIOS, ISOLATE_FOLIOS, SHRINK_FOLIO_LIST]
-            .iter()
-            .all(|&id| {
-                hooks
-                    .iter()
-                    .any(|h| h.id == id && h.mechanism.as_deref().is_some_and(return_attached))
-            });
+        // Each with its return: the two make one eviction.
+        counting.mglru_evict_hooks = [EVICT_FOLIOS, SHRINK_FOLIO_LIST].iter().all(|&id| {
+            hooks
+                .iter()
+                .any(|h| h.id == id && h.mechanism.as_deref().is_some_and(return_attached))
+        });
         counting.refaults = attached(REFAULT);
         counting.lazyfree = attached(LAZYFREE);
         counting.deactivate = attached(DEACTIVATE) && attached(DEACTIVATE_FILE);
@@ -701,25 +707,36 @@ pub const NOT_ATTACHED_BY_COMMAND: &str = "not attached by this command";
 /// would count what a tracepoint already counts here.
 pub const NOT_NEEDED_HERE: &str = "not needed on this kernel";
 
-/// MGLRU's eviction hooks (evict_folios, isolate_folios,
-/// shrink_folio_list) stand in for the isolate/shrink tracepoints that
+/// MGLRU's eviction hooks (evict_folios, shrink_folio_list) stand in for the isolate/shrink tracepoints that
 /// MGLRU before 6.7 does not fire: elsewhere they would count its passes
-/// twice, or have nothing to count.
-/// `mglru`: None where MGLRU is compiled out.
-fn not_needed_here(hooks: &mut [HookStatus], mglru: Option<bool>, mglru_tracepoints: bool) {
-    use vmscan_common::hook::{EVICT_FOLIOS, ISOLATE_FOLIOS, SHRINK_FOLIO_LIST};
+/// twice, or have nothing to count. shrink_folio_list also stands in for
+/// mm_vmscan_reclaim_pages (7.x) where that is missing
+/// (`reclaim_pages_tp` false). `mglru`: None where MGLRU is compiled out.
+fn not_needed_here(
+    hooks: &mut [HookStatus],
+    mglru: Option<bool>,
+    mglru_tracepoints: bool,
+    reclaim_pages_tp: bool,
+) {
+    use vmscan_common::hook::{EVICT_FOLIOS, SHRINK_FOLIO_LIST};
     let why = match (mglru, mglru_tracepoints) {
         (None, _) => "this kernel has no MGLRU",
         (_, true) => {
             "MGLRU's eviction fires mm_vmscan_lru_isolate and lru_shrink_inactive here (6.7+), which count it"
         }
-        _ => return,
+        // vmscan decides how to count when it starts (Counting::mglru).
+        (Some(false), false) => "MGLRU is off (/sys/kernel/mm/lru_gen/enabled)",
+        (Some(true), false) => return,
     };
     for st in hooks
         .iter_mut()
-        .filter(|h| [EVICT_FOLIOS, ISOLATE_FOLIOS, SHRINK_FOLIO_LIST].contains(&h.id))
+        .filter(|h| h.id == EVICT_FOLIOS || (h.id == SHRINK_FOLIO_LIST && reclaim_pages_tp))
     {
-        st.error = Some(format!("{NOT_NEEDED_HERE}: {why}"));
+        st.error = Some(if st.id == SHRINK_FOLIO_LIST {
+            format!("{NOT_NEEDED_HERE}: {why}, and mm_vmscan_reclaim_pages counts reclaim_pages()")
+        } else {
+            format!("{NOT_NEEDED_HERE}: {why}")
+        });
     }
 }
 
@@ -824,8 +841,8 @@ fn attach_function(
 /// try_to_free_mem_cgroup_pages is.
 fn set_runtime_flags(ebpf: &mut Ebpf, hooks: &[HookStatus]) {
     use vmscan_common::{
-        RUNTIME_ACCESS_RETURN, RUNTIME_BATCH, RUNTIME_MEMCG_TARGET, RUNTIME_PASS_CACHE,
-        RUNTIME_TEARDOWN, hook,
+        RUNTIME_ACCESS_RETURN, RUNTIME_BATCH, RUNTIME_MEMCG_TARGET, RUNTIME_PAGEOUT,
+        RUNTIME_PASS_CACHE, RUNTIME_TEARDOWN, hook,
     };
     let attached = |id| u64::from(hooks.iter().any(|h| h.id == id && h.mechanism.is_some()));
     let returned = |id| {
@@ -846,6 +863,12 @@ fn set_runtime_flags(ebpf: &mut Ebpf, hooks: &[HookStatus]) {
         // Not by kprobes: a kretprobe that misses a return would leave the
         // entry open, and the task's later passes outside shrink_node
         // would take its reclaimer.
+        // shrink_folio_list's calls outside reclaim stand in for
+        // mm_vmscan_reclaim_pages, never beside it.
+        (
+            RUNTIME_PAGEOUT,
+            returned(hook::SHRINK_FOLIO_LIST) * (1 - attached(hook::RECLAIM_PAGES)),
+        ),
         (
             RUNTIME_PASS_CACHE,
             u64::from(hooks.iter().any(|h| {
@@ -1106,14 +1129,10 @@ mod tests {
 
     #[test]
     fn mglru_eviction_hooks_only_where_mglru_fires_no_tracepoints() {
-        let evict = [
-            hook::EVICT_FOLIOS,
-            hook::ISOLATE_FOLIOS,
-            hook::SHRINK_FOLIO_LIST,
-        ];
+        let evict = [hook::EVICT_FOLIOS, hook::SHRINK_FOLIO_LIST];
         let errors = |mglru, tracepoints| {
             let mut hooks = initial_statuses();
-            not_needed_here(&mut hooks, mglru, tracepoints);
+            not_needed_here(&mut hooks, mglru, tracepoints, true);
             let mut out = vec![];
             for h in &hooks {
                 let e = h.error.clone();
@@ -1123,20 +1142,35 @@ mod tests {
                     assert_eq!(e, None, "{}: only the eviction hooks", h.name);
                 }
             }
-            assert_eq!(out.len(), 3);
+            assert_eq!(out.len(), 2);
             out
         };
-        // 6.1-6.6 with MGLRU compiled in, on or off (it can be switched on
-        // while vmscan runs): hooked.
-        for on in [true, false] {
-            assert!(errors(Some(on), false).iter().all(Option::is_none));
-        }
-        // 6.7+ (they would count its passes twice) and no MGLRU at all.
-        for (mglru, tp, why) in [(Some(true), true, "6.7+"), (None, false, "no MGLRU")] {
+        // 6.1-6.6 with MGLRU on: hooked.
+        assert!(errors(Some(true), false).iter().all(Option::is_none));
+        // 6.7+ (they would count its passes twice), MGLRU off (vmscan
+        // counts as the classic LRU) and no MGLRU at all.
+        for (mglru, tp, why) in [
+            (Some(true), true, "6.7+"),
+            (Some(false), false, "MGLRU is off"),
+            (None, false, "no MGLRU"),
+        ] {
             for e in errors(mglru, tp) {
                 let e = e.unwrap_or_default();
                 assert!(e.starts_with(NOT_NEEDED_HERE) && e.contains(why), "{e}");
             }
+        }
+        // Without mm_vmscan_reclaim_pages (before 7.x) shrink_folio_list
+        // stays for reclaim_pages' activations, evict_folios does not.
+        let mut hooks = initial_statuses();
+        not_needed_here(&mut hooks, Some(true), true, false);
+        for h in hooks.iter().filter(|h| evict.contains(&h.id)) {
+            assert_eq!(
+                h.error.is_none(),
+                h.id == hook::SHRINK_FOLIO_LIST,
+                "{}: {:?}",
+                h.name,
+                h.error
+            );
         }
     }
 }

@@ -295,15 +295,6 @@ pub const HOOKS: &[HookSpec] = &[
         },
     },
     HookSpec {
-        id: hook::ISOLATE_FOLIOS,
-        attach: Attach::Function {
-            functions: &["isolate_folios"],
-            fentry: "fentry_isolate_folios",
-            kprobe: "kprobe_isolate_folios",
-            exit: exit("fexit_isolate_folios", "kretprobe_isolate_folios"),
-        },
-    },
-    HookSpec {
         id: hook::SHRINK_FOLIO_LIST,
         attach: Attach::Function {
             functions: &["shrink_folio_list"],
@@ -757,13 +748,14 @@ fn resolve_move_fns(btf: &Btf, o: &mut Offsets) {
 fn resolve_evict(btf: &Btf, o: &mut Offsets) {
     let params = |f: &str| btf.func_params(f).unwrap_or_default();
     let evict = params("evict_folios");
-    o.evict_fns = u32::from(
-        evict.len() >= 3
-            && evict[..2] == ["lruvec", "sc"]
-            && params("isolate_folios") == ["lruvec", "sc", "swappiness", "type_scanned", "list"]
-            && params("shrink_folio_list")
-                == ["folio_list", "pgdat", "sc", "stat", "ignore_references"],
+    o.evict_fns = u32::from(evict.len() >= 3 && evict[..2] == ["lruvec", "sc"]);
+    o.shrink_fn = u32::from(
+        params("shrink_folio_list") == ["folio_list", "pgdat", "sc", "stat", "ignore_references"],
     );
+    o.sc_nr_scanned = btf
+        .member("scan_control", "nr_scanned")
+        .filter(|&(_, size)| size == 8)
+        .map_or(UNRESOLVED, |(off, _)| off);
     o.sc_priority = btf
         .member("scan_control", "priority")
         .filter(|&(_, size)| size == 1)
@@ -883,17 +875,28 @@ pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
                 (o.pg_head, "PG_head"),
             ])
         }
-        hook::EVICT_FOLIOS | hook::ISOLATE_FOLIOS | hook::SHRINK_FOLIO_LIST => {
+        hook::EVICT_FOLIOS => need(
+            o.evict_fns == 1,
+            "evict_folios(lruvec, sc, ...) parameters (6.1-6.6)",
+        ),
+        hook::SHRINK_FOLIO_LIST => {
             need(
-                o.evict_fns == 1,
-                "evict_folios(lruvec, sc, ...), isolate_folios(lruvec, sc, swappiness, type_scanned, list) and shrink_folio_list(folio_list, pgdat, sc, stat, ignore_references) (6.1-6.6)",
+                o.shrink_fn == 1,
+                "shrink_folio_list(folio_list, pgdat, sc, stat, ignore_references) (6.0+)",
             )?;
             need(o.pgdat_node_id != UNRESOLVED, "struct pglist_data.node_id")?;
+            need(
+                o.sc_nr_scanned != UNRESOLVED,
+                "struct scan_control.nr_scanned",
+            )?;
+            need(
+                o.task_reclaim_state != UNRESOLVED,
+                "struct task_struct.reclaim_state",
+            )?;
             need(
                 o.sc_priority != UNRESOLVED,
                 "struct scan_control.priority (s8)",
             )?;
-            need(o.folio_lru != UNRESOLVED, "struct folio.lru")?;
             for (v, m) in [
                 (o.rs_dirty, "nr_dirty"),
                 (o.rs_writeback, "nr_writeback"),
@@ -908,7 +911,9 @@ pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
                     &format!("struct reclaim_stat.{m} (4 bytes)"),
                 )?;
             }
-            folio(&[(o.pg_head, "PG_head")])
+            // The isolated folios on its list.
+            need(o.folio_lru != UNRESOLVED, "struct folio.lru")?;
+            folio(&[(o.pg_head, "PG_head"), (o.pg_swapbacked, "PG_swapbacked")])
         }
         hook::SHRINK_NODE => {
             need(o.pgdat_node_id != UNRESOLVED, "struct pglist_data.node_id")?;

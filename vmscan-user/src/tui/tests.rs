@@ -190,7 +190,7 @@ fn populated() -> Snapshot {
         isolation: vmscan_common::lru::NAMES
             .iter()
             .enumerate()
-            .map(|(i, l)| IsolationSnap { lru: l, events: 10 * i as u64, requested: 9233 * (i == 2) as u64, scanned: 318_500 * (i == 2) as u64, skipped: Some(0), taken: 318_500 * (i == 2) as u64 })
+            .map(|(i, l)| IsolationSnap { lru: l, events: 10 * i as u64, requested: Some(9233 * (i == 2) as u64), scanned: Some(318_500 * (i == 2) as u64), skipped: Some(0), taken: 318_500 * (i == 2) as u64 })
             .collect(),
         histograms,
         findings: vec![Finding { kind: "numa_imbalance", text: "node 0 is reclaiming (kswapd0 awake 3.2 s, 203600 pages/s reclaimed) while node 1 has 900000 free pages, above its high watermark 25338".into() }],

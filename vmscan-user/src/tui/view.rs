@@ -636,16 +636,16 @@ fn isolation_table(f: &mut Frame, app: &App, area: Rect) {
         .isolation
         .iter()
         .map(|i| {
-            let eff = if i.scanned == 0 {
-                "-".to_owned()
-            } else {
-                format!("{:.0}%", 100.0 * i.taken as f64 / i.scanned as f64)
+            let eff = match i.scanned {
+                Some(s) if s > 0 => format!("{:.0}%", 100.0 * i.taken as f64 / s as f64),
+                _ => "-".to_owned(),
             };
+            let known = |v: Option<u64>| v.map_or("-".to_owned(), pages);
             Row::new(vec![
                 Cell::from(i.lru),
-                Cell::from(pages(i.requested)),
-                Cell::from(pages(i.scanned)),
-                Cell::from(i.skipped.map_or("-".to_owned(), pages)),
+                Cell::from(known(i.requested)),
+                Cell::from(known(i.scanned)),
+                Cell::from(known(i.skipped)),
                 Cell::from(pages(i.taken)),
                 Cell::from(eff),
             ])

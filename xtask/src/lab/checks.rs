@@ -65,17 +65,22 @@ const KERNEL_GAPS: &[(&str, &str, &str)] = &[
     (
         "5.10",
         "vmscan:mm_vmscan_reclaim_pages",
-        "5.10: no mm_vmscan_reclaim_pages (pageout activations not seen)",
+        "5.10: no mm_vmscan_reclaim_pages (shrink_folio_list stands in where it can: 5.10 has shrink_page_list)",
     ),
     (
         "6.1",
         "vmscan:mm_vmscan_reclaim_pages",
-        "6.1: no mm_vmscan_reclaim_pages (pageout activations not seen)",
+        "6.1: no mm_vmscan_reclaim_pages (shrink_folio_list stands in)",
     ),
     (
         "6.12",
         "vmscan:mm_vmscan_reclaim_pages",
-        "6.12: no mm_vmscan_reclaim_pages (pageout activations not seen)",
+        "6.12: no mm_vmscan_reclaim_pages (shrink_folio_list stands in)",
+    ),
+    (
+        "5.10",
+        "shrink_folio_list",
+        "5.10: shrink_page_list(page_list, pgdat, sc, ttu_flags, stat, ...), not shrink_folio_list (pageout activations not seen)",
     ),
     (
         "5.10",
@@ -1758,11 +1763,15 @@ pub(super) fn pageout(b: &Blocks) -> Verdict {
             "MADV_PAGEOUT of {PAGES} anonymous pages without swap activated only {act} (/proc/vmstat pgactivate)"
         ));
     }
+    // The tracepoint (7.x), or shrink_folio_list's calls outside reclaim
+    // standing in for it (its return attached too).
     let hooked = j["hooks"].as_array().into_iter().flatten().any(|h| {
-        h["name"]
-            .as_str()
-            .is_some_and(|n| n.ends_with("mm_vmscan_reclaim_pages"))
-            && !h["mechanism"].is_null()
+        let m = h["mechanism"].as_str().unwrap_or("");
+        match h["name"].as_str().unwrap_or("") {
+            n if n.ends_with("mm_vmscan_reclaim_pages") => !m.is_empty(),
+            "shrink_folio_list" => m.contains('+'),
+            _ => false,
+        }
     });
     let sc = &j["self_check"];
     let counters = sc["counters"].as_array().cloned().unwrap_or_default();
@@ -1795,7 +1804,7 @@ pub(super) fn pageout(b: &Blocks) -> Verdict {
             ));
         }
         return Ok(format!(
-            "mm_vmscan_reclaim_pages hooked: pgactivate {act} = /proc/vmstat ({by_rp} through reclaim_pages); self-check exact"
+            "reclaim_pages hooked (mm_vmscan_reclaim_pages, else shrink_folio_list outside reclaim): pgactivate {act} = /proc/vmstat ({by_rp} through reclaim_pages); self-check exact"
         ));
     }
     let div = pa["divergence_pages"].as_i64().unwrap_or(0);
