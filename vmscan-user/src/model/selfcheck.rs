@@ -66,7 +66,7 @@ pub struct SelfCheck {
 fn likely_cause(counter: &str, short: bool) -> &'static str {
     match (counter, short) {
         ("pgactivate", true) => {
-            "activations outside the hooked paths: reclaim_pages() (MADV_PAGEOUT, DAMON; mm_vmscan_reclaim_pages is not hooked) or CMA's clean-page reclaim (no tracepoint)"
+            "activations outside the hooked paths: reclaim_pages() (MADV_PAGEOUT, DAMON) or CMA's clean-page reclaim, where neither mm_vmscan_reclaim_pages (7.x) nor shrink_folio_list (6.0+, fentry or kprobes) is hooked"
         }
         (c, true) if c.starts_with("workingset_") => {
             "refaults workingset_refault's return probe missed (kretprobe instances exhausted) or its programs did not run"
