@@ -30,12 +30,11 @@ use aya_ebpf::{
     macros::{fentry, fexit, kprobe, kretprobe},
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
-use vmscan_common::{IsolateAgg, RUNTIME_PAGEOUT, ReclaimPagesAgg, hook, isolate_index, lru};
-
-use super::{
-    reclaim::current_reclaimer,
-    shrink::{PassFigures, count_pass},
+use vmscan_common::{
+    IsolateAgg, RUNTIME_PAGEOUT, ReclaimPagesAgg, ShrinkInactiveAgg, hook, isolate_index, lru,
 };
+
+use super::{reclaim::current_reclaimer, shrink::count_pass};
 use crate::{
     globals::{KPROBE_SHADOW, enabled},
     kernel::{
@@ -206,7 +205,8 @@ fn pass_leave(reclaimed: u64) {
             u64::from(w[i & 15])
         }
     };
-    let f = PassFigures {
+    let f = ShrinkInactiveAgg {
+        passes: 1,
         scanned: core::mem::replace(&mut e.isolated, 0),
         reclaimed,
         dirty: word(off!(rs_dirty)),
@@ -217,6 +217,7 @@ fn pass_leave(reclaimed: u64) {
         activate_file: word(off!(rs_activate).wrapping_add(4)),
         ref_keep: word(off!(rs_ref_keep)),
         unmap_fail: word(off!(rs_unmap_fail)),
+        ..ShrinkInactiveAgg::default()
     };
     e.stat = 0;
     let flags = trace_reclaim_flags(e.file == 1);

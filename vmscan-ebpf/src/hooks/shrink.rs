@@ -2,8 +2,9 @@
 //! active list shrinks, reclaim-driven writeback and throttling.
 
 use vmscan_common::{
-    IsolateAgg, PRIORITY_SLOTS, ReclaimPagesAgg, ShrinkActiveAgg, THROTTLE_REASONS, ThrottleAgg,
-    event, hook, isolate_index, log2_bucket, lru, shrink_index, throttle_index, write_index,
+    IsolateAgg, PRIORITY_SLOTS, ReclaimPagesAgg, ShrinkActiveAgg, ShrinkInactiveAgg,
+    THROTTLE_REASONS, ThrottleAgg, agg::Field as _, event, hook, isolate_index, log2_bucket, lru,
+    shrink_index, throttle_index, write_index,
 };
 
 use super::{
@@ -107,7 +108,8 @@ fn try_shrink_inactive(ctx: &Tp) -> Result<(), i64> {
     // call per counter.
     let stat = ctx.deref_block(place!(ctx, si_dirty));
     let count = |off: u32| ctx.count_in(&stat, off).unwrap_or(0);
-    let f = PassFigures {
+    let f = ShrinkInactiveAgg {
+        passes: 1,
         scanned,
         reclaimed,
         dirty: count(place!(ctx, si_dirty)),
@@ -118,47 +120,24 @@ fn try_shrink_inactive(ctx: &Tp) -> Result<(), i64> {
         activate_file: u64::from(ctx.u32_in(&stat, place!(ctx, si_activate1)).unwrap_or(0)),
         ref_keep: count(place!(ctx, si_ref_keep)),
         unmap_fail: count(place!(ctx, si_unmap_fail)),
+        ..ShrinkInactiveAgg::default()
     };
     count_pass(nid, rec, flags, priority, &f);
     Ok(())
 }
 
-/// One shrink pass's figures (mm_vmscan_lru_shrink_inactive's, or MGLRU's
-/// shrink_folio_list before 6.7 fired that tracepoint).
-pub struct PassFigures {
-    pub scanned: u64,
-    pub reclaimed: u64,
-    pub dirty: u64,
-    pub writeback: u64,
-    pub congested: u64,
-    pub immediate: u64,
-    pub activate_anon: u64,
-    pub activate_file: u64,
-    pub ref_keep: u64,
-    pub unmap_fail: u64,
-}
-
-/// Adds a pass on node `nid` by reclaimer `rec` (`flags`: its
-/// reclaim_flags) to SHRINK_INACTIVE, and sends its record where episodes
-/// are wanted.
+/// Adds the pass `f` (one pass's figures, its priority histogram empty) on
+/// node `nid` by reclaimer `rec` (`flags`: its reclaim_flags) to
+/// SHRINK_INACTIVE, at `priority`, and sends its record where episodes are
+/// wanted. A pass is mm_vmscan_lru_shrink_inactive's, or under MGLRU
+/// before 6.7 a shrink_folio_list of an eviction (hooks::evict).
 #[inline(always)]
-pub fn count_pass(nid: i32, rec: u32, flags: i32, priority: i32, f: &PassFigures) {
+pub fn count_pass(nid: i32, rec: u32, flags: i32, priority: i32, f: &ShrinkInactiveAgg) {
     let idx = shrink_index(node_slot(nid as i64), rec, file_of(flags));
     if let Some(a) = SHRINK_INACTIVE.get_ptr_mut(idx) {
         // SAFETY: per-CPU slot owned by this CPU for the program's duration.
-        // Updated in place: the priority histogram takes one slot a pass.
         let a = unsafe { &mut *a };
-        a.passes += 1;
-        a.scanned += f.scanned;
-        a.reclaimed += f.reclaimed;
-        a.dirty += f.dirty;
-        a.writeback += f.writeback;
-        a.congested += f.congested;
-        a.immediate += f.immediate;
-        a.activate_anon += f.activate_anon;
-        a.activate_file += f.activate_file;
-        a.ref_keep += f.ref_keep;
-        a.unmap_fail += f.unmap_fail;
+        a.add(f);
         a.priority[(priority as usize) & (PRIORITY_SLOTS - 1)] += 1;
     }
     if !enabled(&EMIT_SHRINK_PASSES) {
