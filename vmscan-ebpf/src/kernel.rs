@@ -33,7 +33,7 @@ pub struct Tp {
 }
 
 /// Words of a [`DerefBlock`]: struct reclaim_stat is 13 `unsigned` on 7.x.
-const BLOCK_WORDS: usize = 16;
+pub const BLOCK_WORDS: usize = 16;
 /// [`DerefBlock::arg`] of a block that holds nothing.
 const NO_BLOCK: u32 = u32::MAX;
 
@@ -54,8 +54,15 @@ fn word_in(b: &DerefBlock, off: u32) -> Option<u32> {
     {
         return None;
     }
-    let byte = (off & 0xffff) as usize;
-    (byte % 4 == 0 && byte < BLOCK_WORDS * 4).then(|| b.words[(byte / 4) & (BLOCK_WORDS - 1)])
+    block_word(&b.words, off & 0xffff)
+}
+
+/// The 4-byte field at byte `off` of a struct read as [`BLOCK_WORDS`]
+/// words (aligned and within them; UNRESOLVED is neither).
+#[inline(always)]
+pub fn block_word(words: &[u32; BLOCK_WORDS], off: u32) -> Option<u32> {
+    let byte = off as usize;
+    (byte % 4 == 0 && byte < BLOCK_WORDS * 4).then(|| words[(byte / 4) & (BLOCK_WORDS - 1)])
 }
 
 impl Tp {

@@ -38,8 +38,8 @@ use super::{reclaim::current_reclaimer, shrink::count_pass};
 use crate::{
     globals::{KPROBE_SHADOW, enabled},
     kernel::{
-        current_pid, current_task, fentry_arg, folio_flags, folio_pages, is_file, kread, node_slot,
-        trace_reclaim_flags,
+        BLOCK_WORDS, block_word, current_pid, current_task, fentry_arg, folio_flags, folio_pages,
+        is_file, kread, node_slot, trace_reclaim_flags,
     },
     maps::{EVICT_CTX, ISOLATE, RECLAIM_PAGES, add_at, hit, lost, runtime, set_task_entry},
 };
@@ -196,15 +196,10 @@ fn pass_leave(reclaimed: u64) {
         return;
     }
     let priority = i32::from(kread::<i8>(e.sc, off!(sc_priority)).unwrap_or(0));
-    let w = kread::<[u32; 16]>(e.stat, 0).unwrap_or([0; 16]);
-    let word = |off: u32| -> u64 {
-        let i = (off / 4) as usize;
-        if off == vmscan_common::UNRESOLVED || i >= 16 {
-            0
-        } else {
-            u64::from(w[i & 15])
-        }
-    };
+    // reclaim_stat in one read (its counters are within the block: the
+    // resolver checks).
+    let w = kread::<[u32; BLOCK_WORDS]>(e.stat, 0).unwrap_or([0; BLOCK_WORDS]);
+    let word = |off: u32| u64::from(block_word(&w, off).unwrap_or(0));
     let f = ShrinkInactiveAgg {
         passes: 1,
         scanned: core::mem::replace(&mut e.isolated, 0),

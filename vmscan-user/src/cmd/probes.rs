@@ -45,7 +45,7 @@ pub fn run(json: bool, strict: bool, opts: LoadOptions) -> anyhow::Result<()> {
     let missing: Vec<String> = loaded
         .hooks
         .iter()
-        .filter(|h| !h.attached() && not_needed(h).is_none())
+        .filter(|h| !h.attached() && loader::not_needed_here_reason(h).is_none())
         .map(|h| h.name.clone())
         .collect();
     if json {
@@ -133,7 +133,7 @@ pub fn render(s: &SystemInfo, hooks: &[HookStatus]) -> String {
             (Some(m), _) => {
                 let _ = writeln!(out, "  {:<width$}  attached ({m})", h.name);
             }
-            (None, _) if let Some(why) = not_needed(h) => {
+            (None, _) if let Some(why) = loader::not_needed_here_reason(h) => {
                 let _ = writeln!(out, "  {:<width$}  not needed: {why}", h.name);
             }
             (None, e) => {
@@ -150,14 +150,6 @@ pub fn render(s: &SystemInfo, hooks: &[HookStatus]) -> String {
         }
     }
     out
-}
-
-/// Why this kernel has no use for an unattached hook, if that is why.
-fn not_needed(h: &HookStatus) -> Option<&str> {
-    h.error
-        .as_deref()?
-        .strip_prefix(loader::NOT_NEEDED_HERE)
-        .map(|w| w.trim_start_matches(": "))
 }
 
 #[cfg(test)]
@@ -183,8 +175,11 @@ mod tests {
             ),
             status("lru_lazyfree", Some("fentry refused with EPERM".into())),
         ];
-        assert_eq!(not_needed(&hooks[0]), Some("this kernel has no MGLRU"));
-        assert_eq!(not_needed(&hooks[1]), None);
+        assert_eq!(
+            loader::not_needed_here_reason(&hooks[0]),
+            Some("this kernel has no MGLRU")
+        );
+        assert_eq!(loader::not_needed_here_reason(&hooks[1]), None);
         let system = SystemInfo {
             kernel: "6.18.0-test".into(),
             btf: true,

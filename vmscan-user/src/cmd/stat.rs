@@ -346,12 +346,8 @@ fn announce(hooks: &[HookStatus], duration: Option<Duration>) {
                 h.name,
                 rest.trim_start_matches(": ")
             );
-        } else if let Some(rest) = why.strip_prefix(loader::NOT_NEEDED_HERE) {
-            crate::note!(
-                "vmscan: not needed: {} ({})",
-                h.name,
-                rest.trim_start_matches(": ")
-            );
+        } else if let Some(rest) = loader::not_needed_here_reason(h) {
+            crate::note!("vmscan: not needed: {} ({rest})", h.name);
         } else {
             crate::note!("vmscan: unavailable: {} ({why})", h.name);
         }

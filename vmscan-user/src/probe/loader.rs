@@ -246,11 +246,9 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         };
         let attached = |id| hook_attached(&hooks, id);
         // Each with its return: the two make one eviction.
-        counting.mglru_evict_hooks = [EVICT_FOLIOS, SHRINK_FOLIO_LIST].iter().all(|&id| {
-            hooks
-                .iter()
-                .any(|h| h.id == id && h.mechanism.as_deref().is_some_and(return_attached))
-        });
+        counting.mglru_evict_hooks = [EVICT_FOLIOS, SHRINK_FOLIO_LIST]
+            .iter()
+            .all(|&id| hook_returned(&hooks, id));
         counting.refaults = attached(REFAULT);
         counting.lazyfree = attached(LAZYFREE);
         counting.deactivate = attached(DEACTIVATE) && attached(DEACTIVATE_FILE);
@@ -779,6 +777,22 @@ fn return_attached(mechanism: &str) -> bool {
     mechanism == FENTRY_FEXIT || mechanism == KPROBE_KRETPROBE
 }
 
+/// Whether hook `id` attached with its return program.
+fn hook_returned(hooks: &[HookStatus], id: vmscan_common::HookId) -> bool {
+    hooks
+        .iter()
+        .any(|h| h.id == id && h.mechanism.as_deref().is_some_and(return_attached))
+}
+
+/// Why this kernel has no use for hook `h`, where that is why it is not
+/// attached ([`NOT_NEEDED_HERE`]).
+pub fn not_needed_here_reason(h: &HookStatus) -> Option<&str> {
+    h.error
+        .as_deref()?
+        .strip_prefix(NOT_NEEDED_HERE)
+        .map(|w| w.trim_start_matches(": "))
+}
+
 /// A function hook's kernel function and the programs that can attach to it.
 struct FunctionPrograms<'a> {
     func: &'a str,
@@ -844,14 +858,8 @@ fn set_runtime_flags(ebpf: &mut Ebpf, hooks: &[HookStatus]) {
         RUNTIME_ACCESS_RETURN, RUNTIME_BATCH, RUNTIME_MEMCG_TARGET, RUNTIME_PAGEOUT,
         RUNTIME_PASS_CACHE, RUNTIME_TEARDOWN, hook,
     };
-    let attached = |id| u64::from(hooks.iter().any(|h| h.id == id && h.mechanism.is_some()));
-    let returned = |id| {
-        u64::from(
-            hooks
-                .iter()
-                .any(|h| h.id == id && h.mechanism.as_deref().is_some_and(return_attached)),
-        )
-    };
+    let attached = |id| u64::from(hook_attached(hooks, id));
+    let returned = |id| u64::from(hook_returned(hooks, id));
     let flags = [
         (RUNTIME_BATCH, attached(hook::ADD_LRU)),
         (RUNTIME_MEMCG_TARGET, attached(hook::MEMCG_TARGET)),
