@@ -64,7 +64,28 @@ pub(super) fn boot(
     watch(child, b.limit, log)
 }
 
-/// The QEMU command line: TCG, two vCPUs on two NUMA nodes, the scratch
+/// How TCG runs the two vCPUs: one host thread for both unless
+/// VMSCAN_LAB_TCG_THREAD=multi gives each its own.
+///
+/// With a thread each, guests crashed now and then while vmscan attached or
+/// detached its programs on folio_mark_accessed, the hottest patched
+/// function: "Oops: int3" at folio_mark_accessed+0x5 (6.12), a call to
+/// address 0 from unmap_page_range (6.1) and soft lockups with both CPUs
+/// at folio_mark_accessed+0x0 (5.10, 6.1): four times in one day of lab
+/// runs, and once in CI (each time a retry passed). The kernel's text_poke_bp
+/// protocol (int3, IPI sync, rewrite, IPI sync) rules these out on real
+/// CPUs; they are what a vCPU still running translated code from before
+/// the rewrite does. One thread runs one vCPU at a time, so a rewrite
+/// reaches the other vCPU before it runs again. It cost 16% more time
+/// (hooks, truth, numa, swap, exit and model on 6.12: 138 s against 119 s).
+fn tcg_thread() -> &'static str {
+    match std::env::var("VMSCAN_LAB_TCG_THREAD").as_deref() {
+        Ok("multi") => "multi",
+        _ => "single",
+    }
+}
+
+/// The QEMU command line: TCG ([`tcg_thread`]), two vCPUs on two NUMA nodes, the scratch
 /// disk (and the tools disk), the scenarios on the kernel command line.
 fn qemu(vmlinux: &Path, initrd: &Path, disk: &Path, b: &Boot) -> Command {
     let mut c = Command::new("qemu-system-x86_64");
@@ -72,7 +93,7 @@ fn qemu(vmlinux: &Path, initrd: &Path, disk: &Path, b: &Boot) -> Command {
     let total = GUEST_MIB + if b.tier_node { TIER_MIB } else { 0 };
     c.args([
         "-accel",
-        "tcg,thread=multi",
+        &format!("tcg,thread={}", tcg_thread()),
         "-cpu",
         "max",
         "-m",
