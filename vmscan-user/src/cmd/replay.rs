@@ -122,6 +122,7 @@ impl ReplayJson {
                     error: (!attached).then(|| "unavailable when recorded".to_owned()),
                     events,
                     lost,
+                    missed: None,
                 }
             })
             .collect();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use schemars::JsonSchema;
 use serde::Serialize;
 use tokio::signal::unix::{SignalKind, signal};
-use vmscan_common::hook;
+use vmscan_common::{HookId, hook};
 
 use crate::{
     cmd::json::Envelope,
@@ -20,6 +20,7 @@ use crate::{
     },
     probe::{
         loader::{self, LoadOptions},
+        misses::{self, Misses},
         read::{Events, Reader},
         resolve,
     },
@@ -45,6 +46,14 @@ pub struct HookCount {
     pub events: u64,
     /// Ring-buffer records that could not be reserved.
     pub lost: u64,
+    /// Runs the kernel skipped (its BPF recursion guard: the hook fired
+    /// while the same program, or for kprobes and classic tracepoints any
+    /// such program, was running on that CPU): events vmscan did not count.
+    /// Absent where this kernel does not count skips for the hook's
+    /// mechanism (kprobes and classic tracepoints before 6.7, anything
+    /// before 5.12), and in replays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missed: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -53,6 +62,10 @@ pub struct StatReport {
     /// fentry (folio_mark_accessed, folio_add_lru, shrink_node).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kprobe_shadow: Option<std::collections::BTreeMap<&'static str, u64>>,
+    /// With --compare-kprobes: the runs the kernel skipped of those kprobe
+    /// programs (absent before 6.7, where it does not count them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kprobe_shadow_missed: Option<std::collections::BTreeMap<&'static str, u64>>,
     pub kernel: String,
     pub window_secs: f64,
     #[serde(flatten)]
@@ -79,9 +92,29 @@ pub fn hook_rows(hooks: &[HookStatus], hits: &[u64], lost: &[u64]) -> Vec<HookCo
             error: h.error.clone(),
             events,
             lost,
+            missed: None,
         });
     }
     out
+}
+
+/// Sets each hook's skipped runs over the window, and where any were
+/// skipped, gives a short counter that cause.
+pub fn apply_misses(r: &mut StatReport, hooks: &[HookStatus], missed: &[(HookId, Option<u64>)]) {
+    for (h, row) in hooks.iter().zip(r.hooks.iter_mut()) {
+        row.missed = missed
+            .iter()
+            .find(|(id, _)| *id == h.id)
+            .and_then(|(_, n)| *n);
+    }
+    let total: u64 = r.hooks.iter().filter_map(|h| h.missed).sum();
+    if total > 0 {
+        for c in r.self_check.counters.iter_mut() {
+            if c.divergence_pages < 0 {
+                c.likely_cause = Some(selfcheck::SKIPPED_RUNS);
+            }
+        }
+    }
 }
 
 pub fn report(
@@ -113,6 +146,7 @@ pub fn report(
         });
     StatReport {
         kprobe_shadow: shadow,
+        kprobe_shadow_missed: None,
         kernel: kernel.to_owned(),
         window_secs: secs,
         counters: counters::derive_with(d, counting),
@@ -244,17 +278,44 @@ pub fn render(r: &StatReport) -> String {
         let _ = write!(out, "\n{}", selfcheck::render(&r.self_check));
     }
     let _ = writeln!(out);
+    // The longest hook name (a 6.x softlimit tracepoint's is 48) and a gap.
+    let w = r
+        .hooks
+        .iter()
+        .map(|h| h.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(42)
+        + 2;
     let _ = writeln!(
         out,
-        "{:<44}{:<18}{:>12}{:>8}",
-        "hook", "attached", "events", "lost"
+        "{:<w$}{:<18}{:>12}{:>8}{:>8}",
+        "hook", "attached", "events", "lost", "missed"
     );
     for h in &r.hooks {
         let how = h.mechanism.clone().unwrap_or_else(|| "no".into());
+        // "-": the kernel does not count skipped runs for this mechanism.
+        let missed = h.missed.map_or_else(|| "-".into(), |n| n.to_string());
         let _ = writeln!(
             out,
-            "{:<44}{:<18}{:>12}{:>8}",
-            h.name, how, h.events, h.lost
+            "{:<w$}{:<18}{:>12}{:>8}{:>8}",
+            h.name, how, h.events, h.lost, missed
+        );
+    }
+    let missed: u64 = r.hooks.iter().filter_map(|h| h.missed).sum();
+    if missed > 0 {
+        let _ = writeln!(
+            out,
+            "\n{missed} program runs skipped by the kernel (the hook fired while a BPF program was already running on that CPU): the counters those hooks feed may be short by as many events"
+        );
+    }
+    if r.hooks
+        .iter()
+        .any(|h| h.mechanism.is_some() && h.missed.is_none())
+    {
+        let _ = writeln!(
+            out,
+            "missed \"-\": this kernel does not count skipped runs for that mechanism (kprobes and classic tracepoints: 6.7+; others: 5.12+)"
         );
     }
     if r.lost_total > 0 {
@@ -282,7 +343,10 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
         kernel: &loaded.system.kernel,
         hooks: &loaded.hooks,
         counting: loaded.counting,
+        misses: Misses::new(&loaded.ebpf, &loaded.hooks, loaded.misses),
     };
+    let start_missed = w.misses.read();
+    let start_shadow_missed = w.misses.read_shadow();
     let (start_totals, start_bracket) = w.reader.read_bracketed()?;
     let start = Instant::now();
     let mut episodes = Episodes::default();
@@ -292,11 +356,13 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
         &w,
         &mut events,
         &mut episodes,
-        (&start_totals, &start_bracket),
+        (&start_totals, &start_bracket, &start_missed),
     )
     .await?;
 
     let (end_totals, end_bracket) = w.reader.read_bracketed()?;
+    let end_missed = w.misses.read();
+    let end_shadow_missed = w.misses.read_shadow();
     let mut buf = Vec::new();
     events.drain_now(&mut buf);
     apply_all(&mut episodes, &mut buf);
@@ -311,6 +377,11 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
         &end_bracket,
         &slack(&w.counting),
     );
+    apply_misses(&mut r, w.hooks, &misses::since(&end_missed, &start_missed));
+    if r.kprobe_shadow.is_some() {
+        r.kprobe_shadow_missed =
+            shadow_named(&misses::since(&end_shadow_missed, &start_shadow_missed));
+    }
     match (opts.json, opts.interval) {
         (true, Some(_)) => Envelope::new("total", &r).print_line()?,
         (true, None) => Envelope::new("total", &r).print_pretty()?,
@@ -320,12 +391,34 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The comparison kprobes' skipped runs by the names `kprobe_shadow` uses;
+/// None unless all three are counted.
+fn shadow_named(
+    missed: &[(HookId, Option<u64>)],
+) -> Option<std::collections::BTreeMap<&'static str, u64>> {
+    [
+        ("folio_mark_accessed", hook::MARK_ACCESSED),
+        ("folio_add_lru", hook::ADD_LRU),
+        ("shrink_node", hook::SHRINK_NODE),
+    ]
+    .into_iter()
+    .map(|(name, id)| {
+        missed
+            .iter()
+            .find(|(i, _)| *i == id)
+            .and_then(|(_, n)| *n)
+            .map(|n| (name, n))
+    })
+    .collect()
+}
+
 /// What a report over a window of the running session needs.
 struct Window<'a> {
     reader: &'a Reader,
     kernel: &'a str,
     hooks: &'a [HookStatus],
     counting: Counting,
+    misses: Misses,
 }
 
 impl Window<'_> {
@@ -375,7 +468,7 @@ async fn count_until_stopped(
     w: &Window<'_>,
     events: &mut Events,
     episodes: &mut Episodes,
-    (start_totals, start_bracket): (&Totals, &Bracket),
+    (start_totals, start_bracket, start_missed): (&Totals, &Bracket, &[(HookId, Option<u64>)]),
 ) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -385,6 +478,7 @@ async fn count_until_stopped(
     let mut last_totals = start_totals.clone();
     let mut last_bracket = start_bracket.clone();
     let mut last_instant = Instant::now();
+    let mut last_missed = start_missed.to_vec();
     let mut buf = Vec::new();
     loop {
         tokio::select! {
@@ -395,9 +489,12 @@ async fn count_until_stopped(
                 events.drain_now(&mut buf);
                 apply_all(episodes, &mut buf);
                 let (now_totals, now_bracket) = w.reader.read_bracketed()?;
+                let now_missed = w.misses.read();
                 let secs = last_instant.elapsed().as_secs_f64();
                 let mut r = w.report(secs, &now_totals.since(&last_totals), Episodes::default());
                 r.self_check = selfcheck::check(&r.counters.vmstat, &last_bracket, &now_bracket, &slack(&w.counting));
+                apply_misses(&mut r, w.hooks, &misses::since(&now_missed, &last_missed));
+                last_missed = now_missed;
                 if opts.json {
                     Envelope::new("interval", &r).print_line()?;
                 } else {
@@ -473,6 +570,79 @@ mod tests {
     use vmscan_common::{EpisodeAgg, log2_bucket, reclaimer};
 
     use super::*;
+
+    #[test]
+    fn skipped_runs_show_per_hook_and_name_the_cause_of_a_short_counter() {
+        let st = |id: HookId, name: &str, m: Option<&str>| HookStatus {
+            id,
+            name: name.into(),
+            mechanism: m.map(Into::into),
+            error: m.is_none().then(|| "unavailable".into()),
+            notes: vec![],
+        };
+        let hooks = [
+            st(
+                hook::LRU_INSERTION,
+                "pagemap:mm_lru_insertion",
+                Some("tp_btf"),
+            ),
+            st(hook::MARK_ACCESSED, "folio_mark_accessed", Some("kprobe")),
+            st(hook::ADD_LRU, "folio_add_lru", None),
+        ];
+        let mut r = report(
+            "6.1.0",
+            1.0,
+            &hooks,
+            &Totals::default(),
+            Episodes::default(),
+            &Counting::default(),
+        );
+        let check = |divergence_pages| selfcheck::CounterCheck {
+            counter: "pgactivate",
+            vmscan: 10,
+            kernel_min: 12,
+            kernel_max: 12,
+            slack_pages: 0,
+            divergence_pages,
+            within_slack: false,
+            likely_cause: Some("before"),
+        };
+        r.self_check.counters = vec![check(-2)];
+        // None of the counted hooks skipped a run: causes stay as they were.
+        let quiet = [(hook::LRU_INSERTION, Some(0)), (hook::MARK_ACCESSED, None)];
+        apply_misses(&mut r, &hooks, &quiet);
+        assert_eq!(r.self_check.counters[0].likely_cause, Some("before"));
+        assert_eq!(
+            r.hooks.iter().map(|h| h.missed).collect::<Vec<_>>(),
+            [Some(0), None, None]
+        );
+        let text = render(&r);
+        assert!(!text.contains("program runs skipped"), "{text}");
+        assert!(text.contains("missed \"-\""), "{text}");
+
+        let busy = [(hook::LRU_INSERTION, Some(3)), (hook::MARK_ACCESSED, None)];
+        apply_misses(&mut r, &hooks, &busy);
+        assert_eq!(
+            r.self_check.counters[0].likely_cause,
+            Some(selfcheck::SKIPPED_RUNS)
+        );
+        let text = render(&r);
+        assert!(
+            text.contains("3 program runs skipped by the kernel"),
+            "{text}"
+        );
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("pagemap:mm_lru_insertion"))
+            .unwrap();
+        assert!(row.trim_end().ends_with(" 3"), "{row}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["hooks"][0]["missed"], 3);
+        assert!(
+            json["hooks"][1].get("missed").is_none(),
+            "unknown, not zero"
+        );
+    }
 
     #[test]
     fn reclaim_episodes_come_from_the_kernel_aggregate() {

@@ -62,6 +62,10 @@ pub struct SelfCheck {
     pub counters: Vec<CounterCheck>,
 }
 
+/// The likely cause of a short counter in a window where the kernel
+/// skipped some of vmscan's program runs (stat's per-hook `missed`).
+pub const SKIPPED_RUNS: &str = "the kernel skipped runs of vmscan's programs in this window (its BPF recursion guard; the hooks' `missed` runs), or a path vmscan does not see on this kernel";
+
 /// Why vmscan may see fewer or more pages than the kernel for `counter`.
 fn likely_cause(counter: &str, short: bool) -> &'static str {
     match (counter, short) {

@@ -117,6 +117,8 @@ pub struct Loaded {
     pub counting: Counting,
     /// How this kernel packs shadow entries and counts refaults.
     pub refault: resolve::RefaultLayout,
+    /// Which mechanisms' skipped program runs this kernel counts.
+    pub misses: super::misses::MissCounting,
 }
 
 /// The errno behind an aya error, if there is one.
@@ -194,6 +196,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     let mut counting = counting_of(btf.as_ref(), &system, mglru_tracepoints(&tracefs));
     let khugepaged = khugepaged_thread(&mut hooks, khugepaged);
     let refault = refault_layout(btf.as_ref(), &offsets, &system, &mut hooks);
+    let misses = super::misses::MissCounting::of(btf.as_ref());
 
     // Everything still needed from our BTF parse, so it can be freed before
     // aya parses the same BTF for fentry (halves the start-up peak).
@@ -270,6 +273,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         offsets,
         counting,
         refault,
+        misses,
     })
 }
 
@@ -824,9 +828,7 @@ fn attach_function(
             st.mechanism = Some(m);
             if opts.compare_kprobes {
                 match attach_kprobe(ebpf, p.kprobe, None, p.func) {
-                    Ok(_) => st
-                        .notes
-                        .push("kprobe attached beside fentry (comparison)".into()),
+                    Ok(_) => st.notes.push(super::misses::SHADOW_NOTE.into()),
                     Err(e) => st.notes.push(format!("comparison kprobe failed: {e}")),
                 }
             }

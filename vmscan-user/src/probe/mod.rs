@@ -6,6 +6,7 @@ pub mod format;
 pub mod loader;
 pub mod logger;
 pub mod memcgs;
+pub mod misses;
 pub mod paths;
 pub mod privs;
 pub mod read;

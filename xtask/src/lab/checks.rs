@@ -208,6 +208,8 @@ fn same_as_vmstat(
 /// functions out), where tracepoint hooks attach as classic tracepoints and
 /// a forced raw_tp attaches nothing.
 const NO_TRACEPOINT_ARGS: &[&str] = &["5.10"];
+/// The lab kernels that count kprobes' skipped runs (trace_call_bpf, 6.7+).
+const KPROBE_SKIPS_COUNTED: &[&str] = &["6.12", "7.2"];
 
 pub(super) fn truth(b: &Blocks, c: &Config) -> Verdict {
     let fe = json(b, "truth-fentry")?;
@@ -318,10 +320,45 @@ pub(super) fn truth(b: &Blocks, c: &Config) -> Verdict {
     // 11 ahead (12,641 vs 12,630): the other two instances were stopped at
     // the same moment, and their exits marked their mapped pages accessed
     // between the two reads; init.sh now stops this instance alone first.
+    // Where the kernel counts skipped runs (fentry's 5.12+, kprobes' 6.7+:
+    // every lab kernel but 5.10, and 6.12 and 7.2), stat reports them, and
+    // every call either ran or was skipped: runs plus skips agree within the
+    // read skew, whatever else ran.
     let shadow = |k: &str| fe["kprobe_shadow"][k].as_u64().unwrap_or(0);
+    let shadow_missed = |k: &str| fe["kprobe_shadow_missed"][k].as_u64();
+    let missed = |hook: &str| {
+        fe["hooks"]
+            .as_array()
+            .and_then(|a| {
+                a.iter()
+                    .find(|h| names(hook).iter().any(|n| h["name"] == *n))
+            })
+            .and_then(|h| h["missed"].as_u64())
+    };
     let mut same = vec![];
     for f in ["folio_mark_accessed", "folio_add_lru", "shrink_node"] {
         let (a, k) = (calls(&fe, f), shadow(f));
+        let (am, km) = (missed(f), shadow_missed(f));
+        if am.is_some() != (c.kernel != "5.10")
+            || km.is_some() != KPROBE_SKIPS_COUNTED.contains(&c.kernel)
+        {
+            return Err(format!(
+                "{f}: skipped runs reported fentry {am:?}, kprobe {km:?}: they must be reported exactly where the kernel counts them (fentry 5.12+, kprobes 6.7+)"
+            ));
+        }
+        if let (Some(am), Some(km)) = (am, km) {
+            if (a + am).abs_diff(k + km) > 2 {
+                return Err(format!(
+                    "{f}: fentry ran {a} and skipped {am}, kprobe ran {k} and skipped {km} over the same window: runs plus skips must agree within 2"
+                ));
+            }
+            same.push(if am + km == 0 && a == k {
+                format!("{f} {a}")
+            } else {
+                format!("{f} {a}+{am} skipped (kprobe {k}+{km} skipped)")
+            });
+            continue;
+        }
         if !kprobe_agrees(a, k) {
             return Err(format!(
                 "{f}: fentry {a} vs kprobe {k} over the same window (kprobes may miss at most 0.05% or 16 calls, and be at most 2 ahead)"

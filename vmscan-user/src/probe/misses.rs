@@ -1,0 +1,316 @@
+//! Program runs the kernel skipped: each hook's programs' recursion misses.
+//!
+//! The kernel does not run a BPF program on an event when running it could
+//! recurse, and counts the skip in the program's `recursion_misses`
+//! (struct bpf_prog_info):
+//! - fentry/fexit (5.12+) and raw_tp/tp_btf skip a program already running
+//!   on this CPU (an interrupt that hits the same hook while it runs);
+//! - kprobes, kretprobes and classic tracepoints (trace_call_bpf) skip
+//!   every program while any other such program runs on this CPU
+//!   (bpf_prog_active): another tool's kprobe or tracepoint program can
+//!   make vmscan's miss. The kernel counts these only since 6.7 ("bpf:
+//!   Count missed stats in trace_call_bpf"); before, they are skipped
+//!   silently.
+//!
+//! A skipped run is an event vmscan did not count. Where the kernel counts
+//! skips, vmscan reports them per hook; where it does not, the figure is
+//! unknown (None), never zero.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use aya::Ebpf;
+use vmscan_common::HookId;
+
+use super::btf::Btf;
+use super::resolve::{Attach, HOOKS};
+use crate::model::input::HookStatus;
+
+/// Which mechanisms' skips this kernel counts (from its BTF).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MissCounting {
+    /// struct bpf_prog_info has recursion_misses (5.12+): trampolines and
+    /// raw tracepoints count theirs.
+    pub prog_info: bool,
+    /// trace_call_bpf counts its skips (6.7+; the same series added
+    /// bpf_link_info's perf_event.kprobe.missed, which BTF shows).
+    pub trace_call_bpf: bool,
+}
+
+impl MissCounting {
+    pub fn of(btf: Option<&Btf>) -> Self {
+        let Some(b) = btf else {
+            return Self::default();
+        };
+        Self {
+            prog_info: b
+                .member_offset("bpf_prog_info", "recursion_misses")
+                .is_some(),
+            trace_call_bpf: b
+                .path_offset("bpf_link_info", "perf_event.kprobe.missed")
+                .is_some(),
+        }
+    }
+
+    /// Whether runs skipped under `mechanism` are counted here.
+    pub fn counts(&self, mechanism: &str) -> bool {
+        self.prog_info && (!uses_trace_call_bpf(mechanism) || self.trace_call_bpf)
+    }
+
+    /// Why skipped runs under `mechanism` are not known here (None where
+    /// they are).
+    pub fn why_unknown(&self, mechanism: &str) -> Option<&'static str> {
+        if !self.prog_info {
+            Some("this kernel's bpf_prog_info has no recursion_misses (5.12+)")
+        } else if uses_trace_call_bpf(mechanism) && !self.trace_call_bpf {
+            Some("kprobe and classic tracepoint programs' skipped runs are counted from 6.7")
+        } else {
+            None
+        }
+    }
+}
+
+/// kprobes, kretprobes and classic tracepoints run through trace_call_bpf.
+fn uses_trace_call_bpf(mechanism: &str) -> bool {
+    mechanism.starts_with("kprobe") || mechanism == "tracepoint"
+}
+
+/// The programs a hook runs under `mechanism` (as the loader attaches them).
+pub fn hook_programs(attach: &Attach, mechanism: &str) -> Vec<String> {
+    match *attach {
+        Attach::Tracepoint { program, .. } => vec![match mechanism {
+            "tp_btf" => format!("btf_{program}"),
+            "raw_tp" => format!("raw_{program}"),
+            _ => program.to_owned(),
+        }],
+        Attach::Function {
+            fentry,
+            kprobe,
+            exit,
+            ..
+        } => {
+            let by_fentry = mechanism.starts_with("fentry");
+            let mut v = vec![if by_fentry { fentry } else { kprobe }.to_owned()];
+            if let Some(e) = exit.filter(|_| mechanism.contains('+')) {
+                v.push(if by_fentry { e.fexit } else { e.kretprobe }.to_owned());
+            }
+            v
+        }
+    }
+}
+
+/// One hook's programs, by duplicated descriptors (independent of the
+/// object's borrows).
+struct HookFds {
+    id: HookId,
+    fds: Vec<OwnedFd>,
+}
+
+/// Reads each attached hook's skipped runs.
+pub struct Misses {
+    counting: MissCounting,
+    hooks: Vec<(HookFds, bool)>,
+    /// With --compare-kprobes: the kprobe program beside each fentry hook.
+    shadow: Vec<HookFds>,
+}
+
+/// The note the loader leaves on a hook with a comparison kprobe.
+pub const SHADOW_NOTE: &str = "kprobe attached beside fentry (comparison)";
+
+impl Misses {
+    pub fn new(ebpf: &Ebpf, hooks: &[HookStatus], counting: MissCounting) -> Self {
+        let mut out = vec![];
+        for (spec, st) in HOOKS.iter().zip(hooks) {
+            let Some(m) = st.mechanism.as_deref() else {
+                continue;
+            };
+            let names = hook_programs(&spec.attach, m);
+            let fds = program_fds(ebpf, &names);
+            // A program that cannot be asked leaves the hook's figure unknown.
+            let counted = counting.counts(m) && fds.len() == names.len();
+            out.push((HookFds { id: st.id, fds }, counted));
+        }
+        let shadow = HOOKS
+            .iter()
+            .zip(hooks)
+            .filter(|(_, st)| st.notes.iter().any(|n| n == SHADOW_NOTE))
+            .map(|(spec, st)| HookFds {
+                id: st.id,
+                fds: program_fds(ebpf, &hook_programs(&spec.attach, "kprobe")),
+            })
+            .collect();
+        Self {
+            counting,
+            hooks: out,
+            shadow,
+        }
+    }
+
+    /// The comparison kprobes' skipped runs so far, by hook id (None where
+    /// this kernel does not count kprobes' skips).
+    pub fn read_shadow(&self) -> Vec<(HookId, Option<u64>)> {
+        let counted = self.counting.counts("kprobe");
+        self.shadow
+            .iter()
+            .map(|h| {
+                let n = counted
+                    .then(|| h.fds.iter().map(|fd| recursion_misses(fd.as_fd())).sum())
+                    .flatten();
+                (h.id, n)
+            })
+            .collect()
+    }
+
+    pub fn counting(&self) -> MissCounting {
+        self.counting
+    }
+
+    /// Each attached hook's skipped runs so far (None: not counted here, or
+    /// unreadable), by hook id.
+    pub fn read(&self) -> Vec<(HookId, Option<u64>)> {
+        self.hooks
+            .iter()
+            .map(|(h, counted)| {
+                let n = counted
+                    .then(|| {
+                        h.fds
+                            .iter()
+                            .map(|fd| recursion_misses(fd.as_fd()))
+                            .sum::<Option<u64>>()
+                    })
+                    .flatten();
+                (h.id, n)
+            })
+            .collect()
+    }
+}
+
+/// Descriptors of the named programs that are loaded, duplicated.
+fn program_fds(ebpf: &Ebpf, names: &[String]) -> Vec<OwnedFd> {
+    names
+        .iter()
+        .filter_map(|name| {
+            let fd = ebpf.program(name)?.fd().ok()?;
+            fd.as_fd().try_clone_to_owned().ok()
+        })
+        .collect()
+}
+
+/// Skipped runs between two readings, per hook id.
+pub fn since(
+    now: &[(HookId, Option<u64>)],
+    then: &[(HookId, Option<u64>)],
+) -> Vec<(HookId, Option<u64>)> {
+    now.iter()
+        .map(|&(id, n)| {
+            let before = then.iter().find(|(i, _)| *i == id).and_then(|(_, b)| *b);
+            (id, n.zip(before).map(|(a, b)| a.saturating_sub(b)))
+        })
+        .collect()
+}
+
+/// A program's recursion_misses (BPF_OBJ_GET_INFO_BY_FD).
+fn recursion_misses(fd: BorrowedFd<'_>) -> Option<u64> {
+    use aya_obj::generated::{bpf_cmd, bpf_prog_info};
+    // SAFETY: bpf_prog_info is plain old data; all zeroes is valid.
+    let mut info: bpf_prog_info = unsafe { std::mem::zeroed() };
+    #[repr(C)]
+    struct InfoAttr {
+        bpf_fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    let mut attr = InfoAttr {
+        bpf_fd: fd.as_raw_fd() as u32,
+        info_len: std::mem::size_of::<bpf_prog_info>() as u32,
+        info: &mut info as *mut bpf_prog_info as u64,
+    };
+    // SAFETY: attr points at a live, correctly sized info buffer; the
+    // kernel writes at most info_len bytes into it.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            bpf_cmd::BPF_OBJ_GET_INFO_BY_FD as libc::c_long,
+            &mut attr as *mut InfoAttr,
+            std::mem::size_of::<InfoAttr>() as libc::c_uint,
+        )
+    };
+    (rc == 0).then_some(info.recursion_misses)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_call_bpf_mechanisms_need_six_seven() {
+        let old = MissCounting {
+            prog_info: true,
+            trace_call_bpf: false,
+        };
+        for m in ["fentry", "fentry+fexit", "tp_btf", "raw_tp"] {
+            assert!(old.counts(m), "{m}");
+            assert_eq!(old.why_unknown(m), None);
+        }
+        for m in ["kprobe", "kprobe+kretprobe", "tracepoint"] {
+            assert!(!old.counts(m), "{m}");
+            assert!(old.why_unknown(m).unwrap().contains("6.7"));
+        }
+        let none = MissCounting::default();
+        assert!(!none.counts("fentry"));
+        assert!(none.why_unknown("tp_btf").unwrap().contains("5.12"));
+        let new = MissCounting {
+            prog_info: true,
+            trace_call_bpf: true,
+        };
+        assert!(new.counts("kprobe+kretprobe") && new.counts("tracepoint"));
+    }
+
+    #[test]
+    fn programs_follow_the_mechanism() {
+        let by_name = |name: &str| {
+            HOOKS
+                .iter()
+                .find(|h| super::super::resolve::hook_name(h.id) == name)
+                .unwrap()
+        };
+        let sn = by_name("shrink_node");
+        assert_eq!(
+            hook_programs(&sn.attach, "fentry+fexit"),
+            ["fentry_shrink_node", "fexit_shrink_node"]
+        );
+        assert_eq!(hook_programs(&sn.attach, "kprobe"), ["kprobe_shrink_node"]);
+        let tp = HOOKS
+            .iter()
+            .find(|h| matches!(h.attach, Attach::Tracepoint { .. }))
+            .unwrap();
+        let Attach::Tracepoint { program, .. } = tp.attach else {
+            unreachable!()
+        };
+        assert_eq!(
+            hook_programs(&tp.attach, "tp_btf"),
+            [format!("btf_{program}")]
+        );
+        assert_eq!(
+            hook_programs(&tp.attach, "raw_tp"),
+            [format!("raw_{program}")]
+        );
+        assert_eq!(
+            hook_programs(&tp.attach, "tracepoint"),
+            [program.to_owned()]
+        );
+    }
+
+    #[test]
+    fn since_keeps_unknown_unknown() {
+        let a = [
+            (HookId(1), Some(10)),
+            (HookId(2), None),
+            (HookId(3), Some(4)),
+        ];
+        let b = [(HookId(1), Some(3)), (HookId(2), None), (HookId(3), None)];
+        assert_eq!(
+            since(&a, &b),
+            [(HookId(1), Some(7)), (HookId(2), None), (HookId(3), None)]
+        );
+    }
+}
