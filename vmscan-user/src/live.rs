@@ -6,7 +6,7 @@
 
 use std::{collections::BTreeSet, time::Instant};
 
-use vmscan_common::{Event, hook};
+use vmscan_common::{Event, HookId, hook};
 
 use crate::{
     model::{
@@ -19,6 +19,7 @@ use crate::{
         loader::{self, LoadOptions, Loaded},
         logger,
         memcgs::MemcgSampler,
+        misses::{self, Misses},
         privs,
         read::{Events, Reader},
         sample,
@@ -65,6 +66,9 @@ pub struct Session {
     kallsyms: Kallsyms,
     /// Records drained by the last tick.
     pending: Drained,
+    /// Each hook's skipped program runs, and the reading at start.
+    misses: Misses,
+    misses_at_start: Vec<(HookId, Option<u64>)>,
 }
 
 /// Ring-buffer records as drained: raw (what a recording stores) and decoded
@@ -138,7 +142,11 @@ impl Session {
         } else {
             Default::default()
         };
+        let misses = Misses::new(&loaded.ebpf, &loaded.hooks, loaded.misses);
+        let misses_at_start = misses.read();
         Ok(Self {
+            misses,
+            misses_at_start,
             loaded,
             reader,
             events,
@@ -250,6 +258,12 @@ impl Session {
         let out = self.buf.drain(..).collect();
         self.buf.shrink_to(DRAIN_BUF_KEEP);
         out
+    }
+
+    /// Each attached hook's program runs the kernel skipped since start
+    /// (None where this kernel does not count them for its mechanism).
+    pub fn hook_missed(&self) -> Vec<(HookId, Option<u64>)> {
+        misses::since(&self.misses.read(), &self.misses_at_start)
     }
 
     /// Run time and run count of every loaded vmscan program (non-zero only

@@ -138,10 +138,12 @@ pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
                     let snap = session.model.snapshot();
                     let totals = session.model.totals().clone();
                     let stats = if stats_on { session.bpf_stats() } else { vec![] };
+                    let missed = session.hook_missed();
                     let mut st = match state.write() { Ok(g) => g, Err(p) => p.into_inner() };
                     st.snap = snap;
                     st.totals = totals;
                     st.bpf_stats = stats;
+                    st.hook_missed = missed;
                 }
                 let _ = done.try_send(());
             }

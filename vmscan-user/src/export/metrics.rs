@@ -39,6 +39,9 @@ pub struct ExportState {
     /// (program, run time ns, run count) when BPF stats are enabled.
     pub bpf_stats: Vec<(String, u64, u64)>,
     pub bpf_stats_enabled: bool,
+    /// Each attached hook's program runs the kernel skipped since start
+    /// (None: not counted on this kernel for its mechanism).
+    pub hook_missed: Vec<(vmscan_common::HookId, Option<u64>)>,
 }
 
 /// Escapes a label value for the text format (\\, \", \n); prometheus-client
@@ -868,6 +871,18 @@ fn encode_hook_health(
             .map(|(l, (_, lost))| (l, lost))
             .collect(),
     )?;
+    counter(
+        enc,
+        "vmscan_missed_runs",
+        "Runs of each hook's programs the kernel skipped (BPF recursion guard): events vmscan did not count. No series where this kernel does not count them for the hook's mechanism (kprobes and classic tracepoints before 6.7).",
+        st.hooks
+            .iter()
+            .filter_map(|h| {
+                let n = st.hook_missed.iter().find(|(id, _)| *id == h.id)?.1?;
+                Some((vec![("hook", label(&h.name))], n))
+            })
+            .collect(),
+    )?;
     gauge(
         enc,
         "vmscan_hook_attached",
@@ -1206,6 +1221,12 @@ mod tests {
             status(hook::MARK_ACCESSED, "folio_mark_accessed", Some("fentry")),
             status(hook::SHRINK_NODE, "shrink_node", Some("fentry+fexit")),
             status(hook::ADD_LRU, "folio_add_lru", None),
+        ];
+        // Skips counted for two hooks; kswapd_wake's unknown (no series).
+        st.hook_missed = vec![
+            (hook::KSWAPD_WAKE, None),
+            (hook::MARK_ACCESSED, Some(4)),
+            (hook::SHRINK_NODE, Some(0)),
         ];
         st.bpf_stats_enabled = true;
         st.bpf_stats = vec![
