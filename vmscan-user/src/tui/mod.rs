@@ -54,6 +54,7 @@ pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<(
         (&session.loaded.system).into(),
     );
     app.update_from(&session.model);
+    app.hook_missed = session.hook_missed();
 
     let mut terminal = ratatui::try_init().context("setting up the terminal")?;
     let _guard = Guard;
@@ -83,6 +84,7 @@ pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<(
                 app.log_events(&session.tick_events().records, &session.model);
                 if !app.paused {
                     app.update_from(&session.model);
+                    app.hook_missed = session.hook_missed();
                 }
             }
             UiEvent::Resize => {}

@@ -114,6 +114,9 @@ pub struct App {
     /// Events per second per hook id over the last interval.
     pub hook_rates: Vec<f64>,
     pub hooks: Vec<HookStatus>,
+    /// Each hook's program runs the kernel skipped since start (live only;
+    /// None where this kernel does not count them for its mechanism).
+    pub hook_missed: Vec<(vmscan_common::HookId, Option<u64>)>,
     pub system: Host,
     pub history: BTreeMap<u32, VecDeque<NodePoint>>,
     pub log: VecDeque<String>,
@@ -143,6 +146,7 @@ impl App {
             prev_hook_events: Vec::new(),
             hook_rates: Vec::new(),
             hooks,
+            hook_missed: Vec::new(),
             system,
             history: BTreeMap::new(),
             log: VecDeque::new(),

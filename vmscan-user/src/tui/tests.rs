@@ -320,6 +320,18 @@ fn app(snap: Option<Snapshot>, functions_available: bool) -> App {
     if let Some(s) = snap {
         a.update(s.clone());
         a.update(s);
+        // Skips counted for fentry (3 on folio_mark_accessed), not for the
+        // classic tracepoints (a kernel before 6.7): "-".
+        a.hook_missed = a
+            .hooks
+            .iter()
+            .filter(|h| h.attached())
+            .map(|h| {
+                let fentry = h.mechanism.as_deref() == Some("fentry");
+                let n = u64::from(h.id == vmscan_common::hook::MARK_ACCESSED) * 3;
+                (h.id, fentry.then_some(n))
+            })
+            .collect();
         let m = Model::default();
         let mut wake = Event {
             kind: event::KSWAPD_WAKE,

@@ -1163,6 +1163,19 @@ fn probes_view(f: &mut Frame, app: &App, area: Rect) {
                 Cell::from(rate(app.hook_rates.get(id).copied().unwrap_or(0.0))),
                 Cell::from(pages(events)),
                 Cell::from(lost.to_string()).style(if lost > 0 { BAD } else { Style::new() }),
+                // "-": not counted here (a replay, or a mechanism this kernel
+                // counts no skips for).
+                match app
+                    .hook_missed
+                    .iter()
+                    .find(|(i, _)| *i == h.id)
+                    .and_then(|(_, n)| *n)
+                {
+                    Some(n) => {
+                        Cell::from(n.to_string()).style(if n > 0 { BAD } else { Style::new() })
+                    }
+                    None => Cell::from("-").style(DIM),
+                },
             ])
         })
         .collect();
@@ -1209,9 +1222,15 @@ fn probes_view(f: &mut Frame, app: &App, area: Rect) {
                 Constraint::Length(9),
                 Constraint::Length(9),
                 Constraint::Length(6),
+                Constraint::Length(6),
             ],
         )
-        .header(Row::new(vec!["hook", "attached", "events/s", "events", "lost"]).style(TITLE))
+        .header(
+            Row::new(vec![
+                "hook", "attached", "events/s", "events", "lost", "missed",
+            ])
+            .style(TITLE),
+        )
         .block(Block::default().borders(Borders::ALL).title(format!(
             " probes: kernel {}, {} NUMA node(s), BTF {}, kprobes {} ",
             fit(&app.system.kernel, 30),
