@@ -20,7 +20,9 @@
 //! retry none). Each program runs once per batch of up to 64 folios.
 //!
 //! shrink_folio_list has a second use, wherever mm_vmscan_reclaim_pages
-//! (7.x) is missing (RUNTIME_PAGEOUT): its calls outside reclaim (no
+//! (7.x) is missing (RUNTIME_PAGEOUT; the same programs attach to
+//! shrink_page_list before 6.0, whose parameters and counting are the
+//! same): its calls outside reclaim (no
 //! current->reclaim_state: reclaim_pages' MADV_PAGEOUT and DAMON, CMA's
 //! clean-page reclaim) count PGACTIVATE and no pgscan/pgsteal; they fill
 //! RECLAIM_PAGES as that tracepoint does (node, pages scanned and

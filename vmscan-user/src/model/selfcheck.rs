@@ -70,7 +70,7 @@ pub const SKIPPED_RUNS: &str = "the kernel skipped runs of vmscan's programs in 
 fn likely_cause(counter: &str, short: bool) -> &'static str {
     match (counter, short) {
         ("pgactivate", true) => {
-            "activations outside the hooked paths: reclaim_pages() (MADV_PAGEOUT, DAMON) or CMA's clean-page reclaim, where neither mm_vmscan_reclaim_pages (7.x) nor shrink_folio_list (6.0+, fentry or kprobes) is hooked"
+            "activations outside the hooked paths: reclaim_pages() (MADV_PAGEOUT, DAMON) or CMA's clean-page reclaim, where neither mm_vmscan_reclaim_pages (7.x) nor shrink_folio_list / shrink_page_list (fentry or kprobes) is hooked"
         }
         (c, true) if c.starts_with("workingset_") => {
             "refaults workingset_refault's return probe missed (kretprobe instances exhausted) or its programs did not run"

@@ -297,7 +297,9 @@ pub const HOOKS: &[HookSpec] = &[
     HookSpec {
         id: hook::SHRINK_FOLIO_LIST,
         attach: Attach::Function {
-            functions: &["shrink_folio_list"],
+            // shrink_page_list before folios (5.10-5.19): the same
+            // parameters and counting.
+            functions: &["shrink_folio_list", "shrink_page_list"],
             fentry: "fentry_shrink_folio_list",
             kprobe: "kprobe_shrink_folio_list",
             exit: exit("fexit_shrink_folio_list", "kretprobe_shrink_folio_list"),
@@ -750,7 +752,9 @@ fn resolve_evict(btf: &Btf, o: &mut Offsets) {
     let evict = params("evict_folios");
     o.evict_fns = u32::from(evict.len() >= 3 && evict[..2] == ["lruvec", "sc"]);
     o.shrink_fn = u32::from(
-        params("shrink_folio_list") == ["folio_list", "pgdat", "sc", "stat", "ignore_references"],
+        SHRINK_FUNCTIONS
+            .iter()
+            .any(|(f, list)| params(f) == [*list, "pgdat", "sc", "stat", "ignore_references"]),
     );
     o.sc_nr_scanned = btf
         .member("scan_control", "nr_scanned")
@@ -778,6 +782,13 @@ fn resolve_evict(btf: &Btf, o: &mut Offsets) {
     o.rs_ref_keep = counter("nr_ref_keep");
     o.rs_unmap_fail = counter("nr_unmap_fail");
 }
+
+/// shrink_folio_list (6.0+) and shrink_page_list (5.10-5.19) with their
+/// list parameter's name; the rest is the same in both.
+const SHRINK_FUNCTIONS: &[(&str, &str)] = &[
+    ("shrink_folio_list", "folio_list"),
+    ("shrink_page_list", "page_list"),
+];
 
 /// The move functions' names: 6.11+, then before.
 const LAZYFREE_FUNCTIONS: &[&str] = &["lru_lazyfree", "lru_lazyfree_fn"];
@@ -882,7 +893,7 @@ pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
         hook::SHRINK_FOLIO_LIST => {
             need(
                 o.shrink_fn == 1,
-                "shrink_folio_list(folio_list, pgdat, sc, stat, ignore_references) (6.0+)",
+                "shrink_folio_list(folio_list, pgdat, sc, stat, ignore_references) (6.0+) or shrink_page_list(page_list, pgdat, sc, stat, ignore_references) (5.10-5.19)",
             )?;
             need(o.pgdat_node_id != UNRESOLVED, "struct pglist_data.node_id")?;
             need(
