@@ -235,7 +235,14 @@ pub mod outcome {
     /// (__lru_cache_activate_folio), where it later shows as an insertion
     /// into an active list, never as pgactivate.
     pub const ACTIVATE_OFF_LRU: u32 = 6;
-    pub const COUNT: u32 = 7;
+    /// MGLRU without the call's return hooked (the TUI, the exporter; the
+    /// return is kept to `vmscan access`): the call found PG_referenced
+    /// set, so it set PG_workingset, raised LRU_REFS, or changed nothing
+    /// (saturated, or returned early). Which one the entry flags cannot
+    /// say: the order is the kernel version's (6.1-6.13 against 6.14+,
+    /// backported to some stable series), which BTF does not show.
+    pub const REPEAT: u32 = 7;
+    pub const COUNT: u32 = 8;
     pub const NAMES: [&str; COUNT as usize] = [
         "referenced",
         "activated",
@@ -244,6 +251,7 @@ pub mod outcome {
         "workingset",
         "tier_up",
         "activate_off_lru",
+        "repeat",
     ];
 }
 

@@ -116,7 +116,8 @@ fn classify_change(before: u64, after: u64) -> u32 {
 }
 
 /// What the call does to a folio with these flags (classic LRU; MGLRU
-/// without its return hooked: the 6.1-6.13 order).
+/// without its return hooked: what every kernel's order agrees on, and
+/// `repeat` for the rest).
 #[inline(always)]
 fn classify(flags: u64) -> u32 {
     if enabled(&MGLRU) {
@@ -124,10 +125,8 @@ fn classify(flags: u64) -> u32 {
             outcome::UNEVICTABLE
         } else if !bit(flags, off!(pg_referenced)) {
             outcome::REFERENCED
-        } else if !bit(flags, off!(pg_workingset)) {
-            outcome::WORKINGSET
         } else {
-            outcome::TIER_UP
+            outcome::REPEAT
         }
     } else if !bit(flags, off!(pg_referenced)) {
         outcome::REFERENCED

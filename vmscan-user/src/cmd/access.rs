@@ -41,7 +41,8 @@ pub struct StackRow {
     pub file: u64,
     pub anon: u64,
     /// By outcome: referenced, activated, activate_off_lru, no_effect,
-    /// unevictable (classic); referenced, workingset, tier_up, no_effect (MGLRU).
+    /// unevictable (classic); referenced, workingset, tier_up, no_effect
+    /// (MGLRU; repeat where the call's return could not be hooked).
     pub outcomes: BTreeMap<&'static str, u64>,
     pub nodes: BTreeMap<u32, u64>,
 }
@@ -156,7 +157,7 @@ pub fn render(rep: &AccessReport, top: usize) -> String {
     if rep.lru == "mglru" {
         let _ = writeln!(
             o,
-            "MGLRU is on: a mark raises the folio's reference tier (referenced, workingset, tier_up: what the call changed; no_effect once saturated); it never activates"
+            "MGLRU is on: a mark raises the folio's reference tier (referenced, workingset, tier_up: what the call changed; no_effect once saturated; repeat where the call's return is not hooked and only the entry flags are known); it never activates"
         );
     }
     if !rep.teardown_hooked {

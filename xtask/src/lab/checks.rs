@@ -520,12 +520,14 @@ pub(super) fn mglru(b: &Blocks, c: &Config) -> Verdict {
     });
     match (c.mglru, on) {
         (Some(true), Some(true)) if gens > 0 => Ok(format!(
-            "MGLRU on; generations for {gens} lruvecs; {}",
-            mglru_node_figures(&s)?
+            "MGLRU on; generations for {gens} lruvecs; {}; {}",
+            mglru_node_figures(&s)?,
+            entry_access_labels(&s, true)?
         )),
-        (Some(false), Some(false)) if gens == 0 => {
-            Ok("MGLRU switched off: classic lists, no generations".into())
-        }
+        (Some(false), Some(false)) if gens == 0 => Ok(format!(
+            "MGLRU switched off: classic lists, no generations; {}",
+            entry_access_labels(&s, false)?
+        )),
         (None, None | Some(false)) if gens == 0 => Ok(format!(
             "{SKIP}{}: MGLRU not compiled in; classic lists, no generations",
             c.kernel
@@ -535,6 +537,41 @@ pub(super) fn mglru(b: &Blocks, c: &Config) -> Verdict {
             c.label, c.mglru
         )),
     }
+}
+
+/// The snapshot's folio_mark_accessed outcomes come from the entry flags
+/// (no return program outside `vmscan access`). Under MGLRU those settle
+/// only referenced, unevictable or repeat (the workload's second read of
+/// its file must show repeats); the classic LRU's labels never include the
+/// MGLRU ones.
+fn entry_access_labels(s: &Value, mglru: bool) -> Verdict {
+    let mut by = std::collections::BTreeMap::<String, u64>::new();
+    for r in s["access"].as_array().into_iter().flatten() {
+        let o = r["outcome"].as_str().unwrap_or("?").to_owned();
+        *by.entry(o).or_default() += r["calls"].as_u64().unwrap_or(0);
+    }
+    let allowed: &[&str] = if mglru {
+        &["referenced", "unevictable", "repeat"]
+    } else {
+        &[
+            "referenced",
+            "activated",
+            "activate_off_lru",
+            "no_effect",
+            "unevictable",
+        ]
+    };
+    if let Some(bad) = by.keys().find(|o| !allowed.contains(&o.as_str())) {
+        return Err(format!(
+            "folio_mark_accessed labelled {bad} from entry flags ({by:?}); allowed here: {allowed:?}"
+        ));
+    }
+    if mglru && by.get("repeat").copied().unwrap_or(0) == 0 {
+        return Err(format!(
+            "MGLRU: the file read twice shows no repeat marks ({by:?})"
+        ));
+    }
+    Ok(format!("entry-flag marks {by:?}"))
 }
 
 /// Under MGLRU a snapshot's nodes show no figure the kernel gives no way to
