@@ -2477,10 +2477,20 @@ mod tests {
         let active =
             r#"{"fields": ["deactivated"], "reason": "MGLRU never runs shrink_active_list"}"#;
         let passes = r#"{"fields": ["scanned"], "reason": "MGLRU before 6.7 fires no isolate/shrink tracepoints"}"#;
-        let numa = |underivable: &str, node: &str| {
+        let marks = |labels: &[&str]| {
+            let rows: Vec<String> = labels
+                .iter()
+                .map(|o| format!(r#"{{"outcome": "{o}", "calls": 3}}"#))
+                .collect();
+            rows.join(", ")
+        };
+        let numa_with = |underivable: &str, node: &str, access: &str| {
             format!(
-                "@@BEGIN numa\n{{\"mglru\": true, \"lruvecs\": [{{\"generations\": []}}], \"totals\": {{\"underivable\": {{{underivable}}}}}, \"nodes\": [{node}]}}\n@@END numa\n"
+                "@@BEGIN numa\n{{\"mglru\": true, \"lruvecs\": [{{\"generations\": []}}], \"totals\": {{\"underivable\": {{{underivable}}}}}, \"nodes\": [{node}], \"access\": [{access}]}}\n@@END numa\n"
             )
+        };
+        let numa = |underivable: &str, node: &str| {
+            numa_with(underivable, node, &marks(&["referenced", "repeat"]))
         };
         // 6.7+: the passes are seen; shrink_active_list's figures are out.
         let on = numa(
@@ -2518,6 +2528,38 @@ mod tests {
         );
         let off = "@@BEGIN numa\n{\"mglru\": false, \"lruvecs\": [{}]}\n@@END numa\n";
         assert!(mglru(&blocks(off), cfg("6.12-classic")).is_ok());
+        // Entry-flag labels: MGLRU's only referenced/unevictable/repeat, with
+        // repeats; the classic LRU's never MGLRU's.
+        let node = format!(
+            r#"{{"node": 0, "priority": [1], "rates": {{"scanned": 2.0, "reclaimed": 1.0, "not_derived": [{active}]}}}}"#
+        );
+        for labels in [
+            &["referenced", "tier_up", "repeat"][..],
+            &["referenced"][..],
+        ] {
+            let j = numa_with("", &node, &marks(labels));
+            assert!(mglru(&blocks(&j), cfg("6.12")).is_err(), "{labels:?}");
+        }
+        let classic = |labels: &[&str]| {
+            format!(
+                "@@BEGIN numa\n{{\"mglru\": false, \"lruvecs\": [{{}}], \"access\": [{}]}}\n@@END numa\n",
+                marks(labels)
+            )
+        };
+        assert!(
+            mglru(
+                &blocks(&classic(&["referenced", "activated", "no_effect"])),
+                cfg("6.12-classic")
+            )
+            .is_ok()
+        );
+        assert!(
+            mglru(
+                &blocks(&classic(&["referenced", "repeat"])),
+                cfg("6.12-classic")
+            )
+            .is_err()
+        );
         assert!(mglru(&blocks(off), cfg("5.10")).unwrap().starts_with(SKIP));
     }
 
