@@ -13,9 +13,9 @@
 //!   waits longer (n / 50 samples: 200 at 10,000), so that reading them
 //!   costs the same at 10,000 memcgs as at 3,000;
 //! - new memcgs, found by walking the hierarchy. A walk costs in proportion
-//!   to the number of cgroups, so it comes again after [`WALK_COST_FACTOR`]
-//!   times its own duration (at least every second on a host with few
-//!   cgroups, at most every [`WALK_EVERY`]), sooner (at most every
+//!   to the number of cgroups, so it comes again on [`WALK_BUDGET`] (200
+//!   times its own duration, at most every second on a host with few
+//!   cgroups, at least every minute), sooner (at most every
 //!   [`MIN_REWALK`]) when an active id is not known yet, and whenever a
 //!   caller asks for a complete sample ([`MemcgSampler::walk_next`]).
 //!
@@ -38,7 +38,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::sample::{parse_memory_stat_lists, parse_numa_stat};
+use super::sample::{CostBudget, parse_memory_stat_lists, parse_numa_stat};
 use crate::model::input::{Lists, MemcgSample};
 
 /// Every quiet memcg is read again at least once in this many samples (up to
@@ -46,12 +46,14 @@ use crate::model::input::{Lists, MemcgSample};
 pub const REFRESH_SAMPLES: u64 = 60;
 /// Quiet memcgs read again per sample at most.
 pub const QUIET_READS_MAX: usize = 50;
-/// How often the hierarchy is walked for new and removed memcgs.
-pub const WALK_EVERY: Duration = Duration::from_secs(60);
-/// The walk spends at most 1/WALK_COST_FACTOR of the time (0.5%).
-pub const WALK_COST_FACTOR: u32 = 200;
-/// The soonest a walk repeats on a host with few cgroups.
-pub const MIN_WALK_EVERY: Duration = Duration::from_secs(1);
+/// How often the hierarchy is walked for new and removed memcgs: at most
+/// 0.5% of the time, at most every second on a host with few cgroups and
+/// at least every minute.
+pub const WALK_BUDGET: CostBudget = CostBudget {
+    factor: 200,
+    min: Duration::from_secs(1),
+    max: Duration::from_secs(60),
+};
 /// The soonest a walk repeats when an unknown memcg shows activity.
 pub const MIN_REWALK: Duration = Duration::from_secs(5);
 
@@ -145,7 +147,7 @@ impl MemcgSampler {
         self.samples += 1;
         self.last_reads = 0;
         let unknown_active = active.iter().any(|id| !self.known.contains_key(id));
-        let every = (self.last_walk_cost * WALK_COST_FACTOR).clamp(MIN_WALK_EVERY, WALK_EVERY);
+        let every = WALK_BUDGET.every(self.last_walk_cost);
         let due = std::mem::take(&mut self.walk_next)
             || match self.last_walk {
                 None => true,
@@ -430,7 +432,7 @@ mod tests {
         std::fs::write(root.join("new/memory.numa_stat"), "anon N0=4096\n").unwrap();
         std::fs::remove_dir_all(root.join("cg0001")).unwrap();
         // Not walked again yet (a walk as costly as one on a big host).
-        s.last_walk_cost = WALK_EVERY;
+        s.last_walk_cost = WALK_BUDGET.max;
         assert!(s.sample(&BTreeSet::new()).gone.is_empty());
         s.last_walk = Some(Instant::now() - MIN_REWALK);
         let new = inode(&root.join("new"));
@@ -444,7 +446,7 @@ mod tests {
         // A final sample asks for a walk and gets one.
         std::fs::create_dir_all(root.join("last")).unwrap();
         std::fs::write(root.join("last/memory.numa_stat"), "anon N0=4096\n").unwrap();
-        s.last_walk_cost = WALK_EVERY;
+        s.last_walk_cost = WALK_BUDGET.max;
         s.walk_next();
         assert!(
             s.sample(&BTreeSet::new())

@@ -186,10 +186,10 @@ pub fn memcg_root(cg: &Cgroups) -> Option<(PathBuf, bool)> {
 /// When /sys/kernel/debug/lru_gen is read. It lists every memcg x node's
 /// generations, and the kernel walks every memcg to print it: with
 /// thousands of memcgs, reading it every interval would be a per-memcg cost
-/// every second. So it is read again after [`LRU_GEN_COST_FACTOR`] times
-/// its own last read's duration (at most 0.5% of the time), at most every
-/// [`LRU_GEN_MIN_EVERY`] and at least every [`LRU_GEN_MAX_EVERY`], and
-/// whenever a complete sample is asked for. Only the generations shown by
+/// every second. So it is read on [`LRU_GEN_BUDGET`] (again after 200
+/// times its own last read's duration: at most 0.5% of the time; at most
+/// every second, at least every 5 minutes), and whenever a complete sample
+/// is asked for. Only the generations shown by
 /// `vmscan snapshot` (which asks for a complete last sample), the JSON
 /// snapshot and recordings read them, and a snapshot says how old they are
 /// (`lru_gen_read_secs_ago`). At 10,000 memcgs in the lab's emulated 6.12,
@@ -201,9 +201,31 @@ pub struct LruGenSchedule {
     force: bool,
 }
 
-pub const LRU_GEN_COST_FACTOR: u32 = 200;
-pub const LRU_GEN_MIN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-pub const LRU_GEN_MAX_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+/// A read whose cost grows with the host (every memcg, say) repeats only
+/// after `factor` times its own last duration, so it takes at most
+/// 1/factor of the time; never sooner than `min` (cheap reads on a small
+/// host) and never later than `max` (figures go stale). The memcg walk and
+/// the lru_gen read share this rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CostBudget {
+    pub factor: u32,
+    pub min: std::time::Duration,
+    pub max: std::time::Duration,
+}
+
+impl CostBudget {
+    /// How long after a read that took `cost` the next one is due.
+    pub fn every(&self, cost: std::time::Duration) -> std::time::Duration {
+        cost.saturating_mul(self.factor).clamp(self.min, self.max)
+    }
+}
+
+/// /sys/kernel/debug/lru_gen: 0.5% of the time, every 1 s to 5 min.
+pub const LRU_GEN_BUDGET: CostBudget = CostBudget {
+    factor: 200,
+    min: std::time::Duration::from_secs(1),
+    max: std::time::Duration::from_secs(300),
+};
 
 impl LruGenSchedule {
     /// The next sample reads it, whatever the time (a final sample).
@@ -216,7 +238,7 @@ impl LruGenSchedule {
     }
 
     fn due_at(&self, now: std::time::Instant) -> bool {
-        let every = (self.cost * LRU_GEN_COST_FACTOR).clamp(LRU_GEN_MIN_EVERY, LRU_GEN_MAX_EVERY);
+        let every = LRU_GEN_BUDGET.every(self.cost);
         // A tenth of slack: ticks a second apart read it every tick, not
         // every other one when a tick comes a little early.
         self.force
@@ -296,6 +318,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_cost_budget_scales_with_the_cost_between_its_bounds() {
+        use std::time::Duration;
+        let b = CostBudget {
+            factor: 200,
+            min: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        };
+        assert_eq!(b.every(Duration::ZERO), b.min);
+        assert_eq!(b.every(Duration::from_millis(50)), Duration::from_secs(10));
+        assert_eq!(b.every(Duration::from_secs(1)), b.max);
+        assert_eq!(b.every(Duration::MAX), b.max, "no overflow");
+    }
+
+    #[test]
     fn lru_gen_is_read_again_after_200_times_its_cost() {
         use std::time::{Duration, Instant};
         let mut g = LruGenSchedule::default();
@@ -315,7 +351,10 @@ mod tests {
         assert!(g.due_at(t0 + Duration::from_secs(180)));
         g.cost = Duration::from_secs(10);
         assert!(!g.due_at(t0 + Duration::from_secs(260)));
-        assert!(g.due_at(t0 + LRU_GEN_MAX_EVERY), "at least every 5 minutes");
+        assert!(
+            g.due_at(t0 + LRU_GEN_BUDGET.max),
+            "at least every 5 minutes"
+        );
         g.cost = Duration::ZERO;
         assert!(
             !g.due_at(t0 + Duration::from_millis(800)),
