@@ -8,6 +8,7 @@ use crate::{
     model::input::HookStatus,
     probe::{
         loader::{self, LoadOptions},
+        misses::MissCounting,
         system::{Cgroups, SystemInfo},
     },
 };
@@ -19,6 +20,9 @@ pub struct ProbesReport {
     pub hooks: Vec<HookStatus>,
     /// Hooks that attached, of `hooks`.
     pub attached: usize,
+    /// Which mechanisms' skipped program runs this kernel counts (stat's
+    /// `missed`).
+    pub skipped_runs: MissCounting,
 }
 
 /// Some hooks did not attach and `--strict` was given: exit code 4.
@@ -54,10 +58,11 @@ pub fn run(json: bool, strict: bool, opts: LoadOptions) -> anyhow::Result<()> {
             system: loaded.system.clone(),
             hooks: loaded.hooks.clone(),
             attached,
+            skipped_runs: loaded.misses,
         };
         super::json::Envelope::new("probes", r).print_pretty()?;
     } else {
-        crate::out::print(&render(&loaded.system, &loaded.hooks))?;
+        crate::out::print(&render(&loaded.system, &loaded.hooks, loaded.misses))?;
     }
     if strict && !missing.is_empty() {
         return Err(HooksUnavailable(missing).into());
@@ -66,7 +71,7 @@ pub fn run(json: bool, strict: bool, opts: LoadOptions) -> anyhow::Result<()> {
 }
 
 /// The human-readable report (pure, for tests).
-pub fn render(s: &SystemInfo, hooks: &[HookStatus]) -> String {
+pub fn render(s: &SystemInfo, hooks: &[HookStatus], skips: MissCounting) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let _ = writeln!(out, "kernel      {}", s.kernel);
@@ -123,6 +128,13 @@ pub fn render(s: &SystemInfo, hooks: &[HookStatus]) -> String {
         } else {
             "not available (CONFIG_KPROBES off)"
         }
+    );
+    let yes = |b: bool| if b { "counted" } else { "not counted" };
+    let _ = writeln!(
+        out,
+        "skipped runs {} for fentry, raw_tp and tp_btf (5.12+); {} for kprobes and classic tracepoints (6.7+)",
+        yes(skips.prog_info),
+        yes(skips.prog_info && skips.trace_call_bpf)
     );
     let _ = writeln!(out);
     let attached = hooks.iter().filter(|h| h.attached()).count();
@@ -192,10 +204,15 @@ mod tests {
             page_size: 4096,
             kprobes: false,
         };
-        let text = render(&system, &hooks);
+        let six_one = MissCounting {
+            prog_info: true,
+            trace_call_bpf: false,
+        };
+        let text = render(&system, &hooks, six_one);
         assert!(
             text.contains("evict_folios  not needed: this kernel has no MGLRU")
-                && text.contains("lru_lazyfree  unavailable: fentry refused"),
+                && text.contains("lru_lazyfree  unavailable: fentry refused")
+                && text.contains("skipped runs counted for fentry, raw_tp and tp_btf (5.12+); not counted for kprobes"),
             "{text}"
         );
     }

@@ -335,6 +335,8 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
     crate::probe::logger::start_ebpf_logger(&mut loaded.ebpf);
     let reader = Reader::new(&mut loaded.ebpf)?;
     let mut events = Events::new(&mut loaded.ebpf, opts.load.drain_delay)?;
+    // Before dropping privileges: finding the kprobes' links needs them.
+    let misses = Misses::new(&loaded.ebpf, &loaded.hooks, loaded.misses);
     if let Err(e) = crate::probe::privs::drop_all() {
         log::warn!("could not drop capabilities: {e}");
     }
@@ -343,7 +345,7 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
         kernel: &loaded.system.kernel,
         hooks: &loaded.hooks,
         counting: loaded.counting,
-        misses: Misses::new(&loaded.ebpf, &loaded.hooks, loaded.misses),
+        misses,
     };
     let start_missed = w.misses.read();
     let start_shadow_missed = w.misses.read_shadow();

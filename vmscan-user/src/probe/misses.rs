@@ -12,9 +12,15 @@
 //!   Count missed stats in trace_call_bpf"); before, they are skipped
 //!   silently.
 //!
+//! A kprobe can also miss before any program: its handler re-entered, or a
+//! kretprobe out of return instances (maxactive). The kernel counts those
+//! per kprobe, and shows them in the kprobe's bpf_link info (`missed`,
+//! also 6.7+); vmscan adds them to the hook's figure.
+//!
 //! A skipped run is an event vmscan did not count. Where the kernel counts
 //! skips, vmscan reports them per hook; where it does not, the figure is
-//! unknown (None), never zero.
+//! unknown (None), never zero. The links are found at start-up, while
+//! vmscan still holds its privileges (listing links needs them).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
@@ -26,7 +32,7 @@ use super::resolve::{Attach, HOOKS};
 use crate::model::input::HookStatus;
 
 /// Which mechanisms' skips this kernel counts (from its BTF).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct MissCounting {
     /// struct bpf_prog_info has recursion_misses (5.12+): trampolines and
     /// raw tracepoints count theirs.
@@ -99,10 +105,14 @@ pub fn hook_programs(attach: &Attach, mechanism: &str) -> Vec<String> {
 }
 
 /// One hook's programs, by duplicated descriptors (independent of the
-/// object's borrows).
+/// object's borrows), and for kprobes their links: a kprobe that could not
+/// fire (its handler re-entered) or a kretprobe out of instances (maxactive)
+/// never runs the program, and the kernel counts that per kprobe, in the
+/// link's `missed` (6.7+), not in the program's recursion_misses.
 struct HookFds {
     id: HookId,
     fds: Vec<OwnedFd>,
+    links: Vec<OwnedFd>,
 }
 
 /// Reads each attached hook's skipped runs.
@@ -119,23 +129,43 @@ pub const SHADOW_NOTE: &str = "kprobe attached beside fentry (comparison)";
 impl Misses {
     pub fn new(ebpf: &Ebpf, hooks: &[HookStatus], counting: MissCounting) -> Self {
         let mut out = vec![];
+        // Every link on the host, listed once, when a kprobe's is wanted.
+        let mut all_links = None;
         for (spec, st) in HOOKS.iter().zip(hooks) {
             let Some(m) = st.mechanism.as_deref() else {
                 continue;
             };
             let names = hook_programs(&spec.attach, m);
             let fds = program_fds(ebpf, &names);
-            // A program that cannot be asked leaves the hook's figure unknown.
-            let counted = counting.counts(m) && fds.len() == names.len();
-            out.push((HookFds { id: st.id, fds }, counted));
+            let links = if uses_trace_call_bpf(m) && counting.trace_call_bpf {
+                kprobe_links(ebpf, &names, &mut all_links)
+            } else {
+                Some(vec![])
+            };
+            // A program or link that cannot be asked leaves the hook's
+            // figure unknown.
+            let counted = counting.counts(m) && fds.len() == names.len() && links.is_some();
+            let links = links.unwrap_or_default();
+            out.push((
+                HookFds {
+                    id: st.id,
+                    fds,
+                    links,
+                },
+                counted,
+            ));
         }
         let shadow = HOOKS
             .iter()
             .zip(hooks)
             .filter(|(_, st)| st.notes.iter().any(|n| n == SHADOW_NOTE))
-            .map(|(spec, st)| HookFds {
-                id: st.id,
-                fds: program_fds(ebpf, &hook_programs(&spec.attach, "kprobe")),
+            .map(|(spec, st)| {
+                let names = hook_programs(&spec.attach, "kprobe");
+                HookFds {
+                    id: st.id,
+                    fds: program_fds(ebpf, &names),
+                    links: kprobe_links(ebpf, &names, &mut all_links).unwrap_or_default(),
+                }
             })
             .collect();
         Self {
@@ -151,12 +181,7 @@ impl Misses {
         let counted = self.counting.counts("kprobe");
         self.shadow
             .iter()
-            .map(|h| {
-                let n = counted
-                    .then(|| h.fds.iter().map(|fd| recursion_misses(fd.as_fd())).sum())
-                    .flatten();
-                (h.id, n)
-            })
+            .map(|h| (h.id, counted.then(|| h.missed()).flatten()))
             .collect()
     }
 
@@ -169,18 +194,22 @@ impl Misses {
     pub fn read(&self) -> Vec<(HookId, Option<u64>)> {
         self.hooks
             .iter()
-            .map(|(h, counted)| {
-                let n = counted
-                    .then(|| {
-                        h.fds
-                            .iter()
-                            .map(|fd| recursion_misses(fd.as_fd()))
-                            .sum::<Option<u64>>()
-                    })
-                    .flatten();
-                (h.id, n)
-            })
+            .map(|(h, counted)| (h.id, counted.then(|| h.missed()).flatten()))
             .collect()
+    }
+}
+
+impl HookFds {
+    /// The programs' skipped runs and the kprobes' misses (None when one
+    /// cannot be read).
+    fn missed(&self) -> Option<u64> {
+        let progs: Option<u64> = self.fds.iter().map(|fd| recursion_misses(fd.as_fd())).sum();
+        let links: Option<u64> = self
+            .links
+            .iter()
+            .map(|fd| kprobe_link_missed(fd.as_fd()))
+            .sum();
+        Some(progs? + links?)
     }
 }
 
@@ -208,11 +237,102 @@ pub fn since(
         .collect()
 }
 
-/// A program's recursion_misses (BPF_OBJ_GET_INFO_BY_FD).
-fn recursion_misses(fd: BorrowedFd<'_>) -> Option<u64> {
-    use aya_obj::generated::{bpf_cmd, bpf_prog_info};
-    // SAFETY: bpf_prog_info is plain old data; all zeroes is valid.
-    let mut info: bpf_prog_info = unsafe { std::mem::zeroed() };
+/// The kprobe links of the named programs (one each), from the host's
+/// links (listed once into `all`: BPF_LINK_GET_NEXT_ID needs privileges,
+/// so this runs at start-up). None when a program has no kprobe link (a
+/// kernel that attaches kprobes without bpf_link, before 5.15).
+fn kprobe_links(
+    ebpf: &Ebpf,
+    names: &[String],
+    all: &mut Option<Vec<(u32, OwnedFd)>>,
+) -> Option<Vec<OwnedFd>> {
+    let all = all.get_or_insert_with(host_kprobe_links);
+    names
+        .iter()
+        .map(|name| {
+            let id = ebpf.program(name)?.info().ok()?.id();
+            let (_, fd) = all.iter().find(|(prog, _)| *prog == id)?;
+            fd.try_clone().ok()
+        })
+        .collect()
+}
+
+/// Every kprobe/kretprobe perf-event link on the host: (program id, link).
+fn host_kprobe_links() -> Vec<(u32, OwnedFd)> {
+    use std::os::fd::FromRawFd;
+
+    use aya_obj::generated::{bpf_cmd, bpf_link_type, bpf_perf_event_type};
+    let mut out = vec![];
+    let mut id = 0u32;
+    // Bounded: a link created while listing could extend it without end.
+    for _ in 0..65_536 {
+        // BPF_LINK_GET_NEXT_ID: attr { start_id, next_id, open_flags }.
+        let mut attr = [id, 0u32, 0u32];
+        if bpf(bpf_cmd::BPF_LINK_GET_NEXT_ID, &mut attr) != 0 {
+            break;
+        }
+        id = attr[1];
+        // BPF_LINK_GET_FD_BY_ID: attr { link_id, next_id, open_flags }.
+        let mut by_id = [id, 0u32, 0u32];
+        let fd = bpf(bpf_cmd::BPF_LINK_GET_FD_BY_ID, &mut by_id);
+        if fd < 0 {
+            continue;
+        }
+        // SAFETY: the kernel just returned this descriptor to us.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let Some(info) = link_info(fd.as_fd()) else {
+            continue;
+        };
+        // SAFETY: perf_event is the union member a perf-event link fills.
+        let pe_type = unsafe { info.__bindgen_anon_1.perf_event.type_ };
+        if info.type_ == bpf_link_type::BPF_LINK_TYPE_PERF_EVENT as u32
+            && (pe_type == bpf_perf_event_type::BPF_PERF_EVENT_KPROBE as u32
+                || pe_type == bpf_perf_event_type::BPF_PERF_EVENT_KRETPROBE as u32)
+        {
+            out.push((info.prog_id, fd));
+        }
+    }
+    out
+}
+
+/// A kprobe link's missed count (6.7+): the kprobe's nmissed, and a
+/// kretprobe's returns missed for want of an instance.
+fn kprobe_link_missed(fd: BorrowedFd<'_>) -> Option<u64> {
+    let info = link_info(fd)?;
+    // SAFETY: the union members a kprobe perf-event link fills.
+    Some(unsafe {
+        info.__bindgen_anon_1
+            .perf_event
+            .__bindgen_anon_1
+            .kprobe
+            .missed
+    })
+}
+
+fn link_info(fd: BorrowedFd<'_>) -> Option<aya_obj::generated::bpf_link_info> {
+    use aya_obj::generated::bpf_link_info;
+    // SAFETY: bpf_link_info is plain old data; all zeroes is valid (and
+    // leaves the kprobe's func_name buffer null: the kernel writes none).
+    let mut info: bpf_link_info = unsafe { std::mem::zeroed() };
+    (obj_info(fd, &mut info) == 0).then_some(info)
+}
+
+/// bpf(2) with a small attr of u32 words; returns the syscall's result.
+fn bpf(cmd: aya_obj::generated::bpf_cmd, attr: &mut [u32; 3]) -> i64 {
+    // SAFETY: attr is a live 12-byte buffer and its size is passed.
+    unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd as libc::c_long,
+            attr.as_mut_ptr(),
+            std::mem::size_of_val(attr) as libc::c_uint,
+        )
+    }
+}
+
+/// BPF_OBJ_GET_INFO_BY_FD into `info`; returns the syscall's result.
+fn obj_info<T>(fd: BorrowedFd<'_>, info: &mut T) -> i64 {
+    use aya_obj::generated::bpf_cmd;
     #[repr(C)]
     struct InfoAttr {
         bpf_fd: u32,
@@ -221,20 +341,27 @@ fn recursion_misses(fd: BorrowedFd<'_>) -> Option<u64> {
     }
     let mut attr = InfoAttr {
         bpf_fd: fd.as_raw_fd() as u32,
-        info_len: std::mem::size_of::<bpf_prog_info>() as u32,
-        info: &mut info as *mut bpf_prog_info as u64,
+        info_len: std::mem::size_of::<T>() as u32,
+        info: info as *mut T as u64,
     };
     // SAFETY: attr points at a live, correctly sized info buffer; the
     // kernel writes at most info_len bytes into it.
-    let rc = unsafe {
+    unsafe {
         libc::syscall(
             libc::SYS_bpf,
             bpf_cmd::BPF_OBJ_GET_INFO_BY_FD as libc::c_long,
             &mut attr as *mut InfoAttr,
             std::mem::size_of::<InfoAttr>() as libc::c_uint,
         )
-    };
-    (rc == 0).then_some(info.recursion_misses)
+    }
+}
+
+/// A program's recursion_misses (BPF_OBJ_GET_INFO_BY_FD).
+fn recursion_misses(fd: BorrowedFd<'_>) -> Option<u64> {
+    use aya_obj::generated::bpf_prog_info;
+    // SAFETY: bpf_prog_info is plain old data; all zeroes is valid.
+    let mut info: bpf_prog_info = unsafe { std::mem::zeroed() };
+    (obj_info(fd, &mut info) == 0).then_some(info.recursion_misses)
 }
 
 #[cfg(test)]

@@ -87,6 +87,20 @@ const KERNEL_GAPS: &[(&str, &str, &str)] = &[
 pub(super) fn hooks(b: &Blocks, c: &Config) -> Verdict {
     let fe = json(b, "probes-fentry")?;
     let kp = json(b, "probes-kprobe")?;
+    // What BTF says about counting skipped runs: fentry's from 5.12 (every
+    // lab kernel but Debian's 5.10), kprobes' from 6.7.
+    let skips = &fe["skipped_runs"];
+    let want = (c.kernel != "5.10", KPROBE_SKIPS_COUNTED.contains(&c.kernel));
+    if (
+        skips["prog_info"].as_bool(),
+        skips["trace_call_bpf"].as_bool(),
+    ) != (Some(want.0), Some(want.1))
+    {
+        return Err(format!(
+            "probes: skipped runs counted {skips}, want prog_info {} and trace_call_bpf {} on {}",
+            want.0, want.1, c.kernel
+        ));
+    }
     let mut notes = vec![];
     let mut gaps = vec![];
     for (name, j, want) in [("fentry", &fe, "fentry"), ("kprobe", &kp, "kprobe")] {
