@@ -248,6 +248,24 @@ pub(super) fn truth(b: &Blocks, c: &Config) -> Verdict {
             if n.contains(':') && m.is_some() && m != Some(want) {
                 return Err(format!("{n} attached by {m:?} in the {want} run"));
             }
+            // Each attached hook's skipped runs are reported exactly where
+            // this kernel counts them for its mechanism.
+            if let Some(m) = m {
+                let trace_call_bpf = m.starts_with("kprobe") || m == "tracepoint";
+                let counted = c.kernel != "5.10"
+                    && (!trace_call_bpf || KPROBE_SKIPS_COUNTED.contains(&c.kernel));
+                if h["missed"].is_u64() != counted {
+                    return Err(format!(
+                        "{n} ({m}) in the {want} run: skipped runs {}, want them {}",
+                        h["missed"],
+                        if counted {
+                            "counted"
+                        } else {
+                            "absent (not counted here)"
+                        }
+                    ));
+                }
+            }
         }
     }
     let omitted = same_as_vmstat(&fe, &delta, &keys, "fentry + tp_btf")?;
