@@ -323,16 +323,17 @@ pub(super) fn truth(b: &Blocks, c: &Config) -> Verdict {
             _ => [f, f],
         }
     }
-    let calls = |j: &Value, hook: &str| {
+    // A hook's figure in a stat run, by either of its names.
+    let field = |j: &Value, hook: &str, f: &str| {
         j["hooks"]
             .as_array()
             .and_then(|a| {
                 a.iter()
                     .find(|h| names(hook).iter().any(|n| h["name"] == *n))
             })
-            .and_then(|h| h["events"].as_u64())
-            .unwrap_or(0)
+            .and_then(|h| h[f].as_u64())
     };
+    let calls = |j: &Value, hook: &str| field(j, hook, "events").unwrap_or(0);
     // One process ran fentry and kprobes on the same functions over the
     // same window (--compare-kprobes). They must agree, except that a
     // kprobe program is skipped when another BPF program is already running
@@ -353,15 +354,7 @@ pub(super) fn truth(b: &Blocks, c: &Config) -> Verdict {
     // read skew, whatever else ran.
     let shadow = |k: &str| fe["kprobe_shadow"][k].as_u64().unwrap_or(0);
     let shadow_missed = |k: &str| fe["kprobe_shadow_missed"][k].as_u64();
-    let missed = |hook: &str| {
-        fe["hooks"]
-            .as_array()
-            .and_then(|a| {
-                a.iter()
-                    .find(|h| names(hook).iter().any(|n| h["name"] == *n))
-            })
-            .and_then(|h| h["missed"].as_u64())
-    };
+    let missed = |hook: &str| field(&fe, hook, "missed");
     let mut same = vec![];
     for f in ["folio_mark_accessed", "folio_add_lru", "shrink_node"] {
         let (a, k) = (calls(&fe, f), shadow(f));
