@@ -115,12 +115,13 @@ struct HookFds {
     links: Vec<OwnedFd>,
 }
 
-/// Reads each attached hook's skipped runs.
+/// Reads each attached hook's skipped runs. Each hook's descriptors go
+/// with whether its figure is counted here (the mechanism's skips are, and
+/// every program and kprobe link could be found).
 pub struct Misses {
-    counting: MissCounting,
     hooks: Vec<(HookFds, bool)>,
     /// With --compare-kprobes: the kprobe program beside each fentry hook.
-    shadow: Vec<HookFds>,
+    shadow: Vec<(HookFds, bool)>,
 }
 
 /// The note the loader leaves on a hook with a comparison kprobe.
@@ -128,77 +129,69 @@ pub const SHADOW_NOTE: &str = "kprobe attached beside fentry (comparison)";
 
 impl Misses {
     pub fn new(ebpf: &Ebpf, hooks: &[HookStatus], counting: MissCounting) -> Self {
-        let mut out = vec![];
         // Every link on the host, listed once, when a kprobe's is wanted.
         let mut all_links = None;
+        let mut fds = |spec: &super::resolve::HookSpec, id, m: &str| {
+            hook_fds(ebpf, &spec.attach, id, m, counting, &mut all_links)
+        };
+        let mut out = vec![];
+        let mut shadow = vec![];
         for (spec, st) in HOOKS.iter().zip(hooks) {
             let Some(m) = st.mechanism.as_deref() else {
                 continue;
             };
-            let names = hook_programs(&spec.attach, m);
-            let fds = program_fds(ebpf, &names);
-            // Classic tracepoints have no kprobe to miss: their programs'
-            // skips are all there is.
-            let links = if m.starts_with("kprobe") && counting.trace_call_bpf {
-                kprobe_links(ebpf, &names, &mut all_links)
-            } else {
-                Some(vec![])
-            };
-            // A program or link that cannot be asked leaves the hook's
-            // figure unknown.
-            let counted = counting.counts(m) && fds.len() == names.len() && links.is_some();
-            let links = links.unwrap_or_default();
-            out.push((
-                HookFds {
-                    id: st.id,
-                    fds,
-                    links,
-                },
-                counted,
-            ));
+            out.push(fds(spec, st.id, m));
+            if st.notes.iter().any(|n| n == SHADOW_NOTE) {
+                shadow.push(fds(spec, st.id, "kprobe"));
+            }
         }
-        let shadow = HOOKS
-            .iter()
-            .zip(hooks)
-            .filter(|(_, st)| st.notes.iter().any(|n| n == SHADOW_NOTE))
-            .map(|(spec, st)| {
-                let names = hook_programs(&spec.attach, "kprobe");
-                HookFds {
-                    id: st.id,
-                    fds: program_fds(ebpf, &names),
-                    links: kprobe_links(ebpf, &names, &mut all_links).unwrap_or_default(),
-                }
-            })
-            .collect();
-        Self {
-            counting,
-            hooks: out,
-            shadow,
-        }
+        Self { hooks: out, shadow }
     }
 
     /// The comparison kprobes' skipped runs so far, by hook id (None where
     /// this kernel does not count kprobes' skips).
     pub fn read_shadow(&self) -> Vec<(HookId, Option<u64>)> {
-        let counted = self.counting.counts("kprobe");
-        self.shadow
-            .iter()
-            .map(|h| (h.id, counted.then(|| h.missed()).flatten()))
-            .collect()
-    }
-
-    pub fn counting(&self) -> MissCounting {
-        self.counting
+        read_all(&self.shadow)
     }
 
     /// Each attached hook's skipped runs so far (None: not counted here, or
     /// unreadable), by hook id.
     pub fn read(&self) -> Vec<(HookId, Option<u64>)> {
-        self.hooks
-            .iter()
-            .map(|(h, counted)| (h.id, counted.then(|| h.missed()).flatten()))
-            .collect()
+        read_all(&self.hooks)
     }
+}
+
+fn read_all(hooks: &[(HookFds, bool)]) -> Vec<(HookId, Option<u64>)> {
+    hooks
+        .iter()
+        .map(|(h, counted)| (h.id, counted.then(|| h.missed()).flatten()))
+        .collect()
+}
+
+/// A hook's programs (and kprobe links) under `mechanism`, and whether its
+/// figure is counted here.
+fn hook_fds(
+    ebpf: &Ebpf,
+    attach: &Attach,
+    id: HookId,
+    mechanism: &str,
+    counting: MissCounting,
+    all_links: &mut Option<Vec<(u32, OwnedFd)>>,
+) -> (HookFds, bool) {
+    let names = hook_programs(attach, mechanism);
+    let fds = program_fds(ebpf, &names);
+    // Classic tracepoints have no kprobe to miss: their programs' skips are
+    // all there is.
+    let links = if mechanism.starts_with("kprobe") && counting.trace_call_bpf {
+        kprobe_links(ebpf, &names, all_links)
+    } else {
+        Some(vec![])
+    };
+    // A program or link that cannot be asked leaves the hook's figure
+    // unknown.
+    let counted = counting.counts(mechanism) && fds.len() == names.len() && links.is_some();
+    let links = links.unwrap_or_default();
+    (HookFds { id, fds, links }, counted)
 }
 
 impl HookFds {
