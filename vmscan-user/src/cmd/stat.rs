@@ -133,16 +133,15 @@ pub fn report(
     // Nor reclaim episode records: those come from the per-CPU aggregate,
     // which no full ring can leave incomplete.
     episodes.reclaim = crate::model::episodes::reclaim_from(&d.reclaim_episodes);
-    let shadow = d
-        .hits
-        .get(hook::SHADOW_MARK_ACCESSED.slot() as usize..hook::SLOTS as usize)
-        .filter(|s| s.iter().any(|v| *v > 0))
-        .map(|s| {
-            std::collections::BTreeMap::from([
-                ("folio_mark_accessed", s[0]),
-                ("folio_add_lru", s[1]),
-                ("shrink_node", s[2]),
-            ])
+    let hits = |slot: HookId| d.hits.get(slot.slot() as usize).copied().unwrap_or(0);
+    let shadow = SHADOWED
+        .iter()
+        .any(|&(_, _, slot)| hits(slot) > 0)
+        .then(|| {
+            SHADOWED
+                .iter()
+                .map(|&(name, _, slot)| (name, hits(slot)))
+                .collect()
         });
     StatReport {
         kprobe_shadow: shadow,
@@ -393,25 +392,33 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The hooks --compare-kprobes shadows: the name `kprobe_shadow` gives
+/// each, the hook, and the slot its kprobe counts in.
+const SHADOWED: [(&str, HookId, HookId); 3] = [
+    (
+        "folio_mark_accessed",
+        hook::MARK_ACCESSED,
+        hook::SHADOW_MARK_ACCESSED,
+    ),
+    ("folio_add_lru", hook::ADD_LRU, hook::SHADOW_ADD_LRU),
+    ("shrink_node", hook::SHRINK_NODE, hook::SHADOW_SHRINK_NODE),
+];
+
 /// The comparison kprobes' skipped runs by the names `kprobe_shadow` uses;
 /// None unless all three are counted.
 fn shadow_named(
     missed: &[(HookId, Option<u64>)],
 ) -> Option<std::collections::BTreeMap<&'static str, u64>> {
-    [
-        ("folio_mark_accessed", hook::MARK_ACCESSED),
-        ("folio_add_lru", hook::ADD_LRU),
-        ("shrink_node", hook::SHRINK_NODE),
-    ]
-    .into_iter()
-    .map(|(name, id)| {
-        missed
-            .iter()
-            .find(|(i, _)| *i == id)
-            .and_then(|(_, n)| *n)
-            .map(|n| (name, n))
-    })
-    .collect()
+    SHADOWED
+        .into_iter()
+        .map(|(name, id, _)| {
+            missed
+                .iter()
+                .find(|(i, _)| *i == id)
+                .and_then(|(_, n)| *n)
+                .map(|n| (name, n))
+        })
+        .collect()
 }
 
 /// What a report over a window of the running session needs.
