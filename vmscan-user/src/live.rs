@@ -67,8 +67,8 @@ pub struct Session {
     /// Records drained by the last tick.
     pending: Drained,
     /// Each hook's skipped program runs, and the reading at start.
-    misses: Misses,
-    misses_at_start: Vec<(HookId, Option<u64>)>,
+    /// Only for the commands that show them ([`Session::track_misses`]).
+    misses: Option<(Misses, misses::Reading)>,
 }
 
 /// Ring-buffer records as drained: raw (what a recording stores) and decoded
@@ -142,11 +142,8 @@ impl Session {
         } else {
             Default::default()
         };
-        let misses = Misses::new(&loaded.ebpf, &loaded.hooks, loaded.misses);
-        let misses_at_start = misses.read();
         Ok(Self {
-            misses,
-            misses_at_start,
+            misses: None,
             loaded,
             reader,
             events,
@@ -260,10 +257,22 @@ impl Session {
         out
     }
 
-    /// Each attached hook's program runs the kernel skipped since start
-    /// (None where this kernel does not count them for its mechanism).
+    /// Starts following skipped runs (the TUI, the exporter): before
+    /// dropping privileges, which finding the kprobes' links needs.
+    pub fn track_misses(&mut self) {
+        let m = Misses::new(&self.loaded.ebpf, &self.loaded.hooks, self.loaded.misses);
+        let start = m.read();
+        self.misses = Some((m, start));
+    }
+
+    /// Each attached hook's program runs the kernel skipped since
+    /// [`Session::track_misses`] (nothing before it is called; None where
+    /// this kernel does not count them for the hook's mechanism).
     pub fn hook_missed(&self) -> Vec<(HookId, Option<u64>)> {
-        misses::since(&self.misses.read(), &self.misses_at_start)
+        self.misses
+            .as_ref()
+            .map(|(m, start)| misses::since(&m.read(), start))
+            .unwrap_or_default()
     }
 
     /// Run time and run count of every loaded vmscan program (non-zero only

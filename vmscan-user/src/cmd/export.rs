@@ -55,6 +55,7 @@ pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
         crate::note!("vmscan: {w}");
     }
     let mut session = Session::start(o.load)?;
+    session.track_misses();
     // Keep BPF run-time statistics on while we run, if asked.
     let _stats_fd = if o.bpf_stats {
         Some(

@@ -31,6 +31,9 @@ use super::btf::Btf;
 use super::resolve::{Attach, HOOKS};
 use crate::model::input::HookStatus;
 
+/// Each hook's skipped runs at one reading (None: not counted here).
+pub type Reading = Vec<(HookId, Option<u64>)>;
+
 /// Which mechanisms' skips this kernel counts (from its BTF).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct MissCounting {

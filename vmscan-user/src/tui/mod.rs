@@ -48,6 +48,7 @@ impl Drop for Guard {
 pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<()> {
     // Load before touching the terminal, so errors print normally.
     let mut session = Session::start(load)?;
+    session.track_misses();
     session.drop_privileges();
     let mut app = App::new(
         session.loaded.hooks.clone(),
