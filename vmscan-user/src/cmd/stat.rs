@@ -98,8 +98,8 @@ pub fn hook_rows(hooks: &[HookStatus], hits: &[u64], lost: &[u64]) -> Vec<HookCo
     out
 }
 
-/// Sets each hook's skipped runs over the window, and where any were
-/// skipped, gives a short counter that cause.
+/// Sets each hook's skipped runs over the window, and gives a short
+/// counter that cause where a hook it is derived from skipped runs.
 pub fn apply_misses(r: &mut StatReport, hooks: &[HookStatus], missed: &[(HookId, Option<u64>)]) {
     for (h, row) in hooks.iter().zip(r.hooks.iter_mut()) {
         row.missed = missed
@@ -107,12 +107,10 @@ pub fn apply_misses(r: &mut StatReport, hooks: &[HookStatus], missed: &[(HookId,
             .find(|(id, _)| *id == h.id)
             .and_then(|(_, n)| *n);
     }
-    let total: u64 = r.hooks.iter().filter_map(|h| h.missed).sum();
-    if total > 0 {
-        for c in r.self_check.counters.iter_mut() {
-            if c.divergence_pages < 0 {
-                c.likely_cause = Some(selfcheck::SKIPPED_RUNS);
-            }
+    let skipped = |id: HookId| missed.iter().any(|&(h, n)| h == id && n.unwrap_or(0) > 0);
+    for c in r.self_check.counters.iter_mut() {
+        if c.divergence_pages < 0 && selfcheck::fed_by(c.counter).into_iter().any(skipped) {
+            c.likely_cause = Some(selfcheck::SKIPPED_RUNS);
         }
     }
 }
@@ -629,8 +627,17 @@ mod tests {
         assert!(!text.contains("program runs skipped"), "{text}");
         assert!(text.contains("missed \"-\""), "{text}");
 
+        // Skips on a hook pgactivate is not derived from: not its cause.
         let busy = [(hook::LRU_INSERTION, Some(3)), (hook::MARK_ACCESSED, None)];
         apply_misses(&mut r, &hooks, &busy);
+        assert_eq!(r.self_check.counters[0].likely_cause, Some("before"));
+        // Skips on one it is derived from are.
+        let feeding = [
+            (hook::LRU_INSERTION, Some(3)),
+            (hook::MARK_ACCESSED, None),
+            (hook::SHRINK_INACTIVE, Some(1)),
+        ];
+        apply_misses(&mut r, &hooks, &feeding);
         assert_eq!(
             r.self_check.counters[0].likely_cause,
             Some(selfcheck::SKIPPED_RUNS)

@@ -351,37 +351,69 @@ impl JsonSchema for Vmstat {
 }
 
 impl Vmstat {
+    /// Every counter's name, in [`Vmstat::fields`]'s order.
+    pub const NAMES: [&'static str; 26] = [
+        "pgscan_kswapd",
+        "pgscan_direct",
+        "pgscan_khugepaged",
+        "pgscan_proactive",
+        "pgscan_anon",
+        "pgscan_file",
+        "pgsteal_kswapd",
+        "pgsteal_direct",
+        "pgsteal_khugepaged",
+        "pgsteal_proactive",
+        "pgsteal_anon",
+        "pgsteal_file",
+        "pgdemote_kswapd",
+        "pgdemote_direct",
+        "pgdemote_khugepaged",
+        "pgdemote_proactive",
+        "pgrefill",
+        "pgactivate",
+        "pglazyfree",
+        "pgdeactivate",
+        "workingset_refault_anon",
+        "workingset_refault_file",
+        "workingset_activate_anon",
+        "workingset_activate_file",
+        "workingset_restore_anon",
+        "workingset_restore_file",
+    ];
+
     /// (name, value) pairs in /proc/vmstat order (underivable ones left out).
     pub fn fields(&self) -> Vec<(&'static str, u64)> {
-        let all: [(&'static str, Option<u64>); 26] = [
-            ("pgscan_kswapd", Some(self.pgscan_kswapd)),
-            ("pgscan_direct", Some(self.pgscan_direct)),
-            ("pgscan_khugepaged", self.pgscan_khugepaged),
-            ("pgscan_proactive", self.pgscan_proactive),
-            ("pgscan_anon", Some(self.pgscan_anon)),
-            ("pgscan_file", Some(self.pgscan_file)),
-            ("pgsteal_kswapd", Some(self.pgsteal_kswapd)),
-            ("pgsteal_direct", Some(self.pgsteal_direct)),
-            ("pgsteal_khugepaged", self.pgsteal_khugepaged),
-            ("pgsteal_proactive", self.pgsteal_proactive),
-            ("pgsteal_anon", Some(self.pgsteal_anon)),
-            ("pgsteal_file", Some(self.pgsteal_file)),
-            ("pgdemote_kswapd", self.pgdemote_kswapd),
-            ("pgdemote_direct", self.pgdemote_direct),
-            ("pgdemote_khugepaged", self.pgdemote_khugepaged),
-            ("pgdemote_proactive", self.pgdemote_proactive),
-            ("pgrefill", self.pgrefill),
-            ("pgactivate", self.pgactivate),
-            ("pglazyfree", self.pglazyfree),
-            ("pgdeactivate", self.pgdeactivate),
-            ("workingset_refault_anon", self.workingset_refault_anon),
-            ("workingset_refault_file", self.workingset_refault_file),
-            ("workingset_activate_anon", self.workingset_activate_anon),
-            ("workingset_activate_file", self.workingset_activate_file),
-            ("workingset_restore_anon", self.workingset_restore_anon),
-            ("workingset_restore_file", self.workingset_restore_file),
+        let values: [Option<u64>; 26] = [
+            Some(self.pgscan_kswapd),
+            Some(self.pgscan_direct),
+            self.pgscan_khugepaged,
+            self.pgscan_proactive,
+            Some(self.pgscan_anon),
+            Some(self.pgscan_file),
+            Some(self.pgsteal_kswapd),
+            Some(self.pgsteal_direct),
+            self.pgsteal_khugepaged,
+            self.pgsteal_proactive,
+            Some(self.pgsteal_anon),
+            Some(self.pgsteal_file),
+            self.pgdemote_kswapd,
+            self.pgdemote_direct,
+            self.pgdemote_khugepaged,
+            self.pgdemote_proactive,
+            self.pgrefill,
+            self.pgactivate,
+            self.pglazyfree,
+            self.pgdeactivate,
+            self.workingset_refault_anon,
+            self.workingset_refault_file,
+            self.workingset_activate_anon,
+            self.workingset_activate_file,
+            self.workingset_restore_anon,
+            self.workingset_restore_file,
         ];
-        all.into_iter()
+        Self::NAMES
+            .into_iter()
+            .zip(values)
             .filter(|(k, _)| !(self.scan_steal_underivable && SCAN_STEAL.contains(k)))
             .filter_map(|(k, v)| v.map(|v| (k, v)))
             .collect()

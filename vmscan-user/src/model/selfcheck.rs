@@ -22,6 +22,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use vmscan_common::{HookId, hook};
+
 use super::counters::Vmstat;
 pub use super::input::Bracket;
 
@@ -63,8 +65,75 @@ pub struct SelfCheck {
 }
 
 /// The likely cause of a short counter in a window where the kernel
-/// skipped some of vmscan's program runs (stat's per-hook `missed`).
-pub const SKIPPED_RUNS: &str = "the kernel skipped runs of vmscan's programs in this window (its BPF recursion guard; the hooks' `missed` runs), or a path vmscan does not see on this kernel";
+/// skipped runs of a program the counter is derived from (stat's per-hook
+/// `missed`; [`fed_by`]).
+pub const SKIPPED_RUNS: &str = "the kernel skipped runs of the programs this counter is derived from in this window (its BPF recursion guard, or kprobe misses; the hooks' `missed` runs), or a path vmscan does not see on this kernel";
+
+/// Hooks that place a reclaim in its reclaimer (kswapd, direct,
+/// khugepaged, proactive, memcg, node, soft limit): a skipped run there
+/// moves pages between the per-reclaimer counters.
+const CONTEXT: [HookId; 11] = [
+    hook::DIRECT_BEGIN,
+    hook::DIRECT_END,
+    hook::MEMCG_BEGIN,
+    hook::MEMCG_END,
+    hook::NODE_BEGIN,
+    hook::NODE_END,
+    hook::SOFTLIMIT_BEGIN,
+    hook::SOFTLIMIT_END,
+    hook::MEMCG_TARGET,
+    hook::SHRINK_NODE,
+    hook::SHRINK_NODE_RET,
+];
+
+/// MGLRU's eviction before 6.7 (no isolate/shrink tracepoint): the
+/// function hooks that stand in for mm_vmscan_lru_isolate and
+/// mm_vmscan_lru_shrink_inactive there.
+const EVICTION: [HookId; 4] = [
+    hook::EVICT_FOLIOS,
+    hook::EVICT_FOLIOS_RET,
+    hook::SHRINK_FOLIO_LIST,
+    hook::SHRINK_FOLIO_LIST_RET,
+];
+
+/// The hooks whose program runs `counter` is derived from (counters.rs:
+/// derive_with): a run the kernel skipped on one of them can leave the
+/// counter short; on any other it cannot.
+pub fn fed_by(counter: &str) -> Vec<HookId> {
+    let split = |c: &str| {
+        ["kswapd", "direct", "khugepaged", "proactive"]
+            .iter()
+            .any(|r| c.ends_with(r))
+    };
+    let mut out: Vec<HookId> = match counter {
+        c if c.starts_with("pgscan_") => [&[hook::LRU_ISOLATE][..], &EVICTION].concat(),
+        c if c.starts_with("pgsteal_") => [&[hook::SHRINK_INACTIVE][..], &EVICTION].concat(),
+        c if c.starts_with("pgdemote_") => vec![hook::MIGRATE_PAGES],
+        "pgrefill" => vec![hook::LRU_ISOLATE],
+        "pgactivate" => [
+            &[
+                hook::SHRINK_INACTIVE,
+                hook::LRU_ACTIVATE,
+                hook::RECLAIM_PAGES,
+            ][..],
+            &EVICTION,
+        ]
+        .concat(),
+        "pglazyfree" => vec![hook::LAZYFREE],
+        "pgdeactivate" => vec![
+            hook::SHRINK_ACTIVE,
+            hook::DEACTIVATE,
+            hook::DEACTIVATE_FILE,
+            hook::DEACTIVATE_FILE_RET,
+        ],
+        c if c.starts_with("workingset_") => vec![hook::REFAULT, hook::REFAULT_RET],
+        _ => Vec::new(),
+    };
+    if split(counter) {
+        out.extend(CONTEXT);
+    }
+    out
+}
 
 /// Why vmscan may see fewer or more pages than the kernel for `counter`.
 fn likely_cause(counter: &str, short: bool) -> &'static str {
@@ -192,6 +261,28 @@ pub fn render(c: &SelfCheck) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_counter_names_the_hooks_it_is_derived_from() {
+        for name in Vmstat::NAMES {
+            let hooks = fed_by(name);
+            assert!(!hooks.is_empty(), "{name}: no hook feeds it");
+            let split = !name.ends_with("_anon") && !name.ends_with("_file");
+            let per_reclaimer = name.starts_with("pgscan_")
+                || name.starts_with("pgsteal_")
+                || name.starts_with("pgdemote_");
+            assert_eq!(
+                hooks.contains(&hook::DIRECT_BEGIN),
+                per_reclaimer && split,
+                "{name}: reclaimer context hooks"
+            );
+        }
+        // Each counter is fed only by hooks that can move it.
+        assert!(!fed_by("pgactivate").contains(&hook::LRU_INSERTION));
+        assert!(fed_by("pgactivate").contains(&hook::LRU_ACTIVATE));
+        assert!(!fed_by("pgscan_file").contains(&hook::SHRINK_INACTIVE));
+        assert_eq!(fed_by("pglazyfree"), [hook::LAZYFREE]);
+    }
 
     fn vm(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
         pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
