@@ -123,6 +123,11 @@ impl ReplayJson {
                     events,
                     lost,
                     missed: None,
+                    returns: crate::model::totals::hook_returns(
+                        &snapshot.hook_events,
+                        *id,
+                        attached,
+                    ),
                 }
             })
             .collect();

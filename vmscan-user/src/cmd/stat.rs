@@ -54,6 +54,12 @@ pub struct HookCount {
     /// before 5.12), and in replays.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub missed: Option<u64>,
+    /// Where the hook has a return program (fexit, kretprobe): its runs.
+    /// Below `events` by the calls still inside the function at either end
+    /// of the window, and by returns the kernel missed (a kretprobe out of
+    /// instances, counted in `missed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub returns: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -86,6 +92,7 @@ pub fn hook_rows(hooks: &[HookStatus], hits: &[u64], lost: &[u64]) -> Vec<HookCo
     let mut out = Vec::new();
     for h in hooks {
         let (events, lost) = crate::model::totals::hook_figures(hits, lost, h.id);
+        let returns = crate::model::totals::hook_returns(hits, h.id, h.mechanism.is_some());
         out.push(HookCount {
             name: h.name.clone(),
             mechanism: h.mechanism.clone(),
@@ -93,6 +100,7 @@ pub fn hook_rows(hooks: &[HookStatus], hits: &[u64], lost: &[u64]) -> Vec<HookCo
             events,
             lost,
             missed: None,
+            returns,
         });
     }
     out

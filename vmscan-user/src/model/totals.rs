@@ -153,6 +153,14 @@ pub fn hook_figures(hits: &[u64], lost: &[u64], id: HookId) -> (u64, u64) {
     }
 }
 
+/// Runs of hook `id`'s return program (fexit, kretprobe), where it has one
+/// and is attached.
+pub fn hook_returns(hits: &[u64], id: HookId, attached: bool) -> Option<u64> {
+    hook::return_of(id)
+        .filter(|_| attached)
+        .map(|r| hits.get(r.slot() as usize).copied().unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use vmscan_common::{

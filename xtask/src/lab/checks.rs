@@ -2045,6 +2045,59 @@ fn cpulist_len(s: &str) -> u32 {
 /// UI) and [`EXPORT_RSS_LIMIT_KIB`]. A boot asked for `possible_cpus=N`
 /// that got another count is a SKIP: the kernel sized its CPUs from the
 /// firmware's table (6.9+ ignores the parameter).
+/// 32 readers reclaiming one small cgroup at once with shrink_node hooked
+/// by kprobe+kretprobe (init.sh: kretmiss): more tasks inside shrink_node
+/// than the kretprobe has return instances. Every call the entry program
+/// saw and the return program did not is a return the kernel missed, and
+/// where it counts them (6.7+) stat's `missed` for the hook must cover
+/// them all; before 6.7 it must say nothing (no figure, not 0).
+pub(super) fn kretmiss(b: &Blocks, c: &Config) -> Verdict {
+    let j = json(b, "kretmiss")?;
+    let h = j["hooks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|h| h["name"] == "shrink_node"))
+        .ok_or("no shrink_node hook in stat's output")?;
+    if h["mechanism"] != "kprobe+kretprobe" {
+        return Err(format!(
+            "shrink_node attached by {} under --no-fentry",
+            h["mechanism"]
+        ));
+    }
+    let entries = h["events"].as_u64().ok_or("shrink_node: no events")?;
+    let returns = h["returns"].as_u64().ok_or("shrink_node: no returns")?;
+    if entries < 100 {
+        return Err(format!(
+            "the readers entered shrink_node only {entries} times"
+        ));
+    }
+    let unseen = entries.saturating_sub(returns);
+    let counted = KPROBE_SKIPS_COUNTED.contains(&c.kernel);
+    match (h["missed"].as_u64(), counted) {
+        (Some(m), true) => {
+            if unseen == 0 {
+                return Err(format!(
+                    "every one of {entries} shrink_node calls was seen returning: the workload never ran the kretprobe out of instances"
+                ));
+            }
+            if m < unseen {
+                return Err(format!(
+                    "shrink_node: {unseen} of {entries} returns unseen, but only {m} runs reported missed"
+                ));
+            }
+            Ok(format!(
+                "shrink_node by kprobe+kretprobe: {entries} calls, {returns} returns seen; {unseen} missed for want of an instance, reported: missed {m}"
+            ))
+        }
+        (None, false) => Ok(format!(
+            "shrink_node by kprobe+kretprobe: {entries} calls, {returns} returns seen ({unseen} unseen); this kernel does not count kprobe misses (before 6.7) and vmscan reports none, not 0"
+        )),
+        (m, _) => Err(format!(
+            "shrink_node: missed {m:?} on a kernel that {} kprobe misses",
+            if counted { "counts" } else { "does not count" }
+        )),
+    }
+}
+
 pub(super) fn rss(b: &Blocks) -> Verdict {
     let possible = cpulist_len(b.get("possible").ok_or("no `possible` output")?);
     if let Some(wanted) = b
