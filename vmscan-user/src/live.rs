@@ -50,6 +50,12 @@ pub const SAMPLE_MEMCG_LIMIT: usize = 16384;
 pub const STACKS_PER_TICK: usize = 256;
 
 pub struct Session {
+    /// Each hook's skipped program runs, and the reading at start.
+    /// Only for the commands that show them ([`Session::track_misses`]).
+    /// First, so dropped first: it holds the kprobes' links, and vmscan's
+    /// tracefs kretprobes (in `loaded`) can be removed only once their
+    /// links are gone.
+    misses: Option<(Misses, misses::Reading)>,
     pub loaded: Loaded,
     reader: Reader,
     events: Events,
@@ -66,9 +72,6 @@ pub struct Session {
     kallsyms: Kallsyms,
     /// Records drained by the last tick.
     pending: Drained,
-    /// Each hook's skipped program runs, and the reading at start.
-    /// Only for the commands that show them ([`Session::track_misses`]).
-    misses: Option<(Misses, misses::Reading)>,
 }
 
 /// Ring-buffer records as drained: raw (what a recording stores) and decoded

@@ -22,6 +22,13 @@ struct Cli {
     /// Do not use fentry/fexit even where the kernel allows it (kprobes only).
     #[arg(long, global = true)]
     no_fentry: bool,
+    /// Return instances of each kretprobe vmscan makes where fentry is
+    /// unavailable: the most calls in flight whose returns it sees.
+    /// Default: 4 per possible CPU, at least 1024, at most 4096 (made
+    /// through tracefs's kprobe_events); 0: the kernel's default, max(10,
+    /// 2 x possible CPUs), through the perf kprobe PMU.
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=4096))]
+    kretprobe_instances: Option<u32>,
     /// How tracepoint hooks attach: auto (tp_btf, else raw_tp, else the
     /// classic perf-event tracepoint), or only the one named.
     #[arg(long, global = true, default_value = "auto", value_name = "MECHANISM",
@@ -420,6 +427,7 @@ fn load_options(cli: &Cli) -> LoadOptions {
         access_tgid,
         access_comm,
         no_fentry: cli.no_fentry,
+        kretprobe_instances: cli.kretprobe_instances,
         ring_bytes: cli.ring_kib.map(|k| k * 1024),
         drain_delay: cli.drain_delay_ms.map(Duration::from_millis),
         compare_kprobes: cli.compare_kprobes,

@@ -394,6 +394,9 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
         (true, None) => Envelope::new("total", &r).print_pretty()?,
         (false, _) => crate::out::print(&render(&r))?,
     }
+    // The kprobes' links (in `w.misses`) before the programs: vmscan's
+    // tracefs kretprobes can be removed only once their links are gone.
+    drop(w);
     drop(loaded);
     Ok(())
 }

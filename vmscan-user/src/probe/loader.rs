@@ -27,6 +27,9 @@ use crate::model::{
 pub struct LoadOptions {
     /// Skip fentry/fexit even where the kernel allows them (tests the kprobe path).
     pub no_fentry: bool,
+    /// Return instances per kretprobe (None: [`super::kretprobe::maxactive`];
+    /// 0: the kernel's default, by the perf kprobe PMU).
+    pub kretprobe_instances: Option<u32>,
     /// Size of the episode ring buffer in bytes (a power of two, at least a
     /// page); None keeps the compiled-in 4 MiB.
     pub ring_bytes: Option<u32>,
@@ -119,6 +122,8 @@ pub struct Loaded {
     pub refault: resolve::RefaultLayout,
     /// Which mechanisms' skipped program runs this kernel counts.
     pub misses: super::misses::MissCounting,
+    /// The kretprobes made through tracefs (detached and removed on drop).
+    pub kretprobes: Vec<super::kretprobe::Kretprobe>,
 }
 
 /// The errno behind an aya error, if there is one.
@@ -233,6 +238,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         counting.mglru_tracepoints,
         reclaim_pages_tp,
     );
+    let mut kret = Kretprobes::new(tracefs.as_deref().ok(), opts.kretprobe_instances);
     attach_hooks(
         &mut ebpf,
         &mut hooks,
@@ -240,6 +246,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         &opts,
         &system,
         &present_funcs,
+        &mut kret,
     );
     set_runtime_flags(&mut ebpf, &hooks);
     {
@@ -274,7 +281,32 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         counting,
         refault,
         misses,
+        kretprobes: kret.made,
     })
+}
+
+/// Where kretprobes are made, and those made so far.
+struct Kretprobes<'a> {
+    tracefs: Option<&'a std::path::Path>,
+    possible_cpus: u32,
+    /// Instances asked for (None: the default count).
+    instances: Option<u32>,
+    made: Vec<super::kretprobe::Kretprobe>,
+}
+
+impl<'a> Kretprobes<'a> {
+    fn new(tracefs: Option<&'a std::path::Path>, instances: Option<u32>) -> Self {
+        if let Some(t) = tracefs {
+            super::kretprobe::remove_stale(t);
+        }
+        let possible_cpus = possible_cpus();
+        Self {
+            tracefs,
+            possible_cpus,
+            instances,
+            made: vec![],
+        }
+    }
 }
 
 /// One status per hook, neither attached nor failed yet.
@@ -647,6 +679,7 @@ fn attach_hooks(
     opts: &LoadOptions,
     system: &SystemInfo,
     present_funcs: &[&'static str],
+    kret: &mut Kretprobes,
 ) {
     let aya_btf = aya::Btf::from_sys_fs().ok();
     for ((spec, st), args) in HOOKS.iter().zip(hooks.iter_mut()).zip(tp_args) {
@@ -696,7 +729,7 @@ fn attach_hooks(
                     kprobe,
                     exit,
                 };
-                attach_function(ebpf, st, &programs, opts, system, aya_btf.as_ref());
+                attach_function(ebpf, st, &programs, opts, system, aya_btf.as_ref(), kret);
             }
         }
     }
@@ -814,6 +847,7 @@ fn attach_function(
     opts: &LoadOptions,
     system: &SystemInfo,
     aya_btf: Option<&aya::Btf>,
+    kret: &mut Kretprobes,
 ) {
     let fentry_result = if opts.no_fentry {
         Err("not tried (--no-fentry)".to_owned())
@@ -827,7 +861,7 @@ fn attach_function(
         Ok(m) => {
             st.mechanism = Some(m);
             if opts.compare_kprobes {
-                match attach_kprobe(ebpf, p.kprobe, None, p.func) {
+                match attach_kprobe(ebpf, p.kprobe, None, p.func, kret) {
                     Ok(_) => st.notes.push(super::misses::SHADOW_NOTE.into()),
                     Err(e) => st.notes.push(format!("comparison kprobe failed: {e}")),
                 }
@@ -840,10 +874,11 @@ fn attach_function(
                 ));
                 return;
             }
-            match attach_kprobe(ebpf, p.kprobe, p.exit.map(|e| e.1), p.func) {
-                Ok(m) => {
+            match attach_kprobe(ebpf, p.kprobe, p.exit.map(|e| e.1), p.func, kret) {
+                Ok((m, ret_note)) => {
                     st.mechanism = Some(m);
                     st.notes.push(format!("fentry {fe}; using kprobes"));
+                    st.notes.extend(ret_note);
                 }
                 Err(ke) => st.error = Some(format!("fentry {fe}; kprobe {ke}")),
             }
@@ -1045,22 +1080,60 @@ fn attach_fentry(
     Ok(FENTRY_FEXIT.into())
 }
 
+/// The kprobe `entry` on `func`, and the kretprobe `exit` where given;
+/// returns the mechanism and a note on the kretprobe's return instances.
 fn attach_kprobe(
     ebpf: &mut Ebpf,
     entry: &str,
     exit: Option<&str>,
     func: &str,
-) -> Result<String, String> {
-    for name in std::iter::once(entry).chain(exit) {
-        let prog: &mut KProbe = typed_program(ebpf, name)?;
-        prog.load().map_err(|e| short(&e))?;
-        prog.attach(func, 0).map_err(|e| short(&e))?;
-    }
-    Ok(if exit.is_some() {
-        KPROBE_KRETPROBE.into()
-    } else {
-        "kprobe".into()
-    })
+    kret: &mut Kretprobes,
+) -> Result<(String, Option<String>), String> {
+    let prog: &mut KProbe = typed_program(ebpf, entry)?;
+    prog.load().map_err(|e| short(&e))?;
+    prog.attach(func, 0).map_err(|e| short(&e))?;
+    let Some(exit) = exit else {
+        return Ok(("kprobe".into(), None));
+    };
+    let prog: &mut KProbe = typed_program(ebpf, exit)?;
+    prog.load()
+        .map_err(|e| format!("(kretprobe) {}", short(&e)))?;
+    let default = super::kretprobe::default_maxactive(kret.possible_cpus);
+    let want = kret
+        .instances
+        .unwrap_or_else(|| super::kretprobe::maxactive(kret.possible_cpus));
+    let tried =
+        match kret.tracefs {
+            // Asked for the kernel's default (0), or no more than it.
+            Some(_) if want == 0 || (kret.instances.is_none() && want <= default) => None,
+            Some(t) => Some(prog.fd().map_err(|e| short(&e)).and_then(|fd| {
+                super::kretprobe::attach(t, std::os::fd::AsFd::as_fd(fd), func, want)
+            })),
+            None => Some(Err("no tracefs".to_owned())),
+        };
+    let note = match tried {
+        Some(Ok(k)) => {
+            let note = format!(
+                "kretprobe {} with {} return instances (the kernel's default: {default})",
+                k.event(),
+                k.maxactive
+            );
+            kret.made.push(k);
+            note
+        }
+        why => {
+            prog.attach(func, 0)
+                .map_err(|e| format!("(kretprobe) {}", short(&e)))?;
+            let why = match why {
+                Some(Err(e)) => format!(" ({e})"),
+                _ => String::new(),
+            };
+            format!(
+                "kretprobe with the kernel's default {default} return instances{why}: returns are missed while more tasks are inside {func} (counted in `missed` on 6.7+)"
+            )
+        }
+    };
+    Ok((KPROBE_KRETPROBE.into(), Some(note)))
 }
 
 /// Returns freed heap to the system (glibc; musl's allocator does so itself).

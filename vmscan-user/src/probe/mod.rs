@@ -3,6 +3,7 @@
 pub mod btf;
 pub mod files;
 pub mod format;
+pub mod kretprobe;
 pub mod loader;
 pub mod logger;
 pub mod memcgs;
