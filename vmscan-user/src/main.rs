@@ -24,9 +24,9 @@ struct Cli {
     no_fentry: bool,
     /// Return instances of each kretprobe vmscan makes where fentry is
     /// unavailable: the most calls in flight whose returns it sees.
-    /// Default: 4 per possible CPU, at least 1024, at most 4096 (made
-    /// through tracefs's kprobe_events); 0: the kernel's default, max(10,
-    /// 2 x possible CPUs), through the perf kprobe PMU.
+    /// Default: 1024, made through tracefs's kprobe_events (where the
+    /// kernel's default, max(10, 2 x possible CPUs), is lower); 0: the
+    /// kernel's default, through the perf kprobe PMU.
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=4096))]
     kretprobe_instances: Option<u32>,
     /// How tracepoint hooks attach: auto (tp_btf, else raw_tp, else the

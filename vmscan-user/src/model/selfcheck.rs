@@ -109,7 +109,9 @@ pub fn fed_by(counter: &str) -> Vec<HookId> {
         c if c.starts_with("pgscan_") => [&[hook::LRU_ISOLATE][..], &EVICTION].concat(),
         c if c.starts_with("pgsteal_") => [&[hook::SHRINK_INACTIVE][..], &EVICTION].concat(),
         c if c.starts_with("pgdemote_") => vec![hook::MIGRATE_PAGES],
-        "pgrefill" => vec![hook::LRU_ISOLATE],
+        // Cgroup limit reclaim's refill is left out where the kernel keeps
+        // it out: who reclaims decides, as for the per-reclaimer counters.
+        "pgrefill" => [&[hook::LRU_ISOLATE][..], &CONTEXT].concat(),
         "pgactivate" => [
             &[
                 hook::SHRINK_INACTIVE,
@@ -273,7 +275,7 @@ mod tests {
                 || name.starts_with("pgdemote_");
             assert_eq!(
                 hooks.contains(&hook::DIRECT_BEGIN),
-                per_reclaimer && split,
+                (per_reclaimer && split) || name == "pgrefill",
                 "{name}: reclaimer context hooks"
             );
         }

@@ -12,28 +12,35 @@
 //! (perf_event_open of the event's id, then a BPF link, or before 5.15
 //! PERF_EVENT_IOC_SET_BPF). Where tracefs refuses, aya's attach is the
 //! fallback, and the hook's notes say its returns may be missed.
+//!
+//! The events live in a group of their own ([`GROUP`], not the kernel's
+//! `vmscan` tracepoints, which tools enable as a whole), named by the
+//! process and its start time. A process killed before it could remove its
+//! events leaves them to the next vmscan, which removes those whose process
+//! is gone (the kernel refuses to remove one in use, so another pid
+//! namespace's live events stay).
 
 use std::{
-    fs::OpenOptions,
+    fs::{File, OpenOptions},
     io::Write as _,
     os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
-    path::{Path, PathBuf},
+    path::Path,
 };
 
 /// The event group vmscan's kprobe events are made in.
-const GROUP: &str = "vmscan";
-/// The kernel's most (KRETPROBE_MAXACTIVE_MAX).
-const MAXACTIVE_MAX: u32 = 4096;
+pub const GROUP: &str = "vmscan_kret";
+/// The most return instances tracefs takes (KRETPROBE_MAXACTIVE_MAX, 4.12+).
+pub const MAXACTIVE_MAX: u32 = 4096;
+/// Return instances vmscan asks for: 1,024 tasks inside the function at
+/// once. What matters is how many tasks sleep in it, not the CPUs. Since
+/// 6.7 the kernel keeps them in a per-CPU pool (objpool) whose rings are
+/// sized to the count: 8 bytes per instance per possible CPU, 8 KiB a CPU.
+pub const MAXACTIVE: u32 = 1024;
+const _: () = assert!(MAXACTIVE <= MAXACTIVE_MAX);
 
-/// Return instances to ask for: enough for 1,024 tasks inside the function
-/// at once, and never fewer than four per possible CPU. Since 6.7 the
-/// kernel keeps them in a per-CPU pool (objpool) whose rings are sized to
-/// the count: 8 bytes per instance per possible CPU (1,024: 8 KiB a CPU).
-pub fn maxactive(possible_cpus: u32) -> u32 {
-    possible_cpus.saturating_mul(4).clamp(1024, MAXACTIVE_MAX)
-}
-
-/// The kernel's default for a kretprobe made without a count.
+/// The kernel's default for a kretprobe made without a count: max(10, 2 x
+/// possible CPUs) (before 6.x, on builds without CONFIG_PREEMPTION, the
+/// possible CPUs alone: fewer still).
 pub fn default_maxactive(possible_cpus: u32) -> u32 {
     possible_cpus.saturating_mul(2).max(10)
 }
@@ -41,7 +48,9 @@ pub fn default_maxactive(possible_cpus: u32) -> u32 {
 /// A kprobe event of vmscan's with a return program attached: detached
 /// and removed when dropped.
 pub struct Kretprobe {
-    tracefs: PathBuf,
+    /// kprobe_events, opened while vmscan still had its privileges: the
+    /// removal comes after it dropped them.
+    events_file: File,
     event: String,
     link: Option<OwnedFd>,
     perf: Option<OwnedFd>,
@@ -49,7 +58,7 @@ pub struct Kretprobe {
 }
 
 impl Kretprobe {
-    /// The event's name in kprobe_events ("vmscan/<event>").
+    /// The event's name in kprobe_events ("vmscan_kret/<event>").
     pub fn event(&self) -> String {
         format!("{GROUP}/{}", self.event)
     }
@@ -60,12 +69,17 @@ impl Drop for Kretprobe {
         drop(self.link.take());
         drop(self.perf.take());
         // The event is busy until the kernel has let go of the perf event
-        // (RCU): a few tries.
+        // (the link's release is deferred): a few tries while it is.
         let mut last = None;
         for _ in 0..50 {
-            match remove_event(&self.tracefs, &self.event) {
+            match remove_event(&mut self.events_file, &self.event) {
                 Ok(()) => return,
-                Err(e) => last = Some(e),
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return,
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => last = Some(e),
+                Err(e) => {
+                    last = Some(e);
+                    break;
+                }
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
@@ -77,35 +91,46 @@ impl Drop for Kretprobe {
     }
 }
 
-/// The event name for `func` made by process `pid`: [A-Za-z0-9_] only
-/// (a function may be "name.isra.0").
-fn event_name(pid: u32, func: &str) -> String {
+/// The event name for `func` made by process `pid` started at `start`
+/// (clock ticks after boot): [A-Za-z0-9_] only (a function may be
+/// "name.isra.0"), at most 63 characters.
+fn event_name(pid: u32, start: u64, func: &str) -> String {
     let f: String = func
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    format!("vmscan_{pid}_{f}")
+    let mut name = format!("p{pid}_{start}_{f}");
+    name.truncate(63);
+    name
 }
 
-/// The pid in one of vmscan's event names.
-fn pid_of(event: &str) -> Option<u32> {
-    event
-        .strip_prefix("vmscan_")?
-        .split('_')
-        .next()?
+/// The (pid, start time) in one of vmscan's event names.
+fn owner_of(event: &str) -> Option<(u32, u64)> {
+    let mut it = event.strip_prefix('p')?.splitn(3, '_');
+    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+}
+
+/// Process `pid`'s start time (clock ticks after boot; /proc/PID/stat's
+/// 22nd field), in this process's pid namespace.
+fn start_time(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command's closing parenthesis start at the 3rd.
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
         .parse()
         .ok()
 }
 
-fn write_events(tracefs: &Path, line: &str) -> std::io::Result<()> {
-    let mut f = OpenOptions::new()
+fn open_events(tracefs: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
         .append(true)
-        .open(tracefs.join("kprobe_events"))?;
-    f.write_all(line.as_bytes())
+        .open(tracefs.join("kprobe_events"))
 }
 
-fn remove_event(tracefs: &Path, event: &str) -> std::io::Result<()> {
-    write_events(tracefs, &format!("-:{GROUP}/{event}\n"))
+fn remove_event(f: &mut File, event: &str) -> std::io::Result<()> {
+    f.write_all(format!("-:{GROUP}/{event}\n").as_bytes())
 }
 
 /// Removes the events left by vmscan processes that are gone (killed
@@ -114,23 +139,34 @@ pub fn remove_stale(tracefs: &Path) {
     let Ok(text) = std::fs::read_to_string(tracefs.join("kprobe_events")) else {
         return;
     };
-    for event in stale_events(&text, |pid| Path::new(&format!("/proc/{pid}")).exists()) {
-        match remove_event(tracefs, &event) {
+    let stale = stale_events(&text, |pid, start| {
+        start_time(&pid.to_string()) == Some(start)
+    });
+    if stale.is_empty() {
+        return;
+    }
+    let Ok(mut f) = open_events(tracefs) else {
+        return;
+    };
+    for event in stale {
+        // Refused (EBUSY) where it is in use: another pid namespace's.
+        match remove_event(&mut f, &event) {
             Ok(()) => log::debug!("removed the stale kprobe event {GROUP}/{event}"),
             Err(e) => log::debug!("removing the stale kprobe event {GROUP}/{event}: {e}"),
         }
     }
 }
 
-/// vmscan's events in kprobe_events `text` whose process is not alive.
-fn stale_events(text: &str, alive: impl Fn(u32) -> bool) -> Vec<String> {
+/// vmscan's events in kprobe_events `text` whose process is not alive
+/// (`alive(pid, start time)`).
+fn stale_events(text: &str, alive: impl Fn(u32, u64) -> bool) -> Vec<String> {
     text.lines()
         .filter_map(|l| {
             let (_, rest) = l.split_once(':')?;
             let name = rest.split_whitespace().next()?;
             let event = name.strip_prefix(GROUP)?.strip_prefix('/')?;
-            let pid = pid_of(event)?;
-            (!alive(pid)).then(|| event.to_owned())
+            let (pid, start) = owner_of(event)?;
+            (!alive(pid, start)).then(|| event.to_owned())
         })
         .collect()
 }
@@ -143,27 +179,43 @@ pub fn attach(
     func: &str,
     maxactive: u32,
 ) -> Result<Kretprobe, String> {
-    let event = event_name(std::process::id(), func);
-    // One left by a process with this pid before.
-    let _ = remove_event(tracefs, &event);
-    write_events(tracefs, &format!("r{maxactive}:{GROUP}/{event} {func}\n"))
-        .map_err(|e| format!("making the kprobe event in kprobe_events: {e}"))?;
-    // From here on, dropping it removes the event.
-    let mut k = Kretprobe {
-        tracefs: tracefs.to_owned(),
-        event,
-        link: None,
-        perf: None,
-        maxactive,
+    let start = start_time("self").unwrap_or(0);
+    let event = event_name(std::process::id(), start, func);
+    let mut f = open_events(tracefs).map_err(|e| format!("opening kprobe_events: {e}"))?;
+    // Another vmscan's remove_stale (in a pid namespace where this pid is
+    // not alive) can remove the event before perf_event_open makes it
+    // busy: once more then.
+    let mut tries = 0;
+    let (mut k, perf) = loop {
+        tries += 1;
+        f.write_all(format!("r{maxactive}:{GROUP}/{event} {func}\n").as_bytes())
+            .map_err(|e| format!("making the kprobe event in kprobe_events: {e}"))?;
+        // From here on, dropping it removes the event.
+        let k = Kretprobe {
+            events_file: f.try_clone().map_err(|e| e.to_string())?,
+            event: event.clone(),
+            link: None,
+            perf: None,
+            maxactive,
+        };
+        let id_file = tracefs.join(format!("events/{GROUP}/{event}/id"));
+        let opened = std::fs::read_to_string(&id_file)
+            .map_err(|e| format!("{}: {e}", id_file.display()))
+            .and_then(|t| {
+                t.trim()
+                    .parse::<u64>()
+                    .map_err(|e| format!("{}: {e}", id_file.display()))
+            })
+            .and_then(|id| {
+                perf_event_open_tracepoint(id)
+                    .map_err(|e| format!("perf_event_open of the kprobe event: {e}"))
+            });
+        match opened {
+            Ok(perf) => break (k, perf),
+            Err(e) if tries >= 2 => return Err(e),
+            Err(_) => drop(k),
+        }
     };
-    let id_file = tracefs.join(format!("events/{GROUP}/{}/id", k.event));
-    let id: u64 = std::fs::read_to_string(&id_file)
-        .map_err(|e| format!("{}: {e}", id_file.display()))?
-        .trim()
-        .parse()
-        .map_err(|e| format!("{}: {e}", id_file.display()))?;
-    let perf = perf_event_open_tracepoint(id)
-        .map_err(|e| format!("perf_event_open of the kprobe event: {e}"))?;
     match link_create(prog, perf.as_fd()) {
         Ok(link) => k.link = Some(link),
         // No perf-event links before 5.15: the program goes on the event.
@@ -259,37 +311,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn instances_cover_many_tasks_and_stay_within_the_kernel_limit() {
-        assert_eq!(maxactive(2), 1024);
-        assert_eq!(maxactive(512), 2048);
-        assert_eq!(maxactive(100_000), MAXACTIVE_MAX);
+    fn instances_beat_the_default_until_the_default_is_larger() {
+        assert!(MAXACTIVE > default_maxactive(2));
+        assert!(MAXACTIVE > default_maxactive(511));
+        assert!(MAXACTIVE <= default_maxactive(512));
         assert_eq!(default_maxactive(2), 10);
-        assert_eq!(default_maxactive(64), 128);
-        for cpus in [1, 2, 16, 256, 1024] {
-            assert!(maxactive(cpus) > default_maxactive(cpus));
-        }
-        // Beyond 2,048 CPUs the kernel's default is more than tracefs allows.
-        assert!(maxactive(4096) < default_maxactive(4096));
     }
 
     #[test]
     fn event_names_are_tracefs_names_and_name_their_process() {
-        let e = event_name(4242, "shrink_folio_list.isra.0");
-        assert_eq!(e, "vmscan_4242_shrink_folio_list_isra_0");
-        assert_eq!(pid_of(&e), Some(4242));
-        assert_eq!(pid_of("other_1_x"), None);
+        let e = event_name(4242, 987_654, "shrink_folio_list.isra.0");
+        assert_eq!(e, "p4242_987654_shrink_folio_list_isra_0");
+        assert_eq!(owner_of(&e), Some((4242, 987_654)));
+        assert_eq!(owner_of("other_1_x"), None);
+        let long = event_name(u32::MAX, u64::MAX, &"f".repeat(80));
+        assert_eq!(long.len(), 63);
+        assert_eq!(owner_of(&long), Some((u32::MAX, u64::MAX)));
+        // This process: its own start time, read as another's would be.
+        let me = start_time(&std::process::id().to_string());
+        assert!(me.is_some() && me == start_time("self"));
     }
 
     #[test]
-    fn only_events_of_dead_vmscan_processes_are_stale() {
-        let text = "r1024:vmscan/vmscan_10_shrink_node shrink_node\n\
-                    r1024:vmscan/vmscan_11_exit_mmap exit_mmap\n\
+    fn only_events_of_gone_vmscan_processes_are_stale() {
+        let text = "r1024:vmscan_kret/p10_5_shrink_node shrink_node\n\
+                    r1024:vmscan_kret/p11_7_exit_mmap exit_mmap\n\
+                    r1024:vmscan_kret/p11_8_exit_mmap exit_mmap\n\
                     p:kprobes/mine do_sys_open\n\
-                    r4096:other/vmscan_10_x x\n";
+                    r4096:vmscan/p10_5_x x\n";
+        // Process 11 started at tick 7 is alive; 10, and a pid 11 that
+        // started at 8 (an earlier process with the pid), are not.
         assert_eq!(
-            stale_events(text, |pid| pid == 11),
-            ["vmscan_10_shrink_node"]
+            stale_events(text, |pid, start| (pid, start) == (11, 7)),
+            ["p10_5_shrink_node", "p11_8_exit_mmap"]
         );
-        assert!(stale_events(text, |_| true).is_empty());
+        assert!(stale_events(text, |_, _| true).is_empty());
     }
 }

@@ -1099,9 +1099,7 @@ fn attach_kprobe(
     prog.load()
         .map_err(|e| format!("(kretprobe) {}", short(&e)))?;
     let default = super::kretprobe::default_maxactive(kret.possible_cpus);
-    let want = kret
-        .instances
-        .unwrap_or_else(|| super::kretprobe::maxactive(kret.possible_cpus));
+    let want = kret.instances.unwrap_or(super::kretprobe::MAXACTIVE);
     let tried =
         match kret.tracefs {
             // Asked for the kernel's default (0), or no more than it.

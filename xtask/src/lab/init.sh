@@ -369,6 +369,7 @@ if has kretmiss; then
     echo 3 > /proc/sys/vm/drop_caches
     vmscan --no-fentry $I stat --json > /tmp/km-$m.json 2> /tmp/km-$m.err & A=$!
     waitc /tmp/km-$m.err
+    grep -c "^r1024:vmscan_kret/.* shrink_node" /sys/kernel/tracing/kprobe_events > /tmp/km-$m.made
     i=0; P=
     while [ $i -lt 32 ]; do
       sh -c 'echo $$ > '$CG'/km/cgroup.procs; exec dd if=/mnt/big of=/dev/null bs=1M skip='$((i*6))' count=3 2>/dev/null' & P="$P $!"
@@ -376,9 +377,9 @@ if has kretmiss; then
     done
     for p in $P; do wait $p; done
     kill -TERM $A; wait $A
-    grep -c vmscan /sys/kernel/tracing/kprobe_events > /tmp/km-$m.left
+    grep -c vmscan_kret /sys/kernel/tracing/kprobe_events > /tmp/km-$m.left
     block kretmiss-$m /tmp/km-$m.json; block kretmiss-$m-err /tmp/km-$m.err
-    block kretmiss-$m-left /tmp/km-$m.left
+    block kretmiss-$m-made /tmp/km-$m.made; block kretmiss-$m-left /tmp/km-$m.left
   done
 fi
 if has rss; then
