@@ -184,21 +184,9 @@ pub const NODE_PASS_FIELDS: [&str; 15] = [
 /// [`NodeCounters`]' figures from mm_vmscan_lru_shrink_active.
 pub const NODE_REFILL_FIELDS: [&str; 2] = ["refill_taken", "deactivated"];
 
-/// The counters that derive from mm_vmscan_lru_isolate / lru_shrink_inactive.
-const SCAN_STEAL: [&str; 12] = [
-    "pgscan_kswapd",
-    "pgscan_direct",
-    "pgscan_khugepaged",
-    "pgscan_proactive",
-    "pgscan_anon",
-    "pgscan_file",
-    "pgsteal_kswapd",
-    "pgsteal_direct",
-    "pgsteal_khugepaged",
-    "pgsteal_proactive",
-    "pgsteal_anon",
-    "pgsteal_file",
-];
+/// The counters that derive from mm_vmscan_lru_isolate / lru_shrink_inactive:
+/// pgscan_* and pgsteal_*, the first of [`Vmstat::NAMES`].
+const SCAN_STEAL: &[&str] = Vmstat::NAMES.split_at(12).0;
 
 impl Counting {
     /// Whether vmscan sees reclaim's shrink passes (their isolations,
@@ -763,6 +751,15 @@ fn node_counters(t: &Totals, k: &Counting, node: u32, reclaimed: &mut ByReclaime
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scan_steal_is_every_pgscan_and_pgsteal_counter() {
+        let want: Vec<&str> = Vmstat::NAMES
+            .into_iter()
+            .filter(|n| n.starts_with("pgscan_") || n.starts_with("pgsteal_"))
+            .collect();
+        assert_eq!(SCAN_STEAL, want);
+    }
 
     fn iso(t: &mut Totals, rec: u32, l: u32, scanned: u64, taken: u64) {
         let a = &mut t.isolate[isolate_index(rec, l) as usize];
