@@ -27,7 +27,7 @@ use crate::model::{
 pub struct LoadOptions {
     /// Skip fentry/fexit even where the kernel allows them (tests the kprobe path).
     pub no_fentry: bool,
-    /// Return instances per kretprobe (None: [`super::kretprobe::maxactive`];
+    /// Return instances per kretprobe (None: [`super::kretprobe::MAXACTIVE`];
     /// 0: the kernel's default, by the perf kprobe PMU).
     pub kretprobe_instances: Option<u32>,
     /// Size of the episode ring buffer in bytes (a power of two, at least a
