@@ -336,21 +336,21 @@ fn snapshot_agrees_with_node_meminfo_and_memcg_numa_stat() {
     }
     let file = uncached_file(512);
     let cg = Memcg::new("vmscan-test-snap", 64 << 20);
-    let vmscan = Vmscan::start(&["snapshot", "--json", "--duration", "4"]);
-    let started = std::time::Instant::now();
+    // Ended by SIGINT once the workload is done, not by a duration: its
+    // last sample (taken on SIGINT) then falls between the two readings of
+    // the kernel below, however long the read took on a busy machine.
+    let vmscan = Vmscan::start(&["snapshot", "--json", "--duration", "300"]);
     let cmd = read_in_cgroup(&cg, &file);
     let st = Command::new(&cmd[0])
         .args(&cmd[1..])
         .status()
         .expect("workload");
     assert!(st.success());
-    // The kernel's own view in the second of vmscan's last sample (it samples
-    // when --duration ends), read while vmscan still runs so that its own
-    // memory is counted on both sides.
-    std::thread::sleep(std::time::Duration::from_millis(3600).saturating_sub(started.elapsed()));
+    // The kernel's own view just before vmscan's last sample, read while
+    // vmscan still runs so that its own memory is counted on both sides.
     let node0 = node_meminfo_pages(0);
     let numa = std::fs::read_to_string(cg.dir.join("memory.numa_stat")).expect("numa_stat");
-    let out = vmscan.finish();
+    let out = vmscan.stop();
     let numa_after = std::fs::read_to_string(cg.dir.join("memory.numa_stat")).expect("numa_stat");
     let snap: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
 
