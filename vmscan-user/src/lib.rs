@@ -11,6 +11,7 @@ pub mod model;
 pub mod out;
 pub mod probe;
 pub mod replay;
+pub mod stop;
 pub mod text;
 pub mod tui;
 

@@ -174,9 +174,7 @@ impl Session {
         duration: std::time::Duration,
         mut each: impl FnMut(&Totals),
     ) -> anyhow::Result<()> {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut sigint = signal(SignalKind::interrupt())?;
-        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut stop = crate::stop::Signals::new()?;
         let deadline = tokio::time::sleep(duration);
         tokio::pin!(deadline);
         let period = std::time::Duration::from_secs(1).min(duration);
@@ -184,8 +182,7 @@ impl Session {
         loop {
             tokio::select! {
                 _ = &mut deadline => break,
-                _ = sigint.recv() => break,
-                _ = sigterm.recv() => break,
+                _ = stop.recv() => break,
                 _ = tick.tick() => { let t = self.tick()?; each(&t.delta); }
                 r = self.pump_events() => { r?; }
             }

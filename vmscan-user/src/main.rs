@@ -398,6 +398,9 @@ fn exit_code(e: &anyhow::Error) -> i32 {
         return exit::OK;
     }
     vmscan::note!("vmscan: {e:#}");
+    if let Some(i) = e.downcast_ref::<vmscan::stop::Interrupted>() {
+        return 128 + i.signal;
+    }
     if e.downcast_ref::<PrivilegeError>().is_some() {
         exit::PRIVILEGE
     } else if e.downcast_ref::<cmd::probes::HooksUnavailable>().is_some() {

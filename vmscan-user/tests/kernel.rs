@@ -550,3 +550,29 @@ fn madv_pageout_activations_are_counted_in_pgactivate() {
         &["pgactivate", "pgscan_file", "pgsteal_file", "pgscan_direct"],
     );
 }
+
+/// A SIGINT while vmscan is still attaching (sent by vmscan itself once
+/// mm_lru_insertion is attached: VMSCAN_TEST_SIGINT_AFTER) stops it there:
+/// what it attached is let go, it says so, prints nothing and exits 130.
+/// Before, the signal's default action killed it, which leaves the kprobe
+/// events of its kretprobes behind where it makes them (the lab's kretmiss
+/// scenario checks those are removed).
+#[test]
+fn a_sigint_while_starting_stops_vmscan_cleanly() {
+    if !require_root("a_sigint_while_starting_stops_vmscan_cleanly") {
+        return;
+    }
+    let out = Command::new(bin())
+        // Bounded, should the stop not come.
+        .args(["stat", "--json", "--duration", "30"])
+        .env("VMSCAN_TEST_SIGINT_AFTER", "pagemap:mm_lru_insertion")
+        .output()
+        .expect("run vmscan");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "stderr: {err}");
+    assert!(out.stdout.is_empty(), "stdout: {:?}", out.stdout);
+    assert!(
+        err.contains("stopped by SIGINT while starting"),
+        "stderr: {err}"
+    );
+}

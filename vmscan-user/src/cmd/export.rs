@@ -7,7 +7,6 @@ use std::{
 };
 
 use anyhow::Context as _;
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     export::{
@@ -119,15 +118,13 @@ pub async fn run(o: ExportOptions) -> anyhow::Result<()> {
         o.listen
     );
 
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut stop = crate::stop::Signals::new()?;
     let mut tick = tokio::time::interval(o.interval);
     // Intervals read so far, and the one the state's snapshot is of.
     let (mut ticks, mut snapped) = (0u64, None);
     loop {
         tokio::select! {
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
+            _ = stop.recv() => break,
             _ = tick.tick() => {
                 session.tick()?;
                 ticks += 1;

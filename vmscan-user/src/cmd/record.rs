@@ -2,8 +2,6 @@
 
 use std::{io::Write as _, path::PathBuf, time::Duration};
 
-use tokio::signal::unix::{SignalKind, signal};
-
 use crate::{
     export::record::{Header, VERSION, Writer},
     live::Session,
@@ -105,8 +103,7 @@ pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
         "vmscan: counting; recording to {} (Ctrl-C to stop)",
         o.output.display()
     );
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut stop = crate::stop::Signals::new()?;
     let deadline = o.duration.map(|d| tokio::time::Instant::now() + d);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + o.interval, o.interval);
     let start = std::time::Instant::now();
@@ -115,8 +112,7 @@ pub async fn run(o: RecordOptions) -> anyhow::Result<()> {
     session.full_next();
     loop {
         tokio::select! {
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
+            _ = stop.recv() => break,
             _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => break,
             _ = tick.tick() => {
                 let t = session.tick()?;

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use schemars::JsonSchema;
 use serde::Serialize;
-use tokio::signal::unix::{SignalKind, signal};
 use vmscan_common::{HookId, hook};
 
 use crate::{
@@ -488,8 +487,7 @@ async fn count_until_stopped(
     episodes: &mut Episodes,
     (start_totals, start_bracket, start_missed): (&Totals, &Bracket, &[(HookId, Option<u64>)]),
 ) -> anyhow::Result<()> {
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut stop = crate::stop::Signals::new()?;
     let deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
     let period = opts.interval.unwrap_or(Duration::from_secs(3600));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -500,8 +498,7 @@ async fn count_until_stopped(
     let mut buf = Vec::new();
     loop {
         tokio::select! {
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
+            _ = stop.recv() => break,
             _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => break,
             _ = tick.tick(), if opts.interval.is_some() => {
                 events.drain_now(&mut buf);

@@ -223,6 +223,7 @@ pub fn attach(
             .map_err(|e| format!("attaching the program to the kprobe event: {e}"))?,
     }
     k.perf = Some(perf);
+    log::info!("made the kprobe event {GROUP}/{event} on {func} ({maxactive} return instances)");
     Ok(k)
 }
 

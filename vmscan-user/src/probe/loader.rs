@@ -182,6 +182,9 @@ fn mem_step(step: &str) {
 
 /// Resolves offsets, loads the object and attaches every hook.
 pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
+    // From here on a stop unwinds through the drops below, which remove
+    // the kprobe events made for kretprobes.
+    crate::stop::arm();
     let tracefs = system::ensure_tracefs();
     let system = SystemInfo::gather(&tracefs);
 
@@ -210,6 +213,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     trim_heap();
 
     mem_step("dropping BTF");
+    crate::stop::check()?;
     let mut ebpf = load_object(
         &opts,
         &offsets,
@@ -248,6 +252,12 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         &present_funcs,
         &mut kret,
     );
+    if let Err(e) = crate::stop::check() {
+        // The programs first: a kretprobe's event is busy while its link is.
+        drop(ebpf);
+        drop(kret);
+        return Err(e);
+    }
     set_runtime_flags(&mut ebpf, &hooks);
     {
         use vmscan_common::hook::{
@@ -682,7 +692,20 @@ fn attach_hooks(
     kret: &mut Kretprobes,
 ) {
     let aya_btf = aya::Btf::from_sys_fs().ok();
+    // Fault injection for the tests: a SIGINT to vmscan itself once the
+    // hook of that name is attached, to interrupt a start-up at a known
+    // point.
+    let sigint_after = std::env::var("VMSCAN_TEST_SIGINT_AFTER").ok();
+    let mut raise = false;
     for ((spec, st), args) in HOOKS.iter().zip(hooks.iter_mut()).zip(tp_args) {
+        if std::mem::take(&mut raise) {
+            // SAFETY: raise takes a signal number only.
+            unsafe { libc::raise(libc::SIGINT) };
+        }
+        if crate::stop::requested() {
+            // load() unwinds what was attached.
+            break;
+        }
         if st.error.is_none()
             && let Some(why) = not_needed(spec.id, opts)
         {
@@ -732,6 +755,11 @@ fn attach_hooks(
                 attach_function(ebpf, st, &programs, opts, system, aya_btf.as_ref(), kret);
             }
         }
+        raise = st.error.is_none() && sigint_after.as_deref() == Some(st.name.as_str());
+    }
+    if raise {
+        // SAFETY: as above.
+        unsafe { libc::raise(libc::SIGINT) };
     }
 }
 

@@ -13,10 +13,7 @@ use ratatui::{
     backend::Backend,
     crossterm::event::{self, Event as CtEvent, KeyEventKind},
 };
-use tokio::{
-    signal::unix::{SignalKind, signal},
-    sync::mpsc,
-};
+use tokio::sync::mpsc;
 
 use crate::{
     live::Session,
@@ -62,8 +59,7 @@ pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<(
     let (tx, mut rx) = mpsc::channel::<UiEvent>(64);
     spawn_input_thread(tx.clone());
 
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut stop = crate::stop::Signals::new()?;
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     draw(&mut terminal, &app)?;
@@ -75,8 +71,7 @@ pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<(
                 app.log_events(&r?.records, &session.model);
                 continue;
             }
-            _ = sigterm.recv() => UiEvent::Quit,
-            _ = sigint.recv() => UiEvent::Quit,
+            _ = stop.recv() => UiEvent::Quit,
         };
         match ev {
             UiEvent::Quit => break,
@@ -115,8 +110,7 @@ pub async fn run_replay(path: &std::path::Path, speed: f64) -> anyhow::Result<()
     let _guard = Guard;
     let (tx, mut rx) = mpsc::channel::<UiEvent>(64);
     spawn_input_thread(tx);
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut stop = crate::stop::Signals::new()?;
     let mut finished = false;
     let mut wait = Duration::ZERO;
     draw(&mut terminal, &app)?;
@@ -124,8 +118,7 @@ pub async fn run_replay(path: &std::path::Path, speed: f64) -> anyhow::Result<()
         let ev = tokio::select! {
             Some(ev) = rx.recv() => ev,
             _ = tokio::time::sleep(wait), if !finished && !app.paused => UiEvent::Tick,
-            _ = sigterm.recv() => UiEvent::Quit,
-            _ = sigint.recv() => UiEvent::Quit,
+            _ = stop.recv() => UiEvent::Quit,
         };
         match ev {
             UiEvent::Quit => break,

@@ -2053,7 +2053,8 @@ fn cpulist_len(s: &str) -> u32 {
 /// (`--kretprobe-instances 0`), every call the entry program saw and the
 /// return program did not is a return the kernel missed: where it counts
 /// them (6.7+) stat's `missed` must cover them all; before 6.7 it must say
-/// nothing (no figure, not 0).
+/// nothing (no figure, not 0). Last, a stop while attaching
+/// ([`kretmiss_interrupted`]).
 pub(super) fn kretmiss(b: &Blocks, c: &Config) -> Verdict {
     let counted = KPROBE_SKIPS_COUNTED.contains(&c.kernel);
     let mut out = vec![];
@@ -2137,7 +2138,60 @@ pub(super) fn kretmiss(b: &Blocks, c: &Config) -> Verdict {
             )),
         }
     }
+    out.push(kretmiss_interrupted(b)?);
     Ok(out.join("; "))
+}
+
+/// The kretmiss scenario's last run: a SIGINT while vmscan was still
+/// attaching, after it had made kprobe events (for shrink_node's and
+/// workingset_refault's kretprobes at least). It must remove every one,
+/// exit 130 and print nothing.
+fn kretmiss_interrupted(b: &Blocks) -> Result<String, String> {
+    let get = |what: &str| {
+        b.get(&format!("kretmiss-int-{what}"))
+            .map(|t| t.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let err = get("err");
+    let made: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.split("made the kprobe event vmscan_kret/").nth(1))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for f in ["shrink_node", "workingset_refault"] {
+        if !made.iter().any(|e| e.ends_with(&format!("_{f}"))) {
+            return Err(format!(
+                "stopped while starting: no kprobe event made for {f} before the SIGINT; stderr: {err}"
+            ));
+        }
+    }
+    if !err.contains("stopped by SIGINT while starting") {
+        return Err(format!(
+            "stopped while starting: vmscan did not say it was stopped; stderr: {err}"
+        ));
+    }
+    let (rc, left, out) = (get("rc"), get("left"), get("out"));
+    if rc != "130" {
+        return Err(format!(
+            "stopped while starting: exit status {rc:?}, want 130"
+        ));
+    }
+    if out != "0" {
+        return Err(format!(
+            "stopped while starting: {out} bytes on stdout, want none"
+        ));
+    }
+    if left != "0" {
+        return Err(format!(
+            "stopped while starting: {left:?} of the {} kprobe events it made ({}) left in kprobe_events",
+            made.len(),
+            made.join(", ")
+        ));
+    }
+    Ok(format!(
+        "a SIGINT while attaching, after {} kprobe events were made: all removed, exit 130",
+        made.len()
+    ))
 }
 
 pub(super) fn rss(b: &Blocks) -> Verdict {

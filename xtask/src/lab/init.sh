@@ -381,6 +381,16 @@ if has kretmiss; then
     block kretmiss-$m /tmp/km-$m.json; block kretmiss-$m-err /tmp/km-$m.err
     block kretmiss-$m-made /tmp/km-$m.made; block kretmiss-$m-left /tmp/km-$m.left
   done
+  # Stopped while starting, once its kretprobes on shrink_node and then
+  # workingset_refault are made (vmscan sends itself the SIGINT:
+  # VMSCAN_TEST_SIGINT_AFTER): it must remove the events it made and exit
+  # 130.
+  VMSCAN_TEST_SIGINT_AFTER=workingset_refault vmscan -v --no-fentry stat --json \
+    > /tmp/km-int.json 2> /tmp/km-int.err; echo $? > /tmp/km-int.rc
+  grep -c vmscan_kret /sys/kernel/tracing/kprobe_events > /tmp/km-int.left
+  wc -c < /tmp/km-int.json > /tmp/km-int.out
+  block kretmiss-int-err /tmp/km-int.err; block kretmiss-int-rc /tmp/km-int.rc
+  block kretmiss-int-left /tmp/km-int.left; block kretmiss-int-out /tmp/km-int.out
 fi
 if has rss; then
   # Memory and per-interval read cost with this boot's possible CPUs: the
