@@ -404,14 +404,20 @@ fn tui_exits_quietly_when_its_terminal_goes_away() {
     }
     let session = format!("vmscan-hup-{}", std::process::id());
     let log = std::env::temp_dir().join(format!("{session}.err"));
-    let started = Command::new("tmux")
+    // A tmux server of its own (see tests/tui.rs: tmux_command).
+    let tmux = || {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &session]);
+        c
+    };
+    let started = tmux()
         .args(["new-session", "-d", "-s", &session, "-x", "100", "-y", "30"])
         .arg(format!("exec {} 2>{}", bin(), log.display()))
         .status()
         .expect("tmux (cargo xtask test installs it)");
     assert!(started.success());
     std::thread::sleep(Duration::from_secs(4));
-    let out = Command::new("tmux")
+    let out = tmux()
         .args(["display", "-p", "-t", &session, "#{pane_pid}"])
         .output()
         .unwrap();
@@ -420,7 +426,7 @@ fn tui_exits_quietly_when_its_terminal_goes_away() {
         .parse()
         .expect("pane pid");
     assert!(
-        Command::new("tmux")
+        tmux()
             .args(["kill-session", "-t", &session])
             .status()
             .unwrap()

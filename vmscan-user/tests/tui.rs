@@ -7,8 +7,18 @@ use std::{process::Command, time::Duration};
 
 use common::*;
 
+/// tmux on a server of this test process's own: a session killed on the
+/// default server leaves that server exiting in the background, and a
+/// new-session from another test that reaches it fails ("server exited
+/// unexpectedly").
+fn tmux_command() -> Command {
+    let mut c = Command::new("tmux");
+    c.args(["-L", &format!("vmscan-test-{}", std::process::id())]);
+    c
+}
+
 fn tmux(args: &[&str]) -> String {
-    let out = Command::new("tmux")
+    let out = tmux_command()
         .args(args)
         .output()
         .expect("tmux (cargo xtask test installs it)");
@@ -157,7 +167,7 @@ fn live_tui_shows_reclaim_and_restores_the_terminal() {
 struct Kill(String);
 impl Drop for Kill {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
+        let _ = tmux_command()
             .args(["kill-session", "-t", &self.0])
             .status();
     }

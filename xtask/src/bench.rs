@@ -209,20 +209,35 @@ fn with_tui_keys<T>(
     f: impl FnOnce(u32) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let bin = root().join("target/release/vmscan");
-    let session = format!("vmscan-bench-{}", std::process::id());
+    // A tmux server of its own for each run: after kill-session the last
+    // session's server exits in the background, and a new-session that
+    // reaches it then fails ("server exited unexpectedly", seen between
+    // the memcgs benchmark's TUI runs).
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let socket = format!(
+        "vmscan-bench-{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let tmux = || {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &socket]);
+        c
+    };
+    let session = "vmscan-bench";
     status(
-        Command::new("tmux")
-            .args(["new-session", "-d", "-s", &session, "-x", "120", "-y", "40"])
+        tmux()
+            .args(["new-session", "-d", "-s", session, "-x", "120", "-y", "40"])
             .arg(format!("exec {}", bin.display())),
     )?;
     let res = (|| {
         std::thread::sleep(warm_up);
         if !keys.is_empty() {
-            status(Command::new("tmux").args(["send-keys", "-t", &session, keys]))?;
+            status(tmux().args(["send-keys", "-t", session, keys]))?;
             std::thread::sleep(warm_up);
         }
-        let out = Command::new("tmux")
-            .args(["display", "-p", "-t", &session, "#{pane_pid}"])
+        let out = tmux()
+            .args(["display", "-p", "-t", session, "#{pane_pid}"])
             .output()?;
         let pid: u32 = String::from_utf8_lossy(&out.stdout)
             .trim()
@@ -230,9 +245,7 @@ fn with_tui_keys<T>(
             .context("pane pid")?;
         f(pid)
     })();
-    let _ = Command::new("tmux")
-        .args(["kill-session", "-t", &session])
-        .status();
+    let _ = tmux().arg("kill-server").status();
     res
 }
 
