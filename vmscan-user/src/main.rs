@@ -387,7 +387,13 @@ fn main() {
     };
     let result = rt.block_on(dispatch(cli.command, cli.interval, load));
     if let Err(e) = result {
-        std::process::exit(exit_code(&e));
+        let code = exit_code(&e);
+        if let Some(i) = e.downcast_ref::<vmscan::stop::Interrupted>() {
+            // Ended as the signal would end it (what was attached is gone
+            // by now), so a calling shell sees the signal and stops too.
+            let _ = signal_hook::low_level::emulate_default_handler(i.signal);
+        }
+        std::process::exit(code);
     }
 }
 

@@ -2,19 +2,21 @@
 //!
 //! Loading makes things that outlive a killed process: the kprobe events
 //! vmscan makes for its kretprobes stay in tracefs until someone removes
-//! them. So from the moment loading begins ([`arm`]) the first SIGINT or
-//! SIGTERM only asks vmscan to stop: loading checks [`requested`] between
-//! hooks and unwinds (removing what it made), and each run loop stops at
-//! once ([`Signals::recv`]). A second signal ends the process as the
-//! signal would (an escape hatch for a start-up that does not get to its
-//! next check).
+//! them. So from the moment loading begins ([`arm`]) a SIGINT or SIGTERM
+//! only asks vmscan to stop: loading checks [`requested`] between hooks
+//! and unwinds (removing what it made), and each run loop stops at once
+//! ([`Signals::recv`]). While loading, a second signal ends the process as
+//! the signal would (an escape hatch for a start-up that does not get to
+//! its next check); once loaded ([`loaded`]) the run loops handle every
+//! signal, as before.
 //!
-//! Commands that load nothing (replay, report) never arm, and die on the
-//! first signal as before.
+//! Commands that load nothing (replay, report) never arm: `report` and
+//! `replay --json` keep the signals' default action, the replay UI its
+//! own handling.
 
 use std::sync::{
-    Arc, OnceLock,
-    atomic::{AtomicBool, AtomicUsize, Ordering},
+    OnceLock,
+    atomic::{AtomicBool, AtomicI32, Ordering},
 };
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -22,45 +24,59 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 /// The signals that ask vmscan to stop.
 const SIGNALS: [i32; 2] = [libc::SIGINT, libc::SIGTERM];
 
-struct Flags {
-    asked: Arc<AtomicBool>,
-    which: Arc<AtomicUsize>,
-}
+/// A stop was asked for (by the first signal since [`arm`]).
+static ASKED: AtomicBool = AtomicBool::new(false);
+/// Which signal asked (0: none yet).
+static WHICH: AtomicI32 = AtomicI32::new(0);
+/// Loading is under way: a second signal ends the process.
+static LOADING: AtomicBool = AtomicBool::new(false);
+static ARMED: OnceLock<()> = OnceLock::new();
 
-static FLAGS: OnceLock<Option<Flags>> = OnceLock::new();
-
-/// Catches SIGINT and SIGTERM from now on (once; later calls do nothing).
-/// Where the handlers cannot be installed the signals keep their default
-/// action: vmscan still stops, only without removing what it made.
+/// Catches SIGINT and SIGTERM from now on (installed once) and marks
+/// loading as under way. Where a handler cannot be installed that signal
+/// keeps its default action: vmscan still stops, only without removing
+/// what it made.
 pub fn arm() {
-    FLAGS.get_or_init(|| {
-        let asked = Arc::new(AtomicBool::new(false));
-        let which = Arc::new(AtomicUsize::new(0));
+    LOADING.store(true, Ordering::SeqCst);
+    ARMED.get_or_init(|| {
         for sig in SIGNALS {
-            // In this order: the first signal finds `asked` unset (no
-            // default action) and then sets it; a second finds it set.
-            let r = signal_hook::flag::register_conditional_default(sig, Arc::clone(&asked))
-                .and_then(|_| signal_hook::flag::register_usize(sig, Arc::clone(&which), sig as usize))
-                .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&asked)));
-            if let Err(e) = r {
-                log::warn!("catching signal {sig}: {e} (a stop during start-up may leave kprobe events to the next vmscan)");
-                return None;
+            // One action per signal, so no signal can come between two
+            // registrations and be half handled. Async-signal-safe: atomics
+            // and, for a second signal while loading, the default action.
+            let action = move || {
+                if ASKED.swap(true, Ordering::SeqCst) {
+                    if LOADING.load(Ordering::SeqCst) {
+                        let _ = signal_hook::low_level::emulate_default_handler(sig);
+                    }
+                } else {
+                    WHICH.store(sig, Ordering::SeqCst);
+                }
+            };
+            // SAFETY: the action only touches atomics and calls
+            // emulate_default_handler, both async-signal-safe.
+            if let Err(e) = unsafe { signal_hook::low_level::register(sig, action) } {
+                log::warn!(
+                    "catching signal {sig}: {e} (a stop during start-up may leave kprobe events to the next vmscan)"
+                );
             }
         }
-        Some(Flags { asked, which })
     });
+}
+
+/// Loading is done: from now on a second signal no longer ends the
+/// process at once (the run loops stop on the first and finish their
+/// work: a report, removing the kprobe events).
+pub fn loaded() {
+    LOADING.store(false, Ordering::SeqCst);
 }
 
 /// Whether a stop was asked for since [`arm`].
 pub fn requested() -> bool {
-    FLAGS
-        .get()
-        .and_then(Option::as_ref)
-        .is_some_and(|f| f.asked.load(Ordering::SeqCst))
+    ASKED.load(Ordering::SeqCst)
 }
 
 /// The error loading returns when a stop was asked for while it ran; main
-/// exits with 128 + the signal's number, as the shell reports a signal.
+/// then ends vmscan as the signal would (exit status 128 + its number).
 #[derive(Debug)]
 pub struct Interrupted {
     pub signal: i32,
@@ -84,15 +100,12 @@ impl std::error::Error for Interrupted {}
 
 /// Err([`Interrupted`]) when a stop was asked for.
 pub fn check() -> anyhow::Result<()> {
-    let Some(f) = FLAGS.get().and_then(Option::as_ref) else {
-        return Ok(());
-    };
-    if !f.asked.load(Ordering::SeqCst) {
+    if !requested() {
         return Ok(());
     }
-    let signal = match f.which.load(Ordering::SeqCst) {
+    let signal = match WHICH.load(Ordering::SeqCst) {
         0 => libc::SIGINT,
-        s => s as i32,
+        s => s,
     };
     Err(Interrupted { signal }.into())
 }

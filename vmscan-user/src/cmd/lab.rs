@@ -704,9 +704,11 @@ pub async fn bench_ingest(
         let mut drained = 0u64;
         let deadline = tokio::time::sleep(std::time::Duration::from_secs_f64(seconds));
         tokio::pin!(deadline);
+        let mut stop = crate::stop::Signals::new()?;
         loop {
             tokio::select! {
                 _ = &mut deadline => break,
+                _ = stop.recv() => break,
                 r = s.pump_events() => drained += storm(r?.events),
             }
         }

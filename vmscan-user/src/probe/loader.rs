@@ -253,9 +253,10 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         &mut kret,
     );
     if let Err(e) = crate::stop::check() {
-        // The programs first: a kretprobe's event is busy while its link is.
-        drop(ebpf);
+        // Each kretprobe closes its own link and perf event before it
+        // removes its event.
         drop(kret);
+        drop(ebpf);
         return Err(e);
     }
     set_runtime_flags(&mut ebpf, &hooks);
@@ -283,6 +284,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     // Parsing the kernel's BTF twice leaves tens of MiB of freed heap behind;
     // hand it back so the daemon's footprint is what it uses.
     trim_heap();
+    crate::stop::loaded();
     Ok(Loaded {
         ebpf,
         hooks,

@@ -54,6 +54,10 @@ pub async fn run_live(interval: Duration, load: LoadOptions) -> anyhow::Result<(
     app.update_from(&session.model);
     app.hook_missed = session.hook_missed();
 
+    if crate::stop::requested() {
+        // Stopped while starting: no screen to draw and take down again.
+        return Ok(());
+    }
     let mut terminal = ratatui::try_init().context("setting up the terminal")?;
     let _guard = Guard;
     let (tx, mut rx) = mpsc::channel::<UiEvent>(64);
