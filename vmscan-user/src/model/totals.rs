@@ -143,7 +143,6 @@ aggregates!(declare_totals);
 /// programs: its events are calls, the larger of the two run counts, and its
 /// losses those of both.
 pub fn hook_figures(hits: &[u64], lost: &[u64], id: HookId) -> (u64, u64) {
-    let at = |v: &[u64], i: HookId| v.get(i.slot() as usize).copied().unwrap_or(0);
     match hook::return_of(id) {
         Some(ret) => (
             at(hits, id).max(at(hits, ret)),
@@ -158,7 +157,12 @@ pub fn hook_figures(hits: &[u64], lost: &[u64], id: HookId) -> (u64, u64) {
 pub fn hook_returns(hits: &[u64], id: HookId, attached: bool) -> Option<u64> {
     hook::return_of(id)
         .filter(|_| attached)
-        .map(|r| hits.get(r.slot() as usize).copied().unwrap_or(0))
+        .map(|r| at(hits, r))
+}
+
+/// Hook `id`'s figure in a per-hook array (HITS, LOST), 0 past its end.
+fn at(v: &[u64], id: HookId) -> u64 {
+    v.get(id.slot() as usize).copied().unwrap_or(0)
 }
 
 #[cfg(test)]
