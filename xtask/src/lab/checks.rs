@@ -2267,19 +2267,21 @@ const MEMCG_GROWTH_LIMIT: f64 = 10.0;
 /// and 10,000 memory cgroups, each charged a page. Steady cost at 10,000 at
 /// most [`MEMCG_GROWTH_LIMIT`] times the cost at 100, for both programs.
 pub(super) fn memcgs(b: &Blocks) -> Verdict {
-    // /proc/PID/stat every 5 s for 60 s (13 readings) from the moment the
-    // program counts: (ms per interval over the last 20 s, ms of CPU in the
-    // first 40 s). USER_HZ ticks are 10 ms.
+    // /proc/PID/stat every 5 s for 100 s (21 readings) from the moment the
+    // program counts: (ms per interval over the last 60 s, ms of CPU in the
+    // first 40 s). A whole minute of steady state holds each once-a-minute
+    // job (the hierarchy walk) exactly once, so no run's figure catches it
+    // and another's misses it. USER_HZ ticks are 10 ms.
     let cpu = |k: &str| -> Result<(f64, f64), String> {
         let ticks: Vec<u64> = b
             .get(k)
             .map(|t| t.lines().filter_map(crate::sh::stat_cpu_ticks).collect())
             .unwrap_or_default();
-        if ticks.len() < 13 {
-            return Err(format!("{} of 13 CPU readings in `{k}`", ticks.len()));
+        if ticks.len() < 21 {
+            return Err(format!("{} of 21 CPU readings in `{k}`", ticks.len()));
         }
         let ms = |a: usize, z: usize| ticks[z].saturating_sub(ticks[a]) as f64 * 10.0;
-        Ok((ms(8, 12) / 20.0, ms(0, 8)))
+        Ok((ms(8, 20) / 60.0, ms(0, 8)))
     };
     let hwm_mib = |k: &str| vmhwm_kib(b, k).map(|kib| kib as f64 / 1024.0);
     let mut rows = vec![];
@@ -2324,7 +2326,7 @@ pub(super) fn memcgs(b: &Blocks) -> Verdict {
         cost.push((export.0, tui.0));
     }
     let (first, last) = (cost[0], cost[cost.len() - 1]);
-    // A tick's resolution (10 ms over 20 intervals) is the floor.
+    // A tick's resolution (10 ms over 60 intervals) is the floor.
     let growth = |a: f64, b: f64| b / a.max(0.5);
     let (ge, gt) = (growth(first.0, last.0), growth(first.1, last.1));
     let summary = format!(
@@ -2369,10 +2371,10 @@ mod tests {
     #[test]
     fn memcg_costs_must_not_grow_with_every_memcg() {
         let stat = |ticks: u64| format!("1 (vmscan) S 0 0 0 0 0 0 0 0 0 0 {ticks} 0 0 0");
-        // 13 readings 5 s apart: a start-up of 300 ticks, then `per20` ticks
+        // 21 readings 5 s apart: a start-up of 300 ticks, then `per20` ticks
         // in each 20 s.
         let series = |per20: u64| {
-            (0..13u64)
+            (0..21u64)
                 .map(|k| stat(if k == 0 { 0 } else { 300 } + k * per20 / 4))
                 .collect::<Vec<_>>()
                 .join("\n")

@@ -435,9 +435,10 @@ if has memcgs; then
   # version. Each memcg is charged one page of page cache: one shell moves
   # itself into each and writes a small file (no fork per memcg). One
   # program at a time, as in rss.
-  # /proc/PID/stat every 5 s for 60 s from the moment the program counts:
-  # its start-up (the first sample reads every memcg) and its steady state.
-  cpu_series() { k=0; : > $2; while [ $k -le 12 ]; do cat /proc/$1/stat >> $2; sleep 5; k=$((k+1)); done; }
+  # /proc/PID/stat every 5 s for 100 s from the moment the program counts:
+  # its start-up (the first sample reads every memcg) and a whole minute of
+  # steady state.
+  cpu_series() { k=0; : > $2; while [ $k -le 20 ]; do cat /proc/$1/stat >> $2; sleep 5; k=$((k+1)); done; }
   # The guest's loopback is down until brought up (scrapes go to it).
   ifconfig lo 127.0.0.1 up 2>/dev/null || ip link set lo up
   P=$CG/mc; mkdir -p $P /mnt/mc
