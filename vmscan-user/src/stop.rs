@@ -15,7 +15,7 @@
 //! own handling.
 
 use std::sync::{
-    OnceLock,
+    Once,
     atomic::{AtomicBool, AtomicI32, Ordering},
 };
 
@@ -24,13 +24,11 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 /// The signals that ask vmscan to stop.
 const SIGNALS: [i32; 2] = [libc::SIGINT, libc::SIGTERM];
 
-/// A stop was asked for (by the first signal since [`arm`]).
-static ASKED: AtomicBool = AtomicBool::new(false);
-/// Which signal asked (0: none yet).
-static WHICH: AtomicI32 = AtomicI32::new(0);
+/// The signal that asked for a stop, the first since [`arm`] (0: none yet).
+static ASKED_BY: AtomicI32 = AtomicI32::new(0);
 /// Loading is under way: a second signal ends the process.
 static LOADING: AtomicBool = AtomicBool::new(false);
-static ARMED: OnceLock<()> = OnceLock::new();
+static ARMED: Once = Once::new();
 
 /// Catches SIGINT and SIGTERM from now on (installed once) and marks
 /// loading as under way. Where a handler cannot be installed that signal
@@ -38,18 +36,17 @@ static ARMED: OnceLock<()> = OnceLock::new();
 /// what it made.
 pub fn arm() {
     LOADING.store(true, Ordering::SeqCst);
-    ARMED.get_or_init(|| {
+    ARMED.call_once(|| {
         for sig in SIGNALS {
             // One action per signal, so no signal can come between two
             // registrations and be half handled. Async-signal-safe: atomics
             // and, for a second signal while loading, the default action.
             let action = move || {
-                if ASKED.swap(true, Ordering::SeqCst) {
-                    if LOADING.load(Ordering::SeqCst) {
-                        let _ = signal_hook::low_level::emulate_default_handler(sig);
-                    }
-                } else {
-                    WHICH.store(sig, Ordering::SeqCst);
+                let first = ASKED_BY
+                    .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok();
+                if !first && LOADING.load(Ordering::SeqCst) {
+                    let _ = signal_hook::low_level::emulate_default_handler(sig);
                 }
             };
             // SAFETY: the action only touches atomics and calls
@@ -72,7 +69,7 @@ pub fn loaded() {
 
 /// Whether a stop was asked for since [`arm`].
 pub fn requested() -> bool {
-    ASKED.load(Ordering::SeqCst)
+    ASKED_BY.load(Ordering::SeqCst) != 0
 }
 
 /// The error loading returns when a stop was asked for while it ran; main
@@ -100,14 +97,10 @@ impl std::error::Error for Interrupted {}
 
 /// Err([`Interrupted`]) when a stop was asked for.
 pub fn check() -> anyhow::Result<()> {
-    if !requested() {
-        return Ok(());
+    match ASKED_BY.load(Ordering::SeqCst) {
+        0 => Ok(()),
+        signal => Err(Interrupted { signal }.into()),
     }
-    let signal = match WHICH.load(Ordering::SeqCst) {
-        0 => libc::SIGINT,
-        s => s,
-    };
-    Err(Interrupted { signal }.into())
 }
 
 /// SIGINT and SIGTERM for a run loop, including one that came before the

@@ -404,12 +404,8 @@ fn tui_exits_quietly_when_its_terminal_goes_away() {
     }
     let session = format!("vmscan-hup-{}", std::process::id());
     let log = std::env::temp_dir().join(format!("{session}.err"));
-    // A tmux server of its own (see tests/tui.rs: tmux_command).
-    let tmux = || {
-        let mut c = Command::new("tmux");
-        c.args(["-L", &session]);
-        c
-    };
+    // A tmux server of its own.
+    let tmux = || tmux_on(&session);
     let started = tmux()
         .args(["new-session", "-d", "-s", &session, "-x", "100", "-y", "30"])
         .arg(format!("exec {} 2>{}", bin(), log.display()))

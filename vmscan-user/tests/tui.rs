@@ -7,14 +7,9 @@ use std::{process::Command, time::Duration};
 
 use common::*;
 
-/// tmux on a server of this test process's own: a session killed on the
-/// default server leaves that server exiting in the background, and a
-/// new-session from another test that reaches it fails ("server exited
-/// unexpectedly").
+/// tmux on this test process's own server (common::tmux_on).
 fn tmux_command() -> Command {
-    let mut c = Command::new("tmux");
-    c.args(["-L", &format!("vmscan-test-{}", std::process::id())]);
-    c
+    tmux_on(&format!("vmscan-test-{}", std::process::id()))
 }
 
 fn tmux(args: &[&str]) -> String {

@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: runs the benchmarks and writes their figures as a
 //! Markdown table to bench/results.md (bench/results-quick.md for --quick).
 
-use std::{process::Command, time::Duration};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
@@ -209,21 +209,15 @@ fn with_tui_keys<T>(
     f: impl FnOnce(u32) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let bin = root().join("target/release/vmscan");
-    // A tmux server of its own for each run: after kill-session the last
-    // session's server exits in the background, and a new-session that
-    // reaches it then fails ("server exited unexpectedly", seen between
-    // the memcgs benchmark's TUI runs).
+    // A tmux server of its own for each run (crate::sh::tmux; seen failing
+    // between the memcgs benchmark's TUI runs on a shared one).
     static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let socket = format!(
         "vmscan-bench-{}-{}",
         std::process::id(),
         RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
-    let tmux = || {
-        let mut c = Command::new("tmux");
-        c.args(["-L", &socket]);
-        c
-    };
+    let tmux = || crate::sh::tmux(&socket);
     let session = "vmscan-bench";
     status(
         tmux()

@@ -182,3 +182,13 @@ pub(crate) fn clk_tck() -> f64 {
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
         .unwrap_or(100.0)
 }
+
+/// tmux on the server named `socket` (`-L`), of its caller's own: after
+/// kill-session of the last session, a shared server exits in the
+/// background, and a new-session that reaches it then fails ("server exited
+/// unexpectedly").
+pub(crate) fn tmux(socket: &str) -> Command {
+    let mut c = Command::new("tmux");
+    c.args(["-L", socket]);
+    c
+}

@@ -304,18 +304,10 @@ impl Drop for Under {
             unsafe { libc::kill(c.id() as i32, libc::SIGINT) };
             let _ = c.wait();
         }
-        let _ = tmux(&self.session)
+        let _ = crate::sh::tmux(&self.session)
             .args(["kill-session", "-t", &self.session])
             .status();
     }
-}
-
-/// tmux on a server named after the session, of its own: one shared with
-/// others may be exiting when the session starts.
-fn tmux(session: &str) -> Command {
-    let mut c = Command::new("tmux");
-    c.args(["-L", session]);
-    c
 }
 
 fn start(bin: &Path, recording: &Path, log: &Path) -> anyhow::Result<Under> {
@@ -345,7 +337,7 @@ fn start(bin: &Path, recording: &Path, log: &Path) -> anyhow::Result<Under> {
         bin.display(),
         log.join("tui.err").display()
     );
-    crate::sh::status(tmux(&session).args([
+    crate::sh::status(crate::sh::tmux(&session).args([
         "new-session",
         "-d",
         "-s",
@@ -356,7 +348,7 @@ fn start(bin: &Path, recording: &Path, log: &Path) -> anyhow::Result<Under> {
         "48",
         &cmd,
     ]))?;
-    let out = tmux(&session)
+    let out = crate::sh::tmux(&session)
         .args(["list-panes", "-t", &session, "-F", "#{pane_pid}"])
         .output()?;
     let tui_pid = String::from_utf8_lossy(&out.stdout)

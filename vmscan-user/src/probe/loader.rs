@@ -698,12 +698,7 @@ fn attach_hooks(
     // hook of that name is attached, to interrupt a start-up at a known
     // point.
     let sigint_after = std::env::var("VMSCAN_TEST_SIGINT_AFTER").ok();
-    let mut raise = false;
     for ((spec, st), args) in HOOKS.iter().zip(hooks.iter_mut()).zip(tp_args) {
-        if std::mem::take(&mut raise) {
-            // SAFETY: raise takes a signal number only.
-            unsafe { libc::raise(libc::SIGINT) };
-        }
         if crate::stop::requested() {
             // load() unwinds what was attached.
             break;
@@ -757,11 +752,10 @@ fn attach_hooks(
                 attach_function(ebpf, st, &programs, opts, system, aya_btf.as_ref(), kret);
             }
         }
-        raise = st.error.is_none() && sigint_after.as_deref() == Some(st.name.as_str());
-    }
-    if raise {
-        // SAFETY: as above.
-        unsafe { libc::raise(libc::SIGINT) };
+        if st.error.is_none() && sigint_after.as_deref() == Some(st.name.as_str()) {
+            // SAFETY: raise takes a signal number only.
+            unsafe { libc::raise(libc::SIGINT) };
+        }
     }
 }
 

@@ -309,3 +309,13 @@ pub fn which_perf() -> String {
     }
     panic!("perf not found: install linux-perf (cargo xtask test installs it)");
 }
+
+/// tmux on the server named `socket` (`-L`), of the test's own: a session
+/// killed on a shared server leaves that server exiting in the background,
+/// and a new-session from another test that reaches it fails ("server
+/// exited unexpectedly").
+pub fn tmux_on(socket: &str) -> Command {
+    let mut c = Command::new("tmux");
+    c.args(["-L", socket]);
+    c
+}

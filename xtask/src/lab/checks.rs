@@ -2060,11 +2060,7 @@ pub(super) fn kretmiss(b: &Blocks, c: &Config) -> Verdict {
     let mut out = vec![];
     for m in ["tracefs", "default"] {
         let j = json(b, &format!("kretmiss-{m}"))?;
-        let count = |what: &str| {
-            b.get(&format!("kretmiss-{m}-{what}"))
-                .map(|t| t.trim().to_owned())
-                .unwrap_or_default()
-        };
+        let count = |what: &str| kretmiss_text(b, &format!("{m}-{what}"));
         // vmscan's tracefs kretprobe on shrink_node exists exactly in the
         // run that asks for it, and is gone once vmscan exits.
         let (made, left) = (count("made"), count("left"));
@@ -2142,6 +2138,14 @@ pub(super) fn kretmiss(b: &Blocks, c: &Config) -> Verdict {
     Ok(out.join("; "))
 }
 
+/// The kretmiss scenario's block `kretmiss-{name}`, trimmed ("" where
+/// missing).
+fn kretmiss_text(b: &Blocks, name: &str) -> String {
+    b.get(&format!("kretmiss-{name}"))
+        .map(|t| t.trim().to_owned())
+        .unwrap_or_default()
+}
+
 /// The kretmiss scenario's last run: a SIGINT while vmscan was still
 /// attaching, after it had made kprobe events (for shrink_node's and
 /// workingset_refault's kretprobes at least). It must remove every one,
@@ -2150,11 +2154,7 @@ pub(super) fn kretmiss(b: &Blocks, c: &Config) -> Verdict {
 /// the attach loop, not the break inside it (the host test
 /// `a_sigint_while_starting_stops_vmscan_cleanly` stops it mid-loop).
 fn kretmiss_interrupted(b: &Blocks) -> Result<String, String> {
-    let get = |what: &str| {
-        b.get(&format!("kretmiss-int-{what}"))
-            .map(|t| t.trim().to_owned())
-            .unwrap_or_default()
-    };
+    let get = |what: &str| kretmiss_text(b, &format!("int-{what}"));
     let err = get("err");
     let made: Vec<&str> = err
         .lines()

@@ -383,8 +383,8 @@ if has kretmiss; then
   done
   # Stopped while starting, once its kretprobes on shrink_node and then
   # workingset_refault are made (vmscan sends itself the SIGINT:
-  # VMSCAN_TEST_SIGINT_AFTER): it must remove the events it made and exit
-  # 130.
+  # VMSCAN_TEST_SIGINT_AFTER): it must remove the events it made and end
+  # by the signal (status 130).
   VMSCAN_TEST_SIGINT_AFTER=workingset_refault vmscan -v --no-fentry stat --json -d 30 \
     > /tmp/km-int.json 2> /tmp/km-int.err; echo $? > /tmp/km-int.rc
   grep -c vmscan_kret /sys/kernel/tracing/kprobe_events > /tmp/km-int.left
