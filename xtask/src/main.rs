@@ -70,7 +70,8 @@ enum Cmd {
         #[arg(long)]
         kernel: Option<String>,
         /// Only these scenarios (comma-separated: hooks,truth,numa,mglru,model,exit,swap,
-        /// refault,ancestor,softlimit,hotplug,proactive,thp,pageout,rss).
+        /// refault,ancestor,softlimit,hotplug,proactive,thp,collapse,pageout,lazyfree,
+        /// deactivate,kretmiss,rss,memcgs,demote).
         #[arg(long)]
         scenario: Option<String>,
         /// Boot the kernel with vmscan inside and a shell on the console.

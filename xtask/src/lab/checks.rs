@@ -2045,7 +2045,7 @@ fn cpulist_len(s: &str) -> u32 {
 /// UI) and [`EXPORT_RSS_LIMIT_KIB`]. A boot asked for `possible_cpus=N`
 /// that got another count is a SKIP: the kernel sized its CPUs from the
 /// firmware's table (6.9+ ignores the parameter).
-/// 32 readers reclaiming one small cgroup at once with shrink_node hooked
+/// 24 readers reclaiming one small cgroup at once with shrink_node hooked
 /// by kprobe+kretprobe (init.sh: kretmiss): more tasks inside shrink_node
 /// than the kernel's default kretprobe has return instances. vmscan's own
 /// kretprobes (made through tracefs with 1024) must exist while it runs,

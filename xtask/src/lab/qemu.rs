@@ -184,6 +184,7 @@ fn watch(mut child: Child, limit: Duration, log: &Path) -> anyhow::Result<String
         }
         s
     });
+    let mut killed = None;
     loop {
         if child.try_wait()?.is_some() {
             break;
@@ -191,7 +192,12 @@ fn watch(mut child: Child, limit: Duration, log: &Path) -> anyhow::Result<String
         let silent = start.elapsed().saturating_sub(Duration::from_millis(
             last.load(std::sync::atomic::Ordering::Relaxed),
         ));
-        if start.elapsed() > limit || silent > SILENCE_LIMIT {
+        if start.elapsed() > limit {
+            killed = Some(format!("at its {} s limit", limit.as_secs()));
+        } else if silent > SILENCE_LIMIT {
+            killed = Some(format!("after {} s of silence", silent.as_secs()));
+        }
+        if killed.is_some() {
             let _ = child.kill();
             let _ = child.wait();
             break;
@@ -199,7 +205,76 @@ fn watch(mut child: Child, limit: Duration, log: &Path) -> anyhow::Result<String
         std::thread::sleep(WATCH_INTERVAL);
     }
     let bytes = reader.join().unwrap_or_default();
-    Ok(String::from_utf8_lossy(&bytes).replace('\r', ""))
+    let mut console = String::from_utf8_lossy(&bytes).replace('\r', "");
+    if let Some(why) = killed {
+        // The host's own marker, after all the guest printed.
+        console.push_str(&format!("\n{KILLED}{why}\n"));
+    }
+    Ok(console)
+}
+
+/// The line the watchdog adds to a console when it kills the guest.
+pub(super) const KILLED: &str = "@@KILLED ";
+
+/// Each scenario the guest started (`@@AT name uptime`, in order) with the
+/// seconds it ran: up to the next one's start, or to the end of the
+/// console's record for the last (None when the guest never marked an end).
+pub(super) fn timeline(console: &str) -> Vec<(String, Option<f64>)> {
+    let marks: Vec<(&str, f64)> = console
+        .lines()
+        .filter_map(|l| {
+            let rest = &l[l.find("@@AT ")? + 5..];
+            let (name, at) = rest.trim().split_once(' ')?;
+            Some((name, at.trim().parse().ok()?))
+        })
+        .collect();
+    marks
+        .iter()
+        .enumerate()
+        .filter(|(_, (name, _))| *name != "end")
+        .map(|(i, (name, at))| {
+            let took = marks.get(i + 1).map(|(_, next)| next - at);
+            ((*name).to_owned(), took)
+        })
+        .collect()
+}
+
+/// A one-line account of a boot: the scenarios that took longest, and for
+/// a guest killed by the watchdog, why and during which scenario.
+pub(super) fn account(console: &str) -> String {
+    let t = timeline(console);
+    let mut done: Vec<(&str, f64)> = t
+        .iter()
+        .filter_map(|(n, took)| Some((n.as_str(), (*took)?)))
+        .collect();
+    done.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut parts: Vec<String> = done
+        .iter()
+        .take(4)
+        .map(|(n, s)| format!("{n} {s:.0} s"))
+        .collect();
+    if done.len() > 4 {
+        parts.push(format!("{} more", done.len() - 4));
+    }
+    let mut s = if parts.is_empty() {
+        String::new()
+    } else {
+        format!("longest: {}", parts.join(", "))
+    };
+    let killed = console
+        .lines()
+        .find_map(|l| l.strip_prefix(KILLED).map(str::trim));
+    if let Some(why) = killed {
+        let during = match t.last() {
+            Some((n, None)) => format!("during {n}"),
+            _ => "before any scenario started".to_owned(),
+        };
+        if !s.is_empty() {
+            s.push_str("; ");
+        }
+        s.push_str(&format!("killed {why}, {during}"));
+    }
+    s
 }
 
 /// Boots a guest on a fresh disk; one that does not print @@DONE is booted
@@ -217,24 +292,79 @@ pub(super) fn boot_finished(
 ) -> anyhow::Result<(String, String)> {
     let mut console = boot(vmlinux, initrd, &disk()?, b, log)?;
     if !console.contains("@@DONE") {
+        let at_limit = console.contains(&format!("{KILLED}at its"));
         let why = if console.contains("soft lockup") {
-            "soft lockup in the guest"
+            "soft lockup in the guest".to_owned()
         } else {
-            "no @@DONE"
+            match account(&console) {
+                a if a.contains("killed") => format!("no @@DONE; {a}"),
+                _ => "no @@DONE".to_owned(),
+            }
+        };
+        // A guest cut off by its limit was slow, not stuck (the silence
+        // watchdog catches stuck ones): the same limit would cut it again.
+        let limit = if at_limit { b.limit * 3 / 2 } else { b.limit };
+        let longer = if at_limit {
+            format!(" with {} s", limit.as_secs())
+        } else {
+            String::new()
         };
         crate::sh::say(&format!(
-            "kernel lab: {label} did not finish ({why}); booting it once more"
+            "kernel lab: {label} did not finish ({why}); booting it once more{longer}"
         ));
         let stem = log
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         let _ = std::fs::rename(log, log.with_file_name(format!("{stem}-first-try.log")));
-        console = boot(vmlinux, initrd, &disk()?, b, log)?;
+        let again = Boot {
+            scenarios: b.scenarios.clone(),
+            append: b.append.clone(),
+            limit,
+            ..*b
+        };
+        console = boot(vmlinux, initrd, &disk()?, &again, log)?;
     }
     let release = console
         .lines()
         .find_map(|l| l.find("@@KERNEL ").map(|i| l[i + 9..].trim().to_owned()))
         .unwrap_or_else(|| label.to_owned());
     Ok((console, release))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CUT: &str = "@@KERNEL 5.10\n@@AT hooks 3.10\n@@BEGIN x\n@@AT b\n@@END x\n\
+        @@AT swap 40.5\nnoise\n@@AT kretmiss 160.0\n@@AT rss 421.9\n\
+        @@KILLED at its 480 s limit\n";
+
+    #[test]
+    fn timeline_times_each_scenario_to_the_next_start() {
+        let t = timeline(CUT);
+        let names: Vec<&str> = t.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["hooks", "swap", "kretmiss", "rss"]);
+        let took: Vec<Option<i64>> = t.iter().map(|(_, s)| s.map(|s| s.round() as i64)).collect();
+        assert_eq!(took, [Some(37), Some(120), Some(262), None]);
+        // A finished boot marks the end, so the last scenario has a time.
+        let done = "@@AT demote 10\n@@AT end 25.5\n@@DONE\n";
+        assert_eq!(timeline(done), [("demote".to_owned(), Some(15.5))]);
+    }
+
+    #[test]
+    fn account_names_the_longest_and_the_scenario_cut_short() {
+        assert_eq!(
+            account(CUT),
+            "longest: kretmiss 262 s, swap 120 s, hooks 37 s; \
+             killed at its 480 s limit, during rss"
+        );
+        let done = "@@AT a 0\n@@AT b 1\n@@AT c 3\n@@AT d 6\n@@AT e 10\n@@AT end 15\n";
+        assert_eq!(account(done), "longest: e 5 s, d 4 s, c 3 s, b 2 s, 1 more");
+        assert_eq!(
+            account("@@KILLED after 600 s of silence\n"),
+            "killed after 600 s of silence, before any scenario started"
+        );
+        assert_eq!(account("@@KERNEL x\n"), "");
+    }
 }
