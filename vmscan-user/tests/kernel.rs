@@ -22,6 +22,8 @@ fn stat_matches_proc_vmstat_with_raw_tracepoints() {
     stat_matches_proc_vmstat("raw_tp");
 }
 
+/// Also the maps read element by element (as on kernels that refuse
+/// BPF_MAP_LOOKUP_BATCH): the other two runs read them in batches.
 #[test]
 fn stat_matches_proc_vmstat_with_classic_tracepoints() {
     stat_matches_proc_vmstat("tracepoint");
@@ -33,7 +35,12 @@ fn stat_matches_proc_vmstat(mechanism: &str) {
     }
     let file = uncached_file(512);
     let cg = Memcg::new("vmscan-test-stat", 64 << 20);
-    let vmscan = Vmscan::start(&["--tracepoints", mechanism, "stat", "--json"]);
+    let env: &[(&str, &str)] = if mechanism == "tracepoint" {
+        &[("VMSCAN_TEST_NO_BATCH", "1")]
+    } else {
+        &[]
+    };
+    let vmscan = Vmscan::start_with(&["--tracepoints", mechanism, "stat", "--json"], env);
 
     // Ask vmscan which tracepoints it attached, so perf counts the same ones.
     let probes = Command::new(bin())
@@ -558,6 +565,36 @@ fn madv_pageout_activations_are_counted_in_pgactivate() {
 /// Before, the signal's default action killed it, which leaves the kprobe
 /// events of its kretprobes behind where it makes them (the lab's kretmiss
 /// scenario checks those are removed).
+/// This kernel (5.6+) takes BPF_MAP_LOOKUP_BATCH on every aggregate map,
+/// so the stat tests above read them in batches, but for the one that
+/// turns batches off.
+#[test]
+fn the_aggregate_maps_are_read_in_batches() {
+    if !require_root("the_aggregate_maps_are_read_in_batches") {
+        return;
+    }
+    let said = |env: &[(&str, &str)]| {
+        let out = Command::new(bin())
+            .args(["-v", "stat", "--json", "-d", "1"])
+            .envs(env.iter().copied())
+            .output()
+            .expect("vmscan stat");
+        assert!(out.status.success(), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        err.lines()
+            .find(|l| l.contains("aggregate maps"))
+            .unwrap_or_else(|| panic!("no word on how the maps are read: {err}"))
+            .to_owned()
+    };
+    let batched = said(&[]);
+    assert!(batched.contains("maps are read in batches"), "{batched}");
+    let not = said(&[("VMSCAN_TEST_NO_BATCH", "1")]);
+    assert!(
+        not.contains("maps are read element by element (VMSCAN_TEST_NO_BATCH)"),
+        "{not}"
+    );
+}
+
 #[test]
 fn a_sigint_while_starting_stops_vmscan_cleanly() {
     if !require_root("a_sigint_while_starting_stops_vmscan_cleanly") {

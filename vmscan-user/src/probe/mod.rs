@@ -1,5 +1,6 @@
 //! Everything that touches the kernel: system facts, offset resolution,
 //! loading and attaching, reading maps and the ring buffer.
+pub mod batch;
 pub mod btf;
 pub mod files;
 pub mod format;

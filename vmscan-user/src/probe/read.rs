@@ -4,7 +4,7 @@
 use anyhow::{Context as _, anyhow};
 use aya::{
     Ebpf, Pod,
-    maps::{MapData, PerCpuArray, PerCpuHashMap, RingBuf, StackTraceMap},
+    maps::{IterableMap as _, MapData, PerCpuArray, PerCpuHashMap, RingBuf, StackTraceMap},
 };
 use std::collections::BTreeMap;
 
@@ -30,48 +30,89 @@ fn slot_filter(node_of: Option<fn(u32) -> u32>, nodes: &[u32]) -> impl Fn(u32) -
     move |slot| node_of.is_none_or(|f| nodes.contains(&f(slot)))
 }
 
+/// A per-CPU map with its batch reader.
+pub struct Batched<M> {
+    map: M,
+    batch: super::batch::Batch,
+}
+
 impl<T: Pod + Field + Default + PartialEq> ReadTable for Vec<T> {
-    type Map = PerCpuArray<MapData, T>;
+    type Map = Batched<PerCpuArray<MapData, T>>;
     fn open(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<Self::Map> {
-        PerCpuArray::try_from(take_map(ebpf, name)?).with_context(|| format!("map {name}"))
+        Ok(Batched {
+            map: PerCpuArray::try_from(take_map(ebpf, name)?)
+                .with_context(|| format!("map {name}"))?,
+            batch: super::batch::Batch::new::<u32, T>()?,
+        })
     }
-    /// Each kept slot read once (one lookup, all CPUs); counters only grow.
-    fn read(map: &Self::Map, name: &str, keep: &dyn Fn(u32) -> bool) -> anyhow::Result<Self> {
-        (0..map.len())
-            .map(|slot| {
-                let mut acc = T::default();
-                if keep(slot) {
-                    let values = map
-                        .get(&slot, 0)
-                        .with_context(|| format!("reading map {name} slot {slot}"))?;
+    /// Each kept slot read once (all CPUs); counters only grow. Runs of
+    /// kept slots go in one batch each.
+    fn read(m: &Self::Map, name: &str, keep: &dyn Fn(u32) -> bool) -> anyhow::Result<Self> {
+        let len = m.map.len();
+        let mut out = vec![T::default(); len as usize];
+        let mut slot = 0;
+        while slot < len {
+            if !keep(slot) {
+                slot += 1;
+                continue;
+            }
+            let end = (slot..len).find(|&s| !keep(s)).unwrap_or(len);
+            let batched = m.batch.array_run::<T>(m.map.map(), slot, end, |s, each| {
+                let acc = &mut out[s as usize];
+                each(&mut |v| acc.add(v));
+            });
+            if !batched {
+                // What a refused run passed on is read again from scratch.
+                out[slot as usize..end as usize].fill(T::default());
+                m.batch.count_elements((end - slot) as usize);
+                for s in slot..end {
+                    let values = m
+                        .map
+                        .get(&s, 0)
+                        .with_context(|| format!("reading map {name} slot {s}"))?;
                     for v in values.iter() {
-                        acc.add(v);
+                        out[s as usize].add(v);
                     }
                 }
-                Ok(acc)
-            })
-            .collect()
+            }
+            slot = end;
+        }
+        Ok(out)
     }
 }
 
 impl<K: Pod + Ord, V: Pod + Field + Default + PartialEq> ReadTable for BTreeMap<K, V> {
-    type Map = PerCpuHashMap<MapData, K, V>;
+    type Map = Batched<PerCpuHashMap<MapData, K, V>>;
     fn open(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<Self::Map> {
-        PerCpuHashMap::try_from(take_map(ebpf, name)?).with_context(|| format!("map {name}"))
+        Ok(Batched {
+            map: PerCpuHashMap::try_from(take_map(ebpf, name)?)
+                .with_context(|| format!("map {name}"))?,
+            batch: super::batch::Batch::new::<K, V>()?,
+        })
     }
-    /// A key deleted between listing and lookup is skipped (vmscan never
-    /// deletes: these maps only grow).
-    fn read(map: &Self::Map, _name: &str, _keep: &dyn Fn(u32) -> bool) -> anyhow::Result<Self> {
-        let mut m = BTreeMap::new();
-        for entry in map.iter() {
+    /// In batches where the kernel has them; else key by key, where a key
+    /// deleted between listing and lookup is skipped (vmscan never deletes:
+    /// these maps only grow).
+    fn read(m: &Self::Map, _name: &str, _keep: &dyn Fn(u32) -> bool) -> anyhow::Result<Self> {
+        let mut out = BTreeMap::new();
+        let batched = m.batch.hash::<K, V>(m.map.map(), |k, each| {
+            let acc: &mut V = out.entry(k).or_default();
+            each(&mut |v| acc.add(v));
+        });
+        if batched {
+            return Ok(out);
+        }
+        out.clear();
+        for entry in m.map.iter() {
             let Ok((k, values)) = entry else { continue };
+            m.batch.count_elements(1);
             let mut acc = V::default();
             for v in values.iter() {
                 acc.add(v);
             }
-            m.insert(k, acc);
+            out.insert(k, acc);
         }
-        Ok(m)
+        Ok(out)
     }
 }
 
@@ -97,6 +138,20 @@ macro_rules! declare_maps {
             fn read(&self, nodes: &[u32]) -> anyhow::Result<Totals> {
                 Ok(Totals { $( $f: <$ty as ReadTable>::read(&self.$f, $map, &slot_filter($node, nodes))?, )* })
             }
+
+            fn enable_batches(&self, on: bool) {
+                $( self.$f.batch.enable(on); )*
+            }
+
+            /// Each map's name and the value bytes copied out of it so far.
+            fn copied(&self) -> Vec<(&'static str, u64)> {
+                vec![$( ($map, self.$f.batch.copied()), )*]
+            }
+
+            /// Each map's name and why it is not read in batches (None: it is).
+            fn unbatched(&self) -> Vec<(&'static str, Option<String>)> {
+                vec![$( ($map, self.$f.batch.why_not()), )*]
+            }
         }
     };
 }
@@ -119,8 +174,11 @@ pub struct Reader {
     maps: Maps,
     /// Refaults per (node, file/anon) where nothing names cgroups: folded
     /// into [`Totals::refault`] under cgroup id 0.
-    refault_node: PerCpuArray<MapData, RefaultAgg>,
+    refault_node: <Vec<RefaultAgg> as ReadTable>::Map,
     stacks: StackTraceMap<MapData>,
+    /// The maps read element by element when this was last said (None:
+    /// not yet said).
+    unbatched: std::cell::RefCell<Option<Vec<String>>>,
 }
 
 impl Reader {
@@ -132,6 +190,7 @@ impl Reader {
             maps,
             refault_node,
             stacks,
+            unbatched: std::cell::RefCell::new(None),
         })
     }
 
@@ -144,11 +203,34 @@ impl Reader {
             .map(|st| st.frames().iter().map(|f| f.ip).collect())
     }
 
-    /// A consistent-enough snapshot of the aggregates (each slot read once;
-    /// counters only grow), with the checked /proc/vmstat counters read just
-    /// before and just after, for the self-check.
-    pub fn read_bracketed(&self) -> anyhow::Result<(Totals, Bracket)> {
-        let before = super::sample::checked_vmstat();
+    /// Reads the maps in batches, or element by element (the benchmark
+    /// compares the two).
+    pub fn enable_batches(&self, on: bool) {
+        self.maps.enable_batches(on);
+        self.refault_node.batch.enable(on);
+    }
+
+    /// Each map's name and why it is not read in batches (None: it is).
+    pub fn unbatched(&self) -> Vec<(&'static str, Option<String>)> {
+        let mut all = self.maps.unbatched();
+        all.push(("REFAULT_NODE", self.refault_node.batch.why_not()));
+        all
+    }
+
+    /// Each map's name and the value bytes copied out of it so far.
+    pub fn copied(&self) -> Vec<(&'static str, u64)> {
+        let mut all = self.maps.copied();
+        all.push(("REFAULT_NODE", self.refault_node.batch.copied()));
+        all
+    }
+
+    /// Whether every map is read in batches.
+    pub fn all_batched(&self) -> bool {
+        self.unbatched().iter().all(|(_, why)| why.is_none())
+    }
+
+    /// The aggregates alone, without the /proc/vmstat bracket.
+    pub fn read_maps(&self) -> anyhow::Result<Totals> {
         let nodes = nodes_to_read();
         let mut t = self.maps.read(&nodes)?;
         let by_node =
@@ -156,6 +238,16 @@ impl Reader {
                 nodes.contains(&(slot / 2))
             })?;
         fold_refault_nodes(&mut t.refault, &by_node);
+        Ok(t)
+    }
+
+    /// A consistent-enough snapshot of the aggregates (each slot read once;
+    /// counters only grow), with the checked /proc/vmstat counters read just
+    /// before and just after, for the self-check.
+    pub fn read_bracketed(&self) -> anyhow::Result<(Totals, Bracket)> {
+        let before = super::sample::checked_vmstat();
+        let t = self.read_maps()?;
+        self.say_how_read();
         Ok((
             t,
             Bracket {
@@ -163,6 +255,44 @@ impl Reader {
                 after: super::sample::checked_vmstat(),
             },
         ))
+    }
+}
+
+impl Reader {
+    /// Says (-v) how the maps are read, after the first reading and again
+    /// when a map stops taking batches.
+    fn say_how_read(&self) {
+        let all = self.unbatched();
+        let unbatched: Vec<String> = all
+            .iter()
+            .filter_map(|(n, why)| Some(format!("{n} ({})", why.as_ref()?)))
+            .collect();
+        let mut said = self.unbatched.borrow_mut();
+        if said.as_ref() == Some(&unbatched) {
+            return;
+        }
+        let whys: std::collections::BTreeSet<&str> =
+            all.iter().filter_map(|(_, w)| w.as_deref()).collect();
+        if unbatched.is_empty() {
+            log::info!(
+                "the {} aggregate maps are read in batches (BPF_MAP_LOOKUP_BATCH)",
+                all.len()
+            );
+        } else if unbatched.len() == all.len() && whys.len() == 1 {
+            log::info!(
+                "the {} aggregate maps are read element by element ({})",
+                all.len(),
+                whys.first().copied().unwrap_or_default()
+            );
+        } else {
+            log::info!(
+                "{} of the {} aggregate maps read element by element: {}",
+                unbatched.len(),
+                all.len(),
+                unbatched.join(", ")
+            );
+        }
+        *said = Some(unbatched);
     }
 }
 
