@@ -221,6 +221,16 @@ enum Command {
         #[arg(long)]
         rate: Option<f64>,
     },
+    /// (bench) The CPU time of one reading of the aggregate maps, in
+    /// batches and element by element, as one JSON line.
+    #[command(hide = true)]
+    BenchRead {
+        #[arg(long, default_value = "15")]
+        rounds: u32,
+        /// Readings per round and way.
+        #[arg(long, default_value = "50")]
+        reads: u32,
+    },
     /// (lab) The extra memory a `vmscan refaults --json` file's what-if curve
     /// says avoids PERCENT of a cgroup's refaults, in bytes.
     #[command(hide = true)]
@@ -580,6 +590,7 @@ async fn dispatch(
             cmd::lab::bench_ingest(seconds.as_secs_f64(), rate, load).await
         }
         Some(Command::StormGenerator { rate }) => cmd::lab::storm_generate(rate),
+        Some(Command::BenchRead { rounds, reads }) => cmd::lab::bench_read(rounds, reads, load),
         Some(Command::Snapshot { duration, json }) => {
             cmd::snapshot::run(duration, json, load).await
         }

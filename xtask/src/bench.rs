@@ -101,6 +101,7 @@ fn bench_overhead(quick: bool, host: &mut HostFigures) -> anyhow::Result<()> {
     }
     host.trigger = overhead::trigger_costs(&env, &sizes)?;
     host.rows.extend(overhead::ingest(&env.vmscan, quick)?);
+    host.rows.extend(overhead::read_cost(&env.vmscan, quick)?);
     Ok(())
 }
 

@@ -1255,3 +1255,34 @@ pub fn ingest(vmscan: &Path, quick: bool) -> anyhow::Result<Vec<String>> {
         ),
     ])
 }
+
+/// One reading of every aggregate map (`vmscan bench-read`), in batches and
+/// element by element, interleaved on one load: the part of each interval
+/// that grows with possible CPUs.
+pub fn read_cost(vmscan: &Path, quick: bool) -> anyhow::Result<Vec<String>> {
+    let rounds = if quick { "7" } else { "21" };
+    eprintln!("xtask: one reading of the aggregate maps (batched vs element by element)");
+    let out = Command::new(vmscan)
+        .args(["bench-read", "--rounds", rounds, "--reads", "50"])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("vmscan bench-read")?;
+    if !out.status.success() {
+        bail!("vmscan bench-read failed ({})", out.status);
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("bench-read's JSON")?;
+    let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    Ok(vec![format!(
+        "| one reading of the aggregate maps ({} possible CPUs; thread CPU time, median of {} interleaved rounds of 50) | {:.0} us in batches (BPF_MAP_LOOKUP_BATCH), {:.0} us element by element: {:.2}x{} |",
+        f("possible_cpus"),
+        f("rounds"),
+        f("batched_us"),
+        f("element_us"),
+        f("ratio"),
+        if v["maps_batched"] == true {
+            ""
+        } else {
+            " (the kernel refused batches on some maps)"
+        }
+    )])
+}

@@ -733,3 +733,113 @@ pub async fn bench_ingest(
     crate::out::line(&serde_json::to_string(&res?)?)?;
     Ok(())
 }
+
+/// This thread's CPU time in ns (CLOCK_THREAD_CPUTIME_ID).
+fn thread_cpu_ns() -> u64 {
+    // SAFETY: clock_gettime fills the timespec we pass.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// What `bench-read` measured.
+#[derive(serde::Serialize)]
+pub struct ReadReport {
+    pub possible_cpus: usize,
+    pub rounds: u32,
+    pub reads_per_round: u32,
+    /// CPU time of one reading of every aggregate map (the part of an
+    /// interval that grows with possible CPUs), median over the rounds.
+    pub batched_us: f64,
+    pub element_us: f64,
+    /// batched / element, median of the rounds' ratios.
+    pub ratio: f64,
+    /// Whether the kernel took a batch on every map (else `batched_us`
+    /// measured the element-by-element fallback too).
+    pub maps_batched: bool,
+    /// The maps the kernel refused a batch on, with its error.
+    pub unbatched: std::collections::BTreeMap<String, String>,
+    /// Value bytes (every possible CPU's) one reading copies out, in all
+    /// and per map, largest first.
+    pub bytes_per_read: u64,
+    pub bytes_by_map: Vec<(String, u64)>,
+}
+
+/// (bench) The CPU time of one reading of the aggregate maps, in batches
+/// and element by element, interleaved round by round on one load.
+pub fn bench_read(
+    rounds: u32,
+    reads: u32,
+    load: crate::probe::loader::LoadOptions,
+) -> anyhow::Result<()> {
+    crate::probe::loader::check_privileges()?;
+    crate::probe::loader::raise_memlock();
+    let mut loaded = crate::probe::loader::load(load)?;
+    let reader = crate::probe::read::Reader::new(&mut loaded.ebpf)?;
+    let time = |on: bool| -> anyhow::Result<f64> {
+        reader.enable_batches(on);
+        let t0 = thread_cpu_ns();
+        for _ in 0..reads {
+            std::hint::black_box(reader.read_maps()?);
+        }
+        Ok((thread_cpu_ns() - t0) as f64 / 1e3 / f64::from(reads))
+    };
+    // Warm both paths (buffers, page faults) before measuring.
+    time(true)?;
+    time(false)?;
+    let (mut b, mut e, mut r) = (Vec::new(), Vec::new(), Vec::new());
+    let mut stop = false;
+    for i in 0..rounds {
+        if crate::stop::requested() {
+            stop = true;
+            break;
+        }
+        // Alternate which goes first, so drift favours neither.
+        let (x, y) = if i % 2 == 0 {
+            let x = time(true)?;
+            (x, time(false)?)
+        } else {
+            let y = time(false)?;
+            (time(true)?, y)
+        };
+        b.push(x);
+        e.push(y);
+        r.push(x / y);
+    }
+    if stop || b.is_empty() {
+        anyhow::bail!("stopped before a round was measured");
+    }
+    reader.enable_batches(true);
+    let before = reader.copied();
+    reader.read_maps()?;
+    let mut by_map: Vec<(String, u64)> = reader
+        .copied()
+        .iter()
+        .zip(&before)
+        .map(|((m, after), (_, b))| ((*m).to_owned(), after - b))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    by_map.sort_by_key(|b| std::cmp::Reverse(b.1));
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let report = ReadReport {
+        possible_cpus: aya::util::nr_cpus().map_err(|(w, e)| anyhow::anyhow!("{w}: {e}"))?,
+        rounds: b.len() as u32,
+        reads_per_round: reads,
+        batched_us: median(&mut b),
+        element_us: median(&mut e),
+        ratio: median(&mut r),
+        maps_batched: reader.all_batched(),
+        unbatched: reader
+            .unbatched()
+            .into_iter()
+            .filter_map(|(m, why)| Some((m.to_owned(), why?)))
+            .collect(),
+        bytes_per_read: by_map.iter().map(|(_, n)| n).sum(),
+        bytes_by_map: by_map,
+    };
+    crate::out::line(&serde_json::to_string(&report)?)?;
+    Ok(())
+}

@@ -2236,6 +2236,41 @@ pub(super) fn rss(b: &Blocks) -> Verdict {
         cpu_ms("rss-tui")?,
         cpu_ms("rss-export")?,
     );
+    // One reading of the maps (the part of an interval that grows with the
+    // CPUs): every lab kernel (5.6+) must take batches on every map.
+    let read = json(b, "rss-read").map_err(|e| {
+        format!(
+            "{figures}; bench-read: {e} ({})",
+            b.get("rss-read-err").map_or("", |t| t.trim())
+        )
+    })?;
+    let us = |k: &str| read[k].as_f64().unwrap_or(f64::NAN);
+    // A map type the kernel has no batch operations for (ENOTSUPP: per-CPU
+    // arrays on 5.10) is read element by element; any other refusal fails.
+    let unbatched = read["unbatched"].as_object().cloned().unwrap_or_default();
+    let (lacking, refused): (Vec<_>, Vec<_>) = unbatched
+        .iter()
+        .partition(|(_, why)| why.as_str().is_some_and(|w| w.starts_with("ENOTSUPP")));
+    let figures = format!(
+        "{figures}; one reading of the maps ({:.0} KiB of per-CPU values): {:.0} us in batches, {:.0} us element by element ({:.2}x){}",
+        us("bytes_per_read") / 1024.0,
+        us("batched_us"),
+        us("element_us"),
+        us("ratio"),
+        if lacking.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {} maps without kernel batch ops (ENOTSUPP) read element by element",
+                lacking.len()
+            )
+        }
+    );
+    if !refused.is_empty() || (read["maps_batched"] != true && unbatched.is_empty()) {
+        return Err(format!(
+            "{figures}: the kernel refused BPF_MAP_LOOKUP_BATCH on {refused:?}"
+        ));
+    }
     if stat > RSS_LIMIT_KIB || tui > RSS_LIMIT_KIB || export > EXPORT_RSS_LIMIT_KIB {
         return Err(format!(
             "{figures}: above the {} MiB target (the exporter's: {} MiB)",
@@ -2740,6 +2775,54 @@ mod tests {
             .is_err()
         );
         assert!(mglru(&blocks(off), cfg("5.10")).unwrap().starts_with(SKIP));
+    }
+
+    #[test]
+    fn rss_accepts_only_missing_batch_ops() {
+        let stat = |ticks: u32| format!("1 (vmscan) S 0 0 0 0 0 0 0 0 0 0 {ticks} 0 0 0");
+        let blocks = |read: &str| -> super::Blocks {
+            [
+                ("possible", "0-1".to_owned()),
+                ("rss-stat", "VmHWM: 17000 kB".to_owned()),
+                ("rss-export", "VmHWM: 18000 kB".to_owned()),
+                ("rss-tui", "VmHWM: 19000 kB".to_owned()),
+                ("rss-export-cpu0", stat(10)),
+                ("rss-export-cpu1", stat(30)),
+                ("rss-tui-cpu0", stat(10)),
+                ("rss-tui-cpu1", stat(35)),
+                ("rss-read", read.to_owned()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
+        };
+        let read = |unbatched: &str| {
+            format!(
+                r#"{{"batched_us":50.0,"element_us":100.0,"ratio":0.5,"bytes_per_read":27648,"maps_batched":{},"unbatched":{unbatched}}}"#,
+                unbatched == "{}"
+            )
+        };
+        let ok = super::rss(&blocks(&read("{}"))).unwrap();
+        assert!(ok.contains("TUI 25 ms, exporter 20 ms"), "{ok}");
+        assert!(
+            ok.contains(
+                "(27 KiB of per-CPU values): 50 us in batches, 100 us element by element (0.50x)"
+            ),
+            "{ok}"
+        );
+        let lacking = super::rss(&blocks(&read(
+            r#"{"HIST":"ENOTSUPP: this kernel has no batch lookup"}"#,
+        )))
+        .unwrap();
+        assert!(
+            lacking.contains("1 maps without kernel batch ops"),
+            "{lacking}"
+        );
+        let refused = super::rss(&blocks(&read(
+            r#"{"HIST":"Invalid argument (os error 22)"}"#,
+        )));
+        assert!(refused.is_err_and(|e| e.contains("refused BPF_MAP_LOOKUP_BATCH")));
+        assert!(super::rss(&blocks("")).is_err(), "no bench-read output");
     }
 
     #[test]

@@ -427,6 +427,9 @@ if run rss; then
     grep VmHWM /proc/$C/status > /tmp/rt.hwm
     kill -TERM $C; wait $C
   fi
+  # One reading of every aggregate map, in batches and element by element.
+  vmscan bench-read --rounds 5 --reads 10 > /tmp/rb.json 2> /tmp/rb.err
+  block rss-read /tmp/rb.json; block rss-read-err /tmp/rb.err
   sed -n 's/.*possible_cpus=\([0-9]*\).*/\1/p' /proc/cmdline > /tmp/possible.wanted
   block possible /tmp/possible; block possible-wanted /tmp/possible.wanted
   block rss-stat /tmp/rs.hwm; block rss-export /tmp/re.hwm
