@@ -225,10 +225,10 @@ enum Command {
     /// batches and element by element, as one JSON line.
     #[command(hide = true)]
     BenchRead {
-        #[arg(long, default_value = "15")]
+        #[arg(long, default_value = "15", value_parser = clap::value_parser!(u32).range(1..))]
         rounds: u32,
         /// Readings per round and way.
-        #[arg(long, default_value = "50")]
+        #[arg(long, default_value = "50", value_parser = clap::value_parser!(u32).range(1..))]
         reads: u32,
     },
     /// (lab) The extra memory a `vmscan refaults --json` file's what-if curve

@@ -25,9 +25,10 @@ pub const ENOTSUPP: i32 = 524;
 /// `enum bpf_cmd`'s BPF_MAP_LOOKUP_BATCH (include/uapi/linux/bpf.h).
 const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
 
-/// The most value bytes one batch asks for: a run of slots or hash entries
-/// is read in pieces of at most this (one entry at the least), so the
-/// buffer does not grow with possible CPUs times the map's length.
+/// The value bytes one batch asks for: a run of slots or hash entries is
+/// read in pieces of at most this (but one entry at the least, and a hash
+/// bucket whole), so the buffer does not grow with possible CPUs times the
+/// map's length.
 const BATCH_BYTES: usize = 128 << 10;
 
 thread_local! {
@@ -142,7 +143,19 @@ impl Batch {
         *self.refused.borrow_mut() = None;
     }
 
+    /// A batch failed: this reading of the map goes element by element.
+    /// An error that says the kernel cannot batch this map (no op, no
+    /// command, a rejected argument) turns batches off for good; a passing
+    /// one (ENOMEM, EINTR, a busy bucket lock) only for this reading.
     fn refuse(&self, e: io::Error) {
+        let lasting = matches!(
+            e.raw_os_error(),
+            None | Some(ENOTSUPP | libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL | libc::EPERM)
+        );
+        if !lasting {
+            log::debug!("a batch lookup failed ({e}): this reading goes element by element");
+            return;
+        }
         self.works.set(false);
         *self.refused.borrow_mut() = Some(match e.raw_os_error() {
             // The kernel's ENOTSUPP, which libc does not name.
@@ -188,7 +201,6 @@ impl Batch {
                 .as_ref()
                 .is_none_or(|e| e.raw_os_error() == Some(libc::ENOENT));
             if ok {
-                self.count_elements((got as usize).min(n));
                 for i in 0..(got as usize).min(n) {
                     each(
                         &keys[i * self.key_size..(i + 1) * self.key_size],
@@ -223,7 +235,10 @@ impl Batch {
         mut f: impl FnMut(u32, &mut dyn FnMut(&mut dyn FnMut(&V))),
     ) -> bool {
         let mut at = first;
-        while self.works.get() && at < end {
+        if !self.works.get() {
+            return false;
+        }
+        while at < end {
             let count = self.per_batch().min(end - at);
             // An array batch starts after the key in in_batch (the slot
             // before), from slot 0 without one.
@@ -237,12 +252,18 @@ impl Batch {
                 // ENOENT: the end of the map, which must be this run's.
                 Some(e) if e.raw_os_error() != Some(libc::ENOENT) || got != count => {
                     self.refuse(e);
+                    return false;
                 }
-                _ if got != count => self.refuse(io::Error::other("short batch")),
+                _ if got != count => {
+                    self.refuse(io::Error::other("short batch"));
+                    return false;
+                }
                 _ => at += count,
             }
         }
-        self.works.get()
+        // Counted once the whole run is in: a refused one is read again.
+        self.count_elements((end - first) as usize);
+        true
     }
 
     /// Every entry of a per-CPU hash, its key and per-CPU values passed to
@@ -258,22 +279,35 @@ impl Batch {
         // hands back (4 bytes); none to start from the first bucket.
         let mut from = None;
         let mut count = self.per_batch();
-        while self.works.get() {
+        let mut entries = 0;
+        if !self.works.get() {
+            return false;
+        }
+        loop {
             let (_, next, err) = self.batch(map, from, count, |key, bytes| {
                 // SAFETY: K is Pod and `key` holds its key_size bytes.
                 let k: K = unsafe { std::ptr::read_unaligned(key.as_ptr().cast()) };
                 f(k, &mut |g| self.each_cpu(bytes, g));
+                entries += 1;
             });
-            match err.as_ref().and_then(io::Error::raw_os_error) {
-                None => from = Some(next),
+            let Some(e) = err else {
+                from = Some(next);
+                continue;
+            };
+            match e.raw_os_error() {
                 // The whole map was read.
-                Some(libc::ENOENT) => return true,
+                Some(libc::ENOENT) => {
+                    self.count_elements(entries);
+                    return true;
+                }
                 // One bucket holds more than `count` (nothing copied): ask
                 // for more.
                 Some(libc::ENOSPC) if count < 1 << 16 => count *= 2,
-                _ => self.refuse(err.unwrap_or_else(|| io::Error::other("batch"))),
+                _ => {
+                    self.refuse(e);
+                    return false;
+                }
             }
         }
-        false
     }
 }
