@@ -5,9 +5,9 @@
 //! syscall per slot or key (a hash: two) and a fresh allocation of possible
 //! CPUs x value size for each. In batches, a run of array slots or a few
 //! hundred hash entries come back in one syscall, into one buffer. A kernel
-//! that refuses the command (before 5.6, or a map type without batch ops)
-//! is read element by element, as before, and vmscan does not try batches
-//! on that map again.
+//! that refuses the command for good (before 5.6, or a map type without
+//! batch ops) has that map read element by element, as before, from then
+//! on; a passing error does so for one reading only.
 
 use std::{
     cell::{Cell, RefCell},
@@ -20,7 +20,7 @@ use aya::{Pod, maps::MapData};
 /// The kernel's ENOTSUPP (include/linux/errno.h), which BPF_MAP_LOOKUP_BATCH
 /// returns for a map type without batch operations (per-CPU arrays: the
 /// lab's 5.10 has none, its 6.1 has them).
-pub const ENOTSUPP: i32 = 524;
+const ENOTSUPP: i32 = 524;
 
 /// `enum bpf_cmd`'s BPF_MAP_LOOKUP_BATCH (include/uapi/linux/bpf.h).
 const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
@@ -91,7 +91,7 @@ pub struct Batch {
     /// One CPU's value, rounded up to 8 bytes as the kernel copies it.
     stride: usize,
     key_size: usize,
-    /// Until a batch fails with an error other than the end of the map.
+    /// Until the kernel refuses a batch for good (see `refuse`).
     works: Cell<bool>,
     /// Why the kernel refused a batch, once it has.
     refused: RefCell<Option<String>>,
@@ -224,9 +224,9 @@ impl Batch {
     }
 
     /// Slots `first..end` of a per-CPU array, each with its per-CPU values
-    /// passed to `f`. Returns false when the kernel refused a batch (and
-    /// from then on, without trying), possibly after some slots were
-    /// passed on: the caller reads the whole run itself, from scratch.
+    /// passed to `f`. Returns false when a batch failed (see `refuse`),
+    /// possibly after some slots were passed on: the caller reads the
+    /// whole run itself, from scratch.
     pub fn array_run<V: Pod>(
         &self,
         map: &MapData,
@@ -234,10 +234,10 @@ impl Batch {
         end: u32,
         mut f: impl FnMut(u32, &mut dyn FnMut(&mut dyn FnMut(&V))),
     ) -> bool {
-        let mut at = first;
         if !self.works.get() {
             return false;
         }
+        let mut at = first;
         while at < end {
             let count = self.per_batch().min(end - at);
             // An array batch starts after the key in in_batch (the slot
@@ -267,9 +267,9 @@ impl Batch {
     }
 
     /// Every entry of a per-CPU hash, its key and per-CPU values passed to
-    /// `f`. Returns false when the kernel refused a batch (and from then on,
-    /// without trying), possibly after some entries were passed on: the
-    /// caller drops what it got and reads the map itself.
+    /// `f`. Returns false when a batch failed (see `refuse`), possibly
+    /// after some entries were passed on: the caller drops what it got and
+    /// reads the map itself.
     pub fn hash<K: Pod, V: Pod>(
         &self,
         map: &MapData,
