@@ -135,7 +135,7 @@ impl Sizes {
         if quick {
             Self {
                 rounds: 5,
-                storm_passes: 8,
+                storm_passes: 32,
                 storm_mib: 256,
                 stream_mib: 512,
                 memcg_reads: 1,
@@ -149,7 +149,7 @@ impl Sizes {
         } else {
             Self {
                 rounds: 7,
-                storm_passes: 40,
+                storm_passes: 100,
                 storm_mib: 512,
                 stream_mib: 512,
                 memcg_reads: 3,
@@ -167,11 +167,11 @@ impl Sizes {
     pub fn guest(quick: bool) -> Self {
         if quick {
             Self {
-                rounds: 5,
-                storm_passes: 2,
+                rounds: 7,
+                storm_passes: 8,
                 storm_mib: 64,
                 stream_mib: 128,
-                memcg_reads: 1,
+                memcg_reads: 2,
                 anon_mib: 96,
                 anon_passes: 1,
                 exit_procs: 10,
@@ -181,11 +181,11 @@ impl Sizes {
             }
         } else {
             Self {
-                rounds: 5,
-                storm_passes: 4,
+                rounds: 9,
+                storm_passes: 12,
                 storm_mib: 64,
                 stream_mib: 128,
-                memcg_reads: 1,
+                memcg_reads: 2,
                 anon_mib: 96,
                 anon_passes: 2,
                 exit_procs: 20,
@@ -269,9 +269,126 @@ fn make_file(path: &Path, mib: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// (a) page-cache storm: read a cached file again and again. MB/s.
-fn storm(file: &Path, passes: usize) -> anyhow::Result<f64> {
+/// What one workload run did: units of work (MB or processes), and the
+/// wall-clock seconds and CPU time ([`CpuMeter`], ns) it took.
+#[derive(Clone, Copy, Debug)]
+struct Work {
+    units: f64,
+    secs: f64,
+    cpu_ns: f64,
+}
+
+impl Work {
+    /// The run's figures: throughput (units/s) and CPU us per unit.
+    fn sample(self) -> Sample {
+        Sample {
+            rate: self.units / self.secs,
+            cpu: self.cpu_ns / 1e3 / self.units,
+        }
+    }
+}
+
+/// One workload run's figures.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sample {
+    /// Throughput: units of work a second (wall clock).
+    rate: f64,
+    /// CPU time per unit of work, in us, over every task [`CpuMeter`] counts.
+    cpu: f64,
+}
+
+/// The CPU time a workload makes the machine spend, in ns: this thread
+/// (the page-cache storm runs in it), the children it reaped (the other
+/// workloads' processes, with their exits), kswapd (reclaim on their
+/// behalf) and the tracer's process (its user-space side: its BPF programs
+/// run inside the tasks above, so they count there). Every figure is the
+/// scheduler's own runtime, not tick samples, where the kernel keeps it
+/// (/proc/PID/task/TID/schedstat; else /proc/PID/stat's ticks). Unlike
+/// wall-clock throughput it leaves out waits for the disk and for other
+/// tasks of a shared machine, the noise that hid every tool's overhead.
+struct CpuMeter {
+    kswapd: Vec<u32>,
+    tracer: u32,
+}
+
+impl CpuMeter {
+    fn new(tracer: u32) -> Self {
+        let kswapd = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.starts_with("kswapd"))
+            })
+            .collect();
+        Self { kswapd, tracer }
+    }
+
+    fn now(&self) -> f64 {
+        let mut ns = thread_cpu_ns() + children_cpu_ns();
+        for pid in self
+            .kswapd
+            .iter()
+            .chain((self.tracer != 0).then_some(&self.tracer))
+        {
+            ns += process_cpu_ns(*pid);
+        }
+        ns as f64
+    }
+}
+
+/// This thread's CPU time (ns).
+fn thread_cpu_ns() -> u64 {
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: clock_gettime fills the struct it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The CPU time (ns) of the children this process has reaped: the kernel
+/// adds each child's exact runtime at its reaping.
+fn children_cpu_ns() -> u64 {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct it is given.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
+    ns(ru.ru_utime) + ns(ru.ru_stime)
+}
+
+/// A live process's CPU time (ns), all its threads: the sum of their
+/// schedstat runtimes, or where the kernel keeps none ("0 0 0"), utime +
+/// stime from /proc/PID/stat in clock ticks. 0 for a process gone.
+fn process_cpu_ns(pid: u32) -> u64 {
+    let exact: u64 = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    if exact > 0 {
+        return exact;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // After the command name's closing parenthesis: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|w| w.parse().unwrap_or(0))
+        .collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) * 1_000_000_000 / hz
+}
+
+/// (a) page-cache storm: read a cached file again and again. MB.
+fn storm(m: &CpuMeter, file: &Path, passes: usize) -> anyhow::Result<Work> {
     let mut buf = vec![0u8; 1 << 20];
+    let c = m.now();
     let t = Instant::now();
     let mut total = 0u64;
     for _ in 0..passes {
@@ -284,14 +401,26 @@ fn storm(file: &Path, passes: usize) -> anyhow::Result<f64> {
             total += n as u64;
         }
     }
-    Ok(total as f64 / 1e6 / t.elapsed().as_secs_f64())
+    Ok(Work {
+        units: total as f64 / 1e6,
+        secs: t.elapsed().as_secs_f64(),
+        cpu_ns: m.now() - c,
+    })
 }
 
-/// (b) memcg reclaim: a 64 MiB cgroup streams an uncached file. MB/s.
-fn memcg_stream(cg: &Memcg, file: &Path, reads: usize, mib: usize) -> anyhow::Result<f64> {
-    let mut secs = 0.0;
+/// (b) memcg reclaim: a 64 MiB cgroup streams an uncached file. MB; the
+/// time and CPU count the reads, not the cache drops between them.
+fn memcg_stream(
+    m: &CpuMeter,
+    cg: &Memcg,
+    file: &Path,
+    reads: usize,
+    mib: usize,
+) -> anyhow::Result<Work> {
+    let (mut secs, mut cpu_ns) = (0.0, 0.0);
     for _ in 0..reads {
         drop_caches();
+        let c = m.now();
         let t = Instant::now();
         let st = cg
             .exec(&format!("cat {} > /dev/null", file.display()))
@@ -300,8 +429,13 @@ fn memcg_stream(cg: &Memcg, file: &Path, reads: usize, mib: usize) -> anyhow::Re
             bail!("memcg workload failed: {st}");
         }
         secs += t.elapsed().as_secs_f64();
+        cpu_ns += m.now() - c;
     }
-    Ok((reads * mib) as f64 * 1.048576 / secs)
+    Ok(Work {
+        units: (reads * mib) as f64 * 1.048576,
+        secs,
+        cpu_ns,
+    })
 }
 
 /// (b') thrashing, for the per-event costs only: the cgroup reads the same
@@ -321,9 +455,10 @@ fn thrash(cg: &Memcg, file: &Path) -> anyhow::Result<()> {
 }
 
 /// (c) anonymous pressure: a 64 MiB cgroup writes `mib` of anonymous memory
-/// `passes` times, so reclaim swaps it out and faults bring it back. MB/s.
-fn anon_pressure(cg: &Memcg, mib: usize, passes: usize) -> anyhow::Result<f64> {
+/// `passes` times, so reclaim swaps it out and faults bring it back. MB.
+fn anon_pressure(m: &CpuMeter, cg: &Memcg, mib: usize, passes: usize) -> anyhow::Result<Work> {
     let me = std::env::current_exe()?;
+    let c = m.now();
     let t = Instant::now();
     let st = cg
         .exec(&format!("{} anon-touch {mib} {passes}", me.display()))
@@ -331,7 +466,11 @@ fn anon_pressure(cg: &Memcg, mib: usize, passes: usize) -> anyhow::Result<f64> {
     if !st.success() {
         bail!("anon-touch failed: {st}");
     }
-    Ok((mib * passes) as f64 * 1.048576 / t.elapsed().as_secs_f64())
+    Ok(Work {
+        units: (mib * passes) as f64 * 1.048576,
+        secs: t.elapsed().as_secs_f64(),
+        cpu_ns: m.now() - c,
+    })
 }
 
 /// A fresh private anonymous read-write mapping of `len` bytes.
@@ -443,7 +582,8 @@ pub fn trigger_costs(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
     let mut per_page = vec![vec![]; configs.len()];
     let t0 = Instant::now();
     for round in 0..sizes.trigger_rounds {
-        for (ci, config) in configs.iter().enumerate() {
+        for ci in rotated(configs.len(), round) {
+            let config = &configs[ci];
             eprint!(
                 "\rxtask: trigger loop round {}/{} {:<36} ({:.0} s)",
                 round + 1,
@@ -518,9 +658,11 @@ pub fn trigger_costs(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
     Ok(rows)
 }
 
-/// (d) short-lived processes mapping a file, touching it and exiting. procs/s.
-fn exits(file: &Path, procs: usize) -> anyhow::Result<f64> {
+/// (d) short-lived processes mapping a file, touching it and exiting.
+/// Processes.
+fn exits(m: &CpuMeter, file: &Path, procs: usize) -> anyhow::Result<Work> {
     let me = std::env::current_exe()?;
+    let c = m.now();
     let t = Instant::now();
     for _ in 0..procs {
         let st = Command::new(&me).arg("map-touch").arg(file).status()?;
@@ -528,7 +670,11 @@ fn exits(file: &Path, procs: usize) -> anyhow::Result<f64> {
             bail!("map-touch failed: {st}");
         }
     }
-    Ok(procs as f64 / t.elapsed().as_secs_f64())
+    Ok(Work {
+        units: procs as f64,
+        secs: t.elapsed().as_secs_f64(),
+        cpu_ns: m.now() - c,
+    })
 }
 
 /// The `map-touch` helper: mmap the file, read one byte per page, exit.
@@ -819,33 +965,40 @@ fn files(env: &Env, sizes: &Sizes) -> anyhow::Result<Files> {
 }
 
 /// One pass of every workload this place runs, in the order of
-/// [`run`]'s table: throughput of each.
-fn run_workloads(env: &Env, f: &Files, cg: &Memcg, sizes: &Sizes) -> anyhow::Result<Vec<f64>> {
+/// [`run`]'s table, with `tracer` (its pid; 0 for none) attached.
+fn run_workloads(
+    env: &Env,
+    f: &Files,
+    cg: &Memcg,
+    sizes: &Sizes,
+    tracer: u32,
+) -> anyhow::Result<Vec<Sample>> {
+    let m = CpuMeter::new(tracer);
     let mut got = vec![
-        storm(&f.cached, sizes.storm_passes)?,
-        memcg_stream(cg, &f.big, sizes.memcg_reads, sizes.stream_mib)?,
+        storm(&m, &f.cached, sizes.storm_passes)?.sample(),
+        memcg_stream(&m, cg, &f.big, sizes.memcg_reads, sizes.stream_mib)?.sample(),
     ];
     if env.swap {
-        got.push(anon_pressure(cg, sizes.anon_mib, sizes.anon_passes)?);
+        got.push(anon_pressure(&m, cg, sizes.anon_mib, sizes.anon_passes)?.sample());
     }
-    got.push(exits(&f.small, sizes.exit_procs)?);
+    got.push(exits(&m, &f.small, sizes.exit_procs)?.sample());
     Ok(got)
 }
 
-/// The workloads of [`run_workloads`], in its order, as the table names them.
-fn workload_names(env: &Env) -> Vec<&'static str> {
-    let mut workloads = vec!["page-cache storm (MB/s)", "memcg reclaim stream (MB/s)"];
+/// The workloads of [`run_workloads`], in its order: (name, unit of work).
+fn workload_names(env: &Env) -> Vec<(&'static str, &'static str)> {
+    let mut workloads = vec![("page-cache storm", "MB"), ("memcg reclaim stream", "MB")];
     if env.swap {
-        workloads.push("anonymous pressure, swapping (MB/s)");
+        workloads.push(("anonymous pressure, swapping", "MB"));
     }
-    workloads.push("short-lived mapping processes (procs/s)");
+    workloads.push(("short-lived mapping processes", "proc"));
     workloads
 }
 
 /// What the interleaved rounds measured.
 struct Measured {
-    /// Throughputs by workload, then configuration, one per round.
-    results: Vec<Vec<Vec<f64>>>,
+    /// Samples by workload, then configuration, one per round.
+    results: Vec<Vec<Vec<Sample>>>,
     /// vmscan stat's peak RSS (KiB).
     rss: u64,
     /// Recording bytes per event, one per vmscan record run.
@@ -860,12 +1013,33 @@ pub fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
     let t0 = Instant::now();
     let mut m = rounds(env, sizes, &f, &cg, workloads.len())?;
     let mut rows = vec![
-        "| workload | configuration | median | spread | vs none | overhead |".to_owned(),
+        format!(
+            "CPU time per unit of work ({} rounds; the workload's tasks, kswapd and the tracer's process, by the scheduler's runtime): each run against the untraced run of the same round, median and a distribution-free interval for it",
+            sizes.rounds
+        ),
+        String::new(),
+        "| workload | configuration | CPU per unit (median) | spread | overhead, paired by round | interval |".to_owned(),
         "|---|---|---|---|---|---|".to_owned(),
     ];
     let mut summary = Vec::new();
-    for (wi, w) in workloads.iter().enumerate() {
-        summary.extend(compare(w, &env.configs, &m.results[wi], &mut rows));
+    for (wi, (w, unit)) in workloads.iter().enumerate() {
+        let cpu: Vec<Vec<f64>> = m.results[wi]
+            .iter()
+            .map(|r| r.iter().map(|s| s.cpu).collect())
+            .collect();
+        summary.extend(compare_cpu(w, unit, &env.configs, &cpu, &mut rows));
+    }
+    rows.push(String::new());
+    rows.push("Throughput (wall clock; waits for the disk and for a shared machine's other tasks included):".to_owned());
+    rows.push(String::new());
+    rows.push("| workload | configuration | median | spread | vs none | overhead |".to_owned());
+    rows.push("|---|---|---|---|---|---|".to_owned());
+    for (wi, (w, unit)) in workloads.iter().enumerate() {
+        let rate: Vec<Vec<f64>> = m.results[wi]
+            .iter()
+            .map(|r| r.iter().map(|s| s.rate).collect())
+            .collect();
+        compare_rate(&format!("{w} ({unit}/s)"), &env.configs, &rate, &mut rows);
     }
     rows.push(String::new());
     rows.push("| measure | result |".to_owned());
@@ -903,7 +1077,8 @@ fn rounds(
     };
     let t0 = Instant::now();
     for round in 0..sizes.rounds {
-        for (ci, config) in configs.iter().enumerate() {
+        for ci in rotated(configs.len(), round) {
+            let config = &configs[ci];
             eprint!(
                 "\rxtask: overhead round {}/{} {:<24} ({:.0} s)",
                 round + 1,
@@ -912,9 +1087,9 @@ fn rounds(
                 t0.elapsed().as_secs_f64()
             );
             // Warm the cached file outside the traced window.
-            storm(&f.cached, 1)?;
+            storm(&CpuMeter::new(0), &f.cached, 1)?;
             let t = start(*config, env)?;
-            let got = run_workloads(env, f, cg, sizes)?;
+            let got = run_workloads(env, f, cg, sizes, t.pid)?;
             if *config == Config::VmscanStat {
                 m.rss = m.rss.max(crate::sh::proc_status_kib(t.pid, "VmHWM:"));
             }
@@ -944,28 +1119,104 @@ fn bytes_per_event(said: &str, file: &Path) -> Option<f64> {
     (ev > 0.0).then(|| by / ev)
 }
 
-/// One workload's rows of the side-by-side table (pushed to `rows`, one per
-/// configuration, against the first, untraced one) and its vmscan-versus-
-/// bpftrace summary rows (returned).
-fn compare(
-    w: &str,
-    configs: &[Config],
-    results: &[Vec<f64>],
-    rows: &mut Vec<String>,
-) -> Vec<String> {
-    let idx = |c: Config| configs.iter().position(|x| *x == c);
+/// The order of `n` configurations in round `round`: each round starts one
+/// later, so that no configuration always runs first (after the last
+/// round's tracer has just gone) or last.
+fn rotated(n: usize, round: usize) -> impl Iterator<Item = usize> {
+    (0..n).map(move |i| (i + round) % n.max(1))
+}
+
+/// One workload's throughput rows (pushed to `rows`, one per
+/// configuration, against the first, untraced one's median).
+fn compare_rate(w: &str, configs: &[Config], results: &[Vec<f64>], rows: &mut Vec<String>) {
     let base = median(&mut results[0].clone());
-    let mut overheads = vec![0.0f64; configs.len()];
     for (ci, config) in configs.iter().enumerate() {
         let v = &results[ci];
         let m = median(&mut v.clone());
         let ratio = if base > 0.0 { m / base } else { 0.0 };
-        overheads[ci] = (1.0 - ratio) * 100.0;
         rows.push(format!(
             "| {w} | {} | {m:.1} | {:.1}% | {ratio:.3} | {:+.2}% |",
             config.name(),
             spread(v),
-            overheads[ci]
+            (1.0 - ratio) * 100.0
+        ));
+    }
+}
+
+/// Each round's overhead (percent) of `v` over the same round's untraced
+/// run `base`: CPU per unit, traced against untraced. Pairing by round
+/// cancels what drifts between rounds (the page cache, a shared host's
+/// load), which unpaired medians carry.
+fn paired(base: &[f64], v: &[f64]) -> Vec<f64> {
+    base.iter()
+        .zip(v)
+        .filter(|(b, _)| **b > 0.0)
+        .map(|(b, x)| (x / b - 1.0) * 100.0)
+        .collect()
+}
+
+/// The median of `v` and a distribution-free confidence interval for it:
+/// the k-th smallest and k-th largest values, with the largest k whose
+/// coverage, 1 - 2 P(Binomial(n, 1/2) < k), is at least 90% (k = 1, the
+/// extremes, where even they cover less). Returns (median, low, high,
+/// coverage).
+fn median_interval(v: &[f64]) -> (f64, f64, f64, f64) {
+    let mut s = v.to_vec();
+    let med = median(&mut s);
+    let n = s.len();
+    if n == 0 {
+        return (0.0, 0.0, 0.0, 0.0);
+    }
+    // P(X <= j) for X ~ Binomial(n, 1/2), built up term by term.
+    let total = 2f64.powi(n as i32);
+    let mut below = 0.0; // P(X < k)
+    let mut term = 1.0; // C(n, k - 1)
+    let mut k = 1;
+    let mut cover = 1.0 - 2.0 / total;
+    below += term / total;
+    while k < n / 2 {
+        term = term * (n - (k - 1)) as f64 / k as f64;
+        let next = 1.0 - 2.0 * (below + term / total);
+        if next < 0.9 {
+            break;
+        }
+        below += term / total;
+        cover = next;
+        k += 1;
+    }
+    (med, s[k - 1], s[n - k], cover)
+}
+
+/// One workload's CPU rows (pushed to `rows`) and its vmscan-versus-
+/// bpftrace summary rows (returned). `cpu`: CPU us per unit by
+/// configuration (the first untraced), then round.
+fn compare_cpu(
+    w: &str,
+    unit: &str,
+    configs: &[Config],
+    cpu: &[Vec<f64>],
+    rows: &mut Vec<String>,
+) -> Vec<String> {
+    let idx = |c: Config| configs.iter().position(|x| *x == c);
+    let over: Vec<(f64, f64, f64, f64)> = cpu
+        .iter()
+        .map(|v| median_interval(&paired(&cpu[0], v)))
+        .collect();
+    for (ci, config) in configs.iter().enumerate() {
+        let m = median(&mut cpu[ci].clone());
+        let (o, lo, hi, cover) = over[ci];
+        let (o, iv) = if ci == 0 {
+            ("-".to_owned(), "-".to_owned())
+        } else {
+            (
+                format!("{o:+.2}%"),
+                format!("{lo:+.1}% to {hi:+.1}% ({:.0}%)", cover * 100.0),
+            )
+        };
+        rows.push(format!(
+            "| {w} | {} | {m:.1} us/{unit} | {:.1}% | {o} | {iv} |",
+            config.name(),
+            spread(&cpu[ci]),
         ));
     }
     let mut summary = vec![];
@@ -973,29 +1224,33 @@ fn compare(
         let (Some(vi), Some(bi)) = (idx(v), idx(b)) else {
             continue;
         };
-        let (vs, bt) = (overheads[vi], overheads[bi]);
-        // Half the larger run-to-run spread of the two compared series
-        // is what this machine can resolve.
-        let noise = spread(&results[0]).max(spread(&results[bi])) / 2.0;
-        let rel = if bt <= noise {
-            format!(
-                "not resolvable: {}'s overhead ({bt:+.1}%) is within the run-to-run noise (±{noise:.1}%); vmscan's is {vs:+.1}%",
-                b.name()
-            )
-        } else {
-            format!(
-                "{:.2} (vmscan {vs:+.1}%, {} {bt:+.1}%, noise ±{noise:.1}%)",
-                vs / bt,
-                b.name()
-            )
-        };
         summary.push(format!(
-            "| {w}: {} overhead / {} overhead | {rel} (target <= 0.5) |",
+            "| {w}, CPU per {unit}: {} overhead / {} overhead | {} (target <= 0.5) |",
             v.name(),
-            b.name()
+            b.name(),
+            verdict(over[vi], over[bi], b.name())
         ));
     }
     summary
+}
+
+/// vmscan's overhead against its peer's, each (median, low, high,
+/// coverage) of the paired overheads: a ratio only where the peer's
+/// interval lies above zero, so that its overhead is told from the noise.
+fn verdict(v: (f64, f64, f64, f64), b: (f64, f64, f64, f64), peer: &str) -> String {
+    let (vo, vlo, vhi, _) = v;
+    let (bo, blo, bhi, cover) = b;
+    let c = cover * 100.0;
+    if blo <= 0.0 || bo <= 0.0 {
+        format!(
+            "not resolvable: {peer}'s overhead ({bo:+.1}%, {c:.0}% interval {blo:+.1}% to {bhi:+.1}%) is not told from zero; vmscan's is {vo:+.1}% ({vlo:+.1}% to {vhi:+.1}%)"
+        )
+    } else {
+        format!(
+            "{:.2} (vmscan {vo:+.1}%, {vlo:+.1}% to {vhi:+.1}%; {peer} {bo:+.1}%, {blo:+.1}% to {bhi:+.1}%; {c:.0}% intervals)",
+            vo / bo
+        )
+    }
 }
 
 /// A loaded BPF program's kernel statistics.
@@ -1083,6 +1338,7 @@ pub fn program_costs(
                     anon_passes: 1,
                     ..*sizes
                 },
+                0,
             )?;
             thrash(&cg, &f.big)?;
             Ok((at_start, programs(env)?))
@@ -1285,4 +1541,84 @@ pub fn read_cost(vmscan: &Path, quick: bool) -> anyhow::Result<Vec<String>> {
             " (the kernel refused batches on some maps)"
         }
     )])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_interval_is_order_statistics_with_their_coverage() {
+        // n = 5: only the extremes, 1 - 2/32 = 93.75%.
+        let (m, lo, hi, c) = median_interval(&[3.0, 1.0, 5.0, 2.0, 4.0]);
+        assert_eq!((m, lo, hi), (3.0, 1.0, 5.0));
+        assert!((c - 0.9375).abs() < 1e-9, "{c}");
+        // n = 9: the 2nd smallest and 2nd largest, 1 - 2 * 10/512 = 96.1%;
+        // the 3rd would cover only 82%.
+        let v: Vec<f64> = (1..=9).map(f64::from).rev().collect();
+        let (m, lo, hi, c) = median_interval(&v);
+        assert_eq!((m, lo, hi), (5.0, 2.0, 8.0));
+        assert!((c - (1.0 - 20.0 / 512.0)).abs() < 1e-9, "{c}");
+        // n = 15: the 4th, 1 - 2 * 576/32768 = 96.5%.
+        let v: Vec<f64> = (1..=15).map(f64::from).collect();
+        let (_, lo, hi, c) = median_interval(&v);
+        assert_eq!((lo, hi), (4.0, 12.0));
+        assert!((c - (1.0 - 1152.0 / 32768.0)).abs() < 1e-9, "{c}");
+        // Too few rounds for 90%: the extremes, and their true coverage.
+        let (_, lo, hi, c) = median_interval(&[2.0, 1.0, 3.0]);
+        assert_eq!((lo, hi), (1.0, 3.0));
+        assert!((c - 0.75).abs() < 1e-9, "{c}");
+        assert_eq!(median_interval(&[]), (0.0, 0.0, 0.0, 0.0));
+    }
+
+    #[test]
+    fn each_round_starts_with_the_next_configuration() {
+        let order = |r| rotated(4, r).collect::<Vec<_>>();
+        assert_eq!(order(0), [0, 1, 2, 3]);
+        assert_eq!(order(1), [1, 2, 3, 0]);
+        assert_eq!(order(5), [1, 2, 3, 0]);
+        assert_eq!(rotated(0, 3).count(), 0);
+    }
+
+    #[test]
+    fn overheads_are_paired_with_the_same_rounds_untraced_run() {
+        // A drift between rounds that hits both runs alike drops out.
+        let base = [100.0, 200.0, 0.0];
+        let traced = [110.0, 220.0, 5.0];
+        let o = paired(&base, &traced);
+        assert_eq!(o.len(), 2, "a round without a base run is left out");
+        assert!(o.iter().all(|x| (x - 10.0).abs() < 1e-9), "{o:?}");
+    }
+
+    #[test]
+    fn a_ratio_is_given_only_where_the_peers_overhead_is_above_zero() {
+        let v = (2.0, 1.0, 3.0, 0.94);
+        let told = verdict(v, (8.0, 4.0, 12.0, 0.94), "bpftrace");
+        assert!(told.starts_with("0.25 "), "{told}");
+        let untold = verdict(v, (8.0, -1.0, 12.0, 0.94), "bpftrace");
+        assert!(untold.starts_with("not resolvable"), "{untold}");
+        assert!(untold.contains("-1.0% to +12.0%"), "{untold}");
+    }
+
+    #[test]
+    fn the_cpu_meter_counts_this_thread_and_reaped_children() {
+        let m = CpuMeter::new(0);
+        let c0 = m.now();
+        let t = Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < Duration::from_millis(30) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let spent = m.now() - c0;
+        assert!(spent >= 20e6, "30 ms of spinning counted as {spent} ns");
+        let c1 = m.now();
+        let st = Command::new("sh")
+            .args(["-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"])
+            .status()
+            .expect("sh");
+        assert!(st.success());
+        assert!(m.now() - c1 > 1e6, "a reaped child's CPU is counted");
+        assert!(process_cpu_ns(std::process::id()) > 0);
+        assert_eq!(process_cpu_ns(u32::MAX), 0, "a process gone counts 0");
+    }
 }

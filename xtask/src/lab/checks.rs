@@ -2039,12 +2039,6 @@ fn cpulist_len(s: &str) -> u32 {
         .sum()
 }
 
-/// Peak RSS of `vmscan stat`, `vmscan export` and the terminal UI, and the
-/// exporter's and the UI's CPU per one-second interval, with this boot's
-/// possible CPUs; the peaks must stay within [`RSS_LIMIT_KIB`] (stat, the
-/// UI) and [`EXPORT_RSS_LIMIT_KIB`]. A boot asked for `possible_cpus=N`
-/// that got another count is a SKIP: the kernel sized its CPUs from the
-/// firmware's table (6.9+ ignores the parameter).
 /// 24 readers reclaiming one small cgroup at once with shrink_node hooked
 /// by kprobe+kretprobe (init.sh: kretmiss): more tasks inside shrink_node
 /// than the kernel's default kretprobe has return instances. vmscan's own
@@ -2197,6 +2191,14 @@ fn kretmiss_interrupted(b: &Blocks) -> Result<String, String> {
     ))
 }
 
+/// Peak RSS of `vmscan stat`, `vmscan export` and the terminal UI, and the
+/// exporter's and the UI's CPU per one-second interval, with this boot's
+/// possible CPUs; the peaks must stay within [`RSS_LIMIT_KIB`] (stat, the
+/// UI) and [`EXPORT_RSS_LIMIT_KIB`]. A boot asked for `possible_cpus=N`
+/// that got another count is a SKIP: the kernel sized its CPUs from the
+/// firmware's table (6.9+ ignores the parameter).
+/// One reading of every map (`vmscan bench-read`) must take batches
+/// wherever the kernel has them for the map's type.
 pub(super) fn rss(b: &Blocks) -> Verdict {
     let possible = cpulist_len(b.get("possible").ok_or("no `possible` output")?);
     if let Some(wanted) = b

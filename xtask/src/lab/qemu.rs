@@ -267,7 +267,8 @@ pub(super) fn account(console: &str) -> String {
     if let Some(why) = killed {
         let during = match t.last() {
             Some((n, None)) => format!("during {n}"),
-            _ => "before any scenario started".to_owned(),
+            Some((n, Some(_))) => format!("after its last scenario, {n}, ended"),
+            None => "before any scenario started".to_owned(),
         };
         if !s.is_empty() {
             s.push_str("; ");
@@ -366,5 +367,9 @@ mod tests {
             "killed after 600 s of silence, before any scenario started"
         );
         assert_eq!(account("@@KERNEL x\n"), "");
+        assert_eq!(
+            account("@@AT a 0\n@@AT end 2\n@@KILLED after 600 s of silence\n"),
+            "longest: a 2 s; killed after 600 s of silence, after its last scenario, a, ended"
+        );
     }
 }
