@@ -916,11 +916,34 @@ fn wait_attached(pid: u32) {
 }
 
 /// Stops a tracer with SIGINT; returns its stderr.
+/// A tracer that has not exited this long after SIGINT is killed: bpftrace
+/// prints its maps first (by kernel stack: a while in an emulated guest),
+/// but a benchmark must not wait for ever on one that hangs.
+const STOP_TIMEOUT: Duration = Duration::from_secs(180);
+
 fn stop(mut t: Tracer) -> String {
     if let Some(mut c) = t.child.take() {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(c.id() as i32, libc::SIGINT) };
-        let _ = c.wait();
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            match c.try_wait() {
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Ok(None) => {
+                    eprintln!(
+                        "\nxtask: pid {} had not exited {} s after SIGINT: killed",
+                        t.pid,
+                        STOP_TIMEOUT.as_secs()
+                    );
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break;
+                }
+                _ => break,
+            }
+        }
     }
     t.stderr
         .take()
