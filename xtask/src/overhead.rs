@@ -327,7 +327,7 @@ impl CpuMeter {
     }
 
     fn now(&self) -> f64 {
-        let mut ns = thread_cpu_ns() + children_cpu_ns();
+        let mut ns = rusage_ns(libc::RUSAGE_THREAD) + rusage_ns(libc::RUSAGE_CHILDREN);
         for pid in self
             .kswapd
             .iter()
@@ -339,20 +339,13 @@ impl CpuMeter {
     }
 }
 
-/// This thread's CPU time (ns).
-fn thread_cpu_ns() -> u64 {
-    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-    // SAFETY: clock_gettime fills the struct it is given.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// The CPU time (ns) of the children this process has reaped: the kernel
-/// adds each child's exact runtime at its reaping.
-fn children_cpu_ns() -> u64 {
+/// getrusage's user + system time of `who` (RUSAGE_THREAD: this thread;
+/// RUSAGE_CHILDREN: the children reaped, each added with its exact runtime
+/// at its reaping), in ns.
+fn rusage_ns(who: libc::c_int) -> u64 {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage fills the struct it is given.
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    unsafe { libc::getrusage(who, &mut ru) };
     let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
     ns(ru.ru_utime) + ns(ru.ru_stime)
 }
@@ -371,18 +364,10 @@ fn process_cpu_ns(pid: u32) -> u64 {
     if exact > 0 {
         return exact;
     }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0;
-    };
-    // After the command name's closing parenthesis: state is field 3, utime 14, stime 15.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .map(|w| w.parse().unwrap_or(0))
-        .collect();
+    // Not crate::sh::clk_tck(): its getconf would be a child, counted.
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) * 1_000_000_000 / hz
+    crate::sh::proc_cpu_ticks(pid).unwrap_or(0) * 1_000_000_000 / hz
 }
 
 /// (a) page-cache storm: read a cached file again and again. MB.
@@ -512,13 +497,7 @@ pub fn anon_touch(mib: usize, passes: usize) -> anyhow::Result<()> {
 /// user and system: the hooks run in its faults) and the pages faulted.
 pub fn lru_storm(mib: usize, passes: usize) -> anyhow::Result<()> {
     let len = mib << 20;
-    let cpu = || {
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: getrusage fills the struct it is given.
-        unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-        let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
-        ns(ru.ru_utime) + ns(ru.ru_stime)
-    };
+    let cpu = || rusage_ns(libc::RUSAGE_THREAD);
     let t0 = cpu();
     for _ in 0..passes {
         let p = map_anon(len)?;
@@ -1098,6 +1077,7 @@ fn rounds(
         rss: 0,
         rec_bpe: Vec::new(),
     };
+    let untraced = CpuMeter::new(0);
     let t0 = Instant::now();
     for round in 0..sizes.rounds {
         for ci in rotated(configs.len(), round) {
@@ -1110,7 +1090,7 @@ fn rounds(
                 t0.elapsed().as_secs_f64()
             );
             // Warm the cached file outside the traced window.
-            storm(&CpuMeter::new(0), &f.cached, 1)?;
+            storm(&untraced, &f.cached, 1)?;
             let t = start(*config, env)?;
             let got = run_workloads(env, f, cg, sizes, t.pid)?;
             if *config == Config::VmscanStat {
@@ -1190,24 +1170,20 @@ fn median_interval(v: &[f64]) -> (f64, f64, f64, f64) {
     if n == 0 {
         return (0.0, 0.0, 0.0, 0.0);
     }
-    // P(X <= j) for X ~ Binomial(n, 1/2), built up term by term.
+    // P(X < k) for X ~ Binomial(n, 1/2), built up term by term.
     let total = 2f64.powi(n as i32);
-    let mut below = 0.0; // P(X < k)
     let mut term = 1.0; // C(n, k - 1)
+    let mut below = term / total;
     let mut k = 1;
-    let mut cover = 1.0 - 2.0 / total;
-    below += term / total;
     while k < n / 2 {
         term = term * (n - (k - 1)) as f64 / k as f64;
-        let next = 1.0 - 2.0 * (below + term / total);
-        if next < 0.9 {
+        if 1.0 - 2.0 * (below + term / total) < 0.9 {
             break;
         }
         below += term / total;
-        cover = next;
         k += 1;
     }
-    (med, s[k - 1], s[n - k], cover)
+    (med, s[k - 1], s[n - k], 1.0 - 2.0 * below)
 }
 
 /// One workload's CPU rows (pushed to `rows`) and its vmscan-versus-
