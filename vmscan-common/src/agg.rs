@@ -248,6 +248,56 @@ pub struct MemcgLruKey {
 }
 pub const MEMCG_LRU_ENTRIES: u32 = 16384;
 
+/// Key of the per-memory-cgroup aggregate of the LRU moves outside reclaim
+/// that fire no tracepoint (the DEACTIVATE and LAZYFREE batches), a
+/// per-CPU hash of pages: the folio's memory cgroup, node and move
+/// ([`memcg_move`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MemcgMoveKey {
+    /// kernfs id of the folio's memory cgroup (0: not charged / unknown).
+    pub cgroup_id: u64,
+    pub node: u32,
+    pub kind: u32,
+}
+/// Batch moves are rarer than insertions and have four kinds to their
+/// lists' five: a quarter of the insertion map's keys.
+pub const MEMCG_MOVE_ENTRIES: u32 = MEMCG_LRU_ENTRIES / 4;
+
+/// The moves of [`MemcgMoveKey`]: from one list to another.
+pub mod memcg_move {
+    /// lru_deactivate / lru_deactivate_file: active anon -> inactive anon.
+    pub const DEACTIVATED_ANON: u32 = 0;
+    /// lru_deactivate / lru_deactivate_file: active file -> inactive file.
+    pub const DEACTIVATED_FILE: u32 = 1;
+    /// lru_lazyfree: inactive anon -> inactive file.
+    pub const LAZYFREE_FROM_INACTIVE: u32 = 2;
+    /// lru_lazyfree: active anon -> inactive file.
+    pub const LAZYFREE_FROM_ACTIVE: u32 = 3;
+    pub const COUNT: u32 = 4;
+    /// The list each move leaves and the one it joins (crate::ids::lru).
+    pub const LISTS: [(u32, u32); COUNT as usize] = {
+        use crate::ids::lru::*;
+        [
+            (ACTIVE_ANON, INACTIVE_ANON),
+            (ACTIVE_FILE, INACTIVE_FILE),
+            (INACTIVE_ANON, INACTIVE_FILE),
+            (ACTIVE_ANON, INACTIVE_FILE),
+        ]
+    };
+    /// The deactivation of a folio of type `file` (1: file LRU).
+    #[inline(always)]
+    pub const fn deactivated(file: u32) -> u32 {
+        DEACTIVATED_ANON + file
+    }
+    /// The lazyfree of a folio that was on the active anon list (`active`
+    /// 1) or the inactive one (0).
+    #[inline(always)]
+    pub const fn lazyfree(active: u32) -> u32 {
+        LAZYFREE_FROM_INACTIVE + active
+    }
+}
+
 /// Key of the folio_mark_accessed aggregate (a per-CPU hash).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -501,6 +551,7 @@ pub const fn log2_bucket(v: u64) -> u32 {
 }
 
 const _: () = assert!(core::mem::size_of::<IsolateAgg>() == 40);
+const _: () = assert!(core::mem::size_of::<MemcgMoveKey>() == 16);
 const _: () = assert!(core::mem::size_of::<ReclaimPagesAgg>() == 40);
 const _: () = assert!(core::mem::size_of::<EpisodeAgg>() == (3 + HIST_BUCKETS as usize) * 8);
 const _: () = assert!(core::mem::size_of::<ShrinkInactiveAgg>() == 11 * 8 + PRIORITY_SLOTS * 8);

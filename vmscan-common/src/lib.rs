@@ -126,6 +126,8 @@ mod pod {
     // SAFETY: as above.
     unsafe impl aya::Pod for MemcgLruKey {}
     // SAFETY: as above.
+    unsafe impl aya::Pod for MemcgMoveKey {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for ReclaimPagesAgg {}
     // SAFETY: as above.
     unsafe impl aya::Pod for EpisodeAgg {}

@@ -109,8 +109,9 @@ pub static REFAULT_BY_MEMCG: u64 = 1;
 /// it (7.x), so the pass keeps kswapd's or direct's label.
 #[unsafe(no_mangle)]
 pub static SOFTLIMIT_AS_MEMCG: u64 = 1;
-/// 1 when LRU insertions are also counted per memory cgroup (the commands
-/// that model lruvecs); stat sets 0 and skips resolving each folio's memcg.
+/// 1 when LRU insertions, and the moves of the batches outside reclaim
+/// (LRU_MOVE_MEMCG), are also counted per memory cgroup (the commands that
+/// model lruvecs); stat sets 0 and skips resolving each folio's memcg.
 #[unsafe(no_mangle)]
 pub static MEMCG_INSERTIONS: u64 = 1;
 /// 1 when every inactive-list shrink pass and shrink_node pass also goes to

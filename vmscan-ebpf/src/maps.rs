@@ -7,11 +7,12 @@ use aya_ebpf::{
 };
 use vmscan_common::{
     ACCESS_ENTRIES, AccessAgg, AccessKey, EpisodeAgg, FolioAgg, HIST_SLOTS, HookId, ISOLATE_SLOTS,
-    IsolateAgg, LRU_SLOTS, MEMCG_LRU_ENTRIES, MemcgLruKey, PagesAgg, RECLAIM_CTX_ENTRIES,
-    RECLAIM_PAGES_SLOTS, REFAULT_DIST_ENTRIES, REFAULT_ENTRIES, REFAULT_FILE_ENTRIES,
-    REFAULT_TASK_ENTRIES, RING_BYTES, ReclaimPagesAgg, RefaultAgg, RefaultDistKey, RefaultFileKey,
-    RefaultKey, RefaultTaskKey, SHRINK_SLOTS, STACK_ENTRIES, ShrinkActiveAgg, ShrinkInactiveAgg,
-    TASK_ENTRIES, THROTTLE_SLOTS, ThrottleAgg, WRITE_SLOTS, agg::Field, hook,
+    IsolateAgg, LRU_SLOTS, MEMCG_LRU_ENTRIES, MEMCG_MOVE_ENTRIES, MemcgLruKey, MemcgMoveKey,
+    PagesAgg, RECLAIM_CTX_ENTRIES, RECLAIM_PAGES_SLOTS, REFAULT_DIST_ENTRIES, REFAULT_ENTRIES,
+    REFAULT_FILE_ENTRIES, REFAULT_TASK_ENTRIES, RING_BYTES, ReclaimPagesAgg, RefaultAgg,
+    RefaultDistKey, RefaultFileKey, RefaultKey, RefaultTaskKey, SHRINK_SLOTS, STACK_ENTRIES,
+    ShrinkActiveAgg, ShrinkInactiveAgg, TASK_ENTRIES, THROTTLE_SLOTS, ThrottleAgg, WRITE_SLOTS,
+    agg::Field, hook,
 };
 
 use crate::hooks::{reclaim::ReclaimCtx, refault::RefaultCtx, shrink_node::ShrinkNodeCtx};
@@ -73,6 +74,11 @@ pub static EPISODES: PerCpuArray<EpisodeAgg> =
 #[map]
 pub static LRU_INSERT_MEMCG: PerCpuHashMap<MemcgLruKey, FolioAgg> =
     PerCpuHashMap::with_max_entries(MEMCG_LRU_ENTRIES, 0);
+/// Pages the batches outside reclaim moved per (memory cgroup, node, move):
+/// the lruvec's share of DEACTIVATE and LAZYFREE.
+#[map]
+pub static LRU_MOVE_MEMCG: PerCpuHashMap<MemcgMoveKey, u64> =
+    PerCpuHashMap::with_max_entries(MEMCG_MOVE_ENTRIES, 0);
 #[map]
 pub static ACCESS: PerCpuHashMap<AccessKey, AccessAgg> =
     PerCpuHashMap::with_max_entries(ACCESS_ENTRIES, 0);

@@ -30,12 +30,15 @@ use aya_ebpf::{
     macros::{fentry, fexit, kprobe, kretprobe},
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
-use vmscan_common::{deactivate, deactivate_index, hook};
+use vmscan_common::{MemcgMoveKey, deactivate, deactivate_index, hook, memcg_move};
 
 use crate::{
-    globals::{KPROBE_SHADOW, MGLRU, enabled},
-    kernel::{bit, fentry_arg01, folio_flags, folio_node, folio_pages, is_file, probe_arg01},
-    maps::{DEACTIVATE, DEACTIVATE_FILE_CALL, bump, hit},
+    globals::{KPROBE_SHADOW, MEMCG_INSERTIONS, MGLRU, enabled},
+    kernel::{
+        bit, fentry_arg01, folio_flags, folio_memcg_id, folio_node, folio_pages, is_file,
+        probe_arg01,
+    },
+    maps::{DEACTIVATE, DEACTIVATE_FILE_CALL, LRU_MOVE_MEMCG, add_keyed, bump, hit},
 };
 
 #[fentry(function = "lru_deactivate")]
@@ -116,11 +119,35 @@ fn cold(folio: u64) {
 /// one (under MGLRU, towards the oldest generation).
 #[inline(always)]
 fn moved(batch: u32, folio: u64, flags: u64) {
-    bump(
-        &DEACTIVATE,
-        deactivate_index(batch, folio_node(folio), u32::from(is_file(flags))),
+    let (node, file, pages) = (
+        folio_node(folio),
+        u32::from(is_file(flags)),
         folio_pages(folio, flags),
     );
+    bump(&DEACTIVATE, deactivate_index(batch, node, file), pages);
+    memcg_moved(folio, node, memcg_move::deactivated(file), pages);
+}
+
+/// Adds `pages` of `folio` on `node` to its memory cgroup's `kind` of move
+/// (vmscan_common::memcg_move), where lruvecs are modelled (the flag that
+/// keys insertions by memcg: stat clears it). A full map counts as lost.
+#[inline(always)]
+pub(super) fn memcg_moved(folio: u64, node: u32, kind: u32, pages: u64) {
+    if !enabled(&MEMCG_INSERTIONS) {
+        return;
+    }
+    let key = MemcgMoveKey {
+        cgroup_id: folio_memcg_id(folio),
+        node,
+        kind,
+    };
+    // The lost slot is the batch's hook: both batches share the map.
+    let h = if kind >= memcg_move::LAZYFREE_FROM_INACTIVE {
+        hook::LAZYFREE
+    } else {
+        hook::DEACTIVATE
+    };
+    add_keyed(&LRU_MOVE_MEMCG, &key, &pages, h);
 }
 
 /// Keeps an active, evictable folio for the return: only those can count.

@@ -16,7 +16,9 @@ use aya_ebpf::{
     macros::{fentry, kprobe},
     programs::{FEntryContext, ProbeContext},
 };
-use vmscan_common::{hook, lazyfree_index};
+use vmscan_common::{hook, lazyfree_index, memcg_move};
+
+use super::deactivate::memcg_moved;
 
 use crate::{
     globals::{KPROBE_SHADOW, enabled},
@@ -62,9 +64,7 @@ fn lazyfree(folio: u64) {
     // Off its anon list (active or inactive), onto its node's inactive
     // file list.
     let from_active = u32::from(bit(flags, off!(pg_active)));
-    bump(
-        &LAZYFREE,
-        lazyfree_index(folio_node(folio), from_active),
-        folio_pages(folio, flags),
-    );
+    let (node, pages) = (folio_node(folio), folio_pages(folio, flags));
+    bump(&LAZYFREE, lazyfree_index(node, from_active), pages);
+    memcg_moved(folio, node, memcg_move::lazyfree(from_active), pages);
 }

@@ -146,6 +146,39 @@ pub fn render(s: &Snapshot) -> String {
             );
         }
     }
+    let moved: Vec<_> = s
+        .lruvecs
+        .iter()
+        .filter(|l| {
+            [
+                l.batch_deactivated_anon,
+                l.batch_deactivated_file,
+                l.lazyfree_from_inactive,
+                l.lazyfree_from_active,
+            ]
+            .iter()
+            .any(|p| p.is_some_and(|p| p > 0))
+        })
+        .collect();
+    if !moved.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nmoved outside reclaim (pages since start; MADV_COLD and invalidation: deactivated anon, file; MADV_FREE: lazyfree from inactive, active anon):"
+        );
+        let n = |p: Option<u64>| p.map_or_else(|| "n/a".to_owned(), |p| p.to_string());
+        for l in moved {
+            let _ = writeln!(
+                o,
+                "  node {} {:<30} deactivated {} {}  lazyfree {} {}",
+                l.node,
+                crate::text::fit(&l.memcg, 30),
+                n(l.batch_deactivated_anon),
+                n(l.batch_deactivated_file),
+                n(l.lazyfree_from_inactive),
+                n(l.lazyfree_from_active),
+            );
+        }
+    }
     if !s.memcgs.is_empty() {
         let _ = writeln!(o, "\nmemcg reclaim:");
         for m in &s.memcgs {

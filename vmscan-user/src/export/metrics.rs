@@ -14,8 +14,8 @@ use prometheus_client::{
     registry::Registry,
 };
 use vmscan_common::{
-    NODE_OVERFLOW, deactivate, deactivate_index, hook, lazyfree_index, lru, lru_index, reclaimer,
-    shrink_index, write_index,
+    NODE_OVERFLOW, deactivate, deactivate_index, hook, lazyfree_index, lru, lru_index, memcg_move,
+    reclaimer, shrink_index, write_index,
 };
 
 use crate::model::{
@@ -174,6 +174,7 @@ pub fn encode_state(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
     encode_shrink(st, enc)?;
     encode_activated(st, enc)?;
     encode_moved_outside_reclaim(st, enc)?;
+    encode_lruvec_moves(st, enc)?;
     encode_writeback(&st.totals, enc)?;
     encode_inserted(st, enc)?;
     encode_lru_sizes(st, enc)?;
@@ -351,6 +352,66 @@ fn encode_moved_outside_reclaim(
         "vmscan_pages_moved_outside_reclaim",
         "Pages moved between LRU lists by the per-CPU batches outside reclaim that fire no tracepoint: lru_deactivate (MADV_COLD, DAMON), lru_deactivate_file (invalidation that could not drop the folio), lru_lazyfree (MADV_FREE). Rows only where derived: the hooks attached (fentry or kprobes), the deactivations not under MGLRU.",
         rows,
+    )
+}
+
+/// The same moves per lruvec (node x the folio's memory cgroup), where
+/// derived: the cgroups that moved the most pages labelled by name, at most
+/// --max-memcgs of them, the rest summed as "other".
+fn encode_lruvec_moves(
+    st: &ExportState,
+    enc: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    let moves = |l: &LruvecSnap| {
+        [
+            l.batch_deactivated_anon,
+            l.batch_deactivated_file,
+            l.lazyfree_from_inactive,
+            l.lazyfree_from_active,
+        ]
+    };
+    let mut by_pages: HashMap<&str, u64> = HashMap::new();
+    for l in &st.snap.lruvecs {
+        let pages: u64 = moves(l).iter().flatten().sum();
+        if pages > 0 {
+            *by_pages.entry(&l.memcg).or_default() += pages;
+        }
+    }
+    let mut order: Vec<(&str, u64)> = by_pages.into_iter().collect();
+    order.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let named: HashSet<&str> = order.iter().take(st.max_memcgs).map(|&(m, _)| m).collect();
+    let mut rows: BTreeMap<(u32, String, usize), u64> = BTreeMap::new();
+    for l in &st.snap.lruvecs {
+        let memcg = if named.contains(l.memcg.as_str()) {
+            label(&l.memcg)
+        } else {
+            "other".to_owned()
+        };
+        for (kind, pages) in moves(l).into_iter().enumerate() {
+            // Absent: not derived here; a zero row only for a named cgroup.
+            if let Some(p) = pages.filter(|&p| p > 0 || named.contains(l.memcg.as_str())) {
+                *rows.entry((l.node, memcg.clone(), kind)).or_default() += p;
+            }
+        }
+    }
+    counter(
+        enc,
+        "vmscan_lruvec_pages_moved_outside_reclaim",
+        "vmscan_pages_moved_outside_reclaim per lruvec (node x the folio's memory cgroup; from, to: the lists), as memory.stat's pgdeactivate (the part outside reclaim) and pglazyfree count them. Rows only where derived; the cgroups that moved the most pages are labelled, at most --max-memcgs, the rest summed as memcg=\"other\".",
+        rows.into_iter()
+            .map(|((node, memcg, kind), pages)| {
+                let (from, to) = memcg_move::LISTS[kind];
+                (
+                    vec![
+                        ("node", node_label(node)),
+                        ("memcg", memcg),
+                        ("from", lru::NAMES[from as usize].to_owned()),
+                        ("to", lru::NAMES[to as usize].to_owned()),
+                    ],
+                    pages,
+                )
+            })
+            .collect(),
     )
 }
 
@@ -1077,6 +1138,41 @@ mod tests {
         );
     }
 
+    #[test]
+    fn lruvec_moves_name_the_cgroups_that_moved_most() {
+        let mut st = state();
+        // /cg0 5 pages, /cg1 100, /cg2 50, /cg3 none derived, /cg4 zero.
+        let lv = &mut st.snap.lruvecs;
+        lv[0].lazyfree_from_inactive = Some(5);
+        lv[1].batch_deactivated_file = Some(100);
+        lv[2].batch_deactivated_file = Some(40);
+        lv[2].lazyfree_from_active = Some(10);
+        lv[4].batch_deactivated_anon = Some(0);
+        let text = render(&registry(Arc::new(RwLock::new(st)))).unwrap();
+        let rows: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("vmscan_lruvec_pages_moved_outside_reclaim_total{"))
+            .collect();
+        let row = |memcg: &str, from: &str, to: &str, v: u64| {
+            format!(
+                "vmscan_lruvec_pages_moved_outside_reclaim_total{{node=\"0\",memcg=\"{memcg}\",from=\"{from}\",to=\"{to}\"}} {v}"
+            )
+        };
+        let cg = |i: u32| format!("/cg{i}\\\"x\\\\y\\n");
+        let mut want = vec![
+            row(&cg(1), "active_file", "inactive_file", 100),
+            row(&cg(2), "active_file", "inactive_file", 40),
+            row(&cg(2), "active_anon", "inactive_file", 10),
+            // The two that moved most are named; /cg0 goes to other, /cg4's
+            // zero only there (nothing of it named), /cg3 nowhere.
+            row("other", "inactive_anon", "inactive_file", 5),
+        ];
+        let mut got: Vec<String> = rows.iter().map(|r| (*r).to_owned()).collect();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "{text}");
+    }
+
     /// A state that fills every family encode_state writes: two nodes (one the
     /// overflow slot), named and folded memcgs, histograms measured and
     /// bucketed in the kernel, folio_mark_accessed rows and BPF stats.
@@ -1145,6 +1241,10 @@ mod tests {
             memcg: "/nolists".into(),
             lists: None,
             anon: 1,
+            batch_deactivated_anon: Some(3),
+            batch_deactivated_file: Some(0),
+            lazyfree_from_inactive: Some(64),
+            lazyfree_from_active: Some(512),
             ..Default::default()
         });
         for (path, eps, rec) in [

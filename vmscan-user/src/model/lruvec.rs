@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use vmscan_common::{
     Event, HIST_BUCKETS, NODE_OVERFLOW, NODE_SLOTS, hist, hist_index, isolate_index, lru,
-    reclaimer, shrink_index,
+    memcg_move, reclaimer, shrink_index,
 };
 
 use super::{
@@ -70,6 +70,9 @@ struct MemcgState {
     latency: Windowed,
     swappiness: Option<u32>,
     inserted: BTreeMap<u32, [u64; 5]>,
+    /// Pages per node by each move of the batches outside reclaim
+    /// (vmscan_common::memcg_move).
+    moved: BTreeMap<u32, [u64; memcg_move::COUNT as usize]>,
 }
 
 pub struct Model {
@@ -261,6 +264,7 @@ impl Model {
                     latency: Windowed::new(self.window_secs),
                     swappiness: None,
                     inserted: BTreeMap::new(),
+                    moved: BTreeMap::new(),
                 },
             );
         }
@@ -323,13 +327,22 @@ impl Model {
         }
     }
 
-    /// Pages inserted per memory cgroup, node and list.
+    /// Pages inserted per memory cgroup, node and list, and moved by the
+    /// batches outside reclaim.
     fn apply_memcg_insertions(&mut self, d: &Totals) {
         for (key, agg) in &d.memcg_insert {
             if let Some(m) = self.memcg(key.cgroup_id) {
                 let e = m.inserted.entry(key.node).or_insert([0; 5]);
                 if let Some(slot) = e.get_mut(key.lru as usize) {
                     *slot += agg.pages;
+                }
+            }
+        }
+        for (key, &pages) in &d.memcg_moves {
+            if let Some(m) = self.memcg(key.cgroup_id) {
+                let e = m.moved.entry(key.node).or_default();
+                if let Some(slot) = e.get_mut(key.kind as usize) {
+                    *slot += pages;
                 }
             }
         }
@@ -735,11 +748,28 @@ impl Model {
         let mut by_path: Vec<&MemcgSample> = self.memcg_samples.values().collect();
         by_path.sort_unstable_by(|a, b| a.path.cmp(&b.path).then(a.id.cmp(&b.id)));
         out.reserve(by_path.len());
+        // The batches' moves where their node figures are derived
+        // (counters.rs: hooked; the deactivations not under MGLRU).
+        let k = self.counting();
+        let derived = [k.deactivate && !k.mglru, k.lazyfree];
         for m in by_path {
-            let inserted = self.memcgs.get(&m.id).map(|st| &st.inserted);
+            let st = self.memcgs.get(&m.id);
+            let inserted = st.map(|st| &st.inserted);
             let kube = super::kube::parse(&m.path);
             for (&node, mn) in &m.nodes {
+                let moved = st
+                    .and_then(|st| st.moved.get(&node))
+                    .copied()
+                    .unwrap_or_default();
+                let at = |kind: u32| {
+                    derived[usize::from(kind >= memcg_move::LAZYFREE_FROM_INACTIVE)]
+                        .then_some(moved[kind as usize])
+                };
                 out.push(LruvecSnap {
+                    batch_deactivated_anon: at(memcg_move::DEACTIVATED_ANON),
+                    batch_deactivated_file: at(memcg_move::DEACTIVATED_FILE),
+                    lazyfree_from_inactive: at(memcg_move::LAZYFREE_FROM_INACTIVE),
+                    lazyfree_from_active: at(memcg_move::LAZYFREE_FROM_ACTIVE),
                     node,
                     memcg: m.path.clone(),
                     memcg_id: m.id,
@@ -1412,6 +1442,77 @@ mod tests {
             "{c:?}"
         );
         assert_eq!(m.snapshot().self_check, c);
+    }
+
+    #[test]
+    fn lruvecs_carry_the_batches_moves_only_where_derived() {
+        use vmscan_common::MemcgMoveKey;
+        let memcg = |id: u64, path: &str| MemcgSample {
+            path: path.into(),
+            id,
+            nodes: BTreeMap::from([(0, MemcgNode::default()), (1, MemcgNode::default())]),
+            ..MemcgSample::default()
+        };
+        let mut d = Totals::default();
+        let key = |cgroup_id, node, kind| MemcgMoveKey {
+            cgroup_id,
+            node,
+            kind,
+        };
+        d.memcg_moves
+            .insert(key(7, 1, memcg_move::DEACTIVATED_FILE), 300);
+        d.memcg_moves
+            .insert(key(7, 1, memcg_move::LAZYFREE_FROM_ACTIVE), 512);
+        d.memcg_moves
+            .insert(key(7, 0, memcg_move::LAZYFREE_FROM_INACTIVE), 9);
+        // A cgroup with no sample of its own shows in no lruvec.
+        d.memcg_moves
+            .insert(key(8, 0, memcg_move::DEACTIVATED_ANON), 4);
+        // `mglru`: the kernel's sample says so (the model's counting
+        // follows it).
+        let run = |c: Counting, mglru: bool| {
+            let mut m = Model::default();
+            m.set_counting(c);
+            m.apply_sample(&Sample {
+                memcgs: vec![memcg(7, "/t")],
+                mglru: Some(mglru),
+                ..sample(0.0, [0; 5])
+            });
+            // Twice: the moves add up over intervals.
+            m.apply_totals(&d, 1_000_000_000, 1.0);
+            m.apply_totals(&d, 2_000_000_000, 1.0);
+            m.lruvecs()
+                .iter()
+                .map(|l| {
+                    (
+                        l.node,
+                        l.batch_deactivated_anon,
+                        l.batch_deactivated_file,
+                        l.lazyfree_from_inactive,
+                        l.lazyfree_from_active,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            run(Counting::default(), false),
+            [(0, None, None, None, None), (1, None, None, None, None)],
+            "neither batch hooked: nothing derived, not zeros"
+        );
+        let both = Counting {
+            deactivate: true,
+            lazyfree: true,
+            ..Counting::default()
+        };
+        assert_eq!(
+            run(both, false),
+            [
+                (0, Some(0), Some(0), Some(18), Some(0)),
+                (1, Some(0), Some(600), Some(0), Some(1024)),
+            ]
+        );
+        // Under MGLRU the deactivations are not derived (counters.rs).
+        assert_eq!(run(both, true)[1], (1, None, None, Some(0), Some(1024)));
     }
 
     #[test]

@@ -344,6 +344,23 @@ pub struct LruvecSnap {
     #[serde(serialize_with = "super::named::per_list")]
     #[schemars(with = "super::named::PerList<u64>")]
     pub inserted: [u64; 5],
+    /// Pages the MADV_COLD and invalidation batches (lru_deactivate,
+    /// lru_deactivate_file: no tracepoint) moved from the active anon list
+    /// to the inactive one since start, by folio memcg; absent where the
+    /// node's are (not hooked; MGLRU), and in `stat`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_deactivated_anon: Option<u64>,
+    /// The same from the active file list to the inactive one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_deactivated_file: Option<u64>,
+    /// Pages MADV_FREE's batch (lru_lazyfree: no tracepoint) moved from the
+    /// inactive anon list to the inactive file list since start, by folio
+    /// memcg; absent where lru_lazyfree is not hooked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lazyfree_from_inactive: Option<u64>,
+    /// The same from the active anon list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lazyfree_from_active: Option<u64>,
     /// MGLRU generations (oldest first) when MGLRU is on.
     pub generations: Option<Vec<Generation>>,
     /// The Kubernetes pod and container, when the memory cgroup is one.

@@ -53,6 +53,9 @@ macro_rules! aggregates {
             deactivate: Vec<u64> = "DEACTIVATE", ::vmscan_common::DEACTIVATE_SLOTS, Some(::vmscan_common::slot_node::deactivate);
             /// Ended reclaim episodes per reclaimer.
             reclaim_episodes: Vec<::vmscan_common::EpisodeAgg> = "EPISODES", ::vmscan_common::EPISODE_SLOTS, None;
+            /// Pages the batches outside reclaim moved per (memory cgroup,
+            /// node, move): the lruvecs' share of `deactivate` and `lazyfree`.
+            memcg_moves: ::std::collections::BTreeMap<::vmscan_common::MemcgMoveKey, u64> = "LRU_MOVE_MEMCG", 0, None;
         }
     };
 }
@@ -277,7 +280,8 @@ mod tests {
     #[test]
     fn every_map_has_a_name_and_its_slots() {
         let t = Totals::default();
-        assert_eq!(MAP_NAMES.len(), 21);
+        assert_eq!(MAP_NAMES.len(), 22);
+        assert_eq!(MAP_NAMES.last(), Some(&"LRU_MOVE_MEMCG"));
         assert_eq!(
             t.reclaim_episodes.len(),
             vmscan_common::EPISODE_SLOTS as usize
@@ -285,5 +289,6 @@ mod tests {
         assert_eq!(t.hits.len(), hook::SLOTS as usize);
         assert_eq!(t.hist.len(), vmscan_common::HIST_SLOTS as usize);
         assert!(t.access.is_empty());
+        assert!(t.memcg_moves.is_empty());
     }
 }

@@ -150,7 +150,7 @@ fn populated() -> Snapshot {
         vm_swappiness: Some(60),
         nodes: vec![node(0, true), node(1, false)],
         lruvecs: vec![
-            LruvecSnap { node: 0, memcg: "/".into(), memcg_id: 1, lists: Some([14, 360, 2, 49, 2611]), anon: 374, file: 51, unevictable: 2611, inserted: [0; 5], generations: None, kube: None },
+            LruvecSnap { node: 0, memcg: "/".into(), memcg_id: 1, lists: Some([14, 360, 2, 49, 2611]), anon: 374, file: 51, unevictable: 2611, inserted: [0; 5], generations: None, kube: None, ..Default::default() },
             LruvecSnap {
                 node: 0,
                 memcg: "/system.slice/a-very-long-service-name-that-needs-truncation.service".into(),
@@ -162,8 +162,9 @@ fn populated() -> Snapshot {
                 inserted: [0, 0, 131_286, 0, 0],
                 generations: None,
                 kube: None,
+                ..Default::default()
             },
-            LruvecSnap { node: 1, memcg: "/batch".into(), memcg_id: 9, lists: None, anon: 10, file: 20, unevictable: 0, inserted: [0; 5], generations: None, kube: None },
+            LruvecSnap { node: 1, memcg: "/batch".into(), memcg_id: 9, lists: None, anon: 10, file: 20, unevictable: 0, inserted: [0; 5], generations: None, kube: None, ..Default::default() },
         ],
         memcgs: vec![MemcgSnap {
             path: "/system.slice/a-very-long-service-name-that-needs-truncation.service".into(),

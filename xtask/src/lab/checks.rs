@@ -1614,12 +1614,13 @@ fn lazyfree_by(b: &Blocks, m: &str) -> Verdict {
         ));
     }
     let exact = run.exact()?;
-    let nodes = run.per_node(
-        "lazyfree by node:",
-        &["lazyfree_from_inactive", "lazyfree_from_active"],
-        &[],
-    )?;
-    Ok(format!("{exact} ({PAGES} pages written); {nodes}"))
+    const MOVED: [&str; 2] = ["lazyfree_from_inactive", "lazyfree_from_active"];
+    let nodes = run.per_node("lazyfree by node:", &MOVED, &[])?;
+    if m != "fentry" {
+        return Ok(format!("{exact} ({PAGES} pages written); {nodes}"));
+    }
+    let memcg = run.per_memcg(b, &format!("lazyfree-{m}"), "lazyfree by node:", &MOVED)?;
+    Ok(format!("{exact} ({PAGES} pages written); {nodes}; {memcg}"))
 }
 
 /// One `vmscan stat --json` run around a workload (init.sh's blocks NAME,
@@ -1722,14 +1723,10 @@ impl StatRun {
         ))
     }
 
-    /// The counter per node: each node's `moved` fields (stat's `nodes`,
-    /// summed) hold at least the pages the workload reported on that node
-    /// (its output line `prefix` "0=N 1=M", from move_pages(2)), and every
-    /// node's `moved` and `rest` fields add up to the counter.
-    fn per_node(&self, prefix: &str, moved: &[&str], rest: &[&str]) -> Verdict {
-        let c = self.counter;
-        let want: Vec<(u64, u64)> = self
-            .out
+    /// The workload's pages per node: its output line `prefix` "0=N 1=M"
+    /// (from move_pages(2)), as (node, pages).
+    fn workload_nodes(&self, prefix: &str) -> Result<Vec<(u64, u64)>, String> {
+        self.out
             .split("; ")
             .find_map(|l| l.strip_prefix(prefix))
             .ok_or_else(|| format!("the workload printed no \"{prefix}\" line: {}", self.out))?
@@ -1739,7 +1736,101 @@ impl StatRun {
                     .and_then(|(n, p)| Some((n.parse().ok()?, p.parse().ok()?)))
                     .ok_or_else(|| format!("{prefix} {kv}: not node=pages"))
             })
-            .collect::<Result<_, _>>()?;
+            .collect()
+    }
+
+    /// `vmscan snapshot` beside this run, the workload in memory cgroup /mv
+    /// (init.sh's memcg_moves_*; blocks `name`-snap, `name`-memcg-before
+    /// and -after): /mv's lruvecs derive the `moved` fields, hold on each
+    /// node at least the pages the workload reported there (line
+    /// `prefix`), and add up to at most the counter stat derived over the
+    /// window (all of the batches' moves, every cgroup's) and, where /mv's
+    /// memory.stat keeps the counter (cgroup v2), to its growth, within
+    /// what the kernel may not have flushed.
+    fn per_memcg(&self, b: &Blocks, name: &str, prefix: &str, moved: &[&str]) -> Verdict {
+        let c = self.counter;
+        let snap = json(b, &format!("{name}-snap")).map_err(|e| {
+            let err = b.get(format!("{name}-snap-err").as_str());
+            format!("{e}; its stderr: {}", err.map_or("(none)", |s| s.trim()))
+        })?;
+        let mv: Vec<&Value> = snap["lruvecs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|l| l["memcg"] == "/mv")
+            .collect();
+        if mv.is_empty() {
+            return Err(format!(
+                "snapshot has no lruvec of /mv: {}",
+                snap["lruvecs"]
+            ));
+        }
+        let sum = |l: &Value| -> Result<u64, String> {
+            moved.iter().try_fold(0, |acc, f| {
+                l[*f].as_u64().map(|v| acc + v).ok_or_else(|| {
+                    format!("/mv's lruvec on node {} derives no {f}: {l}", l["node"])
+                })
+            })
+        };
+        let mut total = 0;
+        for l in &mv {
+            total += sum(l)?;
+        }
+        let mut seen = vec![];
+        for (node, pages) in self.workload_nodes(prefix)? {
+            let l = mv.iter().find(|l| l["node"] == node).ok_or_else(|| {
+                format!("the workload moved {pages} pages on node {node}; /mv has no lruvec there")
+            })?;
+            let got = sum(l)?;
+            if got < pages {
+                return Err(format!(
+                    "/mv node {node}: the workload moved {pages} pages there; its lruvec's {moved:?} {got}"
+                ));
+            }
+            seen.push(format!("node {node} {got}"));
+        }
+        let ours = self
+            .ours()
+            .0
+            .ok_or_else(|| format!("vmscan derived no {c}"))?;
+        if total > ours {
+            return Err(format!(
+                "/mv's lruvecs moved {total} pages, more than stat's {c} {ours} over the window"
+            ));
+        }
+        let kernel = vmstat_delta(
+            b,
+            &format!("{name}-memcg-before"),
+            &format!("{name}-memcg-after"),
+        )
+        .ok()
+        .and_then(|d| d.get(c).copied());
+        let memstat = match kernel {
+            None => format!("memory.stat has no {c} (cgroup v1)"),
+            Some(k) if k == total => format!("= its memory.stat {c} growth"),
+            Some(k) if k.abs_diff(total) <= MEMCG_STAT_SLACK => {
+                format!("its memory.stat {c} grew {k}, within the unflushed per-CPU batches")
+            }
+            Some(k) => {
+                return Err(format!(
+                    "/mv's lruvecs moved {total} pages ({}), its memory.stat {c} grew {k}",
+                    seen.join(", ")
+                ));
+            }
+        };
+        Ok(format!(
+            "memcg /mv by snapshot: {total} pages ({}) {memstat}, of stat's {ours}",
+            seen.join(", ")
+        ))
+    }
+
+    /// The counter per node: each node's `moved` fields (stat's `nodes`,
+    /// summed) hold at least the pages the workload reported on that node
+    /// (its output line `prefix` "0=N 1=M", from move_pages(2)), and every
+    /// node's `moved` and `rest` fields add up to the counter.
+    fn per_node(&self, prefix: &str, moved: &[&str], rest: &[&str]) -> Verdict {
+        let c = self.counter;
+        let want = self.workload_nodes(prefix)?;
         let nodes = self.j["nodes"].as_array().ok_or("stat printed no nodes")?;
         let sum = |n: &Value, fields: &[&str]| -> Result<u64, String> {
             fields.iter().try_fold(0, |acc, f| {
@@ -1824,6 +1915,22 @@ fn deactivate_by(b: &Blocks, m: &str, mglru: bool) -> Verdict {
                 "MGLRU is on: pgdeactivate must be underivable, with the reason; vmscan printed {ours:?} ({why:?}; /proc/vmstat {kernel})"
             ));
         }
+        if m == "fentry" {
+            let snap = json(b, &format!("deactivate-{m}-snap"))?;
+            let shown: Vec<&Value> = snap["lruvecs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|l| {
+                    !l["batch_deactivated_file"].is_null() || !l["batch_deactivated_anon"].is_null()
+                })
+                .collect();
+            if !shown.is_empty() {
+                return Err(format!(
+                    "MGLRU is on: no lruvec may show batch deactivations; snapshot printed {shown:?}"
+                ));
+            }
+        }
         return Ok(format!(
             "MGLRU: pgdeactivate underivable, as it should be (/proc/vmstat {kernel}; {out})"
         ));
@@ -1842,7 +1949,18 @@ fn deactivate_by(b: &Blocks, m: &str, mglru: bool) -> Verdict {
         &["batch_deactivated_file"],
         &["batch_deactivated_anon", "deactivated"],
     )?;
-    Ok(format!("{exact}; {nodes}"))
+    if m != "fentry" {
+        return Ok(format!("{exact}; {nodes}"));
+    }
+    // memory.stat's pgdeactivate also counts reclaim's deactivations in the
+    // cgroup; /mv has no limit, so there are none.
+    let memcg = run.per_memcg(
+        b,
+        &format!("deactivate-{m}"),
+        "deactivated by node:",
+        &["batch_deactivated_file", "batch_deactivated_anon"],
+    )?;
+    Ok(format!("{exact}; {nodes}; {memcg}"))
 }
 
 /// MADV_PAGEOUT of 64 MiB of anonymous memory with swap off: reclaim_pages()
@@ -2526,6 +2644,30 @@ mod tests {
                         c += &format!("@@BEGIN {name}\n{text}\n@@END {name}\n");
                     }
                 }
+                // The snapshot beside the fentry run: /mv's lruvecs with
+                // the nodes' batch figures (the workload is all there), and
+                // its memory.stat's growth, their sum.
+                let mut lruvecs = vec![serde_json::json!({"node": 0, "memcg": "/"})];
+                let mut moved = 0;
+                for n in nodes.as_array().unwrap() {
+                    let mut l = serde_json::json!({"node": n["node"], "memcg": "/mv"});
+                    for f in ["batch_deactivated_file", "batch_deactivated_anon"] {
+                        if let Some(v) = n[f].as_u64() {
+                            l[f] = v.into();
+                            moved += v;
+                        }
+                    }
+                    lruvecs.push(l);
+                }
+                for (name, text) in [
+                    ("snap", serde_json::json!({"lruvecs": lruvecs}).to_string()),
+                    ("memcg-before", "pgdeactivate 5".into()),
+                    ("memcg-after", format!("pgdeactivate {}", 5 + moved)),
+                ] {
+                    c += &format!(
+                        "@@BEGIN deactivate-fentry-{name}\n{text}\n@@END deactivate-fentry-{name}\n"
+                    );
+                }
                 c
             };
         // Nodes that add up to vmscan's figure, the workload's pages on
@@ -2570,6 +2712,51 @@ mod tests {
         // MGLRU: no node shows batch deactivations.
         let c = console_with("0x0007", None, 3, "under MGLRU", nodes(0, 0, 0));
         assert!(deactivate(&blocks(&c)).unwrap_err().contains("no node"));
+        // Per memcg (the snapshot's /mv): its lruvecs, its memory.stat.
+        let ok = deactivate(&blocks(&console("0x0000", Some(6144), 6144, ""))).unwrap();
+        assert!(
+            ok.contains("memcg /mv by snapshot: 6144 pages (node 0 2048, node 1 4096) = its memory.stat pgdeactivate growth, of stat's 6144"),
+            "{ok}"
+        );
+        let c = console("0x0000", Some(6144), 6144, "");
+        let short = c.replace("pgdeactivate 6149", "pgdeactivate 6549");
+        assert!(
+            deactivate(&blocks(&short))
+                .unwrap_err()
+                .contains("memory.stat pgdeactivate grew 6544")
+        );
+        let slack = c.replace("pgdeactivate 6149", "pgdeactivate 6159");
+        assert!(
+            deactivate(&blocks(&slack))
+                .unwrap()
+                .contains("within the unflushed")
+        );
+        // cgroup v1: no such counter in memory.stat; said so.
+        let v1 = c
+            .replace("pgdeactivate 6149", "pgpgin 7")
+            .replace("pgdeactivate 5", "pgpgin 1");
+        assert!(deactivate(&blocks(&v1)).unwrap().contains("(cgroup v1)"));
+        // /mv's node 1 short of the workload's pages, or a lruvec that
+        // derives nothing.
+        let c1 = c.replace(
+            "\"batch_deactivated_file\":4096,\"memcg\":\"/mv\"",
+            "\"batch_deactivated_file\":4000,\"memcg\":\"/mv\"",
+        );
+        assert_ne!(c1, c, "the snapshot's JSON as the test writes it");
+        assert!(deactivate(&blocks(&c1)).unwrap_err().contains("/mv node 1"));
+        // MGLRU: a lruvec that shows batch deactivations is wrong.
+        let c = console_with(
+            "0x0007",
+            None,
+            3,
+            "under MGLRU",
+            serde_json::json!([{"node": 0}]),
+        )
+        .replace(
+            "\"memcg\":\"/\"",
+            "\"memcg\":\"/\",\"batch_deactivated_file\":1",
+        );
+        assert!(deactivate(&blocks(&c)).unwrap_err().contains("no lruvec"));
     }
 
     #[test]

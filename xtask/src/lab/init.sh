@@ -33,6 +33,23 @@ start_tui() {
     was=$now; sleep 1; t=$((t+1))
   done
 }
+# `vmscan snapshot` beside a workload in memory cgroup mv ($1: the files'
+# prefix; its pid in SNAP): started before it, with mv's memory.stat read
+# once it counts...
+memcg_moves_start() {
+  vmscan snapshot --json -d 900 > /tmp/$1-snap.json 2> /tmp/$1-snap.err & SNAP=$!
+  waitc /tmp/$1-snap.err
+  cat $CG/mv/memory.stat > /tmp/$1.m0
+}
+# ... and after it: memory.stat again once the kernel's periodic memcg stat
+# flush (every 2 s, 5.15+) has run, then the snapshot, as blocks $2-snap,
+# $2-memcg-before and $2-memcg-after.
+memcg_moves_end() {
+  sleep 3; cat $CG/mv/memory.stat > /tmp/$1.m1
+  kill -TERM $SNAP; wait $SNAP
+  block $2-snap /tmp/$1-snap.json; block $2-snap-err /tmp/$1-snap.err
+  block $2-memcg-before /tmp/$1.m0; block $2-memcg-after /tmp/$1.m1
+}
 # The configuration: the LRU (vmscan.lru=y|n switches MGLRU) and the
 # cgroup version (vmscan.cgroup=1 mounts the v1 memory controller; v2
 # otherwise). $CG is the memory hierarchy, $MAX its limit file.
@@ -320,18 +337,24 @@ if run lazyfree; then
   # transparent huge pages: the lazyfree batch (lru_lazyfree, no
   # tracepoint) counts pglazyfree per page, 512 for a huge page.
   # Once by fentry, once by kprobe.
+  # The workload runs in memory cgroup mv (no limit, so no reclaim): by
+  # fentry, `vmscan snapshot` also runs, and its lruvec of mv must hold the
+  # pages, as mv's memory.stat counts them (cgroup v2).
   T=/sys/kernel/mm/transparent_hugepage/enabled
   [ -e $T ] && echo madvise > $T
+  mkdir -p $CG/mv
   for m in fentry kprobe; do
     F=; [ $m = kprobe ] && F=--no-fentry
     # Files of their own per run: the background job truncates its
     # redirections only once it runs, after waitc may have read the last.
     vmscan $F stat --json > /tmp/lf-$m.json 2> /tmp/lf-$m.err & A=$!
     waitc /tmp/lf-$m.err
+    [ $m = fentry ] && memcg_moves_start lf
     vmstat > /tmp/lf-$m.v0
-    vmscan lab-lazyfree 16 > /tmp/lf-$m.out 2>&1 || echo "@@ERROR lab-lazyfree failed: $(cat /tmp/lf-$m.out)"
+    sh -c 'echo $$ > '$CG'/mv/cgroup.procs; exec vmscan lab-lazyfree 16' > /tmp/lf-$m.out 2>&1 || echo "@@ERROR lab-lazyfree failed: $(cat /tmp/lf-$m.out)"
     vmstat > /tmp/lf-$m.v1
     kill -TERM $A; wait $A
+    [ $m = fentry ] && memcg_moves_end lf lazyfree-$m
     block lazyfree-$m /tmp/lf-$m.json; block lazyfree-$m-before /tmp/lf-$m.v0
     block lazyfree-$m-after /tmp/lf-$m.v1; block lazyfree-$m-out /tmp/lf-$m.out
     block lazyfree-$m-err /tmp/lf-$m.err
@@ -342,16 +365,21 @@ if run deactivate; then
   # mapped 16 MiB file made active (lru_deactivate), and
   # POSIX_FADV_DONTNEED of a 16 MiB file made active, half of it mapped and
   # half held by pipes (lru_deactivate_file). Once by fentry, once by kprobe.
+  # In memory cgroup mv, with `vmscan snapshot` beside the fentry run, as
+  # for lazyfree.
   cat /sys/kernel/mm/lru_gen/enabled > /tmp/dx.lrugen 2>/dev/null || echo none > /tmp/dx.lrugen
   block deactivate-lrugen /tmp/dx.lrugen
+  mkdir -p $CG/mv
   for m in fentry kprobe; do
     F=; [ $m = kprobe ] && F=--no-fentry
     vmscan $F stat --json > /tmp/dx-$m.json 2> /tmp/dx-$m.err & A=$!
     waitc /tmp/dx-$m.err
+    [ $m = fentry ] && memcg_moves_start dx
     vmstat > /tmp/dx-$m.v0
-    vmscan lab-deactivate 16 /mnt > /tmp/dx-$m.out 2>&1 || echo "@@ERROR lab-deactivate failed: $(cat /tmp/dx-$m.out)"
+    sh -c 'echo $$ > '$CG'/mv/cgroup.procs; exec vmscan lab-deactivate 16 /mnt' > /tmp/dx-$m.out 2>&1 || echo "@@ERROR lab-deactivate failed: $(cat /tmp/dx-$m.out)"
     vmstat > /tmp/dx-$m.v1
     kill -TERM $A; wait $A
+    [ $m = fentry ] && memcg_moves_end dx deactivate-$m
     rm -f /mnt/cold /mnt/inval
     block deactivate-$m /tmp/dx-$m.json; block deactivate-$m-before /tmp/dx-$m.v0
     block deactivate-$m-after /tmp/dx-$m.v1; block deactivate-$m-out /tmp/dx-$m.out
