@@ -167,8 +167,37 @@ pub mod hook {
     pub const EVICT_FOLIOS_RET: HookId = HookId(39);
     pub const SHRINK_FOLIO_LIST: HookId = HookId(40);
     pub const SHRINK_FOLIO_LIST_RET: HookId = HookId(41);
+    /// Hit slots of the other function hooks' kprobes in comparison mode
+    /// (see [`shadow_of`]).
+    pub const SHADOW_MEMCG_TARGET: HookId = HookId(42);
+    pub const SHADOW_TEARDOWN: HookId = HookId(43);
+    pub const SHADOW_LAZYFREE: HookId = HookId(44);
+    pub const SHADOW_DEACTIVATE: HookId = HookId(45);
+    pub const SHADOW_DEACTIVATE_FILE: HookId = HookId(46);
+    pub const SHADOW_EVICT_FOLIOS: HookId = HookId(47);
+    pub const SHADOW_SHRINK_FOLIO_LIST: HookId = HookId(48);
     /// Size of the HITS and LOST arrays.
-    pub const SLOTS: u32 = 42;
+    pub const SLOTS: u32 = 49;
+
+    /// The slot a function hook's entry kprobe counts its runs in when it
+    /// runs beside fentry in comparison mode (KPROBE_SHADOW), where it does
+    /// nothing else: every function hook has one.
+    pub const fn shadow_of(id: HookId) -> Option<HookId> {
+        match id {
+            MARK_ACCESSED => Some(SHADOW_MARK_ACCESSED),
+            ADD_LRU => Some(SHADOW_ADD_LRU),
+            SHRINK_NODE => Some(SHADOW_SHRINK_NODE),
+            REFAULT => Some(SHADOW_REFAULT),
+            MEMCG_TARGET => Some(SHADOW_MEMCG_TARGET),
+            TEARDOWN => Some(SHADOW_TEARDOWN),
+            LAZYFREE => Some(SHADOW_LAZYFREE),
+            DEACTIVATE => Some(SHADOW_DEACTIVATE),
+            DEACTIVATE_FILE => Some(SHADOW_DEACTIVATE_FILE),
+            EVICT_FOLIOS => Some(SHADOW_EVICT_FOLIOS),
+            SHRINK_FOLIO_LIST => Some(SHADOW_SHRINK_FOLIO_LIST),
+            _ => None,
+        }
+    }
 
     /// The return program's hook of a function hook with one (shrink_node,
     /// workingset_refault, exit_mmap, folio_mark_accessed,

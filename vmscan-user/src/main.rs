@@ -42,7 +42,8 @@ struct Cli {
     /// consumer): for testing loss accounting.
     #[arg(long, global = true, hide = true)]
     drain_delay_ms: Option<u64>,
-    /// Attach kprobes beside fentry and report their hit counts (kernel lab).
+    /// Attach a kprobe beside each fentry hook, counting only its runs, and
+    /// report those by function (kernel lab).
     #[arg(long, global = true, hide = true)]
     compare_kprobes: bool,
     /// Where procfs is (the host's, when running in a container).

@@ -50,8 +50,9 @@ pub fn fentry_lru_deactivate(ctx: FEntryContext) -> u32 {
 
 #[kprobe]
 pub fn kprobe_lru_deactivate(ctx: ProbeContext) -> u32 {
-    // Beside fentry (comparing mechanisms) it would count twice.
+    // Beside fentry (comparing mechanisms) it only counts its runs.
     if enabled(&KPROBE_SHADOW) {
+        hit(hook::SHADOW_DEACTIVATE);
         return 0;
     }
     hit(hook::DEACTIVATE);
@@ -78,6 +79,7 @@ pub fn fexit_lru_deactivate_file(ctx: FExitContext) -> u32 {
 #[kprobe]
 pub fn kprobe_lru_deactivate_file(ctx: ProbeContext) -> u32 {
     if enabled(&KPROBE_SHADOW) {
+        hit(hook::SHADOW_DEACTIVATE_FILE);
         return 0;
     }
     hit(hook::DEACTIVATE_FILE);

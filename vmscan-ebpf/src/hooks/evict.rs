@@ -262,6 +262,7 @@ pub fn fexit_shrink_folio_list(ctx: FExitContext) -> u32 {
 #[kprobe]
 pub fn kprobe_evict_folios(ctx: ProbeContext) -> u32 {
     if enabled(&KPROBE_SHADOW) {
+        hit(hook::SHADOW_EVICT_FOLIOS);
         return 0;
     }
     hit(hook::EVICT_FOLIOS);
@@ -282,6 +283,7 @@ pub fn kretprobe_evict_folios(_ctx: RetProbeContext) -> u32 {
 #[kprobe]
 pub fn kprobe_shrink_folio_list(ctx: ProbeContext) -> u32 {
     if enabled(&KPROBE_SHADOW) {
+        hit(hook::SHADOW_SHRINK_FOLIO_LIST);
         return 0;
     }
     hit(hook::SHRINK_FOLIO_LIST);

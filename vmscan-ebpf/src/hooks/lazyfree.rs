@@ -35,8 +35,9 @@ pub fn fentry_lru_lazyfree(ctx: FEntryContext) -> u32 {
 
 #[kprobe]
 pub fn kprobe_lru_lazyfree(ctx: ProbeContext) -> u32 {
-    // Beside fentry (comparing mechanisms) it would count twice.
+    // Beside fentry (comparing mechanisms) it only counts its runs.
     if enabled(&KPROBE_SHADOW) {
+        hit(hook::SHADOW_LAZYFREE);
         return 0;
     }
     hit(hook::LAZYFREE);

@@ -14,7 +14,10 @@ use vmscan_common::{
 use super::shrink_node::{ShrinkNodeCtx, UNSET, close_pass, open_pass};
 use crate::{
     emit::{emit, now_ns},
-    globals::{EMIT_EPISODES, KHUGEPAGED_THREAD_ADDR, SOFTLIMIT_AS_MEMCG, enabled, global_u64},
+    globals::{
+        EMIT_EPISODES, KHUGEPAGED_THREAD_ADDR, KPROBE_SHADOW, SOFTLIMIT_AS_MEMCG, enabled,
+        global_u64,
+    },
     kernel::{
         Tp, current_memcg_id, current_pid, current_task, current_task_flags, fentry_arg, kread,
         memcg_cgroup_id,
@@ -265,6 +268,11 @@ pub fn fentry_try_to_free_mem_cgroup_pages(ctx: FEntryContext) -> u32 {
 
 #[kprobe]
 pub fn kprobe_try_to_free_mem_cgroup_pages(ctx: ProbeContext) -> u32 {
+    // Beside fentry (comparing mechanisms) it only counts its runs.
+    if enabled(&KPROBE_SHADOW) {
+        hit(hook::SHADOW_MEMCG_TARGET);
+        return 0;
+    }
     hit(hook::MEMCG_TARGET);
     if let Some(memcg) = ctx.arg::<u64>(0) {
         memcg_target(memcg);

@@ -13,6 +13,7 @@ use aya_ebpf::{
 use vmscan_common::hook;
 
 use crate::{
+    globals::{KPROBE_SHADOW, enabled},
     kernel::current_pid,
     maps::{TEARDOWN, hit},
 };
@@ -33,6 +34,11 @@ pub fn fexit_exit_mmap(_ctx: FExitContext) -> u32 {
 
 #[kprobe]
 pub fn kprobe_exit_mmap(_ctx: ProbeContext) -> u32 {
+    // Beside fentry (comparing mechanisms) it only counts its runs.
+    if enabled(&KPROBE_SHADOW) {
+        hit(hook::SHADOW_TEARDOWN);
+        return 0;
+    }
     hit(hook::TEARDOWN);
     enter();
     0

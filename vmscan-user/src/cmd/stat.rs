@@ -63,8 +63,9 @@ pub struct HookCount {
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct StatReport {
-    /// With --compare-kprobes: hits counted by the kprobe programs beside
-    /// fentry (folio_mark_accessed, folio_add_lru, shrink_node).
+    /// With --compare-kprobes: runs of the kprobe programs beside fentry,
+    /// by function, for every function hook attached by fentry with one
+    /// (each hook's `events` are fentry's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kprobe_shadow: Option<std::collections::BTreeMap<&'static str, u64>>,
     /// With --compare-kprobes: the runs the kernel skipped of those kprobe
@@ -130,6 +131,16 @@ pub fn report(
     mut episodes: Episodes,
     counting: &Counting,
 ) -> StatReport {
+    // The hooks with a comparison kprobe beside fentry (--compare-kprobes).
+    let compared: Vec<(&str, HookId)> = SHADOWED
+        .iter()
+        .filter(|&&(_, id)| {
+            hooks
+                .iter()
+                .any(|h| h.id == id && h.notes.iter().any(|n| n == misses::SHADOW_NOTE))
+        })
+        .filter_map(|&(name, id)| Some((name, hook::shadow_of(id)?)))
+        .collect();
     let hooks = hook_counts(hooks, d);
     // stat takes no shrink-pass records from the ring (only `record` keeps
     // them): the passes come from the per-CPU aggregates, which count every
@@ -139,15 +150,12 @@ pub fn report(
     // which no full ring can leave incomplete.
     episodes.reclaim = crate::model::episodes::reclaim_from(&d.reclaim_episodes);
     let hits = |slot: HookId| d.hits.get(slot.slot() as usize).copied().unwrap_or(0);
-    let shadow = SHADOWED
-        .iter()
-        .any(|&(_, _, slot)| hits(slot) > 0)
-        .then(|| {
-            SHADOWED
-                .iter()
-                .map(|&(name, _, slot)| (name, hits(slot)))
-                .collect()
-        });
+    let shadow = (!compared.is_empty()).then(|| {
+        compared
+            .iter()
+            .map(|&(name, slot)| (name, hits(slot)))
+            .collect()
+    });
     StatReport {
         kprobe_shadow: shadow,
         kprobe_shadow_missed: None,
@@ -400,33 +408,37 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The hooks --compare-kprobes shadows: the name `kprobe_shadow` gives
-/// each, the hook, and the slot its kprobe counts in.
-const SHADOWED: [(&str, HookId, HookId); 3] = [
-    (
-        "folio_mark_accessed",
-        hook::MARK_ACCESSED,
-        hook::SHADOW_MARK_ACCESSED,
-    ),
-    ("folio_add_lru", hook::ADD_LRU, hook::SHADOW_ADD_LRU),
-    ("shrink_node", hook::SHRINK_NODE, hook::SHADOW_SHRINK_NODE),
+/// The hooks --compare-kprobes shadows (every function hook: its entry
+/// kprobe beside fentry counts its runs in hook::shadow_of's slot), by the
+/// name `kprobe_shadow` gives each: the function's, whatever it is called
+/// on the running kernel (mark_page_accessed, lru_lazyfree_fn, ...).
+const SHADOWED: [(&str, HookId); 11] = [
+    ("folio_mark_accessed", hook::MARK_ACCESSED),
+    ("folio_add_lru", hook::ADD_LRU),
+    ("shrink_node", hook::SHRINK_NODE),
+    ("workingset_refault", hook::REFAULT),
+    ("try_to_free_mem_cgroup_pages", hook::MEMCG_TARGET),
+    ("exit_mmap", hook::TEARDOWN),
+    ("lru_lazyfree", hook::LAZYFREE),
+    ("lru_deactivate", hook::DEACTIVATE),
+    ("lru_deactivate_file", hook::DEACTIVATE_FILE),
+    ("evict_folios", hook::EVICT_FOLIOS),
+    ("shrink_folio_list", hook::SHRINK_FOLIO_LIST),
 ];
 
-/// The comparison kprobes' skipped runs by the names `kprobe_shadow` uses;
-/// None unless all three are counted.
+/// The comparison kprobes' skipped runs by the names `kprobe_shadow` uses,
+/// for the hooks that have one; None unless all of those are counted.
 fn shadow_named(
     missed: &[(HookId, Option<u64>)],
 ) -> Option<std::collections::BTreeMap<&'static str, u64>> {
-    SHADOWED
+    let named: Option<std::collections::BTreeMap<_, _>> = SHADOWED
         .into_iter()
-        .map(|(name, id, _)| {
-            missed
-                .iter()
-                .find(|(i, _)| *i == id)
-                .and_then(|(_, n)| *n)
-                .map(|n| (name, n))
+        .filter_map(|(name, id)| {
+            let (_, n) = missed.iter().find(|(i, _)| *i == id)?;
+            Some(n.map(|n| (name, n)))
         })
-        .collect()
+        .collect();
+    named.filter(|m| !m.is_empty())
 }
 
 /// What a report over a window of the running session needs.
@@ -666,6 +678,71 @@ mod tests {
             json["hooks"][1].get("missed").is_none(),
             "unknown, not zero"
         );
+    }
+
+    #[test]
+    fn kprobe_shadow_covers_every_hook_with_a_comparison_kprobe_and_only_those() {
+        let st = |id: HookId, name: &str, shadowed: bool| HookStatus {
+            id,
+            name: name.into(),
+            mechanism: Some("fentry".into()),
+            error: None,
+            notes: if shadowed {
+                vec![misses::SHADOW_NOTE.into()]
+            } else {
+                vec![]
+            },
+        };
+        // 5.10's names; exit_mmap's comparison kprobe failed to attach.
+        let hooks = [
+            st(hook::MARK_ACCESSED, "mark_page_accessed", true),
+            st(hook::LAZYFREE, "lru_lazyfree_fn", true),
+            st(hook::TEARDOWN, "exit_mmap", false),
+            st(hook::MEMCG_TARGET, "try_to_free_mem_cgroup_pages", true),
+        ];
+        let mut d = Totals::default();
+        d.hits[hook::SHADOW_MARK_ACCESSED.slot() as usize] = 70;
+        d.hits[hook::SHADOW_LAZYFREE.slot() as usize] = 16;
+        d.hits[hook::SHADOW_TEARDOWN.slot() as usize] = 99;
+        let r = report(
+            "5.10.0",
+            1.0,
+            &hooks,
+            &d,
+            Episodes::default(),
+            &Counting::default(),
+        );
+        let shadow: Vec<(&str, u64)> = r.kprobe_shadow.unwrap().into_iter().collect();
+        assert_eq!(
+            shadow,
+            [
+                ("folio_mark_accessed", 70),
+                ("lru_lazyfree", 16),
+                ("try_to_free_mem_cgroup_pages", 0),
+            ],
+            "stable names; exit_mmap has no comparison kprobe, so no figure"
+        );
+        // Without comparison kprobes there is no shadow at all.
+        let plain = [st(hook::MARK_ACCESSED, "folio_mark_accessed", false)];
+        let r = report(
+            "6.1.0",
+            1.0,
+            &plain,
+            &d,
+            Episodes::default(),
+            &Counting::default(),
+        );
+        assert!(r.kprobe_shadow.is_none());
+        // Skipped runs: for the compared hooks; unknown if one is not counted.
+        let missed = [
+            (hook::MARK_ACCESSED, Some(2)),
+            (hook::MEMCG_TARGET, Some(0)),
+        ];
+        let named = shadow_named(&missed).unwrap();
+        assert_eq!(named.len(), 2);
+        assert_eq!(named["folio_mark_accessed"], 2);
+        assert!(shadow_named(&[(hook::LAZYFREE, None), (hook::ADD_LRU, Some(1))]).is_none());
+        assert!(shadow_named(&[]).is_none());
     }
 
     #[test]
