@@ -146,20 +146,7 @@ pub fn render(s: &Snapshot) -> String {
             );
         }
     }
-    let moved: Vec<_> = s
-        .lruvecs
-        .iter()
-        .filter(|l| {
-            [
-                l.batch_deactivated_anon,
-                l.batch_deactivated_file,
-                l.lazyfree_from_inactive,
-                l.lazyfree_from_active,
-            ]
-            .iter()
-            .any(|p| p.is_some_and(|p| p > 0))
-        })
-        .collect();
+    let moved: Vec<_> = s.lruvecs.iter().filter(|l| !l.moved.is_empty()).collect();
     if !moved.is_empty() {
         let _ = writeln!(
             o,
@@ -167,15 +154,12 @@ pub fn render(s: &Snapshot) -> String {
         );
         let n = |p: Option<u64>| p.map_or_else(|| "n/a".to_owned(), |p| p.to_string());
         for l in moved {
+            let [da, df, li, la] = l.moved.by_kind().map(n);
             let _ = writeln!(
                 o,
-                "  node {} {:<30} deactivated {} {}  lazyfree {} {}",
+                "  node {} {:<30} deactivated {da} {df}  lazyfree {li} {la}",
                 l.node,
                 crate::text::fit(&l.memcg, 30),
-                n(l.batch_deactivated_anon),
-                n(l.batch_deactivated_file),
-                n(l.lazyfree_from_inactive),
-                n(l.lazyfree_from_active),
             );
         }
     }

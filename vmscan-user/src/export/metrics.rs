@@ -362,14 +362,7 @@ fn encode_lruvec_moves(
     st: &ExportState,
     enc: &mut DescriptorEncoder,
 ) -> Result<(), std::fmt::Error> {
-    let moves = |l: &LruvecSnap| {
-        [
-            l.batch_deactivated_anon,
-            l.batch_deactivated_file,
-            l.lazyfree_from_inactive,
-            l.lazyfree_from_active,
-        ]
-    };
+    let moves = |l: &LruvecSnap| l.moved.by_kind();
     let mut by_pages: HashMap<&str, u64> = HashMap::new();
     for l in &st.snap.lruvecs {
         let pages: u64 = moves(l).iter().flatten().sum();
@@ -1143,11 +1136,11 @@ mod tests {
         let mut st = state();
         // /cg0 5 pages, /cg1 100, /cg2 50, /cg3 none derived, /cg4 zero.
         let lv = &mut st.snap.lruvecs;
-        lv[0].lazyfree_from_inactive = Some(5);
-        lv[1].batch_deactivated_file = Some(100);
-        lv[2].batch_deactivated_file = Some(40);
-        lv[2].lazyfree_from_active = Some(10);
-        lv[4].batch_deactivated_anon = Some(0);
+        lv[0].moved.lazyfree_from_inactive = Some(5);
+        lv[1].moved.batch_deactivated_file = Some(100);
+        lv[2].moved.batch_deactivated_file = Some(40);
+        lv[2].moved.lazyfree_from_active = Some(10);
+        lv[4].moved.batch_deactivated_anon = Some(0);
         let text = render(&registry(Arc::new(RwLock::new(st)))).unwrap();
         let rows: Vec<&str> = text
             .lines()
@@ -1241,10 +1234,12 @@ mod tests {
             memcg: "/nolists".into(),
             lists: None,
             anon: 1,
-            batch_deactivated_anon: Some(3),
-            batch_deactivated_file: Some(0),
-            lazyfree_from_inactive: Some(64),
-            lazyfree_from_active: Some(512),
+            moved: crate::model::counters::BatchMoves {
+                batch_deactivated_anon: Some(3),
+                batch_deactivated_file: Some(0),
+                lazyfree_from_inactive: Some(64),
+                lazyfree_from_active: Some(512),
+            },
             ..Default::default()
         });
         for (path, eps, rec) in [

@@ -15,7 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, ser::SerializeMap as _};
 use vmscan_common::{
     NODE_SLOTS, deactivate, deactivate_index, isolate_index, lazyfree_index, lru, lru_index,
-    reclaimer, shrink_index,
+    memcg_move, reclaimer, shrink_index,
 };
 
 use super::{
@@ -443,21 +443,9 @@ pub struct NodeCounters {
     /// Pages activated by folio_activate (mm_lru_activate): anon, file.
     pub lru_activated_anon: u64,
     pub lru_activated_file: u64,
-    /// Pages the MADV_COLD and invalidation batches (lru_deactivate,
-    /// lru_deactivate_file: no tracepoint) moved from the active list to
-    /// the inactive one of their type, anon and file. Absent where
-    /// pgdeactivate is (the batches not hooked; MGLRU).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub batch_deactivated_anon: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub batch_deactivated_file: Option<u64>,
-    /// Pages MADV_FREE's batch (lru_lazyfree: no tracepoint) moved from the
-    /// inactive and from the active anon list to the inactive file list.
-    /// Absent where pglazyfree is (not hooked).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lazyfree_from_inactive: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lazyfree_from_active: Option<u64>,
+    /// What the batches outside reclaim moved on this node.
+    #[serde(flatten)]
+    pub moved: BatchMoves,
     /// The figures above this kernel leaves underivable, with the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_derived: Vec<NotDerived>,
@@ -466,6 +454,57 @@ pub struct NodeCounters {
 fn node_counters_schema(schema: &mut schemars::Schema) {
     super::named::optional(schema, &NODE_PASS_FIELDS);
     super::named::optional(schema, &NODE_REFILL_FIELDS);
+}
+
+/// Pages the per-CPU batches outside reclaim (no tracepoint fires there)
+/// moved between lists, on a node or a lruvec. Each figure is absent where
+/// it is not derived: pgdeactivate's and pglazyfree's reasons (the batch
+/// not hooked; the deactivations under MGLRU).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct BatchMoves {
+    /// MADV_COLD and invalidation (lru_deactivate, lru_deactivate_file):
+    /// active anon -> inactive anon.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_deactivated_anon: Option<u64>,
+    /// The same on the file LRU: active file -> inactive file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_deactivated_file: Option<u64>,
+    /// MADV_FREE (lru_lazyfree): inactive anon -> inactive file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lazyfree_from_inactive: Option<u64>,
+    /// MADV_FREE: active anon -> inactive file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lazyfree_from_active: Option<u64>,
+}
+
+impl BatchMoves {
+    /// From pages in vmscan_common::memcg_move order, the deactivations
+    /// and the lazyfree moves each where `k` derives them.
+    pub fn of_kinds(pages: [u64; memcg_move::COUNT as usize], k: &Counting) -> Self {
+        let deactivate = k.deactivate && !k.mglru;
+        let at = |kind: u32, derived: bool| derived.then_some(pages[kind as usize]);
+        Self {
+            batch_deactivated_anon: at(memcg_move::DEACTIVATED_ANON, deactivate),
+            batch_deactivated_file: at(memcg_move::DEACTIVATED_FILE, deactivate),
+            lazyfree_from_inactive: at(memcg_move::LAZYFREE_FROM_INACTIVE, k.lazyfree),
+            lazyfree_from_active: at(memcg_move::LAZYFREE_FROM_ACTIVE, k.lazyfree),
+        }
+    }
+
+    /// The figures in vmscan_common::memcg_move order.
+    pub fn by_kind(&self) -> [Option<u64>; memcg_move::COUNT as usize] {
+        [
+            self.batch_deactivated_anon,
+            self.batch_deactivated_file,
+            self.lazyfree_from_inactive,
+            self.lazyfree_from_active,
+        ]
+    }
+
+    /// No page moved (or nothing derived).
+    pub fn is_empty(&self) -> bool {
+        self.by_kind().iter().all(|v| v.unwrap_or(0) == 0)
+    }
 }
 
 impl Derives for NodeCounters {
@@ -480,14 +519,7 @@ impl NodeCounters {
             && self.refill_taken == 0
             && self.inserted_folios == 0
             && self.lru_activated_anon + self.lru_activated_file == 0
-            && [
-                self.batch_deactivated_anon,
-                self.batch_deactivated_file,
-                self.lazyfree_from_inactive,
-                self.lazyfree_from_active,
-            ]
-            .iter()
-            .all(|v| v.unwrap_or(0) == 0)
+            && self.moved.is_empty()
     }
 }
 
@@ -730,21 +762,14 @@ fn node_counters(t: &Totals, k: &Counting, node: u32, reclaimed: &mut ByReclaime
     }
     n.lru_activated_anon = t.lru_activate[lru_index(node, lru::ACTIVE_ANON) as usize].pages;
     n.lru_activated_file = t.lru_activate[lru_index(node, lru::ACTIVE_FILE) as usize].pages;
-    if k.deactivate && !k.mglru {
-        let batches = |file| {
-            [deactivate::COLD, deactivate::FILE]
-                .map(|b| t.deactivate[deactivate_index(b, node, file) as usize])
-                .iter()
-                .sum()
-        };
-        (n.batch_deactivated_anon, n.batch_deactivated_file) = (Some(batches(0)), Some(batches(1)));
-    }
-    if k.lazyfree {
-        (n.lazyfree_from_inactive, n.lazyfree_from_active) = (
-            Some(t.lazyfree[lazyfree_index(node, 0) as usize]),
-            Some(t.lazyfree[lazyfree_index(node, 1) as usize]),
-        );
-    }
+    let batches = |file| {
+        [deactivate::COLD, deactivate::FILE]
+            .map(|b| t.deactivate[deactivate_index(b, node, file) as usize])
+            .iter()
+            .sum()
+    };
+    let lazyfree = |active| t.lazyfree[lazyfree_index(node, active) as usize];
+    n.moved = BatchMoves::of_kinds([batches(0), batches(1), lazyfree(0), lazyfree(1)], k);
     n
 }
 
@@ -817,7 +842,8 @@ mod tests {
         assert!(
             off.nodes
                 .iter()
-                .all(|n| n.lazyfree_from_inactive.is_none() && n.lazyfree_from_active.is_none())
+                .all(|n| n.moved.lazyfree_from_inactive.is_none()
+                    && n.moved.lazyfree_from_active.is_none())
         );
         assert!(off.underivable.contains_key("pglazyfree"));
         assert!(
@@ -838,7 +864,13 @@ mod tests {
         let by_node: Vec<_> = on
             .nodes
             .iter()
-            .map(|n| (n.node, n.lazyfree_from_inactive, n.lazyfree_from_active))
+            .map(|n| {
+                (
+                    n.node,
+                    n.moved.lazyfree_from_inactive,
+                    n.moved.lazyfree_from_active,
+                )
+            })
             .collect();
         assert_eq!(
             by_node,
@@ -880,8 +912,8 @@ mod tests {
             .map(|n| {
                 (
                     n.node,
-                    n.batch_deactivated_anon,
-                    n.batch_deactivated_file,
+                    n.moved.batch_deactivated_anon,
+                    n.moved.batch_deactivated_file,
                     n.deactivated,
                 )
             })
@@ -905,7 +937,7 @@ mod tests {
             mglru
                 .nodes
                 .iter()
-                .all(|n| n.batch_deactivated_file.is_none())
+                .all(|n| n.moved.batch_deactivated_file.is_none())
         );
     }
 

@@ -50,8 +50,8 @@ impl Flows {
             }
         }
         let (batch_anon, batch_file) = (
-            nc.batch_deactivated_anon.unwrap_or(0),
-            nc.batch_deactivated_file.unwrap_or(0),
+            nc.moved.batch_deactivated_anon.unwrap_or(0),
+            nc.moved.batch_deactivated_file.unwrap_or(0),
         );
         Self {
             activated_anon: nc.activate_anon + nc.lru_activated_anon,
@@ -59,8 +59,8 @@ impl Flows {
             deactivated_anon: deactivated_anon + batch_anon,
             deactivated_file: deactivated_file + batch_file,
             batch_deactivated: batch_anon + batch_file,
-            lazyfree_from_inactive: nc.lazyfree_from_inactive.unwrap_or(0),
-            lazyfree_from_active: nc.lazyfree_from_active.unwrap_or(0),
+            lazyfree_from_inactive: nc.moved.lazyfree_from_inactive.unwrap_or(0),
+            lazyfree_from_active: nc.moved.lazyfree_from_active.unwrap_or(0),
         }
     }
 
@@ -97,10 +97,12 @@ impl Flows {
             activated_by_reclaim: per(nc.activate_anon + nc.activate_file),
             deactivated: per(self.deactivated_anon + self.deactivated_file),
             deactivated_by_batches: nc
+                .moved
                 .batch_deactivated_file
                 .is_some()
                 .then(|| per(self.batch_deactivated)),
             lazyfree: nc
+                .moved
                 .lazyfree_from_inactive
                 .is_some()
                 .then(|| per(self.lazyfree_from_inactive + self.lazyfree_from_active)),
@@ -154,10 +156,12 @@ mod tests {
         // MADV_COLD / invalidation: active -> inactive of the type; MADV_FREE:
         // anon (from either list) -> inactive file.
         let nc = NodeCounters {
-            batch_deactivated_anon: Some(6),
-            batch_deactivated_file: Some(50),
-            lazyfree_from_inactive: Some(20),
-            lazyfree_from_active: Some(3),
+            moved: super::super::counters::BatchMoves {
+                batch_deactivated_anon: Some(6),
+                batch_deactivated_file: Some(50),
+                lazyfree_from_inactive: Some(20),
+                lazyfree_from_active: Some(3),
+            },
             ..NodeCounters::default()
         };
         let mut d = Totals::default();

@@ -16,7 +16,7 @@ use vmscan_common::{
 };
 
 use super::{
-    counters::{self, Counting, NodeCounters},
+    counters::{self, BatchMoves, Counting, NodeCounters},
     event::{self, Decoded, Episode},
     findings::{self, MAX_FINDINGS},
     flows::Flows,
@@ -748,10 +748,7 @@ impl Model {
         let mut by_path: Vec<&MemcgSample> = self.memcg_samples.values().collect();
         by_path.sort_unstable_by(|a, b| a.path.cmp(&b.path).then(a.id.cmp(&b.id)));
         out.reserve(by_path.len());
-        // The batches' moves where their node figures are derived
-        // (counters.rs: hooked; the deactivations not under MGLRU).
-        let k = self.counting();
-        let derived = [k.deactivate && !k.mglru, k.lazyfree];
+        let counting = self.counting();
         for m in by_path {
             let st = self.memcgs.get(&m.id);
             let inserted = st.map(|st| &st.inserted);
@@ -761,15 +758,9 @@ impl Model {
                     .and_then(|st| st.moved.get(&node))
                     .copied()
                     .unwrap_or_default();
-                let at = |kind: u32| {
-                    derived[usize::from(kind >= memcg_move::LAZYFREE_FROM_INACTIVE)]
-                        .then_some(moved[kind as usize])
-                };
                 out.push(LruvecSnap {
-                    batch_deactivated_anon: at(memcg_move::DEACTIVATED_ANON),
-                    batch_deactivated_file: at(memcg_move::DEACTIVATED_FILE),
-                    lazyfree_from_inactive: at(memcg_move::LAZYFREE_FROM_INACTIVE),
-                    lazyfree_from_active: at(memcg_move::LAZYFREE_FROM_ACTIVE),
+                    // Where the node's figures are derived (counters.rs).
+                    moved: BatchMoves::of_kinds(moved, &counting),
                     node,
                     memcg: m.path.clone(),
                     memcg_id: m.id,
@@ -1484,13 +1475,8 @@ mod tests {
             m.lruvecs()
                 .iter()
                 .map(|l| {
-                    (
-                        l.node,
-                        l.batch_deactivated_anon,
-                        l.batch_deactivated_file,
-                        l.lazyfree_from_inactive,
-                        l.lazyfree_from_active,
-                    )
+                    let [a, b, c, d] = l.moved.by_kind();
+                    (l.node, a, b, c, d)
                 })
                 .collect::<Vec<_>>()
         };

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{
-    counters::Counters,
+    counters::{BatchMoves, Counters},
     hist::{HistSummary, Log2Hist},
     input::{Generation, Lists},
     kswapd::Kswapd,
@@ -330,6 +330,9 @@ impl Derives for NodeSnap {
     }
 }
 
+/// One lruvec (a memory cgroup's lists on one node): its sizes as the
+/// kernel reports them, and the flows vmscan keys by the folio's memcg
+/// (since start).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct LruvecSnap {
     pub node: u32,
@@ -344,23 +347,11 @@ pub struct LruvecSnap {
     #[serde(serialize_with = "super::named::per_list")]
     #[schemars(with = "super::named::PerList<u64>")]
     pub inserted: [u64; 5],
-    /// Pages the MADV_COLD and invalidation batches (lru_deactivate,
-    /// lru_deactivate_file: no tracepoint) moved from the active anon list
-    /// to the inactive one since start, by folio memcg; absent where the
-    /// node's are (not hooked; MGLRU), and in `stat`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub batch_deactivated_anon: Option<u64>,
-    /// The same from the active file list to the inactive one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub batch_deactivated_file: Option<u64>,
-    /// Pages MADV_FREE's batch (lru_lazyfree: no tracepoint) moved from the
-    /// inactive anon list to the inactive file list since start, by folio
-    /// memcg; absent where lru_lazyfree is not hooked.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lazyfree_from_inactive: Option<u64>,
-    /// The same from the active anon list.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lazyfree_from_active: Option<u64>,
+    /// What the batches outside reclaim moved in this lruvec since start,
+    /// by folio memcg; each figure absent where the node's is (not hooked;
+    /// the deactivations under MGLRU), and in `stat`.
+    #[serde(flatten)]
+    pub moved: BatchMoves,
     /// MGLRU generations (oldest first) when MGLRU is on.
     pub generations: Option<Vec<Generation>>,
     /// The Kubernetes pod and container, when the memory cgroup is one.
