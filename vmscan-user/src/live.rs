@@ -18,7 +18,7 @@ use crate::{
     probe::{
         loader::{self, LoadOptions, Loaded},
         logger,
-        memcgs::MemcgSampler,
+        memcgs::{MemcgChecks, MemcgSampler},
         misses::{self, Misses},
         privs,
         read::{Events, Reader},
@@ -67,6 +67,8 @@ pub struct Session {
     pub model: Model,
     /// None where the host has no memory cgroups.
     memcgs: Option<MemcgSampler>,
+    /// The memcgs vmscan checks its per-memcg figures in.
+    checks: Option<MemcgChecks>,
     lru_gen: sample::LruGenSchedule,
     page_size: u64,
     buf: Vec<Event>,
@@ -156,6 +158,7 @@ impl Session {
             last,
             last_at: Instant::now(),
             model,
+            checks: memcgs.as_ref().map(|m| MemcgChecks::new(m.is_v1())),
             memcgs,
             lru_gen,
             page_size,
@@ -300,7 +303,12 @@ impl Session {
     /// drained first: use [`Session::tick_events`] to see them.
     pub fn tick(&mut self) -> anyhow::Result<Tick> {
         self.pending = self.drain_now();
+        let checks_before = self.checks.as_ref().map(MemcgChecks::read);
         let (now, bracket) = self.reader.read_bracketed()?;
+        let memcg_vmstat = match (&self.checks, checks_before) {
+            (Some(c), Some(before)) => c.brackets(before, c.read()),
+            _ => Vec::new(),
+        };
         let secs = self.last_at.elapsed().as_secs_f64();
         self.last_at = Instant::now();
         let delta = now.since(&self.last);
@@ -313,6 +321,12 @@ impl Session {
             .unwrap_or_default();
         let mut sample = sample::gather(memcgs, self.page_size, &mut self.lru_gen);
         sample.vmstat = Some(bracket);
+        if let (Some(c), Some(m)) = (self.checks.as_mut(), self.memcgs.as_ref()) {
+            sample.memcg_stat_slack = Some(sample::memcg_stat_slack());
+            sample.memcg_vmstat = memcg_vmstat;
+            // After the sample: a memcg new this interval is known by now.
+            c.update(&active, m);
+        }
         self.model
             .apply_tick(&self.pending.records, &delta, secs, &sample);
         // Name new folio_mark_accessed stacks (bounded work per tick).

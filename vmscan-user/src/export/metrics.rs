@@ -869,6 +869,27 @@ fn encode_self_check(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), st
         )?;
     }
     let c = &s.self_check;
+    if !c.memcgs.is_empty() {
+        gauge(
+            enc,
+            "vmscan_self_check_memcg_divergence_pages",
+            "vmscan's per-memcg count (refaults, MADV_FREE; the cgroup's descendants included) minus its memory.stat's, since the cgroup joined the check (at most 16 active cgroups at once), per counter; 0 when exact within the memcg stat slack.",
+            c.memcgs
+                .iter()
+                .flat_map(|m| {
+                    m.counters.iter().map(|k| {
+                        (
+                            vec![
+                                ("memcg", label(&m.memcg)),
+                                ("counter", k.counter.to_owned()),
+                            ],
+                            k.divergence_pages,
+                        )
+                    })
+                })
+                .collect(),
+        )?;
+    }
     if c.checked == 0 {
         return Ok(());
     }
@@ -1329,6 +1350,27 @@ mod tests {
             ("shrink_\"node".into(), 2_000_000_123, 7),
         ];
         refaults(&mut st);
+        // One memcg checked against its memory.stat: one counter exact,
+        // one short.
+        let check = |counter, divergence_pages| crate::model::selfcheck::CounterCheck {
+            counter,
+            vmscan: 100,
+            kernel_min: 100,
+            kernel_max: 100,
+            slack_pages: 256,
+            divergence_pages,
+            within_slack: false,
+            likely_cause: None,
+        };
+        st.snap.self_check.memcgs = vec![crate::model::selfcheck::MemcgSelfCheck {
+            memcg: "/mv".into(),
+            checked: 2,
+            exact: 1,
+            counters: vec![
+                check("pglazyfree", 0),
+                check("workingset_refault_file", -40),
+            ],
+        }];
         st
     }
 

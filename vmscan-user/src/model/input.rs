@@ -82,6 +82,37 @@ pub fn self_checked(name: &str) -> bool {
         .any(|p| name.starts_with(p))
 }
 
+/// Whether vmscan checks a memory cgroup's memory.stat counter against its
+/// own per-memcg figure, where its memory.stat keeps it (its descendants
+/// included: cgroup v2's lines, v1's `total_` ones, which have the
+/// refaults but not pglazyfree): the refaults, keyed by the refaulting
+/// folio's memcg, and MADV_FREE's batch, by the folio's.
+pub fn memcg_checked(name: &str) -> bool {
+    name == "pglazyfree"
+        || [
+            "workingset_refault_",
+            "workingset_activate_",
+            "workingset_restore_",
+        ]
+        .iter()
+        .any(|p| {
+            name.strip_prefix(p)
+                .is_some_and(|t| t == "anon" || t == "file")
+        })
+}
+
+/// One memory cgroup's memory.stat ([`memcg_checked`] counters) read just
+/// before and just after one reading of the aggregates: the per-memcg
+/// self-check's bracket.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema, serde::Deserialize)]
+pub struct MemcgBracket {
+    pub id: u64,
+    /// Its path under the cgroup root, as the lruvecs name it.
+    pub path: String,
+    pub before: BTreeMap<String, u64>,
+    pub after: BTreeMap<String, u64>,
+}
+
 /// A sample of everything the model reconciles against.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema, serde::Deserialize)]
 pub struct Sample {
@@ -117,6 +148,16 @@ pub struct Sample {
     /// (absent in recordings made before vmscan checked itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vmstat: Option<Bracket>,
+    /// memory.stat around the same reading, for the memory cgroups vmscan
+    /// checks itself in (a few active ones).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub memcg_vmstat: Vec<MemcgBracket>,
+    /// Pages a memory cgroup's memory.stat counter may not show yet: the
+    /// kernel flushes per-CPU memcg updates only past a threshold (up to 64
+    /// updates a CPU pending, and as many again before a flush is due), so
+    /// 128 x online CPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memcg_stat_slack: Option<u64>,
 }
 
 /// Per-zone facts from /proc/zoneinfo.
@@ -213,6 +254,8 @@ impl Sample {
             lru_gen_unread: self.lru_gen_unread,
             memory_tiers: self.memory_tiers.clone(),
             vmstat: self.vmstat.clone(),
+            memcg_vmstat: self.memcg_vmstat.clone(),
+            memcg_stat_slack: self.memcg_stat_slack,
         }
     }
 }

@@ -24,7 +24,7 @@ use super::{
     input::{Bracket, Lists, LruGen, MemcgSample, Sample, Zone},
     kswapd::{Kswapd, WakeReason},
     named::Derives as _,
-    selfcheck::{self, SelfCheck},
+    selfcheck::{self, MemcgSelfCheck, SelfCheck},
     snapshot::{
         AccessRow, AccessStack, HistSnap, IsolationSnap, ListSnap, LruvecSnap, MemcgSnap, NodeSnap,
         PRIORITY_LEVELS, Rates, SNAPSHOT_STALLS, Snapshot, Stall, TOP_ACCESS_STACKS, TimedFinding,
@@ -75,6 +75,16 @@ struct MemcgState {
     moved: BTreeMap<u32, [u64; memcg_move::COUNT as usize]>,
 }
 
+/// One memory cgroup's self-check: its memory.stat bracket when it joined
+/// and its latest, and vmscan's figures for its subtree when it joined.
+#[derive(Clone, Debug)]
+struct MemcgCheckState {
+    path: String,
+    start: Bracket,
+    base: Vec<(&'static str, u64)>,
+    last: Bracket,
+}
+
 pub struct Model {
     nodes: BTreeMap<u32, NodeState>,
     memcgs: BTreeMap<u64, MemcgState>,
@@ -100,6 +110,8 @@ pub struct Model {
     /// The self-check's start: the first /proc/vmstat bracket and the totals
     /// then (zero live; after the first tick in a replay).
     check_start: Option<(Bracket, Totals)>,
+    /// The memory cgroups checked against their memory.stat, by id.
+    memcg_checks: BTreeMap<u64, MemcgCheckState>,
     /// The first sample's time (the window of since-start figures).
     first_ns: Option<u64>,
     /// workingset_refault: None while attached, else why not; and why
@@ -152,6 +164,7 @@ impl Model {
             stack_frames: BTreeMap::new(),
             counting: Counting::default(),
             check_start: None,
+            memcg_checks: BTreeMap::new(),
         }
     }
 
@@ -508,6 +521,7 @@ impl Model {
         {
             self.check_start = Some((b.clone(), self.totals.clone()));
         }
+        self.apply_memcg_brackets(s);
         let mut kept = s.without_memcgs();
         if !s.lru_gen_unread {
             self.lru_gen_ts_ns = s.ts_ns;
@@ -625,11 +639,121 @@ impl Model {
         }
     }
 
+    /// Starts or extends each checked memcg's window with the sample's
+    /// memory.stat brackets; a memcg without one this time leaves the check
+    /// (and starts again if it comes back).
+    fn apply_memcg_brackets(&mut self, s: &Sample) {
+        self.memcg_checks
+            .retain(|id, _| s.memcg_vmstat.iter().any(|b| b.id == *id));
+        for b in &s.memcg_vmstat {
+            let bracket = Bracket {
+                before: b.before.clone(),
+                after: b.after.clone(),
+            };
+            if let Some(st) = self.memcg_checks.get_mut(&b.id) {
+                st.last = bracket;
+                continue;
+            }
+            let base = self.memcg_values(&b.path);
+            self.memcg_checks.insert(
+                b.id,
+                MemcgCheckState {
+                    path: b.path.clone(),
+                    start: bracket.clone(),
+                    base,
+                    last: bracket,
+                },
+            );
+        }
+    }
+
+    /// vmscan's per-memcg counters (input::memcg_checked) summed over the
+    /// memcg at `path` and its descendants, as cgroup v2's memory.stat
+    /// counts them, since the model started: those this kernel lets vmscan
+    /// derive (as for /proc/vmstat). Ids not named yet (a cgroup newer than
+    /// the last walk) count only under the root.
+    fn memcg_values(&self, path: &str) -> Vec<(&'static str, u64)> {
+        let below = format!("{path}/");
+        let inside = |id: u64| {
+            path == "/"
+                || self
+                    .memcg_paths
+                    .get(&id)
+                    .is_some_and(|p| p == path || p.starts_with(&below))
+        };
+        let mut t = Totals {
+            refault: self
+                .totals
+                .refault
+                .iter()
+                .filter(|(k, _)| inside(k.cgroup_id))
+                .map(|(k, v)| (*k, *v))
+                .collect(),
+            ..Totals::default()
+        };
+        for (k, &pages) in &self.totals.memcg_moves {
+            if inside(k.cgroup_id) && k.kind >= memcg_move::LAZYFREE_FROM_INACTIVE {
+                let active = k.kind - memcg_move::LAZYFREE_FROM_INACTIVE;
+                if let Some(slot) = t
+                    .lazyfree
+                    .get_mut(
+                        vmscan_common::lazyfree_index(k.node.min(NODE_OVERFLOW), active) as usize,
+                    )
+                {
+                    *slot += pages;
+                }
+            }
+        }
+        counters::derive_with(&t, &self.counting())
+            .vmstat
+            .fields()
+            .into_iter()
+            .filter(|(name, _)| super::input::memcg_checked(name))
+            .collect()
+    }
+
+    /// Each checked memcg's counters against its memory.stat over its
+    /// window (from the reading it joined at to the last), within the
+    /// memcg stat slack.
+    fn memcg_self_checks(&self) -> Vec<MemcgSelfCheck> {
+        let slack = self
+            .last_sample
+            .as_ref()
+            .and_then(|s| s.memcg_stat_slack)
+            .unwrap_or(0);
+        self.memcg_checks
+            .values()
+            .filter(|st| st.last != st.start)
+            .filter_map(|st| {
+                let base: BTreeMap<&str, u64> = st.base.iter().copied().collect();
+                let fields: Vec<(&'static str, u64)> = self
+                    .memcg_values(&st.path)
+                    .into_iter()
+                    .map(|(n, v)| (n, v.saturating_sub(base.get(n).copied().unwrap_or(0))))
+                    .collect();
+                let c = selfcheck::check_fields(&fields, &st.start, &st.last, &|_| slack);
+                (c.checked > 0).then(|| MemcgSelfCheck {
+                    memcg: st.path.clone(),
+                    checked: c.checked,
+                    exact: c.exact,
+                    counters: c
+                        .counters
+                        .into_iter()
+                        .map(|mut k| {
+                            k.likely_cause = k.likely_cause.map(|_| selfcheck::MEMCG_CAUSE);
+                            k
+                        })
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+
     /// Every derived counter against /proc/vmstat from the first bracketed
     /// sample to the last (empty when the samples carry no brackets).
     pub fn self_check(&self) -> SelfCheck {
         let last = self.last_sample.as_ref().and_then(|s| s.vmstat.as_ref());
-        match (&self.check_start, last) {
+        let mut c = match (&self.check_start, last) {
             (Some((start, base)), Some(last)) => {
                 let counting = self.counting();
                 let v = counters::derive_with(&self.totals.since(base), &counting).vmstat;
@@ -646,7 +770,9 @@ impl Model {
                 )
             }
             _ => SelfCheck::default(),
-        }
+        };
+        c.memcgs = self.memcg_self_checks();
+        c
     }
 
     fn node_snaps(&self) -> Vec<NodeSnap> {
@@ -1499,6 +1625,118 @@ mod tests {
         );
         // Under MGLRU the deactivations are not derived (counters.rs).
         assert_eq!(run(both, true)[1], (1, None, None, Some(0), Some(1024)));
+    }
+
+    #[test]
+    fn memcgs_are_checked_against_memory_stat_from_the_reading_they_joined_at() {
+        use super::super::input::MemcgBracket;
+        use vmscan_common::{MemcgMoveKey, RefaultAgg, RefaultKey};
+        let memcg = |id: u64, path: &str| MemcgSample {
+            path: path.into(),
+            id,
+            nodes: BTreeMap::from([(0, MemcgNode::default())]),
+            ..MemcgSample::default()
+        };
+        let stat = |refault: u64, lazy: u64| -> BTreeMap<String, u64> {
+            [
+                ("workingset_refault_file".to_owned(), refault),
+                ("workingset_refault_anon".to_owned(), 0),
+                ("pglazyfree".to_owned(), lazy),
+            ]
+            .into()
+        };
+        // /t's memory.stat read around each reading: (before, after).
+        let bracket = |b: (u64, u64), a: (u64, u64)| MemcgBracket {
+            id: 7,
+            path: "/t".into(),
+            before: stat(b.0, b.1),
+            after: stat(a.0, a.1),
+        };
+        let refaults = |t: &mut Totals, id: u64, pages: u64| {
+            t.refault.insert(
+                RefaultKey {
+                    cgroup_id: id,
+                    node: 0,
+                    file: 1,
+                },
+                RefaultAgg {
+                    pages,
+                    ..RefaultAgg::default()
+                },
+            );
+        };
+        let run = |child_pages: u64, reads: [((u64, u64), (u64, u64)); 2]| {
+            let mut m = Model::default();
+            m.set_counting(Counting {
+                refaults: true,
+                lazyfree: true,
+                ..Counting::default()
+            });
+            m.apply_sample(&Sample {
+                memcgs: vec![memcg(7, "/t"), memcg(8, "/t/c"), memcg(9, "/u")],
+                ..sample(0.0, [0; 5])
+            });
+            // Before /t joins: 500 refaults of its own, not checked.
+            let mut d = Totals::default();
+            refaults(&mut d, 7, 500);
+            m.apply_totals(&d, 1_000_000_000, 1.0);
+            m.apply_sample(&Sample {
+                memcg_vmstat: vec![bracket(reads[0].0, reads[0].1)],
+                memcg_stat_slack: Some(8),
+                memcgs_partial: true,
+                ..sample(1.0, [0; 5])
+            });
+            // Then 100 more in /t, `child_pages` in /t/c, 70 in /u (not
+            // /t's), and 512 pages of MADV_FREE in /t/c.
+            let mut d = Totals::default();
+            refaults(&mut d, 7, 100);
+            refaults(&mut d, 8, child_pages);
+            refaults(&mut d, 9, 70);
+            d.memcg_moves.insert(
+                MemcgMoveKey {
+                    cgroup_id: 8,
+                    node: 0,
+                    kind: memcg_move::LAZYFREE_FROM_ACTIVE,
+                },
+                512,
+            );
+            m.apply_totals(&d, 2_000_000_000, 1.0);
+            m.apply_sample(&Sample {
+                memcg_vmstat: vec![bracket(reads[1].0, reads[1].1)],
+                memcg_stat_slack: Some(8),
+                memcgs_partial: true,
+                ..sample(2.0, [0; 5])
+            });
+            m.self_check().memcgs
+        };
+        // The kernel: 1000 -> 1150 refaults (its child's included), 0 -> 512.
+        let c = run(50, [((1000, 0), (1000, 0)), ((1150, 512), (1150, 512))]);
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            (c[0].memcg.as_str(), c[0].checked, c[0].exact),
+            ("/t", 3, 3),
+            "{c:?}"
+        );
+        // Within the slack (8 pages the kernel had not flushed): exact.
+        let c = run(50, [((1000, 0), (1000, 0)), ((1144, 512), (1144, 512))]);
+        assert_eq!(c[0].exact, 3, "{c:?}");
+        assert!(c[0].counters.iter().any(|k| k.within_slack));
+        // 40 refaults of /t/c missed: a divergence, with its likely cause.
+        let c = run(10, [((1000, 0), (1000, 0)), ((1150, 512), (1150, 512))]);
+        let k = c[0]
+            .counters
+            .iter()
+            .find(|k| k.counter == "workingset_refault_file")
+            .unwrap();
+        assert_eq!((k.vmscan, k.divergence_pages), (110, -32));
+        assert_eq!(k.likely_cause, Some(selfcheck::MEMCG_CAUSE));
+        // One reading only: no window yet, nothing checked.
+        let mut m = Model::default();
+        m.apply_sample(&Sample {
+            memcg_vmstat: vec![bracket((0, 0), (0, 0))],
+            ..sample(0.0, [0; 5])
+        });
+        assert!(m.self_check().memcgs.is_empty());
     }
 
     #[test]

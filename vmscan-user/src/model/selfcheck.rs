@@ -62,7 +62,26 @@ pub struct SelfCheck {
     /// Of the exact ones, those exact only within their slack.
     pub within_slack: usize,
     pub counters: Vec<CounterCheck>,
+    /// The per-memcg counters (refaults, MADV_FREE) against memory.stat in
+    /// a few active memory cgroups (not in `stat`, which keys nothing by
+    /// memcg), each from the reading it joined the check at.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub memcgs: Vec<MemcgSelfCheck>,
 }
+
+/// One memory cgroup's counters against its memory.stat (its descendants
+/// included: v2's lines, v1's `total_` ones), within the memcg stat slack: up to 128
+/// pages a CPU the kernel has not flushed into memory.stat yet.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct MemcgSelfCheck {
+    pub memcg: String,
+    pub checked: usize,
+    pub exact: usize,
+    pub counters: Vec<CounterCheck>,
+}
+
+/// The likely cause of a memory cgroup's divergence.
+pub const MEMCG_CAUSE: &str = "events vmscan's programs missed or could not key by memcg (a full per-memcg map: the hooks' `lost`), refaults or MADV_FREE in a cgroup created since the last walk of the hierarchy, or updates the kernel had not flushed into memory.stat beyond the slack";
 
 /// The likely cause of a short counter in a window where the kernel
 /// skipped runs of a program the counter is derived from (stat's per-hook
@@ -159,8 +178,18 @@ fn likely_cause(counter: &str, short: bool) -> &'static str {
 /// with the kernel's. Counters the kernel does not keep are left out.
 /// `slack` gives each counter's (0 for event counters).
 pub fn check(v: &Vmstat, start: &Bracket, end: &Bracket, slack: &dyn Fn(&str) -> u64) -> SelfCheck {
+    check_fields(&v.fields(), start, end, slack)
+}
+
+/// [`check`] for any (counter, vmscan's figure) pairs.
+pub fn check_fields(
+    fields: &[(&'static str, u64)],
+    start: &Bracket,
+    end: &Bracket,
+    slack: &dyn Fn(&str) -> u64,
+) -> SelfCheck {
     let mut out = SelfCheck::default();
-    for (name, ours) in v.fields() {
+    for &(name, ours) in fields {
         let get = |m: &BTreeMap<String, u64>| m.get(name).copied();
         let (Some(s0), Some(s1), Some(e0), Some(e1)) = (
             get(&start.before),

@@ -65,6 +65,129 @@ struct Known {
     swappiness: Option<u32>,
 }
 
+/// A memcg's path under `root` as samples name it: "/" for the root,
+/// "/a/b" below it.
+fn rel_path(root: &Path, dir: &Path) -> String {
+    let rel = dir
+        .strip_prefix(root)
+        .map(|p| format!("/{}", p.display()))
+        .unwrap_or_else(|_| "/".into());
+    if rel == "/" {
+        rel
+    } else {
+        rel.trim_end_matches('/').to_owned()
+    }
+}
+
+/// Memory cgroups checked at most at once against their memory.stat.
+pub const MEMCG_CHECKS: usize = 16;
+
+/// The memory cgroups vmscan checks its per-memcg figures in:
+/// a memcg joins when it shows activity (LRU insertions, refaults, batch
+/// moves) and a slot is free, or by taking the slot of the one quiet the
+/// longest; it stays while it exists. Each is checked from the reading it
+/// joined at, so only what it does afterwards: its memory.stat is read
+/// just before and just after every reading of the aggregates, at most
+/// [`MEMCG_CHECKS`] files twice an interval. cgroup v2's memory.stat
+/// counts a memcg's descendants in; v1's does so in its `total_` lines,
+/// which are read instead (v1 keeps the workingset refaults there, not
+/// pglazyfree).
+#[derive(Default)]
+pub struct MemcgChecks {
+    /// (id, directory, path, the tick it was last active).
+    members: Vec<(u64, PathBuf, String, u64)>,
+    tick: u64,
+    v1: bool,
+}
+
+impl MemcgChecks {
+    pub fn new(v1: bool) -> Self {
+        Self {
+            v1,
+            ..Self::default()
+        }
+    }
+
+    /// Each member's checked counters now (None: unreadable, e.g. removed).
+    pub fn read(&self) -> Vec<Option<BTreeMap<String, u64>>> {
+        self.members
+            .iter()
+            .map(|(_, dir, _, _)| {
+                let text = std::fs::read_to_string(dir.join("memory.stat")).ok()?;
+                Some(parse_checked_memory_stat(&text, self.v1))
+            })
+            .collect()
+    }
+
+    /// The brackets of the members read on both sides of one reading.
+    pub fn brackets(
+        &self,
+        before: Vec<Option<BTreeMap<String, u64>>>,
+        after: Vec<Option<BTreeMap<String, u64>>>,
+    ) -> Vec<crate::model::input::MemcgBracket> {
+        self.members
+            .iter()
+            .zip(before.into_iter().zip(after))
+            .filter_map(|((id, _, path, _), (b, a))| {
+                Some(crate::model::input::MemcgBracket {
+                    id: *id,
+                    path: path.clone(),
+                    before: b?,
+                    after: a?,
+                })
+            })
+            .collect()
+    }
+
+    /// Admits the memcgs `active` in this interval that `sampler` knows,
+    /// and drops those it no longer knows.
+    pub fn update(&mut self, active: &BTreeSet<u64>, sampler: &MemcgSampler) {
+        self.tick += 1;
+        let tick = self.tick;
+        self.members
+            .retain(|(id, ..)| sampler.known.contains_key(id));
+        for m in &mut self.members {
+            if active.contains(&m.0) {
+                m.3 = tick;
+            }
+        }
+        for &id in active {
+            if self.members.iter().any(|m| m.0 == id) {
+                continue;
+            }
+            let Some((dir, path)) = sampler.dir_of(id) else {
+                continue;
+            };
+            if self.members.len() < MEMCG_CHECKS {
+                self.members.push((id, dir, path, tick));
+                continue;
+            }
+            // Replace the one quiet the longest, if it was quiet before now.
+            if let Some(oldest) = self
+                .members
+                .iter_mut()
+                .filter(|m| m.3 < tick)
+                .min_by_key(|m| m.3)
+            {
+                *oldest = (id, dir, path, tick);
+            }
+        }
+    }
+}
+
+/// The [`crate::model::input::memcg_checked`] counters of a memory.stat,
+/// hierarchical: v2's own lines, v1's `total_` ones.
+fn parse_checked_memory_stat(text: &str, v1: bool) -> BTreeMap<String, u64> {
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            let k = if v1 { k.strip_prefix("total_")? } else { k };
+            crate::model::input::memcg_checked(k)
+                .then(|| Some((k.to_owned(), v.trim().parse().ok()?)))?
+        })
+        .collect()
+}
+
 /// What one sample of the memory cgroups found.
 #[derive(Debug, Default)]
 pub struct MemcgUpdate {
@@ -116,6 +239,17 @@ impl MemcgSampler {
             full_next: false,
             last_reads: 0,
         }
+    }
+
+    /// Whether this is cgroup v1's memory controller.
+    pub fn is_v1(&self) -> bool {
+        self.v1
+    }
+
+    /// A known memcg's directory and path under the root (as samples name it).
+    pub fn dir_of(&self, id: u64) -> Option<(PathBuf, String)> {
+        let k = self.known.get(&id)?;
+        Some((k.dir.clone(), rel_path(&self.root, &k.dir)))
     }
 
     /// Samples a quiet memcg waits at most to be read again:
@@ -293,10 +427,7 @@ impl MemcgSampler {
         if numa.is_none() && dir != self.root {
             return None;
         }
-        let rel = dir
-            .strip_prefix(&self.root)
-            .map(|p| format!("/{}", p.display()))
-            .unwrap_or_else(|_| "/".into());
+        let rel = rel_path(&self.root, dir);
         let nodes = numa
             .map(|t| parse_numa_stat(&t, self.page_size))
             .unwrap_or_default();
@@ -313,11 +444,7 @@ impl MemcgSampler {
             None => read("memory.swappiness").and_then(|s| s.trim().parse().ok()),
         };
         let mut sample = MemcgSample {
-            path: if rel == "/" {
-                rel
-            } else {
-                rel.trim_end_matches('/').to_owned()
-            },
+            path: rel,
             id,
             lists,
             nodes,
@@ -378,6 +505,55 @@ mod tests {
 
     fn inode(p: &Path) -> u64 {
         std::fs::metadata(p).unwrap().ino()
+    }
+
+    #[test]
+    fn checked_memcgs_join_when_active_and_stay_up_to_the_limit() {
+        let root = tree(20);
+        let mut s = MemcgSampler::new(&root, false, 4096, 10_000);
+        s.sample(&BTreeSet::new());
+        let id = |i: usize| inode(&root.join(format!("cg{i:04}")));
+        std::fs::write(
+            root.join("cg0003/memory.stat"),
+            "anon 4096\nworkingset_refault_file 40\nworkingset_refault_anonx 1\npglazyfree 512\npgdeactivate 7\n",
+        )
+        .unwrap();
+        let mut c = MemcgChecks::default();
+        // Unknown ids (not walked yet) cannot join.
+        c.update(&BTreeSet::from([id(3), 999_999_999]), &s);
+        let read = c.read();
+        assert_eq!(read.len(), 1);
+        let want: BTreeMap<String, u64> = [
+            ("pglazyfree".to_owned(), 512),
+            ("workingset_refault_file".to_owned(), 40),
+        ]
+        .into();
+        assert_eq!(read[0].as_ref(), Some(&want), "only the checked counters");
+        // v1: the hierarchical total_ lines, under their v2 names.
+        let v1 = "workingset_refault_file 3\ntotal_workingset_refault_file 9\ntotal_pgpgin 4\n";
+        assert_eq!(
+            parse_checked_memory_stat(v1, true),
+            BTreeMap::from([("workingset_refault_file".to_owned(), 9)])
+        );
+        let b = c.brackets(read.clone(), read);
+        assert_eq!((b[0].id, b[0].path.as_str()), (id(3), "/cg0003"));
+        // Up to MEMCG_CHECKS: then a newcomer takes the place of the one
+        // quiet the longest, never of one active this interval.
+        let busy: BTreeSet<u64> = (0..MEMCG_CHECKS).map(id).collect();
+        c.update(&busy, &s);
+        assert_eq!(c.members.len(), MEMCG_CHECKS);
+        c.update(&BTreeSet::from([id(3)]), &s);
+        c.update(&BTreeSet::from([id(19)]), &s);
+        let ids: BTreeSet<u64> = c.members.iter().map(|m| m.0).collect();
+        assert!(ids.contains(&id(19)) && ids.contains(&id(3)), "{ids:?}");
+        assert_eq!(ids.len(), MEMCG_CHECKS);
+        // A removed memcg leaves once the sampler forgets it.
+        let gone = id(3);
+        std::fs::remove_dir_all(root.join("cg0003")).unwrap();
+        s.walk_next();
+        s.sample(&BTreeSet::new());
+        c.update(&BTreeSet::new(), &s);
+        assert!(!c.members.iter().any(|m| m.0 == gone));
     }
 
     #[test]

@@ -303,7 +303,19 @@ pub fn gather(
             "/sys/devices/virtual/memory_tiering",
         )),
         vmstat: None,
+        memcg_vmstat: Vec::new(),
+        memcg_stat_slack: None,
     }
+}
+
+/// The most a memory cgroup's memory.stat counter may lag the kernel's
+/// count: 128 updates per online CPU (see [`Sample::memcg_stat_slack`]).
+pub fn memcg_stat_slack() -> u64 {
+    let online =
+        std::fs::read_to_string(crate::probe::paths::host("/sys/devices/system/cpu/online"))
+            .map(|s| system::parse_range_list(&s).len() as u64)
+            .unwrap_or(0);
+    128 * online.max(1)
 }
 
 /// The counters vmscan checks itself against, from /proc/vmstat.

@@ -500,6 +500,7 @@ fn status_line_shows_the_self_check() {
         exact: 1,
         within_slack: 0,
         counters: vec![check(0)],
+        ..SelfCheck::default()
     };
     let s = screen(&app(Some(snap.clone()), true), 120, 40);
     assert!(s.contains("counters exact 1/1"), "{s}");
@@ -508,10 +509,29 @@ fn status_line_shows_the_self_check() {
         exact: 0,
         within_slack: 0,
         counters: vec![check(-6148)],
+        ..SelfCheck::default()
+    };
+    let s = screen(&app(Some(snap.clone()), true), 160, 40);
+    assert!(
+        s.contains("1 of 1 counters diverge: pgactivate -6148 pages"),
+        "{s}"
+    );
+    // /proc/vmstat's counters exact, a memory cgroup's not: that one shows.
+    snap.self_check = SelfCheck {
+        checked: 1,
+        exact: 1,
+        within_slack: 0,
+        counters: vec![check(0)],
+        memcgs: vec![crate::model::selfcheck::MemcgSelfCheck {
+            memcg: "/mv".into(),
+            checked: 1,
+            exact: 0,
+            counters: vec![check(-40)],
+        }],
     };
     let s = screen(&app(Some(snap), true), 160, 40);
     assert!(
-        s.contains("1 of 1 counters diverge: pgactivate -6148 pages"),
+        s.contains("memcg /mv pgactivate -40 pages against its memory.stat"),
         "{s}"
     );
 }

@@ -127,10 +127,36 @@ fn render_header(f: &mut Frame, app: &App, area: Rect) {
 }
 
 /// The self-check in the status line: "counters exact 14/14", or the first
-/// divergent counter with its size; nothing before a check has run.
+/// divergent counter with its size (/proc/vmstat's first, then a memory
+/// cgroup's against its memory.stat); nothing before a check has run.
 fn self_check_span(c: &SelfCheck) -> Option<Span<'static>> {
-    if c.checked == 0 {
+    let memcg_checked: usize = c.memcgs.iter().map(|m| m.checked).sum();
+    if c.checked + memcg_checked == 0 {
         return None;
+    }
+    let memcg_bad = c.memcgs.iter().find_map(|m| {
+        let k = m.counters.iter().find(|k| !k.exact())?;
+        Some((m, k))
+    });
+    if c.counters.iter().all(|k| k.exact())
+        && let Some((m, k)) = memcg_bad
+    {
+        return Some(Span::styled(
+            format!(
+                "| memcg {} {} {:+} pages against its memory.stat ",
+                crate::text::fit(&m.memcg, 30),
+                k.counter,
+                k.divergence_pages
+            ),
+            BAD,
+        ));
+    }
+    if c.checked == 0 {
+        let exact: usize = c.memcgs.iter().map(|m| m.exact).sum();
+        return Some(Span::styled(
+            format!("| memcg counters exact {exact}/{memcg_checked} "),
+            DIM,
+        ));
     }
     match c.counters.iter().find(|k| !k.exact()) {
         None => Some(Span::styled(

@@ -1225,6 +1225,18 @@ pub(super) fn refault(b: &Blocks, c: &Config) -> Verdict {
         ));
         if phase == 1 {
             parts.push(refault_self_check(b)?);
+            // cgroup v2: `vmscan snapshot` beside it checks /r's refaults
+            // against its memory.stat (/r joins with the first pass's
+            // insertions, before the re-reads refault).
+            if memcg_delta(b, "refault-1-memcg-before", "refault-1-memcg-after").is_some() {
+                let snap = json(b, "refault-snap")?;
+                parts.push(memcg_checked(
+                    &snap,
+                    "/r",
+                    "workingset_refault_file",
+                    THRASH_REREADS / 32,
+                )?);
+            }
             // At least a ninth of the re-reads: enough to draw a curve from,
             // allowing for shadows the shrinker takes (5.10: down to 5,696).
             if r_file < THRASH_REREADS / 9 {
@@ -1647,7 +1659,70 @@ fn lazyfree_by(b: &Blocks, m: &str) -> Verdict {
         return Ok(format!("{exact} ({PAGES} pages written); {nodes}"));
     }
     let memcg = run.per_memcg(b, &format!("lazyfree-{m}"), "lazyfree by node:", &MOVED)?;
-    Ok(format!("{exact} ({PAGES} pages written); {nodes}; {memcg}"))
+    let checked = memcg_self_check(b, &format!("lazyfree-{m}"), "pglazyfree", PAGES)?;
+    Ok(format!(
+        "{exact} ({PAGES} pages written); {nodes}; {memcg}; {checked}"
+    ))
+}
+
+/// The self-check of `vmscan snapshot` (block `name`-snap) in memory cgroup
+/// /mv, which the workload made active before its `counter` pages: on
+/// cgroup v2 /mv must be checked against its memory.stat, `counter` exact
+/// (within the memcg stat slack) and holding at least `least` pages; v1's
+/// memory.stat keeps no such counter, which is said.
+fn memcg_self_check(b: &Blocks, name: &str, counter: &str, least: u64) -> Verdict {
+    let v2 = vmstat_delta(
+        b,
+        &format!("{name}-memcg-before"),
+        &format!("{name}-memcg-after"),
+    )
+    .is_ok_and(|d| d.contains_key(counter));
+    if !v2 {
+        return Ok(format!(
+            "no memory.stat self-check (its memory.stat has no {counter})"
+        ));
+    }
+    let snap = json(b, &format!("{name}-snap"))?;
+    memcg_checked(&snap, "/mv", counter, least)
+}
+
+/// `memcg`'s entry in a snapshot's per-memcg self-check: `counter` checked
+/// against its memory.stat, exact (within the memcg stat slack), over at
+/// least `least` pages (so that it joined the check before the workload).
+fn memcg_checked(snap: &Value, memcg: &str, counter: &str, least: u64) -> Verdict {
+    let c = &snap["self_check"];
+    let m = c["memcgs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["memcg"] == memcg)
+        .ok_or_else(|| {
+            format!("the snapshot did not check {memcg} against its memory.stat: {c}")
+        })?;
+    let k = m["counters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|k| k["counter"] == counter)
+        .ok_or_else(|| format!("{memcg}'s self-check has no {counter}: {m}"))?;
+    let ours = k["vmscan"].as_u64().unwrap_or(0);
+    if k["divergence_pages"] != 0 {
+        return Err(format!("{memcg}'s self-check: {counter} diverges: {k}"));
+    }
+    if ours < least {
+        return Err(format!(
+            "{memcg}'s self-check covered {ours} {counter} pages of the workload's {least} or more: it joined the check late ({k})"
+        ));
+    }
+    let slack = if k["within_slack"] == true {
+        format!(" within the slack of {} pages", k["slack_pages"])
+    } else {
+        String::new()
+    };
+    Ok(format!(
+        "snapshot's self-check of {memcg} against memory.stat: {counter} {ours} exact{slack}, {} of {} counters",
+        m["exact"], m["checked"]
+    ))
 }
 
 /// One `vmscan stat --json` run around a workload (init.sh's blocks NAME,

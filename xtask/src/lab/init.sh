@@ -188,14 +188,24 @@ if run refault; then
     # Phase 1 also runs stat, whose self-check covers workingset_* (started
     # after the first is counting: TCG guests have oopsed when two attach
     # fentry programs at once).
-    B=""; if [ $phase = 1 ]; then vmscan stat --json > /tmp/rfs.json 2> /tmp/rfs.err & B=$!; waitc /tmp/rfs.err; fi
+    # And `vmscan snapshot`, whose self-check takes /r in when the first
+    # pass makes it active and checks its refaults against memory.stat.
+    B=""; N=""
+    if [ $phase = 1 ]; then
+      vmscan stat --json > /tmp/rfs.json 2> /tmp/rfs.err & B=$!; waitc /tmp/rfs.err
+      vmscan snapshot --json -d 900 > /tmp/rfn.json 2> /tmp/rfn.err & N=$!; waitc /tmp/rfn.err
+    fi
     # stat_refresh folds the per-CPU deltas into /proc/vmstat's node counters.
     echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null; vmstat > /tmp/rf$phase.v0; cat $CG/r/memory.stat > /tmp/rf$phase.m0
     # Bound to node 0: the kernel's refault clock is per node and cgroup.
-    sh -c 'echo $$ > '$CG'/r/cgroup.procs; exec 3< /mnt/thrash; for i in 1 2 3 4; do vmscan lab-read --node 0 /mnt/thrash; done'
+    # Phase 1 first makes /r active (a 64 KiB read) and waits for the
+    # snapshot to take it into its self-check before the passes.
+    W=; [ $phase = 1 ] && W='head -c 65536 /mnt/thrash > /dev/null; sleep 3; '
+    sh -c 'echo $$ > '$CG'/r/cgroup.procs; '"$W"'exec 3< /mnt/thrash; for i in 1 2 3 4; do vmscan lab-read --node 0 /mnt/thrash; done'
     echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null; vmstat > /tmp/rf$phase.v1; cat $CG/r/memory.stat > /tmp/rf$phase.m1
-    kill -TERM $A $B; wait $A $B
+    kill -TERM $A $B $N; wait $A $B $N
     [ -n "$B" ] && block refault-stat /tmp/rfs.json
+    [ -n "$N" ] && { block refault-snap /tmp/rfn.json; block refault-snap-err /tmp/rfn.err; }
     block refault-$phase /tmp/rf$phase.json; block refault-$phase-err /tmp/rf$phase.err
     block refault-$phase-before /tmp/rf$phase.v0; block refault-$phase-after /tmp/rf$phase.v1
     block refault-$phase-memcg-before /tmp/rf$phase.m0; block refault-$phase-memcg-after /tmp/rf$phase.m1
@@ -349,9 +359,13 @@ if run lazyfree; then
     # redirections only once it runs, after waitc may have read the last.
     vmscan $F stat --json > /tmp/lf-$m.json 2> /tmp/lf-$m.err & A=$!
     waitc /tmp/lf-$m.err
+    # By fentry, /mv first shows activity (a page-cache write) and waits
+    # for the snapshot to put it under its memory.stat self-check (the
+    # interval after; it is checked from the one after that).
+    W=; [ $m = fentry ] && W='dd if=/dev/zero of=/tmp/mv-warm bs=64k count=4 2>/dev/null; sleep 3; '
     [ $m = fentry ] && memcg_moves_start lf
     vmstat > /tmp/lf-$m.v0
-    sh -c 'echo $$ > '$CG'/mv/cgroup.procs; exec vmscan lab-lazyfree 16' > /tmp/lf-$m.out 2>&1 || echo "@@ERROR lab-lazyfree failed: $(cat /tmp/lf-$m.out)"
+    sh -c 'echo $$ > '$CG'/mv/cgroup.procs; '"$W"'exec vmscan lab-lazyfree 16' > /tmp/lf-$m.out 2>&1 || echo "@@ERROR lab-lazyfree failed: $(cat /tmp/lf-$m.out)"
     vmstat > /tmp/lf-$m.v1
     kill -TERM $A; wait $A
     [ $m = fentry ] && memcg_moves_end lf lazyfree-$m
@@ -359,6 +373,7 @@ if run lazyfree; then
     block lazyfree-$m-after /tmp/lf-$m.v1; block lazyfree-$m-out /tmp/lf-$m.out
     block lazyfree-$m-err /tmp/lf-$m.err
   done
+  rm -f /tmp/mv-warm
 fi
 if run deactivate; then
   # The deactivation batches, which fire no tracepoint: MADV_COLD of a
