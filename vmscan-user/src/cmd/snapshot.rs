@@ -181,8 +181,125 @@ pub fn render(s: &Snapshot) -> String {
     for f in &s.findings {
         let _ = writeln!(o, "\nFINDING {}: {}", f.kind, f.text);
     }
+    let c = &s.self_check;
+    if c.checked > 0 || !c.memcgs.is_empty() {
+        o.push('\n');
+    }
+    if c.checked > 0 {
+        o += &crate::model::selfcheck::render(c);
+    }
+    for m in &c.memcgs {
+        let _ = writeln!(
+            o,
+            "self-check of memcg {}: {} of {} counters equal its memory.stat since it joined the check",
+            m.memcg, m.exact, m.checked
+        );
+        for k in m.counters.iter().filter(|k| !k.exact()) {
+            let _ = writeln!(
+                o,
+                "  {:<24} vmscan {} kernel {}..{} (slack {}; {:+} pages): {}",
+                k.counter,
+                k.vmscan,
+                k.kernel_min,
+                k.kernel_max,
+                k.slack_pages,
+                k.divergence_pages,
+                k.likely_cause.unwrap_or("")
+            );
+        }
+    }
     for n in &s.notes {
         let _ = writeln!(o, "note: {n}");
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        counters::BatchMoves,
+        selfcheck::{CounterCheck, MemcgSelfCheck, SelfCheck},
+        snapshot::LruvecSnap,
+    };
+
+    #[test]
+    fn text_shows_the_batch_moves_and_both_self_checks() {
+        let check = |counter, divergence_pages| CounterCheck {
+            counter,
+            vmscan: 100,
+            kernel_min: 140,
+            kernel_max: 140,
+            slack_pages: 8,
+            divergence_pages,
+            within_slack: false,
+            likely_cause: (divergence_pages != 0).then_some("a cause"),
+        };
+        let s = Snapshot {
+            lruvecs: vec![
+                LruvecSnap {
+                    memcg: "/mv".into(),
+                    moved: BatchMoves {
+                        lazyfree_from_inactive: Some(8192),
+                        lazyfree_from_active: Some(0),
+                        ..BatchMoves::default()
+                    },
+                    ..LruvecSnap::default()
+                },
+                // Nothing moved: no row.
+                LruvecSnap {
+                    memcg: "/quiet".into(),
+                    moved: BatchMoves {
+                        batch_deactivated_file: Some(0),
+                        ..BatchMoves::default()
+                    },
+                    ..LruvecSnap::default()
+                },
+            ],
+            self_check: SelfCheck {
+                checked: 1,
+                exact: 1,
+                counters: vec![check("pgactivate", 0)],
+                memcgs: vec![MemcgSelfCheck {
+                    memcg: "/r".into(),
+                    checked: 2,
+                    exact: 1,
+                    counters: vec![
+                        check("pglazyfree", 0),
+                        check("workingset_refault_file", -32),
+                    ],
+                }],
+                ..SelfCheck::default()
+            },
+            ..Snapshot::default()
+        };
+        let text = render(&s);
+        assert!(
+            text.contains("  node 0 /mv") && text.contains("deactivated n/a n/a  lazyfree 8192 0"),
+            "{text}"
+        );
+        assert!(!text.contains("/quiet"), "{text}");
+        assert!(
+            text.contains("self-check: 1 of 1 counters equal /proc/vmstat"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "self-check of memcg /r: 1 of 2 counters equal its memory.stat since it joined the check"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  workingset_refault_file  vmscan 100 kernel 140..140 (slack 8; -32 pages): a cause"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("  pglazyfree "),
+            "exact ones are not listed: {text}"
+        );
+        // Nothing checked (a replay without brackets): no self-check lines.
+        assert!(!render(&Snapshot::default()).contains("self-check"));
+    }
 }
