@@ -1024,11 +1024,17 @@ pub(super) fn exit(b: &Blocks) -> Verdict {
     Ok(parts.join("; "))
 }
 
-/// memory.stat's counters (a "key value" list like /proc/vmstat's).
-fn memcg_delta(b: &Blocks, before: &str, after: &str) -> Option<BTreeMap<String, u64>> {
-    vmstat_delta(b, before, after)
-        .ok()
-        .filter(|d| d.contains_key("workingset_refault_file"))
+/// The growth of `key` in a cgroup's memory.stat (a "key value" list like
+/// /proc/vmstat's) over block `name`'s window (`<name>-memcg-before/after`);
+/// None where it keeps no such counter.
+fn memory_stat_growth(b: &Blocks, name: &str, key: &str) -> Option<u64> {
+    vmstat_delta(
+        b,
+        &format!("{name}-memcg-before"),
+        &format!("{name}-memcg-after"),
+    )
+    .ok()
+    .and_then(|d| d.get(key).copied())
 }
 
 /// memory.stat may lag by what is not flushed yet: up to MEMCG_CHARGE_BATCH
@@ -1080,24 +1086,27 @@ fn refault_totals(j: &Value, d: &BTreeMap<String, u64>, who: &str) -> Result<(),
     Ok(())
 }
 
-/// vmscan's figure for /r against the growth of `key` in its memory.stat
-/// over block `name`'s window (`<name>-memcg-before/after`), within what the
-/// kernel may not have flushed; a note when memory.stat has no such counter.
-fn same_as_memory_stat(b: &Blocks, name: &str, key: &str, ours: u64) -> Result<String, String> {
-    let Some(m) = memcg_delta(
-        b,
-        &format!("{name}-memcg-before"),
-        &format!("{name}-memcg-after"),
-    ) else {
-        return Ok("memory.stat has no workingset counters".into());
-    };
-    let k = m.get(key).copied().unwrap_or(0);
-    if ours.abs_diff(k) > MEMCG_STAT_SLACK {
-        return Err(format!(
-            "{name}: vmscan /r {ours} pages, its memory.stat {key} grew {k}"
-        ));
+/// vmscan's figure `ours` for a cgroup (`who` says whose, for the error)
+/// against the growth of `key` in its memory.stat over block `name`'s
+/// window (`<name>-memcg-before/after`), within what the kernel may not
+/// have flushed; a note when memory.stat has no such counter.
+fn same_as_memory_stat(
+    b: &Blocks,
+    name: &str,
+    key: &str,
+    ours: u64,
+    who: &str,
+) -> Result<String, String> {
+    match memory_stat_growth(b, name, key) {
+        None => Ok(format!("memory.stat has no {key} (cgroup v1)")),
+        Some(k) if k == ours => Ok(format!("= its memory.stat {key} growth")),
+        Some(k) if k.abs_diff(ours) <= MEMCG_STAT_SLACK => Ok(format!(
+            "its memory.stat {key} grew {k}, within the unflushed per-CPU batches"
+        )),
+        Some(k) => Err(format!(
+            "{who} {ours} pages, its memory.stat {key} grew {k}"
+        )),
     }
-    Ok(format!("memory.stat {k}"))
 }
 
 /// Whether a kprobe's count `k` agrees with fentry's `a` over the same
@@ -1176,7 +1185,13 @@ fn refault_anon(b: &Blocks) -> Verdict {
         .as_ref()
         .and_then(|m| m["anon_pages"].as_u64())
         .unwrap_or(0);
-    let memcg = same_as_memory_stat(b, "refault-anon", "workingset_refault_anon", r_anon)?;
+    let memcg = same_as_memory_stat(
+        b,
+        "refault-anon",
+        "workingset_refault_anon",
+        r_anon,
+        "refault-anon: vmscan /r",
+    )?;
     Ok(format!(
         "anon: {anon} anon + {} file pages refaulted = /proc/vmstat; /r {r_anon} ({memcg})",
         j["file_pages"].as_u64().unwrap_or(0)
@@ -1216,7 +1231,13 @@ pub(super) fn refault(b: &Blocks, c: &Config) -> Verdict {
         let memcgs = j["memcgs"].as_array().cloned().unwrap_or_default();
         let r = memcgs.iter().find(|m| m["path"] == "/r");
         let r_file = r.and_then(|m| m["file_pages"].as_u64()).unwrap_or(0);
-        let memcg_note = same_as_memory_stat(b, &name, "workingset_refault_file", r_file)?;
+        let memcg_note = same_as_memory_stat(
+            b,
+            &name,
+            "workingset_refault_file",
+            r_file,
+            &format!("{name}: vmscan /r"),
+        )?;
         let extra = r.and_then(|m| m["extra_for_90"].as_u64());
         parts.push(format!(
             "phase {phase}: {} file + {} anon pages refaulted = /proc/vmstat; /r {r_file} ({memcg_note})",
@@ -1228,7 +1249,7 @@ pub(super) fn refault(b: &Blocks, c: &Config) -> Verdict {
             // cgroup v2: `vmscan snapshot` beside it checks /r's refaults
             // against its memory.stat (/r joins with the first pass's
             // insertions, before the re-reads refault).
-            if memcg_delta(b, "refault-1-memcg-before", "refault-1-memcg-after").is_some() {
+            if memory_stat_growth(b, "refault-1", "workingset_refault_file").is_some() {
                 let snap = json(b, "refault-snap")?;
                 parts.push(memcg_checked(
                     &snap,
@@ -1671,13 +1692,7 @@ fn lazyfree_by(b: &Blocks, m: &str) -> Verdict {
 /// (within the memcg stat slack) and holding at least `least` pages; v1's
 /// memory.stat keeps no such counter, which is said.
 fn memcg_self_check(b: &Blocks, name: &str, counter: &str, least: u64) -> Verdict {
-    let v2 = vmstat_delta(
-        b,
-        &format!("{name}-memcg-before"),
-        &format!("{name}-memcg-after"),
-    )
-    .is_ok_and(|d| d.contains_key(counter));
-    if !v2 {
+    if memory_stat_growth(b, name, counter).is_none() {
         return Ok(format!(
             "no memory.stat self-check (its memory.stat has no {counter})"
         ));
@@ -1900,26 +1915,13 @@ impl StatRun {
                 "/mv's lruvecs moved {total} pages, more than stat's {c} {ours} over the window"
             ));
         }
-        let kernel = vmstat_delta(
+        let memstat = same_as_memory_stat(
             b,
-            &format!("{name}-memcg-before"),
-            &format!("{name}-memcg-after"),
-        )
-        .ok()
-        .and_then(|d| d.get(c).copied());
-        let memstat = match kernel {
-            None => format!("memory.stat has no {c} (cgroup v1)"),
-            Some(k) if k == total => format!("= its memory.stat {c} growth"),
-            Some(k) if k.abs_diff(total) <= MEMCG_STAT_SLACK => {
-                format!("its memory.stat {c} grew {k}, within the unflushed per-CPU batches")
-            }
-            Some(k) => {
-                return Err(format!(
-                    "/mv's lruvecs moved {total} pages ({}), its memory.stat {c} grew {k}",
-                    seen.join(", ")
-                ));
-            }
-        };
+            name,
+            c,
+            total,
+            &format!("/mv's lruvecs ({})", seen.join(", ")),
+        )?;
         Ok(format!(
             "memcg /mv by snapshot: {total} pages ({}) {memstat}, of stat's {ours}",
             seen.join(", ")
