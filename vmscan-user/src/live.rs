@@ -322,7 +322,8 @@ impl Session {
         let mut sample = sample::gather(memcgs, self.page_size, &mut self.lru_gen);
         sample.vmstat = Some(bracket);
         if let (Some(c), Some(m)) = (self.checks.as_mut(), self.memcgs.as_ref()) {
-            sample.memcg_stat_slack = Some(sample::memcg_stat_slack());
+            // The slack only goes with brackets (a read of the online CPUs).
+            sample.memcg_stat_slack = (!memcg_vmstat.is_empty()).then(sample::memcg_stat_slack);
             sample.memcg_vmstat = memcg_vmstat;
             // After the sample: a memcg new this interval is known by now.
             c.update(&active, m);

@@ -363,16 +363,10 @@ fn encode_lruvec_moves(
     enc: &mut DescriptorEncoder,
 ) -> Result<(), std::fmt::Error> {
     let moves = |l: &LruvecSnap| l.moved.by_kind();
-    let mut by_pages: HashMap<&str, u64> = HashMap::new();
-    for l in &st.snap.lruvecs {
-        let pages: u64 = moves(l).iter().flatten().sum();
-        if pages > 0 {
-            *by_pages.entry(&l.memcg).or_default() += pages;
-        }
-    }
-    let mut order: Vec<(&str, u64)> = by_pages.into_iter().collect();
-    order.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let named: HashSet<&str> = order.iter().take(st.max_memcgs).map(|&(m, _)| m).collect();
+    // Only the cgroups that moved pages are named.
+    let named = top_memcgs(&st.snap.lruvecs, st.max_memcgs, |l| {
+        Some(moves(l).iter().flatten().sum::<u64>()).filter(|&p| p > 0)
+    });
     let mut rows: BTreeMap<(u32, String, usize), u64> = BTreeMap::new();
     for l in &st.snap.lruvecs {
         let memcg = if named.contains(l.memcg.as_str()) {
@@ -529,9 +523,22 @@ fn encode_kube_info(
 /// path). Linear in the lruvecs but for the `max` kept: a scrape with
 /// 10,000 memcgs does this once.
 fn largest_memcgs(lruvecs: &[LruvecSnap], max: usize) -> HashSet<&str> {
+    top_memcgs(lruvecs, max, |lv| Some(lv.anon + lv.file + lv.unevictable))
+}
+
+/// The `max` memory cgroups with the largest `weight` summed over their
+/// lruvecs (ties by path); a lruvec weighing None is not counted, and a
+/// cgroup none of whose lruvecs counts is never among them.
+fn top_memcgs(
+    lruvecs: &[LruvecSnap],
+    max: usize,
+    weight: impl Fn(&LruvecSnap) -> Option<u64>,
+) -> HashSet<&str> {
     let mut sizes: HashMap<&str, u64> = HashMap::with_capacity(lruvecs.len());
     for lv in lruvecs {
-        *sizes.entry(&lv.memcg).or_default() += lv.anon + lv.file + lv.unevictable;
+        if let Some(w) = weight(lv) {
+            *sizes.entry(&lv.memcg).or_default() += w;
+        }
     }
     let mut by_size: Vec<(&str, u64)> = sizes.into_iter().collect();
     let order = |a: &(&str, u64), b: &(&str, u64)| b.1.cmp(&a.1).then(a.0.cmp(b.0));

@@ -109,8 +109,7 @@ pub struct MemcgBracket {
     pub id: u64,
     /// Its path under the cgroup root, as the lruvecs name it.
     pub path: String,
-    pub before: BTreeMap<String, u64>,
-    pub after: BTreeMap<String, u64>,
+    pub stat: Bracket,
 }
 
 /// A sample of everything the model reconciles against.

@@ -81,7 +81,7 @@ struct MemcgState {
 struct MemcgCheckState {
     path: String,
     start: Bracket,
-    base: Vec<(&'static str, u64)>,
+    base: BTreeMap<&'static str, u64>,
     last: Bracket,
 }
 
@@ -646,15 +646,12 @@ impl Model {
         self.memcg_checks
             .retain(|id, _| s.memcg_vmstat.iter().any(|b| b.id == *id));
         for b in &s.memcg_vmstat {
-            let bracket = Bracket {
-                before: b.before.clone(),
-                after: b.after.clone(),
-            };
+            let bracket = b.stat.clone();
             if let Some(st) = self.memcg_checks.get_mut(&b.id) {
                 st.last = bracket;
                 continue;
             }
-            let base = self.memcg_values(&b.path);
+            let base = self.memcg_values(&b.path).into_iter().collect();
             self.memcg_checks.insert(
                 b.id,
                 MemcgCheckState {
@@ -725,11 +722,10 @@ impl Model {
             .values()
             .filter(|st| st.last != st.start)
             .filter_map(|st| {
-                let base: BTreeMap<&str, u64> = st.base.iter().copied().collect();
                 let fields: Vec<(&'static str, u64)> = self
                     .memcg_values(&st.path)
                     .into_iter()
-                    .map(|(n, v)| (n, v.saturating_sub(base.get(n).copied().unwrap_or(0))))
+                    .map(|(n, v)| (n, v.saturating_sub(st.base.get(n).copied().unwrap_or(0))))
                     .collect();
                 let c = selfcheck::check_fields(&fields, &st.start, &st.last, &|_| slack);
                 (c.checked > 0).then(|| MemcgSelfCheck {
@@ -1649,8 +1645,10 @@ mod tests {
         let bracket = |b: (u64, u64), a: (u64, u64)| MemcgBracket {
             id: 7,
             path: "/t".into(),
-            before: stat(b.0, b.1),
-            after: stat(a.0, a.1),
+            stat: Bracket {
+                before: stat(b.0, b.1),
+                after: stat(a.0, a.1),
+            },
         };
         let refaults = |t: &mut Totals, id: u64, pages: u64| {
             t.refault.insert(

@@ -132,8 +132,10 @@ impl MemcgChecks {
                 Some(crate::model::input::MemcgBracket {
                     id: *id,
                     path: path.clone(),
-                    before: b?,
-                    after: a?,
+                    stat: crate::model::input::Bracket {
+                        before: b?,
+                        after: a?,
+                    },
                 })
             })
             .collect()
