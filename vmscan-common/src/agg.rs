@@ -264,6 +264,51 @@ pub struct MemcgMoveKey {
 /// lists' five: a quarter of the insertion map's keys.
 pub const MEMCG_MOVE_ENTRIES: u32 = MEMCG_LRU_ENTRIES / 4;
 
+/// Reclaim per lruvec keys [`MemcgMoveKey`] too (LRU_RECLAIM_MEMCG, kinds
+/// [`memcg_reclaim`]): eight kinds a lruvec, like the batches' four a
+/// quarter of the insertion map's keys (at most a few kinds move at once).
+pub const MEMCG_RECLAIM_ENTRIES: u32 = MEMCG_LRU_ENTRIES / 4;
+
+/// What reclaim did to one lruvec (LRU_RECLAIM_MEMCG, keyed by
+/// [`MemcgMoveKey`]), by type: the pages its isolations counted as scanned
+/// from an inactive list (pgscan: the classic LRU's nr_scanned, MGLRU's
+/// isolated folios' pages), those its shrink passes reclaimed (pgsteal),
+/// and on the classic LRU those its active-list isolations scanned
+/// (pgrefill) and its active-list shrinks deactivated (pgdeactivate's part
+/// in reclaim). A memory cgroup's counters in memory.stat are its
+/// lruvecs'.
+pub mod memcg_reclaim {
+    pub const SCANNED_ANON: u32 = 0;
+    pub const SCANNED_FILE: u32 = 1;
+    pub const RECLAIMED_ANON: u32 = 2;
+    pub const RECLAIMED_FILE: u32 = 3;
+    pub const REFILLED_ANON: u32 = 4;
+    pub const REFILLED_FILE: u32 = 5;
+    pub const DEACTIVATED_ANON: u32 = 6;
+    pub const DEACTIVATED_FILE: u32 = 7;
+    pub const COUNT: u32 = 8;
+    /// Pages scanned from the active list of type `file` (1: file LRU).
+    #[inline(always)]
+    pub const fn refilled(file: u32) -> u32 {
+        REFILLED_ANON + file
+    }
+    /// Pages the active list of type `file` lost to its inactive one.
+    #[inline(always)]
+    pub const fn deactivated(file: u32) -> u32 {
+        DEACTIVATED_ANON + file
+    }
+    /// Pages scanned from the inactive list of type `file` (1: file LRU).
+    #[inline(always)]
+    pub const fn scanned(file: u32) -> u32 {
+        SCANNED_ANON + file
+    }
+    /// Pages reclaimed from the inactive list of type `file`.
+    #[inline(always)]
+    pub const fn reclaimed(file: u32) -> u32 {
+        RECLAIMED_ANON + file
+    }
+}
+
 /// The moves of [`MemcgMoveKey`]: from one list to another.
 pub mod memcg_move {
     /// lru_deactivate / lru_deactivate_file: active anon -> inactive anon.
@@ -344,7 +389,7 @@ pub const fn task_map_reserve(possible_cpus: u32) -> u32 {
 }
 
 /// The per-task LRU hashes and their base entries, by map name.
-pub const TASK_MAPS: [(&str, u32); 9] = [
+pub const TASK_MAPS: [(&str, u32); 11] = [
     ("RECLAIM_CTX", RECLAIM_CTX_ENTRIES),
     ("EVICT_CTX", TASK_ENTRIES),
     ("MEMCG_TARGET", TASK_ENTRIES),
@@ -354,6 +399,8 @@ pub const TASK_MAPS: [(&str, u32); 9] = [
     ("MGLRU_ISOLATED", TASK_ENTRIES),
     ("SHRINK_NODE_CTX", TASK_ENTRIES),
     ("REFAULT_CTX", TASK_ENTRIES),
+    ("LRUVEC_SCOPE", TASK_ENTRIES),
+    ("ISOLATE_LRU_CALL", TASK_ENTRIES),
 ];
 
 aggregate! {

@@ -176,8 +176,28 @@ pub mod hook {
     pub const SHADOW_DEACTIVATE_FILE: HookId = HookId(46);
     pub const SHADOW_EVICT_FOLIOS: HookId = HookId(47);
     pub const SHADOW_SHRINK_FOLIO_LIST: HookId = HookId(48);
+    /// shrink_lruvec entry and return (fentry/fexit, kprobe/kretprobe): one
+    /// lruvec's share of a reclaim pass, on the classic LRU and under
+    /// MGLRU before 6.4. The isolations and shrink passes inside it are
+    /// that lruvec's: its memory cgroup's pgscan / pgsteal in memory.stat.
+    pub const LRUVEC: HookId = HookId(49);
+    pub const LRUVEC_RET: HookId = HookId(50);
+    /// try_to_shrink_lruvec entry and return: the same under MGLRU 6.4+,
+    /// whose global reclaim walks the memcg LRU (shrink_many, shrink_one)
+    /// and never calls shrink_lruvec.
+    pub const LRUVEC_GEN: HookId = HookId(51);
+    pub const LRUVEC_GEN_RET: HookId = HookId(52);
+    pub const SHADOW_LRUVEC: HookId = HookId(53);
+    pub const SHADOW_LRUVEC_GEN: HookId = HookId(54);
+    /// folio_isolate_lru (isolate_lru_page before 6.1) entry and return:
+    /// a folio taken off its LRU list outside reclaim (migration,
+    /// MADV_PAGEOUT, khugepaged, memory offline), which fires no
+    /// tracepoint; counted in ISOLATED by the list it left.
+    pub const ISOLATE_LRU: HookId = HookId(55);
+    pub const ISOLATE_LRU_RET: HookId = HookId(56);
+    pub const SHADOW_ISOLATE_LRU: HookId = HookId(57);
     /// Size of the HITS and LOST arrays.
-    pub const SLOTS: u32 = 49;
+    pub const SLOTS: u32 = 58;
 
     /// The slot a function hook's entry kprobe counts its runs in when it
     /// runs beside fentry in comparison mode (KPROBE_SHADOW), where it does
@@ -195,13 +215,17 @@ pub mod hook {
             DEACTIVATE_FILE => Some(SHADOW_DEACTIVATE_FILE),
             EVICT_FOLIOS => Some(SHADOW_EVICT_FOLIOS),
             SHRINK_FOLIO_LIST => Some(SHADOW_SHRINK_FOLIO_LIST),
+            LRUVEC => Some(SHADOW_LRUVEC),
+            LRUVEC_GEN => Some(SHADOW_LRUVEC_GEN),
+            ISOLATE_LRU => Some(SHADOW_ISOLATE_LRU),
             _ => None,
         }
     }
 
     /// The return program's hook of a function hook with one (shrink_node,
     /// workingset_refault, exit_mmap, folio_mark_accessed,
-    /// lru_deactivate_file, MGLRU's eviction before 6.7).
+    /// lru_deactivate_file, MGLRU's eviction before 6.7, the lruvec scopes,
+    /// folio_isolate_lru).
     pub const fn return_of(id: HookId) -> Option<HookId> {
         match id {
             SHRINK_NODE => Some(SHRINK_NODE_RET),
@@ -211,6 +235,9 @@ pub mod hook {
             DEACTIVATE_FILE => Some(DEACTIVATE_FILE_RET),
             EVICT_FOLIOS => Some(EVICT_FOLIOS_RET),
             SHRINK_FOLIO_LIST => Some(SHRINK_FOLIO_LIST_RET),
+            LRUVEC => Some(LRUVEC_RET),
+            LRUVEC_GEN => Some(LRUVEC_GEN_RET),
+            ISOLATE_LRU => Some(ISOLATE_LRU_RET),
             _ => None,
         }
     }

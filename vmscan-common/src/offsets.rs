@@ -258,6 +258,14 @@ offsets! {
     memcg_id,
     memcg_nodeinfo,
     mpn_lruvec,
+    /// mem_cgroup_per_node.memcg and lruvec.pgdat: the memory cgroup and
+    /// node of an lruvec (lruvec_memcg(), lruvec_pgdat()), where reclaim
+    /// shrinks one (shrink_lruvec, try_to_shrink_lruvec).
+    mpn_memcg,
+    lruvec_pgdat,
+    /// BTF: 1 where folio_isolate_lru returns bool (true: isolated; 6.4+),
+    /// 0 where it (or 5.10's isolate_lru_page) returns int (0: isolated).
+    isolate_lru_bool,
     lruvec_nonresident_age,
     lruvec_min_seq,
     folio_mapping,

@@ -485,6 +485,28 @@ pub fn memcg_cgroup_id(memcg: u64) -> u64 {
     css_cgroup_id(memcg + css as u64)
 }
 
+/// The memory cgroup (kernfs id) and node slot of an lruvec: the back
+/// pointer of the mem_cgroup_per_node holding it, checked against that
+/// memcg's nodeinfo[node]. 0 for an lruvec outside any (the node's own,
+/// where memory cgroups are disabled) or one that cannot be read.
+#[inline(always)]
+pub fn lruvec_memcg_node(lruvec: u64) -> (u64, u32) {
+    let (in_pn, memcg_off, nodeinfo) = (off!(mpn_lruvec), off!(mpn_memcg), off!(memcg_nodeinfo));
+    let nid = kread::<u64>(lruvec, off!(lruvec_pgdat))
+        .and_then(|pgdat| kread::<i32>(pgdat, off!(pgdat_node_id)))
+        .unwrap_or(-1);
+    if in_pn == UNRESOLVED || nodeinfo == UNRESOLVED || !(0..1024).contains(&nid) {
+        return (0, node_slot(i64::from(nid)));
+    }
+    let pn = lruvec.wrapping_sub(u64::from(in_pn));
+    let memcg = kread::<u64>(pn, memcg_off).unwrap_or(0);
+    let own = kread::<u64>(memcg, nodeinfo + nid as u32 * 8).is_ok_and(|p| p == pn);
+    (
+        if own { memcg_cgroup_id(memcg) } else { 0 },
+        node_slot(i64::from(nid)),
+    )
+}
+
 /// Memory cgroup a folio is charged to, as its kernfs id; 0 when none.
 #[inline(always)]
 pub fn folio_memcg_id(folio: u64) -> u64 {

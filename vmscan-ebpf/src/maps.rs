@@ -7,12 +7,12 @@ use aya_ebpf::{
 };
 use vmscan_common::{
     ACCESS_ENTRIES, AccessAgg, AccessKey, EpisodeAgg, FolioAgg, HIST_SLOTS, HookId, ISOLATE_SLOTS,
-    IsolateAgg, LRU_SLOTS, MEMCG_LRU_ENTRIES, MEMCG_MOVE_ENTRIES, MemcgLruKey, MemcgMoveKey,
-    PagesAgg, RECLAIM_CTX_ENTRIES, RECLAIM_PAGES_SLOTS, REFAULT_DIST_ENTRIES, REFAULT_ENTRIES,
-    REFAULT_FILE_ENTRIES, REFAULT_TASK_ENTRIES, RING_BYTES, ReclaimPagesAgg, RefaultAgg,
-    RefaultDistKey, RefaultFileKey, RefaultKey, RefaultTaskKey, SHRINK_SLOTS, STACK_ENTRIES,
-    ShrinkActiveAgg, ShrinkInactiveAgg, TASK_ENTRIES, THROTTLE_SLOTS, ThrottleAgg, WRITE_SLOTS,
-    agg::Field, hook,
+    IsolateAgg, LRU_SLOTS, MEMCG_LRU_ENTRIES, MEMCG_MOVE_ENTRIES, MEMCG_RECLAIM_ENTRIES,
+    MemcgLruKey, MemcgMoveKey, PagesAgg, RECLAIM_CTX_ENTRIES, RECLAIM_PAGES_SLOTS,
+    REFAULT_DIST_ENTRIES, REFAULT_ENTRIES, REFAULT_FILE_ENTRIES, REFAULT_TASK_ENTRIES, RING_BYTES,
+    ReclaimPagesAgg, RefaultAgg, RefaultDistKey, RefaultFileKey, RefaultKey, RefaultTaskKey,
+    SHRINK_SLOTS, STACK_ENTRIES, ShrinkActiveAgg, ShrinkInactiveAgg, TASK_ENTRIES, THROTTLE_SLOTS,
+    ThrottleAgg, WRITE_SLOTS, agg::Field, hook,
 };
 
 use crate::hooks::{reclaim::ReclaimCtx, refault::RefaultCtx, shrink_node::ShrinkNodeCtx};
@@ -79,6 +79,11 @@ pub static LRU_INSERT_MEMCG: PerCpuHashMap<MemcgLruKey, FolioAgg> =
 #[map]
 pub static LRU_MOVE_MEMCG: PerCpuHashMap<MemcgMoveKey, u64> =
     PerCpuHashMap::with_max_entries(MEMCG_MOVE_ENTRIES, 0);
+/// Pages reclaim scanned and reclaimed per (memory cgroup, node, kind):
+/// the lruvec's pgscan / pgsteal (vmscan_common::memcg_reclaim).
+#[map]
+pub static LRU_RECLAIM_MEMCG: PerCpuHashMap<MemcgMoveKey, u64> =
+    PerCpuHashMap::with_max_entries(MEMCG_RECLAIM_ENTRIES, 0);
 #[map]
 pub static ACCESS: PerCpuHashMap<AccessKey, AccessAgg> =
     PerCpuHashMap::with_max_entries(ACCESS_ENTRIES, 0);
@@ -127,6 +132,19 @@ pub static ACCESS_CTX: LruHashMap<u32, crate::hooks::access::AccessCtx> =
 /// evicts the entries of tasks that stopped reclaiming).
 #[map]
 pub static MGLRU_ISOLATED: LruHashMap<u32, u64> = LruHashMap::with_max_entries(TASK_ENTRIES, 0);
+/// Pages folio_isolate_lru took off a list outside reclaim, per node and
+/// list left (vmscan_common::lru_index).
+#[map]
+pub static ISOLATED: PerCpuArray<u64> = PerCpuArray::with_max_entries(LRU_SLOTS, 0);
+/// A task's folio_isolate_lru call by kprobe: its folio, for the return.
+#[map]
+pub static ISOLATE_LRU_CALL: LruHashMap<u32, u64> = LruHashMap::with_max_entries(TASK_ENTRIES, 0);
+/// The lruvec a task's reclaim is shrinking (shrink_lruvec or
+/// try_to_shrink_lruvec, entry to return). The entry stays between calls
+/// (closed at return, written in place at the next entry).
+#[map]
+pub static LRUVEC_SCOPE: LruHashMap<u32, crate::hooks::lruvec::LruvecScope> =
+    LruHashMap::with_max_entries(TASK_ENTRIES, 0);
 /// Entries of [`BatchRing`]: more than a per-CPU LRU-add batch holds
 /// (PAGEVEC_SIZE 15, FOLIO_BATCH_SIZE 15 or 31).
 pub const BATCH_RING: u32 = 64;

@@ -29,11 +29,12 @@ use crate::{
 
 /// Memory cgroups with activity in an interval, by kernfs id: LRU
 /// insertions charged to them, list moves of the batches outside reclaim
-/// (MADV_COLD, invalidation, MADV_FREE), refaults, or reclaim episodes that
-/// ended in them.
+/// (MADV_COLD, invalidation, MADV_FREE), reclaim scanning their lruvecs,
+/// refaults, or reclaim episodes that ended in them.
 fn active_memcgs(delta: &Totals, records: &[Decoded]) -> BTreeSet<u64> {
     let mut ids: BTreeSet<u64> = delta.memcg_insert.keys().map(|k| k.cgroup_id).collect();
     ids.extend(delta.memcg_moves.keys().map(|k| k.cgroup_id));
+    ids.extend(delta.memcg_reclaim.keys().map(|k| k.cgroup_id));
     ids.extend(delta.refault.keys().map(|k| k.cgroup_id));
     for r in records {
         if let Ok(Episode::ReclaimEnd { cgroup_id, .. }) = r {

@@ -34,9 +34,10 @@ use aya_ebpf::{
 };
 use vmscan_common::{
     IsolateAgg, RUNTIME_PAGEOUT, ReclaimPagesAgg, ShrinkInactiveAgg, hook, isolate_index, lru,
+    memcg_reclaim,
 };
 
-use super::{reclaim::current_reclaimer, shrink::count_pass};
+use super::{lruvec::reclaimed_in_scope, reclaim::current_reclaimer, shrink::count_pass};
 use crate::{
     globals::{KPROBE_SHADOW, enabled},
     kernel::{
@@ -128,6 +129,11 @@ fn isolated(e: &mut EvictCtx, list: u64) {
         taken: pages,
     };
     add_at(&ISOLATE, isolate_index(current_reclaimer(), lru), &a);
+    reclaimed_in_scope(
+        memcg_reclaim::scanned(u32::from(file)),
+        pages,
+        hook::SHRINK_FOLIO_LIST,
+    );
 }
 
 #[inline(always)]
@@ -219,6 +225,11 @@ fn pass_leave(reclaimed: u64) {
     e.stat = 0;
     let flags = trace_reclaim_flags(e.file == 1);
     count_pass(nid, current_reclaimer(), flags, priority, &f);
+    reclaimed_in_scope(
+        memcg_reclaim::reclaimed(e.file),
+        reclaimed,
+        hook::SHRINK_FOLIO_LIST_RET,
+    );
 }
 
 #[fentry(function = "evict_folios")]

@@ -4,11 +4,12 @@
 use vmscan_common::{
     IsolateAgg, PRIORITY_SLOTS, ReclaimPagesAgg, ShrinkActiveAgg, ShrinkInactiveAgg,
     THROTTLE_REASONS, ThrottleAgg, agg::Field as _, event, hook, isolate_index, log2_bucket, lru,
-    shrink_index, throttle_index, write_index,
+    memcg_reclaim, shrink_index, throttle_index, write_index,
 };
 
 use super::{
     file_of,
+    lruvec::reclaimed_in_scope,
     reclaim::{current_reclaimer, reclaimer_in},
     shrink_node::open_pass,
 };
@@ -47,6 +48,17 @@ fn try_lru_isolate(ctx: &Tp) -> Result<(), i64> {
         isolate_index(reclaimer_in(pass), lru_id as u32),
         &a,
     );
+    // The lruvec's pgscan: an inactive list's scan (what the kernel counts,
+    // as derive_scans reads ISOLATE); on the classic LRU its pgrefill: an
+    // active list's.
+    let l = lru_id as u32;
+    let file = u32::from(l == lru::INACTIVE_FILE || l == lru::ACTIVE_FILE);
+    if l == lru::INACTIVE_ANON || l == lru::INACTIVE_FILE {
+        let pages = if enabled(&MGLRU) { a.taken } else { a.scanned };
+        reclaimed_in_scope(memcg_reclaim::scanned(file), pages, hook::LRU_ISOLATE);
+    } else if l != lru::UNEVICTABLE && !enabled(&MGLRU) {
+        reclaimed_in_scope(memcg_reclaim::refilled(file), a.scanned, hook::LRU_ISOLATE);
+    }
     if enabled(&MGLRU) {
         // MGLRU's eviction (evict_folios) reports the node only in the
         // shrink_inactive event that follows, and its nr_scanned counts
@@ -123,6 +135,11 @@ fn try_shrink_inactive(ctx: &Tp) -> Result<(), i64> {
         ..ShrinkInactiveAgg::default()
     };
     count_pass(nid, rec, flags, priority, &f);
+    reclaimed_in_scope(
+        memcg_reclaim::reclaimed(file_of(flags)),
+        reclaimed,
+        hook::SHRINK_INACTIVE,
+    );
     Ok(())
 }
 
@@ -173,6 +190,11 @@ fn try_shrink_active(ctx: &Tp) -> Result<(), i64> {
         &SHRINK_ACTIVE,
         shrink_index(node_slot(nid as i64), current_reclaimer(), file_of(flags)),
         &a,
+    );
+    reclaimed_in_scope(
+        memcg_reclaim::deactivated(file_of(flags)),
+        a.deactivated,
+        hook::SHRINK_ACTIVE,
     );
     Ok(())
 }

@@ -163,6 +163,38 @@ pub fn render(s: &Snapshot) -> String {
             );
         }
     }
+    let reclaimed: Vec<_> = s
+        .lruvecs
+        .iter()
+        .filter_map(|l| {
+            l.reclaim
+                .filter(|r| r.scanned() + r.reclaimed() > 0)
+                .map(|r| (l, r))
+        })
+        .collect();
+    if !reclaimed.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nreclaim per lruvec (pages since start, as memory.stat's pgscan, pgsteal, pgrefill and reclaim's pgdeactivate count them; anon, file each):"
+        );
+        let n = |p: Option<u64>| p.map_or_else(|| "n/a".to_owned(), |p| p.to_string());
+        for (l, r) in reclaimed {
+            let _ = writeln!(
+                o,
+                "  node {} {:<30} scanned {} {}  reclaimed {} {}  refilled {} {}  deactivated {} {}",
+                l.node,
+                crate::text::fit(&l.memcg, 30),
+                r.scanned_anon,
+                r.scanned_file,
+                r.reclaimed_anon,
+                r.reclaimed_file,
+                n(r.refilled_anon),
+                n(r.refilled_file),
+                n(r.deactivated_anon),
+                n(r.deactivated_file),
+            );
+        }
+    }
     if !s.memcgs.is_empty() {
         let _ = writeln!(o, "\nmemcg reclaim:");
         for m in &s.memcgs {

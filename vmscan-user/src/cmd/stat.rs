@@ -412,7 +412,7 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
 /// kprobe beside fentry counts its runs in hook::shadow_of's slot), by the
 /// name `kprobe_shadow` gives each: the function's, whatever it is called
 /// on the running kernel (mark_page_accessed, lru_lazyfree_fn, ...).
-const SHADOWED: [(&str, HookId); 11] = [
+const SHADOWED: [(&str, HookId); 14] = [
     ("folio_mark_accessed", hook::MARK_ACCESSED),
     ("folio_add_lru", hook::ADD_LRU),
     ("shrink_node", hook::SHRINK_NODE),
@@ -424,6 +424,9 @@ const SHADOWED: [(&str, HookId); 11] = [
     ("lru_deactivate_file", hook::DEACTIVATE_FILE),
     ("evict_folios", hook::EVICT_FOLIOS),
     ("shrink_folio_list", hook::SHRINK_FOLIO_LIST),
+    ("shrink_lruvec", hook::LRUVEC),
+    ("try_to_shrink_lruvec", hook::LRUVEC_GEN),
+    ("folio_isolate_lru", hook::ISOLATE_LRU),
 ];
 
 /// The comparison kprobes' skipped runs by the names `kprobe_shadow` uses,
@@ -733,6 +736,14 @@ mod tests {
             &Counting::default(),
         );
         assert!(r.kprobe_shadow.is_none());
+        // Every hook with a shadow slot is named, once.
+        let every: Vec<HookId> = (0..hook::SLOTS)
+            .map(HookId)
+            .filter(|&id| hook::shadow_of(id).is_some())
+            .collect();
+        let mut named: Vec<HookId> = SHADOWED.iter().map(|&(_, id)| id).collect();
+        named.sort_by_key(|id| id.0);
+        assert_eq!(named, every);
         // Skipped runs: for the compared hooks; unknown if one is not counted.
         let missed = [
             (hook::MARK_ACCESSED, Some(2)),

@@ -175,6 +175,8 @@ pub fn encode_state(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
     encode_activated(st, enc)?;
     encode_moved_outside_reclaim(st, enc)?;
     encode_lruvec_moves(st, enc)?;
+    encode_lruvec_reclaim(st, enc)?;
+    encode_isolated_outside_reclaim(st, enc)?;
     encode_writeback(&st.totals, enc)?;
     encode_inserted(st, enc)?;
     encode_lru_sizes(st, enc)?;
@@ -394,6 +396,103 @@ fn encode_lruvec_moves(
                         ("memcg", memcg),
                         ("from", lru::NAMES[from as usize].to_owned()),
                         ("to", lru::NAMES[to as usize].to_owned()),
+                    ],
+                    pages,
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Pages folio_isolate_lru took off each list outside reclaim (no
+/// tracepoint fires there), per node and list. Rows only where it is
+/// hooked with its return.
+fn encode_isolated_outside_reclaim(
+    st: &ExportState,
+    enc: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    let returned = st.hooks.iter().any(|h| {
+        h.id == vmscan_common::hook::ISOLATE_LRU
+            && h.mechanism
+                .as_deref()
+                .is_some_and(|m| m.contains("fexit") || m.contains("kretprobe"))
+    });
+    let mut rows = vec![];
+    for n in st.snap.nodes.iter().filter(|_| returned) {
+        for l in 0..lru::COUNT {
+            rows.push((
+                vec![
+                    ("node", node_label(n.node)),
+                    ("lru", lru::NAMES[l as usize].to_owned()),
+                ],
+                st.totals
+                    .isolated
+                    .get(lru_index(n.node, l) as usize)
+                    .copied()
+                    .unwrap_or(0),
+            ));
+        }
+    }
+    counter(
+        enc,
+        "vmscan_pages_isolated_outside_reclaim",
+        "Pages folio_isolate_lru took off an LRU list outside reclaim, which fires no tracepoint (migration, MADV_PAGEOUT, khugepaged, memory offline); they come back, if at all, as insertions. Compaction's migrate scanner isolates inline and is not counted. Rows only where folio_isolate_lru is hooked with its return.",
+        rows,
+    )
+}
+
+/// Reclaim's scans and steals per lruvec, where derived: the cgroups
+/// reclaim scanned the most labelled by name, at most --max-memcgs of
+/// them, the rest summed as "other".
+fn encode_lruvec_reclaim(
+    st: &ExportState,
+    enc: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    let named = top_memcgs(&st.snap.lruvecs, st.max_memcgs, |l| {
+        l.reclaim.map(|r| r.scanned()).filter(|&p| p > 0)
+    });
+    let mut rows: BTreeMap<(u32, String, &'static str, &'static str), u64> = BTreeMap::new();
+    for l in &st.snap.lruvecs {
+        let Some(r) = l.reclaim else { continue };
+        let is_named = named.contains(l.memcg.as_str());
+        if r.scanned() + r.reclaimed() == 0 && !is_named {
+            continue;
+        }
+        let memcg = if is_named {
+            label(&l.memcg)
+        } else {
+            "other".to_owned()
+        };
+        for (outcome, ty, p) in [
+            ("scanned", "anon", Some(r.scanned_anon)),
+            ("scanned", "file", Some(r.scanned_file)),
+            ("reclaimed", "anon", Some(r.reclaimed_anon)),
+            ("reclaimed", "file", Some(r.reclaimed_file)),
+            ("refilled", "anon", r.refilled_anon),
+            ("refilled", "file", r.refilled_file),
+            ("deactivated", "anon", r.deactivated_anon),
+            ("deactivated", "file", r.deactivated_file),
+        ] {
+            // Absent: not derived here (MGLRU's aging).
+            if let Some(p) = p {
+                *rows
+                    .entry((l.node, memcg.clone(), ty, outcome))
+                    .or_default() += p;
+            }
+        }
+    }
+    counter(
+        enc,
+        "vmscan_lruvec_reclaim_pages",
+        "Pages reclaim scanned and reclaimed from each lruvec's inactive lists, and on the classic LRU scanned from its active lists and deactivated (node x memory cgroup; type; outcome), as memory.stat counts pgscan, pgsteal, pgrefill and reclaim's share of pgdeactivate (scanned: the classic LRU's scanned pages, MGLRU's isolated ones). Rows only where derived (shrink_lruvec, and under MGLRU 6.4+ try_to_shrink_lruvec, hooked with their returns); the cgroups reclaim scanned the most are labelled, at most --max-memcgs, the rest summed as memcg=\"other\".",
+        rows.into_iter()
+            .map(|((node, memcg, ty, outcome), pages)| {
+                (
+                    vec![
+                        ("node", node_label(node)),
+                        ("memcg", memcg),
+                        ("type", ty.to_owned()),
+                        ("outcome", outcome.to_owned()),
                     ],
                     pages,
                 )

@@ -19,7 +19,7 @@ use vmscan_common::{
 };
 
 use super::{
-    named::{Derives, NotDerived},
+    named::{Derives, NotDerived, PerList},
     totals::Totals,
 };
 
@@ -112,6 +112,19 @@ pub struct Counting {
     /// recordings made before.
     #[serde(default)]
     pub deactivate: bool,
+    /// The lruvec scopes (shrink_lruvec; under MGLRU 6.4+ also
+    /// try_to_shrink_lruvec) are attached with their returns where the
+    /// passes are seen: reclaim's scans and steals are keyed by lruvec, so
+    /// per-memcg pgscan / pgsteal are derived. False in recordings made
+    /// before.
+    #[serde(default)]
+    pub memcg_reclaim: bool,
+    /// folio_isolate_lru (isolate_lru_page before 6.1) is hooked with its
+    /// return: the isolations outside reclaim by migration, MADV_PAGEOUT,
+    /// khugepaged and the like are counted per node and list. False in
+    /// recordings made before.
+    #[serde(default)]
+    pub isolate_lru: bool,
 }
 
 fn yes() -> bool {
@@ -133,6 +146,8 @@ impl Default for Counting {
             lazyfree: false,
             deactivate: false,
             mglru_evict_hooks: false,
+            memcg_reclaim: false,
+            isolate_lru: false,
         }
     }
 }
@@ -446,6 +461,13 @@ pub struct NodeCounters {
     /// What the batches outside reclaim moved on this node.
     #[serde(flatten)]
     pub moved: BatchMoves,
+    /// Pages folio_isolate_lru took off each list outside reclaim, which
+    /// fires no tracepoint (migration, MADV_PAGEOUT, khugepaged, memory
+    /// offline); their way back is an insertion (`inserted`). Absent where
+    /// it is not hooked with its return. Compaction's isolations are not
+    /// seen (its migrate scanner isolates inline).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isolated_outside_reclaim: Option<PerList<u64>>,
     /// The figures above this kernel leaves underivable, with the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_derived: Vec<NotDerived>,
@@ -520,6 +542,9 @@ impl NodeCounters {
             && self.inserted_folios == 0
             && self.lru_activated_anon + self.lru_activated_file == 0
             && self.moved.is_empty()
+            && self
+                .isolated_outside_reclaim
+                .is_none_or(|l| l.to_array() == [0; 5])
     }
 }
 
@@ -770,6 +795,14 @@ fn node_counters(t: &Totals, k: &Counting, node: u32, reclaimed: &mut ByReclaime
     };
     let lazyfree = |active| t.lazyfree[lazyfree_index(node, active) as usize];
     n.moved = BatchMoves::of_kinds([batches(0), batches(1), lazyfree(0), lazyfree(1)], k);
+    n.isolated_outside_reclaim = k.isolate_lru.then(|| {
+        PerList::from_array(&std::array::from_fn(|l| {
+            t.isolated
+                .get(lru_index(node, l as u32) as usize)
+                .copied()
+                .unwrap_or(0)
+        }))
+    });
     n
 }
 
@@ -1030,6 +1063,8 @@ mod tests {
                 lazyfree: false,
                 deactivate: false,
                 mglru_evict_hooks: false,
+                memcg_reclaim: false,
+                isolate_lru: false,
             },
         )
         .vmstat;
@@ -1056,6 +1091,8 @@ mod tests {
                 lazyfree: false,
                 deactivate: false,
                 mglru_evict_hooks: false,
+                memcg_reclaim: false,
+                isolate_lru: false,
             },
         )
         .vmstat;
@@ -1078,6 +1115,8 @@ mod tests {
                 lazyfree: false,
                 deactivate: false,
                 mglru_evict_hooks: false,
+                memcg_reclaim: false,
+                isolate_lru: false,
             },
         )
         .vmstat;
@@ -1213,6 +1252,8 @@ mod tests {
             lazyfree: false,
             deactivate: false,
             mglru_evict_hooks: false,
+            memcg_reclaim: false,
+            isolate_lru: false,
         };
         let c = derive_with(&t, &k);
         let names: Vec<&str> = c.vmstat.fields().iter().map(|(n, _)| *n).collect();

@@ -8,7 +8,9 @@
 //! - the MADV_COLD and invalidation batches (lru_deactivate,
 //!   lru_deactivate_file, where hooked): active -> inactive of the type;
 //! - MADV_FREE's batch (lru_lazyfree, where hooked): anon (inactive or
-//!   active) -> inactive file.
+//!   active) -> inactive file;
+//! - isolation outside reclaim (folio_isolate_lru, where hooked): off its
+//!   list; back through an insertion.
 //!
 //! From them: the list sizes the events predict, and per-second rates.
 
@@ -85,6 +87,13 @@ impl Flows {
             + i(lazy_inactive + lazy_active);
         p[lru::ACTIVE_FILE as usize] += i(ins[3]) + i(act_file) - i(deact_file);
         p[lru::UNEVICTABLE as usize] += i(ins[4]);
+        // Isolated outside reclaim: off the list, back (if ever) as an
+        // insertion.
+        if let Some(by) = nc.isolated_outside_reclaim {
+            for (slot, pages) in p.iter_mut().zip(by.to_array()) {
+                *slot -= i(pages);
+            }
+        }
     }
 
     /// The interval's figures of `nc` per second, those `k`'s kernel leaves

@@ -82,13 +82,20 @@ pub fn self_checked(name: &str) -> bool {
         .any(|p| name.starts_with(p))
 }
 
+/// The per-memcg counters reclaim's share of which vmscan keys by the lruvec
+/// it shrank (vmscan_common::memcg_reclaim): memory.stat's pgscan and
+/// pgsteal (every reclaimer's), pgrefill, and pgdeactivate (with the
+/// batches', keyed by folio).
+pub const BY_LRUVEC: [&str; 4] = ["pgscan", "pgsteal", "pgrefill", "pgdeactivate"];
+
 /// Whether vmscan checks a memory cgroup's memory.stat counter against its
 /// own per-memcg figure, where its memory.stat keeps it (its descendants
 /// included: cgroup v2's lines, v1's `total_` ones, which have the
 /// refaults but not pglazyfree): the refaults, keyed by the refaulting
-/// folio's memcg, and MADV_FREE's batch, by the folio's.
+/// folio's memcg, MADV_FREE's batch, by the folio's, and [`BY_LRUVEC`].
 pub fn memcg_checked(name: &str) -> bool {
     name == "pglazyfree"
+        || BY_LRUVEC.contains(&name)
         || [
             "workingset_refault_",
             "workingset_activate_",

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use vmscan_common::{
     Event, HIST_BUCKETS, NODE_OVERFLOW, NODE_SLOTS, hist, hist_index, isolate_index, lru,
-    memcg_move, reclaimer, shrink_index,
+    memcg_move, memcg_reclaim, reclaimer, shrink_index,
 };
 
 use super::{
@@ -26,9 +26,9 @@ use super::{
     named::Derives as _,
     selfcheck::{self, MemcgSelfCheck, SelfCheck},
     snapshot::{
-        AccessRow, AccessStack, HistSnap, IsolationSnap, ListSnap, LruvecSnap, MemcgSnap, NodeSnap,
-        PRIORITY_LEVELS, Rates, SNAPSHOT_STALLS, Snapshot, Stall, TOP_ACCESS_STACKS, TimedFinding,
-        TypeDrift, ZoneSnap,
+        AccessRow, AccessStack, HistSnap, IsolationSnap, ListSnap, LruvecReclaim, LruvecSnap,
+        MemcgSnap, NodeSnap, PRIORITY_LEVELS, Rates, SNAPSHOT_STALLS, Snapshot, Stall,
+        TOP_ACCESS_STACKS, TimedFinding, TypeDrift, ZoneSnap,
     },
     totals::Totals,
 };
@@ -73,6 +73,9 @@ struct MemcgState {
     /// Pages per node by each move of the batches outside reclaim
     /// (vmscan_common::memcg_move).
     moved: BTreeMap<u32, [u64; memcg_move::COUNT as usize]>,
+    /// Pages per node reclaim scanned and reclaimed from this memcg's
+    /// inactive lists (vmscan_common::memcg_reclaim).
+    reclaim: BTreeMap<u32, [u64; memcg_reclaim::COUNT as usize]>,
 }
 
 /// One memory cgroup's self-check: its memory.stat bracket when it joined
@@ -278,6 +281,7 @@ impl Model {
                     swappiness: None,
                     inserted: BTreeMap::new(),
                     moved: BTreeMap::new(),
+                    reclaim: BTreeMap::new(),
                 },
             );
         }
@@ -340,8 +344,8 @@ impl Model {
         }
     }
 
-    /// Pages inserted per memory cgroup, node and list, and moved by the
-    /// batches outside reclaim.
+    /// Pages inserted per memory cgroup, node and list, moved by the
+    /// batches outside reclaim, and scanned and reclaimed by reclaim.
     fn apply_memcg_insertions(&mut self, d: &Totals) {
         for (key, agg) in &d.memcg_insert {
             if let Some(m) = self.memcg(key.cgroup_id) {
@@ -354,6 +358,14 @@ impl Model {
         for (key, &pages) in &d.memcg_moves {
             if let Some(m) = self.memcg(key.cgroup_id) {
                 let e = m.moved.entry(key.node).or_default();
+                if let Some(slot) = e.get_mut(key.kind as usize) {
+                    *slot += pages;
+                }
+            }
+        }
+        for (key, &pages) in &d.memcg_reclaim {
+            if let Some(m) = self.memcg(key.cgroup_id) {
+                let e = m.reclaim.entry(key.node).or_default();
                 if let Some(slot) = e.get_mut(key.kind as usize) {
                     *slot += pages;
                 }
@@ -701,12 +713,49 @@ impl Model {
                 }
             }
         }
-        counters::derive_with(&t, &self.counting())
+        let counting = self.counting();
+        let by_lruvec = super::input::BY_LRUVEC;
+        let mut out: Vec<(&'static str, u64)> = counters::derive_with(&t, &counting)
             .vmstat
             .fields()
             .into_iter()
-            .filter(|(name, _)| super::input::memcg_checked(name))
-            .collect()
+            .filter(|(name, _)| super::input::memcg_checked(name) && !by_lruvec.contains(name))
+            .collect();
+        if counting.memcg_reclaim {
+            // Every reclaimer's, both types: memory.stat's pgscan, pgsteal,
+            // pgrefill and reclaim's pgdeactivate, in memcg_reclaim's order
+            // by pairs.
+            let mut sums = [0u64; 4];
+            for (k, &pages) in &self.totals.memcg_reclaim {
+                if inside(k.cgroup_id)
+                    && let Some(s) = sums.get_mut(k.kind as usize / 2)
+                {
+                    *s += pages;
+                }
+            }
+            let [scanned, reclaimed, refilled, deactivated] = sums;
+            out.extend([("pgscan", scanned), ("pgsteal", reclaimed)]);
+            // MGLRU's PGREFILL has no tracepoint and it deactivates by
+            // aging (counters.rs).
+            if !counting.mglru {
+                out.push(("pgrefill", refilled));
+                if counting.deactivate {
+                    let batches: u64 = self
+                        .totals
+                        .memcg_moves
+                        .iter()
+                        .filter(|(k, _)| {
+                            inside(k.cgroup_id)
+                                && (k.kind == memcg_move::DEACTIVATED_ANON
+                                    || k.kind == memcg_move::DEACTIVATED_FILE)
+                        })
+                        .map(|(_, &p)| p)
+                        .sum();
+                    out.push(("pgdeactivate", deactivated + batches));
+                }
+            }
+        }
+        out
     }
 
     /// Each checked memcg's counters against its memory.stat over its
@@ -880,7 +929,16 @@ impl Model {
                     .and_then(|st| st.moved.get(&node))
                     .copied()
                     .unwrap_or_default();
+                let reclaim = counting.memcg_reclaim.then(|| {
+                    LruvecReclaim::of_kinds(
+                        st.and_then(|st| st.reclaim.get(&node))
+                            .copied()
+                            .unwrap_or_default(),
+                        counting.mglru,
+                    )
+                });
                 out.push(LruvecSnap {
+                    reclaim,
                     // Where the node's figures are derived (counters.rs).
                     moved: BatchMoves::of_kinds(moved, &counting),
                     node,
@@ -1735,6 +1793,140 @@ mod tests {
             ..sample(0.0, [0; 5])
         });
         assert!(m.self_check().memcgs.is_empty());
+    }
+
+    #[test]
+    fn reclaim_is_kept_per_lruvec_and_checked_against_memory_stat() {
+        use super::super::input::MemcgBracket;
+        use vmscan_common::MemcgMoveKey;
+        let memcg = |id: u64, path: &str| MemcgSample {
+            path: path.into(),
+            id,
+            nodes: BTreeMap::from([(0, MemcgNode::default()), (1, MemcgNode::default())]),
+            ..MemcgSample::default()
+        };
+        let bracket = |scan: u64, steal: u64| {
+            // pgrefill 40 and pgdeactivate 6 + 3 (a batch's) over the window.
+            let grown = u64::from(scan > 1000);
+            let stat: BTreeMap<String, u64> = [
+                ("pgscan".to_owned(), scan),
+                ("pgsteal".to_owned(), steal),
+                ("pgrefill".to_owned(), 500 + 40 * grown),
+                ("pgdeactivate".to_owned(), 50 + 9 * grown),
+            ]
+            .into();
+            MemcgBracket {
+                id: 7,
+                path: "/t".into(),
+                stat: Bracket {
+                    before: stat.clone(),
+                    after: stat,
+                },
+            }
+        };
+        let run = |counting: Counting, kernel_end: (u64, u64)| {
+            let mut m = Model::default();
+            m.set_counting(counting);
+            m.apply_sample(&Sample {
+                memcgs: vec![memcg(7, "/t"), memcg(8, "/t/c"), memcg(9, "/u")],
+                memcg_vmstat: vec![bracket(1000, 900)],
+                mglru: Some(counting.mglru),
+                ..sample(0.0, [0; 5])
+            });
+            let mut d = Totals::default();
+            for (id, node, kind, pages) in [
+                (7, 0, memcg_reclaim::SCANNED_FILE, 300),
+                (7, 0, memcg_reclaim::RECLAIMED_FILE, 250),
+                // /t's child counts in /t's memory.stat.
+                (8, 1, memcg_reclaim::SCANNED_ANON, 20),
+                (8, 1, memcg_reclaim::RECLAIMED_ANON, 10),
+                // /u's does not.
+                (9, 0, memcg_reclaim::SCANNED_FILE, 70),
+                // The active list's scan and deactivations (classic).
+                (7, 0, memcg_reclaim::REFILLED_FILE, 40),
+                (8, 1, memcg_reclaim::DEACTIVATED_ANON, 6),
+            ] {
+                d.memcg_reclaim.insert(
+                    MemcgMoveKey {
+                        cgroup_id: id,
+                        node,
+                        kind,
+                    },
+                    pages,
+                );
+            }
+            d.memcg_moves.insert(
+                MemcgMoveKey {
+                    cgroup_id: 8,
+                    node: 0,
+                    kind: memcg_move::DEACTIVATED_FILE,
+                },
+                3,
+            );
+            m.apply_totals(&d, 1_000_000_000, 1.0);
+            m.apply_sample(&Sample {
+                memcg_vmstat: vec![bracket(kernel_end.0, kernel_end.1)],
+                memcgs_partial: true,
+                mglru: Some(counting.mglru),
+                ..sample(1.0, [0; 5])
+            });
+            let lruvecs: Vec<(String, u32, Option<LruvecReclaim>)> = m
+                .lruvecs()
+                .into_iter()
+                .map(|l| (l.memcg, l.node, l.reclaim))
+                .collect();
+            (lruvecs, m.self_check().memcgs)
+        };
+        let on = Counting {
+            memcg_reclaim: true,
+            deactivate: true,
+            ..Counting::default()
+        };
+        let (lruvecs, checks) = run(on, (1320, 1160));
+        let of = |path: &str, node: u32| {
+            lruvecs
+                .iter()
+                .find(|(p, n, _)| p == path && *n == node)
+                .and_then(|(_, _, r)| *r)
+        };
+        let classic_zero = LruvecReclaim::of_kinds([0; 8], false);
+        assert_eq!(
+            of("/t", 0),
+            Some(LruvecReclaim {
+                scanned_file: 300,
+                reclaimed_file: 250,
+                refilled_file: Some(40),
+                ..classic_zero
+            })
+        );
+        assert_eq!(of("/t", 1), Some(classic_zero));
+        assert_eq!(of("/t/c", 1).map(|r| r.scanned_anon), Some(20));
+        assert_eq!(of("/t/c", 1).and_then(|r| r.deactivated_anon), Some(6));
+        assert_eq!(
+            (checks.len(), checks[0].checked, checks[0].exact),
+            (1, 4, 4),
+            "{checks:?}"
+        );
+        // Under MGLRU, no pgrefill or reclaim deactivation to show or check.
+        let (lruvecs, checks) = run(Counting { mglru: true, ..on }, (1320, 1160));
+        assert!(
+            lruvecs
+                .iter()
+                .all(|(_, _, r)| r.is_some_and(|r| r.refilled_file.is_none()))
+        );
+        assert_eq!((checks[0].checked, checks[0].exact), (2, 2), "{checks:?}");
+        // The kernel scanned 80 pages more than vmscan saw: named.
+        let (_, checks) = run(on, (1400, 1160));
+        let k = checks[0]
+            .counters
+            .iter()
+            .find(|k| k.counter == "pgscan")
+            .unwrap();
+        assert_eq!((k.vmscan, k.divergence_pages), (320, -80));
+        // Not derivable (no scope hooks): no figure, nothing compared.
+        let (lruvecs, checks) = run(Counting::default(), (1320, 1160));
+        assert!(lruvecs.iter().all(|(_, _, r)| r.is_none()));
+        assert!(checks.is_empty(), "{checks:?}");
     }
 
     #[test]

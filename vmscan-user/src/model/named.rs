@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Serialize, Serializer};
 
 /// One figure per LRU list, by the kernel's list names.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct PerList<T> {
     pub inactive_anon: T,
     pub active_anon: T,
@@ -15,6 +15,17 @@ pub struct PerList<T> {
 }
 
 impl<T: Copy> PerList<T> {
+    /// In `lru::NAMES` order.
+    pub fn to_array(&self) -> [T; 5] {
+        [
+            self.inactive_anon,
+            self.active_anon,
+            self.inactive_file,
+            self.active_file,
+            self.unevictable,
+        ]
+    }
+
     /// From an array in `lru::NAMES` order.
     pub fn from_array(a: &[T; 5]) -> Self {
         Self {

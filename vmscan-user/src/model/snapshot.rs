@@ -352,10 +352,68 @@ pub struct LruvecSnap {
     /// the deactivations under MGLRU), and in `stat`.
     #[serde(flatten)]
     pub moved: BatchMoves,
+    /// What reclaim scanned and reclaimed from this lruvec's inactive
+    /// lists since start, as memory.stat's pgscan / pgsteal count them;
+    /// null where this kernel's reclaim passes cannot be tied to their
+    /// lruvec (shrink_lruvec, or MGLRU 6.4+'s try_to_shrink_lruvec, not
+    /// hooked with its return), and in `stat`.
+    pub reclaim: Option<LruvecReclaim>,
     /// MGLRU generations (oldest first) when MGLRU is on.
     pub generations: Option<Vec<Generation>>,
     /// The Kubernetes pod and container, when the memory cgroup is one.
     pub kube: Option<KubePod>,
+}
+
+/// Reclaim's work on one lruvec (vmscan_common::memcg_reclaim), in pages:
+/// scanned is pgscan's count (the classic LRU's scanned folios' pages,
+/// MGLRU's isolated ones), reclaimed pgsteal's; on the classic LRU
+/// refilled is pgrefill's (the active lists' scans) and deactivated the
+/// active lists' pages reclaim moved to the inactive ones (pgdeactivate's
+/// part in reclaim). Those two are null under MGLRU, whose aging fires no
+/// tracepoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct LruvecReclaim {
+    pub scanned_anon: u64,
+    pub scanned_file: u64,
+    pub reclaimed_anon: u64,
+    pub reclaimed_file: u64,
+    pub refilled_anon: Option<u64>,
+    pub refilled_file: Option<u64>,
+    pub deactivated_anon: Option<u64>,
+    pub deactivated_file: Option<u64>,
+}
+
+impl LruvecReclaim {
+    /// From pages in vmscan_common::memcg_reclaim order.
+    pub fn of_kinds(p: [u64; vmscan_common::memcg_reclaim::COUNT as usize], mglru: bool) -> Self {
+        let [
+            scanned_anon,
+            scanned_file,
+            reclaimed_anon,
+            reclaimed_file,
+            refilled_anon,
+            refilled_file,
+            deactivated_anon,
+            deactivated_file,
+        ] = p;
+        let classic = |v: u64| (!mglru).then_some(v);
+        Self {
+            scanned_anon,
+            scanned_file,
+            reclaimed_anon,
+            reclaimed_file,
+            refilled_anon: classic(refilled_anon),
+            refilled_file: classic(refilled_file),
+            deactivated_anon: classic(deactivated_anon),
+            deactivated_file: classic(deactivated_file),
+        }
+    }
+    pub fn scanned(&self) -> u64 {
+        self.scanned_anon + self.scanned_file
+    }
+    pub fn reclaimed(&self) -> u64 {
+        self.reclaimed_anon + self.reclaimed_file
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]

@@ -56,6 +56,12 @@ macro_rules! aggregates {
             /// Pages the batches outside reclaim moved per (memory cgroup,
             /// node, move): the lruvecs' share of `deactivate` and `lazyfree`.
             memcg_moves: ::std::collections::BTreeMap<::vmscan_common::MemcgMoveKey, u64> = "LRU_MOVE_MEMCG", 0, None;
+            /// Pages reclaim scanned and reclaimed per (memory cgroup, node,
+            /// kind): the lruvecs' pgscan / pgsteal (memcg_reclaim).
+            memcg_reclaim: ::std::collections::BTreeMap<::vmscan_common::MemcgMoveKey, u64> = "LRU_RECLAIM_MEMCG", 0, None;
+            /// Pages folio_isolate_lru took off each list outside reclaim,
+            /// per node and list (lru_index).
+            isolated: Vec<u64> = "ISOLATED", ::vmscan_common::LRU_SLOTS, Some(::vmscan_common::slot_node::lru);
         }
     };
 }
@@ -280,8 +286,8 @@ mod tests {
     #[test]
     fn every_map_has_a_name_and_its_slots() {
         let t = Totals::default();
-        assert_eq!(MAP_NAMES.len(), 22);
-        assert_eq!(MAP_NAMES.last(), Some(&"LRU_MOVE_MEMCG"));
+        assert_eq!(MAP_NAMES.len(), 24);
+        assert_eq!(MAP_NAMES.last(), Some(&"ISOLATED"));
         assert_eq!(
             t.reclaim_episodes.len(),
             vmscan_common::EPISODE_SLOTS as usize
@@ -290,5 +296,6 @@ mod tests {
         assert_eq!(t.hist.len(), vmscan_common::HIST_SLOTS as usize);
         assert!(t.access.is_empty());
         assert!(t.memcg_moves.is_empty());
+        assert!(t.memcg_reclaim.is_empty());
     }
 }

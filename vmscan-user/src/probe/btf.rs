@@ -484,6 +484,19 @@ impl Btf {
         })
     }
 
+    /// Whether function `name` returns bool (C's _Bool), through typedefs;
+    /// None where there is no such function.
+    pub fn func_returns_bool(&self, name: &str) -> Option<bool> {
+        self.named(name).iter().find_map(|&id| {
+            let f = self.ty(id).filter(|t| t.kind == KIND_FUNC)?;
+            let proto = self
+                .ty(f.size_or_type)
+                .filter(|t| t.kind == KIND_FUNC_PROTO)?;
+            let ret = self.strip(proto.size_or_type);
+            Some(self.ty(ret).is_some_and(|t| t.kind == KIND_INT) && self.name_of(ret) == "_Bool")
+        })
+    }
+
     /// True when a function called `name` exists (a candidate for fentry).
     pub fn has_func(&self, name: &str) -> bool {
         self.named(name)

@@ -209,6 +209,11 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     // Everything still needed from our BTF parse, so it can be freed before
     // aya parses the same BTF for fentry (halves the start-up peak).
     let present_funcs = present_functions(btf.as_ref());
+    // MGLRU 6.4+ (the memcg LRU): global reclaim shrinks lruvecs through
+    // try_to_shrink_lruvec, not shrink_lruvec.
+    let memcg_lru = btf
+        .as_ref()
+        .is_some_and(|b| b.struct_size("lru_gen_memcg").is_some());
     drop(btf);
     trim_heap();
 
@@ -241,6 +246,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         system.mglru,
         counting.mglru_tracepoints,
         reclaim_pages_tp,
+        memcg_lru,
     );
     let mut kret = Kretprobes::new(tracefs.as_deref().ok(), opts.kretprobe_instances);
     attach_hooks(
@@ -262,8 +268,8 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     set_runtime_flags(&mut ebpf, &hooks);
     {
         use vmscan_common::hook::{
-            DEACTIVATE, DEACTIVATE_FILE, EVICT_FOLIOS, LAZYFREE, MIGRATE_PAGES, REFAULT,
-            SHRINK_FOLIO_LIST,
+            DEACTIVATE, DEACTIVATE_FILE, EVICT_FOLIOS, ISOLATE_LRU, LAZYFREE, LRUVEC, LRUVEC_GEN,
+            MIGRATE_PAGES, REFAULT, SHRINK_FOLIO_LIST,
         };
         let attached = |id| hook_attached(&hooks, id);
         // Each with its return: the two make one eviction.
@@ -274,6 +280,13 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         counting.lazyfree = attached(LAZYFREE);
         counting.deactivate = attached(DEACTIVATE) && attached(DEACTIVATE_FILE);
         counting.demote = attached(MIGRATE_PAGES);
+        counting.isolate_lru = hook_returned(&hooks, ISOLATE_LRU);
+        // Every pass inside a scope with its return: shrink_lruvec's, and
+        // under MGLRU 6.4+ try_to_shrink_lruvec's too.
+        counting.memcg_reclaim = counting.passes_seen()
+            && !opts.no_memcg_insertions
+            && hook_returned(&hooks, LRUVEC)
+            && (!(counting.mglru && memcg_lru) || hook_returned(&hooks, LRUVEC_GEN));
     }
     mem_step("attaching");
     if opts.storm_tgid != 0 {
@@ -544,6 +557,8 @@ pub fn counting_of(btf: Option<&Btf>, system: &SystemInfo, mglru_tracepoints: bo
         lazyfree: false,
         deactivate: false,
         mglru_evict_hooks: false,
+        memcg_reclaim: false,
+        isolate_lru: false,
     }
 }
 
@@ -771,13 +786,34 @@ pub const NOT_NEEDED_HERE: &str = "not needed on this kernel";
 /// twice, or have nothing to count. shrink_folio_list also stands in for
 /// mm_vmscan_reclaim_pages (7.x) where that is missing
 /// (`reclaim_pages_tp` false). `mglru`: None where MGLRU is compiled out.
+/// try_to_shrink_lruvec's scope is needed only under MGLRU 6.4+
+/// (`memcg_lru`).
 fn not_needed_here(
     hooks: &mut [HookStatus],
     mglru: Option<bool>,
     mglru_tracepoints: bool,
     reclaim_pages_tp: bool,
+    memcg_lru: bool,
 ) {
     use vmscan_common::hook::{EVICT_FOLIOS, SHRINK_FOLIO_LIST};
+    // try_to_shrink_lruvec: MGLRU 6.4+'s (`memcg_lru`: struct
+    // lru_gen_memcg in BTF); before, MGLRU shrinks every lruvec through
+    // shrink_lruvec.
+    let lruvec_gen_unused = match (mglru, memcg_lru) {
+        (None, _) => Some("this kernel has no MGLRU (only MGLRU's reclaim calls it)"),
+        (Some(_), false) => {
+            Some("MGLRU before 6.4 (no memcg LRU) shrinks every lruvec through shrink_lruvec")
+        }
+        (Some(_), true) => None,
+    };
+    if let Some(why) = lruvec_gen_unused {
+        for st in hooks
+            .iter_mut()
+            .filter(|h| h.id == vmscan_common::hook::LRUVEC_GEN)
+        {
+            st.error = Some(format!("{NOT_NEEDED_HERE}: {why}"));
+        }
+    }
     let why = match (mglru, mglru_tracepoints) {
         (None, _) => "this kernel has no MGLRU",
         (_, true) => {
@@ -812,6 +848,11 @@ fn not_needed(id: vmscan_common::HookId, opts: &LoadOptions) -> Option<&'static 
         // residency; --compare-kprobes compares its calls by both mechanisms.
         hook::ADD_LRU if opts.no_batch_residency && !opts.compare_kprobes => {
             Some("only used to time each folio's stay in its CPU's LRU-add batch")
+        }
+        // The lruvec scopes only key reclaim by memory cgroup; the kprobe
+        // comparison runs without lruvecs (stat).
+        hook::LRUVEC | hook::LRUVEC_GEN if opts.no_memcg_insertions && !opts.compare_kprobes => {
+            Some("only used to count reclaim per memory cgroup (pgscan / pgsteal in memory.stat)")
         }
         // try_to_free_mem_cgroup_pages only names a memcg episode's cgroup.
         hook::MEMCG_TARGET if opts.no_episode_records => {
@@ -1237,12 +1278,15 @@ mod tests {
         let evict = [hook::EVICT_FOLIOS, hook::SHRINK_FOLIO_LIST];
         let errors = |mglru, tracepoints| {
             let mut hooks = initial_statuses();
-            not_needed_here(&mut hooks, mglru, tracepoints, true);
+            not_needed_here(&mut hooks, mglru, tracepoints, true, true);
             let mut out = vec![];
             for h in &hooks {
                 let e = h.error.clone();
                 if evict.contains(&h.id) {
                     out.push(e);
+                } else if h.id == hook::LRUVEC_GEN {
+                    // Only MGLRU's reclaim calls try_to_shrink_lruvec.
+                    assert_eq!(e.is_some(), mglru.is_none(), "{}", h.name);
                 } else {
                     assert_eq!(e, None, "{}: only the eviction hooks", h.name);
                 }
@@ -1264,10 +1308,30 @@ mod tests {
                 assert!(e.starts_with(NOT_NEEDED_HERE) && e.contains(why), "{e}");
             }
         }
+        // try_to_shrink_lruvec: MGLRU 6.4+ only (6.1 has no such function).
+        let gen_error = |mglru, memcg_lru| {
+            let mut hooks = initial_statuses();
+            not_needed_here(&mut hooks, mglru, false, true, memcg_lru);
+            hooks
+                .iter()
+                .find(|h| h.id == hook::LRUVEC_GEN)
+                .and_then(|h| h.error.clone())
+        };
+        assert_eq!(gen_error(Some(true), true), None);
+        assert_eq!(
+            gen_error(Some(false), true),
+            None,
+            "MGLRU can be switched on"
+        );
+        let e = gen_error(Some(true), false).unwrap_or_default();
+        assert!(
+            e.starts_with(NOT_NEEDED_HERE) && e.contains("before 6.4"),
+            "{e}"
+        );
         // Without mm_vmscan_reclaim_pages (before 7.x) shrink_folio_list
         // stays for reclaim_pages' activations, evict_folios does not.
         let mut hooks = initial_statuses();
-        not_needed_here(&mut hooks, Some(true), true, false);
+        not_needed_here(&mut hooks, Some(true), true, false, true);
         for h in hooks.iter().filter(|h| evict.contains(&h.id)) {
             assert_eq!(
                 h.error.is_none(),

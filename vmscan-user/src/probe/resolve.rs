@@ -86,6 +86,10 @@ const fn tp(
     }
 }
 
+/// The LRU isolation function outside reclaim: folio_isolate_lru (6.1+),
+/// before it isolate_lru_page (the first the kernel has is hooked).
+pub const ISOLATE_LRU_FUNCTIONS: &[&str] = &["folio_isolate_lru", "isolate_lru_page"];
+
 /// Every hook, in display order.
 pub const HOOKS: &[HookSpec] = &[
     tp(
@@ -303,6 +307,37 @@ pub const HOOKS: &[HookSpec] = &[
             fentry: "fentry_shrink_folio_list",
             kprobe: "kprobe_shrink_folio_list",
             exit: exit("fexit_shrink_folio_list", "kretprobe_shrink_folio_list"),
+        },
+    },
+    HookSpec {
+        id: hook::LRUVEC,
+        attach: Attach::Function {
+            functions: &["shrink_lruvec"],
+            fentry: "fentry_shrink_lruvec",
+            kprobe: "kprobe_shrink_lruvec",
+            exit: exit("fexit_shrink_lruvec", "kretprobe_shrink_lruvec"),
+        },
+    },
+    HookSpec {
+        id: hook::LRUVEC_GEN,
+        attach: Attach::Function {
+            functions: &["try_to_shrink_lruvec"],
+            fentry: "fentry_try_to_shrink_lruvec",
+            kprobe: "kprobe_try_to_shrink_lruvec",
+            exit: exit(
+                "fexit_try_to_shrink_lruvec",
+                "kretprobe_try_to_shrink_lruvec",
+            ),
+        },
+    },
+    HookSpec {
+        id: hook::ISOLATE_LRU,
+        attach: Attach::Function {
+            // isolate_lru_page(page) before 6.1 (6.1-6.3's wraps this one).
+            functions: ISOLATE_LRU_FUNCTIONS,
+            fentry: "fentry_folio_isolate_lru",
+            kprobe: "kprobe_folio_isolate_lru",
+            exit: exit("fexit_folio_isolate_lru", "kretprobe_folio_isolate_lru"),
         },
     },
     HookSpec {
@@ -642,6 +677,12 @@ pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
     o.memcg_id = btf.path_offset("mem_cgroup", "id.id").unwrap_or(UNRESOLVED);
     o.memcg_nodeinfo = get("mem_cgroup", "nodeinfo");
     o.mpn_lruvec = get("mem_cgroup_per_node", "lruvec");
+    o.mpn_memcg = get("mem_cgroup_per_node", "memcg");
+    o.lruvec_pgdat = get("lruvec", "pgdat");
+    o.isolate_lru_bool = ISOLATE_LRU_FUNCTIONS
+        .iter()
+        .find_map(|f| btf.func_returns_bool(f))
+        .map_or(UNRESOLVED, u32::from);
     o.lruvec_nonresident_age = get("lruvec", "nonresident_age");
     o.lruvec_min_seq = btf
         .path_offset("lruvec", "lrugen.min_seq")

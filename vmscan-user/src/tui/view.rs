@@ -1229,6 +1229,21 @@ fn probes_view(f: &mut Frame, app: &App, area: Rect) {
     };
     let [area, reasons_area] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(reasons_h)]).areas(area);
+    // More hooks than rows: say how many are cut rather than drop them
+    // silently.
+    let fit_rows = area.height.saturating_sub(3) as usize;
+    let mut rows = rows;
+    if rows.len() > fit_rows && fit_rows > 0 {
+        let hidden = rows.len() - (fit_rows - 1);
+        rows.truncate(fit_rows - 1);
+        rows.push(
+            Row::new(vec![
+                Cell::from(format!("+{hidden} more hooks")),
+                Cell::from("see a taller terminal or `vmscan probes`"),
+            ])
+            .style(DIM),
+        );
+    }
     if reasons_h > 0 {
         f.render_widget(
             Paragraph::new(reasons).wrap(Wrap { trim: true }).block(

@@ -1257,6 +1257,14 @@ pub(super) fn refault(b: &Blocks, c: &Config) -> Verdict {
                     "workingset_refault_file",
                     THRASH_REREADS / 32,
                 )?);
+                // The reclaim of its limit, keyed by lruvec.
+                parts.push(memcg_reclaim_checked(
+                    b,
+                    "refault-1",
+                    "refault-snap",
+                    "/r",
+                    THRASH_REREADS / 32,
+                )?);
             }
             // At least a ninth of the re-reads: enough to draw a curve from,
             // allowing for shadows the shrinker takes (5.10: down to 5,696).
@@ -1510,10 +1518,78 @@ pub(super) fn proactive(b: &Blocks) -> Verdict {
     } else {
         omitted
     };
+    let memcg = memcg_reclaim_checked(b, "proactive", "proactive-snap", "/pr", 2_000)?;
     Ok(format!(
-        "{}: {counted}: {how}; self-check {exact} of {checked} exact",
+        "{}: {counted}: {how}; self-check {exact} of {checked} exact; {memcg}",
         paths.join(" and ")
     ))
+}
+
+/// Where `memcg`'s memory.stat has pgscan / pgsteal (cgroup v2: run
+/// `name`'s blocks NAME-memcg-before/after have them), the snapshot in
+/// block `snap_block` must
+/// have keyed reclaim by lruvec: its self-check of `memcg` finds both
+/// exact over at least `least` pages, and the cgroup's lruvecs hold at
+/// least those pages (their figures run from the snapshot's start, the
+/// check's from when the cgroup joined).
+fn memcg_reclaim_checked(
+    b: &Blocks,
+    name: &str,
+    snap_block: &str,
+    memcg: &str,
+    least: u64,
+) -> Verdict {
+    if memory_stat_growth(b, name, "pgscan").is_none() {
+        return Ok(format!(
+            "no per-memcg pgscan check ({memcg}'s memory.stat has no pgscan: cgroup v1)"
+        ));
+    }
+    let snap = json(b, snap_block)?;
+    let mut parts = vec![];
+    for (counter, field) in [("pgscan", "scanned"), ("pgsteal", "reclaimed")] {
+        parts.push(memcg_checked(&snap, memcg, counter, least)?);
+        let checked = snap["self_check"]["memcgs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["memcg"] == memcg)
+            .flat_map(|m| m["counters"].as_array().into_iter().flatten())
+            .find(|k| k["counter"] == counter)
+            .and_then(|k| k["vmscan"].as_u64())
+            .unwrap_or(0);
+        let lruvecs: Vec<&Value> = snap["lruvecs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|l| l["memcg"] == memcg)
+            .collect();
+        let mut held = 0;
+        for l in &lruvecs {
+            let r = &l["reclaim"];
+            if !r.is_object() {
+                return Err(format!(
+                    "{memcg}'s lruvec on node {} has no reclaim figures: {l}",
+                    l["node"]
+                ));
+            }
+            held += r[format!("{field}_anon")].as_u64().unwrap_or(0)
+                + r[format!("{field}_file")].as_u64().unwrap_or(0);
+        }
+        if held < checked {
+            return Err(format!(
+                "{memcg}'s lruvecs hold {held} {field} pages, fewer than the {checked} its self-check counted"
+            ));
+        }
+    }
+    // The classic LRU's active-list side too (MGLRU ages without a
+    // tracepoint): pgrefill, and pgdeactivate (reclaim's, and the batches'
+    // by folio).
+    if snap["mglru"] != true {
+        for counter in ["pgrefill", "pgdeactivate"] {
+            parts.push(memcg_checked(&snap, memcg, counter, 0)?);
+        }
+    }
+    Ok(parts.join("; "))
 }
 
 /// Large folios through reclaim: transparent huge pages in a cgroup half
@@ -2064,7 +2140,29 @@ fn deactivate_by(b: &Blocks, m: &str, mglru: bool) -> Verdict {
         "deactivated by node:",
         &["batch_deactivated_file", "batch_deactivated_anon"],
     )?;
-    Ok(format!("{exact}; {nodes}; {memcg}"))
+    // And its self-check (/mv made active first): pgdeactivate, the batches'
+    // keyed by folio plus reclaim's keyed by lruvec (none here), exact.
+    let checked = memcg_self_check(b, &format!("deactivate-{m}"), "pgdeactivate", PAGES)?;
+    Ok(format!("{exact}; {nodes}; {memcg}; {checked}"))
+}
+
+/// The pages stat's nodes show folio_isolate_lru took off their lists,
+/// all lists and nodes; None where it is not attached with its return (no
+/// node has the field).
+fn isolated_outside_reclaim(j: &Value) -> Option<u64> {
+    let nodes = j["nodes"].as_array()?;
+    let lists: Vec<&Value> = nodes
+        .iter()
+        .map(|n| &n["isolated_outside_reclaim"])
+        .filter(|l| l.is_object())
+        .collect();
+    (!lists.is_empty()).then(|| {
+        lists
+            .iter()
+            .flat_map(|l| l.as_object().into_iter().flatten())
+            .map(|(_, v)| v.as_u64().unwrap_or(0))
+            .sum()
+    })
 }
 
 /// MADV_PAGEOUT of 64 MiB of anonymous memory with swap off: reclaim_pages()
@@ -2076,6 +2174,26 @@ pub(super) fn pageout(b: &Blocks) -> Verdict {
     const PAGES: u64 = 64 * 256;
     let j = json(b, "pageout")?;
     let delta = vmstat_delta(b, "pageout-before", "pageout-after")?;
+    // MADV_PAGEOUT takes every page off its list (folio_isolate_lru) before
+    // reclaim_pages: counted, with at most what migrations in the window
+    // add.
+    let isolated = match isolated_outside_reclaim(&j) {
+        None => "folio_isolate_lru not hooked".to_owned(),
+        Some(n) => {
+            let migrated = ["pgmigrate_success", "pgmigrate_fail"]
+                .iter()
+                .map(|k| delta.get(*k).copied().unwrap_or(0))
+                .sum::<u64>();
+            if n < PAGES || n > PAGES + migrated + 512 {
+                return Err(format!(
+                    "MADV_PAGEOUT isolated {PAGES} pages; vmscan's isolated_outside_reclaim {n} ({migrated} migrations in the window)"
+                ));
+            }
+            format!(
+                "isolated by folio_isolate_lru {n} (the {PAGES} pages, {migrated} migrations in the window)"
+            )
+        }
+    };
     let act = delta.get("pgactivate").copied().unwrap_or(0);
     if act < PAGES * 9 / 10 {
         return Err(format!(
@@ -2107,7 +2225,7 @@ pub(super) fn pageout(b: &Blocks) -> Verdict {
             ));
         }
         return Ok(format!(
-            "pgactivate underivable here, with the reason ({act} activations by MADV_PAGEOUT in /proc/vmstat); every other counter exact"
+            "pgactivate underivable here, with the reason ({act} activations by MADV_PAGEOUT in /proc/vmstat); every other counter exact; {isolated}"
         ));
     }
     let pa = counters
@@ -2132,7 +2250,7 @@ pub(super) fn pageout(b: &Blocks) -> Verdict {
             ));
         }
         return Ok(format!(
-            "reclaim_pages hooked (mm_vmscan_reclaim_pages, else shrink_folio_list / shrink_page_list outside reclaim): pgactivate {ours} (/proc/vmstat around the workload {act}; {by_rp} through reclaim_pages); self-check exact"
+            "reclaim_pages hooked (mm_vmscan_reclaim_pages, else shrink_folio_list / shrink_page_list outside reclaim): pgactivate {ours} (/proc/vmstat around the workload {act}; {by_rp} through reclaim_pages); self-check exact; {isolated}"
         ));
     }
     // Every lab kernel has the tracepoint or shrink_folio_list /
@@ -2763,8 +2881,15 @@ mod tests {
                     }
                     lruvecs.push(l);
                 }
+                // Its self-check of /mv: pgdeactivate, exact.
+                let check = serde_json::json!({"memcgs": [{"memcg": "/mv", "checked": 1, "exact": 1,
+                    "counters": [{"counter": "pgdeactivate", "vmscan": moved,
+                        "divergence_pages": 0, "within_slack": false, "slack_pages": 256}]}]});
                 for (name, text) in [
-                    ("snap", serde_json::json!({"lruvecs": lruvecs}).to_string()),
+                    (
+                        "snap",
+                        serde_json::json!({"lruvecs": lruvecs, "self_check": check}).to_string(),
+                    ),
                     ("memcg-before", "pgdeactivate 5".into()),
                     ("memcg-after", format!("pgdeactivate {}", 5 + moved)),
                 ] {
@@ -2785,6 +2910,16 @@ mod tests {
         };
         let ok = deactivate(&blocks(&console("0x0000", Some(6144), 6144, ""))).expect("exact");
         assert!(ok.contains("pgdeactivate 6144 = /proc/vmstat"), "{ok}");
+        assert!(
+            ok.contains("/mv against memory.stat: pgdeactivate 6144 exact"),
+            "{ok}"
+        );
+        // /mv's self-check diverging fails it.
+        let c = console("0x0000", Some(6144), 6144, "").replace(
+            "\"divergence_pages\":0,\"slack_pages\"",
+            "\"divergence_pages\":-9,\"slack_pages\"",
+        );
+        assert!(deactivate(&blocks(&c)).is_err());
         // Classic: one short, too few deactivations, or no figure at all.
         assert!(deactivate(&blocks(&console("none", Some(6143), 6144, ""))).is_err());
         assert!(deactivate(&blocks(&console("0x0000", Some(4096), 4096, ""))).is_err());

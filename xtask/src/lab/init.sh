@@ -33,19 +33,19 @@ start_tui() {
     was=$now; sleep 1; t=$((t+1))
   done
 }
-# `vmscan snapshot` beside a workload in memory cgroup mv ($1: the files'
-# prefix; its pid in SNAP): started before it, with mv's memory.stat read
-# once it counts...
+# `vmscan snapshot` beside a workload in memory cgroup $2 (mv if not given;
+# $1: the files' prefix; its pid in SNAP): started before it, with the
+# cgroup's memory.stat read once it counts...
 memcg_moves_start() {
   vmscan snapshot --json -d 900 > /tmp/$1-snap.json 2> /tmp/$1-snap.err & SNAP=$!
   waitc /tmp/$1-snap.err
-  cat $CG/mv/memory.stat > /tmp/$1.m0
+  cat $CG/${2:-mv}/memory.stat > /tmp/$1.m0
 }
 # ... and after it: memory.stat again once the kernel's periodic memcg stat
 # flush (every 2 s, 5.15+) has run, then the snapshot, as blocks $2-snap,
-# $2-memcg-before and $2-memcg-after.
+# $2-memcg-before and $2-memcg-after ($3: the cgroup, mv if not given).
 memcg_moves_end() {
-  sleep 3; cat $CG/mv/memory.stat > /tmp/$1.m1
+  sleep 3; cat $CG/${3:-mv}/memory.stat > /tmp/$1.m1
   kill -TERM $SNAP; wait $SNAP
   block $2-snap /tmp/$1-snap.json; block $2-snap-err /tmp/$1-snap.err
   block $2-memcg-before /tmp/$1.m0; block $2-memcg-after /tmp/$1.m1
@@ -275,11 +275,17 @@ if run proactive; then
   : > /tmp/pr.paths
   vmscan stat --json > /tmp/pr.json 2> /tmp/pr.err & A=$!
   waitc /tmp/pr.err
+  # And `vmscan snapshot`, whose self-check takes /pr in once a page-cache
+  # write shows it active (the wait), and checks the pgscan / pgsteal it
+  # keys by lruvec against /pr's memory.stat (cgroup v2).
+  memcg_moves_start pr pr
+  sh -c 'echo $$ > '$CG'/pr/cgroup.procs; exec dd if=/dev/zero of=/tmp/pr-warm bs=64k count=4 2>/dev/null'; sleep 3
   vmstat > /tmp/pr.v0
   if [ -e $CG/pr/memory.reclaim ]; then echo 32M > $CG/pr/memory.reclaim 2>/dev/null; echo memory.reclaim >> /tmp/pr.paths; fi
   if [ -e /sys/devices/system/node/node0/reclaim ]; then echo 32M > /sys/devices/system/node/node0/reclaim 2>/dev/null; echo node-reclaim >> /tmp/pr.paths; fi
   vmstat > /tmp/pr.v1
   kill -TERM $A; wait $A
+  memcg_moves_end pr proactive pr; rm -f /tmp/pr-warm
   block proactive /tmp/pr.json; block proactive-paths /tmp/pr.paths
   block proactive-before /tmp/pr.v0; block proactive-after /tmp/pr.v1
 fi
@@ -390,12 +396,15 @@ if run deactivate; then
     vmscan $F stat --json > /tmp/dx-$m.json 2> /tmp/dx-$m.err & A=$!
     waitc /tmp/dx-$m.err
     [ $m = fentry ] && memcg_moves_start dx
+    # By fentry, /mv first shows activity and waits to join the snapshot's
+    # memory.stat self-check, as for lazyfree.
+    W=; [ $m = fentry ] && W='dd if=/dev/zero of=/tmp/mv-warm bs=64k count=4 2>/dev/null; sleep 3; '
     vmstat > /tmp/dx-$m.v0
-    sh -c 'echo $$ > '$CG'/mv/cgroup.procs; exec vmscan lab-deactivate 16 /mnt' > /tmp/dx-$m.out 2>&1 || echo "@@ERROR lab-deactivate failed: $(cat /tmp/dx-$m.out)"
+    sh -c 'echo $$ > '$CG'/mv/cgroup.procs; '"$W"'exec vmscan lab-deactivate 16 /mnt' > /tmp/dx-$m.out 2>&1 || echo "@@ERROR lab-deactivate failed: $(cat /tmp/dx-$m.out)"
     vmstat > /tmp/dx-$m.v1
     kill -TERM $A; wait $A
     [ $m = fentry ] && memcg_moves_end dx deactivate-$m
-    rm -f /mnt/cold /mnt/inval
+    rm -f /mnt/cold /mnt/inval /tmp/mv-warm
     block deactivate-$m /tmp/dx-$m.json; block deactivate-$m-before /tmp/dx-$m.v0
     block deactivate-$m-after /tmp/dx-$m.v1; block deactivate-$m-out /tmp/dx-$m.out
     block deactivate-$m-err /tmp/dx-$m.err

@@ -140,6 +140,7 @@ pub(super) static CONFIGS: [Config; 8] = [
             "deactivate",
             "kretmiss",
             "demote",
+            "proactive",
         ],
     ),
     // Its swap scenario alone took 780 s under TCG (704 million anon pages
