@@ -411,12 +411,7 @@ fn encode_isolated_outside_reclaim(
     st: &ExportState,
     enc: &mut DescriptorEncoder,
 ) -> Result<(), std::fmt::Error> {
-    let returned = st.hooks.iter().any(|h| {
-        h.id == vmscan_common::hook::ISOLATE_LRU
-            && h.mechanism
-                .as_deref()
-                .is_some_and(|m| m.contains("fexit") || m.contains("kretprobe"))
-    });
+    let returned = crate::probe::loader::hook_returned(&st.hooks, vmscan_common::hook::ISOLATE_LRU);
     let mut rows = vec![];
     for n in st.snap.nodes.iter().filter(|_| returned) {
         for l in 0..lru::COUNT {

@@ -880,7 +880,7 @@ fn return_attached(mechanism: &str) -> bool {
 }
 
 /// Whether hook `id` attached with its return program.
-fn hook_returned(hooks: &[HookStatus], id: vmscan_common::HookId) -> bool {
+pub fn hook_returned(hooks: &[HookStatus], id: vmscan_common::HookId) -> bool {
     hooks
         .iter()
         .any(|h| h.id == id && h.mechanism.as_deref().is_some_and(return_attached))
