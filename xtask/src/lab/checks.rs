@@ -2449,11 +2449,16 @@ pub(super) fn kretmiss(b: &Blocks, c: &Config) -> Verdict {
         }
         // Whether or not the kernel counts them, the default's returns
         // must go unseen: else the workload tested nothing.
+        let tries = count("tries");
         if unseen == 0 {
             return Err(format!(
-                "the kernel's default kretprobe saw every one of {entries} shrink_node returns: the workload never ran it out of instances"
+                "the kernel's default kretprobe saw every one of {entries} shrink_node returns in the last of {tries} tries: the workload never ran it out of instances"
             ));
         }
+        let tries = match tries.as_str() {
+            "1" | "" => String::new(),
+            n => format!(" (try {n}: the earlier ones never ran it out)"),
+        };
         match missed {
             Some(n) if n < unseen => {
                 return Err(format!(
@@ -2461,10 +2466,10 @@ pub(super) fn kretmiss(b: &Blocks, c: &Config) -> Verdict {
                 ));
             }
             Some(n) => out.push(format!(
-                "the kernel's default kretprobe: {entries} calls, {returns} returns seen, {unseen} missed for want of an instance, reported: missed {n}"
+                "the kernel's default kretprobe{tries}: {entries} calls, {returns} returns seen, {unseen} missed for want of an instance, reported: missed {n}"
             )),
             None => out.push(format!(
-                "the kernel's default kretprobe: {entries} calls, {returns} returns seen ({unseen} unseen); this kernel does not count kprobe misses (before 6.7) and vmscan reports none, not 0"
+                "the kernel's default kretprobe{tries}: {entries} calls, {returns} returns seen ({unseen} unseen); this kernel does not count kprobe misses (before 6.7) and vmscan reports none, not 0"
             )),
         }
     }

@@ -421,22 +421,40 @@ if run kretmiss; then
   # missed returns (6.7+) in the kprobe's link; before that they are silent.
   [ -e /mnt/big ] || { dd if=/dev/zero of=/mnt/big bs=1M count=192 2>/dev/null; sync; }
   mkdir -p $CG/km; echo 16M > $CG/km/$MAX
+  # How often the readers pile up inside shrink_node varies from boot to
+  # boot (6.12 once made 2,420 calls, all returns seen; usually 90,000 with
+  # half missed): the default's run is repeated, up to 3 times, until some
+  # return went unseen, and the check says which try it used.
+  km_unseen() {
+    awk '/"name": "shrink_node"/ { f = 1 }
+      f && /"events":/ { gsub(/[^0-9]/, ""); e = $0 }
+      f && /"returns":/ { gsub(/[^0-9]/, ""); r = $0 }
+      f && /^ *}/ { print e - r; exit }' "$1" 2>/dev/null
+  }
   for m in tracefs default; do
     I=; [ $m = default ] && I="--kretprobe-instances 0"
-    echo 3 > /proc/sys/vm/drop_caches
-    vmscan --no-fentry $I stat --json > /tmp/km-$m.json 2> /tmp/km-$m.err & A=$!
-    waitc /tmp/km-$m.err
-    grep -c "^r1024:vmscan_kret/.* shrink_node" /sys/kernel/tracing/kprobe_events > /tmp/km-$m.made
-    i=0; P=
-    while [ $i -lt 24 ]; do
-      sh -c 'echo $$ > '$CG'/km/cgroup.procs; exec dd if=/mnt/big of=/dev/null bs=1M skip='$((i*6))' count=2 2>/dev/null' & P="$P $!"
-      i=$((i+1))
+    t=0
+    while :; do
+      t=$((t+1))
+      echo 3 > /proc/sys/vm/drop_caches
+      vmscan --no-fentry $I stat --json > /tmp/km-$m.json 2> /tmp/km-$m.err & A=$!
+      waitc /tmp/km-$m.err
+      grep -c "^r1024:vmscan_kret/.* shrink_node" /sys/kernel/tracing/kprobe_events > /tmp/km-$m.made
+      i=0; P=
+      while [ $i -lt 24 ]; do
+        sh -c 'echo $$ > '$CG'/km/cgroup.procs; exec dd if=/mnt/big of=/dev/null bs=1M skip='$((i*6))' count=2 2>/dev/null' & P="$P $!"
+        i=$((i+1))
+      done
+      for p in $P; do wait $p; done
+      kill -TERM $A; wait $A
+      grep -c vmscan_kret /sys/kernel/tracing/kprobe_events > /tmp/km-$m.left
+      u=$(km_unseen /tmp/km-$m.json)
+      { [ $m = tracefs ] || [ $t -ge 3 ] || [ "${u:-0}" -gt 0 ]; } && break
     done
-    for p in $P; do wait $p; done
-    kill -TERM $A; wait $A
-    grep -c vmscan_kret /sys/kernel/tracing/kprobe_events > /tmp/km-$m.left
+    echo $t > /tmp/km-$m.tries
     block kretmiss-$m /tmp/km-$m.json; block kretmiss-$m-err /tmp/km-$m.err
     block kretmiss-$m-made /tmp/km-$m.made; block kretmiss-$m-left /tmp/km-$m.left
+    block kretmiss-$m-tries /tmp/km-$m.tries
   done
   # Stopped while starting, once its kretprobes on shrink_node and then
   # workingset_refault are made (vmscan sends itself the SIGINT:
