@@ -145,6 +145,14 @@ pub const fn lru_index(node: u32, lru: u32) -> u32 {
     node * lru::COUNT + lru
 }
 
+/// Pages the mlock batch moved (MLOCK_MOVED): the lists they entered
+/// (`out` 0), then the lists they left (`out` 1), each by [`lru_index`].
+pub const MLOCK_SLOTS: u32 = 2 * LRU_SLOTS;
+#[inline(always)]
+pub const fn mlock_index(node: u32, lru: u32, out: bool) -> u32 {
+    (out as u32) * LRU_SLOTS + lru_index(node, lru)
+}
+
 /// Reclaim-driven writeback (mm_vmscan_write_folio): folios, by reclaimer and
 /// anon(0)/file(1). The classic tracepoint carries only the pfn.
 pub const WRITE_SLOTS: u32 = reclaimer::COUNT * 2;
@@ -577,6 +585,10 @@ pub mod slot_node {
     pub const fn node(i: u32) -> u32 {
         i
     }
+    /// MLOCK_MOVED: entered, then left, each by lru_index.
+    pub const fn mlock(i: u32) -> u32 {
+        (i / lru::COUNT) % NODE_SLOTS
+    }
     /// LAZYFREE: two slots a node.
     pub const fn lazyfree(i: u32) -> u32 {
         i / 2
@@ -686,6 +698,17 @@ mod tests {
             ISOLATE_SLOTS - 1
         );
         assert_eq!(lru_index(NODE_OVERFLOW, lru::COUNT - 1), LRU_SLOTS - 1);
+        assert_eq!(
+            mlock_index(NODE_OVERFLOW, lru::COUNT - 1, true),
+            MLOCK_SLOTS - 1
+        );
+        assert_eq!(
+            mlock_index(3, lru::UNEVICTABLE, false),
+            lru_index(3, lru::UNEVICTABLE)
+        );
+        for out in [false, true] {
+            assert_eq!(slot_node::mlock(mlock_index(7, lru::ACTIVE_FILE, out)), 7);
+        }
         assert_eq!(write_index(reclaimer::COUNT - 1, 1), WRITE_SLOTS - 1);
         assert_eq!(
             throttle_index(NODE_OVERFLOW, THROTTLE_REASONS - 1),

@@ -196,8 +196,16 @@ pub mod hook {
     pub const ISOLATE_LRU: HookId = HookId(55);
     pub const ISOLATE_LRU_RET: HookId = HookId(56);
     pub const SHADOW_ISOLATE_LRU: HookId = HookId(57);
+    /// mlock_folio_batch (mlock_pagevec in 5.18-6.2) entry and return: the
+    /// per-CPU mlock batch, which moves folios between a node's lists
+    /// (mlock, munlock) and adds new folios of a locked VMA straight onto
+    /// the unevictable list, firing no tracepoint; counted in MLOCK_MOVED
+    /// by the lists each folio left and entered.
+    pub const MLOCK: HookId = HookId(58);
+    pub const MLOCK_RET: HookId = HookId(59);
+    pub const SHADOW_MLOCK: HookId = HookId(60);
     /// Size of the HITS and LOST arrays.
-    pub const SLOTS: u32 = 58;
+    pub const SLOTS: u32 = 61;
 
     /// The slot a function hook's entry kprobe counts its runs in when it
     /// runs beside fentry in comparison mode (KPROBE_SHADOW), where it does
@@ -218,6 +226,7 @@ pub mod hook {
             LRUVEC => Some(SHADOW_LRUVEC),
             LRUVEC_GEN => Some(SHADOW_LRUVEC_GEN),
             ISOLATE_LRU => Some(SHADOW_ISOLATE_LRU),
+            MLOCK => Some(SHADOW_MLOCK),
             _ => None,
         }
     }
@@ -225,7 +234,7 @@ pub mod hook {
     /// The return program's hook of a function hook with one (shrink_node,
     /// workingset_refault, exit_mmap, folio_mark_accessed,
     /// lru_deactivate_file, MGLRU's eviction before 6.7, the lruvec scopes,
-    /// folio_isolate_lru).
+    /// folio_isolate_lru, the mlock batch).
     pub const fn return_of(id: HookId) -> Option<HookId> {
         match id {
             SHRINK_NODE => Some(SHRINK_NODE_RET),
@@ -238,6 +247,7 @@ pub mod hook {
             LRUVEC => Some(LRUVEC_RET),
             LRUVEC_GEN => Some(LRUVEC_GEN_RET),
             ISOLATE_LRU => Some(ISOLATE_LRU_RET),
+            MLOCK => Some(MLOCK_RET),
             _ => None,
         }
     }

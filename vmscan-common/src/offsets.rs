@@ -266,6 +266,13 @@ offsets! {
     /// BTF: 1 where folio_isolate_lru returns bool (true: isolated; 6.4+),
     /// 0 where it (or 5.10's isolate_lru_page) returns int (0: isolated).
     isolate_lru_bool,
+    /// BTF: the mlock batch (mlock_folio_batch's struct folio_batch, 6.3+;
+    /// mlock_pagevec's struct pagevec, 5.18-6.2): the offset of its count
+    /// (one byte), of its array of tagged folio / page pointers, and that
+    /// array's length.
+    mlock_batch_nr,
+    mlock_batch_items,
+    mlock_batch_len,
     lruvec_nonresident_age,
     lruvec_min_seq,
     folio_mapping,

@@ -8,7 +8,7 @@ use aya_ebpf::{
 use vmscan_common::{
     ACCESS_ENTRIES, AccessAgg, AccessKey, EpisodeAgg, FolioAgg, HIST_SLOTS, HookId, ISOLATE_SLOTS,
     IsolateAgg, LRU_SLOTS, MEMCG_LRU_ENTRIES, MEMCG_MOVE_ENTRIES, MEMCG_RECLAIM_ENTRIES,
-    MemcgLruKey, MemcgMoveKey, PagesAgg, RECLAIM_CTX_ENTRIES, RECLAIM_PAGES_SLOTS,
+    MLOCK_SLOTS, MemcgLruKey, MemcgMoveKey, PagesAgg, RECLAIM_CTX_ENTRIES, RECLAIM_PAGES_SLOTS,
     REFAULT_DIST_ENTRIES, REFAULT_ENTRIES, REFAULT_FILE_ENTRIES, REFAULT_TASK_ENTRIES, RING_BYTES,
     ReclaimPagesAgg, RefaultAgg, RefaultDistKey, RefaultFileKey, RefaultKey, RefaultTaskKey,
     SHRINK_SLOTS, STACK_ENTRIES, ShrinkActiveAgg, ShrinkInactiveAgg, TASK_ENTRIES, THROTTLE_SLOTS,
@@ -139,6 +139,26 @@ pub static ISOLATED: PerCpuArray<u64> = PerCpuArray::with_max_entries(LRU_SLOTS,
 /// A task's folio_isolate_lru call by kprobe: its folio, for the return.
 #[map]
 pub static ISOLATE_LRU_CALL: LruHashMap<u32, u64> = LruHashMap::with_max_entries(TASK_ENTRIES, 0);
+/// Pages the mlock batch moved or added, per node and list: the lists
+/// entered, then the lists left (vmscan_common::mlock_index).
+#[map]
+pub static MLOCK_MOVED: PerCpuArray<u64> = PerCpuArray::with_max_entries(MLOCK_SLOTS, 0);
+/// The most entries of an mlock batch (folio_batch: 31; pagevec: 15).
+pub const MLOCK_MAX: usize = 32;
+/// An mlock batch call in progress on this CPU: its tagged entries and
+/// each folio's flags at entry.
+#[repr(C)]
+pub struct MlockCall {
+    /// The calling task's pid + 1; 0 when no call is kept.
+    pub owner: u64,
+    pub batch: u64,
+    pub n: u32,
+    pub _pad: u32,
+    pub folio: [u64; MLOCK_MAX],
+    pub flags: [u64; MLOCK_MAX],
+}
+#[map]
+pub static MLOCK_CALL: PerCpuArray<MlockCall> = PerCpuArray::with_max_entries(1, 0);
 /// The lruvec a task's reclaim is shrinking (shrink_lruvec or
 /// try_to_shrink_lruvec, entry to return). The entry stays between calls
 /// (closed at return, written in place at the next entry).

@@ -178,6 +178,11 @@ enum Command {
     /// and half held by pipes, then POSIX_FADV_DONTNEED'ed.
     #[command(hide = true)]
     LabDeactivate { mib: usize, dir: std::path::PathBuf },
+    /// (kernel lab) Pinned to CPU 0: a MIB file in DIR and MIB/2 of
+    /// anonymous memory, mlocked then munlocked; prints the pages and the
+    /// kernel's unevictable_pgs_* counters around it.
+    #[command(hide = true)]
+    LabMlock { mib: usize, dir: std::path::PathBuf },
     /// (kernel lab) Write MIB of anonymous memory in transparent huge pages,
     /// twice over.
     #[command(hide = true)]
@@ -575,6 +580,7 @@ async fn dispatch(
         Some(Command::LabPageout { mib }) => cmd::lab::pageout_anon(mib),
         Some(Command::LabLazyfree { mib }) => cmd::lab::lazyfree_anon(mib),
         Some(Command::LabDeactivate { mib, dir }) => cmd::lab::deactivate(mib, &dir),
+        Some(Command::LabMlock { mib, dir }) => cmd::lab::mlock(mib, &dir),
         Some(Command::LabThp { mib }) => cmd::lab::touch_thp(mib),
         Some(Command::LabCollapse { mib, fill, secs }) => cmd::lab::collapse(mib, &fill, secs),
         Some(Command::LabMap {

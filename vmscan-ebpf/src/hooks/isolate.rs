@@ -31,7 +31,7 @@ use crate::{
 
 /// The list a folio's `flags` name.
 #[inline(always)]
-fn list_of(flags: u64) -> u32 {
+pub(super) fn list_of(flags: u64) -> u32 {
     if bit(flags, off!(pg_unevictable)) {
         lru::UNEVICTABLE
     } else {

@@ -10,6 +10,7 @@ pub mod isolate;
 pub mod kswapd;
 pub mod lazyfree;
 pub mod lruvec;
+pub mod mlock;
 pub mod pagemap;
 pub mod reclaim;
 pub mod refault;

@@ -406,6 +406,110 @@ pub fn deactivate(mib: usize, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The mlock batch (mlock_folio_batch), pinned to CPU 0: a `mib` MiB file
+/// in `dir` written, synced and read (page cache on an LRU list), mapped
+/// shared and touched, then mlocked: each folio moves from its file list
+/// to the unevictable list (LRU_FOLIO). Then `mib`/2 MiB of anonymous
+/// memory (no huge pages) mlocked before it is touched: mlock faults each
+/// page in, a new folio of a locked VMA that goes straight to the
+/// unevictable list (NEW_FOLIO, no mm_lru_insertion). Then both are
+/// munlocked: back to the inactive lists. mlock and munlock drain CPU 0's
+/// batch at their end (lru_add_drain). Prints the pages and the growth of
+/// /proc/vmstat's unevictable_pgs_* over the calls (read in this process,
+/// which writes nothing else meanwhile).
+pub fn mlock(mib: usize, dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::FileExt as _;
+    let len = mib << 20;
+    if len == 0 {
+        bail!("{mib} MiB: a positive size");
+    }
+    let anon_len = len / 2;
+    pin_to_cpu0()?;
+    let p = dir.join("mlock");
+    let _ = std::fs::remove_file(&p);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&p)
+        .with_context(|| format!("creating {}", p.display()))?;
+    let chunk = vec![0x6b_u8; 1 << 20];
+    for off in (0..len).step_by(chunk.len()) {
+        f.write_all_at(&chunk, off as u64)?;
+    }
+    f.sync_all()?;
+    let mut buf = vec![0u8; 1 << 20];
+    for off in (0..len).step_by(buf.len()) {
+        f.read_exact_at(&mut buf, off as u64)?;
+    }
+    let file = map_shared(&f, len).map_err(|e| anyhow::anyhow!("mmap: {e}"))?;
+    for off in (0..len).step_by(4096) {
+        // SAFETY: off < len, inside the mapping.
+        unsafe { std::ptr::read_volatile(file.add(off)) };
+    }
+    // SAFETY: a fresh private anonymous mapping, unmapped below.
+    let anon = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            anon_len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if anon == libc::MAP_FAILED {
+        bail!("mmap: {}", std::io::Error::last_os_error());
+    }
+    // Small folios only, so the pages are the folios mlock faults in. A
+    // kernel without THP refuses the advice, and has none anyway.
+    // SAFETY: advising our own mapping.
+    unsafe { libc::madvise(anon, anon_len, libc::MADV_NOHUGEPAGE) };
+    let counters = || -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+        let text = std::fs::read_to_string("/proc/vmstat").context("reading /proc/vmstat")?;
+        Ok(text
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(k, _)| k.starts_with("unevictable_pgs_"))
+            .filter_map(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?)))
+            .collect())
+    };
+    let before = counters()?;
+    let call = |what: &str, rc: i32| -> anyhow::Result<()> {
+        if rc != 0 {
+            bail!("{what}: {}", std::io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    // SAFETY: locking and unlocking our own mappings.
+    unsafe {
+        call("mlock (file)", libc::mlock(file.cast(), len))?;
+        call("mlock (anon)", libc::mlock(anon, anon_len))?;
+        call("munlock (file)", libc::munlock(file.cast(), len))?;
+        call("munlock (anon)", libc::munlock(anon, anon_len))?;
+    }
+    let after = counters()?;
+    // SAFETY: unmapping our own mappings.
+    unsafe {
+        libc::munmap(file.cast(), len);
+        libc::munmap(anon, anon_len);
+    }
+    drop(f);
+    let _ = std::fs::remove_file(&p);
+    println!("file {} pages, anon {} pages", len / 4096, anon_len / 4096);
+    let delta: Vec<String> = after
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k} {}",
+                v.saturating_sub(before.get(k).copied().unwrap_or(0))
+            )
+        })
+        .collect();
+    println!("vmstat: {}", delta.join(", "));
+    Ok(())
+}
+
 /// A shared read-only mapping of the first `len` bytes of `f`; the caller
 /// unmaps it.
 fn map_shared(f: &std::fs::File, len: usize) -> std::io::Result<*mut u8> {

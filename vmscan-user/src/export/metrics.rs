@@ -177,6 +177,7 @@ pub fn encode_state(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
     encode_lruvec_moves(st, enc)?;
     encode_lruvec_reclaim(st, enc)?;
     encode_isolated_outside_reclaim(st, enc)?;
+    encode_mlock_moved(st, enc)?;
     encode_writeback(&st.totals, enc)?;
     encode_inserted(st, enc)?;
     encode_lru_sizes(st, enc)?;
@@ -432,6 +433,40 @@ fn encode_isolated_outside_reclaim(
         enc,
         "vmscan_pages_isolated_outside_reclaim",
         "Pages folio_isolate_lru took off an LRU list outside reclaim, which fires no tracepoint (migration, MADV_PAGEOUT, khugepaged, memory offline); they come back, if at all, as insertions. Compaction's migrate scanner isolates inline and is not counted. Rows only where folio_isolate_lru is hooked with its return.",
+        rows,
+    )
+}
+
+/// Pages the mlock batch moved, per node, list and direction (entered,
+/// left). Rows only where the batch is hooked with its return.
+fn encode_mlock_moved(
+    st: &ExportState,
+    enc: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    let returned = crate::probe::loader::hook_returned(&st.hooks, vmscan_common::hook::MLOCK);
+    let mut rows = vec![];
+    for n in st.snap.nodes.iter().filter(|_| returned) {
+        for (out, direction) in [(false, "into"), (true, "out_of")] {
+            for l in 0..lru::COUNT {
+                rows.push((
+                    vec![
+                        ("node", node_label(n.node)),
+                        ("lru", lru::NAMES[l as usize].to_owned()),
+                        ("direction", direction.to_owned()),
+                    ],
+                    st.totals
+                        .mlock_moved
+                        .get(vmscan_common::mlock_index(n.node, l, out) as usize)
+                        .copied()
+                        .unwrap_or(0),
+                ));
+            }
+        }
+    }
+    counter(
+        enc,
+        "vmscan_pages_mlock_moved",
+        "Pages the mlock batch moved into or out of an LRU list, which fires no tracepoint: mlock (to unevictable), munlock (back), and a locked VMA's new folios (into unevictable, out of none). Rows only where mlock_folio_batch (mlock_pagevec in 5.18-6.2) is hooked with its return; before 5.18 mlock goes through folio_isolate_lru and insertions.",
         rows,
     )
 }

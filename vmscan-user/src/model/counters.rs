@@ -15,7 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, ser::SerializeMap as _};
 use vmscan_common::{
     NODE_SLOTS, deactivate, deactivate_index, isolate_index, lazyfree_index, lru, lru_index,
-    memcg_move, reclaimer, shrink_index,
+    memcg_move, mlock_index, reclaimer, shrink_index,
 };
 
 use super::{
@@ -125,6 +125,12 @@ pub struct Counting {
     /// recordings made before.
     #[serde(default)]
     pub isolate_lru: bool,
+    /// The mlock batch (mlock_folio_batch; mlock_pagevec in 5.18-6.2) is
+    /// hooked with its return: the moves mlock and munlock make between a
+    /// node's lists, and the new folios of locked VMAs it adds to the
+    /// unevictable list, are counted. False in recordings made before.
+    #[serde(default)]
+    pub mlock: bool,
 }
 
 fn yes() -> bool {
@@ -148,6 +154,7 @@ impl Default for Counting {
             mglru_evict_hooks: false,
             memcg_reclaim: false,
             isolate_lru: false,
+            mlock: false,
         }
     }
 }
@@ -468,6 +475,14 @@ pub struct NodeCounters {
     /// seen (its migrate scanner isolates inline).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub isolated_outside_reclaim: Option<PerList<u64>>,
+    /// Pages the mlock batch moved between this node's lists or added to
+    /// one, which fires no tracepoint: mlock (to the unevictable list),
+    /// munlock (back from it), and the new folios of a locked VMA (added
+    /// to it with no mm_lru_insertion). Absent where the batch is not
+    /// hooked with its return (before 5.18 there is none: mlock isolates
+    /// with folio_isolate_lru and puts back through the LRU-add batch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mlock_moved: Option<MlockMoves>,
     /// The figures above this kernel leaves underivable, with the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_derived: Vec<NotDerived>,
@@ -476,6 +491,23 @@ pub struct NodeCounters {
 fn node_counters_schema(schema: &mut schemars::Schema) {
     super::named::optional(schema, &NODE_PASS_FIELDS);
     super::named::optional(schema, &NODE_REFILL_FIELDS);
+}
+
+/// Pages the mlock batch moved on a node: per list entered and per list
+/// left. A new folio of a locked VMA enters without leaving, so `into`
+/// can exceed `out_of`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct MlockMoves {
+    pub into: PerList<u64>,
+    pub out_of: PerList<u64>,
+}
+
+impl MlockMoves {
+    /// Pages each list gained (negative: lost) by the batch.
+    pub fn net(&self) -> [i64; 5] {
+        let (i, o) = (self.into.to_array(), self.out_of.to_array());
+        std::array::from_fn(|l| i[l] as i64 - o[l] as i64)
+    }
 }
 
 /// Pages the per-CPU batches outside reclaim (no tracepoint fires there)
@@ -545,6 +577,7 @@ impl NodeCounters {
             && self
                 .isolated_outside_reclaim
                 .is_none_or(|l| l.to_array() == [0; 5])
+            && self.mlock_moved.is_none_or(|m| m == MlockMoves::default())
     }
 }
 
@@ -802,6 +835,18 @@ fn node_counters(t: &Totals, k: &Counting, node: u32, reclaimed: &mut ByReclaime
                 .copied()
                 .unwrap_or(0)
         }))
+    });
+    let mlock = |out| {
+        PerList::from_array(&std::array::from_fn(|l| {
+            t.mlock_moved
+                .get(mlock_index(node, l as u32, out) as usize)
+                .copied()
+                .unwrap_or(0)
+        }))
+    };
+    n.mlock_moved = k.mlock.then(|| MlockMoves {
+        into: mlock(false),
+        out_of: mlock(true),
     });
     n
 }
@@ -1065,6 +1110,7 @@ mod tests {
                 mglru_evict_hooks: false,
                 memcg_reclaim: false,
                 isolate_lru: false,
+                mlock: false,
             },
         )
         .vmstat;
@@ -1093,6 +1139,7 @@ mod tests {
                 mglru_evict_hooks: false,
                 memcg_reclaim: false,
                 isolate_lru: false,
+                mlock: false,
             },
         )
         .vmstat;
@@ -1117,6 +1164,7 @@ mod tests {
                 mglru_evict_hooks: false,
                 memcg_reclaim: false,
                 isolate_lru: false,
+                mlock: false,
             },
         )
         .vmstat;
@@ -1216,6 +1264,35 @@ mod tests {
     }
 
     #[test]
+    fn mlock_moves_per_node_only_where_the_batch_is_hooked() {
+        let mut t = Totals::default();
+        let mut set =
+            |node, l, out, pages| t.mlock_moved[mlock_index(node, l, out) as usize] = pages;
+        // Node 1: 300 file pages mlocked (200 from inactive, 100 from
+        // active), 50 new anon folios onto unevictable, 120 munlocked.
+        set(1, lru::INACTIVE_FILE, true, 200);
+        set(1, lru::ACTIVE_FILE, true, 100);
+        set(1, lru::UNEVICTABLE, false, 350);
+        set(1, lru::UNEVICTABLE, true, 120);
+        set(1, lru::INACTIVE_FILE, false, 120);
+        set(0, lru::UNEVICTABLE, false, 7);
+        let k = Counting {
+            mlock: true,
+            ..Counting::default()
+        };
+        let n = node_counters(&t, &k, 1, &mut ByReclaimer::default());
+        let m = n.mlock_moved.expect("hooked");
+        assert_eq!(m.into.to_array(), [0, 0, 120, 0, 350]);
+        assert_eq!(m.out_of.to_array(), [0, 0, 200, 100, 120]);
+        assert_eq!(m.net(), [0, 0, -80, -100, 230]);
+        assert!(!n.is_empty());
+        let not_hooked = node_counters(&t, &Counting::default(), 1, &mut ByReclaimer::default());
+        assert_eq!(not_hooked.mlock_moved, None, "absent, not zero");
+        let json = serde_json::to_value(&not_hooked).unwrap();
+        assert!(json.get("mlock_moved").is_none());
+    }
+
+    #[test]
     fn mglru_counts_isolated_folios_and_has_no_refill() {
         let mut t = Totals::default();
         iso(&mut t, reclaimer::KSWAPD, lru::INACTIVE_FILE, 100, 64);
@@ -1254,6 +1331,7 @@ mod tests {
             mglru_evict_hooks: false,
             memcg_reclaim: false,
             isolate_lru: false,
+            mlock: false,
         };
         let c = derive_with(&t, &k);
         let names: Vec<&str> = c.vmstat.fields().iter().map(|(n, _)| *n).collect();

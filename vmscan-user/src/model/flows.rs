@@ -11,6 +11,9 @@
 //!   active) -> inactive file;
 //! - isolation outside reclaim (folio_isolate_lru, where hooked): off its
 //!   list; back through an insertion.
+//! - the mlock batch (mlock_folio_batch, where hooked): mlock to the
+//!   unevictable list, munlock back from it, and a locked VMA's new folios
+//!   onto it (no insertion event).
 //!
 //! From them: the list sizes the events predict, and per-second rates.
 
@@ -94,6 +97,12 @@ impl Flows {
                 *slot -= i(pages);
             }
         }
+        // The mlock batch's moves and additions (no tracepoint).
+        if let Some(m) = nc.mlock_moved {
+            for (slot, net) in p.iter_mut().zip(m.net()) {
+                *slot += net;
+            }
+        }
     }
 
     /// The interval's figures of `nc` per second, those `k`'s kernel leaves
@@ -158,6 +167,27 @@ mod tests {
         f.predict(&nc, &mut p);
         assert_eq!(p, [100, 100, 100 - 10 - 8 + 4, 100 + 8 - 4, 100]);
         assert_eq!(f.rates(&nc, 2.0, &Counting::default()).deactivated, 2.0);
+    }
+
+    #[test]
+    fn isolation_and_the_mlock_batch_move_the_predicted_lists() {
+        use super::super::counters::MlockMoves;
+        use crate::model::named::PerList;
+        // 40 file pages mlocked off the inactive list, 10 new anon folios
+        // straight onto unevictable (no insertion event), 5 munlocked back
+        // to inactive anon; 8 inactive file pages isolated for migration.
+        let nc = NodeCounters {
+            mlock_moved: Some(MlockMoves {
+                into: PerList::from_array(&[5, 0, 0, 0, 50]),
+                out_of: PerList::from_array(&[0, 0, 40, 0, 5]),
+            }),
+            isolated_outside_reclaim: Some(PerList::from_array(&[0, 0, 8, 0, 0])),
+            ..NodeCounters::default()
+        };
+        let f = Flows::of(&Totals::default(), &nc);
+        let mut p = [100; 5];
+        f.predict(&nc, &mut p);
+        assert_eq!(p, [105, 100, 100 - 40 - 8, 100, 145]);
     }
 
     #[test]

@@ -62,6 +62,9 @@ macro_rules! aggregates {
             /// Pages folio_isolate_lru took off each list outside reclaim,
             /// per node and list (lru_index).
             isolated: Vec<u64> = "ISOLATED", ::vmscan_common::LRU_SLOTS, Some(::vmscan_common::slot_node::lru);
+            /// Pages the mlock batch moved, per node and list: entered,
+            /// then left (mlock_index).
+            mlock_moved: Vec<u64> = "MLOCK_MOVED", ::vmscan_common::MLOCK_SLOTS, Some(::vmscan_common::slot_node::mlock);
         }
     };
 }
@@ -286,8 +289,8 @@ mod tests {
     #[test]
     fn every_map_has_a_name_and_its_slots() {
         let t = Totals::default();
-        assert_eq!(MAP_NAMES.len(), 24);
-        assert_eq!(MAP_NAMES.last(), Some(&"ISOLATED"));
+        assert_eq!(MAP_NAMES.len(), 25);
+        assert_eq!(MAP_NAMES.last(), Some(&"MLOCK_MOVED"));
         assert_eq!(
             t.reclaim_episodes.len(),
             vmscan_common::EPISODE_SLOTS as usize

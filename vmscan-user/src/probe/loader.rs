@@ -248,6 +248,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         reclaim_pages_tp,
         memcg_lru,
     );
+    no_mlock_batch(&mut hooks, &present_funcs);
     let mut kret = Kretprobes::new(tracefs.as_deref().ok(), opts.kretprobe_instances);
     attach_hooks(
         &mut ebpf,
@@ -269,7 +270,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     {
         use vmscan_common::hook::{
             DEACTIVATE, DEACTIVATE_FILE, EVICT_FOLIOS, ISOLATE_LRU, LAZYFREE, LRUVEC, LRUVEC_GEN,
-            MIGRATE_PAGES, REFAULT, SHRINK_FOLIO_LIST,
+            MIGRATE_PAGES, MLOCK, REFAULT, SHRINK_FOLIO_LIST,
         };
         let attached = |id| hook_attached(&hooks, id);
         // Each with its return: the two make one eviction.
@@ -281,6 +282,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         counting.deactivate = attached(DEACTIVATE) && attached(DEACTIVATE_FILE);
         counting.demote = attached(MIGRATE_PAGES);
         counting.isolate_lru = hook_returned(&hooks, ISOLATE_LRU);
+        counting.mlock = hook_returned(&hooks, MLOCK);
         // Every pass inside a scope with its return: shrink_lruvec's, and
         // under MGLRU 6.4+ try_to_shrink_lruvec's too.
         counting.memcg_reclaim = counting.passes_seen()
@@ -559,6 +561,7 @@ pub fn counting_of(btf: Option<&Btf>, system: &SystemInfo, mglru_tracepoints: bo
         mglru_evict_hooks: false,
         memcg_reclaim: false,
         isolate_lru: false,
+        mlock: false,
     }
 }
 
@@ -832,6 +835,27 @@ fn not_needed_here(
         } else {
             format!("{NOT_NEEDED_HERE}: {why}")
         });
+    }
+}
+
+/// Before 5.18 mlock has no batch to hook (`present_funcs` has neither
+/// mlock_folio_batch nor mlock_pagevec): it isolates with isolate_lru_page
+/// (hooked) and puts back through the LRU-add batch, which fires
+/// mm_lru_insertion.
+fn no_mlock_batch(hooks: &mut [HookStatus], present_funcs: &[&str]) {
+    if resolve::MLOCK_FUNCTIONS
+        .iter()
+        .any(|(f, ..)| present_funcs.contains(f))
+    {
+        return;
+    }
+    for st in hooks
+        .iter_mut()
+        .filter(|h| h.id == vmscan_common::hook::MLOCK)
+    {
+        st.error = Some(format!(
+            "{NOT_NEEDED_HERE}: mlock has no batch before 5.18: it isolates with isolate_lru_page (hooked) and puts back through the LRU-add batch (mm_lru_insertion); munlock's own isolation (inline in __munlock_pagevec) stays in the drift residual"
+        ));
     }
 }
 
@@ -1271,6 +1295,25 @@ mod tests {
         ] {
             assert_eq!(not_needed(id, &stat), None, "{id}");
         }
+    }
+
+    #[test]
+    fn mlock_batch_not_needed_only_without_one() {
+        let error = |funcs: &[&str]| {
+            let mut hooks = initial_statuses();
+            no_mlock_batch(&mut hooks, funcs);
+            for h in hooks.iter().filter(|h| h.id != hook::MLOCK) {
+                assert_eq!(h.error, None, "{}", h.name);
+            }
+            hooks
+                .iter()
+                .find(|h| h.id == hook::MLOCK)
+                .and_then(|h| h.error.clone())
+        };
+        assert_eq!(error(&["mlock_folio_batch"]), None);
+        assert_eq!(error(&["mlock_pagevec", "shrink_node"]), None);
+        let e = error(&["shrink_node", "isolate_lru_page"]).unwrap_or_default();
+        assert!(e.starts_with(NOT_NEEDED_HERE) && e.contains("5.18"), "{e}");
     }
 
     #[test]

@@ -90,6 +90,14 @@ const fn tp(
 /// before it isolate_lru_page (the first the kernel has is hooked).
 pub const ISOLATE_LRU_FUNCTIONS: &[&str] = &["folio_isolate_lru", "isolate_lru_page"];
 
+/// The mlock batch: mlock_folio_batch (6.3+), before it mlock_pagevec
+/// (5.18-6.2); with the struct its argument points to and that struct's
+/// count and array members.
+pub const MLOCK_FUNCTIONS: &[(&str, &str, &str)] = &[
+    ("mlock_folio_batch", "folio_batch", "folios"),
+    ("mlock_pagevec", "pagevec", "pages"),
+];
+
 /// Every hook, in display order.
 pub const HOOKS: &[HookSpec] = &[
     tp(
@@ -338,6 +346,15 @@ pub const HOOKS: &[HookSpec] = &[
             fentry: "fentry_folio_isolate_lru",
             kprobe: "kprobe_folio_isolate_lru",
             exit: exit("fexit_folio_isolate_lru", "kretprobe_folio_isolate_lru"),
+        },
+    },
+    HookSpec {
+        id: hook::MLOCK,
+        attach: Attach::Function {
+            functions: &["mlock_folio_batch", "mlock_pagevec"],
+            fentry: "fentry_mlock_folio_batch",
+            kprobe: "kprobe_mlock_folio_batch",
+            exit: exit("fexit_mlock_folio_batch", "kretprobe_mlock_folio_batch"),
         },
     },
     HookSpec {
@@ -683,6 +700,7 @@ pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
         .iter()
         .find_map(|f| btf.func_returns_bool(f))
         .map_or(UNRESOLVED, u32::from);
+    resolve_mlock(btf, o);
     o.lruvec_nonresident_age = get("lruvec", "nonresident_age");
     o.lruvec_min_seq = btf
         .path_offset("lruvec", "lrugen.min_seq")
@@ -702,6 +720,22 @@ pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
             .enum_value("__NR_MEMCG_DATA_FLAGS")
             .filter(|v| (1..=64).contains(v))
             .map_or(UNRESOLVED, |v| (v - 1) as u32);
+    }
+}
+
+/// The mlock batch's struct (the first of MLOCK_FUNCTIONS the kernel has):
+/// its one-byte count, its array of 8-byte tagged pointers and that
+/// array's length; unresolved where the shape differs.
+fn resolve_mlock(btf: &Btf, o: &mut Offsets) {
+    let Some(&(_, strukt, array)) = MLOCK_FUNCTIONS.iter().find(|(f, ..)| btf.has_func(f)) else {
+        return;
+    };
+    if let (Some((nr, 1)), Some((items, size))) =
+        (btf.member(strukt, "nr"), btf.member(strukt, array))
+        && size > 0
+        && size % 8 == 0
+    {
+        (o.mlock_batch_nr, o.mlock_batch_items, o.mlock_batch_len) = (nr, items, size / 8);
     }
 }
 
@@ -966,6 +1000,19 @@ pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
             // The isolated folios on its list.
             need(o.folio_lru != UNRESOLVED, "struct folio.lru")?;
             folio(&[(o.pg_head, "PG_head"), (o.pg_swapbacked, "PG_swapbacked")])
+        }
+        hook::MLOCK => {
+            need(
+                o.mlock_batch_items != UNRESOLVED && o.mlock_batch_len <= 32,
+                "struct folio_batch (pagevec before 6.3): nr (1 byte) and folios (pages), at most 32 pointers",
+            )?;
+            folio(&[
+                (o.pg_lru, "PG_lru"),
+                (o.pg_active, "PG_active"),
+                (o.pg_unevictable, "PG_unevictable"),
+                (o.pg_swapbacked, "PG_swapbacked"),
+                (o.pg_head, "PG_head"),
+            ])
         }
         hook::SHRINK_NODE => {
             need(o.pgdat_node_id != UNRESOLVED, "struct pglist_data.node_id")?;

@@ -2379,6 +2379,131 @@ fn cpulist_len(s: &str) -> u32 {
         .sum()
 }
 
+/// The mlock batch (init.sh: mlock), by fentry and by kprobe: a 16 MiB
+/// file mapped and mlocked, 8 MiB of anonymous memory mlocked before it is
+/// touched, both munlocked (`vmscan lab-mlock`). Where the kernel has the
+/// batch (5.18+), stat's nodes must show exactly those pages: into the
+/// unevictable list the file's pages (out of the file lists) and the new
+/// anon folios (out of none), out of it all of them (into the inactive
+/// lists), and the kernel's own unevictable_pgs_culled / rescued over the
+/// workload must be the same figures. Where it has none (5.10), the hook
+/// must say so and the nodes show no mlock moves.
+pub(super) fn mlock(b: &Blocks) -> Verdict {
+    let fentry = mlock_by(b, "fentry")?;
+    let kprobe = mlock_by(b, "kprobe")?;
+    Ok(format!("by fentry: {fentry}; by kprobe: {kprobe}"))
+}
+
+fn mlock_by(b: &Blocks, m: &str) -> Verdict {
+    let name = format!("mlock-{m}");
+    let j = json(b, &name).map_err(|e| {
+        let err = b.get(format!("{name}-err").as_str());
+        format!("{e}; its stderr: {}", err.map_or("(none)", |s| s.trim()))
+    })?;
+    let out = b
+        .get(format!("{name}-out").as_str())
+        .map_or("", |s| s.trim());
+    let field = |line: &str, key: &str| -> Option<u64> {
+        let at = line.find(key)? + key.len();
+        line[at..]
+            .trim_start()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    let (file, anon) = out
+        .lines()
+        .find(|l| l.starts_with("file "))
+        .and_then(|l| Some((field(l, "file")?, field(l, ", anon")?)))
+        .ok_or(format!("lab-mlock printed no page counts: {out:?}"))?;
+    let vmstat = out
+        .lines()
+        .find_map(|l| l.strip_prefix("vmstat: "))
+        .ok_or(format!("lab-mlock printed no vmstat growth: {out:?}"))?;
+    let kernel = |k: &str| field(vmstat, k);
+    let (culled, rescued) = (
+        kernel("unevictable_pgs_culled").unwrap_or(0),
+        kernel("unevictable_pgs_rescued").unwrap_or(0),
+    );
+    let hook = j["hooks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|h| h["name"] == "mlock_folio_batch" || h["name"] == "mlock_pagevec")
+        .ok_or("stat lists no mlock batch hook")?;
+    let nodes: Vec<&Value> = j["nodes"].as_array().into_iter().flatten().collect();
+    if let Some(why) = hook["error"]
+        .as_str()
+        .and_then(|e| e.strip_prefix("not needed on this kernel: "))
+    {
+        if let Some(n) = nodes.iter().find(|n| !n["mlock_moved"].is_null()) {
+            return Err(format!(
+                "no mlock batch here, yet node {} shows mlock moves: {}",
+                n["node"], n["mlock_moved"]
+            ));
+        }
+        return Ok(format!(
+            "no mlock batch on this kernel, as vmscan says ({why}); no node shows mlock moves (/proc/vmstat culled {culled}, rescued {rescued})"
+        ));
+    }
+    let mechanism = hook["mechanism"].as_str().unwrap_or("none");
+    if mechanism.split('+').next() != Some(m) {
+        return Err(format!(
+            "{} attached by {mechanism}, not {m} (error: {})",
+            hook["name"], hook["error"]
+        ));
+    }
+    const LISTS: [&str; 5] = [
+        "inactive_anon",
+        "active_anon",
+        "inactive_file",
+        "active_file",
+        "unevictable",
+    ];
+    let mut into = [0u64; 5];
+    let mut out_of = [0u64; 5];
+    let mut per_node = vec![];
+    for n in &nodes {
+        let mm = &n["mlock_moved"];
+        if mm.is_null() {
+            return Err(format!(
+                "{} hooked, yet node {} has no mlock_moved: {n}",
+                hook["name"], n["node"]
+            ));
+        }
+        for (l, name) in LISTS.iter().enumerate() {
+            into[l] += mm["into"][name].as_u64().unwrap_or(0);
+            out_of[l] += mm["out_of"][name].as_u64().unwrap_or(0);
+        }
+        let u = mm["into"]["unevictable"].as_u64().unwrap_or(0);
+        if u > 0 {
+            per_node.push(format!("{}={u}", n["node"]));
+        }
+    }
+    let want = file + anon;
+    let checks = [
+        ("into unevictable", into[4], want),
+        ("out of unevictable", out_of[4], want),
+        ("out of the file lists", out_of[2] + out_of[3], file),
+        ("into the file lists", into[2] + into[3], file),
+        ("into the anon lists", into[0] + into[1], anon),
+        ("out of the anon lists", out_of[0] + out_of[1], 0),
+        ("/proc/vmstat unevictable_pgs_culled", culled, want),
+        ("/proc/vmstat unevictable_pgs_rescued", rescued, want),
+    ];
+    if let Some((what, got, exp)) = checks.iter().find(|(_, got, exp)| got != exp) {
+        return Err(format!(
+            "{what}: {got}, want {exp} ({file} file pages mlocked, {anon} new anon pages; into {into:?}, out of {out_of:?} in {LISTS:?}; lab-mlock: {out})"
+        ));
+    }
+    Ok(format!(
+        "{} moved {want} pages into unevictable ({file} off the file lists, {anon} new anon folios) and {want} back out = /proc/vmstat unevictable_pgs_culled {culled} / rescued {rescued} (into unevictable by node: {})",
+        hook["name"].as_str().unwrap_or("?"),
+        per_node.join(" ")
+    ))
+}
+
 /// 24 readers reclaiming one small cgroup at once with shrink_node hooked
 /// by kprobe+kretprobe (init.sh: kretmiss): more tasks inside shrink_node
 /// than the kernel's default kretprobe has return instances. vmscan's own

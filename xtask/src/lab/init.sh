@@ -410,6 +410,21 @@ if run deactivate; then
     block deactivate-$m-err /tmp/dx-$m.err
   done
 fi
+if run mlock; then
+  # The mlock batch, which fires no tracepoint: a 16 MiB file on /mnt
+  # mapped and mlocked (its file list -> unevictable), 8 MiB of anonymous
+  # memory mlocked before it is touched (new folios straight onto the
+  # unevictable list), then both munlocked. Once by fentry, once by kprobe.
+  for m in fentry kprobe; do
+    F=; [ $m = kprobe ] && F=--no-fentry
+    vmscan $F stat --json > /tmp/ml-$m.json 2> /tmp/ml-$m.err & A=$!
+    waitc /tmp/ml-$m.err
+    vmscan lab-mlock 16 /mnt > /tmp/ml-$m.out 2>&1 || echo "@@ERROR lab-mlock failed: $(cat /tmp/ml-$m.out)"
+    kill -TERM $A; wait $A
+    block mlock-$m /tmp/ml-$m.json; block mlock-$m-err /tmp/ml-$m.err
+    block mlock-$m-out /tmp/ml-$m.out
+  done
+fi
 if run kretmiss; then
   # Many tasks inside shrink_node at once, hooked by kprobe+kretprobe: 24
   # readers reclaiming one 16 MiB cgroup, each reading its own 2 MiB of

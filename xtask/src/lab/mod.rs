@@ -99,6 +99,7 @@ const ALL: &[&str] = &[
     "pageout",
     "lazyfree",
     "deactivate",
+    "mlock",
     "kretmiss",
     "rss",
     "demote",
@@ -138,6 +139,7 @@ pub(super) static CONFIGS: [Config; 8] = [
             "pageout",
             "lazyfree",
             "deactivate",
+            "mlock",
             "kretmiss",
             "demote",
             "proactive",
@@ -152,7 +154,7 @@ pub(super) static CONFIGS: [Config; 8] = [
 ];
 
 /// Every scenario, in the order `--scenario` defaults to and the table lists.
-static SCENARIOS: [Scenario; 21] = [
+static SCENARIOS: [Scenario; 22] = [
     Scenario {
         name: "hooks",
         needs: &[],
@@ -270,6 +272,13 @@ static SCENARIOS: [Scenario; 21] = [
         name: "deactivate",
         needs: &[],
         check: |b, _| checks::deactivate(b),
+        tier_node: false,
+        ci_only_on: None,
+    },
+    Scenario {
+        name: "mlock",
+        needs: &[],
+        check: |b, _| checks::mlock(b),
         tier_node: false,
         ci_only_on: None,
     },
@@ -691,6 +700,7 @@ mod tests {
                 "pageout",
                 "lazyfree",
                 "deactivate",
+                "mlock",
                 "kretmiss",
                 "rss",
                 "memcgs",
@@ -821,7 +831,7 @@ mod tests {
         );
         assert_eq!(
             guest_scenarios(&select(None).unwrap()),
-            "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,thp,collapse,pageout,lazyfree,deactivate,kretmiss,rss,memcgs,demote,hooks,numa"
+            "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,thp,collapse,pageout,lazyfree,deactivate,mlock,kretmiss,rss,memcgs,demote,hooks,numa"
         );
     }
 }
