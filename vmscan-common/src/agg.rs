@@ -397,7 +397,7 @@ pub const fn task_map_reserve(possible_cpus: u32) -> u32 {
 }
 
 /// The per-task LRU hashes and their base entries, by map name.
-pub const TASK_MAPS: [(&str, u32); 11] = [
+pub const TASK_MAPS: [(&str, u32); 12] = [
     ("RECLAIM_CTX", RECLAIM_CTX_ENTRIES),
     ("EVICT_CTX", TASK_ENTRIES),
     ("MEMCG_TARGET", TASK_ENTRIES),
@@ -409,6 +409,7 @@ pub const TASK_MAPS: [(&str, u32); 11] = [
     ("REFAULT_CTX", TASK_ENTRIES),
     ("LRUVEC_SCOPE", TASK_ENTRIES),
     ("ISOLATE_LRU_CALL", TASK_ENTRIES),
+    ("COMPACT_CALL", TASK_ENTRIES),
 ];
 
 aggregate! {

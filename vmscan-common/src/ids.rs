@@ -204,8 +204,14 @@ pub mod hook {
     pub const MLOCK: HookId = HookId(58);
     pub const MLOCK_RET: HookId = HookId(59);
     pub const SHADOW_MLOCK: HookId = HookId(60);
+    /// isolate_migratepages_block entry and return: compaction's (and
+    /// alloc_contig's) migrate scanner, which isolates folios inline with
+    /// no tracepoint; counted in COMPACT_ISOLATED by the list each left.
+    pub const COMPACT: HookId = HookId(61);
+    pub const COMPACT_RET: HookId = HookId(62);
+    pub const SHADOW_COMPACT: HookId = HookId(63);
     /// Size of the HITS and LOST arrays.
-    pub const SLOTS: u32 = 61;
+    pub const SLOTS: u32 = 64;
 
     /// The slot a function hook's entry kprobe counts its runs in when it
     /// runs beside fentry in comparison mode (KPROBE_SHADOW), where it does
@@ -227,6 +233,7 @@ pub mod hook {
             LRUVEC_GEN => Some(SHADOW_LRUVEC_GEN),
             ISOLATE_LRU => Some(SHADOW_ISOLATE_LRU),
             MLOCK => Some(SHADOW_MLOCK),
+            COMPACT => Some(SHADOW_COMPACT),
             _ => None,
         }
     }
@@ -234,7 +241,7 @@ pub mod hook {
     /// The return program's hook of a function hook with one (shrink_node,
     /// workingset_refault, exit_mmap, folio_mark_accessed,
     /// lru_deactivate_file, MGLRU's eviction before 6.7, the lruvec scopes,
-    /// folio_isolate_lru, the mlock batch).
+    /// folio_isolate_lru, the mlock batch, compaction's migrate scanner).
     pub const fn return_of(id: HookId) -> Option<HookId> {
         match id {
             SHRINK_NODE => Some(SHRINK_NODE_RET),
@@ -248,6 +255,7 @@ pub mod hook {
             LRUVEC_GEN => Some(LRUVEC_GEN_RET),
             ISOLATE_LRU => Some(ISOLATE_LRU_RET),
             MLOCK => Some(MLOCK_RET),
+            COMPACT => Some(COMPACT_RET),
             _ => None,
         }
     }

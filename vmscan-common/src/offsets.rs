@@ -270,6 +270,25 @@ offsets! {
     /// mlock_pagevec's struct pagevec, 5.18-6.2): the offset of its count
     /// (one byte), of its array of tagged folio / page pointers, and that
     /// array's length.
+    /// BTF: compact_control.migratepages, the list compaction's migrate
+    /// scanner adds the folios it isolates to; and 1 where the kernel has
+    /// the bpf_loop helper (enum bpf_func_id BPF_FUNC_loop, 5.17+), which
+    /// the walk of that list runs in.
+    cc_migratepages,
+    has_bpf_loop,
+    /// compact_control.alloc_contig (one byte): alloc_contig_range's scan
+    /// (CMA, gigantic pages), which also isolates hugetlb folios onto the
+    /// list; where page types cannot tell those apart, such calls are not
+    /// counted.
+    cc_alloc_contig,
+    /// BTF: page.page_type (4 bytes), and 1 where page types live in its
+    /// top byte (enum PGTY_buddy..., 6.10+): hugetlb folios and non-LRU
+    /// movable pages (zsmalloc, balloon) are typed, LRU folios never are.
+    /// Before, a non-LRU movable page's mapping has the low bits
+    /// PAGE_MAPPING_MOVABLE (2). Compaction isolates those onto the same
+    /// list; they were on no LRU list and are not counted.
+    page_type,
+    page_types,
     mlock_batch_nr,
     mlock_batch_items,
     mlock_batch_len,

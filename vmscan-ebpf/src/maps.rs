@@ -139,6 +139,14 @@ pub static ISOLATED: PerCpuArray<u64> = PerCpuArray::with_max_entries(LRU_SLOTS,
 /// A task's folio_isolate_lru call by kprobe: its folio, for the return.
 #[map]
 pub static ISOLATE_LRU_CALL: LruHashMap<u32, u64> = LruHashMap::with_max_entries(TASK_ENTRIES, 0);
+/// Pages compaction's migrate scanner took off a list, per node and list
+/// left (vmscan_common::lru_index).
+#[map]
+pub static COMPACT_ISOLATED: PerCpuArray<u64> = PerCpuArray::with_max_entries(LRU_SLOTS, 0);
+/// A task's isolate_migratepages_block call: [its list head, the list's
+/// first entry at entry].
+#[map]
+pub static COMPACT_CALL: LruHashMap<u32, [u64; 2]> = LruHashMap::with_max_entries(TASK_ENTRIES, 0);
 /// Pages the mlock batch moved or added, per node and list: the lists
 /// entered, then the lists left (vmscan_common::mlock_index).
 #[map]

@@ -183,6 +183,11 @@ enum Command {
     /// kernel's unevictable_pgs_* counters around it.
     #[command(hide = true)]
     LabMlock { mib: usize, dir: std::path::PathBuf },
+    /// (kernel lab) A MIB file in DIR read into the page cache with every
+    /// other page dropped, then /proc/sys/vm/compact_memory; prints the
+    /// kernel's migration counters around the compaction.
+    #[command(hide = true)]
+    LabCompact { mib: usize, dir: std::path::PathBuf },
     /// (kernel lab) Write MIB of anonymous memory in transparent huge pages,
     /// twice over.
     #[command(hide = true)]
@@ -581,6 +586,7 @@ async fn dispatch(
         Some(Command::LabLazyfree { mib }) => cmd::lab::lazyfree_anon(mib),
         Some(Command::LabDeactivate { mib, dir }) => cmd::lab::deactivate(mib, &dir),
         Some(Command::LabMlock { mib, dir }) => cmd::lab::mlock(mib, &dir),
+        Some(Command::LabCompact { mib, dir }) => cmd::lab::compact(mib, &dir),
         Some(Command::LabThp { mib }) => cmd::lab::touch_thp(mib),
         Some(Command::LabCollapse { mib, fill, secs }) => cmd::lab::collapse(mib, &fill, secs),
         Some(Command::LabMap {

@@ -9,10 +9,7 @@
 //! (folio_putback_lru, or a migration's new folio) is an mm_lru_insertion.
 //!
 //! Compaction's migrate scanner (isolate_migratepages_block) isolates
-//! inline and is not hooked: walking its list at return took the verifier
-//! past its limits (6.12: over a million instructions at 64 folios; 5.10,
-//! which can isolate a whole pageblock in one call, gave up after ten
-//! minutes at 512). Its pages stay in the drift residual.
+//! inline, without this function: see compact.rs.
 //!
 //! fexit, kprobe/kretprobe fallback (the kprobe entry keeps the folio per
 //! task: the call can sleep).

@@ -3,6 +3,7 @@
 //! with kprobe fallbacks that share one body.
 pub mod access;
 pub mod add_lru;
+pub mod compact;
 pub mod deactivate;
 pub mod demote;
 pub mod evict;

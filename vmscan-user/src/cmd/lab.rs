@@ -510,6 +510,85 @@ pub fn mlock(mib: usize, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Compaction's migrate scanner: a `mib` MiB file in `dir` written, synced
+/// and read (clean page cache), every other page of it dropped
+/// (POSIX_FADV_DONTNEED, one page at a time) so that free pages and page
+/// cache interleave, then all memory compacted (/proc/sys/vm/compact_memory,
+/// which isolates the movable pages it finds and migrates them); repeated
+/// with a fresh file, up to 4 rounds, until 1,024 pages were migrated.
+/// Prints the growth of /proc/vmstat's migration and compaction counters
+/// over the compactions (read in this process).
+pub fn compact(mib: usize, dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::FileExt as _;
+    // How much one compaction migrates depends on where the two scanners
+    // meet: rounds (a fresh file each) until it has migrated this much.
+    const ENOUGH: u64 = 1024;
+    const ROUNDS: usize = 4;
+    let len = mib << 20;
+    if len == 0 {
+        bail!("{mib} MiB: a positive size");
+    }
+    let counters = || -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+        let text = std::fs::read_to_string("/proc/vmstat").context("reading /proc/vmstat")?;
+        Ok(text
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(k, _)| k.starts_with("pgmigrate_") || k.starts_with("compact_"))
+            .filter_map(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?)))
+            .collect())
+    };
+    let p = dir.join("compact");
+    let chunk = vec![0x3c_u8; 1 << 20];
+    let mut buf = vec![0u8; 1 << 20];
+    let mut delta = std::collections::BTreeMap::<String, u64>::new();
+    let mut rounds = 0;
+    while rounds < ROUNDS && delta.get("pgmigrate_success").copied().unwrap_or(0) < ENOUGH {
+        rounds += 1;
+        let _ = std::fs::remove_file(&p);
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&p)
+            .with_context(|| format!("creating {}", p.display()))?;
+        for off in (0..len).step_by(chunk.len()) {
+            f.write_all_at(&chunk, off as u64)?;
+        }
+        f.sync_all()?;
+        for off in (0..len).step_by(buf.len()) {
+            f.read_exact_at(&mut buf, off as u64)?;
+        }
+        for off in (0..len).step_by(2 * 4096) {
+            // SAFETY: a plain advice call on our own descriptor.
+            let rc = unsafe {
+                libc::posix_fadvise(f.as_raw_fd(), off as i64, 4096, libc::POSIX_FADV_DONTNEED)
+            };
+            if rc != 0 {
+                bail!(
+                    "posix_fadvise(DONTNEED): {}",
+                    std::io::Error::from_raw_os_error(rc)
+                );
+            }
+        }
+        let before = counters()?;
+        std::fs::write("/proc/sys/vm/compact_memory", "1")
+            .context("writing /proc/sys/vm/compact_memory")?;
+        for (k, v) in counters()? {
+            *delta.entry(k.clone()).or_default() +=
+                v.saturating_sub(before.get(&k).copied().unwrap_or(0));
+        }
+        drop(f);
+        let _ = std::fs::remove_file(&p);
+    }
+    println!(
+        "file {} pages, every other one dropped; {rounds} compaction round(s)",
+        len / 4096
+    );
+    let delta: Vec<String> = delta.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!("vmstat: {}", delta.join(", "));
+    Ok(())
+}
+
 /// A shared read-only mapping of the first `len` bytes of `f`; the caller
 /// unmaps it.
 fn map_shared(f: &std::fs::File, len: usize) -> std::io::Result<*mut u8> {

@@ -412,7 +412,7 @@ pub async fn run(opts: StatOptions) -> anyhow::Result<()> {
 /// kprobe beside fentry counts its runs in hook::shadow_of's slot), by the
 /// name `kprobe_shadow` gives each: the function's, whatever it is called
 /// on the running kernel (mark_page_accessed, lru_lazyfree_fn, ...).
-const SHADOWED: [(&str, HookId); 15] = [
+const SHADOWED: [(&str, HookId); 16] = [
     ("folio_mark_accessed", hook::MARK_ACCESSED),
     ("folio_add_lru", hook::ADD_LRU),
     ("shrink_node", hook::SHRINK_NODE),
@@ -428,6 +428,7 @@ const SHADOWED: [(&str, HookId); 15] = [
     ("try_to_shrink_lruvec", hook::LRUVEC_GEN),
     ("folio_isolate_lru", hook::ISOLATE_LRU),
     ("mlock_folio_batch", hook::MLOCK),
+    ("isolate_migratepages_block", hook::COMPACT),
 ];
 
 /// The comparison kprobes' skipped runs by the names `kprobe_shadow` uses,

@@ -178,6 +178,7 @@ pub fn encode_state(st: &ExportState, enc: &mut DescriptorEncoder) -> Result<(),
     encode_lruvec_reclaim(st, enc)?;
     encode_isolated_outside_reclaim(st, enc)?;
     encode_mlock_moved(st, enc)?;
+    encode_isolated_by_compaction(st, enc)?;
     encode_writeback(&st.totals, enc)?;
     encode_inserted(st, enc)?;
     encode_lru_sizes(st, enc)?;
@@ -432,7 +433,39 @@ fn encode_isolated_outside_reclaim(
     counter(
         enc,
         "vmscan_pages_isolated_outside_reclaim",
-        "Pages folio_isolate_lru took off an LRU list outside reclaim, which fires no tracepoint (migration, MADV_PAGEOUT, khugepaged, memory offline); they come back, if at all, as insertions. Compaction's migrate scanner isolates inline and is not counted. Rows only where folio_isolate_lru is hooked with its return.",
+        "Pages folio_isolate_lru took off an LRU list outside reclaim, which fires no tracepoint (migration, MADV_PAGEOUT, khugepaged, memory offline); they come back, if at all, as insertions. Compaction's migrate scanner isolates inline: see vmscan_pages_isolated_by_compaction_total. Rows only where folio_isolate_lru is hooked with its return.",
+        rows,
+    )
+}
+
+/// Pages compaction's migrate scanner took off each list, per node and
+/// list. Rows only where isolate_migratepages_block is hooked with its
+/// return.
+fn encode_isolated_by_compaction(
+    st: &ExportState,
+    enc: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    let returned = crate::probe::loader::hook_returned(&st.hooks, vmscan_common::hook::COMPACT);
+    let mut rows = vec![];
+    for n in st.snap.nodes.iter().filter(|_| returned) {
+        for l in 0..lru::COUNT {
+            rows.push((
+                vec![
+                    ("node", node_label(n.node)),
+                    ("lru", lru::NAMES[l as usize].to_owned()),
+                ],
+                st.totals
+                    .compact_isolated
+                    .get(lru_index(n.node, l) as usize)
+                    .copied()
+                    .unwrap_or(0),
+            ));
+        }
+    }
+    counter(
+        enc,
+        "vmscan_pages_isolated_by_compaction",
+        "Pages compaction's migrate scanner (isolate_migratepages_block: compaction, CMA, alloc_contig) took off an LRU list, inline with no tracepoint; they come back, if at all, as insertions. Rows only where isolate_migratepages_block is hooked with its return (bpf_loop, 5.17+).",
         rows,
     )
 }

@@ -131,6 +131,11 @@ pub struct Counting {
     /// unevictable list, are counted. False in recordings made before.
     #[serde(default)]
     pub mlock: bool,
+    /// isolate_migratepages_block is hooked with its return (needs
+    /// bpf_loop, 5.17+): compaction's isolations are counted per node and
+    /// list. False in recordings made before.
+    #[serde(default)]
+    pub compact: bool,
 }
 
 fn yes() -> bool {
@@ -155,6 +160,7 @@ impl Default for Counting {
             memcg_reclaim: false,
             isolate_lru: false,
             mlock: false,
+            compact: false,
         }
     }
 }
@@ -471,8 +477,8 @@ pub struct NodeCounters {
     /// Pages folio_isolate_lru took off each list outside reclaim, which
     /// fires no tracepoint (migration, MADV_PAGEOUT, khugepaged, memory
     /// offline); their way back is an insertion (`inserted`). Absent where
-    /// it is not hooked with its return. Compaction's isolations are not
-    /// seen (its migrate scanner isolates inline).
+    /// it is not hooked with its return. Compaction's migrate scanner
+    /// isolates inline: `isolated_by_compaction`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub isolated_outside_reclaim: Option<PerList<u64>>,
     /// Pages the mlock batch moved between this node's lists or added to
@@ -483,6 +489,12 @@ pub struct NodeCounters {
     /// with folio_isolate_lru and puts back through the LRU-add batch).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mlock_moved: Option<MlockMoves>,
+    /// Pages compaction's migrate scanner (isolate_migratepages_block:
+    /// compaction, CMA and alloc_contig) took off each list, inline with no
+    /// tracepoint; their way back is an insertion. Absent where it is not
+    /// hooked with its return (it needs bpf_loop, 5.17+).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isolated_by_compaction: Option<PerList<u64>>,
     /// The figures above this kernel leaves underivable, with the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_derived: Vec<NotDerived>,
@@ -578,6 +590,9 @@ impl NodeCounters {
                 .isolated_outside_reclaim
                 .is_none_or(|l| l.to_array() == [0; 5])
             && self.mlock_moved.is_none_or(|m| m == MlockMoves::default())
+            && self
+                .isolated_by_compaction
+                .is_none_or(|l| l.to_array() == [0; 5])
     }
 }
 
@@ -844,6 +859,14 @@ fn node_counters(t: &Totals, k: &Counting, node: u32, reclaimed: &mut ByReclaime
                 .unwrap_or(0)
         }))
     };
+    n.isolated_by_compaction = k.compact.then(|| {
+        PerList::from_array(&std::array::from_fn(|l| {
+            t.compact_isolated
+                .get(lru_index(node, l as u32) as usize)
+                .copied()
+                .unwrap_or(0)
+        }))
+    });
     n.mlock_moved = k.mlock.then(|| MlockMoves {
         into: mlock(false),
         out_of: mlock(true),
@@ -1111,6 +1134,7 @@ mod tests {
                 memcg_reclaim: false,
                 isolate_lru: false,
                 mlock: false,
+                compact: false,
             },
         )
         .vmstat;
@@ -1140,6 +1164,7 @@ mod tests {
                 memcg_reclaim: false,
                 isolate_lru: false,
                 mlock: false,
+                compact: false,
             },
         )
         .vmstat;
@@ -1165,6 +1190,7 @@ mod tests {
                 memcg_reclaim: false,
                 isolate_lru: false,
                 mlock: false,
+                compact: false,
             },
         )
         .vmstat;
@@ -1288,6 +1314,18 @@ mod tests {
         assert!(!n.is_empty());
         let not_hooked = node_counters(&t, &Counting::default(), 1, &mut ByReclaimer::default());
         assert_eq!(not_hooked.mlock_moved, None, "absent, not zero");
+        assert_eq!(not_hooked.isolated_by_compaction, None, "absent, not zero");
+        t.compact_isolated[lru_index(1, lru::ACTIVE_ANON) as usize] = 9;
+        let k = Counting {
+            compact: true,
+            ..Counting::default()
+        };
+        let n = node_counters(&t, &k, 1, &mut ByReclaimer::default());
+        assert_eq!(
+            n.isolated_by_compaction.map(|l| l.to_array()),
+            Some([0, 9, 0, 0, 0])
+        );
+        assert_eq!(n.mlock_moved, None, "the batch not hooked");
         let json = serde_json::to_value(&not_hooked).unwrap();
         assert!(json.get("mlock_moved").is_none());
     }
@@ -1332,6 +1370,7 @@ mod tests {
             memcg_reclaim: false,
             isolate_lru: false,
             mlock: false,
+            compact: false,
         };
         let c = derive_with(&t, &k);
         let names: Vec<&str> = c.vmstat.fields().iter().map(|(n, _)| *n).collect();

@@ -9,8 +9,9 @@
 //!   lru_deactivate_file, where hooked): active -> inactive of the type;
 //! - MADV_FREE's batch (lru_lazyfree, where hooked): anon (inactive or
 //!   active) -> inactive file;
-//! - isolation outside reclaim (folio_isolate_lru, where hooked): off its
-//!   list; back through an insertion.
+//! - isolation outside reclaim (folio_isolate_lru, and compaction's
+//!   isolate_migratepages_block, where hooked): off its list; back through
+//!   an insertion.
 //! - the mlock batch (mlock_folio_batch, where hooked): mlock to the
 //!   unevictable list, munlock back from it, and a locked VMA's new folios
 //!   onto it (no insertion event).
@@ -92,7 +93,10 @@ impl Flows {
         p[lru::UNEVICTABLE as usize] += i(ins[4]);
         // Isolated outside reclaim: off the list, back (if ever) as an
         // insertion.
-        if let Some(by) = nc.isolated_outside_reclaim {
+        for by in [nc.isolated_outside_reclaim, nc.isolated_by_compaction]
+            .into_iter()
+            .flatten()
+        {
             for (slot, pages) in p.iter_mut().zip(by.to_array()) {
                 *slot -= i(pages);
             }
@@ -182,12 +186,13 @@ mod tests {
                 out_of: PerList::from_array(&[0, 0, 40, 0, 5]),
             }),
             isolated_outside_reclaim: Some(PerList::from_array(&[0, 0, 8, 0, 0])),
+            isolated_by_compaction: Some(PerList::from_array(&[3, 0, 0, 2, 0])),
             ..NodeCounters::default()
         };
         let f = Flows::of(&Totals::default(), &nc);
         let mut p = [100; 5];
         f.predict(&nc, &mut p);
-        assert_eq!(p, [105, 100, 100 - 40 - 8, 100, 145]);
+        assert_eq!(p, [105 - 3, 100, 100 - 40 - 8, 100 - 2, 145]);
     }
 
     #[test]

@@ -65,6 +65,9 @@ macro_rules! aggregates {
             /// Pages the mlock batch moved, per node and list: entered,
             /// then left (mlock_index).
             mlock_moved: Vec<u64> = "MLOCK_MOVED", ::vmscan_common::MLOCK_SLOTS, Some(::vmscan_common::slot_node::mlock);
+            /// Pages compaction's migrate scanner took off each list, per
+            /// node and list (lru_index).
+            compact_isolated: Vec<u64> = "COMPACT_ISOLATED", ::vmscan_common::LRU_SLOTS, Some(::vmscan_common::slot_node::lru);
         }
     };
 }
@@ -289,8 +292,8 @@ mod tests {
     #[test]
     fn every_map_has_a_name_and_its_slots() {
         let t = Totals::default();
-        assert_eq!(MAP_NAMES.len(), 25);
-        assert_eq!(MAP_NAMES.last(), Some(&"MLOCK_MOVED"));
+        assert_eq!(MAP_NAMES.len(), 26);
+        assert_eq!(MAP_NAMES.last(), Some(&"COMPACT_ISOLATED"));
         assert_eq!(
             t.reclaim_episodes.len(),
             vmscan_common::EPISODE_SLOTS as usize

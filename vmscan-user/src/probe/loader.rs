@@ -269,8 +269,8 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     set_runtime_flags(&mut ebpf, &hooks);
     {
         use vmscan_common::hook::{
-            DEACTIVATE, DEACTIVATE_FILE, EVICT_FOLIOS, ISOLATE_LRU, LAZYFREE, LRUVEC, LRUVEC_GEN,
-            MIGRATE_PAGES, MLOCK, REFAULT, SHRINK_FOLIO_LIST,
+            COMPACT, DEACTIVATE, DEACTIVATE_FILE, EVICT_FOLIOS, ISOLATE_LRU, LAZYFREE, LRUVEC,
+            LRUVEC_GEN, MIGRATE_PAGES, MLOCK, REFAULT, SHRINK_FOLIO_LIST,
         };
         let attached = |id| hook_attached(&hooks, id);
         // Each with its return: the two make one eviction.
@@ -283,6 +283,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         counting.demote = attached(MIGRATE_PAGES);
         counting.isolate_lru = hook_returned(&hooks, ISOLATE_LRU);
         counting.mlock = hook_returned(&hooks, MLOCK);
+        counting.compact = hook_returned(&hooks, COMPACT);
         // Every pass inside a scope with its return: shrink_lruvec's, and
         // under MGLRU 6.4+ try_to_shrink_lruvec's too.
         counting.memcg_reclaim = counting.passes_seen()
@@ -562,6 +563,7 @@ pub fn counting_of(btf: Option<&Btf>, system: &SystemInfo, mglru_tracepoints: bo
         memcg_reclaim: false,
         isolate_lru: false,
         mlock: false,
+        compact: false,
     }
 }
 

@@ -349,6 +349,18 @@ pub const HOOKS: &[HookSpec] = &[
         },
     },
     HookSpec {
+        id: hook::COMPACT,
+        attach: Attach::Function {
+            functions: &["isolate_migratepages_block"],
+            fentry: "fentry_isolate_migratepages_block",
+            kprobe: "kprobe_isolate_migratepages_block",
+            exit: exit(
+                "fexit_isolate_migratepages_block",
+                "kretprobe_isolate_migratepages_block",
+            ),
+        },
+    },
+    HookSpec {
         id: hook::MLOCK,
         attach: Attach::Function {
             functions: &["mlock_folio_batch", "mlock_pagevec"],
@@ -701,6 +713,21 @@ pub fn resolve_btf(btf: &Btf, o: &mut Offsets) {
         .find_map(|f| btf.func_returns_bool(f))
         .map_or(UNRESOLVED, u32::from);
     resolve_mlock(btf, o);
+    o.cc_migratepages = get("compact_control", "migratepages");
+    o.cc_alloc_contig = btf
+        .member("compact_control", "alloc_contig")
+        .filter(|&(_, size)| size == 1)
+        .map_or(UNRESOLVED, |(o, _)| o);
+    o.page_type = btf
+        .member("page", "page_type")
+        .filter(|&(_, size)| size == 4)
+        .map_or(UNRESOLVED, |(o, _)| o);
+    o.page_types = u32::from(
+        o.page_type != UNRESOLVED
+            && btf.enum_value("PGTY_buddy") == Some(0xf0)
+            && btf.enum_value("PGTY_mapcount_underflow") == Some(0xff),
+    );
+    o.has_bpf_loop = u32::from(btf.enum_value("BPF_FUNC_loop").is_some());
     o.lruvec_nonresident_age = get("lruvec", "nonresident_age");
     o.lruvec_min_seq = btf
         .path_offset("lruvec", "lrugen.min_seq")
@@ -1000,6 +1027,31 @@ pub fn btf_requirements(id: HookId, o: &Offsets) -> Result<(), String> {
             // The isolated folios on its list.
             need(o.folio_lru != UNRESOLVED, "struct folio.lru")?;
             folio(&[(o.pg_head, "PG_head"), (o.pg_swapbacked, "PG_swapbacked")])
+        }
+        hook::COMPACT => {
+            need(
+                o.cc_migratepages != UNRESOLVED,
+                "struct compact_control.migratepages",
+            )?;
+            need(o.folio_lru != UNRESOLVED, "struct folio.lru")?;
+            need(
+                o.cc_alloc_contig != UNRESOLVED,
+                "struct compact_control.alloc_contig (1 byte)",
+            )?;
+            need(
+                o.page_types == 1 || o.folio_mapping != UNRESOLVED,
+                "page types (page.page_type, PGTY_*) or struct folio.mapping",
+            )?;
+            need(
+                o.has_bpf_loop == 1,
+                "the bpf_loop helper (enum bpf_func_id BPF_FUNC_loop, 5.17+; walking the isolated folios as a bounded loop exceeds the verifier)",
+            )?;
+            folio(&[
+                (o.pg_active, "PG_active"),
+                (o.pg_unevictable, "PG_unevictable"),
+                (o.pg_swapbacked, "PG_swapbacked"),
+                (o.pg_head, "PG_head"),
+            ])
         }
         hook::MLOCK => {
             need(
@@ -1307,6 +1359,30 @@ mod tests {
     }
 
     #[test]
+    fn compaction_needs_bpf_loop_and_mlock_a_batch_that_fits() {
+        let mut o = Offsets::unresolved();
+        (o.folio_flags, o.folio_nr_pages, o.folio_lru) = (0, 52, 8);
+        (
+            o.pg_lru,
+            o.pg_active,
+            o.pg_unevictable,
+            o.pg_swapbacked,
+            o.pg_head,
+        ) = (4, 5, 18, 19, 6);
+        (o.cc_migratepages, o.cc_alloc_contig, o.page_types) = (0, 96, 1);
+        o.has_bpf_loop = 0;
+        let e = btf_requirements(hook::COMPACT, &o).unwrap_err();
+        assert!(e.contains("bpf_loop") && e.contains("not found"), "{e}");
+        o.has_bpf_loop = 1;
+        btf_requirements(hook::COMPACT, &o).unwrap();
+        (o.mlock_batch_nr, o.mlock_batch_items, o.mlock_batch_len) = (0, 8, 64);
+        let e = btf_requirements(hook::MLOCK, &o).unwrap_err();
+        assert!(e.contains("at most 32"), "{e}");
+        o.mlock_batch_len = 31;
+        btf_requirements(hook::MLOCK, &o).unwrap();
+    }
+
+    #[test]
     fn btf_requirements_name_the_missing_piece() {
         let mut o = Offsets::unresolved();
         let e = btf_requirements(hook::LRU_INSERTION, &o).unwrap_err();
@@ -1367,6 +1443,19 @@ mod tests {
                 o.sc_proactive_bit < 8
                     && o.sc_proactive_byte < btf.struct_size("scan_control").unwrap()
             );
+        }
+        // The mlock batch (5.18+) and compaction's walk (bpf_loop, 5.17+):
+        // both resolve where the kernel has them; page types (6.10+) tell
+        // the non-LRU pages on compaction's list apart.
+        if MLOCK_FUNCTIONS.iter().any(|(f, ..)| btf.has_func(f)) {
+            btf_requirements(hook::MLOCK, &o).unwrap();
+            assert!(o.mlock_batch_len >= 15 && o.mlock_batch_nr < o.mlock_batch_items);
+        }
+        if btf.has_func("isolate_migratepages_block") && o.has_bpf_loop == 1 {
+            btf_requirements(hook::COMPACT, &o).unwrap();
+        }
+        if btf.enum_value("PGTY_hugetlb").is_some() {
+            assert_eq!(o.page_types, 1);
         }
     }
 

@@ -82,6 +82,11 @@ const KERNEL_GAPS: &[(&str, &str, &str)] = &[
         "migrate:mm_migrate_pages",
         "5.10: no demotion (MR_DEMOTION is 5.15+)",
     ),
+    (
+        "5.10",
+        "isolate_migratepages_block",
+        "5.10: compaction's isolations are walked in bpf_loop (5.17+)",
+    ),
 ];
 
 pub(super) fn hooks(b: &Blocks, c: &Config) -> Verdict {
@@ -2501,6 +2506,126 @@ fn mlock_by(b: &Blocks, m: &str) -> Verdict {
         "{} moved {want} pages into unevictable ({file} off the file lists, {anon} new anon folios) and {want} back out = /proc/vmstat unevictable_pgs_culled {culled} / rescued {rescued} (into unevictable by node: {})",
         hook["name"].as_str().unwrap_or("?"),
         per_node.join(" ")
+    ))
+}
+
+/// Compaction's migrate scanner (init.sh: compact), by fentry and by
+/// kprobe: 64 MiB of page cache with every other page dropped, then
+/// compact_memory (`vmscan lab-compact`). Where the hook attaches (5.17+:
+/// bpf_loop), the pages stat's nodes show as isolated by compaction must
+/// equal the kernel's own total of each call's isolations
+/// (mm_compaction_isolate_migratepages nr_taken, traced over the same
+/// window, with no trace events lost), be at least what compaction
+/// migrated, and at most /proc/vmstat's compact_isolated (which also counts
+/// the free scanner's pages). Where it cannot attach (5.10), it must say
+/// bpf_loop is missing and no node may show such isolations.
+pub(super) fn compact(b: &Blocks) -> Verdict {
+    let fentry = compact_by(b, "fentry")?;
+    let kprobe = compact_by(b, "kprobe")?;
+    Ok(format!("by fentry: {fentry}; by kprobe: {kprobe}"))
+}
+
+fn compact_by(b: &Blocks, m: &str) -> Verdict {
+    let name = format!("compact-{m}");
+    let j = json(b, &name).map_err(|e| {
+        let err = b.get(format!("{name}-err").as_str());
+        format!("{e}; its stderr: {}", err.map_or("(none)", |s| s.trim()))
+    })?;
+    let text = |what: &str| {
+        b.get(format!("{name}-{what}").as_str())
+            .map_or("", |s| s.trim())
+            .to_owned()
+    };
+    let out = text("out");
+    let field = |line: &str, key: &str| -> Option<u64> {
+        let at = line.find(&format!("{key} "))? + key.len() + 1;
+        line[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    let moved = out
+        .lines()
+        .find_map(|l| l.strip_prefix("vmstat: "))
+        .ok_or(format!("lab-compact printed no vmstat growth: {out:?}"))?;
+    let migrated = field(moved, "pgmigrate_success").unwrap_or(0)
+        + field(moved, "pgmigrate_fail").unwrap_or(0);
+    let bracket = vmstat_delta(b, &format!("{name}-before"), &format!("{name}-after"))?;
+    let compact_isolated = bracket.get("compact_isolated").copied().unwrap_or(0);
+    let hook = j["hooks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|h| h["name"] == "isolate_migratepages_block")
+        .ok_or("stat lists no isolate_migratepages_block hook")?;
+    let nodes: Vec<&Value> = j["nodes"].as_array().into_iter().flatten().collect();
+    let sum = |key: &str| -> u64 {
+        nodes
+            .iter()
+            .flat_map(|n| n[key].as_object().into_iter().flatten())
+            .filter_map(|(_, v)| v.as_u64())
+            .sum()
+    };
+    let Some(mechanism) = hook["mechanism"].as_str() else {
+        let err = hook["error"].as_str().unwrap_or("");
+        if !err.contains("bpf_loop") {
+            return Err(format!(
+                "isolate_migratepages_block not attached, and not for want of bpf_loop: {err}"
+            ));
+        }
+        if nodes.iter().any(|n| !n["isolated_by_compaction"].is_null()) {
+            return Err("not hooked, yet a node shows isolated_by_compaction".into());
+        }
+        return Ok(format!(
+            "not hooked, as vmscan says ({err}); no node shows compaction's isolations (compaction migrated {migrated} pages)"
+        ));
+    };
+    if mechanism.split('+').next() != Some(m) {
+        return Err(format!(
+            "isolate_migratepages_block attached by {mechanism}, not {m}"
+        ));
+    }
+    let (taken, calls) = text("taken")
+        .split_once(' ')
+        .and_then(|(t, c)| Some((t.parse::<u64>().ok()?, c.parse::<u64>().ok()?)))
+        .ok_or(format!("no traced total: {:?}", text("taken")))?;
+    let overrun = text("overrun");
+    if overrun != "0" {
+        return Err(format!(
+            "the trace lost {overrun} events: its total ({taken}) is no reference"
+        ));
+    }
+    if nodes.iter().any(|n| n["isolated_by_compaction"].is_null()) {
+        return Err(format!(
+            "hooked, yet a node has no isolated_by_compaction: {:?}",
+            j["nodes"]
+        ));
+    }
+    let ours = sum("isolated_by_compaction");
+    let by_lru = sum("isolated_outside_reclaim");
+    if migrated == 0 || taken == 0 {
+        return Err(format!(
+            "compact_memory migrated {migrated} pages and the trace saw {taken} isolated: the workload tested nothing ({out})"
+        ));
+    }
+    if ours != taken {
+        return Err(format!(
+            "vmscan's isolated_by_compaction {ours} != the kernel's mm_compaction_isolate_migratepages nr_taken {taken} over {calls} calls ({out})"
+        ));
+    }
+    if ours + by_lru < migrated || ours > compact_isolated {
+        return Err(format!(
+            "isolated_by_compaction {ours} (+ folio_isolate_lru's {by_lru}) must cover the {migrated} pages migrated and stay within compact_isolated {compact_isolated}"
+        ));
+    }
+    let rounds = out
+        .lines()
+        .next()
+        .and_then(|l| l.split("; ").nth(1))
+        .unwrap_or("");
+    Ok(format!(
+        "isolated_by_compaction {ours} = the kernel's traced nr_taken {taken} ({calls} calls, {rounds}); migrated {migrated} (<= {ours} + folio_isolate_lru's {by_lru}); compact_isolated {compact_isolated} (both scanners)"
     ))
 }
 

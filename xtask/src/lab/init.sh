@@ -425,6 +425,38 @@ if run mlock; then
     block mlock-$m-out /tmp/ml-$m.out
   done
 fi
+if run compact; then
+  # Compaction's migrate scanner, which isolates inline: 64 MiB of page
+  # cache on /mnt with every other page dropped, then compact_memory. The
+  # kernel's own total of each call's isolations (compaction:
+  # mm_compaction_isolate_migratepages nr_taken, in a tracefs instance
+  # enabled while vmscan counts) is the reference. Proactive compaction is
+  # off meanwhile. Once by fentry, once by kprobe.
+  T=/sys/kernel/tracing/instances/vmscan-compact
+  P0=$(cat /proc/sys/vm/compaction_proactiveness 2>/dev/null)
+  echo 0 > /proc/sys/vm/compaction_proactiveness 2>/dev/null
+  for m in fentry kprobe; do
+    F=; [ $m = kprobe ] && F=--no-fentry
+    vmstat > /tmp/cp-$m.v0
+    vmscan $F stat --json > /tmp/cp-$m.json 2> /tmp/cp-$m.err & A=$!
+    waitc /tmp/cp-$m.err
+    mkdir -p $T; echo 8192 > $T/buffer_size_kb
+    echo 1 > $T/events/compaction/mm_compaction_isolate_migratepages/enable
+    vmscan lab-compact 64 /mnt > /tmp/cp-$m.out 2>&1 || echo "@@ERROR lab-compact failed: $(cat /tmp/cp-$m.out)"
+    echo 0 > $T/events/compaction/mm_compaction_isolate_migratepages/enable
+    kill -TERM $A; wait $A
+    vmstat > /tmp/cp-$m.v1
+    awk '/mm_compaction_isolate_migratepages/ { for (i = 1; i <= NF; i++) if ($i ~ /^nr_taken=/) { sub(/nr_taken=/, "", $i); s += $i; n++ } }
+      END { print s + 0, n + 0 }' $T/trace > /tmp/cp-$m.taken
+    cat $T/per_cpu/cpu*/stats 2>/dev/null | awk '/^overrun:/ { s += $2 } END { print s + 0 }' > /tmp/cp-$m.overrun
+    rmdir $T
+    block compact-$m /tmp/cp-$m.json; block compact-$m-err /tmp/cp-$m.err
+    block compact-$m-out /tmp/cp-$m.out; block compact-$m-taken /tmp/cp-$m.taken
+    block compact-$m-overrun /tmp/cp-$m.overrun
+    block compact-$m-before /tmp/cp-$m.v0; block compact-$m-after /tmp/cp-$m.v1
+  done
+  [ -n "$P0" ] && echo $P0 > /proc/sys/vm/compaction_proactiveness
+fi
 if run kretmiss; then
   # Many tasks inside shrink_node at once, hooked by kprobe+kretprobe: 24
   # readers reclaiming one 16 MiB cgroup, each reading its own 2 MiB of

@@ -100,6 +100,7 @@ const ALL: &[&str] = &[
     "lazyfree",
     "deactivate",
     "mlock",
+    "compact",
     "kretmiss",
     "rss",
     "demote",
@@ -140,6 +141,7 @@ pub(super) static CONFIGS: [Config; 8] = [
             "lazyfree",
             "deactivate",
             "mlock",
+            "compact",
             "kretmiss",
             "demote",
             "proactive",
@@ -154,7 +156,7 @@ pub(super) static CONFIGS: [Config; 8] = [
 ];
 
 /// Every scenario, in the order `--scenario` defaults to and the table lists.
-static SCENARIOS: [Scenario; 22] = [
+static SCENARIOS: [Scenario; 23] = [
     Scenario {
         name: "hooks",
         needs: &[],
@@ -279,6 +281,13 @@ static SCENARIOS: [Scenario; 22] = [
         name: "mlock",
         needs: &[],
         check: |b, _| checks::mlock(b),
+        tier_node: false,
+        ci_only_on: None,
+    },
+    Scenario {
+        name: "compact",
+        needs: &[],
+        check: |b, _| checks::compact(b),
         tier_node: false,
         ci_only_on: None,
     },
@@ -701,6 +710,7 @@ mod tests {
                 "lazyfree",
                 "deactivate",
                 "mlock",
+                "compact",
                 "kretmiss",
                 "rss",
                 "memcgs",
@@ -831,7 +841,7 @@ mod tests {
         );
         assert_eq!(
             guest_scenarios(&select(None).unwrap()),
-            "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,thp,collapse,pageout,lazyfree,deactivate,mlock,kretmiss,rss,memcgs,demote,hooks,numa"
+            "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,thp,collapse,pageout,lazyfree,deactivate,mlock,compact,kretmiss,rss,memcgs,demote,hooks,numa"
         );
     }
 }
