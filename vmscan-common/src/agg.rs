@@ -145,6 +145,16 @@ pub const fn lru_index(node: u32, lru: u32) -> u32 {
     node * lru::COUNT + lru
 }
 
+/// Pages compaction's migrate scanner isolated (COMPACT_ISOLATED): by
+/// [`lru_index`] the LRU pages by the list they left, then one slot a node
+/// ([`compact_not_lru_index`]) for the pages on its list that were on no
+/// LRU list (non-LRU movable pages, hugetlb folios).
+pub const COMPACT_SLOTS: u32 = LRU_SLOTS + NODE_SLOTS;
+#[inline(always)]
+pub const fn compact_not_lru_index(node: u32) -> u32 {
+    LRU_SLOTS + node
+}
+
 /// Pages the mlock batch moved (MLOCK_MOVED): the lists they entered
 /// (`out` 0), then the lists they left (`out` 1), each by [`lru_index`].
 pub const MLOCK_SLOTS: u32 = 2 * LRU_SLOTS;
@@ -568,7 +578,7 @@ pub const fn hist_index(kind: u32, node: u32, bucket: u32) -> u32 {
 /// The node of a slot of each per-node map (the inverse of its index
 /// helper): userspace reads only the slots of nodes that exist.
 pub mod slot_node {
-    use super::{HIST_BUCKETS, NODE_SLOTS, THROTTLE_REASONS};
+    use super::{HIST_BUCKETS, LRU_SLOTS, NODE_SLOTS, THROTTLE_REASONS};
     use crate::ids::lru;
 
     pub const fn shrink(i: u32) -> u32 {
@@ -585,6 +595,14 @@ pub mod slot_node {
     }
     pub const fn node(i: u32) -> u32 {
         i
+    }
+    /// COMPACT_ISOLATED: lru_index, then one slot a node.
+    pub const fn compact(i: u32) -> u32 {
+        if i < LRU_SLOTS {
+            i / lru::COUNT
+        } else {
+            i - LRU_SLOTS
+        }
     }
     /// MLOCK_MOVED: entered, then left, each by lru_index.
     pub const fn mlock(i: u32) -> u32 {
@@ -707,6 +725,9 @@ mod tests {
             mlock_index(3, lru::UNEVICTABLE, false),
             lru_index(3, lru::UNEVICTABLE)
         );
+        assert_eq!(compact_not_lru_index(NODE_OVERFLOW), COMPACT_SLOTS - 1);
+        assert_eq!(slot_node::compact(compact_not_lru_index(5)), 5);
+        assert_eq!(slot_node::compact(lru_index(5, lru::ACTIVE_ANON)), 5);
         for out in [false, true] {
             assert_eq!(slot_node::mlock(mlock_index(7, lru::ACTIVE_FILE, out)), 7);
         }

@@ -6,13 +6,13 @@ use aya_ebpf::{
     maps::{Array, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf, StackTrace},
 };
 use vmscan_common::{
-    ACCESS_ENTRIES, AccessAgg, AccessKey, EpisodeAgg, FolioAgg, HIST_SLOTS, HookId, ISOLATE_SLOTS,
-    IsolateAgg, LRU_SLOTS, MEMCG_LRU_ENTRIES, MEMCG_MOVE_ENTRIES, MEMCG_RECLAIM_ENTRIES,
-    MLOCK_SLOTS, MemcgLruKey, MemcgMoveKey, PagesAgg, RECLAIM_CTX_ENTRIES, RECLAIM_PAGES_SLOTS,
-    REFAULT_DIST_ENTRIES, REFAULT_ENTRIES, REFAULT_FILE_ENTRIES, REFAULT_TASK_ENTRIES, RING_BYTES,
-    ReclaimPagesAgg, RefaultAgg, RefaultDistKey, RefaultFileKey, RefaultKey, RefaultTaskKey,
-    SHRINK_SLOTS, STACK_ENTRIES, ShrinkActiveAgg, ShrinkInactiveAgg, TASK_ENTRIES, THROTTLE_SLOTS,
-    ThrottleAgg, WRITE_SLOTS, agg::Field, hook,
+    ACCESS_ENTRIES, AccessAgg, AccessKey, COMPACT_SLOTS, EpisodeAgg, FolioAgg, HIST_SLOTS, HookId,
+    ISOLATE_SLOTS, IsolateAgg, LRU_SLOTS, MEMCG_LRU_ENTRIES, MEMCG_MOVE_ENTRIES,
+    MEMCG_RECLAIM_ENTRIES, MLOCK_SLOTS, MemcgLruKey, MemcgMoveKey, PagesAgg, RECLAIM_CTX_ENTRIES,
+    RECLAIM_PAGES_SLOTS, REFAULT_DIST_ENTRIES, REFAULT_ENTRIES, REFAULT_FILE_ENTRIES,
+    REFAULT_TASK_ENTRIES, RING_BYTES, ReclaimPagesAgg, RefaultAgg, RefaultDistKey, RefaultFileKey,
+    RefaultKey, RefaultTaskKey, SHRINK_SLOTS, STACK_ENTRIES, ShrinkActiveAgg, ShrinkInactiveAgg,
+    TASK_ENTRIES, THROTTLE_SLOTS, ThrottleAgg, WRITE_SLOTS, agg::Field, hook,
 };
 
 use crate::hooks::{reclaim::ReclaimCtx, refault::RefaultCtx, shrink_node::ShrinkNodeCtx};
@@ -140,9 +140,10 @@ pub static ISOLATED: PerCpuArray<u64> = PerCpuArray::with_max_entries(LRU_SLOTS,
 #[map]
 pub static ISOLATE_LRU_CALL: LruHashMap<u32, u64> = LruHashMap::with_max_entries(TASK_ENTRIES, 0);
 /// Pages compaction's migrate scanner took off a list, per node and list
-/// left (vmscan_common::lru_index).
+/// left (vmscan_common::lru_index), and per node those on its list from no
+/// LRU list (compact_not_lru_index).
 #[map]
-pub static COMPACT_ISOLATED: PerCpuArray<u64> = PerCpuArray::with_max_entries(LRU_SLOTS, 0);
+pub static COMPACT_ISOLATED: PerCpuArray<u64> = PerCpuArray::with_max_entries(COMPACT_SLOTS, 0);
 /// A task's isolate_migratepages_block call: [its list head, the list's
 /// first entry at entry].
 #[map]

@@ -16,7 +16,8 @@
 //! itself before returning (a failed isolation in a block that must be
 //! taken whole) are not seen; their putback is.
 //!
-//! Not counted: what the scanner puts on the same list from no LRU list:
+//! Counted apart, per node: what the scanner puts on the same list from no
+//! LRU list:
 //! non-LRU movable pages (zsmalloc, balloon) and, in alloc_contig_range's
 //! scans (CMA, gigantic pages), hugetlb folios, told apart by their page
 //! type (6.10+); before page types, movable pages by PAGE_MAPPING_MOVABLE,
@@ -33,7 +34,7 @@ use aya_ebpf::{
     macros::{fentry, fexit, kprobe, kretprobe},
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
-use vmscan_common::{hook, lru_index};
+use vmscan_common::{compact_not_lru_index, hook, lru_index};
 
 use super::isolate::list_of;
 use crate::{
@@ -162,13 +163,12 @@ extern "C" fn walk_step(_index: u32, ctx: *mut c_void) -> i64 {
     } else {
         kread::<u64>(folio, off!(folio_mapping)).unwrap_or(0) & 3 == 2
     };
-    if not_lru {
-        return 0;
-    }
-    bump(
-        &COMPACT_ISOLATED,
-        lru_index(folio_node(folio), list_of(flags)),
-        folio_pages(folio, flags),
-    );
+    let node = folio_node(folio);
+    let slot = if not_lru {
+        compact_not_lru_index(node)
+    } else {
+        lru_index(node, list_of(flags))
+    };
+    bump(&COMPACT_ISOLATED, slot, folio_pages(folio, flags));
     0
 }

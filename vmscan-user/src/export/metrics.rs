@@ -461,11 +461,19 @@ fn encode_isolated_by_compaction(
                     .unwrap_or(0),
             ));
         }
+        rows.push((
+            vec![("node", node_label(n.node)), ("lru", "not_lru".to_owned())],
+            st.totals
+                .compact_isolated
+                .get(vmscan_common::compact_not_lru_index(n.node) as usize)
+                .copied()
+                .unwrap_or(0),
+        ));
     }
     counter(
         enc,
         "vmscan_pages_isolated_by_compaction",
-        "Pages compaction's migrate scanner (isolate_migratepages_block: compaction, CMA, alloc_contig) took off an LRU list, inline with no tracepoint; they come back, if at all, as insertions. Rows only where isolate_migratepages_block is hooked with its return (bpf_loop, 5.17+).",
+        "Pages compaction's migrate scanner (isolate_migratepages_block: compaction, CMA, alloc_contig) took off an LRU list, inline with no tracepoint; they come back, if at all, as insertions. lru=\"not_lru\": pages on its list from no LRU list (non-LRU movable pages, hugetlb). Rows only where isolate_migratepages_block is hooked with its return (bpf_loop, 5.17+).",
         rows,
     )
 }

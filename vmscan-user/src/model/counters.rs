@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, ser::SerializeMap as _};
 use vmscan_common::{
-    NODE_SLOTS, deactivate, deactivate_index, isolate_index, lazyfree_index, lru, lru_index,
-    memcg_move, mlock_index, reclaimer, shrink_index,
+    NODE_SLOTS, compact_not_lru_index, deactivate, deactivate_index, isolate_index, lazyfree_index,
+    lru, lru_index, memcg_move, mlock_index, reclaimer, shrink_index,
 };
 
 use super::{
@@ -495,6 +495,13 @@ pub struct NodeCounters {
     /// hooked with its return (it needs bpf_loop, 5.17+).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub isolated_by_compaction: Option<PerList<u64>>,
+    /// Pages the same scanner isolated that were on no LRU list (non-LRU
+    /// movable pages: zsmalloc, balloon; hugetlb folios in
+    /// alloc_contig_range's scans): not in any list's figure. With
+    /// `isolated_by_compaction` they make the kernel's own total
+    /// (mm_compaction_isolate_migratepages' nr_taken).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isolated_by_compaction_not_lru: Option<u64>,
     /// The figures above this kernel leaves underivable, with the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_derived: Vec<NotDerived>,
@@ -593,6 +600,7 @@ impl NodeCounters {
             && self
                 .isolated_by_compaction
                 .is_none_or(|l| l.to_array() == [0; 5])
+            && self.isolated_by_compaction_not_lru.unwrap_or(0) == 0
     }
 }
 
@@ -866,6 +874,12 @@ fn node_counters(t: &Totals, k: &Counting, node: u32, reclaimed: &mut ByReclaime
                 .copied()
                 .unwrap_or(0)
         }))
+    });
+    n.isolated_by_compaction_not_lru = k.compact.then(|| {
+        t.compact_isolated
+            .get(compact_not_lru_index(node) as usize)
+            .copied()
+            .unwrap_or(0)
     });
     n.mlock_moved = k.mlock.then(|| MlockMoves {
         into: mlock(false),
@@ -1316,6 +1330,7 @@ mod tests {
         assert_eq!(not_hooked.mlock_moved, None, "absent, not zero");
         assert_eq!(not_hooked.isolated_by_compaction, None, "absent, not zero");
         t.compact_isolated[lru_index(1, lru::ACTIVE_ANON) as usize] = 9;
+        t.compact_isolated[compact_not_lru_index(1) as usize] = 2;
         let k = Counting {
             compact: true,
             ..Counting::default()
@@ -1324,6 +1339,11 @@ mod tests {
         assert_eq!(
             n.isolated_by_compaction.map(|l| l.to_array()),
             Some([0, 9, 0, 0, 0])
+        );
+        assert_eq!(
+            n.isolated_by_compaction_not_lru,
+            Some(2),
+            "apart from the lists"
         );
         assert_eq!(n.mlock_moved, None, "the batch not hooked");
         let json = serde_json::to_value(&not_hooked).unwrap();

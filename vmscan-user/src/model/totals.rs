@@ -66,8 +66,9 @@ macro_rules! aggregates {
             /// then left (mlock_index).
             mlock_moved: Vec<u64> = "MLOCK_MOVED", ::vmscan_common::MLOCK_SLOTS, Some(::vmscan_common::slot_node::mlock);
             /// Pages compaction's migrate scanner took off each list, per
-            /// node and list (lru_index).
-            compact_isolated: Vec<u64> = "COMPACT_ISOLATED", ::vmscan_common::LRU_SLOTS, Some(::vmscan_common::slot_node::lru);
+            /// node and list (lru_index); then per node those from no LRU
+            /// list (compact_not_lru_index).
+            compact_isolated: Vec<u64> = "COMPACT_ISOLATED", ::vmscan_common::COMPACT_SLOTS, Some(::vmscan_common::slot_node::compact);
         }
     };
 }
