@@ -187,20 +187,7 @@ pub fn map_touch(
 /// cannot page anything out and activates every page (pgactivate).
 pub fn pageout_anon(mib: usize) -> anyhow::Result<()> {
     let len = mib << 20;
-    // SAFETY: a fresh private anonymous mapping, unmapped below.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        bail!("mmap {mib} MiB: {}", std::io::Error::last_os_error());
-    }
+    let p = map_anon(len)?;
     for off in (0..len).step_by(4096) {
         // SAFETY: off < len, inside the writable mapping.
         unsafe { std::ptr::write_volatile((p as *mut u8).add(off), 1) };
@@ -418,7 +405,6 @@ pub fn deactivate(mib: usize, dir: &Path) -> anyhow::Result<()> {
 /// /proc/vmstat's unevictable_pgs_* over the calls (read in this process,
 /// which writes nothing else meanwhile).
 pub fn mlock(mib: usize, dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::FileExt as _;
     let len = mib << 20;
     if len == 0 {
         bail!("{mib} MiB: a positive size");
@@ -426,54 +412,18 @@ pub fn mlock(mib: usize, dir: &Path) -> anyhow::Result<()> {
     let anon_len = len / 2;
     pin_to_cpu0()?;
     let p = dir.join("mlock");
-    let _ = std::fs::remove_file(&p);
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&p)
-        .with_context(|| format!("creating {}", p.display()))?;
-    let chunk = vec![0x6b_u8; 1 << 20];
-    for off in (0..len).step_by(chunk.len()) {
-        f.write_all_at(&chunk, off as u64)?;
-    }
-    f.sync_all()?;
-    let mut buf = vec![0u8; 1 << 20];
-    for off in (0..len).step_by(buf.len()) {
-        f.read_exact_at(&mut buf, off as u64)?;
-    }
+    let f = cached_file(&p, len)?;
     let file = map_shared(&f, len).map_err(|e| anyhow::anyhow!("mmap: {e}"))?;
     for off in (0..len).step_by(4096) {
         // SAFETY: off < len, inside the mapping.
         unsafe { std::ptr::read_volatile(file.add(off)) };
     }
-    // SAFETY: a fresh private anonymous mapping, unmapped below.
-    let anon = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            anon_len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if anon == libc::MAP_FAILED {
-        bail!("mmap: {}", std::io::Error::last_os_error());
-    }
+    let anon = map_anon(anon_len)?;
     // Small folios only, so the pages are the folios mlock faults in. A
     // kernel without THP refuses the advice, and has none anyway.
     // SAFETY: advising our own mapping.
     unsafe { libc::madvise(anon, anon_len, libc::MADV_NOHUGEPAGE) };
-    let counters = || -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
-        let text = std::fs::read_to_string("/proc/vmstat").context("reading /proc/vmstat")?;
-        Ok(text
-            .lines()
-            .filter_map(|l| l.split_once(' '))
-            .filter(|(k, _)| k.starts_with("unevictable_pgs_"))
-            .filter_map(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?)))
-            .collect())
-    };
+    let counters = || vmstat_of(&["unevictable_pgs_"]);
     let before = counters()?;
     let call = |what: &str, rc: i32| -> anyhow::Result<()> {
         if rc != 0 {
@@ -519,7 +469,6 @@ pub fn mlock(mib: usize, dir: &Path) -> anyhow::Result<()> {
 /// Prints the growth of /proc/vmstat's migration and compaction counters
 /// over the compactions (read in this process).
 pub fn compact(mib: usize, dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::FileExt as _;
     // How much one compaction migrates depends on where the two scanners
     // meet: rounds (a fresh file each) until it has migrated this much.
     const ENOUGH: u64 = 1024;
@@ -528,36 +477,13 @@ pub fn compact(mib: usize, dir: &Path) -> anyhow::Result<()> {
     if len == 0 {
         bail!("{mib} MiB: a positive size");
     }
-    let counters = || -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
-        let text = std::fs::read_to_string("/proc/vmstat").context("reading /proc/vmstat")?;
-        Ok(text
-            .lines()
-            .filter_map(|l| l.split_once(' '))
-            .filter(|(k, _)| k.starts_with("pgmigrate_") || k.starts_with("compact_"))
-            .filter_map(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?)))
-            .collect())
-    };
+    let counters = || vmstat_of(&["pgmigrate_", "compact_"]);
     let p = dir.join("compact");
-    let chunk = vec![0x3c_u8; 1 << 20];
-    let mut buf = vec![0u8; 1 << 20];
     let mut delta = std::collections::BTreeMap::<String, u64>::new();
     let mut rounds = 0;
     while rounds < ROUNDS && delta.get("pgmigrate_success").copied().unwrap_or(0) < ENOUGH {
         rounds += 1;
-        let _ = std::fs::remove_file(&p);
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&p)
-            .with_context(|| format!("creating {}", p.display()))?;
-        for off in (0..len).step_by(chunk.len()) {
-            f.write_all_at(&chunk, off as u64)?;
-        }
-        f.sync_all()?;
-        for off in (0..len).step_by(buf.len()) {
-            f.read_exact_at(&mut buf, off as u64)?;
-        }
+        let f = cached_file(&p, len)?;
         for off in (0..len).step_by(2 * 4096) {
             // SAFETY: a plain advice call on our own descriptor.
             let rc = unsafe {
@@ -587,6 +513,41 @@ pub fn compact(mib: usize, dir: &Path) -> anyhow::Result<()> {
     let delta: Vec<String> = delta.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!("vmstat: {}", delta.join(", "));
     Ok(())
+}
+
+/// A new `len`-byte file at `p` (any old one removed), written, synced
+/// and read once: clean page cache on an LRU list.
+fn cached_file(p: &Path, len: usize) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::FileExt as _;
+    let _ = std::fs::remove_file(p);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(p)
+        .with_context(|| format!("creating {}", p.display()))?;
+    let chunk = vec![0x6b_u8; 1 << 20];
+    for off in (0..len).step_by(chunk.len()) {
+        f.write_all_at(&chunk[..chunk.len().min(len - off)], off as u64)?;
+    }
+    f.sync_all()?;
+    let mut buf = vec![0u8; 1 << 20];
+    for off in (0..len).step_by(buf.len()) {
+        let n = buf.len().min(len - off);
+        f.read_exact_at(&mut buf[..n], off as u64)?;
+    }
+    Ok(f)
+}
+
+/// /proc/vmstat's counters whose names start with one of `prefixes`.
+fn vmstat_of(prefixes: &[&str]) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+    let text = std::fs::read_to_string("/proc/vmstat").context("reading /proc/vmstat")?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(k, _)| prefixes.iter().any(|p| k.starts_with(p)))
+        .filter_map(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?)))
+        .collect())
 }
 
 /// A shared read-only mapping of the first `len` bytes of `f`; the caller
@@ -665,29 +626,36 @@ fn pin_in_pipes(f: &std::fs::File, off: u64, len: u64) -> anyhow::Result<Vec<[st
     Ok(pipes)
 }
 
-/// A private anonymous mapping of `len` bytes plus 2 MiB: (the mapping, for
-/// munmap of `len` + 2 MiB, and its first 2 MiB-aligned address, with `len`
-/// bytes behind it).
-fn map_aligned(len: usize) -> anyhow::Result<(*mut libc::c_void, *mut u8)> {
-    // SAFETY: a fresh private anonymous mapping with room to align; the
-    // callers unmap it.
-    let raw = unsafe {
+/// A fresh private anonymous read-write mapping of `len` bytes, nothing
+/// touched yet; the caller unmaps it.
+fn map_anon(len: usize) -> anyhow::Result<*mut libc::c_void> {
+    // SAFETY: a fresh private anonymous mapping; the callers unmap it.
+    let p = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
-            len + HUGE,
+            len,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
             -1,
             0,
         )
     };
-    if raw == libc::MAP_FAILED {
+    if p == libc::MAP_FAILED {
         bail!(
-            "mmap {} MiB: {}",
-            len >> 20,
+            "mmap {} KiB: {}",
+            len >> 10,
             std::io::Error::last_os_error()
         );
     }
+    Ok(p)
+}
+
+/// A private anonymous mapping of `len` bytes plus 2 MiB: (the mapping, for
+/// munmap of `len` + 2 MiB, and its first 2 MiB-aligned address, with `len`
+/// bytes behind it).
+fn map_aligned(len: usize) -> anyhow::Result<(*mut libc::c_void, *mut u8)> {
+    // Room to align; the callers unmap it.
+    let raw = map_anon(len + HUGE)?;
     Ok((raw, ((raw as usize + HUGE - 1) & !(HUGE - 1)) as *mut u8))
 }
 

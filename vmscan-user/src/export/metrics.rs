@@ -406,6 +406,34 @@ fn encode_lruvec_moves(
     )
 }
 
+/// Rows of a per-CPU array kept by node and list, where `hook` is attached
+/// with its return (else none): for each node with memory and each list,
+/// labels (node, lru) then `extra`, and `table`'s slot `slot(node, list)`.
+fn per_list_rows(
+    st: &ExportState,
+    hook: vmscan_common::HookId,
+    table: &[u64],
+    extra: &[(&'static str, &str)],
+    slot: impl Fn(u32, u32) -> u32,
+) -> Vec<(Labels, u64)> {
+    if !crate::probe::loader::hook_returned(&st.hooks, hook) {
+        return vec![];
+    }
+    let mut rows = vec![];
+    for n in &st.snap.nodes {
+        for l in 0..lru::COUNT {
+            let mut labels: Labels = vec![
+                ("node", node_label(n.node)),
+                ("lru", lru::NAMES[l as usize].to_owned()),
+            ];
+            labels.extend(extra.iter().map(|&(k, v)| (k, v.to_owned())));
+            let pages = table.get(slot(n.node, l) as usize).copied().unwrap_or(0);
+            rows.push((labels, pages));
+        }
+    }
+    rows
+}
+
 /// Pages folio_isolate_lru took off each list outside reclaim (no
 /// tracepoint fires there), per node and list. Rows only where it is
 /// hooked with its return.
@@ -413,23 +441,13 @@ fn encode_isolated_outside_reclaim(
     st: &ExportState,
     enc: &mut DescriptorEncoder,
 ) -> Result<(), std::fmt::Error> {
-    let returned = crate::probe::loader::hook_returned(&st.hooks, vmscan_common::hook::ISOLATE_LRU);
-    let mut rows = vec![];
-    for n in st.snap.nodes.iter().filter(|_| returned) {
-        for l in 0..lru::COUNT {
-            rows.push((
-                vec![
-                    ("node", node_label(n.node)),
-                    ("lru", lru::NAMES[l as usize].to_owned()),
-                ],
-                st.totals
-                    .isolated
-                    .get(lru_index(n.node, l) as usize)
-                    .copied()
-                    .unwrap_or(0),
-            ));
-        }
-    }
+    let rows = per_list_rows(
+        st,
+        vmscan_common::hook::ISOLATE_LRU,
+        &st.totals.isolated,
+        &[],
+        lru_index,
+    );
     counter(
         enc,
         "vmscan_pages_isolated_outside_reclaim",
@@ -439,36 +457,22 @@ fn encode_isolated_outside_reclaim(
 }
 
 /// Pages compaction's migrate scanner took off each list, per node and
-/// list. Rows only where isolate_migratepages_block is hooked with its
-/// return.
+/// list, and per node those from no LRU list (lru="not_lru"). Rows only
+/// where isolate_migratepages_block is hooked with its return.
 fn encode_isolated_by_compaction(
     st: &ExportState,
     enc: &mut DescriptorEncoder,
 ) -> Result<(), std::fmt::Error> {
-    let returned = crate::probe::loader::hook_returned(&st.hooks, vmscan_common::hook::COMPACT);
-    let mut rows = vec![];
-    for n in st.snap.nodes.iter().filter(|_| returned) {
-        for l in 0..lru::COUNT {
+    let table = &st.totals.compact_isolated;
+    let mut rows = per_list_rows(st, vmscan_common::hook::COMPACT, table, &[], lru_index);
+    if !rows.is_empty() {
+        for n in &st.snap.nodes {
+            let slot = vmscan_common::compact_not_lru_index(n.node) as usize;
             rows.push((
-                vec![
-                    ("node", node_label(n.node)),
-                    ("lru", lru::NAMES[l as usize].to_owned()),
-                ],
-                st.totals
-                    .compact_isolated
-                    .get(lru_index(n.node, l) as usize)
-                    .copied()
-                    .unwrap_or(0),
+                vec![("node", node_label(n.node)), ("lru", "not_lru".to_owned())],
+                table.get(slot).copied().unwrap_or(0),
             ));
         }
-        rows.push((
-            vec![("node", node_label(n.node)), ("lru", "not_lru".to_owned())],
-            st.totals
-                .compact_isolated
-                .get(vmscan_common::compact_not_lru_index(n.node) as usize)
-                .copied()
-                .unwrap_or(0),
-        ));
     }
     counter(
         enc,
@@ -484,25 +488,15 @@ fn encode_mlock_moved(
     st: &ExportState,
     enc: &mut DescriptorEncoder,
 ) -> Result<(), std::fmt::Error> {
-    let returned = crate::probe::loader::hook_returned(&st.hooks, vmscan_common::hook::MLOCK);
     let mut rows = vec![];
-    for n in st.snap.nodes.iter().filter(|_| returned) {
-        for (out, direction) in [(false, "into"), (true, "out_of")] {
-            for l in 0..lru::COUNT {
-                rows.push((
-                    vec![
-                        ("node", node_label(n.node)),
-                        ("lru", lru::NAMES[l as usize].to_owned()),
-                        ("direction", direction.to_owned()),
-                    ],
-                    st.totals
-                        .mlock_moved
-                        .get(vmscan_common::mlock_index(n.node, l, out) as usize)
-                        .copied()
-                        .unwrap_or(0),
-                ));
-            }
-        }
+    for (out, direction) in [(false, "into"), (true, "out_of")] {
+        rows.extend(per_list_rows(
+            st,
+            vmscan_common::hook::MLOCK,
+            &st.totals.mlock_moved,
+            &[("direction", direction)],
+            |node, l| vmscan_common::mlock_index(node, l, out),
+        ));
     }
     counter(
         enc,
@@ -1308,6 +1302,52 @@ mod tests {
             "quotes, backslashes, newlines escaped: {text}"
         );
         assert!(text.trim_end().ends_with("# EOF"));
+    }
+
+    #[test]
+    fn moves_without_a_tracepoint_are_rows_only_where_hooked() {
+        let mut st = state();
+        st.totals.isolated[lru_index(0, lru::INACTIVE_FILE) as usize] = 12;
+        st.totals.compact_isolated[lru_index(0, lru::ACTIVE_ANON) as usize] = 7;
+        st.totals.compact_isolated[vmscan_common::compact_not_lru_index(0) as usize] = 2;
+        st.totals.mlock_moved[vmscan_common::mlock_index(0, lru::UNEVICTABLE, false) as usize] = 30;
+        st.totals.mlock_moved[vmscan_common::mlock_index(0, lru::INACTIVE_FILE, true) as usize] =
+            20;
+        let families = [
+            "vmscan_pages_isolated_outside_reclaim_total{",
+            "vmscan_pages_isolated_by_compaction_total{",
+            "vmscan_pages_mlock_moved_total{",
+        ];
+        let render_state =
+            |st: &ExportState| render(&registry(Arc::new(RwLock::new(st.clone())))).unwrap();
+        let text = render_state(&st);
+        for f in families {
+            assert!(
+                !text.lines().any(|l| l.starts_with(f)),
+                "not hooked: no {f} rows"
+            );
+        }
+        st.hooks = [hook::ISOLATE_LRU, hook::COMPACT, hook::MLOCK]
+            .into_iter()
+            .map(|id| HookStatus {
+                id,
+                name: "f".into(),
+                mechanism: Some("fentry+fexit".into()),
+                error: None,
+                notes: vec![],
+            })
+            .collect();
+        let text = render_state(&st);
+        for row in [
+            "vmscan_pages_isolated_outside_reclaim_total{node=\"0\",lru=\"inactive_file\"} 12",
+            "vmscan_pages_isolated_by_compaction_total{node=\"0\",lru=\"active_anon\"} 7",
+            "vmscan_pages_isolated_by_compaction_total{node=\"0\",lru=\"not_lru\"} 2",
+            "vmscan_pages_mlock_moved_total{node=\"0\",lru=\"unevictable\",direction=\"into\"} 30",
+            "vmscan_pages_mlock_moved_total{node=\"0\",lru=\"inactive_file\",direction=\"out_of\"} 20",
+            "vmscan_pages_mlock_moved_total{node=\"0\",lru=\"unevictable\",direction=\"out_of\"} 0",
+        ] {
+            assert!(text.contains(row), "{row} in {text}");
+        }
     }
 
     #[test]

@@ -851,30 +851,16 @@ fn node_counters(t: &Totals, k: &Counting, node: u32, reclaimed: &mut ByReclaime
     };
     let lazyfree = |active| t.lazyfree[lazyfree_index(node, active) as usize];
     n.moved = BatchMoves::of_kinds([batches(0), batches(1), lazyfree(0), lazyfree(1)], k);
-    n.isolated_outside_reclaim = k.isolate_lru.then(|| {
+    // One figure a list from a per-CPU array kept by node and list.
+    let per_list = |table: &[u64], slot: &dyn Fn(u32) -> u32| {
         PerList::from_array(&std::array::from_fn(|l| {
-            t.isolated
-                .get(lru_index(node, l as u32) as usize)
-                .copied()
-                .unwrap_or(0)
-        }))
-    });
-    let mlock = |out| {
-        PerList::from_array(&std::array::from_fn(|l| {
-            t.mlock_moved
-                .get(mlock_index(node, l as u32, out) as usize)
-                .copied()
-                .unwrap_or(0)
+            table.get(slot(l as u32) as usize).copied().unwrap_or(0)
         }))
     };
-    n.isolated_by_compaction = k.compact.then(|| {
-        PerList::from_array(&std::array::from_fn(|l| {
-            t.compact_isolated
-                .get(lru_index(node, l as u32) as usize)
-                .copied()
-                .unwrap_or(0)
-        }))
-    });
+    let by_list = |l| lru_index(node, l);
+    n.isolated_outside_reclaim = k.isolate_lru.then(|| per_list(&t.isolated, &by_list));
+    let mlock = |out| per_list(&t.mlock_moved, &|l| mlock_index(node, l, out));
+    n.isolated_by_compaction = k.compact.then(|| per_list(&t.compact_isolated, &by_list));
     n.isolated_by_compaction_not_lru = k.compact.then(|| {
         t.compact_isolated
             .get(compact_not_lru_index(node) as usize)
