@@ -380,6 +380,10 @@ pub struct AccessKey {
 pub const ACCESS_ENTRIES: u32 = 16384;
 /// Kernel stacks kept for folio_mark_accessed (the STACKS map).
 pub const STACK_ENTRIES: u32 = 16384;
+/// A stack whose hash bucket in STACKS holds another stack (the kernel
+/// refuses it, -EEXIST) goes to STACKS_SPILL, whose ids are reported
+/// offset by [`STACK_ENTRIES`]: a collision no longer loses a stack.
+pub const STACK_SPILL_ENTRIES: u32 = 1024;
 
 /// Entries the per-task LRU hashes (keyed by pid) are built with; the
 /// loader adds [`task_map_reserve`] for the machine (see [`TASK_MAPS`]).

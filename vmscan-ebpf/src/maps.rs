@@ -89,6 +89,10 @@ pub static ACCESS: PerCpuHashMap<AccessKey, AccessAgg> =
     PerCpuHashMap::with_max_entries(ACCESS_ENTRIES, 0);
 #[map]
 pub static STACKS: StackTrace = StackTrace::with_max_entries(STACK_ENTRIES, 0);
+/// Stacks STACKS refused for a hash collision (vmscan_common::STACK_SPILL_ENTRIES).
+#[map]
+pub static STACKS_SPILL: StackTrace =
+    StackTrace::with_max_entries(vmscan_common::STACK_SPILL_ENTRIES, 0);
 /// Direct / memcg / node reclaim per task, keyed by pid: the open episode,
 /// or none where start_ns is 0. A task's entry stays between episodes
 /// (written in place, no insert and delete per episode). When the LRU must

@@ -26,7 +26,7 @@ use crate::{
         bit, current_pid, current_task_flags, current_tgid, fentry_arg, folio_flags, folio_node,
         folio_pages, is_file,
     },
-    maps::{ACCESS, ACCESS_CTX, STACKS, add_keyed, hit, runtime},
+    maps::{ACCESS, ACCESS_CTX, STACKS, STACKS_SPILL, add_keyed, hit, runtime},
 };
 
 /// One MGLRU call between entry and return: its key (outcome still to
@@ -76,14 +76,21 @@ pub fn kretprobe_folio_mark_accessed(_ctx: RetProbeContext) -> u32 {
     0
 }
 
-/// The calling kernel stack's id in STACKS, or -1 when stacks are not
-/// captured (or the walk failed).
+/// The calling kernel stack's id in STACKS, else (its hash bucket there
+/// holds another stack) in STACKS_SPILL offset by STACK_ENTRIES, or -1
+/// when stacks are not captured (or the walk failed).
 #[inline(always)]
 fn stack_id<C: StackIdContext>(ctx: &C) -> i32 {
     if !enabled(&CAPTURE_STACKS) {
         return -1;
     }
-    ctx.get_stackid(&STACKS, 0).map(|s| s as i32).unwrap_or(-1)
+    match ctx.get_stackid(&STACKS, 0) {
+        Ok(s) => s as i32,
+        Err(_) => ctx
+            .get_stackid(&STACKS_SPILL, 0)
+            .map(|s| s as i32 + vmscan_common::STACK_ENTRIES as i32)
+            .unwrap_or(-1),
+    }
 }
 
 #[inline(always)]

@@ -176,6 +176,9 @@ pub struct Reader {
     /// into [`Totals::refault`] under cgroup id 0.
     refault_node: <Vec<RefaultAgg> as ReadTable>::Map,
     stacks: StackTraceMap<MapData>,
+    /// Stacks STACKS refused for a hash collision (ids offset by
+    /// STACK_ENTRIES).
+    spill: StackTraceMap<MapData>,
     /// The maps read element by element when this was last said (None:
     /// not yet said).
     unbatched: std::cell::RefCell<Option<Vec<String>>>,
@@ -186,19 +189,26 @@ impl Reader {
         let maps = Maps::open(ebpf)?;
         let refault_node = <Vec<RefaultAgg> as ReadTable>::open(ebpf, "REFAULT_NODE")?;
         let stacks = StackTraceMap::try_from(take_map(ebpf, "STACKS")?).context("map STACKS")?;
+        let spill =
+            StackTraceMap::try_from(take_map(ebpf, "STACKS_SPILL")?).context("map STACKS_SPILL")?;
         Ok(Self {
             maps,
             refault_node,
             stacks,
+            spill,
             unbatched: std::cell::RefCell::new(None),
         })
     }
 
-    /// Instruction pointers of a kernel stack id (innermost first).
+    /// Instruction pointers of a kernel stack id (innermost first): ids
+    /// from STACK_ENTRIES on are STACKS_SPILL's.
     pub fn stack(&self, id: i32) -> Option<Vec<u64>> {
         let id = u32::try_from(id).ok()?;
-        self.stacks
-            .get(&id, 0)
+        let (map, id) = match id.checked_sub(vmscan_common::STACK_ENTRIES) {
+            Some(spilled) => (&self.spill, spilled),
+            None => (&self.stacks, id),
+        };
+        map.get(&id, 0)
             .ok()
             .map(|st| st.frames().iter().map(|f| f.ip).collect())
     }
