@@ -1833,12 +1833,29 @@ struct StatRun {
     out: String,
 }
 
+/// The JSON block `name` a vmscan run printed; where it is missing or
+/// broken, the error carries that run's stderr (block `{name}-err`).
+fn stat_json(b: &Blocks, name: &str) -> Result<Value, String> {
+    json(b, name).map_err(|e| {
+        let err = b.get(format!("{name}-err").as_str());
+        format!("{e}; its stderr: {}", err.map_or("(none)", |s| s.trim()))
+    })
+}
+
+/// The number after "`key` " in a workload's line ("file 4096 pages",
+/// "pgmigrate_success 12,").
+fn number_after(line: &str, key: &str) -> Option<u64> {
+    let at = line.find(&format!("{key} "))? + key.len() + 1;
+    line[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
 impl StatRun {
     fn read(b: &Blocks, name: &str, counter: &'static str) -> Result<Self, String> {
-        let j = json(b, name).map_err(|e| {
-            let err = b.get(format!("{name}-err").as_str());
-            format!("{e}; its stderr: {}", err.map_or("(none)", |s| s.trim()))
-        })?;
+        let j = stat_json(b, name)?;
         let delta = vmstat_delta(b, &format!("{name}-before"), &format!("{name}-after"))?;
         Ok(Self {
             j,
@@ -2401,26 +2418,15 @@ pub(super) fn mlock(b: &Blocks) -> Verdict {
 
 fn mlock_by(b: &Blocks, m: &str) -> Verdict {
     let name = format!("mlock-{m}");
-    let j = json(b, &name).map_err(|e| {
-        let err = b.get(format!("{name}-err").as_str());
-        format!("{e}; its stderr: {}", err.map_or("(none)", |s| s.trim()))
-    })?;
+    let j = stat_json(b, &name)?;
     let out = b
         .get(format!("{name}-out").as_str())
         .map_or("", |s| s.trim());
-    let field = |line: &str, key: &str| -> Option<u64> {
-        let at = line.find(key)? + key.len();
-        line[at..]
-            .trim_start()
-            .split(|c: char| !c.is_ascii_digit())
-            .next()?
-            .parse()
-            .ok()
-    };
+    let field = number_after;
     let (file, anon) = out
         .lines()
         .find(|l| l.starts_with("file "))
-        .and_then(|l| Some((field(l, "file")?, field(l, ", anon")?)))
+        .and_then(|l| Some((field(l, "file")?, field(l, "anon")?)))
         .ok_or(format!("lab-mlock printed no page counts: {out:?}"))?;
     let vmstat = out
         .lines()
@@ -2527,24 +2533,14 @@ pub(super) fn compact(b: &Blocks) -> Verdict {
 
 fn compact_by(b: &Blocks, m: &str) -> Verdict {
     let name = format!("compact-{m}");
-    let j = json(b, &name).map_err(|e| {
-        let err = b.get(format!("{name}-err").as_str());
-        format!("{e}; its stderr: {}", err.map_or("(none)", |s| s.trim()))
-    })?;
+    let j = stat_json(b, &name)?;
     let text = |what: &str| {
         b.get(format!("{name}-{what}").as_str())
             .map_or("", |s| s.trim())
             .to_owned()
     };
     let out = text("out");
-    let field = |line: &str, key: &str| -> Option<u64> {
-        let at = line.find(&format!("{key} "))? + key.len() + 1;
-        line[at..]
-            .split(|c: char| !c.is_ascii_digit())
-            .next()?
-            .parse()
-            .ok()
-    };
+    let field = number_after;
     let moved = out
         .lines()
         .find_map(|l| l.strip_prefix("vmstat: "))
@@ -3329,6 +3325,19 @@ mod tests {
         // Less than one pass from the disk, or no pgpgin: not measured.
         assert_eq!(rereads_missed(&d(4 * 100)), None);
         assert_eq!(rereads_missed(&BTreeMap::new()), None);
+    }
+
+    #[test]
+    fn numbers_after_their_names_in_workload_lines() {
+        let l = "file 4096 pages, anon 2048 pages";
+        assert_eq!(
+            (number_after(l, "file"), number_after(l, "anon")),
+            (Some(4096), Some(2048))
+        );
+        let v = "compact_isolated 704, compact_isolated_x 9, pgmigrate_success 129";
+        assert_eq!(number_after(v, "compact_isolated"), Some(704));
+        assert_eq!(number_after(v, "pgmigrate_success"), Some(129));
+        assert_eq!(number_after(v, "pgmigrate_fail"), None);
     }
 
     #[test]
