@@ -1089,7 +1089,7 @@ impl Model {
         let mut notes = Vec::new();
         if self.mglru() {
             notes.push(
-                "MGLRU is enabled: the kernel's lists are generations; active/inactive sizes are its approximation, which aging changes with no event, so drift is shown per type (anon, file), not per list"
+                "MGLRU is enabled: the kernel's lists are generations; active/inactive sizes are its approximation, which aging changes with no event, so drift is shown per type (anon, file), not per list; generations are read from the kernel, not predicted: folios move between them with no event, in functions the kernel inlines or clones without BTF (sort_folio's promotions, eviction's putback)"
                     .into(),
             );
         }
