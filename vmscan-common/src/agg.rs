@@ -278,13 +278,14 @@ pub struct MemcgMoveKey {
     pub node: u32,
     pub kind: u32,
 }
-/// Batch moves are rarer than insertions and have four kinds to their
-/// lists' five: a quarter of the insertion map's keys.
-pub const MEMCG_MOVE_ENTRIES: u32 = MEMCG_LRU_ENTRIES / 4;
+/// Batch moves have six kinds to the insertions' five lists; only the two
+/// activations are about as common as insertions (the deactivations and
+/// lazyfree are rare): half the insertion map's keys.
+pub const MEMCG_MOVE_ENTRIES: u32 = MEMCG_LRU_ENTRIES / 2;
 
 /// Reclaim per lruvec keys [`MemcgMoveKey`] too (LRU_RECLAIM_MEMCG, kinds
-/// [`memcg_reclaim`]): eight kinds a lruvec, like the batches' four a
-/// quarter of the insertion map's keys (at most a few kinds move at once).
+/// [`memcg_reclaim`]): ten kinds a lruvec, a quarter of the insertion
+/// map's keys (only lruvecs reclaim shrinks have any).
 pub const MEMCG_RECLAIM_ENTRIES: u32 = MEMCG_LRU_ENTRIES / 4;
 
 /// What reclaim did to one lruvec (LRU_RECLAIM_MEMCG, keyed by
@@ -293,7 +294,9 @@ pub const MEMCG_RECLAIM_ENTRIES: u32 = MEMCG_LRU_ENTRIES / 4;
 /// isolated folios' pages), those its shrink passes reclaimed (pgsteal),
 /// and on the classic LRU those its active-list isolations scanned
 /// (pgrefill) and its active-list shrinks deactivated (pgdeactivate's part
-/// in reclaim). A memory cgroup's counters in memory.stat are its
+/// in reclaim), and the pages its shrink passes activated (pgactivate's
+/// part in reclaim: shrink_folio_list's PGACTIVATE, the passes'
+/// nr_activate). A memory cgroup's counters in memory.stat are its
 /// lruvecs'.
 pub mod memcg_reclaim {
     pub const SCANNED_ANON: u32 = 0;
@@ -304,7 +307,14 @@ pub mod memcg_reclaim {
     pub const REFILLED_FILE: u32 = 5;
     pub const DEACTIVATED_ANON: u32 = 6;
     pub const DEACTIVATED_FILE: u32 = 7;
-    pub const COUNT: u32 = 8;
+    pub const ACTIVATED_ANON: u32 = 8;
+    pub const ACTIVATED_FILE: u32 = 9;
+    pub const COUNT: u32 = 10;
+    /// Pages a shrink pass of the inactive list of type `file` activated.
+    #[inline(always)]
+    pub const fn activated(file: u32) -> u32 {
+        ACTIVATED_ANON + file
+    }
     /// Pages scanned from the active list of type `file` (1: file LRU).
     #[inline(always)]
     pub const fn refilled(file: u32) -> u32 {
@@ -337,7 +347,12 @@ pub mod memcg_move {
     pub const LAZYFREE_FROM_INACTIVE: u32 = 2;
     /// lru_lazyfree: active anon -> inactive file.
     pub const LAZYFREE_FROM_ACTIVE: u32 = 3;
-    pub const COUNT: u32 = 4;
+    /// lru_activate (folio_activate's batch, mm_lru_activate): inactive
+    /// anon -> active anon.
+    pub const ACTIVATED_ANON: u32 = 4;
+    /// lru_activate: inactive file -> active file.
+    pub const ACTIVATED_FILE: u32 = 5;
+    pub const COUNT: u32 = 6;
     /// The list each move leaves and the one it joins (crate::ids::lru).
     pub const LISTS: [(u32, u32); COUNT as usize] = {
         use crate::ids::lru::*;
@@ -346,8 +361,20 @@ pub mod memcg_move {
             (ACTIVE_FILE, INACTIVE_FILE),
             (INACTIVE_ANON, INACTIVE_FILE),
             (ACTIVE_ANON, INACTIVE_FILE),
+            (INACTIVE_ANON, ACTIVE_ANON),
+            (INACTIVE_FILE, ACTIVE_FILE),
         ]
     };
+    /// Whether `kind` is a lazyfree move.
+    #[inline(always)]
+    pub const fn is_lazyfree(kind: u32) -> bool {
+        kind == LAZYFREE_FROM_INACTIVE || kind == LAZYFREE_FROM_ACTIVE
+    }
+    /// The activation of a folio of type `file` (1: file LRU).
+    #[inline(always)]
+    pub const fn activated(file: u32) -> u32 {
+        ACTIVATED_ANON + file
+    }
     /// The deactivation of a folio of type `file` (1: file LRU).
     #[inline(always)]
     pub const fn deactivated(file: u32) -> u32 {

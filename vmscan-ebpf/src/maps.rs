@@ -75,7 +75,7 @@ pub static EPISODES: PerCpuArray<EpisodeAgg> =
 pub static LRU_INSERT_MEMCG: PerCpuHashMap<MemcgLruKey, FolioAgg> =
     PerCpuHashMap::with_max_entries(MEMCG_LRU_ENTRIES, 0);
 /// Pages the batches outside reclaim moved per (memory cgroup, node, move):
-/// the lruvec's share of DEACTIVATE and LAZYFREE.
+/// the lruvec's share of DEACTIVATE, LAZYFREE and LRU_ACTIVATE.
 #[map]
 pub static LRU_MOVE_MEMCG: PerCpuHashMap<MemcgMoveKey, u64> =
     PerCpuHashMap::with_max_entries(MEMCG_MOVE_ENTRIES, 0);

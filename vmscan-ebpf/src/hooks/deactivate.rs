@@ -144,8 +144,10 @@ pub(super) fn memcg_moved(folio: u64, node: u32, kind: u32, pages: u64) {
         kind,
     };
     // The lost slot is the batch's hook: both batches share the map.
-    let h = if kind >= memcg_move::LAZYFREE_FROM_INACTIVE {
+    let h = if memcg_move::is_lazyfree(kind) {
         hook::LAZYFREE
+    } else if kind == memcg_move::activated(0) || kind == memcg_move::activated(1) {
+        hook::LRU_ACTIVATE
     } else {
         hook::DEACTIVATE
     };

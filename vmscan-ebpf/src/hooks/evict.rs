@@ -37,7 +37,11 @@ use vmscan_common::{
     memcg_reclaim,
 };
 
-use super::{lruvec::reclaimed_in_scope, reclaim::current_reclaimer, shrink::count_pass};
+use super::{
+    lruvec::reclaimed_in_scope,
+    reclaim::current_reclaimer,
+    shrink::{activated_in_scope, count_pass},
+};
 use crate::{
     globals::{KPROBE_SHADOW, enabled},
     kernel::{
@@ -230,6 +234,7 @@ fn pass_leave(reclaimed: u64) {
         reclaimed,
         hook::SHRINK_FOLIO_LIST_RET,
     );
+    activated_in_scope(&f, hook::SHRINK_FOLIO_LIST_RET);
 }
 
 #[fentry(function = "evict_folios")]

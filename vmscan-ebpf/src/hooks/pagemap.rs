@@ -6,8 +6,10 @@ use core::ffi::c_void;
 use aya_ebpf::maps::PerCpuArray;
 use vmscan_common::{
     DERIVED, FolioAgg, MemcgLruKey, RUNTIME_BATCH, hist, hist_index, hook, log2_bucket, lru,
-    lru_index,
+    lru_index, memcg_move,
 };
+
+use super::deactivate::memcg_moved;
 
 use crate::{
     emit::now_ns,
@@ -160,9 +162,13 @@ tracepoint!(
     fast = btf_lru_activate
 );
 
-/// tp_btf: as [`btf_lru_insertion`].
+/// tp_btf: as [`btf_lru_insertion`] (where activations are not keyed by
+/// memcg).
 #[inline(always)]
 fn btf_lru_activate(ctx: *mut c_void) -> bool {
+    if enabled(&MEMCG_INSERTIONS) {
+        return false;
+    }
     btf_small_folio(
         &LRU_ACTIVATE,
         ctx,
@@ -196,5 +202,13 @@ fn try_lru_activate(ctx: &Tp) -> Result<(), i64> {
         pages: folio_pages(folio, flags),
     };
     add_at(&LRU_ACTIVATE, lru_index(node, list), &a);
+    // The folio's memcg's pgactivate (lru_activate counts it against the
+    // lruvec's memcg, the folio's).
+    memcg_moved(
+        folio,
+        node,
+        memcg_move::activated(u32::from(is_file(flags))),
+        a.pages,
+    );
     Ok(())
 }

@@ -140,7 +140,16 @@ fn try_shrink_inactive(ctx: &Tp) -> Result<(), i64> {
         reclaimed,
         hook::SHRINK_INACTIVE,
     );
+    activated_in_scope(&f, hook::SHRINK_INACTIVE);
     Ok(())
+}
+
+/// The pass `f`'s activations (shrink_folio_list's PGACTIVATE, counted per
+/// folio against its memcg: the lruvec's) to the lruvec being shrunk.
+#[inline(always)]
+pub fn activated_in_scope(f: &ShrinkInactiveAgg, h: vmscan_common::HookId) {
+    reclaimed_in_scope(memcg_reclaim::activated(0), f.activate_anon, h);
+    reclaimed_in_scope(memcg_reclaim::activated(1), f.activate_file, h);
 }
 
 /// Adds the pass `f` (one pass's figures, its priority histogram empty) on

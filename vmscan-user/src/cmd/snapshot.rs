@@ -150,14 +150,14 @@ pub fn render(s: &Snapshot) -> String {
     if !moved.is_empty() {
         let _ = writeln!(
             o,
-            "\nmoved outside reclaim (pages since start; MADV_COLD and invalidation: deactivated anon, file; MADV_FREE: lazyfree from inactive, active anon):"
+            "\nmoved outside reclaim (pages since start; MADV_COLD and invalidation: deactivated anon, file; MADV_FREE: lazyfree from inactive, active anon; folio_activate: activated anon, file):"
         );
         let n = |p: Option<u64>| p.map_or_else(|| "n/a".to_owned(), |p| p.to_string());
         for l in moved {
-            let [da, df, li, la] = l.moved.by_kind().map(n);
+            let [da, df, li, la, aa, af] = l.moved.by_kind().map(n);
             let _ = writeln!(
                 o,
-                "  node {} {:<30} deactivated {da} {df}  lazyfree {li} {la}",
+                "  node {} {:<30} deactivated {da} {df}  lazyfree {li} {la}  activated {aa} {af}",
                 l.node,
                 crate::text::fit(&l.memcg, 30),
             );
@@ -175,13 +175,13 @@ pub fn render(s: &Snapshot) -> String {
     if !reclaimed.is_empty() {
         let _ = writeln!(
             o,
-            "\nreclaim per lruvec (pages since start, as memory.stat's pgscan, pgsteal, pgrefill and reclaim's pgdeactivate count them; anon, file each):"
+            "\nreclaim per lruvec (pages since start, as memory.stat's pgscan, pgsteal, pgrefill and reclaim's pgdeactivate and pgactivate count them; anon, file each):"
         );
         let n = |p: Option<u64>| p.map_or_else(|| "n/a".to_owned(), |p| p.to_string());
         for (l, r) in reclaimed {
             let _ = writeln!(
                 o,
-                "  node {} {:<30} scanned {} {}  reclaimed {} {}  refilled {} {}  deactivated {} {}",
+                "  node {} {:<30} scanned {} {}  reclaimed {} {}  refilled {} {}  deactivated {} {}  activated {} {}",
                 l.node,
                 crate::text::fit(&l.memcg, 30),
                 r.scanned_anon,
@@ -192,6 +192,8 @@ pub fn render(s: &Snapshot) -> String {
                 n(r.refilled_file),
                 n(r.deactivated_anon),
                 n(r.deactivated_file),
+                n(r.activated_anon),
+                n(r.activated_file),
             );
         }
     }

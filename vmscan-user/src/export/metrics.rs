@@ -388,7 +388,7 @@ fn encode_lruvec_moves(
     counter(
         enc,
         "vmscan_lruvec_pages_moved_outside_reclaim",
-        "vmscan_pages_moved_outside_reclaim per lruvec (node x the folio's memory cgroup; from, to: the lists), as memory.stat's pgdeactivate (the part outside reclaim) and pglazyfree count them. Rows only where derived; the cgroups that moved the most pages are labelled, at most --max-memcgs, the rest summed as memcg=\"other\".",
+        "vmscan_pages_moved_outside_reclaim per lruvec (node x the folio's memory cgroup; from, to: the lists), as memory.stat's pgdeactivate (the part outside reclaim) and pglazyfree count them, and folio_activate's batch (lru_activate, mm_lru_activate: inactive to active, memory.stat's pgactivate outside reclaim; a node's are vmscan_pages_activated{source=\"access\"}). Rows only where derived; the cgroups that moved the most pages are labelled, at most --max-memcgs, the rest summed as memcg=\"other\".",
         rows.into_iter()
             .map(|((node, memcg, kind), pages)| {
                 let (from, to) = memcg_move::LISTS[kind];
@@ -537,8 +537,11 @@ fn encode_lruvec_reclaim(
             ("refilled", "file", r.refilled_file),
             ("deactivated", "anon", r.deactivated_anon),
             ("deactivated", "file", r.deactivated_file),
+            ("activated", "anon", r.activated_anon),
+            ("activated", "file", r.activated_file),
         ] {
-            // Absent: not derived here (MGLRU's aging).
+            // Absent: not derived here (MGLRU's aging; its evictions before
+            // 6.7 where unhooked).
             if let Some(p) = p {
                 *rows
                     .entry((l.node, memcg.clone(), ty, outcome))
@@ -549,7 +552,7 @@ fn encode_lruvec_reclaim(
     counter(
         enc,
         "vmscan_lruvec_reclaim_pages",
-        "Pages reclaim scanned and reclaimed from each lruvec's inactive lists, and on the classic LRU scanned from its active lists and deactivated (node x memory cgroup; type; outcome), as memory.stat counts pgscan, pgsteal, pgrefill and reclaim's share of pgdeactivate (scanned: the classic LRU's scanned pages, MGLRU's isolated ones). Rows only where derived (shrink_lruvec, and under MGLRU 6.4+ try_to_shrink_lruvec, hooked with their returns); the cgroups reclaim scanned the most are labelled, at most --max-memcgs, the rest summed as memcg=\"other\".",
+        "Pages reclaim scanned, reclaimed and activated from each lruvec's inactive lists, and on the classic LRU scanned from its active lists and deactivated (node x memory cgroup; type; outcome), as memory.stat counts pgscan, pgsteal, reclaim's share of pgactivate, pgrefill and reclaim's share of pgdeactivate (scanned: the classic LRU's scanned pages, MGLRU's isolated ones). Rows only where derived (shrink_lruvec, and under MGLRU 6.4+ try_to_shrink_lruvec, hooked with their returns); the cgroups reclaim scanned the most are labelled, at most --max-memcgs, the rest summed as memcg=\"other\".",
         rows.into_iter()
             .map(|((node, memcg, ty, outcome), pages)| {
                 (
@@ -1477,6 +1480,8 @@ mod tests {
                 batch_deactivated_file: Some(0),
                 lazyfree_from_inactive: Some(64),
                 lazyfree_from_active: Some(512),
+                activated_anon: Some(0),
+                activated_file: Some(7),
             },
             ..Default::default()
         });

@@ -548,11 +548,20 @@ pub struct BatchMoves {
     /// MADV_FREE: active anon -> inactive file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lazyfree_from_active: Option<u64>,
+    /// folio_activate's batch (lru_activate, mm_lru_activate): inactive
+    /// anon -> active anon. Per lruvec only (the folio's memcg): a node's
+    /// are its `lru_activated_anon`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activated_anon: Option<u64>,
+    /// The same on the file LRU: inactive file -> active file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activated_file: Option<u64>,
 }
 
 impl BatchMoves {
     /// From pages in vmscan_common::memcg_move order, the deactivations
-    /// and the lazyfree moves each where `k` derives them.
+    /// and the lazyfree moves each where `k` derives them, and the
+    /// activations (mm_lru_activate, a tracepoint: always).
     pub fn of_kinds(pages: [u64; memcg_move::COUNT as usize], k: &Counting) -> Self {
         let deactivate = k.deactivate && !k.mglru;
         let at = |kind: u32, derived: bool| derived.then_some(pages[kind as usize]);
@@ -561,6 +570,8 @@ impl BatchMoves {
             batch_deactivated_file: at(memcg_move::DEACTIVATED_FILE, deactivate),
             lazyfree_from_inactive: at(memcg_move::LAZYFREE_FROM_INACTIVE, k.lazyfree),
             lazyfree_from_active: at(memcg_move::LAZYFREE_FROM_ACTIVE, k.lazyfree),
+            activated_anon: at(memcg_move::ACTIVATED_ANON, true),
+            activated_file: at(memcg_move::ACTIVATED_FILE, true),
         }
     }
 
@@ -571,6 +582,8 @@ impl BatchMoves {
             self.batch_deactivated_file,
             self.lazyfree_from_inactive,
             self.lazyfree_from_active,
+            self.activated_anon,
+            self.activated_file,
         ]
     }
 
@@ -850,7 +863,12 @@ fn node_counters(t: &Totals, k: &Counting, node: u32, reclaimed: &mut ByReclaime
             .sum()
     };
     let lazyfree = |active| t.lazyfree[lazyfree_index(node, active) as usize];
-    n.moved = BatchMoves::of_kinds([batches(0), batches(1), lazyfree(0), lazyfree(1)], k);
+    // A node's activations are its lru_activated_*, not repeated here.
+    n.moved = BatchMoves {
+        activated_anon: None,
+        activated_file: None,
+        ..BatchMoves::of_kinds([batches(0), batches(1), lazyfree(0), lazyfree(1), 0, 0], k)
+    };
     // One figure a list from a per-CPU array kept by node and list.
     let per_list = |table: &[u64], slot: &dyn Fn(u32) -> u32| {
         PerList::from_array(&std::array::from_fn(|l| {

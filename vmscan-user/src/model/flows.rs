@@ -205,6 +205,7 @@ mod tests {
                 batch_deactivated_file: Some(50),
                 lazyfree_from_inactive: Some(20),
                 lazyfree_from_active: Some(3),
+                ..Default::default()
             },
             ..NodeCounters::default()
         };

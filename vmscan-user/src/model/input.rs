@@ -84,9 +84,15 @@ pub fn self_checked(name: &str) -> bool {
 
 /// The per-memcg counters reclaim's share of which vmscan keys by the lruvec
 /// it shrank (vmscan_common::memcg_reclaim): memory.stat's pgscan and
-/// pgsteal (every reclaimer's), pgrefill, and pgdeactivate (with the
-/// batches', keyed by folio).
-pub const BY_LRUVEC: [&str; 4] = ["pgscan", "pgsteal", "pgrefill", "pgdeactivate"];
+/// pgsteal (every reclaimer's), pgrefill, pgdeactivate (with the batches',
+/// keyed by folio) and pgactivate (with lru_activate's, keyed by folio).
+pub const BY_LRUVEC: [&str; 5] = [
+    "pgscan",
+    "pgsteal",
+    "pgrefill",
+    "pgdeactivate",
+    "pgactivate",
+];
 
 /// Whether vmscan checks a memory cgroup's memory.stat counter against its
 /// own per-memcg figure, where its memory.stat keeps it (its descendants

@@ -701,7 +701,7 @@ impl Model {
             ..Totals::default()
         };
         for (k, &pages) in &self.totals.memcg_moves {
-            if inside(k.cgroup_id) && k.kind >= memcg_move::LAZYFREE_FROM_INACTIVE {
+            if inside(k.cgroup_id) && memcg_move::is_lazyfree(k.kind) {
                 let active = k.kind - memcg_move::LAZYFREE_FROM_INACTIVE;
                 if let Some(slot) = t
                     .lazyfree
@@ -723,9 +723,9 @@ impl Model {
             .collect();
         if counting.memcg_reclaim {
             // Every reclaimer's, both types: memory.stat's pgscan, pgsteal,
-            // pgrefill and reclaim's pgdeactivate, in memcg_reclaim's order
-            // by pairs.
-            let mut sums = [0u64; 4];
+            // pgrefill, reclaim's pgdeactivate and reclaim's pgactivate, in
+            // memcg_reclaim's order by pairs.
+            let mut sums = [0u64; 5];
             for (k, &pages) in &self.totals.memcg_reclaim {
                 if inside(k.cgroup_id)
                     && let Some(s) = sums.get_mut(k.kind as usize / 2)
@@ -733,8 +733,25 @@ impl Model {
                     *s += pages;
                 }
             }
-            let [scanned, reclaimed, refilled, deactivated] = sums;
+            let [scanned, reclaimed, refilled, deactivated, activated] = sums;
             out.extend([("pgscan", scanned), ("pgsteal", reclaimed)]);
+            if counting.passes_seen() {
+                // shrink_folio_list's PGACTIVATE (by the lruvec shrunk) and
+                // lru_activate's (by the folio's memcg); reclaim_pages()'s
+                // are keyed by neither (MEMCG_CAUSE).
+                let batch: u64 = self
+                    .totals
+                    .memcg_moves
+                    .iter()
+                    .filter(|(k, _)| {
+                        inside(k.cgroup_id)
+                            && (k.kind == memcg_move::ACTIVATED_ANON
+                                || k.kind == memcg_move::ACTIVATED_FILE)
+                    })
+                    .map(|(_, &p)| p)
+                    .sum();
+                out.push(("pgactivate", activated + batch));
+            }
             // MGLRU's PGREFILL has no tracepoint and it deactivates by
             // aging (counters.rs).
             if !counting.mglru {
@@ -935,6 +952,7 @@ impl Model {
                             .copied()
                             .unwrap_or_default(),
                         counting.mglru,
+                        counting.passes_seen(),
                     )
                 });
                 out.push(LruvecSnap {
@@ -1655,7 +1673,7 @@ mod tests {
             m.lruvecs()
                 .iter()
                 .map(|l| {
-                    let [a, b, c, d] = l.moved.by_kind();
+                    let [a, b, c, d, ..] = l.moved.by_kind();
                     (l.node, a, b, c, d)
                 })
                 .collect::<Vec<_>>()
@@ -1805,7 +1823,7 @@ mod tests {
             nodes: BTreeMap::from([(0, MemcgNode::default()), (1, MemcgNode::default())]),
             ..MemcgSample::default()
         };
-        let bracket = |scan: u64, steal: u64| {
+        let bracket = |scan: u64, steal: u64, activate: u64| {
             // pgrefill 40 and pgdeactivate 6 + 3 (a batch's) over the window.
             let grown = u64::from(scan > 1000);
             let stat: BTreeMap<String, u64> = [
@@ -1813,6 +1831,7 @@ mod tests {
                 ("pgsteal".to_owned(), steal),
                 ("pgrefill".to_owned(), 500 + 40 * grown),
                 ("pgdeactivate".to_owned(), 50 + 9 * grown),
+                ("pgactivate".to_owned(), activate),
             ]
             .into();
             MemcgBracket {
@@ -1824,12 +1843,12 @@ mod tests {
                 },
             }
         };
-        let run = |counting: Counting, kernel_end: (u64, u64)| {
+        let run = |counting: Counting, kernel_end: (u64, u64, u64)| {
             let mut m = Model::default();
             m.set_counting(counting);
             m.apply_sample(&Sample {
                 memcgs: vec![memcg(7, "/t"), memcg(8, "/t/c"), memcg(9, "/u")],
-                memcg_vmstat: vec![bracket(1000, 900)],
+                memcg_vmstat: vec![bracket(1000, 900, 70)],
                 mglru: Some(counting.mglru),
                 ..sample(0.0, [0; 5])
             });
@@ -1845,6 +1864,10 @@ mod tests {
                 // The active list's scan and deactivations (classic).
                 (7, 0, memcg_reclaim::REFILLED_FILE, 40),
                 (8, 1, memcg_reclaim::DEACTIVATED_ANON, 6),
+                // The shrink passes' activations (pgactivate), /t's 14.
+                (7, 0, memcg_reclaim::ACTIVATED_FILE, 12),
+                (8, 1, memcg_reclaim::ACTIVATED_ANON, 2),
+                (9, 0, memcg_reclaim::ACTIVATED_FILE, 100),
             ] {
                 d.memcg_reclaim.insert(
                     MemcgMoveKey {
@@ -1863,9 +1886,23 @@ mod tests {
                 },
                 3,
             );
+            // lru_activate's, by the folio's memcg: /t's 5.
+            for (id, kind, pages) in [
+                (8, memcg_move::ACTIVATED_FILE, 5),
+                (9, memcg_move::ACTIVATED_ANON, 50),
+            ] {
+                d.memcg_moves.insert(
+                    MemcgMoveKey {
+                        cgroup_id: id,
+                        node: 0,
+                        kind,
+                    },
+                    pages,
+                );
+            }
             m.apply_totals(&d, 1_000_000_000, 1.0);
             m.apply_sample(&Sample {
-                memcg_vmstat: vec![bracket(kernel_end.0, kernel_end.1)],
+                memcg_vmstat: vec![bracket(kernel_end.0, kernel_end.1, kernel_end.2)],
                 memcgs_partial: true,
                 mglru: Some(counting.mglru),
                 ..sample(1.0, [0; 5])
@@ -1882,20 +1919,21 @@ mod tests {
             deactivate: true,
             ..Counting::default()
         };
-        let (lruvecs, checks) = run(on, (1320, 1160));
+        let (lruvecs, checks) = run(on, (1320, 1160, 70 + 19));
         let of = |path: &str, node: u32| {
             lruvecs
                 .iter()
                 .find(|(p, n, _)| p == path && *n == node)
                 .and_then(|(_, _, r)| *r)
         };
-        let classic_zero = LruvecReclaim::of_kinds([0; 8], false);
+        let classic_zero = LruvecReclaim::of_kinds([0; 10], false, true);
         assert_eq!(
             of("/t", 0),
             Some(LruvecReclaim {
                 scanned_file: 300,
                 reclaimed_file: 250,
                 refilled_file: Some(40),
+                activated_file: Some(12),
                 ..classic_zero
             })
         );
@@ -1904,19 +1942,50 @@ mod tests {
         assert_eq!(of("/t/c", 1).and_then(|r| r.deactivated_anon), Some(6));
         assert_eq!(
             (checks.len(), checks[0].checked, checks[0].exact),
-            (1, 4, 4),
+            (1, 5, 5),
             "{checks:?}"
         );
+        let pgactivate = |checks: &[MemcgSelfCheck]| {
+            checks[0]
+                .counters
+                .iter()
+                .find(|k| k.counter == "pgactivate")
+                .map(|k| (k.vmscan, k.divergence_pages, k.likely_cause))
+        };
+        assert_eq!(pgactivate(&checks), Some((19, 0, None)));
         // Under MGLRU, no pgrefill or reclaim deactivation to show or check.
-        let (lruvecs, checks) = run(Counting { mglru: true, ..on }, (1320, 1160));
+        let (lruvecs, checks) = run(Counting { mglru: true, ..on }, (1320, 1160, 70 + 19));
         assert!(
             lruvecs
                 .iter()
                 .all(|(_, _, r)| r.is_some_and(|r| r.refilled_file.is_none()))
         );
+        // 6.7+ (the tracepoints): pgscan, pgsteal and pgactivate checked.
+        assert_eq!((checks[0].checked, checks[0].exact), (3, 3), "{checks:?}");
+        // MGLRU before 6.7 without its eviction hooks: the passes'
+        // activations are not seen, so pgactivate is neither shown nor
+        // checked.
+        let unseen = Counting {
+            mglru: true,
+            mglru_tracepoints: false,
+            ..on
+        };
+        let (lruvecs, checks) = run(unseen, (1320, 1160, 70 + 19));
+        assert!(
+            lruvecs
+                .iter()
+                .all(|(_, _, r)| r.is_some_and(|r| r.activated_file.is_none()))
+        );
         assert_eq!((checks[0].checked, checks[0].exact), (2, 2), "{checks:?}");
+        // The kernel activated 30 pages vmscan did not key by memcg
+        // (reclaim_pages, MADV_PAGEOUT): a divergence, with the cause named.
+        let (_, checks) = run(on, (1320, 1160, 70 + 19 + 30));
+        assert_eq!(
+            pgactivate(&checks),
+            Some((19, -30, Some(selfcheck::MEMCG_CAUSE)))
+        );
         // The kernel scanned 80 pages more than vmscan saw: named.
-        let (_, checks) = run(on, (1400, 1160));
+        let (_, checks) = run(on, (1400, 1160, 70 + 19));
         let k = checks[0]
             .counters
             .iter()
@@ -1924,7 +1993,7 @@ mod tests {
             .unwrap();
         assert_eq!((k.vmscan, k.divergence_pages), (320, -80));
         // Not derivable (no scope hooks): no figure, nothing compared.
-        let (lruvecs, checks) = run(Counting::default(), (1320, 1160));
+        let (lruvecs, checks) = run(Counting::default(), (1320, 1160, 70 + 19));
         assert!(lruvecs.iter().all(|(_, _, r)| r.is_none()));
         assert!(checks.is_empty(), "{checks:?}");
     }

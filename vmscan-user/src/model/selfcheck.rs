@@ -81,7 +81,7 @@ pub struct MemcgSelfCheck {
 }
 
 /// The likely cause of a memory cgroup's divergence.
-pub const MEMCG_CAUSE: &str = "events vmscan's programs missed or could not key by memcg (a full per-memcg map: the hooks' `lost`; a reclaim pass whose lruvec scope's entry or return the kernel skipped), refaults, MADV_FREE or reclaim in a cgroup created since the last walk of the hierarchy, or updates the kernel had not flushed into memory.stat beyond the slack";
+pub const MEMCG_CAUSE: &str = "events vmscan's programs missed or could not key by memcg (a full per-memcg map: the hooks' `lost`; a reclaim pass whose lruvec scope's entry or return the kernel skipped), refaults, MADV_FREE or reclaim in a cgroup created since the last walk of the hierarchy, activations by reclaim_pages() (MADV_PAGEOUT, DAMON) or CMA's clean-page reclaim, which vmscan does not key by memcg (pgactivate), or updates the kernel had not flushed into memory.stat beyond the slack";
 
 /// The likely cause of a short counter in a window where the kernel
 /// skipped runs of a program the counter is derived from (stat's per-hook

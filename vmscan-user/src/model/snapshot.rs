@@ -370,7 +370,9 @@ pub struct LruvecSnap {
 /// refilled is pgrefill's (the active lists' scans) and deactivated the
 /// active lists' pages reclaim moved to the inactive ones (pgdeactivate's
 /// part in reclaim). Those two are null under MGLRU, whose aging fires no
-/// tracepoint.
+/// tracepoint. activated is pgactivate's part in reclaim (the pages its
+/// shrink passes activated); null where the passes are not seen (MGLRU
+/// before 6.7 without its eviction hooks).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct LruvecReclaim {
     pub scanned_anon: u64,
@@ -381,11 +383,20 @@ pub struct LruvecReclaim {
     pub refilled_file: Option<u64>,
     pub deactivated_anon: Option<u64>,
     pub deactivated_file: Option<u64>,
+    #[serde(default)]
+    pub activated_anon: Option<u64>,
+    #[serde(default)]
+    pub activated_file: Option<u64>,
 }
 
 impl LruvecReclaim {
-    /// From pages in vmscan_common::memcg_reclaim order.
-    pub fn of_kinds(p: [u64; vmscan_common::memcg_reclaim::COUNT as usize], mglru: bool) -> Self {
+    /// From pages in vmscan_common::memcg_reclaim order; the activations
+    /// where `passes` (the shrink passes are seen).
+    pub fn of_kinds(
+        p: [u64; vmscan_common::memcg_reclaim::COUNT as usize],
+        mglru: bool,
+        passes: bool,
+    ) -> Self {
         let [
             scanned_anon,
             scanned_file,
@@ -395,6 +406,8 @@ impl LruvecReclaim {
             refilled_file,
             deactivated_anon,
             deactivated_file,
+            activated_anon,
+            activated_file,
         ] = p;
         let classic = |v: u64| (!mglru).then_some(v);
         Self {
@@ -406,6 +419,8 @@ impl LruvecReclaim {
             refilled_file: classic(refilled_file),
             deactivated_anon: classic(deactivated_anon),
             deactivated_file: classic(deactivated_file),
+            activated_anon: passes.then_some(activated_anon),
+            activated_file: passes.then_some(activated_file),
         }
     }
     pub fn scanned(&self) -> u64 {

@@ -517,7 +517,7 @@ mod tests {
         let id = |i: usize| inode(&root.join(format!("cg{i:04}")));
         std::fs::write(
             root.join("cg0003/memory.stat"),
-            "anon 4096\nworkingset_refault_file 40\nworkingset_refault_anonx 1\npglazyfree 512\npgdeactivate 7\npgactivate 9\n",
+            "anon 4096\nworkingset_refault_file 40\nworkingset_refault_anonx 1\npglazyfree 512\npgdeactivate 7\npgactivate 9\npgfault 11\n",
         )
         .unwrap();
         let mut c = MemcgChecks::default();
@@ -526,6 +526,7 @@ mod tests {
         let read = c.read();
         assert_eq!(read.len(), 1);
         let want: BTreeMap<String, u64> = [
+            ("pgactivate".to_owned(), 9),
             ("pgdeactivate".to_owned(), 7),
             ("pglazyfree".to_owned(), 512),
             ("workingset_refault_file".to_owned(), 40),

@@ -1594,6 +1594,17 @@ fn memcg_reclaim_checked(
             parts.push(memcg_checked(&snap, memcg, counter, 0)?);
         }
     }
+    // pgactivate (reclaim's by lruvec, lru_activate's by folio) on both
+    // LRUs, wherever vmscan derives it (not under MGLRU before 6.7 without
+    // its eviction hooks).
+    if snap["totals"]["vmstat"]["pgactivate"].is_u64() {
+        parts.push(memcg_checked(&snap, memcg, "pgactivate", 0)?);
+    } else {
+        parts.push(format!(
+            "pgactivate not derived here: {}",
+            snap["totals"]["underivable"]["pgactivate"]
+        ));
+    }
     Ok(parts.join("; "))
 }
 
