@@ -2176,7 +2176,12 @@ fn deactivate_by(b: &Blocks, m: &str, mglru: bool) -> Verdict {
     // And its self-check (/mv made active first): pgdeactivate, the batches'
     // keyed by folio plus reclaim's keyed by lruvec (none here), exact.
     let checked = memcg_self_check(b, &format!("deactivate-{m}"), "pgdeactivate", PAGES)?;
-    Ok(format!("{exact}; {nodes}; {memcg}; {checked}"))
+    // pgactivate too: the reads made both files active, folio by folio
+    // through folio_activate's batch (lru_activate, keyed by the folio's
+    // memcg), all but the few still in an LRU-add batch (activated there,
+    // which the kernel does not count).
+    let activated = memcg_self_check(b, &format!("deactivate-{m}"), "pgactivate", PAGES / 2)?;
+    Ok(format!("{exact}; {nodes}; {memcg}; {checked}; {activated}"))
 }
 
 /// The pages stat's nodes show folio_isolate_lru took off their lists,
