@@ -734,41 +734,32 @@ impl Model {
                 }
             }
             let [scanned, reclaimed, refilled, deactivated, activated] = sums;
+            // The batches' pages of the memcg and its descendants, of
+            // either type's move `anon` (its file twin is the next kind).
+            let batch = |anon: u32| -> u64 {
+                self.totals
+                    .memcg_moves
+                    .iter()
+                    .filter(|(k, _)| inside(k.cgroup_id) && (k.kind == anon || k.kind == anon + 1))
+                    .map(|(_, &p)| p)
+                    .sum()
+            };
             out.extend([("pgscan", scanned), ("pgsteal", reclaimed)]);
             if counting.passes_seen() {
                 // shrink_folio_list's PGACTIVATE (by the lruvec shrunk) and
                 // lru_activate's (by the folio's memcg); reclaim_pages()'s
                 // are keyed by neither (MEMCG_CAUSE).
-                let batch: u64 = self
-                    .totals
-                    .memcg_moves
-                    .iter()
-                    .filter(|(k, _)| {
-                        inside(k.cgroup_id)
-                            && (k.kind == memcg_move::ACTIVATED_ANON
-                                || k.kind == memcg_move::ACTIVATED_FILE)
-                    })
-                    .map(|(_, &p)| p)
-                    .sum();
-                out.push(("pgactivate", activated + batch));
+                out.push(("pgactivate", activated + batch(memcg_move::ACTIVATED_ANON)));
             }
             // MGLRU's PGREFILL has no tracepoint and it deactivates by
             // aging (counters.rs).
             if !counting.mglru {
                 out.push(("pgrefill", refilled));
                 if counting.deactivate {
-                    let batches: u64 = self
-                        .totals
-                        .memcg_moves
-                        .iter()
-                        .filter(|(k, _)| {
-                            inside(k.cgroup_id)
-                                && (k.kind == memcg_move::DEACTIVATED_ANON
-                                    || k.kind == memcg_move::DEACTIVATED_FILE)
-                        })
-                        .map(|(_, &p)| p)
-                        .sum();
-                    out.push(("pgdeactivate", deactivated + batches));
+                    out.push((
+                        "pgdeactivate",
+                        deactivated + batch(memcg_move::DEACTIVATED_ANON),
+                    ));
                 }
             }
         }
