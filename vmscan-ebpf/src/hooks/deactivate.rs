@@ -30,7 +30,7 @@ use aya_ebpf::{
     macros::{fentry, fexit, kprobe, kretprobe},
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
-use vmscan_common::{MemcgMoveKey, deactivate, deactivate_index, hook, memcg_move};
+use vmscan_common::{HookId, MemcgMoveKey, deactivate, deactivate_index, hook, memcg_move};
 
 use crate::{
     globals::{KPROBE_SHADOW, MEMCG_INSERTIONS, MGLRU, enabled},
@@ -127,14 +127,21 @@ fn moved(batch: u32, folio: u64, flags: u64) {
         folio_pages(folio, flags),
     );
     bump(&DEACTIVATE, deactivate_index(batch, node, file), pages);
-    memcg_moved(folio, node, memcg_move::deactivated(file), pages);
+    memcg_moved(
+        folio,
+        node,
+        memcg_move::deactivated(file),
+        pages,
+        hook::DEACTIVATE,
+    );
 }
 
 /// Adds `pages` of `folio` on `node` to its memory cgroup's `kind` of move
 /// (vmscan_common::memcg_move), where lruvecs are modelled (the flag that
-/// keys insertions by memcg: stat clears it). A full map counts as lost.
+/// keys insertions by memcg: stat clears it). A full map counts as lost
+/// on `h`, the caller's hook (the batches share the map).
 #[inline(always)]
-pub(super) fn memcg_moved(folio: u64, node: u32, kind: u32, pages: u64) {
+pub(super) fn memcg_moved(folio: u64, node: u32, kind: u32, pages: u64, h: HookId) {
     if !enabled(&MEMCG_INSERTIONS) {
         return;
     }
@@ -142,14 +149,6 @@ pub(super) fn memcg_moved(folio: u64, node: u32, kind: u32, pages: u64) {
         cgroup_id: folio_memcg_id(folio),
         node,
         kind,
-    };
-    // The lost slot is the batch's hook: both batches share the map.
-    let h = if memcg_move::is_lazyfree(kind) {
-        hook::LAZYFREE
-    } else if kind == memcg_move::activated(0) || kind == memcg_move::activated(1) {
-        hook::LRU_ACTIVATE
-    } else {
-        hook::DEACTIVATE
     };
     add_keyed(&LRU_MOVE_MEMCG, &key, &pages, h);
 }

@@ -67,5 +67,11 @@ fn lazyfree(folio: u64) {
     let from_active = u32::from(bit(flags, off!(pg_active)));
     let (node, pages) = (folio_node(folio), folio_pages(folio, flags));
     bump(&LAZYFREE, lazyfree_index(node, from_active), pages);
-    memcg_moved(folio, node, memcg_move::lazyfree(from_active), pages);
+    memcg_moved(
+        folio,
+        node,
+        memcg_move::lazyfree(from_active),
+        pages,
+        hook::LAZYFREE,
+    );
 }

@@ -209,6 +209,7 @@ fn try_lru_activate(ctx: &Tp) -> Result<(), i64> {
         node,
         memcg_move::activated(u32::from(is_file(flags))),
         a.pages,
+        hook::LRU_ACTIVATE,
     );
     Ok(())
 }

@@ -2438,17 +2438,16 @@ fn mlock_by(b: &Blocks, m: &str) -> Verdict {
     let out = b
         .get(format!("{name}-out").as_str())
         .map_or("", |s| s.trim());
-    let field = number_after;
     let (file, anon) = out
         .lines()
         .find(|l| l.starts_with("file "))
-        .and_then(|l| Some((field(l, "file")?, field(l, "anon")?)))
+        .and_then(|l| Some((number_after(l, "file")?, number_after(l, "anon")?)))
         .ok_or(format!("lab-mlock printed no page counts: {out:?}"))?;
     let vmstat = out
         .lines()
         .find_map(|l| l.strip_prefix("vmstat: "))
         .ok_or(format!("lab-mlock printed no vmstat growth: {out:?}"))?;
-    let kernel = |k: &str| field(vmstat, k);
+    let kernel = |k: &str| number_after(vmstat, k);
     let (culled, rescued) = (
         kernel("unevictable_pgs_culled").unwrap_or(0),
         kernel("unevictable_pgs_rescued").unwrap_or(0),
@@ -2556,13 +2555,12 @@ fn compact_by(b: &Blocks, m: &str) -> Verdict {
             .to_owned()
     };
     let out = text("out");
-    let field = number_after;
     let moved = out
         .lines()
         .find_map(|l| l.strip_prefix("vmstat: "))
         .ok_or(format!("lab-compact printed no vmstat growth: {out:?}"))?;
-    let migrated = field(moved, "pgmigrate_success").unwrap_or(0)
-        + field(moved, "pgmigrate_fail").unwrap_or(0);
+    let migrated = number_after(moved, "pgmigrate_success").unwrap_or(0)
+        + number_after(moved, "pgmigrate_fail").unwrap_or(0);
     let bracket = vmstat_delta(b, &format!("{name}-before"), &format!("{name}-after"))?;
     let compact_isolated = bracket.get("compact_isolated").copied().unwrap_or(0);
     let hook = j["hooks"]
