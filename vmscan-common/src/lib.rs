@@ -44,6 +44,65 @@ pub const PF_KSWAPD: u32 = 0x0002_0000;
 /// try_to_free_mem_cgroup_pages' own argument.
 pub const RECLAIM_TARGET: u32 = 1;
 
+/// The context a program ran in, from the CPU's preempt_count (see
+/// [`irq_context::of_preempt_count`]): [`Event::flags`] of a WAKEUP_KSWAPD
+/// record. In an interrupt `current` is the task it interrupted, not the
+/// one that asked for memory.
+pub mod irq_context {
+    /// The preempt_count could not be read on this kernel.
+    pub const UNKNOWN: u32 = 0;
+    pub const TASK: u32 = 1;
+    /// Serving a softirq (in_serving_softirq(); BH merely disabled is TASK).
+    pub const SOFTIRQ: u32 = 2;
+    pub const HARDIRQ: u32 = 3;
+    pub const NMI: u32 = 4;
+    pub const COUNT: u32 = 5;
+    pub const NAMES: [&str; COUNT as usize] = ["unknown", "task", "softirq", "hardirq", "nmi"];
+
+    /// include/linux/preempt.h: SOFTIRQ_OFFSET (bit 8), HARDIRQ_MASK (bits
+    /// 16-19), NMI_MASK (bit 20 on 5.10, bits 20-23 since 5.11). Constants
+    /// of the kernel's ABI, not struct layout; x86's inverted
+    /// PREEMPT_NEED_RESCHED bit (31) lies outside all three.
+    pub const SOFTIRQ_OFFSET: u32 = 1 << 8;
+    pub const HARDIRQ_MASK: u32 = 0xf << 16;
+    pub const NMI_MASK: u32 = 0xf << 20;
+
+    /// The context a preempt_count value says the CPU is in, innermost
+    /// first: an NMI can interrupt a hardirq, which can interrupt a softirq.
+    pub const fn of_preempt_count(pc: u32) -> u32 {
+        if pc & NMI_MASK != 0 {
+            NMI
+        } else if pc & HARDIRQ_MASK != 0 {
+            HARDIRQ
+        } else if pc & SOFTIRQ_OFFSET != 0 {
+            SOFTIRQ
+        } else {
+            TASK
+        }
+    }
+
+    /// How the programs tell the context (the `IRQ_CONTEXT_SOURCE` global):
+    /// not at all; from the preempt_count, at kallsyms addresses
+    /// (__per_cpu_offset[cpu] + the variable's per-CPU offset); from the
+    /// kernel stack's innermost interrupt or softirq entry function.
+    pub const SOURCE_NONE: u64 = 0;
+    pub const SOURCE_KALLSYMS: u64 = 1;
+    pub const SOURCE_STACK: u64 = 2;
+}
+
+/// Kernel frames the stack source looks through for an entry function.
+pub const IRQ_STACK_DEPTH: usize = 64;
+/// Entry-function address ranges the stack source can hold.
+pub const MAX_IRQ_RANGES: usize = 64;
+
+/// `vmscan lab-irq-context`'s probes, where the context is known.
+pub mod context_check {
+    pub const SOFTIRQ_ENTRY: u32 = 0;
+    pub const LOCAL_TIMER_ENTRY: u32 = 1;
+    pub const GETPPID: u32 = 2;
+    pub const COUNT: u32 = 3;
+}
+
 /// One episode record (ring buffer). Fields not used by a kind are zero.
 ///
 /// THROTTLED records (mm_vmscan_throttled) carry the delay actually waited in
@@ -67,11 +126,13 @@ pub struct Event {
     pub scanned: u64,
     pub priority: i32,
     /// Reclaim episodes: [`RECLAIM_TARGET`] when `cgroup_id` is the memory
-    /// cgroup the kernel reclaimed, not the task's.
+    /// cgroup the kernel reclaimed, not the task's. kswapd wake-up requests:
+    /// the [`irq_context`] the request was made in.
     pub flags: u32,
     pub comm: [u8; 16],
     /// Memory cgroup (kernfs id = cgroup directory inode) of the task, for
-    /// reclaim episodes and kswapd wake-ups; 0 when unknown.
+    /// reclaim episodes and kswapd wake-ups; 0 when unknown, and for a
+    /// wake-up asked for in an interrupt (the task is not the asker).
     pub cgroup_id: u64,
 }
 

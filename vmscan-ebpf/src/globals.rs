@@ -53,6 +53,27 @@ pub static ACCESS_OUTCOMES: u64 = 1;
 /// current_is_khugepaged() does. 0 = unknown: then by its comm.
 #[unsafe(no_mangle)]
 pub static KHUGEPAGED_THREAD_ADDR: u64 = 0;
+/// How the programs tell an interrupt from the task it interrupted
+/// (vmscan_common::irq_context::SOURCE_*).
+#[unsafe(no_mangle)]
+pub static IRQ_CONTEXT_SOURCE: u64 = 0;
+/// SOURCE_KALLSYMS: the per-CPU offset of the variable holding the
+/// preempt_count (`__preempt_count`, or `pcpu_hot` plus its member's
+/// offset) and the address of the kernel's `__per_cpu_offset` array.
+#[unsafe(no_mangle)]
+pub static PREEMPT_COUNT_OFF: u64 = 0;
+#[unsafe(no_mangle)]
+pub static PER_CPU_OFFSET_ADDR: u64 = 0;
+/// SOURCE_STACK: the kernel's interrupt and softirq entry functions as
+/// (start, length, irq_context class), sorted by start; unused ones start
+/// at u64::MAX.
+#[unsafe(no_mangle)]
+pub static IRQ_ENTRY_RANGES: [[u64; 3]; vmscan_common::MAX_IRQ_RANGES] =
+    [[u64::MAX, 0, 0]; vmscan_common::MAX_IRQ_RANGES];
+/// `vmscan lab-irq-context`: the command's own process, whose getppid()
+/// calls hooks::context counts (0 = off).
+#[unsafe(no_mangle)]
+pub static CONTEXT_TGID: u64 = 0;
 /// `vmscan bench-ingest`: the generator process (0 = off); see hooks::storm.
 #[unsafe(no_mangle)]
 pub static STORM_TGID: u64 = 0;

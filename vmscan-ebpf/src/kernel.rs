@@ -9,17 +9,24 @@ use core::{
 
 use aya_ebpf::{
     EbpfContext,
-    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_kernel},
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_kernel,
+        generated::{bpf_get_smp_processor_id, bpf_get_stack},
+    },
     programs::{ProbeContext, TracePointContext},
 };
 use vmscan_common::{
-    ARG, ARG_DEREF, ARG_FILE_FLAG, ARG_U32, DERIVED, NODE_OVERFLOW, NODE_TABLE, RECLAIM_WB_ANON,
-    RECLAIM_WB_ASYNC, RECLAIM_WB_FILE, TP_ARGS, UNRESOLVED,
+    ARG, ARG_DEREF, ARG_FILE_FLAG, ARG_U32, DERIVED, IRQ_STACK_DEPTH, MAX_IRQ_RANGES,
+    NODE_OVERFLOW, NODE_TABLE, RECLAIM_WB_ANON, RECLAIM_WB_ASYNC, RECLAIM_WB_FILE, TP_ARGS,
+    UNRESOLVED, irq_context,
 };
 
 use crate::{
-    globals::{OFFSETS, STRUCT_PAGE_SIZE, VMEMMAP_BASE_ADDR, global_u64},
-    maps::VMEMMAP_BASE_SEEN,
+    globals::{
+        IRQ_CONTEXT_SOURCE, IRQ_ENTRY_RANGES, OFFSETS, PER_CPU_OFFSET_ADDR, PREEMPT_COUNT_OFF,
+        STRUCT_PAGE_SIZE, VMEMMAP_BASE_ADDR, global_u64,
+    },
+    maps::{IRQ_STACK, IRQ_STACK_LEVELS, IRQ_STACK_NEST, VMEMMAP_BASE_SEEN},
 };
 
 /// The context of a tracepoint program: the trace record (classic) or the
@@ -102,6 +109,12 @@ impl Tp {
     #[inline(always)]
     pub fn is_args(&self) -> bool {
         self.args
+    }
+
+    /// The program's context pointer, as the kernel passed it.
+    #[inline(always)]
+    pub fn ptr(&self) -> *mut c_void {
+        self.ctx.as_ptr()
     }
 
     /// A field by its encoded place: a format-file offset into the record,
@@ -283,6 +296,100 @@ pub fn current_task() -> u64 {
 #[inline(always)]
 pub fn current_task_flags() -> u32 {
     kread::<u32>(current_task(), off!(task_flags)).unwrap_or(0)
+}
+
+/// The context this program runs in ([`irq_context`]), read as the loader
+/// found it can be on this kernel; `ctx` is the program's context (for the
+/// kernel stack).
+#[inline(always)]
+pub fn irq_context(ctx: *mut c_void) -> u32 {
+    match global_u64(&IRQ_CONTEXT_SOURCE) {
+        irq_context::SOURCE_KALLSYMS => {
+            // SAFETY: the helper takes no arguments.
+            let cpu = u64::from(unsafe { bpf_get_smp_processor_id() });
+            let table = global_u64(&PER_CPU_OFFSET_ADDR);
+            let off = global_u64(&PREEMPT_COUNT_OFF);
+            // SAFETY: reading __per_cpu_offset[cpu], then this CPU's copy of
+            // the variable, at addresses from kallsyms.
+            unsafe { bpf_probe_read_kernel((table + cpu * 8) as *const u64) }
+                .and_then(|base| unsafe { bpf_probe_read_kernel((base + off) as *const u32) })
+                .map_or(irq_context::UNKNOWN, irq_context::of_preempt_count)
+        }
+        irq_context::SOURCE_STACK => context_by_stack(ctx),
+        _ => irq_context::UNKNOWN,
+    }
+}
+
+/// The context from the kernel stack: the class of the innermost frame in
+/// one of IRQ_ENTRY_RANGES (the kernel's interrupt and softirq entry
+/// functions), TASK when no frame is, UNKNOWN when the stack cannot be read
+/// or fills the buffer without one.
+#[inline(always)]
+fn context_by_stack(ctx: *mut c_void) -> u32 {
+    // One buffer per nesting level: a program that an interrupt's program
+    // interrupts between filling its buffer and reading it must not find
+    // the interrupt's stack there. Levels nest strictly on a CPU.
+    let Some(level) = IRQ_STACK_NEST.get_ptr_mut(0) else {
+        return irq_context::UNKNOWN;
+    };
+    // SAFETY: this CPU's counter; whatever nests inside restores it.
+    let depth = unsafe { *level };
+    if depth >= IRQ_STACK_LEVELS {
+        return irq_context::UNKNOWN;
+    }
+    // SAFETY: as above.
+    unsafe { *level = depth + 1 };
+    let context = match IRQ_STACK.get_ptr_mut(depth) {
+        Some(buf) => context_of_stack(ctx, buf),
+        None => irq_context::UNKNOWN,
+    };
+    // SAFETY: as above.
+    unsafe { *level = depth };
+    context
+}
+
+#[inline(always)]
+fn context_of_stack(ctx: *mut c_void, buf: *mut [u64; IRQ_STACK_DEPTH]) -> u32 {
+    let size = (IRQ_STACK_DEPTH * 8) as u32;
+    // SAFETY: a kernel stack into this CPU's buffer, which the helper
+    // zero-fills past the frames it writes.
+    let n = unsafe { bpf_get_stack(ctx, buf as *mut c_void, size, 0) };
+    if n <= 0 {
+        return irq_context::UNKNOWN;
+    }
+    for i in 0..IRQ_STACK_DEPTH {
+        // SAFETY: within the per-CPU buffer.
+        let ip = unsafe { (*buf)[i] };
+        if ip == 0 {
+            // Past the last frame (the helper zero-fills).
+            break;
+        }
+        // The ranges are sorted by start, unused ones start at u64::MAX:
+        // count those starting at or below ip without a branch per range
+        // (each would be a state for the verifier to walk). Kernel
+        // addresses all have the top bit set, so ip - start borrows into
+        // bit 63 exactly when ip < start.
+        let mut below = 0u64;
+        for r in 0..MAX_IRQ_RANGES {
+            // SAFETY: reading the frozen global.
+            let start = unsafe { read_volatile(addr_of!(IRQ_ENTRY_RANGES[r][0])) };
+            below += (ip.wrapping_sub(start) >> 63) ^ 1;
+        }
+        if below == 0 {
+            continue;
+        }
+        let r = (below as usize - 1) & (MAX_IRQ_RANGES - 1);
+        // SAFETY: as above, within the array.
+        let [start, len, class] = unsafe { read_volatile(addr_of!(IRQ_ENTRY_RANGES[r])) };
+        if ip.wrapping_sub(start) < len {
+            return class as u32;
+        }
+    }
+    if n as u32 >= size {
+        irq_context::UNKNOWN
+    } else {
+        irq_context::TASK
+    }
 }
 
 #[inline(always)]

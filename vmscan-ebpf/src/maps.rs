@@ -278,6 +278,24 @@ pub static REFAULT_CTX: LruHashMap<u32, RefaultCtx> = LruHashMap::with_max_entri
 #[map]
 pub static STORM: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
 
+/// Interrupt nesting levels kernel::irq_context keeps a stack buffer for:
+/// a task, a softirq, a hardirq and an NMI on one CPU.
+pub const IRQ_STACK_LEVELS: u32 = 4;
+/// kernel::irq_context's kernel stacks, one per CPU and nesting level.
+#[map]
+pub static IRQ_STACK: PerCpuArray<[u64; vmscan_common::IRQ_STACK_DEPTH]> =
+    PerCpuArray::with_max_entries(IRQ_STACK_LEVELS, 0);
+/// The nesting level of kernel::irq_context running on this CPU.
+#[map]
+pub static IRQ_STACK_NEST: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+/// `vmscan lab-irq-context`: what kernel::irq_context read in each of
+/// hooks::context's programs, [probe * irq_context::COUNT + context].
+#[map]
+pub static CONTEXT_SEEN: PerCpuArray<u64> = PerCpuArray::with_max_entries(
+    vmscan_common::context_check::COUNT * vmscan_common::irq_context::COUNT,
+    0,
+);
+
 /// Adds `by` to slot `idx` of a per-CPU u64 array.
 #[inline(always)]
 pub fn bump(map: &PerCpuArray<u64>, idx: u32, by: u64) {

@@ -252,6 +252,18 @@ enum Command {
         percent: f64,
         file: std::path::PathBuf,
     },
+    /// (kernel lab) Check the kswapd wake-up hook's interrupt-context reader
+    /// where the context is known (softirq entry, the local timer's hardirq,
+    /// this process's getppid calls) for SECONDS; prints one JSON line and
+    /// fails when a probe reads the wrong context.
+    #[command(hide = true)]
+    LabIrqContext {
+        #[arg(long, default_value = "2", value_parser = parse_secs)]
+        seconds: Duration,
+        /// By the kernel stack even where the preempt_count can be read.
+        #[arg(long)]
+        by_stack: bool,
+    },
     /// (bench) The storm generator bench-ingest starts.
     #[command(hide = true)]
     StormGenerator {
@@ -462,6 +474,8 @@ fn load_options(cli: &Cli) -> LoadOptions {
         drain_delay: cli.drain_delay_ms.map(Duration::from_millis),
         compare_kprobes: cli.compare_kprobes,
         storm_tgid: 0,
+        context_check: false,
+        irq_context_by_stack: false,
         tracepoints: cli.tracepoints.parse().unwrap_or_default(),
         // Only the commands that show kernel stacks pay for the walk.
         no_stacks: matches!(
@@ -603,6 +617,9 @@ async fn dispatch(
             cmd::lab::bench_ingest(seconds.as_secs_f64(), rate, load).await
         }
         Some(Command::StormGenerator { rate }) => cmd::lab::storm_generate(rate),
+        Some(Command::LabIrqContext { seconds, by_stack }) => {
+            cmd::lab::irq_context(seconds.as_secs_f64(), by_stack, load)
+        }
         Some(Command::BenchRead { rounds, reads }) => cmd::lab::bench_read(rounds, reads, load),
         Some(Command::Snapshot { duration, json }) => {
             cmd::snapshot::run(duration, json, load).await

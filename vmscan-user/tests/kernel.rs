@@ -603,6 +603,43 @@ fn the_aggregate_maps_are_read_in_batches() {
     );
 }
 
+/// The kswapd wake-up hook's interrupt-context reader, where the context is
+/// known: softirq entry read as a softirq, the local timer (x86) as a
+/// hardirq, every getppid() call of the command as its task. By the kernel
+/// stack here (this host's kallsyms lists no per-CPU data; where it does,
+/// the preempt_count by default, and the stack with --by-stack, both checked
+/// in the lab's irqctx scenario).
+#[test]
+fn the_interrupt_context_is_read_as_the_kernel_runs_it() {
+    if !require_root("the_interrupt_context_is_read_as_the_kernel_runs_it") {
+        return;
+    }
+    let out = Command::new(bin())
+        .args(["lab-irq-context", "--seconds", "2", "--by-stack"])
+        .output()
+        .expect("vmscan lab-irq-context");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    let j: Value = serde_json::from_str(text.trim()).expect("one JSON line");
+    assert_eq!(j["readable"], true, "{j}");
+    assert!(
+        j["source"].as_str().unwrap().contains("kernel stack"),
+        "{j}"
+    );
+    assert_eq!(j["wrong"], serde_json::json!([]), "{j}");
+    let runs = |p: &str, c: &str| j["seen"][p][c].as_u64().unwrap_or(0);
+    assert!(runs("softirq_entry", "softirq") > 0, "{j}");
+    assert_eq!(
+        runs("getppid", "task"),
+        j["getppid_calls"].as_u64().unwrap(),
+        "{j}"
+    );
+    assert!(runs("getppid", "task") > 0, "{j}");
+    if std::path::Path::new("/sys/kernel/tracing/events/irq_vectors/local_timer_entry").exists() {
+        assert!(runs("local_timer_entry", "hardirq") > 0, "{j}");
+    }
+}
+
 /// A SIGINT while vmscan is still attaching (sent by vmscan itself once
 /// mm_lru_insertion is attached: VMSCAN_TEST_SIGINT_AFTER) stops it there:
 /// what it attached is let go, it says so, prints nothing and ends as

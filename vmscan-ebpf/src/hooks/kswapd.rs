@@ -1,11 +1,11 @@
 //! kswapd episodes: mm_vmscan_kswapd_wake / _sleep and the allocation-side
 //! mm_vmscan_wakeup_kswapd.
 
-use vmscan_common::{event, hook, reclaimer};
+use vmscan_common::{event, hook, irq_context, reclaimer};
 
 use crate::{
     emit::emit,
-    kernel::{Tp, current_memcg_id},
+    kernel::{Tp, current_memcg_id, irq_context},
 };
 
 tracepoint!(vmscan_kswapd_wake, hook::KSWAPD_WAKE, try_kswapd_wake);
@@ -43,8 +43,17 @@ fn try_wakeup_kswapd(ctx: &Tp) -> Result<(), i64> {
     // A 4-byte gfp_t on older kernels (5.10), 8 bytes since: every gfp flag
     // lies in the low 32 bits.
     let gfp = field!(ctx, wakeup_gfp: u32)? as u64;
-    let cgroup_id = current_memcg_id();
+    // wakeup_kswapd runs for atomic allocations in interrupts too; there
+    // `current` is whatever task was interrupted, and its memcg is not the
+    // asker's.
+    let context = irq_context(ctx.ptr());
+    let cgroup_id = if context == irq_context::TASK || context == irq_context::UNKNOWN {
+        current_memcg_id()
+    } else {
+        0
+    };
     emit(hook::WAKEUP_KSWAPD, event::WAKEUP_KSWAPD, |e| {
+        e.flags = context;
         e.cgroup_id = cgroup_id;
         e.nid = nid;
         e.zid = zid;

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod add_lru;
 pub mod compact;
+pub mod context;
 pub mod deactivate;
 pub mod demote;
 pub mod evict;

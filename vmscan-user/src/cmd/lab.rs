@@ -994,3 +994,104 @@ pub fn bench_read(
     crate::out::line(&serde_json::to_string(&report)?)?;
     Ok(())
 }
+
+/// What `lab-irq-context` saw: per probe, how many runs read each context.
+#[derive(serde::Serialize)]
+pub struct IrqContextReport {
+    /// Where the programs read the preempt_count, or why they cannot.
+    pub source: String,
+    /// Whether the preempt_count could be read at all.
+    pub readable: bool,
+    pub getppid_calls: u64,
+    /// probe -> context name -> runs; a probe not attached is absent.
+    pub seen: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>,
+    /// What disagrees with the context each probe always runs in (empty
+    /// when all agree, or when the count is not readable).
+    pub wrong: Vec<String>,
+}
+
+/// (kernel lab) The wake-up hook's interrupt-context reader, run where the
+/// answer is known (hooks::context) while this process calls getppid() in
+/// a busy loop for `seconds`, which keeps the local timer ticking.
+pub fn irq_context(
+    seconds: f64,
+    by_stack: bool,
+    mut load: crate::probe::loader::LoadOptions,
+) -> anyhow::Result<()> {
+    use vmscan_common::{context_check, irq_context as ctx};
+    crate::probe::loader::check_privileges()?;
+    crate::probe::loader::raise_memlock();
+    load.context_check = true;
+    load.irq_context_by_stack = by_stack;
+    let loaded = crate::probe::loader::load(load)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds);
+    let mut calls = 0u64;
+    while std::time::Instant::now() < deadline && !crate::stop::requested() {
+        for _ in 0..1000 {
+            // SAFETY: getppid takes no arguments and cannot fail.
+            std::hint::black_box(unsafe { libc::getppid() });
+        }
+        calls += 1000;
+    }
+    let m: aya::maps::PerCpuArray<_, u64> = aya::maps::PerCpuArray::try_from(
+        loaded
+            .ebpf
+            .map("CONTEXT_SEEN")
+            .context("CONTEXT_SEEN map")?,
+    )?;
+    let probes = [
+        ("softirq_entry", context_check::SOFTIRQ_ENTRY, ctx::SOFTIRQ),
+        (
+            "local_timer_entry",
+            context_check::LOCAL_TIMER_ENTRY,
+            ctx::HARDIRQ,
+        ),
+        ("getppid", context_check::GETPPID, ctx::TASK),
+    ];
+    let readable = loaded.wake_context.source != ctx::SOURCE_NONE;
+    let mut report = IrqContextReport {
+        source: loaded.wake_context.how.clone(),
+        readable,
+        getppid_calls: calls,
+        seen: Default::default(),
+        wrong: vec![],
+    };
+    for (name, probe, want) in probes {
+        let mut by = std::collections::BTreeMap::new();
+        for c in 0..ctx::COUNT {
+            let n: u64 = m.get(&(probe * ctx::COUNT + c), 0)?.iter().sum();
+            if n > 0 {
+                by.insert(ctx::NAMES[c as usize].to_owned(), n);
+            }
+        }
+        let total: u64 = by.values().sum();
+        let want_name = ctx::NAMES[want as usize];
+        if readable {
+            if total == 0 && name != "local_timer_entry" {
+                report.wrong.push(format!("{name}: never ran"));
+            }
+            let other = total - by.get(want_name).copied().unwrap_or(0);
+            if other > 0 {
+                report.wrong.push(format!(
+                    "{name}: {other} of {total} runs not read as {want_name}"
+                ));
+            }
+            if name == "getppid" && total != calls {
+                report
+                    .wrong
+                    .push(format!("getppid: {total} runs counted for {calls} calls"));
+            }
+        }
+        if total > 0 {
+            report.seen.insert(name.to_owned(), by);
+        }
+    }
+    crate::out::line(&serde_json::to_string(&report)?)?;
+    if !report.wrong.is_empty() {
+        anyhow::bail!(
+            "the interrupt-context reader disagrees: {}",
+            report.wrong.join("; ")
+        );
+    }
+    Ok(())
+}

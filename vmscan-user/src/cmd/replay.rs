@@ -240,9 +240,21 @@ pub fn report_text(r: &Replayed) -> String {
                 nc.map_or(0, |c| c.reclaimed.memcg),
             ),
         };
+        let c = &n.kswapd.wakeup_contexts;
+        let from_irq = if c.interrupts() > 0 {
+            format!(
+                " ({} in interrupts: softirq {}, hardirq {}, NMI {})",
+                c.interrupts(),
+                c.softirq,
+                c.hardirq,
+                c.nmi
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             o,
-            "  node {}: kswapd {} episodes ({ks}), {} wake-ups requested; {reclaimed}",
+            "  node {}: kswapd {} episodes ({ks}), {} wake-ups requested{from_irq}; {reclaimed}",
             n.node, n.kswapd.episodes, n.kswapd.wakeups_requested,
         );
     }
@@ -458,6 +470,21 @@ pub fn report_csv(r: &Replayed) -> String {
             Some(n.node),
             n.kswapd.wakeups_requested.to_string(),
         );
+        let c = &n.kswapd.wakeup_contexts;
+        for (name, v) in [
+            ("task", c.task),
+            ("softirq", c.softirq),
+            ("hardirq", c.hardirq),
+            ("nmi", c.nmi),
+            ("unknown", c.unknown),
+        ] {
+            row(
+                "kswapd",
+                &format!("wakeups_requested_{name}"),
+                Some(n.node),
+                v.to_string(),
+            );
+        }
     }
     for c in s.totals.nodes.iter().filter(|c| c.derives("reclaimed")) {
         let b = &c.reclaimed;

@@ -769,6 +769,31 @@ fn encode_kswapd(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std::f
                 )
             })
             .collect(),
+    )?;
+    counter(
+        enc,
+        "vmscan_kswapd_wakeup_requests",
+        "Requests to wake kswapd (mm_vmscan_wakeup_kswapd) by the context they were made in: task, softirq, hardirq, nmi; unknown where this kernel's preempt_count cannot be read (vmscan probes says why).",
+        s.nodes
+            .iter()
+            .flat_map(|n| {
+                let c = &n.kswapd.wakeup_contexts;
+                [
+                    ("task", c.task),
+                    ("softirq", c.softirq),
+                    ("hardirq", c.hardirq),
+                    ("nmi", c.nmi),
+                    ("unknown", c.unknown),
+                ]
+                .into_iter()
+                .map(move |(ctx, v)| {
+                    (
+                        vec![("node", node_label(n.node)), ("context", ctx.to_owned())],
+                        v,
+                    )
+                })
+            })
+            .collect(),
     )
 }
 

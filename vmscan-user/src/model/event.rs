@@ -29,6 +29,8 @@ pub enum Episode {
         pid: u32,
         comm: String,
         cgroup_id: u64,
+        /// vmscan_common::irq_context: where it was asked for.
+        context: u32,
     },
     /// A direct, memcg or node reclaim episode ended.
     ReclaimEnd {
@@ -126,6 +128,7 @@ impl TryFrom<&Event> for Episode {
                 pid: e.pid,
                 comm: comm_str(&e.comm),
                 cgroup_id: e.cgroup_id,
+                context: e.flags,
             },
             event::RECLAIM_END => Episode::ReclaimEnd {
                 ts_ns,

@@ -11,14 +11,90 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
+/// The context a wake-up was asked for in (mm_vmscan_wakeup_kswapd fires in
+/// wakeup_kswapd(), which atomic allocations reach from interrupts too).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WakeContext {
+    /// This kernel's preempt_count could not be read (`vmscan probes` says
+    /// why), or a recording from before vmscan read it.
+    #[default]
+    Unknown,
+    Task,
+    Softirq,
+    Hardirq,
+    Nmi,
+}
+
+impl WakeContext {
+    /// From a WAKEUP_KSWAPD record's flags (vmscan_common::irq_context).
+    pub fn of(flags: u32) -> Self {
+        use vmscan_common::irq_context as c;
+        match flags {
+            c::TASK => Self::Task,
+            c::SOFTIRQ => Self::Softirq,
+            c::HARDIRQ => Self::Hardirq,
+            c::NMI => Self::Nmi,
+            _ => Self::Unknown,
+        }
+    }
+
+    /// Asked for in an interrupt: the pid, comm and memcg are the
+    /// interrupted task's, not the asker's.
+    pub fn is_interrupt(self) -> bool {
+        matches!(self, Self::Softirq | Self::Hardirq | Self::Nmi)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Task => "task",
+            Self::Softirq => "softirq",
+            Self::Hardirq => "hardirq",
+            Self::Nmi => "nmi",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct WakeReason {
     pub zid: i32,
     pub order: i32,
     pub gfp: u64,
+    /// The task that asked, or in an interrupt (`context`) the task it
+    /// interrupted.
     pub pid: u32,
     pub comm: String,
+    /// The asking task's memory cgroup; 0 in an interrupt, or when unknown.
     pub cgroup_id: u64,
+    pub context: WakeContext,
+}
+
+/// Wake-up requests by the context they were asked for in.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct WakeContexts {
+    pub task: u64,
+    pub softirq: u64,
+    pub hardirq: u64,
+    pub nmi: u64,
+    /// Where the context could not be read.
+    pub unknown: u64,
+}
+
+impl WakeContexts {
+    pub fn count(&mut self, c: WakeContext) {
+        *match c {
+            WakeContext::Task => &mut self.task,
+            WakeContext::Softirq => &mut self.softirq,
+            WakeContext::Hardirq => &mut self.hardirq,
+            WakeContext::Nmi => &mut self.nmi,
+            WakeContext::Unknown => &mut self.unknown,
+        } += 1;
+    }
+
+    pub fn interrupts(&self) -> u64 {
+        self.softirq + self.hardirq + self.nmi
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
@@ -50,6 +126,8 @@ pub struct Kswapd {
     /// balance_pgdat() passes since vmscan started.
     pub passes: u64,
     pub wakeups_requested: u64,
+    /// `wakeups_requested` by the context each was asked for in.
+    pub wakeup_contexts: WakeContexts,
     /// Pages kswapd reclaimed on this node since the episode began.
     pub reclaimed_in_episode: u64,
     /// Direct-reclaim stalls that ended while this kswapd was awake.
@@ -82,6 +160,7 @@ impl Kswapd {
     /// An allocation asked for kswapd: remembered as the reason of the next wake.
     pub fn wakeup_requested(&mut self, reason: WakeReason) {
         self.wakeups_requested += 1;
+        self.wakeup_contexts.count(reason.context);
         self.pending_wakeup = Some(reason);
     }
 

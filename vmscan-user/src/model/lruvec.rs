@@ -22,7 +22,7 @@ use super::{
     flows::Flows,
     hist::Windowed,
     input::{Bracket, Lists, LruGen, MemcgSample, Sample, Zone},
-    kswapd::{Kswapd, WakeReason},
+    kswapd::{Kswapd, WakeContext, WakeReason},
     named::Derives as _,
     selfcheck::{self, MemcgSelfCheck, SelfCheck},
     snapshot::{
@@ -403,6 +403,7 @@ impl Model {
                 pid,
                 comm,
                 cgroup_id,
+                context,
                 ..
             } => {
                 let reason = WakeReason {
@@ -412,6 +413,7 @@ impl Model {
                     pid: *pid,
                     comm: comm.clone(),
                     cgroup_id: *cgroup_id,
+                    context: WakeContext::of(*context),
                 };
                 self.node(node_of(*nid)).kswapd.wakeup_requested(reason);
             }

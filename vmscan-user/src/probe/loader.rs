@@ -58,6 +58,12 @@ pub struct LoadOptions {
     /// trampoline on this hottest of hooks crashed TCG lab guests while
     /// attaching (a NULL call from unmap_page_range, twice in one CI run).
     pub access_return: bool,
+    /// `vmscan lab-irq-context`: attach hooks::context's programs, counting
+    /// the getppid() calls of this process.
+    pub context_check: bool,
+    /// Tell interrupts from tasks by the kernel stack even where the
+    /// preempt_count can be read (`vmscan lab-irq-context --by-stack`).
+    pub irq_context_by_stack: bool,
     /// `vmscan bench-ingest`: the process whose getppid() calls emit a
     /// synthetic record storm (0 = none).
     pub storm_tgid: u32,
@@ -124,6 +130,8 @@ pub struct Loaded {
     pub misses: super::misses::MissCounting,
     /// The kretprobes made through tracefs (detached and removed on drop).
     pub kretprobes: Vec<super::kretprobe::Kretprobe>,
+    /// How the programs tell an interrupt from a task here.
+    pub wake_context: super::irq::IrqContextSource,
 }
 
 /// The errno behind an aya error, if there is one.
@@ -196,7 +204,13 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     mem_step("parsing BTF");
     resolve_node_table(&mut offsets);
     check_btf_requirements(&mut hooks, &offsets, btf.is_some());
-    let [vmemmap, khugepaged] = system::kallsyms_lookup(["vmemmap_base", "khugepaged_thread"]);
+    let [vmemmap, khugepaged, per_cpu_offset, preempt_count, pcpu_hot] = system::kallsyms_lookup([
+        "vmemmap_base",
+        "khugepaged_thread",
+        "__per_cpu_offset",
+        "__preempt_count",
+        "pcpu_hot",
+    ]);
     let (vmemmap, page_struct) =
         folio_node_inputs(btf.as_ref(), &mut hooks, offsets.nr_nodes, vmemmap);
     let folio_node = (vmemmap != 0 && page_struct != 0) || offsets.nr_nodes <= 1;
@@ -205,6 +219,19 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     let khugepaged = khugepaged_thread(&mut hooks, khugepaged);
     let refault = refault_layout(btf.as_ref(), &offsets, &system, &mut hooks);
     let misses = super::misses::MissCounting::of(btf.as_ref());
+    let irq_context = super::irq::resolve(
+        btf.as_ref(),
+        super::irq::Symbols {
+            per_cpu_offset,
+            preempt_count,
+            pcpu_hot,
+        },
+        opts.irq_context_by_stack,
+        || match std::fs::File::open(super::paths::host("/proc/kallsyms")) {
+            Ok(f) => super::irq::entry_ranges(std::io::BufReader::with_capacity(64 * 1024, f)),
+            Err(e) => Err(format!("/proc/kallsyms: {e}")),
+        },
+    );
 
     // Everything still needed from our BTF parse, so it can be freed before
     // aya parses the same BTF for fentry (halves the start-up peak).
@@ -230,7 +257,9 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
             softlimit_as_memcg: !counting.memcg_in_global,
         },
         &refault,
+        &irq_context,
     )?;
+    wake_context_note(&mut hooks, &irq_context);
     mem_step("loading the object");
     if let Some((name, _)) = vmscan_common::TASK_MAPS
         .iter()
@@ -297,6 +326,9 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
             |e| anyhow::anyhow!("attaching the synthetic storm to syscalls:sys_enter_getppid: {e}"),
         )?;
     }
+    if opts.context_check {
+        attach_context_checks(&mut ebpf)?;
+    }
     // Parsing the kernel's BTF twice leaves tens of MiB of freed heap behind;
     // hand it back so the daemon's footprint is what it uses.
     trim_heap();
@@ -310,6 +342,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         refault,
         misses,
         kretprobes: kret.made,
+        wake_context: irq_context,
     })
 }
 
@@ -617,6 +650,37 @@ fn refault_layout(
     layout
 }
 
+/// `vmscan lab-irq-context`'s programs (hooks::context): the timer one only
+/// where the kernel has irq_vectors:local_timer_entry (x86).
+fn attach_context_checks(ebpf: &mut Ebpf) -> anyhow::Result<()> {
+    let btf = &aya::Btf::from_sys_fs().context("the context check needs the kernel's BTF")?;
+    attach_btf_tracepoint(ebpf, "ctx_softirq_entry", "softirq_entry", btf)
+        .map_err(|e| anyhow!("attaching to irq:softirq_entry: {e}"))?;
+    if let Err(e) = attach_btf_tracepoint(ebpf, "ctx_local_timer_entry", "local_timer_entry", btf) {
+        log::info!("irq_vectors:local_timer_entry not checked: {e}");
+    }
+    attach_tracepoint(ebpf, "ctx_getppid", "syscalls", "sys_enter_getppid")
+        .map_err(|e| anyhow!("attaching to syscalls:sys_enter_getppid: {e}"))?;
+    Ok(())
+}
+
+/// Says on the kswapd wake-up hook how it tells an interrupt from a task.
+fn wake_context_note(hooks: &mut [HookStatus], p: &super::irq::IrqContextSource) {
+    for st in hooks
+        .iter_mut()
+        .filter(|s| s.id == vmscan_common::hook::WAKEUP_KSWAPD && s.error.is_none())
+    {
+        st.notes.push(if p.source == vmscan_common::irq_context::SOURCE_NONE {
+            format!(
+                "wake-up context unknown ({}): a wake-up asked for in an interrupt names the interrupted task",
+                p.how
+            )
+        } else {
+            format!("wake-up context (task, softirq, hardirq, NMI) from {}", p.how)
+        });
+    }
+}
+
 /// Kernel addresses and sizes the programs need, 0 when unknown.
 struct Addresses {
     vmemmap: u64,
@@ -634,6 +698,7 @@ fn load_object(
     arg_offsets: &Offsets,
     a: &Addresses,
     r: &resolve::RefaultLayout,
+    irq: &super::irq::IrqContextSource,
 ) -> anyhow::Result<Ebpf> {
     if crate::EBPF_OBJECT.is_empty() {
         anyhow::bail!(
@@ -682,6 +747,15 @@ fn load_object(
         .override_global("FILTER_TGID", &(opts.access_tgid as u64), true)
         .override_global("FILTER_COMM", &comm_filter, true)
         .override_global("STORM_TGID", &(opts.storm_tgid as u64), true)
+        .override_global(
+            "CONTEXT_TGID",
+            &(if opts.context_check {
+                u64::from(std::process::id())
+            } else {
+                0
+            }),
+            true,
+        )
         .override_global("REFAULT_RULE", &r.rule, true)
         .override_global("REFAULT_DETAIL", &(!opts.no_refault_detail as u64), true)
         .override_global(
@@ -699,6 +773,10 @@ fn load_object(
         .override_global("BUCKET_ORDER", &u64::from(r.bucket_order), true)
         .override_global("REFAULT_ONE_PER_CALL", &u64::from(r.one_per_call), true)
         .override_global("ANON_DISTANCE", &u64::from(r.anon_distance), true)
+        .override_global("IRQ_CONTEXT_SOURCE", &irq.source, true)
+        .override_global("PREEMPT_COUNT_OFF", &irq.preempt_count_off, true)
+        .override_global("PER_CPU_OFFSET_ADDR", &irq.per_cpu_offset, true)
+        .override_global("IRQ_ENTRY_RANGES", &irq.ranges, true)
         .load(crate::EBPF_OBJECT)
         .context("loading the vmscan eBPF object (maps and programs)")
 }

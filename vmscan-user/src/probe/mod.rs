@@ -4,6 +4,7 @@ pub mod batch;
 pub mod btf;
 pub mod files;
 pub mod format;
+pub mod irq;
 pub mod kretprobe;
 pub mod loader;
 pub mod logger;

@@ -12,7 +12,7 @@ use crate::{
     model::{
         hist::Log2Hist,
         input::{HookStatus, Host},
-        kswapd::{Kswapd, KswapdState, WakeReason},
+        kswapd::{Kswapd, KswapdState, WakeContext, WakeReason},
         lruvec::Model,
         snapshot::{
             AccessRow, AccessStack, Finding, HistSnap, IsolationSnap, ListSnap, LruvecSnap,
@@ -123,6 +123,7 @@ fn node(n: u32, awake: bool) -> NodeSnap {
                 pid: 4242,
                 comm: "java\x1b[2J".into(),
                 cgroup_id: 7,
+                context: WakeContext::Task,
             }),
             episodes: 12,
             ..Default::default()
@@ -393,6 +394,23 @@ fn every_view_in_every_state_and_size() {
             }
         }
     }
+}
+
+#[test]
+fn a_wake_up_from_an_interrupt_names_the_context_not_the_task_as_the_waker() {
+    let mut snap = populated();
+    let reason = snap.nodes[0]
+        .kswapd
+        .wake_reason
+        .as_mut()
+        .expect("node 0 is awake");
+    reason.context = WakeContext::Softirq;
+    reason.cgroup_id = 0;
+    let text = screen(&app(Some(snap), true), 120, 40);
+    assert!(
+        text.contains("woken by softirq (interrupting java\\x1b[2J[4242]) order 0 zone 2"),
+        "{text}"
+    );
 }
 
 #[test]

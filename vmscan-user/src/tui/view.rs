@@ -277,13 +277,18 @@ fn kswapd_line(n: &NodeSnap) -> Span<'static> {
                 .wake_reason
                 .as_ref()
                 .map(|w| {
-                    format!(
-                        ", woken by {}[{}] order {} zone {}",
-                        fit(&w.comm, 16),
-                        w.pid,
-                        w.order,
-                        w.zid
-                    )
+                    // In an interrupt the task is only the one interrupted.
+                    let who = if w.context.is_interrupt() {
+                        format!(
+                            "{} (interrupting {}[{}])",
+                            w.context.name(),
+                            fit(&w.comm, 16),
+                            w.pid
+                        )
+                    } else {
+                        format!("{}[{}]", fit(&w.comm, 16), w.pid)
+                    };
+                    format!(", woken by {who} order {} zone {}", w.order, w.zid)
                 })
                 .unwrap_or_default();
             Span::styled(
