@@ -71,7 +71,7 @@ enum Cmd {
         kernel: Option<String>,
         /// Only these scenarios (comma-separated: hooks,truth,numa,mglru,model,exit,swap,
         /// refault,ancestor,softlimit,hotplug,proactive,thp,collapse,pageout,lazyfree,
-        /// deactivate,mlock,compact,kretmiss,rss,memcgs,demote).
+        /// deactivate,mlock,irqctx,compact,kretmiss,rss,memcgs,demote).
         #[arg(long)]
         scenario: Option<String>,
         /// Boot the kernel with vmscan inside and a shell on the console.

@@ -530,9 +530,23 @@ pub(super) fn numa(b: &Blocks) -> Verdict {
         None => format!("node 0 reclaimed {} pages, node 1 none", rec(0)),
     };
     let inserted = node_insertions(&json(b, "numa-stat")?)?;
+    // The reader's allocations woke kswapd0 in task context; the context
+    // of every request is known on these kernels.
+    let w = &n0["kswapd"]["wakeup_contexts"];
+    let ctx = |k: &str| w[k].as_u64().unwrap_or(0);
+    let requested = n0["kswapd"]["wakeups_requested"].as_u64().unwrap_or(0);
+    let known = ctx("task") + ctx("softirq") + ctx("hardirq") + ctx("nmi");
+    if ctx("unknown") != 0 || known != requested {
+        return Err(format!(
+            "kswapd0: {requested} wake-up requests, contexts {w}: every one's must be known"
+        ));
+    }
     Ok(format!(
-        "kswapd0 {} episodes, {reclaimed}; imbalance raised; {inserted}",
-        eps(n0)
+        "kswapd0 {} episodes, {reclaimed}; imbalance raised; {inserted}; {requested} wake-up requests ({} task, {} softirq, {} hardirq)",
+        eps(n0),
+        ctx("task"),
+        ctx("softirq"),
+        ctx("hardirq")
     ))
 }
 
@@ -2426,6 +2440,53 @@ fn cpulist_len(s: &str) -> u32 {
 /// lists), and the kernel's own unevictable_pgs_culled / rescued over the
 /// workload must be the same figures. Where it has none (5.10), the hook
 /// must say so and the nodes show no mlock moves.
+/// `vmscan lab-irq-context`, by the kernel's default way and by the stack:
+/// every run of each probe read as the context it always runs in, each
+/// probe seen (the local timer's too: the lab is x86), and the default the
+/// exact one (the lab's Debian kernels list per-CPU data in kallsyms).
+pub(super) fn irqctx(b: &Blocks) -> Verdict {
+    let mut out = vec![];
+    for m in ["default", "stack"] {
+        let j = stat_json(b, &format!("irqctx-{m}"))?;
+        let source = j["source"].as_str().unwrap_or("?");
+        if j["readable"] != true {
+            return Err(format!("{m}: the context is not readable: {source}"));
+        }
+        let wrong: Vec<&str> = j["wrong"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|w| w.as_str())
+            .collect();
+        if !wrong.is_empty() {
+            return Err(format!("{m} ({source}): {}", wrong.join("; ")));
+        }
+        let want = if m == "stack" {
+            "kernel stack"
+        } else {
+            "preempt_count"
+        };
+        if !source.contains(want) {
+            return Err(format!("{m}: read from {source}, not the {want}"));
+        }
+        let runs = |probe: &str, ctx: &str| j["seen"][probe][ctx].as_u64().unwrap_or(0);
+        let (soft, hard, task) = (
+            runs("softirq_entry", "softirq"),
+            runs("local_timer_entry", "hardirq"),
+            runs("getppid", "task"),
+        );
+        if soft == 0 || hard == 0 || task == 0 {
+            return Err(format!(
+                "{m}: a probe never ran (softirq_entry {soft}, local_timer_entry {hard}, getppid {task}): {j}"
+            ));
+        }
+        out.push(format!(
+            "{m} ({source}): {soft} softirq_entry runs read as softirq, {hard} local_timer_entry as hardirq, all {task} getppid calls as task"
+        ));
+    }
+    Ok(out.join("; "))
+}
+
 pub(super) fn mlock(b: &Blocks) -> Verdict {
     let fentry = mlock_by(b, "fentry")?;
     let kprobe = mlock_by(b, "kprobe")?;

@@ -425,6 +425,17 @@ if run mlock; then
     block mlock-$m-out /tmp/ml-$m.out
   done
 fi
+if run irqctx; then
+  # The kswapd wake-up hook's interrupt-context reader where the context is
+  # known (softirq entry, the local timer's hardirq, the command's own
+  # getppid calls), by each way it can read it: this kernel's default (the
+  # preempt_count where kallsyms lists per-CPU data) and the kernel stack.
+  for m in default stack; do
+    F=; [ $m = stack ] && F=--by-stack
+    vmscan lab-irq-context --seconds 3 $F > /tmp/ic-$m.json 2> /tmp/ic-$m.err
+    block irqctx-$m /tmp/ic-$m.json; block irqctx-$m-err /tmp/ic-$m.err
+  done
+fi
 if run compact; then
   # Compaction's migrate scanner, which isolates inline: 64 MiB of page
   # cache on /mnt with every other page dropped, then compact_memory. The

@@ -100,6 +100,7 @@ const ALL: &[&str] = &[
     "lazyfree",
     "deactivate",
     "mlock",
+    "irqctx",
     "compact",
     "kretmiss",
     "rss",
@@ -141,6 +142,7 @@ pub(super) static CONFIGS: [Config; 8] = [
             "lazyfree",
             "deactivate",
             "mlock",
+            "irqctx",
             "compact",
             "kretmiss",
             "demote",
@@ -156,7 +158,7 @@ pub(super) static CONFIGS: [Config; 8] = [
 ];
 
 /// Every scenario, in the order `--scenario` defaults to and the table lists.
-static SCENARIOS: [Scenario; 23] = [
+static SCENARIOS: [Scenario; 24] = [
     Scenario {
         name: "hooks",
         needs: &[],
@@ -281,6 +283,13 @@ static SCENARIOS: [Scenario; 23] = [
         name: "mlock",
         needs: &[],
         check: |b, _| checks::mlock(b),
+        tier_node: false,
+        ci_only_on: None,
+    },
+    Scenario {
+        name: "irqctx",
+        needs: &[],
+        check: |b, _| checks::irqctx(b),
         tier_node: false,
         ci_only_on: None,
     },
@@ -710,6 +719,7 @@ mod tests {
                 "lazyfree",
                 "deactivate",
                 "mlock",
+                "irqctx",
                 "compact",
                 "kretmiss",
                 "rss",
@@ -841,7 +851,7 @@ mod tests {
         );
         assert_eq!(
             guest_scenarios(&select(None).unwrap()),
-            "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,thp,collapse,pageout,lazyfree,deactivate,mlock,compact,kretmiss,rss,memcgs,demote,hooks,numa"
+            "hooks,truth,numa,mglru,model,exit,swap,refault,ancestor,softlimit,hotplug,proactive,thp,collapse,pageout,lazyfree,deactivate,mlock,irqctx,compact,kretmiss,rss,memcgs,demote,hooks,numa"
         );
     }
 }
