@@ -98,9 +98,10 @@ pub const MAX_IRQ_RANGES: usize = 64;
 /// `vmscan lab-irq-context`'s probes, where the context is known.
 pub mod context_check {
     pub const SOFTIRQ_ENTRY: u32 = 0;
-    pub const LOCAL_TIMER_ENTRY: u32 = 1;
-    pub const GETPPID: u32 = 2;
-    pub const COUNT: u32 = 3;
+    pub const SOFTIRQ_ENTRY_TP: u32 = 1;
+    pub const LOCAL_TIMER_ENTRY: u32 = 2;
+    pub const SYS_ENTER: u32 = 3;
+    pub const COUNT: u32 = 4;
 }
 
 /// One episode record (ring buffer). Fields not used by a kind are zero.

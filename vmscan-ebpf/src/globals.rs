@@ -71,9 +71,11 @@ pub static PER_CPU_OFFSET_ADDR: u64 = 0;
 pub static IRQ_ENTRY_RANGES: [[u64; 3]; vmscan_common::MAX_IRQ_RANGES] =
     [[u64::MAX, 0, 0]; vmscan_common::MAX_IRQ_RANGES];
 /// `vmscan lab-irq-context`: the command's own process, whose getppid()
-/// calls hooks::context counts (0 = off).
+/// calls hooks::context counts (0 = off), and getppid's syscall number.
 #[unsafe(no_mangle)]
 pub static CONTEXT_TGID: u64 = 0;
+#[unsafe(no_mangle)]
+pub static CONTEXT_SYSCALL: u64 = 0;
 /// `vmscan bench-ingest`: the generator process (0 = off); see hooks::storm.
 #[unsafe(no_mangle)]
 pub static STORM_TGID: u64 = 0;

@@ -253,9 +253,10 @@ enum Command {
         file: std::path::PathBuf,
     },
     /// (kernel lab) Check the kswapd wake-up hook's interrupt-context reader
-    /// where the context is known (softirq entry, the local timer's hardirq,
-    /// this process's getppid calls) for SECONDS; prints one JSON line and
-    /// fails when a probe reads the wrong context.
+    /// where the context is known (softirq entry by tp_btf and by
+    /// tracepoint, the local timer's hardirq, this process's getppid calls)
+    /// for SECONDS; prints one JSON line and fails when a probe reads the
+    /// wrong context.
     #[command(hide = true)]
     LabIrqContext {
         #[arg(long, default_value = "2", value_parser = parse_secs)]

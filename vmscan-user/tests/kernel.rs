@@ -629,6 +629,7 @@ fn the_interrupt_context_is_read_as_the_kernel_runs_it() {
     assert_eq!(j["wrong"], serde_json::json!([]), "{j}");
     let runs = |p: &str, c: &str| j["seen"][p][c].as_u64().unwrap_or(0);
     assert!(runs("softirq_entry", "softirq") > 0, "{j}");
+    assert!(runs("softirq_entry_tracepoint", "softirq") > 0, "{j}");
     assert_eq!(
         runs("getppid", "task"),
         j["getppid_calls"].as_u64().unwrap(),

@@ -1042,11 +1042,16 @@ pub fn irq_context(
     let probes = [
         ("softirq_entry", context_check::SOFTIRQ_ENTRY, ctx::SOFTIRQ),
         (
+            "softirq_entry_tracepoint",
+            context_check::SOFTIRQ_ENTRY_TP,
+            ctx::SOFTIRQ,
+        ),
+        (
             "local_timer_entry",
             context_check::LOCAL_TIMER_ENTRY,
             ctx::HARDIRQ,
         ),
-        ("getppid", context_check::GETPPID, ctx::TASK),
+        ("getppid", context_check::SYS_ENTER, ctx::TASK),
     ];
     let readable = loaded.wake_context.source != ctx::SOURCE_NONE;
     let mut report = IrqContextReport {

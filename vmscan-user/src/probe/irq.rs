@@ -112,8 +112,13 @@ pub fn resolve(
                 per_cpu_offset: 0,
                 ranges: r,
                 how: format!(
-                    "the kernel stack's innermost interrupt or softirq entry ({} address ranges; /proc/kallsyms lists no per-CPU data)",
-                    found.len()
+                    "the kernel stack's innermost interrupt or softirq entry ({} address ranges; {})",
+                    found.len(),
+                    if by_stack {
+                        "asked for"
+                    } else {
+                        "/proc/kallsyms lists no per-CPU data"
+                    }
                 ),
             }
         }

@@ -656,11 +656,13 @@ fn attach_context_checks(ebpf: &mut Ebpf) -> anyhow::Result<()> {
     let btf = &aya::Btf::from_sys_fs().context("the context check needs the kernel's BTF")?;
     attach_btf_tracepoint(ebpf, "ctx_softirq_entry", "softirq_entry", btf)
         .map_err(|e| anyhow!("attaching to irq:softirq_entry: {e}"))?;
+    attach_tracepoint(ebpf, "ctx_softirq_entry_tp", "irq", "softirq_entry")
+        .map_err(|e| anyhow!("attaching to irq:softirq_entry (tracepoint): {e}"))?;
     if let Err(e) = attach_btf_tracepoint(ebpf, "ctx_local_timer_entry", "local_timer_entry", btf) {
         log::info!("irq_vectors:local_timer_entry not checked: {e}");
     }
-    attach_tracepoint(ebpf, "ctx_getppid", "syscalls", "sys_enter_getppid")
-        .map_err(|e| anyhow!("attaching to syscalls:sys_enter_getppid: {e}"))?;
+    attach_btf_tracepoint(ebpf, "ctx_sys_enter", "sys_enter", btf)
+        .map_err(|e| anyhow!("attaching to raw_syscalls:sys_enter: {e}"))?;
     Ok(())
 }
 
@@ -756,6 +758,7 @@ fn load_object(
             }),
             true,
         )
+        .override_global("CONTEXT_SYSCALL", &(libc::SYS_getppid as u64), true)
         .override_global("REFAULT_RULE", &r.rule, true)
         .override_global("REFAULT_DETAIL", &(!opts.no_refault_detail as u64), true)
         .override_global(

@@ -2470,18 +2470,19 @@ pub(super) fn irqctx(b: &Blocks) -> Verdict {
             return Err(format!("{m}: read from {source}, not the {want}"));
         }
         let runs = |probe: &str, ctx: &str| j["seen"][probe][ctx].as_u64().unwrap_or(0);
-        let (soft, hard, task) = (
+        let (soft, soft_tp, hard, task) = (
             runs("softirq_entry", "softirq"),
+            runs("softirq_entry_tracepoint", "softirq"),
             runs("local_timer_entry", "hardirq"),
             runs("getppid", "task"),
         );
-        if soft == 0 || hard == 0 || task == 0 {
+        if soft == 0 || soft_tp == 0 || hard == 0 || task == 0 {
             return Err(format!(
-                "{m}: a probe never ran (softirq_entry {soft}, local_timer_entry {hard}, getppid {task}): {j}"
+                "{m}: a probe never ran (softirq_entry {soft}, by tracepoint {soft_tp}, local_timer_entry {hard}, getppid {task}): {j}"
             ));
         }
         out.push(format!(
-            "{m} ({source}): {soft} softirq_entry runs read as softirq, {hard} local_timer_entry as hardirq, all {task} getppid calls as task"
+            "{m} ({source}): softirq_entry read as softirq {soft} times (tp_btf) and {soft_tp} (tracepoint), local_timer_entry as hardirq {hard}, all {task} getppid calls as task"
         ));
     }
     Ok(out.join("; "))
