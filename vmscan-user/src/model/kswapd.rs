@@ -228,6 +228,48 @@ mod tests {
     }
 
     #[test]
+    fn wake_ups_are_counted_by_the_context_they_were_asked_for_in() {
+        use vmscan_common::irq_context as c;
+        let mut k = Kswapd::default();
+        for flags in [
+            c::TASK,
+            c::SOFTIRQ,
+            c::SOFTIRQ,
+            c::HARDIRQ,
+            c::NMI,
+            c::UNKNOWN,
+            99,
+        ] {
+            k.wakeup_requested(WakeReason {
+                context: WakeContext::of(flags),
+                ..WakeReason::default()
+            });
+        }
+        assert_eq!(
+            k.wakeup_contexts,
+            WakeContexts {
+                task: 1,
+                softirq: 2,
+                hardirq: 1,
+                nmi: 1,
+                // An unknown flag value is no context vmscan knows.
+                unknown: 2,
+            }
+        );
+        assert_eq!(k.wakeup_contexts.interrupts(), 4);
+        assert_eq!(k.wakeups_requested, 7);
+        k.wake(S, 0, 2);
+        let r = k
+            .wake_reason
+            .as_ref()
+            .expect("the last request is the reason");
+        assert_eq!(r.context, WakeContext::Unknown);
+        assert!(!r.context.is_interrupt());
+        assert!(WakeContext::of(c::HARDIRQ).is_interrupt());
+        assert!(!WakeContext::of(c::TASK).is_interrupt());
+    }
+
+    #[test]
     fn a_sleep_without_a_wake_is_counted_not_trusted() {
         let mut k = Kswapd::default();
         assert_eq!(k.sleep(S), None, "a sleep without a wake ends no episode");

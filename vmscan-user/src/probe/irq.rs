@@ -254,6 +254,23 @@ ffffffffc0000100 t __do_softirq\t[not_the_kernel]
 ";
 
     #[test]
+    fn the_preempt_count_names_the_innermost_context() {
+        use vmscan_common::irq_context::{TASK, of_preempt_count as of};
+        assert_eq!(of(0), TASK);
+        // x86's inverted PREEMPT_NEED_RESCHED bit, and a preempt depth.
+        assert_eq!(of(0x8000_0003), TASK);
+        // BH disabled (SOFTIRQ_DISABLE_OFFSET) is not serving a softirq.
+        assert_eq!(of(0x200), TASK);
+        assert_eq!(of(0x100), SOFTIRQ);
+        assert_eq!(of(0x300), SOFTIRQ);
+        // A hardirq over a softirq, an NMI over a hardirq (5.10's one NMI
+        // bit and 5.11+'s four).
+        assert_eq!(of(0x1_0100), HARDIRQ);
+        assert_eq!(of(0x11_0000), NMI);
+        assert_eq!(of(0x80_0000), NMI);
+    }
+
+    #[test]
     fn entry_ranges_span_each_function_and_merge_neighbours_of_a_class() {
         let r = entry_ranges(KALLSYMS.as_bytes()).unwrap();
         assert_eq!(
