@@ -470,14 +470,7 @@ pub fn report_csv(r: &Replayed) -> String {
             Some(n.node),
             n.kswapd.wakeups_requested.to_string(),
         );
-        let c = &n.kswapd.wakeup_contexts;
-        for (name, v) in [
-            ("task", c.task),
-            ("softirq", c.softirq),
-            ("hardirq", c.hardirq),
-            ("nmi", c.nmi),
-            ("unknown", c.unknown),
-        ] {
+        for (name, v) in n.kswapd.wakeup_contexts.by_name() {
             row(
                 "kswapd",
                 &format!("wakeups_requested_{name}"),

@@ -777,21 +777,16 @@ fn encode_kswapd(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std::f
         s.nodes
             .iter()
             .flat_map(|n| {
-                let c = &n.kswapd.wakeup_contexts;
-                [
-                    ("task", c.task),
-                    ("softirq", c.softirq),
-                    ("hardirq", c.hardirq),
-                    ("nmi", c.nmi),
-                    ("unknown", c.unknown),
-                ]
-                .into_iter()
-                .map(move |(ctx, v)| {
-                    (
-                        vec![("node", node_label(n.node)), ("context", ctx.to_owned())],
-                        v,
-                    )
-                })
+                n.kswapd
+                    .wakeup_contexts
+                    .by_name()
+                    .into_iter()
+                    .map(move |(ctx, v)| {
+                        (
+                            vec![("node", node_label(n.node)), ("context", ctx.to_owned())],
+                            v,
+                        )
+                    })
             })
             .collect(),
     )

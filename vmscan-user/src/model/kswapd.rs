@@ -95,6 +95,17 @@ impl WakeContexts {
     pub fn interrupts(&self) -> u64 {
         self.softirq + self.hardirq + self.nmi
     }
+
+    /// Each context's name (as `WakeContext::name` gives it) and count.
+    pub fn by_name(&self) -> [(&'static str, u64); 5] {
+        [
+            (WakeContext::Task.name(), self.task),
+            (WakeContext::Softirq.name(), self.softirq),
+            (WakeContext::Hardirq.name(), self.hardirq),
+            (WakeContext::Nmi.name(), self.nmi),
+            (WakeContext::Unknown.name(), self.unknown),
+        ]
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
