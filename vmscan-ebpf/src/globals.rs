@@ -70,6 +70,10 @@ pub static PER_CPU_OFFSET_ADDR: u64 = 0;
 #[unsafe(no_mangle)]
 pub static IRQ_ENTRY_RANGES: [[u64; 3]; vmscan_common::MAX_IRQ_RANGES] =
     [[u64::MAX, 0, 0]; vmscan_common::MAX_IRQ_RANGES];
+/// SOURCE_STACK: the bytes bpf_get_stack writes for a stack it had to cut:
+/// IRQ_STACK_DEPTH frames, or kernel.perf_event_max_stack's where fewer.
+#[unsafe(no_mangle)]
+pub static IRQ_STACK_FULL_BYTES: u64 = (vmscan_common::IRQ_STACK_DEPTH * 8) as u64;
 /// `vmscan lab-irq-context`: the command's own process, whose getppid()
 /// calls hooks::context counts (0 = off), and getppid's syscall number.
 #[unsafe(no_mangle)]

@@ -23,8 +23,8 @@ use vmscan_common::{
 
 use crate::{
     globals::{
-        IRQ_CONTEXT_SOURCE, IRQ_ENTRY_RANGES, OFFSETS, PER_CPU_OFFSET_ADDR, PREEMPT_COUNT_OFF,
-        STRUCT_PAGE_SIZE, VMEMMAP_BASE_ADDR, global_u64,
+        IRQ_CONTEXT_SOURCE, IRQ_ENTRY_RANGES, IRQ_STACK_FULL_BYTES, OFFSETS, PER_CPU_OFFSET_ADDR,
+        PREEMPT_COUNT_OFF, STRUCT_PAGE_SIZE, VMEMMAP_BASE_ADDR, global_u64,
     },
     maps::{IRQ_STACK, IRQ_STACK_LEVELS, IRQ_STACK_NEST, VMEMMAP_BASE_SEEN},
 };
@@ -359,11 +359,15 @@ fn context_of_stack(ctx: *mut c_void, buf: *mut [u64; IRQ_STACK_DEPTH]) -> u32 {
     }
     for i in 0..IRQ_STACK_DEPTH {
         // SAFETY: within the per-CPU buffer.
-        let ip = unsafe { (*buf)[i] };
-        if ip == 0 {
+        let ret = unsafe { (*buf)[i] };
+        if ret == 0 {
             // Past the last frame (the helper zero-fills).
             break;
         }
+        // A return address: the call it returns from is the byte before,
+        // which a function ending in a call may leave as the next one's
+        // start.
+        let ip = ret - 1;
         // The ranges are sorted by start, unused ones start at u64::MAX:
         // count those starting at or below ip without a branch per range
         // (each would be a state for the verifier to walk). Kernel
@@ -385,7 +389,9 @@ fn context_of_stack(ctx: *mut c_void, buf: *mut [u64; IRQ_STACK_DEPTH]) -> u32 {
             return class as u32;
         }
     }
-    if n as u32 >= size {
+    // A stack cut at the buffer, or at kernel.perf_event_max_stack where
+    // that is shorter, may hold its entry frame beyond the cut.
+    if n as u64 >= global_u64(&IRQ_STACK_FULL_BYTES) {
         irq_context::UNKNOWN
     } else {
         irq_context::TASK

@@ -773,7 +773,7 @@ fn encode_kswapd(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std::f
     counter(
         enc,
         "vmscan_kswapd_wakeup_requests",
-        "Requests to wake kswapd (mm_vmscan_wakeup_kswapd) by the context they were made in: task, softirq, hardirq, nmi; unknown where this kernel's preempt_count cannot be read (vmscan probes says why).",
+        "Requests to wake kswapd (mm_vmscan_wakeup_kswapd) by the context they were made in: task, softirq, hardirq, nmi; unknown where vmscan cannot tell on this kernel (vmscan probes says why), for a kernel stack too deep or nested too far to tell, and in recordings made before vmscan told.",
         s.nodes
             .iter()
             .flat_map(|n| {

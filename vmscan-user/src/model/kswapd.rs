@@ -16,8 +16,9 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WakeContext {
-    /// This kernel's preempt_count could not be read (`vmscan probes` says
-    /// why), or a recording from before vmscan read it.
+    /// vmscan cannot tell on this kernel (`vmscan probes` says why), the
+    /// kernel stack was too deep or nested too far to tell, or a recording
+    /// from before vmscan told.
     #[default]
     Unknown,
     Task,
@@ -65,7 +66,8 @@ pub struct WakeReason {
     /// interrupted.
     pub pid: u32,
     pub comm: String,
-    /// The asking task's memory cgroup; 0 in an interrupt, or when unknown.
+    /// The asking task's memory cgroup; 0 in an interrupt. Where the
+    /// context is unknown, current's (the asker's unless an interrupt asked).
     pub cgroup_id: u64,
     pub context: WakeContext,
 }

@@ -25,7 +25,7 @@
 //! Otherwise the context is unknown and vmscan says so.
 
 use vmscan_common::{
-    MAX_IRQ_RANGES,
+    IRQ_STACK_DEPTH, MAX_IRQ_RANGES,
     irq_context::{HARDIRQ, NMI, SOFTIRQ, SOURCE_KALLSYMS, SOURCE_NONE, SOURCE_STACK},
 };
 
@@ -37,6 +37,8 @@ pub struct Symbols {
     pub per_cpu_offset: u64,
     pub preempt_count: u64,
     pub pcpu_hot: u64,
+    /// Present only where preempt_count has another layout.
+    pub local_interrupt_disable_state: u64,
 }
 
 /// How the programs tell the context on this kernel (the globals).
@@ -72,7 +74,7 @@ const UNUSED: [[u64; 3]; MAX_IRQ_RANGES] = [[u64::MAX, 0, 0]; MAX_IRQ_RANGES];
 /// The preempt_count's per-CPU offset from kallsyms (and, for pcpu_hot,
 /// its member's offset from BTF).
 fn preempt_count_at(btf: Option<&Btf>, syms: Symbols) -> Option<(u64, &'static str)> {
-    if syms.per_cpu_offset == 0 {
+    if syms.per_cpu_offset == 0 || preempt_count_unlike_ours(btf, syms).is_some() {
         return None;
     }
     if syms.preempt_count != 0 {
@@ -80,6 +82,27 @@ fn preempt_count_at(btf: Option<&Btf>, syms: Symbols) -> Option<(u64, &'static s
     }
     let member = btf?.member_offset("pcpu_hot", "preempt_count")?;
     (syms.pcpu_hot != 0).then(|| (syms.pcpu_hot + u64::from(member), "pcpu_hot.preempt_count"))
+}
+
+/// Why this kernel's preempt_count does not say what the masks read from
+/// it (vmscan_common::irq_context) expect, if it does not:
+/// - PREEMPT_RT keeps the softirq count in the task
+///   (`task_struct.softirq_disable_cnt`, in BTF only there), so a softirq
+///   would read as a task;
+/// - a kernel that counts disabled interrupts in preempt_count (the
+///   proposed HARDIRQ_DISABLE_BITS layout, with its per-CPU
+///   `local_interrupt_disable_state`) moves the hardirq and NMI bits.
+fn preempt_count_unlike_ours(btf: Option<&Btf>, syms: Symbols) -> Option<&'static str> {
+    if btf.is_some_and(|b| {
+        b.member_offset("task_struct", "softirq_disable_cnt")
+            .is_some()
+    }) {
+        Some("PREEMPT_RT keeps the softirq count in the task")
+    } else if syms.local_interrupt_disable_state != 0 {
+        Some("this kernel's preempt_count has another layout (local_interrupt_disable_state)")
+    } else {
+        None
+    }
 }
 
 /// Works out how the programs tell the context: the preempt_count where
@@ -117,13 +140,22 @@ pub fn resolve(
                     if by_stack {
                         "asked for"
                     } else {
-                        "/proc/kallsyms lists no per-CPU data"
+                        preempt_count_unlike_ours(btf, syms)
+                            .unwrap_or("/proc/kallsyms lists no per-CPU data")
                     }
                 ),
             }
         }
         Err(why) => IrqContextSource::none(why),
     }
+}
+
+/// The IRQ_STACK_FULL_BYTES global: what bpf_get_stack writes for a stack
+/// it cut, IRQ_STACK_DEPTH frames or kernel.perf_event_max_stack's
+/// (`max_stack`, None where unreadable) where fewer.
+pub fn stack_full_bytes(max_stack: Option<u64>) -> u64 {
+    let depth = IRQ_STACK_DEPTH as u64;
+    max_stack.unwrap_or(depth).clamp(1, depth) * 8
 }
 
 /// The entry functions whose frames name a context, by exact name or
@@ -185,7 +217,9 @@ pub fn entry_ranges(r: impl std::io::BufRead) -> Result<Vec<[u64; 3]>, String> {
         let Ok(addr) = u64::from_str_radix(addr, 16) else {
             continue;
         };
-        if addr == 0 || !matches!(kind, "t" | "T") || name.starts_with("__pfx_") {
+        // Weak functions (w, W) are text too: one after an entry function
+        // ends its range.
+        if addr == 0 || !matches!(kind, "t" | "T" | "w" | "W") || name.starts_with("__pfx_") {
             continue;
         }
         if let Some((start, class, rank)) = open
@@ -244,7 +278,7 @@ ffffffff81200000 D some_data
 ffffffff81360070 t handle_softirqs
 ffffffff81360300 t __pfx_run_ksoftirqd
 ffffffff81360310 t run_ksoftirqd
-ffffffff81360350 t takeover_tasklets
+ffffffff81360350 W takeover_tasklets
 ffffffff813e98e0 T __handle_irq_event_percpu
 ffffffff813e9b00 T wakeup_kswapd
 ffffffff821f1390 T sysvec_apic_timer_interrupt.cold
@@ -252,6 +286,14 @@ ffffffff821f13a0 T some_function
 ffffffffc0000000 t helper_in_module\t[some_module]
 ffffffffc0000100 t __do_softirq\t[not_the_kernel]
 ";
+
+    #[test]
+    fn a_cut_stack_is_known_by_the_shorter_of_the_buffer_and_the_sysctl() {
+        assert_eq!(stack_full_bytes(None), 512);
+        assert_eq!(stack_full_bytes(Some(127)), 512);
+        assert_eq!(stack_full_bytes(Some(20)), 160);
+        assert_eq!(stack_full_bytes(Some(0)), 8);
+    }
 
     #[test]
     fn the_preempt_count_names_the_innermost_context() {
@@ -281,8 +323,8 @@ ffffffffc0000100 t __do_softirq\t[not_the_kernel]
                 // interrupt).
                 [0xffffffff81000d40, 0x80, H],
                 [0xffffffff810015b0, 0x101, N],
-                // handle_softirqs to takeover_tasklets: the __pfx_ padding
-                // between it and run_ksoftirqd is passed over.
+                // handle_softirqs to takeover_tasklets (weak, but text):
+                // the __pfx_ padding before run_ksoftirqd is passed over.
                 [0xffffffff81360070, 0x2e0, S],
                 [0xffffffff813e98e0, 0x220, H],
                 [0xffffffff821f1390, 0x10, H],
@@ -320,7 +362,7 @@ ffffffffc0000100 t __do_softirq\t[not_the_kernel]
         let syms = Symbols {
             per_cpu_offset: 0xffff_ffff_8260_0000,
             preempt_count: 0x1f9c0,
-            pcpu_hot: 0,
+            ..Symbols::default()
         };
         let ranges = || entry_ranges(KALLSYMS.as_bytes());
         // 5.10, 6.1, 7.2 (Debian: CONFIG_KALLSYMS_ALL).
@@ -345,6 +387,21 @@ ffffffffc0000100 t __do_softirq\t[not_the_kernel]
             ..syms
         };
         assert_eq!(resolve(None, hot, false, ranges).source, SOURCE_STACK);
+        // Where the masks would misread the count: the stack, saying why.
+        let mut b = crate::probe::btf::tests::Builder::new();
+        b.int("int", 4);
+        b.composite(4, "task_struct", 64, &[("softirq_disable_cnt", 1, 0)]);
+        let rt = Btf::parse(&b.finish()).unwrap();
+        let s = resolve(Some(&rt), syms, false, ranges);
+        assert_eq!(s.source, SOURCE_STACK);
+        assert!(s.how.contains("PREEMPT_RT"), "{}", s.how);
+        let moved = Symbols {
+            local_interrupt_disable_state: 0x3000,
+            ..syms
+        };
+        let s = resolve(None, moved, false, ranges);
+        assert_eq!(s.source, SOURCE_STACK);
+        assert!(s.how.contains("another layout"), "{}", s.how);
         // Nothing: unknown, and why.
         let n = resolve(None, Symbols::default(), false, || {
             entry_ranges("ffffffff81000000 T _stext\n".as_bytes())

@@ -204,12 +204,20 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     mem_step("parsing BTF");
     resolve_node_table(&mut offsets);
     check_btf_requirements(&mut hooks, &offsets, btf.is_some());
-    let [vmemmap, khugepaged, per_cpu_offset, preempt_count, pcpu_hot] = system::kallsyms_lookup([
+    let [
+        vmemmap,
+        khugepaged,
+        per_cpu_offset,
+        preempt_count,
+        pcpu_hot,
+        local_interrupt_disable_state,
+    ] = system::kallsyms_lookup([
         "vmemmap_base",
         "khugepaged_thread",
         "__per_cpu_offset",
         "__preempt_count",
         "pcpu_hot",
+        "local_interrupt_disable_state",
     ]);
     let (vmemmap, page_struct) =
         folio_node_inputs(btf.as_ref(), &mut hooks, offsets.nr_nodes, vmemmap);
@@ -225,6 +233,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
             per_cpu_offset,
             preempt_count,
             pcpu_hot,
+            local_interrupt_disable_state,
         },
         opts.irq_context_by_stack,
         || match std::fs::File::open(super::paths::host("/proc/kallsyms")) {
@@ -780,6 +789,17 @@ fn load_object(
         .override_global("PREEMPT_COUNT_OFF", &irq.preempt_count_off, true)
         .override_global("PER_CPU_OFFSET_ADDR", &irq.per_cpu_offset, true)
         .override_global("IRQ_ENTRY_RANGES", &irq.ranges, true)
+        .override_global(
+            "IRQ_STACK_FULL_BYTES",
+            &super::irq::stack_full_bytes(
+                std::fs::read_to_string(super::paths::host(
+                    "/proc/sys/kernel/perf_event_max_stack",
+                ))
+                .ok()
+                .and_then(|v| v.trim().parse().ok()),
+            ),
+            true,
+        )
         .load(crate::EBPF_OBJECT)
         .context("loading the vmscan eBPF object (maps and programs)")
 }

@@ -2431,15 +2431,6 @@ fn cpulist_len(s: &str) -> u32 {
         .sum()
 }
 
-/// The mlock batch (init.sh: mlock), by fentry and by kprobe: a 16 MiB
-/// file mapped and mlocked, 8 MiB of anonymous memory mlocked before it is
-/// touched, both munlocked (`vmscan lab-mlock`). Where the kernel has the
-/// batch (5.18+), stat's nodes must show exactly those pages: into the
-/// unevictable list the file's pages (out of the file lists) and the new
-/// anon folios (out of none), out of it all of them (into the inactive
-/// lists), and the kernel's own unevictable_pgs_culled / rescued over the
-/// workload must be the same figures. Where it has none (5.10), the hook
-/// must say so and the nodes show no mlock moves.
 /// `vmscan lab-irq-context`, by the kernel's default way and by the stack:
 /// every run of each probe read as the context it always runs in, each
 /// probe seen (the local timer's too: the lab is x86), and the default the
@@ -2488,6 +2479,15 @@ pub(super) fn irqctx(b: &Blocks) -> Verdict {
     Ok(out.join("; "))
 }
 
+/// The mlock batch (init.sh: mlock), by fentry and by kprobe: a 16 MiB
+/// file mapped and mlocked, 8 MiB of anonymous memory mlocked before it is
+/// touched, both munlocked (`vmscan lab-mlock`). Where the kernel has the
+/// batch (5.18+), stat's nodes must show exactly those pages: into the
+/// unevictable list the file's pages (out of the file lists) and the new
+/// anon folios (out of none), out of it all of them (into the inactive
+/// lists), and the kernel's own unevictable_pgs_culled / rescued over the
+/// workload must be the same figures. Where it has none (5.10), the hook
+/// must say so and the nodes show no mlock moves.
 pub(super) fn mlock(b: &Blocks) -> Verdict {
     let fentry = mlock_by(b, "fentry")?;
     let kprobe = mlock_by(b, "kprobe")?;
