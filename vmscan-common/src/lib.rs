@@ -45,11 +45,12 @@ pub const PF_KSWAPD: u32 = 0x0002_0000;
 pub const RECLAIM_TARGET: u32 = 1;
 
 /// The context a program ran in, from the CPU's preempt_count (see
-/// [`irq_context::of_preempt_count`]): [`Event::flags`] of a WAKEUP_KSWAPD
+/// [`irq_context::of_preempt_count`]) or the kernel stack: [`Event::flags`] of a WAKEUP_KSWAPD
 /// record. In an interrupt `current` is the task it interrupted, not the
 /// one that asked for memory.
 pub mod irq_context {
-    /// The preempt_count could not be read on this kernel.
+    /// Not told: no way on this kernel, or a kernel stack too deep or
+    /// nested too far to tell.
     pub const UNKNOWN: u32 = 0;
     pub const TASK: u32 = 1;
     /// Serving a softirq (in_serving_softirq(); BH merely disabled is TASK).
@@ -57,7 +58,6 @@ pub mod irq_context {
     pub const HARDIRQ: u32 = 3;
     pub const NMI: u32 = 4;
     pub const COUNT: u32 = 5;
-    pub const NAMES: [&str; COUNT as usize] = ["unknown", "task", "softirq", "hardirq", "nmi"];
 
     /// include/linux/preempt.h: SOFTIRQ_OFFSET (bit 8), HARDIRQ_MASK (bits
     /// 16-19), NMI_MASK (bit 20 on 5.10, bits 20-23 since 5.11). Constants

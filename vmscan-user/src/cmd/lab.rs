@@ -998,9 +998,9 @@ pub fn bench_read(
 /// What `lab-irq-context` saw: per probe, how many runs read each context.
 #[derive(serde::Serialize)]
 pub struct IrqContextReport {
-    /// Where the programs read the preempt_count, or why they cannot.
+    /// How the programs tell the context here, or why they cannot.
     pub source: String,
-    /// Whether the preempt_count could be read at all.
+    /// Whether they can tell it at all.
     pub readable: bool,
     pub getppid_calls: u64,
     /// probe -> context name -> runs; a probe not attached is absent.
@@ -1018,6 +1018,7 @@ pub fn irq_context(
     by_stack: bool,
     mut load: crate::probe::loader::LoadOptions,
 ) -> anyhow::Result<()> {
+    use crate::model::kswapd::WakeContext;
     use vmscan_common::{context_check, irq_context as ctx};
     crate::probe::loader::check_privileges()?;
     crate::probe::loader::raise_memlock();
@@ -1066,11 +1067,11 @@ pub fn irq_context(
         for c in 0..ctx::COUNT {
             let n: u64 = m.get(&(probe * ctx::COUNT + c), 0)?.iter().sum();
             if n > 0 {
-                by.insert(ctx::NAMES[c as usize].to_owned(), n);
+                by.insert(WakeContext::of(c).name().to_owned(), n);
             }
         }
         let total: u64 = by.values().sum();
-        let want_name = ctx::NAMES[want as usize];
+        let want_name = WakeContext::of(want).name();
         if readable {
             if total == 0 && name != "local_timer_entry" {
                 report.wrong.push(format!("{name}: never ran"));

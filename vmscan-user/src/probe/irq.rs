@@ -107,12 +107,12 @@ fn preempt_count_unlike_ours(btf: Option<&Btf>, syms: Symbols) -> Option<&'stati
 
 /// Works out how the programs tell the context: the preempt_count where
 /// kallsyms lists the variables (unless `by_stack`), else the kernel stack
-/// against the entry functions `ranges` found (or why none were).
+/// against the entry functions `ranges` (or why there are none).
 pub fn resolve(
     btf: Option<&Btf>,
     syms: Symbols,
     by_stack: bool,
-    ranges: impl FnOnce() -> Result<Vec<[u64; 3]>, String>,
+    ranges: Result<Vec<[u64; 3]>, String>,
 ) -> IrqContextSource {
     if !by_stack && let Some((off, var)) = preempt_count_at(btf, syms) {
         return IrqContextSource {
@@ -123,7 +123,7 @@ pub fn resolve(
             how: format!("the preempt_count (per-CPU {var}, by kallsyms)"),
         };
     }
-    match ranges() {
+    match ranges {
         Ok(found) => {
             let mut r = UNUSED;
             for (slot, x) in r.iter_mut().zip(&found) {
@@ -196,71 +196,76 @@ fn class_of(name: &str) -> Option<(u64, u8)> {
     }
 }
 
-/// The entry functions' address ranges from /proc/kallsyms (text symbols
-/// of the kernel proper, in address order as the kernel lists them): each
-/// from its symbol to the next one (function-padding `__pfx_` symbols
-/// aside), neighbours of one class merged. At most MAX_IRQ_RANGES, the
-/// least telling (hardirq functions past the entry stubs) dropped first.
-pub fn entry_ranges(r: impl std::io::BufRead) -> Result<Vec<[u64; 3]>, String> {
-    let mut out: Vec<([u64; 3], u8)> = vec![];
-    let mut open: Option<(u64, u64, u8)> = None;
-    for l in r.lines().map_while(Result::ok) {
-        let mut f = l.split_whitespace();
-        let (Some(addr), Some(kind), Some(name), None) = (f.next(), f.next(), f.next(), f.next())
-        else {
-            // Module symbols carry a fourth column: the kernel proper ends.
-            if open.is_some() || !out.is_empty() {
-                break;
-            }
-            continue;
-        };
-        let Ok(addr) = u64::from_str_radix(addr, 16) else {
-            continue;
-        };
-        // Weak functions (w, W) are text too: one after an entry function
-        // ends its range.
+/// The entry functions' address ranges, from /proc/kallsyms's lines of the
+/// kernel proper in address order as the kernel lists them (`add` each,
+/// then `finish`): each from its symbol to the next text symbol (weak ones
+/// too; function-padding `__pfx_` symbols aside), neighbours of one class
+/// merged. At most MAX_IRQ_RANGES, the least telling (hardirq functions
+/// past the entry stubs) dropped first.
+#[derive(Default)]
+pub struct EntryRanges {
+    /// (start, length, class) and the rank class_of gave it.
+    out: Vec<([u64; 3], u8)>,
+    /// An entry function whose end (the next text symbol) is not seen yet.
+    open: Option<(u64, u64, u8)>,
+}
+
+impl EntryRanges {
+    /// One kallsyms line: address, type, name.
+    pub fn add(&mut self, addr: u64, kind: &str, name: &str) {
         if addr == 0 || !matches!(kind, "t" | "T" | "w" | "W") || name.starts_with("__pfx_") {
-            continue;
+            return;
         }
-        if let Some((start, class, rank)) = open
+        if let Some((start, class, rank)) = self.open
             && addr > start
         {
-            open = None;
-            match out.last_mut() {
+            self.open = None;
+            match self.out.last_mut() {
                 Some((last, r)) if last[0] + last[1] == start && last[2] == class => {
                     last[1] = addr - last[0];
                     *r = (*r).min(rank);
                 }
-                _ => out.push(([start, addr - start, class], rank)),
+                _ => self.out.push(([start, addr - start, class], rank)),
             }
         }
-        if open.is_none()
+        if self.open.is_none()
             && let Some((class, rank)) = class_of(name)
         {
-            open = Some((addr, class, rank));
+            self.open = Some((addr, class, rank));
         }
     }
-    if out.is_empty() {
-        return Err(
-            "/proc/kallsyms lists neither the per-CPU preempt_count nor the interrupt entry functions"
-                .into(),
-        );
+
+    pub fn finish(self) -> Result<Vec<[u64; 3]>, String> {
+        let mut out = self.out;
+        if out.is_empty() {
+            return Err(
+                "/proc/kallsyms lists neither the per-CPU preempt_count nor the interrupt entry functions"
+                    .into(),
+            );
+        }
+        if out.len() > MAX_IRQ_RANGES {
+            log::info!(
+                "{} interrupt entry ranges, {MAX_IRQ_RANGES} kept: the innermost hardirq functions past the entry stubs are left out",
+                out.len()
+            );
+            out.sort_by_key(|(r, rank)| (*rank, r[0]));
+            out.truncate(MAX_IRQ_RANGES);
+            out.sort_by_key(|(r, _)| r[0]);
+        }
+        Ok(out.into_iter().map(|(r, _)| r).collect())
     }
-    if out.len() > MAX_IRQ_RANGES {
-        log::info!(
-            "{} interrupt entry ranges, {MAX_IRQ_RANGES} kept: the innermost hardirq functions past the entry stubs are left out",
-            out.len()
-        );
-        out.sort_by_key(|(r, rank)| (*rank, r[0]));
-        out.truncate(MAX_IRQ_RANGES);
-        out.sort_by_key(|(r, _)| r[0]);
-    }
-    Ok(out.into_iter().map(|(r, _)| r).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// EntryRanges over a kallsyms text, as the loader's one pass feeds it.
+    fn entry_ranges(text: &str) -> Result<Vec<[u64; 3]>, String> {
+        let mut e = EntryRanges::default();
+        crate::probe::system::kallsyms_symbols(text.as_bytes(), [], |a, k, n| e.add(a, k, n));
+        e.finish()
+    }
 
     const H: u64 = HARDIRQ as u64;
     const S: u64 = SOFTIRQ as u64;
@@ -314,7 +319,7 @@ ffffffffc0000100 t __do_softirq\t[not_the_kernel]
 
     #[test]
     fn entry_ranges_span_each_function_and_merge_neighbours_of_a_class() {
-        let r = entry_ranges(KALLSYMS.as_bytes()).unwrap();
+        let r = entry_ranges(KALLSYMS).unwrap();
         assert_eq!(
             r,
             vec![
@@ -347,7 +352,7 @@ ffffffffc0000100 t __do_softirq\t[not_the_kernel]
             a + 0x20,
             a + 0x30
         ));
-        let r = entry_ranges(text.as_bytes()).unwrap();
+        let r = entry_ranges(&text).unwrap();
         assert_eq!(r.len(), MAX_IRQ_RANGES);
         assert!(r.windows(2).all(|w| w[0][0] < w[1][0]), "sorted by address");
         assert!(r.contains(&[a, 0x10, H]), "the entry stub is kept");
@@ -364,20 +369,20 @@ ffffffffc0000100 t __do_softirq\t[not_the_kernel]
             preempt_count: 0x1f9c0,
             ..Symbols::default()
         };
-        let ranges = || entry_ranges(KALLSYMS.as_bytes());
+        let ranges = || entry_ranges(KALLSYMS);
         // 5.10, 6.1, 7.2 (Debian: CONFIG_KALLSYMS_ALL).
-        let k = resolve(None, syms, false, ranges);
+        let k = resolve(None, syms, false, ranges());
         assert_eq!(
             (k.source, k.preempt_count_off, k.per_cpu_offset),
             (SOURCE_KALLSYMS, 0x1f9c0, 0xffff_ffff_8260_0000)
         );
         // Asked for the stack (the lab's check of that path).
-        let s = resolve(None, syms, true, ranges);
+        let s = resolve(None, syms, true, ranges());
         assert_eq!(s.source, SOURCE_STACK);
         assert_eq!(s.ranges[0], [0xffffffff81000d40, 0x80, H]);
         assert_eq!(s.ranges[5], [u64::MAX, 0, 0]);
         // No data symbols (this host): the stack.
-        let s = resolve(None, Symbols::default(), false, ranges);
+        let s = resolve(None, Symbols::default(), false, ranges());
         assert_eq!(s.source, SOURCE_STACK);
         assert!(s.how.contains("5 address ranges"), "{}", s.how);
         // pcpu_hot (6.12) needs its member's offset from BTF.
@@ -386,26 +391,29 @@ ffffffffc0000100 t __do_softirq\t[not_the_kernel]
             pcpu_hot: 0x2000,
             ..syms
         };
-        assert_eq!(resolve(None, hot, false, ranges).source, SOURCE_STACK);
+        assert_eq!(resolve(None, hot, false, ranges()).source, SOURCE_STACK);
         // Where the masks would misread the count: the stack, saying why.
         let mut b = crate::probe::btf::tests::Builder::new();
         b.int("int", 4);
         b.composite(4, "task_struct", 64, &[("softirq_disable_cnt", 1, 0)]);
         let rt = Btf::parse(&b.finish()).unwrap();
-        let s = resolve(Some(&rt), syms, false, ranges);
+        let s = resolve(Some(&rt), syms, false, ranges());
         assert_eq!(s.source, SOURCE_STACK);
         assert!(s.how.contains("PREEMPT_RT"), "{}", s.how);
         let moved = Symbols {
             local_interrupt_disable_state: 0x3000,
             ..syms
         };
-        let s = resolve(None, moved, false, ranges);
+        let s = resolve(None, moved, false, ranges());
         assert_eq!(s.source, SOURCE_STACK);
         assert!(s.how.contains("another layout"), "{}", s.how);
         // Nothing: unknown, and why.
-        let n = resolve(None, Symbols::default(), false, || {
-            entry_ranges("ffffffff81000000 T _stext\n".as_bytes())
-        });
+        let n = resolve(
+            None,
+            Symbols::default(),
+            false,
+            entry_ranges("ffffffff81000000 T _stext\n"),
+        );
         assert_eq!(n.source, SOURCE_NONE);
         assert!(n.how.contains("entry functions"), "{}", n.how);
     }

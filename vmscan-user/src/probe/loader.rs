@@ -204,6 +204,9 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
     mem_step("parsing BTF");
     resolve_node_table(&mut offsets);
     check_btf_requirements(&mut hooks, &offsets, btf.is_some());
+    // The interrupt entry functions come from the same pass, for the
+    // kernels whose kallsyms lists no per-CPU data.
+    let mut entries = super::irq::EntryRanges::default();
     let [
         vmemmap,
         khugepaged,
@@ -211,14 +214,17 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
         preempt_count,
         pcpu_hot,
         local_interrupt_disable_state,
-    ] = system::kallsyms_lookup([
-        "vmemmap_base",
-        "khugepaged_thread",
-        "__per_cpu_offset",
-        "__preempt_count",
-        "pcpu_hot",
-        "local_interrupt_disable_state",
-    ]);
+    ] = system::kallsyms_lookup(
+        [
+            "vmemmap_base",
+            "khugepaged_thread",
+            "__per_cpu_offset",
+            "__preempt_count",
+            "pcpu_hot",
+            "local_interrupt_disable_state",
+        ],
+        |addr, kind, name| entries.add(addr, kind, name),
+    );
     let (vmemmap, page_struct) =
         folio_node_inputs(btf.as_ref(), &mut hooks, offsets.nr_nodes, vmemmap);
     let folio_node = (vmemmap != 0 && page_struct != 0) || offsets.nr_nodes <= 1;
@@ -236,10 +242,7 @@ pub fn load(opts: LoadOptions) -> anyhow::Result<Loaded> {
             local_interrupt_disable_state,
         },
         opts.irq_context_by_stack,
-        || match std::fs::File::open(super::paths::host("/proc/kallsyms")) {
-            Ok(f) => super::irq::entry_ranges(std::io::BufReader::with_capacity(64 * 1024, f)),
-            Err(e) => Err(format!("/proc/kallsyms: {e}")),
-        },
+        entries.finish(),
     );
 
     // Everything still needed from our BTF parse, so it can be freed before

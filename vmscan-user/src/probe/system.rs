@@ -266,39 +266,51 @@ pub fn read_vmstat() -> std::collections::BTreeMap<String, u64> {
         .collect()
 }
 
-/// The values of symbols in /proc/kallsyms, in one pass over the file
-/// (several megabytes, which the kernel formats on each read), read line by
-/// line; 0 for one absent or hidden (kptr_restrict prints zeros to
-/// unprivileged readers).
-pub fn kallsyms_lookup<const N: usize>(names: [&str; N]) -> [u64; N] {
+/// The values of symbols of the kernel proper in /proc/kallsyms, in one
+/// pass over the file (several megabytes, which the kernel formats on each
+/// read), read line by line; 0 for one absent or hidden (kptr_restrict
+/// prints zeros to unprivileged readers). Every line of the kernel proper
+/// also goes to `each` (address, type, name), for what needs more than a
+/// few values from the same pass.
+pub fn kallsyms_lookup<const N: usize>(
+    names: [&str; N],
+    each: impl FnMut(u64, &str, &str),
+) -> [u64; N] {
     match std::fs::File::open(crate::probe::paths::host("/proc/kallsyms")) {
-        Ok(f) => kallsyms_symbols(std::io::BufReader::with_capacity(64 * 1024, f), names),
+        Ok(f) => kallsyms_symbols(std::io::BufReader::with_capacity(64 * 1024, f), names, each),
         Err(_) => [0; N],
     }
 }
 
 pub fn parse_kallsyms_symbol(text: &str, name: &str) -> Option<u64> {
-    let [addr] = kallsyms_symbols(text.as_bytes(), [name]);
+    let [addr] = kallsyms_symbols(text.as_bytes(), [name], |_, _, _| ());
     (addr != 0).then_some(addr)
 }
 
-/// The first non-zero address of each name; stops once all are found.
-fn kallsyms_symbols<const N: usize>(r: impl std::io::BufRead, names: [&str; N]) -> [u64; N] {
+/// The first non-zero address of each name, and every line to `each`, up
+/// to the first module symbol (a fourth column): the kernel's own come
+/// first, and every name looked up is the kernel's.
+pub(crate) fn kallsyms_symbols<const N: usize>(
+    r: impl std::io::BufRead,
+    names: [&str; N],
+    mut each: impl FnMut(u64, &str, &str),
+) -> [u64; N] {
     let mut out = [0; N];
     for l in r.lines().map_while(Result::ok) {
         let mut f = l.split_whitespace();
-        let (Some(addr), Some(_kind), Some(name)) = (f.next(), f.next(), f.next()) else {
+        let (Some(addr), Some(kind), Some(name)) = (f.next(), f.next(), f.next()) else {
             continue;
         };
-        let Some(i) = names.iter().position(|n| *n == name) else {
-            continue;
-        };
-        if out[i] == 0 {
-            out[i] = u64::from_str_radix(addr, 16).unwrap_or(0);
-            if out.iter().all(|&a| a != 0) {
-                break;
-            }
+        if f.next().is_some() {
+            break;
         }
+        let addr = u64::from_str_radix(addr, 16).unwrap_or(0);
+        if let Some(i) = names.iter().position(|n| *n == name)
+            && out[i] == 0
+        {
+            out[i] = addr;
+        }
+        each(addr, kind, name);
     }
     out
 }
@@ -553,9 +565,29 @@ mod tests {
         assert_eq!(
             kallsyms_symbols(
                 text.as_bytes(),
-                ["vmemmap_base", "khugepaged_thread", "nope"]
+                ["vmemmap_base", "khugepaged_thread", "nope"],
+                |_, _, _| ()
             ),
             [0xffffffff82a0b000, 0xffffffff83000000, 0]
+        );
+        // Every line of the kernel proper is handed on; module symbols end
+        // the pass (a module's vmemmap_base is not the kernel's).
+        let text = "ffffffff81000000 T _stext\nffffffff82a0b000 D vmemmap_base\nffffffffc0000000 t init\t[m]\nffffffffc0001000 D vmemmap_base\t[m]\n";
+        let mut seen = vec![];
+        let [v] = kallsyms_symbols(text.as_bytes(), ["vmemmap_base"], |a, k, n| {
+            seen.push((a, k.to_owned(), n.to_owned()))
+        });
+        assert_eq!(v, 0xffffffff82a0b000);
+        assert_eq!(
+            seen,
+            [
+                (0xffffffff81000000, "T".to_owned(), "_stext".to_owned()),
+                (
+                    0xffffffff82a0b000,
+                    "D".to_owned(),
+                    "vmemmap_base".to_owned()
+                )
+            ]
         );
     }
 
