@@ -230,6 +230,15 @@ impl Memcg {
         Ok(Self { dir })
     }
 
+    /// Pages reclaim has scanned in the cgroup: memory.stat's pgscan, which
+    /// only cgroup v2 keeps.
+    fn scanned(&self) -> Option<u64> {
+        let stat = std::fs::read_to_string(self.dir.join("memory.stat")).ok()?;
+        stat.lines()
+            .find_map(|l| l.strip_prefix("pgscan "))
+            .and_then(|n| n.trim().parse().ok())
+    }
+
     /// A shell command line that moves itself into the cgroup and execs `cmd`.
     fn exec(&self, cmd: &str) -> Command {
         let mut c = Command::new("sh");
@@ -290,6 +299,9 @@ struct Work {
     units: f64,
     secs: f64,
     cpu_ns: f64,
+    /// Pages reclaim scanned in the workload's memory cgroup (memory.stat's
+    /// pgscan, cgroup v2), where it is read.
+    scanned: Option<u64>,
 }
 
 impl Work {
@@ -298,6 +310,7 @@ impl Work {
         Sample {
             rate: self.units / self.secs,
             cpu: self.cpu_ns / 1e3 / self.units,
+            scanned: self.scanned.map(|n| n as f64 / self.units),
         }
     }
 }
@@ -309,6 +322,8 @@ struct Sample {
     rate: f64,
     /// CPU time per unit of work, in us, over every task [`CpuMeter`] counts.
     cpu: f64,
+    /// Pages scanned per unit of work, where [`Work::scanned`] is known.
+    scanned: Option<f64>,
 }
 
 /// The CPU time a workload makes the machine spend, in ns: this thread
@@ -404,6 +419,7 @@ fn storm(m: &CpuMeter, file: &Path, passes: usize) -> anyhow::Result<Work> {
         units: total as f64 / 1e6,
         secs: t.elapsed().as_secs_f64(),
         cpu_ns: m.now() - c,
+        scanned: None,
     })
 }
 
@@ -418,8 +434,10 @@ fn memcg_stream(
     mib: usize,
 ) -> anyhow::Result<Work> {
     let (mut secs, mut cpu_ns) = (0.0, 0.0);
+    let mut scanned = Some(0);
     for _ in 0..reads {
         drop_caches();
+        let before = cg.scanned();
         let c = m.now();
         let t = Instant::now();
         let st = cg
@@ -430,11 +448,16 @@ fn memcg_stream(
         }
         secs += t.elapsed().as_secs_f64();
         cpu_ns += m.now() - c;
+        scanned = match (scanned, before, cg.scanned()) {
+            (Some(n), Some(b), Some(a)) => Some(n + a.saturating_sub(b)),
+            _ => None,
+        };
     }
     Ok(Work {
         units: (reads * mib) as f64 * 1.048576,
         secs,
         cpu_ns,
+        scanned,
     })
 }
 
@@ -470,6 +493,7 @@ fn anon_pressure(m: &CpuMeter, cg: &Memcg, mib: usize, passes: usize) -> anyhow:
         units: (mib * passes) as f64 * 1.048576,
         secs: t.elapsed().as_secs_f64(),
         cpu_ns: m.now() - c,
+        scanned: None,
     })
 }
 
@@ -585,6 +609,7 @@ pub fn trigger_costs(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
                 config.name(),
                 t0.elapsed().as_secs_f64()
             );
+            settle(env);
             let t = start(*config, env)?;
             let got = trigger_once(sizes);
             stop(t);
@@ -668,6 +693,7 @@ fn exits(m: &CpuMeter, file: &Path, procs: usize) -> anyhow::Result<Work> {
         units: procs as f64,
         secs: t.elapsed().as_secs_f64(),
         cpu_ns: m.now() - c,
+        scanned: None,
     })
 }
 
@@ -945,6 +971,21 @@ fn stop(mut t: Tracer) -> String {
         .unwrap_or_default()
 }
 
+/// Before every run, whatever its configuration: the last tracer's leavings
+/// cleared, so that no run pays for its predecessor. In the lab (6.1, 9
+/// rounds) the memcg stream's untraced run, which followed perf record in
+/// every round but the first, cost 3,005-6,714 us/MB there against 2,463
+/// in round 1, and vmscan stat's one run after perf record was its dearest
+/// (3,854 against 2,620-2,735 in most rounds): the untraced baseline was
+/// inflated and every tracer's overhead came out negative. perf record
+/// leaves a perf.data of tens of MB dirty in the page cache; it is deleted
+/// (nothing reads it), and everything is written back and dropped from the
+/// cache before each run.
+fn settle(env: &Env) {
+    let _ = std::fs::remove_file(env.dir.join("perf.data"));
+    drop_caches();
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     if v.is_empty() { 0.0 } else { v[v.len() / 2] }
@@ -1112,6 +1153,25 @@ fn per_round_rows(
             rows.push(format!("| {w} (us/{unit}) | {} |{cells}", c.name()));
         }
     }
+    // The kernel's own work beside the CPU: pages scanned per unit, where
+    // the workload's memory cgroup counts them.
+    for (wi, (w, unit)) in workloads.iter().enumerate() {
+        for (ci, c) in configs.iter().enumerate() {
+            let Some(cells) = results[wi][ci]
+                .iter()
+                .map(|s| s.scanned.map(|n| format!(" {n:.0} |")))
+                .collect::<Option<String>>()
+            else {
+                continue;
+            };
+            if !cells.is_empty() {
+                rows.push(format!(
+                    "| {w} (pages scanned/{unit}) | {} |{cells}",
+                    c.name()
+                ));
+            }
+        }
+    }
     rows
 }
 
@@ -1148,6 +1208,7 @@ fn rounds(
                 config.name(),
                 t0.elapsed().as_secs_f64()
             );
+            settle(env);
             // Warm the cached file outside the traced window.
             storm(&untraced, &f.cached, 1)?;
             let t = start(*config, env)?;
@@ -1656,7 +1717,11 @@ mod tests {
 
     #[test]
     fn each_round_is_listed_with_the_configuration_that_ran_first() {
-        let s = |cpu| Sample { rate: 1.0, cpu };
+        let s = |cpu| Sample {
+            rate: 1.0,
+            cpu,
+            scanned: None,
+        };
         // One workload, two configurations, two rounds.
         let results = vec![vec![vec![s(10.0), s(12.0)], vec![s(20.0), s(22.4)]]];
         let rows = per_round_rows(
@@ -1667,6 +1732,21 @@ mod tests {
         assert_eq!(rows[2], "| workload | configuration | 1 | 2 |");
         assert_eq!(rows[4], "| storm (us/MB) | none | 10* | 12 |");
         assert_eq!(rows[5], "| storm (us/MB) | bpftrace | 20 | 22* |");
+        assert_eq!(rows.len(), 6, "no scanned pages, no rows for them");
+        // Pages scanned where every run of a configuration has them.
+        let mut results = results;
+        results[0][1][0].scanned = Some(300.4);
+        results[0][1][1].scanned = Some(280.0);
+        results[0][0][1].scanned = Some(290.0);
+        let rows = per_round_rows(
+            &[("stream", "MB")],
+            &[Config::None, Config::Bpftrace],
+            &results,
+        );
+        assert_eq!(
+            rows[6..],
+            ["| stream (pages scanned/MB) | bpftrace | 300 | 280 |"]
+        );
     }
 
     #[test]
