@@ -609,7 +609,9 @@ pub fn trigger_costs(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
                 config.name(),
                 t0.elapsed().as_secs_f64()
             );
-            settle(env);
+            // Not settled first (see settle): dropping the cache before
+            // each loop made the loop's own CPU per page spread 110-356%
+            // in the lab, where it spread 4-29% without.
             let t = start(*config, env)?;
             let got = trigger_once(sizes);
             stop(t);
