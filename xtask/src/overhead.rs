@@ -311,6 +311,7 @@ impl Work {
             rate: self.units / self.secs,
             cpu: self.cpu_ns / 1e3 / self.units,
             scanned: self.scanned.map(|n| n as f64 / self.units),
+            tracer: 0.0,
         }
     }
 }
@@ -324,6 +325,9 @@ struct Sample {
     cpu: f64,
     /// Pages scanned per unit of work, where [`Work::scanned`] is known.
     scanned: Option<f64>,
+    /// Of `cpu`, the tracer's own process's (its user-space side), in us
+    /// per unit of work; 0 untraced.
+    tracer: f64,
 }
 
 /// The CPU time a workload makes the machine spend, in ns: this thread
@@ -1034,14 +1038,32 @@ fn run_workloads(
     tracer: u32,
 ) -> anyhow::Result<Vec<Sample>> {
     let m = CpuMeter::new(tracer);
+    // The tracer's own process's CPU over each run, apart: its user-space
+    // side's share of the run's CPU.
+    let own = || {
+        if tracer == 0 {
+            0.0
+        } else {
+            process_cpu_ns(tracer) as f64
+        }
+    };
+    let with_own = |run: &dyn Fn() -> anyhow::Result<Work>| -> anyhow::Result<Sample> {
+        let before = own();
+        let w = run()?;
+        let mut s = w.sample();
+        s.tracer = (own() - before) / 1e3 / w.units;
+        Ok(s)
+    };
     let mut got = vec![
-        storm(&m, &f.cached, sizes.storm_passes)?.sample(),
-        memcg_stream(&m, cg, &f.big, sizes.memcg_reads, sizes.stream_mib)?.sample(),
+        with_own(&|| storm(&m, &f.cached, sizes.storm_passes))?,
+        with_own(&|| memcg_stream(&m, cg, &f.big, sizes.memcg_reads, sizes.stream_mib))?,
     ];
     if env.swap {
-        got.push(anon_pressure(&m, cg, sizes.anon_mib, sizes.anon_passes)?.sample());
+        got.push(with_own(&|| {
+            anon_pressure(&m, cg, sizes.anon_mib, sizes.anon_passes)
+        })?);
     }
-    got.push(exits(&m, &f.small, sizes.exit_procs)?.sample());
+    got.push(with_own(&|| exits(&m, &f.small, sizes.exit_procs))?);
     Ok(got)
 }
 
@@ -1153,6 +1175,22 @@ fn per_round_rows(
                 })
                 .collect();
             rows.push(format!("| {w} (us/{unit}) | {} |{cells}", c.name()));
+        }
+    }
+    // Of each run's CPU, the tracer process's own (its user-space side).
+    for (wi, (w, unit)) in workloads.iter().enumerate() {
+        for (ci, c) in configs.iter().enumerate() {
+            if *c == Config::None {
+                continue;
+            }
+            let cells: String = results[wi][ci]
+                .iter()
+                .map(|s| format!(" {:.0} |", s.tracer))
+                .collect();
+            rows.push(format!(
+                "| {w} (tracer's process, us/{unit}) | {} |{cells}",
+                c.name()
+            ));
         }
     }
     // The kernel's own work beside the CPU: pages scanned per unit, where
@@ -1723,9 +1761,11 @@ mod tests {
             rate: 1.0,
             cpu,
             scanned: None,
+            tracer: 0.0,
         };
         // One workload, two configurations, two rounds.
-        let results = vec![vec![vec![s(10.0), s(12.0)], vec![s(20.0), s(22.4)]]];
+        let mut results = vec![vec![vec![s(10.0), s(12.0)], vec![s(20.0), s(22.4)]]];
+        results[0][1][1].tracer = 4.6;
         let rows = per_round_rows(
             &[("storm", "MB")],
             &[Config::None, Config::Bpftrace],
@@ -1734,9 +1774,12 @@ mod tests {
         assert_eq!(rows[2], "| workload | configuration | 1 | 2 |");
         assert_eq!(rows[4], "| storm (us/MB) | none | 10* | 12 |");
         assert_eq!(rows[5], "| storm (us/MB) | bpftrace | 20 | 22* |");
-        assert_eq!(rows.len(), 6, "no scanned pages, no rows for them");
+        assert_eq!(
+            rows[6],
+            "| storm (tracer's process, us/MB) | bpftrace | 0 | 5 |"
+        );
+        assert_eq!(rows.len(), 7, "no scanned pages, no rows for them");
         // Pages scanned where every run of a configuration has them.
-        let mut results = results;
         results[0][1][0].scanned = Some(300.4);
         results[0][1][1].scanned = Some(280.0);
         results[0][0][1].scanned = Some(290.0);
@@ -1746,7 +1789,7 @@ mod tests {
             &results,
         );
         assert_eq!(
-            rows[6..],
+            rows[7..],
             ["| stream (pages scanned/MB) | bpftrace | 300 | 280 |"]
         );
     }
