@@ -280,11 +280,8 @@ fn make_file(path: &Path, mib: usize) -> anyhow::Result<()> {
 
 /// A file of `mib` MiB that is one hole: reading it fills the page cache
 /// with zeroed folios and no disk read, so the memcg stream costs what its
-/// faults, LRU insertions and reclaim cost. A stream of data read from the
-/// disk made CPU per MB bimodal in the emulated lab (the untraced runs'
-/// median 1.35-1.84x the traced runs'): how much reclaim scans depends on
-/// how many folios are still locked for reads in flight, and that follows
-/// the disk's timing against the CPU's, which a tracer changes.
+/// faults, LRU insertions and reclaim cost, without the disk's timing.
+/// (It did not end the stream's bimodality in the lab; see [`settle`].)
 fn make_sparse(path: &Path, mib: usize) -> anyhow::Result<()> {
     let f = std::fs::File::create(path).with_context(|| path.display().to_string())?;
     f.set_len((mib as u64) << 20)
@@ -361,14 +358,19 @@ impl CpuMeter {
 
     fn now(&self) -> f64 {
         let mut ns = rusage_ns(libc::RUSAGE_THREAD) + rusage_ns(libc::RUSAGE_CHILDREN);
-        for pid in self
-            .kswapd
-            .iter()
-            .chain((self.tracer != 0).then_some(&self.tracer))
-        {
+        for pid in &self.kswapd {
             ns += process_cpu_ns(*pid);
         }
-        ns as f64
+        ns as f64 + self.tracer_now()
+    }
+
+    /// Of [`Self::now`], the tracer's process's part (0 untraced).
+    fn tracer_now(&self) -> f64 {
+        if self.tracer == 0 {
+            0.0
+        } else {
+            process_cpu_ns(self.tracer) as f64
+        }
     }
 }
 
@@ -978,15 +980,17 @@ fn stop(mut t: Tracer) -> String {
 }
 
 /// Before every run, whatever its configuration: the last tracer's leavings
-/// cleared, so that no run pays for its predecessor. In the lab (6.1, 9
-/// rounds) the memcg stream's untraced run, which followed perf record in
-/// every round but the first, cost 3,005-6,714 us/MB there against 2,463
-/// in round 1, and vmscan stat's one run after perf record was its dearest
-/// (3,854 against 2,620-2,735 in most rounds): the untraced baseline was
-/// inflated and every tracer's overhead came out negative. perf record
-/// leaves a perf.data of tens of MB dirty in the page cache; it is deleted
-/// (nothing reads it), and everything is written back and dropped from the
-/// cache before each run.
+/// cleared, so that a run pays less for its predecessor. In the lab (6.1, 9
+/// rounds) the memcg stream's untraced run came right after another
+/// tracer's (perf record's in rounds 2-8) and cost 2,379-4,247 us/MB there
+/// and 6,714 in round 9, against 2,463 in round 1 after the warm-up and
+/// 2,600-2,900 for the light tracers; vmscan stat's one run after perf
+/// record cost 3,854. The untraced baseline was inflated and every
+/// tracer's overhead came out negative. perf record leaves a perf.data of
+/// tens of MB dirty in the page cache; it is deleted (nothing reads it),
+/// and everything is written back and dropped from the cache before each
+/// run. Settled, the untraced stream cost 2,290-2,604 in rounds 1-8 and
+/// 3,138 in round 9 (after bpftrace by stack): most of the effect, not all.
 fn settle(env: &Env) {
     let _ = std::fs::remove_file(env.dir.join("perf.data"));
     drop_caches();
@@ -1040,18 +1044,11 @@ fn run_workloads(
     let m = CpuMeter::new(tracer);
     // The tracer's own process's CPU over each run, apart: its user-space
     // side's share of the run's CPU.
-    let own = || {
-        if tracer == 0 {
-            0.0
-        } else {
-            process_cpu_ns(tracer) as f64
-        }
-    };
     let with_own = |run: &dyn Fn() -> anyhow::Result<Work>| -> anyhow::Result<Sample> {
-        let before = own();
+        let before = m.tracer_now();
         let w = run()?;
         let mut s = w.sample();
-        s.tracer = (own() - before) / 1e3 / w.units;
+        s.tracer = (m.tracer_now() - before) / 1e3 / w.units;
         Ok(s)
     };
     let mut got = vec![
@@ -1164,54 +1161,35 @@ fn per_round_rows(
         ),
         format!("|---|---|{}", "---|".repeat(rounds)),
     ];
-    for (wi, (w, unit)) in workloads.iter().enumerate() {
-        for (ci, c) in configs.iter().enumerate() {
-            let cells: String = results[wi][ci]
-                .iter()
-                .enumerate()
-                .map(|(r, s)| {
-                    let first = rotated(configs.len(), r).next() == Some(ci);
-                    format!(" {:.0}{} |", s.cpu, if first { "*" } else { "" })
-                })
-                .collect();
-            rows.push(format!("| {w} (us/{unit}) | {} |{cells}", c.name()));
-        }
-    }
-    // Of each run's CPU, the tracer process's own (its user-space side).
-    for (wi, (w, unit)) in workloads.iter().enumerate() {
-        for (ci, c) in configs.iter().enumerate() {
-            if *c == Config::None {
-                continue;
+    // One row per workload and configuration; a row goes out only where
+    // every round has a cell.
+    let mut block = |what: &str, cell: &dyn Fn(usize, usize, &Sample) -> Option<String>| {
+        for (wi, (w, unit)) in workloads.iter().enumerate() {
+            for (ci, c) in configs.iter().enumerate() {
+                let cells = results[wi][ci]
+                    .iter()
+                    .enumerate()
+                    .map(|(r, s)| cell(ci, r, s).map(|x| format!(" {x} |")))
+                    .collect::<Option<String>>();
+                if let Some(cells) = cells.filter(|c| !c.is_empty()) {
+                    rows.push(format!("| {w} ({what}/{unit}) | {} |{cells}", c.name()));
+                }
             }
-            let cells: String = results[wi][ci]
-                .iter()
-                .map(|s| format!(" {:.0} |", s.tracer))
-                .collect();
-            rows.push(format!(
-                "| {w} (tracer's process, us/{unit}) | {} |{cells}",
-                c.name()
-            ));
         }
-    }
+    };
+    block("us", &|ci, r, s| {
+        let first = rotated(configs.len(), r).next() == Some(ci);
+        Some(format!("{:.0}{}", s.cpu, if first { "*" } else { "" }))
+    });
+    // Of each run's CPU, the tracer process's own (its user-space side).
+    block("tracer's process, us", &|ci, _, s| {
+        (configs[ci] != Config::None).then(|| format!("{:.0}", s.tracer))
+    });
     // The kernel's own work beside the CPU: pages scanned per unit, where
     // the workload's memory cgroup counts them.
-    for (wi, (w, unit)) in workloads.iter().enumerate() {
-        for (ci, c) in configs.iter().enumerate() {
-            let Some(cells) = results[wi][ci]
-                .iter()
-                .map(|s| s.scanned.map(|n| format!(" {n:.0} |")))
-                .collect::<Option<String>>()
-            else {
-                continue;
-            };
-            if !cells.is_empty() {
-                rows.push(format!(
-                    "| {w} (pages scanned/{unit}) | {} |{cells}",
-                    c.name()
-                ));
-            }
-        }
-    }
+    block("pages scanned", &|_, _, s| {
+        s.scanned.map(|n| format!("{n:.0}"))
+    });
     rows
 }
 
@@ -1233,9 +1211,10 @@ fn rounds(
     let untraced = CpuMeter::new(0);
     let t0 = Instant::now();
     // One untraced pass first, not counted: the first run of a benchmark
-    // meets cold caches and code paths the later ones do not (in the lab,
-    // round 1's first run was every workload's dearest untraced run), and
-    // rotation only spreads that cost, it does not take it out.
+    // meets cold caches and code paths the later ones do not (in a quick
+    // 6.1 lab run, round 1's first run was the dearest untraced run of the
+    // page-cache storm and the memcg stream), and rotation only spreads
+    // that cost, it does not take it out.
     eprint!("\rxtask: overhead warm-up (not counted)");
     run_workloads(env, f, cg, sizes, 0)?;
     for round in 0..sizes.rounds {
