@@ -36,6 +36,9 @@ pub enum Config {
     Bpftrace,
     /// bpftrace counting folio_mark_accessed by kernel stack (bench/access.bt).
     BpftraceStacks,
+    /// An empty program by fentry on folio_mark_accessed (bench/fentry-floor.bt,
+    /// lab guests only): the floor under every tool hooking each call.
+    FentryFloor,
     Perf,
 }
 
@@ -50,6 +53,7 @@ impl Config {
             Config::VmscanAccess => "vmscan access",
             Config::Bpftrace => "bpftrace",
             Config::BpftraceStacks => "bpftrace by stack",
+            Config::FentryFloor => "empty fentry program",
             Config::Perf => "perf record",
         }
     }
@@ -76,6 +80,8 @@ pub struct Env {
     /// The bpftrace script counting folio_mark_accessed by stack, as
     /// `vmscan access` does.
     pub bt_stacks: PathBuf,
+    /// The bpftrace script attaching an empty program to folio_mark_accessed.
+    pub bt_floor: PathBuf,
     /// Where workload files are written (a real file system, not tmpfs).
     pub dir: PathBuf,
     pub configs: Vec<Config>,
@@ -93,6 +99,7 @@ impl Env {
             bpftool: vec!["bpftool".into()],
             bt_script: crate::sh::root().join("bench/vmscan.bt"),
             bt_stacks: crate::sh::root().join("bench/access.bt"),
+            bt_floor: crate::sh::root().join("bench/fentry-floor.bt"),
             dir: std::env::temp_dir().join("vmscan-bench"),
             configs: vec![
                 Config::None,
@@ -764,7 +771,10 @@ fn start(config: Config, env: &Env) -> anyhow::Result<Tracer> {
         });
     };
     // bpftrace says "Attaching N probes..." on stdout; vmscan on stderr.
-    let on_stdout = matches!(config, Config::Bpftrace | Config::BpftraceStacks);
+    let on_stdout = matches!(
+        config,
+        Config::Bpftrace | Config::BpftraceStacks | Config::FentryFloor
+    );
     cmd.stdout(if on_stdout {
         Stdio::piped()
     } else {
@@ -843,12 +853,12 @@ fn tracer_command(config: Config, env: &Env, rec: &Path) -> Option<(Command, &'s
             c.args(["record", "-o"]).arg(rec);
             (c, "vmscan: counting")
         }
-        Config::Bpftrace | Config::BpftraceStacks => {
+        Config::Bpftrace | Config::BpftraceStacks | Config::FentryFloor => {
             let mut c = prefixed(&env.bpftrace);
-            c.arg(if config == Config::Bpftrace {
-                &env.bt_script
-            } else {
-                &env.bt_stacks
+            c.arg(match config {
+                Config::Bpftrace => &env.bt_script,
+                Config::BpftraceStacks => &env.bt_stacks,
+                _ => &env.bt_floor,
             });
             (c, "Attaching")
         }
@@ -1366,22 +1376,59 @@ fn compare_cpu(
             "| {w}, CPU per {unit}: {} overhead / {} overhead | {} (target <= 0.5) |",
             v.name(),
             b.name(),
-            verdict(over[vi], over[bi], b.name())
+            verdict(("vmscan", over[vi]), (b.name(), over[bi]))
         ));
+    }
+    if w == FLOOR_WORKLOAD {
+        summary.extend(floor_rows(w, unit, configs, cpu));
     }
     summary
 }
 
-/// vmscan's overhead against its peer's, each (median, low, high,
+/// The workload whose one hooked call is folio_mark_accessed (the file is
+/// cached and warmed outside the traced window): there an empty fentry
+/// program on that call measures the floor under every tool.
+const FLOOR_WORKLOAD: &str = "page-cache storm";
+
+/// The floor's rows: the empty program's overhead against bpftrace's (the
+/// least any tool running a program on every call can reach), then vmscan's
+/// and bpftrace's overheads over the empty program's run of the same round
+/// (what their programs add to the trampoline).
+fn floor_rows(w: &str, unit: &str, configs: &[Config], cpu: &[Vec<f64>]) -> Vec<String> {
+    let idx = |c: Config| configs.iter().position(|x| *x == c);
+    let (Some(fi), Some(bi)) = (idx(Config::FentryFloor), idx(Config::Bpftrace)) else {
+        return vec![];
+    };
+    let over = |base: usize, c: usize| median_interval(&paired(&cpu[base], &cpu[c]));
+    let floor = Config::FentryFloor.name();
+    let mut rows = vec![format!(
+        "| {w}, CPU per {unit}: {floor} overhead / bpftrace overhead (the least a tool running a program on each folio_mark_accessed call can reach) | {} |",
+        verdict((floor, over(0, fi)), ("bpftrace", over(0, bi)))
+    )];
+    for v in [Config::VmscanStat, Config::VmscanClassic] {
+        let Some(vi) = idx(v) else { continue };
+        rows.push(format!(
+            "| {w}, CPU per {unit} over the {floor}'s: {} / bpftrace (what the programs add) | {} |",
+            v.name(),
+            verdict(("vmscan", over(fi, vi)), ("bpftrace", over(fi, bi)))
+        ));
+    }
+    rows
+}
+
+/// One overhead against its peer's, each named, each (median, low, high,
 /// coverage) of the paired overheads: a ratio only where the peer's
 /// interval lies above zero, so that its overhead is told from the noise.
-fn verdict(v: (f64, f64, f64, f64), b: (f64, f64, f64, f64), peer: &str) -> String {
+fn verdict(
+    (me, v): (&str, (f64, f64, f64, f64)),
+    (peer, b): (&str, (f64, f64, f64, f64)),
+) -> String {
     let (vo, vlo, vhi, _) = v;
     let (bo, blo, bhi, cover) = b;
     let c = cover * 100.0;
     if blo <= 0.0 || bo <= 0.0 {
         format!(
-            "not resolvable: {peer}'s overhead ({bo:+.1}%, {c:.0}% interval {blo:+.1}% to {bhi:+.1}%) is not told from zero; vmscan's is {vo:+.1}% ({vlo:+.1}% to {vhi:+.1}%)"
+            "not resolvable: {peer}'s overhead ({bo:+.1}%, {c:.0}% interval {blo:+.1}% to {bhi:+.1}%) is not told from zero; {me}'s is {vo:+.1}% ({vlo:+.1}% to {vhi:+.1}%)"
         )
     } else {
         // A median below zero is no overhead told: "below 0", not a
@@ -1392,7 +1439,7 @@ fn verdict(v: (f64, f64, f64, f64), b: (f64, f64, f64, f64), peer: &str) -> Stri
             format!("{:.2}", vo / bo)
         };
         format!(
-            "{ratio} (vmscan {vo:+.1}%, {vlo:+.1}% to {vhi:+.1}%; {peer} {bo:+.1}%, {blo:+.1}% to {bhi:+.1}%; {c:.0}% intervals)"
+            "{ratio} ({me} {vo:+.1}%, {vlo:+.1}% to {vhi:+.1}%; {peer} {bo:+.1}%, {blo:+.1}% to {bhi:+.1}%; {c:.0}% intervals)"
         )
     }
 }
@@ -1568,6 +1615,7 @@ pub fn guest(quick: bool) -> anyhow::Result<()> {
         bpftool: chroot("/usr/sbin/bpftool"),
         bt_script: PathBuf::from("/bench/vmscan-lab.bt"),
         bt_stacks: PathBuf::from("/bench/access.bt"),
+        bt_floor: PathBuf::from("/bench/fentry-floor.bt"),
         dir: PathBuf::from("/mnt/bench"),
         configs: vec![
             Config::None,
@@ -1575,6 +1623,7 @@ pub fn guest(quick: bool) -> anyhow::Result<()> {
             Config::VmscanClassic,
             Config::VmscanKprobes,
             Config::Bpftrace,
+            Config::FentryFloor,
             Config::VmscanAccess,
             Config::BpftraceStacks,
             Config::Perf,
@@ -1794,14 +1843,51 @@ mod tests {
 
     #[test]
     fn a_ratio_is_given_only_where_the_peers_overhead_is_above_zero() {
-        let v = (2.0, 1.0, 3.0, 0.94);
-        let told = verdict(v, (8.0, 4.0, 12.0, 0.94), "bpftrace");
+        let v = ("vmscan", (2.0, 1.0, 3.0, 0.94));
+        let told = verdict(v, ("bpftrace", (8.0, 4.0, 12.0, 0.94)));
         assert!(told.starts_with("0.25 "), "{told}");
-        let untold = verdict(v, (8.0, -1.0, 12.0, 0.94), "bpftrace");
+        let untold = verdict(v, ("bpftrace", (8.0, -1.0, 12.0, 0.94)));
         assert!(untold.starts_with("not resolvable"), "{untold}");
         assert!(untold.contains("-1.0% to +12.0%"), "{untold}");
-        let below = verdict((-0.1, -6.0, 10.0, 0.96), (8.0, 4.0, 12.0, 0.96), "bpftrace");
+        assert!(untold.contains("vmscan's is +2.0%"), "{untold}");
+        let below = verdict(
+            ("vmscan", (-0.1, -6.0, 10.0, 0.96)),
+            ("bpftrace", (8.0, 4.0, 12.0, 0.96)),
+        );
         assert!(below.starts_with("below 0 (vmscan -0.1%"), "{below}");
+    }
+
+    #[test]
+    fn the_storm_is_weighed_against_the_empty_programs_floor() {
+        let configs = [
+            Config::None,
+            Config::VmscanStat,
+            Config::Bpftrace,
+            Config::FentryFloor,
+        ];
+        // Nine rounds: untraced 100, the empty program 104, vmscan 106,
+        // bpftrace 112, with a little noise that keeps every order.
+        let round = |b: f64| (0..9).map(|r| b + (r % 3) as f64 * 0.1).collect::<Vec<_>>();
+        let cpu = [round(100.0), round(106.0), round(112.0), round(104.0)];
+        let mut rows = vec![];
+        let s = compare_cpu(FLOOR_WORKLOAD, "MB", &configs, &cpu, &mut rows);
+        assert_eq!(s.len(), 3, "{s:#?}");
+        assert!(
+            s[0].contains("vmscan stat overhead / bpftrace overhead | 0.50 "),
+            "{}",
+            s[0]
+        );
+        assert!(
+            s[1].contains("empty fentry program overhead / bpftrace overhead")
+                && s[1].contains("| 0.33 (empty fentry program +4.0%"),
+            "{}",
+            s[1]
+        );
+        // Over the floor: 106/104 against 112/104, 1.9% against 7.7%.
+        assert!(s[2].contains("| 0.25 (vmscan +1.9%"), "{}", s[2]);
+        // Only the storm has the floor's rows.
+        let s = compare_cpu("memcg reclaim stream", "MB", &configs, &cpu, &mut rows);
+        assert_eq!(s.len(), 1, "{s:#?}");
     }
 
     #[test]

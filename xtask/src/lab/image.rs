@@ -182,7 +182,9 @@ pub(super) fn tools_image() -> anyhow::Result<PathBuf> {
         + "\n"
         + &std::fs::read_to_string(bench.join("vmscan-fentry.bt"))?;
     std::fs::write(dir.join("bench/vmscan-lab.bt"), script)?;
-    std::fs::copy(bench.join("access.bt"), dir.join("bench/access.bt"))?;
+    for f in ["access.bt", "fentry-floor.bt"] {
+        std::fs::copy(bench.join(f), dir.join("bench").join(f))?;
+    }
     let bytes: u64 = run_ok(Command::new("du").args(["-sb"]).arg(&dir))?
         .split_whitespace()
         .next()
