@@ -1076,7 +1076,7 @@ fn run_workloads(
 
 /// The workloads of [`run_workloads`], in its order: (name, unit of work).
 fn workload_names(env: &Env) -> Vec<(&'static str, &'static str)> {
-    let mut workloads = vec![("page-cache storm", "MB"), ("memcg reclaim stream", "MB")];
+    let mut workloads = vec![(FLOOR_WORKLOAD, "MB"), ("memcg reclaim stream", "MB")];
     if env.swap {
         workloads.push(("anonymous pressure, swapping", "MB"));
     }
@@ -1398,7 +1398,7 @@ fn compare_cpu(
         ));
     }
     if w == FLOOR_WORKLOAD {
-        summary.extend(floor_rows(w, unit, configs, cpu));
+        summary.extend(floor_rows(w, unit, configs, cpu, &over));
     }
     summary
 }
@@ -1411,24 +1411,33 @@ const FLOOR_WORKLOAD: &str = "page-cache storm";
 /// The floor's rows: the empty program's overhead against bpftrace's (the
 /// least any tool running a program on every call can reach), then vmscan's
 /// and bpftrace's overheads over the empty program's run of the same round
-/// (what their programs add to the trampoline).
-fn floor_rows(w: &str, unit: &str, configs: &[Config], cpu: &[Vec<f64>]) -> Vec<String> {
+/// (what their programs add to the trampoline). `over`: each
+/// configuration's overhead over the untraced run, as [`compare_cpu`] has
+/// it.
+fn floor_rows(
+    w: &str,
+    unit: &str,
+    configs: &[Config],
+    cpu: &[Vec<f64>],
+    over: &[(f64, f64, f64, f64)],
+) -> Vec<String> {
     let idx = |c: Config| configs.iter().position(|x| *x == c);
     let (Some(fi), Some(bi)) = (idx(Config::FentryFloor), idx(Config::Bpftrace)) else {
         return vec![];
     };
-    let over = |base: usize, c: usize| median_interval(&paired(&cpu[base], &cpu[c]));
+    let over_floor = |c: usize| median_interval(&paired(&cpu[fi], &cpu[c]));
     let floor = Config::FentryFloor.name();
     let mut rows = vec![format!(
         "| {w}, CPU per {unit}: {floor} overhead / bpftrace overhead (the least a tool running a program on each folio_mark_accessed call can reach) | {} |",
-        verdict((floor, over(0, fi)), ("bpftrace", over(0, bi)))
+        verdict((floor, over[fi]), ("bpftrace", over[bi]))
     )];
-    for v in [Config::VmscanStat, Config::VmscanClassic] {
-        let Some(vi) = idx(v) else { continue };
+    // The vmscan configurations weighed against bpftrace in PAIRS.
+    for (v, _) in PAIRS.iter().filter(|(_, b)| *b == Config::Bpftrace) {
+        let Some(vi) = idx(*v) else { continue };
         rows.push(format!(
             "| {w}, CPU per {unit} over the {floor}'s: {} / bpftrace (what the programs add) | {} |",
             v.name(),
-            verdict(("vmscan", over(fi, vi)), ("bpftrace", over(fi, bi)))
+            verdict(("vmscan", over_floor(vi)), ("bpftrace", over_floor(bi)))
         ));
     }
     rows
