@@ -28,10 +28,31 @@ struct HostFigures {
     trigger: Vec<String>,
 }
 
-pub(crate) fn bench(which: &str, quick: bool, kernel: Option<&str>) -> anyhow::Result<()> {
+pub(crate) fn bench(
+    which: &str,
+    quick: bool,
+    kernel: Option<&str>,
+    marks_only: bool,
+) -> anyhow::Result<()> {
     let known = ["all", "model", "tui", "memcgs", "overhead", "lab"];
     if !known.contains(&which) {
         bail!("unknown benchmark `{which}`: expected one of {known:?}");
+    }
+    if marks_only {
+        if which != "lab" {
+            bail!(
+                "--marks-only is a part of the lab benchmark: `cargo xtask bench lab --marks-only`"
+            );
+        }
+        if !is_root() {
+            bail!("the lab benchmark needs root");
+        }
+        let lab_rows = lab::bench(quick, kernel, true)?;
+        return write_results(
+            "lab-marks",
+            quick,
+            render(&HostFigures::default(), &lab_rows),
+        );
     }
     let mut host = HostFigures::default();
     if which == "all" || which == "model" {
@@ -55,7 +76,7 @@ pub(crate) fn bench(which: &str, quick: bool, kernel: Option<&str>) -> anyhow::R
         if !is_root() {
             say("skipping the lab benchmark: it needs root");
         } else {
-            lab_rows = lab::bench(quick, kernel)?;
+            lab_rows = lab::bench(quick, kernel, false)?;
         }
     }
     let table = render(&host, &lab_rows);
@@ -109,10 +130,16 @@ fn bench_overhead(quick: bool, host: &mut HostFigures) -> anyhow::Result<()> {
 /// further table.
 fn render(host: &HostFigures, lab_rows: &[(String, Vec<String>)]) -> String {
     let mut table = format!(
-        "# vmscan benchmarks\n\nMachine: {}\n\n| measure | result |\n|---|---|\n{}\n",
-        machine_description(),
-        host.rows.join("\n")
+        "# vmscan benchmarks\n\nMachine: {}\n",
+        machine_description()
     );
+    // A lab-only part (--marks-only) has no host rows.
+    if !host.rows.is_empty() {
+        table.push_str(&format!(
+            "\n| measure | result |\n|---|---|\n{}\n",
+            host.rows.join("\n")
+        ));
+    }
     let mut section = |title: &str, rows: &[String]| {
         table.push_str(&format!("\n## {title}\n\n"));
         table.push_str(&rows.join("\n"));
@@ -279,6 +306,8 @@ mod tests {
         assert_eq!(results_file("lab", false), "results.md");
         assert_eq!(results_file("memcgs", false), "results-memcgs.md");
         assert_eq!(results_file("memcgs", true), "results-quick.md");
+        assert_eq!(results_file("lab-marks", false), "results-lab-marks.md");
+        assert_eq!(results_file("lab-marks", true), "results-quick.md");
     }
 
     #[test]

@@ -60,6 +60,12 @@ enum Cmd {
         /// 6.12 when none is named).
         #[arg(long)]
         kernel: Option<String>,
+        /// For "lab": only the folio_mark_accessed trigger loop (the whole
+        /// cost of the page-cache storm's one hooked call under each tool,
+        /// and an empty program's floor), written to
+        /// bench/results-lab-marks.md (results-quick.md with --quick).
+        #[arg(long)]
+        marks_only: bool,
     },
     /// Run vmscan's kernel tests on stock Debian kernels (5.10, 6.1, 6.12, 7.2) in QEMU:
     /// hooks by fentry and kprobes, counters against /proc/vmstat, two NUMA
@@ -98,6 +104,8 @@ enum Cmd {
     GuestBench {
         #[arg(long)]
         quick: bool,
+        #[arg(long)]
+        marks_only: bool,
     },
     /// Build what people install (target/dist): a static vmscan with
     /// completions, man pages, the exporter's systemd unit, the dashboard,
@@ -146,11 +154,12 @@ fn main() -> ExitCode {
             which,
             quick,
             kernel,
-        } => setup(false).and_then(|()| bench::bench(&which, quick, kernel.as_deref())),
+            marks_only,
+        } => setup(false).and_then(|()| bench::bench(&which, quick, kernel.as_deref(), marks_only)),
         Cmd::MapTouch { file } => overhead::map_touch(&file),
         Cmd::AnonTouch { mib, passes } => overhead::anon_touch(mib, passes),
         Cmd::LruStorm { mib, passes } => overhead::lru_storm(mib, passes),
-        Cmd::GuestBench { quick } => overhead::guest(quick),
+        Cmd::GuestBench { quick, marks_only } => overhead::guest(quick, marks_only),
         Cmd::Lab {
             kernel,
             scenario,

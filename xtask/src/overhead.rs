@@ -135,6 +135,10 @@ pub struct Sizes {
     pub trigger_rounds: usize,
     pub trigger_mib: usize,
     pub trigger_passes: usize,
+    /// The folio_mark_accessed trigger loop ([`mark_costs`]): rounds, and
+    /// one-byte reads of the cached file a run.
+    pub mark_rounds: usize,
+    pub mark_calls: usize,
 }
 
 impl Sizes {
@@ -152,6 +156,8 @@ impl Sizes {
                 trigger_rounds: 9,
                 trigger_mib: 128,
                 trigger_passes: 4,
+                mark_rounds: 8,
+                mark_calls: 100000,
             }
         } else {
             Self {
@@ -166,6 +172,8 @@ impl Sizes {
                 trigger_rounds: 15,
                 trigger_mib: 256,
                 trigger_passes: 4,
+                mark_rounds: 16,
+                mark_calls: 300000,
             }
         }
     }
@@ -185,6 +193,8 @@ impl Sizes {
                 trigger_rounds: 5,
                 trigger_mib: 32,
                 trigger_passes: 2,
+                mark_rounds: 8,
+                mark_calls: 100000,
             }
         } else {
             Self {
@@ -199,6 +209,8 @@ impl Sizes {
                 trigger_rounds: 7,
                 trigger_mib: 32,
                 trigger_passes: 4,
+                mark_rounds: 16,
+                mark_calls: 300000,
             }
         }
     }
@@ -364,7 +376,7 @@ impl CpuMeter {
     }
 
     fn now(&self) -> f64 {
-        let mut ns = rusage_ns(libc::RUSAGE_THREAD) + rusage_ns(libc::RUSAGE_CHILDREN);
+        let mut ns = thread_cpu_ns() + rusage_ns(libc::RUSAGE_CHILDREN);
         for pid in &self.kswapd {
             ns += process_cpu_ns(*pid);
         }
@@ -381,9 +393,19 @@ impl CpuMeter {
     }
 }
 
-/// getrusage's user + system time of `who` (RUSAGE_THREAD: this thread;
-/// RUSAGE_CHILDREN: the children reaped, each added with its exact runtime
-/// at its reaping), in ns.
+/// This thread's CPU time in ns (CLOCK_THREAD_CPUTIME_ID: the scheduler's
+/// runtime brought up to date at the call; getrusage(RUSAGE_THREAD) lags
+/// by up to a tick for a running thread, and 2,000 one-byte reads read as
+/// no time at all there).
+fn thread_cpu_ns() -> u64 {
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: clock_gettime fills the struct it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// getrusage's user + system time of `who` (RUSAGE_CHILDREN: the children
+/// reaped, each added with its exact runtime at its reaping), in ns.
 fn rusage_ns(who: libc::c_int) -> u64 {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage fills the struct it is given.
@@ -549,7 +571,7 @@ pub fn anon_touch(mib: usize, passes: usize) -> anyhow::Result<()> {
 /// user and system: the hooks run in its faults) and the pages faulted.
 pub fn lru_storm(mib: usize, passes: usize) -> anyhow::Result<()> {
     let len = mib << 20;
-    let cpu = || rusage_ns(libc::RUSAGE_THREAD);
+    let cpu = thread_cpu_ns;
     let t0 = cpu();
     for _ in 0..passes {
         let p = map_anon(len)?;
@@ -687,6 +709,208 @@ pub fn trigger_costs(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
             "| whole cost per event: {} / {} | {verdict}{target} | | |",
             v.name(),
             b.name()
+        ));
+    }
+    Ok(rows)
+}
+
+/// The folio_mark_accessed trigger loop: `calls` one-byte reads of the
+/// cached `file`, alternating between its first page and its middle one.
+/// A read of a page other than the one the file's last read ended in
+/// marks that page's folio accessed (filemap_read: "only mark it as
+/// accessed the first time"), so each read calls folio_mark_accessed once
+/// ([`mark_costs`] counts the calls to check it) and nothing else vmscan
+/// hooks. Returns this thread's CPU ns over the loop.
+fn mark_loop(file: &Path, calls: usize) -> anyhow::Result<f64> {
+    use std::os::unix::fs::FileExt as _;
+    let f = std::fs::File::open(file).with_context(|| file.display().to_string())?;
+    let len = f.metadata()?.len();
+    // Far enough apart that no large folio holds both pages.
+    let far = (len / 2) & !((4 << 20) - 1);
+    if far == 0 {
+        bail!(
+            "{} is under 8 MiB: too small for the mark loop",
+            file.display()
+        );
+    }
+    let mut b = [0u8; 1];
+    let t0 = thread_cpu_ns();
+    for i in 0..calls {
+        let off = if i % 2 == 0 { 0 } else { far };
+        if f.read_at(&mut b, off)? != 1 {
+            bail!("short read of {} at {off}", file.display());
+        }
+    }
+    Ok((thread_cpu_ns() - t0) as f64)
+}
+
+/// The tools the folio_mark_accessed trigger loop compares: untraced,
+/// vmscan stat, bpftrace's vmscan script and the empty fentry program (the
+/// floor), where this place has them (the empty program only where the
+/// kernel takes fentry: the lab).
+fn mark_configs(env: &Env) -> Vec<Config> {
+    [
+        Config::None,
+        Config::VmscanStat,
+        Config::Bpftrace,
+        Config::FentryFloor,
+    ]
+    .into_iter()
+    .filter(|c| env.configs.contains(c))
+    .collect()
+}
+
+/// The loop's name in the tables; the floor's rows follow its comparison
+/// ([`compare_cpu`]).
+const MARK_LOOP: &str = "folio_mark_accessed trigger loop";
+
+/// The whole cost of one folio_mark_accessed call under each tool, the
+/// storm's one hooked call timed alone: the page-cache storm copies 4 KiB a
+/// call, which buries a program's 100-200 ns in the copy's noise; here a
+/// call costs a one-byte read. First one pass with every tool attached at
+/// once and the kernel's BPF statistics on: each tool's program run time
+/// on the call (the same calls for all) and the calls a read made. Then
+/// interleaved rounds of the loop under each tool alone, each paired with
+/// the same round's untraced loop, and the empty program's overhead set
+/// against bpftrace's: a floor above half of bpftrace's leaves no program
+/// on that call able to cost half of it. Only where the kernel takes
+/// fentry (the empty program is the floor).
+pub fn mark_costs(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
+    let configs = mark_configs(env);
+    if !configs.contains(&Config::FentryFloor) {
+        return Ok(vec![]);
+    }
+    let f = files(env, sizes)?;
+    let untraced = CpuMeter::new(0);
+    storm(&untraced, &f.cached, 1)?;
+    let mut rows = mark_programs(env, sizes, &f.cached, &configs[1..])?;
+    rows.push(String::new());
+    let mut per_call: Vec<Vec<f64>> = vec![vec![]; configs.len()];
+    let t0 = Instant::now();
+    // One untraced loop first, not counted (see rounds).
+    mark_loop(&f.cached, sizes.mark_calls)?;
+    for round in 0..sizes.mark_rounds {
+        for ci in order(configs.len(), round) {
+            eprint!(
+                "\rxtask: mark loop round {}/{} {:<24} ({:.0} s)",
+                round + 1,
+                sizes.mark_rounds,
+                configs[ci].name(),
+                t0.elapsed().as_secs_f64()
+            );
+            let t = start(configs[ci], env)?;
+            let got = mark_loop(&f.cached, sizes.mark_calls);
+            stop(t);
+            per_call[ci].push(got? / sizes.mark_calls as f64);
+        }
+    }
+    eprintln!();
+    rows.push(format!(
+        "{MARK_LOOP}: {} one-byte reads of a cached file a run, alternating between two pages (one folio_mark_accessed call each), {} rounds; CPU ns per read, each run against the untraced run of the same round",
+        sizes.mark_calls, sizes.mark_rounds
+    ));
+    rows.push(String::new());
+    rows.push("| workload | configuration | CPU per unit (median) | spread | overhead, paired by round | interval |".to_owned());
+    rows.push("|---|---|---|---|---|---|".to_owned());
+    let mut summary = compare_cpu(MARK_LOOP, "ns", "call", &configs, &per_call, &mut rows);
+    summary.push(added_ns_row(&configs, &per_call));
+    rows.push(String::new());
+    rows.push("| measure | result |".to_owned());
+    rows.push("|---|---|".to_owned());
+    rows.extend(summary);
+    rows.push(format!(
+        "| time for the {MARK_LOOP} | {:.0} s |",
+        t0.elapsed().as_secs_f64()
+    ));
+    Ok(rows)
+}
+
+/// Each tool's whole cost per call in ns: the paired differences from the
+/// same round's untraced run, median and interval.
+fn added_ns_row(configs: &[Config], per_call: &[Vec<f64>]) -> String {
+    let base = &per_call[0];
+    let cells: Vec<String> = configs
+        .iter()
+        .zip(per_call)
+        .skip(1)
+        .map(|(c, v)| {
+            let d: Vec<f64> = base.iter().zip(v).map(|(b, x)| x - b).collect();
+            let (m, lo, hi, cover) = median_interval(&d);
+            format!(
+                "{} {m:+.0} ns ({lo:+.0} to {hi:+.0}, {:.0}%)",
+                c.name(),
+                cover * 100.0
+            )
+        })
+        .collect();
+    format!(
+        "| {MARK_LOOP}: CPU added per folio_mark_accessed call, paired by round | {} |",
+        cells.join("; ")
+    )
+}
+
+/// The BPF statistics pass of [`mark_costs`]: `tools` attached together,
+/// one run of the loop, each tool's programs on folio_mark_accessed (run
+/// time per run, runs per read).
+fn mark_programs(
+    env: &Env,
+    sizes: &Sizes,
+    file: &Path,
+    tools: &[Config],
+) -> anyhow::Result<Vec<String>> {
+    let old = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
+        .unwrap_or_else(|_| "0".into());
+    std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "1")
+        .context("enabling kernel.bpf_stats_enabled")?;
+    let ids = |ps: &[Prog]| ps.iter().map(|p| p.id).collect::<BTreeSet<_>>();
+    let mut owner: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut running = vec![];
+    let res = (|| -> anyhow::Result<(Vec<Prog>, Vec<Prog>)> {
+        for (ti, t) in tools.iter().enumerate() {
+            let before = ids(&programs(env)?);
+            running.push(start(*t, env)?);
+            for id in ids(&programs(env)?).difference(&before) {
+                owner.insert(*id, ti);
+            }
+        }
+        let at_start = programs(env)?;
+        mark_loop(file, sizes.mark_calls)?;
+        Ok((at_start, programs(env)?))
+    })();
+    for t in running.into_iter().rev() {
+        stop(t);
+    }
+    let _ = std::fs::write("/proc/sys/kernel/bpf_stats_enabled", old.trim());
+    let (at_start, at_end) = res?;
+    let base: BTreeMap<u64, &Prog> = at_start.iter().map(|p| (p.id, p)).collect();
+    // tool -> (ns, runs) on folio_mark_accessed
+    let mut by = vec![(0.0, 0.0); tools.len()];
+    for p in &at_end {
+        let (Some(b), Some(ti)) = (base.get(&p.id), owner.get(&p.id)) else {
+            continue;
+        };
+        if hook_key(&p.name) == hook_key("folio_mark_accessed") {
+            by[*ti].0 += p.run_time_ns - b.run_time_ns;
+            by[*ti].1 += p.run_cnt - b.run_cnt;
+        }
+    }
+    let mut rows = vec![
+        format!(
+            "| {MARK_LOOP}, BPF run time ({} reads, every tool attached at once, kernel.bpf_stats_enabled) | ns per program run | program runs per read |",
+            sizes.mark_calls
+        ),
+        "|---|---|---|".to_owned(),
+    ];
+    for (t, (ns, runs)) in tools.iter().zip(&by) {
+        let per = if *runs > 0.0 {
+            format!("{:.0}", ns / runs)
+        } else {
+            "not attached".to_owned()
+        };
+        rows.push(format!(
+            "| {} | {per} | {:.3} |",
+            t.name(),
+            runs / sizes.mark_calls as f64
         ));
     }
     Ok(rows)
@@ -1116,7 +1340,7 @@ pub fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
             .iter()
             .map(|r| r.iter().map(|s| s.cpu).collect())
             .collect();
-        summary.extend(compare_cpu(w, unit, &env.configs, &cpu, &mut rows));
+        summary.extend(compare_cpu(w, "us", unit, &env.configs, &cpu, &mut rows));
     }
     rows.push(String::new());
     rows.push("Throughput (wall clock; waits for the disk and for a shared machine's other tasks included):".to_owned());
@@ -1358,6 +1582,7 @@ fn median_interval(v: &[f64]) -> (f64, f64, f64, f64) {
 /// configuration (the first untraced), then round.
 fn compare_cpu(
     w: &str,
+    time: &str,
     unit: &str,
     configs: &[Config],
     cpu: &[Vec<f64>],
@@ -1380,7 +1605,7 @@ fn compare_cpu(
             )
         };
         rows.push(format!(
-            "| {w} | {} | {m:.1} us/{unit} | {:.1}% | {o} | {iv} |",
+            "| {w} | {} | {m:.1} {time}/{unit} | {:.1}% | {o} | {iv} |",
             config.name(),
             spread(&cpu[ci]),
         ));
@@ -1397,7 +1622,7 @@ fn compare_cpu(
             verdict(("vmscan", over[vi]), (b.name(), over[bi]))
         ));
     }
-    if w == FLOOR_WORKLOAD {
+    if [FLOOR_WORKLOAD, MARK_LOOP].contains(&w) {
         summary.extend(floor_rows(w, unit, configs, cpu, &over));
     }
     summary
@@ -1632,8 +1857,9 @@ pub fn program_costs(
 }
 
 /// `xtask guest-bench`: inside a kernel lab guest. The host's bpftrace, perf
-/// and bpftool run in a chroot on the tools disk at /tools.
-pub fn guest(quick: bool) -> anyhow::Result<()> {
+/// and bpftool run in a chroot on the tools disk at /tools. `marks_only`:
+/// only the folio_mark_accessed trigger loop ([`mark_costs`]).
+pub fn guest(quick: bool, marks_only: bool) -> anyhow::Result<()> {
     let chroot = |bin: &str| vec!["chroot".to_owned(), "/tools".to_owned(), bin.to_owned()];
     let env = Env {
         vmscan: PathBuf::from("/bin/vmscan"),
@@ -1658,6 +1884,11 @@ pub fn guest(quick: bool) -> anyhow::Result<()> {
         swap: swap_on(),
     };
     let sizes = Sizes::guest(quick);
+    if marks_only {
+        eprintln!("xtask: whole cost per folio_mark_accessed call (mark loop) only");
+        println!("{}", mark_costs(&env, &sizes)?.join("\n"));
+        return Ok(());
+    }
     let mut rows = vec![];
     for pair in PAIRS {
         eprintln!(
@@ -1670,6 +1901,9 @@ pub fn guest(quick: bool) -> anyhow::Result<()> {
     }
     eprintln!("xtask: whole cost per event (trigger loop)");
     rows.extend(trigger_costs(&env, &sizes)?);
+    rows.push(String::new());
+    eprintln!("xtask: whole cost per folio_mark_accessed call (mark loop)");
+    rows.extend(mark_costs(&env, &sizes)?);
     rows.push(String::new());
     rows.extend(run(&env, &sizes)?);
     println!("{}", rows.join("\n"));
@@ -1936,7 +2170,7 @@ mod tests {
         let round = |b: f64| (0..9).map(|r| b + (r % 3) as f64 * 0.1).collect::<Vec<_>>();
         let cpu = [round(100.0), round(106.0), round(112.0), round(104.0)];
         let mut rows = vec![];
-        let s = compare_cpu(FLOOR_WORKLOAD, "MB", &configs, &cpu, &mut rows);
+        let s = compare_cpu(FLOOR_WORKLOAD, "us", "MB", &configs, &cpu, &mut rows);
         assert_eq!(s.len(), 3, "{s:#?}");
         assert!(
             s[0].contains("vmscan stat overhead / bpftrace overhead | 0.50 "),
@@ -1952,8 +2186,60 @@ mod tests {
         // Over the floor: 106/104 against 112/104, 1.9% against 7.7%.
         assert!(s[2].contains("| 0.25 (vmscan +1.9%"), "{}", s[2]);
         // Only the storm has the floor's rows.
-        let s = compare_cpu("memcg reclaim stream", "MB", &configs, &cpu, &mut rows);
+        let s = compare_cpu(
+            "memcg reclaim stream",
+            "us",
+            "MB",
+            &configs,
+            &cpu,
+            &mut rows,
+        );
         assert_eq!(s.len(), 1, "{s:#?}");
+    }
+
+    #[test]
+    fn the_mark_loop_is_weighed_like_the_storm_and_in_ns_per_call() {
+        let configs = [
+            Config::None,
+            Config::VmscanStat,
+            Config::Bpftrace,
+            Config::FentryFloor,
+        ];
+        // ns per read: untraced 1000, vmscan 1100, bpftrace 1300, the empty
+        // program 1050, rounds a little apart.
+        let round = |b: f64| (0..8).map(|r| b + r as f64).collect::<Vec<_>>();
+        let per = [round(1000.0), round(1100.0), round(1300.0), round(1050.0)];
+        let mut rows = vec![];
+        let s = compare_cpu(MARK_LOOP, "ns", "call", &configs, &per, &mut rows);
+        assert!(rows[0].contains("| 1004.0 ns/call |"), "{}", rows[0]);
+        assert_eq!(s.len(), 3, "the floor's rows too: {s:#?}");
+        assert!(
+            s[1].contains("| 0.17 (empty fentry program +5."),
+            "{}",
+            s[1]
+        );
+        let added = added_ns_row(&configs, &per);
+        assert!(
+            added.contains("vmscan stat +100 ns (+100 to +100")
+                && added.contains("bpftrace +300 ns")
+                && added.contains("empty fentry program +50 ns"),
+            "{added}"
+        );
+    }
+
+    #[test]
+    fn the_mark_loop_reads_two_pages_far_apart() {
+        let dir = std::env::temp_dir().join(format!("vmscan-mark-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let small = dir.join("small");
+        make_file(&small, 4).unwrap();
+        let e = mark_loop(&small, 10).unwrap_err().to_string();
+        assert!(e.contains("under 8 MiB"), "{e}");
+        let big = dir.join("big");
+        make_file(&big, 8).unwrap();
+        let ns = mark_loop(&big, 2000).unwrap();
+        assert!(ns > 0.0, "{ns}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -662,7 +662,7 @@ if run bench; then
   mkdir -p /tools; mount -t ext4 /dev/vdb /tools || echo "@@ERROR no tools disk"
   for d in proc sys dev mnt tmp; do mount -o rbind /$d /tools/$d; done
   echo 384M > /sys/block/zram0/disksize && mkswap /dev/zram0 > /dev/null && swapon /dev/zram0
-  q=""; has quick && q="--quick"
+  q=""; has quick && q="--quick"; has marks && q="$q --marks-only"
   # Progress goes to the console too (the host keeps a live log).
   xtask guest-bench $q 2>&1 > /tmp/bench.md | tee /tmp/bench.err
   block bench /tmp/bench.md; block bench-err /tmp/bench.err

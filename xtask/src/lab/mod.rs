@@ -408,7 +408,12 @@ fn guest(k: &Kernel, vmscan: &Path, xtask: Option<&Path>) -> anyhow::Result<(Pat
 
 /// `cargo xtask bench lab`: the overhead benchmark inside the lab's guests,
 /// where the kernel takes fentry and kprobes. Returns (kernel, rows) each.
-pub fn bench(quick: bool, kernel: Option<&str>) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+/// `marks_only`: only the folio_mark_accessed trigger loop.
+pub fn bench(
+    quick: bool,
+    kernel: Option<&str>,
+    marks_only: bool,
+) -> anyhow::Result<Vec<(String, Vec<String>)>> {
     let bins = prepare(&["vmscan-user", "xtask"])?;
     let tools = tools_image()?;
     let mut out = vec![];
@@ -421,11 +426,11 @@ pub fn bench(quick: bool, kernel: Option<&str>) -> anyhow::Result<Vec<(String, V
             log.display()
         ));
         let b = Boot {
-            scenarios: if quick {
-                "bench,quick".into()
-            } else {
-                "bench".into()
-            },
+            scenarios: format!(
+                "bench{}{}",
+                if quick { ",quick" } else { "" },
+                if marks_only { ",marks" } else { "" }
+            ),
             tools: Some(&tools),
             limit: if quick {
                 QUICK_BENCH_LIMIT
