@@ -813,6 +813,8 @@ pub fn mark_costs(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
     rows.push("| workload | configuration | CPU per unit (median) | spread | overhead, paired by round | interval |".to_owned());
     rows.push("|---|---|---|---|---|---|".to_owned());
     let mut summary = compare_cpu(MARK_LOOP, "ns", "call", &configs, &per_call, &mut rows);
+    rows.push(String::new());
+    rows.extend(mark_round_rows(&configs, &per_call));
     summary.push(added_ns_row(&configs, &per_call));
     rows.push(String::new());
     rows.push("| measure | result |".to_owned());
@@ -823,6 +825,31 @@ pub fn mark_costs(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
         t0.elapsed().as_secs_f64()
     ));
     Ok(rows)
+}
+
+/// The mark loop's CPU ns per read in each round (a `*` marks the
+/// configuration that ran first in its round).
+fn mark_round_rows(configs: &[Config], per_call: &[Vec<f64>]) -> Vec<String> {
+    let rounds = per_call.first().map_or(0, Vec::len);
+    let mut rows = vec![
+        format!(
+            "| {MARK_LOOP}, ns per read in each round |{}",
+            (1..=rounds).map(|r| format!(" {r} |")).collect::<String>()
+        ),
+        format!("|---|{}", "---|".repeat(rounds)),
+    ];
+    for (ci, c) in configs.iter().enumerate() {
+        let cells: String = per_call[ci]
+            .iter()
+            .enumerate()
+            .map(|(r, ns)| {
+                let first = order(configs.len(), r).first() == Some(&ci);
+                format!(" {ns:.0}{} |", if first { "*" } else { "" })
+            })
+            .collect();
+        rows.push(format!("| {} |{cells}", c.name()));
+    }
+    rows
 }
 
 /// Each tool's whole cost per call in ns: the paired differences from the
@@ -1657,15 +1684,51 @@ fn floor_rows(
         verdict((floor, over[fi]), ("bpftrace", over[bi]))
     )];
     // The vmscan configurations weighed against bpftrace in PAIRS.
-    for (v, _) in PAIRS.iter().filter(|(_, b)| *b == Config::Bpftrace) {
-        let Some(vi) = idx(*v) else { continue };
+    let vmscan: Vec<usize> = PAIRS
+        .iter()
+        .filter(|(_, b)| *b == Config::Bpftrace)
+        .filter_map(|(v, _)| idx(*v))
+        .collect();
+    for &vi in &vmscan {
         rows.push(format!(
             "| {w}, CPU per {unit} over the {floor}'s: {} / bpftrace (what the programs add) | {} |",
-            v.name(),
+            configs[vi].name(),
             verdict(("vmscan", over_floor(vi)), ("bpftrace", over_floor(bi)))
         ));
     }
+    // The same ratios taken round by round: an interval for the ratio
+    // itself, not only for each overhead.
+    for ci in std::iter::once(fi).chain(vmscan) {
+        rows.push(format!(
+            "| {w}, CPU per {unit}: {} overhead / bpftrace overhead, round by round | {} |",
+            configs[ci].name(),
+            round_ratios(&cpu[0], &cpu[ci], &cpu[bi])
+        ));
+    }
     rows
+}
+
+/// Each round's overhead of `v` over the untraced `base` divided by the
+/// peer's `b` over the same base: their median and its interval
+/// ([`median_interval`]). Only where the peer's run cost more than the
+/// untraced one in every round: a ratio over a denominator near or below
+/// zero says nothing.
+fn round_ratios(base: &[f64], v: &[f64], b: &[f64]) -> String {
+    let n = base.len().min(v.len()).min(b.len());
+    let low = (0..n).filter(|&i| b[i] <= base[i]).count();
+    if n == 0 || low > 0 {
+        return format!(
+            "not computed: bpftrace's run cost no more than the untraced one in {low} of {n} rounds"
+        );
+    }
+    let r: Vec<f64> = (0..n)
+        .map(|i| (v[i] - base[i]) / (b[i] - base[i]))
+        .collect();
+    let (m, lo, hi, cover) = median_interval(&r);
+    format!(
+        "{m:.2} ({lo:.2} to {hi:.2}, {:.0}% interval, {n} rounds)",
+        cover * 100.0
+    )
 }
 
 /// One overhead against its peer's, each named, each (median, low, high,
@@ -2171,7 +2234,7 @@ mod tests {
         let cpu = [round(100.0), round(106.0), round(112.0), round(104.0)];
         let mut rows = vec![];
         let s = compare_cpu(FLOOR_WORKLOAD, "us", "MB", &configs, &cpu, &mut rows);
-        assert_eq!(s.len(), 3, "{s:#?}");
+        assert_eq!(s.len(), 5, "{s:#?}");
         assert!(
             s[0].contains("vmscan stat overhead / bpftrace overhead | 0.50 "),
             "{}",
@@ -2185,6 +2248,24 @@ mod tests {
         );
         // Over the floor: 106/104 against 112/104, 1.9% against 7.7%.
         assert!(s[2].contains("| 0.25 (vmscan +1.9%"), "{}", s[2]);
+        // Round by round: 4/12 and 6/12 in every round.
+        assert!(
+            s[3].contains("empty fentry program overhead / bpftrace overhead, round by round | 0.33 (0.33 to 0.33, 96% interval, 9 rounds)"),
+            "{}",
+            s[3]
+        );
+        assert!(
+            s[4].contains("vmscan stat overhead / bpftrace overhead, round by round | 0.50 ("),
+            "{}",
+            s[4]
+        );
+        // A round where bpftrace's run cost no more than the untraced one
+        // leaves the ratio out.
+        let r = round_ratios(&[100.0, 100.0], &[104.0, 103.0], &[112.0, 99.0]);
+        assert_eq!(
+            r,
+            "not computed: bpftrace's run cost no more than the untraced one in 1 of 2 rounds"
+        );
         // Only the storm has the floor's rows.
         let s = compare_cpu(
             "memcg reclaim stream",
@@ -2212,7 +2293,7 @@ mod tests {
         let mut rows = vec![];
         let s = compare_cpu(MARK_LOOP, "ns", "call", &configs, &per, &mut rows);
         assert!(rows[0].contains("| 1004.0 ns/call |"), "{}", rows[0]);
-        assert_eq!(s.len(), 3, "the floor's rows too: {s:#?}");
+        assert_eq!(s.len(), 5, "the floor's rows too: {s:#?}");
         assert!(
             s[1].contains("| 0.17 (empty fentry program +5."),
             "{}",
