@@ -810,8 +810,7 @@ pub fn mark_costs(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
         sizes.mark_calls, sizes.mark_rounds
     ));
     rows.push(String::new());
-    rows.push("| workload | configuration | CPU per unit (median) | spread | overhead, paired by round | interval |".to_owned());
-    rows.push("|---|---|---|---|---|---|".to_owned());
+    rows.extend(CPU_HEAD.map(str::to_owned));
     let mut summary = compare_cpu(MARK_LOOP, "ns", "call", &configs, &per_call, &mut rows);
     rows.push(String::new());
     rows.extend(mark_round_rows(&configs, &per_call));
@@ -851,6 +850,12 @@ fn mark_round_rows(configs: &[Config], per_call: &[Vec<f64>]) -> Vec<String> {
     }
     rows
 }
+
+/// The head of the CPU tables ([`compare_cpu`]'s rows).
+const CPU_HEAD: [&str; 2] = [
+    "| workload | configuration | CPU per unit (median) | spread | overhead, paired by round | interval |",
+    "|---|---|---|---|---|---|",
+];
 
 /// Each tool's whole cost per call in ns: the paired differences from the
 /// same round's untraced run, median and interval.
@@ -1358,8 +1363,8 @@ pub fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
             sizes.rounds
         ),
         String::new(),
-        "| workload | configuration | CPU per unit (median) | spread | overhead, paired by round | interval |".to_owned(),
-        "|---|---|---|---|---|---|".to_owned(),
+        CPU_HEAD[0].to_owned(),
+        CPU_HEAD[1].to_owned(),
     ];
     let mut summary = Vec::new();
     for (wi, (w, unit)) in workloads.iter().enumerate() {
