@@ -615,6 +615,36 @@ fn trigger_once(sizes: &Sizes) -> anyhow::Result<(f64, f64)> {
     }
 }
 
+/// A trigger loop under each configuration in turn, `rounds` times over in
+/// the order [`order`] gives, the tracer started before each run and
+/// stopped after it: `run`'s figure by configuration, then round.
+fn interleaved(
+    env: &Env,
+    configs: &[Config],
+    rounds: usize,
+    what: &str,
+    mut run: impl FnMut() -> anyhow::Result<f64>,
+) -> anyhow::Result<Vec<Vec<f64>>> {
+    let mut got = vec![vec![]; configs.len()];
+    let t0 = Instant::now();
+    for round in 0..rounds {
+        for ci in order(configs.len(), round) {
+            eprint!(
+                "\rxtask: {what} round {}/{rounds} {:<36} ({:.0} s)",
+                round + 1,
+                configs[ci].name(),
+                t0.elapsed().as_secs_f64()
+            );
+            let t = start(configs[ci], env)?;
+            let r = run();
+            stop(t);
+            got[ci].push(r?);
+        }
+    }
+    eprintln!();
+    Ok(got)
+}
+
 /// The whole cost per event, attach mechanism included (what BPF run-time
 /// statistics leave out): the trigger loop's CPU time per LRU insertion
 /// with each tracer attached, minus the untraced loop's, interleaved in
@@ -632,29 +662,12 @@ pub fn trigger_costs(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
     .into_iter()
     .filter(|c| env.configs.contains(c))
     .collect();
-    let mut per_page = vec![vec![]; configs.len()];
-    let t0 = Instant::now();
-    for round in 0..sizes.trigger_rounds {
-        for ci in order(configs.len(), round) {
-            let config = &configs[ci];
-            eprint!(
-                "\rxtask: trigger loop round {}/{} {:<36} ({:.0} s)",
-                round + 1,
-                sizes.trigger_rounds,
-                config.name(),
-                t0.elapsed().as_secs_f64()
-            );
-            // Not settled first (see settle): dropping the cache before
-            // each loop made the loop's own CPU per page spread 110-356%
-            // in the lab, where it spread 4-29% without.
-            let t = start(*config, env)?;
-            let got = trigger_once(sizes);
-            stop(t);
-            let (ns, pages) = got?;
-            per_page[ci].push(ns / pages);
-        }
-    }
-    eprintln!();
+    // Not settled first (see settle): dropping the cache before each loop
+    // made the loop's own CPU per page spread 110-356% in the lab, where it
+    // spread 4-29% without.
+    let per_page = interleaved(env, &configs, sizes.trigger_rounds, "trigger loop", || {
+        trigger_once(sizes).map(|(ns, pages)| ns / pages)
+    })?;
     let base = median(&mut per_page[0].clone());
     let mut rows = vec![
         format!(
@@ -785,26 +798,12 @@ pub fn mark_costs(env: &Env, sizes: &Sizes) -> anyhow::Result<Vec<String>> {
     storm(&untraced, &f.cached, 1)?;
     let mut rows = mark_programs(env, sizes, &f.cached, &configs[1..])?;
     rows.push(String::new());
-    let mut per_call: Vec<Vec<f64>> = vec![vec![]; configs.len()];
     let t0 = Instant::now();
     // One untraced loop first, not counted (see rounds).
     mark_loop(&f.cached, sizes.mark_calls)?;
-    for round in 0..sizes.mark_rounds {
-        for ci in order(configs.len(), round) {
-            eprint!(
-                "\rxtask: mark loop round {}/{} {:<24} ({:.0} s)",
-                round + 1,
-                sizes.mark_rounds,
-                configs[ci].name(),
-                t0.elapsed().as_secs_f64()
-            );
-            let t = start(configs[ci], env)?;
-            let got = mark_loop(&f.cached, sizes.mark_calls);
-            stop(t);
-            per_call[ci].push(got? / sizes.mark_calls as f64);
-        }
-    }
-    eprintln!();
+    let per_call = interleaved(env, &configs, sizes.mark_rounds, "mark loop", || {
+        Ok(mark_loop(&f.cached, sizes.mark_calls)? / sizes.mark_calls as f64)
+    })?;
     rows.push(format!(
         "{MARK_LOOP}: {} one-byte reads of a cached file a run, alternating between two pages (one folio_mark_accessed call each), {} rounds; CPU ns per read, each run against the untraced run of the same round",
         sizes.mark_calls, sizes.mark_rounds
@@ -890,10 +889,7 @@ fn mark_programs(
     file: &Path,
     tools: &[Config],
 ) -> anyhow::Result<Vec<String>> {
-    let old = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
-        .unwrap_or_else(|_| "0".into());
-    std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "1")
-        .context("enabling kernel.bpf_stats_enabled")?;
+    let stats = BpfStats::on()?;
     let ids = |ps: &[Prog]| ps.iter().map(|p| p.id).collect::<BTreeSet<_>>();
     let mut owner: BTreeMap<u64, usize> = BTreeMap::new();
     let mut running = vec![];
@@ -912,18 +908,15 @@ fn mark_programs(
     for t in running.into_iter().rev() {
         stop(t);
     }
-    let _ = std::fs::write("/proc/sys/kernel/bpf_stats_enabled", old.trim());
+    drop(stats);
     let (at_start, at_end) = res?;
-    let base: BTreeMap<u64, &Prog> = at_start.iter().map(|p| (p.id, p)).collect();
     // tool -> (ns, runs) on folio_mark_accessed
     let mut by = vec![(0.0, 0.0); tools.len()];
-    for p in &at_end {
-        let (Some(b), Some(ti)) = (base.get(&p.id), owner.get(&p.id)) else {
-            continue;
-        };
-        if hook_key(&p.name) == hook_key("folio_mark_accessed") {
-            by[*ti].0 += p.run_time_ns - b.run_time_ns;
-            by[*ti].1 += p.run_cnt - b.run_cnt;
+    let hook = hook_key("folio_mark_accessed");
+    for p in since(&at_start, &at_end) {
+        if let Some(ti) = owner.get(&p.id).filter(|_| hook_key(&p.name) == hook) {
+            by[*ti].0 += p.run_time_ns;
+            by[*ti].1 += p.run_cnt;
         }
     }
     let mut rows = vec![
@@ -1773,6 +1766,45 @@ struct Prog {
     run_cnt: f64,
 }
 
+/// kernel.bpf_stats_enabled on while this lives (programs' run time and
+/// runs are counted only then); its old value back when dropped.
+struct BpfStats {
+    old: String,
+}
+
+const BPF_STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
+
+impl BpfStats {
+    fn on() -> anyhow::Result<Self> {
+        let old = std::fs::read_to_string(BPF_STATS).unwrap_or_else(|_| "0".into());
+        std::fs::write(BPF_STATS, "1").context("enabling kernel.bpf_stats_enabled")?;
+        Ok(Self { old })
+    }
+}
+
+impl Drop for BpfStats {
+    fn drop(&mut self) {
+        let _ = std::fs::write(BPF_STATS, self.old.trim());
+    }
+}
+
+/// Each program's run time and runs between two listings, for the
+/// programs in both.
+fn since(at_start: &[Prog], at_end: &[Prog]) -> Vec<Prog> {
+    let base: BTreeMap<u64, &Prog> = at_start.iter().map(|p| (p.id, p)).collect();
+    at_end
+        .iter()
+        .filter_map(|p| {
+            let b = base.get(&p.id)?;
+            Some(Prog {
+                run_time_ns: p.run_time_ns - b.run_time_ns,
+                run_cnt: p.run_cnt - b.run_cnt,
+                ..p.clone()
+            })
+        })
+        .collect()
+}
+
 fn programs(env: &Env) -> anyhow::Result<Vec<Prog>> {
     let out = prefixed(&env.bpftool)
         .args(["prog", "show", "--json"])
@@ -1827,10 +1859,7 @@ pub fn program_costs(
 ) -> anyhow::Result<Vec<String>> {
     let f = files(env, sizes)?;
     let cg = Memcg::create()?;
-    let old = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
-        .unwrap_or_else(|_| "0".into());
-    std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "1")
-        .context("enabling kernel.bpf_stats_enabled")?;
+    let stats = BpfStats::on()?;
     let ids = |ps: &[Prog]| ps.iter().map(|p| p.id).collect::<BTreeSet<_>>();
     let before = ids(&programs(env)?);
     let v = start(vcfg, env)?;
@@ -1858,20 +1887,9 @@ pub fn program_costs(
         r
     });
     stop(v);
-    let _ = std::fs::write("/proc/sys/kernel/bpf_stats_enabled", old.trim());
+    drop(stats);
     let (at_start, at_end) = res?;
-    let base: BTreeMap<u64, &Prog> = at_start.iter().map(|p| (p.id, p)).collect();
-    let progs: Vec<Prog> = at_end
-        .iter()
-        .filter_map(|p| {
-            let b = base.get(&p.id)?;
-            Some(Prog {
-                run_time_ns: p.run_time_ns - b.run_time_ns,
-                run_cnt: p.run_cnt - b.run_cnt,
-                ..p.clone()
-            })
-        })
-        .collect();
+    let progs = since(&at_start, &at_end);
     // key -> (vmscan ns, vmscan runs, bpftrace ns, bpftrace runs)
     let mut by: BTreeMap<String, [f64; 4]> = BTreeMap::new();
     for p in progs
